@@ -1,0 +1,184 @@
+"""The development token issuer: demo users and partner clients, ES256 tokens, a JWKS.
+
+Runs only when ``GATEWAY_DEV_ISSUER_ENABLED`` is set (``make run`` sets it); in production the
+platform trusts the city's identity platform configured by ``AUTH_JWKS_URL`` / ``AUTH_ISSUER``.
+The signing key is kept under ``var/`` so tokens survive a restart and every gateway worker
+signs with the same key; the JWKS lists every key in the folder, so a new key can be added ahead
+of a switch and an old one kept until its tokens expire.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+from kit.auth import Role, SubjectKind
+
+DEMO_PASSWORD = "demo"
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    subject: str
+    kind: SubjectKind
+    roles: tuple[str, ...]
+    name: str
+    org_code: str | None = None
+    department: str | None = None
+    province: str | None = None
+    extra_scopes: tuple[str, ...] = field(default=())
+
+
+ROLE_SCOPES: dict[str, tuple[str, ...]] = {
+    Role.APPLICANT: ("matters:read", "applications:read", "applications:write", "licences:read", "helpdesk:write",
+                     "knowledge:read"),
+    Role.WINDOW_OFFICER: ("matters:read", "applications:read", "applications:accept"),
+    Role.REVIEWER: ("matters:read", "applications:read", "applications:decide"),
+    Role.HELPDESK_AGENT: ("matters:read", "applications:read", "helpdesk:handle", "knowledge:read"),
+    Role.KNOWLEDGE_EDITOR: ("matters:read", "knowledge:read", "knowledge:write"),
+    Role.OPS_ADMIN: ("matters:read", "matters:write", "applications:read", "ops:read", "ops:write"),
+    Role.INSPECTOR: ("matters:read", "applications:read", "ops:read", "audit:read"),
+    Role.PARTNER: ("licences:verify", "recognition:read"),
+}
+
+# Users of `make run`: one per role, all with password "demo".
+DEMO_USERS: dict[str, DemoAccount] = {
+    "applicant-person": DemoAccount("u-applicant-person", SubjectKind.PERSON, (Role.APPLICANT,), "演示个人申请人"),
+    "applicant-company": DemoAccount("u-applicant-company", SubjectKind.COMPANY, (Role.APPLICANT,), "上海演示绿化工程有限公司",
+                                     org_code="91310115MA1H7GXQ3E"),
+    "officer": DemoAccount("u-officer", SubjectKind.STAFF, (Role.WINDOW_OFFICER,), "窗口受理人员", department="行政审批处"),
+    "reviewer": DemoAccount("u-reviewer", SubjectKind.STAFF, (Role.REVIEWER,), "审查人员", department="行政审批处"),
+    "agent": DemoAccount("u-agent", SubjectKind.STAFF, (Role.HELPDESK_AGENT,), "帮办人员", department="行政审批处"),
+    "editor": DemoAccount("u-editor", SubjectKind.STAFF, (Role.KNOWLEDGE_EDITOR,), "知识库编辑", department="办公室"),
+    "ops": DemoAccount("u-ops", SubjectKind.STAFF, (Role.OPS_ADMIN,), "运维管理员", department="信息中心"),
+    "inspector": DemoAccount("u-inspector", SubjectKind.STAFF, (Role.INSPECTOR,), "监督检查人员", department="监察室"),
+}
+
+# Partner systems (client credentials), secret "demo".
+DEMO_CLIENTS: dict[str, DemoAccount] = {
+    "partner-js": DemoAccount("c-partner-js", SubjectKind.PARTNER, (Role.PARTNER,), "江苏省林业局", province="JS"),
+    "partner-zj": DemoAccount("c-partner-zj", SubjectKind.PARTNER, (Role.PARTNER,), "浙江省林业局", province="ZJ"),
+    "partner-ah": DemoAccount("c-partner-ah", SubjectKind.PARTNER, (Role.PARTNER,), "安徽省林业局", province="AH"),
+}
+
+
+class InvalidGrant(Exception):
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+@dataclass
+class SigningKey:
+    kid: str
+    private_key: ec.EllipticCurvePrivateKey
+
+    @property
+    def public_jwk(self) -> dict[str, Any]:
+        jwk = json.loads(ECAlgorithm.to_jwk(self.private_key.public_key()))
+        jwk.update({"kid": self.kid, "use": "sig", "alg": "ES256"})
+        return jwk
+
+
+def _rfc7638(jwk: dict[str, Any]) -> str:
+    """The key's JWK thumbprint (RFC 7638), used as its ``kid``."""
+    canonical = json.dumps({k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True)
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+
+
+def load_or_create_keys(directory: Path) -> list[SigningKey]:
+    """Every ``*.pem`` key in ``directory``, newest last; one is created when there is none.
+
+    Created with O_EXCL so gateway workers starting together end up with a single key.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    if not any(directory.glob("*.pem")):
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        try:
+            fd = os.open(directory / "signing-key-0001.pem", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(pem)
+        except FileExistsError:
+            pass
+    keys = []
+    for path in sorted(directory.glob("*.pem")):
+        for _ in range(50):  # a concurrent worker may still be writing it
+            data = path.read_bytes()
+            if data.strip().endswith(b"-----END PRIVATE KEY-----"):
+                break
+            time.sleep(0.01)
+        private = serialization.load_pem_private_key(data, password=None)
+        if not isinstance(private, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{path}: only P-256 keys are used for ES256")
+        keys.append(SigningKey(_rfc7638(json.loads(ECAlgorithm.to_jwk(private.public_key()))), private))
+    return keys
+
+
+class DevIssuer:
+    def __init__(self, key_dir: Path, *, issuer: str, audience: str, ttl_seconds: int) -> None:
+        self.keys = load_or_create_keys(key_dir)
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl = ttl_seconds
+
+    @property
+    def active_key(self) -> SigningKey:
+        return self.keys[-1]
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [k.public_jwk for k in self.keys]}
+
+    def issue(self, account: DemoAccount, *, client_id: str | None = None, requested_scope: str | None = None) -> dict[str, Any]:
+        allowed = sorted({s for r in account.roles for s in ROLE_SCOPES.get(r, ())} | set(account.extra_scopes))
+        if requested_scope:
+            wanted = requested_scope.split()
+            unknown = [s for s in wanted if s not in allowed]
+            if unknown:
+                raise InvalidGrant("invalid_scope", f"不允许的权限范围 / scope not allowed: {' '.join(unknown)}")
+            granted = wanted
+        else:
+            granted = allowed
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer, "aud": self.audience, "sub": account.subject, "iat": now, "nbf": now,
+            "exp": now + self.ttl, "jti": uuid.uuid4().hex, "roles": list(account.roles), "scope": " ".join(granted),
+            "subject_kind": account.kind.value, "name": account.name,
+        }
+        for claim in ("org_code", "department", "province"):
+            if getattr(account, claim):
+                claims[claim] = getattr(account, claim)
+        if client_id:
+            claims["client_id"] = client_id
+        token = jwt.encode(claims, self.active_key.private_key, algorithm="ES256", headers={"kid": self.active_key.kid})
+        return {"access_token": token, "token_type": "Bearer", "expires_in": self.ttl, "scope": " ".join(granted)}
+
+    def grant(self, form: dict[str, str]) -> dict[str, Any]:
+        """OAuth 2.0 token endpoint (RFC 6749): ``password`` for demo users, ``client_credentials`` for partners."""
+        grant_type = form.get("grant_type")
+        if grant_type == "password":
+            account = DEMO_USERS.get(form.get("username", ""))
+            if account is None or not hmac.compare_digest(form.get("password", ""), DEMO_PASSWORD):
+                raise InvalidGrant("invalid_grant", "用户名或密码错误 / wrong username or password")
+            return self.issue(account, requested_scope=form.get("scope"))
+        if grant_type == "client_credentials":
+            client_id = form.get("client_id", "")
+            account = DEMO_CLIENTS.get(client_id)
+            if account is None or not hmac.compare_digest(form.get("client_secret", ""), DEMO_PASSWORD):
+                raise InvalidGrant("invalid_client", "客户端认证失败 / client authentication failed", status=401)
+            return self.issue(account, client_id=client_id, requested_scope=form.get("scope"))
+        raise InvalidGrant("unsupported_grant_type", "仅支持 password 与 client_credentials / only password and client_credentials")

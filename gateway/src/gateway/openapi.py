@@ -1,0 +1,97 @@
+"""One OpenAPI document for the whole platform, merged from every service's own.
+
+Only the paths the gateway routes to a service are taken from it (a service's /healthz is not
+public). Schemas with the same name and different definitions are kept apart by prefixing the
+service name. The result is cached briefly; a service that does not answer is listed under
+``x-lvrong-unavailable`` instead of failing the whole document.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import httpx
+import structlog
+
+from gateway.routes import RoutingTable
+
+log = structlog.get_logger("gateway.openapi")
+
+SECURITY_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+
+
+def merge_documents(own: dict[str, Any], services: dict[str, dict[str, Any]], table: RoutingTable,
+                    unavailable: list[str]) -> dict[str, Any]:
+    merged: dict[str, Any] = {
+        "openapi": own.get("openapi", "3.1.0"),
+        "info": {"title": "绿容一网通办 API", "version": own.get("info", {}).get("version", "0.1.0"),
+                 "description": "The platform's public API, through the one gateway. Authenticate with a bearer "
+                                "token from `POST /auth/token` (development) or the city's identity platform."},
+        "paths": dict(own.get("paths", {})),
+        "components": {"schemas": dict(own.get("components", {}).get("schemas", {})),
+                       "securitySchemes": SECURITY_SCHEME},
+        "tags": list(own.get("tags", [])),
+    }
+    schemas = merged["components"]["schemas"]
+    seen_tags = {t["name"] for t in merged["tags"]}
+    for service, document in services.items():
+        prefixes = table.prefixes_of(service)
+        renames: dict[str, str] = {}
+        for name, schema in document.get("components", {}).get("schemas", {}).items():
+            if name in schemas and schemas[name] != schema:
+                renames[name] = f"{service}.{name}"
+        text = json.dumps(document, ensure_ascii=False)
+        for old, new in renames.items():
+            text = text.replace(f'"#/components/schemas/{old}"', f'"#/components/schemas/{new}"')
+        document = json.loads(text)
+        for name, schema in document.get("components", {}).get("schemas", {}).items():
+            schemas[renames.get(name, name)] = schema
+        for path, operations in document.get("paths", {}).items():
+            if not any(path == p or path.startswith(p + "/") for p in prefixes):
+                continue
+            for operation in operations.values():
+                if isinstance(operation, dict):
+                    operation.setdefault("security", [{"bearerAuth": []}])
+                    operation["x-upstream"] = service
+            merged["paths"][path] = operations
+        for tag in document.get("tags", []):
+            if tag["name"] not in seen_tags:
+                merged["tags"].append(tag)
+                seen_tags.add(tag["name"])
+    if unavailable:
+        merged["x-lvrong-unavailable"] = sorted(unavailable)
+    return merged
+
+
+class MergedOpenAPI:
+    def __init__(self, upstreams: dict[str, str], table: RoutingTable, ttl_seconds: float = 30.0) -> None:
+        self.upstreams = upstreams
+        self.table = table
+        self.ttl = ttl_seconds
+        self._cached: dict[str, Any] | None = None
+        self._cached_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def document(self, own: dict[str, Any]) -> dict[str, Any]:
+        async with self._lock:
+            if self._cached is not None and time.monotonic() - self._cached_at < self.ttl:
+                return self._cached
+            services: dict[str, dict[str, Any]] = {}
+            unavailable: list[str] = []
+            async with httpx.AsyncClient(timeout=3.0) as client:
+                async def fetch(name: str, base: str) -> None:
+                    try:
+                        response = await client.get(base + "/openapi.json")
+                        response.raise_for_status()
+                        services[name] = response.json()
+                    except (httpx.HTTPError, ValueError) as e:
+                        log.warning("openapi_unavailable", upstream=name, error=type(e).__name__)
+                        unavailable.append(name)
+
+                await asyncio.gather(*(fetch(n, b) for n, b in self.upstreams.items()))
+            document = merge_documents(own, dict(sorted(services.items())), self.table, unavailable)
+            if not unavailable:
+                self._cached, self._cached_at = document, time.monotonic()
+            return document

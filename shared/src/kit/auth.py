@@ -1,0 +1,230 @@
+"""Bearer-token authentication: JWTs verified against the issuer's JWKS, the caller as a typed
+``Principal``, and roles and scopes as FastAPI dependencies.
+
+Every service verifies the token itself (DESIGN decision 5): the gateway's check is not trusted
+on its own. Verified tokens are cached until they expire, since a signature check costs more
+than the rest of a small request; the JWKS is cached and fetched again when a token names an
+unknown ``kid`` (key rotation), at most once every few seconds.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Annotated, Any
+
+import httpx
+import jwt
+import structlog
+from fastapi import Depends, Request
+from pydantic import BaseModel, Field
+
+from kit.errors import Forbidden, ServiceUnavailable, Unauthorized
+
+log = structlog.get_logger("kit.auth")
+
+ALGORITHMS = ["ES256", "EdDSA"]
+
+
+class Role(StrEnum):
+    APPLICANT = "applicant"
+    WINDOW_OFFICER = "window_officer"
+    REVIEWER = "reviewer"
+    HELPDESK_AGENT = "helpdesk_agent"
+    KNOWLEDGE_EDITOR = "knowledge_editor"
+    OPS_ADMIN = "ops_admin"
+    INSPECTOR = "inspector"
+    PARTNER = "partner"
+    SERVICE = "service"
+
+
+STAFF_ROLES = frozenset({Role.WINDOW_OFFICER, Role.REVIEWER, Role.HELPDESK_AGENT, Role.KNOWLEDGE_EDITOR,
+                         Role.OPS_ADMIN, Role.INSPECTOR})
+
+
+class SubjectKind(StrEnum):
+    PERSON = "person"
+    COMPANY = "company"
+    STAFF = "staff"
+    PARTNER = "partner"
+    SERVICE = "service"
+
+
+class Principal(BaseModel):
+    """Who is calling, as the verified token says."""
+
+    subject: str
+    kind: SubjectKind
+    roles: frozenset[str] = frozenset()
+    scopes: frozenset[str] = frozenset()
+    name: str | None = None
+    org_code: str | None = Field(default=None, description="Unified social credit code of the company acted for")
+    department: str | None = None
+    province: str | None = None
+    client_id: str | None = None
+    token_id: str | None = None
+    expires_at: int = 0
+
+    def has_role(self, *roles: str) -> bool:
+        return any(r in self.roles for r in roles)
+
+    @property
+    def is_staff(self) -> bool:
+        return any(r in STAFF_ROLES for r in self.roles)
+
+    @classmethod
+    def from_claims(cls, claims: dict[str, Any]) -> Principal:
+        scope = claims.get("scope") or ""
+        return cls(
+            subject=str(claims["sub"]),
+            kind=claims.get("subject_kind", SubjectKind.SERVICE if claims.get("client_id") else SubjectKind.PERSON),
+            roles=frozenset(claims.get("roles") or ()),
+            scopes=frozenset(scope.split() if isinstance(scope, str) else scope),
+            name=claims.get("name"),
+            org_code=claims.get("org_code"),
+            department=claims.get("department"),
+            province=claims.get("province"),
+            client_id=claims.get("client_id"),
+            token_id=claims.get("jti"),
+            expires_at=int(claims.get("exp", 0)),
+        )
+
+
+KeyLoader = Callable[[], Awaitable[dict[str, Any]]]
+
+
+def http_jwks_loader(url: str, timeout: float = 5.0) -> KeyLoader:
+    async def load() -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            response = await client.get(url)
+            response.raise_for_status()
+            return response.json()
+
+    return load
+
+
+class TokenVerifier:
+    def __init__(self, key_loader: KeyLoader, *, issuer: str, audience: str, cache_size: int = 20_000,
+                 min_refresh_seconds: float = 5.0, leeway_seconds: int = 30) -> None:
+        self.key_loader = key_loader
+        self.issuer = issuer
+        self.audience = audience
+        self.cache_size = cache_size
+        self.min_refresh_seconds = min_refresh_seconds
+        self.leeway = leeway_seconds
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._loaded_at = 0.0
+        self._refresh_lock = asyncio.Lock()
+        self._verified: OrderedDict[str, Principal] = OrderedDict()
+
+    @classmethod
+    def from_jwks_url(cls, url: str, *, issuer: str, audience: str) -> TokenVerifier:
+        return cls(http_jwks_loader(url), issuer=issuer, audience=audience)
+
+    async def _refresh(self, *, force: bool) -> None:
+        async with self._refresh_lock:
+            if not force and self._keys:
+                return
+            if force and time.monotonic() - self._loaded_at < self.min_refresh_seconds:
+                return
+            try:
+                jwks = await self.key_loader()
+            except Exception as e:
+                log.warning("jwks_unavailable", error=type(e).__name__)
+                if not self._keys:
+                    raise ServiceUnavailable("无法获取签名公钥 / the issuer's keys are unavailable") from e
+                return
+            keys: dict[str, jwt.PyJWK] = {}
+            for data in jwks.get("keys", []):
+                try:
+                    keys[data["kid"]] = jwt.PyJWK(data)
+                except (KeyError, jwt.PyJWTError):
+                    log.warning("jwks_key_skipped", kid=data.get("kid"))
+            self._keys = keys
+            self._loaded_at = time.monotonic()
+
+    async def _key_for(self, kid: str) -> jwt.PyJWK:
+        if not self._keys:
+            await self._refresh(force=False)
+        if kid not in self._keys:
+            await self._refresh(force=True)  # the issuer may have rotated its keys
+        try:
+            return self._keys[kid]
+        except KeyError:
+            raise Unauthorized("令牌的签名密钥未知 / the token's signing key is unknown") from None
+
+    async def verify(self, token: str) -> Principal:
+        now = time.time()
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached.expires_at > now - self.leeway:
+                return cached
+            self._verified.pop(token, None)
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthorized("令牌格式错误 / malformed token") from None
+        if header.get("alg") not in ALGORITHMS or not header.get("kid"):
+            raise Unauthorized("令牌算法或密钥标识不被接受 / token algorithm or kid not accepted")
+        key = await self._key_for(header["kid"])
+        try:
+            claims = jwt.decode(token, key=key, algorithms=ALGORITHMS, audience=self.audience, issuer=self.issuer,
+                                leeway=self.leeway, options={"require": ["exp", "iat", "sub", "iss", "aud"]})
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("令牌已过期 / the token has expired") from None
+        except jwt.PyJWTError as e:
+            raise Unauthorized(f"令牌无效 / invalid token ({type(e).__name__})") from None
+        try:
+            principal = Principal.from_claims(claims)
+        except (KeyError, ValueError):
+            raise Unauthorized("令牌缺少身份信息 / the token lacks identity claims") from None
+        self._verified[token] = principal
+        if len(self._verified) > self.cache_size:
+            self._verified.popitem(last=False)
+        return principal
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+async def get_principal(request: Request) -> Principal:
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise Unauthorized("缺少 Bearer 令牌 / a bearer token is required")
+    principal = await request.app.state.token_verifier.verify(token)
+    structlog.contextvars.bind_contextvars(principal=principal.subject)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency admitting callers that hold at least one of ``roles``."""
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if not principal.has_role(*roles):
+            raise Forbidden(f"需要以下角色之一 / requires one of the roles: {', '.join(roles)}")
+        return principal
+
+    return dependency
+
+
+def require_scopes(*scopes: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency admitting callers whose token carries every one of ``scopes``."""
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        missing = [s for s in scopes if s not in principal.scopes]
+        if missing:
+            raise Forbidden(f"令牌缺少权限范围 / the token lacks the scopes: {' '.join(missing)}")
+        return principal
+
+    return dependency

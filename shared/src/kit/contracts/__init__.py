@@ -1,0 +1,21 @@
+"""Event contracts: the ``data`` of every event, as pydantic models, so a consumer never imports a
+producer. One module per producing service; ``EVENT_TYPES`` maps each type to its model."""
+from kit.contracts.matters import (
+    ApplicantRef,
+    ApplicationStatusChanged,
+    ApplicationSubmitted,
+    FormFieldSpec,
+    MaterialSpec,
+    MatterRequirements,
+)
+from kit.contracts.prequal import Finding, PrereviewVerdictIssued
+from kit.events.envelope import EventContract
+
+EVENT_TYPES: dict[str, type[EventContract]] = {
+    c.event_type: c for c in (ApplicationSubmitted, ApplicationStatusChanged, PrereviewVerdictIssued)
+}
+
+__all__ = [
+    "EVENT_TYPES", "ApplicantRef", "ApplicationStatusChanged", "ApplicationSubmitted", "Finding", "FormFieldSpec",
+    "MaterialSpec", "MatterRequirements", "PrereviewVerdictIssued",
+]

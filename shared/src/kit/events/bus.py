@@ -1,0 +1,248 @@
+"""The message bus: an interface and its NATS JetStream implementation.
+
+Streams are created when missing; consumers are durable pull consumers with explicit ack and a
+bounded number of deliveries; a message that exhausts them is copied to the dead-letter subject
+``lvrong.deadletter.<consumer>`` (stream ``LVRONG_DEADLETTER``) with the failure, then terminated.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import nats
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+
+from kit.events.envelope import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM
+
+log = structlog.get_logger("kit.bus")
+
+
+@dataclass
+class Delivery:
+    """One message as a handler sees it."""
+
+    data: bytes
+    headers: dict[str, str]
+    subject: str
+    num_delivered: int
+    max_deliver: int
+
+    @property
+    def last_attempt(self) -> bool:
+        return self.num_delivered >= self.max_deliver
+
+
+class DeliveryOutcome:
+    ACK = "ack"
+    RETRY = "retry"
+    DEAD_LETTER = "dead_letter"  # can never succeed (e.g. malformed): skip the remaining retries
+
+
+DeliveryHandler = Callable[[Delivery], Awaitable[str]]
+
+
+@dataclass
+class ConsumerSpec:
+    stream: str
+    durable: str
+    subjects: Sequence[str]
+    max_deliver: int = 5
+    ack_wait_seconds: float = 30.0
+    # Delay before each redelivery after a failure (the last value repeats).
+    retry_delays: Sequence[float] = field(default_factory=lambda: (0.5, 2.0, 5.0, 15.0))
+    batch: int = 64
+
+
+class Bus(Protocol):
+    async def connect(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ensure_stream(self, name: str, subjects: Sequence[str]) -> None: ...
+    async def publish(self, subject: str, payload: bytes, *, msg_id: str, headers: dict[str, str] | None = None) -> None: ...
+    async def publish_batch(self, messages: Sequence[tuple[str, bytes, str, dict[str, str]]]) -> list[bool]: ...
+    async def consume(self, spec: ConsumerSpec, handler: DeliveryHandler) -> None: ...
+    async def ping(self) -> None: ...
+    @property
+    def connected(self) -> bool: ...
+
+
+class JetStreamBus:
+    def __init__(self, url: str, *, name: str, publish_timeout: float = 5.0) -> None:
+        self.url = url
+        self.name = name
+        self.publish_timeout = publish_timeout
+        self._nc: NATS | None = None
+        self._js: JetStreamContext | None = None
+        self._known_streams: set[str] = set()
+        self._connect_lock = asyncio.Lock()
+
+    @property
+    def connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    async def connect(self) -> None:
+        """Connect, retrying in the background of the client when the server is away.
+
+        The first connection is attempted once here; when it fails the service still starts (its
+        requests do not need the bus) and ``_ensure`` tries again on next use.
+        """
+        async with self._connect_lock:
+            if self._nc is not None and not self._nc.is_closed:
+                return
+
+            async def _disconnected() -> None:
+                log.warning("bus_disconnected")
+
+            async def _reconnected() -> None:
+                log.info("bus_reconnected")
+
+            async def _error(e: Exception) -> None:
+                log.debug("bus_error", error=type(e).__name__)
+
+            self._nc = await nats.connect(
+                self.url, name=self.name, allow_reconnect=True, max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5, connect_timeout=2, disconnected_cb=_disconnected,
+                reconnected_cb=_reconnected, error_cb=_error,
+            )
+            self._js = self._nc.jetstream(timeout=self.publish_timeout)
+
+    async def _ensure(self) -> JetStreamContext:
+        if self._js is None or self._nc is None or self._nc.is_closed:
+            await self.connect()
+        assert self._js is not None
+        return self._js
+
+    async def close(self) -> None:
+        if self._nc is not None and not self._nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self._nc.drain()
+        self._nc = None
+        self._js = None
+
+    async def ping(self) -> None:
+        if not self.connected:
+            raise ConnectionError("bus not connected")
+        assert self._nc is not None
+        await self._nc.flush(timeout=2)
+
+    async def ensure_stream(self, name: str, subjects: Sequence[str]) -> None:
+        if name in self._known_streams:
+            return
+        js = await self._ensure()
+        try:
+            await js.stream_info(name)
+        except NotFoundError:
+            try:
+                await js.add_stream(StreamConfig(name=name, subjects=list(subjects), storage=StorageType.FILE,
+                                                 duplicate_window=600.0))
+                log.info("stream_created", stream=name)
+            except BadRequestError:  # created by a replica in the meantime
+                await js.stream_info(name)
+        self._known_streams.add(name)
+
+    async def publish(self, subject: str, payload: bytes, *, msg_id: str, headers: dict[str, str] | None = None) -> None:
+        js = await self._ensure()
+        await js.publish(subject, payload, headers={**(headers or {}), "Nats-Msg-Id": msg_id}, timeout=self.publish_timeout)
+
+    async def publish_batch(self, messages: Sequence[tuple[str, bytes, str, dict[str, str]]]) -> list[bool]:
+        """Publish (subject, payload, msg_id, headers) tuples without waiting for each ack in turn.
+
+        Returns, per message, whether the server acknowledged it; JetStream deduplicates by
+        ``Nats-Msg-Id`` so a message published again after a lost ack is stored once.
+        """
+        js = await self._ensure()
+        futures = []
+        for subject, payload, msg_id, headers in messages:
+            futures.append(await js.publish_async(subject, payload, headers={**headers, "Nats-Msg-Id": msg_id},
+                                                  wait_stall=self.publish_timeout))
+        results = await asyncio.gather(*(asyncio.wait_for(f, self.publish_timeout) for f in futures),
+                                       return_exceptions=True)
+        return [not isinstance(r, BaseException) for r in results]
+
+    async def _ensure_consumer(self, spec: ConsumerSpec) -> JetStreamContext.PullSubscription:
+        js = await self._ensure()
+        await self.ensure_stream(DEAD_LETTER_STREAM, [DEAD_LETTER_PREFIX + ".>"])
+        config = ConsumerConfig(
+            durable_name=spec.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            max_deliver=spec.max_deliver,
+            ack_wait=spec.ack_wait_seconds,
+            filter_subjects=list(spec.subjects) if len(spec.subjects) > 1 else None,
+            filter_subject=spec.subjects[0] if len(spec.subjects) == 1 else None,
+            max_ack_pending=1000,
+        )
+        try:
+            await js.consumer_info(spec.stream, spec.durable)
+        except NotFoundError:
+            try:
+                await js.add_consumer(spec.stream, config)
+            except BadRequestError:
+                pass  # a replica created it first
+        return await js.pull_subscribe_bind(spec.durable, stream=spec.stream)
+
+    async def consume(self, spec: ConsumerSpec, handler: DeliveryHandler) -> None:
+        """Fetch and handle messages until cancelled; survives the server going away."""
+        sub: JetStreamContext.PullSubscription | None = None
+        backoff = 0.5
+        while True:
+            try:
+                if sub is None:
+                    sub = await self._ensure_consumer(spec)
+                    backoff = 0.5
+                try:
+                    msgs = await sub.fetch(spec.batch, timeout=1.0)
+                except TimeoutError:
+                    continue
+                for msg in msgs:
+                    await self._deliver(spec, msg, handler)
+            except asyncio.CancelledError:
+                raise
+            except (NotFoundError, nats.errors.Error, OSError, TimeoutError) as e:
+                log.warning("consumer_waiting_for_bus", durable=spec.durable, error=type(e).__name__)
+                if isinstance(e, NotFoundError):
+                    sub = None  # the stream or consumer was removed: create it again
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _deliver(self, spec: ConsumerSpec, msg: Msg, handler: DeliveryHandler) -> None:
+        meta = msg.metadata
+        delivery = Delivery(data=msg.data, headers=dict(msg.headers or {}), subject=msg.subject,
+                            num_delivered=meta.num_delivered, max_deliver=spec.max_deliver)
+        try:
+            outcome = await handler(delivery)
+            error = None
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # the handler's own failure: retry, then dead-letter
+            outcome, error = DeliveryOutcome.RETRY, e
+        if outcome == DeliveryOutcome.ACK:
+            await msg.ack()
+            return
+        if outcome == DeliveryOutcome.DEAD_LETTER or delivery.last_attempt:
+            await self._dead_letter(spec, msg, error)
+            await msg.term()
+            return
+        delays = list(spec.retry_delays) or [1.0]
+        await msg.nak(delay=delays[min(meta.num_delivered - 1, len(delays) - 1)])
+
+    async def _dead_letter(self, spec: ConsumerSpec, msg: Msg, error: Exception | None) -> None:
+        headers = {k: v for k, v in (msg.headers or {}).items() if k != "Nats-Msg-Id"}
+        headers.update({
+            "Lvrong-Original-Subject": msg.subject,
+            "Lvrong-Original-Stream": msg.metadata.stream,
+            "Lvrong-Original-Sequence": str(msg.metadata.sequence.stream),
+            "Lvrong-Consumer": spec.durable,
+            "Lvrong-Error": (f"{type(error).__name__}: {error}" if error else "retries exhausted")[:500],
+        })
+        msg_id = f"dl-{spec.durable}-{msg.metadata.sequence.stream}"
+        await self.publish(f"{DEAD_LETTER_PREFIX}.{spec.durable}", msg.data, msg_id=msg_id, headers=headers)
+        log.error("event_dead_lettered", durable=spec.durable, subject=msg.subject,
+                  error=type(error).__name__ if error else None)

@@ -1,0 +1,75 @@
+"""The CloudEvents 1.0 envelope and the base of every event contract.
+
+An event's ``type`` is also its NATS subject: ``lvrong.<service>.<entity>.<verb>``.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kit.tracing import current_trace
+
+
+class CloudEvent(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    source: str
+    type: str
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    subject: str | None = None
+    datacontenttype: str = "application/json"
+    dataschema: str | None = None
+    traceparent: str | None = None
+    data: dict[str, Any]
+
+    def to_json_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def from_json_bytes(cls, raw: bytes) -> CloudEvent:
+        return cls.model_validate_json(raw)
+
+
+class EventContract(BaseModel):
+    """The ``data`` of one event type. Subclasses set ``event_type`` and ``source_service``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    event_type: ClassVar[str]
+    source_service: ClassVar[str]
+
+    def envelope(self, *, subject: str | None = None, event_id: str | None = None) -> CloudEvent:
+        trace = current_trace.get()
+        return CloudEvent(
+            id=event_id or uuid.uuid4().hex,
+            source=f"/lvrong/{self.source_service}",
+            type=self.event_type,
+            subject=subject,
+            dataschema=f"urn:lvrong:event:{self.event_type}:v1",
+            traceparent=trace.child().traceparent if trace else None,
+            data=self.model_dump(mode="json"),
+        )
+
+    @classmethod
+    def from_event(cls, event: CloudEvent) -> Self:
+        if event.type != cls.event_type:
+            raise ValueError(f"expected {cls.event_type}, got {event.type}")
+        return cls.model_validate(event.data)
+
+
+def stream_name(service: str) -> str:
+    """One JetStream stream per producing service."""
+    return f"LVRONG_{service.upper()}"
+
+
+def stream_subjects(service: str) -> list[str]:
+    return [f"lvrong.{service}.>"]
+
+
+DEAD_LETTER_STREAM = "LVRONG_DEADLETTER"
+DEAD_LETTER_PREFIX = "lvrong.deadletter"

@@ -1,0 +1,70 @@
+"""``Idempotency-Key`` for creating POSTs: the first response is stored with the key in the same
+transaction as the effect, and a replay of the same request gets that response again.
+
+A key reused with a different request body is refused (422), following the IETF
+``Idempotency-Key`` header draft. Keys are scoped by caller, so two callers never collide.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Integer, PrimaryKeyConstraint, String, Table, func, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.db import platform_metadata
+from kit.errors import IdempotencyKeyReused, ValidationFailed
+
+MAX_KEY_LENGTH = 255
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    platform_metadata,
+    Column("scope", String(255), nullable=False),
+    Column("key", String(MAX_KEY_LENGTH), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("scope", "key"),
+)
+
+
+def fingerprint(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+def check_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ValidationFailed("Idempotency-Key 须为 1–255 个可打印字符 / Idempotency-Key must be 1–255 printable characters")
+    return key
+
+
+async def replay(session: AsyncSession, scope: str, key: str, request_fingerprint: str) -> tuple[int, Any] | None:
+    """The stored response for (scope, key), or None when the key is new."""
+    row = (await session.execute(
+        select(idempotency_keys.c.fingerprint, idempotency_keys.c.status_code, idempotency_keys.c.response)
+        .where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
+    )).first()
+    if row is None:
+        return None
+    if row.fingerprint != request_fingerprint:
+        raise IdempotencyKeyReused("该 Idempotency-Key 已用于内容不同的请求 / the key was used with a different request")
+    return row.status_code, row.response
+
+
+async def record(session: AsyncSession, scope: str, key: str, request_fingerprint: str, status_code: int,
+                 response: Any) -> bool:
+    """Store the response in the caller's transaction; False when a concurrent request stored one first."""
+    result = await session.execute(
+        insert(idempotency_keys)
+        .values(scope=scope, key=key, fingerprint=request_fingerprint, status_code=status_code, response=response)
+        .on_conflict_do_nothing()
+        .returning(idempotency_keys.c.key)
+    )
+    return result.first() is not None

@@ -1,0 +1,120 @@
+"""Alembic migrations per service, run by ``make run`` at start and by ``lvrong-migrate`` in production.
+
+Each service keeps its revisions in ``<package>/migrations/`` and its ``env.py`` is one call to
+``run_env``. Migrations take a PostgreSQL advisory lock, so replicas starting together migrate once.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+
+import sqlalchemy as sa
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, pool, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import async_engine_from_config
+
+from kit.db import ensure_database
+from kit.settings import ServiceSettings
+
+SERVICES = ("matters", "prequal", "licences", "helpdesk", "knowledge")
+_LOCK_ID = 0x6C76726F6E67  # "lvrong"
+
+
+def service_settings(service: str) -> ServiceSettings:
+    module = importlib.import_module(f"{service}.app")
+    return module.Settings()
+
+
+def alembic_config(service: str, database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", f"{service}:migrations")
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade(service: str, settings: ServiceSettings | None = None, revision: str = "head") -> None:
+    """Create the service's database if needed and bring its schema to ``revision`` (blocking)."""
+    settings = settings or service_settings(service)
+    asyncio.run(ensure_database(settings.admin_database_url, settings.database_name))
+    command.upgrade(alembic_config(service, settings.service_database_url), revision)
+
+
+def run_env(target_metadata: MetaData) -> None:
+    """The body of every service's ``migrations/env.py`` (online mode, asyncpg)."""
+    config = context.config
+    url = config.attributes.get("database_url")
+    if not url:
+        raise RuntimeError("run migrations with `lvrong-migrate <service>`: no database URL was given to Alembic")
+
+    def do_run(connection: Connection) -> None:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+        context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run_async() -> None:
+        engine = async_engine_from_config({"sqlalchemy.url": url}, prefix="sqlalchemy.", poolclass=pool.NullPool)
+        async with engine.connect() as connection:
+            await connection.run_sync(do_run)
+            await connection.commit()
+        await engine.dispose()
+
+    asyncio.run(run_async())
+
+
+def create_platform_tables() -> None:
+    """Platform schema 1: the kit's own tables, created by each service's first revision."""
+    from alembic import op
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    op.create_table(
+        "outbox",
+        sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=True),
+        sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+        sa.Column("subject", sa.String(255), nullable=False),
+        sa.Column("envelope", JSONB, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("published_at", sa.DateTime(timezone=True)),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("last_error", sa.Text),
+    )
+    op.create_index("ix_outbox_unpublished", "outbox", ["position"], postgresql_where=sa.text("published_at IS NULL"))
+    op.create_table(
+        "processed_events",
+        sa.Column("consumer", sa.String(128), nullable=False),
+        sa.Column("event_id", sa.String(64), nullable=False),
+        sa.Column("event_type", sa.String(255), nullable=False),
+        sa.Column("handled_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.PrimaryKeyConstraint("consumer", "event_id", name="pk_processed_events"),
+    )
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("scope", sa.String(255), nullable=False),
+        sa.Column("key", sa.String(255), nullable=False),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.Column("status_code", sa.Integer, nullable=False),
+        sa.Column("response", JSONB, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.PrimaryKeyConstraint("scope", "key", name="pk_idempotency_keys"),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lvrong-migrate", description="Apply a service's database migrations")
+    parser.add_argument("services", nargs="*", default=list(SERVICES), help=f"any of {', '.join(SERVICES)} (default: all)")
+    parser.add_argument("--revision", default="head")
+    args = parser.parse_args(argv)
+    for service in args.services:
+        if service not in SERVICES:
+            parser.error(f"unknown service {service!r}")
+        upgrade(service, revision=args.revision)
+        print(f"{service}: migrated to {args.revision}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

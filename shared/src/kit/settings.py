@@ -1,0 +1,85 @@
+"""Settings from the environment, one prefix per service (``MATTERS_``, ``PREQUAL_``, ...).
+
+A few values are platform-wide: a service reads its prefixed variable first and falls back to
+the unprefixed one (``MATTERS_NATS_URL`` then ``NATS_URL``), so ops set the servers once.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+PLATFORM_WIDE = (
+    "database_url",
+    "nats_url",
+    "auth_jwks_url",
+    "auth_issuer",
+    "auth_audience",
+    "database_name_prefix",
+    "log_level",
+    "gateway_url",
+)
+
+
+class PlatformSettings(BaseSettings):
+    """What every process of the platform reads (the gateway included)."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_prefix="")
+
+    service_name: ClassVar[str] = "service"
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    nats_url: str = "nats://127.0.0.1:4222"
+    auth_jwks_url: str = "http://127.0.0.1:8000/.well-known/jwks.json"
+    auth_issuer: str = "http://127.0.0.1:8000"
+    auth_audience: str = "lvrong"
+    gateway_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _platform_wide_fallbacks(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            prefix = cls.model_config.get("env_prefix", "")
+            for name in PLATFORM_WIDE:
+                if name in data or (prefix + name).upper() in os.environ:
+                    continue
+                value = os.environ.get(name.upper())
+                if value is not None:
+                    data[name] = value
+        return data
+
+
+class ServiceSettings(PlatformSettings):
+    """What every service needs; a service subclasses it and sets ``service_name`` and the prefix."""
+
+    # libpq-style URL of the PostgreSQL server; the database name is replaced by this service's own.
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    database_name_prefix: str = "lvrong"
+    database_pool_size: int = 10
+    relay_batch_size: int = 200
+    relay_poll_seconds: float = 0.5
+    consumer_max_deliver: int = 5
+
+    @property
+    def database_name(self) -> str:
+        return f"{self.database_name_prefix}_{self.service_name}"
+
+    @property
+    def service_database_url(self) -> str:
+        """The async SQLAlchemy URL of this service's own database on the configured server."""
+        url = make_url(self.database_url).set(drivername="postgresql+asyncpg", database=self.database_name)
+        return url.render_as_string(hide_password=False)
+
+    @property
+    def admin_database_url(self) -> str:
+        """A URL on the same server used to create this service's database when it is missing."""
+        url = make_url(self.database_url).set(drivername="postgresql")
+        if url.database in (None, "", self.database_name):
+            url = url.set(database="postgres")
+        return url.render_as_string(hide_password=False)
+

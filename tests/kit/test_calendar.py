@@ -1,0 +1,426 @@
+"""The working-day calendar: real holiday facts, counting conventions, missing years, ops files."""
+from __future__ import annotations
+
+import json
+import random
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import chinese_calendar
+import pytest
+from kit.calendar import (
+    CalendarDataError,
+    CalendarError,
+    CalendarYear,
+    CalendarYearMissing,
+    WorkingDayCalendar,
+    default_calendar,
+    load_year_file,
+)
+
+
+@pytest.fixture(scope="module")
+def cal() -> WorkingDayCalendar:
+    return WorkingDayCalendar()
+
+
+def days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+# Test-only data for a year the library does not cover. It is NOT the real 2027 arrangement: it
+# only has the shape of one (New Year, a Spring Festival week with two make-up Saturdays/Sundays).
+SYNTHETIC_2027: dict[str, Any] = {
+    "year": 2027,
+    "holidays": ["2027-01-01", *[d.isoformat() for d in days(date(2027, 2, 6), date(2027, 2, 12))]],
+    "workdays": ["2027-01-31", "2027-02-20"],
+    "source": "synthetic test data (not the real 2027 notice)",
+    "approved_by": "test-ops",
+    "approved_at": "2026-11-12T10:00:00+08:00",
+}
+
+
+def write_year(directory: Path, data: dict[str, Any], name: str | None = None) -> Path:
+    path = directory / (name or f"{data['year']}.json")
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Real facts (from the State Council notices for 2024 and 2025)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_national_day_2024(cal: WorkingDayCalendar) -> None:
+    for d in days(date(2024, 10, 1), date(2024, 10, 7)):
+        assert not cal.is_working_day(d), d
+    assert cal.is_working_day(date(2024, 9, 29))  # Sunday, make-up working day
+    assert date(2024, 9, 29).weekday() == 6
+    assert cal.is_working_day(date(2024, 10, 12))  # Saturday, make-up working day
+    assert date(2024, 10, 12).weekday() == 5
+    assert cal.is_working_day(date(2024, 9, 30))
+    assert cal.is_working_day(date(2024, 10, 8))
+    assert not cal.is_working_day(date(2024, 10, 13))  # an ordinary Sunday
+
+
+def test_spring_festival_2025(cal: WorkingDayCalendar) -> None:
+    for d in days(date(2025, 1, 28), date(2025, 2, 4)):
+        assert not cal.is_working_day(d), d
+    assert cal.is_working_day(date(2025, 1, 26))  # Sunday
+    assert cal.is_working_day(date(2025, 2, 8))  # Saturday
+    assert cal.is_working_day(date(2025, 1, 27))
+    assert cal.is_working_day(date(2025, 2, 5))
+
+
+def test_ordinary_week(cal: WorkingDayCalendar) -> None:
+    week = days(date(2024, 11, 11), date(2024, 11, 17))
+    assert [cal.is_working_day(d) for d in week] == [True] * 5 + [False] * 2
+
+
+def test_agrees_with_chinese_calendar_on_every_day(cal: WorkingDayCalendar) -> None:
+    first, last = cal.known_years()[0], cal.last_known_year()
+    for d in days(date(first, 1, 1), date(last, 12, 31)):
+        assert cal.is_working_day(d) == chinese_calendar.is_workday(d), d
+
+
+def test_known_years(cal: WorkingDayCalendar) -> None:
+    years = cal.known_years()
+    assert years == sorted(years)
+    assert years == list(range(years[0], years[-1] + 1))
+    assert {2023, 2024, 2025, 2026} <= set(years)
+    assert cal.last_known_year() == years[-1]
+    assert cal.year_data(2024).source.startswith("chinese_calendar")
+
+
+# ---------------------------------------------------------------------------------------------
+# Counting conventions
+# ---------------------------------------------------------------------------------------------
+
+
+def test_add_working_days_across_national_day(cal: WorkingDayCalendar) -> None:
+    assert cal.add_working_days(date(2024, 9, 27), 1) == date(2024, 9, 29)  # Fri → make-up Sunday
+    assert cal.add_working_days(date(2024, 9, 27), 2) == date(2024, 9, 30)
+    assert cal.add_working_days(date(2024, 9, 27), 3) == date(2024, 10, 8)
+    assert cal.add_working_days(date(2024, 9, 30), 1) == date(2024, 10, 8)
+    assert cal.add_working_days(date(2024, 9, 30), 5) == date(2024, 10, 12)  # make-up Saturday
+    assert cal.add_working_days(date(2024, 9, 30), 6) == date(2024, 10, 14)
+    # An application received during the holiday: day 1 is the first working day after it.
+    assert cal.add_working_days(date(2024, 10, 3), 1) == date(2024, 10, 8)
+    # A 20-working-day statutory limit started on 2024-09-25 (Wednesday):
+    # 9/26 9/27 9/29 9/30 (4), 10/8-10/12 (9), 10/14-10/18 (14), 10/21-10/25 (19), 10/28 (20).
+    assert cal.add_working_days(date(2024, 9, 25), 20) == date(2024, 10, 28)
+
+
+def test_add_zero_working_days(cal: WorkingDayCalendar) -> None:
+    assert cal.add_working_days(date(2024, 9, 30), 0) == date(2024, 9, 30)  # a working day: itself
+    assert cal.add_working_days(date(2024, 10, 1), 0) == date(2024, 10, 8)  # a holiday: the next working day
+    assert cal.add_working_days(date(2024, 10, 12), 0) == date(2024, 10, 12)  # a make-up Saturday
+    assert cal.add_working_days(date(2024, 11, 16), 0) == date(2024, 11, 18)  # an ordinary Saturday
+
+
+def test_add_negative_working_days(cal: WorkingDayCalendar) -> None:
+    assert cal.add_working_days(date(2024, 10, 8), -1) == date(2024, 9, 30)
+    assert cal.add_working_days(date(2024, 10, 8), -2) == date(2024, 9, 29)
+    assert cal.add_working_days(date(2024, 10, 5), -1) == date(2024, 9, 30)  # from inside the holiday
+    assert cal.add_working_days(date(2024, 10, 13), -1) == date(2024, 10, 12)
+    assert cal.previous_working_day(date(2025, 2, 5)) == date(2025, 1, 27)
+
+
+def test_across_the_year_boundary(cal: WorkingDayCalendar) -> None:
+    # 2026: 1-3 January off, Sunday 4 January a make-up working day.
+    assert cal.next_working_day(date(2025, 12, 31)) == date(2026, 1, 4)
+    assert cal.add_working_days(date(2025, 12, 31), 2) == date(2026, 1, 5)
+    assert cal.add_working_days(date(2026, 1, 4), -1) == date(2025, 12, 31)
+    assert cal.working_days_between(date(2025, 12, 30), date(2026, 1, 5)) == 3  # 12/31, 1/4, 1/5
+    assert cal.working_days_between(date(2026, 1, 5), date(2025, 12, 30)) == -3  # 12/30, 12/31, 1/4
+
+
+def test_next_working_day(cal: WorkingDayCalendar) -> None:
+    assert cal.next_working_day(date(2025, 1, 27)) == date(2025, 2, 5)
+    assert cal.next_working_day(date(2025, 1, 25)) == date(2025, 1, 26)  # Saturday → make-up Sunday
+
+
+def test_working_days_between(cal: WorkingDayCalendar) -> None:
+    assert cal.working_days_between(date(2024, 9, 30), date(2024, 10, 8)) == 1
+    assert cal.working_days_between(date(2024, 10, 8), date(2024, 9, 30)) == -1
+    assert cal.working_days_between(date(2024, 9, 30), date(2024, 9, 30)) == 0
+    assert cal.working_days_between(date(2024, 10, 1), date(2024, 10, 7)) == 0
+    assert cal.working_days_between(date(2024, 9, 28), date(2024, 10, 12)) == 7  # 9/29, 9/30, 10/8-10/12
+    # A whole year, counted day by day with the library's own predicate.
+    expected = sum(chinese_calendar.is_workday(d) for d in days(date(2024, 1, 1), date(2024, 12, 31)))
+    assert cal.working_days_between(date(2023, 12, 31), date(2024, 12, 31)) == expected
+
+
+def naive_add(cal: WorkingDayCalendar, start: date, n: int) -> date:
+    """Reference implementation: step one calendar day at a time."""
+    if n == 0:
+        d = start
+        while not cal.is_working_day(d):
+            d += timedelta(days=1)
+        return d
+    step = timedelta(days=1 if n > 0 else -1)
+    d, left = start, abs(n)
+    while left:
+        d += step
+        if cal.is_working_day(d):
+            left -= 1
+    return d
+
+
+def test_add_and_between_are_consistent(cal: WorkingDayCalendar) -> None:
+    rng = random.Random(20240929)
+    starts = days(date(2023, 12, 20), date(2025, 12, 31))
+    for d in starts:
+        for n in (1, 2, 5, 20, -1, -3, -20, rng.randint(-120, 120) or 7):
+            end = cal.add_working_days(d, n)
+            assert cal.is_working_day(end)
+            assert cal.working_days_between(d, end) == n, (d, n, end)
+            assert end == naive_add(cal, d, n), (d, n)
+        zero = cal.add_working_days(d, 0)
+        assert zero == naive_add(cal, d, 0)
+        if cal.is_working_day(d):
+            assert zero == d and cal.working_days_between(d, zero) == 0
+
+
+def test_between_is_counting(cal: WorkingDayCalendar) -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        a = date(2024, 1, 1) + timedelta(days=rng.randint(0, 900))
+        b = a + timedelta(days=rng.randint(-200, 200))
+        if b >= a:
+            expected = sum(cal.is_working_day(x) for x in days(a + timedelta(days=1), b))
+        else:
+            expected = -sum(cal.is_working_day(x) for x in days(b, a - timedelta(days=1)))
+        assert cal.working_days_between(a, b) == expected, (a, b)
+
+
+def test_rejects_datetimes_and_non_int_n(cal: WorkingDayCalendar) -> None:
+    with pytest.raises(TypeError):
+        cal.is_working_day(datetime(2024, 10, 1, 12, 0))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        cal.add_working_days(date(2024, 10, 1), 1.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        cal.add_working_days(date(2024, 10, 1), True)
+    with pytest.raises(TypeError):
+        cal.is_working_day("2024-10-01")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# Missing years
+# ---------------------------------------------------------------------------------------------
+
+
+def test_missing_year_raises(cal: WorkingDayCalendar) -> None:
+    missing = cal.last_known_year() + 1
+    with pytest.raises(CalendarYearMissing) as info:
+        cal.is_working_day(date(missing, 3, 3))
+    err = info.value
+    assert isinstance(err, CalendarError)
+    assert err.year == missing
+    assert f"没有 {missing} 年的工作日历数据" in err.message_zh
+    assert f"no working-day calendar data for {missing}" in err.message_en
+    assert f"CALENDAR_DIR/{missing}.json" in str(err)
+
+
+def test_missing_year_never_assumes_weekends_only(cal: WorkingDayCalendar) -> None:
+    last = cal.last_known_year()
+    with pytest.raises(CalendarYearMissing):
+        cal.add_working_days(date(last, 12, 31), 1)
+    with pytest.raises(CalendarYearMissing):
+        cal.add_working_days(date(last, 12, 20), 30)  # runs past the end of the data
+    with pytest.raises(CalendarYearMissing):
+        cal.working_days_between(date(last, 12, 1), date(last + 1, 1, 10))
+    with pytest.raises(CalendarYearMissing):
+        cal.working_days_between(date(last + 1, 1, 10), date(last, 12, 1))
+    with pytest.raises(CalendarYearMissing):
+        cal.next_working_day(date(last + 1, 1, 1))
+    first = cal.known_years()[0]
+    with pytest.raises(CalendarYearMissing) as info:
+        cal.add_working_days(date(first, 1, 5), -10)
+    assert info.value.year == first - 1
+    with pytest.raises(CalendarYearMissing):
+        cal.year_data(first - 1)
+
+
+def test_gap_year_between_known_years_raises(tmp_path: Path) -> None:
+    data = dict(SYNTHETIC_2027, year=2028, holidays=["2028-01-03"], workdays=[])
+    write_year(tmp_path, data)
+    cal = WorkingDayCalendar(tmp_path)
+    assert 2027 not in cal.known_years() and 2028 in cal.known_years()
+    with pytest.raises(CalendarYearMissing) as info:
+        cal.working_days_between(date(2026, 12, 1), date(2028, 1, 10))
+    assert info.value.year == 2027
+    with pytest.raises(CalendarYearMissing):
+        cal.add_working_days(date(2026, 12, 30), 10)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ops files
+# ---------------------------------------------------------------------------------------------
+
+
+def test_override_file_adds_a_year(tmp_path: Path) -> None:
+    write_year(tmp_path, SYNTHETIC_2027)
+    cal = WorkingDayCalendar(tmp_path)
+    assert cal.last_known_year() == 2027
+    assert not cal.is_working_day(date(2027, 1, 1))
+    assert cal.is_working_day(date(2027, 1, 31))  # a Sunday listed as a workday
+    assert not cal.is_working_day(date(2027, 2, 8))  # a Monday listed as a holiday
+    assert cal.next_working_day(date(2026, 12, 31)) == date(2027, 1, 4)
+    info = cal.year_data(2027)
+    assert info.approved_by == "test-ops"
+    assert info.origin.endswith("2027.json")
+    # Earlier years still come from the library.
+    assert not cal.is_working_day(date(2024, 10, 1))
+
+
+def test_override_file_replaces_a_library_year(tmp_path: Path) -> None:
+    data = dict(SYNTHETIC_2027, year=2024, holidays=["2024-01-01"], workdays=["2024-01-06"])
+    write_year(tmp_path, data)
+    cal = WorkingDayCalendar(tmp_path)
+    assert cal.is_working_day(date(2024, 10, 1))  # the library's National Day is gone
+    assert not cal.is_working_day(date(2024, 9, 29))  # and its make-up Sunday too
+    assert cal.is_working_day(date(2024, 1, 6))
+    assert not cal.is_working_day(date(2025, 1, 28))  # other years untouched
+
+
+def test_without_library(tmp_path: Path) -> None:
+    write_year(tmp_path, SYNTHETIC_2027)
+    cal = WorkingDayCalendar(tmp_path, include_library=False)
+    assert cal.known_years() == [2027]
+    with pytest.raises(CalendarYearMissing):
+        cal.is_working_day(date(2026, 6, 1))
+
+
+def test_years_argument() -> None:
+    year = CalendarYear(2030, frozenset({date(2030, 1, 1)}), frozenset(), source="test")
+    cal = WorkingDayCalendar(include_library=False, years=[year])
+    assert cal.known_years() == [2030]
+    assert not cal.is_working_day(date(2030, 1, 1))
+
+
+def test_empty_calendar_rejected(tmp_path: Path) -> None:
+    with pytest.raises(CalendarDataError):
+        WorkingDayCalendar(tmp_path, include_library=False)
+
+
+def test_missing_directory_rejected(tmp_path: Path) -> None:
+    with pytest.raises(CalendarDataError) as info:
+        WorkingDayCalendar(tmp_path / "nope")
+    assert "nope" in str(info.value)
+
+
+def test_non_json_files_ignored(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("calendar files", encoding="utf-8")
+    write_year(tmp_path, SYNTHETIC_2027)
+    assert 2027 in WorkingDayCalendar(tmp_path).known_years()
+
+
+def _with(**changes: Any) -> dict[str, Any]:
+    data = dict(SYNTHETIC_2027)
+    for key, value in changes.items():
+        if value is _DROP:
+            data.pop(key)
+        else:
+            data[key] = value
+    return data
+
+
+_DROP = object()
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (_with(holidays=["2027-01-01", "2026-12-31"]), "2026-12-31 is not in 2027"),
+        (_with(workdays=["2028-01-02"]), "2028-01-02 is not in 2027"),
+        (_with(workdays=["2027-01-31", "2027-01-01"]), "both as holidays and as workdays: 2027-01-01"),
+        (_with(workdays=["2027-02-01"]), "Saturdays or Sundays (make-up working days): 2027-02-01"),
+        (_with(holidays=[]), "holidays list is empty"),
+        (_with(holidays=["2027-02-30"]), "2027-02-30"),
+        (_with(holidays=["2027/01/01"]), "'2027/01/01'"),
+        (_with(holidays=["20270101"]), "'20270101'"),
+        (_with(holidays=["2027-01-01", "2027-01-01"]), "appears twice"),
+        (_with(holidays="2027-01-01"), '"holidays" must be a list'),
+        (_with(holidays=[20270101]), "20270101"),
+        (_with(year=2026), '"year" is 2026 but the file name says 2027'),
+        (_with(year="2027"), '"year" must be an integer'),
+        (_with(source=""), '"source" must be a non-empty string'),
+        (_with(approved_by=_DROP), "missing keys: approved_by"),
+        (_with(workdays=_DROP), "missing keys: workdays"),
+        (_with(approved_at="last tuesday"), '"approved_at" must be an ISO 8601'),
+        (_with(holiday=["2027-01-01"]), "unknown keys: holiday"),
+    ],
+)
+def test_invalid_file_rejected(tmp_path: Path, data: dict[str, Any], problem: str) -> None:
+    path = write_year(tmp_path, data, name="2027.json")
+    with pytest.raises(CalendarDataError) as info:
+        WorkingDayCalendar(tmp_path)
+    err = info.value
+    assert err.origin == str(path)
+    assert str(path) in err.message_en and str(path) in err.message_zh
+    assert problem in err.message_en
+
+
+def test_invalid_json_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "2027.json"
+    path.write_text('{"year": 2027, "holidays": [', encoding="utf-8")
+    with pytest.raises(CalendarDataError) as info:
+        load_year_file(path)
+    assert "invalid JSON" in info.value.message_en and "JSON 格式错误" in info.value.message_zh
+
+
+def test_top_level_must_be_object(tmp_path: Path) -> None:
+    path = tmp_path / "2027.json"
+    path.write_text('["2027-01-01"]', encoding="utf-8")
+    with pytest.raises(CalendarDataError, match="top level must be a JSON object"):
+        load_year_file(path)
+
+
+def test_bad_file_name_rejected(tmp_path: Path) -> None:
+    write_year(tmp_path, SYNTHETIC_2027, name="holidays-2027.json")
+    with pytest.raises(CalendarDataError) as info:
+        WorkingDayCalendar(tmp_path)
+    assert "holidays-2027.json" in str(info.value)
+    assert "<year>.json" in info.value.message_en
+
+
+def test_invalid_years_argument_rejected() -> None:
+    bad = CalendarYear(2030, frozenset({date(2030, 1, 1)}), frozenset({date(2030, 1, 2)}), source="test")
+    with pytest.raises(CalendarDataError, match="Saturdays or Sundays"):
+        WorkingDayCalendar(include_library=False, years=[bad])
+
+
+# ---------------------------------------------------------------------------------------------
+# The process-wide calendar
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_default(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("CALENDAR_DIR", raising=False)
+    default_calendar.cache_clear()
+    yield monkeypatch
+    default_calendar.cache_clear()
+
+
+def test_default_calendar_without_env(fresh_default: pytest.MonkeyPatch) -> None:
+    cal = default_calendar()
+    assert default_calendar() is cal
+    assert cal.known_years() == WorkingDayCalendar().known_years()
+
+
+def test_default_calendar_reads_calendar_dir(fresh_default: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    write_year(tmp_path, SYNTHETIC_2027)
+    fresh_default.setenv("CALENDAR_DIR", str(tmp_path))
+    cal = default_calendar()
+    assert cal.last_known_year() == 2027
+    assert cal.is_working_day(date(2027, 2, 20))
+
+
+def test_default_calendar_fails_loudly_on_bad_files(fresh_default: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    write_year(tmp_path, _with(holidays=[]))
+    fresh_default.setenv("CALENDAR_DIR", str(tmp_path))
+    with pytest.raises(CalendarDataError):
+        default_calendar()
