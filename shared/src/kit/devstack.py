@@ -198,17 +198,21 @@ class Suite:
                 proc.kill()
 
 
-def platform_environment(database_url: str, nats_url: str, *, dev_issuer: bool = True,
-                         base: Mapping[str, str] | None = None, gateway_port: int = 8000) -> dict[str, str]:
+def platform_environment(database_url: str, nats_url: str, *, ports: Mapping[str, int] = SERVICE_PORTS,
+                         dev_issuer: bool = True, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of every process of a suite running on this machine on ``ports``."""
     env = dict(base if base is not None else os.environ)
     env["DATABASE_URL"] = database_url
     env["NATS_URL"] = nats_url
-    gateway = f"http://127.0.0.1:{gateway_port}"
-    env.setdefault("AUTH_ISSUER", gateway)
-    env.setdefault("AUTH_JWKS_URL", gateway + "/.well-known/jwks.json")
-    env.setdefault("GATEWAY_URL", gateway)
+    gateway = f"http://127.0.0.1:{ports['gateway']}"
+    env["GATEWAY_URL"] = gateway
+    for name, port in ports.items():
+        if name != "gateway":
+            env[f"GATEWAY_UPSTREAM_{name.upper()}_URL"] = f"http://127.0.0.1:{port}"
     if dev_issuer:
-        env.setdefault("GATEWAY_DEV_ISSUER_ENABLED", "true")
+        env["GATEWAY_DEV_ISSUER_ENABLED"] = "true"
+        env["AUTH_ISSUER"] = gateway
+        env["AUTH_JWKS_URL"] = gateway + "/.well-known/jwks.json"
     return env
 
 

@@ -70,7 +70,7 @@ def prereview(requirements: MatterRequirements, form: dict[str, Any], materials:
     for spec in requirements.fields:
         value = form.get(spec.key)
         if _blank(value):
-            if spec.required:
+            if spec.required_for(form):
                 findings.append(_finding("required-field", f"form.{spec.key}", f"请填写“{spec.label}”",
                                          f"please fill in {spec.label_en or spec.key}"))
             continue

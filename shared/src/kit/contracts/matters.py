@@ -25,10 +25,17 @@ class FormFieldSpec(BaseModel):
     label_en: str | None = None
     type: FieldType
     required: bool = False
+    # Required only when other fields have these values, e.g. {"applicant_type": "organisation"}.
+    required_when: dict[str, str] | None = None
     options: list[FieldOption] | None = None
     min: float | None = None
     max: float | None = None
     max_length: int | None = None
+
+    def required_for(self, form: dict[str, Any]) -> bool:
+        if self.required:
+            return True
+        return bool(self.required_when) and all(form.get(k) == v for k, v in self.required_when.items())
 
 
 class MaterialSpec(BaseModel):
