@@ -15,6 +15,14 @@ from fastapi import FastAPI, Form, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.issuer import DevIssuer, InvalidGrant
+from gateway.openapi import MergedOpenAPI
+from gateway.proxy import Proxy
+from gateway.routes import RoutingTable
+from gateway.settings import Settings
 from kit.auth import TokenVerifier, http_jwks_loader
 from kit.errors import (
     PROBLEM_MEDIA_TYPE,
@@ -26,14 +34,6 @@ from kit.errors import (
 )
 from kit.http import RequestContextMiddleware
 from kit.logging import configure_logging
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from gateway.issuer import DevIssuer, InvalidGrant
-from gateway.openapi import MergedOpenAPI
-from gateway.proxy import Proxy
-from gateway.routes import RoutingTable
-from gateway.settings import Settings
 
 
 def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, merged: MergedOpenAPI) -> FastAPI:

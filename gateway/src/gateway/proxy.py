@@ -12,6 +12,10 @@ from typing import Any
 
 import aiohttp
 import structlog
+from prometheus_client import Counter
+from starlette.types import Receive, Scope, Send
+
+from gateway.routes import Route
 from kit.auth import TokenVerifier, bearer_token
 from kit.errors import (
     PROBLEM_MEDIA_TYPE,
@@ -26,10 +30,6 @@ from kit.errors import (
 )
 from kit.http import header
 from kit.tracing import current_request_id, current_trace
-from prometheus_client import Counter
-from starlette.types import Receive, Scope, Send
-
-from gateway.routes import Route
 
 log = structlog.get_logger("gateway.proxy")
 
@@ -39,7 +39,7 @@ UPSTREAM_FAILURES = Counter("lvrong_gateway_upstream_failures_total", "Upstream 
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
                b"transfer-encoding", b"upgrade", b"host", b"x-request-id", b"traceparent", b"x-forwarded-for",
                b"x-forwarded-proto", b"x-forwarded-host", b"content-length"}
-_RESPONSE_SKIP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+_RESPONSE_SKIP = {"connection", "keep-alive", "transfer-encoding", "content-length", "x-request-id"}
 
 
 async def send_problem(send: Send, scope: Scope, problem: Problem) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from kit.settings import PlatformSettings
 from pydantic_settings import SettingsConfigDict
 
 from gateway.routes import UPSTREAM_DEFAULT_PORTS
+from kit.settings import PlatformSettings
 
 
 class Settings(PlatformSettings):

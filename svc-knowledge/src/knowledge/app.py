@@ -4,9 +4,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from fastapi import FastAPI
+from pydantic_settings import SettingsConfigDict
+
 from kit.app import ServiceDefinition, create_service_app
 from kit.settings import ServiceSettings
-from pydantic_settings import SettingsConfigDict
 
 
 class Settings(ServiceSettings):

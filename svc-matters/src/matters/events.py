@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from kit.contracts import PrereviewVerdictIssued
 from kit.events import EventSubscription
-
 from matters import service
 
 SUBSCRIPTIONS = [

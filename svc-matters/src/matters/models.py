@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from kit.db import Base as KitBase
-from kit.db import new_metadata
 from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
+
+from kit.db import Base as KitBase
+from kit.db import new_metadata
 
 
 class Base(KitBase):

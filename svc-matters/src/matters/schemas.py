@@ -5,8 +5,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from kit.contracts.matters import FormFieldSpec, MaterialSpec
 from pydantic import BaseModel, ConfigDict, Field
+
+from kit.contracts.matters import FormFieldSpec, MaterialSpec
 
 
 class ApplicationStatus(StrEnum):

@@ -7,6 +7,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import structlog
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from kit import idempotency
 from kit.auth import Principal
 from kit.contracts import (
@@ -22,9 +25,6 @@ from kit.db import Database
 from kit.errors import BadRequest, FieldError, NotFound, ValidationFailed
 from kit.events import CloudEvent, add_event
 from kit.pagination import Page, decode_cursor, encode_cursor
-from sqlalchemy import and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from matters.models import Application, ApplicationStep, MatterVersion
 from matters.schemas import (
     STATUS_LABELS_ZH,

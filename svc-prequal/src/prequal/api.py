@@ -4,11 +4,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path
+
 from kit.auth import CurrentPrincipal
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.pagination import Page
-
 from prequal import service
 from prequal.schemas import VerdictView
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from fastapi import FastAPI
-from kit.app import ServiceDefinition, create_service_app
-from kit.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
 
+from kit.app import ServiceDefinition, create_service_app
+from kit.settings import ServiceSettings
 from prequal.api import router
 from prequal.events import SUBSCRIPTIONS
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from kit.contracts import ApplicationSubmitted
 from kit.events import EventSubscription
-
 from prequal import service
 
 SUBSCRIPTIONS = [

@@ -4,8 +4,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from kit.contracts import Finding
 from pydantic import BaseModel, ConfigDict
+
+from kit.contracts import Finding
 
 
 class VerdictView(BaseModel):

@@ -12,15 +12,15 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import structlog
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from kit.auth import Principal
 from kit.contracts import ApplicationSubmitted, Finding, FormFieldSpec, MatterRequirements, PrereviewVerdictIssued
 from kit.errors import NotFound
 from kit.events import CloudEvent, add_event
 from kit.identifiers import is_shanghai_district, is_valid_mainland_mobile, is_valid_resident_id, is_valid_uscc
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from prequal.models import Verdict
 
 log = structlog.get_logger("prequal.service")

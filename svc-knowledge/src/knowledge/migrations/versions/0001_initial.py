@@ -5,6 +5,7 @@ Revises:
 Create Date: 2026-11-27
 """
 from alembic import op
+
 from kit.migrations import create_platform_tables
 
 revision = "0001"

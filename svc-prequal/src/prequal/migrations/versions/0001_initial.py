@@ -6,8 +6,9 @@ Create Date: 2026-11-27
 """
 import sqlalchemy as sa
 from alembic import op
-from kit.migrations import create_platform_tables
 from sqlalchemy.dialects.postgresql import JSONB
+
+from kit.migrations import create_platform_tables
 
 revision = "0001"
 down_revision = None

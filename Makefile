@@ -1,0 +1,27 @@
+# The README's two commands: `make run` starts the whole suite, `make test` runs every test.
+PYTHON ?= python3
+UV = $(PYTHON) -m uv
+
+.PHONY: setup run test test-unit bench migrate lint
+
+setup:  ## install uv if missing, then the workspace from the lock file
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check "uv>=0.9,<0.14"
+	@$(UV) sync --frozen --quiet
+
+run: setup  ## local PostgreSQL + NATS unless DATABASE_URL / NATS_URL are set, migrations, six processes
+	@$(UV) run --frozen lvrong-run
+
+test: setup  ## unit and integration tests against real PostgreSQL and NATS
+	@$(UV) run --frozen pytest
+
+test-unit: setup
+	@$(UV) run --frozen pytest tests/kit tests/matters
+
+bench: setup  ## performance figures, printed and compared with a baseline measured in the same run
+	@$(UV) run --frozen python tests/bench/bench_prereview.py
+
+migrate: setup  ## apply every service's migrations to the configured DATABASE_URL (production: lvrong-migrate)
+	@$(UV) run --frozen lvrong-migrate
+
+lint: setup
+	@$(UV) run --frozen ruff check .

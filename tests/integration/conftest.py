@@ -1,0 +1,86 @@
+"""The six processes of the platform, started once for the integration suite, against the real
+PostgreSQL and NATS; tests talk to the gateway as a front-end would."""
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from kit.devstack import SERVICE_PORTS, Suite, free_port, migrate_all, platform_environment
+from support import drop_databases, drop_streams
+
+SERVICES = [s for s in SERVICE_PORTS if s != "gateway"]
+DATABASE_PREFIX = "lvrong_itest"
+
+
+@dataclass
+class RunningSuite:
+    gateway: str
+    ports: dict[str, int]
+    env: dict[str, str]
+    log_dir: Path
+    suite: Suite
+
+    def direct(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    async def db(self, service: str) -> asyncpg.Connection:
+        url = make_url(self.env["DATABASE_URL"])
+        return await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username or "postgres",
+                                     password=url.password, database=f"{DATABASE_PREFIX}_{service}")
+
+
+async def _reset(database_url: str, nats_url: str) -> None:
+    await drop_databases(database_url, [f"{DATABASE_PREFIX}_{s}" for s in SERVICES])
+    await drop_streams(nats_url)
+
+
+@pytest.fixture(scope="session")
+def suite(servers) -> RunningSuite:  # noqa: ANN001
+    ports = {name: free_port() for name in SERVICE_PORTS}
+    log_dir = Path(tempfile.mkdtemp(prefix="lvrong-itest-"))
+    env = platform_environment(servers.database_url, servers.nats_url, ports=ports)
+    env["DATABASE_NAME_PREFIX"] = DATABASE_PREFIX
+    env["GATEWAY_DEV_ISSUER_KEY_DIR"] = str(log_dir / "dev-issuer")
+    env["LOG_LEVEL"] = os.environ.get("LOG_LEVEL", "INFO")
+    asyncio.run(_reset(servers.database_url, servers.nats_url))
+    migrate_all(env)
+    suite = Suite(env, ports=ports, log_dir=log_dir)
+    try:
+        suite.start(timeout=60)
+        suite.wait_ready(timeout=60)
+    except Exception:
+        suite.stop()
+        logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in log_dir.glob("*.log"))
+        pytest.fail(f"the suite did not start:\n{logs}")
+    yield RunningSuite(f"http://127.0.0.1:{ports['gateway']}", ports, env, log_dir, suite)
+    suite.stop()
+
+
+@pytest.fixture(scope="session")
+async def client(suite: RunningSuite) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=suite.gateway, timeout=30) as c:
+        yield c
+
+
+_tokens: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
+def token(client: httpx.AsyncClient):  # noqa: ANN201
+    async def get(username: str) -> str:
+        if username not in _tokens:
+            r = await client.post("/auth/token", data={"grant_type": "password", "username": username, "password": "demo"})
+            assert r.status_code == 200, r.text
+            _tokens[username] = r.json()["access_token"]
+        return _tokens[username]
+
+    return get
