@@ -1,0 +1,170 @@
+"""Time from submission to pre-review verdict, through the gateway, over 200 applications.
+
+Starts the whole suite on free ports (against DATABASE_URL / NATS_URL, or local servers started
+like `make run` does), then:
+
+1. sequential: one application at a time, so each latency is the pipeline's own
+   (gateway → svc-matters → outbox relay → NATS → svc-prequal → outbox → NATS → svc-matters);
+2. concurrent: the same number submitted by 16 clients at once, for the latency under load and
+   the throughput;
+3. baseline: the same POST sent straight to svc-matters, to show what the gateway hop adds.
+
+The verdict time is when the status-changed event of the verdict is seen on the bus by this
+script (a core NATS subscription), measured from just before the POST was sent.
+Usage: python tests/bench/bench_prereview.py [--applications 200] [--concurrency 16]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import nats
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from kit.devstack import SERVICE_PORTS, LocalNats, LocalPostgres, Suite, free_port, migrate_all, platform_environment  # noqa: E402
+from support import all_materials, drop_databases, drop_streams, valid_form  # noqa: E402
+
+PREFIX = "lvrong_bench"
+MATTER = "LR-XK-008"
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summary(name: str, ms: list[float]) -> str:
+    return (f"{name:<44} n={len(ms):<4} median {statistics.median(ms):7.1f} ms   p90 {pct(ms, 90):7.1f} ms   "
+            f"p99 {pct(ms, 99):7.1f} ms   max {max(ms):7.1f} ms")
+
+
+class VerdictWatcher:
+    """Records when each application's pre-review verdict is announced on the bus."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, float] = {}
+        self.waiters: dict[str, asyncio.Event] = {}
+
+    async def on_message(self, msg) -> None:  # noqa: ANN001
+        event = json.loads(msg.data)
+        data = event["data"]
+        if data["to_status"] in ("prereviewed", "returned"):
+            app_id = data["application_id"]
+            self.seen[app_id] = time.perf_counter()
+            self.waiters.setdefault(app_id, asyncio.Event()).set()
+
+    async def wait(self, app_id: str) -> float:
+        await asyncio.wait_for(self.waiters.setdefault(app_id, asyncio.Event()).wait(), 60)
+        return self.seen[app_id]
+
+
+async def submit(client: httpx.AsyncClient, base: str, token: str, matter: dict, seed: int) -> tuple[str, float]:
+    payload = {"matter_code": matter["code"], "form": valid_form(matter, seed), "materials": all_materials(matter)}
+    started = time.perf_counter()
+    r = await client.post(base + "/v1/applications", json=payload, headers={"Authorization": f"Bearer {token}"})
+    if r.status_code != 201:
+        raise RuntimeError(f"submission failed: HTTP {r.status_code} {r.text[:200]}")
+    return r.json()["id"], started
+
+
+async def run(args: argparse.Namespace, env: dict[str, str], ports: dict[str, int]) -> None:
+    gateway = f"http://127.0.0.1:{ports['gateway']}"
+    direct = f"http://127.0.0.1:{ports['matters']}"
+    watcher = VerdictWatcher()
+    nc = await nats.connect(env["NATS_URL"])
+    await nc.subscribe("lvrong.matters.application.status_changed", cb=watcher.on_message)
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        token = (await client.post(gateway + "/auth/token", data={
+            "grant_type": "password", "username": "applicant-person", "password": "demo"})).json()["access_token"]
+        matter = (await client.get(f"{gateway}/v1/matters/{MATTER}", headers={"Authorization": f"Bearer {token}"})).json()
+        for i in range(10):  # warm up connections, caches and consumers
+            app_id, _ = await submit(client, gateway, token, matter, 10_000 + i)
+            await watcher.wait(app_id)
+
+        sequential: list[float] = []
+        post_gateway: list[float] = []
+        post_direct: list[float] = []
+        for i in range(args.applications):
+            app_id, started = await submit(client, gateway, token, matter, i)
+            post_gateway.append((time.perf_counter() - started) * 1000)
+            sequential.append((await watcher.wait(app_id) - started) * 1000)
+            # The baseline, interleaved so both see the same state of the machine.
+            app_id, started = await submit(client, direct, token, matter, 30_000 + i)
+            post_direct.append((time.perf_counter() - started) * 1000)
+            await watcher.wait(app_id)
+
+        semaphore = asyncio.Semaphore(args.concurrency)
+        concurrent: list[float] = []
+
+        async def one(seed: int) -> None:
+            async with semaphore:
+                app_id, started = await submit(client, gateway, token, matter, seed)
+            concurrent.append((await watcher.wait(app_id) - started) * 1000)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(20_000 + i) for i in range(args.applications)))
+        wall = time.perf_counter() - t0
+    await nc.close()
+
+    print(f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"matter {MATTER}, {args.applications} applications per series\n")
+    print(summary("submission → verdict, one at a time", sequential))
+    print(summary(f"submission → verdict, {args.concurrency} concurrent", concurrent))
+    print(f"{'':<44} throughput {args.applications / wall:7.1f} applications/s (submitted and pre-reviewed)")
+    print(summary("POST /v1/applications through the gateway", post_gateway))
+    print(summary("POST /v1/applications direct to svc-matters", post_direct))
+    print(f"{'':<44} gateway/direct median ratio {statistics.median(post_gateway) / statistics.median(post_direct):.2f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--applications", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    servers: list[LocalPostgres | LocalNats] = []
+    database_url = os.environ.get("DATABASE_URL")
+    if not database_url:
+        pg = LocalPostgres(ROOT / "var" / "bench" / "postgres", port=54349)
+        pg.start()
+        servers.append(pg)
+        database_url = pg.url
+    nats_url = os.environ.get("NATS_URL")
+    if not nats_url:
+        local_nats = LocalNats(ROOT / "var" / "bench" / "nats", port=free_port())
+        local_nats.start()
+        servers.append(local_nats)
+        nats_url = local_nats.url
+    ports = {name: free_port() for name in SERVICE_PORTS}
+    log_dir = Path(tempfile.mkdtemp(prefix="lvrong-bench-"))
+    env = platform_environment(database_url, nats_url, ports=ports)
+    env.update(DATABASE_NAME_PREFIX=PREFIX, GATEWAY_DEV_ISSUER_KEY_DIR=str(log_dir / "dev-issuer"), LOG_LEVEL="WARNING")
+    asyncio.run(drop_databases(database_url, [f"{PREFIX}_{s}" for s in SERVICE_PORTS if s != "gateway"]))
+    asyncio.run(drop_streams(nats_url))
+    migrate_all(env)
+    suite = Suite(env, ports=ports, log_dir=log_dir)
+    try:
+        suite.start()
+        suite.wait_ready()
+        asyncio.run(run(args, env, ports))
+    finally:
+        suite.stop()
+        for server in reversed(servers):
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
