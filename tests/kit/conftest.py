@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import kit.events.outbox  # noqa: F401 - registers outbox and processed_events on platform_metadata
-import kit.idempotency  # noqa: F401 - registers idempotency_keys on platform_metadata
 import nats
 import pytest
+from nats.js.errors import NotFoundError
+
+import kit.events.outbox  # noqa: F401 - registers outbox and processed_events on platform_metadata
+import kit.idempotency  # noqa: F401 - registers idempotency_keys on platform_metadata
 from kit.db import Database, platform_metadata
 from kit.events import EventContract, JetStreamBus
-from nats.js.errors import NotFoundError
 from support import recreate_database
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import chinese_calendar
 import pytest
+
 from kit.calendar import (
     CalendarDataError,
     CalendarError,

@@ -5,6 +5,7 @@ import re
 from datetime import date
 
 import pytest
+
 from kit.identifiers import (
     IDENTIFIER_PATTERNS,
     MOBILE_IN_TEXT,

@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator, Sequence
 
 import nats
 import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import func, select, text
+
 from kit.db import Database
 from kit.devstack import LocalNats, free_port
 from kit.events import CloudEvent, JetStreamBus, OutboxRelay, add_event, outbox, outbox_backlog
 from kit.tracing import TraceContext, current_trace
-from prometheus_client import REGISTRY
-from sqlalchemy import func, select, text
 
 
 @pytest.fixture(scope="module")

@@ -232,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     def stop_everything(*_: object) -> None:
         raise KeyboardInterrupt
 
+    # Set both explicitly: a shell starting us in the background may have left SIGINT ignored.
     signal.signal(signal.SIGTERM, stop_everything)
+    signal.signal(signal.SIGINT, stop_everything)
     try:
         database_url = os.environ.get("DATABASE_URL")
         if not database_url:
@@ -265,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the shutdown short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if suite is not None:
             suite.stop()
         for server in reversed(started):

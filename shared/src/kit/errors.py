@@ -147,7 +147,8 @@ def problem_response(problem: Problem, request: Request | None = None) -> JSONRe
     english = False
     if request is not None:
         instance = request.url.path
-        request_id = request.headers.get("x-request-id") or request.scope.get("state", {}).get("request_id")
+        # The id RequestContextMiddleware checked (and replaced when malformed) before the raw header.
+        request_id = request.scope.get("state", {}).get("request_id") or request.headers.get("x-request-id")
         english = prefers_english(request.headers.get("accept-language"))
     body = problem_body(problem, instance=instance, request_id=request_id, english=english)
     return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE, headers=problem.headers)

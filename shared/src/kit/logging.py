@@ -71,6 +71,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request at INFO; the request middleware already records what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     _configured = True
 
 

@@ -24,6 +24,8 @@ from kit.events.envelope import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM
 
 log = structlog.get_logger("kit.bus")
 
+ORDERING_KEY_HEADER = "Lvrong-Key"
+
 
 @dataclass
 class Delivery:
@@ -59,6 +61,9 @@ class ConsumerSpec:
     # Delay before each redelivery after a failure (the last value repeats).
     retry_delays: Sequence[float] = field(default_factory=lambda: (0.5, 2.0, 5.0, 15.0))
     batch: int = 64
+    # Messages of different ordering keys (header ``Lvrong-Key``: the event's subject, e.g. one
+    # application) are handled concurrently, up to this many at once; one key's stay in order.
+    concurrency: int = 16
 
 
 class Bus(Protocol):
@@ -201,9 +206,11 @@ class JetStreamBus:
                     msgs = await sub.fetch(spec.batch, timeout=1.0)
                 except TimeoutError:
                     continue
-                for msg in msgs:
-                    await self._deliver(spec, msg, handler)
+                await self._deliver_batch(spec, msgs, handler)
             except asyncio.CancelledError:
+                if sub is not None:  # else a late pull-request status left in its queue stalls close() for 30 s
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
                 raise
             except (NotFoundError, nats.errors.Error, OSError, TimeoutError) as e:
                 log.warning("consumer_waiting_for_bus", durable=spec.durable, error=type(e).__name__)
@@ -211,6 +218,24 @@ class JetStreamBus:
                     sub = None  # the stream or consumer was removed: create it again
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+    async def _deliver_batch(self, spec: ConsumerSpec, msgs: list[Msg], handler: DeliveryHandler) -> None:
+        groups: dict[str, list[Msg]] = {}
+        for msg in msgs:
+            key = (msg.headers or {}).get(ORDERING_KEY_HEADER) or msg.subject
+            groups.setdefault(key, []).append(msg)
+        if len(groups) == 1:
+            for msg in msgs:
+                await self._deliver(spec, msg, handler)
+            return
+        limit = asyncio.Semaphore(max(1, spec.concurrency))
+
+        async def in_order(group: list[Msg]) -> None:
+            async with limit:
+                for msg in group:
+                    await self._deliver(spec, msg, handler)
+
+        await asyncio.gather(*(in_order(g) for g in groups.values()))
 
     async def _deliver(self, spec: ConsumerSpec, msg: Msg, handler: DeliveryHandler) -> None:
         meta = msg.metadata
@@ -226,7 +251,11 @@ class JetStreamBus:
         if outcome == DeliveryOutcome.ACK:
             await msg.ack()
             return
-        if outcome == DeliveryOutcome.DEAD_LETTER or delivery.last_attempt:
+        if outcome == DeliveryOutcome.DEAD_LETTER:
+            await self._dead_letter(spec, msg, error or ValueError("refused by the handler as unprocessable; not retried"))
+            await msg.term()
+            return
+        if delivery.last_attempt:
             await self._dead_letter(spec, msg, error)
             await msg.term()
             return

@@ -83,7 +83,7 @@ class EventConsumer:
             except Exception:
                 log.exception("event_handler_failed", attempt=delivery.num_delivered)
                 EVENTS_HANDLED.labels(self.durable, event.type, "failed").inc()
-                return DeliveryOutcome.RETRY
+                raise  # the bus retries it and, once out of retries, dead-letters it with this error
             finally:
                 current_trace.reset(token)
             EVENTS_HANDLED.labels(self.durable, event.type, "applied" if applied else "duplicate").inc()

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from kit.db import Database, platform_metadata
-from kit.events.bus import Bus
+from kit.events.bus import ORDERING_KEY_HEADER, Bus
 from kit.events.envelope import CloudEvent, EventContract
 
 log = structlog.get_logger("kit.outbox")
@@ -138,6 +138,8 @@ class OutboxRelay:
                 headers = {"Content-Type": "application/cloudevents+json"}
                 if envelope.traceparent:
                     headers["traceparent"] = envelope.traceparent
+                if envelope.subject:
+                    headers[ORDERING_KEY_HEADER] = envelope.subject
                 messages.append((row.subject, envelope.to_json_bytes(), row.event_id, headers))
             acked = await self.bus.publish_batch(messages)
             # Only the unbroken prefix counts as sent, so a later event never overtakes an earlier one.

@@ -1,0 +1,303 @@
+"""Idempotent event handling against the real PostgreSQL and NATS JetStream: an event's effect is
+applied once however often it is delivered, a failing handler leaves nothing half-written and is
+retried, and a message that can never succeed ends on the dead-letter subject without blocking
+the events behind it."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from nats.js.errors import NotFoundError
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.db import Database
+from kit.events import (
+    CloudEvent,
+    Delivery,
+    DeliveryOutcome,
+    EventConsumer,
+    EventSubscription,
+    JetStreamBus,
+    handle_once,
+)
+from kit.events import processed_events as processed
+from kit.events.envelope import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM
+from kit.tracing import TraceContext, current_trace
+
+
+@pytest.fixture(scope="module")
+async def database(make_database) -> Database:  # noqa: ANN001
+    database = await make_database("lvrong_test_kit_consumer")
+    async with database.transaction() as session:
+        await session.execute(text("CREATE TABLE counter (id text PRIMARY KEY, n int NOT NULL)"))
+    return database
+
+
+async def bump(session: AsyncSession, event: CloudEvent) -> None:
+    """The handlers' effect: one more on the counter named by the event."""
+    await session.execute(text("INSERT INTO counter (id, n) VALUES (:id, 1) "
+                               "ON CONFLICT (id) DO UPDATE SET n = counter.n + 1"), {"id": event.data["key"]})
+
+
+async def counter(database: Database, key: str) -> int | None:
+    async with database.session() as session:
+        return (await session.execute(text("SELECT n FROM counter WHERE id = :id"), {"id": key})).scalar()
+
+
+async def processed_rows(database: Database, consumer: str, event_id: str) -> list:
+    async with database.session() as session:
+        return (await session.execute(select(processed).where(processed.c.consumer == consumer,
+                                                              processed.c.event_id == event_id))).all()
+
+
+def an_event(test_events, n: int = 1, key: str = "k", behaviour: str = "ok") -> CloudEvent:  # noqa: ANN001
+    return test_events.contract(n=n, key=f"{test_events.suffix}-{key}", behaviour=behaviour).envelope()
+
+
+# --- handle_once -----------------------------------------------------------------------------
+
+
+async def test_same_event_handled_twice_applies_once(database: Database, test_events) -> None:  # noqa: ANN001
+    event = an_event(test_events)
+    assert await handle_once(database, "kittest-a", event, bump) is True
+    assert await handle_once(database, "kittest-a", event, bump) is False
+    assert await counter(database, event.data["key"]) == 1
+    (row,) = await processed_rows(database, "kittest-a", event.id)
+    assert row.event_type == event.type and row.handled_at is not None
+
+
+async def test_the_record_of_handling_is_scoped_by_consumer(database: Database, test_events) -> None:  # noqa: ANN001
+    event = an_event(test_events)
+    assert await handle_once(database, "kittest-a", event, bump) is True
+    assert await handle_once(database, "kittest-b", event, bump) is True  # another consumer has its own record
+    assert await handle_once(database, "kittest-b", event, bump) is False
+    assert await counter(database, event.data["key"]) == 2
+
+
+async def test_a_failing_handler_leaves_neither_effect_nor_record(database: Database, test_events) -> None:  # noqa: ANN001
+    event = an_event(test_events)
+
+    async def bump_then_fail(session: AsyncSession, event: CloudEvent) -> None:
+        await bump(session, event)
+        raise RuntimeError("the handler failed after its first write")
+
+    with pytest.raises(RuntimeError, match="after its first write"):
+        await handle_once(database, "kittest-a", event, bump_then_fail)
+    assert await counter(database, event.data["key"]) is None
+    assert await processed_rows(database, "kittest-a", event.id) == []
+
+    assert await handle_once(database, "kittest-a", event, bump) is True  # the retry applies it, once
+    assert await handle_once(database, "kittest-a", event, bump) is False
+    assert await counter(database, event.data["key"]) == 1
+    assert len(await processed_rows(database, "kittest-a", event.id)) == 1
+
+
+async def test_concurrent_deliveries_of_one_event_apply_once(database: Database, test_events) -> None:  # noqa: ANN001
+    event = an_event(test_events)
+    results = await asyncio.gather(*(handle_once(database, "kittest-a", event, bump) for _ in range(5)))
+    assert sorted(results) == [False, False, False, False, True]
+    assert await counter(database, event.data["key"]) == 1
+
+
+# --- EventConsumer on JetStream --------------------------------------------------------------
+
+
+@dataclass
+class RunningConsumer:
+    consumer: EventConsumer
+    task: asyncio.Task
+    deliveries: list[tuple[int, str, Delivery]] = field(default_factory=list)  # (num_delivered, outcome, delivery)
+    calls: dict[str, int] = field(default_factory=dict)  # handler calls per event key
+    traces: list[TraceContext | None] = field(default_factory=list)
+
+    @property
+    def durable(self) -> str:
+        return self.consumer.durable
+
+    @property
+    def dead_letter_subject(self) -> str:
+        return f"{DEAD_LETTER_PREFIX}.{self.durable}"
+
+    def outcomes(self, key: str) -> list[str]:
+        return [o for _, o, d in self.deliveries if d.data.startswith(b"{") and json.loads(d.data)["data"]["key"] == key]
+
+
+@pytest.fixture
+async def start_consumer(database: Database, bus, js, test_events, stop_task) -> AsyncIterator[Any]:  # noqa: ANN001
+    """Start an ``EventConsumer`` of the test's events whose handler bumps the counter, fails a few
+    times, or always fails, as each event's ``behaviour`` says."""
+    await bus.ensure_stream(test_events.stream, test_events.subjects)
+    running: list[RunningConsumer] = []
+
+    async def start(max_deliver: int = 5) -> RunningConsumer:
+
+        async def handler(session: AsyncSession, event: CloudEvent) -> None:
+            key = event.data["key"]
+            rc.calls[key] = rc.calls.get(key, 0) + 1
+            rc.traces.append(current_trace.get())
+            await bump(session, event)  # written before failing: the failure must roll it back
+            behaviour = event.data["behaviour"]
+            if behaviour == "poison":
+                raise ValueError("cannot handle this event\n(a multi-line message, as database errors have)")
+            if behaviour.startswith("fail") and rc.calls[key] <= int(behaviour.removeprefix("fail")):
+                raise ConnectionError(f"transient failure {rc.calls[key]}")
+
+        subscription = EventSubscription(name=f"things{test_events.suffix}", producer=test_events.producer,
+                                         subjects=[test_events.subject], handler=handler)
+        consumer = EventConsumer(database, bus, "kittestsvc", subscription, max_deliver=max_deliver)
+        consumer.spec.retry_delays = (0.1,)
+        original = consumer._on_delivery
+
+        async def spy(delivery: Delivery) -> str:
+            try:
+                outcome = await original(delivery)
+            except Exception:  # the bus treats a raising handler as one to retry
+                rc.deliveries.append((delivery.num_delivered, DeliveryOutcome.RETRY, delivery))
+                raise
+            rc.deliveries.append((delivery.num_delivered, outcome, delivery))
+            return outcome
+
+        consumer._on_delivery = spy  # type: ignore[method-assign]
+        rc = RunningConsumer(consumer, asyncio.create_task(consumer.run()))
+        running.append(rc)
+        return rc
+
+    yield start
+    for rc in running:
+        await stop_task(rc.task)
+        with contextlib.suppress(NotFoundError):
+            await js.purge_stream(DEAD_LETTER_STREAM, subject=rc.dead_letter_subject)
+
+
+async def publish(bus, test_events, event: CloudEvent, msg_id: str | None = None) -> None:  # noqa: ANN001
+    await bus.publish(test_events.subject, event.to_json_bytes(), msg_id=msg_id or event.id,
+                      headers={"traceparent": event.traceparent} if event.traceparent else None)
+
+
+async def nothing_pending(js, rc: RunningConsumer) -> bool:  # noqa: ANN001
+    info = await js.consumer_info(rc.consumer.spec.stream, rc.durable)
+    return info.num_pending == 0 and info.num_ack_pending == 0
+
+
+async def test_a_replayed_event_with_another_msg_id_is_applied_once(database: Database, bus, js, test_events,  # noqa: ANN001
+                                                                    start_consumer, eventually) -> None:  # noqa: ANN001
+    rc = await start_consumer()
+    trace = TraceContext.new()
+    token = current_trace.set(trace)
+    try:
+        event = an_event(test_events, key="replayed")
+    finally:
+        current_trace.reset(token)
+    await publish(bus, test_events, event, msg_id="first-delivery")
+    await publish(bus, test_events, event, msg_id="replayed-by-ops")  # not deduplicated by JetStream
+
+    async def both_acked() -> bool:
+        return [o for _, o, _ in rc.deliveries] == [DeliveryOutcome.ACK, DeliveryOutcome.ACK]
+
+    await eventually(both_acked, what="both copies acknowledged")
+    assert await counter(database, event.data["key"]) == 1
+    assert rc.calls == {event.data["key"]: 1}
+    assert len(await processed_rows(database, rc.durable, event.id)) == 1
+    assert await nothing_pending(js, rc)
+    # The handler ran in the event's trace.
+    assert rc.traces[0] is not None and rc.traces[0].trace_id == trace.trace_id
+
+
+async def test_a_handler_failing_twice_is_applied_once_after_redelivery(database: Database, bus, js, test_events,  # noqa: ANN001
+                                                                        start_consumer, eventually) -> None:  # noqa: ANN001
+    rc = await start_consumer(max_deliver=3)
+    event = an_event(test_events, key="flaky", behaviour="fail2")
+    await publish(bus, test_events, event)
+
+    async def acked() -> bool:
+        return DeliveryOutcome.ACK in rc.outcomes(event.data["key"])
+
+    await eventually(acked, what="the flaky event acknowledged")
+    assert [(n, o) for n, o, _ in rc.deliveries] == [(1, DeliveryOutcome.RETRY), (2, DeliveryOutcome.RETRY),
+                                                      (3, DeliveryOutcome.ACK)]
+    assert rc.calls[event.data["key"]] == 3
+    assert await counter(database, event.data["key"]) == 1  # the two failed attempts left nothing behind
+    assert await nothing_pending(js, rc)
+    with pytest.raises(NotFoundError):  # nothing was dead-lettered
+        await js.get_msg(DEAD_LETTER_STREAM, subject=rc.dead_letter_subject)
+
+
+async def test_a_poison_event_goes_to_the_dead_letter_and_later_events_still_flow(  # noqa: ANN201
+        database: Database, bus, js, test_events, start_consumer, eventually):  # noqa: ANN001
+    rc = await start_consumer(max_deliver=3)
+    poison = an_event(test_events, key="poison", behaviour="poison")
+    good = an_event(test_events, key="good")
+    await publish(bus, test_events, poison)
+    await publish(bus, test_events, good)
+
+    async def poison_dead_lettered() -> bool:
+        return DeliveryOutcome.RETRY in rc.outcomes(poison.data["key"]) and len(rc.outcomes(poison.data["key"])) == 3
+
+    await eventually(poison_dead_lettered, what="the poison event's three deliveries")
+    await eventually(lambda: nothing_pending(js, rc), what="the consumer settling")
+    assert rc.calls[poison.data["key"]] == 3  # max_deliver, no more
+    assert await counter(database, poison.data["key"]) is None
+    assert await processed_rows(database, rc.durable, poison.id) == []
+    assert await counter(database, good.data["key"]) == 1  # not blocked behind the poison event
+
+    dead = await js.get_msg(DEAD_LETTER_STREAM, subject=rc.dead_letter_subject)
+    assert dead.subject == rc.dead_letter_subject
+    assert dead.data == poison.to_json_bytes()
+    assert CloudEvent.from_json_bytes(dead.data).id == poison.id  # ops can replay it as it was
+    headers = dead.headers
+    assert headers["Lvrong-Original-Subject"] == test_events.subject
+    assert headers["Lvrong-Original-Stream"] == test_events.stream
+    assert headers["Lvrong-Consumer"] == rc.durable
+    assert int(headers["Lvrong-Original-Sequence"]) == 1
+    assert "ValueError" in headers["Lvrong-Error"] and "cannot handle this event" in headers["Lvrong-Error"]
+    assert "\n" not in headers["Lvrong-Error"] and "\r" not in headers["Lvrong-Error"]
+    info = await js.stream_info(DEAD_LETTER_STREAM, subjects_filter=rc.dead_letter_subject)
+    assert info.state.subjects == {rc.dead_letter_subject: 1}
+
+
+async def test_a_malformed_message_goes_straight_to_the_dead_letter(database: Database, bus, js, test_events,  # noqa: ANN001
+                                                                    start_consumer, eventually) -> None:  # noqa: ANN001
+    rc = await start_consumer(max_deliver=5)
+    await bus.publish(test_events.subject, b"{this is not json", msg_id="malformed-1")
+    good = an_event(test_events, key="after-malformed")
+    await publish(bus, test_events, good)
+
+    async def settled() -> bool:
+        return len(rc.deliveries) == 2 and await nothing_pending(js, rc)
+
+    await eventually(settled, what="both messages handled")
+    (first_n, first_outcome, first), (_, second_outcome, _) = rc.deliveries
+    assert first.data == b"{this is not json"
+    assert (first_n, first_outcome) == (1, DeliveryOutcome.DEAD_LETTER)  # no retries for what can never succeed
+    assert second_outcome == DeliveryOutcome.ACK
+    assert await counter(database, good.data["key"]) == 1
+    assert rc.calls == {good.data["key"]: 1}
+
+    dead = await js.get_msg(DEAD_LETTER_STREAM, subject=rc.dead_letter_subject)
+    assert dead.data == b"{this is not json"
+    assert dead.headers["Lvrong-Original-Subject"] == test_events.subject
+    assert dead.headers["Lvrong-Error"]
+
+
+async def test_closing_the_bus_after_stopping_an_idle_consumer_is_quick(database: Database, servers, test_events,  # noqa: ANN001
+                                                                         stop_task) -> None:  # noqa: ANN001
+    # A service stops by cancelling its consumers and closing the bus; expired pull requests of an
+    # idle consumer must not hold that close for the client's 30 s drain timeout.
+    bus = JetStreamBus(servers.nats_url, name="kittest-close")
+    await bus.connect()
+    await bus.ensure_stream(test_events.stream, test_events.subjects)
+    subscription = EventSubscription(name=f"idle{test_events.suffix}", producer=test_events.producer,
+                                     subjects=[test_events.subject], handler=bump)
+    task = asyncio.create_task(EventConsumer(database, bus, "kittestsvc", subscription).run())
+    await asyncio.sleep(2.5)  # idle: a couple of one-second pull requests expire meanwhile
+    await stop_task(task)
+    started = time.monotonic()
+    await bus.close()
+    assert time.monotonic() - started < 5
