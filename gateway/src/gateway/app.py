@@ -147,7 +147,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     upstreams = settings.upstream_urls()
     proxy = Proxy(upstreams, verifier, timeout_seconds=settings.upstream_timeout_seconds,
                   connect_timeout_seconds=settings.upstream_connect_timeout_seconds,
-                  pool_size=settings.upstream_pool_size, max_body_bytes=settings.max_body_bytes)
+                  pool_size=settings.upstream_pool_size, max_body_bytes=settings.max_body_bytes,
+                  upstream_timeouts=settings.upstream_timeouts)
     own = create_own_app(settings, issuer, proxy, MergedOpenAPI(upstreams, table))
     app: ASGIApp = Gateway(own, proxy, table)
     if settings.cors_origins:

@@ -54,8 +54,10 @@ async def send_problem(send: Send, scope: Scope, problem: Problem) -> None:
 
 class Proxy:
     def __init__(self, upstreams: dict[str, str], verifier: TokenVerifier, *, timeout_seconds: float,
-                 connect_timeout_seconds: float, pool_size: int, max_body_bytes: int) -> None:
+                 connect_timeout_seconds: float, pool_size: int, max_body_bytes: int,
+                 upstream_timeouts: dict[str, float] | None = None) -> None:
         self.upstreams = upstreams
+        self.upstream_timeouts = upstream_timeouts or {}
         self.verifier = verifier
         self.timeout_seconds = timeout_seconds
         self.connect_timeout_seconds = connect_timeout_seconds
@@ -113,15 +115,19 @@ class Proxy:
             headers["x-forwarded-host"] = host
         return headers
 
-    async def _request_body(self, receive: Receive) -> AsyncIterator[bytes]:
+    async def _request_body(self, receive: Receive, outcome: dict[str, bool]) -> AsyncIterator[bytes]:
+        """The client's body as it arrives; ``outcome`` records why it stopped early, since the HTTP
+        client reports an exception raised here only as a generic connection error."""
         received = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
+                outcome["client_gone"] = True
                 raise ConnectionAbortedError("client went away")
             chunk = message.get("body", b"")
             received += len(chunk)
             if received > self.max_body_bytes:
+                outcome["too_large"] = True
                 raise _BodyTooLarge
             if chunk:
                 yield chunk
@@ -134,9 +140,11 @@ class Proxy:
         path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string") or b""
         url = base + path.decode("latin-1") + (("?" + query.decode("latin-1")) if query else "")
-        timeout = aiohttp.ClientTimeout(total=route.timeout_seconds or self.timeout_seconds,
+        limit = route.timeout_seconds or self.upstream_timeouts.get(route.upstream) or self.timeout_seconds
+        timeout = aiohttp.ClientTimeout(total=limit,
                                         sock_connect=self.connect_timeout_seconds)
-        data: Any = self._request_body(receive) if has_body else None
+        body_outcome: dict[str, bool] = {}
+        data: Any = self._request_body(receive, body_outcome) if has_body else None
         started = False
         try:
             async with self.session.request(scope["method"], url, headers=self._upstream_headers(scope), data=data,
@@ -150,9 +158,6 @@ class Proxy:
                 async for chunk in upstream.content.iter_any():
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b""})
-        except _BodyTooLarge:
-            if not started:
-                await send_problem(send, scope, PayloadTooLarge(f"请求体不能超过 {self.max_body_bytes} 字节 / body too large"))
         except TimeoutError:
             UPSTREAM_FAILURES.labels(route.upstream, "timeout").inc()
             log.warning("upstream_timeout", upstream=route.upstream)
@@ -164,9 +169,15 @@ class Proxy:
             if not started:
                 await send_problem(send, scope, ServiceUnavailable(
                     f"{route.upstream} 暂不可用 / {route.upstream} is unavailable", headers={"Retry-After": "5"}))
-        except ConnectionAbortedError:
-            log.info("client_disconnected", upstream=route.upstream)
-        except aiohttp.ClientError as e:
+        except (aiohttp.ClientError, _BodyTooLarge, ConnectionAbortedError) as e:
+            if body_outcome.get("too_large"):
+                if not started:
+                    await send_problem(send, scope, PayloadTooLarge(
+                        f"请求体不能超过 {self.max_body_bytes} 字节 / the body exceeds {self.max_body_bytes} bytes"))
+                return
+            if body_outcome.get("client_gone"):
+                log.info("client_disconnected", upstream=route.upstream)
+                return
             UPSTREAM_FAILURES.labels(route.upstream, "error").inc()
             log.warning("upstream_error", upstream=route.upstream, error=type(e).__name__)
             if not started:

@@ -22,6 +22,8 @@ class Settings(PlatformSettings):
     upstream_helpdesk_url: str = f"http://127.0.0.1:{UPSTREAM_DEFAULT_PORTS['helpdesk']}"
     upstream_knowledge_url: str = f"http://127.0.0.1:{UPSTREAM_DEFAULT_PORTS['knowledge']}"
     upstream_timeout_seconds: float = 15.0
+    # Per upstream, overriding the default, e.g. GATEWAY_UPSTREAM_TIMEOUTS='{"knowledge": 30}'.
+    upstream_timeouts: dict[str, float] = {}
     upstream_connect_timeout_seconds: float = 2.0
     upstream_pool_size: int = 256
     max_body_bytes: int = 25 * 1024 * 1024

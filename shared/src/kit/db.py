@@ -40,8 +40,10 @@ class Base(DeclarativeBase):
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = url
+        # No overflow: overflow connections are closed on return, and under a burst reconnecting
+        # (TLS negotiation, backend start-up) cost more CPU than waiting for a pooled connection.
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800, echo=echo,
+            url, pool_size=pool_size, max_overflow=0, pool_timeout=15, pool_pre_ping=True, pool_recycle=1800, echo=echo,
             connect_args={"timeout": 5, "command_timeout": 30},
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)

@@ -60,7 +60,7 @@ class ServiceSettings(PlatformSettings):
     # libpq-style URL of the PostgreSQL server; the database name is replaced by this service's own.
     database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     database_name_prefix: str = "lvrong"
-    database_pool_size: int = 10
+    database_pool_size: int = 20
     relay_batch_size: int = 200
     relay_poll_seconds: float = 0.5
     consumer_max_deliver: int = 5
