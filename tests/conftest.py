@@ -5,23 +5,15 @@ A server that cannot be reached fails the run at once; nothing is skipped.
 """
 from __future__ import annotations
 
-import os
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from kit.devstack import LocalNats, LocalPostgres
+from kit.devstack import Servers
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@dataclass(frozen=True)
-class Servers:
-    database_url: str
-    nats_url: str
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -35,21 +27,10 @@ def _reachable(url: str, default_port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def servers() -> Servers:
-    started: list[LocalPostgres | LocalNats] = []
-    database_url = os.environ.get("DATABASE_URL")
-    if not database_url:
-        postgres = LocalPostgres(ROOT / "var" / "test" / "postgres", port=54339)
-        postgres.start()
-        database_url = postgres.url
-    nats_url = os.environ.get("NATS_URL")
-    if not nats_url:
-        local_nats = LocalNats(ROOT / "var" / "test" / "nats", port=42239)
-        local_nats.start()
-        started.append(local_nats)
-        nats_url = local_nats.url
-    for url, port, what in ((database_url, 5432, "PostgreSQL"), (nats_url, 4222, "NATS")):
+    found = Servers.configured_or_local(ROOT / "var" / "test", postgres_port=54339, nats_port=42239)
+    for url, port, what in ((found.database_url, 5432, "PostgreSQL"), (found.nats_url, 4222, "NATS")):
         if not _reachable(url, port):
+            found.stop()
             pytest.exit(f"{what} at {url} is not reachable: the tests need a real server", returncode=3)
-    yield Servers(database_url, nats_url)
-    for server in started:
-        server.stop()  # the local PostgreSQL is left running for the next test run; NATS is cheap to restart
+    yield found
+    found.stop()  # local servers keep their data under var/test/, so the next run starts in about a second

@@ -32,7 +32,7 @@ import nats
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from kit.devstack import SERVICE_PORTS, LocalNats, LocalPostgres, Suite, free_port, migrate_all, platform_environment  # noqa: E402
+from kit.devstack import SERVICE_PORTS, Servers, Suite, free_port, migrate_all, platform_environment  # noqa: E402
 from support import all_materials, drop_databases, drop_streams, valid_form  # noqa: E402
 
 PREFIX = "lvrong_bench"
@@ -134,19 +134,8 @@ def main() -> int:
     parser.add_argument("--applications", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
-    servers: list[LocalPostgres | LocalNats] = []
-    database_url = os.environ.get("DATABASE_URL")
-    if not database_url:
-        pg = LocalPostgres(ROOT / "var" / "bench" / "postgres", port=54349)
-        pg.start()
-        servers.append(pg)
-        database_url = pg.url
-    nats_url = os.environ.get("NATS_URL")
-    if not nats_url:
-        local_nats = LocalNats(ROOT / "var" / "bench" / "nats", port=free_port())
-        local_nats.start()
-        servers.append(local_nats)
-        nats_url = local_nats.url
+    servers = Servers.configured_or_local(ROOT / "var" / "bench", postgres_port=54349, nats_port=free_port())
+    database_url, nats_url = servers.database_url, servers.nats_url
     ports = {name: free_port() for name in SERVICE_PORTS}
     log_dir = Path(tempfile.mkdtemp(prefix="lvrong-bench-"))
     env = platform_environment(database_url, nats_url, ports=ports)
@@ -161,8 +150,7 @@ def main() -> int:
         asyncio.run(run(args, env, ports))
     finally:
         suite.stop()
-        for server in reversed(servers):
-            server.stop()
+        servers.stop()
     return 0
 
 

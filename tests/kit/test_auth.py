@@ -313,3 +313,24 @@ async def test_scopes_must_all_be_present(client: httpx.AsyncClient, key: Signin
 async def test_an_expired_token_is_401_through_the_app(client: httpx.AsyncClient, key: SigningKey) -> None:
     response = await client.get("/officer", headers=bearer(key.token(roles=["reviewer"], exp=int(time.time()) - 120)))
     assert_problem(response, 401, "unauthorized")
+
+
+async def test_rs256_tokens_of_an_external_identity_platform_are_accepted() -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = {**RSAAlgorithm.to_jwk(private.public_key(), as_dict=True), "kid": "city-idp-1", "alg": "RS256"}
+
+    async def loader() -> dict[str, Any]:
+        return {"keys": [jwk]}
+
+    verifier = TokenVerifier(loader, issuer=ISSUER, audience=AUDIENCE)
+    token = jwt.encode({**valid_claims(), "roles": ["applicant"]}, private, algorithm="RS256",
+                       headers={"kid": "city-idp-1"})
+    principal = await verifier.verify(token)
+    assert principal.subject == "user-1" and principal.roles == frozenset({"applicant"})
+    # The same key cannot be used to pass off an HMAC token (algorithm confusion).
+    forged = jwt.encode(valid_claims(), "x" * 32, algorithm="HS256", headers={"kid": "city-idp-1"})
+    with pytest.raises(Unauthorized):
+        await verifier.verify(forged)

@@ -25,7 +25,9 @@ from kit.errors import Forbidden, ServiceUnavailable, Unauthorized
 
 log = structlog.get_logger("kit.auth")
 
-ALGORITHMS = ["ES256", "EdDSA"]
+# Asymmetric only: a shared-secret (HS*) or unsigned token is never accepted. RS256 is what many
+# identity platforms sign with; the platform's own issuer signs with ES256.
+ALGORITHMS = ["ES256", "EdDSA", "RS256"]
 
 
 class Role(StrEnum):

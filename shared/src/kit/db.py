@@ -70,9 +70,11 @@ class Database:
 async def ensure_database(admin_url: str, name: str) -> bool:
     """Create database ``name`` on the server of ``admin_url`` unless it exists; True when created."""
     url = make_url(admin_url)
+    ssl = url.query.get("sslmode") or url.query.get("ssl")
     conn = await asyncpg.connect(
         host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username or "postgres",
         password=url.password, database=url.database or "postgres", timeout=10,
+        **({"ssl": ssl} if isinstance(ssl, str) else {}),
     )
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)

