@@ -97,5 +97,22 @@ def valid_form(matter: dict[str, Any], seed: int = 0) -> dict[str, Any]:
     return form
 
 
-def all_materials(matter: dict[str, Any]) -> dict[str, str]:
-    return {m["code"]: f"mat-{m['code']}" for m in matter["materials"]}
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+
+
+async def upload(client: Any, token: str, name: str = "material.pdf", content: bytes = PDF,
+                 content_type: str = "application/pdf") -> Any:
+    """POST /v1/materials as a front-end would (multipart field ``file``)."""
+    return await client.post("/v1/materials", files={"file": (name, content, content_type)}, headers=bearer(token))
+
+
+async def all_materials(client: Any, token: str, matter: dict[str, Any]) -> dict[str, str]:
+    """Upload a small PDF for every material of ``matter``; returns material code → uploaded id."""
+    ids = {}
+    for m in matter["materials"]:
+        r = (await upload(client, token, f"{m['code']}.pdf") if "pdf" in m["file_types"]
+             else await upload(client, token, f"{m['code']}.jpg", JPEG, "image/jpeg"))
+        assert r.status_code == 201, r.text
+        ids[m["code"]] = r.json()["id"]
+    return ids

@@ -18,7 +18,8 @@ from kit.devstack import SERVICE_PORTS, Suite, free_port, migrate_all, platform_
 from support import drop_databases, drop_streams
 
 SERVICES = [s for s in SERVICE_PORTS if s != "gateway"]
-DATABASE_PREFIX = "lvrong_itest"
+# Overridable so that several test runs can share one PostgreSQL server (each with its own NATS).
+DATABASE_PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest")
 
 
 @dataclass

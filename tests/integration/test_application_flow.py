@@ -149,9 +149,10 @@ async def test_malformed_json_is_422(client: httpx.AsyncClient, token) -> None: 
 async def test_staff_cannot_submit_applications(suite, client, token, user: str) -> None:  # noqa: ANN001
     tok = await token(user)
     m = await matter(client, tok, "LR-XK-008")
+    uploaded = await all_materials(client, await token("applicant-person"), m)
     before = await count_rows(suite, "applications")
     r = await client.post("/v1/applications", json={"matter_code": m["code"], "form": valid_form(m),
-                                                    "materials": all_materials(m)}, headers=bearer(tok))
+                                                    "materials": uploaded}, headers=bearer(tok))
     assert r.status_code == 403 and r.json()["type"].endswith("/forbidden")
     assert await count_rows(suite, "applications") == before
 
@@ -169,7 +170,7 @@ async def test_complete_application_passes_pre_review(suite, client, token) -> N
     tok = await token("applicant-person")
     m = await matter(client, tok, "LR-XK-008")
     r = await client.post("/v1/applications", json={"matter_code": m["code"], "form": valid_form(m, 1),
-                                                    "materials": all_materials(m)}, headers=bearer(tok))
+                                                    "materials": await all_materials(client, tok, m)}, headers=bearer(tok))
     assert r.status_code == 201, r.text
     created = r.json()
     assert created["status"] == "submitted" and created["matter_version"] == 1
@@ -193,7 +194,7 @@ async def test_incomplete_application_is_returned_with_reasons(client: httpx.Asy
     uscc_key = _key(m, "uscc")
     form[uscc_key] = form[uscc_key][:-1] + ("0" if form[uscc_key][-1] != "0" else "1")  # wrong check character
     required_material = next(x["code"] for x in m["materials"] if x["required"])
-    materials = {k: v for k, v in all_materials(m).items() if k != required_material}
+    materials = {k: v for k, v in (await all_materials(client, tok, m)).items() if k != required_material}
     r = await client.post("/v1/applications", json={"matter_code": m["code"], "form": form, "materials": materials},
                           headers=bearer(tok))
     assert r.status_code == 201
@@ -210,7 +211,7 @@ async def test_incomplete_application_is_returned_with_reasons(client: httpx.Asy
 async def test_idempotency_key_replays_the_same_application(suite, client, token) -> None:  # noqa: ANN001
     tok = await token("applicant-person")
     m = await matter(client, tok, "LR-XK-007")
-    payload = {"matter_code": m["code"], "form": valid_form(m, 3), "materials": all_materials(m)}
+    payload = {"matter_code": m["code"], "form": valid_form(m, 3), "materials": await all_materials(client, tok, m)}
     key = str(uuid.uuid4())
     before = await count_rows(suite, "applications")
     first = await client.post("/v1/applications", json=payload, headers={**bearer(tok), "Idempotency-Key": key})
@@ -222,7 +223,7 @@ async def test_idempotency_key_replays_the_same_application(suite, client, token
                                 headers={**bearer(tok), "Idempotency-Key": key})
     assert changed.status_code == 422 and changed.json()["type"].endswith("/idempotency-key-reused")
     # The same key from another caller is another request.
-    other = await client.post("/v1/applications", json=payload,
+    other = await client.post("/v1/applications", json={**payload, "materials": {}},
                               headers={**bearer(await token("applicant-company")), "Idempotency-Key": key})
     assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
 
@@ -230,7 +231,7 @@ async def test_idempotency_key_replays_the_same_application(suite, client, token
 async def test_concurrent_requests_with_one_key_create_one_application(suite, client, token) -> None:  # noqa: ANN001
     tok = await token("applicant-person")
     m = await matter(client, tok, "LR-XK-005")
-    payload = {"matter_code": m["code"], "form": valid_form(m, 4), "materials": all_materials(m)}
+    payload = {"matter_code": m["code"], "form": valid_form(m, 4), "materials": await all_materials(client, tok, m)}
     key = str(uuid.uuid4())
     before = await count_rows(suite, "applications")
     answers = await asyncio.gather(*(client.post("/v1/applications", json=payload,
@@ -244,7 +245,7 @@ async def test_only_the_applicant_and_staff_can_read_an_application(client: http
     owner = await token("applicant-person")
     m = await matter(client, owner, "LR-XK-008")
     created = (await client.post("/v1/applications", json={"matter_code": m["code"], "form": valid_form(m, 5),
-                                                           "materials": all_materials(m)}, headers=bearer(owner))).json()
+                                                           "materials": await all_materials(client, owner, m)}, headers=bearer(owner))).json()
     path = f"/v1/applications/{created['id']}"
     stranger = await token("applicant-company")
     for p in (path, path + "/timeline", f"/v1/prequal/applications/{created['id']}/verdicts"):
@@ -263,7 +264,7 @@ async def test_application_list_paginates_newest_first(client: httpx.AsyncClient
     ids = []
     for i in range(5):
         r = await client.post("/v1/applications", json={"matter_code": m["code"], "form": valid_form(m, 10 + i),
-                                                        "materials": all_materials(m)}, headers=bearer(tok))
+                                                        "materials": await all_materials(client, tok, m)}, headers=bearer(tok))
         ids.append(r.json()["id"])
     seen: list[str] = []
     cursor = None

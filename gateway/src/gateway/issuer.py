@@ -27,6 +27,9 @@ from jwt.algorithms import ECAlgorithm
 from kit.auth import Role, SubjectKind
 
 DEMO_PASSWORD = "demo"
+# The demo staff work for the bureau as a whole, so they see every department's applications; a
+# token whose department is one office (e.g. 市绿化市容局林业总站) sees only that office's.
+BUREAU = "市绿化市容局"
 
 
 @dataclass(frozen=True)
@@ -58,12 +61,12 @@ DEMO_USERS: dict[str, DemoAccount] = {
     "applicant-person": DemoAccount("u-applicant-person", SubjectKind.PERSON, (Role.APPLICANT,), "演示个人申请人"),
     "applicant-company": DemoAccount("u-applicant-company", SubjectKind.COMPANY, (Role.APPLICANT,), "上海演示绿化工程有限公司",
                                      org_code="91310115MA1H7GXQ3E"),
-    "officer": DemoAccount("u-officer", SubjectKind.STAFF, (Role.WINDOW_OFFICER,), "窗口受理人员", department="行政审批处"),
-    "reviewer": DemoAccount("u-reviewer", SubjectKind.STAFF, (Role.REVIEWER,), "审查人员", department="行政审批处"),
-    "agent": DemoAccount("u-agent", SubjectKind.STAFF, (Role.HELPDESK_AGENT,), "帮办人员", department="行政审批处"),
-    "editor": DemoAccount("u-editor", SubjectKind.STAFF, (Role.KNOWLEDGE_EDITOR,), "知识库编辑", department="办公室"),
-    "ops": DemoAccount("u-ops", SubjectKind.STAFF, (Role.OPS_ADMIN,), "运维管理员", department="信息中心"),
-    "inspector": DemoAccount("u-inspector", SubjectKind.STAFF, (Role.INSPECTOR,), "监督检查人员", department="监察室"),
+    "officer": DemoAccount("u-officer", SubjectKind.STAFF, (Role.WINDOW_OFFICER,), "窗口受理人员", department=BUREAU),
+    "reviewer": DemoAccount("u-reviewer", SubjectKind.STAFF, (Role.REVIEWER,), "审查人员", department=BUREAU),
+    "agent": DemoAccount("u-agent", SubjectKind.STAFF, (Role.HELPDESK_AGENT,), "帮办人员", department=BUREAU),
+    "editor": DemoAccount("u-editor", SubjectKind.STAFF, (Role.KNOWLEDGE_EDITOR,), "知识库编辑", department=BUREAU),
+    "ops": DemoAccount("u-ops", SubjectKind.STAFF, (Role.OPS_ADMIN,), "运维管理员", department=BUREAU),
+    "inspector": DemoAccount("u-inspector", SubjectKind.STAFF, (Role.INSPECTOR,), "监督检查人员", department=BUREAU),
 }
 
 # Partner systems (client credentials), secret "demo".

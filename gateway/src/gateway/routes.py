@@ -22,6 +22,12 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route("/v1/matters", "matters"),
     Route("/v1/applications", "matters"),
+    Route("/v1/materials", "matters"),
+    Route("/v1/bundles", "matters"),
+    Route("/v1/benefits", "matters"),
+    Route("/v1/stalls", "matters"),
+    Route("/v1/cockpit", "matters"),
+    Route("/v1/authorisations", "matters"),
     Route("/v1/prequal", "prequal"),
     Route("/v1/licences", "licences"),
     Route("/v1/verifications", "licences"),

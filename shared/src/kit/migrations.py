@@ -17,7 +17,7 @@ from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
-from kit.db import ensure_database
+from kit.db import ensure_database, platform_metadata
 from kit.settings import ServiceSettings
 
 SERVICES = ("matters", "prequal", "licences", "helpdesk", "knowledge")
@@ -45,6 +45,8 @@ def upgrade(service: str, settings: ServiceSettings | None = None, revision: str
 
 def run_env(target_metadata: MetaData) -> None:
     """The body of every service's ``migrations/env.py`` (online mode, asyncpg)."""
+    import kit.events.outbox  # noqa: F401 - registers the kit's tables on platform_metadata
+    import kit.idempotency  # noqa: F401
     config = context.config
     url = config.attributes.get("database_url")
     if not url:
@@ -52,7 +54,9 @@ def run_env(target_metadata: MetaData) -> None:
 
     def do_run(connection: Connection) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
-        context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+        # The kit's own tables are part of every service's schema: compare them too, so autogenerate
+        # neither drops them nor misses a change to them.
+        context.configure(connection=connection, target_metadata=[target_metadata, platform_metadata], compare_type=True)
         with context.begin_transaction():
             context.run_migrations()
 
@@ -74,13 +78,14 @@ def create_platform_tables() -> None:
     op.create_table(
         "outbox",
         sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=True),
-        sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+        sa.Column("event_id", sa.String(64), nullable=False),
         sa.Column("subject", sa.String(255), nullable=False),
         sa.Column("envelope", JSONB, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.Column("published_at", sa.DateTime(timezone=True)),
         sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
         sa.Column("last_error", sa.Text),
+        sa.UniqueConstraint("event_id", name=op.f("uq_outbox_event_id")),
     )
     op.create_index("ix_outbox_unpublished", "outbox", ["position"], postgresql_where=sa.text("published_at IS NULL"))
     op.create_table(

@@ -2,10 +2,23 @@
 append-only timeline of steps."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -59,18 +72,52 @@ class Application(Base):
     applicant_kind: Mapped[str] = mapped_column(String(16), nullable=False)
     applicant_org_code: Mapped[str | None] = mapped_column(String(32))
     form: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
-    materials: Mapped[dict[str, str]] = mapped_column(JSONB, nullable=False)
+    # Material code → {"material_id"} | {"licence_id"} | {"from_application"} as submitted (latest attempt).
+    materials: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    # Copied from the matter version at submission, so staff scoping and filters need no join.
+    department: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    matter_kind: Mapped[str] = mapped_column(String(16), nullable=False, default="licence")
+    # How it came to be: "application", "bundle" (一件事) or "benefit" (免申即享).
+    origin: Mapped[str] = mapped_column(String(16), nullable=False, default="application")
+    bundle_id: Mapped[str | None] = mapped_column(String(32))
+    exempted_materials: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     # The latest step's status, kept with the step in one transaction so lists can filter on it.
     status: Mapped[str] = mapped_column(String(32), nullable=False)
     attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the current status began: what stall detection measures idleness from.
+    status_since: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    prereviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The statutory clock (法定时限), in working days of the platform calendar (Asia/Shanghai dates).
+    clock_started_on: Mapped[date | None] = mapped_column(Date)
+    clock_limit_days: Mapped[int | None] = mapped_column(Integer)
+    clock_due_date: Mapped[date | None] = mapped_column(Date)
+    clock_paused_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    clock_stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    clock_warned_percent: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    clock_next_warning_on: Mapped[date | None] = mapped_column(Date)
 
     __table_args__ = (
         Index("ix_applications_applicant_created", "applicant_subject", "created_at", "id"),
         Index("ix_applications_created", "created_at", "id"),
         Index("ix_applications_status", "status"),
+        Index("ix_applications_matter_created", "matter_code", "created_at"),
+        Index("ix_applications_department_created", "department", "created_at", "id"),
+        Index("ix_applications_org_created", "applicant_org_code", "created_at", "id"),
+        Index("ix_applications_bundle", "bundle_id"),
+        # Running clocks by due date: the overdue lists and the warning scheduler.
+        Index("ix_applications_running_clock", "department", "clock_due_date",
+              postgresql_where="clock_started_on IS NOT NULL AND clock_stopped_at IS NULL"),
+        Index("ix_applications_status_since", "status", "status_since"),
+        Index("ix_applications_next_warning", "clock_next_warning_on",
+              postgresql_where="clock_next_warning_on IS NOT NULL"),
+        ForeignKeyConstraint(["matter_code", "matter_version"], ["matter_versions.code", "matter_versions.version"],
+                             name="fk_applications_matter_version"),
     )
 
 
@@ -80,11 +127,155 @@ class ApplicationStep(Base):
     __tablename__ = "application_steps"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), nullable=False, index=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), nullable=False)
+    from_status: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32), nullable=False)
     action: Mapped[str] = mapped_column(String(32), nullable=False)
+    actor_name: Mapped[str | None] = mapped_column(String(200))
     actor_subject: Mapped[str] = mapped_column(String(128), nullable=False)
     actor_role: Mapped[str] = mapped_column(String(32), nullable=False)
     reason: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+    __table_args__ = (Index("ix_application_steps_application_id", "application_id", "id"),)
+
+
+class ClockPause(Base):
+    """A stretch of time the statutory clock stood still, waiting for the applicant (补正)."""
+
+    __tablename__ = "clock_pauses"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), nullable=False, index=True)
+    paused_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    resumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    working_days: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ClockExtension(Base):
+    __tablename__ = "clock_extensions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), nullable=False, index=True)
+    working_days: Mapped[int] = mapped_column(Integer, nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    actor_subject: Mapped[str] = mapped_column(String(128), nullable=False)
+    extended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class Material(Base):
+    """An uploaded file; its bytes live in the blob store under ``storage_key``."""
+
+    __tablename__ = "materials"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_subject: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
+    filename: Mapped[str] = mapped_column(String(255), nullable=False)
+    content_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    storage_key: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class ApplicationMaterial(Base):
+    """What stands for one required material in one attempt: an upload, or an exemption (两个免于提交)."""
+
+    __tablename__ = "application_materials"
+
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24), nullable=False)  # upload | licence | earlier_application
+    material_id: Mapped[str | None] = mapped_column(ForeignKey("materials.id"), index=True)
+    licence_id: Mapped[str | None] = mapped_column(String(128))
+    from_application_id: Mapped[str | None] = mapped_column(String(32))
+    exemption_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Bundle(Base):
+    """一件事: one submission spanning several matters and departments."""
+
+    __tablename__ = "bundles"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bundle_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    applicant_subject: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
+    status: Mapped[str] = mapped_column(String(32), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RegisteredBusiness(Base):
+    """Business data the government already holds (from events or ops imports), for 免申即享."""
+
+    __tablename__ = "registered_businesses"
+
+    uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    business_scope: Mapped[str] = mapped_column(Text, nullable=False)
+    district: Mapped[str] = mapped_column(String(20), nullable=False)
+    address: Mapped[str] = mapped_column(String(300), nullable=False)
+    licences: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # active | deregistered
+    source: Mapped[str] = mapped_column(String(32), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class BenefitGrant(Base):
+    __tablename__ = "benefit_grants"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    benefit: Mapped[str] = mapped_column(String(64), nullable=False)
+    uscc: Mapped[str] = mapped_column(String(18), nullable=False)
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), nullable=False)
+    rule_version: Mapped[str] = mapped_column(String(32), nullable=False)
+    matched_rules: Mapped[list[str]] = mapped_column(JSONB, nullable=False)
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+    __table_args__ = (UniqueConstraint("benefit", "uscc", name="uq_benefit_grants_benefit_uscc"),)
+
+
+class Stall(Base):
+    """堵点: an application idle in one status longer than that status's threshold."""
+
+    __tablename__ = "stalls"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), nullable=False, index=True)
+    matter_code: Mapped[str] = mapped_column(String(32), nullable=False)
+    department: Mapped[str] = mapped_column(String(200), nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False)
+    idle_since: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    threshold_hours: Mapped[float] = mapped_column(nullable=False)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    owner: Mapped[str | None] = mapped_column(String(128))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolution: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("uq_stalls_open", "application_id", "status", unique=True, postgresql_where="resolved_at IS NULL"),
+        Index("ix_stalls_matter_status", "matter_code", "status"),
+    )
+
+
+class CompanyAuthorisation(Base):
+    """A company letting one of its staff act on and see its applications (多级授权)."""
+
+    __tablename__ = "company_authorisations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org_code: Mapped[str] = mapped_column(String(18), nullable=False)
+    grantee_subject: Mapped[str] = mapped_column(String(128), nullable=False)
+    granted_by: Mapped[str] = mapped_column(String(128), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("uq_company_authorisations_active", "org_code", "grantee_subject", unique=True,
+              postgresql_where="revoked_at IS NULL"),
+        Index("ix_company_authorisations_grantee", "grantee_subject"),
+    )

@@ -64,7 +64,7 @@ def _parse_date(value: Any) -> date | None:
         return None
 
 
-def prereview(requirements: MatterRequirements, form: dict[str, Any], materials: dict[str, str]) -> list[Finding]:
+def prereview(requirements: MatterRequirements, form: dict[str, Any], materials: dict[str, Any]) -> list[Finding]:
     """All findings of the built-in checks, in form order then material order."""
     findings: list[Finding] = []
     for spec in requirements.fields:

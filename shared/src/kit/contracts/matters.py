@@ -65,6 +65,18 @@ class ApplicantRef(BaseModel):
     org_code: str | None = None
 
 
+class MaterialRef(BaseModel):
+    """What stands for one material: an upload, or an exemption (两个免于提交) by a licence the
+    applicant holds or by the same material of an earlier application of theirs."""
+
+    kind: Literal["upload", "licence", "earlier_application"]
+    material_id: str | None = None
+    licence_id: str | None = None
+    from_application: str | None = None
+    content_type: str | None = None
+    sha256: str | None = None
+
+
 class ApplicationSubmitted(EventContract):
     event_type: ClassVar[str] = "lvrong.matters.application.submitted"
     source_service: ClassVar[str] = "matters"
@@ -74,7 +86,7 @@ class ApplicationSubmitted(EventContract):
     matter: MatterRequirements
     applicant: ApplicantRef
     form: dict[str, Any]
-    materials: dict[str, str]
+    materials: dict[str, MaterialRef]
     submitted_at: datetime
 
 
@@ -85,8 +97,67 @@ class ApplicationStatusChanged(EventContract):
     application_id: str
     matter_code: str
     applicant_subject: str
+    applicant_org_code: str | None = None
+    department: str | None = None
+    bundle_id: str | None = None
+    step_id: int | None = None
     from_status: str | None
     to_status: str
+    stage: str | None = None
+    action: str | None = None
     actor: str
     reason: str | None = None
     occurred_at: datetime
+
+
+class ClockWarning(EventContract):
+    """The statutory clock of an application reached 50%, 80% or 100% of its limit."""
+
+    event_type: ClassVar[str] = "lvrong.matters.clock.warning"
+    source_service: ClassVar[str] = "matters"
+
+    application_id: str
+    matter_code: str
+    department: str
+    percent: int
+    due_date: str
+    working_days_left: int
+
+
+class StallOpened(EventContract):
+    event_type: ClassVar[str] = "lvrong.matters.stall.opened"
+    source_service: ClassVar[str] = "matters"
+
+    stall_id: str
+    application_id: str
+    matter_code: str
+    department: str
+    status: str
+    idle_since: datetime
+    threshold_hours: float
+
+
+class BundleCompleted(EventContract):
+    event_type: ClassVar[str] = "lvrong.matters.bundle.completed"
+    source_service: ClassVar[str] = "matters"
+
+    bundle_id: str
+    bundle_type: str
+    applicant_subject: str
+    application_ids: list[str]
+    completed_at: datetime
+
+
+class BenefitGranted(EventContract):
+    """免申即享: a business got a result without applying; the notification channel delivers it."""
+
+    event_type: ClassVar[str] = "lvrong.matters.benefit.granted"
+    source_service: ClassVar[str] = "matters"
+
+    benefit: str
+    uscc: str
+    business_name: str
+    application_id: str
+    matter_code: str
+    matched_rules: list[str]
+    granted_at: datetime

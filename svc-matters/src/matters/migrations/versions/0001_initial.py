@@ -41,8 +41,8 @@ def upgrade() -> None:
         sa.Column("materials", JSONB, nullable=False),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.PrimaryKeyConstraint("code", "version", name="pk_matter_versions"),
-        sa.CheckConstraint("kind IN ('licence', 'filing')", name="ck_matter_versions_kind"),
-        sa.CheckConstraint("promised_days <= statutory_days", name="ck_matter_versions_promise"),
+        sa.CheckConstraint("kind IN ('licence', 'filing')", name=op.f("ck_matter_versions_kind")),
+        sa.CheckConstraint("promised_days <= statutory_days", name=op.f("ck_matter_versions_promise")),
     )
     op.create_index("uq_matter_versions_current", "matter_versions", ["code"], unique=True,
                     postgresql_where=sa.text("is_current"))

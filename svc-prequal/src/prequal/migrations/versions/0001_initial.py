@@ -32,7 +32,7 @@ def upgrade() -> None:
         sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.UniqueConstraint("application_id", "attempt", name="uq_verdicts_application_attempt"),
-        sa.CheckConstraint("verdict IN ('passed', 'returned')", name="ck_verdicts_verdict"),
+        sa.CheckConstraint("verdict IN ('passed', 'returned')", name=op.f("ck_verdicts_verdict")),
     )
 
 

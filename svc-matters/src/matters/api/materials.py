@@ -1,0 +1,65 @@
+"""HTTP routes of materials: upload (multipart), metadata and download."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
+from fastapi.responses import Response
+
+from kit.auth import CurrentPrincipal, Principal, Role, require_roles
+from kit.db import SessionDep
+from kit.errors import PROBLEM_RESPONSES, PayloadTooLarge
+from matters.schemas import MaterialView
+from matters.service import applications, materials
+from matters.service.blobs import BlobStore, FilesystemBlobStore
+
+router = APIRouter(tags=["materials"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
+
+MaterialId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Applicant = Annotated[Principal, Depends(require_roles(Role.APPLICANT))]
+
+
+def blob_store(request: Request) -> BlobStore:
+    store = getattr(request.app.state, "blob_store", None)
+    if store is None:
+        store = request.app.state.blob_store = FilesystemBlobStore(request.app.state.runtime.settings.blob_dir)
+    return store
+
+
+@router.post("/v1/materials", status_code=201, summary="Upload a material (multipart field `file`)",
+             responses={413: PROBLEM_RESPONSES[422] | {"description": "File too large"}, 422: PROBLEM_RESPONSES[422]})
+async def upload_material(request: Request, session: SessionDep, principal: Applicant,
+                          file: Annotated[UploadFile, File(description="PDF, JPEG, PNG or OFD")],
+                          store: Annotated[BlobStore, Depends(blob_store)]) -> MaterialView:
+    limit = request.app.state.runtime.settings.max_material_bytes
+    if file.size is not None and file.size > limit:
+        raise PayloadTooLarge(f"文件不能超过 {limit // (1024 * 1024)} MB / the file exceeds {limit} bytes")
+    data = await file.read(limit + 1)
+    material = await materials.store_upload(session, store, principal.subject, file.filename or "upload",
+                                            file.content_type, data, limit)
+    view = MaterialView.model_validate(material)
+    await session.commit()
+    return view
+
+
+@router.get("/v1/materials/{material_id}", summary="A material's metadata", responses={404: PROBLEM_RESPONSES[404]})
+async def get_material(session: SessionDep, principal: CurrentPrincipal, material_id: MaterialId) -> MaterialView:
+    return MaterialView.model_validate(
+        await materials.readable_material(session, principal, material_id, applications.may_read))
+
+
+@router.get("/v1/materials/{material_id}/content", summary="Download a material (its uploader, or readers of an application using it)",
+            response_class=Response, responses={404: PROBLEM_RESPONSES[404]})
+async def download_material(session: SessionDep, principal: CurrentPrincipal, material_id: MaterialId,
+                            store: Annotated[BlobStore, Depends(blob_store)]) -> Response:
+    material = await materials.readable_material(session, principal, material_id, applications.may_read)
+    data = await store.get(material.storage_key)
+    return Response(data, media_type=material.content_type, headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(material.filename)}",
+        "X-Content-Type-Options": "nosniff", "ETag": f'"{material.sha256}"'})
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")

@@ -1,0 +1,415 @@
+"""Submitting applications (办件), who may see them, listing them, and moving them on when the
+pre-review verdict arrives."""
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit import idempotency
+from kit.auth import Principal, Role
+from kit.contracts import (
+    ApplicantRef,
+    ApplicationSubmitted,
+    FormFieldSpec,
+    MaterialRef,
+    MatterRequirements,
+    PrereviewVerdictIssued,
+)
+from kit.db import Database
+from kit.errors import BadRequest, FieldError, NotFound, ValidationFailed
+from kit.events import CloudEvent, add_event
+from kit.pagination import Page, decode_cursor, encode_cursor
+from matters.models import Application, ApplicationStep, CompanyAuthorisation, MatterVersion
+from matters.schemas import (
+    STAGE_LABELS_ZH,
+    STATUS_LABELS_ZH,
+    ActionRequest,
+    ApplicationCreate,
+    ApplicationListItem,
+    ApplicationStatus,
+    ApplicationView,
+    TimelineStep,
+)
+from matters.service import clock, lifecycle, materials
+from matters.service.catalogue import current_matter, requirements_of
+
+log = structlog.get_logger("matters.applications")
+
+PREQUAL_ACTOR = "svc-prequal"
+# Staff whose department is the bureau itself see every department's applications.
+BUREAU = "市绿化市容局"
+ALL_SEEING_ROLES = (Role.OPS_ADMIN, Role.INSPECTOR)
+
+
+# --- the shape of a submission --------------------------------------------------------------
+# Whether each value has the right JSON type and allowed form is checked here, at once, with a 422.
+# Whether the content is right (check digits, ranges, dates in order, required items present) is the
+# pre-review's job (svc-prequal), which returns the application for correction with reasons.
+
+_TEXT_TYPES = {"string", "text", "uscc", "resident_id", "mobile", "district", "address"}
+_DEFAULT_MAX_LENGTH = {"string": 200, "text": 4000, "address": 300, "district": 20, "uscc": 18, "resident_id": 18,
+                       "mobile": 20}
+
+
+def _is_iso_date(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) != 10:
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _shape_error(field: FormFieldSpec, value: Any) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    t = field.type
+    if t in _TEXT_TYPES:
+        if not isinstance(value, str):
+            return "应为文本", "must be a string"
+        limit = field.max_length or _DEFAULT_MAX_LENGTH[t]
+        if len(value) > limit:
+            return f"长度不能超过 {limit} 个字符", f"must be at most {limit} characters"
+    elif t == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "应为整数", "must be an integer"
+    elif t == "decimal":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "应为数字", "must be a number"
+    elif t == "boolean":
+        if not isinstance(value, bool):
+            return "应为是/否", "must be true or false"
+    elif t == "date":
+        if not _is_iso_date(value):
+            return "应为日期（YYYY-MM-DD）", "must be a date (YYYY-MM-DD)"
+    elif t == "enum":
+        allowed = [o.value for o in field.options or []]
+        if value not in allowed:
+            return f"应为以下之一：{'、'.join(allowed)}", f"must be one of: {', '.join(allowed)}"
+    return None
+
+
+def check_form_shape(requirements: MatterRequirements, form: dict[str, Any]) -> list[FieldError]:
+    fields = {f.key: f for f in requirements.fields}
+    errors: list[FieldError] = []
+    for key, value in form.items():
+        spec = fields.get(key)
+        if spec is None:
+            errors.append(FieldError(field=f"form.{key}", code="unknown_field", message="该事项没有此填报项",
+                                     message_en="this matter has no such field"))
+            continue
+        problem = _shape_error(spec, value)
+        if problem:
+            errors.append(FieldError(field=f"form.{key}", code="invalid_type", message=f"{spec.label}{problem[0]}",
+                                     message_en=f"{spec.label_en or key} {problem[1]}"))
+    return errors
+
+
+# --- views ------------------------------------------------------------------------------------
+
+def _actor_shown(step: ApplicationStep, principal: Principal | None) -> str:
+    """Staff are shown to applicants by their role, not by who they are."""
+    if principal is None or principal.is_staff or step.actor_role in ("applicant", "service"):
+        return step.actor_subject
+    return {"window_officer": "窗口工作人员", "reviewer": "审查人员"}.get(step.actor_role, "工作人员")
+
+
+def step_view(step: ApplicationStep, principal: Principal | None = None) -> TimelineStep:
+    return TimelineStep(id=step.id, from_status=step.from_status, status=step.status,
+                        status_label_zh=STATUS_LABELS_ZH[ApplicationStatus(step.status)], action=step.action,
+                        actor=_actor_shown(step, principal), actor_role=step.actor_role, reason=step.reason,
+                        details=step.details or {}, occurred_at=step.occurred_at)
+
+
+def application_view(app: Application, last_step: ApplicationStep | None = None,
+                     principal: Principal | None = None) -> ApplicationView:
+    stage = lifecycle.stage_of(app.status, app.matter_kind)
+    return ApplicationView(
+        id=app.id, matter_code=app.matter_code, matter_version=app.matter_version, status=app.status,
+        status_label_zh=STATUS_LABELS_ZH[ApplicationStatus(app.status)], stage=stage,
+        stage_label_zh=STAGE_LABELS_ZH[stage], department=app.department, origin=app.origin, bundle_id=app.bundle_id,
+        clock=clock.view(app), exempted_materials=app.exempted_materials, attempt=app.attempt,
+        applicant=app.applicant_subject, form=app.form, materials=app.materials, created_at=app.created_at,
+        updated_at=app.updated_at, submitted_at=app.submitted_at,
+        last_step=step_view(last_step, principal) if last_step else None,
+    )
+
+
+# --- submitting -------------------------------------------------------------------------------
+
+async def _validated(session: AsyncSession, applicant: str, requirements: MatterRequirements,
+                     form: dict[str, Any], material_inputs: dict[str, Any]) -> dict[str, MaterialRef]:
+    errors = check_form_shape(requirements, form)
+    refs, material_errors = await materials.resolve_materials(session, applicant, requirements, material_inputs)
+    errors += material_errors
+    if errors:
+        raise ValidationFailed("申请内容不符合事项要求 / the application does not fit the matter", errors=errors)
+    return refs
+
+
+async def _announce_submission(session: AsyncSession, app: Application, requirements: MatterRequirements,
+                               refs: dict[str, MaterialRef], at: datetime) -> None:
+    app.submitted_at = at
+    app.exempted_materials = await materials.record_application_materials(session, app, refs)
+    await add_event(session, ApplicationSubmitted(
+        application_id=app.id, attempt=app.attempt, matter=requirements,
+        applicant=ApplicantRef(subject=app.applicant_subject, kind=app.applicant_kind, org_code=app.applicant_org_code),
+        form=app.form, materials=refs, submitted_at=at), subject=app.id)
+
+
+def new_application(matter: MatterVersion, principal: Principal, form: dict[str, Any], refs: dict[str, MaterialRef],
+                    at: datetime, *, origin: str = "application", bundle_id: str | None = None) -> Application:
+    return Application(
+        id=uuid.uuid4().hex, matter_code=matter.code, matter_version=matter.version, matter_kind=matter.kind,
+        department=matter.department, origin=origin, bundle_id=bundle_id, applicant_subject=principal.subject,
+        applicant_kind=principal.kind.value, applicant_org_code=principal.org_code, form=form,
+        materials=materials.stored_form(refs), status="", attempt=1, exempted_materials=0, created_at=at,
+        updated_at=at, status_since=at, clock_warned_percent=0,
+    )
+
+
+async def file_application(session: AsyncSession, principal: Principal, matter: MatterVersion, form: dict[str, Any],
+                           material_inputs: dict[str, Any], *, draft: bool = False, origin: str = "application",
+                           bundle_id: str | None = None) -> tuple[Application, ApplicationStep]:
+    """Validate and store a new application in the caller's transaction (also used by bundles)."""
+    requirements = requirements_of(matter)
+    refs = await _validated(session, principal.subject, requirements, form, material_inputs)
+    now = datetime.now(UTC)
+    app = new_application(matter, principal, form, refs, now, origin=origin, bundle_id=bundle_id)
+    session.add(app)
+    await session.flush()
+    if draft:
+        step = await lifecycle.record_step(session, app, status=ApplicationStatus.DRAFT, action="save_draft",
+                                           actor=principal.subject, actor_role="applicant", at=now)
+        return app, step
+    step = await lifecycle.record_step(session, app, status=ApplicationStatus.SUBMITTED, action="submit",
+                                       actor=principal.subject, actor_role="applicant", at=now)
+    await _announce_submission(session, app, requirements, refs, now)
+    return app, step
+
+
+class _LostIdempotencyRace(Exception):
+    pass
+
+
+async def submit_application(database: Database, principal: Principal, body: ApplicationCreate,
+                             idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
+    """File a new application; returns the HTTP status and body (replayed for a repeated key)."""
+    key = idempotency.check_key(idempotency_key)
+    scope = f"applications:{principal.subject}"
+    request_fingerprint = idempotency.fingerprint(body.model_dump(mode="json"))
+    try:
+        async with database.transaction() as session:
+            if key:
+                stored = await idempotency.replay(session, scope, key, request_fingerprint)
+                if stored:
+                    return stored
+            matter = await current_matter(session, body.matter_code)
+            if matter is None:
+                raise ValidationFailed("事项不存在 / unknown matter", errors=[FieldError(
+                    field="matter_code", code="unknown_matter", message=f"事项 {body.matter_code} 不存在",
+                    message_en=f"no matter {body.matter_code}")])
+            app, step = await file_application(session, principal, matter, body.form, body.materials, draft=body.draft)
+            response = application_view(app, step, principal).model_dump(mode="json")
+            if key and not await idempotency.record(session, scope, key, request_fingerprint, 201, response):
+                raise _LostIdempotencyRace
+            log.info("application_filed", application_id=app.id, matter=matter.code, draft=body.draft)
+            return 201, response
+    except _LostIdempotencyRace:
+        # A concurrent request with the same key committed first: ours was rolled back, answer with theirs.
+        async with database.session() as session:
+            stored = await idempotency.replay(session, scope, key or "", request_fingerprint)
+            assert stored is not None
+            return stored
+
+
+async def _resubmit(session: AsyncSession, app: Application, body: ActionRequest, at: datetime) -> dict[str, Any]:
+    """New form values and materials for ``submit`` or ``supplement`` (补正): a new attempt, pre-reviewed again."""
+    matter = await session.get(MatterVersion, (app.matter_code, app.matter_version))
+    assert matter is not None
+    requirements = requirements_of(matter)
+    form = {**app.form, **(body.form or {})}
+    kept = {code: (ref["material_id"] if ref.get("kind") == "upload" else
+                   {"licence_id": ref["licence_id"]} if ref.get("kind") == "licence" else
+                   {"from_application": ref["from_application"]})
+            for code, ref in (app.materials or {}).items()}
+    inputs = {**kept, **(body.materials or {})}
+    refs = await _validated(session, app.applicant_subject, requirements, form, inputs)
+    if app.status == ApplicationStatus.RETURNED or app.status == ApplicationStatus.DRAFT:
+        if app.status == ApplicationStatus.RETURNED:
+            app.attempt += 1
+        app.form = form
+        app.materials = materials.stored_form(refs)
+        await _announce_submission(session, app, requirements, refs, at)
+        return {"attempt": app.attempt, "changed_fields": sorted((body.form or {}).keys()),
+                "changed_materials": sorted((body.materials or {}).keys())}
+    # After acceptance the correction goes straight back to the reviewer (no second pre-review).
+    app.form = form
+    app.materials = materials.stored_form(refs)
+    return {"changed_fields": sorted((body.form or {}).keys()), "changed_materials": sorted((body.materials or {}).keys())}
+
+
+async def act(database: Database, principal: Principal, application_id: str, action: str,
+              body: ActionRequest) -> ApplicationView:
+    async with database.transaction() as session:
+        app = await lifecycle.locked_application(session, application_id)
+        if not await may_read(session, app, principal):
+            raise NotFound("办件不存在 / no such application")
+        step = await lifecycle.perform_action(session, principal, app, action, body, resubmit=_resubmit)
+        return application_view(app, step, principal)
+
+
+# --- who may see what -------------------------------------------------------------------------
+
+async def authorised_companies(session: AsyncSession, principal: Principal) -> list[str]:
+    return list((await session.scalars(select(CompanyAuthorisation.org_code).where(
+        CompanyAuthorisation.grantee_subject == principal.subject, CompanyAuthorisation.revoked_at.is_(None)))).all())
+
+
+def _staff_sees_all(principal: Principal) -> bool:
+    return principal.has_role(*ALL_SEEING_ROLES) or principal.department in (None, BUREAU)
+
+
+async def may_read(session: AsyncSession, app: Application, principal: Principal) -> bool:
+    if principal.is_staff:
+        return _staff_sees_all(principal) or app.department == principal.department
+    if app.applicant_subject == principal.subject:
+        return True
+    if app.applicant_org_code is None:
+        return False
+    if principal.org_code == app.applicant_org_code and principal.kind.value == "company":
+        return True
+    return app.applicant_org_code in await authorised_companies(session, principal)
+
+
+async def readable_application(session: AsyncSession, principal: Principal, application_id: str) -> Application:
+    """The application when the caller may see it; otherwise 404, so ids of others' applications leak nothing."""
+    app = await session.get(Application, application_id) if len(application_id) <= 32 else None
+    if app is None or not await may_read(session, app, principal):
+        raise NotFound("办件不存在 / no such application")
+    return app
+
+
+async def visibility_filter(session: AsyncSession, principal: Principal) -> Any:
+    """The SQL condition selecting exactly the applications ``may_read`` admits."""
+    if principal.is_staff:
+        return None if _staff_sees_all(principal) else Application.department == principal.department
+    if not principal.has_role(Role.APPLICANT):
+        return Application.id.is_(None)  # partners and services list nothing here
+    conditions = [Application.applicant_subject == principal.subject]
+    if principal.kind.value == "company" and principal.org_code:
+        conditions.append(Application.applicant_org_code == principal.org_code)
+    companies = await authorised_companies(session, principal)
+    if companies:
+        conditions.append(Application.applicant_org_code.in_(companies))
+    return or_(*conditions)
+
+
+async def get_application(session: AsyncSession, principal: Principal, application_id: str) -> ApplicationView:
+    app = await readable_application(session, principal, application_id)
+    last = await session.scalar(select(ApplicationStep).where(ApplicationStep.application_id == app.id)
+                                .order_by(ApplicationStep.id.desc()).limit(1))
+    return application_view(app, last, principal)
+
+
+async def get_timeline(session: AsyncSession, principal: Principal, application_id: str, *, limit: int,
+                       cursor: str | None) -> Page[TimelineStep]:
+    app = await readable_application(session, principal, application_id)
+    stmt = select(ApplicationStep).where(ApplicationStep.application_id == app.id)
+    after = decode_cursor(cursor)
+    if after:
+        stmt = stmt.where(ApplicationStep.id > int(after.get("id", 0)))
+    steps = (await session.scalars(stmt.order_by(ApplicationStep.id).limit(limit + 1))).all()
+    next_cursor = encode_cursor({"id": steps[limit - 1].id}) if len(steps) > limit else None
+    return Page[TimelineStep](items=[step_view(s, principal) for s in steps[:limit]], next_cursor=next_cursor)
+
+
+def overdue_condition(today: date) -> Any:
+    return and_(Application.clock_started_on.is_not(None), Application.clock_stopped_at.is_(None),
+                Application.clock_paused_since.is_(None), Application.clock_due_date < today)
+
+
+async def list_applications(session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None,
+                            status: ApplicationStatus | None = None, matter_code: str | None = None,
+                            overdue: bool | None = None, created_from: date | None = None,
+                            created_to: date | None = None, applicant: str | None = None,
+                            department: str | None = None) -> Page[ApplicationListItem]:
+    stmt = select(Application)
+    visible = await visibility_filter(session, principal)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    if status:
+        stmt = stmt.where(Application.status == status.value)
+    if matter_code:
+        stmt = stmt.where(Application.matter_code == matter_code)
+    if department:
+        stmt = stmt.where(Application.department == department)
+    if applicant:
+        if not principal.is_staff:
+            raise BadRequest("仅工作人员可按申请人筛选 / only staff filter by applicant")
+        stmt = stmt.where(or_(Application.applicant_subject == applicant, Application.applicant_org_code == applicant))
+    today = clock.local_date(datetime.now(UTC))
+    if overdue is True:
+        stmt = stmt.where(overdue_condition(today))
+    elif overdue is False:
+        stmt = stmt.where(~overdue_condition(today))
+    if created_from:
+        stmt = stmt.where(Application.created_at >= datetime.combine(created_from, datetime.min.time(), clock.SHANGHAI))
+    if created_to:
+        stmt = stmt.where(Application.created_at < datetime.combine(created_to + timedelta(days=1), datetime.min.time(),
+                                                                    clock.SHANGHAI))
+    after = decode_cursor(cursor)
+    if after:
+        try:
+            at = datetime.fromisoformat(str(after["t"]))
+            last_id = str(after["id"])
+        except (KeyError, ValueError):
+            raise BadRequest("分页游标无效 / invalid pagination cursor") from None
+        stmt = stmt.where(or_(Application.created_at < at, and_(Application.created_at == at, Application.id < last_id)))
+    rows = (await session.scalars(stmt.order_by(Application.created_at.desc(), Application.id.desc()).limit(limit + 1))).all()
+    items = []
+    for a in rows[:limit]:
+        overdue_now = (a.clock_started_on is not None and a.clock_paused_since is None and a.clock_due_date is not None
+                       and (clock.local_date(a.clock_stopped_at) if a.clock_stopped_at else today) > a.clock_due_date)
+        items.append(ApplicationListItem(
+            id=a.id, matter_code=a.matter_code, status=a.status, status_label_zh=STATUS_LABELS_ZH[ApplicationStatus(a.status)],
+            stage=lifecycle.stage_of(a.status, a.matter_kind), department=a.department, due_date=a.clock_due_date,
+            overdue=overdue_now, created_at=a.created_at, updated_at=a.updated_at))
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor({"t": last.created_at.isoformat(), "id": last.id})
+    return Page[ApplicationListItem](items=items, next_cursor=next_cursor)
+
+
+# --- the pre-review verdict ----------------------------------------------------------------------
+
+async def apply_prereview_verdict(session: AsyncSession, event: CloudEvent) -> None:
+    """Move a submitted application to 预审通过 or 退回补正 as svc-prequal decided."""
+    verdict = PrereviewVerdictIssued.from_event(event)
+    app = await session.get(Application, verdict.application_id, with_for_update=True)
+    if app is None:
+        log.warning("verdict_for_unknown_application", application_id=verdict.application_id)
+        return
+    if app.status != ApplicationStatus.SUBMITTED or app.attempt != verdict.attempt:
+        # A verdict on an earlier attempt, or one that arrives after the applicant withdrew: history stands.
+        log.info("stale_verdict_ignored", application_id=app.id, status=app.status, attempt=verdict.attempt)
+        return
+    blocking = [f for f in verdict.findings if f.severity == "blocking"]
+    passed = verdict.verdict == "passed"
+    reason = None if passed else "；".join(f.message_zh for f in blocking) or "预审未通过"
+    now = datetime.now(UTC)
+    app.prereviewed_at = app.prereviewed_at or now
+    await lifecycle.record_step(
+        session, app, status=ApplicationStatus.PREREVIEWED if passed else ApplicationStatus.RETURNED,
+        action="prereview", actor=PREQUAL_ACTOR, actor_role="service", reason=reason,
+        details={"findings": [f.model_dump() for f in verdict.findings], "ruleset": verdict.ruleset,
+                 "verdict_event_id": event.id, "attempt": verdict.attempt},
+        at=now,
+    )

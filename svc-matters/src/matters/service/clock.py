@@ -1,0 +1,179 @@
+"""The statutory clock (法定时限): starts at acceptance, counts working days of the platform
+calendar (Asia/Shanghai dates), pauses while the applicant corrects, can be extended with a reason,
+stops at the decision. Warning events at 50%, 80% and 100% of the limit.
+
+The due date is kept on the application and moved when the clock pauses or is extended, so lists
+of overdue applications are one indexed comparison, and the next warning date is precomputed so the
+scheduler finds due warnings with an index too.
+"""
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.calendar import CalendarError, WorkingDayCalendar, default_calendar
+from kit.contracts import ClockWarning
+from kit.errors import ServiceUnavailable
+from kit.events import add_event
+from matters.models import Application, ClockExtension, ClockPause
+from matters.schemas import ClockView
+
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+WARNING_PERCENTS = (50, 80, 100)
+
+
+def local_date(moment: datetime) -> date:
+    return moment.astimezone(SHANGHAI).date()
+
+
+def calendar() -> WorkingDayCalendar:
+    return default_calendar()
+
+
+def _calendar_problem(error: CalendarError) -> ServiceUnavailable:
+    # No calendar for a year the clock runs into: fail loudly rather than assume weekends only.
+    return ServiceUnavailable(f"{error.message_zh} / {error.message_en}", calendar_error=type(error).__name__)
+
+
+def _elapsed_days(app: Application, today: date, cal: WorkingDayCalendar) -> int:
+    """Working days the clock has run: limit minus what is left."""
+    assert app.clock_limit_days is not None and app.clock_due_date is not None
+    return app.clock_limit_days - _days_left(app, today, cal)
+
+
+def _days_left(app: Application, today: date, cal: WorkingDayCalendar) -> int:
+    assert app.clock_due_date is not None
+    reference = today
+    if app.clock_paused_since is not None:
+        reference = local_date(app.clock_paused_since)
+    elif app.clock_stopped_at is not None:
+        reference = local_date(app.clock_stopped_at)
+    return cal.working_days_between(reference, app.clock_due_date)
+
+
+def _schedule_next_warning(app: Application, cal: WorkingDayCalendar) -> None:
+    """Precompute the date of the next warning not yet sent, from the start and the current due date."""
+    app.clock_next_warning_on = None
+    if app.clock_paused_since is not None or app.clock_stopped_at is not None or app.clock_due_date is None:
+        return
+    limit = app.clock_limit_days or 0
+    for percent in WARNING_PERCENTS:
+        if percent > app.clock_warned_percent:
+            days_before_due = limit - math.ceil(limit * percent / 100)
+            app.clock_next_warning_on = cal.add_working_days(app.clock_due_date, -days_before_due) \
+                if days_before_due > 0 else app.clock_due_date
+            return
+
+
+def start(app: Application, statutory_days: int, at: datetime) -> None:
+    cal = calendar()
+    started = local_date(at)
+    try:
+        app.clock_started_on = started
+        app.clock_limit_days = statutory_days
+        app.clock_due_date = cal.add_working_days(started, statutory_days)
+        app.clock_warned_percent = 0
+        _schedule_next_warning(app, cal)
+    except CalendarError as e:
+        raise _calendar_problem(e) from e
+
+
+def pause(session: AsyncSession, app: Application, at: datetime, reason: str | None) -> None:
+    if app.clock_started_on is None or app.clock_paused_since is not None or app.clock_stopped_at is not None:
+        return
+    app.clock_paused_since = at
+    app.clock_next_warning_on = None
+    session.add(ClockPause(application_id=app.id, paused_at=at, reason=reason))
+
+
+async def resume(session: AsyncSession, app: Application, at: datetime) -> None:
+    """The working days spent waiting for the applicant do not count: the due date moves by them."""
+    if app.clock_paused_since is None:
+        return
+    cal = calendar()
+    try:
+        waited = max(0, cal.working_days_between(local_date(app.clock_paused_since), local_date(at)))
+        assert app.clock_due_date is not None
+        if waited:
+            app.clock_due_date = cal.add_working_days(app.clock_due_date, waited)
+        pause_row = await session.scalar(select(ClockPause).where(ClockPause.application_id == app.id,
+                                                                  ClockPause.resumed_at.is_(None)))
+        if pause_row is not None:
+            pause_row.resumed_at = at
+            pause_row.working_days = waited
+        app.clock_paused_since = None
+        _schedule_next_warning(app, cal)
+    except CalendarError as e:
+        raise _calendar_problem(e) from e
+
+
+def extend(session: AsyncSession, app: Application, working_days: int, reason: str, actor: str, at: datetime) -> None:
+    cal = calendar()
+    assert app.clock_due_date is not None and app.clock_limit_days is not None
+    try:
+        app.clock_due_date = cal.add_working_days(app.clock_due_date, working_days)
+        app.clock_limit_days += working_days
+        _schedule_next_warning(app, cal)
+    except CalendarError as e:
+        raise _calendar_problem(e) from e
+    session.add(ClockExtension(application_id=app.id, working_days=working_days, reason=reason, actor_subject=actor,
+                               extended_at=at))
+
+
+def stop(app: Application, at: datetime) -> None:
+    if app.clock_started_on is not None and app.clock_stopped_at is None:
+        app.clock_stopped_at = at
+        app.clock_next_warning_on = None
+
+
+def view(app: Application, now: datetime | None = None) -> ClockView:
+    if app.clock_started_on is None or app.clock_due_date is None:
+        return ClockView(started_on=None, limit_days=None, due_date=None, working_days_left=None, paused=False,
+                         overdue=False, stopped=False, percent_used=None)
+    today = local_date(now or datetime.now(SHANGHAI))
+    cal = calendar()
+    try:
+        left = _days_left(app, today, cal)
+    except CalendarError:
+        left = None  # the view still answers; acting on the clock is what fails loudly
+    limit = app.clock_limit_days or 0
+    end = local_date(app.clock_stopped_at) if app.clock_stopped_at else today
+    return ClockView(
+        started_on=app.clock_started_on, limit_days=app.clock_limit_days, due_date=app.clock_due_date,
+        working_days_left=left, paused=app.clock_paused_since is not None,
+        overdue=app.clock_paused_since is None and end > app.clock_due_date,
+        stopped=app.clock_stopped_at is not None,
+        percent_used=None if left is None or not limit else max(0, round(100 * (limit - left) / limit)),
+    )
+
+
+async def send_due_warnings(session: AsyncSession, today: date, limit: int = 500) -> int:
+    """Emit the warnings whose date has come (one scheduler tick); returns how many were sent."""
+    cal = calendar()
+    apps = (await session.scalars(
+        select(Application)
+        .where(Application.clock_next_warning_on <= today, Application.clock_paused_since.is_(None),
+               Application.clock_stopped_at.is_(None))
+        .order_by(Application.clock_next_warning_on).limit(limit).with_for_update(skip_locked=True)
+    )).all()
+    sent = 0
+    for app in apps:
+        try:
+            elapsed = _elapsed_days(app, today, cal)
+        except CalendarError:
+            continue
+        limit_days = app.clock_limit_days or 1
+        reached = [p for p in WARNING_PERCENTS if p > app.clock_warned_percent and elapsed >= math.ceil(limit_days * p / 100)]
+        if reached:
+            app.clock_warned_percent = reached[-1]
+            await add_event(session, ClockWarning(
+                application_id=app.id, matter_code=app.matter_code, department=app.department, percent=reached[-1],
+                due_date=app.clock_due_date.isoformat(), working_days_left=limit_days - elapsed), subject=app.id)
+            sent += 1
+        _schedule_next_warning(app, cal)
+        if app.clock_next_warning_on is not None and app.clock_next_warning_on <= today and not reached:
+            app.clock_next_warning_on = today + timedelta(days=1)  # not reached yet today: look again tomorrow
+    return sent

@@ -1,0 +1,161 @@
+"""Materials (申请材料): what stands for each material of an application — an uploaded file, or an
+exemption (两个免于提交) by a licence the applicant holds or by the same material of an earlier
+application of the same applicant."""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.auth import Principal
+from kit.contracts import MaterialRef, MatterRequirements
+from kit.errors import FieldError, NotFound, PayloadTooLarge, ValidationFailed
+from matters.models import Application, ApplicationMaterial, Material
+from matters.schemas import EarlierApplicationExemption, LicenceExemption
+from matters.service.blobs import BlobStore
+
+LICENCE_EXEMPTION_NOTE = "申请人持有的证照可替代该材料（待电子证照库核验）/ a licence the applicant holds (to be verified by svc-licences)"
+EARLIER_EXEMPTION_NOTE = "同一申请人此前办件已提交该材料 / submitted with an earlier application of the same applicant"
+
+
+def _error(code: str, kind: str, zh: str, en: str) -> FieldError:
+    return FieldError(field=f"materials.{code}", code=kind, message=zh, message_en=en)
+
+
+async def resolve_materials(session: AsyncSession, owner_subject: str, requirements: MatterRequirements,
+                            materials: dict[str, Any]) -> tuple[dict[str, MaterialRef], list[FieldError]]:
+    """Check every material reference of a submission; returns the references and the problems found."""
+    specs = {m.code: m for m in requirements.materials}
+    refs: dict[str, MaterialRef] = {}
+    errors: list[FieldError] = []
+    for code, value in materials.items():
+        spec = specs.get(code)
+        if spec is None:
+            errors.append(_error(code, "unknown_material", "该事项不需要此材料", "this matter has no such material"))
+            continue
+        if isinstance(value, str):
+            material = await session.get(Material, value.strip()) if len(value.strip()) <= 32 else None
+            if material is None or material.owner_subject != owner_subject:
+                errors.append(_error(code, "unknown_upload", "未找到该上传材料，请先上传", "no uploaded material with this id"))
+                continue
+            extension = material.filename.rsplit(".", 1)[-1].lower() if "." in material.filename else ""
+            if spec.file_types and extension not in spec.file_types:
+                errors.append(_error(code, "file_type_not_accepted",
+                                     f"该材料仅接受以下格式：{'、'.join(spec.file_types)}",
+                                     f"this material accepts only: {', '.join(spec.file_types)}"))
+                continue
+            if spec.max_size_mb and material.size > spec.max_size_mb * 1024 * 1024:
+                errors.append(_error(code, "file_too_large", f"该材料不能超过 {spec.max_size_mb} MB",
+                                     f"this material may not exceed {spec.max_size_mb} MB"))
+                continue
+            refs[code] = MaterialRef(kind="upload", material_id=material.id, content_type=material.content_type,
+                                     sha256=material.sha256)
+        elif isinstance(value, LicenceExemption):
+            refs[code] = MaterialRef(kind="licence", licence_id=value.licence_id)
+        elif isinstance(value, EarlierApplicationExemption):
+            earlier = await session.get(Application, value.from_application)
+            if earlier is None or earlier.applicant_subject != owner_subject:
+                errors.append(_error(code, "unknown_application", "未找到您此前的该办件", "no earlier application of yours with this id"))
+                continue
+            row = await session.scalar(
+                select(ApplicationMaterial).where(ApplicationMaterial.application_id == earlier.id,
+                                                  ApplicationMaterial.code == code,
+                                                  ApplicationMaterial.material_id.is_not(None))
+                .order_by(ApplicationMaterial.attempt.desc()).limit(1))
+            if row is None:
+                errors.append(_error(code, "material_not_in_application", "该办件中没有可复用的此项材料",
+                                     "that application holds no such material to reuse"))
+                continue
+            refs[code] = MaterialRef(kind="earlier_application", from_application=earlier.id, material_id=row.material_id)
+    return refs, errors
+
+
+def stored_form(refs: dict[str, MaterialRef]) -> dict[str, Any]:
+    """How the references are kept on the application and shown back to its readers."""
+    return {code: ref.model_dump(exclude_none=True) for code, ref in refs.items()}
+
+
+async def record_application_materials(session: AsyncSession, app: Application, refs: dict[str, MaterialRef]) -> int:
+    """Link the materials of this attempt to the application; returns how many were exempted."""
+    exempted = 0
+    for code, ref in refs.items():
+        reason = None
+        if ref.kind == "licence":
+            reason = LICENCE_EXEMPTION_NOTE
+        elif ref.kind == "earlier_application":
+            reason = EARLIER_EXEMPTION_NOTE
+        exempted += ref.kind != "upload"
+        session.add(ApplicationMaterial(application_id=app.id, attempt=app.attempt, code=code, kind=ref.kind,
+                                        material_id=ref.material_id, licence_id=ref.licence_id,
+                                        from_application_id=ref.from_application, exemption_reason=reason))
+    return exempted
+
+
+# --- uploads ----------------------------------------------------------------------------------
+
+# What a file must start with to be what it says it is (content that does not match its declared
+# type is refused: a renamed executable is not a PDF).
+SIGNATURES: dict[str, tuple[tuple[bytes, ...], tuple[str, ...]]] = {
+    "pdf": ((b"%PDF-",), ("application/pdf",)),
+    "jpg": ((b"\xff\xd8\xff",), ("image/jpeg",)),
+    "jpeg": ((b"\xff\xd8\xff",), ("image/jpeg",)),
+    "png": ((b"\x89PNG\r\n\x1a\n",), ("image/png",)),
+    "ofd": ((b"PK\x03\x04",), ("application/ofd", "application/zip", "application/octet-stream")),
+}
+EXECUTABLE_MAGIC = (b"MZ", b"\x7fELF", b"#!", b"\xca\xfe\xba\xbe")
+
+
+def check_upload(filename: str, declared_type: str | None, data: bytes, max_bytes: int) -> tuple[str, str]:
+    """The (extension, content type) of an acceptable upload; raises ``ValidationFailed`` otherwise."""
+    if not data:
+        raise ValidationFailed("文件为空 / the file is empty", errors=[FieldError(
+            field="file", code="empty", message="文件为空", message_en="the file is empty")])
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"文件不能超过 {max_bytes // (1024 * 1024)} MB / the file exceeds {max_bytes} bytes")
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if extension not in SIGNATURES:
+        raise ValidationFailed("不支持的文件类型 / file type not accepted", errors=[FieldError(
+            field="file", code="file_type_not_accepted", message=f"仅接受：{'、'.join(SIGNATURES)}",
+            message_en=f"accepted: {', '.join(SIGNATURES)}")])
+    magics, content_types = SIGNATURES[extension]
+    declared = (declared_type or "").split(";")[0].strip().lower()
+    if data.startswith(EXECUTABLE_MAGIC) or not data.startswith(magics) or (declared and declared not in content_types):
+        raise ValidationFailed("文件内容与声明的类型不符 / the content does not match its declared type",
+                               errors=[FieldError(field="file", code="content_mismatch",
+                                                  message=f"文件内容不是有效的 {extension} 文件",
+                                                  message_en=f"the content is not a valid {extension} file")])
+    return extension, content_types[0]
+
+
+async def store_upload(session: AsyncSession, store: BlobStore, owner_subject: str, filename: str,
+                       declared_type: str | None, data: bytes, max_bytes: int) -> Material:
+    _, content_type = check_upload(filename, declared_type, data, max_bytes)
+    digest = hashlib.sha256(data).hexdigest()
+    # Content-addressed: the same bytes uploaded twice are stored once.
+    if not await store.exists(digest):
+        await store.put(digest, data)
+    material = Material(id=uuid.uuid4().hex, owner_subject=owner_subject, filename=filename[-255:],
+                        content_type=content_type, size=len(data), sha256=digest, storage_key=digest)
+    session.add(material)
+    await session.flush()
+    return material
+
+
+async def readable_material(session: AsyncSession, principal: Principal, material_id: str,
+                            may_read_application: Any) -> Material:
+    """The material when the caller uploaded it or may read an application that uses it; else 404."""
+    material = await session.get(Material, material_id) if len(material_id) <= 32 else None
+    if material is None:
+        raise NotFound("材料不存在 / no such material")
+    if material.owner_subject == principal.subject:
+        return material
+    application_ids = (await session.scalars(select(ApplicationMaterial.application_id).where(
+        ApplicationMaterial.material_id == material.id).distinct())).all()
+    for application_id in application_ids:
+        app = await session.get(Application, application_id)
+        if app is not None and await may_read_application(session, app, principal):
+            return material
+    raise NotFound("材料不存在 / no such material")
