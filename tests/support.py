@@ -116,3 +116,38 @@ async def all_materials(client: Any, token: str, matter: dict[str, Any]) -> dict
         assert r.status_code == 201, r.text
         ids[m["code"]] = r.json()["id"]
     return ids
+
+
+def write_test_calendar(directory: Any, today: dt.date | None = None) -> dict[str, Any]:
+    """An ops-style calendar for the integration suite: this year's and next year's real data where the
+    library has it, plus a two-day holiday on the next Wednesday-Thursday and a make-up working day on
+    the Saturday after, so every clock started today crosses both. Marked as test data.
+
+    Returns the test holidays and make-up day it added.
+    """
+    import json
+    from pathlib import Path
+
+    from kit.calendar import library_years
+
+    today = today or dt.date.today()
+    wednesday = today + dt.timedelta(days=(2 - today.weekday()) % 7 or 7)
+    added_holidays = [wednesday, wednesday + dt.timedelta(days=1)]
+    added_workday = wednesday + dt.timedelta(days=3)  # that Saturday
+    known = library_years()
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for year in (today.year, today.year + 1):
+        base = known.get(year)
+        holidays = set(base.holidays) if base else {dt.date(year, 1, 1)}
+        workdays = set(base.workdays) if base else set()
+        holidays |= {d for d in added_holidays if d.year == year}
+        workdays |= {added_workday} if added_workday.year == year else set()
+        workdays -= holidays
+        (directory / f"{year}.json").write_text(json.dumps({
+            "year": year, "holidays": sorted(d.isoformat() for d in holidays),
+            "workdays": sorted(d.isoformat() for d in workdays),
+            "source": "integration-test calendar: not an official schedule", "approved_by": "test-suite",
+            "approved_at": dt.datetime.now(dt.UTC).isoformat(),
+        }, ensure_ascii=False), encoding="utf-8")
+    return {"holidays": added_holidays, "workday": added_workday, "directory": directory}

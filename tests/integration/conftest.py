@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from kit.devstack import SERVICE_PORTS, Suite, free_port, migrate_all, platform_environment
-from support import drop_databases, drop_streams
+from support import drop_databases, drop_streams, write_test_calendar
 
 SERVICES = [s for s in SERVICE_PORTS if s != "gateway"]
 # Overridable so that several test runs can share one PostgreSQL server (each with its own NATS).
@@ -52,6 +52,7 @@ def suite(servers) -> RunningSuite:  # noqa: ANN001
     env["DATABASE_NAME_PREFIX"] = DATABASE_PREFIX
     env["GATEWAY_DEV_ISSUER_KEY_DIR"] = str(log_dir / "dev-issuer")
     env["LOG_LEVEL"] = os.environ.get("LOG_LEVEL", "INFO")
+    env["CALENDAR_DIR"] = str(write_test_calendar(log_dir / "calendar")["directory"])
     asyncio.run(_reset(servers.database_url, servers.nats_url))
     migrate_all(env)
     suite = Suite(env, ports=ports, log_dir=log_dir)
