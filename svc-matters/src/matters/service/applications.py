@@ -182,8 +182,7 @@ async def file_application(session: AsyncSession, principal: Principal, matter: 
     refs = await _validated(session, principal.subject, requirements, form, material_inputs)
     now = datetime.now(UTC)
     app = new_application(matter, principal, form, refs, now, origin=origin, bundle_id=bundle_id)
-    session.add(app)
-    await session.flush()
+    session.add(app)  # inserted with its first step by record_step's flush: one round trip, not two
     if draft:
         step = await lifecycle.record_step(session, app, status=ApplicationStatus.DRAFT, action="save_draft",
                                            actor=principal.subject, actor_role="applicant", at=now)

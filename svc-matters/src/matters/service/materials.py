@@ -31,13 +31,17 @@ async def resolve_materials(session: AsyncSession, owner_subject: str, requireme
     specs = {m.code: m for m in requirements.materials}
     refs: dict[str, MaterialRef] = {}
     errors: list[FieldError] = []
+    # One query for every uploaded material the submission names, not one per material.
+    upload_ids = {v.strip() for v in materials.values() if isinstance(v, str) and len(v.strip()) <= 32}
+    uploads = {m.id: m for m in (await session.scalars(select(Material).where(Material.id.in_(upload_ids)))).all()} \
+        if upload_ids else {}
     for code, value in materials.items():
         spec = specs.get(code)
         if spec is None:
             errors.append(_error(code, "unknown_material", "该事项不需要此材料", "this matter has no such material"))
             continue
         if isinstance(value, str):
-            material = await session.get(Material, value.strip()) if len(value.strip()) <= 32 else None
+            material = uploads.get(value.strip())
             if material is None or material.owner_subject != owner_subject:
                 errors.append(_error(code, "unknown_upload", "未找到该上传材料，请先上传", "no uploaded material with this id"))
                 continue
