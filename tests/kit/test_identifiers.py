@@ -391,3 +391,14 @@ def test_normalize_shanghai_district() -> None:
     assert normalize_shanghai_district("上海市浦东新区") == "浦东新区"
     with pytest.raises(ValueError):
         normalize_shanghai_district("卢湾区")
+
+
+def test_district_of_address_reads_the_district_an_address_starts_with() -> None:
+    from kit.identifiers import district_of_address
+
+    assert district_of_address("上海市浦东新区世纪大道100号") == "浦东新区"
+    assert district_of_address("徐汇区漕溪北路") == "徐汇区"
+    assert district_of_address("上海黄浦区") == "黄浦区"
+    assert district_of_address("北京市朝阳区") is None
+    assert district_of_address("世纪大道100号") is None
+    assert district_of_address(None) is None  # type: ignore[arg-type]

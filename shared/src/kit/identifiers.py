@@ -350,3 +350,19 @@ def is_shanghai_district(name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def district_of_address(text: str) -> str | None:
+    """The Shanghai district an address starts with (``上海市浦东新区世纪大道100号`` → ``浦东新区``), else None.
+
+    Lets a district field accept what applicants often type there: the district followed by the rest
+    of the address.
+    """
+    if not isinstance(text, str):
+        return None
+    bare = text.strip()
+    for prefix in _SHANGHAI_PREFIXES:
+        if bare.startswith(prefix):
+            bare = bare[len(prefix):]
+            break
+    return next((d for d in SHANGHAI_DISTRICT_CODES if bare.startswith(d)), None)

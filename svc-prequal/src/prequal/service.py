@@ -20,7 +20,13 @@ from kit.auth import Principal
 from kit.contracts import ApplicationSubmitted, Finding, FormFieldSpec, MatterRequirements, PrereviewVerdictIssued
 from kit.errors import NotFound
 from kit.events import CloudEvent, add_event
-from kit.identifiers import is_shanghai_district, is_valid_mainland_mobile, is_valid_resident_id, is_valid_uscc
+from kit.identifiers import (
+    district_of_address,
+    is_shanghai_district,
+    is_valid_mainland_mobile,
+    is_valid_resident_id,
+    is_valid_uscc,
+)
 from prequal.models import Verdict
 
 log = structlog.get_logger("prequal.service")
@@ -46,7 +52,7 @@ def _check_value(spec: FormFieldSpec, value: Any) -> Finding | None:
                         f"{label_en} is not a valid resident ID number")
     if spec.type == "mobile" and not is_valid_mainland_mobile(str(value)):
         return _finding("format-mobile", target, f"{label}不是有效的手机号码", f"{label_en} is not a valid mobile number")
-    if spec.type == "district" and not is_shanghai_district(str(value).strip()):
+    if spec.type == "district" and not is_shanghai_district(str(value).strip()) and not district_of_address(str(value)):
         return _finding("format-district", target, f"{label}应为上海市的区，例如“浦东新区”",
                         f"{label_en} must be a district of Shanghai")
     if spec.type in ("integer", "decimal") and isinstance(value, int | float) and not isinstance(value, bool):
