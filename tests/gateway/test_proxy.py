@@ -3,6 +3,7 @@ headers, trace propagation, and the problem+json answers when an upstream is slo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import AsyncIterator
@@ -44,7 +45,36 @@ async def upstream() -> AsyncIterator[dict]:
         await asyncio.sleep(5)
         return web.json_response({})
 
+    async def events(request: web.Request) -> web.StreamResponse:
+        """Server-Sent Events every 0.3 s: a stream lasting longer than the 0.5 s upstream limit."""
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        seen["events_open"] = True
+        try:
+            for i in range(int(request.query.get("n", "6"))):
+                await response.write(f"id: {i}\nevent: tick\ndata: {{}}\n\n".encode())
+                await asyncio.sleep(0.3)
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the gateway closed the stream: what one test waits for
+        finally:
+            seen["events_open"] = False
+        return response
+
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        """A plain body in pieces, ``gap`` seconds apart."""
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionResetError):  # cut by the gateway when a gap is too long
+            for _ in range(4):
+                await response.write(b"x" * 1000)
+                await asyncio.sleep(float(request.query["gap"]))
+            await response.write_eof()
+        return response
+
     app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_get("/v1/matters/events", events)
+    app.router.add_get("/v1/matters/trickle", trickle)
     app.router.add_route("*", "/v1/matters/echo", echo)
     app.router.add_get("/v1/matters/big", big)
     app.router.add_get("/v1/matters/slow", slow)
@@ -136,3 +166,37 @@ async def test_token_is_checked_before_any_upstream_call(gateway: str, upstream:
     async with httpx.AsyncClient(base_url=gateway) as anonymous:
         r = await anonymous.post("/v1/matters/echo", content=b"{}")
     assert r.status_code == 401 and upstream["seen"] == {}
+
+
+async def test_event_stream_outlives_the_upstream_timeout(client) -> None:  # noqa: ANN001
+    started = time.monotonic()
+    r = await client.get("/v1/matters/events", params={"n": 6})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    assert r.text.count("event: tick") == 6 and time.monotonic() - started > 1.5  # three times the 0.5 s limit
+
+
+async def test_client_leaving_an_event_stream_closes_the_upstream_request(client, upstream) -> None:  # noqa: ANN001
+    async with client.stream("GET", "/v1/matters/events", params={"n": 1000}) as r:
+        lines = r.aiter_lines()
+        ids = [line async for line in _take_ids(lines, 4)]  # 1.2 s: longer than the 0.5 s limit
+        assert ids == ["id: 0", "id: 1", "id: 2", "id: 3"] and upstream["seen"]["events_open"] is True
+    deadline = time.monotonic() + 3
+    while upstream["seen"]["events_open"]:
+        assert time.monotonic() < deadline, "the upstream stream stayed open after the client left"
+        await asyncio.sleep(0.05)
+
+
+async def test_plain_body_limit_is_per_read_not_for_the_whole_body(client) -> None:  # noqa: ANN001
+    slow_but_steady = await client.get("/v1/matters/trickle", params={"gap": 0.2})  # 0.8 s in all, 0.2 s gaps
+    assert slow_but_steady.status_code == 200 and len(slow_but_steady.content) == 4000
+    with pytest.raises(httpx.RemoteProtocolError):  # a 1 s silence mid-body: cut at the 0.5 s limit
+        await client.get("/v1/matters/trickle", params={"gap": 1})
+
+
+async def _take_ids(lines: AsyncIterator[str], count: int) -> AsyncIterator[str]:
+    async for line in lines:
+        if line.startswith("id:"):
+            yield line
+            count -= 1
+            if count == 0:
+                return

@@ -53,6 +53,10 @@ def suite(servers) -> RunningSuite:  # noqa: ANN001
     env["GATEWAY_DEV_ISSUER_KEY_DIR"] = str(log_dir / "dev-issuer")
     env["LOG_LEVEL"] = os.environ.get("LOG_LEVEL", "INFO")
     env["CALENDAR_DIR"] = str(write_test_calendar(log_dir / "calendar")["directory"])
+    # Stall detection every half second, and one threshold from the environment: 退回补正 (off by
+    # default) stalls after 3 working days. Tests make applications idle by moving status_since back.
+    env["MATTERS_STALL_DETECTION_INTERVAL_SECONDS"] = "0.5"
+    env["MATTERS_STALL_THRESHOLDS"] = '{"returned": {"working_days": 3}}'
     asyncio.run(_reset(servers.database_url, servers.nats_url))
     migrate_all(env)
     suite = Suite(env, ports=ports, log_dir=log_dir)

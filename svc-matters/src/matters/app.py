@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from fastapi import FastAPI
+from pydantic import field_validator
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +15,7 @@ from kit.scheduling import every
 from kit.settings import ServiceSettings
 from matters.api import routers
 from matters.events import SUBSCRIPTIONS
-from matters.service import clock
+from matters.service import clock, live, stalls
 
 
 class Settings(ServiceSettings):
@@ -24,6 +25,21 @@ class Settings(ServiceSettings):
     clock_warning_interval_seconds: float = 60.0
     blob_dir: Path = Path("var/blobs")
     max_material_bytes: int = 20 * 1024 * 1024
+    # Live status streams (SSE): a comment this often keeps proxies from closing a quiet stream; a
+    # client this many events behind is dropped with a resync rather than holding up the others.
+    live_heartbeat_seconds: float = 15.0
+    live_queue_size: int = 256
+    # Stalls (堵点): status → hours, {"hours": h}, {"working_days": n} or null (off), over the defaults
+    # of matters.service.stalls; e.g. MATTERS_STALL_THRESHOLDS='{"returned": {"working_days": 3}}'.
+    stall_thresholds: dict[str, Any] = {}
+    stall_detection_interval_seconds: float = 60.0
+    stall_batch_size: int = 2000  # at most this many stalls opened per status per tick
+
+    @field_validator("stall_thresholds")
+    @classmethod
+    def _valid_stall_thresholds(cls, value: dict[str, Any]) -> dict[str, Any]:
+        stalls.parse_overrides(value)  # a bad threshold stops the service at start, not at the first tick
+        return value
 
 
 async def clock_warnings(runtime: Runtime) -> None:
@@ -35,14 +51,38 @@ async def clock_warnings(runtime: Runtime) -> None:
     await every(runtime.database, "matters.clock-warnings", runtime.settings.clock_warning_interval_seconds, tick)
 
 
+async def stall_detection(runtime: Runtime) -> None:
+    """Open and close stalls, once per tick across replicas."""
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    thresholds = stalls.effective_thresholds(settings.stall_thresholds)
+
+    async def tick(session: AsyncSession) -> int:
+        result = await stalls.detect(session, thresholds, now=datetime.now(UTC), cal=clock.calendar(),
+                                     batch=settings.stall_batch_size)
+        return int(result)
+
+    await every(runtime.database, "matters.stall-detection", settings.stall_detection_interval_seconds, tick)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(ServiceDefinition(
-        settings=settings or Settings(),
+    settings = settings or Settings()
+    hub = live.LiveHub(queue_size=settings.live_queue_size, heartbeat_seconds=settings.live_heartbeat_seconds)
+
+    async def live_status(runtime: Runtime) -> None:
+        """Every replica hears every status change and pushes it to the streams it holds."""
+        await live.run_fanout(runtime.bus, hub)
+
+    app = create_service_app(ServiceDefinition(
+        settings=settings,
         title="svc-matters",
         description="事项目录与办件全流程 — the catalogue of matters and the life of applications",
         routers=routers,
         subscriptions=SUBSCRIPTIONS,
-        background_jobs=[clock_warnings],
+        background_jobs=[clock_warnings, stall_detection, live_status],
         openapi_tags=[{"name": "matters", "description": "事项 — matters and their guides"},
                       {"name": "applications", "description": "办件 — applications, status and timeline"}],
     ))
+    app.state.live_hub = hub
+    app.state.stall_thresholds = stalls.effective_thresholds(settings.stall_thresholds)
+    return app

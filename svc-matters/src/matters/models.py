@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -24,6 +25,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from kit.db import Base as KitBase
 from kit.db import new_metadata
+
+# Predicates of partial indexes; queries repeat them literally so the planner can use the index.
+RUNNING_UNPAUSED_CLOCK = "clock_started_on IS NOT NULL AND clock_stopped_at IS NULL AND clock_paused_since IS NULL"
+OPEN_STATUSES = ("status IN ('submitted', 'prereviewed', 'returned', 'accepted', 'under_review', "
+                 "'correction_requested', 'approved', 'licence_issued')")
 
 
 class Base(KitBase):
@@ -106,7 +112,10 @@ class Application(Base):
         Index("ix_applications_applicant_created", "applicant_subject", "created_at", "id"),
         Index("ix_applications_created", "created_at", "id"),
         Index("ix_applications_status", "status"),
-        Index("ix_applications_matter_created", "matter_code", "created_at"),
+        # Covering (revision 0004): the cockpit's per-matter period figures come from the index alone.
+        Index("ix_applications_matter_created", "matter_code", "created_at",
+              postgresql_include=["id", "status", "attempt", "submitted_at", "prereviewed_at", "accepted_at",
+                                  "decided_at", "clock_due_date", "clock_stopped_at", "exempted_materials"]),
         Index("ix_applications_department_created", "department", "created_at", "id"),
         Index("ix_applications_org_created", "applicant_org_code", "created_at", "id"),
         Index("ix_applications_bundle", "bundle_id"),
@@ -116,6 +125,11 @@ class Application(Base):
         Index("ix_applications_status_since", "status", "status_since"),
         Index("ix_applications_next_warning", "clock_next_warning_on",
               postgresql_where="clock_next_warning_on IS NOT NULL"),
+        # Revision 0004: the overdue list, the cockpit's overdue and backlog counts.
+        Index("ix_applications_overdue_department", "department", "created_at", "id",
+              postgresql_include=["clock_due_date"], postgresql_where=RUNNING_UNPAUSED_CLOCK),
+        Index("ix_applications_overdue_matter", "matter_code", "clock_due_date", postgresql_where=RUNNING_UNPAUSED_CLOCK),
+        Index("ix_applications_backlog", "matter_code", "department", postgresql_where=OPEN_STATUSES),
         ForeignKeyConstraint(["matter_code", "matter_version"], ["matter_versions.code", "matter_versions.version"],
                              name="fk_applications_matter_version"),
     )
@@ -137,8 +151,21 @@ class ApplicationStep(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    # Copied from the application when the step is written (revision 0004), so the cockpit's time per
+    # stage is one index range scan per matter and period instead of a timeline lookup per application.
+    matter_code: Mapped[str | None] = mapped_column(String(32))
+    department: Mapped[str | None] = mapped_column(String(200))
+    application_created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # For a step that changes the status: how long the application was in ``from_status``.
+    from_status_seconds: Mapped[float | None] = mapped_column(Float)
 
-    __table_args__ = (Index("ix_application_steps_application_id", "application_id", "id"),)
+    __table_args__ = (
+        Index("ix_application_steps_application_id", "application_id", "id"),
+        # By status within a matter, so the rows of each (matter, status) group come in one range.
+        Index("ix_application_steps_stage_times", "matter_code", "from_status", "application_created_at",
+              postgresql_include=["department", "from_status_seconds"],
+              postgresql_where="from_status_seconds IS NOT NULL"),
+    )
 
 
 class ClockPause(Base):
@@ -259,6 +286,8 @@ class Stall(Base):
     __table_args__ = (
         Index("uq_stalls_open", "application_id", "status", unique=True, postgresql_where="resolved_at IS NULL"),
         Index("ix_stalls_matter_status", "matter_code", "status"),
+        Index("ix_stalls_opened", "opened_at", "id"),
+        Index("ix_stalls_department_opened", "department", "opened_at", "id"),
     )
 
 

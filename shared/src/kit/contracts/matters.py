@@ -54,7 +54,7 @@ class MatterRequirements(BaseModel):
 
     code: str
     version: int
-    kind: Literal["licence", "filing"]
+    kind: Literal["licence", "filing", "public_service"]  # public_service: 公共服务事项
     fields: list[FormFieldSpec]
     materials: list[MaterialSpec]
 

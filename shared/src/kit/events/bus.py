@@ -3,6 +3,9 @@
 Streams are created when missing; consumers are durable pull consumers with explicit ack and a
 bounded number of deliveries; a message that exhausts them is copied to the dead-letter subject
 ``lvrong.deadletter.<consumer>`` (stream ``LVRONG_DEADLETTER``) with the failure, then terminated.
+``subscribe_core`` is the other kind: a plain subscription with no server-side state, for fan-out
+that every replica needs (e.g. live status streams), where a durable consumer would share the
+messages out among replicas instead.
 """
 from __future__ import annotations
 
@@ -49,6 +52,9 @@ class DeliveryOutcome:
 
 
 DeliveryHandler = Callable[[Delivery], Awaitable[str]]
+CoreCallback = Callable[[bytes], Awaitable[None]]
+ReconnectHook = Callable[[], Awaitable[None]]
+Unsubscribe = Callable[[], Awaitable[None]]
 
 
 @dataclass
@@ -73,6 +79,8 @@ class Bus(Protocol):
     async def publish(self, subject: str, payload: bytes, *, msg_id: str, headers: dict[str, str] | None = None) -> None: ...
     async def publish_batch(self, messages: Sequence[tuple[str, bytes, str, dict[str, str]]]) -> list[bool]: ...
     async def consume(self, spec: ConsumerSpec, handler: DeliveryHandler) -> None: ...
+    async def subscribe_core(self, subject: str, callback: CoreCallback, *,
+                             on_reconnect: ReconnectHook | None = None) -> Unsubscribe: ...
     async def ping(self) -> None: ...
     @property
     def connected(self) -> bool: ...
@@ -87,6 +95,7 @@ class JetStreamBus:
         self._js: JetStreamContext | None = None
         self._known_streams: set[str] = set()
         self._connect_lock = asyncio.Lock()
+        self._reconnect_hooks: list[ReconnectHook] = []
 
     @property
     def connected(self) -> bool:
@@ -107,6 +116,11 @@ class JetStreamBus:
 
             async def _reconnected() -> None:
                 log.info("bus_reconnected")
+                for hook in list(self._reconnect_hooks):
+                    try:
+                        await hook()
+                    except Exception as e:  # one subscriber's hook must not keep the others from theirs
+                        log.warning("bus_reconnect_hook_failed", error=type(e).__name__)
 
             async def _error(e: Exception) -> None:
                 log.debug("bus_error", error=type(e).__name__)
@@ -171,6 +185,38 @@ class JetStreamBus:
                                        return_exceptions=True)
         return [not isinstance(r, BaseException) for r in results]
 
+    async def subscribe_core(self, subject: str, callback: CoreCallback, *,
+                             on_reconnect: ReconnectHook | None = None) -> Unsubscribe:
+        """Call ``callback`` with the payload of every message published on ``subject`` from now on.
+
+        A core NATS subscription: every subscriber of every replica gets every message, nothing is
+        stored for it and nothing is acknowledged. The client subscribes again by itself after a
+        reconnect, but messages published while this process was disconnected are not delivered
+        later: ``on_reconnect`` runs after each reconnect so the caller can tell its listeners that
+        they may have missed some. Raises when the server cannot be reached; the caller retries.
+        Returns the coroutine function that ends the subscription.
+        """
+        await self._ensure()
+        assert self._nc is not None
+
+        async def handle(msg: Msg) -> None:
+            try:
+                await callback(msg.data)
+            except Exception as e:  # a failing callback must not end the subscription
+                log.warning("core_subscriber_failed", subject=msg.subject, error=type(e).__name__)
+
+        subscription = await self._nc.subscribe(subject, cb=handle)
+        if on_reconnect is not None:
+            self._reconnect_hooks.append(on_reconnect)
+
+        async def unsubscribe() -> None:
+            if on_reconnect in self._reconnect_hooks:
+                self._reconnect_hooks.remove(on_reconnect)
+            with contextlib.suppress(Exception):  # the connection may already be closed
+                await subscription.unsubscribe()
+
+        return unsubscribe
+
     async def _ensure_consumer(self, spec: ConsumerSpec) -> JetStreamContext.PullSubscription:
         js = await self._ensure()
         await self.ensure_stream(DEAD_LETTER_STREAM, [DEAD_LETTER_PREFIX + ".>"])
@@ -205,6 +251,10 @@ class JetStreamBus:
                 try:
                     msgs = await sub.fetch(spec.batch, timeout=1.0)
                 except TimeoutError:
+                    # On 3.11 a timeout racing a cancellation can swallow the cancellation: honour it.
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        raise asyncio.CancelledError from None
                     continue
                 await self._deliver_batch(spec, msgs, handler)
             except asyncio.CancelledError:

@@ -1,4 +1,6 @@
 """HTTP routes of svc-matters, one module per capability; ``routers`` lists them for the app."""
-from matters.api import applications, catalogue, materials
+from matters.api import applications, authorisations, benefits, bundles, catalogue, cockpit, live, materials, stalls
 
-routers = [catalogue.router, applications.router, materials.router]
+# live before applications: /v1/applications/stream must not be read as an application id.
+routers = [catalogue.router, live.router, applications.router, materials.router, bundles.router, benefits.router,
+           authorisations.router, stalls.router, cockpit.router]

@@ -271,13 +271,13 @@ async def authorised_companies(session: AsyncSession, principal: Principal) -> l
         CompanyAuthorisation.grantee_subject == principal.subject, CompanyAuthorisation.revoked_at.is_(None)))).all())
 
 
-def _staff_sees_all(principal: Principal) -> bool:
+def staff_sees_all(principal: Principal) -> bool:
     return principal.has_role(*ALL_SEEING_ROLES) or principal.department in (None, BUREAU)
 
 
 async def may_read(session: AsyncSession, app: Application, principal: Principal) -> bool:
     if principal.is_staff:
-        return _staff_sees_all(principal) or app.department == principal.department
+        return staff_sees_all(principal) or app.department == principal.department
     if app.applicant_subject == principal.subject:
         return True
     if app.applicant_org_code is None:
@@ -298,7 +298,7 @@ async def readable_application(session: AsyncSession, principal: Principal, appl
 async def visibility_filter(session: AsyncSession, principal: Principal) -> Any:
     """The SQL condition selecting exactly the applications ``may_read`` admits."""
     if principal.is_staff:
-        return None if _staff_sees_all(principal) else Application.department == principal.department
+        return None if staff_sees_all(principal) else Application.department == principal.department
     if not principal.has_role(Role.APPLICANT):
         return Application.id.is_(None)  # partners and services list nothing here
     conditions = [Application.applicant_subject == principal.subject]

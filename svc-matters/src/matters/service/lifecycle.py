@@ -110,9 +110,14 @@ async def record_step(session: AsyncSession, app: Application, *, status: Applic
                       details: dict[str, Any] | None = None, at: datetime) -> ApplicationStep:
     """Append one timeline step, move the application to ``status`` and write the status event."""
     previous = app.status or None
+    # Time spent in the status being left, kept on the step for the cockpit's time per stage.
+    spent = (at - app.status_since).total_seconds() if previous and previous != status.value and app.status_since \
+        else None
     step = ApplicationStep(application_id=app.id, from_status=previous, status=status.value, action=action,
                            actor_subject=actor, actor_role=actor_role, actor_name=actor_name, reason=reason,
-                           details=details or {}, occurred_at=at)
+                           details=details or {}, occurred_at=at, matter_code=app.matter_code,
+                           department=app.department, application_created_at=app.created_at or at,
+                           from_status_seconds=spent)
     session.add(step)
     if previous != status.value:
         app.status_since = at
@@ -125,6 +130,11 @@ async def record_step(session: AsyncSession, app: Application, *, status: Applic
         step_id=step.id, from_status=previous, to_status=status.value,
         stage=stage_of(status.value, app.matter_kind).value, action=action, actor=actor, reason=reason,
         occurred_at=at), subject=app.id)
+    if app.bundle_id and previous != status.value:
+        # Imported here: bundles files its parts through applications, which imports this module.
+        from matters.service import bundles
+
+        await bundles.on_part_changed(session, app, at)
     return step
 
 

@@ -1,0 +1,58 @@
+"""HTTP routes of company authorisation (多级授权): a company lets a person see and act on its
+applications. Modelled in svc-matters until svc-licences offers authorisation (issue 5)."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from kit.auth import CurrentPrincipal
+from kit.db import SessionDep
+from kit.errors import PROBLEM_RESPONSES
+from kit.pagination import CursorQuery, LimitQuery, Page
+from matters.schemas import AuthorisationCreate, AuthorisationView
+from matters.service import authorisations as service
+
+router = APIRouter(tags=["authorisations"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
+
+AuthorisationId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+@router.post("/v1/authorisations", status_code=201, response_model=AuthorisationView,
+             summary="A company authorises a person to see and act on its applications",
+             description="Company accounts only (403 otherwise). A person already authorised by the company is a 409.",
+             responses={201: {"model": AuthorisationView}, 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
+async def grant(
+    request: Request, principal: CurrentPrincipal, body: AuthorisationCreate,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255,
+                                                  description="Repeat a request safely: same key, same result")] = None,
+) -> JSONResponse:
+    status, payload = await service.grant(request.app.state.database, principal, body, idempotency_key)
+    return JSONResponse(payload, status_code=status, headers={"Location": f"/v1/authorisations/{payload['id']}"})
+
+
+@router.get("/v1/authorisations",
+            summary="Authorisations: a company's grants, or those a person received (ops and inspectors: all)")
+async def list_authorisations(
+    session: SessionDep, principal: CurrentPrincipal, limit: LimitQuery = 20, cursor: CursorQuery = None,
+    include_revoked: Annotated[bool, Query(description="Also list revoked grants")] = False,
+) -> Page[AuthorisationView]:
+    return await service.list_authorisations(session, principal, limit=limit, cursor=cursor,
+                                             include_revoked=include_revoked)
+
+
+@router.get("/v1/authorisations/{authorisation_id}", summary="One authorisation (its company or its grantee)",
+            responses={404: PROBLEM_RESPONSES[404]})
+async def get_authorisation(session: SessionDep, principal: CurrentPrincipal,
+                            authorisation_id: AuthorisationId) -> AuthorisationView:
+    return await service.get_authorisation(session, principal, authorisation_id)
+
+
+@router.delete("/v1/authorisations/{authorisation_id}", status_code=204, response_class=Response,
+               summary="The company revokes an authorisation; the person loses access at once",
+               description="Revoking an already revoked authorisation changes nothing and answers 204 again.",
+               responses={404: PROBLEM_RESPONSES[404]})
+async def revoke(request: Request, principal: CurrentPrincipal, authorisation_id: AuthorisationId) -> Response:
+    await service.revoke(request.app.state.database, principal, authorisation_id)
+    return Response(status_code=204)

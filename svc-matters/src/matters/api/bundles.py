@@ -1,0 +1,51 @@
+"""HTTP routes of 一件事 bundles: the types, filing one, reading and listing them."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi.responses import JSONResponse
+
+from kit.auth import CurrentPrincipal, Principal, Role, require_roles
+from kit.db import SessionDep
+from kit.errors import PROBLEM_RESPONSES
+from kit.pagination import CursorQuery, LimitQuery, Page
+from matters.schemas import BundleCreate, BundleTypeView, BundleView
+from matters.service import bundles as service
+
+router = APIRouter(tags=["bundles"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
+
+BundleId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Applicant = Annotated[Principal, Depends(require_roles(Role.APPLICANT))]
+
+
+@router.get("/v1/bundles/types", summary="The kinds of 一件事 (integrated services) and their member matters")
+async def list_types(session: SessionDep, _: CurrentPrincipal) -> list[BundleTypeView]:
+    return await service.list_types(session)
+
+
+@router.post("/v1/bundles", status_code=201, response_model=BundleView,
+             summary="File a 一件事: one application per member matter, all or none",
+             description="Shared form values go to every part whose matter has the field (a part's own value wins); "
+                         "shared materials to every part whose matter lists the material. Any bad part answers 422 "
+                         "naming it (`parts.<matter>.form.<key>`) and nothing is filed.",
+             responses={201: {"model": BundleView}, 422: PROBLEM_RESPONSES[422]})
+async def create_bundle(
+    request: Request, body: BundleCreate, principal: Applicant,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255,
+                                                  description="Repeat a request safely: same key, same result")] = None,
+) -> JSONResponse:
+    status, payload = await service.create_bundle(request.app.state.database, principal, body, idempotency_key)
+    return JSONResponse(payload, status_code=status, headers={"Location": f"/v1/bundles/{payload['id']}"})
+
+
+@router.get("/v1/bundles", summary="The caller's bundles, newest first (staff: those of their department)")
+async def list_bundles(session: SessionDep, principal: CurrentPrincipal, limit: LimitQuery = 20,
+                       cursor: CursorQuery = None) -> Page[BundleView]:
+    return await service.list_bundles(session, principal, limit=limit, cursor=cursor)
+
+
+@router.get("/v1/bundles/{bundle_id}", summary="A bundle with its parts and one combined status",
+            responses={404: PROBLEM_RESPONSES[404]})
+async def get_bundle(session: SessionDep, principal: CurrentPrincipal, bundle_id: BundleId) -> BundleView:
+    return await service.get_bundle(session, principal, bundle_id)

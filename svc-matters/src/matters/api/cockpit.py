@@ -1,0 +1,40 @@
+"""HTTP route of the data cockpit (数据驾驶舱): JSON for front-ends, CSV for Excel."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse, Response
+
+from kit.auth import Principal, Role, require_roles
+from kit.db import SessionDep
+from kit.errors import PROBLEM_RESPONSES
+from matters.service import cockpit as service
+from matters.service.cockpit import Cockpit
+
+router = APIRouter(tags=["cockpit"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
+
+# Ops and inspectors see every department; officers and reviewers their own department's matters.
+Staff = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN, Role.INSPECTOR, Role.WINDOW_OFFICER, Role.REVIEWER))]
+
+
+@router.get("/v1/cockpit", summary="Per matter and period: received, accepted, rates, time per stage, backlog, overdue",
+            description=(service.__doc__ or "").split("\n\n", 1)[-1] + "\nCSV (UTF-8 with BOM) with "
+                        "`Accept: text/csv` or `?format=csv`.",
+            response_model=Cockpit, response_model_by_alias=True,
+            responses={200: {"content": {"text/csv": {}}}, 404: PROBLEM_RESPONSES[404], 422: PROBLEM_RESPONSES[422]})
+async def get_cockpit(
+    session: SessionDep, principal: Staff,
+    matter: Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9_-]+$", description="Matter code")] = None,
+    from_date: Annotated[date | None, Query(alias="from", description="First day (Asia/Shanghai), default: 1st of this month")] = None,
+    to_date: Annotated[date | None, Query(alias="to", description="Last day (Asia/Shanghai), default: today")] = None,
+    format: Annotated[Literal["json", "csv"] | None, Query(description="Overrides the Accept header")] = None,  # noqa: A002
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    report = await service.cockpit(session, principal, matter_code=matter, from_date=from_date, to_date=to_date)
+    if format == "csv" or (format is None and accept is not None and "text/csv" in accept.lower()):
+        name = f"cockpit-{matter or 'all'}-{report.from_date.isoformat()}-{report.to_date.isoformat()}.csv"
+        return Response(service.to_csv(report), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"', "Vary": "Accept"})
+    return JSONResponse(report.model_dump(mode="json", by_alias=True), headers={"Vary": "Accept"})

@@ -1,0 +1,73 @@
+"""HTTP routes of stalls (堵点): the list, acknowledge and resolve, the ranking, the thresholds."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from kit.auth import Principal, Role, require_roles
+from kit.db import SessionDep
+from kit.errors import PROBLEM_RESPONSES
+from kit.pagination import CursorQuery, LimitQuery, Page
+from matters.schemas import ApplicationStatus
+from matters.service import cockpit, stalls
+from matters.service.stalls import StallRanking, StallView, ThresholdView
+
+router = APIRouter(tags=["stalls"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
+
+# Ops and inspectors see every department's stalls; officers and reviewers their own department's.
+Staff = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN, Role.INSPECTOR, Role.WINDOW_OFFICER, Role.REVIEWER))]
+StallId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class ResolveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="What was done (处理说明)")
+
+
+@router.get("/v1/stalls", summary="Stalls (堵点), newest first: applications idle in a status past its threshold")
+async def list_stalls(
+    session: SessionDep, principal: Staff, limit: LimitQuery = 20, cursor: CursorQuery = None,
+    matter: Annotated[str | None, Query(max_length=32, description="Matter code")] = None,
+    status: ApplicationStatus | None = None,
+    open: Annotated[bool | None, Query(description="Only open (true) or only resolved (false) stalls")] = None,  # noqa: A002
+    application: Annotated[str | None, Query(max_length=32, description="One application's stalls")] = None,
+    department: Annotated[str | None, Query(max_length=200)] = None,
+) -> Page[StallView]:
+    return await stalls.list_stalls(session, principal, limit=limit, cursor=cursor, matter_code=matter, status=status,
+                                    open_only=open, application_id=application, department=department)
+
+
+@router.get("/v1/stalls/thresholds", summary="How long each status may last before it is a stall (in force now)")
+async def thresholds(request: Request, principal: Staff) -> list[ThresholdView]:
+    return stalls.thresholds_view(request.app.state.stall_thresholds)
+
+
+@router.get("/v1/stalls/ranking", summary="Matters and statuses ranked by stalls opened in the period and time lost",
+            description="Stalls opened between `from` and `to` (Asia/Shanghai dates, default: this month). "
+                        "`hours_lost` is the time idle beyond the threshold, until resolved or now.",
+            responses={422: PROBLEM_RESPONSES[422]})
+async def ranking(
+    session: SessionDep, principal: Staff,
+    from_date: Annotated[date | None, Query(alias="from")] = None,
+    to_date: Annotated[date | None, Query(alias="to")] = None,
+    order: Annotated[Literal["stalls", "hours_lost"], Query(description="Rank by stall count or by time lost")] = "stalls",
+) -> StallRanking:
+    start, end = cockpit.period(from_date, to_date)
+    return await stalls.ranking(session, principal, from_date=start, to_date=end, order=order)
+
+
+@router.post("/v1/stalls/{stall_id}/acknowledge", summary="Take a stall on: the caller becomes its owner",
+             responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409]})
+async def acknowledge(request: Request, principal: Staff, stall_id: StallId) -> StallView:
+    async with request.app.state.database.transaction() as session:
+        return await stalls.acknowledge(session, principal, stall_id)
+
+
+@router.post("/v1/stalls/{stall_id}/resolve", summary="Close a stall by hand, saying what was done",
+             responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
+async def resolve(request: Request, principal: Staff, stall_id: StallId, body: ResolveRequest) -> StallView:
+    async with request.app.state.database.transaction() as session:
+        return await stalls.resolve(session, principal, stall_id, body.reason.strip())

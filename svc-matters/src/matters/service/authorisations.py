@@ -1,0 +1,143 @@
+"""Company authorisation (多级授权): a company account lets a person see and act on its applications.
+
+Modelled here in svc-matters until svc-licences offers authorisation (issue 5): then the grants are
+asked of it (or learnt from its events) and this table becomes their local copy, so the visibility
+rules keep answering from one indexed query. Those rules live with the applications
+(``service.applications``: ``authorised_companies``, ``may_read``, ``visibility_filter``) and read the
+active grants of this table, so a revocation takes effect on the next request.
+
+Only a company account (a company principal with the applicant role and its unified social credit
+code) grants and revokes; a person sees the grants they received.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit import idempotency
+from kit.auth import Principal, Role, SubjectKind
+from kit.db import Database
+from kit.errors import BadRequest, Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from kit.pagination import Page, decode_cursor, encode_cursor
+from matters.models import CompanyAuthorisation
+from matters.schemas import AuthorisationCreate, AuthorisationView
+
+log = structlog.get_logger("matters.authorisations")
+
+OVERSEERS = (Role.OPS_ADMIN, Role.INSPECTOR)
+
+
+def is_company_account(principal: Principal) -> bool:
+    return principal.kind == SubjectKind.COMPANY and principal.has_role(Role.APPLICANT) and bool(principal.org_code)
+
+
+def _require_company(principal: Principal) -> str:
+    if not is_company_account(principal):
+        raise Forbidden("仅企业账号可以管理授权 / only a company account grants and revokes authorisations")
+    assert principal.org_code is not None
+    return principal.org_code
+
+
+def view(row: CompanyAuthorisation) -> AuthorisationView:
+    return AuthorisationView(id=row.id, org_code=row.org_code, grantee=row.grantee_subject, granted_by=row.granted_by,
+                             created_at=row.created_at, revoked_at=row.revoked_at, active=row.revoked_at is None)
+
+
+async def grant(database: Database, principal: Principal, body: AuthorisationCreate,
+                idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
+    """Authorise ``body.grantee`` for the caller's company; returns the HTTP status and body."""
+    org_code = _require_company(principal)
+    if body.grantee == principal.subject:
+        raise ValidationFailed("企业账号无需授权给自己 / a company account cannot authorise itself", errors=[FieldError(
+            field="grantee", code="self_grant", message="不能授权给本账号", message_en="cannot authorise the granting account")])
+    key = idempotency.check_key(idempotency_key)
+    scope = f"authorisations:{principal.subject}"
+    request_fingerprint = idempotency.fingerprint(body.model_dump(mode="json"))
+    try:
+        async with database.transaction() as session:
+            if key:
+                stored = await idempotency.replay(session, scope, key, request_fingerprint)
+                if stored:
+                    return stored
+            existing = await session.scalar(select(CompanyAuthorisation).where(
+                CompanyAuthorisation.org_code == org_code, CompanyAuthorisation.grantee_subject == body.grantee,
+                CompanyAuthorisation.revoked_at.is_(None)))
+            if existing is not None:
+                raise Conflict("该用户已获本企业授权 / this person is already authorised for the company",
+                               authorisation_id=existing.id)
+            row = CompanyAuthorisation(id=uuid.uuid4().hex, org_code=org_code, grantee_subject=body.grantee,
+                                       granted_by=principal.subject, created_at=datetime.now(UTC))
+            session.add(row)
+            await session.flush()
+            response = view(row).model_dump(mode="json")
+            if key:
+                await idempotency.record(session, scope, key, request_fingerprint, 201, response)
+            log.info("authorisation_granted", authorisation_id=row.id, org_code=org_code, grantee=body.grantee)
+            return 201, response
+    except IntegrityError:
+        # A concurrent grant of the same person committed first (the partial unique index on active grants).
+        raise Conflict("该用户已获本企业授权 / this person is already authorised for the company") from None
+
+
+def _readable_by(principal: Principal) -> Any:
+    """The grants the caller may see: a company its own, a person those it received, ops and inspectors all."""
+    if principal.has_role(*OVERSEERS):
+        return None
+    if is_company_account(principal):
+        return CompanyAuthorisation.org_code == principal.org_code
+    if principal.has_role(Role.APPLICANT):
+        return CompanyAuthorisation.grantee_subject == principal.subject
+    raise Forbidden("无权查看授权 / not allowed to see authorisations")
+
+
+async def list_authorisations(session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None,
+                              include_revoked: bool = False) -> Page[AuthorisationView]:
+    stmt = select(CompanyAuthorisation)
+    readable = _readable_by(principal)
+    if readable is not None:
+        stmt = stmt.where(readable)
+    if not include_revoked:
+        stmt = stmt.where(CompanyAuthorisation.revoked_at.is_(None))
+    after = decode_cursor(cursor)
+    if after:
+        try:
+            at, last_id = datetime.fromisoformat(str(after["t"])), str(after["id"])
+        except (KeyError, ValueError):
+            raise BadRequest("分页游标无效 / invalid pagination cursor") from None
+        stmt = stmt.where(or_(CompanyAuthorisation.created_at < at,
+                              and_(CompanyAuthorisation.created_at == at, CompanyAuthorisation.id < last_id)))
+    rows = (await session.scalars(stmt.order_by(CompanyAuthorisation.created_at.desc(), CompanyAuthorisation.id.desc())
+                                  .limit(limit + 1))).all()
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor({"t": last.created_at.isoformat(), "id": last.id})
+    return Page[AuthorisationView](items=[view(r) for r in rows[:limit]], next_cursor=next_cursor)
+
+
+async def get_authorisation(session: AsyncSession, principal: Principal, authorisation_id: str) -> AuthorisationView:
+    readable = _readable_by(principal)
+    stmt = select(CompanyAuthorisation).where(CompanyAuthorisation.id == authorisation_id)
+    row = await session.scalar(stmt if readable is None else stmt.where(readable))
+    if row is None:
+        raise NotFound("授权不存在 / no such authorisation")
+    return view(row)
+
+
+async def revoke(database: Database, principal: Principal, authorisation_id: str) -> None:
+    """Revoke a grant of the caller's company; revoking a revoked grant changes nothing."""
+    org_code = _require_company(principal)
+    async with database.transaction() as session:
+        row = await session.scalar(select(CompanyAuthorisation).where(
+            CompanyAuthorisation.id == authorisation_id, CompanyAuthorisation.org_code == org_code).with_for_update())
+        if row is None:
+            raise NotFound("授权不存在 / no such authorisation")
+        if row.revoked_at is None:
+            row.revoked_at = datetime.now(UTC)
+            log.info("authorisation_revoked", authorisation_id=row.id, org_code=org_code, grantee=row.grantee_subject)

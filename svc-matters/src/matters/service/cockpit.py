@@ -1,0 +1,258 @@
+"""The data cockpit (数据驾驶舱): per matter and period, what came in and how it was handled.
+
+The period selects applications by the Asia/Shanghai date of ``created_at``; backlog and overdue
+are "now" (every open application, whenever it was filed). Every figure is a SQL aggregate over
+indexed columns, read per matter from an index range (revision 0004: the covering
+``ix_applications_matter_created``, ``ix_application_steps_stage_times``, and partial indexes for
+backlog and overdue); Python only formats the few rows per matter that come back.
+
+Definitions (also in the API description):
+
+- received (收件): filed in the period and submitted (drafts never submitted are not received);
+- accepted (受理) / refused (不予受理): of those, accepted at some point / ended refused;
+- first-time acceptance rate (一次受理率): accepted on their first attempt (no correction before
+  acceptance, ``attempt = 1``) / accepted;
+- pre-review coverage (预审覆盖率): pre-reviewed (a verdict, passed or returned) / received;
+- exempted materials (免于提交): materials replaced by a licence or an earlier application, and
+  how many applications used any;
+- on-time completion rate (按时办结率): decided (approved or denied) with a statutory clock, on or
+  before the due date (Asia/Shanghai date of the decision) / decided with a clock;
+- time per stage: from the timeline, the time between an application's consecutive status
+  changes, by the status it spent that time in; median and p90 (``percentile_cont``) in hours.
+  Each status-changing step carries that time (``from_status_seconds``, written with the step),
+  so this is an index range scan of ``ix_application_steps_stage_times`` per matter and status;
+- backlog (积压): open applications now — submitted and not yet ended (not refused, denied,
+  withdrawn or completed; drafts are not counted);
+- overdue (超期): running, unpaused statutory clocks whose due date has passed.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.auth import Principal
+from kit.errors import FieldError, Forbidden, NotFound, ValidationFailed
+from matters.models import OPEN_STATUSES, RUNNING_UNPAUSED_CLOCK
+from matters.schemas import STAGE_LABELS_ZH, STATUS_LABELS_ZH, ApplicationStatus, Stage
+from matters.service import clock, lifecycle
+from matters.service.stalls import department_scope
+
+S = ApplicationStatus
+MAX_PERIOD_DAYS = 366
+# The predicates of the partial indexes of revision 0004, inlined as they are (constants, never
+# user input: a bound parameter would keep the planner from matching the index).
+BACKLOG_SQL = OPEN_STATUSES
+RUNNING_CLOCK_SQL = RUNNING_UNPAUSED_CLOCK
+# The order of the per-status columns of the CSV.
+STAGE_STATUSES = (S.DRAFT, S.SUBMITTED, S.PREREVIEWED, S.RETURNED, S.ACCEPTED, S.UNDER_REVIEW,
+                  S.CORRECTION_REQUESTED, S.APPROVED, S.LICENCE_ISSUED)
+
+
+class StageTime(BaseModel):
+    status: ApplicationStatus = Field(description="The status the time was spent in")
+    status_label_zh: str
+    stage: Stage
+    stage_label_zh: str
+    transitions: int = Field(description="How many times an application left this status")
+    median_hours: float
+    p90_hours: float
+    median_seconds: float = Field(description="The median to the millisecond, for programs")
+    p90_seconds: float
+
+
+class Figures(BaseModel):
+    received: int
+    accepted: int
+    accepted_first_time: int
+    refused: int
+    prereviewed: int
+    exempted_materials: int = Field(description="Materials not submitted because a licence or earlier application stood in")
+    applications_with_exemptions: int
+    decided: int = Field(description="Approved or denied, with a statutory clock")
+    decided_on_time: int
+    first_time_acceptance_rate: float | None = Field(description="accepted_first_time / accepted")
+    prereview_coverage: float | None = Field(description="prereviewed / received")
+    on_time_completion_rate: float | None = Field(description="decided_on_time / decided")
+    backlog: int = Field(description="Open applications now")
+    overdue: int = Field(description="Running statutory clocks past their due date now")
+
+
+class MatterFigures(Figures):
+    matter_code: str
+    name_zh: str
+    name_en: str
+    kind: str
+    department: str
+    stage_times: list[StageTime]
+
+
+class Cockpit(BaseModel):
+    from_date: date = Field(serialization_alias="from")
+    to_date: date = Field(serialization_alias="to")
+    timezone: str = "Asia/Shanghai"
+    department: str | None = Field(description="The department the figures are limited to, or null for all")
+    generated_at: datetime
+    matters: list[MatterFigures]
+    totals: Figures
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def period(from_date: date | None, to_date: date | None, today: date | None = None) -> tuple[date, date]:
+    """The period asked for; by default from the first of this month to today. 422 when it is
+    backwards or longer than ``MAX_PERIOD_DAYS``."""
+    today = today or clock.local_date(datetime.now(UTC))
+    to_date = to_date or (today if from_date is None or from_date <= today else from_date)
+    from_date = from_date or to_date.replace(day=1)
+    if from_date > to_date:
+        raise ValidationFailed("开始日期不能晚于结束日期 / from must not be after to", errors=[FieldError(
+            field="from", code="period_reversed", message="开始日期晚于结束日期", message_en="from is after to")])
+    if (to_date - from_date).days + 1 > MAX_PERIOD_DAYS:
+        raise ValidationFailed(f"统计期间不能超过 {MAX_PERIOD_DAYS} 天 / the period may span at most {MAX_PERIOD_DAYS} days",
+                               errors=[FieldError(field="to", code="period_too_long",
+                                                  message=f"期间最长 {MAX_PERIOD_DAYS} 天",
+                                                  message_en=f"at most {MAX_PERIOD_DAYS} days")])
+    return from_date, to_date
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, clock.SHANGHAI)
+
+
+async def cockpit(session: AsyncSession, principal: Principal, *, matter_code: str | None, from_date: date | None,
+                  to_date: date | None) -> Cockpit:
+    start, end = period(from_date, to_date)
+    scope = department_scope(principal)
+    matter_sql = "SELECT code, name_zh, name_en, kind, department FROM matter_versions WHERE is_current"
+    if matter_code:
+        row = (await session.execute(text(matter_sql + " AND code = :matter"), {"matter": matter_code})).first()
+        if row is None:
+            raise NotFound(f"事项 {matter_code} 不存在 / no matter {matter_code}")
+        if scope is not None and row.department != scope:
+            raise Forbidden("该事项不属于您所在部门 / the matter belongs to another department")
+        matters = [row]
+    else:
+        if scope is not None:
+            matter_sql += " AND department = :department"
+        matters = (await session.execute(text(matter_sql + " ORDER BY position, code"),
+                                         {"department": scope} if scope is not None else {})).all()
+    # Every query names the matters, so each reads its (matter_code, …) index range per matter,
+    # never a scan across all of them; staff of one department also get only its applications.
+    params: dict[str, Any] = {"codes": [m.code for m in matters]}
+    filters = " AND matter_code = ANY(:codes)"
+    if scope is not None:
+        filters += " AND department = :department"
+        params["department"] = scope
+    in_period = {**params, "lo": _midnight(start), "hi": _midnight(end + timedelta(days=1))}
+
+    counts = {r.matter_code: r for r in (await session.execute(text(f"""
+        SELECT matter_code,
+               count(*) FILTER (WHERE submitted_at IS NOT NULL) AS received,
+               count(*) FILTER (WHERE accepted_at IS NOT NULL) AS accepted,
+               count(*) FILTER (WHERE accepted_at IS NOT NULL AND attempt = 1) AS accepted_first_time,
+               count(*) FILTER (WHERE status = 'refused') AS refused,
+               count(*) FILTER (WHERE prereviewed_at IS NOT NULL AND submitted_at IS NOT NULL) AS prereviewed,
+               COALESCE(sum(exempted_materials), 0) AS exempted_materials,
+               count(*) FILTER (WHERE exempted_materials > 0) AS applications_with_exemptions,
+               count(*) FILTER (WHERE decided_at IS NOT NULL AND clock_due_date IS NOT NULL) AS decided,
+               count(*) FILTER (WHERE decided_at IS NOT NULL AND clock_due_date IS NOT NULL
+                                  AND (clock_stopped_at AT TIME ZONE 'Asia/Shanghai')::date <= clock_due_date)
+                   AS decided_on_time
+          FROM applications
+         WHERE created_at >= :lo AND created_at < :hi{filters}
+         GROUP BY matter_code"""), in_period)).all()}
+
+    # Each step that changed the status carries the time spent in the status it left
+    # (lifecycle.record_step), and the application's matter and filing time: one index range per
+    # (matter, status). A busy matter-month is ~80,000 steps: sort them in memory, not on disk.
+    await session.execute(text("SET LOCAL work_mem = '32MB'"))
+    stage_rows = (await session.execute(text(f"""
+        SELECT matter_code, from_status, count(*) AS transitions,
+               percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY from_status_seconds) AS seconds
+          FROM application_steps
+         WHERE from_status_seconds IS NOT NULL AND from_status = ANY(:statuses)
+           AND application_created_at >= :lo AND application_created_at < :hi{filters}
+         GROUP BY matter_code, from_status"""), {**in_period, "statuses": [s.value for s in ApplicationStatus]})).all()
+    stage_times: dict[str, list[Any]] = {}
+    for r in stage_rows:
+        stage_times.setdefault(r.matter_code, []).append(r)
+
+    backlog = dict((await session.execute(text(
+        f"SELECT matter_code, count(*) FROM applications WHERE {BACKLOG_SQL}{filters} GROUP BY matter_code"),
+        params)).all())
+    overdue = dict((await session.execute(text(
+        f"SELECT matter_code, count(*) FROM applications WHERE {RUNNING_CLOCK_SQL} AND clock_due_date < :today"
+        f"{filters} GROUP BY matter_code"), {**params, "today": clock.local_date(datetime.now(UTC))})).all())
+
+    order = {s: i for i, s in enumerate(STAGE_STATUSES)}
+    figures: list[MatterFigures] = []
+    for m in matters:
+        c = counts.get(m.code)
+        numbers = {k: int(getattr(c, k)) if c is not None else 0 for k in (
+            "received", "accepted", "accepted_first_time", "refused", "prereviewed", "exempted_materials",
+            "applications_with_exemptions", "decided", "decided_on_time")}
+        times = []
+        for r in sorted(stage_times.get(m.code, []), key=lambda r: order.get(ApplicationStatus(r.from_status), 99)):
+            status = ApplicationStatus(r.from_status)
+            stage = lifecycle.stage_of(status.value, m.kind)
+            times.append(StageTime(status=status, status_label_zh=STATUS_LABELS_ZH[status], stage=stage,
+                                   stage_label_zh=STAGE_LABELS_ZH[stage], transitions=r.transitions,
+                                   median_hours=round(r.seconds[0] / 3600, 4), p90_hours=round(r.seconds[1] / 3600, 4),
+                                   median_seconds=round(r.seconds[0], 3), p90_seconds=round(r.seconds[1], 3)))
+        figures.append(MatterFigures(
+            matter_code=m.code, name_zh=m.name_zh, name_en=m.name_en, kind=m.kind, department=m.department,
+            **numbers, **_rates(numbers), backlog=int(backlog.get(m.code, 0)), overdue=int(overdue.get(m.code, 0)),
+            stage_times=times))
+    total = {k: sum(getattr(f, k) for f in figures) for k in (
+        "received", "accepted", "accepted_first_time", "refused", "prereviewed", "exempted_materials",
+        "applications_with_exemptions", "decided", "decided_on_time", "backlog", "overdue")}
+    return Cockpit(from_date=start, to_date=end, department=scope, generated_at=datetime.now(UTC), matters=figures,
+                   totals=Figures(**total, **_rates(total)))
+
+
+def _rates(n: dict[str, int]) -> dict[str, float | None]:
+    return {"first_time_acceptance_rate": _rate(n["accepted_first_time"], n["accepted"]),
+            "prereview_coverage": _rate(n["prereviewed"], n["received"]),
+            "on_time_completion_rate": _rate(n["decided_on_time"], n["decided"])}
+
+
+# --- CSV ------------------------------------------------------------------------------------------
+
+CSV_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("matter_code", "事项编码"), ("name_zh", "事项名称"), ("department", "实施部门"), ("from", "统计起始日"),
+    ("to", "统计截止日"), ("received", "收件数"), ("accepted", "受理数"), ("refused", "不予受理数"),
+    ("accepted_first_time", "一次受理数"), ("first_time_acceptance_rate", "一次受理率"),
+    ("prereviewed", "预审数"), ("prereview_coverage", "预审覆盖率"), ("exempted_materials", "免提交材料数"),
+    ("applications_with_exemptions", "免提交办件数"), ("decided", "已决定数"), ("decided_on_time", "按时办结数"),
+    ("on_time_completion_rate", "按时办结率"), ("backlog", "当前积压"), ("overdue", "当前超期"),
+) + tuple(col for s in STAGE_STATUSES for col in (
+    (f"{s.value}_median_hours", f"{STATUS_LABELS_ZH[s]}用时中位数(小时)"),
+    (f"{s.value}_p90_hours", f"{STATUS_LABELS_ZH[s]}用时P90(小时)")))
+
+
+def csv_header(key: str, label_zh: str) -> str:
+    """Chinese for the people opening it in Excel, the JSON key for programs: ``收件数 (received)``."""
+    return f"{label_zh} ({key})"
+
+
+def to_csv(report: Cockpit) -> bytes:
+    """UTF-8 with a byte-order mark, so Excel opens the Chinese names correctly."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([csv_header(k, zh) for k, zh in CSV_COLUMNS])
+    for m in report.matters:
+        row: dict[str, Any] = m.model_dump()
+        row.update({"from": report.from_date.isoformat(), "to": report.to_date.isoformat()})
+        for t in m.stage_times:
+            row[f"{t.status.value}_median_hours"] = t.median_hours
+            row[f"{t.status.value}_p90_hours"] = t.p90_hours
+        writer.writerow(["" if row.get(k) is None else row.get(k) for k, _ in CSV_COLUMNS])
+    return "\ufeff".encode() + out.getvalue().encode("utf-8")
