@@ -104,8 +104,18 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         finally:
             for task in runtime.tasks:
                 task.cancel()
-            await asyncio.gather(*runtime.tasks, return_exceptions=True)
-            await bus.close()
+            # Bounded: a task that ignores its cancellation must not keep the process (and a rollout) waiting.
+            _, pending = await asyncio.wait(runtime.tasks, timeout=settings.shutdown_timeout_seconds) \
+                if runtime.tasks else (set(), set())
+            for task in pending:
+                frames = [f"{f.f_code.co_filename.rsplit('/', 1)[-1]}:{f.f_lineno} {f.f_code.co_name}"
+                          for f in task.get_stack(limit=6)]
+                log.error("task_did_not_stop", task=task.get_name(), stack=frames)
+            try:
+                async with asyncio.timeout(settings.shutdown_timeout_seconds):
+                    await bus.close()
+            except TimeoutError:
+                log.error("bus_did_not_close")
             await database.dispose()
             log.info("service_stopped")
 

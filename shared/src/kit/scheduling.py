@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database
+from kit.tasks import cancellation_requested
 
 log = structlog.get_logger("kit.scheduling")
 
@@ -50,6 +51,8 @@ async def every(database: Database, name: str, interval_seconds: float, job: Job
         except asyncio.CancelledError:
             raise
         except Exception as e:
+            if cancellation_requested():
+                raise asyncio.CancelledError from e
             JOB_RUNS.labels(name, "failed").inc()
             log.warning("scheduled_job_failed", job=name, error=type(e).__name__)
         await asyncio.sleep(interval_seconds)

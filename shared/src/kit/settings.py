@@ -39,6 +39,7 @@ class PlatformSettings(BaseSettings):
     auth_audience: str = "lvrong"
     gateway_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
+    shutdown_timeout_seconds: float = 5.0
 
     @model_validator(mode="before")
     @classmethod

@@ -24,6 +24,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, S
 from nats.js.errors import BadRequestError, NotFoundError
 
 from kit.events.envelope import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM
+from kit.tasks import cancellation_requested
 
 log = structlog.get_logger("kit.bus")
 
@@ -252,8 +253,7 @@ class JetStreamBus:
                     msgs = await sub.fetch(spec.batch, timeout=1.0)
                 except TimeoutError:
                     # On 3.11 a timeout racing a cancellation can swallow the cancellation: honour it.
-                    task = asyncio.current_task()
-                    if task is not None and task.cancelling():
+                    if cancellation_requested():
                         raise asyncio.CancelledError from None
                     continue
                 await self._deliver_batch(spec, msgs, handler)
@@ -263,6 +263,8 @@ class JetStreamBus:
                         await sub.unsubscribe()
                 raise
             except (NotFoundError, nats.errors.Error, OSError, TimeoutError) as e:
+                if cancellation_requested():
+                    raise asyncio.CancelledError from e
                 log.warning("consumer_waiting_for_bus", durable=spec.durable, error=type(e).__name__)
                 if isinstance(e, NotFoundError):
                     sub = None  # the stream or consumer was removed: create it again

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from kit.db import Database, platform_metadata
 from kit.events.bus import ORDERING_KEY_HEADER, Bus
 from kit.events.envelope import CloudEvent, EventContract
+from kit.tasks import cancellation_requested
 
 log = structlog.get_logger("kit.outbox")
 
@@ -108,12 +109,17 @@ class OutboxRelay:
                 except asyncio.CancelledError:
                     raise
                 except Exception as e:  # bus or database away: the rows wait, nothing is lost
+                    if cancellation_requested():
+                        raise asyncio.CancelledError from e
                     OUTBOX_FAILURES.inc()
                     log.warning("outbox_relay_waiting", error=type(e).__name__)
                     backoff = min(backoff * 2, 5.0)
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that races the
+                # wake-up, and the relay then outlives its service's shutdown.
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+                    async with asyncio.timeout(backoff):
+                        await self._wake.wait()
                 except TimeoutError:
                     pass
         finally:

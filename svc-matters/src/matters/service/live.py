@@ -37,6 +37,7 @@ from kit.auth import Principal, Role
 from kit.contracts import ApplicationStatusChanged
 from kit.db import Database
 from kit.events import Bus, CloudEvent
+from kit.tasks import cancellation_requested
 from matters.models import Application, ApplicationStep
 from matters.service import applications, lifecycle
 
@@ -234,6 +235,8 @@ async def run_fanout(bus: Bus, hub: LiveHub) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as e:
+            if cancellation_requested():
+                raise asyncio.CancelledError from e
             log.warning("live_fanout_waiting_for_bus", error=type(e).__name__)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
@@ -347,7 +350,8 @@ class LiveStream:
                         return
                     wait = min(wait, left)
                 try:
-                    item = await asyncio.wait_for(self.listener.queue.get(), timeout=wait)
+                    async with asyncio.timeout(wait):  # not wait_for: it can swallow a cancellation on 3.11
+                        item = await self.listener.queue.get()
                 except TimeoutError:
                     if expires is None or time.time() < expires:
                         yield HEARTBEAT
