@@ -121,6 +121,8 @@ async def run(args: argparse.Namespace, env: dict[str, str], ports: dict[str, in
         await asyncio.gather(*(one(20_000 + i) for i in range(args.applications)))
         wall = time.perf_counter() - t0
     await nc.close()
+    sustained, sustained_latency = await sustained_rate(f"{gateway}/v1/applications", "POST", token, matter, args)
+    bare, bare_latency = await sustained_rate(f"{direct}/healthz", "GET", None, None, args)
 
     print(f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"matter {MATTER}, {args.applications} applications per series\n")
@@ -130,12 +132,48 @@ async def run(args: argparse.Namespace, env: dict[str, str], ports: dict[str, in
     print(summary("POST /v1/applications through the gateway", post_gateway))
     print(summary("POST /v1/applications direct to svc-matters", post_direct))
     print(f"{'':<44} gateway/direct median ratio {statistics.median(post_gateway) / statistics.median(post_direct):.2f}")
+    print(summary(f"sustained POST, {args.connections} connections, {args.seconds:.0f} s", sustained_latency))
+    print(f"{'':<44} {sustained:7.1f} submissions/s through the gateway")
+    print(summary("bare GET /healthz of svc-matters (baseline)", bare_latency))
+    print(f"{'':<44} {bare:7.1f} requests/s; submissions at {sustained / bare:.2f} of the bare endpoint's rate")
+
+
+async def sustained_rate(url: str, method: str, token: str | None, matter: dict | None,
+                         args: argparse.Namespace) -> tuple[float, list[float]]:
+    """Requests per second over ``args.seconds`` with ``args.connections`` keep-alive connections.
+
+    aiohttp rather than httpx: the load generator shares the two cores with the suite, and a leaner
+    client leaves more of them to the services being measured.
+    """
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = {"matter_code": matter["code"], "form": valid_form(matter, 1), "materials": matter["uploaded"]} if matter else None
+    latencies: list[float] = []
+    deadline = time.perf_counter() + args.seconds
+    connector = aiohttp.TCPConnector(limit=args.connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                async with session.request(method, url, json=body, headers=headers) as r:
+                    await r.read()
+                    if r.status >= 300:
+                        raise RuntimeError(f"{method} {url}: HTTP {r.status}")
+                latencies.append((time.perf_counter() - started) * 1000)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(args.connections)))
+        elapsed = time.perf_counter() - t0
+    return len(latencies) / elapsed, latencies
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--applications", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=16, help="for the sustained-rate series")
+    parser.add_argument("--seconds", type=float, default=10.0, help="for the sustained-rate series")
     args = parser.parse_args()
     servers = Servers.configured_or_local(ROOT / "var" / "bench", postgres_port=54349, nats_port=free_port())
     database_url, nats_url = servers.database_url, servers.nats_url

@@ -190,10 +190,14 @@ class Servers:
         self.started.clear()
 
 
-def service_command(name: str, port: int, host: str = "127.0.0.1") -> list[str]:
+def service_command(name: str, port: int, host: str = "127.0.0.1", workers: int = 1) -> list[str]:
+    """How a process of the suite is started; ``<NAME>_WORKERS`` (e.g. MATTERS_WORKERS=2) runs replicas
+    of it behind one port, which every service supports (shared consumers, SKIP LOCKED relay, one
+    scheduler tick across replicas)."""
     module = "gateway.app" if name == "gateway" else f"{name}.app"
-    return [sys.executable, "-m", "uvicorn", f"{module}:create_app", "--factory", "--host", host, "--port", str(port),
-            "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--timeout-graceful-shutdown", "5"]
+    command = [sys.executable, "-m", "uvicorn", f"{module}:create_app", "--factory", "--host", host, "--port", str(port),
+               "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--timeout-graceful-shutdown", "5"]
+    return command + (["--workers", str(workers)] if workers > 1 else [])
 
 
 def http_ok(url: str) -> bool:
@@ -216,7 +220,8 @@ class Suite:
     def start(self, timeout: float = 60) -> None:
         for name, port in self.ports.items():
             out = open(self.log_dir / f"{name}.log", "ab") if self.log_dir else None  # noqa: SIM115
-            self.processes[name] = subprocess.Popen(service_command(name, port), env=dict(self.env), stdout=out,
+            workers = int(self.env.get(f"{name.upper()}_WORKERS", "1") or 1)
+            self.processes[name] = subprocess.Popen(service_command(name, port, workers=workers), env=dict(self.env), stdout=out,
                                                     stderr=subprocess.STDOUT if out else None, start_new_session=True)
         for name, port in self.ports.items():
             def healthy(name: str = name, port: int = port) -> bool:

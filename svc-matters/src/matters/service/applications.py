@@ -155,8 +155,11 @@ async def _validated(session: AsyncSession, applicant: str, requirements: Matter
 
 async def _announce_submission(session: AsyncSession, app: Application, requirements: MatterRequirements,
                                refs: dict[str, MaterialRef], at: datetime) -> None:
-    app.submitted_at = at
-    app.exempted_materials = await materials.record_application_materials(session, app, refs)
+    if app.submitted_at != at:
+        app.submitted_at = at
+    exempted = await materials.record_application_materials(session, app, refs)
+    if app.exempted_materials != exempted:
+        app.exempted_materials = exempted
     await add_event(session, ApplicationSubmitted(
         application_id=app.id, attempt=app.attempt, matter=requirements,
         applicant=ApplicantRef(subject=app.applicant_subject, kind=app.applicant_kind, org_code=app.applicant_org_code),
@@ -182,6 +185,10 @@ async def file_application(session: AsyncSession, principal: Principal, matter: 
     refs = await _validated(session, principal.subject, requirements, form, material_inputs)
     now = datetime.now(UTC)
     app = new_application(matter, principal, form, refs, now, origin=origin, bundle_id=bundle_id)
+    if not draft:
+        # Set before the first flush, so the INSERT carries them and no UPDATE follows.
+        app.submitted_at = now
+        app.exempted_materials = sum(ref.kind != "upload" for ref in refs.values())
     session.add(app)  # inserted with its first step by record_step's flush: one round trip, not two
     if draft:
         step = await lifecycle.record_step(session, app, status=ApplicationStatus.DRAFT, action="save_draft",
