@@ -69,14 +69,16 @@ OUTBOX_FAILURES = Counter("lvrong_outbox_publish_failures_total", "Outbox publis
 OUTBOX_BACKLOG = Gauge("lvrong_outbox_backlog", "Unpublished outbox rows seen by the last relay pass")
 
 _PENDING_FLAG = "lvrong_outbox_pending"
+# Built once: constructing the statement per event was a visible share of a submission's CPU.
+_INSERT_EVENT = outbox.insert()
 _wakers: list[asyncio.Event] = []
 
 
 async def add_event(session: AsyncSession, contract: EventContract, *, subject: str | None = None) -> CloudEvent:
     """Write ``contract`` as an event in the session's current transaction and return its envelope."""
     envelope = contract.envelope(subject=subject)
-    await session.execute(outbox.insert().values(
-        event_id=envelope.id, subject=envelope.type, envelope=envelope.model_dump(mode="json", exclude_none=True)))
+    await session.execute(_INSERT_EVENT, {"event_id": envelope.id, "subject": envelope.type,
+                                          "envelope": envelope.model_dump(mode="json", exclude_none=True)})
     session.sync_session.info[_PENDING_FLAG] = True
     return envelope
 
