@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import Column, DateTime, Integer, PrimaryKeyConstraint, String, Table, func, select
@@ -68,3 +69,34 @@ async def record(session: AsyncSession, scope: str, key: str, request_fingerprin
         .returning(idempotency_keys.c.key)
     )
     return result.first() is not None
+
+
+class _LostRace(Exception):
+    pass
+
+
+async def create_once(database: Any, scope: str, key: str | None, request: Any,
+                      create: Callable[[AsyncSession], Awaitable[tuple[int, Any]]]) -> tuple[int, Any]:
+    """Run ``create`` (which returns status and body) in one transaction, honouring ``Idempotency-Key``.
+
+    A repeated key with the same request replays the stored response; with a different request it
+    is refused; when two requests with the same key race, the loser's work is rolled back and it
+    answers with the winner's response.
+    """
+    key = check_key(key)
+    request_fingerprint = fingerprint(request)
+    try:
+        async with database.transaction() as session:
+            if key:
+                stored = await replay(session, scope, key, request_fingerprint)
+                if stored:
+                    return stored
+            status_code, response = await create(session)
+            if key and not await record(session, scope, key, request_fingerprint, status_code, response):
+                raise _LostRace
+            return status_code, response
+    except _LostRace:
+        async with database.session() as session:
+            stored = await replay(session, scope, key or "", request_fingerprint)
+            assert stored is not None
+            return stored

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel, Field
+from sqlalchemy import and_, or_
 
 from kit.errors import BadRequest
 
@@ -38,3 +40,20 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
 
 LimitQuery = Annotated[int, Query(ge=1, le=100, description="Items per page")]
 CursorQuery = Annotated[str | None, Query(max_length=512, description="Opaque cursor from `next_cursor`")]
+
+
+def newest_first_after(cursor: str | None, time_column: Any, id_column: Any) -> Any:
+    """The condition selecting rows after ``cursor`` in (time desc, id desc) order; None without a cursor."""
+    after = decode_cursor(cursor)
+    if not after:
+        return None
+    try:
+        at = datetime.fromisoformat(str(after["t"]))
+        last_id = str(after["id"])
+    except (KeyError, ValueError):
+        raise BadRequest("分页游标无效 / invalid pagination cursor") from None
+    return or_(time_column < at, and_(time_column == at, id_column < last_id))
+
+
+def newest_first_cursor(at: datetime, row_id: str) -> str:
+    return encode_cursor({"t": at.isoformat(), "id": row_id})

@@ -23,7 +23,7 @@ from kit.contracts import (
 from kit.db import Database
 from kit.errors import BadRequest, FieldError, NotFound, ValidationFailed
 from kit.events import CloudEvent, add_event
-from kit.pagination import Page, decode_cursor, encode_cursor
+from kit.pagination import Page, decode_cursor, encode_cursor, newest_first_after, newest_first_cursor
 from matters.models import Application, ApplicationStep, CompanyAuthorisation, MatterVersion
 from matters.schemas import (
     STAGE_LABELS_ZH,
@@ -200,39 +200,22 @@ async def file_application(session: AsyncSession, principal: Principal, matter: 
     return app, step
 
 
-class _LostIdempotencyRace(Exception):
-    pass
-
-
 async def submit_application(database: Database, principal: Principal, body: ApplicationCreate,
                              idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
     """File a new application; returns the HTTP status and body (replayed for a repeated key)."""
-    key = idempotency.check_key(idempotency_key)
-    scope = f"applications:{principal.subject}"
-    request_fingerprint = idempotency.fingerprint(body.model_dump(mode="json"))
-    try:
-        async with database.transaction() as session:
-            if key:
-                stored = await idempotency.replay(session, scope, key, request_fingerprint)
-                if stored:
-                    return stored
-            matter = await current_matter(session, body.matter_code)
-            if matter is None:
-                raise ValidationFailed("事项不存在 / unknown matter", errors=[FieldError(
-                    field="matter_code", code="unknown_matter", message=f"事项 {body.matter_code} 不存在",
-                    message_en=f"no matter {body.matter_code}")])
-            app, step = await file_application(session, principal, matter, body.form, body.materials, draft=body.draft)
-            response = application_view(app, step, principal).model_dump(mode="json")
-            if key and not await idempotency.record(session, scope, key, request_fingerprint, 201, response):
-                raise _LostIdempotencyRace
-            log.info("application_filed", application_id=app.id, matter=matter.code, draft=body.draft)
-            return 201, response
-    except _LostIdempotencyRace:
-        # A concurrent request with the same key committed first: ours was rolled back, answer with theirs.
-        async with database.session() as session:
-            stored = await idempotency.replay(session, scope, key or "", request_fingerprint)
-            assert stored is not None
-            return stored
+
+    async def create(session: AsyncSession) -> tuple[int, dict[str, Any]]:
+        matter = await current_matter(session, body.matter_code)
+        if matter is None:
+            raise ValidationFailed("事项不存在 / unknown matter", errors=[FieldError(
+                field="matter_code", code="unknown_matter", message=f"事项 {body.matter_code} 不存在",
+                message_en=f"no matter {body.matter_code}")])
+        app, step = await file_application(session, principal, matter, body.form, body.materials, draft=body.draft)
+        log.info("application_filed", application_id=app.id, matter=matter.code, draft=body.draft)
+        return 201, application_view(app, step, principal).model_dump(mode="json")
+
+    return await idempotency.create_once(database, f"applications:{principal.subject}", idempotency_key,
+                                         body.model_dump(mode="json"), create)
 
 
 async def _resubmit(session: AsyncSession, app: Application, body: ActionRequest, at: datetime) -> dict[str, Any]:
@@ -370,14 +353,9 @@ async def list_applications(session: AsyncSession, principal: Principal, *, limi
     if created_to:
         stmt = stmt.where(Application.created_at < datetime.combine(created_to + timedelta(days=1), datetime.min.time(),
                                                                     clock.SHANGHAI))
-    after = decode_cursor(cursor)
-    if after:
-        try:
-            at = datetime.fromisoformat(str(after["t"]))
-            last_id = str(after["id"])
-        except (KeyError, ValueError):
-            raise BadRequest("分页游标无效 / invalid pagination cursor") from None
-        stmt = stmt.where(or_(Application.created_at < at, and_(Application.created_at == at, Application.id < last_id)))
+    after = newest_first_after(cursor, Application.created_at, Application.id)
+    if after is not None:
+        stmt = stmt.where(after)
     rows = (await session.scalars(stmt.order_by(Application.created_at.desc(), Application.id.desc()).limit(limit + 1))).all()
     items = []
     for a in rows[:limit]:
@@ -390,7 +368,7 @@ async def list_applications(session: AsyncSession, principal: Principal, *, limi
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor({"t": last.created_at.isoformat(), "id": last.id})
+        next_cursor = newest_first_cursor(last.created_at, last.id)
     return Page[ApplicationListItem](items=items, next_cursor=next_cursor)
 
 

@@ -16,15 +16,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit import idempotency
 from kit.auth import Principal, Role, SubjectKind
 from kit.db import Database
-from kit.errors import BadRequest, Conflict, FieldError, Forbidden, NotFound, ValidationFailed
-from kit.pagination import Page, decode_cursor, encode_cursor
+from kit.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from kit.pagination import Page, newest_first_after, newest_first_cursor
 from matters.models import CompanyAuthorisation
 from matters.schemas import AuthorisationCreate, AuthorisationView
 
@@ -56,30 +56,24 @@ async def grant(database: Database, principal: Principal, body: AuthorisationCre
     if body.grantee == principal.subject:
         raise ValidationFailed("企业账号无需授权给自己 / a company account cannot authorise itself", errors=[FieldError(
             field="grantee", code="self_grant", message="不能授权给本账号", message_en="cannot authorise the granting account")])
-    key = idempotency.check_key(idempotency_key)
-    scope = f"authorisations:{principal.subject}"
-    request_fingerprint = idempotency.fingerprint(body.model_dump(mode="json"))
+
+    async def create(session: AsyncSession) -> tuple[int, dict[str, Any]]:
+        existing = await session.scalar(select(CompanyAuthorisation).where(
+            CompanyAuthorisation.org_code == org_code, CompanyAuthorisation.grantee_subject == body.grantee,
+            CompanyAuthorisation.revoked_at.is_(None)))
+        if existing is not None:
+            raise Conflict("该用户已获本企业授权 / this person is already authorised for the company",
+                           authorisation_id=existing.id)
+        row = CompanyAuthorisation(id=uuid.uuid4().hex, org_code=org_code, grantee_subject=body.grantee,
+                                   granted_by=principal.subject, created_at=datetime.now(UTC))
+        session.add(row)
+        await session.flush()
+        log.info("authorisation_granted", authorisation_id=row.id, org_code=org_code, grantee=body.grantee)
+        return 201, view(row).model_dump(mode="json")
+
     try:
-        async with database.transaction() as session:
-            if key:
-                stored = await idempotency.replay(session, scope, key, request_fingerprint)
-                if stored:
-                    return stored
-            existing = await session.scalar(select(CompanyAuthorisation).where(
-                CompanyAuthorisation.org_code == org_code, CompanyAuthorisation.grantee_subject == body.grantee,
-                CompanyAuthorisation.revoked_at.is_(None)))
-            if existing is not None:
-                raise Conflict("该用户已获本企业授权 / this person is already authorised for the company",
-                               authorisation_id=existing.id)
-            row = CompanyAuthorisation(id=uuid.uuid4().hex, org_code=org_code, grantee_subject=body.grantee,
-                                       granted_by=principal.subject, created_at=datetime.now(UTC))
-            session.add(row)
-            await session.flush()
-            response = view(row).model_dump(mode="json")
-            if key:
-                await idempotency.record(session, scope, key, request_fingerprint, 201, response)
-            log.info("authorisation_granted", authorisation_id=row.id, org_code=org_code, grantee=body.grantee)
-            return 201, response
+        return await idempotency.create_once(database, f"authorisations:{principal.subject}", idempotency_key,
+                                             body.model_dump(mode="json"), create)
     except IntegrityError:
         # A concurrent grant of the same person committed first (the partial unique index on active grants).
         raise Conflict("该用户已获本企业授权 / this person is already authorised for the company") from None
@@ -104,20 +98,15 @@ async def list_authorisations(session: AsyncSession, principal: Principal, *, li
         stmt = stmt.where(readable)
     if not include_revoked:
         stmt = stmt.where(CompanyAuthorisation.revoked_at.is_(None))
-    after = decode_cursor(cursor)
-    if after:
-        try:
-            at, last_id = datetime.fromisoformat(str(after["t"])), str(after["id"])
-        except (KeyError, ValueError):
-            raise BadRequest("分页游标无效 / invalid pagination cursor") from None
-        stmt = stmt.where(or_(CompanyAuthorisation.created_at < at,
-                              and_(CompanyAuthorisation.created_at == at, CompanyAuthorisation.id < last_id)))
+    after = newest_first_after(cursor, CompanyAuthorisation.created_at, CompanyAuthorisation.id)
+    if after is not None:
+        stmt = stmt.where(after)
     rows = (await session.scalars(stmt.order_by(CompanyAuthorisation.created_at.desc(), CompanyAuthorisation.id.desc())
                                   .limit(limit + 1))).all()
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor({"t": last.created_at.isoformat(), "id": last.id})
+        next_cursor = newest_first_cursor(last.created_at, last.id)
     return Page[AuthorisationView](items=[view(r) for r in rows[:limit]], next_cursor=next_cursor)
 
 

@@ -20,17 +20,17 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import and_, literal_column, or_, select
+from sqlalchemy import literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal, SubjectKind
 from kit.contracts import BenefitGranted, MaterialRef
 from kit.db import Database
-from kit.errors import BadRequest, FieldError, ServiceUnavailable
+from kit.errors import FieldError, ServiceUnavailable
 from kit.events import add_event
 from kit.identifiers import is_shanghai_district, is_valid_uscc, normalize_shanghai_district
-from kit.pagination import Page, decode_cursor, encode_cursor
+from kit.pagination import Page, newest_first_after, newest_first_cursor
 from matters.models import BenefitGrant, MatterVersion, RegisteredBusiness
 from matters.schemas import (
     ApplicationStatus,
@@ -311,14 +311,9 @@ async def list_grants(session: AsyncSession, benefit: Benefit, *, limit: int, cu
     stmt = (select(BenefitGrant, RegisteredBusiness.name)
             .join(RegisteredBusiness, RegisteredBusiness.uscc == BenefitGrant.uscc, isouter=True)
             .where(BenefitGrant.benefit == benefit.code))
-    after = decode_cursor(cursor)
-    if after:
-        try:
-            at = datetime.fromisoformat(str(after["t"]))
-            last_id = str(after["id"])
-        except (KeyError, ValueError):
-            raise BadRequest("分页游标无效 / invalid pagination cursor") from None
-        stmt = stmt.where(or_(BenefitGrant.granted_at < at, and_(BenefitGrant.granted_at == at, BenefitGrant.id < last_id)))
+    after = newest_first_after(cursor, BenefitGrant.granted_at, BenefitGrant.id)
+    if after is not None:
+        stmt = stmt.where(after)
     rows = (await session.execute(stmt.order_by(BenefitGrant.granted_at.desc(), BenefitGrant.id.desc())
                                   .limit(limit + 1))).all()
     items = [BenefitGrantView(id=g.id, benefit=g.benefit, uscc=g.uscc, business_name=name, application_id=g.application_id,
@@ -327,5 +322,5 @@ async def list_grants(session: AsyncSession, benefit: Benefit, *, limit: int, cu
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1][0]
-        next_cursor = encode_cursor({"t": last.granted_at.isoformat(), "id": last.id})
+        next_cursor = newest_first_cursor(last.granted_at, last.id)
     return Page[BenefitGrantView](items=items, next_cursor=next_cursor)

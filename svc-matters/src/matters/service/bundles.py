@@ -22,16 +22,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit import idempotency
 from kit.auth import Principal, Role
 from kit.contracts import BundleCompleted
 from kit.db import Database
-from kit.errors import BadRequest, FieldError, NotFound, ServiceUnavailable, ValidationFailed
+from kit.errors import FieldError, NotFound, ServiceUnavailable, ValidationFailed
 from kit.events import add_event
-from kit.pagination import Page, decode_cursor, encode_cursor
+from kit.pagination import Page, newest_first_after, newest_first_cursor
 from matters.models import Application, Bundle, MatterVersion
 from matters.schemas import (
     BUNDLE_STATUS_LABELS_ZH,
@@ -209,55 +209,38 @@ async def _prepare(session: AsyncSession, principal: Principal, bundle_type: Bun
     return prepared, list(unique.values())
 
 
-class _LostIdempotencyRace(Exception):
-    pass
-
-
 async def create_bundle(database: Database, principal: Principal, body: BundleCreate,
                         idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
     """File every part of a bundle in one transaction; returns the HTTP status and body."""
-    key = idempotency.check_key(idempotency_key)
-    scope = f"bundles:{principal.subject}"
-    request_fingerprint = idempotency.fingerprint(body.model_dump(mode="json"))
-    try:
-        async with database.transaction() as session:
-            if key:
-                stored = await idempotency.replay(session, scope, key, request_fingerprint)
-                if stored:
-                    return stored
-            bundle_type = BUNDLE_TYPES.get(body.bundle_type)
-            if bundle_type is None:
-                raise ValidationFailed("没有这种一件事 / unknown bundle type", errors=[_error(
-                    "bundle_type", "unknown_bundle_type", f"一件事类型 {body.bundle_type} 不存在，可选：{'、'.join(BUNDLE_TYPES)}",
-                    f"no bundle type {body.bundle_type}; known: {', '.join(BUNDLE_TYPES)}")])
-            errors = _check_parts(bundle_type, body)
-            if errors:
-                raise ValidationFailed("一件事的事项不完整或有多余 / the parts do not match the bundle type", errors=errors)
-            members = await _members(session, bundle_type)
-            prepared, errors = await _prepare(session, principal, bundle_type, members, body)
-            if errors:
-                raise ValidationFailed("一件事申请内容不符合事项要求，均未提交 / the bundle does not fit its matters: "
-                                       "nothing was filed", errors=errors)
-            now = datetime.now(UTC)
-            bundle = Bundle(id=uuid.uuid4().hex, bundle_type=bundle_type.code, applicant_subject=principal.subject,
-                            status=BundleStatus.IN_PROGRESS.value, created_at=now)
-            session.add(bundle)
-            await session.flush()
-            for matter in members:
-                form, material_inputs = prepared[matter.code]
-                await applications.file_application(session, principal, matter, form, material_inputs,
-                                                    origin="bundle", bundle_id=bundle.id)
-            response = (await _view(session, bundle)).model_dump(mode="json")
-            if key and not await idempotency.record(session, scope, key, request_fingerprint, 201, response):
-                raise _LostIdempotencyRace
-            log.info("bundle_filed", bundle_id=bundle.id, bundle_type=bundle.bundle_type, parts=len(members))
-            return 201, response
-    except _LostIdempotencyRace:
-        # A concurrent request with the same key committed first: ours was rolled back, answer with theirs.
-        async with database.session() as session:
-            stored = await idempotency.replay(session, scope, key or "", request_fingerprint)
-            assert stored is not None
-            return stored
+
+    async def create(session: AsyncSession) -> tuple[int, dict[str, Any]]:
+        bundle_type = BUNDLE_TYPES.get(body.bundle_type)
+        if bundle_type is None:
+            raise ValidationFailed("没有这种一件事 / unknown bundle type", errors=[_error(
+                "bundle_type", "unknown_bundle_type", f"一件事类型 {body.bundle_type} 不存在，可选：{'、'.join(BUNDLE_TYPES)}",
+                f"no bundle type {body.bundle_type}; known: {', '.join(BUNDLE_TYPES)}")])
+        errors = _check_parts(bundle_type, body)
+        if errors:
+            raise ValidationFailed("一件事的事项不完整或有多余 / the parts do not match the bundle type", errors=errors)
+        members = await _members(session, bundle_type)
+        prepared, errors = await _prepare(session, principal, bundle_type, members, body)
+        if errors:
+            raise ValidationFailed("一件事申请内容不符合事项要求，均未提交 / the bundle does not fit its matters: "
+                                   "nothing was filed", errors=errors)
+        now = datetime.now(UTC)
+        bundle = Bundle(id=uuid.uuid4().hex, bundle_type=bundle_type.code, applicant_subject=principal.subject,
+                        status=BundleStatus.IN_PROGRESS.value, created_at=now)
+        session.add(bundle)
+        await session.flush()
+        for matter in members:
+            form, material_inputs = prepared[matter.code]
+            await applications.file_application(session, principal, matter, form, material_inputs,
+                                                origin="bundle", bundle_id=bundle.id)
+        log.info("bundle_filed", bundle_id=bundle.id, bundle_type=bundle.bundle_type, parts=len(members))
+        return 201, (await _view(session, bundle)).model_dump(mode="json")
+
+    return await idempotency.create_once(database, f"bundles:{principal.subject}", idempotency_key,
+                                         body.model_dump(mode="json"), create)
 
 
 # --- the combined status -------------------------------------------------------------------------
@@ -357,16 +340,11 @@ async def list_bundles(session: AsyncSession, principal: Principal, *, limit: in
     visible = _visibility(principal)
     if visible is not None:
         stmt = stmt.where(visible)
-    after = decode_cursor(cursor)
-    if after:
-        try:
-            at = datetime.fromisoformat(str(after["t"]))
-            last_id = str(after["id"])
-        except (KeyError, ValueError):
-            raise BadRequest("分页游标无效 / invalid pagination cursor") from None
-        stmt = stmt.where(or_(Bundle.created_at < at, and_(Bundle.created_at == at, Bundle.id < last_id)))
+    after = newest_first_after(cursor, Bundle.created_at, Bundle.id)
+    if after is not None:
+        stmt = stmt.where(after)
     rows = (await session.scalars(stmt.order_by(Bundle.created_at.desc(), Bundle.id.desc()).limit(limit + 1))).all()
     next_cursor = None
     if len(rows) > limit:
-        next_cursor = encode_cursor({"t": rows[limit - 1].created_at.isoformat(), "id": rows[limit - 1].id})
+        next_cursor = newest_first_cursor(rows[limit - 1].created_at, rows[limit - 1].id)
     return Page[BundleView](items=await _views(session, rows[:limit]), next_cursor=next_cursor)

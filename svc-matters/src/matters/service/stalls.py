@@ -42,15 +42,15 @@ from typing import Any
 
 import structlog
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.calendar import CalendarError, WorkingDayCalendar
 from kit.contracts import StallOpened
-from kit.errors import BadRequest, Conflict, NotFound
+from kit.errors import Conflict, NotFound
 from kit.events import add_event
-from kit.pagination import Page, decode_cursor, encode_cursor
+from kit.pagination import Page, newest_first_after, newest_first_cursor
 from matters.models import Application, Stall
 from matters.schemas import STATUS_LABELS_ZH, ApplicationStatus, Stage
 from matters.service import clock, lifecycle
@@ -342,20 +342,15 @@ async def list_stalls(session: AsyncSession, principal: Principal, *, limit: int
         stmt = stmt.where(Stall.resolved_at.is_(None))
     elif open_only is False:
         stmt = stmt.where(Stall.resolved_at.is_not(None))
-    after = decode_cursor(cursor)
-    if after:
-        try:
-            at = datetime.fromisoformat(str(after["t"]))
-            last_id = str(after["id"])
-        except (KeyError, ValueError):
-            raise BadRequest("分页游标无效 / invalid pagination cursor") from None
-        stmt = stmt.where(or_(Stall.opened_at < at, and_(Stall.opened_at == at, Stall.id < last_id)))
+    after = newest_first_after(cursor, Stall.opened_at, Stall.id)
+    if after is not None:
+        stmt = stmt.where(after)
     rows = (await session.execute(stmt.order_by(Stall.opened_at.desc(), Stall.id.desc()).limit(limit + 1))).all()
     now = datetime.now(UTC)
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1].Stall
-        next_cursor = encode_cursor({"t": last.opened_at.isoformat(), "id": last.id})
+        next_cursor = newest_first_cursor(last.opened_at, last.id)
     return Page[StallView](items=[stall_view(r.Stall, now, r.matter_kind) for r in rows[:limit]],
                            next_cursor=next_cursor)
 
