@@ -91,8 +91,26 @@ async def list_matters(session: AsyncSession, *, limit: int, cursor: str | None,
     return Page[MatterSummary](items=items, next_cursor=next_cursor)
 
 
+# A published matter version never changes (a change is a new version), so each process keeps the
+# versions it has used: filing an application then reads one small column, not the whole guide.
+_published: dict[tuple[str, int], MatterVersion] = {}
+_requirements: dict[tuple[str, int], MatterRequirements] = {}
+
+
 async def current_matter(session: AsyncSession, code: str) -> MatterVersion | None:
-    return await session.scalar(select(MatterVersion).where(MatterVersion.code == code, MatterVersion.is_current.is_(True)))
+    """The current version of a matter, read-only (detached from the session)."""
+    version = await session.scalar(select(MatterVersion.version).where(MatterVersion.code == code,
+                                                                       MatterVersion.is_current.is_(True)))
+    if version is None:
+        return None
+    matter = _published.get((code, version))
+    if matter is None:
+        matter = await session.get(MatterVersion, (code, version))
+        if matter is None:
+            return None
+        session.expunge(matter)
+        _published[(code, version)] = matter
+    return matter
 
 
 async def get_matter(session: AsyncSession, code: str) -> MatterDetail:
@@ -103,9 +121,14 @@ async def get_matter(session: AsyncSession, code: str) -> MatterDetail:
 
 
 def requirements_of(matter: MatterVersion) -> MatterRequirements:
-    return MatterRequirements(code=matter.code, version=matter.version, kind=matter.kind,  # type: ignore[arg-type]
-                              fields=[FormFieldSpec.model_validate(f) for f in matter.fields],
-                              materials=[MaterialSpec.model_validate(m) for m in matter.materials])
+    key = (matter.code, matter.version)
+    requirements = _requirements.get(key)
+    if requirements is None:
+        requirements = _requirements[key] = MatterRequirements(
+            code=matter.code, version=matter.version, kind=matter.kind,  # type: ignore[arg-type]
+            fields=[FormFieldSpec.model_validate(f) for f in matter.fields],
+            materials=[MaterialSpec.model_validate(m) for m in matter.materials])
+    return requirements
 
 
 async def list_versions(session: AsyncSession, code: str, *, limit: int, cursor: str | None) -> Page[MatterVersionSummary]:
