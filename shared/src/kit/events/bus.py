@@ -68,6 +68,8 @@ class ConsumerSpec:
     # Delay before each redelivery after a failure (the last value repeats).
     retry_delays: Sequence[float] = field(default_factory=lambda: (0.5, 2.0, 5.0, 15.0))
     batch: int = 64
+    # The producer's stream subjects: the stream is created if the consumer starts before its producer.
+    stream_subjects: Sequence[str] = ()
     # Messages of different ordering keys (header ``Lvrong-Key``: the event's subject, e.g. one
     # application) are handled concurrently, up to this many at once; one key's stay in order.
     concurrency: int = 16
@@ -221,6 +223,8 @@ class JetStreamBus:
     async def _ensure_consumer(self, spec: ConsumerSpec) -> JetStreamContext.PullSubscription:
         js = await self._ensure()
         await self.ensure_stream(DEAD_LETTER_STREAM, [DEAD_LETTER_PREFIX + ".>"])
+        if spec.stream_subjects:
+            await self.ensure_stream(spec.stream, spec.stream_subjects)
         config = ConsumerConfig(
             durable_name=spec.durable,
             ack_policy=AckPolicy.EXPLICIT,

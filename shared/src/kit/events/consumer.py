@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database
 from kit.events.bus import Bus, ConsumerSpec, Delivery, DeliveryOutcome
-from kit.events.envelope import CloudEvent, stream_name
+from kit.events.envelope import CloudEvent, stream_name, stream_subjects
 from kit.events.outbox import processed_events
 from kit.tracing import TraceContext, current_trace
 
@@ -58,7 +58,8 @@ class EventConsumer:
         self.durable = f"{service}-{subscription.name}"
         self.subscription = subscription
         self.spec = ConsumerSpec(stream=stream_name(subscription.producer), durable=self.durable,
-                                 subjects=list(subscription.subjects), max_deliver=max_deliver)
+                                 subjects=list(subscription.subjects), max_deliver=max_deliver,
+                                 stream_subjects=stream_subjects(subscription.producer))
 
     async def run(self) -> None:
         await self.bus.consume(self.spec, self._on_delivery)
