@@ -3,23 +3,89 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path, Query
 
-from kit.auth import CurrentPrincipal
+from kit.auth import CurrentPrincipal, Principal, Role, require_roles
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.pagination import Page
 from prequal import service
-from prequal.schemas import VerdictView
+from prequal.schemas import (
+    CheckRequest,
+    CheckResult,
+    ReviewView,
+    RuleSetCreate,
+    RuleSetSummary,
+    RuleSetTestResult,
+    RuleSetView,
+    VerdictView,
+)
 
 router = APIRouter(tags=["pre-review"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
+rules_router = APIRouter(tags=["review rules"],
+                         responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 404, 503)})
+
+AppId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+MatterCode = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
+RuleAdmin = Annotated[Principal, Depends(require_roles(Role.REVIEWER, Role.OPS_ADMIN))]
 
 
 @router.get("/v1/prequal/applications/{application_id}/verdicts",
             summary="Pre-review (预审) verdicts of an application, one per submission attempt",
             responses={404: PROBLEM_RESPONSES[404]})
-async def application_verdicts(session: SessionDep, principal: CurrentPrincipal,
-                               application_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+async def application_verdicts(session: SessionDep, principal: CurrentPrincipal, application_id: AppId,
                                ) -> Page[VerdictView]:
     rows = await service.verdicts_for(session, principal, application_id)
     return Page[VerdictView](items=[VerdictView.model_validate(v) for v in rows])
+
+
+@router.get("/v1/prequal/reviews/{application_id}",
+            summary="The latest pre-review of an application with every rule's result (owner or staff)",
+            responses={404: PROBLEM_RESPONSES[404]})
+async def latest_review(session: SessionDep, principal: CurrentPrincipal, application_id: AppId) -> ReviewView:
+    return ReviewView.model_validate(await service.latest_review(session, principal, application_id))
+
+
+@router.post("/v1/prequal/check",
+             summary="Dry-run the pre-review on a draft: every problem at once, nothing stored",
+             responses={404: PROBLEM_RESPONSES[404], 422: PROBLEM_RESPONSES[422]})
+async def check(session: SessionDep, principal: CurrentPrincipal, body: CheckRequest) -> CheckResult:
+    return CheckResult.model_validate(await service.dry_run(session, body.matter_code, body.form, body.materials))
+
+
+@rules_router.get("/v1/prequal/rulesets", summary="Rule sets of every matter, or of one (reviewer, ops_admin)")
+async def list_rulesets(session: SessionDep, _: RuleAdmin,
+                        matter: Annotated[str | None, Query(max_length=32)] = None) -> Page[RuleSetSummary]:
+    rows = await service.list_rulesets(session, matter)
+    return Page[RuleSetSummary](items=[RuleSetSummary.model_validate(r) for r in rows])
+
+
+@rules_router.get("/v1/prequal/rulesets/{matter}/versions/{version}", summary="One version of a matter's rule set")
+async def get_ruleset(session: SessionDep, _: RuleAdmin, matter: MatterCode, version: int) -> RuleSetView:
+    return RuleSetView.model_validate(await service.get_ruleset(session, matter, version))
+
+
+@rules_router.post("/v1/prequal/rulesets/{matter}", status_code=201,
+                   summary="Create a draft version; every rule is compiled, invalid CEL is refused (422)",
+                   responses={422: PROBLEM_RESPONSES[422]})
+async def create_ruleset(session: SessionDep, principal: RuleAdmin, matter: MatterCode, body: RuleSetCreate) -> RuleSetView:
+    return RuleSetView.model_validate(await service.create_draft(session, principal, matter, body.rules))
+
+
+@rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/test",
+                   summary="Dry-run a version against its examples and the last reviewed applications")
+async def test_ruleset(session: SessionDep, _: RuleAdmin, matter: MatterCode, version: int,
+                       last: Annotated[int, Query(ge=0, le=500)] = 50) -> RuleSetTestResult:
+    return RuleSetTestResult.model_validate(await service.test_ruleset(session, matter, version, last))
+
+
+@rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/publish",
+                   summary="Make a version the active one (the previous active one is retired)",
+                   responses={409: PROBLEM_RESPONSES[409]})
+async def publish_ruleset(session: SessionDep, _: RuleAdmin, matter: MatterCode, version: int) -> RuleSetView:
+    return RuleSetView.model_validate(await service.publish(session, matter, version))
+
+
+@rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/retire", summary="Retire a version")
+async def retire_ruleset(session: SessionDep, _: RuleAdmin, matter: MatterCode, version: int) -> RuleSetView:
+    return RuleSetView.model_validate(await service.retire(session, matter, version))

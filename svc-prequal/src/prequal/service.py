@@ -1,111 +1,98 @@
 """Domain rules of svc-prequal: the pre-review (智能预审) of a submitted application.
 
-Every check yields a ``Finding`` that tells the applicant exactly what to fix, in Chinese and
-English. A blocking finding returns the application for correction (退回补正); warnings do not.
-These built-in checks are the ones every matter needs; per-matter rule sets written as data
-(审查规则指标化) come on top of them.
+Review rules are data (审查规则指标化): each matter has versioned rule sets (``rulesets`` table, seeded
+from ``prequal/rulesets/*.json`` by migration 0002), one active at a time; their logic is CEL
+(``prequal.rules``). A matter without an active rule set is checked by generic rules generated from
+the requirements it was submitted under, so nothing goes unchecked. Every rule yields a result
+(passed / failed with a message telling the applicant what to fix / not applicable / error); the
+verdict is ``returned`` on any blocking failure, ``needs_human_review`` when only warnings failed or
+a rule could not be evaluated, else ``passed``.
 """
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import select
+from pydantic import ValidationError
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
-from kit.contracts import ApplicationSubmitted, Finding, FormFieldSpec, MatterRequirements, PrereviewVerdictIssued
-from kit.errors import NotFound
+from kit.contracts import ApplicationSubmitted, Finding, MatterRequirements, PrereviewVerdictIssued
+from kit.contracts.prequal import RuleOutcome
+from kit.errors import Conflict, NotFound, ValidationFailed
 from kit.events import CloudEvent, add_event
-from kit.identifiers import (
-    district_of_address,
-    is_shanghai_district,
-    is_valid_mainland_mobile,
-    is_valid_resident_id,
-    is_valid_uscc,
+from prequal.models import MatterRequirementsRow, RuleSet, Verdict
+from prequal.rules import (
+    CompiledRuleSet,
+    RuleCompileError,
+    RuleResult,
+    compile_rules,
+    generic_rules,
+    run_examples,
+    verdict_of,
 )
-from prequal.models import Verdict
 
 log = structlog.get_logger("prequal.service")
 
-BUILTIN_RULESET = "builtin-1"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+def findings_of(results: list[RuleResult]) -> list[Finding]:
+    """The failed (and errored, as warnings) rules as findings, in rule order."""
+    out = []
+    for r in results:
+        if r.outcome in ("failed", "error"):
+            out.append(Finding(rule_id=r.finding_code or r.rule_id, target=(r.targets or ["application"])[0],
+                               severity=r.severity if r.outcome == "failed" else "warning",
+                               message_zh=r.message_zh or "", message_en=r.message_en or ""))
+    return out
 
 
-def _finding(rule_id: str, target: str, zh: str, en: str, severity: str = "blocking") -> Finding:
-    return Finding(rule_id=rule_id, target=target, severity=severity, message_zh=zh, message_en=en)  # type: ignore[arg-type]
+async def active_ruleset(session: AsyncSession, requirements: MatterRequirements) -> tuple[CompiledRuleSet, int | None]:
+    """The matter's active rule set compiled (cached), or the generic rules of its requirements."""
+    row = await session.scalar(select(RuleSet).where(RuleSet.matter_code == requirements.code,
+                                                     RuleSet.status == "active"))
+    if row is not None:
+        return compile_rules(f"{row.matter_code}@v{row.version}", row.rules), row.version
+    return compile_rules(f"generic:{requirements.code}@m{requirements.version}", generic_rules(requirements)), None
 
 
-def _check_value(spec: FormFieldSpec, value: Any) -> Finding | None:
-    target, label, label_en = f"form.{spec.key}", spec.label, spec.label_en or spec.key
-    if spec.type == "uscc" and not is_valid_uscc(str(value).strip().upper()):
-        return _finding("format-uscc", target, f"{label}不是有效的统一社会信用代码，请核对后重新填写",
-                        f"{label_en} is not a valid unified social credit code")
-    if spec.type == "resident_id" and not is_valid_resident_id(str(value).strip()):
-        return _finding("format-resident-id", target, f"{label}不是有效的居民身份证号码，请核对后重新填写",
-                        f"{label_en} is not a valid resident ID number")
-    if spec.type == "mobile" and not is_valid_mainland_mobile(str(value)):
-        return _finding("format-mobile", target, f"{label}不是有效的手机号码", f"{label_en} is not a valid mobile number")
-    if spec.type == "district" and not is_shanghai_district(str(value).strip()) and not district_of_address(str(value)):
-        return _finding("format-district", target, f"{label}应为上海市的区，例如“浦东新区”",
-                        f"{label_en} must be a district of Shanghai")
-    if spec.type in ("integer", "decimal") and isinstance(value, int | float) and not isinstance(value, bool):
-        if spec.min is not None and value < spec.min:
-            return _finding("range-min", target, f"{label}不能小于 {spec.min:g}", f"{label_en} must be at least {spec.min:g}")
-        if spec.max is not None and value > spec.max:
-            return _finding("range-max", target, f"{label}不能大于 {spec.max:g}", f"{label_en} must be at most {spec.max:g}")
-    return None
+async def remember_requirements(session: AsyncSession, requirements: MatterRequirements) -> None:
+    stmt = insert(MatterRequirementsRow).values(code=requirements.code, version=requirements.version,
+                                                requirements=requirements.model_dump(mode="json"))
+    await session.execute(stmt.on_conflict_do_update(
+        index_elements=["code", "version"],
+        set_={"requirements": stmt.excluded.requirements, "seen_at": func.now()}))
 
 
-def _parse_date(value: Any) -> date | None:
-    try:
-        return date.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-
-
-def prereview(requirements: MatterRequirements, form: dict[str, Any], materials: dict[str, Any]) -> list[Finding]:
-    """All findings of the built-in checks, in form order then material order."""
-    findings: list[Finding] = []
-    for spec in requirements.fields:
-        value = form.get(spec.key)
-        if _blank(value):
-            if spec.required_for(form):
-                findings.append(_finding("required-field", f"form.{spec.key}", f"请填写“{spec.label}”",
-                                         f"please fill in {spec.label_en or spec.key}"))
-            continue
-        finding = _check_value(spec, value)
-        if finding:
-            findings.append(finding)
-    start, end = _parse_date(form.get("start_date")), _parse_date(form.get("end_date"))
-    if start and end and end < start:
-        findings.append(_finding("dates-order", "form.end_date", "结束日期不能早于开始日期",
-                                 "the end date cannot be before the start date"))
-    for material in requirements.materials:
-        if material.required and _blank(materials.get(material.code)):
-            findings.append(_finding("required-material", f"materials.{material.code}", f"请上传“{material.name}”",
-                                     f"please upload {material.name_en or material.code}"))
-    return findings
+def _inputs(form: dict[str, Any], materials: dict[str, Any]) -> dict[str, Any]:
+    return {"form": form, "materials": {k: (v.model_dump(mode="json") if hasattr(v, "model_dump") else v)
+                                        for k, v in materials.items()}}
 
 
 async def review_submission(session: AsyncSession, event: CloudEvent) -> None:
     """Pre-review one submitted application and publish the verdict (one per application attempt)."""
     submitted = ApplicationSubmitted.from_event(event)
-    findings = prereview(submitted.matter, submitted.form, submitted.materials)
-    verdict = "returned" if any(f.severity == "blocking" for f in findings) else "passed"
-    now = datetime.now(UTC)
+    await remember_requirements(session, submitted.matter)
+    ruleset, version = await active_ruleset(session, submitted.matter)
+    inputs = _inputs(submitted.form, submitted.materials)
+    on = submitted.submitted_at.astimezone(SHANGHAI).date()
+    results = ruleset.evaluate(inputs["form"], inputs["materials"], on)
+    findings = findings_of(results)
+    verdict = verdict_of(results)
+    now = dt.datetime.now(dt.UTC)
     inserted = await session.execute(
         insert(Verdict).values(
             id=uuid.uuid4().hex, application_id=submitted.application_id, attempt=submitted.attempt,
             matter_code=submitted.matter.code, matter_version=submitted.matter.version,
             applicant_subject=submitted.applicant.subject, verdict=verdict,
-            findings=[f.model_dump() for f in findings], ruleset=BUILTIN_RULESET, submitted_at=submitted.submitted_at,
+            findings=[f.model_dump() for f in findings], ruleset=ruleset.name, ruleset_version=version,
+            results=[r.model_dump() for r in results], inputs=inputs, submitted_at=submitted.submitted_at,
             checked_at=now,
         ).on_conflict_do_nothing().returning(Verdict.id)
     )
@@ -114,8 +101,10 @@ async def review_submission(session: AsyncSession, event: CloudEvent) -> None:
         return
     await add_event(session, PrereviewVerdictIssued(
         application_id=submitted.application_id, attempt=submitted.attempt, verdict=verdict,  # type: ignore[arg-type]
-        findings=findings, ruleset=BUILTIN_RULESET, checked_at=now), subject=submitted.application_id)
-    log.info("prereview_done", application_id=submitted.application_id, verdict=verdict, findings=len(findings))
+        findings=findings, ruleset=ruleset.name, checked_at=now,
+        results=[RuleOutcome.model_validate(r.model_dump()) for r in results]), subject=submitted.application_id)
+    log.info("prereview_done", application_id=submitted.application_id, verdict=verdict, findings=len(findings),
+             ruleset=ruleset.name)
 
 
 async def verdicts_for(session: AsyncSession, principal: Principal, application_id: str) -> list[Verdict]:
@@ -124,3 +113,107 @@ async def verdicts_for(session: AsyncSession, principal: Principal, application_
     if not rows or not (principal.is_staff or rows[0].applicant_subject == principal.subject):
         raise NotFound("没有该办件的预审结果 / no pre-review verdict for this application")
     return list(rows)
+
+
+async def latest_review(session: AsyncSession, principal: Principal, application_id: str) -> Verdict:
+    return (await verdicts_for(session, principal, application_id))[-1]
+
+
+async def dry_run(session: AsyncSession, matter_code: str, form: dict[str, Any],
+                  materials: dict[str, Any]) -> dict[str, Any]:
+    """Check a draft against the matter's active rules: every problem at once, nothing stored."""
+    row = await session.scalar(select(MatterRequirementsRow).where(MatterRequirementsRow.code == matter_code)
+                               .order_by(MatterRequirementsRow.version.desc()).limit(1))
+    if row is None:
+        raise NotFound(f"预审尚不知道事项 {matter_code} 的申请要求（尚无该事项的申报） / the pre-review does not know "
+                       f"the requirements of matter {matter_code} yet (no application of it has been submitted)")
+    requirements = MatterRequirements.model_validate(row.requirements)
+    ruleset, version = await active_ruleset(session, requirements)
+    results = ruleset.evaluate(form, materials, dt.datetime.now(SHANGHAI).date())
+    return {"matter_code": matter_code, "matter_version": requirements.version, "ruleset": ruleset.name,
+            "ruleset_version": version, "verdict": verdict_of(results), "problems": findings_of(results),
+            "results": [r.model_dump() for r in results]}
+
+
+# ---- rule-set management -------------------------------------------------------------------------
+
+async def list_rulesets(session: AsyncSession, matter: str | None) -> list[RuleSet]:
+    stmt = select(RuleSet).order_by(RuleSet.matter_code, RuleSet.version)
+    if matter:
+        stmt = stmt.where(RuleSet.matter_code == matter)
+    return list((await session.scalars(stmt)).all())
+
+
+async def get_ruleset(session: AsyncSession, matter: str, version: int, *, lock: bool = False) -> RuleSet:
+    row = await session.get(RuleSet, (matter, version), with_for_update=lock)
+    if row is None:
+        raise NotFound(f"事项 {matter} 没有第 {version} 版规则集 / matter {matter} has no rule set version {version}")
+    return row
+
+
+def validate_rules(matter: str, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Compile every rule; invalid CEL or record → 422 with the parser's / validator's message."""
+    ids = [r.get("id") for r in rules]
+    if len(set(ids)) != len(ids):
+        raise ValidationFailed("规则 id 不能重复 / rule ids must be unique")
+    try:
+        compiled = compile_rules(f"{matter}@draft", rules)
+    except RuleCompileError as exc:
+        raise ValidationFailed(str(exc), rule_id=exc.rule_id, cel_error=exc.message) from exc
+    except ValidationError as exc:
+        raise ValidationFailed(f"规则记录不完整 / invalid rule record: {exc.errors(include_url=False)}") from exc
+    return [r.model_dump(mode="json", by_alias=True) for r in compiled.rules]
+
+
+async def create_draft(session: AsyncSession, principal: Principal, matter: str,
+                       rules: list[dict[str, Any]]) -> RuleSet:
+    clean = validate_rules(matter, rules)
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"prequal-ruleset:{matter}"))))
+    latest = await session.scalar(select(func.max(RuleSet.version)).where(RuleSet.matter_code == matter))
+    row = RuleSet(matter_code=matter, version=(latest or 0) + 1, status="draft", rules=clean,
+                  created_by=principal.subject, created_at=dt.datetime.now(dt.UTC))
+    session.add(row)
+    await session.commit()
+    return row
+
+
+async def test_ruleset(session: AsyncSession, matter: str, version: int, last: int) -> dict[str, Any]:
+    """Dry-run a version against its own examples and the last ``last`` reviewed applications of the
+    matter (comparing with the verdict they got)."""
+    row = await get_ruleset(session, matter, version)
+    examples = run_examples(row.rules)
+    compiled = compile_rules(f"{matter}@v{version}", row.rules)
+    recent = (await session.scalars(select(Verdict).where(Verdict.matter_code == matter, Verdict.inputs.is_not(None))
+                                    .order_by(Verdict.checked_at.desc()).limit(last))).all()
+    applications = []
+    for v in recent:
+        results = compiled.evaluate(v.inputs["form"], v.inputs["materials"], v.submitted_at.astimezone(SHANGHAI).date())
+        new = verdict_of(results)
+        applications.append({"application_id": v.application_id, "attempt": v.attempt, "verdict_then": v.verdict,
+                             "ruleset_then": v.ruleset, "verdict_now": new, "changed": new != v.verdict,
+                             "failed_rules": [r.rule_id for r in results if r.outcome in ("failed", "error")]})
+    return {"matter_code": matter, "version": version,
+            "examples_passed": all(e["ok"] for e in examples), "examples": examples,
+            "applications": applications, "changed": sum(a["changed"] for a in applications)}
+
+
+async def publish(session: AsyncSession, matter: str, version: int) -> RuleSet:
+    row = await get_ruleset(session, matter, version, lock=True)
+    if row.status == "active":
+        return row
+    if not all(e["ok"] for e in run_examples(row.rules)):
+        raise Conflict("规则集的示例未全部通过，不能发布 / the rule set's own examples do not all pass; not published")
+    now = dt.datetime.now(dt.UTC)
+    await session.execute(update(RuleSet).where(RuleSet.matter_code == matter, RuleSet.status == "active")
+                          .values(status="retired", retired_at=now))
+    row.status, row.published_at, row.retired_at = "active", now, None
+    await session.commit()
+    return row
+
+
+async def retire(session: AsyncSession, matter: str, version: int) -> RuleSet:
+    row = await get_ruleset(session, matter, version, lock=True)
+    if row.status != "retired":
+        row.status, row.retired_at = "retired", dt.datetime.now(dt.UTC)
+        await session.commit()
+    return row

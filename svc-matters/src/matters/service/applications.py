@@ -386,14 +386,24 @@ async def apply_prereview_verdict(session: AsyncSession, event: CloudEvent) -> N
         log.info("stale_verdict_ignored", application_id=app.id, status=app.status, attempt=verdict.attempt)
         return
     blocking = [f for f in verdict.findings if f.severity == "blocking"]
-    passed = verdict.verdict == "passed"
-    reason = None if passed else "；".join(f.message_zh for f in blocking) or "预审未通过"
+    # Only a blocking finding sends the application back to the applicant. "needs_human_review" (a
+    # warning, or a rule that could not be evaluated) goes on to the window officer, who sees why and
+    # decides at acceptance (受理) — the applicant is not asked to fix what nobody found wrong.
+    returned = verdict.verdict == "returned"
+    needs_human_review = verdict.verdict == "needs_human_review"
+    if returned:
+        reason = "；".join(f.message_zh for f in blocking) or "预审未通过"
+    elif needs_human_review:
+        reason = "需人工核对：" + ("；".join(f.message_zh for f in verdict.findings) or "部分规则未能自动判断")
+    else:
+        reason = None
     now = datetime.now(UTC)
     app.prereviewed_at = app.prereviewed_at or now
     await lifecycle.record_step(
-        session, app, status=ApplicationStatus.PREREVIEWED if passed else ApplicationStatus.RETURNED,
+        session, app, status=ApplicationStatus.RETURNED if returned else ApplicationStatus.PREREVIEWED,
         action="prereview", actor=PREQUAL_ACTOR, actor_role="service", reason=reason,
         details={"findings": [f.model_dump() for f in verdict.findings], "ruleset": verdict.ruleset,
+                 "verdict": verdict.verdict, "needs_human_review": needs_human_review,
                  "verdict_event_id": event.id, "attempt": verdict.attempt},
         at=now,
     )

@@ -1,0 +1,388 @@
+"""The rule engine of the pre-review (审查规则指标化): rules are data, their logic is CEL.
+
+A rule set is a list of rule records (see ``Rule``). Each rule's ``when`` (optional) and ``expr`` are
+CEL expressions over ``form`` (the form fields; numbers are doubles, write ``1.0`` not ``1``),
+``materials`` (material code → reference) and ``today`` (ISO date of the evaluation). Besides
+CEL's own ``has(form.key)``, ``in``, ``size``, ``matches``… an expression may call:
+
+``present(x)`` (not null, not blank), ``is_uscc(s)``, ``is_resident_id(s)``, ``is_mobile(s)``,
+``is_shanghai_district(s)`` (a district, or an address starting with one), ``is_number(x)``,
+``length(x)``, ``is_date(s)``, ``date(s)`` (days since year 1, comparable), ``days_between(a, b)``
+(b − a in days) and ``material(code)`` (that material is supplied).
+
+Every rule is compiled once per rule-set content (cache); an invalid expression is refused with the
+CEL parser's message.
+"""
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Literal
+
+import celpy
+import celpy.celtypes as ct
+from pydantic import BaseModel, Field
+
+from kit.contracts import MatterRequirements
+from kit.identifiers import (
+    district_of_address,
+    is_shanghai_district,
+    is_valid_mainland_mobile,
+    is_valid_resident_id,
+    is_valid_uscc,
+)
+
+Outcome = Literal["passed", "failed", "not_applicable", "error"]
+
+
+class RuleExamples(BaseModel):
+    passing: list[dict[str, Any]] = Field(default_factory=list, alias="pass")
+    failing: list[dict[str, Any]] = Field(default_factory=list, alias="fail")
+
+    model_config = {"populate_by_name": True, "serialize_by_alias": True}
+
+
+class Rule(BaseModel):
+    """One review rule. ``expr`` true = passes; ``when`` false = not applicable."""
+
+    id: str = Field(min_length=1, max_length=120)
+    # The rule_id its findings carry (e.g. "format-uscc" for every identifier check), so clients that
+    # group findings by kind keep working; defaults to ``id``.
+    finding_code: str | None = None
+    targets: list[str] = Field(default_factory=list)
+    when: str | None = None
+    expr: str = Field(min_length=1)
+    severity: Literal["blocking", "warning"] = "blocking"
+    message_zh: str = Field(min_length=1)
+    message_en: str = Field(min_length=1)
+    legal_basis: str | None = None
+    effective_from: dt.date | None = None
+    effective_to: dt.date | None = None
+    examples: RuleExamples = Field(default_factory=RuleExamples)
+
+
+class RuleResult(BaseModel):
+    rule_id: str
+    finding_code: str | None = None
+    targets: list[str]
+    outcome: Outcome
+    severity: Literal["blocking", "warning"]
+    message_zh: str | None = None
+    message_en: str | None = None
+    error: str | None = None
+
+
+class RuleCompileError(ValueError):
+    """A rule whose CEL does not compile; ``str()`` carries the rule id and the parser's message."""
+
+    def __init__(self, rule_id: str, part: str, message: str) -> None:
+        super().__init__(f"规则 {rule_id} 的 {part} 不是有效的 CEL 表达式 / rule {rule_id}: invalid CEL in "
+                         f"'{part}': {message}")
+        self.rule_id, self.part, self.message = rule_id, part, message
+
+
+# ---- custom functions -------------------------------------------------------------------------------
+
+_materials: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("prequal_materials", default=None)
+
+
+def _s(x: Any) -> str | None:
+    return str(x) if isinstance(x, str) else None
+
+
+def _present(x: Any) -> ct.BoolType:
+    if x is None or isinstance(x, ct.NullType):
+        return ct.BoolType(False)
+    if isinstance(x, str):
+        return ct.BoolType(bool(x.strip()))
+    if isinstance(x, ct.ListType | ct.MapType | list | dict):
+        return ct.BoolType(len(x) > 0)
+    return ct.BoolType(True)
+
+
+def _district(x: Any) -> ct.BoolType:
+    s = _s(x)
+    return ct.BoolType(bool(s) and (is_shanghai_district(s.strip()) or bool(district_of_address(s))))
+
+
+def _to_date(x: Any) -> dt.date:
+    s = _s(x)
+    if s is None:
+        raise ValueError(f"not a date: {x!r}")
+    return dt.date.fromisoformat(s[:10])
+
+
+def _is_date(x: Any) -> ct.BoolType:
+    try:
+        _to_date(x)
+        return ct.BoolType(True)
+    except ValueError:
+        return ct.BoolType(False)
+
+
+def _material(code: Any) -> ct.BoolType:
+    value = (_materials.get() or {}).get(str(code))
+    return ct.BoolType(value is not None and value != "" and value != {})
+
+
+FUNCTIONS: dict[str, Any] = {
+    "present": _present,
+    "is_uscc": lambda x: ct.BoolType(bool(_s(x)) and is_valid_uscc(str(x).strip().upper())),
+    "is_resident_id": lambda x: ct.BoolType(bool(_s(x)) and is_valid_resident_id(str(x).strip())),
+    "is_mobile": lambda x: ct.BoolType(bool(_s(x)) and is_valid_mainland_mobile(str(x))),
+    "is_shanghai_district": _district,
+    "is_number": lambda x: ct.BoolType(isinstance(x, ct.DoubleType | ct.IntType) and not isinstance(x, ct.BoolType)),
+    "length": lambda x: ct.IntType(len(str(x))),
+    "is_date": _is_date,
+    "date": lambda x: ct.IntType(_to_date(x).toordinal()),
+    "days_between": lambda a, b: ct.IntType((_to_date(b) - _to_date(a)).days),
+    "material": _material,
+}
+
+_ENV = celpy.Environment()
+
+
+def _compile(rule_id: str, part: str, source: str) -> Any:
+    try:
+        ast = _ENV.compile(source)
+    except celpy.CELParseError as exc:
+        where = f"line {getattr(exc, 'line', '?')}, column {getattr(exc, 'column', '?')}"
+        raise RuleCompileError(rule_id, part, f"syntax error at {where}:\n{exc}") from exc
+    return _ENV.program(ast, functions=FUNCTIONS)
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    rule: Rule
+    when: Any
+    expr: Any
+
+
+class CompiledRuleSet:
+    def __init__(self, name: str, rules: list[Rule]) -> None:
+        self.name = name
+        self.rules = rules
+        self.compiled = [CompiledRule(r, _compile(r.id, "when", r.when) if r.when else None, _compile(r.id, "expr", r.expr))
+                         for r in rules]
+
+    def evaluate(self, form: dict[str, Any], materials: dict[str, Any], on: dt.date | None = None) -> list[RuleResult]:
+        on = on or dt.date.today()
+        activation = {"form": _to_cel(form), "materials": _to_cel(materials), "today": ct.StringType(on.isoformat())}
+        token = _materials.set({k: v for k, v in materials.items()})
+        try:
+            return [_evaluate_one(c, activation, on) for c in self.compiled]
+        finally:
+            _materials.reset(token)
+
+
+def _to_cel(value: dict[str, Any]) -> Any:
+    def norm(v: Any) -> Any:
+        if isinstance(v, bool) or v is None or isinstance(v, str):
+            return v
+        if isinstance(v, int | float):
+            return float(v)
+        if isinstance(v, dict):
+            return {str(k): norm(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [norm(x) for x in v]
+        if isinstance(v, BaseModel):
+            return norm(v.model_dump(mode="json"))
+        return str(v)
+    return celpy.json_to_cel(norm(value))
+
+
+def _truth(program: Any, activation: dict[str, Any]) -> bool:
+    value = program.evaluate(activation)
+    if isinstance(value, Exception):
+        raise value
+    if not isinstance(value, ct.BoolType | bool):
+        raise TypeError(f"the expression gave {type(value).__name__}, not a bool")
+    return bool(value)
+
+
+def _evaluate_one(c: CompiledRule, activation: dict[str, Any], on: dt.date) -> RuleResult:
+    r = c.rule
+    base = {"rule_id": r.id, "finding_code": r.finding_code, "targets": r.targets, "severity": r.severity}
+    if (r.effective_from and on < r.effective_from) or (r.effective_to and on > r.effective_to):
+        return RuleResult(outcome="not_applicable", **base)
+    try:
+        if c.when is not None and not _truth(c.when, activation):
+            return RuleResult(outcome="not_applicable", **base)
+        if _truth(c.expr, activation):
+            return RuleResult(outcome="passed", **base)
+    except Exception as exc:  # noqa: BLE001 - any evaluation error makes the rule "error" (human review)
+        return RuleResult(outcome="error", error=str(exc)[:500], message_zh="该规则无法自动判断，需人工审核",
+                          message_en="this rule could not be evaluated automatically; a reviewer will check it", **base)
+    return RuleResult(outcome="failed", message_zh=r.message_zh, message_en=r.message_en, **base)
+
+
+def verdict_of(results: Iterable[RuleResult]) -> str:
+    results = list(results)
+    if any(x.outcome == "failed" and x.severity == "blocking" for x in results):
+        return "returned"
+    if any(x.outcome == "error" or (x.outcome == "failed" and x.severity == "warning") for x in results):
+        return "needs_human_review"
+    return "passed"
+
+
+def _digest(rules: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(rules, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+_CACHE: dict[tuple[str, str], CompiledRuleSet] = {}
+
+
+def compile_rules(name: str, rules: list[dict[str, Any]]) -> CompiledRuleSet:
+    """Validate and compile a rule set (cached by its name and content). Raises ``RuleCompileError`` /
+    ``pydantic.ValidationError``."""
+    key = (name, _digest(rules))
+    if key not in _CACHE:
+        if len(_CACHE) > 512:
+            _CACHE.clear()
+        _CACHE[key] = CompiledRuleSet(name, [Rule.model_validate(r) for r in rules])
+    return _CACHE[key]
+
+
+def run_examples(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each rule against its own examples: one entry per example with the expected and actual outcome."""
+    out = []
+    for raw in rules:
+        rule = Rule.model_validate(raw)
+        compiled = compile_rules(f"example:{rule.id}", [raw])
+        for expected, examples in (("passed", rule.examples.passing), ("failed", rule.examples.failing)):
+            for i, ex in enumerate(examples):
+                on = dt.date.fromisoformat(ex["today"]) if ex.get("today") else None
+                got = compiled.evaluate(ex.get("form") or {}, ex.get("materials") or {}, on)[0]
+                out.append({"rule_id": rule.id, "example": f"{'pass' if expected == 'passed' else 'fail'}[{i}]",
+                            "expected": expected, "actual": got.outcome, "ok": got.outcome == expected,
+                            "error": got.error})
+    return out
+
+
+# ---- shipped rule sets and generic rules ------------------------------------------------------------
+
+def shipped_rulesets() -> dict[str, dict[str, Any]]:
+    """matter code → the rule-set document shipped in ``prequal/rulesets/<code>.json``."""
+    out = {}
+    for entry in resources.files("prequal").joinpath("rulesets").iterdir():
+        if entry.name.endswith(".json"):
+            doc = json.loads(entry.read_text(encoding="utf-8"))
+            out[doc["matter_code"]] = doc
+    return out
+
+
+@lru_cache(maxsize=1)
+def _sample_values() -> dict[str, Any]:
+    return {"uscc": "913101154283FEFC61", "resident_id": "11010519491231002X", "mobile": "13912345678",
+            "district": "浦东新区", "address": "上海市浦东新区世纪大道100号", "date": "2030-01-01",
+            "boolean": True, "string": "测试内容", "text": "测试内容"}
+
+
+def _sample(spec: Any) -> Any:
+    if spec.type == "enum" and spec.options:
+        return spec.options[0].value
+    if spec.type in ("integer", "decimal"):
+        return spec.min if spec.min is not None else 1
+    return _sample_values().get(spec.type, "测试内容")
+
+
+def _num(v: float) -> str:
+    return repr(float(v))
+
+
+def _fmt(v: float) -> str:
+    return f"{v:f}".rstrip("0").rstrip(".")
+
+
+FINDING_CODES = {"required": "required-field", "material": "required-material", "range": "range",
+                 "option": "option", "integer": "integer", "length": "max-length"}
+
+
+def generic_rules(requirements: MatterRequirements, legal_basis: str | None = None) -> list[dict[str, Any]]:
+    """Rules generated from a matter's requirements: required (respecting ``required_when``), formats,
+    options, lengths and ranges of fields, and required materials — each with examples."""
+    rules: list[dict[str, Any]] = []
+    types = {f.key: f.type for f in requirements.fields}
+
+    def add(rule_id: str, target: str, expr: str, zh: str, en: str, passing: list[dict[str, Any]],
+            failing: list[dict[str, Any]], when: str | None = None) -> None:
+        code = FINDING_CODES.get(rule_id.split(".")[0])
+        if rule_id.startswith("format.") or rule_id.startswith("district."):
+            code = {"uscc": "format-uscc", "resident_id": "format-resident-id", "mobile": "format-mobile",
+                    "district": "format-district", "date": "format-date"}.get(types[target[5:]], code)
+        rules.append({"id": rule_id, "finding_code": code, "targets": [target], "when": when, "expr": expr,
+                      "severity": "blocking",
+                      "message_zh": zh, "message_en": en, "legal_basis": legal_basis,
+                      "effective_from": None, "effective_to": None,
+                      "examples": {"pass": passing, "fail": failing}})
+
+    for spec in requirements.fields:
+        k, label, label_en = spec.key, spec.label, spec.label_en or spec.key
+        target, sample = f"form.{k}", _sample(spec)
+        has = f"has(form.{k}) && present(form.{k})"
+        if spec.required or spec.required_when:
+            when, cond = None, {}
+            if not spec.required and spec.required_when:
+                cond = dict(spec.required_when)
+                when = " && ".join(f"has(form.{ck}) && form.{ck} == {json.dumps(cv, ensure_ascii=False)}"
+                                   for ck, cv in cond.items())
+            add(f"required.{k}", target, has, f"请填写“{label}”", f"please fill in {label_en}",
+                [{"form": {**cond, k: sample}}], [{"form": dict(cond)}, {"form": {**cond, k: " "}}], when)
+        checks: list[tuple[str, str, str, str, Any]] = []
+        if spec.type == "uscc":
+            checks.append(("format", f"is_uscc(form.{k})", f"{label}不是有效的统一社会信用代码，请核对后重新填写",
+                           f"{label_en} is not a valid unified social credit code", "913101154283FEFC62"))
+        elif spec.type == "resident_id":
+            checks.append(("format", f"is_resident_id(form.{k})", f"{label}不是有效的居民身份证号码，请核对后重新填写",
+                           f"{label_en} is not a valid resident ID number", "110105194912310021"))
+        elif spec.type == "mobile":
+            checks.append(("format", f"is_mobile(form.{k})", f"{label}不是有效的手机号码",
+                           f"{label_en} is not a valid mobile number", "1234567"))
+        elif spec.type == "district":
+            checks.append(("district", f"is_shanghai_district(form.{k})", f"{label}应为上海市的区，例如“浦东新区”",
+                           f"{label_en} must be a district of Shanghai", "苏州市姑苏区"))
+        elif spec.type == "date":
+            checks.append(("format", f"is_date(form.{k})", f"{label}应为有效日期（格式 YYYY-MM-DD）",
+                           f"{label_en} must be a valid date (YYYY-MM-DD)", "2030-13-45"))
+        elif spec.type == "enum" and spec.options:
+            values = [o.value for o in spec.options]
+            names = "、".join(o.label for o in spec.options)
+            checks.append(("option", f"form.{k} in {json.dumps(values, ensure_ascii=False)}",
+                           f"{label}应为以下之一：{names}", f"{label_en} must be one of: {', '.join(values)}",
+                           "__other__"))
+        if spec.type in ("integer", "decimal"):
+            lo, hi = spec.min, spec.max
+            parts = [f"is_number(form.{k})"]
+            if lo is not None:
+                parts.append(f"form.{k} >= {_num(lo)}")
+            if hi is not None:
+                parts.append(f"form.{k} <= {_num(hi)}")
+            if lo is not None or hi is not None:
+                rng = (f"{_fmt(lo)} 至 {_fmt(hi)}" if lo is not None and hi is not None
+                       else f"不小于 {_fmt(lo)}" if lo is not None else f"不大于 {_fmt(hi)}")
+                rng_en = (f"between {_fmt(lo)} and {_fmt(hi)}" if lo is not None and hi is not None
+                          else f"at least {_fmt(lo)}" if lo is not None else f"at most {_fmt(hi)}")
+                bad = (lo - 1) if lo is not None else (hi + 1)
+                checks.append(("range", " && ".join(parts), f"{label}应在 {rng} 之间" if lo is not None and hi is not None
+                               else f"{label}应{rng}", f"{label_en} must be {rng_en}", bad))
+            if spec.type == "integer":
+                checks.append(("integer", f"is_number(form.{k}) && form.{k} == double(int(form.{k}))",
+                               f"{label}应为整数", f"{label_en} must be a whole number", (lo or 0) + 0.5))
+        if spec.max_length and spec.type in ("string", "text", "address"):
+            checks.append(("length", f"length(form.{k}) <= {spec.max_length}",
+                           f"{label}不能超过 {spec.max_length} 个字", f"{label_en} must be at most {spec.max_length} characters",
+                           "长" * (spec.max_length + 1)))
+        for kind, expr, zh, en, bad in checks:
+            add(f"{kind}.{k}", target, expr, zh, en, [{"form": {k: sample}}], [{"form": {k: bad}}], has)
+    for m in requirements.materials:
+        if m.required:
+            add(f"material.{m.code}", f"materials.{m.code}", f'material("{m.code}")', f"请上传“{m.name}”",
+                f"please upload {m.name_en or m.code}", [{"materials": {m.code: {"kind": "upload", "material_id": "m1"}}}],
+                [{"materials": {}}])
+    return rules

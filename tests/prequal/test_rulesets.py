@@ -1,0 +1,115 @@
+"""The shipped rule sets (every rule's own examples) and the CEL rule engine of svc-prequal."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kit.contracts import MatterRequirements
+from prequal.rules import RuleCompileError, compile_rules, generic_rules, run_examples, shipped_rulesets, verdict_of
+from support import valid_form
+
+CATALOGUE = json.loads((Path(__file__).parents[2] / "svc-matters/src/matters/catalogue/matters.json").read_text("utf-8"))
+SHIPPED = shipped_rulesets()
+
+
+def _cases() -> list[Any]:
+    cases = []
+    for code, doc in sorted(SHIPPED.items()):
+        for rule in doc["rules"]:
+            for kind in ("pass", "fail"):
+                for i, example in enumerate(rule["examples"][kind]):
+                    cases.append(pytest.param(code, rule, kind, example, id=f"{code}:{rule['id']}:{kind}[{i}]"))
+    return cases
+
+
+def test_every_matter_has_a_ruleset_whose_rules_all_have_examples() -> None:
+    assert set(SHIPPED) == {m["code"] for m in CATALOGUE}
+    for doc in SHIPPED.values():
+        assert doc["version"] == 1
+        for rule in doc["rules"]:
+            assert rule["examples"]["pass"] and rule["examples"]["fail"], rule["id"]
+            assert rule["message_zh"] and rule["message_en"] and rule["legal_basis"]
+
+
+@pytest.mark.parametrize(("code", "rule", "kind", "example"), _cases())
+def test_shipped_rule_example(code: str, rule: dict[str, Any], kind: str, example: dict[str, Any]) -> None:
+    on = dt.date.fromisoformat(example["today"]) if example.get("today") else None
+    result = compile_rules(f"{code}:{rule['id']}", [rule]).evaluate(example.get("form") or {},
+                                                                    example.get("materials") or {}, on)[0]
+    assert result.outcome == ("passed" if kind == "pass" else "failed"), result
+
+
+@pytest.mark.parametrize("matter", CATALOGUE, ids=lambda m: m["code"])
+def test_a_valid_form_passes_the_shipped_ruleset(matter: dict[str, Any]) -> None:
+    materials = {m["code"]: {"kind": "upload", "material_id": "m"} for m in matter["materials"]}
+    results = compile_rules(matter["code"], SHIPPED[matter["code"]]["rules"]).evaluate(valid_form(matter, 7), materials)
+    assert verdict_of(results) == "passed", [r for r in results if r.outcome != "passed"]
+    empty = compile_rules(matter["code"], SHIPPED[matter["code"]]["rules"]).evaluate({}, {})
+    assert verdict_of(empty) == "returned"
+
+
+def _rule(**kw: Any) -> dict[str, Any]:
+    return {"id": "r", "targets": ["form.a"], "expr": "true", "message_zh": "错", "message_en": "wrong", **kw}
+
+
+def test_invalid_expression_is_refused_with_the_parser_message() -> None:
+    with pytest.raises(RuleCompileError) as err:
+        compile_rules("bad", [_rule(expr="form.a ==")])
+    assert "form.a ==" in str(err.value) and "line 1, column" in str(err.value) and err.value.rule_id == "r"
+    with pytest.raises(RuleCompileError):
+        compile_rules("bad", [_rule(when="(((")])
+
+
+def test_when_false_is_not_applicable_and_failures_carry_the_message() -> None:
+    rs = compile_rules("t", [_rule(when='has(form.kind) && form.kind == "x"', expr="has(form.a) && present(form.a)")])
+    assert rs.evaluate({"kind": "y"}, {})[0].outcome == "not_applicable"
+    failed = rs.evaluate({"kind": "x", "a": "  "}, {})[0]
+    assert failed.outcome == "failed" and failed.message_zh == "错" and failed.message_en == "wrong"
+    assert rs.evaluate({"kind": "x", "a": "v"}, {})[0].outcome == "passed"
+
+
+def test_effective_period() -> None:
+    rs = compile_rules("t", [_rule(expr="false", effective_from="2030-01-01", effective_to="2030-12-31")])
+    assert rs.evaluate({}, {}, dt.date(2029, 12, 31))[0].outcome == "not_applicable"
+    assert rs.evaluate({}, {}, dt.date(2030, 6, 1))[0].outcome == "failed"
+    assert rs.evaluate({}, {}, dt.date(2031, 1, 1))[0].outcome == "not_applicable"
+
+
+def test_custom_functions_and_verdicts() -> None:
+    rs = compile_rules("t", [
+        _rule(id="d", expr='days_between(form.s, form.e) == 9 && date(form.e) > date(form.s) && is_date(form.s)'),
+        _rule(id="m", expr='material("plan") && !material("other")'),
+        _rule(id="i", expr='is_uscc(form.u) && is_mobile(form.p) && is_shanghai_district(form.addr) && form.n >= 1.0'),
+        _rule(id="w", expr="false", severity="warning"),
+    ])
+    form = {"s": "2030-01-01", "e": "2030-01-10", "u": "913101154283FEFC61", "p": "13912345678",
+            "addr": "上海市浦东新区世纪大道100号", "n": 2}
+    results = rs.evaluate(form, {"plan": {"kind": "upload"}})
+    assert [r.outcome for r in results] == ["passed", "passed", "passed", "failed"]
+    assert verdict_of(results) == "needs_human_review"
+    errored = compile_rules("t2", [_rule(expr="form.missing > 1.0")]).evaluate({}, {})
+    assert errored[0].outcome == "error" and verdict_of(errored) == "needs_human_review"
+    assert verdict_of(compile_rules("t3", [_rule(expr="false")]).evaluate({}, {})) == "returned"
+
+
+def test_generic_rules_cover_required_when_formats_ranges_and_materials() -> None:
+    matter = next(m for m in CATALOGUE if m["code"] == "LR-XK-014")
+    req = MatterRequirements.model_validate({**matter, "version": 3})
+    rules = generic_rules(req)
+    ids = {r["id"] for r in rules}
+    assert {"required.applicant_uscc", "format.applicant_uscc", "required.end_date", "range.forest_area_m2"} <= ids
+    assert all(e["ok"] for e in run_examples(rules))
+    rs = compile_rules("generic", rules)
+    form = valid_form(matter)
+    form["use_type"] = next(o["value"] for o in matter["fields"][next(
+        i for i, f in enumerate(matter["fields"]) if f["key"] == "use_type")]["options"] if o["value"] != "temporary")
+    del form["end_date"]
+    mats = {m["code"]: "x" for m in matter["materials"]}
+    assert verdict_of(rs.evaluate(form, mats)) == "passed"  # end date only required for temporary use
+    form["use_type"] = "temporary"
+    failed = [r.rule_id for r in rs.evaluate(form, mats) if r.outcome == "failed"]
+    assert failed == ["required.end_date"]
