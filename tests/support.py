@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 from typing import Any
 
@@ -68,6 +69,9 @@ def valid_resident_id(rng: random.Random) -> str:
     return body + resident_id_check_char(body)
 
 
+_ADDRESSES = itertools.count(1)
+
+
 def valid_form(matter: dict[str, Any], seed: int = 0) -> dict[str, Any]:
     """Every field of ``matter`` filled with a value its pre-review accepts."""
     rng = random.Random(seed)
@@ -92,6 +96,10 @@ def valid_form(matter: dict[str, Any], seed: int = 0) -> dict[str, Any]:
             form[key] = int(value) if typ == "integer" else float(value)
         elif typ == "boolean":
             form[key] = False
+        elif typ == "address":
+            # Another place each time: the pre-review returns a second open application of one subject
+            # for the same object (prequal.compare), which identical test forms would otherwise be.
+            form[key] = f"上海市浦东新区测试路{next(_ADDRESSES)}号"
         else:
             form[key] = "测试内容"
     return form

@@ -133,12 +133,13 @@ async def test_ruleset_create_test_publish_changes_later_verdicts(client: httpx.
     listing = (await client.get("/v1/prequal/rulesets", params={"matter": "LR-XK-008"}, headers=bearer(reviewer))).json()
     assert [(x["version"], x["status"]) for x in listing["items"]] == [(1, "retired"), (2, "active")]
     try:
+        form = valid_form(m, 21) | {"tree_count": 20}  # another place: not a second application for the same trees
         done = await submit(client, applicant, m, form, mats)
         assert done["status"] == "returned"
         review = (await client.get(f"/v1/prequal/reviews/{done['id']}", headers=bearer(applicant))).json()
         assert review["ruleset"] == "LR-XK-008@v2"
         assert [f["rule_id"] for f in review["findings"]] == ["trees.batch_limit"]
-        form["tree_count"] = 3
+        form = valid_form(m, 21) | {"tree_count": 3}
         assert (await submit(client, applicant, m, form, mats))["status"] == "prereviewed"
     finally:
         back = await client.post("/v1/prequal/rulesets/LR-XK-008/versions/1/publish", headers=bearer(reviewer))

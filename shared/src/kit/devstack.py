@@ -208,6 +208,16 @@ def http_ok(url: str) -> bool:
         return False
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: stop when the process that started the suite dies, even by SIGKILL,
+    so no service outlives ``make run`` or a test run holding its port."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1  # noqa: N806 - the name in <sys/prctl.h>
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @dataclass
 class Suite:
     """The six processes of the platform, started with one environment."""
@@ -222,7 +232,8 @@ class Suite:
             out = open(self.log_dir / f"{name}.log", "ab") if self.log_dir else None  # noqa: SIM115
             workers = int(self.env.get(f"{name.upper()}_WORKERS", "1") or 1)
             self.processes[name] = subprocess.Popen(service_command(name, port, workers=workers), env=dict(self.env), stdout=out,
-                                                    stderr=subprocess.STDOUT if out else None, start_new_session=True)
+                                                    stderr=subprocess.STDOUT if out else None, start_new_session=True,
+                                                    preexec_fn=_die_with_parent)
         for name, port in self.ports.items():
             def healthy(name: str = name, port: int = port) -> bool:
                 proc = self.processes[name]

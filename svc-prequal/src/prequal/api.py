@@ -89,3 +89,56 @@ async def publish_ruleset(session: SessionDep, _: RuleAdmin, matter: MatterCode,
 @rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/retire", summary="Retire a version")
 async def retire_ruleset(session: SessionDep, _: RuleAdmin, matter: MatterCode, version: int) -> RuleSetView:
     return RuleSetView.model_validate(await service.retire(session, matter, version))
+
+
+# ---- pre-fill (智能预填) and measures ------------------------------------------------------------------
+from datetime import date  # noqa: E402
+
+from prequal import measures as measures_service  # noqa: E402
+from prequal import prefill as prefill_service  # noqa: E402
+from prequal.schemas import MeasuresView, PrefillRequest, PrefillResult  # noqa: E402
+
+prefill_router = APIRouter(tags=["pre-fill"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
+Applicant = Annotated[Principal, Depends(require_roles(Role.APPLICANT))]
+MeasuresReader = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN, Role.INSPECTOR))]
+
+
+@prefill_router.post("/v1/prequal/prefill",
+                     summary="A draft form with every field the platform can fill, each with its source and freshness",
+                     responses={404: PROBLEM_RESPONSES[404], 422: PROBLEM_RESPONSES[422]})
+async def prefill(session: SessionDep, principal: Applicant, body: PrefillRequest) -> PrefillResult:
+    return PrefillResult.model_validate(await prefill_service.build_prefill(session, principal, body.matter_code))
+
+
+@prefill_router.get("/v1/prequal/measures",
+                    summary="Pre-review coverage, first-time acceptance, pre-fill and wrongly-blocked rates per matter "
+                            "and period (ops_admin, inspector)",
+                    responses={422: PROBLEM_RESPONSES[422]})
+async def get_measures(session: SessionDep, _: MeasuresReader,
+                       matter: Annotated[str | None, Query(max_length=32)] = None,
+                       from_: Annotated[date | None, Query(alias="from", description="First day (Asia/Shanghai)")] = None,
+                       to: Annotated[date | None, Query(description="Last day, inclusive")] = None) -> MeasuresView:
+    return MeasuresView.model_validate(await measures_service.measures(session, matter, from_, to))
+
+
+# ---- shadow mode (影子运行) ------------------------------------------------------------------------------
+from prequal import shadow as shadow_service  # noqa: E402
+from prequal.schemas import ShadowReport, ShadowState  # noqa: E402
+
+
+@rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/shadow",
+                   summary="Run a draft version in shadow beside the active one (one per matter); verdicts are "
+                           "not affected", responses={409: PROBLEM_RESPONSES[409]})
+async def shadow_ruleset(session: SessionDep, principal: RuleAdmin, matter: MatterCode, version: int) -> ShadowState:
+    return ShadowState.model_validate(await shadow_service.start(session, principal, matter, version))
+
+
+@rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/unshadow", summary="Stop running a version in shadow")
+async def unshadow_ruleset(session: SessionDep, _: RuleAdmin, matter: MatterCode, version: int) -> ShadowState:
+    return ShadowState.model_validate(await shadow_service.stop(session, matter, version))
+
+
+@rules_router.get("/v1/prequal/rulesets/{matter}/versions/{version}/shadow-report",
+                  summary="Where the shadow version and the active rules disagreed on submissions, with counts")
+async def shadow_report(session: SessionDep, _: RuleAdmin, matter: MatterCode, version: int) -> ShadowReport:
+    return ShadowReport.model_validate(await shadow_service.report(session, matter, version))

@@ -66,3 +66,153 @@ class MatterRequirementsRow(Base):
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     requirements: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+# ---- pre-fill (智能预填) and measures: read models built from events only ---------------------------
+
+class SubmissionSeen(Base):
+    """Read model: every (re)submission consumed (``ApplicationSubmitted``), with its form and materials."""
+
+    __tablename__ = "prefill_submissions"
+
+    application_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    matter_code: Mapped[str] = mapped_column(String(32), nullable=False)
+    matter_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    applicant_subject: Mapped[str] = mapped_column(String(128), nullable=False)
+    applicant_org_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    form: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    materials: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    field_types: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+    __table_args__ = (
+        Index("ix_prefill_submissions_subject", "applicant_subject", "submitted_at"),
+        Index("ix_prefill_submissions_org", "applicant_org_code", "submitted_at",
+              postgresql_where=text("applicant_org_code IS NOT NULL")),
+        Index("ix_prefill_submissions_matter", "matter_code", "submitted_at"),
+    )
+
+
+class LicenceHeld(Base):
+    """Read model: licences issued (``LicenceIssued``)."""
+
+    __tablename__ = "prefill_licences"
+
+    licence_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    licence_number: Mapped[str] = mapped_column(String(128), nullable=False)
+    licence_type: Mapped[str] = mapped_column(String(128), nullable=False)
+    application_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    holder_subject: Mapped[str] = mapped_column(String(128), nullable=False)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+    __table_args__ = (Index("ix_prefill_licences_holder", "holder_subject"),)
+
+
+class StatusSeen(Base):
+    """Read model: application status changes (``ApplicationStatusChanged``), for the measures."""
+
+    __tablename__ = "prefill_status_changes"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    application_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    matter_code: Mapped[str] = mapped_column(String(32), nullable=False)
+    applicant_subject: Mapped[str] = mapped_column(String(128), nullable=False)
+    from_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(32), nullable=False)
+    actor: Mapped[str] = mapped_column(String(128), nullable=False)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+    __table_args__ = (
+        Index("ix_prefill_status_changes_app", "application_id", "occurred_at"),
+        Index("ix_prefill_status_changes_matter", "matter_code", "to_status", "occurred_at"),
+    )
+
+
+class Prefill(Base):
+    """One pre-fill handed to an applicant: what was filled, to compare with what they submit."""
+
+    __tablename__ = "prefills"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    applicant_subject: Mapped[str] = mapped_column(String(128), nullable=False)
+    applicant_org_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    matter_code: Mapped[str] = mapped_column(String(32), nullable=False)
+    matter_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    fields_total: Mapped[int] = mapped_column(Integer, nullable=False)
+    filled: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    sources: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+    __table_args__ = (
+        Index("ix_prefills_matter", "matter_code", "created_at"),
+        Index("ix_prefills_subject", "applicant_subject", "matter_code", "created_at"),
+    )
+
+
+class RuleSetShadow(Base):
+    """A draft rule-set version running in shadow beside the active one (at most one per matter)."""
+
+    __tablename__ = "ruleset_shadows"
+
+    matter_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    started_by: Mapped[str] = mapped_column(String(128), nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class ShadowVerdict(Base):
+    """What the shadow version said of one application attempt, beside the published verdict."""
+
+    __tablename__ = "shadow_verdicts"
+
+    application_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shadow_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    matter_code: Mapped[str] = mapped_column(String(32), nullable=False)
+    active_ruleset: Mapped[str] = mapped_column(String(64), nullable=False)
+    active_verdict: Mapped[str] = mapped_column(String(24), nullable=False)
+    shadow_verdict: Mapped[str] = mapped_column(String(24), nullable=False)
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False)
+    differing_rules: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False)
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+    __table_args__ = (Index("ix_shadow_verdicts_matter_version", "matter_code", "shadow_version"),)
+
+
+class KnownLicence(Base):
+    """Read model (数据比对): licences issued, from ``lvrong.licences.licence.issued``."""
+
+    __tablename__ = "known_licences"
+
+    licence_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    licence_number: Mapped[str] = mapped_column(String(64), nullable=False)
+    licence_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    application_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    holder_subject: Mapped[str] = mapped_column(String(128), nullable=False)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # No event carries these yet (svc-licences is not built); kept so the check honours them once one does.
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class KnownApplication(Base):
+    """Read model (数据比对): each application's object (from its submission) and status (from
+    ``lvrong.matters.application.status_changed``), to find a second open application of one object."""
+
+    __tablename__ = "known_applications"
+
+    application_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    matter_code: Mapped[str] = mapped_column(String(32), nullable=False)
+    applicant_subject: Mapped[str] = mapped_column(String(128), nullable=False)
+    applicant_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    object_key: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    object_label: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    status: Mapped[str] = mapped_column(String(24), nullable=False)
+    status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    first_submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (Index("ix_known_applications_object", "applicant_subject", "matter_code", "object_key"),)

@@ -1,7 +1,7 @@
 """Request and response bodies of svc-prequal."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -77,3 +77,108 @@ class RuleSetTestResult(BaseModel):
     examples: list[dict[str, Any]]
     applications: list[dict[str, Any]]
     changed: int
+
+
+# ---- pre-fill (智能预填) and measures ------------------------------------------------------------------
+
+class PrefillRequest(BaseModel):
+    matter_code: str = Field(max_length=32, pattern=r"^[A-Za-z0-9_-]+$", examples=["LR-XK-007"])
+
+
+class PrefilledField(BaseModel):
+    value: Any
+    source: Literal["profile", "licence", "earlier_application", "business_data"]
+    source_ref: str = Field(description="Where the value comes from: token:<subject>, licence:<id>, application:<id>")
+    as_of: datetime = Field(description="How fresh the value is: when the source said so")
+    label: str
+    matter_code: str | None = Field(default=None, description="For earlier_application: the matter it was filed under")
+    observed_at: datetime | None = Field(default=None, description="When the service received the event it came from")
+
+
+class HeldLicence(BaseModel):
+    licence_id: str
+    licence_number: str
+    licence_type: str
+    application_id: str
+    issued_at: datetime
+    observed_at: datetime
+
+
+class PrefillResult(BaseModel):
+    prefill_id: str
+    matter_code: str
+    matter_version: int
+    fields_total: int
+    fields_filled: int
+    ratio: float
+    fields: dict[str, PrefilledField]
+    unfilled: list[str]
+    licences: list[HeldLicence] = Field(description="Licences the caller (or their company) holds")
+    created_at: datetime
+
+
+class MatterMeasures(BaseModel):
+    submitted: int = Field(description="Applications first submitted in the period")
+    prereviewed: int = Field(description="… of which got an automatic pre-review verdict")
+    decided: int = Field(description="… of which the verdict was passed or returned (not needs_human_review)")
+    accepted: int
+    accepted_first_time: int
+    prefills: int
+    form_fields: int
+    fields_prefilled: int
+    prefills_submitted: int
+    fields_prefilled_submitted: int
+    fields_kept: int
+    returned_by_prereview: int
+    wrongly_blocked: int
+    prereview_coverage: float | None
+    automatic_decision_rate: float | None
+    first_time_acceptance_rate: float | None
+    prefill_ratio: float | None
+    prefill_kept_ratio: float | None
+    wrongly_blocked_rate: float | None
+
+
+class MatterMeasuresRow(MatterMeasures):
+    matter_code: str
+
+
+class MeasuresView(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    matter: str | None
+    from_: date | None = Field(alias="from", serialization_alias="from")
+    to: date | None
+    timezone: str
+    items: list[MatterMeasuresRow]
+    total: MatterMeasures
+
+
+# ---- shadow mode (prequal.shadow) ---------------------------------------------------------------------
+
+class ShadowState(BaseModel):
+    matter_code: str
+    version: int
+    in_shadow: bool
+    started_by: str | None = None
+    started_at: datetime | None = None
+
+
+class ShadowDisagreement(BaseModel):
+    application_id: str
+    attempt: int
+    active_ruleset: str
+    active_verdict: VerdictValue
+    shadow_verdict: VerdictValue
+    differing_rules: list[dict[str, Any]] = Field(description="rule_id with its outcome under the active and the "
+                                                  "shadow version ('absent' where a version lacks the rule)")
+    checked_at: datetime
+
+
+class ShadowReport(ShadowState):
+    evaluated: int = Field(description="Submissions evaluated in shadow by this version")
+    agreed: int
+    disagreed: int
+    by_verdicts: list[dict[str, Any]] = Field(description="Counts per (active verdict, shadow verdict) pair")
+    by_rule: list[dict[str, Any]] = Field(description="How many listed disagreements each rule takes part in")
+    disagreements: list[ShadowDisagreement] = Field(description="Most recent first (at most 200)")

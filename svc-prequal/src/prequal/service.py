@@ -26,6 +26,7 @@ from kit.contracts import ApplicationSubmitted, Finding, MatterRequirements, Pre
 from kit.contracts.prequal import RuleOutcome
 from kit.errors import Conflict, NotFound, ValidationFailed
 from kit.events import CloudEvent, add_event
+from prequal import compare, shadow
 from prequal.models import MatterRequirementsRow, RuleSet, Verdict
 from prequal.rules import (
     CompiledRuleSet,
@@ -83,6 +84,7 @@ async def review_submission(session: AsyncSession, event: CloudEvent) -> None:
     inputs = _inputs(submitted.form, submitted.materials)
     on = submitted.submitted_at.astimezone(SHANGHAI).date()
     results = ruleset.evaluate(inputs["form"], inputs["materials"], on)
+    results += await compare.compare_results(session, submitted)  # 数据比对, independent of the rule set
     findings = findings_of(results)
     verdict = verdict_of(results)
     now = dt.datetime.now(dt.UTC)
@@ -99,6 +101,7 @@ async def review_submission(session: AsyncSession, event: CloudEvent) -> None:
     if inserted.first() is None:
         log.info("verdict_exists", application_id=submitted.application_id, attempt=submitted.attempt)
         return
+    await shadow.review_in_shadow(session, submitted, inputs, on, ruleset.name, verdict, results)
     await add_event(session, PrereviewVerdictIssued(
         application_id=submitted.application_id, attempt=submitted.attempt, verdict=verdict,  # type: ignore[arg-type]
         findings=findings, ruleset=ruleset.name, checked_at=now,

@@ -1,0 +1,196 @@
+"""Smart pre-fill (智能预填): a draft form with every field the platform can fill, each with its source.
+
+Built only from the service's own read models, fed by events (never other services' tables):
+
+* ``prefill_submissions`` — every (re)submission (``ApplicationSubmitted``), with form and materials;
+* ``prefill_licences`` — licences issued (``LicenceIssued``);
+* ``prefill_status_changes`` — application status changes (``ApplicationStatusChanged``), for the measures;
+* ``matter_requirements`` — the matter's fields, as seen in the submissions consumed.
+
+Sources, in order of precedence: the caller's **profile** (the verified token: subject kind, name,
+unified social credit code of the company acted for), a **licence** they hold (into a field that asks
+for a licence number), and **earlier applications** of the same subject or of the same company (the same
+field key in any matter, the newest value first). Nothing comes from another applicant's data. Date
+fields are never copied from an earlier application: they describe that application's own period; nor is
+a value the pre-review found fault with (a finding on that field in that attempt's verdict), so a
+mistake is not spread to the next form — only pre-reviewed submissions are used for that reason.
+Each pre-fill is recorded, so the measures can compare it with what the applicant then submits.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import or_, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.auth import Principal, SubjectKind
+from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted, MatterRequirements
+from kit.contracts.licences import LicenceIssued
+from kit.contracts.matters import FormFieldSpec
+from kit.errors import NotFound
+from kit.events import CloudEvent
+from prequal.models import LicenceHeld, MatterRequirementsRow, Prefill, StatusSeen, SubmissionSeen
+
+# Field types never copied from an earlier application (they belong to that application's period).
+NOT_CARRIED_OVER = frozenset({"date"})
+# Keys that ask for a licence (certificate) number: filled from a licence the caller holds.
+LICENCE_NUMBER_KEYS = ("licence_number", "license_number", "permit_number", "certificate_number")
+COMPANY_NAME_KEYS = frozenset({"applicant_name", "company_name", "org_name", "organisation_name"})
+PERSON_NAME_KEYS = frozenset({"applicant_name", "contact_name", "person_name"})
+
+
+# ---- read models, from events ----------------------------------------------------------------------
+
+async def record_submission(session: AsyncSession, event: CloudEvent) -> None:
+    submitted = ApplicationSubmitted.from_event(event)
+    stmt = insert(SubmissionSeen).values(
+        application_id=submitted.application_id, attempt=submitted.attempt, matter_code=submitted.matter.code,
+        matter_version=submitted.matter.version, applicant_subject=submitted.applicant.subject,
+        applicant_org_code=submitted.applicant.org_code, form=submitted.form,
+        materials={k: v.model_dump(mode="json", exclude_none=True) for k, v in submitted.materials.items()},
+        field_types={f.key: f.type for f in submitted.matter.fields}, submitted_at=submitted.submitted_at,
+        observed_at=dt.datetime.now(dt.UTC))
+    await session.execute(stmt.on_conflict_do_nothing())
+
+
+async def record_licence(session: AsyncSession, event: CloudEvent) -> None:
+    issued = LicenceIssued.from_event(event)
+    stmt = insert(LicenceHeld).values(
+        licence_id=issued.licence_id, licence_number=issued.licence_number, licence_type=issued.licence_type,
+        application_id=issued.application_id, holder_subject=issued.holder_subject, issued_at=issued.issued_at,
+        observed_at=dt.datetime.now(dt.UTC))
+    await session.execute(stmt.on_conflict_do_nothing())
+
+
+async def record_status(session: AsyncSession, event: CloudEvent) -> None:
+    changed = ApplicationStatusChanged.from_event(event)
+    stmt = insert(StatusSeen).values(
+        event_id=event.id[:64], application_id=changed.application_id, matter_code=changed.matter_code,
+        applicant_subject=changed.applicant_subject, from_status=changed.from_status, to_status=changed.to_status,
+        actor=changed.actor[:128], occurred_at=changed.occurred_at, observed_at=dt.datetime.now(dt.UTC))
+    await session.execute(stmt.on_conflict_do_nothing())
+
+
+# ---- the pre-fill ----------------------------------------------------------------------------------
+
+def _fits(spec: FormFieldSpec, value: Any) -> bool:
+    """A value is offered for a field only if it is valid for that field's type and options."""
+    if value is None or value == "":
+        return False
+    if spec.type == "enum":
+        return any(o.value == value for o in spec.options or [])
+    if spec.type == "boolean":
+        return isinstance(value, bool)
+    if spec.type in ("integer", "decimal"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if spec.type == "integer" and not float(value).is_integer():
+            return False
+        return (spec.min is None or value >= spec.min) and (spec.max is None or value <= spec.max)
+    if not isinstance(value, str):
+        return False
+    return spec.max_length is None or len(value) <= spec.max_length
+
+
+def _profile(principal: Principal, spec: FormFieldSpec) -> Any:
+    company = principal.kind == SubjectKind.COMPANY
+    if spec.key == "applicant_type" and spec.type == "enum":
+        return "organisation" if company else "individual" if principal.kind == SubjectKind.PERSON else None
+    if spec.type == "uscc" and spec.key.startswith("applicant") and principal.org_code:
+        return principal.org_code
+    if company and spec.key in COMPANY_NAME_KEYS:
+        return principal.name
+    if principal.kind == SubjectKind.PERSON and spec.key in PERSON_NAME_KEYS:
+        return principal.name
+    return None
+
+
+async def latest_requirements(session: AsyncSession, matter_code: str) -> MatterRequirements:
+    row = await session.scalar(select(MatterRequirementsRow).where(MatterRequirementsRow.code == matter_code)
+                               .order_by(MatterRequirementsRow.version.desc()).limit(1))
+    if row is None:
+        raise NotFound(f"预填尚不知道事项 {matter_code} 的表单（尚无该事项的申报） / the pre-fill does not know the "
+                       f"form of matter {matter_code} yet (no application of it has been seen)")
+    return MatterRequirements.model_validate(row.requirements)
+
+
+def _own(principal: Principal) -> Any:
+    """Submissions the caller may see: their own, and their company's (the token's org code)."""
+    own = SubmissionSeen.applicant_subject == principal.subject
+    if principal.org_code:
+        return or_(own, SubmissionSeen.applicant_org_code == principal.org_code)
+    return own
+
+
+EARLIER_VALUES = text("""
+SELECT DISTINCT ON (kv.key) kv.key, kv.value, s.field_types ->> kv.key AS type, s.application_id, s.matter_code,
+       s.submitted_at, s.observed_at
+FROM prefill_submissions s CROSS JOIN LATERAL jsonb_each(s.form) kv
+WHERE (s.applicant_subject = :subject OR (CAST(:org AS text) IS NOT NULL AND s.applicant_org_code = :org))
+  AND kv.key = ANY(:keys) AND jsonb_typeof(kv.value) <> 'null' AND kv.value <> '""'::jsonb
+  AND EXISTS (SELECT 1 FROM verdicts v WHERE v.application_id = s.application_id AND v.attempt = s.attempt)
+  AND NOT EXISTS (SELECT 1 FROM verdicts v CROSS JOIN LATERAL jsonb_array_elements(v.findings) f
+                  WHERE v.application_id = s.application_id AND v.attempt = s.attempt
+                    AND f ->> 'target' = 'form.' || kv.key)
+ORDER BY kv.key, s.submitted_at DESC, s.attempt DESC
+""")
+
+
+async def build_prefill(session: AsyncSession, principal: Principal, matter_code: str) -> dict[str, Any]:
+    requirements = await latest_requirements(session, matter_code)
+    now = dt.datetime.now(dt.UTC)
+    fields: dict[str, dict[str, Any]] = {}
+
+    for spec in requirements.fields:
+        value = _profile(principal, spec)
+        if value is not None and _fits(spec, value):
+            fields[spec.key] = {"value": value, "source": "profile", "source_ref": f"token:{principal.subject}",
+                                "as_of": now}
+
+    own_apps = select(SubmissionSeen.application_id).where(_own(principal))
+    licences = (await session.scalars(
+        select(LicenceHeld).where(or_(LicenceHeld.holder_subject == principal.subject,
+                                      LicenceHeld.application_id.in_(own_apps)))
+        .order_by(LicenceHeld.issued_at.desc()))).all()
+    if licences:
+        for spec in requirements.fields:
+            if spec.key not in fields and any(k in spec.key for k in LICENCE_NUMBER_KEYS) and spec.type in ("string", "text"):
+                lic = licences[0]
+                if _fits(spec, lic.licence_number):
+                    fields[spec.key] = {"value": lic.licence_number, "source": "licence",
+                                        "source_ref": f"licence:{lic.licence_id}", "as_of": lic.issued_at}
+
+    wanted = [s for s in requirements.fields if s.key not in fields and s.type not in NOT_CARRIED_OVER]
+    if wanted:
+        rows = (await session.execute(EARLIER_VALUES, {"subject": principal.subject, "org": principal.org_code,
+                                                       "keys": [s.key for s in wanted]})).mappings().all()
+        by_key = {r["key"]: r for r in rows}
+        for spec in wanted:
+            r = by_key.get(spec.key)
+            if r is not None and r["type"] == spec.type and _fits(spec, r["value"]):
+                fields[spec.key] = {"value": r["value"], "source": "earlier_application",
+                                    "source_ref": f"application:{r['application_id']}", "as_of": r["submitted_at"],
+                                    "matter_code": r["matter_code"], "observed_at": r["observed_at"]}
+
+    ordered = {s.key: {**fields[s.key], "label": s.label} for s in requirements.fields if s.key in fields}
+    prefill_id = uuid.uuid4().hex
+    session.add(Prefill(id=prefill_id, applicant_subject=principal.subject, applicant_org_code=principal.org_code,
+                        matter_code=requirements.code, matter_version=requirements.version,
+                        fields_total=len(requirements.fields),
+                        filled={k: v["value"] for k, v in ordered.items()},
+                        sources={k: {"source": v["source"], "source_ref": v["source_ref"]} for k, v in ordered.items()},
+                        created_at=now))
+    await session.commit()
+    total = len(requirements.fields)
+    return {
+        "prefill_id": prefill_id, "matter_code": requirements.code, "matter_version": requirements.version,
+        "fields_total": total, "fields_filled": len(ordered), "ratio": round(len(ordered) / total, 4) if total else 0.0,
+        "fields": ordered, "unfilled": [s.key for s in requirements.fields if s.key not in ordered],
+        "licences": [{"licence_id": x.licence_id, "licence_number": x.licence_number, "licence_type": x.licence_type,
+                      "application_id": x.application_id, "issued_at": x.issued_at, "observed_at": x.observed_at}
+                     for x in licences],
+        "created_at": now,
+    }

@@ -1,0 +1,127 @@
+"""Shadow mode: a draft rule-set version runs beside the active one without affecting verdicts.
+
+While a draft version of a matter is in shadow (at most one per matter), every new submission of that
+matter is evaluated by the active rules (the published verdict) and by the shadow version; the shadow's
+verdict and results are stored in ``shadow_verdicts``, and the report lists where the two disagree,
+so staff see what publishing the version would change before they publish it. The ``compare.*``
+results (数据比对) do not depend on the rule set: the shadow verdict includes the same ones.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import structlog
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.auth import Principal
+from kit.contracts import ApplicationSubmitted
+from kit.errors import Conflict, NotFound
+from prequal.models import RuleSet, RuleSetShadow, ShadowVerdict
+from prequal.rules import RuleResult, compile_rules, verdict_of
+
+log = structlog.get_logger("prequal.shadow")
+
+
+async def _ruleset(session: AsyncSession, matter: str, version: int) -> RuleSet:
+    row = await session.get(RuleSet, (matter, version))
+    if row is None:
+        raise NotFound(f"事项 {matter} 没有第 {version} 版规则集 / matter {matter} has no rule set version {version}")
+    return row
+
+
+def _view(shadow: RuleSetShadow | None, matter: str, version: int) -> dict[str, Any]:
+    running = shadow is not None and shadow.version == version
+    return {"matter_code": matter, "version": version, "in_shadow": running,
+            "started_by": shadow.started_by if running else None, "started_at": shadow.started_at if running else None}
+
+
+async def start(session: AsyncSession, principal: Principal, matter: str, version: int) -> dict[str, Any]:
+    row = await _ruleset(session, matter, version)
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"prequal-ruleset:{matter}"))))
+    current = await session.get(RuleSetShadow, matter)
+    if current is not None and current.version == version:
+        return _view(current, matter, version)
+    if row.status != "draft":
+        raise Conflict(f"只有草稿版本可以影子运行，第 {version} 版的状态是 {row.status} / only a draft version can run in "
+                       f"shadow; version {version} is {row.status}")
+    if current is not None:
+        raise Conflict(f"事项 {matter} 的第 {current.version} 版已在影子运行，请先停止 / version {current.version} of "
+                       f"{matter} is already in shadow: unshadow it first (one shadow per matter)")
+    shadow = RuleSetShadow(matter_code=matter, version=version, started_by=principal.subject,
+                           started_at=dt.datetime.now(dt.UTC))
+    session.add(shadow)
+    await session.commit()
+    return _view(shadow, matter, version)
+
+
+async def stop(session: AsyncSession, matter: str, version: int) -> dict[str, Any]:
+    await _ruleset(session, matter, version)
+    await session.execute(delete(RuleSetShadow).where(RuleSetShadow.matter_code == matter,
+                                                      RuleSetShadow.version == version))
+    await session.commit()
+    return _view(None, matter, version)
+
+
+def differing(active: list[RuleResult], shadow: list[RuleResult]) -> list[dict[str, Any]]:
+    """Rules whose outcome differs (a rule only one side has counts as ``absent`` on the other)."""
+    a = {r.rule_id: r.outcome for r in active}
+    s = {r.rule_id: r.outcome for r in shadow}
+    ids = list(a) + [k for k in s if k not in a]
+    return [{"rule_id": k, "active": a.get(k, "absent"), "shadow": s.get(k, "absent")}
+            for k in ids if a.get(k, "absent") != s.get(k, "absent")]
+
+
+async def review_in_shadow(session: AsyncSession, submitted: ApplicationSubmitted, inputs: dict[str, Any], on: dt.date,
+                           active_ruleset: str, active_verdict: str, active_results: list[RuleResult]) -> None:
+    """Evaluate the matter's shadow version (if any) on one submission and store it beside the verdict."""
+    shadow = await session.get(RuleSetShadow, submitted.matter.code)
+    if shadow is None:
+        return
+    row = await session.get(RuleSet, (shadow.matter_code, shadow.version))
+    if row is None or row.status != "draft":
+        return  # published or retired since: nothing left to compare
+    try:
+        rules = compile_rules(f"{row.matter_code}@v{row.version}", row.rules)
+        results = rules.evaluate(inputs["form"], inputs["materials"], on)
+    except Exception:  # the shadow must never break the real pre-review
+        log.exception("shadow_failed", matter=row.matter_code, version=row.version)
+        return
+    results += [r for r in active_results if r.rule_id.startswith("compare.")]
+    verdict = verdict_of(results)
+    await session.execute(insert(ShadowVerdict).values(
+        application_id=submitted.application_id, attempt=submitted.attempt, shadow_version=row.version,
+        matter_code=row.matter_code, active_ruleset=active_ruleset, active_verdict=active_verdict,
+        shadow_verdict=verdict, results=[r.model_dump() for r in results],
+        differing_rules=differing(active_results, results), checked_at=dt.datetime.now(dt.UTC),
+    ).on_conflict_do_nothing())
+
+
+async def report(session: AsyncSession, matter: str, version: int, limit: int = 200) -> dict[str, Any]:
+    await _ruleset(session, matter, version)
+    where = (ShadowVerdict.matter_code == matter, ShadowVerdict.shadow_version == version)
+    disagree = ShadowVerdict.active_verdict != ShadowVerdict.shadow_verdict
+    evaluated, disagreed = (await session.execute(
+        select(func.count(), func.count().filter(disagree)).where(*where))).one()
+    by_kind = (await session.execute(
+        select(ShadowVerdict.active_verdict, ShadowVerdict.shadow_verdict, func.count())
+        .where(*where, disagree).group_by(ShadowVerdict.active_verdict, ShadowVerdict.shadow_verdict)
+        .order_by(func.count().desc()))).all()
+    rows = (await session.scalars(select(ShadowVerdict).where(*where, disagree)
+                                  .order_by(ShadowVerdict.checked_at.desc()).limit(limit))).all()
+    rule_counts: dict[str, int] = {}
+    for r in rows:
+        for d in r.differing_rules:
+            rule_counts[d["rule_id"]] = rule_counts.get(d["rule_id"], 0) + 1
+    current = await session.get(RuleSetShadow, matter)
+    return {
+        **_view(current, matter, version),
+        "evaluated": evaluated, "agreed": evaluated - disagreed, "disagreed": disagreed,
+        "by_verdicts": [{"active_verdict": a, "shadow_verdict": s, "count": n} for a, s, n in by_kind],
+        "by_rule": [{"rule_id": k, "count": n} for k, n in sorted(rule_counts.items(), key=lambda kv: -kv[1])],
+        "disagreements": [{"application_id": r.application_id, "attempt": r.attempt, "active_ruleset": r.active_ruleset,
+                           "active_verdict": r.active_verdict, "shadow_verdict": r.shadow_verdict,
+                           "differing_rules": r.differing_rules, "checked_at": r.checked_at} for r in rows],
+    }
