@@ -1,6 +1,6 @@
 """Shadow mode of a rule-set version and the automatic data comparison (数据比对) through the gateway:
 a draft in shadow sees every new submission without changing its verdict, and its report shows where it
-disagrees; a second open application for the same object is returned with the comparison's message."""
+disagrees; a second open application for the same object goes to the officer with the comparison's message."""
 from __future__ import annotations
 
 import asyncio
@@ -110,7 +110,7 @@ async def test_a_draft_in_shadow_reports_disagreements_without_changing_verdicts
         assert (await client.post(f"/v1/prequal/rulesets/{MATTER}/versions/{v}/retire", headers=bearer(reviewer))).status_code == 200
 
 
-async def test_a_second_open_application_for_the_same_object_is_returned(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_a_second_open_application_for_the_same_object_is_flagged_for_the_officer(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
     applicant = await token("applicant-company")
     m = await matter(client, applicant, "LR-XK-007")
     mats = await all_materials(client, applicant, m)
@@ -120,7 +120,9 @@ async def test_a_second_open_application_for_the_same_object_is_returned(client:
     assert first["status"] == "prereviewed", first.get("last_step")
 
     second = await submit(client, applicant, m, {**form, "area_m2": form["area_m2"] + 1}, mats)
-    assert second["status"] == "returned"
+    # Flagged, not turned away: the window officer sees the other application and decides at acceptance.
+    assert second["status"] == "prereviewed" and second["last_step"]["details"]["needs_human_review"] is True
+    assert first["id"] in second["last_step"]["reason"]
     review = (await client.get(f"/v1/prequal/reviews/{second['id']}", headers=bearer(applicant))).json()
     [finding] = [f for f in review["findings"] if f["rule_id"] == "compare-duplicate"]
     assert first["id"] in finding["message_zh"] and "重复申报" in finding["message_zh"]

@@ -57,6 +57,10 @@ CLOSED_STATUSES = ("draft", "completed", "refused", "denied", "withdrawn")
 _SPACE = re.compile(r"[\s　,，。.、·\-－—_]+")
 
 OPEN_RULE = "compare.open_application"
+# A warning, not a block: a second application for the same object can be legitimate (a second sign
+# at one address, a re-filing after a change), so the window officer sees the other application and
+# decides at acceptance instead of the applicant being turned away automatically.
+OPEN_RULE_SEVERITY = "warning"
 LICENCE_RULE = "compare.licence"
 
 
@@ -90,9 +94,9 @@ def applicant_key(form: dict[str, Any]) -> str | None:
 
 
 def _result(rule_id: str, targets: list[str], outcome: str, zh: str | None = None, en: str | None = None,
-            finding_code: str | None = None) -> RuleResult:
+            finding_code: str | None = None, severity: str = "blocking") -> RuleResult:
     return RuleResult(rule_id=rule_id, finding_code=finding_code, targets=targets, outcome=outcome,  # type: ignore[arg-type]
-                      severity="blocking", message_zh=zh, message_en=en)
+                      severity=severity, message_zh=zh, message_en=en)  # type: ignore[arg-type]
 
 
 # ---- read models --------------------------------------------------------------------------------------
@@ -182,7 +186,7 @@ async def open_application_result(session: AsyncSession, submitted: ApplicationS
     keys = OBJECT_FIELDS.get(submitted.matter.code, ())
     targets = [f"form.{k}" for k in keys] or ["application"]
     if obj is None:
-        return _result(OPEN_RULE, targets, "not_applicable")
+        return _result(OPEN_RULE, targets, "not_applicable", severity=OPEN_RULE_SEVERITY)
     other = (await session.execute(
         select(KnownApplication.application_id, KnownApplication.status)
         .where(KnownApplication.applicant_subject == submitted.applicant.subject,
@@ -195,13 +199,13 @@ async def open_application_result(session: AsyncSession, submitted: ApplicationS
                < tuple_(literal(first), literal(submitted.application_id)))
         .order_by(KnownApplication.first_submitted_at).limit(1))).first()
     if other is None:
-        return _result(OPEN_RULE, targets, "passed")
+        return _result(OPEN_RULE, targets, "passed", severity=OPEN_RULE_SEVERITY)
     return _result(OPEN_RULE, targets, "failed",
                    f"您已有同一事项、同一对象（{obj[1]}）的在办申请 {other.application_id}（状态：{other.status}），"
                    "请勿重复申报；如需变更请撤回原申请或在原申请上补正",
                    f"you already have an open application {other.application_id} (status: {other.status}) of this "
                    f"matter for the same object ({obj[1]}): do not apply twice; withdraw it or correct that one instead",
-                   "compare-duplicate")
+                   "compare-duplicate", severity=OPEN_RULE_SEVERITY)
 
 
 async def compare_results(session: AsyncSession, submitted: ApplicationSubmitted) -> list[RuleResult]:
