@@ -1,9 +1,12 @@
 """Helpers shared by the test suites: scratch databases, stream resets, valid applications."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import itertools
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -159,3 +162,30 @@ def write_test_calendar(directory: Any, today: dt.date | None = None) -> dict[st
             "approved_at": dt.datetime.now(dt.UTC).isoformat(),
         }, ensure_ascii=False), encoding="utf-8")
     return {"holidays": added_holidays, "workday": added_workday, "directory": directory}
+
+
+@contextlib.contextmanager
+def fresh_suite(prefix: str, var: Any, log_prefix: str = "lvrong-bench-") -> Iterator[tuple[dict[str, str], dict[str, int]]]:
+    """The whole suite on free ports with empty databases ``<prefix>_*`` and no old streams, for
+    benchmark and generator scripts; yields (environment, ports) and stops everything afterwards."""
+    import tempfile
+    from pathlib import Path
+
+    from kit.devstack import SERVICE_PORTS, Servers, Suite, free_port, migrate_all, platform_environment
+
+    servers = Servers.configured_or_local(Path(var), postgres_port=54349, nats_port=free_port())
+    ports = {name: free_port() for name in SERVICE_PORTS}
+    log_dir = Path(tempfile.mkdtemp(prefix=log_prefix))
+    env = platform_environment(servers.database_url, servers.nats_url, ports=ports)
+    env.update(DATABASE_NAME_PREFIX=prefix, GATEWAY_DEV_ISSUER_KEY_DIR=str(log_dir / "dev-issuer"), LOG_LEVEL="WARNING")
+    suite = Suite(env, ports=ports, log_dir=log_dir)
+    try:
+        asyncio.run(drop_databases(servers.database_url, [f"{prefix}_{s}" for s in SERVICE_PORTS if s != "gateway"]))
+        asyncio.run(drop_streams(servers.nats_url))
+        migrate_all(env)
+        suite.start()
+        suite.wait_ready()
+        yield env, ports
+    finally:
+        suite.stop()
+        servers.stop()

@@ -22,7 +22,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,8 +31,7 @@ import nats
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from kit.devstack import SERVICE_PORTS, Servers, Suite, free_port, migrate_all, platform_environment  # noqa: E402
-from support import all_materials, drop_databases, drop_streams, valid_form  # noqa: E402
+from support import all_materials, fresh_suite, valid_form  # noqa: E402
 
 PREFIX = "lvrong_bench"
 MATTER = "LR-XK-008"
@@ -175,23 +173,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16, help="for the sustained-rate series")
     parser.add_argument("--seconds", type=float, default=10.0, help="for the sustained-rate series")
     args = parser.parse_args()
-    servers = Servers.configured_or_local(ROOT / "var" / "bench", postgres_port=54349, nats_port=free_port())
-    database_url, nats_url = servers.database_url, servers.nats_url
-    ports = {name: free_port() for name in SERVICE_PORTS}
-    log_dir = Path(tempfile.mkdtemp(prefix="lvrong-bench-"))
-    env = platform_environment(database_url, nats_url, ports=ports)
-    env.update(DATABASE_NAME_PREFIX=PREFIX, GATEWAY_DEV_ISSUER_KEY_DIR=str(log_dir / "dev-issuer"), LOG_LEVEL="WARNING")
-    asyncio.run(drop_databases(database_url, [f"{PREFIX}_{s}" for s in SERVICE_PORTS if s != "gateway"]))
-    asyncio.run(drop_streams(nats_url))
-    migrate_all(env)
-    suite = Suite(env, ports=ports, log_dir=log_dir)
-    try:
-        suite.start()
-        suite.wait_ready()
+    with fresh_suite(PREFIX, ROOT / "var" / "bench", "lvrong-bench-") as (env, ports):
         asyncio.run(run(args, env, ports))
-    finally:
-        suite.stop()
-        servers.stop()
     return 0
 
 

@@ -28,7 +28,6 @@ import asyncio
 import datetime as dt
 import random
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -40,9 +39,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from kit.devstack import SERVICE_PORTS, Servers, Suite, free_port, migrate_all, platform_environment  # noqa: E402
 from kit.identifiers import SHANGHAI_DISTRICTS, USCC_CHARSET  # noqa: E402
-from support import all_materials, drop_databases, drop_streams, valid_form  # noqa: E402
+from support import all_materials, fresh_suite, valid_form  # noqa: E402
 
 PREFIX = "lvrong_prefill_batch"
 APPLICANTS = ("applicant-company", "applicant-person")
@@ -248,23 +246,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
-    servers = Servers.configured_or_local(ROOT / "var" / "bench", postgres_port=54349, nats_port=free_port())
-    database_url, nats_url = servers.database_url, servers.nats_url
-    ports = {name: free_port() for name in SERVICE_PORTS}
-    log_dir = Path(tempfile.mkdtemp(prefix="lvrong-prefill-batch-"))
-    env = platform_environment(database_url, nats_url, ports=ports)
-    env.update(DATABASE_NAME_PREFIX=PREFIX, GATEWAY_DEV_ISSUER_KEY_DIR=str(log_dir / "dev-issuer"), LOG_LEVEL="WARNING")
-    asyncio.run(drop_databases(database_url, [f"{PREFIX}_{s}" for s in SERVICE_PORTS if s != "gateway"]))
-    asyncio.run(drop_streams(nats_url))
-    migrate_all(env)
-    suite = Suite(env, ports=ports, log_dir=log_dir)
-    try:
-        suite.start()
-        suite.wait_ready()
+    with fresh_suite(PREFIX, ROOT / "var" / "bench", "lvrong-prefill-batch-") as (env, ports):
         asyncio.run(run(args, f"http://127.0.0.1:{ports['gateway']}"))
-    finally:
-        suite.stop()
-        servers.stop()
     return 0
 
 

@@ -35,15 +35,15 @@ class EventSubscription:
     handler: EventHandlerFn
 
 
+# Built once: it runs for every event every consumer handles.
+_CLAIM_EVENT = (insert(processed_events).on_conflict_do_nothing().returning(processed_events.c.event_id))
+
+
 async def handle_once(database: Database, consumer: str, event: CloudEvent, handler: EventHandlerFn) -> bool:
     """Apply ``handler`` unless ``consumer`` already handled ``event``; True when it was applied now."""
     async with database.transaction() as session:
-        claimed = await session.execute(
-            insert(processed_events)
-            .values(consumer=consumer, event_id=event.id, event_type=event.type)
-            .on_conflict_do_nothing()
-            .returning(processed_events.c.event_id)
-        )
+        claimed = await session.execute(_CLAIM_EVENT, {"consumer": consumer, "event_id": event.id,
+                                                       "event_type": event.type})
         if claimed.first() is None:
             return False
         await handler(session, event)
