@@ -1,24 +1,41 @@
-"""What svc-prequal consumes. It publishes ``lvrong.prequal.verdict.issued`` (``kit.contracts.prequal``)."""
+"""What svc-prequal consumes. It publishes ``lvrong.prequal.verdict.issued`` (``kit.contracts.prequal``).
+
+One durable consumer per subject: every read model fed by a subject is updated in the same
+transaction, so an event costs one delivery and one transaction, not one per read model.
+"""
 from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted
 from kit.contracts.licences import LicenceIssued
-from kit.events import EventSubscription
+from kit.events import CloudEvent, EventSubscription
 from prequal import compare, prefill, service
+
+
+async def on_submitted(session: AsyncSession, event: CloudEvent) -> None:
+    """Pre-review the submission (publishing the verdict), then keep it for pre-fill and the measures."""
+    await service.review_submission(session, event)
+    await prefill.record_submission(session, event)
+
+
+async def on_status_changed(session: AsyncSession, event: CloudEvent) -> None:
+    """Open applications for the comparison (数据比对); status history for the measures."""
+    await compare.on_status_changed(session, event)
+    await prefill.record_status(session, event)
+
+
+async def on_licence_issued(session: AsyncSession, event: CloudEvent) -> None:
+    """Licences held: for the comparison of exempted materials and for pre-fill."""
+    await compare.on_licence_issued(session, event)
+    await prefill.record_licence(session, event)
+
 
 SUBSCRIPTIONS = [
     EventSubscription(name="submissions", producer="matters", subjects=[ApplicationSubmitted.event_type],
-                      handler=service.review_submission),
-    # 数据比对 read models (prequal.compare): applications' statuses and licences issued.
-    EventSubscription(name="compare-status", producer="matters", subjects=[ApplicationStatusChanged.event_type],
-                      handler=compare.on_status_changed),
-    EventSubscription(name="compare-licences", producer="licences", subjects=[LicenceIssued.event_type],
-                      handler=compare.on_licence_issued),
-    # Read models of the pre-fill and the measures (prequal.prefill), each with its own durable consumer.
-    EventSubscription(name="prefill-submissions", producer="matters", subjects=[ApplicationSubmitted.event_type],
-                      handler=prefill.record_submission),
-    EventSubscription(name="prefill-status", producer="matters", subjects=[ApplicationStatusChanged.event_type],
-                      handler=prefill.record_status),
-    EventSubscription(name="prefill-licences", producer="licences", subjects=[LicenceIssued.event_type],
-                      handler=prefill.record_licence),
+                      handler=on_submitted),
+    EventSubscription(name="status-changes", producer="matters", subjects=[ApplicationStatusChanged.event_type],
+                      handler=on_status_changed),
+    EventSubscription(name="licences-issued", producer="licences", subjects=[LicenceIssued.event_type],
+                      handler=on_licence_issued),
 ]
