@@ -189,3 +189,42 @@ def fresh_suite(prefix: str, var: Any, log_prefix: str = "lvrong-bench-") -> Ite
     finally:
         suite.stop()
         servers.stop()
+
+
+async def matter(client: Any, token: str, code: str) -> dict[str, Any]:
+    """GET /v1/matters/{code} as a front-end would; fails the test unless it answers 200."""
+    r = await client.get(f"/v1/matters/{code}", headers=bearer(token))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def wait_status(client: Any, token: str, app_id: str, wanted: set[str], seconds: float = 15) -> dict[str, Any]:
+    """Poll the application until its status is one of ``wanted`` (events arrive asynchronously)."""
+    import time
+
+    import pytest
+
+    deadline = time.monotonic() + seconds
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        r = await client.get(f"/v1/applications/{app_id}", headers=bearer(token))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        if body["status"] in wanted:
+            return body
+        await asyncio.sleep(0.05)
+    pytest.fail(f"{app_id} did not reach {wanted} within {seconds:.0f} s (is {body.get('status')}: {body.get('last_step')})")
+
+
+async def wait_for_verdict(client: Any, token: str, app_id: str) -> dict[str, Any]:
+    """Wait for the pre-review verdict, whatever it is."""
+    return await wait_status(client, token, app_id, {"prereviewed", "returned"})
+
+
+async def submit_for_verdict(client: Any, token: str, matter_detail: dict[str, Any], form: dict[str, Any],
+                             materials: dict[str, Any]) -> dict[str, Any]:
+    """Submit an application and return it once the pre-review has decided."""
+    r = await client.post("/v1/applications", json={"matter_code": matter_detail["code"], "form": form,
+                                                    "materials": materials}, headers=bearer(token))
+    assert r.status_code == 201, r.text
+    return await wait_for_verdict(client, token, r.json()["id"])

@@ -3,33 +3,19 @@ refusal a front-end can meet on the way and proof that a refused request wrote n
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 
-from support import all_materials, bearer, valid_form
+from support import all_materials, bearer, matter, valid_form, wait_for_verdict
 
 pytestmark = pytest.mark.integration
 
 
-async def matter(client: httpx.AsyncClient, tok: str, code: str) -> dict[str, Any]:
-    r = await client.get(f"/v1/matters/{code}", headers=bearer(tok))
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
-async def wait_for_verdict(client: httpx.AsyncClient, tok: str, application_id: str) -> dict:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        r = await client.get(f"/v1/applications/{application_id}", headers=bearer(tok))
-        assert r.status_code == 200, r.text
-        if r.json()["status"] not in ("submitted", "draft"):
-            return r.json()
-        await asyncio.sleep(0.05)
-    pytest.fail(f"no pre-review verdict for {application_id} within 15 s")
 
 
 async def count_rows(suite, table: str) -> int:  # noqa: ANN001

@@ -19,7 +19,7 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from kit.contracts import LicenceIssued
 from kit.identifiers import USCC_CHARSET, uscc_check_char
-from support import all_materials, bearer, upload, valid_form
+from support import all_materials, bearer, matter, upload, valid_form
 
 pytestmark = pytest.mark.integration
 
@@ -29,10 +29,6 @@ BUNDLE_TABLES = ("bundles", "applications", "application_steps", "outbox", "idem
 
 # --- helpers ----------------------------------------------------------------------------------
 
-async def matter(client: httpx.AsyncClient, tok: str, code: str) -> dict[str, Any]:
-    r = await client.get(f"/v1/matters/{code}", headers=bearer(tok))
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 async def counts(suite, tables: tuple[str, ...]) -> list[int]:  # noqa: ANN001

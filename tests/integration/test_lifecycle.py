@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import time
 import uuid
 from typing import Any
 
@@ -14,25 +13,15 @@ import nats
 import pytest
 
 from kit.calendar import WorkingDayCalendar
-from support import all_materials, bearer, valid_form
+from support import all_materials, bearer, matter, valid_form, wait_status
 
 pytestmark = pytest.mark.integration
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 
-async def matter(client: httpx.AsyncClient, tok: str, code: str) -> dict[str, Any]:
-    return (await client.get(f"/v1/matters/{code}", headers=bearer(tok))).json()
 
 
-async def wait_status(client: httpx.AsyncClient, tok: str, app_id: str, wanted: set[str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        body = (await client.get(f"/v1/applications/{app_id}", headers=bearer(tok))).json()
-        if body["status"] in wanted:
-            return body
-        await asyncio.sleep(0.05)
-    pytest.fail(f"{app_id} never reached {wanted}")
 
 
 async def prereviewed(client: httpx.AsyncClient, token, code: str = "LR-XK-008", user: str = "applicant-person",

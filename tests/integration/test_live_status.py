@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from kit.devstack import free_port, http_ok, service_command
-from support import all_materials, bearer, valid_form
+from support import all_materials, bearer, matter, valid_form, wait_status
 
 pytestmark = pytest.mark.integration
 
@@ -92,18 +92,8 @@ async def open_stream(client: httpx.AsyncClient, path: str, tok: str, **headers:
             await stream.close()
 
 
-async def matter(client: httpx.AsyncClient, tok: str, code: str) -> dict[str, Any]:
-    return (await client.get(f"/v1/matters/{code}", headers=bearer(tok))).json()
 
 
-async def wait_status(client: httpx.AsyncClient, tok: str, app_id: str, wanted: set[str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        body = (await client.get(f"/v1/applications/{app_id}", headers=bearer(tok))).json()
-        if body["status"] in wanted:
-            return body
-        await asyncio.sleep(0.05)
-    pytest.fail(f"{app_id} never reached {wanted}")
 
 
 async def file(client: httpx.AsyncClient, tok: str, code: str, seed: int) -> str:

@@ -2,7 +2,6 @@
 those who may read, and exemptions (两个免于提交) recorded on the application."""
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support import JPEG, PDF, all_materials, bearer, upload, valid_form
+from support import JPEG, PDF, all_materials, bearer, upload, valid_form, wait_status
 
 pytestmark = pytest.mark.integration
 
@@ -106,14 +105,6 @@ async def test_someone_elses_upload_cannot_be_attached(suite, client, token) -> 
     assert await count_rows(suite, "applications") == before
 
 
-async def _wait_status(client, tok: str, app_id: str, wanted: set[str]) -> dict[str, Any]:  # noqa: ANN001
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        body = (await client.get(f"/v1/applications/{app_id}", headers=bearer(tok))).json()
-        if body["status"] in wanted:
-            return body
-        await asyncio.sleep(0.05)
-    pytest.fail(f"{app_id} never reached {wanted}")
 
 
 async def test_exemptions_by_licence_and_by_an_earlier_application(suite, client, token) -> None:  # noqa: ANN001
@@ -133,7 +124,7 @@ async def test_exemptions_by_licence_and_by_an_earlier_application(suite, client
     assert created["exempted_materials"] == min(2, len(codes))
     assert created["materials"][codes[0]] == {"kind": "earlier_application", "from_application": first_id,
                                               "material_id": mats[codes[0]]}
-    passed = await _wait_status(client, tok, created["id"], {"prereviewed", "returned"})
+    passed = await wait_status(client, tok, created["id"], {"prereviewed", "returned"})
     assert passed["status"] == "prereviewed", passed["last_step"]
     conn = await suite.db("matters")
     try:

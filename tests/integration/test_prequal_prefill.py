@@ -17,7 +17,7 @@ import httpx
 import nats
 import pytest
 
-from support import all_materials, bearer, valid_form
+from support import all_materials, bearer, matter, valid_form, wait_status
 
 pytestmark = pytest.mark.integration
 
@@ -25,20 +25,8 @@ ORG = "91310115MA1H7GXQ3E"
 TODAY = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
 
 
-async def matter(client: httpx.AsyncClient, tok: str, code: str) -> dict[str, Any]:
-    r = await client.get(f"/v1/matters/{code}", headers=bearer(tok))
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
-async def wait_status(client: httpx.AsyncClient, tok: str, app_id: str, wanted: set[str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        got = (await client.get(f"/v1/applications/{app_id}", headers=bearer(tok))).json()
-        if got["status"] in wanted:
-            return got
-        await asyncio.sleep(0.05)
-    pytest.fail(f"{app_id} did not reach {wanted} within 15 s (is {got['status']}: {got.get('last_step')})")
 
 
 async def submit(client: httpx.AsyncClient, tok: str, code: str, form: dict[str, Any],

@@ -2,38 +2,18 @@
 dry-run check of a draft, and the life of a rule-set version (create, test, publish, retire)."""
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import time
-from typing import Any
 
 import httpx
 import pytest
 
-from support import all_materials, bearer, valid_form
+from support import all_materials, bearer, matter, submit_for_verdict, valid_form
 
 pytestmark = pytest.mark.integration
 
 
-async def matter(client: httpx.AsyncClient, tok: str, code: str) -> dict[str, Any]:
-    r = await client.get(f"/v1/matters/{code}", headers=bearer(tok))
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
-async def submit(client: httpx.AsyncClient, tok: str, m: dict[str, Any], form: dict[str, Any],
-                 materials: dict[str, Any]) -> dict[str, Any]:
-    r = await client.post("/v1/applications", json={"matter_code": m["code"], "form": form, "materials": materials},
-                          headers=bearer(tok))
-    assert r.status_code == 201, r.text
-    app_id = r.json()["id"]
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        got = (await client.get(f"/v1/applications/{app_id}", headers=bearer(tok))).json()
-        if got["status"] not in ("submitted", "draft"):
-            return got
-        await asyncio.sleep(0.05)
-    pytest.fail(f"no pre-review verdict for {app_id} within 15 s")
 
 
 async def test_a_returned_application_shows_every_rule_result(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
@@ -43,7 +23,7 @@ async def test_a_returned_application_shows_every_rule_result(client: httpx.Asyn
     form["end_date"] = (dt.date.fromisoformat(form["start_date"]) + dt.timedelta(days=900)).isoformat()
     required = next(x["code"] for x in m["materials"] if x["required"])
     materials = {k: v for k, v in (await all_materials(client, tok, m)).items() if k != required}
-    done = await submit(client, tok, m, form, materials)
+    done = await submit_for_verdict(client, tok, m, form, materials)
     assert done["status"] == "returned"
 
     r = await client.get(f"/v1/prequal/reviews/{done['id']}", headers=bearer(tok))
@@ -67,7 +47,7 @@ async def test_a_returned_application_shows_every_rule_result(client: httpx.Asyn
 async def test_check_dry_run_lists_every_problem(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
     tok = await token("applicant-person")
     m = await matter(client, tok, "LR-XK-007")
-    await submit(client, tok, m, valid_form(m, 12), await all_materials(client, tok, m))  # the matter is now known
+    await submit_for_verdict(client, tok, m, valid_form(m, 12), await all_materials(client, tok, m))  # the matter is now known
 
     r = await client.post("/v1/prequal/check", json={"matter_code": "LR-XK-007", "form": {"district": "苏州市"},
                                                       "materials": {}}, headers=bearer(tok))
@@ -96,7 +76,7 @@ async def test_ruleset_create_test_publish_changes_later_verdicts(client: httpx.
     form = valid_form(m, 21)
     form["tree_count"] = 20
     mats = await all_materials(client, applicant, m)
-    assert (await submit(client, applicant, m, form, mats))["status"] == "prereviewed"
+    assert (await submit_for_verdict(client, applicant, m, form, mats))["status"] == "prereviewed"
 
     listing = await client.get("/v1/prequal/rulesets", params={"matter": "LR-XK-008"}, headers=bearer(reviewer))
     assert listing.status_code == 200
@@ -134,13 +114,13 @@ async def test_ruleset_create_test_publish_changes_later_verdicts(client: httpx.
     assert [(x["version"], x["status"]) for x in listing["items"]] == [(1, "retired"), (2, "active")]
     try:
         form = valid_form(m, 21) | {"tree_count": 20}  # another place: not a second application for the same trees
-        done = await submit(client, applicant, m, form, mats)
+        done = await submit_for_verdict(client, applicant, m, form, mats)
         assert done["status"] == "returned"
         review = (await client.get(f"/v1/prequal/reviews/{done['id']}", headers=bearer(applicant))).json()
         assert review["ruleset"] == "LR-XK-008@v2"
         assert [f["rule_id"] for f in review["findings"]] == ["trees.batch_limit"]
         form = valid_form(m, 21) | {"tree_count": 3}
-        assert (await submit(client, applicant, m, form, mats))["status"] == "prereviewed"
+        assert (await submit_for_verdict(client, applicant, m, form, mats))["status"] == "prereviewed"
     finally:
         back = await client.post("/v1/prequal/rulesets/LR-XK-008/versions/1/publish", headers=bearer(reviewer))
         assert back.status_code == 200 and back.json()["status"] == "active"
@@ -166,7 +146,7 @@ async def test_a_warning_sends_the_application_to_the_officer_not_back_to_the_ap
     try:
         form = valid_form(m, 31)
         form["shop_name"] = "演示"
-        done = await submit(client, applicant, m, form, await all_materials(client, applicant, m))
+        done = await submit_for_verdict(client, applicant, m, form, await all_materials(client, applicant, m))
         assert done["status"] == "prereviewed", done["last_step"]
         step = done["last_step"]
         assert step["details"]["needs_human_review"] is True and step["details"]["verdict"] == "needs_human_review"

@@ -3,40 +3,21 @@ a draft in shadow sees every new submission without changing its verdict, and it
 disagrees; a second open application for the same object goes to the officer with the comparison's message."""
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 
-from support import all_materials, bearer, valid_form
+from support import all_materials, bearer, matter, submit_for_verdict, valid_form
 
 pytestmark = pytest.mark.integration
 
 MATTER = "LR-XK-006"
 
 
-async def matter(client: httpx.AsyncClient, tok: str, code: str) -> dict[str, Any]:
-    r = await client.get(f"/v1/matters/{code}", headers=bearer(tok))
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
-async def submit(client: httpx.AsyncClient, tok: str, m: dict[str, Any], form: dict[str, Any],
-                 materials: dict[str, Any]) -> dict[str, Any]:
-    r = await client.post("/v1/applications", json={"matter_code": m["code"], "form": form, "materials": materials},
-                          headers=bearer(tok))
-    assert r.status_code == 201, r.text
-    app_id = r.json()["id"]
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        got = (await client.get(f"/v1/applications/{app_id}", headers=bearer(tok))).json()
-        if got["status"] not in ("submitted", "draft"):
-            return got
-        await asyncio.sleep(0.05)
-    pytest.fail(f"no pre-review verdict for {app_id} within 15 s")
 
 
 def unique_form(m: dict[str, Any], seed: int, **values: Any) -> dict[str, Any]:
@@ -82,8 +63,8 @@ async def test_a_draft_in_shadow_reports_disagreements_without_changing_verdicts
                                headers=bearer(reviewer))
     assert second.status_code == 409 and "one shadow per matter" in second.json()["detail"]
     try:
-        big = await submit(client, applicant, m, unique_form(m, 41, area_m2=20.0), mats)
-        small = await submit(client, applicant, m, unique_form(m, 42, area_m2=2.0), mats)
+        big = await submit_for_verdict(client, applicant, m, unique_form(m, 41, area_m2=20.0), mats)
+        small = await submit_for_verdict(client, applicant, m, unique_form(m, 42, area_m2=2.0), mats)
         assert big["status"] == "prereviewed" and small["status"] == "prereviewed"  # the active verdict stands
         review = (await client.get(f"/v1/prequal/reviews/{big['id']}", headers=bearer(applicant))).json()
         assert review["verdict"] == "passed" and review["ruleset"] == f"{MATTER}@v1"
@@ -103,7 +84,7 @@ async def test_a_draft_in_shadow_reports_disagreements_without_changing_verdicts
     finally:
         stopped = await client.post(base + "/unshadow", headers=bearer(reviewer))
         assert stopped.status_code == 200 and stopped.json()["in_shadow"] is False
-    await submit(client, applicant, m, unique_form(m, 43, area_m2=30.0), mats)
+    await submit_for_verdict(client, applicant, m, unique_form(m, 43, area_m2=30.0), mats)
     after = (await client.get(base + "/shadow-report", headers=bearer(reviewer))).json()
     assert after["in_shadow"] is False and after["evaluated"] == 2  # no longer evaluated; the report stays
     for v in (version, other.json()["version"]):
@@ -116,10 +97,10 @@ async def test_a_second_open_application_for_the_same_object_is_flagged_for_the_
     mats = await all_materials(client, applicant, m)
     form = valid_form(m, 51)
     form["address"] = f"上海市浦东新区世纪公园{uuid.uuid4().hex[:6]}号绿地"
-    first = await submit(client, applicant, m, form, mats)
+    first = await submit_for_verdict(client, applicant, m, form, mats)
     assert first["status"] == "prereviewed", first.get("last_step")
 
-    second = await submit(client, applicant, m, {**form, "area_m2": form["area_m2"] + 1}, mats)
+    second = await submit_for_verdict(client, applicant, m, {**form, "area_m2": form["area_m2"] + 1}, mats)
     # Flagged, not turned away: the window officer sees the other application and decides at acceptance.
     assert second["status"] == "prereviewed" and second["last_step"]["details"]["needs_human_review"] is True
     assert first["id"] in second["last_step"]["reason"]

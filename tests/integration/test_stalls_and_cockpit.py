@@ -26,7 +26,7 @@ import pytest
 from gateway.issuer import DemoAccount, DevIssuer
 from kit.auth import Role, SubjectKind
 from kit.calendar import WorkingDayCalendar
-from support import all_materials, bearer, valid_form
+from support import all_materials, bearer, matter, valid_form, wait_status
 
 pytestmark = pytest.mark.integration
 
@@ -39,20 +39,8 @@ FORESTRY = "市林业总站"
 
 # --- helpers ------------------------------------------------------------------------------------
 
-async def matter(client: httpx.AsyncClient, tok: str, code: str) -> dict[str, Any]:
-    r = await client.get(f"/v1/matters/{code}", headers=bearer(tok))
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
-async def wait_status(client: httpx.AsyncClient, tok: str, app_id: str, wanted: set[str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        body = (await client.get(f"/v1/applications/{app_id}", headers=bearer(tok))).json()
-        if body["status"] in wanted:
-            return body
-        await asyncio.sleep(0.05)
-    pytest.fail(f"{app_id} never reached {wanted}")
 
 
 async def file(client: httpx.AsyncClient, tok: str, code: str, seed: int, *, drop_material: bool = False,
