@@ -108,7 +108,8 @@ async def on_licence_issued(session: AsyncSession, event: CloudEvent) -> None:
                                        holder_subject=issued.holder_subject, issued_at=issued.issued_at)
     await session.execute(stmt.on_conflict_do_update(index_elements=["licence_id"], set_={
         "licence_number": stmt.excluded.licence_number, "licence_type": stmt.excluded.licence_type,
-        "holder_subject": stmt.excluded.holder_subject, "issued_at": stmt.excluded.issued_at}))
+        "holder_subject": stmt.excluded.holder_subject, "issued_at": stmt.excluded.issued_at,
+        "observed_at": func.now()}))
 
 
 async def on_status_changed(session: AsyncSession, event: CloudEvent) -> None:

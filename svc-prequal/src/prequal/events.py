@@ -25,17 +25,11 @@ async def on_status_changed(session: AsyncSession, event: CloudEvent) -> None:
     await prefill.record_status(session, event)
 
 
-async def on_licence_issued(session: AsyncSession, event: CloudEvent) -> None:
-    """Licences held: for the comparison of exempted materials and for pre-fill."""
-    await compare.on_licence_issued(session, event)
-    await prefill.record_licence(session, event)
-
-
 SUBSCRIPTIONS = [
     EventSubscription(name="submissions", producer="matters", subjects=[ApplicationSubmitted.event_type],
                       handler=on_submitted),
     EventSubscription(name="status-changes", producer="matters", subjects=[ApplicationStatusChanged.event_type],
                       handler=on_status_changed),
     EventSubscription(name="licences-issued", producer="licences", subjects=[LicenceIssued.event_type],
-                      handler=on_licence_issued),
+                      handler=compare.on_licence_issued),  # one read model, read by pre-fill too
 ]

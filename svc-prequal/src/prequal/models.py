@@ -95,22 +95,6 @@ class SubmissionSeen(Base):
     )
 
 
-class LicenceHeld(Base):
-    """Read model: licences issued (``LicenceIssued``)."""
-
-    __tablename__ = "prefill_licences"
-
-    licence_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    licence_number: Mapped[str] = mapped_column(String(128), nullable=False)
-    licence_type: Mapped[str] = mapped_column(String(128), nullable=False)
-    application_id: Mapped[str] = mapped_column(String(64), nullable=False)
-    holder_subject: Mapped[str] = mapped_column(String(128), nullable=False)
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
-
-    __table_args__ = (Index("ix_prefill_licences_holder", "holder_subject"),)
-
-
 class StatusSeen(Base):
     """Read model: application status changes (``ApplicationStatusChanged``), for the measures."""
 
@@ -184,19 +168,23 @@ class ShadowVerdict(Base):
 
 
 class KnownLicence(Base):
-    """Read model (数据比对): licences issued, from ``lvrong.licences.licence.issued``."""
+    """Read model of licences issued (``lvrong.licences.licence.issued``), for the comparison (数据比对)
+    and for pre-fill."""
 
     __tablename__ = "known_licences"
 
     licence_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    licence_number: Mapped[str] = mapped_column(String(64), nullable=False)
-    licence_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    licence_number: Mapped[str] = mapped_column(String(128), nullable=False)
+    licence_type: Mapped[str] = mapped_column(String(128), nullable=False)
     application_id: Mapped[str] = mapped_column(String(64), nullable=False)
     holder_subject: Mapped[str] = mapped_column(String(128), nullable=False)
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     # No event carries these yet (svc-licences is not built); kept so the check honours them once one does.
     valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+    __table_args__ = (Index("ix_known_licences_holder", "holder_subject"),)
 
 
 class KnownApplication(Base):

@@ -3,7 +3,7 @@
 Built only from the service's own read models, fed by events (never other services' tables):
 
 * ``prefill_submissions`` — every (re)submission (``ApplicationSubmitted``), with form and materials;
-* ``prefill_licences`` — licences issued (``LicenceIssued``);
+* licences issued come from the comparison's read model (``known_licences``, ``prequal.compare``);
 * ``prefill_status_changes`` — application status changes (``ApplicationStatusChanged``), for the measures;
 * ``matter_requirements`` — the matter's fields, as seen in the submissions consumed.
 
@@ -28,11 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal, SubjectKind
 from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted, MatterRequirements
-from kit.contracts.licences import LicenceIssued
 from kit.contracts.matters import FormFieldSpec
 from kit.errors import NotFound
 from kit.events import CloudEvent
-from prequal.models import LicenceHeld, MatterRequirementsRow, Prefill, StatusSeen, SubmissionSeen
+from prequal.models import KnownLicence, MatterRequirementsRow, Prefill, StatusSeen, SubmissionSeen
 
 # Field types never copied from an earlier application (they belong to that application's period).
 NOT_CARRIED_OVER = frozenset({"date"})
@@ -52,15 +51,6 @@ async def record_submission(session: AsyncSession, event: CloudEvent) -> None:
         applicant_org_code=submitted.applicant.org_code, form=submitted.form,
         materials={k: v.model_dump(mode="json", exclude_none=True) for k, v in submitted.materials.items()},
         field_types={f.key: f.type for f in submitted.matter.fields}, submitted_at=submitted.submitted_at,
-        observed_at=dt.datetime.now(dt.UTC))
-    await session.execute(stmt.on_conflict_do_nothing())
-
-
-async def record_licence(session: AsyncSession, event: CloudEvent) -> None:
-    issued = LicenceIssued.from_event(event)
-    stmt = insert(LicenceHeld).values(
-        licence_id=issued.licence_id, licence_number=issued.licence_number, licence_type=issued.licence_type,
-        application_id=issued.application_id, holder_subject=issued.holder_subject, issued_at=issued.issued_at,
         observed_at=dt.datetime.now(dt.UTC))
     await session.execute(stmt.on_conflict_do_nothing())
 
@@ -152,9 +142,9 @@ async def build_prefill(session: AsyncSession, principal: Principal, matter_code
 
     own_apps = select(SubmissionSeen.application_id).where(_own(principal))
     licences = (await session.scalars(
-        select(LicenceHeld).where(or_(LicenceHeld.holder_subject == principal.subject,
-                                      LicenceHeld.application_id.in_(own_apps)))
-        .order_by(LicenceHeld.issued_at.desc()))).all()
+        select(KnownLicence).where(or_(KnownLicence.holder_subject == principal.subject,
+                                      KnownLicence.application_id.in_(own_apps)))
+        .order_by(KnownLicence.issued_at.desc()))).all()
     if licences:
         for spec in requirements.fields:
             if spec.key not in fields and any(k in spec.key for k in LICENCE_NUMBER_KEYS) and spec.type in ("string", "text"):

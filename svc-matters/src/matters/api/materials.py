@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
 from fastapi.responses import Response
@@ -55,11 +56,5 @@ async def download_material(session: SessionDep, principal: CurrentPrincipal, ma
     material = await materials.readable_material(session, principal, material_id, applications.may_read)
     data = await store.get(material.storage_key)
     return Response(data, media_type=material.content_type, headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(material.filename)}",
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(material.filename, safe='')}",
         "X-Content-Type-Options": "nosniff", "ETag": f'"{material.sha256}"'})
-
-
-def _quote(name: str) -> str:
-    from urllib.parse import quote
-
-    return quote(name, safe="")
