@@ -228,3 +228,29 @@ async def submit_for_verdict(client: Any, token: str, matter_detail: dict[str, A
                                                     "materials": materials}, headers=bearer(token))
     assert r.status_code == 201, r.text
     return await wait_for_verdict(client, token, r.json()["id"])
+
+
+@contextlib.asynccontextmanager
+async def scratch_service_database(database_url: str, service: str, prefix: str) -> Any:
+    """A fresh database of ``service`` migrated to head (named ``<prefix>_<service>``), dropped afterwards."""
+    import importlib
+
+    from kit.db import Database
+    from kit.migrations import upgrade
+
+    settings = importlib.import_module(f"{service}.app").Settings(database_url=database_url,
+                                                                 database_name_prefix=prefix)
+    await drop_databases(database_url, [settings.database_name])
+    await asyncio.to_thread(upgrade, service, settings)
+    database = Database(settings.service_database_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+        await drop_databases(database_url, [settings.database_name])
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The ``p``-th percentile by nearest rank, as the benchmarks report it."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))]

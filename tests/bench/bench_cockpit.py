@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from kit.devstack import SERVICE_PORTS, Servers, Suite, free_port, migrate_all, platform_environment  # noqa: E402
+from support import percentile  # noqa: E402
 
 PREFIX = "lvrong_bench1m"
 SEED_VERSION = "bench-cockpit seed v2"
@@ -160,15 +161,10 @@ SELECT s.id, v.from_status, v.status, v.action, v.actor, v.role, '{}'::jsonb, v.
 """
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
-
 
 def summary(name: str, ms: list[float]) -> str:
-    return (f"{name:<58} n={len(ms):<4} p50 {statistics.median(ms):7.1f} ms   p90 {pct(ms, 90):7.1f} ms   "
-            f"p99 {pct(ms, 99):7.1f} ms   max {max(ms):7.1f} ms")
+    return (f"{name:<58} n={len(ms):<4} p50 {statistics.median(ms):7.1f} ms   p90 {percentile(ms, 90):7.1f} ms   "
+            f"p99 {percentile(ms, 99):7.1f} ms   max {max(ms):7.1f} ms")
 
 
 async def connect(database_url: str) -> asyncpg.Connection:

@@ -31,21 +31,16 @@ import nats
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support import all_materials, fresh_suite, valid_form  # noqa: E402
+from support import all_materials, fresh_suite, percentile, valid_form  # noqa: E402
 
 PREFIX = "lvrong_bench"
 MATTER = "LR-XK-008"
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
-
 
 def summary(name: str, ms: list[float]) -> str:
-    return (f"{name:<44} n={len(ms):<4} median {statistics.median(ms):7.1f} ms   p90 {pct(ms, 90):7.1f} ms   "
-            f"p99 {pct(ms, 99):7.1f} ms   max {max(ms):7.1f} ms")
+    return (f"{name:<44} n={len(ms):<4} median {statistics.median(ms):7.1f} ms   p90 {percentile(ms, 90):7.1f} ms   "
+            f"p99 {percentile(ms, 99):7.1f} ms   max {max(ms):7.1f} ms")
 
 
 class VerdictWatcher:

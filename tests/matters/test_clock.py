@@ -2,7 +2,6 @@
 extensions, and the 50/80/100% warnings sent once each."""
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 
@@ -10,25 +9,18 @@ import pytest
 from sqlalchemy import func, select
 
 from kit.calendar import WorkingDayCalendar
-from kit.db import Database
 from kit.events import outbox
-from kit.migrations import upgrade
-from matters.app import Settings
 from matters.models import Application, ClockPause
 from matters.service import clock
-from support import drop_databases, write_test_calendar
+from support import scratch_service_database, write_test_calendar
 
 SH = clock.SHANGHAI
 
 
 @pytest.fixture(scope="module")
 async def database(servers):  # noqa: ANN001, ANN201
-    settings = Settings(database_url=servers.database_url, database_name_prefix="lvrong_unit_clock")
-    await drop_databases(servers.database_url, [settings.database_name])
-    await asyncio.to_thread(upgrade, "matters", settings)
-    db = Database(settings.service_database_url)
-    yield db
-    await db.dispose()
+    async with scratch_service_database(servers.database_url, "matters", "lvrong_unit_clock") as db:
+        yield db
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ a make-up working day, one stall per stay in a status, closing when the applicat
 what happens when the calendar lacks the year."""
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 
@@ -14,12 +13,11 @@ from sqlalchemy import select, text
 from kit.calendar import WorkingDayCalendar
 from kit.db import Database
 from kit.events import outbox
-from kit.migrations import upgrade
 from matters.app import Settings
 from matters.models import Application, ApplicationStep, Stall
 from matters.schemas import ApplicationStatus
 from matters.service import stalls
-from support import drop_databases, write_test_calendar
+from support import scratch_service_database, write_test_calendar
 
 SH = dt.timezone(dt.timedelta(hours=8))
 S = ApplicationStatus
@@ -27,12 +25,8 @@ S = ApplicationStatus
 
 @pytest.fixture(scope="module")
 async def database(servers):  # noqa: ANN001, ANN201
-    settings = Settings(database_url=servers.database_url, database_name_prefix="lvrong_unit_stalls")
-    await drop_databases(servers.database_url, [settings.database_name])
-    await asyncio.to_thread(upgrade, "matters", settings)
-    db = Database(settings.service_database_url)
-    yield db
-    await db.dispose()
+    async with scratch_service_database(servers.database_url, "matters", "lvrong_unit_stalls") as db:
+        yield db
 
 
 @pytest.fixture

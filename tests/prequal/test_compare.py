@@ -2,11 +2,9 @@
 exempted materials, and a second open application for the same object."""
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,25 +12,18 @@ import pytest
 from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted, MatterRequirements
 from kit.contracts.licences import LicenceIssued
 from kit.db import Database
-from kit.migrations import upgrade
 from prequal import compare
-from prequal.app import Settings
 from prequal.rules import verdict_of
-from support import drop_databases
+from support import scratch_service_database
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_cmp"
 NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
-async def database(servers) -> AsyncIterator[Database]:  # noqa: ANN001
-    settings = Settings(database_url=servers.database_url, database_name_prefix=PREFIX)
-    await drop_databases(servers.database_url, [settings.database_name])
-    await asyncio.to_thread(upgrade, "prequal", settings)
-    db = Database(settings.service_database_url)
-    yield db
-    await db.dispose()
-    await drop_databases(servers.database_url, [settings.database_name])
+async def database(servers):  # noqa: ANN001, ANN201
+    async with scratch_service_database(servers.database_url, "prequal", PREFIX) as db:
+        yield db
 
 
 def submission(matter: str = "LR-XK-005", *, subject: str = "user-a", app_id: str | None = None,
