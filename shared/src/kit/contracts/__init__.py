@@ -1,5 +1,8 @@
 """Event contracts: the ``data`` of every event, as pydantic models, so a consumer never imports a
 producer. One module per producing service; ``EVENT_TYPES`` maps each type to its model."""
+from kit.contracts import helpdesk, knowledge, licences, matters, prequal
+from kit.contracts.helpdesk import AnswerProposed
+from kit.contracts.knowledge import AssistantHandedOver, ConversationTurn
 from kit.contracts.licences import LicenceIssued
 from kit.contracts.matters import (
     ApplicantRef,
@@ -17,13 +20,17 @@ from kit.contracts.matters import (
 from kit.contracts.prequal import Finding, PrereviewVerdictIssued
 from kit.events.envelope import EventContract
 
-EVENT_TYPES: dict[str, type[EventContract]] = {
-    c.event_type: c for c in (ApplicationSubmitted, ApplicationStatusChanged, ClockWarning, StallOpened, BundleCompleted,
-                              BenefitGranted, PrereviewVerdictIssued, LicenceIssued)
-}
+
+def _contracts_of(*modules) -> dict[str, type[EventContract]]:  # noqa: ANN002
+    # Every EventContract defined in a producer's module, so adding an event means editing one module.
+    return {c.event_type: c for m in modules for c in vars(m).values()
+            if isinstance(c, type) and issubclass(c, EventContract) and c is not EventContract and c.__module__ == m.__name__}
+
+
+EVENT_TYPES: dict[str, type[EventContract]] = _contracts_of(matters, prequal, licences, helpdesk, knowledge)
 
 __all__ = [
-    "EVENT_TYPES", "ApplicantRef", "ApplicationStatusChanged", "ApplicationSubmitted", "BenefitGranted",
-    "BundleCompleted", "ClockWarning", "Finding", "FormFieldSpec", "LicenceIssued", "MaterialRef", "MaterialSpec",
+    "EVENT_TYPES", "AnswerProposed", "ApplicantRef", "AssistantHandedOver", "ApplicationStatusChanged", "ApplicationSubmitted", "BenefitGranted",
+    "BundleCompleted", "ClockWarning", "ConversationTurn", "Finding", "FormFieldSpec", "LicenceIssued", "MaterialRef", "MaterialSpec",
     "MatterRequirements", "PrereviewVerdictIssued", "StallOpened",
 ]

@@ -1,0 +1,33 @@
+"""Events published by svc-knowledge (stream ``LVRONG_KNOWLEDGE``)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel
+
+from kit.events.envelope import EventContract
+
+
+class ConversationTurn(BaseModel):
+    role: Literal["user", "assistant"]
+    text: str
+    at: datetime
+
+
+class AssistantHandedOver(EventContract):
+    """The smart assistant (智能客服) could not resolve a conversation and hands it to human help (人工帮办),
+    with the conversation so far."""
+
+    event_type: ClassVar[str] = "lvrong.knowledge.conversation.handed_over"
+    source_service: ClassVar[str] = "knowledge"
+
+    conversation_id: str
+    # The user's subject (token ``sub``); None for an anonymous visitor of the public assistant.
+    user_subject: str | None = None
+    matter_code: str | None = None
+    application_id: str | None = None
+    question: str
+    reason: Literal["no_answer", "low_confidence", "user_asked", "repeated_question"]
+    turns: list[ConversationTurn]
+    handed_over_at: datetime
