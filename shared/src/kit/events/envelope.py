@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kit.tracing import current_trace
+from kit.tracing import current_trace, recorded, tracing_enabled
 
 
 class CloudEvent(BaseModel):
@@ -45,13 +45,20 @@ class EventContract(BaseModel):
 
     def envelope(self, *, subject: str | None = None, event_id: str | None = None) -> CloudEvent:
         trace = current_trace.get()
+        event_trace = trace.child() if trace else None
+        if event_trace is not None and tracing_enabled():
+            # The event's own span, a child of the request or handler that wrote it; its consumers'
+            # spans hang off it. Recorded when the event is written to the outbox (zero length).
+            with recorded(f"publish {self.event_type}", event_trace, trace, kind="producer",
+                          attributes={"messaging.system": "nats", "messaging.destination.name": self.event_type}):
+                pass
         return CloudEvent(
             id=event_id or uuid.uuid4().hex,
             source=f"/lvrong/{self.source_service}",
             type=self.event_type,
             subject=subject,
             dataschema=f"urn:lvrong:event:{self.event_type}:v1",
-            traceparent=trace.child().traceparent if trace else None,
+            traceparent=event_trace.traceparent if event_trace else None,
             data=self.model_dump(mode="json"),
         )
 

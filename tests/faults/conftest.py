@@ -1,0 +1,27 @@
+"""Fault tests start their own servers on free ports so that they can stop, kill and restart them;
+the shared PostgreSQL and NATS of the other tests are never touched."""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kit.devstack import LocalNats, free_port
+
+PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_faults"
+
+
+@pytest.fixture(scope="session")
+def own_nats() -> Iterator[LocalNats]:
+    server = LocalNats(Path(tempfile.mkdtemp(prefix="lvrong-faults-nats-")), port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fault_prefix() -> str:
+    return PREFIX

@@ -1,0 +1,160 @@
+"""A part of the platform — the gateway, svc-matters and svc-prequal, any number of replicas each —
+on its own NATS server (and, when asked, its own PostgreSQL), for the scale-out and fault tests.
+
+Its own servers on free ports: a test can stop and restart them, and no other suite's processes
+share its streams or durable consumers. Replicas of a service are uvicorn workers behind one port
+(``<SERVICE>_WORKERS``, see ``kit.devstack.service_command``): separate processes, each with its own
+outbox relay, consumers and schedulers, sharing the service's database and durable consumers, the
+kernel spreading connections between them.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy.engine import make_url
+
+from kit.devstack import LocalNats, LocalPostgres, Suite, free_port, http_ok, platform_environment, wait_for
+from support import bearer, drop_databases, write_test_calendar
+
+SERVICES = ("matters", "prequal")
+
+
+@dataclass
+class Cluster:
+    prefix: str
+    database_url: str | None = None  # None: a PostgreSQL of its own, which the test may stop and start
+    replicas: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SERVICES, 1))
+    extra_env: dict[str, str] = field(default_factory=dict)
+    nats: LocalNats | None = None
+    postgres: LocalPostgres | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    suite: Suite | None = None
+    var: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="lvrong-cluster-")))
+
+    @property
+    def gateway(self) -> str:
+        return f"http://127.0.0.1:{self.ports['gateway']}"
+
+    def start(self) -> Cluster:
+        self.nats = LocalNats(self.var / "nats", port=free_port(), monitor_port=free_port())
+        self.nats.start()
+        if self.database_url is None:
+            self.postgres = LocalPostgres(self.var / "postgres", port=free_port())
+            self.postgres.start()
+            self.database_url = self.postgres.url
+        asyncio.run(drop_databases(self.database_url, [f"{self.prefix}_{s}" for s in SERVICES]))
+        self.ports = {"gateway": free_port(), **{s: free_port() for s in SERVICES}}
+        env = platform_environment(self.database_url, self.nats.url, ports=self.ports)
+        env.update(DATABASE_NAME_PREFIX=self.prefix, GATEWAY_DEV_ISSUER_KEY_DIR=str(self.var / "dev-issuer"),
+                   LOG_LEVEL="WARNING", CALENDAR_DIR=str(write_test_calendar(self.var / "calendar")["directory"]))
+        env.update({f"{s.upper()}_WORKERS": str(n) for s, n in self.replicas.items()})
+        env.update(self.extra_env)
+        self.env = env
+        subprocess.run([sys.executable, "-m", "kit.migrations", *SERVICES], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.suite = Suite(env, ports=self.ports, log_dir=self.var)
+        try:
+            self.suite.start(timeout=90)
+            self.wait_ready()
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        for service in SERVICES:
+            wait_for(lambda s=service: http_ok(f"http://127.0.0.1:{self.ports[s]}/readyz"), timeout, service)
+
+    def stop(self) -> None:
+        if self.suite is not None:
+            self.suite.stop()
+        if self.nats is not None:
+            self.nats.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in self.var.glob("*.log"))
+
+    async def db(self, service: str) -> asyncpg.Connection:
+        assert self.database_url is not None
+        url = make_url(self.database_url)
+        return await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username or "postgres",
+                                     password=url.password, database=f"{self.prefix}_{service}")
+
+    async def sql(self, service: str, query: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await self.db(service)
+        try:
+            return await conn.fetch(query, *args)
+        finally:
+            await conn.close()
+
+    def nats_clients(self, name: str) -> list[dict[str, Any]]:
+        """The server's view of the open connections named ``name`` (one per replica process)."""
+        assert self.nats is not None and self.nats.monitor_port
+        url = f"http://127.0.0.1:{self.nats.monitor_port}/connz?subs=1&limit=1000"
+        with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 - loopback only
+            connections = json.load(r)["connections"]
+        return [c for c in connections if c.get("name") == name]
+
+    async def token(self, client: httpx.AsyncClient, username: str) -> str:
+        r = await client.post("/auth/token", data={"grant_type": "password", "username": username, "password": "demo"})
+        assert r.status_code == 200, r.text
+        return r.json()["access_token"]
+
+
+async def submit_many(client: httpx.AsyncClient, token: str, body_of: Any, count: int, *,
+                      concurrency: int = 32, retry_seconds: float = 0.0) -> tuple[list[str], list[int]]:
+    """POST ``count`` applications (``body_of(i)``), ``concurrency`` at a time, each with its own
+    Idempotency-Key; returns the ids created and every status code answered. With ``retry_seconds``
+    a refused attempt is retried with the same key until then (as a front-end would)."""
+    ids: list[str | None] = [None] * count
+    statuses: list[int] = []
+    next_index = iter(range(count))
+
+    async def worker() -> None:
+        for i in next_index:
+            key = f"{os.getpid()}-{time.monotonic_ns()}-{i}"
+            deadline = time.monotonic() + retry_seconds
+            while True:
+                try:
+                    r = await client.post("/v1/applications", json=body_of(i),
+                                          headers={**bearer(token), "Idempotency-Key": key})
+                    statuses.append(r.status_code)
+                except httpx.TransportError:
+                    statuses.append(0)
+                    r = None
+                if r is not None and r.status_code == 201:
+                    ids[i] = r.json()["id"]
+                    break
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return [i for i in ids if i is not None], statuses
+
+
+async def wait_until(check: Any, *, within: float, what: str, interval: float = 0.25) -> None:
+    """Poll ``check`` until it returns True; anything else it returns says how far it got."""
+    deadline = time.monotonic() + within
+    last = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last is True:
+            return
+        await asyncio.sleep(interval)
+    raise AssertionError(f"{what} not reached within {within:.0f} s (last: {last!r})")
