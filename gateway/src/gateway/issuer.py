@@ -64,6 +64,13 @@ DEMO_USERS: dict[str, DemoAccount] = {
     "officer": DemoAccount("u-officer", SubjectKind.STAFF, (Role.WINDOW_OFFICER,), "窗口受理人员", department=BUREAU),
     "reviewer": DemoAccount("u-reviewer", SubjectKind.STAFF, (Role.REVIEWER,), "审查人员", department=BUREAU),
     "agent": DemoAccount("u-agent", SubjectKind.STAFF, (Role.HELPDESK_AGENT,), "帮办人员", department=BUREAU),
+    # Help-desk agents of single offices: they see and answer only their office's tickets.
+    "agent-licensing": DemoAccount("u-agent-licensing", SubjectKind.STAFF, (Role.HELPDESK_AGENT,), "许可处帮办人员",
+                                   department="市绿化市容局许可处"),
+    "agent-forestry": DemoAccount("u-agent-forestry", SubjectKind.STAFF, (Role.HELPDESK_AGENT,), "林业总站帮办人员",
+                                  department="市林业总站"),
+    # A second ops person: a calendar year submitted by one is approved by another (四眼原则).
+    "ops-2": DemoAccount("u-ops-2", SubjectKind.STAFF, (Role.OPS_ADMIN,), "运维管理员（复核）", department=BUREAU),
     "editor": DemoAccount("u-editor", SubjectKind.STAFF, (Role.KNOWLEDGE_EDITOR,), "知识库编辑", department=BUREAU),
     "ops": DemoAccount("u-ops", SubjectKind.STAFF, (Role.OPS_ADMIN,), "运维管理员", department=BUREAU),
     "inspector": DemoAccount("u-inspector", SubjectKind.STAFF, (Role.INSPECTOR,), "监督检查人员", department=BUREAU),

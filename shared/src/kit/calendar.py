@@ -23,8 +23,23 @@ Where the data comes from, per year:
 
    Files are validated strictly (``CalendarDataError`` names the file and the problem).
 
+3. years approved by ops through svc-helpdesk (``PUT /v1/calendar/{year}``, then approval by a second
+   ops person), kept in the NATS JetStream key-value bucket ``LVRONG_CALENDAR`` (key = the year,
+   value = the same JSON as a file). Every process runs ``watch_approved_years`` (``kit.app`` starts
+   it), so a newly approved year is used everywhere within moments, without a release or a
+   restart. A KV bucket rather than files or a database table: NATS is already every service's
+   dependency and is replicated, the bucket keeps each key's history (what was approved before),
+   a watcher gets the current values at start and every change after it, and no service reads
+   another's database. These years take precedence over files and the library.
+
 A question about a year with no data raises ``CalendarYearMissing``; the calendar never falls back
-to "weekends only".
+to "weekends only". ``coverage`` says how far the data reaches, and the Prometheus gauges
+``lvrong_calendar_data_days_left`` and ``lvrong_calendar_next_year_missing`` let ops alarm well
+before the year ends (the State Council publishes next year's arrangement around November).
+
+Working hours (``WorkingHours``: office periods of a working day, Asia/Shanghai) turn the day
+calendar into a clock for SLAs counted in working hours: ``working_seconds_between`` and
+``add_working_time``.
 
 Counting conventions (the same as for Chinese administrative time limits: the day the period starts
 is not counted, 期间开始之日不计算在内):
@@ -41,6 +56,7 @@ is not counted, 期间开始之日不计算在内):
 """
 from __future__ import annotations
 
+import asyncio
 import bisect
 import functools
 import json
@@ -48,23 +64,42 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
+import structlog
+from prometheus_client import Gauge
+
+log = structlog.get_logger("kit.calendar")
+
 __all__ = [
+    "CALENDAR_BUCKET",
     "CALENDAR_DIR_ENV",
+    "SHANGHAI",
+    "CalendarCoverage",
     "CalendarDataError",
     "CalendarError",
     "CalendarYear",
     "CalendarYearMissing",
     "WorkingDayCalendar",
+    "WorkingHours",
+    "approved_years",
     "default_calendar",
+    "install_approved_year",
     "library_years",
     "load_year_file",
+    "parse_year_data",
+    "put_approved_year",
+    "watch_approved_years",
+    "year_document",
 ]
 
 CALENDAR_DIR_ENV = "CALENDAR_DIR"
+CALENDAR_BUCKET = "LVRONG_CALENDAR"
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+#: Ops are alarmed when the data ends within this many days (from 1 October for a year ending 31 December).
+ALARM_DAYS_BEFORE_END = 92
 
 _FILE_KEYS_REQUIRED = ("year", "holidays", "workdays", "source", "approved_by", "approved_at")
 _FILE_KEYS_OPTIONAL = ("notes",)
@@ -211,6 +246,16 @@ def load_year_file(path: str | os.PathLike[str]) -> CalendarYear:
         raise CalendarDataError(origin, f"不是 UTF-8 文本（{exc}）", f"not UTF-8 text ({exc})") from None
     except json.JSONDecodeError as exc:
         raise CalendarDataError(origin, f"JSON 格式错误（{exc}）", f"invalid JSON ({exc})") from None
+    year = raw.get("year") if isinstance(raw, dict) else None
+    if isinstance(year, int) and not isinstance(year, bool) and year != int(match.group(1)):
+        raise CalendarDataError(
+            origin, f"“year”为 {year}，与文件名不一致", f'"year" is {year} but the file name says {match.group(1)}'
+        )
+    return parse_year_data(raw, origin)
+
+
+def parse_year_data(raw: Any, origin: str) -> CalendarYear:
+    """Strictly validate one year's document (a file's content, or a value of the KV bucket)."""
     if not isinstance(raw, dict):
         raise CalendarDataError(origin, "顶层必须是 JSON 对象", "the top level must be a JSON object")
     missing = [k for k in _FILE_KEYS_REQUIRED if k not in raw]
@@ -222,10 +267,6 @@ def load_year_file(path: str | os.PathLike[str]) -> CalendarYear:
     year = raw["year"]
     if not isinstance(year, int) or isinstance(year, bool):
         raise CalendarDataError(origin, "“year”必须是整数", '"year" must be an integer')
-    if year != int(match.group(1)):
-        raise CalendarDataError(
-            origin, f"“year”为 {year}，与文件名不一致", f'"year" is {year} but the file name says {match.group(1)}'
-        )
     for key in ("source", "approved_by", "approved_at"):
         if not isinstance(raw[key], str) or not raw[key].strip():
             raise CalendarDataError(origin, f"“{key}”必须是非空字符串", f'"{key}" must be a non-empty string')
@@ -250,6 +291,18 @@ def load_year_file(path: str | os.PathLike[str]) -> CalendarYear:
     return data
 
 
+def year_document(data: CalendarYear) -> dict[str, Any]:
+    """The JSON document of a year (the file format), e.g. to store it in the KV bucket."""
+    return {
+        "year": data.year,
+        "holidays": sorted(d.isoformat() for d in data.holidays),
+        "workdays": sorted(d.isoformat() for d in data.workdays),
+        "source": data.source,
+        "approved_by": data.approved_by,
+        "approved_at": data.approved_at,
+    }
+
+
 def _load_dir(directory: str | os.PathLike[str]) -> dict[int, CalendarYear]:
     directory = Path(directory)
     if not directory.is_dir():
@@ -267,6 +320,65 @@ def _load_dir(directory: str | os.PathLike[str]) -> dict[int, CalendarYear]:
 # ---------------------------------------------------------------------------------------------
 # The calendar
 # ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """Office periods of a working day in local time, e.g. 9:00–12:00 and 13:00–17:00 (a lunch break).
+
+    Only these periods count as working time on a working day; nothing counts on other days.
+    """
+
+    periods: tuple[tuple[time, time], ...] = ((time(9), time(12)), (time(13), time(17)))
+    tz: tzinfo = SHANGHAI
+
+    def __post_init__(self) -> None:
+        if not self.periods:
+            raise ValueError("working hours need at least one period")
+        previous_end = time.min
+        for start, end in self.periods:
+            if start.tzinfo is not None or end.tzinfo is not None:
+                raise ValueError("working-hour periods are local times without a time zone")
+            if not start < end:
+                raise ValueError(f"a working-hour period must end after it starts: {start}–{end}")
+            if start < previous_end:
+                raise ValueError("working-hour periods must be in order and not overlap")
+            previous_end = end
+
+    @staticmethod
+    def _seconds(t: time) -> float:
+        return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
+
+    @property
+    def day_seconds(self) -> float:
+        """Working seconds in one working day."""
+        return sum(self._seconds(end) - self._seconds(start) for start, end in self.periods)
+
+    def offset(self, t: time) -> float:
+        """Working seconds of a working day that have passed at local time ``t``."""
+        now = self._seconds(t)
+        return sum(min(max(now, self._seconds(a)), self._seconds(b)) - self._seconds(a) for a, b in self.periods)
+
+    def time_at(self, offset: float) -> time:
+        """The local time at which ``offset`` (0 < offset ≤ day_seconds) working seconds of the day have passed."""
+        for start, end in self.periods:
+            length = self._seconds(end) - self._seconds(start)
+            if offset <= length:
+                moment = datetime.combine(date.min, start) + timedelta(seconds=offset)
+                return moment.time()
+            offset -= length
+        return self.periods[-1][1]
+
+
+@dataclass(frozen=True)
+class CalendarCoverage:
+    """How far the calendar's data reaches from ``today``; ``alarm`` when it ends soon."""
+
+    today: date
+    last_year: int | None  # the last year of unbroken data from today's year on; None if today's year is missing
+    days_left: int  # days from today to the end of the data (negative: it has already ended)
+    missing_year: int  # the first year without data
+    alarm: bool
 
 
 class WorkingDayCalendar:
@@ -405,13 +517,158 @@ class WorkingDayCalendar:
         """The last working day strictly before ``d``."""
         return self.add_working_days(d, -1)
 
+    # -- working hours ------------------------------------------------------------------------
+
+    @staticmethod
+    def _local(moment: datetime, hours: WorkingHours) -> datetime:
+        if not isinstance(moment, datetime) or moment.tzinfo is None:
+            raise TypeError("expected a time-zone-aware datetime")
+        return moment.astimezone(hours.tz)
+
+    def working_seconds_between(self, start: datetime, end: datetime, hours: WorkingHours) -> float:
+        """Working seconds from ``start`` to ``end`` (negative when ``end`` is earlier)."""
+        a, b = self._local(start, hours), self._local(end, hours)
+        if b < a:
+            return -self.working_seconds_between(end, start, hours)
+        if a.date() == b.date():
+            return hours.offset(b.time()) - hours.offset(a.time()) if self.is_working_day(a.date()) else 0.0
+        day = hours.day_seconds
+        first = day - hours.offset(a.time()) if self.is_working_day(a.date()) else 0.0
+        last = hours.offset(b.time()) if self.is_working_day(b.date()) else 0.0
+        # Whole working days strictly between the two dates: (a.date, b.date - 1].
+        whole = self.working_days_between(a.date(), b.date() - timedelta(days=1))
+        return first + whole * day + last
+
+    def add_working_time(self, start: datetime, seconds: float, hours: WorkingHours) -> datetime:
+        """The moment when ``seconds`` (≥ 0) of working time have passed after ``start``.
+
+        The result is inside a working period, or at its end when the time runs out exactly there
+        (17:00 rather than 9:00 the next working day).
+        """
+        if seconds < 0:
+            raise ValueError("seconds must not be negative")
+        a = self._local(start, hours)
+        if seconds == 0:
+            return a
+        day = hours.day_seconds
+        today = a.date()
+        left_today = day - hours.offset(a.time()) if self.is_working_day(today) else 0.0
+        if seconds <= left_today:
+            return datetime.combine(today, hours.time_at(hours.offset(a.time()) + seconds), hours.tz)
+        seconds -= left_today
+        whole, rest = divmod(seconds, day)
+        if rest == 0:
+            return datetime.combine(self.add_working_days(today, int(whole)), hours.time_at(day), hours.tz)
+        return datetime.combine(self.add_working_days(today, int(whole) + 1), hours.time_at(rest), hours.tz)
+
+    # -- coverage -----------------------------------------------------------------------------
+
+    def coverage(self, today: date, alarm_days: int = ALARM_DAYS_BEFORE_END) -> CalendarCoverage:
+        """How far unbroken data reaches from ``today``'s year; ``alarm`` within ``alarm_days`` of its end."""
+        year = today.year
+        if year not in self._years:
+            return CalendarCoverage(today, None, -1, year, True)
+        while year + 1 in self._years:
+            year += 1
+        days_left = (date(year, 12, 31) - today).days
+        return CalendarCoverage(today, year, days_left, year + 1, days_left <= alarm_days)
+
+
+# Years approved by ops and received from the KV bucket, by year; they take precedence over files.
+_approved: dict[int, CalendarYear] = {}
+
 
 @functools.cache
 def default_calendar() -> WorkingDayCalendar:
-    """The process-wide calendar: the library's years plus ``$CALENDAR_DIR/<year>.json`` if set.
+    """The process-wide calendar: the library's years, ``$CALENDAR_DIR/<year>.json`` if set, and the
+    years approved through the KV bucket.
 
-    Cached; after ops change the files, ``default_calendar.cache_clear()`` (or a restart) reloads.
-    An invalid file fails loudly here rather than yielding wrong deadlines.
+    Cached; ``install_approved_year`` (the bucket watcher) and ``default_calendar.cache_clear()``
+    rebuild it. An invalid file fails loudly here rather than yielding wrong deadlines.
     """
     directory = os.environ.get(CALENDAR_DIR_ENV, "").strip()
-    return WorkingDayCalendar(directory or None)
+    return WorkingDayCalendar(directory or None, years=dict(_approved))
+
+
+def approved_years() -> dict[int, CalendarYear]:
+    """The years this process has received from the KV bucket."""
+    return dict(_approved)
+
+
+def install_approved_year(data: CalendarYear) -> None:
+    """Use an approved year from now on in this process (validated first; an invalid one changes nothing)."""
+    data.validate()
+    _approved[data.year] = data
+    default_calendar.cache_clear()
+
+
+def _coverage_now() -> CalendarCoverage | None:
+    try:
+        return default_calendar().coverage(datetime.now(SHANGHAI).date())
+    except CalendarError:
+        return None
+
+
+CALENDAR_DAYS_LEFT = Gauge("lvrong_calendar_data_days_left",
+                           "Days until the working-day calendar's data ends (alarm well before 0)")
+CALENDAR_DAYS_LEFT.set_function(lambda: float(c.days_left) if (c := _coverage_now()) else -1.0)
+CALENDAR_NEXT_YEAR_MISSING = Gauge("lvrong_calendar_next_year_missing",
+                                   "1 while the calendar's data ends within the alarm window (ops must approve next year)")
+CALENDAR_NEXT_YEAR_MISSING.set_function(lambda: 1.0 if (c := _coverage_now()) is None or c.alarm else 0.0)
+
+
+async def put_approved_year(js: Any, data: CalendarYear, *, bucket: str = CALENDAR_BUCKET) -> int:
+    """Publish an approved year to the KV bucket (creating it if needed); returns the KV revision."""
+    data.validate()
+    kv = await _bucket(js, bucket)
+    return await kv.put(str(data.year), json.dumps(year_document(data), ensure_ascii=False).encode())
+
+
+async def _bucket(js: Any, bucket: str) -> Any:
+    from nats.js.errors import BucketNotFoundError
+
+    try:
+        return await js.key_value(bucket)
+    except BucketNotFoundError:
+        # History: the earlier approvals of a year stay readable for audit.
+        return await js.create_key_value(bucket=bucket, history=16, description="ops-approved working-day calendars")
+
+
+async def watch_approved_years(nats_url: str, *, bucket: str = CALENDAR_BUCKET, retry_seconds: float = 2.0) -> None:
+    """Keep this process's calendar up to date with the KV bucket until cancelled.
+
+    Each value is validated before use: an invalid one is logged and ignored, so a bad entry
+    cannot turn deadlines wrong. While NATS is away the last data received stays in use.
+    """
+    import nats
+
+    while True:
+        nc = None
+        try:
+            nc = await nats.connect(nats_url, name="lvrong-calendar-watch", connect_timeout=2,
+                                    max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+            kv = await _bucket(nc.jetstream(), bucket)
+            watcher = await kv.watchall(ignore_deletes=True, inactive_threshold=24 * 3600)
+            async for entry in watcher:
+                if entry is None or entry.value is None:
+                    continue
+                origin = f"{bucket}/{entry.key}@{entry.revision}"
+                try:
+                    data = parse_year_data(json.loads(entry.value), origin)
+                    if str(data.year) != entry.key:
+                        raise CalendarDataError(origin, "年份与键不一致", "the year does not match the key")
+                    install_approved_year(data)
+                    log.info("calendar_year_installed", year=data.year, revision=entry.revision)
+                except (CalendarDataError, ValueError) as e:
+                    log.error("calendar_year_rejected", key=entry.key, revision=entry.revision, error=str(e))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.warning("calendar_watch_failed", error=type(e).__name__)
+        finally:
+            if nc is not None and not nc.is_closed:
+                try:
+                    await nc.close()
+                except Exception:  # noqa: BLE001 - closing a broken connection must not stop the loop
+                    pass
+        await asyncio.sleep(retry_seconds)

@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
+from pydantic import BaseModel
+
 from kit.events.envelope import EventContract
 
 
@@ -23,3 +25,83 @@ class AnswerProposed(EventContract):
     department: str
     proposed_by: str
     proposed_at: datetime
+
+
+class SlaClockAlert(BaseModel):
+    """The data of every SLA alert: which clock of which ticket, how far it has run, whose it is."""
+
+    ticket_id: str
+    clock: str  # first_response, next_response, resolution
+    cycle: int
+    percent: int
+    channel: str
+    department: str
+    matter_code: str | None = None
+    assigned_agent: str | None = None
+    target: str  # e.g. "60 seconds", "1 working_days"
+    due_at: datetime | None = None
+
+
+class SlaClockWarning(SlaClockAlert, EventContract):
+    """A clock reached its warning percentage (80% of the target by default)."""
+
+    event_type: ClassVar[str] = "lvrong.helpdesk.sla.warning"
+    source_service: ClassVar[str] = "helpdesk"
+
+
+class SlaClockBreached(SlaClockAlert, EventContract):
+    """A clock ran past its target."""
+
+    event_type: ClassVar[str] = "lvrong.helpdesk.sla.breached"
+    source_service: ClassVar[str] = "helpdesk"
+
+
+class SlaClockEscalated(SlaClockAlert, EventContract):
+    """An escalation step after the breach (150%, 200% of the target by default)."""
+
+    event_type: ClassVar[str] = "lvrong.helpdesk.sla.escalated"
+    source_service: ClassVar[str] = "helpdesk"
+
+
+class RatingSubmitted(EventContract):
+    """A rating (好差评) of a finished interaction; scores 1–2 are bad ratings (差评)."""
+
+    event_type: ClassVar[str] = "lvrong.helpdesk.rating.submitted"
+    source_service: ClassVar[str] = "helpdesk"
+
+    rating_id: str
+    target_kind: str  # ticket, hall_visit, application_step
+    target_id: str
+    score: int
+    tags: list[str]
+    matter_code: str | None = None
+    department: str | None = None
+    rectification_id: str | None = None
+    rated_at: datetime
+
+
+class RectificationClosed(EventContract):
+    """A bad rating was answered, put right (整改) and followed up."""
+
+    event_type: ClassVar[str] = "lvrong.helpdesk.rectification.closed"
+    source_service: ClassVar[str] = "helpdesk"
+
+    rectification_id: str
+    rating_id: str
+    department: str
+    late: bool
+    satisfied: bool | None = None
+    closed_at: datetime
+
+
+class CalendarYearApproved(EventContract):
+    """Ops approved a year's holiday arrangement; it is in the ``LVRONG_CALENDAR`` KV bucket."""
+
+    event_type: ClassVar[str] = "lvrong.helpdesk.calendar.approved"
+    source_service: ClassVar[str] = "helpdesk"
+
+    year: int
+    submitted_by: str
+    approved_by: str
+    approved_at: datetime
+    kv_revision: int | None = None

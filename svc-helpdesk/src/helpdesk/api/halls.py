@@ -1,0 +1,112 @@
+"""Routes of service halls: halls and their slots, appointments, check-in (取号), calls and handling."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from helpdesk.api.common import HallStaff, IdempotencyKey, Ops, database
+from helpdesk.schemas import (
+    AppointmentCreate,
+    AppointmentView,
+    CallRequest,
+    CheckinCreate,
+    HallCreate,
+    HallView,
+    SlotView,
+    VisitView,
+)
+from helpdesk.service import halls as service
+from kit.auth import CurrentPrincipal
+from kit.db import SessionDep
+from kit.errors import PROBLEM_RESPONSES
+
+router = APIRouter(tags=["halls"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
+Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+@router.post("/v1/halls", status_code=201, summary="Ops: add a service hall",
+             responses={409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
+async def create_hall(request: Request, principal: Ops, body: HallCreate) -> HallView:
+    async with database(request).transaction() as session:
+        return await service.create_hall(session, body)
+
+
+@router.get("/v1/halls", summary="Service halls")
+async def list_halls(session: SessionDep, principal: CurrentPrincipal) -> list[HallView]:
+    return await service.list_halls(session)
+
+
+@router.get("/v1/halls/{hall_id}/slots", summary="Time slots of a day with what is still free",
+            responses={404: PROBLEM_RESPONSES[404]})
+async def slots(session: SessionDep, principal: CurrentPrincipal, hall_id: Id,
+                day: Annotated[date, Query(alias="date")]) -> list[SlotView]:
+    return await service.slots(session, hall_id, day)
+
+
+@router.post("/v1/appointments", status_code=201, response_model=AppointmentView,
+             summary="Book a time slot (capacity per slot; a cap per person per day)",
+             responses={201: {"model": AppointmentView}, 404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409],
+                        422: PROBLEM_RESPONSES[422]})
+async def book(request: Request, body: AppointmentCreate, principal: CurrentPrincipal,
+               idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    status, payload = await service.book(database(request), principal, body, idempotency_key)
+    return JSONResponse(payload, status_code=status, headers={"Location": f"/v1/appointments/{payload['id']}"})
+
+
+@router.get("/v1/appointments", summary="Appointments: an applicant's own, hall staff every one")
+async def list_appointments(session: SessionDep, principal: CurrentPrincipal,
+                            hall_id: Annotated[str | None, Query(max_length=64)] = None,
+                            day: Annotated[date | None, Query(alias="date")] = None,
+                            limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                            offset: Annotated[int, Query(ge=0, le=100_000)] = 0) -> list[AppointmentView]:
+    return await service.list_appointments(session, principal, hall_id=hall_id, day=day, limit=limit, offset=offset)
+
+
+@router.post("/v1/appointments/{appointment_id}/cancel", summary="Cancel a booking (frees its place)",
+             responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409]})
+async def cancel(request: Request, principal: CurrentPrincipal, appointment_id: Id) -> AppointmentView:
+    async with database(request).transaction() as session:
+        return await service.cancel(session, principal, appointment_id)
+
+
+@router.post("/v1/queue/checkins", status_code=201, response_model=VisitView,
+             summary="Check in and take a number (取号), with or without an appointment; elderly and disabled "
+                     "visitors are called first",
+             responses={201: {"model": VisitView}, 404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409],
+                        422: PROBLEM_RESPONSES[422]})
+async def check_in(request: Request, body: CheckinCreate, principal: CurrentPrincipal,
+                   idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    status, payload = await service.check_in(database(request), principal, body, idempotency_key)
+    return JSONResponse(payload, status_code=status)
+
+
+@router.get("/v1/queue/visits/{visit_id}", summary="A queue number: status, place in the queue, wait and handling",
+            responses={404: PROBLEM_RESPONSES[404]})
+async def get_visit(session: SessionDep, principal: CurrentPrincipal, visit_id: Id) -> VisitView:
+    return await service.get_visit(session, principal, visit_id)
+
+
+@router.get("/v1/halls/{hall_id}/visits", summary="Hall staff: the day's queue")
+async def list_visits(session: SessionDep, principal: HallStaff, hall_id: Id,
+                      day: Annotated[date, Query(alias="date")],
+                      status: Annotated[str | None, Query(pattern=r"^(waiting|called|handling|done|no_show)$")] = None,
+                      ) -> list[VisitView]:
+    return await service.list_visits(session, hall_id, day, status)
+
+
+@router.post("/v1/halls/{hall_id}/calls", summary="Call the next visitor to a window",
+             responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
+async def call_next(request: Request, principal: HallStaff, hall_id: Id, body: CallRequest) -> VisitView:
+    async with database(request).transaction() as session:
+        return await service.call_next(session, principal, hall_id, body.window)
+
+
+@router.post("/v1/queue/visits/{visit_id}/actions/{action}", summary="start, finish or no_show",
+             responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409]})
+async def act_on_visit(request: Request, principal: HallStaff, visit_id: Id,
+                       action: Annotated[str, Path(max_length=16, pattern=r"^[a-z_]+$")]) -> VisitView:
+    async with database(request).transaction() as session:
+        return await service.act_on_visit(session, principal, visit_id, action)

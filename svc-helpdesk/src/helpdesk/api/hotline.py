@@ -1,0 +1,38 @@
+"""Routes of 12345 hotline three-way transfers (三方转接)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from helpdesk.api.common import IdempotencyKey, Staff, database
+from helpdesk.schemas import TransferCreate, TransferView
+from helpdesk.service import hotline as service
+from kit.auth import Principal, Role, require_roles
+from kit.db import SessionDep
+from kit.errors import PROBLEM_RESPONSES
+from kit.pagination import CursorQuery, LimitQuery, Page
+
+router = APIRouter(tags=["hotline"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403)})
+Recorder = Annotated[Principal, Depends(require_roles(Role.HELPDESK_AGENT, Role.OPS_ADMIN, Role.SERVICE))]
+
+
+@router.post("/v1/hotline/transfers", status_code=201, response_model=TransferView,
+             summary="Record one three-way transfer attempt of a 12345 call (connected or not, and the wait)",
+             responses={201: {"model": TransferView}, 422: PROBLEM_RESPONSES[422]})
+async def record_transfer(request: Request, body: TransferCreate, principal: Recorder,
+                          idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    status, payload = await service.record_transfer(database(request), principal, body, idempotency_key)
+    return JSONResponse(payload, status_code=status)
+
+
+@router.get("/v1/hotline/transfers", summary="Transfer attempts, newest first")
+async def list_transfers(session: SessionDep, principal: Staff, limit: LimitQuery = 50, cursor: CursorQuery = None,
+                         call_id: Annotated[str | None, Query(max_length=64)] = None,
+                         department: Annotated[str | None, Query(max_length=200)] = None,
+                         attempted_from: Annotated[datetime | None, Query(alias="from")] = None,
+                         attempted_to: Annotated[datetime | None, Query(alias="to")] = None) -> Page[TransferView]:
+    return await service.list_transfers(session, principal, limit=limit, cursor=cursor, call_id=call_id,
+                                        department=department, attempted_from=attempted_from, attempted_to=attempted_to)

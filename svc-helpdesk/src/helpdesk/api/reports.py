@@ -1,0 +1,33 @@
+"""Route of the measured reports (JSON or CSV)."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse
+
+from helpdesk.service import reports as service
+from kit.auth import Principal, Role, require_roles
+from kit.db import SessionDep
+from kit.errors import PROBLEM_RESPONSES, ValidationFailed
+
+router = APIRouter(tags=["reports"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 422)})
+Reader = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN, Role.INSPECTOR, Role.HELPDESK_AGENT))]
+MAX_DAYS = 366
+
+
+@router.get("/v1/helpdesk/reports", summary="Measured figures of every promise for a period (JSON, or CSV)",
+            responses={200: {"content": {"application/json": {}, "text/csv": {}}}})
+async def report(request: Request, session: SessionDep, principal: Reader,
+                 start: Annotated[date, Query(alias="from", description="First day (Asia/Shanghai)")],
+                 end: Annotated[date, Query(alias="to", description="Last day, inclusive")],
+                 group_by: Literal["none", "matter", "department", "agent"] = "none",
+                 format: Literal["json", "csv"] | None = None) -> Any:  # noqa: A002 - the query parameter's name
+    if end < start or (end - start).days >= MAX_DAYS:
+        raise ValidationFailed(f"期间须为 1–{MAX_DAYS} 天，且 to 不早于 from / the period must be 1–{MAX_DAYS} days")
+    figures = await service.build_report(session, start, end, group_by)
+    if format == "csv" or (format is None and "text/csv" in request.headers.get("accept", "")):
+        return PlainTextResponse(service.report_csv(figures), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": f'attachment; filename="helpdesk-{start}-{end}.csv"'})
+    return figures

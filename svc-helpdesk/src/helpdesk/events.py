@@ -1,0 +1,35 @@
+"""What svc-helpdesk consumes, and its periodic jobs. It publishes (``kit.contracts.helpdesk``):
+``answer.proposed``, ``sla.warning`` / ``sla.breached`` / ``sla.escalated``, ``rating.submitted``,
+``rectification.closed`` and ``calendar.approved``."""
+from __future__ import annotations
+
+from helpdesk.service import assignment, tickets
+from helpdesk.service.common import utcnow
+from kit.app import Runtime
+from kit.contracts.knowledge import AssistantHandedOver
+from kit.events import EventSubscription
+from kit.scheduling import every
+
+SUBSCRIPTIONS = [
+    EventSubscription(name="handovers", producer="knowledge", subjects=[AssistantHandedOver.event_type],
+                      handler=tickets.on_handed_over),
+]
+
+
+async def sla_alerts(runtime: Runtime) -> None:
+    """Warnings, breaches and escalations of SLA clocks, once per tick across replicas."""
+    async def tick(session) -> int:  # noqa: ANN001
+        return await tickets.send_due_alerts(session, utcnow())
+
+    await every(runtime.database, "helpdesk.sla-alerts", runtime.settings.sla_alert_interval_seconds, tick)
+
+
+async def reassignment(runtime: Runtime) -> None:
+    """Assign waiting tickets and re-assign those whose agent did not answer in time."""
+    async def tick(session) -> int:  # noqa: ANN001
+        return await assignment.reassign_unanswered(session, utcnow(), runtime.settings.reassign_after_seconds)
+
+    await every(runtime.database, "helpdesk.reassignment", runtime.settings.reassign_interval_seconds, tick)
+
+
+BACKGROUND_JOBS = [sla_alerts, reassignment]

@@ -1,0 +1,244 @@
+"""Ratings (好差评) and the handling of bad ones (差评整改).
+
+Any finished interaction can be rated 1–5 with tags and a comment, once per interaction per person
+(the unique key on target and rater): a help ticket once resolved, a hall visit once done, a step of
+an application (asked of svc-matters over HTTP with the person's own token, so only the person's
+own application can be rated). A score of 1 or 2 (差评) opens a rectification case with a deadline
+in working days, an owner (the agent or hall officer concerned, else the department), a reply to
+the person, the measures taken (整改) and a follow-up (回访); reports show open, late and closed ones.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk.models import Rating, Rectification, Ticket, Visit
+from helpdesk.schemas import RatingCreate, RatingView, RectificationAction, RectificationView
+from helpdesk.service import sla
+from helpdesk.service.common import new_id, sees_every_department, staff_of, utcnow
+from kit.audit import record_audit
+from kit.auth import Principal, Role
+from kit.calendar import SHANGHAI, CalendarError
+from kit.contracts.helpdesk import RatingSubmitted, RectificationClosed
+from kit.errors import BadGateway, Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from kit.events import add_event
+from kit.idempotency import create_once
+from kit.pagination import Page, newest_first_after, newest_first_cursor
+
+log = structlog.get_logger("helpdesk.ratings")
+
+BAD_RATING_MAX_SCORE = 2
+RECTIFICATION_STATUSES = ("open", "replied", "rectified", "closed")
+# action → (states it may leave from, state it leads to)
+RECTIFICATION_ACTIONS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "assign": (("open", "replied", "rectified"), None),
+    "reply": (("open",), "replied"),
+    "rectify": (("replied",), "rectified"),
+    "close": (("rectified",), "closed"),
+}
+
+
+def local_today(now: datetime | None = None) -> date:
+    return (now or utcnow()).astimezone(SHANGHAI).date()
+
+
+async def _application_step(application_id: str, step: str, *, matters_url: str,
+                            authorization: str | None) -> dict[str, Any]:
+    """The person's application from svc-matters, once the step rated (a status or action of its
+    timeline) has happened."""
+    headers = {"Authorization": authorization or ""}
+    try:
+        async with httpx.AsyncClient(base_url=matters_url, timeout=5) as client:
+            response = await client.get(f"/v1/applications/{application_id}", headers=headers)
+            timeline = await client.get(f"/v1/applications/{application_id}/timeline", params={"limit": 200},
+                                        headers=headers) if response.status_code == 200 else None
+    except httpx.HTTPError as e:
+        raise BadGateway("无法查询办件 / the application could not be looked up") from e
+    if response.status_code in (403, 404):
+        raise NotFound("办件不存在 / no such application")
+    if response.status_code != 200 or timeline is None or timeline.status_code != 200:
+        raise BadGateway(f"办件查询失败 / the application lookup failed ({response.status_code})")
+    taken = {s.get("status") for s in timeline.json().get("items", [])} | {
+        s.get("action") for s in timeline.json().get("items", [])}
+    if step not in taken:
+        raise Conflict(f"办件尚未经过环节 {step} / the application has not been through {step}")
+    return response.json()
+
+
+async def submit_rating(database: Any, principal: Principal, body: RatingCreate, idempotency_key: str | None, *,
+                        matters_url: str, authorization: str | None, rectification_days: int) -> tuple[int, Any]:
+    if principal.is_staff:
+        raise Forbidden("工作人员不能评价 / staff cannot rate")
+    if (body.target_kind == "application_step") != (body.step is not None):
+        raise ValidationFailed("只有办件环节需要 step / step goes with application_step only", errors=[FieldError(
+            field="step", message="仅办件环节评价需要", message_en="required for application_step only", code="step")])
+    application = None
+    if body.target_kind == "application_step":
+        assert body.step is not None
+        application = await _application_step(body.target_id, body.step, matters_url=matters_url,
+                                              authorization=authorization)
+
+    async def create(session: AsyncSession) -> tuple[int, Any]:
+        now = utcnow()
+        matter_code = department = owner = None
+        if body.target_kind == "ticket":
+            ticket = await session.get(Ticket, body.target_id)
+            if ticket is None or ticket.applicant_subject != principal.subject:
+                raise NotFound("工单不存在 / no such ticket")
+            if ticket.status not in ("resolved", "closed"):
+                raise Conflict("工单尚未办结，不能评价 / the ticket is not finished yet", status=ticket.status)
+            matter_code, department, owner = ticket.matter_code, ticket.department, ticket.assigned_agent
+            target_id = ticket.id
+        elif body.target_kind == "hall_visit":
+            visit = await session.get(Visit, body.target_id)
+            if visit is None or visit.visitor_subject != principal.subject:
+                raise NotFound("取号记录不存在 / no such visit")
+            if visit.status != "done":
+                raise Conflict("办理尚未结束，不能评价 / the visit is not finished yet", status=visit.status)
+            matter_code, department, owner = visit.matter_code, f"hall:{visit.hall_id}", visit.officer_subject
+            target_id = visit.id
+        else:
+            assert application is not None and body.step is not None
+            matter_code, department = application.get("matter_code"), application.get("department")
+            target_id = f"{body.target_id}:{body.step}"
+        rating_id = new_id()
+        inserted = (await session.execute(insert(Rating).values(
+            id=rating_id, target_kind=body.target_kind, target_id=target_id, rater_subject=principal.subject,
+            score=body.score, tags=body.tags, comment=body.comment, matter_code=matter_code, department=department,
+            agent_subject=owner, created_at=now).on_conflict_do_nothing().returning(Rating.id))).first()
+        if inserted is None:
+            raise Conflict("已经评价过 / this interaction has already been rated by you")
+        rectification_id = None
+        if body.score <= BAD_RATING_MAX_SCORE:
+            try:
+                due = sla.clockwork.calendar().add_working_days(local_today(now), rectification_days)
+            except CalendarError as e:
+                raise sla.calendar_problem(e) from e
+            rectification_id = new_id()
+            session.add(Rectification(id=rectification_id, rating_id=rating_id, department=department or "",
+                                      owner_subject=owner, status="open", opened_at=now, due_on=due))
+        await add_event(session, RatingSubmitted(
+            rating_id=rating_id, target_kind=body.target_kind, target_id=target_id, score=body.score, tags=body.tags,
+            matter_code=matter_code, department=department, rectification_id=rectification_id, rated_at=now),
+            subject=rating_id)
+        await session.flush()
+        view = RatingView(id=rating_id, target_kind=body.target_kind, target_id=target_id, score=body.score,
+                          tags=body.tags, comment=body.comment, matter_code=matter_code, department=department,
+                          created_at=now, rectification_id=rectification_id)
+        return 201, view.model_dump(mode="json")
+
+    return await create_once(database, f"ratings:{principal.subject}", idempotency_key, body.model_dump(mode="json"),
+                             create)
+
+
+def _late(r: Rectification, today: date) -> bool:
+    end = r.closed_at.astimezone(SHANGHAI).date() if r.closed_at else today
+    return end > r.due_on
+
+
+def rectification_view(r: Rectification, score: int, today: date) -> RectificationView:
+    return RectificationView(
+        id=r.id, rating_id=r.rating_id, score=score, department=r.department, owner_subject=r.owner_subject,
+        status=r.status, opened_at=r.opened_at, due_on=r.due_on, late=_late(r, today), reply=r.reply,
+        replied_at=r.replied_at, measures=r.measures, rectified_at=r.rectified_at, follow_up=r.follow_up,
+        satisfied=r.satisfied, closed_at=r.closed_at)
+
+
+def _may_handle(principal: Principal, r: Rectification) -> bool:
+    if principal.has_role(Role.OPS_ADMIN):
+        return True
+    if r.department.startswith("hall:"):
+        return principal.has_role(Role.WINDOW_OFFICER, Role.HELPDESK_AGENT) and sees_every_department(principal)
+    return principal.has_role(Role.HELPDESK_AGENT, Role.WINDOW_OFFICER, Role.REVIEWER) and staff_of(principal, r.department)
+
+
+async def list_rectifications(session: AsyncSession, principal: Principal, *, status: str | None, limit: int,
+                              cursor: str | None) -> Page[RectificationView]:
+    today = local_today()
+    stmt = select(Rectification, Rating.score).join(Rating, Rating.id == Rectification.rating_id)
+    if not sees_every_department(principal):
+        stmt = stmt.where(Rectification.department == principal.department)
+    if status == "late":
+        stmt = stmt.where(Rectification.status != "closed", Rectification.due_on < today)
+    elif status:
+        stmt = stmt.where(Rectification.status == status)
+    after = newest_first_after(cursor, Rectification.opened_at, Rectification.id)
+    if after is not None:
+        stmt = stmt.where(after)
+    rows = (await session.execute(stmt.order_by(Rectification.opened_at.desc(), Rectification.id.desc())
+                                  .limit(limit + 1))).all()
+    return Page(items=[rectification_view(r, score, today) for r, score in rows[:limit]],
+                next_cursor=newest_first_cursor(rows[limit - 1][0].opened_at, rows[limit - 1][0].id)
+                if len(rows) > limit else None)
+
+
+async def act_on_rectification(session: AsyncSession, principal: Principal, rectification_id: str, action: str,
+                               body: RectificationAction) -> RectificationView:
+    if action not in RECTIFICATION_ACTIONS:
+        raise NotFound(f"没有这个操作 / no such action: {action}", allowed_actions=list(RECTIFICATION_ACTIONS))
+    row = (await session.execute(select(Rectification, Rating.score).join(Rating, Rating.id == Rectification.rating_id)
+                                 .where(Rectification.id == rectification_id).with_for_update(of=Rectification))).first()
+    if row is None:
+        raise NotFound("整改记录不存在 / no such rectification case")
+    r, score = row
+    if not _may_handle(principal, r):
+        raise Forbidden("该整改属于其他部门 / the case belongs to another department")
+    allowed_from, goes_to = RECTIFICATION_ACTIONS[action]
+    if r.status not in allowed_from:
+        raise Conflict(f"当前状态（{r.status}）不能执行 {action} / not possible in status {r.status}",
+                       status=r.status, allowed_actions=[a for a, (f, _) in RECTIFICATION_ACTIONS.items() if r.status in f])
+    now = utcnow()
+    if action == "assign":
+        if not body.owner:
+            raise ValidationFailed("缺少 owner / owner is required", errors=[FieldError(
+                field="owner", message="必填", message_en="required", code="missing")])
+        r.owner_subject = body.owner
+    else:
+        if not body.text:
+            raise ValidationFailed("缺少 text / text is required", errors=[FieldError(
+                field="text", message="必填", message_en="required", code="missing")])
+        if action == "reply":
+            r.reply, r.replied_at = body.text, now
+        elif action == "rectify":
+            r.measures, r.rectified_at = body.text, now
+        else:
+            r.follow_up, r.satisfied, r.closed_at = body.text, body.satisfied, now
+        r.owner_subject = r.owner_subject or principal.subject
+        assert goes_to is not None
+        r.status = goes_to
+        if action == "close":
+            await add_event(session, RectificationClosed(
+                rectification_id=r.id, rating_id=r.rating_id, department=r.department, late=_late(r, local_today(now)),
+                satisfied=r.satisfied, closed_at=now), subject=r.id)
+    await record_audit(session, principal, f"rectification.{action}", "rectification", r.id,
+                       details={"status": r.status})
+    await session.flush()
+    return rectification_view(r, score, local_today(now))
+
+
+async def list_ratings(session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None,
+                       target_kind: str | None, score: int | None) -> Page[RatingView]:
+    stmt = select(Rating, Rectification.id).outerjoin(Rectification, Rectification.rating_id == Rating.id)
+    if not principal.is_staff:
+        stmt = stmt.where(Rating.rater_subject == principal.subject)
+    elif not sees_every_department(principal):
+        stmt = stmt.where(Rating.department == principal.department)
+    if target_kind:
+        stmt = stmt.where(Rating.target_kind == target_kind)
+    if score:
+        stmt = stmt.where(Rating.score == score)
+    after = newest_first_after(cursor, Rating.created_at, Rating.id)
+    if after is not None:
+        stmt = stmt.where(after)
+    rows = (await session.execute(stmt.order_by(Rating.created_at.desc(), Rating.id.desc()).limit(limit + 1))).all()
+    items = [RatingView(id=r.id, target_kind=r.target_kind, target_id=r.target_id, score=r.score, tags=r.tags,
+                        comment=r.comment, matter_code=r.matter_code, department=r.department, created_at=r.created_at,
+                        rectification_id=rid) for r, rid in rows[:limit]]
+    return Page(items=items, next_cursor=newest_first_cursor(rows[limit - 1][0].created_at, rows[limit - 1][0].id)
+                if len(rows) > limit else None)
