@@ -1,7 +1,7 @@
 """Events published by svc-knowledge (stream ``LVRONG_KNOWLEDGE``)."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel
@@ -31,3 +31,20 @@ class AssistantHandedOver(EventContract):
     reason: Literal["no_answer", "low_confidence", "user_asked", "repeated_question"]
     turns: list[ConversationTurn]
     handed_over_at: datetime
+
+
+class PolicyDeadlineMissed(EventContract):
+    """A knowledge entry linked to a policy was not published at least one working day before the
+    policy took effect (platform calendar); raised once per entry."""
+
+    event_type: ClassVar[str] = "lvrong.knowledge.entry.policy_late"
+    source_service: ClassVar[str] = "knowledge"
+
+    entry_id: str
+    question: str
+    matter: str | None = None
+    owner_department: str | None = None
+    policy_effective_date: date
+    deadline: date
+    # When it was finally published (late), or None while it still is not.
+    published_at: datetime | None = None

@@ -1,0 +1,241 @@
+"""Request and response bodies of svc-knowledge."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from knowledge.retrieval import CATEGORIES
+
+MAX_QUESTION_CHARS = 500
+MAX_ANSWER_CHARS = 20_000
+ENTRY_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+Category = Literal["materials", "time_limit", "fees", "process", "eligibility", "validity", "channel", "progress",
+                   "licence", "help", "general"]
+assert set(Category.__args__) == set(CATEGORIES)  # type: ignore[attr-defined]
+
+
+Phrasing = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+
+
+def _not_blank(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("不能为空 / must not be blank")
+    return value
+
+
+class EntryContent(BaseModel):
+    """What an editor writes; the fields of a line of the JSON Lines import (``faq.jsonl``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="The standard question")
+    similar: list[Phrasing] = Field(
+        default_factory=list, max_length=30, description="Other phrasings of the question")
+    answer: str = Field(min_length=1, max_length=MAX_ANSWER_CHARS,
+                        description="Rich text allowed (p, br, ul/ol/li, strong, em, a, table); sanitised on save")
+    matter: str | None = Field(default=None, max_length=128, description="Exact name of the matter (事项), or null")
+    category: Category = "general"
+    policy_ref: str | None = Field(default=None, max_length=500)
+    policy_effective_date: date | None = Field(default=None, description="When the policy the answer rests on takes effect")
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    owner_department: str | None = Field(default=None, max_length=128)
+    effective_from: date | None = None
+    effective_to: date | None = None
+
+    _strip = field_validator("question", "answer")(_not_blank)
+
+    @field_validator("effective_to")
+    @classmethod
+    def _period(cls, value: date | None, info: Any) -> date | None:
+        start = info.data.get("effective_from")
+        if value and start and value < start:
+            raise ValueError("有效期结束早于开始 / effective_to is before effective_from")
+        return value
+
+
+class EntryCreate(EntryContent):
+    id: str | None = Field(default=None, pattern=ENTRY_ID_PATTERN, description="Kept when given (imports); else assigned")
+
+
+class EntryPatch(BaseModel):
+    """A change to an entry: the given fields replace the newest version's, as a new version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str | None = Field(default=None, min_length=1, max_length=MAX_QUESTION_CHARS)
+    similar: list[Phrasing] | None = Field(default=None, max_length=30)
+    answer: str | None = Field(default=None, min_length=1, max_length=MAX_ANSWER_CHARS)
+    matter: str | None = Field(default=None, max_length=128)
+    category: Category | None = None
+    policy_ref: str | None = Field(default=None, max_length=500)
+    policy_effective_date: date | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=20)
+    owner_department: str | None = Field(default=None, max_length=128)
+    effective_from: date | None = None
+    effective_to: date | None = None
+    note: str | None = Field(default=None, max_length=500, description="Why it changed (kept in the history)")
+
+
+class EntryView(BaseModel):
+    id: str
+    status: Literal["draft", "in_review", "published", "retired"]
+    version: int
+    published_version: int | None
+    live: bool
+    content: dict[str, Any]
+    policy_deadline: date | None = None
+    next_inspection_due: date | None = None
+    last_inspected_at: datetime | None = None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class PublicEntry(BaseModel):
+    id: str
+    version: int
+    question: str
+    similar: list[str]
+    answer: str
+    matter: str | None
+    category: str
+    policy_ref: str | None = None
+
+
+class HistoryItem(BaseModel):
+    version: int
+    action: str
+    actor: str
+    note: str | None
+    changed_fields: list[str] | None
+    at: datetime
+
+
+class SearchItem(BaseModel):
+    id: str
+    question: str
+    answer: str
+    score: float
+    matter: str | None
+    category: str
+
+
+class SearchResult(BaseModel):
+    items: list[SearchItem]
+    matter: str | None = Field(description="The matter recognised in the question, when one")
+    intent: str | None = Field(description="The want recognised (materials, time_limit, fees…), when one")
+
+
+class ImportRejection(BaseModel):
+    line: int
+    id: str | None = None
+    errors: list[str]
+
+
+class ImportReport(BaseModel):
+    received: int
+    created: int
+    updated: int
+    unchanged: int
+    published: int
+    rejected: list[ImportRejection]
+
+
+class Transition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = Field(default=None, max_length=500)
+
+
+class SessionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channel: Literal["web", "app", "kiosk", "hotline", "other"] = "web"
+
+
+class SessionView(BaseModel):
+    id: str
+    channel: str
+    turns: int
+    answered: bool
+    handed_over: bool
+    solved: bool | None
+    created_at: datetime
+    messages: list[dict[str, Any]] = []
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="What the person typed")
+
+    _strip = field_validator("text")(_not_blank)
+
+
+class EntryRef(BaseModel):
+    id: str
+    question: str
+    matter: str | None
+    category: str
+
+
+class Suggestion(BaseModel):
+    id: str
+    question: str
+
+
+class AssistantReply(BaseModel):
+    answer: str = Field(description="What the assistant says (Chinese)")
+    answer_en: str | None = Field(default=None, description="English, for the fixed phrases of the assistant")
+    entry: EntryRef | None
+    confidence: float
+    suggestions: list[Suggestion]
+    handover: bool
+    clarify: str | None = Field(description="The clarifying question, when the assistant asks one")
+    intent: str | None = None
+    matter: str | None = None
+    applications: list[dict[str, Any]] | None = Field(
+        default=None, description="The caller's applications, when they asked for their progress while logged in")
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    solved: bool
+    comment: str | None = Field(default=None, max_length=500)
+
+
+class UnansweredGroupView(BaseModel):
+    id: str
+    question: str
+    matter: str | None
+    count: int
+    status: str
+    due_date: date
+    overdue: bool
+    first_asked_at: datetime
+    last_asked_at: datetime
+    entry_id: str | None
+    examples: list[str] = []
+
+
+class ResolveGroup(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    entry_id: str = Field(pattern=ENTRY_ID_PATTERN, description="The entry that answers the group's questions")
+
+
+class PolicyItem(BaseModel):
+    id: str
+    question: str
+    policy_ref: str | None
+    policy_effective_date: date
+    policy_deadline: date
+    status: str
+    published_at: datetime | None
+    working_days_left: int | None
+
+
+class PolicyDeadlines(BaseModel):
+    at_risk: list[PolicyItem]
+    late: list[PolicyItem]

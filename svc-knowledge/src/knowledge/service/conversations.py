@@ -1,0 +1,210 @@
+"""Assistant conversations: each user turn goes through ``knowledge.assistant.respond``; a hand-over
+publishes ``AssistantHandedOver`` and records the unanswered question; "my application" questions
+from a logged-in applicant are answered from svc-matters.
+
+Resolution rate (解决率), as published: conversations the person marked solved, plus those that
+got at least one answer and were neither handed over nor marked unsolved, over all conversations
+with at least one question.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.auth import Principal, Role
+from kit.calendar import CalendarError, default_calendar
+from kit.contracts.knowledge import AssistantHandedOver, ConversationTurn
+from kit.errors import Forbidden, NotFound
+from kit.events import add_event
+from knowledge.assistant import DialogueState, Reply, respond
+from knowledge.models import Conversation, Message, UnansweredGroup, UnansweredQuestion
+from knowledge.retrieval import analyzer
+from knowledge.service.entries import today
+from knowledge.service.index import holder, plain_text
+
+log = structlog.get_logger("knowledge.conversations")
+
+UNANSWERED_WORKING_DAYS = 5
+GROUP_SIMILARITY = 0.5
+
+HANDOVER_ZH = "这个问题我暂时无法准确回答，已为您转接人工帮办，工作人员会尽快联系您。"
+HANDOVER_EN = "I cannot answer this reliably, so I have passed it to a member of staff, who will contact you soon."
+ASKED_HUMAN_ZH = "好的，已为您转接人工帮办，请稍候。"
+ASKED_HUMAN_EN = "Certainly, I am passing you to a member of staff."
+PROGRESS_LOGIN_ZH = "登录后我可以直接为您查询办件进度。"
+
+
+async def start(session: AsyncSession, principal: Principal | None, channel: str) -> Conversation:
+    conversation = Conversation(id=uuid.uuid4().hex, user_subject=principal.subject if principal else None,
+                                channel=channel, state={})
+    session.add(conversation)
+    await session.flush()
+    return conversation
+
+
+async def get(session: AsyncSession, principal: Principal | None, conversation_id: str, *, lock: bool = False
+              ) -> Conversation:
+    query = select(Conversation).where(Conversation.id == conversation_id)
+    conversation = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
+    if conversation is None:
+        raise NotFound("会话不存在 / conversation not found")
+    # A conversation started by a logged-in person is theirs alone; staff may read any.
+    if conversation.user_subject and not (principal and (principal.subject == conversation.user_subject
+                                                          or principal.is_staff)):
+        raise Forbidden("这不是您的会话 / not your conversation")
+    return conversation
+
+
+async def messages_of(session: AsyncSession, conversation_id: str) -> list[dict[str, Any]]:
+    rows = (await session.execute(select(Message).where(Message.conversation_id == conversation_id)
+                                  .order_by(Message.seq))).scalars()
+    return [{"role": m.role, "text": m.text, "action": m.action, "entry_id": m.entry_id, "confidence": m.confidence,
+             "at": m.at} for m in rows]
+
+
+async def ask(session: AsyncSession, principal: Principal | None, conversation_id: str, text: str, *,
+              token: str | None, gateway_url: str) -> dict[str, Any]:
+    conversation = await get(session, principal, conversation_id, lock=True)
+    state = DialogueState.from_json(conversation.state)
+    reply = respond(holder.index, analyzer(), state, text)
+    result = _render(reply)
+    if reply.action == "progress":
+        result.update(await _progress(principal, token, gateway_url, result))
+    now = datetime.now(UTC)
+    conversation.state = state.to_json()
+    conversation.turns += 1
+    conversation.updated_at = now
+    if reply.action in ("answer", "progress"):
+        conversation.answered = True
+    seq = conversation.turns * 2
+    session.add(Message(conversation_id=conversation.id, seq=seq - 1, role="user", text=text, at=now))
+    session.add(Message(conversation_id=conversation.id, seq=seq, role="assistant", text=result["answer"],
+                        action=reply.action, entry_id=reply.hit.entry.id if reply.hit else None,
+                        confidence=reply.confidence, at=now))
+    if reply.action == "handover":
+        await _hand_over(session, conversation, reply, text, now)
+    log.info("assistant_turn", action=reply.action, confidence=reply.confidence,
+             entry=reply.hit.entry.id if reply.hit else None)
+    return result
+
+
+def _render(reply: Reply) -> dict[str, Any]:
+    hit = reply.hit
+    suggestions = [{"id": h.entry.id, "question": h.entry.question} for h in reply.suggestions
+                   if not hit or h.entry.id != hit.entry.id]
+    base = {"entry": None, "confidence": reply.confidence, "suggestions": suggestions[:3], "handover": False,
+            "clarify": None, "intent": reply.intent, "matter": reply.matter}
+    if reply.action in ("answer", "progress") and hit:
+        e = hit.entry
+        return base | {"answer": plain_text(e.answer), "answer_en": None,
+                       "entry": {"id": e.id, "question": e.question, "matter": e.matter, "category": e.category}}
+    if reply.action == "clarify":
+        return base | {"answer": reply.clarify_zh, "answer_en": reply.clarify_en, "clarify": reply.clarify_zh}
+    asked = reply.handover_reason == "user_asked"
+    return base | {"answer": ASKED_HUMAN_ZH if asked else HANDOVER_ZH, "answer_en": ASKED_HUMAN_EN if asked else HANDOVER_EN,
+                   "handover": True}
+
+
+async def _progress(principal: Principal | None, token: str | None, gateway_url: str, result: dict[str, Any]
+                    ) -> dict[str, Any]:
+    """The caller's latest applications from svc-matters, asked with the caller's own token so the
+    answer holds exactly what they may see."""
+    if principal is None or token is None or not principal.has_role(Role.APPLICANT):
+        return {"answer": result["answer"] + PROGRESS_LOGIN_ZH}
+    try:
+        async with httpx.AsyncClient(base_url=gateway_url, timeout=3) as client:
+            response = await client.get("/v1/applications", params={"limit": 5},
+                                        headers={"Authorization": f"Bearer {token}"})
+        response.raise_for_status()
+        items = response.json().get("items", [])
+    except (httpx.HTTPError, ValueError) as e:
+        log.warning("progress_lookup_failed", error=type(e).__name__)
+        return {}  # the general answer on where to look stays
+    applications = [{"id": a.get("id"), "matter_code": a.get("matter_code"), "status": a.get("status"),
+                     "stage": a.get("stage"), "due_date": a.get("due_date")} for a in items]
+    if not applications:
+        return {"answer": "您目前没有在办的申请。", "applications": []}
+    lines = [f"{a['matter_code']}（{a['id']}）：{a['status']}" + (f"，办理期限 {a['due_date']}" if a.get("due_date") else "")
+             for a in applications]
+    return {"answer": "您最近的申请：\n" + "\n".join(lines), "applications": applications}
+
+
+async def _hand_over(session: AsyncSession, conversation: Conversation, reply: Reply, text: str, now: datetime) -> None:
+    conversation.handed_over = True
+    turns = [ConversationTurn(role="user" if m["role"] == "user" else "assistant", text=m["text"], at=m["at"])
+             for m in await messages_of(session, conversation.id)]
+    reason = reply.handover_reason or "no_answer"
+    await add_event(session, AssistantHandedOver(
+        conversation_id=conversation.id, user_subject=conversation.user_subject, matter_code=None, question=text,
+        reason=reason, turns=turns, handed_over_at=now), subject=conversation.id)
+    if reason != "user_asked":
+        context = DialogueState.from_json(conversation.state).context
+        await record_unanswered(session, " ".join(context[-2:]) if context else text, conversation.id, reason,
+                                reply.matter, now)
+
+
+async def record_unanswered(session: AsyncSession, question: str, conversation_id: str | None, reason: str,
+                            matter: str | None, now: datetime) -> UnansweredGroup:
+    """Add the question to the open group of similar questions (word overlap), or open a new group
+    due in 5 working days."""
+    terms = sorted(set(analyzer().tokens(question)))
+    groups = (await session.execute(select(UnansweredGroup).where(UnansweredGroup.status == "open")
+                                    .order_by(UnansweredGroup.last_asked_at.desc()).limit(500)
+                                    .with_for_update())).scalars().all()
+    best, best_similarity = None, 0.0
+    for group in groups:
+        similarity = _jaccard(terms, group.terms)
+        if similarity > best_similarity:
+            best, best_similarity = group, similarity
+    if best is None or best_similarity < GROUP_SIMILARITY:
+        try:
+            due = default_calendar().add_working_days(today(), UNANSWERED_WORKING_DAYS)
+        except CalendarError:
+            due = today()
+        best = UnansweredGroup(id=uuid.uuid4().hex, question=question[:500], terms=terms, matter=matter, count=0,
+                               status="open", due_date=due, first_asked_at=now, last_asked_at=now)
+        session.add(best)
+        await session.flush()
+    best.count += 1
+    best.last_asked_at = now
+    session.add(UnansweredQuestion(id=uuid.uuid4().hex, group_id=best.id, conversation_id=conversation_id,
+                                   question=question[:500], reason=reason, asked_at=now))
+    return best
+
+
+def _jaccard(a: list[str], b: list[str]) -> float:
+    sa, sb = set(a), set(b)
+    return len(sa & sb) / len(sa | sb) if sa | sb else 0.0
+
+
+async def feedback(session: AsyncSession, principal: Principal | None, conversation_id: str, solved: bool) -> Conversation:
+    conversation = await get(session, principal, conversation_id, lock=True)
+    conversation.solved = solved
+    conversation.updated_at = datetime.now(UTC)
+    return conversation
+
+
+async def resolution(session: AsyncSession, since: datetime | None = None) -> dict[str, Any]:
+    query = select(
+        func.count().label("sessions"),
+        func.count().filter(Conversation.solved.is_(True)).label("marked_solved"),
+        func.count().filter(Conversation.answered.is_(True), Conversation.handed_over.is_(False),
+                            Conversation.solved.is_(None)).label("answered_not_handed_over"),
+        func.count().filter(Conversation.handed_over.is_(True)).label("handed_over"),
+        func.count().filter(Conversation.solved.is_(False)).label("marked_unsolved"),
+    ).where(Conversation.turns > 0)
+    if since:
+        query = query.where(Conversation.created_at >= since)
+    row = (await session.execute(query)).one()
+    resolved = row.marked_solved + row.answered_not_handed_over
+    return {"sessions": row.sessions, "resolved": resolved, "marked_solved": row.marked_solved,
+            "handed_over": row.handed_over, "marked_unsolved": row.marked_unsolved,
+            "resolution_rate": round(resolved / row.sessions, 4) if row.sessions else None,
+            "definition": "(sessions marked solved + sessions with an answer, no hand-over and no 'unsolved' mark) "
+                          "/ sessions with at least one question"}

@@ -1,0 +1,361 @@
+"""Entries: editors create and change them (each change a new version), editors send them to review,
+a reviewer publishes or retires them; JSON Lines import and export; "as of a date" lookups; the
+policy deadline (published at least one working day before the policy takes effect) and the
+inspection (巡检) cycle."""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import nh3
+from pydantic import ValidationError
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.auth import Principal
+from kit.calendar import CalendarError, default_calendar
+from kit.contracts.knowledge import PolicyDeadlineMissed
+from kit.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from kit.events import add_event
+from kit.pagination import newest_first_after, newest_first_cursor
+from knowledge.models import Entry, EntryEvent, EntryVersion
+from knowledge.schemas import EntryContent, EntryCreate, EntryPatch, ImportRejection, ImportReport
+from knowledge.service.index import bump_generation
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+INSPECTION_INTERVAL_DAYS = 180
+AT_RISK_WORKING_DAYS = 3
+MAX_IMPORT_LINES = 20_000
+
+ANSWER_TAGS = {"p", "br", "ul", "ol", "li", "strong", "em", "b", "i", "u", "a", "table", "thead", "tbody", "tr",
+               "th", "td", "h3", "h4", "blockquote", "span"}
+
+
+def sanitise(html: str) -> str:
+    """Rich text reduced to safe markup: no scripts, styles, event handlers or javascript: links."""
+    return nh3.clean(html, tags=ANSWER_TAGS, attributes={"a": {"href", "title"}},
+                     url_schemes={"http", "https", "mailto", "tel"}, link_rel="noopener noreferrer").strip()
+
+
+def today() -> date:
+    return datetime.now(SHANGHAI).date()
+
+
+def policy_deadline(effective: date | None) -> date | None:
+    """The last day on which publishing meets the rule: one working day before the policy takes effect."""
+    if effective is None:
+        return None
+    try:
+        return default_calendar().add_working_days(effective, -1)
+    except CalendarError as e:
+        raise ServiceUnavailable(e.message_zh + " / " + e.message_en) from None
+
+
+def _content(body: EntryContent) -> dict[str, Any]:
+    content = body.model_dump(mode="json", exclude={"id", "note"})
+    content["answer"] = sanitise(content["answer"])
+    if not content["answer"]:
+        raise ValidationFailed("答案清理后为空 / the answer is empty once sanitised")
+    return content
+
+
+def _apply(entry: Entry, content: dict[str, Any]) -> None:
+    entry.matter = content.get("matter")
+    entry.category = content["category"]
+    entry.question = content["question"]
+    entry.owner_department = content.get("owner_department")
+    effective = content.get("policy_effective_date")
+    entry.policy_effective_date = date.fromisoformat(effective) if effective else None
+    entry.policy_deadline = policy_deadline(entry.policy_effective_date)
+
+
+async def _history(session: AsyncSession, entry: Entry, action: str, actor: str, note: str | None = None,
+                   changed: list[str] | None = None) -> None:
+    session.add(EntryEvent(entry_id=entry.id, version=entry.version, action=action, actor=actor, note=note,
+                           changed_fields=changed))
+
+
+async def get_entry(session: AsyncSession, entry_id: str, *, lock: bool = False) -> Entry:
+    query = select(Entry).where(Entry.id == entry_id)
+    entry = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
+    if entry is None:
+        raise NotFound(f"知识条目 {entry_id} 不存在 / entry {entry_id} not found")
+    return entry
+
+
+async def version_content(session: AsyncSession, entry_id: str, version: int) -> dict[str, Any]:
+    return (await session.execute(select(EntryVersion.content).where(
+        EntryVersion.entry_id == entry_id, EntryVersion.version == version))).scalar_one()
+
+
+async def view(session: AsyncSession, entry: Entry) -> dict[str, Any]:
+    return {**{c: getattr(entry, c) for c in ("id", "status", "version", "published_version", "live", "policy_deadline",
+                                               "next_inspection_due", "last_inspected_at", "created_by", "created_at",
+                                               "updated_at")},
+            "content": await version_content(session, entry.id, entry.version)}
+
+
+async def create(session: AsyncSession, principal: Principal, body: EntryCreate, *, proposal_id: str | None = None
+                 ) -> Entry:
+    entry_id = body.id or f"kb-{uuid.uuid4().hex[:12]}"
+    if (await session.execute(select(Entry.id).where(Entry.id == entry_id))).first():
+        raise Conflict(f"知识条目 {entry_id} 已存在 / entry {entry_id} already exists")
+    content = _content(body)
+    entry = Entry(id=entry_id, status="draft", version=1, created_by=principal.subject, source_proposal_id=proposal_id)
+    _apply(entry, content)
+    session.add(entry)
+    await session.flush()
+    session.add(EntryVersion(entry_id=entry_id, version=1, content=content, created_by=principal.subject))
+    await _history(session, entry, "created", principal.subject, "proposed by the help desk" if proposal_id else None)
+    return entry
+
+
+async def change(session: AsyncSession, principal: Principal, entry_id: str, patch: EntryPatch) -> Entry:
+    entry = await get_entry(session, entry_id, lock=True)
+    given = patch.model_dump(mode="json", exclude_unset=True, exclude={"note"})
+    current = await version_content(session, entry.id, entry.version)
+    merged = EntryContent.model_validate({**current, **given})
+    content = _content(merged)
+    changed = sorted(k for k in content if content.get(k) != current.get(k))
+    if not changed:
+        return entry
+    entry.version += 1
+    entry.status = "draft"
+    entry.updated_at = datetime.now(UTC)
+    _apply(entry, content)
+    session.add(EntryVersion(entry_id=entry.id, version=entry.version, content=content, created_by=principal.subject))
+    await _history(session, entry, "revised", principal.subject, patch.note, changed)
+    return entry
+
+
+async def submit(session: AsyncSession, principal: Principal, entry_id: str, note: str | None) -> Entry:
+    entry = await get_entry(session, entry_id, lock=True)
+    if entry.status != "draft":
+        raise Conflict(f"只有草稿可以提交审核，当前为 {entry.status} / only a draft can be sent to review",
+                       status_now=entry.status)
+    entry.status = "in_review"
+    entry.updated_at = datetime.now(UTC)
+    await _history(session, entry, "submitted", principal.subject, note)
+    return entry
+
+
+async def publish(session: AsyncSession, principal: Principal, entry_id: str, note: str | None = None) -> Entry:
+    entry = await get_entry(session, entry_id, lock=True)
+    if entry.status == "published":
+        raise Conflict("该版本已发布 / this version is already published", status_now=entry.status)
+    _publish(entry)
+    await _history(session, entry, "published", principal.subject, note)
+    await bump_generation(session)
+    return entry
+
+
+def _publish(entry: Entry) -> None:
+    now = datetime.now(UTC)
+    entry.status, entry.published_version, entry.live = "published", entry.version, True
+    entry.published_at, entry.updated_at = now, now
+    entry.first_published_at = entry.first_published_at or now
+    # A published (or revised and re-published) entry counts as inspected now.
+    entry.last_inspected_at = now
+    entry.next_inspection_due = today() + timedelta(days=INSPECTION_INTERVAL_DAYS)
+
+
+async def retire(session: AsyncSession, principal: Principal, entry_id: str, note: str | None) -> Entry:
+    entry = await get_entry(session, entry_id, lock=True)
+    if entry.status == "retired":
+        raise Conflict("条目已下线 / the entry is already retired", status_now=entry.status)
+    entry.status, entry.live, entry.updated_at = "retired", False, datetime.now(UTC)
+    entry.next_inspection_due = None
+    await _history(session, entry, "retired", principal.subject, note)
+    await bump_generation(session)
+    return entry
+
+
+async def confirm(session: AsyncSession, principal: Principal, entry_id: str, note: str | None) -> Entry:
+    """巡检: an editor confirms the published answer is still right; it is due again after the interval."""
+    entry = await get_entry(session, entry_id, lock=True)
+    if not entry.live:
+        raise Conflict("只有已发布的条目需要巡检确认 / only a published entry is inspected", status_now=entry.status)
+    now = datetime.now(UTC)
+    entry.last_inspected_at, entry.updated_at = now, now
+    entry.next_inspection_due = today() + timedelta(days=INSPECTION_INTERVAL_DAYS)
+    await _history(session, entry, "confirmed", principal.subject, note)
+    return entry
+
+
+async def list_entries(session: AsyncSession, *, status: str | None, matter: str | None, category: str | None,
+                       inspection_due: bool, cursor: str | None, limit: int) -> tuple[list[Entry], str | None]:
+    query = select(Entry)
+    if status:
+        query = query.where(Entry.status == status)
+    if matter:
+        query = query.where(Entry.matter == matter)
+    if category:
+        query = query.where(Entry.category == category)
+    if inspection_due:
+        query = query.where(Entry.live.is_(True), Entry.next_inspection_due <= today())
+    after = newest_first_after(cursor, Entry.updated_at, Entry.id)
+    if after is not None:
+        query = query.where(after)
+    rows = list((await session.execute(query.order_by(Entry.updated_at.desc(), Entry.id.desc()).limit(limit + 1)))
+                .scalars())
+    next_cursor = newest_first_cursor(rows[limit - 1].updated_at, rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def published_as_of(session: AsyncSession, entry_id: str, day: date | None) -> dict[str, Any]:
+    """The content the public saw: now, or at the end of ``day`` (Asia/Shanghai) — the version
+    published last before then, unless the entry was retired after it, and only inside its
+    effective period."""
+    entry = await get_entry(session, entry_id)
+    if day is None:
+        if not entry.live or entry.published_version is None:
+            raise NotFound(f"知识条目 {entry_id} 未发布 / entry {entry_id} is not published")
+        return {"version": entry.published_version, **await version_content(session, entry_id, entry.published_version)}
+    end = datetime.combine(day + timedelta(days=1), time.min, SHANGHAI)
+    last = (await session.execute(
+        select(EntryEvent.action, EntryEvent.version).where(
+            EntryEvent.entry_id == entry_id, EntryEvent.action.in_(("published", "retired")), EntryEvent.at < end)
+        .order_by(EntryEvent.seq.desc()).limit(1))).first()
+    if last is None or last.action == "retired":
+        raise NotFound(f"知识条目 {entry_id} 在 {day} 未发布 / entry {entry_id} was not published on {day}")
+    content = await version_content(session, entry_id, last.version)
+    start, stop = content.get("effective_from"), content.get("effective_to")
+    if (start and day < date.fromisoformat(start)) or (stop and day > date.fromisoformat(stop)):
+        raise NotFound(f"知识条目 {entry_id} 在 {day} 不在有效期内 / entry {entry_id} was not in effect on {day}")
+    return {"version": last.version, **content}
+
+
+async def history(session: AsyncSession, entry_id: str) -> list[EntryEvent]:
+    await get_entry(session, entry_id)
+    return list((await session.execute(select(EntryEvent).where(EntryEvent.entry_id == entry_id)
+                                       .order_by(EntryEvent.seq))).scalars())
+
+
+# ---- JSON Lines import and export ----------------------------------------------------------------------
+
+def parse_lines(body: bytes) -> tuple[list[tuple[int, EntryCreate]], list[ImportRejection], int]:
+    """Every line checked on its own: good lines are kept, bad ones reported with their reasons."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationFailed("导入内容须为 UTF-8 编码的 JSON Lines / the body must be UTF-8 JSON Lines") from None
+    good: list[tuple[int, EntryCreate]] = []
+    rejected: list[ImportRejection] = []
+    seen: set[str] = set()
+    received = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        received += 1
+        if received > MAX_IMPORT_LINES:
+            raise ValidationFailed(f"一次最多导入 {MAX_IMPORT_LINES} 行 / at most {MAX_IMPORT_LINES} lines per import")
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as e:
+            rejected.append(ImportRejection(line=number, errors=[f"不是合法的 JSON / not valid JSON: {e.msg}"]))
+            continue
+        if not isinstance(data, dict):
+            rejected.append(ImportRejection(line=number, errors=["每行须为一个 JSON 对象 / each line must be an object"]))
+            continue
+        entry_id = data.get("id") if isinstance(data.get("id"), str) else None
+        try:
+            entry = EntryCreate.model_validate(data)
+        except ValidationError as e:
+            rejected.append(ImportRejection(line=number, id=entry_id, errors=[
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()]))
+            continue
+        if entry.id and entry.id in seen:
+            rejected.append(ImportRejection(line=number, id=entry.id, errors=["同一 id 在文件中重复 / duplicate id in the file"]))
+            continue
+        if entry.id:
+            seen.add(entry.id)
+        good.append((number, entry))
+    return good, rejected, received
+
+
+async def import_lines(session: AsyncSession, principal: Principal, body: bytes, *, publish_now: bool) -> ImportReport:
+    good, rejected, received = parse_lines(body)
+    created = updated = unchanged = published = 0
+    for _, item in good:
+        existing = (await session.execute(select(Entry).where(Entry.id == item.id).with_for_update())).scalar_one_or_none() \
+            if item.id else None
+        if existing is None:
+            entry = await create(session, principal, item)
+            created += 1
+        else:
+            before = existing.version
+            entry = await change(session, principal, existing.id, EntryPatch.model_validate(
+                item.model_dump(exclude={"id"}) | {"note": "imported"}))
+            if entry.version == before:
+                unchanged += 1
+            else:
+                updated += 1
+        if publish_now and not (entry.live and entry.published_version == entry.version):
+            _publish(entry)
+            await _history(session, entry, "published", principal.subject, "imported")
+            published += 1
+    if published:
+        await bump_generation(session)
+    return ImportReport(received=received, created=created, updated=updated, unchanged=unchanged, published=published,
+                        rejected=rejected)
+
+
+async def export_lines(session: AsyncSession, *, published_only: bool) -> list[str]:
+    """One JSON line per entry in the import format: the published version, or the newest one."""
+    version = Entry.published_version if published_only else Entry.version
+    query = (select(Entry.id, EntryVersion.content)
+             .join(EntryVersion, and_(EntryVersion.entry_id == Entry.id, EntryVersion.version == version))
+             .order_by(Entry.id))
+    if published_only:
+        query = query.where(Entry.live.is_(True))
+    rows = (await session.execute(query)).all()
+    return [json.dumps({"id": r.id, **r.content}, ensure_ascii=False) for r in rows]
+
+
+# ---- policy deadline (政策生效前至少 1 个工作日更新) --------------------------------------------------------
+
+async def policy_deadlines(session: AsyncSession) -> dict[str, list[dict[str, Any]]]:
+    """Entries linked to a policy that are at risk (not published, deadline within a few working days)
+    or late (not published by the deadline, or published after it)."""
+    now = today()
+    calendar = default_calendar()
+    rows = (await session.execute(select(Entry).where(Entry.policy_deadline.is_not(None))
+                                  .order_by(Entry.policy_deadline, Entry.id))).scalars()
+    at_risk, late = [], []
+    for e in rows:
+        published_on = e.published_at.astimezone(SHANGHAI).date() if e.published_at and e.live else None
+        on_time = published_on is not None and published_on <= e.policy_deadline and e.published_version == e.version
+        try:
+            left = calendar.working_days_between(now, e.policy_deadline)
+        except CalendarError:
+            left = None
+        item = {"id": e.id, "question": e.question, "policy_ref": None, "policy_effective_date": e.policy_effective_date,
+                "policy_deadline": e.policy_deadline, "status": e.status, "published_at": e.published_at,
+                "working_days_left": left}
+        if on_time:
+            continue
+        if (published_on and published_on > e.policy_deadline) or (published_on is None and now > e.policy_deadline):
+            late.append(item)
+        elif published_on is None and left is not None and left <= AT_RISK_WORKING_DAYS:
+            at_risk.append(item)
+    return {"at_risk": at_risk, "late": late}
+
+
+async def report_late_policies(session: AsyncSession) -> int:
+    """Raise ``PolicyDeadlineMissed`` once for each entry not published by its policy deadline."""
+    now = today()
+    rows = (await session.execute(select(Entry).where(
+        Entry.policy_deadline < now, Entry.policy_late_reported_at.is_(None),
+        or_(Entry.first_published_at.is_(None),
+            func.date(func.timezone("Asia/Shanghai", Entry.first_published_at)) > Entry.policy_deadline))
+        .with_for_update(skip_locked=True))).scalars().all()
+    for e in rows:
+        e.policy_late_reported_at = datetime.now(UTC)
+        await add_event(session, PolicyDeadlineMissed(
+            entry_id=e.id, question=e.question, matter=e.matter, owner_department=e.owner_department,
+            policy_effective_date=e.policy_effective_date, deadline=e.policy_deadline,
+            published_at=e.first_published_at), subject=e.id)
+    return len(rows)
