@@ -35,7 +35,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/ratings", "helpdesk"),
     Route("/v1/appointments", "helpdesk"),
     Route("/v1/knowledge", "knowledge"),
-    Route("/v1/assistant", "knowledge"),
+    # Anonymous visitors (portal, kiosks) search and ask the assistant before logging in.
+    Route("/v1/knowledge/search", "knowledge", public=True),
+    Route("/v1/assistant", "knowledge", public=True),
 )
 
 UPSTREAM_DEFAULT_PORTS = {"matters": 8001, "prequal": 8002, "licences": 8003, "helpdesk": 8004, "knowledge": 8005}
