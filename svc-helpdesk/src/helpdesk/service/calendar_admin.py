@@ -9,6 +9,7 @@ clock that runs into it fails loudly (503 naming the year).
 """
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 
 import nats
@@ -23,6 +24,7 @@ from helpdesk.service.common import new_id, utcnow
 from kit.audit import record_audit
 from kit.auth import Principal
 from kit.calendar import (
+    CALENDAR_BUCKET,
     SHANGHAI,
     CalendarDataError,
     CalendarYear,
@@ -127,7 +129,8 @@ async def approve_year(session: AsyncSession, principal: Principal, year: int, n
     submission.document = document
     submission.status, submission.approved_by, submission.approved_at = "approved", principal.subject, now
     submission.kv_revision = revision
-    install_approved_year(data)  # this process at once; the others through the bucket's watchers
+    # This process at once (as the watchers will see it); the others through the bucket's watchers.
+    install_approved_year(dataclasses.replace(data, origin=f"{CALENDAR_BUCKET}/{year}@{revision}"))
     await add_event(session, CalendarYearApproved(year=year, submitted_by=submission.submitted_by,
                                                   approved_by=principal.subject, approved_at=now,
                                                   kv_revision=revision), subject=str(year))
