@@ -61,6 +61,8 @@ class Cluster:
         env.update(DATABASE_NAME_PREFIX=self.prefix, GATEWAY_DEV_ISSUER_KEY_DIR=str(self.var / "dev-issuer"),
                    LOG_LEVEL="WARNING", CALENDAR_DIR=str(write_test_calendar(self.var / "calendar")["directory"]))
         env.update({f"{s.upper()}_WORKERS": str(n) for s, n in self.replicas.items()})
+        # A PostgreSQL shared with other test runs has about 100 connections for everyone.
+        env.update({f"{s.upper()}_DATABASE_POOL_SIZE": "6" for s in SERVICES})
         env.update(self.extra_env)
         self.env = env
         subprocess.run([sys.executable, "-m", "kit.migrations", *SERVICES], env=env, check=True,

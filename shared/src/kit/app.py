@@ -6,25 +6,49 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
+from nats.js.errors import NotFoundError
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from pydantic import BaseModel, Field
 
-from kit.auth import TokenVerifier
+from kit.auth import Principal, Role, TokenVerifier, require_roles
+from kit.calendar import watch_approved_years
 from kit.db import Database
-from kit.errors import PROBLEM_MEDIA_TYPE, ServiceUnavailable, install_problem_handlers, problem_body
+from kit.errors import (
+    PROBLEM_MEDIA_TYPE,
+    BadRequest,
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    install_problem_handlers,
+    problem_body,
+)
 from kit.events import EventConsumer, EventSubscription, JetStreamBus, OutboxRelay, outbox_backlog
+from kit.events.consumer import durable_name
+from kit.events.deadletters import DeadLetterNotFound, DeadLetters, NotReplayable
 from kit.events.envelope import stream_name, stream_subjects
 from kit.http import RequestContextMiddleware
 from kit.logging import configure_logging
+from kit.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
 from kit.settings import ServiceSettings
+from kit.tracing import traced
 
 log = structlog.get_logger("kit.app")
 
 OUTBOX_OLDEST_AGE = Gauge("lvrong_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox event", ["service"])
+OUTBOX_UNPUBLISHED = Gauge("lvrong_outbox_unpublished", "Outbox events not yet published", ["service"])
+DEAD_LETTERS_WAITING = Gauge("lvrong_dead_letters", "Dead letters waiting for ops (list, replay, discard)", ["consumer"])
+CONSUMER_ACK_PENDING = Gauge("lvrong_consumer_ack_pending", "Messages delivered and not yet acknowledged", ["consumer"])
+CONSUMER_REDELIVERED = Gauge("lvrong_consumer_redelivered", "Messages delivered more than once and not yet "
+                             "acknowledged", ["consumer"])
+CONSUMER_LAG = Gauge("lvrong_consumer_lag", "Messages of the stream not yet delivered to the consumer", ["consumer"])
+# How often each replica refreshes the gauges above from the database and the server.
+OPERATIONS_METRICS_SECONDS = 15.0
 
 
 @dataclass
@@ -91,11 +115,17 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
                 relay = OutboxRelay(database, bus, batch_size=settings.relay_batch_size,
                                     poll_seconds=settings.relay_poll_seconds)
                 runtime.tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+            consumers = []
             for subscription in definition.subscriptions:
                 consumer = EventConsumer(database, bus, service, subscription, max_deliver=settings.consumer_max_deliver)
+                consumers.append(consumer)
                 runtime.tasks.append(asyncio.create_task(consumer.run(), name=f"consumer-{subscription.name}"))
+            runtime.tasks.append(asyncio.create_task(
+                _refresh_operations_metrics(runtime, service, consumers), name="operations-metrics"))
 
         runtime.tasks.append(asyncio.create_task(start_event_work(), name="bus-start"))
+        # Years of the working-day calendar approved by ops reach every process without a restart.
+        runtime.tasks.append(asyncio.create_task(watch_approved_years(settings.nats_url), name="calendar-watch"))
         for job in definition.background_jobs:
             runtime.tasks.append(asyncio.create_task(job(runtime), name=getattr(job, "__name__", "job")))
         log.info("service_started", port=settings.port)
@@ -125,6 +155,9 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
     for router in definition.routers:
         app.include_router(router)
     app.include_router(operations_router(service))
+    app.include_router(dead_letter_router(service, [durable_name(service, s) for s in definition.subscriptions]))
+    # Inner to the request context: records the span whose ids it chose; the app itself when not configured.
+    app.add_middleware(traced, service=service)
     app.add_middleware(RequestContextMiddleware, service=service)
     return app
 
@@ -136,7 +169,11 @@ def operations_router(service: str) -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": service}
 
-    @router.get("/readyz", summary="Readiness: the database and the bus are reachable",
+    # Ready means "can serve requests": that needs the database, not the bus — events wait in the
+    # outbox while NATS is away. Were the bus part of readiness, a NATS outage would take every pod
+    # of every service out of its Service and turn a delayed event into a failed request.
+    @router.get("/readyz", summary="Readiness: the database is reachable (the bus is reported; without it the "
+                "service still serves and is `degraded`)",
                 responses={503: {"description": "A dependency is unreachable", "content": {PROBLEM_MEDIA_TYPE: {}}}})
     async def readyz(request: Request) -> Response:
         runtime: Runtime = request.app.state.runtime
@@ -155,14 +192,146 @@ def operations_router(service: str) -> APIRouter:
             checks["bus"] = "ok"
         except Exception as e:
             checks["bus"] = f"unavailable ({type(e).__name__})"
-        ready = checks["database"] == "ok" and checks["bus"] == "ok"
-        if ready:
-            return JSONResponse({"status": "ready", "service": service, "checks": checks})
+        if checks["database"] == "ok":
+            return JSONResponse({"status": "ready" if checks["bus"] == "ok" else "degraded", "service": service,
+                                 "checks": checks})
         problem = ServiceUnavailable("依赖服务不可达 / a dependency is unreachable", checks=checks, service=service)
         return JSONResponse(problem_body(problem, instance="/readyz"), status_code=503, media_type=PROBLEM_MEDIA_TYPE)
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+async def _refresh_operations_metrics(runtime: Runtime, service: str, consumers: list[EventConsumer]) -> None:
+    """Keep the gauges ops alert on current without traffic: outbox backlog and age, consumer lag,
+    unacknowledged and redelivered messages, dead letters waiting."""
+    dead_letters = DeadLetters(runtime.bus, [c.durable for c in consumers])
+    while True:
+        try:
+            async with runtime.database.session() as session:
+                backlog, age = await outbox_backlog(session)
+            OUTBOX_UNPUBLISHED.labels(service).set(backlog)
+            OUTBOX_OLDEST_AGE.labels(service).set(age or 0)
+            if consumers:
+                js = await runtime.bus.jetstream()
+                for consumer in consumers:
+                    try:
+                        info = await js.consumer_info(consumer.spec.stream, consumer.durable)
+                    except NotFoundError:
+                        continue
+                    CONSUMER_LAG.labels(consumer.durable).set(info.num_pending or 0)
+                    CONSUMER_ACK_PENDING.labels(consumer.durable).set(info.num_ack_pending or 0)
+                    CONSUMER_REDELIVERED.labels(consumer.durable).set(info.num_redelivered or 0)
+                for durable, count in (await dead_letters.counts()).items():
+                    DEAD_LETTERS_WAITING.labels(durable).set(count)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a dependency away: the gauges keep their last values; readiness reports it
+            log.debug("operations_metrics_unavailable", error=type(e).__name__)
+        await asyncio.sleep(OPERATIONS_METRICS_SECONDS)
+
+
+class DeadLetterEvent(BaseModel):
+    id: str
+    type: str
+    subject: str | None = None
+    time: str
+    source: str
+
+
+class DeadLetterOut(BaseModel):
+    sequence: int = Field(description="Position in the dead-letter stream: the dead letter's id")
+    consumer: str = Field(description="The durable consumer that gave up on the message", examples=["matters-prequal"])
+    original_subject: str = Field(examples=["lvrong.prequal.review.completed"])
+    original_stream: str | None = None
+    original_sequence: int | None = None
+    error: str | None = Field(description="The handler's last error (type and message)")
+    dead_lettered_at: str | None = None
+    replayable: bool = Field(description="False for a message that is not a readable event: it can only be discarded")
+    event: DeadLetterEvent | None = None
+    raw_base64: str | None = Field(default=None, description="The first bytes of a message that is not an event")
+
+
+class DeadLetterPage(BaseModel):
+    items: list[DeadLetterOut]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; null on the last")
+
+
+class DeadLetterAction(BaseModel):
+    action: str = Field(description="read, replayed or discarded", examples=["replayed"])
+    dead_letter: DeadLetterOut
+
+
+OpsAdmin = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN))]
+DeadLetterSequence = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="The dead letter's sequence")]
+_DEAD_LETTER_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such dead letter of this service", "content": {PROBLEM_MEDIA_TYPE: {}}},
+    503: {"description": "The message bus is unreachable", "content": {PROBLEM_MEDIA_TYPE: {}}},
+}
+
+
+def dead_letter_router(service: str, durables: list[str]) -> APIRouter:
+    """Ops' view of this service's dead letters (死信) at ``/v1/ops/<service>/deadletters``, role ops_admin."""
+    router = APIRouter(prefix=f"/v1/ops/{service}/deadletters", tags=["operations"])
+
+    def store(request: Request) -> DeadLetters:
+        return DeadLetters(request.app.state.runtime.bus, durables)
+
+    async def act(request: Request, sequence: int, action: str) -> DeadLetterAction:
+        letters = store(request)
+        operation = {"read": letters.get, "replayed": letters.replay, "discarded": letters.discard}[action]
+        try:
+            async with asyncio.timeout(10):
+                letter = await operation(sequence)
+        except DeadLetterNotFound:
+            raise NotFound(f"没有这条死信 / no dead letter {sequence} of {service}") from None
+        except NotReplayable:
+            raise Conflict("这条消息不是可读的事件，只能丢弃 / the message is not a readable event: "
+                           "it cannot be replayed, only discarded") from None
+        except (TimeoutError, OSError) as e:
+            raise ServiceUnavailable("消息总线暂不可用 / the message bus is unavailable") from e
+        if action != "read":
+            log.warning(f"dead_letter_{action}", sequence=sequence, consumer=letter.consumer,
+                        event_id=letter.event.id if letter.event else None)
+        return DeadLetterAction(action=action, dead_letter=DeadLetterOut.model_validate(letter.summary()))
+
+    @router.get("", response_model=DeadLetterPage, summary="This service's dead letters, oldest first",
+                responses=_DEAD_LETTER_ERRORS)
+    async def list_dead_letters(
+        request: Request, _: OpsAdmin, limit: LimitQuery = 50, cursor: CursorQuery = None,
+        consumer: Annotated[str | None, Query(max_length=128, description="Only this consumer's")] = None,
+    ) -> DeadLetterPage:
+        start = (decode_cursor(cursor) or {}).get("after", 0)
+        if not isinstance(start, int) or start < 0:
+            raise BadRequest("分页游标无效 / invalid pagination cursor")
+        if consumer is not None and consumer not in durables:
+            return DeadLetterPage(items=[])
+        try:
+            async with asyncio.timeout(10):
+                page, last = await store(request).list(after=start, limit=limit, consumer=consumer)
+        except (TimeoutError, OSError) as e:
+            raise ServiceUnavailable("消息总线暂不可用 / the message bus is unavailable") from e
+        return DeadLetterPage(items=[DeadLetterOut.model_validate(d.summary()) for d in page],
+                              next_cursor=encode_cursor({"after": last}) if last is not None else None)
+
+    @router.get("/{sequence}", response_model=DeadLetterAction, summary="One dead letter",
+                responses=_DEAD_LETTER_ERRORS)
+    async def read_dead_letter(request: Request, _: OpsAdmin, sequence: DeadLetterSequence) -> DeadLetterAction:
+        return await act(request, sequence, "read")
+
+    @router.post("/{sequence}/replay", response_model=DeadLetterAction,
+                 summary="Publish the message again on its original subject (after the fix) and remove the dead letter",
+                 responses={**_DEAD_LETTER_ERRORS, 409: {"description": "Not a readable event: discard it",
+                                                         "content": {PROBLEM_MEDIA_TYPE: {}}}})
+    async def replay_dead_letter(request: Request, _: OpsAdmin, sequence: DeadLetterSequence) -> DeadLetterAction:
+        return await act(request, sequence, "replayed")
+
+    @router.delete("/{sequence}", response_model=DeadLetterAction, summary="Discard a dead letter for good",
+                   responses=_DEAD_LETTER_ERRORS)
+    async def discard_dead_letter(request: Request, _: OpsAdmin, sequence: DeadLetterSequence) -> DeadLetterAction:
+        return await act(request, sequence, "discarded")
 
     return router
