@@ -16,10 +16,14 @@ from typing import Any, Literal
 from knowledge.retrieval import Analyzer, Hit, SearchIndex
 
 # Confidence below which the assistant does not answer (hands over, or asks once when vague).
-ANSWER_THRESHOLD = 0.45
+ANSWER_THRESHOLD = 0.5
 # Two matters of a clarify group whose best entries score this close are not told apart by the text.
 AMBIGUITY_MARGIN = 0.12
 MAX_SUGGESTIONS = 3
+# A hit of the named matter must still cover this share of the question (湿垃圾桶几点撤 is not about 餐厨垃圾申报).
+MATTER_MIN_COVERAGE = 0.25
+# With a want named, two matters are only confused when their best entries score this close.
+AMBIGUITY_MARGIN_WITH_INTENT = 0.05
 
 Action = Literal["answer", "clarify", "handover", "progress"]
 
@@ -54,19 +58,32 @@ class Reply:
     intent: str | None = None
 
 
-def confidence_of(hits: list[Hit], known_ratio: float) -> float:
-    """How sure the best hit answers the question, 0–1: how much of the question it covers, how
-    clearly it beats the runner-up, and how much of the question the knowledge base knows at all."""
+def confidence_of(hits: list[Hit], known_ratio: float, matters: list[str]) -> float:
+    """How sure the best hit answers the question, 0–1. A hit of the matter the conversation names
+    (recognised from the lexicon's signals, not from the ranking), or a platform-wide entry about the
+    general topic the question names (账号, 亮证…), is trusted once it covers a fair share of the
+    question; otherwise it has to cover most of what the question says, and beat the runner-up."""
     if not hits:
         return 0.0
     best = hits[0]
     margin = best.score - hits[1].score if len(hits) > 1 else best.score
-    value = 0.55 * min(best.coverage, 1.0) + 0.25 * min(margin / 0.3, 1.0) + 0.2 * known_ratio
+    coverage = min(best.coverage, 1.0)
+    named = best.entry.matter in matters if best.entry.matter is not None else best.names_topic
+    if named and coverage >= MATTER_MIN_COVERAGE:
+        value = 0.55 + 0.45 * min(coverage / 0.6, 1.0)
+    else:
+        value = 0.7 * coverage + 0.15 * min(margin / 0.3, 1.0) + 0.15 * known_ratio
     return round(max(0.0, min(value, 1.0)), 3)
 
 
-def _ambiguous_group(analyzer: Analyzer, hits: list[Hit], matters: list[str], state: DialogueState
-                     ) -> int | None:
+def _shared_matter(hits: list[Hit]) -> str | None:
+    """The matter of the three best hits when they all have the same one."""
+    top = {h.entry.matter for h in hits[:3]}
+    return top.pop() if len(top) == 1 and None not in top and len(hits) >= 3 else None
+
+
+def _ambiguous_group(analyzer: Analyzer, hits: list[Hit], matters: list[str], state: DialogueState,
+                     margin: float) -> int | None:
     """The clarify group whose matters the conversation names more than one of, with the text not
     telling them apart; None when the question is clear enough."""
     for number, group in enumerate(analyzer.lexicon.clarify_between):
@@ -82,7 +99,7 @@ def _ambiguous_group(analyzer: Analyzer, hits: list[Hit], matters: list[str], st
         if len(best) < 2:
             return number if len(best) == 0 else None
         top_two = sorted(best.values(), reverse=True)[:2]
-        if top_two[0] - top_two[1] < AMBIGUITY_MARGIN:
+        if top_two[0] - top_two[1] < margin:
             return number
     return None
 
@@ -109,7 +126,7 @@ def respond(index: SearchIndex, analyzer: Analyzer, state: DialogueState, text: 
     intents = own.intents or state.intents
     hits = index.search(analyzer, text, limit=10, understanding=understanding, matters=matters, intents=intents)
     # The newest turn decides how much of the question is known; earlier turns may have been vague.
-    confidence = confidence_of(hits, max(own.known_ratio, understanding.known_ratio))
+    confidence = confidence_of(hits, max(own.known_ratio, understanding.known_ratio), matters)
 
     state.context = [*state.context, text][-4:]
     state.matters, state.intents = matters, intents
@@ -122,16 +139,16 @@ def respond(index: SearchIndex, analyzer: Analyzer, state: DialogueState, text: 
                      matter=matter, intent="progress")
 
     may_clarify = state.last_action != "clarify"
-    group = _ambiguous_group(analyzer, hits, matters, state) if may_clarify else None
-    if group is not None and (not intents or confidence < ANSWER_THRESHOLD + 0.2):
+    group = _ambiguous_group(analyzer, hits, matters, state, AMBIGUITY_MARGIN_WITH_INTENT if intents else AMBIGUITY_MARGIN) \
+        if may_clarify else None
+    if group is not None:
         clarify = analyzer.lexicon.clarify_between[group]
         state.clarified_groups.append(group)
         return _clarify(state, hits, confidence, clarify["question_zh"], clarify["question_en"], matter, intent)
     # A matter named with no want (“树的事情”): ask which aspect rather than guess one.
-    if may_clarify and not intents and state.clarifications == 0 and len(own.groups) <= 3:
-        if matter:
-            return _clarify(state, hits, confidence, *_aspect_question(matter), matter, intent)
-        return _clarify(state, hits, confidence, *_VAGUE_QUESTION, matter, intent)
+    topic = matter or _shared_matter(hits)
+    if may_clarify and topic and not intents and state.clarifications == 0 and len(own.groups) <= 3:
+        return _clarify(state, hits, confidence, *_aspect_question(topic), topic, intent)
 
     if hits and confidence >= ANSWER_THRESHOLD:
         state.last_action = "answer"
@@ -140,7 +157,7 @@ def respond(index: SearchIndex, analyzer: Analyzer, state: DialogueState, text: 
 
     # Not sure. A vague first question that the knowledge base knows the words of gets one question
     # back; anything else goes to a human.
-    vague = own.known_ratio >= 0.5 and len(own.groups) <= 3
+    vague = not own.intents and own.known_ratio >= 0.5 and len(own.groups) <= 3
     if may_clarify and vague and state.clarifications == 0:
         if matter:
             zh, en = _aspect_question(matter)

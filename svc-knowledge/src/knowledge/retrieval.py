@@ -29,13 +29,18 @@ CATEGORIES = ("materials", "time_limit", "fees", "process", "eligibility", "vali
 # The want words of the assistant that are not entry categories.
 EXTRA_INTENTS = ("complaint",)
 
+# Question shapes that name a want without a fixed cue word: 能挪吗, 可以申请吗, 用不用, 是备案还是许可.
+_INTENT_PATTERNS = (
+    ("eligibility", re.compile(r"(能|可以|可不可以|能不能|允许).{0,8}吗|(\w)不\2|是.{1,6}还是")),
+    ("fees", re.compile(r"交.{0,3}(什么|多少)?钱|收.{0,2}费")),
+)
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 # Weights of the fields in the combined score: the questions say what an entry is for; the answer
 # only adds evidence.
 QUESTION_WEIGHT = 1.0
 ANSWER_WEIGHT = 0.25
 MATTER_BOOST = 0.35
-INTENT_BOOST = 0.25
+INTENT_BOOST = 0.45
 # Wants answered by the platform-wide entries (no matter): such an entry counts as of the matter asked about.
 GENERAL_INTENTS = frozenset({"progress", "licence", "help", "complaint"})
 
@@ -50,6 +55,7 @@ class Lexicon:
     clarify_between: tuple[dict[str, Any], ...]
     handover_phrases: tuple[str, ...]
     solved_phrases: tuple[str, ...]
+    platform_terms: frozenset[str]
 
     @classmethod
     def load(cls, data: dict[str, Any] | None = None) -> Lexicon:
@@ -68,6 +74,7 @@ class Lexicon:
             clarify_between=tuple(data["clarify_between"]),
             handover_phrases=tuple(data["handover_phrases"]),
             solved_phrases=tuple(data["solved_phrases"]),
+            platform_terms=frozenset(data.get("platform_terms", ())),
         )
 
 
@@ -136,6 +143,9 @@ class Analyzer:
                     scores[intent] += 1 + len(cue)
                 elif cue in norm:
                     scores[intent] += len(cue)
+        for intent, pattern in _INTENT_PATTERNS:
+            if pattern.search(norm):
+                scores[intent] += 3
         return [i for i, _ in scores.most_common()]
 
     def matters(self, tokens: list[str]) -> list[str]:
@@ -147,6 +157,12 @@ class Analyzer:
                    for group in groups):
                 found.append(matter)
         return found
+
+    def general_rarity(self, group: set[str]) -> float:
+        """0 for the commonest words of general Chinese, 1 for rare ones (log-frequency in jieba's
+        dictionary, from about 1 in 8,000 words to 1 in 3 million)."""
+        freq = max(self.tokenizer.FREQ.get(w, 0) for w in group)
+        return (math.log(self.tokenizer.total / (freq + 1)) - 9.0) / 6.0
 
     def asks_for_human(self, text: str) -> bool:
         norm = normalise(text)
@@ -181,6 +197,8 @@ class Hit:
     score: float
     bm25: float
     coverage: float
+    # A platform-wide term of the question (账号, 亮证, 预约…) that this entry's questions name too.
+    names_topic: bool = False
 
 
 @dataclass
@@ -233,11 +251,17 @@ class SearchIndex:
         return Understanding(tokens=tokens, intents=a.intents(text, tokens), matters=a.matters(tokens),
                              known_ratio=known / len(groups) if groups else 0.0, groups=groups)
 
-    def _weighted_groups(self, groups: list[set[str]]) -> list[tuple[float, set[str]]]:
-        """Each word group with its weight: the idf of its rarest known term, or the weight of a word the
-        knowledge base never uses."""
-        return [(max(self._idf[t] for t in g if t in self._idf) if g & self.vocabulary else self._oov_idf, g)
-                for g in groups]
+    def _weighted_groups(self, a: Analyzer, groups: list[set[str]]) -> list[tuple[float, set[str]]]:
+        """Each word group with its weight: the idf of its rarest known term; for a word the knowledge
+        base never uses, a weight that grows with how rare the word is in general Chinese (jieba's
+        dictionary), so 一块 or 听说 barely count and 驾照 or 社保 count fully."""
+        out = []
+        for g in groups:
+            if g & self.vocabulary:
+                out.append((max(self._idf[t] for t in g if t in self._idf), g))
+            else:
+                out.append((self._oov_idf * min(max(a.general_rarity(g), 0.1), 1.0), g))
+        return out
 
     def search(self, a: Analyzer, text: str, *, limit: int = 10, tokens: list[str] | None = None,
                understanding: Understanding | None = None, matters: list[str] | None = None,
@@ -273,7 +297,7 @@ class SearchIndex:
         k = min(limit, len(self.entries))
         order = np.argpartition(-final, k - 1)[:k]
         order = order[np.argsort(-final[order])]
-        groups = self._weighted_groups(u.groups)
+        groups = self._weighted_groups(a, u.groups)
         query_idf = sum(w for w, _ in groups) or 1.0
         hits = []
         for i in order:
@@ -282,5 +306,7 @@ class SearchIndex:
             e = self.entries[int(i)]
             terms = set(e.question_tokens) | set(e.answer_tokens)
             coverage = sum(w for w, group in groups if group & terms) / query_idf
-            hits.append(Hit(entry=e, score=round(float(final[i]), 4), bm25=float(scores[i] * top), coverage=coverage))
+            topic = bool(a.lexicon.platform_terms & set(u.tokens) & set(e.question_tokens))
+            hits.append(Hit(entry=e, score=round(float(final[i]), 4), bm25=float(scores[i] * top), coverage=coverage,
+                            names_topic=topic))
         return hits
