@@ -1,23 +1,34 @@
 """The working-day calendar: real holiday facts, counting conventions, missing years, ops files."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import random
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import chinese_calendar
+import nats
 import pytest
 
+import kit.calendar as calendar_module
 from kit.calendar import (
+    SHANGHAI,
     CalendarDataError,
     CalendarError,
     CalendarYear,
     CalendarYearMissing,
     WorkingDayCalendar,
+    WorkingHours,
+    approved_years,
     default_calendar,
+    install_approved_year,
     load_year_file,
+    parse_year_data,
+    put_approved_year,
+    watch_approved_years,
 )
 
 
@@ -425,3 +436,137 @@ def test_default_calendar_fails_loudly_on_bad_files(fresh_default: pytest.Monkey
     fresh_default.setenv("CALENDAR_DIR", str(tmp_path))
     with pytest.raises(CalendarDataError):
         default_calendar()
+
+
+# ---------------------------------------------------------------------------------------------
+# Working hours
+# ---------------------------------------------------------------------------------------------
+
+HOURS = WorkingHours()  # 09:00–12:00, 13:00–17:00
+
+
+def sh(y: int, m: int, d: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(y, m, d, hour, minute, tzinfo=SHANGHAI)
+
+
+def test_working_hours_shape() -> None:
+    assert HOURS.day_seconds == 7 * 3600
+    assert HOURS.offset(time(8)) == 0 and HOURS.offset(time(12, 30)) == 3 * 3600 and HOURS.offset(time(18)) == 7 * 3600
+    assert HOURS.time_at(3 * 3600) == time(12) and HOURS.time_at(3 * 3600 + 60) == time(13, 1)
+    for bad in (((time(9), time(9)),), ((time(13), time(17)), (time(9), time(12))), ()):
+        with pytest.raises(ValueError):
+            WorkingHours(bad)
+
+
+def test_working_seconds_follow_the_calendar(cal: WorkingDayCalendar) -> None:
+    # National Day 2024: Sunday 29 September and Saturday 12 October are working days, 1–7 October are not.
+    assert cal.working_seconds_between(sh(2024, 9, 27, 16), sh(2024, 9, 30, 10), HOURS) == (1 + 7 + 1) * 3600
+    assert cal.working_seconds_between(sh(2024, 9, 30, 16), sh(2024, 10, 8, 10), HOURS) == 2 * 3600
+    assert cal.working_seconds_between(sh(2024, 10, 11, 17), sh(2024, 10, 14, 9), HOURS) == 7 * 3600  # Saturday 12th
+    assert cal.working_seconds_between(sh(2024, 10, 14, 9), sh(2024, 10, 11, 17), HOURS) == -7 * 3600
+    # The same instant in another zone counts the same.
+    assert cal.working_seconds_between(sh(2024, 10, 8, 9), datetime(2024, 10, 8, 2, 0, tzinfo=UTC), HOURS) == 3600
+
+
+def test_add_working_time_is_the_inverse_of_counting(cal: WorkingDayCalendar) -> None:
+    rng = random.Random(11)
+    for _ in range(400):
+        start = sh(2024, 1, 1) + timedelta(minutes=rng.randint(0, 2 * 365 * 24 * 60))
+        amount = rng.choice([60, 1800, 3 * 3600, 7 * 3600, 20 * 3600, rng.randint(1, 40 * 7 * 3600)])
+        end = cal.add_working_time(start, amount, HOURS)
+        assert end > start
+        assert cal.working_seconds_between(start, end, HOURS) == pytest.approx(amount), (start, amount, end)
+        local = end.astimezone(SHANGHAI)
+        assert cal.is_working_day(local.date()) and time(9) < local.time() <= time(17), (start, amount, end)
+
+
+def test_working_time_needs_aware_datetimes_and_known_years(cal: WorkingDayCalendar) -> None:
+    with pytest.raises(TypeError):
+        cal.working_seconds_between(datetime(2024, 10, 8, 9), sh(2024, 10, 9), HOURS)
+    with pytest.raises(ValueError):
+        cal.add_working_time(sh(2024, 10, 8, 9), -1, HOURS)
+    last = cal.last_known_year()
+    with pytest.raises(CalendarYearMissing):
+        cal.add_working_time(sh(last, 12, 31, 16), 2 * 3600, HOURS)
+    with pytest.raises(CalendarYearMissing):
+        cal.working_seconds_between(sh(last, 12, 31, 16), sh(last + 1, 1, 4, 10), HOURS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Coverage and the alarm
+# ---------------------------------------------------------------------------------------------
+
+
+def test_coverage_alarms_well_before_the_data_ends(cal: WorkingDayCalendar, tmp_path: Path) -> None:
+    last = cal.last_known_year()
+    summer = cal.coverage(date(last, 6, 30))
+    assert (summer.last_year, summer.missing_year, summer.alarm) == (last, last + 1, False)
+    autumn = cal.coverage(date(last, 10, 1))
+    assert autumn.alarm and autumn.days_left == 91
+    assert cal.coverage(date(last + 1, 1, 2)).alarm and cal.coverage(date(last + 1, 1, 2)).last_year is None
+    write_year(tmp_path, SYNTHETIC_2027)
+    extended = WorkingDayCalendar(tmp_path)
+    assert extended.coverage(date(2026, 11, 27)).alarm is False  # 2027 is approved: a year ahead
+    assert extended.coverage(date(2026, 11, 27)).missing_year == 2028
+
+
+def test_alarm_gauges(fresh_default: pytest.MonkeyPatch) -> None:
+    from prometheus_client import REGISTRY
+
+    left = REGISTRY.get_sample_value("lvrong_calendar_data_days_left")
+    expected = default_calendar().coverage(datetime.now(SHANGHAI).date())
+    assert left == expected.days_left
+    assert REGISTRY.get_sample_value("lvrong_calendar_next_year_missing") == (1.0 if expected.alarm else 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Years approved through the KV bucket
+# ---------------------------------------------------------------------------------------------
+
+
+def test_installed_year_reaches_the_default_calendar(fresh_default: pytest.MonkeyPatch) -> None:
+    data = load_year_file_from(SYNTHETIC_2027)
+    fresh_default.setattr(calendar_module, "_approved", {})
+    install_approved_year(data)
+    assert approved_years() == {2027: data}
+    assert default_calendar().year_data(2027).source == SYNTHETIC_2027["source"]
+    bad = CalendarYear(2031, frozenset(), frozenset(), source="empty")
+    with pytest.raises(CalendarDataError):
+        install_approved_year(bad)
+    assert 2031 not in default_calendar().known_years()
+
+
+def load_year_file_from(document: dict[str, Any]) -> CalendarYear:
+    return parse_year_data(dict(document), "test")
+
+
+async def test_watcher_installs_approved_years_without_a_restart(servers, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    bucket = f"LVRONG_CALENDAR_TEST_{random.randrange(10**6)}"
+    monkeypatch.setattr(calendar_module, "_approved", {})
+    monkeypatch.delenv("CALENDAR_DIR", raising=False)
+    default_calendar.cache_clear()
+    watcher = asyncio.create_task(watch_approved_years(servers.nats_url, bucket=bucket, retry_seconds=0.2))
+    nc = await nats.connect(servers.nats_url)
+    try:
+        js = nc.jetstream()
+        year = load_year_file_from(dict(SYNTHETIC_2027, year=2041, holidays=["2041-01-01"], workdays=[]))
+        revision = await put_approved_year(js, year, bucket=bucket)
+        assert revision >= 1
+        kv = await js.key_value(bucket)
+        await kv.put("2042", b'{"year": 2042, "holidays": []}')  # invalid: logged and ignored
+        deadline = asyncio.get_running_loop().time() + 10
+        while 2041 not in default_calendar().known_years():
+            assert asyncio.get_running_loop().time() < deadline, "the approved year never arrived"
+            await asyncio.sleep(0.05)
+        assert not default_calendar().is_working_day(date(2041, 1, 1))
+        assert default_calendar().year_data(2041).origin.startswith(f"{bucket}/2041@")
+        await asyncio.sleep(0.3)
+        assert 2042 not in default_calendar().known_years()
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        with contextlib.suppress(Exception):
+            await nc.jetstream().delete_key_value(bucket)
+        await nc.close()
+        default_calendar.cache_clear()
