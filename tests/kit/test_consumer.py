@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 from nats.js.errors import NotFoundError
+from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,13 +30,14 @@ from kit.events import (
     handle_once,
 )
 from kit.events import processed_events as processed
+from kit.events.deadletters import DeadLetters
 from kit.events.envelope import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM
 from kit.tracing import TraceContext, current_trace
 
 
 @pytest.fixture(scope="module")
 async def database(make_database) -> Database:  # noqa: ANN001
-    database = await make_database("lvrong_test_kit_consumer")
+    database = await make_database(os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_test") + "_kit_consumer")
     async with database.transaction() as session:
         await session.execute(text("CREATE TABLE counter (id text PRIMARY KEY, n int NOT NULL)"))
     return database
@@ -227,6 +230,10 @@ async def test_a_handler_failing_twice_is_applied_once_after_redelivery(database
     assert await nothing_pending(js, rc)
     with pytest.raises(NotFoundError):  # nothing was dead-lettered
         await js.get_msg(DEAD_LETTER_STREAM, subject=rc.dead_letter_subject)
+    # What ops see: two redeliveries, no dead letter, nothing left behind in the stream.
+    assert REGISTRY.get_sample_value("lvrong_event_redeliveries_total", {"consumer": rc.durable}) == 2
+    assert REGISTRY.get_sample_value("lvrong_events_dead_lettered_total", {"consumer": rc.durable}) is None
+    assert REGISTRY.get_sample_value("lvrong_consumer_pending", {"consumer": rc.durable}) == 0
 
 
 async def test_a_poison_event_goes_to_the_dead_letter_and_later_events_still_flow(  # noqa: ANN201
@@ -260,6 +267,13 @@ async def test_a_poison_event_goes_to_the_dead_letter_and_later_events_still_flo
     assert "\n" not in headers["Lvrong-Error"] and "\r" not in headers["Lvrong-Error"]
     info = await js.stream_info(DEAD_LETTER_STREAM, subjects_filter=rc.dead_letter_subject)
     assert info.state.subjects == {rc.dead_letter_subject: 1}
+    assert REGISTRY.get_sample_value("lvrong_events_dead_lettered_total", {"consumer": rc.durable}) == 1
+    # The service's view of its dead letters (what /v1/ops/<service>/deadletters serves).
+    letters = DeadLetters(bus, [rc.durable])
+    [letter], next_page = await letters.list()
+    assert next_page is None and letter.sequence == dead.seq and letter.event is not None
+    assert letter.event.id == poison.id and letter.consumer == rc.durable and letter.original_sequence == 1
+    assert await letters.counts() == {rc.durable: 1}
 
 
 async def test_a_malformed_message_goes_straight_to_the_dead_letter(database: Database, bus, js, test_events,  # noqa: ANN001

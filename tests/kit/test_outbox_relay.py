@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Sequence
 
 import nats
@@ -20,7 +21,7 @@ from kit.tracing import TraceContext, current_trace
 
 @pytest.fixture(scope="module")
 async def database(make_database) -> Database:  # noqa: ANN001
-    return await make_database("lvrong_test_kit_outbox")
+    return await make_database(os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_test") + "_kit_outbox")
 
 
 @pytest.fixture(autouse=True)
