@@ -7,15 +7,12 @@ import contextlib
 import hashlib
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from aiohttp import web
+from gateway_support import running_gateway
 
-from gateway.app import create_app
-from gateway.settings import Settings
 from kit.devstack import free_port
 from support import bearer
 
@@ -88,23 +85,12 @@ async def upstream() -> AsyncIterator[dict]:
 
 @pytest.fixture(scope="module")
 async def gateway(upstream: dict, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    port = free_port()
-    key_dir: Path = tmp_path_factory.mktemp("issuer")
-    settings = Settings(
-        port=port, upstream_matters_url=upstream["url"], upstream_prequal_url=f"http://127.0.0.1:{free_port()}",
-        upstream_timeouts={"matters": 0.5}, dev_issuer_enabled=True, dev_issuer_key_dir=key_dir,
-        auth_issuer=f"http://127.0.0.1:{port}", max_body_bytes=8 * 1024 * 1024, log_level="WARNING",
-    )
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None,
-                                           lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(250):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)  # noqa: ASYNC110 - uvicorn offers no event for "started"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with running_gateway(
+        tmp_path_factory.mktemp("issuer"), upstream_matters_url=upstream["url"],
+        upstream_prequal_url=f"http://127.0.0.1:{free_port()}", upstream_timeouts={"matters": 0.5},
+        max_body_bytes=8 * 1024 * 1024,
+    ) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

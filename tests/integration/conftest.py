@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from kit.devstack import SERVICE_PORTS, Suite, free_port, migrate_all, platform_environment
 from support import drop_databases, drop_streams, write_test_calendar
 
-SERVICES = [s for s in SERVICE_PORTS if s != "gateway"]
+SERVICES = list(SERVICE_PORTS)  # the gateway too: it keeps its rate-limit counters in a database
 # Overridable so that several test runs can share one PostgreSQL server (each with its own NATS).
 DATABASE_PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest")
 

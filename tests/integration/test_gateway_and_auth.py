@@ -132,8 +132,8 @@ async def test_unrouted_path_is_a_problem_404(client: httpx.AsyncClient) -> None
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_routed_service_without_the_feature_yet_answers_404_problem(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
-    r = await client.get("/v1/knowledge/entries", headers=bearer(await token("editor")))
+async def test_routed_prefix_with_an_unknown_path_answers_the_services_404_problem(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+    r = await client.get("/v1/knowledge/no-such-resource/here", headers=bearer(await token("editor")))
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["title_en"] == "Not found"
 

@@ -7,21 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import httpx
+import structlog
 from fastapi import FastAPI, Form, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.issuer import DevIssuer, InvalidGrant
 from gateway.openapi import MergedOpenAPI
-from gateway.proxy import Proxy
-from gateway.routes import RoutingTable
+from gateway.proxy import Proxy, send_problem
+from gateway.ratelimit import RateLimit, RateLimiter
+from gateway.routes import TOKEN_ENDPOINT_RATE_LIMIT, Route, RoutingTable
 from gateway.settings import Settings
 from kit.auth import TokenVerifier, http_jwks_loader
 from kit.errors import (
@@ -29,20 +32,29 @@ from kit.errors import (
     BadRequest,
     Problem,
     ServiceUnavailable,
+    TooManyRequests,
     install_problem_handlers,
     problem_body,
 )
 from kit.http import RequestContextMiddleware
 from kit.logging import configure_logging
+from kit.tracing import traced
 
 
-def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, merged: MergedOpenAPI) -> FastAPI:
+def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, merged: MergedOpenAPI,
+                   limiter: RateLimiter, table: RoutingTable) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await proxy.start()
+        await limiter.start()
+        # Everything loaded so far lives as long as the process: keep it out of the cyclic GC, whose
+        # full collections otherwise stall every request in flight (p99 57 ms → 10 ms measured).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            await limiter.stop()
             await proxy.stop()
 
     app = FastAPI(title="gateway", version="0.1.0", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
@@ -64,10 +76,20 @@ def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, m
                     return name, f"unreachable ({type(e).__name__})"
 
             results = dict(await asyncio.gather(*(check(n, b) for n, b in settings.upstream_urls().items())))
+        circuits = proxy.breaker_states()
+        rate_limits = ("shared" if limiter.store_ok else "local only (store unreachable)") if limiter.dsn else "local"
         if all(v == "ok" for v in results.values()):
-            return JSONResponse({"status": "ready", "services": results})
-        problem = ServiceUnavailable("部分服务未就绪 / some services are not ready", services=results)
+            return JSONResponse({"status": "ready", "services": results, "circuits": circuits,
+                                 "rate_limits": rate_limits})
+        problem = ServiceUnavailable("部分服务未就绪 / some services are not ready", services=results,
+                                     circuits=circuits, rate_limits=rate_limits)
         return JSONResponse(problem_body(problem, instance="/readyz"), status_code=503, media_type=PROBLEM_MEDIA_TYPE)
+
+    @app.get("/v1/gateway/routes", tags=["documentation"],
+             summary="The routing table: each public path prefix, its service, the scopes a token needs and its rate limits")
+    async def routes() -> list[dict[str, Any]]:
+        return [{"prefix": r.prefix, "service": r.upstream, "public": r.public, "scopes": sorted(r.scopes),
+                 "rate_limit": vars(gateway_limits(settings, r))} for r in sorted(table.routes, key=lambda r: r.prefix)]
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of the gateway")
     async def metrics() -> Response:
@@ -110,22 +132,83 @@ def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, m
     return app
 
 
-class Gateway:
-    """Dispatches each request to the proxy (routing table) or to the gateway's own endpoints."""
+def gateway_limits(settings: Settings, route: Route) -> RateLimit:
+    """The route's declared limits, as configured (``GATEWAY_RATE_LIMITS``) and scaled."""
+    declared = route.rate_limit
+    override = settings.rate_limits.get(route.prefix, {})
+    scale = settings.rate_limit_multiplier
+    return RateLimit(per_client=int(override.get("per_client", declared.per_client) * scale),
+                     per_ip=int(override.get("per_ip", declared.per_ip) * scale),
+                     window_seconds=int(override.get("window_seconds", declared.window_seconds)))
 
-    def __init__(self, own: ASGIApp, proxy: Proxy, table: RoutingTable) -> None:
+
+# Sent with every proxied answer: an API response is data, never a page to render, frame or cache.
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+]
+
+
+class Gateway:
+    """Dispatches each request to the proxy (routing table) or to the gateway's own endpoints.
+
+    On a routed path, in this order: the token and the route's scopes, the rate limits, then the
+    hop; every refusal is a problem+json answer that never reaches the service.
+    """
+
+    def __init__(self, own: ASGIApp, proxy: Proxy, table: RoutingTable, limiter: RateLimiter,
+                 settings: Settings) -> None:
         self.own = own
         self.proxy = proxy
         self.table = table
+        self.limiter = limiter
+        self.limits = {r.prefix: gateway_limits(settings, r) for r in table.routes}
+        self.token_endpoint_limit = RateLimit(
+            per_ip=int(TOKEN_ENDPOINT_RATE_LIMIT.per_ip * settings.rate_limit_multiplier),
+            window_seconds=TOKEN_ENDPOINT_RATE_LIMIT.window_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            route = self.table.match(scope["path"])
-            if route is not None:
-                scope["route"] = route
-                await self.proxy.handle(route, scope, receive, send)
+        if scope["type"] != "http":
+            await self.own(scope, receive, send)
+            return
+        route = self.table.match(scope["path"])
+        client = scope.get("client")
+        ip = client[0] if client else None
+        if route is None:
+            if scope["path"] == "/auth/token" and not await self._admitted("/auth/token", self.token_endpoint_limit,
+                                                                           None, ip, scope, send):
                 return
-        await self.own(scope, receive, send)
+            await self.own(scope, receive, send)
+            return
+        scope["route"] = route
+        authenticated = await self.proxy.authenticate(route, scope)
+        if isinstance(authenticated, Problem):
+            await send_problem(send, scope, authenticated)
+            return
+        subject = authenticated.subject if authenticated is not None else None
+        if subject is not None:
+            structlog.contextvars.bind_contextvars(principal=subject)
+        if not await self._admitted(route.path, self.limits[route.prefix], subject, ip, scope, send):
+            return
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.proxy.handle(route, scope, receive, send_secured)
+
+    async def _admitted(self, label: str, limit: RateLimit, subject: str | None, ip: str | None, scope: Scope,
+                        send: Send) -> bool:
+        decision = self.limiter.check(label, limit, subject, ip)
+        if not decision.allowed:
+            await send_problem(send, scope, TooManyRequests(
+                f"请求过于频繁，请 {decision.retry_after} 秒后再试 / too many requests, retry in {decision.retry_after} s",
+                headers={"Retry-After": str(decision.retry_after)}, limit=decision.kind))
+        return decision.allowed
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
@@ -148,11 +231,14 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     proxy = Proxy(upstreams, verifier, timeout_seconds=settings.upstream_timeout_seconds,
                   connect_timeout_seconds=settings.upstream_connect_timeout_seconds,
                   pool_size=settings.upstream_pool_size, max_body_bytes=settings.max_body_bytes,
-                  upstream_timeouts=settings.upstream_timeouts)
-    own = create_own_app(settings, issuer, proxy, MergedOpenAPI(upstreams, table))
-    app: ASGIApp = Gateway(own, proxy, table)
+                  upstream_timeouts=settings.upstream_timeouts, breaker_failures=settings.breaker_failures,
+                  breaker_open_seconds=settings.breaker_open_seconds)
+    limiter = RateLimiter(settings.rate_limit_dsn, sync_seconds=settings.rate_limit_sync_seconds)
+    own = create_own_app(settings, issuer, proxy, MergedOpenAPI(upstreams, table), limiter, table)
+    app: ASGIApp = Gateway(own, proxy, table, limiter, settings)
     if settings.cors_origins:
         app = CORSMiddleware(app, allow_origins=settings.cors_origins, allow_methods=["*"],
                              allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID",
-                                            "Accept-Language"], expose_headers=["X-Request-ID", "Location", "Retry-After"])
-    return RequestContextMiddleware(app, service="gateway")
+                                            "Accept-Language", "traceparent"],
+                             expose_headers=["X-Request-ID", "Location", "Retry-After"], max_age=600)
+    return RequestContextMiddleware(traced(app, "gateway"), service="gateway")

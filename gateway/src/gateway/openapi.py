@@ -51,10 +51,17 @@ def merge_documents(own: dict[str, Any], services: dict[str, dict[str, Any]], ta
         for path, operations in document.get("paths", {}).items():
             if not any(path == p or path.startswith(p + "/") for p in prefixes):
                 continue
+            route = table.match(path)
             for operation in operations.values():
                 if isinstance(operation, dict):
-                    operation.setdefault("security", [{"bearerAuth": []}])
+                    if route is not None and route.public:
+                        operation["security"] = []
+                    else:
+                        operation.setdefault("security", [{"bearerAuth": []}])
                     operation["x-upstream"] = service
+                    if route is not None:
+                        # Checked by the gateway: the token needs at least one of them.
+                        operation["x-required-scopes"] = sorted(route.scopes)
             merged["paths"][path] = operations
         for tag in document.get("tags", []):
             if tag["name"] not in seen_tags:

@@ -1,31 +1,40 @@
 """The proxied path: a plain ASGI handler forwarding to the upstream over pooled keep-alive
-connections (aiohttp), streaming bodies both ways.
+connections (``gateway.hop``), streaming bodies both ways.
 
 Not a FastAPI route with httpx: measured on this machine that costs 90–95% of the throughput
-(DESIGN speed notes). Verified tokens are cached by ``TokenVerifier`` until they expire.
+(DESIGN speed notes); nor aiohttp's client, whose per-request objects cost a third of the
+gateway's CPU (``tests/bench/bench_gateway.py``). Verified tokens are cached by ``TokenVerifier``
+until they expire.
 
 An upstream's time limit bounds the wait for its response headers and then each wait for the next
 piece of the body, not the whole exchange: a Server-Sent Events stream (``text/event-stream``) lives
 as long as the client stays, kept alive by the upstream's heartbeats, and is closed upstream as soon
 as the client goes away.
+
+Resilience at the door: each upstream has a circuit breaker (``gateway.resilience``) that answers
+503 at once while the upstream is failing, and safe requests (GET, HEAD, OPTIONS) that failed
+before the upstream answered are retried once on a fresh connection, within a retry budget.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 from collections.abc import AsyncIterator
-from typing import Any
+from urllib.parse import urlsplit
 
-import aiohttp
 import structlog
 from prometheus_client import Counter
 from starlette.types import Receive, Scope, Send
 
+from gateway.hop import HopConnection, UpstreamClosed, UpstreamPool, request_head
+from gateway.resilience import CircuitBreaker, CircuitOpen, RetryBudget
 from gateway.routes import Route
-from kit.auth import TokenVerifier, bearer_token
+from kit.auth import Principal, TokenVerifier, bearer_token
 from kit.errors import (
     PROBLEM_MEDIA_TYPE,
     BadGateway,
+    Forbidden,
     GatewayTimeout,
     PayloadTooLarge,
     Problem,
@@ -35,17 +44,21 @@ from kit.errors import (
     problem_body,
 )
 from kit.http import header
-from kit.tracing import current_request_id, current_trace
+from kit.tracing import current_request_id, current_trace, outgoing_traceparent
 
 log = structlog.get_logger("gateway.proxy")
 
 UPSTREAM_FAILURES = Counter("lvrong_gateway_upstream_failures_total", "Upstream calls that failed", ["upstream", "kind"])
+UPSTREAM_RETRIES = Counter("lvrong_gateway_upstream_retries_total", "Safe requests retried on a fresh connection",
+                           ["upstream"])
 
-# RFC 9110 §7.6.1 hop-by-hop fields, plus those the gateway sets itself.
+# RFC 9110 §7.6.1 hop-by-hop fields, plus those the gateway sets itself. ``expect`` too: the gateway
+# has read nothing it would need a 100 Continue for.
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
                b"transfer-encoding", b"upgrade", b"host", b"x-request-id", b"traceparent", b"x-forwarded-for",
-               b"x-forwarded-proto", b"x-forwarded-host", b"content-length"}
-_RESPONSE_SKIP = {"connection", "keep-alive", "transfer-encoding", "content-length", "x-request-id"}
+               b"x-forwarded-proto", b"x-forwarded-host", b"expect"}
+_RESPONSE_SKIP = {b"connection", b"keep-alive", b"transfer-encoding", b"x-request-id", b"server", b"date"}
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # An event stream silent for this long (no event, no heartbeat) has a stuck upstream: end it so the
 # client reconnects. Upstreams send heartbeats well within it (svc-matters: every 15 s).
 EVENT_STREAM_IDLE_SECONDS = 60.0
@@ -61,72 +74,102 @@ async def send_problem(send: Send, scope: Scope, problem: Problem) -> None:
     await send({"type": "http.response.body", "body": raw})
 
 
+class Upstream:
+    """One service behind the gateway: where it is, its connections, its breaker and its time limit."""
+
+    def __init__(self, name: str, base_url: str, *, pool_size: int, timeout_seconds: float,
+                 breaker: CircuitBreaker) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"upstream {name}: only http://host:port URLs are supported, got {base_url!r}")
+        self.name = name
+        self.base_path = parts.path.rstrip("/").encode()
+        self.host_header = parts.netloc.encode()
+        self.pool = UpstreamPool(parts.hostname, parts.port or 80, limit=pool_size)
+        self.timeout_seconds = timeout_seconds
+        self.breaker = breaker
+
+
 class Proxy:
     def __init__(self, upstreams: dict[str, str], verifier: TokenVerifier, *, timeout_seconds: float,
                  connect_timeout_seconds: float, pool_size: int, max_body_bytes: int,
-                 upstream_timeouts: dict[str, float] | None = None) -> None:
-        self.upstreams = upstreams
-        self.upstream_timeouts = upstream_timeouts or {}
+                 upstream_timeouts: dict[str, float] | None = None, breaker_failures: int = 5,
+                 breaker_open_seconds: float = 5.0, retry_budget: RetryBudget | None = None) -> None:
+        timeouts = upstream_timeouts or {}
+        self.upstreams = {
+            name: Upstream(name, url, pool_size=pool_size, timeout_seconds=timeouts.get(name, timeout_seconds),
+                           breaker=CircuitBreaker(name, failures_to_open=breaker_failures,
+                                                  open_seconds=breaker_open_seconds))
+            for name, url in upstreams.items()
+        }
         self.verifier = verifier
         self.timeout_seconds = timeout_seconds
         self.connect_timeout_seconds = connect_timeout_seconds
-        self.pool_size = pool_size
         self.max_body_bytes = max_body_bytes
-        self.session: aiohttp.ClientSession | None = None
+        self.retry_budget = retry_budget or RetryBudget()
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self.pool_size, limit_per_host=self.pool_size, keepalive_timeout=30,
-                                         ttl_dns_cache=300, enable_cleanup_closed=True)
-        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",),
-                                             cookie_jar=aiohttp.DummyCookieJar())
+        pass
 
     async def stop(self) -> None:
-        if self.session is not None:
-            await self.session.close()
+        for upstream in self.upstreams.values():
+            upstream.pool.close()
 
-    async def handle(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
-        if not route.public:
-            token = bearer_token(header(scope, b"authorization"))
-            if token is None:
-                await send_problem(send, scope, Unauthorized("缺少 Bearer 令牌 / a bearer token is required"))
-                return
-            try:
-                principal = await self.verifier.verify(token)
-            except Problem as problem:
-                await send_problem(send, scope, problem)
-                return
-            structlog.contextvars.bind_contextvars(principal=principal.subject)
+    def breaker_states(self) -> dict[str, str]:
+        return {name: u.breaker.state for name, u in self.upstreams.items()}
+
+    async def authenticate(self, route: Route, scope: Scope) -> Principal | Problem | None:
+        """The caller's principal, a problem to answer with, or None on a public route."""
+        if route.public:
+            return None
+        token = bearer_token(header(scope, b"authorization"))
+        if token is None:
+            return Unauthorized("缺少 Bearer 令牌 / a bearer token is required")
+        try:
+            principal = await self.verifier.verify(token)
+        except Problem as problem:
+            return problem
+        if route.scopes and route.scopes.isdisjoint(principal.scopes):
+            return Forbidden("令牌缺少此接口所需的权限范围 / the token lacks the scope this API requires",
+                             required_scopes=sorted(route.scopes))
+        return principal
+
+    async def handle(self, route: Route, scope: Scope, receive: Receive, send: Send,
+                     principal: Principal | None = None) -> None:
         declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await send_problem(send, scope, PayloadTooLarge(f"请求体不能超过 {self.max_body_bytes} 字节 / body too large"))
             return
-        await self._forward(route, scope, receive, send, has_body=declared not in (None, "0")
-                            or header(scope, b"transfer-encoding") is not None)
+        chunked = declared is None and header(scope, b"transfer-encoding") is not None
+        await self._forward(route, scope, receive, send, has_body=chunked or declared not in (None, "0"),
+                            chunked=chunked)
 
-    def _upstream_headers(self, scope: Scope) -> dict[str, str]:
-        headers: dict[str, str] = {}
-        for key, value in scope["headers"]:
-            if key not in _HOP_BY_HOP:
-                name = key.decode("latin-1")
-                text = value.decode("latin-1")
-                headers[name] = f"{headers[name]}, {text}" if name in headers else text
+    def _request_head(self, upstream: Upstream, scope: Scope, chunked: bool) -> bytes:
+        headers: list[tuple[bytes, bytes]] = [(k, v) for k, v in scope["headers"] if k not in _HOP_BY_HOP]
         trace = current_trace.get()
         if trace is not None:
-            headers["traceparent"] = trace.child().traceparent
-        headers["x-request-id"] = current_request_id.get() or ""
+            headers.append((b"traceparent", outgoing_traceparent(trace).encode()))
+        headers.append((b"x-request-id", (current_request_id.get() or "").encode()))
         client = scope.get("client")
-        forwarded_for = header(scope, b"x-forwarded-for")
         if client:
-            headers["x-forwarded-for"] = f"{forwarded_for}, {client[0]}" if forwarded_for else client[0]
-        headers["x-forwarded-proto"] = scope.get("scheme", "http")
+            forwarded_for = header(scope, b"x-forwarded-for")
+            address = client[0]
+            headers.append((b"x-forwarded-for", f"{forwarded_for}, {address}".encode() if forwarded_for
+                            else address.encode()))
+        headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode()))
         host = header(scope, b"host")
         if host:
-            headers["x-forwarded-host"] = host
-        return headers
+            headers.append((b"x-forwarded-host", host.encode("latin-1")))
+        if chunked:
+            headers.append((b"transfer-encoding", b"chunked"))
+        target = upstream.base_path + (scope.get("raw_path") or scope["path"].encode())
+        query = scope.get("query_string")
+        if query:
+            target += b"?" + query
+        return request_head(scope["method"], target, upstream.host_header, headers)
 
     async def _request_body(self, receive: Receive, outcome: dict[str, bool]) -> AsyncIterator[bytes]:
-        """The client's body as it arrives; ``outcome`` records why it stopped early, since the HTTP
-        client reports an exception raised here only as a generic connection error."""
+        """The client's body as it arrives; ``outcome`` records why it stopped early."""
         received = 0
         while True:
             message = await receive()
@@ -144,75 +187,128 @@ class Proxy:
                 outcome["done"] = True
                 return
 
-    async def _forward(self, route: Route, scope: Scope, receive: Receive, send: Send, *, has_body: bool) -> None:
-        assert self.session is not None, "proxy not started"
-        base = self.upstreams[route.upstream]
-        path = scope.get("raw_path") or scope["path"].encode()
-        query = scope.get("query_string") or b""
-        url = base + path.decode("latin-1") + (("?" + query.decode("latin-1")) if query else "")
-        limit = route.timeout_seconds or self.upstream_timeouts.get(route.upstream) or self.timeout_seconds
-        # No total limit: ``limit`` applies to the headers here and to each body read in ``_pump``.
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout_seconds)
+    async def _exchange(self, upstream: Upstream, head: bytes, body: AsyncIterator[bytes] | None, chunked: bool,
+                        method: str) -> HopConnection:
+        """Send the request and wait for the response head; a safe request that found its pooled
+        connection closed, or could not connect, is retried once when the budget allows."""
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_allowed = body is None and method in _SAFE_METHODS and attempt == 1
+            try:
+                connection, reused = await upstream.pool.acquire(self.connect_timeout_seconds)
+            except OSError:
+                if retry_allowed and self.retry_budget.withdraw():
+                    UPSTREAM_RETRIES.labels(upstream.name).inc()
+                    await asyncio.sleep(random.uniform(0.01, 0.05))
+                    continue
+                raise
+            try:
+                await connection.send(head, body, chunked)
+                await connection.response_head()
+                return connection
+            except UpstreamClosed as e:
+                upstream.pool.release(connection)
+                # A pooled connection the upstream had just closed: the request never reached it.
+                if body is None and e.before_response and reused and attempt == 1:
+                    continue
+                if retry_allowed and e.before_response and self.retry_budget.withdraw():
+                    UPSTREAM_RETRIES.labels(upstream.name).inc()
+                    await asyncio.sleep(random.uniform(0.01, 0.05))
+                    continue
+                raise
+            except BaseException:
+                upstream.pool.release(connection)
+                raise
+
+    async def _forward(self, route: Route, scope: Scope, receive: Receive, send: Send, *, has_body: bool,
+                       chunked: bool) -> None:
+        upstream = self.upstreams[route.upstream]
+        limit = route.timeout_seconds or upstream.timeout_seconds
         body_outcome: dict[str, bool] = {}
-        data: Any = self._request_body(receive, body_outcome) if has_body else None
+        body = self._request_body(receive, body_outcome) if has_body else None
+        method = scope["method"]
         started = False
+        connection: HopConnection | None = None
         try:
-            async with asyncio.timeout(limit) as until_headers, self.session.request(
-                    scope["method"], url, headers=self._upstream_headers(scope), data=data, timeout=timeout,
-                    allow_redirects=False) as upstream:
-                until_headers.reschedule(None)
-                headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in upstream.headers.items()
-                           if k.lower() not in _RESPONSE_SKIP]
-                if upstream.content_length is not None:
-                    headers.append((b"content-length", str(upstream.content_length).encode()))
-                await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
-                started = True
-                event_stream = (upstream.content_type or "").startswith("text/event-stream")
+            upstream.breaker.before_call()
+            self.retry_budget.deposit()
+            head = self._request_head(upstream, scope, chunked)
+            async with asyncio.timeout(limit):
+                connection = await self._exchange(upstream, head, body, chunked, method)
+            response = await connection.response_head()
+            upstream.breaker.record(success=response.status not in (502, 503, 504))
+            headers = [(k.lower(), v) for k, v in response.headers if k.lower() not in _RESPONSE_SKIP]
+            await send({"type": "http.response.start", "status": response.status, "headers": headers})
+            started = True
+            if method == "HEAD":
+                connection.expect_no_body()
+            elif (response.header(b"content-type") or b"").startswith(b"text/event-stream"):
                 # The client's receive channel is free once its body is read: only then can it be watched.
-                if event_stream and (not has_body or body_outcome.get("done")):
-                    if not await self._pump_while_client_stays(upstream, receive, send):
+                if not has_body or body_outcome.get("done"):
+                    if not await self._pump_while_client_stays(connection, receive, send):
                         log.info("client_left_event_stream", upstream=route.upstream)
+                        connection.close()
                         return
                 else:
-                    await self._pump(upstream, send, limit)
-                await send({"type": "http.response.body", "body": b""})
+                    await self._pump(connection, send, max(EVENT_STREAM_IDLE_SECONDS, limit))
+            else:
+                await self._pump(connection, send, limit)
+            await send({"type": "http.response.body", "body": b""})
+        except CircuitOpen as e:
+            UPSTREAM_FAILURES.labels(route.upstream, "circuit_open").inc()
+            await send_problem(send, scope, ServiceUnavailable(
+                f"{route.upstream} 暂不可用 / {route.upstream} is unavailable",
+                headers={"Retry-After": str(max(1, round(e.retry_after)))}))
         except TimeoutError:
             UPSTREAM_FAILURES.labels(route.upstream, "timeout").inc()
+            upstream.breaker.record(success=False)
             log.warning("upstream_timeout", upstream=route.upstream)
             if not started:
                 await send_problem(send, scope, GatewayTimeout(f"{route.upstream} 未在时限内响应 / {route.upstream} timed out"))
-        except aiohttp.ClientConnectorError:
+        except (ConnectionRefusedError, OSError) as e:
+            if isinstance(e, UpstreamClosed | ConnectionAbortedError):
+                await self._failed_exchange(route, scope, send, upstream, e, body_outcome, started)
+                return
             UPSTREAM_FAILURES.labels(route.upstream, "unavailable").inc()
-            log.warning("upstream_unavailable", upstream=route.upstream)
+            upstream.breaker.record(success=False)
+            log.warning("upstream_unavailable", upstream=route.upstream, error=type(e).__name__)
             if not started:
                 await send_problem(send, scope, ServiceUnavailable(
                     f"{route.upstream} 暂不可用 / {route.upstream} is unavailable", headers={"Retry-After": "5"}))
-        except (aiohttp.ClientError, _BodyTooLarge, ConnectionAbortedError) as e:
-            if body_outcome.get("too_large"):
-                if not started:
-                    await send_problem(send, scope, PayloadTooLarge(
-                        f"请求体不能超过 {self.max_body_bytes} 字节 / the body exceeds {self.max_body_bytes} bytes"))
-                return
-            if body_outcome.get("client_gone"):
-                log.info("client_disconnected", upstream=route.upstream)
-                return
-            UPSTREAM_FAILURES.labels(route.upstream, "error").inc()
-            log.warning("upstream_error", upstream=route.upstream, error=type(e).__name__)
-            if not started:
-                await send_problem(send, scope, BadGateway(f"{route.upstream} 响应异常 / {route.upstream} failed"))
+        except _BodyTooLarge as e:
+            await self._failed_exchange(route, scope, send, upstream, e, body_outcome, started)
+        finally:
+            if connection is not None:
+                upstream.pool.release(connection)
 
+    async def _failed_exchange(self, route: Route, scope: Scope, send: Send, upstream: Upstream, error: Exception,
+                               body_outcome: dict[str, bool], started: bool) -> None:
+        if body_outcome.get("too_large"):
+            if not started:
+                await send_problem(send, scope, PayloadTooLarge(
+                    f"请求体不能超过 {self.max_body_bytes} 字节 / the body exceeds {self.max_body_bytes} bytes"))
+            return
+        if body_outcome.get("client_gone"):
+            log.info("client_disconnected", upstream=route.upstream)
+            return
+        UPSTREAM_FAILURES.labels(route.upstream, "error").inc()
+        upstream.breaker.record(success=False)
+        log.warning("upstream_error", upstream=route.upstream, error=type(error).__name__)
+        if not started:
+            await send_problem(send, scope, BadGateway(f"{route.upstream} 响应异常 / {route.upstream} failed"))
 
     @staticmethod
-    async def _pump(upstream: aiohttp.ClientResponse, send: Send, read_limit: float) -> None:
+    async def _pump(connection: HopConnection, send: Send, read_limit: float) -> None:
         """Pass the upstream's body on as it arrives; TimeoutError when one read waits past ``read_limit``."""
         while True:
             async with asyncio.timeout(read_limit):
-                chunk = await upstream.content.readany()
+                chunk = await connection.read()
             if not chunk:
                 return
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
-    async def _pump_while_client_stays(self, upstream: aiohttp.ClientResponse, receive: Receive, send: Send) -> bool:
+    async def _pump_while_client_stays(self, connection: HopConnection, receive: Receive, send: Send) -> bool:
         """Pump a long-lived stream until it ends (True) or the client disconnects (False).
 
         The ASGI server drops what is sent to a client that left without telling the sender, so
@@ -222,7 +318,7 @@ class Proxy:
             while (await receive())["type"] != "http.disconnect":
                 pass
 
-        pump = asyncio.ensure_future(self._pump(upstream, send, max(EVENT_STREAM_IDLE_SECONDS, self.timeout_seconds)))
+        pump = asyncio.ensure_future(self._pump(connection, send, max(EVENT_STREAM_IDLE_SECONDS, self.timeout_seconds)))
         gone = asyncio.ensure_future(client_leaves())
         try:
             await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)

@@ -1,7 +1,20 @@
-"""The routing table: public path prefix → upstream service. Later issues add rows here, and only here."""
+"""The routing table: public path prefix → upstream service, the scopes a token needs for it, and its
+rate limits. Later issues add rows here, and only here; the docs list it (``GET /v1/gateway/routes``
+and ``x-required-scopes`` on every operation of the merged OpenAPI document)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from gateway.ratelimit import RateLimit
+
+# Production defaults for every route without its own: per authenticated caller and per address.
+DEFAULT_RATE_LIMIT = RateLimit(per_client=1200, per_ip=3000, window_seconds=60)
+# The development token endpoint: password guessing is slowed per address.
+TOKEN_ENDPOINT_RATE_LIMIT = RateLimit(per_ip=30, window_seconds=60)
+
+# Scope sets used by several rows: a token needs at least one scope of its route's set.
+APPLICATION_SCOPES = frozenset({"applications:read", "applications:write", "applications:accept", "applications:decide"})
+STAFF_READ_SCOPES = frozenset({"applications:read", "ops:read"})
 
 
 @dataclass(frozen=True)
@@ -12,6 +25,10 @@ class Route:
     public: bool = False
     # Stricter or looser than the upstream's default timeout, when a route needs it.
     timeout_seconds: float | None = None
+    # The token must carry at least one of these scopes (checked at the door; the service checks
+    # roles and objects again). Empty: any valid token.
+    scopes: frozenset[str] = frozenset()
+    rate_limit: RateLimit = DEFAULT_RATE_LIMIT
 
     @property
     def path(self) -> str:
@@ -20,24 +37,47 @@ class Route:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("/v1/matters", "matters"),
-    Route("/v1/applications", "matters"),
-    Route("/v1/materials", "matters"),
-    Route("/v1/bundles", "matters"),
-    Route("/v1/benefits", "matters"),
-    Route("/v1/stalls", "matters"),
-    Route("/v1/cockpit", "matters"),
-    Route("/v1/authorisations", "matters"),
-    Route("/v1/prequal", "prequal"),
+    Route("/v1/matters", "matters", scopes=frozenset({"matters:read", "matters:write"})),
+    Route("/v1/applications", "matters", scopes=APPLICATION_SCOPES),
+    Route("/v1/materials", "matters", scopes=APPLICATION_SCOPES),
+    Route("/v1/bundles", "matters", scopes=APPLICATION_SCOPES),
+    Route("/v1/benefits", "matters", scopes=STAFF_READ_SCOPES | {"ops:write"}),
+    Route("/v1/stalls", "matters", scopes=STAFF_READ_SCOPES),
+    Route("/v1/cockpit", "matters", scopes=STAFF_READ_SCOPES),
+    Route("/v1/authorisations", "matters", scopes=APPLICATION_SCOPES | {"ops:read"}),
+    Route("/v1/prequal", "prequal", scopes=APPLICATION_SCOPES | {"ops:read"}),
+    Route("/v1/audit/matters", "matters"),
+    Route("/v1/audit/prequal", "prequal"),
     Route("/v1/licences", "licences"),
     Route("/v1/verifications", "licences"),
+    # What verifiers fetch without a token: issuer metadata, keys, status lists, the trust list.
+    Route("/.well-known/jwt-vc-issuer", "licences", public=True),
+    Route("/v1/licences/issuer", "licences", public=True),
+    Route("/v1/licences/status-lists", "licences", public=True),
+    Route("/v1/trust-list", "licences", public=True),
+    Route("/v1/grants", "licences"),
+    Route("/v1/recognitions", "licences"),
+    Route("/v1/audit/licences", "licences"),
     Route("/v1/tickets", "helpdesk"),
     Route("/v1/ratings", "helpdesk"),
     Route("/v1/appointments", "helpdesk"),
+    Route("/v1/helpdesk", "helpdesk"),
+    Route("/v1/hotline", "helpdesk"),
+    Route("/v1/rectifications", "helpdesk"),
+    Route("/v1/halls", "helpdesk"),
+    Route("/v1/queue", "helpdesk"),
+    Route("/v1/calendar", "helpdesk"),
+    Route("/v1/audit/helpdesk", "helpdesk"),
     Route("/v1/knowledge", "knowledge"),
     # Anonymous visitors (portal, kiosks) search and ask the assistant before logging in.
     Route("/v1/knowledge/search", "knowledge", public=True),
     Route("/v1/assistant", "knowledge", public=True),
+    # Ops: each service's dead letters (kit.app.dead_letter_router), role ops_admin.
+    Route("/v1/ops/matters", "matters"),
+    Route("/v1/ops/prequal", "prequal"),
+    Route("/v1/ops/licences", "licences"),
+    Route("/v1/ops/helpdesk", "helpdesk"),
+    Route("/v1/ops/knowledge", "knowledge"),
 )
 
 UPSTREAM_DEFAULT_PORTS = {"matters": 8001, "prequal": 8002, "licences": 8003, "helpdesk": 8004, "knowledge": 8005}

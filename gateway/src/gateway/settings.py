@@ -5,12 +5,15 @@ from pathlib import Path
 from typing import ClassVar
 
 from pydantic_settings import SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from gateway.routes import UPSTREAM_DEFAULT_PORTS
-from kit.settings import PlatformSettings
+from kit.settings import ServiceSettings
 
 
-class Settings(PlatformSettings):
+class Settings(ServiceSettings):
+    """The gateway's own database holds only the shared rate-limit counters (``lvrong_gateway``)."""
+
     model_config = SettingsConfigDict(extra="ignore", env_prefix="GATEWAY_")
     service_name: ClassVar[str] = "gateway"
 
@@ -26,8 +29,20 @@ class Settings(PlatformSettings):
     upstream_timeouts: dict[str, float] = {}
     upstream_connect_timeout_seconds: float = 2.0
     upstream_pool_size: int = 256
+    # Circuit breakers: this many failures in a row open an upstream's circuit for this long.
+    breaker_failures: int = 5
+    breaker_open_seconds: float = 5.0
     max_body_bytes: int = 25 * 1024 * 1024
     cors_origins: list[str] = []
+
+    # Rate limits: the routing table declares them per route; these adjust them without a release.
+    # GATEWAY_RATE_LIMITS='{"/v1/assistant": {"per_client": 30, "per_ip": 120, "window_seconds": 60}}'
+    rate_limits: dict[str, dict[str, int]] = {}
+    # Multiplies every limit (local development and load tests run far above one person's rate).
+    rate_limit_multiplier: float = 1.0
+    # "database": counted across replicas in lvrong_gateway; "local": each replica on its own.
+    rate_limit_store: str = "database"
+    rate_limit_sync_seconds: float = 0.2
 
     # The development token issuer (POST /auth/token, GET /.well-known/jwks.json): off unless enabled.
     dev_issuer_enabled: bool = False
@@ -36,3 +51,9 @@ class Settings(PlatformSettings):
 
     def upstream_urls(self) -> dict[str, str]:
         return {name: getattr(self, f"upstream_{name}_url").rstrip("/") for name in UPSTREAM_DEFAULT_PORTS}
+
+    @property
+    def rate_limit_dsn(self) -> str | None:
+        if self.rate_limit_store != "database":
+            return None
+        return make_url(self.service_database_url).set(drivername="postgresql").render_as_string(hide_password=False)

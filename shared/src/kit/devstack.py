@@ -277,6 +277,9 @@ def platform_environment(database_url: str, nats_url: str, *, ports: Mapping[str
     for name, port in ports.items():
         if name != "gateway":
             env[f"GATEWAY_UPSTREAM_{name.upper()}_URL"] = f"http://127.0.0.1:{port}"
+    # Everyone here is on 127.0.0.1 and the tests and benchmarks run far above one person's rate:
+    # the gateway's production limits, scaled up, still count (and a test sets its own small ones).
+    env.setdefault("GATEWAY_RATE_LIMIT_MULTIPLIER", "1000")
     if dev_issuer:
         env["GATEWAY_DEV_ISSUER_ENABLED"] = "true"
         env["AUTH_ISSUER"] = gateway

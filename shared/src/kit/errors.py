@@ -101,6 +101,10 @@ class PayloadTooLarge(Problem):
     status, slug, title_zh, title_en = 413, "payload-too-large", "请求内容过大", "Payload too large"
 
 
+class TooManyRequests(Problem):
+    status, slug, title_zh, title_en = 429, "too-many-requests", "请求过于频繁，请稍后再试", "Too many requests"
+
+
 class ServiceUnavailable(Problem):
     status, slug, title_zh, title_en = 503, "unavailable", "服务暂不可用，请稍后再试", "Service temporarily unavailable"
 
@@ -115,7 +119,7 @@ class GatewayTimeout(Problem):
 
 _GENERIC = {
     400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
-    422: ValidationFailed, 502: BadGateway, 503: ServiceUnavailable, 504: GatewayTimeout,
+    422: ValidationFailed, 429: TooManyRequests, 502: BadGateway, 503: ServiceUnavailable, 504: GatewayTimeout,
 }
 
 

@@ -1,0 +1,244 @@
+"""The gateway's hop to a service: HTTP/1.1 over pooled keep-alive connections, parsed by httptools.
+
+Why not aiohttp: profiled under ``wrk -c32`` (tests/bench/bench_gateway.py), aiohttp's client spent
+about a third of the gateway's CPU on request objects, header multidicts and timers that a proxy
+does not need; the proxy only writes the request head it already has and streams bytes back. The
+HTTP parsing itself is httptools (llhttp, the parser of Node.js), the same one uvicorn uses on the
+way in, so nothing here parses HTTP by hand.
+
+One ``HopConnection`` carries one exchange at a time. ``UpstreamPool`` keeps idle connections per
+upstream for less than the upstream's keep-alive timeout (uvicorn closes idle ones after 5 s), so a
+pooled connection is almost never found closed; when one is, a request that sent nothing yet is
+retried on a fresh connection.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import AsyncIterator, Iterable
+
+import httptools
+
+
+class UpstreamClosed(ConnectionError):
+    """The connection ended before a complete response; ``before_response``: not one byte of it arrived."""
+
+    def __init__(self, message: str, *, before_response: bool) -> None:
+        super().__init__(message)
+        self.before_response = before_response
+
+
+class UpstreamUnreachable(ConnectionError):
+    """No connection could be made within the connect time limit."""
+
+
+class ResponseHead:
+    __slots__ = ("status", "headers", "keep_alive")
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool) -> None:
+        self.status = status
+        self.headers = headers
+        self.keep_alive = keep_alive
+
+    def header(self, name: bytes) -> bytes | None:
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+
+_HIGH_WATER = 256 * 1024  # buffered response bytes before the upstream is told to wait
+
+
+class HopConnection(asyncio.Protocol):
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self._parser = httptools.HttpResponseParser(self)
+        self._reset()
+        self._can_write = asyncio.Event()
+        self._can_write.set()
+
+    def _reset(self) -> None:
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head: asyncio.Future[ResponseHead] = self.loop.create_future()
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._buffered = 0
+        self._complete = False
+        self._received_any = False
+        self._paused_reading = False
+        self._wake: asyncio.Future[None] | None = None
+        self._error: BaseException | None = None
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self._received_any = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as e:
+            self._fail(UpstreamClosed(f"malformed response from upstream: {e}", before_response=False))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._can_write.set()
+        if not self._complete:
+            self._fail(UpstreamClosed("upstream closed the connection", before_response=not self._received_any))
+
+    def pause_writing(self) -> None:
+        self._can_write.clear()
+
+    def resume_writing(self) -> None:
+        self._can_write.set()
+
+    # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        head = ResponseHead(self._parser.get_status_code(), self._headers, self._parser.should_keep_alive())
+        if not self._head.done():
+            self._head.set_result(head)
+
+    def on_body(self, body: bytes) -> None:
+        self._chunks.append(body)
+        self._buffered += len(body)
+        if self._buffered > _HIGH_WATER and not self._paused_reading and self.transport is not None:
+            self._paused_reading = True
+            self.transport.pause_reading()
+        self._notify()
+
+    def on_message_complete(self) -> None:
+        self._complete = True
+        self._notify()
+
+    def _notify(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def _fail(self, error: BaseException) -> None:
+        self._error = error
+        if not self._head.done():
+            self._head.set_exception(error)
+            self._head.exception()  # retrieved here so an abandoned exchange logs no "never retrieved"
+        self._notify()
+
+    # the exchange
+    async def send(self, head: bytes, body: AsyncIterator[bytes] | None, chunked: bool) -> None:
+        assert self.transport is not None
+        if self.closed:
+            raise UpstreamClosed("upstream closed the connection", before_response=True)
+        self.transport.write(head)
+        if body is None:
+            return
+        async for chunk in body:
+            if self.closed:
+                break
+            if chunked:
+                self.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+            else:
+                self.transport.write(chunk)
+            if not self._can_write.is_set():
+                await self._can_write.wait()
+        if chunked and not self.closed:
+            self.transport.write(b"0\r\n\r\n")
+
+    async def response_head(self) -> ResponseHead:
+        return await self._head
+
+    def expect_no_body(self) -> None:
+        """A response to HEAD carries its length but no body: the parser cannot know, so it ends here."""
+        self._complete = True
+        self.close()
+
+    async def read(self) -> bytes:
+        """The next piece of the body, or ``b""`` at its end."""
+        while True:
+            if self._chunks:
+                chunk = self._chunks.popleft()
+                self._buffered -= len(chunk)
+                if self._paused_reading and self._buffered < _HIGH_WATER // 2 and self.transport is not None:
+                    self._paused_reading = False
+                    self.transport.resume_reading()
+                return chunk
+            if self._complete:
+                return b""
+            if self._error is not None:
+                raise self._error
+            self._wake = self.loop.create_future()
+            await self._wake
+
+    @property
+    def reusable(self) -> bool:
+        head = self._head.result() if self._head.done() and not self._head.exception() else None
+        return self._complete and not self.closed and head is not None and head.keep_alive
+
+    def ready_for_next(self) -> None:
+        self._reset()
+        self.idle_since = time.monotonic()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class UpstreamPool:
+    """Idle keep-alive connections to one upstream, at most ``limit`` open at once."""
+
+    def __init__(self, host: str, port: int, *, limit: int, idle_seconds: float = 4.0) -> None:
+        self.host = host
+        self.port = port
+        self.idle_seconds = idle_seconds
+        self._idle: list[HopConnection] = []
+        self._slots = asyncio.Semaphore(limit)
+
+    async def acquire(self, connect_timeout: float) -> tuple[HopConnection, bool]:
+        """A connection and whether it was reused from the pool."""
+        await self._slots.acquire()
+        try:
+            now = time.monotonic()
+            while self._idle:
+                connection = self._idle.pop()
+                if not connection.closed and now - connection.idle_since < self.idle_seconds:
+                    return connection, True
+                connection.close()
+            return await self.connect(connect_timeout), False
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def connect(self, connect_timeout: float) -> HopConnection:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(connect_timeout):
+                _, protocol = await loop.create_connection(lambda: HopConnection(loop), self.host, self.port)
+        except TimeoutError:
+            raise UpstreamUnreachable(f"no connection to {self.host}:{self.port} within {connect_timeout} s") from None
+        return protocol
+
+    def release(self, connection: HopConnection) -> None:
+        self._slots.release()
+        if connection.reusable:
+            connection.ready_for_next()
+            self._idle.append(connection)
+        else:
+            connection.close()
+
+    def close(self) -> None:
+        for connection in self._idle:
+            connection.close()
+        self._idle.clear()
+
+
+def request_head(method: str, target: bytes, host: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    lines = [b"%b %b HTTP/1.1\r\nhost: %b\r\n" % (method.encode("ascii"), target, host)]
+    lines.extend(b"%b: %b\r\n" % (k, v) for k, v in headers)
+    lines.append(b"\r\n")
+    return b"".join(lines)
