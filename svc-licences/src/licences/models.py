@@ -1,10 +1,284 @@
-"""Tables of svc-licences (its features come with their own issue; the platform tables exist from revision 0001)."""
+"""Tables of svc-licences.
+
+A licence (证照) keeps one row with its current version and status; every version (issue, change
+变更, renewal 延续, re-issue 补发) and every status change is kept as its own row, never overwritten.
+"""
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
 
 from kit.db import Base as KitBase
 from kit.db import new_metadata
+from kit.protection import ProtectedForm, ProtectedText
 
 
 class Base(KitBase):
     __abstract__ = True
     metadata = new_metadata()
+
+
+def _now() -> Any:
+    return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class KnownApplication(Base):
+    """Read model of svc-matters' submissions: what a licence is issued from (never its tables)."""
+
+    __tablename__ = "known_applications"
+
+    application_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    matter_code: Mapped[str] = mapped_column(String(32))
+    matter_kind: Mapped[str] = mapped_column(String(32))
+    applicant_subject: Mapped[str] = mapped_column(String(128))
+    applicant_kind: Mapped[str] = mapped_column(String(32))
+    applicant_org_code: Mapped[str | None] = mapped_column(String(32))
+    form: Mapped[dict[str, Any]] = mapped_column(ProtectedForm)  # personal fields encrypted
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StatusList(Base):
+    """One IETF Token Status List: 2 bits per licence, kept up to date in place, so publishing it
+    is a compression and a signature, not a scan of every licence."""
+
+    __tablename__ = "status_lists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    bits: Mapped[bytes] = mapped_column(LargeBinary)
+    allocated: Mapped[int] = mapped_column(Integer, server_default="0")
+    revision: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    updated_at: Mapped[datetime] = _now()
+
+
+class Licence(Base):
+    __tablename__ = "licences"
+    __table_args__ = (
+        UniqueConstraint("status_list_id", "status_index"),
+        Index("ix_licences_holder", "holder_subject", "issued_at"),
+        Index("ix_licences_valid_until", "valid_until", postgresql_where="status IN ('active', 'suspended')"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # One decision, one licence: the approval's application can be issued only once.
+    application_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    matter_code: Mapped[str | None] = mapped_column(String(32))
+    type_code: Mapped[str] = mapped_column(String(32))
+    licence_type: Mapped[str] = mapped_column(String(128))
+    licence_number: Mapped[str] = mapped_column(String(64), unique=True)
+    serial: Mapped[int] = mapped_column(BigInteger)
+    identifier: Mapped[str] = mapped_column(String(128), unique=True)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    holder_subject: Mapped[str] = mapped_column(String(128))
+    holder_kind: Mapped[str] = mapped_column(String(32))
+    # The holder's name and code (resident ID or credit code) are encrypted at rest (kit.protection);
+    # ``holder_code_hash`` (a keyed hash) finds a holder's licences by code without decrypting.
+    holder_name: Mapped[str] = mapped_column(ProtectedText("licences.holder_name"))
+    holder_code: Mapped[str] = mapped_column(ProtectedText("licences.holder_code"))
+    holder_code_hash: Mapped[str] = mapped_column(String(64), index=True)
+    holder_code_type: Mapped[str] = mapped_column(String(16))  # uscc | resident_id
+    issuer_name: Mapped[str] = mapped_column(String(200))
+    issuer_code: Mapped[str] = mapped_column(String(32))
+    region: Mapped[str] = mapped_column(String(16))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status_list_id: Mapped[int] = mapped_column(ForeignKey("status_lists.id"))
+    status_index: Mapped[int] = mapped_column(Integer)
+    # The SD-JWT VC with its disclosures, which hold the holder's personal fields: encrypted too.
+    credential: Mapped[str] = mapped_column(ProtectedText("licences.credential"))
+    updated_at: Mapped[datetime] = _now()
+
+
+class LicenceVersion(Base):
+    __tablename__ = "licence_versions"
+
+    licence_id: Mapped[str] = mapped_column(ForeignKey("licences.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # issue | change | renewal | reissue
+    identifier: Mapped[str] = mapped_column(String(128), unique=True)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(128))
+    credential: Mapped[str] = mapped_column(ProtectedText("licence_versions.credential"))
+    created_at: Mapped[datetime] = _now()
+
+
+class LicenceStatusChange(Base):
+    __tablename__ = "licence_status_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    licence_id: Mapped[str] = mapped_column(ForeignKey("licences.id"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = _now()
+
+
+class Presentation(Base):
+    """A 亮证 token handed to the holder; ``verified_at`` set by the first online verification (replay)."""
+
+    __tablename__ = "presentations"
+
+    cti: Mapped[str] = mapped_column(String(32), primary_key=True)
+    licence_id: Mapped[str] = mapped_column(ForeignKey("licences.id"), index=True)
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verified_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class Verification(Base):
+    __tablename__ = "verifications"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    licence_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # presentation | credential
+    result: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    verifier: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = _now()
+
+
+class DataHandle(Base):
+    """亮数: a one-time handle to the live data behind a licence, redeemed online by a verifier."""
+
+    __tablename__ = "data_handles"
+
+    handle: Mapped[str] = mapped_column(String(64), primary_key=True)
+    licence_id: Mapped[str] = mapped_column(ForeignKey("licences.id"), index=True)
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    redeemed_by: Mapped[str | None] = mapped_column(String(128))
+    redeemed_by_name: Mapped[str | None] = mapped_column(String(200))
+
+
+class DisposalRecord(Base):
+    """One load disposed under a construction-waste disposal certificate (the quota used)."""
+
+    __tablename__ = "disposal_records"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    licence_id: Mapped[str] = mapped_column(ForeignKey("licences.id"), index=True)
+    vehicle_plate: Mapped[str] = mapped_column(String(16))
+    volume_m3: Mapped[Any] = mapped_column(Numeric(12, 2))
+    at: Mapped[datetime] = _now()
+
+
+class ExpiryReminder(Base):
+    """Sent once per licence version and threshold: the primary key is what makes it exactly once."""
+
+    __tablename__ = "expiry_reminders"
+
+    licence_id: Mapped[str] = mapped_column(ForeignKey("licences.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    days_before: Mapped[int] = mapped_column(Integer, primary_key=True)
+    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime] = _now()
+
+
+class Grant(Base):
+    """授权调证: the holder lets another party fetch a licence for a purpose and a period."""
+
+    __tablename__ = "grants"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    licence_id: Mapped[str] = mapped_column(ForeignKey("licences.id"), index=True)
+    grantor: Mapped[str] = mapped_column(String(128))
+    grantee_subject: Mapped[str | None] = mapped_column(String(128), index=True)
+    grantee_org_code: Mapped[str | None] = mapped_column(String(32))
+    grantee_province: Mapped[str | None] = mapped_column(String(8))
+    purpose: Mapped[str] = mapped_column(String(500))
+    scope: Mapped[list[str]] = mapped_column(JSONB)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delegable: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("grants.id"))
+    created_at: Mapped[datetime] = _now()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class LicenceFetch(Base):
+    """Every fetch of a licence by someone other than its holder, with the reason (useCause)."""
+
+    __tablename__ = "licence_fetches"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    licence_id: Mapped[str] = mapped_column(ForeignKey("licences.id"), index=True)
+    fetched_by: Mapped[str] = mapped_column(String(128))
+    fetched_by_name: Mapped[str | None] = mapped_column(String(200))
+    grant_id: Mapped[str | None] = mapped_column(String(32))
+    use_cause: Mapped[str] = mapped_column(String(500))
+    at: Mapped[datetime] = _now()
+
+
+class TrustedIssuer(Base):
+    """长三角 trust list: a partner province's issuer, its keys and the document types recognised."""
+
+    __tablename__ = "trusted_issuers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    province: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(200))
+    issuer: Mapped[str] = mapped_column(String(300), unique=True)
+    jwks: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    document_types: Mapped[list[str]] = mapped_column(JSONB)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = _now()
+
+
+class Shipment(Base):
+    """A shipment under a year-long quarantine requirement document (调运检疫要求书)."""
+
+    __tablename__ = "shipments"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    licence_id: Mapped[str] = mapped_column(ForeignKey("licences.id"), index=True)
+    plant_name: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[Any] = mapped_column(Numeric(14, 2))
+    destination: Mapped[str] = mapped_column(String(200))
+    shipped_on: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_by: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = _now()
+
+
+class Recognition(Base):
+    """A partner's document we verified against the trust list and recognised (or refused)."""
+
+    __tablename__ = "recognitions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    trusted_issuer_id: Mapped[str | None] = mapped_column(String(32))
+    issuer: Mapped[str] = mapped_column(String(300))
+    document_identifier: Mapped[str | None] = mapped_column(String(200))
+    document_type: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    claims: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    recognised_by: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = _now()

@@ -8,7 +8,7 @@ from kit.events.envelope import EventContract
 
 
 class LicenceIssued(EventContract):
-    """A licence was issued for an approved application (出证)."""
+    """A licence was issued for an approved application (出证), or a new version of it (变更, 延续, 补发)."""
 
     event_type: ClassVar[str] = "lvrong.licences.licence.issued"
     source_service: ClassVar[str] = "licences"
@@ -19,3 +19,43 @@ class LicenceIssued(EventContract):
     application_id: str
     holder_subject: str
     issued_at: datetime
+    # Added with svc-licences' own issuing; optional so consumers of earlier events keep working.
+    identifier: str | None = None
+    licence_type_code: str | None = None
+    holder_org_code: str | None = None
+    version: int = 1
+    change: str = "issue"  # issue | change | renewal | reissue
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+
+class LicenceStatusChanged(EventContract):
+    """A licence was suspended, revoked, reinstated or expired."""
+
+    event_type: ClassVar[str] = "lvrong.licences.licence.status_changed"
+    source_service: ClassVar[str] = "licences"
+
+    licence_id: str
+    licence_number: str
+    holder_subject: str
+    from_status: str
+    to_status: str  # active | suspended | revoked | expired
+    reason: str | None = None
+    actor: str
+    occurred_at: datetime
+
+
+class LicenceExpiring(EventContract):
+    """Expiry reminder: the licence expires in ``days_before`` days (sent once per threshold and version)."""
+
+    event_type: ClassVar[str] = "lvrong.licences.licence.expiring"
+    source_service: ClassVar[str] = "licences"
+
+    licence_id: str
+    licence_number: str
+    licence_type: str
+    holder_subject: str
+    valid_until: datetime
+    days_before: int
+    message_zh: str
+    message_en: str

@@ -1,0 +1,37 @@
+"""What anyone may fetch without a token: the issuer metadata, its keys and the status lists."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse, Response
+
+from kit.db import SessionDep
+from kit.errors import PROBLEM_RESPONSES
+from licences.issuer import IssuerDep
+from licences.service import status
+
+router = APIRouter(tags=["verification"])
+
+
+@router.get("/.well-known/jwt-vc-issuer", summary="SD-JWT VC issuer metadata: the issuer and its keys")
+async def issuer_metadata(issuer: IssuerDep) -> JSONResponse:
+    body: dict[str, Any] = {**issuer.metadata(), "jwks": issuer.keys.jwks()}
+    return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get("/v1/licences/issuer/jwks.json", summary="The issuer's public keys (JWKS), the next key included ahead of use")
+async def jwks(issuer: IssuerDep) -> JSONResponse:
+    return JSONResponse(issuer.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get("/v1/licences/status-lists/{list_id}", response_class=Response,
+            summary="A signed Token Status List (application/statuslist+jwt): 2 bits per licence",
+            description="0 valid, 1 invalid (revoked), 2 suspended. Expiry is read from the credential's `exp`. "
+                        "Cache it for its `ttl`.",
+            responses={200: {"content": {"application/statuslist+jwt": {}}}, 404: PROBLEM_RESPONSES[404]})
+async def status_list(session: SessionDep, issuer: IssuerDep,
+                      list_id: Annotated[int, Path(ge=1, le=1_000_000)]) -> Response:
+    token = await status.signed_status_list(session, issuer, list_id)
+    return Response(token, media_type="application/statuslist+jwt",
+                    headers={"Cache-Control": f"public, max-age={issuer.settings.status_list_ttl_seconds}"})

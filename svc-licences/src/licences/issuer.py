@@ -1,0 +1,38 @@
+"""The issuer as the routes and services see it: its public URL, identity, keys and settings."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Request
+
+from licences.keys import KeyRing
+
+if TYPE_CHECKING:
+    from licences.app import Settings
+
+
+@dataclass
+class Issuer:
+    settings: Settings
+    url: str
+    key_dir: Path
+    keys: KeyRing = field(init=False)
+    # The signed status lists by (list id, revision), so a verifier's fetch is a dictionary lookup.
+    signed_lists: dict[int, tuple[int, float, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.keys = KeyRing(self.key_dir)  # loaded by the app once logging is configured
+
+    def metadata(self) -> dict[str, Any]:
+        """``/.well-known/jwt-vc-issuer`` (SD-JWT VC issuer metadata)."""
+        return {"issuer": self.url, "jwks_uri": f"{self.url}/v1/licences/issuer/jwks.json",
+                "issuer_name": self.settings.issuer_name, "issuer_code": self.settings.issuer_code}
+
+
+def get_issuer(request: Request) -> Issuer:
+    return request.app.state.issuer
+
+
+IssuerDep = Annotated[Issuer, Depends(get_issuer)]

@@ -1,0 +1,145 @@
+"""The issuer's signing keys, kept as PEM files in a directory (``LICENCES_KEY_DIR``).
+
+Ops rotate keys without a release and without a restart:
+
+* a key file is named ``<activation>-<label>.pem`` with the activation time as ``YYYYMMDDTHHMMSSZ``
+  (UTC); a file without a time is active from the moment it appears;
+* the key that signs is the one activated most recently that is already active; a key whose
+  activation lies ahead is **published** in the JWKS but does not sign yet, so verifiers have
+  cached it before the switch;
+* an old key stays published as long as its file stays; ops delete it once every credential it
+  signed has expired.
+
+The directory is read again every ``key_reload_seconds``. When it holds no key at all (a fresh
+``make run`` or the integration suite) one P-256 key is created, with O_EXCL so replicas starting
+together end up with one key. Key material is never logged: only key ids.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cwt import COSEKey
+from jwcrypto.jwk import JWK
+
+log = structlog.get_logger("licences.keys")
+
+ALG = "ES256"
+KID_LENGTH = 8
+_ACTIVATION = re.compile(r"^(\d{8}T\d{6}Z)")
+
+
+@dataclass(frozen=True)
+class IssuerKey:
+    kid: str
+    activates_at: datetime
+    private_key: ec.EllipticCurvePrivateKey
+    jwk: JWK  # private, for signing JOSE
+    cose_key: COSEKey  # private, for signing COSE (亮证 presentations)
+    cose_public: COSEKey
+
+    @property
+    def public_jwk(self) -> dict[str, Any]:
+        public = self.jwk.export_public(as_dict=True)
+        public.update({"kid": self.kid, "use": "sig", "alg": ALG})
+        return public
+
+
+def _activation(path: Path) -> datetime:
+    match = _ACTIVATION.match(path.name)
+    if match:
+        return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+
+def _read_complete(path: Path) -> bytes:
+    for _ in range(50):  # a replica starting at the same time may still be writing it
+        data = path.read_bytes()
+        if data.strip().endswith(b"-----END PRIVATE KEY-----"):
+            return data
+        time.sleep(0.01)
+    raise ValueError(f"{path.name}: not a complete PKCS#8 PEM key")
+
+
+def create_key(directory: Path, activates_at: datetime | None = None, label: str = "key") -> Path:
+    """Write a new P-256 key; it activates at ``activates_at`` (now when None)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    when = (activates_at or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    path = directory / f"{when}-{label}.pem"
+    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    return path
+
+
+def load_key(path: Path) -> IssuerKey:
+    pem = _read_complete(path)
+    private = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(private, ec.EllipticCurvePrivateKey) or private.curve.name != "secp256r1":
+        raise ValueError(f"{path.name}: only P-256 keys are used for ES256")
+    jwk = JWK.from_pem(pem)
+    # The first 8 characters of the key's RFC 7638 thumbprint: unique among the issuer's few keys, and
+    # short, since the kid travels in every 亮证 QR code (each byte counts towards QR version 12).
+    kid = jwk.thumbprint()[:KID_LENGTH]
+    public_pem = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+    return IssuerKey(kid=kid, activates_at=_activation(path), private_key=private, jwk=jwk,
+                     cose_key=COSEKey.from_pem(pem, kid=kid, alg=ALG),
+                     cose_public=COSEKey.from_pem(public_pem, kid=kid, alg=ALG))
+
+
+class KeyRing:
+    """Every published key of the issuer, and the one that signs now."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.keys: dict[str, IssuerKey] = {}
+        self._loaded: dict[Path, float] = {}
+
+    def load(self) -> KeyRing:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if not any(self.directory.glob("*.pem")):
+            try:
+                create_key(self.directory, datetime(2000, 1, 1, tzinfo=UTC), label="initial")
+            except FileExistsError:
+                pass
+        seen = {p: p.stat().st_mtime for p in sorted(self.directory.glob("*.pem"))}
+        if seen == self._loaded:
+            return self
+        keys: dict[str, IssuerKey] = {}
+        for path in seen:
+            try:
+                key = load_key(path)
+            except (ValueError, OSError) as e:
+                log.error("issuer_key_unreadable", file=path.name, error=type(e).__name__)
+                continue
+            keys[key.kid] = key
+        if not keys:
+            raise RuntimeError(f"no usable signing key in {self.directory}")
+        added = sorted(set(keys) - set(self.keys))
+        self.keys, self._loaded = keys, seen
+        log.info("issuer_keys_loaded", kids=sorted(keys), added=added, signing=self.signing_key().kid)
+        return self
+
+    def signing_key(self, now: datetime | None = None) -> IssuerKey:
+        now = now or datetime.now(UTC)
+        active = [k for k in self.keys.values() if k.activates_at <= now]
+        if not active:  # only future keys: sign with the earliest rather than not at all
+            return min(self.keys.values(), key=lambda k: k.activates_at)
+        return max(active, key=lambda k: (k.activates_at, k.kid))
+
+    def get(self, kid: str) -> IssuerKey | None:
+        return self.keys.get(kid)
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [k.public_jwk for k in sorted(self.keys.values(), key=lambda k: k.activates_at)]}

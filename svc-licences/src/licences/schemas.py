@@ -1,0 +1,207 @@
+"""Request and response bodies of svc-licences."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from kit.identifiers import is_valid_resident_id, is_valid_uscc
+
+Text500 = Field(min_length=1, max_length=500)
+
+
+class LicenceView(BaseModel):
+    id: str
+    identifier: str = Field(description="证照标识 1.2.156.3005.2.<type>.<issuer>.<serial>.<version>.<check>")
+    licence_number: str
+    licence_type: str
+    licence_type_code: str
+    version: int
+    status: Literal["active", "suspended", "revoked", "expired"]
+    holder_name: str
+    holder_code: str = Field(description="Masked unless the caller is the holder")
+    holder_code_type: Literal["uscc", "resident_id"]
+    issuer_name: str
+    issuer_code: str
+    region: str
+    issued_at: datetime
+    valid_from: datetime
+    valid_until: datetime
+    data: dict[str, Any] = Field(description="Matter-specific data, e.g. vehicles, disposal site, route, quota")
+    application_id: str | None = None
+    matter_code: str | None = None
+    status_list: dict[str, int]
+    credential: str | None = Field(default=None, description="The SD-JWT VC (holder only)")
+
+
+class LicenceVersionView(BaseModel):
+    version: int
+    kind: str
+    identifier: str
+    valid_from: datetime
+    valid_until: datetime
+    data: dict[str, Any]
+    reason: str | None
+    actor: str
+    created_at: datetime
+
+
+class StatusChangeView(BaseModel):
+    from_status: str | None
+    to_status: str
+    reason: str | None
+    actor: str
+    at: datetime
+
+
+class LicenceHistory(BaseModel):
+    versions: list[LicenceVersionView]
+    statuses: list[StatusChangeView]
+    reminders: list[dict[str, Any]]
+
+
+class StatusAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=500, description="Why (required)")
+
+
+class VersionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["change", "renewal", "reissue"]
+    reason: str = Field(min_length=1, max_length=500)
+    data_changes: dict[str, Any] | None = None
+    valid_until: datetime | None = None
+
+
+class VerificationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    presentation: str | None = Field(default=None, max_length=4000, examples=["LR1:6BF..."])
+    credential: str | None = Field(default=None, max_length=20_000)
+
+
+class VerificationResult(BaseModel):
+    result: Literal["valid", "invalid", "revoked", "suspended", "expired", "not_yet_valid"]
+    reason: str | None = Field(description="Why it is not valid: malformed, bad_signature, unknown_key, unknown_issuer, "
+                                           "presentation_expired, replayed, unknown_licence, superseded, revoked, ...")
+    reason_zh: str
+    licence: dict[str, Any] | None
+
+
+class DisposalCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    vehicle_plate: str = Field(min_length=7, max_length=8, pattern=r"^[\u4e00-\u9fa5][A-Z][A-Z0-9]{5,6}$",
+                               examples=["沪A12345"])
+    volume_m3: Decimal = Field(gt=0, le=1000, max_digits=8, decimal_places=2)
+
+
+class Grantee(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject: str | None = Field(default=None, max_length=128, description="A person or system account")
+    org_code: str | None = Field(default=None, max_length=18, description="A company or department (credit code)")
+    province: Literal["JS", "ZJ", "AH"] | None = Field(default=None, description="A partner province")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Grantee:
+        if sum(v is not None for v in (self.subject, self.org_code, self.province)) != 1:
+            raise ValueError("give exactly one of subject, org_code, province")
+        if self.org_code is not None and not is_valid_uscc(self.org_code):
+            raise ValueError("org_code is not a valid unified social credit code")
+        return self
+
+
+class GrantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    licence_id: str = Field(min_length=1, max_length=32)
+    grantee: Grantee
+    purpose: str = Text500
+    scope: list[Literal["fetch", "verify"]] = Field(default=["fetch"], min_length=1)
+    valid_from: datetime | None = None
+    valid_until: datetime
+    delegable: bool = False
+    parent_grant_id: str | None = Field(default=None, max_length=32, description="Delegate from this grant (one level)")
+
+    @model_validator(mode="after")
+    def _period(self) -> GrantCreate:
+        if self.valid_until.tzinfo is None or (self.valid_from and self.valid_from.tzinfo is None):
+            raise ValueError("times need a UTC offset")
+        if self.valid_from and self.valid_from >= self.valid_until:
+            raise ValueError("valid_until must be after valid_from")
+        if self.valid_until <= datetime.now(self.valid_until.tzinfo):
+            raise ValueError("valid_until must be in the future")
+        return self
+
+
+class GrantView(BaseModel):
+    id: str
+    licence_id: str
+    grantor: str
+    grantee: dict[str, str | None]
+    purpose: str
+    scope: list[str]
+    valid_from: datetime
+    valid_until: datetime
+    delegable: bool
+    parent_id: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class FetchView(BaseModel):
+    fetched_by: str
+    fetched_by_name: str | None
+    grant_id: str | None
+    use_cause: str
+    at: datetime
+
+
+class TrustedIssuerCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    province: Literal["JS", "ZJ", "AH"]
+    name: str = Field(min_length=1, max_length=200)
+    issuer: str = Field(min_length=8, max_length=300, pattern=r"^https?://\S+$")
+    jwks: dict[str, Any]
+    document_types: list[str] = Field(min_length=1, max_length=50)
+    valid_from: datetime
+    valid_until: datetime
+
+    @model_validator(mode="after")
+    def _period(self) -> TrustedIssuerCreate:
+        if self.valid_from >= self.valid_until:
+            raise ValueError("valid_until must be after valid_from")
+        return self
+
+
+class QuarantineDocumentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    holder_subject: str = Field(min_length=1, max_length=128)
+    holder_kind: Literal["person", "company"] = "company"
+    holder_name: str = Field(min_length=1, max_length=200)
+    holder_code: str = Field(min_length=18, max_length=18)
+    holder_code_type: Literal["uscc", "resident_id"] = "uscc"
+    year: int = Field(ge=2020, le=2100)
+    plant_species: list[str] = Field(min_length=1, max_length=50)
+    origin: str = Field(min_length=1, max_length=200)
+    destination_provinces: list[Literal["JS", "ZJ", "AH", "SH"]] = Field(min_length=1)
+    pests_checked: list[str] = Field(default=[], max_length=50)
+
+    @model_validator(mode="after")
+    def _code(self) -> QuarantineDocumentCreate:
+        valid = is_valid_uscc(self.holder_code) if self.holder_code_type == "uscc" else is_valid_resident_id(self.holder_code)
+        if not valid:
+            raise ValueError("holder_code is not a valid code of its type")
+        return self
+
+
+class ShipmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    plant_name: str = Field(min_length=1, max_length=200)
+    quantity: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
+    destination_province: Literal["JS", "ZJ", "AH", "SH"]
+    shipped_on: date
+
+
+class RecognitionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    document: str = Field(min_length=10, max_length=20_000, description="The partner's SD-JWT VC")

@@ -1,0 +1,226 @@
+"""Issuing licences (出证): from an approved decision of svc-matters, once per decision; and new
+versions of a licence (变更 change, 延续 renewal, 补发 re-issue) with its history kept."""
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted
+from kit.contracts.licences import LicenceIssued
+from kit.errors import Conflict, ValidationFailed
+from kit.events import add_event
+from kit.events.envelope import CloudEvent
+from kit.protection import keyring
+from kit.scheduling import lock_id
+from licences import catalogue
+from licences.catalogue import LicenceType
+from licences.credentials import PERSONAL_FIELDS, sign_credential
+from licences.issuer import Issuer
+from licences.models import KnownApplication, Licence, LicenceStatusChange, LicenceVersion, StatusList
+
+log = structlog.get_logger("licences.issuance")
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# Form fields that identify or reach a person: kept out of the licence's matter-specific data.
+PERSONAL_FORM_FIELDS = frozenset({"applicant_uscc", "applicant_id_number", "applicant_type", "contact_name",
+                                  "contact_mobile", "technical_lead_name"})
+NAME_FIELDS = ("applicant_name", "business_name", "shop_name", "nursery_name", "contact_name")
+_SLOT_LOCK = lock_id("licences.status-slot")
+
+
+async def remember_submission(session: AsyncSession, event: CloudEvent) -> None:
+    """Read model: the latest submitted form of every application (a supplement replaces the form)."""
+    submitted = ApplicationSubmitted.from_event(event)
+    values = dict(matter_code=submitted.matter.code, matter_kind=submitted.matter.kind,
+                  applicant_subject=submitted.applicant.subject, applicant_kind=submitted.applicant.kind,
+                  applicant_org_code=submitted.applicant.org_code, form=submitted.form,
+                  submitted_at=submitted.submitted_at)
+    stmt = insert(KnownApplication).values(application_id=submitted.application_id, **values)
+    await session.execute(stmt.on_conflict_do_update(
+        index_elements=["application_id"], set_=values,
+        where=KnownApplication.submitted_at <= stmt.excluded.submitted_at))
+
+
+async def on_decision(session: AsyncSession, event: CloudEvent, issuer: Issuer) -> None:
+    """An approval of a licence matter issues its licence; any other status change is ignored."""
+    changed = ApplicationStatusChanged.from_event(event)
+    if changed.action != "approve" or changed.to_status != "approved":
+        return
+    licence_type = catalogue.BY_MATTER.get(changed.matter_code)
+    if licence_type is None:
+        return  # a filing or a public-service item: nothing to issue
+    if await session.scalar(select(Licence.id).where(Licence.application_id == changed.application_id)):
+        log.info("licence_already_issued", application_id=changed.application_id)
+        return
+    application = await session.get(KnownApplication, changed.application_id)
+    if application is None:
+        # Raised so the bus delivers the approval again once the submission has been read.
+        raise LookupError(f"approval of an application not seen yet: {changed.application_id}")
+    await issue_from_application(session, issuer, application, licence_type, changed.occurred_at,
+                                 actor=changed.actor)
+
+
+def _holder(application: KnownApplication) -> dict[str, str]:
+    form = application.form
+    company = application.applicant_org_code or (form.get("applicant_type") != "person" and form.get("applicant_uscc"))
+    if company:
+        code, code_type = str(application.applicant_org_code or form.get("applicant_uscc")), "uscc"
+    else:
+        code, code_type = str(form.get("applicant_id_number") or ""), "resident_id"
+    name = next((str(form[k]) for k in NAME_FIELDS if form.get(k)), application.applicant_subject)
+    return {"holder_name": name, "holder_code": code, "holder_code_type": code_type}
+
+
+def holder_code_hash(code: str) -> str:
+    return keyring().lookup_hash(code, purpose="licence_holder_code")
+
+
+def _local_day(value: Any, end: bool) -> datetime | None:
+    try:
+        day = date.fromisoformat(str(value))
+    except ValueError:
+        return None
+    moment = datetime.combine(day, time(23, 59, 59) if end else time(0, 0), SHANGHAI)
+    return moment.astimezone(UTC)
+
+
+def validity(licence_type: LicenceType, form: dict[str, Any], decided_at: datetime) -> tuple[datetime, datetime]:
+    """From the decision (or the later start date applied for) to the end date applied for, else the type's term."""
+    start = max(decided_at, _local_day(form.get("start_date"), end=False) or decided_at)
+    end = _local_day(form.get("end_date"), end=True) if form.get("end_date") else None
+    if end is None or end <= start:
+        end = start + timedelta(days=licence_type.validity_days)
+    return start.replace(microsecond=0), end.replace(microsecond=0)
+
+
+async def allocate_status_slot(session: AsyncSession, size: int) -> tuple[int, int]:
+    """A random free index in a status list (the index reveals nothing about the order of issue)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SLOT_LOCK})
+    status_list = await session.scalar(select(StatusList).where(StatusList.allocated < StatusList.size * 3 // 4)
+                                       .order_by(StatusList.id).limit(1))
+    if status_list is None:
+        next_id = (await session.scalar(select(StatusList.id).order_by(StatusList.id.desc()).limit(1)) or 0) + 1
+        status_list = StatusList(id=next_id, size=size, bits=bytes(size // 4), allocated=0, revision=0)
+        session.add(status_list)
+        await session.flush()
+    while True:
+        index = secrets.randbelow(status_list.size)
+        taken = await session.scalar(select(Licence.id).where(Licence.status_list_id == status_list.id,
+                                                               Licence.status_index == index))
+        if taken is None:
+            break
+    status_list.allocated += 1
+    return status_list.id, index
+
+
+def _credential(issuer: Issuer, licence: Licence) -> str:
+    visible = {"licence_identifier": licence.identifier, "licence_number": licence.licence_number,
+               "licence_type": licence.licence_type, "licence_type_code": licence.type_code,
+               "issuer_name": licence.issuer_name, "issuer_code": licence.issuer_code, "region": licence.region,
+               "version": licence.version, "issued_at": licence.issued_at.astimezone(SHANGHAI).isoformat(),
+               "valid_from": licence.valid_from.astimezone(SHANGHAI).isoformat(),
+               "valid_until": licence.valid_until.astimezone(SHANGHAI).isoformat(),
+               "data": licence.data}
+    personal = {name: getattr(licence, name) for name in PERSONAL_FIELDS}
+    return sign_credential(issuer.keys.signing_key(), issuer.url, visible, personal,
+                           valid_from=int(licence.valid_from.timestamp()), valid_until=int(licence.valid_until.timestamp()),
+                           status_list_id=licence.status_list_id, status_index=licence.status_index)
+
+
+async def issue(session: AsyncSession, issuer: Issuer, licence_type: LicenceType, *, holder_subject: str,
+                holder_kind: str, holder: dict[str, str], data: dict[str, Any], valid_from: datetime,
+                valid_until: datetime, actor: str, application_id: str | None = None,
+                matter_code: str | None = None, holder_org_code: str | None = None) -> Licence:
+    settings = issuer.settings
+    serial = int(await session.scalar(text("SELECT nextval('licence_serial')")))
+    list_id, index = await allocate_status_slot(session, settings.status_list_size)
+    now = datetime.now(UTC).replace(microsecond=0)
+    licence = Licence(
+        id=uuid.uuid4().hex, application_id=application_id, matter_code=matter_code, type_code=licence_type.code,
+        licence_type=licence_type.name, serial=serial, version=1, status="active",
+        licence_number=f"沪绿证〔{now.astimezone(SHANGHAI).year}〕{licence_type.code[-5:]}第{serial:08d}号",
+        identifier=catalogue.licence_identifier(licence_type.code, settings.issuer_code, serial, 1),
+        holder_subject=holder_subject, holder_kind=holder_kind, issuer_name=settings.issuer_name,
+        issuer_code=settings.issuer_code, region=settings.region, issued_at=now, valid_from=valid_from,
+        valid_until=valid_until, data=data, status_list_id=list_id, status_index=index,
+        holder_code_hash=holder_code_hash(holder["holder_code"]), **holder)
+    licence.credential = _credential(issuer, licence)
+    session.add(licence)
+    await session.flush()
+    session.add(LicenceVersion(licence_id=licence.id, version=1, kind="issue", identifier=licence.identifier,
+                               valid_from=valid_from, valid_until=valid_until, data=data, actor=actor,
+                               credential=licence.credential))
+    session.add(LicenceStatusChange(licence_id=licence.id, from_status=None, to_status="active", actor=actor))
+    await add_event(session, _issued_event(licence, "issue", holder_org_code), subject=licence.id)
+    log.info("licence_issued", licence_id=licence.id, type_code=licence.type_code, application_id=application_id)
+    return licence
+
+
+def _issued_event(licence: Licence, change: str, holder_org_code: str | None = None) -> LicenceIssued:
+    return LicenceIssued(
+        licence_id=licence.id, licence_number=licence.licence_number, licence_type=licence.licence_type,
+        application_id=licence.application_id or "", holder_subject=licence.holder_subject,
+        issued_at=licence.issued_at, identifier=licence.identifier, licence_type_code=licence.type_code,
+        holder_org_code=holder_org_code or (licence.holder_code if licence.holder_code_type == "uscc" else None),
+        version=licence.version, change=change, valid_from=licence.valid_from, valid_until=licence.valid_until)
+
+
+async def issue_from_application(session: AsyncSession, issuer: Issuer, application: KnownApplication,
+                                 licence_type: LicenceType, decided_at: datetime, *, actor: str) -> Licence:
+    valid_from, valid_until = validity(licence_type, application.form, decided_at)
+    data = {k: v for k, v in application.form.items() if k not in PERSONAL_FORM_FIELDS}
+    return await issue(session, issuer, licence_type, holder_subject=application.applicant_subject,
+                       holder_kind=application.applicant_kind, holder=_holder(application), data=data,
+                       valid_from=valid_from, valid_until=valid_until, actor=actor,
+                       application_id=application.application_id, matter_code=application.matter_code,
+                       holder_org_code=application.applicant_org_code)
+
+
+async def new_version(session: AsyncSession, issuer: Issuer, licence: Licence, *, kind: str, actor: str,
+                      reason: str, data_changes: dict[str, Any] | None, valid_until: datetime | None) -> Licence:
+    """变更 (new data), 延续 (a later end date) or 补发 (the same content again): a new version with a new
+    identifier; the earlier versions stay in the history. Only a licence in force can get one."""
+    if licence.status not in ("active", "expired") or (licence.status == "expired" and kind != "renewal"):
+        raise Conflict(f"状态为 {licence.status} 的证照不能{kind} / a {licence.status} licence cannot get a {kind}",
+                       status=licence.status)
+    if kind == "change":
+        if not data_changes:
+            raise ValidationFailed("变更须给出变更内容 / a change needs data_changes", errors=[{
+                "field": "data_changes", "message": "请填写变更内容", "message_en": "required", "code": "required"}])
+        licence.data = {**licence.data, **data_changes}
+    elif data_changes:
+        raise ValidationFailed("仅变更可修改证照内容 / only a change alters the data", errors=[{
+            "field": "data_changes", "message": "仅变更可填写", "message_en": "only for a change", "code": "unexpected"}])
+    if kind == "renewal":
+        if valid_until is None or valid_until <= licence.valid_until:
+            raise ValidationFailed("延续须给出晚于当前有效期的截止日期 / a renewal needs a later valid_until", errors=[{
+                "field": "valid_until", "message": "须晚于当前有效期截止日", "message_en": "must be after the current end",
+                "code": "too_early"}])
+        licence.valid_until = valid_until
+        if licence.status == "expired":
+            session.add(LicenceStatusChange(licence_id=licence.id, from_status="expired", to_status="active",
+                                            reason=reason, actor=actor))
+            licence.status = "active"
+    elif valid_until is not None:
+        raise ValidationFailed("仅延续可修改有效期 / only a renewal changes valid_until", errors=[{
+            "field": "valid_until", "message": "仅延续可填写", "message_en": "only for a renewal", "code": "unexpected"}])
+    licence.version += 1
+    licence.identifier = catalogue.licence_identifier(licence.type_code, licence.issuer_code, licence.serial,
+                                                      licence.version)
+    licence.updated_at = datetime.now(UTC)
+    licence.credential = _credential(issuer, licence)
+    session.add(LicenceVersion(licence_id=licence.id, version=licence.version, kind=kind,
+                               identifier=licence.identifier, valid_from=licence.valid_from,
+                               valid_until=licence.valid_until, data=licence.data, reason=reason, actor=actor,
+                               credential=licence.credential))
+    await add_event(session, _issued_event(licence, kind), subject=licence.id)
+    log.info("licence_version", licence_id=licence.id, version=licence.version, kind=kind)
+    return licence

@@ -1,0 +1,226 @@
+"""长三角 mutual recognition: the trust list of partner issuers (Jiangsu, Zhejiang, Anhui), managed
+by ops and published as a signed document; forestry pest transport quarantine requirement documents
+(林业有害生物调运检疫要求书) issued for a year, with each shipment recorded against them; and the
+recognition of partners' documents, verified against the trust list."""
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import structlog
+from jwcrypto.jwk import JWK
+from sd_jwt.verifier import SDJWTVerifier
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.auth import Principal
+from kit.errors import Conflict, NotFound, ValidationFailed
+from licences import catalogue
+from licences.credentials import CREDENTIAL_TYP, PERSONAL_FIELDS
+from licences.issuer import Issuer
+from licences.keys import ALG
+from licences.models import Licence, Recognition, Shipment, TrustedIssuer
+from licences.schemas import QuarantineDocumentCreate, ShipmentCreate, TrustedIssuerCreate
+from licences.service import issuance
+
+log = structlog.get_logger("licences.recognition")
+TRUST_LIST_TYP = "trustlist+jwt"
+
+
+def issuer_view(row: TrustedIssuer) -> dict[str, Any]:
+    return {"id": row.id, "province": row.province, "name": row.name, "issuer": row.issuer, "jwks": row.jwks,
+            "document_types": row.document_types, "valid_from": row.valid_from.isoformat(),
+            "valid_until": row.valid_until.isoformat()}
+
+
+def _check_jwks(jwks: dict[str, Any]) -> None:
+    keys = jwks.get("keys")
+    problems = []
+    if not isinstance(keys, list) or not keys:
+        problems.append("jwks.keys must list at least one key")
+    else:
+        for i, key in enumerate(keys):
+            try:
+                parsed = JWK(**key)
+            except Exception:  # jwcrypto raises several types for a bad key
+                problems.append(f"jwks.keys[{i}] is not a valid JWK")
+                continue
+            if parsed.has_private or not key.get("kid"):
+                problems.append(f"jwks.keys[{i}] must be a public key with a kid")
+    if problems:
+        raise ValidationFailed("合作方公钥无效 / the partner's keys are not valid", errors=[{
+            "field": "jwks", "message": p, "message_en": p, "code": "invalid_jwks"} for p in problems])
+
+
+async def add_trusted_issuer(session: AsyncSession, body: TrustedIssuerCreate) -> dict[str, Any]:
+    _check_jwks(body.jwks)
+    if await session.scalar(select(TrustedIssuer.id).where(TrustedIssuer.issuer == body.issuer)):
+        raise Conflict("该签发方已在信任列表中 / the issuer is already on the trust list")
+    row = TrustedIssuer(id=uuid.uuid4().hex, province=body.province, name=body.name, issuer=body.issuer,
+                        jwks=body.jwks, document_types=body.document_types, valid_from=body.valid_from,
+                        valid_until=body.valid_until)
+    session.add(row)
+    await session.flush()
+    return issuer_view(row)
+
+
+async def update_trusted_issuer(session: AsyncSession, issuer_id: str, body: TrustedIssuerCreate) -> dict[str, Any]:
+    row = await session.get(TrustedIssuer, issuer_id, with_for_update=True)
+    if row is None:
+        raise NotFound("信任列表中无此签发方 / no such trusted issuer")
+    _check_jwks(body.jwks)
+    for name in ("province", "name", "issuer", "jwks", "document_types", "valid_from", "valid_until"):
+        setattr(row, name, getattr(body, name))
+    row.updated_at = datetime.now(UTC)
+    return issuer_view(row)
+
+
+async def remove_trusted_issuer(session: AsyncSession, issuer_id: str) -> None:
+    row = await session.get(TrustedIssuer, issuer_id)
+    if row is None:
+        raise NotFound("信任列表中无此签发方 / no such trusted issuer")
+    await session.delete(row)
+
+
+async def trust_list(session: AsyncSession, issuer: Issuer) -> dict[str, Any]:
+    """The trust list, and the same as a JWT signed by our issuer key for partners to verify."""
+    rows = (await session.scalars(select(TrustedIssuer).order_by(TrustedIssuer.province, TrustedIssuer.issuer))).all()
+    issuers = [issuer_view(r) for r in rows]
+    now = int(time.time())
+    key = issuer.keys.signing_key()
+    document = jwt.encode({"iss": issuer.url, "iat": now, "exp": now + 86_400, "issuers": issuers},
+                          key.private_key, algorithm=ALG, headers={"kid": key.kid, "typ": TRUST_LIST_TYP})
+    return {"issuer": issuer.url, "issuers": issuers, "document": document}
+
+
+# ---- our quarantine requirement documents ---------------------------------------------------------
+
+
+async def issue_quarantine_document(session: AsyncSession, issuer: Issuer, principal: Principal,
+                                    body: QuarantineDocumentCreate) -> Licence:
+    licence_type = catalogue.TYPES[catalogue.QUARANTINE_REQUIREMENT]
+    start = datetime(body.year, 1, 1, tzinfo=issuance.SHANGHAI).astimezone(UTC)
+    end = datetime(body.year, 12, 31, 23, 59, 59, tzinfo=issuance.SHANGHAI).astimezone(UTC)
+    if end <= datetime.now(UTC):
+        raise ValidationFailed("年度已过 / the year is over", errors=[{
+            "field": "year", "message": "须为当前或以后的年度", "message_en": "this year or a later one", "code": "past"}])
+    data = {"year": body.year, "plant_species": body.plant_species, "origin": body.origin,
+            "destination_provinces": body.destination_provinces, "pests_checked": body.pests_checked}
+    return await issuance.issue(session, issuer, licence_type, holder_subject=body.holder_subject,
+                                holder_kind=body.holder_kind, holder={
+                                    "holder_name": body.holder_name, "holder_code": body.holder_code,
+                                    "holder_code_type": body.holder_code_type},
+                                data=data, valid_from=start, valid_until=end, actor=principal.subject)
+
+
+async def record_shipment(session: AsyncSession, principal: Principal, licence_id: str, body: ShipmentCreate) -> dict[str, Any]:
+    licence = await session.get(Licence, licence_id)
+    if licence is None or licence.holder_subject != principal.subject:
+        raise NotFound("证照不存在 / no such licence")
+    if licence.type_code != catalogue.QUARANTINE_REQUIREMENT:
+        raise Conflict("仅调运检疫要求书可登记调运批次 / shipments are recorded under quarantine requirement documents")
+    shipped = datetime.combine(body.shipped_on, datetime.min.time(), issuance.SHANGHAI).astimezone(UTC)
+    if licence.status != "active" or not (licence.valid_from <= shipped + timedelta(days=1) and shipped <= licence.valid_until):
+        raise Conflict("调运日期不在要求书有效期内或要求书已失效 / the document is not in force on that date",
+                       status=licence.status)
+    if body.destination_province not in licence.data.get("destination_provinces", []):
+        raise ValidationFailed("目的地不在要求书范围内 / the destination is not covered", errors=[{
+            "field": "destination_province", "message": "目的地省份不在要求书范围内",
+            "message_en": "not one of the document's destination provinces", "code": "not_covered"}])
+    row = Shipment(licence_id=licence.id, plant_name=body.plant_name, quantity=body.quantity,
+                   destination=body.destination_province, shipped_on=shipped, recorded_by=principal.subject)
+    session.add(row)
+    await session.flush()
+    return {"id": row.id, "licence_id": licence.id, "plant_name": row.plant_name, "quantity": str(row.quantity),
+            "destination_province": row.destination, "shipped_on": body.shipped_on.isoformat()}
+
+
+async def shipments_of(session: AsyncSession, principal: Principal, licence_id: str) -> list[dict[str, Any]]:
+    licence = await session.get(Licence, licence_id)
+    if licence is None or (licence.holder_subject != principal.subject and not principal.is_staff
+                           and "recognition:read" not in principal.scopes):
+        raise NotFound("证照不存在 / no such licence")
+    rows = (await session.scalars(select(Shipment).where(Shipment.licence_id == licence_id).order_by(Shipment.id))).all()
+    return [{"id": r.id, "plant_name": r.plant_name, "quantity": str(r.quantity), "destination_province": r.destination,
+             "shipped_on": r.shipped_on.astimezone(issuance.SHANGHAI).date().isoformat()} for r in rows]
+
+
+# ---- partners' documents --------------------------------------------------------------------------
+
+
+async def recognise(session: AsyncSession, principal: Principal, document: str) -> dict[str, Any]:
+    """Verify a partner's SD-JWT VC against the trust list and record the outcome (either way)."""
+    now = datetime.now(UTC)
+    found: dict[str, Any] = {}
+
+    def key_of(iss: str, header: dict[str, Any]) -> JWK:
+        entry = found.get("entry")
+        if entry is None or entry.issuer != iss:
+            raise _Refused("unknown_issuer")
+        if header.get("alg") != ALG or header.get("typ") != CREDENTIAL_TYP:
+            raise _Refused("wrong_algorithm_or_type")
+        for key in entry.jwks.get("keys", []):
+            if key.get("kid") == header.get("kid"):
+                return JWK(**key)
+        raise _Refused("unknown_key")
+
+    claims: dict[str, Any] = {}
+    try:
+        iss = _unverified_issuer(document)
+        found["entry"] = await session.scalar(select(TrustedIssuer).where(TrustedIssuer.issuer == iss))
+        entry = found["entry"]
+        if entry is None:
+            raise _Refused("unknown_issuer")
+        if not (entry.valid_from <= now < entry.valid_until):
+            raise _Refused("issuer_not_trusted_now")
+        try:
+            claims = SDJWTVerifier(document, key_of).get_verified_payload()
+        except _Refused:
+            raise
+        except Exception:
+            raise _Refused("bad_signature") from None
+        doc_type = claims.get("licence_type_code") or claims.get("vct")
+        if doc_type not in entry.document_types and claims.get("vct") not in entry.document_types:
+            raise _Refused("document_type_not_recognised")
+        if int(claims.get("exp", 0)) <= now.timestamp():
+            raise _Refused("expired")
+        if int(claims.get("nbf", 0)) > now.timestamp():
+            raise _Refused("not_yet_valid")
+        result, reason = "recognised", None
+    except _Refused as e:
+        result, reason = "refused", e.reason
+    entry = found.get("entry")
+    row = Recognition(id=uuid.uuid4().hex, trusted_issuer_id=entry.id if entry else None,
+                      issuer=(entry.issuer if entry else str(found.get("iss") or ""))[:300],
+                      document_identifier=str(claims.get("licence_identifier") or "")[:200] or None,
+                      document_type=str(claims.get("licence_type_code") or "")[:64] or None, result=result,
+                      reason=reason, claims={k: v for k, v in claims.items() if k not in PERSONAL_FIELDS},
+                      recognised_by=principal.subject)
+    session.add(row)
+    log.info("partner_document", result=result, reason=reason, province=entry.province if entry else None)
+    return {"id": row.id, "result": result, "reason": reason, "province": entry.province if entry else None,
+            "document_identifier": row.document_identifier, "document_type": row.document_type,
+            "claims": row.claims if result == "recognised" else None}
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _unverified_issuer(document: str) -> str:
+    try:
+        return str(jwt.decode(document.split("~", 1)[0], options={"verify_signature": False}).get("iss", ""))
+    except jwt.PyJWTError:
+        raise _Refused("malformed") from None
+
+
+async def list_recognitions(session: AsyncSession, limit: int) -> list[dict[str, Any]]:
+    rows = (await session.scalars(select(Recognition).order_by(Recognition.at.desc()).limit(limit))).all()
+    return [{"id": r.id, "issuer": r.issuer, "result": r.result, "reason": r.reason,
+             "document_identifier": r.document_identifier, "document_type": r.document_type,
+             "recognised_by": r.recognised_by, "at": r.at.isoformat()} for r in rows]

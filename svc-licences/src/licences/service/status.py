@@ -1,0 +1,92 @@
+"""Licence status: active, suspended, revoked, expired. Each change is kept in the history, written
+into the licence's 2 bits of its Token Status List in the same transaction, and published as an event."""
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.contracts.licences import LicenceStatusChanged
+from kit.errors import Conflict, NotFound
+from kit.events import add_event
+from licences.credentials import LIST_VALUE, sign_status_list
+from licences.issuer import Issuer
+from licences.models import Licence, LicenceStatusChange, StatusList
+
+log = structlog.get_logger("licences.status")
+
+# action → (statuses it applies to, status it leads to)
+TRANSITIONS = {
+    "suspend": (frozenset({"active"}), "suspended"),
+    "revoke": (frozenset({"active", "suspended"}), "revoked"),
+    "reinstate": (frozenset({"suspended"}), "active"),
+}
+
+
+async def _write_bits(session: AsyncSession, licence: Licence, to_status: str) -> None:
+    value = LIST_VALUE[to_status]
+    byte, shift = licence.status_index // 4, (licence.status_index % 4) * 2
+    # set_byte/get_byte in SQL: the list row is changed in place under its row lock, never read-modify-written.
+    await session.execute(
+        update(StatusList).where(StatusList.id == licence.status_list_id).values(
+            bits=func.set_byte(StatusList.bits, byte,
+                               func.get_byte(StatusList.bits, byte).op("&")(~(3 << shift) & 0xFF).op("|")(value << shift)),
+            revision=StatusList.revision + 1, updated_at=func.now()))
+
+
+async def set_status(session: AsyncSession, licence: Licence, to_status: str, *, actor: str, reason: str | None) -> None:
+    from_status = licence.status
+    now = datetime.now(UTC)
+    licence.status = to_status
+    licence.updated_at = now
+    session.add(LicenceStatusChange(licence_id=licence.id, from_status=from_status, to_status=to_status,
+                                    reason=reason, actor=actor, at=now))
+    if LIST_VALUE[from_status] != LIST_VALUE[to_status]:
+        await _write_bits(session, licence, to_status)
+    await add_event(session, LicenceStatusChanged(
+        licence_id=licence.id, licence_number=licence.licence_number, holder_subject=licence.holder_subject,
+        from_status=from_status, to_status=to_status, reason=reason, actor=actor, occurred_at=now), subject=licence.id)
+    log.info("licence_status_changed", licence_id=licence.id, from_status=from_status, to_status=to_status)
+
+
+async def change_status(session: AsyncSession, licence_id: str, action: str, *, actor: str, reason: str) -> Licence:
+    licence = await session.get(Licence, licence_id, with_for_update=True)
+    if licence is None:
+        raise NotFound("证照不存在 / no such licence")
+    allowed_from, to_status = TRANSITIONS[action]
+    if licence.status not in allowed_from:
+        raise Conflict(f"状态为 {licence.status} 的证照不能执行 {action} / a {licence.status} licence cannot be {action}d",
+                       status=licence.status,
+                       allowed_actions=sorted(a for a, (f, _) in TRANSITIONS.items() if licence.status in f))
+    await set_status(session, licence, to_status, actor=actor, reason=reason)
+    return licence
+
+
+async def expire_due(session: AsyncSession, now: datetime, batch: int = 1000) -> int:
+    """Mark licences past their end date as expired (a scheduled tick, once across replicas)."""
+    due = (await session.scalars(select(Licence).where(Licence.status.in_(("active", "suspended")),
+                                                       Licence.valid_until <= now)
+                                 .order_by(Licence.valid_until).limit(batch).with_for_update(skip_locked=True))).all()
+    for licence in due:
+        await set_status(session, licence, "expired", actor="svc-licences", reason="有效期届满 / validity ended")
+    return len(due)
+
+
+async def signed_status_list(session: AsyncSession, issuer: Issuer, list_id: int) -> str:
+    """The list as a signed JWT; signed again only when it changed or half its ttl has passed."""
+    revision = await session.scalar(select(StatusList.revision).where(StatusList.id == list_id))
+    if revision is None:
+        raise NotFound("状态列表不存在 / no such status list")
+    settings = issuer.settings
+    cached = issuer.signed_lists.get(list_id)
+    if cached and cached[0] == revision and time.monotonic() - cached[1] < settings.status_list_ttl_seconds / 2:
+        return cached[2]
+    bits = await session.scalar(select(StatusList.bits).where(StatusList.id == list_id))
+    token = sign_status_list(issuer.keys.signing_key(), issuer.url, list_id, bits,
+                             ttl_seconds=settings.status_list_ttl_seconds,
+                             valid_seconds=settings.status_list_valid_seconds)
+    issuer.signed_lists[list_id] = (revision, time.monotonic(), token)
+    return token

@@ -1,0 +1,205 @@
+"""亮证 and 亮数: presentations handed to the holder's app, their verification online (answering
+valid / invalid with the reason / revoked / suspended / expired / not yet valid, recorded), and the
+one-time handles to the live data behind a construction-waste disposal certificate."""
+from __future__ import annotations
+
+import io
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import segno
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.auth import Principal
+from kit.errors import Conflict, NotFound, ValidationFailed
+from licences import catalogue
+from licences.credentials import (
+    CredentialInvalid,
+    PresentationInvalid,
+    sign_presentation,
+    status_list_uri,
+    verify_credential,
+    verify_presentation,
+)
+from licences.issuer import Issuer
+from licences.models import DataHandle, DisposalRecord, Licence, Presentation, Verification
+
+log = structlog.get_logger("licences.verification")
+
+REASONS_ZH = {
+    "valid": "有效", "malformed": "格式错误", "bad_signature": "签名无效", "unknown_key": "签名密钥未知",
+    "unknown_issuer": "签发机构未知", "wrong_algorithm_or_type": "算法或类型不符", "presentation_expired": "亮证码已过期",
+    "replayed": "亮证码已被使用", "unknown_licence": "证照不存在", "revoked": "证照已撤销", "suspended": "证照已暂停",
+    "expired": "证照已过期", "not_yet_valid": "证照尚未生效", "superseded": "证照已有新版本",
+}
+
+
+def qr_code(text: str) -> dict[str, Any]:
+    """The QR code (error correction M) as SVG and as a PNG data URI, and its version."""
+    qr = segno.make(text, error="m", micro=False, boost_error=False)
+    svg = io.BytesIO()
+    qr.save(svg, kind="svg", scale=4, border=4, xmldecl=False)
+    return {"qr_svg": svg.getvalue().decode(), "qr_png": qr.png_data_uri(scale=4, border=4), "qr_version": int(qr.version)}
+
+
+def _owned(licence: Licence | None, principal: Principal) -> Licence:
+    if licence is None or licence.holder_subject != principal.subject:
+        raise NotFound("证照不存在 / no such licence")
+    return licence
+
+
+async def create_presentation(session: AsyncSession, issuer: Issuer, principal: Principal, licence_id: str) -> dict[str, Any]:
+    licence = _owned(await session.get(Licence, licence_id), principal)
+    if licence.status != "active":
+        raise Conflict(f"状态为 {licence.status} 的证照不能亮证 / a {licence.status} licence cannot be shown",
+                       status=licence.status)
+    ttl = issuer.settings.presentation_ttl_seconds
+    token, cti = sign_presentation(issuer.keys.signing_key(), issuer.url, identifier=licence.identifier,
+                                   valid_until=int(licence.valid_until.timestamp()),
+                                   status_list_id=licence.status_list_id, status_index=licence.status_index,
+                                   ttl_seconds=ttl)
+    expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
+    session.add(Presentation(cti=cti, licence_id=licence.id, expires_at=expires_at))
+    return {"token": token, **qr_code(token), "expires_at": expires_at.isoformat(), "licence_id": licence.id}
+
+
+def visible_fields(licence: Licence) -> dict[str, Any]:
+    return {"licence_id": licence.id, "identifier": licence.identifier, "licence_number": licence.licence_number,
+            "licence_type": licence.licence_type, "licence_type_code": licence.type_code,
+            "holder_name": licence.holder_name, "issuer_name": licence.issuer_name, "version": licence.version,
+            "valid_from": licence.valid_from.isoformat(), "valid_until": licence.valid_until.isoformat(),
+            "status": licence.status}
+
+
+def _licence_outcome(licence: Licence, now: datetime) -> str:
+    if licence.status in ("revoked", "suspended", "expired"):
+        return licence.status
+    if licence.valid_until <= now:
+        return "expired"
+    if licence.valid_from > now:
+        return "not_yet_valid"
+    return "valid"
+
+
+async def _record(session: AsyncSession, principal: Principal, kind: str, result: str, licence: Licence | None) -> dict[str, Any]:
+    session.add(Verification(id=uuid.uuid4().hex, licence_id=licence.id if licence else None, kind=kind,
+                             result="valid" if result == "valid" else result, reason=None if result == "valid" else result,
+                             verifier=principal.subject))
+    log.info("licence_verified", kind=kind, result=result, licence_id=licence.id if licence else None)
+    return {"result": "valid" if result == "valid" else ("invalid" if result not in ("revoked", "suspended", "expired",
+                                                                                   "not_yet_valid") else result),
+            "reason": None if result == "valid" else result, "reason_zh": REASONS_ZH.get(result, result),
+            "licence": visible_fields(licence) if licence else None}
+
+
+async def verify(session: AsyncSession, issuer: Issuer, principal: Principal, *, presentation: str | None,
+                 credential: str | None) -> dict[str, Any]:
+    if bool(presentation) == bool(credential):
+        raise ValidationFailed("须给出 presentation 或 credential 之一 / give either presentation or credential", errors=[{
+            "field": "presentation", "message": "presentation 与 credential 须且仅须给出一个",
+            "message_en": "exactly one of presentation and credential", "code": "one_of"}])
+    now = datetime.now(UTC)
+    if presentation:
+        try:
+            claims = verify_presentation(issuer.keys, issuer.url, presentation)
+        except PresentationInvalid as e:
+            return await _record(session, principal, "presentation", e.reason, None)
+        seen = await session.get(Presentation, claims.cti, with_for_update=True)
+        licence = await session.scalar(select(Licence).where(Licence.identifier == claims.identifier))
+        if seen is None or licence is None:
+            return await _record(session, principal, "presentation", "unknown_licence", licence)
+        if seen.verified_at is not None:
+            return await _record(session, principal, "presentation", "replayed", licence)
+        seen.verified_at, seen.verified_by = now, principal.subject
+        return await _record(session, principal, "presentation", _licence_outcome(licence, now), licence)
+    try:
+        claims = verify_credential(issuer.keys, issuer.url, credential or "", now=int(now.timestamp()))
+    except CredentialInvalid as e:
+        return await _record(session, principal, "credential", e.reason, None)
+    identifier = str(claims.get("licence_identifier", ""))
+    licence = await session.scalar(select(Licence).where(Licence.serial == _serial_of(identifier))) \
+        if catalogue.is_valid_identifier(identifier) else None
+    if licence is None or status_list_uri(issuer.url, licence.status_list_id) != claims["status"]["status_list"]["uri"]:
+        return await _record(session, principal, "credential", "unknown_licence", None)
+    outcome = _licence_outcome(licence, now)
+    if outcome == "valid" and licence.identifier != identifier:
+        outcome = "superseded"
+    return await _record(session, principal, "credential", outcome, licence)
+
+
+def _serial_of(identifier: str) -> int:
+    return int(identifier.split(".")[-3])
+
+
+# ---- 亮数 ---------------------------------------------------------------------------------------
+
+
+async def create_data_handle(session: AsyncSession, issuer: Issuer, principal: Principal, licence_id: str) -> dict[str, Any]:
+    licence = _owned(await session.get(Licence, licence_id), principal)
+    if licence.type_code != catalogue.CONSTRUCTION_WASTE:
+        raise Conflict("亮数仅适用于建筑垃圾处置证 / live data is shown for construction-waste disposal certificates only")
+    if licence.status != "active":
+        raise Conflict(f"状态为 {licence.status} 的证照不能亮数 / a {licence.status} licence cannot be shown", status=licence.status)
+    handle = secrets.token_urlsafe(24)
+    expires_at = datetime.now(UTC) + timedelta(seconds=issuer.settings.data_handle_ttl_seconds)
+    session.add(DataHandle(handle=handle, licence_id=licence.id, expires_at=expires_at))
+    text = f"{issuer.url}/v1/verifications/data/{handle}"
+    return {"handle": handle, "url": text, **qr_code(text), "expires_at": expires_at.isoformat()}
+
+
+async def live_data(session: AsyncSession, licence: Licence) -> dict[str, Any]:
+    used = await session.scalar(select(func.coalesce(func.sum(DisposalRecord.volume_m3), 0))
+                                .where(DisposalRecord.licence_id == licence.id))
+    vehicles = (await session.scalars(select(DisposalRecord.vehicle_plate).where(DisposalRecord.licence_id == licence.id)
+                                      .distinct())).all()
+    quota = licence.data.get("waste_volume_m3")
+    return {"licence": visible_fields(licence), "disposal_site": licence.data.get("disposal_site"),
+            "transport_route": licence.data.get("transport_route"), "vehicles_permitted": licence.data.get("vehicle_count"),
+            "vehicles_in_service": sorted(vehicles), "quota_m3": str(Decimal(str(quota))) if quota is not None else None,
+            "quota_used_m3": str(Decimal(used).quantize(Decimal("0.01")))}
+
+
+async def redeem_data_handle(session: AsyncSession, principal: Principal, handle: str) -> dict[str, Any]:
+    row = await session.get(DataHandle, handle, with_for_update=True)
+    if row is None:
+        raise NotFound("亮数码不存在 / no such handle")
+    if row.redeemed_at is not None:
+        raise Conflict("亮数码已被使用 / the handle was already redeemed", reason="replayed")
+    if row.expires_at <= datetime.now(UTC):
+        raise Conflict("亮数码已过期 / the handle has expired", reason="expired")
+    licence = await session.get(Licence, row.licence_id)
+    assert licence is not None
+    if licence.status != "active":
+        raise Conflict(f"证照状态为 {licence.status} / the licence is {licence.status}", reason=licence.status)
+    row.redeemed_at, row.redeemed_by, row.redeemed_by_name = datetime.now(UTC), principal.subject, principal.name
+    return await live_data(session, licence)
+
+
+async def record_disposal(session: AsyncSession, principal: Principal, licence_id: str, vehicle_plate: str,
+                          volume_m3: Decimal) -> dict[str, Any]:
+    licence = _owned(await session.get(Licence, licence_id, with_for_update=True), principal)
+    if licence.type_code != catalogue.CONSTRUCTION_WASTE or licence.status != "active":
+        raise Conflict("仅有效的建筑垃圾处置证可登记处置量 / only an active disposal certificate records loads")
+    quota = licence.data.get("waste_volume_m3")
+    used = await session.scalar(select(func.coalesce(func.sum(DisposalRecord.volume_m3), 0))
+                                .where(DisposalRecord.licence_id == licence.id))
+    if quota is not None and Decimal(used) + volume_m3 > Decimal(str(quota)):
+        raise Conflict("超出核准处置量 / the load exceeds the approved quota", quota_m3=str(quota), used_m3=str(used))
+    session.add(DisposalRecord(licence_id=licence.id, vehicle_plate=vehicle_plate, volume_m3=volume_m3))
+    await session.flush()
+    return await live_data(session, licence)
+
+
+async def list_redemptions(session: AsyncSession, principal: Principal, licence_id: str) -> list[dict[str, Any]]:
+    _owned(await session.get(Licence, licence_id), principal)
+    rows = (await session.scalars(select(DataHandle).where(DataHandle.licence_id == licence_id)
+                                  .order_by(DataHandle.created_at.desc()).limit(100))).all()
+    return [{"handle_created_at": r.created_at.isoformat(), "expires_at": r.expires_at.isoformat(),
+             "redeemed_at": r.redeemed_at.isoformat() if r.redeemed_at else None, "redeemed_by": r.redeemed_by,
+             "redeemed_by_name": r.redeemed_by_name} for r in rows]
+
