@@ -28,13 +28,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    running = Cluster(PREFIX, database_url=None)  # its own PostgreSQL as well as its own NATS
-    try:
-        running.start()
-    except Exception:
-        pytest.fail(f"the cluster did not start:\n{running.logs()}")
-    yield running
-    running.stop()
+    with Cluster(PREFIX, database_url=None).running() as running:  # its own PostgreSQL as well as its own NATS
+        yield running
 
 
 @pytest.fixture(scope="module")

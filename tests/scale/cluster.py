@@ -10,6 +10,7 @@ kernel spreading connections between them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,20 @@ class Cluster:
             self.stop()
             raise
         return self
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Cluster]:
+        """Started for the block (a failure to start fails the test with the processes' logs), then stopped."""
+        import pytest
+
+        try:
+            self.start()
+        except Exception:
+            pytest.fail(f"the cluster did not start:\n{self.logs()}")
+        try:
+            yield self
+        finally:
+            self.stop()
 
     def wait_ready(self, timeout: float = 60) -> None:
         for service in SERVICES:

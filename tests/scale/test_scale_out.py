@@ -32,14 +32,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def cluster(servers: Any) -> Iterator[Cluster]:  # noqa: ANN401
-    running = Cluster(PREFIX, database_url=servers.database_url, replicas={"matters": 2, "prequal": 2},
-                      extra_env={"MATTERS_STALL_DETECTION_INTERVAL_SECONDS": "0.3"})
-    try:
-        running.start()
-    except Exception:
-        pytest.fail(f"the cluster did not start:\n{running.logs()}")
-    yield running
-    running.stop()
+    with Cluster(PREFIX, database_url=servers.database_url, replicas={"matters": 2, "prequal": 2},
+                 extra_env={"MATTERS_STALL_DETECTION_INTERVAL_SECONDS": "0.3"}).running() as running:
+        yield running
 
 
 async def test_two_thousand_applications_two_replicas_each_one_verdict_and_one_step_each(cluster: Cluster) -> None:

@@ -31,13 +31,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def traced_cluster(servers: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Path]]:  # noqa: ANN401
     spans = tmp_path_factory.mktemp("spans")
-    running = Cluster(PREFIX, database_url=servers.database_url, extra_env={"LVRONG_TRACE_DIR": str(spans)})
-    try:
-        running.start()
-    except Exception:
-        pytest.fail(f"the cluster did not start:\n{running.logs()}")
-    yield running, spans
-    running.stop()
+    with Cluster(PREFIX, database_url=servers.database_url, extra_env={"LVRONG_TRACE_DIR": str(spans)}).running() \
+            as running:
+        yield running, spans
 
 
 def _spans(directory: Path) -> list[dict[str, Any]]:
