@@ -227,3 +227,27 @@ async def test_a_clock_into_a_year_without_data_fails_loudly(database) -> None: 
             Ticket.created_at == at(2026, 12, 31, 15))) == 0
     # A clock measured in seconds does not need the calendar.
     assert sla.clockwork.advance("seconds", at(2026, 12, 31, 23, 59), 120) == at(2027, 1, 1, 0, 1)
+
+
+async def test_recompute_rebuilds_stored_figures_from_start_and_pauses(database) -> None:  # noqa: ANN001
+    async with database.transaction() as session:
+        ticket = await new_ticket(session, at(2026, 11, 20, 10))
+        clock = await clock_of(session, ticket, "resolution")
+        sla.pause(session, clock, at(2026, 11, 20, 11), "waiting_applicant")
+        await session.flush()
+        await sla.resume(session, clock, at(2026, 11, 23, 14))
+        tickets.refresh_due(ticket, await tickets.running_clocks(session, ticket.id))
+        ticket_id, clock_id = ticket.id, clock.id
+    async with database.transaction() as session:
+        # Figures measured with other calendar data (as before ops corrected a year): wrong on purpose.
+        await session.execute(SlaClock.__table__.update().where(SlaClock.id == clock_id)
+                              .values(elapsed_before=9999.0, due_at=at(2030, 1, 1), next_alert_at=None))
+        assert await tickets.recompute_open_clocks(session) >= 2
+    async with database.session() as session:
+        clock = await session.get(SlaClock, clock_id)
+        assert clock.elapsed_before == pytest.approx(3600) and clock.due_at == at(2026, 11, 24, 12)
+        assert sla.clockwork.measure("working_days", at(2026, 11, 23, 14), clock.next_alert_at) \
+            == pytest.approx(0.8 * DAY - 3600)
+        ticket = await session.get(Ticket, ticket_id)
+        first = await clock_of(session, ticket, "first_response")
+        assert ticket.due_at == min(first.due_at, clock.due_at)

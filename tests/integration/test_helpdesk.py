@@ -177,6 +177,16 @@ async def test_bad_ticket_input_writes_nothing(suite, client, token) -> None:  #
         assert r.status_code == status, (action, r.text)
     assert "allowed_actions" in (await client.post(f"/v1/tickets/{ticket['id']}/actions/close", json={},
                                                    headers=person)).json()
+    # The list pages newest first with an opaque cursor; a forged cursor is refused.
+    seen: list[str] = []
+    cursor = None
+    for _ in range(3):
+        page = (await client.get("/v1/tickets", params={"limit": 1, **({"cursor": cursor} if cursor else {})},
+                                 headers=person)).json()
+        seen += [t["id"] for t in page["items"]]
+        cursor = page["next_cursor"]
+    assert seen[0] == ticket["id"] and len(set(seen)) == 3 and cursor
+    assert (await client.get("/v1/tickets?cursor=!!", headers=person)).status_code == 400
 
 
 async def test_unanswered_ticket_is_reassigned(suite, client, token) -> None:  # noqa: ANN001

@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.models import HotlineTransfer
 from helpdesk.schemas import TransferCreate, TransferView
-from helpdesk.service.common import new_id, sees_every_department, utcnow
+from helpdesk.service.common import new_id, newest_first_page, sees_every_department, utcnow
 from kit.auth import Principal
 from kit.errors import FieldError, ValidationFailed
 from kit.idempotency import create_once
-from kit.pagination import Page, newest_first_after, newest_first_cursor
+from kit.pagination import Page, newest_first_after
 
 # Clocks of the hotline system and ours may differ a little; an attempt further ahead is a mistake.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -69,6 +69,4 @@ async def list_transfers(session: AsyncSession, principal: Principal, *, limit: 
         stmt = stmt.where(after)
     rows = (await session.scalars(stmt.order_by(HotlineTransfer.attempted_at.desc(), HotlineTransfer.id.desc())
                                   .limit(limit + 1))).all()
-    return Page(items=[_view(t) for t in rows[:limit]],
-                next_cursor=newest_first_cursor(rows[limit - 1].attempted_at, rows[limit - 1].id)
-                if len(rows) > limit else None)
+    return newest_first_page(rows, limit, _view, lambda t: t.attempted_at, lambda t: t.id)

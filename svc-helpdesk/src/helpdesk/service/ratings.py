@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk.models import Rating, Rectification, Ticket, Visit
 from helpdesk.schemas import RatingCreate, RatingView, RectificationAction, RectificationView
 from helpdesk.service import sla
-from helpdesk.service.common import new_id, sees_every_department, staff_of, utcnow
+from helpdesk.service.common import new_id, newest_first_page, sees_every_department, staff_of, utcnow
 from kit.audit import record_audit
 from kit.auth import Principal, Role
 from kit.calendar import SHANGHAI, CalendarError
@@ -29,7 +29,7 @@ from kit.contracts.helpdesk import RatingSubmitted, RectificationClosed
 from kit.errors import BadGateway, Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from kit.events import add_event
 from kit.idempotency import create_once
-from kit.pagination import Page, newest_first_after, newest_first_cursor
+from kit.pagination import Page, newest_first_after
 
 log = structlog.get_logger("helpdesk.ratings")
 
@@ -173,9 +173,8 @@ async def list_rectifications(session: AsyncSession, principal: Principal, *, st
         stmt = stmt.where(after)
     rows = (await session.execute(stmt.order_by(Rectification.opened_at.desc(), Rectification.id.desc())
                                   .limit(limit + 1))).all()
-    return Page(items=[rectification_view(r, score, today) for r, score in rows[:limit]],
-                next_cursor=newest_first_cursor(rows[limit - 1][0].opened_at, rows[limit - 1][0].id)
-                if len(rows) > limit else None)
+    return newest_first_page(rows, limit, lambda row: rectification_view(row[0], row[1], today),
+                             lambda row: row[0].opened_at, lambda row: row[0].id)
 
 
 async def act_on_rectification(session: AsyncSession, principal: Principal, rectification_id: str, action: str,
@@ -237,8 +236,10 @@ async def list_ratings(session: AsyncSession, principal: Principal, *, limit: in
     if after is not None:
         stmt = stmt.where(after)
     rows = (await session.execute(stmt.order_by(Rating.created_at.desc(), Rating.id.desc()).limit(limit + 1))).all()
-    items = [RatingView(id=r.id, target_kind=r.target_kind, target_id=r.target_id, score=r.score, tags=r.tags,
-                        comment=r.comment, matter_code=r.matter_code, department=r.department, created_at=r.created_at,
-                        rectification_id=rid) for r, rid in rows[:limit]]
-    return Page(items=items, next_cursor=newest_first_cursor(rows[limit - 1][0].created_at, rows[limit - 1][0].id)
-                if len(rows) > limit else None)
+    def view(row: Any) -> RatingView:
+        r, rectification_id = row
+        return RatingView(id=r.id, target_kind=r.target_kind, target_id=r.target_id, score=r.score, tags=r.tags,
+                          comment=r.comment, matter_code=r.matter_code, department=r.department,
+                          created_at=r.created_at, rectification_id=rectification_id)
+
+    return newest_first_page(rows, limit, view, lambda row: row[0].created_at, lambda row: row[0].id)

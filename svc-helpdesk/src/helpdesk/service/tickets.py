@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Integer, cast, select, text
+from sqlalchemy import Integer, bindparam, cast, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.models import Agent, SlaClock, SlaClockPause, SlaPolicy, Ticket, TicketMessage, TicketStep
@@ -30,7 +30,7 @@ from helpdesk.schemas import (
     TicketView,
 )
 from helpdesk.service import assignment, routing, sla
-from helpdesk.service.common import BUREAU, new_id, sees_every_department, staff_of, utcnow
+from helpdesk.service.common import BUREAU, new_id, newest_first_page, sees_every_department, staff_of, utcnow
 from kit.audit import record_audit
 from kit.auth import Principal, Role
 from kit.calendar import CalendarError
@@ -39,7 +39,7 @@ from kit.contracts.knowledge import AssistantHandedOver
 from kit.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from kit.events import CloudEvent, add_event
 from kit.idempotency import create_once
-from kit.pagination import Page, encode_cursor, newest_first_after, newest_first_cursor
+from kit.pagination import Page, encode_cursor, newest_first_after
 from kit.protection import mask_name, mask_phone
 
 log = structlog.get_logger("helpdesk.tickets")
@@ -249,9 +249,7 @@ async def list_tickets(session: AsyncSession, principal: Principal, *, limit: in
     if after is not None:
         stmt = stmt.where(after)
     rows = (await session.scalars(stmt.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit + 1))).all()
-    items = [_list_item(t) for t in rows[:limit]]
-    next_cursor = newest_first_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-    return Page(items=items, next_cursor=next_cursor)
+    return newest_first_page(rows, limit, _list_item, lambda t: t.created_at, lambda t: t.id)
 
 
 def _list_item(t: Ticket) -> TicketListItem:
@@ -474,24 +472,37 @@ async def send_due_alerts(session: AsyncSession, now: datetime, limit: int = 500
     return sent
 
 
-async def recompute_open_clocks(session: AsyncSession, batch: int = 2000) -> int:
-    """Recompute every running or paused clock from its start and pauses (after a calendar change)."""
+async def recompute_open_clocks(session: AsyncSession, batch: int = 5000) -> int:
+    """Recompute every running or paused clock from its start and pauses (after a calendar change).
+
+    Rows are read and written in batches by primary key (core statements, not tracked ORM objects):
+    the clocks are computed in detached ``SlaClock`` instances and written back with one
+    executemany per batch.
+    """
+    columns = SlaClock.__table__.c
     done, last_id = 0, 0
     while True:
-        clocks = (await session.scalars(select(SlaClock).where(SlaClock.stopped_at.is_(None), SlaClock.id > last_id)
-                                        .order_by(SlaClock.id).limit(batch))).all()
-        if not clocks:
+        rows = (await session.execute(select(*columns).where(columns.stopped_at.is_(None), columns.id > last_id)
+                                      .order_by(columns.id).limit(batch))).mappings().all()
+        if not rows:
             break
         pauses: dict[int, list[SlaClockPause]] = {}
-        for p in (await session.scalars(select(SlaClockPause).where(
-                SlaClockPause.clock_id.in_([c.id for c in clocks])))).all():
-            pauses.setdefault(p.clock_id, []).append(p)
-        for clock in clocks:
+        pause_columns = SlaClockPause.__table__.c
+        for p in (await session.execute(select(*pause_columns).where(
+                pause_columns.clock_id.in_([r["id"] for r in rows])))).mappings():
+            pauses.setdefault(p["clock_id"], []).append(SlaClockPause(**p))
+        updates = []
+        for row in rows:
+            clock = SlaClock(**row)
             sla.recompute(clock, pauses.get(clock.id, ()))
-        done += len(clocks)
-        last_id = clocks[-1].id
-        await session.flush()
-        session.expunge_all()
+            updates.append({"clock_id": clock.id, "elapsed_before": clock.elapsed_before, "due_at": clock.due_at,
+                            "next_alert_at": clock.next_alert_at})
+        await session.execute(
+            SlaClock.__table__.update().where(columns.id == bindparam("clock_id"))
+            .values(elapsed_before=bindparam("elapsed_before"), due_at=bindparam("due_at"),
+                    next_alert_at=bindparam("next_alert_at")), updates)
+        done += len(rows)
+        last_id = rows[-1]["id"]
     await session.execute(text(
         "UPDATE tickets SET due_at = (SELECT min(c.due_at) FROM sla_clocks c WHERE c.ticket_id = tickets.id "
         "AND c.stopped_at IS NULL) WHERE status IN ('new', 'assigned', 'waiting_applicant', 'reopened')"))
