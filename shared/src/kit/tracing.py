@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
-import secrets
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -18,6 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+def _random_hex(bits: int) -> str:
+    """Trace and span ids need to be unique, not secret (W3C Trace Context §3.2.2.3; OpenTelemetry's own
+    generator does the same): ``random`` avoids a getrandom() system call on every request."""
+    return f"{random.getrandbits(bits) or 1:0{bits // 4}x}"
+
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
@@ -33,11 +40,11 @@ class TraceContext:
         return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
 
     def child(self) -> TraceContext:
-        return TraceContext(self.trace_id, secrets.token_hex(8), self.flags)
+        return TraceContext(self.trace_id, _random_hex(64), self.flags)
 
     @classmethod
     def new(cls) -> TraceContext:
-        return cls(secrets.token_hex(16), secrets.token_hex(8))
+        return cls(_random_hex(128), _random_hex(64))
 
     @classmethod
     def parse(cls, header: str | None) -> TraceContext | None:
