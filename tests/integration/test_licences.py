@@ -534,6 +534,20 @@ async def test_trust_list_and_recognition_both_ways(client, token) -> None:  # n
     assert [s["destination_province"] for s in shipped] == ["ZJ"]
 
 
+async def test_expiry_reminder_visible_to_the_holder_once(client, token) -> None:  # noqa: ANN001
+    company, person = await token("applicant-company"), await token("applicant-person")
+    end = (dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date() + dt.timedelta(days=20)).isoformat()
+    _, licence = await approved_licence(client, token, seed=508, form={"end_date": end})
+
+    async def sent() -> list[dict[str, Any]]:
+        return (await client.get(f"/v1/licences/{licence['id']}/history", headers=bearer(company))).json()["reminders"]
+
+    reminded = await eventually(sent, lambda r: len(r) >= 1, "the 30-day reminder")
+    await asyncio.sleep(1.5)  # three more ticks: nothing more is sent
+    assert [r["days_before"] for r in await sent()] == [30] and reminded[0]["version"] == 1
+    assert (await client.get(f"/v1/licences/{licence['id']}/history", headers=bearer(person))).status_code == 404
+
+
 def _kid(qr_text: str) -> str:
     sign1 = cbor2.loads(base45.b45decode(qr_text[4:]))
     while isinstance(sign1, cbor2.CBORTag):

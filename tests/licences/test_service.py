@@ -1,0 +1,150 @@
+"""svc-licences' rules on a real PostgreSQL: expiry reminders exactly once with two replicas, expiry,
+status bits written in place, the identifier's check character, and key rotation by files."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import zlib
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+from kit.db import Database
+from kit.events.outbox import outbox
+from kit.scheduling import run_tick
+from licences import catalogue
+from licences.app import Settings
+from licences.credentials import b64url_decode, get_status
+from licences.issuer import Issuer
+from licences.keys import KeyRing, create_key
+from licences.models import ExpiryReminder, Licence, StatusList
+from licences.service import issuance, reminders, status
+from support import scratch_service_database
+
+PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_lic"
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+@pytest.fixture(scope="module")
+async def database(servers):  # noqa: ANN001, ANN201
+    async with scratch_service_database(servers.database_url, "licences", PREFIX) as db:
+        yield db
+
+
+@pytest.fixture(scope="module")
+def issuer(tmp_path_factory) -> Issuer:  # noqa: ANN001
+    settings = Settings(key_dir=tmp_path_factory.mktemp("keys"), status_list_size=1024)
+    found = Issuer(settings=settings, url="https://lvrong.example.gov.cn", key_dir=settings.key_dir)
+    found.keys.load()
+    return found
+
+
+async def licence(db: Database, issuer: Issuer, type_code: str = "1131XK002", *, ends_in_days: float = 365) -> Licence:
+    async with db.transaction() as session:
+        return await issuance.issue(
+            session, issuer, catalogue.TYPES[type_code], holder_subject="u-holder", holder_kind="company",
+            holder={"holder_name": "测试公司", "holder_code": "91310115MA1H7GXQ3E", "holder_code_type": "uscc"},
+            data={"disposal_site": "老港"}, valid_from=NOW - dt.timedelta(days=1),
+            valid_until=NOW + dt.timedelta(days=ends_in_days), actor="test")
+
+
+def test_identifier_check_character() -> None:
+    identifier = catalogue.licence_identifier("1131XK002", "11310000MB0F4213X0", 42, 3)
+    assert identifier.startswith("1.2.156.3005.2.1131XK002.11310000MB0F4213X0.00000042.003.")
+    assert catalogue.is_valid_identifier(identifier)
+    body, _, check = identifier.rpartition(".")
+    wrong = "0" if check != "0" else "1"
+    assert not catalogue.is_valid_identifier(f"{body}.{wrong}")
+    assert not catalogue.is_valid_identifier(identifier.replace("00000042", "00000043"))
+    assert not catalogue.is_valid_identifier("1.2.156.3005.2.a.b.c")
+
+
+async def test_reminders_exactly_once_with_two_replicas(database: Database, issuer: Issuer) -> None:
+    due_30 = await licence(database, issuer, ends_in_days=20)  # inside 30 days: only the 30-day reminder
+    due_90 = await licence(database, issuer, ends_in_days=60)
+    not_reminded = await licence(database, issuer, "1131XK005", ends_in_days=20)  # 户外招牌: no reminders
+    far = await licence(database, issuer, ends_in_days=200)
+    replica_a, replica_b = Database(database.url), Database(database.url)
+    try:
+        async def tick(session) -> int:  # noqa: ANN001
+            return await reminders.send_due(session, dt.datetime.now(dt.UTC), [90, 30, 7])
+
+        # Two replicas ticking at the same moment, several times over: each reminder goes out once.
+        for _ in range(3):
+            await asyncio.gather(run_tick(replica_a, "licences.expiry-reminders", tick),
+                                 run_tick(replica_b, "licences.expiry-reminders", tick))
+    finally:
+        await replica_a.dispose()
+        await replica_b.dispose()
+    async with database.session() as session:
+        sent = {(r.licence_id, r.days_before) for r in (await session.scalars(select(ExpiryReminder))).all()}
+        envelopes = (await session.scalars(select(outbox.c.envelope)
+                                           .where(outbox.c.subject == "lvrong.licences.licence.expiring"))).all()
+        events = [(e["data"]["licence_id"], e["data"]["days_before"]) for e in envelopes]
+    assert sent == {(due_30.id, 30), (due_90.id, 90)}
+    assert sorted(events) == sorted(sent)
+    assert not {not_reminded.id, far.id} & {lid for lid, _ in sent}
+    # A renewal is a new version: its thresholds are reminded again when they come.
+    async with database.transaction() as session:
+        renewed = await session.get(Licence, due_30.id)
+        await issuance.new_version(session, issuer, renewed, kind="renewal", actor="test", reason="延续",
+                                   data_changes=None, valid_until=NOW + dt.timedelta(days=25))
+        assert await reminders.send_due(session, dt.datetime.now(dt.UTC), [90, 30, 7]) == 1
+
+
+async def test_expiry_and_status_bits(database: Database, issuer: Issuer) -> None:
+    ending = await licence(database, issuer, ends_in_days=1)
+    async with database.transaction() as session:
+        await session.execute(update(Licence).where(Licence.id == ending.id)
+                              .values(valid_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+        assert await status.expire_due(session, dt.datetime.now(dt.UTC)) >= 1
+    suspended = await licence(database, issuer)
+    revoked = await licence(database, issuer)
+    async with database.transaction() as session:
+        await status.change_status(session, suspended.id, "suspend", actor="t", reason="r")
+        await status.change_status(session, revoked.id, "revoke", actor="t", reason="r")
+    async with database.session() as session:
+        expired = await session.get(Licence, ending.id)
+        assert expired.status == "expired"
+        token = await status.signed_status_list(session, issuer, suspended.status_list_id)
+    import jwt
+
+    claims = jwt.decode(token, options={"verify_signature": False})
+    bits = zlib.decompress(b64url_decode(claims["status_list"]["lst"]))
+    assert len(bits) == 1024 // 4
+    assert get_status(bits, suspended.status_index) == 2
+    assert get_status(bits, revoked.status_index) == 1
+    assert get_status(bits, ending.status_index) == 0  # expiry is read from the credential's exp, not the list
+
+
+async def test_status_slots_are_random_and_a_full_list_opens_the_next(database: Database, issuer: Issuer) -> None:
+    issued = [await licence(database, issuer, ends_in_days=400) for _ in range(12)]
+    indexes = [x.status_index for x in issued if x.status_list_id == 1]
+    assert indexes != sorted(indexes)  # not the order of issue
+    async with database.transaction() as session:
+        await session.execute(update(StatusList).where(StatusList.id == 1).values(allocated=1024))
+    later = await licence(database, issuer)
+    assert later.status_list_id == 2
+    async with database.session() as session:
+        assert await session.scalar(select(func.count()).select_from(StatusList)) == 2
+
+
+def test_key_rotation_by_files(tmp_path: Path) -> None:
+    ring = KeyRing(tmp_path).load()
+    (first,) = ring.keys.values()
+    future = create_key(tmp_path, dt.datetime.now(dt.UTC) + dt.timedelta(days=1), label="next")
+    ring.load()
+    assert len(ring.keys) == 2 and ring.signing_key().kid == first.kid  # published ahead, not signing
+    create_key(tmp_path, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1), label="now")
+    ring.load()
+    signer = ring.signing_key()
+    assert signer.kid != first.kid and signer.activates_at < dt.datetime.now(dt.UTC)
+    assert {k["kid"] for k in ring.jwks()["keys"]} == set(ring.keys) and all("d" not in k for k in ring.jwks()["keys"])
+    future.unlink()
+    ring.load()
+    assert len(ring.keys) == 2
+    (tmp_path / "broken.pem").write_bytes(b"-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n")
+    ring.load()  # an unreadable file is skipped (and logged by name), the others keep working
+    assert ring.signing_key().kid == signer.kid
