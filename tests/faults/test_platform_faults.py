@@ -138,3 +138,37 @@ async def test_postgres_restarted_requests_fail_cleanly_with_503_and_the_service
     assert not cluster.suite.failed()  # type: ignore[union-attr]
     # The submission refused during the outage left nothing behind: only the later one was written.
     assert (await cluster.sql("matters", "SELECT count(*) AS n FROM applications"))[0]["n"] == before + 1
+
+
+async def test_ops_see_and_discard_a_services_dead_letters_through_the_gateway(cluster: Cluster) -> None:
+    """A message svc-prequal can never handle is dead-lettered at once; ops list and discard it
+    through the gateway (``/v1/ops/prequal/deadletters``, scope ops:write, role ops_admin)."""
+    import nats
+
+    assert cluster.nats is not None
+    nc = await nats.connect(cluster.nats.url)
+    try:
+        await nc.jetstream().publish("lvrong.matters.application.submitted", b"{not an event",
+                                     headers={"Nats-Msg-Id": "faults-not-an-event"})
+    finally:
+        await nc.close()
+    async with httpx.AsyncClient(base_url=cluster.gateway, timeout=30) as client:
+        ops, applicant = await cluster.token(client, "ops"), await cluster.token(client, "applicant-person")
+
+        async def listed() -> bool | int:
+            r = await client.get("/v1/ops/prequal/deadletters", headers=bearer(ops))
+            assert r.status_code == 200, r.text
+            return len(r.json()["items"]) >= 1 or 0
+
+        await wait_until(listed, within=20, what="the dead letter listed")
+        items = (await client.get("/v1/ops/prequal/deadletters", headers=bearer(ops))).json()["items"]
+        assert all(i["consumer"].startswith("prequal-") and i["replayable"] is False for i in items)
+        # An applicant's token lacks the ops scope: refused at the door, nothing changes.
+        r = await client.delete(f"/v1/ops/prequal/deadletters/{items[0]['sequence']}", headers=bearer(applicant))
+        assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+        assert len((await client.get("/v1/ops/prequal/deadletters", headers=bearer(ops))).json()["items"]) == len(items)
+        assert (await client.get("/v1/ops/matters/deadletters", headers=bearer(ops))).json()["items"] == []
+        for item in items:
+            r = await client.delete(f"/v1/ops/prequal/deadletters/{item['sequence']}", headers=bearer(ops))
+            assert r.status_code == 200 and r.json()["action"] == "discarded"
+        assert (await client.get("/v1/ops/prequal/deadletters", headers=bearer(ops))).json()["items"] == []

@@ -15,6 +15,7 @@ TOKEN_ENDPOINT_RATE_LIMIT = RateLimit(per_ip=30, window_seconds=60)
 # Scope sets used by several rows: a token needs at least one scope of its route's set.
 APPLICATION_SCOPES = frozenset({"applications:read", "applications:write", "applications:accept", "applications:decide"})
 STAFF_READ_SCOPES = frozenset({"applications:read", "ops:read"})
+OPS_SCOPES = frozenset({"ops:write"})
 
 
 @dataclass(frozen=True)
@@ -73,11 +74,11 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/knowledge/search", "knowledge", public=True),
     Route("/v1/assistant", "knowledge", public=True),
     # Ops: each service's dead letters (kit.app.dead_letter_router), role ops_admin.
-    Route("/v1/ops/matters", "matters"),
-    Route("/v1/ops/prequal", "prequal"),
-    Route("/v1/ops/licences", "licences"),
-    Route("/v1/ops/helpdesk", "helpdesk"),
-    Route("/v1/ops/knowledge", "knowledge"),
+    Route("/v1/ops/matters", "matters", scopes=OPS_SCOPES),
+    Route("/v1/ops/prequal", "prequal", scopes=OPS_SCOPES),
+    Route("/v1/ops/licences", "licences", scopes=OPS_SCOPES),
+    Route("/v1/ops/helpdesk", "helpdesk", scopes=OPS_SCOPES),
+    Route("/v1/ops/knowledge", "knowledge", scopes=OPS_SCOPES),
 )
 
 UPSTREAM_DEFAULT_PORTS = {"matters": 8001, "prequal": 8002, "licences": 8003, "helpdesk": 8004, "knowledge": 8005}
