@@ -22,6 +22,7 @@ from kit.calendar import watch_approved_years
 from kit.db import Database
 from kit.errors import (
     PROBLEM_MEDIA_TYPE,
+    PROBLEM_RESPONSES,
     BadRequest,
     Conflict,
     NotFound,
@@ -273,6 +274,7 @@ class DeadLetterAction(BaseModel):
 OpsAdmin = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN))]
 DeadLetterSequence = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="The dead letter's sequence")]
 _DEAD_LETTER_ERRORS: dict[int | str, dict[str, Any]] = {
+    **{k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403)},
     404: {"description": "No such dead letter of this service", "content": {PROBLEM_MEDIA_TYPE: {}}},
     503: {"description": "The message bus is unreachable", "content": {PROBLEM_MEDIA_TYPE: {}}},
 }
@@ -304,7 +306,8 @@ def dead_letter_router(service: str, durables: list[str]) -> APIRouter:
         return DeadLetterAction(action=action, dead_letter=DeadLetterOut.model_validate(letter.summary()))
 
     @router.get("", response_model=DeadLetterPage, summary="This service's dead letters, oldest first",
-                responses=_DEAD_LETTER_ERRORS)
+                responses={**_DEAD_LETTER_ERRORS, 400: {"description": "Invalid pagination cursor",
+                                                        "content": {PROBLEM_MEDIA_TYPE: {}}}})
     async def list_dead_letters(
         request: Request, _: OpsAdmin, limit: LimitQuery = 50, cursor: CursorQuery = None,
         consumer: Annotated[str | None, Query(max_length=128, description="Only this consumer's")] = None,
