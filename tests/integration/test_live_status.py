@@ -163,6 +163,11 @@ async def test_one_application_stream_shows_every_step_within_a_second(client, t
             assert event["event"] == "status" and event["data"]["action"] == action
             received.append(event)
             assert (await staff_stream.next())["id"] == event["id"]  # every watcher gets it
+        # svc-licences issues the licence of the approval and reports it: 出证 arrives on the same streams.
+        issued = await stream.next(within=10)
+        assert issued["data"]["action"] == "issue_licence" and issued["data"]["to_status"] == "licence_issued"
+        assert (await staff_stream.next())["id"] == issued["id"]
+        received.append(issued)
         await stream.nothing_for(0.3)
         assert stream.retry == 2000
     recorded = await timeline(client, applicant, app_id)
@@ -173,7 +178,7 @@ async def test_one_application_stream_shows_every_step_within_a_second(client, t
         assert event["data"]["application_id"] == app_id and event["data"]["matter_code"] == "LR-XK-008"
         assert (event["data"]["from_status"], event["data"]["to_status"]) == (step["from_status"], step["status"])
         assert event["data"]["reason"] == step["reason"]
-    assert [e["data"]["stage"] for e in received] == ["review"] * 5 + ["issuance"]
+    assert [e["data"]["stage"] for e in received] == ["review"] * 5 + ["issuance", "issuance"]
     assert received[2]["data"]["reason"] == "请补充施工方案"
     print(f"\nlive status latency over {len(LATENCIES)} steps: max {max(LATENCIES) * 1000:.1f} ms, "
           f"mean {sum(LATENCIES) / len(LATENCIES) * 1000:.1f} ms")
