@@ -1,0 +1,193 @@
+"""svc-licences' speed: presentation verification in process, issuing a status list of 1,000,000
+licences, and online verification through the gateway beside a bare endpoint in the same run.
+
+1. In process, one core: ``verify_presentation`` (base45, COSE_Sign1 ES256 signature, lifetime)
+   plus the status read from a cached status list, over ``--presentations`` distinct presentations.
+2. A status list of 1,000,000 licences (2 bits each, 1% revoked, 1% suspended): zlib + ES256 JWT,
+   as ``GET /v1/licences/status-lists/{id}`` does when the list changed (the bits are kept up to date
+   in place in PostgreSQL, so no scan of the licences is needed).
+3. The whole suite on free ports (``fresh_suite``); ``--licences`` licences issued by svc-licences'
+   own issuing code into its database, one distinct presentation per request signed with the
+   service's key; then ``wrk`` (``-t1 -c32``) for ``--seconds``: ``POST /v1/verifications`` through
+   the gateway, the same straight to svc-licences, and ``GET /healthz`` of svc-licences (bare).
+   Every verification is recorded (a transaction per request) and each presentation is used once.
+
+Needs ``wrk`` (``apt-get install wrk``).
+Usage: python tests/bench/bench_licences.py [--presentations 20000] [--seconds 10] [--licences 200]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from bench_gateway import parse_wrk  # noqa: E402
+
+from support import fresh_suite  # noqa: E402
+
+PREFIX = "lvrong_bench_lic"
+WRK_SCRIPT = """
+local bodies = {}
+for line in io.lines("%s") do bodies[#bodies + 1] = line end
+local i = 0
+request = function()
+  i = i + 1
+  if i > #bodies then i = 1 end
+  return wrk.format("POST", "/v1/verifications", {["Content-Type"] = "application/json",
+                    ["Authorization"] = "Bearer %s"}, bodies[i])
+end
+"""
+
+
+def in_process(n: int) -> dict[str, float]:
+    from licences.credentials import get_status, sign_presentation, verify_presentation
+    from licences.keys import KeyRing
+
+    ring = KeyRing(Path(tempfile.mkdtemp(prefix="lvrong-bench-keys-"))).load()
+    key, issuer = ring.signing_key(), "https://lvrong.example.gov.cn"
+    bits = bytes(random.Random(1).randbytes(131_072 // 4))
+    tokens = [sign_presentation(key, issuer, identifier=f"1.2.156.3005.2.1131XK002.11310000MB0F4213X0.{i:08d}.001.K",
+                                valid_until=int(time.time()) + 86400, status_list_id=1, status_index=i % 131_072,
+                                ttl_seconds=600)[0] for i in range(n)]
+    started = time.perf_counter()
+    valid = 0
+    for token in tokens:
+        claims = verify_presentation(ring, issuer, token)
+        valid += get_status(bits, claims.status_index) == 0
+    elapsed = time.perf_counter() - started
+    return {"per_second": n / elapsed, "mean_us": elapsed / n * 1e6, "qr_chars": len(tokens[0])}
+
+
+def status_list_million() -> dict[str, float]:
+    from licences.credentials import STATUS_INVALID, STATUS_SUSPENDED, set_status, sign_status_list
+    from licences.keys import KeyRing
+
+    ring = KeyRing(Path(tempfile.mkdtemp(prefix="lvrong-bench-keys-"))).load()
+    size = 1_000_000
+    bits = bytearray(size // 4)
+    rng = random.Random(7)
+    for index in rng.sample(range(size), 20_000):
+        set_status(bits, index, STATUS_INVALID if index % 2 else STATUS_SUSPENDED)
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        token = sign_status_list(ring.signing_key(), "https://lvrong.example.gov.cn", 1, bytes(bits),
+                                 ttl_seconds=300, valid_seconds=86400)
+        times.append(time.perf_counter() - started)
+    return {"best_ms": min(times) * 1000, "worst_ms": max(times) * 1000, "jwt_bytes": len(token)}
+
+
+async def seed(env: dict[str, str], licences: int, presentations: int) -> list[str]:
+    """Licences issued by the service's own code, and presentations signed with its key and recorded."""
+    from kit.db import Database
+    from licences import catalogue
+    from licences.app import Settings
+    from licences.credentials import sign_presentation
+    from licences.issuer import Issuer
+    from licences.models import Presentation
+    from licences.service import issuance
+
+    settings = Settings(database_url=env["DATABASE_URL"], database_name_prefix=PREFIX, key_dir=Path(env["LICENCES_KEY_DIR"]))
+    issuer = Issuer(settings=settings, url=env["GATEWAY_URL"], key_dir=settings.key_dir)
+    issuer.keys.load()
+    database = Database(settings.service_database_url)
+    now = dt.datetime.now(dt.UTC)
+    issued = []
+    async with database.transaction() as session:
+        for _ in range(licences):
+            issued.append(await issuance.issue(
+                session, issuer, catalogue.TYPES["1131XK002"], holder_subject="u-applicant-company", holder_kind="company",
+                holder={"holder_name": "基准测试公司", "holder_code": "91310115MA1H7GXQ3E", "holder_code_type": "uscc"},
+                data={"disposal_site": "老港", "waste_volume_m3": 1000}, valid_from=now - dt.timedelta(days=1),
+                valid_until=now + dt.timedelta(days=365), actor="bench"))
+    bodies = []
+    key = issuer.keys.signing_key()
+    async with database.transaction() as session:
+        for i in range(presentations):
+            lic = issued[i % len(issued)]
+            token, cti = sign_presentation(key, issuer.url, identifier=lic.identifier,
+                                           valid_until=int(lic.valid_until.timestamp()), status_list_id=lic.status_list_id,
+                                           status_index=lic.status_index, ttl_seconds=1800)
+            session.add(Presentation(cti=cti, licence_id=lic.id, expires_at=now + dt.timedelta(seconds=1800)))
+            bodies.append(json.dumps({"presentation": token}))
+    await database.dispose()
+    return bodies
+
+
+def wrk(url: str, seconds: int, script: Path | None = None, connections: int = 32) -> dict[str, float]:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if script:
+        command[1:1] = ["-s", str(script)]
+    return parse_wrk(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+
+
+def token_for(gateway: str, username: str) -> str:
+    form = urllib.parse.urlencode({"grant_type": "password", "username": username, "password": "demo"})
+    with urllib.request.urlopen(f"{gateway}/auth/token", form.encode()) as r:  # noqa: S310
+        return json.load(r)["access_token"]
+
+
+def through_gateway(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    work = Path(tempfile.mkdtemp(prefix="lvrong-bench-licences-"))
+    os.environ["LICENCES_KEY_DIR"] = str(work / "keys")
+    results: dict[str, dict[str, float]] = {}
+    with fresh_suite(PREFIX, ROOT / "var" / "bench") as (env, ports):
+        env["LICENCES_KEY_DIR"] = os.environ["LICENCES_KEY_DIR"]
+        gateway, direct = f"http://127.0.0.1:{ports['gateway']}", f"http://127.0.0.1:{ports['licences']}"
+        # Enough distinct presentations that none is used twice within a run at the measured rates.
+        per_target = int(args.seconds * 2500)
+        bodies = asyncio.run(seed(env, args.licences, per_target * 2 + 2000))
+        inspector = token_for(gateway, "inspector")
+        for name, chunk in (("gateway", bodies[:per_target]), ("direct", bodies[per_target:2 * per_target]),
+                            ("warmup", bodies[2 * per_target:])):
+            (work / f"{name}.jsonl").write_text("\n".join(chunk) + "\n")
+            (work / f"{name}.lua").write_text(WRK_SCRIPT % (work / f"{name}.jsonl", inspector))
+        wrk(gateway, 2, work / "warmup.lua")
+        results["bare GET /healthz (svc-licences direct)"] = wrk(f"{direct}/healthz", args.seconds)
+        results["POST /v1/verifications through the gateway"] = wrk(gateway, args.seconds, work / "gateway.lua")
+        results["POST /v1/verifications straight to svc-licences"] = wrk(direct, args.seconds, work / "direct.lua")
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--presentations", type=int, default=20_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--licences", type=int, default=200)
+    parser.add_argument("--skip-gateway", action="store_true")
+    args = parser.parse_args()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    local = in_process(args.presentations)
+    print(f"in process: {local['per_second']:,.0f} presentation verifications/s on one core "
+          f"({local['mean_us']:.0f} µs each, signature and status included); QR text {local['qr_chars']:.0f} characters")
+    million = status_list_million()
+    print(f"status list of 1,000,000 licences: {million['best_ms']:.0f} ms best, {million['worst_ms']:.0f} ms worst "
+          f"of 5 (compress + sign), {million['jwt_bytes']:,.0f} bytes")
+    if args.skip_gateway:
+        return 0
+    results = through_gateway(args)
+    bare = results["bare GET /healthz (svc-licences direct)"]["rps"]
+    for name, r in results.items():
+        extra = f"   non-2xx {r['non2xx']:.0f}" if r["non2xx"] else ""
+        print(f"{name:<52} {r['rps']:8.0f} req/s   p50 {r['p50']:6.2f} ms   p99 {r['p99']:6.2f} ms   "
+              f"{r['rps'] / bare:5.0%} of bare{extra}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
