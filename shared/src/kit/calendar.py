@@ -344,6 +344,9 @@ class WorkingHours:
             if start < previous_end:
                 raise ValueError("working-hour periods must be in order and not overlap")
             previous_end = end
+        # Seconds since midnight of each period: clocks call offset() and time_at() very often.
+        object.__setattr__(self, "_bounds", tuple((self._seconds(a), self._seconds(b)) for a, b in self.periods))
+        object.__setattr__(self, "_day_seconds", sum(b - a for a, b in self._bounds))
 
     @staticmethod
     def _seconds(t: time) -> float:
@@ -352,20 +355,24 @@ class WorkingHours:
     @property
     def day_seconds(self) -> float:
         """Working seconds in one working day."""
-        return sum(self._seconds(end) - self._seconds(start) for start, end in self.periods)
+        return self._day_seconds  # type: ignore[attr-defined]
 
     def offset(self, t: time) -> float:
         """Working seconds of a working day that have passed at local time ``t``."""
         now = self._seconds(t)
-        return sum(min(max(now, self._seconds(a)), self._seconds(b)) - self._seconds(a) for a, b in self.periods)
+        passed = 0.0
+        for start, end in self._bounds:  # type: ignore[attr-defined]
+            if now <= start:
+                break
+            passed += min(now, end) - start
+        return passed
 
     def time_at(self, offset: float) -> time:
         """The local time at which ``offset`` (0 < offset ≤ day_seconds) working seconds of the day have passed."""
-        for start, end in self.periods:
-            length = self._seconds(end) - self._seconds(start)
+        for (start, end), (start_time, _) in zip(self._bounds, self.periods, strict=True):  # type: ignore[attr-defined]
+            length = end - start
             if offset <= length:
-                moment = datetime.combine(date.min, start) + timedelta(seconds=offset)
-                return moment.time()
+                return (datetime.combine(date.min, start_time) + timedelta(seconds=offset)).time()
             offset -= length
         return self.periods[-1][1]
 

@@ -1,11 +1,11 @@
 """Routes of 12345 hotline three-way transfers (三方转接)."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
 
 from helpdesk.api.common import IdempotencyKey, Staff, database
 from helpdesk.schemas import TransferCreate, TransferView
@@ -32,7 +32,7 @@ async def record_transfer(request: Request, body: TransferCreate, principal: Rec
 async def list_transfers(session: SessionDep, principal: Staff, limit: LimitQuery = 50, cursor: CursorQuery = None,
                          call_id: Annotated[str | None, Query(max_length=64)] = None,
                          department: Annotated[str | None, Query(max_length=200)] = None,
-                         attempted_from: Annotated[datetime | None, Query(alias="from")] = None,
-                         attempted_to: Annotated[datetime | None, Query(alias="to")] = None) -> Page[TransferView]:
+                         attempted_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+                         attempted_to: Annotated[AwareDatetime | None, Query(alias="to")] = None) -> Page[TransferView]:
     return await service.list_transfers(session, principal, limit=limit, cursor=cursor, call_id=call_id,
                                         department=department, attempted_from=attempted_from, attempted_to=attempted_to)

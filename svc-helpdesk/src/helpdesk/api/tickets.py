@@ -1,11 +1,11 @@
 """Routes of help sessions and tickets (帮办), the agents' desk and SLA policies."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from helpdesk.api.common import Agent, IdempotencyKey, Ops, Staff, database, settings
@@ -60,8 +60,8 @@ async def list_tickets(
     department: Annotated[str | None, Query(max_length=200)] = None,
     matter: Annotated[str | None, Query(max_length=32)] = None,
     mine: Annotated[bool, Query(description="Staff: only tickets assigned to me")] = False,
-    created_from: Annotated[datetime | None, Query(alias="from")] = None,
-    created_to: Annotated[datetime | None, Query(alias="to")] = None,
+    created_from: Annotated[AwareDatetime | None, Query(alias="from", description="Created at or after (with offset)")] = None,
+    created_to: Annotated[AwareDatetime | None, Query(alias="to", description="Created before (with offset)")] = None,
 ) -> Page[TicketListItem]:
     return await service.list_tickets(session, principal, limit=limit, cursor=cursor, status=status, channel=channel,
                                       department=department, matter_code=matter, mine=mine,
@@ -78,7 +78,7 @@ async def get_ticket(session: SessionDep, principal: CurrentPrincipal, ticket_id
 @router.get("/v1/tickets/{ticket_id}/messages", summary="Messages of a ticket, oldest first",
             responses={404: PROBLEM_RESPONSES[404]})
 async def list_messages(session: SessionDep, principal: CurrentPrincipal, ticket_id: TicketId,
-                        after: Annotated[int, Query(ge=0, description="Only messages after this id")] = 0,
+                        after: Annotated[int, Query(ge=0, le=2**62, description="Only messages after this id")] = 0,
                         limit: Annotated[int, Query(ge=1, le=200)] = 100) -> list[MessageView]:
     return await service.messages(session, principal, ticket_id, limit=limit, after_id=after)
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import structlog
-from sqlalchemy import Integer, bindparam, cast, select, text
+from sqlalchemy import BigInteger, Integer, bindparam, cast, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.models import Agent, SlaClock, SlaClockPause, SlaPolicy, Ticket, TicketMessage, TicketStep
@@ -36,10 +38,10 @@ from kit.auth import Principal, Role
 from kit.calendar import CalendarError
 from kit.contracts.helpdesk import AnswerProposed, SlaClockBreached, SlaClockEscalated, SlaClockWarning
 from kit.contracts.knowledge import AssistantHandedOver
-from kit.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from kit.errors import BadRequest, Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from kit.events import CloudEvent, add_event
 from kit.idempotency import create_once
-from kit.pagination import Page, encode_cursor, newest_first_after
+from kit.pagination import Page, decode_cursor, encode_cursor, newest_first_after
 from kit.protection import mask_name, mask_phone
 
 log = structlog.get_logger("helpdesk.tickets")
@@ -262,8 +264,6 @@ async def queue(session: AsyncSession, principal: Principal, *, limit: int, curs
                 include_unassigned: bool) -> Page[TicketListItem]:
     """The agent's open tickets, most urgent first (the earliest breach of a running clock); tickets
     whose clocks are all paused come last. With ``include_unassigned``, the department's unassigned ones too."""
-    from kit.pagination import decode_cursor
-
     mine = Ticket.assigned_agent == principal.subject
     if include_unassigned:
         unassigned = Ticket.assigned_agent.is_(None)
@@ -271,7 +271,9 @@ async def queue(session: AsyncSession, principal: Principal, *, limit: int, curs
             unassigned = unassigned & (Ticket.department == principal.department)
         mine = mine | unassigned
     stmt = select(Ticket).where(mine, Ticket.status.in_(OPEN_STATUSES))
-    offset = int((decode_cursor(cursor) or {}).get("o", 0))
+    offset = (decode_cursor(cursor) or {}).get("o", 0)
+    if not isinstance(offset, int) or not 0 <= offset <= 100_000:
+        raise BadRequest("分页游标无效 / invalid pagination cursor")
     rows = (await session.scalars(stmt.order_by(Ticket.due_at.asc().nulls_last(), Ticket.created_at, Ticket.id)
                                   .offset(offset).limit(limit + 1))).all()
     return Page(items=[_list_item(t) for t in rows[:limit]],
@@ -475,9 +477,10 @@ async def send_due_alerts(session: AsyncSession, now: datetime, limit: int = 500
 async def recompute_open_clocks(session: AsyncSession, batch: int = 5000) -> int:
     """Recompute every running or paused clock from its start and pauses (after a calendar change).
 
-    Rows are read and written in batches by primary key (core statements, not tracked ORM objects):
-    the clocks are computed in detached ``SlaClock`` instances and written back with one
-    executemany per batch.
+    Rows are read and written in batches by primary key with core statements: the clocks are
+    computed on plain attribute bags (``SimpleNamespace``: the SLA functions only read and set
+    attributes), since instrumented ORM objects cost more than the computation itself at this scale,
+    and written back with one executemany per batch.
     """
     columns = SlaClock.__table__.c
     done, last_id = 0, 0
@@ -486,14 +489,15 @@ async def recompute_open_clocks(session: AsyncSession, batch: int = 5000) -> int
                                       .order_by(columns.id).limit(batch))).mappings().all()
         if not rows:
             break
-        pauses: dict[int, list[SlaClockPause]] = {}
+        pauses: dict[int, list[Any]] = {}
         pause_columns = SlaClockPause.__table__.c
         for p in (await session.execute(select(*pause_columns).where(
-                pause_columns.clock_id.in_([r["id"] for r in rows])))).mappings():
-            pauses.setdefault(p["clock_id"], []).append(SlaClockPause(**p))
+                pause_columns.clock_id == func.any(bindparam("ids", type_=ARRAY(BigInteger)))),
+                {"ids": [r["id"] for r in rows]})).mappings():
+            pauses.setdefault(p["clock_id"], []).append(SimpleNamespace(**p))
         updates = []
         for row in rows:
-            clock = SlaClock(**row)
+            clock = SimpleNamespace(**row)
             sla.recompute(clock, pauses.get(clock.id, ()))
             updates.append({"clock_id": clock.id, "elapsed_before": clock.elapsed_before, "due_at": clock.due_at,
                             "next_alert_at": clock.next_alert_at})
