@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -75,8 +75,7 @@ current_request_id: ContextVar[str | None] = ContextVar("current_request_id", de
 # gateway → service → event → consumer → its events → … When it is not configured nothing here runs
 # per request: ``traced`` returns the app unchanged and ``recorded`` is a no-op.
 
-_SERVER, _PRODUCER, _CONSUMER, _INTERNAL = "server", "producer", "consumer", "internal"
-SPAN_KINDS = (_SERVER, _PRODUCER, _CONSUMER, _INTERNAL)
+SpanKind = Literal["server", "producer", "consumer", "internal"]
 
 _tracer: Any = None
 _adopt: ContextVar[TraceContext | None] = ContextVar("lvrong_adopt_span_ids", default=None)
@@ -136,7 +135,7 @@ def configure_tracing(service: str) -> bool:
 
 
 @contextlib.contextmanager
-def recorded(name: str, trace: TraceContext, parent: TraceContext | None, *, kind: str = _INTERNAL,
+def recorded(name: str, trace: TraceContext, parent: TraceContext | None, *, kind: SpanKind = "internal",
              attributes: dict[str, Any] | None = None) -> Iterator[Any]:
     """Record the span ``trace`` (child of ``parent``, or a root) while the block runs; yields the span
     (None when tracing is off). An exception leaving the block marks the span as failed."""
@@ -198,9 +197,9 @@ def traced(app: ASGIApp, service: str) -> ASGIApp:
                 status = message["status"]
             await send(message)
 
-        with recorded(f"{scope['method']} {scope['path']}", trace, parent, kind=_SERVER,
+        with recorded(f"{scope['method']} {scope['path']}", trace, parent, kind="server",
                       attributes={"http.request.method": scope["method"], "url.path": scope["path"],
-                                  "lvrong.service": service}) as span:
+                                  "lvrong.request_id": current_request_id.get() or ""}) as span:
             if not span.get_span_context().trace_flags.sampled:  # the sampler said no: so say the callees
                 current_trace.set(TraceContext(trace.trace_id, trace.span_id, "00"))
             await app(scope, receive, send_with_status)

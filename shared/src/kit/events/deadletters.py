@@ -42,6 +42,7 @@ class DeadLetter:
     dead_lettered_at: datetime | None
     event: CloudEvent | None  # None when the message is not a readable CloudEvent
     raw: bytes
+    headers: dict[str, str]
 
     @classmethod
     def from_message(cls, msg: RawStreamMsg) -> DeadLetter:
@@ -55,7 +56,8 @@ class DeadLetter:
             original_subject=headers.get("Lvrong-Original-Subject") or "",
             original_stream=headers.get("Lvrong-Original-Stream"),
             original_sequence=int(original_sequence) if original_sequence and original_sequence.isdigit() else None,
-            error=headers.get("Lvrong-Error"), dead_lettered_at=msg.time, event=event, raw=msg.data or b"")
+            error=headers.get("Lvrong-Error"), dead_lettered_at=msg.time, event=event, raw=msg.data or b"",
+            headers=dict(headers))
 
     def summary(self) -> dict[str, Any]:
         """What ops see of a dead letter: where it came from, why it failed, which event it is."""
@@ -133,9 +135,7 @@ class DeadLetters:
         letter = await self.get(sequence)
         if letter.event is None or not letter.original_subject:
             raise NotReplayable(sequence)
-        js = await self.bus.jetstream()
-        raw = await js.get_msg(DEAD_LETTER_STREAM, seq=sequence)
-        headers = {k: v for k, v in (raw.headers or {}).items() if k not in _DEAD_LETTER_HEADERS}
+        headers = {k: v for k, v in letter.headers.items() if k not in _DEAD_LETTER_HEADERS}
         headers[REPLAYED_FROM_HEADER] = str(sequence)
         # The message id is the dead letter's: replaying it twice in a row stores one message.
         await self.bus.publish(letter.original_subject, letter.raw, msg_id=f"replay-{DEAD_LETTER_STREAM}-{sequence}",
