@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, Boolean, Date, DateTime, Float, ForeignKey, I
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+import kit.audit  # noqa: F401 - the audit log is part of this service's schema (revision 0003)
 from kit.db import Base as KitBase
 from kit.db import new_metadata
 
@@ -62,6 +63,9 @@ class EntryVersion(Base):
     entry_id: Mapped[str] = mapped_column(ForeignKey("entries.id"), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     content: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    # Retrieval tokens made when the version was published, with the fingerprint of the lexicon that
+    # made them: a replica (re)building its index reads them instead of segmenting every entry again.
+    tokens: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_by: Mapped[str] = mapped_column(String(128), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 

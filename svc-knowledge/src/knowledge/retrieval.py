@@ -8,6 +8,7 @@ loaded once per process (``analyzer()``).
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import math
@@ -60,7 +61,7 @@ class Lexicon:
     @classmethod
     def load(cls, data: dict[str, Any] | None = None) -> Lexicon:
         if data is None:
-            data = json.loads(resources.files("knowledge.lexicon").joinpath("lexicon.json").read_text("utf-8"))
+            data = json.loads(lexicon_text())
         synonyms: dict[str, tuple[str, ...]] = {}
         for canonical, variants in data["synonyms"].items():
             for variant in variants:
@@ -78,6 +79,10 @@ class Lexicon:
         )
 
 
+def lexicon_text() -> str:
+    return resources.files("knowledge.lexicon").joinpath("lexicon.json").read_text("utf-8")
+
+
 def normalise(text: str) -> str:
     """Full-width to half-width, lower case: 'ＣＩＴＥＳ' and 'cites' are the same word."""
     return unicodedata.normalize("NFKC", text).lower()
@@ -86,8 +91,10 @@ def normalise(text: str) -> str:
 class Analyzer:
     """Segmenter with the bureau's dictionary; turns text into retrieval tokens (synonyms expanded)."""
 
-    def __init__(self, lexicon: Lexicon) -> None:
+    def __init__(self, lexicon: Lexicon, fingerprint: str = "") -> None:
         self.lexicon = lexicon
+        # Names the lexicon and segmenter that made stored tokens: tokens of another one are made again.
+        self.fingerprint = fingerprint
         # An own Tokenizer, not jieba's global one, so the bureau's words never leak into other code.
         self.tokenizer = jieba.Tokenizer()
         self.tokenizer.initialize()
@@ -176,7 +183,9 @@ class Analyzer:
 @functools.cache
 def analyzer() -> Analyzer:
     """The process's analyzer: jieba's dictionary and the lexicon are loaded once, not per request."""
-    return Analyzer(Lexicon.load())
+    text = lexicon_text()
+    fingerprint = hashlib.sha256(f"{jieba.__version__}\n{text}".encode()).hexdigest()[:16]
+    return Analyzer(Lexicon.load(json.loads(text)), fingerprint)
 
 
 @dataclass(frozen=True)
@@ -243,6 +252,9 @@ class SearchIndex:
         n = max(len(self.entries), 1)
         self._idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
         self._oov_idf = math.log(1 + (n + 0.5) / 0.5)
+        # Matter and category as arrays, so re-ranking is a few vector operations, not a loop per entry.
+        self._matters = np.array([e.matter or "" for e in self.entries], dtype=object)
+        self._categories = np.array([e.category or "" for e in self.entries], dtype=object)
 
     def understand(self, a: Analyzer, text: str, tokens: list[str] | None = None) -> Understanding:
         tokens = tokens if tokens is not None else a.tokens(text)
@@ -283,16 +295,16 @@ class SearchIndex:
         wanted_matters = set(matters if matters is not None else u.matters)
         wanted_intents = intents if intents is not None else u.intents
         boost = np.zeros(len(self.entries), dtype=np.float32)
-        if wanted_matters or wanted_intents:
-            first_intent = wanted_intents[0] if wanted_intents else None
-            for i, e in enumerate(self.entries):
-                if e.matter in wanted_matters or (e.matter is None and first_intent in GENERAL_INTENTS
-                                                  and e.category == first_intent):
-                    boost[i] += MATTER_BOOST
-                if first_intent and e.category == first_intent:
-                    boost[i] += INTENT_BOOST
-                elif e.category in wanted_intents:
-                    boost[i] += INTENT_BOOST / 2
+        first_intent = wanted_intents[0] if wanted_intents else None
+        if wanted_matters:
+            boost += MATTER_BOOST * np.isin(self._matters, list(wanted_matters))
+        if first_intent in GENERAL_INTENTS:
+            boost += MATTER_BOOST * ((self._matters == "") & (self._categories == first_intent))
+        if first_intent:
+            boost += INTENT_BOOST * (self._categories == first_intent)
+            others = [i for i in wanted_intents[1:] if i != first_intent]
+            if others:
+                boost += INTENT_BOOST / 2 * np.isin(self._categories, others)
         final = scores + boost
         k = min(limit, len(self.entries))
         order = np.argpartition(-final, k - 1)[:k]

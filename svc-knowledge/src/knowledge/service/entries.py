@@ -22,8 +22,9 @@ from kit.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from kit.events import add_event
 from kit.pagination import newest_first_after, newest_first_cursor
 from knowledge.models import Entry, EntryEvent, EntryVersion
+from knowledge.retrieval import analyzer
 from knowledge.schemas import EntryContent, EntryCreate, EntryPatch, ImportRejection, ImportReport
-from knowledge.service.index import bump_generation
+from knowledge.service.index import bump_generation, version_tokens
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 INSPECTION_INTERVAL_DAYS = 180
@@ -103,20 +104,28 @@ async def create(session: AsyncSession, principal: Principal, body: EntryCreate,
     entry_id = body.id or f"kb-{uuid.uuid4().hex[:12]}"
     if (await session.execute(select(Entry.id).where(Entry.id == entry_id))).first():
         raise Conflict(f"知识条目 {entry_id} 已存在 / entry {entry_id} already exists")
-    content = _content(body)
-    entry = Entry(id=entry_id, status="draft", version=1, created_by=principal.subject, source_proposal_id=proposal_id)
-    _apply(entry, content)
-    session.add(entry)
-    await session.flush()
-    session.add(EntryVersion(entry_id=entry_id, version=1, content=content, created_by=principal.subject))
-    await _history(session, entry, "created", principal.subject, "proposed by the help desk" if proposal_id else None)
+    entry, _ = await _add_new(session, principal, entry_id, _content(body), proposal_id)
     return entry
 
 
-async def change(session: AsyncSession, principal: Principal, entry_id: str, patch: EntryPatch) -> Entry:
-    entry = await get_entry(session, entry_id, lock=True)
+async def _add_new(session: AsyncSession, principal: Principal, entry_id: str, content: dict[str, Any],
+                   proposal_id: str | None = None) -> tuple[Entry, EntryVersion]:
+    entry = Entry(id=entry_id, status="draft", version=1, created_by=principal.subject, source_proposal_id=proposal_id)
+    _apply(entry, content)
+    version = EntryVersion(entry_id=entry_id, version=1, content=content, created_by=principal.subject)
+    # No flush per entry: the unit of work inserts entries before their versions and history (foreign keys).
+    session.add_all([entry, version])
+    await _history(session, entry, "created", principal.subject, "proposed by the help desk" if proposal_id else None)
+    return entry, version
+
+
+async def change(session: AsyncSession, principal: Principal, entry_id: str, patch: EntryPatch, *,
+                 entry: Entry | None = None, current: dict[str, Any] | None = None) -> Entry:
+    """A new version with the patch applied; ``entry`` (locked) and its ``current`` content when the
+    caller already has them."""
+    entry = entry or await get_entry(session, entry_id, lock=True)
     given = patch.model_dump(mode="json", exclude_unset=True, exclude={"note"})
-    current = await version_content(session, entry.id, entry.version)
+    current = current if current is not None else await version_content(session, entry.id, entry.version)
     merged = EntryContent.model_validate({**current, **given})
     content = _content(merged)
     changed = sorted(k for k in content if content.get(k) != current.get(k))
@@ -146,13 +155,16 @@ async def publish(session: AsyncSession, principal: Principal, entry_id: str, no
     entry = await get_entry(session, entry_id, lock=True)
     if entry.status == "published":
         raise Conflict("该版本已发布 / this version is already published", status_now=entry.status)
-    _publish(entry)
+    await _publish(session, entry)
     await _history(session, entry, "published", principal.subject, note)
     await bump_generation(session)
     return entry
 
 
-def _publish(entry: Entry) -> None:
+async def _publish(session: AsyncSession, entry: Entry, version: EntryVersion | None = None) -> None:
+    version = version or await session.get(EntryVersion, (entry.id, entry.version))
+    if version.tokens is None or version.tokens.get("fingerprint") != analyzer().fingerprint:
+        version.tokens = version_tokens(version.content)
     now = datetime.now(UTC)
     entry.status, entry.published_version, entry.live = "published", entry.version, True
     entry.published_at, entry.updated_at = now, now
@@ -278,27 +290,44 @@ def parse_lines(body: bytes) -> tuple[list[tuple[int, EntryCreate]], list[Import
 
 async def import_lines(session: AsyncSession, principal: Principal, body: bytes, *, publish_now: bool) -> ImportReport:
     good, rejected, received = parse_lines(body)
+    ids = [item.id for _, item in good if item.id]
+    existing: dict[str, Entry] = {}
+    current: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 1000):  # the entries the file changes, locked, with their newest content
+        chunk = ids[start:start + 1000]
+        rows = (await session.execute(select(Entry).where(Entry.id.in_(chunk)).order_by(Entry.id).with_for_update())).scalars()
+        existing.update({e.id: e for e in rows})
+        versions = (await session.execute(select(EntryVersion.entry_id, EntryVersion.content).join(
+            Entry, and_(Entry.id == EntryVersion.entry_id, Entry.version == EntryVersion.version)).where(
+            Entry.id.in_(chunk)))).all()
+        current.update({v.entry_id: v.content for v in versions})
     created = updated = unchanged = published = 0
-    for _, item in good:
-        existing = (await session.execute(select(Entry).where(Entry.id == item.id).with_for_update())).scalar_one_or_none() \
-            if item.id else None
-        if existing is None:
-            entry = await create(session, principal, item)
+    for line_number, item in good:
+        entry = existing.get(item.id) if item.id else None
+        version: EntryVersion | None = None
+        try:
+            content = _content(item)
+        except ValidationFailed as e:
+            rejected.append(ImportRejection(line=line_number, id=item.id, errors=[e.detail or "invalid"]))
+            continue
+        if entry is None:
+            entry, version = await _add_new(session, principal, item.id or f"kb-{uuid.uuid4().hex[:12]}", content)
             created += 1
         else:
-            before = existing.version
-            entry = await change(session, principal, existing.id, EntryPatch.model_validate(
-                item.model_dump(exclude={"id"}) | {"note": "imported"}))
+            before = entry.version
+            await change(session, principal, entry.id, EntryPatch.model_validate(
+                item.model_dump(exclude={"id"}) | {"note": "imported"}), entry=entry, current=current[entry.id])
             if entry.version == before:
                 unchanged += 1
             else:
                 updated += 1
         if publish_now and not (entry.live and entry.published_version == entry.version):
-            _publish(entry)
+            await _publish(session, entry, version)
             await _history(session, entry, "published", principal.subject, "imported")
             published += 1
     if published:
         await bump_generation(session)
+    rejected.sort(key=lambda r: r.line)
     return ImportReport(received=received, created=created, updated=updated, unchanged=unchanged, published=published,
                         rejected=rejected)
 

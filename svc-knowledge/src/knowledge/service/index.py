@@ -8,6 +8,7 @@ rebuilds at once. Tokens are cached per entry version, so a rebuild only segment
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import nh3
 import structlog
@@ -28,6 +29,14 @@ def plain_text(html: str) -> str:
     return nh3.clean(html, tags=set()).replace("&nbsp;", " ")
 
 
+def version_tokens(content: dict[str, Any]) -> dict[str, Any]:
+    """The retrieval tokens of a version's content, stored with it when it is published."""
+    a = analyzer()
+    question, answer = entry_tokens(a, content["question"], content.get("similar") or [],
+                                    plain_text(content["answer"]), content.get("matter"))
+    return {"fingerprint": a.fingerprint, "question": list(question), "answer": list(answer)}
+
+
 class IndexHolder:
     def __init__(self) -> None:
         self.index = SearchIndex()
@@ -42,7 +51,7 @@ class IndexHolder:
                 if generation == self.index.generation and not force:
                     return False
                 rows = (await session.execute(
-                    select(Entry.id, EntryVersion.version, EntryVersion.content)
+                    select(Entry.id, EntryVersion.version, EntryVersion.content, EntryVersion.tokens)
                     .join(EntryVersion, (EntryVersion.entry_id == Entry.id) & (EntryVersion.version == Entry.published_version))
                     .where(Entry.live.is_(True)).order_by(Entry.id))).all()
             self.index = await asyncio.to_thread(self._build, rows, generation)
@@ -53,13 +62,14 @@ class IndexHolder:
         a = analyzer()
         entries = []
         seen = set()
-        for entry_id, version, content in rows:
+        for entry_id, version, content, stored in rows:
             key = (entry_id, version)
             seen.add(key)
             tokens = self._tokens.get(key)
             if tokens is None:
-                tokens = entry_tokens(a, content["question"], content.get("similar") or [],
-                                      plain_text(content["answer"]), content.get("matter"))
+                if not stored or stored.get("fingerprint") != a.fingerprint:
+                    stored = version_tokens(content)
+                tokens = (tuple(stored["question"]), tuple(stored["answer"]))
                 self._tokens[key] = tokens
             entries.append(IndexedEntry(entry_id, version, content["question"], content["answer"],
                                         content.get("matter"), content.get("category"), *tokens))
