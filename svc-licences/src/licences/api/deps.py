@@ -1,12 +1,16 @@
 """Typed dependencies shared by the routes: who may do what."""
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
-from fastapi import Depends, Header, Path
+from fastapi import Depends, Header, Path, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import CurrentPrincipal, Principal, Role, require_roles
 from kit.errors import Forbidden
+from kit.idempotency import create_once
 
 LicenceId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255,
@@ -28,3 +32,10 @@ async def _verifier(principal: CurrentPrincipal) -> Principal:
 
 
 Verifier = Annotated[Principal, Depends(_verifier)]
+
+
+async def created(request: Request, scope: str, key: str | None, fingerprint: Any,
+                  make: Callable[[AsyncSession], Awaitable[tuple[int, Any]]]) -> JSONResponse:
+    """Run ``make`` once per ``Idempotency-Key`` (kit.idempotency) and answer what it made."""
+    code, payload = await create_once(request.app.state.database, scope, key, fingerprint, make)
+    return JSONResponse(payload, status_code=code)

@@ -1,6 +1,7 @@
 """授权调证: grants to fetch a licence, their delegation and revocation."""
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -9,9 +10,8 @@ from fastapi.responses import JSONResponse
 from kit.auth import CurrentPrincipal
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
-from kit.idempotency import create_once
 from kit.pagination import CursorQuery, LimitQuery, Page
-from licences.api.deps import IdempotencyKey
+from licences.api.deps import IdempotencyKey, created
 from licences.schemas import GrantCreate, GrantView
 from licences.service import access
 
@@ -27,9 +27,11 @@ async def create_grant(request: Request, principal: CurrentPrincipal, body: Gran
     async def create(session: Any) -> tuple[int, Any]:
         return 201, (await access.create_grant(session, principal, body)).model_dump(mode="json")
 
-    code, payload = await create_once(request.app.state.database, f"licences:grant:{principal.subject}", idempotency_key,
-                                      body.model_dump(mode="json"), create)
-    return JSONResponse(payload, status_code=code, headers={"Location": f"/v1/grants/{payload.get('id', '')}"})
+    response = await created(request, f"licences:grant:{principal.subject}", idempotency_key,
+                             body.model_dump(mode="json"), create)
+    if response.status_code == 201:
+        response.headers["Location"] = f"/v1/grants/{json.loads(response.body)['id']}"
+    return response
 
 
 @router.get("/v1/grants", summary="Grants the caller gave, received, or that concern the caller's licences")

@@ -11,10 +11,9 @@ from sqlalchemy import select
 from kit.auth import CurrentPrincipal
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES, NotFound
-from kit.idempotency import create_once
 from kit.pagination import CursorQuery, LimitQuery, Page, newest_first_after, newest_first_cursor
 from licences import pdf
-from licences.api.deps import IdempotencyKey, LicenceId, LicenceOfficer
+from licences.api.deps import IdempotencyKey, LicenceId, LicenceOfficer, created
 from licences.issuer import IssuerDep
 from licences.models import Licence, LicenceStatusChange, LicenceVersion
 from licences.schemas import (
@@ -76,9 +75,7 @@ async def issue_quarantine_document(request: Request, issuer: IssuerDep, princip
         licence = await recognition.issue_quarantine_document(session, issuer, principal, body)
         return 201, access.licence_view(licence, reveal=True).model_dump(mode="json")
 
-    code, payload = await create_once(request.app.state.database, f"licences:qd:{principal.subject}", idempotency_key,
-                                      body.model_dump(mode="json"), create)
-    return JSONResponse(payload, status_code=code)
+    return await created(request, f"licences:qd:{principal.subject}", idempotency_key, body.model_dump(mode="json"), create)
 
 
 @router.get("/v1/licences/{licence_id}", response_model=LicenceView,
@@ -138,9 +135,7 @@ async def new_version(request: Request, issuer: IssuerDep, principal: LicenceOff
                                    reason=body.reason, data_changes=body.data_changes, valid_until=body.valid_until)
         return 201, access.licence_view(licence, reveal=False).model_dump(mode="json")
 
-    code, payload = await create_once(request.app.state.database, f"licences:version:{licence_id}", idempotency_key,
-                                      body.model_dump(mode="json"), create)
-    return JSONResponse(payload, status_code=code)
+    return await created(request, f"licences:version:{licence_id}", idempotency_key, body.model_dump(mode="json"), create)
 
 
 def _status_route(action: str, summary: str) -> None:
@@ -167,9 +162,7 @@ async def create_presentation(request: Request, issuer: IssuerDep, principal: Cu
     async def create(session: Any) -> tuple[int, Any]:
         return 201, await verification.create_presentation(session, issuer, principal, licence_id)
 
-    code, payload = await create_once(request.app.state.database, f"licences:pres:{principal.subject}", idempotency_key,
-                                      {"licence_id": licence_id}, create)
-    return JSONResponse(payload, status_code=code)
+    return await created(request, f"licences:pres:{principal.subject}", idempotency_key, {"licence_id": licence_id}, create)
 
 
 @router.post("/v1/licences/{licence_id}/data-handles", status_code=201, tags=["verification"],
@@ -180,9 +173,7 @@ async def create_data_handle(request: Request, issuer: IssuerDep, principal: Cur
     async def create(session: Any) -> tuple[int, Any]:
         return 201, await verification.create_data_handle(session, issuer, principal, licence_id)
 
-    code, payload = await create_once(request.app.state.database, f"licences:data:{principal.subject}", idempotency_key,
-                                      {"licence_id": licence_id}, create)
-    return JSONResponse(payload, status_code=code)
+    return await created(request, f"licences:data:{principal.subject}", idempotency_key, {"licence_id": licence_id}, create)
 
 
 @router.get("/v1/licences/{licence_id}/data-handles", tags=["verification"],
@@ -199,9 +190,8 @@ async def record_disposal(request: Request, principal: CurrentPrincipal, licence
     async def create(session: Any) -> tuple[int, Any]:
         return 201, await verification.record_disposal(session, principal, licence_id, body.vehicle_plate, body.volume_m3)
 
-    code, payload = await create_once(request.app.state.database, f"licences:disposal:{principal.subject}",
-                                      idempotency_key, {"licence_id": licence_id, **body.model_dump(mode="json")}, create)
-    return JSONResponse(payload, status_code=code)
+    return await created(request, f"licences:disposal:{principal.subject}", idempotency_key,
+                         {"licence_id": licence_id, **body.model_dump(mode="json")}, create)
 
 
 @router.get("/v1/licences/{licence_id}/fetches", tags=["grants"],
@@ -219,9 +209,8 @@ async def record_shipment(request: Request, principal: CurrentPrincipal, licence
     async def create(session: Any) -> tuple[int, Any]:
         return 201, await recognition.record_shipment(session, principal, licence_id, body)
 
-    code, payload = await create_once(request.app.state.database, f"licences:shipment:{principal.subject}",
-                                      idempotency_key, {"licence_id": licence_id, **body.model_dump(mode="json")}, create)
-    return JSONResponse(payload, status_code=code)
+    return await created(request, f"licences:shipment:{principal.subject}", idempotency_key,
+                         {"licence_id": licence_id, **body.model_dump(mode="json")}, create)
 
 
 @router.get("/v1/licences/{licence_id}/shipments", tags=["recognition"],
