@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from kit.db import Base as KitBase
 from kit.db import new_metadata
+from kit.protection import ProtectedForm
 
 # Predicates of partial indexes; queries repeat them literally so the planner can use the index.
 RUNNING_UNPAUSED_CLOCK = "clock_started_on IS NOT NULL AND clock_stopped_at IS NULL AND clock_paused_since IS NULL"
@@ -77,7 +78,8 @@ class Application(Base):
     applicant_subject: Mapped[str] = mapped_column(String(128), nullable=False)
     applicant_kind: Mapped[str] = mapped_column(String(16), nullable=False)
     applicant_org_code: Mapped[str | None] = mapped_column(String(32))
-    form: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    # Personal values (ID numbers, phones, names of people) encrypted at rest, the rest in clear (revision 0005).
+    form: Mapped[dict[str, Any]] = mapped_column(ProtectedForm, nullable=False)
     # Material code → {"material_id"} | {"licence_id"} | {"from_application"} as submitted (latest attempt).
     materials: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     # Copied from the matter version at submission, so staff scoping and filters need no join.

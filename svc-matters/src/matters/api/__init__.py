@@ -1,6 +1,7 @@
 """HTTP routes of svc-matters, one module per capability; ``routers`` lists them for the app."""
+from kit.audit import audit_router
 from matters.api import applications, authorisations, benefits, bundles, catalogue, cockpit, live, materials, stalls
 
 # live before applications: /v1/applications/stream must not be read as an application id.
 routers = [catalogue.router, live.router, applications.router, materials.router, bundles.router, benefits.router,
-           authorisations.router, stalls.router, cockpit.router]
+           authorisations.router, stalls.router, cockpit.router, audit_router("matters")]

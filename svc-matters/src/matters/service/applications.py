@@ -11,6 +11,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit import idempotency
+from kit.audit import record_audit
 from kit.auth import Principal, Role
 from kit.contracts import (
     ApplicantRef,
@@ -24,6 +25,7 @@ from kit.db import Database
 from kit.errors import BadRequest, FieldError, NotFound, ValidationFailed
 from kit.events import CloudEvent, add_event
 from kit.pagination import Page, decode_cursor, encode_cursor, newest_first_after, newest_first_cursor
+from kit.protection import is_personal, mask_form, protect_form
 from matters.models import Application, ApplicationStep, CompanyAuthorisation, MatterVersion
 from matters.schemas import (
     STAGE_LABELS_ZH,
@@ -128,14 +130,17 @@ def step_view(step: ApplicationStep, principal: Principal | None = None) -> Time
 
 
 def application_view(app: Application, last_step: ApplicationStep | None = None,
-                     principal: Principal | None = None) -> ApplicationView:
+                     principal: Principal | None = None, *, reveal: bool = False) -> ApplicationView:
+    """The application as the caller sees it: personal form values masked unless ``reveal``
+    (``sees_personal_data``)."""
     stage = lifecycle.stage_of(app.status, app.matter_kind)
     return ApplicationView(
         id=app.id, matter_code=app.matter_code, matter_version=app.matter_version, status=app.status,
         status_label_zh=STATUS_LABELS_ZH[ApplicationStatus(app.status)], stage=stage,
         stage_label_zh=STAGE_LABELS_ZH[stage], department=app.department, origin=app.origin, bundle_id=app.bundle_id,
         clock=clock.view(app), exempted_materials=app.exempted_materials, attempt=app.attempt,
-        applicant=app.applicant_subject, form=app.form, materials=app.materials, created_at=app.created_at,
+        applicant=app.applicant_subject, form=app.form if reveal else mask_form(app.form), materials=app.materials,
+        created_at=app.created_at,
         updated_at=app.updated_at, submitted_at=app.submitted_at,
         last_step=step_view(last_step, principal) if last_step else None,
     )
@@ -163,7 +168,8 @@ async def _announce_submission(session: AsyncSession, app: Application, requirem
     await add_event(session, ApplicationSubmitted(
         application_id=app.id, attempt=app.attempt, matter=requirements,
         applicant=ApplicantRef(subject=app.applicant_subject, kind=app.applicant_kind, org_code=app.applicant_org_code),
-        form=app.form, materials=refs, submitted_at=at), subject=app.id)
+        # Personal values stay encrypted in the outbox and on the bus; svc-prequal reveals them.
+        form=protect_form(app.form), materials=refs, submitted_at=at), subject=app.id)
 
 
 def new_application(matter: MatterVersion, principal: Principal, form: dict[str, Any], refs: dict[str, MaterialRef],
@@ -212,6 +218,7 @@ async def submit_application(database: Database, principal: Principal, body: App
                 message_en=f"no matter {body.matter_code}")])
         app, step = await file_application(session, principal, matter, body.form, body.materials, draft=body.draft)
         log.info("application_filed", application_id=app.id, matter=matter.code, draft=body.draft)
+        # Masked: this answer is also kept in clear for Idempotency-Key replays; GET shows the applicant all.
         return 201, application_view(app, step, principal).model_dump(mode="json")
 
     return await idempotency.create_once(database, f"applications:{principal.subject}", idempotency_key,
@@ -251,7 +258,13 @@ async def act(database: Database, principal: Principal, application_id: str, act
         if not await may_read(session, app, principal):
             raise NotFound("办件不存在 / no such application")
         step = await lifecycle.perform_action(session, principal, app, action, body, resubmit=_resubmit)
-        return application_view(app, step, principal)
+        reveal = await sees_personal_data(session, app, principal)
+        if principal.is_staff:
+            # Last statement of the transaction: the audit chain's lock is held only for the commit.
+            await record_audit(session, principal, f"application.{action}", "application", app.id,
+                               owner=app.applicant_subject, details={"status": step.status,
+                                                                     "personal_fields_shown": _personal_fields(app, reveal)})
+        return application_view(app, step, principal, reveal=reveal)
 
 
 # --- who may see what -------------------------------------------------------------------------
@@ -275,6 +288,23 @@ async def may_read(session: AsyncSession, app: Application, principal: Principal
     if principal.org_code == app.applicant_org_code and principal.kind.value == "company":
         return True
     return app.applicant_org_code in await authorised_companies(session, principal)
+
+
+# Staff who handle applications see applicants' personal data in clear; the others (ops, inspectors,
+# help desk) see it masked. Applicants see their own, and a company's staff its company's.
+HANDLING_ROLES = (Role.WINDOW_OFFICER, Role.REVIEWER)
+
+
+async def sees_personal_data(session: AsyncSession, app: Application, principal: Principal) -> bool:
+    """Whether ``principal`` (who may read ``app``) sees its personal form values unmasked."""
+    if principal.is_staff:
+        return principal.has_role(*HANDLING_ROLES) and (principal.department in (None, BUREAU)
+                                                          or app.department == principal.department)
+    return await may_read(session, app, principal)
+
+
+def _personal_fields(app: Application, revealed: bool) -> list[str]:
+    return sorted(k for k, v in (app.form or {}).items() if revealed and v is not None and is_personal(k))
 
 
 async def readable_application(session: AsyncSession, principal: Principal, application_id: str) -> Application:
@@ -304,7 +334,13 @@ async def get_application(session: AsyncSession, principal: Principal, applicati
     app = await readable_application(session, principal, application_id)
     last = await session.scalar(select(ApplicationStep).where(ApplicationStep.application_id == app.id)
                                 .order_by(ApplicationStep.id.desc()).limit(1))
-    return application_view(app, last, principal)
+    reveal = await sees_personal_data(session, app, principal)
+    if principal.subject != app.applicant_subject:
+        # Read by someone other than the applicant: staff, the company, or a person it authorised.
+        await record_audit(session, principal, "application.read", "application", app.id, owner=app.applicant_subject,
+                           details={"personal_fields_shown": _personal_fields(app, reveal)})
+        await session.commit()
+    return application_view(app, last, principal, reveal=reveal)
 
 
 async def get_timeline(session: AsyncSession, principal: Principal, application_id: str, *, limit: int,

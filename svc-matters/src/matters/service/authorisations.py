@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit import idempotency
+from kit.audit import record_audit
 from kit.auth import Principal, Role, SubjectKind
 from kit.db import Database
 from kit.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
@@ -68,6 +69,8 @@ async def grant(database: Database, principal: Principal, body: AuthorisationCre
                                    granted_by=principal.subject, created_at=datetime.now(UTC))
         session.add(row)
         await session.flush()
+        await record_audit(session, principal, "authorisation.grant", "company_authorisation", row.id,
+                           owner=org_code, details={"org_code": org_code, "grantee": body.grantee})
         log.info("authorisation_granted", authorisation_id=row.id, org_code=org_code, grantee=body.grantee)
         return 201, view(row).model_dump(mode="json")
 
@@ -129,4 +132,6 @@ async def revoke(database: Database, principal: Principal, authorisation_id: str
             raise NotFound("授权不存在 / no such authorisation")
         if row.revoked_at is None:
             row.revoked_at = datetime.now(UTC)
+            await record_audit(session, principal, "authorisation.revoke", "company_authorisation", row.id,
+                               owner=org_code, details={"org_code": org_code, "grantee": row.grantee_subject})
             log.info("authorisation_revoked", authorisation_id=row.id, org_code=org_code, grantee=row.grantee_subject)

@@ -1,0 +1,56 @@
+"""Data protection: the hash-chained audit log, and personal form values encrypted at rest.
+
+- ``audit_log`` (``kit.audit``): staff actions on applications, reads of personal data by others
+  than the applicant, and company authorisations granted or revoked;
+- the personal values of every stored form (resident ID numbers, phone numbers, names of people:
+  ``kit.protection.is_personal``) are encrypted in place under the active data-protection key;
+  from now on ``Application.form`` is a ``ProtectedForm`` column that encrypts them on write.
+  The keys are those the service runs with (``DATA_PROTECTION_*``), so run ``lvrong-migrate`` with
+  the service's environment.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-27
+"""
+import json
+
+import sqlalchemy as sa
+from alembic import op
+
+from kit.audit import create_audit_log, drop_audit_log
+from kit.protection import is_personal, keyring, protect_form, reveal_form
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+_BATCH = 1000
+
+
+def _rewrite_forms(transform) -> None:  # noqa: ANN001
+    bind = op.get_bind()
+    last = ""
+    while True:
+        rows = bind.execute(sa.text("SELECT id, form FROM applications WHERE id > :last ORDER BY id LIMIT :n"),
+                            {"last": last, "n": _BATCH}).all()
+        if not rows:
+            return
+        for row in rows:
+            form = row.form if isinstance(row.form, dict) else json.loads(row.form)
+            if any(is_personal(k) for k in form):
+                bind.execute(sa.text("UPDATE applications SET form = CAST(:form AS jsonb) WHERE id = :id"),
+                             {"form": json.dumps(transform(form), ensure_ascii=False), "id": row.id})
+        last = rows[-1].id
+
+
+def upgrade() -> None:
+    create_audit_log()
+    ring = keyring()
+    _rewrite_forms(lambda form: protect_form(form, ring))
+
+
+def downgrade() -> None:
+    ring = keyring()
+    _rewrite_forms(lambda form: reveal_form(form, ring))
+    drop_audit_log()
