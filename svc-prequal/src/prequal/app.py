@@ -7,6 +7,8 @@ from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
 
 from kit.app import ServiceDefinition, create_service_app
+from kit.audit import audit_router
+from kit.openapi import document_problem_responses
 from kit.settings import ServiceSettings
 from prequal.api import prefill_router, router, rules_router
 from prequal.events import SUBSCRIPTIONS
@@ -19,13 +21,13 @@ class Settings(ServiceSettings):
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(ServiceDefinition(
+    return document_problem_responses(create_service_app(ServiceDefinition(
         settings=settings or Settings(),
         title="svc-prequal",
         description="智能预填与智能预审 — smart pre-fill and smart pre-review",
-        routers=[router, rules_router, prefill_router],
+        routers=[router, rules_router, prefill_router, audit_router("prequal")],
         subscriptions=SUBSCRIPTIONS,
         openapi_tags=[{"name": "pre-review", "description": "智能预审 — verdicts with a reason per rule"},
                       {"name": "pre-fill", "description": "智能预填 — draft forms with sources; measures"},
                       {"name": "review rules", "description": "审查规则指标化 — versioned rule sets per matter (CEL)"}],
-    ))
+    )))

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted
 from kit.contracts.licences import LicenceIssued
 from kit.events import CloudEvent
+from kit.protection import keyring
 from prequal.models import KnownApplication, KnownLicence
 from prequal.rules import RuleResult
 
@@ -211,6 +212,8 @@ async def open_application_result(session: AsyncSession, submitted: ApplicationS
 
 async def compare_results(session: AsyncSession, submitted: ApplicationSubmitted) -> list[RuleResult]:
     """Every ``compare.*`` result of one submission; also records it in the applications read model."""
-    obj, who = object_of(submitted.matter.code, submitted.form), applicant_key(submitted.form)
+    obj, declared = object_of(submitted.matter.code, submitted.form), applicant_key(submitted.form)
+    # Kept and compared as a keyed hash: the declared applicant may be a resident ID number.
+    who = keyring().lookup_hash(declared, purpose="applicant") if declared else None
     first = await _remember_submission(session, submitted, obj, who)
     return [*await licence_results(session, submitted), await open_application_result(session, submitted, obj, who, first)]

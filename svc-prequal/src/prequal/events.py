@@ -10,13 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted
 from kit.contracts.licences import LicenceIssued
 from kit.events import CloudEvent, EventSubscription
+from kit.protection import reveal_form
 from prequal import compare, prefill, service
 
 
 async def on_submitted(session: AsyncSession, event: CloudEvent) -> None:
     """Pre-review the submission (publishing the verdict), then keep it for pre-fill and the measures."""
-    await service.review_submission(session, event)
-    await prefill.record_submission(session, event)
+    submitted = ApplicationSubmitted.from_event(event)
+    # svc-matters sends personal values encrypted (outbox and bus never hold them in clear).
+    submitted.form = reveal_form(submitted.form)
+    await service.review_submission(session, submitted)
+    await prefill.record_submission(session, submitted)
 
 
 async def on_status_changed(session: AsyncSession, event: CloudEvent) -> None:

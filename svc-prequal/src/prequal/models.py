@@ -7,14 +7,29 @@ from typing import Any
 from sqlalchemy import DateTime, Index, Integer, String, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 from kit.db import Base as KitBase
 from kit.db import new_metadata
+from kit.protection import ProtectedForm, protect_form, reveal_form
 
 
 class Base(KitBase):
     __abstract__ = True
     metadata = new_metadata()
+
+
+class ReviewedInputs(TypeDecorator[dict[str, Any]]):
+    """``{"form": ..., "materials": ...}`` as reviewed, with the form's personal values encrypted."""
+
+    impl = JSONB
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return {**value, "form": protect_form(value["form"])} if isinstance(value, dict) and "form" in value else value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return {**value, "form": reveal_form(value["form"])} if isinstance(value, dict) and "form" in value else value
 
 
 class Verdict(Base):
@@ -32,7 +47,7 @@ class Verdict(Base):
     ruleset_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     results: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
     # What was reviewed (form, materials), so a draft rule set can be tried against real applications.
-    inputs: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
+    inputs: Mapped[dict[str, Any] | None] = mapped_column(ReviewedInputs, nullable=True)
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
@@ -81,7 +96,7 @@ class SubmissionSeen(Base):
     matter_version: Mapped[int] = mapped_column(Integer, nullable=False)
     applicant_subject: Mapped[str] = mapped_column(String(128), nullable=False)
     applicant_org_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    form: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    form: Mapped[dict[str, Any]] = mapped_column(ProtectedForm, nullable=False)
     materials: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     field_types: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
@@ -127,7 +142,7 @@ class Prefill(Base):
     matter_code: Mapped[str] = mapped_column(String(32), nullable=False)
     matter_version: Mapped[int] = mapped_column(Integer, nullable=False)
     fields_total: Mapped[int] = mapped_column(Integer, nullable=False)
-    filled: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    filled: Mapped[dict[str, Any]] = mapped_column(ProtectedForm, nullable=False)
     sources: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
@@ -196,6 +211,7 @@ class KnownApplication(Base):
     application_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     matter_code: Mapped[str] = mapped_column(String(32), nullable=False)
     applicant_subject: Mapped[str] = mapped_column(String(128), nullable=False)
+    # Keyed hash (kit.protection lookup_hash) of the declared applicant: a credit code or an ID number.
     applicant_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     object_key: Mapped[str | None] = mapped_column(String(400), nullable=True)
     object_label: Mapped[str | None] = mapped_column(String(400), nullable=True)

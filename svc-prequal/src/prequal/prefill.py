@@ -31,6 +31,7 @@ from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted, Matter
 from kit.contracts.matters import FormFieldSpec
 from kit.errors import NotFound
 from kit.events import CloudEvent
+from kit.protection import reveal_form
 from prequal.models import KnownLicence, MatterRequirementsRow, Prefill, StatusSeen, SubmissionSeen
 
 # Field types never copied from an earlier application (they belong to that application's period).
@@ -43,8 +44,7 @@ PERSON_NAME_KEYS = frozenset({"applicant_name", "contact_name", "person_name"})
 
 # ---- read models, from events ----------------------------------------------------------------------
 
-async def record_submission(session: AsyncSession, event: CloudEvent) -> None:
-    submitted = ApplicationSubmitted.from_event(event)
+async def record_submission(session: AsyncSession, submitted: ApplicationSubmitted) -> None:
     stmt = insert(SubmissionSeen).values(
         application_id=submitted.application_id, attempt=submitted.attempt, matter_code=submitted.matter.code,
         matter_version=submitted.matter.version, applicant_subject=submitted.applicant.subject,
@@ -158,10 +158,12 @@ async def build_prefill(session: AsyncSession, principal: Principal, matter_code
         rows = (await session.execute(EARLIER_VALUES, {"subject": principal.subject, "org": principal.org_code,
                                                        "keys": [s.key for s in wanted]})).mappings().all()
         by_key = {r["key"]: r for r in rows}
+        # Personal values come out of the JSONB encrypted (prefill_submissions.form is a ProtectedForm).
+        earlier = reveal_form({r["key"]: r["value"] for r in rows})
         for spec in wanted:
             r = by_key.get(spec.key)
-            if r is not None and r["type"] == spec.type and _fits(spec, r["value"]):
-                fields[spec.key] = {"value": r["value"], "source": "earlier_application",
+            if r is not None and r["type"] == spec.type and _fits(spec, earlier[spec.key]):
+                fields[spec.key] = {"value": earlier[spec.key], "source": "earlier_application",
                                     "source_ref": f"application:{r['application_id']}", "as_of": r["submitted_at"],
                                     "matter_code": r["matter_code"], "observed_at": r["observed_at"]}
 

@@ -21,11 +21,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.audit import record_audit
 from kit.auth import Principal
 from kit.contracts import ApplicationSubmitted, Finding, MatterRequirements, PrereviewVerdictIssued
 from kit.contracts.prequal import RuleOutcome
 from kit.errors import Conflict, NotFound, ValidationFailed
-from kit.events import CloudEvent, add_event
+from kit.events import add_event
 from prequal import compare, shadow
 from prequal.models import MatterRequirementsRow, RuleSet, Verdict
 from prequal.rules import (
@@ -76,9 +77,8 @@ def _inputs(form: dict[str, Any], materials: dict[str, Any]) -> dict[str, Any]:
                                         for k, v in materials.items()}}
 
 
-async def review_submission(session: AsyncSession, event: CloudEvent) -> None:
+async def review_submission(session: AsyncSession, submitted: ApplicationSubmitted) -> None:
     """Pre-review one submitted application and publish the verdict (one per application attempt)."""
-    submitted = ApplicationSubmitted.from_event(event)
     await remember_requirements(session, submitted.matter)
     ruleset, version = await active_ruleset(session, submitted.matter)
     inputs = _inputs(submitted.form, submitted.materials)
@@ -180,9 +180,11 @@ async def create_draft(session: AsyncSession, principal: Principal, matter: str,
     return row
 
 
-async def test_ruleset(session: AsyncSession, matter: str, version: int, last: int) -> dict[str, Any]:
+async def test_ruleset(session: AsyncSession, matter: str, version: int, last: int,
+                       principal: Principal | None = None) -> dict[str, Any]:
     """Dry-run a version against its own examples and the last ``last`` reviewed applications of the
-    matter (comparing with the verdict they got)."""
+    matter (comparing with the verdict they got). Those applications' forms (personal data included)
+    are decrypted for it, so the run is audited."""
     row = await get_ruleset(session, matter, version)
     examples = run_examples(row.rules)
     compiled = compile_rules(f"{matter}@v{version}", row.rules)
@@ -195,12 +197,16 @@ async def test_ruleset(session: AsyncSession, matter: str, version: int, last: i
         applications.append({"application_id": v.application_id, "attempt": v.attempt, "verdict_then": v.verdict,
                              "ruleset_then": v.ruleset, "verdict_now": new, "changed": new != v.verdict,
                              "failed_rules": [r.rule_id for r in results if r.outcome in ("failed", "error")]})
+    if applications:
+        await record_audit(session, principal, "application.inputs_read", "ruleset", f"{matter}@v{version}",
+                           details={"applications": [a["application_id"] for a in applications]})
+        await session.commit()
     return {"matter_code": matter, "version": version,
             "examples_passed": all(e["ok"] for e in examples), "examples": examples,
             "applications": applications, "changed": sum(a["changed"] for a in applications)}
 
 
-async def publish(session: AsyncSession, matter: str, version: int) -> RuleSet:
+async def publish(session: AsyncSession, matter: str, version: int, principal: Principal | None = None) -> RuleSet:
     row = await get_ruleset(session, matter, version, lock=True)
     if row.status == "active":
         return row
@@ -210,13 +216,16 @@ async def publish(session: AsyncSession, matter: str, version: int) -> RuleSet:
     await session.execute(update(RuleSet).where(RuleSet.matter_code == matter, RuleSet.status == "active")
                           .values(status="retired", retired_at=now))
     row.status, row.published_at, row.retired_at = "active", now, None
+    # What decides applications changed: recorded like a permission change.
+    await record_audit(session, principal, "ruleset.publish", "ruleset", f"{matter}@v{version}")
     await session.commit()
     return row
 
 
-async def retire(session: AsyncSession, matter: str, version: int) -> RuleSet:
+async def retire(session: AsyncSession, matter: str, version: int, principal: Principal | None = None) -> RuleSet:
     row = await get_ruleset(session, matter, version, lock=True)
     if row.status != "retired":
         row.status, row.retired_at = "retired", dt.datetime.now(dt.UTC)
+        await record_audit(session, principal, "ruleset.retire", "ruleset", f"{matter}@v{version}")
         await session.commit()
     return row
