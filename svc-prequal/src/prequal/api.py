@@ -27,6 +27,8 @@ rules_router = APIRouter(tags=["review rules"],
 
 AppId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 MatterCode = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
+# Bounded like the column (PostgreSQL integer): a larger number is a 422, not a database error.
+RuleSetVersion = Annotated[int, Path(ge=1, le=2**31 - 1)]
 RuleAdmin = Annotated[Principal, Depends(require_roles(Role.REVIEWER, Role.OPS_ADMIN))]
 
 
@@ -61,7 +63,7 @@ async def list_rulesets(session: SessionDep, _: RuleAdmin,
 
 
 @rules_router.get("/v1/prequal/rulesets/{matter}/versions/{version}", summary="One version of a matter's rule set")
-async def get_ruleset(session: SessionDep, _: RuleAdmin, matter: MatterCode, version: int) -> RuleSetView:
+async def get_ruleset(session: SessionDep, _: RuleAdmin, matter: MatterCode, version: RuleSetVersion) -> RuleSetView:
     return RuleSetView.model_validate(await service.get_ruleset(session, matter, version))
 
 
@@ -74,21 +76,21 @@ async def create_ruleset(session: SessionDep, principal: RuleAdmin, matter: Matt
 
 @rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/test",
                    summary="Dry-run a version against its examples and the last reviewed applications")
-async def test_ruleset(session: SessionDep, _: RuleAdmin, matter: MatterCode, version: int,
+async def test_ruleset(session: SessionDep, principal: RuleAdmin, matter: MatterCode, version: RuleSetVersion,
                        last: Annotated[int, Query(ge=0, le=500)] = 50) -> RuleSetTestResult:
-    return RuleSetTestResult.model_validate(await service.test_ruleset(session, matter, version, last))
+    return RuleSetTestResult.model_validate(await service.test_ruleset(session, matter, version, last, principal))
 
 
 @rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/publish",
                    summary="Make a version the active one (the previous active one is retired)",
                    responses={409: PROBLEM_RESPONSES[409]})
-async def publish_ruleset(session: SessionDep, _: RuleAdmin, matter: MatterCode, version: int) -> RuleSetView:
-    return RuleSetView.model_validate(await service.publish(session, matter, version))
+async def publish_ruleset(session: SessionDep, principal: RuleAdmin, matter: MatterCode, version: RuleSetVersion) -> RuleSetView:
+    return RuleSetView.model_validate(await service.publish(session, matter, version, principal))
 
 
 @rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/retire", summary="Retire a version")
-async def retire_ruleset(session: SessionDep, _: RuleAdmin, matter: MatterCode, version: int) -> RuleSetView:
-    return RuleSetView.model_validate(await service.retire(session, matter, version))
+async def retire_ruleset(session: SessionDep, principal: RuleAdmin, matter: MatterCode, version: RuleSetVersion) -> RuleSetView:
+    return RuleSetView.model_validate(await service.retire(session, matter, version, principal))
 
 
 # ---- pre-fill (智能预填) and measures ------------------------------------------------------------------
@@ -129,16 +131,16 @@ from prequal.schemas import ShadowReport, ShadowState  # noqa: E402
 @rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/shadow",
                    summary="Run a draft version in shadow beside the active one (one per matter); verdicts are "
                            "not affected", responses={409: PROBLEM_RESPONSES[409]})
-async def shadow_ruleset(session: SessionDep, principal: RuleAdmin, matter: MatterCode, version: int) -> ShadowState:
+async def shadow_ruleset(session: SessionDep, principal: RuleAdmin, matter: MatterCode, version: RuleSetVersion) -> ShadowState:
     return ShadowState.model_validate(await shadow_service.start(session, principal, matter, version))
 
 
 @rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/unshadow", summary="Stop running a version in shadow")
-async def unshadow_ruleset(session: SessionDep, _: RuleAdmin, matter: MatterCode, version: int) -> ShadowState:
+async def unshadow_ruleset(session: SessionDep, _: RuleAdmin, matter: MatterCode, version: RuleSetVersion) -> ShadowState:
     return ShadowState.model_validate(await shadow_service.stop(session, matter, version))
 
 
 @rules_router.get("/v1/prequal/rulesets/{matter}/versions/{version}/shadow-report",
                   summary="Where the shadow version and the active rules disagreed on submissions, with counts")
-async def shadow_report(session: SessionDep, _: RuleAdmin, matter: MatterCode, version: int) -> ShadowReport:
+async def shadow_report(session: SessionDep, _: RuleAdmin, matter: MatterCode, version: RuleSetVersion) -> ShadowReport:
     return ShadowReport.model_validate(await shadow_service.report(session, matter, version))

@@ -34,7 +34,15 @@ SSE_DESCRIPTION = (
     "the two requests is missed."
 )
 SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+    # Before OpenAPI 3.2 (``itemSchema``) the schema of an event stream describes one event.
+    200: {"description": "The event stream: `status` events (data: the step as JSON, id: its timeline step id), "
+                         "`resync` when the client must reload, and heartbeat comments",
+          "content": {"text/event-stream": {"schema": {
+              "type": "object",
+              "properties": {"event": {"type": "string", "enum": ["status", "resync"]},
+                             "data": {"type": "string", "contentMediaType": "application/json"},
+                             "id": {"type": "string", "pattern": "^[0-9]+$"},
+                             "retry": {"type": "integer"}}}}}},
 }
 
 After = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Replay the steps after this timeline step id")]
