@@ -195,6 +195,12 @@ async def test_assistant_answers_clarifies_and_narrows(client) -> None:  # noqa:
     assert session["turns"] == 3 and len(session["messages"]) == 6
     r = await client.post(f"/v1/assistant/sessions/{sid}/feedback", json={"solved": True})
     assert r.status_code == 200 and r.json()["solved"] is True
+    # Saying so in the conversation counts the same.
+    sid = await _session(client)
+    await client.post(f"/v1/assistant/sessions/{sid}/messages", json={"text": "移树要交钱吗"})
+    reply = (await client.post(f"/v1/assistant/sessions/{sid}/messages", json={"text": "解决了，谢谢"})).json()
+    assert reply["entry"] is None and not reply["handover"]
+    assert (await client.get(f"/v1/assistant/sessions/{sid}")).json()["solved"] is True
 
 
 async def test_assistant_hands_over_with_the_conversation_and_records_the_question(client, token, suite) -> None:  # noqa: ANN001

@@ -126,3 +126,10 @@ def test_development_set_regression_guard() -> None:
     answerable = sum(1 for q in questions if q["expected"])
     assert right / answerable >= 0.8
     assert handed and handed_right / handed >= 0.8
+
+
+def test_the_same_question_again_after_an_answer_goes_to_a_human() -> None:
+    state = DialogueState()
+    assert respond(build(), analyzer(), state, "移树收费吗").action == "answer"
+    reply = respond(build(), analyzer(), state, "移树收费吗？")
+    assert reply.action == "handover" and reply.handover_reason == "repeated_question"

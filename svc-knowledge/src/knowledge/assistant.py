@@ -25,7 +25,7 @@ MATTER_MIN_COVERAGE = 0.25
 # With a want named, two matters are only confused when their best entries score this close.
 AMBIGUITY_MARGIN_WITH_INTENT = 0.05
 
-Action = Literal["answer", "clarify", "handover", "progress"]
+Action = Literal["answer", "clarify", "handover", "progress", "thanks"]
 
 
 @dataclass
@@ -76,6 +76,11 @@ def confidence_of(hits: list[Hit], known_ratio: float, matters: list[str]) -> fl
     return round(max(0.0, min(value, 1.0)), 3)
 
 
+def _same_words(analyzer: Analyzer, earlier: str, text: str) -> bool:
+    a, b = set(analyzer.words(earlier)), set(analyzer.words(text))
+    return bool(a) and a == b
+
+
 def _shared_matter(hits: list[Hit]) -> str | None:
     """The matter of the three best hits when they all have the same one."""
     top = {h.entry.matter for h in hits[:3]}
@@ -109,6 +114,11 @@ def respond(index: SearchIndex, analyzer: Analyzer, state: DialogueState, text: 
     if analyzer.asks_for_human(text):
         state.last_action = "handover"
         return Reply(action="handover", handover_reason="user_asked")
+
+    # The same question again right after an answer: the answer did not help.
+    if state.last_action == "answer" and state.context and _same_words(analyzer, state.context[-1], text):
+        state.last_action = "handover"
+        return Reply(action="handover", handover_reason="repeated_question")
 
     own = index.understand(analyzer, text)
     same_topic = not own.matters or not state.matters or bool(set(own.matters) & set(state.matters))

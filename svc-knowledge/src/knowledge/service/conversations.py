@@ -37,6 +37,8 @@ HANDOVER_ZH = "这个问题我暂时无法准确回答，已为您转接人工�
 HANDOVER_EN = "I cannot answer this reliably, so I have passed it to a member of staff, who will contact you soon."
 ASKED_HUMAN_ZH = "好的，已为您转接人工帮办，请稍候。"
 ASKED_HUMAN_EN = "Certainly, I am passing you to a member of staff."
+THANKS_ZH = "不客气，很高兴帮到您。"
+THANKS_EN = "You are welcome; glad it helped."
 PROGRESS_LOGIN_ZH = "登录后我可以直接为您查询办件进度。"
 
 
@@ -72,8 +74,15 @@ async def ask(session: AsyncSession, principal: Principal | None, conversation_i
               token: str | None, gateway_url: str) -> dict[str, Any]:
     conversation = await get(session, principal, conversation_id, lock=True)
     state = DialogueState.from_json(conversation.state)
-    reply = respond(holder.index, analyzer(), state, text)
-    result = _render(reply)
+    if conversation.answered and analyzer().says_solved(text):
+        # “解决了，谢谢”: the person's own word that the answer solved it, as the feedback button says.
+        conversation.solved = True
+        reply = Reply(action="thanks")
+        result = {"answer": THANKS_ZH, "answer_en": THANKS_EN, "entry": None, "confidence": 1.0, "suggestions": [],
+                  "handover": False, "clarify": None}
+    else:
+        reply = respond(holder.index, analyzer(), state, text)
+        result = _render(reply)
     if reply.action == "progress":
         result.update(await _progress(principal, token, gateway_url, result))
     now = datetime.now(UTC)
