@@ -2,7 +2,7 @@
 PYTHON ?= python3
 UV = $(PYTHON) -m uv
 
-.PHONY: setup run test test-unit bench migrate lint
+.PHONY: setup run test test-unit bench eval migrate lint
 
 setup:  ## install uv if missing, then the workspace from the lock file
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check "uv>=0.9,<0.14"
@@ -21,6 +21,9 @@ bench: setup  ## performance figures, printed and compared with a baseline measu
 	@$(UV) run --frozen python tests/bench/bench_prereview.py
 	@$(UV) run --frozen python tests/bench/bench_cockpit.py
 	@$(UV) run --frozen python tests/bench/bench_scale.py
+
+eval: setup  ## the smart assistant on the shared development set: top-1, recall@3, MRR, hand-over precision/recall, dialogues
+	@$(UV) run --frozen python tests/bench/bench_knowledge.py
 
 migrate: setup  ## apply every service's migrations to the configured DATABASE_URL (production: lvrong-migrate)
 	@$(UV) run --frozen lvrong-migrate
