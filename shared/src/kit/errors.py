@@ -207,6 +207,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         if exc.connection_invalidated:
             return problem_response(ServiceUnavailable("数据库连接中断 / the database connection was lost",
                                                        headers={"Retry-After": "5"}), request)
+        sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+        if sqlstate.startswith("22"):
+            # Data exception: a value the database cannot hold (a NUL character, a number out of range).
+            log.warning("unstorable_input", sqlstate=sqlstate)
+            return problem_response(ValidationFailed(
+                "输入包含无法保存的字符或数值（如 NUL 字符、超出范围的数字） / the input holds a character or number "
+                "that cannot be stored (e.g. a NUL character, a number out of range)"), request)
         log.error("database_error", error=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
         return problem_response(Problem(), request)
 
