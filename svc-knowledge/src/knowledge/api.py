@@ -249,6 +249,11 @@ async def get_reports(session: SessionDep, _: Staff) -> dict:
 
 # ---- the assistant -----------------------------------------------------------------------------------
 
+def _session_view(c, messages: list[dict] | None = None) -> SessionView:  # noqa: ANN001
+    return SessionView(id=c.id, channel=c.channel, turns=c.turns or 0, answered=bool(c.answered),
+                       handed_over=bool(c.handed_over), solved=c.solved, created_at=c.created_at, messages=messages or [])
+
+
 @assistant_router.post("/v1/assistant/sessions", status_code=201, summary="Start a conversation (public; with a "
                        "token it is the caller's own)", responses={201: {"model": SessionView}})
 async def start_session(request: Request, principal: MaybePrincipal, body: SessionCreate | None = None,
@@ -257,8 +262,7 @@ async def start_session(request: Request, principal: MaybePrincipal, body: Sessi
 
     async def create(session):  # noqa: ANN001, ANN202
         c = await conversations.start(session, principal, body.channel)
-        return 201, SessionView(id=c.id, channel=c.channel, turns=0, answered=False, handed_over=False, solved=None,
-                                created_at=c.created_at).model_dump(mode="json")
+        return 201, _session_view(c).model_dump(mode="json")
 
     scope = f"assistant:{principal.subject if principal else 'anonymous'}"
     if principal is None:
@@ -271,8 +275,7 @@ async def start_session(request: Request, principal: MaybePrincipal, body: Sessi
 @assistant_router.get("/v1/assistant/sessions/{session_id}", summary="A conversation with its messages")
 async def get_session(session: SessionDep, principal: MaybePrincipal, session_id: SessionId) -> SessionView:
     c = await conversations.get(session, principal, session_id)
-    return SessionView(id=c.id, channel=c.channel, turns=c.turns, answered=c.answered, handed_over=c.handed_over,
-                       solved=c.solved, created_at=c.created_at, messages=await conversations.messages_of(session, c.id))
+    return _session_view(c, await conversations.messages_of(session, c.id))
 
 
 @assistant_router.post("/v1/assistant/sessions/{session_id}/messages", summary="Ask: an answer with its entry, a "
@@ -288,7 +291,5 @@ async def ask(request: Request, principal: MaybePrincipal, session_id: SessionId
 @assistant_router.post("/v1/assistant/sessions/{session_id}/feedback", summary="Say whether the answer solved the problem")
 async def give_feedback(request: Request, principal: MaybePrincipal, session_id: SessionId, body: FeedbackIn) -> SessionView:
     async with request.app.state.database.transaction() as session:
-        c = await conversations.feedback(session, principal, session_id, body.solved)
-        return SessionView(id=c.id, channel=c.channel, turns=c.turns, answered=c.answered, handed_over=c.handed_over,
-                           solved=c.solved, created_at=c.created_at)
+        return _session_view(await conversations.feedback(session, principal, session_id, body.solved))
 
