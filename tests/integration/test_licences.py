@@ -329,6 +329,7 @@ async def test_versions_change_renewal_and_superseded_credential(client, token) 
         assert r.status_code == 422, (body, r.text)
     assert (await client.post(f"/v1/licences/{lid}/versions", json={"kind": "reissue", "reason": "x"},
                               headers=bearer(company))).status_code == 403
+    shown_before = await present(client, company, lid)
     r = await client.post(f"/v1/licences/{lid}/versions", json={"kind": "change", "reason": "车辆增加",
                                                                 "data_changes": {"vehicle_count": 12}},
                           headers=bearer(reviewer))
@@ -343,6 +344,7 @@ async def test_versions_change_renewal_and_superseded_credential(client, token) 
     assert [(v["version"], v["kind"]) for v in history["versions"]] == [(1, "issue"), (2, "change"), (3, "renewal")]
     # The first credential still verifies cryptographically but names a superseded version.
     assert (await verify_online(client, partner, credential=licence["credential"]))["reason"] == "superseded"
+    assert (await verify_online(client, partner, presentation=shown_before["token"]))["reason"] == "superseded"
     current = (await client.get(f"/v1/licences/{lid}", headers=bearer(company))).json()
     assert (await verify_online(client, partner, credential=current["credential"]))["result"] == "valid"
     # A forged credential: the payload altered, the signature kept.

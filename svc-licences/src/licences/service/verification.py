@@ -12,7 +12,7 @@ from typing import Any
 
 import segno
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
@@ -27,7 +27,7 @@ from licences.credentials import (
     verify_presentation,
 )
 from licences.issuer import Issuer
-from licences.models import DataHandle, DisposalRecord, Licence, Presentation, Verification
+from licences.models import DataHandle, DisposalRecord, Licence, LicenceVersion, Presentation, Verification
 
 log = structlog.get_logger("licences.verification")
 
@@ -68,7 +68,7 @@ async def create_presentation(session: AsyncSession, issuer: Issuer, principal: 
     return {"token": token, **qr_code(token), "expires_at": expires_at.isoformat(), "licence_id": licence.id}
 
 
-def visible_fields(licence: Licence) -> dict[str, Any]:
+def visible_fields(licence: Any) -> dict[str, Any]:
     return {"licence_id": licence.id, "identifier": licence.identifier, "licence_number": licence.licence_number,
             "licence_type": licence.licence_type, "licence_type_code": licence.type_code,
             "holder_name": licence.holder_name, "issuer_name": licence.issuer_name, "version": licence.version,
@@ -76,7 +76,7 @@ def visible_fields(licence: Licence) -> dict[str, Any]:
             "status": licence.status}
 
 
-def _licence_outcome(licence: Licence, now: datetime) -> str:
+def _licence_outcome(licence: Any, now: datetime) -> str:
     if licence.status in ("revoked", "suspended", "expired"):
         return licence.status
     if licence.valid_until <= now:
@@ -86,13 +86,26 @@ def _licence_outcome(licence: Licence, now: datetime) -> str:
     return "valid"
 
 
-async def _record(session: AsyncSession, principal: Principal, kind: str, result: str, licence: Licence | None) -> dict[str, Any]:
-    session.add(Verification(id=uuid.uuid4().hex, licence_id=licence.id if licence else None, kind=kind,
-                             result="valid" if result == "valid" else result, reason=None if result == "valid" else result,
-                             verifier=principal.subject))
+# The hot path of online verification in Core statements built once: the replay mark, the licence's
+# visible columns (not its credential) and the record, without the ORM's unit of work.
+_presentations, _licences, _verifications = Presentation.__table__, Licence.__table__, Verification.__table__
+_MARK_PRESENTATION = (update(_presentations)
+                      .where(_presentations.c.cti == bindparam("b_cti"), _presentations.c.verified_at.is_(None))
+                      .values(verified_at=bindparam("b_at"), verified_by=bindparam("b_who"))
+                      .returning(_presentations.c.licence_id))
+_VISIBLE = select(_licences.c.id, _licences.c.identifier, _licences.c.licence_number, _licences.c.licence_type,
+                  _licences.c.type_code, _licences.c.holder_name, _licences.c.issuer_name, _licences.c.version,
+                  _licences.c.valid_from, _licences.c.valid_until, _licences.c.status, _licences.c.status_list_id)
+_RECORD = insert(_verifications)
+_INVALID = frozenset({"revoked", "suspended", "expired", "not_yet_valid"})
+
+
+async def _record(session: AsyncSession, principal: Principal, kind: str, result: str, licence: Any) -> dict[str, Any]:
+    await session.execute(_RECORD, {"id": uuid.uuid4().hex, "licence_id": licence.id if licence else None, "kind": kind,
+                                    "result": result, "reason": None if result == "valid" else result,
+                                    "verifier": principal.subject, "at": datetime.now(UTC)})
     log.info("licence_verified", kind=kind, result=result, licence_id=licence.id if licence else None)
-    return {"result": "valid" if result == "valid" else ("invalid" if result not in ("revoked", "suspended", "expired",
-                                                                                   "not_yet_valid") else result),
+    return {"result": "valid" if result == "valid" else (result if result in _INVALID else "invalid"),
             "reason": None if result == "valid" else result, "reason_zh": REASONS_ZH.get(result, result),
             "licence": visible_fields(licence) if licence else None}
 
@@ -109,31 +122,32 @@ async def verify(session: AsyncSession, issuer: Issuer, principal: Principal, *,
             claims = verify_presentation(issuer.keys, issuer.url, presentation)
         except PresentationInvalid as e:
             return await _record(session, principal, "presentation", e.reason, None)
-        seen = await session.get(Presentation, claims.cti, with_for_update=True)
-        licence = await session.scalar(select(Licence).where(Licence.identifier == claims.identifier))
-        if seen is None or licence is None:
-            return await _record(session, principal, "presentation", "unknown_licence", licence)
-        if seen.verified_at is not None:
-            return await _record(session, principal, "presentation", "replayed", licence)
-        seen.verified_at, seen.verified_by = now, principal.subject
-        return await _record(session, principal, "presentation", _licence_outcome(licence, now), licence)
+        marked = (await session.execute(_MARK_PRESENTATION, {"b_cti": claims.cti, "b_at": now,
+                                                             "b_who": principal.subject})).first()
+        if marked is None:  # never handed out by us, or already verified once
+            known = (await session.execute(select(_presentations.c.licence_id)
+                                           .where(_presentations.c.cti == claims.cti))).first()
+            licence = (await session.execute(_VISIBLE.where(_licences.c.id == known.licence_id))).first() if known else None
+            return await _record(session, principal, "presentation", "replayed" if known else "unknown_licence", licence)
+        licence = (await session.execute(_VISIBLE.where(_licences.c.id == marked.licence_id))).one()
+        outcome = _licence_outcome(licence, now)
+        if outcome == "valid" and licence.identifier != claims.identifier:
+            outcome = "superseded"  # a new version was issued after the presentation was made
+        return await _record(session, principal, "presentation", outcome, licence)
     try:
         claims = verify_credential(issuer.keys, issuer.url, credential or "", now=int(now.timestamp()))
     except CredentialInvalid as e:
         return await _record(session, principal, "credential", e.reason, None)
     identifier = str(claims.get("licence_identifier", ""))
-    licence = await session.scalar(select(Licence).where(Licence.serial == _serial_of(identifier))) \
-        if catalogue.is_valid_identifier(identifier) else None
+    versions = LicenceVersion.__table__
+    licence = (await session.execute(_VISIBLE.join_from(_licences, versions, versions.c.licence_id == _licences.c.id)
+                                     .where(versions.c.identifier == identifier))).first()
     if licence is None or status_list_uri(issuer.url, licence.status_list_id) != claims["status"]["status_list"]["uri"]:
         return await _record(session, principal, "credential", "unknown_licence", None)
     outcome = _licence_outcome(licence, now)
     if outcome == "valid" and licence.identifier != identifier:
         outcome = "superseded"
     return await _record(session, principal, "credential", outcome, licence)
-
-
-def _serial_of(identifier: str) -> int:
-    return int(identifier.split(".")[-3])
 
 
 # ---- 亮数 ---------------------------------------------------------------------------------------
