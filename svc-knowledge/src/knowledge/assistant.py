@@ -22,6 +22,7 @@ AMBIGUITY_MARGIN = 0.12
 MAX_SUGGESTIONS = 3
 # A hit of the named matter must still cover this share of the question (湿垃圾桶几点撤 is not about 餐厨垃圾申报).
 MATTER_MIN_COVERAGE = 0.25
+TOPIC_MIN_COVERAGE = 0.25
 # With a want named, two matters are only confused when their best entries score this close.
 AMBIGUITY_MARGIN_WITH_INTENT = 0.05
 
@@ -68,23 +69,20 @@ def confidence_of(hits: list[Hit], known_ratio: float, matters: list[str]) -> fl
     best = hits[0]
     margin = best.score - hits[1].score if len(hits) > 1 else best.score
     coverage = min(best.coverage, 1.0)
-    named = best.entry.matter in matters if best.entry.matter is not None else best.names_topic
-    if named and coverage >= MATTER_MIN_COVERAGE:
+    if best.entry.matter is not None:
+        named = best.entry.matter in matters and coverage >= MATTER_MIN_COVERAGE
+    else:  # a platform-wide term (预约, 账号) is weaker evidence than a matter's own signals
+        named = best.names_topic and coverage >= TOPIC_MIN_COVERAGE
+    if named:
         value = 0.55 + 0.45 * min(coverage / 0.6, 1.0)
     else:
-        value = 0.7 * coverage + 0.15 * min(margin / 0.3, 1.0) + 0.15 * known_ratio
+        value = 0.7 * coverage + 0.1 * min(margin / 0.3, 1.0) + 0.1 * known_ratio
     return round(max(0.0, min(value, 1.0)), 3)
 
 
 def _same_words(analyzer: Analyzer, earlier: str, text: str) -> bool:
     a, b = set(analyzer.words(earlier)), set(analyzer.words(text))
     return bool(a) and a == b
-
-
-def _shared_matter(hits: list[Hit]) -> str | None:
-    """The matter of the three best hits when they all have the same one."""
-    top = {h.entry.matter for h in hits[:3]}
-    return top.pop() if len(top) == 1 and None not in top and len(hits) >= 3 else None
 
 
 def _ambiguous_group(analyzer: Analyzer, hits: list[Hit], matters: list[str], state: DialogueState,
@@ -151,14 +149,13 @@ def respond(index: SearchIndex, analyzer: Analyzer, state: DialogueState, text: 
     may_clarify = state.last_action != "clarify"
     group = _ambiguous_group(analyzer, hits, matters, state, AMBIGUITY_MARGIN_WITH_INTENT if intents else AMBIGUITY_MARGIN) \
         if may_clarify else None
-    if group is not None:
+    if group is not None and not (intents and confidence >= 0.9):
         clarify = analyzer.lexicon.clarify_between[group]
         state.clarified_groups.append(group)
         return _clarify(state, hits, confidence, clarify["question_zh"], clarify["question_en"], matter, intent)
     # A matter named with no want (“树的事情”): ask which aspect rather than guess one.
-    topic = matter or _shared_matter(hits)
-    if may_clarify and topic and not intents and state.clarifications == 0 and len(own.groups) <= 3:
-        return _clarify(state, hits, confidence, *_aspect_question(topic), topic, intent)
+    if may_clarify and matter and not intents and state.clarifications == 0 and len(own.groups) <= 3:
+        return _clarify(state, hits, confidence, *_aspect_question(matter), matter, intent)
 
     if hits and confidence >= ANSWER_THRESHOLD:
         state.last_action = "answer"
@@ -167,7 +164,7 @@ def respond(index: SearchIndex, analyzer: Analyzer, state: DialogueState, text: 
 
     # Not sure. A vague first question that the knowledge base knows the words of gets one question
     # back; anything else goes to a human.
-    vague = not own.intents and own.known_ratio >= 0.5 and len(own.groups) <= 3
+    vague = not own.intents and own.known_ratio >= 0.75 and len(own.groups) <= 3
     if may_clarify and vague and state.clarifications == 0:
         if matter:
             zh, en = _aspect_question(matter)

@@ -9,6 +9,7 @@ from kit.auth import Principal, SubjectKind
 from kit.contracts.helpdesk import AnswerProposed
 from kit.events import CloudEvent, EventSubscription
 from knowledge.models import Entry
+from knowledge.retrieval import analyzer
 from knowledge.schemas import EntryCreate
 from knowledge.service import entries, unanswered
 
@@ -22,7 +23,8 @@ async def on_answer_proposed(session: AsyncSession, event: CloudEvent) -> None:
         return
     author = Principal(subject=proposal.proposed_by, kind=SubjectKind.STAFF)
     entry = await entries.create(session, author, EntryCreate(
-        question=proposal.question[:500], answer=proposal.answer[:20_000], matter=proposal.matter_code,
+        question=proposal.question[:500], answer=proposal.answer[:20_000],
+        matter=analyzer().lexicon.matter_named(proposal.matter_code),
         category="general", owner_department=proposal.department[:128] or None), proposal_id=proposal.proposal_id)
     if proposal.conversation_id:
         await unanswered.link_conversation(session, proposal.conversation_id, entry.id)

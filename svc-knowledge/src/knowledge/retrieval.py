@@ -57,6 +57,7 @@ class Lexicon:
     handover_phrases: tuple[str, ...]
     solved_phrases: tuple[str, ...]
     platform_terms: frozenset[str]
+    matter_codes: dict[str, str]  # matter name → catalogue code (LR-XK-008 …)
 
     @classmethod
     def load(cls, data: dict[str, Any] | None = None) -> Lexicon:
@@ -76,7 +77,12 @@ class Lexicon:
             handover_phrases=tuple(data["handover_phrases"]),
             solved_phrases=tuple(data["solved_phrases"]),
             platform_terms=frozenset(data.get("platform_terms", ())),
+            matter_codes=dict(data.get("matter_codes", {})),
         )
+
+    def matter_named(self, code: str | None) -> str | None:
+        """The matter's name for its catalogue code, None when unknown."""
+        return next((name for name, c in self.matter_codes.items() if c == code), None) if code else None
 
 
 def lexicon_text() -> str:

@@ -150,7 +150,8 @@ async def _hand_over(session: AsyncSession, conversation: Conversation, reply: R
              for m in await messages_of(session, conversation.id)]
     reason = reply.handover_reason or "no_answer"
     await add_event(session, AssistantHandedOver(
-        conversation_id=conversation.id, user_subject=conversation.user_subject, matter_code=None, question=text,
+        conversation_id=conversation.id, user_subject=conversation.user_subject,
+        matter_code=analyzer().lexicon.matter_codes.get(reply.matter or ""), question=text,
         reason=reason, turns=turns, handed_over_at=now), subject=conversation.id)
     if reason != "user_asked":
         context = DialogueState.from_json(conversation.state).context
