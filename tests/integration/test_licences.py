@@ -433,8 +433,17 @@ async def test_grants_delegation_revocation_and_audited_fetches(suite, client, t
     r = await client.get(f"/v1/licences/{lid}", headers={**bearer(zj), "X-Use-Cause": "cross-province%20check"})
     assert r.status_code == 200
     assert (await client.get(f"/v1/licences/{lid}", headers={**bearer(js), "X-Use-Cause": "x"})).status_code == 404
+    # The grant's scope is the licence's fields, not its printable copy.
+    assert (await client.get(f"/v1/licences/{lid}/pdf", headers={**bearer(zj), "X-Use-Cause": "x"})).status_code == 404
+    r = await client.post("/v1/grants", json={"licence_id": lid, "grantee": {"province": "JS"}, "purpose": "纸质存档",
+                                              "scope": ["pdf"], "valid_until": until}, headers=bearer(company))
+    assert r.status_code == 201
+    r = await client.get(f"/v1/licences/{lid}/pdf", headers={**bearer(js), "X-Use-Cause": "archive"})
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    assert (await client.get(f"/v1/licences/{lid}", headers={**bearer(js), "X-Use-Cause": "x"})).status_code == 404
     fetches = (await client.get(f"/v1/licences/{lid}/fetches", headers=bearer(company))).json()["items"]
-    assert [(f["fetched_by"], f["use_cause"]) for f in fetches] == [("c-partner-zj", "cross-province check"),
+    assert [(f["fetched_by"], f["use_cause"]) for f in fetches] == [("c-partner-js", "archive"),
+                                                                    ("c-partner-zj", "cross-province check"),
                                                                     ("u-applicant-person", "办理户外招牌设置备案")]
     # Revoking the parent revokes the delegation too: both lose access at once.
     assert (await client.delete(f"/v1/grants/{parent['id']}", headers=bearer(zj))).status_code == 404  # not theirs to see
@@ -445,11 +454,12 @@ async def test_grants_delegation_revocation_and_audited_fetches(suite, client, t
         assert (await client.get(f"/v1/licences/{lid}", headers={**bearer(tok), "X-Use-Cause": "again"})).status_code == 404
     listed = (await client.get("/v1/grants", params={"licence_id": lid, "include_revoked": "true"},
                                headers=bearer(company))).json()["items"]
-    assert {g["id"] for g in listed} == {parent["id"], child["id"]} and all(g["revoked_at"] for g in listed)
+    assert {g["id"] for g in listed if g["revoked_at"]} == {parent["id"], child["id"]}
     # The audit log holds the fetches, hash-chained, and the chain verifies.
     ops = await token("ops")
     entries = (await client.get("/v1/audit/licences/entries", params={"resource_id": lid}, headers=bearer(ops))).json()
     assert [e["action"] for e in entries["items"]].count("licence.fetch") == 2
+    assert all(e["owner_subject"] == "u-applicant-company" for e in entries["items"] if e["action"] == "licence.fetch")
     assert (await client.get("/v1/audit/licences/verify", headers=bearer(ops))).json()["valid"] is True
 
 

@@ -116,7 +116,8 @@ class GrantCreate(BaseModel):
     licence_id: str = Field(min_length=1, max_length=32)
     grantee: Grantee
     purpose: str = Text500
-    scope: list[Literal["fetch", "verify"]] = Field(default=["fetch"], min_length=1)
+    scope: list[Literal["fetch", "pdf"]] = Field(default=["fetch"], min_length=1,
+                                                 description="`fetch`: the licence's fields; `pdf`: its printable copy")
     valid_from: datetime | None = None
     valid_until: datetime
     delegable: bool = False

@@ -95,7 +95,7 @@ async def get_licence(request: Request, principal: CurrentPrincipal, licence_id:
 async def get_pdf(request: Request, principal: CurrentPrincipal, licence_id: LicenceId, x_use_cause: UseCause = None,
                   use_cause: Annotated[str | None, Query(max_length=500)] = None) -> Response:
     async with request.app.state.database.transaction() as session:
-        view = await access.fetch_licence(session, principal, licence_id, _cause(x_use_cause, use_cause))
+        view = await access.fetch_licence(session, principal, licence_id, _cause(x_use_cause, use_cause), scope="pdf")
     return Response(pdf.render(view), media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="licence-{view.id}.pdf"'})
 

@@ -26,7 +26,6 @@ log = structlog.get_logger("licences.access")
 
 # Staff who fetch licences in the course of their duties (a reason is still required and audited).
 OFFICIAL_READERS = (Role.WINDOW_OFFICER, Role.REVIEWER, Role.INSPECTOR, Role.OPS_ADMIN)
-GRANT_SCOPES = frozenset({"fetch", "verify"})
 
 
 def is_holder(licence: Licence, principal: Principal) -> bool:
@@ -65,8 +64,9 @@ async def usable_grant(session: AsyncSession, licence_id: str, principal: Princi
         Grant.scope.contains([scope]), _grantee_matches(principal)).order_by(Grant.valid_until.desc()).limit(1))
 
 
-async def fetch_licence(session: AsyncSession, principal: Principal, licence_id: str, use_cause: str | None) -> LicenceView:
-    """The holder sees everything; anyone else needs a reason and a grant (or an official role)."""
+async def fetch_licence(session: AsyncSession, principal: Principal, licence_id: str, use_cause: str | None,
+                        scope: str = "fetch") -> LicenceView:
+    """The holder sees everything; anyone else needs a reason and a grant of ``scope`` (or an official role)."""
     licence = await session.get(Licence, licence_id)
     if licence is None:
         raise NotFound("证照不存在 / no such licence")
@@ -75,7 +75,7 @@ async def fetch_licence(session: AsyncSession, principal: Principal, licence_id:
     reason = (use_cause or "").strip()
     official = principal.has_role(*OFFICIAL_READERS)
     now = datetime.now(UTC)
-    grant = None if official else await usable_grant(session, licence_id, principal, "fetch", now)
+    grant = None if official else await usable_grant(session, licence_id, principal, scope, now)
     if not official and grant is None:
         # Not "forbidden": whether a licence exists is itself not disclosed to a stranger.
         raise NotFound("证照不存在或未获授权 / no such licence, or no grant to fetch it")
@@ -88,7 +88,7 @@ async def fetch_licence(session: AsyncSession, principal: Principal, licence_id:
             "field": "use_cause", "message": "不超过500字", "message_en": "at most 500 characters", "code": "too_long"}])
     session.add(LicenceFetch(licence_id=licence.id, fetched_by=principal.subject, fetched_by_name=principal.name,
                              grant_id=grant.id if grant else None, use_cause=reason, at=now))
-    await record_audit(session, principal, "licence.fetch", "licence", licence.id, owner=licence.holder_subject,
+    await record_audit(session, principal, f"licence.{scope}", "licence", licence.id, owner=licence.holder_subject,
                        details={"grant_id": grant.id if grant else None, "official": official,
                                 "fields": ["licence", "holder_name", "holder_code(masked)"]})
     log.info("licence_fetched", licence_id=licence.id, grant_id=grant.id if grant else None)
