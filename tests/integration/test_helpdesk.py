@@ -346,9 +346,10 @@ async def test_hall_booking_queue_and_waits(suite, client, token) -> None:  # no
     ops = bearer(await token("ops"))
     hall_id = f"hall-{uuid.uuid4().hex[:8]}"
     hall = {"id": hall_id, "name": "市民中心绿化市容窗口", "district": "浦东新区", "windows": 2,
-            "opening_periods": [["00:00", "23:59"]], "open_on_rest_days": True, "slot_minutes": 30,
+            "opening_periods": [{"opens": "00:00", "closes": "23:59"}], "open_on_rest_days": True, "slot_minutes": 30,
             "slot_capacity": 1, "daily_cap_per_person": 2, "matters": {"LR-XK-008": "general", "LR-XK-014": "complex"}}
-    for bad in ({**hall, "opening_periods": [["12:00", "09:00"]]}, {**hall, "windows": 0},
+    for bad in ({**hall, "opening_periods": [{"opens": "12:00", "closes": "09:00"}]}, {**hall, "windows": 0},
+                {**hall, "opening_periods": [{"opens": "9:00", "closes": "12:00"}]},
                 {**hall, "matters": {"LR-XK-008": "easy"}}):
         assert (await client.post("/v1/halls", json=bad, headers=ops)).status_code == 422
     assert (await client.post("/v1/halls", json=hall, headers=bearer(await token("applicant-person")))).status_code == 403

@@ -1,7 +1,6 @@
 """Request and response bodies of svc-helpdesk."""
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -243,7 +242,12 @@ class RectificationAction(Strict):
 
 # -- halls ----------------------------------------------------------------------------------------
 
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+HHMM = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["09:00"])]
+
+
+class OpeningPeriod(Strict):
+    opens: HHMM
+    closes: HHMM
 
 
 class HallCreate(Strict):
@@ -251,8 +255,8 @@ class HallCreate(Strict):
     name: str = Field(min_length=2, max_length=200)
     district: str | None = Field(None, max_length=64)
     windows: int = Field(ge=1, le=100)
-    opening_periods: list[tuple[str, str]] = Field(min_length=1, max_length=4,
-                                                   examples=[[["09:00", "12:00"], ["13:00", "17:00"]]])
+    opening_periods: list[OpeningPeriod] = Field(
+        min_length=1, max_length=4, examples=[[{"opens": "09:00", "closes": "12:00"}, {"opens": "13:00", "closes": "17:00"}]])
     open_on_rest_days: bool = Field(False, description="Weekend and holiday service (周末不打烊): open every day")
     slot_minutes: int = Field(30, ge=5, le=240)
     slot_capacity: int = Field(ge=1, le=500)
@@ -261,14 +265,12 @@ class HallCreate(Strict):
 
     @field_validator("opening_periods")
     @classmethod
-    def _periods(cls, value: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    def _periods(cls, value: list[OpeningPeriod]) -> list[OpeningPeriod]:
         previous = "00:00"
-        for start, end in value:
-            if not _HHMM.match(start) or not _HHMM.match(end):
-                raise ValueError("times are HH:MM")
-            if not (previous <= start < end):
-                raise ValueError("periods must be in order, not overlap, and end after they start")
-            previous = end
+        for period in value:
+            if not (previous <= period.opens < period.closes):
+                raise ValueError("periods must be in order, not overlap, and close after they open")
+            previous = period.closes
         return value
 
 

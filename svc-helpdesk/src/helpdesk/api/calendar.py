@@ -5,14 +5,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from helpdesk.api.common import Ops, database, settings
+from helpdesk.api.common import ERROR_RESPONSES, Ops, database, settings
 from helpdesk.schemas import CalendarSubmissionView, CalendarSubmit, CalendarYearView
 from helpdesk.service import calendar_admin as service
 from kit.auth import Principal, Role, require_roles
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 
-router = APIRouter(tags=["calendar"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 404)})
+router = APIRouter(tags=["calendar"], responses=ERROR_RESPONSES)
 Year = Annotated[int, Path(ge=1900, le=2200)]
 Reader = Annotated[Principal, Depends(require_roles(*[r for r in Role if r not in (Role.APPLICANT, Role.PARTNER)]))]
 

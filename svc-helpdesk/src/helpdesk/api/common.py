@@ -6,6 +6,11 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from kit.auth import Principal, Role, require_roles
+from kit.errors import PROBLEM_RESPONSES
+
+# Every route may answer these as problem+json (bad input is 422, a forged cursor 400, …): documented
+# on every operation, so clients and the merged OpenAPI know the error body.
+ERROR_RESPONSES = {status: PROBLEM_RESPONSES[status] for status in (400, 401, 403, 404, 409, 422, 503)}
 
 Agent = Annotated[Principal, Depends(require_roles(Role.HELPDESK_AGENT))]
 Ops = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN))]

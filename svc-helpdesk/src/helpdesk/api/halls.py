@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from helpdesk.api.common import HallStaff, IdempotencyKey, Ops, database
+from helpdesk.api.common import ERROR_RESPONSES, HallStaff, IdempotencyKey, Ops, database
 from helpdesk.schemas import (
     AppointmentCreate,
     AppointmentView,
@@ -23,7 +23,7 @@ from kit.auth import CurrentPrincipal
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 
-router = APIRouter(tags=["halls"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
+router = APIRouter(tags=["halls"], responses=ERROR_RESPONSES)
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
-from helpdesk.api.common import IdempotencyKey, Staff, database
+from helpdesk.api.common import ERROR_RESPONSES, IdempotencyKey, Staff, database
 from helpdesk.schemas import TransferCreate, TransferView
 from helpdesk.service import hotline as service
 from kit.auth import Principal, Role, require_roles
@@ -15,7 +15,7 @@ from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.pagination import CursorQuery, LimitQuery, Page
 
-router = APIRouter(tags=["hotline"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403)})
+router = APIRouter(tags=["hotline"], responses=ERROR_RESPONSES)
 Recorder = Annotated[Principal, Depends(require_roles(Role.HELPDESK_AGENT, Role.OPS_ADMIN, Role.SERVICE))]
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from helpdesk.api.common import IdempotencyKey, database, settings
+from helpdesk.api.common import ERROR_RESPONSES, IdempotencyKey, database, settings
 from helpdesk.schemas import RatingCreate, RatingView, RectificationAction, RectificationView
 from helpdesk.service import ratings as service
 from kit.auth import CurrentPrincipal, Principal, Role, require_roles
@@ -14,7 +14,7 @@ from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.pagination import CursorQuery, LimitQuery, Page
 
-router = APIRouter(tags=["ratings"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403)})
+router = APIRouter(tags=["ratings"], responses=ERROR_RESPONSES)
 Handler = Annotated[Principal, Depends(require_roles(Role.HELPDESK_AGENT, Role.WINDOW_OFFICER, Role.REVIEWER,
                                                      Role.OPS_ADMIN, Role.INSPECTOR))]
 

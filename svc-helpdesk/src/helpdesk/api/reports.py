@@ -7,11 +7,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
+from helpdesk.api.common import ERROR_RESPONSES
 from helpdesk.service import reports as service
 from kit.auth import Principal, Role, require_roles
-from kit.errors import PROBLEM_RESPONSES, ValidationFailed
+from kit.errors import ValidationFailed
 
-router = APIRouter(tags=["reports"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 422)})
+router = APIRouter(tags=["reports"], responses=ERROR_RESPONSES)
 Reader = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN, Role.INSPECTOR, Role.HELPDESK_AGENT))]
 MAX_DAYS = 366
 

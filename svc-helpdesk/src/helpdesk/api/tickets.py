@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 from sqlalchemy import select
 
-from helpdesk.api.common import Agent, IdempotencyKey, Ops, Staff, database, settings
+from helpdesk.api.common import ERROR_RESPONSES, Agent, IdempotencyKey, Ops, Staff, database, settings
 from helpdesk.models import Agent as AgentRow
 from helpdesk.models import SlaPolicy
 from helpdesk.schemas import (
@@ -32,8 +32,8 @@ from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES, Conflict
 from kit.pagination import CursorQuery, LimitQuery, Page
 
-router = APIRouter(tags=["tickets"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
-desk_router = APIRouter(tags=["help desk"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403)})
+router = APIRouter(tags=["tickets"], responses=ERROR_RESPONSES)
+desk_router = APIRouter(tags=["help desk"], responses=ERROR_RESPONSES)
 
 TicketId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 

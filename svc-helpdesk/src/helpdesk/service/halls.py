@@ -26,6 +26,7 @@ from helpdesk.schemas import (
     CheckinCreate,
     HallCreate,
     HallView,
+    OpeningPeriod,
     SlotView,
     VisitView,
 )
@@ -41,6 +42,8 @@ from kit.scheduling import lock_id
 WAIT_TARGET_MINUTES = {"general": 10, "complex": 30}
 HANDLING_TARGET_MINUTES = 20
 HALL_STAFF = (Role.WINDOW_OFFICER, Role.OPS_ADMIN, Role.HELPDESK_AGENT)
+# How far ahead slots are offered and booked.
+BOOKING_HORIZON_DAYS = 60
 
 
 def _invalid(field: str, zh: str, en: str, code: str) -> ValidationFailed:
@@ -79,7 +82,8 @@ def slot_starts(hall: Hall, day: date) -> list[datetime]:
 
 def _hall_view(h: Hall) -> HallView:
     return HallView(id=h.id, name=h.name, district=h.district, windows=h.windows,
-                    opening_periods=[tuple(p) for p in h.opening_periods], open_on_rest_days=h.open_on_rest_days,
+                    opening_periods=[OpeningPeriod(opens=a, closes=b) for a, b in h.opening_periods],
+                    open_on_rest_days=h.open_on_rest_days,
                     slot_minutes=h.slot_minutes,
                     slot_capacity=h.slot_capacity, daily_cap_per_person=h.daily_cap_per_person, matters=h.matters)
 
@@ -88,7 +92,8 @@ async def create_hall(session: AsyncSession, body: HallCreate) -> HallView:
     if await session.get(Hall, body.id) is not None:
         raise Conflict("大厅已存在 / the hall already exists")
     hall = Hall(id=body.id, name=body.name, district=body.district, windows=body.windows,
-                opening_periods=[list(p) for p in body.opening_periods], open_on_rest_days=body.open_on_rest_days,
+                opening_periods=[[p.opens, p.closes] for p in body.opening_periods],
+                open_on_rest_days=body.open_on_rest_days,
                 slot_minutes=body.slot_minutes,
                 slot_capacity=body.slot_capacity, daily_cap_per_person=body.daily_cap_per_person, matters=body.matters)
     session.add(hall)
@@ -107,8 +112,16 @@ async def list_halls(session: AsyncSession) -> list[HallView]:
     return [_hall_view(h) for h in (await session.scalars(select(Hall).order_by(Hall.id))).all()]
 
 
+def _check_bookable(field: str, day: date) -> None:
+    today = utcnow().astimezone(SHANGHAI).date()
+    if not today <= day <= today + timedelta(days=BOOKING_HORIZON_DAYS):
+        raise _invalid(field, f"只能预约今天起 {BOOKING_HORIZON_DAYS} 天内", f"bookable only from today to "
+                       f"{BOOKING_HORIZON_DAYS} days ahead", "out_of_horizon")
+
+
 async def slots(session: AsyncSession, hall_id: str, day: date) -> list[SlotView]:
     hall = await get_hall(session, hall_id)
+    _check_bookable("date", day)
     starts = slot_starts(hall, day)
     booked = dict((await session.execute(select(HallSlot.slot_start, HallSlot.booked).where(
         HallSlot.hall_id == hall_id, HallSlot.slot_start.in_(starts)))).all()) if starts else {}
@@ -133,6 +146,7 @@ async def book(database: Any, principal: Principal, body: AppointmentCreate, ide
         start = body.slot_start.astimezone(SHANGHAI)
         if start <= now:
             raise _invalid("slot_start", "预约时段已过", "the slot has already begun", "past")
+        _check_bookable("slot_start", start.date())
         if start not in slot_starts(hall, start.date()):
             raise _invalid("slot_start", "不是该大厅的预约时段（非工作日或非开放时段）",
                            "not a slot of the hall (not a working day or outside opening hours)", "not_a_slot")
