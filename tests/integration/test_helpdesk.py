@@ -340,6 +340,10 @@ async def test_bad_rating_is_answered_and_put_right(suite, client, token) -> Non
     assert r.json()["status"] == "closed" and r.json()["late"] is False
     closed = (await client.get("/v1/rectifications?status=closed", headers=agent)).json()["items"]
     assert case_id in [c["id"] for c in closed]
+    # The person sees the answer to their rating.
+    mine = (await client.get("/v1/ratings?target_kind=ticket&score=1", headers=person)).json()["items"]
+    rated = next(x for x in mine if x["rectification_id"] == case_id)
+    assert rated["reply"] == "您好，已为您重新解答。" and rated["replied_at"]
 
 
 async def test_hall_booking_queue_and_waits(suite, client, token) -> None:  # noqa: ANN001

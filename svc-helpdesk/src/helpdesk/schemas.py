@@ -212,6 +212,8 @@ class RatingView(BaseModel):
     department: str | None
     created_at: datetime
     rectification_id: str | None
+    reply: str | None = Field(None, description="For a bad rating: the answer given to the person")
+    replied_at: datetime | None = None
 
 
 class RectificationView(BaseModel):

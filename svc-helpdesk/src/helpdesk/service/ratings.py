@@ -223,7 +223,8 @@ async def act_on_rectification(session: AsyncSession, principal: Principal, rect
 
 async def list_ratings(session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None,
                        target_kind: str | None, score: int | None) -> Page[RatingView]:
-    stmt = select(Rating, Rectification.id).outerjoin(Rectification, Rectification.rating_id == Rating.id)
+    stmt = (select(Rating, Rectification.id, Rectification.reply, Rectification.replied_at)
+            .outerjoin(Rectification, Rectification.rating_id == Rating.id))
     if not principal.is_staff:
         stmt = stmt.where(Rating.rater_subject == principal.subject)
     elif not sees_every_department(principal):
@@ -237,9 +238,10 @@ async def list_ratings(session: AsyncSession, principal: Principal, *, limit: in
         stmt = stmt.where(after)
     rows = (await session.execute(stmt.order_by(Rating.created_at.desc(), Rating.id.desc()).limit(limit + 1))).all()
     def view(row: Any) -> RatingView:
-        r, rectification_id = row
+        r, rectification_id, reply, replied_at = row
         return RatingView(id=r.id, target_kind=r.target_kind, target_id=r.target_id, score=r.score, tags=r.tags,
                           comment=r.comment, matter_code=r.matter_code, department=r.department,
-                          created_at=r.created_at, rectification_id=rectification_id)
+                          created_at=r.created_at, rectification_id=rectification_id, reply=reply,
+                          replied_at=replied_at)
 
     return newest_first_page(rows, limit, view, lambda row: row[0].created_at, lambda row: row[0].id)
