@@ -51,6 +51,13 @@ request = function()
   return wrk.format("POST", "/v1/verifications", {["Content-Type"] = "application/json",
                     ["Authorization"] = "Bearer %s"}, bodies[i])
 end
+local shown = 0
+response = function(status, headers, body)
+  if status ~= 200 and shown < 3 then
+    shown = shown + 1
+    io.stderr:write(status .. " " .. string.sub(body, 1, 300) .. "\\n")
+  end
+end
 """
 
 
@@ -133,7 +140,10 @@ def wrk(url: str, seconds: int, script: Path | None = None, connections: int = 3
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if script:
         command[1:1] = ["-s", str(script)]
-    return parse_wrk(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    if done.stderr.strip():
+        print(f"  first refusals from {url}:\n  " + done.stderr.strip().replace("\n", "\n  "))
+    return parse_wrk(done.stdout)
 
 
 def token_for(gateway: str, username: str) -> str:
@@ -145,6 +155,8 @@ def token_for(gateway: str, username: str) -> str:
 def through_gateway(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     work = Path(tempfile.mkdtemp(prefix="lvrong-bench-licences-"))
     os.environ["LICENCES_KEY_DIR"] = str(work / "keys")
+    # A shared PostgreSQL has 100 connections: keep this suite's share small.
+    os.environ.setdefault("LICENCES_DATABASE_POOL_SIZE", "10")
     results: dict[str, dict[str, float]] = {}
     with fresh_suite(PREFIX, ROOT / "var" / "bench") as (env, ports):
         env["LICENCES_KEY_DIR"] = os.environ["LICENCES_KEY_DIR"]
