@@ -19,7 +19,7 @@ from sqlalchemy import text
 from kit.db import Database
 from kit.events import EventConsumer, EventSubscription, JetStreamBus
 
-SERVICE, SUBSCRIPTION = "faulttest", "things"
+SERVICE, SUBSCRIPTION = "crashtest", "things"
 
 
 async def main(nats_url: str, database_url: str, producer: str, subject: str, mode: str, marker: str) -> None:

@@ -26,6 +26,7 @@ from prometheus_client import REGISTRY
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy import text
 
+import kit.app
 import kit.events.outbox  # noqa: F401 - registers outbox and processed_events on platform_metadata
 from gateway.issuer import DEMO_USERS, DevIssuer
 from kit.app import ServiceDefinition, create_service_app
@@ -95,7 +96,7 @@ async def test_a_consumer_killed_mid_handling_gets_the_event_again_and_applies_i
         async def handler(session: Any, ev: CloudEvent) -> None:  # noqa: ANN401
             await session.execute(text("INSERT INTO effects (event_id) VALUES (:id)"), {"id": ev.id})
 
-        consumer = EventConsumer(database, bus, "faulttest", EventSubscription("things", producer, [event.type], handler))
+        consumer = EventConsumer(database, bus, "crashtest", EventSubscription("things", producer, [event.type], handler))
         survivor = asyncio.create_task(consumer.run())
         js = await bus.jetstream()
 
@@ -144,8 +145,10 @@ async def poison_service(servers: Any, own_nats: LocalNats, fault_prefix: str) -
     producer = f"faultsrc{uuid.uuid4().hex[:8]}"
     database = await _effects_database(servers, f"{fault_prefix}_faulttest")
     service = PoisonService(producer)
+    kit.app.OPERATIONS_METRICS_SECONDS = 0.3  # the gauges refreshed quickly enough to be watched here
     settings = FaultSettings(database_url=servers.database_url, database_name_prefix=fault_prefix,
-                             nats_url=own_nats.url, consumer_max_deliver=3, log_level="WARNING")
+                             nats_url=own_nats.url, consumer_max_deliver=3, log_level="WARNING",
+                             database_pool_size=3)
     app = create_service_app(ServiceDefinition(
         settings=settings, title="fault test", description="a service with a poison-sensitive handler",
         subscriptions=[EventSubscription("things", producer, [f"lvrong.{producer}.>"], service.handle)],
@@ -170,6 +173,7 @@ async def poison_service(servers: Any, own_nats: LocalNats, fault_prefix: str) -
                "applicant": issuer.issue(DEMO_USERS["applicant-person"])["access_token"]}
     server.should_exit = True
     await serving
+    kit.app.OPERATIONS_METRICS_SECONDS = 15.0
     await bus.close()
     await database.dispose()
 
@@ -203,6 +207,18 @@ async def test_a_poison_event_is_dead_lettered_the_rest_flows_and_ops_replay_it_
     assert r.status_code == 200 and r.json()["dead_letter"] == letter
     metrics = (await client.get("/metrics")).text
     assert 'lvrong_events_dead_lettered_total{consumer="faulttest-things"} 1.0' in metrics
+    assert 'lvrong_event_redeliveries_total{consumer="faulttest-things"} 2.0' in metrics
+
+    async def gauges_show(*lines: str) -> bool:
+        text = (await client.get("/metrics")).text
+        return all(line in text for line in lines)
+
+    # What ops alert on: one dead letter waiting, nothing pending, no outbox backlog.
+    await _eventually(lambda: gauges_show('lvrong_dead_letters{consumer="faulttest-things"} 1.0',
+                                          'lvrong_consumer_lag{consumer="faulttest-things"} 0.0',
+                                          'lvrong_consumer_ack_pending{consumer="faulttest-things"} 0.0',
+                                          'lvrong_outbox_unpublished{service="faulttest"} 0.0'),
+                      10, "the operations gauges")
 
     # The fix is deployed; ops replay the dead letter: applied once, and gone from the list.
     service.broken = False
@@ -220,6 +236,8 @@ async def test_a_poison_event_is_dead_lettered_the_rest_flows_and_ops_replay_it_
     assert await _dead_letters(client, ops) == []
     r = await client.post(f"/v1/ops/faulttest/deadletters/{letter['sequence']}/replay", headers=bearer(ops))
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+    await _eventually(lambda: gauges_show('lvrong_dead_letters{consumer="faulttest-things"} 0.0'), 10,
+                      "no dead letter waiting")
 
 
 async def test_a_message_that_is_no_event_can_only_be_discarded(poison_service: dict[str, Any]) -> None:  # noqa: ANN401

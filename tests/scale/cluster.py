@@ -128,6 +128,31 @@ class Cluster:
             connections = json.load(r)["connections"]
         return [c for c in connections if c.get("name") == name]
 
+    async def replica_metrics(self, service: str, name: str, *, replicas: int, attempts: int = 30,
+                              ) -> dict[float, dict[tuple[tuple[str, str], ...], float]]:
+        """The samples of the Prometheus metric ``name`` of each replica process of ``service``.
+
+        Replicas share one listening socket and an idle one may win every accept, so connections are
+        opened many at once: ask until ``replicas`` different processes (told apart by their start
+        time) have answered."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        found: dict[float, dict[tuple[tuple[str, str], ...], float]] = {}
+
+        async def ask(client: httpx.AsyncClient) -> None:
+            text = (await client.get(f"http://127.0.0.1:{self.ports[service]}/metrics")).text
+            families = {f.name: f for f in text_string_to_metric_families(text)}
+            started = families["process_start_time_seconds"].samples[0].value
+            found[started] = {tuple(sorted(s.labels.items())): s.value for f in families.values()
+                              for s in f.samples if s.name == name}
+
+        async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_keepalive_connections=0)) as client:
+            for _ in range(attempts):
+                await asyncio.gather(*(ask(client) for _ in range(16)))
+                if len(found) >= replicas:
+                    break
+        return found
+
     async def token(self, client: httpx.AsyncClient, username: str) -> str:
         r = await client.post("/auth/token", data={"grant_type": "password", "username": username, "password": "demo"})
         assert r.status_code == 200, r.text
