@@ -108,7 +108,7 @@ async def test_bad_entries_are_refused_and_nothing_is_written(client, token, sui
                  {"question": "q", "answer": "a", "category": "nonsense"}, {"question": "q" * 501, "answer": "a"},
                  {"question": "q", "answer": "a", "id": "bad id!"}, {"question": "q", "answer": "a", "unknown": 1},
                  {"question": "q", "answer": "a", "effective_from": "2026-05-01", "effective_to": "2026-01-01"},
-                 {"question": "q", "answer": "<script>only a script</script>"}):
+                 {"question": "q", "answer": "<script>only a script</script>"}, {"question": "q\u0000", "answer": "a"}):
         r = await client.post("/v1/knowledge/entries", json=body, headers=editor)
         assert r.status_code == 422, (body, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -121,6 +121,13 @@ async def test_bad_entries_are_refused_and_nothing_is_written(client, token, sui
     assert r.status_code == 409
     assert await count_entries(suite) == before
     assert (await client.post("/v1/knowledge/entries/kb-nope/publish", headers=bearer(await token("reviewer")))).status_code == 404
+    # A change that would leave the entry invalid is refused; the entry keeps its version.
+    for patch in ({"similar": None}, {"category": None}, {"answer": ""}, {"note": "x" * 501}, {"id": "other"}):
+        r = await client.patch("/v1/knowledge/entries/kb-0002", json=patch, headers=editor)
+        assert r.status_code == 422, (patch, r.text)
+    r = await client.get("/v1/knowledge/entries/kb-0002", headers=editor)
+    assert r.json()["version"] == 1
+    assert (await client.get("/v1/knowledge/entries/kb-0002/versions/99999999999", headers=editor)).status_code == 422
 
 
 async def test_import_keeps_ids_reports_broken_lines_and_export_round_trips(client, token, suite) -> None:  # noqa: ANN001
@@ -253,7 +260,8 @@ async def test_assistant_hands_over_with_the_conversation_and_records_the_questi
 
 async def test_assistant_bad_inputs_change_nothing(client, suite) -> None:  # noqa: ANN001
     sid = await _session(client)
-    for body in ({"text": ""}, {"text": "   "}, {"text": "树" * 10_000}, {}, {"text": 5}, {"text": "a", "x": 1}):
+    for body in ({"text": ""}, {"text": "   "}, {"text": "树" * 10_000}, {}, {"text": 5}, {"text": "a", "x": 1},
+                 {"text": "挪树\u0000"}):
         r = await client.post(f"/v1/assistant/sessions/{sid}/messages", json=body)
         assert r.status_code == 422, (body, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -282,7 +290,7 @@ async def test_a_logged_in_persons_conversation_is_theirs(client, token) -> None
 
 
 async def test_help_desk_answer_becomes_a_draft_entry(client, token, suite) -> None:  # noqa: ANN001
-    proposal = AnswerProposed(proposal_id=uuid.uuid4().hex, ticket_id="t-1", conversation_id=None, matter_code=None,
+    proposal = AnswerProposed(proposal_id=uuid.uuid4().hex, ticket_id="t-1", conversation_id=None, matter_code="LR-XK-008",
                               question="绿化养护单位资质在哪里查？", answer="在市绿化市容局官网“行业管理”栏目查询。",
                               department="市绿化市容局", proposed_by="agent", proposed_at=dt.datetime.now(dt.UTC))
     nc = await nats.connect(suite.env["NATS_URL"])
@@ -305,6 +313,7 @@ async def test_help_desk_answer_becomes_a_draft_entry(client, token, suite) -> N
         drafts = [e for e in items if e["content"]["question"] == proposal.question]
         await asyncio.sleep(0.2)
     assert len(drafts) == 1 and drafts[0]["created_by"] == "agent" and not drafts[0]["live"]
+    assert drafts[0]["content"]["matter"] == "对迁移树木的许可"  # the catalogue code named as the matter
 
 
 async def test_inspection_confirm_and_policy_deadlines(client, token) -> None:  # noqa: ANN001

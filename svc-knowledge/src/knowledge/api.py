@@ -143,7 +143,7 @@ async def entry_history(session: SessionDep, _: Reader, entry_id: EntryId) -> Pa
 
 @router.get("/v1/knowledge/entries/{entry_id}/versions/{version}", summary="One version's content (staff)",
             responses={404: PROBLEM_RESPONSES[404]})
-async def entry_version(session: SessionDep, _: Reader, entry_id: EntryId, version: Annotated[int, Path(ge=1)]) -> dict:
+async def entry_version(session: SessionDep, _: Reader, entry_id: EntryId, version: Annotated[int, Path(ge=1, le=1_000_000)]) -> dict:
     entry = await entries.get_entry(session, entry_id)
     if version > entry.version:
         raise NotFound(f"版本 {version} 不存在 / version {version} not found")

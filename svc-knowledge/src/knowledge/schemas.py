@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from knowledge.retrieval import CATEGORIES
 
@@ -21,6 +21,30 @@ Phrasing = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 
 
+class Input(BaseModel):
+    """A request body: unknown fields refused, and no NUL character anywhere (PostgreSQL text cannot
+    hold one, so it would otherwise fail only when stored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if _has_nul(data):
+            raise ValueError("文本不能包含 NUL 字符 / text must not contain NUL characters")
+        return data
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _not_blank(value: str) -> str:
     value = value.strip()
     if not value:
@@ -28,10 +52,8 @@ def _not_blank(value: str) -> str:
     return value
 
 
-class EntryContent(BaseModel):
+class EntryContent(Input):
     """What an editor writes; the fields of a line of the JSON Lines import (``faq.jsonl``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="The standard question")
     similar: list[Phrasing] = Field(
@@ -62,10 +84,8 @@ class EntryCreate(EntryContent):
     id: str | None = Field(default=None, pattern=ENTRY_ID_PATTERN, description="Kept when given (imports); else assigned")
 
 
-class EntryPatch(BaseModel):
+class EntryPatch(Input):
     """A change to an entry: the given fields replace the newest version's, as a new version."""
-
-    model_config = ConfigDict(extra="forbid")
 
     question: str | None = Field(default=None, min_length=1, max_length=MAX_QUESTION_CHARS)
     similar: list[Phrasing] | None = Field(default=None, max_length=30)
@@ -146,13 +166,11 @@ class ImportReport(BaseModel):
     rejected: list[ImportRejection]
 
 
-class Transition(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Transition(Input):
     note: str | None = Field(default=None, max_length=500)
 
 
-class SessionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SessionCreate(Input):
     channel: Literal["web", "app", "kiosk", "hotline", "other"] = "web"
 
 
@@ -167,8 +185,7 @@ class SessionView(BaseModel):
     messages: list[dict[str, Any]] = []
 
 
-class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MessageIn(Input):
     text: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="What the person typed")
 
     _strip = field_validator("text")(_not_blank)
@@ -200,8 +217,7 @@ class AssistantReply(BaseModel):
         default=None, description="The caller's applications, when they asked for their progress while logged in")
 
 
-class FeedbackIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FeedbackIn(Input):
     solved: bool
     comment: str | None = Field(default=None, max_length=500)
 
@@ -220,8 +236,7 @@ class UnansweredGroupView(BaseModel):
     examples: list[str] = []
 
 
-class ResolveGroup(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ResolveGroup(Input):
     entry_id: str = Field(pattern=ENTRY_ID_PATTERN, description="The entry that answers the group's questions")
 
 

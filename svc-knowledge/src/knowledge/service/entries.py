@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.auth import Principal
 from kit.calendar import CalendarError, default_calendar
 from kit.contracts.knowledge import PolicyDeadlineMissed
-from kit.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from kit.errors import Conflict, FieldError, NotFound, ServiceUnavailable, ValidationFailed
 from kit.events import add_event
 from kit.pagination import newest_first_after, newest_first_cursor
 from knowledge.models import Entry, EntryEvent, EntryVersion
@@ -126,7 +126,12 @@ async def change(session: AsyncSession, principal: Principal, entry_id: str, pat
     entry = entry or await get_entry(session, entry_id, lock=True)
     given = patch.model_dump(mode="json", exclude_unset=True, exclude={"note"})
     current = current if current is not None else await version_content(session, entry.id, entry.version)
-    merged = EntryContent.model_validate({**current, **given})
+    try:
+        merged = EntryContent.model_validate({**current, **given})
+    except ValidationError as e:  # e.g. a field that may not be null set to null
+        raise ValidationFailed("修改后的条目不符合要求 / the changed entry is not valid", errors=[
+            FieldError(field=".".join(str(p) for p in err["loc"]), message=err["msg"], code=err["type"])
+            for err in e.errors()]) from None
     content = _content(merged)
     changed = sorted(k for k in content if content.get(k) != current.get(k))
     if not changed:
