@@ -129,22 +129,24 @@ class Cluster:
         return [c for c in connections if c.get("name") == name]
 
     async def replica_metrics(self, service: str, name: str, *, replicas: int, attempts: int = 30,
-                              ) -> dict[float, dict[tuple[tuple[str, str], ...], float]]:
+                              ) -> dict[Any, dict[tuple[tuple[str, str], ...], float]]:
         """The samples of the Prometheus metric ``name`` of each replica process of ``service``.
 
         Replicas share one listening socket and an idle one may win every accept, so connections are
-        opened many at once: ask until ``replicas`` different processes (told apart by their start
-        time) have answered."""
+        opened many at once: ask until ``replicas`` different processes have answered. Processes are
+        told apart by their start time and their own values of ``name`` (workers started in the same
+        clock tick share a start time): call it once the cluster is idle, so those values stand still."""
         from prometheus_client.parser import text_string_to_metric_families
 
-        found: dict[float, dict[tuple[tuple[str, str], ...], float]] = {}
+        found: dict[Any, dict[tuple[tuple[str, str], ...], float]] = {}
 
         async def ask(client: httpx.AsyncClient) -> None:
             text = (await client.get(f"http://127.0.0.1:{self.ports[service]}/metrics")).text
             families = {f.name: f for f in text_string_to_metric_families(text)}
             started = families["process_start_time_seconds"].samples[0].value
-            found[started] = {tuple(sorted(s.labels.items())): s.value for f in families.values()
-                              for s in f.samples if s.name == name}
+            samples = {tuple(sorted(s.labels.items())): s.value for f in families.values()
+                       for s in f.samples if s.name == name}
+            found[(started, tuple(sorted(samples.items())))] = samples
 
         async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_keepalive_connections=0)) as client:
             for _ in range(attempts):

@@ -29,10 +29,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def traced_cluster(servers: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Path]]:  # noqa: ANN401
+def traced_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Path]]:
     spans = tmp_path_factory.mktemp("spans")
-    with Cluster(PREFIX, database_url=servers.database_url, extra_env={"LVRONG_TRACE_DIR": str(spans)}).running() \
-            as running:
+    with Cluster(PREFIX, database_url=None, extra_env={"LVRONG_TRACE_DIR": str(spans)}).running() as running:
         yield running, spans
 
 
