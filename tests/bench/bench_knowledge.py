@@ -134,11 +134,12 @@ async def quality(gateway: str, data: Path, verbose: bool) -> dict[str, Any]:
             resolved += ok
             if verbose and not ok:
                 print(f"  dialogue miss: {d['turns']} expected={d['expected']} got={last['entry'] and last['entry']['id']}")
-    return {"questions": len(questions), "answerable": answerable, "top1": top1 / answerable,
+    return {"handed_over": handed, "handed_over_right": handed_right, "nulls": nulls, "nulls_handed": nulls_handed,
+            "questions": len(questions), "answerable": answerable, "top1": top1 / answerable,
             "recall@3": recall3 / answerable, "mrr": rr / answerable,
             "handover_precision": handed_right / handed if handed else None,
             "handover_recall": nulls_handed / nulls if nulls else None,
-            "dialogues": len(dialogues), "dialogues_resolved": resolved / len(dialogues) if dialogues else None}
+            "dialogues": len(dialogues), "dialogues_resolved": resolved}
 
 
 async def in_process_speed(database_url: str, prefix: str, faq: list[dict[str, Any]], questions: list[str], n: int
@@ -236,6 +237,8 @@ def main() -> None:
     print(f"hand-over precision: {m['handover_precision']}")
     print(f"hand-over recall: {m['handover_recall']}")
     print(f"dialogues resolved to the expected entry: {m['dialogues_resolved']} of {m['dialogues']}")
+    print(f"hand-over: {m['handed_over']} handed over, {m['handed_over_right']} of them out of scope; "
+          f"{m['nulls_handed']} of {m['nulls']} out-of-scope questions handed over")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,8 @@ def test_the_policy_deadline_is_the_working_day_before_on_the_platform_calendar(
         assert deadline < effective and calendar.is_working_day(deadline)
         assert calendar.working_days_between(deadline, effective) <= 1
     assert entries.policy_deadline(None) is None
+    # A year the calendar has no data for: no deadline yet (never a guess from weekends alone).
+    assert entries.policy_deadline(dt.date(2999, 3, 1)) is None
 
 
 def test_import_reports_each_bad_line_with_its_reasons() -> None:
@@ -118,3 +120,15 @@ async def test_a_late_policy_entry_raises_one_event(database) -> None:  # noqa: 
     assert rows[0].envelope["data"]["deadline"] == entries.policy_deadline(effective).isoformat()
     async with database.session() as s:
         assert (await s.execute(select(Entry.policy_late_reported_at).where(Entry.id == "kb-p"))).scalar_one()
+
+
+async def test_a_policy_in_a_year_without_calendar_data_waits_for_the_calendar(database) -> None:  # noqa: ANN001
+    async with database.transaction() as s:
+        entry = await entries.create(s, EDITOR, EntryCreate(id="kb-far", question="远期新规？", answer="待定。",
+                                                            policy_effective_date=dt.date(2999, 3, 1)))
+        assert entry.policy_deadline is None
+    async with database.transaction() as s:
+        deadlines = await entries.policy_deadlines(s)
+        assert [i["id"] for i in deadlines["waiting_for_calendar"]] == ["kb-far"]
+        assert "kb-far" not in [i["id"] for i in deadlines["late"] + deadlines["at_risk"]]
+        assert await entries.report_late_policies(s) == 0

@@ -37,8 +37,10 @@ from knowledge.schemas import (
 from knowledge.service import conversations, entries, reports, unanswered
 from knowledge.service.index import holder
 
-router = APIRouter(tags=["knowledge"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
-assistant_router = APIRouter(tags=["assistant"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (404, 422, 503)})
+router = APIRouter(tags=["knowledge"],
+                   responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 404, 422, 503)})
+assistant_router = APIRouter(tags=["assistant"],
+                             responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 404, 422, 503)})
 
 EntryId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 SessionId = Annotated[str, Path(pattern=r"^[a-f0-9]{32}$")]
@@ -112,8 +114,8 @@ async def create_entry(request: Request, principal: Editor, body: EntryCreate, i
 
 
 @router.get("/v1/knowledge/entries/{entry_id}", summary="An entry: staff see the newest version; the public "
-            "(no token) the published one, or as it was published on `as_of`", response_model=None,
-            responses={200: {"model": EntryView}, 404: PROBLEM_RESPONSES[404]})
+            "(no token) the published one, or as it was published on `as_of`",
+            responses={404: PROBLEM_RESPONSES[404]})
 async def get_entry(session: SessionDep, principal: MaybePrincipal, entry_id: EntryId,
                     as_of: Annotated[date | None, Query(description="The day (Asia/Shanghai) to look the answer up on")] = None,
                     ) -> EntryView | PublicEntry:
@@ -189,8 +191,9 @@ async def confirm_entry(request: Request, principal: Editor, entry_id: EntryId, 
 @router.post("/v1/knowledge/import", summary="Bulk import JSON Lines (the format of faq.jsonl); good lines are "
              "stored, bad ones reported. `publish=true` needs the reviewer or ops_admin role",
              responses={422: PROBLEM_RESPONSES[422]},
-             openapi_extra={"requestBody": {"content": {"application/x-ndjson": {"schema": {"type": "string"}}},
-                                            "required": True}})
+             openapi_extra={"requestBody": {"required": True, "description": "JSON Lines (sent as text/plain or "
+                                            "application/x-ndjson): one entry per line, the format of faq.jsonl",
+                                            "content": {"text/plain": {"schema": {"type": "string"}}}}})
 async def import_entries(request: Request, principal: Importer,
                          publish: Annotated[bool, Query(description="Publish every imported entry at once")] = False,
                          ) -> ImportReport:

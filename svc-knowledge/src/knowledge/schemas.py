@@ -245,7 +245,7 @@ class PolicyItem(BaseModel):
     question: str
     policy_ref: str | None
     policy_effective_date: date
-    policy_deadline: date
+    policy_deadline: date | None = Field(description="Null while the platform calendar has no data for that year")
     status: str
     published_at: datetime | None
     working_days_left: int | None
@@ -254,3 +254,5 @@ class PolicyItem(BaseModel):
 class PolicyDeadlines(BaseModel):
     at_risk: list[PolicyItem]
     late: list[PolicyItem]
+    waiting_for_calendar: list[PolicyItem] = Field(
+        default_factory=list, description="Not published, effective in a year the platform calendar has no data for yet")

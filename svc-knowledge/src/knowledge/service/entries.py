@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.auth import Principal
 from kit.calendar import CalendarError, default_calendar
 from kit.contracts.knowledge import PolicyDeadlineMissed
-from kit.errors import Conflict, FieldError, NotFound, ServiceUnavailable, ValidationFailed
+from kit.errors import Conflict, FieldError, NotFound, ValidationFailed
 from kit.events import add_event
 from kit.pagination import newest_first_after, newest_first_cursor
 from knowledge.models import Entry, EntryEvent, EntryVersion
@@ -46,13 +46,18 @@ def today() -> date:
 
 
 def policy_deadline(effective: date | None) -> date | None:
-    """The last day on which publishing meets the rule: one working day before the policy takes effect."""
+    """The last day on which publishing meets the rule: one working day before the policy takes effect.
+
+    None while the platform calendar has no data for that year (a policy announced for a year whose
+    holidays are not published yet): the entry is kept, listed as waiting for the calendar, and its
+    deadline is set by the policy job once ops add the year.
+    """
     if effective is None:
         return None
     try:
         return default_calendar().add_working_days(effective, -1)
-    except CalendarError as e:
-        raise ServiceUnavailable(e.message_zh + " / " + e.message_en) from None
+    except CalendarError:
+        return None
 
 
 def _content(body: EntryContent) -> dict[str, Any]:
@@ -359,6 +364,11 @@ async def policy_deadlines(session: AsyncSession) -> dict[str, list[dict[str, An
     rows = (await session.execute(select(Entry).where(Entry.policy_deadline.is_not(None))
                                   .order_by(Entry.policy_deadline, Entry.id))).scalars()
     at_risk, late = [], []
+    waiting = [{"id": e.id, "question": e.question, "policy_ref": None, "policy_effective_date": e.policy_effective_date,
+                "policy_deadline": None, "status": e.status, "published_at": e.published_at, "working_days_left": None}
+               for e in (await session.execute(select(Entry).where(
+                   Entry.policy_effective_date.is_not(None), Entry.policy_deadline.is_(None), Entry.live.is_(False))
+                   .order_by(Entry.policy_effective_date, Entry.id))).scalars()]
     for e in rows:
         published_on = e.published_at.astimezone(SHANGHAI).date() if e.published_at and e.live else None
         on_time = published_on is not None and published_on <= e.policy_deadline and e.published_version == e.version
@@ -375,12 +385,18 @@ async def policy_deadlines(session: AsyncSession) -> dict[str, list[dict[str, An
             late.append(item)
         elif published_on is None and left is not None and left <= AT_RISK_WORKING_DAYS:
             at_risk.append(item)
-    return {"at_risk": at_risk, "late": late}
+    return {"at_risk": at_risk, "late": late, "waiting_for_calendar": waiting}
 
 
 async def report_late_policies(session: AsyncSession) -> int:
-    """Raise ``PolicyDeadlineMissed`` once for each entry not published by its policy deadline."""
+    """Raise ``PolicyDeadlineMissed`` once for each entry not published by its policy deadline (after
+    setting the deadlines the calendar could not give before)."""
     now = today()
+    for e in (await session.execute(select(Entry).where(
+            Entry.policy_effective_date.is_not(None), Entry.policy_deadline.is_(None)).with_for_update(skip_locked=True))
+            ).scalars():
+        e.policy_deadline = policy_deadline(e.policy_effective_date)
+    await session.flush()
     rows = (await session.execute(select(Entry).where(
         Entry.policy_deadline < now, Entry.policy_late_reported_at.is_(None),
         or_(Entry.first_published_at.is_(None),

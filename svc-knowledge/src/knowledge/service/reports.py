@@ -40,5 +40,6 @@ async def build(session: AsyncSession) -> dict[str, Any]:
         "assistant": await conversations.resolution(session),
         "unanswered": await unanswered.summary(session),
         "inspection": await inspection(session),
-        "policy": {"at_risk": len(policy["at_risk"]), "late": len(policy["late"])},
+        "policy": {"at_risk": len(policy["at_risk"]), "late": len(policy["late"]),
+                   "waiting_for_calendar": len(policy["waiting_for_calendar"])},
     }
