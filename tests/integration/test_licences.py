@@ -460,6 +460,15 @@ async def test_grants_delegation_revocation_and_audited_fetches(suite, client, t
     entries = (await client.get("/v1/audit/licences/entries", params={"resource_id": lid}, headers=bearer(ops))).json()
     assert [e["action"] for e in entries["items"]].count("licence.fetch") == 2
     assert all(e["owner_subject"] == "u-applicant-company" for e in entries["items"] if e["action"] == "licence.fetch")
+    # Staff list a holder's licences masked, and the listing is audited; an applicant lists only their own.
+    officer = await token("officer")
+    listed = (await client.get("/v1/licences", params={"holder": "u-applicant-company"}, headers=bearer(officer))).json()
+    assert listed["items"] and all("*" in x["holder_code"] and x["credential"] is None for x in listed["items"])
+    assert (await client.get("/v1/licences", params={"holder": "u-applicant-company"},
+                             headers=bearer(person))).status_code == 404
+    lists = (await client.get("/v1/audit/licences/entries", params={"resource_id": "u-applicant-company",
+                                                                    "action": "licence.list"}, headers=bearer(ops))).json()
+    assert lists["items"][0]["actor_subject"] == "u-officer"
     assert (await client.get("/v1/audit/licences/verify", headers=bearer(ops))).json()["valid"] is True
 
 

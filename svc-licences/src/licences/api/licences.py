@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
+from kit.audit import record_audit
 from kit.auth import CurrentPrincipal
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES, NotFound
@@ -42,9 +43,9 @@ def _cause(header: str | None, query: str | None) -> str | None:
     return query if query is not None else (unquote(header) if header is not None else None)
 
 
-@router.get("/v1/licences", summary="Licences: the caller's own; staff may list a holder's (by subject)")
+@router.get("/v1/licences", summary="Licences: the caller's own; staff may list a holder's (by subject), audited")
 async def list_licences(
-    session: SessionDep, principal: CurrentPrincipal, limit: LimitQuery = 20, cursor: CursorQuery = None,
+    request: Request, principal: CurrentPrincipal, limit: LimitQuery = 20, cursor: CursorQuery = None,
     holder: Annotated[str | None, Query(max_length=128, description="Staff: the holder's subject")] = None,
     type_code: Annotated[str | None, Query(max_length=32)] = None,
     status_: Annotated[str | None, Query(alias="status", pattern="^(active|suspended|revoked|expired)$")] = None,
@@ -52,6 +53,7 @@ async def list_licences(
     if holder is not None and holder != principal.subject and not principal.has_role(*access.OFFICIAL_READERS):
         raise NotFound("只能查看本人的证照 / you can list only your own licences")
     subject = holder or principal.subject
+    own = subject == principal.subject
     query = select(Licence).where(Licence.holder_subject == subject)
     if type_code:
         query = query.where(Licence.type_code == type_code)
@@ -60,8 +62,11 @@ async def list_licences(
     after = newest_first_after(cursor, Licence.issued_at, Licence.id)
     if after is not None:
         query = query.where(after)
-    rows = (await session.scalars(query.order_by(Licence.issued_at.desc(), Licence.id.desc()).limit(limit + 1))).all()
-    own = subject == principal.subject
+    async with request.app.state.database.transaction() as session:
+        rows = (await session.scalars(query.order_by(Licence.issued_at.desc(), Licence.id.desc()).limit(limit + 1))).all()
+        if not own and rows:
+            await record_audit(session, principal, "licence.list", "holder", subject, owner=subject,
+                               details={"licences": [r.id for r in rows[:limit]]})
     return Page(items=[access.licence_view(r, reveal=own) for r in rows[:limit]],
                 next_cursor=newest_first_cursor(rows[limit - 1].issued_at, rows[limit - 1].id) if len(rows) > limit else None)
 
