@@ -132,3 +132,16 @@ async def test_a_policy_in_a_year_without_calendar_data_waits_for_the_calendar(d
         assert [i["id"] for i in deadlines["waiting_for_calendar"]] == ["kb-far"]
         assert "kb-far" not in [i["id"] for i in deadlines["late"] + deadlines["at_risk"]]
         assert await entries.report_late_policies(s) == 0
+
+
+async def test_unanswered_questions_are_grouped_masked_and_due_in_five_working_days(database) -> None:  # noqa: ANN001
+    from knowledge.service.conversations import record_unanswered
+
+    now = dt.datetime.now(dt.UTC)
+    async with database.transaction() as s:
+        first = await record_unanswered(s, "公积金怎么提取付房租 我手机13912345678", None, "no_answer", None, now)
+        second = await record_unanswered(s, "公积金提取付房租怎么办理 我手机13912345678", None, "low_confidence", None, now)
+        other = await record_unanswered(s, "驾照到期了怎么换证", None, "no_answer", None, now)
+    assert first.id == second.id and first.count == 2 and other.id != first.id
+    assert "13912345678" not in first.question and "139****5678" in first.question
+    assert default_calendar().working_days_between(entries.today(), first.due_date) == 5

@@ -22,6 +22,7 @@ from kit.calendar import CalendarError, default_calendar
 from kit.contracts.knowledge import AssistantHandedOver, ConversationTurn
 from kit.errors import Forbidden, NotFound
 from kit.events import add_event
+from kit.identifiers import scrub_identifiers
 from knowledge.assistant import DialogueState, Reply, respond
 from knowledge.models import Conversation, Message, UnansweredGroup, UnansweredQuestion
 from knowledge.retrieval import analyzer
@@ -162,7 +163,9 @@ async def _hand_over(session: AsyncSession, conversation: Conversation, reply: R
 async def record_unanswered(session: AsyncSession, question: str, conversation_id: str | None, reason: str,
                             matter: str | None, now: datetime) -> UnansweredGroup:
     """Add the question to the open group of similar questions (word overlap), or open a new group
-    due in 5 working days."""
+    due in 5 working days. ID and mobile numbers a person typed are masked: editors need the
+    question, not them."""
+    question = scrub_identifiers(question)
     terms = sorted(set(analyzer().tokens(question)))
     groups = (await session.execute(select(UnansweredGroup).where(UnansweredGroup.status == "open")
                                     .order_by(UnansweredGroup.last_asked_at.desc()).limit(500)
