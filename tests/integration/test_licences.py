@@ -406,6 +406,8 @@ async def test_grants_delegation_revocation_and_audited_fetches(suite, client, t
     assert (await client.post("/v1/grants", json={"licence_id": lid, "grantee": {"subject": "u-applicant-person"},
                                                   "purpose": "p", "valid_until": until},
                               headers=bearer(person))).status_code == 404  # not the holder
+    assert (await client.get("/v1/grants", params={"licence_id": lid, "include_revoked": "true"},
+                             headers=bearer(company))).json()["items"] == []  # nothing written by the refusals
     r = await client.post("/v1/grants", json={"licence_id": lid, "grantee": {"subject": "u-applicant-person"},
                                               "purpose": "公司经办人办理店招备案", "valid_until": until, "delegable": True},
                           headers=bearer(company))
@@ -537,10 +539,13 @@ async def test_trust_list_and_recognition_both_ways(client, token) -> None:  # n
     for bad in ({**body, "holder_code": "913101150000000000"}, {**body, "year": 2019}, {**body, "destination_provinces": []}):
         assert (await client.post("/v1/licences/quarantine-documents", json=bad, headers=bearer(officer))).status_code == 422
     assert (await client.post("/v1/licences/quarantine-documents", json=body, headers=bearer(company))).status_code == 403
+    held = (await client.get("/v1/licences", params={"type_code": "1131YD001"}, headers=bearer(company))).json()["items"]
     r = await client.post("/v1/licences/quarantine-documents", json=body, headers=bearer(officer))
     assert r.status_code == 201, r.text
     doc = r.json()
     assert doc["licence_type_code"] == "1131YD001" and doc["valid_until"].startswith(f"{year}-12-31")
+    after = (await client.get("/v1/licences", params={"type_code": "1131YD001"}, headers=bearer(company))).json()["items"]
+    assert len(after) == len(held) + 1  # the refused requests wrote nothing
     today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
     shipment = {"plant_name": "香樟", "quantity": "200", "destination_province": "ZJ", "shipped_on": today}
     assert (await client.post(f"/v1/licences/{doc['id']}/shipments", json=shipment, headers=bearer(company))).status_code == 201
