@@ -159,3 +159,14 @@ def test_questions_written_apart_from_the_development_set() -> None:
         reply = respond(index, analyzer(), DialogueState(), question)
         right += (reply.hit is not None and reply.hit.entry.id == expected) if expected else reply.action == "handover"
     assert right >= 21
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("泔脚申报要带啥", "kb-0091"), ("渣土车处置证啥时候能下来", "kb-0008"), ("洗车房备案要不要钱", "kb-0087"),
+    ("公共绿地临时借用要花多少", "kb-0039"), ("红木家具出口去哪个部门办", "kb-0022"), ("垃圾运输许可能用几年", "kb-0077"),
+])
+def test_local_and_colloquial_words_of_the_lexicon(question: str, expected: str) -> None:
+    faq = [json.loads(x) for x in (DATA / "faq.jsonl").read_text("utf-8").splitlines() if x.strip()]
+    index = build([(d["id"], d["matter"], d["category"], d["question"], d["similar"], d["answer"]) for d in faq])
+    reply = respond(index, analyzer(), DialogueState(), question)
+    assert reply.action == "answer" and reply.hit.entry.id == expected
