@@ -1,5 +1,6 @@
-"""Fault tests start their own servers on free ports so that they can stop, kill and restart them;
-the shared PostgreSQL and NATS of the other tests are never touched."""
+"""Fault tests start their own servers on free ports so that they can stop, kill and restart them,
+and so that a shared server's capacity (its connections) is not what they measure; the shared
+PostgreSQL and NATS of the other tests are never touched."""
 from __future__ import annotations
 
 import os
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.devstack import LocalNats, free_port
+from kit.devstack import LocalNats, LocalPostgres, free_port
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_faults"
 
@@ -17,6 +18,14 @@ PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_fault
 @pytest.fixture(scope="session")
 def own_nats() -> Iterator[LocalNats]:
     server = LocalNats(Path(tempfile.mkdtemp(prefix="lvrong-faults-nats-")), port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def own_postgres() -> Iterator[LocalPostgres]:
+    server = LocalPostgres(Path(tempfile.mkdtemp(prefix="lvrong-faults-postgres-")), port=free_port())
     server.start()
     yield server
     server.stop()

@@ -32,7 +32,7 @@ from gateway.issuer import DEMO_USERS, DevIssuer
 from kit.app import ServiceDefinition, create_service_app
 from kit.auth import TokenVerifier
 from kit.db import Database, platform_metadata
-from kit.devstack import LocalNats, free_port
+from kit.devstack import LocalNats, LocalPostgres, free_port
 from kit.events import CloudEvent, EventConsumer, EventSubscription, JetStreamBus
 from kit.events.envelope import stream_name, stream_subjects
 from kit.settings import ServiceSettings
@@ -41,8 +41,8 @@ from support import bearer, recreate_database
 HERE = Path(__file__).resolve().parent
 
 
-async def _effects_database(servers: Any, name: str) -> Database:  # noqa: ANN401
-    url = await recreate_database(servers.database_url, name)
+async def _effects_database(own_postgres: LocalPostgres, name: str) -> Database:
+    url = await recreate_database(own_postgres.url, name)
     database = Database(url, pool_size=4)
     async with database.engine.begin() as conn:
         await conn.run_sync(platform_metadata.create_all)
@@ -70,9 +70,9 @@ def _event(producer: str, **data: Any) -> CloudEvent:  # noqa: ANN401
 
 @pytest.mark.parametrize("mode", ["before_commit", "after_commit"])
 async def test_a_consumer_killed_mid_handling_gets_the_event_again_and_applies_it_once(
-        mode: str, servers: Any, own_nats: LocalNats, fault_prefix: str, tmp_path: Path) -> None:  # noqa: ANN401
+        mode: str, own_postgres: LocalPostgres, own_nats: LocalNats, fault_prefix: str, tmp_path: Path) -> None:  # noqa: ANN401
     producer = f"faultsrc{uuid.uuid4().hex[:8]}"
-    database = await _effects_database(servers, f"{fault_prefix}_crash_{mode}")
+    database = await _effects_database(own_postgres, f"{fault_prefix}_crash_{mode}")
     bus = JetStreamBus(own_nats.url, name="faulttest")
     await bus.connect()
     survivor: asyncio.Task[None] | None = None
@@ -141,12 +141,12 @@ class PoisonService:
 
 
 @pytest.fixture(scope="module")
-async def poison_service(servers: Any, own_nats: LocalNats, fault_prefix: str) -> AsyncIterator[dict[str, Any]]:  # noqa: ANN401
+async def poison_service(own_postgres: LocalPostgres, own_nats: LocalNats, fault_prefix: str) -> AsyncIterator[dict[str, Any]]:  # noqa: ANN401
     producer = f"faultsrc{uuid.uuid4().hex[:8]}"
-    database = await _effects_database(servers, f"{fault_prefix}_faulttest")
+    database = await _effects_database(own_postgres, f"{fault_prefix}_faulttest")
     service = PoisonService(producer)
     kit.app.OPERATIONS_METRICS_SECONDS = 0.3  # the gauges refreshed quickly enough to be watched here
-    settings = FaultSettings(database_url=servers.database_url, database_name_prefix=fault_prefix,
+    settings = FaultSettings(database_url=own_postgres.url, database_name_prefix=fault_prefix,
                              nats_url=own_nats.url, consumer_max_deliver=3, log_level="WARNING",
                              database_pool_size=3)
     app = create_service_app(ServiceDefinition(

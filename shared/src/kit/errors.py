@@ -208,6 +208,12 @@ def install_problem_handlers(app: FastAPI) -> None:
             return problem_response(ServiceUnavailable("数据库连接中断 / the database connection was lost",
                                                        headers={"Retry-After": "5"}), request)
         sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+        if sqlstate[:2] in ("08", "53") or sqlstate in ("57P01", "57P02", "57P03"):
+            # No connection to be had (too many clients, the server starting or shutting down): the
+            # database is away for a while, not the request at fault.
+            log.warning("dependency_unavailable", sqlstate=sqlstate)
+            return problem_response(ServiceUnavailable("数据库暂不可用 / the database is unavailable",
+                                                       headers={"Retry-After": "5"}), request)
         if sqlstate.startswith("22"):
             # Data exception: a value the database cannot hold (a NUL character, a number out of range).
             log.warning("unstorable_input", sqlstate=sqlstate)
