@@ -167,15 +167,20 @@ async def record_unanswered(session: AsyncSession, question: str, conversation_i
     question, not them."""
     question = scrub_identifiers(question)
     terms = sorted(set(analyzer().tokens(question)))
-    groups = (await session.execute(select(UnansweredGroup).where(UnansweredGroup.status == "open")
-                                    .order_by(UnansweredGroup.last_asked_at.desc()).limit(500)
-                                    .with_for_update())).scalars().all()
-    best, best_similarity = None, 0.0
-    for group in groups:
-        similarity = _jaccard(terms, group.terms)
+    # The most recently asked open groups are compared without locks; only the chosen one is locked.
+    candidates = (await session.execute(select(UnansweredGroup.id, UnansweredGroup.terms)
+                                        .where(UnansweredGroup.status == "open")
+                                        .order_by(UnansweredGroup.last_asked_at.desc()).limit(500))).all()
+    best_id, best_similarity = None, 0.0
+    for group_id, group_terms in candidates:
+        similarity = _jaccard(terms, group_terms)
         if similarity > best_similarity:
-            best, best_similarity = group, similarity
-    if best is None or best_similarity < GROUP_SIMILARITY:
+            best_id, best_similarity = group_id, similarity
+    best = None
+    if best_id is not None and best_similarity >= GROUP_SIMILARITY:
+        best = (await session.execute(select(UnansweredGroup).where(
+            UnansweredGroup.id == best_id, UnansweredGroup.status == "open").with_for_update())).scalar_one_or_none()
+    if best is None:
         try:
             due = default_calendar().add_working_days(today(), UNANSWERED_WORKING_DAYS)
         except CalendarError:
