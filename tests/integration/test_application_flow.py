@@ -150,8 +150,9 @@ async def test_partner_cannot_submit_or_read_applications(client: httpx.AsyncCli
                                                   "client_secret": "demo"})).json()["access_token"]
     r = await client.post("/v1/applications", json={"matter_code": "LR-XK-008"}, headers=bearer(tok))
     assert r.status_code == 403
+    # Refused at the door: the partner's token has none of the scopes of /v1/applications.
     listing = await client.get("/v1/applications", headers=bearer(tok))
-    assert listing.status_code == 200 and listing.json()["items"] == []
+    assert listing.status_code == 403 and "applications:read" in listing.json()["required_scopes"]
 
 
 async def test_complete_application_passes_pre_review(suite, client, token) -> None:  # noqa: ANN001

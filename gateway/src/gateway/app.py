@@ -196,7 +196,11 @@ class Gateway:
 
         async def send_secured(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *SECURITY_HEADERS]
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                # A service's own choice (e.g. a download's nosniff) stands; the gateway fills in the rest.
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                message["headers"] = headers
             await send(message)
 
         await self.proxy.handle(route, scope, receive, send_secured)

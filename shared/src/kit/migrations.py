@@ -43,8 +43,9 @@ def upgrade(service: str, settings: ServiceSettings | None = None, revision: str
     command.upgrade(alembic_config(service, settings.service_database_url), revision)
 
 
-def run_env(target_metadata: MetaData) -> None:
-    """The body of every service's ``migrations/env.py`` (online mode, asyncpg)."""
+def run_env(target_metadata: MetaData, *, platform_tables: bool = True) -> None:
+    """The body of every service's ``migrations/env.py`` (online mode, asyncpg); ``platform_tables=False``
+    for a database without the kit's tables (the gateway's rate-limit counters)."""
     import kit.events.outbox  # noqa: F401 - registers the kit's tables on platform_metadata
     import kit.idempotency  # noqa: F401
     config = context.config
@@ -56,7 +57,8 @@ def run_env(target_metadata: MetaData) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
         # The kit's own tables are part of every service's schema: compare them too, so autogenerate
         # neither drops them nor misses a change to them.
-        context.configure(connection=connection, target_metadata=[target_metadata, platform_metadata], compare_type=True)
+        context.configure(connection=connection, compare_type=True,
+                          target_metadata=[target_metadata, platform_metadata] if platform_tables else [target_metadata])
         with context.begin_transaction():
             context.run_migrations()
 

@@ -1,4 +1,4 @@
-"""The platform tables and the rate-limit counters shared by the gateway's replicas.
+"""The rate-limit counters shared by the gateway's replicas.
 
 Revision ID: 0001
 Revises:
@@ -7,8 +7,6 @@ Create Date: 2026-11-27
 import sqlalchemy as sa
 from alembic import op
 
-from kit.migrations import create_platform_tables
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -16,7 +14,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    create_platform_tables()
     op.create_table(
         "gateway_rate_counters",
         sa.Column("key", sa.Text(), nullable=False),
@@ -28,5 +25,3 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("gateway_rate_counters")
-    for table in ("idempotency_keys", "processed_events", "outbox"):
-        op.drop_table(table)
