@@ -15,6 +15,12 @@ TOKEN_ENDPOINT_RATE_LIMIT = RateLimit(per_ip=30, window_seconds=60)
 # Scope sets used by several rows: a token needs at least one scope of its route's set.
 APPLICATION_SCOPES = frozenset({"applications:read", "applications:write", "applications:accept", "applications:decide"})
 STAFF_READ_SCOPES = frozenset({"applications:read", "ops:read"})
+# Every scope a person or a member of staff holds; partner provinces' systems hold none of them, so
+# they reach only what they were given (verification, recognition, licences granted to them).
+PEOPLE_SCOPES = frozenset({"matters:read", "matters:write", "applications:read", "applications:write",
+                           "applications:accept", "applications:decide", "licences:read", "helpdesk:write",
+                           "helpdesk:handle", "knowledge:read", "knowledge:write", "ops:read", "ops:write", "audit:read"})
+AUDIT_SCOPES = frozenset({"ops:read", "audit:read"})
 OPS_SCOPES = frozenset({"ops:write"})
 
 
@@ -47,8 +53,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/cockpit", "matters", scopes=STAFF_READ_SCOPES),
     Route("/v1/authorisations", "matters", scopes=APPLICATION_SCOPES | {"ops:read"}),
     Route("/v1/prequal", "prequal", scopes=APPLICATION_SCOPES | {"ops:read"}),
-    Route("/v1/audit/matters", "matters"),
-    Route("/v1/audit/prequal", "prequal"),
+    Route("/v1/audit/matters", "matters", scopes=AUDIT_SCOPES),
+    Route("/v1/audit/prequal", "prequal", scopes=AUDIT_SCOPES),
     Route("/v1/licences", "licences"),
     Route("/v1/verifications", "licences"),
     # What verifiers fetch without a token: issuer metadata, keys, status lists, the trust list.
@@ -58,18 +64,18 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/trust-list", "licences", public=True),
     Route("/v1/grants", "licences"),
     Route("/v1/recognitions", "licences"),
-    Route("/v1/audit/licences", "licences"),
-    Route("/v1/tickets", "helpdesk"),
-    Route("/v1/ratings", "helpdesk"),
-    Route("/v1/appointments", "helpdesk"),
-    Route("/v1/helpdesk", "helpdesk"),
-    Route("/v1/hotline", "helpdesk"),
-    Route("/v1/rectifications", "helpdesk"),
-    Route("/v1/halls", "helpdesk"),
-    Route("/v1/queue", "helpdesk"),
-    Route("/v1/calendar", "helpdesk"),
-    Route("/v1/audit/helpdesk", "helpdesk"),
-    Route("/v1/knowledge", "knowledge"),
+    Route("/v1/audit/licences", "licences", scopes=AUDIT_SCOPES),
+    Route("/v1/tickets", "helpdesk", scopes=PEOPLE_SCOPES),
+    Route("/v1/ratings", "helpdesk", scopes=PEOPLE_SCOPES),
+    Route("/v1/appointments", "helpdesk", scopes=PEOPLE_SCOPES),
+    Route("/v1/helpdesk", "helpdesk", scopes=PEOPLE_SCOPES),
+    Route("/v1/hotline", "helpdesk", scopes=PEOPLE_SCOPES),
+    Route("/v1/rectifications", "helpdesk", scopes=PEOPLE_SCOPES),
+    Route("/v1/halls", "helpdesk", scopes=PEOPLE_SCOPES),
+    Route("/v1/queue", "helpdesk", scopes=PEOPLE_SCOPES),
+    Route("/v1/calendar", "helpdesk", scopes=PEOPLE_SCOPES),
+    Route("/v1/audit/helpdesk", "helpdesk", scopes=AUDIT_SCOPES),
+    Route("/v1/knowledge", "knowledge", scopes=PEOPLE_SCOPES),
     # Anonymous visitors (portal, kiosks) search and ask the assistant before logging in.
     Route("/v1/knowledge/search", "knowledge", public=True),
     Route("/v1/assistant", "knowledge", public=True),
