@@ -46,6 +46,7 @@ async def door(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict]:
     seen: list[str] = []
     async with running_upstream(counting_upstream(seen)) as upstream_url, running_gateway(
         tmp_path_factory.mktemp("issuer"), upstream_matters_url=upstream_url, upstream_prequal_url=upstream_url,
+        upstream_licences_url=upstream_url, upstream_helpdesk_url=upstream_url, upstream_knowledge_url=upstream_url,
         rate_limits={"/v1/stalls": {"per_client": 5, "per_ip": 8, "window_seconds": 60}},
         cors_origins=["https://www.example.gov.cn"],
     ) as gateway_url:
@@ -68,6 +69,21 @@ async def test_a_token_without_the_routes_scope_is_refused_before_the_service(do
     assert "applications:read" in r.json()["required_scopes"] and seen == []
     allowed = await client.get("/v1/applications/some-id", headers=bearer(tokens["applicant"]))
     assert allowed.status_code == 200 and seen == ["GET /v1/applications/some-id"]
+
+
+@pytest.mark.parametrize("path", ["/v1/tickets", "/v1/knowledge/entries", "/v1/audit/matters/verify", "/v1/cockpit",
+                                  "/v1/prequal/rulesets", "/v1/ops/matters/dead-letters"])
+async def test_partner_systems_are_kept_out_of_peoples_and_staff_routes(door, path: str) -> None:  # noqa: ANN001
+    door["seen"].clear()
+    r = await door["client"].get(path, headers=bearer(door["tokens"]["partner"]))
+    assert r.status_code == 403 and r.json()["required_scopes"] and door["seen"] == []
+
+
+@pytest.mark.parametrize("path", ["/v1/verifications", "/v1/licences/some-id", "/v1/recognitions"])
+async def test_partner_systems_reach_verification_and_granted_licences(door, path: str) -> None:  # noqa: ANN001
+    door["seen"].clear()
+    r = await door["client"].get(path, headers=bearer(door["tokens"]["partner"]))
+    assert r.status_code == 200 and door["seen"] == [f"GET {path}"]
 
 
 async def test_rate_limit_per_caller_then_per_address_answers_429_with_retry_after(door) -> None:  # noqa: ANN001
