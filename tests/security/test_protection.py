@@ -153,3 +153,15 @@ def test_a_submitted_object_cannot_pass_for_a_protected_value() -> None:
     forged = {"contact_mobile": {"$protected": "pd1.x." + secrets.token_urlsafe(20)}}
     with pytest.raises(ProtectionError):
         reveal_form(forged, ring)
+
+
+def test_digests_let_equal_values_be_compared_without_decrypting() -> None:
+    ring = Keyring.generate()
+    first = protect_form({"contact_mobile": MOBILE, "n": 1}, ring, digests=True)
+    again = protect_form({"contact_mobile": MOBILE, "n": 1}, ring, digests=True)
+    other = protect_form({"contact_mobile": "13900000000", "n": 1}, ring, digests=True)
+    assert first["contact_mobile"]["$protected"] != again["contact_mobile"]["$protected"]
+    assert first["contact_mobile"]["$digest"] == again["contact_mobile"]["$digest"] != other["contact_mobile"]["$digest"]
+    assert MOBILE not in json.dumps(first)
+    assert reveal_form(first, ring) == {"contact_mobile": MOBILE, "n": 1}
+    assert reencrypt_form(first, ring)["contact_mobile"]["$digest"] == first["contact_mobile"]["$digest"]

@@ -54,6 +54,9 @@ TOKEN_PREFIX = "pd1"
 # A protected value inside a JSON document (a form): {"$protected": "<token>"}. Form values the
 # platform accepts for personal fields are strings, so a submitted object can never pass for one.
 PROTECTED_MARKER = "$protected"
+# Optionally beside it, the value's keyed hash ({"$protected": ..., "$digest": ...}): lets SQL tell
+# whether two stored values are equal (``coalesce(value -> '$digest', value)``) without decrypting.
+DIGEST_MARKER = "$digest"
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _NONCE_BYTES = 12
 
@@ -276,13 +279,17 @@ def mask_form(form: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 # --- protected JSON documents and columns --------------------------------------------------------
 
-def protect_form(form: Mapping[str, Any], ring: Keyring | None = None) -> dict[str, Any]:
-    """``form`` with every personal value replaced by ``{"$protected": <token>}``."""
+def protect_form(form: Mapping[str, Any], ring: Keyring | None = None, *, digests: bool = False) -> dict[str, Any]:
+    """``form`` with every personal value replaced by ``{"$protected": <token>}`` (and its keyed
+    hash under ``"$digest"`` when ``digests``, for equality comparisons in SQL)."""
     ring = ring or keyring()
     out: dict[str, Any] = {}
     for k, v in form.items():
         if v is not None and is_personal(k) and not _is_protected(v):
-            v = {PROTECTED_MARKER: ring.encrypt(json.dumps(v, ensure_ascii=False), context=k)}
+            plain = json.dumps(v, ensure_ascii=False)
+            v = {PROTECTED_MARKER: ring.encrypt(plain, context=k)}
+            if digests:
+                v[DIGEST_MARKER] = ring.lookup_hash(plain, purpose=f"form:{k}")
         out[k] = v
     return out
 
@@ -297,12 +304,13 @@ def reveal_form(form: Mapping[str, Any], ring: Keyring | None = None) -> dict[st
 def reencrypt_form(form: Mapping[str, Any], ring: Keyring | None = None) -> dict[str, Any]:
     """``form`` with every protected value under the active key (for a key-rotation job)."""
     ring = ring or keyring()
-    return {k: ({PROTECTED_MARKER: ring.reencrypt(v[PROTECTED_MARKER], context=k)} if _is_protected(v) else v)
+    return {k: ({**v, PROTECTED_MARKER: ring.reencrypt(v[PROTECTED_MARKER], context=k)} if _is_protected(v) else v)
             for k, v in form.items()}
 
 
 def _is_protected(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(PROTECTED_MARKER), str)
+    return (isinstance(value, dict) and isinstance(value.get(PROTECTED_MARKER), str)
+            and set(value) <= {PROTECTED_MARKER, DIGEST_MARKER})
 
 
 class ProtectedText(TypeDecorator[str]):
@@ -325,13 +333,18 @@ class ProtectedText(TypeDecorator[str]):
 
 class ProtectedForm(TypeDecorator[dict[str, Any]]):
     """A JSONB document (a form) whose personal fields (``is_personal``) are encrypted one by one;
-    every other field stays queryable in clear (``form['district'].astext``)."""
+    every other field stays queryable in clear (``form['district'].astext``). ``digests=True`` keeps
+    each personal value's keyed hash beside it, for tables whose SQL compares values."""
 
     impl = JSONB
     cache_ok = True
 
+    def __init__(self, *, digests: bool = False) -> None:
+        super().__init__()
+        self.digests = digests
+
     def process_bind_param(self, value: Any, dialect: Any) -> Any:
-        return protect_form(value) if isinstance(value, Mapping) else value
+        return protect_form(value, digests=self.digests) if isinstance(value, Mapping) else value
 
     def process_result_value(self, value: Any, dialect: Any) -> Any:
         return reveal_form(value) if isinstance(value, Mapping) else value

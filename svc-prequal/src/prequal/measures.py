@@ -60,7 +60,8 @@ prefilled AS (
   SELECT p.matter_code, p.fields_total,
          (SELECT count(*) FROM jsonb_object_keys(p.filled)) AS filled,
          n.form IS NOT NULL AS followed,
-         (SELECT count(*) FROM jsonb_each(p.filled) f WHERE n.form -> f.key = f.value) AS kept
+         (SELECT count(*) FROM jsonb_each(p.filled) f
+          WHERE coalesce(n.form -> f.key -> '$digest', n.form -> f.key) = coalesce(f.value -> '$digest', f.value)) AS kept
   FROM prefills p
   LEFT JOIN LATERAL (
     SELECT s.form FROM prefill_submissions s
@@ -83,7 +84,10 @@ returned AS (
            JOIN prefill_submissions s1 ON s1.application_id = rv.application_id AND s1.attempt = rv.attempt
            JOIN prefill_submissions s2 ON s2.application_id = rv.application_id AND s2.attempt = rv.attempt + 1
            WHERE rv.application_id = v.application_id AND rv.verdict = 'returned'
-             AND s1.form = s2.form AND s1.materials = s2.materials
+             AND s1.materials = s2.materials
+             -- the same form: personal values are compared by their keyed hash (kit.protection)
+             AND NOT EXISTS (SELECT 1 FROM jsonb_each(s1.form) a FULL JOIN jsonb_each(s2.form) b USING (key)
+                             WHERE coalesce(a.value -> '$digest', a.value) IS DISTINCT FROM coalesce(b.value -> '$digest', b.value))
              AND EXISTS (SELECT 1 FROM prefill_status_changes a WHERE a.application_id = rv.application_id
                          AND a.to_status = 'accepted' AND a.occurred_at >= s2.submitted_at)) AS wrongly
   FROM verdicts v

@@ -96,7 +96,8 @@ class SubmissionSeen(Base):
     matter_version: Mapped[int] = mapped_column(Integer, nullable=False)
     applicant_subject: Mapped[str] = mapped_column(String(128), nullable=False)
     applicant_org_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    form: Mapped[dict[str, Any]] = mapped_column(ProtectedForm, nullable=False)
+    # Digests beside the encrypted values: the measures compare forms in SQL (``prequal.measures``).
+    form: Mapped[dict[str, Any]] = mapped_column(ProtectedForm(digests=True), nullable=False)
     materials: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     field_types: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
@@ -142,7 +143,7 @@ class Prefill(Base):
     matter_code: Mapped[str] = mapped_column(String(32), nullable=False)
     matter_version: Mapped[int] = mapped_column(Integer, nullable=False)
     fields_total: Mapped[int] = mapped_column(Integer, nullable=False)
-    filled: Mapped[dict[str, Any]] = mapped_column(ProtectedForm, nullable=False)
+    filled: Mapped[dict[str, Any]] = mapped_column(ProtectedForm(digests=True), nullable=False)
     sources: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 

@@ -56,9 +56,10 @@ def _rewrite(table: str, key_columns: list[str], column: str, transform) -> None
         last = tuple(rows[-1][:len(key_columns)])
 
 
-def _forms(transform) -> None:  # noqa: ANN001
-    _rewrite("prefill_submissions", ["application_id", "attempt"], "form", transform)
-    _rewrite("prefills", ["id"], "filled", transform)
+def _forms(transform, compared) -> None:  # noqa: ANN001
+    """``compared`` for the tables whose values the measures compare in SQL (they keep digests)."""
+    _rewrite("prefill_submissions", ["application_id", "attempt"], "form", compared)
+    _rewrite("prefills", ["id"], "filled", compared)
     _rewrite("verdicts", ["id"], "inputs",
              lambda v: {**v, "form": transform(v["form"])} if isinstance(v, dict) and isinstance(v.get("form"), dict) else v)
 
@@ -66,12 +67,12 @@ def _forms(transform) -> None:  # noqa: ANN001
 def upgrade() -> None:
     create_audit_log()
     ring = keyring()
-    _forms(lambda form: protect_form(form, ring))
+    _forms(lambda form: protect_form(form, ring), lambda form: protect_form(form, ring, digests=True))
     _rewrite("known_applications", ["application_id"], "applicant_key",
              lambda v: v if v is None or _HASH.match(v) else ring.lookup_hash(v, purpose="applicant"))
 
 
 def downgrade() -> None:
     ring = keyring()
-    _forms(lambda form: reveal_form(form, ring))
+    _forms(lambda form: reveal_form(form, ring), lambda form: reveal_form(form, ring))
     drop_audit_log()
