@@ -48,13 +48,13 @@ async def filed(client: httpx.AsyncClient, token) -> dict[str, Any]:  # noqa: AN
     m = await matter(client, tok, MATTER)
     secrets_ = personal_values(uuid.uuid4().int)
     form = valid_form(m, 7301) | secrets_
-    r = await client.post("/v1/applications", json={"matter_code": MATTER, "form": form,
-                                                    "materials": await all_materials(client, tok, m)},
+    uploaded = await all_materials(client, tok, m)
+    r = await client.post("/v1/applications", json={"matter_code": MATTER, "form": form, "materials": uploaded},
                           headers=bearer(tok) | {"Idempotency-Key": uuid.uuid4().hex})
     assert r.status_code == 201, r.text
     created = r.json()
     await wait_for_verdict(client, tok, created["id"])
-    return {"id": created["id"], "created": created, "secrets": secrets_, "form": form}
+    return {"id": created["id"], "created": created, "secrets": secrets_, "form": form, "materials": uploaded}
 
 
 async def test_the_applicant_sees_their_data_and_the_submission_answer_is_masked(client, token, filed) -> None:  # noqa: ANN001
@@ -129,6 +129,19 @@ async def test_reads_and_staff_actions_by_others_are_audited(client, token, file
     assert all(e["resource_type"] == "application" and e["request_id"] for e in new)
     text = str(after)
     assert not any(v in text for v in filed["secrets"].values())
+
+
+async def test_materials_read_by_others_are_audited(client, token, filed) -> None:  # noqa: ANN001
+    material_id = next(iter(filed["materials"].values()))
+    inspector = await token("inspector")
+    own = await client.get(f"/v1/materials/{material_id}/content", headers=bearer(await token("applicant-person")))
+    assert own.status_code == 200
+    assert await audit_entries(client, inspector, "matters", material_id) == []  # the uploader's own read
+    officer = await client.get(f"/v1/materials/{material_id}/content", headers=bearer(await token("officer")))
+    assert officer.status_code == 200 and officer.content == own.content
+    entries = await audit_entries(client, inspector, "matters", material_id)
+    assert [(e["action"], e["actor_subject"], e["details"]["application_id"]) for e in entries] == [
+        ("material.read", "u-officer", filed["id"])]
 
 
 async def test_permission_changes_are_audited(client, token) -> None:  # noqa: ANN001

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.audit import record_audit
 from kit.auth import Principal
 from kit.contracts import MaterialRef, MatterRequirements
 from kit.errors import FieldError, NotFound, PayloadTooLarge, ValidationFailed
@@ -150,7 +151,10 @@ async def store_upload(session: AsyncSession, store: BlobStore, owner_subject: s
 
 async def readable_material(session: AsyncSession, principal: Principal, material_id: str,
                             may_read_application: Any) -> Material:
-    """The material when the caller uploaded it or may read an application that uses it; else 404."""
+    """The material when the caller uploaded it or may read an application that uses it; else 404.
+
+    A material (an ID card scan, a contract) may hold personal data: a read by anyone but its
+    uploader is audited."""
     material = await session.get(Material, material_id) if len(material_id) <= 32 else None
     if material is None:
         raise NotFound("材料不存在 / no such material")
@@ -161,5 +165,8 @@ async def readable_material(session: AsyncSession, principal: Principal, materia
     for application_id in application_ids:
         app = await session.get(Application, application_id)
         if app is not None and await may_read_application(session, app, principal):
+            await record_audit(session, principal, "material.read", "material", material.id,
+                               owner=material.owner_subject, details={"application_id": app.id})
+            await session.commit()
             return material
     raise NotFound("材料不存在 / no such material")
