@@ -103,6 +103,9 @@ async def test_unanswered_ticket_goes_to_someone_else(database) -> None:  # noqa
         step = (await session.scalars(select(TicketStep).where(TicketStep.ticket_id == ticket.id)
                                       .order_by(TicketStep.id.desc()).limit(1))).one()
         assert step.action == "reassigned" and step.note.startswith("a-first → a-second")
+        # The agent who did not answer is away until they come back; new tickets skip them.
+        assert (await session.get(Agent, "a-first")).available is False
+        assert (await ticket_for(session, at=NOW + dt.timedelta(seconds=31))).assigned_agent == "a-second"
         # A waiting unassigned ticket is assigned by the same job once someone is free.
         session.add(Agent(subject="a-late", department="市林业总站", available=False, max_open=5))
         waiting = await ticket_for(session, department="市林业总站")

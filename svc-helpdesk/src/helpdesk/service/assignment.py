@@ -2,7 +2,8 @@
 fewest open tickets, the one idle longest first on a tie; the bureau's own agents when the
 department has nobody free. A ticket whose agent has not answered within
 ``reassign_after_seconds`` of being assigned goes to another available agent (the one who did
-not answer is skipped), so a person is never left with someone who is away.
+not answer is skipped and marked away until they say they are available again, so neither this
+person nor the next is left with someone who is not there.
 
 Assignment of one department is serialised with a transaction-level advisory lock, so two tickets
 arriving together cannot both take the last free place of the same agent.
@@ -89,6 +90,9 @@ async def reassign_unanswered(session: AsyncSession, now: datetime, after_second
             continue
         give_to(session, ticket, agent, now, action="reassigned", actor=None,
                 note=f"{previous} → {agent.subject}: 未在 {after_seconds:.0f} 秒内应答 / no answer within {after_seconds:.0f} s")
+        absent = await session.get(Agent, previous) if previous else None
+        if absent is not None and absent.available:
+            absent.available, absent.updated_at = False, now
         moved += 1
     return moved
 
