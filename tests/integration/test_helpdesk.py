@@ -550,3 +550,17 @@ async def test_an_application_step_is_rated_once_by_its_applicant(suite, client,
     assert r.json()["rectification_id"]  # a bad rating of a step is put right like any other
     assert (await client.post("/v1/ratings", json=body, headers=person)).status_code == 409
     assert await count(suite, "SELECT count(*) FROM ratings WHERE target_id LIKE $1", f"{application['id']}%") == 1
+
+
+async def test_the_hotline_system_records_transfers_with_its_own_client(suite, client) -> None:  # noqa: ANN001
+    r = await client.post("/auth/token", data={"grant_type": "client_credentials", "client_id": "hotline-12345",
+                                               "client_secret": "demo"})
+    assert r.status_code == 200 and r.json()["scope"] == "hotline:write"
+    system = bearer(r.json()["access_token"])
+    call = uuid.uuid4().hex
+    recorded = await client.post("/v1/hotline/transfers", json={
+        "call_id": call, "department": "市绿化市容局环卫处", "attempted_at": dt.datetime.now(SHANGHAI).isoformat(),
+        "connected": False, "wait_seconds": 25}, headers=system)
+    assert recorded.status_code == 201, recorded.text
+    # Its scope opens the hotline and nothing else.
+    assert (await client.get("/v1/tickets", headers=system)).status_code == 403

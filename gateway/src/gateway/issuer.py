@@ -54,6 +54,7 @@ ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     Role.OPS_ADMIN: ("matters:read", "matters:write", "applications:read", "ops:read", "ops:write"),
     Role.INSPECTOR: ("matters:read", "applications:read", "ops:read", "audit:read"),
     Role.PARTNER: ("licences:verify", "recognition:read"),
+    Role.SERVICE: ("hotline:write",),
 }
 
 # Users of `make run`: one per role, all with password "demo".
@@ -81,6 +82,8 @@ DEMO_CLIENTS: dict[str, DemoAccount] = {
     "partner-js": DemoAccount("c-partner-js", SubjectKind.PARTNER, (Role.PARTNER,), "江苏省林业局", province="JS"),
     "partner-zj": DemoAccount("c-partner-zj", SubjectKind.PARTNER, (Role.PARTNER,), "浙江省林业局", province="ZJ"),
     "partner-ah": DemoAccount("c-partner-ah", SubjectKind.PARTNER, (Role.PARTNER,), "安徽省林业局", province="AH"),
+    # The 12345 hotline's telephony system records its three-way transfer attempts.
+    "hotline-12345": DemoAccount("c-hotline-12345", SubjectKind.SERVICE, (Role.SERVICE,), "12345 市民服务热线"),
 }
 
 
