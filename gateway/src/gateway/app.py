@@ -38,6 +38,7 @@ from kit.errors import (
 )
 from kit.http import RequestContextMiddleware
 from kit.logging import configure_logging
+from kit.openapi import document_problem_responses
 from kit.tracing import traced
 
 
@@ -59,12 +60,14 @@ def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, m
 
     app = FastAPI(title="gateway", version="0.1.0", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     install_problem_handlers(app)
+    document_problem_responses(app)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness of the gateway")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": "gateway"}
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness of every service behind the gateway")
+    @app.get("/readyz", tags=["operations"], summary="Readiness of every service behind the gateway",
+             responses={503: {"description": "Some service is not ready: its state and every circuit's"}})
     async def readyz() -> Response:
         async with httpx.AsyncClient(timeout=2.0) as client:
             async def check(name: str, base: str) -> tuple[str, Any]:
@@ -91,7 +94,8 @@ def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, m
         return [{"prefix": r.prefix, "service": r.upstream, "public": r.public, "scopes": sorted(r.scopes),
                  "rate_limit": vars(gateway_limits(settings, r))} for r in sorted(table.routes, key=lambda r: r.prefix)]
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of the gateway")
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of the gateway", response_class=Response,
+             responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}})
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -109,7 +113,10 @@ def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, m
             return JSONResponse(issuer.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
         @app.post("/auth/token", tags=["authentication"],
-                  summary="OAuth 2.0 token endpoint of the development issuer (password, client_credentials)")
+                  summary="OAuth 2.0 token endpoint of the development issuer (password, client_credentials)",
+                  responses={400: {"description": "Unknown grant type, user, client or scope (RFC 6749 §5.2)"},
+                             401: {"description": "Wrong client credentials"},
+                             429: {"description": "Too many attempts from this address"}})
         async def token(
             grant_type: Annotated[str, Form()],
             username: Annotated[str | None, Form()] = None,
