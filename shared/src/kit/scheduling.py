@@ -1,13 +1,17 @@
 """Periodic jobs that run once per tick across all replicas of a service.
 
-Each tick takes a PostgreSQL transaction-level advisory lock named after the job; a replica that
-does not get it skips the tick, so clock warnings, reminders and stall detection run once, not
-once per replica, without a separate leader election.
+Each tick takes a PostgreSQL transaction-level advisory lock named after the job, so two replicas
+never run a job at the same time; and it claims the tick itself (the wall-clock interval it falls
+in) in ``processed_events``, in the job's own transaction, so a replica whose loop comes round a
+moment after another's finds the tick taken and skips it. Clock warnings, reminders and stall
+detection therefore run once per interval, not once per replica, without a leader election; a tick
+whose job fails is rolled back with its claim, so the next replica to come round runs it.
 """
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -29,13 +33,30 @@ def lock_id(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
-async def run_tick(database: Database, name: str, job: JobFn) -> int | None:
-    """Run one tick of ``job`` unless another replica holds it; returns its count, or None when skipped."""
+_CLAIM_TICK = text(
+    "INSERT INTO processed_events (consumer, event_id, event_type) VALUES (:consumer, :tick, 'lvrong.scheduler.tick') "
+    "ON CONFLICT DO NOTHING RETURNING 1")
+_FORGET_OLD_TICKS = text(
+    "DELETE FROM processed_events WHERE consumer = :consumer AND handled_at < now() - interval '2 days'")
+
+
+async def run_tick(database: Database, name: str, job: JobFn, tick_seconds: float | None = None) -> int | None:
+    """Run one tick of ``job`` unless another replica holds it or (with ``tick_seconds``) already ran
+    this interval; returns its count, or None when skipped."""
     async with database.transaction() as session:
         got = (await session.execute(text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": lock_id(name)})).scalar()
         if not got:
             JOB_RUNS.labels(name, "skipped").inc()
             return None
+        if tick_seconds:
+            tick = int(time.time() // tick_seconds)
+            consumer = f"scheduler:{name}"[:128]
+            claimed = (await session.execute(_CLAIM_TICK, {"consumer": consumer, "tick": str(tick)})).scalar()
+            if not claimed:
+                JOB_RUNS.labels(name, "already_ran").inc()
+                return None
+            if tick % 100 == 0:
+                await session.execute(_FORGET_OLD_TICKS, {"consumer": consumer})
         done = await job(session)
     JOB_RUNS.labels(name, "ran").inc()
     return done
@@ -45,7 +66,7 @@ async def every(database: Database, name: str, interval_seconds: float, job: Job
     """Run ``job`` every ``interval_seconds`` until cancelled; a failing tick is logged and retried next tick."""
     while True:
         try:
-            done = await run_tick(database, name, job)
+            done = await run_tick(database, name, job, tick_seconds=interval_seconds)
             if done:
                 log.info("scheduled_job_ran", job=name, count=done)
         except asyncio.CancelledError:
