@@ -13,7 +13,7 @@ not favour one of them:
 
 Prints requests/s, p50/p99 latency, the gateway's share of direct throughput and its p99 added
 latency. Needs ``wrk`` and ``nginx`` (``apt-get install wrk nginx-light``).
-Usage: python tests/bench/bench_gateway.py [--seconds 10] [--rounds 2] [--connections 32] [--gateway-workers 2]
+Usage: python tests/bench/bench_gateway.py [--seconds 10] [--rounds 2] [--connections 32] [--gateway-workers 1]
 """
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--gateway-workers", type=int, default=int(os.environ.get("GATEWAY_WORKERS", "2")))
+    parser.add_argument("--gateway-workers", type=int, default=int(os.environ.get("GATEWAY_WORKERS", "1")))
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
