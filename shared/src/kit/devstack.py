@@ -233,13 +233,25 @@ class Suite:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, timeout: float = 60) -> None:
-        for name, port in self.ports.items():
+        """The services first, then the gateway once they answer: the gateway's /healthz is what
+        front-ends and checks wait for, and calls it forwarded to a service still starting would
+        only count against that service's circuit breaker."""
+        services = [n for n in self.ports if n != "gateway"]
+        self._start_and_wait(services, timeout)
+        if "gateway" in self.ports:
+            self._start_and_wait(["gateway"], timeout)
+
+    def _start_and_wait(self, names: list[str], timeout: float) -> None:
+        for name in names:
+            port = self.ports[name]
             out = open(self.log_dir / f"{name}.log", "ab") if self.log_dir else None  # noqa: SIM115
             workers = int(self.env.get(f"{name.upper()}_WORKERS", "1") or 1)
             self.processes[name] = subprocess.Popen(service_command(name, port, workers=workers), env=dict(self.env), stdout=out,
                                                     stderr=subprocess.STDOUT if out else None, start_new_session=True,
                                                     preexec_fn=_die_with_parent)
-        for name, port in self.ports.items():
+        for name in names:
+            port = self.ports[name]
+
             def healthy(name: str = name, port: int = port) -> bool:
                 proc = self.processes[name]
                 if proc.poll() is not None:
