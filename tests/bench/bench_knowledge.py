@@ -41,7 +41,13 @@ import httpx  # noqa: E402
 from knowledge.retrieval import IndexedEntry, SearchIndex, analyzer, entry_tokens  # noqa: E402
 from support import bearer, fresh_suite, percentile  # noqa: E402
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "knowledge"
+DEFAULT_DATA = ROOT / "tests" / "knowledge" / "data"  # the development set; the corpus ships with the service
+SHIPPED_FAQ = ROOT / "svc-knowledge" / "src" / "knowledge" / "seed" / "faq.jsonl"
+
+
+def corpus_path(data: Path) -> Path:
+    """``faq.jsonl`` of ``--data`` when it has one, else the corpus shipped with svc-knowledge."""
+    return data / "faq.jsonl" if (data / "faq.jsonl").exists() else SHIPPED_FAQ
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -99,7 +105,7 @@ async def ask(client: httpx.AsyncClient, texts: list[str]) -> list[dict[str, Any
 
 
 async def quality(gateway: str, data: Path, verbose: bool) -> dict[str, Any]:
-    faq = read_jsonl(data / "faq.jsonl")
+    faq = read_jsonl(corpus_path(data))
     questions = read_jsonl(data / "dev_questions.jsonl")
     dialogues = read_jsonl(data / "dev_dialogues.jsonl")
     async with httpx.AsyncClient(base_url=gateway, timeout=30) as client:
@@ -212,7 +218,7 @@ def main() -> None:
     parser.add_argument("--prefix", default="lvrong_kbbench")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
-    faq = read_jsonl(args.data / "faq.jsonl")
+    faq = read_jsonl(corpus_path(args.data))
     questions = [q["q"] for q in read_jsonl(args.data / "dev_questions.jsonl")]
     if args.speed:
         database_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -10,8 +10,9 @@ import pytest
 
 from knowledge.assistant import DialogueState, respond
 from knowledge.retrieval import IndexedEntry, Lexicon, SearchIndex, analyzer, entry_tokens
+from knowledge.service.seed import shipped_corpus
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "knowledge"
+DATA = Path(__file__).resolve().parent / "data"  # the development set (README there)
 
 CORPUS = [
     ("t-1", "对迁移树木的许可", "materials", "申请迁移树木需要提交哪些材料？", ["移栽树木要准备什么"], "提交申请表和树木位置图。"),
@@ -113,7 +114,7 @@ def test_lexicon_synonyms_are_read_as_canonical_tokens() -> None:
 def test_development_set_regression_guard() -> None:
     """Not a target (measured by tests/bench/bench_knowledge.py through the API): a guard that a change
     to the lexicon or the ranking does not quietly make the assistant much worse."""
-    faq = [json.loads(x) for x in (DATA / "faq.jsonl").read_text("utf-8").splitlines() if x.strip()]
+    faq = [json.loads(x) for x in shipped_corpus().decode("utf-8").splitlines() if x.strip()]
     index = build([(d["id"], d["matter"], d["category"], d["question"], d["similar"], d["answer"]) for d in faq])
     questions = [json.loads(x) for x in (DATA / "dev_questions.jsonl").read_text("utf-8").splitlines() if x.strip()]
     right = handed_right = handed = 0
@@ -152,7 +153,7 @@ OWN_QUESTIONS = [
 
 def test_questions_written_apart_from_the_development_set() -> None:
     """23 of these 26 pass today (misses: 临时广告能放多长时间, 户口迁移怎么办, 小孩打疫苗在哪预约)."""
-    faq = [json.loads(x) for x in (DATA / "faq.jsonl").read_text("utf-8").splitlines() if x.strip()]
+    faq = [json.loads(x) for x in shipped_corpus().decode("utf-8").splitlines() if x.strip()]
     index = build([(d["id"], d["matter"], d["category"], d["question"], d["similar"], d["answer"]) for d in faq])
     right = 0
     for question, expected in OWN_QUESTIONS:
@@ -166,7 +167,7 @@ def test_questions_written_apart_from_the_development_set() -> None:
     ("公共绿地临时借用要花多少", "kb-0039"), ("红木家具出口去哪个部门办", "kb-0022"), ("垃圾运输许可能用几年", "kb-0077"),
 ])
 def test_local_and_colloquial_words_of_the_lexicon(question: str, expected: str) -> None:
-    faq = [json.loads(x) for x in (DATA / "faq.jsonl").read_text("utf-8").splitlines() if x.strip()]
+    faq = [json.loads(x) for x in shipped_corpus().decode("utf-8").splitlines() if x.strip()]
     index = build([(d["id"], d["matter"], d["category"], d["question"], d["similar"], d["answer"]) for d in faq])
     reply = respond(index, analyzer(), DialogueState(), question)
     assert reply.action == "answer" and reply.hit.entry.id == expected
