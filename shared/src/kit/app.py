@@ -36,6 +36,7 @@ from kit.events.deadletters import DeadLetterNotFound, DeadLetters, NotReplayabl
 from kit.events.envelope import stream_name, stream_subjects
 from kit.http import RequestContextMiddleware
 from kit.logging import configure_logging
+from kit.openapi import document_problem_responses
 from kit.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
 from kit.settings import ServiceSettings
 from kit.tracing import traced
@@ -158,6 +159,8 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
     app = FastAPI(title=definition.title, description=definition.description, version=definition.version,
                   lifespan=lifespan, openapi_tags=definition.openapi_tags)
     install_problem_handlers(app)
+    # The document says what the answers are: every error problem+json (checked by Schemathesis).
+    document_problem_responses(app)
     for router in definition.routers:
         app.include_router(router)
     app.include_router(operations_router(service))

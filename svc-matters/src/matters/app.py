@@ -11,7 +11,6 @@ from pydantic_settings import SettingsConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.app import Runtime, ServiceDefinition, create_service_app
-from kit.openapi import document_problem_responses
 from kit.scheduling import every
 from kit.settings import ServiceSettings
 from matters.api import routers
@@ -86,4 +85,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ))
     app.state.live_hub = hub
     app.state.stall_thresholds = stalls.effective_thresholds(settings.stall_thresholds)
-    return document_problem_responses(app)
+    return app

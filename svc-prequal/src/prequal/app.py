@@ -8,7 +8,6 @@ from pydantic_settings import SettingsConfigDict
 
 from kit.app import ServiceDefinition, create_service_app
 from kit.audit import audit_router
-from kit.openapi import document_problem_responses
 from kit.settings import ServiceSettings
 from prequal.api import prefill_router, router, rules_router
 from prequal.events import SUBSCRIPTIONS
@@ -21,7 +20,7 @@ class Settings(ServiceSettings):
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return document_problem_responses(create_service_app(ServiceDefinition(
+    return create_service_app(ServiceDefinition(
         settings=settings or Settings(),
         title="svc-prequal",
         description="智能预填与智能预审 — smart pre-fill and smart pre-review",
@@ -30,4 +29,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=[{"name": "pre-review", "description": "智能预审 — verdicts with a reason per rule"},
                       {"name": "pre-fill", "description": "智能预填 — draft forms with sources; measures"},
                       {"name": "review rules", "description": "审查规则指标化 — versioned rule sets per matter (CEL)"}],
-    )))
+    ))
