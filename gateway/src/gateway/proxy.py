@@ -108,9 +108,6 @@ class Proxy:
         self.max_body_bytes = max_body_bytes
         self.retry_budget = retry_budget or RetryBudget()
 
-    async def start(self) -> None:
-        pass
-
     async def stop(self) -> None:
         for upstream in self.upstreams.values():
             upstream.pool.close()
@@ -266,7 +263,7 @@ class Proxy:
             log.warning("upstream_timeout", upstream=route.upstream)
             if not started:
                 await send_problem(send, scope, GatewayTimeout(f"{route.upstream} 未在时限内响应 / {route.upstream} timed out"))
-        except (ConnectionRefusedError, OSError) as e:
+        except OSError as e:  # refused, unreachable, reset; a closed exchange or a client gone are told apart
             if isinstance(e, UpstreamClosed | ConnectionAbortedError):
                 await self._failed_exchange(route, scope, send, upstream, e, body_outcome, started)
                 return
