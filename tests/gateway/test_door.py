@@ -258,3 +258,25 @@ def test_retry_budget_is_a_share_of_requests_plus_a_floor() -> None:
     assert budget.withdraw() and not budget.withdraw()
     now[0] = 1.0  # a second later the floor gives one more
     assert budget.withdraw() and not budget.withdraw()
+
+
+async def test_a_body_delimited_by_the_connection_closing_arrives_whole(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """An HTTP/1.0-style upstream: no Content-Length, no chunking, the body ends when it closes."""
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n" + b"z" * 100_000)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with running_gateway(tmp_path_factory.mktemp("issuer"),
+                                   upstream_matters_url=f"http://127.0.0.1:{port}") as gateway_url:
+            async with httpx.AsyncClient(base_url=gateway_url, timeout=10) as client:
+                token = await token_for(client, grant_type="password", username="applicant-person", password="demo")
+                r = await client.get("/v1/matters/legacy", headers=bearer(token))
+                assert r.status_code == 200 and r.content == b"z" * 100_000
+    finally:
+        server.close()
+        await server.wait_closed()

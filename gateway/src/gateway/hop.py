@@ -88,8 +88,17 @@ class HopConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._can_write.set()
-        if not self._complete:
+        if not self._complete and exc is None and self._delimited_by_close():
+            self._complete = True  # RFC 9112 §6.3: without a length or chunking, the body ends with the connection
+            self._notify()
+        elif not self._complete:
             self._fail(UpstreamClosed("upstream closed the connection", before_response=not self._received_any))
+
+    def _delimited_by_close(self) -> bool:
+        if not self._head.done() or self._head.exception() is not None:
+            return False
+        names = {name.lower() for name, _ in self._head.result().headers}
+        return b"content-length" not in names and b"transfer-encoding" not in names
 
     def pause_writing(self) -> None:
         self._can_write.clear()
