@@ -28,6 +28,7 @@ from kit.calendar import SHANGHAI, CalendarError
 from kit.contracts.helpdesk import RatingSubmitted, RectificationClosed
 from kit.errors import BadGateway, Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from kit.events import add_event
+from kit.http import call_service
 from kit.idempotency import create_once
 from kit.pagination import Page, newest_first_after
 
@@ -52,12 +53,12 @@ async def _application_step(application_id: str, step: str, *, matters_url: str,
                             authorization: str | None) -> dict[str, Any]:
     """The person's application from svc-matters, once the step rated (a status or action of its
     timeline) has happened."""
-    headers = {"Authorization": authorization or ""}
     try:
-        async with httpx.AsyncClient(base_url=matters_url, timeout=5) as client:
-            response = await client.get(f"/v1/applications/{application_id}", headers=headers)
-            timeline = await client.get(f"/v1/applications/{application_id}/timeline", params={"limit": 200},
-                                        headers=headers) if response.status_code == 200 else None
+        response = await call_service("GET", matters_url, f"/v1/applications/{application_id}",
+                                      authorization=authorization or "")
+        timeline = await call_service("GET", matters_url, f"/v1/applications/{application_id}/timeline",
+                                      params={"limit": 200}, authorization=authorization or "") \
+            if response.status_code == 200 else None
     except httpx.HTTPError as e:
         raise BadGateway("无法查询办件 / the application could not be looked up") from e
     if response.status_code in (403, 404):

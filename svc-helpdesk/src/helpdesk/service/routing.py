@@ -13,6 +13,7 @@ import structlog
 
 from helpdesk.service.common import BUREAU
 from kit.errors import FieldError, ValidationFailed
+from kit.http import call_service
 
 log = structlog.get_logger("helpdesk.routing")
 
@@ -35,8 +36,8 @@ async def department_for(matter_code: str | None, *, matters_url: str, authoriza
         return cached
     if authorization:
         try:
-            async with httpx.AsyncClient(base_url=matters_url, timeout=3) as client:
-                response = await client.get(f"/v1/matters/{matter_code}", headers={"Authorization": authorization})
+            response = await call_service("GET", matters_url, f"/v1/matters/{matter_code}", authorization=authorization,
+                                          timeout_seconds=3)
             if response.status_code == 200 and response.json().get("department"):
                 remember(matter_code, response.json()["department"])
                 return _departments[matter_code]

@@ -22,6 +22,7 @@ from kit.calendar import CalendarError, default_calendar
 from kit.contracts.knowledge import AssistantHandedOver, ConversationTurn
 from kit.errors import Forbidden, NotFound
 from kit.events import add_event
+from kit.http import call_service
 from kit.identifiers import scrub_identifiers
 from knowledge.assistant import DialogueState, Reply, respond
 from knowledge.models import Conversation, Message, UnansweredGroup, UnansweredQuestion
@@ -128,9 +129,8 @@ async def _progress(principal: Principal | None, token: str | None, gateway_url:
     if principal is None or token is None or not principal.has_role(Role.APPLICANT):
         return {"answer": result["answer"] + PROGRESS_LOGIN_ZH}
     try:
-        async with httpx.AsyncClient(base_url=gateway_url, timeout=3) as client:
-            response = await client.get("/v1/applications", params={"limit": 5},
-                                        headers={"Authorization": f"Bearer {token}"})
+        response = await call_service("GET", gateway_url, "/v1/applications", params={"limit": 5},
+                                      authorization=f"Bearer {token}", timeout_seconds=3)
         response.raise_for_status()
         items = response.json().get("items", [])
     except (httpx.HTTPError, ValueError) as e:
