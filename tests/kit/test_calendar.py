@@ -570,3 +570,14 @@ async def test_watcher_installs_approved_years_without_a_restart(servers, monkey
             await nc.jetstream().delete_key_value(bucket)
         await nc.close()
         default_calendar.cache_clear()
+
+
+def test_the_local_date_is_shanghais_whatever_the_servers_zone() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from kit.calendar import local_date
+
+    assert local_date(datetime(2026, 11, 27, 15, 59, tzinfo=UTC)) == date(2026, 11, 27)
+    assert local_date(datetime(2026, 11, 27, 16, 0, tzinfo=UTC)) == date(2026, 11, 28)  # midnight in Shanghai
+    assert local_date(datetime(2026, 11, 27, 23, 30, tzinfo=timezone(timedelta(hours=-8)))) == date(2026, 11, 28)
+    assert abs((local_date() - datetime.now(UTC).date()).days) <= 1

@@ -64,7 +64,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -93,11 +93,19 @@ __all__ = [
     "put_approved_year",
     "watch_approved_years",
     "year_document",
+    "local_date",
 ]
 
 CALENDAR_DIR_ENV = "CALENDAR_DIR"
 CALENDAR_BUCKET = "LVRONG_CALENDAR"
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+
+def local_date(moment: datetime | None = None) -> date:
+    """The calendar date in Shanghai of ``moment`` (now by default): the date every time limit counts
+    from, whatever time zone the server runs in."""
+    return (moment or datetime.now(UTC)).astimezone(SHANGHAI).date()
+
 #: Ops are alarmed when the data ends within this many days (from 1 October for a year ending 31 December).
 ALARM_DAYS_BEFORE_END = 92
 

@@ -29,6 +29,7 @@ import celpy
 import celpy.celtypes as ct
 from pydantic import BaseModel, Field
 
+from kit.calendar import local_date
 from kit.contracts import MatterRequirements
 from kit.identifiers import (
     district_of_address,
@@ -172,7 +173,7 @@ class CompiledRuleSet:
                          for r in rules]
 
     def evaluate(self, form: dict[str, Any], materials: dict[str, Any], on: dt.date | None = None) -> list[RuleResult]:
-        on = on or dt.date.today()
+        on = on or local_date()  # Shanghai's date, not the server's
         activation = {"form": _to_cel(form), "materials": _to_cel(materials), "today": ct.StringType(on.isoformat())}
         token = _materials.set({k: v for k, v in materials.items()})
         try:

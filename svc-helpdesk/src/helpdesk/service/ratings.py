@@ -9,7 +9,7 @@ the person, the measures taken (整改) and a follow-up (回访); reports show o
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import httpx
@@ -25,6 +25,7 @@ from helpdesk.service.common import new_id, newest_first_page, sees_every_depart
 from kit.audit import record_audit
 from kit.auth import Principal, Role
 from kit.calendar import SHANGHAI, CalendarError
+from kit.calendar import local_date as local_today
 from kit.contracts.helpdesk import RatingSubmitted, RectificationClosed
 from kit.errors import BadGateway, Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from kit.events import add_event
@@ -43,10 +44,6 @@ RECTIFICATION_ACTIONS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "rectify": (("replied",), "rectified"),
     "close": (("rectified",), "closed"),
 }
-
-
-def local_today(now: datetime | None = None) -> date:
-    return (now or utcnow()).astimezone(SHANGHAI).date()
 
 
 async def _application_step(application_id: str, step: str, *, matters_url: str,

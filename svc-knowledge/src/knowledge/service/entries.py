@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.calendar import CalendarError, default_calendar
+from kit.calendar import local_date as today
 from kit.contracts.knowledge import PolicyDeadlineMissed
 from kit.errors import Conflict, FieldError, NotFound, ValidationFailed
 from kit.events import add_event
@@ -39,10 +40,6 @@ def sanitise(html: str) -> str:
     """Rich text reduced to safe markup: no scripts, styles, event handlers or javascript: links."""
     return nh3.clean(html, tags=ANSWER_TAGS, attributes={"a": {"href", "title"}},
                      url_schemes={"http", "https", "mailto", "tel"}, link_rel="noopener noreferrer").strip()
-
-
-def today() -> date:
-    return datetime.now(SHANGHAI).date()
 
 
 def policy_deadline(effective: date | None) -> date | None:

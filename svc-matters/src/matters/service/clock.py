@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.calendar import CalendarError, WorkingDayCalendar, default_calendar
+from kit.calendar import CalendarError, WorkingDayCalendar, default_calendar, local_date
 from kit.contracts import ClockWarning
 from kit.errors import ServiceUnavailable
 from kit.events import add_event
@@ -23,10 +23,6 @@ from matters.schemas import ClockView
 
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 WARNING_PERCENTS = (50, 80, 100)
-
-
-def local_date(moment: datetime) -> date:
-    return moment.astimezone(SHANGHAI).date()
 
 
 def calendar() -> WorkingDayCalendar:
