@@ -254,3 +254,40 @@ def percentile(values: list[float], p: float) -> float:
     """The ``p``-th percentile by nearest rank, as the benchmarks report it."""
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))]
+
+
+async def issue_quarantine_document(client: Any, officer_token: str, holder_subject: str, *, company: str | None = None,
+                                    seed: int = 0) -> dict[str, Any]:
+    """A real licence without an application: an officer issues this year's forestry pest transport
+    quarantine requirement document (林业有害生物调运检疫要求书) through svc-licences, to a company (by its
+    credit code) or a person (by a resident ID number); returns svc-licences' answer."""
+    holder = ({"holder_kind": "company", "holder_code": company, "holder_code_type": "uscc"} if company else
+              {"holder_kind": "person", "holder_code": valid_resident_id(random.Random(seed)),
+               "holder_code_type": "resident_id"})
+    body = {"holder_subject": holder_subject, "holder_name": "测试持证人", **holder,
+            "year": dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).year, "plant_species": ["香樟"],
+            "origin": "上海市浦东新区", "destination_provinces": ["JS"]}
+    r = await client.post("/v1/licences/quarantine-documents", json=body, headers=bearer(officer_token))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def wait_licence_known_to_matters(suite: Any, licence_id: str, status: str = "active",
+                                        seconds: float = 15) -> None:
+    """Wait until svc-matters' read model of licences (两个免于提交) has the licence in ``status``."""
+    import time
+
+    import pytest
+
+    deadline = time.monotonic() + seconds
+    found = None
+    while time.monotonic() < deadline:
+        conn = await suite.db("matters")
+        try:
+            found = await conn.fetchval("SELECT status FROM known_licences WHERE licence_id = $1", licence_id)
+        finally:
+            await conn.close()
+        if found == status:
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(f"svc-matters did not learn of licence {licence_id} as {status} within {seconds:.0f} s (is {found})")

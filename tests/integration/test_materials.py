@@ -9,7 +9,17 @@ from typing import Any
 import httpx
 import pytest
 
-from support import JPEG, PDF, all_materials, bearer, upload, valid_form, wait_status
+from support import (
+    JPEG,
+    PDF,
+    all_materials,
+    bearer,
+    issue_quarantine_document,
+    upload,
+    valid_form,
+    wait_licence_known_to_matters,
+    wait_status,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -108,22 +118,27 @@ async def test_someone_elses_upload_cannot_be_attached(suite, client, token) -> 
 
 
 async def test_exemptions_by_licence_and_by_an_earlier_application(suite, client, token) -> None:  # noqa: ANN001
+    """植物检疫证书 (LR-XK-001): one material from an earlier application, one by a licence the applicant
+    really holds (a quarantine requirement document issued through svc-licences); the refusals of
+    licence exemptions are in test_licence_exemptions.py."""
     tok = await token("applicant-person")
-    first_id, mats = await _application_with_materials(client, tok, seed=303)
-    m = (await client.get("/v1/matters/LR-XK-008", headers=bearer(tok))).json()
+    licence = await issue_quarantine_document(client, await token("officer"), "u-applicant-person", seed=303)
+    await wait_licence_known_to_matters(suite, licence["id"])
+    first_id, mats = await _application_with_materials(client, tok, "LR-XK-001", seed=303)
+    m = (await client.get("/v1/matters/LR-XK-001", headers=bearer(tok))).json()
     codes = [x["code"] for x in m["materials"]]
-    materials: dict[str, Any] = {codes[0]: {"from_application": first_id}}
-    if len(codes) > 1:
-        materials[codes[1]] = {"licence_id": "L-2026-000123"}
+    assert codes[:2] == ["consignment_list", "destination_requirement"]
+    materials: dict[str, Any] = {codes[0]: {"from_application": first_id}, codes[1]: {"licence_id": licence["id"]}}
     for code in codes[2:]:
         materials[code] = mats[code]
     r = await client.post("/v1/applications", json={"matter_code": m["code"], "form": valid_form(m, 304),
                                                     "materials": materials}, headers=bearer(tok))
     assert r.status_code == 201, r.text
     created = r.json()
-    assert created["exempted_materials"] == min(2, len(codes))
+    assert created["exempted_materials"] == 2
     assert created["materials"][codes[0]] == {"kind": "earlier_application", "from_application": first_id,
                                               "material_id": mats[codes[0]]}
+    assert created["materials"][codes[1]] == {"kind": "licence", "licence_id": licence["id"]}
     passed = await wait_status(client, tok, created["id"], {"prereviewed", "returned"})
     assert passed["status"] == "prereviewed", passed["last_step"]
     conn = await suite.db("matters")
@@ -134,9 +149,10 @@ async def test_exemptions_by_licence_and_by_an_earlier_application(suite, client
         await conn.close()
     kinds = {r["code"]: (r["kind"], r["exemption_reason"]) for r in rows}
     assert kinds[codes[0]][0] == "earlier_application" and kinds[codes[0]][1]
+    assert kinds[codes[1]][0] == "licence" and licence["licence_number"] in kinds[codes[1]][1]
     # Someone else's application cannot stand in for a material.
     stranger = await token("applicant-company")
-    m2 = (await client.get("/v1/matters/LR-XK-008", headers=bearer(stranger))).json()
+    m2 = (await client.get("/v1/matters/LR-XK-001", headers=bearer(stranger))).json()
     refused = await client.post("/v1/applications", json={"matter_code": m2["code"], "form": valid_form(m2, 305),
                                                           "materials": {codes[0]: {"from_application": first_id}}},
                                 headers=bearer(stranger))

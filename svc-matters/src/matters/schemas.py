@@ -94,7 +94,15 @@ class LicenceExemption(BaseModel):
     """两个免于提交: a licence the applicant holds stands in for the material."""
 
     model_config = ConfigDict(extra="forbid")
-    licence_id: str = Field(min_length=1, max_length=128)
+    licence_id: str = Field(
+        min_length=1, max_length=128,
+        description="The licence, as `GET /v1/licences` lists the caller's: its `id`, its `licence_number` or its "
+                    "current `identifier` (证照标识); the application keeps its `id`. Accepted only when the "
+                    "licence was issued to the applicant's account, is of a type the material's `substitutes` "
+                    "name, is valid today and is not suspended or revoked; otherwise 422 with "
+                    "`materials.<code>`: `unknown_licence` (also for a licence issued seconds ago and not yet "
+                    "known here: submit again shortly), `licence_not_held`, `licence_type_not_accepted`, "
+                    "`licence_not_valid`.")
 
 
 class EarlierApplicationExemption(BaseModel):
@@ -111,7 +119,8 @@ class ApplicationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "matter_code": "LR-XK-008",
         "form": {"tree_species": "香樟", "tree_count": 3},
-        "materials": {"site_plan": "0f8c2a9d41b34c55a1e2a7d3c9b0e111", "business_licence": {"licence_id": "L-2026-0001"}},
+        "materials": {"site_plan": "0f8c2a9d41b34c55a1e2a7d3c9b0e111",
+                      "business_licence": {"from_application": "5d0c7e2b9a8f4e31b6c2d4a7e9f01234"}},
     }]})
 
     matter_code: str = Field(min_length=1, max_length=32)

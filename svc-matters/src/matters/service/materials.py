@@ -1,12 +1,15 @@
 """Materials (申请材料): what stands for each material of an application — an uploaded file, or an
-exemption (两个免于提交) by a licence the applicant holds or by the same material of an earlier
-application of the same applicant."""
+exemption (两个免于提交) by a licence the applicant holds (checked against the licences svc-licences
+announced: ``service.licences``) or by the same material of an earlier application of the same
+applicant."""
 from __future__ import annotations
 
 import hashlib
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,10 +19,20 @@ from kit.contracts import MaterialRef, MatterRequirements
 from kit.errors import FieldError, NotFound, PayloadTooLarge, ValidationFailed
 from matters.models import Application, ApplicationMaterial, Material
 from matters.schemas import EarlierApplicationExemption, LicenceExemption
+from matters.service import licences
 from matters.service.blobs import BlobStore
 
-LICENCE_EXEMPTION_NOTE = "申请人持有的证照可替代该材料（待电子证照库核验）/ a licence the applicant holds (to be verified by svc-licences)"
+# A licence exemption not checked by ``resolve_materials``: 免申即享 takes it from the business data the
+# government holds, having checked its type and validity there (``service.benefits``).
+LICENCE_EXEMPTION_NOTE = "申请人持有的证照可替代该材料 / a licence the applicant holds stands in for it"
 EARLIER_EXEMPTION_NOTE = "同一申请人此前办件已提交该材料 / submitted with an earlier application of the same applicant"
+
+
+class VerifiedLicenceRef(MaterialRef):
+    """A licence exemption checked at this submission, with the reason the application records; the
+    reason stays out of what is stored on the application and sent on the bus."""
+
+    exemption_reason: str = Field(exclude=True)
 
 
 def _error(code: str, kind: str, zh: str, en: str) -> FieldError:
@@ -27,15 +40,21 @@ def _error(code: str, kind: str, zh: str, en: str) -> FieldError:
 
 
 async def resolve_materials(session: AsyncSession, owner_subject: str, requirements: MatterRequirements,
-                            materials: dict[str, Any]) -> tuple[dict[str, MaterialRef], list[FieldError]]:
-    """Check every material reference of a submission; returns the references and the problems found."""
+                            materials: dict[str, Any], *,
+                            owner_org_code: str | None = None) -> tuple[dict[str, MaterialRef], list[FieldError]]:
+    """Check every material reference of a submission; returns the references and the problems found.
+
+    ``owner_org_code``: the credit code of the company the application is filed for, whose licences
+    the applicant may use as well as those issued to its own account."""
     specs = {m.code: m for m in requirements.materials}
     refs: dict[str, MaterialRef] = {}
     errors: list[FieldError] = []
-    # One query for every uploaded material the submission names, not one per material.
+    # One query for every uploaded material the submission names, and one for every licence, not one per material.
     upload_ids = {v.strip() for v in materials.values() if isinstance(v, str) and len(v.strip()) <= 32}
     uploads = {m.id: m for m in (await session.scalars(select(Material).where(Material.id.in_(upload_ids)))).all()} \
         if upload_ids else {}
+    held = await licences.find(session, (v.licence_id.strip() for v in materials.values() if isinstance(v, LicenceExemption)))
+    now = datetime.now(UTC)
     for code, value in materials.items():
         spec = specs.get(code)
         if spec is None:
@@ -59,7 +78,16 @@ async def resolve_materials(session: AsyncSession, owner_subject: str, requireme
             refs[code] = MaterialRef(kind="upload", material_id=material.id, content_type=material.content_type,
                                      sha256=material.sha256)
         elif isinstance(value, LicenceExemption):
-            refs[code] = MaterialRef(kind="licence", licence_id=value.licence_id)
+            licence = licences.named_by(held, value.licence_id.strip(), owner_subject, owner_org_code)
+            if licence is None:
+                errors.append(_error(code, *licences.UNKNOWN))
+                continue
+            refused = licences.refusal(licence, spec, owner_subject, owner_org_code, now)
+            if refused is not None:
+                errors.append(_error(code, *refused))
+                continue
+            refs[code] = VerifiedLicenceRef(kind="licence", licence_id=licence.licence_id,
+                                            exemption_reason=licences.exemption_reason(licence, now))
         elif isinstance(value, EarlierApplicationExemption):
             earlier = await session.get(Application, value.from_application)
             if earlier is None or earlier.applicant_subject != owner_subject:
@@ -88,7 +116,9 @@ async def record_application_materials(session: AsyncSession, app: Application, 
     exempted = 0
     for code, ref in refs.items():
         reason = None
-        if ref.kind == "licence":
+        if isinstance(ref, VerifiedLicenceRef):
+            reason = ref.exemption_reason
+        elif ref.kind == "licence":
             reason = LICENCE_EXEMPTION_NOTE
         elif ref.kind == "earlier_application":
             reason = EARLIER_EXEMPTION_NOTE
