@@ -10,6 +10,7 @@ from kit.contracts.matters import (
     ApplicationSubmitted,
     BenefitGranted,
     BundleCompleted,
+    BusinessDataChanged,
     ClockWarning,
     FormFieldSpec,
     MaterialRef,
@@ -31,6 +32,6 @@ EVENT_TYPES: dict[str, type[EventContract]] = _contracts_of(matters, prequal, li
 
 __all__ = [
     "EVENT_TYPES", "AnswerProposed", "ApplicantRef", "AssistantHandedOver", "ApplicationStatusChanged", "ApplicationSubmitted", "BenefitGranted",
-    "BundleCompleted", "ClockWarning", "ConversationTurn", "Finding", "FormFieldSpec", "LicenceIssued", "MaterialRef", "MaterialSpec",
+    "BundleCompleted", "BusinessDataChanged", "ClockWarning", "ConversationTurn", "Finding", "FormFieldSpec", "LicenceIssued", "MaterialRef", "MaterialSpec",
     "MatterRequirements", "PrereviewVerdictIssued", "StallOpened",
 ]

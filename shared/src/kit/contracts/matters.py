@@ -1,12 +1,13 @@
 """Events published by svc-matters (stream ``LVRONG_MATTERS``)."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, field_validator
 
 from kit.events.envelope import EventContract
+from kit.protection import TOKEN_PREFIX
 
 FieldType = Literal["string", "text", "integer", "decimal", "date", "boolean", "enum", "uscc", "resident_id",
                     "mobile", "district", "address"]
@@ -161,3 +162,43 @@ class BenefitGranted(EventContract):
     matter_code: str
     matched_rules: list[str]
     granted_at: datetime
+
+
+class BusinessLicenceRecord(BaseModel):
+    """A licence in a registered business's data (营业执照, 排水许可证, …), as the registration gives it."""
+
+    type: str
+    number: str
+    valid_until: date | None = None  # None: without a time limit (长期)
+    issued_on: date | None = None
+
+
+class BusinessDataChanged(EventContract):
+    """A registered business's data, as svc-matters holds it after an import created or changed it (not
+    sent for a business an import left unchanged). Consumers keep the newest ``as_of`` per code.
+
+    ``legal_representative`` is personal data: when a producer has it, it travels as a
+    ``kit.protection`` token (``Keyring.encrypt(name, context=LEGAL_REPRESENTATIVE_CONTEXT)``), never in
+    clear. svc-matters' import holds no legal representative, so it sends none.
+    """
+
+    event_type: ClassVar[str] = "lvrong.matters.business.changed"
+    source_service: ClassVar[str] = "matters"
+    LEGAL_REPRESENTATIVE_CONTEXT: ClassVar[str] = "business.legal_representative"
+
+    uscc: str = Field(max_length=18)
+    name: str = Field(max_length=200)
+    district: str = Field(max_length=20)
+    address: str = Field(max_length=300)
+    status: Literal["active", "suspended", "deregistered"]
+    licences: list[BusinessLicenceRecord] = []
+    legal_representative: str | None = None
+    source: str = Field(max_length=32)
+    as_of: datetime
+
+    @field_validator("legal_representative")
+    @classmethod
+    def _protected(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(f"{TOKEN_PREFIX}."):
+            raise ValueError("the legal representative travels encrypted (a kit.protection token), never in clear")
+        return value

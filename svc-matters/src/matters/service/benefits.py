@@ -20,12 +20,12 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import literal_column, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal, SubjectKind
-from kit.contracts import BenefitGranted, MaterialRef
+from kit.contracts import BenefitGranted, BusinessDataChanged, MaterialRef
 from kit.db import Database
 from kit.errors import FieldError, ServiceUnavailable
 from kit.events import add_event
@@ -134,8 +134,20 @@ def _pydantic_errors(exc: ValidationError) -> list[FieldError]:
                        message=f"格式不符合要求：{e['msg']}", message_en=e["msg"]) for e in exc.errors()]
 
 
+# What a business's data event carries: a rerun of an import that changes none of it sends nothing.
+PUBLISHED_BUSINESS_DATA = ("name", "district", "address", "status", "licences", "source")
+
+
+async def _held_business_data(session: AsyncSession, usccs: list[str]) -> dict[str, dict[str, Any]]:
+    """The published data of the businesses already registered among ``usccs``."""
+    columns = [getattr(RegisteredBusiness, k) for k in PUBLISHED_BUSINESS_DATA]
+    rows = await session.execute(select(RegisteredBusiness.uscc, *columns).where(RegisteredBusiness.uscc.in_(usccs)))
+    return {row.uscc: {k: getattr(row, k) for k in PUBLISHED_BUSINESS_DATA} for row in rows}
+
+
 async def import_businesses(database: Database, lines: list[Any], *, source: str = "import") -> BusinessImportReport:
-    """Create or update the registered businesses of ``lines``; a bad line is reported and skipped."""
+    """Create or update the registered businesses of ``lines``; a bad line is reported and skipped. Each
+    business created or changed is published (``BusinessDataChanged``) for the pre-review's comparison."""
     report: list[BusinessImportLine] = []
     accepted: dict[str, dict[str, Any]] = {}
     for number, raw in enumerate(lines, start=1):
@@ -166,8 +178,14 @@ async def import_businesses(database: Database, lines: list[Any], *, source: str
     if accepted:
         results: dict[str, bool] = {}
         async with database.transaction() as session:
+            # Imports one at a time (they are rare ops actions): each compares with what the one before
+            # stored, and a later import's events carry a later as_of, which consumers keep.
+            await session.execute(select(func.pg_advisory_xact_lock(func.hashtext("matters-business-import"))))
             now = datetime.now(UTC)
+            held = await _held_business_data(session, list(accepted))
             for uscc, item in accepted.items():
+                if held.get(uscc) != {k: item["values"][k] for k in PUBLISHED_BUSINESS_DATA}:
+                    await add_event(session, BusinessDataChanged(**item["values"], as_of=now), subject=uscc)
                 values = {**item["values"], "updated_at": now}
                 stmt = insert(RegisteredBusiness).values(**values)
                 stmt = stmt.on_conflict_do_update(index_elements=[RegisteredBusiness.uscc],
