@@ -6,7 +6,7 @@ import contextlib
 import datetime as dt
 import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -228,6 +228,20 @@ async def submit_for_verdict(client: Any, token: str, matter_detail: dict[str, A
                                                     "materials": materials}, headers=bearer(token))
     assert r.status_code == 201, r.text
     return await wait_for_verdict(client, token, r.json()["id"])
+
+
+async def eventually(probe: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], what: str,
+                     seconds: float = 15) -> Any:
+    """Poll ``probe`` until ``ok`` holds of its answer (read models are fed by events); fails with ``what``."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        got = await probe()
+        if ok(got) or time.monotonic() > deadline:
+            assert ok(got), f"{what}: {got}"
+            return got
+        await asyncio.sleep(0.1)
 
 
 @contextlib.asynccontextmanager

@@ -4,12 +4,9 @@ profile, its earlier applications and its licences (nothing from another applica
 deltas against applications this test creates."""
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,7 +14,7 @@ import httpx
 import nats
 import pytest
 
-from support import all_materials, bearer, matter, valid_form, wait_status
+from support import all_materials, bearer, eventually, matter, valid_form, wait_status
 
 pytestmark = pytest.mark.integration
 
@@ -36,17 +33,6 @@ async def submit(client: httpx.AsyncClient, tok: str, code: str, form: dict[str,
     assert r.status_code == 201, r.text
     await wait_status(client, tok, r.json()["id"], {wanted})
     return r.json()["id"]
-
-
-async def eventually(probe: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], what: str) -> Any:
-    """Read models are fed by events: poll until ``ok`` (at most 15 s)."""
-    deadline = time.monotonic() + 15
-    while True:
-        got = await probe()
-        if ok(got) or time.monotonic() > deadline:
-            assert ok(got), f"{what}: {got}"
-            return got
-        await asyncio.sleep(0.1)
 
 
 async def prefill(client: httpx.AsyncClient, tok: str, code: str) -> httpx.Response:
@@ -82,7 +68,9 @@ async def test_prefill_for_a_company_from_profile_earlier_application_and_licenc
     # The company's earlier application of another matter (the same field keys carry over) …
     earlier = valid_form(washing, 41)
     earlier |= {"applicant_uscc": ORG, "contact_name": "王晓明", "contact_mobile": "13912345678",
-                "district": "徐汇区", "address": "漕溪北路88号"}
+                "district": "徐汇区", "address": "漕溪北路88号",
+                # The company's registered name, as the benefits test imports it: the pre-review compares it.
+                "business_name": "上海演示绿化工程有限公司洗车场"}
     earlier_id = await submit(client, company, "LR-BA-001", earlier, await all_materials(client, company, washing))
     # … and, later, another applicant's application of the very matter asked for: none of it may leak.
     other = valid_form(facility, 42) | {"contact_name": "外人甲", "contact_mobile": "13700000001",

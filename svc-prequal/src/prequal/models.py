@@ -221,3 +221,22 @@ class KnownApplication(Base):
     first_submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (Index("ix_known_applications_object", "applicant_subject", "matter_code", "object_key"),)
+
+
+class KnownBusiness(Base):
+    """Read model of registered businesses (``lvrong.matters.business.changed``): the newest data per
+    unified social credit code, for the name comparison (数据比对) and for pre-fill. The legal
+    representative is not kept: neither needs it."""
+
+    __tablename__ = "known_businesses"
+
+    uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    district: Mapped[str] = mapped_column(String(20), nullable=False)
+    address: Mapped[str] = mapped_column(String(300), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    licences: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False)
+    source: Mapped[str] = mapped_column(String(32), nullable=False)
+    # When the producer held this data (the event's as_of): an older event never overwrites a newer one.
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())

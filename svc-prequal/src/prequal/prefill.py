@@ -4,11 +4,14 @@ Built only from the service's own read models, fed by events (never other servic
 
 * ``prefill_submissions`` — every (re)submission (``ApplicationSubmitted``), with form and materials;
 * licences issued come from the comparison's read model (``known_licences``, ``prequal.compare``);
+* registered businesses (``known_businesses``, ``prequal.business``), from ``BusinessDataChanged``;
 * ``prefill_status_changes`` — application status changes (``ApplicationStatusChanged``), for the measures;
 * ``matter_requirements`` — the matter's fields, as seen in the submissions consumed.
 
-Sources, in order of precedence: the caller's **profile** (the verified token: subject kind, name,
-unified social credit code of the company acted for), a **licence** they hold (into a field that asks
+Sources, in order of precedence: the **business data** of the company the caller acts for (by the
+token's org code only; ``prequal.business``: the registered name, and the premises of a filing about
+them), which is what the pre-review compares the name with; the caller's **profile** (the verified token:
+subject kind, name, unified social credit code of the company acted for), a **licence** they hold (into a field that asks
 for a licence number), and **earlier applications** of the same subject or of the same company (the same
 field key in any matter, the newest value first). Nothing comes from another applicant's data. Date
 fields are never copied from an earlier application: they describe that application's own period; nor is
@@ -32,13 +35,13 @@ from kit.contracts.matters import FormFieldSpec
 from kit.errors import NotFound
 from kit.events import CloudEvent
 from kit.protection import reveal_form
+from prequal.business import COMPANY_NAME_FIELDS, own_business_values
 from prequal.models import KnownLicence, MatterRequirementsRow, Prefill, StatusSeen, SubmissionSeen
 
 # Field types never copied from an earlier application (they belong to that application's period).
 NOT_CARRIED_OVER = frozenset({"date"})
 # Keys that ask for a licence (certificate) number: filled from a licence the caller holds.
 LICENCE_NUMBER_KEYS = ("licence_number", "license_number", "permit_number", "certificate_number")
-COMPANY_NAME_KEYS = frozenset({"applicant_name", "company_name", "org_name", "organisation_name"})
 PERSON_NAME_KEYS = frozenset({"applicant_name", "contact_name", "person_name"})
 
 
@@ -91,7 +94,7 @@ def _profile(principal: Principal, spec: FormFieldSpec) -> Any:
         return "organisation" if company else "individual" if principal.kind == SubjectKind.PERSON else None
     if spec.type == "uscc" and spec.key.startswith("applicant") and principal.org_code:
         return principal.org_code
-    if company and spec.key in COMPANY_NAME_KEYS:
+    if company and spec.key in COMPANY_NAME_FIELDS:
         return principal.name
     if principal.kind == SubjectKind.PERSON and spec.key in PERSON_NAME_KEYS:
         return principal.name
@@ -134,8 +137,15 @@ async def build_prefill(session: AsyncSession, principal: Principal, matter_code
     now = dt.datetime.now(dt.UTC)
     fields: dict[str, dict[str, Any]] = {}
 
+    business, registered = await own_business_values(session, principal, requirements.code)
     for spec in requirements.fields:
-        value = _profile(principal, spec)
+        value = registered.get(spec.key)
+        if business is not None and _fits(spec, value):
+            fields[spec.key] = {"value": value, "source": "business_data", "source_ref": f"business:{business.uscc}",
+                                "as_of": business.as_of, "observed_at": business.observed_at}
+
+    for spec in requirements.fields:
+        value = _profile(principal, spec) if spec.key not in fields else None
         if value is not None and _fits(spec, value):
             fields[spec.key] = {"value": value, "source": "profile", "source_ref": f"token:{principal.subject}",
                                 "as_of": now}

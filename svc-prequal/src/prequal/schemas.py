@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from kit.contracts import Finding
+from kit.contracts import Finding, MaterialRef
 from kit.contracts.prequal import RuleOutcome
 
 VerdictValue = Literal["passed", "returned", "needs_human_review"]
@@ -36,7 +36,21 @@ class ReviewView(VerdictView):
 class CheckRequest(BaseModel):
     matter_code: str = Field(max_length=32, examples=["LR-XK-007"])
     form: dict[str, Any] = Field(default_factory=dict)
-    materials: dict[str, Any] = Field(default_factory=dict, description="material code → reference (any non-empty value counts as supplied)")
+    materials: dict[str, Any] = Field(default_factory=dict, description="material code → reference (any non-empty value "
+                                      "counts as supplied); a licence given for a material (两个免于提交) as "
+                                      '`{"kind": "licence", "licence_id": …}` is compared like a submission\'s')
+
+    @field_validator("materials")
+    @classmethod
+    def _licence_references(cls, materials: dict[str, Any]) -> dict[str, Any]:
+        for code, ref in materials.items():
+            if isinstance(ref, dict) and ref.get("kind") == "licence":
+                try:
+                    MaterialRef.model_validate(ref)
+                except ValidationError as exc:
+                    raise ValueError(f"材料 {code} 的证照引用格式不正确 / material {code}: not a licence reference: "
+                                     f"{exc.errors(include_url=False)[0]['msg']}") from None
+        return materials
 
 
 class CheckResult(BaseModel):
@@ -88,11 +102,14 @@ class PrefillRequest(BaseModel):
 class PrefilledField(BaseModel):
     value: Any
     source: Literal["profile", "licence", "earlier_application", "business_data"]
-    source_ref: str = Field(description="Where the value comes from: token:<subject>, licence:<id>, application:<id>")
-    as_of: datetime = Field(description="How fresh the value is: when the source said so")
+    source_ref: str = Field(description="Where the value comes from: token:<subject>, licence:<id>, application:<id>, "
+                                        "business:<unified social credit code>")
+    as_of: datetime = Field(description="How fresh the value is: when the source said so (for business_data: when "
+                                        "the registry's data was imported)")
     label: str
     matter_code: str | None = Field(default=None, description="For earlier_application: the matter it was filed under")
-    observed_at: datetime | None = Field(default=None, description="When the service received the event it came from")
+    observed_at: datetime | None = Field(default=None, description="When the service received the event it came from "
+                                         "(earlier_application, business_data)")
 
 
 class HeldLicence(BaseModel):
