@@ -113,3 +113,23 @@ def test_generic_rules_cover_required_when_formats_ranges_and_materials() -> Non
     form["use_type"] = "temporary"
     failed = [r.rule_id for r in rs.evaluate(form, mats) if r.outcome == "failed"]
     assert failed == ["required.end_date"]
+
+
+def test_a_value_of_the_wrong_type_fails_the_rule_that_checks_it() -> None:
+    # CEL's equality across types is false, not an error: a number where an option is expected fails the
+    # option rule with its message (the applicant is told what to fix), rather than needing a reviewer.
+    rs = compile_rules("types", [_rule(id="o", when="has(form.kind)", expr='form.kind in ["a", "b"]'),
+                                 _rule(id="q", expr='!has(form.kind) || form.kind != "a"')])
+    assert [r.outcome for r in rs.evaluate({"kind": 1}, {})] == ["failed", "passed"]
+    assert [r.outcome for r in rs.evaluate({"kind": "a"}, {})] == ["passed", "failed"]
+    # Numbers are doubles however they were sent, so 1 and 1.0 are the same value.
+    ints = compile_rules("ints", [_rule(expr="form.n == 1.0 && form.n == double(int(form.n))")])
+    assert ints.evaluate({"n": 1}, {})[0].outcome == "passed"
+
+
+def test_an_evaluation_error_names_the_problem_but_not_the_value() -> None:
+    # Logged by the engine: a form value (possibly personal data) must not be in the message.
+    [result] = compile_rules("err", [_rule(expr='date(form.birth) > date("2000-01-01")')]).evaluate(
+        {"birth": "1949-12-3X 110105"}, {})
+    assert result.outcome == "error" and "not a date" in (result.error or "")
+    assert "110105" not in (result.error or "")

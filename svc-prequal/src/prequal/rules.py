@@ -15,18 +15,17 @@ CEL parser's message.
 """
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
 
-import celpy
-import celpy.celtypes as ct
+import cel
 from pydantic import BaseModel, Field
 
 from kit.calendar import local_date
@@ -89,80 +88,86 @@ class RuleCompileError(ValueError):
 
 
 # ---- custom functions -------------------------------------------------------------------------------
-
-_materials: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("prequal_materials", default=None)
-
+# They receive and return plain Python values: the engine converts CEL null, bool, int, double,
+# string, list and map to None, bool, int, float, str, list and dict and back.
 
 def _s(x: Any) -> str | None:
-    return str(x) if isinstance(x, str) else None
+    return x if isinstance(x, str) else None
 
 
-def _present(x: Any) -> ct.BoolType:
-    if x is None or isinstance(x, ct.NullType):
-        return ct.BoolType(False)
+def _present(x: Any) -> bool:
+    if x is None:
+        return False
     if isinstance(x, str):
-        return ct.BoolType(bool(x.strip()))
-    if isinstance(x, ct.ListType | ct.MapType | list | dict):
-        return ct.BoolType(len(x) > 0)
-    return ct.BoolType(True)
+        return bool(x.strip())
+    if isinstance(x, list | dict):
+        return len(x) > 0
+    return True
 
 
-def _district(x: Any) -> ct.BoolType:
+def _district(x: Any) -> bool:
     s = _s(x)
-    return ct.BoolType(bool(s) and (is_shanghai_district(s.strip()) or bool(district_of_address(s))))
+    return bool(s) and (is_shanghai_district(s.strip()) or bool(district_of_address(s)))
 
 
 def _to_date(x: Any) -> dt.date:
-    s = _s(x)
-    if s is None:
-        raise ValueError(f"not a date: {x!r}")
-    return dt.date.fromisoformat(s[:10])
+    if isinstance(x, str):
+        try:
+            return dt.date.fromisoformat(x[:10])
+        except ValueError:
+            pass
+    # Without the value: the engine logs this message, and the value may be personal data.
+    raise ValueError("not a date (YYYY-MM-DD)")
 
 
-def _is_date(x: Any) -> ct.BoolType:
+def _is_date(x: Any) -> bool:
     try:
         _to_date(x)
-        return ct.BoolType(True)
+        return True
     except ValueError:
-        return ct.BoolType(False)
+        return False
 
 
-def _material(code: Any) -> ct.BoolType:
-    value = (_materials.get() or {}).get(str(code))
-    return ct.BoolType(value is not None and value != "" and value != {})
-
-
-FUNCTIONS: dict[str, Any] = {
+FUNCTIONS: dict[str, Callable[..., Any]] = {
     "present": _present,
-    "is_uscc": lambda x: ct.BoolType(bool(_s(x)) and is_valid_uscc(str(x).strip().upper())),
-    "is_resident_id": lambda x: ct.BoolType(bool(_s(x)) and is_valid_resident_id(str(x).strip())),
-    "is_mobile": lambda x: ct.BoolType(bool(_s(x)) and is_valid_mainland_mobile(str(x))),
+    "is_uscc": lambda x: bool(_s(x)) and is_valid_uscc(x.strip().upper()),
+    "is_resident_id": lambda x: bool(_s(x)) and is_valid_resident_id(x.strip()),
+    "is_mobile": lambda x: bool(_s(x)) and is_valid_mainland_mobile(x),
     "is_shanghai_district": _district,
-    "is_number": lambda x: ct.BoolType(isinstance(x, ct.DoubleType | ct.IntType) and not isinstance(x, ct.BoolType)),
-    "length": lambda x: ct.IntType(len(str(x))),
+    "is_number": lambda x: isinstance(x, int | float) and not isinstance(x, bool),
+    "length": lambda x: len(str(x)),
     "is_date": _is_date,
-    "date": lambda x: ct.IntType(_to_date(x).toordinal()),
-    "days_between": lambda a, b: ct.IntType((_to_date(b) - _to_date(a)).days),
-    "material": _material,
+    "date": lambda x: _to_date(x).toordinal(),
+    "days_between": lambda a, b: (_to_date(b) - _to_date(a)).days,
+    # "material" is bound to each evaluation's materials (``_material_of``).
 }
 
-_ENV = celpy.Environment()
+
+def _material_of(materials: dict[str, Any]) -> Callable[[Any], bool]:
+    def material(code: Any) -> bool:
+        value = materials.get(str(code))
+        return value is not None and value != "" and value != {}
+    return material
 
 
-def _compile(rule_id: str, part: str, source: str) -> Any:
+# The parser's position, "<input>:LINE:COLUMN: ..." in its message.
+_POSITION = re.compile(r"<input>:(\d+):(\d+)")
+
+
+def _compile(rule_id: str, part: str, source: str) -> cel.Program:
     try:
-        ast = _ENV.compile(source)
-    except celpy.CELParseError as exc:
-        where = f"line {getattr(exc, 'line', '?')}, column {getattr(exc, 'column', '?')}"
+        return cel.compile(source)
+    except ValueError as exc:
+        found = _POSITION.search(str(exc))
+        where = f"line {found[1]}, column {found[2]}" if found else "line ?, column ?"
         raise RuleCompileError(rule_id, part, f"syntax error at {where}:\n{exc}") from exc
-    return _ENV.program(ast, functions=FUNCTIONS)
 
 
 @dataclass(frozen=True)
 class CompiledRule:
     rule: Rule
-    when: Any
-    expr: Any
+    when: cel.Program | None
+    expr: cel.Program
 
 
 class CompiledRuleSet:
@@ -174,15 +179,15 @@ class CompiledRuleSet:
 
     def evaluate(self, form: dict[str, Any], materials: dict[str, Any], on: dt.date | None = None) -> list[RuleResult]:
         on = on or local_date()  # Shanghai's date, not the server's
-        activation = {"form": _to_cel(form), "materials": _to_cel(materials), "today": ct.StringType(on.isoformat())}
-        token = _materials.set({k: v for k, v in materials.items()})
-        try:
-            return [_evaluate_one(c, activation, on) for c in self.compiled]
-        finally:
-            _materials.reset(token)
+        materials = _plain(materials)
+        # One context for every rule of the set: the inputs are converted to CEL values once.
+        context = cel.Context({"form": _plain(form), "materials": materials, "today": on.isoformat()},
+                              {**FUNCTIONS, "material": _material_of(materials)})
+        return [_evaluate_one(c, context, on) for c in self.compiled]
 
 
-def _to_cel(value: dict[str, Any]) -> Any:
+def _plain(value: dict[str, Any]) -> dict[str, Any]:
+    """JSON-like values with every number a double, as the rules are written (``1.0``, not ``1``)."""
     def norm(v: Any) -> Any:
         if isinstance(v, bool) or v is None or isinstance(v, str):
             return v
@@ -195,27 +200,25 @@ def _to_cel(value: dict[str, Any]) -> Any:
         if isinstance(v, BaseModel):
             return norm(v.model_dump(mode="json"))
         return str(v)
-    return celpy.json_to_cel(norm(value))
+    return norm(value)
 
 
-def _truth(program: Any, activation: dict[str, Any]) -> bool:
-    value = program.evaluate(activation)
-    if isinstance(value, Exception):
-        raise value
-    if not isinstance(value, ct.BoolType | bool):
+def _truth(program: cel.Program, context: cel.Context) -> bool:
+    value = program.execute(context)
+    if not isinstance(value, bool):
         raise TypeError(f"the expression gave {type(value).__name__}, not a bool")
-    return bool(value)
+    return value
 
 
-def _evaluate_one(c: CompiledRule, activation: dict[str, Any], on: dt.date) -> RuleResult:
+def _evaluate_one(c: CompiledRule, context: cel.Context, on: dt.date) -> RuleResult:
     r = c.rule
     base = {"rule_id": r.id, "finding_code": r.finding_code, "targets": r.targets, "severity": r.severity}
     if (r.effective_from and on < r.effective_from) or (r.effective_to and on > r.effective_to):
         return RuleResult(outcome="not_applicable", **base)
     try:
-        if c.when is not None and not _truth(c.when, activation):
+        if c.when is not None and not _truth(c.when, context):
             return RuleResult(outcome="not_applicable", **base)
-        if _truth(c.expr, activation):
+        if _truth(c.expr, context):
             return RuleResult(outcome="passed", **base)
     except Exception as exc:  # noqa: BLE001 - any evaluation error makes the rule "error" (human review)
         return RuleResult(outcome="error", error=str(exc)[:500], message_zh="该规则无法自动判断，需人工审核",
