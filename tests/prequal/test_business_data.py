@@ -198,3 +198,19 @@ async def test_nothing_is_kept_of_the_legal_representative(prequal_db: Database)
         row = (await session.execute(text("SELECT to_jsonb(b) AS r FROM known_businesses b WHERE uscc = :u"),
                                      {"u": "91310000MA1FL2222X"})).scalar_one()
     assert token not in str(row) and "李四" not in str(row) and row["name"] == "上海丙有限公司"
+
+
+async def test_a_batch_gets_what_each_submission_gets_alone(prequal_db: Database) -> None:
+    await apply(prequal_db, changed(OWN, "上海演示绿化工程有限公司（洗车场）", NOW))
+    batch = [submission({"applicant_uscc": OWN, "business_name": "上海演示绿化工程有限公司(洗车场)"}),
+             submission({"applicant_uscc": OWN, "business_name": "别的名字"}),
+             submission({"applicant_uscc": valid_uscc(random.Random(5)), "business_name": "别的名字"}),
+             submission({"applicant_uscc": "坏代码", "business_name": "别的名字"}),
+             submission({"shop_name": "演示小店"}, matter="LR-XK-005")]
+    async with prequal_db.session() as session:
+        alone = [await business.business_name_result(session, s) for s in batch]
+        held = await business.known_businesses(session, {c for s in batch if (c := business.declared_code(s))})
+    assert set(held) == {OWN}
+    together = [business.name_outcome(s, held.get(business.declared_code(s) or "")) for s in batch]
+    assert together == alone
+    assert [r.outcome for r in alone] == ["passed", "failed", "not_applicable", "not_applicable", "not_applicable"]

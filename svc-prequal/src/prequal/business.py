@@ -20,7 +20,7 @@ import re
 import unicodedata
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,17 +84,37 @@ def _result(targets: list[str], outcome: str, zh: str | None = None, en: str | N
                       targets=targets, outcome=outcome, severity="blocking", message_zh=zh, message_en=en)  # type: ignore[arg-type]
 
 
+def declared_code(submitted: ApplicationSubmitted) -> str | None:
+    """The well-formed credit code whose business data the submission's name is compared with, if any."""
+    form = submitted.form
+    uscc = form.get(USCC_FIELD)
+    if (name_field(submitted.matter.code, form) is None or not isinstance(uscc, str)
+            or form.get("applicant_type") == "individual"):
+        return None
+    uscc = uscc.strip().upper()
+    return uscc if is_valid_uscc(uscc) else None  # a malformed one: the format rules say what is wrong
+
+
+async def known_businesses(session: AsyncSession, usccs: set[str]) -> dict[str, KnownBusiness]:
+    """The business data of ``usccs`` in one query (for a batch of submissions)."""
+    if not usccs:
+        return {}
+    return {b.uscc: b for b in (await session.scalars(select(KnownBusiness).where(KnownBusiness.uscc.in_(usccs)))).all()}
+
+
 async def business_name_result(session: AsyncSession, submitted: ApplicationSubmitted) -> RuleResult:
     """The applicant unit's name in the form against the business data of the credit code it declares."""
-    form = submitted.form
+    uscc = declared_code(submitted)
+    return name_outcome(submitted, await session.get(KnownBusiness, uscc) if uscc else None)
+
+
+def name_outcome(submitted: ApplicationSubmitted, business: KnownBusiness | None) -> RuleResult:
+    """``business_name_result`` given the business data of the declared code (None when none is known)."""
+    form, uscc = submitted.form, declared_code(submitted)
     key = name_field(submitted.matter.code, form)
-    uscc = form.get(USCC_FIELD)
-    if key is None or not isinstance(uscc, str) or not uscc.strip() or form.get("applicant_type") == "individual":
+    if key is None or uscc is None:
         return _result([f"form.{key or USCC_FIELD}"], "not_applicable")
-    uscc, targets = uscc.strip().upper(), [f"form.{key}", f"form.{USCC_FIELD}"]
-    if not is_valid_uscc(uscc):  # the format rules say what is wrong with it
-        return _result(targets, "not_applicable")
-    business = await session.get(KnownBusiness, uscc)
+    targets = [f"form.{key}", f"form.{USCC_FIELD}"]
     if business is None:
         return _result(targets, "not_applicable", f"统一社会信用代码 {uscc} 尚无企业登记信息，未比对名称，请人工核验",
                        f"no business data is known for credit code {uscc}: the name was not compared, check it by hand")
