@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge
@@ -74,12 +75,23 @@ _INSERT_EVENT = outbox.insert()
 _wakers: list[asyncio.Event] = []
 
 
+def _written(session: AsyncSession, contract: EventContract, subject: str | None) -> tuple[CloudEvent, dict[str, Any]]:
+    envelope = contract.envelope(subject=subject)
+    session.sync_session.info[_PENDING_FLAG] = True
+    return envelope, {"event_id": envelope.id, "subject": envelope.type,
+                      "envelope": envelope.model_dump(mode="json", exclude_none=True)}
+
+
+def outbox_row(session: AsyncSession, contract: EventContract, *, subject: str | None = None) -> dict[str, Any]:
+    """The outbox row of ``contract`` (``event_id``, ``subject``, ``envelope``) for a statement of the
+    caller's own that inserts it in the session's current transaction; the relays wake after the commit."""
+    return _written(session, contract, subject)[1]
+
+
 async def add_event(session: AsyncSession, contract: EventContract, *, subject: str | None = None) -> CloudEvent:
     """Write ``contract`` as an event in the session's current transaction and return its envelope."""
-    envelope = contract.envelope(subject=subject)
-    await session.execute(_INSERT_EVENT, {"event_id": envelope.id, "subject": envelope.type,
-                                          "envelope": envelope.model_dump(mode="json", exclude_none=True)})
-    session.sync_session.info[_PENDING_FLAG] = True
+    envelope, row = _written(session, contract, subject)
+    await session.execute(_INSERT_EVENT, row)
     return envelope
 
 

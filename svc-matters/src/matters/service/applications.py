@@ -7,12 +7,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit import idempotency
 from kit.audit import record_audit
-from kit.auth import Principal, Role
+from kit.auth import Principal, Role, SubjectKind
 from kit.contracts import (
     ApplicantRef,
     ApplicationSubmitted,
@@ -22,11 +24,11 @@ from kit.contracts import (
     PrereviewVerdictIssued,
 )
 from kit.db import Database
-from kit.errors import BadRequest, FieldError, NotFound, ValidationFailed
-from kit.events import CloudEvent, add_event
+from kit.errors import BadRequest, Conflict, FieldError, NotFound, ValidationFailed
+from kit.events import CloudEvent, add_event, outbox_row
 from kit.pagination import Page, decode_cursor, encode_cursor, newest_first_after, newest_first_cursor
 from kit.protection import is_personal, mask_form, protect_form
-from matters.models import Application, ApplicationStep, CompanyAuthorisation, MatterVersion
+from matters.models import Application, ApplicationMaterial, ApplicationStep, CompanyAuthorisation, MatterVersion
 from matters.schemas import (
     STAGE_LABELS_ZH,
     STATUS_LABELS_ZH,
@@ -38,7 +40,7 @@ from matters.schemas import (
     TimelineStep,
 )
 from matters.service import clock, lifecycle, materials
-from matters.service.catalogue import current_matter, requirements_of
+from matters.service.catalogue import current_matter, forget_current, requirements_of
 
 log = structlog.get_logger("matters.applications")
 
@@ -148,14 +150,29 @@ def application_view(app: Application, last_step: ApplicationStep | None = None,
 
 # --- submitting -------------------------------------------------------------------------------
 
-async def _validated(session: AsyncSession, applicant: str, requirements: MatterRequirements,
+def licence_holder_org(kind: str, org_code: str | None) -> str | None:
+    """The company whose licences an applicant may use for materials: a company applicant's own."""
+    return org_code if kind == SubjectKind.COMPANY.value else None
+
+
+async def _validated(session: AsyncSession, applicant: str, org_code: str | None, requirements: MatterRequirements,
                      form: dict[str, Any], material_inputs: dict[str, Any]) -> dict[str, MaterialRef]:
     errors = check_form_shape(requirements, form)
-    refs, material_errors = await materials.resolve_materials(session, applicant, requirements, material_inputs)
+    refs, material_errors = await materials.resolve_materials(session, applicant, requirements, material_inputs,
+                                                              owner_org_code=org_code)
     errors += material_errors
     if errors:
         raise ValidationFailed("申请内容不符合事项要求 / the application does not fit the matter", errors=errors)
     return refs
+
+
+def _submitted_event(app: Application, requirements: MatterRequirements, refs: dict[str, MaterialRef],
+                     at: datetime) -> ApplicationSubmitted:
+    return ApplicationSubmitted(
+        application_id=app.id, attempt=app.attempt, matter=requirements,
+        applicant=ApplicantRef(subject=app.applicant_subject, kind=app.applicant_kind, org_code=app.applicant_org_code),
+        # Personal values stay encrypted in the outbox and on the bus; svc-prequal reveals them.
+        form=protect_form(app.form), materials=refs, submitted_at=at)
 
 
 async def _announce_submission(session: AsyncSession, app: Application, requirements: MatterRequirements,
@@ -165,11 +182,68 @@ async def _announce_submission(session: AsyncSession, app: Application, requirem
     exempted = await materials.record_application_materials(session, app, refs)
     if app.exempted_materials != exempted:
         app.exempted_materials = exempted
-    await add_event(session, ApplicationSubmitted(
-        application_id=app.id, attempt=app.attempt, matter=requirements,
-        applicant=ApplicantRef(subject=app.applicant_subject, kind=app.applicant_kind, org_code=app.applicant_org_code),
-        # Personal values stay encrypted in the outbox and on the bus; svc-prequal reveals them.
-        form=protect_form(app.form), materials=refs, submitted_at=at), subject=app.id)
+    await add_event(session, _submitted_event(app, requirements, refs, at), subject=app.id)
+
+
+class MatterRepublished(Conflict):
+    """The matter version an application was filed under is no longer the current one: nothing was written."""
+
+
+# A new application is written by one statement: its row, its first timeline step, its materials and its
+# events (the status event gets the step's id from the step's insert). Through the ORM's unit of work the
+# same was a dozen round trips and most of a submission's CPU. Column lists come from the models, so a
+# new column needs no change here.
+def _columns(table: Any, *, skip: tuple[str, ...] = ()) -> list[Any]:
+    return [c for c in table.columns if c.name not in skip]
+
+
+_APPLICATION_COLUMNS = _columns(Application.__table__)
+_STEP_COLUMNS = _columns(ApplicationStep.__table__, skip=("id",))
+_MATERIAL_COLUMNS = _columns(ApplicationMaterial.__table__, skip=("application_id", "attempt"))
+# The application is inserted only while its matter version is still the current one, so a process
+# may file against the version it remembers as current (``current_matter(remembered=True)``).
+_INSERT_NEW_APPLICATION = text(f"""
+WITH new_application AS (
+    INSERT INTO applications ({", ".join(c.name for c in _APPLICATION_COLUMNS)})
+    SELECT {", ".join(":a_" + c.name for c in _APPLICATION_COLUMNS)}
+    WHERE EXISTS (SELECT 1 FROM matter_versions
+                  WHERE code = :a_matter_code AND version = :a_matter_version AND is_current)
+    RETURNING id, attempt
+), first_step AS (
+    INSERT INTO application_steps ({", ".join(c.name for c in _STEP_COLUMNS)})
+    SELECT {", ".join(":s_" + c.name for c in _STEP_COLUMNS)} FROM new_application
+    RETURNING id
+), linked_materials AS (
+    INSERT INTO application_materials (application_id, attempt, {", ".join(c.name for c in _MATERIAL_COLUMNS)})
+    SELECT new_application.id, new_application.attempt, {", ".join("m." + c.name for c in _MATERIAL_COLUMNS)}
+    FROM new_application, jsonb_to_recordset(:material_rows) AS m({", ".join(
+        f"{c.name} {c.type.compile(dialect=postgresql.dialect())}" for c in _MATERIAL_COLUMNS)})
+), written_events AS (
+    INSERT INTO outbox (event_id, subject, envelope)
+    SELECT e.row ->> 'event_id', e.row ->> 'subject',
+           CASE WHEN e.row ->> 'with_step_id' IS NOT NULL THEN jsonb_set(e.row -> 'envelope', '{{data,step_id}}', to_jsonb(first_step.id))
+                ELSE e.row -> 'envelope' END
+    FROM first_step, jsonb_array_elements(:events) WITH ORDINALITY AS e(row, position)
+    ORDER BY e.position
+)
+SELECT id FROM first_step
+""").bindparams(*(bindparam("a_" + c.name, type_=c.type) for c in _APPLICATION_COLUMNS),
+                *(bindparam("s_" + c.name, type_=c.type) for c in _STEP_COLUMNS),
+                bindparam("material_rows", type_=JSONB), bindparam("events", type_=JSONB))
+
+
+async def _insert_new_application(session: AsyncSession, app: Application, step: ApplicationStep,
+                                  material_rows: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
+    params = {"a_" + c.name: getattr(app, c.key) for c in _APPLICATION_COLUMNS}
+    params.update({"s_" + c.name: getattr(step, c.key) for c in _STEP_COLUMNS})
+    params.update(material_rows=material_rows, events=events)
+    step_id = (await session.execute(_INSERT_NEW_APPLICATION, params)).scalar_one_or_none()
+    if step_id is None:
+        forget_current(app.matter_code)
+        raise MatterRepublished(
+            f"事项 {app.matter_code} 刚刚发布了新版本，请按新版本重新提交 / matter {app.matter_code} was just "
+            "republished: submit again under its new version", matter_code=app.matter_code)
+    step.id = step_id
 
 
 def new_application(matter: MatterVersion, principal: Principal, form: dict[str, Any], refs: dict[str, MaterialRef],
@@ -186,23 +260,26 @@ def new_application(matter: MatterVersion, principal: Principal, form: dict[str,
 async def file_application(session: AsyncSession, principal: Principal, matter: MatterVersion, form: dict[str, Any],
                            material_inputs: dict[str, Any], *, draft: bool = False, origin: str = "application",
                            bundle_id: str | None = None) -> tuple[Application, ApplicationStep]:
-    """Validate and store a new application in the caller's transaction (also used by bundles)."""
+    """Validate and store a new application in the caller's transaction (also used by bundles).
+
+    The returned application and step are not in the session: read them again to change them."""
     requirements = requirements_of(matter)
-    refs = await _validated(session, principal.subject, requirements, form, material_inputs)
+    refs = await _validated(session, principal.subject, licence_holder_org(principal.kind.value, principal.org_code),
+                            requirements, form, material_inputs)
     now = datetime.now(UTC)
     app = new_application(matter, principal, form, refs, now, origin=origin, bundle_id=bundle_id)
+    step, previous = lifecycle.begin_step(app, status=ApplicationStatus.DRAFT if draft else ApplicationStatus.SUBMITTED,
+                                          action="save_draft" if draft else "submit", actor=principal.subject,
+                                          actor_role="applicant", at=now)
+    events = [{**outbox_row(session, lifecycle.status_event(app, step), subject=app.id), "with_step_id": True}]
+    material_rows: list[dict[str, Any]] = []
     if not draft:
-        # Set before the first flush, so the INSERT carries them and no UPDATE follows.
         app.submitted_at = now
-        app.exempted_materials = sum(ref.kind != "upload" for ref in refs.values())
-    session.add(app)  # inserted with its first step by record_step's flush: one round trip, not two
-    if draft:
-        step = await lifecycle.record_step(session, app, status=ApplicationStatus.DRAFT, action="save_draft",
-                                           actor=principal.subject, actor_role="applicant", at=now)
-        return app, step
-    step = await lifecycle.record_step(session, app, status=ApplicationStatus.SUBMITTED, action="submit",
-                                       actor=principal.subject, actor_role="applicant", at=now)
-    await _announce_submission(session, app, requirements, refs, now)
+        material_rows = materials.material_rows(refs)
+        app.exempted_materials = sum(row["kind"] != "upload" for row in material_rows)
+        events.append(outbox_row(session, _submitted_event(app, requirements, refs, now), subject=app.id))
+    await _insert_new_application(session, app, step, material_rows, events)
+    await lifecycle.step_written(session, app, previous, now)
     return app, step
 
 
@@ -210,14 +287,20 @@ async def submit_application(database: Database, principal: Principal, body: App
                              idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
     """File a new application; returns the HTTP status and body (replayed for a repeated key)."""
 
-    async def create(session: AsyncSession) -> tuple[int, dict[str, Any]]:
-        matter = await current_matter(session, body.matter_code)
+    async def _file_under_current(session: AsyncSession, *, remembered: bool) -> tuple[Application, ApplicationStep]:
+        matter = await current_matter(session, body.matter_code, remembered=remembered)
         if matter is None:
             raise ValidationFailed("事项不存在 / unknown matter", errors=[FieldError(
                 field="matter_code", code="unknown_matter", message=f"事项 {body.matter_code} 不存在",
                 message_en=f"no matter {body.matter_code}")])
-        app, step = await file_application(session, principal, matter, body.form, body.materials, draft=body.draft)
-        log.info("application_filed", application_id=app.id, matter=matter.code, draft=body.draft)
+        return await file_application(session, principal, matter, body.form, body.materials, draft=body.draft)
+
+    async def create(session: AsyncSession) -> tuple[int, dict[str, Any]]:
+        try:
+            app, step = await _file_under_current(session, remembered=True)
+        except MatterRepublished:  # remembered version superseded: once more with the one just published
+            app, step = await _file_under_current(session, remembered=False)
+        log.info("application_filed", application_id=app.id, matter=app.matter_code, draft=body.draft)
         # Masked: this answer is also kept in clear for Idempotency-Key replays; GET shows the applicant all.
         return 201, application_view(app, step, principal).model_dump(mode="json")
 
@@ -236,7 +319,8 @@ async def _resubmit(session: AsyncSession, app: Application, body: ActionRequest
                    {"from_application": ref["from_application"]})
             for code, ref in (app.materials or {}).items()}
     inputs = {**kept, **(body.materials or {})}
-    refs = await _validated(session, app.applicant_subject, requirements, form, inputs)
+    refs = await _validated(session, app.applicant_subject, licence_holder_org(app.applicant_kind, app.applicant_org_code),
+                            requirements, form, inputs)
     if app.status == ApplicationStatus.RETURNED or app.status == ApplicationStatus.DRAFT:
         if app.status == ApplicationStatus.RETURNED:
             app.attempt += 1

@@ -95,14 +95,23 @@ async def list_matters(session: AsyncSession, *, limit: int, cursor: str | None,
 # versions it has used: filing an application then reads one small column, not the whole guide.
 _published: dict[tuple[str, int], MatterVersion] = {}
 _requirements: dict[tuple[str, int], MatterRequirements] = {}
+# Which version is current, as this process last read it. Only for writers that check it in their
+# own statement (a new application's insert does) and read again when it no longer holds.
+_current_versions: dict[str, int] = {}
 
 
-async def current_matter(session: AsyncSession, code: str) -> MatterVersion | None:
-    """The current version of a matter, read-only (detached from the session)."""
-    version = await session.scalar(select(MatterVersion.version).where(MatterVersion.code == code,
-                                                                       MatterVersion.is_current.is_(True)))
+async def current_matter(session: AsyncSession, code: str, *, remembered: bool = False) -> MatterVersion | None:
+    """The current version of a matter, read-only (detached from the session).
+
+    ``remembered``: the version this process last saw as current, without asking the database; the
+    caller must check it is still current where it writes (see ``forget_current``)."""
+    version = _current_versions.get(code) if remembered else None
     if version is None:
-        return None
+        version = await session.scalar(select(MatterVersion.version).where(MatterVersion.code == code,
+                                                                           MatterVersion.is_current.is_(True)))
+        if version is None:
+            return None
+        _current_versions[code] = version
     matter = _published.get((code, version))
     if matter is None:
         matter = await session.get(MatterVersion, (code, version))
@@ -111,6 +120,11 @@ async def current_matter(session: AsyncSession, code: str) -> MatterVersion | No
         session.expunge(matter)
         _published[(code, version)] = matter
     return matter
+
+
+def forget_current(code: str) -> None:
+    """A write found the remembered current version superseded: read it again next time."""
+    _current_versions.pop(code, None)
 
 
 async def get_matter(session: AsyncSession, code: str) -> MatterDetail:

@@ -105,10 +105,10 @@ def _actor_role(principal: Principal, transition: Transition) -> str:
     return next((r for r in sorted(transition.roles) if principal.has_role(r)), "unknown")
 
 
-async def record_step(session: AsyncSession, app: Application, *, status: ApplicationStatus, action: str,
-                      actor: str, actor_role: str, actor_name: str | None = None, reason: str | None = None,
-                      details: dict[str, Any] | None = None, at: datetime) -> ApplicationStep:
-    """Append one timeline step, move the application to ``status`` and write the status event."""
+def begin_step(app: Application, *, status: ApplicationStatus, action: str, actor: str, actor_role: str,
+               actor_name: str | None = None, reason: str | None = None, details: dict[str, Any] | None = None,
+               at: datetime) -> tuple[ApplicationStep, str | None]:
+    """The next timeline step of ``app`` (not yet written) and the status it leaves; moves ``app`` to ``status``."""
     previous = app.status or None
     # Time spent in the status being left, kept on the step for the cockpit's time per stage.
     spent = (at - app.status_since).total_seconds() if previous and previous != status.value and app.status_since \
@@ -118,23 +118,42 @@ async def record_step(session: AsyncSession, app: Application, *, status: Applic
                            details=details or {}, occurred_at=at, matter_code=app.matter_code,
                            department=app.department, application_created_at=app.created_at or at,
                            from_status_seconds=spent)
-    session.add(step)
     if previous != status.value:
         app.status_since = at
     app.status = status.value
     app.updated_at = at
-    await session.flush()
-    await add_event(session, ApplicationStatusChanged(
+    return step, previous
+
+
+def status_event(app: Application, step: ApplicationStep) -> ApplicationStatusChanged:
+    """The event announcing ``step`` (its ``step_id`` is None until the step is written)."""
+    return ApplicationStatusChanged(
         application_id=app.id, matter_code=app.matter_code, applicant_subject=app.applicant_subject,
         applicant_org_code=app.applicant_org_code, department=app.department, bundle_id=app.bundle_id,
-        step_id=step.id, from_status=previous, to_status=status.value,
-        stage=stage_of(status.value, app.matter_kind).value, action=action, actor=actor, reason=reason,
-        occurred_at=at), subject=app.id)
-    if app.bundle_id and previous != status.value:
+        step_id=step.id, from_status=step.from_status, to_status=step.status,
+        stage=stage_of(step.status, app.matter_kind).value, action=step.action, actor=step.actor_subject,
+        reason=step.reason, occurred_at=step.occurred_at)
+
+
+async def step_written(session: AsyncSession, app: Application, previous: str | None, at: datetime) -> None:
+    """What follows a written step in the same transaction: the bundle's combined status."""
+    if app.bundle_id and previous != app.status:
         # Imported here: bundles files its parts through applications, which imports this module.
         from matters.service import bundles
 
         await bundles.on_part_changed(session, app, at)
+
+
+async def record_step(session: AsyncSession, app: Application, *, status: ApplicationStatus, action: str,
+                      actor: str, actor_role: str, actor_name: str | None = None, reason: str | None = None,
+                      details: dict[str, Any] | None = None, at: datetime) -> ApplicationStep:
+    """Append one timeline step, move the application to ``status`` and write the status event."""
+    step, previous = begin_step(app, status=status, action=action, actor=actor, actor_role=actor_role,
+                                actor_name=actor_name, reason=reason, details=details, at=at)
+    session.add(step)
+    await session.flush()
+    await add_event(session, status_event(app, step), subject=app.id)
+    await step_written(session, app, previous, at)
     return step
 
 

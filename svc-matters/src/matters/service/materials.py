@@ -111,9 +111,9 @@ def stored_form(refs: dict[str, MaterialRef]) -> dict[str, Any]:
     return {code: ref.model_dump(exclude_none=True) for code, ref in refs.items()}
 
 
-async def record_application_materials(session: AsyncSession, app: Application, refs: dict[str, MaterialRef]) -> int:
-    """Link the materials of this attempt to the application; returns how many were exempted."""
-    exempted = 0
+def material_rows(refs: dict[str, MaterialRef]) -> list[dict[str, Any]]:
+    """The ``application_materials`` values of one attempt (without the application and attempt)."""
+    rows = []
     for code, ref in refs.items():
         reason = None
         if isinstance(ref, VerifiedLicenceRef):
@@ -122,11 +122,16 @@ async def record_application_materials(session: AsyncSession, app: Application, 
             reason = LICENCE_EXEMPTION_NOTE
         elif ref.kind == "earlier_application":
             reason = EARLIER_EXEMPTION_NOTE
-        exempted += ref.kind != "upload"
-        session.add(ApplicationMaterial(application_id=app.id, attempt=app.attempt, code=code, kind=ref.kind,
-                                        material_id=ref.material_id, licence_id=ref.licence_id,
-                                        from_application_id=ref.from_application, exemption_reason=reason))
-    return exempted
+        rows.append({"code": code, "kind": ref.kind, "material_id": ref.material_id, "licence_id": ref.licence_id,
+                     "from_application_id": ref.from_application, "exemption_reason": reason})
+    return rows
+
+
+async def record_application_materials(session: AsyncSession, app: Application, refs: dict[str, MaterialRef]) -> int:
+    """Link the materials of this attempt to the application; returns how many were exempted."""
+    rows = material_rows(refs)
+    session.add_all(ApplicationMaterial(application_id=app.id, attempt=app.attempt, **row) for row in rows)
+    return sum(row["kind"] != "upload" for row in rows)
 
 
 # --- uploads ----------------------------------------------------------------------------------
