@@ -167,6 +167,24 @@ async def test_the_company_uses_its_own_licence(client, token, refused_licences)
     assert r.json()["materials"][EXEMPTED] == {"kind": "licence", "licence_id": theirs}
 
 
+async def test_a_company_uses_a_licence_issued_to_its_credit_code_under_another_account(  # noqa: ANN001
+        suite, client, token) -> None:
+    officer, company, person = await token("officer"), await token("applicant-company"), await token("applicant-person")
+    licence = await issue_quarantine_document(client, officer, "u-company-branch-office", company=COMPANY_USCC, seed=3)
+    await wait_licence_known_to_matters(suite, licence["id"])
+    r = await client.post("/v1/applications", json=await submission(client, company, 525, **{EXEMPTED: licence["id"]}),
+                          headers=bearer(company))
+    assert r.status_code == 201, r.text
+    assert r.json()["materials"][EXEMPTED] == {"kind": "licence", "licence_id": licence["id"]}
+    # The company's licence is not a person's, whoever they are.
+    before = await counts(suite)
+    r = await client.post("/v1/applications", json=await submission(client, person, 526, **{EXEMPTED: licence["id"]}),
+                          headers=bearer(person))
+    assert r.status_code == 422 and [(e["field"], e["code"]) for e in r.json()["errors"]] == [
+        (f"materials.{EXEMPTED}", "licence_not_held")]
+    assert await counts(suite) == before
+
+
 async def test_a_supplement_is_checked_the_same_way(suite, client, token, held, refused_licences) -> None:  # noqa: ANN001
     person = await token("applicant-person")
     payload = await submission(client, person, 530)

@@ -98,7 +98,7 @@ class LicenceExemption(BaseModel):
         min_length=1, max_length=128,
         description="The licence, as `GET /v1/licences` lists the caller's: its `id`, its `licence_number` or its "
                     "current `identifier` (证照标识); the application keeps its `id`. Accepted only when the "
-                    "licence was issued to the applicant's account, is of a type the material's `substitutes` "
+                    "licence was issued to the applicant's account (or, for a company applicant, to its credit code), is of a type the material's `substitutes` "
                     "name, is valid today and is not suspended or revoked; otherwise 422 with "
                     "`materials.<code>`: `unknown_licence` (also for a licence issued seconds ago and not yet "
                     "known here: submit again shortly), `licence_not_held`, `licence_type_not_accepted`, "

@@ -197,7 +197,9 @@ async def _prepare(session: AsyncSession, principal: Principal, bundle_type: Bun
             material_inputs[c], material_origin[c] = v, f"parts.{matter.code}.materials.{c}"
         requirements = requirements_of(matter)
         part_errors = applications.check_form_shape(requirements, form)
-        _, material_errors = await materials.resolve_materials(session, principal.subject, requirements, material_inputs)
+        _, material_errors = await materials.resolve_materials(
+            session, principal.subject, requirements, material_inputs,
+            owner_org_code=applications.licence_holder_org(principal.kind.value, principal.org_code))
         for e in part_errors + material_errors:
             kind, _, key = e.field.partition(".")
             where = (origin if kind == "form" else material_origin).get(key, f"parts.{matter.code}.{e.field}")
