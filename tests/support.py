@@ -165,9 +165,11 @@ def write_test_calendar(directory: Any, today: dt.date | None = None) -> dict[st
 
 
 @contextlib.contextmanager
-def fresh_suite(prefix: str, var: Any, log_prefix: str = "lvrong-bench-") -> Iterator[tuple[dict[str, str], dict[str, int]]]:
+def fresh_suite(prefix: str, var: Any, log_prefix: str = "lvrong-bench-", *,
+                expose_suite: bool = False) -> Iterator[tuple[Any, ...]]:
     """The whole suite on free ports with empty databases ``<prefix>_*`` and no old streams, for
-    benchmark and generator scripts; yields (environment, ports) and stops everything afterwards."""
+    benchmark and generator scripts; yields (environment, ports), or (environment, ports, suite) with
+    ``expose_suite``, and stops everything afterwards."""
     import tempfile
     from pathlib import Path
 
@@ -185,7 +187,7 @@ def fresh_suite(prefix: str, var: Any, log_prefix: str = "lvrong-bench-") -> Ite
         migrate_all(env)
         suite.start()
         suite.wait_ready()
-        yield env, ports
+        yield (env, ports, suite) if expose_suite else (env, ports)
     finally:
         suite.stop()
         servers.stop()
