@@ -20,6 +20,7 @@ test-unit: setup
 bench: setup  ## performance figures, printed and compared with a baseline measured in the same run
 	@$(UV) run --frozen python tests/bench/bench_gateway.py
 	@$(UV) run --frozen python tests/bench/bench_prereview.py
+	@$(UV) run --frozen python tests/bench/bench_submissions.py
 	@$(UV) run --frozen python tests/bench/bench_cockpit.py
 	@$(UV) run --frozen python tests/bench/bench_scale.py
 
