@@ -26,6 +26,7 @@ from support import (
     issue_quarantine_document,
     matter,
     valid_form,
+    wait_for_verdict,
     wait_licence_known_to_matters,
     wait_status,
 )
@@ -176,6 +177,7 @@ async def test_a_company_uses_a_licence_issued_to_its_credit_code_under_another_
                           headers=bearer(company))
     assert r.status_code == 201, r.text
     assert r.json()["materials"][EXEMPTED] == {"kind": "licence", "licence_id": licence["id"]}
+    await wait_for_verdict(client, company, r.json()["id"])  # its pre-review step, before counting
     # The company's licence is not a person's, whoever they are.
     before = await counts(suite)
     r = await client.post("/v1/applications", json=await submission(client, person, 526, **{EXEMPTED: licence["id"]}),
