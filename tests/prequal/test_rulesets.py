@@ -133,3 +133,14 @@ def test_an_evaluation_error_names_the_problem_but_not_the_value() -> None:
         {"birth": "1949-12-3X 110105"}, {})
     assert result.outcome == "error" and "not a date" in (result.error or "")
     assert "110105" not in (result.error or "")
+
+
+def test_size_counts_characters_not_bytes() -> None:
+    # A staff rule such as "the shop name has at least 6 characters" must count 上海演示绿化商店 as 8.
+    rs = compile_rules("size", [_rule(id="g", expr="size(form.s) == 8"), _rule(id="m", expr="form.s.size() == 8"),
+                                _rule(id="l", expr='size(form.l) == 2 && size({"a": 1}) == 1 && size(b"ab") == 2'),
+                                _rule(id="q", expr='"size(x)".size() == 7 && r"size(" != "" // size('),
+                                _rule(id="n", expr="size(form.n) == 1")])
+    results = rs.evaluate({"s": "上海演示绿化商店", "l": ["a", "b"], "n": 1}, {})
+    assert [r.outcome for r in results] == ["passed", "passed", "passed", "passed", "error"]
+    assert "size" in (results[-1].error or "")

@@ -15,6 +15,7 @@ CEL parser's message.
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import json
@@ -139,6 +140,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "is_date": _is_date,
     "date": lambda x: _to_date(x).toordinal(),
     "days_between": lambda a, b: (_to_date(b) - _to_date(a)).days,
+    "size_in_code_points": lambda x: _size(x),  # CEL's own size(), see ``_SIZE_CALLS``
     # "material" is bound to each evaluation's materials (``_material_of``).
 }
 
@@ -156,11 +158,37 @@ _POSITION = re.compile(r"<input>:(\d+):(\d+)")
 
 def _compile(rule_id: str, part: str, source: str) -> cel.Program:
     try:
-        return cel.compile(source)
+        program = cel.compile(source)
     except ValueError as exc:
         found = _POSITION.search(str(exc))
         where = f"line {found[1]}, column {found[2]}" if found else "line ?, column ?"
         raise RuleCompileError(rule_id, part, f"syntax error at {where}:\n{exc}") from exc
+    if "size" in program.functions():
+        program = cel.compile(_counting_code_points(source))
+    return program
+
+
+# cel-rust 0.10 gives a string's size() in UTF-8 bytes, where CEL counts code points (a Chinese
+# character is one): calls of size, global or as a method, are renamed to ours, outside literals
+# (strings and bytes, raw or not, in any of CEL's quotes) and comments.
+_SIZE = "size_in_code_points"
+_SIZE_CALLS = re.compile(r'''
+    (?P<literal>
+        (?:[rR][bB]?|[bB][rR]) (?: """[\s\S]*?""" | \'\'\'[\s\S]*?\'\'\' | "[^"\n]*" | '[^'\n]*' )
+      | [bB]? (?: """(?:\\[\s\S]|[^\\])*?""" | \'\'\'(?:\\[\s\S]|[^\\])*?\'\'\' | "(?:\\.|[^"\\\n])*" | '(?:\\.|[^'\\\n])*' )
+    )
+    | (?P<comment>//[^\n]*)
+    | (?P<size>\bsize(?=\s*\())''', re.VERBOSE)
+
+
+def _counting_code_points(source: str) -> str:
+    return _SIZE_CALLS.sub(lambda m: _SIZE if m["size"] else m[0], source)
+
+
+def _size(x: Any) -> int:
+    if isinstance(x, str | bytes | list | dict):
+        return len(x)
+    raise TypeError(f"no such overload: size({type(x).__name__})")
 
 
 @dataclass(frozen=True)
@@ -210,20 +238,24 @@ def _truth(program: cel.Program, context: cel.Context) -> bool:
     return value
 
 
+# Built from the rule's own validated fields: constructed without validating them again (the hot path).
+_result = RuleResult.model_construct
+
+
 def _evaluate_one(c: CompiledRule, context: cel.Context, on: dt.date) -> RuleResult:
     r = c.rule
     base = {"rule_id": r.id, "finding_code": r.finding_code, "targets": r.targets, "severity": r.severity}
     if (r.effective_from and on < r.effective_from) or (r.effective_to and on > r.effective_to):
-        return RuleResult(outcome="not_applicable", **base)
+        return _result(outcome="not_applicable", **base)
     try:
         if c.when is not None and not _truth(c.when, context):
-            return RuleResult(outcome="not_applicable", **base)
+            return _result(outcome="not_applicable", **base)
         if _truth(c.expr, context):
-            return RuleResult(outcome="passed", **base)
+            return _result(outcome="passed", **base)
     except Exception as exc:  # noqa: BLE001 - any evaluation error makes the rule "error" (human review)
-        return RuleResult(outcome="error", error=str(exc)[:500], message_zh="该规则无法自动判断，需人工审核",
+        return _result(outcome="error", error=str(exc)[:500], message_zh="该规则无法自动判断，需人工审核",
                           message_en="this rule could not be evaluated automatically; a reviewer will check it", **base)
-    return RuleResult(outcome="failed", message_zh=r.message_zh, message_en=r.message_en, **base)
+    return _result(outcome="failed", message_zh=r.message_zh, message_en=r.message_en, **base)
 
 
 def verdict_of(results: Iterable[RuleResult]) -> str:
@@ -240,16 +272,24 @@ def _digest(rules: list[dict[str, Any]]) -> str:
 
 
 _CACHE: dict[tuple[str, str], CompiledRuleSet] = {}
+# name → (a copy of the rules, compiled) last asked for: equal rules (read again for every batch of
+# submissions) are found without hashing their JSON.
+_LAST: dict[str, tuple[list[dict[str, Any]], CompiledRuleSet]] = {}
 
 
 def compile_rules(name: str, rules: list[dict[str, Any]]) -> CompiledRuleSet:
     """Validate and compile a rule set (cached by its name and content). Raises ``RuleCompileError`` /
     ``pydantic.ValidationError``."""
+    last = _LAST.get(name)
+    if last is not None and last[0] == rules:
+        return last[1]
     key = (name, _digest(rules))
     if key not in _CACHE:
         if len(_CACHE) > 512:
             _CACHE.clear()
+            _LAST.clear()
         _CACHE[key] = CompiledRuleSet(name, [Rule.model_validate(r) for r in rules])
+    _LAST[name] = (copy.deepcopy(rules), _CACHE[key])
     return _CACHE[key]
 
 
