@@ -1,7 +1,9 @@
 """Idempotent event handling against the real PostgreSQL and NATS JetStream: an event's effect is
 applied once however often it is delivered, a failing handler leaves nothing half-written and is
 retried, and a message that can never succeed ends on the dead-letter subject without blocking
-the events behind it."""
+the events behind it. With a batch handler, a fetched batch is applied in one transaction, each event
+once and in order, each in its own trace; when the batch fails its events are handled one at a time,
+so a poison event is retried and dead-lettered alone while the others are applied."""
 from __future__ import annotations
 
 import asyncio
@@ -16,7 +18,7 @@ from typing import Any
 import pytest
 from nats.js.errors import NotFoundError
 from prometheus_client import REGISTRY
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database
@@ -30,6 +32,7 @@ from kit.events import (
     handle_once,
 )
 from kit.events import processed_events as processed
+from kit.events.consumer import handling
 from kit.events.deadletters import DeadLetters
 from kit.events.envelope import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM
 from kit.tracing import TraceContext, current_trace
@@ -315,3 +318,127 @@ async def test_closing_the_bus_after_stopping_an_idle_consumer_is_quick(database
     started = time.monotonic()
     await bus.close()
     assert time.monotonic() - started < 5
+
+
+# --- batch handlers: a fetched batch in one transaction, one event at a time when it fails -----------
+
+async def counts(database: Database, keys: list[str]) -> dict[str, int | None]:
+    async with database.session() as session:
+        found = dict((await session.execute(text("SELECT id, n FROM counter WHERE id = ANY(:ids)"),
+                                            {"ids": keys})).all())
+    return {k: found.get(k) for k in keys}
+
+
+@dataclass
+class Calls:
+    batches: list[list[str]] = field(default_factory=list)  # keys given to the batch handler, per call
+    single: list[str] = field(default_factory=list)  # keys given to the one-at-a-time handler
+    traces: dict[str, TraceContext | None] = field(default_factory=dict)  # key → trace inside handling()
+
+
+@pytest.fixture
+async def consume_batches(database: Database, bus, test_events, stop_task) -> AsyncIterator[Any]:  # noqa: ANN001
+    """Start a consumer of the test's events whose handlers bump a counter per event and refuse the
+    events whose behaviour is "poison" (the batch handler after bumping every event of its batch)."""
+    await bus.ensure_stream(test_events.stream, test_events.subjects)
+    tasks = []
+
+    async def start(max_deliver: int = 5) -> tuple[Calls, EventConsumer]:
+        calls = Calls()
+
+        async def one(session: AsyncSession, event: CloudEvent) -> None:
+            calls.single.append(event.data["key"])
+            await bump(session, event)
+            if event.data["behaviour"] == "poison":
+                raise ValueError("cannot handle this event")
+
+        async def batch(session: AsyncSession, events: list[CloudEvent]) -> None:
+            calls.batches.append([e.data["key"] for e in events])
+            for event in events:
+                with handling(event):
+                    calls.traces[event.data["key"]] = current_trace.get()
+                    await bump(session, event)
+            if any(e.data["behaviour"] == "poison" for e in events):
+                raise ValueError("cannot handle this batch")
+
+        subscription = EventSubscription(name=f"batches{test_events.suffix}", producer=test_events.producer,
+                                         subjects=[test_events.subject], handler=one, batch_handler=batch)
+        consumer = EventConsumer(database, bus, "kittestsvc", subscription, max_deliver=max_deliver)
+        consumer.spec.retry_delays = (0.1,)
+        tasks.append(asyncio.create_task(consumer.run()))
+        return calls, consumer
+
+    yield start
+    for task in tasks:
+        await stop_task(task)
+
+
+async def settled(js, consumer: EventConsumer) -> bool:  # noqa: ANN001
+    try:
+        info = await js.consumer_info(consumer.spec.stream, consumer.durable)
+    except NotFoundError:  # not created yet
+        return False
+    return info.num_pending == 0 and info.num_ack_pending == 0
+
+
+async def test_a_batch_is_applied_once_in_order_each_event_in_its_own_trace(
+        database: Database, bus, js, test_events, consume_batches, eventually) -> None:  # noqa: ANN001
+    keys = [f"{test_events.suffix}-{i}" for i in range(20)]
+    events = []
+    for key in keys:
+        token = current_trace.set(TraceContext.new())
+        try:
+            events.append(test_events.contract(n=1, key=key).envelope())
+        finally:
+            current_trace.reset(token)
+    for event in events:
+        await publish(bus, test_events, event)
+    await publish(bus, test_events, events[3], msg_id="replayed-by-ops")  # the same event again
+    calls, consumer = await consume_batches()
+
+    async def done() -> bool:
+        return await settled(js, consumer) and sum(map(len, calls.batches)) >= len(keys)
+
+    await eventually(done, what="every event handled")
+    assert [k for b in calls.batches for k in b] == keys  # each once, in the stream's order
+    assert max(map(len, calls.batches)) > 1 and calls.single == []  # handled as batches, not one by one
+    assert await counts(database, keys) == dict.fromkeys(keys, 1)
+    async with database.session() as session:
+        claimed = await session.scalar(select(func.count()).select_from(processed).where(
+            processed.c.consumer == consumer.durable))
+    assert claimed == len(keys)
+    for event in events:  # inside handling(event), the event's trace continues the producer's
+        trace = calls.traces[event.data["key"]]
+        assert trace is not None and trace.trace_id == TraceContext.parse(event.traceparent).trace_id
+
+
+async def test_a_poison_event_in_a_batch_fails_alone_and_a_malformed_message_is_dead_lettered(
+        database: Database, bus, js, test_events, consume_batches, eventually) -> None:  # noqa: ANN001
+    good = [test_events.contract(n=1, key=f"{test_events.suffix}-good{i}").envelope() for i in range(3)]
+    poison = test_events.contract(n=1, key=f"{test_events.suffix}-poison", behaviour="poison").envelope()
+    await publish(bus, test_events, good[0])
+    await publish(bus, test_events, poison)
+    await bus.publish(test_events.subject, b"{not an event", msg_id=f"malformed-{test_events.suffix}")
+    await publish(bus, test_events, good[1])
+    await publish(bus, test_events, good[2])
+    calls, consumer = await consume_batches(max_deliver=2)
+    dead_letters = f"{DEAD_LETTER_PREFIX}.{consumer.durable}"
+
+    async def both_dead_lettered() -> bool:
+        info = await js.stream_info(DEAD_LETTER_STREAM, subjects_filter=dead_letters)
+        return (info.state.subjects or {}).get(dead_letters) == 2 and await settled(js, consumer)
+
+    await eventually(both_dead_lettered, what="the poison and the malformed message dead-lettered")
+    keys = [e.data["key"] for e in [*good, poison]]
+    # The failed batch left nothing behind; its events were then applied one at a time, the poison not.
+    assert await counts(database, keys) == {**dict.fromkeys(keys[:3], 1), poison.data["key"]: None}
+    assert any(poison.data["key"] in batch for batch in calls.batches)  # it came in a batch first
+    assert calls.single.count(poison.data["key"]) == 2  # max_deliver, no more
+    async with database.session() as session:
+        claimed = set((await session.scalars(select(processed.c.event_id).where(
+            processed.c.consumer == consumer.durable))).all())
+    assert claimed == {e.id for e in good}
+    letters, _ = await DeadLetters(bus, [consumer.durable]).list()
+    assert sorted(letter.raw for letter in letters) == sorted([b"{not an event", poison.to_json_bytes()])
+    assert [letter.event.id for letter in letters if letter.event] == [poison.id]
+    await js.purge_stream(DEAD_LETTER_STREAM, subject=dead_letters)

@@ -60,6 +60,9 @@ class DeliveryOutcome:
 
 
 DeliveryHandler = Callable[[Delivery], Awaitable[str]]
+# Handles a whole fetched batch (in stream order) and returns, per delivery, its outcome and the error
+# that caused a retry or dead letter (None when there was none).
+BatchDeliveryHandler = Callable[[list[Delivery]], Awaitable[list[tuple[str, Exception | None]]]]
 CoreCallback = Callable[[bytes], Awaitable[None]]
 ReconnectHook = Callable[[], Awaitable[None]]
 Unsubscribe = Callable[[], Awaitable[None]]
@@ -88,7 +91,8 @@ class Bus(Protocol):
     async def ensure_stream(self, name: str, subjects: Sequence[str]) -> None: ...
     async def publish(self, subject: str, payload: bytes, *, msg_id: str, headers: dict[str, str] | None = None) -> None: ...
     async def publish_batch(self, messages: Sequence[tuple[str, bytes, str, dict[str, str]]]) -> list[bool]: ...
-    async def consume(self, spec: ConsumerSpec, handler: DeliveryHandler) -> None: ...
+    async def consume(self, spec: ConsumerSpec, handler: DeliveryHandler, *,
+                      batch_handler: BatchDeliveryHandler | None = None) -> None: ...
     async def subscribe_core(self, subject: str, callback: CoreCallback, *,
                              on_reconnect: ReconnectHook | None = None) -> Unsubscribe: ...
     async def ping(self) -> None: ...
@@ -255,8 +259,12 @@ class JetStreamBus:
                 pass  # a replica created it first
         return await js.pull_subscribe_bind(spec.durable, stream=spec.stream)
 
-    async def consume(self, spec: ConsumerSpec, handler: DeliveryHandler) -> None:
-        """Fetch and handle messages until cancelled; survives the server going away."""
+    async def consume(self, spec: ConsumerSpec, handler: DeliveryHandler, *,
+                      batch_handler: BatchDeliveryHandler | None = None) -> None:
+        """Fetch and handle messages until cancelled; survives the server going away.
+
+        With ``batch_handler``, each fetched batch is given to it whole (one call, in stream order)
+        instead of one ``handler`` call per message; each message is then settled by its outcome."""
         sub: JetStreamContext.PullSubscription | None = None
         backoff = 0.5
         while True:
@@ -271,7 +279,10 @@ class JetStreamBus:
                     if cancellation_requested():
                         raise asyncio.CancelledError from None
                     continue
-                await self._deliver_batch(spec, msgs, handler)
+                if batch_handler is not None:
+                    await self._deliver_whole(spec, msgs, batch_handler)
+                else:
+                    await self._deliver_batch(spec, msgs, handler)
             except asyncio.CancelledError:
                 if sub is not None:  # else a late pull-request status left in its queue stalls close() for 30 s
                     with contextlib.suppress(Exception):
@@ -304,13 +315,27 @@ class JetStreamBus:
 
         await asyncio.gather(*(in_order(g) for g in groups.values()))
 
-    async def _deliver(self, spec: ConsumerSpec, msg: Msg, handler: DeliveryHandler) -> None:
+    async def _deliver_whole(self, spec: ConsumerSpec, msgs: list[Msg], handler: BatchDeliveryHandler) -> None:
+        deliveries = [self._delivery(spec, msg) for msg in msgs]
+        try:
+            outcomes = await handler(deliveries)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # the handler's own failure: every message is retried, then dead-lettered
+            outcomes = [(DeliveryOutcome.RETRY, e)] * len(msgs)
+        for msg, delivery, (outcome, error) in zip(msgs, deliveries, outcomes, strict=True):
+            await self._settle(spec, msg, delivery, outcome, error)
+
+    def _delivery(self, spec: ConsumerSpec, msg: Msg) -> Delivery:
         meta = msg.metadata
         CONSUMER_PENDING.labels(spec.durable).set(meta.num_pending)
         if meta.num_delivered > 1:
             REDELIVERIES.labels(spec.durable).inc()
-        delivery = Delivery(data=msg.data, headers=dict(msg.headers or {}), subject=msg.subject,
-                            num_delivered=meta.num_delivered, max_deliver=spec.max_deliver)
+        return Delivery(data=msg.data, headers=dict(msg.headers or {}), subject=msg.subject,
+                        num_delivered=meta.num_delivered, max_deliver=spec.max_deliver)
+
+    async def _deliver(self, spec: ConsumerSpec, msg: Msg, handler: DeliveryHandler) -> None:
+        delivery = self._delivery(spec, msg)
         try:
             outcome = await handler(delivery)
             error = None
@@ -318,6 +343,10 @@ class JetStreamBus:
             raise
         except Exception as e:  # the handler's own failure: retry, then dead-letter
             outcome, error = DeliveryOutcome.RETRY, e
+        await self._settle(spec, msg, delivery, outcome, error)
+
+    async def _settle(self, spec: ConsumerSpec, msg: Msg, delivery: Delivery, outcome: str,
+                      error: Exception | None) -> None:
         if outcome == DeliveryOutcome.ACK:
             await msg.ack()
             return
@@ -330,7 +359,7 @@ class JetStreamBus:
             await msg.term()
             return
         delays = list(spec.retry_delays) or [1.0]
-        await msg.nak(delay=delays[min(meta.num_delivered - 1, len(delays) - 1)])
+        await msg.nak(delay=delays[min(delivery.num_delivered - 1, len(delays) - 1)])
 
     async def _dead_letter(self, spec: ConsumerSpec, msg: Msg, error: Exception | None) -> None:
         headers = {k: v for k, v in (msg.headers or {}).items() if k != "Nats-Msg-Id"}

@@ -3,7 +3,10 @@ handler's effect, so a redelivered event is acknowledged without being applied a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import contextvars
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 
 import structlog
@@ -23,16 +26,26 @@ EVENTS_HANDLED = Counter("lvrong_events_handled_total", "Events handled", ["cons
 EVENT_HANDLING_SECONDS = Histogram("lvrong_event_handling_seconds", "Time to handle one event", ["consumer"])
 
 EventHandlerFn = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+BatchEventHandlerFn = Callable[[AsyncSession, list[CloudEvent]], Awaitable[None]]
 
 
 @dataclass
 class EventSubscription:
-    """What a service consumes: events of ``subjects`` from ``producer``'s stream, handled by ``handler``."""
+    """What a service consumes: events of ``subjects`` from ``producer``'s stream, handled by ``handler``.
+
+    ``batch_handler`` (optional) handles the new events of one fetched batch in one transaction — one
+    call, in stream order, with the effect ``handler`` would have on each, but with bulk reads and
+    writes instead of a transaction and a few round trips per event. It wraps each event's own part in
+    ``handling(event)`` (that event's trace, log context and span). When the batch fails, its events are
+    handled again one at a time with ``handler``: a poison event fails, is retried and dead-lettered
+    alone, and the others are applied.
+    """
 
     name: str
     producer: str
     subjects: Sequence[str]
     handler: EventHandlerFn
+    batch_handler: BatchEventHandlerFn | None = None
 
 
 # Built once: it runs for every event every consumer handles.
@@ -48,6 +61,64 @@ async def handle_once(database: Database, consumer: str, event: CloudEvent, hand
             return False
         await handler(session, event)
     return True
+
+
+async def handle_batch_once(database: Database, consumer: str, events: Sequence[CloudEvent],
+                            handler: BatchEventHandlerFn) -> list[CloudEvent]:
+    """``handle_once`` for several events in one transaction: ``handler`` gets those ``consumer`` has not
+    handled yet (each once, in order), which are returned."""
+    async with database.transaction() as session:
+        claimed = set((await session.execute(_CLAIM_EVENT, [
+            {"consumer": consumer, "event_id": e.id, "event_type": e.type} for e in events])).scalars())
+        fresh = []
+        for event in events:
+            if event.id in claimed:
+                claimed.discard(event.id)  # the same event twice in one batch is applied once
+                fresh.append(event)
+        if fresh:
+            await handler(session, fresh)
+    return fresh
+
+
+class _Handling:
+    """Handling one event: its trace (a child of the producer's), log context and consumer span."""
+
+    def __init__(self, consumer: str, event: CloudEvent, delivery: Delivery) -> None:
+        self.consumer, self.event, self.delivery = consumer, event, delivery
+        self.parent = TraceContext.parse(event.traceparent or delivery.headers.get("traceparent"))
+        self.trace = self.parent.child() if self.parent else TraceContext.new()
+
+    @contextmanager
+    def context(self) -> Iterator[None]:
+        token = current_trace.set(self.trace)
+        # The event's subject is the entity it is about (an application's id for application events):
+        # logged so that one application's story can be followed across services.
+        try:
+            with structlog.contextvars.bound_contextvars(event_id=self.event.id, event_type=self.event.type,
+                                                         trace_id=self.trace.trace_id, consumer=self.consumer,
+                                                         entity=self.event.subject):
+                yield
+        finally:
+            current_trace.reset(token)
+
+    def span(self) -> AbstractContextManager[object]:
+        return recorded(f"handle {self.event.type}", self.trace, self.parent, kind="consumer",
+                        attributes={"messaging.system": "nats", "messaging.consumer.group.name": self.consumer,
+                                    "messaging.message.id": self.event.id,
+                                    "messaging.message.delivery_count": self.delivery.num_delivered})
+
+
+# The batch being handled by a ``batch_handler``: event id → its handling.
+_batch: contextvars.ContextVar[dict[str, _Handling] | None] = contextvars.ContextVar("kit_event_batch", default=None)
+
+
+def handling(event: CloudEvent) -> AbstractContextManager[None]:
+    """Within a ``batch_handler``: run the part of the work that is ``event``'s own in its trace (events
+    written there continue it) and log context. Elsewhere it does nothing."""
+    batch = _batch.get()
+    if batch is None or event.id not in batch:
+        return nullcontext()
+    return batch[event.id].context()
 
 
 def durable_name(service: str, subscription: EventSubscription) -> str:
@@ -67,7 +138,8 @@ class EventConsumer:
                                  stream_subjects=stream_subjects(subscription.producer))
 
     async def run(self) -> None:
-        await self.bus.consume(self.spec, self._on_delivery)
+        await self.bus.consume(self.spec, self._on_delivery,
+                               batch_handler=self._on_batch if self.subscription.batch_handler else None)
 
     async def _on_delivery(self, delivery: Delivery) -> str:
         try:
@@ -77,28 +149,61 @@ class EventConsumer:
             log.error("event_malformed", consumer=self.durable, subject=delivery.subject)
             EVENTS_HANDLED.labels(self.durable, delivery.subject, "malformed").inc()
             return DeliveryOutcome.DEAD_LETTER
-        parent = TraceContext.parse(event.traceparent or delivery.headers.get("traceparent"))
-        trace = parent.child() if parent else TraceContext.new()
-        token = current_trace.set(trace)
-        # The event's subject is the entity it is about (an application's id for application events):
-        # logged so that one application's story can be followed across services.
-        with structlog.contextvars.bound_contextvars(event_id=event.id, event_type=event.type, trace_id=trace.trace_id,
-                                                     consumer=self.durable, entity=event.subject):
+        handling = _Handling(self.durable, event, delivery)
+        with handling.context(), EVENT_HANDLING_SECONDS.labels(self.durable).time(), handling.span():
             try:
-                with EVENT_HANDLING_SECONDS.labels(self.durable).time(), \
-                        recorded(f"handle {event.type}", trace, parent, kind="consumer",
-                                 attributes={"messaging.system": "nats", "messaging.consumer.group.name": self.durable,
-                                             "messaging.message.id": event.id,
-                                             "messaging.message.delivery_count": delivery.num_delivered}):
-                    applied = await handle_once(self.database, self.durable, event, self.subscription.handler)
+                applied = await handle_once(self.database, self.durable, event, self.subscription.handler)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("event_handler_failed", attempt=delivery.num_delivered)
                 EVENTS_HANDLED.labels(self.durable, event.type, "failed").inc()
                 raise  # the bus retries it and, once out of retries, dead-letters it with this error
-            finally:
-                current_trace.reset(token)
             EVENTS_HANDLED.labels(self.durable, event.type, "applied" if applied else "duplicate").inc()
             log.info("event_handled", duplicate=not applied)
             return DeliveryOutcome.ACK
+
+    async def _on_batch(self, deliveries: list[Delivery]) -> list[tuple[str, Exception | None]]:
+        assert self.subscription.batch_handler is not None
+        outcomes: list[tuple[str, Exception | None]] = [(DeliveryOutcome.ACK, None)] * len(deliveries)
+        events: dict[int, CloudEvent] = {}
+        for i, delivery in enumerate(deliveries):
+            try:
+                events[i] = CloudEvent.from_json_bytes(delivery.data)
+            except ValueError:
+                outcomes[i] = (await self._on_delivery(delivery), None)  # malformed: dead-lettered
+        if not events:
+            return outcomes
+        batch = {e.id: _Handling(self.durable, e, deliveries[i]) for i, e in events.items()}
+        token = _batch.set(batch)
+        started = time.perf_counter()
+        try:
+            with ExitStack() as spans:  # each event's span covers the batch it was handled in
+                for h in batch.values():
+                    spans.enter_context(h.span())
+                applied = await handle_batch_once(self.database, self.durable, list(events.values()),
+                                                  self.subscription.batch_handler)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - which event failed is found by handling them one at a time
+            log.warning("event_batch_failed", consumer=self.durable, events=len(events), error=type(e).__name__)
+            applied = None
+        finally:
+            _batch.reset(token)
+        if applied is None:
+            for i in events:
+                try:
+                    outcomes[i] = (await self._on_delivery(deliveries[i]), None)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as failed:  # noqa: BLE001 - the bus retries it, then dead-letters it
+                    outcomes[i] = (DeliveryOutcome.RETRY, failed)
+            return outcomes
+        fresh = {e.id for e in applied}
+        share = (time.perf_counter() - started) / len(events)  # the batch's time, shared out
+        for event in events.values():
+            EVENT_HANDLING_SECONDS.labels(self.durable).observe(share)
+            EVENTS_HANDLED.labels(self.durable, event.type, "applied" if event.id in fresh else "duplicate").inc()
+        log.info("event_batch_handled", consumer=self.durable, applied=len(applied),
+                 duplicates=len(events) - len(applied))
+        return outcomes
