@@ -212,3 +212,46 @@ async def test_a_supplement_is_checked_the_same_way(suite, client, token, held, 
     supplemented = r.json()
     assert supplemented["attempt"] == 2 and supplemented["exempted_materials"] == 1
     assert supplemented["materials"][EXEMPTED] == {"kind": "licence", "licence_id": held["id"]}
+
+
+async def test_a_company_business_licence_stands_in_from_the_business_registration(suite, client, token) -> None:  # noqa: ANN001
+    ops, company, person = await token("ops"), await token("applicant-company"), await token("applicant-person")
+    number = "BL-310115-2026-0001"
+
+    async def register(valid_until: str | None, status: str = "active") -> None:
+        r = await client.post("/v1/benefits/businesses", headers=bearer(ops), json=[{
+            "uscc": COMPANY_USCC, "name": "上海测试园林有限公司", "business_scope": "园林绿化工程施工",
+            "district": "浦东新区", "address": "上海市浦东新区测试路1号", "status": status,
+            "licences": [{"type": "营业执照", "number": number, "valid_until": valid_until}]}])
+        assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+
+    await register(None)
+    for seed, reference in ((540, COMPANY_USCC), (541, number)):  # by its credit code, or by the licence's number
+        r = await client.post("/v1/applications", headers=bearer(company),
+                              json=await submission(client, company, seed, business_licence=reference))
+        assert r.status_code == 201, r.text
+        assert r.json()["materials"]["business_licence"] == {"kind": "licence", "licence_id": number}
+        assert r.json()["exempted_materials"] == 1
+        conn = await suite.db("matters")
+        try:
+            reason = await conn.fetchval("SELECT exemption_reason FROM application_materials WHERE application_id = $1 "
+                                         "AND code = 'business_licence'", r.json()["id"])
+        finally:
+            await conn.close()
+        assert number in reason and "市场主体登记信息" in reason
+        await wait_for_verdict(client, company, r.json()["id"])
+
+    async def refused(tok: str, seed: int, code: str) -> None:
+        before = await counts(suite)
+        r = await client.post("/v1/applications", headers=bearer(tok),
+                              json=await submission(client, tok, seed, business_licence=COMPANY_USCC))
+        assert r.status_code == 422, r.text
+        assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [("materials.business_licence", code)]
+        assert await counts(suite) == before
+
+    await refused(person, 542, "unknown_licence")  # a company's business licence is not a person's
+    yesterday = (local_date(dt.datetime.now(dt.UTC)) - dt.timedelta(days=1)).isoformat()
+    await register(yesterday)
+    await refused(company, 543, "licence_not_valid")
+    await register(None, status="deregistered")
+    await refused(company, 544, "licence_not_valid")

@@ -102,7 +102,8 @@ class LicenceExemption(BaseModel):
                     "name, is valid today and is not suspended or revoked; otherwise 422 with "
                     "`materials.<code>`: `unknown_licence` (also for a licence issued seconds ago and not yet "
                     "known here: submit again shortly), `licence_not_held`, `licence_type_not_accepted`, "
-                    "`licence_not_valid`.")
+                    "`licence_not_valid`. A company's business licence (营业执照) is named by the company's credit "
+                    "code or the licence's number, and checked against the business registration data held here.")
 
 
 class EarlierApplicationExemption(BaseModel):

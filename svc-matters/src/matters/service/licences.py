@@ -18,6 +18,7 @@ than accepted unchecked or checked by a call to svc-licences on the submission's
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -29,7 +30,7 @@ from kit.calendar import local_date
 from kit.contracts import MaterialSpec
 from kit.contracts.licences import LicenceIssued, LicenceStatusChanged
 from kit.events import CloudEvent
-from matters.models import KnownLicence
+from matters.models import KnownLicence, RegisteredBusiness
 
 log = structlog.get_logger("matters.licences")
 
@@ -138,3 +139,47 @@ def exemption_reason(licence: KnownLicence, now: datetime) -> str:
             f"属申请人、在有效期内、状态正常）/ exempted by the applicant's {licence.licence_type} "
             f"{licence.licence_number} (verified against the licence records on {day}: held by the applicant, "
             "valid and in force)")
+
+
+# --- a company's business licence (营业执照), from the business data the platform holds ----------------
+# svc-licences never issues a business licence (the market regulator does), yet every matter asks for
+# one. A company applicant's own 营业执照 stands in when the business data received from the registry
+# (``registered_businesses``: imports and events, also used for 免申即享) lists it for the company.
+
+BUSINESS_LICENCE = "营业执照"
+
+
+async def registration(session: AsyncSession, org_code: str | None) -> RegisteredBusiness | None:
+    return await session.get(RegisteredBusiness, org_code) if org_code else None
+
+
+@dataclass(frozen=True)
+class BusinessLicenceCheck:
+    number: str
+    refusal: tuple[str, str, str] | None  # (code, Chinese, English) when it cannot stand in
+    reason: str = ""  # what the application records when it does
+
+
+def business_licence(business: RegisteredBusiness | None, reference: str, now: datetime) -> BusinessLicenceCheck | None:
+    """The 营业执照 of the company ``business`` (the applicant's own) that ``reference`` names, by the
+    company's credit code or the licence's number; None when it names none of the company's."""
+    if business is None:
+        return None
+    record = next((lic for lic in business.licences if lic.get("type") == BUSINESS_LICENCE
+                   and reference in (business.uscc, lic.get("number"))), None)
+    if record is None:
+        return None
+    number = str(record.get("number") or business.uscc)
+    if business.status != "active":
+        return BusinessLicenceCheck(number, ("licence_not_valid", f"该企业登记状态为「{business.status}」，营业执照不能替代该材料",
+                                             f"the company's registration is {business.status}: its business licence "
+                                             "cannot stand in"))
+    today = local_date(now)
+    if record.get("valid_until") and str(record["valid_until"]) < today.isoformat():
+        return BusinessLicenceCheck(number, ("licence_not_valid", f"营业执照 {number} 已于 {record['valid_until']} 到期，请上传该材料",
+                                             f"the business licence {number} expired on {record['valid_until']}: "
+                                             "upload the material instead"))
+    return BusinessLicenceCheck(number, None, (
+        f"以申请企业的营业执照 {number} 免于提交（{today} 经市场主体登记信息核验：在册、有效）/ exempted by the "
+        f"company's business licence {number} (verified against the business registration data on {today}: "
+        "registered and valid)"))

@@ -35,6 +35,9 @@ class VerifiedLicenceRef(MaterialRef):
     exemption_reason: str = Field(exclude=True)
 
 
+_NOT_READ = object()
+
+
 def _error(code: str, kind: str, zh: str, en: str) -> FieldError:
     return FieldError(field=f"materials.{code}", code=kind, message=zh, message_en=en)
 
@@ -55,6 +58,7 @@ async def resolve_materials(session: AsyncSession, owner_subject: str, requireme
         if upload_ids else {}
     held = await licences.find(session, (v.licence_id.strip() for v in materials.values() if isinstance(v, LicenceExemption)))
     now = datetime.now(UTC)
+    business: Any = _NOT_READ  # the company's registration, read once if a business licence is named
     for code, value in materials.items():
         spec = specs.get(code)
         if spec is None:
@@ -78,7 +82,18 @@ async def resolve_materials(session: AsyncSession, owner_subject: str, requireme
             refs[code] = MaterialRef(kind="upload", material_id=material.id, content_type=material.content_type,
                                      sha256=material.sha256)
         elif isinstance(value, LicenceExemption):
-            licence = licences.named_by(held, value.licence_id.strip(), owner_subject, owner_org_code)
+            reference = value.licence_id.strip()
+            licence = licences.named_by(held, reference, owner_subject, owner_org_code)
+            if licence is None and licences.BUSINESS_LICENCE in spec.substitutes and owner_org_code:
+                if business is _NOT_READ:
+                    business = await licences.registration(session, owner_org_code)
+                found = licences.business_licence(business, reference, now)
+                if found is not None and found.refusal is not None:
+                    errors.append(_error(code, *found.refusal))
+                    continue
+                if found is not None:
+                    refs[code] = VerifiedLicenceRef(kind="licence", licence_id=found.number, exemption_reason=found.reason)
+                    continue
             if licence is None:
                 errors.append(_error(code, *licences.UNKNOWN))
                 continue
