@@ -9,10 +9,12 @@
     ``lvrong.prequal.verdict.issued`` has been published by svc-prequal's outbox relay (seen on a core
     subscription). Includes everything the service does per submission: the matter-requirements read
     model, the rule set, the 数据比对 checks and read model, the shadow lookup, the verdict row and the
-    outbox event, the other consumers of the same events (pre-fill read models).
+    outbox event, the other consumers of the same events (pre-fill read models). Also the CPU time
+    svc-prequal's processes and the PostgreSQL backends of its database spent per verdict (from /proc,
+    so independent of what else the machine runs; the backends' only when PostgreSQL is on this machine).
 
 Usage: DATABASE_URL=… NATS_URL=nats://127.0.0.1:<own port> uv run python tests/bench/bench_prequal.py
-       [--forms 200] [--events 3000] [--prefix lvrong_prequalbench] [--skip-bus]
+       [--forms 200] [--events 3000] [--prefix lvrong_prequalbench] [--skip-bus] [--skip-in-process] [--workers 1]
 """
 from __future__ import annotations
 
@@ -109,7 +111,34 @@ def submitted_event(matter: dict[str, Any], seed: int) -> tuple[str, bytes, dict
     return app_id, event.to_json_bytes(), {"Nats-Msg-Id": event.id, "Lvrong-Key": app_id}
 
 
-async def bench_bus(args: argparse.Namespace, env: dict[str, str], port: int) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its descendants (uvicorn's workers), from /proc: what
+    the service spent, whatever else the machine was doing."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+async def database_cpu_seconds(database_url: str, database: str) -> float:
+    """CPU time of the PostgreSQL backends serving ``database`` (when the server runs on this machine)."""
+    from support import _admin
+
+    conn = await _admin(database_url)
+    try:
+        pids = [r["pid"] for r in await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", database)]
+    finally:
+        await conn.close()
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
+async def bench_bus(args: argparse.Namespace, env: dict[str, str], port: int, service_pid: int) -> dict[str, Any]:
     import nats
 
     events = [submitted_event(CATALOGUE[i % len(CATALOGUE)], i) for i in range(args.events)]
@@ -140,17 +169,23 @@ async def bench_bus(args: argparse.Namespace, env: dict[str, str], port: int) ->
     done.clear()
     expected.clear()
     expected.update(a for a, _, _ in events)
-    t0 = time.perf_counter()
+    database = f"{args.prefix}_prequal"
+    db_cpu0 = await database_cpu_seconds(env["DATABASE_URL"], database)
+    cpu0, t0 = cpu_seconds(service_pid), time.perf_counter()
     await publish(events)
     published = time.perf_counter() - t0
     await asyncio.wait_for(done.wait(), 600)
     wall = max(seen[a] for a in expected) - t0
+    cpu = cpu_seconds(service_pid) - cpu0
+    db_cpu = await database_cpu_seconds(env["DATABASE_URL"], database) - db_cpu0
     await nc.close()
     rate = args.events / wall
     print(f"\n(b) sustained verdicts from the bus: {args.events} ApplicationSubmitted events over {len(CATALOGUE)} matters")
     print(f"    published to JetStream in {published:.2f} s; last verdict event after {wall:.2f} s")
-    print(f"    {rate:.0f} verdicts/s (target ≥ 300/s)")
-    return {"rate": rate, "wall": wall, "published": published}
+    print(f"    {rate:.0f} verdicts/s (target ≥ 300/s); svc-prequal used {cpu:.1f} s of CPU, "
+          f"{1000 * cpu / args.events:.2f} ms per verdict; its PostgreSQL backends {1000 * db_cpu / args.events:.2f} ms "
+          f"per verdict; load average {os.getloadavg()[0]:.1f}")
+    return {"rate": rate, "wall": wall, "published": published, "cpu_ms_per_verdict": 1000 * cpu / args.events}
 
 
 def main() -> int:
@@ -160,9 +195,11 @@ def main() -> int:
     parser.add_argument("--prefix", default="lvrong_prequalbench", help="database name prefix for (b)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of svc-prequal for (b)")
     parser.add_argument("--skip-bus", action="store_true")
+    parser.add_argument("--skip-in-process", action="store_true", help="only (b)")
     args = parser.parse_args()
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    bench_in_process(args.forms)
+    if not args.skip_in_process:
+        bench_in_process(args.forms)
     if args.skip_bus:
         return 0
     servers = Servers.configured_or_local(ROOT / "var" / "bench", postgres_port=54349, nats_port=free_port())
@@ -182,7 +219,7 @@ def main() -> int:
                                     stderr=subprocess.STDOUT, start_new_session=True)
         wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), 60, "svc-prequal")
         print(f"svc-prequal pid {proc.pid} (workers {args.workers}), log {log}")
-        asyncio.run(bench_bus(args, env, port))
+        asyncio.run(bench_bus(args, env, port, proc.pid))
     finally:
         if proc is not None:
             proc.terminate()
