@@ -117,6 +117,24 @@ async def prepare(gateway: str) -> tuple[str, dict]:
     return token, {"matter_code": MATTER, "form": form, "materials": uploaded}
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes and their children (uvicorn workers), from /proc."""
+    total = 0.0
+    for pid in pids:
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        for p in [pid, *map(int, children)]:
+            try:
+                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def server_pids(pattern: str) -> list[int]:
+    return [int(p) for p in subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()]
+
+
 def consumers(suite_processes: dict) -> list[int]:
     return [proc.pid for name, proc in suite_processes.items() if name in ("prequal", "licences")]
 
@@ -150,7 +168,16 @@ def run(args: argparse.Namespace, env: dict[str, str], ports: dict[str, int], pr
     submitted, waiting = asyncio.run(count_applications(env))
     for pid in consumers(processes):
         os.setpriority(os.PRIO_PROCESS, pid, 0)
+    # What the pipeline costs per application, by process, while it catches up (with --pipeline paused:
+    # every verdict of the two series; the servers' figures include whatever else they serve meanwhile).
+    measured = {name: [proc.pid] for name, proc in processes.items()}
+    # PostgreSQL: the backends serving this run's databases; NATS: the server on this run's port.
+    measured.update(postgres=server_pids(f"postgres: .* {PREFIX}_"),
+                    nats=server_pids(f"nats-server.*[ =]{env['NATS_URL'].rsplit(':', 1)[1]}( |$)"))
+    cpu_before = {name: cpu_seconds(pids) for name, pids in measured.items()}
     drained = asyncio.run(wait_drained(env, 900))
+    time.sleep(2)  # the last status events reach the read models
+    cpu_after = {name: cpu_seconds(pids) for name, pids in measured.items()}
     shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python "
@@ -166,7 +193,13 @@ def run(args: argparse.Namespace, env: dict[str, str], ports: dict[str, int], pr
     print(f"\nsubmissions through the gateway: {through['rps']:.1f}/s, {through['rps'] / bare:.3f} of the bare "
           f"endpoint's rate, {through['rps'] / direct_post['rps']:.2f} of the direct POST's rate")
     print(f"applications filed in the two POST series: {submitted - before}; still without a verdict when they "
-          f"ended: {waiting}; every verdict in {drained:.1f} s after that")
+          f"ended: {waiting}; every verdict in {drained:.1f} s after that"
+          + (f" ({waiting / drained:.1f} verdicts/s)" if waiting and drained else ""))
+    if waiting:
+        spent = {name: (cpu_after[name] - cpu_before[name]) * 1000 / waiting for name in measured}
+        print("CPU per application while the pipeline caught up: " + ", ".join(
+            f"{name} {ms:.2f} ms" for name, ms in sorted(spent.items(), key=lambda kv: -kv[1]))
+            + f"; total {sum(spent.values()):.2f} ms")
 
 
 def main() -> int:
