@@ -98,6 +98,14 @@ async def test_two_thousand_applications_two_replicas_each_one_verdict_and_one_s
     submitted = {r["event_type"]: r for r in handled}["lvrong.matters.application.submitted"]
     assert submitted["n"] == submitted["d"] == APPLICATIONS
 
+    # Every consumer of both streams has handled what it was sent (svc-prequal's status changes can still
+    # be arriving after the last verdict): the replicas' counters below stand still only then.
+    async def settled() -> bool | list[str]:
+        busy = await _busy_consumers(cluster)
+        return not busy or busy
+
+    await wait_until(settled, within=60, what="every consumer settled")
+
     # Both replica processes of each service took part: each handled a share of the events through
     # the shared durable consumer, and each relay published a share of the outbox — the shares add up
     # to every event exactly once.
@@ -162,6 +170,20 @@ async def test_one_tick_of_a_job_runs_in_one_replica_at_a_time(cluster: Cluster)
     finally:
         for db in replicas:
             await db.dispose()
+
+
+async def _busy_consumers(cluster: Cluster) -> list[str]:
+    """The durable consumers of the services' streams with messages pending or unacknowledged."""
+    import nats
+
+    assert cluster.nats is not None
+    nc = await nats.connect(cluster.nats.url)
+    try:
+        js = nc.jetstream()
+        return [c.name for stream in ("LVRONG_MATTERS", "LVRONG_PREQUAL") for c in await js.consumers_info(stream)
+                if c.num_pending or c.num_ack_pending]
+    finally:
+        await nc.close()
 
 
 async def _stream_info(cluster: Cluster, stream: str) -> Any:  # noqa: ANN401
