@@ -10,7 +10,7 @@ from matters.service import applications, licences, lifecycle
 
 SUBSCRIPTIONS = [
     EventSubscription(name="prequal-verdicts", producer="prequal", subjects=[PrereviewVerdictIssued.event_type],
-                      handler=applications.apply_prereview_verdict),
+                      handler=applications.apply_prereview_verdict, batch_handler=applications.apply_prereview_verdicts),
     EventSubscription(name="licences-issued", producer="licences", subjects=[LicenceIssued.event_type],
                       handler=lifecycle.record_licence_issued),
     # The read model of licences held (两个免于提交): a consumer of its own, so that its issues and
