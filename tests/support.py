@@ -288,6 +288,19 @@ async def issue_quarantine_document(client: Any, officer_token: str, holder_subj
     return r.json()
 
 
+async def publish_as_licences(nats_url: str, event: Any, key: str) -> None:
+    """Publish ``event`` (a CloudEvent) on svc-licences' stream as its outbox relay would."""
+    import nats
+
+    nc = await nats.connect(nats_url)
+    try:
+        ack = await nc.jetstream().publish(event.type, event.to_json_bytes(), stream="LVRONG_LICENCES",
+                                           headers={"Nats-Msg-Id": event.id, "Lvrong-Key": key})
+        assert ack.stream == "LVRONG_LICENCES"
+    finally:
+        await nc.close()
+
+
 async def wait_licence_known_to_matters(suite: Any, licence_id: str, status: str = "active",
                                         seconds: float = 15) -> None:
     """Wait until svc-matters' read model of licences (两个免于提交) has the licence in ``status``."""

@@ -19,7 +19,7 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from kit.contracts import LicenceIssued
 from kit.identifiers import USCC_CHARSET, uscc_check_char
-from support import all_materials, bearer, matter, upload, valid_form
+from support import all_materials, bearer, matter, publish_as_licences, upload, valid_form
 
 pytestmark = pytest.mark.integration
 
@@ -105,13 +105,7 @@ async def publish_licence_issued(suite, app_id: str, holder: str) -> None:  # no
     event = LicenceIssued(licence_id="lic-" + uuid.uuid4().hex[:12], licence_number="沪绿景字〔2026〕第0042号",
                           licence_type="户外招牌设置审批决定书", application_id=app_id, holder_subject=holder,
                           issued_at=dt.datetime.now(dt.UTC)).envelope(subject=app_id)
-    nc = await nats.connect(suite.env["NATS_URL"])
-    try:
-        ack = await nc.jetstream().publish(LicenceIssued.event_type, event.to_json_bytes(), stream="LVRONG_LICENCES",
-                                           headers={"Nats-Msg-Id": event.id, "Lvrong-Key": app_id})
-        assert ack.stream == "LVRONG_LICENCES"
-    finally:
-        await nc.close()
+    await publish_as_licences(suite.env["NATS_URL"], event, app_id)
 
 
 def other_uscc(rng: random.Random) -> str:

@@ -15,7 +15,6 @@ import uuid
 from typing import Any
 
 import httpx
-import nats
 import pytest
 
 from kit.calendar import local_date
@@ -25,6 +24,7 @@ from support import (
     bearer,
     issue_quarantine_document,
     matter,
+    publish_as_licences,
     valid_form,
     wait_for_verdict,
     wait_licence_known_to_matters,
@@ -113,13 +113,7 @@ async def publish_expired_licence(suite, holder: str) -> str:  # noqa: ANN001
                           issued_at=now - dt.timedelta(days=366), licence_type_code="1131YD001",
                           valid_from=now - dt.timedelta(days=366), valid_until=now - dt.timedelta(days=1)
                           ).envelope(subject=licence_id)
-    nc = await nats.connect(suite.env["NATS_URL"])
-    try:
-        ack = await nc.jetstream().publish(LicenceIssued.event_type, event.to_json_bytes(), stream="LVRONG_LICENCES",
-                                           headers={"Nats-Msg-Id": event.id, "Lvrong-Key": licence_id})
-        assert ack.stream == "LVRONG_LICENCES"
-    finally:
-        await nc.close()
+    await publish_as_licences(suite.env["NATS_URL"], event, licence_id)
     await wait_licence_known_to_matters(suite, licence_id)
     return licence_id
 
@@ -255,3 +249,4 @@ async def test_a_company_business_licence_stands_in_from_the_business_registrati
     await refused(company, 543, "licence_not_valid")
     await register(None, status="deregistered")
     await refused(company, 544, "licence_not_valid")
+    await register(None)  # the suite is shared: leave the company registered as it was at the start
