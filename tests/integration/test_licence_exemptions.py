@@ -214,7 +214,8 @@ async def test_a_company_business_licence_stands_in_from_the_business_registrati
 
     async def register(valid_until: str | None, status: str = "active") -> None:
         r = await client.post("/v1/benefits/businesses", headers=bearer(ops), json=[{
-            "uscc": COMPANY_USCC, "name": "上海测试园林有限公司", "business_scope": "园林绿化工程施工",
+            # The name the benefits test registers too: the pre-review compares applicants' names with it.
+            "uscc": COMPANY_USCC, "name": "上海演示绿化工程有限公司洗车场", "business_scope": "园林绿化工程施工",
             "district": "浦东新区", "address": "上海市浦东新区测试路1号", "status": status,
             "licences": [{"type": "营业执照", "number": number, "valid_until": valid_until}]}])
         assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
