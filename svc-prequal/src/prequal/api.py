@@ -49,10 +49,12 @@ async def latest_review(session: SessionDep, principal: CurrentPrincipal, applic
 
 
 @router.post("/v1/prequal/check",
-             summary="Dry-run the pre-review on a draft: every problem at once, nothing stored",
+             summary="Dry-run the pre-review on the caller's draft, the comparison (数据比对) included: every problem "
+                     "at once, nothing stored",
              responses={404: PROBLEM_RESPONSES[404], 422: PROBLEM_RESPONSES[422]})
 async def check(session: SessionDep, principal: CurrentPrincipal, body: CheckRequest) -> CheckResult:
-    return CheckResult.model_validate(await service.dry_run(session, body.matter_code, body.form, body.materials))
+    return CheckResult.model_validate(await service.dry_run(session, principal, body.matter_code, body.form,
+                                                            body.materials))
 
 
 @rules_router.get("/v1/prequal/rulesets", summary="Rule sets of every matter, or of one (reviewer, ops_admin)")

@@ -13,24 +13,29 @@ pre-review as extra rule results with ids ``compare.*``.
   fields, is not compared. Open = anything but draft / completed / refused / denied / withdrawn, from
   ``lvrong.matters.application.status_changed`` (read model ``known_applications``).
 
-Not implemented: the applicant's name against business data for the credit code — no event carries
-business registrations yet.
+* ``compare.business_name``: the applicant unit's name against the business data of the credit code
+  the form declares (``prequal.business``, fed by ``lvrong.matters.business.changed``).
+
+A draft (``POST /v1/prequal/check``) gets the same checks and messages (``draft_results``), read-only.
 """
 from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted
+from kit.auth import Principal
+from kit.contracts import ApplicantRef, ApplicationStatusChanged, ApplicationSubmitted, MaterialRef, MatterRequirements
 from kit.contracts.licences import LicenceIssued
 from kit.events import CloudEvent
 from kit.protection import keyring
-from prequal.models import KnownApplication, KnownLicence
+from prequal.business import business_name_result, declared_code, known_businesses, name_outcome
+from prequal.models import KnownApplication, KnownBusiness, KnownLicence
 from prequal.rules import RuleResult
 
 # The identifying fields of each matter's object: two applications of one matter by one subject with the
@@ -123,31 +128,48 @@ async def on_status_changed(session: AsyncSession, event: CloudEvent) -> None:
         where=(KnownApplication.status_at.is_(None)) | (KnownApplication.status_at <= stmt.excluded.status_at)))
 
 
-async def _remember_submission(session: AsyncSession, submitted: ApplicationSubmitted,
-                               obj: tuple[str, str] | None, who: str | None) -> dt.datetime:
-    """Record the application's object; returns when it was first submitted (its priority)."""
-    stmt = insert(KnownApplication).values(
-        application_id=submitted.application_id, matter_code=submitted.matter.code,
-        applicant_subject=submitted.applicant.subject, applicant_key=who, object_key=obj[0] if obj else None,
-        object_label=obj[1] if obj else None, status="submitted", status_at=None,
-        first_submitted_at=submitted.submitted_at)
-    first = await session.scalar(stmt.on_conflict_do_update(index_elements=["application_id"], set_={
-        "applicant_key": stmt.excluded.applicant_key, "object_key": stmt.excluded.object_key,
-        "object_label": stmt.excluded.object_label,
-        "first_submitted_at": func.coalesce(KnownApplication.first_submitted_at, stmt.excluded.first_submitted_at),
-    }).returning(KnownApplication.first_submitted_at))
-    return first or submitted.submitted_at
+_stmt = insert(KnownApplication)
+# Compiled once, run for a batch of rows (executemany).
+_REMEMBER_SUBMISSION = _stmt.on_conflict_do_update(index_elements=["application_id"], set_={
+    "applicant_key": _stmt.excluded.applicant_key, "object_key": _stmt.excluded.object_key,
+    "object_label": _stmt.excluded.object_label,
+    "first_submitted_at": func.coalesce(KnownApplication.first_submitted_at, _stmt.excluded.first_submitted_at),
+}).returning(KnownApplication.application_id, KnownApplication.first_submitted_at)
+
+
+async def _remember_submissions(session: AsyncSession, batch: list[ApplicationSubmitted],
+                                objects: dict[str, tuple[tuple[str, str] | None, str | None]]) -> dict[str, dt.datetime]:
+    """Record each application's object (one statement); returns when each was first submitted."""
+    rows = []
+    for submitted in sorted(batch, key=lambda s: s.application_id):  # one lock order for every replica
+        obj, who = objects[submitted.application_id]
+        rows.append({"application_id": submitted.application_id, "matter_code": submitted.matter.code,
+                     "applicant_subject": submitted.applicant.subject, "applicant_key": who,
+                     "object_key": obj[0] if obj else None, "object_label": obj[1] if obj else None,
+                     "status": "submitted", "status_at": None, "first_submitted_at": submitted.submitted_at})
+    first = dict((await session.execute(_REMEMBER_SUBMISSION, rows)).all())
+    return {s.application_id: first.get(s.application_id) or s.submitted_at for s in batch}
 
 
 # ---- the checks ---------------------------------------------------------------------------------------
 
+def _licence_ids(submitted: ApplicationSubmitted) -> set[str]:
+    return {ref.licence_id for ref in submitted.materials.values() if ref.kind == "licence" and ref.licence_id}
+
+
+async def _known_licences(session: AsyncSession, ids: set[str]) -> dict[str, KnownLicence]:
+    return {r.licence_id: r for r in (await session.scalars(
+        select(KnownLicence).where(KnownLicence.licence_id.in_(ids)))).all()} if ids else {}
+
+
 async def licence_results(session: AsyncSession, submitted: ApplicationSubmitted) -> list[RuleResult]:
+    return _licence_outcomes(submitted, await _known_licences(session, _licence_ids(submitted)))
+
+
+def _licence_outcomes(submitted: ApplicationSubmitted, known: dict[str, KnownLicence]) -> list[RuleResult]:
     refs = {code: ref for code, ref in submitted.materials.items() if ref.kind == "licence"}
     if not refs:
         return [_result(LICENCE_RULE, ["materials"], "not_applicable")]
-    ids = {ref.licence_id for ref in refs.values() if ref.licence_id}
-    known = {r.licence_id: r for r in (await session.scalars(
-        select(KnownLicence).where(KnownLicence.licence_id.in_(ids)))).all()} if ids else {}
     on = submitted.submitted_at
     holders = {submitted.applicant.subject} | ({submitted.applicant.org_code} if submitted.applicant.org_code else set())
     out = []
@@ -185,21 +207,28 @@ async def open_application_result(session: AsyncSession, submitted: ApplicationS
                                   obj: tuple[str, str] | None, who: str | None, first: dt.datetime) -> RuleResult:
     """Only an application submitted before this one counts: the later duplicate is returned, never the
     original (which may be resubmitted after a correction while the duplicate is still open)."""
+    other = None
+    if obj is not None:
+        other = (await session.execute(
+            select(KnownApplication.application_id, KnownApplication.status)
+            .where(KnownApplication.applicant_subject == submitted.applicant.subject,
+                   KnownApplication.matter_code == submitted.matter.code,
+                   KnownApplication.object_key == obj[0],
+                   KnownApplication.applicant_key.is_not_distinct_from(who),
+                   KnownApplication.application_id != submitted.application_id,
+                   KnownApplication.status.not_in(CLOSED_STATUSES),
+                   tuple_(KnownApplication.first_submitted_at, KnownApplication.application_id)
+                   < tuple_(literal(first), literal(submitted.application_id)))
+            .order_by(KnownApplication.first_submitted_at).limit(1))).first()
+    return _open_outcome(submitted, obj, other)
+
+
+def _open_outcome(submitted: ApplicationSubmitted, obj: tuple[str, str] | None, other: Any) -> RuleResult:
+    """The result given the earlier open application found (with ``application_id`` and ``status``), if any."""
     keys = OBJECT_FIELDS.get(submitted.matter.code, ())
     targets = [f"form.{k}" for k in keys] or ["application"]
     if obj is None:
         return _result(OPEN_RULE, targets, "not_applicable", severity=OPEN_RULE_SEVERITY)
-    other = (await session.execute(
-        select(KnownApplication.application_id, KnownApplication.status)
-        .where(KnownApplication.applicant_subject == submitted.applicant.subject,
-               KnownApplication.matter_code == submitted.matter.code,
-               KnownApplication.object_key == obj[0],
-               KnownApplication.applicant_key.is_not_distinct_from(who),
-               KnownApplication.application_id != submitted.application_id,
-               KnownApplication.status.not_in(CLOSED_STATUSES),
-               tuple_(KnownApplication.first_submitted_at, KnownApplication.application_id)
-               < tuple_(literal(first), literal(submitted.application_id)))
-        .order_by(KnownApplication.first_submitted_at).limit(1))).first()
     if other is None:
         return _result(OPEN_RULE, targets, "passed", severity=OPEN_RULE_SEVERITY)
     return _result(OPEN_RULE, targets, "failed",
@@ -210,10 +239,90 @@ async def open_application_result(session: AsyncSession, submitted: ApplicationS
                    "compare-duplicate", severity=OPEN_RULE_SEVERITY)
 
 
-async def compare_results(session: AsyncSession, submitted: ApplicationSubmitted) -> list[RuleResult]:
-    """Every ``compare.*`` result of one submission; also records it in the applications read model."""
+def _object_and_applicant(submitted: ApplicationSubmitted) -> tuple[tuple[str, str] | None, str | None]:
     obj, declared = object_of(submitted.matter.code, submitted.form), applicant_key(submitted.form)
     # Kept and compared as a keyed hash: the declared applicant may be a resident ID number.
-    who = keyring().lookup_hash(declared, purpose="applicant") if declared else None
-    first = await _remember_submission(session, submitted, obj, who)
-    return [*await licence_results(session, submitted), await open_application_result(session, submitted, obj, who, first)]
+    return obj, keyring().lookup_hash(declared, purpose="applicant") if declared else None
+
+
+async def compare_results(session: AsyncSession, submitted: ApplicationSubmitted) -> list[RuleResult]:
+    """Every ``compare.*`` result of one submission; also records it in the applications read model."""
+    return (await compare_batch(session, [submitted]))[0]
+
+
+@dataclass
+class Looked:
+    """What the comparison of a batch of submissions looked up once for all of them."""
+
+    objects: dict[str, tuple[tuple[str, str] | None, str | None]]  # application → (object, applicant hash)
+    first_submitted: dict[str, dt.datetime]  # application → when it was first submitted (its priority)
+    licences: dict[str, KnownLicence]
+    businesses: dict[str, KnownBusiness]  # by credit code
+    open_applications: list[Any]  # open applications of the batch's subjects, matters and objects
+
+
+async def compare_batch(session: AsyncSession, batch: list[ApplicationSubmitted]) -> list[list[RuleResult]]:
+    """The ``compare.*`` results of several submissions (each application at most once), with one
+    statement per read model for the whole batch; each gets what it would get alone, as if the batch
+    were handled in order of first submission. Records them in the applications read model."""
+    objects = {s.application_id: _object_and_applicant(s) for s in batch}
+    first = await _remember_submissions(session, batch, objects)
+    probes = {(s.applicant.subject, s.matter.code, obj[0]) for s in batch if (obj := objects[s.application_id][0])}
+    looked = Looked(objects, first, await _known_licences(session, set().union(*map(_licence_ids, batch))),
+                    await known_businesses(session, {code for s in batch if (code := declared_code(s))}),
+                    await _open_applications(session, probes))
+    return [application_results(s, looked) for s in batch]
+
+
+async def _open_applications(session: AsyncSession, probes: set[tuple[str, str, str]]) -> list[Any]:
+    """The open applications of these (subject, matter, object) triples."""
+    if not probes:
+        return []
+    return list((await session.execute(
+        select(KnownApplication.application_id, KnownApplication.status, KnownApplication.applicant_subject,
+               KnownApplication.matter_code, KnownApplication.object_key, KnownApplication.applicant_key,
+               KnownApplication.first_submitted_at)
+        .where(tuple_(KnownApplication.applicant_subject, KnownApplication.matter_code,
+                      KnownApplication.object_key).in_(probes),
+               KnownApplication.status.not_in(CLOSED_STATUSES)))).all())
+
+
+def application_results(submitted: ApplicationSubmitted, looked: Looked) -> list[RuleResult]:
+    """Every ``compare.*`` result of one submission of a batch, from what the batch looked up: a new
+    check goes here (and in ``draft_results``)."""
+    obj, who = looked.objects[submitted.application_id]
+    code = declared_code(submitted)
+    return [*_licence_outcomes(submitted, looked.licences),
+            name_outcome(submitted, looked.businesses.get(code) if code else None),
+            _open_outcome(submitted, obj, _earlier_open(submitted, obj, who, looked))]
+
+
+def _earlier_open(submitted: ApplicationSubmitted, obj: tuple[str, str] | None, who: str | None,
+                  looked: Looked) -> Any:
+    """``open_application_result``'s query, on the batch's open applications."""
+    if obj is None:
+        return None
+    mine = (looked.first_submitted[submitted.application_id], submitted.application_id)
+    earlier = [a for a in looked.open_applications
+               if a.applicant_subject == submitted.applicant.subject and a.matter_code == submitted.matter.code
+               and a.object_key == obj[0] and a.applicant_key == who and a.application_id != submitted.application_id
+               and a.first_submitted_at is not None and (a.first_submitted_at, a.application_id) < mine]
+    return min(earlier, key=lambda a: (a.first_submitted_at, a.application_id), default=None)
+
+
+DRAFT_ID = "draft"  # never an application's id (those are hex)
+
+
+async def draft_results(session: AsyncSession, principal: Principal, requirements: MatterRequirements,
+                        form: dict[str, Any], materials: dict[str, Any]) -> list[RuleResult]:
+    """The ``compare.*`` results of the caller's draft, as if they submitted it now: the same checks and
+    messages as a submission's, reading the read models only (the draft is recorded nowhere)."""
+    draft = ApplicationSubmitted(
+        application_id=DRAFT_ID, matter=requirements, form=form, submitted_at=dt.datetime.now(dt.UTC),
+        applicant=ApplicantRef(subject=principal.subject, kind=principal.kind, org_code=principal.org_code),
+        # Only licences given for materials are compared; the request schema has checked their shape.
+        materials={code: MaterialRef.model_validate(ref) for code, ref in materials.items()
+                   if isinstance(ref, dict) and ref.get("kind") == "licence"})
+    obj, who = _object_and_applicant(draft)
+    return [*await licence_results(session, draft), await business_name_result(session, draft),
+            await open_application_result(session, draft, obj, who, draft.submitted_at)]

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted
+from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted, BusinessDataChanged
 from kit.contracts.licences import LicenceIssued
 from kit.events import CloudEvent, EventSubscription
+from kit.events.consumer import handling
 from kit.protection import reveal_form
-from prequal import compare, prefill, service
+from prequal import business, compare, prefill, service
 
 
 async def on_submitted(session: AsyncSession, event: CloudEvent) -> None:
@@ -20,7 +21,19 @@ async def on_submitted(session: AsyncSession, event: CloudEvent) -> None:
     # svc-matters sends personal values encrypted (outbox and bus never hold them in clear).
     submitted.form = reveal_form(submitted.form)
     await service.review_submission(session, submitted)
-    await prefill.record_submission(session, submitted)
+    await prefill.record_submissions(session, [submitted])
+
+
+async def on_submitted_batch(session: AsyncSession, events: list[CloudEvent]) -> None:
+    """``on_submitted`` for a fetched batch of submissions, with bulk reads and writes."""
+    submissions = []
+    for event in events:
+        with handling(event):
+            submitted = ApplicationSubmitted.from_event(event)
+            submitted.form = reveal_form(submitted.form)
+            submissions.append(submitted)
+    await service.review_submissions(session, submissions, lambda i: handling(events[i]))
+    await prefill.record_submissions(session, submissions)
 
 
 async def on_status_changed(session: AsyncSession, event: CloudEvent) -> None:
@@ -31,9 +44,11 @@ async def on_status_changed(session: AsyncSession, event: CloudEvent) -> None:
 
 SUBSCRIPTIONS = [
     EventSubscription(name="submissions", producer="matters", subjects=[ApplicationSubmitted.event_type],
-                      handler=on_submitted),
+                      handler=on_submitted, batch_handler=on_submitted_batch),
     EventSubscription(name="status-changes", producer="matters", subjects=[ApplicationStatusChanged.event_type],
                       handler=on_status_changed),
     EventSubscription(name="licences-issued", producer="licences", subjects=[LicenceIssued.event_type],
                       handler=compare.on_licence_issued),  # one read model, read by pre-fill too
+    EventSubscription(name="business-data", producer="matters", subjects=[BusinessDataChanged.event_type],
+                      handler=business.on_business_changed),  # the name comparison and pre-fill
 ]

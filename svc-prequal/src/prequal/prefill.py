@@ -47,15 +47,19 @@ PERSON_NAME_KEYS = frozenset({"applicant_name", "contact_name", "person_name"})
 
 # ---- read models, from events ----------------------------------------------------------------------
 
-async def record_submission(session: AsyncSession, submitted: ApplicationSubmitted) -> None:
-    stmt = insert(SubmissionSeen).values(
+# One statement for a batch of submissions (executemany), compiled once.
+_RECORD_SUBMISSION = insert(SubmissionSeen).on_conflict_do_nothing()
+
+
+async def record_submissions(session: AsyncSession, submissions: list[ApplicationSubmitted]) -> None:
+    now = dt.datetime.now(dt.UTC)
+    await session.execute(_RECORD_SUBMISSION, [dict(
         application_id=submitted.application_id, attempt=submitted.attempt, matter_code=submitted.matter.code,
         matter_version=submitted.matter.version, applicant_subject=submitted.applicant.subject,
         applicant_org_code=submitted.applicant.org_code, form=submitted.form,
         materials={k: v.model_dump(mode="json", exclude_none=True) for k, v in submitted.materials.items()},
         field_types={f.key: f.type for f in submitted.matter.fields}, submitted_at=submitted.submitted_at,
-        observed_at=dt.datetime.now(dt.UTC))
-    await session.execute(stmt.on_conflict_do_nothing())
+        observed_at=now) for submitted in submissions])
 
 
 async def record_status(session: AsyncSession, event: CloudEvent) -> None:

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +29,7 @@ from kit.auth import Principal
 from kit.contracts import ApplicationSubmitted, Finding, MatterRequirements, PrereviewVerdictIssued
 from kit.contracts.prequal import RuleOutcome
 from kit.errors import Conflict, NotFound, ValidationFailed
-from kit.events import add_event
+from kit.events import outbox, outbox_row
 from prequal import compare, shadow
 from prequal.models import MatterRequirementsRow, RuleSet, Verdict
 from prequal.rules import (
@@ -57,19 +60,59 @@ def findings_of(results: list[RuleResult]) -> list[Finding]:
 
 async def active_ruleset(session: AsyncSession, requirements: MatterRequirements) -> tuple[CompiledRuleSet, int | None]:
     """The matter's active rule set compiled (cached), or the generic rules of its requirements."""
-    row = await session.scalar(select(RuleSet).where(RuleSet.matter_code == requirements.code,
-                                                     RuleSet.status == "active"))
-    if row is not None:
-        return compile_rules(f"{row.matter_code}@v{row.version}", row.rules), row.version
-    return compile_rules(f"generic:{requirements.code}@m{requirements.version}", generic_rules(requirements)), None
+    return (await active_rulesets(session, [requirements]))[requirements.code, requirements.version]
 
 
-async def remember_requirements(session: AsyncSession, requirements: MatterRequirements) -> None:
-    stmt = insert(MatterRequirementsRow).values(code=requirements.code, version=requirements.version,
-                                                requirements=requirements.model_dump(mode="json"))
-    await session.execute(stmt.on_conflict_do_update(
-        index_elements=["code", "version"],
-        set_={"requirements": stmt.excluded.requirements, "seen_at": func.now()}))
+async def active_rulesets(session: AsyncSession, matters: list[MatterRequirements]
+                          ) -> dict[tuple[str, int], tuple[CompiledRuleSet, int | None]]:
+    """``active_ruleset`` of each matter (by code and requirements version), in one query (two when a
+    version is new to this process)."""
+    active = {row.matter_code: row for row in (await session.execute(
+        select(RuleSet.matter_code, RuleSet.version, RuleSet.created_at).where(
+            RuleSet.matter_code.in_({m.code for m in matters}), RuleSet.status == "active"))).all()}
+    await _compile_versions(session, list(active.values()))
+    out = {}
+    for m in matters:
+        row = active.get(m.code)
+        out[m.code, m.version] = ((_VERSIONS[row.matter_code, row.version, row.created_at], row.version)
+                                  if row is not None else
+                                  (compile_rules(f"generic:{m.code}@m{m.version}", generic_rules(m)), None))
+    return out
+
+
+# A version's rules never change once created (publishing and retiring change its status only), so they
+# are read and compiled once per process, not for every batch. The creation time tells a version from
+# one of the same number in a database made anew.
+_VERSIONS: dict[tuple[str, int, dt.datetime], CompiledRuleSet] = {}
+
+
+async def _compile_versions(session: AsyncSession, versions: list[Any]) -> None:
+    missing = [(v.matter_code, v.version) for v in versions if (v.matter_code, v.version, v.created_at) not in _VERSIONS]
+    if not missing:
+        return
+    if len(_VERSIONS) > 1024:
+        _VERSIONS.clear()
+    for row in (await session.scalars(select(RuleSet).where(
+            tuple_(RuleSet.matter_code, RuleSet.version).in_(missing)))).all():
+        _VERSIONS[row.matter_code, row.version, row.created_at] = compile_rules(f"{row.matter_code}@v{row.version}",
+                                                                                row.rules)
+
+
+async def remember_requirements(session: AsyncSession, matters: list[MatterRequirements]) -> None:
+    """Keep each matter's requirements as received (the latest version's are what dry runs check).
+    Written only when new or changed: every submission carries them, and a row written by every batch
+    would be locked by every replica's transaction in turn."""
+    docs = {(m.code, m.version): m.model_dump(mode="json") for m in matters}
+    stored = dict(((code, version), doc) for code, version, doc in (await session.execute(
+        select(MatterRequirementsRow.code, MatterRequirementsRow.version, MatterRequirementsRow.requirements)
+        .where(tuple_(MatterRequirementsRow.code, MatterRequirementsRow.version).in_(docs)))).all())
+    rows = [{"code": code, "version": version, "requirements": doc} for (code, version), doc in sorted(docs.items())
+            if stored.get((code, version)) != doc]  # sorted: one lock order for every replica
+    if rows:
+        stmt = insert(MatterRequirementsRow).values(rows)
+        await session.execute(stmt.on_conflict_do_update(
+            index_elements=["code", "version"],
+            set_={"requirements": stmt.excluded.requirements, "seen_at": func.now()}))
 
 
 def _inputs(form: dict[str, Any], materials: dict[str, Any]) -> dict[str, Any]:
@@ -79,35 +122,100 @@ def _inputs(form: dict[str, Any], materials: dict[str, Any]) -> dict[str, Any]:
 
 async def review_submission(session: AsyncSession, submitted: ApplicationSubmitted) -> None:
     """Pre-review one submitted application and publish the verdict (one per application attempt)."""
-    await remember_requirements(session, submitted.matter)
-    ruleset, version = await active_ruleset(session, submitted.matter)
-    inputs = _inputs(submitted.form, submitted.materials)
-    on = submitted.submitted_at.astimezone(SHANGHAI).date()
-    results = ruleset.evaluate(inputs["form"], inputs["materials"], on)
-    results += await compare.compare_results(session, submitted)  # 数据比对, independent of the rule set
-    findings = findings_of(results)
-    verdict = verdict_of(results)
+    await review_submissions(session, [submitted])
+
+
+def _rounds(batch: list[ApplicationSubmitted]) -> list[list[int]]:
+    """The batch's positions in rounds where each application comes at most once, in order: a second
+    attempt of an application is reviewed after its first, as one at a time would."""
+    rounds: list[list[int]] = []
+    seen: list[set[str]] = []
+    for i, s in enumerate(batch):
+        k = next((n for n in range(len(rounds)) if s.application_id in seen[n]), -1) + 1
+        if k == len(rounds):
+            rounds.append([])
+            seen.append(set())
+        rounds[k].append(i)
+        seen[k].add(s.application_id)
+    return rounds
+
+
+def _no_scope(_: int) -> AbstractContextManager[None]:
+    return nullcontext()
+
+
+async def review_submissions(session: AsyncSession, batch: list[ApplicationSubmitted],
+                             scope: Callable[[int], AbstractContextManager[None]] = _no_scope) -> None:
+    """Pre-review submitted applications and publish each verdict (one per application attempt), in the
+    caller's transaction with a few statements for the whole batch; each verdict is the one it would
+    get alone. ``scope(i)`` is entered for the i-th submission's own part (its trace and logs)."""
+    await remember_requirements(session, [s.matter for s in batch])
+    rulesets = await active_rulesets(session, [s.matter for s in batch])
+    for positions in _rounds(batch):
+        await _review_round(session, [(i, batch[i]) for i in positions], rulesets, scope)
+
+
+# One statement, compiled once, for every batch of verdicts (executemany); those already given are skipped.
+_INSERT_VERDICT = insert(Verdict).on_conflict_do_nothing().returning(Verdict.application_id, Verdict.attempt)
+
+
+@dataclass
+class _Review:
+    position: int
+    submitted: ApplicationSubmitted
+    ruleset: CompiledRuleSet
+    inputs: dict[str, Any]
+    on: dt.date
+    results: list[RuleResult]
+    dumped: list[dict[str, Any]]  # the results as stored and published
+    findings: list[Finding]
+    verdict: str
+
+
+async def _review_round(session: AsyncSession, round_: list[tuple[int, ApplicationSubmitted]],
+                        rulesets: dict[tuple[str, int], tuple[CompiledRuleSet, int | None]],
+                        scope: Callable[[int], AbstractContextManager[None]]) -> None:
+    compared = await compare.compare_batch(session, [s for _, s in round_])  # 数据比对, independent of the rule set
     now = dt.datetime.now(dt.UTC)
-    inserted = await session.execute(
-        insert(Verdict).values(
+    reviews, rows = [], []
+    for (i, submitted), compare_results in zip(round_, compared, strict=True):
+        ruleset, version = rulesets[submitted.matter.code, submitted.matter.version]
+        inputs = _inputs(submitted.form, submitted.materials)
+        on = submitted.submitted_at.astimezone(SHANGHAI).date()
+        results = ruleset.evaluate(inputs["form"], inputs["materials"], on) + compare_results
+        review = _Review(i, submitted, ruleset, inputs, on, results, [r.model_dump() for r in results],
+                         findings_of(results), verdict_of(results))
+        reviews.append(review)
+        rows.append(dict(
             id=uuid.uuid4().hex, application_id=submitted.application_id, attempt=submitted.attempt,
             matter_code=submitted.matter.code, matter_version=submitted.matter.version,
-            applicant_subject=submitted.applicant.subject, verdict=verdict,
-            findings=[f.model_dump() for f in findings], ruleset=ruleset.name, ruleset_version=version,
-            results=[r.model_dump() for r in results], inputs=inputs, submitted_at=submitted.submitted_at,
-            checked_at=now,
-        ).on_conflict_do_nothing().returning(Verdict.id)
-    )
-    if inserted.first() is None:
-        log.info("verdict_exists", application_id=submitted.application_id, attempt=submitted.attempt)
-        return
-    await shadow.review_in_shadow(session, submitted, inputs, on, ruleset.name, verdict, results)
-    await add_event(session, PrereviewVerdictIssued(
-        application_id=submitted.application_id, attempt=submitted.attempt, verdict=verdict,  # type: ignore[arg-type]
-        findings=findings, ruleset=ruleset.name, checked_at=now,
-        results=[RuleOutcome.model_validate(r.model_dump()) for r in results]), subject=submitted.application_id)
-    log.info("prereview_done", application_id=submitted.application_id, verdict=verdict, findings=len(findings),
-             ruleset=ruleset.name)
+            applicant_subject=submitted.applicant.subject, verdict=review.verdict,
+            findings=[f.model_dump() for f in review.findings], ruleset=ruleset.name, ruleset_version=version,
+            results=review.dumped, inputs=inputs, submitted_at=submitted.submitted_at,
+            checked_at=now))
+    inserted = {(row.application_id, row.attempt) for row in await session.execute(_INSERT_VERDICT, rows)}
+    new = []
+    for review in reviews:
+        s = review.submitted
+        if (s.application_id, s.attempt) in inserted:
+            new.append(review)
+        else:
+            with scope(review.position):
+                log.info("verdict_exists", application_id=s.application_id, attempt=s.attempt)
+    await shadow.review_in_shadow(session, [
+        shadow.Reviewed(r.submitted, r.inputs, r.on, r.ruleset.name, r.verdict, r.results) for r in new])
+    published = []
+    for review in new:
+        s = review.submitted
+        with scope(review.position):  # the verdict event continues the submission's trace
+            published.append(outbox_row(session, PrereviewVerdictIssued(
+                application_id=s.application_id, attempt=s.attempt, verdict=review.verdict,  # type: ignore[arg-type]
+                findings=review.findings, ruleset=review.ruleset.name, checked_at=now,
+                results=[RuleOutcome.model_validate(r) for r in review.dumped]), subject=s.application_id))
+            log.info("prereview_done", application_id=s.application_id, verdict=review.verdict,
+                     findings=len(review.findings), ruleset=review.ruleset.name)
+    if published:
+        await session.execute(outbox.insert(), published)
 
 
 async def verdicts_for(session: AsyncSession, principal: Principal, application_id: str) -> list[Verdict]:
@@ -122,9 +230,10 @@ async def latest_review(session: AsyncSession, principal: Principal, application
     return (await verdicts_for(session, principal, application_id))[-1]
 
 
-async def dry_run(session: AsyncSession, matter_code: str, form: dict[str, Any],
+async def dry_run(session: AsyncSession, principal: Principal, matter_code: str, form: dict[str, Any],
                   materials: dict[str, Any]) -> dict[str, Any]:
-    """Check a draft against the matter's active rules: every problem at once, nothing stored."""
+    """Check the caller's draft against the matter's active rules and the comparison (数据比对): every
+    problem at once, with the messages a submission would get, nothing stored."""
     row = await session.scalar(select(MatterRequirementsRow).where(MatterRequirementsRow.code == matter_code)
                                .order_by(MatterRequirementsRow.version.desc()).limit(1))
     if row is None:
@@ -133,6 +242,7 @@ async def dry_run(session: AsyncSession, matter_code: str, form: dict[str, Any],
     requirements = MatterRequirements.model_validate(row.requirements)
     ruleset, version = await active_ruleset(session, requirements)
     results = ruleset.evaluate(form, materials, dt.datetime.now(SHANGHAI).date())
+    results += await compare.draft_results(session, principal, requirements, form, materials)
     return {"matter_code": matter_code, "matter_version": requirements.version, "ruleset": ruleset.name,
             "ruleset_version": version, "verdict": verdict_of(results), "problems": findings_of(results),
             "results": [r.model_dump() for r in results]}
@@ -183,8 +293,10 @@ async def create_draft(session: AsyncSession, principal: Principal, matter: str,
 async def test_ruleset(session: AsyncSession, matter: str, version: int, last: int,
                        principal: Principal | None = None) -> dict[str, Any]:
     """Dry-run a version against its own examples and the last ``last`` reviewed applications of the
-    matter (comparing with the verdict they got). Those applications' forms (personal data included)
-    are decrypted for it, so the run is audited."""
+    matter (comparing with the verdict they got). The comparison (数据比对) does not depend on the rule
+    set: each application keeps the ``compare.*`` results it got then, so a change of verdict is the
+    version's doing, not that of data that changed since. Those applications' forms (personal data
+    included) are decrypted for it, so the run is audited."""
     row = await get_ruleset(session, matter, version)
     examples = run_examples(row.rules)
     compiled = compile_rules(f"{matter}@v{version}", row.rules)
@@ -193,6 +305,7 @@ async def test_ruleset(session: AsyncSession, matter: str, version: int, last: i
     applications = []
     for v in recent:
         results = compiled.evaluate(v.inputs["form"], v.inputs["materials"], v.submitted_at.astimezone(SHANGHAI).date())
+        results += [RuleResult.model_validate(r) for r in v.results if r["rule_id"].startswith("compare.")]
         new = verdict_of(results)
         applications.append({"application_id": v.application_id, "attempt": v.attempt, "verdict_then": v.verdict,
                              "ruleset_then": v.ruleset, "verdict_now": new, "changed": new != v.verdict,

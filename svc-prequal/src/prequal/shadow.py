@@ -9,6 +9,7 @@ results (数据比对) do not depend on the rule set: the shadow verdict include
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -74,29 +75,46 @@ def differing(active: list[RuleResult], shadow: list[RuleResult]) -> list[dict[s
             for k in ids if a.get(k, "absent") != s.get(k, "absent")]
 
 
-async def review_in_shadow(session: AsyncSession, submitted: ApplicationSubmitted, inputs: dict[str, Any], on: dt.date,
-                           active_ruleset: str, active_verdict: str, active_results: list[RuleResult]) -> None:
-    """Evaluate the matter's shadow version (if any) on one submission and store it beside the verdict."""
-    shadow = await session.get(RuleSetShadow, submitted.matter.code)
-    if shadow is None:
+@dataclass
+class Reviewed:
+    """A submission as the active rules reviewed it."""
+
+    submitted: ApplicationSubmitted
+    inputs: dict[str, Any]
+    on: dt.date
+    active_ruleset: str
+    active_verdict: str
+    active_results: list[RuleResult]
+
+
+async def review_in_shadow(session: AsyncSession, reviewed: list[Reviewed]) -> None:
+    """Evaluate each submission's matter's shadow version (if any) and store it beside the verdict: one
+    query for the matters' shadows, one insert."""
+    if not reviewed:
         return
-    row = await session.get(RuleSet, (shadow.matter_code, shadow.version))
-    if row is None or row.status != "draft":
-        return  # published or retired since: nothing left to compare
-    try:
-        rules = compile_rules(f"{row.matter_code}@v{row.version}", row.rules)
-        results = rules.evaluate(inputs["form"], inputs["materials"], on)
-    except Exception:  # the shadow must never break the real pre-review
-        log.exception("shadow_failed", matter=row.matter_code, version=row.version)
-        return
-    results += [r for r in active_results if r.rule_id.startswith("compare.")]
-    verdict = verdict_of(results)
-    await session.execute(insert(ShadowVerdict).values(
-        application_id=submitted.application_id, attempt=submitted.attempt, shadow_version=row.version,
-        matter_code=row.matter_code, active_ruleset=active_ruleset, active_verdict=active_verdict,
-        shadow_verdict=verdict, results=[r.model_dump() for r in results],
-        differing_rules=differing(active_results, results), checked_at=dt.datetime.now(dt.UTC),
-    ).on_conflict_do_nothing())
+    drafts = {row.matter_code: row for row in (await session.scalars(
+        select(RuleSet).join(RuleSetShadow, (RuleSetShadow.matter_code == RuleSet.matter_code)
+                             & (RuleSetShadow.version == RuleSet.version))
+        .where(RuleSetShadow.matter_code.in_({r.submitted.matter.code for r in reviewed})))).all()}
+    rows = []
+    for r in reviewed:
+        row = drafts.get(r.submitted.matter.code)
+        if row is None or row.status != "draft":
+            continue  # no shadow, or published or retired since: nothing left to compare
+        try:
+            rules = compile_rules(f"{row.matter_code}@v{row.version}", row.rules)
+            results = rules.evaluate(r.inputs["form"], r.inputs["materials"], r.on)
+        except Exception:  # the shadow must never break the real pre-review
+            log.exception("shadow_failed", matter=row.matter_code, version=row.version)
+            continue
+        results += [x for x in r.active_results if x.rule_id.startswith("compare.")]
+        rows.append(dict(
+            application_id=r.submitted.application_id, attempt=r.submitted.attempt, shadow_version=row.version,
+            matter_code=row.matter_code, active_ruleset=r.active_ruleset, active_verdict=r.active_verdict,
+            shadow_verdict=verdict_of(results), results=[x.model_dump() for x in results],
+            differing_rules=differing(r.active_results, results), checked_at=dt.datetime.now(dt.UTC)))
+    if rows:
+        await session.execute(insert(ShadowVerdict).on_conflict_do_nothing(), rows)
 
 
 async def report(session: AsyncSession, matter: str, version: int, limit: int = 200) -> dict[str, Any]:
