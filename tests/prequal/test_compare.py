@@ -154,6 +154,9 @@ async def test_matters_without_an_object_are_not_compared(database: Database) ->
     assert compare.object_of("LR-BA-002", {"address": "某路1号", "declaration_year": 2026.0}) == (
         "某路1号|2026", "某路1号 / 2026.0")
     assert compare.applicant_key({"applicant_type": "person", "applicant_uscc": "X", "applicant_id_number": "y"}) == "Y"
+    # The catalogue's forms call a person applicant "individual".
+    assert compare.applicant_key({"applicant_type": "individual", "applicant_uscc": "X", "applicant_id_number": "y"}) == "Y"
+    assert compare.applicant_key({"applicant_type": "organisation", "applicant_uscc": "x", "applicant_id_number": "y"}) == "X"
 
 
 def test_the_objects_are_fields_of_their_matters() -> None:

@@ -1,6 +1,7 @@
 """What svc-matters consumes. It publishes (contracts in ``kit.contracts.matters``, through the outbox):
 ``lvrong.matters.application.submitted``, ``.application.status_changed``, ``.clock.warning``,
-``.stall.opened``, ``.bundle.completed`` and ``.benefit.granted``."""
+``.stall.opened``, ``.bundle.completed``, ``.benefit.granted`` and ``.business.changed`` (business data from
+ops imports, for svc-prequal's name comparison and pre-fill)."""
 from __future__ import annotations
 
 from kit.contracts import LicenceIssued, PrereviewVerdictIssued

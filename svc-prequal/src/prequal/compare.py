@@ -87,11 +87,15 @@ def object_of(matter_code: str, form: dict[str, Any]) -> tuple[str, str] | None:
     return "|".join(_norm(v) for v in values)[:400], " / ".join(str(v).strip() for v in values)[:400]
 
 
+# The catalogue's forms say "individual"; "person" is how tokens and older forms name the same thing.
+PERSON_APPLICANT_TYPES = frozenset({"individual", "person"})
+
+
 def applicant_key(form: dict[str, Any]) -> str | None:
     """The applicant declared in the form (credit code, else ID number): an agent applying for two
     different companies at one address is not applying twice."""
     for key in ("applicant_uscc", "applicant_id_number"):
-        if form.get("applicant_type") == "person" and key == "applicant_uscc":
+        if form.get("applicant_type") in PERSON_APPLICANT_TYPES and key == "applicant_uscc":
             continue
         value = form.get(key)
         if isinstance(value, str) and value.strip():
