@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
 
 from bench_gateway import parse_wrk  # noqa: E402
+from bench_prequal import cpu_seconds  # noqa: E402
 
 from support import all_materials, fresh_suite, valid_form  # noqa: E402
 
@@ -117,20 +118,6 @@ async def prepare(gateway: str) -> tuple[str, dict]:
     return token, {"matter_code": MATTER, "form": form, "materials": uploaded}
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes and their children (uvicorn workers), from /proc."""
-    total = 0.0
-    for pid in pids:
-        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-        for p in [pid, *map(int, children)]:
-            try:
-                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            except FileNotFoundError:
-                continue
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
 def server_pids(pattern: str) -> list[int]:
     return [int(p) for p in subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()]
 
@@ -174,10 +161,10 @@ def run(args: argparse.Namespace, env: dict[str, str], ports: dict[str, int], pr
     # PostgreSQL: the backends serving this run's databases; NATS: the server on this run's port.
     measured.update(postgres=server_pids(f"postgres: .* {PREFIX}_"),
                     nats=server_pids(f"nats-server.*[ =]{env['NATS_URL'].rsplit(':', 1)[1]}( |$)"))
-    cpu_before = {name: cpu_seconds(pids) for name, pids in measured.items()}
+    cpu_before = {name: sum(map(cpu_seconds, pids)) for name, pids in measured.items()}
     drained = asyncio.run(wait_drained(env, 900))
     time.sleep(2)  # the last status events reach the read models
-    cpu_after = {name: cpu_seconds(pids) for name, pids in measured.items()}
+    cpu_after = {name: sum(map(cpu_seconds, pids)) for name, pids in measured.items()}
     shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python "

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.issuer import ROLE_SCOPES
 from gateway.ratelimit import RateLimit
+from kit.auth import Role
 
 # Production defaults for every route without its own: per authenticated caller and per address.
 DEFAULT_RATE_LIMIT = RateLimit(per_client=1200, per_ip=3000, window_seconds=60)
@@ -15,11 +17,11 @@ TOKEN_ENDPOINT_RATE_LIMIT = RateLimit(per_ip=30, window_seconds=60)
 # Scope sets used by several rows: a token needs at least one scope of its route's set.
 APPLICATION_SCOPES = frozenset({"applications:read", "applications:write", "applications:accept", "applications:decide"})
 STAFF_READ_SCOPES = frozenset({"applications:read", "ops:read"})
-# Every scope a person or a member of staff holds; partner provinces' systems hold none of them, so
-# they reach only what they were given (verification, recognition, licences granted to them).
-PEOPLE_SCOPES = frozenset({"matters:read", "matters:write", "applications:read", "applications:write",
-                           "applications:accept", "applications:decide", "licences:read", "helpdesk:write",
-                           "helpdesk:handle", "knowledge:read", "knowledge:write", "ops:read", "ops:write", "audit:read"})
+# Every scope a person or a member of staff holds (from the roles' table, so a new role's scopes count);
+# partner provinces' systems hold none of them, so they reach only what they were given (verification,
+# recognition, licences granted to them).
+PEOPLE_SCOPES = frozenset().union(*(scopes for role, scopes in ROLE_SCOPES.items()
+                                    if role not in (Role.PARTNER, Role.SERVICE)))
 AUDIT_SCOPES = frozenset({"ops:read", "audit:read"})
 OPS_SCOPES = frozenset({"ops:write"})
 

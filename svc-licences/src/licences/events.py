@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted
 from kit.events import EventSubscription
-from kit.events.consumer import handling
+from kit.events.consumer import one_transaction_per_batch
 from kit.events.envelope import CloudEvent
 from licences.issuer import Issuer
 from licences.service import issuance
@@ -20,13 +20,8 @@ def subscriptions(issuer: Issuer) -> list[EventSubscription]:
         else:
             await issuance.on_decision(session, event, issuer)
 
-    async def handle_batch(session: AsyncSession, events: list[CloudEvent]) -> None:
-        # Every submission and status change of every application passes through here: one transaction
-        # per fetched batch instead of one per event (most status changes need nothing but a look).
-        for event in events:
-            with handling(event):
-                await handle(session, event)
-
+    # Every submission and status change of every application passes through here: one transaction
+    # per fetched batch instead of one per event (most status changes need nothing but a look).
     return [EventSubscription(name="matters-applications", producer="matters",
                               subjects=[ApplicationSubmitted.event_type, ApplicationStatusChanged.event_type],
-                              handler=handle, batch_handler=handle_batch)]
+                              handler=handle, batch_handler=one_transaction_per_batch(handle))]

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted, BusinessDataChanged
 from kit.contracts.licences import LicenceIssued
 from kit.events import CloudEvent, EventSubscription
-from kit.events.consumer import handling
+from kit.events.consumer import handling, one_transaction_per_batch
 from kit.protection import reveal_form
 from prequal import business, compare, prefill, service
 
@@ -42,19 +42,12 @@ async def on_status_changed(session: AsyncSession, event: CloudEvent) -> None:
     await prefill.record_status(session, event)
 
 
-async def on_status_changed_batch(session: AsyncSession, events: list[CloudEvent]) -> None:
-    # Every step of every application comes through here (three or more per application): one
-    # transaction per fetched batch instead of one per event.
-    for event in events:
-        with handling(event):
-            await on_status_changed(session, event)
-
-
 SUBSCRIPTIONS = [
     EventSubscription(name="submissions", producer="matters", subjects=[ApplicationSubmitted.event_type],
                       handler=on_submitted, batch_handler=on_submitted_batch),
     EventSubscription(name="status-changes", producer="matters", subjects=[ApplicationStatusChanged.event_type],
-                      handler=on_status_changed, batch_handler=on_status_changed_batch),
+                      # every step of every application (three or more each): one transaction per batch
+                      handler=on_status_changed, batch_handler=one_transaction_per_batch(on_status_changed)),
     EventSubscription(name="licences-issued", producer="licences", subjects=[LicenceIssued.event_type],
                       handler=compare.on_licence_issued),  # one read model, read by pre-fill too
     EventSubscription(name="business-data", producer="matters", subjects=[BusinessDataChanged.event_type],

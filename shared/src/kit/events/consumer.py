@@ -121,6 +121,18 @@ def handling(event: CloudEvent) -> AbstractContextManager[None]:
     return batch[event.id].context()
 
 
+def one_transaction_per_batch(handler: EventHandlerFn) -> BatchEventHandlerFn:
+    """A ``batch_handler`` that applies ``handler`` to each event of a fetched batch in turn, in the batch's
+    one transaction: for consumers whose cost is the transaction per event rather than the work."""
+
+    async def handle_each(session: AsyncSession, events: list[CloudEvent]) -> None:
+        for event in events:
+            with handling(event):
+                await handler(session, event)
+
+    return handle_each
+
+
 def durable_name(service: str, subscription: EventSubscription) -> str:
     """The durable consumer shared by every replica of ``service`` for ``subscription``."""
     return f"{service}-{subscription.name}"

@@ -35,9 +35,6 @@ class VerifiedLicenceRef(MaterialRef):
     exemption_reason: str = Field(exclude=True)
 
 
-_NOT_READ = object()
-
-
 def _error(code: str, kind: str, zh: str, en: str) -> FieldError:
     return FieldError(field=f"materials.{code}", code=kind, message=zh, message_en=en)
 
@@ -58,7 +55,10 @@ async def resolve_materials(session: AsyncSession, owner_subject: str, requireme
         if upload_ids else {}
     held = await licences.find(session, (v.licence_id.strip() for v in materials.values() if isinstance(v, LicenceExemption)))
     now = datetime.now(UTC)
-    business: Any = _NOT_READ  # the company's registration, read once if a business licence is named
+    # The company's registration, when a licence is named for a material a business licence may stand in for.
+    business = await licences.registration(session, owner_org_code) if owner_org_code and any(
+        isinstance(value, LicenceExemption) and code in specs and licences.BUSINESS_LICENCE in specs[code].substitutes
+        for code, value in materials.items()) else None
     for code, value in materials.items():
         spec = specs.get(code)
         if spec is None:
@@ -85,8 +85,6 @@ async def resolve_materials(session: AsyncSession, owner_subject: str, requireme
             reference = value.licence_id.strip()
             licence = licences.named_by(held, reference, owner_subject, owner_org_code)
             if licence is None and licences.BUSINESS_LICENCE in spec.substitutes and owner_org_code:
-                if business is _NOT_READ:
-                    business = await licences.registration(session, owner_org_code)
                 found = licences.business_licence(business, reference, now)
                 if found is not None and found.refusal is not None:
                     errors.append(_error(code, *found.refusal))
