@@ -1,4 +1,4 @@
-"""svc-prequal's personal data at rest (revision 0007): submissions kept for pre-fill and reviewed
+"""svc-prequal's personal data at rest (revisions 0007 and 0009): submissions kept for pre-fill and reviewed
 inputs stored encrypted, the duplicate check's declared applicant kept as a keyed hash, and the rows
 written before the revision converted by it."""
 from __future__ import annotations
@@ -47,7 +47,14 @@ async def test_revision_0007_protects_what_was_stored_before_it(servers) -> None
                 "INSERT INTO known_applications (application_id, matter_code, applicant_subject, applicant_key, status) "
                 "VALUES ('a1', 'LR-XK-003', 'u-old', $1, 'submitted')", ID_NUMBER)
 
+            # 0007 as released encrypts without digests; 0009 adds the digests the measures compare.
+            await asyncio.to_thread(upgrade, "prequal", settings, "0008")
+            assert "$digest" not in await conn.fetchval("SELECT form::text FROM prefill_submissions")
             await asyncio.to_thread(upgrade, "prequal", settings)
+            protected = json.loads(await conn.fetchval("SELECT form::text FROM prefill_submissions"))
+            digests = {k: v["$digest"] for k, v in protected.items() if isinstance(v, dict) and "$protected" in v}
+            assert digests and digests == {k: keyring().lookup_hash(json.dumps(FORM[k], ensure_ascii=False),
+                                                                    purpose=f"form:{k}") for k in digests}
 
             stored = "\n".join([
                 await conn.fetchval("SELECT form::text FROM prefill_submissions"),

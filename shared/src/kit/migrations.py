@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import json
 import sys
+from typing import Any
 
 import sqlalchemy as sa
-from alembic import command, context
+from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
@@ -22,6 +24,31 @@ from kit.settings import ServiceSettings
 
 SERVICES = ("gateway", "matters", "prequal", "licences", "helpdesk", "knowledge")
 _LOCK_ID = 0x6C76726F6E67  # "lvrong"
+
+
+def rewrite_column(table: str, key_columns: list[str], column: str, transform: Any, *, jsonb: bool = True,
+                   batch: int = 1000) -> None:
+    """In a migration: apply ``transform`` to ``column`` of every row of ``table``, in key order, a batch
+    at a time, writing back only what changed (for data migrations such as encrypting values in place)."""
+    bind = op.get_bind()
+    keys = ", ".join(key_columns)
+    where = " AND ".join(f"{k} = :k{i}" for i, k in enumerate(key_columns))
+    last: tuple[Any, ...] | None = None
+    while True:
+        after = f"WHERE ({keys}) > ({', '.join(':k' + str(i) for i in range(len(key_columns)))})" if last else ""
+        rows = bind.execute(text(f"SELECT {keys}, {column} AS value FROM {table} {after} ORDER BY {keys} LIMIT {batch}"),
+                            {f"k{i}": v for i, v in enumerate(last or ())}).all()
+        if not rows:
+            return
+        for row in rows:
+            value = json.loads(row.value) if jsonb and isinstance(row.value, str) else row.value
+            new = transform(value)
+            if new != value:
+                bind.execute(text(f"UPDATE {table} SET {column} = {'CAST(:value AS jsonb)' if jsonb else ':value'} "
+                                  f"WHERE {where}"),
+                             {"value": json.dumps(new, ensure_ascii=False) if jsonb else new,
+                              **{f"k{i}": v for i, v in enumerate(row[:len(key_columns)])}})
+        last = tuple(rows[-1][:len(key_columns)])
 
 
 def service_settings(service: str) -> ServiceSettings:

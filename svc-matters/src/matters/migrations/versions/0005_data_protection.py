@@ -12,36 +12,18 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-27
 """
-import json
-
-import sqlalchemy as sa
-from alembic import op
-
 from kit.audit import create_audit_log, drop_audit_log
-from kit.protection import is_personal, keyring, protect_form, reveal_form
+from kit.migrations import rewrite_column
+from kit.protection import keyring, protect_form, reveal_form
 
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-_BATCH = 1000
-
 
 def _rewrite_forms(transform) -> None:  # noqa: ANN001
-    bind = op.get_bind()
-    last = ""
-    while True:
-        rows = bind.execute(sa.text("SELECT id, form FROM applications WHERE id > :last ORDER BY id LIMIT :n"),
-                            {"last": last, "n": _BATCH}).all()
-        if not rows:
-            return
-        for row in rows:
-            form = row.form if isinstance(row.form, dict) else json.loads(row.form)
-            if any(is_personal(k) for k in form):
-                bind.execute(sa.text("UPDATE applications SET form = CAST(:form AS jsonb) WHERE id = :id"),
-                             {"form": json.dumps(transform(form), ensure_ascii=False), "id": row.id})
-        last = rows[-1].id
+    rewrite_column("applications", ["id"], "form", transform)
 
 
 def upgrade() -> None:

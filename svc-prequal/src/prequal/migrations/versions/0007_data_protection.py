@@ -14,13 +14,10 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-27
 """
-import json
 import re
 
-import sqlalchemy as sa
-from alembic import op
-
 from kit.audit import create_audit_log, drop_audit_log
+from kit.migrations import rewrite_column
 from kit.protection import keyring, protect_form, reveal_form
 
 revision = "0007"
@@ -28,51 +25,25 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-_BATCH = 1000
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 
 
-def _rewrite(table: str, key_columns: list[str], column: str, transform) -> None:  # noqa: ANN001
-    """Apply ``transform`` to ``column`` of every row, in key order, a batch at a time."""
-    bind = op.get_bind()
-    keys = ", ".join(key_columns)
-    last: tuple | None = None
-    while True:
-        after = f"WHERE ({keys}) > ({', '.join(':k' + str(i) for i in range(len(key_columns)))})" if last else ""
-        params = {f"k{i}": v for i, v in enumerate(last or ())}
-        rows = bind.execute(sa.text(f"SELECT {keys}, {column} AS value FROM {table} {after} ORDER BY {keys} LIMIT {_BATCH}"),
-                            params).all()
-        if not rows:
-            return
-        for row in rows:
-            value = row.value if not isinstance(row.value, str) or column == "applicant_key" else json.loads(row.value)
-            new = transform(value)
-            if new != value:
-                where = " AND ".join(f"{k} = :k{i}" for i, k in enumerate(key_columns))
-                cast = "" if column == "applicant_key" else "CAST(:value AS jsonb)"
-                bind.execute(sa.text(f"UPDATE {table} SET {column} = {cast or ':value'} WHERE {where}"),
-                             {"value": new if column == "applicant_key" else json.dumps(new, ensure_ascii=False),
-                              **{f"k{i}": v for i, v in enumerate(row[:len(key_columns)])}})
-        last = tuple(rows[-1][:len(key_columns)])
-
-
-def _forms(transform, compared) -> None:  # noqa: ANN001
-    """``compared`` for the tables whose values the measures compare in SQL (they keep digests)."""
-    _rewrite("prefill_submissions", ["application_id", "attempt"], "form", compared)
-    _rewrite("prefills", ["id"], "filled", compared)
-    _rewrite("verdicts", ["id"], "inputs",
-             lambda v: {**v, "form": transform(v["form"])} if isinstance(v, dict) and isinstance(v.get("form"), dict) else v)
+def _forms(transform) -> None:  # noqa: ANN001
+    rewrite_column("prefill_submissions", ["application_id", "attempt"], "form", transform)
+    rewrite_column("prefills", ["id"], "filled", transform)
+    rewrite_column("verdicts", ["id"], "inputs",
+                   lambda v: {**v, "form": transform(v["form"])} if isinstance(v, dict) and isinstance(v.get("form"), dict) else v)
 
 
 def upgrade() -> None:
     create_audit_log()
     ring = keyring()
-    _forms(lambda form: protect_form(form, ring), lambda form: protect_form(form, ring, digests=True))
-    _rewrite("known_applications", ["application_id"], "applicant_key",
-             lambda v: v if v is None or _HASH.match(v) else ring.lookup_hash(v, purpose="applicant"))
+    _forms(lambda form: protect_form(form, ring))
+    rewrite_column("known_applications", ["application_id"], "applicant_key",
+                   lambda v: v if v is None or _HASH.match(v) else ring.lookup_hash(v, purpose="applicant"), jsonb=False)
 
 
 def downgrade() -> None:
     ring = keyring()
-    _forms(lambda form: reveal_form(form, ring), lambda form: reveal_form(form, ring))
+    _forms(lambda form: reveal_form(form, ring))
     drop_audit_log()
