@@ -84,6 +84,9 @@ def test_the_legal_representative_never_travels_in_clear() -> None:
             "source": "import", "as_of": NOW}
     with pytest.raises(ValueError, match="encrypted"):
         BusinessDataChanged(**data, legal_representative="张三")
+    for not_a_token in ("pd1.张三", "pd1.", "pd2.k.x"):  # the prefix alone does not make a token
+        with pytest.raises(ValueError, match="encrypted"):
+            BusinessDataChanged(**data, legal_representative=not_a_token)
     token = keyring().encrypt("张三", context=BusinessDataChanged.LEGAL_REPRESENTATIVE_CONTEXT)
     assert BusinessDataChanged(**data, legal_representative=token).legal_representative == token
 

@@ -157,6 +157,15 @@ class Keyring:
         return hmac.new(self._lookup_key, f"{purpose}\x00{normalised}".encode(), hashlib.sha256).hexdigest()
 
 
+def is_token(value: Any) -> bool:
+    """Whether ``value`` has the shape of a protected value's token (``pd1.<key id>.<sealed>``)."""
+    try:
+        _split(value)
+    except ProtectionError:
+        return False
+    return True
+
+
 def _split(token: str) -> tuple[str, str]:
     parts = token.split(".", 2) if isinstance(token, str) else []
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.auth import Principal, SubjectKind
 from kit.contracts import ApplicationSubmitted, BusinessDataChanged
 from kit.events import CloudEvent
-from kit.identifiers import is_valid_uscc
+from kit.identifiers import normalize_uscc
 from prequal.models import KnownBusiness
 from prequal.rules import RuleResult
 
@@ -84,15 +84,21 @@ def _result(targets: list[str], outcome: str, zh: str | None = None, en: str | N
                       targets=targets, outcome=outcome, severity="blocking", message_zh=zh, message_en=en)  # type: ignore[arg-type]
 
 
+# How the catalogue's forms (and older ones) say the applicant is a person, not a company.
+PERSON_APPLICANT_TYPES = frozenset({"individual", "person"})
+
+
 def declared_code(submitted: ApplicationSubmitted) -> str | None:
     """The well-formed credit code whose business data the submission's name is compared with, if any."""
     form = submitted.form
     uscc = form.get(USCC_FIELD)
     if (name_field(submitted.matter.code, form) is None or not isinstance(uscc, str)
-            or form.get("applicant_type") == "individual"):
+            or form.get("applicant_type") in PERSON_APPLICANT_TYPES):
         return None
-    uscc = uscc.strip().upper()
-    return uscc if is_valid_uscc(uscc) else None  # a malformed one: the format rules say what is wrong
+    try:
+        return normalize_uscc(uscc.strip())
+    except ValueError:
+        return None  # a malformed one: the format rules say what is wrong
 
 
 async def known_businesses(session: AsyncSession, usccs: set[str]) -> dict[str, KnownBusiness]:

@@ -34,7 +34,13 @@ from kit.contracts import ApplicantRef, ApplicationStatusChanged, ApplicationSub
 from kit.contracts.licences import LicenceIssued
 from kit.events import CloudEvent
 from kit.protection import keyring
-from prequal.business import business_name_result, declared_code, known_businesses, name_outcome
+from prequal.business import (
+    PERSON_APPLICANT_TYPES,
+    business_name_result,
+    declared_code,
+    known_businesses,
+    name_outcome,
+)
 from prequal.models import KnownApplication, KnownBusiness, KnownLicence
 from prequal.rules import RuleResult
 
@@ -85,10 +91,6 @@ def object_of(matter_code: str, form: dict[str, Any]) -> tuple[str, str] | None:
     if any(v is None or (isinstance(v, str) and not v.strip()) for v in values):
         return None
     return "|".join(_norm(v) for v in values)[:400], " / ".join(str(v).strip() for v in values)[:400]
-
-
-# The catalogue's forms say "individual"; "person" is how tokens and older forms name the same thing.
-PERSON_APPLICANT_TYPES = frozenset({"individual", "person"})
 
 
 def applicant_key(form: dict[str, Any]) -> str | None:

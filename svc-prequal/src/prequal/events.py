@@ -16,20 +16,18 @@ from prequal import business, compare, prefill, service
 
 
 async def on_submitted(session: AsyncSession, event: CloudEvent) -> None:
-    """Pre-review the submission (publishing the verdict), then keep it for pre-fill and the measures."""
-    submitted = ApplicationSubmitted.from_event(event)
-    # svc-matters sends personal values encrypted (outbox and bus never hold them in clear).
-    submitted.form = reveal_form(submitted.form)
-    await service.review_submission(session, submitted)
-    await prefill.record_submissions(session, [submitted])
+    """Pre-review the submission (publishing the verdict), then keep it for pre-fill and the measures
+    (also how a failed batch is handled again, one event at a time)."""
+    await on_submitted_batch(session, [event])
 
 
 async def on_submitted_batch(session: AsyncSession, events: list[CloudEvent]) -> None:
-    """``on_submitted`` for a fetched batch of submissions, with bulk reads and writes."""
+    """Pre-review a fetched batch of submissions with bulk reads and writes, then keep them for pre-fill."""
     submissions = []
     for event in events:
         with handling(event):
             submitted = ApplicationSubmitted.from_event(event)
+            # svc-matters sends personal values encrypted (outbox and bus never hold them in clear).
             submitted.form = reveal_form(submitted.form)
             submissions.append(submitted)
     await service.review_submissions(session, submissions, lambda i: handling(events[i]))

@@ -87,11 +87,11 @@ _VERSIONS: dict[tuple[str, int, dt.datetime], CompiledRuleSet] = {}
 
 
 async def _compile_versions(session: AsyncSession, versions: list[Any]) -> None:
+    if len(_VERSIONS) > 1024:  # cleared before looking, so every version asked for is there afterwards
+        _VERSIONS.clear()
     missing = [(v.matter_code, v.version) for v in versions if (v.matter_code, v.version, v.created_at) not in _VERSIONS]
     if not missing:
         return
-    if len(_VERSIONS) > 1024:
-        _VERSIONS.clear()
     for row in (await session.scalars(select(RuleSet).where(
             tuple_(RuleSet.matter_code, RuleSet.version).in_(missing)))).all():
         _VERSIONS[row.matter_code, row.version, row.created_at] = compile_rules(f"{row.matter_code}@v{row.version}",
@@ -118,11 +118,6 @@ async def remember_requirements(session: AsyncSession, matters: list[MatterRequi
 def _inputs(form: dict[str, Any], materials: dict[str, Any]) -> dict[str, Any]:
     return {"form": form, "materials": {k: (v.model_dump(mode="json") if hasattr(v, "model_dump") else v)
                                         for k, v in materials.items()}}
-
-
-async def review_submission(session: AsyncSession, submitted: ApplicationSubmitted) -> None:
-    """Pre-review one submitted application and publish the verdict (one per application attempt)."""
-    await review_submissions(session, [submitted])
 
 
 def _rounds(batch: list[ApplicationSubmitted]) -> list[list[int]]:

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from kit.events.envelope import EventContract
-from kit.protection import TOKEN_PREFIX
+from kit.protection import is_token
 
 FieldType = Literal["string", "text", "integer", "decimal", "date", "boolean", "enum", "uscc", "resident_id",
                     "mobile", "district", "address"]
@@ -199,6 +199,6 @@ class BusinessDataChanged(EventContract):
     @field_validator("legal_representative")
     @classmethod
     def _protected(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(f"{TOKEN_PREFIX}."):
+        if value is not None and not is_token(value):
             raise ValueError("the legal representative travels encrypted (a kit.protection token), never in clear")
         return value
