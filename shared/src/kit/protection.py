@@ -166,6 +166,11 @@ def is_token(value: Any) -> bool:
     return True
 
 
+def token_key_id(token: str) -> str:
+    """The id of the key ``token`` was encrypted under (``ProtectionError`` if it is not a token)."""
+    return _split(token)[0]
+
+
 def _split(token: str) -> tuple[str, str]:
     parts = token.split(".", 2) if isinstance(token, str) else []
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
