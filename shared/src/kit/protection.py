@@ -10,7 +10,8 @@ Keys come from configuration (``DATA_PROTECTION_*``, read by ``ProtectionSetting
 - ``DATA_PROTECTION_KEYS``: a JSON object ``{"<key id>": "<base64 of 32 random bytes>", ...}``;
 - ``DATA_PROTECTION_ACTIVE_KEY``: the key id new values are encrypted under (default: the last one
   listed). Older keys stay listed so what they encrypted still decrypts; ``Keyring.reencrypt``
-  (and ``reencrypt_form``) move a value to the active key, so ops can rotate and then retire a key;
+  moves a value to the active key and the job ``lvrong-reencrypt`` (``kit.reencryption``) every stored
+  one, so ops can rotate and then retire a key;
 - ``DATA_PROTECTION_LOOKUP_KEY``: base64 of the HMAC-SHA256 key of lookup hashes. A lookup hash
   cannot be "rotated" in place: changing it means recomputing every hash from the decrypted values.
 
