@@ -10,10 +10,18 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from pydantic import ValidationError
 
 from kit.migrations import alembic_config, upgrade
 from matters.app import Settings
-from matters.service.blobs import BlobNotFound, FilesystemBlobStore, PostgresBlobStore, read_all
+from matters.service.blobs import (
+    BlobNotFound,
+    BlobStoreKind,
+    FilesystemBlobStore,
+    PostgresBlobStore,
+    blob_store,
+    read_all,
+)
 from support import connect, drop_databases, scratch_service_database
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_unit_blobs"
@@ -68,6 +76,19 @@ async def test_a_missing_blob_and_a_bad_key_are_told_apart(store) -> None:  # no
             await store.exists(bad)
         with pytest.raises(ValueError, match="invalid blob key"):
             await store.put(bad, b"x")
+
+
+def test_the_store_is_chosen_by_matters_blob_store(monkeypatch: pytest.MonkeyPatch, database, tmp_path: Path) -> None:  # noqa: ANN001
+    assert Settings().blob_store is BlobStoreKind.POSTGRES  # the default: every replica shares it
+    monkeypatch.setenv("MATTERS_BLOB_STORE", "filesystem")
+    monkeypatch.setenv("MATTERS_BLOB_DIR", str(tmp_path))
+    settings = Settings()
+    chosen = blob_store(settings.blob_store, database, settings.blob_dir)
+    assert isinstance(chosen, FilesystemBlobStore) and chosen.root == tmp_path
+    assert isinstance(blob_store(BlobStoreKind.POSTGRES, database, tmp_path), PostgresBlobStore)
+    monkeypatch.setenv("MATTERS_BLOB_STORE", "s3")
+    with pytest.raises(ValidationError, match="blob_store"):
+        Settings()
 
 
 async def test_revision_0007_copies_the_filesystem_blobs_in_and_the_downgrade_writes_them_back(
