@@ -10,8 +10,7 @@ Keys come from configuration (``DATA_PROTECTION_*``, read by ``ProtectionSetting
 - ``DATA_PROTECTION_KEYS``: a JSON object ``{"<key id>": "<base64 of 32 random bytes>", ...}``;
 - ``DATA_PROTECTION_ACTIVE_KEY``: the key id new values are encrypted under (default: the last one
   listed). Older keys stay listed so what they encrypted still decrypts; ``Keyring.reencrypt``
-  moves a value to the active key and the job ``lvrong-reencrypt`` (``kit.reencryption``) every stored
-  one, so ops can rotate and then retire a key;
+  (and ``reencrypt_form``) move a value to the active key, so ops can rotate and then retire a key;
 - ``DATA_PROTECTION_LOOKUP_KEY``: base64 of the HMAC-SHA256 key of lookup hashes. A lookup hash
   cannot be "rotated" in place: changing it means recomputing every hash from the decrypted values.
 
@@ -142,8 +141,13 @@ class Keyring:
         except (InvalidTag, ValueError) as e:
             raise ProtectionError("the protected value does not decrypt (tampered, or another context)") from e
 
+    @staticmethod
+    def key_id_of(token: str) -> str:
+        """The id of the key ``token`` was encrypted under (a re-encryption job's selector)."""
+        return _split(token)[0]
+
     def needs_reencryption(self, token: str) -> bool:
-        return _split(token)[0] != self.active
+        return self.key_id_of(token) != self.active
 
     def reencrypt(self, token: str, *, context: str = "") -> str:
         """The value under the active key (unchanged when it already is)."""
@@ -165,11 +169,6 @@ def is_token(value: Any) -> bool:
     except ProtectionError:
         return False
     return True
-
-
-def token_key_id(token: str) -> str:
-    """The id of the key ``token`` was encrypted under (``ProtectionError`` if it is not a token)."""
-    return _split(token)[0]
 
 
 def _split(token: str) -> tuple[str, str]:

@@ -50,7 +50,6 @@ from kit.protection import (
     ProtectedText,
     ProtectionError,
     keyring,
-    token_key_id,
 )
 
 log = structlog.get_logger("kit.reencryption")
@@ -206,7 +205,7 @@ async def _pass(engine: AsyncEngine, column: ProtectedColumn, ring: Keyring, bat
                         new = json.dumps(document, ensure_ascii=False)
                         kids.update(k for k in re.findall(_JSON_TOKEN + _KEY_ID, row.value) if k != ring.active)
                     else:
-                        kids[token_key_id(row.value)] += 1
+                        kids[ring.key_id_of(row.value)] += 1
                         new, n = ring.reencrypt(row.value, context=column.context or ""), 1
                 except ProtectionError:
                     result.failed_rows += 1  # an unknown key id or a damaged value: counted in `remaining`
