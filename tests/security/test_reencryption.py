@@ -24,6 +24,8 @@ from kit.protection import Keyring, protect_form, using_keyring
 from kit.reencryption import ColumnResult, census, protected_columns, reencrypt_database, service_columns
 from matters.models import Application
 from matters.models import Base as MattersBase
+from prequal.models import Base as PrequalBase
+from prequal.models import SubmissionSeen, Verdict
 from support import scratch_service_database
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_unit_reencrypt"
@@ -180,6 +182,41 @@ async def test_a_row_a_service_updates_meanwhile_keeps_the_update(helpdesk_db) -
             tickets = {t.id: t for t in (await session.scalars(select(Ticket))).all()}
     assert tickets[busy].contact_phone == "13900000000" and tickets[busy].contact_name == "李5"
     assert [tickets[i].contact_phone for i in ids if i != busy] == [f"138{n:08d}" for n, i in enumerate(ids) if i != busy]
+
+
+@pytest.fixture(scope="module")
+async def prequal_db(servers):  # noqa: ANN001, ANN201
+    async with scratch_service_database(servers.database_url, "prequal", PREFIX) as db:
+        yield db
+
+
+async def test_nested_documents_and_digests_svc_prequal_compares_in_sql(prequal_db) -> None:  # noqa: ANN001
+    now = datetime.now(UTC)
+    forms = {uuid.uuid4().hex: personal(n) for n in range(4)}
+    with using_keyring(RING_A):
+        async with prequal_db.transaction() as session:
+            for app_id, form in forms.items():
+                session.add(Verdict(id=app_id, application_id=app_id, attempt=1, matter_code="LR-XK-003", matter_version=1,
+                                    applicant_subject="u", verdict="passed", findings=[], ruleset="r",
+                                    inputs={"form": form, "materials": {"plan": {"kind": "upload"}}}, submitted_at=now))
+                session.add(SubmissionSeen(application_id=app_id, attempt=1, matter_code="LR-XK-003", matter_version=1,
+                                              applicant_subject="u", form=form, materials={}, field_types={},
+                                              submitted_at=now))
+    digests_before = await stored(prequal_db.engine, "SELECT application_id, form -> 'contact_mobile' ->> '$digest' "
+                                                     "FROM prefill_submissions")
+
+    result = await reencrypt_database(prequal_db.engine, protected_columns(PrequalBase.metadata), service="prequal",
+                                      ring=RING_AB)
+
+    by_column = {c.column: c for c in result.columns}
+    assert by_column["verdicts.inputs"].changed_values == 12 and by_column["prefill_submissions.form"].changed_values == 12
+    assert result.remaining == {}
+    assert await stored(prequal_db.engine, "SELECT application_id, form -> 'contact_mobile' ->> '$digest' "
+                                           "FROM prefill_submissions") == digests_before
+    with using_keyring(RING_AB):
+        async with prequal_db.session() as session:
+            assert {v.id: v.inputs["form"] for v in (await session.scalars(select(Verdict))).all()} == forms
+            assert {p.application_id: p.form for p in (await session.scalars(select(SubmissionSeen))).all()} == forms
 
 
 async def test_the_command_reports_what_is_left_and_exits_1_until_nothing_is(servers, matters_db) -> None:  # noqa: ANN001
