@@ -184,6 +184,25 @@ async def test_a_row_a_service_updates_meanwhile_keeps_the_update(helpdesk_db) -
     assert [tickets[i].contact_phone for i in ids if i != busy] == [f"138{n:08d}" for n, i in enumerate(ids) if i != busy]
 
 
+async def test_a_value_under_a_key_no_longer_listed_is_reported_and_left_as_it_is(helpdesk_db) -> None:  # noqa: ANN001
+    retired = Keyring({"key-z": secrets.token_bytes(32)}, "key-z", LOOKUP)
+    ticket_id = uuid.uuid4().hex
+    with using_keyring(retired):
+        async with helpdesk_db.transaction() as session:
+            session.add(Ticket(id=ticket_id, channel="online", status="open", department="许可处", subject_text="问题",
+                               contact_name="王五", contact_phone=None, policy_id="p", created_at=datetime.now(UTC)))
+    before = await stored(helpdesk_db.engine, f"SELECT id, contact_name FROM tickets WHERE id = '{ticket_id}'")
+
+    result = await reencrypt_database(helpdesk_db.engine, protected_columns(HelpdeskBase.metadata), service="helpdesk",
+                                      ring=RING_AB)
+
+    by_column = {c.column: c for c in result.columns}
+    assert by_column["tickets.contact_name"].failed_rows == 1 and result.remaining == {"key-z": 1}
+    assert await stored(helpdesk_db.engine, f"SELECT id, contact_name FROM tickets WHERE id = '{ticket_id}'") == before
+    async with helpdesk_db.transaction() as session:
+        await session.execute(text("DELETE FROM tickets WHERE id = :id"), {"id": ticket_id})
+
+
 @pytest.fixture(scope="module")
 async def prequal_db(servers):  # noqa: ANN001, ANN201
     async with scratch_service_database(servers.database_url, "prequal", PREFIX) as db:
