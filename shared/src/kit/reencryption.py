@@ -229,13 +229,14 @@ async def _pass(engine: AsyncEngine, column: ProtectedColumn, ring: Keyring, bat
 async def reencrypt_column(engine: AsyncEngine, column: ProtectedColumn, ring: Keyring, *, batch_size: int = 500,
                            max_passes: int = 5, on_batch: Callable[[ColumnResult], None] | None = None) -> ColumnResult:
     result = ColumnResult(column.name)
+    started = time.monotonic()
     for _ in range(max_passes):
         if not await _pass(engine, column, ring, batch_size, result, on_batch):
             break
     result.remaining = await census(engine, column, ring.active)
     log.info("reencryption_column_done", column=column.name, changed_rows=result.changed_rows,
              changed_values=result.changed_values, failed_rows=result.failed_rows, remaining=result.remaining,
-             active_key=ring.active)
+             active_key=ring.active, seconds=round(time.monotonic() - started, 2))
     return result
 
 
