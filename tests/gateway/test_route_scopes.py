@@ -3,6 +3,8 @@ declarations form one coherent scheme with the roles' scope table; the gateway r
 the OpenAPI documents exactly as the services enforce them."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -123,3 +125,35 @@ def test_the_services_openapi_carries_the_security_requirement(apps) -> None:  #
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
 
 
+
+
+async def test_the_gateway_table_waits_for_nothing_but_the_first_load_and_catches_up_in_the_background(
+        apps) -> None:  # noqa: ANN001
+    from aiohttp import web
+    from gateway_support import running_upstream
+
+    from gateway.scopes import ScopeTable
+
+    document: dict = {}
+
+    async def openapi(_: web.Request) -> web.Response:
+        return web.json_response(document) if document else web.json_response({}, status=503)
+
+    upstream = web.Application()
+    upstream.router.add_get("/openapi.json", openapi)
+    async with running_upstream(upstream) as url:
+        table = ScopeTable({"matters": url}, refresh_seconds=0.2, retry_seconds=0.1)
+        # Not available yet: the service alone decides (None), nothing is guessed.
+        assert await table.needed("matters", "POST", "/v1/matters/import") is None
+        document.update(apps["matters"].openapi())
+        for _ in range(100):
+            if await table.needed("matters", "POST", "/v1/matters/import") is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert await table.needed("matters", "POST", "/v1/matters/import") == {"matters:admin"}
+        assert await table.needed("matters", "HEAD", "/v1/matters/LR-XK-008") == {"matters:read"}
+        assert await table.needed("matters", "POST", "/v1/applications/a/actions/approve") == {"applications:decide"}
+        assert await table.needed("matters", "POST", "/v1/applications/a/actions/no_such") is None
+        assert await table.needed("matters", "GET", "/v1/nothing/here") is None
+        assert await table.needed("unknown", "GET", "/v1/matters") is None
+        assert table.scopes_under("matters", "/v1/matters") == ["matters:admin", "matters:read"]

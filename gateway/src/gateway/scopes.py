@@ -7,7 +7,8 @@ token reaches ``GET /v1/applications/{id}`` but not ``POST …/actions/withdraw`
 service check the same declaration and cannot drift apart.
 
 A service's declarations are loaded on its first request and refreshed in the background every
-``refresh_seconds`` (a new version of the service brings new routes). While a service's document
+``refresh_seconds`` (a new version of the service brings new routes); a failed load is retried in
+the background every ``retry_seconds``, so no request waits for it after the first. While a service's document
 cannot be had, or for a path it does not declare, the gateway checks the token only and the service
 decides: it checks the scope itself, always.
 """
@@ -124,14 +125,17 @@ class ScopeTable:
 
     async def needed(self, upstream: str, method: str, path: str) -> frozenset[str] | None:
         """The scopes a request needs at the door; None when the service's declaration is not known here."""
-        if upstream not in self._operations:
-            if upstream not in self._locks:
-                return None
-            await self.load(upstream)
-        elif time.monotonic() - self._loaded_at[upstream] > self.refresh_seconds and not self._refreshing:
-            task = asyncio.create_task(self.load(upstream), name=f"scope-refresh-{upstream}")
-            self._refreshing.add(task)
-            task.add_done_callback(self._refreshing.discard)
+        if upstream not in self._locks:
+            return None
+        if upstream not in self._attempted_at:
+            await self.load(upstream)  # the first request waits for it once; later ones never do
+        else:
+            due = self._loaded_at[upstream] + self.refresh_seconds if upstream in self._loaded_at \
+                else self._attempted_at[upstream] + self.retry_seconds
+            if time.monotonic() > due and not self._refreshing:
+                task = asyncio.create_task(self.load(upstream), name=f"scope-refresh-{upstream}")
+                self._refreshing.add(task)
+                task.add_done_callback(self._refreshing.discard)
         method = "GET" if method == "HEAD" else method
         for operation in self._by_method.get(upstream, {}).get(method, ()):
             if (match := operation.pattern.match(path)) is not None:
