@@ -134,3 +134,9 @@ async def test_the_routing_table_lists_each_prefixs_declared_scopes(client: http
     assert {"applications:read", "applications:write", "applications:accept", "applications:decide"} <= \
         set(routes["/v1/applications"]["scopes"])
     assert routes["/v1/assistant"]["public"] and routes["/v1/assistant"]["scopes"] == []
+
+
+async def test_readiness_shows_whose_scope_declarations_the_door_enforces(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+    await client.get("/v1/gateway/routes")  # loads every service's declarations
+    ready = (await client.get("/readyz")).json()
+    assert ready["scope_declarations"] == {s: True for s in ("matters", "prequal", "licences", "helpdesk", "knowledge")}

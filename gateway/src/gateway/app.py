@@ -82,18 +82,20 @@ def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, m
             results = dict(await asyncio.gather(*(check(n, b) for n, b in settings.upstream_urls().items())))
         circuits = proxy.breaker_states()
         rate_limits = ("shared" if limiter.store_ok else "local only (store unreachable)") if limiter.dsn else "local"
+        # Whose scope declarations the door enforces; a service not listed is checked by the service alone.
+        scope_declarations = {name: name in scopes.loaded() for name in settings.upstream_urls()}
         if all(v == "ok" for v in results.values()):
             return JSONResponse({"status": "ready", "services": results, "circuits": circuits,
-                                 "rate_limits": rate_limits})
+                                 "rate_limits": rate_limits, "scope_declarations": scope_declarations})
         problem = ServiceUnavailable("部分服务未就绪 / some services are not ready", services=results,
-                                     circuits=circuits, rate_limits=rate_limits)
+                                     circuits=circuits, rate_limits=rate_limits,
+                                     scope_declarations=scope_declarations)
         return JSONResponse(problem_body(problem, instance="/readyz"), status_code=503, media_type=PROBLEM_MEDIA_TYPE)
 
     @app.get("/v1/gateway/routes", tags=["documentation"],
              summary="The routing table: each public path prefix, its service, the scopes a token needs and its rate limits")
     async def routes() -> list[dict[str, Any]]:
-        for upstream in {r.upstream for r in table.routes} - set(scopes.loaded()):
-            await scopes.load(upstream)
+        await asyncio.gather(*(scopes.load(u) for u in {r.upstream for r in table.routes} - set(scopes.loaded())))
         # ``scopes``: every scope the service declares under the prefix (each operation's own is in /openapi.json).
         return [{"prefix": r.prefix, "service": r.upstream, "public": r.public,
                  "scopes": [] if r.public else scopes.scopes_under(r.upstream, r.prefix),
