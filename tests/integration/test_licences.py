@@ -448,7 +448,9 @@ async def test_grants_delegation_revocation_and_audited_fetches(suite, client, t
                                                                     ("c-partner-zj", "cross-province check"),
                                                                     ("u-applicant-person", "办理户外招牌设置备案")]
     # Revoking the parent revokes the delegation too: both lose access at once.
-    assert (await client.delete(f"/v1/grants/{parent['id']}", headers=bearer(zj))).status_code == 404  # not theirs to see
+    # A partner's token reads what was granted to it and writes no grant at all (licences:write).
+    r = await client.delete(f"/v1/grants/{parent['id']}", headers=bearer(zj))
+    assert r.status_code == 403 and r.json()["missing_scopes"] == ["licences:write"]
     assert (await client.delete(f"/v1/grants/{parent['id']}", headers=bearer(person))).status_code == 403  # grantee only
     assert (await client.delete(f"/v1/grants/{parent['id']}", headers=bearer(company))).status_code == 204
     assert (await client.delete(f"/v1/grants/{parent['id']}", headers=bearer(company))).status_code == 204

@@ -17,7 +17,7 @@ from nats.js.errors import NotFoundError
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from pydantic import BaseModel, Field
 
-from kit.auth import Principal, Role, TokenVerifier, require_roles
+from kit.auth import PUBLIC_ROUTE, Principal, Role, TokenVerifier, needs_scope, require_roles
 from kit.calendar import watch_approved_years
 from kit.db import Database
 from kit.errors import (
@@ -172,7 +172,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
 
 
 def operations_router(service: str) -> APIRouter:
-    router = APIRouter(tags=["operations"])
+    router = APIRouter(tags=["operations"], dependencies=[PUBLIC_ROUTE])
 
     @router.get("/healthz", summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
@@ -309,6 +309,7 @@ def dead_letter_router(service: str, durables: list[str]) -> APIRouter:
         return DeadLetterAction(action=action, dead_letter=DeadLetterOut.model_validate(letter.summary()))
 
     @router.get("", response_model=DeadLetterPage, summary="This service's dead letters, oldest first",
+                dependencies=[needs_scope("ops:read")],
                 responses={**_DEAD_LETTER_ERRORS, 400: {"description": "Invalid pagination cursor",
                                                         "content": {PROBLEM_MEDIA_TYPE: {}}}})
     async def list_dead_letters(
@@ -328,12 +329,12 @@ def dead_letter_router(service: str, durables: list[str]) -> APIRouter:
         return DeadLetterPage(items=[DeadLetterOut.model_validate(d.summary()) for d in page],
                               next_cursor=encode_cursor({"after": last}) if last is not None else None)
 
-    @router.get("/{sequence}", response_model=DeadLetterAction, summary="One dead letter",
+    @router.get("/{sequence}", response_model=DeadLetterAction, summary="One dead letter", dependencies=[needs_scope("ops:read")],
                 responses=_DEAD_LETTER_ERRORS)
     async def read_dead_letter(request: Request, _: OpsAdmin, sequence: DeadLetterSequence) -> DeadLetterAction:
         return await act(request, sequence, "read")
 
-    @router.post("/{sequence}/replay", response_model=DeadLetterAction,
+    @router.post("/{sequence}/replay", response_model=DeadLetterAction, dependencies=[needs_scope("ops:write")],
                  summary="Publish the message again on its original subject (after the fix) and remove the dead letter",
                  responses={**_DEAD_LETTER_ERRORS, 409: {"description": "Not a readable event: discard it",
                                                          "content": {PROBLEM_MEDIA_TYPE: {}}}})
@@ -341,6 +342,7 @@ def dead_letter_router(service: str, durables: list[str]) -> APIRouter:
         return await act(request, sequence, "replayed")
 
     @router.delete("/{sequence}", response_model=DeadLetterAction, summary="Discard a dead letter for good",
+                   dependencies=[needs_scope("ops:write")],
                    responses=_DEAD_LETTER_ERRORS)
     async def discard_dead_letter(request: Request, _: OpsAdmin, sequence: DeadLetterSequence) -> DeadLetterAction:
         return await act(request, sequence, "discarded")
