@@ -113,8 +113,10 @@ __all__ = [
     "provisional_year",
     "refresh_approved_year",
     "statutory_holidays",
+    "unapproved_years",
     "parse_year_data",
     "put_approved_year",
+    "readiness_warning",
     "watch_approved_years",
     "year_document",
     "local_date",
@@ -730,14 +732,29 @@ def install_approved_year(data: CalendarYear) -> None:
     default_calendar.cache_clear()
 
 
-def _provisional_now() -> float:
-    """This year and next year: how many are counted on a provisional year (or have no data at all)."""
+def unapproved_years(today: date | None = None) -> list[int]:
+    """Of this year and next year, those without approved data: clocks into them count on a provisional
+    year (or, past it, fail). What the ``/readyz`` warning and the gauge report."""
+    year = (today or datetime.now(SHANGHAI).date()).year
     try:
-        cal = default_calendar()
+        known = set(default_calendar().known_years())
     except CalendarError:
-        return 2.0
-    year = datetime.now(SHANGHAI).year
-    return float(sum(1 for y in (year, year + 1) if y not in cal.known_years()))
+        known = set()
+    return [y for y in (year, year + 1) if y not in known]
+
+
+def readiness_warning(today: date | None = None) -> str | None:
+    """A warning for ``/readyz`` while clocks count on a provisional year (the service stays ready)."""
+    years = unapproved_years(today)
+    if not years:
+        return None
+    listed = "、".join(str(y) for y in years)
+    return (f"{listed} 年的工作日历尚未批准，办理时限按暂定日历计算 / no approved working-day calendar for "
+            f"{', '.join(str(y) for y in years)}: due dates are provisional until ops approve the State Council's notice")
+
+
+def _provisional_now() -> float:
+    return float(len(unapproved_years()))
 
 
 def _coverage_now() -> CalendarCoverage | None:

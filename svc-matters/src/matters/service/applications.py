@@ -485,7 +485,7 @@ async def list_applications(session: AsyncSession, principal: Principal, *, limi
         items.append(ApplicationListItem(
             id=a.id, matter_code=a.matter_code, status=a.status, status_label_zh=STATUS_LABELS_ZH[ApplicationStatus(a.status)],
             stage=lifecycle.stage_of(a.status, a.matter_kind), department=a.department, due_date=a.clock_due_date,
-            overdue=overdue_now, created_at=a.created_at, updated_at=a.updated_at))
+            due_date_provisional=a.clock_due_provisional, overdue=overdue_now, created_at=a.created_at, updated_at=a.updated_at))
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
