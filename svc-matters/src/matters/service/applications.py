@@ -254,7 +254,7 @@ def new_application(matter: MatterVersion, principal: Principal, form: dict[str,
         department=matter.department, origin=origin, bundle_id=bundle_id, applicant_subject=principal.subject,
         applicant_kind=principal.kind.value, applicant_org_code=principal.org_code, form=form,
         materials=materials.stored_form(refs), status="", attempt=1, exempted_materials=0, created_at=at,
-        updated_at=at, status_since=at, clock_warned_percent=0,
+        updated_at=at, status_since=at, clock_warned_percent=0, clock_due_provisional=False,
     )
 
 
