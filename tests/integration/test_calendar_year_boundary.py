@@ -101,6 +101,12 @@ async def metric(client: httpx.AsyncClient, name: str) -> float:
     return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
+async def provisional_in_cockpit(client: httpx.AsyncClient, ops: dict[str, str]) -> int:
+    r = await client.get("/v1/cockpit", params={"matter": "LR-XK-008"}, headers=ops)
+    assert r.status_code == 200, r.text
+    return r.json()["totals"]["provisional_due_dates"]
+
+
 async def test_accepted_on_6_december_into_an_unapproved_2027_then_recomputed(boundary_suite, gateway) -> None:  # noqa: ANN001
     suite, env = boundary_suite
     client = gateway
@@ -137,6 +143,7 @@ async def test_accepted_on_6_december_into_an_unapproved_2027_then_recomputed(bo
     assert accept["details"] == {"due_date": "2027-01-04", "due_date_provisional": True}
     listed = (await client.get("/v1/applications?status=accepted", headers=bearer(officer))).json()["items"]
     assert [(i["due_date"], i["due_date_provisional"]) for i in listed if i["id"] == app_id] == [("2027-01-04", True)]
+    assert await provisional_in_cockpit(client, ops) == 1
 
     # Ops approve 2027, four eyes.
     r = await client.put("/v1/calendar/2027", json=APPROVED_2027, headers=ops)
@@ -158,6 +165,7 @@ async def test_accepted_on_6_december_into_an_unapproved_2027_then_recomputed(bo
     assert notes[0]["details"]["previous_due_date"] == "2027-01-04"
     listed = (await client.get("/v1/applications?status=accepted", headers=bearer(officer))).json()["items"]
     assert [(i["due_date"], i["due_date_provisional"]) for i in listed if i["id"] == app_id] == [("2027-01-02", False)]
+    assert await provisional_in_cockpit(client, ops) == 0
     db = await matters_db(env)
     try:
         events = await db.fetch("SELECT envelope FROM outbox WHERE envelope->>'type' = $1 AND envelope->>'subject' = $2",

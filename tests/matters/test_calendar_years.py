@@ -97,8 +97,11 @@ async def test_accepted_on_6_december_counts_on_the_provisional_2027_then_on_the
     assert "the due date is recomputed as 2027-01-02" in note.reason and "provisional" not in note.reason
     assert note.details == {"calendar_year": 2027, "previous_due_date": "2027-01-04", "due_date": "2027-01-02",
                             "due_date_provisional": False}
-    assert [e["type"] for e in events] == ["lvrong.matters.application.due_date_changed"]
-    data = events[0]["data"]
+    # The step's status event (as for an extension: live streams show the note) and the due-date event.
+    assert [e["type"] for e in events] == ["lvrong.matters.application.status_changed",
+                                           "lvrong.matters.application.due_date_changed"]
+    assert (events[0]["data"]["action"], events[0]["data"]["to_status"]) == ("recompute_due_date", "accepted")
+    data = events[1]["data"]
     assert (data["application_id"], data["previous_due_date"], data["due_date"], data["provisional"],
             data["previous_provisional"], data["reason"], data["calendar_year"], data["step_id"]) == (
         app_id, "2027-01-04", "2027-01-02", False, True, "calendar_year_approved", 2027, note.id)
@@ -122,7 +125,7 @@ async def test_pauses_are_counted_again_on_the_approved_year(database, calendars
         app_id = app.id
     cal = approve()
     changed, events = await recompute(database)
-    assert changed == 1 and len(events) == 1
+    assert changed == 1 and len(events) == 2
     async with database.session() as session:
         app = await session.get(Application, app_id)
         pause = await session.scalar(select(ClockPause).where(ClockPause.application_id == app_id))
@@ -145,7 +148,7 @@ async def test_only_clocks_counted_on_the_year_are_touched(database, calendars) 
         ids = inside_2026.id, decided.id
     approve()
     changed, events = await recompute(database)
-    assert changed == 1 and [e["data"]["application_id"] for e in events] == [ids[1]]
+    assert changed == 1 and {e["data"]["application_id"] for e in events} == {ids[1]}
     async with database.session() as session:
         assert (await session.get(Application, ids[0])).clock_due_date == dt.date(2026, 12, 8)
         assert (await session.get(Application, ids[1])).clock_due_date == dt.date(2027, 1, 2)

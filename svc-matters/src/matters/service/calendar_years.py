@@ -1,6 +1,7 @@
 """When ops approve a year of the working-day calendar (svc-helpdesk's four-eyes approval, event
 ``lvrong.helpdesk.calendar.approved``), every statutory clock counted on that year is counted again on
-the approved data: the new due date is stored, the timeline gets a note and the application a
+the approved data: the new due date is stored, the timeline gets a note (a step ``recompute_due_date``
+whose ``status_changed`` event reaches live status streams) and the application a
 ``lvrong.matters.application.due_date_changed`` event. Clocks whose due date does not change get
 nothing, so a redelivered event (or a second approval of the same data) changes nothing either.
 
@@ -84,12 +85,12 @@ async def recompute_year(session: AsyncSession, year: int, at: datetime) -> int:
             continue
         assert previous is not None
         clock.apply_recomputed_due_date(app, due, provisional, cal)
-        step, _ = lifecycle.begin_step(
-            app, status=ApplicationStatus(app.status), action=ACTION, actor="svc-matters", actor_role=lifecycle.SERVICE,
-            reason=_note(year, due, provisional),
+        # A step like an extension's (its status_changed event carries the note to live status streams),
+        # and the due-date event with the dates for whoever tells the applicant.
+        step = await lifecycle.record_step(
+            session, app, status=ApplicationStatus(app.status), action=ACTION, actor="svc-matters",
+            actor_role=lifecycle.SERVICE, reason=_note(year, due, provisional),
             details={"calendar_year": year, "previous_due_date": previous.isoformat(), **clock.due_details(app)}, at=at)
-        session.add(step)
-        await session.flush()
         await add_event(session, ApplicationDueDateChanged(
             application_id=app.id, matter_code=app.matter_code, applicant_subject=app.applicant_subject,
             applicant_org_code=app.applicant_org_code, department=app.department, step_id=step.id,
