@@ -41,8 +41,9 @@ Decree No. 795, came into force) up to the year after the last year with data, i
 - the lunar ones, computed with ``lunar-python`` (lunar dates and solar terms from astronomical
   algorithms, not hand-written tables): 春节 the eve (除夕, the day before 正月初一) and 正月初一 to
   初三; 清明节 the day of the solar term 清明; 端午节 5/5 and 中秋节 8/15 of the lunar calendar;
-- 补假 (article 6: a holiday that falls on a Saturday or Sunday, or on another holiday, is given on
-  a working day): the first Monday-to-Friday days after that holiday that are not holidays.
+- 补假 (the regulation: a holiday for everyone that falls on a Saturday or Sunday is given on a
+  working day; a day two festivals share, like 中秋 on 1 October, is taken the same way): the first
+  Monday-to-Friday days after that festival that are not holidays.
 
 No make-up working day (调休上班) is guessed: those are decided in each year's notice. Deadlines on a
 provisional year are marked as such wherever they are shown (``is_provisional``,

@@ -16,13 +16,13 @@ from collections import defaultdict
 from datetime import UTC, date, datetime
 
 import structlog
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.calendar import CalendarError, approved_years, refresh_approved_year
 from kit.contracts import ApplicationDueDateChanged
 from kit.contracts.helpdesk import CalendarYearApproved
-from kit.events import CloudEvent, add_event
+from kit.events import CloudEvent, outbox, outbox_row
 from matters.models import Application, ClockPause
 from matters.schemas import ApplicationStatus
 from matters.service import clock, lifecycle
@@ -72,7 +72,7 @@ async def recompute_year(session: AsyncSession, year: int, at: datetime) -> int:
     for pause in (await session.scalars(select(ClockPause).where(
             ClockPause.application_id.in_([a.id for a in apps])).order_by(ClockPause.paused_at))).all():
         pauses[pause.application_id].append(pause)
-    changed = 0
+    changes = []
     for app in apps:
         try:
             due, provisional = clock.recomputed_due_date(app, pauses[app.id], cal)
@@ -86,19 +86,30 @@ async def recompute_year(session: AsyncSession, year: int, at: datetime) -> int:
         assert previous is not None
         clock.apply_recomputed_due_date(app, due, provisional, cal)
         # A step like an extension's (its status_changed event carries the note to live status streams),
-        # and the due-date event with the dates for whoever tells the applicant.
-        step = await lifecycle.record_step(
-            session, app, status=ApplicationStatus(app.status), action=ACTION, actor="svc-matters",
-            actor_role=lifecycle.SERVICE, reason=_note(year, due, provisional),
+        # and the due-date event with the dates for whoever tells the applicant. The status does not
+        # change, so nothing else follows a step (lifecycle.step_written).
+        step, _ = lifecycle.begin_step(
+            app, status=ApplicationStatus(app.status), action=ACTION, actor="svc-matters", actor_role=lifecycle.SERVICE,
+            reason=_note(year, due, provisional),
             details={"calendar_year": year, "previous_due_date": previous.isoformat(), **clock.due_details(app)}, at=at)
-        await add_event(session, ApplicationDueDateChanged(
+        changes.append((app, step, previous, previous_provisional))
+    if not changes:
+        return 0
+    # Thousands of clocks may run into a new year: the steps, then the events, each in one statement.
+    session.add_all([step for _, step, _, _ in changes])
+    await session.flush()
+    events = []
+    for app, step, previous, previous_provisional in changes:
+        assert app.clock_due_date is not None
+        events.append(outbox_row(session, lifecycle.status_event(app, step), subject=app.id))
+        events.append(outbox_row(session, ApplicationDueDateChanged(
             application_id=app.id, matter_code=app.matter_code, applicant_subject=app.applicant_subject,
             applicant_org_code=app.applicant_org_code, department=app.department, step_id=step.id,
-            previous_due_date=previous, due_date=due, provisional=provisional,
+            previous_due_date=previous, due_date=app.clock_due_date, provisional=app.clock_due_provisional,
             previous_provisional=previous_provisional, reason=REASON, calendar_year=year, occurred_at=at),
-            subject=app.id)
-        changed += 1
-    return changed
+            subject=app.id))
+    await session.execute(insert(outbox), events)
+    return len(changes)
 
 
 async def on_year_approved(session: AsyncSession, event: CloudEvent) -> None:
