@@ -3,15 +3,15 @@ ops have not approved yet) are marked, so that they are shown as provisional and
 approve the year. Existing due dates were all computed on approved data (the calendar refused the
 rest), so they start as final.
 
-Revision ID: 0007_provisional_due_dates
-Revises: 0006
+Revision ID: 0008_provisional_due_dates
+Revises: 0007
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_provisional_due_dates"
-down_revision = "0006"
+revision = "0008_provisional_due_dates"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
