@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from pydantic import BaseModel, Field
 
 from kit.auth import PUBLIC_ROUTE, Principal, Role, TokenVerifier, needs_scope, require_roles
-from kit.calendar import watch_approved_years
+from kit.calendar import readiness_warning, unapproved_years, watch_approved_years
 from kit.db import Database
 from kit.errors import (
     PROBLEM_MEDIA_TYPE,
@@ -132,6 +132,9 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         for job in definition.background_jobs:
             runtime.tasks.append(asyncio.create_task(job(runtime), name=getattr(job, "__name__", "job")))
         log.info("service_started", port=settings.port)
+        if unapproved := unapproved_years():
+            log.warning("calendar_years_provisional", years=unapproved,
+                        action="ops: approve the State Council's holiday notice (PUT /v1/calendar/{year}, then approve)")
         # What is loaded by now lives as long as the process: keep it out of the cyclic GC, whose full
         # passes over it otherwise stall every request in flight for tens of milliseconds.
         gc.collect()
@@ -201,9 +204,16 @@ def operations_router(service: str) -> APIRouter:
             checks["bus"] = "ok"
         except Exception as e:
             checks["bus"] = f"unavailable ({type(e).__name__})"
+        # An unapproved calendar year is an ops alarm, not a reason to stop serving: clocks count on
+        # the provisional year meanwhile.
+        calendar_warning = readiness_warning()
+        checks["calendar"] = "ok" if calendar_warning is None else "provisional"
         if checks["database"] == "ok":
-            return JSONResponse({"status": "ready" if checks["bus"] == "ok" else "degraded", "service": service,
-                                 "checks": checks})
+            body: dict[str, Any] = {"status": "ready" if checks["bus"] == "ok" else "degraded", "service": service,
+                                    "checks": checks}
+            if calendar_warning:
+                body["warnings"] = [calendar_warning]
+            return JSONResponse(body)
         problem = ServiceUnavailable("依赖服务不可达 / a dependency is unreachable", checks=checks, service=service)
         return JSONResponse(problem_body(problem, instance="/readyz"), status_code=503, media_type=PROBLEM_MEDIA_TYPE)
 

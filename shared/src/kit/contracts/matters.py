@@ -125,6 +125,29 @@ class ClockWarning(EventContract):
     working_days_left: int
 
 
+class ApplicationDueDateChanged(EventContract):
+    """The statutory clock's due date of an application was recomputed without any action on it: ops
+    approved the working-day calendar of a year its clock had been counted on provisionally (or a
+    corrected one). ``provisional`` says whether the new due date still counts on a provisional year."""
+
+    event_type: ClassVar[str] = "lvrong.matters.application.due_date_changed"
+    source_service: ClassVar[str] = "matters"
+
+    application_id: str
+    matter_code: str
+    applicant_subject: str
+    applicant_org_code: str | None = None
+    department: str
+    step_id: int | None = None
+    previous_due_date: date
+    due_date: date
+    provisional: bool
+    previous_provisional: bool
+    reason: str = Field(description="Why it changed: `calendar_year_approved`")
+    calendar_year: int
+    occurred_at: datetime
+
+
 class StallOpened(EventContract):
     event_type: ClassVar[str] = "lvrong.matters.stall.opened"
     source_service: ClassVar[str] = "matters"
