@@ -320,3 +320,102 @@ async def wait_licence_known_to_matters(suite: Any, licence_id: str, status: str
             return
         await asyncio.sleep(0.05)
     pytest.fail(f"svc-matters did not learn of licence {licence_id} as {status} within {seconds:.0f} s (is {found})")
+
+
+# --- evidence that something was handled (never a sleep before asserting that nothing happened) ------
+
+async def _fetchval(suite: Any, service: str, query: str, *args: Any) -> Any:
+    conn = await suite.db(service)
+    try:
+        return await conn.fetchval(query, *args)
+    finally:
+        await conn.close()
+
+
+async def handled(suite: Any, service: str, event_id: str, *, consumer: str | None = None,
+                  seconds: float = 15) -> str:
+    """Wait until ``service`` recorded ``event_id`` in its ``processed_events`` (by the durable consumer
+    ``consumer``, or by any of its consumers); returns the consumer. The record is written in the
+    handler's own transaction, so whatever the event changed (or did not change) is committed by then.
+
+    ``suite`` is anything with ``async db(service) -> asyncpg.Connection`` (the integration suite)."""
+    import time
+
+    import pytest
+
+    deadline = time.monotonic() + seconds
+    while True:
+        found = await _fetchval(suite, service, "SELECT consumer FROM processed_events WHERE event_id = $1 "
+                                                "AND ($2::text IS NULL OR consumer = $2) LIMIT 1", event_id, consumer)
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"svc-{service} did not handle event {event_id} within {seconds:.0f} s"
+                        + (f" (consumer {consumer})" if consumer else ""))
+        await asyncio.sleep(0.05)
+
+
+async def outbox_event_id(suite: Any, service: str, subject: str, data_key: str, value: str) -> str:
+    """The id of the newest event ``subject`` that ``service`` wrote to its outbox with ``data[data_key] == value``."""
+    found = await _fetchval(suite, service, "SELECT event_id FROM outbox WHERE subject = $1 "
+                                            "AND envelope->'data'->>$2 = $3 ORDER BY position DESC LIMIT 1",
+                            subject, data_key, value)
+    assert found is not None, f"svc-{service} wrote no {subject} with {data_key}={value}"
+    return found
+
+
+async def ticked(suite: Any, service: str, job: str, *, ticks: int = 1, seconds: float = 15) -> None:
+    """Wait until ``ticks`` runs of ``service``'s periodic ``job`` (``kit.scheduling``) that began after
+    this call have committed: each claims its tick in ``processed_events`` in the job's own transaction,
+    stamped with that transaction's start, so such a run saw everything committed before this call."""
+    import time
+
+    import pytest
+
+    since = await _fetchval(suite, service, "SELECT clock_timestamp()")
+    consumer = f"scheduler:{job}"[:128]
+    deadline = time.monotonic() + seconds
+    while True:
+        ran = await _fetchval(suite, service, "SELECT count(*) FROM processed_events WHERE consumer = $1 "
+                                              "AND handled_at > $2", consumer, since)
+        if ran >= ticks:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"svc-{service}'s job {job} ran {ran} of {ticks} ticks within {seconds:.0f} s")
+        await asyncio.sleep(0.05)
+
+
+async def consumers_settled(nats_url: str, stream: str, durables: list[str] | None = None, *,
+                            seconds: float = 15) -> int:
+    """Wait until every durable consumer ``durables`` of ``stream`` (default: all of them) has handled
+    and acknowledged everything the stream held when this was called; returns that last sequence.
+
+    A consumer is through when its ack floor reached the stream's last sequence, or — a consumer
+    filtered to some subjects never sees the messages past its last match — when nothing matching its
+    filter is left undelivered (``num_pending``) or unacknowledged (``num_ack_pending``). A message is
+    acknowledged after its handler's transaction committed, so its effects are visible by then."""
+    import time
+
+    import pytest
+
+    nc = await nats.connect(nats_url, connect_timeout=3)
+    try:
+        js = nc.jetstream()
+        last = (await js.stream_info(stream)).state.last_seq
+        waiting = durables if durables is not None else [c.name for c in await js.consumers_info(stream)]
+        deadline = time.monotonic() + seconds
+        while True:
+            behind = {}
+            for name in waiting:
+                info = await js.consumer_info(stream, name)
+                if not (info.ack_floor.stream_seq >= last or (info.num_pending == 0 and info.num_ack_pending == 0)):
+                    behind[name] = (f"ack floor {info.ack_floor.stream_seq}, pending {info.num_pending}, "
+                                    f"unacknowledged {info.num_ack_pending}")
+            if not behind:
+                return last
+            if time.monotonic() > deadline:
+                pytest.fail(f"consumers of {stream} not through sequence {last} within {seconds:.0f} s: {behind}")
+            waiting = list(behind)
+            await asyncio.sleep(0.05)
+    finally:
+        await nc.close()
