@@ -108,6 +108,33 @@ def valid_form(matter: dict[str, Any], seed: int = 0) -> dict[str, Any]:
     return form
 
 
+def public_service_item(code: str, **changes: Any) -> dict[str, Any]:
+    """A complete public-service matter (公共服务事项) in the format of ``POST /v1/matters/import``; ``changes``
+    replace top-level keys."""
+    import copy
+
+    item: dict[str, Any] = {
+        "code": code, "name_zh": "园林绿化养护技术咨询", "name_en": "Technical advice on landscape maintenance",
+        "kind": "public_service", "department": "市绿化市容局", "complexity": "general",
+        "statutory_days": 10, "promised_days": 5, "fee": {"amount_fen": 0, "note_zh": "不收费"},
+        "legal_basis": ["《上海市绿化条例》第五条"], "conditions_zh": ["本市绿地的养护单位或个人"],
+        "channels": ["online", "hall"], "help_video_url": f"https://lhsr.sh.gov.cn/videos/{code}.mp4",
+        "licence_type": None,
+        "fields": [
+            {"key": "contact_name", "label": "联系人", "label_en": "Contact person", "type": "string", "required": True,
+             "max_length": 50},
+            {"key": "contact_mobile", "label": "联系电话", "label_en": "Contact mobile", "type": "mobile",
+             "required": True},
+            {"key": "topic", "label": "咨询类别", "label_en": "Topic", "type": "enum", "required": True,
+             "options": [{"value": "maintenance", "label": "养护"}, {"value": "planting", "label": "种植"}]},
+        ],
+        "materials": [{"code": "request_letter", "name": "咨询函", "name_en": "Request letter", "required": True,
+                       "file_types": ["pdf"], "max_size_mb": 10, "substitutes": []}],
+    }
+    item.update(copy.deepcopy(changes))
+    return item
+
+
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
 

@@ -1,7 +1,8 @@
 """What svc-matters consumes. It publishes (contracts in ``kit.contracts.matters``, through the outbox):
 ``lvrong.matters.application.submitted``, ``.application.status_changed``, ``.clock.warning``,
-``.stall.opened``, ``.bundle.completed``, ``.benefit.granted`` and ``.business.changed`` (business data from
-ops imports, for svc-prequal's name comparison and pre-fill)."""
+``.stall.opened``, ``.bundle.completed``, ``.benefit.granted``, ``.business.changed`` (business data from
+ops imports, for svc-prequal's name comparison and pre-fill) and ``.matter.published`` (every matter version
+of the catalogue, with its requirements, for svc-prequal's pre-review, dry run and pre-fill)."""
 from __future__ import annotations
 
 from kit.contracts import LicenceIssued, PrereviewVerdictIssued

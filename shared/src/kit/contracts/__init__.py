@@ -15,6 +15,7 @@ from kit.contracts.matters import (
     FormFieldSpec,
     MaterialRef,
     MaterialSpec,
+    MatterPublished,
     MatterRequirements,
     StallOpened,
 )
@@ -33,5 +34,5 @@ EVENT_TYPES: dict[str, type[EventContract]] = _contracts_of(matters, prequal, li
 __all__ = [
     "EVENT_TYPES", "AnswerProposed", "ApplicantRef", "AssistantHandedOver", "ApplicationStatusChanged", "ApplicationSubmitted", "BenefitGranted",
     "BundleCompleted", "BusinessDataChanged", "ClockWarning", "ConversationTurn", "Finding", "FormFieldSpec", "LicenceIssued", "MaterialRef", "MaterialSpec",
-    "MatterRequirements", "PrereviewVerdictIssued", "StallOpened",
+    "MatterPublished", "MatterRequirements", "PrereviewVerdictIssued", "StallOpened",
 ]
