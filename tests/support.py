@@ -446,3 +446,56 @@ async def consumers_settled(nats_url: str, stream: str, durables: list[str] | No
             await asyncio.sleep(0.05)
     finally:
         await nc.close()
+
+
+async def outbox_published(suite: Any, service: str, *, seconds: float = 15) -> None:
+    """Wait until ``service``'s outbox relay has published every event written before this call."""
+    import time
+
+    import pytest
+
+    written = await _fetchval(suite, service, "SELECT coalesce(max(position), 0) FROM outbox")
+    deadline = time.monotonic() + seconds
+    while True:
+        waiting = await _fetchval(suite, service, "SELECT count(*) FROM outbox WHERE published_at IS NULL "
+                                                  "AND position <= $1", written)
+        if waiting == 0:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"svc-{service} left {waiting} events unpublished for {seconds:.0f} s")
+        await asyncio.sleep(0.05)
+
+
+async def settled(suite: Any, producer: str, durables: list[str] | None = None, *, seconds: float = 15) -> int:
+    """Wait until every event ``producer`` wrote before this call is on its stream and each consumer
+    ``durables`` of that stream (all by default) has handled and acknowledged it; returns the stream's
+    last sequence. What those events could cause has then happened, so its absence can be asserted.
+
+    ``suite`` is anything with ``env["NATS_URL"]`` and ``async db(service)``."""
+    from kit.events.envelope import stream_name
+
+    await outbox_published(suite, producer, seconds=seconds)
+    return await consumers_settled(suite.env["NATS_URL"], stream_name(producer), durables, seconds=seconds)
+
+
+async def stream_events(nats_url: str, stream: str, subject: str) -> list[dict[str, Any]]:
+    """Every CloudEvent on ``subject`` that ``stream`` holds now, in order (as many as the stream counts
+    for the subject when called, so nothing is waited for by a timeout)."""
+    import json
+
+    nc = await nats.connect(nats_url, connect_timeout=3)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info(stream, subjects_filter=subject)
+        expected = (info.state.subjects or {}).get(subject, 0)
+        found: list[dict[str, Any]] = []
+        if expected:
+            sub = await js.subscribe(subject, stream=stream, ordered_consumer=True)
+            try:
+                while len(found) < expected:
+                    found.append(json.loads((await sub.next_msg(timeout=10)).data))
+            finally:
+                await sub.unsubscribe()
+        return found
+    finally:
+        await nc.close()
