@@ -58,9 +58,15 @@ async def test_nats_stopped_during_a_burst_loses_nothing_and_applies_nothing_twi
     def body(i: int) -> dict[str, Any]:
         return {"matter_code": MATTER, "form": valid_form(detail, seed=10_000 + i), "materials": uploaded}
 
+    before = (await cluster.sql("matters", "SELECT count(*) AS n FROM applications"))[0]["n"]
+
+    async def under_way() -> bool | int:
+        rows = await cluster.sql("matters", "SELECT count(*) AS n FROM applications")
+        return rows[0]["n"] - before >= 16 or rows[0]["n"] - before
+
     async with httpx.AsyncClient(base_url=cluster.gateway, timeout=30) as client:
         burst = asyncio.create_task(submit_many(client, applicant["token"], body, count, concurrency=16))
-        await asyncio.sleep(0.5)  # the burst is under way
+        await wait_until(under_way, within=60, what="the burst under way")
         await asyncio.to_thread(cluster.nats.stop)
         ids, statuses = await burst
         # A few more while NATS is still away.
