@@ -382,15 +382,6 @@ async def handled(suite: Any, service: str, event_id: str, *, consumer: str | No
         await asyncio.sleep(0.05)
 
 
-async def outbox_event_id(suite: Any, service: str, subject: str, data_key: str, value: str) -> str:
-    """The id of the newest event ``subject`` that ``service`` wrote to its outbox with ``data[data_key] == value``."""
-    found = await _fetchval(suite, service, "SELECT event_id FROM outbox WHERE subject = $1 "
-                                            "AND envelope->'data'->>$2 = $3 ORDER BY position DESC LIMIT 1",
-                            subject, data_key, value)
-    assert found is not None, f"svc-{service} wrote no {subject} with {data_key}={value}"
-    return found
-
-
 async def ticked(suite: Any, service: str, job: str, *, ticks: int = 1, seconds: float = 15) -> None:
     """Wait until ``ticks`` runs of ``service``'s periodic ``job`` (``kit.scheduling``) that began after
     this call have committed: each claims its tick in ``processed_events`` in the job's own transaction,
