@@ -7,7 +7,7 @@ version never changes an open application.
 
 Every published version is announced with ``lvrong.matters.matter.published`` (through the outbox, in
 the publishing transaction), so svc-prequal knows each matter's requirements before anyone applies;
-the shipped catalogue's versions are announced by the migration that seeds them (0002 seeds, 0007
+the shipped catalogue's versions are announced by the migration that seeds them (0002 seeds, 0008
 announces what the catalogue held then). A later revision that seeds matters announces them too.
 
 Import is judged per entry: every entry is validated on its own, a rejected entry is reported with its

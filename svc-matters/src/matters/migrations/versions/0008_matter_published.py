@@ -5,16 +5,16 @@ The events go through the outbox like any other: the relay publishes them when t
 the stream keeps them for consumers created later (svc-prequal's reads the stream from its start).
 Event ids are derived from (code, version), so a version is announced once whatever runs this.
 
-Revision ID: 0007_matter_published
-Revises: 0006
+Revision ID: 0008_matter_published
+Revises: 0007
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0007_matter_published"
-down_revision = "0006"
+revision = "0008_matter_published"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
