@@ -196,6 +196,14 @@ def write_test_calendar(directory: Any, today: dt.date | None = None) -> dict[st
     return {"holidays": added_holidays, "workday": added_workday, "directory": directory}
 
 
+def stall_entry_day(calendar: Any, working_days: int, today: dt.date, extra: int = 0) -> dt.date:
+    """A day of entry into a status from which a stall threshold of ``working_days`` has been crossed by
+    ``today`` (svc-matters' stalls.py: a stay entered on day d stalls at 00:00 of the (N+1)-th working day
+    after d): the day before the (N+1)-th working day on or before today, ``extra`` working days earlier
+    still. Counted with ``calendar`` (a ``kit.calendar.WorkingDayCalendar``), never in calendar days."""
+    return calendar.add_working_days(today + dt.timedelta(days=1), -(working_days + 1 + extra)) - dt.timedelta(days=1)
+
+
 @contextlib.contextmanager
 def fresh_suite(prefix: str, var: Any, log_prefix: str = "lvrong-bench-", *,
                 expose_suite: bool = False) -> Iterator[tuple[Any, ...]]:

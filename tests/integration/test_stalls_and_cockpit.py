@@ -30,7 +30,7 @@ import pytest
 from gateway.issuer import DemoAccount, DevIssuer
 from kit.auth import Role, SubjectKind
 from kit.calendar import WorkingDayCalendar
-from support import all_materials, bearer, matter, ticked, valid_form, wait_status
+from support import all_materials, bearer, matter, stall_entry_day, ticked, valid_form, wait_status
 
 pytestmark = pytest.mark.integration
 
@@ -85,20 +85,13 @@ def suite_calendar(suite) -> WorkingDayCalendar:  # noqa: ANN001
     return WorkingDayCalendar(suite.env["CALENDAR_DIR"])
 
 
-def entry_day_past(calendar: WorkingDayCalendar, working_days: int, today: dt.date, extra: int = 0) -> dt.date:
-    """A day of entry from which a threshold of ``working_days`` has been crossed by ``today``: the day
-    before the (N+1)-th working day on or before today (stalls.py: a stay entered on day d stalls at
-    00:00 of the (N+1)-th working day after d), ``extra`` working days earlier still."""
-    return calendar.add_working_days(today + dt.timedelta(days=1), -(working_days + 1 + extra)) - dt.timedelta(days=1)
-
-
 async def idle_past_threshold(suite, app_id: str, working_days: int, extra: int = 0) -> dt.datetime:  # noqa: ANN001
     """Move the application's entry into its status back (same time of day) to a day from which
     ``working_days`` working days of the suite's calendar have passed (plus ``extra``), so a threshold of
     ``working_days`` is crossed whatever today is; returns the new ``status_since``."""
     [row] = await sql(suite, "SELECT status_since FROM applications WHERE id = $1", app_id)
     entered = row["status_since"].astimezone(SHANGHAI).date()
-    target = entry_day_past(suite_calendar(suite), working_days, dt.datetime.now(SHANGHAI).date(), extra)
+    target = stall_entry_day(suite_calendar(suite), working_days, dt.datetime.now(SHANGHAI).date(), extra)
     rows = await sql(suite, "UPDATE applications SET status_since = status_since - make_interval(days => $2) "
                             "WHERE id = $1 RETURNING status_since", app_id, (entered - target).days)
     return rows[0]["status_since"]

@@ -18,7 +18,7 @@ from matters.app import Settings
 from matters.models import Application, ApplicationStep, Stall
 from matters.schemas import ApplicationStatus
 from matters.service import stalls
-from support import scratch_service_database, write_test_calendar
+from support import scratch_service_database, stall_entry_day, write_test_calendar
 
 SH = dt.timezone(dt.timedelta(hours=8))
 S = ApplicationStatus
@@ -294,3 +294,17 @@ async def test_the_job_waits_for_the_years_schedule_without_guessing(clean) -> N
     stuck = await idle(db, S.SUBMITTED, moment - dt.timedelta(hours=1))
     assert await job_tick(db, moment, cal) == 1
     assert set(await stalls_by_app(db)) == {stuck}
+
+
+@pytest.mark.parametrize("working_days", [1, 2, 3, 5])
+def test_the_integration_tests_idle_an_application_past_its_threshold_on_every_day(working_days: int) -> None:
+    """support.stall_entry_day, with which the integration tests move an application back, gives an
+    entry day whose stay has crossed the threshold by 00:00 of any day of 2026 (weekends, 春节, 国庆, 调休),
+    and the day after it has not yet crossed: the idling is exactly as long as needed."""
+    cal = real_calendar()
+    day = dt.date(2026, 1, 20)  # past 元旦's working days, so the earliest entries stay inside 2026
+    while day <= dt.date(2026, 12, 31):
+        entry = stall_entry_day(cal, working_days, day)
+        assert stalls._crossing(entry, working_days, cal) <= stalls._midnight(day), (day, entry)
+        assert stalls._crossing(entry + dt.timedelta(days=1), working_days, cal) > stalls._midnight(day), (day, entry)
+        day += dt.timedelta(days=1)
