@@ -17,6 +17,7 @@ from kit.contracts import MatterPublished, MatterRequirements
 from kit.db import Database
 from kit.errors import NotFound
 from kit.events import CloudEvent, handle_once, outbox
+from kit.events.outbox import processed_events
 from matters.models import MatterVersion
 from matters.service import catalogue
 from prequal import events, prefill, service
@@ -122,3 +123,22 @@ async def test_prequal_keeps_each_version_once_and_the_highest_is_current(prequa
         checked = await service.dry_run(session, APPLICANT, code, {"contact_name": "张三"}, {})
     assert checked["matter_version"] == 2 and checked["verdict"] == "returned"
     assert {p.target for p in checked["problems"]} == {"form.site_address", "materials.request_letter"}
+
+
+@pytest.mark.parametrize("data", [
+    {},  # no requirements at all
+    {"matter": {"code": "LR-GG-962", "version": "two", "kind": "public_service", "fields": [], "materials": []},
+     "name_zh": "测试事项", "department": "市绿化市容局"},
+    {"matter": {"code": "LR-GG-962", "version": 1, "kind": "permit", "fields": [], "materials": []},
+     "name_zh": "测试事项", "department": "市绿化市容局"},
+])
+async def test_a_malformed_publication_fails_and_writes_nothing(prequal_db: Database, data: dict[str, Any]) -> None:
+    """A malformed event fails its handler (the consumer retries it, then dead-letters it): no requirements
+    kept, and not recorded as handled, so the fixed event would still be applied."""
+    event = CloudEvent(source="/lvrong/matters", type=MatterPublished.event_type, subject="LR-GG-962", data=data)
+    with pytest.raises(ValueError):
+        await handle_once(prequal_db, CONSUMER, event, events.on_matter_published)
+    async with prequal_db.session() as session:
+        assert await session.scalar(select(MatterRequirementsRow).where(MatterRequirementsRow.code == "LR-GG-962")) is None
+        assert await session.scalar(select(processed_events.c.event_id).where(
+            processed_events.c.event_id == event.id)) is None
