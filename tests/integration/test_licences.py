@@ -34,7 +34,7 @@ from joserfc.jwk import ECKey, KeySet
 from PIL import Image
 from stdnum.iso7064 import mod_37_36
 
-from support import all_materials, bearer, matter, valid_form, wait_status
+from support import all_materials, bearer, handled, matter, ticked, valid_form, wait_status
 
 pytestmark = pytest.mark.integration
 
@@ -197,7 +197,7 @@ async def test_issued_on_approval_once_signed_verifiable_offline(suite, client, 
                       "occurred_at": dt.datetime.now(dt.UTC).isoformat()}}
     await nc.jetstream().publish(again["type"], json.dumps(again).encode(), headers={"Nats-Msg-Id": again["id"]})
     await nc.close()
-    await asyncio.sleep(1.0)
+    await handled(suite, "licences", again["id"])  # handled, and nothing issued
     mine = (await client.get("/v1/licences", params={"type_code": "1131XK002", "limit": 100}, headers=bearer(company))).json()
     assert [x["id"] for x in mine["items"] if x["application_id"] == app_id] == [licence["id"]]
 
@@ -562,7 +562,7 @@ async def test_trust_list_and_recognition_both_ways(client, token) -> None:  # n
     assert [s["destination_province"] for s in shipped] == ["ZJ"]
 
 
-async def test_expiry_reminder_visible_to_the_holder_once(client, token) -> None:  # noqa: ANN001
+async def test_expiry_reminder_visible_to_the_holder_once(suite, client, token) -> None:  # noqa: ANN001
     company, person = await token("applicant-company"), await token("applicant-person")
     end = (dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date() + dt.timedelta(days=20)).isoformat()
     _, licence = await approved_licence(client, token, seed=508, form={"end_date": end})
@@ -571,7 +571,7 @@ async def test_expiry_reminder_visible_to_the_holder_once(client, token) -> None
         return (await client.get(f"/v1/licences/{licence['id']}/history", headers=bearer(company))).json()["reminders"]
 
     reminded = await eventually(sent, lambda r: len(r) >= 1, "the 30-day reminder")
-    await asyncio.sleep(1.5)  # three more ticks: nothing more is sent
+    await ticked(suite, "licences", "licences.expiry-reminders", ticks=3)  # three more ticks: nothing more is sent
     assert [r["days_before"] for r in await sent()] == [30] and reminded[0]["version"] == 1
     assert (await client.get(f"/v1/licences/{licence['id']}/history", headers=bearer(person))).status_code == 404
 

@@ -1,8 +1,9 @@
 """What svc-matters consumes. It publishes (contracts in ``kit.contracts.matters``, through the outbox):
 ``lvrong.matters.application.submitted``, ``.application.status_changed``, ``.clock.warning``,
 ``.stall.opened``, ``.bundle.completed``, ``.benefit.granted``, ``.business.changed`` (business data from
-ops imports, for svc-prequal's name comparison and pre-fill) and ``.application.due_date_changed`` (a due
-date recomputed on a newly approved calendar year)."""
+ops imports, for svc-prequal's name comparison and pre-fill), ``.matter.published`` (every matter version
+of the catalogue, with its requirements, for svc-prequal's pre-review, dry run and pre-fill) and
+``.application.due_date_changed`` (a due date recomputed on a newly approved calendar year)."""
 from __future__ import annotations
 
 from kit.contracts import LicenceIssued, PrereviewVerdictIssued

@@ -16,6 +16,7 @@ from kit.contracts.matters import (
     FormFieldSpec,
     MaterialRef,
     MaterialSpec,
+    MatterPublished,
     MatterRequirements,
     StallOpened,
 )
@@ -34,5 +35,5 @@ EVENT_TYPES: dict[str, type[EventContract]] = _contracts_of(matters, prequal, li
 __all__ = [
     "EVENT_TYPES", "AnswerProposed", "ApplicantRef", "AssistantHandedOver", "ApplicationDueDateChanged", "ApplicationStatusChanged", "ApplicationSubmitted", "BenefitGranted",
     "BundleCompleted", "BusinessDataChanged", "ClockWarning", "ConversationTurn", "Finding", "FormFieldSpec", "LicenceIssued", "MaterialRef", "MaterialSpec",
-    "MatterRequirements", "PrereviewVerdictIssued", "StallOpened",
+    "MatterPublished", "MatterRequirements", "PrereviewVerdictIssued", "StallOpened",
 ]
