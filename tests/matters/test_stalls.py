@@ -286,14 +286,26 @@ async def test_the_job_opens_a_stall_exactly_when_the_working_days_have_passed(
 
 
 async def test_the_job_waits_for_the_years_schedule_without_guessing(clean) -> None:  # noqa: ANN001
-    """A day the calendar has no year for (2028 here): working-day thresholds are skipped, not guessed;
-    hour thresholds still open their stalls."""
+    """A day past even the provisional calendar (2029 here: data to 2027, 2028 provisional): working-day
+    thresholds are skipped, not guessed; hour thresholds still open their stalls."""
     db, cal = clean, real_calendar()
-    moment = dt.datetime(2028, 1, 10, 10, tzinfo=SH)
+    moment = dt.datetime(2029, 1, 10, 10, tzinfo=SH)
     await idle(db, S.PREREVIEWED, moment - dt.timedelta(days=20))
     stuck = await idle(db, S.SUBMITTED, moment - dt.timedelta(hours=1))
     assert await job_tick(db, moment, cal) == 1
     assert set(await stalls_by_app(db)) == {stuck}
+
+
+async def test_the_job_counts_a_provisional_year_like_the_statutory_clock(clean) -> None:  # noqa: ANN001
+    """The year after the last one with data (2028) is counted on its provisional calendar, as the
+    statutory clock counts it: a stay idle for 20 calendar days is past its working-day threshold."""
+    db, cal = clean, real_calendar()
+    assert cal.provisional_allowed(2028)
+    moment = dt.datetime(2028, 1, 10, 10, tzinfo=SH)
+    idle_long = await idle(db, S.PREREVIEWED, moment - dt.timedelta(days=20))
+    stuck = await idle(db, S.SUBMITTED, moment - dt.timedelta(hours=1))
+    assert await job_tick(db, moment, cal) == 2
+    assert set(await stalls_by_app(db)) == {idle_long, stuck}
 
 
 @pytest.mark.parametrize("working_days", [1, 2, 3, 5])
