@@ -78,6 +78,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/calendar", "helpdesk", scopes=PEOPLE_SCOPES),
     Route("/v1/audit/helpdesk", "helpdesk", scopes=AUDIT_SCOPES),
     Route("/v1/knowledge", "knowledge", scopes=PEOPLE_SCOPES),
+    Route("/v1/audit/knowledge", "knowledge", scopes=AUDIT_SCOPES),
     # Anonymous visitors (portal, kiosks) search and ask the assistant before logging in.
     Route("/v1/knowledge/search", "knowledge", public=True),
     Route("/v1/assistant", "knowledge", public=True),

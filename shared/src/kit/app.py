@@ -17,6 +17,8 @@ from nats.js.errors import NotFoundError
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from pydantic import BaseModel, Field
 
+from kit.audit import AuditSettings, audit_keys
+from kit.audit_anchor import AnchorStore, run_anchoring
 from kit.auth import Principal, Role, TokenVerifier, require_roles
 from kit.calendar import watch_approved_years
 from kit.db import Database
@@ -77,6 +79,8 @@ class ServiceDefinition:
     subscriptions: Sequence[EventSubscription] = ()
     background_jobs: Sequence[BackgroundJob] = ()
     produces_events: bool = True
+    # The service keeps an audit log (kit.audit): its keys are loaded at start and its head anchored.
+    audit_trail: bool = False
     openapi_tags: list[dict[str, Any]] | None = None
 
 
@@ -129,6 +133,13 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         runtime.tasks.append(asyncio.create_task(start_event_work(), name="bus-start"))
         # Years of the working-day calendar approved by ops reach every process without a restart.
         runtime.tasks.append(asyncio.create_task(watch_approved_years(settings.nats_url), name="calendar-watch"))
+        if definition.audit_trail:
+            audit_settings = AuditSettings()
+            audit_keys()  # at start: missing or development keys in production stop the service here
+            anchors = AnchorStore.from_settings(audit_settings, settings)
+            app.state.audit_anchors = anchors
+            runtime.tasks.append(asyncio.create_task(
+                run_anchoring(database, service, anchors, audit_settings.anchor_interval_seconds), name="audit-anchor"))
         for job in definition.background_jobs:
             runtime.tasks.append(asyncio.create_task(job(runtime), name=getattr(job, "__name__", "job")))
         log.info("service_started", port=settings.port)
@@ -153,6 +164,8 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
                     await bus.close()
             except TimeoutError:
                 log.error("bus_did_not_close")
+            if definition.audit_trail:
+                await app.state.audit_anchors.dispose()
             await database.dispose()
             log.info("service_stopped")
 
