@@ -267,11 +267,10 @@ async def test_a_chain_rewritten_with_the_key_does_not_match_the_anchored_head(a
 
 
 async def test_forged_deleted_and_stale_checkpoints_are_found(anchored) -> None:  # noqa: ANN001
-    database, store, prefix = anchored
+    database, store, _ = anchored
     await append(database, 2)
     for _ in range(3):
         await anchor(database, store)
-    gateway = f"{prefix}_gateway"
 
     async def on_gateway(sql: str) -> None:
         async with store.database.transaction() as session:
@@ -279,7 +278,8 @@ async def test_forged_deleted_and_stale_checkpoints_are_found(anchored) -> None:
             await session.execute(text(sql))
             await session.execute(text("ALTER TABLE audit_checkpoints ENABLE TRIGGER audit_checkpoints_no_change"))
 
-    assert gateway and (await verified(database, store)).valid
+    intact = await verified(database, store)
+    assert intact.valid and intact.checkpoints == intact.chain.checkpoints_matched == 3
     ids = [c.id for c in await store.checkpoints("matters")]
     await on_gateway(f"DELETE FROM audit_checkpoints WHERE id = {ids[1]}")
     result = await verified(database, store)

@@ -45,6 +45,7 @@ import json
 import os
 import re
 import secrets
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -423,7 +424,7 @@ class ChainReport(BaseModel):
     head_hash: str = Field(description="Hash of the last entry checked")
     keyed_from: int | None = Field(None, description="Position of the first keyed entry (HMAC); earlier ones are "
                                                      "SHA-256 entries from before the switch")
-    checkpoints_matched: int = Field(0, description="Anchored checkpoints whose head the chain reproduced")
+    checkpoints_matched: int = Field(0, description="Checkpoints given whose head the chain reproduced")
     first_broken: BrokenLink | None = None
     checked_at: datetime
 
@@ -446,12 +447,15 @@ async def verify_chain(session: AsyncSession, keys: AuditKeys | None = None,
     """
     keys = keys or audit_keys()
     heads: dict[int, set[str]] = {}
+    anchored_at = Counter[int]()  # checkpoints per position
     for anchor in anchors:
         heads.setdefault(anchor.position, set()).add(anchor.head)
+        anchored_at[anchor.position] += 1
     if after is not None:
         heads.setdefault(after.position, set()).add(after.head)
     last_anchored = max(heads, default=0)
-    previous_hash, expected, checked, matched = GENESIS_HASH, 1, 0, 0
+    # Checkpoints of the empty chain match the genesis.
+    previous_hash, expected, checked, matched = GENESIS_HASH, 1, 0, anchored_at[0]
     keyed_from: int | None = None
 
     def report(broken: BrokenLink | None) -> ChainReport:
@@ -465,7 +469,7 @@ async def verify_chain(session: AsyncSession, keys: AuditKeys | None = None,
             return report(BrokenLink(position=after.position, reason="truncated"))
         if stored.hash != after.head:
             return report(BrokenLink(position=after.position, reason="anchor_mismatch"))
-        previous_hash, expected, matched = after.head, after.position + 1, 1
+        previous_hash, expected = after.head, after.position + 1
         keyed_from = after.position if stored.key_id else None
     columns = list(audit_log.c)
     while True:
@@ -494,7 +498,7 @@ async def verify_chain(session: AsyncSession, keys: AuditKeys | None = None,
                 if heads[position] != {entry["hash"]}:
                     broken = BrokenLink(position=position, reason="anchor_mismatch")
                 else:
-                    matched += 1
+                    matched += anchored_at[position]
             if broken:
                 return report(broken)
             if entry["key_id"] is not None and keyed_from is None:

@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 import structlog
 from prometheus_client import Gauge
 from pydantic import BaseModel, Field
-from sqlalchemy import BigInteger, Column, DateTime, Index, MetaData, String, Table, select, text
+from sqlalchemy import BigInteger, Column, DateTime, Identity, Index, MetaData, String, Table, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.audit import (
@@ -49,6 +49,7 @@ from kit.audit import (
     verify_chain,
 )
 from kit.db import Database
+from kit.logging import configure_logging
 from kit.scheduling import every
 from kit.settings import ServiceSettings, async_database_url
 
@@ -66,7 +67,7 @@ anchor_metadata = MetaData()
 audit_checkpoints = Table(
     "audit_checkpoints",
     anchor_metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("id", BigInteger, Identity(), primary_key=True),
     Column("service", String(32), nullable=False),
     Column("position", BigInteger, nullable=False),
     Column("head", String(64), nullable=False),
@@ -313,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.services) - set(AUDITED_SERVICES))
     if unknown:
         parser.error(f"no audit trail: {', '.join(unknown)} (choose from {', '.join(AUDITED_SERVICES)})")
+    configure_logging("audit-verify", "WARNING", stream=sys.stderr)
     settings = AuditSettings()
     max_age = settings.anchor_max_age_seconds if args.max_age is None else args.max_age
     try:
