@@ -30,9 +30,11 @@ the lock is held until the transaction ends, so audited transactions of every re
 a time. Call ``record_audit`` as the *last* statement of a transaction: the lock is then held only
 for the commit, and never while the transaction waits for another lock (no deadlock).
 
-A service adopts it with one line in an Alembic revision (``create_audit_log()``), ``record_audit``
-in its service layer, and ``audit_router(service)`` in its ``ServiceDefinition.routers`` (plus a
-gateway route ``/v1/audit/<service>``).
+A service adopts it with two lines in Alembic revisions (``create_audit_log()``, then
+``key_audit_log()``), ``record_audit`` in its service layer, ``audit_router(service)`` in its
+``ServiceDefinition.routers`` (plus a gateway route ``/v1/audit/<service>``) and
+``ServiceDefinition(audit_trail=True)``, which loads the keys at start and anchors the chain's head
+(``kit.audit_anchor``; add the service to ``AUDITED_SERVICES`` there for the verification command).
 """
 from __future__ import annotations
 
