@@ -17,7 +17,7 @@ from nats.js.errors import NotFoundError
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from pydantic import BaseModel, Field
 
-from kit.audit import AuditSettings, audit_keys
+from kit.audit import AuditKeyError, AuditSettings, audit_keys
 from kit.audit_anchor import AnchorStore, run_anchoring
 from kit.auth import Principal, Role, TokenVerifier, require_roles
 from kit.calendar import watch_approved_years
@@ -135,7 +135,10 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         runtime.tasks.append(asyncio.create_task(watch_approved_years(settings.nats_url), name="calendar-watch"))
         if definition.audit_trail:
             audit_settings = AuditSettings()
-            audit_keys()  # at start: missing or development keys in production stop the service here
+            # At start: missing keys, development keys in production, or no key to sign checkpoints with
+            # stop the service here rather than at its first audited action.
+            if audit_keys().active_anchor is None:
+                raise AuditKeyError("AUDIT_ANCHOR_KEY_DIR holds no private key: this service cannot sign checkpoints")
             anchors = AnchorStore.from_settings(audit_settings, settings)
             app.state.audit_anchors = anchors
             runtime.tasks.append(asyncio.create_task(
