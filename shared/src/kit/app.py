@@ -107,6 +107,12 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if definition.audit_trail:
+            audit_settings = AuditSettings()
+            # Before anything starts: missing keys, development keys in production, or no key to sign
+            # checkpoints with stop the service here rather than at its first audited action.
+            if audit_keys().active_anchor is None:
+                raise AuditKeyError("AUDIT_ANCHOR_KEY_DIR holds no private key: this service cannot sign checkpoints")
         database = Database(settings.service_database_url, pool_size=settings.database_pool_size)
         bus = JetStreamBus(settings.nats_url, name=f"lvrong-{service}")
         runtime = Runtime(settings=settings, database=database, bus=bus)
@@ -134,11 +140,6 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         # Years of the working-day calendar approved by ops reach every process without a restart.
         runtime.tasks.append(asyncio.create_task(watch_approved_years(settings.nats_url), name="calendar-watch"))
         if definition.audit_trail:
-            audit_settings = AuditSettings()
-            # At start: missing keys, development keys in production, or no key to sign checkpoints with
-            # stop the service here rather than at its first audited action.
-            if audit_keys().active_anchor is None:
-                raise AuditKeyError("AUDIT_ANCHOR_KEY_DIR holds no private key: this service cannot sign checkpoints")
             anchors = AnchorStore.from_settings(audit_settings, settings)
             app.state.audit_anchors = anchors
             runtime.tasks.append(asyncio.create_task(
