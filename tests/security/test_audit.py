@@ -299,8 +299,8 @@ async def test_forged_deleted_and_stale_checkpoints_are_found(anchored) -> None:
 
 
 async def test_entries_from_before_the_switch_verify_and_the_switch_is_enforced(servers) -> None:  # noqa: ANN001
-    """An audit log written by the unkeyed code (revision 0006) keeps verifying after 0007; new
-    entries are keyed, and the CHECK refuses an unkeyed one after the switch point."""
+    """An audit log written by the unkeyed code (revision 0007) keeps verifying after 0008_keyed_audit;
+    new entries are keyed, and the CHECK refuses an unkeyed one after the switch point."""
     import importlib
 
     from kit.db import Database
@@ -308,7 +308,7 @@ async def test_entries_from_before_the_switch_verify_and_the_switch_is_enforced(
     settings = importlib.import_module("matters.app").Settings(database_url=servers.database_url,
                                                                database_name_prefix=f"{PREFIX}_legacy")
     await drop_databases(servers.database_url, [settings.database_name])
-    await asyncio.to_thread(upgrade, "matters", settings, "0006")
+    await asyncio.to_thread(upgrade, "matters", settings, "0007")
     database = Database(settings.service_database_url)
     try:
         previous = "0" * 64

@@ -2,14 +2,14 @@
 outside the database, named by its key id, and records the actor's department. Entries already
 there keep their SHA-256 and verify as before up to this switch point.
 
-Revision ID: 0007_keyed_audit
-Revises: 0006
+Revision ID: 0008_keyed_audit
+Revises: 0007
 Create Date: 2026-12-06
 """
 from kit.audit import key_audit_log, unkey_audit_log
 
-revision = "0007_keyed_audit"
-down_revision = "0006"
+revision = "0008_keyed_audit"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
