@@ -94,15 +94,24 @@ async def test_a_staff_read_of_ticket_messages_leaves_exactly_one_entry(suite, c
     assert r.status_code == 201, r.text
     ticket = r.json()
     assert ticket["department"] == LICENSING
-    assert (await client.get(f"/v1/tickets/{ticket['id']}/messages", headers=person)).status_code == 200
+    r = await client.post(f"/v1/tickets/{ticket['id']}/messages", json={"body": "我的电话是13812345678，请回电。"},
+                          headers=person)
+    assert r.status_code == 201, r.text
+    last = r.json()["id"]
+    assert len((await client.get(f"/v1/tickets/{ticket['id']}/messages", headers=person)).json()) >= 1
     assert await entries(suite, "helpdesk", "ticket.messages_read", ticket["id"]) == []
     refused = await client.get(f"/v1/tickets/{ticket['id']}/messages", headers=bearer(await token("agent-forestry")))
     assert refused.status_code == 403
     assert await entries(suite, "helpdesk", "ticket.messages_read", ticket["id"]) == []
-    r = await client.get(f"/v1/tickets/{ticket['id']}/messages", headers=bearer(await token("agent-licensing")))
-    assert r.status_code == 200
+    agent = bearer(await token("agent-licensing"))
+    r = await client.get(f"/v1/tickets/{ticket['id']}/messages", headers=agent)
+    assert r.status_code == 200 and last in [m["id"] for m in r.json()]
     recorded = await entries(suite, "helpdesk", "ticket.messages_read", ticket["id"])
     assert len(recorded) == 1
+    # Polling for newer messages that finds none reads nothing and leaves nothing.
+    r = await client.get(f"/v1/tickets/{ticket['id']}/messages", params={"after": last}, headers=agent)
+    assert r.status_code == 200 and r.json() == []
+    assert len(await entries(suite, "helpdesk", "ticket.messages_read", ticket["id"])) == 1
     entry = recorded[0]
     assert (entry["actor_subject"], entry["actor_department"], entry["owner_subject"]) == (
         "u-agent-licensing", LICENSING, "u-applicant-person")

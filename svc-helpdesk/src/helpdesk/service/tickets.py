@@ -286,8 +286,9 @@ async def messages(session: AsyncSession, principal: Principal, ticket_id: str, 
     rows = (await session.scalars(select(TicketMessage).where(TicketMessage.ticket_id == ticket_id,
                                                               TicketMessage.id > after_id)
                                   .order_by(TicketMessage.id).limit(limit))).all()
-    if not _is_owner(principal, ticket):
-        # Staff reading what a person wrote: audited (how many and from where, never the text).
+    if rows and not _is_owner(principal, ticket):
+        # Staff reading what a person wrote: audited (how many and from where, never the text). A poll
+        # for new messages that finds none read nothing: agents' screens poll, the log stays readable.
         await record_audit(session, principal, "ticket.messages_read", "ticket", ticket.id,
                            owner=ticket.applicant_subject, details={"messages": len(rows), "after": after_id})
         await session.commit()
