@@ -57,6 +57,8 @@ def suite(servers) -> RunningSuite:  # noqa: ANN001
     # default) stalls after 3 working days. Tests make applications idle by moving status_since back.
     env["MATTERS_STALL_DETECTION_INTERVAL_SECONDS"] = "0.5"
     env["MATTERS_STALL_THRESHOLDS"] = '{"returned": {"working_days": 3}}'
+    # Each audited service anchors its audit chain's head every 2 s (production: every 5 minutes).
+    env["AUDIT_ANCHOR_INTERVAL_SECONDS"] = "2"
     asyncio.run(_reset(servers.database_url, servers.nats_url))
     migrate_all(env)
     suite = Suite(env, ports=ports, log_dir=log_dir)

@@ -1,17 +1,37 @@
 """The audit log (kit.audit) on a real database: one valid chain under concurrent appends, entries
-rolled back with their action, UPDATE/DELETE/TRUNCATE refused, and tampering found at its row."""
+rolled back with their action, UPDATE/DELETE/TRUNCATE refused, and tampering found at its row — also
+what the database owner could do without the chain key (re-hash with SHA-256), cutting the tail
+after a checkpoint, and a rewrite re-MACed with the key that no longer matches the anchored head
+(kit.audit_anchor, checkpoints in a scratch gateway database); the verification command's exit code."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import itertools
 import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from kit.audit import record_audit, verify_chain
+from kit.audit import (
+    AuditKeyError,
+    AuditKeys,
+    AuditSettings,
+    audit_keys,
+    entry_hash,
+    entry_mac,
+    record_audit,
+    verify_chain,
+)
+from kit.audit_anchor import AnchorStore, anchor_once, verify_service
 from kit.auth import Principal, SubjectKind
-from support import scratch_service_database
+from kit.migrations import upgrade
+from support import drop_databases, scratch_service_database
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_unit_audit"
 OFFICER = Principal(subject="officer-1", kind=SubjectKind.STAFF, roles=frozenset({"window_officer"}))
@@ -103,3 +123,326 @@ async def test_a_deleted_row_is_detected(servers) -> None:  # noqa: ANN001
         assert not result.valid
         assert result.first_broken.position == 4 and result.first_broken.reason == "missing"
         assert result.first_broken.expected_position == 3
+
+
+# ---- the keyed chain and its anchors ---------------------------------------------------------------
+
+_fresh = itertools.count()
+AGENT = Principal(subject="agent-forestry", kind=SubjectKind.STAFF, roles=frozenset({"helpdesk_agent"}),
+                  department="市林业总站")
+
+
+@pytest.fixture
+async def anchored(servers):  # noqa: ANN001, ANN201
+    """A fresh service database and a fresh anchor (gateway) database under one prefix."""
+    prefix = f"{PREFIX}_a{next(_fresh)}"
+    async with scratch_service_database(servers.database_url, "matters", prefix) as database, \
+            scratch_service_database(servers.database_url, "gateway", prefix) as gateway:
+        store = AnchorStore(gateway.engine.url.render_as_string(hide_password=False))
+        try:
+            yield database, store, prefix
+        finally:
+            await store.dispose()
+
+
+async def anchor(database, store) -> int:  # noqa: ANN001
+    async with database.transaction() as session:
+        return await anchor_once(session, "matters", store, audit_keys())
+
+
+async def verified(database, store):  # noqa: ANN001, ANN201
+    async with database.session() as session:
+        return await verify_service(session, "matters", store, audit_keys(), max_age_seconds=3600)
+
+
+async def rows(database) -> list[dict]:  # noqa: ANN001
+    async with database.session() as session:
+        return [dict(r) for r in (await session.execute(text("SELECT * FROM audit_log ORDER BY position"))).mappings()]
+
+
+async def rewrite(database, start: int, seal) -> None:  # noqa: ANN001
+    """Rewrite the chain from ``start`` on, each entry re-sealed by ``seal(entry)`` and relinked, the way
+    the database owner would after editing entry ``start``."""
+    entries = await rows(database)
+    previous = entries[start - 2]["hash"] if start > 1 else "0" * 64
+    for entry in entries[start - 1:]:
+        entry["prev_hash"] = previous
+        entry["hash"] = seal(entry)
+        await tamper(database, "UPDATE audit_log SET prev_hash = '{}', hash = '{}', key_id = {}, actor_subject = '{}' "
+                               "WHERE position = {}".format(entry["prev_hash"], entry["hash"],
+                                                            f"'{entry['key_id']}'" if entry["key_id"] else "NULL",
+                                                            entry["actor_subject"], entry["position"]))
+        previous = entry["hash"]
+
+
+async def test_an_intact_keyed_chain_verifies_against_its_checkpoints(anchored) -> None:  # noqa: ANN001
+    database, store, _ = anchored
+    await append(database, 3)
+    assert await anchor(database, store) == 1
+    await append(database, 2, actor=AGENT)
+    assert await anchor(database, store) == 1
+    result = await verified(database, store)
+    assert result.valid, result.summary()
+    assert result.chain.entries == 5 and result.chain.keyed_from == 1
+    assert result.checkpoints == 2 and result.chain.checkpoints_matched == 2
+    entries = await rows(database)
+    assert {e["key_id"] for e in entries} == {audit_keys().active_chain}
+    assert entries[-1]["actor_department"] == "市林业总站"
+    # Keyed: the hash is the HMAC, not the SHA-256 anyone could compute.
+    assert entries[0]["hash"] == entry_mac(entries[0], audit_keys().chain[entries[0]["key_id"]])
+    assert entries[0]["hash"] != entry_hash(entries[0])
+
+
+async def test_a_row_edited_in_sql_fails(anchored) -> None:  # noqa: ANN001
+    database, store, _ = anchored
+    await append(database, 4)
+    await anchor(database, store)
+    await append(database, 2)
+    await tamper(database, "UPDATE audit_log SET resource_id = 'app-other' WHERE position = 5")
+    result = await verified(database, store)
+    assert not result.valid
+    assert (result.chain.first_broken.position, result.chain.first_broken.reason) == (5, "altered")
+    # The anchoring job checks what came after its last checkpoint before anchoring: it refuses to
+    # bless the edit and raises the alarm instead of writing a checkpoint.
+    assert await anchor(database, store) == 0
+    assert len(await store.checkpoints("matters")) == 1
+    await tamper(database, "UPDATE audit_log SET resource_id = 'app-other' WHERE position = 2")
+    result = await verified(database, store)
+    assert (result.chain.first_broken.position, result.chain.first_broken.reason) == (2, "altered")
+
+
+@pytest.mark.parametrize("as_legacy", [False, True], ids=["key-id-kept", "key-id-removed"])
+async def test_a_row_edited_and_rehashed_with_sha256_fails(anchored, as_legacy: bool) -> None:  # noqa: ANN001
+    """What the owning role can do without the key: edit, then re-hash that entry and every later one
+    with plain SHA-256 — with the key id left (the HMAC check fails) or removed (it passes for an entry
+    from before the switch, which cannot come after keyed entries)."""
+    database, store, _ = anchored
+    await append(database, 5)
+    await tamper(database, "UPDATE audit_log SET actor_subject = 'someone-else' WHERE position = 3")
+    if as_legacy:
+        await tamper(database, "ALTER TABLE audit_log DROP CONSTRAINT ck_audit_log_keyed")
+
+    def sha256(entry: dict) -> str:
+        if as_legacy:
+            entry["key_id"] = None
+        return entry_hash(entry)
+
+    await rewrite(database, 3, sha256)
+    async with database.session() as session:
+        result = await verify_chain(session)
+    assert not result.valid
+    assert result.first_broken.position == 3
+    assert result.first_broken.reason == ("downgraded" if as_legacy else "altered")
+
+
+async def test_rows_deleted_at_the_tail_after_a_checkpoint_fail(anchored) -> None:  # noqa: ANN001
+    database, store, _ = anchored
+    await append(database, 6)
+    await anchor(database, store)
+    await tamper(database, "DELETE FROM audit_log WHERE position > 4")
+    async with database.session() as session:
+        alone = await verify_chain(session)
+    assert alone.valid  # without the anchor, a shorter chain looks whole
+    result = await verified(database, store)
+    assert not result.valid
+    assert (result.chain.first_broken.position, result.chain.first_broken.reason) == (5, "truncated")
+    assert await anchor(database, store) == 0
+
+
+async def test_a_chain_rewritten_with_the_key_does_not_match_the_anchored_head(anchored) -> None:  # noqa: ANN001
+    """Even whoever holds the chain key cannot rewrite history that was anchored: the head at the
+    checkpoint's position differs from the signed one."""
+    database, store, _ = anchored
+    await append(database, 5)
+    await anchor(database, store)
+    await append(database, 2)
+    keys = audit_keys()
+    await tamper(database, "UPDATE audit_log SET actor_subject = 'someone-else' WHERE position = 2")
+    await rewrite(database, 2, lambda entry: entry_mac(entry, keys.chain[entry["key_id"]]))
+    async with database.session() as session:
+        assert (await verify_chain(session)).valid  # every MAC is right: only the anchor can tell
+    result = await verified(database, store)
+    assert not result.valid
+    assert (result.chain.first_broken.position, result.chain.first_broken.reason) == (5, "anchor_mismatch")
+
+
+async def test_forged_deleted_and_stale_checkpoints_are_found(anchored) -> None:  # noqa: ANN001
+    database, store, _ = anchored
+    await append(database, 2)
+    for _ in range(3):
+        await anchor(database, store)
+
+    async def on_gateway(sql: str) -> None:
+        async with store.database.transaction() as session:
+            await session.execute(text("ALTER TABLE audit_checkpoints DISABLE TRIGGER audit_checkpoints_no_change"))
+            await session.execute(text(sql))
+            await session.execute(text("ALTER TABLE audit_checkpoints ENABLE TRIGGER audit_checkpoints_no_change"))
+
+    intact = await verified(database, store)
+    assert intact.valid and intact.checkpoints == intact.chain.checkpoints_matched == 3
+    ids = [c.id for c in await store.checkpoints("matters")]
+    await on_gateway(f"DELETE FROM audit_checkpoints WHERE id = {ids[1]}")
+    result = await verified(database, store)
+    assert not result.valid and result.checkpoint_problem.checkpoint_id == ids[2]
+    assert result.checkpoint_problem.reason == "unlinked"
+    await on_gateway(f"UPDATE audit_checkpoints SET position = 1 WHERE id = {ids[0]}")
+    result = await verified(database, store)
+    assert result.checkpoint_problem.checkpoint_id == ids[0]
+    assert result.checkpoint_problem.reason == "bad_signature"
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with store.database.transaction() as session:
+            await session.execute(text("DELETE FROM audit_checkpoints"))
+    # Deleting the newest checkpoints leaves the newest one too old: stale.
+    async with database.session() as session:
+        stale = await verify_service(session, "matters", store, audit_keys(), max_age_seconds=0.000001)
+    assert stale.stale and not stale.valid
+
+
+async def test_entries_from_before_the_switch_verify_and_the_switch_is_enforced(servers) -> None:  # noqa: ANN001
+    """An audit log written by the unkeyed code (revision 0007) keeps verifying after 0010_keyed_audit;
+    new entries are keyed, and the CHECK refuses an unkeyed one after the switch point."""
+    import importlib
+
+    from kit.db import Database
+
+    settings = importlib.import_module("matters.app").Settings(database_url=servers.database_url,
+                                                               database_name_prefix=f"{PREFIX}_legacy")
+    await drop_databases(servers.database_url, [settings.database_name])
+    await asyncio.to_thread(upgrade, "matters", settings, "0007")
+    database = Database(settings.service_database_url)
+    try:
+        previous = "0" * 64
+        async with database.transaction() as session:
+            for position in (1, 2, 3):
+                entry = {"position": position, "occurred_at": datetime.now(UTC), "actor_subject": "officer-1",
+                         "actor_roles": "window_officer", "action": "application.accept",
+                         "resource_type": "application", "resource_id": f"app-{position}", "owner_subject": "u-1",
+                         "details": {}, "request_id": None, "prev_hash": previous}
+                entry["hash"] = previous = entry_hash(entry)
+                await session.execute(text(
+                    "INSERT INTO audit_log (position, occurred_at, actor_subject, actor_roles, action, resource_type, "
+                    "resource_id, owner_subject, details, request_id, prev_hash, hash) VALUES (:position, "
+                    ":occurred_at, :actor_subject, :actor_roles, :action, :resource_type, :resource_id, "
+                    ":owner_subject, '{}'::jsonb, :request_id, :prev_hash, :hash)"), entry)
+        await asyncio.to_thread(upgrade, "matters", settings)
+        await append(database, 2)
+        async with database.session() as session:
+            result = await verify_chain(session)
+        assert result.valid and result.entries == 5 and result.keyed_from == 4
+        with pytest.raises(DBAPIError, match="ck_audit_log_keyed"):
+            async with database.transaction() as session:
+                await session.execute(text(
+                    "INSERT INTO audit_log (position, occurred_at, actor_subject, actor_roles, action, resource_type, "
+                    "resource_id, details, prev_hash, hash) VALUES (6, now(), 'x', '', 'x', 'x', 'x', '{}'::jsonb, "
+                    "'0', '0')"))
+    finally:
+        await database.dispose()
+        await drop_databases(servers.database_url, [settings.database_name])
+
+
+def _key_dirs(tmp_path: Path, chain_ids: list[str]) -> AuditSettings:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    (tmp_path / "chain").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "anchor").mkdir(exist_ok=True)
+    for kid in chain_ids:
+        (tmp_path / "chain" / f"{kid}.key").write_text(base64.b64encode(os.urandom(32)).decode())
+    (tmp_path / "anchor" / "a-1.pem").write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return AuditSettings(chain_key_dir=tmp_path / "chain", anchor_key_dir=tmp_path / "anchor")
+
+
+def test_the_production_profile_refuses_development_audit_keys(monkeypatch, tmp_path: Path) -> None:  # noqa: ANN001
+    monkeypatch.setenv("LVRONG_PROFILE", "production")
+    with pytest.raises(AuditKeyError, match="production"):
+        AuditKeys.from_settings(AuditSettings(dev_key_dir=tmp_path / "dev"))
+    assert not (tmp_path / "dev").exists()
+    keys = AuditKeys.from_settings(_key_dirs(tmp_path / "mounted", ["2026-11", "2026-12"]))
+    assert keys.active_chain == "2026-12" and set(keys.chain) == {"2026-11", "2026-12"}
+    assert not keys.development
+
+
+def test_malformed_audit_keys_stop_the_process(tmp_path: Path) -> None:
+    settings = _key_dirs(tmp_path, ["k1"])
+    (tmp_path / "chain" / "short.key").write_text(base64.b64encode(b"x" * 8).decode())
+    with pytest.raises(AuditKeyError, match="at least 32 bytes"):
+        AuditKeys.from_settings(settings)
+    (tmp_path / "chain" / "short.key").unlink()
+    with pytest.raises(AuditKeyError, match="not in"):
+        AuditKeys.from_settings(settings.model_copy(update={"chain_active_key": "k9"}))
+
+
+async def test_rotating_the_chain_key_keeps_older_entries_verifiable(anchored, monkeypatch, tmp_path: Path) -> None:  # noqa: ANN001
+    database, store, _ = anchored
+    settings = _key_dirs(tmp_path, ["k1"])
+    old = AuditKeys.from_settings(settings)
+    monkeypatch.setattr("kit.audit.audit_keys", lambda: old)
+    await append(database, 2)
+    _key_dirs(tmp_path, ["k2"])  # a new key file next to the old one: the newest chains
+    new = AuditKeys.from_settings(settings)
+    monkeypatch.setattr("kit.audit.audit_keys", lambda: new)
+    await append(database, 2)
+    assert [e["key_id"] for e in await rows(database)] == ["k1", "k1", "k2", "k2"]
+    async with database.session() as session:
+        assert (await verify_chain(session, new)).valid
+    retired = AuditKeys.from_settings(settings.model_copy(update={"chain_active_key": "k2"}))
+    (tmp_path / "chain" / "k1.key").unlink()
+    without_old = AuditKeys.from_settings(settings)
+    async with database.session() as session:
+        assert (await verify_chain(session, retired)).valid
+        report = await verify_chain(session, without_old)
+    assert (report.first_broken.position, report.first_broken.reason) == (1, "unknown_key")
+
+
+async def test_the_verification_command_exits_non_zero_naming_the_first_bad_position(anchored) -> None:  # noqa: ANN001
+    database, store, prefix = anchored
+    await append(database, 3)
+    await anchor(database, store)
+    env = {**os.environ, "DATABASE_NAME_PREFIX": prefix,
+           "DATABASE_URL": database.engine.url.set(drivername="postgresql", database="postgres")
+           .render_as_string(hide_password=False)}
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kit.audit_anchor", "matters"], env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    ok = await asyncio.to_thread(run)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "matters: ok — 3 entries" in ok.stdout
+    await tamper(database, "UPDATE audit_log SET action = 'application.deny' WHERE position = 2")
+    bad = await asyncio.to_thread(run)
+    assert bad.returncode == 1
+    assert "matters: BROKEN at position 2 (altered)" in bad.stdout
+
+
+@pytest.mark.parametrize("case", ["development-keys-in-production", "no-private-anchor-key"])
+async def test_an_audited_service_refuses_to_start_without_its_keys(monkeypatch, tmp_path: Path, case: str) -> None:  # noqa: ANN001
+    from prequal.app import create_app
+
+    if case == "development-keys-in-production":
+        monkeypatch.setenv("LVRONG_PROFILE", "production")
+        monkeypatch.setenv("AUDIT_DEV_KEY_DIR", str(tmp_path / "dev"))
+        expected = "production"
+    else:
+        settings = _key_dirs(tmp_path, ["k1"])
+        private = tmp_path / "anchor" / "a-1.pem"
+        public = AuditKeys.from_settings(settings).anchor_public["a-1"]
+        from cryptography.hazmat.primitives import serialization
+
+        (tmp_path / "anchor" / "a-1.pub.pem").write_bytes(public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        private.unlink()
+        monkeypatch.setenv("AUDIT_CHAIN_KEY_DIR", str(settings.chain_key_dir))
+        monkeypatch.setenv("AUDIT_ANCHOR_KEY_DIR", str(settings.anchor_key_dir))
+        expected = "no private key"
+    audit_keys.cache_clear()
+    try:
+        app = create_app()
+        with pytest.raises(AuditKeyError, match=expected):
+            async with app.router.lifespan_context(app):
+                pass
+        assert not hasattr(app.state, "runtime")  # refused before anything started
+    finally:
+        audit_keys.cache_clear()
+    assert not (tmp_path / "dev").exists()

@@ -63,6 +63,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/calendar", "helpdesk"),
     Route("/v1/audit/helpdesk", "helpdesk"),
     Route("/v1/knowledge", "knowledge"),
+    Route("/v1/audit/knowledge", "knowledge"),
     # Anonymous visitors (portal, kiosks) search and ask the assistant before logging in.
     Route("/v1/knowledge/search", "knowledge", public=True),
     Route("/v1/assistant", "knowledge", public=True),

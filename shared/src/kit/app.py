@@ -17,6 +17,8 @@ from nats.js.errors import NotFoundError
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from pydantic import BaseModel, Field
 
+from kit.audit import AuditKeyError, AuditSettings, audit_keys
+from kit.audit_anchor import AnchorStore, run_anchoring
 from kit.auth import PUBLIC_ROUTE, Principal, Role, TokenVerifier, needs_scope, require_roles
 from kit.calendar import readiness_warning, unapproved_years, watch_approved_years
 from kit.db import Database
@@ -77,6 +79,8 @@ class ServiceDefinition:
     subscriptions: Sequence[EventSubscription] = ()
     background_jobs: Sequence[BackgroundJob] = ()
     produces_events: bool = True
+    # The service keeps an audit log (kit.audit): its keys are loaded at start and its head anchored.
+    audit_trail: bool = False
     openapi_tags: list[dict[str, Any]] | None = None
 
 
@@ -103,6 +107,12 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if definition.audit_trail:
+            audit_settings = AuditSettings()
+            # Before anything starts: missing keys, development keys in production, or no key to sign
+            # checkpoints with stop the service here rather than at its first audited action.
+            if audit_keys().active_anchor is None:
+                raise AuditKeyError("AUDIT_ANCHOR_KEY_DIR holds no private key: this service cannot sign checkpoints")
         database = Database(settings.service_database_url, pool_size=settings.database_pool_size)
         bus = JetStreamBus(settings.nats_url, name=f"lvrong-{service}")
         runtime = Runtime(settings=settings, database=database, bus=bus)
@@ -129,6 +139,11 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         runtime.tasks.append(asyncio.create_task(start_event_work(), name="bus-start"))
         # Years of the working-day calendar approved by ops reach every process without a restart.
         runtime.tasks.append(asyncio.create_task(watch_approved_years(settings.nats_url), name="calendar-watch"))
+        if definition.audit_trail:
+            anchors = AnchorStore.from_settings(audit_settings, settings)
+            app.state.audit_anchors = anchors
+            runtime.tasks.append(asyncio.create_task(
+                run_anchoring(database, service, anchors, audit_settings.anchor_interval_seconds), name="audit-anchor"))
         for job in definition.background_jobs:
             runtime.tasks.append(asyncio.create_task(job(runtime), name=getattr(job, "__name__", "job")))
         log.info("service_started", port=settings.port)
@@ -156,6 +171,8 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
                     await bus.close()
             except TimeoutError:
                 log.error("bus_did_not_close")
+            if definition.audit_trail:
+                await app.state.audit_anchors.dispose()
             await database.dispose()
             log.info("service_stopped")
 

@@ -5,11 +5,24 @@ permission change, every staff action on an application. An entry is written by 
 in the same transaction as the action, so an action and its entry commit or roll back together.
 Entries carry who, what, on which resource and the request id — never the personal data itself.
 
-The chain: each entry's ``hash`` is SHA-256 over its own fields and the previous entry's hash, and
-positions are consecutive, so altering, inserting or deleting a row breaks the chain at that row;
-``verify_chain`` (and ``GET /v1/audit/<service>/verify``, for ops admins and inspectors) reports
-the first broken link. Triggers refuse UPDATE, DELETE and TRUNCATE, so tampering needs someone who
-can disable them first — and is then detected.
+The chain: each entry's ``hash`` is an HMAC-SHA256 (under a chain key kept outside the database,
+named by the entry's ``key_id``) over its own fields and the previous entry's hash, and positions are
+consecutive, so altering, inserting or deleting a row breaks the chain at that row — and whoever
+owns the database cannot recompute the chain after editing it, because the key is not there.
+Entries written before the chain was keyed (``key_id`` NULL) carry a plain SHA-256 and verify as
+before, up to the switch point; an unkeyed entry after a keyed one is a forgery (``downgraded``).
+Truncating the tail and rewriting the whole chain are found against the signed checkpoints of the
+chain head that every service writes outside its own database (``kit.audit_anchor``).
+``verify_chain`` (``GET /v1/audit/<service>/verify``, and ``lvrong-audit-verify`` with the
+checkpoints) reports the first broken link. Triggers refuse UPDATE, DELETE and TRUNCATE, so
+tampering needs someone who can disable them first — and is then detected.
+
+Keys (``AUDIT_*``, ``AuditSettings``): ``AUDIT_CHAIN_KEY_DIR`` holds one file per chain key,
+``<key id>.key`` with the base64 of at least 32 random bytes; the newest key id (or
+``AUDIT_CHAIN_ACTIVE_KEY``) chains new entries, the older ones stay so what they chained verifies.
+Without a directory (a workstation, ``make run``, the tests) a development key is created once under
+``AUDIT_DEV_KEY_DIR`` (default ``var/audit-keys``); the production profile (``LVRONG_PROFILE=production``)
+refuses development keys. Key material is never logged, only key ids.
 
 Concurrent appends form one chain because ``record_audit`` takes a transaction-scoped PostgreSQL
 advisory lock (``pg_advisory_xact_lock``, one key per database) before reading the chain's head;
@@ -17,33 +30,214 @@ the lock is held until the transaction ends, so audited transactions of every re
 a time. Call ``record_audit`` as the *last* statement of a transaction: the lock is then held only
 for the commit, and never while the transaction waits for another lock (no deadlock).
 
-A service adopts it with one line in an Alembic revision (``create_audit_log()``), ``record_audit``
-in its service layer, and ``audit_router(service)`` in its ``ServiceDefinition.routers`` (plus a
-gateway route ``/v1/audit/<service>``).
+A service adopts it with two lines in Alembic revisions (``create_audit_log()``, then
+``key_audit_log()``), ``record_audit`` in its service layer, ``audit_router(service)`` in its
+``ServiceDefinition.routers`` (plus a gateway route ``/v1/audit/<service>``) and
+``ServiceDefinition(audit_trail=True)``, which loads the keys at start and anchors the chain's head
+(``kit.audit_anchor``; add the service to ``AUDITED_SERVICES`` there for the verification command).
 """
 from __future__ import annotations
 
+import base64
+import contextlib
+import functools
 import hashlib
+import hmac
 import json
+import os
+import re
+import secrets
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Depends, Query
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import BigInteger, Column, DateTime, Index, String, Table, select, text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal, Role, needs_scope, require_roles
 from kit.db import SessionDep, platform_metadata
-from kit.errors import BadRequest
+from kit.errors import BadRequest, ServiceUnavailable
 from kit.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
 
 GENESIS_HASH = "0" * 64
 # pg_advisory_xact_lock key of the audit chain ("lvaudit"); advisory locks are per database.
 AUDIT_LOCK_KEY = 0x6C7661756469
 _VERIFY_BATCH = 2000
+_KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_MIN_KEY_BYTES = 32
+
+log = structlog.get_logger("kit.audit")
+
+
+# ---- keys -----------------------------------------------------------------------------------------
+
+class AuditSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", env_prefix="AUDIT_")
+
+    chain_key_dir: Path | None = None
+    chain_active_key: str | None = None
+    anchor_key_dir: Path | None = None
+    anchor_active_key: str | None = None
+    dev_key_dir: Path = Path("var/audit-keys")
+    # libpq URL of the database the checkpoints go to; default: the gateway's database on DATABASE_URL's server.
+    anchor_database_url: str | None = None
+    anchor_interval_seconds: float = 300.0
+    # The verification fails when a service's newest checkpoint is older than this (or missing).
+    anchor_max_age_seconds: float = 3600.0
+
+
+def production_profile() -> bool:
+    """Whether this process runs in the production profile, where development keys are refused."""
+    return os.environ.get("LVRONG_PROFILE", "").strip().lower() == "production"
+
+
+class AuditKeyError(RuntimeError):
+    """Audit keys missing, malformed, or development keys in the production profile."""
+
+
+def _key_files(directory: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    if not directory.is_dir():
+        raise AuditKeyError(f"audit key directory {directory} does not exist")
+    found: dict[str, Path] = {}
+    for path in sorted(directory.iterdir()):
+        suffix = next((x for x in suffixes if path.name.endswith(x)), None)
+        if suffix is None or path.name.startswith("."):
+            continue
+        kid = path.name[:-len(suffix)]
+        if not _KEY_ID.match(kid):
+            raise AuditKeyError(f"audit key file {path.name}: the key id may hold letters, digits, '_' and '-' only")
+        found.setdefault(kid, path)
+    return found
+
+
+def _create_once(path: Path, content: bytes) -> None:
+    """Write ``path`` unless it exists; processes starting together all end up with the first one's file."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.parent / f".{path.name}-{os.getpid()}-{secrets.token_hex(4)}"
+    scratch.write_bytes(content)
+    scratch.chmod(0o600)
+    with contextlib.suppress(FileExistsError):
+        os.link(scratch, path)
+    scratch.unlink()
+
+
+def _development_keys(directory: Path) -> tuple[Path, Path]:
+    """The checkout's development chain and anchor keys, created on first use."""
+    chain, anchor = directory / "chain", directory / "anchor"
+    if not (chain.is_dir() and any(chain.glob("*.key"))):
+        _create_once(chain / "dev-1.key", base64.b64encode(secrets.token_bytes(32)) + b"\n")
+    if not (anchor.is_dir() and any(anchor.glob("*.pem"))):
+        _create_once(anchor / "dev-1.pem", Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return chain, anchor
+
+
+@dataclass(frozen=True)
+class AuditKeys:
+    """The chain keys (HMAC) and the anchor keys (Ed25519) of one process."""
+
+    chain: Mapping[str, bytes]
+    active_chain: str
+    anchor_public: Mapping[str, Ed25519PublicKey]
+    anchor_private: Mapping[str, Ed25519PrivateKey]
+    active_anchor: str | None
+    development: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: AuditSettings) -> AuditKeys:
+        development = settings.chain_key_dir is None or settings.anchor_key_dir is None
+        if development and production_profile():
+            raise AuditKeyError("the production profile needs AUDIT_CHAIN_KEY_DIR and AUDIT_ANCHOR_KEY_DIR "
+                                "(development audit keys are refused)")
+        chain_dir, anchor_dir = settings.chain_key_dir, settings.anchor_key_dir
+        if development:
+            dev_chain, dev_anchor = _development_keys(settings.dev_key_dir)
+            chain_dir, anchor_dir = chain_dir or dev_chain, anchor_dir or dev_anchor
+            log.warning("audit_development_keys", key_dir=str(settings.dev_key_dir.resolve()),
+                        note="development keys: set AUDIT_CHAIN_KEY_DIR and AUDIT_ANCHOR_KEY_DIR in production")
+        assert chain_dir is not None and anchor_dir is not None
+        chain = {kid: _chain_key(kid, path) for kid, path in _key_files(chain_dir, (".key",)).items()}
+        if not chain:
+            raise AuditKeyError(f"no audit chain key (<key id>.key) in {chain_dir}")
+        public: dict[str, Ed25519PublicKey] = {}
+        private: dict[str, Ed25519PrivateKey] = {}
+        for kid, path in _key_files(anchor_dir, (".pub.pem", ".pem")).items():
+            key = _anchor_key(kid, path)
+            if isinstance(key, Ed25519PrivateKey):
+                private[kid] = key
+                public[kid] = key.public_key()
+            else:
+                public[kid] = key
+        active_chain = settings.chain_active_key or max(chain)
+        if active_chain not in chain:
+            raise AuditKeyError(f"the active audit chain key {active_chain!r} is not in {chain_dir}")
+        active_anchor = settings.anchor_active_key or (max(private) if private else None)
+        if active_anchor is not None and active_anchor not in private:
+            raise AuditKeyError(f"the active audit anchor key {active_anchor!r} has no private key in {anchor_dir}")
+        return cls(chain, active_chain, public, private, active_anchor, development)
+
+    def sign(self, payload: bytes) -> tuple[str, str]:
+        """(key id, signature) of ``payload`` under the active anchor key."""
+        if self.active_anchor is None:
+            raise AuditKeyError("no audit anchor private key: this process can verify checkpoints, not write them")
+        signature = self.anchor_private[self.active_anchor].sign(payload)
+        return self.active_anchor, base64.urlsafe_b64encode(signature).decode().rstrip("=")
+
+    def signature_valid(self, key_id: str, signature: str, payload: bytes) -> bool:
+        key = self.anchor_public.get(key_id)
+        if key is None:
+            return False
+        try:
+            key.verify(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)), payload)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
+def _chain_key(kid: str, path: Path) -> bytes:
+    try:
+        raw = base64.b64decode(path.read_text().strip(), validate=True)
+    except ValueError:
+        raise AuditKeyError(f"audit chain key {kid!r} is not base64") from None
+    if len(raw) < _MIN_KEY_BYTES:
+        raise AuditKeyError(f"audit chain key {kid!r} must hold at least {_MIN_KEY_BYTES} bytes, not {len(raw)}")
+    return raw
+
+
+def _anchor_key(kid: str, path: Path) -> Ed25519PrivateKey | Ed25519PublicKey:
+    data = path.read_bytes()
+    key: Any
+    try:
+        key = serialization.load_pem_private_key(data, password=None) if b"PRIVATE KEY" in data \
+            else serialization.load_pem_public_key(data)
+    except ValueError:
+        raise AuditKeyError(f"audit anchor key {kid!r} is not a PEM key") from None
+    if not isinstance(key, Ed25519PrivateKey | Ed25519PublicKey):
+        raise AuditKeyError(f"audit anchor key {kid!r} must be an Ed25519 key")
+    return key
+
+
+@functools.cache
+def audit_keys() -> AuditKeys:
+    """This process's audit keys, loaded once (a service loads them at start: see ``create_service_app``)."""
+    return AuditKeys.from_settings(AuditSettings())
+
+
+# ---- the table ------------------------------------------------------------------------------------
 
 audit_log = Table(
     "audit_log",
@@ -52,6 +246,7 @@ audit_log = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("actor_subject", String(128), nullable=False),
     Column("actor_roles", String(255), nullable=False),
+    Column("actor_department", String(200)),
     Column("action", String(64), nullable=False),
     Column("resource_type", String(64), nullable=False),
     Column("resource_id", String(128), nullable=False),
@@ -59,6 +254,8 @@ audit_log = Table(
     Column("details", JSONB, nullable=False),
     Column("request_id", String(128)),
     Column("prev_hash", String(64), nullable=False),
+    # The chain key the entry's hash is an HMAC under; NULL: a plain SHA-256 entry from before the switch.
+    Column("key_id", String(64)),
     Column("hash", String(64), nullable=False),
     Index("ix_audit_log_resource", "resource_type", "resource_id", "position"),
     Index("ix_audit_log_actor", "actor_subject", "position"),
@@ -92,15 +289,23 @@ def create_audit_log() -> None:
     )
     op.create_index("ix_audit_log_resource", "audit_log", ["resource_type", "resource_id", "position"])
     op.create_index("ix_audit_log_actor", "audit_log", ["actor_subject", "position"])
-    op.execute("""
-        CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    create_append_only_triggers("audit_log")
+
+
+def create_append_only_triggers(table: str) -> None:
+    """In a revision: triggers that refuse UPDATE, DELETE and TRUNCATE on ``table`` (function
+    ``<table>_append_only``, triggers ``<table>_no_change`` and ``<table>_no_truncate``)."""
+    from alembic import op
+
+    op.execute(f"""
+        CREATE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            RAISE EXCEPTION 'audit_log is append-only (% refused)', TG_OP;
+            RAISE EXCEPTION '{table} is append-only (% refused)', TG_OP;
         END $$""")
-    op.execute("CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log "
-               "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()")
-    op.execute("CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
-               "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()")
+    op.execute(f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
+               f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()")
+    op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+               f"FOR EACH STATEMENT EXECUTE FUNCTION {table}_append_only()")
 
 
 def drop_audit_log() -> None:
@@ -110,9 +315,40 @@ def drop_audit_log() -> None:
     op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
 
 
-def entry_hash(entry: dict[str, Any]) -> str:
-    """SHA-256 over the entry's fields (canonical JSON) and the previous hash."""
-    material = {
+def key_audit_log() -> None:
+    """Switch the audit log to the keyed chain (call from an Alembic revision after ``create_audit_log``).
+
+    Adds the key id and the actor's department. The entries already there keep their SHA-256 and
+    verify as before; from the next position on an entry without a key id is refused by a CHECK, so
+    a replica still running the old code fails its audited action instead of breaking the chain
+    (and ``downgraded`` is what a verifier reports when someone drops the CHECK to forge one).
+    """
+    import sqlalchemy as sa
+    from alembic import op
+
+    op.add_column("audit_log", sa.Column("actor_department", sa.String(200)))
+    op.add_column("audit_log", sa.Column("key_id", sa.String(64)))
+    op.execute("LOCK TABLE audit_log IN EXCLUSIVE MODE")
+    last = op.get_bind().execute(sa.text("SELECT coalesce(max(position), 0) FROM audit_log")).scalar()
+    op.create_check_constraint("ck_audit_log_keyed", "audit_log", f"key_id IS NOT NULL OR position <= {int(last)}")
+
+
+def unkey_audit_log() -> None:
+    from alembic import op
+
+    op.drop_constraint("ck_audit_log_keyed", "audit_log", type_="check")
+    op.drop_column("audit_log", "key_id")
+    op.drop_column("audit_log", "actor_department")
+
+
+# ---- the chain ------------------------------------------------------------------------------------
+
+def _canonical(material: dict[str, Any]) -> bytes:
+    return json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def _material(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {
         "position": entry["position"],
         "occurred_at": entry["occurred_at"].astimezone(UTC).isoformat(),
         "actor_subject": entry["actor_subject"],
@@ -125,8 +361,19 @@ def entry_hash(entry: dict[str, Any]) -> str:
         "request_id": entry["request_id"],
         "prev_hash": entry["prev_hash"],
     }
-    canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def entry_hash(entry: Mapping[str, Any]) -> str:
+    """SHA-256 over the entry's fields (canonical JSON) and the previous hash: entries from before the
+    chain was keyed."""
+    return hashlib.sha256(_canonical(_material(entry))).hexdigest()
+
+
+def entry_mac(entry: Mapping[str, Any], key: bytes) -> str:
+    """HMAC-SHA256 under the chain key named by the entry's ``key_id``, over its fields (the key id and
+    the actor's department included) and the previous hash."""
+    material = {**_material(entry), "actor_department": entry["actor_department"], "key_id": entry["key_id"]}
+    return hmac.new(key, _canonical(material), hashlib.sha256).hexdigest()
 
 
 async def record_audit(session: AsyncSession, actor: Principal | None, action: str, resource_type: str,
@@ -136,6 +383,7 @@ async def record_audit(session: AsyncSession, actor: Principal | None, action: s
     ``actor`` None means the service itself (a scheduled job, an event). ``details`` must not hold
     personal data: name the fields read, not their values.
     """
+    keys = audit_keys()
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
     head = (await session.execute(
         select(audit_log.c.position, audit_log.c.hash).order_by(audit_log.c.position.desc()).limit(1))).first()
@@ -144,6 +392,7 @@ async def record_audit(session: AsyncSession, actor: Principal | None, action: s
         "occurred_at": datetime.now(UTC),
         "actor_subject": actor.subject if actor else "system",
         "actor_roles": " ".join(sorted(actor.roles)) if actor else "",
+        "actor_department": actor.department if actor else None,
         "action": action,
         "resource_type": resource_type,
         "resource_id": resource_id,
@@ -151,50 +400,116 @@ async def record_audit(session: AsyncSession, actor: Principal | None, action: s
         "details": details or {},
         "request_id": structlog.contextvars.get_contextvars().get("request_id"),
         "prev_hash": head.hash if head else GENESIS_HASH,
+        "key_id": keys.active_chain,
     }
-    entry["hash"] = entry_hash(entry)
+    entry["hash"] = entry_mac(entry, keys.chain[keys.active_chain])
     await session.execute(audit_log.insert().values(**entry))
     return entry["position"]
 
 
 class BrokenLink(BaseModel):
-    position: int = Field(description="Position of the first entry that does not fit the chain")
-    reason: str = Field(description="`altered` (its hash does not match its content), `relinked` (its previous "
-                                    "hash is not the previous entry's hash) or `missing` (positions skip: rows deleted)")
+    position: int = Field(description="Position of the first entry that does not fit the chain (or, for `truncated`, "
+                                      "the first anchored position that is gone)")
+    reason: str = Field(description="`altered` (its hash does not match its content under its key), `relinked` (its "
+                                    "previous hash is not the previous entry's hash), `missing` (positions skip: rows "
+                                    "deleted), `downgraded` (an unkeyed entry after keyed ones or after a checkpoint), "
+                                    "`unknown_key` (chained under a key id this verifier does not hold), "
+                                    "`anchor_mismatch` (not the head a signed checkpoint recorded at this position) or "
+                                    "`truncated` (the chain ends before a checkpointed position); position 0 with "
+                                    "`checkpoint_<problem>`: a checkpoint itself is forged, unlinked or moved back")
     expected_position: int | None = None
 
 
 class ChainReport(BaseModel):
     valid: bool
     entries: int = Field(description="Entries checked")
-    head_hash: str = Field(description="Hash of the last entry (anchor it elsewhere to detect truncation)")
+    head_hash: str = Field(description="Hash of the last entry checked")
+    keyed_from: int | None = Field(None, description="Position of the first keyed entry (HMAC); earlier ones are "
+                                                     "SHA-256 entries from before the switch")
+    checkpoints_matched: int = Field(0, description="Checkpoints given whose head the chain reproduced")
     first_broken: BrokenLink | None = None
     checked_at: datetime
 
 
-async def verify_chain(session: AsyncSession) -> ChainReport:
-    """Walk the whole chain in position order; stop at the first broken link."""
-    previous_hash, expected, checked = GENESIS_HASH, 1, 0
-    columns = [c for c in audit_log.c]
+@dataclass(frozen=True)
+class AnchoredHead:
+    """What a verified checkpoint says: the chain's entry at ``position`` had hash ``head``."""
+
+    position: int
+    head: str
+
+
+async def verify_chain(session: AsyncSession, keys: AuditKeys | None = None,
+                       anchors: Iterable[AnchoredHead] = (), *, after: AnchoredHead | None = None) -> ChainReport:
+    """Walk the chain in position order, each entry under its own key; stop at the first broken link.
+
+    ``anchors`` are heads from verified checkpoints: the entry at each position must have that hash,
+    the chain must reach the newest one, and every entry after it must be keyed. ``after`` starts the
+    walk after an anchored head instead of at the genesis (the anchoring job checks only what is new).
+    """
+    keys = keys or audit_keys()
+    heads: dict[int, set[str]] = {}
+    anchored_at = Counter[int]()  # checkpoints per position
+    for anchor in anchors:
+        heads.setdefault(anchor.position, set()).add(anchor.head)
+        anchored_at[anchor.position] += 1
+    if after is not None:
+        heads.setdefault(after.position, set()).add(after.head)
+    last_anchored = max(heads, default=0)
+    # Checkpoints of the empty chain match the genesis.
+    previous_hash, expected, checked, matched = GENESIS_HASH, 1, 0, anchored_at[0]
+    keyed_from: int | None = None
+
+    def report(broken: BrokenLink | None) -> ChainReport:
+        return ChainReport(valid=broken is None, entries=checked, head_hash=previous_hash, keyed_from=keyed_from,
+                           checkpoints_matched=matched, first_broken=broken, checked_at=datetime.now(UTC))
+
+    if after is not None and after.position > 0:
+        stored = (await session.execute(select(audit_log.c.hash, audit_log.c.key_id)
+                                        .where(audit_log.c.position == after.position))).first()
+        if stored is None:
+            return report(BrokenLink(position=after.position, reason="truncated"))
+        if stored.hash != after.head:
+            return report(BrokenLink(position=after.position, reason="anchor_mismatch"))
+        previous_hash, expected = after.head, after.position + 1
+        keyed_from = after.position if stored.key_id else None
+    columns = list(audit_log.c)
     while True:
         rows = (await session.execute(
             select(*columns).where(audit_log.c.position >= expected).order_by(audit_log.c.position)
             .limit(_VERIFY_BATCH))).mappings().all()
-        for row in rows:
-            entry = dict(row)
+        for entry in rows:
+            position = entry["position"]
             broken = None
-            if entry["position"] != expected:
-                broken = BrokenLink(position=entry["position"], reason="missing", expected_position=expected)
+            if position != expected:
+                broken = BrokenLink(position=position, reason="missing", expected_position=expected)
             elif entry["prev_hash"] != previous_hash:
-                broken = BrokenLink(position=entry["position"], reason="relinked")
-            elif entry_hash(entry) != entry["hash"]:
-                broken = BrokenLink(position=entry["position"], reason="altered")
+                broken = BrokenLink(position=position, reason="relinked")
+            elif entry["key_id"] is None:
+                # A plain SHA-256 entry is genuine only before the first keyed one, and never after a
+                # checkpoint: checkpoints are written by keyed code, which writes keyed entries only.
+                if keyed_from is not None or (heads and position > last_anchored):
+                    broken = BrokenLink(position=position, reason="downgraded")
+                elif entry_hash(entry) != entry["hash"]:
+                    broken = BrokenLink(position=position, reason="altered")
+            elif entry["key_id"] not in keys.chain:
+                broken = BrokenLink(position=position, reason="unknown_key")
+            elif not hmac.compare_digest(entry_mac(entry, keys.chain[entry["key_id"]]), entry["hash"]):
+                broken = BrokenLink(position=position, reason="altered")
+            if broken is None and position in heads:
+                if heads[position] != {entry["hash"]}:
+                    broken = BrokenLink(position=position, reason="anchor_mismatch")
+                else:
+                    matched += anchored_at[position]
             if broken:
-                return ChainReport(valid=False, entries=checked, head_hash=previous_hash, first_broken=broken,
-                                   checked_at=datetime.now(UTC))
+                return report(broken)
+            if entry["key_id"] is not None and keyed_from is None:
+                keyed_from = position
             previous_hash, expected, checked = entry["hash"], expected + 1, checked + 1
         if len(rows) < _VERIFY_BATCH:
-            return ChainReport(valid=True, entries=checked, head_hash=previous_hash, checked_at=datetime.now(UTC))
+            if expected <= last_anchored:
+                return report(BrokenLink(position=expected, reason="truncated"))
+            return report(None)
 
 
 class AuditEntry(BaseModel):
@@ -202,12 +517,15 @@ class AuditEntry(BaseModel):
     occurred_at: datetime
     actor_subject: str
     actor_roles: list[str]
+    actor_department: str | None = None
     action: str = Field(examples=["application.accept", "personal_data.read", "authorisation.grant"])
     resource_type: str
     resource_id: str
     owner_subject: str | None = None
     details: dict[str, Any]
     request_id: str | None = None
+    key_id: str | None = Field(None, description="The chain key the hash is an HMAC under (null: SHA-256, before the "
+                                                 "switch)")
     hash: str
 
 
@@ -218,10 +536,25 @@ def audit_router(service: str) -> APIRouter:
     """``GET /v1/audit/<service>/verify`` and ``/entries``, for ops admins and inspectors."""
     router = APIRouter(prefix=f"/v1/audit/{service}", tags=["audit"], dependencies=[needs_scope("audit:read")])
 
-    @router.get("/verify", response_model=ChainReport, summary="Verify the audit chain; report the first broken link")
-    async def verify(session: SessionDep, _: AuditReader) -> ChainReport:
+    @router.get("/verify", response_model=ChainReport,
+                summary="Verify the audit chain with the chain keys and against its signed checkpoints; report the "
+                        "first broken link")
+    async def verify(request: Request, session: SessionDep, _: AuditReader) -> ChainReport:
+        from kit.audit_anchor import verify_service
+
+        store = getattr(request.app.state, "audit_anchors", None)
         async with session.begin():
-            return await verify_chain(session)
+            if store is None:
+                return await verify_chain(session)
+            try:
+                result = await verify_service(session, service, store, audit_keys(), None)
+            except (OSError, DBAPIError) as e:
+                raise ServiceUnavailable("审计锚点库暂不可用 / the audit anchor database is unavailable") from e
+        if result.checkpoint_problem:
+            # A forged or deleted checkpoint: the chain is reported against the genuine ones before it.
+            return result.chain.model_copy(update={"valid": False, "first_broken": result.chain.first_broken or BrokenLink(
+                position=0, reason=f"checkpoint_{result.checkpoint_problem.reason}")})
+        return result.chain
 
     @router.get("/entries", response_model=Page[AuditEntry], summary="Audit entries, newest first")
     async def entries(session: SessionDep, _: AuditReader, limit: LimitQuery = 50, cursor: CursorQuery = None,

@@ -46,6 +46,22 @@ class Role(StrEnum):
 STAFF_ROLES = frozenset({Role.WINDOW_OFFICER, Role.REVIEWER, Role.HELPDESK_AGENT, Role.KNOWLEDGE_EDITOR,
                          Role.OPS_ADMIN, Role.INSPECTOR})
 
+# Departments (部门): staff of the bureau itself (not one of its offices), or with no department, and
+# ops and inspectors, see every department's work; other staff their own department's.
+BUREAU = "市绿化市容局"
+ALL_DEPARTMENTS_ROLES = (Role.OPS_ADMIN, Role.INSPECTOR)
+
+
+def sees_every_department(principal: Principal) -> bool:
+    return principal.has_role(*ALL_DEPARTMENTS_ROLES) or (
+        principal.is_staff and principal.department in (None, BUREAU))
+
+
+def staff_of(principal: Principal, department: str | None) -> bool:
+    """Whether a staff member may see the work of ``department`` (None: not known, only the all-seeing)."""
+    return principal.is_staff and (sees_every_department(principal) or (
+        department is not None and principal.department == department))
+
 
 class SubjectKind(StrEnum):
     PERSON = "person"

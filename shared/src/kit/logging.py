@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -34,8 +34,10 @@ def scrub_personal_data(_logger: Any, _name: str, event_dict: dict[str, Any]) ->
 _configured = False
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    """JSON lines on stdout for structlog and the standard library (uvicorn, alembic, nats)."""
+def configure_logging(service: str, level: str = "INFO", stream: TextIO | None = None) -> None:
+    """JSON lines on stdout (or ``stream``: a command whose output is its result logs to stderr) for
+    structlog and the standard library (uvicorn, alembic, nats)."""
+    stream = stream or sys.stdout
     global _configured
     shared_processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -47,7 +49,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     structlog.configure(
         processors=[*shared_processors, structlog.processors.EventRenamer("msg"), structlog.processors.JSONRenderer(ensure_ascii=False)],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
@@ -61,7 +63,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -10,6 +10,7 @@ import asyncio
 import importlib
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -70,9 +71,10 @@ def upgrade(service: str, settings: ServiceSettings | None = None, revision: str
     command.upgrade(alembic_config(service, settings.service_database_url), revision)
 
 
-def run_env(target_metadata: MetaData, *, platform_tables: bool = True) -> None:
+def run_env(target_metadata: MetaData, *, platform_tables: bool = True, also: Sequence[MetaData] = ()) -> None:
     """The body of every service's ``migrations/env.py`` (online mode, asyncpg); ``platform_tables=False``
-    for a database without the kit's tables (the gateway's rate-limit counters)."""
+    for a database without the kit's tables (the gateway's rate-limit counters); ``also``: other kit
+    tables the database holds (the gateway's audit checkpoints)."""
     import kit.events.outbox  # noqa: F401 - registers the kit's tables on platform_metadata
     import kit.idempotency  # noqa: F401
     config = context.config
@@ -85,7 +87,7 @@ def run_env(target_metadata: MetaData, *, platform_tables: bool = True) -> None:
         # The kit's own tables are part of every service's schema: compare them too, so autogenerate
         # neither drops them nor misses a change to them.
         context.configure(connection=connection, compare_type=True,
-                          target_metadata=[target_metadata, platform_metadata] if platform_tables else [target_metadata])
+                          target_metadata=[target_metadata, *([platform_metadata] if platform_tables else []), *also])
         with context.begin_transaction():
             context.run_migrations()
 

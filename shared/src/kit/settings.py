@@ -72,16 +72,8 @@ class ServiceSettings(PlatformSettings):
 
     @property
     def service_database_url(self) -> str:
-        """The async SQLAlchemy URL of this service's own database on the configured server.
-
-        libpq's ``sslmode`` becomes asyncpg's ``ssl`` (same values), so ops can paste a libpq URL.
-        """
-        url = make_url(self.database_url).set(drivername="postgresql+asyncpg", database=self.database_name)
-        query = dict(url.query)
-        if "sslmode" in query:
-            query["ssl"] = query.pop("sslmode")
-            url = url.set(query=query)
-        return url.render_as_string(hide_password=False)
+        """The async SQLAlchemy URL of this service's own database on the configured server."""
+        return async_database_url(self.database_url, self.database_name)
 
     @property
     def admin_database_url(self) -> str:
@@ -91,3 +83,17 @@ class ServiceSettings(PlatformSettings):
             url = url.set(database="postgres")
         return url.render_as_string(hide_password=False)
 
+
+
+def async_database_url(database_url: str, database: str | None = None) -> str:
+    """The async SQLAlchemy (asyncpg) URL of ``database`` (default: the URL's own) on the server of the
+    libpq URL ``database_url``. libpq's ``sslmode`` becomes asyncpg's ``ssl`` (same values), so ops can
+    paste a libpq URL."""
+    url = make_url(database_url).set(drivername="postgresql+asyncpg")
+    if database is not None:
+        url = url.set(database=database)
+    query = dict(url.query)
+    if "sslmode" in query:
+        query["ssl"] = query.pop("sslmode")
+        url = url.set(query=query)
+    return url.render_as_string(hide_password=False)

@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=routers,
         subscriptions=SUBSCRIPTIONS,
         background_jobs=BACKGROUND_JOBS,
+        audit_trail=True,
         openapi_tags=[{"name": "tickets", "description": "专业人工帮办 — help sessions and tickets with SLA clocks"},
                       {"name": "help desk", "description": "Agents, queues, SLA policies"},
                       {"name": "hotline", "description": "12345 三方转接 — transfer attempts"},

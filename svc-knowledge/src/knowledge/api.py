@@ -296,8 +296,7 @@ async def start_session(request: Request, principal: MaybePrincipal, body: Sessi
 @assistant_router.get("/v1/assistant/sessions/{session_id}", dependencies=[PUBLIC_ROUTE],
                       summary="A conversation with its messages")
 async def get_session(session: SessionDep, principal: MaybePrincipal, session_id: SessionId) -> SessionView:
-    c = await conversations.get(session, principal, session_id)
-    return _session_view(c, await conversations.messages_of(session, c.id))
+    return _session_view(*await conversations.read(session, principal, session_id))
 
 
 @assistant_router.post("/v1/assistant/sessions/{session_id}/messages", dependencies=[PUBLIC_ROUTE],

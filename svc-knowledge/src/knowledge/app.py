@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
 
 from kit.app import Runtime, ServiceDefinition, create_service_app
+from kit.audit import audit_router
 from kit.scheduling import every
 from kit.settings import ServiceSettings
 from knowledge.api import assistant_router, router
@@ -58,9 +59,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings or Settings(),
         title="svc-knowledge",
         description="知识库与智能客服 — the knowledge base and the smart assistant",
-        routers=[router, assistant_router],
+        routers=[router, assistant_router, audit_router("knowledge")],
         subscriptions=SUBSCRIPTIONS,
         background_jobs=[seed_job, refresh_job, policy_job],
+        audit_trail=True,
         openapi_tags=[{"name": "knowledge", "description": "知识库 — entries, versions, review, import/export, search"},
                       {"name": "assistant", "description": "智能客服 — sessions, answers, clarifying questions, hand-over"}],
     ))

@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=routers,
         subscriptions=subscriptions(issuer),
         background_jobs=[reload_keys, expiry_reminders, expire_licences],
+        audit_trail=True,
         openapi_tags=[{"name": "licences", "description": "电子证照 — licences, versions, status"},
                       {"name": "verification", "description": "亮证/亮数 and verification"},
                       {"name": "grants", "description": "授权调证 — third-party authorisation"},

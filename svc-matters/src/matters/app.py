@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=routers,
         subscriptions=SUBSCRIPTIONS,
         background_jobs=[clock_warnings, stall_detection, live_status],
+        audit_trail=True,
         openapi_tags=[{"name": "matters", "description": "事项 — matters and their guides"},
                       {"name": "applications", "description": "办件 — applications, status and timeline"}],
     ))

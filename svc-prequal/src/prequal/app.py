@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="智能预填与智能预审 — smart pre-fill and smart pre-review",
         routers=[router, rules_router, prefill_router, audit_router("prequal")],
         subscriptions=SUBSCRIPTIONS,
+        audit_trail=True,
         openapi_tags=[{"name": "pre-review", "description": "智能预审 — verdicts with a reason per rule"},
                       {"name": "pre-fill", "description": "智能预填 — draft forms with sources; measures"},
                       {"name": "review rules", "description": "审查规则指标化 — versioned rule sets per matter (CEL)"}],

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, literal, select, tuple_
+from sqlalchemy import func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,7 +41,7 @@ from prequal.business import (
     known_businesses,
     name_outcome,
 )
-from prequal.models import KnownApplication, KnownBusiness, KnownLicence
+from prequal.models import KnownApplication, KnownBusiness, KnownLicence, Verdict
 from prequal.rules import RuleResult
 
 # The identifying fields of each matter's object: two applications of one matter by one subject with the
@@ -132,6 +132,10 @@ async def on_status_changed(session: AsyncSession, event: CloudEvent) -> None:
     await session.execute(stmt.on_conflict_do_update(
         index_elements=["application_id"], set_={"status": stmt.excluded.status, "status_at": stmt.excluded.status_at},
         where=(KnownApplication.status_at.is_(None)) | (KnownApplication.status_at <= stmt.excluded.status_at)))
+    if changed.department:
+        # Verdicts given before submissions carried the department learn it from the next status change.
+        await session.execute(update(Verdict).where(Verdict.application_id == changed.application_id,
+                                                    Verdict.department.is_(None)).values(department=changed.department))
 
 
 _stmt = insert(KnownApplication)

@@ -42,6 +42,9 @@ class Verdict(Base):
     matter_code: Mapped[str] = mapped_column(String(32), nullable=False)
     matter_version: Mapped[int] = mapped_column(Integer, nullable=False)
     applicant_subject: Mapped[str] = mapped_column(String(128), nullable=False)
+    # The department handling the application (from the submission, or its first status change for
+    # verdicts given before submissions carried it): staff of other departments do not see the verdict.
+    department: Mapped[str | None] = mapped_column(String(200), nullable=True)
     verdict: Mapped[str] = mapped_column(String(24), nullable=False)
     findings: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False)
     ruleset: Mapped[str] = mapped_column(String(64), nullable=False)

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.audit import record_audit
-from kit.auth import Principal
+from kit.auth import Principal, staff_of
 from kit.contracts import ApplicationSubmitted, Finding, MatterRequirements, PrereviewVerdictIssued
 from kit.contracts.prequal import RuleOutcome
 from kit.errors import Conflict, NotFound, ValidationFailed
@@ -184,7 +184,7 @@ async def _review_round(session: AsyncSession, round_: list[tuple[int, Applicati
         rows.append(dict(
             id=uuid.uuid4().hex, application_id=submitted.application_id, attempt=submitted.attempt,
             matter_code=submitted.matter.code, matter_version=submitted.matter.version,
-            applicant_subject=submitted.applicant.subject, verdict=review.verdict,
+            applicant_subject=submitted.applicant.subject, department=submitted.department, verdict=review.verdict,
             findings=[f.model_dump() for f in review.findings], ruleset=ruleset.name, ruleset_version=version,
             results=review.dumped, inputs=inputs, submitted_at=submitted.submitted_at,
             checked_at=now))
@@ -214,10 +214,18 @@ async def _review_round(session: AsyncSession, round_: list[tuple[int, Applicati
 
 
 async def verdicts_for(session: AsyncSession, principal: Principal, application_id: str) -> list[Verdict]:
+    """The verdicts of an application for its applicant, or for staff of its department (as svc-matters
+    scopes the application itself); anyone else gets 404, so ids leak nothing. A staff read is audited."""
     rows = (await session.scalars(select(Verdict).where(Verdict.application_id == application_id)
                                   .order_by(Verdict.attempt))).all()
-    if not rows or not (principal.is_staff or rows[0].applicant_subject == principal.subject):
+    owner = rows[0].applicant_subject if rows else None
+    department = next((v.department for v in reversed(rows) if v.department), None)
+    if not rows or not (owner == principal.subject or staff_of(principal, department)):
         raise NotFound("没有该办件的预审结果 / no pre-review verdict for this application")
+    if owner != principal.subject:
+        await record_audit(session, principal, "prereview.read", "application", application_id, owner=owner,
+                           details={"verdicts": len(rows)})
+        await session.commit()
     return list(rows)
 
 

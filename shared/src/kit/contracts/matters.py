@@ -120,6 +120,9 @@ class ApplicationSubmitted(EventContract):
     form: dict[str, Any]
     materials: dict[str, MaterialRef]
     submitted_at: datetime
+    # The department (部门) handling the application, which scopes staff reads of its verdicts in
+    # svc-prequal; absent from events published before it was added.
+    department: str | None = None
 
 
 class ApplicationStatusChanged(EventContract):

@@ -6,14 +6,14 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from kit.auth import Principal, Role
+# Who may see which department's work is the platform's rule (kit.auth), re-exported for the capabilities.
+from kit.auth import BUREAU as BUREAU
+from kit.auth import sees_every_department as sees_every_department
+from kit.auth import staff_of as staff_of
 from kit.pagination import Page, newest_first_cursor
 
 R = TypeVar("R")
 T = TypeVar("T")
-
-# Staff of the bureau itself (not one of its offices) act for every department.
-BUREAU = "市绿化市容局"
 
 
 def new_id() -> str:
@@ -22,16 +22,6 @@ def new_id() -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def sees_every_department(principal: Principal) -> bool:
-    return principal.has_role(Role.OPS_ADMIN, Role.INSPECTOR) or (
-        principal.is_staff and principal.department in (None, BUREAU))
-
-
-def staff_of(principal: Principal, department: str) -> bool:
-    """Whether a staff member may see and act on the work of ``department``."""
-    return principal.is_staff and (sees_every_department(principal) or principal.department == department)
 
 
 def newest_first_page(rows: Sequence[R], limit: int, view: Callable[[R], T], at: Callable[[R], datetime],

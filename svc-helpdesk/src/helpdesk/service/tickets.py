@@ -285,10 +285,16 @@ async def queue(session: AsyncSession, principal: Principal, *, limit: int, curs
 
 async def messages(session: AsyncSession, principal: Principal, ticket_id: str, *, limit: int,
                    after_id: int) -> list[MessageView]:
-    await load_ticket(session, principal, ticket_id)
+    ticket = await load_ticket(session, principal, ticket_id)
     rows = (await session.scalars(select(TicketMessage).where(TicketMessage.ticket_id == ticket_id,
                                                               TicketMessage.id > after_id)
                                   .order_by(TicketMessage.id).limit(limit))).all()
+    if rows and not _is_owner(principal, ticket):
+        # Staff reading what a person wrote: audited (how many and from where, never the text). A poll
+        # for new messages that finds none read nothing: agents' screens poll, the log stays readable.
+        await record_audit(session, principal, "ticket.messages_read", "ticket", ticket.id,
+                           owner=ticket.applicant_subject, details={"messages": len(rows), "after": after_id})
+        await session.commit()
     return [MessageView(id=m.id, author_kind=m.author_kind, author_subject=m.author_subject, body=m.body,
                         created_at=m.created_at) for m in rows]
 

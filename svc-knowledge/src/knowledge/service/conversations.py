@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.audit import record_audit
 from kit.auth import Principal, Role
 from kit.calendar import CalendarError, default_calendar
 from kit.contracts.knowledge import AssistantHandedOver, ConversationTurn
@@ -63,6 +64,18 @@ async def get(session: AsyncSession, principal: Principal | None, conversation_i
                                                           or principal.is_staff)):
         raise Forbidden("这不是您的会话 / not your conversation")
     return conversation
+
+
+async def read(session: AsyncSession, principal: Principal | None, conversation_id: str
+               ) -> tuple[Conversation, list[dict[str, Any]]]:
+    """A conversation with its messages; a staff member reading someone else's is audited."""
+    conversation = await get(session, principal, conversation_id)
+    messages = await messages_of(session, conversation.id)
+    if principal is not None and principal.is_staff and principal.subject != conversation.user_subject:
+        await record_audit(session, principal, "conversation.read", "conversation", conversation.id,
+                           owner=conversation.user_subject, details={"messages": len(messages)})
+        await session.commit()
+    return conversation, messages
 
 
 async def messages_of(session: AsyncSession, conversation_id: str) -> list[dict[str, Any]]:

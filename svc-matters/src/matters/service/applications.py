@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit import idempotency
 from kit.audit import record_audit
-from kit.auth import Principal, Role, SubjectKind
+from kit.auth import ALL_DEPARTMENTS_ROLES, BUREAU, Principal, Role, SubjectKind, sees_every_department
 from kit.contracts import (
     ApplicantRef,
     ApplicationSubmitted,
@@ -46,9 +46,8 @@ from matters.service.catalogue import current_matter, forget_current, requiremen
 log = structlog.get_logger("matters.applications")
 
 PREQUAL_ACTOR = "svc-prequal"
-# Staff whose department is the bureau itself see every department's applications.
-BUREAU = "市绿化市容局"
-ALL_SEEING_ROLES = (Role.OPS_ADMIN, Role.INSPECTOR)
+# Staff whose department is the bureau itself see every department's applications (kit.auth).
+ALL_SEEING_ROLES = ALL_DEPARTMENTS_ROLES
 
 
 # --- the shape of a submission --------------------------------------------------------------
@@ -173,7 +172,7 @@ def _submitted_event(app: Application, requirements: MatterRequirements, refs: d
         application_id=app.id, attempt=app.attempt, matter=requirements,
         applicant=ApplicantRef(subject=app.applicant_subject, kind=app.applicant_kind, org_code=app.applicant_org_code),
         # Personal values stay encrypted in the outbox and on the bus; svc-prequal reveals them.
-        form=protect_form(app.form), materials=refs, submitted_at=at)
+        form=protect_form(app.form), materials=refs, submitted_at=at, department=app.department)
 
 
 async def _announce_submission(session: AsyncSession, app: Application, requirements: MatterRequirements,
@@ -360,7 +359,7 @@ async def authorised_companies(session: AsyncSession, principal: Principal) -> l
 
 
 def staff_sees_all(principal: Principal) -> bool:
-    return principal.has_role(*ALL_SEEING_ROLES) or principal.department in (None, BUREAU)
+    return sees_every_department(principal)
 
 
 async def may_read(session: AsyncSession, app: Application, principal: Principal) -> bool:
