@@ -13,13 +13,12 @@ import uuid
 from typing import Any
 
 import httpx
-import nats
 import pytest
 from nats.errors import TimeoutError as NatsTimeout
 
 from kit.contracts import LicenceIssued
 from kit.identifiers import USCC_CHARSET, uscc_check_char
-from support import all_materials, bearer, matter, publish_as_licences, upload, valid_form
+from support import all_materials, bearer, connect_nats, matter, publish_as_licences, upload, valid_form
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +76,7 @@ async def events_on(suite, subject: str, wanted, expect: int, stream: str = "LVR
     found: list[dict[str, Any]] = []
     settled = False
     while True:
-        nc = await nats.connect(suite.env["NATS_URL"])
+        nc = await connect_nats(suite.nats_admin)
         try:
             sub = await nc.jetstream().subscribe(subject, stream=stream, ordered_consumer=True)
             found = []
@@ -108,7 +107,7 @@ async def publish_licence_issued(suite, app_id: str, holder: str) -> None:  # no
     event = LicenceIssued(licence_id="lic-" + uuid.uuid4().hex[:12], licence_number="沪绿景字〔2026〕第0042号",
                           licence_type="户外招牌设置审批决定书", application_id=app_id, holder_subject=holder,
                           issued_at=dt.datetime.now(dt.UTC)).envelope(subject=app_id)
-    await publish_as_licences(suite.env["NATS_URL"], event, app_id)
+    await publish_as_licences(suite.env, event, app_id)
 
 
 def other_uscc(rng: random.Random) -> str:

@@ -15,7 +15,7 @@ import pytest
 
 from kit.contracts.helpdesk import AnswerProposed
 from kit.contracts.knowledge import AssistantHandedOver
-from support import bearer
+from support import bearer, connect_nats
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -211,7 +211,7 @@ async def test_assistant_answers_clarifies_and_narrows(client) -> None:  # noqa:
 
 
 async def test_assistant_hands_over_with_the_conversation_and_records_the_question(client, token, suite) -> None:  # noqa: ANN001
-    nc = await nats.connect(suite.env["NATS_URL"])
+    nc = await connect_nats(suite.nats_admin)
     received: list[AssistantHandedOver] = []
     js = nc.jetstream()
     try:
@@ -293,7 +293,7 @@ async def test_help_desk_answer_becomes_a_draft_entry(client, token, suite) -> N
     proposal = AnswerProposed(proposal_id=uuid.uuid4().hex, ticket_id="t-1", conversation_id=None, matter_code="LR-XK-008",
                               question="绿化养护单位资质在哪里查？", answer="在市绿化市容局官网“行业管理”栏目查询。",
                               department="市绿化市容局", proposed_by="agent", proposed_at=dt.datetime.now(dt.UTC))
-    nc = await nats.connect(suite.env["NATS_URL"])
+    nc = await connect_nats(suite.nats_admin)
     try:
         js = nc.jetstream()
         try:

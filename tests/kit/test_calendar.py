@@ -545,8 +545,8 @@ async def test_watcher_installs_approved_years_without_a_restart(servers, monkey
     monkeypatch.setattr(calendar_module, "_approved", {})
     monkeypatch.delenv("CALENDAR_DIR", raising=False)
     default_calendar.cache_clear()
-    watcher = asyncio.create_task(watch_approved_years(servers.nats_url, bucket=bucket, retry_seconds=0.2))
-    nc = await nats.connect(servers.nats_url)
+    watcher = asyncio.create_task(watch_approved_years(servers.nats_admin, bucket=bucket, retry_seconds=0.2))
+    nc = await nats.connect(**servers.nats_admin.connect_options())
     try:
         js = nc.jetstream()
         year = load_year_file_from(dict(SYNTHETIC_2027, year=2041, holidays=["2041-01-01"], workdays=[]))

@@ -307,7 +307,7 @@ async def test_closing_the_bus_after_stopping_an_idle_consumer_is_quick(database
                                                                          stop_task) -> None:  # noqa: ANN001
     # A service stops by cancelling its consumers and closing the bus; expired pull requests of an
     # idle consumer must not hold that close for the client's 30 s drain timeout.
-    bus = JetStreamBus(servers.nats_url, name="kittest-close")
+    bus = JetStreamBus(servers.nats_admin, name="kittest-close")
     await bus.connect()
     await bus.ensure_stream(test_events.stream, test_events.subjects)
     subscription = EventSubscription(name=f"idle{test_events.suffix}", producer=test_events.producer,
