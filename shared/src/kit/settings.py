@@ -111,13 +111,10 @@ class ServiceSettings(PlatformSettings):
     def service_database_url(self) -> str:
         """The async SQLAlchemy URL of this service's own database on the configured server.
 
-        libpq's ``sslmode`` becomes asyncpg's ``ssl`` (same values), so ops can paste a libpq URL.
+        libpq's TLS parameters (``sslmode``, ``sslrootcert``, ``sslcert``, ``sslkey``) stay in it, so ops
+        paste a libpq URL; ``kit.db.asyncpg_tls`` turns them into asyncpg's ``ssl`` when connecting.
         """
         url = make_url(self.database_url).set(drivername="postgresql+asyncpg", database=self.database_name)
-        query = dict(url.query)
-        if "sslmode" in query:
-            query["ssl"] = query.pop("sslmode")
-            url = url.set(query=query)
         return url.render_as_string(hide_password=False)
 
     @property
