@@ -150,8 +150,14 @@ async def test_no_client_but_svc_matters_can_publish_its_status_changes_and_noth
     status = (await client.get(f"/v1/applications/{app_id}", headers=bearer(await token("applicant-person")))).json()
     assert status["status"] in ("prereviewed", "returned")
 
-    # Ops discard it through the service, with its ops identity; every consumer's copy goes.
-    r = await client.delete(f"/v1/ops/licences/deadletters/{letter['sequence']}", headers=bearer(ops))
+    # Ops replay it through the service, which republishes on svc-matters' subject with its ops identity
+    # (svc-licences' own may not): the consumers refuse it again; then ops discard it.
+    r = await client.post(f"/v1/ops/licences/deadletters/{letter['sequence']}/replay", headers=bearer(ops))
+    assert r.status_code == 200, r.text
+    [again] = await eventually(licences_dead_letters, lambda found: len(found) == 1 and found[0]["sequence"] !=
+                               letter["sequence"], what="the replayed forgery refused again")
+    assert await licences_of(suite, app_id) == 0
+    r = await client.delete(f"/v1/ops/licences/deadletters/{again['sequence']}", headers=bearer(ops))
     assert r.status_code == 200, r.text
     seq = 1
     while True:

@@ -169,3 +169,15 @@ async def _connect_over_tls(port: int, ca: Path, other_ca: Path) -> None:
             await refused.ping()
     finally:
         await refused.dispose()
+
+
+def test_libpq_tls_parameters_become_asyncpg_s_ssl_argument(tmp_path: Path) -> None:
+    ca, _, _ = make_ca(tmp_path / "pki", "lvrong test CA")
+    base = "postgresql+asyncpg://u:p@db.example:5432/lvrong_matters"
+    assert asyncpg_tls(base) == (base, {})
+    assert asyncpg_tls(f"{base}?sslmode=disable") == (base, {"ssl": "disable"})
+    assert asyncpg_tls(f"{base}?ssl=require&application_name=x") == (f"{base}?application_name=x", {"ssl": "require"})
+    bare, tls = asyncpg_tls(f"{base}?sslmode=require&sslrootcert={ca}")  # libpq: require + root cert = verify-ca
+    assert bare == base and tls["ssl"].verify_mode == ssl.CERT_REQUIRED and not tls["ssl"].check_hostname
+    _, tls = asyncpg_tls(f"{base}?sslmode=verify-full")
+    assert tls["ssl"].verify_mode == ssl.CERT_REQUIRED and tls["ssl"].check_hostname
