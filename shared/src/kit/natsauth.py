@@ -141,7 +141,12 @@ def service_permissions(bus: ServiceBus, *, calendar_bucket: str) -> Permissions
     for consumer in bus.consumes:
         stream = stream_name(consumer.producer)
         allowed.publish += [f"{DEAD_LETTER_PREFIX}.{consumer.durable}", *_stream_api(stream, "INFO"),
-                            *_consumer_api(stream, consumer.durable)]
+                            *_consumer_api(stream, consumer.durable),
+                            # Reading back one message of a stream it consumes: the one whose last delivery
+                            # ended unsettled, named by the server's MaxDeliver advisory, is dead-lettered.
+                            *_stream_api(stream, "MSG.GET"), f"{JS_API}.DIRECT.GET.{stream}",
+                            f"{JS_API}.DIRECT.GET.{stream}.>"]
+        allowed.subscribe.append(f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer.durable}")
     if bus.service == CALENDAR_BUCKET_WRITER:
         allowed.publish += [*_stream_api(f"KV_{calendar_bucket}", "CREATE"), f"$KV.{calendar_bucket}.>"]
     return allowed
