@@ -30,8 +30,11 @@ def _reachable(url: str, default_port: int) -> bool:
 def servers() -> Servers:
     # NATS: unless NATS_URL is set (then with the seeds in NATS_CREDENTIALS_DIR, if any), the suite's own
     # server on a free port with the platform's generated identities and permissions, as in production.
+    # fsync off for the tests' own local PostgreSQL only: its databases are dropped and recreated by every
+    # run, so a crash loses nothing worth keeping, and the suite runs faster (`make run` keeps fsync on).
     try:
-        found = Servers.configured_or_local(ROOT / "var" / "test", postgres_port=54339, nats_port=free_port())
+        found = Servers.configured_or_local(ROOT / "var" / "test", postgres_port=54339, nats_port=free_port(),
+                                            durable=False)
     except Exception as e:  # noqa: BLE001 - said once, plainly, instead of an error in every test
         pytest.exit(f"the test servers could not be started: {type(e).__name__}: {e}", returncode=3)
     for url, port, what in ((found.database_url, 5432, "PostgreSQL"), (found.nats_url, 4222, "NATS")):
