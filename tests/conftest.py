@@ -1,5 +1,6 @@
-"""Real servers for every test: the configured PostgreSQL and NATS (``DATABASE_URL``, ``NATS_URL``),
-or local ones started from the pip-installed binaries the same way ``make run`` does.
+"""Real servers for every test: the configured PostgreSQL and NATS (``DATABASE_URL``, ``NATS_URL`` with
+``NATS_CREDENTIALS_DIR``), or local ones started from the pip-installed binaries the same way ``make run``
+does — the local NATS with authentication and the platform's permissions (kit.natsauth).
 
 A server that cannot be reached fails the run at once; nothing is skipped.
 """
@@ -11,7 +12,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from kit.devstack import Servers
+from kit.devstack import Servers, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,9 +28,15 @@ def _reachable(url: str, default_port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def servers() -> Servers:
-    # fsync off for the tests' own local server only: its databases are dropped and recreated by every
+    # NATS: unless NATS_URL is set (then with the seeds in NATS_CREDENTIALS_DIR, if any), the suite's own
+    # server on a free port with the platform's generated identities and permissions, as in production.
+    # fsync off for the tests' own local PostgreSQL only: its databases are dropped and recreated by every
     # run, so a crash loses nothing worth keeping, and the suite runs faster (`make run` keeps fsync on).
-    found = Servers.configured_or_local(ROOT / "var" / "test", postgres_port=54339, nats_port=42239, durable=False)
+    try:
+        found = Servers.configured_or_local(ROOT / "var" / "test", postgres_port=54339, nats_port=free_port(),
+                                            durable=False)
+    except Exception as e:  # noqa: BLE001 - said once, plainly, instead of an error in every test
+        pytest.exit(f"the test servers could not be started: {type(e).__name__}: {e}", returncode=3)
     for url, port, what in ((found.database_url, 5432, "PostgreSQL"), (found.nats_url, 4222, "NATS")):
         if not _reachable(url, port):
             found.stop()

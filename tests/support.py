@@ -6,7 +6,7 @@ import contextlib
 import datetime as dt
 import itertools
 import random
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import asyncpg
@@ -14,6 +14,7 @@ import nats
 from sqlalchemy.engine import make_url
 
 from kit.identifiers import USCC_CHARSET, resident_id_check_char, uscc_check_char
+from kit.natsauth import ADMIN, NatsClient
 
 
 async def connect(database_url: str, database: str = "postgres") -> asyncpg.Connection:
@@ -48,12 +49,22 @@ async def recreate_database(database_url: str, name: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-async def drop_streams(nats_url: str, prefix: str = "LVRONG_") -> None:
+def nats_admin(env: Mapping[str, str]) -> NatsClient:
+    """The admin identity on the NATS of a suite's environment (its seed in ``NATS_CREDENTIALS_DIR``)."""
+    return NatsClient.from_directory(env["NATS_URL"], env.get("NATS_CREDENTIALS_DIR"), ADMIN)
+
+
+async def connect_nats(client: NatsClient, **options: Any) -> nats.aio.client.Client:
+    """A plain NATS connection of a test or tool, as ``client`` (the admin, usually)."""
+    return await nats.connect(**client.connect_options(), **{"connect_timeout": 3, **options})
+
+
+async def drop_streams(client: NatsClient, prefix: str = "LVRONG_") -> None:
     """Remove the platform's JetStream streams so a run starts with no events of an earlier one.
 
     The tests own the servers they are pointed at: never point them at a production NATS.
     """
-    nc = await nats.connect(nats_url, connect_timeout=3)
+    nc = await connect_nats(client)
     try:
         js = nc.jetstream()
         for info in await js.streams_info():
@@ -218,12 +229,13 @@ def fresh_suite(prefix: str, var: Any, log_prefix: str = "lvrong-bench-", *,
     servers = Servers.configured_or_local(Path(var), postgres_port=54349, nats_port=free_port())
     ports = {name: free_port() for name in SERVICE_PORTS}
     log_dir = Path(tempfile.mkdtemp(prefix=log_prefix))
-    env = platform_environment(servers.database_url, servers.nats_url, ports=ports)
+    env = platform_environment(servers.database_url, servers.nats_url, ports=ports,
+                               nats_credentials_dir=servers.nats_credentials_dir)
     env.update(DATABASE_NAME_PREFIX=prefix, GATEWAY_DEV_ISSUER_KEY_DIR=str(log_dir / "dev-issuer"), LOG_LEVEL="WARNING")
     suite = Suite(env, ports=ports, log_dir=log_dir)
     try:
         asyncio.run(drop_databases(servers.database_url, [f"{prefix}_{s}" for s in SERVICE_PORTS if s != "gateway"]))
-        asyncio.run(drop_streams(servers.nats_url))
+        asyncio.run(drop_streams(servers.nats_admin))
         migrate_all(env)
         suite.start()
         suite.wait_ready()
@@ -328,11 +340,9 @@ async def issue_quarantine_document(client: Any, officer_token: str, holder_subj
     return r.json()
 
 
-async def publish_as_licences(nats_url: str, event: Any, key: str) -> None:
-    """Publish ``event`` (a CloudEvent) on svc-licences' stream as its outbox relay would."""
-    import nats
-
-    nc = await nats.connect(nats_url)
+async def publish_as_licences(env: Mapping[str, str], event: Any, key: str) -> None:
+    """Publish ``event`` (a CloudEvent) on svc-licences' stream as its outbox relay would, with its identity."""
+    nc = await connect_nats(NatsClient.from_directory(env["NATS_URL"], env.get("NATS_CREDENTIALS_DIR"), "licences"))
     try:
         ack = await nc.jetstream().publish(event.type, event.to_json_bytes(), stream="LVRONG_LICENCES",
                                            headers={"Nats-Msg-Id": event.id, "Lvrong-Key": key})
@@ -416,7 +426,7 @@ async def ticked(suite: Any, service: str, job: str, *, ticks: int = 1, seconds:
         await asyncio.sleep(0.05)
 
 
-async def consumers_settled(nats_url: str, stream: str, durables: list[str] | None = None, *,
+async def consumers_settled(client: NatsClient, stream: str, durables: list[str] | None = None, *,
                             seconds: float = 15) -> int:
     """Wait until every durable consumer ``durables`` of ``stream`` (default: all of them) has handled
     and acknowledged everything the stream held when this was called; returns that last sequence.
@@ -429,7 +439,7 @@ async def consumers_settled(nats_url: str, stream: str, durables: list[str] | No
 
     import pytest
 
-    nc = await nats.connect(nats_url, connect_timeout=3)
+    nc = await connect_nats(client)
     try:
         js = nc.jetstream()
         last = (await js.stream_info(stream)).state.last_seq
@@ -475,19 +485,19 @@ async def settled(suite: Any, producer: str, durables: list[str] | None = None, 
     ``durables`` of that stream (all by default) has handled and acknowledged it; returns the stream's
     last sequence. What those events could cause has then happened, so its absence can be asserted.
 
-    ``suite`` is anything with ``env["NATS_URL"]`` and ``async db(service)``."""
+    ``suite`` is anything with ``env`` (``NATS_URL``, ``NATS_CREDENTIALS_DIR``) and ``async db(service)``."""
     from kit.events.envelope import stream_name
 
     await outbox_published(suite, producer, seconds=seconds)
-    return await consumers_settled(suite.env["NATS_URL"], stream_name(producer), durables, seconds=seconds)
+    return await consumers_settled(nats_admin(suite.env), stream_name(producer), durables, seconds=seconds)
 
 
-async def stream_events(nats_url: str, stream: str, subject: str) -> list[dict[str, Any]]:
+async def stream_events(client: NatsClient, stream: str, subject: str) -> list[dict[str, Any]]:
     """Every CloudEvent on ``subject`` that ``stream`` holds now, in order (as many as the stream counts
     for the subject when called, so nothing is waited for by a timeout)."""
     import json
 
-    nc = await nats.connect(nats_url, connect_timeout=3)
+    nc = await connect_nats(client)
     try:
         js = nc.jetstream()
         info = await js.stream_info(stream, subjects_filter=subject)

@@ -338,7 +338,7 @@ def main() -> int:
     database_url, nats_url = servers.database_url, servers.nats_url
     ports = {name: free_port() for name in SERVICE_PORTS}
     log_dir = Path(tempfile.mkdtemp(prefix="lvrong-bench1m-"))
-    env = platform_environment(database_url, nats_url, ports=ports)
+    env = platform_environment(database_url, nats_url, ports=ports, nats_credentials_dir=servers.nats_credentials_dir)
     env.update(DATABASE_NAME_PREFIX=PREFIX, GATEWAY_DEV_ISSUER_KEY_DIR=str(log_dir / "dev-issuer"), LOG_LEVEL="WARNING")
     suite: Suite | None = None
     try:

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from kit.devstack import Servers, free_port, http_ok, platform_environment, service_command, wait_for  # noqa: E402
 from prequal.rules import compile_rules, shipped_rulesets, verdict_of  # noqa: E402
-from support import drop_databases, valid_form  # noqa: E402
+from support import connect_nats, drop_databases, nats_admin, valid_form  # noqa: E402
 
 CATALOGUE = json.loads((ROOT / "svc-matters/src/matters/catalogue/matters.json").read_text("utf-8"))
 VERDICT_SUBJECT = "lvrong.prequal.verdict.issued"
@@ -139,11 +139,9 @@ async def database_cpu_seconds(database_url: str, database: str) -> float:
 
 
 async def bench_bus(args: argparse.Namespace, env: dict[str, str], port: int, service_pid: int) -> dict[str, Any]:
-    import nats
-
     events = [submitted_event(CATALOGUE[i % len(CATALOGUE)], i) for i in range(args.events)]
     warm = [submitted_event(CATALOGUE[i % len(CATALOGUE)], 100_000 + i) for i in range(50)]
-    nc = await nats.connect(env["NATS_URL"])
+    nc = await connect_nats(nats_admin(env))
     js = nc.jetstream()
     seen: dict[str, float] = {}
     done = asyncio.Event()
@@ -204,7 +202,8 @@ def main() -> int:
         return 0
     servers = Servers.configured_or_local(ROOT / "var" / "bench", postgres_port=54349, nats_port=free_port())
     port, gateway_port = free_port(), free_port()
-    env = platform_environment(servers.database_url, servers.nats_url, ports={"gateway": gateway_port, "prequal": port})
+    env = platform_environment(servers.database_url, servers.nats_url, ports={"gateway": gateway_port, "prequal": port},
+                               nats_credentials_dir=servers.nats_credentials_dir)
     env.update(DATABASE_NAME_PREFIX=args.prefix, LOG_LEVEL="WARNING")
     log = Path(tempfile.mkdtemp(prefix="lvrong-prequal-bench-")) / "prequal.log"
     proc = None
@@ -212,7 +211,7 @@ def main() -> int:
         from support import drop_streams
 
         asyncio.run(drop_databases(servers.database_url, [f"{args.prefix}_prequal"]))
-        asyncio.run(drop_streams(servers.nats_url))
+        asyncio.run(drop_streams(servers.nats_admin))
         subprocess.run([sys.executable, "-c", "from kit.migrations import upgrade; upgrade('prequal')"], env=env, check=True)
         with open(log, "ab") as out:
             proc = subprocess.Popen(service_command("prequal", port, workers=args.workers), env=env, stdout=out,

@@ -26,12 +26,11 @@ import time
 from pathlib import Path
 
 import httpx
-import nats
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support import all_materials, fresh_suite, percentile, valid_form  # noqa: E402
+from support import all_materials, connect_nats, fresh_suite, nats_admin, percentile, valid_form  # noqa: E402
 
 PREFIX = "lvrong_bench"
 MATTER = "LR-XK-008"
@@ -76,7 +75,7 @@ async def run(args: argparse.Namespace, env: dict[str, str], ports: dict[str, in
     gateway = f"http://127.0.0.1:{ports['gateway']}"
     direct = f"http://127.0.0.1:{ports['matters']}"
     watcher = VerdictWatcher()
-    nc = await nats.connect(env["NATS_URL"])
+    nc = await connect_nats(nats_admin(env))
     await nc.subscribe("lvrong.matters.application.status_changed", cb=watcher.on_message)
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:

@@ -50,7 +50,7 @@ async def round_with(cluster: Cluster, applications: int, concurrency: int, rate
             if len(verdict_seen) >= applications:
                 done.set()
 
-    nc = await nats.connect(cluster.nats.url)
+    nc = await nats.connect(**cluster.nats.client().connect_options())
     await nc.subscribe("lvrong.matters.application.status_changed", cb=on_status)
     sent_at: dict[str, float] = {}
     try:

@@ -151,7 +151,7 @@ def test_the_platform_servers_come_from_their_chart_and_operator() -> None:
 
 def test_compose_runs_the_whole_suite_with_health_checks() -> None:
     compose = _documents(DEPLOY / "compose.yaml")[0]["services"]
-    assert set(compose) == {"postgres", "nats", "migrate", *PROCESSES}
+    assert set(compose) == {"postgres", "nats", "nats-credentials", "migrate", *PROCESSES}
     for name in ["postgres", "nats", *PROCESSES]:
         assert compose[name].get("healthcheck", {}).get("test"), f"{name} has no health check"
     for process in PROCESSES:
@@ -160,3 +160,24 @@ def test_compose_runs_the_whole_suite_with_health_checks() -> None:
             assert compose[process]["depends_on"]["nats"]["condition"] == "service_healthy"
     assert {f"svc-{s}" for s in SERVICES} == set(compose["gateway"]["depends_on"])
     assert compose["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_nats_runs_with_the_generated_authorization_and_each_service_mounts_only_its_own_seeds() -> None:
+    compose = _documents(DEPLOY / "compose.yaml")[0]["services"]
+    assert "/credentials/authorization.conf" in compose["nats"]["command"]
+    assert compose["nats"]["depends_on"]["nats-credentials"]["condition"] == "service_completed_successfully"
+    assert "kit.natsauth generate" in " ".join(compose["nats-credentials"]["command"])
+    for service in SERVICES:
+        assert "nats-credentials:/run/secrets/nats:ro" in compose[f"svc-{service}"]["volumes"]
+    values = yaml.safe_load((K8S / "platform" / "nats-values.yaml").read_text(encoding="utf-8"))
+    assert values["config"]["merge"]["00$include"] == "auth/authorization.conf"
+    config = {d["metadata"]["name"]: d for d in _resources(K8S / "base") if d["kind"] == "ConfigMap"}
+    directory = config["lvrong-platform"]["data"]["NATS_CREDENTIALS_DIR"]
+    for service in SERVICES:
+        deployment = next(d for d in _documents(K8S / "base" / f"svc-{service}.yaml") if d["kind"] == "Deployment")
+        pod = deployment["spec"]["template"]["spec"]
+        [volume] = [v for v in pod["volumes"] if v["name"] == "nats-credentials"]
+        assert volume["secret"]["secretName"] == "lvrong-nats"
+        assert {i["key"] for i in volume["secret"]["items"]} == {f"{service}.nk", f"ops-{service}.nk"}
+        [mount] = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "nats-credentials"]
+        assert mount["mountPath"] == directory and mount["readOnly"] is True

@@ -1,6 +1,6 @@
 """A consumer process that stops dead in the middle of handling its first event, for the SIGKILL test.
 
-    python crashing_consumer.py NATS_URL DATABASE_URL PRODUCER SUBJECT MODE MARKER
+    python crashing_consumer.py NATS_URL NATS_SEED_FILE DATABASE_URL PRODUCER SUBJECT MODE MARKER
 
 MODE ``before_commit``: the handler has written its effect in the open transaction, then hangs;
 ``after_commit``: the effect and the handled-event record are committed, then it hangs before the
@@ -18,13 +18,14 @@ from sqlalchemy import text
 
 from kit.db import Database
 from kit.events import EventConsumer, EventSubscription, JetStreamBus
+from kit.natsauth import ADMIN, NatsClient
 
 SERVICE, SUBSCRIPTION = "crashtest", "things"
 
 
-async def main(nats_url: str, database_url: str, producer: str, subject: str, mode: str, marker: str) -> None:
+async def main(nats_url: str, nats_seed_file: str, database_url: str, producer: str, subject: str, mode: str, marker: str) -> None:
     database = Database(database_url, pool_size=2)
-    bus = JetStreamBus(nats_url, name="faulttest-crashing")
+    bus = JetStreamBus(NatsClient(nats_url, nats_seed_file, ADMIN), name="faulttest-crashing")
     await bus.connect()
 
     async def handler(session: Any, event: Any) -> None:  # noqa: ANN401
@@ -49,4 +50,4 @@ async def main(nats_url: str, database_url: str, producer: str, subject: str, mo
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:7]))
+    asyncio.run(main(*sys.argv[1:8]))

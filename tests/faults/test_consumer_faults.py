@@ -73,7 +73,7 @@ async def test_a_consumer_killed_mid_handling_gets_the_event_again_and_applies_i
         mode: str, own_postgres: LocalPostgres, own_nats: LocalNats, fault_prefix: str, tmp_path: Path) -> None:  # noqa: ANN401
     producer = f"faultsrc{uuid.uuid4().hex[:8]}"
     database = await _effects_database(own_postgres, f"{fault_prefix}_crash_{mode}")
-    bus = JetStreamBus(own_nats.url, name="faulttest")
+    bus = JetStreamBus(own_nats.client(), name="faulttest")
     await bus.connect()
     survivor: asyncio.Task[None] | None = None
     try:
@@ -82,6 +82,7 @@ async def test_a_consumer_killed_mid_handling_gets_the_event_again_and_applies_i
         await bus.publish(event.type, event.to_json_bytes(), msg_id=event.id)
         marker = tmp_path / "in-the-middle"
         crashing = await asyncio.create_subprocess_exec(sys.executable, str(HERE / "crashing_consumer.py"), own_nats.url,
+                                                        str(own_nats.client().seed_file),
                                                         database.url, producer, event.type, mode, str(marker))
         try:
             await _eventually(lambda: asyncio.sleep(0, marker.exists()), 30, "the consumer in the middle of handling")
@@ -147,7 +148,7 @@ async def poison_service(own_postgres: LocalPostgres, own_nats: LocalNats, fault
     service = PoisonService(producer)
     kit.app.OPERATIONS_METRICS_SECONDS = 0.3  # the gauges refreshed quickly enough to be watched here
     settings = FaultSettings(database_url=own_postgres.url, database_name_prefix=fault_prefix,
-                             nats_url=own_nats.url, consumer_max_deliver=3, log_level="WARNING",
+                             nats_url=own_nats.url, nats_seed_file=own_nats.client().seed_file, consumer_max_deliver=3, log_level="WARNING",
                              database_pool_size=3)
     app = create_service_app(ServiceDefinition(
         settings=settings, title="fault test", description="a service with a poison-sensitive handler",
@@ -164,12 +165,12 @@ async def poison_service(own_postgres: LocalPostgres, own_nats: LocalNats, fault
         return issuer.jwks()
 
     app.state.token_verifier = TokenVerifier(local_keys, issuer="http://faults.test", audience="lvrong")
-    bus = JetStreamBus(own_nats.url, name="faulttest-publisher")
+    bus = JetStreamBus(own_nats.client(), name="faulttest-publisher")
     await bus.connect()
     await bus.ensure_stream(stream_name(producer), stream_subjects(producer))
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
         yield {"client": client, "bus": bus, "service": service, "database": database, "producer": producer,
-               "nats_url": own_nats.url,
+               "nats_admin": own_nats.client(),
                "ops": issuer.issue(DEMO_USERS["ops"])["access_token"],
                "applicant": issuer.issue(DEMO_USERS["applicant-person"])["access_token"]}
     server.should_exit = True
@@ -232,7 +233,7 @@ async def test_a_poison_event_is_dead_lettered_the_rest_flows_and_ops_replay_it_
 
     await _eventually(applied, 15, "the replayed event applied")
     # Everything on the stream handled and acknowledged: a second delivery of it would have been by now.
-    await consumers_settled(poison_service["nats_url"], stream_name(producer), ["faulttest-things"])
+    await consumers_settled(poison_service["nats_admin"], stream_name(producer), ["faulttest-things"])
     effects = await _effects(database)
     assert effects.count(poison.id) == 1 and len(effects) == 21
     assert await _dead_letters(client, ops) == []

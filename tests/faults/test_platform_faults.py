@@ -154,7 +154,7 @@ async def test_ops_see_and_discard_a_services_dead_letters_through_the_gateway(c
     import nats
 
     assert cluster.nats is not None
-    nc = await nats.connect(cluster.nats.url)
+    nc = await nats.connect(**cluster.nats.client().connect_options())
     try:
         await nc.jetstream().publish("lvrong.matters.application.submitted", b"{not an event",
                                      headers={"Nats-Msg-Id": "faults-not-an-event"})

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from kit.devstack import SERVICE_PORTS, Suite, free_port, migrate_all, platform_environment
-from support import drop_databases, drop_streams, write_test_calendar
+from kit.natsauth import NatsClient
+from support import drop_databases, drop_streams, nats_admin, write_test_calendar
 
 SERVICES = list(SERVICE_PORTS)  # the gateway too: it keeps its rate-limit counters in a database
 # Overridable so that several test runs can share one PostgreSQL server (each with its own NATS).
@@ -30,6 +31,11 @@ class RunningSuite:
     log_dir: Path
     suite: Suite
 
+    @property
+    def nats_admin(self) -> NatsClient:
+        """The admin identity on the suite's NATS: what a test connects as to look at streams."""
+        return nats_admin(self.env)
+
     def direct(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
@@ -39,16 +45,17 @@ class RunningSuite:
                                      password=url.password, database=f"{DATABASE_PREFIX}_{service}")
 
 
-async def _reset(database_url: str, nats_url: str) -> None:
+async def _reset(database_url: str, nats: NatsClient) -> None:
     await drop_databases(database_url, [f"{DATABASE_PREFIX}_{s}" for s in SERVICES])
-    await drop_streams(nats_url)
+    await drop_streams(nats)
 
 
 @pytest.fixture(scope="session")
 def suite(servers) -> RunningSuite:  # noqa: ANN001
     ports = {name: free_port() for name in SERVICE_PORTS}
     log_dir = Path(tempfile.mkdtemp(prefix="lvrong-itest-"))
-    env = platform_environment(servers.database_url, servers.nats_url, ports=ports)
+    env = platform_environment(servers.database_url, servers.nats_url, ports=ports,
+                               nats_credentials_dir=servers.nats_credentials_dir)
     env["DATABASE_NAME_PREFIX"] = DATABASE_PREFIX
     env["GATEWAY_DEV_ISSUER_KEY_DIR"] = str(log_dir / "dev-issuer")
     env["LOG_LEVEL"] = os.environ.get("LOG_LEVEL", "INFO")
@@ -59,7 +66,7 @@ def suite(servers) -> RunningSuite:  # noqa: ANN001
     env["MATTERS_STALL_THRESHOLDS"] = '{"returned": {"working_days": 3}}'
     # Each audited service anchors its audit chain's head every 2 s (production: every 5 minutes).
     env["AUDIT_ANCHOR_INTERVAL_SECONDS"] = "2"
-    asyncio.run(_reset(servers.database_url, servers.nats_url))
+    asyncio.run(_reset(servers.database_url, servers.nats_admin))
     migrate_all(env)
     suite = Suite(env, ports=ports, log_dir=log_dir)
     try:

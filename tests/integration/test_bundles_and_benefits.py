@@ -21,6 +21,7 @@ from support import (
     all_materials,
     bearer,
     matter,
+    nats_admin,
     outbox_published,
     publish_as_licences,
     stream_events,
@@ -81,7 +82,7 @@ async def events_on(suite, subject: str, wanted) -> list[dict[str, Any]]:  # noq
     transaction of the request that caused it, so once the outbox has published everything written so
     far, the stream holds every one there will be (a duplicate too)."""
     await outbox_published(suite, "matters")
-    return [e for e in await stream_events(suite.env["NATS_URL"], "LVRONG_MATTERS", subject) if wanted(e)]
+    return [e for e in await stream_events(nats_admin(suite.env), "LVRONG_MATTERS", subject) if wanted(e)]
 
 
 async def publish_licence_issued(suite, app_id: str, holder: str) -> None:  # noqa: ANN001
@@ -89,7 +90,7 @@ async def publish_licence_issued(suite, app_id: str, holder: str) -> None:  # no
     event = LicenceIssued(licence_id="lic-" + uuid.uuid4().hex[:12], licence_number="沪绿景字〔2026〕第0042号",
                           licence_type="户外招牌设置审批决定书", application_id=app_id, holder_subject=holder,
                           issued_at=dt.datetime.now(dt.UTC)).envelope(subject=app_id)
-    await publish_as_licences(suite.env["NATS_URL"], event, app_id)
+    await publish_as_licences(suite.env, event, app_id)
 
 
 def other_uscc(rng: random.Random) -> str:

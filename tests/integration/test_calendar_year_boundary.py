@@ -43,7 +43,8 @@ def boundary_suite(servers) -> Iterator[tuple[Suite, dict[str, str]]]:  # noqa: 
     nats_server.start()
     ports = {name: free_port() for name in SERVICE_PORTS}
     log_dir = Path(tempfile.mkdtemp(prefix="lvrong-boundary-"))
-    env = platform_environment(servers.database_url, nats_server.url, ports=ports)
+    env = platform_environment(servers.database_url, nats_server.url, ports=ports,
+                               nats_credentials_dir=nats_server.credentials_dir)
     env.pop("CALENDAR_DIR", None)  # the library's years only: 2027 has no data
     env["DATABASE_NAME_PREFIX"] = PREFIX
     env["GATEWAY_DEV_ISSUER_KEY_DIR"] = str(log_dir / "dev-issuer")

@@ -17,7 +17,7 @@ import pytest
 from kit.calendar import CALENDAR_BUCKET, SHANGHAI
 from kit.contracts.knowledge import AssistantHandedOver, ConversationTurn
 from kit.events import JetStreamBus, stream_name, stream_subjects
-from support import all_materials, bearer, matter, submit_for_verdict, valid_form
+from support import all_materials, bearer, connect_nats, matter, submit_for_verdict, valid_form
 
 pytestmark = pytest.mark.integration
 
@@ -231,7 +231,7 @@ async def test_assistant_hand_over_and_proposed_answer(suite, client, token) -> 
         turns=[ConversationTurn(role="user", text="临时占用绿地要多久审批？", at=now),
                ConversationTurn(role="assistant", text="抱歉，我还不知道。为您转人工。", at=now)],
         handed_over_at=now).envelope(subject=conversation)
-    bus = JetStreamBus(suite.env["NATS_URL"], name="test-knowledge")
+    bus = JetStreamBus(suite.nats_admin, name="test-knowledge")
     await bus.connect()
     try:
         await bus.ensure_stream(stream_name("knowledge"), stream_subjects("knowledge"))
@@ -261,7 +261,7 @@ async def test_assistant_hand_over_and_proposed_answer(suite, client, token) -> 
     r = await client.post(f"/v1/tickets/{ticket['id']}/actions/propose_answer",
                           json={"answer": "临时使用绿地许可的法定时限为 20 个工作日，承诺 10 个工作日。"}, headers=agent)
     assert r.status_code == 200, r.text
-    nc = await nats.connect(suite.env["NATS_URL"])
+    nc = await connect_nats(suite.nats_admin)
     try:
         sub = await nc.jetstream().pull_subscribe("lvrong.helpdesk.answer.proposed", durable=None,
                                                   stream=stream_name("helpdesk"))
@@ -522,7 +522,7 @@ async def test_calendar_year_submitted_and_approved_by_two_people(suite, client,
         assert view["holidays"] == document["holidays"] and view["workdays"] == document["workdays"]
         assert (await client.post(f"/v1/calendar/{year}/approve", headers=ops2)).status_code == 409
     finally:
-        nc = await nats.connect(suite.env["NATS_URL"])
+        nc = await connect_nats(suite.nats_admin)
         try:
             kv = await nc.jetstream().key_value(CALENDAR_BUCKET)
             await kv.purge(str(year))

@@ -15,7 +15,7 @@ import pytest
 
 from kit.contracts.helpdesk import AnswerProposed
 from kit.contracts.knowledge import AssistantHandedOver
-from support import bearer, consumers_settled
+from support import bearer, connect_nats, consumers_settled, nats_admin
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -211,7 +211,7 @@ async def test_assistant_answers_clarifies_and_narrows(client) -> None:  # noqa:
 
 
 async def test_assistant_hands_over_with_the_conversation_and_records_the_question(client, token, suite) -> None:  # noqa: ANN001
-    nc = await nats.connect(suite.env["NATS_URL"])
+    nc = await connect_nats(suite.nats_admin)
     received: list[AssistantHandedOver] = []
     js = nc.jetstream()
     try:
@@ -293,7 +293,7 @@ async def test_help_desk_answer_becomes_a_draft_entry(client, token, suite) -> N
     proposal = AnswerProposed(proposal_id=uuid.uuid4().hex, ticket_id="t-1", conversation_id=None, matter_code="LR-XK-008",
                               question="绿化养护单位资质在哪里查？", answer="在市绿化市容局官网“行业管理”栏目查询。",
                               department="市绿化市容局", proposed_by="agent", proposed_at=dt.datetime.now(dt.UTC))
-    nc = await nats.connect(suite.env["NATS_URL"])
+    nc = await connect_nats(suite.nats_admin)
     try:
         js = nc.jetstream()
         try:
@@ -307,7 +307,7 @@ async def test_help_desk_answer_becomes_a_draft_entry(client, token, suite) -> N
         await nc.close()
     editor = bearer(await token("editor"))
     # Both deliveries handled (svc-knowledge's consumer is through the stream): a second draft would be there now.
-    await consumers_settled(suite.env["NATS_URL"], "LVRONG_HELPDESK", ["knowledge-answers-proposed"])
+    await consumers_settled(nats_admin(suite.env), "LVRONG_HELPDESK", ["knowledge-answers-proposed"])
     items = (await client.get("/v1/knowledge/entries", params={"status": "draft", "limit": 100}, headers=editor)).json()["items"]
     drafts = [e for e in items if e["content"]["question"] == proposal.question]
     assert len(drafts) == 1 and drafts[0]["created_by"] == "agent" and not drafts[0]["live"]

@@ -115,7 +115,7 @@ async def publish_expired_licence(suite, holder: str) -> str:  # noqa: ANN001
                           issued_at=now - dt.timedelta(days=366), licence_type_code="1131YD001",
                           valid_from=now - dt.timedelta(days=366), valid_until=now - dt.timedelta(days=1)
                           ).envelope(subject=licence_id)
-    await publish_as_licences(suite.env["NATS_URL"], event, licence_id)
+    await publish_as_licences(suite.env, event, licence_id)
     await wait_licence_known_to_matters(suite, licence_id)
     return licence_id
 

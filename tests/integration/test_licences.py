@@ -23,7 +23,6 @@ from typing import Any
 import base45
 import cbor2
 import httpx
-import nats
 import pytest
 import zxingcpp
 from cryptography.hazmat.primitives import hashes, serialization
@@ -34,7 +33,7 @@ from joserfc.jwk import ECKey, KeySet
 from PIL import Image
 from stdnum.iso7064 import mod_37_36
 
-from support import all_materials, bearer, handled, matter, ticked, valid_form, wait_status
+from support import all_materials, bearer, connect_nats, handled, matter, ticked, valid_form, wait_status
 
 pytestmark = pytest.mark.integration
 
@@ -189,7 +188,7 @@ async def test_issued_on_approval_once_signed_verifiable_offline(suite, client, 
     assert licence["holder_code"] == COMPANY_USCC and licence["holder_code_type"] == "uscc"  # the holder sees it whole
     assert licence["data"]["disposal_site"] and "contact_mobile" not in licence["data"]
     # One decision, one licence: the approval delivered again (a new event id) issues nothing more.
-    nc = await nats.connect(suite.env["NATS_URL"])
+    nc = await connect_nats(suite.nats_admin)
     again = {"specversion": "1.0", "id": uuid.uuid4().hex, "source": "/lvrong/matters",
              "type": "lvrong.matters.application.status_changed", "time": dt.datetime.now(dt.UTC).isoformat(),
              "data": {"application_id": app_id, "matter_code": "LR-XK-002", "applicant_subject": "u-applicant-company",

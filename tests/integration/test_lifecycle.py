@@ -8,11 +8,10 @@ import uuid
 from typing import Any
 
 import httpx
-import nats
 import pytest
 
 from kit.calendar import WorkingDayCalendar
-from support import all_materials, bearer, matter, settled, valid_form, wait_status
+from support import all_materials, bearer, connect_nats, matter, settled, valid_form, wait_status
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +40,7 @@ async def act(client: httpx.AsyncClient, tok: str, app_id: str, action: str, **b
 
 async def publish_licence_issued(suite, app_id: str) -> None:  # noqa: ANN001
     """What svc-licences sends when it issues the licence (出证)."""
-    nc = await nats.connect(suite.env["NATS_URL"])
+    nc = await connect_nats(suite.nats_admin)
     js = nc.jetstream()
     event_id = uuid.uuid4().hex
     envelope = {"specversion": "1.0", "id": event_id, "source": "/lvrong/licences",

@@ -11,10 +11,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import nats
 import pytest
 
-from support import all_materials, bearer, eventually, matter, valid_form, wait_status
+from kit.natsauth import NatsClient
+from support import all_materials, bearer, connect_nats, eventually, matter, valid_form, wait_status
 
 pytestmark = pytest.mark.integration
 
@@ -39,9 +39,9 @@ async def prefill(client: httpx.AsyncClient, tok: str, code: str) -> httpx.Respo
     return await client.post("/v1/prequal/prefill", json={"matter_code": code}, headers=bearer(tok))
 
 
-async def publish_licence(nats_url: str, app_id: str, holder: str, number: str) -> str:
-    """What svc-licences sends when it issues a licence (出证)."""
-    nc = await nats.connect(nats_url)
+async def publish_licence(env: dict[str, str], app_id: str, holder: str, number: str) -> str:
+    """What svc-licences sends when it issues a licence (出证), with svc-licences' identity."""
+    nc = await connect_nats(NatsClient.from_directory(env["NATS_URL"], env.get("NATS_CREDENTIALS_DIR"), "licences"))
     js = nc.jetstream()
     event_id = uuid.uuid4().hex
     licence_id = "lic-" + event_id[:8]
@@ -106,7 +106,7 @@ async def test_prefill_for_a_company_from_profile_earlier_application_and_licenc
     assert "王晓明" not in json.dumps(mine, ensure_ascii=False) and ORG not in json.dumps(mine)
 
     # A licence issued for the company's application is one it holds; the person does not see it.
-    licence_id = await publish_licence(suite.env["NATS_URL"], earlier_id, "u-applicant-company", "沪绿备字〔2026〕第0042号")
+    licence_id = await publish_licence(suite.env, earlier_id, "u-applicant-company", "沪绿备字〔2026〕第0042号")
     body = await eventually(company_prefill, lambda b: licence_id in {x["licence_id"] for x in b["licences"]},
                             "the licence held")
     new = [(x["licence_id"], x["licence_number"], x["application_id"]) for x in body["licences"]

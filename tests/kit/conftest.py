@@ -58,7 +58,7 @@ async def make_database(servers: Any) -> AsyncIterator[MakeDatabase]:
 @pytest.fixture(scope="session")
 async def nats_client(servers: Any) -> AsyncIterator[nats.aio.client.Client]:
     """A plain NATS connection of the test itself, to read streams and consumers back."""
-    nc = await nats.connect(servers.nats_url, connect_timeout=3)
+    nc = await nats.connect(**servers.nats_admin.connect_options(), connect_timeout=3)
     yield nc
     await nc.close()
 
@@ -111,7 +111,7 @@ async def test_events(servers: Any) -> AsyncIterator[KitTestEvents]:
     """A unique test producer; its stream (if created) is deleted afterwards."""
     events = kit_test_events()
     yield events
-    nc = await nats.connect(servers.nats_url, connect_timeout=3)
+    nc = await nats.connect(**servers.nats_admin.connect_options(), connect_timeout=3)
     try:
         with contextlib.suppress(NotFoundError):
             await nc.jetstream().delete_stream(events.stream)
@@ -121,7 +121,7 @@ async def test_events(servers: Any) -> AsyncIterator[KitTestEvents]:
 
 @pytest.fixture
 async def bus(servers: Any) -> AsyncIterator[JetStreamBus]:
-    bus = JetStreamBus(servers.nats_url, name="kittest", publish_timeout=2.0)
+    bus = JetStreamBus(servers.nats_admin, name="kittest", publish_timeout=2.0)
     await bus.connect()
     yield bus
     await bus.close()

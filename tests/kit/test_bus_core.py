@@ -10,7 +10,7 @@ from kit.events import JetStreamBus
 
 
 async def test_every_core_subscriber_gets_every_message(servers: Any, test_events, eventually) -> None:  # noqa: ANN001
-    replicas = [JetStreamBus(servers.nats_url, name=f"kittest-core-{i}") for i in range(2)]
+    replicas = [JetStreamBus(servers.nats_admin, name=f"kittest-core-{i}") for i in range(2)]
     got: list[list[bytes]] = [[], []]
     unsubscribes = []
     try:
@@ -51,7 +51,7 @@ async def test_every_core_subscriber_gets_every_message(servers: Any, test_event
 async def test_core_subscription_survives_the_server_restarting_and_says_so(tmp_path, eventually) -> None:  # noqa: ANN001
     server = LocalNats(tmp_path / "nats", port=free_port())
     await asyncio.to_thread(server.start)
-    bus = JetStreamBus(server.url, name="kittest-core-reconnect")
+    bus = JetStreamBus(server.client(), name="kittest-core-reconnect")
     got: list[bytes] = []
     reconnects: list[int] = []
 
@@ -63,7 +63,7 @@ async def test_core_subscription_survives_the_server_restarting_and_says_so(tmp_
 
     try:
         await bus.subscribe_core("lvrong.kittest.core", record, on_reconnect=reconnected)
-        sender = JetStreamBus(server.url, name="kittest-core-sender")
+        sender = JetStreamBus(server.client(), name="kittest-core-sender")
         await sender.connect()
         assert sender._nc is not None
         await sender._nc.publish("lvrong.kittest.core", b"before")
@@ -82,7 +82,7 @@ async def test_core_subscription_survives_the_server_restarting_and_says_so(tmp_
             return reconnects == [1]
 
         await eventually(reconnected_once, within=15, what="the reconnect hook")
-        sender = JetStreamBus(server.url, name="kittest-core-sender")
+        sender = JetStreamBus(server.client(), name="kittest-core-sender")
         await sender.connect()
         assert sender._nc is not None
         await sender._nc.publish("lvrong.kittest.core", b"after")

@@ -679,8 +679,8 @@ async def test_watcher_installs_approved_years_without_a_restart(servers, monkey
     monkeypatch.setattr(calendar_module, "_approved", {})
     monkeypatch.delenv("CALENDAR_DIR", raising=False)
     default_calendar.cache_clear()
-    watcher = asyncio.create_task(watch_approved_years(servers.nats_url, bucket=bucket, retry_seconds=0.2))
-    nc = await nats.connect(servers.nats_url)
+    watcher = asyncio.create_task(watch_approved_years(servers.nats_admin, bucket=bucket, retry_seconds=0.2))
+    nc = await nats.connect(**servers.nats_admin.connect_options())
     try:
         js = nc.jetstream()
         year = load_year_file_from(dict(SYNTHETIC_2027, year=2041, holidays=["2041-01-01"], workdays=[]))
@@ -737,15 +737,15 @@ def test_provisional_years_gauge_under_a_frozen_clock(fresh_default: pytest.Monk
 async def test_refresh_reads_an_approval_before_the_watcher(servers, fresh_default: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     bucket = f"LVRONG_CALENDAR_TEST_{random.randrange(10**6)}"
     fresh_default.setattr(calendar_module, "_approved", {})
-    nc = await nats.connect(servers.nats_url)
+    nc = await nats.connect(**servers.nats_admin.connect_options())
     try:
-        assert await refresh_approved_year(servers.nats_url, 2027, bucket=bucket) is None  # no bucket yet
+        assert await refresh_approved_year(servers.nats_admin, 2027, bucket=bucket) is None  # no bucket yet
         assert default_calendar().is_provisional(2027)
         first = await put_approved_year(nc.jetstream(), load_year_file_from(SYNTHETIC_2027), bucket=bucket)
-        assert await refresh_approved_year(servers.nats_url, 2028, bucket=bucket) is None  # no such key
+        assert await refresh_approved_year(servers.nats_admin, 2028, bucket=bucket) is None  # no such key
         corrected = dict(SYNTHETIC_2027, workdays=["2027-01-31"])
         second = await put_approved_year(nc.jetstream(), load_year_file_from(corrected), bucket=bucket)
-        installed = await refresh_approved_year(servers.nats_url, 2027, bucket=bucket)
+        installed = await refresh_approved_year(servers.nats_admin, 2027, bucket=bucket)
         assert installed is not None and installed.revision == second > first
         assert not default_calendar().is_provisional(2027)
         assert not default_calendar().is_working_day(date(2027, 2, 20))  # the correction is what counts

@@ -307,7 +307,7 @@ async def test_closing_the_bus_after_stopping_an_idle_consumer_is_quick(database
                                                                          stop_task) -> None:  # noqa: ANN001
     # A service stops by cancelling its consumers and closing the bus; expired pull requests of an
     # idle consumer must not hold that close for the client's 30 s drain timeout.
-    bus = JetStreamBus(servers.nats_url, name="kittest-close")
+    bus = JetStreamBus(servers.nats_admin, name="kittest-close")
     await bus.connect()
     await bus.ensure_stream(test_events.stream, test_events.subjects)
     subscription = EventSubscription(name=f"idle{test_events.suffix}", producer=test_events.producer,
@@ -441,4 +441,59 @@ async def test_a_poison_event_in_a_batch_fails_alone_and_a_malformed_message_is_
     letters, _ = await DeadLetters(bus, [consumer.durable]).list()
     assert sorted(letter.raw for letter in letters) == sorted([b"{not an event", poison.to_json_bytes()])
     assert [letter.event.id for letter in letters if letter.event] == [poison.id]
+    await js.purge_stream(DEAD_LETTER_STREAM, subject=dead_letters)
+
+
+# --- events whose source is not their subject's producer -----------------------------------------
+
+
+def forged(test_events, key: str, *, source: str | None = None, event_type: str | None = None) -> CloudEvent:  # noqa: ANN001
+    """An event on the test producer's subject that claims another origin (a forgery, or a wrong relay)."""
+    event = an_event(test_events, key=key)
+    return event.model_copy(update={"source": source or event.source, "type": event_type or event.type})
+
+
+@pytest.mark.parametrize("claim", ["source", "type"])
+async def test_an_event_from_another_source_than_its_subject_is_dead_lettered_never_applied(
+        database: Database, bus, js, test_events, start_consumer, eventually, claim: str) -> None:  # noqa: ANN001
+    rc = await start_consumer(max_deliver=5)
+    foreign = (forged(test_events, "forged", source="/lvrong/helpdesk") if claim == "source"
+               else forged(test_events, "forged", event_type="lvrong.matters.application.status_changed"))
+    genuine = an_event(test_events, key="genuine")
+    await publish(bus, test_events, foreign)
+    await publish(bus, test_events, genuine)
+
+    async def settled() -> bool:
+        return len(rc.deliveries) == 2 and await nothing_pending(js, rc)
+
+    await eventually(settled, what="both events settled")
+    assert [(n, o) for n, o, _ in rc.deliveries] == [(1, DeliveryOutcome.DEAD_LETTER), (1, DeliveryOutcome.ACK)]
+    assert rc.calls == {genuine.data["key"]: 1}  # the handler never saw the forgery
+    assert await counter(database, foreign.data["key"]) is None
+    assert await processed_rows(database, rc.durable, foreign.id) == []
+    dead = await js.get_msg(DEAD_LETTER_STREAM, subject=rc.dead_letter_subject)
+    assert CloudEvent.from_json_bytes(dead.data).id == foreign.id
+    assert REGISTRY.get_sample_value("lvrong_events_handled_total", {
+        "consumer": rc.durable, "type": test_events.subject, "outcome": "refused_source"}) == 1
+
+
+async def test_a_foreign_event_in_a_batch_is_dead_lettered_and_the_others_applied(
+        database: Database, bus, js, test_events, consume_batches, eventually) -> None:  # noqa: ANN001
+    good = [test_events.contract(n=1, key=f"{test_events.suffix}-good{i}").envelope() for i in range(2)]
+    foreign = forged(test_events, "forged", source="/lvrong/licences")
+    for event in (good[0], foreign, good[1]):
+        await publish(bus, test_events, event)
+    calls, consumer = await consume_batches()
+    dead_letters = f"{DEAD_LETTER_PREFIX}.{consumer.durable}"
+
+    async def dead_lettered() -> bool:
+        info = await js.stream_info(DEAD_LETTER_STREAM, subjects_filter=dead_letters)
+        return (info.state.subjects or {}).get(dead_letters) == 1 and await settled(js, consumer)
+
+    await eventually(dead_lettered, what="the foreign event dead-lettered")
+    assert [k for b in calls.batches for k in b] == [e.data["key"] for e in good] and calls.single == []
+    assert await counts(database, [foreign.data["key"]]) == {foreign.data["key"]: None}
+    [letter], _ = await DeadLetters(bus, [consumer.durable]).list()
+    assert letter.event is not None and letter.event.id == foreign.id
+    assert "is not the producer of" in (letter.error or "")
     await js.purge_stream(DEAD_LETTER_STREAM, subject=dead_letters)

@@ -147,7 +147,7 @@ async def test_relay_catches_up_after_nats_was_down(database: Database, tmp_path
                                                     stop_task) -> None:  # noqa: ANN001
     server = LocalNats(tmp_path / "nats", port=free_port())
     await asyncio.to_thread(server.start)
-    bus = JetStreamBus(server.url, name="kittest-catchup", publish_timeout=0.5)
+    bus = JetStreamBus(server.client(), name="kittest-catchup", publish_timeout=0.5)
     relay_task: asyncio.Task | None = None
     try:
         await bus.connect()
@@ -178,7 +178,7 @@ async def test_relay_catches_up_after_nats_was_down(database: Database, tmp_path
         await eventually(all_published, within=30, what="the relay catching up")
         assert not relay_task.done()
 
-        nc = await nats.connect(server.url, connect_timeout=3)
+        nc = await nats.connect(**server.client().connect_options(), connect_timeout=3)
         try:
             messages = await stream_messages(nc.jetstream(), test_events.stream)
             assert (await nc.jetstream().stream_info(test_events.stream)).state.messages == 50
@@ -210,7 +210,7 @@ async def test_two_relays_on_one_database_publish_each_event_once(database: Data
                                                                   eventually, stop_task) -> None:  # noqa: ANN001
     written = await write_events(database, test_events.contract, 300, per_transaction=50)
     other_database = Database(database.url, pool_size=2)  # a second replica has a pool of its own
-    buses = [RecordingBus(servers.nats_url, name=f"kittest-relay-{i}") for i in range(2)]
+    buses = [RecordingBus(servers.nats_admin, name=f"kittest-relay-{i}") for i in range(2)]
     tasks: list[asyncio.Task] = []
     try:
         for b in buses:

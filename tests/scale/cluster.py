@@ -60,7 +60,8 @@ class Cluster:
             self.database_url = self.postgres.url
         asyncio.run(drop_databases(self.database_url, [f"{self.prefix}_{s}" for s in SERVICES]))
         self.ports = {"gateway": free_port(), **{s: free_port() for s in SERVICES}}
-        env = platform_environment(self.database_url, self.nats.url, ports=self.ports)
+        env = platform_environment(self.database_url, self.nats.url, ports=self.ports,
+                                   nats_credentials_dir=self.nats.credentials_dir)
         env.update(DATABASE_NAME_PREFIX=self.prefix, GATEWAY_DEV_ISSUER_KEY_DIR=str(self.var / "dev-issuer"),
                    LOG_LEVEL="WARNING", CALENDAR_DIR=str(write_test_calendar(self.var / "calendar")["directory"]))
         env.update({f"{s.upper()}_WORKERS": str(n) for s, n in self.replicas.items()})

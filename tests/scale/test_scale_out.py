@@ -177,7 +177,7 @@ async def _busy_consumers(cluster: Cluster) -> list[str]:
     import nats
 
     assert cluster.nats is not None
-    nc = await nats.connect(cluster.nats.url)
+    nc = await nats.connect(**cluster.nats.client().connect_options())
     try:
         js = nc.jetstream()
         return [c.name for stream in ("LVRONG_MATTERS", "LVRONG_PREQUAL") for c in await js.consumers_info(stream)
@@ -190,7 +190,7 @@ async def _stream_info(cluster: Cluster, stream: str) -> Any:  # noqa: ANN401
     import nats
 
     assert cluster.nats is not None
-    nc = await nats.connect(cluster.nats.url)
+    nc = await nats.connect(**cluster.nats.client().connect_options())
     try:
         return await nc.jetstream().stream_info(stream)
     finally:

@@ -114,7 +114,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
             if audit_keys().active_anchor is None:
                 raise AuditKeyError("AUDIT_ANCHOR_KEY_DIR holds no private key: this service cannot sign checkpoints")
         database = Database(settings.service_database_url, pool_size=settings.database_pool_size)
-        bus = JetStreamBus(settings.nats_url, name=f"lvrong-{service}")
+        bus = JetStreamBus(settings.nats_client, name=f"lvrong-{service}")
         runtime = Runtime(settings=settings, database=database, bus=bus)
         app.state.runtime = runtime
         app.state.database = database
@@ -138,7 +138,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
 
         runtime.tasks.append(asyncio.create_task(start_event_work(), name="bus-start"))
         # Years of the working-day calendar approved by ops reach every process without a restart.
-        runtime.tasks.append(asyncio.create_task(watch_approved_years(settings.nats_url), name="calendar-watch"))
+        runtime.tasks.append(asyncio.create_task(watch_approved_years(settings.nats_client), name="calendar-watch"))
         if definition.audit_trail:
             anchors = AnchorStore.from_settings(audit_settings, settings)
             app.state.audit_anchors = anchors
@@ -315,7 +315,8 @@ def dead_letter_router(service: str, durables: list[str]) -> APIRouter:
     router = APIRouter(prefix=f"/v1/ops/{service}/deadletters", tags=["operations"])
 
     def store(request: Request) -> DeadLetters:
-        return DeadLetters(request.app.state.runtime.bus, durables)
+        runtime: Runtime = request.app.state.runtime
+        return DeadLetters(runtime.bus, durables, ops_client=runtime.settings.nats_ops_client)
 
     async def act(request: Request, sequence: int, action: str) -> DeadLetterAction:
         letters = store(request)

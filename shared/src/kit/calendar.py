@@ -93,6 +93,8 @@ from typing import Any
 import structlog
 from prometheus_client import Gauge
 
+from kit.natsauth import NatsClient
+
 log = structlog.get_logger("kit.calendar")
 
 __all__ = [
@@ -792,7 +794,8 @@ def _entry_year(bucket: str, key: str, value: bytes, revision: int) -> CalendarY
     return dataclasses.replace(data, revision=revision)
 
 
-async def refresh_approved_year(nats_url: str, year: int, *, bucket: str = CALENDAR_BUCKET) -> CalendarYear | None:
+async def refresh_approved_year(server: NatsClient | str, year: int, *,
+                                bucket: str = CALENDAR_BUCKET) -> CalendarYear | None:
     """Read ``year`` from the KV bucket now and install it (None if the bucket has no such year).
 
     For a consumer of ``lvrong.helpdesk.calendar.approved`` that may run before this process's
@@ -801,7 +804,9 @@ async def refresh_approved_year(nats_url: str, year: int, *, bucket: str = CALEN
     import nats
     from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 
-    nc = await nats.connect(nats_url, name="lvrong-calendar-read", connect_timeout=3, allow_reconnect=False)
+    client = server if isinstance(server, NatsClient) else NatsClient(server)
+    nc = await nats.connect(**client.connect_options(), name="lvrong-calendar-read", connect_timeout=3,
+                            allow_reconnect=False)
     try:
         try:
             kv = await nc.jetstream(timeout=5).key_value(bucket)
@@ -825,7 +830,8 @@ async def _bucket(js: Any, bucket: str) -> Any:
         return await js.create_key_value(bucket=bucket, history=16, description="ops-approved working-day calendars")
 
 
-async def watch_approved_years(nats_url: str, *, bucket: str = CALENDAR_BUCKET, retry_seconds: float = 2.0) -> None:
+async def watch_approved_years(server: str | NatsClient, *, bucket: str = CALENDAR_BUCKET,
+                               retry_seconds: float = 2.0) -> None:
     """Keep this process's calendar up to date with the KV bucket until cancelled.
 
     Each value is validated before use: an invalid one is logged and ignored, so a bad entry
@@ -836,7 +842,8 @@ async def watch_approved_years(nats_url: str, *, bucket: str = CALENDAR_BUCKET, 
     while True:
         nc = None
         try:
-            nc = await nats.connect(nats_url, name="lvrong-calendar-watch", connect_timeout=2,
+            client = server if isinstance(server, NatsClient) else NatsClient(server)
+            nc = await nats.connect(**client.connect_options(), name="lvrong-calendar-watch", connect_timeout=2,
                                     max_reconnect_attempts=-1, reconnect_time_wait=0.5)
             kv = await _bucket(nc.jetstream(), bucket)
             watcher = await kv.watchall(ignore_deletes=True, inactive_threshold=24 * 3600)

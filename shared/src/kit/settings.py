@@ -12,6 +12,8 @@ from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from kit.natsauth import NatsClient, ops_identity
+
 PLATFORM_WIDE = (
     "database_url",
     "nats_url",
@@ -21,6 +23,10 @@ PLATFORM_WIDE = (
     "database_name_prefix",
     "log_level",
     "gateway_url",
+    "nats_credentials_dir",
+    "nats_tls_ca_file",
+    "nats_tls_cert_file",
+    "nats_tls_key_file",
 )
 
 
@@ -34,12 +40,43 @@ class PlatformSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     nats_url: str = "nats://127.0.0.1:4222"
+    # NATS credentials (kit.natsauth): this process's NKey seed file (``<SERVICE>_NATS_SEED_FILE``), else
+    # ``<identity>.nk`` in ``NATS_CREDENTIALS_DIR``; neither: no credentials (an unauthenticated server).
+    nats_seed_file: str | None = None
+    # The service's ops identity for replaying dead letters (``<SERVICE>_NATS_OPS_SEED_FILE``, else
+    # ``ops-<service>.nk`` in the directory); without it a replay is refused by an authenticated server.
+    nats_ops_seed_file: str | None = None
+    nats_credentials_dir: str | None = None
+    # TLS to NATS: a ``tls://`` URL, or a CA file (private CA), and a client certificate when the
+    # server verifies clients.
+    nats_tls_ca_file: str | None = None
+    nats_tls_cert_file: str | None = None
+    nats_tls_key_file: str | None = None
     auth_jwks_url: str = "http://127.0.0.1:8000/.well-known/jwks.json"
     auth_issuer: str = "http://127.0.0.1:8000"
     auth_audience: str = "lvrong"
     gateway_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
     shutdown_timeout_seconds: float = 5.0
+
+    def _nats_client(self, identity: str, seed_file: str | None) -> NatsClient:
+        tls = {"tls_ca_file": self.nats_tls_ca_file, "tls_cert_file": self.nats_tls_cert_file,
+               "tls_key_file": self.nats_tls_key_file}
+        if seed_file:
+            return NatsClient(self.nats_url, seed_file, identity, **tls)
+        return NatsClient.from_directory(self.nats_url, self.nats_credentials_dir, identity, **tls)
+
+    @property
+    def nats_client(self) -> NatsClient:
+        """How this process connects to NATS, as its own identity."""
+        return self._nats_client(self.service_name, self.nats_seed_file)
+
+    @property
+    def nats_ops_client(self) -> NatsClient | None:
+        """The service's ops identity, for its dead letters (read, discard, replay on their producers'
+        subjects); None when its seed is not mounted."""
+        client = self._nats_client(ops_identity(self.service_name), self.nats_ops_seed_file)
+        return client if client.seed_file else None
 
     @model_validator(mode="before")
     @classmethod
@@ -72,7 +109,11 @@ class ServiceSettings(PlatformSettings):
 
     @property
     def service_database_url(self) -> str:
-        """The async SQLAlchemy URL of this service's own database on the configured server."""
+        """The async SQLAlchemy URL of this service's own database on the configured server.
+
+        libpq's TLS parameters (``sslmode``, ``sslrootcert``, ``sslcert``, ``sslkey``) stay in it, so ops
+        paste a libpq URL; ``kit.db.asyncpg_tls`` turns them into asyncpg's ``ssl`` when connecting.
+        """
         return async_database_url(self.database_url, self.database_name)
 
     @property
@@ -87,13 +128,8 @@ class ServiceSettings(PlatformSettings):
 
 def async_database_url(database_url: str, database: str | None = None) -> str:
     """The async SQLAlchemy (asyncpg) URL of ``database`` (default: the URL's own) on the server of the
-    libpq URL ``database_url``. libpq's ``sslmode`` becomes asyncpg's ``ssl`` (same values), so ops can
-    paste a libpq URL."""
+    libpq URL ``database_url``; its TLS parameters are kept for ``kit.db.asyncpg_tls``."""
     url = make_url(database_url).set(drivername="postgresql+asyncpg")
     if database is not None:
         url = url.set(database=database)
-    query = dict(url.query)
-    if "sslmode" in query:
-        query["ssl"] = query.pop("sslmode")
-        url = url.set(query=query)
     return url.render_as_string(hide_password=False)

@@ -25,6 +25,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 from prometheus_client import Counter, Gauge
 
 from kit.events.envelope import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM
+from kit.natsauth import NatsClient
 from kit.tasks import cancellation_requested
 
 log = structlog.get_logger("kit.bus")
@@ -101,8 +102,11 @@ class Bus(Protocol):
 
 
 class JetStreamBus:
-    def __init__(self, url: str, *, name: str, publish_timeout: float = 5.0) -> None:
-        self.url = url
+    def __init__(self, server: str | NatsClient, *, name: str, publish_timeout: float = 5.0) -> None:
+        # A bare URL connects without credentials (an unauthenticated server); a service passes its
+        # ``settings.nats_client``: its NKey seed, its own reply inbox and TLS.
+        self.client = server if isinstance(server, NatsClient) else NatsClient(server)
+        self.url = self.client.url
         self.name = name
         self.publish_timeout = publish_timeout
         self._nc: NATS | None = None
@@ -137,10 +141,17 @@ class JetStreamBus:
                         log.warning("bus_reconnect_hook_failed", error=type(e).__name__)
 
             async def _error(e: Exception) -> None:
-                log.debug("bus_error", error=type(e).__name__)
+                # Refused credentials are a deployment fault ops must see; a permissions violation is
+                # expected once at start (a consumer may not create its producer's stream: it waits for it).
+                if "authorization" in str(e).lower():
+                    log.error("bus_refused", error=type(e).__name__, detail=str(e)[:200])
+                elif "permissions violation" in str(e).lower():
+                    log.warning("bus_permission_denied", detail=str(e)[:200])
+                else:
+                    log.debug("bus_error", error=type(e).__name__)
 
             self._nc = await nats.connect(
-                self.url, name=self.name, allow_reconnect=True, max_reconnect_attempts=-1,
+                **self.client.connect_options(), name=self.name, allow_reconnect=True, max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5, connect_timeout=2, disconnected_cb=_disconnected,
                 reconnected_cb=_reconnected, error_cb=_error,
             )

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database
 from kit.events.bus import Bus, ConsumerSpec, Delivery, DeliveryOutcome
-from kit.events.envelope import CloudEvent, stream_name, stream_subjects
+from kit.events.envelope import CloudEvent, producer_of, source_of, stream_name, stream_subjects
 from kit.events.outbox import processed_events
 from kit.tracing import TraceContext, current_trace, recorded
 
@@ -46,6 +46,13 @@ class EventSubscription:
     subjects: Sequence[str]
     handler: EventHandlerFn
     batch_handler: BatchEventHandlerFn | None = None
+
+
+class ForeignEvent(ValueError):
+    """An event whose source is not the service its subject belongs to."""
+
+    def __init__(self, subject: str, source: str) -> None:
+        super().__init__(f"source {source[:100]!r} is not the producer of {subject}: refused, not applied")
 
 
 # Built once: it runs for every event every consumer handles.
@@ -153,6 +160,18 @@ class EventConsumer:
         await self.bus.consume(self.spec, self._on_delivery,
                                batch_handler=self._on_batch if self.subscription.batch_handler else None)
 
+    def _foreign(self, event: CloudEvent, delivery: Delivery) -> bool:
+        """True, counted and logged, when ``event`` does not come from the service whose subject it was
+        published on: the bus lets only that service (and its consumers' ops identities, replaying what
+        it published) publish there, so a mismatch is a forgery or a fault, never applied."""
+        producer = producer_of(delivery.subject)
+        if event.source == source_of(producer) and producer_of(event.type) == producer:
+            return False
+        log.error("event_source_refused", consumer=self.durable, subject=delivery.subject, event_id=event.id,
+                  event_type=event.type, source=event.source[:200])
+        EVENTS_HANDLED.labels(self.durable, delivery.subject, "refused_source").inc()
+        return True
+
     async def _on_delivery(self, delivery: Delivery) -> str:
         try:
             event = CloudEvent.from_json_bytes(delivery.data)
@@ -161,6 +180,8 @@ class EventConsumer:
             log.error("event_malformed", consumer=self.durable, subject=delivery.subject)
             EVENTS_HANDLED.labels(self.durable, delivery.subject, "malformed").inc()
             return DeliveryOutcome.DEAD_LETTER
+        if self._foreign(event, delivery):
+            return DeliveryOutcome.DEAD_LETTER  # ops see it among the dead letters; it never reaches the handler
         handling = _Handling(self.durable, event, delivery)
         with handling.context(), EVENT_HANDLING_SECONDS.labels(self.durable).time(), handling.span():
             try:
@@ -181,9 +202,14 @@ class EventConsumer:
         events: dict[int, CloudEvent] = {}
         for i, delivery in enumerate(deliveries):
             try:
-                events[i] = CloudEvent.from_json_bytes(delivery.data)
+                event = CloudEvent.from_json_bytes(delivery.data)
             except ValueError:
                 outcomes[i] = (await self._on_delivery(delivery), None)  # malformed: dead-lettered
+                continue
+            if self._foreign(event, delivery):
+                outcomes[i] = (DeliveryOutcome.DEAD_LETTER, ForeignEvent(delivery.subject, event.source))
+            else:
+                events[i] = event
         if not events:
             return outcomes
         batch = {e.id: _Handling(self.durable, e, deliveries[i]) for i, e in events.items()}

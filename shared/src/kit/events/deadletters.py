@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import base64
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from kit.events.bus import JetStreamBus
 from kit.events.envelope import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, CloudEvent
+from kit.natsauth import NatsClient
 
 # Headers the bus adds when it dead-letters a message; a replay carries the original headers only.
 _DEAD_LETTER_HEADERS = ("Lvrong-Original-Subject", "Lvrong-Original-Stream", "Lvrong-Original-Sequence",
@@ -86,13 +89,32 @@ class NotReplayable(ValueError):
 class DeadLetters:
     """The dead letters of the consumers named ``durables`` (one service's), on ``bus``."""
 
-    def __init__(self, bus: JetStreamBus, durables: list[str]) -> None:
+    def __init__(self, bus: JetStreamBus, durables: list[str], *, ops_client: NatsClient | None = None) -> None:
         self.bus = bus
         self.subjects = {dead_letter_subject(d): d for d in durables}
+        # Reading, deleting and republishing dead letters (on a producer's subject) are the rights of the
+        # service's ops identity, not of the service (kit.natsauth): a connection of its own per operation.
+        # Without it, the service's own connection (enough on a server without authentication).
+        self.ops_client = ops_client
+
+    @contextlib.asynccontextmanager
+    async def _ops(self) -> AsyncIterator[JetStreamBus]:
+        if self.ops_client is None:
+            yield self.bus
+            return
+        bus = JetStreamBus(self.ops_client, name="lvrong-ops-deadletters")
+        try:
+            yield bus
+        finally:
+            await bus.close()
 
     async def list(self, *, after: int = 0, limit: int = 50, consumer: str | None = None) -> tuple[list[DeadLetter], int | None]:
         """Oldest first, after stream sequence ``after``; returns the page and the cursor of the next one."""
-        js = await self.bus.jetstream()
+        async with self._ops() as ops:
+            return await self._list(await ops.jetstream(), after=after, limit=limit, consumer=consumer)
+
+    async def _list(self, js: JetStreamContext, *, after: int, limit: int,
+                    consumer: str | None) -> tuple[list[DeadLetter], int | None]:
         subjects = [s for s, d in self.subjects.items() if consumer is None or d == consumer]
         found: list[RawStreamMsg] = []
         for subject in subjects:
@@ -121,11 +143,12 @@ class DeadLetters:
         return {durable: int(per_subject.get(subject, 0)) for subject, durable in self.subjects.items()}
 
     async def get(self, sequence: int) -> DeadLetter:
-        js = await self.bus.jetstream()
-        try:
-            msg = await js.get_msg(DEAD_LETTER_STREAM, seq=sequence)
-        except NotFoundError:
-            raise DeadLetterNotFound(sequence) from None
+        async with self._ops() as ops:
+            js = await ops.jetstream()
+            try:
+                msg = await js.get_msg(DEAD_LETTER_STREAM, seq=sequence)
+            except NotFoundError:
+                raise DeadLetterNotFound(sequence) from None
         if msg.subject not in self.subjects:  # another service's dead letter is not this service's to see
             raise DeadLetterNotFound(sequence)
         return DeadLetter.from_message(msg)
@@ -138,8 +161,9 @@ class DeadLetters:
         headers = {k: v for k, v in letter.headers.items() if k not in _DEAD_LETTER_HEADERS}
         headers[REPLAYED_FROM_HEADER] = str(sequence)
         # The message id is the dead letter's: replaying it twice in a row stores one message.
-        await self.bus.publish(letter.original_subject, letter.raw, msg_id=f"replay-{DEAD_LETTER_STREAM}-{sequence}",
-                               headers=headers)
+        async with self._ops() as ops:
+            await ops.publish(letter.original_subject, letter.raw, msg_id=f"replay-{DEAD_LETTER_STREAM}-{sequence}",
+                              headers=headers)
         await self._delete(sequence)
         return letter
 
@@ -149,7 +173,8 @@ class DeadLetters:
         return letter
 
     async def _delete(self, sequence: int) -> None:
-        js = await self.bus.jetstream()
-        with contextlib.suppress(NotFoundError):  # removed by another replica in the meantime
-            await js.delete_msg(DEAD_LETTER_STREAM, sequence)
+        async with self._ops() as ops:
+            js = await ops.jetstream()
+            with contextlib.suppress(NotFoundError):  # removed by another replica in the meantime
+                await js.delete_msg(DEAD_LETTER_STREAM, sequence)
 

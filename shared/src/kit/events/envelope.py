@@ -54,7 +54,7 @@ class EventContract(BaseModel):
                 pass
         return CloudEvent(
             id=event_id or uuid.uuid4().hex,
-            source=f"/lvrong/{self.source_service}",
+            source=source_of(self.source_service),
             type=self.event_type,
             subject=subject,
             dataschema=f"urn:lvrong:event:{self.event_type}:v1",
@@ -67,6 +67,17 @@ class EventContract(BaseModel):
         if event.type != cls.event_type:
             raise ValueError(f"expected {cls.event_type}, got {event.type}")
         return cls.model_validate(event.data)
+
+
+def source_of(service: str) -> str:
+    """The CloudEvent ``source`` of every event ``service`` publishes."""
+    return f"/lvrong/{service}"
+
+
+def producer_of(subject: str) -> str | None:
+    """The service whose subject (or event type) this is: ``lvrong.<service>.…``."""
+    parts = subject.split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "lvrong" else None
 
 
 def stream_name(service: str) -> str:

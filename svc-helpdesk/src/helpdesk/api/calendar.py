@@ -36,4 +36,4 @@ async def submit_year(request: Request, principal: Ops, year: Year, body: Calend
              responses={409: PROBLEM_RESPONSES[409], 503: PROBLEM_RESPONSES[503]})
 async def approve_year(request: Request, principal: Ops, year: Year) -> CalendarSubmissionView:
     async with database(request).transaction() as session:
-        return await service.approve_year(session, principal, year, settings(request).nats_url)
+        return await service.approve_year(session, principal, year, settings(request).nats_client)

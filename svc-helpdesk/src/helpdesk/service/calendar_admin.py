@@ -40,6 +40,7 @@ from kit.calendar import (
 from kit.contracts.helpdesk import CalendarYearApproved
 from kit.errors import Conflict, FieldError, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from kit.events import add_event
+from kit.natsauth import NatsClient
 
 log = structlog.get_logger("helpdesk.calendar")
 
@@ -110,7 +111,8 @@ async def submit_year(session: AsyncSession, principal: Principal, year: int, bo
     return _submission_view(submission)
 
 
-async def approve_year(session: AsyncSession, principal: Principal, year: int, nats_url: str) -> CalendarSubmissionView:
+async def approve_year(session: AsyncSession, principal: Principal, year: int,
+                       nats_client: NatsClient) -> CalendarSubmissionView:
     _check_year(year)
     submission = await _pending(session, year, lock=True)
     if submission is None:
@@ -121,7 +123,7 @@ async def approve_year(session: AsyncSession, principal: Principal, year: int, n
     document = dict(submission.document, approved_by=principal.subject, approved_at=now.isoformat())
     data: CalendarYear = parse_year_data(document, f"calendar submission {submission.id}")
     try:
-        nc = await nats.connect(nats_url, connect_timeout=3, allow_reconnect=False)
+        nc = await nats.connect(**nats_client.connect_options(), connect_timeout=3, allow_reconnect=False)
         try:
             revision = await put_approved_year(nc.jetstream(timeout=5), data)
         finally:

@@ -50,7 +50,7 @@ async def _ensure_installed(year: int, kv_revision: int | None) -> None:
         return
     from matters.app import Settings  # the service's settings; imported here as the app imports this module
 
-    data = await refresh_approved_year(Settings().nats_url, year)
+    data = await refresh_approved_year(Settings().nats_client, year)
     if data is None or (kv_revision is not None and (data.revision or 0) < kv_revision):
         raise ApprovedYearNotYetReadable(f"calendar year {year} (revision {kv_revision}) is not in the bucket yet")
 
