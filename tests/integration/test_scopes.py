@@ -8,9 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from integration.test_catalogue_and_authorisations import public_item
 
-from support import all_materials, bearer, matter, valid_form, wait_for_verdict
+from support import all_materials, bearer, matter, public_service_item, valid_form, wait_for_verdict
 
 
 async def scoped_token(client: httpx.AsyncClient, username: str, scope: str) -> str:
@@ -46,7 +45,7 @@ async def both_refuse(suite, client, service: str, method: str, path: str, tok: 
 
 async def test_an_ops_token_issued_for_reading_the_catalogue_cannot_import_matters(suite, client, token) -> None:  # noqa: ANN001
     ops_read = await scoped_token(client, "ops", "matters:read")
-    item = public_item("LR-GG-771")
+    item = public_service_item("LR-GG-771")
     before = await count(suite, "matters", "SELECT count(*) FROM matter_versions")
     await both_refuse(suite, client, "matters", "POST", "/v1/matters/import", ops_read, "matters:admin", json=[item])
     assert await count(suite, "matters", "SELECT count(*) FROM matter_versions") == before
