@@ -16,6 +16,7 @@ class Settings(ServiceSettings):
 
     model_config = SettingsConfigDict(extra="ignore", env_prefix="GATEWAY_")
     service_name: ClassVar[str] = "gateway"
+    uses_data_protection: ClassVar[bool] = False
 
     port: int = 8000
     # Upstream base URLs; unset ones default to 127.0.0.1 on the service's standard port.
@@ -48,6 +49,13 @@ class Settings(ServiceSettings):
     dev_issuer_enabled: bool = False
     dev_issuer_key_dir: Path = Path("var/dev-issuer")
     dev_issuer_token_ttl_seconds: int = 1800
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if self.dev_issuer_enabled:
+            problems.append("GATEWAY_DEV_ISSUER_ENABLED is true: the development token issuer (demo users, password "
+                            "'demo') is never enabled in production")
+        return problems
 
     def upstream_urls(self) -> dict[str, str]:
         return {name: getattr(self, f"upstream_{name}_url").rstrip("/") for name in UPSTREAM_DEFAULT_PORTS}
