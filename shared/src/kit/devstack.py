@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.request
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -231,6 +231,17 @@ class Suite:
     ports: Mapping[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
     log_dir: Path | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # More processes of a service, each on its own port, as pods of a Deployment are: the first is
+    # ``ports[name]`` (process ``name``), these are processes ``<name>-2``, ``<name>-3``, ...
+    replicas: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    # A command every process is started through (e.g. ``read_only_root(...)``), and their working directory.
+    wrapper: Sequence[str] = ()
+    cwd: Path | None = None
+
+    def instances(self, name: str) -> list[tuple[str, int]]:
+        """(process name, port) of every process of service ``name``."""
+        extra = self.replicas.get(name, ())
+        return [(name, self.ports[name]), *((f"{name}-{i}", port) for i, port in enumerate(extra, start=2))]
 
     def start(self, timeout: float = 60) -> None:
         """The services first, then the gateway once they answer: the gateway's /healthz is what
@@ -242,23 +253,23 @@ class Suite:
             self._start_and_wait(["gateway"], timeout)
 
     def _start_and_wait(self, names: list[str], timeout: float) -> None:
-        for name in names:
-            port = self.ports[name]
-            out = open(self.log_dir / f"{name}.log", "ab") if self.log_dir else None  # noqa: SIM115
+        started = [(name, *instance) for name in names for instance in self.instances(name)]
+        for name, process, port in started:
+            out = open(self.log_dir / f"{process}.log", "ab") if self.log_dir else None  # noqa: SIM115
             workers = int(self.env.get(f"{name.upper()}_WORKERS", "1") or 1)
-            self.processes[name] = subprocess.Popen(service_command(name, port, workers=workers), env=dict(self.env), stdout=out,
-                                                    stderr=subprocess.STDOUT if out else None, start_new_session=True,
-                                                    preexec_fn=_die_with_parent)
-        for name in names:
-            port = self.ports[name]
+            self.processes[process] = subprocess.Popen(
+                [*self.wrapper, *service_command(name, port, workers=workers)], env=dict(self.env), cwd=self.cwd,
+                stdout=out, stderr=subprocess.STDOUT if out else None, start_new_session=True,
+                preexec_fn=_die_with_parent)
+        for _, process, port in started:
 
-            def healthy(name: str = name, port: int = port) -> bool:
-                proc = self.processes[name]
+            def healthy(process: str = process, port: int = port) -> bool:
+                proc = self.processes[process]
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {proc.returncode} while starting")
+                    raise RuntimeError(f"{process} exited with {proc.returncode} while starting")
                 return http_ok(f"http://127.0.0.1:{port}/healthz")
 
-            wait_for(healthy, timeout, name)
+            wait_for(healthy, timeout, process)
 
     def wait_ready(self, timeout: float = 60) -> None:
         wait_for(lambda: http_ok(f"http://127.0.0.1:{self.ports['gateway']}/readyz"), timeout, "the suite")
@@ -280,7 +291,10 @@ class Suite:
 
 def platform_environment(database_url: str, nats_url: str, *, ports: Mapping[str, int] = SERVICE_PORTS,
                          dev_issuer: bool = True, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of every process of a suite running on this machine on ``ports``."""
+    """The environment of every process of a suite running on this machine on ``ports``.
+
+    ``dev_issuer=False`` leaves tokens to an identity platform the caller names (``AUTH_ISSUER``,
+    ``AUTH_JWKS_URL``), as the production profile requires."""
     env = dict(base if base is not None else os.environ)
     env["DATABASE_URL"] = database_url
     env["NATS_URL"] = nats_url
@@ -297,6 +311,30 @@ def platform_environment(database_url: str, nats_url: str, *, ports: Mapping[str
         env["AUTH_ISSUER"] = gateway
         env["AUTH_JWKS_URL"] = gateway + "/.well-known/jwks.json"
     return env
+
+
+def production_environment(database_url: str, nats_url: str, *, ports: Mapping[str, int], secrets: Mapping[str, Path],
+                           auth_issuer: str, auth_jwks_url: str, base: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a suite in the production profile: no development issuer, tokens from the
+    identity platform at ``auth_issuer``, key material from the mounted ``secrets``
+    (``data-protection`` and ``licence-keys`` directories), nothing inherited from this process but
+    ``base``."""
+    env = platform_environment(database_url, nats_url, ports=ports, dev_issuer=False, base=base)
+    env.update(LVRONG_PROFILE="production", AUTH_ISSUER=auth_issuer, AUTH_JWKS_URL=auth_jwks_url,
+               DATA_PROTECTION_KEY_DIR=str(secrets["data-protection"]), LICENCES_KEY_DIR=str(secrets["licence-keys"]))
+    return env
+
+
+def read_only_root(writable: Sequence[Path]) -> list[str]:
+    """A command prefix that runs a process as a container with ``readOnlyRootFilesystem`` does: in a
+    mount namespace of its own whose root filesystem is read-only, but for the ``writable`` paths
+    (its volumes), and without capabilities, so it cannot remount anything writable again. Needs
+    root or unprivileged user namespaces (``unshare --map-root-user``)."""
+    binds = " ".join(f'mount --bind "{p}" "{p}";' for p in writable)
+    script = (f"set -e; {binds} mount -o remount,bind,ro /; "
+              'exec setpriv --bounding-set=-all --inh-caps=-all --no-new-privs -- "$@"')
+    user = [] if os.geteuid() == 0 else ["--map-root-user"]
+    return ["unshare", "--mount", "--propagation", "private", *user, "sh", "-c", script, "read-only-root"]
 
 
 def migrate_all(env: Mapping[str, str]) -> None:

@@ -1,0 +1,318 @@
+"""The suite as production runs it: ``LVRONG_PROFILE=production``, key material only from secret
+files an ops person created with the commands of deploy/README.md, every process in a read-only
+root filesystem (its own mount namespace, no capabilities) with only its declared data paths
+writable, the city's identity platform instead of the development issuer, and two replicas of
+svc-matters and of svc-licences on their own ports — the gateway forwards to the first of each,
+the test talks to the second directly, as another pod would be reached.
+
+What must hold: a submission with uploaded materials, its licence and a 亮证 verification succeed;
+what one replica writes (protected personal data, materials) the other reads; a credential signed
+by either licences replica verifies against both replicas' JWKS, which are the same; and every
+process refuses to start when a secret is missing, writing nothing."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from joserfc import jws
+from joserfc.jwk import KeySet
+from sqlalchemy.engine import make_url
+
+from gateway.issuer import DEMO_CLIENTS, DEMO_USERS, DevIssuer
+from kit.devstack import (
+    SERVICE_PORTS,
+    LocalNats,
+    Suite,
+    free_port,
+    production_environment,
+    read_only_root,
+    service_command,
+)
+from licences.keys import load_key
+from support import all_materials, bearer, drop_databases, matter, valid_form, wait_status, write_test_calendar
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]  # the working directory of every process, as /app in the image
+PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_prod"
+COMPANY_USCC = "91310115MA1H7GXQ3E"
+DATA_PROTECTION_KEY_ID = "dp-2026-12"
+
+# deploy/README.md, "Secrets to create": the same commands, run here as ops would run them.
+CREATE_SECRETS = f"""
+set -e
+mkdir -p data-protection licence-keys
+head -c 32 /dev/urandom | base64 > data-protection/{DATA_PROTECTION_KEY_ID}.key
+printf %s {DATA_PROTECTION_KEY_ID} > data-protection/active-key-id
+head -c 32 /dev/urandom | base64 > data-protection/lookup-key
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \\
+    -out "licence-keys/$(date -u +%Y%m%dT%H%M%SZ)-initial.pem"
+"""
+
+
+class IdentityPlatform:
+    """The city's identity platform as the suite sees it: ES256 tokens and a JWKS over HTTP. The
+    gateway's development issuer is used here as a library only; the gateway runs with it off."""
+
+    def __init__(self, directory: Path) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.issuer = DevIssuer(directory, issuer=self.url, audience="lvrong", ttl_seconds=3600)
+        jwks = json.dumps(self.issuer.jwks()).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server name
+                self.send_response(200 if self.path == "/jwks.json" else 404)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(jwks if self.path == "/jwks.json" else b"{}")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def token(self, name: str) -> str:
+        if name in DEMO_CLIENTS:
+            return self.issuer.issue(DEMO_CLIENTS[name], client_id=name)["access_token"]
+        return self.issuer.issue(DEMO_USERS[name])["access_token"]
+
+
+@dataclass
+class ProductionSuite:
+    suite: Suite
+    env: dict[str, str]
+    secrets: Path
+    data: dict[str, Path]
+    idp: IdentityPlatform
+
+    @property
+    def gateway(self) -> str:
+        return f"http://127.0.0.1:{self.suite.ports['gateway']}"
+
+    def replica(self, service: str, n: int) -> str:
+        return f"http://127.0.0.1:{self.suite.instances(service)[n - 1][1]}"
+
+    async def db(self, service: str) -> asyncpg.Connection:
+        url = make_url(self.env["DATABASE_URL"])
+        return await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username or "postgres",
+                                     password=url.password, database=f"{PREFIX}_{service}")
+
+
+def _logs(directory: Path) -> str:
+    return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(directory.glob("*.log")))
+
+
+@pytest.fixture(scope="module")
+def production(servers) -> Iterator[ProductionSuite]:  # noqa: ANN001
+    var = Path(tempfile.mkdtemp(prefix="lvrong-production-"))
+    secrets = var / "secrets"
+    secrets.mkdir()
+    subprocess.run(["sh", "-c", CREATE_SECRETS], cwd=secrets, check=True)
+    data = {"tmp": var / "data" / "tmp", "blobs": var / "data" / "blobs"}
+    for path in data.values():
+        path.mkdir(parents=True)
+    (var / "logs").mkdir()
+    idp = IdentityPlatform(var / "identity-platform")
+    nats = LocalNats(var / "nats", port=free_port())
+    nats.start()
+    ports = {name: free_port() for name in SERVICE_PORTS}
+    env = production_environment(
+        servers.database_url, nats.url, ports=ports, base=os.environ,
+        secrets={"data-protection": secrets / "data-protection", "licence-keys": secrets / "licence-keys"},
+        auth_issuer=idp.url, auth_jwks_url=idp.url + "/jwks.json")
+    env.update(
+        DATABASE_NAME_PREFIX=PREFIX, LOG_LEVEL="INFO", TMPDIR=str(data["tmp"]),
+        # Until materials live in PostgreSQL, the filesystem store is a volume both replicas mount (ReadWriteMany).
+        MATTERS_BLOB_DIR=str(data["blobs"]),
+        CALENDAR_DIR=str(write_test_calendar(var / "calendar")["directory"]),
+        # A PostgreSQL shared with other test runs: small pools for eight processes.
+        **{f"{s.upper()}_DATABASE_POOL_SIZE": "4" for s in SERVICE_PORTS})
+    asyncio.run(drop_databases(servers.database_url, [f"{PREFIX}_{s}" for s in SERVICE_PORTS]))
+    wrapper = read_only_root(list(data.values()))
+    suite = Suite(env, ports=ports, log_dir=var / "logs", wrapper=wrapper, cwd=ROOT,
+                  replicas={"matters": [free_port()], "licences": [free_port()]})
+    try:
+        # The migrations run as the migration Job's containers do: read-only too.
+        migrated = subprocess.run([*wrapper, sys.executable, "-m", "kit.migrations"], env=env, cwd=ROOT,
+                                  capture_output=True, text=True, timeout=300)
+        assert migrated.returncode == 0, migrated.stdout[-2000:] + migrated.stderr[-3000:]
+        suite.start(timeout=120)
+        suite.wait_ready(timeout=60)
+    except Exception as e:
+        suite.stop()
+        nats.stop()
+        pytest.fail(f"the production suite did not start: {e}\n{_logs(var / 'logs')}")
+    yield ProductionSuite(suite, env, secrets, data, idp)
+    suite.stop()
+    nats.stop()
+    idp.server.shutdown()
+    asyncio.run(drop_databases(servers.database_url, [f"{PREFIX}_{s}" for s in SERVICE_PORTS]))
+    shutil.rmtree(var, ignore_errors=True)
+
+
+def test_every_process_runs_read_only_without_capabilities(production: ProductionSuite) -> None:
+    """The wrapper really enforces it: for the services' own processes, and for a probe started the
+    same way, a write in the working directory fails with EROFS while the declared data paths take it."""
+    for name, process in production.suite.processes.items():
+        mounts = Path(f"/proc/{process.pid}/mountinfo").read_text().splitlines()
+        root = next(line.split() for line in mounts if line.split()[4] == "/")
+        assert "ro" in root[5].split(","), f"{name}: / is mounted {root[5]}"
+        status = dict(line.split(":\t") for line in Path(f"/proc/{process.pid}/status").read_text().splitlines())
+        assert int(status["CapEff"], 16) == 0 and int(status["CapBnd"], 16) == 0, name
+    probe = """
+import os, sys
+def write(path):
+    try:
+        with open(path, "w") as f:
+            f.write("x")
+    except OSError as e:
+        return e.errno
+    os.unlink(path)
+    return 0
+print(write(os.path.join(os.getcwd(), "probe")), write(os.path.join(sys.argv[1], "probe")),
+      write(os.path.join(sys.argv[2], "probe")), write(os.path.join(sys.argv[3], "probe")))
+"""
+    wrapper = read_only_root(list(production.data.values()))
+    result = subprocess.run([*wrapper, sys.executable, "-c", probe, str(production.data["blobs"]),
+                             str(production.secrets / "licence-keys"), str(production.data["tmp"])],
+                            env=production.env, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.split() == [str(errno.EROFS), "0", str(errno.EROFS), "0"], result.stderr
+    remount = subprocess.run([*wrapper, "mount", "-o", "remount,rw", "/"], capture_output=True, text=True)
+    assert remount.returncode != 0 and "permission denied" in remount.stderr
+    assert not (ROOT / "probe").exists() and not (ROOT / "var" / "licences").exists()
+
+
+async def test_two_replicas_each_share_data_keys_and_credentials(production: ProductionSuite) -> None:
+    company, officer, reviewer = (production.idp.token(u) for u in ("applicant-company", "officer", "reviewer"))
+    inspector, partner = production.idp.token("inspector"), production.idp.token("partner-js")
+    async with httpx.AsyncClient(base_url=production.gateway, timeout=30) as client:
+        # The development issuer is off: tokens come from the identity platform only.
+        assert (await client.post("/auth/token", data={"grant_type": "password", "username": "officer",
+                                                       "password": "demo"})).status_code == 404
+
+        m = await matter(client, company, "LR-XK-002")
+        today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
+        form = {**valid_form(m, 7), "start_date": today, "applicant_uscc": COMPANY_USCC,
+                "contact_name": "欧阳娜娜", "contact_mobile": "13912345678"}
+        materials = await all_materials(client, company, m)  # through the gateway: the first replica
+        r = await client.post("/v1/applications", json={"matter_code": "LR-XK-002", "form": form,
+                                                        "materials": materials}, headers=bearer(company))
+        assert r.status_code == 201, r.text
+        app_id = r.json()["id"]
+
+        async with httpx.AsyncClient(base_url=production.replica("matters", 2), timeout=30) as other:
+            # Materials uploaded through one replica download through the other, byte for byte.
+            for material_id in materials.values():
+                first = await client.get(f"/v1/materials/{material_id}/content", headers=bearer(company))
+                second = await other.get(f"/v1/materials/{material_id}/content", headers=bearer(company))
+                assert first.status_code == second.status_code == 200, second.text
+                assert second.content == first.content and second.content.startswith(b"%PDF")
+            # Personal data written by one replica, encrypted under the mounted key, reads through the other.
+            mine = (await client.get(f"/v1/applications/{app_id}", headers=bearer(company))).json()
+            theirs = await other.get(f"/v1/applications/{app_id}", headers=bearer(company))
+            assert theirs.status_code == 200, theirs.text
+            assert theirs.json()["form"] == mine["form"]
+            assert theirs.json()["form"]["contact_mobile"] in ("13912345678", "139****5678")
+        conn = await production.db("matters")
+        try:
+            stored = json.loads(await conn.fetchval("SELECT form::text FROM applications WHERE id = $1", app_id))
+        finally:
+            await conn.close()
+        assert stored["contact_mobile"]["$protected"].startswith(f"pd1.{DATA_PROTECTION_KEY_ID}.")
+        assert "13912345678" not in json.dumps(stored)
+
+        await wait_status(client, company, app_id, {"prereviewed"}, seconds=30)
+        for who, action in ((officer, "accept"), (reviewer, "review"), (reviewer, "approve")):
+            r = await client.post(f"/v1/applications/{app_id}/actions/{action}", json={"reason": "符合条件"},
+                                  headers=bearer(who))
+            assert r.status_code == 200, r.text
+        issued = await wait_status(client, company, app_id, {"licence_issued"}, seconds=30)
+        licence_id = issued["last_step"]["details"]["licence_id"]
+
+        replicas = [production.replica("licences", 1), production.replica("licences", 2)]
+        async with httpx.AsyncClient(timeout=30) as direct:
+            # Both replicas publish the one key of the mounted Secret, and nothing else.
+            jwks = [(await direct.get(f"{base}/v1/licences/issuer/jwks.json")).json() for base in replicas]
+            assert jwks[0] == jwks[1]
+            [pem] = (production.secrets / "licence-keys").glob("*.pem")
+            assert [k["kid"] for k in jwks[0]["keys"]] == [load_key(pem).kid]
+            keys = KeySet.import_key_set(jwks[1])
+            licence = (await direct.get(f"{replicas[1]}/v1/licences/{licence_id}", headers=bearer(company))).json()
+            assert licence["status"] == "active"
+            header = jws.deserialize_compact(licence["credential"].split("~")[0], keys, algorithms=["ES256"]).protected
+            assert header["kid"] == load_key(pem).kid
+            for base in replicas:  # the credential verifies online on either replica
+                r = await direct.post(f"{base}/v1/verifications", json={"credential": licence["credential"]},
+                                      headers=bearer(partner))
+                assert r.status_code == 200 and r.json()["result"] == "valid", r.text
+            # 亮证: shown through one replica, verified by the other, both ways.
+            for shown_on, checked_on in ((replicas[1], replicas[0]), (replicas[0], replicas[1])):
+                shown = await direct.post(f"{shown_on}/v1/licences/{licence_id}/presentations", headers=bearer(company))
+                assert shown.status_code == 201, shown.text
+                checked = await direct.post(f"{checked_on}/v1/verifications", json={"presentation": shown.json()["token"]},
+                                            headers=bearer(inspector))
+                assert checked.status_code == 200, checked.text
+                assert checked.json()["result"] == "valid" and checked.json()["licence"]["identifier"] == licence["identifier"]
+    assert production.suite.failed() == []
+
+
+MISSING = {
+    "gateway": "GATEWAY_DEV_ISSUER_ENABLED is true",
+    "matters": "DATA_PROTECTION_KEY_DIR",
+    "prequal": "DATA_PROTECTION_KEY_DIR",
+    "licences": "LICENCES_KEY_DIR",
+    "helpdesk": "DATA_PROTECTION_KEY_DIR",
+    "knowledge": "AUTH_JWKS_URL is not set",
+}
+
+
+def test_every_process_refuses_to_start_without_its_secrets(servers, tmp_path: Path) -> None:  # noqa: ANN001
+    """Each process with one thing missing (the gateway: its development issuer on) exits non-zero
+    naming it, and writes nothing in its (here writable) working directory."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    subprocess.run(["sh", "-c", CREATE_SECRETS], cwd=secrets, check=True)
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("DATA_PROTECTION_", "LICENCES_", "GATEWAY_", "AUTH_", "LVRONG_TRACE"))}
+    complete = production_environment(servers.database_url, "nats://127.0.0.1:1", ports=SERVICE_PORTS, base=base,
+                                      secrets={"data-protection": secrets / "data-protection",
+                                               "licence-keys": secrets / "licence-keys"},
+                                      auth_issuer="https://id.example.gov.cn", auth_jwks_url="https://id.example.gov.cn/jwks")
+    started = {}
+    for name in SERVICE_PORTS:
+        env = dict(complete)
+        if name == "gateway":
+            env["GATEWAY_DEV_ISSUER_ENABLED"] = "true"
+        elif name == "licences":
+            del env["LICENCES_KEY_DIR"]
+        elif name == "knowledge":
+            del env["AUTH_JWKS_URL"]
+        else:
+            del env["DATA_PROTECTION_KEY_DIR"]
+        workdir = tmp_path / name
+        workdir.mkdir()
+        started[name] = subprocess.Popen(service_command(name, free_port()), env=env, cwd=workdir,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for name, process in started.items():
+        output, _ = process.communicate(timeout=120)
+        assert process.returncode != 0, f"{name} started:\n{output[-2000:]}"
+        assert "refuses to start in the production profile" in output and MISSING[name] in output, output[-2000:]
+        assert list((tmp_path / name).iterdir()) == [], f"{name} wrote in its working directory"
