@@ -140,18 +140,21 @@ def production(servers) -> Iterator[ProductionSuite]:  # noqa: ANN001
         auth_issuer=idp.url, auth_jwks_url=idp.url + "/jwks.json")
     env.update(
         DATABASE_NAME_PREFIX=PREFIX, LOG_LEVEL="INFO", TMPDIR=str(data["tmp"]),
-        # Until materials live in PostgreSQL, the filesystem store is a volume both replicas mount (ReadWriteMany).
+        # Used only by the filesystem store (MATTERS_BLOB_STORE=filesystem, the only one before materials
+        # moved into PostgreSQL): then a volume both replicas mount, as a ReadWriteMany volume would be.
         MATTERS_BLOB_DIR=str(data["blobs"]),
         CALENDAR_DIR=str(write_test_calendar(var / "calendar")["directory"]),
         # A PostgreSQL shared with other test runs: small pools for eight processes.
         **{f"{s.upper()}_DATABASE_POOL_SIZE": "4" for s in SERVICE_PORTS})
     asyncio.run(drop_databases(servers.database_url, [f"{PREFIX}_{s}" for s in SERVICE_PORTS]))
-    wrapper = read_only_root(list(data.values()))
-    suite = Suite(env, ports=ports, log_dir=var / "logs", wrapper=wrapper, cwd=ROOT,
+    # Only svc-matters has writable paths (uploads over 1 MB spool to TMPDIR), as only its pods mount an
+    # emptyDir on /tmp; every other process has none at all.
+    wrappers = {name: read_only_root(list(data.values()) if name == "matters" else []) for name in SERVICE_PORTS}
+    suite = Suite(env, ports=ports, log_dir=var / "logs", wrappers=wrappers, cwd=ROOT,
                   replicas={"matters": [free_port()], "licences": [free_port()]})
     try:
-        # The migrations run as the migration Job's containers do: read-only too.
-        migrated = subprocess.run([*wrapper, sys.executable, "-m", "kit.migrations"], env=env, cwd=ROOT,
+        # The migrations run as the migration Job's containers do: read-only too, nothing writable.
+        migrated = subprocess.run([*read_only_root([]), sys.executable, "-m", "kit.migrations"], env=env, cwd=ROOT,
                                   capture_output=True, text=True, timeout=300)
         assert migrated.returncode == 0, migrated.stdout[-2000:] + migrated.stderr[-3000:]
         suite.start(timeout=120)
@@ -169,12 +172,16 @@ def production(servers) -> Iterator[ProductionSuite]:  # noqa: ANN001
 
 
 def test_every_process_runs_read_only_without_capabilities(production: ProductionSuite) -> None:
-    """The wrapper really enforces it: for the services' own processes, and for a probe started the
-    same way, a write in the working directory fails with EROFS while the declared data paths take it."""
+    """The wrapper really enforces it: each service process can write only to its declared paths (svc-matters:
+    its temporary directory; the others: nowhere) and has no capability to remount; a probe started
+    the same way finds a write in the working directory or the secrets failing with EROFS, and the
+    declared paths taking it."""
+    kernel = ("/proc", "/sys", "/dev")
     for name, process in production.suite.processes.items():
-        mounts = Path(f"/proc/{process.pid}/mountinfo").read_text().splitlines()
-        root = next(line.split() for line in mounts if line.split()[4] == "/")
-        assert "ro" in root[5].split(","), f"{name}: / is mounted {root[5]}"
+        mounts = [line.split() for line in Path(f"/proc/{process.pid}/mountinfo").read_text().splitlines()]
+        writable = {m[4] for m in mounts if "rw" in m[5].split(",") and not m[4].startswith(kernel)}
+        declared = {str(p) for p in production.data.values()} if name.startswith("matters") else set()
+        assert writable == declared, f"{name} can write to {writable}"
         status = dict(line.split(":\t") for line in Path(f"/proc/{process.pid}/status").read_text().splitlines())
         assert int(status["CapEff"], 16) == 0 and int(status["CapBnd"], 16) == 0, name
     probe = """

@@ -234,8 +234,9 @@ class Suite:
     # More processes of a service, each on its own port, as pods of a Deployment are: the first is
     # ``ports[name]`` (process ``name``), these are processes ``<name>-2``, ``<name>-3``, ...
     replicas: Mapping[str, Sequence[int]] = field(default_factory=dict)
-    # A command every process is started through (e.g. ``read_only_root(...)``), and their working directory.
-    wrapper: Sequence[str] = ()
+    # Per service, a command its processes are started through (e.g. ``read_only_root(...)``); and the
+    # working directory of every process.
+    wrappers: Mapping[str, Sequence[str]] = field(default_factory=dict)
     cwd: Path | None = None
 
     def instances(self, name: str) -> list[tuple[str, int]]:
@@ -258,7 +259,7 @@ class Suite:
             out = open(self.log_dir / f"{process}.log", "ab") if self.log_dir else None  # noqa: SIM115
             workers = int(self.env.get(f"{name.upper()}_WORKERS", "1") or 1)
             self.processes[process] = subprocess.Popen(
-                [*self.wrapper, *service_command(name, port, workers=workers)], env=dict(self.env), cwd=self.cwd,
+                [*self.wrappers.get(name, ()), *service_command(name, port, workers=workers)], env=dict(self.env), cwd=self.cwd,
                 stdout=out, stderr=subprocess.STDOUT if out else None, start_new_session=True,
                 preexec_fn=_die_with_parent)
         for _, process, port in started:
