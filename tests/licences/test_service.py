@@ -166,3 +166,9 @@ def test_replicas_reading_one_read_only_key_secret_agree_and_never_write(tmp_pat
     assert first.jwks() == second.jwks() and len(first.jwks()["keys"]) == 3  # the undated file is not published
     assert first.signing_key().kid == second.signing_key().kid
     assert first.signing_key().activates_at < dt.datetime.now(dt.UTC) and first.signing_key().kid != load_key(old).kid
+    # The Secret emptied by mistake: the periodic re-read keeps signing with what it has.
+    signer = first.signing_key().kid
+    for path in keys.iterdir():
+        path.unlink()
+    first.reload()
+    assert first.signing_key().kid == signer and len(first.keys) == 3

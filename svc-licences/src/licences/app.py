@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Ops add or retire keys by adding or deleting files; every replica picks them up."""
         while True:
             await asyncio.sleep(settings.key_reload_seconds)
-            await asyncio.to_thread(issuer.keys.load)
+            await asyncio.to_thread(issuer.keys.reload)
 
     async def expiry_reminders(runtime: Runtime) -> None:
         async def tick(session: AsyncSession) -> int:

@@ -152,6 +152,14 @@ class KeyRing:
         log.info("issuer_keys_loaded", kids=sorted(keys), added=added, signing=self.signing_key().kid)
         return self
 
+    def reload(self) -> None:
+        """``load`` for the periodic re-read: when the directory has become unusable meanwhile (a Secret
+        emptied or unmounted by mistake) the keys already loaded stay in use, and the error is logged."""
+        try:
+            self.load()
+        except (RuntimeError, OSError) as e:
+            log.error("issuer_keys_reload_failed", error=str(e), kept=sorted(self.keys))
+
     def signing_key(self, now: datetime | None = None) -> IssuerKey:
         now = now or datetime.now(UTC)
         active = [k for k in self.keys.values() if k.activates_at <= now]
