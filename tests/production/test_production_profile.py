@@ -47,7 +47,9 @@ from kit.devstack import (
 from licences.keys import load_key
 from support import all_materials, bearer, drop_databases, matter, valid_form, wait_status, write_test_calendar
 
-pytestmark = pytest.mark.integration
+# Eight processes migrated and started (module fixture, counted in the first test's time) on a machine
+# that may be running other suites: more than the default 300 s is possible without anything wrong.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]  # the working directory of every process, as /app in the image
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_prod"

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+import structlog
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -123,6 +124,16 @@ class PlatformSettings(BaseSettings):
         """In the production profile, raise ``NotDeployable`` listing every problem; else nothing."""
         if self.production and (problems := self.production_problems()):
             raise NotDeployable(self.service_name, problems)
+
+    def exit_unless_deployable(self) -> None:
+        """At a process's start: ``refuse_unless_deployable``, as one JSON log line ops can alert on and
+        an exit with the problems listed (status 1, no traceback to read past)."""
+        try:
+            self.refuse_unless_deployable()
+        except NotDeployable as refused:
+            structlog.get_logger("kit.settings").error("production_profile_refused", process=self.service_name,
+                                                       problems=refused.problems)
+            raise SystemExit(str(refused)) from None
 
     @model_validator(mode="before")
     @classmethod
