@@ -3,37 +3,18 @@ secret files: what production refuses, the key directory's layout (as a Kubernet
 lays it out), rotation across it, and that development still needs no set-up."""
 from __future__ import annotations
 
-import base64
-import os
-import secrets
 from pathlib import Path
 
 import pytest
 
-from gateway.settings import Settings as GatewaySettings
 from kit.protection import Keyring, ProtectionError, ProtectionSettings
-from kit.settings import NotDeployable, Profile, ServiceSettings, current_profile
-from licences.app import Settings as LicencesSettings
-from licences.keys import create_key
-from matters.app import Settings as MattersSettings
-
-IDENTITY_PLATFORM = {"AUTH_ISSUER": "https://id.example.gov.cn", "AUTH_JWKS_URL": "https://id.example.gov.cn/jwks"}
+from kit.settings import NotDeployable, Profile, ServiceSettings, current_profile, writable_path_problem
+from support import IDENTITY_PLATFORM, enter_production_profile, random_base64, write_keyring
 
 
-def _b64(n: int) -> str:
-    return base64.b64encode(secrets.token_bytes(n)).decode()
-
-
-def write_keyring(directory: Path, kids: list[str], active: str | None = None) -> Path:
-    """A keyring directory as ops write it: ``<kid>.key``, ``active-key-id``, ``lookup-key`` (with the
-    trailing newlines ``echo`` and ``base64`` leave)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for kid in kids:
-        (directory / f"{kid}.key").write_text(_b64(32) + "\n")
-    if active:
-        (directory / "active-key-id").write_text(active + "\n")
-    (directory / "lookup-key").write_text(_b64(32) + "\n")
-    return directory
+@pytest.fixture
+def production(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    return enter_production_profile(monkeypatch, tmp_path)
 
 
 def as_secret_volume(source: Path, mount: Path) -> Path:
@@ -46,19 +27,6 @@ def as_secret_volume(source: Path, mount: Path) -> Path:
         (mount / f.name).symlink_to(Path("..data") / f.name)
     (mount / "..data").symlink_to(stamped.name)
     return mount
-
-
-@pytest.fixture
-def production(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """The production profile, in a working directory of its own (``tmp_path / "app"``)."""
-    for name in ("DATA_PROTECTION_KEYS", "DATA_PROTECTION_KEY_DIR", "DATA_PROTECTION_LOOKUP_KEY", "LVRONG_TRACE_DIR",
-                 "AUTH_ISSUER", "AUTH_JWKS_URL", "GATEWAY_DEV_ISSUER_ENABLED", "LICENCES_KEY_DIR", "MATTERS_BLOB_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LVRONG_PROFILE", "production")
-    workdir = tmp_path / "app"
-    workdir.mkdir()
-    monkeypatch.chdir(workdir)
-    return workdir
 
 
 def test_the_profile_defaults_to_development_and_refuses_a_typo(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -86,7 +54,7 @@ def test_rotation_a_new_key_encrypts_and_the_old_one_still_decrypts(tmp_path: Pa
     before = Keyring.from_directory(directory)
     old = before.encrypt("张三", context="c")
     # Step 1: the new key is added everywhere, the old one still encrypts.
-    (directory / "k2.key").write_text(_b64(32))
+    (directory / "k2.key").write_text(random_base64(32))
     (directory / "active-key-id").write_text("k1")
     added = Keyring.from_directory(directory)
     assert added.key_ids == ["k1", "k2"] and Keyring.key_id_of(added.encrypt("x", context="c")) == "k1"
@@ -109,8 +77,8 @@ def test_rotation_a_new_key_encrypts_and_the_old_one_still_decrypts(tmp_path: Pa
     (lambda d: (d / "active-key-id").unlink(), "active-key-id is missing and there are 2 keys"),
     (lambda d: (d / "active-key-id").write_text("k9"), "active-key-id names 'k9', which has no k9.key"),
     (lambda d: (d / "lookup-key").unlink(), "lookup-key is missing"),
-    (lambda d: (d / "lookup-key").write_text(_b64(16)), "lookup-key must hold at least 32 bytes, not 16"),
-    (lambda d: (d / "k1.key").write_text(_b64(16)), "data-protection key 'k1' must be 32 bytes"),
+    (lambda d: (d / "lookup-key").write_text(random_base64(16)), "lookup-key must hold at least 32 bytes, not 16"),
+    (lambda d: (d / "k1.key").write_text(random_base64(16)), "data-protection key 'k1' must be 32 bytes"),
     (lambda d: (d / "k1.key").write_text("not base64!"), "data-protection key 'k1' is not base64"),
 ])
 def test_a_wrong_keyring_directory_is_refused_naming_the_file(tmp_path: Path, change, message: str) -> None:  # noqa: ANN001
@@ -127,7 +95,7 @@ def test_production_never_makes_development_keys(production: Path, monkeypatch: 
         Keyring.from_settings(settings)
     assert not (production / "var").exists()
     # Keys in the environment are not accepted in production either: only the mounted files.
-    env_keys = ProtectionSettings(keys={"k1": _b64(32)}, lookup_key=_b64(32))
+    env_keys = ProtectionSettings(keys={"k1": random_base64(32)}, lookup_key=random_base64(32))
     assert "set DATA_PROTECTION_KEY_DIR" in env_keys.production_problems()[0]
 
 
@@ -157,35 +125,6 @@ def test_production_starts_with_everything_mounted(production: Path, monkeypatch
     for name, value in IDENTITY_PLATFORM.items():
         monkeypatch.setenv(name, value)
     ServiceSettings().refuse_unless_deployable()
-    # The blob directory of a filesystem store must be a volume of its own, not the image.
-    assert "MATTERS_BLOB_DIR='var/blobs' lies in the working directory" in "".join(MattersSettings().production_problems())
-    assert MattersSettings(blob_dir=tmp_path / "blobs").production_problems() == []
     # Anything that resolves into the working directory is refused, however it is written.
-    assert MattersSettings(blob_dir=production / "x" / ".." / "blobs").production_problems()
-
-
-def test_the_gateway_refuses_its_development_issuer_in_production(production: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in IDENTITY_PLATFORM.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("GATEWAY_DEV_ISSUER_ENABLED", "true")
-    problems = GatewaySettings().production_problems()
-    assert len(problems) == 1 and problems[0].startswith("GATEWAY_DEV_ISSUER_ENABLED is true")
-    monkeypatch.setenv("GATEWAY_DEV_ISSUER_ENABLED", "false")
-    GatewaySettings().refuse_unless_deployable()  # and no data-protection keys needed: it keeps no personal data
-
-
-def test_svc_licences_refuses_to_mint_its_own_signing_key_in_production(production: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                        tmp_path: Path) -> None:
-    monkeypatch.setenv("DATA_PROTECTION_KEY_DIR", str(write_keyring(tmp_path / "secrets" / "dp", ["k1"])))
-    for name, value in IDENTITY_PLATFORM.items():
-        monkeypatch.setenv(name, value)
-    assert "LICENCES_KEY_DIR='var/licences/keys' lies in the working directory" in LicencesSettings().production_problems()[0]
-    keys = tmp_path / "secrets" / "licence-keys"
-    assert "no such directory" in LicencesSettings(key_dir=keys).production_problems()[0]
-    keys.mkdir()
-    assert "no usable signing key" in LicencesSettings(key_dir=keys).production_problems()[0]
-    assert list(keys.iterdir()) == []  # nothing was created
-    create_key(keys, label="initial")
-    assert LicencesSettings(key_dir=keys).production_problems() == []
-    assert os.listdir(production) == []  # and nothing at all in the working directory
+    assert writable_path_problem("LVRONG_TRACE_DIR", production / "x" / ".." / "traces")
+    assert writable_path_problem("LVRONG_TRACE_DIR", tmp_path / "traces") is None

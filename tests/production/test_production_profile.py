@@ -45,7 +45,16 @@ from kit.devstack import (
     service_command,
 )
 from licences.keys import load_key
-from support import all_materials, bearer, drop_databases, matter, valid_form, wait_status, write_test_calendar
+from support import (
+    IDENTITY_PLATFORM,
+    all_materials,
+    bearer,
+    drop_databases,
+    matter,
+    valid_form,
+    wait_status,
+    write_test_calendar,
+)
 
 # Eight processes migrated and started (module fixture, counted in the first test's time) on a machine
 # that may be running other suites: more than the default 300 s is possible without anything wrong.
@@ -304,7 +313,8 @@ def test_every_process_refuses_to_start_without_its_secrets(servers, tmp_path: P
     complete = production_environment(servers.database_url, "nats://127.0.0.1:1", ports=SERVICE_PORTS, base=base,
                                       secrets={"data-protection": secrets / "data-protection",
                                                "licence-keys": secrets / "licence-keys"},
-                                      auth_issuer="https://id.example.gov.cn", auth_jwks_url="https://id.example.gov.cn/jwks")
+                                      auth_issuer=IDENTITY_PLATFORM["AUTH_ISSUER"],
+                                      auth_jwks_url=IDENTITY_PLATFORM["AUTH_JWKS_URL"])
     started = {}
     for name in SERVICE_PORTS:
         env = dict(complete)
