@@ -163,7 +163,7 @@ class ServiceSettings(PlatformSettings):
     uses_data_protection: ClassVar[bool] = True
 
     def production_problems(self) -> list[str]:
-        from kit.protection import ProtectionSettings
+        from kit.protection import ProtectionSettings  # here: kit.protection imports this module
 
         problems = super().production_problems()
         if self.uses_data_protection:
