@@ -335,3 +335,25 @@ def test_every_process_refuses_to_start_without_its_secrets(servers, tmp_path: P
         assert process.returncode != 0, f"{name} started:\n{output[-2000:]}"
         assert "refuses to start in the production profile" in output and MISSING[name] in output, output[-2000:]
         assert list((tmp_path / name).iterdir()) == [], f"{name} wrote in its working directory"
+
+
+def test_the_migrations_never_make_a_development_keyring_either(servers, tmp_path: Path) -> None:  # noqa: ANN001
+    """lvrong-migrate is a process of the profile too: svc-matters' revision that encrypts stored
+    personal data stops without the mounted keyring instead of encrypting under a key it made up."""
+    prefix = PREFIX + "mig"
+    env = production_environment(servers.database_url, "nats://127.0.0.1:1", ports=SERVICE_PORTS, base=os.environ,
+                                 secrets={"data-protection": tmp_path / "absent", "licence-keys": tmp_path / "absent"},
+                                 auth_issuer=IDENTITY_PLATFORM["AUTH_ISSUER"],
+                                 auth_jwks_url=IDENTITY_PLATFORM["AUTH_JWKS_URL"])
+    del env["DATA_PROTECTION_KEY_DIR"]
+    env["DATABASE_NAME_PREFIX"] = prefix
+    workdir = tmp_path / "app"
+    workdir.mkdir()
+    asyncio.run(drop_databases(servers.database_url, [f"{prefix}_matters"]))
+    try:
+        migrated = subprocess.run([sys.executable, "-m", "kit.migrations", "matters"], env=env, cwd=workdir,
+                                  capture_output=True, text=True, timeout=300)
+    finally:
+        asyncio.run(drop_databases(servers.database_url, [f"{prefix}_matters"]))
+    assert migrated.returncode != 0 and "set DATA_PROTECTION_KEY_DIR" in migrated.stderr, migrated.stderr[-2000:]
+    assert list(workdir.iterdir()) == []
