@@ -7,8 +7,9 @@ the test talks to the second directly, as another pod would be reached.
 
 What must hold: a submission with uploaded materials, its licence and a 亮证 verification succeed;
 what one replica writes (protected personal data, materials) the other reads; a credential signed
-by either licences replica verifies against both replicas' JWKS, which are the same; and every
-process refuses to start when a secret is missing, writing nothing."""
+by either licences replica verifies against both replicas' JWKS, which are the same; a licence key
+added to the shared Secret is published, and signs, on every replica alike while the old one still
+verifies; and every process refuses to start when a secret is missing, writing nothing."""
 from __future__ import annotations
 
 import asyncio
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import base45
+import cbor2
 import httpx
 import pytest
 from joserfc import jws
@@ -44,12 +47,13 @@ from kit.devstack import (
     read_only_root,
     service_command,
 )
-from licences.keys import load_key
+from licences.keys import create_key, load_key
 from support import (
     IDENTITY_PLATFORM,
     all_materials,
     bearer,
     drop_databases,
+    eventually,
     matter,
     valid_form,
     wait_status,
@@ -151,6 +155,7 @@ def production(servers) -> Iterator[ProductionSuite]:  # noqa: ANN001
         auth_issuer=idp.url, auth_jwks_url=idp.url + "/jwks.json")
     env.update(
         DATABASE_NAME_PREFIX=PREFIX, LOG_LEVEL="INFO", TMPDIR=str(data["tmp"]),
+        LICENCES_KEY_RELOAD_SECONDS="0.5",  # a rotation is watched, not waited for by the default 30 s
         # Used only by the filesystem store (MATTERS_BLOB_STORE=filesystem, the only one before materials
         # moved into PostgreSQL): then a volume both replicas mount, as a ReadWriteMany volume would be.
         MATTERS_BLOB_DIR=str(data["blobs"]),
@@ -218,23 +223,39 @@ print(write(os.path.join(os.getcwd(), "probe")), write(os.path.join(sys.argv[1],
     assert not (ROOT / "probe").exists() and not (ROOT / "var" / "licences").exists()
 
 
+async def submit(client: httpx.AsyncClient, company: str, seed: int) -> tuple[str, dict[str, str]]:
+    """A company's application for a licence (建筑垃圾处置证) with every material uploaded, with a
+    contact person's name and mobile (personal data, stored encrypted); (its id, the material ids)."""
+    m = await matter(client, company, "LR-XK-002")
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
+    form = {**valid_form(m, seed), "start_date": today, "applicant_uscc": COMPANY_USCC,
+            "contact_name": "欧阳娜娜", "contact_mobile": "13912345678"}
+    materials = await all_materials(client, company, m)
+    r = await client.post("/v1/applications", json={"matter_code": "LR-XK-002", "form": form, "materials": materials},
+                          headers=bearer(company))
+    assert r.status_code == 201, r.text
+    return r.json()["id"], materials
+
+
+async def approve(client: httpx.AsyncClient, idp: IdentityPlatform, app_id: str) -> str:
+    """Accept, review and approve the application once pre-reviewed; the id of the licence issued."""
+    await wait_status(client, idp.token("applicant-company"), app_id, {"prereviewed"}, seconds=30)
+    for who, action in (("officer", "accept"), ("reviewer", "review"), ("reviewer", "approve")):
+        r = await client.post(f"/v1/applications/{app_id}/actions/{action}", json={"reason": "符合条件"},
+                              headers=bearer(idp.token(who)))
+        assert r.status_code == 200, r.text
+    issued = await wait_status(client, idp.token("applicant-company"), app_id, {"licence_issued"}, seconds=30)
+    return issued["last_step"]["details"]["licence_id"]
+
+
 async def test_two_replicas_each_share_data_keys_and_credentials(production: ProductionSuite) -> None:
-    company, officer, reviewer = (production.idp.token(u) for u in ("applicant-company", "officer", "reviewer"))
-    inspector, partner = production.idp.token("inspector"), production.idp.token("partner-js")
+    company, inspector, partner = (production.idp.token(u) for u in ("applicant-company", "inspector", "partner-js"))
     async with httpx.AsyncClient(base_url=production.gateway, timeout=30) as client:
         # The development issuer is off: tokens come from the identity platform only.
         assert (await client.post("/auth/token", data={"grant_type": "password", "username": "officer",
                                                        "password": "demo"})).status_code == 404
 
-        m = await matter(client, company, "LR-XK-002")
-        today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
-        form = {**valid_form(m, 7), "start_date": today, "applicant_uscc": COMPANY_USCC,
-                "contact_name": "欧阳娜娜", "contact_mobile": "13912345678"}
-        materials = await all_materials(client, company, m)  # through the gateway: the first replica
-        r = await client.post("/v1/applications", json={"matter_code": "LR-XK-002", "form": form,
-                                                        "materials": materials}, headers=bearer(company))
-        assert r.status_code == 201, r.text
-        app_id = r.json()["id"]
+        app_id, materials = await submit(client, company, seed=7)  # through the gateway: the first replica
 
         async with httpx.AsyncClient(base_url=production.replica("matters", 2), timeout=30) as other:
             # Materials uploaded through one replica download through the other, byte for byte.
@@ -257,26 +278,20 @@ async def test_two_replicas_each_share_data_keys_and_credentials(production: Pro
         assert stored["contact_mobile"]["$protected"].startswith(f"pd1.{DATA_PROTECTION_KEY_ID}.")
         assert "13912345678" not in json.dumps(stored)
 
-        await wait_status(client, company, app_id, {"prereviewed"}, seconds=30)
-        for who, action in ((officer, "accept"), (reviewer, "review"), (reviewer, "approve")):
-            r = await client.post(f"/v1/applications/{app_id}/actions/{action}", json={"reason": "符合条件"},
-                                  headers=bearer(who))
-            assert r.status_code == 200, r.text
-        issued = await wait_status(client, company, app_id, {"licence_issued"}, seconds=30)
-        licence_id = issued["last_step"]["details"]["licence_id"]
+        licence_id = await approve(client, production.idp, app_id)
 
         replicas = [production.replica("licences", 1), production.replica("licences", 2)]
         async with httpx.AsyncClient(timeout=30) as direct:
-            # Both replicas publish the one key of the mounted Secret, and nothing else.
+            # Both replicas publish the keys of the mounted Secret, and nothing else.
             jwks = [(await direct.get(f"{base}/v1/licences/issuer/jwks.json")).json() for base in replicas]
             assert jwks[0] == jwks[1]
-            [pem] = (production.secrets / "licence-keys").glob("*.pem")
-            assert [k["kid"] for k in jwks[0]["keys"]] == [load_key(pem).kid]
+            mounted = {load_key(pem).kid for pem in (production.secrets / "licence-keys").glob("*.pem")}
+            assert {k["kid"] for k in jwks[0]["keys"]} == mounted
             keys = KeySet.import_key_set(jwks[1])
             licence = (await direct.get(f"{replicas[1]}/v1/licences/{licence_id}", headers=bearer(company))).json()
             assert licence["status"] == "active"
             header = jws.deserialize_compact(licence["credential"].split("~")[0], keys, algorithms=["ES256"]).protected
-            assert header["kid"] == load_key(pem).kid
+            assert header["kid"] in mounted
             for base in replicas:  # the credential verifies online on either replica
                 r = await direct.post(f"{base}/v1/verifications", json={"credential": licence["credential"]},
                                       headers=bearer(partner))
@@ -290,6 +305,48 @@ async def test_two_replicas_each_share_data_keys_and_credentials(production: Pro
                 assert checked.status_code == 200, checked.text
                 assert checked.json()["result"] == "valid" and checked.json()["licence"]["identifier"] == licence["identifier"]
     assert production.suite.failed() == []
+
+
+def presentation_kid(token: str) -> str:
+    """The key id (COSE header 4) of a 亮证 presentation (``LR1:`` + base45 of a COSE_Sign1)."""
+    sign1 = cbor2.loads(base45.b45decode(token.removeprefix("LR1:")))
+    protected, unprotected, *_ = sign1.value if isinstance(sign1, cbor2.CBORTag) else sign1
+    return (cbor2.loads(protected).get(4) or unprotected[4]).decode()
+
+
+async def test_a_rotated_licence_key_reaches_every_replica_and_the_old_one_still_verifies(
+        production: ProductionSuite) -> None:
+    """Ops add keys to the shared Secret (here: the test writes the files, as the kubelet would update
+    the volume): a key activating later is published by every replica at once but signs nowhere; a key
+    active now signs on every replica; what the old key signed still verifies on both."""
+    company, partner = production.idp.token("applicant-company"), production.idp.token("partner-js")
+    keys = production.secrets / "licence-keys"
+    published_before = {load_key(p).kid for p in keys.glob("*.pem")}
+    replicas = [production.replica("licences", 1), production.replica("licences", 2)]
+    async with httpx.AsyncClient(base_url=production.gateway, timeout=30) as client:
+        app_id, _ = await submit(client, company, seed=8)
+        old_credential = (await client.get(f"/v1/licences/{await approve(client, production.idp, app_id)}",
+                                           headers=bearer(company))).json()
+    now = dt.datetime.now(dt.UTC)
+    upcoming = load_key(create_key(keys, now + dt.timedelta(days=2), label="next")).kid
+    rotated = load_key(create_key(keys, now - dt.timedelta(seconds=1), label="rotated")).kid
+
+    async with httpx.AsyncClient(timeout=30) as direct:
+        async def published() -> list[list[str]]:
+            return [[k["kid"] for k in (await direct.get(f"{base}/v1/licences/issuer/jwks.json")).json()["keys"]]
+                    for base in replicas]
+
+        expected = published_before | {upcoming, rotated}
+        jwks = await eventually(published, lambda found: all(set(kids) == expected for kids in found),
+                                "every replica publishing the new keys", seconds=30)
+        assert jwks[0] == jwks[1]
+        for base in replicas:
+            shown = await direct.post(f"{base}/v1/licences/{old_credential['id']}/presentations", headers=bearer(company))
+            assert shown.status_code == 201, shown.text
+            assert presentation_kid(shown.json()["token"]) == rotated  # neither the old key nor the one ahead
+            r = await direct.post(f"{base}/v1/verifications", json={"credential": old_credential["credential"]},
+                                  headers=bearer(partner))
+            assert r.status_code == 200 and r.json()["result"] == "valid", r.text
 
 
 MISSING = {
