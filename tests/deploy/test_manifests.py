@@ -213,6 +213,7 @@ def test_every_pod_has_a_read_only_root_and_only_the_secrets_and_paths_it_needs(
                     continue
                 secret = volume["secret"]["secretName"]
                 secrets.add(secret)
+                assert secret in SECRET_DIRECTORIES, f"{where}: add {secret} to SECRET_DIRECTORIES with its setting"
                 assert mount["readOnly"] is True and mount["mountPath"] == settings[SECRET_DIRECTORIES[secret]], where
                 assert volume["secret"]["defaultMode"] == 0o440 and pod["securityContext"]["fsGroup"] == 10001, where
             if name == "lvrong-migrate":  # the migrations that encrypt stored personal data
