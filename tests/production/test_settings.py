@@ -24,6 +24,7 @@ def test_svc_matters_keeps_no_blob_directory_in_its_image(production: Path, monk
     monkeypatch.setenv("DATA_PROTECTION_KEY_DIR", str(write_keyring(tmp_path / "secrets" / "dp", ["k1"])))
     for name, value in IDENTITY_PLATFORM.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MATTERS_BLOB_STORE", "filesystem")
     assert MattersSettings().production_problems() == [
         f"MATTERS_BLOB_DIR='var/blobs' lies in the working directory ({production}), which is read-only in production: "
         f"set it to a mounted volume"]
