@@ -16,10 +16,15 @@ from sqlalchemy.engine import make_url
 from kit.identifiers import USCC_CHARSET, resident_id_check_char, uscc_check_char
 
 
-async def _admin(database_url: str) -> asyncpg.Connection:
+async def connect(database_url: str, database: str = "postgres") -> asyncpg.Connection:
+    """A raw connection to ``database`` on the server of ``database_url``."""
     url = make_url(database_url)
     return await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username or "postgres",
-                                 password=url.password, database="postgres")
+                                 password=url.password, database=database)
+
+
+async def _admin(database_url: str) -> asyncpg.Connection:
+    return await connect(database_url)
 
 
 async def drop_databases(database_url: str, names: list[str]) -> None:

@@ -16,6 +16,7 @@ from kit.settings import ServiceSettings, writable_path_problem
 from matters.api import routers
 from matters.events import SUBSCRIPTIONS
 from matters.service import clock, live, stalls
+from matters.service.blobs import BlobStoreKind
 
 
 class Settings(ServiceSettings):
@@ -23,6 +24,9 @@ class Settings(ServiceSettings):
     service_name: ClassVar[str] = "matters"
     port: int = 8001
     clock_warning_interval_seconds: float = 60.0
+    # Where uploaded materials are kept (matters.service.blobs): ``postgres`` (every replica shares it)
+    # or ``filesystem`` under ``blob_dir`` (one process, or replicas sharing one volume).
+    blob_store: BlobStoreKind = BlobStoreKind.POSTGRES
     blob_dir: Path = Path("var/blobs")
     max_material_bytes: int = 20 * 1024 * 1024
     # Live status streams (SSE): a comment this often keeps proxies from closing a quiet stream; a

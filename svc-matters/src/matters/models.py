@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -207,6 +208,26 @@ class Material(Base):
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     storage_key: Mapped[str] = mapped_column(String(255), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class MaterialBlob(Base):
+    """The bytes of uploaded materials when ``MATTERS_BLOB_STORE=postgres`` (matters.service.blobs):
+    one row per distinct content, keyed by its SHA-256; the bytes are in ``material_blob_chunks``."""
+
+    __tablename__ = "material_blobs"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    chunk_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class MaterialBlobChunk(Base):
+    __tablename__ = "material_blob_chunks"
+
+    key: Mapped[str] = mapped_column(ForeignKey("material_blobs.key", ondelete="CASCADE"), primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
 
 
 class ApplicationMaterial(Base):

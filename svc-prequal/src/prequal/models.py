@@ -24,6 +24,7 @@ class ReviewedInputs(TypeDecorator[dict[str, Any]]):
 
     impl = JSONB
     cache_ok = True
+    protected_json = True  # found by the key-rotation job (kit.reencryption)
 
     def process_bind_param(self, value: Any, dialect: Any) -> Any:
         return {**value, "form": protect_form(value["form"])} if isinstance(value, dict) and "form" in value else value
