@@ -141,7 +141,8 @@ def production(servers) -> Iterator[ProductionSuite]:  # noqa: ANN001
     secrets = var / "secrets"
     secrets.mkdir()
     subprocess.run(["sh", "-c", CREATE_SECRETS], cwd=secrets, check=True)
-    data = {"tmp": var / "data" / "tmp", "blobs": var / "data" / "blobs"}
+    # The declared data paths: svc-matters' upload spool only (materials are kept in its database).
+    data = {"tmp": var / "data" / "tmp"}
     for path in data.values():
         path.mkdir(parents=True)
     (var / "logs").mkdir()
@@ -156,9 +157,6 @@ def production(servers) -> Iterator[ProductionSuite]:  # noqa: ANN001
     env.update(
         DATABASE_NAME_PREFIX=PREFIX, LOG_LEVEL="INFO", TMPDIR=str(data["tmp"]),
         LICENCES_KEY_RELOAD_SECONDS="0.5",  # a rotation is watched, not waited for by the default 30 s
-        # Used only by the filesystem store (MATTERS_BLOB_STORE=filesystem, the only one before materials
-        # moved into PostgreSQL): then a volume both replicas mount, as a ReadWriteMany volume would be.
-        MATTERS_BLOB_DIR=str(data["blobs"]),
         CALENDAR_DIR=str(write_test_calendar(var / "calendar")["directory"]),
         # A PostgreSQL shared with other test runs: small pools for eight processes.
         **{f"{s.upper()}_DATABASE_POOL_SIZE": "4" for s in SERVICE_PORTS})
@@ -210,14 +208,14 @@ def write(path):
         return e.errno
     os.unlink(path)
     return 0
-print(write(os.path.join(os.getcwd(), "probe")), write(os.path.join(sys.argv[1], "probe")),
-      write(os.path.join(sys.argv[2], "probe")), write(os.path.join(sys.argv[3], "probe")))
+print(*(write(os.path.join(directory, "probe")) for directory in sys.argv[1:]))
 """
     wrapper = read_only_root(list(production.data.values()))
-    result = subprocess.run([*wrapper, sys.executable, "-c", probe, str(production.data["blobs"]),
-                             str(production.secrets / "licence-keys"), str(production.data["tmp"])],
+    tried = {ROOT: errno.EROFS, production.secrets / "licence-keys": errno.EROFS, Path("/tmp"): errno.EROFS,
+             production.data["tmp"]: 0}
+    result = subprocess.run([*wrapper, sys.executable, "-c", probe, *map(str, tried)],
                             env=production.env, cwd=ROOT, capture_output=True, text=True, check=True)
-    assert result.stdout.split() == [str(errno.EROFS), "0", str(errno.EROFS), "0"], result.stderr
+    assert result.stdout.split() == [str(e) for e in tried.values()], result.stderr
     remount = subprocess.run([*wrapper, "mount", "-o", "remount,rw", "/"], capture_output=True, text=True)
     assert remount.returncode != 0 and "permission denied" in remount.stderr
     assert not (ROOT / "probe").exists() and not (ROOT / "var" / "licences").exists()

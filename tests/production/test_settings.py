@@ -29,6 +29,8 @@ def test_svc_matters_keeps_no_blob_directory_in_its_image(production: Path, monk
         f"MATTERS_BLOB_DIR='var/blobs' lies in the working directory ({production}), which is read-only in production: "
         f"set it to a mounted volume"]
     assert MattersSettings(blob_dir=tmp_path / "blobs").production_problems() == []
+    monkeypatch.setenv("MATTERS_BLOB_STORE", "postgres")  # materials in its database: no directory at all
+    assert MattersSettings().production_problems() == []
 
 
 def test_the_gateway_refuses_its_development_issuer_in_production(production: Path,

@@ -41,10 +41,9 @@ class Settings(ServiceSettings):
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
-        # Only the filesystem store writes under blob_dir. ``blob_store`` comes with the PostgreSQL store
-        # (MATTERS_BLOB_STORE); before it, the filesystem store is the only one.
-        uses_filesystem = getattr(self, "blob_store", "filesystem") == "filesystem"
-        if uses_filesystem and (problem := writable_path_problem("MATTERS_BLOB_DIR", self.blob_dir)):
+        # Only the filesystem store writes under blob_dir; the PostgreSQL store needs no volume.
+        if self.blob_store is BlobStoreKind.FILESYSTEM and (
+                problem := writable_path_problem("MATTERS_BLOB_DIR", self.blob_dir)):
             problems.append(problem)
         return problems
 
