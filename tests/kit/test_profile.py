@@ -109,12 +109,13 @@ def test_development_still_needs_no_set_up(monkeypatch: pytest.MonkeyPatch, tmp_
 
 def test_production_lists_every_missing_setting_at_once(production: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LVRONG_TRACE_DIR", "traces")
+    monkeypatch.delenv("DATABASE_URL")
     with pytest.raises(NotDeployable) as refused:
         ServiceSettings().refuse_unless_deployable()
     problems = "\n".join(refused.value.problems)
-    assert len(refused.value.problems) == 4, problems
+    assert len(refused.value.problems) == 5, problems
     for named in ("AUTH_ISSUER is not set", "AUTH_JWKS_URL is not set", "LVRONG_TRACE_DIR='traces' lies in the "
-                  "working directory", "set DATA_PROTECTION_KEY_DIR"):
+                  "working directory", "set DATA_PROTECTION_KEY_DIR", "DATABASE_URL (or DATABASE_URL) is not set"):
         assert named in problems
     assert "LVRONG_PROFILE=production" in str(refused.value)
 

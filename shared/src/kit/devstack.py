@@ -208,7 +208,10 @@ def service_command(name: str, port: int, host: str = "127.0.0.1", workers: int 
     scheduler tick across replicas)."""
     module = "gateway.app" if name == "gateway" else f"{name}.app"
     command = [sys.executable, "-m", "uvicorn", f"{module}:create_app", "--factory", "--host", host, "--port", str(port),
-               "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--timeout-graceful-shutdown", "5"]
+               "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--timeout-graceful-shutdown", "5",
+               # The gateway decides whom to believe about the client's address (GATEWAY_TRUSTED_PROXIES);
+               # uvicorn's own X-Forwarded-For handling would rewrite the peer before it can.
+               "--no-proxy-headers"]
     return command + (["--workers", str(workers)] if workers > 1 else [])
 
 

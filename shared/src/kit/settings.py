@@ -166,6 +166,12 @@ class ServiceSettings(PlatformSettings):
         from kit.protection import ProtectionSettings  # here: kit.protection imports this module
 
         problems = super().production_problems()
+        # The default is a workstation's server; every replica must share the one ops configured
+        # (the gateway's rate limits too, which are per replica without it).
+        if "database_url" not in self.model_fields_set:
+            prefix = self.model_config.get("env_prefix", "")
+            problems.append(f"DATABASE_URL (or {prefix}DATABASE_URL) is not set: production never uses the default "
+                            f"server on 127.0.0.1")
         if self.uses_data_protection:
             problems += ProtectionSettings().production_problems()
         return problems

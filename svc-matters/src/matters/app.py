@@ -67,14 +67,8 @@ async def stall_detection(runtime: Runtime) -> None:
     """Open and close stalls, once per tick across replicas."""
     settings = runtime.settings
     assert isinstance(settings, Settings)
-    thresholds = stalls.effective_thresholds(settings.stall_thresholds)
-
-    async def tick(session: AsyncSession) -> int:
-        result = await stalls.detect(session, thresholds, now=datetime.now(UTC), cal=clock.calendar(),
-                                     batch=settings.stall_batch_size)
-        return int(result)
-
-    await every(runtime.database, "matters.stall-detection", settings.stall_detection_interval_seconds, tick)
+    job = stalls.detection_job(stalls.effective_thresholds(settings.stall_thresholds), batch=settings.stall_batch_size)
+    await every(runtime.database, "matters.stall-detection", settings.stall_detection_interval_seconds, job)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

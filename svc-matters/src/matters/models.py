@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -110,6 +111,9 @@ class Application(Base):
     clock_stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     clock_warned_percent: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     clock_next_warning_on: Mapped[date | None] = mapped_column(Date)
+    # The due date counts on a year without an approved calendar (kit.calendar's provisional year);
+    # recomputed when ops approve it (revision 0008_provisional_due_dates).
+    clock_due_provisional: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
 
     __table_args__ = (
         Index("ix_applications_applicant_created", "applicant_subject", "created_at", "id"),
@@ -128,6 +132,8 @@ class Application(Base):
         Index("ix_applications_status_since", "status", "status_since"),
         Index("ix_applications_next_warning", "clock_next_warning_on",
               postgresql_where="clock_next_warning_on IS NOT NULL"),
+        # Revision 0008_provisional_due_dates: the due dates to recompute when a calendar year is approved.
+        Index("ix_applications_provisional_due", "clock_due_date", postgresql_where="clock_due_provisional"),
         # Revision 0004: the overdue list, the cockpit's overdue and backlog counts.
         Index("ix_applications_overdue_department", "department", "created_at", "id",
               postgresql_include=["clock_due_date"], postgresql_where=RUNNING_UNPAUSED_CLOCK),

@@ -74,7 +74,8 @@ class RuleSet(Base):
 
 
 class MatterRequirementsRow(Base):
-    """Read model: each matter version's requirements, as seen in the submissions consumed."""
+    """Read model: each matter version's requirements, from the catalogue's ``matter.published`` events
+    (and as carried by each submission); the highest version of a code is its current one."""
 
     __tablename__ = "matter_requirements"
 

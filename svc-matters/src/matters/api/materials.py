@@ -7,7 +7,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 
-from kit.auth import CurrentPrincipal, Principal, Role, require_roles
+from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, require_roles
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES, PayloadTooLarge
 from matters.schemas import MaterialView
@@ -29,7 +29,8 @@ def blob_store(request: Request) -> BlobStore:
     return store
 
 
-@router.post("/v1/materials", status_code=201, summary="Upload a material (multipart field `file`)",
+@router.post("/v1/materials", dependencies=[needs_scope("applications:write")],
+             status_code=201, summary="Upload a material (multipart field `file`)",
              responses={413: PROBLEM_RESPONSES[422] | {"description": "File too large"}, 422: PROBLEM_RESPONSES[422]})
 async def upload_material(request: Request, session: SessionDep, principal: Applicant,
                           file: Annotated[UploadFile, File(description="PDF, JPEG, PNG or OFD")],
@@ -45,13 +46,15 @@ async def upload_material(request: Request, session: SessionDep, principal: Appl
     return view
 
 
-@router.get("/v1/materials/{material_id}", summary="A material's metadata", responses={404: PROBLEM_RESPONSES[404]})
+@router.get("/v1/materials/{material_id}", dependencies=[needs_scope("applications:read")],
+            summary="A material's metadata", responses={404: PROBLEM_RESPONSES[404]})
 async def get_material(session: SessionDep, principal: CurrentPrincipal, material_id: MaterialId) -> MaterialView:
     return MaterialView.model_validate(
         await materials.readable_material(session, principal, material_id, applications.may_read))
 
 
-@router.get("/v1/materials/{material_id}/content", summary="Download a material (its uploader, or readers of an application using it)",
+@router.get("/v1/materials/{material_id}/content", dependencies=[needs_scope("applications:read")],
+            summary="Download a material (its uploader, or readers of an application using it)",
             response_class=Response, responses={404: PROBLEM_RESPONSES[404]})
 async def download_material(session: SessionDep, principal: CurrentPrincipal, material_id: MaterialId,
                             store: Annotated[BlobStore, Depends(blob_store)]) -> Response:
