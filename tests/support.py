@@ -513,3 +513,41 @@ async def stream_events(client: NatsClient, stream: str, subject: str) -> list[d
         return found
     finally:
         await nc.close()
+
+
+# --- the production profile (tests/kit/test_profile.py, tests/production/) ----------------------
+
+IDENTITY_PLATFORM = {"AUTH_ISSUER": "https://id.example.gov.cn", "AUTH_JWKS_URL": "https://id.example.gov.cn/jwks"}
+
+
+def random_base64(n: int) -> str:
+    import base64
+    import secrets
+
+    return base64.b64encode(secrets.token_bytes(n)).decode()
+
+
+def write_keyring(directory: Any, kids: list[str], active: str | None = None) -> Any:
+    """A data-protection keyring directory as ops write it: ``<kid>.key``, ``active-key-id``,
+    ``lookup-key`` (with the trailing newlines ``echo`` and ``base64`` leave)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for kid in kids:
+        (directory / f"{kid}.key").write_text(random_base64(32) + "\n")
+    if active:
+        (directory / "active-key-id").write_text(active + "\n")
+    (directory / "lookup-key").write_text(random_base64(32) + "\n")
+    return directory
+
+
+def enter_production_profile(monkeypatch: Any, tmp_path: Any) -> Any:
+    """``LVRONG_PROFILE=production`` with a database server configured and none of the other settings
+    it checks inherited, in a working directory of its own (``tmp_path / "app"``, returned)."""
+    for name in ("DATA_PROTECTION_KEYS", "DATA_PROTECTION_KEY_DIR", "DATA_PROTECTION_LOOKUP_KEY", "LVRONG_TRACE_DIR",
+                 "AUTH_ISSUER", "AUTH_JWKS_URL", "GATEWAY_DEV_ISSUER_ENABLED", "LICENCES_KEY_DIR", "MATTERS_BLOB_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LVRONG_PROFILE", "production")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://lvrong@pg.example.internal:5432/postgres")
+    workdir = tmp_path / "app"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    return workdir

@@ -3,9 +3,12 @@ Kubernetes manifest validates against the Kubernetes API schemas shipped in the
 ``kubernetes-validate`` package; every file a kustomization names exists and every patch hits a
 resource of its base; each service has what production needs (probes, resource requests,
 Service, PodDisruptionBudget, HorizontalPodAutoscaler, a migration container); the compose file
-runs the whole suite with health checks."""
+runs the whole suite with health checks; and both hold the production profile's invariants (read-only
+root filesystems, exactly the Secrets each process reads mounted read-only where it reads them, no
+development issuer)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +154,7 @@ def test_the_platform_servers_come_from_their_chart_and_operator() -> None:
 
 def test_compose_runs_the_whole_suite_with_health_checks() -> None:
     compose = _documents(DEPLOY / "compose.yaml")[0]["services"]
-    assert set(compose) == {"postgres", "nats", "nats-credentials", "migrate", *PROCESSES}
+    assert set(compose) == {"postgres", "nats", "migrate", *PROCESSES}
     for name in ["postgres", "nats", *PROCESSES]:
         assert compose[name].get("healthcheck", {}).get("test"), f"{name} has no health check"
     for process in PROCESSES:
@@ -164,11 +167,11 @@ def test_compose_runs_the_whole_suite_with_health_checks() -> None:
 
 def test_nats_runs_with_the_generated_authorization_and_each_service_mounts_only_its_own_seeds() -> None:
     compose = _documents(DEPLOY / "compose.yaml")[0]["services"]
-    assert "/credentials/authorization.conf" in compose["nats"]["command"]
-    assert compose["nats"]["depends_on"]["nats-credentials"]["condition"] == "service_completed_successfully"
-    assert "kit.natsauth generate" in " ".join(compose["nats-credentials"]["command"])
+    assert compose["nats"]["command"][:2] == ["-c", "/credentials/authorization.conf"]
+    assert any(v.endswith("/nats/authorization.conf:/credentials/authorization.conf:ro") for v in compose["nats"]["volumes"])
     for service in SERVICES:
-        assert "nats-credentials:/run/secrets/nats:ro" in compose[f"svc-{service}"]["volumes"]
+        seeds = {v.rsplit(":", 2)[1] for v in compose[f"svc-{service}"]["volumes"] if "/run/secrets/nats/" in v}
+        assert seeds == {f"/run/secrets/nats/{service}.nk", f"/run/secrets/nats/ops-{service}.nk"}, service
     values = yaml.safe_load((K8S / "platform" / "nats-values.yaml").read_text(encoding="utf-8"))
     assert values["config"]["merge"]["00$include"] == "auth/authorization.conf"
     config = {d["metadata"]["name"]: d for d in _resources(K8S / "base") if d["kind"] == "ConfigMap"}
@@ -181,3 +184,101 @@ def test_nats_runs_with_the_generated_authorization_and_each_service_mounts_only
         assert {i["key"] for i in volume["secret"]["items"]} == {f"{service}.nk", f"ops-{service}.nk"}
         [mount] = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "nats-credentials"]
         assert mount["mountPath"] == directory and mount["readOnly"] is True
+
+
+# The production profile (deploy/README.md "Secrets"): which process mounts which Secret, and where.
+DATA_PROTECTION_USERS = {"svc-matters", "svc-prequal", "svc-licences", "svc-helpdesk"}
+# Every service keeps an audit log (kit.audit) and talks to NATS as itself; the gateway does neither.
+AUDITED = {f"svc-{s}" for s in SERVICES}
+SECRET_DIRECTORIES = {"lvrong-data-protection": "DATA_PROTECTION_KEY_DIR", "lvrong-licence-keys": "LICENCES_KEY_DIR",
+                      "lvrong-nats": "NATS_CREDENTIALS_DIR", "lvrong-audit-chain": "AUDIT_CHAIN_KEY_DIR",
+                      "lvrong-audit-anchor": "AUDIT_ANCHOR_KEY_DIR"}
+EVERY_SERVICE_SECRETS = {"lvrong-nats", "lvrong-audit-chain", "lvrong-audit-anchor"}
+LICENCE_KEY_NAME = re.compile(r"^\d{8}T\d{6}Z-[A-Za-z0-9_.-]+\.pem$")  # licences.keys: activation time first
+
+
+def _production_settings() -> dict[str, str]:
+    """The ConfigMap as the production overlay leaves it (its strategic-merge patch adds keys)."""
+    base = next(d for d in _resources(K8S / "base") if d["kind"] == "ConfigMap")["data"]
+    return {**base, **_documents(K8S / "overlays" / "production" / "platform-settings.yaml")[0]["data"]}
+
+
+def _pods() -> dict[str, dict[str, Any]]:
+    pods = {d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in _resources(K8S / "base") if d["kind"] == "Deployment"}
+    job = next(d for d in _documents(K8S / "migrate" / "job.yaml") if d["kind"] == "Job")
+    return {**pods, "lvrong-migrate": job["spec"]["template"]["spec"]}
+
+
+def test_production_runs_the_production_profile_without_the_development_issuer() -> None:
+    settings = _production_settings()
+    assert settings["LVRONG_PROFILE"] == "production"
+    assert settings["GATEWAY_DEV_ISSUER_ENABLED"] == "false"
+    assert not {"GATEWAY_DEV_ISSUER_KEY_DIR", "DATA_PROTECTION_KEYS", "DATA_PROTECTION_ALLOW_DEV_KEYS"} & set(settings)
+    assert settings["AUTH_JWKS_URL"].startswith("https://") and settings["AUTH_ISSUER"].startswith("https://")
+    for name, pod in _pods().items():
+        for container in pod["containers"]:
+            assert not any(e["name"].startswith(("GATEWAY_DEV_ISSUER", "LVRONG_PROFILE", "DATA_PROTECTION_KEYS"))
+                           for e in container.get("env", [])), f"{name}/{container['name']} overrides the profile"
+
+
+def test_every_pod_has_a_read_only_root_and_only_the_secrets_and_paths_it_needs() -> None:
+    settings = _production_settings()
+    for name, pod in _pods().items():
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        for container in pod["containers"]:
+            where = f"{name}/{container['name']}"
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True, where
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False, where
+            secrets = set()
+            for mount in container.get("volumeMounts", []):
+                volume = volumes[mount["name"]]
+                assert set(volume) <= {"name", "secret", "emptyDir"}, f"{where}: {volume}"  # no hostPath, no claim
+                if "emptyDir" in volume:  # the one writable path: svc-matters' upload spool
+                    assert (name, mount["mountPath"]) == ("svc-matters", "/tmp"), where
+                    continue
+                secret = volume["secret"]["secretName"]
+                secrets.add(secret)
+                assert secret in SECRET_DIRECTORIES, f"{where}: add {secret} to SECRET_DIRECTORIES with its setting"
+                assert mount["readOnly"] is True and mount["mountPath"] == settings[SECRET_DIRECTORIES[secret]], where
+                assert volume["secret"]["defaultMode"] == 0o440 and pod["securityContext"]["fsGroup"] == 10001, where
+            if name == "lvrong-migrate":  # the migrations that encrypt stored personal data
+                expected = {"lvrong-data-protection"} if container["name"] in ("matters", "prequal") else set()
+            else:
+                expected = ({"lvrong-data-protection"} if name in DATA_PROTECTION_USERS else set()) | (
+                    {"lvrong-licence-keys"} if name == "svc-licences" else set()) | (
+                    EVERY_SERVICE_SECRETS if name in AUDITED else set())
+            assert secrets == expected, where
+
+
+def test_the_example_secrets_show_every_file_the_profile_reads() -> None:
+    examples = {d["metadata"]["name"]: d["stringData"] for d in _documents(K8S / "secret.example.yaml")}
+    assert set(examples) == {"lvrong-secrets", *SECRET_DIRECTORIES}
+    keyring = examples["lvrong-data-protection"]
+    assert {"active-key-id", "lookup-key", f"{keyring['active-key-id']}.key"} == set(keyring)
+    assert all(LICENCE_KEY_NAME.match(name) and "PRIVATE KEY" in pem for name, pem in examples["lvrong-licence-keys"].items())
+    assert examples["lvrong-licence-keys"]
+    assert {f"{i}.nk" for s in SERVICES for i in (s, f"ops-{s}")} == set(examples["lvrong-nats"])  # no admin.nk
+    assert all(name.endswith(".key") for name in examples["lvrong-audit-chain"]) and examples["lvrong-audit-chain"]
+    assert all(name.endswith(".pem") and "PRIVATE KEY" in pem for name, pem in examples["lvrong-audit-anchor"].items())
+
+
+def test_compose_runs_the_production_profile_read_only() -> None:
+    document = _documents(DEPLOY / "compose.yaml")[0]
+    services = document["services"]
+    for name in ["migrate", *PROCESSES]:
+        env = services[name]["environment"]
+        assert env["LVRONG_PROFILE"] == "production" and "GATEWAY_DEV_ISSUER_ENABLED" not in env, name
+        assert env["AUTH_JWKS_URL"].startswith("${AUTH_JWKS_URL:?"), f"{name}: no default identity platform"
+        assert services[name]["read_only"] is True, name
+        assert services[name].get("tmpfs", []) == (["/tmp"] if name == "svc-matters" else []), name
+        mounts = {m.rsplit(":", 2)[1]: m.rsplit(":", 1)[1] for m in services[name].get("volumes", [])}
+        assert set(mounts.values()) <= {"ro"}, f"{name} mounts something writable: {mounts}"
+        # The NATS seeds are checked file by file in the NATS test: here, the directory they are in.
+        directories = {str(Path(m).parent) if m.endswith(".nk") else m for m in mounts}
+        expected = ({env["DATA_PROTECTION_KEY_DIR"]} if name in DATA_PROTECTION_USERS | {"migrate"} else set()) | (
+            {env["LICENCES_KEY_DIR"]} if name == "svc-licences" else set()) | (
+            {env["NATS_CREDENTIALS_DIR"], env["AUDIT_CHAIN_KEY_DIR"], env["AUDIT_ANCHOR_KEY_DIR"]}
+            if name in AUDITED else set())
+        assert directories == expected, name
+    assert set(document["volumes"]) == {"postgres-data", "nats-data"}

@@ -9,6 +9,7 @@ from gateway_support import running_gateway, running_upstream
 
 from gateway.forwarded import client_address, parse_networks
 from gateway.settings import Settings
+from kit.settings import NotDeployable
 from support import bearer
 
 TRUSTED = parse_networks("10.0.0.0/8, 192.168.7.1 fd00::/8")
@@ -57,10 +58,10 @@ def test_the_production_profile_refuses_per_replica_rate_limits(monkeypatch: pyt
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("GATEWAY_DATABASE_URL", raising=False)
     url = "postgresql://lvrong@pg.example.internal:5432/postgres"
-    with pytest.raises(ValueError, match="GATEWAY_RATE_LIMIT_STORE"):
-        Settings(rate_limit_store="local", database_url=url)
-    with pytest.raises(ValueError, match="DATABASE_URL"):
-        Settings()  # no database configured: the limits would silently be per replica
+    with pytest.raises(NotDeployable, match="GATEWAY_RATE_LIMIT_STORE must be 'database'"):
+        Settings(rate_limit_store="local", database_url=url).refuse_unless_deployable()
+    with pytest.raises(NotDeployable, match=r"DATABASE_URL \(or GATEWAY_DATABASE_URL\) is not set"):
+        Settings().refuse_unless_deployable()  # no database configured: the limits would silently be per replica
     monkeypatch.setenv("DATABASE_URL", url)
     assert Settings().rate_limit_dsn.startswith("postgresql://lvrong@pg.example.internal")
     monkeypatch.delenv("LVRONG_PROFILE")

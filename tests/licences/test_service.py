@@ -18,7 +18,7 @@ from licences import catalogue
 from licences.app import Settings
 from licences.credentials import b64url_decode, get_status
 from licences.issuer import Issuer
-from licences.keys import KeyRing, create_key
+from licences.keys import KeyRing, create_key, load_key
 from licences.models import ExpiryReminder, Licence, StatusList
 from licences.service import issuance, reminders, status
 from support import scratch_service_database
@@ -148,3 +148,27 @@ def test_key_rotation_by_files(tmp_path: Path) -> None:
     (tmp_path / "broken.pem").write_bytes(b"-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n")
     ring.load()  # an unreadable file is skipped (and logged by name), the others keep working
     assert ring.signing_key().kid == signer.kid
+
+
+def test_replicas_reading_one_read_only_key_secret_agree_and_never_write(tmp_path: Path) -> None:
+    keys = tmp_path / "licence-keys"
+    assert pytest.raises(RuntimeError, KeyRing(keys, read_only=True).load).match("no such directory")
+    assert not keys.exists()  # not created either
+    keys.mkdir()
+    old = create_key(keys, dt.datetime(2026, 1, 1, tzinfo=dt.UTC), label="2026")
+    create_key(keys, dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), label="rotated")
+    create_key(keys, dt.datetime.now(dt.UTC) + dt.timedelta(days=7), label="next")
+    # Without an activation time in its name a key would activate at each pod's copy's mtime: refused.
+    create_key(tmp_path / "elsewhere", label="x").rename(keys / "handmade.pem")
+    before = {p.name: p.read_bytes() for p in keys.iterdir()}
+    first, second = KeyRing(keys, read_only=True).load(), KeyRing(keys, read_only=True).load()
+    assert {p.name: p.read_bytes() for p in keys.iterdir()} == before
+    assert first.jwks() == second.jwks() and len(first.jwks()["keys"]) == 3  # the undated file is not published
+    assert first.signing_key().kid == second.signing_key().kid
+    assert first.signing_key().activates_at < dt.datetime.now(dt.UTC) and first.signing_key().kid != load_key(old).kid
+    # The Secret emptied by mistake: the periodic re-read keeps signing with what it has.
+    signer = first.signing_key().kid
+    for path in keys.iterdir():
+        path.unlink()
+    first.reload()
+    assert first.signing_key().kid == signer and len(first.keys) == 3

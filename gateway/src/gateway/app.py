@@ -233,6 +233,7 @@ class Gateway:
 def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or Settings()
     configure_logging("gateway", settings.log_level)
+    settings.exit_unless_deployable()
     issuer = None
     if settings.dev_issuer_enabled:
         issuer = DevIssuer(settings.dev_issuer_key_dir, issuer=settings.auth_issuer, audience=settings.auth_audience,

@@ -1,11 +1,10 @@
 """Gateway settings (``GATEWAY_*``)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import field_validator, model_validator
+from pydantic import field_validator
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -14,16 +13,12 @@ from gateway.routes import UPSTREAM_DEFAULT_PORTS
 from kit.settings import ServiceSettings
 
 
-def production_profile() -> bool:
-    """``LVRONG_PROFILE=production``. Stand-in until kit.settings has the platform's profile accessor."""
-    return os.environ.get("LVRONG_PROFILE", "").strip().lower() == "production"
-
-
 class Settings(ServiceSettings):
     """The gateway's own database holds only the shared rate-limit counters (``lvrong_gateway``)."""
 
     model_config = SettingsConfigDict(extra="ignore", env_prefix="GATEWAY_")
     service_name: ClassVar[str] = "gateway"
+    uses_data_protection: ClassVar[bool] = False
 
     port: int = 8000
     # Upstream base URLs; unset ones default to 127.0.0.1 on the service's standard port.
@@ -68,17 +63,15 @@ class Settings(ServiceSettings):
         parse_networks(value)  # a typo must stop the start, not silently trust nobody
         return value
 
-    @model_validator(mode="after")
-    def _production_needs_shared_limits(self) -> Settings:
-        if not production_profile():
-            return self
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if self.dev_issuer_enabled:
+            problems.append("GATEWAY_DEV_ISSUER_ENABLED is true: the development token issuer (demo users, password "
+                            "'demo') is never enabled in production")
         if self.rate_limit_store != "database":
-            raise ValueError("LVRONG_PROFILE=production: GATEWAY_RATE_LIMIT_STORE must be 'database' "
-                             "(limits shared by every replica), not per replica")
-        if "database_url" not in self.model_fields_set:
-            raise ValueError("LVRONG_PROFILE=production: set DATABASE_URL (or GATEWAY_DATABASE_URL): the rate "
-                             "limits every replica shares are kept in the gateway's database")
-        return self
+            problems.append("GATEWAY_RATE_LIMIT_STORE must be 'database' (limits shared by every replica), "
+                            "not per replica")
+        return problems
 
     @property
     def trusted_proxy_networks(self) -> tuple[Network, ...]:

@@ -104,6 +104,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
     settings = definition.settings
     service = settings.service_name
     configure_logging(service, settings.log_level)
+    settings.exit_unless_deployable()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

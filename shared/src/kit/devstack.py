@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.request
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,8 +126,11 @@ class LocalNats:
 
     def __init__(self, data_dir: Path, port: int = LOCAL_NATS_PORT, *, monitor_port: int | None = None,
                  authenticated: bool = True, tls_cert_file: Path | None = None, tls_key_file: Path | None = None,
-                 permissions: Mapping[str, natsauth.Permissions] | None = None) -> None:
+                 permissions: Mapping[str, natsauth.Permissions] | None = None,
+                 credentials_dir: Path | None = None) -> None:
         self.data_dir = data_dir.resolve()
+        # Where the seeds are (default: beside the data): ops' own directory from ``kit.natsauth generate``.
+        self._credentials_dir = credentials_dir.resolve() if credentials_dir else self.data_dir / "credentials"
         self.port = port
         # The server's HTTP monitoring (``/connz``, ``/jsz``): which clients did what, for tests and ops.
         self.monitor_port = monitor_port
@@ -142,7 +145,7 @@ class LocalNats:
 
     @property
     def credentials_dir(self) -> Path | None:
-        return self.data_dir / "credentials" if self.authenticated else None
+        return self._credentials_dir if self.authenticated else None
 
     def client(self, identity: str = natsauth.ADMIN, **tls: str | None) -> natsauth.NatsClient:
         """How ``identity`` connects to this server (the admin by default: tests and tools)."""
@@ -283,6 +286,18 @@ class Suite:
     ports: Mapping[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
     log_dir: Path | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # More processes of a service, each on its own port, as pods of a Deployment are: the first is
+    # ``ports[name]`` (process ``name``), these are processes ``<name>-2``, ``<name>-3``, ...
+    replicas: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    # Per service, a command its processes are started through (e.g. ``read_only_root(...)``); and the
+    # working directory of every process.
+    wrappers: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    cwd: Path | None = None
+
+    def instances(self, name: str) -> list[tuple[str, int]]:
+        """(process name, port) of every process of service ``name``."""
+        extra = self.replicas.get(name, ())
+        return [(name, self.ports[name]), *((f"{name}-{i}", port) for i, port in enumerate(extra, start=2))]
 
     def start(self, timeout: float = 60) -> None:
         """The services first, then the gateway once they answer: the gateway's /healthz is what
@@ -294,23 +309,23 @@ class Suite:
             self._start_and_wait(["gateway"], timeout)
 
     def _start_and_wait(self, names: list[str], timeout: float) -> None:
-        for name in names:
-            port = self.ports[name]
-            out = open(self.log_dir / f"{name}.log", "ab") if self.log_dir else None  # noqa: SIM115
+        started = [(name, *instance) for name in names for instance in self.instances(name)]
+        for name, process, port in started:
+            out = open(self.log_dir / f"{process}.log", "ab") if self.log_dir else None  # noqa: SIM115
             workers = int(self.env.get(f"{name.upper()}_WORKERS", "1") or 1)
-            self.processes[name] = subprocess.Popen(service_command(name, port, workers=workers), env=dict(self.env), stdout=out,
-                                                    stderr=subprocess.STDOUT if out else None, start_new_session=True,
-                                                    preexec_fn=_die_with_parent)
-        for name in names:
-            port = self.ports[name]
+            self.processes[process] = subprocess.Popen(
+                [*self.wrappers.get(name, ()), *service_command(name, port, workers=workers)], env=dict(self.env), cwd=self.cwd,
+                stdout=out, stderr=subprocess.STDOUT if out else None, start_new_session=True,
+                preexec_fn=_die_with_parent)
+        for _, process, port in started:
 
-            def healthy(name: str = name, port: int = port) -> bool:
-                proc = self.processes[name]
+            def healthy(process: str = process, port: int = port) -> bool:
+                proc = self.processes[process]
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {proc.returncode} while starting")
+                    raise RuntimeError(f"{process} exited with {proc.returncode} while starting")
                 return http_ok(f"http://127.0.0.1:{port}/healthz")
 
-            wait_for(healthy, timeout, name)
+            wait_for(healthy, timeout, process)
 
     def wait_ready(self, timeout: float = 60) -> None:
         wait_for(lambda: http_ok(f"http://127.0.0.1:{self.ports['gateway']}/readyz"), timeout, "the suite")
@@ -334,7 +349,10 @@ def platform_environment(database_url: str, nats_url: str, *, ports: Mapping[str
                          dev_issuer: bool = True, base: Mapping[str, str] | None = None,
                          nats_credentials_dir: Path | None = None) -> dict[str, str]:
     """The environment of every process of a suite running on this machine on ``ports``; each service
-    finds its own NATS seed (``<service>.nk``) in ``nats_credentials_dir``."""
+    finds its own NATS seed (``<service>.nk``) in ``nats_credentials_dir``.
+
+    ``dev_issuer=False`` leaves tokens to an identity platform the caller names (``AUTH_ISSUER``,
+    ``AUTH_JWKS_URL``), as the production profile requires."""
     env = dict(base if base is not None else os.environ)
     env["DATABASE_URL"] = database_url
     env["NATS_URL"] = nats_url
@@ -353,6 +371,38 @@ def platform_environment(database_url: str, nats_url: str, *, ports: Mapping[str
         env["AUTH_ISSUER"] = gateway
         env["AUTH_JWKS_URL"] = gateway + "/.well-known/jwks.json"
     return env
+
+
+# The secret directories of the production profile (deploy/README.md "Secrets to create") and the
+# variable each is mounted under.
+SECRET_DIRECTORIES = {"data-protection": "DATA_PROTECTION_KEY_DIR", "licence-keys": "LICENCES_KEY_DIR",
+                      "audit-chain": "AUDIT_CHAIN_KEY_DIR", "audit-anchor": "AUDIT_ANCHOR_KEY_DIR"}
+
+
+def production_environment(database_url: str, nats_url: str, *, ports: Mapping[str, int], secrets: Mapping[str, Path],
+                           auth_issuer: str, auth_jwks_url: str, base: Mapping[str, str],
+                           nats_credentials_dir: Path | None = None) -> dict[str, str]:
+    """The environment of a suite in the production profile: no development issuer, tokens from the
+    identity platform at ``auth_issuer``, key material from the mounted ``secrets`` (the directories
+    of ``SECRET_DIRECTORIES``: data-protection, licence-keys, audit-chain, audit-anchor), each service's
+    NATS seed from ``nats_credentials_dir``, nothing inherited from this process but ``base``."""
+    env = platform_environment(database_url, nats_url, ports=ports, dev_issuer=False, base=base,
+                               nats_credentials_dir=nats_credentials_dir)
+    env.update(LVRONG_PROFILE="production", AUTH_ISSUER=auth_issuer, AUTH_JWKS_URL=auth_jwks_url)
+    env.update({variable: str(secrets[name]) for name, variable in SECRET_DIRECTORIES.items()})
+    return env
+
+
+def read_only_root(writable: Sequence[Path]) -> list[str]:
+    """A command prefix that runs a process as a container with ``readOnlyRootFilesystem`` does: in a
+    mount namespace of its own whose root filesystem is read-only, but for the ``writable`` paths
+    (its volumes), and without capabilities, so it cannot remount anything writable again. Needs
+    root or unprivileged user namespaces (``unshare --map-root-user``)."""
+    binds = " ".join(f'mount --bind "{p}" "{p}";' for p in writable)
+    script = (f"set -e; {binds} mount -o remount,bind,ro /; "
+              'exec setpriv --bounding-set=-all --inh-caps=-all --no-new-privs -- "$@"')
+    user = [] if os.geteuid() == 0 else ["--map-root-user"]
+    return ["unshare", "--mount", "--propagation", "private", *user, "sh", "-c", script, "read-only-root"]
 
 
 def migrate_all(env: Mapping[str, str]) -> None:

@@ -5,19 +5,32 @@ What is personal here: resident ID numbers (居民身份证号码), phone number
 people they belong to (contact person, technical lead, ...). Everything else stays in clear so the
 hot paths (submission, lists, the cockpit) pay nothing for it.
 
-Keys come from configuration (``DATA_PROTECTION_*``, read by ``ProtectionSettings``):
+Keys come from mounted secret files or from the environment (``DATA_PROTECTION_*``, read by
+``ProtectionSettings``); production uses the files:
 
-- ``DATA_PROTECTION_KEYS``: a JSON object ``{"<key id>": "<base64 of 32 random bytes>", ...}``;
-- ``DATA_PROTECTION_ACTIVE_KEY``: the key id new values are encrypted under (default: the last one
-  listed). Older keys stay listed so what they encrypted still decrypts; ``Keyring.reencrypt``
-  (and ``reencrypt_form``) move a value to the active key, so ops can rotate and then retire a key;
-- ``DATA_PROTECTION_LOOKUP_KEY``: base64 of the HMAC-SHA256 key of lookup hashes. A lookup hash
-  cannot be "rotated" in place: changing it means recomputing every hash from the decrypted values.
+- ``DATA_PROTECTION_KEY_DIR``: a directory laid out as a Kubernetes Secret volume is (flat; names
+  starting with ``.`` are the volume's own and ignored):
 
-With none configured (a workstation, ``make run``, the tests) a development keyring is created once
-under ``DATA_PROTECTION_DEV_KEY_DIR`` (default ``var/data-protection``) and shared by every process
-of the checkout; a warning says so at start. Production sets ``DATA_PROTECTION_ALLOW_DEV_KEYS=false``
-so that a missing key stops the service instead. Key material is never logged, only key ids.
+  - ``<key id>.key``, one file per key: base64 of 32 random bytes (AES-256);
+  - ``active-key-id``: the key id new values are encrypted under (optional with a single key);
+  - ``lookup-key``: base64 of the HMAC-SHA256 key of lookup hashes (at least 32 bytes).
+
+  Create them with ``head -c 32 /dev/urandom | base64 > <key id>.key`` (see deploy/README.md).
+- or ``DATA_PROTECTION_KEYS``: a JSON object ``{"<key id>": "<base64 of 32 random bytes>", ...}``,
+  ``DATA_PROTECTION_ACTIVE_KEY`` (default: the last one listed) and ``DATA_PROTECTION_LOOKUP_KEY``.
+
+Every key listed decrypts; the active one encrypts. Rotation: add the new key everywhere first,
+then make it active, so no process encrypts under a key another cannot read yet; ``Keyring.key_id_of``
+tells which key a stored value uses and ``Keyring.reencrypt`` (and ``reencrypt_form``) move a value
+to the active key, so ops can retire the old one once nothing uses it. A lookup key cannot be
+"rotated" in place: changing it means recomputing every hash from the decrypted values.
+
+With none configured in the development profile (a workstation, ``make run``, the tests) a
+development keyring is created once under ``DATA_PROTECTION_DEV_KEY_DIR`` (default
+``var/data-protection``) and shared by every process of the checkout; a warning says so at start.
+The production profile (``LVRONG_PROFILE=production``) never does: a missing key stops the process
+(as ``DATA_PROTECTION_ALLOW_DEV_KEYS=false`` does in development). Key material is never logged,
+only key ids.
 
 Each ciphertext is the string ``pd1.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>``; the value's
 context (e.g. the form field's key) is bound as associated data, so a ciphertext copied into another
@@ -48,6 +61,8 @@ from sqlalchemy import Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
+from kit.settings import Profile, current_profile
+
 log = structlog.get_logger("kit.protection")
 
 TOKEN_PREFIX = "pd1"
@@ -58,6 +73,10 @@ PROTECTED_MARKER = "$protected"
 # whether two stored values are equal (``coalesce(value -> '$digest', value)``) without decrypting.
 DIGEST_MARKER = "$digest"
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The files of a key directory besides the keys themselves (``<key id>.key``).
+ACTIVE_KEY_FILE = "active-key-id"
+LOOKUP_KEY_FILE = "lookup-key"
+KEY_FILE_SUFFIX = ".key"
 _NONCE_BYTES = 12
 
 
@@ -71,8 +90,17 @@ class ProtectionSettings(BaseSettings):
     keys: dict[str, str] = {}
     active_key: str | None = None
     lookup_key: str | None = None
+    key_dir: Path | None = None
     allow_dev_keys: bool = True
     dev_key_dir: Path = Path("var/data-protection")
+
+    def production_problems(self) -> list[str]:
+        """Why this configuration would not give a production keyring (empty when it would)."""
+        try:
+            Keyring.from_settings(self)
+        except (ValueError, OSError, RuntimeError) as e:
+            return [str(e)]
+        return []
 
     @field_validator("keys")
     @classmethod
@@ -114,7 +142,58 @@ class Keyring:
         return cls({kid: AESGCM.generate_key(bit_length=256)}, kid, secrets.token_bytes(32))
 
     @classmethod
+    def from_directory(cls, directory: Path) -> Keyring:
+        """The keyring in ``directory`` (``<key id>.key`` files, ``active-key-id``, ``lookup-key``), read
+        only: a Secret volume mounted read-only works, and every replica reading it gets the same ring."""
+        where = f"DATA_PROTECTION_KEY_DIR={str(directory)!r}"
+        if not directory.is_dir():
+            raise ValueError(f"{where}: no such directory (mount the data-protection keyring Secret there)")
+        keys: dict[str, bytes] = {}
+        for path in sorted(directory.iterdir()):
+            if path.name.startswith("."):  # a Secret volume's own entries (..data, ..<timestamp>)
+                continue
+            if path.name in (ACTIVE_KEY_FILE, LOOKUP_KEY_FILE):
+                continue
+            kid = path.name.removesuffix(KEY_FILE_SUFFIX)
+            if not path.name.endswith(KEY_FILE_SUFFIX) or not _KEY_ID.match(kid):
+                raise ValueError(f"{where}: unexpected file {path.name!r} (expected <key id>{KEY_FILE_SUFFIX}, "
+                                 f"{ACTIVE_KEY_FILE}, {LOOKUP_KEY_FILE})")
+            keys[kid] = _decode_key(kid, path.read_text().strip())
+        if not keys:
+            raise ValueError(f"{where}: no key file (<key id>{KEY_FILE_SUFFIX})")
+        active_file = directory / ACTIVE_KEY_FILE
+        if active_file.exists():
+            active = active_file.read_text().strip()
+        elif len(keys) == 1:
+            [active] = keys
+        else:
+            raise ValueError(f"{where}: {ACTIVE_KEY_FILE} is missing and there are {len(keys)} keys: "
+                             f"write the id of the one that encrypts into it")
+        if active not in keys:
+            raise ValueError(f"{where}: {ACTIVE_KEY_FILE} names {active!r}, which has no {active}{KEY_FILE_SUFFIX}")
+        lookup_file = directory / LOOKUP_KEY_FILE
+        if not lookup_file.exists():
+            raise ValueError(f"{where}: {LOOKUP_KEY_FILE} is missing")
+        try:
+            lookup_key = base64.b64decode(lookup_file.read_text().strip(), validate=True)
+        except ValueError:
+            raise ValueError(f"{where}: {LOOKUP_KEY_FILE} is not base64") from None
+        if len(lookup_key) < 32:
+            raise ValueError(f"{where}: {LOOKUP_KEY_FILE} must hold at least 32 bytes, not {len(lookup_key)}")
+        ring = cls(keys, active, lookup_key)
+        log.info("data_protection_keys_loaded", key_dir=str(directory), key_ids=sorted(keys), active_key=active)
+        return ring
+
+    @classmethod
     def from_settings(cls, settings: ProtectionSettings) -> Keyring:
+        if settings.key_dir is not None:
+            if settings.keys:
+                raise ValueError("set DATA_PROTECTION_KEY_DIR or DATA_PROTECTION_KEYS, not both")
+            return cls.from_directory(settings.key_dir)
+        if current_profile() is Profile.PRODUCTION:
+            # Keys in the environment leak into /proc/<pid>/environ, child processes and crash reports.
+            raise RuntimeError("no data-protection keyring: set DATA_PROTECTION_KEY_DIR to the mounted keyring "
+                               "Secret (the production profile uses neither development keys nor DATA_PROTECTION_KEYS)")
         if settings.keys:
             keys = {kid: _decode_key(kid, value) for kid, value in settings.keys.items()}
             active = settings.active_key or list(keys)[-1]
@@ -122,7 +201,8 @@ class Keyring:
                 raise ValueError("DATA_PROTECTION_LOOKUP_KEY is required with DATA_PROTECTION_KEYS")
             return cls(keys, active, base64.b64decode(settings.lookup_key, validate=True))
         if not settings.allow_dev_keys:
-            raise RuntimeError("no data-protection keys configured (DATA_PROTECTION_KEYS) and development keys are off")
+            raise RuntimeError("no data-protection keys configured (DATA_PROTECTION_KEY_DIR or DATA_PROTECTION_KEYS) "
+                               "and development keys are off")
         return development_keyring(settings.dev_key_dir)
 
     def encrypt(self, plaintext: str, *, context: str = "") -> str:

@@ -275,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     from kit.logging import configure_logging
     from kit.migrations import SERVICES
 
-    with_protected_data = [s for s in SERVICES if s != "gateway"]
+    # The services that keep personal data encrypted, so hold the keyring (their settings say so):
+    # in production only their pods mount it.
+    with_protected_data = [s for s in SERVICES if importlib.import_module(f"{s}.app").Settings.uses_data_protection]
     parser = argparse.ArgumentParser(prog="lvrong-reencrypt", description=(
         "Move every protected value of the services' databases to the active data-protection key "
         "(resumable, idempotent, safe while the services run). Exits 1 while anything is left under an old key."))

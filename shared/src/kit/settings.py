@@ -2,13 +2,22 @@
 
 A few values are platform-wide: a service reads its prefixed variable first and falls back to
 the unprefixed one (``MATTERS_NATS_URL`` then ``NATS_URL``), so ops set the servers once.
+
+The profile (``LVRONG_PROFILE``): ``development`` (the default: ``make run``, the tests) lets a
+process make up what it lacks — development keys, the development token issuer, data under
+``var/`` in the working directory — so a checkout runs with zero set-up. ``production`` refuses all
+of that: every process checks its settings at start (``PlatformSettings.refuse_unless_deployable``)
+and stops with one error naming each missing setting or file, before it serves anything.
 """
 from __future__ import annotations
 
+import enum
 import os
+from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import model_validator
+import structlog
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -28,6 +37,52 @@ PLATFORM_WIDE = (
     "nats_tls_cert_file",
     "nats_tls_key_file",
 )
+
+PROFILE_VARIABLE = "LVRONG_PROFILE"
+
+
+class Profile(enum.StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+def parse_profile(value: str | Profile) -> Profile:
+    text = str(value).strip().lower() or Profile.DEVELOPMENT
+    try:
+        return Profile(text)
+    except ValueError:
+        raise ValueError(f"{PROFILE_VARIABLE} must be 'development' or 'production', not {text!r}") from None
+
+
+def current_profile() -> Profile:
+    """The profile of this process, from ``LVRONG_PROFILE`` (default ``development``)."""
+    return parse_profile(os.environ.get(PROFILE_VARIABLE, ""))
+
+
+class NotDeployable(RuntimeError):
+    """The production profile refuses to start this process; ``problems`` names each setting or file."""
+
+    def __init__(self, process: str, problems: list[str]) -> None:
+        self.problems = problems
+        listed = "".join(f"\n  - {p}" for p in problems)
+        super().__init__(f"{process} refuses to start in the production profile ({PROFILE_VARIABLE}=production):{listed}")
+
+
+def under_working_directory(path: Path | str) -> bool:
+    """Whether ``path`` (relative paths count from the working directory) lies inside the working
+    directory, which a production container has read-only (its image)."""
+    resolved = Path(path).expanduser()
+    if not resolved.is_absolute():
+        return True
+    return resolved.resolve().is_relative_to(Path.cwd().resolve())
+
+
+def writable_path_problem(variable: str, path: Path | str) -> str | None:
+    """The problem with writing to ``path`` in production, or None when it is a path of its own."""
+    if under_working_directory(path):
+        return (f"{variable}={str(path)!r} lies in the working directory ({Path.cwd()}), which is read-only in "
+                f"production: set it to a mounted volume")
+    return None
 
 
 class PlatformSettings(BaseSettings):
@@ -58,6 +113,45 @@ class PlatformSettings(BaseSettings):
     gateway_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
     shutdown_timeout_seconds: float = 5.0
+    # Read from LVRONG_PROFILE by every process, whatever its prefix.
+    profile: Profile = Field(default_factory=current_profile, validation_alias=AliasChoices("lvrong_profile", "profile"))
+
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _profile(cls, value: Any) -> Profile:
+        return parse_profile(value)
+
+    @property
+    def production(self) -> bool:
+        return self.profile is Profile.PRODUCTION
+
+    def production_problems(self) -> list[str]:
+        """What keeps this process from running in production; a service adds its own checks."""
+        problems = []
+        # The defaults point at the gateway's development issuer, which production never runs.
+        for name in ("auth_issuer", "auth_jwks_url"):
+            if name not in self.model_fields_set:
+                problems.append(f"{name.upper()} is not set: production trusts the city's identity platform, "
+                                f"never the development issuer's default")
+        trace_dir = os.environ.get("LVRONG_TRACE_DIR")
+        if trace_dir and (problem := writable_path_problem("LVRONG_TRACE_DIR", trace_dir)):
+            problems.append(problem)
+        return problems
+
+    def refuse_unless_deployable(self) -> None:
+        """In the production profile, raise ``NotDeployable`` listing every problem; else nothing."""
+        if self.production and (problems := self.production_problems()):
+            raise NotDeployable(self.service_name, problems)
+
+    def exit_unless_deployable(self) -> None:
+        """At a process's start: ``refuse_unless_deployable``, as one JSON log line ops can alert on and
+        an exit with the problems listed (status 1, no traceback to read past)."""
+        try:
+            self.refuse_unless_deployable()
+        except NotDeployable as refused:
+            structlog.get_logger("kit.settings").error("production_profile_refused", process=self.service_name,
+                                                       problems=refused.problems)
+            raise SystemExit(str(refused)) from None
 
     def _nats_client(self, identity: str, seed_file: str | None) -> NatsClient:
         tls = {"tls_ca_file": self.nats_tls_ca_file, "tls_cert_file": self.nats_tls_cert_file,
@@ -102,6 +196,22 @@ class ServiceSettings(PlatformSettings):
     relay_batch_size: int = 200
     relay_poll_seconds: float = 0.5
     consumer_max_deliver: int = 5
+    # Whether the service keeps personal data encrypted (kit.protection), so needs the keyring.
+    uses_data_protection: ClassVar[bool] = True
+
+    def production_problems(self) -> list[str]:
+        from kit.protection import ProtectionSettings  # here: kit.protection imports this module
+
+        problems = super().production_problems()
+        # The default is a workstation's server; every replica must share the one ops configured
+        # (the gateway's rate limits too, which are per replica without it).
+        if "database_url" not in self.model_fields_set:
+            prefix = self.model_config.get("env_prefix", "")
+            problems.append(f"DATABASE_URL (or {prefix}DATABASE_URL) is not set: production never uses the default "
+                            f"server on 127.0.0.1")
+        if self.uses_data_protection:
+            problems += ProtectionSettings().production_problems()
+        return problems
 
     @property
     def database_name(self) -> str:

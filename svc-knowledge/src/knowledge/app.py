@@ -24,6 +24,7 @@ log = structlog.get_logger("knowledge.app")
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(extra="ignore", env_prefix="KNOWLEDGE_")
     service_name: ClassVar[str] = "knowledge"
+    uses_data_protection: ClassVar[bool] = False
     port: int = 8005
     policy_check_interval_seconds: float = 300.0
     # Import and publish the shipped FAQ corpus when the knowledge base is empty (first start).

@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.app import Runtime, ServiceDefinition, create_service_app
 from kit.scheduling import every
-from kit.settings import ServiceSettings
+from kit.settings import ServiceSettings, under_working_directory
 from licences.api import routers
 from licences.events import subscriptions
 from licences.issuer import Issuer
+from licences.keys import KeyRing
 from licences.service import reminders, status
 
 
@@ -23,7 +24,8 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(extra="ignore", env_prefix="LICENCES_")
     service_name: ClassVar[str] = "licences"
     port: int = 8003
-    # The issuer's signing keys (see licences.keys): a directory ops manage; one key is created when empty.
+    # The issuer's signing keys (see licences.keys): a directory ops manage; in development one key is
+    # created when it is empty, in production it is the licence signing keys Secret, mounted read-only.
     key_dir: Path = Path("var/licences/keys")
     key_reload_seconds: float = 30.0
     # The public base URL of the issuer (the gateway); the credentials' ``iss``. Defaults to GATEWAY_URL.
@@ -40,6 +42,18 @@ class Settings(ServiceSettings):
     reminder_interval_seconds: float = 3600.0
     expiry_interval_seconds: float = 600.0
 
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if under_working_directory(self.key_dir):
+            problems.append(f"LICENCES_KEY_DIR={str(self.key_dir)!r} lies in the working directory: set it to the "
+                            f"mounted licence signing keys Secret")
+        else:
+            try:
+                KeyRing(self.key_dir, read_only=True).load()
+            except RuntimeError as e:
+                problems.append(str(e))
+        return problems
+
 
 def _issuer_url(settings: Settings) -> str:
     return (settings.issuer_url or settings.gateway_url).rstrip("/")
@@ -53,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Ops add or retire keys by adding or deleting files; every replica picks them up."""
         while True:
             await asyncio.sleep(settings.key_reload_seconds)
-            await asyncio.to_thread(issuer.keys.load)
+            await asyncio.to_thread(issuer.keys.reload)
 
     async def expiry_reminders(runtime: Runtime) -> None:
         async def tick(session: AsyncSession) -> int:

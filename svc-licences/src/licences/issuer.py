@@ -23,7 +23,8 @@ class Issuer:
     signed_lists: dict[int, tuple[int, float, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.keys = KeyRing(self.key_dir)  # loaded by the app once logging is configured
+        # Loaded by the app once logging is configured; in production a read-only Secret volume.
+        self.keys = KeyRing(self.key_dir, read_only=self.settings.production)
 
     def metadata(self) -> dict[str, Any]:
         """``/.well-known/jwt-vc-issuer`` (SD-JWT VC issuer metadata)."""

@@ -10,9 +10,16 @@ Ops rotate keys without a release and without a restart:
 * an old key stays published as long as its file stays; ops delete it once every credential it
   signed has expired.
 
-The directory is read again every ``key_reload_seconds``. When it holds no key at all (a fresh
-``make run`` or the integration suite) one P-256 key is created, with O_EXCL so replicas starting
-together end up with one key. Key material is never logged: only key ids.
+The directory is read again every ``key_reload_seconds``. In the development profile, when it holds
+no key at all (a fresh ``make run`` or the integration suite) one P-256 key is created, with O_EXCL
+so replicas starting together end up with one key.
+
+In the production profile the directory is a read-only Secret volume shared by every replica: the
+service never creates a key nor writes there, and refuses to start without a usable key. A file
+without an activation time in its name is refused there too (logged with its name): its activation
+would be its modification time, which each pod's copy of a Secret has its own of, so replicas could
+sign with different keys for a while. Every replica reading the same files publishes the same JWKS
+and signs with the same key. Key material is never logged: only key ids.
 """
 from __future__ import annotations
 
@@ -99,25 +106,38 @@ def load_key(path: Path) -> IssuerKey:
 
 
 class KeyRing:
-    """Every published key of the issuer, and the one that signs now."""
+    """Every published key of the issuer, and the one that signs now.
 
-    def __init__(self, directory: Path) -> None:
+    ``read_only`` (the production profile): never create a key or the directory, and only use key
+    files whose name carries their activation time."""
+
+    def __init__(self, directory: Path, *, read_only: bool = False) -> None:
         self.directory = directory
+        self.read_only = read_only
         self.keys: dict[str, IssuerKey] = {}
         self._loaded: dict[Path, float] = {}
 
     def load(self) -> KeyRing:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        if not any(self.directory.glob("*.pem")):
-            try:
-                create_key(self.directory, datetime(2000, 1, 1, tzinfo=UTC), label="initial")
-            except FileExistsError:
-                pass
+        if self.read_only:
+            if not self.directory.is_dir():
+                raise RuntimeError(f"LICENCES_KEY_DIR={str(self.directory)!r}: no such directory "
+                                   f"(mount the licence signing keys Secret there)")
+        else:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            if not any(self.directory.glob("*.pem")):
+                try:
+                    create_key(self.directory, datetime(2000, 1, 1, tzinfo=UTC), label="initial")
+                except FileExistsError:
+                    pass
         seen = {p: p.stat().st_mtime for p in sorted(self.directory.glob("*.pem"))}
-        if seen == self._loaded:
+        if seen == self._loaded and self.keys:
             return self
         keys: dict[str, IssuerKey] = {}
         for path in seen:
+            if self.read_only and not _ACTIVATION.match(path.name):
+                log.error("issuer_key_undated", file=path.name,
+                          note="name it <YYYYMMDDTHHMMSSZ>-<label>.pem: replicas must agree on when it signs")
+                continue
             try:
                 key = load_key(path)
             except (ValueError, OSError) as e:
@@ -125,11 +145,20 @@ class KeyRing:
                 continue
             keys[key.kid] = key
         if not keys:
-            raise RuntimeError(f"no usable signing key in {self.directory}")
+            raise RuntimeError(f"LICENCES_KEY_DIR={str(self.directory)!r}: no usable signing key "
+                               f"(<YYYYMMDDTHHMMSSZ>-<label>.pem, P-256 PKCS#8)")
         added = sorted(set(keys) - set(self.keys))
         self.keys, self._loaded = keys, seen
         log.info("issuer_keys_loaded", kids=sorted(keys), added=added, signing=self.signing_key().kid)
         return self
+
+    def reload(self) -> None:
+        """``load`` for the periodic re-read: when the directory has become unusable meanwhile (a Secret
+        emptied or unmounted by mistake) the keys already loaded stay in use, and the error is logged."""
+        try:
+            self.load()
+        except (RuntimeError, OSError) as e:
+            log.error("issuer_keys_reload_failed", error=str(e), kept=sorted(self.keys))
 
     def signing_key(self, now: datetime | None = None) -> IssuerKey:
         now = now or datetime.now(UTC)

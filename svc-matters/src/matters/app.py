@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.app import Runtime, ServiceDefinition, create_service_app
 from kit.scheduling import every
-from kit.settings import ServiceSettings
+from kit.settings import ServiceSettings, writable_path_problem
 from matters.api import routers
 from matters.events import SUBSCRIPTIONS
 from matters.service import clock, live, stalls
@@ -38,6 +38,14 @@ class Settings(ServiceSettings):
     stall_thresholds: dict[str, Any] = {}
     stall_detection_interval_seconds: float = 60.0
     stall_batch_size: int = 2000  # at most this many stalls opened per status per tick
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        # Only the filesystem store writes under blob_dir; the PostgreSQL store needs no volume.
+        if self.blob_store is BlobStoreKind.FILESYSTEM and (
+                problem := writable_path_problem("MATTERS_BLOB_DIR", self.blob_dir)):
+            problems.append(problem)
+        return problems
 
     @field_validator("stall_thresholds")
     @classmethod
