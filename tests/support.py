@@ -542,12 +542,44 @@ def write_keyring(directory: Any, kids: list[str], active: str | None = None) ->
 def enter_production_profile(monkeypatch: Any, tmp_path: Any) -> Any:
     """``LVRONG_PROFILE=production`` with a database server configured and none of the other settings
     it checks inherited, in a working directory of its own (``tmp_path / "app"``, returned)."""
+    import os
+
     for name in ("DATA_PROTECTION_KEYS", "DATA_PROTECTION_KEY_DIR", "DATA_PROTECTION_LOOKUP_KEY", "LVRONG_TRACE_DIR",
-                 "AUTH_ISSUER", "AUTH_JWKS_URL", "GATEWAY_DEV_ISSUER_ENABLED", "LICENCES_KEY_DIR", "MATTERS_BLOB_DIR"):
+                 "AUTH_ISSUER", "AUTH_JWKS_URL", "GATEWAY_DEV_ISSUER_ENABLED", "LICENCES_KEY_DIR", "MATTERS_BLOB_DIR",
+                 "NATS_CREDENTIALS_DIR", "AUDIT_CHAIN_KEY_DIR", "AUDIT_ANCHOR_KEY_DIR"):
         monkeypatch.delenv(name, raising=False)
+    for name in [n for n in os.environ if n.endswith(("_NATS_SEED_FILE", "_NATS_OPS_SEED_FILE"))]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("LVRONG_PROFILE", "production")
     monkeypatch.setenv("DATABASE_URL", "postgresql://lvrong@pg.example.internal:5432/postgres")
     workdir = tmp_path / "app"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
     return workdir
+
+
+def mount_service_secrets(monkeypatch: Any, directory: Any, identities: list[str]) -> Any:
+    """Everything a service's pod is given in production, as deploy/README.md "Secrets to create" makes
+    it — a data-protection keyring, NKey seeds for ``identities`` (kit.natsauth), an audit chain key and
+    an anchor key — with the variables pointing at it, and the identity platform; ``directory`` returned."""
+    import base64
+    import secrets
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from kit.natsauth import ensure_seeds
+
+    monkeypatch.setenv("DATA_PROTECTION_KEY_DIR", str(write_keyring(directory / "data-protection", ["k1"])))
+    for name, value in IDENTITY_PLATFORM.items():
+        monkeypatch.setenv(name, value)
+    ensure_seeds(directory / "nats", identities)
+    (directory / "audit-chain").mkdir(parents=True)
+    (directory / "audit-chain" / "2026-12.key").write_text(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+    (directory / "audit-anchor").mkdir()
+    (directory / "audit-anchor" / "2026-12.pem").write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    for variable, sub in (("NATS_CREDENTIALS_DIR", "nats"), ("AUDIT_CHAIN_KEY_DIR", "audit-chain"),
+                          ("AUDIT_ANCHOR_KEY_DIR", "audit-anchor")):
+        monkeypatch.setenv(variable, str(directory / sub))
+    return directory

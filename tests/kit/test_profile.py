@@ -9,7 +9,7 @@ import pytest
 
 from kit.protection import Keyring, ProtectionError, ProtectionSettings
 from kit.settings import NotDeployable, Profile, ServiceSettings, current_profile, writable_path_problem
-from support import IDENTITY_PLATFORM, enter_production_profile, random_base64, write_keyring
+from support import enter_production_profile, mount_service_secrets, random_base64, write_keyring
 
 
 @pytest.fixture
@@ -113,19 +113,49 @@ def test_production_lists_every_missing_setting_at_once(production: Path, monkey
     with pytest.raises(NotDeployable) as refused:
         ServiceSettings().refuse_unless_deployable()
     problems = "\n".join(refused.value.problems)
-    assert len(refused.value.problems) == 5, problems
+    assert len(refused.value.problems) == 8, problems
     for named in ("AUTH_ISSUER is not set", "AUTH_JWKS_URL is not set", "LVRONG_TRACE_DIR='traces' lies in the "
-                  "working directory", "set DATA_PROTECTION_KEY_DIR", "DATABASE_URL (or DATABASE_URL) is not set"):
+                  "working directory", "set DATA_PROTECTION_KEY_DIR", "DATABASE_URL (or DATABASE_URL) is not set",
+                  "no NATS credentials for service (neither NATS_CREDENTIALS_DIR nor NATS_SEED_FILE is set)",
+                  "AUDIT_CHAIN_KEY_DIR is not set", "AUDIT_ANCHOR_KEY_DIR is not set"):
         assert named in problems
     assert "LVRONG_PROFILE=production" in str(refused.value)
 
 
 def test_production_starts_with_everything_mounted(production: Path, monkeypatch: pytest.MonkeyPatch,
                                                    tmp_path: Path) -> None:
-    monkeypatch.setenv("DATA_PROTECTION_KEY_DIR", str(write_keyring(tmp_path / "secrets" / "dp", ["k1"])))
-    for name, value in IDENTITY_PLATFORM.items():
-        monkeypatch.setenv(name, value)
+    mount_service_secrets(monkeypatch, tmp_path / "secrets", ["service"])
     ServiceSettings().refuse_unless_deployable()
     # Anything that resolves into the working directory is refused, however it is written.
     assert writable_path_problem("LVRONG_TRACE_DIR", production / "x" / ".." / "traces")
     assert writable_path_problem("LVRONG_TRACE_DIR", tmp_path / "traces") is None
+
+
+def test_production_needs_the_services_own_nats_seed(production: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    """An anonymous client works only against a NATS without authentication: production refuses to
+    start a service that has no seed of its own, wherever the seed was to come from."""
+    secrets = mount_service_secrets(monkeypatch, tmp_path / "secrets", ["ops-service", "other"])
+    with pytest.raises(NotDeployable) as refused:  # the directory holds other identities' seeds only
+        ServiceSettings().refuse_unless_deployable()
+    assert refused.value.problems == [f"no NATS credentials for service (no service.nk in NATS_CREDENTIALS_DIR="
+                                      f"{str(secrets / 'nats')!r}): production's NATS refuses clients without an "
+                                      f"NKey seed (deploy/README.md \"NATS identities\")"]
+    assert "NATS_SEED_FILE='/nowhere/service.nk' is not a file" in ServiceSettings(
+        nats_seed_file="/nowhere/service.nk").production_problems()[0]
+    assert ServiceSettings(nats_seed_file=str(secrets / "nats" / "other.nk")).production_problems() == []
+    monkeypatch.setenv("NATS_CREDENTIALS_DIR", str(secrets / "nats"))
+    (secrets / "nats" / "service.nk").write_bytes((secrets / "nats" / "other.nk").read_bytes())
+    ServiceSettings().refuse_unless_deployable()
+
+
+def test_production_needs_mounted_audit_keys(production: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    mount_service_secrets(monkeypatch, tmp_path / "secrets", ["service"])
+    monkeypatch.setenv("AUDIT_ANCHOR_KEY_DIR", str(tmp_path / "not-mounted"))
+    monkeypatch.delenv("AUDIT_CHAIN_KEY_DIR")
+    problems = ServiceSettings().production_problems()
+    assert problems == [
+        "AUDIT_CHAIN_KEY_DIR is not set: production never makes development audit keys "
+        "(deploy/README.md \"Audit trail\")",
+        f"AUDIT_ANCHOR_KEY_DIR={str(tmp_path / 'not-mounted')!r}: no such directory (mount the Secret there)"]
+    assert not (production / "var").exists()  # no development keys were made on the way

@@ -361,9 +361,9 @@ async def test_a_rotated_licence_key_reaches_every_replica_and_the_old_one_still
 MISSING = {
     "gateway": "GATEWAY_DEV_ISSUER_ENABLED is true",
     "matters": "DATA_PROTECTION_KEY_DIR",
-    "prequal": "DATA_PROTECTION_KEY_DIR",
+    "prequal": "AUDIT_CHAIN_KEY_DIR is not set",
     "licences": "LICENCES_KEY_DIR",
-    "helpdesk": "DATA_PROTECTION_KEY_DIR",
+    "helpdesk": "no NATS credentials for helpdesk",
     "knowledge": "AUTH_JWKS_URL is not set",
 }
 
@@ -389,6 +389,10 @@ def test_every_process_refuses_to_start_without_its_secrets(servers, tmp_path: P
             del env["LICENCES_KEY_DIR"]
         elif name == "knowledge":
             del env["AUTH_JWKS_URL"]
+        elif name == "prequal":
+            del env["AUDIT_CHAIN_KEY_DIR"]
+        elif name == "helpdesk":
+            del env["NATS_CREDENTIALS_DIR"]
         else:
             del env["DATA_PROTECTION_KEY_DIR"]
         workdir = tmp_path / name

@@ -11,7 +11,7 @@ from gateway.settings import Settings as GatewaySettings
 from licences.app import Settings as LicencesSettings
 from licences.keys import create_key
 from matters.app import Settings as MattersSettings
-from support import IDENTITY_PLATFORM, enter_production_profile, write_keyring
+from support import IDENTITY_PLATFORM, enter_production_profile, mount_service_secrets
 
 
 @pytest.fixture
@@ -21,9 +21,7 @@ def production(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 def test_svc_matters_keeps_no_blob_directory_in_its_image(production: Path, monkeypatch: pytest.MonkeyPatch,
                                                            tmp_path: Path) -> None:
-    monkeypatch.setenv("DATA_PROTECTION_KEY_DIR", str(write_keyring(tmp_path / "secrets" / "dp", ["k1"])))
-    for name, value in IDENTITY_PLATFORM.items():
-        monkeypatch.setenv(name, value)
+    mount_service_secrets(monkeypatch, tmp_path / "secrets", ["matters"])
     monkeypatch.setenv("MATTERS_BLOB_STORE", "filesystem")
     assert MattersSettings().production_problems() == [
         f"MATTERS_BLOB_DIR='var/blobs' lies in the working directory ({production}), which is read-only in production: "
@@ -46,9 +44,7 @@ def test_the_gateway_refuses_its_development_issuer_in_production(production: Pa
 
 def test_svc_licences_refuses_to_mint_its_own_signing_key_in_production(production: Path, monkeypatch: pytest.MonkeyPatch,
                                                                         tmp_path: Path) -> None:
-    monkeypatch.setenv("DATA_PROTECTION_KEY_DIR", str(write_keyring(tmp_path / "secrets" / "dp", ["k1"])))
-    for name, value in IDENTITY_PLATFORM.items():
-        monkeypatch.setenv(name, value)
+    mount_service_secrets(monkeypatch, tmp_path / "secrets", ["licences"])
     assert "LICENCES_KEY_DIR='var/licences/keys' lies in the working directory" in LicencesSettings().production_problems()[0]
     keys = tmp_path / "secrets" / "licence-keys"
     assert "no such directory" in LicencesSettings(key_dir=keys).production_problems()[0]

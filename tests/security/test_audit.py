@@ -416,33 +416,43 @@ async def test_the_verification_command_exits_non_zero_naming_the_first_bad_posi
     assert "matters: BROKEN at position 2 (altered)" in bad.stdout
 
 
-@pytest.mark.parametrize("case", ["development-keys-in-production", "no-private-anchor-key"])
-async def test_an_audited_service_refuses_to_start_without_its_keys(monkeypatch, tmp_path: Path, case: str) -> None:  # noqa: ANN001
+def test_an_audited_service_without_its_key_directories_does_not_start_in_production(monkeypatch,  # noqa: ANN001
+                                                                                     tmp_path: Path) -> None:
+    """The production profile's check at start names both directories among the process's problems
+    and exits before anything is created (AuditKeys.from_settings refuses them too, above)."""
     from prequal.app import create_app
 
-    if case == "development-keys-in-production":
-        monkeypatch.setenv("LVRONG_PROFILE", "production")
-        monkeypatch.setenv("AUDIT_DEV_KEY_DIR", str(tmp_path / "dev"))
-        expected = "production"
-    else:
-        settings = _key_dirs(tmp_path, ["k1"])
-        private = tmp_path / "anchor" / "a-1.pem"
-        public = AuditKeys.from_settings(settings).anchor_public["a-1"]
-        from cryptography.hazmat.primitives import serialization
+    monkeypatch.setenv("LVRONG_PROFILE", "production")
+    monkeypatch.setenv("AUDIT_DEV_KEY_DIR", str(tmp_path / "dev"))
+    monkeypatch.delenv("AUDIT_CHAIN_KEY_DIR", raising=False)
+    monkeypatch.delenv("AUDIT_ANCHOR_KEY_DIR", raising=False)
+    with pytest.raises(SystemExit) as refused:
+        create_app()
+    assert "AUDIT_CHAIN_KEY_DIR is not set" in str(refused.value)
+    assert "AUDIT_ANCHOR_KEY_DIR is not set" in str(refused.value)
+    assert not (tmp_path / "dev").exists()
 
-        (tmp_path / "anchor" / "a-1.pub.pem").write_bytes(public.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-        private.unlink()
-        monkeypatch.setenv("AUDIT_CHAIN_KEY_DIR", str(settings.chain_key_dir))
-        monkeypatch.setenv("AUDIT_ANCHOR_KEY_DIR", str(settings.anchor_key_dir))
-        expected = "no private key"
+
+async def test_an_audited_service_refuses_to_start_without_a_private_anchor_key(monkeypatch,  # noqa: ANN001
+                                                                             tmp_path: Path) -> None:
+    from prequal.app import create_app
+
+    settings = _key_dirs(tmp_path, ["k1"])
+    private = tmp_path / "anchor" / "a-1.pem"
+    public = AuditKeys.from_settings(settings).anchor_public["a-1"]
+    from cryptography.hazmat.primitives import serialization
+
+    (tmp_path / "anchor" / "a-1.pub.pem").write_bytes(public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    private.unlink()
+    monkeypatch.setenv("AUDIT_CHAIN_KEY_DIR", str(settings.chain_key_dir))
+    monkeypatch.setenv("AUDIT_ANCHOR_KEY_DIR", str(settings.anchor_key_dir))
     audit_keys.cache_clear()
     try:
         app = create_app()
-        with pytest.raises(AuditKeyError, match=expected):
+        with pytest.raises(AuditKeyError, match="no private key"):
             async with app.router.lifespan_context(app):
                 pass
         assert not hasattr(app.state, "runtime")  # refused before anything started
     finally:
         audit_keys.cache_clear()
-    assert not (tmp_path / "dev").exists()

@@ -19,6 +19,8 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(extra="ignore", env_prefix="GATEWAY_")
     service_name: ClassVar[str] = "gateway"
     uses_data_protection: ClassVar[bool] = False
+    uses_bus: ClassVar[bool] = False  # it does not use NATS and has no identity there
+    keeps_audit_log: ClassVar[bool] = False
 
     port: int = 8000
     # Upstream base URLs; unset ones default to 127.0.0.1 on the service's standard port.

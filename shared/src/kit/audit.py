@@ -97,6 +97,19 @@ class AuditSettings(BaseSettings):
     # The verification fails when a service's newest checkpoint is older than this (or missing).
     anchor_max_age_seconds: float = 3600.0
 
+    def production_problems(self) -> list[str]:
+        """What the production profile refuses: a key directory unset (development keys would be made
+        up) or not mounted. The keys themselves are checked when loaded (``AuditKeys.from_settings``)."""
+        problems = []
+        for variable, directory in (("AUDIT_CHAIN_KEY_DIR", self.chain_key_dir),
+                                    ("AUDIT_ANCHOR_KEY_DIR", self.anchor_key_dir)):
+            if directory is None:
+                problems.append(f"{variable} is not set: production never makes development audit keys "
+                                f"(deploy/README.md \"Audit trail\")")
+            elif not directory.is_dir():
+                problems.append(f"{variable}={str(directory)!r}: no such directory (mount the Secret there)")
+        return problems
+
 
 def production_profile() -> bool:
     """Whether this process runs in the production profile, where development keys are refused."""

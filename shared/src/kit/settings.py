@@ -198,8 +198,13 @@ class ServiceSettings(PlatformSettings):
     consumer_max_deliver: int = 5
     # Whether the service keeps personal data encrypted (kit.protection), so needs the keyring.
     uses_data_protection: ClassVar[bool] = True
+    # Whether it connects to NATS as its own identity (kit.natsauth), so needs its seed.
+    uses_bus: ClassVar[bool] = True
+    # Whether it keeps an audit log (kit.audit), so needs the chain and anchor keys.
+    keeps_audit_log: ClassVar[bool] = True
 
     def production_problems(self) -> list[str]:
+        from kit.audit import AuditSettings  # here: kit.audit imports the web stack, which imports this module
         from kit.protection import ProtectionSettings  # here: kit.protection imports this module
 
         problems = super().production_problems()
@@ -211,7 +216,27 @@ class ServiceSettings(PlatformSettings):
                             f"server on 127.0.0.1")
         if self.uses_data_protection:
             problems += ProtectionSettings().production_problems()
+        if self.uses_bus and (problem := self._nats_seed_problem()):
+            problems.append(problem)
+        if self.keeps_audit_log:
+            problems += AuditSettings().production_problems()
         return problems
+
+    def _nats_seed_problem(self) -> str | None:
+        # Without a seed the client connects anonymously, which only a server without authentication
+        # accepts: production's NATS refuses it, and a bus open to anyone must not be what makes it work.
+        seed = self.nats_client.seed_file
+        if seed and Path(seed).is_file():
+            return None
+        prefix = self.model_config.get("env_prefix", "")
+        if self.nats_seed_file:
+            where = f"{prefix}NATS_SEED_FILE={seed!r} is not a file"
+        elif self.nats_credentials_dir:
+            where = f"no {self.service_name}.nk in NATS_CREDENTIALS_DIR={self.nats_credentials_dir!r}"
+        else:
+            where = f"neither NATS_CREDENTIALS_DIR nor {prefix}NATS_SEED_FILE is set"
+        return (f"no NATS credentials for {self.service_name} ({where}): production's NATS refuses clients "
+                f"without an NKey seed (deploy/README.md \"NATS identities\")")
 
     @property
     def database_name(self) -> str:
