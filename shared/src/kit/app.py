@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from pydantic import BaseModel, Field
 
 from kit.auth import Principal, Role, TokenVerifier, require_roles
+from kit.availability import DatabaseGate
 from kit.calendar import watch_approved_years
 from kit.db import Database
 from kit.errors import (
@@ -38,6 +39,7 @@ from kit.http import RequestContextMiddleware
 from kit.logging import configure_logging
 from kit.openapi import document_problem_responses
 from kit.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
+from kit.pruning import prune_periodically
 from kit.settings import ServiceSettings
 from kit.tracing import traced
 
@@ -62,6 +64,8 @@ class Runtime:
     database: Database
     bus: JetStreamBus
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    # Closed while the database is away: consumers and the relay hold their work until it is back.
+    gate: DatabaseGate | None = None
 
 
 BackgroundJob = Callable[[Runtime], Awaitable[None]]
@@ -105,7 +109,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings.service_database_url, pool_size=settings.database_pool_size)
         bus = JetStreamBus(settings.nats_url, name=f"lvrong-{service}")
-        runtime = Runtime(settings=settings, database=database, bus=bus)
+        runtime = Runtime(settings=settings, database=database, bus=bus, gate=DatabaseGate(database))
         app.state.runtime = runtime
         app.state.database = database
         app.state.bus = bus
@@ -116,11 +120,12 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
             await _connect_bus_when_possible(bus, service, definition.produces_events)
             if definition.produces_events:
                 relay = OutboxRelay(database, bus, batch_size=settings.relay_batch_size,
-                                    poll_seconds=settings.relay_poll_seconds)
+                                    poll_seconds=settings.relay_poll_seconds, gate=runtime.gate)
                 runtime.tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
             consumers = []
             for subscription in definition.subscriptions:
-                consumer = EventConsumer(database, bus, service, subscription, max_deliver=settings.consumer_max_deliver)
+                consumer = EventConsumer(database, bus, service, subscription, max_deliver=settings.consumer_max_deliver,
+                                         gate=runtime.gate)
                 consumers.append(consumer)
                 runtime.tasks.append(asyncio.create_task(consumer.run(), name=f"consumer-{subscription.name}"))
             runtime.tasks.append(asyncio.create_task(
@@ -129,6 +134,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         runtime.tasks.append(asyncio.create_task(start_event_work(), name="bus-start"))
         # Years of the working-day calendar approved by ops reach every process without a restart.
         runtime.tasks.append(asyncio.create_task(watch_approved_years(settings.nats_url), name="calendar-watch"))
+        runtime.tasks.append(asyncio.create_task(prune_periodically(database, settings), name="pruning"))
         for job in definition.background_jobs:
             runtime.tasks.append(asyncio.create_task(job(runtime), name=getattr(job, "__name__", "job")))
         log.info("service_started", port=settings.port)
@@ -196,6 +202,8 @@ def operations_router(service: str) -> APIRouter:
             OUTBOX_OLDEST_AGE.labels(service).set(age or 0)
         except Exception as e:
             checks["database"] = f"unavailable ({type(e).__name__})"
+        if runtime.gate is not None and runtime.gate.away:
+            checks["event_work"] = "paused until the database answers"
         try:
             await runtime.bus.ping()
             checks["bus"] = "ok"

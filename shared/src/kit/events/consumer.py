@@ -14,6 +14,7 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.availability import DatabaseGate, database_unreachable
 from kit.db import Database
 from kit.events.bus import Bus, ConsumerSpec, Delivery, DeliveryOutcome
 from kit.events.envelope import CloudEvent, stream_name, stream_subjects
@@ -139,10 +140,14 @@ def durable_name(service: str, subscription: EventSubscription) -> str:
 
 
 class EventConsumer:
+    """One subscription of a service, consumed with its durable; ``gate`` (shared by the process's
+    consumers and relay) pauses it while the database is away, so an outage never uses up deliveries."""
+
     def __init__(self, database: Database, bus: Bus, service: str, subscription: EventSubscription, *,
-                 max_deliver: int = 5) -> None:
+                 max_deliver: int = 5, gate: DatabaseGate | None = None) -> None:
         self.database = database
         self.bus = bus
+        self.gate = gate or DatabaseGate(database)
         self.durable = durable_name(service, subscription)
         self.subscription = subscription
         self.spec = ConsumerSpec(stream=stream_name(subscription.producer), durable=self.durable,
@@ -150,8 +155,12 @@ class EventConsumer:
                                  stream_subjects=stream_subjects(subscription.producer))
 
     async def run(self) -> None:
-        await self.bus.consume(self.spec, self._on_delivery,
-                               batch_handler=self._on_batch if self.subscription.batch_handler else None)
+        """Consume until cancelled, and dead-letter what reaches max_deliver without being settled."""
+        async with asyncio.TaskGroup() as both:
+            both.create_task(self.bus.consume(
+                self.spec, self._on_delivery, pause=self.gate,
+                batch_handler=self._on_batch if self.subscription.batch_handler else None))
+            both.create_task(self.bus.dead_letter_unsettled(self.spec))
 
     async def _on_delivery(self, delivery: Delivery) -> str:
         try:
@@ -199,6 +208,10 @@ class EventConsumer:
             raise
         except Exception as e:  # noqa: BLE001 - which event failed is found by handling them one at a time
             log.warning("event_batch_failed", consumer=self.durable, events=len(events), error=type(e).__name__)
+            if database_unreachable(e):  # not any event's fault: the bus holds them all until it is back
+                for i in events:
+                    outcomes[i] = (DeliveryOutcome.RETRY, e)
+                return outcomes
             applied = None
         finally:
             _batch.reset(token)
