@@ -75,9 +75,16 @@ class DatabaseGate:
         return self._away_since is not None
 
     async def _answers(self) -> bool:
+        """``SELECT 1`` on a connection of its own: the pool may be busy returning broken connections,
+        and a probe queued behind them would report the database away for as long as the pool timeout."""
+        _, options = self.database.engine.dialect.create_connect_args(self.database.engine.url)
         try:
             async with asyncio.timeout(self.probe_timeout):
-                await self.database.ping()
+                connection = await asyncpg.connect(**options, timeout=self.probe_timeout)
+                try:
+                    await connection.fetchval("SELECT 1")
+                finally:
+                    await connection.close(timeout=self.probe_timeout)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - any failure to answer SELECT 1 means not back yet

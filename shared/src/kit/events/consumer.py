@@ -176,7 +176,10 @@ class EventConsumer:
                 applied = await handle_once(self.database, self.durable, event, self.subscription.handler)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as e:
+                if database_unreachable(e):  # no fault of the event: the bus holds it while the database is away
+                    log.warning("event_waiting_for_database", attempt=delivery.num_delivered, error=type(e).__name__)
+                    raise
                 log.exception("event_handler_failed", attempt=delivery.num_delivered)
                 EVENTS_HANDLED.labels(self.durable, event.type, "failed").inc()
                 raise  # the bus retries it and, once out of retries, dead-letters it with this error
