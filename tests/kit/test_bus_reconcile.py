@@ -38,7 +38,7 @@ async def effects(database: Database, event_id: str) -> int:
 
 async def test_a_stream_created_without_limits_is_brought_to_its_declared_ones(bus, js, test_events) -> None:  # noqa: ANN001
     await js.add_stream(StreamConfig(name=test_events.stream, subjects=test_events.subjects, storage=StorageType.FILE,
-                                     duplicate_window=600.0))
+                                     duplicate_window=600.0, description="set by ops"))
     await js.publish(test_events.subject, b"kept", headers={"Nats-Msg-Id": "before"})
     await bus.ensure_stream(test_events.stream, test_events.subjects)
     info = await js.stream_info(test_events.stream)
@@ -47,6 +47,7 @@ async def test_a_stream_created_without_limits_is_brought_to_its_declared_ones(b
     assert info.config.discard == DiscardPolicy.NEW
     assert info.config.duplicate_window == pytest.approx(EVENT_STREAM_LIMITS.duplicate_window_seconds)
     assert info.state.messages == 1  # updated in place: nothing it held was lost
+    assert info.config.description == "set by ops"  # what was not declared (replicas, placement…) is kept
     await bus.ensure_stream(DEAD_LETTER_STREAM, ["lvrong.deadletter.>"])
     dead = await js.stream_info(DEAD_LETTER_STREAM)
     assert dead.config.max_age == pytest.approx(DEAD_LETTER_LIMITS.max_age_seconds)  # kept longer

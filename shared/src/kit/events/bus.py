@@ -208,7 +208,7 @@ class JetStreamBus:
                 await js.stream_info(name)
         else:
             if changed := streams.differences(current, declared):
-                await js.update_stream(declared)
+                await js.update_stream(streams.reconciled(current, declared))
                 log.warning("stream_reconciled", stream=name, changed=changed)
         self._known_streams.add(name)
 

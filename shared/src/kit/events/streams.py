@@ -17,7 +17,7 @@ redelivery of a message still in a stream is recognised (see ``kit.pruning``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
@@ -63,6 +63,14 @@ def declared_config(name: str, subjects: list[str]) -> StreamConfig:
     return StreamConfig(name=name, subjects=subjects, storage=StorageType.FILE, retention=RetentionPolicy.LIMITS,
                         max_age=limits.max_age_seconds, max_bytes=limits.max_bytes, discard=limits.discard,
                         duplicate_window=limits.duplicate_window_seconds)
+
+
+_DECLARED_SETTINGS = ("subjects", "retention", "max_age", "max_bytes", "discard", "duplicate_window")
+
+
+def reconciled(current: StreamConfig, declared: StreamConfig) -> StreamConfig:
+    """``current`` with the declared settings; what ops set by hand (replicas, placement) is kept."""
+    return replace(current, **{name: getattr(declared, name) for name in _DECLARED_SETTINGS})
 
 
 def differences(current: StreamConfig, declared: StreamConfig) -> list[str]:
