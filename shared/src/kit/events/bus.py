@@ -102,6 +102,8 @@ class ConsumerSpec:
     # Messages of different ordering keys (header ``Lvrong-Key``: the event's subject, e.g. one
     # application) are handled concurrently, up to this many at once; one key's stay in order.
     concurrency: int = 16
+    # How long one fetch waits for messages when there are none.
+    fetch_seconds: float = 1.0
 
 
 class Bus(Protocol):
@@ -376,7 +378,7 @@ class JetStreamBus:
                     backoff = 0.5
                     last_check = time.monotonic()
                 try:
-                    msgs = await sub.fetch(spec.batch, timeout=1.0)
+                    msgs = await sub.fetch(spec.batch, timeout=spec.fetch_seconds)
                 except TimeoutError:
                     # On 3.11 a timeout racing a cancellation can swallow the cancellation: honour it.
                     if cancellation_requested():
@@ -560,7 +562,8 @@ class JetStreamBus:
             stream=streams.UNSETTLED_STREAM, durable=f"{spec.durable}-unsettled",
             subjects=[f"{streams.MAX_DELIVERIES_ADVISORY}.{spec.stream}.{spec.durable}"],
             stream_subjects=streams.UNSETTLED_SUBJECTS, max_deliver=UNSETTLED_MAX_DELIVER,
-            retry_delays=(1.0, 5.0, 30.0, 60.0), batch=16, concurrency=1)
+            retry_delays=(1.0, 5.0, 30.0, 60.0), batch=16, concurrency=1,
+            fetch_seconds=5.0)  # advisories are rare: an idle watcher asks the server seldom
 
         async def copy(delivery: Delivery) -> str:
             try:
