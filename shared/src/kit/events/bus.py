@@ -1,8 +1,12 @@
 """The message bus: an interface and its NATS JetStream implementation.
 
-Streams are created when missing; consumers are durable pull consumers with explicit ack and a
-bounded number of deliveries; a message that exhausts them is copied to the dead-letter subject
-``lvrong.deadletter.<consumer>`` (stream ``LVRONG_DEADLETTER``) with the failure, then terminated.
+Streams are created when missing and kept to the limits declared in ``kit.events.streams``;
+consumers are durable pull consumers with explicit ack and a bounded number of deliveries, kept to
+their spec; a deleted stream or consumer is created again. A message that exhausts its deliveries is
+copied to the dead-letter subject ``lvrong.deadletter.<consumer>`` (stream ``LVRONG_DEADLETTER``)
+with the failure, then terminated; one whose last delivery is never settled is copied there from the
+server's MaxDeliver advisory. While a consumer's database is away (``Pause``) it holds its messages
+instead of spending their deliveries.
 ``subscribe_core`` is the other kind: a plain subscription with no server-side state, for fan-out
 that every replica needs (e.g. live status streams), where a durable consumer would share the
 messages out among replicas instead.
