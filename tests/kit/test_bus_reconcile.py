@@ -188,11 +188,13 @@ async def test_an_unreadable_advisory_is_not_retried_for_ever(bus, test_events) 
     async def capture(watcher: ConsumerSpec, handler: Any, **_: Any) -> None:  # noqa: ANN401
         outcomes.append(await handler(Delivery(data=b"{not json", headers={}, subject="x", num_delivered=1,
                                                max_deliver=watcher.max_deliver)))
+        raise asyncio.CancelledError  # the consumer stopped, as at shutdown
 
     original = bus.consume
     bus.consume = capture
     try:
-        await bus.dead_letter_unsettled(spec)
+        with pytest.raises(asyncio.CancelledError):
+            await bus.dead_letter_unsettled(spec)
     finally:
         bus.consume = original
     assert outcomes == [DeliveryOutcome.DEAD_LETTER]

@@ -589,4 +589,11 @@ class JetStreamBus:
                        f"running past ack_wait, process stopped, or the dead-letter publish failed)")
             return DeliveryOutcome.ACK
 
-        await self.consume(watcher, copy)
+        while True:  # runs beside the consumer it watches: whatever goes wrong here must not stop that one
+            try:
+                await self.consume(watcher, copy)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - e.g. refused by the server's permissions: say so, try again
+                log.error("unsettled_watch_failed", durable=watcher.durable, error=type(e).__name__)
+                await asyncio.sleep(5.0)

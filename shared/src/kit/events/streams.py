@@ -7,9 +7,9 @@ backlog), for the dead letters that the failing message stays unsettled and is c
 
 | stream | what | max age | max size | duplicate window |
 |---|---|---|---|---|
-| ``LVRONG_<SERVICE>`` | one producing service's events | 7 days | 2 GiB | 1 hour |
-| ``LVRONG_DEADLETTER`` | messages a consumer gave up on, waiting for ops | 90 days | 1 GiB | 1 hour |
-| ``LVRONG_UNSETTLED`` | the server's MaxDeliver advisories, turned into dead letters | 7 days | 64 MiB | — |
+| ``LVRONG_<SERVICE>`` | one producing service's events | 7 days | 1 GiB (``LVRONG_EVENT_STREAM_MAX_MB``) | 1 hour |
+| ``LVRONG_DEADLETTER`` | messages a consumer gave up on, waiting for ops | 90 days | 256 MiB (``LVRONG_DEAD_LETTER_STREAM_MAX_MB``) | 1 hour |
+| ``LVRONG_UNSETTLED`` | the server's MaxDeliver advisories, turned into dead letters | 7 days | 16 MiB | 2 min |
 
 A consumer that has been away longer than an event stream's max age misses the expired events;
 the services keep the ids of handled events (``processed_events``) at least that long so that any
@@ -17,6 +17,7 @@ redelivery of a message still in a stream is recognised (see ``kit.pruning``).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
@@ -24,7 +25,6 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from kit.events.envelope import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM
 
 DAY = 86_400.0
-GIB = 1 << 30
 MIB = 1 << 20
 
 UNSETTLED_STREAM = "LVRONG_UNSETTLED"
@@ -41,9 +41,15 @@ class StreamLimits:
     discard: DiscardPolicy = DiscardPolicy.NEW
 
 
-EVENT_STREAM_LIMITS = StreamLimits(max_age_seconds=7 * DAY, max_bytes=2 * GIB, duplicate_window_seconds=3600.0)
-DEAD_LETTER_LIMITS = StreamLimits(max_age_seconds=90 * DAY, max_bytes=1 * GIB, duplicate_window_seconds=3600.0)
-UNSETTLED_LIMITS = StreamLimits(max_age_seconds=7 * DAY, max_bytes=64 * MIB, duplicate_window_seconds=120.0)
+# The server reserves each stream's max size out of its JetStream storage (by default 75% of the free
+# disk) and refuses a stream that does not fit: the sizes can be set for a small disk (a laptop).
+EVENT_STREAM_LIMITS = StreamLimits(max_age_seconds=7 * DAY,
+                                   max_bytes=int(os.environ.get("LVRONG_EVENT_STREAM_MAX_MB", "1024")) * MIB,
+                                   duplicate_window_seconds=3600.0)
+DEAD_LETTER_LIMITS = StreamLimits(max_age_seconds=90 * DAY,
+                                  max_bytes=int(os.environ.get("LVRONG_DEAD_LETTER_STREAM_MAX_MB", "256")) * MIB,
+                                  duplicate_window_seconds=3600.0)
+UNSETTLED_LIMITS = StreamLimits(max_age_seconds=7 * DAY, max_bytes=16 * MIB, duplicate_window_seconds=120.0)
 
 # The longest an event stays in any event stream: how long a redelivery of it can still come.
 LONGEST_EVENT_AGE_SECONDS = EVENT_STREAM_LIMITS.max_age_seconds
