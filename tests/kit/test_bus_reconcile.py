@@ -99,7 +99,10 @@ async def test_a_deleted_consumer_is_created_again_while_the_service_runs(
         database: Database, bus, js, test_events, eventually, stop_task, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setattr(kit.events.bus, "CONSUMER_CHECK_SECONDS", 0.5)
 
+    calls: list[str] = []
+
     async def handler(session: AsyncSession, event: CloudEvent) -> None:
+        calls.append(event.id)
         await session.execute(text("INSERT INTO effects (event_id) VALUES (:id)"), {"id": event.id})
 
     consumer = EventConsumer(database, bus, "kittestsvc", EventSubscription(
@@ -110,11 +113,18 @@ async def test_a_deleted_consumer_is_created_again_while_the_service_runs(
         first = test_events.contract(n=1).envelope()
         await bus.publish(first.type, first.to_json_bytes(), msg_id=first.id)
         await eventually(lambda: _applied(database, first.id), within=15, what="the first event applied")
+
+        async def floor_seen() -> bool:  # the idle consumer has looked at its durable since
+            return (await js.consumer_info(test_events.stream, consumer.durable)).ack_floor.stream_seq == 1 and \
+                bus._ack_floors.get(consumer.durable) == 1
+
+        await eventually(floor_seen, within=15, what="the consumer's ack floor seen by the idle consumer")
         await js.delete_consumer(test_events.stream, consumer.durable)
         second = test_events.contract(n=2).envelope()
         await bus.publish(second.type, second.to_json_bytes(), msg_id=second.id)
         await eventually(lambda: _applied(database, second.id), within=20, what="the event after the deletion applied")
-        assert await effects(database, first.id) == 1  # the recreated durable started over; the record held
+        assert await effects(database, first.id) == 1
+        assert calls == [first.id, second.id]  # recreated after its ack floor: the first was not delivered again
         info = await js.consumer_info(test_events.stream, consumer.durable)
         assert info.num_pending == 0
     finally:

@@ -135,6 +135,7 @@ class JetStreamBus:
         self._js: JetStreamContext | None = None
         self._known_streams: set[str] = set()
         self._declared_streams: dict[str, list[str]] = {}  # every stream this process relies on: its subjects
+        self._ack_floors: dict[str, int] = {}  # per durable, its acknowledgement floor as last seen here
         self._connect_lock = asyncio.Lock()
         self._reconnect_hooks: list[ReconnectHook] = []
 
@@ -330,12 +331,16 @@ class JetStreamBus:
         try:
             info = await js.consumer_info(spec.stream, spec.durable)
         except NotFoundError:
+            # Deleted while this process ran: created again after its acknowledgement floor as last
+            # seen, not from the stream's start (whose oldest events' handled records may be pruned).
+            start_at = self._ack_floors[spec.durable] + 1 if self._ack_floors.get(spec.durable) else None
             try:
-                await js.add_consumer(spec.stream, self._consumer_config(spec))
-                log.info("consumer_created", durable=spec.durable, stream=spec.stream)
+                await js.add_consumer(spec.stream, self._consumer_config(spec, start_at=start_at))
+                log.info("consumer_created", durable=spec.durable, stream=spec.stream, start_at=start_at)
             except BadRequestError:
                 pass  # a replica created it first
         else:
+            self._ack_floors[spec.durable] = info.ack_floor.stream_seq
             if changed := self._consumer_differences(info, spec):
                 await self._reconcile_consumer(js, spec, info, changed)
         return await js.pull_subscribe_bind(spec.durable, stream=spec.stream)
@@ -390,7 +395,8 @@ class JetStreamBus:
                     if time.monotonic() - last_check > CONSUMER_CHECK_SECONDS:
                         # Idle: a deleted consumer would only ever time out. NotFoundError when it is gone.
                         last_check = time.monotonic()
-                        await (await self._ensure()).consumer_info(spec.stream, spec.durable)
+                        info = await (await self._ensure()).consumer_info(spec.stream, spec.durable)
+                        self._ack_floors[spec.durable] = info.ack_floor.stream_seq
                     continue
                 last_check = time.monotonic()
                 if batch_handler is not None:
