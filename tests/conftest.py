@@ -27,7 +27,9 @@ def _reachable(url: str, default_port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def servers() -> Servers:
-    found = Servers.configured_or_local(ROOT / "var" / "test", postgres_port=54339, nats_port=42239)
+    # fsync off for the tests' own local server only: its databases are dropped and recreated by every
+    # run, so a crash loses nothing worth keeping, and the suite runs faster (`make run` keeps fsync on).
+    found = Servers.configured_or_local(ROOT / "var" / "test", postgres_port=54339, nats_port=42239, durable=False)
     for url, port, what in ((found.database_url, 5432, "PostgreSQL"), (found.nats_url, 4222, "NATS")):
         if not _reachable(url, port):
             found.stop()

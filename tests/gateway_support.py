@@ -25,7 +25,7 @@ async def running_gateway(key_dir: Path, port: int | None = None, **settings: ob
     }
     options.update(settings)
     server = uvicorn.Server(uvicorn.Config(create_app(Settings(**options)), host="127.0.0.1", port=port,
-                                           log_config=None, lifespan="on"))
+                                           log_config=None, lifespan="on", proxy_headers=False))
     task = asyncio.create_task(server.serve())
     for _ in range(250):
         if server.started:

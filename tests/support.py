@@ -16,10 +16,15 @@ from sqlalchemy.engine import make_url
 from kit.identifiers import USCC_CHARSET, resident_id_check_char, uscc_check_char
 
 
-async def _admin(database_url: str) -> asyncpg.Connection:
+async def connect(database_url: str, database: str = "postgres") -> asyncpg.Connection:
+    """A raw connection to ``database`` on the server of ``database_url``."""
     url = make_url(database_url)
     return await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username or "postgres",
-                                 password=url.password, database="postgres")
+                                 password=url.password, database=database)
+
+
+async def _admin(database_url: str) -> asyncpg.Connection:
+    return await connect(database_url)
 
 
 async def drop_databases(database_url: str, names: list[str]) -> None:
@@ -108,6 +113,33 @@ def valid_form(matter: dict[str, Any], seed: int = 0) -> dict[str, Any]:
     return form
 
 
+def public_service_item(code: str, **changes: Any) -> dict[str, Any]:
+    """A complete public-service matter (公共服务事项) in the format of ``POST /v1/matters/import``; ``changes``
+    replace top-level keys."""
+    import copy
+
+    item: dict[str, Any] = {
+        "code": code, "name_zh": "园林绿化养护技术咨询", "name_en": "Technical advice on landscape maintenance",
+        "kind": "public_service", "department": "市绿化市容局", "complexity": "general",
+        "statutory_days": 10, "promised_days": 5, "fee": {"amount_fen": 0, "note_zh": "不收费"},
+        "legal_basis": ["《上海市绿化条例》第五条"], "conditions_zh": ["本市绿地的养护单位或个人"],
+        "channels": ["online", "hall"], "help_video_url": f"https://lhsr.sh.gov.cn/videos/{code}.mp4",
+        "licence_type": None,
+        "fields": [
+            {"key": "contact_name", "label": "联系人", "label_en": "Contact person", "type": "string", "required": True,
+             "max_length": 50},
+            {"key": "contact_mobile", "label": "联系电话", "label_en": "Contact mobile", "type": "mobile",
+             "required": True},
+            {"key": "topic", "label": "咨询类别", "label_en": "Topic", "type": "enum", "required": True,
+             "options": [{"value": "maintenance", "label": "养护"}, {"value": "planting", "label": "种植"}]},
+        ],
+        "materials": [{"code": "request_letter", "name": "咨询函", "name_en": "Request letter", "required": True,
+                       "file_types": ["pdf"], "max_size_mb": 10, "substitutes": []}],
+    }
+    item.update(copy.deepcopy(changes))
+    return item
+
+
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
 
@@ -162,6 +194,14 @@ def write_test_calendar(directory: Any, today: dt.date | None = None) -> dict[st
             "approved_at": dt.datetime.now(dt.UTC).isoformat(),
         }, ensure_ascii=False), encoding="utf-8")
     return {"holidays": added_holidays, "workday": added_workday, "directory": directory}
+
+
+def stall_entry_day(calendar: Any, working_days: int, today: dt.date, extra: int = 0) -> dt.date:
+    """A day of entry into a status from which a stall threshold of ``working_days`` has been crossed by
+    ``today`` (svc-matters' stalls.py: a stay entered on day d stalls at 00:00 of the (N+1)-th working day
+    after d): the day before the (N+1)-th working day on or before today, ``extra`` working days earlier
+    still. Counted with ``calendar`` (a ``kit.calendar.WorkingDayCalendar``), never in calendar days."""
+    return calendar.add_working_days(today + dt.timedelta(days=1), -(working_days + 1 + extra)) - dt.timedelta(days=1)
 
 
 @contextlib.contextmanager
@@ -320,3 +360,146 @@ async def wait_licence_known_to_matters(suite: Any, licence_id: str, status: str
             return
         await asyncio.sleep(0.05)
     pytest.fail(f"svc-matters did not learn of licence {licence_id} as {status} within {seconds:.0f} s (is {found})")
+
+
+# --- evidence that something was handled (never a sleep before asserting that nothing happened) ------
+
+async def _fetchval(suite: Any, service: str, query: str, *args: Any) -> Any:
+    conn = await suite.db(service)
+    try:
+        return await conn.fetchval(query, *args)
+    finally:
+        await conn.close()
+
+
+async def handled(suite: Any, service: str, event_id: str, *, consumer: str | None = None,
+                  seconds: float = 15) -> str:
+    """Wait until ``service`` recorded ``event_id`` in its ``processed_events`` (by the durable consumer
+    ``consumer``, or by any of its consumers); returns the consumer. The record is written in the
+    handler's own transaction, so whatever the event changed (or did not change) is committed by then.
+
+    ``suite`` is anything with ``async db(service) -> asyncpg.Connection`` (the integration suite)."""
+    import time
+
+    import pytest
+
+    deadline = time.monotonic() + seconds
+    while True:
+        found = await _fetchval(suite, service, "SELECT consumer FROM processed_events WHERE event_id = $1 "
+                                                "AND ($2::text IS NULL OR consumer = $2) LIMIT 1", event_id, consumer)
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"svc-{service} did not handle event {event_id} within {seconds:.0f} s"
+                        + (f" (consumer {consumer})" if consumer else ""))
+        await asyncio.sleep(0.05)
+
+
+async def ticked(suite: Any, service: str, job: str, *, ticks: int = 1, seconds: float = 15) -> None:
+    """Wait until ``ticks`` runs of ``service``'s periodic ``job`` (``kit.scheduling``) that began after
+    this call have committed: each claims its tick in ``processed_events`` in the job's own transaction,
+    stamped with that transaction's start, so such a run saw everything committed before this call."""
+    import time
+
+    import pytest
+
+    since = await _fetchval(suite, service, "SELECT clock_timestamp()")
+    consumer = f"scheduler:{job}"[:128]
+    deadline = time.monotonic() + seconds
+    while True:
+        ran = await _fetchval(suite, service, "SELECT count(*) FROM processed_events WHERE consumer = $1 "
+                                              "AND handled_at > $2", consumer, since)
+        if ran >= ticks:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"svc-{service}'s job {job} ran {ran} of {ticks} ticks within {seconds:.0f} s")
+        await asyncio.sleep(0.05)
+
+
+async def consumers_settled(nats_url: str, stream: str, durables: list[str] | None = None, *,
+                            seconds: float = 15) -> int:
+    """Wait until every durable consumer ``durables`` of ``stream`` (default: all of them) has handled
+    and acknowledged everything the stream held when this was called; returns that last sequence.
+
+    A consumer is through when its ack floor reached the stream's last sequence, or — a consumer
+    filtered to some subjects never sees the messages past its last match — when nothing matching its
+    filter is left undelivered (``num_pending``) or unacknowledged (``num_ack_pending``). A message is
+    acknowledged after its handler's transaction committed, so its effects are visible by then."""
+    import time
+
+    import pytest
+
+    nc = await nats.connect(nats_url, connect_timeout=3)
+    try:
+        js = nc.jetstream()
+        last = (await js.stream_info(stream)).state.last_seq
+        waiting = durables if durables is not None else [c.name for c in await js.consumers_info(stream)]
+        deadline = time.monotonic() + seconds
+        while True:
+            behind = {}
+            for name in waiting:
+                info = await js.consumer_info(stream, name)
+                if not (info.ack_floor.stream_seq >= last or (info.num_pending == 0 and info.num_ack_pending == 0)):
+                    behind[name] = (f"ack floor {info.ack_floor.stream_seq}, pending {info.num_pending}, "
+                                    f"unacknowledged {info.num_ack_pending}")
+            if not behind:
+                return last
+            if time.monotonic() > deadline:
+                pytest.fail(f"consumers of {stream} not through sequence {last} within {seconds:.0f} s: {behind}")
+            waiting = list(behind)
+            await asyncio.sleep(0.05)
+    finally:
+        await nc.close()
+
+
+async def outbox_published(suite: Any, service: str, *, seconds: float = 15) -> None:
+    """Wait until ``service``'s outbox relay has published every event written before this call."""
+    import time
+
+    import pytest
+
+    written = await _fetchval(suite, service, "SELECT coalesce(max(position), 0) FROM outbox")
+    deadline = time.monotonic() + seconds
+    while True:
+        waiting = await _fetchval(suite, service, "SELECT count(*) FROM outbox WHERE published_at IS NULL "
+                                                  "AND position <= $1", written)
+        if waiting == 0:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"svc-{service} left {waiting} events unpublished for {seconds:.0f} s")
+        await asyncio.sleep(0.05)
+
+
+async def settled(suite: Any, producer: str, durables: list[str] | None = None, *, seconds: float = 15) -> int:
+    """Wait until every event ``producer`` wrote before this call is on its stream and each consumer
+    ``durables`` of that stream (all by default) has handled and acknowledged it; returns the stream's
+    last sequence. What those events could cause has then happened, so its absence can be asserted.
+
+    ``suite`` is anything with ``env["NATS_URL"]`` and ``async db(service)``."""
+    from kit.events.envelope import stream_name
+
+    await outbox_published(suite, producer, seconds=seconds)
+    return await consumers_settled(suite.env["NATS_URL"], stream_name(producer), durables, seconds=seconds)
+
+
+async def stream_events(nats_url: str, stream: str, subject: str) -> list[dict[str, Any]]:
+    """Every CloudEvent on ``subject`` that ``stream`` holds now, in order (as many as the stream counts
+    for the subject when called, so nothing is waited for by a timeout)."""
+    import json
+
+    nc = await nats.connect(nats_url, connect_timeout=3)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info(stream, subjects_filter=subject)
+        expected = (info.state.subjects or {}).get(subject, 0)
+        found: list[dict[str, Any]] = []
+        if expected:
+            sub = await js.subscribe(subject, stream=stream, ordered_consumer=True)
+            try:
+                while len(found) < expected:
+                    found.append(json.loads((await sub.next_msg(timeout=10)).data))
+            finally:
+                await sub.unsubscribe()
+        return found
+    finally:
+        await nc.close()

@@ -119,9 +119,9 @@ def test_every_process_has_what_production_needs() -> None:
         assert container["readinessProbe"]["httpGet"]["path"] == ("/healthz" if process == "gateway" else "/readyz")
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert {"cpu", "memory"} <= set(container["resources"]["requests"])
-        # The gateway holds no database or bus connection, so it gets no credentials.
+        # Every process has a database (the gateway its shared rate-limit counters).
         assert [e.get("configMapRef", e.get("secretRef"))["name"] for e in container["envFrom"]] == \
-            (["lvrong-platform"] if process == "gateway" else ["lvrong-platform", "lvrong-secrets"])
+            ["lvrong-platform", "lvrong-secrets"]
         labels = deployment["spec"]["selector"]["matchLabels"]
         assert by_kind["Service"][process]["spec"]["selector"] == labels
         assert by_kind["PodDisruptionBudget"][process]["spec"]["selector"]["matchLabels"] == labels
@@ -130,7 +130,7 @@ def test_every_process_has_what_production_needs() -> None:
         assert hpa["minReplicas"] >= 2 and hpa["maxReplicas"] > hpa["minReplicas"]
     job = next(d for d in _documents(K8S / "migrate" / "job.yaml") if d["kind"] == "Job")
     commands = {tuple(c["command"]) for c in job["spec"]["template"]["spec"]["containers"]}
-    assert commands == {("lvrong-migrate", service) for service in SERVICES}
+    assert commands == {("lvrong-migrate", service) for service in ["gateway", *SERVICES]}
     secret = _documents(K8S / "secret.example.yaml")[0]
     assert "DATABASE_URL" in secret["stringData"]  # an example of the keys, never applied
 

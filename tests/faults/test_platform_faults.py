@@ -18,7 +18,7 @@ import httpx
 import pytest
 from scale.cluster import Cluster, submit_many, wait_until
 
-from support import all_materials, bearer, matter, valid_form
+from support import all_materials, bearer, matter, settled, valid_form
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_faultsuite"
 MATTER = "LR-XK-008"
@@ -58,9 +58,15 @@ async def test_nats_stopped_during_a_burst_loses_nothing_and_applies_nothing_twi
     def body(i: int) -> dict[str, Any]:
         return {"matter_code": MATTER, "form": valid_form(detail, seed=10_000 + i), "materials": uploaded}
 
+    before = (await cluster.sql("matters", "SELECT count(*) AS n FROM applications"))[0]["n"]
+
+    async def under_way() -> bool | int:
+        rows = await cluster.sql("matters", "SELECT count(*) AS n FROM applications")
+        return rows[0]["n"] - before >= 16 or rows[0]["n"] - before
+
     async with httpx.AsyncClient(base_url=cluster.gateway, timeout=30) as client:
         burst = asyncio.create_task(submit_many(client, applicant["token"], body, count, concurrency=16))
-        await asyncio.sleep(0.5)  # the burst is under way
+        await wait_until(under_way, within=60, what="the burst under way")
         await asyncio.to_thread(cluster.nats.stop)
         ids, statuses = await burst
         # A few more while NATS is still away.
@@ -81,7 +87,9 @@ async def test_nats_stopped_during_a_burst_loses_nothing_and_applies_nothing_twi
         return rows[0]["n"] == len(ids) or rows[0]["n"]
 
     await wait_until(all_decided, within=120, what="a verdict for every application after NATS returned")
-    await asyncio.sleep(1.0)  # any redelivery would land now
+    # Every submission and every verdict handled and acknowledged: a redelivery would have landed by now.
+    await settled(cluster, "matters", ["prequal-submissions"], seconds=60)
+    await settled(cluster, "prequal", ["matters-prequal-verdicts"], seconds=60)
     steps, verdicts = await _steps_and_verdicts(cluster, ids)
     assert len(verdicts) == len(ids) and {r["n"] for r in verdicts} == {1}
     assert {r["n"] for r in steps} == {1} and len(steps) == 2 * len(ids)

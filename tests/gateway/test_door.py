@@ -13,6 +13,7 @@ import httpx
 import pytest
 from aiohttp import web
 from gateway_support import running_gateway, running_upstream
+from scope_support import declared_document, service_apps
 
 from gateway.ratelimit import RateLimit, RateLimiter
 from gateway.resilience import CircuitBreaker, CircuitOpen, RetryBudget
@@ -20,9 +21,12 @@ from kit.devstack import free_port
 from support import bearer, scratch_service_database
 
 
-def counting_upstream(seen: list[str]) -> web.Application:
-    """Answers every path with a small JSON document and records the paths that reached it."""
+def counting_upstream(seen: list[str], declared: dict | None = None) -> web.Application:
+    """Answers every path with a small JSON document and records the paths that reached it; its
+    ``/openapi.json`` is every real service's (``declared``), whose scopes the gateway enforces."""
     async def anything(request: web.Request) -> web.Response:
+        if request.path == "/openapi.json":  # the gateway reading the declarations, not a client's request
+            return web.json_response(declared) if declared is not None else web.json_response({}, status=404)
         seen.append(f"{request.method} {request.path}")
         if request.path.endswith("/drop-first") and seen.count(f"{request.method} {request.path}") == 1:
             request.transport.close()  # the connection dies before any answer
@@ -42,13 +46,18 @@ async def token_for(client: httpx.AsyncClient, **form: str) -> str:
 
 
 @pytest.fixture(scope="module")
-async def door(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict]:
+def declared(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return declared_document(service_apps(tmp_path_factory.mktemp("licence-keys")))
+
+
+@pytest.fixture(scope="module")
+async def door(tmp_path_factory: pytest.TempPathFactory, declared: dict) -> AsyncIterator[dict]:
     seen: list[str] = []
-    async with running_upstream(counting_upstream(seen)) as upstream_url, running_gateway(
+    async with running_upstream(counting_upstream(seen, declared)) as upstream_url, running_gateway(
         tmp_path_factory.mktemp("issuer"), upstream_matters_url=upstream_url, upstream_prequal_url=upstream_url,
         upstream_licences_url=upstream_url, upstream_helpdesk_url=upstream_url, upstream_knowledge_url=upstream_url,
         rate_limits={"/v1/stalls": {"per_client": 5, "per_ip": 8, "window_seconds": 60}},
-        cors_origins=["https://www.example.gov.cn"],
+        cors_origins=["https://www.example.gov.cn"], trusted_proxies="10.0.0.0/8 127.0.0.1/32",
     ) as gateway_url:
         async with httpx.AsyncClient(base_url=gateway_url, timeout=10) as client:
             tokens = {
@@ -57,6 +66,11 @@ async def door(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict]:
                 "inspector": await token_for(client, grant_type="password", username="inspector", password="demo"),
                 "partner": await token_for(client, grant_type="client_credentials", client_id="partner-js",
                                            client_secret="demo"),
+                # Down-scoped: the same people, tokens issued for less than their roles allow.
+                "applicant-read": await token_for(client, grant_type="password", username="applicant-person",
+                                                  password="demo", scope="applications:read"),
+                "ops-read": await token_for(client, grant_type="password", username="ops", password="demo",
+                                            scope="matters:read"),
             }
             yield {"client": client, "seen": seen, "tokens": tokens, "url": gateway_url}
 
@@ -66,17 +80,53 @@ async def test_a_token_without_the_routes_scope_is_refused_before_the_service(do
     seen.clear()
     r = await client.get("/v1/applications/some-id", headers=bearer(tokens["partner"]))
     assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
-    assert "applications:read" in r.json()["required_scopes"] and seen == []
+    assert r.json()["required_scopes"] == ["applications:read"] and seen == []
     allowed = await client.get("/v1/applications/some-id", headers=bearer(tokens["applicant"]))
     assert allowed.status_code == 200 and seen == ["GET /v1/applications/some-id"]
 
 
 @pytest.mark.parametrize("path", ["/v1/tickets", "/v1/knowledge/entries", "/v1/audit/matters/verify", "/v1/cockpit",
-                                  "/v1/prequal/rulesets", "/v1/ops/matters/dead-letters"])
+                                  "/v1/prequal/rulesets", "/v1/ops/matters/deadletters"])
 async def test_partner_systems_are_kept_out_of_peoples_and_staff_routes(door, path: str) -> None:  # noqa: ANN001
     door["seen"].clear()
     r = await door["client"].get(path, headers=bearer(door["tokens"]["partner"]))
     assert r.status_code == 403 and r.json()["required_scopes"] and door["seen"] == []
+
+
+@pytest.mark.parametrize(("method", "path", "missing"), [
+    ("POST", "/v1/applications/a-1/actions/withdraw", "applications:write"),
+    ("POST", "/v1/applications", "applications:write"),
+    ("POST", "/v1/materials", "applications:write"),
+    ("POST", "/v1/prequal/prefill", "applications:write"),
+    ("POST", "/v1/licences/l-1/presentations", "licences:write"),
+    ("POST", "/v1/tickets", "helpdesk:write"),
+])
+async def test_a_down_scoped_token_is_refused_its_writes_at_the_door_with_the_exact_scope(
+        door, method: str, path: str, missing: str) -> None:  # noqa: ANN001
+    door["seen"].clear()
+    r = await door["client"].request(method, path, json={}, headers=bearer(door["tokens"]["applicant-read"]))
+    assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["missing_scopes"] == [missing] and body["title_zh"] and body["title_en"] == "Insufficient scope"
+    assert door["seen"] == []
+
+
+async def test_the_gateway_checks_the_operations_own_scope_not_any_of_the_prefix(door) -> None:  # noqa: ANN001
+    client, seen, tokens = door["client"], door["seen"], door["tokens"]
+    seen.clear()
+    # The read the token was issued for goes through; the action right beside it does not.
+    assert (await client.get("/v1/applications/a-1", headers=bearer(tokens["applicant-read"]))).status_code == 200
+    # The applicant may withdraw, but an officer's action needs the officer's scope.
+    r = await client.post("/v1/applications/a-1/actions/accept", headers=bearer(tokens["applicant"]))
+    assert r.status_code == 403 and r.json()["missing_scopes"] == ["applications:accept"]
+    assert (await client.post("/v1/applications/a-1/actions/withdraw", headers=bearer(tokens["applicant"]))).status_code == 200
+    # An ops token issued for reading the catalogue reads it, and cannot import into it.
+    assert (await client.get("/v1/matters/LR-XK-008", headers=bearer(tokens["ops-read"]))).status_code == 200
+    r = await client.post("/v1/matters/import", json={}, headers=bearer(tokens["ops-read"]))
+    assert r.status_code == 403 and r.json()["missing_scopes"] == ["matters:admin"]
+    assert seen == ["GET /v1/applications/a-1", "POST /v1/applications/a-1/actions/withdraw", "GET /v1/matters/LR-XK-008"]
+    # Public routes stay public.
+    assert (await client.get("/v1/trust-list")).status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/v1/verifications", "/v1/licences/some-id", "/v1/recognitions"])

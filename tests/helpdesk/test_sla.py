@@ -1,6 +1,6 @@
 """The SLA engine on a real database, against a golden set of dates: every public holiday and every
 make-up working day (调休) of 2025 and 2026 as the State Council's notices set them, pauses across a
-weekend, a holiday and a make-up Saturday, reopening, alerts, recomputation, and a missing year.
+weekend, a holiday and a make-up Saturday, reopening, alerts, recomputation, a provisional year and a missing one.
 
 The expected dates are written out by hand from the notices (国办发明电〔2024〕12号 for 2025, the
 notice of November 2025 for 2026), not derived from the calendar under test.
@@ -213,20 +213,37 @@ async def test_warning_breach_and_escalation_events(database) -> None:  # noqa: 
         assert first.breached_at == start + dt.timedelta(seconds=61) and first.next_alert_at is None
 
 
-async def test_a_clock_into_a_year_without_data_fails_loudly(database) -> None:  # noqa: ANN001
+async def test_a_clock_into_an_unapproved_year_counts_provisionally(database) -> None:  # noqa: ANN001
+    # No approved 2027: the provisional year (元旦 Friday 1 January off, no make-up days) counts.
+    assert sla.clockwork.advance("working_days", at(2026, 12, 31), DAY) == at(2027, 1, 4, 15)
+    async with database.transaction() as session:
+        ticket = await new_ticket(session, at(2026, 12, 31, 15))
+        resolution = await clock_of(session, ticket, "resolution")
+        assert resolution.due_at == at(2027, 1, 4, 15)
+        assert tickets.clock_view(resolution, at(2026, 12, 31, 16)).due_at_provisional
+        # Counted in seconds, the first response does not use the calendar.
+        first = await clock_of(session, ticket, "first_response")
+        assert not tickets.clock_view(first, at(2026, 12, 31, 16)).due_at_provisional
+    async with database.transaction() as session:
+        ticket = await new_ticket(session, at(2026, 12, 1, 15))
+        resolution = await clock_of(session, ticket, "resolution")
+        assert not tickets.clock_view(resolution, at(2026, 12, 1, 16)).due_at_provisional
+
+
+async def test_a_clock_past_the_provisional_year_fails_loudly(database) -> None:  # noqa: ANN001
     with pytest.raises(CalendarYearMissing) as info:
-        sla.clockwork.advance("working_days", at(2026, 12, 31), DAY)
-    assert info.value.year == 2027
+        sla.clockwork.advance("working_days", at(2027, 12, 31), DAY)
+    assert info.value.year == 2028
     with pytest.raises(ServiceUnavailable) as problem:
         async with database.transaction() as session:
-            await new_ticket(session, at(2026, 12, 31, 15))
-    assert problem.value.extensions["missing_year"] == 2027
-    assert "2027" in problem.value.detail
+            await new_ticket(session, at(2027, 12, 31, 15))
+    assert problem.value.extensions["missing_year"] == 2028
+    assert "2028" in problem.value.detail
     async with database.session() as session:  # nothing half-written
         assert await session.scalar(select(func.count()).select_from(Ticket).where(
-            Ticket.created_at == at(2026, 12, 31, 15))) == 0
+            Ticket.created_at == at(2027, 12, 31, 15))) == 0
     # A clock measured in seconds does not need the calendar.
-    assert sla.clockwork.advance("seconds", at(2026, 12, 31, 23, 59), 120) == at(2027, 1, 1, 0, 1)
+    assert sla.clockwork.advance("seconds", at(2027, 12, 31, 23, 59), 120) == at(2028, 1, 1, 0, 1)
 
 
 async def test_recompute_rebuilds_stored_figures_from_start_and_pauses(database) -> None:  # noqa: ANN001

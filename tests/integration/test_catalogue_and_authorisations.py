@@ -7,7 +7,6 @@ their own, so the 18 seeded matters, and the tests of others that use them, stay
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support import bearer, upload, valid_form
+from support import bearer, public_service_item, upload, valid_form
 
 pytestmark = pytest.mark.integration
 
@@ -25,30 +24,6 @@ COMPANY_SUBJECT = "u-applicant-company"
 COMPANY_ORG = "91310115MA1H7GXQ3E"
 PERSON_SUBJECT = "u-applicant-person"
 PROBLEM = "application/problem+json"
-
-
-def public_item(code: str, **changes: Any) -> dict[str, Any]:
-    """A complete public-service item (公共服务事项) in the import format."""
-    item: dict[str, Any] = {
-        "code": code, "name_zh": "园林绿化养护技术咨询", "name_en": "Technical advice on landscape maintenance",
-        "kind": "public_service", "department": "市绿化市容局", "complexity": "general",
-        "statutory_days": 10, "promised_days": 5, "fee": {"amount_fen": 0, "note_zh": "不收费"},
-        "legal_basis": ["《上海市绿化条例》第五条"], "conditions_zh": ["本市绿地的养护单位或个人"],
-        "channels": ["online", "hall"], "help_video_url": f"https://lhsr.sh.gov.cn/videos/{code}.mp4",
-        "licence_type": None,
-        "fields": [
-            {"key": "contact_name", "label": "联系人", "label_en": "Contact person", "type": "string", "required": True,
-             "max_length": 50},
-            {"key": "contact_mobile", "label": "联系电话", "label_en": "Contact mobile", "type": "mobile",
-             "required": True},
-            {"key": "topic", "label": "咨询类别", "label_en": "Topic", "type": "enum", "required": True,
-             "options": [{"value": "maintenance", "label": "养护"}, {"value": "planting", "label": "种植"}]},
-        ],
-        "materials": [{"code": "request_letter", "name": "咨询函", "name_en": "Request letter", "required": True,
-                       "file_types": ["pdf"], "max_size_mb": 10, "substitutes": []}],
-    }
-    item.update(copy.deepcopy(changes))
-    return item
 
 
 async def import_matters(client: httpx.AsyncClient, tok: str, body: Any, **params: Any) -> httpx.Response:
@@ -120,7 +95,7 @@ async def test_reimporting_the_packaged_catalogue_changes_nothing(suite, client,
 async def test_import_creates_then_publishes_a_new_version_then_changes_nothing(suite, client, token) -> None:  # noqa: ANN001
     ops, reader = await token("ops"), await token("applicant-person")
     code = "LR-GG-901"
-    r = await import_matters(client, ops, [public_item(code)])
+    r = await import_matters(client, ops, [public_service_item(code)])
     assert r.status_code == 200, r.text
     assert r.json()["results"] == [{"index": 0, "code": code, "outcome": "created", "version": 1,
                                     "previous_version": None, "changed": [], "errors": []}]
@@ -128,7 +103,7 @@ async def test_import_creates_then_publishes_a_new_version_then_changes_nothing(
     v1 = await get_json(client, reader, f"/v1/matters/{code}")
     assert (v1["version"], v1["kind"], v1["promised_days"]) == (1, "public_service", 5)
 
-    changed = public_item(code, promised_days=3, conditions_zh=["本市绿地的养护单位或个人", "已建立养护台账"])
+    changed = public_service_item(code, promised_days=3, conditions_zh=["本市绿地的养护单位或个人", "已建立养护台账"])
     r = await import_matters(client, ops, [changed])
     assert r.status_code == 200, r.text
     (result,) = r.json()["results"]
@@ -154,7 +129,7 @@ async def test_import_creates_then_publishes_a_new_version_then_changes_nothing(
 
 async def test_listing_keeps_the_18_matters_first(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
     tok = await token("ops")
-    r = await import_matters(client, tok, [public_item("LR-GG-908")])
+    r = await import_matters(client, tok, [public_service_item("LR-GG-908")])
     assert r.status_code == 200 and r.json()["summary"]["rejected"] == 0
     seed_codes = [m["code"] for m in json.loads((files("matters") / "catalogue" / "matters.json").read_text("utf-8"))]
     first = await get_json(client, tok, "/v1/matters", limit=18)
@@ -170,9 +145,9 @@ async def test_listing_keeps_the_18_matters_first(client: httpx.AsyncClient, tok
 
 async def test_dry_run_reports_and_writes_nothing(suite, client, token) -> None:  # noqa: ANN001
     ops = await token("ops")
-    assert (await import_matters(client, ops, [public_item("LR-GG-903")])).json()["results"][0]["outcome"] == "created"
+    assert (await import_matters(client, ops, [public_service_item("LR-GG-903")])).json()["results"][0]["outcome"] == "created"
     before = await fetchval(suite, "SELECT count(*) FROM matter_versions")
-    r = await import_matters(client, ops, [public_item("LR-GG-902"), public_item("LR-GG-903", statutory_days=15)],
+    r = await import_matters(client, ops, [public_service_item("LR-GG-902"), public_service_item("LR-GG-903", statutory_days=15)],
                              dry_run="true")
     assert r.status_code == 200, r.text
     report = r.json()
@@ -229,8 +204,8 @@ REJECTIONS: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any]], str, str
 
 async def test_import_rejects_bad_entries_field_by_field_and_publishes_the_good_one(suite, client, token) -> None:  # noqa: ANN001
     ops = await token("ops")
-    bad = [breaker(public_item(f"LR-GG-{500 + i}")) for i, (_, breaker, _, _) in enumerate(REJECTIONS)]
-    body = [public_item("LR-GG-904"), *bad, public_item("LR-GG-904", name_zh="同一请求中重复的编码")]
+    bad = [breaker(public_service_item(f"LR-GG-{500 + i}")) for i, (_, breaker, _, _) in enumerate(REJECTIONS)]
+    body = [public_service_item("LR-GG-904"), *bad, public_service_item("LR-GG-904", name_zh="同一请求中重复的编码")]
     before = await fetchval(suite, "SELECT count(*) FROM matter_versions")
     r = await import_matters(client, ops, body)
     assert r.status_code == 200, r.text
@@ -253,13 +228,13 @@ async def test_import_rejects_bad_entries_field_by_field_and_publishes_the_good_
 @pytest.mark.parametrize("user", ["applicant-person", "applicant-company", "officer", "reviewer", "inspector", "editor"])
 async def test_only_ops_import(suite, client, token, user: str) -> None:  # noqa: ANN001
     before = await fetchval(suite, "SELECT count(*) FROM matter_versions")
-    r = await import_matters(client, await token(user), [public_item("LR-GG-600")])
+    r = await import_matters(client, await token(user), [public_service_item("LR-GG-600")])
     assert is_problem(r, 403), r.text
     assert await fetchval(suite, "SELECT count(*) FROM matter_versions") == before
 
 
 MALFORMED = {
-    "an object, not a list": json.dumps(public_item("LR-GG-601")),
+    "an object, not a list": json.dumps(public_service_item("LR-GG-601")),
     "an empty list": "[]",
     "a list of strings": '["LR-GG-602"]',
     "a list of numbers": "[1, 2]",
@@ -279,17 +254,17 @@ async def test_malformed_import_bodies_are_422(suite, client, token, case: str) 
 
 
 async def test_import_with_a_bad_dry_run_flag_is_422(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
-    r = await import_matters(client, await token("ops"), [public_item("LR-GG-603")], dry_run="perhaps")
+    r = await import_matters(client, await token("ops"), [public_service_item("LR-GG-603")], dry_run="perhaps")
     assert is_problem(r, 422) and r.json()["errors"][0]["field"] == "query.dry_run"
 
 
 async def test_import_idempotency_key_replays_the_first_report(suite, client, token) -> None:  # noqa: ANN001
     headers = {**bearer(await token("ops")), "Idempotency-Key": "import-LR-GG-909"}
-    first = await client.post("/v1/matters/import", json=[public_item("LR-GG-909")], headers=headers)
-    again = await client.post("/v1/matters/import", json=[public_item("LR-GG-909")], headers=headers)
+    first = await client.post("/v1/matters/import", json=[public_service_item("LR-GG-909")], headers=headers)
+    again = await client.post("/v1/matters/import", json=[public_service_item("LR-GG-909")], headers=headers)
     assert first.status_code == again.status_code == 200
     assert again.json() == first.json() and first.json()["results"][0]["outcome"] == "created"
-    reused = await client.post("/v1/matters/import", json=[public_item("LR-GG-909", promised_days=1)], headers=headers)
+    reused = await client.post("/v1/matters/import", json=[public_service_item("LR-GG-909", promised_days=1)], headers=headers)
     assert is_problem(reused, 422)
     assert await fetchval(suite, "SELECT count(*) FROM matter_versions WHERE code = 'LR-GG-909'") == 1
 
@@ -299,7 +274,7 @@ async def test_import_idempotency_key_replays_the_first_report(suite, client, to
 async def test_open_applications_keep_the_version_they_were_filed_under(suite, client, token) -> None:  # noqa: ANN001
     ops, person = await token("ops"), await token("applicant-person")
     code = "LR-GG-905"
-    v1 = public_item(code)
+    v1 = public_service_item(code)
     assert (await import_matters(client, ops, [v1])).json()["results"][0]["outcome"] == "created"
     matter_v1 = await get_json(client, person, f"/v1/matters/{code}")
     letter = await upload(client, person, "request_letter.pdf")
@@ -319,7 +294,7 @@ async def test_open_applications_keep_the_version_they_were_filed_under(suite, c
     assert b.status_code == 201 and b.json()["matter_version"] == 1, b.text
 
     # v2 asks for one more field and one more material.
-    v2 = public_item(code, fields=[*v1["fields"], {"key": "site_address", "label": "绿地地址", "label_en": "Site address",
+    v2 = public_service_item(code, fields=[*v1["fields"], {"key": "site_address", "label": "绿地地址", "label_en": "Site address",
                                                   "type": "address", "required": True}],
                      materials=[*v1["materials"], {"code": "site_photo", "name": "现场照片", "name_en": "Site photo",
                                                    "required": True, "file_types": ["jpg", "png"], "substitutes": []}])
@@ -355,7 +330,7 @@ async def test_open_applications_keep_the_version_they_were_filed_under(suite, c
 
 # --- guide completeness (办事指南) ----------------------------------------------------------------
 
-INCOMPLETE = public_item(
+INCOMPLETE = public_service_item(
     "LR-GG-906", name_en="", legal_basis=[], conditions_zh=[], channels=[], help_video_url=None, fee={"amount_fen": 0},
     fields=[{"key": "contact_name", "label": "联系人", "type": "string", "required": True}],
     materials=[{"code": "request_letter", "name": "咨询函", "required": True, "file_types": []}])
@@ -363,7 +338,7 @@ INCOMPLETE = public_item(
 
 async def test_guide_completeness_lists_what_each_guide_misses(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
     ops = await token("ops")
-    r = await import_matters(client, ops, [INCOMPLETE, public_item("LR-GG-907", materials=[]), public_item("LR-GG-910")])
+    r = await import_matters(client, ops, [INCOMPLETE, public_service_item("LR-GG-907", materials=[]), public_service_item("LR-GG-910")])
     assert [x["outcome"] for x in r.json()["results"]] == ["created"] * 3, r.text
 
     report = await get_json(client, await token("inspector"), "/v1/matters/guide-completeness", limit=100)

@@ -34,7 +34,7 @@ from joserfc.jwk import ECKey, KeySet
 from PIL import Image
 from stdnum.iso7064 import mod_37_36
 
-from support import all_materials, bearer, matter, valid_form, wait_status
+from support import all_materials, bearer, handled, matter, ticked, valid_form, wait_status
 
 pytestmark = pytest.mark.integration
 
@@ -197,7 +197,7 @@ async def test_issued_on_approval_once_signed_verifiable_offline(suite, client, 
                       "occurred_at": dt.datetime.now(dt.UTC).isoformat()}}
     await nc.jetstream().publish(again["type"], json.dumps(again).encode(), headers={"Nats-Msg-Id": again["id"]})
     await nc.close()
-    await asyncio.sleep(1.0)
+    await handled(suite, "licences", again["id"])  # handled, and nothing issued
     mine = (await client.get("/v1/licences", params={"type_code": "1131XK002", "limit": 100}, headers=bearer(company))).json()
     assert [x["id"] for x in mine["items"] if x["application_id"] == app_id] == [licence["id"]]
 
@@ -448,7 +448,9 @@ async def test_grants_delegation_revocation_and_audited_fetches(suite, client, t
                                                                     ("c-partner-zj", "cross-province check"),
                                                                     ("u-applicant-person", "办理户外招牌设置备案")]
     # Revoking the parent revokes the delegation too: both lose access at once.
-    assert (await client.delete(f"/v1/grants/{parent['id']}", headers=bearer(zj))).status_code == 404  # not theirs to see
+    # A partner's token reads what was granted to it and writes no grant at all (licences:write).
+    r = await client.delete(f"/v1/grants/{parent['id']}", headers=bearer(zj))
+    assert r.status_code == 403 and r.json()["missing_scopes"] == ["licences:write"]
     assert (await client.delete(f"/v1/grants/{parent['id']}", headers=bearer(person))).status_code == 403  # grantee only
     assert (await client.delete(f"/v1/grants/{parent['id']}", headers=bearer(company))).status_code == 204
     assert (await client.delete(f"/v1/grants/{parent['id']}", headers=bearer(company))).status_code == 204
@@ -560,7 +562,7 @@ async def test_trust_list_and_recognition_both_ways(client, token) -> None:  # n
     assert [s["destination_province"] for s in shipped] == ["ZJ"]
 
 
-async def test_expiry_reminder_visible_to_the_holder_once(client, token) -> None:  # noqa: ANN001
+async def test_expiry_reminder_visible_to_the_holder_once(suite, client, token) -> None:  # noqa: ANN001
     company, person = await token("applicant-company"), await token("applicant-person")
     end = (dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date() + dt.timedelta(days=20)).isoformat()
     _, licence = await approved_licence(client, token, seed=508, form={"end_date": end})
@@ -569,7 +571,7 @@ async def test_expiry_reminder_visible_to_the_holder_once(client, token) -> None
         return (await client.get(f"/v1/licences/{licence['id']}/history", headers=bearer(company))).json()["reminders"]
 
     reminded = await eventually(sent, lambda r: len(r) >= 1, "the 30-day reminder")
-    await asyncio.sleep(1.5)  # three more ticks: nothing more is sent
+    await ticked(suite, "licences", "licences.expiry-reminders", ticks=3)  # three more ticks: nothing more is sent
     assert [r["days_before"] for r in await sent()] == [30] and reminded[0]["version"] == 1
     assert (await client.get(f"/v1/licences/{licence['id']}/history", headers=bearer(person))).status_code == 404
 

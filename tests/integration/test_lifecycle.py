@@ -2,7 +2,6 @@
 platform calendar (a holiday and a make-up working day inside the period), and every refusal."""
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import uuid
@@ -13,7 +12,7 @@ import nats
 import pytest
 
 from kit.calendar import WorkingDayCalendar
-from support import all_materials, bearer, matter, valid_form, wait_status
+from support import all_materials, bearer, matter, settled, valid_form, wait_status
 
 pytestmark = pytest.mark.integration
 
@@ -239,15 +238,17 @@ async def test_correction_loop_after_pre_review(client, token) -> None:  # noqa:
     assert steps[2]["details"]["changed_materials"] == [required]
 
 
-async def test_draft_then_submit(client, token) -> None:  # noqa: ANN001
+async def test_draft_then_submit(suite, client, token) -> None:  # noqa: ANN001
     tok = await token("applicant-person")
     m = await matter(client, tok, "LR-XK-007")
     r = await client.post("/v1/applications", json={"matter_code": m["code"], "form": {}, "draft": True},
                           headers=bearer(tok))
     assert r.status_code == 201 and r.json()["status"] == "draft" and r.json()["stage"] == "apply"
     app_id = r.json()["id"]
-    await asyncio.sleep(0.5)
+    # Whatever svc-matters published so far has been handled by the pre-review: a draft is not reviewed.
+    await settled(suite, "matters", ["prequal-submissions"])
     assert (await client.get(f"/v1/applications/{app_id}", headers=bearer(tok))).json()["status"] == "draft"
+    assert (await client.get(f"/v1/prequal/reviews/{app_id}", headers=bearer(tok))).status_code == 404
     submitted = await act(client, tok, app_id, "submit", form=valid_form(m, 81),
                           materials=await all_materials(client, tok, m))
     assert submitted.status_code == 200 and submitted.json()["status"] == "submitted"

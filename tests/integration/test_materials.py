@@ -2,13 +2,18 @@
 those who may read, and exemptions (两个免于提交) recorded on the application."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from kit.devstack import Suite, free_port
 from support import (
     JPEG,
     PDF,
@@ -30,6 +35,12 @@ async def count_rows(suite, table: str) -> int:  # noqa: ANN001
         return await conn.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608 - fixed names
     finally:
         await conn.close()
+
+
+async def stored_counts(suite) -> tuple[int, int, int]:  # noqa: ANN001
+    """Materials, blobs and blob chunks in svc-matters' database."""
+    return (await count_rows(suite, "materials"), await count_rows(suite, "material_blobs"),
+            await count_rows(suite, "material_blob_chunks"))
 
 
 async def test_upload_returns_id_sha256_size_and_type(client, token) -> None:  # noqa: ANN001
@@ -55,19 +66,19 @@ async def test_upload_returns_id_sha256_size_and_type(client, token) -> None:  #
 async def test_mistyped_or_bad_files_are_refused_and_nothing_is_stored(suite, client, token, name: str,  # noqa: ANN001
                                                                        content: bytes, ctype: str, status: int,
                                                                        code: str) -> None:
-    before = await count_rows(suite, "materials")
+    before = await stored_counts(suite)
     r = await upload(client, await token("applicant-person"), name, content, ctype)
     assert r.status_code == status and r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["errors"][0]["code"] == code
-    assert await count_rows(suite, "materials") == before
+    assert await stored_counts(suite) == before
 
 
 async def test_oversized_file_is_413(suite, client, token) -> None:  # noqa: ANN001
-    before = await count_rows(suite, "materials")
+    before = await stored_counts(suite)
     big = PDF + b"0" * (21 * 1024 * 1024)
     r = await upload(client, await token("applicant-person"), "big.pdf", big)
     assert r.status_code == 413 and r.headers["content-type"].startswith("application/problem+json")
-    assert await count_rows(suite, "materials") == before
+    assert await stored_counts(suite) == before
 
 
 async def test_upload_needs_the_applicant_role_and_a_file(client, token) -> None:  # noqa: ANN001
@@ -170,3 +181,62 @@ async def test_same_bytes_are_stored_once(suite, client, token) -> None:  # noqa
     b = (await upload(client, tok, "b.pdf", payload)).json()
     assert a["id"] != b["id"] and a["sha256"] == b["sha256"]
     assert httpx.codes.is_success((await client.get(f"/v1/materials/{b['id']}/content", headers=bearer(tok))).status_code)
+    conn = await suite.db("matters")
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM material_blobs WHERE key = $1", a["sha256"]) == 1
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+def second_matters(suite) -> Any:  # noqa: ANN001
+    """Another svc-matters process on the same database, as a second replica would be: its own port, its
+    own working directory for a filesystem store (empty), so only a shared store can serve it."""
+    scratch = Path(tempfile.mkdtemp(prefix="lvrong-matters-2-"))
+    env = {**suite.env, "MATTERS_BLOB_DIR": str(scratch / "blobs")}
+    replica = Suite(env, ports={"matters": free_port()}, log_dir=scratch)
+    try:
+        replica.start(timeout=60)
+    except Exception:
+        replica.stop()
+        pytest.fail(f"the second svc-matters did not start:\n{(scratch / 'matters.log').read_text(errors='replace')[-3000:]}")
+    yield f"http://127.0.0.1:{replica.ports['matters']}"
+    replica.stop()
+
+
+async def test_a_material_uploaded_through_one_process_downloads_through_another(suite, client, token,  # noqa: ANN001
+                                                                                  second_matters: str) -> None:
+    tok = await token("applicant-person")
+    # Several chunks and a short last one (chunks are 1 MiB), and random so no earlier test stored it.
+    payload = PDF + os.urandom(3 * 1024 * 1024 + 12345)
+    uploaded = await upload(client, tok, "扫描件.pdf", payload)
+    assert uploaded.status_code == 201, uploaded.text
+    material = uploaded.json()
+    async with httpx.AsyncClient(base_url=second_matters, timeout=30) as other:
+        r = await other.get(f"/v1/materials/{material['id']}/content", headers=bearer(tok))
+    assert r.status_code == 200 and r.content == payload
+    assert r.headers["content-length"] == str(len(payload)) and r.headers["etag"] == f'"{material["sha256"]}"'
+    conn = await suite.db("matters")
+    try:
+        blob = await conn.fetchrow("SELECT size, chunk_count, (SELECT sum(length(data)) FROM material_blob_chunks c "
+                                   "WHERE c.key = b.key) AS stored FROM material_blobs b WHERE key = $1", material["sha256"])
+    finally:
+        await conn.close()
+    assert (blob["size"], blob["chunk_count"], blob["stored"]) == (len(payload), 4, len(payload))
+
+
+async def test_a_material_uploaded_twice_at_once_is_stored_once(suite, client, token) -> None:  # noqa: ANN001
+    tok = await token("applicant-person")
+    payload = PDF + os.urandom(2 * 1024 * 1024)
+    answers = await asyncio.gather(*(upload(client, tok, f"copy-{i}.pdf", payload) for i in range(4)))
+    assert [a.status_code for a in answers] == [201] * 4
+    digest = hashlib.sha256(payload).hexdigest()
+    conn = await suite.db("matters")
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM material_blobs WHERE key = $1", digest) == 1
+        assert await conn.fetchval("SELECT count(*) FROM material_blob_chunks WHERE key = $1", digest) == 3
+    finally:
+        await conn.close()
+    for a in answers:
+        r = await client.get(f"/v1/materials/{a.json()['id']}/content", headers=bearer(tok))
+        assert r.status_code == 200 and r.content == payload

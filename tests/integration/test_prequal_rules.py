@@ -46,8 +46,7 @@ async def test_a_returned_application_shows_every_rule_result(client: httpx.Asyn
 
 async def test_check_dry_run_lists_every_problem(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
     tok = await token("applicant-person")
-    m = await matter(client, tok, "LR-XK-007")
-    await submit_for_verdict(client, tok, m, valid_form(m, 12), await all_materials(client, tok, m))  # the matter is now known
+    m = await matter(client, tok, "LR-XK-007")  # known to the pre-review from the catalogue's events
 
     r = await client.post("/v1/prequal/check", json={"matter_code": "LR-XK-007", "form": {"district": "苏州市"},
                                                       "materials": {}}, headers=bearer(tok))

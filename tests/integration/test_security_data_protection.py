@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support import all_materials, bearer, matter, valid_form, valid_resident_id, wait_for_verdict
+from support import all_materials, bearer, eventually, matter, valid_form, valid_resident_id, wait_for_verdict
 
 pytestmark = pytest.mark.integration
 
@@ -201,7 +201,15 @@ async def test_personal_data_never_reaches_the_logs(suite, client, token, filed)
                           headers=bearer(tok))
     assert r.status_code == 422
     assert not any(v in r.text for v in leaked.values())
-    await asyncio.sleep(1.0)  # let the processes flush their log lines
+    # The evidence that the processes wrote their lines about it: each logs a request's id when it ends.
+    request_id = r.headers["x-request-id"]
+
+    def logged() -> dict[str, bool]:
+        return {name: request_id in (suite.log_dir / f"{name}.log").read_text(errors="replace")
+                for name in ("gateway", "matters")}
+
+    await eventually(lambda: asyncio.sleep(0, logged()), lambda got: all(got.values()),
+                     "the refused request in both processes' logs")
     logs = "".join(p.read_text(errors="replace") for p in suite.log_dir.glob("*.log"))
     assert filed["id"] in logs  # the run's logs are the ones read
     for value in [*filed["secrets"].values(), *leaked.values()]:

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.integration
 
 # Tables only a user's request writes (background work may add steps and outbox rows meanwhile).
 WRITTEN_BY_REQUESTS = {
-    "matters": ("applications", "idempotency_keys", "company_authorisations", "materials", "bundles", "audit_log"),
+    "matters": ("applications", "idempotency_keys", "company_authorisations", "materials", "material_blobs", "bundles",
+                "audit_log"),
     "prequal": ("rulesets", "prefills", "audit_log"),
 }
 INTERNAL_MARKERS = ("Traceback", "File \"/", "127.0.0.1", "localhost", "asyncpg", "sqlalchemy", "psycopg")

@@ -4,6 +4,10 @@ The suite runs stall detection every half second with the default thresholds plu
 from the environment (``returned``: 3 working days, off by default) — see conftest.py. Idleness
 cannot be waited for here, so a test moves an application's ``status_since`` back in the database
 (as the lifecycle tests move a clock), then watches the periodic job open and close the stall.
+Thresholds are working days of the suite's calendar, so the application is moved back by working
+days counted with that calendar, never by calendar days (3 calendar days back from a Sunday or a
+Monday, or across a holiday, is not past a threshold of one working day). "Nothing more happened"
+is proven by ticks of the job that began after the change, never by a sleep.
 
 The cockpit's period figures are checked exactly on applications the test files and then dates
 back to March 2025, a period no other test files into; backlog and overdue ("now") by deltas.
@@ -26,7 +30,7 @@ import pytest
 from gateway.issuer import DemoAccount, DevIssuer
 from kit.auth import Role, SubjectKind
 from kit.calendar import WorkingDayCalendar
-from support import all_materials, bearer, matter, valid_form, wait_status
+from support import all_materials, bearer, matter, stall_entry_day, ticked, valid_form, wait_status
 
 pytestmark = pytest.mark.integration
 
@@ -73,10 +77,23 @@ async def sql(suite, query: str, *args: Any) -> Any:  # noqa: ANN001
         await conn.close()
 
 
-async def idle_for_days(suite, app_id: str, days: int) -> dt.datetime:  # noqa: ANN001
-    """Pretend the application entered its status ``days`` ago; returns the new ``status_since``."""
+STALL_JOB = "matters.stall-detection"
+
+
+def suite_calendar(suite) -> WorkingDayCalendar:  # noqa: ANN001
+    """The working-day calendar the services count with (CALENDAR_DIR of the suite)."""
+    return WorkingDayCalendar(suite.env["CALENDAR_DIR"])
+
+
+async def idle_past_threshold(suite, app_id: str, working_days: int, extra: int = 0) -> dt.datetime:  # noqa: ANN001
+    """Move the application's entry into its status back (same time of day) to a day from which
+    ``working_days`` working days of the suite's calendar have passed (plus ``extra``), so a threshold of
+    ``working_days`` is crossed whatever today is; returns the new ``status_since``."""
+    [row] = await sql(suite, "SELECT status_since FROM applications WHERE id = $1", app_id)
+    entered = row["status_since"].astimezone(SHANGHAI).date()
+    target = stall_entry_day(suite_calendar(suite), working_days, dt.datetime.now(SHANGHAI).date(), extra)
     rows = await sql(suite, "UPDATE applications SET status_since = status_since - make_interval(days => $2) "
-                            "WHERE id = $1 RETURNING status_since", app_id, days)
+                            "WHERE id = $1 RETURNING status_since", app_id, (entered - target).days)
     return rows[0]["status_since"]
 
 
@@ -155,19 +172,18 @@ async def test_an_idle_application_opens_one_stall_that_closes_when_it_moves_on(
     app_id = await file(client, applicant, STALL_MATTER, seed=3001)
     await wait_status(client, applicant, app_id, {"prereviewed"})
     assert await stalls_of(client, ops, app_id) == []
-    idle_since = await idle_for_days(suite, app_id, 10)
+    idle_since = await idle_past_threshold(suite, app_id, 1, extra=5)
 
     [stall] = await wait_stalls(client, ops, app_id, lambda items: len(items) == 1)
     assert stall["status"] == "prereviewed" and stall["status_label_zh"] == "预审通过" and stall["stage"] == "acceptance"
     assert stall["open"] is True and stall["owner"] is None and stall["matter_code"] == STALL_MATTER
     assert stall["department"] == "市绿化市容局许可处"
     assert dt.datetime.fromisoformat(stall["idle_since"]) == idle_since
-    calendar = WorkingDayCalendar(suite.env["CALENDAR_DIR"])
-    assert stall["threshold_hours"] == pytest.approx(crossing_hours(idle_since, 1, calendar), abs=1e-3)
+    assert stall["threshold_hours"] == pytest.approx(crossing_hours(idle_since, 1, suite_calendar(suite)), abs=1e-3)
     assert stall["hours_lost"] == pytest.approx(stall["idle_hours"] - stall["threshold_hours"], abs=1e-3)
     assert stall["hours_lost"] > 0
     # Later ticks find it again and open nothing more; the event was written once.
-    await asyncio.sleep(1.5)
+    await ticked(suite, "matters", STALL_JOB, ticks=2)
     assert len(await stalls_of(client, ops, app_id)) == 1
     events = await sql(suite, "SELECT envelope FROM outbox WHERE subject = 'lvrong.matters.stall.opened' "
                               "AND envelope->'data'->>'application_id' = $1", app_id)
@@ -183,7 +199,7 @@ async def test_an_idle_application_opens_one_stall_that_closes_when_it_moves_on(
     accept_step = next(s for s in timeline if s["status"] == "accepted")
     assert closed["resolved_at"] == accept_step["occurred_at"]
     assert accepted["status"] == "accepted"
-    await asyncio.sleep(1.0)  # accepted just now: nothing new to open
+    await ticked(suite, "matters", STALL_JOB, ticks=2)  # accepted just now: nothing new to open
     assert [s["id"] for s in await stalls_of(client, ops, app_id)] == [stall["id"]]
 
 
@@ -191,7 +207,7 @@ async def test_acknowledge_and_resolve_by_hand(suite, client, token) -> None:  #
     applicant, ops, inspector = await token("applicant-person"), await token("ops"), await token("inspector")
     app_id = await file(client, applicant, STALL_MATTER, seed=3002)
     await wait_status(client, applicant, app_id, {"prereviewed"})
-    await idle_for_days(suite, app_id, 5)
+    await idle_past_threshold(suite, app_id, 1, extra=2)
     [stall] = await wait_stalls(client, ops, app_id, lambda items: len(items) == 1)
     base = f"/v1/stalls/{stall['id']}"
 
@@ -221,7 +237,7 @@ async def test_acknowledge_and_resolve_by_hand(suite, client, token) -> None:  #
     assert_problem(await client.post(base + "/resolve", json={"reason": "again"}, headers=bearer(ops)), 409)
     assert_problem(await client.post(base + "/acknowledge", headers=bearer(ops)), 409)
     # Still idle, but resolved by hand for this stay in the status: the job does not reopen it.
-    await asyncio.sleep(1.5)
+    await ticked(suite, "matters", STALL_JOB, ticks=2)
     assert await stall_snapshot(suite, app_id) == snapshot
     listed = await client.get("/v1/stalls", params={"application": app_id, "open": "false"}, headers=bearer(ops))
     assert [s["id"] for s in listed.json()["items"]] == [stall["id"]]
@@ -242,18 +258,17 @@ async def test_thresholds_come_from_defaults_and_the_environment(suite, client, 
     # 退回补正 is the applicant's move and off by default; the override makes it a stall.
     app_id = await file(client, applicant, STALL_MATTER, seed=3003, drop_material=True)
     await wait_status(client, applicant, app_id, {"returned"})
-    idle_since = await idle_for_days(suite, app_id, 20)
+    idle_since = await idle_past_threshold(suite, app_id, 3, extra=10)
     [stall] = await wait_stalls(client, ops, app_id, lambda items: len(items) == 1)
     assert stall["status"] == "returned" and stall["stage"] == "apply"
-    calendar = WorkingDayCalendar(suite.env["CALENDAR_DIR"])
-    assert stall["threshold_hours"] == pytest.approx(crossing_hours(idle_since, 3, calendar), abs=1e-3)
+    assert stall["threshold_hours"] == pytest.approx(crossing_hours(idle_since, 3, suite_calendar(suite)), abs=1e-3)
 
 
 async def test_department_staff_see_only_their_departments_stalls(suite, client, token, forestry_officer) -> None:  # noqa: ANN001
     applicant, ops = await token("applicant-person"), await token("ops")
     app_id = await file(client, applicant, STALL_MATTER, seed=3004)
     await wait_status(client, applicant, app_id, {"prereviewed"})
-    await idle_for_days(suite, app_id, 5)
+    await idle_past_threshold(suite, app_id, 1, extra=2)
     [stall] = await wait_stalls(client, ops, app_id, lambda items: len(items) == 1)
     assert await stalls_of(client, forestry_officer, app_id) == []
     everything = (await client.get("/v1/stalls", params={"limit": 100}, headers=bearer(forestry_officer))).json()
@@ -287,10 +302,9 @@ async def test_ranking_adds_up_the_stalls_of_the_period(suite, client, token) ->
     applicant = await token("applicant-person")
     app_id = await file(client, applicant, STALL_MATTER, seed=3005)
     await wait_status(client, applicant, app_id, {"prereviewed"})
-    await idle_for_days(suite, app_id, 3)
+    await idle_past_threshold(suite, app_id, 1)
     await wait_stalls(client, ops, app_id, lambda items: len(items) == 1)
 
-    today = dt.datetime.now(SHANGHAI).date().isoformat()
     listed: list[dict[str, Any]] = []
     cursor = None
     while True:  # every stall of the database, two at a time: the test suite opened them all today
@@ -302,11 +316,15 @@ async def test_ranking_adds_up_the_stalls_of_the_period(suite, client, token) ->
             break
     assert len({s["id"] for s in listed}) == len(listed) >= 4
     assert [s["opened_at"] for s in listed] == sorted((s["opened_at"] for s in listed), reverse=True)
+    # The period of every stall of this run (Asia/Shanghai dates): a run that crosses midnight opened
+    # some of them yesterday, and a ranking of today alone would then leave those out.
+    opened_on = [dt.datetime.fromisoformat(s["opened_at"]).astimezone(SHANGHAI).date() for s in listed]
+    period = {"from": min(opened_on).isoformat(), "to": max(opened_on).isoformat()}
 
-    r = await client.get("/v1/stalls/ranking", params={"from": today, "to": today}, headers=bearer(ops))
+    r = await client.get("/v1/stalls/ranking", params=period, headers=bearer(ops))
     assert r.status_code == 200, r.text
     ranking = r.json()
-    assert ranking["from"] == ranking["to"] == today
+    assert (ranking["from"], ranking["to"]) == (period["from"], period["to"])
     for key, entries in (("matter_code", ranking["matters"]), ("status", ranking["statuses"])):
         expected: dict[str, list[dict[str, Any]]] = {}
         for s in listed:
@@ -317,7 +335,7 @@ async def test_ranking_adds_up_the_stalls_of_the_period(suite, client, token) ->
             assert e["hours_lost"] == pytest.approx(sum(s["hours_lost"] for s in expected[e["key"]]), abs=0.05)
         assert [e["stalls"] for e in entries] == sorted((e["stalls"] for e in entries), reverse=True)
     assert next(e for e in ranking["matters"] if e["key"] == STALL_MATTER)["label_zh"] == "对迁移树木的许可"
-    by_time = (await client.get("/v1/stalls/ranking", params={"from": today, "to": today, "order": "hours_lost"},
+    by_time = (await client.get("/v1/stalls/ranking", params={**period, "order": "hours_lost"},
                                 headers=bearer(await token("inspector")))).json()
     assert [e["hours_lost"] for e in by_time["matters"]] == sorted((e["hours_lost"] for e in by_time["matters"]),
                                                                    reverse=True)
@@ -485,9 +503,10 @@ async def test_cockpit_for_everything_and_for_one_department(client, token, cock
 
 
 async def test_cockpit_defaults_to_this_month(client, token) -> None:  # noqa: ANN001
+    before = dt.datetime.now(SHANGHAI).date()
     report = await cockpit(client, await token("reviewer"), matter=COCKPIT_MATTER)
-    today = dt.datetime.now(SHANGHAI).date()
-    assert report["from"] == today.replace(day=1).isoformat() and report["to"] == today.isoformat()
+    after = dt.datetime.now(SHANGHAI).date()  # the request may straddle midnight (Asia/Shanghai)
+    assert (report["from"], report["to"]) in {(d.replace(day=1).isoformat(), d.isoformat()) for d in (before, after)}
 
 
 @pytest.mark.parametrize(("query", "status"), [

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import random
 from datetime import UTC, date, datetime, time, timedelta
@@ -27,7 +28,10 @@ from kit.calendar import (
     install_approved_year,
     load_year_file,
     parse_year_data,
+    provisional_year,
     put_approved_year,
+    refresh_approved_year,
+    statutory_holidays,
     watch_approved_years,
 )
 
@@ -35,6 +39,12 @@ from kit.calendar import (
 @pytest.fixture(scope="module")
 def cal() -> WorkingDayCalendar:
     return WorkingDayCalendar()
+
+
+@pytest.fixture(scope="module")
+def strict() -> WorkingDayCalendar:
+    """The library's years and nothing provisional: what a question past the data does."""
+    return WorkingDayCalendar(provisional=False)
 
 
 def days(start: date, end: date) -> list[date]:
@@ -223,8 +233,10 @@ def test_rejects_datetimes_and_non_int_n(cal: WorkingDayCalendar) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_missing_year_raises(cal: WorkingDayCalendar) -> None:
-    missing = cal.last_known_year() + 1
+def test_missing_year_raises(cal: WorkingDayCalendar, strict: WorkingDayCalendar) -> None:
+    with pytest.raises(CalendarYearMissing):
+        strict.is_working_day(date(strict.last_known_year() + 1, 3, 3))
+    missing = cal.last_known_year() + 2  # past the provisional year too
     with pytest.raises(CalendarYearMissing) as info:
         cal.is_working_day(date(missing, 3, 3))
     err = info.value
@@ -235,7 +247,8 @@ def test_missing_year_raises(cal: WorkingDayCalendar) -> None:
     assert f"CALENDAR_DIR/{missing}.json" in str(err)
 
 
-def test_missing_year_never_assumes_weekends_only(cal: WorkingDayCalendar) -> None:
+def test_missing_year_never_assumes_weekends_only(strict: WorkingDayCalendar) -> None:
+    cal = strict
     last = cal.last_known_year()
     with pytest.raises(CalendarYearMissing):
         cal.add_working_days(date(last, 12, 31), 1)
@@ -258,13 +271,134 @@ def test_missing_year_never_assumes_weekends_only(cal: WorkingDayCalendar) -> No
 def test_gap_year_between_known_years_raises(tmp_path: Path) -> None:
     data = dict(SYNTHETIC_2027, year=2028, holidays=["2028-01-03"], workdays=[])
     write_year(tmp_path, data)
-    cal = WorkingDayCalendar(tmp_path)
+    cal = WorkingDayCalendar(tmp_path, provisional=False)
     assert 2027 not in cal.known_years() and 2028 in cal.known_years()
+    # With provisional years (the default) the gap is counted on a provisional 2027.
+    assert WorkingDayCalendar(tmp_path).provisional_years_between(date(2026, 12, 1), date(2028, 1, 10)) == [2027]
     with pytest.raises(CalendarYearMissing) as info:
         cal.working_days_between(date(2026, 12, 1), date(2028, 1, 10))
     assert info.value.year == 2027
     with pytest.raises(CalendarYearMissing):
         cal.add_working_days(date(2026, 12, 30), 10)
+
+
+# ---------------------------------------------------------------------------------------------
+# Several years: 春节, 国庆, make-up working days (调休), leap years
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("day", "working"), [
+    (date(2020, 1, 24), False),  # 除夕 2020 (a leap year), the Spring Festival extended that year
+    (date(2020, 2, 1), False),
+    (date(2020, 1, 19), True),  # a Sunday worked (调休)
+    (date(2020, 2, 29), False),  # 29 February, a Saturday
+    (date(2023, 1, 28), True),  # a Saturday worked after the Spring Festival
+    (date(2023, 9, 29), False),  # 中秋 2023, next to National Day
+    (date(2023, 10, 7), True),
+    (date(2024, 2, 4), True),  # a Sunday worked before the Spring Festival of 2024 (a leap year)
+    (date(2024, 2, 10), False),
+    (date(2024, 2, 18), True),
+    (date(2024, 2, 29), True),  # 29 February, a Thursday
+    (date(2024, 10, 12), True),
+    (date(2026, 1, 4), True),
+    (date(2026, 2, 14), True),
+    (date(2026, 2, 23), False),  # 2026's nine-day Spring Festival (the 2025 revision's extra day)
+    (date(2026, 2, 28), True),
+    (date(2026, 10, 7), False),
+    (date(2026, 10, 10), True),
+])
+def test_spring_festival_national_day_and_make_up_days_across_years(cal: WorkingDayCalendar, day: date,
+                                                                     working: bool) -> None:
+    assert cal.is_working_day(day) is working
+    assert not cal.is_provisional(day.year)
+
+
+def test_leap_years_count_their_29_february(cal: WorkingDayCalendar) -> None:
+    # 2024-02-28 (Wed) → 2024-03-01 (Fri): Thursday the 29th is a working day in between.
+    assert cal.working_days_between(date(2024, 2, 28), date(2024, 3, 1)) == 2
+    assert cal.add_working_days(date(2024, 2, 28), 1) == date(2024, 2, 29)
+
+
+# ---------------------------------------------------------------------------------------------
+# Provisional years
+# ---------------------------------------------------------------------------------------------
+
+
+def test_statutory_days_of_earlier_years_are_holidays_in_the_library() -> None:
+    """The lunar and solar-term dates lunar-python computes are the days the State Council gave, every
+    year since the 2008 regulation (春节 初一–初三, 清明, 端午, 中秋 and the fixed dates), leap years included."""
+    library = WorkingDayCalendar(provisional=False)
+    for year in range(2008, 2027):
+        festivals = dict(statutory_holidays(year))
+        if year < 2025:  # before the 2025 revision: no 除夕, and 劳动节 was one day
+            festivals["春节"] = festivals["春节"][1:]
+            festivals["劳动节"] = festivals["劳动节"][:1]
+        for name, festival_days in festivals.items():
+            for day in festival_days:
+                assert not library.is_working_day(day), (year, name, day)
+
+
+def test_provisional_years_are_within_the_real_ones_of_2025_and_2026() -> None:
+    library = calendar_module.library_years()
+    for year in (2025, 2026):
+        provisional = provisional_year(year)
+        assert provisional.holidays <= library[year].holidays, sorted(provisional.holidays - library[year].holidays)
+        assert len(provisional.holidays) >= 13  # the regulation's 13 days, plus 补假
+
+
+def test_provisional_2027(strict: WorkingDayCalendar) -> None:
+    year = provisional_year(2027)
+    assert year.provisional and year.workdays == frozenset() and "暂定" in year.source
+    assert year.holidays == frozenset({
+        date(2027, 1, 1),
+        *days(date(2027, 2, 5), date(2027, 2, 10)),  # 除夕 Fri, 初一 Sat → 初三 Mon, 补假 Tue and Wed
+        date(2027, 4, 5),  # 清明
+        *days(date(2027, 5, 1), date(2027, 5, 4)),  # Sat and Sun, made up Mon and Tue
+        date(2027, 6, 9),  # 端午
+        date(2027, 9, 15),  # 中秋
+        *days(date(2027, 10, 1), date(2027, 10, 5)),  # Fri to Sun, made up Mon and Tue
+    })
+    cal = WorkingDayCalendar()  # the library ends with 2026
+    assert cal.last_known_year() == 2026 and 2027 not in cal.known_years()
+    assert cal.is_provisional(2027) and not cal.is_provisional(2026)
+    # 20 working days from Sunday 2026-12-06: 1 January 2027 skipped.
+    assert cal.add_working_days(date(2026, 12, 6), 20) == date(2027, 1, 4)
+    assert cal.provisional_years_between(date(2026, 12, 6), date(2027, 1, 4)) == [2027]
+    assert cal.provisional_years_between(date(2026, 12, 6), date(2026, 12, 31)) == []
+    assert not cal.is_working_day(date(2027, 2, 10)) and cal.is_working_day(date(2027, 2, 11))
+    assert not cal.is_working_day(date(2027, 2, 20))  # a Saturday: no 调休 guessed
+    with pytest.raises(CalendarYearMissing):
+        strict.add_working_days(date(2026, 12, 6), 20)
+
+
+def test_provisional_leap_year_2028() -> None:
+    year = provisional_year(2028)
+    assert date(2028, 1, 3) in year.holidays  # 元旦 on a Saturday, made up on Monday
+    assert {date(2028, 1, 25), date(2028, 1, 26), date(2028, 1, 27), date(2028, 1, 28)} <= year.holidays
+    cal = WorkingDayCalendar(years=[parse_year_data(dict(SYNTHETIC_2027), "test")])
+    assert cal.is_provisional(2028) and not cal.is_provisional(2027)
+    assert cal.is_working_day(date(2028, 2, 29))
+    assert cal.working_days_between(date(2028, 2, 28), date(2028, 3, 1)) == 2
+
+
+def test_provisional_range_is_bounded(cal: WorkingDayCalendar) -> None:
+    last = cal.last_known_year()
+    with pytest.raises(CalendarYearMissing) as info:
+        cal.add_working_days(date(last + 1, 12, 20), 30)  # provisional next year, then nothing
+    assert info.value.year == last + 2
+    with pytest.raises(CalendarYearMissing):
+        provisional_year(2024)  # the earlier regulation's years come from notices only
+    tiny = WorkingDayCalendar(include_library=False, years=[parse_year_data(dict(SYNTHETIC_2027), "test")])
+    assert tiny.is_provisional(2026) and tiny.is_provisional(2028)
+    with pytest.raises(CalendarYearMissing):
+        tiny.is_working_day(date(2024, 6, 3))
+
+
+def test_a_provisional_year_is_never_approved_data() -> None:
+    with pytest.raises(CalendarDataError):
+        WorkingDayCalendar(years=[provisional_year(2027)])
+    with pytest.raises(CalendarDataError):
+        install_approved_year(provisional_year(2027))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,7 +433,7 @@ def test_override_file_replaces_a_library_year(tmp_path: Path) -> None:
 
 def test_without_library(tmp_path: Path) -> None:
     write_year(tmp_path, SYNTHETIC_2027)
-    cal = WorkingDayCalendar(tmp_path, include_library=False)
+    cal = WorkingDayCalendar(tmp_path, include_library=False, provisional=False)
     assert cal.known_years() == [2027]
     with pytest.raises(CalendarYearMissing):
         cal.is_working_day(date(2026, 6, 1))
@@ -480,16 +614,16 @@ def test_add_working_time_is_the_inverse_of_counting(cal: WorkingDayCalendar) ->
         assert cal.is_working_day(local.date()) and time(9) < local.time() <= time(17), (start, amount, end)
 
 
-def test_working_time_needs_aware_datetimes_and_known_years(cal: WorkingDayCalendar) -> None:
+def test_working_time_needs_aware_datetimes_and_known_years(cal: WorkingDayCalendar, strict: WorkingDayCalendar) -> None:
     with pytest.raises(TypeError):
         cal.working_seconds_between(datetime(2024, 10, 8, 9), sh(2024, 10, 9), HOURS)
     with pytest.raises(ValueError):
         cal.add_working_time(sh(2024, 10, 8, 9), -1, HOURS)
-    last = cal.last_known_year()
+    last = strict.last_known_year()
     with pytest.raises(CalendarYearMissing):
-        cal.add_working_time(sh(last, 12, 31, 16), 2 * 3600, HOURS)
+        strict.add_working_time(sh(last, 12, 31, 16), 2 * 3600, HOURS)
     with pytest.raises(CalendarYearMissing):
-        cal.working_seconds_between(sh(last, 12, 31, 16), sh(last + 1, 1, 4, 10), HOURS)
+        strict.working_seconds_between(sh(last, 12, 31, 16), sh(last + 1, 1, 4, 10), HOURS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -554,13 +688,16 @@ async def test_watcher_installs_approved_years_without_a_restart(servers, monkey
         assert revision >= 1
         kv = await js.key_value(bucket)
         await kv.put("2042", b'{"year": 2042, "holidays": []}')  # invalid: logged and ignored
+        # A valid year after it: the watcher takes the bucket's entries in order, so once 2043 is in,
+        # 2042 has been handled (and refused) — the evidence, instead of waiting a while.
+        await put_approved_year(js, load_year_file_from(dict(SYNTHETIC_2027, year=2043, holidays=["2043-01-01"],
+                                                             workdays=[])), bucket=bucket)
         deadline = asyncio.get_running_loop().time() + 10
-        while 2041 not in default_calendar().known_years():
-            assert asyncio.get_running_loop().time() < deadline, "the approved year never arrived"
+        while not {2041, 2043} <= set(default_calendar().known_years()):
+            assert asyncio.get_running_loop().time() < deadline, "the approved years never arrived"
             await asyncio.sleep(0.05)
         assert not default_calendar().is_working_day(date(2041, 1, 1))
         assert default_calendar().year_data(2041).origin.startswith(f"{bucket}/2041@")
-        await asyncio.sleep(0.3)
         assert 2042 not in default_calendar().known_years()
     finally:
         watcher.cancel()
@@ -581,3 +718,41 @@ def test_the_local_date_is_shanghais_whatever_the_servers_zone() -> None:
     assert local_date(datetime(2026, 11, 27, 16, 0, tzinfo=UTC)) == date(2026, 11, 28)  # midnight in Shanghai
     assert local_date(datetime(2026, 11, 27, 23, 30, tzinfo=timezone(timedelta(hours=-8)))) == date(2026, 11, 28)
     assert abs((local_date() - datetime.now(UTC).date()).days) <= 1
+
+
+def test_provisional_years_gauge_under_a_frozen_clock(fresh_default: pytest.MonkeyPatch) -> None:
+    import time_machine
+    from prometheus_client import REGISTRY
+
+    fresh_default.setattr(calendar_module, "_approved", {})
+    with time_machine.travel(datetime(2026, 12, 6, 10, tzinfo=SHANGHAI), tick=False):
+        assert REGISTRY.get_sample_value("lvrong_calendar_provisional_years") == 1.0  # 2027
+        assert REGISTRY.get_sample_value("lvrong_calendar_next_year_missing") == 1.0  # the alarm stays
+        install_approved_year(load_year_file_from(SYNTHETIC_2027))
+        assert REGISTRY.get_sample_value("lvrong_calendar_provisional_years") == 0.0
+    with time_machine.travel(datetime(2027, 6, 1, 10, tzinfo=SHANGHAI), tick=False):
+        assert REGISTRY.get_sample_value("lvrong_calendar_provisional_years") == 1.0  # 2028
+
+
+async def test_refresh_reads_an_approval_before_the_watcher(servers, fresh_default: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    bucket = f"LVRONG_CALENDAR_TEST_{random.randrange(10**6)}"
+    fresh_default.setattr(calendar_module, "_approved", {})
+    nc = await nats.connect(servers.nats_url)
+    try:
+        assert await refresh_approved_year(servers.nats_url, 2027, bucket=bucket) is None  # no bucket yet
+        assert default_calendar().is_provisional(2027)
+        first = await put_approved_year(nc.jetstream(), load_year_file_from(SYNTHETIC_2027), bucket=bucket)
+        assert await refresh_approved_year(servers.nats_url, 2028, bucket=bucket) is None  # no such key
+        corrected = dict(SYNTHETIC_2027, workdays=["2027-01-31"])
+        second = await put_approved_year(nc.jetstream(), load_year_file_from(corrected), bucket=bucket)
+        installed = await refresh_approved_year(servers.nats_url, 2027, bucket=bucket)
+        assert installed is not None and installed.revision == second > first
+        assert not default_calendar().is_provisional(2027)
+        assert not default_calendar().is_working_day(date(2027, 2, 20))  # the correction is what counts
+        # A watcher delivering the older approval afterwards does not undo the newer one.
+        install_approved_year(dataclasses.replace(load_year_file_from(SYNTHETIC_2027), revision=first))
+        assert approved_years()[2027].revision == second
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.jetstream().delete_key_value(bucket)
+        await nc.close()

@@ -25,6 +25,7 @@ from kit.errors import (
     NotFound,
     ValidationFailed,
     install_problem_handlers,
+    problem_body,
 )
 from kit.http import RequestContextMiddleware
 from kit.idempotency import check_key, fingerprint, record, replay
@@ -364,3 +365,8 @@ async def test_an_idempotency_record_rolls_back_with_its_transaction(database: D
             raise RuntimeError("the effect failed")
     async with database.transaction() as session:
         assert await replay(session, scope, key, fingerprint({})) is None
+
+
+def test_an_extension_never_overrides_a_member_of_the_problem_document() -> None:
+    body = problem_body(Conflict("状态冲突 / conflict", status="revoked", licence_status="revoked"), instance="/x")
+    assert body["status"] == 409 and body["licence_status"] == "revoked" and body["instance"] == "/x"

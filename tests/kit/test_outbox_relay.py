@@ -158,7 +158,11 @@ async def test_relay_catches_up_after_nats_was_down(database: Database, tmp_path
         failures_before = REGISTRY.get_sample_value("lvrong_outbox_publish_failures_total") or 0
         relay = OutboxRelay(database, bus, batch_size=20, poll_seconds=0.2)
         relay_task = asyncio.create_task(relay.run())
-        await asyncio.sleep(2.5)  # several passes against the missing server
+
+        async def failed_passes() -> bool:
+            return (REGISTRY.get_sample_value("lvrong_outbox_publish_failures_total") or 0) >= failures_before + 3
+
+        await eventually(failed_passes, within=30, what="several relay passes failing against the missing server")
         assert not relay_task.done(), "the relay must keep running while NATS is away"
         async with database.session() as session:
             assert (await outbox_backlog(session))[0] == 50  # every row waits, none marked sent

@@ -1,6 +1,7 @@
 """Stall detection on a real database: thresholds in hours and in working days across a holiday and
 a make-up working day, one stall per stay in a status, closing when the application moves on, and
-what happens when the calendar lacks the year."""
+what happens when the calendar lacks the year; and the periodic job under a frozen wall clock across
+weekends, 春节 and 国庆 with their make-up working days, and the year boundary."""
 from __future__ import annotations
 
 import datetime as dt
@@ -17,7 +18,7 @@ from matters.app import Settings
 from matters.models import Application, ApplicationStep, Stall
 from matters.schemas import ApplicationStatus
 from matters.service import stalls
-from support import scratch_service_database, write_test_calendar
+from support import scratch_service_database, stall_entry_day, write_test_calendar
 
 SH = dt.timezone(dt.timedelta(hours=8))
 S = ApplicationStatus
@@ -32,7 +33,8 @@ async def database(servers):  # noqa: ANN001, ANN201
 @pytest.fixture
 async def clean(database):  # noqa: ANN001, ANN201
     async with database.transaction() as session:
-        await session.execute(text("TRUNCATE stalls, application_steps, applications, outbox CASCADE"))
+        # processed_events: the job's tick claims (kit.scheduling), so each test's frozen minutes are free.
+        await session.execute(text("TRUNCATE stalls, application_steps, applications, outbox, processed_events CASCADE"))
     return database
 
 
@@ -202,3 +204,119 @@ def test_threshold_overrides(monkeypatch) -> None:  # noqa: ANN001
     assert S.LICENCE_ISSUED not in effective and effective[S.UNDER_REVIEW] == stalls.DEFAULT_THRESHOLDS[S.UNDER_REVIEW]
     assert set(stalls.DEFAULT_THRESHOLDS) & (stalls.APPLICANT_SIDE | stalls.TERMINAL) == set()
 
+
+
+# --- the periodic job under a frozen wall clock ---------------------------------------------------
+#
+# The job reads the wall clock (datetime.now) and the platform calendar: here the clock is frozen
+# (time-machine; asyncio's monotonic clock keeps running) and the job is run as the scheduler runs it,
+# on the library's real 2026 (春节, 国庆, their 调休 working days) and a 2027 given here, so the
+# crossings below hold on whatever day the suite runs.
+
+def real_calendar() -> WorkingDayCalendar:
+    """2026 as the State Council published it (library data); 2027's New Year holiday given explicitly, so
+    the year boundary does not depend on which later years the library or the provisional rules know."""
+    from kit.calendar import CalendarYear
+
+    new_year = frozenset({dt.date(2027, 1, 1), dt.date(2027, 1, 2), dt.date(2027, 1, 3)})
+    return WorkingDayCalendar(years=[CalendarYear(2027, holidays=new_year, workdays=frozenset(), source="test")])
+
+
+async def job_tick(database: Database, moment: dt.datetime, cal: WorkingDayCalendar,
+                   overrides: dict | None = None) -> int | None:
+    """One tick of the stall-detection job as the scheduler runs it, with the wall clock frozen at ``moment``."""
+    import time_machine
+
+    from kit.scheduling import run_tick
+
+    job = stalls.detection_job(stalls.effective_thresholds(overrides), batch=100, cal=cal)
+    with time_machine.travel(moment, tick=False):
+        return await run_tick(database, "matters.stall-detection", job, tick_seconds=60)
+
+
+# (what, status, entered, the last moment it is not a stall, threshold hours from entry to crossing)
+CROSSINGS = [
+    # An ordinary weekend: entered Friday, Monday is the one working day, a stall from Tuesday 00:00.
+    ("weekend", S.PREREVIEWED, dt.datetime(2026, 3, 6, 10, tzinfo=SH), dt.datetime(2026, 3, 10, tzinfo=SH), 86),
+    # 春节: Saturday 14 Feb is a make-up working day (调休上班), 15–23 Feb are off: the second working day
+    # after Friday 13th is Tuesday 24th — ten calendar days, where a count of days would say three.
+    ("spring festival", S.PREREVIEWED, dt.datetime(2026, 2, 13, 15, tzinfo=SH),
+     dt.datetime(2026, 2, 24, tzinfo=SH), 10 * 24 + 9),
+    # 国庆 ends on Wednesday 7 Oct; Saturday 10 Oct is a make-up working day, so entered on Thursday 8th
+    # the stall begins on that Saturday at 00:00.
+    ("make-up Saturday", S.PREREVIEWED, dt.datetime(2026, 10, 8, 11, tzinfo=SH),
+     dt.datetime(2026, 10, 10, tzinfo=SH), 37),
+    # Across the year boundary and 元旦 2027: entered Thursday 31 Dec, working days Mon 4 and Tue 5 Jan.
+    ("year boundary", S.PREREVIEWED, dt.datetime(2026, 12, 31, 14, tzinfo=SH),
+     dt.datetime(2027, 1, 5, tzinfo=SH), 4 * 24 + 10),
+    ("year boundary, 2 working days", S.ACCEPTED, dt.datetime(2026, 12, 31, 14, tzinfo=SH),
+     dt.datetime(2027, 1, 6, tzinfo=SH), 5 * 24 + 10),
+]
+
+
+@pytest.mark.parametrize(("status", "entered", "crossing", "hours"), [c[1:] for c in CROSSINGS],
+                         ids=[c[0] for c in CROSSINGS])
+async def test_the_job_opens_a_stall_exactly_when_the_working_days_have_passed(
+        clean, status: S, entered: dt.datetime, crossing: dt.datetime, hours: float) -> None:  # noqa: ANN001
+    db, cal = clean, real_calendar()
+    app_id = await idle(db, status, entered)
+    assert await job_tick(db, crossing - dt.timedelta(seconds=1), cal) == 0
+    assert await stalls_by_app(db) == {}
+    later = crossing + dt.timedelta(hours=30)
+    assert await job_tick(db, crossing + dt.timedelta(minutes=1), cal) == 1
+    [stall] = (await stalls_by_app(db))[app_id]
+    assert stall.status == status.value and stall.idle_since == entered
+    assert stall.threshold_hours == pytest.approx(hours)
+    assert await job_tick(db, later, cal) == 0  # found again a day later: nothing more opened
+
+    # Time lost (耽误时长) as the views show it at a frozen "now": idle beyond the threshold.
+    import time_machine
+
+    from kit.auth import Principal, Role, SubjectKind
+
+    ops = Principal(subject="u-ops", kind=SubjectKind.STAFF, roles=frozenset({Role.OPS_ADMIN}))
+    with time_machine.travel(later, tick=False):
+        async with db.session() as session:
+            [view] = (await stalls.list_stalls(session, ops, limit=10, cursor=None, application_id=app_id)).items
+            ranking = await stalls.ranking(session, ops, from_date=crossing.date(), to_date=later.date())
+    assert view.idle_hours == pytest.approx((later - entered).total_seconds() / 3600, abs=1e-3)
+    assert view.hours_lost == pytest.approx((later - crossing).total_seconds() / 3600, abs=1e-3)
+    [entry] = ranking.statuses
+    assert entry.key == status.value and entry.stalls == 1 and entry.hours_lost == pytest.approx(30, abs=0.01)
+
+
+async def test_the_job_waits_for_the_years_schedule_without_guessing(clean) -> None:  # noqa: ANN001
+    """A day past even the provisional calendar (2029 here: data to 2027, 2028 provisional): working-day
+    thresholds are skipped, not guessed; hour thresholds still open their stalls."""
+    db, cal = clean, real_calendar()
+    moment = dt.datetime(2029, 1, 10, 10, tzinfo=SH)
+    await idle(db, S.PREREVIEWED, moment - dt.timedelta(days=20))
+    stuck = await idle(db, S.SUBMITTED, moment - dt.timedelta(hours=1))
+    assert await job_tick(db, moment, cal) == 1
+    assert set(await stalls_by_app(db)) == {stuck}
+
+
+async def test_the_job_counts_a_provisional_year_like_the_statutory_clock(clean) -> None:  # noqa: ANN001
+    """The year after the last one with data (2028) is counted on its provisional calendar, as the
+    statutory clock counts it: a stay idle for 20 calendar days is past its working-day threshold."""
+    db, cal = clean, real_calendar()
+    assert cal.provisional_allowed(2028)
+    moment = dt.datetime(2028, 1, 10, 10, tzinfo=SH)
+    idle_long = await idle(db, S.PREREVIEWED, moment - dt.timedelta(days=20))
+    stuck = await idle(db, S.SUBMITTED, moment - dt.timedelta(hours=1))
+    assert await job_tick(db, moment, cal) == 2
+    assert set(await stalls_by_app(db)) == {idle_long, stuck}
+
+
+@pytest.mark.parametrize("working_days", [1, 2, 3, 5])
+def test_the_integration_tests_idle_an_application_past_its_threshold_on_every_day(working_days: int) -> None:
+    """support.stall_entry_day, with which the integration tests move an application back, gives an
+    entry day whose stay has crossed the threshold by 00:00 of any day of 2026 (weekends, 春节, 国庆, 调休),
+    and the day after it has not yet crossed: the idling is exactly as long as needed."""
+    cal = real_calendar()
+    day = dt.date(2026, 1, 20)  # past 元旦's working days, so the earliest entries stay inside 2026
+    while day <= dt.date(2026, 12, 31):
+        entry = stall_entry_day(cal, working_days, day)
+        assert stalls._crossing(entry, working_days, cal) <= stalls._midnight(day), (day, entry)
+        assert stalls._crossing(entry + dt.timedelta(days=1), working_days, cal) > stalls._midnight(day), (day, entry)
+        day += dt.timedelta(days=1)

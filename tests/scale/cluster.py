@@ -59,7 +59,8 @@ class Cluster:
         self.nats = LocalNats(self.var / "nats", port=free_port(), monitor_port=free_port())
         self.nats.start()
         if self.database_url is None:
-            self.postgres = LocalPostgres(self.var / "postgres", port=free_port())
+            # A throwaway cluster measured for scale, not durability (see the module's docstring).
+            self.postgres = LocalPostgres(self.var / "postgres", port=free_port(), fsync=False)
             self.postgres.start()
             self.database_url = self.postgres.url
         if self.isolated:

@@ -22,7 +22,7 @@ from scale.cluster import Cluster, submit_many, wait_until
 
 from kit.db import Database
 from kit.scheduling import run_tick
-from support import all_materials, matter, valid_form
+from support import all_materials, matter, ticked, valid_form
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_scale"
 MATTER = "LR-XK-008"
@@ -139,7 +139,7 @@ async def test_a_scheduler_across_replicas_opens_each_stall_once(cluster: Cluste
         return rows[0]["n"] >= STALLED or rows[0]["n"]
 
     await wait_until(stalls_opened, within=30, what="a stall for each idle application")
-    await asyncio.sleep(1.5)  # several more ticks of both replicas
+    await ticked(cluster, "matters", "matters.stall-detection", ticks=3)  # several more ticks, by either replica
     stalls = await cluster.sql("matters", "SELECT application_id, count(*) AS n FROM stalls "
                                           "WHERE application_id = ANY($1::text[]) GROUP BY 1", ids)
     assert len(stalls) == STALLED and {r["n"] for r in stalls} == {1}

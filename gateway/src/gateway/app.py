@@ -20,11 +20,13 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.forwarded import client_address
 from gateway.issuer import DevIssuer, InvalidGrant
 from gateway.openapi import MergedOpenAPI
 from gateway.proxy import Proxy, send_problem
 from gateway.ratelimit import RateLimit, RateLimiter
 from gateway.routes import TOKEN_ENDPOINT_RATE_LIMIT, Route, RoutingTable
+from gateway.scopes import ScopeTable
 from gateway.settings import Settings
 from kit.auth import TokenVerifier, http_jwks_loader
 from kit.errors import (
@@ -43,7 +45,7 @@ from kit.tracing import traced
 
 
 def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, merged: MergedOpenAPI,
-                   limiter: RateLimiter, table: RoutingTable) -> FastAPI:
+                   limiter: RateLimiter, table: RoutingTable, scopes: ScopeTable) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await limiter.start()
@@ -80,17 +82,23 @@ def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, m
             results = dict(await asyncio.gather(*(check(n, b) for n, b in settings.upstream_urls().items())))
         circuits = proxy.breaker_states()
         rate_limits = ("shared" if limiter.store_ok else "local only (store unreachable)") if limiter.dsn else "local"
+        # Whose scope declarations the door enforces; a service not listed is checked by the service alone.
+        scope_declarations = {name: name in scopes.loaded() for name in settings.upstream_urls()}
         if all(v == "ok" for v in results.values()):
             return JSONResponse({"status": "ready", "services": results, "circuits": circuits,
-                                 "rate_limits": rate_limits})
+                                 "rate_limits": rate_limits, "scope_declarations": scope_declarations})
         problem = ServiceUnavailable("部分服务未就绪 / some services are not ready", services=results,
-                                     circuits=circuits, rate_limits=rate_limits)
+                                     circuits=circuits, rate_limits=rate_limits,
+                                     scope_declarations=scope_declarations)
         return JSONResponse(problem_body(problem, instance="/readyz"), status_code=503, media_type=PROBLEM_MEDIA_TYPE)
 
     @app.get("/v1/gateway/routes", tags=["documentation"],
              summary="The routing table: each public path prefix, its service, the scopes a token needs and its rate limits")
     async def routes() -> list[dict[str, Any]]:
-        return [{"prefix": r.prefix, "service": r.upstream, "public": r.public, "scopes": sorted(r.scopes),
+        await asyncio.gather(*(scopes.load(u) for u in {r.upstream for r in table.routes} - set(scopes.loaded())))
+        # ``scopes``: every scope the service declares under the prefix (each operation's own is in /openapi.json).
+        return [{"prefix": r.prefix, "service": r.upstream, "public": r.public,
+                 "scopes": [] if r.public else scopes.scopes_under(r.upstream, r.prefix),
                  "rate_limit": vars(gateway_limits(settings, r))} for r in sorted(table.routes, key=lambda r: r.prefix)]
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of the gateway", response_class=Response,
@@ -172,6 +180,7 @@ class Gateway:
         self.table = table
         self.limiter = limiter
         self.limits = {r.prefix: gateway_limits(settings, r) for r in table.routes}
+        self.trusted_proxies = settings.trusted_proxy_networks
         self.token_endpoint_limit = RateLimit(
             per_ip=int(TOKEN_ENDPOINT_RATE_LIMIT.per_ip * settings.rate_limit_multiplier),
             window_seconds=TOKEN_ENDPOINT_RATE_LIMIT.window_seconds)
@@ -182,7 +191,7 @@ class Gateway:
             return
         route = self.table.match(scope["path"])
         client = scope.get("client")
-        ip = client[0] if client else None
+        ip = client_address(client[0] if client else None, scope["headers"], self.trusted_proxies)
         if route is None:
             if scope["path"] == "/auth/token" and not await self._admitted("/auth/token", self.token_endpoint_limit,
                                                                            None, ip, scope, send):
@@ -238,13 +247,14 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     verifier = TokenVerifier(key_loader, issuer=settings.auth_issuer, audience=settings.auth_audience)
     table = RoutingTable()
     upstreams = settings.upstream_urls()
+    scopes = ScopeTable(upstreams, refresh_seconds=settings.scope_refresh_seconds)
     proxy = Proxy(upstreams, verifier, timeout_seconds=settings.upstream_timeout_seconds,
                   connect_timeout_seconds=settings.upstream_connect_timeout_seconds,
                   pool_size=settings.upstream_pool_size, max_body_bytes=settings.max_body_bytes,
                   upstream_timeouts=settings.upstream_timeouts, breaker_failures=settings.breaker_failures,
-                  breaker_open_seconds=settings.breaker_open_seconds)
+                  breaker_open_seconds=settings.breaker_open_seconds, scopes=scopes)
     limiter = RateLimiter(settings.rate_limit_dsn, sync_seconds=settings.rate_limit_sync_seconds)
-    own = create_own_app(settings, issuer, proxy, MergedOpenAPI(upstreams, table), limiter, table)
+    own = create_own_app(settings, issuer, proxy, MergedOpenAPI(upstreams, table), limiter, table, scopes)
     app: ASGIApp = Gateway(own, proxy, table, limiter, settings)
     if settings.cors_origins:
         app = CORSMiddleware(app, allow_origins=settings.cors_origins, allow_methods=["*"],

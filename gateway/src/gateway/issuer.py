@@ -44,16 +44,28 @@ class DemoAccount:
     extra_scopes: tuple[str, ...] = field(default=())
 
 
+# The scopes each role's tokens carry: reads are ``<area>:read``, writes ``<area>:write``, and work that
+# only some roles do has its own (``applications:accept`` the window's, ``applications:decide`` the
+# reviewer's, ``<area>:admin`` ops'). Every route declares the one it needs (``kit.auth.needs_scope``),
+# the service checks it and the gateway checks it at the door. A token may be issued with fewer
+# (``scope=`` at the token endpoint); the role checks of the services still apply on top.
+_STAFF_COMMON = ("matters:read", "applications:read", "helpdesk:read")
+_LICENCE_STAFF = ("licences:read", "licences:manage", "licences:verify", "recognition:read", "recognition:write")
 ROLE_SCOPES: dict[str, tuple[str, ...]] = {
-    Role.APPLICANT: ("matters:read", "applications:read", "applications:write", "licences:read", "helpdesk:write",
-                     "knowledge:read"),
-    Role.WINDOW_OFFICER: ("matters:read", "applications:read", "applications:accept"),
-    Role.REVIEWER: ("matters:read", "applications:read", "applications:decide"),
-    Role.HELPDESK_AGENT: ("matters:read", "applications:read", "helpdesk:handle", "knowledge:read"),
-    Role.KNOWLEDGE_EDITOR: ("matters:read", "knowledge:read", "knowledge:write"),
-    Role.OPS_ADMIN: ("matters:read", "matters:write", "applications:read", "ops:read", "ops:write"),
-    Role.INSPECTOR: ("matters:read", "applications:read", "ops:read", "audit:read"),
-    Role.PARTNER: ("licences:verify", "recognition:read"),
+    Role.APPLICANT: ("matters:read", "applications:read", "applications:write", "licences:read", "licences:write",
+                     "helpdesk:read", "helpdesk:write", "knowledge:read"),
+    Role.WINDOW_OFFICER: (*_STAFF_COMMON, "applications:accept", "stalls:write", *_LICENCE_STAFF, "helpdesk:handle"),
+    Role.REVIEWER: (*_STAFF_COMMON, "applications:decide", "stalls:write", "rulesets:read", "rulesets:write",
+                    *_LICENCE_STAFF, "helpdesk:handle", "knowledge:read", "knowledge:write", "knowledge:publish"),
+    Role.HELPDESK_AGENT: (*_STAFF_COMMON, "helpdesk:write", "helpdesk:handle", "hotline:write", "knowledge:read"),
+    Role.KNOWLEDGE_EDITOR: ("matters:read", "helpdesk:read", "knowledge:read", "knowledge:write"),
+    Role.OPS_ADMIN: (*_STAFF_COMMON, "matters:admin", "stalls:write", "rulesets:read", "rulesets:write",
+                     *_LICENCE_STAFF, "recognition:admin", "helpdesk:handle", "helpdesk:admin", "hotline:write",
+                     "knowledge:read", "knowledge:write", "ops:read", "ops:write", "audit:read"),
+    Role.INSPECTOR: (*_STAFF_COMMON, "stalls:write", "licences:read", "licences:verify", "recognition:read",
+                     "recognition:write", "helpdesk:handle", "knowledge:read", "ops:read", "audit:read"),
+    # Partner provinces' systems verify, read the licences granted to them and the recognitions.
+    Role.PARTNER: ("licences:read", "licences:verify", "recognition:read"),
     Role.SERVICE: ("hotline:write",),
 }
 

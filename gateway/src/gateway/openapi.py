@@ -12,14 +12,14 @@ import json
 import time
 from typing import Any
 
-import httpx
 import structlog
 
 from gateway.routes import RoutingTable
+from gateway.scopes import fetch_documents
+from kit.openapi import BEARER_SCHEME
 
 log = structlog.get_logger("gateway.openapi")
 
-SECURITY_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
 
 
 def merge_documents(own: dict[str, Any], services: dict[str, dict[str, Any]], table: RoutingTable,
@@ -31,7 +31,7 @@ def merge_documents(own: dict[str, Any], services: dict[str, dict[str, Any]], ta
                                 "token from `POST /auth/token` (development) or the city's identity platform."},
         "paths": dict(own.get("paths", {})),
         "components": {"schemas": dict(own.get("components", {}).get("schemas", {})),
-                       "securitySchemes": SECURITY_SCHEME},
+                       "securitySchemes": BEARER_SCHEME},
         "tags": list(own.get("tags", [])),
     }
     schemas = merged["components"]["schemas"]
@@ -54,14 +54,12 @@ def merge_documents(own: dict[str, Any], services: dict[str, dict[str, Any]], ta
             route = table.match(path)
             for operation in operations.values():
                 if isinstance(operation, dict):
+                    # The service's own declaration (kit.auth.needs_scope) is what the gateway enforces.
                     if route is not None and route.public:
                         operation["security"] = []
                     else:
                         operation.setdefault("security", [{"bearerAuth": []}])
                     operation["x-upstream"] = service
-                    if route is not None:
-                        # Checked by the gateway: the token needs at least one of them.
-                        operation["x-required-scopes"] = sorted(route.scopes)
             merged["paths"][path] = operations
         for tag in document.get("tags", []):
             if tag["name"] not in seen_tags:
@@ -85,20 +83,8 @@ class MergedOpenAPI:
         async with self._lock:
             if self._cached is not None and time.monotonic() - self._cached_at < self.ttl:
                 return self._cached
-            services: dict[str, dict[str, Any]] = {}
-            unavailable: list[str] = []
-            async with httpx.AsyncClient(timeout=3.0) as client:
-                async def fetch(name: str, base: str) -> None:
-                    try:
-                        response = await client.get(base + "/openapi.json")
-                        response.raise_for_status()
-                        services[name] = response.json()
-                    except (httpx.HTTPError, ValueError) as e:
-                        log.warning("openapi_unavailable", upstream=name, error=type(e).__name__)
-                        unavailable.append(name)
-
-                await asyncio.gather(*(fetch(n, b) for n, b in self.upstreams.items()))
-            document = merge_documents(own, dict(sorted(services.items())), self.table, unavailable)
+            services, unavailable = await fetch_documents(self.upstreams)
+            document = merge_documents(own, services, self.table, unavailable)
             if not unavailable:
                 self._cached, self._cached_at = document, time.monotonic()
             return document

@@ -30,11 +30,11 @@ from starlette.types import Receive, Scope, Send
 from gateway.hop import HopConnection, UpstreamClosed, UpstreamPool, request_head
 from gateway.resilience import CircuitBreaker, CircuitOpen, RetryBudget
 from gateway.routes import Route
-from kit.auth import Principal, TokenVerifier, bearer_token
+from gateway.scopes import ScopeTable
+from kit.auth import InsufficientScope, Principal, TokenVerifier, bearer_token
 from kit.errors import (
     PROBLEM_MEDIA_TYPE,
     BadGateway,
-    Forbidden,
     GatewayTimeout,
     PayloadTooLarge,
     Problem,
@@ -94,7 +94,8 @@ class Proxy:
     def __init__(self, upstreams: dict[str, str], verifier: TokenVerifier, *, timeout_seconds: float,
                  connect_timeout_seconds: float, pool_size: int, max_body_bytes: int,
                  upstream_timeouts: dict[str, float] | None = None, breaker_failures: int = 5,
-                 breaker_open_seconds: float = 5.0, retry_budget: RetryBudget | None = None) -> None:
+                 breaker_open_seconds: float = 5.0, retry_budget: RetryBudget | None = None,
+                 scopes: ScopeTable | None = None) -> None:
         timeouts = upstream_timeouts or {}
         self.upstreams = {
             name: Upstream(name, url, pool_size=pool_size, timeout_seconds=timeouts.get(name, timeout_seconds),
@@ -103,6 +104,8 @@ class Proxy:
             for name, url in upstreams.items()
         }
         self.verifier = verifier
+        # What each operation needs, from the services' declarations; None: the services alone check scopes.
+        self.scopes = scopes
         self.timeout_seconds = timeout_seconds
         self.connect_timeout_seconds = connect_timeout_seconds
         self.max_body_bytes = max_body_bytes
@@ -126,9 +129,10 @@ class Proxy:
             principal = await self.verifier.verify(token)
         except Problem as problem:
             return problem
-        if route.scopes and route.scopes.isdisjoint(principal.scopes):
-            return Forbidden("令牌缺少此接口所需的权限范围 / the token lacks the scope this API requires",
-                             required_scopes=sorted(route.scopes))
+        if self.scopes is not None:
+            needed = await self.scopes.needed(route.upstream, scope["method"], scope["path"])
+            if needed and not needed <= principal.scopes:
+                return InsufficientScope(sorted(needed), sorted(needed - principal.scopes))
         return principal
 
     async def handle(self, route: Route, scope: Scope, receive: Receive, send: Send,

@@ -1,14 +1,22 @@
 """Gateway settings (``GATEWAY_*``)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import ClassVar
 
+from pydantic import field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from gateway.forwarded import Network, parse_networks
 from gateway.routes import UPSTREAM_DEFAULT_PORTS
 from kit.settings import ServiceSettings
+
+
+def production_profile() -> bool:
+    """``LVRONG_PROFILE=production``. Stand-in until kit.settings has the platform's profile accessor."""
+    return os.environ.get("LVRONG_PROFILE", "").strip().lower() == "production"
 
 
 class Settings(ServiceSettings):
@@ -33,6 +41,8 @@ class Settings(ServiceSettings):
     breaker_failures: int = 5
     breaker_open_seconds: float = 5.0
     max_body_bytes: int = 25 * 1024 * 1024
+    # How often each service's scope declarations (from its OpenAPI document) are read again.
+    scope_refresh_seconds: float = 60.0
     cors_origins: list[str] = []
 
     # Rate limits: the routing table declares them per route; these adjust them without a release.
@@ -43,11 +53,36 @@ class Settings(ServiceSettings):
     # "database": counted across replicas in lvrong_gateway; "local": each replica on its own.
     rate_limit_store: str = "database"
     rate_limit_sync_seconds: float = 0.2
+    # CIDRs of the proxies in front of the gateway (the ingress), e.g. "10.42.0.0/16": only from them are
+    # Forwarded / X-Forwarded-For believed for the client's address; empty: the peer's address counts.
+    trusted_proxies: str = ""
 
     # The development token issuer (POST /auth/token, GET /.well-known/jwks.json): off unless enabled.
     dev_issuer_enabled: bool = False
     dev_issuer_key_dir: Path = Path("var/dev-issuer")
     dev_issuer_token_ttl_seconds: int = 1800
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        parse_networks(value)  # a typo must stop the start, not silently trust nobody
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_shared_limits(self) -> Settings:
+        if not production_profile():
+            return self
+        if self.rate_limit_store != "database":
+            raise ValueError("LVRONG_PROFILE=production: GATEWAY_RATE_LIMIT_STORE must be 'database' "
+                             "(limits shared by every replica), not per replica")
+        if "database_url" not in self.model_fields_set:
+            raise ValueError("LVRONG_PROFILE=production: set DATABASE_URL (or GATEWAY_DATABASE_URL): the rate "
+                             "limits every replica shares are kept in the gateway's database")
+        return self
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     def upstream_urls(self) -> dict[str, str]:
         return {name: getattr(self, f"upstream_{name}_url").rstrip("/") for name in UPSTREAM_DEFAULT_PORTS}

@@ -17,9 +17,9 @@ from nats.js.errors import NotFoundError
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from pydantic import BaseModel, Field
 
-from kit.auth import Principal, Role, TokenVerifier, require_roles
+from kit.auth import PUBLIC_ROUTE, Principal, Role, TokenVerifier, needs_scope, require_roles
 from kit.availability import DatabaseGate
-from kit.calendar import watch_approved_years
+from kit.calendar import readiness_warning, unapproved_years, watch_approved_years
 from kit.db import Database
 from kit.errors import (
     PROBLEM_MEDIA_TYPE,
@@ -138,6 +138,9 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         for job in definition.background_jobs:
             runtime.tasks.append(asyncio.create_task(job(runtime), name=getattr(job, "__name__", "job")))
         log.info("service_started", port=settings.port)
+        if unapproved := unapproved_years():
+            log.warning("calendar_years_provisional", years=unapproved,
+                        action="ops: approve the State Council's holiday notice (PUT /v1/calendar/{year}, then approve)")
         # What is loaded by now lives as long as the process: keep it out of the cyclic GC, whose full
         # passes over it otherwise stall every request in flight for tens of milliseconds.
         gc.collect()
@@ -178,7 +181,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
 
 
 def operations_router(service: str) -> APIRouter:
-    router = APIRouter(tags=["operations"])
+    router = APIRouter(tags=["operations"], dependencies=[PUBLIC_ROUTE])
 
     @router.get("/healthz", summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
@@ -209,9 +212,16 @@ def operations_router(service: str) -> APIRouter:
             checks["bus"] = "ok"
         except Exception as e:
             checks["bus"] = f"unavailable ({type(e).__name__})"
+        # An unapproved calendar year is an ops alarm, not a reason to stop serving: clocks count on
+        # the provisional year meanwhile.
+        calendar_warning = readiness_warning()
+        checks["calendar"] = "ok" if calendar_warning is None else "provisional"
         if checks["database"] == "ok":
-            return JSONResponse({"status": "ready" if checks["bus"] == "ok" else "degraded", "service": service,
-                                 "checks": checks})
+            body: dict[str, Any] = {"status": "ready" if checks["bus"] == "ok" else "degraded", "service": service,
+                                    "checks": checks}
+            if calendar_warning:
+                body["warnings"] = [calendar_warning]
+            return JSONResponse(body)
         problem = ServiceUnavailable("依赖服务不可达 / a dependency is unreachable", checks=checks, service=service)
         return JSONResponse(problem_body(problem, instance="/readyz"), status_code=503, media_type=PROBLEM_MEDIA_TYPE)
 
@@ -317,6 +327,7 @@ def dead_letter_router(service: str, durables: list[str]) -> APIRouter:
         return DeadLetterAction(action=action, dead_letter=DeadLetterOut.model_validate(letter.summary()))
 
     @router.get("", response_model=DeadLetterPage, summary="This service's dead letters, oldest first",
+                dependencies=[needs_scope("ops:read")],
                 responses={**_DEAD_LETTER_ERRORS, 400: {"description": "Invalid pagination cursor",
                                                         "content": {PROBLEM_MEDIA_TYPE: {}}}})
     async def list_dead_letters(
@@ -336,12 +347,12 @@ def dead_letter_router(service: str, durables: list[str]) -> APIRouter:
         return DeadLetterPage(items=[DeadLetterOut.model_validate(d.summary()) for d in page],
                               next_cursor=encode_cursor({"after": last}) if last is not None else None)
 
-    @router.get("/{sequence}", response_model=DeadLetterAction, summary="One dead letter",
+    @router.get("/{sequence}", response_model=DeadLetterAction, summary="One dead letter", dependencies=[needs_scope("ops:read")],
                 responses=_DEAD_LETTER_ERRORS)
     async def read_dead_letter(request: Request, _: OpsAdmin, sequence: DeadLetterSequence) -> DeadLetterAction:
         return await act(request, sequence, "read")
 
-    @router.post("/{sequence}/replay", response_model=DeadLetterAction,
+    @router.post("/{sequence}/replay", response_model=DeadLetterAction, dependencies=[needs_scope("ops:write")],
                  summary="Publish the message again on its original subject (after the fix) and remove the dead letter",
                  responses={**_DEAD_LETTER_ERRORS, 409: {"description": "Not a readable event: discard it",
                                                          "content": {PROBLEM_MEDIA_TYPE: {}}}})
@@ -349,6 +360,7 @@ def dead_letter_router(service: str, durables: list[str]) -> APIRouter:
         return await act(request, sequence, "replayed")
 
     @router.delete("/{sequence}", response_model=DeadLetterAction, summary="Discard a dead letter for good",
+                   dependencies=[needs_scope("ops:write")],
                    responses=_DEAD_LETTER_ERRORS)
     async def discard_dead_letter(request: Request, _: OpsAdmin, sequence: DeadLetterSequence) -> DeadLetterAction:
         return await act(request, sequence, "discarded")

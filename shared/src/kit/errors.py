@@ -143,8 +143,8 @@ def problem_body(problem: Problem, *, instance: str | None = None, request_id: s
         request_id=request_id,
         errors=problem.errors,
     ).model_dump(exclude_none=True)
-    doc.update(problem.extensions)
-    return doc
+    # RFC 9457's own members (status, type, title, …) are never overridden by an extension of the same name.
+    return doc | {name: value for name, value in problem.extensions.items() if name not in doc}
 
 
 def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:

@@ -13,10 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 
+from kit.auth import scope_declaration
 from kit.errors import PROBLEM_MEDIA_TYPE, ProblemDocument
 
 _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+BEARER_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
 
 
 def problem_content(schemas: dict[str, Any]) -> dict[str, Any]:
@@ -47,12 +50,31 @@ def correct_error_responses(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
+def document_required_scopes(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
+    """Each operation's scope declaration (``kit.auth.needs_scope``): ``x-required-scopes`` and the security
+    requirement. The gateway enforces what this says (``gateway.scopes``), so docs and door cannot differ."""
+    for context in iter_route_contexts(app.routes):
+        if not isinstance(context.original_route, APIRoute):
+            continue
+        declaration = scope_declaration(context.dependant)
+        path_item = document.get("paths", {}).get(context.path_format)
+        if declaration is None or path_item is None:
+            continue
+        for method in context.methods:
+            operation = path_item.get(method.lower())
+            if isinstance(operation, dict):
+                operation.update(declaration.as_openapi())
+    if any("security" in op for item in document.get("paths", {}).values() for op in item.values() if isinstance(op, dict)):
+        document.setdefault("components", {}).setdefault("securitySchemes", {}).update(BEARER_SCHEME)
+    return document
+
+
 def document_problem_responses(app: FastAPI) -> FastAPI:
     generate: Callable[[], dict[str, Any]] = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = correct_error_responses(generate())
+            app.openapi_schema = document_required_scopes(app, correct_error_responses(generate()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

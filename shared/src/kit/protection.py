@@ -141,8 +141,13 @@ class Keyring:
         except (InvalidTag, ValueError) as e:
             raise ProtectionError("the protected value does not decrypt (tampered, or another context)") from e
 
+    @staticmethod
+    def key_id_of(token: str) -> str:
+        """The id of the key ``token`` was encrypted under (a re-encryption job's selector)."""
+        return _split(token)[0]
+
     def needs_reencryption(self, token: str) -> bool:
-        return _split(token)[0] != self.active
+        return self.key_id_of(token) != self.active
 
     def reencrypt(self, token: str, *, context: str = "") -> str:
         """The value under the active key (unchanged when it already is)."""

@@ -47,6 +47,9 @@ class ClockView(BaseModel):
     amount: int
     started_at: datetime
     due_at: datetime | None
+    due_at_provisional: bool = Field(description=(
+        "The due time counts on a year whose holiday arrangement ops have not approved yet (暂定); it is "
+        "recomputed when the year is approved"))
     paused: bool
     stopped_at: datetime | None
     elapsed_seconds: float = Field(description="Counted time so far (office time for working units)")
@@ -75,6 +78,7 @@ class TicketView(BaseModel):
     closed_at: datetime | None
     reopen_count: int
     due_at: datetime | None = Field(description="When the most urgent running clock breaches")
+    due_at_provisional: bool = Field(description="That clock's due time counts on a provisional calendar year")
     policy_id: str
     clocks: list[ClockView]
     allowed_actions: list[str]
@@ -370,7 +374,10 @@ class CalendarSubmissionView(BaseModel):
 
 class CalendarYearView(BaseModel):
     year: int
-    known: bool = Field(description="Whether clocks can run in this year")
+    known: bool = Field(description="Whether clocks can run in this year (on approved or provisional data)")
+    provisional: bool = Field(description=(
+        "No approved arrangement: clocks count on the provisional year computed from the holiday regulation "
+        "(its holidays and 补假 below, no make-up working days) and are recomputed when ops approve the year"))
     origin: str | None = Field(description="Where this process's data for the year comes from")
     source: str | None
     approved_by: str | None

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from kit import idempotency
-from kit.auth import Principal, Role, bearer_token, require_roles
+from kit.auth import PUBLIC_ROUTE, Principal, Role, bearer_token, needs_scope, require_roles
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES, Forbidden, NotFound, ValidationFailed
 from kit.pagination import CursorQuery, LimitQuery, Page
@@ -67,7 +67,8 @@ MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
 
 # ---- search ------------------------------------------------------------------------------------------
 
-@router.get("/v1/knowledge/search", summary="Ranked published entries with scores (public)",
+@router.get("/v1/knowledge/search", dependencies=[PUBLIC_ROUTE],
+            summary="Ranked published entries with scores (public)",
             responses={422: PROBLEM_RESPONSES[422]})
 async def search(q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS)],
                  limit: Annotated[int, Query(ge=1, le=50)] = 10) -> SearchResult:
@@ -86,7 +87,8 @@ async def search(q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_C
 
 # ---- entries -----------------------------------------------------------------------------------------
 
-@router.get("/v1/knowledge/entries", summary="Entries, newest change first (staff)")
+@router.get("/v1/knowledge/entries", dependencies=[needs_scope("knowledge:read")],
+            summary="Entries, newest change first (staff)")
 async def list_entries(session: SessionDep, _: Reader, limit: LimitQuery = 20, cursor: CursorQuery = None,
                        status: Annotated[Literal["draft", "in_review", "published", "retired"] | None, Query()] = None,
                        matter: Annotated[str | None, Query(max_length=128)] = None,
@@ -99,7 +101,8 @@ async def list_entries(session: SessionDep, _: Reader, limit: LimitQuery = 20, c
                            next_cursor=next_cursor)
 
 
-@router.post("/v1/knowledge/entries", status_code=201, summary="Create a draft entry (knowledge_editor)",
+@router.post("/v1/knowledge/entries", dependencies=[needs_scope("knowledge:write")],
+             status_code=201, summary="Create a draft entry (knowledge_editor)",
              responses={201: {"model": EntryView}, 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
 async def create_entry(request: Request, principal: Editor, body: EntryCreate, idempotency_key: IdempotencyKey = None
                        ) -> JSONResponse:
@@ -113,7 +116,8 @@ async def create_entry(request: Request, principal: Editor, body: EntryCreate, i
     return JSONResponse(payload, status_code=status, headers={"Location": f"/v1/knowledge/entries/{payload['id']}"})
 
 
-@router.get("/v1/knowledge/entries/{entry_id}", summary="An entry: staff see the newest version; the public "
+@router.get("/v1/knowledge/entries/{entry_id}", dependencies=[PUBLIC_ROUTE],
+            summary="An entry: staff see the newest version; the public "
             "(no token) the published one, or as it was published on `as_of`",
             responses={404: PROBLEM_RESPONSES[404]})
 async def get_entry(session: SessionDep, principal: MaybePrincipal, entry_id: EntryId,
@@ -127,7 +131,8 @@ async def get_entry(session: SessionDep, principal: MaybePrincipal, entry_id: En
                        category=content["category"], policy_ref=content.get("policy_ref"))
 
 
-@router.patch("/v1/knowledge/entries/{entry_id}", summary="Change an entry: a new draft version (knowledge_editor); "
+@router.patch("/v1/knowledge/entries/{entry_id}", dependencies=[needs_scope("knowledge:write")],
+              summary="Change an entry: a new draft version (knowledge_editor); "
               "the published version stays live until the new one is published",
               responses={404: PROBLEM_RESPONSES[404], 422: PROBLEM_RESPONSES[422]})
 async def change_entry(request: Request, principal: Editor, entry_id: EntryId, body: EntryPatch) -> EntryView:
@@ -136,14 +141,16 @@ async def change_entry(request: Request, principal: Editor, entry_id: EntryId, b
         return EntryView.model_validate(await entries.view(session, entry))
 
 
-@router.get("/v1/knowledge/entries/{entry_id}/history", summary="Who changed what, when (staff)",
+@router.get("/v1/knowledge/entries/{entry_id}/history", dependencies=[needs_scope("knowledge:read")],
+            summary="Who changed what, when (staff)",
             responses={404: PROBLEM_RESPONSES[404]})
 async def entry_history(session: SessionDep, _: Reader, entry_id: EntryId) -> Page[HistoryItem]:
     rows = await entries.history(session, entry_id)
     return Page[HistoryItem](items=[HistoryItem.model_validate(r, from_attributes=True) for r in rows])
 
 
-@router.get("/v1/knowledge/entries/{entry_id}/versions/{version}", summary="One version's content (staff)",
+@router.get("/v1/knowledge/entries/{entry_id}/versions/{version}", dependencies=[needs_scope("knowledge:read")],
+            summary="One version's content (staff)",
             responses={404: PROBLEM_RESPONSES[404]})
 async def entry_version(session: SessionDep, _: Reader, entry_id: EntryId, version: Annotated[int, Path(ge=1, le=1_000_000)]) -> dict:
     entry = await entries.get_entry(session, entry_id)
@@ -162,25 +169,29 @@ async def _transition(request: Request, action, principal: Principal, entry_id: 
     return view
 
 
-@router.post("/v1/knowledge/entries/{entry_id}/submit", summary="Send a draft to review (knowledge_editor)",
+@router.post("/v1/knowledge/entries/{entry_id}/submit", dependencies=[needs_scope("knowledge:write")],
+             summary="Send a draft to review (knowledge_editor)",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409]})
 async def submit_entry(request: Request, principal: Editor, entry_id: EntryId, body: Transition | None = None) -> EntryView:
     return await _transition(request, entries.submit, principal, entry_id, body)
 
 
-@router.post("/v1/knowledge/entries/{entry_id}/publish", summary="Publish the newest version (reviewer); searchable at once",
+@router.post("/v1/knowledge/entries/{entry_id}/publish", dependencies=[needs_scope("knowledge:publish")],
+             summary="Publish the newest version (reviewer); searchable at once",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409]})
 async def publish_entry(request: Request, principal: Publisher, entry_id: EntryId, body: Transition | None = None) -> EntryView:
     return await _transition(request, entries.publish, principal, entry_id, body)
 
 
-@router.post("/v1/knowledge/entries/{entry_id}/retire", summary="Take an entry off line (reviewer)",
+@router.post("/v1/knowledge/entries/{entry_id}/retire", dependencies=[needs_scope("knowledge:publish")],
+             summary="Take an entry off line (reviewer)",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409]})
 async def retire_entry(request: Request, principal: Publisher, entry_id: EntryId, body: Transition | None = None) -> EntryView:
     return await _transition(request, entries.retire, principal, entry_id, body)
 
 
-@router.post("/v1/knowledge/entries/{entry_id}/confirm", summary="巡检: confirm a published answer is still right "
+@router.post("/v1/knowledge/entries/{entry_id}/confirm", dependencies=[needs_scope("knowledge:write")],
+             summary="巡检: confirm a published answer is still right "
              "(knowledge_editor); to revise it, PATCH and publish", responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409]})
 async def confirm_entry(request: Request, principal: Editor, entry_id: EntryId, body: Transition | None = None) -> EntryView:
     return await _transition(request, entries.confirm, principal, entry_id, body)
@@ -188,7 +199,8 @@ async def confirm_entry(request: Request, principal: Editor, entry_id: EntryId, 
 
 # ---- import and export -------------------------------------------------------------------------------
 
-@router.post("/v1/knowledge/import", summary="Bulk import JSON Lines (the format of faq.jsonl); good lines are "
+@router.post("/v1/knowledge/import", dependencies=[needs_scope("knowledge:write")],
+             summary="Bulk import JSON Lines (the format of faq.jsonl); good lines are "
              "stored, bad ones reported. `publish=true` needs the reviewer or ops_admin role",
              responses={422: PROBLEM_RESPONSES[422]},
              openapi_extra={"requestBody": {"required": True, "description": "JSON Lines (sent as text/plain or "
@@ -209,7 +221,8 @@ async def import_entries(request: Request, principal: Importer,
     return report
 
 
-@router.get("/v1/knowledge/export", summary="Export as JSON Lines: published versions, or the newest of every entry "
+@router.get("/v1/knowledge/export", dependencies=[needs_scope("knowledge:read")],
+            summary="Export as JSON Lines: published versions, or the newest of every entry "
             "(`all=true`)", response_class=Response,
             responses={200: {"content": {"application/x-ndjson": {}}}})
 async def export_entries(session: SessionDep, _: Reader,
@@ -221,13 +234,15 @@ async def export_entries(session: SessionDep, _: Reader,
 
 # ---- policy deadlines, unanswered questions, reports --------------------------------------------------
 
-@router.get("/v1/knowledge/policy-deadlines", summary="Entries linked to a policy that are at risk of missing, or "
+@router.get("/v1/knowledge/policy-deadlines", dependencies=[needs_scope("knowledge:read")],
+            summary="Entries linked to a policy that are at risk of missing, or "
             "missed, publication one working day before the policy takes effect (staff)")
 async def policy_deadlines(session: SessionDep, _: Reader) -> PolicyDeadlines:
     return PolicyDeadlines.model_validate(await entries.policy_deadlines(session))
 
 
-@router.get("/v1/knowledge/unanswered", summary="Groups of questions the assistant could not answer, each due in 5 "
+@router.get("/v1/knowledge/unanswered", dependencies=[needs_scope("knowledge:read")],
+            summary="Groups of questions the assistant could not answer, each due in 5 "
             "working days (staff)")
 async def list_unanswered(session: SessionDep, _: Staff,
                           state: Annotated[Literal["open", "due", "late", "resolved", "all"], Query()] = "open",
@@ -236,7 +251,8 @@ async def list_unanswered(session: SessionDep, _: Staff,
     return Page[UnansweredGroupView](items=[UnansweredGroupView.model_validate(g) for g in groups])
 
 
-@router.post("/v1/knowledge/unanswered/{group_id}/resolve", summary="Resolve a group by linking the entry that "
+@router.post("/v1/knowledge/unanswered/{group_id}/resolve", dependencies=[needs_scope("knowledge:write")],
+             summary="Resolve a group by linking the entry that "
              "answers it (knowledge_editor)", responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409]})
 async def resolve_unanswered(request: Request, principal: Editor, group_id: SessionId, body: ResolveGroup
                              ) -> UnansweredGroupView:
@@ -244,7 +260,8 @@ async def resolve_unanswered(request: Request, principal: Editor, group_id: Sess
         return UnansweredGroupView.model_validate(await unanswered.resolve(session, principal, group_id, body.entry_id))
 
 
-@router.get("/v1/knowledge/reports", summary="Resolution rate, unanswered questions, inspection and confirmation "
+@router.get("/v1/knowledge/reports", dependencies=[needs_scope("knowledge:read")],
+            summary="Resolution rate, unanswered questions, inspection and confirmation "
             "rates, policy deadlines (staff)")
 async def get_reports(session: SessionDep, _: Staff) -> dict:
     return await reports.build(session)
@@ -257,7 +274,8 @@ def _session_view(c, messages: list[dict] | None = None) -> SessionView:  # noqa
                        handed_over=bool(c.handed_over), solved=c.solved, created_at=c.created_at, messages=messages or [])
 
 
-@assistant_router.post("/v1/assistant/sessions", status_code=201, summary="Start a conversation (public; with a "
+@assistant_router.post("/v1/assistant/sessions", dependencies=[PUBLIC_ROUTE],
+                       status_code=201, summary="Start a conversation (public; with a "
                        "token it is the caller's own)", responses={201: {"model": SessionView}})
 async def start_session(request: Request, principal: MaybePrincipal, body: SessionCreate | None = None,
                         idempotency_key: IdempotencyKey = None) -> JSONResponse:
@@ -275,13 +293,15 @@ async def start_session(request: Request, principal: MaybePrincipal, body: Sessi
     return JSONResponse(payload, status_code=status, headers={"Location": f"/v1/assistant/sessions/{payload['id']}"})
 
 
-@assistant_router.get("/v1/assistant/sessions/{session_id}", summary="A conversation with its messages")
+@assistant_router.get("/v1/assistant/sessions/{session_id}", dependencies=[PUBLIC_ROUTE],
+                      summary="A conversation with its messages")
 async def get_session(session: SessionDep, principal: MaybePrincipal, session_id: SessionId) -> SessionView:
     c = await conversations.get(session, principal, session_id)
     return _session_view(c, await conversations.messages_of(session, c.id))
 
 
-@assistant_router.post("/v1/assistant/sessions/{session_id}/messages", summary="Ask: an answer with its entry, a "
+@assistant_router.post("/v1/assistant/sessions/{session_id}/messages", dependencies=[PUBLIC_ROUTE],
+                       summary="Ask: an answer with its entry, a "
                        "confidence and up to three suggestions, or one clarifying question, or a hand-over to a human")
 async def ask(request: Request, principal: MaybePrincipal, session_id: SessionId, body: MessageIn) -> AssistantReply:
     token = bearer_token(request.headers.get("authorization"))
@@ -291,7 +311,8 @@ async def ask(request: Request, principal: MaybePrincipal, session_id: SessionId
     return AssistantReply.model_validate(reply)
 
 
-@assistant_router.post("/v1/assistant/sessions/{session_id}/feedback", summary="Say whether the answer solved the problem")
+@assistant_router.post("/v1/assistant/sessions/{session_id}/feedback", dependencies=[PUBLIC_ROUTE],
+                       summary="Say whether the answer solved the problem")
 async def give_feedback(request: Request, principal: MaybePrincipal, session_id: SessionId, body: FeedbackIn) -> SessionView:
     async with request.app.state.database.transaction() as session:
         return _session_view(await conversations.feedback(session, principal, session_id, body.solved))

@@ -16,6 +16,7 @@ from kit.settings import ServiceSettings
 from matters.api import routers
 from matters.events import SUBSCRIPTIONS
 from matters.service import clock, live, stalls
+from matters.service.blobs import BlobStoreKind
 
 
 class Settings(ServiceSettings):
@@ -23,6 +24,9 @@ class Settings(ServiceSettings):
     service_name: ClassVar[str] = "matters"
     port: int = 8001
     clock_warning_interval_seconds: float = 60.0
+    # Where uploaded materials are kept (matters.service.blobs): ``postgres`` (every replica shares it)
+    # or ``filesystem`` under ``blob_dir`` (one process, or replicas sharing one volume).
+    blob_store: BlobStoreKind = BlobStoreKind.POSTGRES
     blob_dir: Path = Path("var/blobs")
     max_material_bytes: int = 20 * 1024 * 1024
     # Live status streams (SSE): a comment this often keeps proxies from closing a quiet stream; a
@@ -55,14 +59,8 @@ async def stall_detection(runtime: Runtime) -> None:
     """Open and close stalls, once per tick across replicas."""
     settings = runtime.settings
     assert isinstance(settings, Settings)
-    thresholds = stalls.effective_thresholds(settings.stall_thresholds)
-
-    async def tick(session: AsyncSession) -> int:
-        result = await stalls.detect(session, thresholds, now=datetime.now(UTC), cal=clock.calendar(),
-                                     batch=settings.stall_batch_size)
-        return int(result)
-
-    await every(runtime.database, "matters.stall-detection", settings.stall_detection_interval_seconds, tick)
+    job = stalls.detection_job(stalls.effective_thresholds(settings.stall_thresholds), batch=settings.stall_batch_size)
+    await every(runtime.database, "matters.stall-detection", settings.stall_detection_interval_seconds, job)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -1,13 +1,16 @@
 """What svc-matters consumes. It publishes (contracts in ``kit.contracts.matters``, through the outbox):
 ``lvrong.matters.application.submitted``, ``.application.status_changed``, ``.clock.warning``,
-``.stall.opened``, ``.bundle.completed``, ``.benefit.granted`` and ``.business.changed`` (business data from
-ops imports, for svc-prequal's name comparison and pre-fill)."""
+``.stall.opened``, ``.bundle.completed``, ``.benefit.granted``, ``.business.changed`` (business data from
+ops imports, for svc-prequal's name comparison and pre-fill), ``.matter.published`` (every matter version
+of the catalogue, with its requirements, for svc-prequal's pre-review, dry run and pre-fill) and
+``.application.due_date_changed`` (a due date recomputed on a newly approved calendar year)."""
 from __future__ import annotations
 
 from kit.contracts import LicenceIssued, PrereviewVerdictIssued
+from kit.contracts.helpdesk import CalendarYearApproved
 from kit.contracts.licences import LicenceStatusChanged
 from kit.events import EventSubscription
-from matters.service import applications, licences, lifecycle
+from matters.service import applications, calendar_years, licences, lifecycle
 
 SUBSCRIPTIONS = [
     EventSubscription(name="prequal-verdicts", producer="prequal", subjects=[PrereviewVerdictIssued.event_type],
@@ -19,4 +22,7 @@ SUBSCRIPTIONS = [
     EventSubscription(name="licences-held", producer="licences",
                       subjects=[LicenceIssued.event_type, LicenceStatusChanged.event_type],
                       handler=licences.record_event),
+    # Ops approved a year of the working-day calendar: due dates counted on it provisionally are recomputed.
+    EventSubscription(name="calendar-approved", producer="helpdesk", subjects=[CalendarYearApproved.event_type],
+                      handler=calendar_years.on_year_approved),
 ]

@@ -15,9 +15,11 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -109,6 +111,9 @@ class Application(Base):
     clock_stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     clock_warned_percent: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     clock_next_warning_on: Mapped[date | None] = mapped_column(Date)
+    # The due date counts on a year without an approved calendar (kit.calendar's provisional year);
+    # recomputed when ops approve it (revision 0008_provisional_due_dates).
+    clock_due_provisional: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
 
     __table_args__ = (
         Index("ix_applications_applicant_created", "applicant_subject", "created_at", "id"),
@@ -127,6 +132,8 @@ class Application(Base):
         Index("ix_applications_status_since", "status", "status_since"),
         Index("ix_applications_next_warning", "clock_next_warning_on",
               postgresql_where="clock_next_warning_on IS NOT NULL"),
+        # Revision 0008_provisional_due_dates: the due dates to recompute when a calendar year is approved.
+        Index("ix_applications_provisional_due", "clock_due_date", postgresql_where="clock_due_provisional"),
         # Revision 0004: the overdue list, the cockpit's overdue and backlog counts.
         Index("ix_applications_overdue_department", "department", "created_at", "id",
               postgresql_include=["clock_due_date"], postgresql_where=RUNNING_UNPAUSED_CLOCK),
@@ -207,6 +214,26 @@ class Material(Base):
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     storage_key: Mapped[str] = mapped_column(String(255), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class MaterialBlob(Base):
+    """The bytes of uploaded materials when ``MATTERS_BLOB_STORE=postgres`` (matters.service.blobs):
+    one row per distinct content, keyed by its SHA-256; the bytes are in ``material_blob_chunks``."""
+
+    __tablename__ = "material_blobs"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    chunk_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class MaterialBlobChunk(Base):
+    __tablename__ = "material_blob_chunks"
+
+    key: Mapped[str] = mapped_column(ForeignKey("material_blobs.key", ondelete="CASCADE"), primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
 
 
 class ApplicationMaterial(Base):

@@ -155,6 +155,10 @@ class ClockView(BaseModel):
     started_on: date | None
     limit_days: int | None = Field(description="Statutory working days, extensions included")
     due_date: date | None
+    due_date_provisional: bool = Field(description=(
+        "The due date counts on a year whose holiday arrangement ops have not approved yet (暂定): the "
+        "regulation's holidays without make-up working days. It is recomputed, with a timeline note and a "
+        "`lvrong.matters.application.due_date_changed` event, when the year is approved"))
     working_days_left: int | None
     paused: bool
     overdue: bool
@@ -209,6 +213,7 @@ class ApplicationListItem(BaseModel):
     stage: Stage
     department: str
     due_date: date | None
+    due_date_provisional: bool = Field(description="The due date counts on a year not yet approved (see ClockView)")
     overdue: bool
     created_at: datetime
     updated_at: datetime

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from kit.auth import CurrentPrincipal, Principal, Role, require_roles
+from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, require_roles
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.pagination import Page
@@ -32,7 +32,7 @@ RuleSetVersion = Annotated[int, Path(ge=1, le=2**31 - 1)]
 RuleAdmin = Annotated[Principal, Depends(require_roles(Role.REVIEWER, Role.OPS_ADMIN))]
 
 
-@router.get("/v1/prequal/applications/{application_id}/verdicts",
+@router.get("/v1/prequal/applications/{application_id}/verdicts", dependencies=[needs_scope("applications:read")],
             summary="Pre-review (预审) verdicts of an application, one per submission attempt",
             responses={404: PROBLEM_RESPONSES[404]})
 async def application_verdicts(session: SessionDep, principal: CurrentPrincipal, application_id: AppId,
@@ -41,14 +41,14 @@ async def application_verdicts(session: SessionDep, principal: CurrentPrincipal,
     return Page[VerdictView](items=[VerdictView.model_validate(v) for v in rows])
 
 
-@router.get("/v1/prequal/reviews/{application_id}",
+@router.get("/v1/prequal/reviews/{application_id}", dependencies=[needs_scope("applications:read")],
             summary="The latest pre-review of an application with every rule's result (owner or staff)",
             responses={404: PROBLEM_RESPONSES[404]})
 async def latest_review(session: SessionDep, principal: CurrentPrincipal, application_id: AppId) -> ReviewView:
     return ReviewView.model_validate(await service.latest_review(session, principal, application_id))
 
 
-@router.post("/v1/prequal/check",
+@router.post("/v1/prequal/check", dependencies=[needs_scope("applications:read")],
              summary="Dry-run the pre-review on the caller's draft, the comparison (数据比对) included: every problem "
                      "at once, nothing stored",
              responses={404: PROBLEM_RESPONSES[404], 422: PROBLEM_RESPONSES[422]})
@@ -57,40 +57,43 @@ async def check(session: SessionDep, principal: CurrentPrincipal, body: CheckReq
                                                             body.materials))
 
 
-@rules_router.get("/v1/prequal/rulesets", summary="Rule sets of every matter, or of one (reviewer, ops_admin)")
+@rules_router.get("/v1/prequal/rulesets", dependencies=[needs_scope("rulesets:read")],
+                  summary="Rule sets of every matter, or of one (reviewer, ops_admin)")
 async def list_rulesets(session: SessionDep, _: RuleAdmin,
                         matter: Annotated[str | None, Query(max_length=32)] = None) -> Page[RuleSetSummary]:
     rows = await service.list_rulesets(session, matter)
     return Page[RuleSetSummary](items=[RuleSetSummary.model_validate(r) for r in rows])
 
 
-@rules_router.get("/v1/prequal/rulesets/{matter}/versions/{version}", summary="One version of a matter's rule set")
+@rules_router.get("/v1/prequal/rulesets/{matter}/versions/{version}", dependencies=[needs_scope("rulesets:read")],
+                  summary="One version of a matter's rule set")
 async def get_ruleset(session: SessionDep, _: RuleAdmin, matter: MatterCode, version: RuleSetVersion) -> RuleSetView:
     return RuleSetView.model_validate(await service.get_ruleset(session, matter, version))
 
 
-@rules_router.post("/v1/prequal/rulesets/{matter}", status_code=201,
+@rules_router.post("/v1/prequal/rulesets/{matter}", dependencies=[needs_scope("rulesets:write")], status_code=201,
                    summary="Create a draft version; every rule is compiled, invalid CEL is refused (422)",
                    responses={422: PROBLEM_RESPONSES[422]})
 async def create_ruleset(session: SessionDep, principal: RuleAdmin, matter: MatterCode, body: RuleSetCreate) -> RuleSetView:
     return RuleSetView.model_validate(await service.create_draft(session, principal, matter, body.rules))
 
 
-@rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/test",
+@rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/test", dependencies=[needs_scope("rulesets:write")],
                    summary="Dry-run a version against its examples and the last reviewed applications")
 async def test_ruleset(session: SessionDep, principal: RuleAdmin, matter: MatterCode, version: RuleSetVersion,
                        last: Annotated[int, Query(ge=0, le=500)] = 50) -> RuleSetTestResult:
     return RuleSetTestResult.model_validate(await service.test_ruleset(session, matter, version, last, principal))
 
 
-@rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/publish",
+@rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/publish", dependencies=[needs_scope("rulesets:write")],
                    summary="Make a version the active one (the previous active one is retired)",
                    responses={409: PROBLEM_RESPONSES[409]})
 async def publish_ruleset(session: SessionDep, principal: RuleAdmin, matter: MatterCode, version: RuleSetVersion) -> RuleSetView:
     return RuleSetView.model_validate(await service.publish(session, matter, version, principal))
 
 
-@rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/retire", summary="Retire a version")
+@rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/retire", dependencies=[needs_scope("rulesets:write")],
+                   summary="Retire a version")
 async def retire_ruleset(session: SessionDep, principal: RuleAdmin, matter: MatterCode, version: RuleSetVersion) -> RuleSetView:
     return RuleSetView.model_validate(await service.retire(session, matter, version, principal))
 
@@ -107,14 +110,14 @@ Applicant = Annotated[Principal, Depends(require_roles(Role.APPLICANT))]
 MeasuresReader = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN, Role.INSPECTOR))]
 
 
-@prefill_router.post("/v1/prequal/prefill",
+@prefill_router.post("/v1/prequal/prefill", dependencies=[needs_scope("applications:write")],
                      summary="A draft form with every field the platform can fill, each with its source and freshness",
                      responses={404: PROBLEM_RESPONSES[404], 422: PROBLEM_RESPONSES[422]})
 async def prefill(session: SessionDep, principal: Applicant, body: PrefillRequest) -> PrefillResult:
     return PrefillResult.model_validate(await prefill_service.build_prefill(session, principal, body.matter_code))
 
 
-@prefill_router.get("/v1/prequal/measures",
+@prefill_router.get("/v1/prequal/measures", dependencies=[needs_scope("ops:read")],
                     summary="Pre-review coverage, first-time acceptance, pre-fill and wrongly-blocked rates per matter "
                             "and period (ops_admin, inspector)",
                     responses={422: PROBLEM_RESPONSES[422]})
@@ -130,19 +133,20 @@ from prequal import shadow as shadow_service  # noqa: E402
 from prequal.schemas import ShadowReport, ShadowState  # noqa: E402
 
 
-@rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/shadow",
+@rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/shadow", dependencies=[needs_scope("rulesets:write")],
                    summary="Run a draft version in shadow beside the active one (one per matter); verdicts are "
                            "not affected", responses={409: PROBLEM_RESPONSES[409]})
 async def shadow_ruleset(session: SessionDep, principal: RuleAdmin, matter: MatterCode, version: RuleSetVersion) -> ShadowState:
     return ShadowState.model_validate(await shadow_service.start(session, principal, matter, version))
 
 
-@rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/unshadow", summary="Stop running a version in shadow")
+@rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/unshadow", dependencies=[needs_scope("rulesets:write")],
+                   summary="Stop running a version in shadow")
 async def unshadow_ruleset(session: SessionDep, _: RuleAdmin, matter: MatterCode, version: RuleSetVersion) -> ShadowState:
     return ShadowState.model_validate(await shadow_service.stop(session, matter, version))
 
 
-@rules_router.get("/v1/prequal/rulesets/{matter}/versions/{version}/shadow-report",
+@rules_router.get("/v1/prequal/rulesets/{matter}/versions/{version}/shadow-report", dependencies=[needs_scope("rulesets:read")],
                   summary="Where the shadow version and the active rules disagreed on submissions, with counts")
 async def shadow_report(session: SessionDep, _: RuleAdmin, matter: MatterCode, version: RuleSetVersion) -> ShadowReport:
     return ShadowReport.model_validate(await shadow_service.report(session, matter, version))

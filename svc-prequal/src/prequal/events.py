@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted, BusinessDataChanged
+from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted, BusinessDataChanged, MatterPublished
 from kit.contracts.licences import LicenceIssued
 from kit.events import CloudEvent, EventSubscription
 from kit.events.consumer import handling, one_transaction_per_batch
@@ -34,6 +34,12 @@ async def on_submitted_batch(session: AsyncSession, events: list[CloudEvent]) ->
     await prefill.record_submissions(session, submissions)
 
 
+async def on_matter_published(session: AsyncSession, event: CloudEvent) -> None:
+    """Keep the requirements of every matter version the catalogue publishes, so the dry run, pre-fill
+    and pre-review know a matter before its first application (the highest version is the current one)."""
+    await service.remember_requirements(session, [MatterPublished.from_event(event).matter])
+
+
 async def on_status_changed(session: AsyncSession, event: CloudEvent) -> None:
     """Open applications for the comparison (数据比对); status history for the measures."""
     await compare.on_status_changed(session, event)
@@ -41,6 +47,8 @@ async def on_status_changed(session: AsyncSession, event: CloudEvent) -> None:
 
 
 SUBSCRIPTIONS = [
+    EventSubscription(name="catalogue", producer="matters", subjects=[MatterPublished.event_type],
+                      handler=on_matter_published),  # every matter version, from the stream's start
     EventSubscription(name="submissions", producer="matters", subjects=[ApplicationSubmitted.event_type],
                       handler=on_submitted, batch_handler=on_submitted_batch),
     EventSubscription(name="status-changes", producer="matters", subjects=[ApplicationStatusChanged.event_type],

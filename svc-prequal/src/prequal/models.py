@@ -24,6 +24,7 @@ class ReviewedInputs(TypeDecorator[dict[str, Any]]):
 
     impl = JSONB
     cache_ok = True
+    protected_json = True  # found by the key-rotation job (kit.reencryption)
 
     def process_bind_param(self, value: Any, dialect: Any) -> Any:
         return {**value, "form": protect_form(value["form"])} if isinstance(value, dict) and "form" in value else value
@@ -73,7 +74,8 @@ class RuleSet(Base):
 
 
 class MatterRequirementsRow(Base):
-    """Read model: each matter version's requirements, as seen in the submissions consumed."""
+    """Read model: each matter version's requirements, from the catalogue's ``matter.published`` events
+    (and as carried by each submission); the highest version of a code is its current one."""
 
     __tablename__ = "matter_requirements"
 

@@ -106,11 +106,12 @@ def _profile(principal: Principal, spec: FormFieldSpec) -> Any:
 
 
 async def latest_requirements(session: AsyncSession, matter_code: str) -> MatterRequirements:
+    """The current (highest) version's requirements of a matter, as the catalogue's events announced it."""
     row = await session.scalar(select(MatterRequirementsRow).where(MatterRequirementsRow.code == matter_code)
                                .order_by(MatterRequirementsRow.version.desc()).limit(1))
     if row is None:
-        raise NotFound(f"预填尚不知道事项 {matter_code} 的表单（尚无该事项的申报） / the pre-fill does not know the "
-                       f"form of matter {matter_code} yet (no application of it has been seen)")
+        raise NotFound(f"预审尚不知道事项 {matter_code}（事项目录中没有该事项，或其发布尚未送达） / the pre-review does "
+                       f"not know matter {matter_code} (not in the catalogue, or its publication has not arrived yet)")
     return MatterRequirements.model_validate(row.requirements)
 
 

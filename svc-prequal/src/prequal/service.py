@@ -30,7 +30,7 @@ from kit.contracts import ApplicationSubmitted, Finding, MatterRequirements, Pre
 from kit.contracts.prequal import RuleOutcome
 from kit.errors import Conflict, NotFound, ValidationFailed
 from kit.events import outbox, outbox_row
-from prequal import compare, shadow
+from prequal import compare, prefill, shadow
 from prequal.models import MatterRequirementsRow, RuleSet, Verdict
 from prequal.rules import (
     CompiledRuleSet,
@@ -229,12 +229,7 @@ async def dry_run(session: AsyncSession, principal: Principal, matter_code: str,
                   materials: dict[str, Any]) -> dict[str, Any]:
     """Check the caller's draft against the matter's active rules and the comparison (数据比对): every
     problem at once, with the messages a submission would get, nothing stored."""
-    row = await session.scalar(select(MatterRequirementsRow).where(MatterRequirementsRow.code == matter_code)
-                               .order_by(MatterRequirementsRow.version.desc()).limit(1))
-    if row is None:
-        raise NotFound(f"预审尚不知道事项 {matter_code} 的申请要求（尚无该事项的申报） / the pre-review does not know "
-                       f"the requirements of matter {matter_code} yet (no application of it has been submitted)")
-    requirements = MatterRequirements.model_validate(row.requirements)
+    requirements = await prefill.latest_requirements(session, matter_code)
     ruleset, version = await active_ruleset(session, requirements)
     results = ruleset.evaluate(form, materials, dt.datetime.now(SHANGHAI).date())
     results += await compare.draft_results(session, principal, requirements, form, materials)

@@ -6,6 +6,7 @@ from kit.contracts.knowledge import AssistantHandedOver, ConversationTurn
 from kit.contracts.licences import LicenceIssued
 from kit.contracts.matters import (
     ApplicantRef,
+    ApplicationDueDateChanged,
     ApplicationStatusChanged,
     ApplicationSubmitted,
     BenefitGranted,
@@ -15,6 +16,7 @@ from kit.contracts.matters import (
     FormFieldSpec,
     MaterialRef,
     MaterialSpec,
+    MatterPublished,
     MatterRequirements,
     StallOpened,
 )
@@ -31,7 +33,7 @@ def _contracts_of(*modules) -> dict[str, type[EventContract]]:  # noqa: ANN002
 EVENT_TYPES: dict[str, type[EventContract]] = _contracts_of(matters, prequal, licences, helpdesk, knowledge)
 
 __all__ = [
-    "EVENT_TYPES", "AnswerProposed", "ApplicantRef", "AssistantHandedOver", "ApplicationStatusChanged", "ApplicationSubmitted", "BenefitGranted",
+    "EVENT_TYPES", "AnswerProposed", "ApplicantRef", "AssistantHandedOver", "ApplicationDueDateChanged", "ApplicationStatusChanged", "ApplicationSubmitted", "BenefitGranted",
     "BundleCompleted", "BusinessDataChanged", "ClockWarning", "ConversationTurn", "Finding", "FormFieldSpec", "LicenceIssued", "MaterialRef", "MaterialSpec",
-    "MatterRequirements", "PrereviewVerdictIssued", "StallOpened",
+    "MatterPublished", "MatterRequirements", "PrereviewVerdictIssued", "StallOpened",
 ]

@@ -1,12 +1,13 @@
 """Events published by svc-matters (stream ``LVRONG_MATTERS``)."""
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from kit.events.envelope import EventContract
+from kit.events.envelope import CloudEvent, EventContract
 from kit.protection import is_token
 
 FieldType = Literal["string", "text", "integer", "decimal", "date", "boolean", "enum", "uscc", "resident_id",
@@ -58,6 +59,36 @@ class MatterRequirements(BaseModel):
     kind: Literal["licence", "filing", "public_service"]  # public_service: 公共服务事项
     fields: list[FormFieldSpec]
     materials: list[MaterialSpec]
+
+
+class MatterPublished(EventContract):
+    """A version of a matter was published in the catalogue: version 1 of the shipped matters at
+    migration time, and every matter or new version an import publishes. Carries what the pre-review,
+    its dry run and pre-fill need, so they work for the first applicant of any matter.
+
+    Versions are immutable and numbered upwards, and every published version becomes the current one:
+    a consumer keeps each (code, version) once and takes the highest version as current, so an event
+    delivered again or late never replaces a newer version. The event id is a function of (code,
+    version) (``event_id_for``): publishing the same version twice is one event."""
+
+    event_type: ClassVar[str] = "lvrong.matters.matter.published"
+    source_service: ClassVar[str] = "matters"
+
+    matter: MatterRequirements
+    name_zh: str
+    department: str
+
+    @staticmethod
+    def event_id_for(code: str, version: int) -> str:
+        return uuid.uuid5(_MATTER_VERSION_NAMESPACE, f"{code}@{version}").hex
+
+    def envelope(self, *, subject: str | None = None, event_id: str | None = None) -> CloudEvent:
+        return super().envelope(subject=subject,
+                                event_id=event_id or self.event_id_for(self.matter.code, self.matter.version))
+
+
+# Fixed forever: the ids of events already published are derived from it.
+_MATTER_VERSION_NAMESPACE = uuid.UUID("6f1c2b9e-4d7a-5e3f-9a81-2c6b0d4e7f15")
 
 
 class ApplicantRef(BaseModel):
@@ -123,6 +154,29 @@ class ClockWarning(EventContract):
     percent: int
     due_date: str
     working_days_left: int
+
+
+class ApplicationDueDateChanged(EventContract):
+    """The statutory clock's due date of an application was recomputed without any action on it: ops
+    approved the working-day calendar of a year its clock had been counted on provisionally (or a
+    corrected one). ``provisional`` says whether the new due date still counts on a provisional year."""
+
+    event_type: ClassVar[str] = "lvrong.matters.application.due_date_changed"
+    source_service: ClassVar[str] = "matters"
+
+    application_id: str
+    matter_code: str
+    applicant_subject: str
+    applicant_org_code: str | None = None
+    department: str
+    step_id: int | None = None
+    previous_due_date: date
+    due_date: date
+    provisional: bool
+    previous_provisional: bool
+    reason: str = Field(description="Why it changed: `calendar_year_approved`")
+    calendar_year: int
+    occurred_at: datetime
 
 
 class StallOpened(EventContract):

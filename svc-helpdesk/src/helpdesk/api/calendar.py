@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from helpdesk.api.common import ERROR_RESPONSES, Ops, database, settings
 from helpdesk.schemas import CalendarSubmissionView, CalendarSubmit, CalendarYearView
 from helpdesk.service import calendar_admin as service
-from kit.auth import Principal, Role, require_roles
+from kit.auth import Principal, Role, needs_scope, require_roles
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 
@@ -17,13 +17,13 @@ Year = Annotated[int, Path(ge=1900, le=2200)]
 Reader = Annotated[Principal, Depends(require_roles(*[r for r in Role if r not in (Role.APPLICANT, Role.PARTNER)]))]
 
 
-@router.get("/v1/calendar/{year}",
+@router.get("/v1/calendar/{year}", dependencies=[needs_scope("helpdesk:read")],
             summary="A year of the working-day calendar as every service uses it, any pending submission, and the alarm")
 async def get_year(session: SessionDep, principal: Reader, year: Year) -> CalendarYearView:
     return await service.year_view(session, year)
 
 
-@router.put("/v1/calendar/{year}", status_code=202,
+@router.put("/v1/calendar/{year}", dependencies=[needs_scope("helpdesk:admin")], status_code=202,
             summary="Ops: submit a year's holidays and make-up working days (调休) for approval by a second ops person",
             responses={422: PROBLEM_RESPONSES[422]})
 async def submit_year(request: Request, principal: Ops, year: Year, body: CalendarSubmit) -> CalendarSubmissionView:
@@ -31,7 +31,7 @@ async def submit_year(request: Request, principal: Ops, year: Year, body: Calend
         return await service.submit_year(session, principal, year, body)
 
 
-@router.post("/v1/calendar/{year}/approve",
+@router.post("/v1/calendar/{year}/approve", dependencies=[needs_scope("helpdesk:admin")],
              summary="Ops: approve the pending submission (not your own); every service uses it within moments",
              responses={409: PROBLEM_RESPONSES[409], 503: PROBLEM_RESPONSES[503]})
 async def approve_year(request: Request, principal: Ops, year: Year) -> CalendarSubmissionView:

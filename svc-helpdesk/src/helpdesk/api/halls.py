@@ -19,7 +19,7 @@ from helpdesk.schemas import (
     VisitView,
 )
 from helpdesk.service import halls as service
-from kit.auth import CurrentPrincipal
+from kit.auth import CurrentPrincipal, needs_scope
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 
@@ -27,26 +27,29 @@ router = APIRouter(tags=["halls"], responses=ERROR_RESPONSES)
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-@router.post("/v1/halls", status_code=201, summary="Ops: add a service hall",
+@router.post("/v1/halls", dependencies=[needs_scope("helpdesk:admin")],
+             status_code=201, summary="Ops: add a service hall",
              responses={409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
 async def create_hall(request: Request, principal: Ops, body: HallCreate) -> HallView:
     async with database(request).transaction() as session:
         return await service.create_hall(session, body)
 
 
-@router.get("/v1/halls", summary="Service halls")
+@router.get("/v1/halls", dependencies=[needs_scope("helpdesk:read")], summary="Service halls")
 async def list_halls(session: SessionDep, principal: CurrentPrincipal) -> list[HallView]:
     return await service.list_halls(session)
 
 
-@router.get("/v1/halls/{hall_id}/slots", summary="Time slots of a day with what is still free",
+@router.get("/v1/halls/{hall_id}/slots", dependencies=[needs_scope("helpdesk:read")],
+            summary="Time slots of a day with what is still free",
             responses={404: PROBLEM_RESPONSES[404]})
 async def slots(session: SessionDep, principal: CurrentPrincipal, hall_id: Id,
                 day: Annotated[date, Query(alias="date")]) -> list[SlotView]:
     return await service.slots(session, hall_id, day)
 
 
-@router.post("/v1/appointments", status_code=201, response_model=AppointmentView,
+@router.post("/v1/appointments", dependencies=[needs_scope("helpdesk:write")],
+             status_code=201, response_model=AppointmentView,
              summary="Book a time slot (capacity per slot; a cap per person per day)",
              responses={201: {"model": AppointmentView}, 404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409],
                         422: PROBLEM_RESPONSES[422]})
@@ -56,7 +59,8 @@ async def book(request: Request, body: AppointmentCreate, principal: CurrentPrin
     return JSONResponse(payload, status_code=status, headers={"Location": f"/v1/appointments/{payload['id']}"})
 
 
-@router.get("/v1/appointments", summary="Appointments: an applicant's own, hall staff every one")
+@router.get("/v1/appointments", dependencies=[needs_scope("helpdesk:read")],
+            summary="Appointments: an applicant's own, hall staff every one")
 async def list_appointments(session: SessionDep, principal: CurrentPrincipal,
                             hall_id: Annotated[str | None, Query(max_length=64)] = None,
                             day: Annotated[date | None, Query(alias="date")] = None,
@@ -65,14 +69,16 @@ async def list_appointments(session: SessionDep, principal: CurrentPrincipal,
     return await service.list_appointments(session, principal, hall_id=hall_id, day=day, limit=limit, offset=offset)
 
 
-@router.post("/v1/appointments/{appointment_id}/cancel", summary="Cancel a booking (frees its place)",
+@router.post("/v1/appointments/{appointment_id}/cancel", dependencies=[needs_scope("helpdesk:write")],
+             summary="Cancel a booking (frees its place)",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409]})
 async def cancel(request: Request, principal: CurrentPrincipal, appointment_id: Id) -> AppointmentView:
     async with database(request).transaction() as session:
         return await service.cancel(session, principal, appointment_id)
 
 
-@router.post("/v1/queue/checkins", status_code=201, response_model=VisitView,
+@router.post("/v1/queue/checkins", dependencies=[needs_scope("helpdesk:write")],
+             status_code=201, response_model=VisitView,
              summary="Check in and take a number (取号), with or without an appointment; elderly and disabled "
                      "visitors are called first",
              responses={201: {"model": VisitView}, 404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409],
@@ -83,13 +89,15 @@ async def check_in(request: Request, body: CheckinCreate, principal: CurrentPrin
     return JSONResponse(payload, status_code=status)
 
 
-@router.get("/v1/queue/visits/{visit_id}", summary="A queue number: status, place in the queue, wait and handling",
+@router.get("/v1/queue/visits/{visit_id}", dependencies=[needs_scope("helpdesk:read")],
+            summary="A queue number: status, place in the queue, wait and handling",
             responses={404: PROBLEM_RESPONSES[404]})
 async def get_visit(session: SessionDep, principal: CurrentPrincipal, visit_id: Id) -> VisitView:
     return await service.get_visit(session, principal, visit_id)
 
 
-@router.get("/v1/halls/{hall_id}/visits", summary="Hall staff: the day's queue")
+@router.get("/v1/halls/{hall_id}/visits", dependencies=[needs_scope("helpdesk:read")],
+            summary="Hall staff: the day's queue")
 async def list_visits(session: SessionDep, principal: HallStaff, hall_id: Id,
                       day: Annotated[date, Query(alias="date")],
                       status: Annotated[str | None, Query(pattern=r"^(waiting|called|handling|done|no_show)$")] = None,
@@ -97,14 +105,16 @@ async def list_visits(session: SessionDep, principal: HallStaff, hall_id: Id,
     return await service.list_visits(session, hall_id, day, status)
 
 
-@router.post("/v1/halls/{hall_id}/calls", summary="Call the next visitor to a window",
+@router.post("/v1/halls/{hall_id}/calls", dependencies=[needs_scope("helpdesk:handle")],
+             summary="Call the next visitor to a window",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
 async def call_next(request: Request, principal: HallStaff, hall_id: Id, body: CallRequest) -> VisitView:
     async with database(request).transaction() as session:
         return await service.call_next(session, principal, hall_id, body.window)
 
 
-@router.post("/v1/queue/visits/{visit_id}/actions/{action}", summary="start, finish or no_show",
+@router.post("/v1/queue/visits/{visit_id}/actions/{action}", dependencies=[needs_scope("helpdesk:handle")],
+             summary="start, finish or no_show",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409]})
 async def act_on_visit(request: Request, principal: HallStaff, visit_id: Id,
                        action: Annotated[str, Path(max_length=16, pattern=r"^[a-z_]+$")]) -> VisitView:

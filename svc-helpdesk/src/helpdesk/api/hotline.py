@@ -10,7 +10,7 @@ from pydantic import AwareDatetime
 from helpdesk.api.common import ERROR_RESPONSES, IdempotencyKey, Staff, database
 from helpdesk.schemas import TransferCreate, TransferView
 from helpdesk.service import hotline as service
-from kit.auth import Principal, Role, require_roles
+from kit.auth import Principal, Role, needs_scope, require_roles
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.pagination import CursorQuery, LimitQuery, Page
@@ -19,7 +19,8 @@ router = APIRouter(tags=["hotline"], responses=ERROR_RESPONSES)
 Recorder = Annotated[Principal, Depends(require_roles(Role.HELPDESK_AGENT, Role.OPS_ADMIN, Role.SERVICE))]
 
 
-@router.post("/v1/hotline/transfers", status_code=201, response_model=TransferView,
+@router.post("/v1/hotline/transfers", dependencies=[needs_scope("hotline:write")],
+             status_code=201, response_model=TransferView,
              summary="Record one three-way transfer attempt of a 12345 call (connected or not, and the wait)",
              responses={201: {"model": TransferView}, 422: PROBLEM_RESPONSES[422]})
 async def record_transfer(request: Request, body: TransferCreate, principal: Recorder,
@@ -28,7 +29,8 @@ async def record_transfer(request: Request, body: TransferCreate, principal: Rec
     return JSONResponse(payload, status_code=status)
 
 
-@router.get("/v1/hotline/transfers", summary="Transfer attempts, newest first")
+@router.get("/v1/hotline/transfers", dependencies=[needs_scope("helpdesk:read")],
+            summary="Transfer attempts, newest first")
 async def list_transfers(session: SessionDep, principal: Staff, limit: LimitQuery = 50, cursor: CursorQuery = None,
                          call_id: Annotated[str | None, Query(max_length=64)] = None,
                          department: Annotated[str | None, Query(max_length=200)] = None,

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from helpdesk.api.common import ERROR_RESPONSES, IdempotencyKey, database, settings
 from helpdesk.schemas import RatingCreate, RatingView, RectificationAction, RectificationView
 from helpdesk.service import ratings as service
-from kit.auth import CurrentPrincipal, Principal, Role, require_roles
+from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, require_roles
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.pagination import CursorQuery, LimitQuery, Page
@@ -19,7 +19,7 @@ Handler = Annotated[Principal, Depends(require_roles(Role.HELPDESK_AGENT, Role.W
                                                      Role.OPS_ADMIN, Role.INSPECTOR))]
 
 
-@router.post("/v1/ratings", status_code=201, response_model=RatingView,
+@router.post("/v1/ratings", dependencies=[needs_scope("helpdesk:write")], status_code=201, response_model=RatingView,
              summary="Rate a finished interaction 1–5 (好差评), once per interaction; 1–2 opens a rectification case",
              responses={201: {"model": RatingView}, 404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409],
                         422: PROBLEM_RESPONSES[422]})
@@ -32,7 +32,8 @@ async def rate(request: Request, body: RatingCreate, principal: CurrentPrincipal
     return JSONResponse(payload, status_code=status)
 
 
-@router.get("/v1/ratings", summary="Ratings: an applicant's own, staff their department's")
+@router.get("/v1/ratings", dependencies=[needs_scope("helpdesk:read")],
+            summary="Ratings: an applicant's own, staff their department's")
 async def list_ratings(session: SessionDep, principal: CurrentPrincipal, limit: LimitQuery = 20,
                        cursor: CursorQuery = None,
                        target_kind: Annotated[str | None, Query(pattern=r"^(ticket|hall_visit|application_step)$")] = None,
@@ -41,7 +42,8 @@ async def list_ratings(session: SessionDep, principal: CurrentPrincipal, limit: 
                                       score=score)
 
 
-@router.get("/v1/rectifications", summary="Rectification cases of bad ratings: open, late, closed …")
+@router.get("/v1/rectifications", dependencies=[needs_scope("helpdesk:read")],
+            summary="Rectification cases of bad ratings: open, late, closed …")
 async def list_rectifications(session: SessionDep, principal: Handler, limit: LimitQuery = 20,
                               cursor: CursorQuery = None,
                               status: Literal["open", "replied", "rectified", "closed", "late"] | None = None,
@@ -49,7 +51,7 @@ async def list_rectifications(session: SessionDep, principal: Handler, limit: Li
     return await service.list_rectifications(session, principal, status=status, limit=limit, cursor=cursor)
 
 
-@router.post("/v1/rectifications/{rectification_id}/actions/{action}",
+@router.post("/v1/rectifications/{rectification_id}/actions/{action}", dependencies=[needs_scope("helpdesk:handle")],
              summary="assign an owner, reply to the person, record the measures (rectify), close after the follow-up",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
 async def act(request: Request, principal: Handler,

@@ -9,7 +9,7 @@ from fastapi.responses import PlainTextResponse
 
 from helpdesk.api.common import ERROR_RESPONSES
 from helpdesk.service import reports as service
-from kit.auth import Principal, Role, require_roles
+from kit.auth import Principal, Role, needs_scope, require_roles
 from kit.errors import ValidationFailed
 
 router = APIRouter(tags=["reports"], responses=ERROR_RESPONSES)
@@ -17,7 +17,8 @@ Reader = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN, Role.INSPECT
 MAX_DAYS = 366
 
 
-@router.get("/v1/helpdesk/reports", summary="Measured figures of every promise for a period (JSON, or CSV)",
+@router.get("/v1/helpdesk/reports", dependencies=[needs_scope("helpdesk:read")],
+            summary="Measured figures of every promise for a period (JSON, or CSV)",
             responses={200: {"content": {"application/json": {}, "text/csv": {}}}})
 async def report(request: Request, principal: Reader,
                  start: Annotated[date, Query(alias="from", description="First day (Asia/Shanghai)")],

@@ -4,8 +4,11 @@ cannot approve their own), and the approved year goes into the NATS KV bucket ``
 which every process of the platform watches (``kit.calendar.watch_approved_years``). No release,
 no restart. On approval svc-helpdesk recomputes its open SLA clocks with the new data.
 
-Nobody can invent a year: the data must be typed from the notice, and until a year is approved a
-clock that runs into it fails loudly (503 naming the year).
+Nobody can invent a year: the data must be typed from the notice. Until a year is approved, clocks
+that run into it count on kit.calendar's provisional year (the regulation's holidays, no 调休), are
+shown as provisional and are recomputed on approval: svc-helpdesk's SLA clocks here, the statutory
+clocks in svc-matters on the ``lvrong.helpdesk.calendar.approved`` event. A clock that runs past the
+provisional year still fails loudly (503 naming the year).
 """
 from __future__ import annotations
 
@@ -75,7 +78,7 @@ async def year_view(session: AsyncSession, year: int) -> CalendarYearView:
     except CalendarYearMissing:
         data, working = None, None
     return CalendarYearView(
-        year=year, known=data is not None, origin=data.origin if data else None, source=data.source if data else None,
+        year=year, known=data is not None, provisional=data is not None and data.provisional, origin=data.origin if data else None, source=data.source if data else None,
         approved_by=data.approved_by if data else None, holidays=sorted(data.holidays) if data else [],
         workdays=sorted(data.workdays) if data else [], working_days=working,
         pending=_submission_view(pending) if pending else None, coverage_days_left=coverage.days_left,
@@ -130,7 +133,7 @@ async def approve_year(session: AsyncSession, principal: Principal, year: int, n
     submission.status, submission.approved_by, submission.approved_at = "approved", principal.subject, now
     submission.kv_revision = revision
     # This process at once (as the watchers will see it); the others through the bucket's watchers.
-    install_approved_year(dataclasses.replace(data, origin=f"{CALENDAR_BUCKET}/{year}@{revision}"))
+    install_approved_year(dataclasses.replace(data, origin=f"{CALENDAR_BUCKET}/{year}@{revision}", revision=revision))
     await add_event(session, CalendarYearApproved(year=year, submitted_by=submission.submitted_by,
                                                   approved_by=principal.subject, approved_at=now,
                                                   kv_revision=revision), subject=str(year))

@@ -71,6 +71,16 @@ class Clockwork:
             return start + timedelta(seconds=seconds)
         return self.calendar().add_working_time(start, seconds, self.hours)
 
+    def provisional(self, unit: str, start: datetime, due: datetime | None) -> bool:
+        """Whether a clock of ``unit`` from ``start`` to ``due`` counts on a provisional calendar year."""
+        if unit == "seconds" or due is None:
+            return False
+        tz = self.hours.tz
+        try:
+            return bool(self.calendar().provisional_years_between(start.astimezone(tz).date(), due.astimezone(tz).date()))
+        except CalendarError:
+            return False  # past the provisional year: such a clock could not have been started
+
 
 clockwork = Clockwork(WorkingHours())
 

@@ -137,7 +137,8 @@ def clock_view(clock: SlaClock, now: datetime) -> ClockView:
     except CalendarError:
         used = clock.elapsed_before
     return ClockView(kind=clock.kind, cycle=clock.cycle, unit=clock.unit, amount=clock.amount, started_at=clock.started_at,
-                     due_at=clock.due_at, paused=clock.paused_since is not None, stopped_at=clock.stopped_at,
+                     due_at=clock.due_at, due_at_provisional=sla.clockwork.provisional(clock.unit, clock.started_at, clock.due_at),
+                     paused=clock.paused_since is not None, stopped_at=clock.stopped_at,
                      elapsed_seconds=round(used, 3), percent_used=int(100 * used / clock.target_seconds),
                      breached=clock.breached_at is not None or used > clock.target_seconds, met=sla.met(clock))
 
@@ -163,6 +164,7 @@ async def ticket_view(session: AsyncSession, ticket: Ticket, principal: Principa
     clocks = (await session.scalars(select(SlaClock).where(SlaClock.ticket_id == ticket.id)
                                     .order_by(SlaClock.cycle, SlaClock.id))).all()
     owner = _is_owner(principal, ticket)
+    views = [clock_view(c, now) for c in clocks]
     return TicketView(
         id=ticket.id, channel=ticket.channel, status=ticket.status, priority=ticket.priority,
         matter_code=ticket.matter_code, department=ticket.department, subject=ticket.subject_text,
@@ -172,7 +174,8 @@ async def ticket_view(session: AsyncSession, ticket: Ticket, principal: Principa
         application_id=ticket.application_id, conversation_id=ticket.conversation_id,
         assigned_agent=ticket.assigned_agent, created_at=ticket.created_at, first_response_at=ticket.first_response_at,
         resolved_at=ticket.resolved_at, closed_at=ticket.closed_at, reopen_count=ticket.reopen_count,
-        due_at=ticket.due_at, policy_id=ticket.policy_id, clocks=[clock_view(c, now) for c in clocks],
+        due_at=ticket.due_at, due_at_provisional=any(v.due_at_provisional for v in views if v.due_at == ticket.due_at),
+        policy_id=ticket.policy_id, clocks=views,
         allowed_actions=allowed_actions(ticket, principal))
 
 

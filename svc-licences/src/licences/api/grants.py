@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from kit.auth import CurrentPrincipal
+from kit.auth import CurrentPrincipal, needs_scope
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.pagination import CursorQuery, LimitQuery, Page
@@ -19,7 +19,7 @@ router = APIRouter(tags=["grants"], responses={k: v for k, v in PROBLEM_RESPONSE
 GrantId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-@router.post("/v1/grants", status_code=201, response_model=GrantView,
+@router.post("/v1/grants", dependencies=[needs_scope("licences:write")], status_code=201, response_model=GrantView,
              summary="The holder grants a party the right to fetch a licence; a delegable grant's grantee may delegate once",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
 async def create_grant(request: Request, principal: CurrentPrincipal, body: GrantCreate,
@@ -34,7 +34,8 @@ async def create_grant(request: Request, principal: CurrentPrincipal, body: Gran
     return response
 
 
-@router.get("/v1/grants", summary="Grants the caller gave, received, or that concern the caller's licences")
+@router.get("/v1/grants", dependencies=[needs_scope("licences:read")],
+            summary="Grants the caller gave, received, or that concern the caller's licences")
 async def list_grants(session: SessionDep, principal: CurrentPrincipal, limit: LimitQuery = 20, cursor: CursorQuery = None,
                       licence_id: Annotated[str | None, Query(max_length=32)] = None,
                       include_revoked: bool = False) -> Page[GrantView]:
@@ -42,12 +43,14 @@ async def list_grants(session: SessionDep, principal: CurrentPrincipal, limit: L
                                     include_revoked=include_revoked)
 
 
-@router.get("/v1/grants/{grant_id}", response_model=GrantView, responses={404: PROBLEM_RESPONSES[404]})
+@router.get("/v1/grants/{grant_id}", dependencies=[needs_scope("licences:read")],
+            response_model=GrantView, responses={404: PROBLEM_RESPONSES[404]})
 async def get_grant(session: SessionDep, principal: CurrentPrincipal, grant_id: GrantId) -> GrantView:
     return await access.get_grant(session, principal, grant_id)
 
 
-@router.delete("/v1/grants/{grant_id}", status_code=204, response_class=Response,
+@router.delete("/v1/grants/{grant_id}", dependencies=[needs_scope("licences:write")],
+               status_code=204, response_class=Response,
                summary="Revoke a grant and every grant delegated from it (grantor or holder); again is 204",
                responses={404: PROBLEM_RESPONSES[404]})
 async def revoke_grant(request: Request, principal: CurrentPrincipal, grant_id: GrantId) -> Response:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
 from kit.audit import record_audit
-from kit.auth import CurrentPrincipal
+from kit.auth import CurrentPrincipal, needs_scope
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES, NotFound
 from kit.pagination import CursorQuery, LimitQuery, Page, newest_first_after, newest_first_cursor
@@ -43,7 +43,8 @@ def _cause(header: str | None, query: str | None) -> str | None:
     return query if query is not None else (unquote(header) if header is not None else None)
 
 
-@router.get("/v1/licences", summary="Licences: the caller's own; staff may list a holder's (by subject), audited")
+@router.get("/v1/licences", dependencies=[needs_scope("licences:read")],
+            summary="Licences: the caller's own; staff may list a holder's (by subject), audited")
 async def list_licences(
     request: Request, principal: CurrentPrincipal, limit: LimitQuery = 20, cursor: CursorQuery = None,
     holder: Annotated[str | None, Query(max_length=128, description="Staff: the holder's subject")] = None,
@@ -71,7 +72,8 @@ async def list_licences(
                 next_cursor=newest_first_cursor(rows[limit - 1].issued_at, rows[limit - 1].id) if len(rows) > limit else None)
 
 
-@router.post("/v1/licences/quarantine-documents", status_code=201, response_model=LicenceView,
+@router.post("/v1/licences/quarantine-documents", dependencies=[needs_scope("licences:manage")],
+             status_code=201, response_model=LicenceView,
              summary="Issue a year-long forestry pest transport quarantine requirement document (调运检疫要求书)",
              responses={422: PROBLEM_RESPONSES[422]})
 async def issue_quarantine_document(request: Request, issuer: IssuerDep, principal: LicenceOfficer,
@@ -83,7 +85,7 @@ async def issue_quarantine_document(request: Request, issuer: IssuerDep, princip
     return await created(request, f"licences:qd:{principal.subject}", idempotency_key, body.model_dump(mode="json"), create)
 
 
-@router.get("/v1/licences/{licence_id}", response_model=LicenceView,
+@router.get("/v1/licences/{licence_id}", dependencies=[needs_scope("licences:read")], response_model=LicenceView,
             summary="One licence: the holder sees it whole; others need a grant or an official role, and a reason",
             description="Anyone but the holder must give `X-Use-Cause` (or `use_cause`): the fetch is recorded for "
                         "the holder and in the audit log. Codes are masked for them.",
@@ -95,7 +97,8 @@ async def get_licence(request: Request, principal: CurrentPrincipal, licence_id:
         return await access.fetch_licence(session, principal, licence_id, _cause(x_use_cause, use_cause))
 
 
-@router.get("/v1/licences/{licence_id}/pdf", response_class=Response, summary="The printable copy (PDF) with its QR code",
+@router.get("/v1/licences/{licence_id}/pdf", dependencies=[needs_scope("licences:read")],
+            response_class=Response, summary="The printable copy (PDF) with its QR code",
             responses={200: {"content": {"application/pdf": {}}}, 404: PROBLEM_RESPONSES[404]})
 async def get_pdf(request: Request, principal: CurrentPrincipal, licence_id: LicenceId, x_use_cause: UseCause = None,
                   use_cause: Annotated[str | None, Query(max_length=500)] = None) -> Response:
@@ -105,7 +108,8 @@ async def get_pdf(request: Request, principal: CurrentPrincipal, licence_id: Lic
                     headers={"Content-Disposition": f'inline; filename="licence-{view.id}.pdf"'})
 
 
-@router.get("/v1/licences/{licence_id}/history", response_model=LicenceHistory,
+@router.get("/v1/licences/{licence_id}/history", dependencies=[needs_scope("licences:read")],
+            response_model=LicenceHistory,
             summary="Every version (issue, change, renewal, re-issue), status change and expiry reminder",
             responses={404: PROBLEM_RESPONSES[404]})
 async def history(session: SessionDep, principal: CurrentPrincipal, licence_id: LicenceId) -> LicenceHistory:
@@ -127,7 +131,8 @@ async def history(session: SessionDep, principal: CurrentPrincipal, licence_id: 
                     "sent_at": r.sent_at.isoformat()} for r in sent])
 
 
-@router.post("/v1/licences/{licence_id}/versions", status_code=201, response_model=LicenceView,
+@router.post("/v1/licences/{licence_id}/versions", dependencies=[needs_scope("licences:manage")],
+             status_code=201, response_model=LicenceView,
              summary="变更 / 延续 / 补发: a new version with a new identifier; the history keeps the earlier ones",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
 async def new_version(request: Request, issuer: IssuerDep, principal: LicenceOfficer, licence_id: LicenceId,
@@ -144,7 +149,8 @@ async def new_version(request: Request, issuer: IssuerDep, principal: LicenceOff
 
 
 def _status_route(action: str, summary: str) -> None:
-    @router.post(f"/v1/licences/{{licence_id}}/{action}", response_model=LicenceView, summary=summary,
+    @router.post(f"/v1/licences/{{licence_id}}/{action}", dependencies=[needs_scope("licences:manage")],
+                 response_model=LicenceView, summary=summary,
                  name=f"licence_{action}",
                  responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
     async def change(request: Request, principal: LicenceOfficer, licence_id: LicenceId, body: StatusAction) -> LicenceView:
@@ -159,7 +165,8 @@ _status_route("revoke", "Revoke a licence (撤销), with a reason: final")
 _status_route("reinstate", "Reinstate a suspended licence (恢复), with a reason")
 
 
-@router.post("/v1/licences/{licence_id}/presentations", status_code=201, tags=["verification"],
+@router.post("/v1/licences/{licence_id}/presentations", dependencies=[needs_scope("licences:write")],
+             status_code=201, tags=["verification"],
              summary="亮证: a short-lived signed presentation (CWT in base45) and its QR code (SVG)",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409]})
 async def create_presentation(request: Request, issuer: IssuerDep, principal: CurrentPrincipal, licence_id: LicenceId,
@@ -170,7 +177,8 @@ async def create_presentation(request: Request, issuer: IssuerDep, principal: Cu
     return await created(request, f"licences:pres:{principal.subject}", idempotency_key, {"licence_id": licence_id}, create)
 
 
-@router.post("/v1/licences/{licence_id}/data-handles", status_code=201, tags=["verification"],
+@router.post("/v1/licences/{licence_id}/data-handles", dependencies=[needs_scope("licences:write")],
+             status_code=201, tags=["verification"],
              summary="亮数: a one-time handle (and QR) to the live data of a construction-waste disposal certificate",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409]})
 async def create_data_handle(request: Request, issuer: IssuerDep, principal: CurrentPrincipal, licence_id: LicenceId,
@@ -181,13 +189,15 @@ async def create_data_handle(request: Request, issuer: IssuerDep, principal: Cur
     return await created(request, f"licences:data:{principal.subject}", idempotency_key, {"licence_id": licence_id}, create)
 
 
-@router.get("/v1/licences/{licence_id}/data-handles", tags=["verification"],
+@router.get("/v1/licences/{licence_id}/data-handles", dependencies=[needs_scope("licences:read")],
+            tags=["verification"],
             summary="亮数 handles of the holder's licence: who redeemed which, when")
 async def list_data_handles(session: SessionDep, principal: CurrentPrincipal, licence_id: LicenceId) -> dict[str, Any]:
     return {"items": await verification.list_redemptions(session, principal, licence_id)}
 
 
-@router.post("/v1/licences/{licence_id}/disposals", status_code=201, tags=["verification"],
+@router.post("/v1/licences/{licence_id}/disposals", dependencies=[needs_scope("licences:write")],
+             status_code=201, tags=["verification"],
              summary="Record a load disposed under a construction-waste disposal certificate (quota used)",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
 async def record_disposal(request: Request, principal: CurrentPrincipal, licence_id: LicenceId, body: DisposalCreate,
@@ -199,14 +209,15 @@ async def record_disposal(request: Request, principal: CurrentPrincipal, licence
                          {"licence_id": licence_id, **body.model_dump(mode="json")}, create)
 
 
-@router.get("/v1/licences/{licence_id}/fetches", tags=["grants"],
+@router.get("/v1/licences/{licence_id}/fetches", dependencies=[needs_scope("licences:read")], tags=["grants"],
             summary="Who fetched the holder's licence, when and why (useCause)")
 async def list_fetches(session: SessionDep, principal: CurrentPrincipal, licence_id: LicenceId, limit: LimitQuery = 20,
                        cursor: CursorQuery = None) -> Page[Any]:
     return await access.list_fetches(session, principal, licence_id, limit=limit, cursor=cursor)
 
 
-@router.post("/v1/licences/{licence_id}/shipments", status_code=201, tags=["recognition"],
+@router.post("/v1/licences/{licence_id}/shipments", dependencies=[needs_scope("licences:write")],
+             status_code=201, tags=["recognition"],
              summary="Record a shipment under a year-long quarantine requirement document",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
 async def record_shipment(request: Request, principal: CurrentPrincipal, licence_id: LicenceId, body: ShipmentCreate,
@@ -218,7 +229,7 @@ async def record_shipment(request: Request, principal: CurrentPrincipal, licence
                          {"licence_id": licence_id, **body.model_dump(mode="json")}, create)
 
 
-@router.get("/v1/licences/{licence_id}/shipments", tags=["recognition"],
+@router.get("/v1/licences/{licence_id}/shipments", dependencies=[needs_scope("licences:read")], tags=["recognition"],
             summary="Shipments recorded under a quarantine requirement document")
 async def list_shipments(session: SessionDep, principal: CurrentPrincipal, licence_id: LicenceId) -> dict[str, Any]:
     return {"items": await recognition.shipments_of(session, principal, licence_id)}

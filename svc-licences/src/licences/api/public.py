@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse, Response
 
+from kit.auth import PUBLIC_ROUTE
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from licences.issuer import IssuerDep
@@ -14,18 +15,20 @@ from licences.service import status
 router = APIRouter(tags=["verification"])
 
 
-@router.get("/.well-known/jwt-vc-issuer", summary="SD-JWT VC issuer metadata: the issuer and its keys")
+@router.get("/.well-known/jwt-vc-issuer", dependencies=[PUBLIC_ROUTE],
+            summary="SD-JWT VC issuer metadata: the issuer and its keys")
 async def issuer_metadata(issuer: IssuerDep) -> JSONResponse:
     body: dict[str, Any] = {**issuer.metadata(), "jwks": issuer.keys.jwks()}
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})
 
 
-@router.get("/v1/licences/issuer/jwks.json", summary="The issuer's public keys (JWKS), the next key included ahead of use")
+@router.get("/v1/licences/issuer/jwks.json", dependencies=[PUBLIC_ROUTE],
+            summary="The issuer's public keys (JWKS), the next key included ahead of use")
 async def jwks(issuer: IssuerDep) -> JSONResponse:
     return JSONResponse(issuer.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
 
-@router.get("/v1/licences/status-lists/{list_id}", response_class=Response,
+@router.get("/v1/licences/status-lists/{list_id}", dependencies=[PUBLIC_ROUTE], response_class=Response,
             summary="A signed Token Status List (application/statuslist+jwt): 2 bits per licence",
             description="0 valid, 1 invalid (revoked), 2 suspended. Expiry is read from the credential's `exp`. "
                         "Cache it for its `ttl`.",

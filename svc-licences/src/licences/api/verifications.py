@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from sqlalchemy import text
 
+from kit.auth import needs_scope
 from kit.errors import PROBLEM_RESPONSES
 from licences.api.deps import Verifier
 from licences.issuer import IssuerDep
@@ -16,7 +17,7 @@ ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 router = APIRouter(tags=["verification"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
 
 
-@router.post("/v1/verifications", response_model=VerificationResult,
+@router.post("/v1/verifications", dependencies=[needs_scope("licences:verify")], response_model=VerificationResult,
              summary="Verify a presentation (亮证 QR text) or a credential (SD-JWT VC); the check is recorded",
              description="Answers `valid`, `invalid` with the reason (malformed, bad_signature, unknown_key, "
                          "presentation_expired, replayed, ...), `revoked`, `suspended`, `expired` or `not_yet_valid`, "
@@ -31,7 +32,7 @@ async def verify(request: Request, issuer: IssuerDep, principal: Verifier, body:
                                          credential=body.credential)
 
 
-@router.post("/v1/verifications/data/{handle}",
+@router.post("/v1/verifications/data/{handle}", dependencies=[needs_scope("licences:verify")],
              summary="亮数: redeem a one-time handle for the live data behind a construction-waste disposal certificate",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409]})
 async def redeem(request: Request, principal: Verifier,

@@ -57,7 +57,7 @@ async def create_presentation(session: AsyncSession, issuer: Issuer, principal: 
     licence = _owned(await session.get(Licence, licence_id), principal)
     if licence.status != "active":
         raise Conflict(f"状态为 {licence.status} 的证照不能亮证 / a {licence.status} licence cannot be shown",
-                       status=licence.status)
+                       licence_status=licence.status)
     ttl = issuer.settings.presentation_ttl_seconds
     token, cti = sign_presentation(issuer.keys.signing_key(), issuer.url, identifier=licence.identifier,
                                    valid_until=int(licence.valid_until.timestamp()),

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from kit.auth import CurrentPrincipal, Principal, Role, require_roles
+from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, needs_scope_by, require_roles
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.pagination import CursorQuery, LimitQuery, Page
@@ -20,15 +20,22 @@ from matters.schemas import (
     TimelineStep,
 )
 from matters.service import applications as service
-from matters.service.lifecycle import ACTIONS
+from matters.service.lifecycle import ACTIONS, TRANSITIONS
 
 router = APIRouter(tags=["applications"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
 
 ApplicationId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Applicant = Annotated[Principal, Depends(require_roles(Role.APPLICANT))]
+# Each action needs the scope of the role that takes it: the applicant's own steps, the window's acceptance
+# (受理), the reviewer's review and decision (审查, 决定).
+ACTING_ROLE_SCOPES = {Role.APPLICANT: "applications:write", Role.WINDOW_OFFICER: "applications:accept",
+                      Role.REVIEWER: "applications:decide"}
+ACTION_SCOPES = needs_scope_by("action", {t.action: [ACTING_ROLE_SCOPES[Role(r)] for r in t.roles]
+                                          for t in TRANSITIONS})
 
 
-@router.post("/v1/applications", status_code=201, summary="Submit an application (办件), or save it as a draft",
+@router.post("/v1/applications", dependencies=[needs_scope("applications:write")],
+             status_code=201, summary="Submit an application (办件), or save it as a draft",
              responses={201: {"model": ApplicationView}, 422: PROBLEM_RESPONSES[422]}, response_model=ApplicationView)
 async def submit_application(
     request: Request, body: ApplicationCreate, principal: Applicant,
@@ -39,7 +46,7 @@ async def submit_application(
     return JSONResponse(payload, status_code=status, headers={"Location": f"/v1/applications/{payload['id']}"})
 
 
-@router.get("/v1/applications",
+@router.get("/v1/applications", dependencies=[needs_scope("applications:read")],
             summary="Applications the caller may see: an applicant their own (and their company's), staff their department's")
 async def list_applications(
     session: SessionDep, principal: CurrentPrincipal, limit: LimitQuery = 20, cursor: CursorQuery = None,
@@ -58,20 +65,21 @@ async def list_applications(
                                            department=department)
 
 
-@router.get("/v1/applications/{application_id}", summary="An application: status, stage and statutory clock",
+@router.get("/v1/applications/{application_id}", dependencies=[needs_scope("applications:read")],
+            summary="An application: status, stage and statutory clock",
             responses={404: PROBLEM_RESPONSES[404]})
 async def get_application(session: SessionDep, principal: CurrentPrincipal, application_id: ApplicationId) -> ApplicationView:
     return await service.get_application(session, principal, application_id)
 
 
-@router.get("/v1/applications/{application_id}/timeline",
+@router.get("/v1/applications/{application_id}/timeline", dependencies=[needs_scope("applications:read")],
             summary="Every step with time, actor, role, note and the status before and after", responses={404: PROBLEM_RESPONSES[404]})
 async def get_timeline(session: SessionDep, principal: CurrentPrincipal, application_id: ApplicationId,
                        limit: Annotated[int, Query(ge=1, le=200)] = 100, cursor: CursorQuery = None) -> Page[TimelineStep]:
     return await service.get_timeline(session, principal, application_id, limit=limit, cursor=cursor)
 
 
-@router.post("/v1/applications/{application_id}/actions/{action}",
+@router.post("/v1/applications/{application_id}/actions/{action}", dependencies=[ACTION_SCOPES],
              summary=f"Move an application on: {', '.join(ACTIONS)}",
              description="A transition not possible from the current status answers 409 with `allowed_actions`; "
                          "one possible but not for the caller's role answers 403.",

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from kit.auth import CurrentPrincipal
+from kit.auth import CurrentPrincipal, needs_scope
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.pagination import CursorQuery, LimitQuery, Page
@@ -19,7 +19,8 @@ router = APIRouter(tags=["authorisations"], responses={k: v for k, v in PROBLEM_
 AuthorisationId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-@router.post("/v1/authorisations", status_code=201, response_model=AuthorisationView,
+@router.post("/v1/authorisations", dependencies=[needs_scope("applications:write")],
+             status_code=201, response_model=AuthorisationView,
              summary="A company authorises a person to see and act on its applications",
              description="Company accounts only (403 otherwise). A person already authorised by the company is a 409.",
              responses={201: {"model": AuthorisationView}, 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
@@ -32,7 +33,7 @@ async def grant(
     return JSONResponse(payload, status_code=status, headers={"Location": f"/v1/authorisations/{payload['id']}"})
 
 
-@router.get("/v1/authorisations",
+@router.get("/v1/authorisations", dependencies=[needs_scope("applications:read")],
             summary="Authorisations: a company's grants, or those a person received (ops and inspectors: all)")
 async def list_authorisations(
     session: SessionDep, principal: CurrentPrincipal, limit: LimitQuery = 20, cursor: CursorQuery = None,
@@ -42,14 +43,16 @@ async def list_authorisations(
                                              include_revoked=include_revoked)
 
 
-@router.get("/v1/authorisations/{authorisation_id}", summary="One authorisation (its company or its grantee)",
+@router.get("/v1/authorisations/{authorisation_id}", dependencies=[needs_scope("applications:read")],
+            summary="One authorisation (its company or its grantee)",
             responses={404: PROBLEM_RESPONSES[404]})
 async def get_authorisation(session: SessionDep, principal: CurrentPrincipal,
                             authorisation_id: AuthorisationId) -> AuthorisationView:
     return await service.get_authorisation(session, principal, authorisation_id)
 
 
-@router.delete("/v1/authorisations/{authorisation_id}", status_code=204, response_class=Response,
+@router.delete("/v1/authorisations/{authorisation_id}", dependencies=[needs_scope("applications:write")],
+               status_code=204, response_class=Response,
                summary="The company revokes an authorisation; the person loses access at once",
                description="Revoking an already revoked authorisation changes nothing and answers 204 again.",
                responses={404: PROBLEM_RESPONSES[404]})

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request
 
-from kit.auth import CurrentPrincipal, Principal, Role, require_roles
+from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, require_roles
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.pagination import CursorQuery, LimitQuery, Page
@@ -19,7 +19,8 @@ OpsReader = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN, Role.INSP
 MAX_IMPORT_LINES = 5000
 
 
-@router.post("/v1/benefits/businesses", summary="Import registered businesses with their licences (create or update)",
+@router.post("/v1/benefits/businesses", dependencies=[needs_scope("matters:admin")],
+             summary="Import registered businesses with their licences (create or update)",
              description="A JSON list; every line is checked on its own (the USCC with its check character) and "
                          "the report says for each whether it was created, updated or rejected and why.",
              responses={422: PROBLEM_RESPONSES[422]})
@@ -28,19 +29,21 @@ async def import_businesses(request: Request, _: Ops,
     return await service.import_businesses(request.app.state.database, lines)
 
 
-@router.get("/v1/benefits/vehicle-washing/rules", summary="The eligibility rules of the vehicle-washing filing, with their version")
+@router.get("/v1/benefits/vehicle-washing/rules", dependencies=[needs_scope("matters:read")],
+            summary="The eligibility rules of the vehicle-washing filing, with their version")
 async def vehicle_washing_rules(_: CurrentPrincipal) -> BenefitRulesView:
     return service.rules_view(service.VEHICLE_WASHING)
 
 
-@router.post("/v1/benefits/vehicle-washing/runs",
+@router.post("/v1/benefits/vehicle-washing/runs", dependencies=[needs_scope("matters:admin")],
              summary="Match the registered businesses and file and complete the filing of each eligible one not yet granted",
              description="Safe to repeat and to run concurrently: a business is granted at most once.")
 async def run_vehicle_washing(request: Request, _: Ops) -> BenefitRunReport:
     return await service.run(request.app.state.database, service.VEHICLE_WASHING)
 
 
-@router.get("/v1/benefits/vehicle-washing/grants", summary="Businesses granted the vehicle-washing filing, newest first")
+@router.get("/v1/benefits/vehicle-washing/grants", dependencies=[needs_scope("ops:read")],
+            summary="Businesses granted the vehicle-washing filing, newest first")
 async def vehicle_washing_grants(session: SessionDep, _: OpsReader, limit: LimitQuery = 20,
                                  cursor: CursorQuery = None) -> Page[BenefitGrantView]:
     return await service.list_grants(session, service.VEHICLE_WASHING, limit=limit, cursor=cursor)

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
 
-from kit.auth import CurrentPrincipal, Principal, Role, require_roles
+from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, require_roles
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.pagination import CursorQuery, LimitQuery, Page
@@ -19,12 +19,14 @@ BundleId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-
 Applicant = Annotated[Principal, Depends(require_roles(Role.APPLICANT))]
 
 
-@router.get("/v1/bundles/types", summary="The kinds of 一件事 (integrated services) and their member matters")
+@router.get("/v1/bundles/types", dependencies=[needs_scope("applications:read")],
+            summary="The kinds of 一件事 (integrated services) and their member matters")
 async def list_types(session: SessionDep, _: CurrentPrincipal) -> list[BundleTypeView]:
     return await service.list_types(session)
 
 
-@router.post("/v1/bundles", status_code=201, response_model=BundleView,
+@router.post("/v1/bundles", dependencies=[needs_scope("applications:write")],
+             status_code=201, response_model=BundleView,
              summary="File a 一件事: one application per member matter, all or none",
              description="Shared form values go to every part whose matter has the field (a part's own value wins); "
                          "shared materials to every part whose matter lists the material. Any bad part answers 422 "
@@ -39,13 +41,15 @@ async def create_bundle(
     return JSONResponse(payload, status_code=status, headers={"Location": f"/v1/bundles/{payload['id']}"})
 
 
-@router.get("/v1/bundles", summary="The caller's bundles, newest first (staff: those of their department)")
+@router.get("/v1/bundles", dependencies=[needs_scope("applications:read")],
+            summary="The caller's bundles, newest first (staff: those of their department)")
 async def list_bundles(session: SessionDep, principal: CurrentPrincipal, limit: LimitQuery = 20,
                        cursor: CursorQuery = None) -> Page[BundleView]:
     return await service.list_bundles(session, principal, limit=limit, cursor=cursor)
 
 
-@router.get("/v1/bundles/{bundle_id}", summary="A bundle with its parts and one combined status",
+@router.get("/v1/bundles/{bundle_id}", dependencies=[needs_scope("applications:read")],
+            summary="A bundle with its parts and one combined status",
             responses={404: PROBLEM_RESPONSES[404]})
 async def get_bundle(session: SessionDep, principal: CurrentPrincipal, bundle_id: BundleId) -> BundleView:
     return await service.get_bundle(session, principal, bundle_id)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from kit.auth import CurrentPrincipal, Principal, Role, require_roles
+from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, require_roles
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.pagination import CursorQuery, LimitQuery, Page
@@ -54,7 +54,8 @@ _IMPORT_BODY_SCHEMA = {"type": "array", "minItems": 1, "maxItems": catalogue.MAX
 
 
 # Fixed paths first: `/v1/matters/{code}` would otherwise take "guide-completeness" for a code.
-@router.get("/v1/matters/guide-completeness", summary="Matters whose service guide (办事指南) misses an element",
+@router.get("/v1/matters/guide-completeness", dependencies=[needs_scope("matters:read")],
+            summary="Matters whose service guide (办事指南) misses an element",
             description="Every current matter whose guide lacks an element (name, department, legal basis, conditions, "
                         "time limits, fee note, channels, help video, licence issued, materials, material names and "
                         "file types, field labels), with the missing elements; the summary counts all current matters. "
@@ -65,7 +66,8 @@ async def guide_completeness(session: SessionDep, _: Overseer, limit: LimitQuery
 
 
 @router.post(
-    "/v1/matters/import", summary="Import matters (JSON): publish new matters and new versions",
+    "/v1/matters/import", dependencies=[needs_scope("matters:admin")],
+    summary="Import matters (JSON): publish new matters and new versions",
     description="Ops only. The body is a list of matters in the format of the packaged catalogue. Each entry is "
                 "validated strictly and on its own: a new code is published as version 1, an existing code whose "
                 "content changed as version n+1 (which becomes current; open applications keep their version), an "
@@ -86,7 +88,8 @@ async def import_matters(
     return JSONResponse(payload, status_code=status)
 
 
-@router.get("/v1/matters", tags=["matters"], summary="List the matters (事项) of the catalogue",
+@router.get("/v1/matters", dependencies=[needs_scope("matters:read")],
+            tags=["matters"], summary="List the matters (事项) of the catalogue",
             description="Current versions in catalogue order: the 18 high-volume matters first, then the public-service "
                         "items (公共服务事项) and other imported matters.")
 async def list_matters(session: SessionDep, _: CurrentPrincipal, limit: LimitQuery = 20, cursor: CursorQuery = None,
@@ -96,20 +99,22 @@ async def list_matters(session: SessionDep, _: CurrentPrincipal, limit: LimitQue
     return await catalogue.list_matters(session, limit=limit, cursor=cursor, kind=kind, q=q)
 
 
-@router.get("/v1/matters/{code}", tags=["matters"], summary="One matter (its current version) with its form fields and materials",
+@router.get("/v1/matters/{code}", dependencies=[needs_scope("matters:read")],
+            tags=["matters"], summary="One matter (its current version) with its form fields and materials",
             responses={404: PROBLEM_RESPONSES[404]})
 async def get_matter(session: SessionDep, _: CurrentPrincipal, code: MatterCode) -> MatterDetail:
     return await catalogue.get_matter(session, code)
 
 
-@router.get("/v1/matters/{code}/versions", summary="Every published version of a matter, newest first",
+@router.get("/v1/matters/{code}/versions", dependencies=[needs_scope("matters:read")],
+            summary="Every published version of a matter, newest first",
             responses={404: PROBLEM_RESPONSES[404]})
 async def list_versions(session: SessionDep, _: CurrentPrincipal, code: MatterCode, limit: LimitQuery = 20,
                         cursor: CursorQuery = None) -> Page[MatterVersionSummary]:
     return await catalogue.list_versions(session, code, limit=limit, cursor=cursor)
 
 
-@router.get("/v1/matters/{code}/versions/{version}",
+@router.get("/v1/matters/{code}/versions/{version}", dependencies=[needs_scope("matters:read")],
             summary="One version of a matter, as applications filed under it see it", responses={404: PROBLEM_RESPONSES[404]})
 async def get_version(session: SessionDep, _: CurrentPrincipal, code: MatterCode,
                       version: Annotated[int, Path(ge=1, le=1_000_000)]) -> MatterVersionDetail:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse, Response
 
-from kit.auth import Principal, Role, require_roles
+from kit.auth import Principal, Role, needs_scope, require_roles
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from matters.service import cockpit as service
@@ -19,7 +19,8 @@ router = APIRouter(tags=["cockpit"], responses={k: v for k, v in PROBLEM_RESPONS
 Staff = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN, Role.INSPECTOR, Role.WINDOW_OFFICER, Role.REVIEWER))]
 
 
-@router.get("/v1/cockpit", summary="Per matter and period: received, accepted, rates, time per stage, backlog, overdue",
+@router.get("/v1/cockpit", dependencies=[needs_scope("applications:read")],
+            summary="Per matter and period: received, accepted, rates, time per stage, backlog, overdue",
             description=(service.__doc__ or "").split("\n\n", 1)[-1] + "\nCSV (UTF-8 with BOM) with "
                         "`Accept: text/csv` or `?format=csv`.",
             response_model=Cockpit, response_model_by_alias=True,

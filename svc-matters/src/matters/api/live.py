@@ -13,7 +13,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from kit.auth import CurrentPrincipal
+from kit.auth import CurrentPrincipal, needs_scope
 from kit.errors import PROBLEM_RESPONSES, BadRequest
 from matters.api.applications import ApplicationId
 from matters.service import live
@@ -87,7 +87,8 @@ def _hub(request: Request) -> LiveHub:
     return request.app.state.live_hub
 
 
-@router.get("/v1/applications/stream", summary="Live status of every application the caller may see (SSE)",
+@router.get("/v1/applications/stream", dependencies=[needs_scope("applications:read")],
+            summary="Live status of every application the caller may see (SSE)",
             description=SSE_DESCRIPTION, response_class=StreamingResponse, responses=SSE_RESPONSES)
 async def stream_all(request: Request, principal: CurrentPrincipal, after: After = None,
                      last_event_id: LastEventId = None) -> StreamingResponse:
@@ -96,7 +97,8 @@ async def stream_all(request: Request, principal: CurrentPrincipal, after: After
     return _response(stream)
 
 
-@router.get("/v1/applications/{application_id}/stream", summary="Live status of one application (SSE)",
+@router.get("/v1/applications/{application_id}/stream", dependencies=[needs_scope("applications:read")],
+            summary="Live status of one application (SSE)",
             description=SSE_DESCRIPTION, response_class=StreamingResponse,
             responses={**SSE_RESPONSES, 404: PROBLEM_RESPONSES[404]})
 async def stream_one(request: Request, principal: CurrentPrincipal, application_id: ApplicationId, after: After = None,

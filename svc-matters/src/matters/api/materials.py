@@ -5,14 +5,14 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
-from kit.auth import CurrentPrincipal, Principal, Role, require_roles
+from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, require_roles
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES, PayloadTooLarge
 from matters.schemas import MaterialView
-from matters.service import applications, materials
-from matters.service.blobs import BlobStore, FilesystemBlobStore
+from matters.service import applications, blobs, materials
+from matters.service.blobs import BlobStore
 
 router = APIRouter(tags=["materials"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
 
@@ -22,12 +22,15 @@ Applicant = Annotated[Principal, Depends(require_roles(Role.APPLICANT))]
 
 def blob_store(request: Request) -> BlobStore:
     store = getattr(request.app.state, "blob_store", None)
-    if store is None:
-        store = request.app.state.blob_store = FilesystemBlobStore(request.app.state.runtime.settings.blob_dir)
+    if store is None:  # built on first use: the database exists only once the app has started
+        runtime = request.app.state.runtime
+        store = request.app.state.blob_store = blobs.blob_store(
+            runtime.settings.blob_store, runtime.database, runtime.settings.blob_dir)
     return store
 
 
-@router.post("/v1/materials", status_code=201, summary="Upload a material (multipart field `file`)",
+@router.post("/v1/materials", dependencies=[needs_scope("applications:write")],
+             status_code=201, summary="Upload a material (multipart field `file`)",
              responses={413: PROBLEM_RESPONSES[422] | {"description": "File too large"}, 422: PROBLEM_RESPONSES[422]})
 async def upload_material(request: Request, session: SessionDep, principal: Applicant,
                           file: Annotated[UploadFile, File(description="PDF, JPEG, PNG or OFD")],
@@ -43,18 +46,22 @@ async def upload_material(request: Request, session: SessionDep, principal: Appl
     return view
 
 
-@router.get("/v1/materials/{material_id}", summary="A material's metadata", responses={404: PROBLEM_RESPONSES[404]})
+@router.get("/v1/materials/{material_id}", dependencies=[needs_scope("applications:read")],
+            summary="A material's metadata", responses={404: PROBLEM_RESPONSES[404]})
 async def get_material(session: SessionDep, principal: CurrentPrincipal, material_id: MaterialId) -> MaterialView:
     return MaterialView.model_validate(
         await materials.readable_material(session, principal, material_id, applications.may_read))
 
 
-@router.get("/v1/materials/{material_id}/content", summary="Download a material (its uploader, or readers of an application using it)",
+@router.get("/v1/materials/{material_id}/content", dependencies=[needs_scope("applications:read")],
+            summary="Download a material (its uploader, or readers of an application using it)",
             response_class=Response, responses={404: PROBLEM_RESPONSES[404]})
 async def download_material(session: SessionDep, principal: CurrentPrincipal, material_id: MaterialId,
                             store: Annotated[BlobStore, Depends(blob_store)]) -> Response:
     material = await materials.readable_material(session, principal, material_id, applications.may_read)
-    data = await store.get(material.storage_key)
-    return Response(data, media_type=material.content_type, headers={
+    await session.close()  # the download may be slow: it holds no database connection meanwhile
+    chunks = await materials.content(store, material)
+    return StreamingResponse(chunks, media_type=material.content_type, headers={
+        "Content-Length": str(material.size),
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(material.filename, safe='')}",
         "X-Content-Type-Options": "nosniff", "ETag": f'"{material.sha256}"'})

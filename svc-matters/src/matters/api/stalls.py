@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from kit.auth import Principal, Role, require_roles
+from kit.auth import Principal, Role, needs_scope, require_roles
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.pagination import CursorQuery, LimitQuery, Page
@@ -27,7 +27,8 @@ class ResolveRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="What was done (处理说明)")
 
 
-@router.get("/v1/stalls", summary="Stalls (堵点), newest first: applications idle in a status past its threshold")
+@router.get("/v1/stalls", dependencies=[needs_scope("applications:read")],
+            summary="Stalls (堵点), newest first: applications idle in a status past its threshold")
 async def list_stalls(
     session: SessionDep, principal: Staff, limit: LimitQuery = 20, cursor: CursorQuery = None,
     matter: Annotated[str | None, Query(max_length=32, description="Matter code")] = None,
@@ -40,12 +41,14 @@ async def list_stalls(
                                     open_only=open, application_id=application, department=department)
 
 
-@router.get("/v1/stalls/thresholds", summary="How long each status may last before it is a stall (in force now)")
+@router.get("/v1/stalls/thresholds", dependencies=[needs_scope("applications:read")],
+            summary="How long each status may last before it is a stall (in force now)")
 async def thresholds(request: Request, principal: Staff) -> list[ThresholdView]:
     return stalls.thresholds_view(request.app.state.stall_thresholds)
 
 
-@router.get("/v1/stalls/ranking", summary="Matters and statuses ranked by stalls opened in the period and time lost",
+@router.get("/v1/stalls/ranking", dependencies=[needs_scope("applications:read")],
+            summary="Matters and statuses ranked by stalls opened in the period and time lost",
             description="Stalls opened between `from` and `to` (Asia/Shanghai dates, default: this month). "
                         "`hours_lost` is the time idle beyond the threshold, until resolved or now.",
             responses={422: PROBLEM_RESPONSES[422]})
@@ -59,14 +62,16 @@ async def ranking(
     return await stalls.ranking(session, principal, from_date=start, to_date=end, order=order)
 
 
-@router.post("/v1/stalls/{stall_id}/acknowledge", summary="Take a stall on: the caller becomes its owner",
+@router.post("/v1/stalls/{stall_id}/acknowledge", dependencies=[needs_scope("stalls:write")],
+             summary="Take a stall on: the caller becomes its owner",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409]})
 async def acknowledge(request: Request, principal: Staff, stall_id: StallId) -> StallView:
     async with request.app.state.database.transaction() as session:
         return await stalls.acknowledge(session, principal, stall_id)
 
 
-@router.post("/v1/stalls/{stall_id}/resolve", summary="Close a stall by hand, saying what was done",
+@router.post("/v1/stalls/{stall_id}/resolve", dependencies=[needs_scope("stalls:write")],
+             summary="Close a stall by hand, saying what was done",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
 async def resolve(request: Request, principal: Staff, stall_id: StallId, body: ResolveRequest) -> StallView:
     async with request.app.state.database.transaction() as session:

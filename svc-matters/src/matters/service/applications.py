@@ -254,7 +254,7 @@ def new_application(matter: MatterVersion, principal: Principal, form: dict[str,
         department=matter.department, origin=origin, bundle_id=bundle_id, applicant_subject=principal.subject,
         applicant_kind=principal.kind.value, applicant_org_code=principal.org_code, form=form,
         materials=materials.stored_form(refs), status="", attempt=1, exempted_materials=0, created_at=at,
-        updated_at=at, status_since=at, clock_warned_percent=0,
+        updated_at=at, status_since=at, clock_warned_percent=0, clock_due_provisional=False,
     )
 
 
@@ -485,7 +485,7 @@ async def list_applications(session: AsyncSession, principal: Principal, *, limi
         items.append(ApplicationListItem(
             id=a.id, matter_code=a.matter_code, status=a.status, status_label_zh=STATUS_LABELS_ZH[ApplicationStatus(a.status)],
             stage=lifecycle.stage_of(a.status, a.matter_kind), department=a.department, due_date=a.clock_due_date,
-            overdue=overdue_now, created_at=a.created_at, updated_at=a.updated_at))
+            due_date_provisional=a.clock_due_provisional, overdue=overdue_now, created_at=a.created_at, updated_at=a.updated_at))
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]

@@ -5,6 +5,11 @@ an application references the (code, version) it was filed under (a foreign key)
 resubmissions and statutory clock read that version, never the current one — so publishing a new
 version never changes an open application.
 
+Every published version is announced with ``lvrong.matters.matter.published`` (through the outbox, in
+the publishing transaction), so svc-prequal knows each matter's requirements before anyone applies;
+the shipped catalogue's versions are announced by the migration that seeds them (0002 seeds, 0008
+announces what the catalogue held then). A later revision that seeds matters announces them too.
+
 Import is judged per entry: every entry is validated on its own, a rejected entry is reported with its
 field errors and writes nothing, the valid ones are published together in one transaction (created,
 new version or unchanged). ``dry_run`` answers the same report and writes nothing at all.
@@ -20,9 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit import idempotency
 from kit.auth import Principal
-from kit.contracts import FormFieldSpec, MaterialSpec, MatterRequirements
+from kit.contracts import FormFieldSpec, MaterialSpec, MatterPublished, MatterRequirements
 from kit.db import Database
 from kit.errors import BadRequest, FieldError, NotFound
+from kit.events import add_event
 from kit.pagination import Page, decode_cursor, encode_cursor
 from matters.models import MatterVersion
 from matters.schemas import (
@@ -143,6 +149,17 @@ def requirements_of(matter: MatterVersion) -> MatterRequirements:
             fields=[FormFieldSpec.model_validate(f) for f in matter.fields],
             materials=[MaterialSpec.model_validate(m) for m in matter.materials])
     return requirements
+
+
+def publication(matter: Any) -> MatterPublished:
+    """The ``matter.published`` event of a stored matter version (an ORM row, or a migration's row)."""
+    return MatterPublished(matter=requirements_of(matter), name_zh=matter.name_zh, department=matter.department)
+
+
+async def announce(session: AsyncSession, matter: MatterVersion) -> None:
+    """Publish ``matter.published`` for a version in the session's transaction (once per version: the
+    event id is derived from its code and version)."""
+    await add_event(session, publication(matter), subject=matter.code)
 
 
 async def list_versions(session: AsyncSession, code: str, *, limit: int, cursor: str | None) -> Page[MatterVersionSummary]:
@@ -381,6 +398,7 @@ async def _publish(session: AsyncSession, valid: dict[str, tuple[int, MatterImpo
     session.add_all(published)
     await session.flush()
     for m in published:
+        await announce(session, m)
         log.info("matter_published", code=m.code, version=m.version)
 
 

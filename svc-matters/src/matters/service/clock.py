@@ -5,6 +5,12 @@ stops at the decision. Warning events at 50%, 80% and 100% of the limit.
 The due date is kept on the application and moved when the clock pauses or is extended, so lists
 of overdue applications are one indexed comparison, and the next warning date is precomputed so the
 scheduler finds due warnings with an index too.
+
+A clock that runs into a year whose calendar ops have not approved yet counts on kit.calendar's
+provisional year (the regulation's holidays, no 调休): the due date is marked provisional
+(``clock_due_provisional``, ``due_date_provisional`` in every view) and recomputed from the start,
+the limit and the pauses when the year is approved (``recomputed_due_date``). Only a clock reaching
+past the provisional year fails (503 naming the year).
 """
 from __future__ import annotations
 
@@ -50,6 +56,34 @@ def _days_left(app: Application, today: date, cal: WorkingDayCalendar) -> int:
     return cal.working_days_between(reference, app.clock_due_date)
 
 
+def _set_due_date(app: Application, due: date, cal: WorkingDayCalendar) -> None:
+    assert app.clock_started_on is not None
+    app.clock_due_date = due
+    app.clock_due_provisional = bool(cal.provisional_years_between(app.clock_started_on, due))
+
+
+def recomputed_due_date(app: Application, pauses: list[ClockPause], cal: WorkingDayCalendar) -> tuple[date, bool]:
+    """The due date (and whether it is provisional) of ``app``'s clock counted again on ``cal``: the limit
+    (extensions included) plus the working days of every finished pause, from the start. Adding working
+    days composes (the n-th working day after the m-th is the (m+n)-th), so this is the date that
+    start, each resume and each extension would have reached on this calendar. Each pause's
+    ``working_days`` is updated; an open pause moves the due date when it ends, as always."""
+    assert app.clock_started_on is not None and app.clock_limit_days is not None
+    waited = 0
+    for pause in pauses:
+        if pause.resumed_at is not None:
+            pause.working_days = max(0, cal.working_days_between(local_date(pause.paused_at), local_date(pause.resumed_at)))
+            waited += pause.working_days
+    due = cal.add_working_days(app.clock_started_on, app.clock_limit_days + waited)
+    return due, bool(cal.provisional_years_between(app.clock_started_on, due))
+
+
+def apply_recomputed_due_date(app: Application, due: date, provisional: bool, cal: WorkingDayCalendar) -> None:
+    app.clock_due_date = due
+    app.clock_due_provisional = provisional
+    _schedule_next_warning(app, cal)
+
+
 def _schedule_next_warning(app: Application, cal: WorkingDayCalendar) -> None:
     """Precompute the date of the next warning not yet sent, from the start and the current due date."""
     app.clock_next_warning_on = None
@@ -70,7 +104,7 @@ def start(app: Application, statutory_days: int, at: datetime) -> None:
     try:
         app.clock_started_on = started
         app.clock_limit_days = statutory_days
-        app.clock_due_date = cal.add_working_days(started, statutory_days)
+        _set_due_date(app, cal.add_working_days(started, statutory_days), cal)
         app.clock_warned_percent = 0
         _schedule_next_warning(app, cal)
     except CalendarError as e:
@@ -94,7 +128,7 @@ async def resume(session: AsyncSession, app: Application, at: datetime) -> None:
         waited = max(0, cal.working_days_between(local_date(app.clock_paused_since), local_date(at)))
         assert app.clock_due_date is not None
         if waited:
-            app.clock_due_date = cal.add_working_days(app.clock_due_date, waited)
+            _set_due_date(app, cal.add_working_days(app.clock_due_date, waited), cal)
         pause_row = await session.scalar(select(ClockPause).where(ClockPause.application_id == app.id,
                                                                   ClockPause.resumed_at.is_(None)))
         if pause_row is not None:
@@ -110,7 +144,7 @@ def extend(session: AsyncSession, app: Application, working_days: int, reason: s
     cal = calendar()
     assert app.clock_due_date is not None and app.clock_limit_days is not None
     try:
-        app.clock_due_date = cal.add_working_days(app.clock_due_date, working_days)
+        _set_due_date(app, cal.add_working_days(app.clock_due_date, working_days), cal)
         app.clock_limit_days += working_days
         _schedule_next_warning(app, cal)
     except CalendarError as e:
@@ -127,8 +161,8 @@ def stop(app: Application, at: datetime) -> None:
 
 def view(app: Application, now: datetime | None = None) -> ClockView:
     if app.clock_started_on is None or app.clock_due_date is None:
-        return ClockView(started_on=None, limit_days=None, due_date=None, working_days_left=None, paused=False,
-                         overdue=False, stopped=False, percent_used=None)
+        return ClockView(started_on=None, limit_days=None, due_date=None, due_date_provisional=False,
+                         working_days_left=None, paused=False, overdue=False, stopped=False, percent_used=None)
     today = local_date(now or datetime.now(SHANGHAI))
     cal = calendar()
     try:
@@ -139,7 +173,7 @@ def view(app: Application, now: datetime | None = None) -> ClockView:
     end = local_date(app.clock_stopped_at) if app.clock_stopped_at else today
     return ClockView(
         started_on=app.clock_started_on, limit_days=app.clock_limit_days, due_date=app.clock_due_date,
-        working_days_left=left, paused=app.clock_paused_since is not None,
+        due_date_provisional=app.clock_due_provisional, working_days_left=left, paused=app.clock_paused_since is not None,
         overdue=app.clock_paused_since is None and end > app.clock_due_date,
         stopped=app.clock_stopped_at is not None,
         percent_used=None if left is None or not limit else max(0, round(100 * (limit - left) / limit)),
@@ -173,3 +207,9 @@ async def send_due_warnings(session: AsyncSession, today: date, limit: int = 500
         if app.clock_next_warning_on is not None and app.clock_next_warning_on <= today and not reached:
             app.clock_next_warning_on = today + timedelta(days=1)  # not reached yet today: look again tomorrow
     return sent
+
+
+def due_details(app: Application) -> dict[str, object]:
+    """The due date as a timeline step's details show it."""
+    return {"due_date": app.clock_due_date.isoformat() if app.clock_due_date else None,
+            "due_date_provisional": app.clock_due_provisional}

@@ -23,7 +23,9 @@ Definitions (also in the API description):
   so this is an index range scan of ``ix_application_steps_stage_times`` per matter and status;
 - backlog (积压): open applications now — submitted and not yet ended (not refused, denied,
   withdrawn or completed; drafts are not counted);
-- overdue (超期): running, unpaused statutory clocks whose due date has passed.
+- overdue (超期): running, unpaused statutory clocks whose due date has passed;
+- provisional due dates (暂定时限): running clocks whose due date counts on a calendar year not yet
+  approved (they move when ops approve it).
 """
 from __future__ import annotations
 
@@ -81,6 +83,9 @@ class Figures(BaseModel):
     on_time_completion_rate: float | None = Field(description="decided_on_time / decided")
     backlog: int = Field(description="Open applications now")
     overdue: int = Field(description="Running statutory clocks past their due date now")
+    provisional_due_dates: int = Field(0, description=(
+        "Running statutory clocks whose due date counts on a calendar year ops have not approved yet (暂定): "
+        "recomputed when it is approved"))
 
 
 class MatterFigures(Figures):
@@ -191,6 +196,9 @@ async def cockpit(session: AsyncSession, principal: Principal, *, matter_code: s
     overdue = dict((await session.execute(text(
         f"SELECT matter_code, count(*) FROM applications WHERE {RUNNING_CLOCK_SQL} AND clock_due_date < :today"
         f"{filters} GROUP BY matter_code"), {**params, "today": clock.local_date(datetime.now(UTC))})).all())
+    provisional = dict((await session.execute(text(  # the partial index on provisional due dates: a small set
+        f"SELECT matter_code, count(*) FROM applications WHERE clock_due_provisional AND clock_stopped_at IS NULL"
+        f"{filters} GROUP BY matter_code"), params)).all())
 
     order = {s: i for i, s in enumerate(STAGE_STATUSES)}
     figures: list[MatterFigures] = []
@@ -210,10 +218,10 @@ async def cockpit(session: AsyncSession, principal: Principal, *, matter_code: s
         figures.append(MatterFigures(
             matter_code=m.code, name_zh=m.name_zh, name_en=m.name_en, kind=m.kind, department=m.department,
             **numbers, **_rates(numbers), backlog=int(backlog.get(m.code, 0)), overdue=int(overdue.get(m.code, 0)),
-            stage_times=times))
+            provisional_due_dates=int(provisional.get(m.code, 0)), stage_times=times))
     total = {k: sum(getattr(f, k) for f in figures) for k in (
         "received", "accepted", "accepted_first_time", "refused", "prereviewed", "exempted_materials",
-        "applications_with_exemptions", "decided", "decided_on_time", "backlog", "overdue")}
+        "applications_with_exemptions", "decided", "decided_on_time", "backlog", "overdue", "provisional_due_dates")}
     return Cockpit(from_date=start, to_date=end, department=scope, generated_at=datetime.now(UTC), matters=figures,
                    totals=Figures(**total, **_rates(total)))
 
@@ -233,6 +241,7 @@ CSV_COLUMNS: tuple[tuple[str, str], ...] = (
     ("prereviewed", "预审数"), ("prereview_coverage", "预审覆盖率"), ("exempted_materials", "免提交材料数"),
     ("applications_with_exemptions", "免提交办件数"), ("decided", "已决定数"), ("decided_on_time", "按时办结数"),
     ("on_time_completion_rate", "按时办结率"), ("backlog", "当前积压"), ("overdue", "当前超期"),
+    ("provisional_due_dates", "暂定时限办件数"),
 ) + tuple(col for s in STAGE_STATUSES for col in (
     (f"{s.value}_median_hours", f"{STATUS_LABELS_ZH[s]}用时中位数(小时)"),
     (f"{s.value}_p90_hours", f"{STATUS_LABELS_ZH[s]}用时P90(小时)")))

@@ -209,11 +209,12 @@ async def perform_action(session: AsyncSession, principal: Principal, app: Appli
         assert matter is not None
         clock.start(app, matter.statutory_days, now)
         app.accepted_at = now
+        details = clock.due_details(app)
     elif action == "request_correction":
         clock.pause(session, app, now, body.reason)
     elif action == "extend":
         clock.extend(session, app, body.working_days or 0, body.reason or "", principal.subject, now)
-        details = {"working_days": body.working_days, "due_date": app.clock_due_date.isoformat() if app.clock_due_date else None}
+        details = {"working_days": body.working_days, **clock.due_details(app)}
     elif action in ("approve", "deny", "refuse", "withdraw"):
         clock.stop(app, now)
         if action in ("approve", "deny"):

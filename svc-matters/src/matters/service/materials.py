@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -195,6 +196,20 @@ async def store_upload(session: AsyncSession, store: BlobStore, owner_subject: s
     session.add(material)
     await session.flush()
     return material
+
+
+async def content(store: BlobStore, material: Material) -> AsyncIterator[bytes]:
+    """The material's bytes as they stream from the store; the first chunk is read before this returns,
+    so a blob that is missing fails the request (500, logged) instead of a download cut short."""
+    chunks = store.chunks(material.storage_key)
+    first = await anext(chunks)
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield first
+        async for chunk in chunks:
+            yield chunk
+
+    return stream()
 
 
 async def readable_material(session: AsyncSession, principal: Principal, material_id: str,

@@ -35,7 +35,7 @@ day thresholds: from entering the status to the moment it crossed the threshold)
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -247,6 +247,16 @@ async def detect(session: AsyncSession, thresholds: Mapping[ApplicationStatus, T
     if result.opened or result.closed:
         log.info("stall_detection", opened=result.opened, closed=result.closed)
     return result
+
+
+def detection_job(thresholds: Mapping[ApplicationStatus, Threshold], *, batch: int,
+                  cal: WorkingDayCalendar | None = None) -> Callable[[AsyncSession], Awaitable[int]]:
+    """The periodic job (``kit.scheduling``): one ``detect`` at the wall clock's time, with the platform
+    calendar (or ``cal``); returns how many stalls it opened and closed."""
+    async def tick(session: AsyncSession) -> int:
+        return int(await detect(session, thresholds, now=datetime.now(UTC), cal=cal or clock.calendar(), batch=batch))
+
+    return tick
 
 
 # --- views and actions ------------------------------------------------------------------------
