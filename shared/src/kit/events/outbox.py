@@ -76,17 +76,20 @@ _INSERT_EVENT = outbox.insert()
 _wakers: list[asyncio.Event] = []
 
 
-def _written(session: AsyncSession, contract: EventContract, subject: str | None) -> tuple[CloudEvent, dict[str, Any]]:
-    envelope = contract.envelope(subject=subject)
+def _written(session: AsyncSession, contract: EventContract, subject: str | None,
+             event_id: str | None = None) -> tuple[CloudEvent, dict[str, Any]]:
+    envelope = contract.envelope(subject=subject, event_id=event_id)
     session.sync_session.info[_PENDING_FLAG] = True
     return envelope, {"event_id": envelope.id, "subject": envelope.type,
                       "envelope": envelope.model_dump(mode="json", exclude_none=True)}
 
 
-def outbox_row(session: AsyncSession, contract: EventContract, *, subject: str | None = None) -> dict[str, Any]:
+def outbox_row(session: AsyncSession, contract: EventContract, *, subject: str | None = None,
+               event_id: str | None = None) -> dict[str, Any]:
     """The outbox row of ``contract`` (``event_id``, ``subject``, ``envelope``) for a statement of the
-    caller's own that inserts it in the session's current transaction; the relays wake after the commit."""
-    return _written(session, contract, subject)[1]
+    caller's own that inserts it in the session's current transaction; the relays wake after the commit.
+    ``event_id``: an id the caller derives (the contract's own, or a random one, otherwise)."""
+    return _written(session, contract, subject, event_id)[1]
 
 
 async def add_event(session: AsyncSession, contract: EventContract, *, subject: str | None = None) -> CloudEvent:

@@ -7,8 +7,7 @@ backlog), for the dead letters that the failing message stays unsettled and is c
 
 | stream | what | max age | max size | duplicate window |
 |---|---|---|---|---|
-| ``LVRONG_<SERVICE>`` | one producing service's events | 7 days | 1 GiB (``LVRONG_EVENT_STREAM_MAX_MB``) | 1 hour |
-| ``LVRONG_MATTERS`` | svc-matters' events, the catalogue among them | none | 1 GiB (the same) | 1 hour |
+| ``LVRONG_<SERVICE>`` | one producing service's events (``LVRONG_MATTERS``: the catalogue too) | 7 days | 1 GiB (``LVRONG_EVENT_STREAM_MAX_MB``) | 1 hour |
 | ``LVRONG_DEADLETTER`` | messages a consumer gave up on, waiting for ops | 90 days | 256 MiB (``LVRONG_DEAD_LETTER_STREAM_MAX_MB``) | 1 hour |
 | ``LVRONG_UNSETTLED`` | the server's MaxDeliver advisories, turned into dead letters | 7 days | 16 MiB | 2 min |
 
@@ -52,12 +51,14 @@ DEAD_LETTER_LIMITS = StreamLimits(max_age_seconds=90 * DAY,
                                   max_bytes=int(os.environ.get("LVRONG_DEAD_LETTER_STREAM_MAX_MB", "256")) * MIB,
                                   duplicate_window_seconds=3600.0)
 UNSETTLED_LIMITS = StreamLimits(max_age_seconds=7 * DAY, max_bytes=16 * MIB, duplicate_window_seconds=120.0)
-# ``LVRONG_MATTERS`` also carries the catalogue (``lvrong.matters.matter.published``, one event per
-# matter version), from which svc-prequal builds its requirements, also when reinstalled from scratch:
-# no age limit there, only the size limit, which refuses new events rather than dropping old ones.
-CATALOGUE_STREAM = "LVRONG_MATTERS"
-CATALOGUE_STREAM_LIMITS = StreamLimits(max_age_seconds=0.0, max_bytes=EVENT_STREAM_LIMITS.max_bytes,
-                                       duplicate_window_seconds=EVENT_STREAM_LIMITS.duplicate_window_seconds)
+# ``LVRONG_MATTERS`` also carries the catalogue (``lvrong.matters.matter.published``) from which svc-prequal
+# builds its requirements, also when reinstalled from scratch. It keeps the normal limits all the same:
+# without an age limit, a million application events fill it and ``discard new`` then refuses every
+# event of svc-matters (its outbox backs up, the platform stops). Instead svc-matters announces every
+# current matter version again once a day (``matters.service.catalogue.reannounce_current``), so the
+# whole catalogue is always among the last 7 days' events. Chosen over a KV bucket or a per-subject
+# stream (a second place for the catalogue, new NATS permissions for two services, a second reader in
+# svc-prequal) and over svc-prequal asking svc-matters at start (a start-up dependency on another service).
 
 # The longest an event stays in an age-limited event stream: how long a redelivery of it can still come.
 LONGEST_EVENT_AGE_SECONDS = EVENT_STREAM_LIMITS.max_age_seconds
@@ -68,8 +69,6 @@ def limits_of(stream: str) -> StreamLimits:
         return DEAD_LETTER_LIMITS
     if stream == UNSETTLED_STREAM:
         return UNSETTLED_LIMITS
-    if stream == CATALOGUE_STREAM:
-        return CATALOGUE_STREAM_LIMITS
     return EVENT_STREAM_LIMITS
 
 
