@@ -169,3 +169,27 @@ async def test_no_client_but_svc_matters_can_publish_its_status_changes_and_noth
             await js.delete_msg(DEAD_LETTER_STREAM, msg.seq)
         seq = msg.seq + 1
     await admin.close()
+
+
+async def test_every_service_watches_its_consumers_unsettled_messages_under_its_own_identity(suite) -> None:  # noqa: ANN001
+    """Each consumer's watcher of MaxDeliver advisories (``<durable>-unsettled`` on ``LVRONG_UNSETTLED``) is
+    created by its service with the service's own NATS identity: were a JetStream call it makes not in the
+    identity's permissions, the watcher would not exist and an unsettled message could be lost silently."""
+    from kit.events.streams import UNSETTLED_STREAM
+    from kit.natsauth import platform_buses
+
+    expected = {f"{c.durable}-unsettled" for bus in platform_buses() for c in bus.consumes}
+    nc = await connect_nats(suite.nats_admin)
+    try:
+        js = nc.jetstream()
+
+        async def watchers() -> set[str]:
+            try:
+                return {c.name for c in await js.consumers_info(UNSETTLED_STREAM)}
+            except NotFoundError:
+                return set()
+
+        await eventually(watchers, lambda found: expected <= found, seconds=30,
+                         what="every consumer's unsettled-message watcher")
+    finally:
+        await nc.close()

@@ -4,6 +4,8 @@ matter and its new version imported by ops are checked as soon as their ``matter
 handled (evidence: the event id in svc-prequal's ``processed_events``), with no submission at all."""
 from __future__ import annotations
 
+import json
+from importlib import resources
 from typing import Any
 
 import httpx
@@ -102,3 +104,26 @@ async def test_an_imported_matter_and_its_new_version_are_known_without_any_subm
     assert second["matter_version"] == 2 and second["verdict"] == "returned"
     assert [p["target"] for p in second["problems"]] == ["form.tree_site"]
     assert await applied_for(suite, NEW_CODE) == 0
+
+
+async def test_svc_matters_announces_every_current_version_again_and_prequal_handles_the_round(suite) -> None:  # noqa: ANN001
+    """The daily round that keeps the catalogue in LVRONG_MATTERS despite its 7-day max age
+    (``matters.catalogue-announcements``): the running svc-matters ran it at start, its events carry the
+    round's ids, and svc-prequal's catalogue consumer handled every one of them."""
+    claimed = await fetch(suite, "matters", "SELECT event_id FROM processed_events WHERE consumer = $1",
+                          "scheduler:matters.catalogue-announcements")
+    assert claimed, "svc-matters ran no round of its catalogue announcements at start"
+    rounds = [int(r["event_id"]) for r in claimed]
+    announced = {r["event_id"] for r in await fetch(suite, "matters", "SELECT event_id FROM outbox WHERE subject = $1",
+                                                    MatterPublished.event_type)}
+    current = await fetch(suite, "matters", "SELECT code, version FROM matter_versions WHERE is_current")
+    first = min(rounds)
+    # The first round, at svc-matters' start, announced the shipped catalogue's version 1 of each matter.
+    codes = {m["code"] for m in json.loads((resources.files("matters") / "catalogue" / "matters.json").read_text("utf-8"))}
+    shipped = [r for r in current if r["code"] in codes and r["version"] == 1]
+    assert shipped
+    for row in shipped:
+        event_id = MatterPublished.announcement_id_for(row["code"], row["version"], first)
+        assert event_id in announced
+        await handled(suite, "prequal", event_id, consumer=CONSUMER)
+

@@ -38,6 +38,11 @@ class Cluster:
     prefix: str
     database_url: str | None = None  # None: a PostgreSQL of its own, which the test may stop and start
     replicas: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SERVICES, 1))
+    services: tuple[str, ...] = SERVICES
+    # Services whose databases live on a second PostgreSQL of the cluster's own (``isolated_postgres``,
+    # ``<SERVICE>_DATABASE_URL``), which a test stops while the others' keeps running.
+    isolated: tuple[str, ...] = ()
+    isolated_postgres: LocalPostgres | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     nats: LocalNats | None = None
     postgres: LocalPostgres | None = None
@@ -58,18 +63,23 @@ class Cluster:
             self.postgres = LocalPostgres(self.var / "postgres", port=free_port(), fsync=False)
             self.postgres.start()
             self.database_url = self.postgres.url
-        asyncio.run(drop_databases(self.database_url, [f"{self.prefix}_{s}" for s in SERVICES]))
-        self.ports = {"gateway": free_port(), **{s: free_port() for s in SERVICES}}
+        if self.isolated:
+            self.isolated_postgres = LocalPostgres(self.var / "postgres-isolated", port=free_port())
+            self.isolated_postgres.start()
+        for service in self.services:
+            asyncio.run(drop_databases(self.server_of(service), [f"{self.prefix}_{service}"]))
+        self.ports = {"gateway": free_port(), **{s: free_port() for s in self.services}}
         env = platform_environment(self.database_url, self.nats.url, ports=self.ports,
                                    nats_credentials_dir=self.nats.credentials_dir)
         env.update(DATABASE_NAME_PREFIX=self.prefix, GATEWAY_DEV_ISSUER_KEY_DIR=str(self.var / "dev-issuer"),
                    LOG_LEVEL="WARNING", CALENDAR_DIR=str(write_test_calendar(self.var / "calendar")["directory"]))
         env.update({f"{s.upper()}_WORKERS": str(n) for s, n in self.replicas.items()})
         # A PostgreSQL shared with other test runs has about 100 connections for everyone.
-        env.update({f"{s.upper()}_DATABASE_POOL_SIZE": "6" for s in SERVICES})
+        env.update({f"{s.upper()}_DATABASE_POOL_SIZE": "6" for s in self.services})
+        env.update({f"{s.upper()}_DATABASE_URL": self.server_of(s) for s in self.isolated})
         env.update(self.extra_env)
         self.env = env
-        subprocess.run([sys.executable, "-m", "kit.migrations", *SERVICES], env=env, check=True,
+        subprocess.run([sys.executable, "-m", "kit.migrations", *self.services], env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.suite = Suite(env, ports=self.ports, log_dir=self.var)
         try:
@@ -94,8 +104,16 @@ class Cluster:
         finally:
             self.stop()
 
+    def server_of(self, service: str) -> str:
+        """The URL of the PostgreSQL server holding ``service``'s database."""
+        if service in self.isolated:
+            assert self.isolated_postgres is not None
+            return self.isolated_postgres.url
+        assert self.database_url is not None
+        return self.database_url
+
     def wait_ready(self, timeout: float = 60) -> None:
-        for service in SERVICES:
+        for service in self.services:
             wait_for(lambda s=service: http_ok(f"http://127.0.0.1:{self.ports[s]}/readyz"), timeout, service)
 
     def stop(self) -> None:
@@ -105,13 +123,14 @@ class Cluster:
             self.nats.stop()
         if self.postgres is not None:
             self.postgres.stop()
+        if self.isolated_postgres is not None:
+            self.isolated_postgres.stop()
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in self.var.glob("*.log"))
 
     async def db(self, service: str) -> asyncpg.Connection:
-        assert self.database_url is not None
-        url = make_url(self.database_url)
+        url = make_url(self.server_of(service))
         return await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username or "postgres",
                                      password=url.password, database=f"{self.prefix}_{service}")
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from kit.audit import AuditKeyError, AuditSettings, audit_keys
 from kit.audit_anchor import AnchorStore, run_anchoring
 from kit.auth import PUBLIC_ROUTE, Principal, Role, TokenVerifier, needs_scope, require_roles
+from kit.availability import DatabaseGate
 from kit.calendar import readiness_warning, unapproved_years, watch_approved_years
 from kit.db import Database
 from kit.errors import (
@@ -40,6 +41,7 @@ from kit.http import RequestContextMiddleware
 from kit.logging import configure_logging
 from kit.openapi import document_problem_responses
 from kit.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
+from kit.pruning import prune_periodically
 from kit.settings import ServiceSettings
 from kit.tracing import traced
 
@@ -64,6 +66,8 @@ class Runtime:
     database: Database
     bus: JetStreamBus
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    # Closed while the database is away: consumers and the relay hold their work until it is back.
+    gate: DatabaseGate | None = None
 
 
 BackgroundJob = Callable[[Runtime], Awaitable[None]]
@@ -116,7 +120,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
                 raise AuditKeyError("AUDIT_ANCHOR_KEY_DIR holds no private key: this service cannot sign checkpoints")
         database = Database(settings.service_database_url, pool_size=settings.database_pool_size)
         bus = JetStreamBus(settings.nats_client, name=f"lvrong-{service}")
-        runtime = Runtime(settings=settings, database=database, bus=bus)
+        runtime = Runtime(settings=settings, database=database, bus=bus, gate=DatabaseGate(database))
         app.state.runtime = runtime
         app.state.database = database
         app.state.bus = bus
@@ -127,11 +131,12 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
             await _connect_bus_when_possible(bus, service, definition.produces_events)
             if definition.produces_events:
                 relay = OutboxRelay(database, bus, batch_size=settings.relay_batch_size,
-                                    poll_seconds=settings.relay_poll_seconds)
+                                    poll_seconds=settings.relay_poll_seconds, gate=runtime.gate)
                 runtime.tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
             consumers = []
             for subscription in definition.subscriptions:
-                consumer = EventConsumer(database, bus, service, subscription, max_deliver=settings.consumer_max_deliver)
+                consumer = EventConsumer(database, bus, service, subscription, max_deliver=settings.consumer_max_deliver,
+                                         gate=runtime.gate)
                 consumers.append(consumer)
                 runtime.tasks.append(asyncio.create_task(consumer.run(), name=f"consumer-{subscription.name}"))
             runtime.tasks.append(asyncio.create_task(
@@ -145,6 +150,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
             app.state.audit_anchors = anchors
             runtime.tasks.append(asyncio.create_task(
                 run_anchoring(database, service, anchors, audit_settings.anchor_interval_seconds), name="audit-anchor"))
+        runtime.tasks.append(asyncio.create_task(prune_periodically(database, settings), name="pruning"))
         for job in definition.background_jobs:
             runtime.tasks.append(asyncio.create_task(job(runtime), name=getattr(job, "__name__", "job")))
         log.info("service_started", port=settings.port)
@@ -217,6 +223,8 @@ def operations_router(service: str) -> APIRouter:
             OUTBOX_OLDEST_AGE.labels(service).set(age or 0)
         except Exception as e:
             checks["database"] = f"unavailable ({type(e).__name__})"
+        if runtime.gate is not None and runtime.gate.away:
+            checks["event_work"] = "paused until the database answers"
         try:
             await runtime.bus.ping()
             checks["bus"] = "ok"

@@ -117,6 +117,8 @@ def _consumer_api(stream: str, durable: str) -> list[str]:
             f"{JS_API}.CONSUMER.CREATE.{stream}.{durable}", f"{JS_API}.CONSUMER.CREATE.{stream}.{durable}.>",
             f"{JS_API}.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
             f"{JS_API}.CONSUMER.MSG.NEXT.{stream}.{durable}",
+            # Reconciled at start: a setting the server cannot change in place means delete and create.
+            f"{JS_API}.CONSUMER.DELETE.{stream}.{durable}",
             f"$JS.ACK.{stream}.{durable}.>"]
 
 
@@ -130,12 +132,15 @@ def _calendar_watch(bucket: str) -> list[str]:
 def service_permissions(bus: ServiceBus, *, calendar_bucket: str) -> Permissions:
     # Imported here: kit.events imports this module (its bus connects with a NatsClient).
     from kit.events.envelope import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, stream_name
+    from kit.events.streams import UNSETTLED_STREAM
 
     own = stream_name(bus.service)
     allowed = Permissions(
         publish=[f"lvrong.{bus.service}.>", *_stream_api(own, "INFO", "CREATE", "UPDATE"),
                  # The dead-letter stream is everyone's: whichever consumer needs it first creates it.
-                 *_stream_api(DEAD_LETTER_STREAM, "INFO", "CREATE", "UPDATE"), *_calendar_watch(calendar_bucket)],
+                 *_stream_api(DEAD_LETTER_STREAM, "INFO", "CREATE", "UPDATE"), *_calendar_watch(calendar_bucket),
+                 # So is the stream of MaxDeliver advisories (kit.events.streams): the server writes them.
+                 *_stream_api(UNSETTLED_STREAM, "INFO", "CREATE", "UPDATE")],
         # Its own subjects too: core fan-out of its own events to every replica (svc-matters' live status).
         subscribe=[f"{inbox_prefix(bus.service)}.>", f"lvrong.{bus.service}.>"])
     for consumer in bus.consumes:
@@ -145,7 +150,9 @@ def service_permissions(bus: ServiceBus, *, calendar_bucket: str) -> Permissions
                             # Reading back one message of a stream it consumes: the one whose last delivery
                             # ended unsettled, named by the server's MaxDeliver advisory, is dead-lettered.
                             *_stream_api(stream, "MSG.GET"), f"{JS_API}.DIRECT.GET.{stream}",
-                            f"{JS_API}.DIRECT.GET.{stream}.>"]
+                            f"{JS_API}.DIRECT.GET.{stream}.>",
+                            # Its watcher of the advisories of this consumer (``<durable>-unsettled``).
+                            *_consumer_api(UNSETTLED_STREAM, f"{consumer.durable}-unsettled")]
         allowed.subscribe.append(f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{consumer.durable}")
     if bus.service == CALENDAR_BUCKET_WRITER:
         allowed.publish += [*_stream_api(f"KV_{calendar_bucket}", "CREATE"), f"$KV.{calendar_bucket}.>"]

@@ -33,11 +33,11 @@ def lock_id(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
+# Claimed ticks are pruned by age with the other bookkeeping rows (``kit.pruning``).
+TICK_EVENT_TYPE = "lvrong.scheduler.tick"
 _CLAIM_TICK = text(
-    "INSERT INTO processed_events (consumer, event_id, event_type) VALUES (:consumer, :tick, 'lvrong.scheduler.tick') "
+    f"INSERT INTO processed_events (consumer, event_id, event_type) VALUES (:consumer, :tick, '{TICK_EVENT_TYPE}') "
     "ON CONFLICT DO NOTHING RETURNING 1")
-_FORGET_OLD_TICKS = text(
-    "DELETE FROM processed_events WHERE consumer = :consumer AND handled_at < now() - interval '2 days'")
 
 
 async def run_tick(database: Database, name: str, job: JobFn, tick_seconds: float | None = None) -> int | None:
@@ -55,20 +55,24 @@ async def run_tick(database: Database, name: str, job: JobFn, tick_seconds: floa
             if not claimed:
                 JOB_RUNS.labels(name, "already_ran").inc()
                 return None
-            if tick % 100 == 0:
-                await session.execute(_FORGET_OLD_TICKS, {"consumer": consumer})
         done = await job(session)
     JOB_RUNS.labels(name, "ran").inc()
     return done
 
 
-async def every(database: Database, name: str, interval_seconds: float, job: JobFn) -> None:
-    """Run ``job`` every ``interval_seconds`` until cancelled; a failing tick is logged and retried next tick."""
+async def every(database: Database, name: str, interval_seconds: float, job: JobFn, *,
+                then: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Run ``job`` every ``interval_seconds`` until cancelled; a failing tick is logged and retried next tick.
+
+    ``then`` runs after each tick this replica ran, outside the tick's transaction: work that must
+    happen once per interval but in many short transactions of its own (e.g. pruning in batches)."""
     while True:
         try:
             done = await run_tick(database, name, job, tick_seconds=interval_seconds)
             if done:
                 log.info("scheduled_job_ran", job=name, count=done)
+            if done is not None and then is not None:
+                await then()
         except asyncio.CancelledError:
             raise
         except Exception as e:

@@ -196,6 +196,14 @@ class ServiceSettings(PlatformSettings):
     relay_batch_size: int = 200
     relay_poll_seconds: float = 0.5
     consumer_max_deliver: int = 5
+    # How long the kit's bookkeeping rows are kept, and how the pruning job removes them (kit.pruning).
+    retention_outbox_days: float = 7.0
+    retention_processed_events_days: float = 14.0
+    retention_idempotency_keys_days: float = 7.0
+    retention_scheduler_ticks_days: float = 2.0
+    pruning_interval_seconds: float = 3600.0
+    pruning_batch_size: int = 2000
+
     # Whether the service keeps personal data encrypted (kit.protection), so needs the keyring.
     uses_data_protection: ClassVar[bool] = True
     # Whether it connects to NATS as its own identity (kit.natsauth), so needs its seed.

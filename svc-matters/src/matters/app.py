@@ -11,11 +11,12 @@ from pydantic_settings import SettingsConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.app import Runtime, ServiceDefinition, create_service_app
+from kit.events.streams import DAY, LONGEST_EVENT_AGE_SECONDS
 from kit.scheduling import every
 from kit.settings import ServiceSettings, writable_path_problem
 from matters.api import routers
 from matters.events import SUBSCRIPTIONS
-from matters.service import clock, live, stalls
+from matters.service import catalogue, clock, live, stalls
 from matters.service.blobs import BlobStoreKind
 
 
@@ -38,6 +39,17 @@ class Settings(ServiceSettings):
     stall_thresholds: dict[str, Any] = {}
     stall_detection_interval_seconds: float = 60.0
     stall_batch_size: int = 2000  # at most this many stalls opened per status per tick
+    # Every current matter version is announced again this often (matters.service.catalogue), so the
+    # catalogue svc-prequal is rebuilt from never ages out of LVRONG_MATTERS (max age 7 days).
+    catalogue_announce_interval_seconds: float = DAY
+
+    @field_validator("catalogue_announce_interval_seconds")
+    @classmethod
+    def _announced_well_inside_the_stream_age(cls, value: float) -> float:
+        # Half the max age: a round that fails (svc-matters or the bus away) still leaves an earlier one.
+        if not 0 < value <= LONGEST_EVENT_AGE_SECONDS / 2:
+            raise ValueError(f"must be > 0 and at most {LONGEST_EVENT_AGE_SECONDS / 2:.0f} s (half the event streams' max age)")
+        return value
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
@@ -71,6 +83,14 @@ async def stall_detection(runtime: Runtime) -> None:
     await every(runtime.database, "matters.stall-detection", settings.stall_detection_interval_seconds, job)
 
 
+async def catalogue_announcements(runtime: Runtime) -> None:
+    """Announce every current matter version again, once per interval across replicas."""
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    interval = settings.catalogue_announce_interval_seconds
+    await every(runtime.database, "matters.catalogue-announcements", interval, catalogue.reannouncement_job(interval))
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     hub = live.LiveHub(queue_size=settings.live_queue_size, heartbeat_seconds=settings.live_heartbeat_seconds)
@@ -85,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="事项目录与办件全流程 — the catalogue of matters and the life of applications",
         routers=routers,
         subscriptions=SUBSCRIPTIONS,
-        background_jobs=[clock_warnings, stall_detection, live_status],
+        background_jobs=[clock_warnings, stall_detection, catalogue_announcements, live_status],
         audit_trail=True,
         openapi_tags=[{"name": "matters", "description": "事项 — matters and their guides"},
                       {"name": "applications", "description": "办件 — applications, status and timeline"}],

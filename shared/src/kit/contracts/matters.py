@@ -69,7 +69,13 @@ class MatterPublished(EventContract):
     Versions are immutable and numbered upwards, and every published version becomes the current one:
     a consumer keeps each (code, version) once and takes the highest version as current, so an event
     delivered again or late never replaces a newer version. The event id is a function of (code,
-    version) (``event_id_for``): publishing the same version twice is one event."""
+    version) (``event_id_for``): publishing the same version twice is one event.
+
+    svc-matters also announces every current version again once per round (daily by default), with an
+    id that is a function of (code, version, round) (``announcement_id_for``), so the catalogue is always
+    in ``LVRONG_MATTERS`` although the stream forgets events older than its max age: each round is a
+    new message (not a duplicate the stream or the outbox would refuse), and the consumer recognises a
+    version it already keeps by (code, version)."""
 
     event_type: ClassVar[str] = "lvrong.matters.matter.published"
     source_service: ClassVar[str] = "matters"
@@ -81,6 +87,11 @@ class MatterPublished(EventContract):
     @staticmethod
     def event_id_for(code: str, version: int) -> str:
         return uuid.uuid5(_MATTER_VERSION_NAMESPACE, f"{code}@{version}").hex
+
+    @staticmethod
+    def announcement_id_for(code: str, version: int, round_: int) -> str:
+        """The id of the re-announcement of (code, version) in round ``round_`` (never an ``event_id_for``)."""
+        return uuid.uuid5(_MATTER_VERSION_NAMESPACE, f"{code}@{version} round {round_}").hex
 
     def envelope(self, *, subject: str | None = None, event_id: str | None = None) -> CloudEvent:
         return super().envelope(subject=subject,

@@ -14,6 +14,7 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.availability import DatabaseGate, database_unreachable
 from kit.db import Database
 from kit.events.bus import Bus, ConsumerSpec, Delivery, DeliveryOutcome
 from kit.events.envelope import CloudEvent, producer_of, source_of, stream_name, stream_subjects
@@ -146,10 +147,14 @@ def durable_name(service: str, subscription: EventSubscription) -> str:
 
 
 class EventConsumer:
+    """One subscription of a service, consumed with its durable; ``gate`` (shared by the process's
+    consumers and relay) pauses it while the database is away, so an outage never uses up deliveries."""
+
     def __init__(self, database: Database, bus: Bus, service: str, subscription: EventSubscription, *,
-                 max_deliver: int = 5) -> None:
+                 max_deliver: int = 5, gate: DatabaseGate | None = None) -> None:
         self.database = database
         self.bus = bus
+        self.gate = gate or DatabaseGate(database)
         self.durable = durable_name(service, subscription)
         self.subscription = subscription
         self.spec = ConsumerSpec(stream=stream_name(subscription.producer), durable=self.durable,
@@ -157,8 +162,12 @@ class EventConsumer:
                                  stream_subjects=stream_subjects(subscription.producer))
 
     async def run(self) -> None:
-        await self.bus.consume(self.spec, self._on_delivery,
-                               batch_handler=self._on_batch if self.subscription.batch_handler else None)
+        """Consume until cancelled, and dead-letter what reaches max_deliver without being settled."""
+        async with asyncio.TaskGroup() as both:
+            both.create_task(self.bus.consume(
+                self.spec, self._on_delivery, pause=self.gate,
+                batch_handler=self._on_batch if self.subscription.batch_handler else None))
+            both.create_task(self.bus.dead_letter_unsettled(self.spec))
 
     def _foreign(self, event: CloudEvent, delivery: Delivery) -> bool:
         """True, counted and logged, when ``event`` does not come from the service whose subject it was
@@ -188,7 +197,10 @@ class EventConsumer:
                 applied = await handle_once(self.database, self.durable, event, self.subscription.handler)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as e:
+                if database_unreachable(e):  # no fault of the event: the bus holds it while the database is away
+                    log.warning("event_waiting_for_database", attempt=delivery.num_delivered, error=type(e).__name__)
+                    raise
                 log.exception("event_handler_failed", attempt=delivery.num_delivered)
                 EVENTS_HANDLED.labels(self.durable, event.type, "failed").inc()
                 raise  # the bus retries it and, once out of retries, dead-letters it with this error
@@ -225,6 +237,10 @@ class EventConsumer:
             raise
         except Exception as e:  # noqa: BLE001 - which event failed is found by handling them one at a time
             log.warning("event_batch_failed", consumer=self.durable, events=len(events), error=type(e).__name__)
+            if database_unreachable(e):  # not any event's fault: the bus holds them all until it is back
+                for i in events:
+                    outcomes[i] = (DeliveryOutcome.RETRY, e)
+                return outcomes
             applied = None
         finally:
             _batch.reset(token)

@@ -34,6 +34,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from kit.availability import DatabaseGate
 from kit.db import Database, platform_metadata
 from kit.events.bus import ORDERING_KEY_HEADER, Bus
 from kit.events.envelope import CloudEvent, EventContract
@@ -75,17 +76,20 @@ _INSERT_EVENT = outbox.insert()
 _wakers: list[asyncio.Event] = []
 
 
-def _written(session: AsyncSession, contract: EventContract, subject: str | None) -> tuple[CloudEvent, dict[str, Any]]:
-    envelope = contract.envelope(subject=subject)
+def _written(session: AsyncSession, contract: EventContract, subject: str | None,
+             event_id: str | None = None) -> tuple[CloudEvent, dict[str, Any]]:
+    envelope = contract.envelope(subject=subject, event_id=event_id)
     session.sync_session.info[_PENDING_FLAG] = True
     return envelope, {"event_id": envelope.id, "subject": envelope.type,
                       "envelope": envelope.model_dump(mode="json", exclude_none=True)}
 
 
-def outbox_row(session: AsyncSession, contract: EventContract, *, subject: str | None = None) -> dict[str, Any]:
+def outbox_row(session: AsyncSession, contract: EventContract, *, subject: str | None = None,
+               event_id: str | None = None) -> dict[str, Any]:
     """The outbox row of ``contract`` (``event_id``, ``subject``, ``envelope``) for a statement of the
-    caller's own that inserts it in the session's current transaction; the relays wake after the commit."""
-    return _written(session, contract, subject)[1]
+    caller's own that inserts it in the session's current transaction; the relays wake after the commit.
+    ``event_id``: an id the caller derives (the contract's own, or a random one, otherwise)."""
+    return _written(session, contract, subject, event_id)[1]
 
 
 async def add_event(session: AsyncSession, contract: EventContract, *, subject: str | None = None) -> CloudEvent:
@@ -104,9 +108,11 @@ def _wake_relays_after_commit(session: Session) -> None:
 
 
 class OutboxRelay:
-    def __init__(self, database: Database, bus: Bus, *, batch_size: int = 200, poll_seconds: float = 0.5) -> None:
+    def __init__(self, database: Database, bus: Bus, *, batch_size: int = 200, poll_seconds: float = 0.5,
+                 gate: DatabaseGate | None = None) -> None:
         self.database = database
         self.bus = bus
+        self.gate = gate or DatabaseGate(database)
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
@@ -125,6 +131,11 @@ class OutboxRelay:
                 except Exception as e:  # bus or database away: the rows wait, nothing is lost
                     if cancellation_requested():
                         raise asyncio.CancelledError from e
+                    if await self.gate.outage(e):
+                        # A batch published but not marked sent is published again with the same
+                        # Nats-Msg-Id: within the streams' duplicate window the server stores it once.
+                        await self.gate.wait()
+                        continue
                     OUTBOX_FAILURES.inc()
                     log.warning("outbox_relay_waiting", error=type(e).__name__)
                     backoff = min(backoff * 2, 5.0)

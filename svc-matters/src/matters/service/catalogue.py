@@ -9,6 +9,9 @@ Every published version is announced with ``lvrong.matters.matter.published`` (t
 the publishing transaction), so svc-prequal knows each matter's requirements before anyone applies;
 the shipped catalogue's versions are announced by the migration that seeds them (0002 seeds, 0008
 announces what the catalogue held then). A later revision that seeds matters announces them too.
+``LVRONG_MATTERS`` keeps events for its max age only (7 days), so ``reannounce_current`` announces every
+current version again once per round (a scheduled job, daily by default): a svc-prequal installed from
+scratch, which reads the stream from its start, finds the whole catalogue there whenever it starts.
 
 Import is judged per entry: every entry is validated on its own, a rejected entry is reported with its
 field errors and writes nothing, the valid ones are published together in one transaction (created,
@@ -16,11 +19,13 @@ new version or unchanged). ``dry_run`` answers the same report and writes nothin
 """
 from __future__ import annotations
 
+import time
 from typing import Any, get_args
 
 import structlog
 from pydantic import ValidationError
 from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit import idempotency
@@ -28,8 +33,9 @@ from kit.auth import Principal
 from kit.contracts import FormFieldSpec, MaterialSpec, MatterPublished, MatterRequirements
 from kit.db import Database
 from kit.errors import BadRequest, FieldError, NotFound
-from kit.events import add_event
+from kit.events import add_event, outbox, outbox_row
 from kit.pagination import Page, decode_cursor, encode_cursor
+from kit.scheduling import JobFn
 from matters.models import MatterVersion
 from matters.schemas import (
     FileType,
@@ -63,6 +69,7 @@ NUMERIC_FIELD_TYPES = frozenset({"integer", "decimal"})
 # the is_current flip free of races without a lock per code (and its deadlock ordering).
 IMPORT_LOCK_KEY = "matters.catalogue.publish"
 MAX_IMPORT_ENTRIES = 500
+_ANNOUNCE_BATCH = 500
 
 
 def _after(cursor: str | None) -> tuple[int, str] | None:
@@ -160,6 +167,35 @@ async def announce(session: AsyncSession, matter: MatterVersion) -> None:
     """Publish ``matter.published`` for a version in the session's transaction (once per version: the
     event id is derived from its code and version)."""
     await add_event(session, publication(matter), subject=matter.code)
+
+
+async def reannounce_current(session: AsyncSession, round_: int) -> int:
+    """Announce every current matter version again, as round ``round_`` (``MatterPublished.announcement_id_for``);
+    returns how many were announced. Only current versions: svc-prequal checks and pre-fills by the
+    current one, and every submission carries the requirements of the version it was filed under.
+
+    A round's ids are fixed, so a round run twice (two replicas at a tick's boundary) writes its events
+    once; the next round's are new events, which neither the outbox nor the stream's duplicate window
+    refuses, and which svc-prequal applies as a version it already keeps (no write)."""
+    matters = (await session.scalars(select(MatterVersion).where(MatterVersion.is_current.is_(True))
+                                     .order_by(MatterVersion.code))).all()
+    rows = [outbox_row(session, publication(m), subject=m.code,
+                       event_id=MatterPublished.announcement_id_for(m.code, m.version, round_)) for m in matters]
+    announced = 0
+    for start in range(0, len(rows), _ANNOUNCE_BATCH):  # bounded statements for a catalogue of any size
+        stmt = pg_insert(outbox).values(rows[start:start + _ANNOUNCE_BATCH])
+        announced += len((await session.execute(stmt.on_conflict_do_nothing(index_elements=["event_id"])
+                                                .returning(outbox.c.event_id))).all())
+    return announced
+
+
+def reannouncement_job(interval_seconds: float) -> JobFn:
+    """The scheduled job (``kit.scheduling.every``): one round per interval, numbered by wall-clock interval."""
+    async def job(session: AsyncSession) -> int:
+        count = await reannounce_current(session, int(time.time() // interval_seconds))
+        log.info("catalogue_reannounced", matters=count)
+        return count
+    return job
 
 
 async def list_versions(session: AsyncSession, code: str, *, limit: int, cursor: str | None) -> Page[MatterVersionSummary]:
