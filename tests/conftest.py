@@ -6,6 +6,7 @@ A server that cannot be reached fails the run at once; nothing is skipped.
 """
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from urllib.parse import urlparse
@@ -15,6 +16,13 @@ import pytest
 from kit.devstack import Servers, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# One test session runs several suites of the platform at once on one PostgreSQL (the integration
+# suite lives for the whole session while the calendar-boundary, production, fault and scale suites
+# start their own), and CI's server allows 100 connections: each service process pools 6 here instead
+# of production's 20, unless the environment says otherwise. Every suite inherits it (platform_environment).
+for _service in ("gateway", "matters", "prequal", "licences", "helpdesk", "knowledge"):
+    os.environ.setdefault(f"{_service.upper()}_DATABASE_POOL_SIZE", "6")
 
 
 def _reachable(url: str, default_port: int) -> bool:
