@@ -284,6 +284,22 @@ async def submit_for_verdict(client: Any, token: str, matter_detail: dict[str, A
     return await wait_for_verdict(client, token, r.json()["id"])
 
 
+async def throughout(seconds: float, holds: Callable[[], Awaitable[bool | str]], what: str) -> None:
+    """Keep checking, for ``seconds`` (an outage's length, which is what is being tested), that ``holds``
+    answers True: a fault that must last is watched the whole time, never slept through. Any other
+    answer fails the test at once with ``what`` and that answer."""
+    import time
+
+    import pytest
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        answer = await holds()
+        if answer is not True:
+            pytest.fail(f"{what} stopped holding: {answer}")
+        await asyncio.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+
 async def eventually(probe: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], what: str,
                      seconds: float = 15) -> Any:
     """Poll ``probe`` until ``ok`` holds of its answer (read models are fed by events); fails with ``what``."""

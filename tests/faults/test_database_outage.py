@@ -28,7 +28,7 @@ from kit.devstack import LocalNats, LocalPostgres, free_port
 from kit.events import CloudEvent, EventConsumer, EventContract, EventSubscription, JetStreamBus, OutboxRelay, add_event
 from kit.events.bus import Delivery
 from kit.events.envelope import DEAD_LETTER_STREAM, stream_name, stream_subjects
-from support import recreate_database
+from support import recreate_database, throughout
 
 OUTAGE_SECONDS = 12.0
 MAX_DELIVER = 3
@@ -68,6 +68,7 @@ async def test_an_outage_with_events_in_flight_spends_no_delivery_and_loses_noth
 
     url = await recreate_database(stoppable_postgres.url, f"{fault_prefix}_outage")
     database = Database(url, pool_size=4)
+    observer = Database(url, pool_size=1)  # the test's own reads, while held handlers fill the pool
     async with database.engine.begin() as conn:
         await conn.run_sync(platform_metadata.create_all)
         await conn.execute(text("CREATE TABLE effects (id bigserial PRIMARY KEY, event_id text NOT NULL)"))
@@ -77,10 +78,19 @@ async def test_an_outage_with_events_in_flight_spends_no_delivery_and_loses_noth
     await bus.ensure_stream(stream_name(relayed), stream_subjects(relayed))
     js = await bus.jetstream()
 
+    # Handlers past the first few wait, inside their transaction, until the database has been stopped:
+    # events are in flight when it goes by construction, not by timing.
+    database_stopped = asyncio.Event()
+    in_flight: set[str] = set()
+    started: list[str] = []
+
     async def handler(session: AsyncSession, event: CloudEvent) -> None:
+        started.append(event.id)
         await session.execute(text("INSERT INTO effects (event_id) VALUES (:id)"), {"id": event.id})
         await add_event(session, Forwarded(original=event.id))  # what real handlers do: their effect has events
-        await asyncio.sleep(0.01)  # some work, so that events are in flight when the database goes
+        if len(started) > 20 and not database_stopped.is_set():
+            in_flight.add(event.id)
+            await database_stopped.wait()
 
     consumer = EventConsumer(database, bus, "outagetest", EventSubscription("things", producer, [f"lvrong.{producer}.>"],
                                                                              handler), max_deliver=MAX_DELIVER)
@@ -106,13 +116,29 @@ async def test_an_outage_with_events_in_flight_spends_no_delivery_and_loses_noth
 
     try:
         await publish(150)
-        await eventually(lambda: _count(database, "SELECT count(*) FROM effects"), within=30,
-                         what="the first events applied")  # under way: some applied, others in flight
+
+        async def under_way() -> bool:  # some applied, others held in their transactions (holding the pool)
+            return await _count(observer, "SELECT count(*) FROM effects") >= 20 and len(in_flight) > 0
+
+        await eventually(under_way, within=30, what="the first events applied and others in flight")
         await asyncio.to_thread(stoppable_postgres.stop)
+        database_stopped.set()
         await publish(150)  # arriving during the outage
         await eventually(lambda: asyncio.sleep(0, consumer.gate.away), within=10, what="the consumer pausing")
         assert REGISTRY.get_sample_value("lvrong_database_away") == 1
-        await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself; nothing is being waited for here
+        delivered = len(deliveries)
+        redelivered = (await js.consumer_info(consumer.spec.stream, consumer.durable)).num_redelivered
+
+        async def held_without_spending_deliveries() -> bool | str:
+            info = await js.consumer_info(consumer.spec.stream, consumer.durable)
+            if not consumer.gate.away:
+                return "the consumer resumed while the database is away"
+            if len(deliveries) != delivered or info.num_redelivered != redelivered:
+                return f"deliveries {delivered} -> {len(deliveries)}, redelivered {redelivered} -> {info.num_redelivered}"
+            return True
+
+        # Several ack waits (2 s each) long: a held message not kept alive would be redelivered meanwhile.
+        await throughout(OUTAGE_SECONDS, held_without_spending_deliveries, "holding the events during the outage")
         info = await js.consumer_info(consumer.spec.stream, consumer.durable)
         assert info.num_pending > 0  # it stopped fetching: the later events wait in the stream
         await asyncio.to_thread(stoppable_postgres.start)
@@ -150,4 +176,5 @@ async def test_an_outage_with_events_in_flight_spends_no_delivery_and_loses_noth
         await asyncio.gather(*tasks, return_exceptions=True)
         await bus.close()
         await database.dispose()
+        await observer.dispose()
 
