@@ -13,7 +13,9 @@ A policy target has an amount and a unit:
 Every clock keeps ``elapsed_before`` (time measured up to the start of its running segment) and
 ``segment_started_at``; pauses (e.g. waiting for the applicant) are stored as intervals, so a clock
 can always be recomputed from its start and its pauses (``recompute``) — e.g. after ops approve a
-corrected calendar. A reopened ticket starts new clocks (the next ``cycle``).
+corrected calendar. A reopened ticket starts new clocks (the next ``cycle``). The counting itself is
+``kit.clock``'s (a running clock is the reading ``(segment_started_at, elapsed_before)``); what is
+here is what the help desk's clocks mean and store.
 
 While a clock runs, ``due_at`` (when it breaches) and ``next_alert_at`` (when the next warning or
 escalation is due) are stored, so the queue's order and the alert job are index lookups. A clock

@@ -4,7 +4,9 @@ stops at the decision. Warning events at 50%, 80% and 100% of the limit.
 
 The due date is kept on the application and moved when the clock pauses or is extended, so lists
 of overdue applications are one indexed comparison, and the next warning date is precomputed so the
-scheduler finds due warnings with an index too.
+scheduler finds due warnings with an index too. The counting itself is ``kit.clock``'s: a running
+clock is the reading ``(clock_due_date, clock_limit_days)``, and a pause moves the due date by the
+working days it lasted.
 
 A clock that runs into a year whose calendar ops have not approved yet counts on kit.calendar's
 provisional year (the regulation's holidays, no 调休): the due date is marked provisional
