@@ -13,7 +13,9 @@ A policy target has an amount and a unit:
 Every clock keeps ``elapsed_before`` (time measured up to the start of its running segment) and
 ``segment_started_at``; pauses (e.g. waiting for the applicant) are stored as intervals, so a clock
 can always be recomputed from its start and its pauses (``recompute``) — e.g. after ops approve a
-corrected calendar. A reopened ticket starts new clocks (the next ``cycle``).
+corrected calendar. A reopened ticket starts new clocks (the next ``cycle``). The counting itself is
+``kit.clock``'s (a running clock is the reading ``(segment_started_at, elapsed_before)``); what is
+here is what the help desk's clocks mean and store.
 
 While a clock runs, ``due_at`` (when it breaches) and ``next_alert_at`` (when the next warning or
 escalation is due) are stored, so the queue's order and the alert job are index lookups. A clock
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from prometheus_client import Counter
 from sqlalchemy import select
@@ -32,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.models import SlaClock, SlaClockPause, SlaPolicy
 from kit.calendar import CalendarError, WorkingDayCalendar, WorkingHours, default_calendar
+from kit.clock import OfficeSeconds, Reading, Scale, WallSeconds, from_start
 from kit.errors import ServiceUnavailable
 
 UNITS = ("seconds", "working_hours", "working_days")
@@ -59,25 +62,26 @@ class Clockwork:
             return amount * self.hours.day_seconds
         raise ValueError(f"unknown SLA unit {unit!r}")
 
+    def scale(self, unit: str) -> Scale[datetime, float]:
+        """What a clock of ``unit`` counts: wall-clock seconds, or office seconds (working hours and days alike)."""
+        if unit == "seconds":
+            return WallSeconds()
+        return OfficeSeconds(self.calendar(), self.hours)
+
     def measure(self, unit: str, start: datetime, end: datetime) -> float:
         """Time from ``start`` to ``end`` that counts for a clock of ``unit``."""
-        if unit == "seconds":
-            return (end - start).total_seconds()
-        return self.calendar().working_seconds_between(start, end, self.hours)
+        return self.scale(unit).measure(start, end)
 
     def advance(self, unit: str, start: datetime, seconds: float) -> datetime:
         """The moment ``seconds`` of counted time after ``start``."""
-        if unit == "seconds":
-            return start + timedelta(seconds=seconds)
-        return self.calendar().add_working_time(start, seconds, self.hours)
+        return self.scale(unit).advance(start, seconds)
 
     def provisional(self, unit: str, start: datetime, due: datetime | None) -> bool:
         """Whether a clock of ``unit`` from ``start`` to ``due`` counts on a provisional calendar year."""
-        if unit == "seconds" or due is None:
+        if due is None:
             return False
-        tz = self.hours.tz
         try:
-            return bool(self.calendar().provisional_years_between(start.astimezone(tz).date(), due.astimezone(tz).date()))
+            return self.scale(unit).provisional(start, due)
         except CalendarError:
             return False  # past the provisional year: such a clock could not have been started
 
@@ -100,27 +104,36 @@ def alert_steps(clock: SlaClock) -> list[int]:
     return sorted({clock.warn_percent, BREACH_PERCENT, *clock.escalation_percents})
 
 
+def _reading(clock: SlaClock) -> Reading[datetime, float] | None:
+    """A running clock's reading: the start of its running segment and what it had used before it."""
+    if clock.stopped_at is not None or clock.paused_since is not None or clock.segment_started_at is None:
+        return None
+    return Reading(clock.segment_started_at, clock.elapsed_before)
+
+
 def elapsed(clock: SlaClock, now: datetime) -> float:
     """Counted time of the clock at ``now``."""
     if clock.stopped_at is not None:
         return clock.elapsed_seconds or 0.0
-    if clock.paused_since is not None or clock.segment_started_at is None:
+    reading = _reading(clock)
+    if reading is None:
         return clock.elapsed_before
-    return clock.elapsed_before + max(0.0, clockwork.measure(clock.unit, clock.segment_started_at, now))
+    # Nothing counts before the running segment started.
+    return reading.elapsed(clockwork.scale(clock.unit), max(now, reading.mark))
 
 
 def _schedule(clock: SlaClock) -> None:
     """Due moment and next alert of a running clock, from its segment start and what it had used."""
     clock.due_at = clock.next_alert_at = None
-    if clock.stopped_at is not None or clock.paused_since is not None or clock.segment_started_at is None:
+    reading = _reading(clock)
+    if reading is None:
         return
-    start, used = clock.segment_started_at, clock.elapsed_before
-    remaining = clock.target_seconds - used
+    scale = clockwork.scale(clock.unit)
     # Already past the target: the breach happened before this segment (kept as the due moment for ordering).
-    clock.due_at = clockwork.advance(clock.unit, start, remaining) if remaining >= 0 else start
+    clock.due_at = reading.moment_at(scale, max(clock.target_seconds, reading.counted))
     for percent in alert_steps(clock):
         if percent > clock.alerted_percent:
-            clock.next_alert_at = clockwork.advance(clock.unit, start, max(0.0, clock.target_seconds * percent / 100 - used))
+            clock.next_alert_at = reading.moment_at(scale, max(clock.target_seconds * percent / 100, reading.counted))
             return
 
 
@@ -189,11 +202,9 @@ def recompute(clock: SlaClock, pauses: Sequence[SlaClockPause]) -> None:
         return
     end = clock.paused_since or clock.segment_started_at
     assert end is not None
-    used = clockwork.measure(clock.unit, clock.started_at, end)
-    for p in pauses:
-        if p.resumed_at is not None and p.resumed_at <= end:
-            used -= clockwork.measure(clock.unit, p.paused_at, p.resumed_at)
-    clock.elapsed_before = max(0.0, used)
+    scale = clockwork.scale(clock.unit)
+    finished = [(p.paused_at, p.resumed_at) for p in pauses if p.resumed_at is not None and p.resumed_at <= end]
+    clock.elapsed_before = max(0.0, from_start(scale, clock.started_at, finished).elapsed(scale, end))
     _schedule(clock)
 
 

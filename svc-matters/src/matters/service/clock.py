@@ -4,7 +4,9 @@ stops at the decision. Warning events at 50%, 80% and 100% of the limit.
 
 The due date is kept on the application and moved when the clock pauses or is extended, so lists
 of overdue applications are one indexed comparison, and the next warning date is precomputed so the
-scheduler finds due warnings with an index too.
+scheduler finds due warnings with an index too. The counting itself is ``kit.clock``'s: a running
+clock is the reading ``(clock_due_date, clock_limit_days)``, and a pause moves the due date by the
+working days it lasted.
 
 A clock that runs into a year whose calendar ops have not approved yet counts on kit.calendar's
 provisional year (the regulation's holidays, no 调休): the due date is marked provisional
@@ -21,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.calendar import CalendarError, WorkingDayCalendar, default_calendar, local_date
+from kit.clock import Reading, WorkingDays, pause_length
 from kit.contracts import ClockWarning
 from kit.errors import ServiceUnavailable
 from kit.events import add_event
@@ -40,26 +43,35 @@ def _calendar_problem(error: CalendarError) -> ServiceUnavailable:
     return ServiceUnavailable(f"{error.message_zh} / {error.message_en}", calendar_error=type(error).__name__)
 
 
-def _elapsed_days(app: Application, today: date, cal: WorkingDayCalendar) -> int:
-    """Working days the clock has run: limit minus what is left."""
+def _reading(app: Application) -> Reading[date, int]:
+    """The clock as one reading: at its due date it will have counted its limit (extensions included)."""
     assert app.clock_limit_days is not None and app.clock_due_date is not None
-    return app.clock_limit_days - _days_left(app, today, cal)
+    return Reading(app.clock_due_date, app.clock_limit_days)
+
+
+def _reference(app: Application, today: date) -> date:
+    """The day the clock is read on: a paused or stopped clock is read on the day it paused or stopped."""
+    if app.clock_paused_since is not None:
+        return local_date(app.clock_paused_since)
+    if app.clock_stopped_at is not None:
+        return local_date(app.clock_stopped_at)
+    return today
+
+
+def _elapsed_days(app: Application, today: date, cal: WorkingDayCalendar) -> int:
+    """Working days the clock has run."""
+    return _reading(app).elapsed(WorkingDays(cal), _reference(app, today))
 
 
 def _days_left(app: Application, today: date, cal: WorkingDayCalendar) -> int:
-    assert app.clock_due_date is not None
-    reference = today
-    if app.clock_paused_since is not None:
-        reference = local_date(app.clock_paused_since)
-    elif app.clock_stopped_at is not None:
-        reference = local_date(app.clock_stopped_at)
-    return cal.working_days_between(reference, app.clock_due_date)
+    assert app.clock_limit_days is not None
+    return _reading(app).remaining(WorkingDays(cal), app.clock_limit_days, _reference(app, today))
 
 
 def _set_due_date(app: Application, due: date, cal: WorkingDayCalendar) -> None:
     assert app.clock_started_on is not None
     app.clock_due_date = due
-    app.clock_due_provisional = bool(cal.provisional_years_between(app.clock_started_on, due))
+    app.clock_due_provisional = WorkingDays(cal).provisional(app.clock_started_on, due)
 
 
 def recomputed_due_date(app: Application, pauses: list[ClockPause], cal: WorkingDayCalendar) -> tuple[date, bool]:
@@ -69,13 +81,14 @@ def recomputed_due_date(app: Application, pauses: list[ClockPause], cal: Working
     start, each resume and each extension would have reached on this calendar. Each pause's
     ``working_days`` is updated; an open pause moves the due date when it ends, as always."""
     assert app.clock_started_on is not None and app.clock_limit_days is not None
+    scale = WorkingDays(cal)
     waited = 0
     for pause in pauses:
         if pause.resumed_at is not None:
-            pause.working_days = max(0, cal.working_days_between(local_date(pause.paused_at), local_date(pause.resumed_at)))
+            pause.working_days = pause_length(scale, local_date(pause.paused_at), local_date(pause.resumed_at))
             waited += pause.working_days
-    due = cal.add_working_days(app.clock_started_on, app.clock_limit_days + waited)
-    return due, bool(cal.provisional_years_between(app.clock_started_on, due))
+    due = Reading(app.clock_started_on, 0).skip(waited).moment_at(scale, app.clock_limit_days)
+    return due, scale.provisional(app.clock_started_on, due)
 
 
 def apply_recomputed_due_date(app: Application, due: date, provisional: bool, cal: WorkingDayCalendar) -> None:
@@ -85,16 +98,14 @@ def apply_recomputed_due_date(app: Application, due: date, provisional: bool, ca
 
 
 def _schedule_next_warning(app: Application, cal: WorkingDayCalendar) -> None:
-    """Precompute the date of the next warning not yet sent, from the start and the current due date."""
+    """Precompute the date of the next warning not yet sent, from the current due date."""
     app.clock_next_warning_on = None
     if app.clock_paused_since is not None or app.clock_stopped_at is not None or app.clock_due_date is None:
         return
     limit = app.clock_limit_days or 0
     for percent in WARNING_PERCENTS:
         if percent > app.clock_warned_percent:
-            days_before_due = limit - math.ceil(limit * percent / 100)
-            app.clock_next_warning_on = cal.add_working_days(app.clock_due_date, -days_before_due) \
-                if days_before_due > 0 else app.clock_due_date
+            app.clock_next_warning_on = _reading(app).moment_at(WorkingDays(cal), math.ceil(limit * percent / 100))
             return
 
 
@@ -104,7 +115,7 @@ def start(app: Application, statutory_days: int, at: datetime) -> None:
     try:
         app.clock_started_on = started
         app.clock_limit_days = statutory_days
-        _set_due_date(app, cal.add_working_days(started, statutory_days), cal)
+        _set_due_date(app, Reading(started, 0).moment_at(WorkingDays(cal), statutory_days), cal)
         app.clock_warned_percent = 0
         _schedule_next_warning(app, cal)
     except CalendarError as e:
@@ -125,10 +136,11 @@ async def resume(session: AsyncSession, app: Application, at: datetime) -> None:
         return
     cal = calendar()
     try:
-        waited = max(0, cal.working_days_between(local_date(app.clock_paused_since), local_date(at)))
-        assert app.clock_due_date is not None
+        scale = WorkingDays(cal)
+        waited = pause_length(scale, local_date(app.clock_paused_since), local_date(at))
+        assert app.clock_limit_days is not None
         if waited:
-            _set_due_date(app, cal.add_working_days(app.clock_due_date, waited), cal)
+            _set_due_date(app, _reading(app).skip(waited).moment_at(scale, app.clock_limit_days), cal)
         pause_row = await session.scalar(select(ClockPause).where(ClockPause.application_id == app.id,
                                                                   ClockPause.resumed_at.is_(None)))
         if pause_row is not None:
@@ -144,7 +156,7 @@ def extend(session: AsyncSession, app: Application, working_days: int, reason: s
     cal = calendar()
     assert app.clock_due_date is not None and app.clock_limit_days is not None
     try:
-        _set_due_date(app, cal.add_working_days(app.clock_due_date, working_days), cal)
+        _set_due_date(app, _reading(app).moment_at(WorkingDays(cal), app.clock_limit_days + working_days), cal)
         app.clock_limit_days += working_days
         _schedule_next_warning(app, cal)
     except CalendarError as e:
@@ -191,6 +203,7 @@ async def send_due_warnings(session: AsyncSession, today: date, limit: int = 500
     )).all()
     sent = 0
     for app in apps:
+        assert app.clock_due_date is not None  # a warning is only scheduled on a due date
         try:
             elapsed = _elapsed_days(app, today, cal)
         except CalendarError:
