@@ -119,7 +119,8 @@ def http_jwks_loader(url: str, timeout: float = 5.0) -> KeyLoader:
         async with httpx.AsyncClient(timeout=timeout) as client:
             response = await client.get(url)
             response.raise_for_status()
-            return response.json()
+            jwks: dict[str, Any] = response.json()
+            return jwks
 
     return load
 
@@ -218,7 +219,7 @@ async def get_principal(request: Request) -> Principal:
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
         raise Unauthorized("缺少 Bearer 令牌 / a bearer token is required")
-    principal = await request.app.state.token_verifier.verify(token)
+    principal: Principal = await request.app.state.token_verifier.verify(token)
     structlog.contextvars.bind_contextvars(principal=principal.subject)
     return principal
 

@@ -60,7 +60,7 @@ def document_required_scopes(app: FastAPI, document: dict[str, Any]) -> dict[str
         path_item = document.get("paths", {}).get(context.path_format)
         if declaration is None or path_item is None:
             continue
-        for method in context.methods:
+        for method in context.methods or ():
             operation = path_item.get(method.lower())
             if isinstance(operation, dict):
                 operation.update(declaration.as_openapi())
