@@ -3,8 +3,11 @@ request ids, the log scrubber, pagination cursors, trace context and idempotency
 real PostgreSQL)."""
 from __future__ import annotations
 
+import asyncio
+import importlib
 import json
 import re
+import types
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Query
 from pydantic import BaseModel, Field
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from kit.db import Database
@@ -21,6 +25,7 @@ from kit.errors import (
     PROBLEM_MEDIA_TYPE,
     BadRequest,
     Conflict,
+    FieldError,
     IdempotencyKeyReused,
     NotFound,
     ValidationFailed,
@@ -28,7 +33,8 @@ from kit.errors import (
     problem_body,
 )
 from kit.http import RequestContextMiddleware
-from kit.idempotency import check_key, fingerprint, record, replay
+from kit.i18n import Text, catalogue_problems, prefers_english
+from kit.idempotency import check_key, create_once, fingerprint, record, replay
 from kit.logging import scrub_personal_data
 from kit.pagination import decode_cursor, encode_cursor
 from kit.tracing import TraceContext, current_request_id, current_trace
@@ -47,6 +53,8 @@ class PermitRequest(BaseModel):
 
 
 SEEN: dict[str, Any] = {}
+# Every package's catalogue of user-facing texts (kit.i18n): each service adds its own here.
+CATALOGUES = ["kit.messages"]
 
 
 def build_app() -> FastAPI:
@@ -65,6 +73,11 @@ def build_app() -> FastAPI:
     @app.get("/permits/{permit_id}")
     async def read(permit_id: str) -> dict[str, Any]:
         raise NotFound(f"办件 {permit_id} 不存在 / no permit {permit_id}")
+
+    @app.get("/texts/{permit_id}")
+    async def text(permit_id: str) -> None:
+        missing = Text("许可 {id} 不存在", "No permit {id}").format(id=permit_id)
+        raise NotFound(missing, errors=[FieldError.of("permit_id", missing, "unknown")])
 
     @app.post("/conflict")
     async def conflict() -> None:
@@ -367,6 +380,86 @@ async def test_an_idempotency_record_rolls_back_with_its_transaction(database: D
         assert await replay(session, scope, key, fingerprint({})) is None
 
 
-def test_an_extension_never_overrides_a_member_of_the_problem_document() -> None:
-    body = problem_body(Conflict("状态冲突 / conflict", status="revoked", licence_status="revoked"), instance="/x")
-    assert body["status"] == 409 and body["licence_status"] == "revoked" and body["instance"] == "/x"
+@pytest.mark.parametrize("member", ["status", "type", "title", "instance", "title_zh", "request_id"])
+def test_an_extension_may_not_reuse_a_member_of_the_problem_document(member: str) -> None:
+    # RFC 9457: ``status`` is the HTTP code; the state of the thing goes in ``status_now``.
+    with pytest.raises(TypeError, match="status_now"):
+        Conflict(Text("状态冲突", "Conflict"), **{member: "revoked"})
+    body = problem_body(Conflict(Text("状态冲突", "Conflict"), status_now="revoked"), instance="/x")
+    assert body["status"] == 409 and body["status_now"] == "revoked" and body["instance"] == "/x"
+
+
+async def test_the_detail_follows_accept_language(client: httpx.AsyncClient) -> None:
+    zh = problem(await client.get("/texts/42"), 404, "not-found")
+    assert (zh["title"], zh["detail"]) == ("资源不存在", "许可 42 不存在")
+    en = problem(await client.get("/texts/42", headers={"Accept-Language": "en-GB,en;q=0.9,zh;q=0.5"}), 404, "not-found")
+    assert (en["title"], en["detail"]) == ("Not found", "No permit 42")
+    field = en["errors"][0]
+    assert field == {"field": "permit_id", "message": "许可 42 不存在", "message_en": "No permit 42", "code": "unknown"}
+
+
+@pytest.mark.parametrize(("header", "english"), [
+    (None, False), ("", False), ("zh-CN", False), ("en", True), ("en-US,en;q=0.9", True),
+    ("zh-CN,zh;q=0.9,en;q=0.8", False), ("en;q=0.5,zh;q=0.8", False), ("fr,en;q=0.7", True),
+    ("fr,de", False), ("zh;q=0,en", True), ("en;q=0,zh;q=0", False), ("en;q=abc,zh;q=0.1", False),
+    ("*", False),
+])
+def test_english_is_chosen_only_when_preferred_over_chinese(header: str | None, english: bool) -> None:
+    assert prefers_english(header) is english
+
+
+def test_a_text_fills_each_language_with_its_own_values() -> None:
+    noun = Text("办件", "application")
+    text = Text("{noun} {id} 不存在", "No {noun} {id}").format(noun=noun, id="A1")
+    assert (text.zh, text.en, str(text)) == ("办件 A1 不存在", "No application A1", "No application A1")
+
+
+def test_every_catalogue_has_both_languages_and_the_same_placeholders() -> None:
+    catalogues = [importlib.import_module(name) for name in CATALOGUES]
+    assert [problem for module in catalogues for problem in catalogue_problems(module)] == []
+    assert sum(isinstance(v, Text) for module in catalogues for v in vars(module).values()) > 20
+
+
+def test_a_catalogue_with_a_missing_language_or_a_placeholder_mismatch_is_reported() -> None:
+    broken = types.ModuleType("broken")
+    broken.EMPTY = Text("", "Empty")  # type: ignore[attr-defined]
+    broken.MISMATCH = Text("{a}", "{b}")  # type: ignore[attr-defined]
+    assert catalogue_problems(broken) == ["broken.EMPTY: a language is empty",
+                                          "broken.MISMATCH: placeholders differ (['a'] vs ['b'])"]
+
+
+class Filed(BaseModel):
+    id: str
+    trees: int
+
+
+async def test_create_once_returns_the_result_and_a_replay_the_same_result(database: Database) -> None:
+    key, scope, made = uuid.uuid4().hex, f"filings:{uuid.uuid4().hex}", []
+
+    async def create(session: Any) -> Filed:
+        made.append(1)
+        return Filed(id=f"f{len(made)}", trees=3)
+
+    first = await create_once(database, scope, key, {"trees": 3}, create, Filed)
+    again = await create_once(database, scope, key, {"trees": 3}, create, Filed)
+    assert first == again == Filed(id="f1", trees=3) and len(made) == 1
+    with pytest.raises(IdempotencyKeyReused):
+        await create_once(database, scope, key, {"trees": 4}, create, Filed)
+    assert len(made) == 1
+    assert await create_once(database, scope, None, {"trees": 3}, create, Filed) == Filed(id="f2", trees=3)
+
+
+async def test_create_once_racing_on_one_key_creates_once(database: Database) -> None:
+    key, scope = uuid.uuid4().hex, f"filings:{uuid.uuid4().hex}"
+    both_inside = asyncio.Barrier(2)
+
+    async def create(session: Any) -> Filed:
+        await both_inside.wait()  # both transactions have looked for the key and not found it
+        await session.execute(text("SELECT 1"))
+        return Filed(id=uuid.uuid4().hex, trees=1)
+
+    results = await asyncio.gather(*(create_once(database, scope, key, {}, create, Filed) for _ in range(2)))
+    assert results[0] == results[1]
+    async with database.session() as session:
+        stored = await replay(session, scope, key, fingerprint({}))
+    assert stored == (201, results[0].model_dump())

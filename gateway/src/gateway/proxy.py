@@ -40,10 +40,10 @@ from kit.errors import (
     Problem,
     ServiceUnavailable,
     Unauthorized,
-    prefers_english,
     problem_body,
 )
 from kit.http import header
+from kit.i18n import prefers_english
 from kit.tracing import current_request_id, current_trace, outgoing_traceparent
 
 log = structlog.get_logger("gateway.proxy")

@@ -7,7 +7,7 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
@@ -17,6 +17,7 @@ from nats.js.errors import NotFoundError
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from pydantic import BaseModel, Field
 
+from kit import messages
 from kit.audit import AuditKeyError, AuditSettings, audit_keys
 from kit.audit_anchor import AnchorStore, run_anchoring
 from kit.auth import PUBLIC_ROUTE, Principal, Role, TokenVerifier, needs_scope, require_roles
@@ -38,6 +39,7 @@ from kit.events.consumer import durable_name
 from kit.events.deadletters import DeadLetterNotFound, DeadLetters, NotReplayable
 from kit.events.envelope import stream_name, stream_subjects
 from kit.http import RequestContextMiddleware
+from kit.i18n import prefers_english
 from kit.logging import configure_logging
 from kit.openapi import document_problem_responses
 from kit.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
@@ -71,6 +73,40 @@ class Runtime:
 
 
 BackgroundJob = Callable[[Runtime], Coroutine[Any, Any, None]]
+
+StateT = TypeVar("StateT")
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def settings_dependency(kind: type[SettingsT]) -> Callable[[Request], SettingsT]:
+    """A dependency giving a route its service's own settings, typed (``Annotated[Settings, Depends(...)]``)."""
+    def service_settings(request: Request) -> SettingsT:
+        settings = get_runtime(request).settings
+        if not isinstance(settings, kind):
+            raise TypeError(f"the running service's settings are {type(settings).__name__}, not {kind.__name__}")
+        return settings
+    return service_settings
+
+
+def state_dependency(name: str, kind: type[StateT]) -> Callable[[Request], StateT]:
+    """A dependency giving a route what its service put on ``app.state`` under ``name``, typed.
+
+    Routes never read ``request.app.state`` themselves: what they use is declared in their signature."""
+    def state(request: Request) -> StateT:
+        value = getattr(request.app.state, name)
+        if not isinstance(value, kind):
+            raise TypeError(f"app.state.{name} is {type(value).__name__}, not {kind.__name__}")
+        return value
+    state.__name__ = f"state_{name}"
+    return state
 
 
 @dataclass
@@ -238,9 +274,9 @@ def operations_router(service: str) -> APIRouter:
             body: dict[str, Any] = {"status": "ready" if checks["bus"] == "ok" else "degraded", "service": service,
                                     "checks": checks}
             if calendar_warning:
-                body["warnings"] = [calendar_warning]
+                body["warnings"] = [calendar_warning.pick(prefers_english(request.headers.get("accept-language")))]
             return JSONResponse(body)
-        problem = ServiceUnavailable("依赖服务不可达 / a dependency is unreachable", checks=checks, service=service)
+        problem = ServiceUnavailable(messages.DEPENDENCY_UNREACHABLE, checks=checks, service=service)
         return JSONResponse(problem_body(problem, instance="/readyz"), status_code=503, media_type=PROBLEM_MEDIA_TYPE)
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
@@ -334,12 +370,11 @@ def dead_letter_router(service: str, durables: list[str]) -> APIRouter:
             async with asyncio.timeout(10):
                 letter = await operation(sequence)
         except DeadLetterNotFound:
-            raise NotFound(f"没有这条死信 / no dead letter {sequence} of {service}") from None
+            raise NotFound(messages.DEAD_LETTER_NOT_FOUND.format(sequence=sequence, service=service)) from None
         except NotReplayable:
-            raise Conflict("这条消息不是可读的事件，只能丢弃 / the message is not a readable event: "
-                           "it cannot be replayed, only discarded") from None
+            raise Conflict(messages.DEAD_LETTER_NOT_REPLAYABLE) from None
         except (TimeoutError, OSError) as e:
-            raise ServiceUnavailable("消息总线暂不可用 / the message bus is unavailable") from e
+            raise ServiceUnavailable(messages.BUS_UNAVAILABLE) from e
         if action != "read":
             log.warning(f"dead_letter_{action}", sequence=sequence, consumer=letter.consumer,
                         event_id=letter.event.id if letter.event else None)
@@ -355,14 +390,14 @@ def dead_letter_router(service: str, durables: list[str]) -> APIRouter:
     ) -> DeadLetterPage:
         start = (decode_cursor(cursor) or {}).get("after", 0)
         if not isinstance(start, int) or start < 0:
-            raise BadRequest("分页游标无效 / invalid pagination cursor")
+            raise BadRequest(messages.CURSOR_INVALID)
         if consumer is not None and consumer not in durables:
             return DeadLetterPage(items=[])
         try:
             async with asyncio.timeout(10):
                 page, last = await store(request).list(after=start, limit=limit, consumer=consumer)
         except (TimeoutError, OSError) as e:
-            raise ServiceUnavailable("消息总线暂不可用 / the message bus is unavailable") from e
+            raise ServiceUnavailable(messages.BUS_UNAVAILABLE) from e
         return DeadLetterPage(items=[DeadLetterOut.model_validate(d.summary()) for d in page],
                               next_cursor=encode_cursor({"after": last}) if last is not None else None)
 

@@ -66,6 +66,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit import messages
 from kit.auth import Principal, Role, needs_scope, require_roles
 from kit.db import SessionDep, platform_metadata
 from kit.errors import BadRequest, ServiceUnavailable
@@ -567,7 +568,7 @@ def audit_router(service: str) -> APIRouter:
             try:
                 result = await verify_service(session, service, store, audit_keys(), None)
             except (OSError, DBAPIError) as e:
-                raise ServiceUnavailable("审计锚点库暂不可用 / the audit anchor database is unavailable") from e
+                raise ServiceUnavailable(messages.AUDIT_ANCHORS_UNAVAILABLE) from e
         if result.checkpoint_problem:
             # A forged or deleted checkpoint: the chain is reported against the genuine ones before it.
             return result.chain.model_copy(update={"valid": False, "first_broken": result.chain.first_broken or BrokenLink(
@@ -583,7 +584,7 @@ def audit_router(service: str) -> APIRouter:
         after = decode_cursor(cursor)
         if after:
             if not isinstance(after.get("p"), int):
-                raise BadRequest("分页游标无效 / invalid pagination cursor")
+                raise BadRequest(messages.CURSOR_INVALID)
             query = query.where(audit_log.c.position < after["p"])
         if resource_id:
             query = query.where(audit_log.c.resource_id == resource_id)

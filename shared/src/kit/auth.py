@@ -22,6 +22,7 @@ import structlog
 from fastapi import Depends, Request
 from pydantic import BaseModel, Field
 
+from kit import messages
 from kit.errors import Forbidden, ServiceUnavailable, Unauthorized
 
 log = structlog.get_logger("kit.auth")
@@ -154,7 +155,7 @@ class TokenVerifier:
             except Exception as e:
                 log.warning("jwks_unavailable", error=type(e).__name__)
                 if not self._keys:
-                    raise ServiceUnavailable("无法获取签名公钥 / the issuer's keys are unavailable") from e
+                    raise ServiceUnavailable(messages.ISSUER_KEYS_UNAVAILABLE) from e
                 return
             keys: dict[str, jwt.PyJWK] = {}
             for data in jwks.get("keys", []):
@@ -173,7 +174,7 @@ class TokenVerifier:
         try:
             return self._keys[kid]
         except KeyError:
-            raise Unauthorized("令牌的签名密钥未知 / the token's signing key is unknown") from None
+            raise Unauthorized(messages.TOKEN_KEY_UNKNOWN) from None
 
     async def verify(self, token: str) -> Principal:
         now = time.time()
@@ -185,21 +186,21 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise Unauthorized("令牌格式错误 / malformed token") from None
+            raise Unauthorized(messages.TOKEN_MALFORMED) from None
         if header.get("alg") not in ALGORITHMS or not header.get("kid"):
-            raise Unauthorized("令牌算法或密钥标识不被接受 / token algorithm or kid not accepted")
+            raise Unauthorized(messages.TOKEN_ALGORITHM_REFUSED)
         key = await self._key_for(header["kid"])
         try:
             claims = jwt.decode(token, key=key, algorithms=ALGORITHMS, audience=self.audience, issuer=self.issuer,
                                 leeway=self.leeway, options={"require": ["exp", "iat", "sub", "iss", "aud"]})
         except jwt.ExpiredSignatureError:
-            raise Unauthorized("令牌已过期 / the token has expired") from None
+            raise Unauthorized(messages.TOKEN_EXPIRED) from None
         except jwt.PyJWTError as e:
-            raise Unauthorized(f"令牌无效 / invalid token ({type(e).__name__})") from None
+            raise Unauthorized(messages.TOKEN_INVALID.format(reason=type(e).__name__)) from None
         try:
             principal = Principal.from_claims(claims)
         except (KeyError, ValueError):
-            raise Unauthorized("令牌缺少身份信息 / the token lacks identity claims") from None
+            raise Unauthorized(messages.TOKEN_WITHOUT_IDENTITY) from None
         self._verified[token] = principal
         if len(self._verified) > self.cache_size:
             self._verified.popitem(last=False)
@@ -218,7 +219,7 @@ def bearer_token(authorization: str | None) -> str | None:
 async def get_principal(request: Request) -> Principal:
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
-        raise Unauthorized("缺少 Bearer 令牌 / a bearer token is required")
+        raise Unauthorized(messages.BEARER_REQUIRED)
     principal: Principal = await request.app.state.token_verifier.verify(token)
     structlog.contextvars.bind_contextvars(principal=principal.subject)
     return principal
@@ -232,7 +233,7 @@ def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
 
     async def dependency(principal: CurrentPrincipal) -> Principal:
         if not principal.has_role(*roles):
-            raise Forbidden(f"需要以下角色之一 / requires one of the roles: {', '.join(roles)}")
+            raise Forbidden(messages.ROLE_REQUIRED.format(roles=", ".join(roles)))
         return principal
 
     return dependency
@@ -244,7 +245,7 @@ class InsufficientScope(Forbidden):
     slug, title_zh, title_en = "insufficient-scope", "令牌权限范围不足", "Insufficient scope"
 
     def __init__(self, required: list[str], missing: list[str]) -> None:
-        super().__init__(f"令牌缺少权限范围 / the token lacks the scope: {' '.join(missing)}",
+        super().__init__(messages.SCOPE_MISSING.format(scopes=" ".join(missing)),
                          headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(required)}"'},
                          required_scopes=required, missing_scopes=missing)
 

@@ -93,6 +93,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from prometheus_client import Gauge
 
+from kit import messages
+from kit.i18n import Text
 from kit.natsauth import NatsClient
 
 if TYPE_CHECKING:
@@ -753,14 +755,12 @@ def unapproved_years(today: date | None = None) -> list[int]:
     return [y for y in (year, year + 1) if y not in known]
 
 
-def readiness_warning(today: date | None = None) -> str | None:
+def readiness_warning(today: date | None = None) -> Text | None:
     """A warning for ``/readyz`` while clocks count on a provisional year (the service stays ready)."""
     years = unapproved_years(today)
     if not years:
         return None
-    listed = "、".join(str(y) for y in years)
-    return (f"{listed} 年的工作日历尚未批准，办理时限按暂定日历计算 / no approved working-day calendar for "
-            f"{', '.join(str(y) for y in years)}: due dates are provisional until ops approve the State Council's notice")
+    return messages.CALENDAR_PROVISIONAL.format(years=", ".join(str(y) for y in years))
 
 
 def _provisional_now() -> float:

@@ -123,12 +123,19 @@ async def ensure_database(admin_url: str, name: str) -> bool:
 
 
 def get_database(request: Request) -> Database:
-    return request.app.state.database
+    database: Database = request.app.state.database
+    return database
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.database.session() as session:
+    async with get_database(request).session() as session:
         yield session
 
 
+# The one rule for the database in a service (README, "Layout"): a route takes ``SessionDep`` to read
+# or ``DatabaseDep`` to write and hands it to the service layer. A service function that writes
+# opens the request's one transaction itself (``database.transaction()``, or
+# ``kit.idempotency.create_once`` for a creating POST), so the effect, its events (outbox) and its
+# audit record commit together or not at all; routes never begin, commit or roll back.
+DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -2,8 +2,11 @@
 
 Every error a client can see is a ``Problem`` subclass carrying its status, a stable ``type`` URI
 and both titles; the handlers turn it, request validation errors, and unexpected failures into
-``application/problem+json``. ``title`` follows ``Accept-Language`` (Chinese unless English is
-preferred); ``title_zh`` and ``title_en`` are always present.
+``application/problem+json``. ``title`` and ``detail`` follow ``Accept-Language`` (Chinese unless
+English is preferred, kit.i18n); ``title_zh`` and ``title_en`` are always present.
+
+``status`` is the HTTP status code and nothing else (RFC 9457): a problem that reports the state
+of the thing it is about puts it in ``status_now``. Extensions may not reuse a member's name.
 """
 from __future__ import annotations
 
@@ -18,6 +21,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kit import messages
+from kit.i18n import Text, prefers_english
+
 PROBLEM_BASE = "https://lvrong.example.gov.cn/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -29,6 +35,11 @@ class FieldError(BaseModel):
     message: str
     message_en: str | None = None
     code: str | None = None
+
+    @classmethod
+    def of(cls, field: str, text: Text, code: str | None = None) -> FieldError:
+        """A field error from a catalogue text: ``message`` in Chinese, ``message_en`` in English."""
+        return cls(field=field, message=text.zh, message_en=text.en, code=code)
 
 
 class ProblemDocument(BaseModel):
@@ -45,15 +56,24 @@ class ProblemDocument(BaseModel):
     errors: list[FieldError] | None = None
 
 
+# The members of the document itself: an extension of the same name would be ignored (or, for
+# ``status``, contradict the response's code), so naming one is a programming error.
+RESERVED_MEMBERS = frozenset(ProblemDocument.model_fields)
+
+
 class Problem(Exception):
     status: int = 500
     slug: str = "internal"
     title_zh: str = "服务内部错误"
     title_en: str = "Internal server error"
 
-    def __init__(self, detail: str | None = None, *, errors: list[FieldError] | None = None,
+    def __init__(self, detail: Text | str | None = None, *, errors: list[FieldError] | None = None,
                  headers: dict[str, str] | None = None, **extensions: Any) -> None:
-        super().__init__(detail or self.title_en)
+        """``detail`` is a catalogue text (kit.i18n); a plain string is the same in both languages."""
+        if reserved := RESERVED_MEMBERS.intersection(extensions):
+            raise TypeError(f"problem extensions may not reuse the members {sorted(reserved)}"
+                            " (the state of a thing goes in status_now)")
+        super().__init__(str(detail) if detail is not None else self.title_en)
         self.detail = detail
         self.errors = errors
         self.headers = headers or {}
@@ -123,28 +143,20 @@ _GENERIC = {
 }
 
 
-def prefers_english(accept_language: str | None) -> bool:
-    if not accept_language:
-        return False
-    first = accept_language.split(",")[0].strip().lower()
-    return first.startswith("en")
-
-
 def problem_body(problem: Problem, *, instance: str | None = None, request_id: str | None = None,
                  english: bool = False) -> dict[str, Any]:
     doc = ProblemDocument(
         type=problem.type_uri,
         title=problem.title_en if english else problem.title_zh,
         status=problem.status,
-        detail=problem.detail,
+        detail=problem.detail.pick(english) if isinstance(problem.detail, Text) else problem.detail,
         instance=instance,
         title_zh=problem.title_zh,
         title_en=problem.title_en,
         request_id=request_id,
         errors=problem.errors,
     ).model_dump(exclude_none=True)
-    # RFC 9457's own members (status, type, title, …) are never overridden by an extension of the same name.
-    return doc | {name: value for name, value in problem.extensions.items() if name not in doc}
+    return doc | problem.extensions
 
 
 def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
@@ -170,7 +182,7 @@ def validation_problem(exc: RequestValidationError) -> ValidationFailed:
     errors = [FieldError(field=_location(tuple(e.get("loc", ()))), message=str(e.get("msg", "")),
                          message_en=str(e.get("msg", "")), code=str(e.get("type", "")))
               for e in exc.errors()]
-    return ValidationFailed("请求内容未通过校验 / the request did not pass validation", errors=errors)
+    return ValidationFailed(messages.REQUEST_INVALID, errors=errors)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -199,27 +211,25 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(OSError)
     async def _database_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("dependency_unavailable", error=type(exc).__name__)
-        return problem_response(ServiceUnavailable("数据库暂不可用 / the database is unavailable",
+        return problem_response(ServiceUnavailable(messages.DATABASE_UNAVAILABLE,
                                                    headers={"Retry-After": "5"}), request)
 
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
         if exc.connection_invalidated:
-            return problem_response(ServiceUnavailable("数据库连接中断 / the database connection was lost",
+            return problem_response(ServiceUnavailable(messages.DATABASE_CONNECTION_LOST,
                                                        headers={"Retry-After": "5"}), request)
         sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
         if sqlstate[:2] in ("08", "53") or sqlstate in ("57P01", "57P02", "57P03"):
             # No connection to be had (too many clients, the server starting or shutting down): the
             # database is away for a while, not the request at fault.
             log.warning("dependency_unavailable", sqlstate=sqlstate)
-            return problem_response(ServiceUnavailable("数据库暂不可用 / the database is unavailable",
+            return problem_response(ServiceUnavailable(messages.DATABASE_UNAVAILABLE,
                                                        headers={"Retry-After": "5"}), request)
         if sqlstate.startswith("22"):
             # Data exception: a value the database cannot hold (a NUL character, a number out of range).
             log.warning("unstorable_input", sqlstate=sqlstate)
-            return problem_response(ValidationFailed(
-                "输入包含无法保存的字符或数值（如 NUL 字符、超出范围的数字） / the input holds a character or number "
-                "that cannot be stored (e.g. a NUL character, a number out of range)"), request)
+            return problem_response(ValidationFailed(messages.UNSTORABLE_INPUT), request)
         log.error("database_error", error=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
         return problem_response(Problem(), request)
 

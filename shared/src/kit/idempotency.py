@@ -9,16 +9,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
+from fastapi import Header
+from pydantic import BaseModel
 from sqlalchemy import Column, DateTime, Integer, PrimaryKeyConstraint, String, Table, func, select
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.db import platform_metadata
+from kit import messages
+from kit.db import Database, platform_metadata
 from kit.errors import IdempotencyKeyReused, ValidationFailed
 
 MAX_KEY_LENGTH = 255
+
+ResultT = TypeVar("ResultT", bound=BaseModel)
 
 idempotency_keys = Table(
     "idempotency_keys",
@@ -42,7 +47,7 @@ def check_key(key: str | None) -> str | None:
         return None
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise ValidationFailed("Idempotency-Key 须为 1–255 个可打印字符 / Idempotency-Key must be 1–255 printable characters")
+        raise ValidationFailed(messages.IDEMPOTENCY_KEY_MALFORMED)
     return key
 
 
@@ -55,7 +60,7 @@ async def replay(session: AsyncSession, scope: str, key: str, request_fingerprin
     if row is None:
         return None
     if row.fingerprint != request_fingerprint:
-        raise IdempotencyKeyReused("该 Idempotency-Key 已用于内容不同的请求 / the key was used with a different request")
+        raise IdempotencyKeyReused(messages.IDEMPOTENCY_KEY_REUSED)
     return row.status_code, row.response
 
 
@@ -75,14 +80,46 @@ class _LostRace(Exception):
     pass
 
 
-async def create_once(database: Any, scope: str, key: str | None, request: Any,
-                      create: Callable[[AsyncSession], Awaitable[tuple[int, Any]]]) -> tuple[int, Any]:
-    """Run ``create`` (which returns status and body) in one transaction, honouring ``Idempotency-Key``.
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=MAX_KEY_LENGTH,
+                                              description="Repeat a request safely: same key, same result")]
+"""The ``Idempotency-Key`` header of a creating POST (routes: ``idempotency_key: IdempotencyKey = None``)."""
 
-    A repeated key with the same request replays the stored response; with a different request it
-    is refused; when two requests with the same key race, the loser's work is rolled back and it
-    answers with the winner's response.
+CREATED = 201
+
+
+async def create_once(database: Database, scope: str, key: str | None, request: Any,
+                      create: Callable[[AsyncSession], Awaitable[ResultT]], result: type[ResultT]) -> ResultT:
+    """Run ``create`` in one transaction, honouring ``Idempotency-Key``, and return what it created.
+
+    ``request`` is what makes two requests the same (usually the body); ``result`` the type of what
+    ``create`` returns, so that a replay answers the same type. A repeated key with the same request
+    replays the stored result; with a different request it is refused; when two requests with the
+    same key race, the loser's work is rolled back and it answers the winner's result.
     """
+    key = check_key(key)
+    request_fingerprint = fingerprint(request)
+    try:
+        async with database.transaction() as session:
+            if key:
+                stored = await replay(session, scope, key, request_fingerprint)
+                if stored:
+                    return result.model_validate(stored[1])
+            created = await create(session)
+            if key and not await record(session, scope, key, request_fingerprint, CREATED,
+                                        created.model_dump(mode="json", by_alias=True)):
+                raise _LostRace
+            return created
+    except _LostRace:
+        async with database.session() as session:
+            stored = await replay(session, scope, key or "", request_fingerprint)
+            assert stored is not None
+            return result.model_validate(stored[1])
+
+
+async def create_once_with_status(database: Database, scope: str, key: str | None, request: Any,
+                                  create: Callable[[AsyncSession], Awaitable[tuple[int, Any]]]) -> tuple[int, Any]:
+    """Deprecated shape (a status code and a body from the service layer), until every service returns
+    its result and lets the route say the code; to be removed within issue 15."""
     key = check_key(key)
     request_fingerprint = fingerprint(request)
     try:

@@ -10,6 +10,7 @@ from fastapi import Query
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, or_
 
+from kit import messages
 from kit.errors import BadRequest
 
 T = TypeVar("T")
@@ -32,9 +33,9 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
         padded = cursor + "=" * (-len(cursor) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeDecodeError):
-        raise BadRequest("分页游标无效 / invalid pagination cursor") from None
+        raise BadRequest(messages.CURSOR_INVALID) from None
     if not isinstance(value, dict):
-        raise BadRequest("分页游标无效 / invalid pagination cursor")
+        raise BadRequest(messages.CURSOR_INVALID)
     return value
 
 
@@ -51,7 +52,7 @@ def newest_first_after(cursor: str | None, time_column: Any, id_column: Any) -> 
         at = datetime.fromisoformat(str(after["t"]))
         last_id = str(after["id"])
     except (KeyError, ValueError):
-        raise BadRequest("分页游标无效 / invalid pagination cursor") from None
+        raise BadRequest(messages.CURSOR_INVALID) from None
     return or_(time_column < at, and_(time_column == at, id_column < last_id))
 
 

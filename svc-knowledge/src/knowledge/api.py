@@ -111,7 +111,7 @@ async def create_entry(request: Request, principal: Editor, body: EntryCreate, i
         await session.flush()
         return 201, EntryView.model_validate(await entries.view(session, entry)).model_dump(mode="json")
 
-    status, payload = await idempotency.create_once(request.app.state.database, f"entries:{principal.subject}",
+    status, payload = await idempotency.create_once_with_status(request.app.state.database, f"entries:{principal.subject}",
                                                     idempotency_key, body.model_dump(mode="json"), create)
     return JSONResponse(payload, status_code=status, headers={"Location": f"/v1/knowledge/entries/{payload['id']}"})
 
@@ -288,7 +288,7 @@ async def start_session(request: Request, principal: MaybePrincipal, body: Sessi
     scope = f"assistant:{principal.subject if principal else 'anonymous'}"
     if principal is None:
         idempotency_key = None  # an anonymous key could collide between visitors
-    status, payload = await idempotency.create_once(request.app.state.database, scope, idempotency_key,
+    status, payload = await idempotency.create_once_with_status(request.app.state.database, scope, idempotency_key,
                                                     body.model_dump(mode="json"), create)
     return JSONResponse(payload, status_code=status, headers={"Location": f"/v1/assistant/sessions/{payload['id']}"})
 

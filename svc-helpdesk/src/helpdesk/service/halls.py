@@ -36,7 +36,7 @@ from kit.audit import record_audit
 from kit.auth import Principal, Role
 from kit.calendar import SHANGHAI, CalendarError
 from kit.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
-from kit.idempotency import create_once
+from kit.idempotency import create_once_with_status as create_once
 from kit.scheduling import lock_id
 
 WAIT_TARGET_MINUTES = {"general": 10, "complex": 30}
@@ -306,7 +306,7 @@ async def act_on_visit(session: AsyncSession, principal: Principal, visit_id: st
     source, target = VISIT_ACTIONS[action]
     if visit.status != source:
         raise Conflict(f"当前状态为 {visit.status}，不能 {action} / not possible while {visit.status}",
-                       status=visit.status)
+                       status_now=visit.status)
     visit.status = target
     now = utcnow()
     if action == "start":

@@ -13,7 +13,7 @@ from helpdesk.schemas import TransferCreate, TransferView
 from helpdesk.service.common import new_id, newest_first_page, sees_every_department, utcnow
 from kit.auth import Principal
 from kit.errors import FieldError, ValidationFailed
-from kit.idempotency import create_once
+from kit.idempotency import create_once_with_status as create_once
 from kit.pagination import Page, newest_first_after
 
 # Clocks of the hotline system and ours may differ a little; an attempt further ahead is a mistake.

@@ -30,7 +30,7 @@ from kit.contracts.helpdesk import RatingSubmitted, RectificationClosed
 from kit.errors import BadGateway, Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from kit.events import add_event
 from kit.http import call_service
-from kit.idempotency import create_once
+from kit.idempotency import create_once_with_status as create_once
 from kit.pagination import Page, newest_first_after
 
 log = structlog.get_logger("helpdesk.ratings")
@@ -90,7 +90,7 @@ async def submit_rating(database: Any, principal: Principal, body: RatingCreate,
             if ticket is None or ticket.applicant_subject != principal.subject:
                 raise NotFound("工单不存在 / no such ticket")
             if ticket.status not in ("resolved", "closed"):
-                raise Conflict("工单尚未办结，不能评价 / the ticket is not finished yet", status=ticket.status)
+                raise Conflict("工单尚未办结，不能评价 / the ticket is not finished yet", status_now=ticket.status)
             matter_code, department, owner = ticket.matter_code, ticket.department, ticket.assigned_agent
             target_id = ticket.id
         elif body.target_kind == "hall_visit":
@@ -98,7 +98,7 @@ async def submit_rating(database: Any, principal: Principal, body: RatingCreate,
             if visit is None or visit.visitor_subject != principal.subject:
                 raise NotFound("取号记录不存在 / no such visit")
             if visit.status != "done":
-                raise Conflict("办理尚未结束，不能评价 / the visit is not finished yet", status=visit.status)
+                raise Conflict("办理尚未结束，不能评价 / the visit is not finished yet", status_now=visit.status)
             matter_code, department, owner = visit.matter_code, f"hall:{visit.hall_id}", visit.officer_subject
             target_id = visit.id
         else:
@@ -189,7 +189,7 @@ async def act_on_rectification(session: AsyncSession, principal: Principal, rect
     allowed_from, goes_to = RECTIFICATION_ACTIONS[action]
     if r.status not in allowed_from:
         raise Conflict(f"当前状态（{r.status}）不能执行 {action} / not possible in status {r.status}",
-                       status=r.status, allowed_actions=[a for a, (f, _) in RECTIFICATION_ACTIONS.items() if r.status in f])
+                       status_now=r.status, allowed_actions=[a for a, (f, _) in RECTIFICATION_ACTIONS.items() if r.status in f])
     now = utcnow()
     if action == "assign":
         if not body.owner:

@@ -40,7 +40,7 @@ from kit.contracts.helpdesk import AnswerProposed, SlaClockBreached, SlaClockEsc
 from kit.contracts.knowledge import AssistantHandedOver
 from kit.errors import BadRequest, Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from kit.events import CloudEvent, add_event
-from kit.idempotency import create_once
+from kit.idempotency import create_once_with_status as create_once
 from kit.pagination import Page, decode_cursor, encode_cursor, newest_first_after
 from kit.protection import mask_name, mask_phone
 
@@ -369,7 +369,7 @@ async def act(session: AsyncSession, principal: Principal, ticket_id: str, actio
     ticket = await load_ticket(session, principal, ticket_id, lock=True)
     if ticket.status not in ACTION_FROM[action]:
         raise Conflict(f"工单当前状态（{ticket.status}）不能执行 {action} / not possible in status {ticket.status}",
-                       status=ticket.status, allowed_actions=allowed_actions(ticket, principal))
+                       status_now=ticket.status, allowed_actions=allowed_actions(ticket, principal))
     if action not in allowed_actions(ticket, principal):
         raise Forbidden(f"无权执行 {action} / not allowed to {action} this ticket")
     before = ticket.status

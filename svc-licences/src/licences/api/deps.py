@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import CurrentPrincipal, Principal, Role, require_roles
 from kit.errors import Forbidden
-from kit.idempotency import create_once
+from kit.idempotency import create_once_with_status as create_once
 
 LicenceId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255,

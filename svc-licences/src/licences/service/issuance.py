@@ -190,7 +190,7 @@ async def new_version(session: AsyncSession, issuer: Issuer, licence: Licence, *
     identifier; the earlier versions stay in the history. Only a licence in force can get one."""
     if licence.status not in ("active", "expired") or (licence.status == "expired" and kind != "renewal"):
         raise Conflict(f"状态为 {licence.status} 的证照不能{kind} / a {licence.status} licence cannot get a {kind}",
-                       status=licence.status)
+                       status_now=licence.status)
     if kind == "change":
         if not data_changes:
             raise ValidationFailed("变更须给出变更内容 / a change needs data_changes", errors=[{

@@ -125,7 +125,7 @@ async def record_shipment(session: AsyncSession, principal: Principal, licence_i
     shipped = datetime.combine(body.shipped_on, datetime.min.time(), issuance.SHANGHAI).astimezone(UTC)
     if licence.status != "active" or not (licence.valid_from <= shipped + timedelta(days=1) and shipped <= licence.valid_until):
         raise Conflict("调运日期不在要求书有效期内或要求书已失效 / the document is not in force on that date",
-                       status=licence.status)
+                       status_now=licence.status)
     if body.destination_province not in licence.data.get("destination_provinces", []):
         raise ValidationFailed("目的地不在要求书范围内 / the destination is not covered", errors=[{
             "field": "destination_province", "message": "目的地省份不在要求书范围内",

@@ -59,7 +59,7 @@ async def change_status(session: AsyncSession, licence_id: str, action: str, *, 
     allowed_from, to_status = TRANSITIONS[action]
     if licence.status not in allowed_from:
         raise Conflict(f"状态为 {licence.status} 的证照不能执行 {action} / a {licence.status} licence cannot be {action}d",
-                       status=licence.status,
+                       status_now=licence.status,
                        allowed_actions=sorted(a for a, (f, _) in TRANSITIONS.items() if licence.status in f))
     await set_status(session, licence, to_status, actor=actor, reason=reason)
     return licence

@@ -160,7 +160,7 @@ async def create_data_handle(session: AsyncSession, issuer: Issuer, principal: P
     if licence.type_code != catalogue.CONSTRUCTION_WASTE:
         raise Conflict("亮数仅适用于建筑垃圾处置证 / live data is shown for construction-waste disposal certificates only")
     if licence.status != "active":
-        raise Conflict(f"状态为 {licence.status} 的证照不能亮数 / a {licence.status} licence cannot be shown", status=licence.status)
+        raise Conflict(f"状态为 {licence.status} 的证照不能亮数 / a {licence.status} licence cannot be shown", status_now=licence.status)
     handle = secrets.token_urlsafe(24)
     expires_at = datetime.now(UTC) + timedelta(seconds=issuer.settings.data_handle_ttl_seconds)
     session.add(DataHandle(handle=handle, licence_id=licence.id, expires_at=expires_at))

@@ -304,7 +304,7 @@ async def submit_application(database: Database, principal: Principal, body: App
         # Masked: this answer is also kept in clear for Idempotency-Key replays; GET shows the applicant all.
         return 201, application_view(app, step, principal).model_dump(mode="json")
 
-    return await idempotency.create_once(database, f"applications:{principal.subject}", idempotency_key,
+    return await idempotency.create_once_with_status(database, f"applications:{principal.subject}", idempotency_key,
                                          body.model_dump(mode="json"), create)
 
 

@@ -75,7 +75,7 @@ async def grant(database: Database, principal: Principal, body: AuthorisationCre
         return 201, view(row).model_dump(mode="json")
 
     try:
-        return await idempotency.create_once(database, f"authorisations:{principal.subject}", idempotency_key,
+        return await idempotency.create_once_with_status(database, f"authorisations:{principal.subject}", idempotency_key,
                                              body.model_dump(mode="json"), create)
     except IntegrityError:
         # A concurrent grant of the same person committed first (the partial unique index on active grants).

@@ -241,7 +241,7 @@ async def create_bundle(database: Database, principal: Principal, body: BundleCr
         log.info("bundle_filed", bundle_id=bundle.id, bundle_type=bundle.bundle_type, parts=len(members))
         return 201, (await _view(session, bundle)).model_dump(mode="json")
 
-    return await idempotency.create_once(database, f"bundles:{principal.subject}", idempotency_key,
+    return await idempotency.create_once_with_status(database, f"bundles:{principal.subject}", idempotency_key,
                                          body.model_dump(mode="json"), create)
 
 
