@@ -77,5 +77,6 @@ def document_problem_responses(app: FastAPI) -> FastAPI:
             app.openapi_schema = document_required_scopes(app, correct_error_responses(generate()))
         return app.openapi_schema
 
+    # FastAPI's documented way to adjust the generated document is to replace this method.
     app.openapi = openapi  # type: ignore[method-assign]
     return app
