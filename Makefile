@@ -2,7 +2,7 @@
 PYTHON ?= python3
 UV = $(PYTHON) -m uv
 
-.PHONY: setup run test test-unit bench eval migrate lint
+.PHONY: setup run check test test-unit bench eval migrate
 
 setup:  ## install uv if missing, then the workspace from the lock file
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check "uv>=0.9,<0.14"
@@ -30,5 +30,6 @@ eval: setup  ## the smart assistant on the shared development set: top-1, recall
 migrate: setup  ## apply every service's migrations to the configured DATABASE_URL (production: lvrong-migrate)
 	@$(UV) run --frozen lvrong-migrate
 
-lint: setup
+check: setup  ## ruff, then mypy over the packages listed in pyproject.toml's [tool.mypy] (CI runs this before the tests)
 	@$(UV) run --frozen ruff check .
+	@$(UV) run --frozen mypy

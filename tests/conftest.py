@@ -43,7 +43,7 @@ def servers() -> Servers:
     try:
         found = Servers.configured_or_local(ROOT / "var" / "test", postgres_port=54339, nats_port=free_port(),
                                             durable=False)
-    except Exception as e:  # noqa: BLE001 - said once, plainly, instead of an error in every test
+    except Exception as e:  # said once, plainly, instead of an error in every test
         pytest.exit(f"the test servers could not be started: {type(e).__name__}: {e}", returncode=3)
     for url, port, what in ((found.database_url, 5432, "PostgreSQL"), (found.nats_url, 4222, "NATS")):
         if not _reachable(url, port):

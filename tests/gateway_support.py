@@ -30,7 +30,7 @@ async def running_gateway(key_dir: Path, port: int | None = None, **settings: ob
     for _ in range(250):
         if server.started:
             break
-        await asyncio.sleep(0.02)  # noqa: ASYNC110 - uvicorn offers no event for "started"
+        await asyncio.sleep(0.02)  # uvicorn offers no event for "started"
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -13,7 +13,7 @@ from support import drop_databases
 
 
 @pytest.mark.parametrize("service", SERVICES)
-async def test_migrations_round_trip_and_match_the_models(servers, service: str) -> None:  # noqa: ANN001
+async def test_migrations_round_trip_and_match_the_models(servers, service: str) -> None:
     settings = importlib.import_module(f"{service}.app").Settings(database_url=servers.database_url,
                                                                   database_name_prefix="lvrong_migtest")
     await drop_databases(servers.database_url, [settings.database_name])

@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kit.audit import record_audit, verify_chain  # noqa: E402
-from kit.auth import Principal, SubjectKind  # noqa: E402
-from support import scratch_service_database  # noqa: E402
+from kit.audit import record_audit, verify_chain
+from kit.auth import Principal, SubjectKind
+from support import scratch_service_database
 
 AGENT = Principal(subject="u-agent-licensing", kind=SubjectKind.STAFF, roles=frozenset({"helpdesk_agent"}),
                   department="市绿化市容局许可处")

@@ -111,7 +111,7 @@ def main() -> None:
             wait_for(lambda port=port: http_ok(f"http://127.0.0.1:{port}/healthz"), 30, f"port {port}")
         wait_for(lambda: http_ok(f"http://127.0.0.1:{nginx_port}/healthz"), 30, "nginx")
         form = urllib.parse.urlencode({"grant_type": "password", "username": "applicant-person", "password": "demo"})
-        with urllib.request.urlopen(f"http://127.0.0.1:{gateway_port}/auth/token", form.encode()) as r:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{gateway_port}/auth/token", form.encode()) as r:
             token = json.load(r)["access_token"]
         targets = {"direct": (f"http://127.0.0.1:{upstream_port}{PATH}", None),
                    "gateway": (f"http://127.0.0.1:{gateway_port}{PATH}", token),

@@ -154,7 +154,7 @@ async def main(args: argparse.Namespace) -> None:
     database = Database(settings.service_database_url)
     try:
         have = await seeded_count(database) if not args.reseed else None
-    except Exception:  # noqa: BLE001 - no database yet
+    except Exception:  # no database yet
         have = None
     if have != (args.closed, args.open):
         await database.dispose()

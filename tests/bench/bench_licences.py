@@ -148,7 +148,7 @@ def wrk(url: str, seconds: int, script: Path | None = None, connections: int = 3
 
 def token_for(gateway: str, username: str) -> str:
     form = urllib.parse.urlencode({"grant_type": "password", "username": username, "password": "demo"})
-    with urllib.request.urlopen(f"{gateway}/auth/token", form.encode()) as r:  # noqa: S310
+    with urllib.request.urlopen(f"{gateway}/auth/token", form.encode()) as r:
         return json.load(r)["access_token"]
 
 

@@ -147,7 +147,7 @@ async def bench_bus(args: argparse.Namespace, env: dict[str, str], port: int, se
     done = asyncio.Event()
     expected: set[str] = set()
 
-    async def on_verdict(msg) -> None:  # noqa: ANN001
+    async def on_verdict(msg) -> None:
         app_id = json.loads(msg.data)["data"]["application_id"]
         if app_id not in seen:
             seen[app_id] = time.perf_counter()

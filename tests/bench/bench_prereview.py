@@ -49,7 +49,7 @@ class VerdictWatcher:
         self.seen: dict[str, float] = {}
         self.waiters: dict[str, asyncio.Event] = {}
 
-    async def on_message(self, msg) -> None:  # noqa: ANN001
+    async def on_message(self, msg) -> None:
         event = json.loads(msg.data)
         data = event["data"]
         if data["to_status"] in ("prereviewed", "returned"):

@@ -43,7 +43,7 @@ async def round_with(cluster: Cluster, applications: int, concurrency: int, rate
     verdict_seen: dict[str, float] = {}
     done = asyncio.Event()
 
-    async def on_status(msg: Any) -> None:  # noqa: ANN401
+    async def on_status(msg: Any) -> None:
         data = json.loads(msg.data)["data"]
         if data["to_status"] in ("prereviewed", "returned"):
             verdict_seen.setdefault(data["application_id"], time.perf_counter())

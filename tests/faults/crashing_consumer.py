@@ -28,7 +28,7 @@ async def main(nats_url: str, nats_seed_file: str, database_url: str, producer: 
     bus = JetStreamBus(NatsClient(nats_url, nats_seed_file, ADMIN), name="faulttest-crashing")
     await bus.connect()
 
-    async def handler(session: Any, event: Any) -> None:  # noqa: ANN401
+    async def handler(session: Any, event: Any) -> None:
         await session.execute(text("INSERT INTO effects (event_id) VALUES (:id)"), {"id": event.id})
         if mode == "before_commit":
             await asyncio.to_thread(Path(marker).write_text, "effect written, not committed")
@@ -39,7 +39,7 @@ async def main(nats_url: str, nats_seed_file: str, database_url: str, producer: 
     if mode == "after_commit":
         handle = consumer._on_delivery
 
-        async def handle_then_hang(delivery: Any) -> str:  # noqa: ANN401
+        async def handle_then_hang(delivery: Any) -> str:
             outcome = await handle(delivery)
             await asyncio.to_thread(Path(marker).write_text, "committed, not acknowledged")
             await asyncio.sleep(3600)

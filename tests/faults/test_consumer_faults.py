@@ -27,7 +27,7 @@ from pydantic_settings import SettingsConfigDict
 from sqlalchemy import text
 
 import kit.app
-import kit.events.outbox  # noqa: F401 - registers outbox and processed_events on platform_metadata
+import kit.events.outbox  # registers outbox and processed_events on platform_metadata
 from gateway.issuer import DEMO_USERS, DevIssuer
 from kit.app import ServiceDefinition, create_service_app
 from kit.auth import TokenVerifier
@@ -55,7 +55,7 @@ async def _effects(database: Database) -> list[str]:
         return list((await session.execute(text("SELECT event_id FROM effects ORDER BY id"))).scalars())
 
 
-async def _eventually(check: Any, within: float, what: str) -> None:  # noqa: ANN401
+async def _eventually(check: Any, within: float, what: str) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while not await check():
         if asyncio.get_running_loop().time() > deadline:
@@ -63,14 +63,14 @@ async def _eventually(check: Any, within: float, what: str) -> None:  # noqa: AN
         await asyncio.sleep(0.1)
 
 
-def _event(producer: str, **data: Any) -> CloudEvent:  # noqa: ANN401
+def _event(producer: str, **data: Any) -> CloudEvent:
     return CloudEvent(source=f"/lvrong/{producer}", type=f"lvrong.{producer}.thing.happened", subject="thing-1",
                       data=data)
 
 
 @pytest.mark.parametrize("mode", ["before_commit", "after_commit"])
 async def test_a_consumer_killed_mid_handling_gets_the_event_again_and_applies_it_once(
-        mode: str, own_postgres: LocalPostgres, own_nats: LocalNats, fault_prefix: str, tmp_path: Path) -> None:  # noqa: ANN401
+        mode: str, own_postgres: LocalPostgres, own_nats: LocalNats, fault_prefix: str, tmp_path: Path) -> None:
     producer = f"faultsrc{uuid.uuid4().hex[:8]}"
     database = await _effects_database(own_postgres, f"{fault_prefix}_crash_{mode}")
     bus = JetStreamBus(own_nats.client(), name="faulttest")
@@ -94,7 +94,7 @@ async def test_a_consumer_killed_mid_handling_gets_the_event_again_and_applies_i
 
         # The next replica of the consumer binds the same durable and gets the event once its
         # acknowledgement wait (2 s) has passed.
-        async def handler(session: Any, ev: CloudEvent) -> None:  # noqa: ANN401
+        async def handler(session: Any, ev: CloudEvent) -> None:
             await session.execute(text("INSERT INTO effects (event_id) VALUES (:id)"), {"id": ev.id})
 
         consumer = EventConsumer(database, bus, "crashtest", EventSubscription("things", producer, [event.type], handler))
@@ -136,14 +136,14 @@ class PoisonService:
         self.producer = producer
         self.broken = True
 
-    async def handle(self, session: Any, event: CloudEvent) -> None:  # noqa: ANN401
+    async def handle(self, session: Any, event: CloudEvent) -> None:
         if event.data.get("poison") and self.broken:
             raise RuntimeError("the handler cannot cope with this event")
         await session.execute(text("INSERT INTO effects (event_id) VALUES (:id)"), {"id": event.id})
 
 
 @pytest.fixture(scope="module")
-async def poison_service(own_postgres: LocalPostgres, own_nats: LocalNats, fault_prefix: str) -> AsyncIterator[dict[str, Any]]:  # noqa: ANN401
+async def poison_service(own_postgres: LocalPostgres, own_nats: LocalNats, fault_prefix: str) -> AsyncIterator[dict[str, Any]]:
     producer = f"faultsrc{uuid.uuid4().hex[:8]}"
     database = await _effects_database(own_postgres, f"{fault_prefix}_faulttest")
     service = PoisonService(producer)
@@ -181,14 +181,14 @@ async def poison_service(own_postgres: LocalPostgres, own_nats: LocalNats, fault
     await database.dispose()
 
 
-async def _dead_letters(client: httpx.AsyncClient, token: str, **params: Any) -> list[dict[str, Any]]:  # noqa: ANN401
+async def _dead_letters(client: httpx.AsyncClient, token: str, **params: Any) -> list[dict[str, Any]]:
     r = await client.get("/v1/ops/faulttest/deadletters", params=params, headers=bearer(token))
     assert r.status_code == 200, r.text
     return r.json()["items"]
 
 
 async def test_a_poison_event_is_dead_lettered_the_rest_flows_and_ops_replay_it_after_the_fix(
-        poison_service: dict[str, Any]) -> None:  # noqa: ANN401
+        poison_service: dict[str, Any]) -> None:
     client, bus, service, database = (poison_service[k] for k in ("client", "bus", "service", "database"))
     ops, producer = poison_service["ops"], poison_service["producer"]
     poison = _event(producer, n=0, poison=True)
@@ -244,7 +244,7 @@ async def test_a_poison_event_is_dead_lettered_the_rest_flows_and_ops_replay_it_
                       "no dead letter waiting")
 
 
-async def test_a_message_that_is_no_event_can_only_be_discarded(poison_service: dict[str, Any]) -> None:  # noqa: ANN401
+async def test_a_message_that_is_no_event_can_only_be_discarded(poison_service: dict[str, Any]) -> None:
     client, bus, ops, producer = (poison_service[k] for k in ("client", "bus", "ops", "producer"))
     await bus.publish(f"lvrong.{producer}.thing.happened", b"{not an event", msg_id=uuid.uuid4().hex)
 
@@ -278,7 +278,7 @@ async def test_a_message_that_is_no_event_can_only_be_discarded(poison_service: 
     ("GET", "", {"limit": 1000}, "ops", 422),
 ])
 async def test_the_dead_letter_api_refuses_bad_calls_and_changes_nothing(
-        poison_service: dict[str, Any], method: str, path: str, params: dict[str, Any], who: str | None,  # noqa: ANN401
+        poison_service: dict[str, Any], method: str, path: str, params: dict[str, Any], who: str | None,
         status: int) -> None:
     client, bus, ops, producer = (poison_service[k] for k in ("client", "bus", "ops", "producer"))
     headers = bearer(poison_service[who]) if who else {}
@@ -289,7 +289,7 @@ async def test_the_dead_letter_api_refuses_bad_calls_and_changes_nothing(
     assert await _dead_letters(client, ops) == before
 
 
-async def test_another_services_dead_letters_are_not_listed_or_replayable(poison_service: dict[str, Any]) -> None:  # noqa: ANN401
+async def test_another_services_dead_letters_are_not_listed_or_replayable(poison_service: dict[str, Any]) -> None:
     client, bus, ops = (poison_service[k] for k in ("client", "bus", "ops"))
     await bus.ensure_stream("LVRONG_DEADLETTER", ["lvrong.deadletter.>"])
     await bus.publish("lvrong.deadletter.othersvc-things", b"{}", msg_id=uuid.uuid4().hex,

@@ -39,14 +39,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
-def cluster(servers: Any) -> Iterator[Cluster]:  # noqa: ANN401
+def cluster(servers: Any) -> Iterator[Cluster]:
     keys = tempfile.mkdtemp(prefix="lvrong-outage-licence-keys-")
     with Cluster(PREFIX, database_url=servers.database_url, services=("matters", "prequal", "licences"),
                  isolated=("prequal", "licences"), extra_env={"LICENCES_KEY_DIR": keys}).running() as running:
         yield running
 
 
-async def _count(cluster: Cluster, service: str, query: str, *args: Any) -> int:  # noqa: ANN401
+async def _count(cluster: Cluster, service: str, query: str, *args: Any) -> int:
     return (await cluster.sql(service, query, *args))[0]["n"]
 
 

@@ -50,7 +50,7 @@ async def _steps_and_verdicts(cluster: Cluster, ids: list[str]) -> tuple[list[An
 
 
 async def test_nats_stopped_during_a_burst_loses_nothing_and_applies_nothing_twice(
-        cluster: Cluster, applicant: dict[str, Any]) -> None:  # noqa: ANN401
+        cluster: Cluster, applicant: dict[str, Any]) -> None:
     assert cluster.nats is not None
     detail, uploaded = applicant["detail"], applicant["uploaded"]
     count = 300
@@ -99,7 +99,7 @@ async def test_nats_stopped_during_a_burst_loses_nothing_and_applies_nothing_twi
 
 
 async def test_postgres_restarted_requests_fail_cleanly_with_503_and_the_services_recover(
-        cluster: Cluster, applicant: dict[str, Any]) -> None:  # noqa: ANN401
+        cluster: Cluster, applicant: dict[str, Any]) -> None:
     assert cluster.postgres is not None
     token, detail, uploaded = applicant["token"], applicant["detail"], applicant["uploaded"]
     pids = {name: proc.pid for name, proc in cluster.suite.processes.items()}  # type: ignore[union-attr]

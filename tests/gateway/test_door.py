@@ -75,7 +75,7 @@ async def door(tmp_path_factory: pytest.TempPathFactory, declared: dict) -> Asyn
             yield {"client": client, "seen": seen, "tokens": tokens, "url": gateway_url}
 
 
-async def test_a_token_without_the_routes_scope_is_refused_before_the_service(door) -> None:  # noqa: ANN001
+async def test_a_token_without_the_routes_scope_is_refused_before_the_service(door) -> None:
     client, seen, tokens = door["client"], door["seen"], door["tokens"]
     seen.clear()
     r = await client.get("/v1/applications/some-id", headers=bearer(tokens["partner"]))
@@ -87,7 +87,7 @@ async def test_a_token_without_the_routes_scope_is_refused_before_the_service(do
 
 @pytest.mark.parametrize("path", ["/v1/tickets", "/v1/knowledge/entries", "/v1/audit/matters/verify", "/v1/cockpit",
                                   "/v1/prequal/rulesets", "/v1/ops/matters/deadletters"])
-async def test_partner_systems_are_kept_out_of_peoples_and_staff_routes(door, path: str) -> None:  # noqa: ANN001
+async def test_partner_systems_are_kept_out_of_peoples_and_staff_routes(door, path: str) -> None:
     door["seen"].clear()
     r = await door["client"].get(path, headers=bearer(door["tokens"]["partner"]))
     assert r.status_code == 403 and r.json()["required_scopes"] and door["seen"] == []
@@ -102,7 +102,7 @@ async def test_partner_systems_are_kept_out_of_peoples_and_staff_routes(door, pa
     ("POST", "/v1/tickets", "helpdesk:write"),
 ])
 async def test_a_down_scoped_token_is_refused_its_writes_at_the_door_with_the_exact_scope(
-        door, method: str, path: str, missing: str) -> None:  # noqa: ANN001
+        door, method: str, path: str, missing: str) -> None:
     door["seen"].clear()
     r = await door["client"].request(method, path, json={}, headers=bearer(door["tokens"]["applicant-read"]))
     assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
@@ -111,7 +111,7 @@ async def test_a_down_scoped_token_is_refused_its_writes_at_the_door_with_the_ex
     assert door["seen"] == []
 
 
-async def test_the_gateway_checks_the_operations_own_scope_not_any_of_the_prefix(door) -> None:  # noqa: ANN001
+async def test_the_gateway_checks_the_operations_own_scope_not_any_of_the_prefix(door) -> None:
     client, seen, tokens = door["client"], door["seen"], door["tokens"]
     seen.clear()
     # The read the token was issued for goes through; the action right beside it does not.
@@ -130,13 +130,13 @@ async def test_the_gateway_checks_the_operations_own_scope_not_any_of_the_prefix
 
 
 @pytest.mark.parametrize("path", ["/v1/verifications", "/v1/licences/some-id", "/v1/recognitions"])
-async def test_partner_systems_reach_verification_and_granted_licences(door, path: str) -> None:  # noqa: ANN001
+async def test_partner_systems_reach_verification_and_granted_licences(door, path: str) -> None:
     door["seen"].clear()
     r = await door["client"].get(path, headers=bearer(door["tokens"]["partner"]))
     assert r.status_code == 200 and door["seen"] == [f"GET {path}"]
 
 
-async def test_rate_limit_per_caller_then_per_address_answers_429_with_retry_after(door) -> None:  # noqa: ANN001
+async def test_rate_limit_per_caller_then_per_address_answers_429_with_retry_after(door) -> None:
     client, seen, tokens = door["client"], door["seen"], door["tokens"]
     seen.clear()
     statuses = [(await client.get("/v1/stalls", headers=bearer(tokens["ops"]))).status_code for _ in range(7)]
@@ -151,7 +151,7 @@ async def test_rate_limit_per_caller_then_per_address_answers_429_with_retry_aft
     assert (await client.get("/v1/matters", headers=bearer(tokens["ops"]))).status_code == 200
 
 
-async def test_proxied_answers_carry_security_headers_and_cors_only_for_known_origins(door) -> None:  # noqa: ANN001
+async def test_proxied_answers_carry_security_headers_and_cors_only_for_known_origins(door) -> None:
     client, tokens = door["client"], door["tokens"]
     r = await client.get("/v1/matters/x", headers={**bearer(tokens["applicant"]), "Origin": "https://www.example.gov.cn"})
     assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
@@ -165,7 +165,7 @@ async def test_proxied_answers_carry_security_headers_and_cors_only_for_known_or
     assert "access-control-allow-origin" not in stranger.headers
 
 
-async def test_head_requests_and_chunked_uploads_pass_through(door) -> None:  # noqa: ANN001
+async def test_head_requests_and_chunked_uploads_pass_through(door) -> None:
     client, tokens = door["client"], door["tokens"]
     head = await client.head("/v1/matters/x", headers=bearer(tokens["applicant"]))
     assert head.status_code == 200 and head.content == b""
@@ -180,7 +180,7 @@ async def test_head_requests_and_chunked_uploads_pass_through(door) -> None:  # 
     assert (await client.get("/v1/matters/y", headers=bearer(tokens["applicant"]))).json()["path"] == "/v1/matters/y"
 
 
-async def test_a_safe_request_is_retried_once_when_the_connection_dies_but_a_post_is_not(door) -> None:  # noqa: ANN001
+async def test_a_safe_request_is_retried_once_when_the_connection_dies_but_a_post_is_not(door) -> None:
     client, seen, tokens = door["client"], door["seen"], door["tokens"]
     seen.clear()
     r = await client.get("/v1/matters/retry/drop-first", headers=bearer(tokens["applicant"]))
@@ -189,7 +189,7 @@ async def test_a_safe_request_is_retried_once_when_the_connection_dies_but_a_pos
     assert post.status_code == 502 and seen.count("POST /v1/matters/once/drop-first") == 1
 
 
-async def test_routing_table_with_scopes_and_limits_is_published(door) -> None:  # noqa: ANN001
+async def test_routing_table_with_scopes_and_limits_is_published(door) -> None:
     routes = (await door["client"].get("/v1/gateway/routes")).json()
     by_prefix = {r["prefix"]: r for r in routes}
     assert by_prefix["/v1/applications"]["service"] == "matters"
@@ -223,7 +223,7 @@ async def test_circuit_opens_on_repeated_failures_answers_fast_and_closes_when_t
                 assert (await client.get("/readyz")).json()["circuits"]["matters"] == "closed"
 
 
-async def test_two_gateway_replicas_share_one_limit_through_the_database(servers, tmp_path_factory) -> None:  # noqa: ANN001
+async def test_two_gateway_replicas_share_one_limit_through_the_database(servers, tmp_path_factory) -> None:
     seen: list[str] = []
     key_dir: Path = tmp_path_factory.mktemp("issuer")
     limits = {"/v1/cockpit": {"per_client": 10, "per_ip": 1000, "window_seconds": 60}}

@@ -101,7 +101,7 @@ async def client(gateway: str) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def test_request_reaches_the_upstream_with_path_query_token_and_trace(client, upstream) -> None:  # noqa: ANN001
+async def test_request_reaches_the_upstream_with_path_query_token_and_trace(client, upstream) -> None:
     sent = b'{"a": "\xe4\xb8\xad"}'
     r = await client.post("/v1/matters/echo?x=1&y=%E4%B8%AD", content=sent, headers={
         "traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01", "Connection": "keep-alive", "Content-Type": "application/json"})
@@ -115,7 +115,7 @@ async def test_request_reaches_the_upstream_with_path_query_token_and_trace(clie
     assert upstream["seen"]["body_sha256"] == hashlib.sha256(sent).hexdigest()
 
 
-async def test_large_bodies_stream_both_ways_intact(client, upstream) -> None:  # noqa: ANN001
+async def test_large_bodies_stream_both_ways_intact(client, upstream) -> None:
     payload = bytes(range(256)) * (4 * 4096)  # 4 MiB
     r = await client.post("/v1/matters/echo", content=payload, headers={"Content-Type": "application/octet-stream"})
     assert r.status_code == 200 and r.json()["length"] == len(payload)
@@ -125,7 +125,7 @@ async def test_large_bodies_stream_both_ways_intact(client, upstream) -> None:  
     assert big.content[65536 * 10] == 10
 
 
-async def test_body_over_the_limit_is_413_even_without_content_length(client) -> None:  # noqa: ANN001
+async def test_body_over_the_limit_is_413_even_without_content_length(client) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         for _ in range(20):
             yield b"x" * (1024 * 1024)
@@ -134,14 +134,14 @@ async def test_body_over_the_limit_is_413_even_without_content_length(client) ->
     assert r.status_code == 413 and r.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_slow_upstream_is_a_504_problem_at_its_timeout(client) -> None:  # noqa: ANN001
+async def test_slow_upstream_is_a_504_problem_at_its_timeout(client) -> None:
     started = time.monotonic()
     r = await client.get("/v1/matters/slow", headers={"Accept-Language": "en"})
     assert r.status_code == 504 and time.monotonic() - started < 3
     assert r.json()["title"] == "The upstream service timed out" and r.json()["type"].endswith("/gateway-timeout")
 
 
-async def test_upstream_down_is_a_503_problem_with_retry_after(client) -> None:  # noqa: ANN001
+async def test_upstream_down_is_a_503_problem_with_retry_after(client) -> None:
     r = await client.get("/v1/prequal/anything")
     assert r.status_code == 503 and r.headers["retry-after"] == "5"
     assert r.headers["content-type"].startswith("application/problem+json") and r.json()["title_zh"]
@@ -154,14 +154,14 @@ async def test_token_is_checked_before_any_upstream_call(gateway: str, upstream:
     assert r.status_code == 401 and upstream["seen"] == {}
 
 
-async def test_event_stream_outlives_the_upstream_timeout(client) -> None:  # noqa: ANN001
+async def test_event_stream_outlives_the_upstream_timeout(client) -> None:
     started = time.monotonic()
     r = await client.get("/v1/matters/events", params={"n": 6})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     assert r.text.count("event: tick") == 6 and time.monotonic() - started > 1.5  # three times the 0.5 s limit
 
 
-async def test_client_leaving_an_event_stream_closes_the_upstream_request(client, upstream) -> None:  # noqa: ANN001
+async def test_client_leaving_an_event_stream_closes_the_upstream_request(client, upstream) -> None:
     async with client.stream("GET", "/v1/matters/events", params={"n": 1000}) as r:
         lines = r.aiter_lines()
         ids = [line async for line in _take_ids(lines, 4)]  # 1.2 s: longer than the 0.5 s limit
@@ -172,7 +172,7 @@ async def test_client_leaving_an_event_stream_closes_the_upstream_request(client
         await asyncio.sleep(0.05)
 
 
-async def test_plain_body_limit_is_per_read_not_for_the_whole_body(client) -> None:  # noqa: ANN001
+async def test_plain_body_limit_is_per_read_not_for_the_whole_body(client) -> None:
     slow_but_steady = await client.get("/v1/matters/trickle", params={"gap": 0.2})  # 0.8 s in all, 0.2 s gaps
     assert slow_but_steady.status_code == 200 and len(slow_but_steady.content) == 4000
     with pytest.raises(httpx.RemoteProtocolError):  # a 1 s silence mid-body: cut at the 0.5 s limit

@@ -36,14 +36,14 @@ def routes_with_declarations(apps: dict[str, FastAPI]) -> list[tuple[str, str, s
     return found
 
 
-def test_every_route_of_every_service_declares_its_scope_or_that_it_is_public(apps) -> None:  # noqa: ANN001
+def test_every_route_of_every_service_declares_its_scope_or_that_it_is_public(apps) -> None:
     routes = routes_with_declarations(apps)
     assert len(routes) > 150
     undeclared = [f"{service} {method} {path}" for service, method, path, declaration in routes if declaration is None]
     assert undeclared == [], "routes without needs_scope(...) or PUBLIC_ROUTE"
 
 
-def test_public_routes_are_only_those_the_gateway_lets_in_without_a_token_and_operations(apps) -> None:  # noqa: ANN001
+def test_public_routes_are_only_those_the_gateway_lets_in_without_a_token_and_operations(apps) -> None:
     table = RoutingTable()
     for service, method, path, declaration in routes_with_declarations(apps):
         if not declaration.public:
@@ -59,7 +59,7 @@ def test_public_routes_are_only_those_the_gateway_lets_in_without_a_token_and_op
                    for _, _, p, d in routes_with_declarations(apps)), row.prefix
 
 
-def test_every_declared_scope_is_well_named_and_held_by_some_role(apps) -> None:  # noqa: ANN001
+def test_every_declared_scope_is_well_named_and_held_by_some_role(apps) -> None:
     held = {s for scopes in ROLE_SCOPES.values() for s in scopes}
     declared: set[str] = set()
     for _, _, _, declaration in routes_with_declarations(apps):
@@ -69,7 +69,7 @@ def test_every_declared_scope_is_well_named_and_held_by_some_role(apps) -> None:
     assert held <= declared, f"held by roles but no route needs them: {sorted(held - declared)}"
 
 
-def test_reads_need_a_read_scope_and_writes_a_write_one(apps) -> None:  # noqa: ANN001
+def test_reads_need_a_read_scope_and_writes_a_write_one(apps) -> None:
     for service, method, path, declaration in routes_with_declarations(apps):
         if declaration.public or declaration.parameter:
             continue
@@ -108,7 +108,7 @@ def test_the_demo_users_hold_what_their_own_routes_need() -> None:
     assert scopes("hotline-12345") == {"hotline:write"}
 
 
-def test_the_gateway_reads_back_exactly_what_each_service_declares(apps) -> None:  # noqa: ANN001
+def test_the_gateway_reads_back_exactly_what_each_service_declares(apps) -> None:
     operations = declared_operations(declared_document(apps))
     by_key = {(o.method, o.template): o.declaration for o in operations}
     for service, method, path, declaration in routes_with_declarations(apps):
@@ -117,7 +117,7 @@ def test_the_gateway_reads_back_exactly_what_each_service_declares(apps) -> None
         assert by_key[(method, path)] == declaration, f"{service} {method} {path}"
 
 
-def test_the_services_openapi_carries_the_security_requirement(apps) -> None:  # noqa: ANN001
+def test_the_services_openapi_carries_the_security_requirement(apps) -> None:
     document = apps["matters"].openapi()
     imported = document["paths"]["/v1/matters/import"]["post"]
     assert imported["x-required-scopes"] == ["matters:admin"]
@@ -128,7 +128,7 @@ def test_the_services_openapi_carries_the_security_requirement(apps) -> None:  #
 
 
 async def test_the_gateway_table_waits_for_nothing_but_the_first_load_and_catches_up_in_the_background(
-        apps) -> None:  # noqa: ANN001
+        apps) -> None:
     from aiohttp import web
     from gateway_support import running_upstream
 

@@ -19,13 +19,13 @@ NOW = dt.datetime(2026, 6, 1, 10, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
-async def database(servers):  # noqa: ANN001, ANN201
+async def database(servers):
     async with scratch_service_database(servers.database_url, "helpdesk", "lvrong_hb_unit_assign") as db:
         yield db
 
 
 @pytest.fixture(autouse=True)
-async def clean(database, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201
+async def clean(database, monkeypatch: pytest.MonkeyPatch):
     cal = WorkingDayCalendar()
     monkeypatch.setattr(sla.clockwork, "calendar", lambda: cal)
     async with database.transaction() as session:
@@ -34,14 +34,14 @@ async def clean(database, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN
     yield
 
 
-async def ticket_for(session, department: str = OFFICE, at: dt.datetime = NOW) -> Ticket:  # noqa: ANN001
+async def ticket_for(session, department: str = OFFICE, at: dt.datetime = NOW) -> Ticket:
     return await tickets.open_ticket(
         session, channel="online", subject_text="问题", department=department, priority="normal", matter_code=None,
         applicant_subject="u-test", application_id=None, conversation_id=None, contact_name=None, contact_phone=None,
         messages=[], at=at, actor="u-test")
 
 
-async def test_least_loaded_then_longest_idle(database) -> None:  # noqa: ANN001
+async def test_least_loaded_then_longest_idle(database) -> None:
     async with database.transaction() as session:
         session.add_all([
             Agent(subject="a-busy", department=OFFICE, available=True, max_open=10, last_assigned_at=NOW),
@@ -68,7 +68,7 @@ async def test_least_loaded_then_longest_idle(database) -> None:  # noqa: ANN001
         assert (await ticket_for(session, at=later[4])).assigned_agent == "a-busy"
 
 
-async def test_full_and_away_agents_are_skipped_and_the_bureau_helps(database) -> None:  # noqa: ANN001
+async def test_full_and_away_agents_are_skipped_and_the_bureau_helps(database) -> None:
     async with database.transaction() as session:
         session.add_all([Agent(subject="a-one", department=OFFICE, available=True, max_open=1),
                          Agent(subject="a-bureau", department=BUREAU, available=True, max_open=1)])
@@ -81,7 +81,7 @@ async def test_full_and_away_agents_are_skipped_and_the_bureau_helps(database) -
         assert other.assigned_agent is None  # the bureau's one agent is full too
 
 
-async def test_unanswered_ticket_goes_to_someone_else(database) -> None:  # noqa: ANN001
+async def test_unanswered_ticket_goes_to_someone_else(database) -> None:
     async with database.transaction() as session:
         session.add_all([Agent(subject="a-first", department=OFFICE, available=True, max_open=5),
                          Agent(subject="a-second", department=OFFICE, available=True, max_open=5,

@@ -19,7 +19,7 @@ def at(hour: int, minute: int = 0, second: int = 0, day: dt.date = DAY) -> dt.da
 
 
 @pytest.fixture(scope="module")
-async def database(servers):  # noqa: ANN001, ANN201
+async def database(servers):
     async with scratch_service_database(servers.database_url, "helpdesk", "lvrong_hb_unit_reports") as db:
         yield db
 
@@ -34,7 +34,7 @@ def ticket(n: int, department: str, agent: str, created: dt.datetime, answered_a
                   reopen_count=0)
 
 
-async def test_ticket_rating_and_rectification_figures(database) -> None:  # noqa: ANN001
+async def test_ticket_rating_and_rectification_figures(database) -> None:
     async with database.transaction() as session:
         for table in reversed(Base.metadata.sorted_tables):
             if table.name in ("rectifications", "ratings", "sla_clocks", "ticket_steps", "ticket_messages", "tickets"):

@@ -60,7 +60,7 @@ GOLDEN_ONE_WORKING_DAY = [
 
 
 @pytest.fixture(scope="module")
-async def database(servers):  # noqa: ANN001, ANN201
+async def database(servers):
     async with scratch_service_database(servers.database_url, "helpdesk", "lvrong_hb_unit_sla") as db:
         yield db
 
@@ -74,20 +74,20 @@ def library_calendar(monkeypatch: pytest.MonkeyPatch) -> WorkingDayCalendar:
     return cal
 
 
-async def new_ticket(session, start: dt.datetime, **values) -> Ticket:  # noqa: ANN001, ANN003
+async def new_ticket(session, start: dt.datetime, **values) -> Ticket:
     return await tickets.open_ticket(
         session, channel=values.get("channel", "online"), subject_text="测试问题", department="市绿化市容局许可处",
         priority=values.get("priority", "normal"), matter_code=None, applicant_subject="u-test", application_id=None,
         conversation_id=None, contact_name=None, contact_phone=None, messages=[], at=start, actor="u-test")
 
 
-async def clock_of(session, ticket: Ticket, kind: str, cycle: int = 0) -> SlaClock:  # noqa: ANN001
+async def clock_of(session, ticket: Ticket, kind: str, cycle: int = 0) -> SlaClock:
     return (await session.scalars(select(SlaClock).where(SlaClock.ticket_id == ticket.id, SlaClock.kind == kind,
                                                          SlaClock.cycle == cycle))).one()
 
 
 @pytest.mark.parametrize(("start", "due"), GOLDEN_ONE_WORKING_DAY, ids=lambda v: v.date().isoformat())
-async def test_resolution_due_over_every_holiday_and_make_up_day(database, start, due) -> None:  # noqa: ANN001
+async def test_resolution_due_over_every_holiday_and_make_up_day(database, start, due) -> None:
     async with database.transaction() as session:
         ticket = await new_ticket(session, start)
         clock = await clock_of(session, ticket, "resolution")
@@ -112,7 +112,7 @@ def test_working_hours_across_the_lunch_break_and_a_holiday(library_calendar: Wo
     assert cal.add_working_time(at(2026, 9, 30, 20), 1800, HOURS) == at(2026, 10, 8, 9, 30)
 
 
-async def test_pause_across_a_weekend(database) -> None:  # noqa: ANN001
+async def test_pause_across_a_weekend(database) -> None:
     async with database.transaction() as session:
         ticket = await new_ticket(session, at(2026, 11, 20, 10))  # an ordinary Friday
         clock = await clock_of(session, ticket, "resolution")
@@ -131,7 +131,7 @@ async def test_pause_across_a_weekend(database) -> None:  # noqa: ANN001
         assert clock.elapsed_before == pytest.approx(3600) and clock.due_at == at(2026, 11, 24, 12)
 
 
-async def test_pause_across_national_day(database) -> None:  # noqa: ANN001
+async def test_pause_across_national_day(database) -> None:
     async with database.transaction() as session:
         ticket = await new_ticket(session, at(2025, 9, 30, 16))
         clock = await clock_of(session, ticket, "resolution")
@@ -142,7 +142,7 @@ async def test_pause_across_national_day(database) -> None:  # noqa: ANN001
         assert clock.due_at == at(2025, 10, 10, 9, 30)
 
 
-async def test_pause_before_a_make_up_saturday(database) -> None:  # noqa: ANN001
+async def test_pause_before_a_make_up_saturday(database) -> None:
     async with database.transaction() as session:
         ticket = await new_ticket(session, at(2025, 10, 10, 16))  # Friday
         clock = await clock_of(session, ticket, "resolution")
@@ -153,7 +153,7 @@ async def test_pause_before_a_make_up_saturday(database) -> None:  # noqa: ANN00
         assert clock.due_at == at(2025, 10, 13, 9, 30)
 
 
-async def test_stop_reopen_starts_a_new_cycle(database) -> None:  # noqa: ANN001
+async def test_stop_reopen_starts_a_new_cycle(database) -> None:
     async with database.transaction() as session:
         start = at(2026, 3, 2, 9)
         ticket = await new_ticket(session, start)
@@ -176,7 +176,7 @@ async def test_stop_reopen_starts_a_new_cycle(database) -> None:  # noqa: ANN001
             ("first_response", 0, True), ("resolution", 0, True), ("resolution", 1, False)]
 
 
-async def test_stopped_late_counts_as_breached(database) -> None:  # noqa: ANN001
+async def test_stopped_late_counts_as_breached(database) -> None:
     async with database.transaction() as session:
         start = at(2026, 3, 3, 10)
         ticket = await new_ticket(session, start)
@@ -185,7 +185,7 @@ async def test_stopped_late_counts_as_breached(database) -> None:  # noqa: ANN00
         assert sla.met(first) is False and first.breached_at is not None and first.elapsed_seconds == 75
 
 
-async def test_warning_breach_and_escalation_events(database) -> None:  # noqa: ANN001
+async def test_warning_breach_and_escalation_events(database) -> None:
     start = at(2026, 3, 4, 10)
     async with database.transaction() as session:
         ticket = await new_ticket(session, start)
@@ -213,7 +213,7 @@ async def test_warning_breach_and_escalation_events(database) -> None:  # noqa: 
         assert first.breached_at == start + dt.timedelta(seconds=61) and first.next_alert_at is None
 
 
-async def test_a_clock_into_an_unapproved_year_counts_provisionally(database) -> None:  # noqa: ANN001
+async def test_a_clock_into_an_unapproved_year_counts_provisionally(database) -> None:
     # No approved 2027: the provisional year (元旦 Friday 1 January off, no make-up days) counts.
     assert sla.clockwork.advance("working_days", at(2026, 12, 31), DAY) == at(2027, 1, 4, 15)
     async with database.transaction() as session:
@@ -230,7 +230,7 @@ async def test_a_clock_into_an_unapproved_year_counts_provisionally(database) ->
         assert not tickets.clock_view(resolution, at(2026, 12, 1, 16)).due_at_provisional
 
 
-async def test_a_clock_past_the_provisional_year_fails_loudly(database) -> None:  # noqa: ANN001
+async def test_a_clock_past_the_provisional_year_fails_loudly(database) -> None:
     with pytest.raises(CalendarYearMissing) as info:
         sla.clockwork.advance("working_days", at(2027, 12, 31), DAY)
     assert info.value.year == 2028
@@ -246,7 +246,7 @@ async def test_a_clock_past_the_provisional_year_fails_loudly(database) -> None:
     assert sla.clockwork.advance("seconds", at(2027, 12, 31, 23, 59), 120) == at(2028, 1, 1, 0, 1)
 
 
-async def test_recompute_rebuilds_stored_figures_from_start_and_pauses(database) -> None:  # noqa: ANN001
+async def test_recompute_rebuilds_stored_figures_from_start_and_pauses(database) -> None:
     async with database.transaction() as session:
         ticket = await new_ticket(session, at(2026, 11, 20, 10))
         clock = await clock_of(session, ticket, "resolution")

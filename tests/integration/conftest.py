@@ -51,7 +51,7 @@ async def _reset(database_url: str, nats: NatsClient) -> None:
 
 
 @pytest.fixture(scope="session")
-def suite(servers) -> RunningSuite:  # noqa: ANN001
+def suite(servers) -> RunningSuite:
     ports = {name: free_port() for name in SERVICE_PORTS}
     log_dir = Path(tempfile.mkdtemp(prefix="lvrong-itest-"))
     env = platform_environment(servers.database_url, servers.nats_url, ports=ports,
@@ -90,7 +90,7 @@ _tokens: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session")
-def token(client: httpx.AsyncClient):  # noqa: ANN201
+def token(client: httpx.AsyncClient):
     async def get(username: str) -> str:
         if username not in _tokens:
             r = await client.post("/auth/token", data={"grant_type": "password", "username": username, "password": "demo"})

@@ -24,15 +24,15 @@ WRITTEN_BY_A_SUBMISSION = ("applications", "application_steps WHERE action IN ('
                            "outbox WHERE envelope -> 'data' ->> 'from_status' IS NULL", "idempotency_keys")
 
 
-async def count_rows(suite, table: str) -> int:  # noqa: ANN001
+async def count_rows(suite, table: str) -> int:
     conn = await suite.db("matters")
     try:
-        return await conn.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608 - fixed table names
+        return await conn.fetchval(f"SELECT count(*) FROM {table}")  # fixed table names
     finally:
         await conn.close()
 
 
-async def test_catalogue_lists_18_matters_page_by_page(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_catalogue_lists_18_matters_page_by_page(client: httpx.AsyncClient, token) -> None:
     tok = await token("applicant-person")
     codes: list[str] = []
     cursor = None
@@ -57,7 +57,7 @@ async def test_catalogue_lists_18_matters_page_by_page(client: httpx.AsyncClient
     assert [m["name_zh"] for m in found] == ["对迁移树木的许可"]
 
 
-async def test_matter_detail_has_typed_fields_and_materials(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_matter_detail_has_typed_fields_and_materials(client: httpx.AsyncClient, token) -> None:
     m = await matter(client, await token("applicant-company"), "LR-XK-002")
     assert m["name_zh"] == "城市建筑垃圾处置核准" and m["kind"] == "licence"
     assert m["statutory_days"] >= m["promised_days"] > 0
@@ -69,17 +69,17 @@ async def test_matter_detail_has_typed_fields_and_materials(client: httpx.AsyncC
 @pytest.mark.parametrize(("query", "status"), [
     ({"cursor": "!!not-a-cursor!!"}, 400), ({"limit": 0}, 422), ({"limit": 101}, 422), ({"kind": "permit"}, 422),
 ])
-async def test_catalogue_bad_queries(client: httpx.AsyncClient, token, query: dict, status: int) -> None:  # noqa: ANN001
+async def test_catalogue_bad_queries(client: httpx.AsyncClient, token, query: dict, status: int) -> None:
     r = await client.get("/v1/matters", params=query, headers=bearer(await token("officer")))
     assert r.status_code == status and r.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_unknown_matter_is_404_problem(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_unknown_matter_is_404_problem(client: httpx.AsyncClient, token) -> None:
     r = await client.get("/v1/matters/LR-XK-999", headers=bearer(await token("officer")))
     assert r.status_code == 404 and r.json()["type"].endswith("/not-found")
 
 
-def _field_case(typ: str, value: Any):  # noqa: ANN202
+def _field_case(typ: str, value: Any):
     def build(ms: list[dict[str, Any]]) -> dict[str, Any]:
         m, key = next((m, f["key"]) for m in ms for f in m["fields"] if f["type"] == typ)
         return {"matter_code": m["code"], "form": {key: value}}
@@ -112,14 +112,14 @@ def _key(m: dict[str, Any], typ: str) -> str:
 
 
 @pytest.fixture(scope="module")
-async def all_matters(client: httpx.AsyncClient, token) -> list[dict[str, Any]]:  # noqa: ANN001
+async def all_matters(client: httpx.AsyncClient, token) -> list[dict[str, Any]]:
     tok = await token("applicant-company")
     listing = (await client.get("/v1/matters", params={"limit": 100}, headers=bearer(tok))).json()["items"]
     return [await matter(client, tok, m["code"]) for m in listing]
 
 
 @pytest.mark.parametrize("case", sorted(BAD_SUBMISSIONS))
-async def test_bad_submissions_are_422_and_write_nothing(suite, client, token, all_matters, case: str) -> None:  # noqa: ANN001
+async def test_bad_submissions_are_422_and_write_nothing(suite, client, token, all_matters, case: str) -> None:
     tok = await token("applicant-company")
     before = [await count_rows(suite, t) for t in WRITTEN_BY_A_SUBMISSION]
     r = await client.post("/v1/applications", json=BAD_SUBMISSIONS[case](all_matters),
@@ -133,14 +133,14 @@ async def test_bad_submissions_are_422_and_write_nothing(suite, client, token, a
     assert after == before
 
 
-async def test_malformed_json_is_422(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_malformed_json_is_422(client: httpx.AsyncClient, token) -> None:
     r = await client.post("/v1/applications", content=b'{"matter_code": ', headers={
         **bearer(await token("applicant-person")), "Content-Type": "application/json"})
     assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
 
 
 @pytest.mark.parametrize("user", ["officer", "reviewer", "ops", "agent"])
-async def test_staff_cannot_submit_applications(suite, client, token, user: str) -> None:  # noqa: ANN001
+async def test_staff_cannot_submit_applications(suite, client, token, user: str) -> None:
     tok = await token(user)
     m = await matter(client, tok, "LR-XK-008")
     uploaded = await all_materials(client, await token("applicant-person"), m)
@@ -161,7 +161,7 @@ async def test_partner_cannot_submit_or_read_applications(client: httpx.AsyncCli
     assert listing.status_code == 403 and "applications:read" in listing.json()["required_scopes"]
 
 
-async def test_complete_application_passes_pre_review(suite, client, token) -> None:  # noqa: ANN001
+async def test_complete_application_passes_pre_review(suite, client, token) -> None:
     tok = await token("applicant-person")
     m = await matter(client, tok, "LR-XK-008")
     r = await client.post("/v1/applications", json={"matter_code": m["code"], "form": valid_form(m, 1),
@@ -182,7 +182,7 @@ async def test_complete_application_passes_pre_review(suite, client, token) -> N
     assert verdicts.status_code == 200 and verdicts.json()["items"][0]["verdict"] == "passed"
 
 
-async def test_incomplete_application_is_returned_with_reasons(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_incomplete_application_is_returned_with_reasons(client: httpx.AsyncClient, token) -> None:
     tok = await token("applicant-company")
     m = await matter(client, tok, "LR-XK-002")
     form = valid_form(m, 2)
@@ -203,7 +203,7 @@ async def test_incomplete_application_is_returned_with_reasons(client: httpx.Asy
     assert all(f["message_zh"] and f["message_en"] for f in step["details"]["findings"])
 
 
-async def test_idempotency_key_replays_the_same_application(suite, client, token) -> None:  # noqa: ANN001
+async def test_idempotency_key_replays_the_same_application(suite, client, token) -> None:
     tok = await token("applicant-person")
     m = await matter(client, tok, "LR-XK-007")
     payload = {"matter_code": m["code"], "form": valid_form(m, 3), "materials": await all_materials(client, tok, m)}
@@ -223,7 +223,7 @@ async def test_idempotency_key_replays_the_same_application(suite, client, token
     assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
 
 
-async def test_concurrent_requests_with_one_key_create_one_application(suite, client, token) -> None:  # noqa: ANN001
+async def test_concurrent_requests_with_one_key_create_one_application(suite, client, token) -> None:
     tok = await token("applicant-person")
     m = await matter(client, tok, "LR-XK-005")
     payload = {"matter_code": m["code"], "form": valid_form(m, 4), "materials": await all_materials(client, tok, m)}
@@ -236,7 +236,7 @@ async def test_concurrent_requests_with_one_key_create_one_application(suite, cl
     assert await count_rows(suite, "applications") == before + 1
 
 
-async def test_only_the_applicant_and_staff_can_read_an_application(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_only_the_applicant_and_staff_can_read_an_application(client: httpx.AsyncClient, token) -> None:
     owner = await token("applicant-person")
     m = await matter(client, owner, "LR-XK-008")
     created = (await client.post("/v1/applications", json={"matter_code": m["code"], "form": valid_form(m, 5),
@@ -253,7 +253,7 @@ async def test_only_the_applicant_and_staff_can_read_an_application(client: http
     assert created["id"] in {a["id"] for a in mine["items"]}
 
 
-async def test_application_list_paginates_newest_first(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_application_list_paginates_newest_first(client: httpx.AsyncClient, token) -> None:
     tok = await token("applicant-company")
     m = await matter(client, tok, "LR-BA-001")
     ids = []

@@ -21,7 +21,7 @@ LICENSING = "市绿化市容局许可处"
 AUDITED = ("matters", "prequal", "licences", "helpdesk", "knowledge")
 
 
-async def entries(suite, service: str, action: str, resource_id: str) -> list[dict[str, Any]]:  # noqa: ANN001
+async def entries(suite, service: str, action: str, resource_id: str) -> list[dict[str, Any]]:
     conn = await suite.db(service)
     try:
         rows = await conn.fetch("SELECT * FROM audit_log WHERE action = $1 AND resource_id = $2 ORDER BY position",
@@ -32,7 +32,7 @@ async def entries(suite, service: str, action: str, resource_id: str) -> list[di
 
 
 @pytest.fixture(scope="module")
-async def application(client, token) -> dict[str, Any]:  # noqa: ANN001
+async def application(client, token) -> dict[str, Any]:
     """An application of the licensing division (LR-XK-008) with its verdict."""
     person = await token("applicant-person")
     detail = await matter(client, person, "LR-XK-008")
@@ -40,7 +40,7 @@ async def application(client, token) -> dict[str, Any]:  # noqa: ANN001
                                     await all_materials(client, person, detail))
 
 
-async def test_verdicts_are_scoped_to_the_department_like_applications(suite, client, token,  # noqa: ANN001
+async def test_verdicts_are_scoped_to_the_department_like_applications(suite, client, token,
                                                                        application) -> None:
     app_id = application["id"]
     assert application["department"] == LICENSING
@@ -68,7 +68,7 @@ async def test_verdicts_are_scoped_to_the_department_like_applications(suite, cl
         await conn.close()
 
 
-async def test_a_staff_read_of_a_verdict_leaves_exactly_one_entry_the_applicants_none(suite, client, token,  # noqa: ANN001
+async def test_a_staff_read_of_a_verdict_leaves_exactly_one_entry_the_applicants_none(suite, client, token,
                                                                                     application) -> None:
     app_id = application["id"]
     before = len(await entries(suite, "prequal", "prereview.read", app_id))
@@ -87,7 +87,7 @@ async def test_a_staff_read_of_a_verdict_leaves_exactly_one_entry_the_applicants
     assert entry["key_id"] and entry["request_id"]
 
 
-async def test_a_staff_read_of_ticket_messages_leaves_exactly_one_entry(suite, client, token) -> None:  # noqa: ANN001
+async def test_a_staff_read_of_ticket_messages_leaves_exactly_one_entry(suite, client, token) -> None:
     person = bearer(await token("applicant-person"))
     r = await client.post("/v1/tickets", json={"subject": "迁移树木许可需要哪些材料？", "matter_code": "LR-XK-008",
                                                 "contact_name": "张三", "contact_phone": "13812345678"}, headers=person)
@@ -119,7 +119,7 @@ async def test_a_staff_read_of_ticket_messages_leaves_exactly_one_entry(suite, c
     assert "张三" not in json.dumps(entry, default=str) and "13812345678" not in json.dumps(entry, default=str)
 
 
-async def test_a_staff_read_of_a_conversation_leaves_exactly_one_entry(suite, client, token) -> None:  # noqa: ANN001
+async def test_a_staff_read_of_a_conversation_leaves_exactly_one_entry(suite, client, token) -> None:
     person = bearer(await token("applicant-person"))
     r = await client.post("/v1/assistant/sessions", json={"channel": "web"}, headers=person)
     assert r.status_code == 201, r.text
@@ -141,7 +141,7 @@ async def test_a_staff_read_of_a_conversation_leaves_exactly_one_entry(suite, cl
     assert [e["action"] for e in entries_page.json()["items"]] == ["conversation.read"]
 
 
-async def test_every_audited_service_anchors_its_head_and_the_chains_verify(suite, client, token,  # noqa: ANN001
+async def test_every_audited_service_anchors_its_head_and_the_chains_verify(suite, client, token,
                                                                           application) -> None:
     async def anchored() -> dict[str, int]:
         conn = await suite.db("gateway")

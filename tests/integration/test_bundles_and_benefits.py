@@ -42,15 +42,15 @@ BUNDLE_TABLES = ("bundles", "applications", "application_steps WHERE action IN (
 
 
 
-async def counts(suite, tables: tuple[str, ...]) -> list[int]:  # noqa: ANN001
+async def counts(suite, tables: tuple[str, ...]) -> list[int]:
     conn = await suite.db("matters")
     try:
-        return [await conn.fetchval(f"SELECT count(*) FROM {t}") for t in tables]  # noqa: S608 - fixed names
+        return [await conn.fetchval(f"SELECT count(*) FROM {t}") for t in tables]  # fixed names
     finally:
         await conn.close()
 
 
-async def query(suite, sql: str, *args: Any) -> list[Any]:  # noqa: ANN001
+async def query(suite, sql: str, *args: Any) -> list[Any]:
     conn = await suite.db("matters")
     try:
         return await conn.fetch(sql, *args)
@@ -58,7 +58,7 @@ async def query(suite, sql: str, *args: Any) -> list[Any]:  # noqa: ANN001
         await conn.close()
 
 
-async def wait_bundle(client: httpx.AsyncClient, tok: str, bundle_id: str, done, what: str) -> dict[str, Any]:  # noqa: ANN001
+async def wait_bundle(client: httpx.AsyncClient, tok: str, bundle_id: str, done, what: str) -> dict[str, Any]:
     deadline = time.monotonic() + 15
     body: dict[str, Any] = {}
     while time.monotonic() < deadline:
@@ -77,7 +77,7 @@ async def act(client: httpx.AsyncClient, tok: str, app_id: str, action: str, **b
     return r.json()
 
 
-async def events_on(suite, subject: str, wanted) -> list[dict[str, Any]]:  # noqa: ANN001
+async def events_on(suite, subject: str, wanted) -> list[dict[str, Any]]:
     """The CloudEvents of svc-matters on ``subject`` that ``wanted`` selects. Each is written in the
     transaction of the request that caused it, so once the outbox has published everything written so
     far, the stream holds every one there will be (a duplicate too)."""
@@ -85,7 +85,7 @@ async def events_on(suite, subject: str, wanted) -> list[dict[str, Any]]:  # noq
     return [e for e in await stream_events(nats_admin(suite.env), "LVRONG_MATTERS", subject) if wanted(e)]
 
 
-async def publish_licence_issued(suite, app_id: str, holder: str) -> None:  # noqa: ANN001
+async def publish_licence_issued(suite, app_id: str, holder: str) -> None:
     """What svc-licences sends when it issues the licence of an approved application (出证)."""
     event = LicenceIssued(licence_id="lic-" + uuid.uuid4().hex[:12], licence_number="沪绿景字〔2026〕第0042号",
                           licence_type="户外招牌设置审批决定书", application_id=app_id, holder_subject=holder,
@@ -105,7 +105,7 @@ USERS = {"road-excavation-greening": "applicant-company", "shop-signboard": "app
 
 
 @pytest.fixture(scope="module")
-async def bundle_types(client: httpx.AsyncClient, token) -> dict[str, dict[str, Any]]:  # noqa: ANN001
+async def bundle_types(client: httpx.AsyncClient, token) -> dict[str, dict[str, Any]]:
     r = await client.get("/v1/bundles/types", headers=bearer(await token("applicant-person")))
     assert r.status_code == 200, r.text
     return {t["code"]: t for t in r.json()}
@@ -133,7 +133,7 @@ async def bundle_payload(client: httpx.AsyncClient, tok: str, bundle_type: dict[
     return {"bundle_type": bundle_type["code"], "shared": shared, "shared_materials": shared_materials, "parts": parts}
 
 
-async def file_bundle(client: httpx.AsyncClient, token, bundle_types, code: str,  # noqa: ANN001
+async def file_bundle(client: httpx.AsyncClient, token, bundle_types, code: str,
                       seed: int = 0) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """File a bundle of type ``code`` as its usual applicant: (their token, the bundle, the payload sent)."""
     tok = await token(USERS[code])
@@ -149,7 +149,7 @@ def all_prereviewed(b: dict[str, Any]) -> bool:
 
 # --- bundles ----------------------------------------------------------------------------------
 
-async def test_bundle_types_name_their_matters_and_what_is_shared(bundle_types) -> None:  # noqa: ANN001
+async def test_bundle_types_name_their_matters_and_what_is_shared(bundle_types) -> None:
     assert set(bundle_types) == {"road-excavation-greening", "shop-signboard", "plant-quarantine"}
     road = bundle_types["road-excavation-greening"]
     assert road["name_zh"] == "道路挖掘绿化配套审批" and road["name_en"]
@@ -164,7 +164,7 @@ async def test_bundle_types_name_their_matters_and_what_is_shared(bundle_types) 
 
 @pytest.mark.parametrize("code", sorted(USERS))
 async def test_a_bundle_of_each_kind_files_linked_applications_and_combines_their_status(
-        suite, client, token, bundle_types, code: str) -> None:  # noqa: ANN001
+        suite, client, token, bundle_types, code: str) -> None:
     before = await counts(suite, ("bundles", "applications"))
     tok, created, payload = await file_bundle(client, token, bundle_types, code, seed=20)
     assert created["bundle_type"] == code and created["name_zh"] == bundle_types[code]["name_zh"]
@@ -198,7 +198,7 @@ async def test_a_bundle_of_each_kind_files_linked_applications_and_combines_thei
     assert created["id"] in [b["id"] for b in mine["items"]]
 
 
-async def test_bundle_completes_when_every_part_completes(suite, client, token, bundle_types) -> None:  # noqa: ANN001
+async def test_bundle_completes_when_every_part_completes(suite, client, token, bundle_types) -> None:
     officer, reviewer = await token("officer"), await token("reviewer")
     tok, created, _ = await file_bundle(client, token, bundle_types, "shop-signboard", seed=40)
     bundle = await wait_bundle(client, tok, created["id"], all_prereviewed, "got both parts pre-reviewed")
@@ -237,7 +237,7 @@ async def test_bundle_completes_when_every_part_completes(suite, client, token, 
 
 
 async def test_parts_completing_at_the_same_moment_complete_the_bundle_once(suite, client, token,
-                                                                           bundle_types) -> None:  # noqa: ANN001
+                                                                           bundle_types) -> None:
     officer, reviewer = await token("officer"), await token("reviewer")
     tok, created, _ = await file_bundle(client, token, bundle_types, "shop-signboard", seed=50)
     bundle = await wait_bundle(client, tok, created["id"], all_prereviewed, "got both parts pre-reviewed")
@@ -262,7 +262,7 @@ async def test_parts_completing_at_the_same_moment_complete_the_bundle_once(suit
 
 
 async def test_bundle_ending_without_every_grant_is_partially_completed_or_closed(suite, client, token,
-                                                                                   bundle_types) -> None:  # noqa: ANN001
+                                                                                   bundle_types) -> None:
     officer, reviewer = await token("officer"), await token("reviewer")
     tok, created, _ = await file_bundle(client, token, bundle_types, "shop-signboard", seed=60)
     bundle = await wait_bundle(client, tok, created["id"], all_prereviewed, "got both parts pre-reviewed")
@@ -289,7 +289,7 @@ async def test_bundle_ending_without_every_grant_is_partially_completed_or_close
     assert none == []
 
 
-async def test_a_returned_part_shows_the_bundle_waits_for_the_applicant(client, token, bundle_types) -> None:  # noqa: ANN001
+async def test_a_returned_part_shows_the_bundle_waits_for_the_applicant(client, token, bundle_types) -> None:
     tok = await token("applicant-company")
     payload = await bundle_payload(client, tok, bundle_types["road-excavation-greening"], seed=70)
     del payload["parts"]["LR-XK-008"]["materials"]["transplant_plan"]  # a required material: pre-review returns it
@@ -332,13 +332,13 @@ BAD_BUNDLES = {
 
 
 @pytest.fixture(scope="module")
-async def road_payload(client: httpx.AsyncClient, token, bundle_types) -> dict[str, Any]:  # noqa: ANN001
+async def road_payload(client: httpx.AsyncClient, token, bundle_types) -> dict[str, Any]:
     return await bundle_payload(client, await token("applicant-company"), bundle_types["road-excavation-greening"], 80)
 
 
 @pytest.mark.parametrize("case", sorted(BAD_BUNDLES))
 async def test_bad_bundles_are_422_naming_the_part_and_write_nothing(suite, client, token, road_payload,
-                                                                     case: str) -> None:  # noqa: ANN001
+                                                                     case: str) -> None:
     mutate, field, code = BAD_BUNDLES[case]
     before = await counts(suite, BUNDLE_TABLES)
     r = await client.post("/v1/bundles", json=mutate(road_payload),
@@ -353,7 +353,7 @@ async def test_bad_bundles_are_422_naming_the_part_and_write_nothing(suite, clie
     assert await counts(suite, BUNDLE_TABLES) == before
 
 
-async def test_errors_in_several_parts_are_all_reported_at_once(suite, client, token, road_payload) -> None:  # noqa: ANN001
+async def test_errors_in_several_parts_are_all_reported_at_once(suite, client, token, road_payload) -> None:
     payload = json.loads(json.dumps(road_payload))
     payload["parts"]["LR-XK-007"]["form"]["area_m2"] = "large"
     payload["parts"]["LR-XK-008"]["form"]["tree_count"] = 2.5
@@ -364,7 +364,7 @@ async def test_errors_in_several_parts_are_all_reported_at_once(suite, client, t
     assert await counts(suite, BUNDLE_TABLES) == before
 
 
-async def test_someone_elses_upload_cannot_be_a_shared_material(suite, client, token, road_payload) -> None:  # noqa: ANN001
+async def test_someone_elses_upload_cannot_be_a_shared_material(suite, client, token, road_payload) -> None:
     theirs = (await upload(client, await token("applicant-person"), "licence.pdf")).json()["id"]
     before = await counts(suite, BUNDLE_TABLES)
     r = await client.post("/v1/bundles", json={**road_payload, "shared_materials": {"business_licence": theirs}},
@@ -375,14 +375,14 @@ async def test_someone_elses_upload_cannot_be_a_shared_material(suite, client, t
 
 
 @pytest.mark.parametrize("user", ["officer", "reviewer", "ops"])
-async def test_staff_cannot_file_bundles(suite, client, token, road_payload, user: str) -> None:  # noqa: ANN001
+async def test_staff_cannot_file_bundles(suite, client, token, road_payload, user: str) -> None:
     before = await counts(suite, BUNDLE_TABLES)
     r = await client.post("/v1/bundles", json=road_payload, headers=bearer(await token(user)))
     assert r.status_code == 403 and r.json()["type"].endswith(("/forbidden", "/insufficient-scope"))
     assert await counts(suite, BUNDLE_TABLES) == before
 
 
-async def test_only_the_applicant_and_staff_read_a_bundle(client, token, bundle_types) -> None:  # noqa: ANN001
+async def test_only_the_applicant_and_staff_read_a_bundle(client, token, bundle_types) -> None:
     tok, created, _ = await file_bundle(client, token, bundle_types, "plant-quarantine", seed=90)
     stranger = await token("applicant-company")
     r = await client.get(f"/v1/bundles/{created['id']}", headers=bearer(stranger))
@@ -396,7 +396,7 @@ async def test_only_the_applicant_and_staff_read_a_bundle(client, token, bundle_
     assert (await client.get(f"/v1/applications/{part}", headers=bearer(stranger))).status_code == 404
 
 
-async def test_bundle_list_paginates_newest_first(client, token, bundle_types) -> None:  # noqa: ANN001
+async def test_bundle_list_paginates_newest_first(client, token, bundle_types) -> None:
     tok = await token("applicant-person")
     ids = [(await file_bundle(client, token, bundle_types, "plant-quarantine", seed=100 + i))[1]["id"] for i in range(3)]
     seen: list[str] = []
@@ -414,7 +414,7 @@ async def test_bundle_list_paginates_newest_first(client, token, bundle_types) -
     assert bad.status_code == 400
 
 
-async def test_idempotency_key_replays_the_same_bundle(suite, client, token, bundle_types) -> None:  # noqa: ANN001
+async def test_idempotency_key_replays_the_same_bundle(suite, client, token, bundle_types) -> None:
     tok = await token("applicant-person")
     payload = await bundle_payload(client, tok, bundle_types["plant-quarantine"], seed=110)
     key = str(uuid.uuid4())
@@ -441,13 +441,13 @@ def business(uscc: str, name: str, **changes: Any) -> dict[str, Any]:
     return {**line, **changes}
 
 
-async def run(client: httpx.AsyncClient, token) -> dict[str, Any]:  # noqa: ANN001
+async def run(client: httpx.AsyncClient, token) -> dict[str, Any]:
     r = await client.post("/v1/benefits/vehicle-washing/runs", headers=bearer(await token("ops")))
     assert r.status_code == 200, r.text
     return r.json()
 
 
-async def test_vehicle_washing_filing_is_granted_once_without_application(suite, client, token) -> None:  # noqa: ANN001
+async def test_vehicle_washing_filing_is_granted_once_without_application(suite, client, token) -> None:
     ops = await token("ops")
     rng = random.Random(2026)
     yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
@@ -542,7 +542,7 @@ async def test_vehicle_washing_filing_is_granted_once_without_application(suite,
     assert (await client.get("/v1/benefits/vehicle-washing/grants", headers=bearer(await token("inspector")))).status_code == 200
 
 
-async def test_concurrent_runs_grant_each_business_once(suite, client, token) -> None:  # noqa: ANN001
+async def test_concurrent_runs_grant_each_business_once(suite, client, token) -> None:
     rng = random.Random(7)
     usccs = [other_uscc(rng) for _ in range(6)]
     r = await client.post("/v1/benefits/businesses", headers=bearer(await token("ops")),
@@ -569,7 +569,7 @@ async def test_concurrent_runs_grant_each_business_once(suite, client, token) ->
     ("applicant-company", "get", "/v1/benefits/vehicle-washing/grants"),
     ("officer", "get", "/v1/benefits/vehicle-washing/grants"),
 ])
-async def test_benefits_need_ops(suite, client, token, user: str, method: str, path: str) -> None:  # noqa: ANN001
+async def test_benefits_need_ops(suite, client, token, user: str, method: str, path: str) -> None:
     tables = ("registered_businesses", "benefit_grants", "applications")
     before = await counts(suite, tables)
     kwargs = {"json": [business(other_uscc(random.Random(1)), "越权导入")]} if path.endswith("businesses") else {}
@@ -579,7 +579,7 @@ async def test_benefits_need_ops(suite, client, token, user: str, method: str, p
 
 
 @pytest.mark.parametrize("body", [{"uscc": COMPANY_USCC}, [], "not json", [1] * 5001])
-async def test_bad_business_imports_are_422_and_write_nothing(suite, client, token, body: Any) -> None:  # noqa: ANN001
+async def test_bad_business_imports_are_422_and_write_nothing(suite, client, token, body: Any) -> None:
     before = await counts(suite, ("registered_businesses",))
     kwargs = {"content": body, "headers": {**bearer(await token("ops")), "Content-Type": "application/json"}} \
         if isinstance(body, str) else {"json": body, "headers": bearer(await token("ops"))}

@@ -36,11 +36,11 @@ def forged_approval(app_id: str, *, source: str = "/lvrong/matters") -> tuple[st
     return event_id, event.model_copy(update={"source": source}).to_json_bytes()
 
 
-def identity(suite: Any, name: str) -> NatsClient:  # noqa: ANN401
+def identity(suite: Any, name: str) -> NatsClient:
     return NatsClient.from_directory(suite.env["NATS_URL"], suite.env["NATS_CREDENTIALS_DIR"], name)
 
 
-async def submitted_application(client: httpx.AsyncClient, token: Any, suite: Any) -> str:  # noqa: ANN401
+async def submitted_application(client: httpx.AsyncClient, token: Any, suite: Any) -> str:
     """A licence matter's application, submitted and known to svc-licences, never accepted."""
     tok = await token("applicant-person")
     m = await matter(client, tok, "LR-XK-008")
@@ -62,7 +62,7 @@ async def submitted_application(client: httpx.AsyncClient, token: Any, suite: An
     return app_id
 
 
-async def licences_of(suite: Any, app_id: str) -> int:  # noqa: ANN401
+async def licences_of(suite: Any, app_id: str) -> int:
     conn = await suite.db("licences")
     try:
         return await conn.fetchval("SELECT count(*) FROM licences WHERE application_id = $1", app_id)
@@ -70,7 +70,7 @@ async def licences_of(suite: Any, app_id: str) -> int:  # noqa: ANN401
         await conn.close()
 
 
-async def stored_ids(js: Any, after: int) -> set[str]:  # noqa: ANN401
+async def stored_ids(js: Any, after: int) -> set[str]:
     """The event ids of the status changes svc-matters' stream stored after sequence ``after``."""
     found, seq = set(), after + 1
     while True:
@@ -83,7 +83,7 @@ async def stored_ids(js: Any, after: int) -> set[str]:  # noqa: ANN401
 
 
 async def test_no_client_but_svc_matters_can_publish_its_status_changes_and_nothing_is_issued(
-        suite, client, token) -> None:  # noqa: ANN001
+        suite, client, token) -> None:
     assert suite.env.get("NATS_CREDENTIALS_DIR"), "needs the suite's own authenticated NATS: do not set NATS_URL"
     app_id = await submitted_application(client, token, suite)
     admin = await connect_nats(suite.nats_admin)
@@ -171,7 +171,7 @@ async def test_no_client_but_svc_matters_can_publish_its_status_changes_and_noth
     await admin.close()
 
 
-async def test_every_service_watches_its_consumers_unsettled_messages_under_its_own_identity(suite) -> None:  # noqa: ANN001
+async def test_every_service_watches_its_consumers_unsettled_messages_under_its_own_identity(suite) -> None:
     """Each consumer's watcher of MaxDeliver advisories (``<durable>-unsettled`` on ``LVRONG_UNSETTLED``) is
     created by its service with the service's own NATS identity: were a JetStream call it makes not in the
     identity's permissions, the watcher would not exist and an unsettled message could be lost silently."""

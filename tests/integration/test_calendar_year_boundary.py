@@ -38,7 +38,7 @@ APPROVED_2027 = {"holidays": ["2027-01-01", "2027-01-04", "2027-02-05", "2027-02
 
 
 @pytest.fixture(scope="module")
-def boundary_suite(servers) -> Iterator[tuple[Suite, dict[str, str]]]:  # noqa: ANN001
+def boundary_suite(servers) -> Iterator[tuple[Suite, dict[str, str]]]:
     nats_server = LocalNats(Path(tempfile.mkdtemp(prefix="lvrong-boundary-nats-")), port=free_port())
     nats_server.start()
     ports = {name: free_port() for name in SERVICE_PORTS}
@@ -67,7 +67,7 @@ def boundary_suite(servers) -> Iterator[tuple[Suite, dict[str, str]]]:  # noqa: 
 
 
 @pytest.fixture(scope="module")
-async def gateway(boundary_suite) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+async def gateway(boundary_suite) -> AsyncIterator[httpx.AsyncClient]:
     suite, _ = boundary_suite
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{suite.ports['gateway']}", timeout=30) as client:
         yield client
@@ -85,7 +85,7 @@ async def matters_db(env: dict[str, str]) -> asyncpg.Connection:
                                  password=url.password, database=f"{PREFIX}_matters")
 
 
-async def eventually(check, seconds: float = 30, what: str = "the expected state"):  # noqa: ANN001, ANN201
+async def eventually(check, seconds: float = 30, what: str = "the expected state"):
     """Poll ``check`` (async, returns a truthy value when done) until it holds; the value is returned."""
     deadline = time.monotonic() + seconds
     while True:
@@ -108,7 +108,7 @@ async def provisional_in_cockpit(client: httpx.AsyncClient, ops: dict[str, str])
     return r.json()["totals"]["provisional_due_dates"]
 
 
-async def test_accepted_on_6_december_into_an_unapproved_2027_then_recomputed(boundary_suite, gateway) -> None:  # noqa: ANN001
+async def test_accepted_on_6_december_into_an_unapproved_2027_then_recomputed(boundary_suite, gateway) -> None:
     suite, env = boundary_suite
     client = gateway
     applicant, officer = await login(client, "applicant-person"), await login(client, "officer")

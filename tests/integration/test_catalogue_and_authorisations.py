@@ -30,7 +30,7 @@ async def import_matters(client: httpx.AsyncClient, tok: str, body: Any, **param
     return await client.post("/v1/matters/import", json=body, params=params, headers=bearer(tok))
 
 
-async def fetchval(suite, sql: str, *args: Any) -> Any:  # noqa: ANN001
+async def fetchval(suite, sql: str, *args: Any) -> Any:
     conn = await suite.db("matters")
     try:
         return await conn.fetchval(sql, *args)
@@ -60,7 +60,7 @@ def is_problem(r: httpx.Response, status: int) -> bool:
 
 # --- versions ---------------------------------------------------------------------------------
 
-async def test_a_seeded_matter_has_one_current_version(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_a_seeded_matter_has_one_current_version(client: httpx.AsyncClient, token) -> None:
     tok = await token("applicant-person")
     versions = await get_json(client, tok, "/v1/matters/LR-XK-001/versions")
     assert [(v["version"], v["is_current"]) for v in versions["items"]] == [(1, True)] and versions["next_cursor"] is None
@@ -73,14 +73,14 @@ async def test_a_seeded_matter_has_one_current_version(client: httpx.AsyncClient
     ("/v1/matters/LR-XK-999/versions/1", 404), ("/v1/matters/LR-XK-001/versions/0", 422),
     ("/v1/matters/LR-XK-001/versions/first", 422), ("/v1/matters/LR-XK-001/versions?cursor=!!", 400),
 ])
-async def test_bad_version_requests(client: httpx.AsyncClient, token, path: str, status: int) -> None:  # noqa: ANN001
+async def test_bad_version_requests(client: httpx.AsyncClient, token, path: str, status: int) -> None:
     r = await client.get(path, headers=bearer(await token("officer")))
     assert is_problem(r, status), r.text
 
 
 # --- import -----------------------------------------------------------------------------------
 
-async def test_reimporting_the_packaged_catalogue_changes_nothing(suite, client, token) -> None:  # noqa: ANN001
+async def test_reimporting_the_packaged_catalogue_changes_nothing(suite, client, token) -> None:
     seed = json.loads((files("matters") / "catalogue" / "matters.json").read_text(encoding="utf-8"))
     before = await fetchval(suite, "SELECT count(*) FROM matter_versions")
     r = await import_matters(client, await token("ops"), seed)
@@ -92,7 +92,7 @@ async def test_reimporting_the_packaged_catalogue_changes_nothing(suite, client,
     assert await fetchval(suite, "SELECT count(*) FROM matter_versions") == before
 
 
-async def test_import_creates_then_publishes_a_new_version_then_changes_nothing(suite, client, token) -> None:  # noqa: ANN001
+async def test_import_creates_then_publishes_a_new_version_then_changes_nothing(suite, client, token) -> None:
     ops, reader = await token("ops"), await token("applicant-person")
     code = "LR-GG-901"
     r = await import_matters(client, ops, [public_service_item(code)])
@@ -127,7 +127,7 @@ async def test_import_creates_then_publishes_a_new_version_then_changes_nothing(
     assert [v["version"] for v in rest["items"]] == [1] and rest["next_cursor"] is None
 
 
-async def test_listing_keeps_the_18_matters_first(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_listing_keeps_the_18_matters_first(client: httpx.AsyncClient, token) -> None:
     tok = await token("ops")
     r = await import_matters(client, tok, [public_service_item("LR-GG-908")])
     assert r.status_code == 200 and r.json()["summary"]["rejected"] == 0
@@ -143,7 +143,7 @@ async def test_listing_keeps_the_18_matters_first(client: httpx.AsyncClient, tok
     assert len(others) >= 4
 
 
-async def test_dry_run_reports_and_writes_nothing(suite, client, token) -> None:  # noqa: ANN001
+async def test_dry_run_reports_and_writes_nothing(suite, client, token) -> None:
     ops = await token("ops")
     assert (await import_matters(client, ops, [public_service_item("LR-GG-903")])).json()["results"][0]["outcome"] == "created"
     before = await fetchval(suite, "SELECT count(*) FROM matter_versions")
@@ -202,7 +202,7 @@ REJECTIONS: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any]], str, str
 ]
 
 
-async def test_import_rejects_bad_entries_field_by_field_and_publishes_the_good_one(suite, client, token) -> None:  # noqa: ANN001
+async def test_import_rejects_bad_entries_field_by_field_and_publishes_the_good_one(suite, client, token) -> None:
     ops = await token("ops")
     bad = [breaker(public_service_item(f"LR-GG-{500 + i}")) for i, (_, breaker, _, _) in enumerate(REJECTIONS)]
     body = [public_service_item("LR-GG-904"), *bad, public_service_item("LR-GG-904", name_zh="同一请求中重复的编码")]
@@ -226,7 +226,7 @@ async def test_import_rejects_bad_entries_field_by_field_and_publishes_the_good_
 
 
 @pytest.mark.parametrize("user", ["applicant-person", "applicant-company", "officer", "reviewer", "inspector", "editor"])
-async def test_only_ops_import(suite, client, token, user: str) -> None:  # noqa: ANN001
+async def test_only_ops_import(suite, client, token, user: str) -> None:
     before = await fetchval(suite, "SELECT count(*) FROM matter_versions")
     r = await import_matters(client, await token(user), [public_service_item("LR-GG-600")])
     assert is_problem(r, 403), r.text
@@ -244,7 +244,7 @@ MALFORMED = {
 
 
 @pytest.mark.parametrize("case", list(MALFORMED))
-async def test_malformed_import_bodies_are_422(suite, client, token, case: str) -> None:  # noqa: ANN001
+async def test_malformed_import_bodies_are_422(suite, client, token, case: str) -> None:
     before = await fetchval(suite, "SELECT count(*) FROM matter_versions")
     r = await client.post("/v1/matters/import", content=MALFORMED[case].encode(),
                           headers={**bearer(await token("ops")), "Content-Type": "application/json"})
@@ -253,12 +253,12 @@ async def test_malformed_import_bodies_are_422(suite, client, token, case: str) 
     assert await fetchval(suite, "SELECT count(*) FROM matter_versions") == before
 
 
-async def test_import_with_a_bad_dry_run_flag_is_422(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_import_with_a_bad_dry_run_flag_is_422(client: httpx.AsyncClient, token) -> None:
     r = await import_matters(client, await token("ops"), [public_service_item("LR-GG-603")], dry_run="perhaps")
     assert is_problem(r, 422) and r.json()["errors"][0]["field"] == "query.dry_run"
 
 
-async def test_import_idempotency_key_replays_the_first_report(suite, client, token) -> None:  # noqa: ANN001
+async def test_import_idempotency_key_replays_the_first_report(suite, client, token) -> None:
     headers = {**bearer(await token("ops")), "Idempotency-Key": "import-LR-GG-909"}
     first = await client.post("/v1/matters/import", json=[public_service_item("LR-GG-909")], headers=headers)
     again = await client.post("/v1/matters/import", json=[public_service_item("LR-GG-909")], headers=headers)
@@ -271,7 +271,7 @@ async def test_import_idempotency_key_replays_the_first_report(suite, client, to
 
 # --- an open application keeps its version ------------------------------------------------------
 
-async def test_open_applications_keep_the_version_they_were_filed_under(suite, client, token) -> None:  # noqa: ANN001
+async def test_open_applications_keep_the_version_they_were_filed_under(suite, client, token) -> None:
     ops, person = await token("ops"), await token("applicant-person")
     code = "LR-GG-905"
     v1 = public_service_item(code)
@@ -336,7 +336,7 @@ INCOMPLETE = public_service_item(
     materials=[{"code": "request_letter", "name": "咨询函", "required": True, "file_types": []}])
 
 
-async def test_guide_completeness_lists_what_each_guide_misses(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_guide_completeness_lists_what_each_guide_misses(client: httpx.AsyncClient, token) -> None:
     ops = await token("ops")
     r = await import_matters(client, ops, [INCOMPLETE, public_service_item("LR-GG-907", materials=[]), public_service_item("LR-GG-910")])
     assert [x["outcome"] for x in r.json()["results"]] == ["created"] * 3, r.text
@@ -371,7 +371,7 @@ async def test_guide_completeness_lists_what_each_guide_misses(client: httpx.Asy
     ("applicant-person", {}, 403), ("officer", {}, 403), ("reviewer", {}, 403),
     ("ops", {"kind": "permit"}, 422), ("ops", {"limit": 0}, 422), ("ops", {"cursor": "!!"}, 400),
 ])
-async def test_guide_completeness_refusals(client: httpx.AsyncClient, token, user: str, params: dict,  # noqa: ANN001
+async def test_guide_completeness_refusals(client: httpx.AsyncClient, token, user: str, params: dict,
                                            status: int) -> None:
     r = await client.get("/v1/matters/guide-completeness", params=params, headers=bearer(await token(user)))
     assert is_problem(r, status), r.text
@@ -379,11 +379,11 @@ async def test_guide_completeness_refusals(client: httpx.AsyncClient, token, use
 
 # --- company authorisation (多级授权) -------------------------------------------------------------
 
-async def count_grants(suite) -> int:  # noqa: ANN001
+async def count_grants(suite) -> int:
     return await fetchval(suite, "SELECT count(*) FROM company_authorisations")
 
 
-async def test_a_company_authorises_a_person_and_revokes(suite, client, token) -> None:  # noqa: ANN001
+async def test_a_company_authorises_a_person_and_revokes(suite, client, token) -> None:
     company, person, officer = await token("applicant-company"), await token("applicant-person"), await token("officer")
     m = await get_json(client, company, "/v1/matters/LR-BA-002")
     filed = await client.post("/v1/applications", headers=bearer(company),
@@ -458,14 +458,14 @@ async def test_a_company_authorises_a_person_and_revokes(suite, client, token) -
     ("applicant-company", {"grantee": COMPANY_SUBJECT}, 422),  # itself
     ("applicant-company", ["u-applicant-person"], 422),
 ])
-async def test_bad_grants_write_nothing(suite, client, token, user: str, body: Any, status: int) -> None:  # noqa: ANN001
+async def test_bad_grants_write_nothing(suite, client, token, user: str, body: Any, status: int) -> None:
     before = await count_grants(suite)
     r = await client.post("/v1/authorisations", json=body, headers=bearer(await token(user)))
     assert is_problem(r, status), r.text
     assert await count_grants(suite) == before
 
 
-async def test_authorisation_lists_are_per_caller(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_authorisation_lists_are_per_caller(client: httpx.AsyncClient, token) -> None:
     assert is_problem(await client.get("/v1/authorisations", headers=bearer(await token("officer"))), 403)
     assert (await client.get("/v1/authorisations", headers=bearer(await token("inspector")))).status_code == 200
     r = await client.get("/v1/authorisations", params={"cursor": "!!"}, headers=bearer(await token("applicant-company")))

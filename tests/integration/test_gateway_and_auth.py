@@ -15,7 +15,7 @@ from support import bearer
 pytestmark = pytest.mark.integration
 
 
-async def test_every_service_is_healthy_ready_and_measured(suite) -> None:  # noqa: ANN001
+async def test_every_service_is_healthy_ready_and_measured(suite) -> None:
     async with httpx.AsyncClient(timeout=10) as c:
         for service in ("matters", "prequal", "licences", "helpdesk", "knowledge"):
             base = suite.direct(service)
@@ -46,7 +46,7 @@ async def test_merged_openapi_and_docs(client: httpx.AsyncClient) -> None:
     assert docs.status_code == 200 and "/openapi.json" in docs.text
 
 
-async def test_jwks_publishes_the_signing_key(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_jwks_publishes_the_signing_key(client: httpx.AsyncClient, token) -> None:
     jwks = (await client.get("/.well-known/jwks.json")).json()
     assert jwks["keys"] and all(k["kty"] == "EC" and k["alg"] == "ES256" and "d" not in k for k in jwks["keys"])
     header = jwt.get_unverified_header(await token("officer"))
@@ -84,14 +84,14 @@ async def test_partner_client_credentials_get_only_partner_scopes(client: httpx.
     assert r.headers["cache-control"] == "no-store"
 
 
-def _forged(kid: str, key: ec.EllipticCurvePrivateKey, **claims) -> str:  # noqa: ANN003
+def _forged(kid: str, key: ec.EllipticCurvePrivateKey, **claims) -> str:
     now = int(time.time())
     payload = {"iss": "x", "aud": "lvrong", "sub": "u-applicant-person", "iat": now, "exp": now + 600,
                "roles": ["applicant"], "subject_kind": "person", **claims}
     return jwt.encode(payload, key, algorithm="ES256", headers={"kid": kid})
 
 
-async def test_bad_tokens_are_refused_by_the_gateway_and_by_the_service(suite, client, token) -> None:  # noqa: ANN001
+async def test_bad_tokens_are_refused_by_the_gateway_and_by_the_service(suite, client, token) -> None:
     issuer = suite.env["AUTH_ISSUER"]
     kid = jwt.get_unverified_header(await token("officer"))["kid"]
     key_file = next((suite.log_dir / "dev-issuer").glob("*.pem"))
@@ -120,7 +120,7 @@ async def test_bad_tokens_are_refused_by_the_gateway_and_by_the_service(suite, c
             assert at_service.status_code == 401, name
 
 
-async def test_request_id_is_propagated_and_returned(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_request_id_is_propagated_and_returned(client: httpx.AsyncClient, token) -> None:
     r = await client.get("/v1/matters", headers={**bearer(await token("officer")), "X-Request-ID": "front-end-req-0001"})
     assert r.status_code == 200 and r.headers["x-request-id"] == "front-end-req-0001"
     generated = await client.get("/v1/matters", headers={**bearer(await token("officer")), "X-Request-ID": "bad id!"})
@@ -132,13 +132,13 @@ async def test_unrouted_path_is_a_problem_404(client: httpx.AsyncClient) -> None
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_routed_prefix_with_an_unknown_path_answers_the_services_404_problem(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_routed_prefix_with_an_unknown_path_answers_the_services_404_problem(client: httpx.AsyncClient, token) -> None:
     r = await client.get("/v1/knowledge/no-such-resource/here", headers=bearer(await token("editor")))
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["title_en"] == "Not found"
 
 
-async def test_oversized_body_is_refused_before_reaching_the_service(suite, token) -> None:  # noqa: ANN001
+async def test_oversized_body_is_refused_before_reaching_the_service(suite, token) -> None:
     # Declared too large: refused from the headers alone, the body is never read.
     reader, writer = await asyncio.open_connection("127.0.0.1", suite.ports["gateway"])
     writer.write((f"POST /v1/applications HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {await token('applicant-person')}\r\n"

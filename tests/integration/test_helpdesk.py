@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 LICENSING = "市绿化市容局许可处"
 
 
-async def count(suite, sql: str, *args: Any) -> int:  # noqa: ANN001
+async def count(suite, sql: str, *args: Any) -> int:
     conn = await suite.db("helpdesk")
     try:
         return await conn.fetchval(sql, *args)
@@ -32,7 +32,7 @@ async def count(suite, sql: str, *args: Any) -> int:  # noqa: ANN001
         await conn.close()
 
 
-async def execute(suite, sql: str, *args: Any) -> None:  # noqa: ANN001
+async def execute(suite, sql: str, *args: Any) -> None:
     conn = await suite.db("helpdesk")
     try:
         await conn.execute(sql, *args)
@@ -40,7 +40,7 @@ async def execute(suite, sql: str, *args: Any) -> None:  # noqa: ANN001
         await conn.close()
 
 
-async def go_available(client, token, *users: str) -> None:  # noqa: ANN001
+async def go_available(client, token, *users: str) -> None:
     for user in users:
         r = await client.put("/v1/helpdesk/agents/me", json={"available": True, "max_open": 50},
                              headers=bearer(await token(user)))
@@ -48,14 +48,14 @@ async def go_available(client, token, *users: str) -> None:  # noqa: ANN001
         assert r.json()["available"] is True
 
 
-async def open_ticket(client, token, user: str = "applicant-person", **body: Any) -> dict[str, Any]:  # noqa: ANN001
+async def open_ticket(client, token, user: str = "applicant-person", **body: Any) -> dict[str, Any]:
     r = await client.post("/v1/tickets", json={"subject": "迁移树木许可需要哪些材料？", "matter_code": "LR-XK-008", **body},
                           headers=bearer(await token(user)))
     assert r.status_code == 201, r.text
     return r.json()
 
 
-async def answer(client, token, ticket: dict[str, Any]) -> None:  # noqa: ANN001
+async def answer(client, token, ticket: dict[str, Any]) -> None:
     """A bureau agent answers, so no ticket of a test is left for the re-assignment job to move."""
     r = await client.post(f"/v1/tickets/{ticket['id']}/messages", json={"body": "您好，已收到。"},
                           headers=bearer(await token("agent")))
@@ -66,7 +66,7 @@ def clock(ticket: dict[str, Any], kind: str, cycle: int = 0) -> dict[str, Any]:
     return next(c for c in ticket["clocks"] if c["kind"] == kind and c["cycle"] == cycle)
 
 
-async def eventually(probe, seconds: float = 15):  # noqa: ANN001, ANN201
+async def eventually(probe, seconds: float = 15):
     deadline = time.monotonic() + seconds
     while True:
         result = await probe()
@@ -75,7 +75,7 @@ async def eventually(probe, seconds: float = 15):  # noqa: ANN001, ANN201
         await asyncio.sleep(0.2)
 
 
-async def test_help_session_from_question_to_rating(suite, client, token) -> None:  # noqa: ANN001
+async def test_help_session_from_question_to_rating(suite, client, token) -> None:
     await go_available(client, token, "agent-licensing", "agent")
     ticket = await open_ticket(client, token, contact_name="张三", contact_phone="13812345678")
     # The matter's department (from svc-matters) answers, by its own agent before the bureau's.
@@ -138,7 +138,7 @@ async def test_help_session_from_question_to_rating(suite, client, token) -> Non
                                               "resolve", "reopen"]
 
 
-async def test_agent_of_another_department_is_refused(suite, client, token) -> None:  # noqa: ANN001
+async def test_agent_of_another_department_is_refused(suite, client, token) -> None:
     await go_available(client, token, "agent-licensing")
     ticket = await open_ticket(client, token)
     forestry = bearer(await token("agent-forestry"))
@@ -161,7 +161,7 @@ async def test_agent_of_another_department_is_refused(suite, client, token) -> N
     await answer(client, token, ticket)
 
 
-async def test_bad_ticket_input_writes_nothing(suite, client, token) -> None:  # noqa: ANN001
+async def test_bad_ticket_input_writes_nothing(suite, client, token) -> None:
     person = bearer(await token("applicant-person"))
     before = await count(suite, "SELECT count(*) FROM tickets")
     cases = [
@@ -198,7 +198,7 @@ async def test_bad_ticket_input_writes_nothing(suite, client, token) -> None:  #
     assert (await client.get("/v1/tickets?cursor=!!", headers=person)).status_code == 400
 
 
-async def test_unanswered_ticket_is_reassigned(suite, client, token) -> None:  # noqa: ANN001
+async def test_unanswered_ticket_is_reassigned(suite, client, token) -> None:
     await go_available(client, token, "agent-licensing", "agent")
     ticket = await open_ticket(client, token)
     assert ticket["assigned_agent"] == "u-agent-licensing"
@@ -222,7 +222,7 @@ async def test_unanswered_ticket_is_reassigned(suite, client, token) -> None:  #
     await answer(client, token, ticket)
 
 
-async def test_assistant_hand_over_and_proposed_answer(suite, client, token) -> None:  # noqa: ANN001
+async def test_assistant_hand_over_and_proposed_answer(suite, client, token) -> None:
     conversation = uuid.uuid4().hex
     now = dt.datetime.now(dt.UTC)
     event = AssistantHandedOver(
@@ -277,7 +277,7 @@ async def test_assistant_hand_over_and_proposed_answer(suite, client, token) -> 
         await nc.close()
 
 
-async def test_hotline_connect_rate_is_computed(suite, client, token) -> None:  # noqa: ANN001
+async def test_hotline_connect_rate_is_computed(suite, client, token) -> None:
     agent = bearer(await token("agent"))
     now = dt.datetime.now(SHANGHAI)
     call_a, call_b = uuid.uuid4().hex, uuid.uuid4().hex
@@ -315,7 +315,7 @@ async def test_hotline_connect_rate_is_computed(suite, client, token) -> None:  
     assert hotline["connect_rate"] == 0.5 and hotline["attempt_connect_rate"] == pytest.approx(0.3333, abs=1e-4)
 
 
-async def test_bad_rating_is_answered_and_put_right(suite, client, token) -> None:  # noqa: ANN001
+async def test_bad_rating_is_answered_and_put_right(suite, client, token) -> None:
     await go_available(client, token, "agent-licensing")
     ticket = await open_ticket(client, token)
     agent = bearer(await token("agent-licensing"))
@@ -360,7 +360,7 @@ async def test_bad_rating_is_answered_and_put_right(suite, client, token) -> Non
     assert rated["reply"] == "您好，已为您重新解答。" and rated["replied_at"]
 
 
-async def test_hall_booking_queue_and_waits(suite, client, token) -> None:  # noqa: ANN001
+async def test_hall_booking_queue_and_waits(suite, client, token) -> None:
     ops = bearer(await token("ops"))
     hall_id = f"hall-{uuid.uuid4().hex[:8]}"
     hall = {"id": hall_id, "name": "市民中心绿化市容窗口", "district": "浦东新区", "windows": 2,
@@ -455,7 +455,7 @@ async def test_hall_booking_queue_and_waits(suite, client, token) -> None:  # no
     assert halls["wait_compliance_rate"] == 1.0 and halls["handling_compliance_rate"] == 1.0
 
 
-async def test_reports_json_csv_and_refusals(suite, client, token) -> None:  # noqa: ANN001
+async def test_reports_json_csv_and_refusals(suite, client, token) -> None:
     await answer(client, token, await open_ticket(client, token))
     ops = bearer(await token("ops"))
     today = dt.datetime.now(SHANGHAI).date().isoformat()
@@ -475,7 +475,7 @@ async def test_reports_json_csv_and_refusals(suite, client, token) -> None:  # n
                              headers=bearer(await token("applicant-person")))).status_code == 403
 
 
-async def test_clock_into_a_year_without_calendar_fails_loudly(suite, client, token) -> None:  # noqa: ANN001
+async def test_clock_into_a_year_without_calendar_fails_loudly(suite, client, token) -> None:
     ops = bearer(await token("ops"))
     r = await client.post("/v1/helpdesk/policies", json={
         "id": f"long-{uuid.uuid4().hex[:6]}", "name": "超长时限（测试）", "matter_code": "LR-ZZ-999",
@@ -492,7 +492,7 @@ async def test_clock_into_a_year_without_calendar_fails_loudly(suite, client, to
     assert await count(suite, "SELECT count(*) FROM tickets") == before
 
 
-async def test_calendar_year_submitted_and_approved_by_two_people(suite, client, token) -> None:  # noqa: ANN001
+async def test_calendar_year_submitted_and_approved_by_two_people(suite, client, token) -> None:
     year = 2099  # far from any clock: synthetic data, not an official schedule
     ops, ops2 = bearer(await token("ops")), bearer(await token("ops-2"))
     view = (await client.get(f"/v1/calendar/{year}", headers=ops)).json()
@@ -530,7 +530,7 @@ async def test_calendar_year_submitted_and_approved_by_two_people(suite, client,
             await nc.close()
 
 
-async def test_an_application_step_is_rated_once_by_its_applicant(suite, client, token) -> None:  # noqa: ANN001
+async def test_an_application_step_is_rated_once_by_its_applicant(suite, client, token) -> None:
     person_token = await token("applicant-person")
     detail = await matter(client, person_token, "LR-XK-008")
     application = await submit_for_verdict(client, person_token, detail, valid_form(detail, seed=61),
@@ -552,7 +552,7 @@ async def test_an_application_step_is_rated_once_by_its_applicant(suite, client,
     assert await count(suite, "SELECT count(*) FROM ratings WHERE target_id LIKE $1", f"{application['id']}%") == 1
 
 
-async def test_the_hotline_system_records_transfers_with_its_own_client(suite, client) -> None:  # noqa: ANN001
+async def test_the_hotline_system_records_transfers_with_its_own_client(suite, client) -> None:
     r = await client.post("/auth/token", data={"grant_type": "client_credentials", "client_id": "hotline-12345",
                                                "client_secret": "demo"})
     assert r.status_code == 200 and r.json()["scope"] == "hotline:write"

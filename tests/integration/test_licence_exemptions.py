@@ -40,7 +40,7 @@ COMPANY_USCC = "91310115MA1H7GXQ3E"  # the demo company account's credit code
 
 
 @pytest.fixture(scope="module")
-async def held(suite, client, token) -> dict[str, Any]:  # noqa: ANN001
+async def held(suite, client, token) -> dict[str, Any]:
     """A quarantine requirement document of the person, as they find it in their licences."""
     officer, person = await token("officer"), await token("applicant-person")
     issued = await issue_quarantine_document(client, officer, "u-applicant-person", seed=1)
@@ -51,7 +51,7 @@ async def held(suite, client, token) -> dict[str, Any]:  # noqa: ANN001
     return mine
 
 
-async def counts(suite) -> tuple[int, int, int]:  # noqa: ANN001
+async def counts(suite) -> tuple[int, int, int]:
     """What a submission writes: its application, its materials and its first step. Steps the pre-review
     adds to earlier applications meanwhile (asynchronously) are not counted."""
     conn = await suite.db("matters")
@@ -78,7 +78,7 @@ async def cockpit_today(client: httpx.AsyncClient, ops: str) -> dict[str, Any]:
     return r.json()["matters"][0]
 
 
-async def test_a_held_licence_stands_in_is_recorded_and_counted(suite, client, token, held) -> None:  # noqa: ANN001
+async def test_a_held_licence_stands_in_is_recorded_and_counted(suite, client, token, held) -> None:
     person, ops = await token("applicant-person"), await token("ops")
     before = await cockpit_today(client, ops)
     # By the number printed on it, as an applicant may type it; the application keeps its id.
@@ -107,7 +107,7 @@ async def test_a_held_licence_stands_in_is_recorded_and_counted(suite, client, t
     assert by_id.status_code == 201 and by_id.json()["materials"][EXEMPTED]["licence_id"] == held["id"]
 
 
-async def publish_expired_licence(suite, holder: str) -> str:  # noqa: ANN001
+async def publish_expired_licence(suite, holder: str) -> str:
     """A licence that ran out yesterday, announced as svc-licences announces an issue."""
     licence_id, now = uuid.uuid4().hex, dt.datetime.now(dt.UTC)
     event = LicenceIssued(licence_id=licence_id, licence_number=f"沪绿证〔2025〕YD001第{uuid.uuid4().int % 10**8:08d}号",
@@ -121,7 +121,7 @@ async def publish_expired_licence(suite, holder: str) -> str:  # noqa: ANN001
 
 
 @pytest.fixture(scope="module")
-async def refused_licences(suite, client, token, held) -> dict[str, tuple[str, str, str]]:  # noqa: ANN001
+async def refused_licences(suite, client, token, held) -> dict[str, tuple[str, str, str]]:
     """case → (material, licence reference, the error code expected)."""
     officer, reviewer = await token("officer"), await token("reviewer")
     theirs = await issue_quarantine_document(client, officer, "u-applicant-company", company=COMPANY_USCC)
@@ -141,7 +141,7 @@ async def refused_licences(suite, client, token, held) -> dict[str, tuple[str, s
 
 
 @pytest.mark.parametrize("case", ["someone_else", "wrong_type", "expired", "revoked", "unknown"])
-async def test_a_licence_that_cannot_stand_in_is_refused_and_nothing_written(suite, client, token, refused_licences,  # noqa: ANN001
+async def test_a_licence_that_cannot_stand_in_is_refused_and_nothing_written(suite, client, token, refused_licences,
                                                                              case: str) -> None:
     person = await token("applicant-person")
     material, reference, code = refused_licences[case]
@@ -155,7 +155,7 @@ async def test_a_licence_that_cannot_stand_in_is_refused_and_nothing_written(sui
     assert await counts(suite) == before
 
 
-async def test_the_company_uses_its_own_licence(client, token, refused_licences) -> None:  # noqa: ANN001
+async def test_the_company_uses_its_own_licence(client, token, refused_licences) -> None:
     company = await token("applicant-company")
     _, theirs, _ = refused_licences["someone_else"]
     r = await client.post("/v1/applications", json=await submission(client, company, 520, **{EXEMPTED: theirs}),
@@ -164,7 +164,7 @@ async def test_the_company_uses_its_own_licence(client, token, refused_licences)
     assert r.json()["materials"][EXEMPTED] == {"kind": "licence", "licence_id": theirs}
 
 
-async def test_a_company_uses_a_licence_issued_to_its_credit_code_under_another_account(  # noqa: ANN001
+async def test_a_company_uses_a_licence_issued_to_its_credit_code_under_another_account(
         suite, client, token) -> None:
     officer, company, person = await token("officer"), await token("applicant-company"), await token("applicant-person")
     licence = await issue_quarantine_document(client, officer, "u-company-branch-office", company=COMPANY_USCC, seed=3)
@@ -183,7 +183,7 @@ async def test_a_company_uses_a_licence_issued_to_its_credit_code_under_another_
     assert await counts(suite) == before
 
 
-async def test_a_supplement_is_checked_the_same_way(suite, client, token, held, refused_licences) -> None:  # noqa: ANN001
+async def test_a_supplement_is_checked_the_same_way(suite, client, token, held, refused_licences) -> None:
     person = await token("applicant-person")
     payload = await submission(client, person, 530)
     missing = payload["materials"].pop("consignment_list")  # required: the pre-review returns it
@@ -210,7 +210,7 @@ async def test_a_supplement_is_checked_the_same_way(suite, client, token, held, 
     assert supplemented["materials"][EXEMPTED] == {"kind": "licence", "licence_id": held["id"]}
 
 
-async def test_a_company_business_licence_stands_in_from_the_business_registration(suite, client, token) -> None:  # noqa: ANN001
+async def test_a_company_business_licence_stands_in_from_the_business_registration(suite, client, token) -> None:
     ops, company, person = await token("ops"), await token("applicant-company"), await token("applicant-person")
     number = "BL-310115-2026-0001"
 

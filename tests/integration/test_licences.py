@@ -65,7 +65,7 @@ async def partner_token(client: httpx.AsyncClient, client_id: str) -> str:
     return r.json()["access_token"]
 
 
-async def eventually(probe, ok, what: str, seconds: float = 20) -> Any:  # noqa: ANN001
+async def eventually(probe, ok, what: str, seconds: float = 20) -> Any:
     deadline = time.monotonic() + seconds
     value = None
     while time.monotonic() < deadline:
@@ -77,7 +77,7 @@ async def eventually(probe, ok, what: str, seconds: float = 20) -> Any:  # noqa:
 
 
 async def approved_licence(client: httpx.AsyncClient, token, code: str = "LR-XK-002", user: str = "applicant-company",
-                           form: dict[str, Any] | None = None, seed: int = 0) -> tuple[str, dict[str, Any]]:  # noqa: ANN001
+                           form: dict[str, Any] | None = None, seed: int = 0) -> tuple[str, dict[str, Any]]:
     """Apply, accept, review and approve; returns (application id, the licence issued for it)."""
     tok = await token(user)
     m = await matter(client, tok, code)
@@ -176,7 +176,7 @@ async def present(client: httpx.AsyncClient, tok: str, licence_id: str) -> dict[
     return r.json()
 
 
-async def test_issued_on_approval_once_signed_verifiable_offline(suite, client, token) -> None:  # noqa: ANN001
+async def test_issued_on_approval_once_signed_verifiable_offline(suite, client, token) -> None:
     company, partner = await token("applicant-company"), await partner_token(client, "partner-ah")
     later = (dt.date.today() + dt.timedelta(days=5)).isoformat()
     app_id, licence = await approved_licence(client, token, seed=501, form={"start_date": later})
@@ -219,7 +219,7 @@ async def test_issued_on_approval_once_signed_verifiable_offline(suite, client, 
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf" and r.content.startswith(b"%PDF")
 
 
-async def test_presentation_online_offline_and_every_refusal(client, token) -> None:  # noqa: ANN001
+async def test_presentation_online_offline_and_every_refusal(client, token) -> None:
     company, inspector, reviewer = await token("applicant-company"), await token("inspector"), await token("reviewer")
     partner = await partner_token(client, "partner-js")
     _, licence = await approved_licence(client, token, seed=502)
@@ -317,7 +317,7 @@ def _issuer_signing_key() -> tuple[ec.EllipticCurvePrivateKey, bytes]:
     return private, ECKey.import_key(pem).thumbprint()[:8].encode()
 
 
-async def test_versions_change_renewal_and_superseded_credential(client, token) -> None:  # noqa: ANN001
+async def test_versions_change_renewal_and_superseded_credential(client, token) -> None:
     company, reviewer, partner = await token("applicant-company"), await token("reviewer"), await partner_token(client, "partner-zj")
     _, licence = await approved_licence(client, token, code="LR-XK-013", seed=503)
     lid = licence["id"]
@@ -354,7 +354,7 @@ async def test_versions_change_renewal_and_superseded_credential(client, token) 
     assert (await verify_online(client, partner, credential=tampered))["reason"] == "bad_signature"
 
 
-async def test_live_data_of_a_disposal_certificate(client, token) -> None:  # noqa: ANN001
+async def test_live_data_of_a_disposal_certificate(client, token) -> None:
     company, inspector, person = await token("applicant-company"), await token("inspector"), await token("applicant-person")
     _, licence = await approved_licence(client, token, seed=504, form={"waste_volume_m3": 100})
     lid = licence["id"]
@@ -386,7 +386,7 @@ async def test_live_data_of_a_disposal_certificate(client, token) -> None:  # no
     assert (await client.post(f"/v1/licences/{other['id']}/data-handles", headers=bearer(company))).status_code == 409
 
 
-async def test_grants_delegation_revocation_and_audited_fetches(suite, client, token) -> None:  # noqa: ANN001
+async def test_grants_delegation_revocation_and_audited_fetches(suite, client, token) -> None:
     company, person = await token("applicant-company"), await token("applicant-person")
     zj, js = await partner_token(client, "partner-zj"), await partner_token(client, "partner-js")
     _, licence = await approved_licence(client, token, code="LR-XK-005", seed=506)
@@ -491,7 +491,7 @@ def _partner_credential(private: ec.EllipticCurvePrivateKey, kid: str, issuer: s
                        extra_header_parameters={"typ": "dc+sd-jwt", "kid": kid}).sd_jwt_issuance
 
 
-async def test_trust_list_and_recognition_both_ways(client, token) -> None:  # noqa: ANN001
+async def test_trust_list_and_recognition_both_ways(client, token) -> None:
     ops, officer, company = await token("ops"), await token("officer"), await token("applicant-company")
     zj = await partner_token(client, "partner-zj")
     # A simulated partner (Jiangsu) with its own key.
@@ -561,7 +561,7 @@ async def test_trust_list_and_recognition_both_ways(client, token) -> None:  # n
     assert [s["destination_province"] for s in shipped] == ["ZJ"]
 
 
-async def test_expiry_reminder_visible_to_the_holder_once(suite, client, token) -> None:  # noqa: ANN001
+async def test_expiry_reminder_visible_to_the_holder_once(suite, client, token) -> None:
     company, person = await token("applicant-company"), await token("applicant-person")
     end = (dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date() + dt.timedelta(days=20)).isoformat()
     _, licence = await approved_licence(client, token, seed=508, form={"end_date": end})
@@ -590,7 +590,7 @@ def _write_key(activates: dt.datetime, label: str) -> str:
     return ECKey.import_key(pem).thumbprint()[:8]
 
 
-async def test_key_rotation_next_key_published_ahead_old_kept(client, token) -> None:  # noqa: ANN001
+async def test_key_rotation_next_key_published_ahead_old_kept(client, token) -> None:
     """Runs last in this file: it changes the signing key."""
     company, inspector = await token("applicant-company"), await token("inspector")
     meta = (await client.get("/.well-known/jwt-vc-issuer")).json()

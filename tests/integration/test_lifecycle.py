@@ -23,7 +23,7 @@ SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 
 async def prereviewed(client: httpx.AsyncClient, token, code: str = "LR-XK-008", user: str = "applicant-person",
-                      seed: int = 0) -> str:  # noqa: ANN001
+                      seed: int = 0) -> str:
     tok = await token(user)
     m = await matter(client, tok, code)
     r = await client.post("/v1/applications", json={"matter_code": code, "form": valid_form(m, seed),
@@ -38,7 +38,7 @@ async def act(client: httpx.AsyncClient, tok: str, app_id: str, action: str, **b
     return await client.post(f"/v1/applications/{app_id}/actions/{action}", json=body, headers=bearer(tok))
 
 
-async def publish_licence_issued(suite, app_id: str) -> None:  # noqa: ANN001
+async def publish_licence_issued(suite, app_id: str) -> None:
     """What svc-licences sends when it issues the licence (出证)."""
     nc = await connect_nats(suite.nats_admin)
     js = nc.jetstream()
@@ -51,14 +51,14 @@ async def publish_licence_issued(suite, app_id: str) -> None:  # noqa: ANN001
                          "holder_subject": "u-applicant-person", "issued_at": dt.datetime.now(dt.UTC).isoformat()}}
     try:
         await js.add_stream(name="LVRONG_LICENCES", subjects=["lvrong.licences.>"])
-    except Exception:  # noqa: BLE001 - it exists once svc-licences has started
+    except Exception:  # it exists once svc-licences has started
         pass
     await js.publish("lvrong.licences.licence.issued", json.dumps(envelope).encode(),
                      headers={"Nats-Msg-Id": event_id})
     await nc.close()
 
 
-async def test_licence_application_goes_all_the_way_with_its_clock(suite, client, token) -> None:  # noqa: ANN001
+async def test_licence_application_goes_all_the_way_with_its_clock(suite, client, token) -> None:
     applicant, officer, reviewer = [await token(u) for u in ("applicant-person", "officer", "reviewer")]
     app_id = await prereviewed(client, token, seed=101)
     calendar = WorkingDayCalendar(suite.env["CALENDAR_DIR"])
@@ -122,7 +122,7 @@ async def test_licence_application_goes_all_the_way_with_its_clock(suite, client
     assert steps[4]["reason"] == "请补充移植方案的施工时间" and steps[6]["details"]["working_days"] == 5
 
 
-async def test_filing_is_completed_without_a_licence(client, token) -> None:  # noqa: ANN001
+async def test_filing_is_completed_without_a_licence(client, token) -> None:
     officer, reviewer = await token("officer"), await token("reviewer")
     app_id = await prereviewed(client, token, code="LR-BA-003", user="applicant-company", seed=5)
     for tok, action in ((officer, "accept"), (reviewer, "review"), (reviewer, "approve")):
@@ -131,7 +131,7 @@ async def test_filing_is_completed_without_a_licence(client, token) -> None:  # 
     assert r.status_code == 200 and r.json()["status"] == "completed"
 
 
-async def test_refusal_and_denial_require_a_reason_and_end_the_application(client, token) -> None:  # noqa: ANN001
+async def test_refusal_and_denial_require_a_reason_and_end_the_application(client, token) -> None:
     officer, reviewer = await token("officer"), await token("reviewer")
     refused_id = await prereviewed(client, token, seed=11)
     missing = await act(client, officer, refused_id, "refuse")
@@ -151,7 +151,7 @@ async def test_refusal_and_denial_require_a_reason_and_end_the_application(clien
     assert denied.json()["status"] == "denied" and denied.json()["clock"]["stopped"] is True
 
 
-async def test_wrong_state_is_409_with_the_actions_possible_now(client, token) -> None:  # noqa: ANN001
+async def test_wrong_state_is_409_with_the_actions_possible_now(client, token) -> None:
     reviewer = await token("reviewer")
     app_id = await prereviewed(client, token, seed=21)
     r = await act(client, reviewer, app_id, "approve")
@@ -164,7 +164,7 @@ async def test_wrong_state_is_409_with_the_actions_possible_now(client, token) -
 
 @pytest.mark.parametrize(("user", "action"), [("reviewer", "accept"), ("applicant-person", "accept"),
                                                ("ops", "refuse"), ("agent", "accept")])
-async def test_right_state_wrong_role_is_403_and_changes_nothing(client, token, user: str, action: str) -> None:  # noqa: ANN001
+async def test_right_state_wrong_role_is_403_and_changes_nothing(client, token, user: str, action: str) -> None:
     app_id = await prereviewed(client, token, seed=31)
     r = await act(client, await token(user), app_id, action, reason="x")
     assert r.status_code == 403
@@ -172,7 +172,7 @@ async def test_right_state_wrong_role_is_403_and_changes_nothing(client, token, 
     assert now["status"] == "prereviewed"
 
 
-async def test_unknown_action_and_bad_bodies(client, token) -> None:  # noqa: ANN001
+async def test_unknown_action_and_bad_bodies(client, token) -> None:
     officer = await token("officer")
     app_id = await prereviewed(client, token, seed=41)
     assert (await act(client, officer, app_id, "teleport")).status_code == 404
@@ -187,7 +187,7 @@ async def test_unknown_action_and_bad_bodies(client, token) -> None:  # noqa: AN
     assert (await act(client, officer, "no-such-application", "accept")).status_code == 404
 
 
-async def test_extend_needs_days_and_reason_and_a_running_clock(client, token) -> None:  # noqa: ANN001
+async def test_extend_needs_days_and_reason_and_a_running_clock(client, token) -> None:
     officer, reviewer = await token("officer"), await token("reviewer")
     app_id = await prereviewed(client, token, seed=51)
     assert (await act(client, reviewer, app_id, "extend", reason="x", working_days=3)).status_code == 409
@@ -199,7 +199,7 @@ async def test_extend_needs_days_and_reason_and_a_running_clock(client, token) -
     assert (await act(client, officer, app_id, "extend", reason="x", working_days=3)).status_code == 403
 
 
-async def test_withdrawal_before_the_decision_only_by_the_applicant(client, token) -> None:  # noqa: ANN001
+async def test_withdrawal_before_the_decision_only_by_the_applicant(client, token) -> None:
     applicant, officer, reviewer = [await token(u) for u in ("applicant-person", "officer", "reviewer")]
     app_id = await prereviewed(client, token, seed=61)
     await act(client, officer, app_id, "accept")
@@ -216,7 +216,7 @@ async def test_withdrawal_before_the_decision_only_by_the_applicant(client, toke
     assert late.status_code == 409
 
 
-async def test_correction_loop_after_pre_review(client, token) -> None:  # noqa: ANN001
+async def test_correction_loop_after_pre_review(client, token) -> None:
     tok = await token("applicant-company")
     m = await matter(client, tok, "LR-XK-002")
     materials = await all_materials(client, tok, m)
@@ -237,7 +237,7 @@ async def test_correction_loop_after_pre_review(client, token) -> None:  # noqa:
     assert steps[2]["details"]["changed_materials"] == [required]
 
 
-async def test_draft_then_submit(suite, client, token) -> None:  # noqa: ANN001
+async def test_draft_then_submit(suite, client, token) -> None:
     tok = await token("applicant-person")
     m = await matter(client, tok, "LR-XK-007")
     r = await client.post("/v1/applications", json={"matter_code": m["code"], "form": {}, "draft": True},
@@ -254,7 +254,7 @@ async def test_draft_then_submit(suite, client, token) -> None:  # noqa: ANN001
     await wait_status(client, tok, app_id, {"prereviewed"})
 
 
-async def test_overdue_clock_is_listed_and_flagged(suite, client, token) -> None:  # noqa: ANN001
+async def test_overdue_clock_is_listed_and_flagged(suite, client, token) -> None:
     officer = await token("officer")
     app_id = await prereviewed(client, token, seed=91)
     await act(client, officer, app_id, "accept")
@@ -280,12 +280,12 @@ async def test_overdue_clock_is_listed_and_flagged(suite, client, token) -> None
 
 @pytest.mark.parametrize("query", [{"from": "2026-13-01"}, {"overdue": "maybe"}, {"status": "flying"},
                                    {"limit": "0"}, {"cursor": "%%%"}])
-async def test_bad_list_filters_are_4xx(client, token, query: dict) -> None:  # noqa: ANN001
+async def test_bad_list_filters_are_4xx(client, token, query: dict) -> None:
     r = await client.get("/v1/applications", params=query, headers=bearer(await token("officer")))
     assert r.status_code in (400, 422) and r.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_applicant_cannot_filter_by_applicant(client, token) -> None:  # noqa: ANN001
+async def test_applicant_cannot_filter_by_applicant(client, token) -> None:
     r = await client.get("/v1/applications", params={"applicant": "u-applicant-company"},
                          headers=bearer(await token("applicant-person")))
     assert r.status_code == 400

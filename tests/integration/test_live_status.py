@@ -105,7 +105,7 @@ async def file(client: httpx.AsyncClient, tok: str, code: str, seed: int) -> str
     return r.json()["id"]
 
 
-async def prereviewed(client: httpx.AsyncClient, token, seed: int, code: str = "LR-XK-008",  # noqa: ANN001
+async def prereviewed(client: httpx.AsyncClient, token, seed: int, code: str = "LR-XK-008",
                       user: str = "applicant-person") -> str:
     tok = await token(user)
     app_id = await file(client, tok, code, seed)
@@ -123,7 +123,7 @@ async def timeline(client: httpx.AsyncClient, tok: str, app_id: str) -> list[dic
     return (await client.get(f"/v1/applications/{app_id}/timeline", headers=bearer(tok))).json()["items"]
 
 
-async def listeners(suite) -> float:  # noqa: ANN001
+async def listeners(suite) -> float:
     """Open streams on svc-matters, from its metrics (the gateway does not route /metrics)."""
     async with httpx.AsyncClient() as direct:
         text = (await direct.get(suite.direct("matters") + "/metrics")).text
@@ -132,7 +132,7 @@ async def listeners(suite) -> float:  # noqa: ANN001
     return float(found.group(1))
 
 
-async def wait_listeners(suite, wanted: float) -> None:  # noqa: ANN001
+async def wait_listeners(suite, wanted: float) -> None:
     deadline = time.monotonic() + 5
     while (now := await listeners(suite)) != wanted:
         assert time.monotonic() < deadline, f"{now} open streams, expected {wanted}"
@@ -142,7 +142,7 @@ async def wait_listeners(suite, wanted: float) -> None:  # noqa: ANN001
 EVENT_FIELDS = {"application_id", "matter_code", "from_status", "to_status", "stage", "action", "reason", "occurred_at"}
 
 
-async def test_one_application_stream_shows_every_step_within_a_second(client, token) -> None:  # noqa: ANN001
+async def test_one_application_stream_shows_every_step_within_a_second(client, token) -> None:
     applicant, officer, reviewer = [await token(u) for u in ("applicant-person", "officer", "reviewer")]
     app_id = await prereviewed(client, token, seed=301)
     steps = [(officer, "accept", {}), (reviewer, "review", {}),
@@ -184,7 +184,7 @@ async def test_one_application_stream_shows_every_step_within_a_second(client, t
           f"mean {sum(LATENCIES) / len(LATENCIES) * 1000:.1f} ms")
 
 
-async def test_reconnecting_with_last_event_id_replays_only_later_steps(client, token) -> None:  # noqa: ANN001
+async def test_reconnecting_with_last_event_id_replays_only_later_steps(client, token) -> None:
     applicant, officer, reviewer = [await token(u) for u in ("applicant-person", "officer", "reviewer")]
     app_id = await prereviewed(client, token, seed=302)
     path = f"/v1/applications/{app_id}/stream"
@@ -212,7 +212,7 @@ async def test_reconnecting_with_last_event_id_replays_only_later_steps(client, 
         await stream.nothing_for(0.2)
 
 
-async def test_all_applications_stream_shows_only_what_the_caller_may_see(suite, client, token) -> None:  # noqa: ANN001
+async def test_all_applications_stream_shows_only_what_the_caller_may_see(suite, client, token) -> None:
     person, company, officer = [await token(u) for u in ("applicant-person", "applicant-company", "officer")]
     async with open_stream(client, "/v1/applications/stream", person) as mine, \
             open_stream(client, "/v1/applications/stream", officer) as staff:
@@ -246,10 +246,10 @@ async def test_all_applications_stream_shows_only_what_the_caller_may_see(suite,
 
 
 @contextlib.asynccontextmanager
-async def second_matters_replica(suite) -> AsyncIterator[str]:  # noqa: ANN001
+async def second_matters_replica(suite) -> AsyncIterator[str]:
     """Another svc-matters process on the same database and bus, as a second pod would be."""
     port = free_port()
-    log = open(suite.log_dir / "matters-replica.log", "ab")  # noqa: SIM115, ASYNC230
+    log = open(suite.log_dir / "matters-replica.log", "ab")  # noqa: ASYNC230
     process = await asyncio.create_subprocess_exec(*service_command("matters", port), env=dict(suite.env), stdout=log,
                                                    stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -269,7 +269,7 @@ async def second_matters_replica(suite) -> AsyncIterator[str]:  # noqa: ANN001
         log.close()
 
 
-async def test_every_replica_streams_changes_made_on_another(suite, client, token) -> None:  # noqa: ANN001
+async def test_every_replica_streams_changes_made_on_another(suite, client, token) -> None:
     applicant, officer = await token("applicant-person"), await token("officer")
     app_id = await prereviewed(client, token, seed=306)
     async with second_matters_replica(suite) as replica, httpx.AsyncClient(base_url=replica, timeout=30) as direct:
@@ -292,7 +292,7 @@ async def test_every_replica_streams_changes_made_on_another(suite, client, toke
                 await stream.nothing_for(0.2)
 
 
-async def test_someone_elses_or_unknown_application_stream_is_404(suite, client, token) -> None:  # noqa: ANN001
+async def test_someone_elses_or_unknown_application_stream_is_404(suite, client, token) -> None:
     app_id = await file(client, await token("applicant-person"), "LR-XK-008", seed=305)
     before = await listeners(suite)
     for who, path in (("applicant-company", f"/v1/applications/{app_id}/stream"),
@@ -304,7 +304,7 @@ async def test_someone_elses_or_unknown_application_stream_is_404(suite, client,
     assert await listeners(suite) == before  # a refused stream leaves no listener behind
 
 
-async def test_streams_need_a_valid_token(client) -> None:  # noqa: ANN001
+async def test_streams_need_a_valid_token(client) -> None:
     for path in ("/v1/applications/stream", "/v1/applications/abc/stream"):
         for headers in ({}, {"Authorization": "Bearer not-a-token"}):
             r = await client.get(path, headers=headers)
@@ -316,14 +316,14 @@ async def test_streams_need_a_valid_token(client) -> None:  # noqa: ANN001
     ("?after=-1", {}, 422), ("?after=abc", {}, 422), ("", {"Last-Event-ID": "abc"}, 400),
     ("", {"Last-Event-ID": "-5"}, 400), ("", {"Last-Event-ID": "9" * 40}, 422),
 ])
-async def test_bad_resume_points_are_refused(suite, client, token, query: str, headers: dict, status: int) -> None:  # noqa: ANN001
+async def test_bad_resume_points_are_refused(suite, client, token, query: str, headers: dict, status: int) -> None:
     before = await listeners(suite)
     r = await client.get(f"/v1/applications/stream{query}", headers={**bearer(await token("applicant-person")), **headers})
     assert r.status_code == status and r.headers["content-type"].startswith("application/problem+json")
     assert await listeners(suite) == before
 
 
-async def test_a_client_leaving_closes_its_stream_behind_the_gateway(suite, client, token) -> None:  # noqa: ANN001
+async def test_a_client_leaving_closes_its_stream_behind_the_gateway(suite, client, token) -> None:
     before = await listeners(suite)
     async with open_stream(client, "/v1/applications/stream", await token("officer")):
         await wait_listeners(suite, before + 1)

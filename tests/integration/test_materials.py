@@ -29,21 +29,21 @@ from support import (
 pytestmark = pytest.mark.integration
 
 
-async def count_rows(suite, table: str) -> int:  # noqa: ANN001
+async def count_rows(suite, table: str) -> int:
     conn = await suite.db("matters")
     try:
-        return await conn.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608 - fixed names
+        return await conn.fetchval(f"SELECT count(*) FROM {table}")  # fixed names
     finally:
         await conn.close()
 
 
-async def stored_counts(suite) -> tuple[int, int, int]:  # noqa: ANN001
+async def stored_counts(suite) -> tuple[int, int, int]:
     """Materials, blobs and blob chunks in svc-matters' database."""
     return (await count_rows(suite, "materials"), await count_rows(suite, "material_blobs"),
             await count_rows(suite, "material_blob_chunks"))
 
 
-async def test_upload_returns_id_sha256_size_and_type(client, token) -> None:  # noqa: ANN001
+async def test_upload_returns_id_sha256_size_and_type(client, token) -> None:
     tok = await token("applicant-person")
     r = await upload(client, tok, "方案.pdf")
     assert r.status_code == 201, r.text
@@ -63,7 +63,7 @@ async def test_upload_returns_id_sha256_size_and_type(client, token) -> None:  #
     ("noextension", PDF, "application/pdf", 422, "file_type_not_accepted"),
     ("empty.pdf", b"", "application/pdf", 422, "empty"),
 ])
-async def test_mistyped_or_bad_files_are_refused_and_nothing_is_stored(suite, client, token, name: str,  # noqa: ANN001
+async def test_mistyped_or_bad_files_are_refused_and_nothing_is_stored(suite, client, token, name: str,
                                                                        content: bytes, ctype: str, status: int,
                                                                        code: str) -> None:
     before = await stored_counts(suite)
@@ -73,7 +73,7 @@ async def test_mistyped_or_bad_files_are_refused_and_nothing_is_stored(suite, cl
     assert await stored_counts(suite) == before
 
 
-async def test_oversized_file_is_413(suite, client, token) -> None:  # noqa: ANN001
+async def test_oversized_file_is_413(suite, client, token) -> None:
     before = await stored_counts(suite)
     big = PDF + b"0" * (21 * 1024 * 1024)
     r = await upload(client, await token("applicant-person"), "big.pdf", big)
@@ -81,14 +81,14 @@ async def test_oversized_file_is_413(suite, client, token) -> None:  # noqa: ANN
     assert await stored_counts(suite) == before
 
 
-async def test_upload_needs_the_applicant_role_and_a_file(client, token) -> None:  # noqa: ANN001
+async def test_upload_needs_the_applicant_role_and_a_file(client, token) -> None:
     assert (await upload(client, await token("officer"))).status_code == 403
     no_file = await client.post("/v1/materials", data={"x": "y"}, headers=bearer(await token("applicant-person")))
     assert no_file.status_code == 422
     assert (await client.post("/v1/materials", files={"file": ("a.pdf", PDF, "application/pdf")})).status_code == 401
 
 
-async def _application_with_materials(client, tok: str, code: str = "LR-XK-008", seed: int = 0) -> tuple[str, dict]:  # noqa: ANN001
+async def _application_with_materials(client, tok: str, code: str = "LR-XK-008", seed: int = 0) -> tuple[str, dict]:
     m = (await client.get(f"/v1/matters/{code}", headers=bearer(tok))).json()
     mats = await all_materials(client, tok, m)
     r = await client.post("/v1/applications", json={"matter_code": code, "form": valid_form(m, seed), "materials": mats},
@@ -97,7 +97,7 @@ async def _application_with_materials(client, tok: str, code: str = "LR-XK-008",
     return r.json()["id"], mats
 
 
-async def test_download_only_for_those_who_may_read(client, token) -> None:  # noqa: ANN001
+async def test_download_only_for_those_who_may_read(client, token) -> None:
     owner = await token("applicant-person")
     app_id, mats = await _application_with_materials(client, owner, seed=301)
     material_id = next(iter(mats.values()))
@@ -115,7 +115,7 @@ async def test_download_only_for_those_who_may_read(client, token) -> None:  # n
     assert (await client.get(f"/v1/materials/{loose}/content", headers=bearer(await token("reviewer")))).status_code == 404
 
 
-async def test_someone_elses_upload_cannot_be_attached(suite, client, token) -> None:  # noqa: ANN001
+async def test_someone_elses_upload_cannot_be_attached(suite, client, token) -> None:
     other = (await upload(client, await token("applicant-company"), "theirs.pdf")).json()["id"]
     tok = await token("applicant-person")
     m = (await client.get("/v1/matters/LR-XK-008", headers=bearer(tok))).json()
@@ -128,7 +128,7 @@ async def test_someone_elses_upload_cannot_be_attached(suite, client, token) -> 
 
 
 
-async def test_exemptions_by_licence_and_by_an_earlier_application(suite, client, token) -> None:  # noqa: ANN001
+async def test_exemptions_by_licence_and_by_an_earlier_application(suite, client, token) -> None:
     """植物检疫证书 (LR-XK-001): one material from an earlier application, one by a licence the applicant
     really holds (a quarantine requirement document issued through svc-licences); the refusals of
     licence exemptions are in test_licence_exemptions.py."""
@@ -174,7 +174,7 @@ async def test_exemptions_by_licence_and_by_an_earlier_application(suite, client
     assert bad_shape.status_code == 422
 
 
-async def test_same_bytes_are_stored_once(suite, client, token) -> None:  # noqa: ANN001
+async def test_same_bytes_are_stored_once(suite, client, token) -> None:
     tok = await token("applicant-person")
     payload = PDF + b"% unique " + str(time.time()).encode()
     a = (await upload(client, tok, "a.pdf", payload)).json()
@@ -189,7 +189,7 @@ async def test_same_bytes_are_stored_once(suite, client, token) -> None:  # noqa
 
 
 @pytest.fixture(scope="module")
-def second_matters(suite) -> Any:  # noqa: ANN001
+def second_matters(suite) -> Any:
     """Another svc-matters process on the same database, as a second replica would be: its own port, its
     own working directory for a filesystem store (empty), so only a shared store can serve it."""
     scratch = Path(tempfile.mkdtemp(prefix="lvrong-matters-2-"))
@@ -204,7 +204,7 @@ def second_matters(suite) -> Any:  # noqa: ANN001
     replica.stop()
 
 
-async def test_a_material_uploaded_through_one_process_downloads_through_another(suite, client, token,  # noqa: ANN001
+async def test_a_material_uploaded_through_one_process_downloads_through_another(suite, client, token,
                                                                                   second_matters: str) -> None:
     tok = await token("applicant-person")
     # Several chunks and a short last one (chunks are 1 MiB), and random so no earlier test stored it.
@@ -225,7 +225,7 @@ async def test_a_material_uploaded_through_one_process_downloads_through_another
     assert (blob["size"], blob["chunk_count"], blob["stored"]) == (len(payload), 4, len(payload))
 
 
-async def test_a_material_uploaded_twice_at_once_is_stored_once(suite, client, token) -> None:  # noqa: ANN001
+async def test_a_material_uploaded_twice_at_once_is_stored_once(suite, client, token) -> None:
     tok = await token("applicant-person")
     payload = PDF + os.urandom(2 * 1024 * 1024)
     answers = await asyncio.gather(*(upload(client, tok, f"copy-{i}.pdf", payload) for i in range(4)))

@@ -46,7 +46,7 @@ def schemathesis(gateway: str, token: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.timeout(TIMEOUT)
 @pytest.mark.parametrize("user", ["applicant-person", "ops"])
-async def test_every_answer_matches_the_merged_openapi(suite, token, user: str) -> None:  # noqa: ANN001
+async def test_every_answer_matches_the_merged_openapi(suite, token, user: str) -> None:
     result = await asyncio.to_thread(schemathesis, suite.gateway, await token(user))
     output = result.stdout + result.stderr
     tested = re.search(r"Tested:\s+(\d+)", output)

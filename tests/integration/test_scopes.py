@@ -27,7 +27,7 @@ def assert_insufficient(r: httpx.Response, missing: str) -> None:
     assert body["missing_scopes"] == [missing] and missing in body["detail"]
 
 
-async def count(suite, service: str, sql: str, *args: Any) -> int:  # noqa: ANN001
+async def count(suite, service: str, sql: str, *args: Any) -> int:
     conn = await suite.db(service)
     try:
         return await conn.fetchval(sql, *args)
@@ -35,7 +35,7 @@ async def count(suite, service: str, sql: str, *args: Any) -> int:  # noqa: ANN0
         await conn.close()
 
 
-async def both_refuse(suite, client, service: str, method: str, path: str, tok: str, missing: str,  # noqa: ANN001
+async def both_refuse(suite, client, service: str, method: str, path: str, tok: str, missing: str,
                       **kwargs: Any) -> None:
     """The gateway refuses it at the door, and the service refuses it too when reached directly."""
     assert_insufficient(await client.request(method, path, headers=bearer(tok), **kwargs), missing)
@@ -43,7 +43,7 @@ async def both_refuse(suite, client, service: str, method: str, path: str, tok: 
         assert_insufficient(await direct.request(method, path, headers=bearer(tok), **kwargs), missing)
 
 
-async def test_an_ops_token_issued_for_reading_the_catalogue_cannot_import_matters(suite, client, token) -> None:  # noqa: ANN001
+async def test_an_ops_token_issued_for_reading_the_catalogue_cannot_import_matters(suite, client, token) -> None:
     ops_read = await scoped_token(client, "ops", "matters:read")
     item = public_service_item("LR-GG-771")
     before = await count(suite, "matters", "SELECT count(*) FROM matter_versions")
@@ -56,7 +56,7 @@ async def test_an_ops_token_issued_for_reading_the_catalogue_cannot_import_matte
     assert r.status_code == 200 and r.json()["results"][0]["outcome"] == "created", r.text
 
 
-async def test_a_persons_read_only_token_cannot_withdraw_their_application(suite, client, token) -> None:  # noqa: ANN001
+async def test_a_persons_read_only_token_cannot_withdraw_their_application(suite, client, token) -> None:
     person = await token("applicant-person")
     read_only = await scoped_token(client, "applicant-person", "applications:read")
     m = await matter(client, person, "LR-XK-008")
@@ -101,7 +101,7 @@ WRITES = [
 @pytest.mark.parametrize(("service", "user", "scope", "method", "path", "missing", "rows"), WRITES,
                          ids=[f"{w[0]}:{w[3]} {w[4]}" for w in WRITES])
 async def test_a_down_scoped_token_is_refused_writes_by_gateway_and_service(
-        suite, client, service: str, user: str, scope: str, method: str, path: str, missing: str,  # noqa: ANN001
+        suite, client, service: str, user: str, scope: str, method: str, path: str, missing: str,
         rows: str) -> None:
     tok = await scoped_token(client, user, scope)
     before = await count(suite, service, rows)
@@ -135,7 +135,7 @@ async def test_the_routing_table_lists_each_prefixs_declared_scopes(client: http
     assert routes["/v1/assistant"]["public"] and routes["/v1/assistant"]["scopes"] == []
 
 
-async def test_readiness_shows_whose_scope_declarations_the_door_enforces(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_readiness_shows_whose_scope_declarations_the_door_enforces(client: httpx.AsyncClient, token) -> None:
     await client.get("/v1/gateway/routes")  # loads every service's declarations
     ready = (await client.get("/readyz")).json()
     assert ready["scope_declarations"] == {s: True for s in ("matters", "prequal", "licences", "helpdesk", "knowledge")}

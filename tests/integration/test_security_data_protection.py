@@ -26,7 +26,7 @@ def personal_values(seed: int) -> dict[str, str]:
             "contact_name": "诸葛" + "".join(rng.choice("甲乙丙丁戊己庚辛壬癸子丑寅卯") for _ in range(3))}
 
 
-async def rows_text(suite, service: str, sql: str, *args: Any) -> str:  # noqa: ANN001
+async def rows_text(suite, service: str, sql: str, *args: Any) -> str:
     conn = await suite.db(service)
     try:
         return "\n".join(str(tuple(r)) for r in await conn.fetch(sql, *args))
@@ -42,7 +42,7 @@ async def audit_entries(client: httpx.AsyncClient, tok: str, service: str, resou
 
 
 @pytest.fixture(scope="module")
-async def filed(client: httpx.AsyncClient, token) -> dict[str, Any]:  # noqa: ANN001
+async def filed(client: httpx.AsyncClient, token) -> dict[str, Any]:
     """One application with personal data, pre-reviewed."""
     tok = await token("applicant-person")
     m = await matter(client, tok, MATTER)
@@ -57,7 +57,7 @@ async def filed(client: httpx.AsyncClient, token) -> dict[str, Any]:  # noqa: AN
     return {"id": created["id"], "created": created, "secrets": secrets_, "form": form, "materials": uploaded}
 
 
-async def test_the_applicant_sees_their_data_and_the_submission_answer_is_masked(client, token, filed) -> None:  # noqa: ANN001
+async def test_the_applicant_sees_their_data_and_the_submission_answer_is_masked(client, token, filed) -> None:
     s = filed["secrets"]
     assert filed["created"]["form"]["applicant_id_number"] == s["applicant_id_number"][:3] + "*" * 11 + s["applicant_id_number"][-4:]
     assert filed["created"]["form"]["contact_mobile"] == s["contact_mobile"][:3] + "****" + s["contact_mobile"][-4:]
@@ -67,7 +67,7 @@ async def test_the_applicant_sees_their_data_and_the_submission_answer_is_masked
     assert own["form"] == filed["form"]
 
 
-async def test_personal_data_is_never_stored_or_sent_in_clear(suite, filed) -> None:  # noqa: ANN001
+async def test_personal_data_is_never_stored_or_sent_in_clear(suite, filed) -> None:
     found = "\n".join([
         await rows_text(suite, "matters", "SELECT form::text FROM applications WHERE id = $1", filed["id"]),
         await rows_text(suite, "matters", "SELECT envelope::text FROM outbox WHERE envelope::text LIKE '%' || $1 || '%'",
@@ -90,7 +90,7 @@ async def test_personal_data_is_never_stored_or_sent_in_clear(suite, filed) -> N
     assert len(key.strip("(),' \n")) == 64
 
 
-async def test_who_sees_personal_data_unmasked(client, token, filed) -> None:  # noqa: ANN001
+async def test_who_sees_personal_data_unmasked(client, token, filed) -> None:
     s = filed["secrets"]
     for user, unmasked in (("officer", True), ("reviewer", True), ("ops", False), ("inspector", False), ("agent", False)):
         r = await client.get(f"/v1/applications/{filed['id']}", headers=bearer(await token(user)))
@@ -105,7 +105,7 @@ async def test_who_sees_personal_data_unmasked(client, token, filed) -> None:  #
     assert r.status_code == 404
 
 
-async def test_reads_and_staff_actions_by_others_are_audited(client, token, filed) -> None:  # noqa: ANN001
+async def test_reads_and_staff_actions_by_others_are_audited(client, token, filed) -> None:
     inspector = await token("inspector")
     before = await audit_entries(client, inspector, "matters", filed["id"])
     officer = await token("officer")
@@ -131,7 +131,7 @@ async def test_reads_and_staff_actions_by_others_are_audited(client, token, file
     assert not any(v in text for v in filed["secrets"].values())
 
 
-async def test_materials_read_by_others_are_audited(client, token, filed) -> None:  # noqa: ANN001
+async def test_materials_read_by_others_are_audited(client, token, filed) -> None:
     material_id = next(iter(filed["materials"].values()))
     inspector = await token("inspector")
     own = await client.get(f"/v1/materials/{material_id}/content", headers=bearer(await token("applicant-person")))
@@ -144,7 +144,7 @@ async def test_materials_read_by_others_are_audited(client, token, filed) -> Non
         ("material.read", "u-officer", filed["id"])]
 
 
-async def test_permission_changes_are_audited(client, token) -> None:  # noqa: ANN001
+async def test_permission_changes_are_audited(client, token) -> None:
     company = await token("applicant-company")
     grantee = f"u-staff-{uuid.uuid4().hex[:8]}"
     r = await client.post("/v1/authorisations", json={"grantee": grantee},
@@ -157,7 +157,7 @@ async def test_permission_changes_are_audited(client, token) -> None:  # noqa: A
     assert all(e["details"]["grantee"] == grantee and e["resource_type"] == "company_authorisation" for e in entries)
 
 
-async def test_the_chain_verifies_and_a_tampered_row_is_found(suite, client, token) -> None:  # noqa: ANN001
+async def test_the_chain_verifies_and_a_tampered_row_is_found(suite, client, token) -> None:
     inspector = await token("inspector")
     for service in ("matters", "prequal"):
         r = await client.get(f"/v1/audit/{service}/verify", headers=bearer(inspector))
@@ -193,7 +193,7 @@ async def test_the_chain_verifies_and_a_tampered_row_is_found(suite, client, tok
     assert (await client.get("/v1/audit/matters/verify", headers=bearer(inspector))).json()["valid"] is True
 
 
-async def test_personal_data_never_reaches_the_logs(suite, client, token, filed) -> None:  # noqa: ANN001
+async def test_personal_data_never_reaches_the_logs(suite, client, token, filed) -> None:
     # A refused submission carrying personal data too: validation messages must not echo values.
     tok = await token("applicant-person")
     leaked = personal_values(uuid.uuid4().int)

@@ -31,13 +31,13 @@ WRITTEN_BY_REQUESTS = {
 INTERNAL_MARKERS = ("Traceback", "File \"/", "127.0.0.1", "localhost", "asyncpg", "sqlalchemy", "psycopg")
 
 
-async def counts(suite) -> dict[str, int]:  # noqa: ANN001
+async def counts(suite) -> dict[str, int]:
     result = {}
     for service, tables in WRITTEN_BY_REQUESTS.items():
         conn = await suite.db(service)
         try:
             for table in tables:
-                result[f"{service}.{table}"] = await conn.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608
+                result[f"{service}.{table}"] = await conn.fetchval(f"SELECT count(*) FROM {table}")
         finally:
             await conn.close()
     return result
@@ -70,7 +70,7 @@ async def raw_request(port: int, head: bytes, body: bytes = b"") -> tuple[int, d
 
 
 @pytest.fixture(scope="module")
-async def applicant(token) -> str:  # noqa: ANN001
+async def applicant(token) -> str:
     return await token("applicant-person")
 
 
@@ -100,7 +100,7 @@ BAD_BODIES: list[tuple[str, str, bytes]] = [
 
 
 @pytest.mark.parametrize(("case", "content_type", "body"), BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
-async def test_bad_bodies_are_refused_and_write_nothing(suite, client, applicant, case: str, content_type: str,  # noqa: ANN001
+async def test_bad_bodies_are_refused_and_write_nothing(suite, client, applicant, case: str, content_type: str,
                                                         body: bytes) -> None:
     before = await counts(suite)
     headers = bearer(applicant) | ({"Content-Type": content_type} if content_type else {})
@@ -114,7 +114,7 @@ async def test_bad_bodies_are_refused_and_write_nothing(suite, client, applicant
     assert await counts(suite) == before, case
 
 
-async def test_a_body_over_the_limit_is_refused_with_413(suite, client, applicant) -> None:  # noqa: ANN001
+async def test_a_body_over_the_limit_is_refused_with_413(suite, client, applicant) -> None:
     before = await counts(suite)
     padding = "x" * (26 * 1024 * 1024)
     r = await client.post("/v1/applications", content=json.dumps({"matter_code": "LR-XK-008", "form": {"p": padding}}),
@@ -141,7 +141,7 @@ TRAVERSALS = [
 
 
 @pytest.mark.parametrize("path", TRAVERSALS)
-async def test_traversal_and_injection_in_paths_and_queries(suite, client, applicant, path: str) -> None:  # noqa: ANN001
+async def test_traversal_and_injection_in_paths_and_queries(suite, client, applicant, path: str) -> None:
     before = await counts(suite)
     r = await client.get(path, headers=bearer(applicant))
     assert_clean_problem(r, {400, 403, 404, 422}, path)
@@ -153,7 +153,7 @@ RAW_PATHS = ["/v1/applications/../../../../etc/passwd", "/v1/matters/../audit/ma
 
 
 @pytest.mark.parametrize("path", RAW_PATHS)
-async def test_dot_segments_sent_raw_never_reach_another_route(suite, applicant, path: str) -> None:  # noqa: ANN001
+async def test_dot_segments_sent_raw_never_reach_another_route(suite, applicant, path: str) -> None:
     status, headers, body = await raw_request(
         suite.ports["gateway"], f"GET {path} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {applicant}\r\n"
                                 f"Connection: close\r\n\r\n".encode())
@@ -163,7 +163,7 @@ async def test_dot_segments_sent_raw_never_reach_another_route(suite, applicant,
         assert headers["content-type"].startswith("application/problem+json"), (path, headers)
 
 
-async def test_an_sql_injection_string_as_a_filter_matches_nothing(client, applicant) -> None:  # noqa: ANN001
+async def test_an_sql_injection_string_as_a_filter_matches_nothing(client, applicant) -> None:
     r = await client.get("/v1/applications", params={"matter": "x' OR '1'='1"}, headers=bearer(applicant))
     assert r.status_code == 200 and r.json()["items"] == []
     r = await client.get("/v1/authorisations", params={"cursor": base64.urlsafe_b64encode(b'{"t": "1 OR 1=1", "id": "x"}').decode()},
@@ -171,7 +171,7 @@ async def test_an_sql_injection_string_as_a_filter_matches_nothing(client, appli
     assert_clean_problem(r, {400, 422}, "cursor with SQL")
 
 
-async def test_header_injection_is_not_reflected(suite, client, applicant) -> None:  # noqa: ANN001
+async def test_header_injection_is_not_reflected(suite, client, applicant) -> None:
     # Encoded line breaks in a header that is echoed back (X-Request-ID) come back replaced, not decoded.
     r = await client.get("/v1/matters", headers=bearer(applicant) | {"X-Request-ID": "abc%0d%0aSet-Cookie:%20evil=1"})
     assert r.status_code == 200 and "set-cookie" not in r.headers and "%0d" not in r.headers["x-request-id"]
@@ -223,7 +223,7 @@ def _unsigned(**claims: Any) -> str:
            f"{part({'aud': 'lvrong', 'sub': 'u-ops', 'iat': now, 'exp': now + 600, 'roles': ['ops_admin'], **claims})}."
 
 
-async def test_bad_tokens_cannot_write(suite, client, token) -> None:  # noqa: ANN001
+async def test_bad_tokens_cannot_write(suite, client, token) -> None:
     issuer = suite.env["AUTH_ISSUER"]
     kid = jwt.get_unverified_header(await token("officer"))["kid"]
     real_key = serialization.load_pem_private_key(next((suite.log_dir / "dev-issuer").glob("*.pem")).read_bytes(),
@@ -263,7 +263,7 @@ async def test_bad_tokens_cannot_write(suite, client, token) -> None:  # noqa: A
     assert await counts(suite) == before
 
 
-async def test_services_never_trust_identity_headers_alone(suite) -> None:  # noqa: ANN001
+async def test_services_never_trust_identity_headers_alone(suite) -> None:
     identity = {"X-User-Id": "u-ops", "X-Subject": "u-ops", "X-Roles": "ops_admin", "X-Principal": "u-ops",
                 "X-Forwarded-User": "u-ops", "X-Authenticated-Userid": "u-ops", "X-Consumer-Username": "u-ops"}
     before = await counts(suite)

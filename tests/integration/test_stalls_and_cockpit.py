@@ -69,7 +69,7 @@ async def act(client: httpx.AsyncClient, tok: str, app_id: str, action: str, **b
     return r.json()
 
 
-async def sql(suite, query: str, *args: Any) -> Any:  # noqa: ANN001
+async def sql(suite, query: str, *args: Any) -> Any:
     conn = await suite.db("matters")
     try:
         return await conn.fetch(query, *args)
@@ -80,12 +80,12 @@ async def sql(suite, query: str, *args: Any) -> Any:  # noqa: ANN001
 STALL_JOB = "matters.stall-detection"
 
 
-def suite_calendar(suite) -> WorkingDayCalendar:  # noqa: ANN001
+def suite_calendar(suite) -> WorkingDayCalendar:
     """The working-day calendar the services count with (CALENDAR_DIR of the suite)."""
     return WorkingDayCalendar(suite.env["CALENDAR_DIR"])
 
 
-async def idle_past_threshold(suite, app_id: str, working_days: int, extra: int = 0) -> dt.datetime:  # noqa: ANN001
+async def idle_past_threshold(suite, app_id: str, working_days: int, extra: int = 0) -> dt.datetime:
     """Move the application's entry into its status back (same time of day) to a day from which
     ``working_days`` working days of the suite's calendar have passed (plus ``extra``), so a threshold of
     ``working_days`` is crossed whatever today is; returns the new ``status_since``."""
@@ -97,7 +97,7 @@ async def idle_past_threshold(suite, app_id: str, working_days: int, extra: int 
     return rows[0]["status_since"]
 
 
-async def backdate_filing(suite, ids: list[str], at: str) -> None:  # noqa: ANN001
+async def backdate_filing(suite, ids: list[str], at: str) -> None:
     """Date applications back as if filed at ``at``: their row, and the filing time their steps carry.
 
     Steps are append-only (a trigger refuses updates); this arrangement lifts it for one transaction.
@@ -121,7 +121,7 @@ async def stalls_of(client: httpx.AsyncClient, tok: str, app_id: str) -> list[di
     return r.json()["items"]
 
 
-async def wait_stalls(client: httpx.AsyncClient, tok: str, app_id: str, predicate) -> list[dict[str, Any]]:  # noqa: ANN001
+async def wait_stalls(client: httpx.AsyncClient, tok: str, app_id: str, predicate) -> list[dict[str, Any]]:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         items = await stalls_of(client, tok, app_id)
@@ -131,13 +131,13 @@ async def wait_stalls(client: httpx.AsyncClient, tok: str, app_id: str, predicat
     pytest.fail(f"the stalls of {app_id} never became what was expected: {items}")
 
 
-async def stall_snapshot(suite, app_id: str) -> list[tuple]:  # noqa: ANN001
+async def stall_snapshot(suite, app_id: str) -> list[tuple]:
     rows = await sql(suite, "SELECT id, owner, acknowledged_at, resolved_at, resolution FROM stalls "
                             "WHERE application_id = $1 ORDER BY opened_at", app_id)
     return [tuple(r) for r in rows]
 
 
-async def outbox_count(suite) -> int:  # noqa: ANN001
+async def outbox_count(suite) -> int:
     return (await sql(suite, "SELECT count(*) AS n FROM outbox"))[0]["n"]
 
 
@@ -156,7 +156,7 @@ def assert_problem(r: httpx.Response, status: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def forestry_officer(suite) -> str:  # noqa: ANN001
+def forestry_officer(suite) -> str:
     """A window officer of one office (not the bureau), signed with the gateway's development key."""
     issuer = DevIssuer(Path(suite.env["GATEWAY_DEV_ISSUER_KEY_DIR"]), issuer=suite.env["AUTH_ISSUER"],
                        audience="lvrong", ttl_seconds=3600)
@@ -167,7 +167,7 @@ def forestry_officer(suite) -> str:  # noqa: ANN001
 
 # --- stalls ---------------------------------------------------------------------------------------
 
-async def test_an_idle_application_opens_one_stall_that_closes_when_it_moves_on(suite, client, token) -> None:  # noqa: ANN001
+async def test_an_idle_application_opens_one_stall_that_closes_when_it_moves_on(suite, client, token) -> None:
     applicant, ops, officer = await token("applicant-person"), await token("ops"), await token("officer")
     app_id = await file(client, applicant, STALL_MATTER, seed=3001)
     await wait_status(client, applicant, app_id, {"prereviewed"})
@@ -203,7 +203,7 @@ async def test_an_idle_application_opens_one_stall_that_closes_when_it_moves_on(
     assert [s["id"] for s in await stalls_of(client, ops, app_id)] == [stall["id"]]
 
 
-async def test_acknowledge_and_resolve_by_hand(suite, client, token) -> None:  # noqa: ANN001
+async def test_acknowledge_and_resolve_by_hand(suite, client, token) -> None:
     applicant, ops, inspector = await token("applicant-person"), await token("ops"), await token("inspector")
     app_id = await file(client, applicant, STALL_MATTER, seed=3002)
     await wait_status(client, applicant, app_id, {"prereviewed"})
@@ -245,7 +245,7 @@ async def test_acknowledge_and_resolve_by_hand(suite, client, token) -> None:  #
                              headers=bearer(ops))).json()["items"] == []
 
 
-async def test_thresholds_come_from_defaults_and_the_environment(suite, client, token) -> None:  # noqa: ANN001
+async def test_thresholds_come_from_defaults_and_the_environment(suite, client, token) -> None:
     applicant, ops = await token("applicant-company"), await token("ops")
     r = await client.get("/v1/stalls/thresholds", headers=bearer(await token("inspector")))
     assert r.status_code == 200
@@ -264,7 +264,7 @@ async def test_thresholds_come_from_defaults_and_the_environment(suite, client, 
     assert stall["threshold_hours"] == pytest.approx(crossing_hours(idle_since, 3, suite_calendar(suite)), abs=1e-3)
 
 
-async def test_department_staff_see_only_their_departments_stalls(suite, client, token, forestry_officer) -> None:  # noqa: ANN001
+async def test_department_staff_see_only_their_departments_stalls(suite, client, token, forestry_officer) -> None:
     applicant, ops = await token("applicant-person"), await token("ops")
     app_id = await file(client, applicant, STALL_MATTER, seed=3004)
     await wait_status(client, applicant, app_id, {"prereviewed"})
@@ -286,18 +286,18 @@ async def test_department_staff_see_only_their_departments_stalls(suite, client,
     ({"status": "flying"}, 422), ({"open": "maybe"}, 422), ({"limit": 0}, 422), ({"limit": 101}, 422),
     ({"cursor": "%%%"}, 400), ({"matter": "x" * 33}, 422),
 ])
-async def test_bad_stall_list_queries(client, token, query: dict, status: int) -> None:  # noqa: ANN001
+async def test_bad_stall_list_queries(client, token, query: dict, status: int) -> None:
     assert_problem(await client.get("/v1/stalls", params=query, headers=bearer(await token("ops"))), status)
 
 
 @pytest.mark.parametrize("user", ["applicant-person", "applicant-company", "agent", "editor"])
-async def test_stall_views_are_for_ops_inspectors_and_department_staff(client, token, user: str) -> None:  # noqa: ANN001
+async def test_stall_views_are_for_ops_inspectors_and_department_staff(client, token, user: str) -> None:
     tok = await token(user)
     for path in ("/v1/stalls", "/v1/stalls/ranking", "/v1/stalls/thresholds"):
         assert_problem(await client.get(path, headers=bearer(tok)), 403)
 
 
-async def test_ranking_adds_up_the_stalls_of_the_period(suite, client, token) -> None:  # noqa: ANN001
+async def test_ranking_adds_up_the_stalls_of_the_period(suite, client, token) -> None:
     ops = await token("ops")
     applicant = await token("applicant-person")
     app_id = await file(client, applicant, STALL_MATTER, seed=3005)
@@ -346,7 +346,7 @@ async def test_ranking_adds_up_the_stalls_of_the_period(suite, client, token) ->
 
 @pytest.mark.parametrize("query", [{"from": "2026-02-30"}, {"from": "2026-03-02", "to": "2026-03-01"},
                                    {"from": "2024-01-01", "to": "2025-06-01"}, {"order": "random"}])
-async def test_bad_ranking_queries(client, token, query: dict) -> None:  # noqa: ANN001
+async def test_bad_ranking_queries(client, token, query: dict) -> None:
     assert_problem(await client.get("/v1/stalls/ranking", params=query, headers=bearer(await token("ops"))), 422)
 
 
@@ -382,7 +382,7 @@ def row_of(report: dict[str, Any], code: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-async def cockpit_cases(suite, client, token) -> dict[str, Any]:  # noqa: ANN001
+async def cockpit_cases(suite, client, token) -> dict[str, Any]:
     """Seven applications of one filing matter, each left at a different point, then dated March 2025."""
     applicant, officer, reviewer = [await token(u) for u in ("applicant-company", "officer", "reviewer")]
     ops = await token("ops")
@@ -420,7 +420,7 @@ async def cockpit_cases(suite, client, token) -> dict[str, Any]:  # noqa: ANN001
     return {"ids": ids, "now_before": now_before, "timelines": timelines}
 
 
-async def test_cockpit_counts_the_period_exactly(client, token, cockpit_cases) -> None:  # noqa: ANN001
+async def test_cockpit_counts_the_period_exactly(client, token, cockpit_cases) -> None:
     report = await cockpit(client, await token("ops"), matter=COCKPIT_MATTER, **PERIOD)
     assert report["from"] == PERIOD["from"] and report["to"] == PERIOD["to"] and report["timezone"] == "Asia/Shanghai"
     assert report["department"] is None and [m["matter_code"] for m in report["matters"]] == [COCKPIT_MATTER]
@@ -451,7 +451,7 @@ async def test_cockpit_counts_the_period_exactly(client, token, cockpit_cases) -
     assert {k: totals[k] for k in totals} == {k: row[k] for k in totals}
 
 
-async def test_cockpit_csv_matches_the_json(client, token, cockpit_cases) -> None:  # noqa: ANN001
+async def test_cockpit_csv_matches_the_json(client, token, cockpit_cases) -> None:
     ops = await token("ops")
     report = await cockpit(client, ops, matter=COCKPIT_MATTER, **PERIOD)
     by_accept = await client.get("/v1/cockpit", params={"matter": COCKPIT_MATTER, **PERIOD},
@@ -482,7 +482,7 @@ async def test_cockpit_csv_matches_the_json(client, token, cockpit_cases) -> Non
     assert json_anyway.headers["content-type"].startswith("application/json")
 
 
-async def test_cockpit_for_everything_and_for_one_department(client, token, cockpit_cases, forestry_officer) -> None:  # noqa: ANN001
+async def test_cockpit_for_everything_and_for_one_department(client, token, cockpit_cases, forestry_officer) -> None:
     report = await cockpit(client, await token("inspector"), **PERIOD)
     codes = [m["matter_code"] for m in report["matters"]]
     assert len(codes) == len(set(codes)) >= 18 and COCKPIT_MATTER in codes
@@ -502,7 +502,7 @@ async def test_cockpit_for_everything_and_for_one_department(client, token, cock
     assert (await cockpit(client, forestry_officer, matter="LR-XK-010", **PERIOD))["matters"][0]["received"] == 0
 
 
-async def test_cockpit_defaults_to_this_month(client, token) -> None:  # noqa: ANN001
+async def test_cockpit_defaults_to_this_month(client, token) -> None:
     before = dt.datetime.now(SHANGHAI).date()
     report = await cockpit(client, await token("reviewer"), matter=COCKPIT_MATTER)
     after = dt.datetime.now(SHANGHAI).date()  # the request may straddle midnight (Asia/Shanghai)
@@ -516,20 +516,20 @@ async def test_cockpit_defaults_to_this_month(client, token) -> None:  # noqa: A
     ({"format": "xml"}, 422), ({"matter": "LR XK 001"}, 422), ({"matter": "x" * 33}, 422),
     ({"matter": "LR-XK-999"}, 404),
 ])
-async def test_bad_cockpit_queries(client, token, query: dict, status: int) -> None:  # noqa: ANN001
+async def test_bad_cockpit_queries(client, token, query: dict, status: int) -> None:
     assert_problem(await client.get("/v1/cockpit", params=query, headers=bearer(await token("ops"))), status)
 
 
-async def test_a_full_leap_year_is_allowed(client, token) -> None:  # noqa: ANN001
+async def test_a_full_leap_year_is_allowed(client, token) -> None:
     report = await cockpit(client, await token("ops"), matter=COCKPIT_MATTER, **{"from": "2024-01-01", "to": "2024-12-31"})
     assert report["matters"][0]["received"] == 0 and report["matters"][0]["first_time_acceptance_rate"] is None
 
 
 @pytest.mark.parametrize("user", ["applicant-person", "applicant-company", "agent", "editor"])
-async def test_cockpit_is_for_ops_inspectors_and_department_staff(client, token, user: str) -> None:  # noqa: ANN001
+async def test_cockpit_is_for_ops_inspectors_and_department_staff(client, token, user: str) -> None:
     assert_problem(await client.get("/v1/cockpit", headers=bearer(await token(user))), 403)
     assert_problem(await client.get("/v1/cockpit", params={"format": "csv"}, headers=bearer(await token(user))), 403)
 
 
-async def test_cockpit_needs_a_token(client) -> None:  # noqa: ANN001
+async def test_cockpit_needs_a_token(client) -> None:
     assert_problem(await client.get("/v1/cockpit"), 401)

@@ -15,7 +15,7 @@ import nats
 import pytest
 from nats.js.errors import NotFoundError
 
-import kit.events.outbox  # noqa: F401 - registers outbox and processed_events on platform_metadata
+import kit.events.outbox  # registers outbox and processed_events on platform_metadata
 import kit.idempotency  # noqa: F401 - registers idempotency_keys on platform_metadata
 from kit.db import Database, platform_metadata
 from kit.events import EventContract, JetStreamBus

@@ -47,7 +47,7 @@ def test_the_cause_of_an_error_counts() -> None:
         assert database_unreachable(outer)
 
 
-async def test_a_connection_error_while_the_database_answers_is_an_ordinary_failure(make_database) -> None:  # noqa: ANN001
+async def test_a_connection_error_while_the_database_answers_is_an_ordinary_failure(make_database) -> None:
     database = await make_database(os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_test") + "_kit_availability")
     gate = DatabaseGate(database)
     assert await gate.outage(ConnectionRefusedError(111, "another system refused")) is False
@@ -62,7 +62,7 @@ async def test_an_unreachable_database_closes_the_gate() -> None:
         try:
             async with nowhere.session() as session:
                 await session.execute(text("SELECT 1"))
-        except Exception as e:  # noqa: BLE001 - whatever the driver raises for a refused connection
+        except Exception as e:  # whatever the driver raises for a refused connection
             refused = e
         assert await gate.outage(refused) is True and gate.away
         assert await gate.outage(ValueError("a bad event")) is False  # still an ordinary failure

@@ -9,7 +9,7 @@ from kit.devstack import LocalNats, free_port
 from kit.events import JetStreamBus
 
 
-async def test_every_core_subscriber_gets_every_message(servers: Any, test_events, eventually) -> None:  # noqa: ANN001
+async def test_every_core_subscriber_gets_every_message(servers: Any, test_events, eventually) -> None:
     replicas = [JetStreamBus(servers.nats_admin, name=f"kittest-core-{i}") for i in range(2)]
     got: list[list[bytes]] = [[], []]
     unsubscribes = []
@@ -48,7 +48,7 @@ async def test_every_core_subscriber_gets_every_message(servers: Any, test_event
             await bus.close()
 
 
-async def test_core_subscription_survives_the_server_restarting_and_says_so(tmp_path, eventually) -> None:  # noqa: ANN001
+async def test_core_subscription_survives_the_server_restarting_and_says_so(tmp_path, eventually) -> None:
     server = LocalNats(tmp_path / "nats", port=free_port())
     await asyncio.to_thread(server.start)
     bus = JetStreamBus(server.client(), name="kittest-core-reconnect")

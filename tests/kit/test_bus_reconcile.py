@@ -24,7 +24,7 @@ from kit.events.streams import DEAD_LETTER_LIMITS, EVENT_STREAM_LIMITS, UNSETTLE
 
 
 @pytest.fixture(scope="module")
-async def database(make_database) -> Database:  # noqa: ANN001
+async def database(make_database) -> Database:
     database = await make_database(os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_test") + "_kit_reconcile")
     async with database.transaction() as session:
         await session.execute(text("CREATE TABLE effects (id bigserial PRIMARY KEY, event_id text NOT NULL)"))
@@ -36,7 +36,7 @@ async def effects(database: Database, event_id: str) -> int:
         return (await session.execute(text("SELECT count(*) FROM effects WHERE event_id = :id"), {"id": event_id})).scalar_one()
 
 
-async def test_a_stream_created_without_limits_is_brought_to_its_declared_ones(bus, js, test_events) -> None:  # noqa: ANN001
+async def test_a_stream_created_without_limits_is_brought_to_its_declared_ones(bus, js, test_events) -> None:
     await js.add_stream(StreamConfig(name=test_events.stream, subjects=test_events.subjects, storage=StorageType.FILE,
                                      duplicate_window=600.0, description="set by ops"))
     await js.publish(test_events.subject, b"kept", headers={"Nats-Msg-Id": "before"})
@@ -53,7 +53,7 @@ async def test_a_stream_created_without_limits_is_brought_to_its_declared_ones(b
     assert dead.config.max_age == pytest.approx(DEAD_LETTER_LIMITS.max_age_seconds)  # kept longer
 
 
-async def test_a_deleted_stream_is_created_again_by_the_next_publish(bus, js, test_events) -> None:  # noqa: ANN001
+async def test_a_deleted_stream_is_created_again_by_the_next_publish(bus, js, test_events) -> None:
     await bus.ensure_stream(test_events.stream, test_events.subjects)
     await js.delete_stream(test_events.stream)
     await bus.publish(test_events.subject, b"after the deletion", msg_id=uuid.uuid4().hex)
@@ -65,12 +65,12 @@ async def test_a_deleted_stream_is_created_again_by_the_next_publish(bus, js, te
     assert await bus.publish_batch([(test_events.subject, b"x", uuid.uuid4().hex, {})]) == [True]
 
 
-def _spec(test_events, **changes: Any) -> ConsumerSpec:  # noqa: ANN001, ANN401
+def _spec(test_events, **changes: Any) -> ConsumerSpec:
     return ConsumerSpec(**{"stream": test_events.stream, "durable": f"reconcile{test_events.suffix}",
                            "subjects": [test_events.subject], "stream_subjects": test_events.subjects, **changes})
 
 
-async def test_changed_consumer_settings_are_applied_to_the_existing_durable(bus, js, test_events) -> None:  # noqa: ANN001
+async def test_changed_consumer_settings_are_applied_to_the_existing_durable(bus, js, test_events) -> None:
     spec = _spec(test_events)
     sub = await bus._ensure_consumer(spec)
     for n in range(3):
@@ -96,7 +96,7 @@ async def test_changed_consumer_settings_are_applied_to_the_existing_durable(bus
 
 
 async def test_a_deleted_consumer_is_created_again_while_the_service_runs(
-        database: Database, bus, js, test_events, eventually, stop_task, monkeypatch) -> None:  # noqa: ANN001
+        database: Database, bus, js, test_events, eventually, stop_task, monkeypatch) -> None:
     monkeypatch.setattr(kit.events.bus, "CONSUMER_CHECK_SECONDS", 0.5)
 
     calls: list[str] = []
@@ -136,7 +136,7 @@ async def _applied(database: Database, event_id: str) -> bool:
 
 
 async def test_a_message_whose_last_delivery_is_never_settled_ends_in_the_dead_letters(
-        database: Database, bus, js, test_events, eventually, stop_task) -> None:  # noqa: ANN001
+        database: Database, bus, js, test_events, eventually, stop_task) -> None:
     """The first delivery fails; on the second (the last) the handler hangs past ack_wait and never
     returns. The consumer cannot dead-letter it; the server's MaxDeliver advisory does."""
     calls: dict[str, int] = {}
@@ -190,12 +190,12 @@ async def test_a_message_whose_last_delivery_is_never_settled_ends_in_the_dead_l
             await js.delete_consumer(UNSETTLED_STREAM, f"{durable}-unsettled")
 
 
-async def test_an_unreadable_advisory_is_not_retried_for_ever(bus, test_events) -> None:  # noqa: ANN001
+async def test_an_unreadable_advisory_is_not_retried_for_ever(bus, test_events) -> None:
     """The copier refuses (dead-letters) an advisory it cannot read instead of retrying it a day long."""
     outcomes: list[str] = []
     spec = _spec(test_events)
 
-    async def capture(watcher: ConsumerSpec, handler: Any, **_: Any) -> None:  # noqa: ANN401
+    async def capture(watcher: ConsumerSpec, handler: Any, **_: Any) -> None:
         outcomes.append(await handler(Delivery(data=b"{not json", headers={}, subject="x", num_delivered=1,
                                                max_deliver=watcher.max_deliver)))
         raise asyncio.CancelledError  # the consumer stopped, as at shutdown

@@ -674,7 +674,7 @@ def load_year_file_from(document: dict[str, Any]) -> CalendarYear:
     return parse_year_data(dict(document), "test")
 
 
-async def test_watcher_installs_approved_years_without_a_restart(servers, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+async def test_watcher_installs_approved_years_without_a_restart(servers, monkeypatch: pytest.MonkeyPatch) -> None:
     bucket = f"LVRONG_CALENDAR_TEST_{random.randrange(10**6)}"
     monkeypatch.setattr(calendar_module, "_approved", {})
     monkeypatch.delenv("CALENDAR_DIR", raising=False)
@@ -734,7 +734,7 @@ def test_provisional_years_gauge_under_a_frozen_clock(fresh_default: pytest.Monk
         assert REGISTRY.get_sample_value("lvrong_calendar_provisional_years") == 1.0  # 2028
 
 
-async def test_refresh_reads_an_approval_before_the_watcher(servers, fresh_default: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+async def test_refresh_reads_an_approval_before_the_watcher(servers, fresh_default: pytest.MonkeyPatch) -> None:
     bucket = f"LVRONG_CALENDAR_TEST_{random.randrange(10**6)}"
     fresh_default.setattr(calendar_module, "_approved", {})
     nc = await nats.connect(**servers.nats_admin.connect_options())

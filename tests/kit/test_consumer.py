@@ -39,7 +39,7 @@ from kit.tracing import TraceContext, current_trace
 
 
 @pytest.fixture(scope="module")
-async def database(make_database) -> Database:  # noqa: ANN001
+async def database(make_database) -> Database:
     database = await make_database(os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_test") + "_kit_consumer")
     async with database.transaction() as session:
         await session.execute(text("CREATE TABLE counter (id text PRIMARY KEY, n int NOT NULL)"))
@@ -63,14 +63,14 @@ async def processed_rows(database: Database, consumer: str, event_id: str) -> li
                                                               processed.c.event_id == event_id))).all()
 
 
-def an_event(test_events, n: int = 1, key: str = "k", behaviour: str = "ok") -> CloudEvent:  # noqa: ANN001
+def an_event(test_events, n: int = 1, key: str = "k", behaviour: str = "ok") -> CloudEvent:
     return test_events.contract(n=n, key=f"{test_events.suffix}-{key}", behaviour=behaviour).envelope()
 
 
 # --- handle_once -----------------------------------------------------------------------------
 
 
-async def test_same_event_handled_twice_applies_once(database: Database, test_events) -> None:  # noqa: ANN001
+async def test_same_event_handled_twice_applies_once(database: Database, test_events) -> None:
     event = an_event(test_events)
     assert await handle_once(database, "kittest-a", event, bump) is True
     assert await handle_once(database, "kittest-a", event, bump) is False
@@ -79,7 +79,7 @@ async def test_same_event_handled_twice_applies_once(database: Database, test_ev
     assert row.event_type == event.type and row.handled_at is not None
 
 
-async def test_the_record_of_handling_is_scoped_by_consumer(database: Database, test_events) -> None:  # noqa: ANN001
+async def test_the_record_of_handling_is_scoped_by_consumer(database: Database, test_events) -> None:
     event = an_event(test_events)
     assert await handle_once(database, "kittest-a", event, bump) is True
     assert await handle_once(database, "kittest-b", event, bump) is True  # another consumer has its own record
@@ -87,7 +87,7 @@ async def test_the_record_of_handling_is_scoped_by_consumer(database: Database, 
     assert await counter(database, event.data["key"]) == 2
 
 
-async def test_a_failing_handler_leaves_neither_effect_nor_record(database: Database, test_events) -> None:  # noqa: ANN001
+async def test_a_failing_handler_leaves_neither_effect_nor_record(database: Database, test_events) -> None:
     event = an_event(test_events)
 
     async def bump_then_fail(session: AsyncSession, event: CloudEvent) -> None:
@@ -105,7 +105,7 @@ async def test_a_failing_handler_leaves_neither_effect_nor_record(database: Data
     assert len(await processed_rows(database, "kittest-a", event.id)) == 1
 
 
-async def test_concurrent_deliveries_of_one_event_apply_once(database: Database, test_events) -> None:  # noqa: ANN001
+async def test_concurrent_deliveries_of_one_event_apply_once(database: Database, test_events) -> None:
     event = an_event(test_events)
     results = await asyncio.gather(*(handle_once(database, "kittest-a", event, bump) for _ in range(5)))
     assert sorted(results) == [False, False, False, False, True]
@@ -136,7 +136,7 @@ class RunningConsumer:
 
 
 @pytest.fixture
-async def start_consumer(database: Database, bus, js, test_events, stop_task) -> AsyncIterator[Any]:  # noqa: ANN001
+async def start_consumer(database: Database, bus, js, test_events, stop_task) -> AsyncIterator[Any]:
     """Start an ``EventConsumer`` of the test's events whose handler bumps the counter, fails a few
     times, or always fails, as each event's ``behaviour`` says."""
     await bus.ensure_stream(test_events.stream, test_events.subjects)
@@ -184,18 +184,18 @@ async def start_consumer(database: Database, bus, js, test_events, stop_task) ->
             await js.purge_stream(DEAD_LETTER_STREAM, subject=rc.dead_letter_subject)
 
 
-async def publish(bus, test_events, event: CloudEvent, msg_id: str | None = None) -> None:  # noqa: ANN001
+async def publish(bus, test_events, event: CloudEvent, msg_id: str | None = None) -> None:
     await bus.publish(test_events.subject, event.to_json_bytes(), msg_id=msg_id or event.id,
                       headers={"traceparent": event.traceparent} if event.traceparent else None)
 
 
-async def nothing_pending(js, rc: RunningConsumer) -> bool:  # noqa: ANN001
+async def nothing_pending(js, rc: RunningConsumer) -> bool:
     info = await js.consumer_info(rc.consumer.spec.stream, rc.durable)
     return info.num_pending == 0 and info.num_ack_pending == 0
 
 
-async def test_a_replayed_event_with_another_msg_id_is_applied_once(database: Database, bus, js, test_events,  # noqa: ANN001
-                                                                    start_consumer, eventually) -> None:  # noqa: ANN001
+async def test_a_replayed_event_with_another_msg_id_is_applied_once(database: Database, bus, js, test_events,
+                                                                    start_consumer, eventually) -> None:
     rc = await start_consumer()
     trace = TraceContext.new()
     token = current_trace.set(trace)
@@ -218,8 +218,8 @@ async def test_a_replayed_event_with_another_msg_id_is_applied_once(database: Da
     assert rc.traces[0] is not None and rc.traces[0].trace_id == trace.trace_id
 
 
-async def test_a_handler_failing_twice_is_applied_once_after_redelivery(database: Database, bus, js, test_events,  # noqa: ANN001
-                                                                        start_consumer, eventually) -> None:  # noqa: ANN001
+async def test_a_handler_failing_twice_is_applied_once_after_redelivery(database: Database, bus, js, test_events,
+                                                                        start_consumer, eventually) -> None:
     rc = await start_consumer(max_deliver=3)
     event = an_event(test_events, key="flaky", behaviour="fail2")
     await publish(bus, test_events, event)
@@ -241,8 +241,8 @@ async def test_a_handler_failing_twice_is_applied_once_after_redelivery(database
     assert REGISTRY.get_sample_value("lvrong_consumer_pending", {"consumer": rc.durable}) == 0
 
 
-async def test_a_poison_event_goes_to_the_dead_letter_and_later_events_still_flow(  # noqa: ANN201
-        database: Database, bus, js, test_events, start_consumer, eventually):  # noqa: ANN001
+async def test_a_poison_event_goes_to_the_dead_letter_and_later_events_still_flow(
+        database: Database, bus, js, test_events, start_consumer, eventually):
     rc = await start_consumer(max_deliver=3)
     poison = an_event(test_events, key="poison", behaviour="poison")
     good = an_event(test_events, key="good")
@@ -281,8 +281,8 @@ async def test_a_poison_event_goes_to_the_dead_letter_and_later_events_still_flo
     assert await letters.counts() == {rc.durable: 1}
 
 
-async def test_a_malformed_message_goes_straight_to_the_dead_letter(database: Database, bus, js, test_events,  # noqa: ANN001
-                                                                    start_consumer, eventually) -> None:  # noqa: ANN001
+async def test_a_malformed_message_goes_straight_to_the_dead_letter(database: Database, bus, js, test_events,
+                                                                    start_consumer, eventually) -> None:
     rc = await start_consumer(max_deliver=5)
     await bus.publish(test_events.subject, b"{this is not json", msg_id="malformed-1")
     good = an_event(test_events, key="after-malformed")
@@ -305,8 +305,8 @@ async def test_a_malformed_message_goes_straight_to_the_dead_letter(database: Da
     assert dead.headers["Lvrong-Error"]
 
 
-async def test_closing_the_bus_after_stopping_an_idle_consumer_is_quick(database: Database, servers, test_events,  # noqa: ANN001
-                                                                         stop_task) -> None:  # noqa: ANN001
+async def test_closing_the_bus_after_stopping_an_idle_consumer_is_quick(database: Database, servers, test_events,
+                                                                         stop_task) -> None:
     # A service stops by cancelling its consumers and closing the bus; expired pull requests of an
     # idle consumer must not hold that close for the client's 30 s drain timeout.
     bus = JetStreamBus(servers.nats_admin, name="kittest-close")
@@ -339,7 +339,7 @@ class Calls:
 
 
 @pytest.fixture
-async def consume_batches(database: Database, bus, test_events, stop_task) -> AsyncIterator[Any]:  # noqa: ANN001
+async def consume_batches(database: Database, bus, test_events, stop_task) -> AsyncIterator[Any]:
     """Start a consumer of the test's events whose handlers bump a counter per event and refuse the
     events whose behaviour is "poison" (the batch handler after bumping every event of its batch)."""
     await bus.ensure_stream(test_events.stream, test_events.subjects)
@@ -375,7 +375,7 @@ async def consume_batches(database: Database, bus, test_events, stop_task) -> As
         await stop_task(task)
 
 
-async def settled(js, consumer: EventConsumer) -> bool:  # noqa: ANN001
+async def settled(js, consumer: EventConsumer) -> bool:
     try:
         info = await js.consumer_info(consumer.spec.stream, consumer.durable)
     except NotFoundError:  # not created yet
@@ -384,7 +384,7 @@ async def settled(js, consumer: EventConsumer) -> bool:  # noqa: ANN001
 
 
 async def test_a_batch_is_applied_once_in_order_each_event_in_its_own_trace(
-        database: Database, bus, js, test_events, consume_batches, eventually) -> None:  # noqa: ANN001
+        database: Database, bus, js, test_events, consume_batches, eventually) -> None:
     keys = [f"{test_events.suffix}-{i}" for i in range(20)]
     events = []
     for key in keys:
@@ -415,7 +415,7 @@ async def test_a_batch_is_applied_once_in_order_each_event_in_its_own_trace(
 
 
 async def test_a_poison_event_in_a_batch_fails_alone_and_a_malformed_message_is_dead_lettered(
-        database: Database, bus, js, test_events, consume_batches, eventually) -> None:  # noqa: ANN001
+        database: Database, bus, js, test_events, consume_batches, eventually) -> None:
     good = [test_events.contract(n=1, key=f"{test_events.suffix}-good{i}").envelope() for i in range(3)]
     poison = test_events.contract(n=1, key=f"{test_events.suffix}-poison", behaviour="poison").envelope()
     await publish(bus, test_events, good[0])
@@ -449,7 +449,7 @@ async def test_a_poison_event_in_a_batch_fails_alone_and_a_malformed_message_is_
 # --- events whose source is not their subject's producer -----------------------------------------
 
 
-def forged(test_events, key: str, *, source: str | None = None, event_type: str | None = None) -> CloudEvent:  # noqa: ANN001
+def forged(test_events, key: str, *, source: str | None = None, event_type: str | None = None) -> CloudEvent:
     """An event on the test producer's subject that claims another origin (a forgery, or a wrong relay)."""
     event = an_event(test_events, key=key)
     return event.model_copy(update={"source": source or event.source, "type": event_type or event.type})
@@ -457,7 +457,7 @@ def forged(test_events, key: str, *, source: str | None = None, event_type: str 
 
 @pytest.mark.parametrize("claim", ["source", "type"])
 async def test_an_event_from_another_source_than_its_subject_is_dead_lettered_never_applied(
-        database: Database, bus, js, test_events, start_consumer, eventually, claim: str) -> None:  # noqa: ANN001
+        database: Database, bus, js, test_events, start_consumer, eventually, claim: str) -> None:
     rc = await start_consumer(max_deliver=5)
     foreign = (forged(test_events, "forged", source="/lvrong/helpdesk") if claim == "source"
                else forged(test_events, "forged", event_type="lvrong.matters.application.status_changed"))
@@ -480,7 +480,7 @@ async def test_an_event_from_another_source_than_its_subject_is_dead_lettered_ne
 
 
 async def test_a_foreign_event_in_a_batch_is_dead_lettered_and_the_others_applied(
-        database: Database, bus, js, test_events, consume_batches, eventually) -> None:  # noqa: ANN001
+        database: Database, bus, js, test_events, consume_batches, eventually) -> None:
     good = [test_events.contract(n=1, key=f"{test_events.suffix}-good{i}").envelope() for i in range(2)]
     foreign = forged(test_events, "forged", source="/lvrong/licences")
     for event in (good[0], foreign, good[1]):

@@ -354,7 +354,7 @@ def test_check_key_accepts_printable_keys_and_refuses_others() -> None:
 
 
 @pytest.fixture(scope="module")
-async def database(make_database) -> Database:  # noqa: ANN001
+async def database(make_database) -> Database:
     return await make_database("lvrong_test_kit_errors")
 
 

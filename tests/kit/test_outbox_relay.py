@@ -20,7 +20,7 @@ from kit.tracing import TraceContext, current_trace
 
 
 @pytest.fixture(scope="module")
-async def database(make_database) -> Database:  # noqa: ANN001
+async def database(make_database) -> Database:
     return await make_database(os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_test") + "_kit_outbox")
 
 
@@ -56,7 +56,7 @@ async def stream_messages(js: nats.js.JetStreamContext, stream: str) -> list:
 # --- add_event -------------------------------------------------------------------------------
 
 
-async def test_add_event_in_a_rolled_back_transaction_leaves_no_row(database: Database, test_events) -> None:  # noqa: ANN001
+async def test_add_event_in_a_rolled_back_transaction_leaves_no_row(database: Database, test_events) -> None:
     with pytest.raises(RuntimeError, match="state change failed"):
         async with database.transaction() as session:
             await add_event(session, test_events.contract(n=1))
@@ -66,7 +66,7 @@ async def test_add_event_in_a_rolled_back_transaction_leaves_no_row(database: Da
         assert await outbox_backlog(session) == (0, None)
 
 
-async def test_add_event_in_a_committed_transaction_writes_one_full_envelope(database: Database, test_events) -> None:  # noqa: ANN001
+async def test_add_event_in_a_committed_transaction_writes_one_full_envelope(database: Database, test_events) -> None:
     request_trace = TraceContext.new()
     token = current_trace.set(request_trace)
     try:
@@ -100,7 +100,7 @@ async def test_add_event_in_a_committed_transaction_writes_one_full_envelope(dat
     assert count == 1 and age is not None and age >= 0
 
 
-async def test_add_event_without_a_trace_has_no_traceparent(database: Database, test_events) -> None:  # noqa: ANN001
+async def test_add_event_without_a_trace_has_no_traceparent(database: Database, test_events) -> None:
     assert current_trace.get() is None
     async with database.transaction() as session:
         await add_event(session, test_events.contract(n=1))
@@ -111,8 +111,8 @@ async def test_add_event_without_a_trace_has_no_traceparent(database: Database, 
 # --- relay -----------------------------------------------------------------------------------
 
 
-async def test_relay_publishes_in_order_with_msg_id_and_marks_rows(database: Database, bus: JetStreamBus, js,  # noqa: ANN001
-                                                                   test_events) -> None:  # noqa: ANN001
+async def test_relay_publishes_in_order_with_msg_id_and_marks_rows(database: Database, bus: JetStreamBus, js,
+                                                                   test_events) -> None:
     await bus.ensure_stream(test_events.stream, test_events.subjects)
     trace = TraceContext.new()
     token = current_trace.set(trace)
@@ -143,8 +143,8 @@ async def test_relay_publishes_in_order_with_msg_id_and_marks_rows(database: Dat
     assert (await js.stream_info(test_events.stream)).state.messages == 23
 
 
-async def test_relay_catches_up_after_nats_was_down(database: Database, tmp_path, test_events, eventually,  # noqa: ANN001
-                                                    stop_task) -> None:  # noqa: ANN001
+async def test_relay_catches_up_after_nats_was_down(database: Database, tmp_path, test_events, eventually,
+                                                    stop_task) -> None:
     server = LocalNats(tmp_path / "nats", port=free_port())
     await asyncio.to_thread(server.start)
     bus = JetStreamBus(server.client(), name="kittest-catchup", publish_timeout=0.5)
@@ -197,7 +197,7 @@ async def test_relay_catches_up_after_nats_was_down(database: Database, tmp_path
 class RecordingBus(JetStreamBus):
     """The real bus, noting every message id this relay sends."""
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.sent: list[str] = []
 
@@ -206,8 +206,8 @@ class RecordingBus(JetStreamBus):
         return await super().publish_batch(messages)
 
 
-async def test_two_relays_on_one_database_publish_each_event_once(database: Database, servers, js, test_events,  # noqa: ANN001
-                                                                  eventually, stop_task) -> None:  # noqa: ANN001
+async def test_two_relays_on_one_database_publish_each_event_once(database: Database, servers, js, test_events,
+                                                                  eventually, stop_task) -> None:
     written = await write_events(database, test_events.contract, 300, per_transaction=50)
     other_database = Database(database.url, pool_size=2)  # a second replica has a pool of its own
     buses = [RecordingBus(servers.nats_admin, name=f"kittest-relay-{i}") for i in range(2)]

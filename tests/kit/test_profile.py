@@ -81,7 +81,7 @@ def test_rotation_a_new_key_encrypts_and_the_old_one_still_decrypts(tmp_path: Pa
     (lambda d: (d / "k1.key").write_text(random_base64(16)), "data-protection key 'k1' must be 32 bytes"),
     (lambda d: (d / "k1.key").write_text("not base64!"), "data-protection key 'k1' is not base64"),
 ])
-def test_a_wrong_keyring_directory_is_refused_naming_the_file(tmp_path: Path, change, message: str) -> None:  # noqa: ANN001
+def test_a_wrong_keyring_directory_is_refused_naming_the_file(tmp_path: Path, change, message: str) -> None:
     directory = write_keyring(tmp_path / "keys", ["k1", "k2"], active="k1")
     change(directory)
     with pytest.raises(ValueError, match=message):

@@ -23,7 +23,7 @@ class PruneSettings(ServiceSettings):
 
 
 @pytest.fixture
-async def database(make_database) -> Database:  # noqa: ANN001
+async def database(make_database) -> Database:
     return await make_database(os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_test") + "_kit_pruning")
 
 
@@ -84,14 +84,14 @@ async def test_handled_event_records_are_kept_at_least_as_long_as_the_streams_ke
     assert longer.processed_events_seconds == 30 * DAY
 
 
-async def test_retention_comes_from_the_services_environment(monkeypatch) -> None:  # noqa: ANN001
+async def test_retention_comes_from_the_services_environment(monkeypatch) -> None:
     monkeypatch.setenv("PRUNETEST_RETENTION_IDEMPOTENCY_KEYS_DAYS", "3")
     monkeypatch.setenv("PRUNETEST_PRUNING_BATCH_SIZE", "500")
     settings = PruneSettings()
     assert Retention.of(settings).idempotency_keys_seconds == 3 * DAY and settings.pruning_batch_size == 500
 
 
-async def test_the_scheduled_job_prunes_once_per_interval(database: Database, eventually, stop_task) -> None:  # noqa: ANN001
+async def test_the_scheduled_job_prunes_once_per_interval(database: Database, eventually, stop_task) -> None:
     await _fill(database)
     settings = PruneSettings(pruning_interval_seconds=3600, pruning_batch_size=2)
     task = asyncio.create_task(prune_periodically(database, settings))

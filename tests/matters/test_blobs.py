@@ -28,7 +28,7 @@ PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_unit_
 
 
 @pytest.fixture(scope="module")
-async def database(servers):  # noqa: ANN001, ANN201
+async def database(servers):
     async with scratch_service_database(servers.database_url, "matters", PREFIX) as db:
         yield db
 
@@ -39,14 +39,14 @@ def content(size: int) -> tuple[str, bytes]:
 
 
 @pytest.fixture(params=["postgres", "filesystem"])
-def store(request, database, tmp_path: Path):  # noqa: ANN001, ANN201
+def store(request, database, tmp_path: Path):
     # Small chunks, so a few kilobytes cover a blob of several chunks and a short last one.
     return PostgresBlobStore(database, chunk_bytes=1000) if request.param == "postgres" \
         else FilesystemBlobStore(tmp_path, chunk_bytes=1000)
 
 
 @pytest.mark.parametrize("size", [1, 999, 1000, 1001, 4321])
-async def test_what_is_put_reads_back_identical_in_chunks(store, size: int) -> None:  # noqa: ANN001
+async def test_what_is_put_reads_back_identical_in_chunks(store, size: int) -> None:
     key, data = content(size)
     assert not await store.exists(key)
     await store.put(key, data)
@@ -56,7 +56,7 @@ async def test_what_is_put_reads_back_identical_in_chunks(store, size: int) -> N
     assert all(len(chunk) == 1000 for chunk in chunks[:-1])
 
 
-async def test_a_second_put_of_the_same_bytes_changes_nothing(database) -> None:  # noqa: ANN001
+async def test_a_second_put_of_the_same_bytes_changes_nothing(database) -> None:
     store = PostgresBlobStore(database, chunk_bytes=1000)
     key, data = content(2500)
     await asyncio.gather(*(store.put(key, data) for _ in range(5)))
@@ -68,7 +68,7 @@ async def test_a_second_put_of_the_same_bytes_changes_nothing(database) -> None:
     assert await read_all(store, key) == data
 
 
-async def test_a_missing_blob_and_a_bad_key_are_told_apart(store) -> None:  # noqa: ANN001
+async def test_a_missing_blob_and_a_bad_key_are_told_apart(store) -> None:
     with pytest.raises(BlobNotFound):
         await read_all(store, "0" * 64)
     for bad in ("../../etc/passwd", "ABC", "0" * 63, ""):
@@ -78,7 +78,7 @@ async def test_a_missing_blob_and_a_bad_key_are_told_apart(store) -> None:  # no
             await store.put(bad, b"x")
 
 
-def test_the_store_is_chosen_by_matters_blob_store(monkeypatch: pytest.MonkeyPatch, database, tmp_path: Path) -> None:  # noqa: ANN001
+def test_the_store_is_chosen_by_matters_blob_store(monkeypatch: pytest.MonkeyPatch, database, tmp_path: Path) -> None:
     assert Settings().blob_store is BlobStoreKind.POSTGRES  # the default: every replica shares it
     monkeypatch.setenv("MATTERS_BLOB_STORE", "filesystem")
     monkeypatch.setenv("MATTERS_BLOB_DIR", str(tmp_path))
@@ -92,7 +92,7 @@ def test_the_store_is_chosen_by_matters_blob_store(monkeypatch: pytest.MonkeyPat
 
 
 async def test_revision_0007_copies_the_filesystem_blobs_in_and_the_downgrade_writes_them_back(
-        servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+        servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     files = FilesystemBlobStore(tmp_path / "blobs")
     monkeypatch.setenv("MATTERS_BLOB_DIR", str(files.root))
     settings = Settings(database_url=servers.database_url, database_name_prefix=PREFIX + "_rev")

@@ -25,7 +25,7 @@ APPROVED_2027 = parse_year_data({
 
 
 @pytest.fixture(scope="module")
-async def database(servers):  # noqa: ANN001, ANN201
+async def database(servers):
     from support import scratch_service_database
 
     async with scratch_service_database(servers.database_url, "matters", "lvrong_unit_calendar_years") as db:
@@ -33,7 +33,7 @@ async def database(servers):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-async def calendars(database, monkeypatch):  # noqa: ANN001, ANN201
+async def calendars(database, monkeypatch):
     """The library's calendar (2027 provisional) until ``approve()`` swaps in the approved 2027."""
     async with database.transaction() as session:  # each test counts only its own clocks (steps are append-only)
         await session.execute(update(Application).values(clock_started_on=None, clock_due_date=None,
@@ -52,7 +52,7 @@ def at(day: dt.date, hour: int = 10) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour), SH)
 
 
-async def new_application(session, **values) -> Application:  # noqa: ANN001, ANN003
+async def new_application(session, **values) -> Application:
     values = {"status": "accepted", **values}
     app = Application(id=uuid.uuid4().hex, matter_code="LR-XK-008", matter_version=1, matter_kind="licence",
                       department="市绿化市容局许可处", origin="application", applicant_subject="u-test",
@@ -64,7 +64,7 @@ async def new_application(session, **values) -> Application:  # noqa: ANN001, AN
     return app
 
 
-async def recompute(database, year: int = 2027) -> tuple[int, list[dict]]:  # noqa: ANN001
+async def recompute(database, year: int = 2027) -> tuple[int, list[dict]]:
     async with database.transaction() as session:
         before = await session.scalar(select(func.count()).select_from(outbox))
         changed = await calendar_years.recompute_year(session, year, at(dt.date(2026, 12, 10)))
@@ -72,7 +72,7 @@ async def recompute(database, year: int = 2027) -> tuple[int, list[dict]]:  # no
     return changed, [r.envelope for r in rows]
 
 
-async def test_accepted_on_6_december_counts_on_the_provisional_2027_then_on_the_approved_one(database, calendars) -> None:  # noqa: ANN001
+async def test_accepted_on_6_december_counts_on_the_provisional_2027_then_on_the_approved_one(database, calendars) -> None:
     provisional, approve = calendars
     assert provisional.is_provisional(2027)
     async with database.transaction() as session:
@@ -109,7 +109,7 @@ async def test_accepted_on_6_december_counts_on_the_provisional_2027_then_on_the
     assert await recompute(database) == (0, [])
 
 
-async def test_pauses_are_counted_again_on_the_approved_year(database, calendars) -> None:  # noqa: ANN001
+async def test_pauses_are_counted_again_on_the_approved_year(database, calendars) -> None:
     provisional, approve = calendars
     async with database.transaction() as session:
         app = await new_application(session)
@@ -136,7 +136,7 @@ async def test_pauses_are_counted_again_on_the_approved_year(database, calendars
         assert not app.clock_due_provisional and app.clock_next_warning_on is not None
 
 
-async def test_only_clocks_counted_on_the_year_are_touched(database, calendars) -> None:  # noqa: ANN001
+async def test_only_clocks_counted_on_the_year_are_touched(database, calendars) -> None:
     _, approve = calendars
     async with database.transaction() as session:
         inside_2026 = await new_application(session)
@@ -154,7 +154,7 @@ async def test_only_clocks_counted_on_the_year_are_touched(database, calendars) 
         assert (await session.get(Application, ids[1])).clock_due_date == dt.date(2027, 1, 2)
 
 
-async def test_a_clock_past_the_provisional_year_still_fails_loudly(database, calendars) -> None:  # noqa: ANN001
+async def test_a_clock_past_the_provisional_year_still_fails_loudly(database, calendars) -> None:
     from kit.errors import ServiceUnavailable
 
     async with database.transaction() as session:

@@ -18,13 +18,13 @@ SH = clock.SHANGHAI
 
 
 @pytest.fixture(scope="module")
-async def database(servers):  # noqa: ANN001, ANN201
+async def database(servers):
     async with scratch_service_database(servers.database_url, "matters", "lvrong_unit_clock") as db:
         yield db
 
 
 @pytest.fixture
-def calendar(tmp_path, monkeypatch) -> tuple[WorkingDayCalendar, dict]:  # noqa: ANN001
+def calendar(tmp_path, monkeypatch) -> tuple[WorkingDayCalendar, dict]:
     added = write_test_calendar(tmp_path, today=dt.date(2026, 6, 1))  # Monday: holidays Wed 3rd, Thu 4th; Sat 6th works
     cal = WorkingDayCalendar(tmp_path)
     monkeypatch.setattr(clock, "calendar", lambda: cal)
@@ -35,7 +35,7 @@ def at(day: dt.date, hour: int = 10) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour), SH)
 
 
-async def new_application(session, **values) -> Application:  # noqa: ANN001, ANN003
+async def new_application(session, **values) -> Application:
     app = Application(id=uuid.uuid4().hex, matter_code="LR-XK-008", matter_version=1, matter_kind="licence",
                       department="市绿化市容局许可处", origin="application", applicant_subject="u-test",
                       applicant_kind="person", form={}, materials={}, status="accepted", attempt=1,
@@ -45,7 +45,7 @@ async def new_application(session, **values) -> Application:  # noqa: ANN001, AN
     return app
 
 
-async def test_holiday_and_make_up_day_shape_the_due_date(database, calendar) -> None:  # noqa: ANN001
+async def test_holiday_and_make_up_day_shape_the_due_date(database, calendar) -> None:
     cal, added = calendar
     assert added["holidays"] == [dt.date(2026, 6, 3), dt.date(2026, 6, 4)] and added["workday"] == dt.date(2026, 6, 6)
     async with database.transaction() as session:
@@ -59,7 +59,7 @@ async def test_holiday_and_make_up_day_shape_the_due_date(database, calendar) ->
         assert late.overdue and late.working_days_left == -1
 
 
-async def test_pause_across_holidays_moves_the_due_date_by_working_days_waited(database, calendar) -> None:  # noqa: ANN001
+async def test_pause_across_holidays_moves_the_due_date_by_working_days_waited(database, calendar) -> None:
     async with database.transaction() as session:
         app = await new_application(session)
         clock.start(app, 10, at(dt.date(2026, 6, 1)))
@@ -77,7 +77,7 @@ async def test_pause_across_holidays_moves_the_due_date_by_working_days_waited(d
         assert app.clock_limit_days == 12
 
 
-async def test_warnings_at_50_80_100_percent_are_sent_once_each(database, calendar) -> None:  # noqa: ANN001
+async def test_warnings_at_50_80_100_percent_are_sent_once_each(database, calendar) -> None:
     async with database.transaction() as session:
         app = await new_application(session)
         clock.start(app, 10, at(dt.date(2026, 6, 1)))

@@ -38,12 +38,12 @@ def staff(role: str, department: str | None = "市绿化市容局") -> Principal
 
 
 @pytest.fixture(scope="module")
-async def database(servers):  # noqa: ANN001, ANN201
+async def database(servers):
     async with scratch_service_database(servers.database_url, "matters", PREFIX) as db:
         yield db
 
 
-async def test_personal_values_are_encrypted_in_the_table_and_clear_in_the_service(database) -> None:  # noqa: ANN001
+async def test_personal_values_are_encrypted_in_the_table_and_clear_in_the_service(database) -> None:
     app = application(FORM)
     async with database.transaction() as session:
         session.add(app)
@@ -66,7 +66,7 @@ async def test_personal_values_are_encrypted_in_the_table_and_clear_in_the_servi
     (staff("inspector"), False),
     (staff("helpdesk_agent"), False),
 ])
-async def test_who_sees_personal_data(database, principal: Principal, revealed: bool) -> None:  # noqa: ANN001
+async def test_who_sees_personal_data(database, principal: Principal, revealed: bool) -> None:
     app = application(FORM)
     async with database.session() as session:
         reveal = await sees_personal_data(session, app, principal)
@@ -79,7 +79,7 @@ async def test_who_sees_personal_data(database, principal: Principal, revealed: 
                         "contact_name": "张**"}
 
 
-async def test_revision_0005_encrypts_the_applications_filed_before_it(servers) -> None:  # noqa: ANN001
+async def test_revision_0005_encrypts_the_applications_filed_before_it(servers) -> None:
     settings = Settings(database_url=servers.database_url, database_name_prefix=PREFIX + "_rev")
     await drop_databases(servers.database_url, [settings.database_name])
     try:

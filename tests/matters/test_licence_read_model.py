@@ -32,7 +32,7 @@ REQUIREMENTS = MatterRequirements(code="LR-XK-001", version=1, kind="licence", f
 
 
 @pytest.fixture(scope="module")
-async def database(servers):  # noqa: ANN001, ANN201
+async def database(servers):
     from support import scratch_service_database
 
     async with scratch_service_database(servers.database_url, "matters", "lvrong_unit_licences") as db:
@@ -40,7 +40,7 @@ async def database(servers):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-async def clean(database):  # noqa: ANN001, ANN201
+async def clean(database):
     async with database.transaction() as session:
         await session.execute(text("TRUNCATE known_licences, processed_events"))
     return database
@@ -63,17 +63,17 @@ def status(licence_id: str, to_status: str, at: dt.datetime, from_status: str = 
                                 from_status=from_status, to_status=to_status, actor="u-officer", occurred_at=at)
 
 
-async def apply(database, contract: Any, event_id: str | None = None) -> bool:  # noqa: ANN001
+async def apply(database, contract: Any, event_id: str | None = None) -> bool:
     envelope = contract.envelope(subject=contract.licence_id, event_id=event_id)
     return await handle_once(database, CONSUMER, envelope, licences.record_event)
 
 
-async def row(database, licence_id: str) -> KnownLicence | None:  # noqa: ANN001
+async def row(database, licence_id: str) -> KnownLicence | None:
     async with database.session() as session:
         return await session.get(KnownLicence, licence_id)
 
 
-async def test_an_event_is_applied_once_and_a_replay_of_the_stream_changes_nothing(clean) -> None:  # noqa: ANN001
+async def test_an_event_is_applied_once_and_a_replay_of_the_stream_changes_nothing(clean) -> None:
     lic = issued()
     event_id = uuid.uuid4().hex
     assert await apply(clean, lic, event_id) is True
@@ -88,7 +88,7 @@ async def test_an_event_is_applied_once_and_a_replay_of_the_stream_changes_nothi
     assert (first.holder_subject, first.licence_type, first.version, first.status) == ("u-person", QUARANTINE, 1, "active")
 
 
-async def test_a_late_older_version_does_not_replace_a_newer_one(clean) -> None:  # noqa: ANN001
+async def test_a_late_older_version_does_not_replace_a_newer_one(clean) -> None:
     licence_id = uuid.uuid4().hex
     renewed_until = NOW + dt.timedelta(days=400)
     await apply(clean, issued(licence_id, version=2, valid_until=renewed_until))
@@ -99,7 +99,7 @@ async def test_a_late_older_version_does_not_replace_a_newer_one(clean) -> None:
     assert (await row(clean, licence_id)).version == 3
 
 
-async def test_status_changes_keep_the_latest_whatever_order_they_arrive_in(clean) -> None:  # noqa: ANN001
+async def test_status_changes_keep_the_latest_whatever_order_they_arrive_in(clean) -> None:
     lic = issued()
     await apply(clean, lic)
     t = NOW
@@ -117,7 +117,7 @@ async def test_status_changes_keep_the_latest_whatever_order_they_arrive_in(clea
     assert (await row(clean, lic.licence_id)).status == "revoked"
 
 
-async def test_a_status_change_before_its_licence_is_retried_not_lost(clean) -> None:  # noqa: ANN001
+async def test_a_status_change_before_its_licence_is_retried_not_lost(clean) -> None:
     licence_id = uuid.uuid4().hex
     change = status(licence_id, "revoked", NOW)
     event_id = uuid.uuid4().hex
@@ -131,7 +131,7 @@ async def test_a_status_change_before_its_licence_is_retried_not_lost(clean) -> 
 
 # --- the check at submission --------------------------------------------------------------------
 
-async def resolve(database, refs: dict[str, str], subject: str = "u-person", org: str | None = None,  # noqa: ANN001
+async def resolve(database, refs: dict[str, str], subject: str = "u-person", org: str | None = None,
                   ) -> tuple[dict[str, Any], dict[str, str], int]:
     """The references and the error codes by field, and how many statements the check ran."""
     statements = []
@@ -150,7 +150,7 @@ async def resolve(database, refs: dict[str, str], subject: str = "u-person", org
     return found, {e.field: e.code for e in errors}, len(statements)
 
 
-async def test_held_licences_of_an_accepted_type_stand_in_by_id_number_or_identifier(clean) -> None:  # noqa: ANN001
+async def test_held_licences_of_an_accepted_type_stand_in_by_id_number_or_identifier(clean) -> None:
     quarantine, certificate = issued(), issued(licence_type=ORIGIN_CERTIFICATE)
     for lic in (quarantine, certificate):
         await apply(clean, lic)
@@ -167,7 +167,7 @@ async def test_held_licences_of_an_accepted_type_stand_in_by_id_number_or_identi
                                                                            "licence_id": quarantine.licence_id}
 
 
-async def test_a_company_licence_is_held_by_whoever_files_for_the_company(clean) -> None:  # noqa: ANN001
+async def test_a_company_licence_is_held_by_whoever_files_for_the_company(clean) -> None:
     lic = issued(holder="u-another-account-of-the-company", org=COMPANY)
     await apply(clean, lic)
     assert (await resolve(clean, {"destination_requirement": lic.licence_id}, "u-staff", COMPANY))[1] == {}
@@ -187,7 +187,7 @@ async def test_a_company_licence_is_held_by_whoever_files_for_the_company(clean)
     ("suspended", "licence_not_valid"),
     ("revoked", "licence_not_valid"),
 ])
-async def test_every_refusal_names_the_material_and_why(clean, case: str, code: str) -> None:  # noqa: ANN001
+async def test_every_refusal_names_the_material_and_why(clean, case: str, code: str) -> None:
     material = "application_form" if case == "no_substitute" else "destination_requirement"
     lic = issued(holder="u-someone-else" if case == "someone_else" else "u-person",
                  licence_type=ORIGIN_CERTIFICATE if case == "wrong_type" else QUARANTINE,

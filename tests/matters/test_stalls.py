@@ -25,13 +25,13 @@ S = ApplicationStatus
 
 
 @pytest.fixture(scope="module")
-async def database(servers):  # noqa: ANN001, ANN201
+async def database(servers):
     async with scratch_service_database(servers.database_url, "matters", "lvrong_unit_stalls") as db:
         yield db
 
 
 @pytest.fixture
-async def clean(database):  # noqa: ANN001, ANN201
+async def clean(database):
     async with database.transaction() as session:
         # processed_events: the job's tick claims (kit.scheduling), so each test's frozen minutes are free.
         await session.execute(text("TRUNCATE stalls, application_steps, applications, outbox, processed_events CASCADE"))
@@ -39,7 +39,7 @@ async def clean(database):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def calendar(tmp_path) -> WorkingDayCalendar:  # noqa: ANN001
+def calendar(tmp_path) -> WorkingDayCalendar:
     # Holidays Wed 3 and Thu 4 June 2026, Saturday 6 June a make-up working day.
     write_test_calendar(tmp_path, today=dt.date(2026, 6, 1))
     return WorkingDayCalendar(tmp_path)
@@ -77,7 +77,7 @@ async def stalls_by_app(database: Database) -> dict[str, list[Stall]]:
     return found
 
 
-async def test_working_day_thresholds_follow_the_calendar(clean, calendar) -> None:  # noqa: ANN001
+async def test_working_day_thresholds_follow_the_calendar(clean, calendar) -> None:
     db = clean
     now = at(8, 10)  # Monday 8 June 10:00
     # Entered Monday 1st: Tue 2nd is the one working day, then the holiday; stalls from Fri 5th 00:00.
@@ -118,7 +118,7 @@ async def test_working_day_thresholds_follow_the_calendar(clean, calendar) -> No
     assert result.opened == 1 and waiting in await stalls_by_app(db)
 
 
-async def test_a_stall_closes_when_the_application_moves_on(clean, calendar) -> None:  # noqa: ANN001
+async def test_a_stall_closes_when_the_application_moves_on(clean, calendar) -> None:
     db = clean
     app_id = await idle(db, S.ACCEPTED, at(1, 10))
     await tick(db, at(8, 10), calendar)
@@ -142,7 +142,7 @@ async def test_a_stall_closes_when_the_application_moves_on(clean, calendar) -> 
     assert [s.resolved_at is None for s in (await stalls_by_app(db))[app_id]] == [False, True]
 
 
-async def test_a_stall_resolved_by_hand_is_not_reopened(clean, calendar) -> None:  # noqa: ANN001
+async def test_a_stall_resolved_by_hand_is_not_reopened(clean, calendar) -> None:
     db = clean
     app_id = await idle(db, S.APPROVED, at(1, 10))
     await tick(db, at(8, 10), calendar)
@@ -153,7 +153,7 @@ async def test_a_stall_resolved_by_hand_is_not_reopened(clean, calendar) -> None
     assert len((await stalls_by_app(db))[app_id]) == 1
 
 
-async def test_batches_bound_one_tick(clean, calendar) -> None:  # noqa: ANN001
+async def test_batches_bound_one_tick(clean, calendar) -> None:
     db = clean
     for day in (1, 2):
         for _ in range(3):
@@ -163,7 +163,7 @@ async def test_batches_bound_one_tick(clean, calendar) -> None:  # noqa: ANN001
     assert (await tick(db, at(8, 10), calendar, batch=4)).opened == 0
 
 
-async def test_a_year_missing_from_the_calendar_skips_working_day_thresholds_only(clean) -> None:  # noqa: ANN001
+async def test_a_year_missing_from_the_calendar_skips_working_day_thresholds_only(clean) -> None:
     db = clean
     cal = WorkingDayCalendar()  # the library's years: no 2031
     now = dt.datetime(2031, 3, 3, 10, tzinfo=SH)
@@ -174,7 +174,7 @@ async def test_a_year_missing_from_the_calendar_skips_working_day_thresholds_onl
     assert set(await stalls_by_app(db)) == {submitted}
 
 
-async def test_old_idle_periods_outside_the_calendar_count_calendar_days(clean) -> None:  # noqa: ANN001
+async def test_old_idle_periods_outside_the_calendar_count_calendar_days(clean) -> None:
     db = clean
     cal = WorkingDayCalendar()
     ancient = await idle(db, S.PREREVIEWED, dt.datetime(2001, 5, 1, 10, tzinfo=SH))  # before the library's years
@@ -195,7 +195,7 @@ def test_bad_threshold_overrides_stop_the_service_at_start(raw: dict) -> None:
         Settings(stall_thresholds=raw)
 
 
-def test_threshold_overrides(monkeypatch) -> None:  # noqa: ANN001
+def test_threshold_overrides(monkeypatch) -> None:
     monkeypatch.setenv("MATTERS_STALL_THRESHOLDS", '{"prereviewed": 0.5, "returned": {"working_days": 3}, '
                                                    '"licence_issued": null, "accepted": {"hours": 4}}')
     effective = stalls.effective_thresholds(Settings().stall_thresholds)
@@ -257,7 +257,7 @@ CROSSINGS = [
 @pytest.mark.parametrize(("status", "entered", "crossing", "hours"), [c[1:] for c in CROSSINGS],
                          ids=[c[0] for c in CROSSINGS])
 async def test_the_job_opens_a_stall_exactly_when_the_working_days_have_passed(
-        clean, status: S, entered: dt.datetime, crossing: dt.datetime, hours: float) -> None:  # noqa: ANN001
+        clean, status: S, entered: dt.datetime, crossing: dt.datetime, hours: float) -> None:
     db, cal = clean, real_calendar()
     app_id = await idle(db, status, entered)
     assert await job_tick(db, crossing - dt.timedelta(seconds=1), cal) == 0
@@ -285,7 +285,7 @@ async def test_the_job_opens_a_stall_exactly_when_the_working_days_have_passed(
     assert entry.key == status.value and entry.stalls == 1 and entry.hours_lost == pytest.approx(30, abs=0.01)
 
 
-async def test_the_job_waits_for_the_years_schedule_without_guessing(clean) -> None:  # noqa: ANN001
+async def test_the_job_waits_for_the_years_schedule_without_guessing(clean) -> None:
     """A day past even the provisional calendar (2029 here: data to 2027, 2028 provisional): working-day
     thresholds are skipped, not guessed; hour thresholds still open their stalls."""
     db, cal = clean, real_calendar()
@@ -296,7 +296,7 @@ async def test_the_job_waits_for_the_years_schedule_without_guessing(clean) -> N
     assert set(await stalls_by_app(db)) == {stuck}
 
 
-async def test_the_job_counts_a_provisional_year_like_the_statutory_clock(clean) -> None:  # noqa: ANN001
+async def test_the_job_counts_a_provisional_year_like_the_statutory_clock(clean) -> None:
     """The year after the last one with data (2028) is counted on its provisional calendar, as the
     statutory clock counts it: a stay idle for 20 calendar days is past its working-day threshold."""
     db, cal = clean, real_calendar()

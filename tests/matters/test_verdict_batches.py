@@ -22,14 +22,14 @@ APPLICANT = Principal(subject="u-batch-applicant", kind=SubjectKind.PERSON, role
 
 
 @pytest.fixture(scope="module")
-async def database(servers):  # noqa: ANN001, ANN201
+async def database(servers):
     from support import scratch_service_database
 
     async with scratch_service_database(servers.database_url, "matters", "lvrong_unit_verdicts") as db:
         yield db
 
 
-async def submitted(database) -> str:  # noqa: ANN001
+async def submitted(database) -> str:
     async with database.transaction() as session:
         matter = await current_matter(session, MATTER)
         app, _ = await applications.file_application(session, APPLICANT, matter, {}, {})
@@ -41,7 +41,7 @@ def verdict(app_id: str, outcome: str = "passed", *, attempt: int = 1, findings:
                                   ruleset=f"{MATTER}@v1", checked_at=dt.datetime.now(dt.UTC)).envelope(subject=app_id)
 
 
-async def test_a_batch_of_verdicts_moves_each_application_as_one_verdict_would(database) -> None:  # noqa: ANN001
+async def test_a_batch_of_verdicts_moves_each_application_as_one_verdict_would(database) -> None:
     passed, returned, stale, twice = [await submitted(database) for _ in range(4)]
     missing = Finding(rule_id="required-owner_opinion", target="materials.owner_opinion", severity="blocking",
                       message_zh="请上传产权人意见", message_en="upload the owner's opinion")
@@ -70,7 +70,7 @@ async def test_a_batch_of_verdicts_moves_each_application_as_one_verdict_would(d
         ("lvrong.matters.application.status_changed", s.application_id, s.id, s.status) for s in steps]
 
 
-async def test_one_verdict_alone_is_the_batch_of_one(database) -> None:  # noqa: ANN001
+async def test_one_verdict_alone_is_the_batch_of_one(database) -> None:
     app_id = await submitted(database)
     async with database.transaction() as session:
         await applications.apply_prereview_verdict(session, verdict(app_id, "needs_human_review", findings=[Finding(

@@ -21,7 +21,7 @@ NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
-async def database(servers):  # noqa: ANN001, ANN201
+async def database(servers):
     async with scratch_service_database(servers.database_url, "prequal", PREFIX) as db:
         yield db
 

@@ -104,7 +104,7 @@ class IdentityPlatform:
         jwks = json.dumps(self.issuer.jwks()).encode()
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server name
+            def do_GET(self) -> None:  # the http.server name
                 self.send_response(200 if self.path == "/jwks.json" else 404)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -149,7 +149,7 @@ def _logs(directory: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def production(servers) -> Iterator[ProductionSuite]:  # noqa: ANN001
+def production(servers) -> Iterator[ProductionSuite]:
     started = time.time()
     var = Path(tempfile.mkdtemp(prefix="lvrong-production-"))
     secrets = var / "secrets"
@@ -375,7 +375,7 @@ MISSING = {
 }
 
 
-def test_every_process_refuses_to_start_without_its_secrets(servers, tmp_path: Path) -> None:  # noqa: ANN001
+def test_every_process_refuses_to_start_without_its_secrets(servers, tmp_path: Path) -> None:
     """Each process with one thing missing (the gateway: its development issuer on) exits non-zero
     naming it, and writes nothing in its (here writable) working directory."""
     secrets = tmp_path / "secrets"
@@ -413,7 +413,7 @@ def test_every_process_refuses_to_start_without_its_secrets(servers, tmp_path: P
         assert list((tmp_path / name).iterdir()) == [], f"{name} wrote in its working directory"
 
 
-def test_the_migrations_never_make_a_development_keyring_either(servers, tmp_path: Path) -> None:  # noqa: ANN001
+def test_the_migrations_never_make_a_development_keyring_either(servers, tmp_path: Path) -> None:
     """lvrong-migrate is a process of the profile too: svc-matters' revision that encrypts stored
     personal data stops without the mounted keyring instead of encrypting under a key it made up."""
     prefix = PREFIX + "mig"

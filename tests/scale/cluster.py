@@ -145,7 +145,7 @@ class Cluster:
         """The server's view of the open connections named ``name`` (one per replica process)."""
         assert self.nats is not None and self.nats.monitor_port
         url = f"http://127.0.0.1:{self.nats.monitor_port}/connz?subs=1&limit=1000"
-        with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=5) as r:  # loopback only
             connections = json.load(r)["connections"]
         return [c for c in connections if c.get("name") == name]
 

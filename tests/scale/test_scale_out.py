@@ -157,7 +157,7 @@ async def test_one_tick_of_a_job_runs_in_one_replica_at_a_time(cluster: Cluster)
     replicas = [Database(url.render_as_string(hide_password=False), pool_size=2) for _ in range(2)]
     ran: list[int] = []
 
-    async def job(_session: Any) -> int:  # noqa: ANN401
+    async def job(_session: Any) -> int:
         ran.append(1)
         await asyncio.sleep(0.5)  # long enough that the other replica's attempt overlaps it
         return 1
@@ -186,7 +186,7 @@ async def _busy_consumers(cluster: Cluster) -> list[str]:
         await nc.close()
 
 
-async def _stream_info(cluster: Cluster, stream: str) -> Any:  # noqa: ANN401
+async def _stream_info(cluster: Cluster, stream: str) -> Any:
     import nats
 
     assert cluster.nats is not None

@@ -107,7 +107,7 @@ async def test_one_submission_is_one_connected_trace_across_gateway_matters_and_
 def test_without_configuration_nothing_is_added_to_a_request() -> None:
     assert "LVRONG_TRACE_DIR" not in os.environ and "OTEL_EXPORTER_OTLP_ENDPOINT" not in os.environ
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:  # noqa: ANN401
+    async def app(scope: Any, receive: Any, send: Any) -> None:
         pass
 
     assert traced(app, "matters") is app and not tracing_enabled()

@@ -38,19 +38,19 @@ OFFICER = Principal(subject="officer-1", kind=SubjectKind.STAFF, roles=frozenset
 
 
 @pytest.fixture(scope="module")
-async def database(servers):  # noqa: ANN001, ANN201
+async def database(servers):
     async with scratch_service_database(servers.database_url, "matters", PREFIX) as db:
         yield db
 
 
-async def append(database, n: int, actor: Principal | None = OFFICER) -> None:  # noqa: ANN001
+async def append(database, n: int, actor: Principal | None = OFFICER) -> None:
     for i in range(n):
         async with database.transaction() as session:
             await record_audit(session, actor, "application.accept", "application", f"app-{i}", owner="u-1",
                                details={"status": "accepted", "n": i})
 
 
-async def tamper(database, sql: str) -> None:  # noqa: ANN001
+async def tamper(database, sql: str) -> None:
     """What someone with the database owner's rights could do: switch the triggers off and edit."""
     async with database.transaction() as session:
         await session.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
@@ -58,12 +58,12 @@ async def tamper(database, sql: str) -> None:  # noqa: ANN001
         await session.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change"))
 
 
-async def report(database):  # noqa: ANN001, ANN201
+async def report(database):
     async with database.session() as session:
         return await verify_chain(session)
 
 
-async def test_concurrent_appends_form_one_valid_chain(database) -> None:  # noqa: ANN001
+async def test_concurrent_appends_form_one_valid_chain(database) -> None:
     await asyncio.gather(*(append(database, 10) for _ in range(8)))
     await append(database, 1, actor=None)
     result = await report(database)
@@ -76,7 +76,7 @@ async def test_concurrent_appends_form_one_valid_chain(database) -> None:  # noq
     assert system == "system"
 
 
-async def test_an_entry_rolls_back_with_its_action(database) -> None:  # noqa: ANN001
+async def test_an_entry_rolls_back_with_its_action(database) -> None:
     before = (await report(database)).entries
 
     class Boom(Exception):
@@ -92,14 +92,14 @@ async def test_an_entry_rolls_back_with_its_action(database) -> None:  # noqa: A
 
 @pytest.mark.parametrize("statement", ["UPDATE audit_log SET action = 'x' WHERE position = 1",
                                        "DELETE FROM audit_log WHERE position = 1", "TRUNCATE audit_log"])
-async def test_the_table_refuses_changes(database, statement: str) -> None:  # noqa: ANN001
+async def test_the_table_refuses_changes(database, statement: str) -> None:
     with pytest.raises(DBAPIError, match="append-only"):
         async with database.transaction() as session:
             await session.execute(text(statement))
     assert (await report(database)).valid
 
 
-async def test_tampering_is_detected_at_the_first_broken_link(database) -> None:  # noqa: ANN001
+async def test_tampering_is_detected_at_the_first_broken_link(database) -> None:
     await append(database, 5)
     good = await report(database)
     assert good.valid
@@ -115,7 +115,7 @@ async def test_tampering_is_detected_at_the_first_broken_link(database) -> None:
     assert relinked.first_broken.position == 7 and relinked.first_broken.reason == "altered"
 
 
-async def test_a_deleted_row_is_detected(servers) -> None:  # noqa: ANN001
+async def test_a_deleted_row_is_detected(servers) -> None:
     async with scratch_service_database(servers.database_url, "matters", PREFIX + "_del") as database:
         await append(database, 5)
         await tamper(database, "DELETE FROM audit_log WHERE position = 3")
@@ -133,7 +133,7 @@ AGENT = Principal(subject="agent-forestry", kind=SubjectKind.STAFF, roles=frozen
 
 
 @pytest.fixture
-async def anchored(servers):  # noqa: ANN001, ANN201
+async def anchored(servers):
     """A fresh service database and a fresh anchor (gateway) database under one prefix."""
     prefix = f"{PREFIX}_a{next(_fresh)}"
     async with scratch_service_database(servers.database_url, "matters", prefix) as database, \
@@ -145,22 +145,22 @@ async def anchored(servers):  # noqa: ANN001, ANN201
             await store.dispose()
 
 
-async def anchor(database, store) -> int:  # noqa: ANN001
+async def anchor(database, store) -> int:
     async with database.transaction() as session:
         return await anchor_once(session, "matters", store, audit_keys())
 
 
-async def verified(database, store):  # noqa: ANN001, ANN201
+async def verified(database, store):
     async with database.session() as session:
         return await verify_service(session, "matters", store, audit_keys(), max_age_seconds=3600)
 
 
-async def rows(database) -> list[dict]:  # noqa: ANN001
+async def rows(database) -> list[dict]:
     async with database.session() as session:
         return [dict(r) for r in (await session.execute(text("SELECT * FROM audit_log ORDER BY position"))).mappings()]
 
 
-async def rewrite(database, start: int, seal) -> None:  # noqa: ANN001
+async def rewrite(database, start: int, seal) -> None:
     """Rewrite the chain from ``start`` on, each entry re-sealed by ``seal(entry)`` and relinked, the way
     the database owner would after editing entry ``start``."""
     entries = await rows(database)
@@ -175,7 +175,7 @@ async def rewrite(database, start: int, seal) -> None:  # noqa: ANN001
         previous = entry["hash"]
 
 
-async def test_an_intact_keyed_chain_verifies_against_its_checkpoints(anchored) -> None:  # noqa: ANN001
+async def test_an_intact_keyed_chain_verifies_against_its_checkpoints(anchored) -> None:
     database, store, _ = anchored
     await append(database, 3)
     assert await anchor(database, store) == 1
@@ -193,7 +193,7 @@ async def test_an_intact_keyed_chain_verifies_against_its_checkpoints(anchored) 
     assert entries[0]["hash"] != entry_hash(entries[0])
 
 
-async def test_a_row_edited_in_sql_fails(anchored) -> None:  # noqa: ANN001
+async def test_a_row_edited_in_sql_fails(anchored) -> None:
     database, store, _ = anchored
     await append(database, 4)
     await anchor(database, store)
@@ -212,7 +212,7 @@ async def test_a_row_edited_in_sql_fails(anchored) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("as_legacy", [False, True], ids=["key-id-kept", "key-id-removed"])
-async def test_a_row_edited_and_rehashed_with_sha256_fails(anchored, as_legacy: bool) -> None:  # noqa: ANN001
+async def test_a_row_edited_and_rehashed_with_sha256_fails(anchored, as_legacy: bool) -> None:
     """What the owning role can do without the key: edit, then re-hash that entry and every later one
     with plain SHA-256 — with the key id left (the HMAC check fails) or removed (it passes for an entry
     from before the switch, which cannot come after keyed entries)."""
@@ -235,7 +235,7 @@ async def test_a_row_edited_and_rehashed_with_sha256_fails(anchored, as_legacy: 
     assert result.first_broken.reason == ("downgraded" if as_legacy else "altered")
 
 
-async def test_rows_deleted_at_the_tail_after_a_checkpoint_fail(anchored) -> None:  # noqa: ANN001
+async def test_rows_deleted_at_the_tail_after_a_checkpoint_fail(anchored) -> None:
     database, store, _ = anchored
     await append(database, 6)
     await anchor(database, store)
@@ -249,7 +249,7 @@ async def test_rows_deleted_at_the_tail_after_a_checkpoint_fail(anchored) -> Non
     assert await anchor(database, store) == 0
 
 
-async def test_a_chain_rewritten_with_the_key_does_not_match_the_anchored_head(anchored) -> None:  # noqa: ANN001
+async def test_a_chain_rewritten_with_the_key_does_not_match_the_anchored_head(anchored) -> None:
     """Even whoever holds the chain key cannot rewrite history that was anchored: the head at the
     checkpoint's position differs from the signed one."""
     database, store, _ = anchored
@@ -266,7 +266,7 @@ async def test_a_chain_rewritten_with_the_key_does_not_match_the_anchored_head(a
     assert (result.chain.first_broken.position, result.chain.first_broken.reason) == (5, "anchor_mismatch")
 
 
-async def test_forged_deleted_and_stale_checkpoints_are_found(anchored) -> None:  # noqa: ANN001
+async def test_forged_deleted_and_stale_checkpoints_are_found(anchored) -> None:
     database, store, _ = anchored
     await append(database, 2)
     for _ in range(3):
@@ -298,7 +298,7 @@ async def test_forged_deleted_and_stale_checkpoints_are_found(anchored) -> None:
     assert stale.stale and not stale.valid
 
 
-async def test_entries_from_before_the_switch_verify_and_the_switch_is_enforced(servers) -> None:  # noqa: ANN001
+async def test_entries_from_before_the_switch_verify_and_the_switch_is_enforced(servers) -> None:
     """An audit log written by the unkeyed code (revision 0007) keeps verifying after 0010_keyed_audit;
     new entries are keyed, and the CHECK refuses an unkeyed one after the switch point."""
     import importlib
@@ -353,7 +353,7 @@ def _key_dirs(tmp_path: Path, chain_ids: list[str]) -> AuditSettings:
     return AuditSettings(chain_key_dir=tmp_path / "chain", anchor_key_dir=tmp_path / "anchor")
 
 
-def test_the_production_profile_refuses_development_audit_keys(monkeypatch, tmp_path: Path) -> None:  # noqa: ANN001
+def test_the_production_profile_refuses_development_audit_keys(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LVRONG_PROFILE", "production")
     with pytest.raises(AuditKeyError, match="production"):
         AuditKeys.from_settings(AuditSettings(dev_key_dir=tmp_path / "dev"))
@@ -373,7 +373,7 @@ def test_malformed_audit_keys_stop_the_process(tmp_path: Path) -> None:
         AuditKeys.from_settings(settings.model_copy(update={"chain_active_key": "k9"}))
 
 
-async def test_rotating_the_chain_key_keeps_older_entries_verifiable(anchored, monkeypatch, tmp_path: Path) -> None:  # noqa: ANN001
+async def test_rotating_the_chain_key_keeps_older_entries_verifiable(anchored, monkeypatch, tmp_path: Path) -> None:
     database, store, _ = anchored
     settings = _key_dirs(tmp_path, ["k1"])
     old = AuditKeys.from_settings(settings)
@@ -395,7 +395,7 @@ async def test_rotating_the_chain_key_keeps_older_entries_verifiable(anchored, m
     assert (report.first_broken.position, report.first_broken.reason) == (1, "unknown_key")
 
 
-async def test_the_verification_command_exits_non_zero_naming_the_first_bad_position(anchored) -> None:  # noqa: ANN001
+async def test_the_verification_command_exits_non_zero_naming_the_first_bad_position(anchored) -> None:
     database, store, prefix = anchored
     await append(database, 3)
     await anchor(database, store)
@@ -416,7 +416,7 @@ async def test_the_verification_command_exits_non_zero_naming_the_first_bad_posi
     assert "matters: BROKEN at position 2 (altered)" in bad.stdout
 
 
-def test_an_audited_service_without_its_key_directories_does_not_start_in_production(monkeypatch,  # noqa: ANN001
+def test_an_audited_service_without_its_key_directories_does_not_start_in_production(monkeypatch,
                                                                                      tmp_path: Path) -> None:
     """The production profile's check at start names both directories among the process's problems
     and exits before anything is created (AuditKeys.from_settings refuses them too, above)."""
@@ -433,7 +433,7 @@ def test_an_audited_service_without_its_key_directories_does_not_start_in_produc
     assert not (tmp_path / "dev").exists()
 
 
-async def test_an_audited_service_refuses_to_start_without_a_private_anchor_key(monkeypatch,  # noqa: ANN001
+async def test_an_audited_service_refuses_to_start_without_a_private_anchor_key(monkeypatch,
                                                                              tmp_path: Path) -> None:
     from prequal.app import create_app
 

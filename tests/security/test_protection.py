@@ -110,7 +110,7 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert Keyring({"prod-1": key}, "prod-1", lookup).decrypt(ring.encrypt("x", context="c"), context="c") == "x"
 
 
-def test_development_keyring_is_created_once_and_shared(tmp_path, capsys) -> None:  # noqa: ANN001
+def test_development_keyring_is_created_once_and_shared(tmp_path, capsys) -> None:
     first = development_keyring(tmp_path / "dp")
     second = development_keyring(tmp_path / "dp")
     assert second.decrypt(first.encrypt(MOBILE, context="c"), context="c") == MOBILE

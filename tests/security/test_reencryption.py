@@ -50,13 +50,13 @@ def test_the_job_finds_every_protected_column_of_every_service() -> None:
 
 
 @pytest.fixture(scope="module")
-async def matters_db(servers):  # noqa: ANN001, ANN201
+async def matters_db(servers):
     async with scratch_service_database(servers.database_url, "matters", PREFIX) as db:
         yield db
 
 
 @pytest.fixture(scope="module")
-async def helpdesk_db(servers):  # noqa: ANN001, ANN201
+async def helpdesk_db(servers):
     async with scratch_service_database(servers.database_url, "helpdesk", PREFIX) as db:
         yield db
 
@@ -66,7 +66,7 @@ def personal(n: int) -> dict[str, Any]:
             "contact_name": f"张{n}", "species_name": "香樟", "quantity": n}
 
 
-async def seed_applications(database, count: int) -> dict[str, dict[str, Any]]:  # noqa: ANN001
+async def seed_applications(database, count: int) -> dict[str, dict[str, Any]]:
     """``count`` applications written under key A, and one event of each waiting in the outbox."""
     now = datetime.now(UTC)
     forms = {uuid.uuid4().hex: personal(n) for n in range(count)}
@@ -91,18 +91,18 @@ async def stored(engine: AsyncEngine, sql: str) -> dict[str, str]:
         return {row[0]: row[1] for row in await conn.execute(text(sql))}
 
 
-async def read_forms(database) -> dict[str, dict[str, Any]]:  # noqa: ANN001
+async def read_forms(database) -> dict[str, dict[str, Any]]:
     with using_keyring(RING_AB):
         async with database.session() as session:
             return {a.id: a.form for a in (await session.scalars(select(Application))).all()}
 
 
-async def rotate(database, **kwargs: Any):  # noqa: ANN001, ANN201
+async def rotate(database, **kwargs: Any):
     return await reencrypt_database(database.engine, protected_columns(MattersBase.metadata), service="matters",
                                     ring=RING_AB, **kwargs)
 
 
-async def test_rotation_moves_every_value_to_the_new_key_and_a_second_run_changes_nothing(matters_db) -> None:  # noqa: ANN001
+async def test_rotation_moves_every_value_to_the_new_key_and_a_second_run_changes_nothing(matters_db) -> None:
     forms = await seed_applications(matters_db, 25)
     raw = await stored(matters_db.engine, "SELECT id, form::text FROM applications")
     assert all('"pd1.key-a.' in value and '"pd1.key-b.' not in value for value in raw.values())
@@ -124,7 +124,7 @@ async def test_rotation_moves_every_value_to_the_new_key_and_a_second_run_change
     assert await stored(matters_db.engine, "SELECT id, form::text FROM applications") == again_before
 
 
-async def test_a_run_stopped_halfway_carries_on_where_it_stopped(matters_db) -> None:  # noqa: ANN001
+async def test_a_run_stopped_halfway_carries_on_where_it_stopped(matters_db) -> None:
     forms = await seed_applications(matters_db, 30)
 
     class Stop(Exception):
@@ -151,7 +151,7 @@ async def test_a_run_stopped_halfway_carries_on_where_it_stopped(matters_db) -> 
     assert await read_forms(matters_db) == forms
 
 
-async def test_a_row_a_service_updates_meanwhile_keeps_the_update(helpdesk_db) -> None:  # noqa: ANN001
+async def test_a_row_a_service_updates_meanwhile_keeps_the_update(helpdesk_db) -> None:
     now = datetime.now(UTC)
     ids = [uuid.uuid4().hex for _ in range(12)]
     with using_keyring(RING_A):
@@ -184,7 +184,7 @@ async def test_a_row_a_service_updates_meanwhile_keeps_the_update(helpdesk_db) -
     assert [tickets[i].contact_phone for i in ids if i != busy] == [f"138{n:08d}" for n, i in enumerate(ids) if i != busy]
 
 
-async def test_a_value_under_a_key_no_longer_listed_is_reported_and_left_as_it_is(helpdesk_db) -> None:  # noqa: ANN001
+async def test_a_value_under_a_key_no_longer_listed_is_reported_and_left_as_it_is(helpdesk_db) -> None:
     retired = Keyring({"key-z": secrets.token_bytes(32)}, "key-z", LOOKUP)
     ticket_id = uuid.uuid4().hex
     with using_keyring(retired):
@@ -204,12 +204,12 @@ async def test_a_value_under_a_key_no_longer_listed_is_reported_and_left_as_it_i
 
 
 @pytest.fixture(scope="module")
-async def prequal_db(servers):  # noqa: ANN001, ANN201
+async def prequal_db(servers):
     async with scratch_service_database(servers.database_url, "prequal", PREFIX) as db:
         yield db
 
 
-async def test_nested_documents_and_digests_svc_prequal_compares_in_sql(prequal_db) -> None:  # noqa: ANN001
+async def test_nested_documents_and_digests_svc_prequal_compares_in_sql(prequal_db) -> None:
     now = datetime.now(UTC)
     forms = {uuid.uuid4().hex: personal(n) for n in range(4)}
     with using_keyring(RING_A):
@@ -238,7 +238,7 @@ async def test_nested_documents_and_digests_svc_prequal_compares_in_sql(prequal_
             assert {p.application_id: p.form for p in (await session.scalars(select(SubmissionSeen))).all()} == forms
 
 
-async def test_the_command_reports_what_is_left_and_exits_1_until_nothing_is(servers, matters_db) -> None:  # noqa: ANN001
+async def test_the_command_reports_what_is_left_and_exits_1_until_nothing_is(servers, matters_db) -> None:
     await seed_applications(matters_db, 3)
     env = {**os.environ, "DATABASE_URL": servers.database_url, "DATABASE_NAME_PREFIX": PREFIX,
            "DATA_PROTECTION_KEYS": json.dumps({"key-a": base64.b64encode(KEY_A).decode(),

@@ -17,6 +17,7 @@ import asyncio
 import collections
 import time
 from collections.abc import AsyncIterator, Iterable
+from typing import cast
 
 import httptools
 
@@ -75,7 +76,8 @@ class HopConnection(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # A TCP connection's transport: asyncio types this callback for every kind of transport.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self._received_any = True

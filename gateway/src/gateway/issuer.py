@@ -114,7 +114,7 @@ class SigningKey:
 
     @property
     def public_jwk(self) -> dict[str, Any]:
-        jwk = json.loads(ECAlgorithm.to_jwk(self.private_key.public_key()))
+        jwk: dict[str, Any] = json.loads(ECAlgorithm.to_jwk(self.private_key.public_key()))
         jwk.update({"kid": self.kid, "use": "sig", "alg": "ES256"})
         return jwk
 

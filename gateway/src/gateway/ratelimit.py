@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -70,9 +71,9 @@ class RateLimiter:
     sync_seconds: float = 0.2
     max_keys: int = 200_000
     counters: dict[str, _Counter] = field(default_factory=dict)
-    clock: object = time.time
+    clock: Callable[[], float] = time.time
     _pool: asyncpg.Pool | None = None
-    _task: asyncio.Task | None = None
+    _task: asyncio.Task[None] | None = None
     store_ok: bool = False
 
     async def start(self) -> None:

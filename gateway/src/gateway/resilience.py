@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 
 from prometheus_client import Gauge
 
@@ -31,7 +32,7 @@ class CircuitOpen(Exception):
 
 class CircuitBreaker:
     def __init__(self, upstream: str, *, failures_to_open: int = 5, open_seconds: float = 5.0,
-                 clock=time.monotonic) -> None:  # noqa: ANN001
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.upstream = upstream
         self.failures_to_open = failures_to_open
         self.open_seconds = open_seconds
@@ -78,7 +79,7 @@ class RetryBudget:
     """Retries allowed: ``ratio`` of recent requests plus ``floor_per_second``, at most ``cap`` saved up."""
 
     def __init__(self, ratio: float = 0.2, floor_per_second: float = 5.0, cap: float = 100.0,
-                 clock=time.monotonic) -> None:  # noqa: ANN001
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.ratio = ratio
         self.floor_per_second = floor_per_second
         self.cap = cap

@@ -104,7 +104,7 @@ class ScopeTable:
         self._loaded_at: dict[str, float] = {}
         self._attempted_at: dict[str, float] = {}
         self._locks = {name: asyncio.Lock() for name in upstreams}
-        self._refreshing: set[asyncio.Task] = set()
+        self._refreshing: set[asyncio.Task[None]] = set()
 
     def loaded(self) -> list[str]:
         return sorted(self._operations)

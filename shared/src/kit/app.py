@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
@@ -72,7 +72,7 @@ class Runtime:
     gate: DatabaseGate | None = None
 
 
-BackgroundJob = Callable[[Runtime], Awaitable[None]]
+BackgroundJob = Callable[[Runtime], Coroutine[Any, Any, None]]
 
 StateT = TypeVar("StateT")
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)

@@ -61,7 +61,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import BigInteger, Column, DateTime, Index, String, Table, select, text
+from sqlalchemy import BigInteger, Column, DateTime, Index, RowMapping, String, Table, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -343,7 +343,7 @@ def key_audit_log() -> None:
     op.add_column("audit_log", sa.Column("actor_department", sa.String(200)))
     op.add_column("audit_log", sa.Column("key_id", sa.String(64)))
     op.execute("LOCK TABLE audit_log IN EXCLUSIVE MODE")
-    last = op.get_bind().execute(sa.text("SELECT coalesce(max(position), 0) FROM audit_log")).scalar()
+    last = op.get_bind().execute(sa.text("SELECT coalesce(max(position), 0) FROM audit_log")).scalar_one()
     op.create_check_constraint("ck_audit_log_keyed", "audit_log", f"key_id IS NOT NULL OR position <= {int(last)}")
 
 
@@ -357,11 +357,15 @@ def unkey_audit_log() -> None:
 
 # ---- the chain ------------------------------------------------------------------------------------
 
+# An entry about to be written, or one read back from the table.
+Entry = Mapping[str, Any] | RowMapping
+
+
 def _canonical(material: dict[str, Any]) -> bytes:
     return json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
-def _material(entry: Mapping[str, Any]) -> dict[str, Any]:
+def _material(entry: Entry) -> dict[str, Any]:
     return {
         "position": entry["position"],
         "occurred_at": entry["occurred_at"].astimezone(UTC).isoformat(),
@@ -377,13 +381,13 @@ def _material(entry: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def entry_hash(entry: Mapping[str, Any]) -> str:
+def entry_hash(entry: Entry) -> str:
     """SHA-256 over the entry's fields (canonical JSON) and the previous hash: entries from before the
     chain was keyed."""
     return hashlib.sha256(_canonical(_material(entry))).hexdigest()
 
 
-def entry_mac(entry: Mapping[str, Any], key: bytes) -> str:
+def entry_mac(entry: Entry, key: bytes) -> str:
     """HMAC-SHA256 under the chain key named by the entry's ``key_id``, over its fields (the key id and
     the actor's department included) and the previous hash."""
     material = {**_material(entry), "actor_department": entry["actor_department"], "key_id": entry["key_id"]}
@@ -401,8 +405,9 @@ async def record_audit(session: AsyncSession, actor: Principal | None, action: s
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
     head = (await session.execute(
         select(audit_log.c.position, audit_log.c.hash).order_by(audit_log.c.position.desc()).limit(1))).first()
+    position: int = (head.position + 1) if head else 1
     entry: dict[str, Any] = {
-        "position": (head.position + 1) if head else 1,
+        "position": position,
         "occurred_at": datetime.now(UTC),
         "actor_subject": actor.subject if actor else "system",
         "actor_roles": " ".join(sorted(actor.roles)) if actor else "",
@@ -418,7 +423,7 @@ async def record_audit(session: AsyncSession, actor: Principal | None, action: s
     }
     entry["hash"] = entry_mac(entry, keys.chain[keys.active_chain])
     await session.execute(audit_log.insert().values(**entry))
-    return entry["position"]
+    return position
 
 
 class BrokenLink(BaseModel):

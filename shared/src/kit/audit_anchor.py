@@ -31,6 +31,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from prometheus_client import Gauge
@@ -182,7 +183,7 @@ class AnchorStore:
         assert keys.active_anchor is not None
         key_id, signature = keys.sign(checkpoint_payload(service, position, head, anchored_at, previous_signature,
                                                          keys.active_anchor))
-        values = dict(service=service, position=position, head=head, anchored_at=anchored_at,
+        values: dict[str, Any] = dict(service=service, position=position, head=head, anchored_at=anchored_at,
                       previous_signature=previous_signature, key_id=key_id, signature=signature)
         async with self.database.transaction() as session:
             new_id = (await session.execute(audit_checkpoints.insert().values(**values)

@@ -120,7 +120,8 @@ def http_jwks_loader(url: str, timeout: float = 5.0) -> KeyLoader:
         async with httpx.AsyncClient(timeout=timeout) as client:
             response = await client.get(url)
             response.raise_for_status()
-            return response.json()
+            jwks: dict[str, Any] = response.json()
+            return jwks
 
     return load
 
@@ -219,7 +220,7 @@ async def get_principal(request: Request) -> Principal:
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
         raise Unauthorized(messages.BEARER_REQUIRED)
-    principal = await request.app.state.token_verifier.verify(token)
+    principal: Principal = await request.app.state.token_verifier.verify(token)
     structlog.contextvars.bind_contextvars(principal=principal.subject)
     return principal
 
@@ -296,6 +297,7 @@ def require_scopes(*scopes: str) -> Callable[[Principal], Awaitable[Principal]]:
     async def dependency(principal: CurrentPrincipal) -> Principal:
         return _check_scopes(principal, needed)
 
+    # The declaration rides on the dependency, where scope_declaration() finds it from the route.
     dependency.scope_declaration = ScopeDeclaration(scopes=needed)  # type: ignore[attr-defined]
     return dependency
 
@@ -316,7 +318,7 @@ def needs_scope_by(parameter: str, scopes: Mapping[str, str | Iterable[str]]) ->
         needed = declaration.needed(request.path_params)
         return principal if needed is None else _check_scopes(principal, needed)
 
-    dependency.scope_declaration = declaration  # type: ignore[attr-defined]
+    dependency.scope_declaration = declaration  # type: ignore[attr-defined]  # as in require_scopes
     return Depends(dependency)
 
 
@@ -324,7 +326,7 @@ async def _public_route() -> None:
     return None
 
 
-_public_route.scope_declaration = ScopeDeclaration(public=True)  # type: ignore[attr-defined]
+_public_route.scope_declaration = ScopeDeclaration(public=True)  # type: ignore[attr-defined]  # as in require_scopes
 # For a route decorator: anyone may call it without a token (licence verification material, the assistant).
 PUBLIC_ROUTE: Any = Depends(_public_route)
 

@@ -87,7 +87,7 @@ class DatabaseGate:
                     await connection.close(timeout=self.probe_timeout)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - any failure to answer SELECT 1 means not back yet
+        except Exception:  # any failure to answer SELECT 1 means not back yet
             return False
         return True
 

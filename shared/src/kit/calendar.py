@@ -88,7 +88,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from prometheus_client import Gauge
@@ -96,6 +96,10 @@ from prometheus_client import Gauge
 from kit import messages
 from kit.i18n import Text
 from kit.natsauth import NatsClient
+
+if TYPE_CHECKING:
+    from nats.js.client import JetStreamContext
+    from nats.js.kv import KeyValue
 
 log = structlog.get_logger("kit.calendar")
 
@@ -430,6 +434,9 @@ class WorkingHours:
 
     periods: tuple[tuple[time, time], ...] = ((time(9), time(12)), (time(13), time(17)))
     tz: tzinfo = SHANGHAI
+    # Seconds since midnight of each period, and their sum: clocks call offset() and time_at() very often.
+    _bounds: tuple[tuple[float, float], ...] = dataclasses.field(init=False, repr=False, compare=False)
+    _day_seconds: float = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.periods:
@@ -443,7 +450,6 @@ class WorkingHours:
             if start < previous_end:
                 raise ValueError("working-hour periods must be in order and not overlap")
             previous_end = end
-        # Seconds since midnight of each period: clocks call offset() and time_at() very often.
         object.__setattr__(self, "_bounds", tuple((self._seconds(a), self._seconds(b)) for a, b in self.periods))
         object.__setattr__(self, "_day_seconds", sum(b - a for a, b in self._bounds))
 
@@ -454,13 +460,13 @@ class WorkingHours:
     @property
     def day_seconds(self) -> float:
         """Working seconds in one working day."""
-        return self._day_seconds  # type: ignore[attr-defined]
+        return self._day_seconds
 
     def offset(self, t: time) -> float:
         """Working seconds of a working day that have passed at local time ``t``."""
         now = self._seconds(t)
         passed = 0.0
-        for start, end in self._bounds:  # type: ignore[attr-defined]
+        for start, end in self._bounds:
             if now <= start:
                 break
             passed += min(now, end) - start
@@ -468,7 +474,7 @@ class WorkingHours:
 
     def time_at(self, offset: float) -> time:
         """The local time at which ``offset`` (0 < offset ≤ day_seconds) working seconds of the day have passed."""
-        for (start, end), (start_time, _) in zip(self._bounds, self.periods, strict=True):  # type: ignore[attr-defined]
+        for (start, end), (start_time, _) in zip(self._bounds, self.periods, strict=True):
             length = end - start
             if offset <= length:
                 return (datetime.combine(date.min, start_time) + timedelta(seconds=offset)).time()
@@ -731,7 +737,8 @@ def install_approved_year(data: CalendarYear) -> None:
     if data.provisional:
         raise CalendarDataError(data.origin or str(data.year), "暂定年份不能批准", "a provisional year cannot be approved")
     installed = _approved.get(data.year)
-    if installed is not None and None not in (installed.revision, data.revision) and data.revision < installed.revision:
+    if installed is not None and installed.revision is not None and data.revision is not None \
+            and data.revision < installed.revision:
         return  # a watcher catching up after a direct read: the newer approval stays
     _approved[data.year] = data
     default_calendar.cache_clear()
@@ -779,19 +786,21 @@ CALENDAR_PROVISIONAL_YEARS = Gauge("lvrong_calendar_provisional_years",
 CALENDAR_PROVISIONAL_YEARS.set_function(_provisional_now)
 
 
-async def put_approved_year(js: Any, data: CalendarYear, *, bucket: str = CALENDAR_BUCKET) -> int:
+async def put_approved_year(js: JetStreamContext, data: CalendarYear, *, bucket: str = CALENDAR_BUCKET) -> int:
     """Publish an approved year to the KV bucket (creating it if needed); returns the KV revision."""
     data.validate()
     kv = await _bucket(js, bucket)
     return await kv.put(str(data.year), json.dumps(year_document(data), ensure_ascii=False).encode())
 
 
-def _entry_year(bucket: str, key: str, value: bytes, revision: int) -> CalendarYear:
-    origin = f"{bucket}/{key}@{revision}"
-    data = parse_year_data(json.loads(value), origin)
-    if str(data.year) != key:
+def _entry_year(bucket: str, entry: KeyValue.Entry) -> CalendarYear:
+    origin = f"{bucket}/{entry.key}@{entry.revision}"
+    # Deletion markers are skipped by the watcher and raised by KeyValue.get: an entry here holds a value.
+    assert entry.value is not None and entry.revision is not None
+    data = parse_year_data(json.loads(entry.value), origin)
+    if str(data.year) != entry.key:
         raise CalendarDataError(origin, "年份与键不一致", "the year does not match the key")
-    return dataclasses.replace(data, revision=revision)
+    return dataclasses.replace(data, revision=entry.revision)
 
 
 async def refresh_approved_year(server: NatsClient | str, year: int, *,
@@ -813,14 +822,14 @@ async def refresh_approved_year(server: NatsClient | str, year: int, *,
             entry = await kv.get(str(year))
         except (BucketNotFoundError, KeyNotFoundError):
             return None
-        data = _entry_year(bucket, entry.key, entry.value, entry.revision)
+        data = _entry_year(bucket, entry)
         install_approved_year(data)
         return data
     finally:
         await nc.close()
 
 
-async def _bucket(js: Any, bucket: str) -> Any:
+async def _bucket(js: JetStreamContext, bucket: str) -> KeyValue:
     from nats.js.errors import BucketNotFoundError
 
     try:
@@ -851,7 +860,7 @@ async def watch_approved_years(server: str | NatsClient, *, bucket: str = CALEND
                 if entry is None or entry.value is None:
                     continue
                 try:
-                    data = _entry_year(bucket, entry.key, entry.value, entry.revision)
+                    data = _entry_year(bucket, entry)
                     install_approved_year(data)
                     log.info("calendar_year_installed", year=data.year, revision=entry.revision)
                 except (CalendarDataError, ValueError) as e:
@@ -864,6 +873,6 @@ async def watch_approved_years(server: str | NatsClient, *, bucket: str = CALEND
             if nc is not None and not nc.is_closed:
                 try:
                     await nc.close()
-                except Exception:  # noqa: BLE001 - closing a broken connection must not stop the loop
+                except Exception:  # closing a broken connection must not stop the loop
                     pass
         await asyncio.sleep(retry_seconds)

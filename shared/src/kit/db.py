@@ -42,6 +42,11 @@ class Base(DeclarativeBase):
 _TLS_PARAMETERS = ("sslmode", "ssl", "sslrootcert", "sslcert", "sslkey")
 
 
+def _last(value: str | tuple[str, ...]) -> str:
+    """A query parameter's value; given more than once, the last one counts (as in libpq)."""
+    return value if isinstance(value, str) else value[-1]
+
+
 def asyncpg_tls(url: str) -> tuple[str, dict[str, Any]]:
     """``url`` without libpq's TLS parameters, and asyncpg's ``ssl`` connect argument made of them.
 
@@ -50,7 +55,7 @@ def asyncpg_tls(url: str) -> tuple[str, dict[str, Any]]:
     ``verify-ca`` checks the server's certificate against the CA, ``verify-full`` its name too;
     ``require`` encrypts without checking (as in libpq, unless a root certificate is given)."""
     parsed = make_url(url)
-    tls = {k: parsed.query[k] for k in _TLS_PARAMETERS if k in parsed.query}
+    tls = {k: _last(parsed.query[k]) for k in _TLS_PARAMETERS if k in parsed.query}
     if not tls:
         return url, {}
     bare = parsed.difference_update_query(_TLS_PARAMETERS).render_as_string(hide_password=False)

@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.request
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +33,8 @@ LOCAL_NATS_PORT = 42229
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -42,7 +43,7 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.1) -> None:  # noqa: ANN001
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.1) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -173,7 +174,7 @@ class LocalNats:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if port_open(self.port):
             return
-        log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - the server writes to it while it runs
+        log = open(self.data_dir / "server.log", "ab")  # the server writes to it while it runs
         self.process = subprocess.Popen(
             [self.binary(), "-c", str(self._config_file()), "-a", "127.0.0.1", "-p", str(self.port), "-js",
              "-sd", str(self.data_dir),
@@ -262,8 +263,9 @@ def service_command(name: str, port: int, host: str = "127.0.0.1", workers: int 
 
 def http_ok(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310 - loopback only
-            return r.status == 200
+        with urllib.request.urlopen(url, timeout=1) as r:  # loopback only
+            status: int = r.status
+            return status == 200
     except OSError:
         return False
 
@@ -274,7 +276,7 @@ def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         import ctypes
 
-        PR_SET_PDEATHSIG = 1  # noqa: N806 - the name in <sys/prctl.h>
+        PR_SET_PDEATHSIG = 1  # the name in <sys/prctl.h>
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
@@ -311,7 +313,7 @@ class Suite:
     def _start_and_wait(self, names: list[str], timeout: float) -> None:
         started = [(name, *instance) for name in names for instance in self.instances(name)]
         for name, process, port in started:
-            out = open(self.log_dir / f"{process}.log", "ab") if self.log_dir else None  # noqa: SIM115
+            out = open(self.log_dir / f"{process}.log", "ab") if self.log_dir else None
             workers = int(self.env.get(f"{name.upper()}_WORKERS", "1") or 1)
             self.processes[process] = subprocess.Popen(
                 [*self.wrappers.get(name, ()), *service_command(name, port, workers=workers)], env=dict(self.env), cwd=self.cwd,

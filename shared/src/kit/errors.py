@@ -10,7 +10,7 @@ of the thing it is about puts it in ``status_now``. Extensions may not reuse a m
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from fastapi import FastAPI, Request
@@ -91,7 +91,7 @@ class BadRequest(Problem):
 class Unauthorized(Problem):
     status, slug, title_zh, title_en = 401, "unauthorized", "未认证或令牌无效", "Missing or invalid credentials"
 
-    def __init__(self, detail: str | None = None, **kw: Any) -> None:
+    def __init__(self, detail: Text | str | None = None, **kw: Any) -> None:
         kw.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="lvrong"'})
         super().__init__(detail, **kw)
 
@@ -137,7 +137,7 @@ class GatewayTimeout(Problem):
     status, slug, title_zh, title_en = 504, "gateway-timeout", "上游服务超时", "The upstream service timed out"
 
 
-_GENERIC = {
+_GENERIC: dict[int, type[Problem]] = {
     400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
     422: ValidationFailed, 429: TooManyRequests, 502: BadGateway, 503: ServiceUnavailable, 504: GatewayTimeout,
 }
@@ -202,8 +202,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         cls = _GENERIC.get(exc.status_code)
         if cls is None:
-            cls = type("HTTPProblem", (Problem,), {"status": exc.status_code, "slug": f"http-{exc.status_code}",
-                                                   "title_zh": "请求未完成", "title_en": "Request not completed"})
+            # A Problem subclass for this status (type() with a base is typed as a plain type).
+            cls = cast(type[Problem], type("HTTPProblem", (Problem,), {
+                "status": exc.status_code, "slug": f"http-{exc.status_code}",
+                "title_zh": "请求未完成", "title_en": "Request not completed"}))
         detail = exc.detail if isinstance(exc.detail, str) else None
         return problem_response(cls(detail, headers=dict(exc.headers or {})), request)
 

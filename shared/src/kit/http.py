@@ -9,6 +9,7 @@ import asyncio
 import random
 import re
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -38,7 +39,8 @@ def incoming_request_id(value: str | None) -> str:
 
 
 def header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers") or ():
+    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers") or ()
+    for key, value in headers:
         if key == name:
             return value.decode("latin-1")
     return None

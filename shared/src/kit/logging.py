@@ -28,7 +28,8 @@ def _scrub(value: Any) -> Any:
 
 
 def scrub_personal_data(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    return _scrub(event_dict)
+    scrubbed: dict[str, Any] = _scrub(event_dict)
+    return scrubbed
 
 
 _configured = False
@@ -79,4 +80,4 @@ def configure_logging(service: str, level: str = "INFO", stream: TextIO | None =
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)
+    return structlog.stdlib.get_logger(name)

@@ -54,7 +54,8 @@ def rewrite_column(table: str, key_columns: list[str], column: str, transform: A
 
 def service_settings(service: str) -> ServiceSettings:
     module = importlib.import_module(f"{service}.app")
-    return module.Settings()
+    settings: ServiceSettings = module.Settings()
+    return settings
 
 
 def alembic_config(service: str, database_url: str) -> Config:
@@ -75,8 +76,9 @@ def run_env(target_metadata: MetaData, *, platform_tables: bool = True, also: Se
     """The body of every service's ``migrations/env.py`` (online mode, asyncpg); ``platform_tables=False``
     for a database without the kit's tables (the gateway's rate-limit counters); ``also``: other kit
     tables the database holds (the gateway's audit checkpoints)."""
-    import kit.events.outbox  # noqa: F401 - registers the kit's tables on platform_metadata
-    import kit.idempotency  # noqa: F401
+    # Imported for what they do: they register the kit's tables on platform_metadata.
+    import kit.events.outbox
+    import kit.idempotency  # noqa: F401 - ruff counts only the last import of the package ``kit``
     config = context.config
     url = config.attributes.get("database_url")
     if not url:

@@ -89,10 +89,13 @@ def producers() -> list[str]:
 
 def _subscriptions_of(service: str) -> Sequence[Any]:
     module = importlib.import_module(f"{service}.events")
+    subscriptions: Sequence[Any]
     if hasattr(module, "SUBSCRIPTIONS"):
-        return module.SUBSCRIPTIONS
-    # svc-licences builds its subscriptions around its issuer; only their names and subjects are read here.
-    return module.subscriptions(None)
+        subscriptions = module.SUBSCRIPTIONS
+    else:
+        # svc-licences builds its subscriptions around its issuer; only their names and subjects are read here.
+        subscriptions = module.subscriptions(None)
+    return subscriptions
 
 
 def platform_buses() -> list[ServiceBus]:
@@ -193,7 +196,8 @@ def _new_seed() -> bytes:
 def public_key(seed: bytes) -> str:
     import nkeys
 
-    return nkeys.from_seed(bytearray(seed.strip())).public_key.decode()
+    key: bytes = nkeys.from_seed(bytearray(seed.strip())).public_key
+    return key.decode()
 
 
 def _write_secret(path: Path, content: bytes) -> None:

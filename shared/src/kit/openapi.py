@@ -60,7 +60,7 @@ def document_required_scopes(app: FastAPI, document: dict[str, Any]) -> dict[str
         path_item = document.get("paths", {}).get(context.path_format)
         if declaration is None or path_item is None:
             continue
-        for method in context.methods:
+        for method in context.methods or ():
             operation = path_item.get(method.lower())
             if isinstance(operation, dict):
                 operation.update(declaration.as_openapi())
@@ -77,5 +77,6 @@ def document_problem_responses(app: FastAPI) -> FastAPI:
             app.openapi_schema = document_required_scopes(app, correct_error_responses(generate()))
         return app.openapi_schema
 
+    # FastAPI's documented way to adjust the generated document is to replace this method.
     app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any, cast
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import text
+from sqlalchemy import CursorResult, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database
@@ -82,7 +83,9 @@ async def prune(database: Database, retention: Retention, *, batch_size: int = 2
         removed[kind] = 0
         while True:
             async with database.transaction() as session:
-                count = (await session.execute(statement, {"seconds": seconds, "batch": batch_size})).rowcount
+                # A DELETE's result is a cursor's, with its row count (SQLAlchemy types it as any Result).
+                deleted = cast(CursorResult[Any], await session.execute(statement, {"seconds": seconds, "batch": batch_size}))
+                count = deleted.rowcount
             removed[kind] += count
             PRUNED.labels(kind).inc(count)
             if count < batch_size:

@@ -171,7 +171,7 @@ async def census(engine: AsyncEngine, column: ProtectedColumn, active: str) -> d
     value = f"CAST({column.column} AS text)" if column.is_json else column.column
     async with engine.connect() as conn:
         rows = await conn.execute(text(
-            f"SELECT m[1] AS kid, count(*) AS n FROM {column.table}, "  # noqa: S608 - names from the models
+            f"SELECT m[1] AS kid, count(*) AS n FROM {column.table}, "  # names from the models
             f"LATERAL regexp_matches({value}, :any_token, 'g') AS m WHERE {value} ~ :old GROUP BY m[1]"),
             {"any_token": _token_start(column) + _KEY_ID, "old": _old_key_pattern(column, active)})
         return {row.kid: row.n for row in rows if row.kid != active}
@@ -191,7 +191,7 @@ async def _pass(engine: AsyncEngine, column: ProtectedColumn, ring: Keyring, bat
         after = f"AND ({keys}) > ({', '.join(f':k{i}' for i in range(len(column.key_columns)))})" if last else ""
         async with engine.begin() as conn:
             rows = (await conn.execute(text(
-                f"SELECT {keys}, {value} AS value FROM {column.table} "  # noqa: S608 - names from the models
+                f"SELECT {keys}, {value} AS value FROM {column.table} "  # names from the models
                 f"WHERE {value} ~ :old {after} ORDER BY {keys} LIMIT {int(batch_size)} FOR UPDATE SKIP LOCKED"),
                 {"old": _old_key_pattern(column, ring.active), **{f"k{i}": v for i, v in enumerate(last or ())}})).all()
             if not rows:

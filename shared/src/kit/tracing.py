@@ -126,7 +126,7 @@ def configure_tracing(service: str) -> bool:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     if trace_dir:
         Path(trace_dir).mkdir(parents=True, exist_ok=True)
-        out = open(Path(trace_dir) / f"{service}-{os.getpid()}.jsonl", "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - open while the process runs
+        out = open(Path(trace_dir) / f"{service}-{os.getpid()}.jsonl", "a", buffering=1, encoding="utf-8")  # open while the process runs
         provider.add_span_processor(BatchSpanProcessor(
             ConsoleSpanExporter(out=out, formatter=lambda span: span.to_json(indent=None) + "\n"),
             schedule_delay_millis=200))

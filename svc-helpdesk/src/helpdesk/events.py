@@ -18,7 +18,7 @@ SUBSCRIPTIONS = [
 
 async def sla_alerts(runtime: Runtime) -> None:
     """Warnings, breaches and escalations of SLA clocks, once per tick across replicas."""
-    async def tick(session) -> int:  # noqa: ANN001
+    async def tick(session) -> int:
         return await tickets.send_due_alerts(session, utcnow())
 
     await every(runtime.database, "helpdesk.sla-alerts", runtime.settings.sla_alert_interval_seconds, tick)
@@ -26,7 +26,7 @@ async def sla_alerts(runtime: Runtime) -> None:
 
 async def reassignment(runtime: Runtime) -> None:
     """Assign waiting tickets and re-assign those whose agent did not answer in time."""
-    async def tick(session) -> int:  # noqa: ANN001
+    async def tick(session) -> int:
         return await assignment.reassign_unanswered(session, utcnow(), runtime.settings.reassign_after_seconds)
 
     await every(runtime.database, "helpdesk.reassignment", runtime.settings.reassign_interval_seconds, tick)

@@ -106,7 +106,7 @@ async def list_entries(session: SessionDep, _: Reader, limit: LimitQuery = 20, c
              responses={201: {"model": EntryView}, 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
 async def create_entry(request: Request, principal: Editor, body: EntryCreate, idempotency_key: IdempotencyKey = None
                        ) -> JSONResponse:
-    async def create(session):  # noqa: ANN001, ANN202
+    async def create(session):
         entry = await entries.create(session, principal, body)
         await session.flush()
         return 201, EntryView.model_validate(await entries.view(session, entry)).model_dump(mode="json")
@@ -159,7 +159,7 @@ async def entry_version(session: SessionDep, _: Reader, entry_id: EntryId, versi
     return {"id": entry_id, "version": version, "content": await entries.version_content(session, entry_id, version)}
 
 
-async def _transition(request: Request, action, principal: Principal, entry_id: str, body: Transition | None  # noqa: ANN001
+async def _transition(request: Request, action, principal: Principal, entry_id: str, body: Transition | None
                       ) -> EntryView:
     async with request.app.state.database.transaction() as session:
         entry = await action(session, principal, entry_id, body.note if body else None)
@@ -269,7 +269,7 @@ async def get_reports(session: SessionDep, _: Staff) -> dict:
 
 # ---- the assistant -----------------------------------------------------------------------------------
 
-def _session_view(c, messages: list[dict] | None = None) -> SessionView:  # noqa: ANN001
+def _session_view(c, messages: list[dict] | None = None) -> SessionView:
     return SessionView(id=c.id, channel=c.channel, turns=c.turns or 0, answered=bool(c.answered),
                        handed_over=bool(c.handed_over), solved=c.solved, created_at=c.created_at, messages=messages or [])
 
@@ -281,7 +281,7 @@ async def start_session(request: Request, principal: MaybePrincipal, body: Sessi
                         idempotency_key: IdempotencyKey = None) -> JSONResponse:
     body = body or SessionCreate()
 
-    async def create(session):  # noqa: ANN001, ANN202
+    async def create(session):
         c = await conversations.start(session, principal, body.channel)
         return 201, _session_view(c).model_dump(mode="json")
 

@@ -252,7 +252,7 @@ def _evaluate_one(c: CompiledRule, context: cel.Context, on: dt.date) -> RuleRes
             return _result(outcome="not_applicable", **base)
         if _truth(c.expr, context):
             return _result(outcome="passed", **base)
-    except Exception as exc:  # noqa: BLE001 - any evaluation error makes the rule "error" (human review)
+    except Exception as exc:  # any evaluation error makes the rule "error" (human review)
         return _result(outcome="error", error=str(exc)[:500], message_zh="该规则无法自动判断，需人工审核",
                           message_en="this rule could not be evaluated automatically; a reviewer will check it", **base)
     return _result(outcome="failed", message_zh=r.message_zh, message_en=r.message_en, **base)

@@ -1,5 +1,7 @@
 """Event contracts: the ``data`` of every event, as pydantic models, so a consumer never imports a
 producer. One module per producing service; ``EVENT_TYPES`` maps each type to its model."""
+from types import ModuleType
+
 from kit.contracts import helpdesk, knowledge, licences, matters, prequal
 from kit.contracts.helpdesk import AnswerProposed
 from kit.contracts.knowledge import AssistantHandedOver, ConversationTurn
@@ -24,7 +26,7 @@ from kit.contracts.prequal import Finding, PrereviewVerdictIssued
 from kit.events.envelope import EventContract
 
 
-def _contracts_of(*modules) -> dict[str, type[EventContract]]:  # noqa: ANN002
+def _contracts_of(*modules: ModuleType) -> dict[str, type[EventContract]]:
     # Every EventContract defined in a producer's module, so adding an event means editing one module.
     return {c.event_type: c for m in modules for c in vars(m).values()
             if isinstance(c, type) and issubclass(c, EventContract) and c is not EventContract and c.__module__ == m.__name__}

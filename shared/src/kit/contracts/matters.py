@@ -37,7 +37,9 @@ class FormFieldSpec(BaseModel):
     def required_for(self, form: dict[str, Any]) -> bool:
         if self.required:
             return True
-        return bool(self.required_when) and all(form.get(k) == v for k, v in self.required_when.items())
+        if not self.required_when:
+            return False
+        return all(form.get(k) == v for k, v in self.required_when.items())
 
 
 class MaterialSpec(BaseModel):

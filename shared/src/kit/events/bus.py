@@ -445,7 +445,7 @@ class JetStreamBus:
             await (await self._ensure()).consumer_info(spec.stream, spec.durable)
         except NotFoundError:
             return True
-        except Exception:  # noqa: BLE001 - the server away: not known to be gone
+        except Exception:  # the server away: not known to be gone
             return False
         return False
 
@@ -616,6 +616,6 @@ class JetStreamBus:
                 await self.consume(watcher, copy)
             except asyncio.CancelledError:
                 raise
-            except Exception as e:  # noqa: BLE001 - e.g. refused by the server's permissions: say so, try again
+            except Exception as e:  # e.g. refused by the server's permissions: say so, try again
                 log.error("unsettled_watch_failed", durable=watcher.durable, error=type(e).__name__)
                 await asyncio.sleep(5.0)

@@ -174,7 +174,7 @@ class EventConsumer:
         published on: the bus lets only that service (and its consumers' ops identities, replaying what
         it published) publish there, so a mismatch is a forgery or a fault, never applied."""
         producer = producer_of(delivery.subject)
-        if event.source == source_of(producer) and producer_of(event.type) == producer:
+        if producer is not None and event.source == source_of(producer) and producer_of(event.type) == producer:
             return False
         log.error("event_source_refused", consumer=self.durable, subject=delivery.subject, event_id=event.id,
                   event_type=event.type, source=event.source[:200])
@@ -235,7 +235,7 @@ class EventConsumer:
                                                   self.subscription.batch_handler)
         except asyncio.CancelledError:
             raise
-        except Exception as e:  # noqa: BLE001 - which event failed is found by handling them one at a time
+        except Exception as e:  # which event failed is found by handling them one at a time
             log.warning("event_batch_failed", consumer=self.durable, events=len(events), error=type(e).__name__)
             if database_unreachable(e):  # not any event's fault: the bus holds them all until it is back
                 for i in events:
@@ -250,7 +250,7 @@ class EventConsumer:
                     outcomes[i] = (await self._on_delivery(deliveries[i]), None)
                 except asyncio.CancelledError:
                     raise
-                except Exception as failed:  # noqa: BLE001 - the bus retries it, then dead-letters it
+                except Exception as failed:  # the bus retries it, then dead-letters it
                     outcomes[i] = (DeliveryOutcome.RETRY, failed)
             return outcomes
         fresh = {e.id for e in applied}

@@ -10,6 +10,7 @@ applies it now. A message that is not an event at all cannot be replayed, only d
 from __future__ import annotations
 
 import base64
+import builtins
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ class DeadLetter:
 
     @classmethod
     def from_message(cls, msg: RawStreamMsg) -> DeadLetter:
+        # A message read from a stream has its sequence and subject (nats-py types every field optional).
+        assert msg.seq is not None and msg.subject is not None
         headers = msg.headers or {}
         event = None
         with contextlib.suppress(ValueError):
@@ -114,9 +117,9 @@ class DeadLetters:
             return await self._list(await ops.jetstream(), after=after, limit=limit, consumer=consumer)
 
     async def _list(self, js: JetStreamContext, *, after: int, limit: int,
-                    consumer: str | None) -> tuple[list[DeadLetter], int | None]:
+                    consumer: str | None) -> tuple[builtins.list[DeadLetter], int | None]:
         subjects = [s for s, d in self.subjects.items() if consumer is None or d == consumer]
-        found: list[RawStreamMsg] = []
+        found: builtins.list[DeadLetter] = []
         for subject in subjects:
             seq = after + 1
             taken = 0
@@ -125,11 +128,11 @@ class DeadLetters:
                     msg = await js.get_msg(DEAD_LETTER_STREAM, seq=seq, subject=subject, next=True)
                 except NotFoundError:  # no more on this subject (or no dead letter stream yet)
                     break
-                found.append(msg)
+                found.append(DeadLetter.from_message(msg))
                 taken += 1
-                seq = msg.seq + 1
-        found.sort(key=lambda m: m.seq)
-        page = [DeadLetter.from_message(m) for m in found[:limit]]
+                seq = found[-1].sequence + 1
+        found.sort(key=lambda letter: letter.sequence)
+        page = found[:limit]
         return page, (page[-1].sequence if len(found) > limit else None)
 
     async def counts(self) -> dict[str, int]:

@@ -20,9 +20,9 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
                                               description="Repeat a request safely: same key, same result")]
 
 
-def settings(request: Request):  # noqa: ANN201 - the service's Settings
+def settings(request: Request):  # the service's Settings
     return request.app.state.runtime.settings
 
 
-def database(request: Request):  # noqa: ANN201
+def database(request: Request):
     return request.app.state.database

@@ -24,7 +24,7 @@ async def report(request: Request, principal: Reader,
                  start: Annotated[date, Query(alias="from", description="First day (Asia/Shanghai)")],
                  end: Annotated[date, Query(alias="to", description="Last day, inclusive")],
                  group_by: Literal["none", "matter", "department", "agent"] = "none",
-                 format: Literal["json", "csv"] | None = None) -> Any:  # noqa: A002 - the query parameter's name
+                 format: Literal["json", "csv"] | None = None) -> Any:  # the query parameter's name
     if end < start or (end - start).days >= MAX_DAYS or start.year < 2000 or end.year > 2100:
         raise ValidationFailed(f"期间须为 2000–2100 年内的 1–{MAX_DAYS} 天，且 to 不早于 from / the period must be "
                                f"1–{MAX_DAYS} days within 2000–2100, to not before from")

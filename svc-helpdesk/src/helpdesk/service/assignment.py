@@ -24,7 +24,7 @@ OPEN_STATUSES = ("new", "assigned", "waiting_applicant", "reopened")
 AGENTS_MOVE = ("assigned", "reopened")
 
 
-def open_count():  # noqa: ANN201 - a correlated scalar subquery
+def open_count():  # a correlated scalar subquery
     return (select(func.count()).select_from(Ticket)
             .where(Ticket.assigned_agent == Agent.subject, Ticket.status.in_(OPEN_STATUSES))
             .correlate(Agent).scalar_subquery())

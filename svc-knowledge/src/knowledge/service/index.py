@@ -58,7 +58,7 @@ class IndexHolder:
             log.info("search_index_rebuilt", entries=len(rows), generation=generation)
             return True
 
-    def _build(self, rows: list, generation: int) -> SearchIndex:  # noqa: ANN401
+    def _build(self, rows: list, generation: int) -> SearchIndex:
         a = analyzer()
         entries = []
         seen = set()
@@ -86,7 +86,7 @@ async def bump_generation(session: AsyncSession) -> None:
     await session.execute(update(IndexState).where(IndexState.id == 1).values(generation=IndexState.generation + 1))
 
 
-async def refresh_job(runtime) -> None:  # noqa: ANN001
+async def refresh_job(runtime) -> None:
     """Keep this process's index equal to the database's live entries."""
     while True:
         try:

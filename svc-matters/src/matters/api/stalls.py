@@ -33,7 +33,7 @@ async def list_stalls(
     session: SessionDep, principal: Staff, limit: LimitQuery = 20, cursor: CursorQuery = None,
     matter: Annotated[str | None, Query(max_length=32, description="Matter code")] = None,
     status: ApplicationStatus | None = None,
-    open: Annotated[bool | None, Query(description="Only open (true) or only resolved (false) stalls")] = None,  # noqa: A002
+    open: Annotated[bool | None, Query(description="Only open (true) or only resolved (false) stalls")] = None,
     application: Annotated[str | None, Query(max_length=32, description="One application's stalls")] = None,
     department: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[StallView]:

@@ -22,7 +22,7 @@ branch_labels = None
 depends_on = None
 
 
-def _rewrite_forms(transform) -> None:  # noqa: ANN001
+def _rewrite_forms(transform) -> None:
     rewrite_column("applications", ["id"], "form", transform)
 
 
