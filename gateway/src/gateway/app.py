@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway import messages
 from gateway.forwarded import client_address
 from gateway.issuer import DevIssuer, InvalidGrant
 from gateway.openapi import MergedOpenAPI
@@ -87,7 +88,7 @@ def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, m
         if all(v == "ok" for v in results.values()):
             return JSONResponse({"status": "ready", "services": results, "circuits": circuits,
                                  "rate_limits": rate_limits, "scope_declarations": scope_declarations})
-        problem = ServiceUnavailable("部分服务未就绪 / some services are not ready", services=results,
+        problem = ServiceUnavailable(messages.SERVICES_NOT_READY, services=results,
                                      circuits=circuits, rate_limits=rate_limits,
                                      scope_declarations=scope_declarations)
         return JSONResponse(problem_body(problem, instance="/readyz"), status_code=503, media_type=PROBLEM_MEDIA_TYPE)
@@ -138,7 +139,7 @@ def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, m
             try:
                 body = issuer.grant(form)
             except InvalidGrant as e:
-                problem: Problem = BadRequest(e.description, error=e.error, error_description=e.description)
+                problem: Problem = BadRequest(e.description, error=e.error, error_description=e.description.en)
                 problem.status = e.status
                 raise problem from None
             return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
@@ -225,7 +226,7 @@ class Gateway:
         decision = self.limiter.check(label, limit, subject, ip)
         if not decision.allowed:
             await send_problem(send, scope, TooManyRequests(
-                f"请求过于频繁，请 {decision.retry_after} 秒后再试 / too many requests, retry in {decision.retry_after} s",
+                messages.RETRY_LATER.format(seconds=decision.retry_after),
                 headers={"Retry-After": str(decision.retry_after)}, limit=decision.kind))
         return decision.allowed
 

@@ -24,7 +24,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
+from gateway import messages
 from kit.auth import Role, SubjectKind
+from kit.i18n import Text
 
 DEMO_PASSWORD = "demo"
 # The demo staff work for the bureau as a whole, so they see every department's applications; a
@@ -100,8 +102,8 @@ DEMO_CLIENTS: dict[str, DemoAccount] = {
 
 
 class InvalidGrant(Exception):
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
-        super().__init__(description)
+    def __init__(self, error: str, description: Text, status: int = 400) -> None:
+        super().__init__(str(description))
         self.error = error
         self.description = description
         self.status = status
@@ -175,7 +177,7 @@ class DevIssuer:
             wanted = requested_scope.split()
             unknown = [s for s in wanted if s not in allowed]
             if unknown:
-                raise InvalidGrant("invalid_scope", f"不允许的权限范围 / scope not allowed: {' '.join(unknown)}")
+                raise InvalidGrant("invalid_scope", messages.SCOPE_NOT_ALLOWED.format(scopes=" ".join(unknown)))
             granted = wanted
         else:
             granted = allowed
@@ -199,12 +201,12 @@ class DevIssuer:
         if grant_type == "password":
             account = DEMO_USERS.get(form.get("username", ""))
             if account is None or not hmac.compare_digest(form.get("password", ""), DEMO_PASSWORD):
-                raise InvalidGrant("invalid_grant", "用户名或密码错误 / wrong username or password")
+                raise InvalidGrant("invalid_grant", messages.WRONG_PASSWORD)
             return self.issue(account, requested_scope=form.get("scope"))
         if grant_type == "client_credentials":
             client_id = form.get("client_id", "")
             account = DEMO_CLIENTS.get(client_id)
             if account is None or not hmac.compare_digest(form.get("client_secret", ""), DEMO_PASSWORD):
-                raise InvalidGrant("invalid_client", "客户端认证失败 / client authentication failed", status=401)
+                raise InvalidGrant("invalid_client", messages.CLIENT_AUTHENTICATION_FAILED, status=401)
             return self.issue(account, client_id=client_id, requested_scope=form.get("scope"))
-        raise InvalidGrant("unsupported_grant_type", "仅支持 password 与 client_credentials / only password and client_credentials")
+        raise InvalidGrant("unsupported_grant_type", messages.GRANT_TYPE_UNSUPPORTED)

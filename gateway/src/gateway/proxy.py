@@ -27,10 +27,12 @@ import structlog
 from prometheus_client import Counter
 from starlette.types import Receive, Scope, Send
 
+from gateway import messages
 from gateway.hop import HopConnection, UpstreamClosed, UpstreamPool, request_head
 from gateway.resilience import CircuitBreaker, CircuitOpen, RetryBudget
 from gateway.routes import Route
 from gateway.scopes import ScopeTable
+from kit import messages as kit_messages
 from kit.auth import InsufficientScope, Principal, TokenVerifier, bearer_token
 from kit.errors import (
     PROBLEM_MEDIA_TYPE,
@@ -124,7 +126,7 @@ class Proxy:
             return None
         token = bearer_token(header(scope, b"authorization"))
         if token is None:
-            return Unauthorized("缺少 Bearer 令牌 / a bearer token is required")
+            return Unauthorized(kit_messages.BEARER_REQUIRED)
         try:
             principal = await self.verifier.verify(token)
         except Problem as problem:
@@ -139,7 +141,7 @@ class Proxy:
                      principal: Principal | None = None) -> None:
         declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await send_problem(send, scope, PayloadTooLarge(f"请求体不能超过 {self.max_body_bytes} 字节 / body too large"))
+            await send_problem(send, scope, PayloadTooLarge(messages.BODY_TOO_LARGE.format(limit=self.max_body_bytes)))
             return
         chunked = declared is None and header(scope, b"transfer-encoding") is not None
         await self._forward(route, scope, receive, send, has_body=chunked or declared not in (None, "0"),
@@ -259,14 +261,14 @@ class Proxy:
         except CircuitOpen as e:
             UPSTREAM_FAILURES.labels(route.upstream, "circuit_open").inc()
             await send_problem(send, scope, ServiceUnavailable(
-                f"{route.upstream} 暂不可用 / {route.upstream} is unavailable",
+                messages.UPSTREAM_UNAVAILABLE.format(upstream=route.upstream),
                 headers={"Retry-After": str(max(1, round(e.retry_after)))}))
         except TimeoutError:
             UPSTREAM_FAILURES.labels(route.upstream, "timeout").inc()
             upstream.breaker.record(success=False)
             log.warning("upstream_timeout", upstream=route.upstream)
             if not started:
-                await send_problem(send, scope, GatewayTimeout(f"{route.upstream} 未在时限内响应 / {route.upstream} timed out"))
+                await send_problem(send, scope, GatewayTimeout(messages.UPSTREAM_TIMED_OUT.format(upstream=route.upstream)))
         except OSError as e:  # refused, unreachable, reset; a closed exchange or a client gone are told apart
             if isinstance(e, UpstreamClosed | ConnectionAbortedError):
                 await self._failed_exchange(route, scope, send, upstream, e, body_outcome, started)
@@ -276,7 +278,7 @@ class Proxy:
             log.warning("upstream_unavailable", upstream=route.upstream, error=type(e).__name__)
             if not started:
                 await send_problem(send, scope, ServiceUnavailable(
-                    f"{route.upstream} 暂不可用 / {route.upstream} is unavailable", headers={"Retry-After": "5"}))
+                    messages.UPSTREAM_UNAVAILABLE.format(upstream=route.upstream), headers={"Retry-After": "5"}))
         except _BodyTooLarge as e:
             await self._failed_exchange(route, scope, send, upstream, e, body_outcome, started)
         finally:
@@ -288,7 +290,7 @@ class Proxy:
         if body_outcome.get("too_large"):
             if not started:
                 await send_problem(send, scope, PayloadTooLarge(
-                    f"请求体不能超过 {self.max_body_bytes} 字节 / the body exceeds {self.max_body_bytes} bytes"))
+                    messages.BODY_TOO_LARGE.format(limit=self.max_body_bytes)))
             return
         if body_outcome.get("client_gone"):
             log.info("client_disconnected", upstream=route.upstream)
@@ -297,7 +299,7 @@ class Proxy:
         upstream.breaker.record(success=False)
         log.warning("upstream_error", upstream=route.upstream, error=type(error).__name__)
         if not started:
-            await send_problem(send, scope, BadGateway(f"{route.upstream} 响应异常 / {route.upstream} failed"))
+            await send_problem(send, scope, BadGateway(messages.UPSTREAM_FAILED.format(upstream=route.upstream)))
 
     @staticmethod
     async def _pump(connection: HopConnection, send: Send, read_limit: float) -> None:
