@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from helpdesk.api.common import ERROR_RESPONSES, Ops, database, settings
+from helpdesk.api.deps import ERROR_RESPONSES, Ops, database, settings
 from helpdesk.schemas import CalendarSubmissionView, CalendarSubmit, CalendarYearView
 from helpdesk.service import calendar_admin as service
 from kit.auth import Principal, Role, needs_scope, require_roles

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from helpdesk.api.common import ERROR_RESPONSES, HallStaff, IdempotencyKey, Ops, database
+from helpdesk.api.deps import ERROR_RESPONSES, HallStaff, IdempotencyKey, Ops, database
 from helpdesk.schemas import (
     AppointmentCreate,
     AppointmentView,

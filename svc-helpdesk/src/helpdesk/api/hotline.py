@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
-from helpdesk.api.common import ERROR_RESPONSES, IdempotencyKey, Staff, database
+from helpdesk.api.deps import ERROR_RESPONSES, IdempotencyKey, Staff, database
 from helpdesk.schemas import TransferCreate, TransferView
 from helpdesk.service import hotline as service
 from kit.auth import Principal, Role, needs_scope, require_roles

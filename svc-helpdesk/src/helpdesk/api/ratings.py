@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from helpdesk.api.common import ERROR_RESPONSES, IdempotencyKey, database, settings
+from helpdesk.api.deps import ERROR_RESPONSES, IdempotencyKey, database, settings
 from helpdesk.schemas import RatingCreate, RatingView, RectificationAction, RectificationView
 from helpdesk.service import ratings as service
 from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, require_roles

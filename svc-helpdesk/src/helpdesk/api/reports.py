@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
-from helpdesk.api.common import ERROR_RESPONSES
+from helpdesk.api.deps import ERROR_RESPONSES
 from helpdesk.service import reports as service
 from kit.auth import Principal, Role, needs_scope, require_roles
 from kit.errors import ValidationFailed

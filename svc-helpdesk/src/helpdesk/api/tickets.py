@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 from sqlalchemy import select
 
-from helpdesk.api.common import ERROR_RESPONSES, Agent, IdempotencyKey, Ops, Staff, database, settings
+from helpdesk.api.deps import ERROR_RESPONSES, Agent, IdempotencyKey, Ops, Staff, database, settings
 from helpdesk.models import Agent as AgentRow
 from helpdesk.models import SlaPolicy
 from helpdesk.schemas import (
