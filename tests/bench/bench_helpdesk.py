@@ -34,8 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from helpdesk.app import Settings  # noqa: E402
 from helpdesk.service import reports, tickets  # noqa: E402
+from helpdesk.settings import Settings  # noqa: E402
 from kit.db import Database  # noqa: E402
 from kit.migrations import upgrade  # noqa: E402
 from support import drop_databases  # noqa: E402

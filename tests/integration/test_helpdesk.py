@@ -9,8 +9,10 @@ import asyncio
 import datetime as dt
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import nats
 import pytest
 
@@ -22,6 +24,36 @@ from support import all_materials, bearer, connect_nats, matter, submit_for_verd
 pytestmark = pytest.mark.integration
 
 LICENSING = "市绿化市容局许可处"
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(autouse=True)
+async def problems(client: httpx.AsyncClient) -> AsyncIterator[list[tuple[str, int, Any]]]:
+    """Every problem the help desk answers in these tests, as (request, response code, body's ``status``):
+    RFC 9457 reserves ``status`` for the code, so each must carry its own (a thing's state is ``status_now``)."""
+    seen: list[tuple[str, int, Any]] = []
+
+    async def record(response: httpx.Response) -> None:
+        if response.headers.get("content-type", "").startswith(PROBLEM):
+            await response.aread()
+            seen.append((f"{response.request.method} {response.request.url.path}", response.status_code,
+                         response.json().get("status")))
+
+    client.event_hooks["response"].append(record)
+    try:
+        yield seen
+    finally:
+        client.event_hooks["response"].remove(record)
+    assert [p for p in seen if p[1] != p[2]] == []
+
+
+def problem(response: httpx.Response, code: int) -> dict[str, Any]:
+    """The problem+json body of ``response``, answered with ``code`` and saying that code as its ``status``."""
+    assert response.status_code == code, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body: dict[str, Any] = response.json()
+    assert body["status"] == code and body["title_zh"] and body["title_en"]
+    return body
 
 
 async def count(suite, sql: str, *args: Any) -> int:
@@ -112,7 +144,7 @@ async def test_help_session_from_question_to_rating(suite, client, token) -> Non
     # Rating before the help has finished is refused.
     r = await client.post("/v1/ratings", json={"target_kind": "ticket", "target_id": ticket["id"], "score": 5},
                           headers=person)
-    assert r.status_code == 409, r.text
+    problem(r, 409)
     r = await client.post(f"/v1/tickets/{ticket['id']}/actions/resolve", json={}, headers=agent)
     assert r.status_code == 200 and r.json()["status"] == "resolved"
     assert all(c["stopped_at"] for c in r.json()["clocks"])
@@ -181,10 +213,14 @@ async def test_bad_ticket_input_writes_nothing(suite, client, token) -> None:
     assert await count(suite, "SELECT count(*) FROM tickets") == before
     ticket = await open_ticket(client, token)
     for action, status in (("fly", 404), ("close", 409), ("resolve", 403)):
-        r = await client.post(f"/v1/tickets/{ticket['id']}/actions/{action}", json={}, headers=person)
-        assert r.status_code == status, (action, r.text)
-    assert "allowed_actions" in (await client.post(f"/v1/tickets/{ticket['id']}/actions/close", json={},
-                                                   headers=person)).json()
+        problem(await client.post(f"/v1/tickets/{ticket['id']}/actions/{action}", json={}, headers=person), status)
+    unknown = problem(await client.post(f"/v1/tickets/{ticket['id']}/actions/fly", json={}, headers=person), 404)
+    assert "close" in unknown["actions"] and "fly" not in unknown["actions"]
+    refused = problem(await client.post(f"/v1/tickets/{ticket['id']}/actions/close", json={}, headers=person), 409)
+    assert refused["status_now"] == "assigned"
+    assert {"action": "resolve", "roles": ["helpdesk_agent"], "to_status": "resolved"} in refused["allowed_actions"]
+    assert await count(suite, "SELECT count(*) FROM ticket_steps WHERE ticket_id = $1 AND action = 'close'",
+                       ticket["id"]) == 0
     await answer(client, token, ticket)
     # The list pages newest first with an opaque cursor; a forged cursor is refused.
     seen: list[str] = []
@@ -564,3 +600,26 @@ async def test_the_hotline_system_records_transfers_with_its_own_client(suite, c
     assert recorded.status_code == 201, recorded.text
     # Its scope opens the hotline and nothing else.
     assert (await client.get("/v1/tickets", headers=system)).status_code == 403
+
+
+async def test_rating_an_unfinished_ticket_is_409_whose_status_is_the_code(
+        suite, client, token, problems) -> None:
+    """Issue 15: the 409 said the ticket's status ("assigned") where RFC 9457 puts the response's code."""
+    await go_available(client, token, "agent-licensing")
+    ticket = await open_ticket(client, token)
+    assert ticket["status"] == "assigned"
+    person = bearer(await token("applicant-person"))
+    r = await client.post("/v1/ratings", json={"target_kind": "ticket", "target_id": ticket["id"], "score": 1},
+                          headers=person)
+    body = problem(r, 409)
+    assert body["status_now"] == "assigned"
+    english = await client.post("/v1/ratings", json={"target_kind": "ticket", "target_id": ticket["id"], "score": 1},
+                                headers={**person, "Accept-Language": "en"})
+    assert problem(english, 409)["detail"] == "The ticket is not finished yet"
+    assert body["detail"] == "工单尚未办结，不能评价"
+    assert await count(suite, "SELECT count(*) FROM ratings WHERE target_id = $1", ticket["id"]) == 0
+    assert await count(suite, "SELECT count(*) FROM rectifications r JOIN ratings g ON g.id = r.rating_id "
+                              "WHERE g.target_id = $1", ticket["id"]) == 0
+    # The fixture checks every problem of every test here; this one saw these two at least.
+    assert [p for p in problems if p[0] == "POST /v1/ratings"] == [("POST /v1/ratings", 409, 409)] * 2
+    await answer(client, token, ticket)

@@ -2,7 +2,7 @@
 from fastapi import APIRouter
 
 from helpdesk.api import calendar, halls, hotline, ratings, reports, tickets
-from helpdesk.api.common import ERROR_RESPONSES
+from helpdesk.api.deps import ERROR_RESPONSES
 from kit.audit import audit_router
 
 # The kit's audit routes, with the error answers documented like every other route here.

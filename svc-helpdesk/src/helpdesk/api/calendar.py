@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path
 
-from helpdesk.api.common import ERROR_RESPONSES, Ops, database, settings
+from helpdesk.api.deps import ERROR_RESPONSES, Ops, SettingsDep
 from helpdesk.schemas import CalendarSubmissionView, CalendarSubmit, CalendarYearView
 from helpdesk.service import calendar_admin as service
 from kit.auth import Principal, Role, needs_scope, require_roles
-from kit.db import SessionDep
+from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
 
 router = APIRouter(tags=["calendar"], responses=ERROR_RESPONSES)
@@ -26,14 +26,12 @@ async def get_year(session: SessionDep, principal: Reader, year: Year) -> Calend
 @router.put("/v1/calendar/{year}", dependencies=[needs_scope("helpdesk:admin")], status_code=202,
             summary="Ops: submit a year's holidays and make-up working days (调休) for approval by a second ops person",
             responses={422: PROBLEM_RESPONSES[422]})
-async def submit_year(request: Request, principal: Ops, year: Year, body: CalendarSubmit) -> CalendarSubmissionView:
-    async with database(request).transaction() as session:
-        return await service.submit_year(session, principal, year, body)
+async def submit_year(database: DatabaseDep, principal: Ops, year: Year, body: CalendarSubmit) -> CalendarSubmissionView:
+    return await service.submit_year(database, principal, year, body)
 
 
 @router.post("/v1/calendar/{year}/approve", dependencies=[needs_scope("helpdesk:admin")],
              summary="Ops: approve the pending submission (not your own); every service uses it within moments",
              responses={409: PROBLEM_RESPONSES[409], 503: PROBLEM_RESPONSES[503]})
-async def approve_year(request: Request, principal: Ops, year: Year) -> CalendarSubmissionView:
-    async with database(request).transaction() as session:
-        return await service.approve_year(session, principal, year, settings(request).nats_client)
+async def approve_year(database: DatabaseDep, settings: SettingsDep, principal: Ops, year: Year) -> CalendarSubmissionView:
+    return await service.approve_year(database, principal, year, settings.nats_client)

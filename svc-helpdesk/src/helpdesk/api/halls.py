@@ -4,10 +4,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Path, Query, Response
 
-from helpdesk.api.common import ERROR_RESPONSES, HallStaff, IdempotencyKey, Ops, database
+from helpdesk.api.deps import ERROR_RESPONSES, HallStaff, Ops
 from helpdesk.schemas import (
     AppointmentCreate,
     AppointmentView,
@@ -20,8 +19,9 @@ from helpdesk.schemas import (
 )
 from helpdesk.service import halls as service
 from kit.auth import CurrentPrincipal, needs_scope
-from kit.db import SessionDep
+from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
+from kit.idempotency import IdempotencyKey
 
 router = APIRouter(tags=["halls"], responses=ERROR_RESPONSES)
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -30,9 +30,8 @@ Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$
 @router.post("/v1/halls", dependencies=[needs_scope("helpdesk:admin")],
              status_code=201, summary="Ops: add a service hall",
              responses={409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
-async def create_hall(request: Request, principal: Ops, body: HallCreate) -> HallView:
-    async with database(request).transaction() as session:
-        return await service.create_hall(session, body)
+async def create_hall(database: DatabaseDep, principal: Ops, body: HallCreate) -> HallView:
+    return await service.create_hall(database, body)
 
 
 @router.get("/v1/halls", dependencies=[needs_scope("helpdesk:read")], summary="Service halls")
@@ -53,10 +52,11 @@ async def slots(session: SessionDep, principal: CurrentPrincipal, hall_id: Id,
              summary="Book a time slot (capacity per slot; a cap per person per day)",
              responses={201: {"model": AppointmentView}, 404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409],
                         422: PROBLEM_RESPONSES[422]})
-async def book(request: Request, body: AppointmentCreate, principal: CurrentPrincipal,
-               idempotency_key: IdempotencyKey = None) -> JSONResponse:
-    status, payload = await service.book(database(request), principal, body, idempotency_key)
-    return JSONResponse(payload, status_code=status, headers={"Location": f"/v1/appointments/{payload['id']}"})
+async def book(response: Response, database: DatabaseDep, body: AppointmentCreate, principal: CurrentPrincipal,
+               idempotency_key: IdempotencyKey = None) -> AppointmentView:
+    appointment = await service.book(database, principal, body, idempotency_key)
+    response.headers["Location"] = f"/v1/appointments/{appointment.id}"
+    return appointment
 
 
 @router.get("/v1/appointments", dependencies=[needs_scope("helpdesk:read")],
@@ -72,9 +72,8 @@ async def list_appointments(session: SessionDep, principal: CurrentPrincipal,
 @router.post("/v1/appointments/{appointment_id}/cancel", dependencies=[needs_scope("helpdesk:write")],
              summary="Cancel a booking (frees its place)",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409]})
-async def cancel(request: Request, principal: CurrentPrincipal, appointment_id: Id) -> AppointmentView:
-    async with database(request).transaction() as session:
-        return await service.cancel(session, principal, appointment_id)
+async def cancel(database: DatabaseDep, principal: CurrentPrincipal, appointment_id: Id) -> AppointmentView:
+    return await service.cancel(database, principal, appointment_id)
 
 
 @router.post("/v1/queue/checkins", dependencies=[needs_scope("helpdesk:write")],
@@ -83,10 +82,9 @@ async def cancel(request: Request, principal: CurrentPrincipal, appointment_id: 
                      "visitors are called first",
              responses={201: {"model": VisitView}, 404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409],
                         422: PROBLEM_RESPONSES[422]})
-async def check_in(request: Request, body: CheckinCreate, principal: CurrentPrincipal,
-                   idempotency_key: IdempotencyKey = None) -> JSONResponse:
-    status, payload = await service.check_in(database(request), principal, body, idempotency_key)
-    return JSONResponse(payload, status_code=status)
+async def check_in(database: DatabaseDep, body: CheckinCreate, principal: CurrentPrincipal,
+                   idempotency_key: IdempotencyKey = None) -> VisitView:
+    return await service.check_in(database, principal, body, idempotency_key)
 
 
 @router.get("/v1/queue/visits/{visit_id}", dependencies=[needs_scope("helpdesk:read")],
@@ -108,15 +106,13 @@ async def list_visits(session: SessionDep, principal: HallStaff, hall_id: Id,
 @router.post("/v1/halls/{hall_id}/calls", dependencies=[needs_scope("helpdesk:handle")],
              summary="Call the next visitor to a window",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
-async def call_next(request: Request, principal: HallStaff, hall_id: Id, body: CallRequest) -> VisitView:
-    async with database(request).transaction() as session:
-        return await service.call_next(session, principal, hall_id, body.window)
+async def call_next(database: DatabaseDep, principal: HallStaff, hall_id: Id, body: CallRequest) -> VisitView:
+    return await service.call_next(database, principal, hall_id, body.window)
 
 
 @router.post("/v1/queue/visits/{visit_id}/actions/{action}", dependencies=[needs_scope("helpdesk:handle")],
              summary="start, finish or no_show",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409]})
-async def act_on_visit(request: Request, principal: HallStaff, visit_id: Id,
+async def act_on_visit(database: DatabaseDep, principal: HallStaff, visit_id: Id,
                        action: Annotated[str, Path(max_length=16, pattern=r"^[a-z_]+$")]) -> VisitView:
-    async with database(request).transaction() as session:
-        return await service.act_on_visit(session, principal, visit_id, action)
+    return await service.act_on_visit(database, principal, visit_id, action)

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
 
-from helpdesk.api.common import ERROR_RESPONSES, IdempotencyKey, Staff, database
+from helpdesk.api.deps import ERROR_RESPONSES, Staff
 from helpdesk.schemas import TransferCreate, TransferView
 from helpdesk.service import hotline as service
 from kit.auth import Principal, Role, needs_scope, require_roles
-from kit.db import SessionDep
+from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
+from kit.idempotency import IdempotencyKey
 from kit.pagination import CursorQuery, LimitQuery, Page
 
 router = APIRouter(tags=["hotline"], responses=ERROR_RESPONSES)
@@ -23,10 +23,9 @@ Recorder = Annotated[Principal, Depends(require_roles(Role.HELPDESK_AGENT, Role.
              status_code=201, response_model=TransferView,
              summary="Record one three-way transfer attempt of a 12345 call (connected or not, and the wait)",
              responses={201: {"model": TransferView}, 422: PROBLEM_RESPONSES[422]})
-async def record_transfer(request: Request, body: TransferCreate, principal: Recorder,
-                          idempotency_key: IdempotencyKey = None) -> JSONResponse:
-    status, payload = await service.record_transfer(database(request), principal, body, idempotency_key)
-    return JSONResponse(payload, status_code=status)
+async def record_transfer(database: DatabaseDep, body: TransferCreate, principal: Recorder,
+                          idempotency_key: IdempotencyKey = None) -> TransferView:
+    return await service.record_transfer(database, principal, body, idempotency_key)
 
 
 @router.get("/v1/hotline/transfers", dependencies=[needs_scope("helpdesk:read")],

@@ -4,14 +4,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
 
-from helpdesk.api.common import ERROR_RESPONSES, IdempotencyKey, database, settings
+from helpdesk.api.deps import ERROR_RESPONSES, SettingsDep
 from helpdesk.schemas import RatingCreate, RatingView, RectificationAction, RectificationView
 from helpdesk.service import ratings as service
 from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, require_roles
-from kit.db import SessionDep
+from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
+from kit.idempotency import IdempotencyKey
 from kit.pagination import CursorQuery, LimitQuery, Page
 
 router = APIRouter(tags=["ratings"], responses=ERROR_RESPONSES)
@@ -23,13 +23,11 @@ Handler = Annotated[Principal, Depends(require_roles(Role.HELPDESK_AGENT, Role.W
              summary="Rate a finished interaction 1–5 (好差评), once per interaction; 1–2 opens a rectification case",
              responses={201: {"model": RatingView}, 404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409],
                         422: PROBLEM_RESPONSES[422]})
-async def rate(request: Request, body: RatingCreate, principal: CurrentPrincipal,
-               idempotency_key: IdempotencyKey = None) -> JSONResponse:
-    config = settings(request)
-    status, payload = await service.submit_rating(
-        database(request), principal, body, idempotency_key, matters_url=config.matters_base_url,
-        authorization=request.headers.get("authorization"), rectification_days=config.rectification_working_days)
-    return JSONResponse(payload, status_code=status)
+async def rate(request: Request, database: DatabaseDep, settings: SettingsDep, body: RatingCreate,
+               principal: CurrentPrincipal, idempotency_key: IdempotencyKey = None) -> RatingView:
+    return await service.submit_rating(
+        database, principal, body, idempotency_key, matters_url=settings.matters_base_url,
+        authorization=request.headers.get("authorization"), rectification_days=settings.rectification_working_days)
 
 
 @router.get("/v1/ratings", dependencies=[needs_scope("helpdesk:read")],
@@ -54,9 +52,8 @@ async def list_rectifications(session: SessionDep, principal: Handler, limit: Li
 @router.post("/v1/rectifications/{rectification_id}/actions/{action}", dependencies=[needs_scope("helpdesk:handle")],
              summary="assign an owner, reply to the person, record the measures (rectify), close after the follow-up",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
-async def act(request: Request, principal: Handler,
+async def act(database: DatabaseDep, principal: Handler,
               rectification_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
               action: Annotated[str, Path(max_length=32, pattern=r"^[a-z_]+$")],
               body: RectificationAction) -> RectificationView:
-    async with database(request).transaction() as session:
-        return await service.act_on_rectification(session, principal, rectification_id, action, body)
+    return await service.act_on_rectification(database, principal, rectification_id, action, body)

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import ScalarSelect, and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpdesk import messages
 from helpdesk.models import Agent, SlaClock, Ticket, TicketStep
+from helpdesk.schemas import AgentUpdate, AgentView
 from helpdesk.service.common import BUREAU
+from kit.auth import Principal
+from kit.db import Database
 from kit.scheduling import lock_id
 
 OPEN_STATUSES = ("new", "assigned", "waiting_applicant", "reopened")
@@ -24,7 +28,8 @@ OPEN_STATUSES = ("new", "assigned", "waiting_applicant", "reopened")
 AGENTS_MOVE = ("assigned", "reopened")
 
 
-def open_count():  # a correlated scalar subquery
+def open_count() -> ScalarSelect[int]:
+    """An agent's open tickets, correlated to the ``Agent`` of the enclosing query."""
     return (select(func.count()).select_from(Ticket)
             .where(Ticket.assigned_agent == Agent.subject, Ticket.status.in_(OPEN_STATUSES))
             .correlate(Agent).scalar_subquery())
@@ -88,8 +93,10 @@ async def reassign_unanswered(session: AsyncSession, now: datetime, after_second
         agent = await pick_agent(session, ticket.department, exclude={previous} if previous else None)
         if agent is None:
             continue
+        # The step's note is stored once for readers of either language.
+        reason = messages.REASSIGNED_NO_ANSWER.format(seconds=f"{after_seconds:.0f}")
         give_to(session, ticket, agent, now, action="reassigned", actor=None,
-                note=f"{previous} → {agent.subject}: 未在 {after_seconds:.0f} 秒内应答 / no answer within {after_seconds:.0f} s")
+                note=f"{previous} → {agent.subject}: {reason.zh} / {reason.en}")
         absent = await session.get(Agent, previous) if previous else None
         if absent is not None and absent.available:
             absent.available, absent.updated_at = False, now
@@ -102,3 +109,26 @@ async def agents_with_load(session: AsyncSession, department: str | None) -> lis
     if department:
         stmt = stmt.where(or_(Agent.department == department, and_(Agent.department == BUREAU)))
     return [(a, n) for a, n in (await session.execute(stmt)).all()]
+
+
+def _agent_view(agent: Agent, open_tickets: int) -> AgentView:
+    return AgentView(subject=agent.subject, department=agent.department, available=agent.available,
+                     max_open=agent.max_open, open_tickets=open_tickets, last_assigned_at=agent.last_assigned_at)
+
+
+async def list_agents(session: AsyncSession, department: str | None) -> list[AgentView]:
+    return [_agent_view(a, n) for a, n in await agents_with_load(session, department)]
+
+
+async def set_availability(database: Database, principal: Principal, body: AgentUpdate) -> AgentView:
+    """The agent goes available or away and says how many open tickets they take at once."""
+    async with database.transaction() as session:
+        agent = await session.get(Agent, principal.subject, with_for_update=True)
+        if agent is None:
+            agent = Agent(subject=principal.subject, department=principal.department or "")
+            session.add(agent)
+        agent.department = principal.department or agent.department
+        agent.available, agent.max_open = body.available, body.max_open
+        await session.flush()
+        open_tickets = dict((a.subject, n) for a, n in await agents_with_load(session, agent.department))
+        return _agent_view(agent, open_tickets.get(agent.subject, 0))

@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpdesk import messages
 from helpdesk.models import CalendarSubmission
 from helpdesk.schemas import CalendarSubmissionView, CalendarSubmit, CalendarYearView
 from helpdesk.service import tickets
@@ -38,8 +39,10 @@ from kit.calendar import (
     put_approved_year,
 )
 from kit.contracts.helpdesk import CalendarYearApproved
+from kit.db import Database
 from kit.errors import Conflict, FieldError, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from kit.events import add_event
+from kit.i18n import Text
 from kit.natsauth import NatsClient
 
 log = structlog.get_logger("helpdesk.calendar")
@@ -49,7 +52,7 @@ FIRST_YEAR, LAST_YEAR = 2004, 2100
 
 def _check_year(year: int) -> None:
     if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise NotFound(f"年份须在 {FIRST_YEAR}–{LAST_YEAR} 之间 / the year must be within {FIRST_YEAR}–{LAST_YEAR}")
+        raise NotFound(messages.YEAR_OUT_OF_RANGE.format(first=FIRST_YEAR, last=LAST_YEAR))
 
 
 def _submission_view(s: CalendarSubmission) -> CalendarSubmissionView:
@@ -86,7 +89,14 @@ async def year_view(session: AsyncSession, year: int) -> CalendarYearView:
         alarm=coverage.alarm, missing_year=coverage.missing_year)
 
 
-async def submit_year(session: AsyncSession, principal: Principal, year: int, body: CalendarSubmit) -> CalendarSubmissionView:
+async def submit_year(database: Database, principal: Principal, year: int,
+                      body: CalendarSubmit) -> CalendarSubmissionView:
+    async with database.transaction() as session:
+        return await _submit_year(session, principal, year, body)
+
+
+async def _submit_year(session: AsyncSession, principal: Principal, year: int,
+                       body: CalendarSubmit) -> CalendarSubmissionView:
     _check_year(year)
     now = utcnow()
     document = {"year": year, "holidays": sorted({d.isoformat() for d in body.holidays}),
@@ -97,8 +107,8 @@ async def submit_year(session: AsyncSession, principal: Principal, year: int, bo
     try:
         parse_year_data(document, f"PUT /v1/calendar/{year}")
     except CalendarDataError as e:
-        raise ValidationFailed(f"{e.message_zh} / {e.message_en}", errors=[FieldError(
-            field="holidays", message=e.message_zh, message_en=e.message_en, code="calendar")]) from None
+        problem = Text(e.message_zh, e.message_en)
+        raise ValidationFailed(problem, errors=[FieldError.of("holidays", problem, "calendar")]) from None
     await session.execute(update(CalendarSubmission).where(CalendarSubmission.year == year,
                                                            CalendarSubmission.status == "pending")
                           .values(status="superseded"))
@@ -111,14 +121,20 @@ async def submit_year(session: AsyncSession, principal: Principal, year: int, bo
     return _submission_view(submission)
 
 
-async def approve_year(session: AsyncSession, principal: Principal, year: int,
+async def approve_year(database: Database, principal: Principal, year: int,
                        nats_client: NatsClient) -> CalendarSubmissionView:
+    async with database.transaction() as session:
+        return await _approve_year(session, principal, year, nats_client)
+
+
+async def _approve_year(session: AsyncSession, principal: Principal, year: int,
+                        nats_client: NatsClient) -> CalendarSubmissionView:
     _check_year(year)
     submission = await _pending(session, year, lock=True)
     if submission is None:
-        raise Conflict(f"{year} 年没有待审批的日历 / no calendar of {year} awaits approval")
+        raise Conflict(messages.NO_PENDING_CALENDAR.format(year=year))
     if submission.submitted_by == principal.subject:
-        raise Forbidden("提交人不能审批自己提交的日历 / the submitter cannot approve their own submission")
+        raise Forbidden(messages.SUBMITTER_CANNOT_APPROVE)
     now = utcnow()
     document = dict(submission.document, approved_by=principal.subject, approved_at=now.isoformat())
     data: CalendarYear = parse_year_data(document, f"calendar submission {submission.id}")
@@ -130,7 +146,7 @@ async def approve_year(session: AsyncSession, principal: Principal, year: int,
             await nc.close()
     except Exception as e:
         log.error("calendar_publish_failed", year=year, error=type(e).__name__)
-        raise ServiceUnavailable("日历发布失败，请稍后再试 / the calendar could not be published; try again") from e
+        raise ServiceUnavailable(messages.CALENDAR_PUBLISH_FAILED) from e
     submission.document = document
     submission.status, submission.approved_by, submission.approved_at = "approved", principal.subject, now
     submission.kv_revision = revision

@@ -1,4 +1,4 @@
-"""What the capabilities share: ids, the time, who may see which department's work."""
+"""What the capabilities share: ids, the time, who may see which department's work, a missing input."""
 from __future__ import annotations
 
 import uuid
@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 # Who may see which department's work is the platform's rule (kit.auth), re-exported for the capabilities.
+from helpdesk import messages
 from kit.auth import BUREAU as BUREAU
 from kit.auth import sees_every_department as sees_every_department
 from kit.auth import staff_of as staff_of
+from kit.errors import FieldError, ValidationFailed
 from kit.pagination import Page, newest_first_cursor
 
 R = TypeVar("R")
@@ -22,6 +24,12 @@ def new_id() -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def missing(field: str) -> ValidationFailed:
+    """422 for an input an action needs and the body lacks."""
+    return ValidationFailed(messages.FIELD_REQUIRED.format(field=field),
+                            errors=[FieldError.of(field, messages.REQUIRED, "missing")])
 
 
 def newest_first_page(rows: Sequence[R], limit: int, view: Callable[[R], T], at: Callable[[R], datetime],

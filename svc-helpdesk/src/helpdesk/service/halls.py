@@ -13,12 +13,12 @@ then the day's sequence of that letter (A001, A002, …).
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpdesk import messages
 from helpdesk.models import Appointment, Hall, HallSlot, Visit
 from helpdesk.schemas import (
     AppointmentCreate,
@@ -35,9 +35,12 @@ from helpdesk.service.common import new_id, utcnow
 from kit.audit import record_audit
 from kit.auth import Principal, Role
 from kit.calendar import SHANGHAI, CalendarError
+from kit.db import Database
 from kit.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
-from kit.idempotency import create_once_with_status as create_once
+from kit.i18n import Text
+from kit.idempotency import create_once
 from kit.scheduling import lock_id
+from kit.statemachine import StateMachine, Transition
 
 WAIT_TARGET_MINUTES = {"general": 10, "complex": 30}
 HANDLING_TARGET_MINUTES = 20
@@ -46,8 +49,8 @@ HALL_STAFF = (Role.WINDOW_OFFICER, Role.OPS_ADMIN, Role.HELPDESK_AGENT)
 BOOKING_HORIZON_DAYS = 60
 
 
-def _invalid(field: str, zh: str, en: str, code: str) -> ValidationFailed:
-    return ValidationFailed(f"{zh} / {en}", errors=[FieldError(field=field, message=zh, message_en=en, code=code)])
+def _invalid(field: str, text: Text, code: str) -> ValidationFailed:
+    return ValidationFailed(text, errors=[FieldError.of(field, text, code)])
 
 
 def is_open_on(hall: Hall, day: date) -> bool:
@@ -88,9 +91,14 @@ def _hall_view(h: Hall) -> HallView:
                     slot_capacity=h.slot_capacity, daily_cap_per_person=h.daily_cap_per_person, matters=h.matters)
 
 
-async def create_hall(session: AsyncSession, body: HallCreate) -> HallView:
+async def create_hall(database: Database, body: HallCreate) -> HallView:
+    async with database.transaction() as session:
+        return await _create_hall(session, body)
+
+
+async def _create_hall(session: AsyncSession, body: HallCreate) -> HallView:
     if await session.get(Hall, body.id) is not None:
-        raise Conflict("大厅已存在 / the hall already exists")
+        raise Conflict(messages.HALL_EXISTS)
     hall = Hall(id=body.id, name=body.name, district=body.district, windows=body.windows,
                 opening_periods=[[p.opens, p.closes] for p in body.opening_periods],
                 open_on_rest_days=body.open_on_rest_days,
@@ -104,7 +112,7 @@ async def create_hall(session: AsyncSession, body: HallCreate) -> HallView:
 async def get_hall(session: AsyncSession, hall_id: str, *, lock: bool = False) -> Hall:
     hall = await session.get(Hall, hall_id, with_for_update=lock)
     if hall is None:
-        raise NotFound("大厅不存在 / no such hall")
+        raise NotFound(messages.HALL_NOT_FOUND)
     return hall
 
 
@@ -115,8 +123,7 @@ async def list_halls(session: AsyncSession) -> list[HallView]:
 def _check_bookable(field: str, day: date) -> None:
     today = utcnow().astimezone(SHANGHAI).date()
     if not today <= day <= today + timedelta(days=BOOKING_HORIZON_DAYS):
-        raise _invalid(field, f"只能预约今天起 {BOOKING_HORIZON_DAYS} 天内", f"bookable only from today to "
-                       f"{BOOKING_HORIZON_DAYS} days ahead", "out_of_horizon")
+        raise _invalid(field, messages.BOOKABLE_WITHIN.format(days=BOOKING_HORIZON_DAYS), "out_of_horizon")
 
 
 async def slots(session: AsyncSession, hall_id: str, day: date) -> list[SlotView]:
@@ -134,22 +141,22 @@ def _appointment_view(a: Appointment) -> AppointmentView:
                            slot_start=a.slot_start, status=a.status, created_at=a.created_at, cancelled_at=a.cancelled_at)
 
 
-async def book(database: Any, principal: Principal, body: AppointmentCreate, idempotency_key: str | None) -> tuple[int, Any]:
+async def book(database: Database, principal: Principal, body: AppointmentCreate,
+               idempotency_key: str | None) -> AppointmentView:
     if not principal.has_role(Role.APPLICANT):
-        raise Forbidden("只有申请人可以预约 / only applicants book appointments")
+        raise Forbidden(messages.ONLY_APPLICANTS_BOOK)
 
-    async def create(session: AsyncSession) -> tuple[int, Any]:
+    async def create(session: AsyncSession) -> AppointmentView:
         now = utcnow()
         hall = await get_hall(session, body.hall_id)
         if body.matter_code not in hall.matters:
-            raise _invalid("matter_code", "该大厅不办理此事项", "the hall does not serve this matter", "matter_not_served")
+            raise _invalid("matter_code", messages.MATTER_NOT_SERVED, "matter_not_served")
         start = body.slot_start.astimezone(SHANGHAI)
         if start <= now:
-            raise _invalid("slot_start", "预约时段已过", "the slot has already begun", "past")
+            raise _invalid("slot_start", messages.SLOT_BEGUN, "past")
         _check_bookable("slot_start", start.date())
         if start not in slot_starts(hall, start.date()):
-            raise _invalid("slot_start", "不是该大厅的预约时段（非工作日或非开放时段）",
-                           "not a slot of the hall (not a working day or outside opening hours)", "not_a_slot")
+            raise _invalid("slot_start", messages.NOT_A_SLOT, "not_a_slot")
         day = start.date()
         # One person's bookings of a day are counted and added under one lock, so the cap holds under races.
         await session.execute(text("SELECT pg_advisory_xact_lock(:id)"),
@@ -158,34 +165,39 @@ async def book(database: Any, principal: Principal, body: AppointmentCreate, ide
             Appointment.applicant_subject == principal.subject, Appointment.local_day == day,
             Appointment.status.in_(("booked", "checked_in"))))
         if (held or 0) >= hall.daily_cap_per_person:
-            raise Conflict(f"每人每天最多预约 {hall.daily_cap_per_person} 次 / at most "
-                           f"{hall.daily_cap_per_person} bookings a day per person", reason="daily_cap")
+            raise Conflict(messages.DAILY_CAP.format(cap=hall.daily_cap_per_person), reason="daily_cap")
         await session.execute(insert(HallSlot).values(hall_id=hall.id, slot_start=start, booked=0)
                               .on_conflict_do_nothing())
         slot = await session.scalar(select(HallSlot).where(HallSlot.hall_id == hall.id, HallSlot.slot_start == start)
                                     .with_for_update())
         assert slot is not None
         if slot.booked >= hall.slot_capacity:
-            raise Conflict("该时段已约满 / the slot is fully booked", reason="slot_full")
+            raise Conflict(messages.SLOT_FULL, reason="slot_full")
         slot.booked += 1
         appointment = Appointment(id=new_id(), hall_id=hall.id, matter_code=body.matter_code,
                                   applicant_subject=principal.subject, slot_start=start, local_day=day, status="booked",
                                   created_at=now)
         session.add(appointment)
         await session.flush()
-        return 201, _appointment_view(appointment).model_dump(mode="json")
+        return _appointment_view(appointment)
 
     return await create_once(database, f"appointments:{principal.subject}", idempotency_key,
-                             body.model_dump(mode="json"), create)
+                             body.model_dump(mode="json"), create, AppointmentView)
 
 
-async def cancel(session: AsyncSession, principal: Principal, appointment_id: str) -> AppointmentView:
+async def cancel(database: Database, principal: Principal, appointment_id: str) -> AppointmentView:
+    async with database.transaction() as session:
+        return await _cancel(session, principal, appointment_id)
+
+
+async def _cancel(session: AsyncSession, principal: Principal, appointment_id: str) -> AppointmentView:
     appointment = await session.get(Appointment, appointment_id, with_for_update=True)
     if appointment is None or (appointment.applicant_subject != principal.subject
                                and not principal.has_role(*HALL_STAFF)):
-        raise NotFound("预约不存在 / no such appointment")
+        raise NotFound(messages.APPOINTMENT_NOT_FOUND)
     if appointment.status != "booked":
-        raise Conflict(f"预约状态为 {appointment.status}，不能取消 / cannot cancel an appointment that is {appointment.status}")
+        raise Conflict(messages.APPOINTMENT_NOT_CANCELLABLE.format(status=appointment.status),
+                       status_now=appointment.status)
     appointment.status, appointment.cancelled_at = "cancelled", utcnow()
     slot = await session.scalar(select(HallSlot).where(HallSlot.hall_id == appointment.hall_id,
                                                        HallSlot.slot_start == appointment.slot_start).with_for_update())
@@ -226,39 +238,41 @@ async def visit_view(session: AsyncSession, v: Visit) -> VisitView:
         handling_target_minutes=HANDLING_TARGET_MINUTES)
 
 
-def _called_before(v: Visit) -> Any:
+def _called_before(v: Visit) -> ColumnElement[bool]:
     """Visitors the queue calls before ``v``: priority ones first, then earlier check-ins."""
     if v.priority_reason:
         return Visit.priority_reason.is_not(None) & (Visit.checked_in_at < v.checked_in_at)
     return Visit.priority_reason.is_not(None) | (Visit.checked_in_at < v.checked_in_at)
 
 
-async def check_in(database: Any, principal: Principal, body: CheckinCreate, idempotency_key: str | None) -> tuple[int, Any]:
-    async def create(session: AsyncSession) -> tuple[int, Any]:
+async def check_in(database: Database, principal: Principal, body: CheckinCreate,
+                   idempotency_key: str | None) -> VisitView:
+    async def create(session: AsyncSession) -> VisitView:
         now = utcnow()
         today = now.astimezone(SHANGHAI).date()
         hall = await get_hall(session, body.hall_id, lock=True)  # numbers of a hall are issued one at a time
         if not is_open_at(hall, now):
-            raise Conflict("大厅现在不开放 / the hall is not open now", reason="closed")
+            raise Conflict(messages.HALL_CLOSED_NOW, reason="closed")
         appointment = None
         visitor = None if principal.has_role(*HALL_STAFF) else principal.subject
         if body.appointment_id:
             appointment = await session.get(Appointment, body.appointment_id, with_for_update=True)
             if appointment is None or appointment.hall_id != hall.id or (
                     visitor is not None and appointment.applicant_subject != visitor):
-                raise NotFound("预约不存在 / no such appointment")
+                raise NotFound(messages.APPOINTMENT_NOT_FOUND)
             if appointment.status != "booked":
-                raise Conflict(f"预约状态为 {appointment.status} / the appointment is {appointment.status}")
+                raise Conflict(messages.APPOINTMENT_NOT_BOOKED.format(status=appointment.status),
+                               status_now=appointment.status)
             if appointment.local_day != today:
-                raise Conflict("预约不是今天 / the appointment is not for today")
+                raise Conflict(messages.APPOINTMENT_NOT_TODAY)
             if body.matter_code and body.matter_code != appointment.matter_code:
-                raise _invalid("matter_code", "与预约的事项不一致", "differs from the appointment's matter", "mismatch")
+                raise _invalid("matter_code", messages.MATTER_DIFFERS_FROM_APPOINTMENT, "mismatch")
             appointment.status = "checked_in"
             visitor = appointment.applicant_subject
         matter_code = appointment.matter_code if appointment else body.matter_code
         assert matter_code is not None
         if matter_code not in hall.matters:
-            raise _invalid("matter_code", "该大厅不办理此事项", "the hall does not serve this matter", "matter_not_served")
+            raise _invalid("matter_code", messages.MATTER_NOT_SERVED, "matter_not_served")
         complexity = hall.matters[matter_code]
         letter = "P" if body.priority_reason else "A" if appointment else "C" if complexity == "complex" else "G"
         issued = await session.scalar(select(func.count()).select_from(Visit).where(
@@ -269,23 +283,28 @@ async def check_in(database: Any, principal: Principal, body: CheckinCreate, ide
                       status="waiting", checked_in_at=now)
         session.add(visit)
         await session.flush()
-        return 201, (await visit_view(session, visit)).model_dump(mode="json")
+        return await visit_view(session, visit)
 
     return await create_once(database, f"checkins:{principal.subject}", idempotency_key, body.model_dump(mode="json"),
-                             create)
+                             create, VisitView)
 
 
-async def call_next(session: AsyncSession, principal: Principal, hall_id: str, window: int) -> VisitView:
+async def call_next(database: Database, principal: Principal, hall_id: str, window: int) -> VisitView:
+    async with database.transaction() as session:
+        return await _call_next(session, principal, hall_id, window)
+
+
+async def _call_next(session: AsyncSession, principal: Principal, hall_id: str, window: int) -> VisitView:
     hall = await get_hall(session, hall_id)
     if window > hall.windows:
-        raise _invalid("window", f"大厅只有 {hall.windows} 个窗口", f"the hall has {hall.windows} windows", "window")
+        raise _invalid("window", messages.HALL_WINDOWS.format(windows=hall.windows), "window")
     today = utcnow().astimezone(SHANGHAI).date()
     visit = await session.scalar(
         select(Visit).where(Visit.hall_id == hall_id, Visit.local_day == today, Visit.status == "waiting")
         .order_by(Visit.priority_reason.is_(None), Visit.checked_in_at, Visit.id).limit(1)
         .with_for_update(skip_locked=True))
     if visit is None:
-        raise Conflict("没有等候的人 / nobody is waiting", reason="queue_empty")
+        raise Conflict(messages.NOBODY_WAITING, reason="queue_empty")
     visit.status, visit.called_at, visit.window, visit.officer_subject = "called", utcnow(), window, principal.subject
     await record_audit(session, principal, "visit.call", "visit", visit.id, owner=visit.visitor_subject,
                        details={"window": window})
@@ -293,20 +312,26 @@ async def call_next(session: AsyncSession, principal: Principal, hall_id: str, w
     return await visit_view(session, visit)
 
 
-VISIT_ACTIONS: dict[str, tuple[str, str]] = {"start": ("called", "handling"), "finish": ("handling", "done"),
-                                             "no_show": ("called", "no_show")}
+# Calling a visitor (``call_next``) is the queue's work; what follows at the window is this machine.
+_WINDOW_STAFF = frozenset({Role.WINDOW_OFFICER, Role.OPS_ADMIN})
+VISITS: StateMachine[str] = StateMachine(messages.VISIT, [
+    Transition("start", frozenset({"called"}), "handling", _WINDOW_STAFF),
+    Transition("finish", frozenset({"handling"}), "done", _WINDOW_STAFF),
+    Transition("no_show", frozenset({"called"}), "no_show", _WINDOW_STAFF),
+])
 
 
-async def act_on_visit(session: AsyncSession, principal: Principal, visit_id: str, action: str) -> VisitView:
-    if action not in VISIT_ACTIONS:
-        raise NotFound(f"没有这个操作 / no such action: {action}", allowed_actions=list(VISIT_ACTIONS))
+async def act_on_visit(database: Database, principal: Principal, visit_id: str, action: str) -> VisitView:
+    async with database.transaction() as session:
+        return await _act_on_visit(session, principal, visit_id, action)
+
+
+async def _act_on_visit(session: AsyncSession, principal: Principal, visit_id: str, action: str) -> VisitView:
     visit = await session.get(Visit, visit_id, with_for_update=True)
     if visit is None:
-        raise NotFound("取号记录不存在 / no such visit")
-    source, target = VISIT_ACTIONS[action]
-    if visit.status != source:
-        raise Conflict(f"当前状态为 {visit.status}，不能 {action} / not possible while {visit.status}",
-                       status_now=visit.status)
+        raise NotFound(messages.VISIT_NOT_FOUND)
+    target = VISITS.check(visit.status, action, principal).target
+    assert target is not None
     visit.status = target
     now = utcnow()
     if action == "start":
@@ -321,7 +346,7 @@ async def act_on_visit(session: AsyncSession, principal: Principal, visit_id: st
 async def get_visit(session: AsyncSession, principal: Principal, visit_id: str) -> VisitView:
     visit = await session.get(Visit, visit_id)
     if visit is None or (visit.visitor_subject != principal.subject and not principal.has_role(*HALL_STAFF)):
-        raise NotFound("取号记录不存在 / no such visit")
+        raise NotFound(messages.VISIT_NOT_FOUND)
     return await visit_view(session, visit)
 
 

@@ -3,17 +3,18 @@ department, connected or not, ringing time), so the connect rate is computed, ne
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpdesk import messages
 from helpdesk.models import HotlineTransfer
 from helpdesk.schemas import TransferCreate, TransferView
 from helpdesk.service.common import new_id, newest_first_page, sees_every_department, utcnow
 from kit.auth import Principal
+from kit.db import Database
 from kit.errors import FieldError, ValidationFailed
-from kit.idempotency import create_once_with_status as create_once
+from kit.idempotency import create_once
 from kit.pagination import Page, newest_first_after
 
 # Clocks of the hotline system and ours may differ a little; an attempt further ahead is a mistake.
@@ -26,17 +27,16 @@ def _view(t: HotlineTransfer) -> TransferView:
                         agent_subject=t.agent_subject, ticket_id=t.ticket_id)
 
 
-async def record_transfer(database: Any, principal: Principal, body: TransferCreate,
-                          idempotency_key: str | None) -> tuple[int, Any]:
+async def record_transfer(database: Database, principal: Principal, body: TransferCreate,
+                          idempotency_key: str | None) -> TransferView:
     if body.attempted_at > utcnow() + CLOCK_SKEW:
-        raise ValidationFailed("转接时间不能晚于现在 / the attempt cannot be in the future", errors=[FieldError(
-            field="attempted_at", message="晚于当前时间", message_en="in the future", code="future")])
+        raise ValidationFailed(messages.TRANSFER_IN_FUTURE,
+                               errors=[FieldError.of("attempted_at", messages.LATER_THAN_NOW, "future")])
     if not body.connected and body.agent_subject:
-        raise ValidationFailed("未接通的转接不能有接听人 / an unconnected attempt has no agent", errors=[FieldError(
-            field="agent_subject", message="未接通时不应填写", message_en="must be empty when not connected",
-            code="inconsistent")])
+        raise ValidationFailed(messages.UNCONNECTED_HAS_NO_AGENT, errors=[
+            FieldError.of("agent_subject", messages.EMPTY_WHEN_NOT_CONNECTED, "inconsistent")])
 
-    async def create(session: AsyncSession) -> tuple[int, Any]:
+    async def create(session: AsyncSession) -> TransferView:
         transfer = HotlineTransfer(id=new_id(), call_id=body.call_id, department=body.department,
                                    matter_code=body.matter_code, attempted_at=body.attempted_at,
                                    connected=body.connected, wait_seconds=body.wait_seconds,
@@ -44,10 +44,10 @@ async def record_transfer(database: Any, principal: Principal, body: TransferCre
                                    recorded_by=principal.subject)
         session.add(transfer)
         await session.flush()
-        return 201, _view(transfer).model_dump(mode="json")
+        return _view(transfer)
 
     return await create_once(database, f"hotline:{principal.subject}", idempotency_key, body.model_dump(mode="json"),
-                             create)
+                             create, TransferView)
 
 
 async def list_transfers(session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None,

@@ -18,32 +18,36 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpdesk import messages
 from helpdesk.models import Rating, Rectification, Ticket, Visit
 from helpdesk.schemas import RatingCreate, RatingView, RectificationAction, RectificationView
 from helpdesk.service import sla
-from helpdesk.service.common import new_id, newest_first_page, sees_every_department, staff_of, utcnow
+from helpdesk.service.common import missing, new_id, newest_first_page, sees_every_department, staff_of, utcnow
 from kit.audit import record_audit
 from kit.auth import Principal, Role
 from kit.calendar import SHANGHAI, CalendarError
 from kit.calendar import local_date as local_today
 from kit.contracts.helpdesk import RatingSubmitted, RectificationClosed
+from kit.db import Database
 from kit.errors import BadGateway, Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from kit.events import add_event
 from kit.http import call_service
-from kit.idempotency import create_once_with_status as create_once
+from kit.idempotency import create_once
 from kit.pagination import Page, newest_first_after
+from kit.statemachine import StateMachine, Transition
 
 log = structlog.get_logger("helpdesk.ratings")
 
 BAD_RATING_MAX_SCORE = 2
 RECTIFICATION_STATUSES = ("open", "replied", "rectified", "closed")
-# action → (states it may leave from, state it leads to)
-RECTIFICATION_ACTIONS: dict[str, tuple[tuple[str, ...], str | None]] = {
-    "assign": (("open", "replied", "rectified"), None),
-    "reply": (("open",), "replied"),
-    "rectify": (("replied",), "rectified"),
-    "close": (("rectified",), "closed"),
-}
+# Who handles a case is also a matter of its department (``_may_handle``), asked before the machine.
+_HANDLERS = frozenset({Role.HELPDESK_AGENT, Role.WINDOW_OFFICER, Role.REVIEWER, Role.OPS_ADMIN})
+RECTIFICATIONS: StateMachine[str] = StateMachine(messages.RECTIFICATION, [
+    Transition("assign", frozenset({"open", "replied", "rectified"}), None, _HANDLERS),
+    Transition("reply", frozenset({"open"}), "replied", _HANDLERS),
+    Transition("rectify", frozenset({"replied"}), "rectified", _HANDLERS),
+    Transition("close", frozenset({"rectified"}), "closed", _HANDLERS),
+])
 
 
 async def _application_step(application_id: str, step: str, *, matters_url: str,
@@ -57,48 +61,48 @@ async def _application_step(application_id: str, step: str, *, matters_url: str,
                                       params={"limit": 200}, authorization=authorization or "") \
             if response.status_code == 200 else None
     except httpx.HTTPError as e:
-        raise BadGateway("无法查询办件 / the application could not be looked up") from e
+        raise BadGateway(messages.APPLICATION_LOOKUP_UNREACHABLE) from e
     if response.status_code in (403, 404):
-        raise NotFound("办件不存在 / no such application")
+        raise NotFound(messages.APPLICATION_NOT_FOUND)
     if response.status_code != 200 or timeline is None or timeline.status_code != 200:
-        raise BadGateway(f"办件查询失败 / the application lookup failed ({response.status_code})")
+        raise BadGateway(messages.APPLICATION_LOOKUP_FAILED.format(code=response.status_code))
     taken = {s.get("status") for s in timeline.json().get("items", [])} | {
         s.get("action") for s in timeline.json().get("items", [])}
     if step not in taken:
-        raise Conflict(f"办件尚未经过环节 {step} / the application has not been through {step}")
+        raise Conflict(messages.APPLICATION_STEP_NOT_REACHED.format(step=step))
     return response.json()
 
 
-async def submit_rating(database: Any, principal: Principal, body: RatingCreate, idempotency_key: str | None, *,
-                        matters_url: str, authorization: str | None, rectification_days: int) -> tuple[int, Any]:
+async def submit_rating(database: Database, principal: Principal, body: RatingCreate, idempotency_key: str | None,
+                        *, matters_url: str, authorization: str | None, rectification_days: int) -> RatingView:
     if principal.is_staff:
-        raise Forbidden("工作人员不能评价 / staff cannot rate")
+        raise Forbidden(messages.STAFF_CANNOT_RATE)
     if (body.target_kind == "application_step") != (body.step is not None):
-        raise ValidationFailed("只有办件环节需要 step / step goes with application_step only", errors=[FieldError(
-            field="step", message="仅办件环节评价需要", message_en="required for application_step only", code="step")])
+        raise ValidationFailed(messages.STEP_ONLY_FOR_APPLICATION_STEP,
+                               errors=[FieldError.of("step", messages.STEP_FIELD, "step")])
     application = None
     if body.target_kind == "application_step":
         assert body.step is not None
         application = await _application_step(body.target_id, body.step, matters_url=matters_url,
                                               authorization=authorization)
 
-    async def create(session: AsyncSession) -> tuple[int, Any]:
+    async def create(session: AsyncSession) -> RatingView:
         now = utcnow()
         matter_code = department = owner = None
         if body.target_kind == "ticket":
             ticket = await session.get(Ticket, body.target_id)
             if ticket is None or ticket.applicant_subject != principal.subject:
-                raise NotFound("工单不存在 / no such ticket")
+                raise NotFound(messages.TICKET_NOT_FOUND)
             if ticket.status not in ("resolved", "closed"):
-                raise Conflict("工单尚未办结，不能评价 / the ticket is not finished yet", status_now=ticket.status)
+                raise Conflict(messages.TICKET_NOT_FINISHED, status_now=ticket.status)
             matter_code, department, owner = ticket.matter_code, ticket.department, ticket.assigned_agent
             target_id = ticket.id
         elif body.target_kind == "hall_visit":
             visit = await session.get(Visit, body.target_id)
             if visit is None or visit.visitor_subject != principal.subject:
-                raise NotFound("取号记录不存在 / no such visit")
+                raise NotFound(messages.VISIT_NOT_FOUND)
             if visit.status != "done":
-                raise Conflict("办理尚未结束，不能评价 / the visit is not finished yet", status_now=visit.status)
+                raise Conflict(messages.VISIT_NOT_FINISHED, status_now=visit.status)
             matter_code, department, owner = visit.matter_code, f"hall:{visit.hall_id}", visit.officer_subject
             target_id = visit.id
         else:
@@ -111,7 +115,7 @@ async def submit_rating(database: Any, principal: Principal, body: RatingCreate,
             score=body.score, tags=body.tags, comment=body.comment, matter_code=matter_code, department=department,
             agent_subject=owner, created_at=now).on_conflict_do_nothing().returning(Rating.id))).first()
         if inserted is None:
-            raise Conflict("已经评价过 / this interaction has already been rated by you")
+            raise Conflict(messages.ALREADY_RATED)
         rectification_id = None
         if body.score <= BAD_RATING_MAX_SCORE:
             try:
@@ -126,13 +130,12 @@ async def submit_rating(database: Any, principal: Principal, body: RatingCreate,
             matter_code=matter_code, department=department, rectification_id=rectification_id, rated_at=now),
             subject=rating_id)
         await session.flush()
-        view = RatingView(id=rating_id, target_kind=body.target_kind, target_id=target_id, score=body.score,
+        return RatingView(id=rating_id, target_kind=body.target_kind, target_id=target_id, score=body.score,
                           tags=body.tags, comment=body.comment, matter_code=matter_code, department=department,
                           created_at=now, rectification_id=rectification_id)
-        return 201, view.model_dump(mode="json")
 
     return await create_once(database, f"ratings:{principal.subject}", idempotency_key, body.model_dump(mode="json"),
-                             create)
+                             create, RatingView)
 
 
 def _late(r: Rectification, today: date) -> bool:
@@ -175,31 +178,30 @@ async def list_rectifications(session: AsyncSession, principal: Principal, *, st
                              lambda row: row[0].opened_at, lambda row: row[0].id)
 
 
-async def act_on_rectification(session: AsyncSession, principal: Principal, rectification_id: str, action: str,
+async def act_on_rectification(database: Database, principal: Principal, rectification_id: str, action: str,
                                body: RectificationAction) -> RectificationView:
-    if action not in RECTIFICATION_ACTIONS:
-        raise NotFound(f"没有这个操作 / no such action: {action}", allowed_actions=list(RECTIFICATION_ACTIONS))
+    async with database.transaction() as session:
+        return await _act_on_rectification(session, principal, rectification_id, action, body)
+
+
+async def _act_on_rectification(session: AsyncSession, principal: Principal, rectification_id: str, action: str,
+                                body: RectificationAction) -> RectificationView:
     row = (await session.execute(select(Rectification, Rating.score).join(Rating, Rating.id == Rectification.rating_id)
                                  .where(Rectification.id == rectification_id).with_for_update(of=Rectification))).first()
     if row is None:
-        raise NotFound("整改记录不存在 / no such rectification case")
+        raise NotFound(messages.RECTIFICATION_NOT_FOUND)
     r, score = row
     if not _may_handle(principal, r):
-        raise Forbidden("该整改属于其他部门 / the case belongs to another department")
-    allowed_from, goes_to = RECTIFICATION_ACTIONS[action]
-    if r.status not in allowed_from:
-        raise Conflict(f"当前状态（{r.status}）不能执行 {action} / not possible in status {r.status}",
-                       status_now=r.status, allowed_actions=[a for a, (f, _) in RECTIFICATION_ACTIONS.items() if r.status in f])
+        raise Forbidden(messages.RECTIFICATION_OTHER_DEPARTMENT)
+    transition = RECTIFICATIONS.check(r.status, action, principal)
     now = utcnow()
     if action == "assign":
         if not body.owner:
-            raise ValidationFailed("缺少 owner / owner is required", errors=[FieldError(
-                field="owner", message="必填", message_en="required", code="missing")])
+            raise missing("owner")
         r.owner_subject = body.owner
     else:
         if not body.text:
-            raise ValidationFailed("缺少 text / text is required", errors=[FieldError(
-                field="text", message="必填", message_en="required", code="missing")])
+            raise missing("text")
         if action == "reply":
             r.reply, r.replied_at = body.text, now
         elif action == "rectify":
@@ -207,8 +209,8 @@ async def act_on_rectification(session: AsyncSession, principal: Principal, rect
         else:
             r.follow_up, r.satisfied, r.closed_at = body.text, body.satisfied, now
         r.owner_subject = r.owner_subject or principal.subject
-        assert goes_to is not None
-        r.status = goes_to
+        assert transition.target is not None
+        r.status = transition.target
         if action == "close":
             await add_event(session, RectificationClosed(
                 rectification_id=r.id, rating_id=r.rating_id, department=r.department, late=_late(r, local_today(now)),

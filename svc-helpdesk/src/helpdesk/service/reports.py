@@ -21,9 +21,13 @@ from typing import Any
 
 from sqlalchemy import text
 
+from helpdesk import messages
 from kit.calendar import SHANGHAI
 from kit.db import Database
+from kit.errors import ValidationFailed
 
+# The longest period one report covers.
+MAX_DAYS = 366
 GROUPS = ("none", "matter", "department", "agent")
 
 _KEYS = {
@@ -123,6 +127,8 @@ def _figures(row: Any) -> dict[str, Any]:
 async def build_report(database: Database, start_day: date, end_day: date, group_by: str) -> dict[str, Any]:
     """Figures for the days ``start_day``..``end_day`` (inclusive, Asia/Shanghai); the sections run at
     the same time, each on its own connection."""
+    if end_day < start_day or (end_day - start_day).days >= MAX_DAYS or start_day.year < 2000 or end_day.year > 2100:
+        raise ValidationFailed(messages.REPORT_PERIOD.format(days=MAX_DAYS))
     start = datetime.combine(start_day, time.min, SHANGHAI)
     end = datetime.combine(end_day + timedelta(days=1), time.min, SHANGHAI)
     params = {"start": start, "end": end, "today": datetime.now(SHANGHAI).date()}

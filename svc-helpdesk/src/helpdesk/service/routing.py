@@ -11,6 +11,7 @@ from __future__ import annotations
 import httpx
 import structlog
 
+from helpdesk import messages
 from helpdesk.service.common import BUREAU
 from kit.errors import FieldError, ValidationFailed
 from kit.http import call_service
@@ -42,8 +43,8 @@ async def department_for(matter_code: str | None, *, matters_url: str, authoriza
                 remember(matter_code, response.json()["department"])
                 return _departments[matter_code]
             if response.status_code == 404:
-                raise ValidationFailed("没有这个事项 / no such matter", errors=[FieldError(
-                    field="matter_code", message="没有这个事项", message_en="no such matter", code="unknown_matter")])
+                raise ValidationFailed(messages.MATTER_NOT_FOUND, errors=[
+                    FieldError.of("matter_code", messages.MATTER_NOT_FOUND, "unknown_matter")])
             log.info("matter_department_unknown", matter_code=matter_code, status=response.status_code)
         except httpx.HTTPError as e:
             log.warning("matters_unreachable", error=type(e).__name__)
