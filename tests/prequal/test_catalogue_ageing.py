@@ -30,9 +30,9 @@ from kit.events import EventConsumer, JetStreamBus, OutboxRelay
 from kit.events.envelope import stream_name, stream_subjects
 from kit.events.streams import DAY, EVENT_STREAM_LIMITS, declared_config, limits_of
 from kit.scheduling import run_tick
-from matters.app import Settings as MattersSettings
 from matters.models import MatterVersion
 from matters.service import catalogue
+from matters.settings import Settings as MattersSettings
 from prequal import events, prefill
 from prequal.models import MatterRequirementsRow
 from support import public_service_item, scratch_service_database
