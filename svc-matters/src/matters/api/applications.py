@@ -20,7 +20,7 @@ from matters.schemas import (
     TimelineStep,
 )
 from matters.service import applications as service
-from matters.service.lifecycle import ACTIONS, TRANSITIONS
+from matters.service.statuses import APPLICATION_MACHINE
 
 router = APIRouter(tags=["applications"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
 
@@ -31,7 +31,7 @@ Applicant = Annotated[Principal, Depends(require_roles(Role.APPLICANT))]
 ACTING_ROLE_SCOPES = {Role.APPLICANT: "applications:write", Role.WINDOW_OFFICER: "applications:accept",
                       Role.REVIEWER: "applications:decide"}
 ACTION_SCOPES = needs_scope_by("action", {t.action: [ACTING_ROLE_SCOPES[Role(r)] for r in t.roles]
-                                          for t in TRANSITIONS})
+                                          for t in APPLICATION_MACHINE.transitions})
 
 
 @router.post("/v1/applications", dependencies=[needs_scope("applications:write")],
@@ -80,7 +80,7 @@ async def get_timeline(session: SessionDep, principal: CurrentPrincipal, applica
 
 
 @router.post("/v1/applications/{application_id}/actions/{action}", dependencies=[ACTION_SCOPES],
-             summary=f"Move an application on: {', '.join(ACTIONS)}",
+             summary=f"Move an application on: {', '.join(APPLICATION_MACHINE.actions)}",
              description="A transition not possible from the current status answers 409 with `allowed_actions`; "
                          "one possible but not for the caller's role answers 403.",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})

@@ -44,7 +44,7 @@ from matters.schemas import (
     IneligibleBusiness,
     RegisteredBusinessInput,
 )
-from matters.service import applications, clock, lifecycle, materials
+from matters.service import applications, clock, lifecycle, materials, submission
 from matters.service.catalogue import current_matter, requirements_of
 
 log = structlog.get_logger("matters.benefits")
@@ -298,7 +298,7 @@ async def run(database: Database, benefit: Benefit) -> BenefitRunReport:
         for business in batch:
             examined += 1
             form, not_held = filing_form(business, matter)
-            facts = Facts(business, today, applications.check_form_shape(requirements, form))
+            facts = Facts(business, today, submission.check_form_shape(requirements, form))
             failed = [r.id for r in benefit.rules if not r.holds(facts)]
             if failed:
                 ineligible += 1

@@ -42,7 +42,7 @@ from kit.auth import Principal
 from kit.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from matters.models import OPEN_STATUSES, RUNNING_UNPAUSED_CLOCK
 from matters.schemas import STAGE_LABELS_ZH, STATUS_LABELS_ZH, ApplicationStatus, Stage
-from matters.service import clock, lifecycle
+from matters.service import clock, statuses
 from matters.service.stalls import department_scope
 
 S = ApplicationStatus
@@ -210,7 +210,7 @@ async def cockpit(session: AsyncSession, principal: Principal, *, matter_code: s
         times = []
         for r in sorted(stage_times.get(m.code, []), key=lambda r: order.get(ApplicationStatus(r.from_status), 99)):
             status = ApplicationStatus(r.from_status)
-            stage = lifecycle.stage_of(status.value, m.kind)
+            stage = statuses.stage_of(status.value, m.kind)
             times.append(StageTime(status=status, status_label_zh=STATUS_LABELS_ZH[status], stage=stage,
                                    stage_label_zh=STAGE_LABELS_ZH[stage], transitions=r.transitions,
                                    median_hours=round(r.seconds[0] / 3600, 4), p90_hours=round(r.seconds[1] / 3600, 4),

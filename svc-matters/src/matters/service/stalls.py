@@ -53,7 +53,7 @@ from kit.events import add_event
 from kit.pagination import Page, newest_first_after, newest_first_cursor
 from matters.models import Application, Stall
 from matters.schemas import STATUS_LABELS_ZH, ApplicationStatus, Stage
-from matters.service import clock, lifecycle
+from matters.service import clock, statuses
 from matters.service.applications import ALL_SEEING_ROLES, BUREAU
 
 log = structlog.get_logger("matters.stalls")
@@ -318,7 +318,7 @@ def stall_view(stall: Stall, now: datetime, matter_kind: str = "licence") -> Sta
     return StallView(
         id=stall.id, application_id=stall.application_id, matter_code=stall.matter_code, department=stall.department,
         status=ApplicationStatus(stall.status), status_label_zh=STATUS_LABELS_ZH[ApplicationStatus(stall.status)],
-        stage=lifecycle.stage_of(stall.status, matter_kind), idle_since=stall.idle_since,
+        stage=statuses.stage_of(stall.status, matter_kind), idle_since=stall.idle_since,
         threshold_hours=round(stall.threshold_hours, 4), opened_at=stall.opened_at, open=stall.resolved_at is None,
         owner=stall.owner, acknowledged_at=stall.acknowledged_at, resolved_at=stall.resolved_at,
         resolution=stall.resolution, idle_hours=idle, hours_lost=round(max(0.0, idle - stall.threshold_hours), 4))
