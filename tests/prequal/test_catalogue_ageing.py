@@ -122,8 +122,8 @@ async def test_a_fresh_prequal_learns_every_matter_after_the_announcements_aged_
     await catalogue.import_matters(matters_db, OPS, [public_service_item("LR-GG-981")], dry_run=False, idempotency_key=None)
     site = {"key": "site_address", "label": "养护地点", "label_en": "Site", "type": "address", "required": True}
     v2 = public_service_item("LR-GG-981", fields=[*public_service_item("LR-GG-981")["fields"], site])
-    _, report = await catalogue.import_matters(matters_db, OPS, [v2], dry_run=False, idempotency_key=None)
-    assert report["results"][0]["outcome"] == "new_version"
+    report = await catalogue.import_matters(matters_db, OPS, [v2], dry_run=False, idempotency_key=None)
+    assert report.results[0].outcome == "new_version"
     current = await current_versions(matters_db)
     assert current["LR-GG-981"] == 2 and len(current) > 10
 

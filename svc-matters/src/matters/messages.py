@@ -29,3 +29,26 @@ WORKING_DAYS_FIELD_UNEXPECTED = Text("仅延期操作可填写", "Only for exten
 FORM_ONLY_ON_RESUBMISSION = Text("仅提交或补正时可更改表单与材料",
                                  "Form and materials change only on submit or supplement")
 FORM_FIELD_UNEXPECTED = Text("此操作不接受表单或材料", "This action takes no form or materials")
+
+MATERIAL_NOT_FOUND = Text("材料不存在", "No such material")
+FILE_TOO_LARGE = Text("文件不能超过 {mb} MB", "The file exceeds {bytes} bytes")
+FILE_EMPTY = Text("文件为空", "The file is empty")
+FILE_TYPE_NOT_ACCEPTED = Text("不支持的文件类型", "File type not accepted")
+FILE_TYPES_ACCEPTED = Text("仅接受：{types}", "Accepted: {types}")
+FILE_CONTENT_MISMATCH = Text("文件内容与声明的类型不符", "The content does not match its declared type")
+FILE_NOT_VALID = Text("文件内容不是有效的 {extension} 文件", "The content is not a valid {extension} file")
+
+LAST_EVENT_ID_INVALID = Text("Last-Event-ID 应为时间线步骤编号", "Last-Event-ID must be a timeline step id")
+
+STALL_NOT_FOUND = Text("堵点不存在", "No such stall")
+STALL_ALREADY_RESOLVED_ACKNOWLEDGE = Text("堵点已解决，无需认领", "The stall is already resolved")
+STALL_ALREADY_RESOLVED = Text("堵点已解决", "The stall is already resolved")
+
+BUNDLE_NOT_FOUND = Text("一件事不存在", "No such bundle")
+
+AUTHORISATION_NOT_FOUND = Text("授权不存在", "No such authorisation")
+AUTHORISATION_COMPANY_ONLY = Text("仅企业账号可以管理授权", "Only a company account grants and revokes authorisations")
+AUTHORISATION_SELF = Text("企业账号无需授权给自己", "A company account cannot authorise itself")
+AUTHORISATION_SELF_FIELD = Text("不能授权给本账号", "Cannot authorise the granting account")
+AUTHORISATION_EXISTS = Text("该用户已获本企业授权", "This person is already authorised for the company")
+AUTHORISATIONS_NOT_VISIBLE = Text("无权查看授权", "Not allowed to see authorisations")

@@ -30,7 +30,7 @@ async def get_cockpit(
     matter: Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9_-]+$", description="Matter code")] = None,
     from_date: Annotated[date | None, Query(alias="from", description="First day (Asia/Shanghai), default: 1st of this month")] = None,
     to_date: Annotated[date | None, Query(alias="to", description="Last day (Asia/Shanghai), default: today")] = None,
-    format: Annotated[Literal["json", "csv"] | None, Query(description="Overrides the Accept header")] = None,  # noqa: A002
+    format: Annotated[Literal["json", "csv"] | None, Query(description="Overrides the Accept header")] = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     report = await service.cockpit(session, principal, matter_code=matter, from_date=from_date, to_date=to_date)

@@ -180,8 +180,8 @@ async def file_application(session: AsyncSession, principal: Principal, matter: 
 
 
 async def submit_application(database: Database, principal: Principal, body: ApplicationCreate,
-                             idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
-    """File a new application; returns the HTTP status and body (replayed for a repeated key)."""
+                             idempotency_key: str | None) -> ApplicationView:
+    """File a new application (the one filed before, for a repeated key)."""
 
     async def _file_under_current(session: AsyncSession, *, remembered: bool) -> tuple[Application, ApplicationStep]:
         matter = await current_matter(session, body.matter_code, remembered=remembered)
@@ -190,17 +190,17 @@ async def submit_application(database: Database, principal: Principal, body: App
                 "matter_code", messages.MATTER_NOT_FOUND.format(code=body.matter_code), "unknown_matter")])
         return await file_application(session, principal, matter, body.form, body.materials, draft=body.draft)
 
-    async def create(session: AsyncSession) -> tuple[int, dict[str, Any]]:
+    async def create(session: AsyncSession) -> ApplicationView:
         try:
             app, step = await _file_under_current(session, remembered=True)
         except MatterRepublished:  # remembered version superseded: once more with the one just published
             app, step = await _file_under_current(session, remembered=False)
         log.info("application_filed", application_id=app.id, matter=app.matter_code, draft=body.draft)
         # Masked: this answer is also kept in clear for Idempotency-Key replays; GET shows the applicant all.
-        return 201, application_view(app, step, principal).model_dump(mode="json")
+        return application_view(app, step, principal)
 
-    return await idempotency.create_once_with_status(database, f"applications:{principal.subject}", idempotency_key,
-                                         body.model_dump(mode="json"), create)
+    return await idempotency.create_once(database, f"applications:{principal.subject}", idempotency_key,
+                                         body.model_dump(mode="json"), create, ApplicationView)
 
 
 async def act(database: Database, principal: Principal, application_id: str, action: str,

@@ -30,6 +30,7 @@ from kit.auth import Principal, Role
 from kit.db import Database
 from kit.errors import FieldError, NotFound, ServiceUnavailable, ValidationFailed
 from kit.pagination import Page, newest_first_after, newest_first_cursor
+from matters import messages
 from matters.models import Application, Bundle, MatterVersion
 from matters.schemas import (
     BUNDLE_STATUS_LABELS_ZH,
@@ -194,10 +195,10 @@ async def _prepare(session: AsyncSession, principal: Principal, bundle_type: Bun
 
 
 async def create_bundle(database: Database, principal: Principal, body: BundleCreate,
-                        idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
-    """File every part of a bundle in one transaction; returns the HTTP status and body."""
+                        idempotency_key: str | None) -> BundleView:
+    """File every part of a bundle in one transaction (the one filed before, for a repeated key)."""
 
-    async def create(session: AsyncSession) -> tuple[int, dict[str, Any]]:
+    async def create(session: AsyncSession) -> BundleView:
         bundle_type = BUNDLE_TYPES.get(body.bundle_type)
         if bundle_type is None:
             raise ValidationFailed("没有这种一件事 / unknown bundle type", errors=[_error(
@@ -221,10 +222,10 @@ async def create_bundle(database: Database, principal: Principal, body: BundleCr
             await applications.file_application(session, principal, matter, form, material_inputs,
                                                 origin="bundle", bundle_id=bundle.id)
         log.info("bundle_filed", bundle_id=bundle.id, bundle_type=bundle.bundle_type, parts=len(members))
-        return 201, (await _view(session, bundle)).model_dump(mode="json")
+        return await _view(session, bundle)
 
-    return await idempotency.create_once_with_status(database, f"bundles:{principal.subject}", idempotency_key,
-                                         body.model_dump(mode="json"), create)
+    return await idempotency.create_once(database, f"bundles:{principal.subject}", idempotency_key,
+                                         body.model_dump(mode="json"), create, BundleView)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -288,7 +289,7 @@ async def get_bundle(session: AsyncSession, principal: Principal, bundle_id: str
         stmt = stmt.where(visible)
     bundle = await session.scalar(stmt) if len(bundle_id) <= 32 else None
     if bundle is None:  # someone else's bundle and no bundle at all look the same
-        raise NotFound("一件事不存在 / no such bundle")
+        raise NotFound(messages.BUNDLE_NOT_FOUND)
     return await _view(session, bundle)
 
 

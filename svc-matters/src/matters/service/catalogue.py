@@ -354,8 +354,8 @@ def stored_content(row: MatterVersion) -> dict[str, Any]:
 # --- publishing -----------------------------------------------------------------------------------
 
 async def import_matters(database: Database, principal: Principal, entries: list[dict[str, Any]], *, dry_run: bool,
-                         idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
-    """Validate every entry and publish the valid ones; returns the HTTP status and the report."""
+                         idempotency_key: str | None) -> ImportReport:
+    """Validate every entry and publish the valid ones; the report (the first one, for a repeated key)."""
     key = None if dry_run else idempotency.check_key(idempotency_key)
     scope = f"matters-import:{principal.subject}"
     request_fingerprint = idempotency.fingerprint({"entries": entries})
@@ -380,18 +380,17 @@ async def import_matters(database: Database, principal: Principal, entries: list
         if key:
             stored = await idempotency.replay(session, scope, key, request_fingerprint)
             if stored:
-                return stored
+                return ImportReport.model_validate(stored[1])
         if valid:
             await _publish(session, valid, results, dry_run=dry_run)
         counts = {o: sum(1 for r in results if r.outcome == o) for o in ImportOutcome}
         report = ImportReport(dry_run=dry_run, results=results, summary=ImportSummary(
             created=counts[ImportOutcome.CREATED], new_version=counts[ImportOutcome.NEW_VERSION],
             unchanged=counts[ImportOutcome.UNCHANGED], rejected=counts[ImportOutcome.REJECTED]))
-        response = report.model_dump(mode="json")
         if key:
-            await idempotency.record(session, scope, key, request_fingerprint, 200, response)
+            await idempotency.record(session, scope, key, request_fingerprint, 200, report.model_dump(mode="json"))
         log.info("catalogue_import", by=principal.subject, dry_run=dry_run, **report.summary.model_dump())
-        return 200, response
+        return report
 
 
 async def _publish(session: AsyncSession, valid: dict[str, tuple[int, MatterImport]], results: list[ImportEntryResult],

@@ -48,9 +48,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.auth import Principal
 from kit.calendar import CalendarError, WorkingDayCalendar
 from kit.contracts import StallOpened
+from kit.db import Database
 from kit.errors import Conflict, NotFound
 from kit.events import add_event
 from kit.pagination import Page, newest_first_after, newest_first_cursor
+from matters import messages
 from matters.models import Application, Stall
 from matters.schemas import STATUS_LABELS_ZH, ApplicationStatus, Stage
 from matters.service import clock, statuses
@@ -369,36 +371,38 @@ async def _visible_stall(session: AsyncSession, principal: Principal, stall_id: 
     stall = await session.get(Stall, stall_id, with_for_update=True) if len(stall_id) <= 32 else None
     scope = department_scope(principal)
     if stall is None or (scope is not None and stall.department != scope):
-        raise NotFound("堵点不存在 / no such stall")
+        raise NotFound(messages.STALL_NOT_FOUND)
     kind = await session.scalar(select(Application.matter_kind).where(Application.id == stall.application_id))
     return stall, kind or "licence"
 
 
-async def acknowledge(session: AsyncSession, principal: Principal, stall_id: str) -> StallView:
+async def acknowledge(database: Database, principal: Principal, stall_id: str) -> StallView:
     """The caller takes the stall on: they become its owner (taking it over from an earlier one)."""
-    stall, kind = await _visible_stall(session, principal, stall_id)
-    if stall.resolved_at is not None:
-        raise Conflict("堵点已解决，无需认领 / the stall is already resolved", resolution=stall.resolution)
-    now = datetime.now(UTC)
-    if stall.owner != principal.subject:
-        stall.owner = principal.subject
-        stall.acknowledged_at = now
-    log.info("stall_acknowledged", stall_id=stall.id, owner=principal.subject)
-    return stall_view(stall, now, kind)
+    async with database.transaction() as session:
+        stall, kind = await _visible_stall(session, principal, stall_id)
+        if stall.resolved_at is not None:
+            raise Conflict(messages.STALL_ALREADY_RESOLVED_ACKNOWLEDGE, resolution=stall.resolution)
+        now = datetime.now(UTC)
+        if stall.owner != principal.subject:
+            stall.owner = principal.subject
+            stall.acknowledged_at = now
+        log.info("stall_acknowledged", stall_id=stall.id, owner=principal.subject)
+        return stall_view(stall, now, kind)
 
 
-async def resolve(session: AsyncSession, principal: Principal, stall_id: str, reason: str) -> StallView:
-    stall, kind = await _visible_stall(session, principal, stall_id)
-    if stall.resolved_at is not None:
-        raise Conflict("堵点已解决 / the stall is already resolved", resolution=stall.resolution)
-    now = datetime.now(UTC)
-    stall.resolved_at = now
-    stall.resolution = reason
-    if stall.owner is None:
-        stall.owner = principal.subject
-        stall.acknowledged_at = now
-    log.info("stall_resolved", stall_id=stall.id, by=principal.subject)
-    return stall_view(stall, now, kind)
+async def resolve(database: Database, principal: Principal, stall_id: str, reason: str) -> StallView:
+    async with database.transaction() as session:
+        stall, kind = await _visible_stall(session, principal, stall_id)
+        if stall.resolved_at is not None:
+            raise Conflict(messages.STALL_ALREADY_RESOLVED, resolution=stall.resolution)
+        now = datetime.now(UTC)
+        stall.resolved_at = now
+        stall.resolution = reason
+        if stall.owner is None:
+            stall.owner = principal.subject
+            stall.acknowledged_at = now
+        log.info("stall_resolved", stall_id=stall.id, by=principal.subject)
+        return stall_view(stall, now, kind)
 
 
 _RANKING = """
