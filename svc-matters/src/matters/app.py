@@ -20,7 +20,9 @@ async def clock_warnings(runtime: Runtime) -> None:
     async def tick(session: AsyncSession) -> int:
         return await clock.send_due_warnings(session, clock.local_date(datetime.now(UTC)))
 
-    await every(runtime.database, "matters.clock-warnings", runtime.settings.clock_warning_interval_seconds, tick)
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    await every(runtime.database, "matters.clock-warnings", settings.clock_warning_interval_seconds, tick)
 
 
 async def stall_detection(runtime: Runtime) -> None:

@@ -31,7 +31,7 @@ FORM_ONLY_ON_RESUBMISSION = Text("仅提交或补正时可更改表单与材料"
 FORM_FIELD_UNEXPECTED = Text("此操作不接受表单或材料", "This action takes no form or materials")
 
 MATERIAL_NOT_FOUND = Text("材料不存在", "No such material")
-FILE_TOO_LARGE = Text("文件不能超过 {mb} MB", "The file exceeds {bytes} bytes")
+FILE_TOO_LARGE = Text("文件不能超过 {mb} MB（{bytes} 字节）", "The file exceeds {mb} MB ({bytes} bytes)")
 FILE_EMPTY = Text("文件为空", "The file is empty")
 FILE_TYPE_NOT_ACCEPTED = Text("不支持的文件类型", "File type not accepted")
 FILE_TYPES_ACCEPTED = Text("仅接受：{types}", "Accepted: {types}")
@@ -52,3 +52,11 @@ AUTHORISATION_SELF = Text("企业账号无需授权给自己", "A company accoun
 AUTHORISATION_SELF_FIELD = Text("不能授权给本账号", "Cannot authorise the granting account")
 AUTHORISATION_EXISTS = Text("该用户已获本企业授权", "This person is already authorised for the company")
 AUTHORISATIONS_NOT_VISIBLE = Text("无权查看授权", "Not allowed to see authorisations")
+
+MATTER_VERSION_NOT_FOUND = Text("事项 {code} 没有第 {version} 版", "Matter {code} has no version {version}")
+MATTER_OF_ANOTHER_DEPARTMENT = Text("该事项不属于您所在部门", "The matter belongs to another department")
+MATTER_UNAVAILABLE = Text("事项 {code} 暂不可办", "Matter {code} is unavailable")
+PERIOD_REVERSED = Text("开始日期不能晚于结束日期", "from must not be after to")
+PERIOD_REVERSED_FIELD = Text("开始日期晚于结束日期", "from is after to")
+PERIOD_TOO_LONG = Text("统计期间不能超过 {days} 天", "The period may span at most {days} days")
+PERIOD_TOO_LONG_FIELD = Text("期间最长 {days} 天", "At most {days} days")

@@ -38,11 +38,11 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from pydantic import BaseModel, Field
-from sqlalchemy import select, text
+from sqlalchemy import CursorResult, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
@@ -225,7 +225,7 @@ async def detect(session: AsyncSession, thresholds: Mapping[ApplicationStatus, T
     """One tick: close stalls whose application moved on, open stalls for applications idle too long."""
     result = DetectionResult()
     closed = await session.execute(_CLOSE_MOVED_ON, {"resolution": STATUS_CHANGED})
-    result.closed = closed.rowcount or 0
+    result.closed = cast(CursorResult[Any], closed).rowcount or 0
     for status, threshold in thresholds.items():
         try:
             plan = await _plan(session, threshold, now, cal)
@@ -431,7 +431,7 @@ async def ranking(session: AsyncSession, principal: Principal, *, from_date: dat
     for key in ("matter_code", "status"):
         sql = _RANKING.format(key=key, scope=scope_sql, order=order_sql)  # fixed fragments, no input
         lists[key] = (await session.execute(text(sql), params)).all()
-    names = dict((await session.execute(text(
+    names: dict[str, str] = dict((await session.execute(text(
         "SELECT code, name_zh FROM matter_versions WHERE is_current"))).all())
     return StallRanking(
         from_date=from_date, to_date=to_date,
