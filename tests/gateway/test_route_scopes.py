@@ -85,10 +85,10 @@ def test_action_routes_name_a_scope_for_every_action_the_service_knows() -> None
     from helpdesk.api.tickets import ACTION_SCOPES as TICKET_SCOPES
     from helpdesk.service.tickets import ACTIONS as TICKET_ACTIONS
     from matters.api.applications import ACTION_SCOPES as APPLICATION_SCOPES
-    from matters.service.lifecycle import ACTIONS as APPLICATION_ACTIONS
+    from matters.service.statuses import APPLICATION_MACHINE
 
     applications = dict(APPLICATION_SCOPES.dependency.scope_declaration.by_value)
-    assert sorted(applications) == sorted(APPLICATION_ACTIONS)
+    assert sorted(applications) == APPLICATION_MACHINE.actions
     assert applications["withdraw"] == {"applications:write"} and applications["accept"] == {"applications:accept"}
     assert applications["approve"] == {"applications:decide"}
     tickets = dict(TICKET_SCOPES.dependency.scope_declaration.by_value)

@@ -13,7 +13,6 @@ from alembic import command
 from pydantic import ValidationError
 
 from kit.migrations import alembic_config, upgrade
-from matters.app import Settings
 from matters.service.blobs import (
     BlobNotFound,
     BlobStoreKind,
@@ -22,6 +21,7 @@ from matters.service.blobs import (
     blob_store,
     read_all,
 )
+from matters.settings import Settings
 from support import connect, drop_databases, scratch_service_database
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_unit_blobs"

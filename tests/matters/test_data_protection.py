@@ -15,9 +15,9 @@ from sqlalchemy import select, text
 
 from kit.auth import Principal, SubjectKind
 from kit.migrations import alembic_config, upgrade
-from matters.app import Settings
 from matters.models import Application
 from matters.service.applications import application_view, sees_personal_data
+from matters.settings import Settings
 from support import drop_databases, scratch_service_database
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_unit_protect"

@@ -14,10 +14,10 @@ from sqlalchemy import select, text
 from kit.calendar import WorkingDayCalendar
 from kit.db import Database
 from kit.events import outbox
-from matters.app import Settings
 from matters.models import Application, ApplicationStep, Stall
 from matters.schemas import ApplicationStatus
 from matters.service import stalls
+from matters.settings import Settings
 from support import scratch_service_database, stall_entry_day, write_test_calendar
 
 SH = dt.timezone(dt.timedelta(hours=8))

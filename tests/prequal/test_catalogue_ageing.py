@@ -30,9 +30,9 @@ from kit.events import EventConsumer, JetStreamBus, OutboxRelay
 from kit.events.envelope import stream_name, stream_subjects
 from kit.events.streams import DAY, EVENT_STREAM_LIMITS, declared_config, limits_of
 from kit.scheduling import run_tick
-from matters.app import Settings as MattersSettings
 from matters.models import MatterVersion
 from matters.service import catalogue
+from matters.settings import Settings as MattersSettings
 from prequal import events, prefill
 from prequal.models import MatterRequirementsRow
 from support import public_service_item, scratch_service_database
@@ -122,8 +122,8 @@ async def test_a_fresh_prequal_learns_every_matter_after_the_announcements_aged_
     await catalogue.import_matters(matters_db, OPS, [public_service_item("LR-GG-981")], dry_run=False, idempotency_key=None)
     site = {"key": "site_address", "label": "养护地点", "label_en": "Site", "type": "address", "required": True}
     v2 = public_service_item("LR-GG-981", fields=[*public_service_item("LR-GG-981")["fields"], site])
-    _, report = await catalogue.import_matters(matters_db, OPS, [v2], dry_run=False, idempotency_key=None)
-    assert report["results"][0]["outcome"] == "new_version"
+    report = await catalogue.import_matters(matters_db, OPS, [v2], dry_run=False, idempotency_key=None)
+    assert report.results[0].outcome == "new_version"
     current = await current_versions(matters_db)
     assert current["LR-GG-981"] == 2 and len(current) > 10
 

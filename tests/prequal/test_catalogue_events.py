@@ -71,9 +71,9 @@ async def test_the_migration_announces_every_shipped_matter_once(matters_db: Dat
 
 async def test_an_import_announces_what_it_publishes_and_nothing_else(matters_db: Database) -> None:
     before = len(await announced(matters_db))
-    status, report = await catalogue.import_matters(matters_db, OPS, [public_service_item("LR-GG-951")], dry_run=True,
+    report = await catalogue.import_matters(matters_db, OPS, [public_service_item("LR-GG-951")], dry_run=True,
                                                     idempotency_key=None)
-    assert status == 200 and report["results"][0]["outcome"] == "created"
+    assert report.results[0].outcome == "created"
     assert len(await announced(matters_db)) == before  # a dry run writes nothing
 
     await catalogue.import_matters(matters_db, OPS, [public_service_item("LR-GG-951"), {"code": "LR-GG-952"}], dry_run=False,
@@ -86,8 +86,8 @@ async def test_an_import_announces_what_it_publishes_and_nothing_else(matters_db
 
     extra = {"key": "site_address", "label": "养护地点", "label_en": "Site", "type": "address", "required": True}
     changed = public_service_item("LR-GG-951", fields=[*public_service_item("LR-GG-951")["fields"], extra])
-    _, report = await catalogue.import_matters(matters_db, OPS, [changed], dry_run=False, idempotency_key=None)
-    assert report["results"][0]["outcome"] == "new_version" and report["results"][0]["version"] == 2
+    report = await catalogue.import_matters(matters_db, OPS, [changed], dry_run=False, idempotency_key=None)
+    assert report.results[0].outcome == "new_version" and report.results[0].version == 2
     [v2] = (await announced(matters_db))[before + 1:]
     data = MatterPublished.model_validate(v2["data"])
     assert data.matter.version == 2 and [f.key for f in data.matter.fields] == ["contact_name", "contact_mobile", "topic",

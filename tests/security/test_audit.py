@@ -305,7 +305,7 @@ async def test_entries_from_before_the_switch_verify_and_the_switch_is_enforced(
 
     from kit.db import Database
 
-    settings = importlib.import_module("matters.app").Settings(database_url=servers.database_url,
+    settings = importlib.import_module("matters.settings").Settings(database_url=servers.database_url,
                                                                database_name_prefix=f"{PREFIX}_legacy")
     await drop_databases(servers.database_url, [settings.database_name])
     await asyncio.to_thread(upgrade, "matters", settings, "0007")

@@ -143,12 +143,6 @@ class ActionRequest(BaseModel):
     materials: dict[str, MaterialInput] | None = Field(default=None, description="For `supplement`/`submit`: replacement materials")
 
 
-class AllowedAction(BaseModel):
-    action: str
-    roles: list[str]
-    to_status: str | None
-
-
 class ClockView(BaseModel):
     """The statutory clock (法定时限) in working days of the platform calendar."""
 

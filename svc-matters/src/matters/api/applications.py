@@ -4,13 +4,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Path, Query, Response
 
-from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, needs_scope_by, require_roles
-from kit.db import SessionDep
+from kit.auth import CurrentPrincipal, Role, needs_scope, needs_scope_by
+from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
+from kit.idempotency import IdempotencyKey
 from kit.pagination import CursorQuery, LimitQuery, Page
+from matters.api.deps import Applicant, ApplicationId
 from matters.schemas import (
     ActionRequest,
     ApplicationCreate,
@@ -20,30 +21,26 @@ from matters.schemas import (
     TimelineStep,
 )
 from matters.service import applications as service
-from matters.service.lifecycle import ACTIONS, TRANSITIONS
+from matters.service.statuses import APPLICATION_MACHINE
 
 router = APIRouter(tags=["applications"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
 
-ApplicationId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-Applicant = Annotated[Principal, Depends(require_roles(Role.APPLICANT))]
 # Each action needs the scope of the role that takes it: the applicant's own steps, the window's acceptance
 # (受理), the reviewer's review and decision (审查, 决定).
 ACTING_ROLE_SCOPES = {Role.APPLICANT: "applications:write", Role.WINDOW_OFFICER: "applications:accept",
                       Role.REVIEWER: "applications:decide"}
 ACTION_SCOPES = needs_scope_by("action", {t.action: [ACTING_ROLE_SCOPES[Role(r)] for r in t.roles]
-                                          for t in TRANSITIONS})
+                                          for t in APPLICATION_MACHINE.transitions})
 
 
 @router.post("/v1/applications", dependencies=[needs_scope("applications:write")],
              status_code=201, summary="Submit an application (办件), or save it as a draft",
              responses={201: {"model": ApplicationView}, 422: PROBLEM_RESPONSES[422]}, response_model=ApplicationView)
-async def submit_application(
-    request: Request, body: ApplicationCreate, principal: Applicant,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255,
-                                                  description="Repeat a request safely: same key, same result")] = None,
-) -> JSONResponse:
-    status, payload = await service.submit_application(request.app.state.database, principal, body, idempotency_key)
-    return JSONResponse(payload, status_code=status, headers={"Location": f"/v1/applications/{payload['id']}"})
+async def submit_application(database: DatabaseDep, response: Response, body: ApplicationCreate,
+                             principal: Applicant, idempotency_key: IdempotencyKey = None) -> ApplicationView:
+    application = await service.submit_application(database, principal, body, idempotency_key)
+    response.headers["Location"] = f"/v1/applications/{application.id}"
+    return application
 
 
 @router.get("/v1/applications", dependencies=[needs_scope("applications:read")],
@@ -80,11 +77,11 @@ async def get_timeline(session: SessionDep, principal: CurrentPrincipal, applica
 
 
 @router.post("/v1/applications/{application_id}/actions/{action}", dependencies=[ACTION_SCOPES],
-             summary=f"Move an application on: {', '.join(ACTIONS)}",
+             summary=f"Move an application on: {', '.join(APPLICATION_MACHINE.actions)}",
              description="A transition not possible from the current status answers 409 with `allowed_actions`; "
                          "one possible but not for the caller's role answers 403.",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
-async def act(request: Request, principal: CurrentPrincipal, application_id: ApplicationId,
+async def act(database: DatabaseDep, principal: CurrentPrincipal, application_id: ApplicationId,
               action: Annotated[str, Path(max_length=32, pattern=r"^[a-z_]+$")],
               body: ActionRequest | None = None) -> ApplicationView:
-    return await service.act(request.app.state.database, principal, application_id, action, body or ActionRequest())
+    return await service.act(database, principal, application_id, action, body or ActionRequest())

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Path, Query, Response
 
 from kit.auth import CurrentPrincipal, needs_scope
-from kit.db import SessionDep
+from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
+from kit.idempotency import IdempotencyKey
 from kit.pagination import CursorQuery, LimitQuery, Page
 from matters.schemas import AuthorisationCreate, AuthorisationView
 from matters.service import authorisations as service
@@ -24,13 +24,11 @@ AuthorisationId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A
              summary="A company authorises a person to see and act on its applications",
              description="Company accounts only (403 otherwise). A person already authorised by the company is a 409.",
              responses={201: {"model": AuthorisationView}, 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
-async def grant(
-    request: Request, principal: CurrentPrincipal, body: AuthorisationCreate,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255,
-                                                  description="Repeat a request safely: same key, same result")] = None,
-) -> JSONResponse:
-    status, payload = await service.grant(request.app.state.database, principal, body, idempotency_key)
-    return JSONResponse(payload, status_code=status, headers={"Location": f"/v1/authorisations/{payload['id']}"})
+async def grant(database: DatabaseDep, response: Response, principal: CurrentPrincipal, body: AuthorisationCreate,
+                idempotency_key: IdempotencyKey = None) -> AuthorisationView:
+    authorisation = await service.grant(database, principal, body, idempotency_key)
+    response.headers["Location"] = f"/v1/authorisations/{authorisation.id}"
+    return authorisation
 
 
 @router.get("/v1/authorisations", dependencies=[needs_scope("applications:read")],
@@ -56,6 +54,6 @@ async def get_authorisation(session: SessionDep, principal: CurrentPrincipal,
                summary="The company revokes an authorisation; the person loses access at once",
                description="Revoking an already revoked authorisation changes nothing and answers 204 again.",
                responses={404: PROBLEM_RESPONSES[404]})
-async def revoke(request: Request, principal: CurrentPrincipal, authorisation_id: AuthorisationId) -> Response:
-    await service.revoke(request.app.state.database, principal, authorisation_id)
+async def revoke(database: DatabaseDep, principal: CurrentPrincipal, authorisation_id: AuthorisationId) -> Response:
+    await service.revoke(database, principal, authorisation_id)
     return Response(status_code=204)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends
 
 from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, require_roles
-from kit.db import SessionDep
+from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.pagination import CursorQuery, LimitQuery, Page
 from matters.schemas import BenefitGrantView, BenefitRulesView, BenefitRunReport, BusinessImportReport
@@ -24,9 +24,9 @@ MAX_IMPORT_LINES = 5000
              description="A JSON list; every line is checked on its own (the USCC with its check character) and "
                          "the report says for each whether it was created, updated or rejected and why.",
              responses={422: PROBLEM_RESPONSES[422]})
-async def import_businesses(request: Request, _: Ops,
+async def import_businesses(database: DatabaseDep, _: Ops,
                             lines: Annotated[list[Any], Body(min_length=1, max_length=MAX_IMPORT_LINES)]) -> BusinessImportReport:
-    return await service.import_businesses(request.app.state.database, lines)
+    return await service.import_businesses(database, lines)
 
 
 @router.get("/v1/benefits/vehicle-washing/rules", dependencies=[needs_scope("matters:read")],
@@ -38,8 +38,8 @@ async def vehicle_washing_rules(_: CurrentPrincipal) -> BenefitRulesView:
 @router.post("/v1/benefits/vehicle-washing/runs", dependencies=[needs_scope("matters:admin")],
              summary="Match the registered businesses and file and complete the filing of each eligible one not yet granted",
              description="Safe to repeat and to run concurrently: a business is granted at most once.")
-async def run_vehicle_washing(request: Request, _: Ops) -> BenefitRunReport:
-    return await service.run(request.app.state.database, service.VEHICLE_WASHING)
+async def run_vehicle_washing(database: DatabaseDep, _: Ops) -> BenefitRunReport:
+    return await service.run(database, service.VEHICLE_WASHING)
 
 
 @router.get("/v1/benefits/vehicle-washing/grants", dependencies=[needs_scope("ops:read")],

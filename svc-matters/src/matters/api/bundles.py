@@ -3,20 +3,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Path, Response
 
-from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, require_roles
-from kit.db import SessionDep
+from kit.auth import CurrentPrincipal, needs_scope
+from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
+from kit.idempotency import IdempotencyKey
 from kit.pagination import CursorQuery, LimitQuery, Page
+from matters.api.deps import Applicant
 from matters.schemas import BundleCreate, BundleTypeView, BundleView
 from matters.service import bundles as service
 
 router = APIRouter(tags=["bundles"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
 
 BundleId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-Applicant = Annotated[Principal, Depends(require_roles(Role.APPLICANT))]
 
 
 @router.get("/v1/bundles/types", dependencies=[needs_scope("applications:read")],
@@ -32,13 +32,11 @@ async def list_types(session: SessionDep, _: CurrentPrincipal) -> list[BundleTyp
                          "shared materials to every part whose matter lists the material. Any bad part answers 422 "
                          "naming it (`parts.<matter>.form.<key>`) and nothing is filed.",
              responses={201: {"model": BundleView}, 422: PROBLEM_RESPONSES[422]})
-async def create_bundle(
-    request: Request, body: BundleCreate, principal: Applicant,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255,
-                                                  description="Repeat a request safely: same key, same result")] = None,
-) -> JSONResponse:
-    status, payload = await service.create_bundle(request.app.state.database, principal, body, idempotency_key)
-    return JSONResponse(payload, status_code=status, headers={"Location": f"/v1/bundles/{payload['id']}"})
+async def create_bundle(database: DatabaseDep, response: Response, body: BundleCreate, principal: Applicant,
+                        idempotency_key: IdempotencyKey = None) -> BundleView:
+    bundle = await service.create_bundle(database, principal, body, idempotency_key)
+    response.headers["Location"] = f"/v1/bundles/{bundle.id}"
+    return bundle
 
 
 @router.get("/v1/bundles", dependencies=[needs_scope("applications:read")],

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Depends, Path, Query
 
 from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, require_roles
-from kit.db import SessionDep
+from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
+from kit.idempotency import IdempotencyKey
 from kit.pagination import CursorQuery, LimitQuery, Page
 from matters.schemas import (
     GuideCompletenessReport,
@@ -77,15 +77,12 @@ async def guide_completeness(session: SessionDep, _: Overseer, limit: LimitQuery
     responses={200: {"model": ImportReport}, 422: PROBLEM_RESPONSES[422]}, response_model=ImportReport,
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": _IMPORT_BODY_SCHEMA}}}})
 async def import_matters(
-    request: Request, principal: OpsAdmin,
+    database: DatabaseDep, principal: OpsAdmin,
     entries: Annotated[list[dict[str, Any]], Body(min_length=1, max_length=catalogue.MAX_IMPORT_ENTRIES)],
     dry_run: Annotated[bool, Query(description="Validate and report without publishing")] = False,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255,
-                                                  description="Repeat a request safely: same key, same result")] = None,
-) -> JSONResponse:
-    status, payload = await catalogue.import_matters(request.app.state.database, principal, entries, dry_run=dry_run,
-                                                     idempotency_key=idempotency_key)
-    return JSONResponse(payload, status_code=status)
+    idempotency_key: IdempotencyKey = None,
+) -> ImportReport:
+    return await catalogue.import_matters(database, principal, entries, dry_run=dry_run, idempotency_key=idempotency_key)
 
 
 @router.get("/v1/matters", dependencies=[needs_scope("matters:read")],

@@ -9,15 +9,17 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from kit.auth import CurrentPrincipal, needs_scope
+from kit.db import DatabaseDep
 from kit.errors import PROBLEM_RESPONSES, BadRequest
-from matters.api.applications import ApplicationId
+from matters import messages
+from matters.api.deps import ApplicationId, LiveHubDep
 from matters.service import live
-from matters.service.live import LiveHub, LiveStream
+from matters.service.live import LiveStream
 
 router = APIRouter(tags=["applications"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (400, 401, 503)})
 
@@ -55,8 +57,7 @@ def _resume_point(after: int | None, last_event_id: str | None) -> int | None:
         return after
     value = last_event_id.strip()
     if not value.isdigit():
-        raise BadRequest("Last-Event-ID 应为时间线步骤编号 / Last-Event-ID must be a timeline step id",
-                         last_event_id=value[:32])
+        raise BadRequest(messages.LAST_EVENT_ID_INVALID, last_event_id=value[:32])
     return int(value)
 
 
@@ -83,16 +84,12 @@ def _response(stream: LiveStream) -> StreamingResponse:
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def _hub(request: Request) -> LiveHub:
-    return request.app.state.live_hub
-
-
 @router.get("/v1/applications/stream", dependencies=[needs_scope("applications:read")],
             summary="Live status of every application the caller may see (SSE)",
             description=SSE_DESCRIPTION, response_class=StreamingResponse, responses=SSE_RESPONSES)
-async def stream_all(request: Request, principal: CurrentPrincipal, after: After = None,
+async def stream_all(database: DatabaseDep, hub: LiveHubDep, principal: CurrentPrincipal, after: After = None,
                      last_event_id: LastEventId = None) -> StreamingResponse:
-    stream = await live.open_audience_stream(request.app.state.database, _hub(request), principal,
+    stream = await live.open_audience_stream(database, hub, principal,
                                              after=_resume_point(after, last_event_id))
     return _response(stream)
 
@@ -101,8 +98,9 @@ async def stream_all(request: Request, principal: CurrentPrincipal, after: After
             summary="Live status of one application (SSE)",
             description=SSE_DESCRIPTION, response_class=StreamingResponse,
             responses={**SSE_RESPONSES, 404: PROBLEM_RESPONSES[404]})
-async def stream_one(request: Request, principal: CurrentPrincipal, application_id: ApplicationId, after: After = None,
+async def stream_one(database: DatabaseDep, hub: LiveHubDep, principal: CurrentPrincipal, application_id: ApplicationId,
+                     after: After = None,
                      last_event_id: LastEventId = None) -> StreamingResponse:
-    stream = await live.open_application_stream(request.app.state.database, _hub(request), principal, application_id,
+    stream = await live.open_application_stream(database, hub, principal, application_id,
                                                 after=_resume_point(after, last_event_id))
     return _response(stream)

@@ -4,13 +4,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from kit.auth import Principal, Role, needs_scope, require_roles
-from kit.db import SessionDep
+from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.pagination import CursorQuery, LimitQuery, Page
+from matters.api.deps import StallThresholdsDep
 from matters.schemas import ApplicationStatus
 from matters.service import cockpit, stalls
 from matters.service.stalls import StallRanking, StallView, ThresholdView
@@ -43,8 +44,8 @@ async def list_stalls(
 
 @router.get("/v1/stalls/thresholds", dependencies=[needs_scope("applications:read")],
             summary="How long each status may last before it is a stall (in force now)")
-async def thresholds(request: Request, principal: Staff) -> list[ThresholdView]:
-    return stalls.thresholds_view(request.app.state.stall_thresholds)
+async def thresholds(in_force: StallThresholdsDep, principal: Staff) -> list[ThresholdView]:
+    return stalls.thresholds_view(in_force)
 
 
 @router.get("/v1/stalls/ranking", dependencies=[needs_scope("applications:read")],
@@ -65,14 +66,12 @@ async def ranking(
 @router.post("/v1/stalls/{stall_id}/acknowledge", dependencies=[needs_scope("stalls:write")],
              summary="Take a stall on: the caller becomes its owner",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409]})
-async def acknowledge(request: Request, principal: Staff, stall_id: StallId) -> StallView:
-    async with request.app.state.database.transaction() as session:
-        return await stalls.acknowledge(session, principal, stall_id)
+async def acknowledge(database: DatabaseDep, principal: Staff, stall_id: StallId) -> StallView:
+    return await stalls.acknowledge(database, principal, stall_id)
 
 
 @router.post("/v1/stalls/{stall_id}/resolve", dependencies=[needs_scope("stalls:write")],
              summary="Close a stall by hand, saying what was done",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
-async def resolve(request: Request, principal: Staff, stall_id: StallId, body: ResolveRequest) -> StallView:
-    async with request.app.state.database.transaction() as session:
-        return await stalls.resolve(session, principal, stall_id, body.reason.strip())
+async def resolve(database: DatabaseDep, principal: Staff, stall_id: StallId, body: ResolveRequest) -> StallView:
+    return await stalls.resolve(database, principal, stall_id, body.reason.strip())

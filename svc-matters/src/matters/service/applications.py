@@ -14,21 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit import idempotency
 from kit.audit import record_audit
-from kit.auth import ALL_DEPARTMENTS_ROLES, BUREAU, Principal, Role, SubjectKind, sees_every_department
+from kit.auth import ALL_DEPARTMENTS_ROLES, BUREAU, Principal, Role, sees_every_department
 from kit.contracts import (
-    ApplicantRef,
-    ApplicationSubmitted,
-    FormFieldSpec,
     MaterialRef,
-    MatterRequirements,
     PrereviewVerdictIssued,
 )
 from kit.db import Database
 from kit.errors import BadRequest, Conflict, FieldError, NotFound, ValidationFailed
-from kit.events import CloudEvent, add_event, outbox, outbox_row
+from kit.events import CloudEvent, outbox, outbox_row
 from kit.events.consumer import handling
 from kit.pagination import Page, decode_cursor, encode_cursor, newest_first_after, newest_first_cursor
-from kit.protection import is_personal, mask_form, protect_form
+from kit.protection import is_personal, mask_form
+from matters import messages
 from matters.models import Application, ApplicationMaterial, ApplicationStep, CompanyAuthorisation, MatterVersion
 from matters.schemas import (
     STAGE_LABELS_ZH,
@@ -40,79 +37,15 @@ from matters.schemas import (
     ApplicationView,
     TimelineStep,
 )
-from matters.service import clock, lifecycle, materials
+from matters.service import clock, lifecycle, materials, submission
 from matters.service.catalogue import current_matter, forget_current, requirements_of
+from matters.service.statuses import stage_of
 
 log = structlog.get_logger("matters.applications")
 
 PREQUAL_ACTOR = "svc-prequal"
 # Staff whose department is the bureau itself see every department's applications (kit.auth).
 ALL_SEEING_ROLES = ALL_DEPARTMENTS_ROLES
-
-
-# --- the shape of a submission --------------------------------------------------------------
-# Whether each value has the right JSON type and allowed form is checked here, at once, with a 422.
-# Whether the content is right (check digits, ranges, dates in order, required items present) is the
-# pre-review's job (svc-prequal), which returns the application for correction with reasons.
-
-_TEXT_TYPES = {"string", "text", "uscc", "resident_id", "mobile", "district", "address"}
-_DEFAULT_MAX_LENGTH = {"string": 200, "text": 4000, "address": 300, "district": 20, "uscc": 18, "resident_id": 18,
-                       "mobile": 20}
-
-
-def _is_iso_date(value: Any) -> bool:
-    if not isinstance(value, str) or len(value) != 10:
-        return False
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _shape_error(field: FormFieldSpec, value: Any) -> tuple[str, str] | None:
-    if value is None:
-        return None
-    t = field.type
-    if t in _TEXT_TYPES:
-        if not isinstance(value, str):
-            return "应为文本", "must be a string"
-        limit = field.max_length or _DEFAULT_MAX_LENGTH[t]
-        if len(value) > limit:
-            return f"长度不能超过 {limit} 个字符", f"must be at most {limit} characters"
-    elif t == "integer":
-        if isinstance(value, bool) or not isinstance(value, int):
-            return "应为整数", "must be an integer"
-    elif t == "decimal":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return "应为数字", "must be a number"
-    elif t == "boolean":
-        if not isinstance(value, bool):
-            return "应为是/否", "must be true or false"
-    elif t == "date":
-        if not _is_iso_date(value):
-            return "应为日期（YYYY-MM-DD）", "must be a date (YYYY-MM-DD)"
-    elif t == "enum":
-        allowed = [o.value for o in field.options or []]
-        if value not in allowed:
-            return f"应为以下之一：{'、'.join(allowed)}", f"must be one of: {', '.join(allowed)}"
-    return None
-
-
-def check_form_shape(requirements: MatterRequirements, form: dict[str, Any]) -> list[FieldError]:
-    fields = {f.key: f for f in requirements.fields}
-    errors: list[FieldError] = []
-    for key, value in form.items():
-        spec = fields.get(key)
-        if spec is None:
-            errors.append(FieldError(field=f"form.{key}", code="unknown_field", message="该事项没有此填报项",
-                                     message_en="this matter has no such field"))
-            continue
-        problem = _shape_error(spec, value)
-        if problem:
-            errors.append(FieldError(field=f"form.{key}", code="invalid_type", message=f"{spec.label}{problem[0]}",
-                                     message_en=f"{spec.label_en or key} {problem[1]}"))
-    return errors
 
 
 # --- views ------------------------------------------------------------------------------------
@@ -135,7 +68,7 @@ def application_view(app: Application, last_step: ApplicationStep | None = None,
                      principal: Principal | None = None, *, reveal: bool = False) -> ApplicationView:
     """The application as the caller sees it: personal form values masked unless ``reveal``
     (``sees_personal_data``)."""
-    stage = lifecycle.stage_of(app.status, app.matter_kind)
+    stage = stage_of(app.status, app.matter_kind)
     return ApplicationView(
         id=app.id, matter_code=app.matter_code, matter_version=app.matter_version, status=app.status,
         status_label_zh=STATUS_LABELS_ZH[ApplicationStatus(app.status)], stage=stage,
@@ -149,41 +82,6 @@ def application_view(app: Application, last_step: ApplicationStep | None = None,
 
 
 # --- submitting -------------------------------------------------------------------------------
-
-def licence_holder_org(kind: str, org_code: str | None) -> str | None:
-    """The company whose licences an applicant may use for materials: a company applicant's own."""
-    return org_code if kind == SubjectKind.COMPANY.value else None
-
-
-async def _validated(session: AsyncSession, applicant: str, org_code: str | None, requirements: MatterRequirements,
-                     form: dict[str, Any], material_inputs: dict[str, Any]) -> dict[str, MaterialRef]:
-    errors = check_form_shape(requirements, form)
-    refs, material_errors = await materials.resolve_materials(session, applicant, requirements, material_inputs,
-                                                              owner_org_code=org_code)
-    errors += material_errors
-    if errors:
-        raise ValidationFailed("申请内容不符合事项要求 / the application does not fit the matter", errors=errors)
-    return refs
-
-
-def _submitted_event(app: Application, requirements: MatterRequirements, refs: dict[str, MaterialRef],
-                     at: datetime) -> ApplicationSubmitted:
-    return ApplicationSubmitted(
-        application_id=app.id, attempt=app.attempt, matter=requirements,
-        applicant=ApplicantRef(subject=app.applicant_subject, kind=app.applicant_kind, org_code=app.applicant_org_code),
-        # Personal values stay encrypted in the outbox and on the bus; svc-prequal reveals them.
-        form=protect_form(app.form), materials=refs, submitted_at=at, department=app.department)
-
-
-async def _announce_submission(session: AsyncSession, app: Application, requirements: MatterRequirements,
-                               refs: dict[str, MaterialRef], at: datetime) -> None:
-    if app.submitted_at != at:
-        app.submitted_at = at
-    exempted = await materials.record_application_materials(session, app, refs)
-    if app.exempted_materials != exempted:
-        app.exempted_materials = exempted
-    await add_event(session, _submitted_event(app, requirements, refs, at), subject=app.id)
-
 
 class MatterRepublished(Conflict):
     """The matter version an application was filed under is no longer the current one: nothing was written."""
@@ -240,9 +138,7 @@ async def _insert_new_application(session: AsyncSession, app: Application, step:
     step_id = (await session.execute(_INSERT_NEW_APPLICATION, params)).scalar_one_or_none()
     if step_id is None:
         forget_current(app.matter_code)
-        raise MatterRepublished(
-            f"事项 {app.matter_code} 刚刚发布了新版本，请按新版本重新提交 / matter {app.matter_code} was just "
-            "republished: submit again under its new version", matter_code=app.matter_code)
+        raise MatterRepublished(messages.MATTER_REPUBLISHED.format(code=app.matter_code), matter_code=app.matter_code)
     step.id = step_id
 
 
@@ -264,7 +160,7 @@ async def file_application(session: AsyncSession, principal: Principal, matter: 
 
     The returned application and step are not in the session: read them again to change them."""
     requirements = requirements_of(matter)
-    refs = await _validated(session, principal.subject, licence_holder_org(principal.kind.value, principal.org_code),
+    refs = await submission.validated(session, principal.subject, submission.licence_holder_org(principal.kind.value, principal.org_code),
                             requirements, form, material_inputs)
     now = datetime.now(UTC)
     app = new_application(matter, principal, form, refs, now, origin=origin, bundle_id=bundle_id)
@@ -277,62 +173,34 @@ async def file_application(session: AsyncSession, principal: Principal, matter: 
         app.submitted_at = now
         material_rows = materials.material_rows(refs)
         app.exempted_materials = sum(row["kind"] != "upload" for row in material_rows)
-        events.append(outbox_row(session, _submitted_event(app, requirements, refs, now), subject=app.id))
+        events.append(outbox_row(session, submission.submitted_event(app, requirements, refs, now), subject=app.id))
     await _insert_new_application(session, app, step, material_rows, events)
     await lifecycle.step_written(session, app, previous, now)
     return app, step
 
 
 async def submit_application(database: Database, principal: Principal, body: ApplicationCreate,
-                             idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
-    """File a new application; returns the HTTP status and body (replayed for a repeated key)."""
+                             idempotency_key: str | None) -> ApplicationView:
+    """File a new application (the one filed before, for a repeated key)."""
 
     async def _file_under_current(session: AsyncSession, *, remembered: bool) -> tuple[Application, ApplicationStep]:
         matter = await current_matter(session, body.matter_code, remembered=remembered)
         if matter is None:
-            raise ValidationFailed("事项不存在 / unknown matter", errors=[FieldError(
-                field="matter_code", code="unknown_matter", message=f"事项 {body.matter_code} 不存在",
-                message_en=f"no matter {body.matter_code}")])
+            raise ValidationFailed(messages.MATTER_UNKNOWN, errors=[FieldError.of(
+                "matter_code", messages.MATTER_NOT_FOUND.format(code=body.matter_code), "unknown_matter")])
         return await file_application(session, principal, matter, body.form, body.materials, draft=body.draft)
 
-    async def create(session: AsyncSession) -> tuple[int, dict[str, Any]]:
+    async def create(session: AsyncSession) -> ApplicationView:
         try:
             app, step = await _file_under_current(session, remembered=True)
         except MatterRepublished:  # remembered version superseded: once more with the one just published
             app, step = await _file_under_current(session, remembered=False)
         log.info("application_filed", application_id=app.id, matter=app.matter_code, draft=body.draft)
         # Masked: this answer is also kept in clear for Idempotency-Key replays; GET shows the applicant all.
-        return 201, application_view(app, step, principal).model_dump(mode="json")
+        return application_view(app, step, principal)
 
-    return await idempotency.create_once_with_status(database, f"applications:{principal.subject}", idempotency_key,
-                                         body.model_dump(mode="json"), create)
-
-
-async def _resubmit(session: AsyncSession, app: Application, body: ActionRequest, at: datetime) -> dict[str, Any]:
-    """New form values and materials for ``submit`` or ``supplement`` (补正): a new attempt, pre-reviewed again."""
-    matter = await session.get(MatterVersion, (app.matter_code, app.matter_version))
-    assert matter is not None
-    requirements = requirements_of(matter)
-    form = {**app.form, **(body.form or {})}
-    kept = {code: (ref["material_id"] if ref.get("kind") == "upload" else
-                   {"licence_id": ref["licence_id"]} if ref.get("kind") == "licence" else
-                   {"from_application": ref["from_application"]})
-            for code, ref in (app.materials or {}).items()}
-    inputs = {**kept, **(body.materials or {})}
-    refs = await _validated(session, app.applicant_subject, licence_holder_org(app.applicant_kind, app.applicant_org_code),
-                            requirements, form, inputs)
-    if app.status == ApplicationStatus.RETURNED or app.status == ApplicationStatus.DRAFT:
-        if app.status == ApplicationStatus.RETURNED:
-            app.attempt += 1
-        app.form = form
-        app.materials = materials.stored_form(refs)
-        await _announce_submission(session, app, requirements, refs, at)
-        return {"attempt": app.attempt, "changed_fields": sorted((body.form or {}).keys()),
-                "changed_materials": sorted((body.materials or {}).keys())}
-    # After acceptance the correction goes straight back to the reviewer (no second pre-review).
-    app.form = form
-    app.materials = materials.stored_form(refs)
-    return {"changed_fields": sorted((body.form or {}).keys()), "changed_materials": sorted((body.materials or {}).keys())}
+    return await idempotency.create_once(database, f"applications:{principal.subject}", idempotency_key,
+                                         body.model_dump(mode="json"), create, ApplicationView)
 
 
 async def act(database: Database, principal: Principal, application_id: str, action: str,
@@ -340,8 +208,8 @@ async def act(database: Database, principal: Principal, application_id: str, act
     async with database.transaction() as session:
         app = await lifecycle.locked_application(session, application_id)
         if not await may_read(session, app, principal):
-            raise NotFound("办件不存在 / no such application")
-        step = await lifecycle.perform_action(session, principal, app, action, body, resubmit=_resubmit)
+            raise NotFound(messages.APPLICATION_NOT_FOUND)
+        step = await lifecycle.perform_action(session, principal, app, action, body)
         reveal = await sees_personal_data(session, app, principal)
         if principal.is_staff:
             # Last statement of the transaction: the audit chain's lock is held only for the commit.
@@ -395,7 +263,7 @@ async def readable_application(session: AsyncSession, principal: Principal, appl
     """The application when the caller may see it; otherwise 404, so ids of others' applications leak nothing."""
     app = await session.get(Application, application_id) if len(application_id) <= 32 else None
     if app is None or not await may_read(session, app, principal):
-        raise NotFound("办件不存在 / no such application")
+        raise NotFound(messages.APPLICATION_NOT_FOUND)
     return app
 
 
@@ -461,7 +329,7 @@ async def list_applications(session: AsyncSession, principal: Principal, *, limi
         stmt = stmt.where(Application.department == department)
     if applicant:
         if not principal.is_staff:
-            raise BadRequest("仅工作人员可按申请人筛选 / only staff filter by applicant")
+            raise BadRequest(messages.APPLICANT_FILTER_STAFF_ONLY)
         stmt = stmt.where(or_(Application.applicant_subject == applicant, Application.applicant_org_code == applicant))
     today = clock.local_date(datetime.now(UTC))
     if overdue is True:
@@ -483,7 +351,7 @@ async def list_applications(session: AsyncSession, principal: Principal, *, limi
                        and (clock.local_date(a.clock_stopped_at) if a.clock_stopped_at else today) > a.clock_due_date)
         items.append(ApplicationListItem(
             id=a.id, matter_code=a.matter_code, status=a.status, status_label_zh=STATUS_LABELS_ZH[ApplicationStatus(a.status)],
-            stage=lifecycle.stage_of(a.status, a.matter_kind), department=a.department, due_date=a.clock_due_date,
+            stage=stage_of(a.status, a.matter_kind), department=a.department, due_date=a.clock_due_date,
             due_date_provisional=a.clock_due_provisional, overdue=overdue_now, created_at=a.created_at, updated_at=a.updated_at))
     next_cursor = None
     if len(rows) > limit:

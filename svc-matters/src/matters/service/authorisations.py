@@ -26,6 +26,7 @@ from kit.auth import Principal, Role, SubjectKind
 from kit.db import Database
 from kit.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from kit.pagination import Page, newest_first_after, newest_first_cursor
+from matters import messages
 from matters.models import CompanyAuthorisation
 from matters.schemas import AuthorisationCreate, AuthorisationView
 
@@ -40,7 +41,7 @@ def is_company_account(principal: Principal) -> bool:
 
 def _require_company(principal: Principal) -> str:
     if not is_company_account(principal):
-        raise Forbidden("仅企业账号可以管理授权 / only a company account grants and revokes authorisations")
+        raise Forbidden(messages.AUTHORISATION_COMPANY_ONLY)
     assert principal.org_code is not None
     return principal.org_code
 
@@ -51,20 +52,19 @@ def view(row: CompanyAuthorisation) -> AuthorisationView:
 
 
 async def grant(database: Database, principal: Principal, body: AuthorisationCreate,
-                idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
-    """Authorise ``body.grantee`` for the caller's company; returns the HTTP status and body."""
+                idempotency_key: str | None) -> AuthorisationView:
+    """Authorise ``body.grantee`` for the caller's company."""
     org_code = _require_company(principal)
     if body.grantee == principal.subject:
-        raise ValidationFailed("企业账号无需授权给自己 / a company account cannot authorise itself", errors=[FieldError(
-            field="grantee", code="self_grant", message="不能授权给本账号", message_en="cannot authorise the granting account")])
+        raise ValidationFailed(messages.AUTHORISATION_SELF, errors=[
+            FieldError.of("grantee", messages.AUTHORISATION_SELF_FIELD, "self_grant")])
 
-    async def create(session: AsyncSession) -> tuple[int, dict[str, Any]]:
+    async def create(session: AsyncSession) -> AuthorisationView:
         existing = await session.scalar(select(CompanyAuthorisation).where(
             CompanyAuthorisation.org_code == org_code, CompanyAuthorisation.grantee_subject == body.grantee,
             CompanyAuthorisation.revoked_at.is_(None)))
         if existing is not None:
-            raise Conflict("该用户已获本企业授权 / this person is already authorised for the company",
-                           authorisation_id=existing.id)
+            raise Conflict(messages.AUTHORISATION_EXISTS, authorisation_id=existing.id)
         row = CompanyAuthorisation(id=uuid.uuid4().hex, org_code=org_code, grantee_subject=body.grantee,
                                    granted_by=principal.subject, created_at=datetime.now(UTC))
         session.add(row)
@@ -72,14 +72,14 @@ async def grant(database: Database, principal: Principal, body: AuthorisationCre
         await record_audit(session, principal, "authorisation.grant", "company_authorisation", row.id,
                            owner=org_code, details={"org_code": org_code, "grantee": body.grantee})
         log.info("authorisation_granted", authorisation_id=row.id, org_code=org_code, grantee=body.grantee)
-        return 201, view(row).model_dump(mode="json")
+        return view(row)
 
     try:
-        return await idempotency.create_once_with_status(database, f"authorisations:{principal.subject}", idempotency_key,
-                                             body.model_dump(mode="json"), create)
+        return await idempotency.create_once(database, f"authorisations:{principal.subject}", idempotency_key,
+                                             body.model_dump(mode="json"), create, AuthorisationView)
     except IntegrityError:
         # A concurrent grant of the same person committed first (the partial unique index on active grants).
-        raise Conflict("该用户已获本企业授权 / this person is already authorised for the company") from None
+        raise Conflict(messages.AUTHORISATION_EXISTS) from None
 
 
 def _readable_by(principal: Principal) -> Any:
@@ -90,7 +90,7 @@ def _readable_by(principal: Principal) -> Any:
         return CompanyAuthorisation.org_code == principal.org_code
     if principal.has_role(Role.APPLICANT):
         return CompanyAuthorisation.grantee_subject == principal.subject
-    raise Forbidden("无权查看授权 / not allowed to see authorisations")
+    raise Forbidden(messages.AUTHORISATIONS_NOT_VISIBLE)
 
 
 async def list_authorisations(session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None,
@@ -118,7 +118,7 @@ async def get_authorisation(session: AsyncSession, principal: Principal, authori
     stmt = select(CompanyAuthorisation).where(CompanyAuthorisation.id == authorisation_id)
     row = await session.scalar(stmt if readable is None else stmt.where(readable))
     if row is None:
-        raise NotFound("授权不存在 / no such authorisation")
+        raise NotFound(messages.AUTHORISATION_NOT_FOUND)
     return view(row)
 
 
@@ -129,7 +129,7 @@ async def revoke(database: Database, principal: Principal, authorisation_id: str
         row = await session.scalar(select(CompanyAuthorisation).where(
             CompanyAuthorisation.id == authorisation_id, CompanyAuthorisation.org_code == org_code).with_for_update())
         if row is None:
-            raise NotFound("授权不存在 / no such authorisation")
+            raise NotFound(messages.AUTHORISATION_NOT_FOUND)
         if row.revoked_at is None:
             row.revoked_at = datetime.now(UTC)
             await record_audit(session, principal, "authorisation.revoke", "company_authorisation", row.id,

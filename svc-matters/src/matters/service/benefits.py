@@ -31,6 +31,7 @@ from kit.errors import FieldError, ServiceUnavailable
 from kit.events import add_event
 from kit.identifiers import is_shanghai_district, is_valid_uscc, normalize_shanghai_district
 from kit.pagination import Page, newest_first_after, newest_first_cursor
+from matters import messages
 from matters.models import BenefitGrant, MatterVersion, RegisteredBusiness
 from matters.schemas import (
     ApplicationStatus,
@@ -44,7 +45,7 @@ from matters.schemas import (
     IneligibleBusiness,
     RegisteredBusinessInput,
 )
-from matters.service import applications, clock, lifecycle, materials
+from matters.service import applications, clock, lifecycle, materials, submission
 from matters.service.catalogue import current_matter, requirements_of
 
 log = structlog.get_logger("matters.benefits")
@@ -282,7 +283,7 @@ async def run(database: Database, benefit: Benefit) -> BenefitRunReport:
     async with database.session() as session:
         matter = await current_matter(session, benefit.matter_code)
         if matter is None:
-            raise ServiceUnavailable(f"事项 {benefit.matter_code} 暂不可办 / matter {benefit.matter_code} is unavailable")
+            raise ServiceUnavailable(messages.MATTER_UNAVAILABLE.format(code=benefit.matter_code))
         done = set((await session.scalars(select(BenefitGrant.uscc).where(BenefitGrant.benefit == benefit.code))).all())
     requirements = requirements_of(matter)
     after = ""
@@ -298,7 +299,7 @@ async def run(database: Database, benefit: Benefit) -> BenefitRunReport:
         for business in batch:
             examined += 1
             form, not_held = filing_form(business, matter)
-            facts = Facts(business, today, applications.check_form_shape(requirements, form))
+            facts = Facts(business, today, submission.check_form_shape(requirements, form))
             failed = [r.id for r in benefit.rules if not r.holds(facts)]
             if failed:
                 ineligible += 1

@@ -10,7 +10,7 @@ reported under the part it belongs to (``parts.<matter>.form.<key>``), or under 
 ``shared_materials.<code>`` when it came from the shared values.
 
 The combined status (``BundleStatus``) is recomputed whenever a part's status changes, in the
-transaction of that change (``lifecycle.record_step`` calls ``on_part_changed``), with the bundle
+transaction of that change (``lifecycle.step_written``), with the bundle
 row locked so that two parts completing at once cannot both miss that the bundle completed.
 """
 from __future__ import annotations
@@ -27,11 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit import idempotency
 from kit.auth import Principal, Role
-from kit.contracts import BundleCompleted
 from kit.db import Database
 from kit.errors import FieldError, NotFound, ServiceUnavailable, ValidationFailed
-from kit.events import add_event
 from kit.pagination import Page, newest_first_after, newest_first_cursor
+from matters import messages
 from matters.models import Application, Bundle, MatterVersion
 from matters.schemas import (
     BUNDLE_STATUS_LABELS_ZH,
@@ -46,9 +45,9 @@ from matters.schemas import (
     BundleView,
     Stage,
 )
-from matters.service import applications, materials
+from matters.service import applications, materials, submission
 from matters.service.catalogue import current_matter, requirements_of
-from matters.service.lifecycle import stage_of
+from matters.service.statuses import bundle_status, stage_of
 
 log = structlog.get_logger("matters.bundles")
 
@@ -91,24 +90,8 @@ BUNDLE_TYPES: dict[str, BundleType] = {t.code: t for t in (
     ),
 )}
 
-OPEN_STAGE_ORDER = (Stage.APPLY, Stage.PREREVIEW, Stage.ACCEPTANCE, Stage.REVIEW, Stage.DECISION, Stage.ISSUANCE)
-ENDED = (BundleStatus.COMPLETED, BundleStatus.PARTIALLY_COMPLETED, BundleStatus.CLOSED)
 WAITING_FOR_APPLICANT = frozenset({ApplicationStatus.RETURNED, ApplicationStatus.CORRECTION_REQUESTED,
                                    ApplicationStatus.DRAFT})
-
-
-def combined(parts: Sequence[tuple[str, str]]) -> tuple[BundleStatus, Stage]:
-    """The bundle's status and stage from its parts' (status, matter kind)."""
-    stages = [stage_of(status, kind) for status, kind in parts]
-    still_open = [s for s in stages if s not in (Stage.COMPLETED, Stage.CLOSED)]
-    if still_open or not stages:
-        return BundleStatus.IN_PROGRESS, min(still_open or [Stage.APPLY], key=OPEN_STAGE_ORDER.index)
-    completed = sum(s == Stage.COMPLETED for s in stages)
-    if completed == len(stages):
-        return BundleStatus.COMPLETED, Stage.COMPLETED
-    if completed:
-        return BundleStatus.PARTIALLY_COMPLETED, Stage.COMPLETED
-    return BundleStatus.CLOSED, Stage.CLOSED
 
 
 # --- the types --------------------------------------------------------------------------------
@@ -196,10 +179,10 @@ async def _prepare(session: AsyncSession, principal: Principal, bundle_type: Bun
         for c, v in part.materials.items():
             material_inputs[c], material_origin[c] = v, f"parts.{matter.code}.materials.{c}"
         requirements = requirements_of(matter)
-        part_errors = applications.check_form_shape(requirements, form)
+        part_errors = submission.check_form_shape(requirements, form)
         _, material_errors = await materials.resolve_materials(
             session, principal.subject, requirements, material_inputs,
-            owner_org_code=applications.licence_holder_org(principal.kind.value, principal.org_code))
+            owner_org_code=submission.licence_holder_org(principal.kind.value, principal.org_code))
         for e in part_errors + material_errors:
             kind, _, key = e.field.partition(".")
             where = (origin if kind == "form" else material_origin).get(key, f"parts.{matter.code}.{e.field}")
@@ -212,10 +195,10 @@ async def _prepare(session: AsyncSession, principal: Principal, bundle_type: Bun
 
 
 async def create_bundle(database: Database, principal: Principal, body: BundleCreate,
-                        idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
-    """File every part of a bundle in one transaction; returns the HTTP status and body."""
+                        idempotency_key: str | None) -> BundleView:
+    """File every part of a bundle in one transaction (the one filed before, for a repeated key)."""
 
-    async def create(session: AsyncSession) -> tuple[int, dict[str, Any]]:
+    async def create(session: AsyncSession) -> BundleView:
         bundle_type = BUNDLE_TYPES.get(body.bundle_type)
         if bundle_type is None:
             raise ValidationFailed("没有这种一件事 / unknown bundle type", errors=[_error(
@@ -239,37 +222,10 @@ async def create_bundle(database: Database, principal: Principal, body: BundleCr
             await applications.file_application(session, principal, matter, form, material_inputs,
                                                 origin="bundle", bundle_id=bundle.id)
         log.info("bundle_filed", bundle_id=bundle.id, bundle_type=bundle.bundle_type, parts=len(members))
-        return 201, (await _view(session, bundle)).model_dump(mode="json")
+        return await _view(session, bundle)
 
-    return await idempotency.create_once_with_status(database, f"bundles:{principal.subject}", idempotency_key,
-                                         body.model_dump(mode="json"), create)
-
-
-# --- the combined status -------------------------------------------------------------------------
-
-async def on_part_changed(session: AsyncSession, app: Application, at: datetime) -> None:
-    """Recompute the bundle of ``app`` after its status changed (the change is flushed already)."""
-    # The lock serialises the parts of one bundle changing at once: the second waits, then reads the
-    # first one's committed status, so the last part to complete always sees the others completed.
-    bundle = await session.scalar(select(Bundle).where(Bundle.id == app.bundle_id).with_for_update()
-                                  .execution_options(populate_existing=True))
-    if bundle is None:
-        log.warning("part_of_unknown_bundle", application_id=app.id, bundle_id=app.bundle_id)
-        return
-    # Columns, not entities: the values in the database, never a stale copy held by this session.
-    parts = (await session.execute(select(Application.id, Application.status, Application.matter_kind)
-                                   .where(Application.bundle_id == bundle.id).order_by(Application.id))).all()
-    status, _ = combined([(p.status, p.matter_kind) for p in parts])
-    if status.value == bundle.status:
-        return
-    previous = bundle.status
-    bundle.status = status.value
-    bundle.completed_at = at if status in ENDED else None
-    if status == BundleStatus.COMPLETED and previous != BundleStatus.COMPLETED:
-        await add_event(session, BundleCompleted(
-            bundle_id=bundle.id, bundle_type=bundle.bundle_type, applicant_subject=bundle.applicant_subject,
-            application_ids=[p.id for p in parts], completed_at=at), subject=bundle.id)
-    log.info("bundle_status_changed", bundle_id=bundle.id, from_status=previous, to_status=status.value)
+    return await idempotency.create_once(database, f"bundles:{principal.subject}", idempotency_key,
+                                         body.model_dump(mode="json"), create, BundleView)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -292,7 +248,7 @@ async def _views(session: AsyncSession, bundles: Sequence[Bundle]) -> list[Bundl
         order = bundle_type.matters if bundle_type else ()
         parts = sorted(by_bundle.get(b.id, []), key=lambda r: (order.index(r.matter_code) if r.matter_code in order
                                                                else len(order), r.matter_code))
-        status, stage = combined([(p.status, p.matter_kind) for p in parts])
+        status, stage = bundle_status([(p.status, p.matter_kind) for p in parts])
         part_views = []
         for p in parts:
             part_stage = stage_of(p.status, p.matter_kind)
@@ -333,7 +289,7 @@ async def get_bundle(session: AsyncSession, principal: Principal, bundle_id: str
         stmt = stmt.where(visible)
     bundle = await session.scalar(stmt) if len(bundle_id) <= 32 else None
     if bundle is None:  # someone else's bundle and no bundle at all look the same
-        raise NotFound("一件事不存在 / no such bundle")
+        raise NotFound(messages.BUNDLE_NOT_FOUND)
     return await _view(session, bundle)
 
 

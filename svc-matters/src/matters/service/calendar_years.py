@@ -26,6 +26,7 @@ from kit.events import CloudEvent, outbox, outbox_row
 from matters.models import Application, ClockPause
 from matters.schemas import ApplicationStatus
 from matters.service import clock, lifecycle
+from matters.settings import Settings
 
 log = structlog.get_logger("matters.calendar_years")
 
@@ -48,8 +49,6 @@ async def _ensure_installed(year: int, kv_revision: int | None) -> None:
     installed = approved_years().get(year)
     if installed is not None and (kv_revision is None or (installed.revision or 0) >= kv_revision):
         return
-    from matters.app import Settings  # the service's settings; imported here as the app imports this module
-
     data = await refresh_approved_year(Settings().nats_client, year)
     if data is None or (kv_revision is not None and (data.revision or 0) < kv_revision):
         raise ApprovedYearNotYetReadable(f"calendar year {year} (revision {kv_revision}) is not in the bucket yet")

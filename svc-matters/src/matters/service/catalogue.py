@@ -24,11 +24,13 @@ from typing import Any, get_args
 
 import structlog
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit import idempotency
+from kit import messages as kit_messages
 from kit.auth import Principal
 from kit.contracts import FormFieldSpec, MaterialSpec, MatterPublished, MatterRequirements
 from kit.db import Database
@@ -36,6 +38,7 @@ from kit.errors import BadRequest, FieldError, NotFound
 from kit.events import add_event, outbox, outbox_row
 from kit.pagination import Page, decode_cursor, encode_cursor
 from kit.scheduling import JobFn
+from matters import messages
 from matters.models import MatterVersion
 from matters.schemas import (
     FileType,
@@ -79,7 +82,7 @@ def _after(cursor: str | None) -> tuple[int, str] | None:
     try:
         return int(after["p"]), str(after["c"])
     except (KeyError, TypeError, ValueError):
-        raise BadRequest("分页游标无效 / invalid pagination cursor") from None
+        raise BadRequest(kit_messages.CURSOR_INVALID) from None
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -143,7 +146,7 @@ def forget_current(code: str) -> None:
 async def get_matter(session: AsyncSession, code: str) -> MatterDetail:
     matter = await current_matter(session, code)
     if matter is None:
-        raise NotFound(f"事项 {code} 不存在 / no matter {code}")
+        raise NotFound(messages.MATTER_NOT_FOUND.format(code=code))
     return MatterDetail.model_validate(matter)
 
 
@@ -206,10 +209,10 @@ async def list_versions(session: AsyncSession, code: str, *, limit: int, cursor:
         try:
             stmt = stmt.where(MatterVersion.version < int(after["v"]))
         except (KeyError, TypeError, ValueError):
-            raise BadRequest("分页游标无效 / invalid pagination cursor") from None
+            raise BadRequest(kit_messages.CURSOR_INVALID) from None
     rows = (await session.scalars(stmt.order_by(MatterVersion.version.desc()).limit(limit + 1))).all()
     if not rows and not after:
-        raise NotFound(f"事项 {code} 不存在 / no matter {code}")
+        raise NotFound(messages.MATTER_NOT_FOUND.format(code=code))
     next_cursor = encode_cursor({"v": rows[limit - 1].version}) if len(rows) > limit else None
     return Page[MatterVersionSummary](items=[MatterVersionSummary.model_validate(m) for m in rows[:limit]],
                                       next_cursor=next_cursor)
@@ -218,7 +221,7 @@ async def list_versions(session: AsyncSession, code: str, *, limit: int, cursor:
 async def get_version(session: AsyncSession, code: str, version: int) -> MatterVersionDetail:
     matter = await session.get(MatterVersion, (code, version))
     if matter is None:
-        raise NotFound(f"事项 {code} 没有第 {version} 版 / matter {code} has no version {version}")
+        raise NotFound(messages.MATTER_VERSION_NOT_FOUND.format(code=code, version=version))
     return MatterVersionDetail.model_validate(matter)
 
 
@@ -235,7 +238,7 @@ def _path(loc: tuple[Any, ...]) -> str:
     return path or "entry"
 
 
-def _message_zh(error: dict[str, Any], field: str) -> str:
+def _message_zh(error: ErrorDetails, field: str) -> str:
     kind, ctx = error["type"], error.get("ctx") or {}
     if kind == "string_pattern_mismatch":
         if field == "code":
@@ -354,8 +357,8 @@ def stored_content(row: MatterVersion) -> dict[str, Any]:
 # --- publishing -----------------------------------------------------------------------------------
 
 async def import_matters(database: Database, principal: Principal, entries: list[dict[str, Any]], *, dry_run: bool,
-                         idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
-    """Validate every entry and publish the valid ones; returns the HTTP status and the report."""
+                         idempotency_key: str | None) -> ImportReport:
+    """Validate every entry and publish the valid ones; the report (the first one, for a repeated key)."""
     key = None if dry_run else idempotency.check_key(idempotency_key)
     scope = f"matters-import:{principal.subject}"
     request_fingerprint = idempotency.fingerprint({"entries": entries})
@@ -380,18 +383,17 @@ async def import_matters(database: Database, principal: Principal, entries: list
         if key:
             stored = await idempotency.replay(session, scope, key, request_fingerprint)
             if stored:
-                return stored
+                return ImportReport.model_validate(stored[1])
         if valid:
             await _publish(session, valid, results, dry_run=dry_run)
         counts = {o: sum(1 for r in results if r.outcome == o) for o in ImportOutcome}
         report = ImportReport(dry_run=dry_run, results=results, summary=ImportSummary(
             created=counts[ImportOutcome.CREATED], new_version=counts[ImportOutcome.NEW_VERSION],
             unchanged=counts[ImportOutcome.UNCHANGED], rejected=counts[ImportOutcome.REJECTED]))
-        response = report.model_dump(mode="json")
         if key:
-            await idempotency.record(session, scope, key, request_fingerprint, 200, response)
+            await idempotency.record(session, scope, key, request_fingerprint, 200, report.model_dump(mode="json"))
         log.info("catalogue_import", by=principal.subject, dry_run=dry_run, **report.summary.model_dump())
-        return 200, response
+        return report
 
 
 async def _publish(session: AsyncSession, valid: dict[str, tuple[int, MatterImport]], results: list[ImportEntryResult],
@@ -401,7 +403,7 @@ async def _publish(session: AsyncSession, valid: dict[str, tuple[int, MatterImpo
         select(MatterVersion).where(MatterVersion.code.in_(codes), MatterVersion.is_current.is_(True)))).all()}
     latest = dict((await session.execute(select(MatterVersion.code, func.max(MatterVersion.version))
                                          .where(MatterVersion.code.in_(codes)).group_by(MatterVersion.code))).all())
-    next_position = (await session.scalar(select(func.coalesce(func.max(MatterVersion.position), 0)))) + 1
+    next_position = (await session.scalar(select(func.coalesce(func.max(MatterVersion.position), 0))) or 0) + 1
     retired: list[MatterVersion] = []
     published: list[MatterVersion] = []
     for code, (index, matter) in valid.items():

@@ -31,18 +31,20 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.errors import FieldError, Forbidden, NotFound, ValidationFailed
+from matters import messages
 from matters.models import OPEN_STATUSES, RUNNING_UNPAUSED_CLOCK
 from matters.schemas import STAGE_LABELS_ZH, STATUS_LABELS_ZH, ApplicationStatus, Stage
-from matters.service import clock, lifecycle
+from matters.service import clock, statuses
 from matters.service.stalls import department_scope
 
 S = ApplicationStatus
@@ -118,13 +120,11 @@ def period(from_date: date | None, to_date: date | None, today: date | None = No
     to_date = to_date or (today if from_date is None or from_date <= today else from_date)
     from_date = from_date or to_date.replace(day=1)
     if from_date > to_date:
-        raise ValidationFailed("开始日期不能晚于结束日期 / from must not be after to", errors=[FieldError(
-            field="from", code="period_reversed", message="开始日期晚于结束日期", message_en="from is after to")])
+        raise ValidationFailed(messages.PERIOD_REVERSED, errors=[
+            FieldError.of("from", messages.PERIOD_REVERSED_FIELD, "period_reversed")])
     if (to_date - from_date).days + 1 > MAX_PERIOD_DAYS:
-        raise ValidationFailed(f"统计期间不能超过 {MAX_PERIOD_DAYS} 天 / the period may span at most {MAX_PERIOD_DAYS} days",
-                               errors=[FieldError(field="to", code="period_too_long",
-                                                  message=f"期间最长 {MAX_PERIOD_DAYS} 天",
-                                                  message_en=f"at most {MAX_PERIOD_DAYS} days")])
+        raise ValidationFailed(messages.PERIOD_TOO_LONG.format(days=MAX_PERIOD_DAYS), errors=[FieldError.of(
+            "to", messages.PERIOD_TOO_LONG_FIELD.format(days=MAX_PERIOD_DAYS), "period_too_long")])
     return from_date, to_date
 
 
@@ -140,10 +140,10 @@ async def cockpit(session: AsyncSession, principal: Principal, *, matter_code: s
     if matter_code:
         row = (await session.execute(text(matter_sql + " AND code = :matter"), {"matter": matter_code})).first()
         if row is None:
-            raise NotFound(f"事项 {matter_code} 不存在 / no matter {matter_code}")
+            raise NotFound(messages.MATTER_NOT_FOUND.format(code=matter_code))
         if scope is not None and row.department != scope:
-            raise Forbidden("该事项不属于您所在部门 / the matter belongs to another department")
-        matters = [row]
+            raise Forbidden(messages.MATTER_OF_ANOTHER_DEPARTMENT)
+        matters: Sequence[Row[Any]] = [row]
     else:
         if scope is not None:
             matter_sql += " AND department = :department"
@@ -190,13 +190,13 @@ async def cockpit(session: AsyncSession, principal: Principal, *, matter_code: s
     for r in stage_rows:
         stage_times.setdefault(r.matter_code, []).append(r)
 
-    backlog = dict((await session.execute(text(
+    backlog: dict[str, int] = dict((await session.execute(text(
         f"SELECT matter_code, count(*) FROM applications WHERE {BACKLOG_SQL}{filters} GROUP BY matter_code"),
         params)).all())
-    overdue = dict((await session.execute(text(
+    overdue: dict[str, int] = dict((await session.execute(text(
         f"SELECT matter_code, count(*) FROM applications WHERE {RUNNING_CLOCK_SQL} AND clock_due_date < :today"
         f"{filters} GROUP BY matter_code"), {**params, "today": clock.local_date(datetime.now(UTC))})).all())
-    provisional = dict((await session.execute(text(  # the partial index on provisional due dates: a small set
+    provisional: dict[str, int] = dict((await session.execute(text(  # the partial index on provisional due dates: a small set
         f"SELECT matter_code, count(*) FROM applications WHERE clock_due_provisional AND clock_stopped_at IS NULL"
         f"{filters} GROUP BY matter_code"), params)).all())
 
@@ -210,7 +210,7 @@ async def cockpit(session: AsyncSession, principal: Principal, *, matter_code: s
         times = []
         for r in sorted(stage_times.get(m.code, []), key=lambda r: order.get(ApplicationStatus(r.from_status), 99)):
             status = ApplicationStatus(r.from_status)
-            stage = lifecycle.stage_of(status.value, m.kind)
+            stage = statuses.stage_of(status.value, m.kind)
             times.append(StageTime(status=status, status_label_zh=STATUS_LABELS_ZH[status], stage=stage,
                                    stage_label_zh=STAGE_LABELS_ZH[stage], transitions=r.transitions,
                                    median_hours=round(r.seconds[0] / 3600, 4), p90_hours=round(r.seconds[1] / 3600, 4),

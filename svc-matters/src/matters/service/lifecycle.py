@@ -1,18 +1,13 @@
-"""The life of an application (办件) as a state machine written as data.
-
-申请 draft → submitted → 预审通过 prereviewed | 退回补正 returned → 受理 accepted | 不予受理 refused →
-审查 under_review (⇄ correction_requested, clock paused) → 决定 approved | denied →
-出证 licence_issued (licence matters, reported by svc-licences) → 办结 completed; the applicant may
-withdraw at any point before the decision.
+"""The life of an application (办件): its actions, each checked against the state machine
+(``statuses.APPLICATION_MACHINE``), and the timeline steps they write.
 
 Each action is allowed only from the listed statuses and to the listed roles; anything else is a 409
 naming what is possible now (or a 403 when the action is possible but not for this caller). Every
 step is appended to the timeline with the status before and after, in the transaction that changes
-the status, together with its event.
+the status, together with its event and the combined status of the bundle the application is part of.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,88 +15,31 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.auth import Principal, Role
-from kit.contracts import ApplicationStatusChanged, LicenceIssued
-from kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from kit.auth import Principal
+from kit.contracts import ApplicationStatusChanged, BundleCompleted, LicenceIssued
+from kit.errors import FieldError, NotFound, ValidationFailed
 from kit.events import CloudEvent, add_event
-from matters.models import Application, ApplicationStep, MatterVersion
-from matters.schemas import ActionRequest, AllowedAction, ApplicationStatus, Stage
-from matters.service import clock
+from kit.statemachine import Transition
+from matters import messages
+from matters.models import Application, ApplicationStep, Bundle, MatterVersion
+from matters.schemas import ActionRequest, ApplicationStatus, BundleStatus
+from matters.service import clock, submission
+from matters.service.statuses import (
+    APPLICATION_MACHINE,
+    BUNDLE_ENDED,
+    OWNER_ONLY,
+    RESUBMITTING,
+    bundle_status,
+    stage_of,
+)
 
 log = structlog.get_logger("matters.lifecycle")
 
 S = ApplicationStatus
-APPLICANT = Role.APPLICANT.value
-OFFICER = Role.WINDOW_OFFICER.value
-REVIEWER = Role.REVIEWER.value
-SERVICE = "service"
-
-OPEN_BEFORE_DECISION = frozenset({S.DRAFT, S.SUBMITTED, S.PREREVIEWED, S.RETURNED, S.ACCEPTED, S.UNDER_REVIEW,
-                                  S.CORRECTION_REQUESTED})
-CLOCK_RUNNING = frozenset({S.ACCEPTED, S.UNDER_REVIEW, S.CORRECTION_REQUESTED})
+SERVICE = "service"  # the actor role of steps the platform takes itself
 
 
-@dataclass(frozen=True)
-class Transition:
-    action: str
-    sources: frozenset[ApplicationStatus]
-    target: ApplicationStatus | None  # None: the status does not change (e.g. extend)
-    roles: frozenset[str]
-    owner_only: bool = False  # the applicant must be the one who filed it
-    reason_required: bool = False
-    kinds: frozenset[str] = frozenset({"licence", "filing", "public_service"})
-
-
-TRANSITIONS: tuple[Transition, ...] = (
-    Transition("submit", frozenset({S.DRAFT}), S.SUBMITTED, frozenset({APPLICANT}), owner_only=True),
-    Transition("supplement", frozenset({S.RETURNED}), S.SUBMITTED, frozenset({APPLICANT}), owner_only=True),
-    Transition("supplement", frozenset({S.CORRECTION_REQUESTED}), S.UNDER_REVIEW, frozenset({APPLICANT}),
-               owner_only=True),
-    Transition("accept", frozenset({S.PREREVIEWED}), S.ACCEPTED, frozenset({OFFICER})),
-    Transition("refuse", frozenset({S.PREREVIEWED}), S.REFUSED, frozenset({OFFICER}), reason_required=True),
-    Transition("review", frozenset({S.ACCEPTED}), S.UNDER_REVIEW, frozenset({REVIEWER})),
-    Transition("request_correction", frozenset({S.UNDER_REVIEW}), S.CORRECTION_REQUESTED, frozenset({REVIEWER}),
-               reason_required=True),
-    Transition("extend", CLOCK_RUNNING, None, frozenset({REVIEWER}), reason_required=True),
-    Transition("approve", frozenset({S.UNDER_REVIEW}), S.APPROVED, frozenset({REVIEWER})),
-    Transition("deny", frozenset({S.UNDER_REVIEW}), S.DENIED, frozenset({REVIEWER}), reason_required=True),
-    Transition("complete", frozenset({S.LICENCE_ISSUED}), S.COMPLETED, frozenset({OFFICER}), kinds=frozenset({"licence"})),
-    Transition("complete", frozenset({S.APPROVED}), S.COMPLETED, frozenset({OFFICER}),
-               kinds=frozenset({"filing", "public_service"})),
-    Transition("withdraw", OPEN_BEFORE_DECISION, S.WITHDRAWN, frozenset({APPLICANT}), owner_only=True),
-)
-ACTIONS = sorted({t.action for t in TRANSITIONS})
-
-
-def stage_of(status: str, matter_kind: str) -> Stage:
-    s = ApplicationStatus(status)
-    if s in (S.DRAFT, S.RETURNED):
-        return Stage.APPLY
-    if s == S.SUBMITTED:
-        return Stage.PREREVIEW
-    if s == S.PREREVIEWED:
-        return Stage.ACCEPTANCE
-    if s in CLOCK_RUNNING:
-        return Stage.REVIEW
-    if s == S.APPROVED:
-        return Stage.ISSUANCE if matter_kind == "licence" else Stage.DECISION
-    if s == S.LICENCE_ISSUED:
-        return Stage.ISSUANCE
-    if s == S.COMPLETED:
-        return Stage.COMPLETED
-    return Stage.CLOSED
-
-
-def transitions_from(app: Application) -> list[Transition]:
-    return [t for t in TRANSITIONS if ApplicationStatus(app.status) in t.sources and app.matter_kind in t.kinds]
-
-
-def allowed_actions(app: Application) -> list[AllowedAction]:
-    return [AllowedAction(action=t.action, roles=sorted(t.roles), to_status=t.target.value if t.target else None)
-            for t in transitions_from(app)]
-
-
-def _actor_role(principal: Principal, transition: Transition) -> str:
+def _actor_role(principal: Principal, transition: Transition[ApplicationStatus]) -> str:
     return next((r for r in sorted(transition.roles) if principal.has_role(r)), "unknown")
 
 
@@ -138,10 +76,32 @@ def status_event(app: Application, step: ApplicationStep) -> ApplicationStatusCh
 async def step_written(session: AsyncSession, app: Application, previous: str | None, at: datetime) -> None:
     """What follows a written step in the same transaction: the bundle's combined status."""
     if app.bundle_id and previous != app.status:
-        # Imported here: bundles files its parts through applications, which imports this module.
-        from matters.service import bundles
+        await _bundle_part_changed(session, app, at)
 
-        await bundles.on_part_changed(session, app, at)
+
+async def _bundle_part_changed(session: AsyncSession, app: Application, at: datetime) -> None:
+    """Recompute the bundle of ``app`` after its status changed (the change is flushed already)."""
+    # The lock serialises the parts of one bundle changing at once: the second waits, then reads the
+    # first one's committed status, so the last part to complete always sees the others completed.
+    bundle = await session.scalar(select(Bundle).where(Bundle.id == app.bundle_id).with_for_update()
+                                  .execution_options(populate_existing=True))
+    if bundle is None:
+        log.warning("part_of_unknown_bundle", application_id=app.id, bundle_id=app.bundle_id)
+        return
+    # Columns, not entities: the values in the database, never a stale copy held by this session.
+    parts = (await session.execute(select(Application.id, Application.status, Application.matter_kind)
+                                   .where(Application.bundle_id == bundle.id).order_by(Application.id))).all()
+    status, _ = bundle_status([(p.status, p.matter_kind) for p in parts])
+    if status.value == bundle.status:
+        return
+    previous = bundle.status
+    bundle.status = status.value
+    bundle.completed_at = at if status in BUNDLE_ENDED else None
+    if status == BundleStatus.COMPLETED and previous != BundleStatus.COMPLETED:
+        await add_event(session, BundleCompleted(
+            bundle_id=bundle.id, bundle_type=bundle.bundle_type, applicant_subject=bundle.applicant_subject,
+            application_ids=[p.id for p in parts], completed_at=at), subject=bundle.id)
+    log.info("bundle_status_changed", bundle_id=bundle.id, from_status=previous, to_status=status.value)
 
 
 async def record_step(session: AsyncSession, app: Application, *, status: ApplicationStatus, action: str,
@@ -157,51 +117,31 @@ async def record_step(session: AsyncSession, app: Application, *, status: Applic
     return step
 
 
-def _check(app: Application, action: str, principal: Principal, body: ActionRequest) -> Transition:
-    if action not in ACTIONS:
-        raise NotFound(f"没有名为 {action} 的操作 / no action named {action}", actions=ACTIONS)
-    possible = transitions_from(app)
-    candidates = [t for t in possible if t.action == action]
-    if not candidates:
-        raise Conflict(
-            f"办件当前状态为 {app.status}，不能执行 {action} / the application is {app.status}: {action} is not possible now",
-            status_now=app.status, allowed_actions=[a.model_dump() for a in allowed_actions(app)])
-    transition = candidates[0]
-    if not principal.has_role(*transition.roles):
-        raise Forbidden(f"{action} 需要以下角色之一 / {action} requires one of the roles: {', '.join(sorted(transition.roles))}")
-    if transition.owner_only and app.applicant_subject != principal.subject:
-        raise NotFound("办件不存在 / no such application")
-    if transition.reason_required and not (body.reason and body.reason.strip()):
-        raise ValidationFailed(f"{action} 须说明理由 / {action} requires a reason", errors=[{
-            "field": "reason", "message": "请填写理由", "message_en": "a reason is required", "code": "required"}])
+def _check(app: Application, action: str, principal: Principal, body: ActionRequest) -> Transition[ApplicationStatus]:
+    transition = APPLICATION_MACHINE.check(app.status, action, principal, kind=app.matter_kind, reason=body.reason)
+    if action in OWNER_ONLY and app.applicant_subject != principal.subject:
+        raise NotFound(messages.APPLICATION_NOT_FOUND)
     if action == "extend" and not body.working_days:
-        raise ValidationFailed("延期须给出工作日数 / extend requires working_days", errors=[{
-            "field": "working_days", "message": "请填写延长的工作日数", "message_en": "working_days is required",
-            "code": "required"}])
+        raise ValidationFailed(messages.EXTEND_NEEDS_DAYS, errors=[
+            FieldError.of("working_days", messages.EXTEND_DAYS_FIELD, "required")])
     if action != "extend" and body.working_days is not None:
-        raise ValidationFailed("working_days 仅用于延期 / working_days is only for extend", errors=[{
-            "field": "working_days", "message": "仅延期操作可填写", "message_en": "only for extend", "code": "unexpected"}])
-    if (body.form is not None or body.materials is not None) and action not in ("submit", "supplement"):
-        raise ValidationFailed("仅提交或补正时可更改表单与材料 / form and materials change only on submit or supplement",
-                               errors=[{"field": "form", "message": "此操作不接受表单或材料",
-                                        "message_en": "this action takes no form or materials", "code": "unexpected"}])
+        raise ValidationFailed(messages.WORKING_DAYS_ONLY_FOR_EXTEND, errors=[
+            FieldError.of("working_days", messages.WORKING_DAYS_FIELD_UNEXPECTED, "unexpected")])
+    if (body.form is not None or body.materials is not None) and action not in RESUBMITTING:
+        raise ValidationFailed(messages.FORM_ONLY_ON_RESUBMISSION, errors=[
+            FieldError.of("form", messages.FORM_FIELD_UNEXPECTED, "unexpected")])
     return transition
 
 
 async def perform_action(session: AsyncSession, principal: Principal, app: Application, action: str,
-                         body: ActionRequest, *, resubmit: Any = None) -> ApplicationStep:
-    """Apply ``action`` to ``app`` (locked by the caller) for ``principal``.
-
-    ``resubmit`` is the coroutine that re-validates and stores a new form and materials for
-    ``submit``/``supplement`` (it lives with the submission rules in ``applications``).
-    """
+                         body: ActionRequest) -> ApplicationStep:
+    """Apply ``action`` to ``app`` (locked by the caller) for ``principal``."""
     transition = _check(app, action, principal, body)
     now = datetime.now(UTC)
     details: dict[str, Any] = {}
     target = transition.target or ApplicationStatus(app.status)
-    if action in ("submit", "supplement"):
-        if resubmit is not None:
-            details = await resubmit(session, app, body, now)
+    if action in RESUBMITTING:
+        details = await submission.resubmit(session, app, body, now)
         if target == S.UNDER_REVIEW:
             await clock.resume(session, app, now)
     elif action == "accept":
@@ -246,5 +186,5 @@ async def record_licence_issued(session: AsyncSession, event: CloudEvent) -> Non
 async def locked_application(session: AsyncSession, application_id: str) -> Application:
     app = await session.scalar(select(Application).where(Application.id == application_id).with_for_update())
     if app is None:
-        raise NotFound("办件不存在 / no such application")
+        raise NotFound(messages.APPLICATION_NOT_FOUND)
     return app

@@ -39,7 +39,7 @@ from kit.db import Database
 from kit.events import Bus, CloudEvent
 from kit.tasks import cancellation_requested
 from matters.models import Application, ApplicationStep
-from matters.service import applications, lifecycle
+from matters.service import applications, statuses
 
 log = structlog.get_logger("matters.live")
 
@@ -90,7 +90,7 @@ class StatusEvent:
     @classmethod
     def from_step(cls, step: ApplicationStep, app: Application) -> StatusEvent:
         return cls(step_id=step.id, application_id=app.id, matter_code=app.matter_code, from_status=step.from_status,
-                   to_status=step.status, stage=lifecycle.stage_of(step.status, app.matter_kind).value,
+                   to_status=step.status, stage=statuses.stage_of(step.status, app.matter_kind).value,
                    action=step.action, reason=step.reason, occurred_at=step.occurred_at,
                    applicant_subject=app.applicant_subject, applicant_org_code=app.applicant_org_code,
                    department=app.department)

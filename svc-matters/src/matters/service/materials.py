@@ -14,10 +14,10 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.audit import record_audit
-from kit.auth import Principal
 from kit.contracts import MaterialRef, MatterRequirements
-from kit.errors import FieldError, NotFound, PayloadTooLarge, ValidationFailed
+from kit.errors import FieldError, PayloadTooLarge, ValidationFailed
+from kit.i18n import Text
+from matters import messages
 from matters.models import Application, ApplicationMaterial, Material
 from matters.schemas import EarlierApplicationExemption, LicenceExemption
 from matters.service import licences
@@ -165,22 +165,19 @@ EXECUTABLE_MAGIC = (b"MZ", b"\x7fELF", b"#!", b"\xca\xfe\xba\xbe")
 def check_upload(filename: str, declared_type: str | None, data: bytes, max_bytes: int) -> tuple[str, str]:
     """The (extension, content type) of an acceptable upload; raises ``ValidationFailed`` otherwise."""
     if not data:
-        raise ValidationFailed("文件为空 / the file is empty", errors=[FieldError(
-            field="file", code="empty", message="文件为空", message_en="the file is empty")])
+        raise ValidationFailed(messages.FILE_EMPTY, errors=[FieldError.of("file", messages.FILE_EMPTY, "empty")])
     if len(data) > max_bytes:
-        raise PayloadTooLarge(f"文件不能超过 {max_bytes // (1024 * 1024)} MB / the file exceeds {max_bytes} bytes")
+        raise PayloadTooLarge(messages.FILE_TOO_LARGE.format(mb=max_bytes // (1024 * 1024), bytes=max_bytes))
     extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if extension not in SIGNATURES:
-        raise ValidationFailed("不支持的文件类型 / file type not accepted", errors=[FieldError(
-            field="file", code="file_type_not_accepted", message=f"仅接受：{'、'.join(SIGNATURES)}",
-            message_en=f"accepted: {', '.join(SIGNATURES)}")])
+        types = Text("、".join(SIGNATURES), ", ".join(SIGNATURES))
+        raise ValidationFailed(messages.FILE_TYPE_NOT_ACCEPTED, errors=[FieldError.of(
+            "file", messages.FILE_TYPES_ACCEPTED.format(types=types), "file_type_not_accepted")])
     magics, content_types = SIGNATURES[extension]
     declared = (declared_type or "").split(";")[0].strip().lower()
     if data.startswith(EXECUTABLE_MAGIC) or not data.startswith(magics) or (declared and declared not in content_types):
-        raise ValidationFailed("文件内容与声明的类型不符 / the content does not match its declared type",
-                               errors=[FieldError(field="file", code="content_mismatch",
-                                                  message=f"文件内容不是有效的 {extension} 文件",
-                                                  message_en=f"the content is not a valid {extension} file")])
+        raise ValidationFailed(messages.FILE_CONTENT_MISMATCH, errors=[FieldError.of(
+            "file", messages.FILE_NOT_VALID.format(extension=extension), "content_mismatch")])
     return extension, content_types[0]
 
 
@@ -210,26 +207,3 @@ async def content(store: BlobStore, material: Material) -> AsyncIterator[bytes]:
             yield chunk
 
     return stream()
-
-
-async def readable_material(session: AsyncSession, principal: Principal, material_id: str,
-                            may_read_application: Any) -> Material:
-    """The material when the caller uploaded it or may read an application that uses it; else 404.
-
-    A material (an ID card scan, a contract) may hold personal data: a read by anyone but its
-    uploader is audited."""
-    material = await session.get(Material, material_id) if len(material_id) <= 32 else None
-    if material is None:
-        raise NotFound("材料不存在 / no such material")
-    if material.owner_subject == principal.subject:
-        return material
-    application_ids = (await session.scalars(select(ApplicationMaterial.application_id).where(
-        ApplicationMaterial.material_id == material.id).distinct())).all()
-    for application_id in application_ids:
-        app = await session.get(Application, application_id)
-        if app is not None and await may_read_application(session, app, principal):
-            await record_audit(session, principal, "material.read", "material", material.id,
-                               owner=material.owner_subject, details={"application_id": app.id})
-            await session.commit()
-            return material
-    raise NotFound("材料不存在 / no such material")

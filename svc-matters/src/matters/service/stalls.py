@@ -38,22 +38,24 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from pydantic import BaseModel, Field
-from sqlalchemy import select, text
+from sqlalchemy import CursorResult, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.calendar import CalendarError, WorkingDayCalendar
 from kit.contracts import StallOpened
+from kit.db import Database
 from kit.errors import Conflict, NotFound
 from kit.events import add_event
 from kit.pagination import Page, newest_first_after, newest_first_cursor
+from matters import messages
 from matters.models import Application, Stall
 from matters.schemas import STATUS_LABELS_ZH, ApplicationStatus, Stage
-from matters.service import clock, lifecycle
+from matters.service import clock, statuses
 from matters.service.applications import ALL_SEEING_ROLES, BUREAU
 
 log = structlog.get_logger("matters.stalls")
@@ -223,7 +225,7 @@ async def detect(session: AsyncSession, thresholds: Mapping[ApplicationStatus, T
     """One tick: close stalls whose application moved on, open stalls for applications idle too long."""
     result = DetectionResult()
     closed = await session.execute(_CLOSE_MOVED_ON, {"resolution": STATUS_CHANGED})
-    result.closed = closed.rowcount or 0
+    result.closed = cast(CursorResult[Any], closed).rowcount or 0
     for status, threshold in thresholds.items():
         try:
             plan = await _plan(session, threshold, now, cal)
@@ -318,7 +320,7 @@ def stall_view(stall: Stall, now: datetime, matter_kind: str = "licence") -> Sta
     return StallView(
         id=stall.id, application_id=stall.application_id, matter_code=stall.matter_code, department=stall.department,
         status=ApplicationStatus(stall.status), status_label_zh=STATUS_LABELS_ZH[ApplicationStatus(stall.status)],
-        stage=lifecycle.stage_of(stall.status, matter_kind), idle_since=stall.idle_since,
+        stage=statuses.stage_of(stall.status, matter_kind), idle_since=stall.idle_since,
         threshold_hours=round(stall.threshold_hours, 4), opened_at=stall.opened_at, open=stall.resolved_at is None,
         owner=stall.owner, acknowledged_at=stall.acknowledged_at, resolved_at=stall.resolved_at,
         resolution=stall.resolution, idle_hours=idle, hours_lost=round(max(0.0, idle - stall.threshold_hours), 4))
@@ -369,36 +371,38 @@ async def _visible_stall(session: AsyncSession, principal: Principal, stall_id: 
     stall = await session.get(Stall, stall_id, with_for_update=True) if len(stall_id) <= 32 else None
     scope = department_scope(principal)
     if stall is None or (scope is not None and stall.department != scope):
-        raise NotFound("堵点不存在 / no such stall")
+        raise NotFound(messages.STALL_NOT_FOUND)
     kind = await session.scalar(select(Application.matter_kind).where(Application.id == stall.application_id))
     return stall, kind or "licence"
 
 
-async def acknowledge(session: AsyncSession, principal: Principal, stall_id: str) -> StallView:
+async def acknowledge(database: Database, principal: Principal, stall_id: str) -> StallView:
     """The caller takes the stall on: they become its owner (taking it over from an earlier one)."""
-    stall, kind = await _visible_stall(session, principal, stall_id)
-    if stall.resolved_at is not None:
-        raise Conflict("堵点已解决，无需认领 / the stall is already resolved", resolution=stall.resolution)
-    now = datetime.now(UTC)
-    if stall.owner != principal.subject:
-        stall.owner = principal.subject
-        stall.acknowledged_at = now
-    log.info("stall_acknowledged", stall_id=stall.id, owner=principal.subject)
-    return stall_view(stall, now, kind)
+    async with database.transaction() as session:
+        stall, kind = await _visible_stall(session, principal, stall_id)
+        if stall.resolved_at is not None:
+            raise Conflict(messages.STALL_ALREADY_RESOLVED_ACKNOWLEDGE, resolution=stall.resolution)
+        now = datetime.now(UTC)
+        if stall.owner != principal.subject:
+            stall.owner = principal.subject
+            stall.acknowledged_at = now
+        log.info("stall_acknowledged", stall_id=stall.id, owner=principal.subject)
+        return stall_view(stall, now, kind)
 
 
-async def resolve(session: AsyncSession, principal: Principal, stall_id: str, reason: str) -> StallView:
-    stall, kind = await _visible_stall(session, principal, stall_id)
-    if stall.resolved_at is not None:
-        raise Conflict("堵点已解决 / the stall is already resolved", resolution=stall.resolution)
-    now = datetime.now(UTC)
-    stall.resolved_at = now
-    stall.resolution = reason
-    if stall.owner is None:
-        stall.owner = principal.subject
-        stall.acknowledged_at = now
-    log.info("stall_resolved", stall_id=stall.id, by=principal.subject)
-    return stall_view(stall, now, kind)
+async def resolve(database: Database, principal: Principal, stall_id: str, reason: str) -> StallView:
+    async with database.transaction() as session:
+        stall, kind = await _visible_stall(session, principal, stall_id)
+        if stall.resolved_at is not None:
+            raise Conflict(messages.STALL_ALREADY_RESOLVED, resolution=stall.resolution)
+        now = datetime.now(UTC)
+        stall.resolved_at = now
+        stall.resolution = reason
+        if stall.owner is None:
+            stall.owner = principal.subject
+            stall.acknowledged_at = now
+        log.info("stall_resolved", stall_id=stall.id, by=principal.subject)
+        return stall_view(stall, now, kind)
 
 
 _RANKING = """
@@ -427,7 +431,7 @@ async def ranking(session: AsyncSession, principal: Principal, *, from_date: dat
     for key in ("matter_code", "status"):
         sql = _RANKING.format(key=key, scope=scope_sql, order=order_sql)  # fixed fragments, no input
         lists[key] = (await session.execute(text(sql), params)).all()
-    names = dict((await session.execute(text(
+    names: dict[str, str] = dict((await session.execute(text(
         "SELECT code, name_zh FROM matter_versions WHERE is_current"))).all())
     return StallRanking(
         from_date=from_date, to_date=to_date,

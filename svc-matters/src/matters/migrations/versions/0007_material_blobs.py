@@ -14,8 +14,8 @@ import sqlalchemy as sa
 import structlog
 from alembic import op
 
-from matters.app import Settings
 from matters.service.blobs import CHUNK_BYTES, FilesystemBlobStore
+from matters.settings import Settings
 
 revision = "0007"
 down_revision = "0006"
