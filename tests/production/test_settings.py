@@ -9,7 +9,7 @@ import pytest
 
 from gateway.settings import Settings as GatewaySettings
 from licences.app import Settings as LicencesSettings
-from licences.keys import create_key
+from licences.service.keys import create_key
 from matters.app import Settings as MattersSettings
 from support import IDENTITY_PLATFORM, enter_production_profile, mount_service_secrets
 

@@ -15,16 +15,16 @@ from kit.scheduling import every
 from kit.settings import ServiceSettings, under_working_directory
 from licences.api import routers
 from licences.events import subscriptions
-from licences.issuer import Issuer
-from licences.keys import KeyRing
 from licences.service import reminders, status
+from licences.service.issuer import Issuer
+from licences.service.keys import KeyRing
 
 
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(extra="ignore", env_prefix="LICENCES_")
     service_name: ClassVar[str] = "licences"
     port: int = 8003
-    # The issuer's signing keys (see licences.keys): a directory ops manage; in development one key is
+    # The issuer's signing keys (see licences.service.keys): a directory ops manage; in development one key is
     # created when it is empty, in production it is the licence signing keys Secret, mounted read-only.
     key_dir: Path = Path("var/licences/keys")
     key_reload_seconds: float = 30.0

@@ -8,8 +8,8 @@ from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted
 from kit.events import EventSubscription
 from kit.events.consumer import one_transaction_per_batch
 from kit.events.envelope import CloudEvent
-from licences.issuer import Issuer
 from licences.service import issuance
+from licences.service.issuer import Issuer
 
 
 def subscriptions(issuer: Issuer) -> list[EventSubscription]:

@@ -13,9 +13,7 @@ from kit.auth import CurrentPrincipal, needs_scope
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES, NotFound
 from kit.pagination import CursorQuery, LimitQuery, Page, newest_first_after, newest_first_cursor
-from licences import pdf
 from licences.api.deps import IdempotencyKey, LicenceId, LicenceOfficer, created
-from licences.issuer import IssuerDep
 from licences.models import Licence, LicenceStatusChange, LicenceVersion
 from licences.schemas import (
     DisposalCreate,
@@ -28,7 +26,8 @@ from licences.schemas import (
     StatusChangeView,
     VersionCreate,
 )
-from licences.service import access, issuance, recognition, reminders, status, verification
+from licences.service import access, issuance, pdf, recognition, reminders, status, verification
+from licences.service.issuer import IssuerDep
 
 router = APIRouter(tags=["licences"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
 

@@ -9,9 +9,9 @@ from kit.auth import PUBLIC_ROUTE, needs_scope
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from licences.api.deps import OpsAdmin, RecognitionOfficer
-from licences.issuer import IssuerDep
 from licences.schemas import RecognitionRequest, TrustedIssuerCreate
 from licences.service import recognition
+from licences.service.issuer import IssuerDep
 
 router = APIRouter(tags=["recognition"])
 IssuerId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]

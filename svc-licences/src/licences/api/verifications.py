@@ -9,9 +9,9 @@ from sqlalchemy import text
 from kit.auth import needs_scope
 from kit.errors import PROBLEM_RESPONSES
 from licences.api.deps import Verifier
-from licences.issuer import IssuerDep
 from licences.schemas import VerificationRequest, VerificationResult
 from licences.service import verification
+from licences.service.issuer import IssuerDep
 
 ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 router = APIRouter(tags=["verification"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})

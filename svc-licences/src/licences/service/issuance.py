@@ -20,11 +20,11 @@ from kit.events import add_event
 from kit.events.envelope import CloudEvent
 from kit.protection import keyring
 from kit.scheduling import lock_id
-from licences import catalogue
-from licences.catalogue import LicenceType
-from licences.credentials import PERSONAL_FIELDS, sign_credential
-from licences.issuer import Issuer
 from licences.models import KnownApplication, Licence, LicenceStatusChange, LicenceVersion, StatusList
+from licences.service import catalogue
+from licences.service.catalogue import LicenceType
+from licences.service.credentials import PERSONAL_FIELDS, sign_credential
+from licences.service.issuer import Issuer
 
 log = structlog.get_logger("licences.issuance")
 

@@ -18,13 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.errors import Conflict, NotFound, ValidationFailed
-from licences import catalogue
-from licences.credentials import CREDENTIAL_TYP, PERSONAL_FIELDS
-from licences.issuer import Issuer
-from licences.keys import ALG
 from licences.models import Licence, Recognition, Shipment, TrustedIssuer
 from licences.schemas import QuarantineDocumentCreate, ShipmentCreate, TrustedIssuerCreate
-from licences.service import issuance
+from licences.service import catalogue, issuance
+from licences.service.credentials import CREDENTIAL_TYP, PERSONAL_FIELDS
+from licences.service.issuer import Issuer
+from licences.service.keys import ALG
 
 log = structlog.get_logger("licences.recognition")
 TRUST_LIST_TYP = "trustlist+jwt"

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.contracts.licences import LicenceExpiring
 from kit.events import add_event
-from licences import catalogue
 from licences.models import ExpiryReminder, Licence
+from licences.service import catalogue
 
 REMINDED_TYPES = tuple(code for code, t in catalogue.TYPES.items() if t.reminders)
 

@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.contracts.licences import LicenceStatusChanged
 from kit.errors import Conflict, NotFound
 from kit.events import add_event
-from licences.credentials import LIST_VALUE, sign_status_list
-from licences.issuer import Issuer
 from licences.models import Licence, LicenceStatusChange, StatusList
+from licences.service.credentials import LIST_VALUE, sign_status_list
+from licences.service.issuer import Issuer
 
 log = structlog.get_logger("licences.status")
 

@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.errors import Conflict, NotFound, ValidationFailed
-from licences import catalogue
-from licences.credentials import (
+from licences.models import DataHandle, DisposalRecord, Licence, LicenceVersion, Presentation, Verification
+from licences.service import catalogue
+from licences.service.credentials import (
     CredentialInvalid,
     PresentationInvalid,
     sign_presentation,
@@ -26,8 +27,7 @@ from licences.credentials import (
     verify_credential,
     verify_presentation,
 )
-from licences.issuer import Issuer
-from licences.models import DataHandle, DisposalRecord, Licence, LicenceVersion, Presentation, Verification
+from licences.service.issuer import Issuer
 
 log = structlog.get_logger("licences.verification")
 

@@ -25,7 +25,7 @@ from sd_jwt.common import SDObj
 from sd_jwt.issuer import SDJWTIssuer
 from sd_jwt.verifier import SDJWTVerifier
 
-from licences.keys import ALG, IssuerKey, KeyRing
+from licences.service.keys import ALG, IssuerKey, KeyRing
 
 CREDENTIAL_TYP = "dc+sd-jwt"
 STATUS_LIST_TYP = "statuslist+jwt"

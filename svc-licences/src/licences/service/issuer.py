@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 
-from licences.keys import KeyRing
+from licences.service.keys import KeyRing
 
 if TYPE_CHECKING:
     from licences.app import Settings
