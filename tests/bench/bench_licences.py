@@ -102,11 +102,11 @@ def status_list_million() -> dict[str, float]:
 async def seed(env: dict[str, str], licences: int, presentations: int) -> list[str]:
     """Licences issued by the service's own code, and presentations signed with its key and recorded."""
     from kit.db import Database
-    from licences.app import Settings
     from licences.models import Presentation
     from licences.service import catalogue, issuance
     from licences.service.credentials import sign_presentation
     from licences.service.issuer import Issuer
+    from licences.settings import Settings
 
     settings = Settings(database_url=env["DATABASE_URL"], database_name_prefix=PREFIX, key_dir=Path(env["LICENCES_KEY_DIR"]))
     issuer = Issuer(settings=settings, url=env["GATEWAY_URL"], key_dir=settings.key_dir)

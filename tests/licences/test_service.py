@@ -14,12 +14,12 @@ from sqlalchemy import func, select, update
 from kit.db import Database
 from kit.events.outbox import outbox
 from kit.scheduling import run_tick
-from licences.app import Settings
 from licences.models import ExpiryReminder, Licence, StatusList
 from licences.service import catalogue, issuance, reminders, status
 from licences.service.credentials import b64url_decode, get_status
 from licences.service.issuer import Issuer
 from licences.service.keys import KeyRing, create_key, load_key
+from licences.settings import Settings
 from support import scratch_service_database
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_lic"

@@ -89,6 +89,40 @@ class VerificationResult(BaseModel):
     licence: dict[str, Any] | None
 
 
+class QrCode(BaseModel):
+    qr_svg: str = Field(description="The QR code (error correction M) as SVG")
+    qr_png: str = Field(description="The same as a PNG data URI")
+    qr_version: int
+
+
+class PresentationView(QrCode):
+    """亮证: a short-lived signed presentation (CWT in base45) for the holder's app to show."""
+
+    token: str
+    expires_at: str
+    licence_id: str
+
+
+class DataHandleView(QrCode):
+    """亮数: a one-time handle (and its URL) to the live data behind a licence."""
+
+    handle: str
+    url: str
+    expires_at: str
+
+
+class LiveData(BaseModel):
+    """The live data behind a construction-waste disposal certificate: quota, vehicles, site."""
+
+    licence: dict[str, Any]
+    disposal_site: Any
+    transport_route: Any
+    vehicles_permitted: Any
+    vehicles_in_service: list[str]
+    quota_m3: str | None
+    quota_used_m3: str
+
+
 class DisposalCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     vehicle_plate: str = Field(min_length=7, max_length=8, pattern=r"^[\u4e00-\u9fa5][A-Z][A-Z0-9]{5,6}$",
@@ -201,6 +235,15 @@ class ShipmentCreate(BaseModel):
     quantity: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
     destination_province: Literal["JS", "ZJ", "AH", "SH"]
     shipped_on: date
+
+
+class ShipmentView(BaseModel):
+    id: int
+    licence_id: str
+    plant_name: str
+    quantity: str
+    destination_province: str
+    shipped_on: str
 
 
 class RecognitionRequest(BaseModel):

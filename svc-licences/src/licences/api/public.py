@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse, Response
 from kit.auth import PUBLIC_ROUTE
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
+from licences.api.deps import IssuerDep
 from licences.service import status
-from licences.service.issuer import IssuerDep
 
 router = APIRouter(tags=["verification"])
 
