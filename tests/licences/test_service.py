@@ -6,12 +6,15 @@ import asyncio
 import datetime as dt
 import os
 import zlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database
+from kit.devstack import Servers
 from kit.events.outbox import outbox
 from kit.scheduling import run_tick
 from licences.models import ExpiryReminder, Licence, StatusList
@@ -27,13 +30,13 @@ NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 @pytest.fixture(scope="module")
-async def database(servers):  # noqa: ANN001, ANN201
+async def database(servers: Servers) -> AsyncIterator[Database]:
     async with scratch_service_database(servers.database_url, "licences", PREFIX) as db:
         yield db
 
 
 @pytest.fixture(scope="module")
-def issuer(tmp_path_factory) -> Issuer:  # noqa: ANN001
+def issuer(tmp_path_factory: pytest.TempPathFactory) -> Issuer:
     settings = Settings(key_dir=tmp_path_factory.mktemp("keys"), status_list_size=1024)
     found = Issuer(settings=settings, url="https://lvrong.example.gov.cn", key_dir=settings.key_dir)
     found.keys.load()
@@ -67,7 +70,7 @@ async def test_reminders_exactly_once_with_two_replicas(database: Database, issu
     far = await licence(database, issuer, ends_in_days=200)
     replica_a, replica_b = Database(database.url), Database(database.url)
     try:
-        async def tick(session) -> int:  # noqa: ANN001
+        async def tick(session: AsyncSession) -> int:
             return await reminders.send_due(session, dt.datetime.now(dt.UTC), [90, 30, 7])
 
         # Two replicas ticking at the same moment, several times over: each reminder goes out once.

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from kit.identifiers import is_valid_resident_id, is_valid_uscc
 
 Text500 = Field(min_length=1, max_length=500)
+LicenceStatus = Literal["active", "suspended", "revoked", "expired"]
+HolderCodeType = Literal["uscc", "resident_id"]
 
 
 class LicenceView(BaseModel):
@@ -19,10 +21,10 @@ class LicenceView(BaseModel):
     licence_type: str
     licence_type_code: str
     version: int
-    status: Literal["active", "suspended", "revoked", "expired"]
+    status: LicenceStatus
     holder_name: str
     holder_code: str = Field(description="Masked unless the caller is the holder")
-    holder_code_type: Literal["uscc", "resident_id"]
+    holder_code_type: HolderCodeType
     issuer_name: str
     issuer_code: str
     region: str

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from sqlalchemy import and_, or_, select, update
@@ -27,7 +27,9 @@ from licences.schemas import (
     FetchView,
     GrantCreate,
     GrantView,
+    HolderCodeType,
     LicenceHistory,
+    LicenceStatus,
     LicenceVersionView,
     LicenceView,
     StatusChangeView,
@@ -50,10 +52,14 @@ def licence_view(licence: Licence, *, reveal: bool) -> LicenceView:
         mask_uscc(licence.holder_code) if licence.holder_code_type == "uscc" else mask_resident_id(licence.holder_code))
     name = licence.holder_name if reveal or licence.holder_code_type == "uscc" else licence.holder_name[:1] + "*" * (
         len(licence.holder_name) - 1)
+    # The columns hold only what LicenceView allows (the status machine and the issuance write them);
+    # pydantic checks it again when the view is built.
+    status = cast(LicenceStatus, licence.status)
+    code_type = cast(HolderCodeType, licence.holder_code_type)
     return LicenceView(
         id=licence.id, identifier=licence.identifier, licence_number=licence.licence_number,
         licence_type=licence.licence_type, licence_type_code=licence.type_code, version=licence.version,
-        status=licence.status, holder_name=name, holder_code=code, holder_code_type=licence.holder_code_type,
+        status=status, holder_name=name, holder_code=code, holder_code_type=code_type,
         issuer_name=licence.issuer_name, issuer_code=licence.issuer_code, region=licence.region,
         issued_at=licence.issued_at, valid_from=licence.valid_from, valid_until=licence.valid_until,
         data=licence.data, application_id=licence.application_id, matter_code=licence.matter_code,

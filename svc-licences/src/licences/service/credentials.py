@@ -198,6 +198,8 @@ def verify_presentation(keys: KeyRing, issuer: str, text: str, *, now: int | Non
         raise PresentationInvalid("presentation_expired" if "expired" in str(e) else "bad_signature") from None
     except (cwt.DecodeError, ValueError):
         raise PresentationInvalid("malformed") from None
+    if not isinstance(claims, dict):  # a payload that is not a claims map
+        raise PresentationInvalid("malformed")
     now = now or int(time.time())
     try:
         status = claims[CWT_STATUS]["status_list"]

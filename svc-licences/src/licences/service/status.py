@@ -111,6 +111,8 @@ async def signed_status_list(session: AsyncSession, issuer: Issuer, list_id: int
     if cached and cached[0] == revision and time.monotonic() - cached[1] < settings.status_list_ttl_seconds / 2:
         return cached[2]
     bits = await session.scalar(select(StatusList.bits).where(StatusList.id == list_id))
+    if bits is None:
+        raise NotFound(messages.STATUS_LIST_NOT_FOUND)
     token = sign_status_list(issuer.keys.signing_key(), issuer.url, list_id, bits,
                              ttl_seconds=settings.status_list_ttl_seconds,
                              valid_seconds=settings.status_list_valid_seconds)

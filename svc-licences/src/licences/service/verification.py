@@ -12,7 +12,7 @@ from typing import Any
 
 import segno
 import structlog
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
@@ -20,7 +20,7 @@ from kit.db import Database
 from kit.errors import Conflict, FieldError, NotFound, ValidationFailed
 from kit.idempotency import create_once
 from licences import messages
-from licences.models import DataHandle, DisposalRecord, Licence, LicenceVersion, Presentation, Verification
+from licences.models import Base, DataHandle, DisposalRecord, Licence, LicenceVersion, Presentation, Verification
 from licences.schemas import DataHandleView, DisposalCreate, LiveData, PresentationView
 from licences.service import catalogue
 from licences.service.credentials import (
@@ -103,7 +103,13 @@ def _licence_outcome(licence: Any, now: datetime) -> str:
 
 # The hot path of online verification in Core statements built once: the replay mark, the licence's
 # visible columns (not its credential) and the record, without the ORM's unit of work.
-_presentations, _licences, _verifications = Presentation.__table__, Licence.__table__, Verification.__table__
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+_presentations, _licences, _verifications = _table(Presentation), _table(Licence), _table(Verification)
 _MARK_PRESENTATION = (update(_presentations)
                       .where(_presentations.c.cti == bindparam("b_cti"), _presentations.c.verified_at.is_(None))
                       .values(verified_at=bindparam("b_at"), verified_by=bindparam("b_who"))
@@ -162,14 +168,14 @@ async def _verify(session: AsyncSession, issuer: Issuer, principal: Principal, *
             outcome = "superseded"  # a new version was issued after the presentation was made
         return await _record(session, principal, "presentation", outcome, licence)
     try:
-        claims = verify_credential(issuer.keys, issuer.url, credential or "", now=int(now.timestamp()))
+        credential_claims = verify_credential(issuer.keys, issuer.url, credential or "", now=int(now.timestamp()))
     except CredentialInvalid as e:
         return await _record(session, principal, "credential", e.reason, None)
-    identifier = str(claims.get("licence_identifier", ""))
+    identifier = str(credential_claims.get("licence_identifier", ""))
     versions = LicenceVersion.__table__
     licence = (await session.execute(_VISIBLE.join_from(_licences, versions, versions.c.licence_id == _licences.c.id)
                                      .where(versions.c.identifier == identifier))).first()
-    if licence is None or status_list_uri(issuer.url, licence.status_list_id) != claims["status"]["status_list"]["uri"]:
+    if licence is None or status_list_uri(issuer.url, licence.status_list_id) != credential_claims["status"]["status_list"]["uri"]:
         return await _record(session, principal, "credential", "unknown_licence", None)
     outcome = _licence_outcome(licence, now)
     if outcome == "valid" and licence.identifier != identifier:
@@ -204,9 +210,14 @@ async def _create_data_handle(session: AsyncSession, issuer: Issuer, principal: 
     return DataHandleView(handle=handle, url=url, **qr_code(url), expires_at=expires_at.isoformat())
 
 
-async def live_data(session: AsyncSession, licence: Licence) -> LiveData:
+async def _quota_used(session: AsyncSession, licence: Licence) -> Decimal:
     used = await session.scalar(select(func.coalesce(func.sum(DisposalRecord.volume_m3), 0))
                                 .where(DisposalRecord.licence_id == licence.id))
+    return Decimal(used or 0)
+
+
+async def live_data(session: AsyncSession, licence: Licence) -> LiveData:
+    used = await _quota_used(session, licence)
     vehicles = (await session.scalars(select(DisposalRecord.vehicle_plate).where(DisposalRecord.licence_id == licence.id)
                                       .distinct())).all()
     quota = licence.data.get("waste_volume_m3")
@@ -252,8 +263,7 @@ async def _record_disposal(session: AsyncSession, principal: Principal, licence_
     if licence.type_code != catalogue.CONSTRUCTION_WASTE or licence.status != "active":
         raise Conflict(messages.DISPOSAL_NOT_ALLOWED, status_now=licence.status)
     quota = licence.data.get("waste_volume_m3")
-    used = await session.scalar(select(func.coalesce(func.sum(DisposalRecord.volume_m3), 0))
-                                .where(DisposalRecord.licence_id == licence.id))
+    used = await _quota_used(session, licence)
     if quota is not None and Decimal(used) + volume_m3 > Decimal(str(quota)):
         raise Conflict(messages.DISPOSAL_OVER_QUOTA, quota_m3=str(quota), used_m3=str(used))
     session.add(DisposalRecord(licence_id=licence.id, vehicle_plate=vehicle_plate, volume_m3=volume_m3))
