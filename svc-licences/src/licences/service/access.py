@@ -90,14 +90,12 @@ async def list_licences(database: Database, principal: Principal, *, holder: str
         raise NotFound(messages.OWN_LICENCES_ONLY)
     subject = holder or principal.subject
     own = subject == principal.subject
-    query = select(Licence).where(Licence.holder_subject == subject)
-    if type_code:
-        query = query.where(Licence.type_code == type_code)
-    if status:
-        query = query.where(Licence.status == status)
-    after = newest_first_after(cursor, Licence.issued_at, Licence.id)
-    if after is not None:
-        query = query.where(after)
+    conditions = [Licence.holder_subject == subject]
+    conditions += [Licence.type_code == type_code] if type_code else []
+    conditions += [Licence.status == status] if status else []
+    if (after := newest_first_after(cursor, Licence.issued_at, Licence.id)) is not None:
+        conditions.append(after)
+    query = select(Licence).where(*conditions)
     async with database.transaction() as session:
         rows = (await session.scalars(query.order_by(Licence.issued_at.desc(), Licence.id.desc()).limit(limit + 1))).all()
         if not own and rows:

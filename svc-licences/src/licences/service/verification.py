@@ -8,6 +8,7 @@ import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import segno
@@ -60,14 +61,12 @@ def _owned(licence: Licence | None, principal: Principal) -> Licence:
 async def create_presentation(database: Database, issuer: Issuer, principal: Principal, licence_id: str,
                               idempotency_key: str | None) -> PresentationView:
     """亮证 for the holder (once per ``Idempotency-Key``)."""
-    async def create(session: AsyncSession) -> PresentationView:
-        return await _create_presentation(session, issuer, principal, licence_id)
-
-    return await create_once(database, f"licences:pres:{principal.subject}", idempotency_key,
-                             {"licence_id": licence_id}, create, PresentationView)
+    return await create_once(database, f"licences:pres:{principal.subject}", idempotency_key, {"licence_id": licence_id},
+                             partial(_create_presentation, issuer=issuer, principal=principal, licence_id=licence_id),
+                             PresentationView)
 
 
-async def _create_presentation(session: AsyncSession, issuer: Issuer, principal: Principal,
+async def _create_presentation(session: AsyncSession, *, issuer: Issuer, principal: Principal,
                                licence_id: str) -> PresentationView:
     licence = _owned(await session.get(Licence, licence_id), principal)
     if licence.status != "active":
@@ -189,14 +188,12 @@ async def _verify(session: AsyncSession, issuer: Issuer, principal: Principal, *
 async def create_data_handle(database: Database, issuer: Issuer, principal: Principal, licence_id: str,
                              idempotency_key: str | None) -> DataHandleView:
     """亮数 for the holder (once per ``Idempotency-Key``)."""
-    async def create(session: AsyncSession) -> DataHandleView:
-        return await _create_data_handle(session, issuer, principal, licence_id)
-
-    return await create_once(database, f"licences:data:{principal.subject}", idempotency_key,
-                             {"licence_id": licence_id}, create, DataHandleView)
+    return await create_once(database, f"licences:data:{principal.subject}", idempotency_key, {"licence_id": licence_id},
+                             partial(_create_data_handle, issuer=issuer, principal=principal, licence_id=licence_id),
+                             DataHandleView)
 
 
-async def _create_data_handle(session: AsyncSession, issuer: Issuer, principal: Principal,
+async def _create_data_handle(session: AsyncSession, *, issuer: Issuer, principal: Principal,
                               licence_id: str) -> DataHandleView:
     licence = _owned(await session.get(Licence, licence_id), principal)
     if licence.type_code != catalogue.CONSTRUCTION_WASTE:
