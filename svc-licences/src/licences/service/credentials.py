@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import base45
+import cbor2
 import cwt
 import jwt
 from sd_jwt.common import SDObj
@@ -164,8 +165,6 @@ class PresentationInvalid(Exception):
 
 
 def _kid_of(token: bytes) -> str | None:
-    import cbor2
-
     try:
         sign1 = cbor2.loads(token)
         while isinstance(sign1, cbor2.CBORTag):  # CWT (61) and COSE_Sign1 (18) tags, both optional
