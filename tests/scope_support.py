@@ -13,8 +13,8 @@ SERVICES = ("matters", "prequal", "licences", "helpdesk", "knowledge")
 def service_apps(key_dir: Path) -> dict[str, FastAPI]:
     from helpdesk.app import create_app as helpdesk
     from knowledge.app import create_app as knowledge
-    from licences.app import Settings as LicencesSettings
     from licences.app import create_app as licences
+    from licences.settings import Settings as LicencesSettings
     from matters.app import create_app as matters
     from prequal.app import create_app as prequal
 

@@ -62,8 +62,8 @@ end
 
 
 def in_process(n: int) -> dict[str, float]:
-    from licences.credentials import get_status, sign_presentation, verify_presentation
-    from licences.keys import KeyRing
+    from licences.service.credentials import get_status, sign_presentation, verify_presentation
+    from licences.service.keys import KeyRing
 
     ring = KeyRing(Path(tempfile.mkdtemp(prefix="lvrong-bench-keys-"))).load()
     key, issuer = ring.signing_key(), "https://lvrong.example.gov.cn"
@@ -81,8 +81,8 @@ def in_process(n: int) -> dict[str, float]:
 
 
 def status_list_million() -> dict[str, float]:
-    from licences.credentials import STATUS_INVALID, STATUS_SUSPENDED, set_status, sign_status_list
-    from licences.keys import KeyRing
+    from licences.service.credentials import STATUS_INVALID, STATUS_SUSPENDED, set_status, sign_status_list
+    from licences.service.keys import KeyRing
 
     ring = KeyRing(Path(tempfile.mkdtemp(prefix="lvrong-bench-keys-"))).load()
     size = 1_000_000
@@ -102,12 +102,11 @@ def status_list_million() -> dict[str, float]:
 async def seed(env: dict[str, str], licences: int, presentations: int) -> list[str]:
     """Licences issued by the service's own code, and presentations signed with its key and recorded."""
     from kit.db import Database
-    from licences import catalogue
-    from licences.app import Settings
-    from licences.credentials import sign_presentation
-    from licences.issuer import Issuer
     from licences.models import Presentation
-    from licences.service import issuance
+    from licences.service import catalogue, issuance
+    from licences.service.credentials import sign_presentation
+    from licences.service.issuer import Issuer
+    from licences.settings import Settings
 
     settings = Settings(database_url=env["DATABASE_URL"], database_name_prefix=PREFIX, key_dir=Path(env["LICENCES_KEY_DIR"]))
     issuer = Issuer(settings=settings, url=env["GATEWAY_URL"], key_dir=settings.key_dir)

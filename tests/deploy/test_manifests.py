@@ -194,7 +194,7 @@ SECRET_DIRECTORIES = {"lvrong-data-protection": "DATA_PROTECTION_KEY_DIR", "lvro
                       "lvrong-nats": "NATS_CREDENTIALS_DIR", "lvrong-audit-chain": "AUDIT_CHAIN_KEY_DIR",
                       "lvrong-audit-anchor": "AUDIT_ANCHOR_KEY_DIR"}
 EVERY_SERVICE_SECRETS = {"lvrong-nats", "lvrong-audit-chain", "lvrong-audit-anchor"}
-LICENCE_KEY_NAME = re.compile(r"^\d{8}T\d{6}Z-[A-Za-z0-9_.-]+\.pem$")  # licences.keys: activation time first
+LICENCE_KEY_NAME = re.compile(r"^\d{8}T\d{6}Z-[A-Za-z0-9_.-]+\.pem$")  # licences.service.keys: activation time first
 
 
 def _production_settings() -> dict[str, str]:

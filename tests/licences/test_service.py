@@ -6,21 +6,26 @@ import asyncio
 import datetime as dt
 import os
 import zlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.auth import Principal, Role, SubjectKind
 from kit.db import Database
+from kit.devstack import Servers
+from kit.errors import Conflict, ValidationFailed, problem_body
 from kit.events.outbox import outbox
 from kit.scheduling import run_tick
-from licences import catalogue
-from licences.app import Settings
-from licences.credentials import b64url_decode, get_status
-from licences.issuer import Issuer
-from licences.keys import KeyRing, create_key, load_key
-from licences.models import ExpiryReminder, Licence, StatusList
-from licences.service import issuance, reminders, status
+from licences.models import ExpiryReminder, Licence, LicenceStatusChange, StatusList
+from licences.schemas import VersionCreate
+from licences.service import catalogue, issuance, reminders, status
+from licences.service.credentials import b64url_decode, get_status
+from licences.service.issuer import Issuer
+from licences.service.keys import KeyRing, create_key, load_key
+from licences.settings import Settings
 from support import scratch_service_database
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_lic"
@@ -28,13 +33,13 @@ NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 @pytest.fixture(scope="module")
-async def database(servers):
+async def database(servers: Servers) -> AsyncIterator[Database]:
     async with scratch_service_database(servers.database_url, "licences", PREFIX) as db:
         yield db
 
 
 @pytest.fixture(scope="module")
-def issuer(tmp_path_factory) -> Issuer:
+def issuer(tmp_path_factory: pytest.TempPathFactory) -> Issuer:
     settings = Settings(key_dir=tmp_path_factory.mktemp("keys"), status_list_size=1024)
     found = Issuer(settings=settings, url="https://lvrong.example.gov.cn", key_dir=settings.key_dir)
     found.keys.load()
@@ -68,7 +73,7 @@ async def test_reminders_exactly_once_with_two_replicas(database: Database, issu
     far = await licence(database, issuer, ends_in_days=200)
     replica_a, replica_b = Database(database.url), Database(database.url)
     try:
-        async def tick(session) -> int:
+        async def tick(session: AsyncSession) -> int:
             return await reminders.send_due(session, dt.datetime.now(dt.UTC), [90, 30, 7])
 
         # Two replicas ticking at the same moment, several times over: each reminder goes out once.
@@ -172,3 +177,57 @@ def test_replicas_reading_one_read_only_key_secret_agree_and_never_write(tmp_pat
         path.unlink()
     first.reload()
     assert first.signing_key().kid == signer and len(first.keys) == 3
+
+
+OFFICER = Principal(subject="u-reviewer", kind=SubjectKind.PERSON, roles=frozenset({Role.REVIEWER}))
+
+
+async def _status_changes(db: Database, licence_id: str) -> int:
+    async with db.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(LicenceStatusChange)
+                                        .where(LicenceStatusChange.licence_id == licence_id)) or 0)
+
+
+async def test_a_status_action_not_possible_now_is_409_with_the_status_and_what_is_possible(
+        database: Database, issuer: Issuer) -> None:
+    suspended = await licence(database, issuer)
+    view = await status.take_action(database, OFFICER, suspended.id, "suspend", "  运输车辆未按规定路线行驶 ")
+    assert view.status == "suspended" and view.holder_code != "91310115MA1H7GXQ3E"  # staff see it masked
+    with pytest.raises(Conflict) as caught:
+        await status.take_action(database, OFFICER, suspended.id, "suspend", "again")
+    body = problem_body(caught.value, english=True)
+    assert body["status"] == 409 and body["status_now"] == "suspended"
+    officers = ["ops_admin", "reviewer", "window_officer"]
+    assert body["allowed_actions"] == [{"action": "revoke", "roles": officers, "to_status": "revoked"},
+                                       {"action": "reinstate", "roles": officers, "to_status": "active"}]
+    # A version needs a licence in force: a suspended one answers the same 409.
+    with pytest.raises(Conflict) as caught:
+        await issuance.create_version(database, issuer, OFFICER, suspended.id,
+                                      VersionCreate(kind="reissue", reason="遗失补发"), None)
+    assert caught.value.extensions["status_now"] == "suspended"
+    assert await _status_changes(database, suspended.id) == 2  # the issue and the suspension, nothing else
+
+
+async def test_a_blank_reason_is_422_and_nothing_changes(database: Database, issuer: Issuer) -> None:
+    active = await licence(database, issuer)
+    with pytest.raises(ValidationFailed) as caught:
+        await status.take_action(database, OFFICER, active.id, "revoke", "   ")
+    assert [(e.field, e.code) for e in caught.value.errors or []] == [("reason", "required")]
+    async with database.session() as session:
+        assert (await session.get(Licence, active.id)).status == "active"
+    assert await _status_changes(database, active.id) == 1
+
+
+async def test_a_version_is_created_once_per_idempotency_key(database: Database, issuer: Issuer) -> None:
+    active = await licence(database, issuer)
+    body = VersionCreate(kind="change", reason="地址变更", data_changes={"disposal_site": "黎明"})
+    first = await issuance.create_version(database, issuer, OFFICER, active.id, body, "k-version-1")
+    again = await issuance.create_version(database, issuer, OFFICER, active.id, body, "k-version-1")
+    assert again == first and first.version == 2 and first.data["disposal_site"] == "黎明"
+    async with database.session() as session:
+        assert (await session.get(Licence, active.id)).version == 2
+    with pytest.raises(ValidationFailed):  # a change without data: refused before anything is written
+        await issuance.create_version(database, issuer, OFFICER, active.id,
+                                      VersionCreate(kind="change", reason="x"), "k-version-2")
+    async with database.session() as session:
+        assert (await session.get(Licence, active.id)).version == 2

@@ -48,7 +48,7 @@ from kit.devstack import (
     read_only_root,
     service_command,
 )
-from licences.keys import create_key, load_key
+from licences.service.keys import create_key, load_key
 from support import (
     IDENTITY_PLATFORM,
     all_materials,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from gateway.settings import Settings as GatewaySettings
-from licences.app import Settings as LicencesSettings
-from licences.keys import create_key
+from licences.service.keys import create_key
+from licences.settings import Settings as LicencesSettings
 from matters.settings import Settings as MattersSettings
 from support import IDENTITY_PLATFORM, enter_production_profile, mount_service_secrets
 

@@ -1,15 +1,21 @@
-"""What svc-licences consumes. It publishes (contracts in ``kit.contracts.licences``, through the outbox):
-``lvrong.licences.licence.issued`` (also for new versions), ``.licence.status_changed`` and ``.licence.expiring``."""
+"""What svc-licences consumes and does on its own. It publishes (contracts in ``kit.contracts.licences``,
+through the outbox): ``lvrong.licences.licence.issued`` (also for new versions), ``.licence.status_changed``
+and ``.licence.expiring``."""
 from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.app import BackgroundJob, Runtime
 from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted
 from kit.events import EventSubscription
 from kit.events.consumer import one_transaction_per_batch
 from kit.events.envelope import CloudEvent
-from licences.issuer import Issuer
-from licences.service import issuance
+from kit.scheduling import every
+from licences.service import issuance, reminders, status
+from licences.service.issuer import Issuer
 
 
 def subscriptions(issuer: Issuer) -> list[EventSubscription]:
@@ -25,3 +31,27 @@ def subscriptions(issuer: Issuer) -> list[EventSubscription]:
     return [EventSubscription(name="matters-applications", producer="matters",
                               subjects=[ApplicationSubmitted.event_type, ApplicationStatusChanged.event_type],
                               handler=handle, batch_handler=one_transaction_per_batch(handle))]
+
+
+def background_jobs(issuer: Issuer) -> list[BackgroundJob]:
+    settings = issuer.settings
+
+    async def reload_keys(runtime: Runtime) -> None:
+        """Ops add or retire keys by adding or deleting files; every replica picks them up."""
+        while True:
+            await asyncio.sleep(settings.key_reload_seconds)
+            await asyncio.to_thread(issuer.keys.reload)
+
+    async def expiry_reminders(runtime: Runtime) -> None:
+        async def tick(session: AsyncSession) -> int:
+            return await reminders.send_due(session, datetime.now(UTC), settings.reminder_days)
+
+        await every(runtime.database, "licences.expiry-reminders", settings.reminder_interval_seconds, tick)
+
+    async def expire_licences(runtime: Runtime) -> None:
+        async def tick(session: AsyncSession) -> int:
+            return await status.expire_due(session, datetime.now(UTC))
+
+        await every(runtime.database, "licences.expiry", settings.expiry_interval_seconds, tick)
+
+    return [reload_keys, expiry_reminders, expire_licences]

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from kit.identifiers import is_valid_resident_id, is_valid_uscc
 
 Text500 = Field(min_length=1, max_length=500)
+LicenceStatus = Literal["active", "suspended", "revoked", "expired"]
+HolderCodeType = Literal["uscc", "resident_id"]
 
 
 class LicenceView(BaseModel):
@@ -19,10 +21,10 @@ class LicenceView(BaseModel):
     licence_type: str
     licence_type_code: str
     version: int
-    status: Literal["active", "suspended", "revoked", "expired"]
+    status: LicenceStatus
     holder_name: str
     holder_code: str = Field(description="Masked unless the caller is the holder")
-    holder_code_type: Literal["uscc", "resident_id"]
+    holder_code_type: HolderCodeType
     issuer_name: str
     issuer_code: str
     region: str
@@ -87,6 +89,40 @@ class VerificationResult(BaseModel):
                                            "presentation_expired, replayed, unknown_licence, superseded, revoked, ...")
     reason_zh: str
     licence: dict[str, Any] | None
+
+
+class QrCode(BaseModel):
+    qr_svg: str = Field(description="The QR code (error correction M) as SVG")
+    qr_png: str = Field(description="The same as a PNG data URI")
+    qr_version: int
+
+
+class PresentationView(QrCode):
+    """亮证: a short-lived signed presentation (CWT in base45) for the holder's app to show."""
+
+    token: str
+    expires_at: str
+    licence_id: str
+
+
+class DataHandleView(QrCode):
+    """亮数: a one-time handle (and its URL) to the live data behind a licence."""
+
+    handle: str
+    url: str
+    expires_at: str
+
+
+class LiveData(BaseModel):
+    """The live data behind a construction-waste disposal certificate: quota, vehicles, site."""
+
+    licence: dict[str, Any]
+    disposal_site: Any
+    transport_route: Any
+    vehicles_permitted: Any
+    vehicles_in_service: list[str]
+    quota_m3: str | None
+    quota_used_m3: str
 
 
 class DisposalCreate(BaseModel):
@@ -201,6 +237,15 @@ class ShipmentCreate(BaseModel):
     quantity: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
     destination_province: Literal["JS", "ZJ", "AH", "SH"]
     shipped_on: date
+
+
+class ShipmentView(BaseModel):
+    id: int
+    licence_id: str
+    plant_name: str
+    quantity: str
+    destination_province: str
+    shipped_on: str
 
 
 class RecognitionRequest(BaseModel):

@@ -1,17 +1,15 @@
 """授权调证: grants to fetch a licence, their delegation and revocation."""
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Path, Query, Response
 
 from kit.auth import CurrentPrincipal, needs_scope
-from kit.db import SessionDep
+from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
+from kit.idempotency import IdempotencyKey
 from kit.pagination import CursorQuery, LimitQuery, Page
-from licences.api.deps import IdempotencyKey, created
 from licences.schemas import GrantCreate, GrantView
 from licences.service import access
 
@@ -22,16 +20,11 @@ GrantId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9
 @router.post("/v1/grants", dependencies=[needs_scope("licences:write")], status_code=201, response_model=GrantView,
              summary="The holder grants a party the right to fetch a licence; a delegable grant's grantee may delegate once",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
-async def create_grant(request: Request, principal: CurrentPrincipal, body: GrantCreate,
-                       idempotency_key: IdempotencyKey = None) -> JSONResponse:
-    async def create(session: Any) -> tuple[int, Any]:
-        return 201, (await access.create_grant(session, principal, body)).model_dump(mode="json")
-
-    response = await created(request, f"licences:grant:{principal.subject}", idempotency_key,
-                             body.model_dump(mode="json"), create)
-    if response.status_code == 201:
-        response.headers["Location"] = f"/v1/grants/{json.loads(response.body)['id']}"
-    return response
+async def create_grant(database: DatabaseDep, response: Response, principal: CurrentPrincipal, body: GrantCreate,
+                       idempotency_key: IdempotencyKey = None) -> GrantView:
+    grant = await access.create_grant(database, principal, body, idempotency_key)
+    response.headers["Location"] = f"/v1/grants/{grant.id}"
+    return grant
 
 
 @router.get("/v1/grants", dependencies=[needs_scope("licences:read")],
@@ -53,7 +46,6 @@ async def get_grant(session: SessionDep, principal: CurrentPrincipal, grant_id: 
                status_code=204, response_class=Response,
                summary="Revoke a grant and every grant delegated from it (grantor or holder); again is 204",
                responses={404: PROBLEM_RESPONSES[404]})
-async def revoke_grant(request: Request, principal: CurrentPrincipal, grant_id: GrantId) -> Response:
-    async with request.app.state.database.transaction() as session:
-        await access.revoke_grant(session, principal, grant_id)
+async def revoke_grant(database: DatabaseDep, principal: CurrentPrincipal, grant_id: GrantId) -> Response:
+    await access.revoke_grant(database, principal, grant_id)
     return Response(status_code=204)

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from kit.auth import PUBLIC_ROUTE
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
-from licences.issuer import IssuerDep
+from licences.api.deps import IssuerDep
 from licences.service import status
 
 router = APIRouter(tags=["verification"])

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from kit.auth import PUBLIC_ROUTE, needs_scope
-from kit.db import SessionDep
+from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
-from licences.api.deps import OpsAdmin, RecognitionOfficer
-from licences.issuer import IssuerDep
+from licences.api.deps import IssuerDep, OpsAdmin, RecognitionOfficer
 from licences.schemas import RecognitionRequest, TrustedIssuerCreate
 from licences.service import recognition
 
@@ -26,34 +25,30 @@ async def trust_list(session: SessionDep, issuer: IssuerDep) -> dict[str, Any]:
 @router.post("/v1/trust-list/issuers", dependencies=[needs_scope("recognition:admin")],
              status_code=201, summary="Ops: add a partner issuer with its keys",
              responses={409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422], 403: PROBLEM_RESPONSES[403]})
-async def add_issuer(request: Request, _: OpsAdmin, body: TrustedIssuerCreate) -> dict[str, Any]:
-    async with request.app.state.database.transaction() as session:
-        return await recognition.add_trusted_issuer(session, body)
+async def add_issuer(database: DatabaseDep, _: OpsAdmin, body: TrustedIssuerCreate) -> dict[str, Any]:
+    return await recognition.add_trusted_issuer(database, body)
 
 
 @router.put("/v1/trust-list/issuers/{issuer_id}", dependencies=[needs_scope("recognition:admin")],
             summary="Ops: replace a partner issuer's entry (e.g. rotated keys)",
             responses={404: PROBLEM_RESPONSES[404], 422: PROBLEM_RESPONSES[422], 403: PROBLEM_RESPONSES[403]})
-async def update_issuer(request: Request, _: OpsAdmin, issuer_id: IssuerId, body: TrustedIssuerCreate) -> dict[str, Any]:
-    async with request.app.state.database.transaction() as session:
-        return await recognition.update_trusted_issuer(session, issuer_id, body)
+async def update_issuer(database: DatabaseDep, _: OpsAdmin, issuer_id: IssuerId, body: TrustedIssuerCreate) -> dict[str, Any]:
+    return await recognition.update_trusted_issuer(database, issuer_id, body)
 
 
 @router.delete("/v1/trust-list/issuers/{issuer_id}", dependencies=[needs_scope("recognition:admin")],
                status_code=204, response_class=Response,
                summary="Ops: remove a partner issuer", responses={404: PROBLEM_RESPONSES[404]})
-async def remove_issuer(request: Request, _: OpsAdmin, issuer_id: IssuerId) -> Response:
-    async with request.app.state.database.transaction() as session:
-        await recognition.remove_trusted_issuer(session, issuer_id)
+async def remove_issuer(database: DatabaseDep, _: OpsAdmin, issuer_id: IssuerId) -> Response:
+    await recognition.remove_trusted_issuer(database, issuer_id)
     return Response(status_code=204)
 
 
 @router.post("/v1/recognitions", dependencies=[needs_scope("recognition:write")],
              summary="Verify a partner's document against the trust list and record the recognition",
              responses={401: PROBLEM_RESPONSES[401], 403: PROBLEM_RESPONSES[403], 422: PROBLEM_RESPONSES[422]})
-async def recognise(request: Request, principal: RecognitionOfficer, body: RecognitionRequest) -> dict[str, Any]:
-    async with request.app.state.database.transaction() as session:
-        return await recognition.recognise(session, principal, body.document)
+async def recognise(database: DatabaseDep, principal: RecognitionOfficer, body: RecognitionRequest) -> dict[str, Any]:
+    return await recognition.recognise(database, principal, body.document)
 
 
 @router.get("/v1/recognitions", dependencies=[needs_scope("recognition:read")],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from sqlalchemy import and_, or_, select, update
@@ -16,16 +16,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.audit import record_audit
 from kit.auth import Principal, Role
-from kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from kit.db import Database
+from kit.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from kit.idempotency import create_once
 from kit.identifiers import mask_resident_id, mask_uscc
 from kit.pagination import Page, newest_first_after, newest_first_cursor
-from licences.models import Grant, Licence, LicenceFetch
-from licences.schemas import FetchView, GrantCreate, GrantView, LicenceView
+from licences import messages
+from licences.models import Grant, Licence, LicenceFetch, LicenceStatusChange, LicenceVersion
+from licences.schemas import (
+    FetchView,
+    GrantCreate,
+    GrantView,
+    HolderCodeType,
+    LicenceHistory,
+    LicenceStatus,
+    LicenceVersionView,
+    LicenceView,
+    StatusChangeView,
+)
+from licences.service import reminders
 
 log = structlog.get_logger("licences.access")
 
 # Staff who fetch licences in the course of their duties (a reason is still required and audited).
 OFFICIAL_READERS = (Role.WINDOW_OFFICER, Role.REVIEWER, Role.INSPECTOR, Role.OPS_ADMIN)
+USE_CAUSE_MAX_LENGTH = 500
 
 
 def is_holder(licence: Licence, principal: Principal) -> bool:
@@ -37,10 +52,14 @@ def licence_view(licence: Licence, *, reveal: bool) -> LicenceView:
         mask_uscc(licence.holder_code) if licence.holder_code_type == "uscc" else mask_resident_id(licence.holder_code))
     name = licence.holder_name if reveal or licence.holder_code_type == "uscc" else licence.holder_name[:1] + "*" * (
         len(licence.holder_name) - 1)
+    # The columns hold only what LicenceView allows (the status machine and the issuance write them);
+    # pydantic checks it again when the view is built.
+    status = cast(LicenceStatus, licence.status)
+    code_type = cast(HolderCodeType, licence.holder_code_type)
     return LicenceView(
         id=licence.id, identifier=licence.identifier, licence_number=licence.licence_number,
         licence_type=licence.licence_type, licence_type_code=licence.type_code, version=licence.version,
-        status=licence.status, holder_name=name, holder_code=code, holder_code_type=licence.holder_code_type,
+        status=status, holder_name=name, holder_code=code, holder_code_type=code_type,
         issuer_name=licence.issuer_name, issuer_code=licence.issuer_code, region=licence.region,
         issued_at=licence.issued_at, valid_from=licence.valid_from, valid_until=licence.valid_until,
         data=licence.data, application_id=licence.application_id, matter_code=licence.matter_code,
@@ -64,12 +83,41 @@ async def usable_grant(session: AsyncSession, licence_id: str, principal: Princi
         Grant.scope.contains([scope]), _grantee_matches(principal)).order_by(Grant.valid_until.desc()).limit(1))
 
 
-async def fetch_licence(session: AsyncSession, principal: Principal, licence_id: str, use_cause: str | None,
+async def list_licences(database: Database, principal: Principal, *, holder: str | None, type_code: str | None,
+                        status: str | None, limit: int, cursor: str | None) -> Page[LicenceView]:
+    """The caller's own licences; staff may list a holder's, which is audited."""
+    if holder is not None and holder != principal.subject and not principal.has_role(*OFFICIAL_READERS):
+        raise NotFound(messages.OWN_LICENCES_ONLY)
+    subject = holder or principal.subject
+    own = subject == principal.subject
+    conditions = [Licence.holder_subject == subject]
+    conditions += [Licence.type_code == type_code] if type_code else []
+    conditions += [Licence.status == status] if status else []
+    if (after := newest_first_after(cursor, Licence.issued_at, Licence.id)) is not None:
+        conditions.append(after)
+    query = select(Licence).where(*conditions)
+    async with database.transaction() as session:
+        rows = (await session.scalars(query.order_by(Licence.issued_at.desc(), Licence.id.desc()).limit(limit + 1))).all()
+        if not own and rows:
+            await record_audit(session, principal, "licence.list", "holder", subject, owner=subject,
+                               details={"licences": [r.id for r in rows[:limit]]})
+    return Page(items=[licence_view(r, reveal=own) for r in rows[:limit]],
+                next_cursor=newest_first_cursor(rows[limit - 1].issued_at, rows[limit - 1].id) if len(rows) > limit else None)
+
+
+async def fetch_licence(database: Database, principal: Principal, licence_id: str, use_cause: str | None,
                         scope: str = "fetch") -> LicenceView:
-    """The holder sees everything; anyone else needs a reason and a grant of ``scope`` (or an official role)."""
+    """The holder sees everything; anyone else needs a reason and a grant of ``scope`` (or an official role);
+    their fetch is recorded for the holder and in the audit log."""
+    async with database.transaction() as session:
+        return await _fetch_licence(session, principal, licence_id, use_cause, scope)
+
+
+async def _fetch_licence(session: AsyncSession, principal: Principal, licence_id: str, use_cause: str | None,
+                         scope: str) -> LicenceView:
     licence = await session.get(Licence, licence_id)
     if licence is None:
-        raise NotFound("证照不存在 / no such licence")
+        raise NotFound(messages.LICENCE_NOT_FOUND)
     if is_holder(licence, principal):
         return licence_view(licence, reveal=True)
     reason = (use_cause or "").strip()
@@ -78,14 +126,13 @@ async def fetch_licence(session: AsyncSession, principal: Principal, licence_id:
     grant = None if official else await usable_grant(session, licence_id, principal, scope, now)
     if not official and grant is None:
         # Not "forbidden": whether a licence exists is itself not disclosed to a stranger.
-        raise NotFound("证照不存在或未获授权 / no such licence, or no grant to fetch it")
+        raise NotFound(messages.LICENCE_NOT_FOUND_OR_NO_GRANT)
     if not reason:
-        raise ValidationFailed("调取他人证照须说明事由 / fetching another's licence requires a reason (useCause)",
-                               errors=[{"field": "use_cause", "message": "请填写调证事由",
-                                        "message_en": "a reason (useCause) is required", "code": "required"}])
-    if len(reason) > 500:
-        raise ValidationFailed("事由过长 / the reason is too long", errors=[{
-            "field": "use_cause", "message": "不超过500字", "message_en": "at most 500 characters", "code": "too_long"}])
+        raise ValidationFailed(messages.USE_CAUSE_REQUIRED,
+                               errors=[FieldError.of("use_cause", messages.USE_CAUSE_FIELD_REQUIRED, "required")])
+    if len(reason) > USE_CAUSE_MAX_LENGTH:
+        raise ValidationFailed(messages.USE_CAUSE_TOO_LONG, errors=[FieldError.of(
+            "use_cause", messages.USE_CAUSE_FIELD_TOO_LONG.format(limit=USE_CAUSE_MAX_LENGTH), "too_long")])
     session.add(LicenceFetch(licence_id=licence.id, fetched_by=principal.subject, fetched_by_name=principal.name,
                              grant_id=grant.id if grant else None, use_cause=reason, at=now))
     await record_audit(session, principal, f"licence.{scope}", "licence", licence.id, owner=licence.holder_subject,
@@ -99,7 +146,7 @@ async def list_fetches(session: AsyncSession, principal: Principal, licence_id: 
                        cursor: str | None) -> Page[FetchView]:
     licence = await session.get(Licence, licence_id)
     if licence is None or not is_holder(licence, principal):
-        raise NotFound("证照不存在 / no such licence")
+        raise NotFound(messages.LICENCE_NOT_FOUND)
     query = select(LicenceFetch).where(LicenceFetch.licence_id == licence_id)
     after = newest_first_after(cursor, LicenceFetch.at, LicenceFetch.id)
     if after is not None:
@@ -120,7 +167,17 @@ def grant_view(grant: Grant) -> GrantView:
                      revoked_at=grant.revoked_at)
 
 
-async def create_grant(session: AsyncSession, principal: Principal, body: GrantCreate) -> GrantView:
+async def create_grant(database: Database, principal: Principal, body: GrantCreate,
+                       idempotency_key: str | None) -> GrantView:
+    """The holder grants a party the right to fetch a licence (once per ``Idempotency-Key``)."""
+    async def create(session: AsyncSession) -> GrantView:
+        return await _create_grant(session, principal, body)
+
+    return await create_once(database, f"licences:grant:{principal.subject}", idempotency_key,
+                             body.model_dump(mode="json"), create, GrantView)
+
+
+async def _create_grant(session: AsyncSession, principal: Principal, body: GrantCreate) -> GrantView:
     licence = await session.get(Licence, body.licence_id)
     now = datetime.now(UTC)
     parent: Grant | None = None
@@ -129,21 +186,19 @@ async def create_grant(session: AsyncSession, principal: Principal, body: GrantC
         if parent is None or parent.licence_id != body.licence_id or parent.revoked_at is not None \
                 or parent.valid_until <= now or await usable_grant(session, parent.licence_id, principal, "fetch", now) is None \
                 or not await _is_grantee(session, parent, principal):
-            raise NotFound("上级授权不存在或已失效 / no such parent grant, or it is no longer in force")
+            raise NotFound(messages.PARENT_GRANT_NOT_FOUND)
         if not parent.delegable:
-            raise Forbidden("该授权不允许转授权 / this grant may not be delegated")
+            raise Forbidden(messages.GRANT_NOT_DELEGABLE)
         if body.delegable:
-            raise ValidationFailed("转授权不能再转授 / a delegated grant cannot be delegated again", errors=[{
-                "field": "delegable", "message": "转授权只允许一级", "message_en": "only one level of delegation",
-                "code": "too_deep"}])
+            raise ValidationFailed(messages.DELEGATION_TOO_DEEP, errors=[
+                FieldError.of("delegable", messages.DELEGATION_FIELD_TOO_DEEP, "too_deep")])
         if body.valid_until > parent.valid_until or not set(body.scope) <= set(parent.scope):
-            raise ValidationFailed("转授权不能超出上级授权的期限或范围 / a delegation cannot exceed its parent", errors=[{
-                "field": "valid_until", "message": "不得晚于上级授权的截止时间，范围不得超出",
-                "message_en": "within the parent's period and scope", "code": "exceeds_parent"}])
+            raise ValidationFailed(messages.DELEGATION_EXCEEDS_PARENT, errors=[
+                FieldError.of("valid_until", messages.DELEGATION_FIELD_EXCEEDS_PARENT, "exceeds_parent")])
     elif licence is None or not is_holder(licence, principal):
-        raise NotFound("证照不存在 / no such licence")
+        raise NotFound(messages.LICENCE_NOT_FOUND)
     if licence is None or licence.status in ("revoked",):
-        raise Conflict("已撤销的证照不能授权 / a revoked licence cannot be granted")
+        raise Conflict(messages.REVOKED_LICENCE_NOT_GRANTABLE)
     grant = Grant(id=uuid.uuid4().hex, licence_id=body.licence_id, grantor=principal.subject,
                   grantee_subject=body.grantee.subject, grantee_org_code=body.grantee.org_code,
                   grantee_province=body.grantee.province, purpose=body.purpose, scope=sorted(set(body.scope)),
@@ -188,17 +243,22 @@ async def _visible_grant(session: AsyncSession, principal: Principal, grant_id: 
         Grant.grantor == principal.subject, _grantee_matches(principal),
         Grant.licence_id.in_(select(Licence.id).where(Licence.holder_subject == principal.subject)))))
     if grant is None:
-        raise NotFound("授权不存在 / no such grant")
+        raise NotFound(messages.GRANT_NOT_FOUND)
     return grant
 
 
-async def revoke_grant(session: AsyncSession, principal: Principal, grant_id: str) -> None:
+async def revoke_grant(database: Database, principal: Principal, grant_id: str) -> None:
     """The grantor or the licence's holder revokes a grant, and with it every grant delegated from it."""
+    async with database.transaction() as session:
+        await _revoke_grant(session, principal, grant_id)
+
+
+async def _revoke_grant(session: AsyncSession, principal: Principal, grant_id: str) -> None:
     grant = await _visible_grant(session, principal, grant_id)
     licence = await session.get(Licence, grant.licence_id)
     assert licence is not None
     if grant.grantor != principal.subject and not is_holder(licence, principal):
-        raise Forbidden("只有授权人或证照持有人可以撤销授权 / only the grantor or the holder revokes a grant")
+        raise Forbidden(messages.GRANT_REVOCATION_FORBIDDEN)
     if grant.revoked_at is not None:
         return
     now = datetime.now(UTC)
@@ -207,3 +267,23 @@ async def revoke_grant(session: AsyncSession, principal: Principal, grant_id: st
                           .values(revoked_at=now, revoked_by=principal.subject))
     await record_audit(session, principal, "grant.revoke", "licence", licence.id, owner=licence.holder_subject,
                        details={"grant_id": grant.id})
+
+
+async def licence_history(session: AsyncSession, principal: Principal, licence_id: str) -> LicenceHistory:
+    """Every version, status change and expiry reminder of a licence (its holder or an official reads it)."""
+    licence = await session.get(Licence, licence_id)
+    if licence is None or not (is_holder(licence, principal) or principal.has_role(*OFFICIAL_READERS)):
+        raise NotFound(messages.LICENCE_NOT_FOUND)
+    versions = (await session.scalars(select(LicenceVersion).where(LicenceVersion.licence_id == licence_id)
+                                      .order_by(LicenceVersion.version))).all()
+    changes = (await session.scalars(select(LicenceStatusChange).where(LicenceStatusChange.licence_id == licence_id)
+                                     .order_by(LicenceStatusChange.id))).all()
+    sent = await reminders.reminders_of(session, licence_id)
+    return LicenceHistory(
+        versions=[LicenceVersionView(version=v.version, kind=v.kind, identifier=v.identifier, valid_from=v.valid_from,
+                                     valid_until=v.valid_until, data=v.data, reason=v.reason, actor=v.actor,
+                                     created_at=v.created_at) for v in versions],
+        statuses=[StatusChangeView(from_status=c.from_status, to_status=c.to_status, reason=c.reason, actor=c.actor,
+                                   at=c.at) for c in changes],
+        reminders=[{"days_before": r.days_before, "version": r.version, "valid_until": r.valid_until.isoformat(),
+                    "sent_at": r.sent_at.isoformat()} for r in sent])

@@ -13,18 +13,25 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.auth import Principal
 from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted
 from kit.contracts.licences import LicenceIssued
-from kit.errors import Conflict, ValidationFailed
+from kit.db import Database
+from kit.errors import FieldError, NotFound, ValidationFailed
 from kit.events import add_event
 from kit.events.envelope import CloudEvent
+from kit.idempotency import create_once
 from kit.protection import keyring
 from kit.scheduling import lock_id
-from licences import catalogue
-from licences.catalogue import LicenceType
-from licences.credentials import PERSONAL_FIELDS, sign_credential
-from licences.issuer import Issuer
+from licences import messages
 from licences.models import KnownApplication, Licence, LicenceStatusChange, LicenceVersion, StatusList
+from licences.schemas import LicenceView, VersionCreate
+from licences.service import catalogue
+from licences.service.access import licence_view
+from licences.service.catalogue import LicenceType
+from licences.service.credentials import PERSONAL_FIELDS, sign_credential
+from licences.service.issuer import Issuer
+from licences.service.status import LICENCE_STATES
 
 log = structlog.get_logger("licences.issuance")
 
@@ -184,34 +191,48 @@ async def issue_from_application(session: AsyncSession, issuer: Issuer, applicat
                        holder_org_code=application.applicant_org_code)
 
 
+async def create_version(database: Database, issuer: Issuer, principal: Principal, licence_id: str,
+                         body: VersionCreate, idempotency_key: str | None) -> LicenceView:
+    """A member of staff issues a new version of a licence (once per ``Idempotency-Key``)."""
+    async def create(session: AsyncSession) -> LicenceView:
+        licence = await session.get(Licence, licence_id, with_for_update=True)
+        if licence is None:
+            raise NotFound(messages.LICENCE_NOT_FOUND)
+        await new_version(session, issuer, licence, kind=body.kind, actor=principal.subject, reason=body.reason,
+                          data_changes=body.data_changes, valid_until=body.valid_until, principal=principal)
+        return licence_view(licence, reveal=False)
+
+    return await create_once(database, f"licences:version:{licence_id}", idempotency_key,
+                             body.model_dump(mode="json"), create, LicenceView)
+
+
 async def new_version(session: AsyncSession, issuer: Issuer, licence: Licence, *, kind: str, actor: str,
-                      reason: str, data_changes: dict[str, Any] | None, valid_until: datetime | None) -> Licence:
+                      reason: str, data_changes: dict[str, Any] | None, valid_until: datetime | None,
+                      principal: Principal | None = None) -> Licence:
     """变更 (new data), 延续 (a later end date) or 补发 (the same content again): a new version with a new
-    identifier; the earlier versions stay in the history. Only a licence in force can get one."""
-    if licence.status not in ("active", "expired") or (licence.status == "expired" and kind != "renewal"):
-        raise Conflict(f"状态为 {licence.status} 的证照不能{kind} / a {licence.status} licence cannot get a {kind}",
-                       status_now=licence.status)
+    identifier; the earlier versions stay in the history. ``LICENCE_STATES`` says which licence can get one
+    (``principal`` None: the caller's right was checked before)."""
+    LICENCE_STATES.check(licence.status, kind, principal, reason=reason)
     if kind == "change":
         if not data_changes:
-            raise ValidationFailed("变更须给出变更内容 / a change needs data_changes", errors=[{
-                "field": "data_changes", "message": "请填写变更内容", "message_en": "required", "code": "required"}])
+            raise ValidationFailed(messages.CHANGE_NEEDS_DATA, errors=[
+                FieldError.of("data_changes", messages.CHANGE_DATA_FIELD_REQUIRED, "required")])
         licence.data = {**licence.data, **data_changes}
     elif data_changes:
-        raise ValidationFailed("仅变更可修改证照内容 / only a change alters the data", errors=[{
-            "field": "data_changes", "message": "仅变更可填写", "message_en": "only for a change", "code": "unexpected"}])
+        raise ValidationFailed(messages.DATA_ONLY_FOR_CHANGE, errors=[
+            FieldError.of("data_changes", messages.DATA_FIELD_ONLY_FOR_CHANGE, "unexpected")])
     if kind == "renewal":
         if valid_until is None or valid_until <= licence.valid_until:
-            raise ValidationFailed("延续须给出晚于当前有效期的截止日期 / a renewal needs a later valid_until", errors=[{
-                "field": "valid_until", "message": "须晚于当前有效期截止日", "message_en": "must be after the current end",
-                "code": "too_early"}])
+            raise ValidationFailed(messages.RENEWAL_NEEDS_LATER_END, errors=[
+                FieldError.of("valid_until", messages.RENEWAL_END_FIELD_TOO_EARLY, "too_early")])
         licence.valid_until = valid_until
         if licence.status == "expired":
             session.add(LicenceStatusChange(licence_id=licence.id, from_status="expired", to_status="active",
                                             reason=reason, actor=actor))
             licence.status = "active"
     elif valid_until is not None:
-        raise ValidationFailed("仅延续可修改有效期 / only a renewal changes valid_until", errors=[{
-            "field": "valid_until", "message": "仅延续可填写", "message_en": "only for a renewal", "code": "unexpected"}])
+        raise ValidationFailed(messages.END_ONLY_FOR_RENEWAL, errors=[
+            FieldError.of("valid_until", messages.END_FIELD_ONLY_FOR_RENEWAL, "unexpected")])
     licence.version += 1
     licence.identifier = catalogue.licence_identifier(licence.type_code, licence.issuer_code, licence.serial,
                                                       licence.version)

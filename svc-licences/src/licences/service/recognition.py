@@ -17,14 +17,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
-from kit.errors import Conflict, NotFound, ValidationFailed
-from licences import catalogue
-from licences.credentials import CREDENTIAL_TYP, PERSONAL_FIELDS
-from licences.issuer import Issuer
-from licences.keys import ALG
+from kit.db import Database
+from kit.errors import Conflict, FieldError, NotFound, ValidationFailed
+from kit.i18n import Text
+from kit.idempotency import create_once
+from licences import messages
 from licences.models import Licence, Recognition, Shipment, TrustedIssuer
-from licences.schemas import QuarantineDocumentCreate, ShipmentCreate, TrustedIssuerCreate
-from licences.service import issuance
+from licences.schemas import LicenceView, QuarantineDocumentCreate, ShipmentCreate, ShipmentView, TrustedIssuerCreate
+from licences.service import catalogue, issuance
+from licences.service.access import licence_view
+from licences.service.credentials import CREDENTIAL_TYP, PERSONAL_FIELDS
+from licences.service.issuer import Issuer
+from licences.service.keys import ALG
 
 log = structlog.get_logger("licences.recognition")
 TRUST_LIST_TYP = "trustlist+jwt"
@@ -38,51 +42,54 @@ def issuer_view(row: TrustedIssuer) -> dict[str, Any]:
 
 def _check_jwks(jwks: dict[str, Any]) -> None:
     keys = jwks.get("keys")
-    problems = []
+    problems: list[Text] = []
     if not isinstance(keys, list) or not keys:
-        problems.append("jwks.keys must list at least one key")
+        problems.append(messages.JWKS_EMPTY)
     else:
         for i, key in enumerate(keys):
             try:
                 parsed = JWK(**key)
             except Exception:  # jwcrypto raises several types for a bad key
-                problems.append(f"jwks.keys[{i}] is not a valid JWK")
+                problems.append(messages.JWKS_KEY_INVALID.format(index=i))
                 continue
             if parsed.has_private or not key.get("kid"):
-                problems.append(f"jwks.keys[{i}] must be a public key with a kid")
+                problems.append(messages.JWKS_KEY_NOT_PUBLIC.format(index=i))
     if problems:
-        raise ValidationFailed("合作方公钥无效 / the partner's keys are not valid", errors=[{
-            "field": "jwks", "message": p, "message_en": p, "code": "invalid_jwks"} for p in problems])
+        raise ValidationFailed(messages.PARTNER_KEYS_INVALID,
+                               errors=[FieldError.of("jwks", p, "invalid_jwks") for p in problems])
 
 
-async def add_trusted_issuer(session: AsyncSession, body: TrustedIssuerCreate) -> dict[str, Any]:
+async def add_trusted_issuer(database: Database, body: TrustedIssuerCreate) -> dict[str, Any]:
     _check_jwks(body.jwks)
-    if await session.scalar(select(TrustedIssuer.id).where(TrustedIssuer.issuer == body.issuer)):
-        raise Conflict("该签发方已在信任列表中 / the issuer is already on the trust list")
-    row = TrustedIssuer(id=uuid.uuid4().hex, province=body.province, name=body.name, issuer=body.issuer,
-                        jwks=body.jwks, document_types=body.document_types, valid_from=body.valid_from,
-                        valid_until=body.valid_until)
-    session.add(row)
-    await session.flush()
-    return issuer_view(row)
+    async with database.transaction() as session:
+        if await session.scalar(select(TrustedIssuer.id).where(TrustedIssuer.issuer == body.issuer)):
+            raise Conflict(messages.ISSUER_ALREADY_TRUSTED)
+        row = TrustedIssuer(id=uuid.uuid4().hex, province=body.province, name=body.name, issuer=body.issuer,
+                            jwks=body.jwks, document_types=body.document_types, valid_from=body.valid_from,
+                            valid_until=body.valid_until)
+        session.add(row)
+        await session.flush()
+        return issuer_view(row)
 
 
-async def update_trusted_issuer(session: AsyncSession, issuer_id: str, body: TrustedIssuerCreate) -> dict[str, Any]:
-    row = await session.get(TrustedIssuer, issuer_id, with_for_update=True)
-    if row is None:
-        raise NotFound("信任列表中无此签发方 / no such trusted issuer")
-    _check_jwks(body.jwks)
-    for name in ("province", "name", "issuer", "jwks", "document_types", "valid_from", "valid_until"):
-        setattr(row, name, getattr(body, name))
-    row.updated_at = datetime.now(UTC)
-    return issuer_view(row)
+async def update_trusted_issuer(database: Database, issuer_id: str, body: TrustedIssuerCreate) -> dict[str, Any]:
+    async with database.transaction() as session:
+        row = await session.get(TrustedIssuer, issuer_id, with_for_update=True)
+        if row is None:
+            raise NotFound(messages.TRUSTED_ISSUER_NOT_FOUND)
+        _check_jwks(body.jwks)
+        for name in ("province", "name", "issuer", "jwks", "document_types", "valid_from", "valid_until"):
+            setattr(row, name, getattr(body, name))
+        row.updated_at = datetime.now(UTC)
+        return issuer_view(row)
 
 
-async def remove_trusted_issuer(session: AsyncSession, issuer_id: str) -> None:
-    row = await session.get(TrustedIssuer, issuer_id)
-    if row is None:
-        raise NotFound("信任列表中无此签发方 / no such trusted issuer")
-    await session.delete(row)
+async def remove_trusted_issuer(database: Database, issuer_id: str) -> None:
+    async with database.transaction() as session:
+        row = await session.get(TrustedIssuer, issuer_id)
+        if row is None:
+            raise NotFound(messages.TRUSTED_ISSUER_NOT_FOUND)
+        await session.delete(row)
 
 
 async def trust_list(session: AsyncSession, issuer: Issuer) -> dict[str, Any]:
@@ -99,14 +106,23 @@ async def trust_list(session: AsyncSession, issuer: Issuer) -> dict[str, Any]:
 # ---- our quarantine requirement documents ---------------------------------------------------------
 
 
+async def create_quarantine_document(database: Database, issuer: Issuer, principal: Principal,
+                                     body: QuarantineDocumentCreate, idempotency_key: str | None) -> LicenceView:
+    """A member of staff issues a year's quarantine requirement document (once per ``Idempotency-Key``)."""
+    async def create(session: AsyncSession) -> LicenceView:
+        return licence_view(await issue_quarantine_document(session, issuer, principal, body), reveal=True)
+
+    return await create_once(database, f"licences:qd:{principal.subject}", idempotency_key,
+                             body.model_dump(mode="json"), create, LicenceView)
+
+
 async def issue_quarantine_document(session: AsyncSession, issuer: Issuer, principal: Principal,
                                     body: QuarantineDocumentCreate) -> Licence:
     licence_type = catalogue.TYPES[catalogue.QUARANTINE_REQUIREMENT]
     start = datetime(body.year, 1, 1, tzinfo=issuance.SHANGHAI).astimezone(UTC)
     end = datetime(body.year, 12, 31, 23, 59, 59, tzinfo=issuance.SHANGHAI).astimezone(UTC)
     if end <= datetime.now(UTC):
-        raise ValidationFailed("年度已过 / the year is over", errors=[{
-            "field": "year", "message": "须为当前或以后的年度", "message_en": "this year or a later one", "code": "past"}])
+        raise ValidationFailed(messages.YEAR_OVER, errors=[FieldError.of("year", messages.YEAR_FIELD_PAST, "past")])
     data = {"year": body.year, "plant_species": body.plant_species, "origin": body.origin,
             "destination_provinces": body.destination_provinces, "pests_checked": body.pests_checked}
     return await issuance.issue(session, issuer, licence_type, holder_subject=body.holder_subject,
@@ -116,33 +132,42 @@ async def issue_quarantine_document(session: AsyncSession, issuer: Issuer, princ
                                 data=data, valid_from=start, valid_until=end, actor=principal.subject)
 
 
-async def record_shipment(session: AsyncSession, principal: Principal, licence_id: str, body: ShipmentCreate) -> dict[str, Any]:
+async def record_shipment(database: Database, principal: Principal, licence_id: str, body: ShipmentCreate,
+                          idempotency_key: str | None) -> ShipmentView:
+    """The holder records a shipment under a quarantine requirement document (once per ``Idempotency-Key``)."""
+    async def create(session: AsyncSession) -> ShipmentView:
+        return await _record_shipment(session, principal, licence_id, body)
+
+    return await create_once(database, f"licences:shipment:{principal.subject}", idempotency_key,
+                             {"licence_id": licence_id, **body.model_dump(mode="json")}, create, ShipmentView)
+
+
+async def _record_shipment(session: AsyncSession, principal: Principal, licence_id: str,
+                           body: ShipmentCreate) -> ShipmentView:
     licence = await session.get(Licence, licence_id)
     if licence is None or licence.holder_subject != principal.subject:
-        raise NotFound("证照不存在 / no such licence")
+        raise NotFound(messages.LICENCE_NOT_FOUND)
     if licence.type_code != catalogue.QUARANTINE_REQUIREMENT:
-        raise Conflict("仅调运检疫要求书可登记调运批次 / shipments are recorded under quarantine requirement documents")
+        raise Conflict(messages.SHIPMENT_WRONG_TYPE)
     shipped = datetime.combine(body.shipped_on, datetime.min.time(), issuance.SHANGHAI).astimezone(UTC)
     if licence.status != "active" or not (licence.valid_from <= shipped + timedelta(days=1) and shipped <= licence.valid_until):
-        raise Conflict("调运日期不在要求书有效期内或要求书已失效 / the document is not in force on that date",
-                       status_now=licence.status)
+        raise Conflict(messages.SHIPMENT_NOT_IN_FORCE, status_now=licence.status)
     if body.destination_province not in licence.data.get("destination_provinces", []):
-        raise ValidationFailed("目的地不在要求书范围内 / the destination is not covered", errors=[{
-            "field": "destination_province", "message": "目的地省份不在要求书范围内",
-            "message_en": "not one of the document's destination provinces", "code": "not_covered"}])
+        raise ValidationFailed(messages.DESTINATION_NOT_COVERED, errors=[
+            FieldError.of("destination_province", messages.DESTINATION_FIELD_NOT_COVERED, "not_covered")])
     row = Shipment(licence_id=licence.id, plant_name=body.plant_name, quantity=body.quantity,
                    destination=body.destination_province, shipped_on=shipped, recorded_by=principal.subject)
     session.add(row)
     await session.flush()
-    return {"id": row.id, "licence_id": licence.id, "plant_name": row.plant_name, "quantity": str(row.quantity),
-            "destination_province": row.destination, "shipped_on": body.shipped_on.isoformat()}
+    return ShipmentView(id=row.id, licence_id=licence.id, plant_name=row.plant_name, quantity=str(row.quantity),
+                        destination_province=row.destination, shipped_on=body.shipped_on.isoformat())
 
 
 async def shipments_of(session: AsyncSession, principal: Principal, licence_id: str) -> list[dict[str, Any]]:
     licence = await session.get(Licence, licence_id)
     if licence is None or (licence.holder_subject != principal.subject and not principal.is_staff
                            and "recognition:read" not in principal.scopes):
-        raise NotFound("证照不存在 / no such licence")
+        raise NotFound(messages.LICENCE_NOT_FOUND)
     rows = (await session.scalars(select(Shipment).where(Shipment.licence_id == licence_id).order_by(Shipment.id))).all()
     return [{"id": r.id, "plant_name": r.plant_name, "quantity": str(r.quantity), "destination_province": r.destination,
              "shipped_on": r.shipped_on.astimezone(issuance.SHANGHAI).date().isoformat()} for r in rows]
@@ -151,8 +176,13 @@ async def shipments_of(session: AsyncSession, principal: Principal, licence_id: 
 # ---- partners' documents --------------------------------------------------------------------------
 
 
-async def recognise(session: AsyncSession, principal: Principal, document: str) -> dict[str, Any]:
+async def recognise(database: Database, principal: Principal, document: str) -> dict[str, Any]:
     """Verify a partner's SD-JWT VC against the trust list and record the outcome (either way)."""
+    async with database.transaction() as session:
+        return await _recognise(session, principal, document)
+
+
+async def _recognise(session: AsyncSession, principal: Principal, document: str) -> dict[str, Any]:
     now = datetime.now(UTC)
     found: dict[str, Any] = {}
 

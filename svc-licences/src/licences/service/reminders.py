@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.contracts.licences import LicenceExpiring
 from kit.events import add_event
-from licences import catalogue
+from licences import messages
 from licences.models import ExpiryReminder, Licence
+from licences.service import catalogue
 
 REMINDED_TYPES = tuple(code for code, t in catalogue.TYPES.items() if t.reminders)
 
@@ -38,13 +39,13 @@ async def send_due(session: AsyncSession, now: datetime, thresholds: list[int], 
                 sent_at=now).on_conflict_do_nothing().returning(ExpiryReminder.licence_id))
             if claimed is None:
                 continue
-            left = max(0, (licence.valid_until - now).days)
+            message = messages.EXPIRY_REMINDER.format(licence_type=licence.licence_type,
+                                                      licence_number=licence.licence_number,
+                                                      days=max(0, (licence.valid_until - now).days))
             await add_event(session, LicenceExpiring(
                 licence_id=licence.id, licence_number=licence.licence_number, licence_type=licence.licence_type,
                 holder_subject=licence.holder_subject, valid_until=licence.valid_until, days_before=days,
-                message_zh=f"您的{licence.licence_type}（{licence.licence_number}）将于{left}天后到期，请及时办理延续。",
-                message_en=f"Your {licence.licence_type} ({licence.licence_number}) expires in {left} days: apply for "
-                           "its renewal in time."), subject=licence.id)
+                message_zh=message.zh, message_en=message.en), subject=licence.id)
             sent += 1
     return sent
 

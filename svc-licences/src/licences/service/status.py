@@ -9,21 +9,39 @@ import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.auth import Principal, Role
 from kit.contracts.licences import LicenceStatusChanged
-from kit.errors import Conflict, NotFound
+from kit.db import Database
+from kit.errors import NotFound
 from kit.events import add_event
-from licences.credentials import LIST_VALUE, sign_status_list
-from licences.issuer import Issuer
+from kit.statemachine import StateMachine, Transition
+from licences import messages
 from licences.models import Licence, LicenceStatusChange, StatusList
+from licences.schemas import LicenceView
+from licences.service.access import licence_view
+from licences.service.credentials import LIST_VALUE, sign_status_list
+from licences.service.issuer import Issuer
 
 log = structlog.get_logger("licences.status")
 
-# action → (statuses it applies to, status it leads to)
-TRANSITIONS = {
-    "suspend": (frozenset({"active"}), "suspended"),
-    "revoke": (frozenset({"active", "suspended"}), "revoked"),
-    "reinstate": (frozenset({"suspended"}), "active"),
-}
+ACTIVE, SUSPENDED, REVOKED, EXPIRED = "active", "suspended", "revoked", "expired"
+# Staff who change a licence's status or issue new versions of it.
+OFFICERS = frozenset({Role.REVIEWER, Role.WINDOW_OFFICER, Role.OPS_ADMIN})
+
+# What staff may do to a licence, by its status. New versions (a change, a re-issue, a renewal) are
+# actions on the side; a renewal is also what brings an expired licence back. Expiry itself is no
+# action anyone takes: the scheduled tick (expire_due) sets it when the end date has passed.
+LICENCE_STATES = StateMachine[str](messages.LICENCE, [
+    Transition("suspend", frozenset({ACTIVE}), SUSPENDED, OFFICERS, reason_required=True),
+    Transition("revoke", frozenset({ACTIVE, SUSPENDED}), REVOKED, OFFICERS, reason_required=True),
+    Transition("reinstate", frozenset({SUSPENDED}), ACTIVE, OFFICERS, reason_required=True),
+    Transition("change", frozenset({ACTIVE}), None, OFFICERS, reason_required=True),
+    Transition("reissue", frozenset({ACTIVE}), None, OFFICERS, reason_required=True),
+    Transition("renewal", frozenset({ACTIVE, EXPIRED}), ACTIVE, OFFICERS, reason_required=True),
+])
+STATUS_ACTIONS = ("suspend", "revoke", "reinstate")
+# The reason an expiry is kept with in the history: both languages in one text, as it always was.
+VALIDITY_ENDED = f"{messages.VALIDITY_ENDED.zh} / {messages.VALIDITY_ENDED.en}"
 
 
 async def _write_bits(session: AsyncSession, licence: Licence, to_status: str) -> None:
@@ -52,17 +70,25 @@ async def set_status(session: AsyncSession, licence: Licence, to_status: str, *,
     log.info("licence_status_changed", licence_id=licence.id, from_status=from_status, to_status=to_status)
 
 
-async def change_status(session: AsyncSession, licence_id: str, action: str, *, actor: str, reason: str) -> Licence:
+async def change_status(session: AsyncSession, licence_id: str, action: str, *, actor: str, reason: str,
+                        principal: Principal | None = None) -> Licence:
+    """Suspend, revoke or reinstate a licence, as ``LICENCE_STATES`` allows (``principal`` None: checked before)."""
     licence = await session.get(Licence, licence_id, with_for_update=True)
     if licence is None:
-        raise NotFound("证照不存在 / no such licence")
-    allowed_from, to_status = TRANSITIONS[action]
-    if licence.status not in allowed_from:
-        raise Conflict(f"状态为 {licence.status} 的证照不能执行 {action} / a {licence.status} licence cannot be {action}d",
-                       status_now=licence.status,
-                       allowed_actions=sorted(a for a, (f, _) in TRANSITIONS.items() if licence.status in f))
-    await set_status(session, licence, to_status, actor=actor, reason=reason)
+        raise NotFound(messages.LICENCE_NOT_FOUND)
+    transition = LICENCE_STATES.check(licence.status, action, principal, reason=reason)
+    assert transition.target is not None, f"{action} is not a status action"
+    await set_status(session, licence, transition.target, actor=actor, reason=reason)
     return licence
+
+
+async def take_action(database: Database, principal: Principal, licence_id: str, action: str,
+                      reason: str) -> LicenceView:
+    """A member of staff suspends, revokes or reinstates a licence, with a reason."""
+    async with database.transaction() as session:
+        licence = await change_status(session, licence_id, action, actor=principal.subject, reason=reason.strip(),
+                                      principal=principal)
+        return licence_view(licence, reveal=False)
 
 
 async def expire_due(session: AsyncSession, now: datetime, batch: int = 1000) -> int:
@@ -71,7 +97,7 @@ async def expire_due(session: AsyncSession, now: datetime, batch: int = 1000) ->
                                                        Licence.valid_until <= now)
                                  .order_by(Licence.valid_until).limit(batch).with_for_update(skip_locked=True))).all()
     for licence in due:
-        await set_status(session, licence, "expired", actor="svc-licences", reason="有效期届满 / validity ended")
+        await set_status(session, licence, "expired", actor="svc-licences", reason=VALIDITY_ENDED)
     return len(due)
 
 
@@ -79,12 +105,14 @@ async def signed_status_list(session: AsyncSession, issuer: Issuer, list_id: int
     """The list as a signed JWT; signed again only when it changed or half its ttl has passed."""
     revision = await session.scalar(select(StatusList.revision).where(StatusList.id == list_id))
     if revision is None:
-        raise NotFound("状态列表不存在 / no such status list")
+        raise NotFound(messages.STATUS_LIST_NOT_FOUND)
     settings = issuer.settings
     cached = issuer.signed_lists.get(list_id)
     if cached and cached[0] == revision and time.monotonic() - cached[1] < settings.status_list_ttl_seconds / 2:
         return cached[2]
     bits = await session.scalar(select(StatusList.bits).where(StatusList.id == list_id))
+    if bits is None:
+        raise NotFound(messages.STATUS_LIST_NOT_FOUND)
     token = sign_status_list(issuer.keys.signing_key(), issuer.url, list_id, bits,
                              ttl_seconds=settings.status_list_ttl_seconds,
                              valid_seconds=settings.status_list_valid_seconds)

@@ -8,17 +8,23 @@ import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import segno
 import structlog
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
-from kit.errors import Conflict, NotFound, ValidationFailed
-from licences import catalogue
-from licences.credentials import (
+from kit.db import Database
+from kit.errors import Conflict, FieldError, NotFound, ValidationFailed
+from kit.idempotency import create_once
+from licences import messages
+from licences.models import Base, DataHandle, DisposalRecord, Licence, LicenceVersion, Presentation, Verification
+from licences.schemas import DataHandleView, DisposalCreate, LiveData, PresentationView
+from licences.service import catalogue
+from licences.service.credentials import (
     CredentialInvalid,
     PresentationInvalid,
     sign_presentation,
@@ -26,8 +32,7 @@ from licences.credentials import (
     verify_credential,
     verify_presentation,
 )
-from licences.issuer import Issuer
-from licences.models import DataHandle, DisposalRecord, Licence, LicenceVersion, Presentation, Verification
+from licences.service.issuer import Issuer
 
 log = structlog.get_logger("licences.verification")
 
@@ -39,9 +44,9 @@ REASONS_ZH = {
 }
 
 
-def qr_code(text: str) -> dict[str, Any]:
+def qr_code(content: str) -> dict[str, Any]:
     """The QR code (error correction M) as SVG and as a PNG data URI, and its version."""
-    qr = segno.make(text, error="m", micro=False, boost_error=False)
+    qr = segno.make(content, error="m", micro=False, boost_error=False)
     svg = io.BytesIO()
     qr.save(svg, kind="svg", scale=4, border=4, xmldecl=False)
     return {"qr_svg": svg.getvalue().decode(), "qr_png": qr.png_data_uri(scale=4, border=4), "qr_version": int(qr.version)}
@@ -49,14 +54,23 @@ def qr_code(text: str) -> dict[str, Any]:
 
 def _owned(licence: Licence | None, principal: Principal) -> Licence:
     if licence is None or licence.holder_subject != principal.subject:
-        raise NotFound("证照不存在 / no such licence")
+        raise NotFound(messages.LICENCE_NOT_FOUND)
     return licence
 
 
-async def create_presentation(session: AsyncSession, issuer: Issuer, principal: Principal, licence_id: str) -> dict[str, Any]:
+async def create_presentation(database: Database, issuer: Issuer, principal: Principal, licence_id: str,
+                              idempotency_key: str | None) -> PresentationView:
+    """亮证 for the holder (once per ``Idempotency-Key``)."""
+    return await create_once(database, f"licences:pres:{principal.subject}", idempotency_key, {"licence_id": licence_id},
+                             partial(_create_presentation, issuer=issuer, principal=principal, licence_id=licence_id),
+                             PresentationView)
+
+
+async def _create_presentation(session: AsyncSession, *, issuer: Issuer, principal: Principal,
+                               licence_id: str) -> PresentationView:
     licence = _owned(await session.get(Licence, licence_id), principal)
     if licence.status != "active":
-        raise Conflict(f"状态为 {licence.status} 的证照不能亮证 / a {licence.status} licence cannot be shown",
+        raise Conflict(messages.PRESENTATION_NOT_NOW.format(status=licence.status), status_now=licence.status,
                        licence_status=licence.status)
     ttl = issuer.settings.presentation_ttl_seconds
     token, cti = sign_presentation(issuer.keys.signing_key(), issuer.url, identifier=licence.identifier,
@@ -65,7 +79,7 @@ async def create_presentation(session: AsyncSession, issuer: Issuer, principal: 
                                    ttl_seconds=ttl)
     expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
     session.add(Presentation(cti=cti, licence_id=licence.id, expires_at=expires_at))
-    return {"token": token, **qr_code(token), "expires_at": expires_at.isoformat(), "licence_id": licence.id}
+    return PresentationView(token=token, **qr_code(token), expires_at=expires_at.isoformat(), licence_id=licence.id)
 
 
 def visible_fields(licence: Any) -> dict[str, Any]:
@@ -88,7 +102,13 @@ def _licence_outcome(licence: Any, now: datetime) -> str:
 
 # The hot path of online verification in Core statements built once: the replay mark, the licence's
 # visible columns (not its credential) and the record, without the ORM's unit of work.
-_presentations, _licences, _verifications = Presentation.__table__, Licence.__table__, Verification.__table__
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+_presentations, _licences, _verifications = _table(Presentation), _table(Licence), _table(Verification)
 _MARK_PRESENTATION = (update(_presentations)
                       .where(_presentations.c.cti == bindparam("b_cti"), _presentations.c.verified_at.is_(None))
                       .values(verified_at=bindparam("b_at"), verified_by=bindparam("b_who"))
@@ -101,6 +121,7 @@ _RECORD = insert(_verifications)
 _MARKED = _MARK_PRESENTATION.cte("marked")
 _MARK_AND_READ = _VISIBLE.join_from(_licences, _MARKED, _MARKED.c.licence_id == _licences.c.id)
 _INVALID = frozenset({"revoked", "suspended", "expired", "not_yet_valid"})
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 
 
 async def _record(session: AsyncSession, principal: Principal, kind: str, result: str, licence: Any) -> dict[str, Any]:
@@ -113,12 +134,21 @@ async def _record(session: AsyncSession, principal: Principal, kind: str, result
             "licence": visible_fields(licence) if licence else None}
 
 
-async def verify(session: AsyncSession, issuer: Issuer, principal: Principal, *, presentation: str | None,
+async def verify(database: Database, issuer: Issuer, principal: Principal, *, presentation: str | None,
                  credential: str | None) -> dict[str, Any]:
+    """Verify a presentation or a credential online; the check is recorded (a presentation marked as used)."""
     if bool(presentation) == bool(credential):
-        raise ValidationFailed("须给出 presentation 或 credential 之一 / give either presentation or credential", errors=[{
-            "field": "presentation", "message": "presentation 与 credential 须且仅须给出一个",
-            "message_en": "exactly one of presentation and credential", "code": "one_of"}])
+        raise ValidationFailed(messages.PRESENTATION_OR_CREDENTIAL, errors=[
+            FieldError.of("presentation", messages.PRESENTATION_OR_CREDENTIAL_FIELD, "one_of")])
+    async with database.transaction() as session:
+        # The verification record and the replay mark need not wait for the WAL flush: a crash can
+        # lose the last fraction of a second of them, and a presentation lives two minutes anyway.
+        await session.execute(_ASYNC_COMMIT)
+        return await _verify(session, issuer, principal, presentation=presentation, credential=credential)
+
+
+async def _verify(session: AsyncSession, issuer: Issuer, principal: Principal, *, presentation: str | None,
+                  credential: str | None) -> dict[str, Any]:
     now = datetime.now(UTC)
     if presentation:
         try:
@@ -137,14 +167,14 @@ async def verify(session: AsyncSession, issuer: Issuer, principal: Principal, *,
             outcome = "superseded"  # a new version was issued after the presentation was made
         return await _record(session, principal, "presentation", outcome, licence)
     try:
-        claims = verify_credential(issuer.keys, issuer.url, credential or "", now=int(now.timestamp()))
+        credential_claims = verify_credential(issuer.keys, issuer.url, credential or "", now=int(now.timestamp()))
     except CredentialInvalid as e:
         return await _record(session, principal, "credential", e.reason, None)
-    identifier = str(claims.get("licence_identifier", ""))
+    identifier = str(credential_claims.get("licence_identifier", ""))
     versions = LicenceVersion.__table__
     licence = (await session.execute(_VISIBLE.join_from(_licences, versions, versions.c.licence_id == _licences.c.id)
                                      .where(versions.c.identifier == identifier))).first()
-    if licence is None or status_list_uri(issuer.url, licence.status_list_id) != claims["status"]["status_list"]["uri"]:
+    if licence is None or status_list_uri(issuer.url, licence.status_list_id) != credential_claims["status"]["status_list"]["uri"]:
         return await _record(session, principal, "credential", "unknown_licence", None)
     outcome = _licence_outcome(licence, now)
     if outcome == "valid" and licence.identifier != identifier:
@@ -155,57 +185,84 @@ async def verify(session: AsyncSession, issuer: Issuer, principal: Principal, *,
 # ---- 亮数 ---------------------------------------------------------------------------------------
 
 
-async def create_data_handle(session: AsyncSession, issuer: Issuer, principal: Principal, licence_id: str) -> dict[str, Any]:
+async def create_data_handle(database: Database, issuer: Issuer, principal: Principal, licence_id: str,
+                             idempotency_key: str | None) -> DataHandleView:
+    """亮数 for the holder (once per ``Idempotency-Key``)."""
+    return await create_once(database, f"licences:data:{principal.subject}", idempotency_key, {"licence_id": licence_id},
+                             partial(_create_data_handle, issuer=issuer, principal=principal, licence_id=licence_id),
+                             DataHandleView)
+
+
+async def _create_data_handle(session: AsyncSession, *, issuer: Issuer, principal: Principal,
+                              licence_id: str) -> DataHandleView:
     licence = _owned(await session.get(Licence, licence_id), principal)
     if licence.type_code != catalogue.CONSTRUCTION_WASTE:
-        raise Conflict("亮数仅适用于建筑垃圾处置证 / live data is shown for construction-waste disposal certificates only")
+        raise Conflict(messages.LIVE_DATA_WRONG_TYPE)
     if licence.status != "active":
-        raise Conflict(f"状态为 {licence.status} 的证照不能亮数 / a {licence.status} licence cannot be shown", status_now=licence.status)
+        raise Conflict(messages.LIVE_DATA_NOT_NOW.format(status=licence.status), status_now=licence.status)
     handle = secrets.token_urlsafe(24)
     expires_at = datetime.now(UTC) + timedelta(seconds=issuer.settings.data_handle_ttl_seconds)
     session.add(DataHandle(handle=handle, licence_id=licence.id, expires_at=expires_at))
-    text = f"{issuer.url}/v1/verifications/data/{handle}"
-    return {"handle": handle, "url": text, **qr_code(text), "expires_at": expires_at.isoformat()}
+    url = f"{issuer.url}/v1/verifications/data/{handle}"
+    return DataHandleView(handle=handle, url=url, **qr_code(url), expires_at=expires_at.isoformat())
 
 
-async def live_data(session: AsyncSession, licence: Licence) -> dict[str, Any]:
+async def _quota_used(session: AsyncSession, licence: Licence) -> Decimal:
     used = await session.scalar(select(func.coalesce(func.sum(DisposalRecord.volume_m3), 0))
                                 .where(DisposalRecord.licence_id == licence.id))
+    return Decimal(used or 0)
+
+
+async def live_data(session: AsyncSession, licence: Licence) -> LiveData:
+    used = await _quota_used(session, licence)
     vehicles = (await session.scalars(select(DisposalRecord.vehicle_plate).where(DisposalRecord.licence_id == licence.id)
                                       .distinct())).all()
     quota = licence.data.get("waste_volume_m3")
-    return {"licence": visible_fields(licence), "disposal_site": licence.data.get("disposal_site"),
-            "transport_route": licence.data.get("transport_route"), "vehicles_permitted": licence.data.get("vehicle_count"),
-            "vehicles_in_service": sorted(vehicles), "quota_m3": str(Decimal(str(quota))) if quota is not None else None,
-            "quota_used_m3": str(Decimal(used).quantize(Decimal("0.01")))}
+    return LiveData(licence=visible_fields(licence), disposal_site=licence.data.get("disposal_site"),
+                    transport_route=licence.data.get("transport_route"),
+                    vehicles_permitted=licence.data.get("vehicle_count"), vehicles_in_service=sorted(vehicles),
+                    quota_m3=str(Decimal(str(quota))) if quota is not None else None,
+                    quota_used_m3=str(Decimal(used).quantize(Decimal("0.01"))))
 
 
-async def redeem_data_handle(session: AsyncSession, principal: Principal, handle: str) -> dict[str, Any]:
-    row = await session.get(DataHandle, handle, with_for_update=True)
-    if row is None:
-        raise NotFound("亮数码不存在 / no such handle")
-    if row.redeemed_at is not None:
-        raise Conflict("亮数码已被使用 / the handle was already redeemed", reason="replayed")
-    if row.expires_at <= datetime.now(UTC):
-        raise Conflict("亮数码已过期 / the handle has expired", reason="expired")
-    licence = await session.get(Licence, row.licence_id)
-    assert licence is not None
-    if licence.status != "active":
-        raise Conflict(f"证照状态为 {licence.status} / the licence is {licence.status}", reason=licence.status)
-    row.redeemed_at, row.redeemed_by, row.redeemed_by_name = datetime.now(UTC), principal.subject, principal.name
-    return await live_data(session, licence)
+async def redeem_data_handle(database: Database, principal: Principal, handle: str) -> LiveData:
+    """A verifier redeems a 亮数 handle, once, for the live data behind it."""
+    async with database.transaction() as session:
+        row = await session.get(DataHandle, handle, with_for_update=True)
+        if row is None:
+            raise NotFound(messages.HANDLE_NOT_FOUND)
+        if row.redeemed_at is not None:
+            raise Conflict(messages.HANDLE_REDEEMED, reason="replayed")
+        if row.expires_at <= datetime.now(UTC):
+            raise Conflict(messages.HANDLE_EXPIRED, reason="expired")
+        licence = await session.get(Licence, row.licence_id)
+        assert licence is not None
+        if licence.status != "active":
+            raise Conflict(messages.HANDLE_LICENCE_NOT_ACTIVE.format(status=licence.status), reason=licence.status,
+                           status_now=licence.status)
+        row.redeemed_at, row.redeemed_by, row.redeemed_by_name = datetime.now(UTC), principal.subject, principal.name
+        return await live_data(session, licence)
 
 
-async def record_disposal(session: AsyncSession, principal: Principal, licence_id: str, vehicle_plate: str,
-                          volume_m3: Decimal) -> dict[str, Any]:
+async def record_disposal(database: Database, principal: Principal, licence_id: str, body: DisposalCreate,
+                          idempotency_key: str | None) -> LiveData:
+    """The holder records a load disposed under a construction-waste disposal certificate (once per key)."""
+    async def create(session: AsyncSession) -> LiveData:
+        return await _record_disposal(session, principal, licence_id, body.vehicle_plate, body.volume_m3)
+
+    return await create_once(database, f"licences:disposal:{principal.subject}", idempotency_key,
+                             {"licence_id": licence_id, **body.model_dump(mode="json")}, create, LiveData)
+
+
+async def _record_disposal(session: AsyncSession, principal: Principal, licence_id: str, vehicle_plate: str,
+                           volume_m3: Decimal) -> LiveData:
     licence = _owned(await session.get(Licence, licence_id, with_for_update=True), principal)
     if licence.type_code != catalogue.CONSTRUCTION_WASTE or licence.status != "active":
-        raise Conflict("仅有效的建筑垃圾处置证可登记处置量 / only an active disposal certificate records loads")
+        raise Conflict(messages.DISPOSAL_NOT_ALLOWED, status_now=licence.status)
     quota = licence.data.get("waste_volume_m3")
-    used = await session.scalar(select(func.coalesce(func.sum(DisposalRecord.volume_m3), 0))
-                                .where(DisposalRecord.licence_id == licence.id))
+    used = await _quota_used(session, licence)
     if quota is not None and Decimal(used) + volume_m3 > Decimal(str(quota)):
-        raise Conflict("超出核准处置量 / the load exceeds the approved quota", quota_m3=str(quota), used_m3=str(used))
+        raise Conflict(messages.DISPOSAL_OVER_QUOTA, quota_m3=str(quota), used_m3=str(used))
     session.add(DisposalRecord(licence_id=licence.id, vehicle_plate=vehicle_plate, volume_m3=volume_m3))
     await session.flush()
     return await live_data(session, licence)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from reportlab.graphics import renderPDF
@@ -25,7 +26,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 STATUS_ZH = {"active": "有效", "suspended": "暂停", "revoked": "已撤销", "expired": "已过期"}
 
 
-def _day(value) -> str:
+def _day(value: datetime) -> str:
     return value.astimezone(SHANGHAI).strftime("%Y年%m月%d日")
 
 

@@ -35,6 +35,7 @@ import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cwt import COSEKey
+from cwt.cose_key_interface import COSEKeyInterface
 from jwcrypto.jwk import JWK
 
 log = structlog.get_logger("licences.keys")
@@ -50,8 +51,8 @@ class IssuerKey:
     activates_at: datetime
     private_key: ec.EllipticCurvePrivateKey
     jwk: JWK  # private, for signing JOSE
-    cose_key: COSEKey  # private, for signing COSE (亮证 presentations)
-    cose_public: COSEKey
+    cose_key: COSEKeyInterface  # private, for signing COSE (亮证 presentations)
+    cose_public: COSEKeyInterface
 
     @property
     def public_jwk(self) -> dict[str, Any]:

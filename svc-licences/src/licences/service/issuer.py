@@ -1,16 +1,12 @@
-"""The issuer as the routes and services see it: its public URL, identity, keys and settings."""
+"""The issuer as the services see it: its public URL, identity, keys and settings."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
-
-from licences.keys import KeyRing
-
-if TYPE_CHECKING:
-    from licences.app import Settings
+from licences.service.keys import KeyRing
+from licences.settings import Settings
 
 
 @dataclass
@@ -30,10 +26,3 @@ class Issuer:
         """``/.well-known/jwt-vc-issuer`` (SD-JWT VC issuer metadata)."""
         return {"issuer": self.url, "jwks_uri": f"{self.url}/v1/licences/issuer/jwks.json",
                 "issuer_name": self.settings.issuer_name, "issuer_code": self.settings.issuer_code}
-
-
-def get_issuer(request: Request) -> Issuer:
-    return request.app.state.issuer
-
-
-IssuerDep = Annotated[Issuer, Depends(get_issuer)]

@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import base45
+import cbor2
 import cwt
 import jwt
 from sd_jwt.common import SDObj
 from sd_jwt.issuer import SDJWTIssuer
 from sd_jwt.verifier import SDJWTVerifier
 
-from licences.keys import ALG, IssuerKey, KeyRing
+from licences.service.keys import ALG, IssuerKey, KeyRing
 
 CREDENTIAL_TYP = "dc+sd-jwt"
 STATUS_LIST_TYP = "statuslist+jwt"
@@ -164,8 +165,6 @@ class PresentationInvalid(Exception):
 
 
 def _kid_of(token: bytes) -> str | None:
-    import cbor2
-
     try:
         sign1 = cbor2.loads(token)
         while isinstance(sign1, cbor2.CBORTag):  # CWT (61) and COSE_Sign1 (18) tags, both optional
@@ -198,6 +197,8 @@ def verify_presentation(keys: KeyRing, issuer: str, text: str, *, now: int | Non
         raise PresentationInvalid("presentation_expired" if "expired" in str(e) else "bad_signature") from None
     except (cwt.DecodeError, ValueError):
         raise PresentationInvalid("malformed") from None
+    if not isinstance(claims, dict):  # a payload that is not a claims map
+        raise PresentationInvalid("malformed")
     now = now or int(time.time())
     try:
         status = claims[CWT_STATUS]["status_list"]

@@ -1,0 +1,73 @@
+"""svc-licences' catalogue of user-facing texts (kit.i18n): errors, field errors and reminders."""
+from __future__ import annotations
+
+from kit.i18n import Text
+
+LICENCE = Text("证照", "licence")
+
+LICENCE_NOT_FOUND = Text("证照不存在", "No such licence")
+LICENCE_NOT_FOUND_OR_NO_GRANT = Text("证照不存在或未获授权", "No such licence, or no grant to fetch it")
+OWN_LICENCES_ONLY = Text("只能查看本人的证照", "You can list only your own licences")
+STATUS_LIST_NOT_FOUND = Text("状态列表不存在", "No such status list")
+VALIDITY_ENDED = Text("有效期届满", "validity ended")
+EXPIRY_REMINDER = Text("您的{licence_type}（{licence_number}）将于{days}天后到期，请及时办理延续。",
+                       "Your {licence_type} ({licence_number}) expires in {days} days: apply for its renewal in time.")
+
+# Fetching another's licence (useCause)
+USE_CAUSE_REQUIRED = Text("调取他人证照须说明事由", "Fetching another's licence requires a reason (useCause)")
+USE_CAUSE_FIELD_REQUIRED = Text("请填写调证事由", "A reason (useCause) is required")
+USE_CAUSE_TOO_LONG = Text("事由过长", "The reason is too long")
+USE_CAUSE_FIELD_TOO_LONG = Text("不超过{limit}字", "At most {limit} characters")
+
+# New versions
+CHANGE_NEEDS_DATA = Text("变更须给出变更内容", "A change needs data_changes")
+CHANGE_DATA_FIELD_REQUIRED = Text("请填写变更内容", "Required")
+DATA_ONLY_FOR_CHANGE = Text("仅变更可修改证照内容", "Only a change alters the data")
+DATA_FIELD_ONLY_FOR_CHANGE = Text("仅变更可填写", "Only for a change")
+RENEWAL_NEEDS_LATER_END = Text("延续须给出晚于当前有效期的截止日期", "A renewal needs a later valid_until")
+RENEWAL_END_FIELD_TOO_EARLY = Text("须晚于当前有效期截止日", "Must be after the current end")
+END_ONLY_FOR_RENEWAL = Text("仅延续可修改有效期", "Only a renewal changes valid_until")
+END_FIELD_ONLY_FOR_RENEWAL = Text("仅延续可填写", "Only for a renewal")
+
+# 授权调证
+PARENT_GRANT_NOT_FOUND = Text("上级授权不存在或已失效", "No such parent grant, or it is no longer in force")
+GRANT_NOT_DELEGABLE = Text("该授权不允许转授权", "This grant may not be delegated")
+DELEGATION_TOO_DEEP = Text("转授权不能再转授", "A delegated grant cannot be delegated again")
+DELEGATION_FIELD_TOO_DEEP = Text("转授权只允许一级", "Only one level of delegation")
+DELEGATION_EXCEEDS_PARENT = Text("转授权不能超出上级授权的期限或范围", "A delegation cannot exceed its parent")
+DELEGATION_FIELD_EXCEEDS_PARENT = Text("不得晚于上级授权的截止时间，范围不得超出", "Within the parent's period and scope")
+REVOKED_LICENCE_NOT_GRANTABLE = Text("已撤销的证照不能授权", "A revoked licence cannot be granted")
+GRANT_NOT_FOUND = Text("授权不存在", "No such grant")
+GRANT_REVOCATION_FORBIDDEN = Text("只有授权人或证照持有人可以撤销授权", "Only the grantor or the holder revokes a grant")
+
+# 亮证, 亮数 and verification
+VERIFIER_REQUIRED = Text("核验需要检查人员角色或 licences:verify 权限",
+                         "Verifying needs an inspector or the licences:verify scope")
+PRESENTATION_NOT_NOW = Text("状态为 {status} 的证照不能亮证", "A {status} licence cannot be shown")
+PRESENTATION_OR_CREDENTIAL = Text("须给出 presentation 或 credential 之一", "Give either presentation or credential")
+PRESENTATION_OR_CREDENTIAL_FIELD = Text("presentation 与 credential 须且仅须给出一个",
+                                        "Exactly one of presentation and credential")
+LIVE_DATA_WRONG_TYPE = Text("亮数仅适用于建筑垃圾处置证",
+                            "Live data is shown for construction-waste disposal certificates only")
+LIVE_DATA_NOT_NOW = Text("状态为 {status} 的证照不能亮数", "A {status} licence cannot be shown")
+HANDLE_NOT_FOUND = Text("亮数码不存在", "No such handle")
+HANDLE_REDEEMED = Text("亮数码已被使用", "The handle was already redeemed")
+HANDLE_EXPIRED = Text("亮数码已过期", "The handle has expired")
+HANDLE_LICENCE_NOT_ACTIVE = Text("证照状态为 {status}", "The licence is {status}")
+DISPOSAL_NOT_ALLOWED = Text("仅有效的建筑垃圾处置证可登记处置量", "Only an active disposal certificate records loads")
+DISPOSAL_OVER_QUOTA = Text("超出核准处置量", "The load exceeds the approved quota")
+
+# 长三角: trust list, quarantine requirement documents, shipments
+PARTNER_KEYS_INVALID = Text("合作方公钥无效", "The partner's keys are not valid")
+JWKS_EMPTY = Text("jwks.keys 须至少包含一个公钥", "jwks.keys must list at least one key")
+JWKS_KEY_INVALID = Text("jwks.keys[{index}] 不是有效的 JWK", "jwks.keys[{index}] is not a valid JWK")
+JWKS_KEY_NOT_PUBLIC = Text("jwks.keys[{index}] 须为带 kid 的公钥", "jwks.keys[{index}] must be a public key with a kid")
+ISSUER_ALREADY_TRUSTED = Text("该签发方已在信任列表中", "The issuer is already on the trust list")
+TRUSTED_ISSUER_NOT_FOUND = Text("信任列表中无此签发方", "No such trusted issuer")
+YEAR_OVER = Text("年度已过", "The year is over")
+YEAR_FIELD_PAST = Text("须为当前或以后的年度", "This year or a later one")
+SHIPMENT_WRONG_TYPE = Text("仅调运检疫要求书可登记调运批次",
+                           "Shipments are recorded under quarantine requirement documents")
+SHIPMENT_NOT_IN_FORCE = Text("调运日期不在要求书有效期内或要求书已失效", "The document is not in force on that date")
+DESTINATION_NOT_COVERED = Text("目的地不在要求书范围内", "The destination is not covered")
+DESTINATION_FIELD_NOT_COVERED = Text("目的地省份不在要求书范围内", "Not one of the document's destination provinces")

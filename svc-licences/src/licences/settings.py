@@ -1,0 +1,45 @@
+"""svc-licences' configuration (``LICENCES_*``): the only place it is read."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic_settings import SettingsConfigDict
+
+from kit.settings import ServiceSettings, under_working_directory
+from licences.service.keys import KeyRing
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(extra="ignore", env_prefix="LICENCES_")
+    service_name: ClassVar[str] = "licences"
+    port: int = 8003
+    # The issuer's signing keys (see licences.service.keys): a directory ops manage; in development one key is
+    # created when it is empty, in production it is the licence signing keys Secret, mounted read-only.
+    key_dir: Path = Path("var/licences/keys")
+    key_reload_seconds: float = 30.0
+    # The public base URL of the issuer (the gateway); the credentials' ``iss``. Defaults to GATEWAY_URL.
+    issuer_url: str | None = None
+    issuer_name: str = "上海市绿化和市容管理局"
+    issuer_code: str = "11310000MB0F4213X0"  # unified social credit code of the issuing body
+    region: str = "310000"
+    status_list_size: int = 131_072  # entries per list (2 bits each: 32 KiB)
+    status_list_ttl_seconds: int = 300
+    status_list_valid_seconds: int = 86_400
+    presentation_ttl_seconds: int = 120
+    data_handle_ttl_seconds: int = 300
+    reminder_days: list[int] = [90, 30, 7]
+    reminder_interval_seconds: float = 3600.0
+    expiry_interval_seconds: float = 600.0
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if under_working_directory(self.key_dir):
+            problems.append(f"LICENCES_KEY_DIR={str(self.key_dir)!r} lies in the working directory: set it to the "
+                            f"mounted licence signing keys Secret")
+        else:
+            try:
+                KeyRing(self.key_dir, read_only=True).load()
+            except RuntimeError as e:
+                problems.append(str(e))
+        return problems
