@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from gateway.settings import Settings as GatewaySettings
+from kit.settings import NotDeployable
+from licences.app import deployment_checks
 from licences.service.keys import create_key
 from licences.settings import Settings as LicencesSettings
 from matters.settings import Settings as MattersSettings
@@ -45,12 +47,17 @@ def test_the_gateway_refuses_its_development_issuer_in_production(production: Pa
 def test_svc_licences_refuses_to_mint_its_own_signing_key_in_production(production: Path, monkeypatch: pytest.MonkeyPatch,
                                                                         tmp_path: Path) -> None:
     mount_service_secrets(monkeypatch, tmp_path / "secrets", ["licences"])
-    assert "LICENCES_KEY_DIR='var/licences/keys' lies in the working directory" in LicencesSettings().production_problems()[0]
+    def refused(settings: LicencesSettings) -> list[str]:
+        with pytest.raises(NotDeployable) as caught:
+            settings.refuse_unless_deployable(*deployment_checks(settings))
+        return caught.value.problems
+
+    assert "LICENCES_KEY_DIR='var/licences/keys' lies in the working directory" in refused(LicencesSettings())[0]
     keys = tmp_path / "secrets" / "licence-keys"
-    assert "no such directory" in LicencesSettings(key_dir=keys).production_problems()[0]
+    assert "no such directory" in refused(LicencesSettings(key_dir=keys))[0]
     keys.mkdir()
-    assert "no usable signing key" in LicencesSettings(key_dir=keys).production_problems()[0]
+    assert "no usable signing key" in refused(LicencesSettings(key_dir=keys))[0]
     assert list(keys.iterdir()) == []  # nothing was created
     create_key(keys, label="initial")
-    assert LicencesSettings(key_dir=keys).production_problems() == []
+    LicencesSettings(key_dir=keys).refuse_unless_deployable(*deployment_checks(LicencesSettings(key_dir=keys)))
     assert os.listdir(production) == []  # and nothing at all in the working directory

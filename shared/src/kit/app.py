@@ -44,7 +44,7 @@ from kit.logging import configure_logging
 from kit.openapi import document_problem_responses
 from kit.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
 from kit.pruning import prune_periodically
-from kit.settings import ServiceSettings
+from kit.settings import DeploymentCheck, ServiceSettings
 from kit.tracing import traced
 
 log = structlog.get_logger("kit.app")
@@ -122,6 +122,8 @@ class ServiceDefinition:
     # The service keeps an audit log (kit.audit): its keys are loaded at start and its head anchored.
     audit_trail: bool = False
     openapi_tags: list[dict[str, Any]] | None = None
+    # Checks beyond the settings that refuse a production start (kit.settings.DeploymentCheck).
+    deployment_checks: Sequence[DeploymentCheck] = ()
 
 
 async def _connect_bus_when_possible(bus: JetStreamBus, service: str, produces: bool) -> None:
@@ -144,7 +146,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
     settings = definition.settings
     service = settings.service_name
     configure_logging(service, settings.log_level)
-    settings.exit_unless_deployable()
+    settings.exit_unless_deployable(*definition.deployment_checks)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -57,6 +58,10 @@ def parse_profile(value: str | Profile) -> Profile:
 def current_profile() -> Profile:
     """The profile of this process, from ``LVRONG_PROFILE`` (default ``development``)."""
     return parse_profile(os.environ.get(PROFILE_VARIABLE, ""))
+
+
+DeploymentCheck = Callable[[], list[str]]
+"""A check a service runs at start in production: the problems found (none: deployable)."""
 
 
 class NotDeployable(RuntimeError):
@@ -138,16 +143,19 @@ class PlatformSettings(BaseSettings):
             problems.append(problem)
         return problems
 
-    def refuse_unless_deployable(self) -> None:
-        """In the production profile, raise ``NotDeployable`` listing every problem; else nothing."""
-        if self.production and (problems := self.production_problems()):
+    def refuse_unless_deployable(self, *checks: DeploymentCheck) -> None:
+        """In the production profile, raise ``NotDeployable`` listing every problem; else nothing.
+
+        ``checks`` are a service's own, beyond its settings (e.g. that its mounted keys load): the
+        settings layer reads configuration and nothing of the service's domain."""
+        if self.production and (problems := self.production_problems() + [p for check in checks for p in check()]):
             raise NotDeployable(self.service_name, problems)
 
-    def exit_unless_deployable(self) -> None:
+    def exit_unless_deployable(self, *checks: DeploymentCheck) -> None:
         """At a process's start: ``refuse_unless_deployable``, as one JSON log line ops can alert on and
         an exit with the problems listed (status 1, no traceback to read past)."""
         try:
-            self.refuse_unless_deployable()
+            self.refuse_unless_deployable(*checks)
         except NotDeployable as refused:
             structlog.get_logger("kit.settings").error("production_profile_refused", process=self.service_name,
                                                        problems=refused.problems)

@@ -4,10 +4,17 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from kit.app import ServiceDefinition, create_service_app
+from kit.settings import DeploymentCheck
 from licences.api import routers
 from licences.events import background_jobs, subscriptions
 from licences.service.issuer import Issuer
+from licences.service.keys import key_ring_problems
 from licences.settings import Settings
+
+
+def deployment_checks(settings: Settings) -> list[DeploymentCheck]:
+    """Beyond the settings: the mounted signing keys load (production never mints one)."""
+    return [lambda: key_ring_problems(settings.key_dir)]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -22,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         subscriptions=subscriptions(issuer),
         background_jobs=background_jobs(issuer),
         audit_trail=True,
+        deployment_checks=deployment_checks(settings),
         openapi_tags=[{"name": "licences", "description": "电子证照 — licences, versions, status"},
                       {"name": "verification", "description": "亮证/亮数 and verification"},
                       {"name": "grants", "description": "授权调证 — third-party authorisation"},

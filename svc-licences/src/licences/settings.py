@@ -7,7 +7,6 @@ from typing import ClassVar
 from pydantic_settings import SettingsConfigDict
 
 from kit.settings import ServiceSettings, under_working_directory
-from licences.service.keys import KeyRing
 
 
 class Settings(ServiceSettings):
@@ -37,9 +36,4 @@ class Settings(ServiceSettings):
         if under_working_directory(self.key_dir):
             problems.append(f"LICENCES_KEY_DIR={str(self.key_dir)!r} lies in the working directory: set it to the "
                             f"mounted licence signing keys Secret")
-        else:
-            try:
-                KeyRing(self.key_dir, read_only=True).load()
-            except RuntimeError as e:
-                problems.append(str(e))
         return problems

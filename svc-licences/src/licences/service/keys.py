@@ -38,6 +38,8 @@ from cwt import COSEKey
 from cwt.cose_key_interface import COSEKeyInterface
 from jwcrypto.jwk import JWK
 
+from kit.settings import under_working_directory
+
 log = structlog.get_logger("licences.keys")
 
 ALG = "ES256"
@@ -173,3 +175,15 @@ class KeyRing:
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [k.public_jwk for k in sorted(self.keys.values(), key=lambda k: k.activates_at)]}
+
+
+def key_ring_problems(key_dir: Path) -> list[str]:
+    """Why the signing keys in ``key_dir`` cannot serve in production (a key directory under the working
+    directory is refused by the settings already)."""
+    if under_working_directory(key_dir):
+        return []
+    try:
+        KeyRing(key_dir, read_only=True).load()
+    except RuntimeError as e:
+        return [str(e)]
+    return []
