@@ -14,7 +14,7 @@ from kit.auth import Principal, Role, SubjectKind
 from kit.calendar import default_calendar
 from kit.events import outbox
 from knowledge.models import Entry, EntryEvent
-from knowledge.retrieval import analyzer
+from knowledge.service.retrieval import analyzer
 from knowledge.schemas import EntryCreate, EntryPatch
 from knowledge.service import entries
 from knowledge.service.index import IndexHolder

@@ -12,7 +12,7 @@ from kit.app import Runtime, ServiceDefinition, create_service_app
 from kit.audit import audit_router
 from kit.scheduling import every
 from kit.settings import ServiceSettings
-from knowledge.api import assistant_router, router
+from knowledge.api.entries import assistant_router, router
 from knowledge.events import SUBSCRIPTIONS
 from knowledge.service import entries
 from knowledge.service.index import holder, refresh_job

@@ -9,7 +9,7 @@ from kit.auth import Principal, SubjectKind
 from kit.contracts.helpdesk import AnswerProposed
 from kit.events import CloudEvent, EventSubscription
 from knowledge.models import Entry
-from knowledge.retrieval import analyzer
+from knowledge.service.retrieval import analyzer
 from knowledge.schemas import EntryCreate
 from knowledge.service import entries, unanswered
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from knowledge.retrieval import CATEGORIES
+from knowledge.service.retrieval import CATEGORIES
 
 MAX_QUESTION_CHARS = 500
 MAX_ANSWER_CHARS = 20_000

@@ -1,4 +1,4 @@
-"""Assistant conversations: each user turn goes through ``knowledge.assistant.respond``; a hand-over
+"""Assistant conversations: each user turn goes through ``knowledge.service.assistant.respond``; a hand-over
 publishes ``AssistantHandedOver`` and records the unanswered question; "my application" questions
 from a logged-in applicant are answered from svc-matters.
 
@@ -25,9 +25,9 @@ from kit.errors import Forbidden, NotFound
 from kit.events import add_event
 from kit.http import call_service
 from kit.identifiers import scrub_identifiers
-from knowledge.assistant import DialogueState, Reply, respond
+from knowledge.service.assistant import DialogueState, Reply, respond
 from knowledge.models import Conversation, Message, UnansweredGroup, UnansweredQuestion
-from knowledge.retrieval import analyzer
+from knowledge.service.retrieval import analyzer
 from knowledge.service.entries import today
 from knowledge.service.index import holder, plain_text
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database
 from knowledge.models import Entry, EntryVersion, IndexState
-from knowledge.retrieval import IndexedEntry, SearchIndex, analyzer, entry_tokens
+from knowledge.service.retrieval import IndexedEntry, SearchIndex, analyzer, entry_tokens
 
 log = structlog.get_logger("knowledge.index")
 

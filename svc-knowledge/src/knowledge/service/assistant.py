@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from knowledge.retrieval import Analyzer, Hit, SearchIndex
+from knowledge.service.retrieval import Analyzer, Hit, SearchIndex
 
 # Confidence below which the assistant does not answer (hands over, or asks once when vague).
 ANSWER_THRESHOLD = 0.5

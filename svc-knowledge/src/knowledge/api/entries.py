@@ -14,7 +14,7 @@ from kit.auth import PUBLIC_ROUTE, Principal, Role, bearer_token, needs_scope, r
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES, Forbidden, NotFound, ValidationFailed
 from kit.pagination import CursorQuery, LimitQuery, Page
-from knowledge.retrieval import analyzer
+from knowledge.service.retrieval import analyzer
 from knowledge.schemas import (
     MAX_QUESTION_CHARS,
     AssistantReply,
