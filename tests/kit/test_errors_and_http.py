@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -33,7 +33,7 @@ from kit.errors import (
     problem_body,
 )
 from kit.http import RequestContextMiddleware
-from kit.i18n import Text, catalogue_problems, prefers_english
+from kit.i18n import Text, catalogue_problems, invalid, prefers_english
 from kit.idempotency import check_key, create_once, fingerprint, record, replay
 from kit.logging import scrub_personal_data
 from kit.pagination import decode_cursor, encode_cursor
@@ -50,6 +50,13 @@ class Planting(BaseModel):
 class PermitRequest(BaseModel):
     applicant: str
     form: Planting
+
+    @field_validator("applicant")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise invalid(Text("申请人不能为空 {x}", "The applicant must not be blank {x}"), "blank")
+        return value
 
 
 SEEN: dict[str, Any] = {}
@@ -463,3 +470,10 @@ async def test_create_once_racing_on_one_key_creates_once(database: Database) ->
     async with database.session() as session:
         stored = await replay(session, scope, key, fingerprint({}))
     assert stored == (201, results[0].model_dump())
+
+
+async def test_a_validator_refusing_with_a_catalogue_text_gives_both_languages(client: httpx.AsyncClient) -> None:
+    body = problem(await client.post("/permits", json={"applicant": " ", "form": {"tree_count": 3, "species": "银杏"}}),
+                   422, "validation")
+    assert body["errors"] == [{"field": "applicant", "message": "申请人不能为空 {x}",
+                               "message_en": "The applicant must not be blank {x}", "code": "blank"}]

@@ -179,8 +179,10 @@ def _location(loc: tuple[Any, ...]) -> str:
 
 
 def validation_problem(exc: RequestValidationError) -> ValidationFailed:
+    # A validator that refused with a catalogue text (kit.i18n.invalid) says it in English in its context.
     errors = [FieldError(field=_location(tuple(e.get("loc", ()))), message=str(e.get("msg", "")),
-                         message_en=str(e.get("msg", "")), code=str(e.get("type", "")))
+                         message_en=str((e.get("ctx") or {}).get("message_en") or e.get("msg", "")),
+                         code=str(e.get("type", "")))
               for e in exc.errors()]
     return ValidationFailed(messages.REQUEST_INVALID, errors=errors)
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from pydantic_core import PydanticCustomError
+
 _FORMATTER = string.Formatter()
 
 
@@ -39,6 +41,13 @@ class Text:
     def __str__(self) -> str:
         # Logs and exceptions' own messages: English, for the people who operate the platform.
         return self.en
+
+
+def invalid(text: Text, code: str = "invalid") -> PydanticCustomError:
+    """What a pydantic validator raises to refuse a value with a catalogue text: the 422's field error
+    carries ``message`` in Chinese and ``message_en`` in English (kit.errors.validation_problem)."""
+    # pydantic fills only the context's own names ({message_en}) in the template: other braces stay as written.
+    return PydanticCustomError(code, text.zh, {"message_en": text.en})
 
 
 def placeholders(template: str) -> set[str]:
