@@ -14,10 +14,10 @@ from kit.auth import Principal, Role, SubjectKind
 from kit.calendar import default_calendar
 from kit.events import outbox
 from knowledge.models import Entry, EntryEvent
-from knowledge.service.retrieval import analyzer
 from knowledge.schemas import EntryCreate, EntryPatch
 from knowledge.service import entries
 from knowledge.service.index import IndexHolder
+from knowledge.service.retrieval import analyzer
 from support import scratch_service_database
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_kb"

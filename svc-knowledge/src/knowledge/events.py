@@ -9,9 +9,9 @@ from kit.auth import Principal, SubjectKind
 from kit.contracts.helpdesk import AnswerProposed
 from kit.events import CloudEvent, EventSubscription
 from knowledge.models import Entry
-from knowledge.service.retrieval import analyzer
 from knowledge.schemas import EntryCreate
 from knowledge.service import entries, unanswered
+from knowledge.service.retrieval import analyzer
 
 
 async def on_answer_proposed(session: AsyncSession, event: CloudEvent) -> None:

@@ -14,7 +14,6 @@ from kit.auth import PUBLIC_ROUTE, Principal, Role, bearer_token, needs_scope, r
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES, Forbidden, NotFound, ValidationFailed
 from kit.pagination import CursorQuery, LimitQuery, Page
-from knowledge.service.retrieval import analyzer
 from knowledge.schemas import (
     MAX_QUESTION_CHARS,
     AssistantReply,
@@ -36,6 +35,7 @@ from knowledge.schemas import (
 )
 from knowledge.service import conversations, entries, reports, unanswered
 from knowledge.service.index import holder
+from knowledge.service.retrieval import analyzer
 
 router = APIRouter(tags=["knowledge"],
                    responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 404, 422, 503)})

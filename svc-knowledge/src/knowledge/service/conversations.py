@@ -25,11 +25,11 @@ from kit.errors import Forbidden, NotFound
 from kit.events import add_event
 from kit.http import call_service
 from kit.identifiers import scrub_identifiers
-from knowledge.service.assistant import DialogueState, Reply, respond
 from knowledge.models import Conversation, Message, UnansweredGroup, UnansweredQuestion
-from knowledge.service.retrieval import analyzer
+from knowledge.service.assistant import DialogueState, Reply, respond
 from knowledge.service.entries import today
 from knowledge.service.index import holder, plain_text
+from knowledge.service.retrieval import analyzer
 
 log = structlog.get_logger("knowledge.conversations")
 

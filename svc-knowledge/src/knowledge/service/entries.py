@@ -23,9 +23,9 @@ from kit.errors import Conflict, FieldError, NotFound, ValidationFailed
 from kit.events import add_event
 from kit.pagination import newest_first_after, newest_first_cursor
 from knowledge.models import Entry, EntryEvent, EntryVersion
-from knowledge.service.retrieval import analyzer
 from knowledge.schemas import EntryContent, EntryCreate, EntryPatch, ImportRejection, ImportReport
 from knowledge.service.index import bump_generation, version_tokens
+from knowledge.service.retrieval import analyzer
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 INSPECTION_INTERVAL_DAYS = 180
