@@ -97,8 +97,9 @@ def _ambiguous_group(analyzer: Analyzer, hits: list[Hit], matters: list[str], st
             continue
         best: dict[str, float] = {}
         for h in hits:
-            if h.entry.matter in named and h.entry.matter not in best:
-                best[h.entry.matter] = h.score
+            matter = h.entry.matter
+            if matter is not None and matter in named and matter not in best:
+                best[matter] = h.score
         if len(best) < 2:
             return number if len(best) == 0 else None
         top_two = sorted(best.values(), reverse=True)[:2]
