@@ -20,7 +20,7 @@ from support import bearer, connect_nats, consumers_settled, nats_admin
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-def line(**fields) -> str:  # noqa: ANN003
+def line(**fields) -> str:
     base = {"matter": None, "category": "general", "similar": [], "policy_ref": None}
     return json.dumps(base | fields, ensure_ascii=False)
 
@@ -36,7 +36,7 @@ async def wait_searchable(client: httpx.AsyncClient, q: str, entry_id: str, pres
         await asyncio.sleep(0.1)
 
 
-async def count_entries(suite) -> int:  # noqa: ANN001
+async def count_entries(suite) -> int:
     conn = await suite.db("knowledge")
     try:
         return await conn.fetchval("SELECT count(*) FROM entries")
@@ -51,7 +51,7 @@ async def test_the_shipped_corpus_is_searchable_anonymously(client: httpx.AsyncC
     assert {"id", "question", "answer", "score"} <= set(items[0])
 
 
-async def test_editor_creates_reviewer_publishes_then_a_revision_is_versioned(client, token, suite) -> None:  # noqa: ANN001
+async def test_editor_creates_reviewer_publishes_then_a_revision_is_versioned(client, token, suite) -> None:
     editor, reviewer = bearer(await token("editor")), bearer(await token("reviewer"))
     entry_id = f"kb-it-{uuid.uuid4().hex[:8]}"
     body = {"id": entry_id, "question": "古树名木养护补贴怎么申请？", "similar": ["古树养护有没有补贴"],
@@ -103,7 +103,7 @@ async def test_editor_creates_reviewer_publishes_then_a_revision_is_versioned(cl
     assert r.json()["allowed_actions"] == [{"action": "publish", "roles": ["reviewer"], "to_status": "published"}]
 
 
-async def test_bad_entries_are_refused_and_nothing_is_written(client, token, suite) -> None:  # noqa: ANN001
+async def test_bad_entries_are_refused_and_nothing_is_written(client, token, suite) -> None:
     editor = bearer(await token("editor"))
     before = await count_entries(suite)
     for body in ({"question": "", "answer": "x"}, {"question": "q", "answer": "   "},
@@ -132,7 +132,7 @@ async def test_bad_entries_are_refused_and_nothing_is_written(client, token, sui
     assert (await client.get("/v1/knowledge/entries/kb-0002/versions/99999999999", headers=editor)).status_code == 422
 
 
-async def test_import_keeps_ids_reports_broken_lines_and_export_round_trips(client, token, suite) -> None:  # noqa: ANN001
+async def test_import_keeps_ids_reports_broken_lines_and_export_round_trips(client, token, suite) -> None:
     ops = bearer(await token("ops"))
     tag = uuid.uuid4().hex[:6]
     body = "\n".join([
@@ -171,7 +171,7 @@ async def test_import_keeps_ids_reports_broken_lines_and_export_round_trips(clie
     assert await count_entries(suite) == before
 
 
-async def test_search_bad_inputs(client) -> None:  # noqa: ANN001
+async def test_search_bad_inputs(client) -> None:
     assert (await client.get("/v1/knowledge/search", params={"q": ""})).status_code == 422
     assert (await client.get("/v1/knowledge/search", params={"q": "   "})).status_code == 422
     assert (await client.get("/v1/knowledge/search", params={"q": "树" * 600})).status_code == 422
@@ -186,7 +186,7 @@ async def _session(client: httpx.AsyncClient, headers: dict | None = None) -> st
     return r.json()["id"]
 
 
-async def test_assistant_answers_clarifies_and_narrows(client) -> None:  # noqa: ANN001
+async def test_assistant_answers_clarifies_and_narrows(client) -> None:
     sid = await _session(client)
     r = await client.post(f"/v1/assistant/sessions/{sid}/messages", json={"text": "建筑垃圾处置证办下来要几个工作日"})
     assert r.status_code == 200, r.text
@@ -212,7 +212,7 @@ async def test_assistant_answers_clarifies_and_narrows(client) -> None:  # noqa:
     assert (await client.get(f"/v1/assistant/sessions/{sid}")).json()["solved"] is True
 
 
-async def test_assistant_hands_over_with_the_conversation_and_records_the_question(client, token, suite) -> None:  # noqa: ANN001
+async def test_assistant_hands_over_with_the_conversation_and_records_the_question(client, token, suite) -> None:
     nc = await connect_nats(suite.nats_admin)
     received: list[AssistantHandedOver] = []
     js = nc.jetstream()
@@ -260,7 +260,7 @@ async def test_assistant_hands_over_with_the_conversation_and_records_the_questi
     assert 0 <= report["assistant"]["resolution_rate"] <= 1 and report["assistant"]["definition"]
 
 
-async def test_assistant_bad_inputs_change_nothing(client, suite) -> None:  # noqa: ANN001
+async def test_assistant_bad_inputs_change_nothing(client, suite) -> None:
     sid = await _session(client)
     for body in ({"text": ""}, {"text": "   "}, {"text": "树" * 10_000}, {}, {"text": 5}, {"text": "a", "x": 1},
                  {"text": "挪树\u0000"}):
@@ -279,7 +279,7 @@ async def test_assistant_bad_inputs_change_nothing(client, suite) -> None:  # no
         await conn.close()
 
 
-async def test_a_logged_in_persons_conversation_is_theirs(client, token) -> None:  # noqa: ANN001
+async def test_a_logged_in_persons_conversation_is_theirs(client, token) -> None:
     person = bearer(await token("applicant-person"))
     sid = await _session(client, person)
     assert (await client.post(f"/v1/assistant/sessions/{sid}/messages", json={"text": "挪树"})).status_code == 403
@@ -291,7 +291,7 @@ async def test_a_logged_in_persons_conversation_is_theirs(client, token) -> None
     assert reply["entry"]["id"] == "kb-0112" and reply["applications"] is not None
 
 
-async def test_help_desk_answer_becomes_a_draft_entry(client, token, suite) -> None:  # noqa: ANN001
+async def test_help_desk_answer_becomes_a_draft_entry(client, token, suite) -> None:
     proposal = AnswerProposed(proposal_id=uuid.uuid4().hex, ticket_id="t-1", conversation_id=None, matter_code="LR-XK-008",
                               question="绿化养护单位资质在哪里查？", answer="在市绿化市容局官网“行业管理”栏目查询。",
                               department="市绿化市容局", proposed_by="agent", proposed_at=dt.datetime.now(dt.UTC))
@@ -300,7 +300,7 @@ async def test_help_desk_answer_becomes_a_draft_entry(client, token, suite) -> N
         js = nc.jetstream()
         try:
             await js.add_stream(name="LVRONG_HELPDESK", subjects=["lvrong.helpdesk.>"])
-        except Exception:  # noqa: BLE001 - it exists already when svc-helpdesk started first
+        except Exception:  # it exists already when svc-helpdesk started first
             pass
         envelope = proposal.envelope()
         for _ in range(2):  # delivered twice: one draft
@@ -316,7 +316,7 @@ async def test_help_desk_answer_becomes_a_draft_entry(client, token, suite) -> N
     assert drafts[0]["content"]["matter"] == "对迁移树木的许可"  # the catalogue code named as the matter
 
 
-async def test_inspection_confirm_and_policy_deadlines(client, token) -> None:  # noqa: ANN001
+async def test_inspection_confirm_and_policy_deadlines(client, token) -> None:
     editor, reviewer = bearer(await token("editor")), bearer(await token("reviewer"))
     r = await client.post("/v1/knowledge/entries/kb-0001/confirm", json={"note": "核对无误"}, headers=editor)
     assert r.status_code == 200, r.text

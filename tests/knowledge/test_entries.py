@@ -27,7 +27,7 @@ REVIEWER = Principal(subject="reviewer-1", kind=SubjectKind.STAFF, roles=frozens
 
 
 @pytest.fixture(scope="module")
-async def database(servers):  # noqa: ANN001, ANN201
+async def database(servers):
     async with scratch_service_database(servers.database_url, "knowledge", PREFIX) as db:
         yield db
 
@@ -62,7 +62,7 @@ def test_import_reports_each_bad_line_with_its_reasons() -> None:
     assert any("answer" in e for e in next(r for r in rejected if r.line == 5).errors)
 
 
-async def test_versions_history_and_as_of(database) -> None:  # noqa: ANN001
+async def test_versions_history_and_as_of(database) -> None:
     async with database.transaction() as s:
         await entries.create(s, EDITOR, EntryCreate(id="kb-v", question="移树要多久？", answer="5个工作日。", category="time_limit"))
         await entries.publish(s, REVIEWER, "kb-v")
@@ -89,7 +89,7 @@ async def test_versions_history_and_as_of(database) -> None:  # noqa: ANN001
         assert (await entries.change(s, EDITOR, "kb-v", EntryPatch(answer="3个工作日。"))).version == 2
 
 
-async def test_every_replica_sees_a_publication_without_a_restart(database) -> None:  # noqa: ANN001
+async def test_every_replica_sees_a_publication_without_a_restart(database) -> None:
     replica_a, replica_b = IndexHolder(), IndexHolder()
     await replica_a.refresh(database, force=True)
     await replica_b.refresh(database, force=True)
@@ -105,7 +105,7 @@ async def test_every_replica_sees_a_publication_without_a_restart(database) -> N
     assert "kb-r" not in [h.entry.id for h in replica_a.index.search(analyzer(), "古树名木认养报名")]
 
 
-async def test_the_review_steps_follow_the_state_machine(database) -> None:  # noqa: ANN001
+async def test_the_review_steps_follow_the_state_machine(database) -> None:
     async with database.transaction() as s:
         await entries.create(s, EDITOR, EntryCreate(id="kb-sm", question="树木修剪要审批吗？", answer="视情况。"))
     # Only a draft goes to review; a draft never published is not inspected (confirm needs a live entry).
@@ -138,7 +138,7 @@ async def test_the_review_steps_follow_the_state_machine(database) -> None:  # n
     assert actions == ["created", "submitted", "published", "revised", "confirmed", "retired"]
 
 
-async def test_a_late_policy_entry_raises_one_event(database) -> None:  # noqa: ANN001
+async def test_a_late_policy_entry_raises_one_event(database) -> None:
     effective = dt.date.today() - dt.timedelta(days=3)
     async with database.transaction() as s:
         await entries.create(s, EDITOR, EntryCreate(id="kb-p", question="新规何时施行？", answer="见通知。",
@@ -156,7 +156,7 @@ async def test_a_late_policy_entry_raises_one_event(database) -> None:  # noqa: 
         assert (await s.execute(select(Entry.policy_late_reported_at).where(Entry.id == "kb-p"))).scalar_one()
 
 
-async def test_a_policy_in_a_year_without_calendar_data_waits_for_the_calendar(database) -> None:  # noqa: ANN001
+async def test_a_policy_in_a_year_without_calendar_data_waits_for_the_calendar(database) -> None:
     async with database.transaction() as s:
         entry = await entries.create(s, EDITOR, EntryCreate(id="kb-far", question="远期新规？", answer="待定。",
                                                             policy_effective_date=dt.date(2999, 3, 1)))
@@ -168,7 +168,7 @@ async def test_a_policy_in_a_year_without_calendar_data_waits_for_the_calendar(d
         assert await entries.report_late_policies(s) == 0
 
 
-async def test_unanswered_questions_are_grouped_masked_and_due_in_five_working_days(database) -> None:  # noqa: ANN001
+async def test_unanswered_questions_are_grouped_masked_and_due_in_five_working_days(database) -> None:
     from knowledge.service.conversations import record_unanswered
 
     now = dt.datetime.now(dt.UTC)

@@ -26,7 +26,7 @@ CORPUS = [
 ]
 
 
-def build(rows=CORPUS) -> SearchIndex:  # noqa: ANN001
+def build(rows=CORPUS) -> SearchIndex:
     a = analyzer()
     return SearchIndex([IndexedEntry(i, 1, q, ans, m, c, *entry_tokens(a, q, sim, ans, m)) for i, m, c, q, sim, ans in rows],
                        generation=1)
