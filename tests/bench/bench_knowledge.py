@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import httpx  # noqa: E402
 
-from knowledge.retrieval import IndexedEntry, SearchIndex, analyzer, entry_tokens  # noqa: E402
+from knowledge.service.retrieval import IndexedEntry, SearchIndex, analyzer, entry_tokens  # noqa: E402
 from support import bearer, fresh_suite, percentile  # noqa: E402
 
 DEFAULT_DATA = ROOT / "tests" / "knowledge" / "data"  # the development set; the corpus ships with the service

@@ -98,7 +98,9 @@ async def test_editor_creates_reviewer_publishes_then_a_revision_is_versioned(cl
     assert r.status_code == 200 and not r.json()["live"]
     items = await wait_searchable(client, "古树名木养护补贴", entry_id, present=False)
     assert entry_id not in [i["id"] for i in items]
-    assert (await client.post(f"/v1/knowledge/entries/{entry_id}/retire", headers=reviewer)).status_code == 409
+    r = await client.post(f"/v1/knowledge/entries/{entry_id}/retire", headers=reviewer)
+    assert r.status_code == 409 and r.json()["status"] == 409 and r.json()["status_now"] == "retired"
+    assert r.json()["allowed_actions"] == [{"action": "publish", "roles": ["reviewer"], "to_status": "published"}]
 
 
 async def test_bad_entries_are_refused_and_nothing_is_written(client, token, suite) -> None:
@@ -323,7 +325,9 @@ async def test_inspection_confirm_and_policy_deadlines(client, token) -> None:
     entry = (await client.post("/v1/knowledge/entries", json={"question": "新政策问答", "answer": "见通知。",
                                                              "policy_effective_date": (dt.date.today() + dt.timedelta(days=2)).isoformat()},
                                headers=editor)).json()
-    assert (await client.post(f"/v1/knowledge/entries/{entry['id']}/confirm", headers=editor)).status_code == 409
+    r = await client.post(f"/v1/knowledge/entries/{entry['id']}/confirm", headers=editor)
+    assert r.status_code == 409 and r.json()["status_now"] == "draft"
+    assert "confirm" not in [a["action"] for a in r.json()["allowed_actions"]]
     # Linked to a policy taking effect in two days and not published: at risk.
     deadlines = (await client.get("/v1/knowledge/policy-deadlines", headers=editor)).json()
     risky = [i for i in deadlines["at_risk"] + deadlines["late"] if i["id"] == entry["id"]]

@@ -61,7 +61,8 @@ class PermitRequest(BaseModel):
 
 SEEN: dict[str, Any] = {}
 # Every package's catalogue of user-facing texts (kit.i18n): each service adds its own here.
-CATALOGUES = ["kit.messages", "gateway.messages", "helpdesk.messages", "matters.messages", "licences.messages"]
+CATALOGUES = ["kit.messages", "gateway.messages", "helpdesk.messages", "matters.messages", "licences.messages",
+              "knowledge.messages"]
 
 
 def build_app() -> FastAPI:

@@ -12,12 +12,13 @@ from sqlalchemy import select, update
 
 from kit.auth import Principal, Role, SubjectKind
 from kit.calendar import default_calendar
+from kit.errors import Conflict, Forbidden
 from kit.events import outbox
 from knowledge.models import Entry, EntryEvent
-from knowledge.retrieval import analyzer
 from knowledge.schemas import EntryCreate, EntryPatch
 from knowledge.service import entries
 from knowledge.service.index import IndexHolder
+from knowledge.service.retrieval import analyzer
 from support import scratch_service_database
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_kb"
@@ -102,6 +103,39 @@ async def test_every_replica_sees_a_publication_without_a_restart(database) -> N
         await entries.retire(s, REVIEWER, "kb-r", None)
     assert await replica_a.refresh(database)
     assert "kb-r" not in [h.entry.id for h in replica_a.index.search(analyzer(), "古树名木认养报名")]
+
+
+async def test_the_review_steps_follow_the_state_machine(database) -> None:
+    async with database.transaction() as s:
+        await entries.create(s, EDITOR, EntryCreate(id="kb-sm", question="树木修剪要审批吗？", answer="视情况。"))
+    # Only a draft goes to review; a draft never published is not inspected (confirm needs a live entry).
+    async with database.transaction() as s:
+        with pytest.raises(Conflict) as refused:
+            await entries.confirm(s, EDITOR, "kb-sm", None)
+    assert refused.value.extensions["status_now"] == "draft"
+    assert [a["action"] for a in refused.value.extensions["allowed_actions"]] == ["submit", "publish", "retire"]
+    async with database.transaction() as s:
+        with pytest.raises(Forbidden):
+            await entries.submit(s, REVIEWER, "kb-sm", None)
+        assert (await entries.submit(s, EDITOR, "kb-sm", "请审核")).status == "in_review"
+    async with database.transaction() as s:
+        with pytest.raises(Conflict):
+            await entries.submit(s, EDITOR, "kb-sm", None)
+        await entries.publish(s, REVIEWER, "kb-sm")
+    # Revised after publication: a draft again, still live, so it is inspected and stays a draft.
+    async with database.transaction() as s:
+        await entries.change(s, EDITOR, "kb-sm", EntryPatch(answer="跨区修剪需审批。"))
+        confirmed = await entries.confirm(s, EDITOR, "kb-sm", "核对无误")
+        assert (confirmed.status, confirmed.live) == ("draft", True)
+        assert confirmed.next_inspection_due > entries.today()
+    async with database.transaction() as s:
+        await entries.retire(s, REVIEWER, "kb-sm", None)
+        with pytest.raises(Conflict) as refused:
+            await entries.retire(s, REVIEWER, "kb-sm", None)
+    assert refused.value.extensions["status_now"] == "retired"
+    async with database.session() as s:
+        actions = [h.action for h in await entries.history(s, "kb-sm")]
+    assert actions == ["created", "submitted", "published", "revised", "confirmed", "retired"]
 
 
 async def test_a_late_policy_entry_raises_one_event(database) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.assistant import DialogueState, respond
-from knowledge.retrieval import IndexedEntry, Lexicon, SearchIndex, analyzer, entry_tokens
+from knowledge.service.assistant import DialogueState, respond
+from knowledge.service.retrieval import IndexedEntry, Lexicon, SearchIndex, analyzer, entry_tokens
 from knowledge.service.seed import shipped_corpus
 
 DATA = Path(__file__).resolve().parent / "data"  # the development set (README there)

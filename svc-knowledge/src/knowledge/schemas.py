@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
-from knowledge.retrieval import CATEGORIES
+from kit.i18n import invalid
+from knowledge import messages
 
 MAX_QUESTION_CHARS = 500
 MAX_ANSWER_CHARS = 20_000
@@ -14,7 +15,8 @@ ENTRY_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 Category = Literal["materials", "time_limit", "fees", "process", "eligibility", "validity", "channel", "progress",
                    "licence", "help", "general"]
-assert set(Category.__args__) == set(CATEGORIES)  # type: ignore[attr-defined]
+CATEGORIES: tuple[str, ...] = get_args(Category)
+EntryStatus = Literal["draft", "in_review", "published", "retired"]
 
 
 Phrasing = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)]
@@ -31,7 +33,7 @@ class Input(BaseModel):
     @classmethod
     def _no_nul(cls, data: Any) -> Any:
         if _has_nul(data):
-            raise ValueError("文本不能包含 NUL 字符 / text must not contain NUL characters")
+            raise invalid(messages.TEXT_HAS_NUL, "nul_character")
         return data
 
 
@@ -48,7 +50,7 @@ def _has_nul(value: Any) -> bool:
 def _not_blank(value: str) -> str:
     value = value.strip()
     if not value:
-        raise ValueError("不能为空 / must not be blank")
+        raise invalid(messages.BLANK, "blank")
     return value
 
 
@@ -73,10 +75,10 @@ class EntryContent(Input):
 
     @field_validator("effective_to")
     @classmethod
-    def _period(cls, value: date | None, info: Any) -> date | None:
+    def _period(cls, value: date | None, info: ValidationInfo) -> date | None:
         start = info.data.get("effective_from")
         if value and start and value < start:
-            raise ValueError("有效期结束早于开始 / effective_to is before effective_from")
+            raise invalid(messages.EFFECTIVE_PERIOD_REVERSED, "period_reversed")
         return value
 
 
@@ -103,7 +105,7 @@ class EntryPatch(Input):
 
 class EntryView(BaseModel):
     id: str
-    status: Literal["draft", "in_review", "published", "retired"]
+    status: EntryStatus
     version: int
     published_version: int | None
     live: bool

@@ -1,4 +1,4 @@
-"""Assistant conversations: each user turn goes through ``knowledge.assistant.respond``; a hand-over
+"""Assistant conversations: each user turn goes through ``knowledge.service.assistant.respond``; a hand-over
 publishes ``AssistantHandedOver`` and records the unanswered question; "my application" questions
 from a logged-in applicant are answered from svc-matters.
 
@@ -21,15 +21,19 @@ from kit.audit import record_audit
 from kit.auth import Principal, Role
 from kit.calendar import CalendarError, default_calendar
 from kit.contracts.knowledge import AssistantHandedOver, ConversationTurn
+from kit.db import Database
 from kit.errors import Forbidden, NotFound
 from kit.events import add_event
 from kit.http import call_service
+from kit.idempotency import create_once
 from kit.identifiers import scrub_identifiers
-from knowledge.assistant import DialogueState, Reply, respond
+from knowledge import messages
 from knowledge.models import Conversation, Message, UnansweredGroup, UnansweredQuestion
-from knowledge.retrieval import analyzer
+from knowledge.schemas import AssistantReply, SessionCreate, SessionView
+from knowledge.service.assistant import DialogueState, Reply, respond
 from knowledge.service.entries import today
 from knowledge.service.index import holder, plain_text
+from knowledge.service.retrieval import analyzer
 
 log = structlog.get_logger("knowledge.conversations")
 
@@ -45,6 +49,24 @@ THANKS_EN = "You are welcome; glad it helped."
 PROGRESS_LOGIN_ZH = "登录后我可以直接为您查询办件进度。"
 
 
+def session_view(conversation: Conversation, said: list[dict[str, Any]] | None = None) -> SessionView:
+    c = conversation
+    return SessionView(id=c.id, channel=c.channel, turns=c.turns or 0, answered=bool(c.answered),
+                       handed_over=bool(c.handed_over), solved=c.solved, created_at=c.created_at, messages=said or [])
+
+
+async def start_session(database: Database, principal: Principal | None, body: SessionCreate,
+                        idempotency_key: str | None) -> SessionView:
+    """A new conversation, once per ``Idempotency-Key`` of a logged-in caller."""
+    async def create(session: AsyncSession) -> SessionView:
+        return session_view(await start(session, principal, body.channel))
+
+    scope = f"assistant:{principal.subject if principal else 'anonymous'}"
+    if principal is None:
+        idempotency_key = None  # an anonymous key could collide between visitors
+    return await create_once(database, scope, idempotency_key, body.model_dump(mode="json"), create, SessionView)
+
+
 async def start(session: AsyncSession, principal: Principal | None, channel: str) -> Conversation:
     conversation = Conversation(id=uuid.uuid4().hex, user_subject=principal.subject if principal else None,
                                 channel=channel, state={})
@@ -58,24 +80,23 @@ async def get(session: AsyncSession, principal: Principal | None, conversation_i
     query = select(Conversation).where(Conversation.id == conversation_id)
     conversation = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
     if conversation is None:
-        raise NotFound("会话不存在 / conversation not found")
+        raise NotFound(messages.CONVERSATION_NOT_FOUND)
     # A conversation started by a logged-in person is theirs alone; staff may read any.
     if conversation.user_subject and not (principal and (principal.subject == conversation.user_subject
                                                           or principal.is_staff)):
-        raise Forbidden("这不是您的会话 / not your conversation")
+        raise Forbidden(messages.NOT_YOUR_CONVERSATION)
     return conversation
 
 
-async def read(session: AsyncSession, principal: Principal | None, conversation_id: str
-               ) -> tuple[Conversation, list[dict[str, Any]]]:
+async def read(session: AsyncSession, principal: Principal | None, conversation_id: str) -> SessionView:
     """A conversation with its messages; a staff member reading someone else's is audited."""
     conversation = await get(session, principal, conversation_id)
-    messages = await messages_of(session, conversation.id)
+    said = await messages_of(session, conversation.id)
     if principal is not None and principal.is_staff and principal.subject != conversation.user_subject:
         await record_audit(session, principal, "conversation.read", "conversation", conversation.id,
-                           owner=conversation.user_subject, details={"messages": len(messages)})
+                           owner=conversation.user_subject, details={"messages": len(said)})
         await session.commit()
-    return conversation, messages
+    return session_view(conversation, said)
 
 
 async def messages_of(session: AsyncSession, conversation_id: str) -> list[dict[str, Any]]:
@@ -85,10 +106,19 @@ async def messages_of(session: AsyncSession, conversation_id: str) -> list[dict[
              "at": m.at} for m in rows]
 
 
+async def ask_in(database: Database, principal: Principal | None, conversation_id: str, text: str, *,
+                 token: str | None, gateway_url: str) -> AssistantReply:
+    """One turn of the conversation, in one transaction."""
+    async with database.transaction() as session:
+        return AssistantReply.model_validate(await ask(session, principal, conversation_id, text, token=token,
+                                                       gateway_url=gateway_url))
+
+
 async def ask(session: AsyncSession, principal: Principal | None, conversation_id: str, text: str, *,
               token: str | None, gateway_url: str) -> dict[str, Any]:
     conversation = await get(session, principal, conversation_id, lock=True)
     state = DialogueState.from_json(conversation.state)
+    result: dict[str, Any]
     if conversation.answered and analyzer().says_solved(text):
         # “解决了，谢谢”: the person's own word that the answer solved it, as the feedback button says.
         conversation.solved = True
@@ -214,11 +244,12 @@ def _jaccard(a: list[str], b: list[str]) -> float:
     return len(sa & sb) / len(sa | sb) if sa | sb else 0.0
 
 
-async def feedback(session: AsyncSession, principal: Principal | None, conversation_id: str, solved: bool) -> Conversation:
-    conversation = await get(session, principal, conversation_id, lock=True)
-    conversation.solved = solved
-    conversation.updated_at = datetime.now(UTC)
-    return conversation
+async def feedback(database: Database, principal: Principal | None, conversation_id: str, solved: bool) -> SessionView:
+    async with database.transaction() as session:
+        conversation = await get(session, principal, conversation_id, lock=True)
+        conversation.solved = solved
+        conversation.updated_at = datetime.now(UTC)
+        return session_view(conversation)
 
 
 async def resolution(session: AsyncSession, since: datetime | None = None) -> dict[str, Any]:

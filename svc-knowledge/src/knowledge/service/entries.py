@@ -7,30 +7,59 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import nh3
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.auth import Principal
+from kit.auth import Principal, Role
 from kit.calendar import CalendarError, default_calendar
 from kit.calendar import local_date as today
 from kit.contracts.knowledge import PolicyDeadlineMissed
-from kit.errors import Conflict, FieldError, NotFound, ValidationFailed
+from kit.db import Database
+from kit.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from kit.events import add_event
+from kit.i18n import Text
+from kit.idempotency import create_once
 from kit.pagination import newest_first_after, newest_first_cursor
+from kit.statemachine import StateMachine, Transition
+from knowledge import messages
 from knowledge.models import Entry, EntryEvent, EntryVersion
-from knowledge.retrieval import analyzer
-from knowledge.schemas import EntryContent, EntryCreate, EntryPatch, ImportRejection, ImportReport
-from knowledge.service.index import bump_generation, version_tokens
+from knowledge.schemas import (
+    EntryContent,
+    EntryCreate,
+    EntryPatch,
+    EntryStatus,
+    EntryView,
+    ImportRejection,
+    ImportReport,
+    PublicEntry,
+)
+from knowledge.service.index import bump_generation, holder, version_tokens
+from knowledge.service.retrieval import analyzer
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 INSPECTION_INTERVAL_DAYS = 180
 AT_RISK_WORKING_DAYS = 3
 MAX_IMPORT_LINES = 20_000
+
+EntryAction = Literal["submit", "publish", "retire", "confirm"]
+ALL_STATUSES: frozenset[EntryStatus] = frozenset({"draft", "in_review", "published", "retired"})
+# An entry is "live" from its first publication until it is retired; revising it makes a new draft
+# version while the published one stays live. Confirming (巡检) is about the live answer, so it is
+# possible in any status while the entry is live, and leaves the status as it is.
+LIVE, OFFLINE = "live", "offline"
+
+ENTRY_STATES: StateMachine[EntryStatus] = StateMachine(messages.ENTRY, [
+    Transition("submit", frozenset({"draft"}), "in_review", frozenset({Role.KNOWLEDGE_EDITOR})),
+    Transition("publish", ALL_STATUSES - {"published"}, "published", frozenset({Role.REVIEWER})),
+    Transition("retire", ALL_STATUSES - {"retired"}, "retired", frozenset({Role.REVIEWER})),
+    Transition("confirm", ALL_STATUSES, None, frozenset({Role.KNOWLEDGE_EDITOR}), kinds=frozenset({LIVE})),
+])
 
 ANSWER_TAGS = {"p", "br", "ul", "ol", "li", "strong", "em", "b", "i", "u", "a", "table", "thead", "tbody", "tr",
                "th", "td", "h3", "h4", "blockquote", "span"}
@@ -61,7 +90,7 @@ def _content(body: EntryContent) -> dict[str, Any]:
     content = body.model_dump(mode="json", exclude={"id", "note"})
     content["answer"] = sanitise(content["answer"])
     if not content["answer"]:
-        raise ValidationFailed("答案清理后为空 / the answer is empty once sanitised")
+        raise ValidationFailed(messages.ANSWER_EMPTY_ONCE_SANITISED)
     return content
 
 
@@ -85,7 +114,7 @@ async def get_entry(session: AsyncSession, entry_id: str, *, lock: bool = False)
     query = select(Entry).where(Entry.id == entry_id)
     entry = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
     if entry is None:
-        raise NotFound(f"知识条目 {entry_id} 不存在 / entry {entry_id} not found")
+        raise NotFound(messages.ENTRY_NOT_FOUND.format(entry_id=entry_id))
     return entry
 
 
@@ -94,18 +123,55 @@ async def version_content(session: AsyncSession, entry_id: str, version: int) ->
         EntryVersion.entry_id == entry_id, EntryVersion.version == version))).scalar_one()
 
 
-async def view(session: AsyncSession, entry: Entry) -> dict[str, Any]:
-    return {**{c: getattr(entry, c) for c in ("id", "status", "version", "published_version", "live", "policy_deadline",
-                                               "next_inspection_due", "last_inspected_at", "created_by", "created_at",
-                                               "updated_at")},
-            "content": await version_content(session, entry.id, entry.version)}
+async def view(session: AsyncSession, entry: Entry) -> EntryView:
+    return EntryView.model_validate(
+        {**{c: getattr(entry, c) for c in ("id", "status", "version", "published_version", "live", "policy_deadline",
+                                            "next_inspection_due", "last_inspected_at", "created_by", "created_at",
+                                            "updated_at")},
+         "content": await version_content(session, entry.id, entry.version)})
+
+
+async def read_entry(session: AsyncSession, principal: Principal | None, entry_id: str, as_of: date | None
+                     ) -> EntryView | PublicEntry:
+    """Staff see the newest version; the public (no token) the published one, or as it was published on ``as_of``."""
+    if as_of is None and principal is not None and principal.is_staff:
+        return await view(session, await get_entry(session, entry_id))
+    content = await published_as_of(session, entry_id, as_of)
+    return PublicEntry(id=entry_id, version=content["version"], question=content["question"],
+                       similar=content.get("similar") or [], answer=content["answer"], matter=content.get("matter"),
+                       category=content["category"], policy_ref=content.get("policy_ref"))
+
+
+async def version_of(session: AsyncSession, entry_id: str, version: int) -> dict[str, Any]:
+    """One version's content, as staff read it."""
+    entry = await get_entry(session, entry_id)
+    if version > entry.version:
+        raise NotFound(messages.VERSION_NOT_FOUND.format(version=version))
+    return {"id": entry_id, "version": version, "content": await version_content(session, entry_id, version)}
+
+
+async def create_entry(database: Database, principal: Principal, body: EntryCreate, idempotency_key: str | None
+                       ) -> EntryView:
+    """A new draft, once per ``Idempotency-Key`` of the caller."""
+    async def create_draft(session: AsyncSession) -> EntryView:
+        entry = await create(session, principal, body)
+        await session.flush()
+        return await view(session, entry)
+
+    return await create_once(database, f"entries:{principal.subject}", idempotency_key, body.model_dump(mode="json"),
+                             create_draft, EntryView)
+
+
+async def change_entry(database: Database, principal: Principal, entry_id: str, patch: EntryPatch) -> EntryView:
+    async with database.transaction() as session:
+        return await view(session, await change(session, principal, entry_id, patch))
 
 
 async def create(session: AsyncSession, principal: Principal, body: EntryCreate, *, proposal_id: str | None = None
                  ) -> Entry:
     entry_id = body.id or f"kb-{uuid.uuid4().hex[:12]}"
     if (await session.execute(select(Entry.id).where(Entry.id == entry_id))).first():
-        raise Conflict(f"知识条目 {entry_id} 已存在 / entry {entry_id} already exists")
+        raise Conflict(messages.ENTRY_EXISTS.format(entry_id=entry_id))
     entry, _ = await _add_new(session, principal, entry_id, _content(body), proposal_id)
     return entry
 
@@ -131,8 +197,9 @@ async def change(session: AsyncSession, principal: Principal, entry_id: str, pat
     try:
         merged = EntryContent.model_validate({**current, **given})
     except ValidationError as e:  # e.g. a field that may not be null set to null
-        raise ValidationFailed("修改后的条目不符合要求 / the changed entry is not valid", errors=[
-            FieldError(field=".".join(str(p) for p in err["loc"]), message=err["msg"], code=err["type"])
+        raise ValidationFailed(messages.CHANGED_ENTRY_INVALID, errors=[
+            FieldError(field=".".join(str(p) for p in err["loc"]), message=err["msg"],
+                       message_en=(err.get("ctx") or {}).get("message_en", err["msg"]), code=err["type"])
             for err in e.errors()]) from None
     content = _content(merged)
     changed = sorted(k for k in content if content.get(k) != current.get(k))
@@ -147,11 +214,27 @@ async def change(session: AsyncSession, principal: Principal, entry_id: str, pat
     return entry
 
 
-async def submit(session: AsyncSession, principal: Principal, entry_id: str, note: str | None) -> Entry:
+async def _checked(session: AsyncSession, principal: Principal, entry_id: str, action: EntryAction) -> Entry:
+    """The entry, locked, once the state machine allows ``action`` on it for ``principal``."""
     entry = await get_entry(session, entry_id, lock=True)
-    if entry.status != "draft":
-        raise Conflict(f"只有草稿可以提交审核，当前为 {entry.status} / only a draft can be sent to review",
-                       status_now=entry.status)
+    ENTRY_STATES.check(entry.status, action, principal, kind=LIVE if entry.live else OFFLINE)
+    return entry
+
+
+async def take_action(database: Database, principal: Principal, entry_id: str, action: EntryAction,
+                      note: str | None) -> EntryView:
+    """Submit, publish, retire or confirm, in one transaction; a publication or retirement is
+    searchable on this replica at once (the others follow within a second, ``index.refresh_job``)."""
+    async with database.transaction() as session:
+        entry = await ACTIONS[action](session, principal, entry_id, note)
+        result = await view(session, entry)
+    if action in ("publish", "retire"):
+        await holder.refresh(database)
+    return result
+
+
+async def submit(session: AsyncSession, principal: Principal, entry_id: str, note: str | None) -> Entry:
+    entry = await _checked(session, principal, entry_id, "submit")
     entry.status = "in_review"
     entry.updated_at = datetime.now(UTC)
     await _history(session, entry, "submitted", principal.subject, note)
@@ -159,9 +242,7 @@ async def submit(session: AsyncSession, principal: Principal, entry_id: str, not
 
 
 async def publish(session: AsyncSession, principal: Principal, entry_id: str, note: str | None = None) -> Entry:
-    entry = await get_entry(session, entry_id, lock=True)
-    if entry.status == "published":
-        raise Conflict("该版本已发布 / this version is already published", status_now=entry.status)
+    entry = await _checked(session, principal, entry_id, "publish")
     await _publish(session, entry)
     await _history(session, entry, "published", principal.subject, note)
     await bump_generation(session)
@@ -169,7 +250,8 @@ async def publish(session: AsyncSession, principal: Principal, entry_id: str, no
 
 
 async def _publish(session: AsyncSession, entry: Entry, version: EntryVersion | None = None) -> None:
-    version = version or await session.get(EntryVersion, (entry.id, entry.version))
+    if version is None:
+        version = await session.get_one(EntryVersion, (entry.id, entry.version))
     if version.tokens is None or version.tokens.get("fingerprint") != analyzer().fingerprint:
         version.tokens = version_tokens(version.content)
     now = datetime.now(UTC)
@@ -182,9 +264,7 @@ async def _publish(session: AsyncSession, entry: Entry, version: EntryVersion | 
 
 
 async def retire(session: AsyncSession, principal: Principal, entry_id: str, note: str | None) -> Entry:
-    entry = await get_entry(session, entry_id, lock=True)
-    if entry.status == "retired":
-        raise Conflict("条目已下线 / the entry is already retired", status_now=entry.status)
+    entry = await _checked(session, principal, entry_id, "retire")
     entry.status, entry.live, entry.updated_at = "retired", False, datetime.now(UTC)
     entry.next_inspection_due = None
     await _history(session, entry, "retired", principal.subject, note)
@@ -194,14 +274,15 @@ async def retire(session: AsyncSession, principal: Principal, entry_id: str, not
 
 async def confirm(session: AsyncSession, principal: Principal, entry_id: str, note: str | None) -> Entry:
     """巡检: an editor confirms the published answer is still right; it is due again after the interval."""
-    entry = await get_entry(session, entry_id, lock=True)
-    if not entry.live:
-        raise Conflict("只有已发布的条目需要巡检确认 / only a published entry is inspected", status_now=entry.status)
+    entry = await _checked(session, principal, entry_id, "confirm")
     now = datetime.now(UTC)
     entry.last_inspected_at, entry.updated_at = now, now
     entry.next_inspection_due = today() + timedelta(days=INSPECTION_INTERVAL_DAYS)
     await _history(session, entry, "confirmed", principal.subject, note)
     return entry
+
+
+ACTIONS = {"submit": submit, "publish": publish, "retire": retire, "confirm": confirm}
 
 
 async def list_entries(session: AsyncSession, *, status: str | None, matter: str | None, category: str | None,
@@ -231,7 +312,7 @@ async def published_as_of(session: AsyncSession, entry_id: str, day: date | None
     entry = await get_entry(session, entry_id)
     if day is None:
         if not entry.live or entry.published_version is None:
-            raise NotFound(f"知识条目 {entry_id} 未发布 / entry {entry_id} is not published")
+            raise NotFound(messages.ENTRY_NOT_PUBLISHED.format(entry_id=entry_id))
         return {"version": entry.published_version, **await version_content(session, entry_id, entry.published_version)}
     end = datetime.combine(day + timedelta(days=1), time.min, SHANGHAI)
     last = (await session.execute(
@@ -239,11 +320,11 @@ async def published_as_of(session: AsyncSession, entry_id: str, day: date | None
             EntryEvent.entry_id == entry_id, EntryEvent.action.in_(("published", "retired")), EntryEvent.at < end)
         .order_by(EntryEvent.seq.desc()).limit(1))).first()
     if last is None or last.action == "retired":
-        raise NotFound(f"知识条目 {entry_id} 在 {day} 未发布 / entry {entry_id} was not published on {day}")
+        raise NotFound(messages.ENTRY_NOT_PUBLISHED_ON.format(entry_id=entry_id, day=day))
     content = await version_content(session, entry_id, last.version)
     start, stop = content.get("effective_from"), content.get("effective_to")
     if (start and day < date.fromisoformat(start)) or (stop and day > date.fromisoformat(stop)):
-        raise NotFound(f"知识条目 {entry_id} 在 {day} 不在有效期内 / entry {entry_id} was not in effect on {day}")
+        raise NotFound(messages.ENTRY_NOT_IN_EFFECT_ON.format(entry_id=entry_id, day=day))
     return {"version": last.version, **content}
 
 
@@ -260,7 +341,7 @@ def parse_lines(body: bytes) -> tuple[list[tuple[int, EntryCreate]], list[Import
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ValidationFailed("导入内容须为 UTF-8 编码的 JSON Lines / the body must be UTF-8 JSON Lines") from None
+        raise ValidationFailed(messages.IMPORT_NOT_UTF8) from None
     good: list[tuple[int, EntryCreate]] = []
     rejected: list[ImportRejection] = []
     seen: set[str] = set()
@@ -270,29 +351,55 @@ def parse_lines(body: bytes) -> tuple[list[tuple[int, EntryCreate]], list[Import
             continue
         received += 1
         if received > MAX_IMPORT_LINES:
-            raise ValidationFailed(f"一次最多导入 {MAX_IMPORT_LINES} 行 / at most {MAX_IMPORT_LINES} lines per import")
+            raise ValidationFailed(messages.IMPORT_TOO_MANY_LINES.format(limit=MAX_IMPORT_LINES))
         try:
             data = json.loads(line)
         except json.JSONDecodeError as e:
-            rejected.append(ImportRejection(line=number, errors=[f"不是合法的 JSON / not valid JSON: {e.msg}"]))
+            rejected.append(ImportRejection(line=number, errors=[_both(messages.LINE_NOT_JSON.format(reason=e.msg))]))
             continue
         if not isinstance(data, dict):
-            rejected.append(ImportRejection(line=number, errors=["每行须为一个 JSON 对象 / each line must be an object"]))
+            rejected.append(ImportRejection(line=number, errors=[_both(messages.LINE_NOT_OBJECT)]))
             continue
         entry_id = data.get("id") if isinstance(data.get("id"), str) else None
         try:
             entry = EntryCreate.model_validate(data)
         except ValidationError as e:
             rejected.append(ImportRejection(line=number, id=entry_id, errors=[
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()]))
+                f"{'.'.join(str(p) for p in err['loc'])}: {_pydantic_message(err)}" for err in e.errors()]))
             continue
         if entry.id and entry.id in seen:
-            rejected.append(ImportRejection(line=number, id=entry.id, errors=["同一 id 在文件中重复 / duplicate id in the file"]))
+            rejected.append(ImportRejection(line=number, id=entry.id, errors=[_both(messages.LINE_DUPLICATE_ID)]))
             continue
         if entry.id:
             seen.add(entry.id)
         good.append((number, entry))
     return good, rejected, received
+
+
+def _both(text: Text | str | None) -> str:
+    """A text of the import report, which is read by both kinds of reader: Chinese / English."""
+    if isinstance(text, Text):
+        return f"{text.zh} / {text.en}"
+    return text or "invalid"
+
+
+def _pydantic_message(error: ErrorDetails) -> str:
+    """pydantic's own message, or both languages of a catalogue text a validator refused with (kit.i18n.invalid)."""
+    english = (error.get("ctx") or {}).get("message_en")
+    return f"{error['msg']} / {english}" if english else str(error["msg"])
+
+
+async def import_entries(database: Database, principal: Principal, body: bytes, *, publish_now: bool) -> ImportReport:
+    """Import JSON Lines in one transaction; what is published is searchable on this replica at once."""
+    if publish_now and not principal.has_role(Role.REVIEWER, Role.OPS_ADMIN):
+        raise Forbidden(messages.IMPORT_PUBLISH_ROLE_REQUIRED)
+    if not body.strip():
+        raise ValidationFailed(messages.IMPORT_EMPTY)
+    async with database.transaction() as session:
+        report = await import_lines(session, principal, body, publish_now=publish_now)
+    if report.published:
+        await holder.refresh(database)
+    return report
 
 
 async def import_lines(session: AsyncSession, principal: Principal, body: bytes, *, publish_now: bool) -> ImportReport:
@@ -315,7 +422,7 @@ async def import_lines(session: AsyncSession, principal: Principal, body: bytes,
         try:
             content = _content(item)
         except ValidationFailed as e:
-            rejected.append(ImportRejection(line=line_number, id=item.id, errors=[e.detail or "invalid"]))
+            rejected.append(ImportRejection(line=line_number, id=item.id, errors=[_both(e.detail)]))
             continue
         if entry is None:
             entry, version = await _add_new(session, principal, item.id or f"kb-{uuid.uuid4().hex[:12]}", content)
@@ -367,18 +474,21 @@ async def policy_deadlines(session: AsyncSession) -> dict[str, list[dict[str, An
                    Entry.policy_effective_date.is_not(None), Entry.policy_deadline.is_(None), Entry.live.is_(False))
                    .order_by(Entry.policy_effective_date, Entry.id))).scalars()]
     for e in rows:
+        deadline = e.policy_deadline
+        if deadline is None:  # not selected: this only tells the type checker
+            continue
         published_on = e.published_at.astimezone(SHANGHAI).date() if e.published_at and e.live else None
-        on_time = published_on is not None and published_on <= e.policy_deadline and e.published_version == e.version
+        on_time = published_on is not None and published_on <= deadline and e.published_version == e.version
         try:
-            left = calendar.working_days_between(now, e.policy_deadline)
+            left = calendar.working_days_between(now, deadline)
         except CalendarError:
             left = None
         item = {"id": e.id, "question": e.question, "policy_ref": None, "policy_effective_date": e.policy_effective_date,
-                "policy_deadline": e.policy_deadline, "status": e.status, "published_at": e.published_at,
+                "policy_deadline": deadline, "status": e.status, "published_at": e.published_at,
                 "working_days_left": left}
         if on_time:
             continue
-        if (published_on and published_on > e.policy_deadline) or (published_on is None and now > e.policy_deadline):
+        if (published_on and published_on > deadline) or (published_on is None and now > deadline):
             late.append(item)
         elif published_on is None and left is not None and left <= AT_RISK_WORKING_DAYS:
             at_risk.append(item)

@@ -1,23 +1,24 @@
 """The in-memory search index of one process, kept equal to what is live in the database.
 
 Publishing or retiring bumps ``index_state.generation`` in the same transaction; every replica
-checks the generation every second (``refresh_job``) and rebuilds when it changed, so a change is
+checks the generation every second (``knowledge.events.refresh_job``) and rebuilds when it changed, so a change is
 searchable everywhere within about a second with no restart. The replica that made the change
 rebuilds at once. Tokens are cached per entry version, so a rebuild only segments what changed.
 """
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import nh3
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database
 from knowledge.models import Entry, EntryVersion, IndexState
-from knowledge.retrieval import IndexedEntry, SearchIndex, analyzer, entry_tokens
+from knowledge.service.retrieval import IndexedEntry, SearchIndex, analyzer, entry_tokens
 
 log = structlog.get_logger("knowledge.index")
 
@@ -58,7 +59,8 @@ class IndexHolder:
             log.info("search_index_rebuilt", entries=len(rows), generation=generation)
             return True
 
-    def _build(self, rows: list, generation: int) -> SearchIndex:
+    def _build(self, rows: Sequence[Row[str, int, dict[str, Any], dict[str, Any] | None]], generation: int
+               ) -> SearchIndex:
         a = analyzer()
         entries = []
         seen = set()
@@ -84,17 +86,3 @@ holder = IndexHolder()
 async def bump_generation(session: AsyncSession) -> None:
     """Mark the live set as changed, in the caller's transaction."""
     await session.execute(update(IndexState).where(IndexState.id == 1).values(generation=IndexState.generation + 1))
-
-
-async def refresh_job(runtime) -> None:
-    """Keep this process's index equal to the database's live entries."""
-    while True:
-        try:
-            await holder.refresh(runtime.database)
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # database away: keep serving the index we have
-            log.warning("search_index_refresh_failed", error=type(e).__name__,
-                        cause=type(getattr(e, "orig", None)).__name__)
-        await asyncio.sleep(REFRESH_SECONDS)
-

@@ -18,6 +18,7 @@ from kit.db import Database
 from kit.scheduling import run_tick
 from knowledge.models import Entry
 from knowledge.service import entries
+from knowledge.settings import Settings
 
 log = structlog.get_logger("knowledge.seed")
 
@@ -41,8 +42,6 @@ async def seed_if_empty(database: Database, corpus: bytes | None = None) -> int:
 
 
 async def _main(corpus: bytes) -> None:
-    from knowledge.app import Settings
-
     database = Database(Settings().service_database_url)
     try:
         async with database.transaction() as session:

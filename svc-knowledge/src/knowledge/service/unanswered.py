@@ -9,20 +9,23 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
+from kit.db import Database
 from kit.errors import Conflict, NotFound
+from knowledge import messages
 from knowledge.models import UnansweredGroup, UnansweredQuestion
+from knowledge.schemas import UnansweredGroupView
 from knowledge.service.entries import get_entry, today
 
 
-def _view(group: UnansweredGroup, examples: list[str]) -> dict[str, Any]:
-    return {"id": group.id, "question": group.question, "matter": group.matter, "count": group.count,
-            "status": group.status, "due_date": group.due_date,
-            "overdue": group.status == "open" and group.due_date < today(),
-            "first_asked_at": group.first_asked_at, "last_asked_at": group.last_asked_at, "entry_id": group.entry_id,
-            "examples": examples}
+def _view(group: UnansweredGroup, examples: list[str]) -> UnansweredGroupView:
+    return UnansweredGroupView(
+        id=group.id, question=group.question, matter=group.matter, count=group.count, status=group.status,
+        due_date=group.due_date, overdue=group.status == "open" and group.due_date < today(),
+        first_asked_at=group.first_asked_at, last_asked_at=group.last_asked_at, entry_id=group.entry_id,
+        examples=examples)
 
 
-async def list_groups(session: AsyncSession, state: str | None, limit: int) -> list[dict[str, Any]]:
+async def list_groups(session: AsyncSession, state: str | None, limit: int) -> list[UnansweredGroupView]:
     """``state``: open, due (open, due today or earlier), late (open, past due), resolved."""
     query = select(UnansweredGroup)
     if state in ("open", "due", "late"):
@@ -42,17 +45,18 @@ async def list_groups(session: AsyncSession, state: str | None, limit: int) -> l
     return out
 
 
-async def resolve(session: AsyncSession, principal: Principal, group_id: str, entry_id: str) -> dict[str, Any]:
-    group = (await session.execute(select(UnansweredGroup).where(UnansweredGroup.id == group_id).with_for_update())
-             ).scalar_one_or_none()
-    if group is None:
-        raise NotFound("问题组不存在 / unanswered group not found")
-    if group.status == "resolved":
-        raise Conflict("该问题组已解决 / the group is already resolved", entry_id=group.entry_id)
-    await get_entry(session, entry_id)
-    group.status, group.entry_id = "resolved", entry_id
-    group.resolved_by, group.resolved_at = principal.subject, datetime.now(UTC)
-    return _view(group, [])
+async def resolve(database: Database, principal: Principal, group_id: str, entry_id: str) -> UnansweredGroupView:
+    async with database.transaction() as session:
+        group = (await session.execute(select(UnansweredGroup).where(UnansweredGroup.id == group_id).with_for_update())
+                 ).scalar_one_or_none()
+        if group is None:
+            raise NotFound(messages.GROUP_NOT_FOUND)
+        if group.status == "resolved":
+            raise Conflict(messages.GROUP_ALREADY_RESOLVED, entry_id=group.entry_id)
+        await get_entry(session, entry_id)
+        group.status, group.entry_id = "resolved", entry_id
+        group.resolved_by, group.resolved_at = principal.subject, datetime.now(UTC)
+        return _view(group, [])
 
 
 async def link_conversation(session: AsyncSession, conversation_id: str, entry_id: str) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from knowledge.retrieval import Analyzer, Hit, SearchIndex
+from knowledge.service.retrieval import Analyzer, Hit, SearchIndex
 
 # Confidence below which the assistant does not answer (hands over, or asks once when vague).
 ANSWER_THRESHOLD = 0.5
@@ -97,8 +97,9 @@ def _ambiguous_group(analyzer: Analyzer, hits: list[Hit], matters: list[str], st
             continue
         best: dict[str, float] = {}
         for h in hits:
-            if h.entry.matter in named and h.entry.matter not in best:
-                best[h.entry.matter] = h.score
+            matter = h.entry.matter
+            if matter is not None and matter in named and matter not in best:
+                best[matter] = h.score
         if len(best) < 2:
             return number if len(best) == 0 else None
         top_two = sorted(best.values(), reverse=True)[:2]

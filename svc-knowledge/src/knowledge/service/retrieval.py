@@ -25,9 +25,7 @@ import numpy as np
 
 jieba.setLogLevel(logging.WARNING)
 
-CATEGORIES = ("materials", "time_limit", "fees", "process", "eligibility", "validity", "channel", "progress",
-              "licence", "help", "general")
-# The want words of the assistant that are not entry categories.
+# The want words of the assistant that are not entry categories (knowledge.schemas.CATEGORIES).
 EXTRA_INTENTS = ("complaint",)
 
 # Question shapes that name a want without a fixed cue word: 能挪吗, 可以申请吗, 用不用, 是备案还是许可.
