@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.audit import record_audit
 from kit.auth import Principal, Role
 from kit.calendar import CalendarError, default_calendar
+from kit.calendar import local_date as today
 from kit.contracts.knowledge import AssistantHandedOver, ConversationTurn
 from kit.db import Database
 from kit.errors import Forbidden, NotFound
@@ -31,7 +32,6 @@ from knowledge import messages
 from knowledge.models import Conversation, Message, UnansweredGroup, UnansweredQuestion
 from knowledge.schemas import AssistantReply, SessionCreate, SessionView
 from knowledge.service.assistant import DialogueState, Reply, respond
-from knowledge.service.entries import today
 from knowledge.service.index import holder, plain_text
 from knowledge.service.retrieval import analyzer
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.calendar import local_date
 from knowledge.models import Entry, EntryEvent
 from knowledge.service import conversations, entries, unanswered
 
@@ -16,7 +17,7 @@ async def inspection(session: AsyncSession) -> dict[str, Any]:
     """Confirmation rate: published entries whose inspection is not overdue (confirmed, or published or
     revised, within the cycle) over all published entries. Inspection rate: inspections done in the
     last cycle over those done plus those now overdue."""
-    now = entries.today()
+    now = local_date()
     row = (await session.execute(select(
         func.count().label("published"),
         func.count().filter(Entry.next_inspection_due < now).label("overdue"),

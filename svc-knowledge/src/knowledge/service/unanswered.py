@@ -9,12 +9,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
+from kit.calendar import local_date as today
 from kit.db import Database
 from kit.errors import Conflict, NotFound
 from knowledge import messages
 from knowledge.models import UnansweredGroup, UnansweredQuestion
 from knowledge.schemas import UnansweredGroupView
-from knowledge.service.entries import get_entry, today
+from knowledge.service.entries import get_entry
 
 
 def _view(group: UnansweredGroup, examples: list[str]) -> UnansweredGroupView:
