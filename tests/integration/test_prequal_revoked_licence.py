@@ -10,36 +10,18 @@ pre-review's own verdict on it. The processes run as in production; nothing is w
 """
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import httpx
 import pytest
 
-from support import bearer, issue_quarantine_document, matter, valid_form
+from support import bearer, issue_quarantine_document, matter, valid_form, wait_licence_known
 
 pytestmark = pytest.mark.integration
 
 MATTER = "LR-XK-001"  # 植物检疫证书
 EXEMPTED = "destination_requirement"  # a 林业有害生物调运检疫要求书 may stand in for it
 RULE = f"compare.licence.{EXEMPTED}"
-
-
-async def wait_known_to_prequal(suite, licence_id: str, status: str, seconds: float = 15) -> None:  # noqa: ANN001
-    """Wait until svc-prequal's read model of licences has the licence in ``status`` (the evidence that
-    its consumer handled the event: the row is written in the handler's transaction)."""
-    deadline, found = time.monotonic() + seconds, None
-    while time.monotonic() < deadline:
-        conn = await suite.db("prequal")
-        try:
-            found = await conn.fetchval("SELECT status FROM known_licences WHERE licence_id = $1", licence_id)
-        finally:
-            await conn.close()
-        if found == status:
-            return
-        await asyncio.sleep(0.05)
-    pytest.fail(f"svc-prequal did not learn of licence {licence_id} as {status} within {seconds:.0f} s (is {found})")
 
 
 async def dry_run(client: httpx.AsyncClient, tok: str, licence_id: str) -> dict[str, Any]:
@@ -54,7 +36,7 @@ async def dry_run(client: httpx.AsyncClient, tok: str, licence_id: str) -> dict[
 async def test_a_licence_revoked_through_svc_licences_is_flagged_by_the_pre_review(suite, client, token) -> None:  # noqa: ANN001
     officer, reviewer, person = await token("officer"), await token("reviewer"), await token("applicant-person")
     issued = await issue_quarantine_document(client, officer, "u-applicant-person", seed=77)
-    await wait_known_to_prequal(suite, issued["id"], "active")
+    await wait_licence_known(suite, "prequal", issued["id"], "active")
 
     before = {x["rule_id"]: x for x in (await dry_run(client, person, issued["id"]))["results"]}
     assert before[RULE]["outcome"] == "passed"
@@ -62,7 +44,7 @@ async def test_a_licence_revoked_through_svc_licences_is_flagged_by_the_pre_revi
     r = await client.post(f"/v1/licences/{issued['id']}/revoke", json={"reason": "以欺骗手段取得"},
                           headers=bearer(reviewer))
     assert r.status_code == 200, r.text
-    await wait_known_to_prequal(suite, issued["id"], "revoked")
+    await wait_licence_known(suite, "prequal", issued["id"], "revoked")
 
     after = await dry_run(client, person, issued["id"])
     result = next(x for x in after["results"] if x["rule_id"] == RULE)
