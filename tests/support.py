@@ -370,6 +370,13 @@ async def publish_as_licences(env: Mapping[str, str], event: Any, key: str) -> N
 async def wait_licence_known_to_matters(suite: Any, licence_id: str, status: str = "active",
                                         seconds: float = 15) -> None:
     """Wait until svc-matters' read model of licences (两个免于提交) has the licence in ``status``."""
+    await wait_licence_known(suite, "matters", licence_id, status, seconds)
+
+
+async def wait_licence_known(suite: Any, service: str, licence_id: str, status: str = "active",
+                             seconds: float = 15) -> None:
+    """Wait until ``service``'s read model of licences (``kit.licence_read_model``) has the licence in
+    ``status``: its consumer writes the row in the handler's transaction."""
     import time
 
     import pytest
@@ -377,15 +384,11 @@ async def wait_licence_known_to_matters(suite: Any, licence_id: str, status: str
     deadline = time.monotonic() + seconds
     found = None
     while time.monotonic() < deadline:
-        conn = await suite.db("matters")
-        try:
-            found = await conn.fetchval("SELECT status FROM known_licences WHERE licence_id = $1", licence_id)
-        finally:
-            await conn.close()
+        found = await _fetchval(suite, service, "SELECT status FROM known_licences WHERE licence_id = $1", licence_id)
         if found == status:
             return
         await asyncio.sleep(0.05)
-    pytest.fail(f"svc-matters did not learn of licence {licence_id} as {status} within {seconds:.0f} s (is {found})")
+    pytest.fail(f"svc-{service} did not learn of licence {licence_id} as {status} within {seconds:.0f} s (is {found})")
 
 
 # --- evidence that something was handled (never a sleep before asserting that nothing happened) ------

@@ -65,7 +65,7 @@ def status(licence_id: str, to_status: str, at: dt.datetime, from_status: str = 
 
 async def apply(database, contract: Any, event_id: str | None = None) -> bool:
     envelope = contract.envelope(subject=contract.licence_id, event_id=event_id)
-    return await handle_once(database, CONSUMER, envelope, licences.record_event)
+    return await handle_once(database, CONSUMER, envelope, licences.KNOWN_LICENCES.record_event)
 
 
 async def row(database, licence_id: str) -> KnownLicence | None:

@@ -55,7 +55,7 @@ async def prepare(db: Database) -> None:
                   "expr": "form.tree_count < 1.0", "message_zh": "不得迁移树木", "message_en": "no tree may be moved",
                   "examples": {"pass": [{"form": {"tree_count": 0}}], "fail": [{"form": {"tree_count": 1}}]}})
     async with db.transaction() as session:
-        await compare.on_licence_issued(session, issued.envelope(subject=LICENCE_ID))
+        await compare.KNOWN_LICENCES.record_issued(session, issued.envelope(subject=LICENCE_ID))
         session.add(RuleSet(matter_code=SHADOWED, version=2, status="draft", rules=rules, created_by="test",
                             created_at=START))
         session.add(RuleSetShadow(matter_code=SHADOWED, version=2, started_by="test", started_at=START))

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted, MatterRequirements
-from kit.contracts.licences import LicenceIssued
+from kit.contracts.licences import LicenceIssued, LicenceStatusChanged
 from kit.db import Database
+from kit.events.consumer import durable_name, handle_once
 from prequal import compare
+from prequal.events import SUBSCRIPTIONS
 from prequal.rules import verdict_of
 from support import scratch_service_database
 
@@ -51,18 +53,27 @@ async def status(db: Database, app_id: str, to: str, subject: str = "user-a", ma
         await compare.on_status_changed(session, event)
 
 
-async def licence(db: Database, holder: str, **kw: Any) -> str:
-    lid = uuid.uuid4().hex
-    event = LicenceIssued(licence_id=lid, licence_number=f"沪绿证{lid[:6]}", licence_type="户外招牌设置许可",
-                          application_id=uuid.uuid4().hex, holder_subject=holder, issued_at=NOW - dt.timedelta(days=30))
-    async with db.transaction() as session:
-        await compare.on_licence_issued(session, event.envelope(subject=lid))
-        if kw:
-            from sqlalchemy import update
+# The consumer svc-prequal registers for licences: the read model is filled only through it here.
+LICENCES_HELD = next(s for s in SUBSCRIPTIONS if LicenceStatusChanged.event_type in s.subjects)
 
-            from prequal.models import KnownLicence
-            await session.execute(update(KnownLicence).where(KnownLicence.licence_id == lid).values(**kw))
+
+async def deliver(db: Database, contract: LicenceIssued | LicenceStatusChanged) -> None:
+    assert await handle_once(db, durable_name("prequal", LICENCES_HELD), contract.envelope(subject=contract.licence_id),
+                             LICENCES_HELD.handler)
+
+
+async def licence(db: Database, holder: str, *, org: str | None = None, version: int = 1, lid: str | None = None,
+                  valid_until: dt.datetime | None = NOW + dt.timedelta(days=300)) -> str:
+    lid = lid or uuid.uuid4().hex
+    await deliver(db, LicenceIssued(licence_id=lid, licence_number=f"沪绿证{lid[:6]}", licence_type="户外招牌设置许可",
+                                    application_id=uuid.uuid4().hex, holder_subject=holder, holder_org_code=org,
+                                    version=version, issued_at=NOW - dt.timedelta(days=30), valid_until=valid_until))
     return lid
+
+
+async def change_status(db: Database, lid: str, to: str, at: dt.datetime, from_status: str = "active") -> None:
+    await deliver(db, LicenceStatusChanged(licence_id=lid, licence_number=f"沪绿证{lid[:6]}", holder_subject="user-a",
+                                           from_status=from_status, to_status=to, actor="u-reviewer", occurred_at=at))
 
 
 def lic_ref(lid: str) -> dict[str, Any]:
@@ -71,7 +82,8 @@ def lic_ref(lid: str) -> dict[str, Any]:
 
 async def test_licence_exemptions(database: Database) -> None:
     mine, theirs = await licence(database, "user-a"), await licence(database, "user-b")
-    revoked = await licence(database, "user-a", revoked_at=NOW - dt.timedelta(days=1))
+    revoked = await licence(database, "user-a")
+    await change_status(database, revoked, "revoked", NOW - dt.timedelta(days=1))
     expired = await licence(database, "user-a", valid_until=NOW - dt.timedelta(days=2))
     s = submission(form={"address": f"地址{uuid.uuid4().hex}"}, materials={
         "m1": lic_ref(mine), "m2": lic_ref(theirs), "m3": lic_ref(revoked), "m4": lic_ref(expired),
@@ -92,6 +104,44 @@ async def test_licence_exemptions(database: Database) -> None:
     assert verdict_of(only_unknown.values()) == "passed"
     none = await run(database, submission(form={"address": f"地址{uuid.uuid4().hex}"}))
     assert none["compare.licence"].outcome == "not_applicable"
+
+
+async def test_the_status_events_decide_whether_a_licence_is_revoked(database: Database) -> None:
+    """Only a revocation before the submission counts; a late, older reinstatement does not undo it; a
+    renewal (a new version) leaves the revocation alone and an older version never undoes a renewal."""
+    after, undone, renewed = [await licence(database, "user-a") for _ in range(3)]
+    await change_status(database, after, "revoked", NOW + dt.timedelta(minutes=1))
+    await change_status(database, undone, "revoked", NOW - dt.timedelta(hours=1))
+    await change_status(database, undone, "active", NOW - dt.timedelta(hours=2), from_status="suspended")
+    await change_status(database, renewed, "revoked", NOW - dt.timedelta(hours=1))
+    await licence(database, "user-a", lid=renewed, version=2, valid_until=NOW + dt.timedelta(days=700))
+    expired_then_renewed = await licence(database, "user-a", version=2, valid_until=NOW + dt.timedelta(days=10))
+    await licence(database, "user-a", lid=expired_then_renewed, version=1, valid_until=NOW - dt.timedelta(days=1))
+    got = await run(database, submission(form={"address": f"地址{uuid.uuid4().hex}"}, materials={
+        "m1": lic_ref(after), "m2": lic_ref(undone), "m3": lic_ref(renewed), "m4": lic_ref(expired_then_renewed)}))
+    assert got["compare.licence.m1"].outcome == "passed"  # revoked only after it was submitted
+    assert got["compare.licence.m2"].outcome == "failed" and "has been revoked" in got["compare.licence.m2"].message_en
+    assert got["compare.licence.m3"].outcome == "failed" and "撤销" in got["compare.licence.m3"].message_zh
+    assert got["compare.licence.m4"].outcome == "passed"
+
+
+async def test_a_status_change_before_its_licence_is_delivered_again_not_lost(database: Database) -> None:
+    lid = uuid.uuid4().hex
+    with pytest.raises(LookupError):
+        await change_status(database, lid, "revoked", NOW - dt.timedelta(hours=1))
+    await licence(database, "user-a", lid=lid)
+    await change_status(database, lid, "revoked", NOW - dt.timedelta(hours=1))
+    got = await run(database, submission(form={"address": f"地址{uuid.uuid4().hex}"}, materials={"m1": lic_ref(lid)}))
+    assert got["compare.licence.m1"].outcome == "failed"
+
+
+async def test_a_licence_of_the_company_the_applicant_files_for_is_held(database: Database) -> None:
+    company = "91310115MA1H7GXQ3E"
+    lid = await licence(database, "user-colleague", org=company)
+    s = submission(form={"address": f"地址{uuid.uuid4().hex}"}, materials={"m1": lic_ref(lid)})
+    assert (await run(database, s))["compare.licence.m1"].outcome == "failed"  # the account acts for no company
+    s.applicant.org_code = company
+    assert (await run(database, s))["compare.licence.m1"].outcome == "passed"
 
 
 async def test_a_second_open_application_for_the_same_object_is_flagged(database: Database) -> None:

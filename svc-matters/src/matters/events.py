@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from kit.contracts import LicenceIssued, PrereviewVerdictIssued
 from kit.contracts.helpdesk import CalendarYearApproved
-from kit.contracts.licences import LicenceStatusChanged
 from kit.events import EventSubscription
 from matters.service import applications, calendar_years, licences, lifecycle
 
@@ -19,9 +18,7 @@ SUBSCRIPTIONS = [
                       handler=lifecycle.record_licence_issued),
     # The read model of licences held (两个免于提交): a consumer of its own, so that its issues and
     # status changes are applied in the order they were published, apart from the lifecycle's.
-    EventSubscription(name="licences-held", producer="licences",
-                      subjects=[LicenceIssued.event_type, LicenceStatusChanged.event_type],
-                      handler=licences.record_event),
+    licences.KNOWN_LICENCES.subscription(),
     # Ops approved a year of the working-day calendar: due dates counted on it provisionally are recomputed.
     EventSubscription(name="calendar-approved", producer="helpdesk", subjects=[CalendarYearApproved.event_type],
                       handler=calendar_years.on_year_approved),

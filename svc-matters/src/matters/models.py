@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from kit.db import Base as KitBase
 from kit.db import new_metadata
+from kit.licence_read_model import KnownLicenceColumns
 from kit.protection import ProtectedForm
 
 # Predicates of partial indexes; queries repeat them literally so the planner can use the index.
@@ -339,35 +340,6 @@ class CompanyAuthorisation(Base):
     )
 
 
-class KnownLicence(Base):
-    """The licences svc-licences has issued, as its events tell (revision 0006): what a material exempted
-    by a licence (两个免于提交) is checked against at submission. Never read from svc-licences' tables.
-
-    Filled from ``lvrong.licences.licence.issued`` (a newer ``version`` replaces the older one's
-    number, identifier and validity) and ``.licence.status_changed`` (the latest ``occurred_at`` wins,
-    so a late redelivery cannot undo a newer change)."""
-
-    __tablename__ = "known_licences"
-
-    licence_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    licence_number: Mapped[str] = mapped_column(String(128), nullable=False)
-    # 证照标识 of the current version (it changes with each version; the id and the number do not).
-    identifier: Mapped[str | None] = mapped_column(String(128))
-    licence_type: Mapped[str] = mapped_column(String(128), nullable=False)
-    licence_type_code: Mapped[str | None] = mapped_column(String(32))
-    application_id: Mapped[str] = mapped_column(String(64), nullable=False)
-    holder_subject: Mapped[str] = mapped_column(String(128), nullable=False)
-    holder_org_code: Mapped[str | None] = mapped_column(String(32))
-    version: Mapped[int] = mapped_column(Integer, nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="active")
-    status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    valid_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
-
-    __table_args__ = (
-        # A submission names a licence by its id, its number or its identifier: one query over the three.
-        Index("ix_known_licences_number", "licence_number"),
-        Index("ix_known_licences_identifier", "identifier"),
-    )
+class KnownLicence(KnownLicenceColumns, Base):
+    """The licences svc-licences has issued, as its events tell (``kit.licence_read_model``): what a
+    material exempted by a licence (两个免于提交) is checked against at submission."""

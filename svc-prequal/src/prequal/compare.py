@@ -3,7 +3,8 @@ pre-review as extra rule results with ids ``compare.*``.
 
 * ``compare.licence.<material>``: a material exempted by a licence (``{"kind": "licence", "licence_id": …}``,
   两个免于提交) must reference a licence the applicant holds that is not revoked nor expired. The
-  licences are a read model filled from ``lvrong.licences.licence.issued``; a licence this read model
+  licences are the read model of ``kit.licence_read_model``, filled from ``lvrong.licences.licence.issued``
+  and ``.licence.status_changed`` (a revocation there is what flags it); a licence this read model
   does not know yields ``not_applicable`` with a note (svc-licences may not have told us yet), never a
   false failure.
 * ``compare.open_application``: the same subject (account, and the applicant it declares in the form:
@@ -31,8 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.contracts import ApplicantRef, ApplicationStatusChanged, ApplicationSubmitted, MaterialRef, MatterRequirements
-from kit.contracts.licences import LicenceIssued
 from kit.events import CloudEvent
+from kit.licence_read_model import LicenceReadModel
 from kit.protection import keyring
 from prequal.business import (
     PERSON_APPLICANT_TYPES,
@@ -113,15 +114,9 @@ def _result(rule_id: str, targets: list[str], outcome: str, zh: str | None = Non
 
 # ---- read models --------------------------------------------------------------------------------------
 
-async def on_licence_issued(session: AsyncSession, event: CloudEvent) -> None:
-    issued = LicenceIssued.from_event(event)
-    stmt = insert(KnownLicence).values(licence_id=issued.licence_id, licence_number=issued.licence_number,
-                                       licence_type=issued.licence_type, application_id=issued.application_id,
-                                       holder_subject=issued.holder_subject, issued_at=issued.issued_at)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["licence_id"], set_={
-        "licence_number": stmt.excluded.licence_number, "licence_type": stmt.excluded.licence_type,
-        "holder_subject": stmt.excluded.holder_subject, "issued_at": stmt.excluded.issued_at,
-        "observed_at": func.now()}))
+# Licences issued and their status changes (kit.licence_read_model): filled by the consumer
+# ``KNOWN_LICENCES.subscription()``, read by pre-fill too.
+KNOWN_LICENCES = LicenceReadModel(KnownLicence)
 
 
 async def on_status_changed(session: AsyncSession, event: CloudEvent) -> None:
@@ -167,13 +162,8 @@ def _licence_ids(submitted: ApplicationSubmitted) -> set[str]:
     return {ref.licence_id for ref in submitted.materials.values() if ref.kind == "licence" and ref.licence_id}
 
 
-async def _known_licences(session: AsyncSession, ids: set[str]) -> dict[str, KnownLicence]:
-    return {r.licence_id: r for r in (await session.scalars(
-        select(KnownLicence).where(KnownLicence.licence_id.in_(ids)))).all()} if ids else {}
-
-
 async def licence_results(session: AsyncSession, submitted: ApplicationSubmitted) -> list[RuleResult]:
-    return _licence_outcomes(submitted, await _known_licences(session, _licence_ids(submitted)))
+    return _licence_outcomes(submitted, await KNOWN_LICENCES.by_id(session, _licence_ids(submitted)))
 
 
 def _licence_outcomes(submitted: ApplicationSubmitted, known: dict[str, KnownLicence]) -> list[RuleResult]:
@@ -181,7 +171,6 @@ def _licence_outcomes(submitted: ApplicationSubmitted, known: dict[str, KnownLic
     if not refs:
         return [_result(LICENCE_RULE, ["materials"], "not_applicable")]
     on = submitted.submitted_at
-    holders = {submitted.applicant.subject} | ({submitted.applicant.org_code} if submitted.applicant.org_code else set())
     out = []
     for code, ref in sorted(refs.items()):
         rule_id, targets = f"{LICENCE_RULE}.{code}", [f"materials.{code}"]
@@ -193,17 +182,17 @@ def _licence_outcomes(submitted: ApplicationSubmitted, known: dict[str, KnownLic
             out.append(_result(rule_id, targets, "not_applicable",
                                f"证照 {ref.licence_id} 尚未同步到预审，未能比对，请人工核验",
                                f"licence {ref.licence_id} is not known to the pre-review yet: not compared, check it by hand"))
-        elif lic.holder_subject not in holders:
+        elif not lic.held_by(submitted.applicant.subject, submitted.applicant.org_code):
             out.append(_result(rule_id, targets, "failed",
                                f"材料 {code} 引用的证照 {lic.licence_number} 不属于申请人，请上传该材料",
                                f"the licence {lic.licence_number} given for material {code} is not held by the "
                                "applicant: upload the material", "compare-licence"))
-        elif lic.revoked_at is not None and lic.revoked_at <= on:
+        elif lic.revoked_by(on):
             out.append(_result(rule_id, targets, "failed",
                                f"材料 {code} 引用的证照 {lic.licence_number} 已被撤销，请上传该材料",
                                f"the licence {lic.licence_number} given for material {code} has been revoked: upload "
                                "the material", "compare-licence"))
-        elif lic.valid_until is not None and lic.valid_until < on:
+        elif lic.valid_until is not None and lic.expired_by(on):
             out.append(_result(rule_id, targets, "failed",
                                f"材料 {code} 引用的证照 {lic.licence_number} 已于 {lic.valid_until.date()} 过期，请上传该材料",
                                f"the licence {lic.licence_number} given for material {code} expired on "
@@ -278,7 +267,7 @@ async def compare_batch(session: AsyncSession, batch: list[ApplicationSubmitted]
     objects = {s.application_id: _object_and_applicant(s) for s in batch}
     first = await _remember_submissions(session, batch, objects)
     probes = {(s.applicant.subject, s.matter.code, obj[0]) for s in batch if (obj := objects[s.application_id][0])}
-    looked = Looked(objects, first, await _known_licences(session, set().union(*map(_licence_ids, batch))),
+    looked = Looked(objects, first, await KNOWN_LICENCES.by_id(session, set().union(*map(_licence_ids, batch))),
                     await known_businesses(session, {code for s in batch if (code := declared_code(s))}),
                     await _open_applications(session, probes))
     return [application_results(s, looked) for s in batch]

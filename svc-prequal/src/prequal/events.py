@@ -8,7 +8,6 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted, BusinessDataChanged, MatterPublished
-from kit.contracts.licences import LicenceIssued
 from kit.events import CloudEvent, EventSubscription
 from kit.events.consumer import handling, one_transaction_per_batch
 from kit.protection import reveal_form
@@ -54,8 +53,7 @@ SUBSCRIPTIONS = [
     EventSubscription(name="status-changes", producer="matters", subjects=[ApplicationStatusChanged.event_type],
                       # every step of every application (three or more each): one transaction per batch
                       handler=on_status_changed, batch_handler=one_transaction_per_batch(on_status_changed)),
-    EventSubscription(name="licences-issued", producer="licences", subjects=[LicenceIssued.event_type],
-                      handler=compare.on_licence_issued),  # one read model, read by pre-fill too
+    compare.KNOWN_LICENCES.subscription(),  # issues and status changes; read by pre-fill too
     EventSubscription(name="business-data", producer="matters", subjects=[BusinessDataChanged.event_type],
                       handler=business.on_business_changed),  # the name comparison and pre-fill
 ]

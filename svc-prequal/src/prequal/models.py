@@ -11,6 +11,7 @@ from sqlalchemy.types import TypeDecorator
 
 from kit.db import Base as KitBase
 from kit.db import new_metadata
+from kit.licence_read_model import KnownLicenceColumns
 from kit.protection import ProtectedForm, protect_form, reveal_form
 
 
@@ -188,24 +189,9 @@ class ShadowVerdict(Base):
     __table_args__ = (Index("ix_shadow_verdicts_matter_version", "matter_code", "shadow_version"),)
 
 
-class KnownLicence(Base):
-    """Read model of licences issued (``lvrong.licences.licence.issued``), for the comparison (数据比对)
-    and for pre-fill."""
-
-    __tablename__ = "known_licences"
-
-    licence_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    licence_number: Mapped[str] = mapped_column(String(128), nullable=False)
-    licence_type: Mapped[str] = mapped_column(String(128), nullable=False)
-    application_id: Mapped[str] = mapped_column(String(64), nullable=False)
-    holder_subject: Mapped[str] = mapped_column(String(128), nullable=False)
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    # No event carries these yet (svc-licences is not built); kept so the check honours them once one does.
-    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
-
-    __table_args__ = (Index("ix_known_licences_holder", "holder_subject"),)
+class KnownLicence(KnownLicenceColumns, Base):
+    """Read model of the licences svc-licences issued, their versions and status changes
+    (``kit.licence_read_model``), for the comparison (数据比对) and for pre-fill."""
 
 
 class KnownApplication(Base):

@@ -1,5 +1,5 @@
-"""The licences applicants hold (电子证照), as svc-licences announces them: the read model that a material
-exempted by a licence (两个免于提交) is checked against at submission and supplement.
+"""The licences applicants hold (电子证照), as svc-licences announces them (``kit.licence_read_model``):
+what a material exempted by a licence (两个免于提交) is checked against at submission and supplement.
 
 A front-end names the licence by what ``GET /v1/licences`` of svc-licences gives it: the licence's
 ``id``, or its ``licence_number`` (printed on it), or its current ``identifier`` (证照标识). The
@@ -8,8 +8,7 @@ application keeps the licence's id, whichever was sent.
 A licence stands in for a material when it is known here, belongs to the applicant (issued to the
 same account, or to the company the applicant files for, by its credit code), is of a type the
 material's ``substitutes`` name, is not suspended or revoked, and is valid at the moment of submission.
-Expiry is judged from ``valid_until`` rather than from an ``expired`` status: a renewal (延续) of an
-expired licence makes it active again with a new version but no status event.
+Expiry is judged from ``valid_until`` (``expired_by``), not from an ``expired`` status.
 
 A licence issued moments ago may not have reached this read model yet (its event is on its way): the
 submission is refused as ``unknown_licence`` with a message asking to retry in a few seconds, rather
@@ -17,22 +16,15 @@ than accepted unchecked or checked by a call to svc-licences on the submission's
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-import structlog
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.calendar import local_date
 from kit.contracts import MaterialSpec
-from kit.contracts.licences import LicenceIssued, LicenceStatusChanged
-from kit.events import CloudEvent
+from kit.licence_read_model import LicenceReadModel
 from matters.models import KnownLicence, RegisteredBusiness
-
-log = structlog.get_logger("matters.licences")
 
 # The licence is not (yet) known here; see the module's note on the race with its issue.
 UNKNOWN = ("unknown_licence", "未找到该证照；如证照刚刚签发，请稍候几秒再提交",
@@ -40,61 +32,12 @@ UNKNOWN = ("unknown_licence", "未找到该证照；如证照刚刚签发，请�
 NOT_IN_FORCE = {"suspended": ("已被暂停", "is suspended"), "revoked": ("已被撤销", "has been revoked")}
 
 
-# --- the read model -----------------------------------------------------------------------------
-
-async def record_issued(session: AsyncSession, event: CloudEvent) -> None:
-    """A licence, or a new version of it (变更, 延续, 补发): an older version arriving late changes nothing."""
-    issued = LicenceIssued.from_event(event)
-    values = dict(licence_number=issued.licence_number, identifier=issued.identifier,
-                  licence_type=issued.licence_type, licence_type_code=issued.licence_type_code,
-                  application_id=issued.application_id, holder_subject=issued.holder_subject,
-                  holder_org_code=issued.holder_org_code, version=issued.version, issued_at=issued.issued_at,
-                  valid_from=issued.valid_from, valid_until=issued.valid_until)
-    stmt = insert(KnownLicence).values(licence_id=issued.licence_id, **values)
-    await session.execute(stmt.on_conflict_do_update(
-        index_elements=[KnownLicence.licence_id],
-        set_={**{key: stmt.excluded[key] for key in values}, "observed_at": func.now()},
-        where=KnownLicence.version <= stmt.excluded.version))
-
-
-async def record_status_changed(session: AsyncSession, event: CloudEvent) -> None:
-    """Suspended, revoked, reinstated or expired; a change older than the one recorded is ignored."""
-    changed = LicenceStatusChanged.from_event(event)
-    applied = await session.scalar(
-        update(KnownLicence)
-        .where(KnownLicence.licence_id == changed.licence_id,
-               or_(KnownLicence.status_at.is_(None), KnownLicence.status_at <= changed.occurred_at))
-        .values(status=changed.to_status, status_at=changed.occurred_at, observed_at=func.now())
-        .returning(KnownLicence.licence_id))
-    if applied is None and await session.get(KnownLicence, changed.licence_id) is None:
-        # Raised so the bus delivers the change again once the licence's issue has been read.
-        raise LookupError(f"status change of a licence not seen yet: {changed.licence_id}")
-    log.info("licence_status_recorded", licence_id=changed.licence_id, to_status=changed.to_status,
-             applied=applied is not None)
-
-
-async def record_event(session: AsyncSession, event: CloudEvent) -> None:
-    if event.type == LicenceStatusChanged.event_type:
-        await record_status_changed(session, event)
-    else:
-        await record_issued(session, event)
+# The read model (kit.licence_read_model): filled by the consumer ``KNOWN_LICENCES.subscription()``.
+KNOWN_LICENCES = LicenceReadModel(KnownLicence)
+find = KNOWN_LICENCES.find
 
 
 # --- checking a reference -----------------------------------------------------------------------
-
-async def find(session: AsyncSession, references: Iterable[str]) -> list[KnownLicence]:
-    """Every licence one of ``references`` names by id, number or identifier: one indexed query."""
-    names = sorted(set(references))
-    if not names:
-        return []
-    return list((await session.scalars(select(KnownLicence).where(or_(
-        KnownLicence.licence_id.in_(names), KnownLicence.licence_number.in_(names),
-        KnownLicence.identifier.in_(names))))).all())
-
-
-def is_holder(licence: KnownLicence, subject: str, org_code: str | None) -> bool:
-    return licence.holder_subject == subject or (org_code is not None and licence.holder_org_code == org_code)
-
 
 def named_by(found: list[KnownLicence], reference: str, subject: str, org_code: str | None) -> KnownLicence | None:
     """The licence ``reference`` names: by id first; a number or identifier shared by several (never
@@ -103,13 +46,13 @@ def named_by(found: list[KnownLicence], reference: str, subject: str, org_code: 
     if by_id is not None:
         return by_id
     named = [lic for lic in found if reference in (lic.licence_number, lic.identifier)]
-    return max(named, key=lambda lic: (is_holder(lic, subject, org_code), lic.issued_at), default=None)
+    return max(named, key=lambda lic: (lic.held_by(subject, org_code), lic.issued_at), default=None)
 
 
 def refusal(licence: KnownLicence, spec: MaterialSpec, subject: str, org_code: str | None,
             now: datetime) -> tuple[str, str, str] | None:
     """(code, Chinese, English) of why ``licence`` cannot stand in for the material ``spec``, or None."""
-    if not is_holder(licence, subject, org_code):
+    if not licence.held_by(subject, org_code):
         return ("licence_not_held", "该证照不属于申请人，请上传该材料",
                 "this licence is not held by the applicant: upload the material instead")
     if licence.licence_type not in spec.substitutes:
@@ -121,7 +64,7 @@ def refusal(licence: KnownLicence, spec: MaterialSpec, subject: str, org_code: s
         zh, en = NOT_IN_FORCE[licence.status]
         return ("licence_not_valid", f"证照 {licence.licence_number} {zh}，请上传该材料",
                 f"the licence {licence.licence_number} {en}: upload the material instead")
-    if licence.valid_until is not None and licence.valid_until < now:
+    if licence.valid_until is not None and licence.expired_by(now):
         day = local_date(licence.valid_until)
         return ("licence_not_valid", f"证照 {licence.licence_number} 已于 {day} 过期，请上传该材料",
                 f"the licence {licence.licence_number} expired on {day}: upload the material instead")
