@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.app import Runtime, ServiceDefinition, create_service_app
+from kit.calendar import local_date
 from kit.scheduling import every
 from matters.api import routers
 from matters.events import SUBSCRIPTIONS
@@ -18,7 +19,7 @@ async def clock_warnings(runtime: Runtime) -> None:
     """Warn at 50%, 80% and 100% of every statutory clock, once across replicas."""
 
     async def tick(session: AsyncSession) -> int:
-        return await clock.send_due_warnings(session, clock.local_date(datetime.now(UTC)))
+        return await clock.send_due_warnings(session, local_date(datetime.now(UTC)))
 
     settings = runtime.settings
     assert isinstance(settings, Settings)

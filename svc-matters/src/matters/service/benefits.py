@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal, SubjectKind
+from kit.calendar import local_date
 from kit.contracts import BenefitGranted, BusinessDataChanged, MaterialRef
 from kit.db import Database
 from kit.errors import FieldError, ServiceUnavailable
@@ -45,7 +46,7 @@ from matters.schemas import (
     IneligibleBusiness,
     RegisteredBusinessInput,
 )
-from matters.service import applications, clock, lifecycle, materials, submission
+from matters.service import applications, lifecycle, materials, submission
 from matters.service.catalogue import current_matter, requirements_of
 
 log = structlog.get_logger("matters.benefits")
@@ -275,7 +276,7 @@ async def _grant(database: Database, benefit: Benefit, matter: MatterVersion, bu
 async def run(database: Database, benefit: Benefit) -> BenefitRunReport:
     """Match every registered business against the rules and grant the benefit to each eligible one not yet granted."""
     ran_at = datetime.now(UTC)
-    today = clock.local_date(ran_at)
+    today = local_date(ran_at)
     examined = granted_now = already = ineligible = 0
     by_rule = {r.id: 0 for r in benefit.rules}
     granted: list[GrantedBusiness] = []

@@ -155,7 +155,7 @@ def requirements_of(matter: MatterVersion) -> MatterRequirements:
     requirements = _requirements.get(key)
     if requirements is None:
         requirements = _requirements[key] = MatterRequirements(
-            code=matter.code, version=matter.version, kind=matter.kind,  # type: ignore[arg-type]
+            code=matter.code, version=matter.version, kind=matter.kind,
             fields=[FormFieldSpec.model_validate(f) for f in matter.fields],
             materials=[MaterialSpec.model_validate(m) for m in matter.materials])
     return requirements
@@ -527,5 +527,5 @@ async def guide_completeness(session: AsyncSession, *, limit: int, cursor: str |
     next_cursor = encode_cursor({"p": page[-1][0].position, "c": page[-1][0].code}) if len(incomplete) > limit else None
     return GuideCompletenessReport(
         summary=summary, next_cursor=next_cursor,
-        items=[IncompleteGuide(code=m.code, version=m.version, name_zh=m.name_zh, kind=m.kind,  # type: ignore[arg-type]
+        items=[IncompleteGuide(code=m.code, version=m.version, name_zh=m.name_zh, kind=m.kind,
                                department=m.department, missing=gaps) for m, gaps in page])

@@ -17,12 +17,12 @@ past the provisional year fails (503 naming the year).
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.calendar import CalendarError, WorkingDayCalendar, default_calendar, local_date
+from kit.calendar import SHANGHAI, CalendarError, WorkingDayCalendar, default_calendar, local_date
 from kit.clock import Reading, WorkingDays, pause_length
 from kit.contracts import ClockWarning
 from kit.errors import ServiceUnavailable
@@ -30,7 +30,6 @@ from kit.events import add_event
 from matters.models import Application, ClockExtension, ClockPause
 from matters.schemas import ClockView
 
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 WARNING_PERCENTS = (50, 80, 100)
 
 

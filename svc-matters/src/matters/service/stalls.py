@@ -45,8 +45,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import CursorResult, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.auth import Principal
-from kit.calendar import CalendarError, WorkingDayCalendar
+from kit.auth import ALL_DEPARTMENTS_ROLES, BUREAU, Principal
+from kit.calendar import SHANGHAI, CalendarError, WorkingDayCalendar, local_date
 from kit.contracts import StallOpened
 from kit.db import Database
 from kit.errors import Conflict, NotFound
@@ -56,7 +56,6 @@ from matters import messages
 from matters.models import Application, Stall
 from matters.schemas import STATUS_LABELS_ZH, ApplicationStatus, Stage
 from matters.service import clock, statuses
-from matters.service.applications import ALL_SEEING_ROLES, BUREAU
 
 log = structlog.get_logger("matters.stalls")
 
@@ -132,7 +131,7 @@ def effective_thresholds(raw: Mapping[str, Any] | None) -> dict[ApplicationStatu
 # --- detection --------------------------------------------------------------------------------
 
 def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, clock.SHANGHAI)
+    return datetime.combine(day, time.min, SHANGHAI)
 
 
 def _crossing(entered: date, working_days: int, cal: WorkingDayCalendar) -> datetime:
@@ -158,7 +157,7 @@ async def _plan(session: AsyncSession, threshold: Threshold, now: datetime, cal:
         return _Plan(now - timedelta(hours=threshold.hours), threshold.hours, None, [], [])
     assert threshold.working_days is not None
     n = threshold.working_days
-    today = clock.local_date(now)
+    today = local_date(now)
     # The (N+1)-th working day on or before today: entering before it means N whole working days
     # have passed after the day of entry and the next one has begun. Raises CalendarError when
     # the calendar lacks the current year: the caller skips the status for this tick.
@@ -167,7 +166,7 @@ async def _plan(session: AsyncSession, threshold: Threshold, now: datetime, cal:
                                      {"s": threshold.status.value})
     if earliest is None:
         return None
-    first = max(clock.local_date(earliest), cutoff_day - timedelta(days=_MAPPING_DAYS_MAX))
+    first = max(local_date(earliest), cutoff_day - timedelta(days=_MAPPING_DAYS_MAX))
     days = [first + timedelta(days=i) for i in range((cutoff_day - first).days)]
     return _Plan(_midnight(cutoff_day), None, n + 1, days, [_crossing(d, n, cal) for d in days])
 
@@ -328,7 +327,7 @@ def stall_view(stall: Stall, now: datetime, matter_kind: str = "licence") -> Sta
 
 def department_scope(principal: Principal) -> str | None:
     """The one department whose stalls (and figures) the caller sees, or None for all of them."""
-    if principal.has_role(*ALL_SEEING_ROLES) or principal.department in (None, BUREAU):
+    if principal.has_role(*ALL_DEPARTMENTS_ROLES) or principal.department in (None, BUREAU):
         return None
     return principal.department
 
