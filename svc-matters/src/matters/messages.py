@@ -43,6 +43,7 @@ LAST_EVENT_ID_INVALID = Text("Last-Event-ID 应为时间线步骤编号", "Last-
 STALL_NOT_FOUND = Text("堵点不存在", "No such stall")
 STALL_ALREADY_RESOLVED_ACKNOWLEDGE = Text("堵点已解决，无需认领", "The stall is already resolved")
 STALL_ALREADY_RESOLVED = Text("堵点已解决", "The stall is already resolved")
+THRESHOLD_SET_BY_OPS = Text("运维配置", "set by ops")
 
 BUNDLE_NOT_FOUND = Text("一件事不存在", "No such bundle")
 
