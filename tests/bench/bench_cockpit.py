@@ -258,12 +258,13 @@ async def time_stall_detection(database_url: str) -> list[str]:
 
     from kit.db import Database
     from matters.service import clock, stalls
+    from matters.settings import effective_thresholds
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
     url = make_url(database_url).set(drivername="postgresql+asyncpg", database=f"{PREFIX}_matters")
     db = Database(url.render_as_string(hide_password=False))
-    thresholds = stalls.effective_thresholds({})
+    thresholds = effective_thresholds({})
     lines = []
     try:
         async with db.transaction() as session:

@@ -17,6 +17,7 @@ from helpdesk.service import sla, tickets
 from kit.calendar import SHANGHAI, CalendarYearMissing, WorkingDayCalendar, WorkingHours
 from kit.errors import ServiceUnavailable
 from kit.events import outbox
+from kit.i18n import Text
 from support import scratch_service_database
 
 HOURS = WorkingHours()  # 09:00–12:00 and 13:00–17:00: 7 working hours a day
@@ -238,7 +239,8 @@ async def test_a_clock_past_the_provisional_year_fails_loudly(database) -> None:
         async with database.transaction() as session:
             await new_ticket(session, at(2027, 12, 31, 15))
     assert problem.value.extensions["missing_year"] == 2028
-    assert "2028" in problem.value.detail
+    detail = problem.value.detail
+    assert isinstance(detail, Text) and "2028" in detail.zh and "2028" in detail.en
     async with database.session() as session:  # nothing half-written
         assert await session.scalar(select(func.count()).select_from(Ticket).where(
             Ticket.created_at == at(2027, 12, 31, 15))) == 0

@@ -422,6 +422,11 @@ def test_a_text_fills_each_language_with_its_own_values() -> None:
     assert (text.zh, text.en, str(text)) == ("办件 A1 不存在", "No application A1", "No application A1")
 
 
+def test_a_stored_note_keeps_both_languages_chinese_first() -> None:
+    assert Text("办件 {id} 已撤回", "Application {id} withdrawn").format(id="A1").both() == \
+        "办件 A1 已撤回 / Application A1 withdrawn"
+
+
 def test_every_catalogue_has_both_languages_and_the_same_placeholders() -> None:
     catalogues = [importlib.import_module(name) for name in CATALOGUES]
     assert [problem for module in catalogues for problem in catalogue_problems(module)] == []

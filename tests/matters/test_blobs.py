@@ -15,13 +15,12 @@ from pydantic import ValidationError
 from kit.migrations import alembic_config, upgrade
 from matters.service.blobs import (
     BlobNotFound,
-    BlobStoreKind,
     FilesystemBlobStore,
     PostgresBlobStore,
     blob_store,
     read_all,
 )
-from matters.settings import Settings
+from matters.settings import BlobStoreKind, Settings
 from support import connect, drop_databases, scratch_service_database
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_unit_blobs"

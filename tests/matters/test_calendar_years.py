@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 
 from kit.calendar import WorkingDayCalendar, parse_year_data
 from kit.events import outbox
+from kit.i18n import Text
 from matters.models import Application, ApplicationStep, ClockPause
 from matters.service import calendar_years, clock
 
@@ -161,4 +162,5 @@ async def test_a_clock_past_the_provisional_year_still_fails_loudly(database, ca
         app = await new_application(session)
         with pytest.raises(ServiceUnavailable) as problem:
             clock.start(app, 300, at(dt.date(2026, 12, 6)))  # reaches 2028: no data, not provisional either
-        assert "2028" in problem.value.detail
+        detail = problem.value.detail
+        assert isinstance(detail, Text) and "2028" in detail.zh and "2028" in detail.en

@@ -17,7 +17,14 @@ from kit.events import outbox
 from matters.models import Application, ApplicationStep, Stall
 from matters.schemas import ApplicationStatus
 from matters.service import stalls
-from matters.settings import Settings
+from matters.settings import (
+    APPLICANT_SIDE,
+    DEFAULT_THRESHOLDS,
+    TERMINAL,
+    Settings,
+    effective_thresholds,
+    parse_overrides,
+)
 from support import scratch_service_database, stall_entry_day, write_test_calendar
 
 SH = dt.timezone(dt.timedelta(hours=8))
@@ -65,7 +72,7 @@ async def idle(database: Database, status: S, since: dt.datetime) -> str:
 async def tick(database: Database, now: dt.datetime, cal: WorkingDayCalendar, overrides: dict | None = None,
                batch: int = 2000) -> stalls.DetectionResult:
     async with database.transaction() as session:
-        return await stalls.detect(session, stalls.effective_thresholds(overrides), now=now, cal=cal, batch=batch)
+        return await stalls.detect(session, effective_thresholds(overrides), now=now, cal=cal, batch=batch)
 
 
 async def stalls_by_app(database: Database) -> dict[str, list[Stall]]:
@@ -190,7 +197,7 @@ async def test_old_idle_periods_outside_the_calendar_count_calendar_days(clean) 
 ])
 def test_bad_threshold_overrides_stop_the_service_at_start(raw: dict) -> None:
     with pytest.raises(ValueError):
-        stalls.parse_overrides(raw)
+        parse_overrides(raw)
     with pytest.raises(ValidationError):
         Settings(stall_thresholds=raw)
 
@@ -198,11 +205,11 @@ def test_bad_threshold_overrides_stop_the_service_at_start(raw: dict) -> None:
 def test_threshold_overrides(monkeypatch) -> None:
     monkeypatch.setenv("MATTERS_STALL_THRESHOLDS", '{"prereviewed": 0.5, "returned": {"working_days": 3}, '
                                                    '"licence_issued": null, "accepted": {"hours": 4}}')
-    effective = stalls.effective_thresholds(Settings().stall_thresholds)
+    effective = effective_thresholds(Settings().stall_thresholds)
     assert effective[S.PREREVIEWED].hours == 0.5 and effective[S.PREREVIEWED].working_days is None
     assert effective[S.RETURNED].working_days == 3 and effective[S.ACCEPTED].hours == 4
-    assert S.LICENCE_ISSUED not in effective and effective[S.UNDER_REVIEW] == stalls.DEFAULT_THRESHOLDS[S.UNDER_REVIEW]
-    assert set(stalls.DEFAULT_THRESHOLDS) & (stalls.APPLICANT_SIDE | stalls.TERMINAL) == set()
+    assert S.LICENCE_ISSUED not in effective and effective[S.UNDER_REVIEW] == DEFAULT_THRESHOLDS[S.UNDER_REVIEW]
+    assert set(DEFAULT_THRESHOLDS) & (APPLICANT_SIDE | TERMINAL) == set()
 
 
 
@@ -229,7 +236,7 @@ async def job_tick(database: Database, moment: dt.datetime, cal: WorkingDayCalen
 
     from kit.scheduling import run_tick
 
-    job = stalls.detection_job(stalls.effective_thresholds(overrides), batch=100, cal=cal)
+    job = stalls.detection_job(effective_thresholds(overrides), batch=100, cal=cal)
     with time_machine.travel(moment, tick=False):
         return await run_tick(database, "matters.stall-detection", job, tick_seconds=60)
 

@@ -38,6 +38,12 @@ class Text:
     def pick(self, english: bool) -> str:
         return self.en if english else self.zh
 
+    def both(self) -> str:
+        """Both languages in one string, Chinese first: for a note stored once and shown as stored to
+        readers of either language (a timeline step's reason, an exemption note), where no
+        ``Accept-Language`` chooses."""
+        return f"{self.zh} / {self.en}"
+
     def __str__(self) -> str:
         # Logs and exceptions' own messages: English, for the people who operate the platform.
         return self.en

@@ -79,3 +79,8 @@ YEAR_OUT_OF_RANGE = Text("年份须在 {first}–{last} 之间", "The year must 
 NO_PENDING_CALENDAR = Text("{year} 年没有待审批的日历", "No calendar of {year} awaits approval")
 SUBMITTER_CANNOT_APPROVE = Text("提交人不能审批自己提交的日历", "The submitter cannot approve their own submission")
 CALENDAR_PUBLISH_FAILED = Text("日历发布失败，请稍后再试", "The calendar could not be published; try again")
+
+# Request validation (kit.i18n.invalid)
+OPENING_PERIODS_OUT_OF_ORDER = Text("办理时段须依次排列、互不重叠，且结束晚于开始",
+                                    "periods must be in order, not overlap, and close after they open")
+CHECKIN_NEEDS_MATTER_OR_APPOINTMENT = Text("须填写事项编码或预约号", "matter_code or appointment_id is required")

@@ -6,6 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from helpdesk import messages
+from kit.i18n import invalid
+
 Channel = Literal["online", "hotline", "hall", "assistant"]
 Priority = Literal["normal", "high", "urgent"]
 TicketStatus = Literal["new", "assigned", "waiting_applicant", "resolved", "closed", "reopened"]
@@ -275,7 +278,7 @@ class HallCreate(Strict):
         previous = "00:00"
         for period in value:
             if not (previous <= period.opens < period.closes):
-                raise ValueError("periods must be in order, not overlap, and close after they open")
+                raise invalid(messages.OPENING_PERIODS_OUT_OF_ORDER, "value_error")
             previous = period.closes
         return value
 
@@ -318,7 +321,7 @@ class CheckinCreate(Strict):
     @model_validator(mode="after")
     def _matter_or_appointment(self) -> CheckinCreate:
         if self.matter_code is None and self.appointment_id is None:
-            raise ValueError("matter_code or appointment_id is required")
+            raise invalid(messages.CHECKIN_NEEDS_MATTER_OR_APPOINTMENT, "value_error")
         return self
 
 

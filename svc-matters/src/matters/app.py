@@ -7,18 +7,19 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.app import Runtime, ServiceDefinition, create_service_app
+from kit.calendar import local_date
 from kit.scheduling import every
 from matters.api import routers
 from matters.events import SUBSCRIPTIONS
 from matters.service import catalogue, clock, live, stalls
-from matters.settings import Settings
+from matters.settings import Settings, effective_thresholds
 
 
 async def clock_warnings(runtime: Runtime) -> None:
     """Warn at 50%, 80% and 100% of every statutory clock, once across replicas."""
 
     async def tick(session: AsyncSession) -> int:
-        return await clock.send_due_warnings(session, clock.local_date(datetime.now(UTC)))
+        return await clock.send_due_warnings(session, local_date(datetime.now(UTC)))
 
     settings = runtime.settings
     assert isinstance(settings, Settings)
@@ -29,7 +30,7 @@ async def stall_detection(runtime: Runtime) -> None:
     """Open and close stalls, once per tick across replicas."""
     settings = runtime.settings
     assert isinstance(settings, Settings)
-    job = stalls.detection_job(stalls.effective_thresholds(settings.stall_thresholds), batch=settings.stall_batch_size)
+    job = stalls.detection_job(effective_thresholds(settings.stall_thresholds), batch=settings.stall_batch_size)
     await every(runtime.database, "matters.stall-detection", settings.stall_detection_interval_seconds, job)
 
 
@@ -61,5 +62,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                       {"name": "applications", "description": "办件 — applications, status and timeline"}],
     ))
     app.state.live_hub = hub
-    app.state.stall_thresholds = stalls.effective_thresholds(settings.stall_thresholds)
+    app.state.stall_thresholds = effective_thresholds(settings.stall_thresholds)
     return app

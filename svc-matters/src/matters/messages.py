@@ -43,8 +43,34 @@ LAST_EVENT_ID_INVALID = Text("Last-Event-ID 应为时间线步骤编号", "Last-
 STALL_NOT_FOUND = Text("堵点不存在", "No such stall")
 STALL_ALREADY_RESOLVED_ACKNOWLEDGE = Text("堵点已解决，无需认领", "The stall is already resolved")
 STALL_ALREADY_RESOLVED = Text("堵点已解决", "The stall is already resolved")
+THRESHOLD_SET_BY_OPS = Text("运维配置", "set by ops")
 
 BUNDLE_NOT_FOUND = Text("一件事不存在", "No such bundle")
+BUNDLE_MATTER_UNAVAILABLE = Text("一件事 {bundle} 的事项 {code} 暂不可办", "matter {code} of bundle {bundle} is unavailable")
+BUNDLE_TYPE_UNKNOWN = Text("没有这种一件事", "unknown bundle type")
+BUNDLE_TYPE_UNKNOWN_FIELD = Text("一件事类型 {bundle_type} 不存在，可选：{known}", "no bundle type {bundle_type}; known: {known}")
+BUNDLE_PARTS_MISMATCH = Text("一件事的事项不完整或有多余", "the parts do not match the bundle type")
+BUNDLE_PART_MISSING = Text("缺少事项 {code} 的申请内容", "the bundle needs a part for {code}")
+BUNDLE_PART_UNKNOWN = Text("该一件事不包含事项 {code}", "{code} is not part of this bundle")
+BUNDLE_SHARED_FIELD_UNKNOWN = Text("该一件事的事项均无此填报项", "no matter of this bundle has this field")
+BUNDLE_SHARED_MATERIAL_UNKNOWN = Text("该一件事的事项均不需要此材料", "no matter of this bundle needs this material")
+BUNDLE_FIELD_FIXED = Text("本一件事中该项须为 {value}", "this bundle fixes this field to {value}")
+BUNDLE_UNFIT = Text("一件事申请内容不符合事项要求，均未提交", "the bundle does not fit its matters: nothing was filed")
+
+# Stored once with the record and shown as stored (Text.both): the reader's language is not known.
+LICENCE_EXEMPTION_NOTE = Text("申请人持有的证照可替代该材料", "a licence the applicant holds stands in for it")
+EARLIER_EXEMPTION_NOTE = Text("同一申请人此前办件已提交该材料", "submitted with an earlier application of the same applicant")
+BENEFIT_GRANTED_NOTE = Text("免申即享：符合条件，无需申请即予备案", "granted without application")
+DUE_DATE_RECOMPUTED_NOTE = Text("法定日历 {year} 已批准，办理时限重新计算为 {due}",
+                                "the statutory calendar of {year} was approved; the due date is recomputed as {due}")
+DUE_DATE_RECOMPUTED_PROVISIONAL_NOTE = Text(
+    "法定日历 {year} 已批准，办理时限重新计算为 {due}（仍含暂定年份）",
+    "the statutory calendar of {year} was approved; the due date is recomputed as {due} (still counting on a provisional year)")
+
+BUSINESS_LINE_MALFORMED = Text("格式不符合要求：{problem}", "{problem}")
+BUSINESS_USCC_INVALID = Text("统一社会信用代码无效（格式或校验位错误）",
+                             "not a valid unified social credit code (format or check character)")
+BUSINESS_LINE_REPEATED = Text("与第 {line} 行重复", "repeats line {line}")
 
 AUTHORISATION_NOT_FOUND = Text("授权不存在", "No such authorisation")
 AUTHORISATION_COMPANY_ONLY = Text("仅企业账号可以管理授权", "Only a company account grants and revokes authorisations")
@@ -60,3 +86,20 @@ PERIOD_REVERSED = Text("开始日期不能晚于结束日期", "from must not be
 PERIOD_REVERSED_FIELD = Text("开始日期晚于结束日期", "from is after to")
 PERIOD_TOO_LONG = Text("统计期间不能超过 {days} 天", "The period may span at most {days} days")
 PERIOD_TOO_LONG_FIELD = Text("期间最长 {days} 天", "At most {days} days")
+
+# Importing matters: rules across the fields of a well-typed entry.
+IMPORT_PROMISED_EXCEEDS_STATUTORY = Text("承诺时限（{promised}）不能超过法定时限（{statutory}）",
+                                         "the promised time limit ({promised}) cannot exceed the statutory one ({statutory})")
+IMPORT_CHANNEL_REPEATED = Text("办理渠道重复", "duplicate channel")
+IMPORT_FIELD_KEY_REPEATED = Text("表单字段 {key} 重复", "duplicate field key {key}")
+IMPORT_OPTIONS_REQUIRED = Text("枚举字段须列出可选项", "an enum field needs its options")
+IMPORT_OPTIONS_NOT_ALLOWED = Text("只有枚举字段可以有可选项", "only enum fields have options")
+IMPORT_OPTION_REPEATED = Text("可选项取值重复", "duplicate option value")
+IMPORT_RANGE_NOT_ALLOWED = Text("只有数值字段可以设置取值范围", "only integer and decimal fields have a range")
+IMPORT_MIN_EXCEEDS_MAX = Text("最小值不能大于最大值", "min cannot exceed max")
+IMPORT_MAX_LENGTH_NOT_ALLOWED = Text("只有文本字段可以设置长度上限", "only text fields have a max_length")
+IMPORT_CONDITION_FIELD_UNKNOWN = Text("条件引用的字段 {other} 不存在", "the condition names no other field {other}")
+IMPORT_CONDITION_OPTION_INVALID = Text("{value} 不是字段 {other} 的可选项", "{value} is not an option of {other}")
+IMPORT_MATERIAL_CODE_REPEATED = Text("材料编码 {code} 重复", "duplicate material code {code}")
+IMPORT_FILE_TYPE_REPEATED = Text("文件格式重复", "duplicate file type")
+IMPORT_CODE_REPEATED_IN_REQUEST = Text("同一请求中第 {index} 项已是事项 {code}", "entry {index} of this request already is {code}")

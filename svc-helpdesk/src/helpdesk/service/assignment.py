@@ -96,7 +96,7 @@ async def reassign_unanswered(session: AsyncSession, now: datetime, after_second
         # The step's note is stored once for readers of either language.
         reason = messages.REASSIGNED_NO_ANSWER.format(seconds=f"{after_seconds:.0f}")
         give_to(session, ticket, agent, now, action="reassigned", actor=None,
-                note=f"{previous} → {agent.subject}: {reason.zh} / {reason.en}")
+                note=f"{previous} → {agent.subject}: {reason.both()}")
         absent = await session.get(Agent, previous) if previous else None
         if absent is not None and absent.available:
             absent.available, absent.updated_at = False, now

@@ -36,6 +36,7 @@ from helpdesk.models import SlaClock, SlaClockPause, SlaPolicy
 from kit.calendar import CalendarError, WorkingDayCalendar, WorkingHours, default_calendar
 from kit.clock import OfficeSeconds, Reading, Scale, WallSeconds, from_start
 from kit.errors import ServiceUnavailable
+from kit.i18n import Text
 
 UNITS = ("seconds", "working_hours", "working_days")
 CLOCK_KINDS = ("first_response", "next_response", "resolution")
@@ -95,7 +96,7 @@ def configure(hours: WorkingHours) -> None:
 
 def calendar_problem(error: CalendarError) -> ServiceUnavailable:
     """No calendar for a year a clock runs into: fail loudly (503 naming the year), never guess."""
-    return ServiceUnavailable(f"{error.message_zh} / {error.message_en}", calendar_error=type(error).__name__,
+    return ServiceUnavailable(Text(error.message_zh, error.message_en), calendar_error=type(error).__name__,
                               missing_year=getattr(error, "year", None))
 
 

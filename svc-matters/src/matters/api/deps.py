@@ -16,7 +16,7 @@ from matters.settings import Settings
 
 SettingsDep = Annotated[Settings, Depends(settings_dependency(Settings))]
 LiveHubDep = Annotated[LiveHub, Depends(state_dependency("live_hub", LiveHub))]
-# Status → threshold in force (matters.service.stalls.effective_thresholds), set when the app is created.
+# Status → threshold in force (matters.settings.effective_thresholds), set when the app is created.
 StallThresholdsDep = Annotated[dict, Depends(state_dependency("stall_thresholds", dict))]
 
 

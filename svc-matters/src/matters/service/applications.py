@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit import idempotency
 from kit.audit import record_audit
-from kit.auth import ALL_DEPARTMENTS_ROLES, BUREAU, Principal, Role, sees_every_department
+from kit.auth import BUREAU, Principal, Role, sees_every_department
+from kit.calendar import SHANGHAI, local_date
 from kit.contracts import (
     MaterialRef,
     PrereviewVerdictIssued,
@@ -44,9 +45,6 @@ from matters.service.statuses import stage_of
 log = structlog.get_logger("matters.applications")
 
 PREQUAL_ACTOR = "svc-prequal"
-# Staff whose department is the bureau itself see every department's applications (kit.auth).
-ALL_SEEING_ROLES = ALL_DEPARTMENTS_ROLES
-
 
 # --- views ------------------------------------------------------------------------------------
 
@@ -331,16 +329,16 @@ async def list_applications(session: AsyncSession, principal: Principal, *, limi
         if not principal.is_staff:
             raise BadRequest(messages.APPLICANT_FILTER_STAFF_ONLY)
         stmt = stmt.where(or_(Application.applicant_subject == applicant, Application.applicant_org_code == applicant))
-    today = clock.local_date(datetime.now(UTC))
+    today = local_date(datetime.now(UTC))
     if overdue is True:
         stmt = stmt.where(overdue_condition(today))
     elif overdue is False:
         stmt = stmt.where(~overdue_condition(today))
     if created_from:
-        stmt = stmt.where(Application.created_at >= datetime.combine(created_from, datetime.min.time(), clock.SHANGHAI))
+        stmt = stmt.where(Application.created_at >= datetime.combine(created_from, datetime.min.time(), SHANGHAI))
     if created_to:
         stmt = stmt.where(Application.created_at < datetime.combine(created_to + timedelta(days=1), datetime.min.time(),
-                                                                    clock.SHANGHAI))
+                                                                    SHANGHAI))
     after = newest_first_after(cursor, Application.created_at, Application.id)
     if after is not None:
         stmt = stmt.where(after)
@@ -348,7 +346,7 @@ async def list_applications(session: AsyncSession, principal: Principal, *, limi
     items = []
     for a in rows[:limit]:
         overdue_now = (a.clock_started_on is not None and a.clock_paused_since is None and a.clock_due_date is not None
-                       and (clock.local_date(a.clock_stopped_at) if a.clock_stopped_at else today) > a.clock_due_date)
+                       and (local_date(a.clock_stopped_at) if a.clock_stopped_at else today) > a.clock_due_date)
         items.append(ApplicationListItem(
             id=a.id, matter_code=a.matter_code, status=a.status, status_label_zh=STATUS_LABELS_ZH[ApplicationStatus(a.status)],
             stage=stage_of(a.status, a.matter_kind), department=a.department, due_date=a.clock_due_date,

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal, SubjectKind
+from kit.calendar import local_date
 from kit.contracts import BenefitGranted, BusinessDataChanged, MaterialRef
 from kit.db import Database
 from kit.errors import FieldError, ServiceUnavailable
@@ -45,7 +46,7 @@ from matters.schemas import (
     IneligibleBusiness,
     RegisteredBusinessInput,
 )
-from matters.service import applications, clock, lifecycle, materials, submission
+from matters.service import applications, lifecycle, materials, submission
 from matters.service.catalogue import current_matter, requirements_of
 
 log = structlog.get_logger("matters.benefits")
@@ -131,8 +132,8 @@ def rules_view(benefit: Benefit) -> BenefitRulesView:
 # --- business data --------------------------------------------------------------------------------
 
 def _pydantic_errors(exc: ValidationError) -> list[FieldError]:
-    return [FieldError(field=".".join(str(p) for p in e["loc"]) or "line", code=e["type"],
-                       message=f"格式不符合要求：{e['msg']}", message_en=e["msg"]) for e in exc.errors()]
+    return [FieldError.of(".".join(str(p) for p in e["loc"]) or "line",
+                          messages.BUSINESS_LINE_MALFORMED.format(problem=e["msg"]), e["type"]) for e in exc.errors()]
 
 
 # What a business's data event carries: a rerun of an import that changes none of it sends nothing.
@@ -160,14 +161,12 @@ async def import_businesses(database: Database, lines: list[Any], *, source: str
             continue
         uscc = line.uscc.strip().upper()
         if not is_valid_uscc(uscc):
-            report.append(BusinessImportLine(line=number, uscc=line.uscc, result="rejected", errors=[FieldError(
-                field="uscc", code="invalid_uscc", message="统一社会信用代码无效（格式或校验位错误）",
-                message_en="not a valid unified social credit code (format or check character)")]))
+            report.append(BusinessImportLine(line=number, uscc=line.uscc, result="rejected", errors=[FieldError.of(
+                "uscc", messages.BUSINESS_USCC_INVALID, "invalid_uscc")]))
             continue
         if uscc in accepted:
-            report.append(BusinessImportLine(line=number, uscc=uscc, result="rejected", errors=[FieldError(
-                field="uscc", code="duplicate_in_import", message=f"与第 {accepted[uscc]['line']} 行重复",
-                message_en=f"repeats line {accepted[uscc]['line']}")]))
+            report.append(BusinessImportLine(line=number, uscc=uscc, result="rejected", errors=[FieldError.of(
+                "uscc", messages.BUSINESS_LINE_REPEATED.format(line=accepted[uscc]["line"]), "duplicate_in_import")]))
             continue
         # Outside Shanghai is kept as given: the location rule then says why the business is not eligible.
         district = normalize_shanghai_district(line.district) if is_shanghai_district(line.district) else line.district.strip()
@@ -259,7 +258,7 @@ async def _grant(database: Database, benefit: Benefit, matter: MatterVersion, bu
             app.exempted_materials = await materials.record_application_materials(session, app, refs)
             await lifecycle.record_step(
                 session, app, status=ApplicationStatus.COMPLETED, action="auto_match", actor=SERVICE_ACTOR,
-                actor_role=lifecycle.SERVICE, reason="免申即享：符合条件，无需申请即予备案 / granted without application",
+                actor_role=lifecycle.SERVICE, reason=messages.BENEFIT_GRANTED_NOTE.both(),
                 details={"benefit": benefit.code, "rule_version": benefit.rule_version, "grant_id": grant_id,
                          "matched_rules": [{"id": r.id, "description_zh": r.description_zh} for r in benefit.rules],
                          "data_source": business.source, "fields_not_held": not_held},
@@ -275,7 +274,7 @@ async def _grant(database: Database, benefit: Benefit, matter: MatterVersion, bu
 async def run(database: Database, benefit: Benefit) -> BenefitRunReport:
     """Match every registered business against the rules and grant the benefit to each eligible one not yet granted."""
     ran_at = datetime.now(UTC)
-    today = clock.local_date(ran_at)
+    today = local_date(ran_at)
     examined = granted_now = already = ineligible = 0
     by_rule = {r.id: 0 for r in benefit.rules}
     granted: list[GrantedBusiness] = []

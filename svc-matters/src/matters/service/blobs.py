@@ -17,21 +17,16 @@ import os
 import re
 import tempfile
 from collections.abc import AsyncIterator
-from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import text
 
 from kit.db import Database
+from matters.settings import BlobStoreKind
 
 CHUNK_BYTES = 1024 * 1024
 _KEY = re.compile(r"^[0-9a-f]{64}$")
-
-
-class BlobStoreKind(StrEnum):
-    POSTGRES = "postgres"
-    FILESYSTEM = "filesystem"
 
 
 class BlobNotFound(LookupError):

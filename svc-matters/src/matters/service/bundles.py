@@ -29,6 +29,7 @@ from kit import idempotency
 from kit.auth import Principal, Role
 from kit.db import Database
 from kit.errors import FieldError, NotFound, ServiceUnavailable, ValidationFailed
+from kit.i18n import Text
 from kit.pagination import Page, newest_first_after, newest_first_cursor
 from matters import messages
 from matters.models import Application, Bundle, MatterVersion
@@ -101,7 +102,7 @@ async def _members(session: AsyncSession, bundle_type: BundleType) -> list[Matte
     for code in bundle_type.matters:
         matter = await current_matter(session, code)
         if matter is None:  # the catalogue lost a member: a configuration fault, not the caller's
-            raise ServiceUnavailable(f"一件事 {bundle_type.code} 的事项 {code} 暂不可办 / matter {code} is unavailable")
+            raise ServiceUnavailable(messages.BUNDLE_MATTER_UNAVAILABLE.format(bundle=bundle_type.code, code=code))
         found.append(matter)
     return found
 
@@ -129,14 +130,10 @@ async def list_types(session: AsyncSession) -> list[BundleTypeView]:
 
 # --- filing a bundle ----------------------------------------------------------------------------
 
-def _error(field_path: str, code: str, zh: str, en: str) -> FieldError:
-    return FieldError(field=field_path, code=code, message=zh, message_en=en)
-
-
 def _check_parts(bundle_type: BundleType, body: BundleCreate) -> list[FieldError]:
-    errors = [_error(f"parts.{code}", "missing_part", "缺少该事项的申请内容", f"the bundle needs a part for {code}")
+    errors = [FieldError.of(f"parts.{code}", messages.BUNDLE_PART_MISSING.format(code=code), "missing_part")
               for code in bundle_type.matters if code not in body.parts]
-    errors += [_error(f"parts.{code}", "unknown_part", "该一件事不包含此事项", f"{code} is not part of this bundle")
+    errors += [FieldError.of(f"parts.{code}", messages.BUNDLE_PART_UNKNOWN.format(code=code), "unknown_part")
                for code in body.parts if code not in bundle_type.matters]
     return errors
 
@@ -147,10 +144,10 @@ async def _prepare(session: AsyncSession, principal: Principal, bundle_type: Bun
     errors: list[FieldError] = []
     field_keys = {f["key"] for m in members for f in m.fields}
     material_codes = {x["code"] for m in members for x in m.materials}
-    errors += [_error(f"shared.{k}", "unknown_field", "该一件事的事项均无此填报项", "no matter of this bundle has this field")
+    errors += [FieldError.of(f"shared.{k}", messages.BUNDLE_SHARED_FIELD_UNKNOWN, "unknown_field")
                for k in body.shared if k not in field_keys]
-    errors += [_error(f"shared_materials.{c}", "unknown_material", "该一件事的事项均不需要此材料",
-                      "no matter of this bundle needs this material") for c in body.shared_materials if c not in material_codes]
+    errors += [FieldError.of(f"shared_materials.{c}", messages.BUNDLE_SHARED_MATERIAL_UNKNOWN, "unknown_material")
+               for c in body.shared_materials if c not in material_codes]
     prepared: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for matter in members:
         part = body.parts[matter.code]
@@ -167,8 +164,7 @@ async def _prepare(session: AsyncSession, principal: Principal, bundle_type: Bun
             form[k], origin[k] = v, f"parts.{matter.code}.form.{k}"
         for k, v in presets.items():
             if k in form and form[k] != v:
-                errors.append(_error(origin[k], "fixed_by_bundle", f"本一件事中该项须为 {v!r}",
-                                     f"this bundle fixes this field to {v!r}"))
+                errors.append(FieldError.of(origin[k], messages.BUNDLE_FIELD_FIXED.format(value=repr(v)), "fixed_by_bundle"))
             form[k] = v
             origin.setdefault(k, f"parts.{matter.code}.form.{k}")
         material_inputs: dict[str, Any] = {}
@@ -201,17 +197,17 @@ async def create_bundle(database: Database, principal: Principal, body: BundleCr
     async def create(session: AsyncSession) -> BundleView:
         bundle_type = BUNDLE_TYPES.get(body.bundle_type)
         if bundle_type is None:
-            raise ValidationFailed("没有这种一件事 / unknown bundle type", errors=[_error(
-                "bundle_type", "unknown_bundle_type", f"一件事类型 {body.bundle_type} 不存在，可选：{'、'.join(BUNDLE_TYPES)}",
-                f"no bundle type {body.bundle_type}; known: {', '.join(BUNDLE_TYPES)}")])
+            known = Text("、".join(BUNDLE_TYPES), ", ".join(BUNDLE_TYPES))
+            raise ValidationFailed(messages.BUNDLE_TYPE_UNKNOWN, errors=[FieldError.of(
+                "bundle_type", messages.BUNDLE_TYPE_UNKNOWN_FIELD.format(bundle_type=body.bundle_type, known=known),
+                "unknown_bundle_type")])
         errors = _check_parts(bundle_type, body)
         if errors:
-            raise ValidationFailed("一件事的事项不完整或有多余 / the parts do not match the bundle type", errors=errors)
+            raise ValidationFailed(messages.BUNDLE_PARTS_MISMATCH, errors=errors)
         members = await _members(session, bundle_type)
         prepared, errors = await _prepare(session, principal, bundle_type, members, body)
         if errors:
-            raise ValidationFailed("一件事申请内容不符合事项要求，均未提交 / the bundle does not fit its matters: "
-                                   "nothing was filed", errors=errors)
+            raise ValidationFailed(messages.BUNDLE_UNFIT, errors=errors)
         now = datetime.now(UTC)
         bundle = Bundle(id=uuid.uuid4().hex, bundle_type=bundle_type.code, applicant_subject=principal.subject,
                         status=BundleStatus.IN_PROGRESS.value, created_at=now)

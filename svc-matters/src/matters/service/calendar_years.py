@@ -23,6 +23,7 @@ from kit.calendar import CalendarError, approved_years, refresh_approved_year
 from kit.contracts import ApplicationDueDateChanged
 from kit.contracts.helpdesk import CalendarYearApproved
 from kit.events import CloudEvent, outbox, outbox_row
+from matters import messages
 from matters.models import Application, ClockPause
 from matters.schemas import ApplicationStatus
 from matters.service import clock, lifecycle
@@ -39,9 +40,8 @@ class ApprovedYearNotYetReadable(RuntimeError):
 
 
 def _note(year: int, due: date, provisional: bool) -> str:
-    still_zh, still_en = ("（仍含暂定年份）", " (still counting on a provisional year)") if provisional else ("", "")
-    return (f"法定日历 {year} 已批准，办理时限重新计算为 {due.isoformat()}{still_zh} / "
-            f"the statutory calendar of {year} was approved; the due date is recomputed as {due.isoformat()}{still_en}")
+    note = messages.DUE_DATE_RECOMPUTED_PROVISIONAL_NOTE if provisional else messages.DUE_DATE_RECOMPUTED_NOTE
+    return note.format(year=year, due=due.isoformat()).both()
 
 
 async def _ensure_installed(year: int, kv_revision: int | None) -> None:

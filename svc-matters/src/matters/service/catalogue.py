@@ -36,6 +36,7 @@ from kit.contracts import FormFieldSpec, MaterialSpec, MatterPublished, MatterRe
 from kit.db import Database
 from kit.errors import BadRequest, FieldError, NotFound
 from kit.events import add_event, outbox, outbox_row
+from kit.i18n import Text
 from kit.pagination import Page, decode_cursor, encode_cursor
 from kit.scheduling import JobFn
 from matters import messages
@@ -155,7 +156,7 @@ def requirements_of(matter: MatterVersion) -> MatterRequirements:
     requirements = _requirements.get(key)
     if requirements is None:
         requirements = _requirements[key] = MatterRequirements(
-            code=matter.code, version=matter.version, kind=matter.kind,  # type: ignore[arg-type]
+            code=matter.code, version=matter.version, kind=matter.kind,
             fields=[FormFieldSpec.model_validate(f) for f in matter.fields],
             materials=[MaterialSpec.model_validate(m) for m in matter.materials])
     return requirements
@@ -248,7 +249,7 @@ def _message_zh(error: ErrorDetails, field: str) -> str:
         if field == "help_video_url":
             return "应为 https:// 开头的链接"
         return "不能为空白"
-    messages = {
+    by_kind = {
         "missing": "必填", "extra_forbidden": "不允许的属性（拼写错误？）", "string_type": "应为文本",
         "int_type": "应为整数", "float_type": "应为数字", "bool_type": "应为 true 或 false", "list_type": "应为数组",
         "dict_type": "应为对象", "model_type": "应为对象", "model_attributes_type": "应为对象",
@@ -257,7 +258,7 @@ def _message_zh(error: ErrorDetails, field: str) -> str:
         "too_long": f"不能超过 {ctx.get('max_length')} 项", "too_short": f"至少 {ctx.get('min_length')} 项",
         "greater_than_equal": f"不能小于 {ctx.get('ge')}", "less_than_equal": f"不能大于 {ctx.get('le')}",
     }
-    return messages.get(kind, "格式不正确")
+    return by_kind.get(kind, "格式不正确")
 
 
 def _shape_errors(error: ValidationError) -> list[FieldError]:
@@ -283,46 +284,45 @@ def _consistency_errors(m: MatterImport) -> list[FieldError]:
     """What a well-typed entry can still get wrong: rules across fields."""
     errors: list[FieldError] = []
 
-    def err(field: str, code: str, zh: str, en: str) -> None:
-        errors.append(FieldError(field=field, code=code, message=zh, message_en=en))
+    def err(field: str, code: str, text: Text) -> None:
+        errors.append(FieldError.of(field, text, code))
 
     if m.promised_days > m.statutory_days:
-        err("promised_days", "promised_exceeds_statutory", f"承诺时限（{m.promised_days}）不能超过法定时限（{m.statutory_days}）",
-            "the promised time limit cannot exceed the statutory one")
+        err("promised_days", "promised_exceeds_statutory", messages.IMPORT_PROMISED_EXCEEDS_STATUTORY.format(
+            promised=m.promised_days, statutory=m.statutory_days))
     for i in _duplicates(list(m.channels)):
-        err(f"channels[{i}]", "duplicate", "办理渠道重复", "duplicate channel")
+        err(f"channels[{i}]", "duplicate", messages.IMPORT_CHANNEL_REPEATED)
     by_key = {f.key: f for f in m.fields}
     for i in _duplicates([f.key for f in m.fields]):
-        err(f"fields[{i}].key", "duplicate_key", f"表单字段 {m.fields[i].key} 重复", f"duplicate field key {m.fields[i].key}")
+        err(f"fields[{i}].key", "duplicate_key", messages.IMPORT_FIELD_KEY_REPEATED.format(key=m.fields[i].key))
     for i, f in enumerate(m.fields):
         at = f"fields[{i}]"
         if f.type == "enum" and not f.options:
-            err(f"{at}.options", "options_required", "枚举字段须列出可选项", "an enum field needs its options")
+            err(f"{at}.options", "options_required", messages.IMPORT_OPTIONS_REQUIRED)
         if f.type != "enum" and f.options is not None:
-            err(f"{at}.options", "options_not_allowed", "只有枚举字段可以有可选项", "only enum fields have options")
+            err(f"{at}.options", "options_not_allowed", messages.IMPORT_OPTIONS_NOT_ALLOWED)
         for j in _duplicates([o.value for o in f.options or []]):
-            err(f"{at}.options[{j}].value", "duplicate_option", "可选项取值重复", "duplicate option value")
+            err(f"{at}.options[{j}].value", "duplicate_option", messages.IMPORT_OPTION_REPEATED)
         if (f.min is not None or f.max is not None) and f.type not in NUMERIC_FIELD_TYPES:
-            err(f"{at}.min" if f.min is not None else f"{at}.max", "range_not_allowed", "只有数值字段可以设置取值范围",
-                "only integer and decimal fields have a range")
+            err(f"{at}.min" if f.min is not None else f"{at}.max", "range_not_allowed",
+                messages.IMPORT_RANGE_NOT_ALLOWED)
         if f.min is not None and f.max is not None and f.min > f.max:
-            err(f"{at}.min", "min_exceeds_max", "最小值不能大于最大值", "min cannot exceed max")
+            err(f"{at}.min", "min_exceeds_max", messages.IMPORT_MIN_EXCEEDS_MAX)
         if f.max_length is not None and f.type not in TEXT_FIELD_TYPES:
-            err(f"{at}.max_length", "max_length_not_allowed", "只有文本字段可以设置长度上限", "only text fields have a max_length")
+            err(f"{at}.max_length", "max_length_not_allowed", messages.IMPORT_MAX_LENGTH_NOT_ALLOWED)
         for other, value in (f.required_when or {}).items():
             target = by_key.get(other)
             if target is None or other == f.key:
-                err(f"{at}.required_when.{other}", "unknown_field", f"条件引用的字段 {other} 不存在",
-                    f"the condition names no other field {other}")
+                err(f"{at}.required_when.{other}", "unknown_field",
+                    messages.IMPORT_CONDITION_FIELD_UNKNOWN.format(other=other))
             elif target.type == "enum" and value not in {o.value for o in target.options or []}:
-                err(f"{at}.required_when.{other}", "invalid_option", f"{value} 不是字段 {other} 的可选项",
-                    f"{value} is not an option of {other}")
+                err(f"{at}.required_when.{other}", "invalid_option",
+                    messages.IMPORT_CONDITION_OPTION_INVALID.format(value=value, other=other))
     for i in _duplicates([x.code for x in m.materials]):
-        err(f"materials[{i}].code", "duplicate_code", f"材料编码 {m.materials[i].code} 重复",
-            f"duplicate material code {m.materials[i].code}")
+        err(f"materials[{i}].code", "duplicate_code", messages.IMPORT_MATERIAL_CODE_REPEATED.format(code=m.materials[i].code))
     for i, x in enumerate(m.materials):
         for j in _duplicates(list(x.file_types)):
-            err(f"materials[{i}].file_types[{j}]", "duplicate", "文件格式重复", "duplicate file type")
+            err(f"materials[{i}].file_types[{j}]", "duplicate", messages.IMPORT_FILE_TYPE_REPEATED)
     return errors
 
 
@@ -369,9 +369,8 @@ async def import_matters(database: Database, principal: Principal, entries: list
         code = raw.get("code") if isinstance(raw.get("code"), str) else None
         matter, errors = validate_entry(raw)
         if matter is not None and matter.code in valid:
-            errors = [FieldError(field="code", code="duplicate_in_request",
-                                 message=f"同一请求中第 {valid[matter.code][0]} 项已是事项 {matter.code}",
-                                 message_en=f"entry {valid[matter.code][0]} of this request already is {matter.code}")]
+            errors = [FieldError.of("code", messages.IMPORT_CODE_REPEATED_IN_REQUEST.format(
+                index=valid[matter.code][0], code=matter.code), "duplicate_in_request")]
         elif matter is not None:
             valid[matter.code] = (index, matter)
         results.append(ImportEntryResult(index=index, code=code, outcome=ImportOutcome.REJECTED, version=None,
@@ -527,5 +526,5 @@ async def guide_completeness(session: AsyncSession, *, limit: int, cursor: str |
     next_cursor = encode_cursor({"p": page[-1][0].position, "c": page[-1][0].code}) if len(incomplete) > limit else None
     return GuideCompletenessReport(
         summary=summary, next_cursor=next_cursor,
-        items=[IncompleteGuide(code=m.code, version=m.version, name_zh=m.name_zh, kind=m.kind,  # type: ignore[arg-type]
+        items=[IncompleteGuide(code=m.code, version=m.version, name_zh=m.name_zh, kind=m.kind,
                                department=m.department, missing=gaps) for m, gaps in page])

@@ -17,20 +17,20 @@ past the provisional year fails (503 naming the year).
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.calendar import CalendarError, WorkingDayCalendar, default_calendar, local_date
+from kit.calendar import SHANGHAI, CalendarError, WorkingDayCalendar, default_calendar, local_date
 from kit.clock import Reading, WorkingDays, pause_length
 from kit.contracts import ClockWarning
 from kit.errors import ServiceUnavailable
 from kit.events import add_event
+from kit.i18n import Text
 from matters.models import Application, ClockExtension, ClockPause
 from matters.schemas import ClockView
 
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 WARNING_PERCENTS = (50, 80, 100)
 
 
@@ -40,7 +40,7 @@ def calendar() -> WorkingDayCalendar:
 
 def _calendar_problem(error: CalendarError) -> ServiceUnavailable:
     # No calendar for a year the clock runs into: fail loudly rather than assume weekends only.
-    return ServiceUnavailable(f"{error.message_zh} / {error.message_en}", calendar_error=type(error).__name__)
+    return ServiceUnavailable(Text(error.message_zh, error.message_en), calendar_error=type(error).__name__)
 
 
 def _reading(app: Application) -> Reading[date, int]:

@@ -40,11 +40,12 @@ from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
+from kit.calendar import SHANGHAI, local_date
 from kit.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from matters import messages
 from matters.models import OPEN_STATUSES, RUNNING_UNPAUSED_CLOCK
 from matters.schemas import STAGE_LABELS_ZH, STATUS_LABELS_ZH, ApplicationStatus, Stage
-from matters.service import clock, statuses
+from matters.service import statuses
 from matters.service.stalls import department_scope
 
 S = ApplicationStatus
@@ -116,7 +117,7 @@ def _rate(part: int, whole: int) -> float | None:
 def period(from_date: date | None, to_date: date | None, today: date | None = None) -> tuple[date, date]:
     """The period asked for; by default from the first of this month to today. 422 when it is
     backwards or longer than ``MAX_PERIOD_DAYS``."""
-    today = today or clock.local_date(datetime.now(UTC))
+    today = today or local_date(datetime.now(UTC))
     to_date = to_date or (today if from_date is None or from_date <= today else from_date)
     from_date = from_date or to_date.replace(day=1)
     if from_date > to_date:
@@ -129,7 +130,7 @@ def period(from_date: date | None, to_date: date | None, today: date | None = No
 
 
 def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, clock.SHANGHAI)
+    return datetime.combine(day, time.min, SHANGHAI)
 
 
 async def cockpit(session: AsyncSession, principal: Principal, *, matter_code: str | None, from_date: date | None,
@@ -195,7 +196,7 @@ async def cockpit(session: AsyncSession, principal: Principal, *, matter_code: s
         params)).all())
     overdue: dict[str, int] = dict((await session.execute(text(
         f"SELECT matter_code, count(*) FROM applications WHERE {RUNNING_CLOCK_SQL} AND clock_due_date < :today"
-        f"{filters} GROUP BY matter_code"), {**params, "today": clock.local_date(datetime.now(UTC))})).all())
+        f"{filters} GROUP BY matter_code"), {**params, "today": local_date(datetime.now(UTC))})).all())
     provisional: dict[str, int] = dict((await session.execute(text(  # the partial index on provisional due dates: a small set
         f"SELECT matter_code, count(*) FROM applications WHERE clock_due_provisional AND clock_stopped_at IS NULL"
         f"{filters} GROUP BY matter_code"), params)).all())

@@ -25,8 +25,6 @@ from matters.service.blobs import BlobStore
 
 # A licence exemption not checked by ``resolve_materials``: 免申即享 takes it from the business data the
 # government holds, having checked its type and validity there (``service.benefits``).
-LICENCE_EXEMPTION_NOTE = "申请人持有的证照可替代该材料 / a licence the applicant holds stands in for it"
-EARLIER_EXEMPTION_NOTE = "同一申请人此前办件已提交该材料 / submitted with an earlier application of the same applicant"
 
 
 class VerifiedLicenceRef(MaterialRef):
@@ -133,9 +131,9 @@ def material_rows(refs: dict[str, MaterialRef]) -> list[dict[str, Any]]:
         if isinstance(ref, VerifiedLicenceRef):
             reason = ref.exemption_reason
         elif ref.kind == "licence":
-            reason = LICENCE_EXEMPTION_NOTE
+            reason = messages.LICENCE_EXEMPTION_NOTE.both()
         elif ref.kind == "earlier_application":
-            reason = EARLIER_EXEMPTION_NOTE
+            reason = messages.EARLIER_EXEMPTION_NOTE.both()
         rows.append({"code": code, "kind": ref.kind, "material_id": ref.material_id, "licence_id": ref.licence_id,
                      "from_application_id": ref.from_application, "exemption_reason": reason})
     return rows

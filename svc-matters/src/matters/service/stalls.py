@@ -1,7 +1,7 @@
 """Stalls (堵点): an application idle in one status longer than that status's threshold.
 
-Thresholds are data (``DEFAULT_THRESHOLDS``), overridable per status from the settings
-(``MATTERS_STALL_THRESHOLDS``). A threshold is either wall-clock hours (the automatic pre-review
+Thresholds are data (``matters.settings.DEFAULT_THRESHOLDS``), overridable per status from the
+settings (``MATTERS_STALL_THRESHOLDS``). A threshold is either wall-clock hours (the automatic pre-review
 answers in seconds, so ten minutes without a verdict is a stall whatever the day) or working days
 of the platform calendar (people work on working days):
 
@@ -34,7 +34,6 @@ day thresholds: from entering the status to the moment it crossed the threshold)
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -45,8 +44,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import CursorResult, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.auth import Principal
-from kit.calendar import CalendarError, WorkingDayCalendar
+from kit.auth import ALL_DEPARTMENTS_ROLES, BUREAU, Principal
+from kit.calendar import SHANGHAI, CalendarError, WorkingDayCalendar, local_date
 from kit.contracts import StallOpened
 from kit.db import Database
 from kit.errors import Conflict, NotFound
@@ -56,83 +55,20 @@ from matters import messages
 from matters.models import Application, Stall
 from matters.schemas import STATUS_LABELS_ZH, ApplicationStatus, Stage
 from matters.service import clock, statuses
-from matters.service.applications import ALL_SEEING_ROLES, BUREAU
+from matters.settings import Threshold
 
 log = structlog.get_logger("matters.stalls")
 
-S = ApplicationStatus
 STATUS_CHANGED = "status changed"
-# Never stalls: nothing more is expected to happen.
-TERMINAL = frozenset({S.REFUSED, S.DENIED, S.WITHDRAWN, S.COMPLETED})
-# The applicant's move: off by default (see the module docstring), ops may switch them on.
-APPLICANT_SIDE = frozenset({S.DRAFT, S.RETURNED, S.CORRECTION_REQUESTED})
 # Idle periods that began longer ago than this (or in a year the calendar does not know) count
 # calendar days instead of working days, so one tick's mapping stays small.
 _MAPPING_DAYS_MAX = 3660
 
 
-@dataclass(frozen=True)
-class Threshold:
-    """How long an application may rest in ``status`` before it is a stall."""
-
-    status: ApplicationStatus
-    hours: float | None = None  # wall-clock hours
-    working_days: int | None = None  # working days of the platform calendar
-    note_zh: str = ""
-
-
-DEFAULT_THRESHOLDS: dict[ApplicationStatus, Threshold] = {t.status: t for t in (
-    Threshold(S.SUBMITTED, hours=10 / 60, note_zh="自动预审数秒内出结论，10 分钟仍无结论即为堵点"),
-    Threshold(S.PREREVIEWED, working_days=1, note_zh="预审通过后 1 个工作日内应受理或不予受理"),
-    Threshold(S.ACCEPTED, working_days=2, note_zh="受理后 2 个工作日内应开始审查"),
-    Threshold(S.UNDER_REVIEW, working_days=5, note_zh="审查中 5 个工作日无任何进展（法定时限另有预警）"),
-    Threshold(S.APPROVED, working_days=2, note_zh="准予后 2 个工作日内应出证（备案事项：办结）"),
-    Threshold(S.LICENCE_ISSUED, working_days=1, note_zh="出证后 1 个工作日内应办结"),
-)}
-
-
-def parse_overrides(raw: Mapping[str, Any] | None) -> dict[ApplicationStatus, Threshold | None]:
-    """Validate ``MATTERS_STALL_THRESHOLDS``: status → hours (a number), ``{"hours": h}``,
-    ``{"working_days": n}``, or ``null`` to switch the status off. Raises ``ValueError``."""
-    parsed: dict[ApplicationStatus, Threshold | None] = {}
-    for key, value in (raw or {}).items():
-        try:
-            status = ApplicationStatus(key)
-        except ValueError:
-            raise ValueError(f"stall threshold for unknown status {key!r}") from None
-        if status in TERMINAL:
-            raise ValueError(f"status {key!r} is final: it cannot stall")
-        if value is None:
-            parsed[status] = None
-            continue
-        hours = working_days = None
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            hours = float(value)
-        elif isinstance(value, dict) and set(value) == {"hours"} and isinstance(value["hours"], int | float) \
-                and not isinstance(value["hours"], bool):
-            hours = float(value["hours"])
-        elif isinstance(value, dict) and set(value) == {"working_days"} and isinstance(value["working_days"], int) \
-                and not isinstance(value["working_days"], bool):
-            working_days = value["working_days"]
-        else:
-            raise ValueError(f"stall threshold for {key!r} must be hours, {{\"hours\": h}}, "
-                             f"{{\"working_days\": n}} or null, not {value!r}")
-        if (hours is not None and not (0 < hours < 24 * 366 and math.isfinite(hours))) or \
-                (working_days is not None and not 1 <= working_days <= 250):
-            raise ValueError(f"stall threshold for {key!r} is out of range: {value!r}")
-        parsed[status] = Threshold(status, hours=hours, working_days=working_days, note_zh="运维配置 / set by ops")
-    return parsed
-
-
-def effective_thresholds(raw: Mapping[str, Any] | None) -> dict[ApplicationStatus, Threshold]:
-    thresholds: dict[ApplicationStatus, Threshold | None] = {**DEFAULT_THRESHOLDS, **parse_overrides(raw)}
-    return {s: t for s, t in thresholds.items() if t is not None}
-
-
 # --- detection --------------------------------------------------------------------------------
 
 def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, clock.SHANGHAI)
+    return datetime.combine(day, time.min, SHANGHAI)
 
 
 def _crossing(entered: date, working_days: int, cal: WorkingDayCalendar) -> datetime:
@@ -158,7 +94,7 @@ async def _plan(session: AsyncSession, threshold: Threshold, now: datetime, cal:
         return _Plan(now - timedelta(hours=threshold.hours), threshold.hours, None, [], [])
     assert threshold.working_days is not None
     n = threshold.working_days
-    today = clock.local_date(now)
+    today = local_date(now)
     # The (N+1)-th working day on or before today: entering before it means N whole working days
     # have passed after the day of entry and the next one has begun. Raises CalendarError when
     # the calendar lacks the current year: the caller skips the status for this tick.
@@ -167,7 +103,7 @@ async def _plan(session: AsyncSession, threshold: Threshold, now: datetime, cal:
                                      {"s": threshold.status.value})
     if earliest is None:
         return None
-    first = max(clock.local_date(earliest), cutoff_day - timedelta(days=_MAPPING_DAYS_MAX))
+    first = max(local_date(earliest), cutoff_day - timedelta(days=_MAPPING_DAYS_MAX))
     days = [first + timedelta(days=i) for i in range((cutoff_day - first).days)]
     return _Plan(_midnight(cutoff_day), None, n + 1, days, [_crossing(d, n, cal) for d in days])
 
@@ -328,7 +264,7 @@ def stall_view(stall: Stall, now: datetime, matter_kind: str = "licence") -> Sta
 
 def department_scope(principal: Principal) -> str | None:
     """The one department whose stalls (and figures) the caller sees, or None for all of them."""
-    if principal.has_role(*ALL_SEEING_ROLES) or principal.department in (None, BUREAU):
+    if principal.has_role(*ALL_DEPARTMENTS_ROLES) or principal.department in (None, BUREAU):
         return None
     return principal.department
 
