@@ -33,7 +33,7 @@ async def dry_run(client: httpx.AsyncClient, tok: str, licence_id: str) -> dict[
     return r.json()
 
 
-async def test_a_licence_revoked_through_svc_licences_is_flagged_by_the_pre_review(suite, client, token) -> None:  # noqa: ANN001
+async def test_a_licence_revoked_through_svc_licences_is_flagged_by_the_pre_review(suite, client, token) -> None:
     officer, reviewer, person = await token("officer"), await token("reviewer"), await token("applicant-person")
     issued = await issue_quarantine_document(client, officer, "u-applicant-person", seed=77)
     await wait_licence_known(suite, "prequal", issued["id"], "active")

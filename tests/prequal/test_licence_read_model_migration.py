@@ -20,7 +20,7 @@ BEFORE = "0011_verdict_department"
 REVOKED_AT = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
 
 
-async def test_the_rows_already_there_are_kept(servers) -> None:  # noqa: ANN001
+async def test_the_rows_already_there_are_kept(servers) -> None:
     settings = Settings(database_url=servers.database_url, database_name_prefix=PREFIX)
     await drop_databases(servers.database_url, [settings.database_name])
     url = make_url(servers.database_url)

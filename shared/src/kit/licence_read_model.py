@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 import structlog
+from alembic import op
 from sqlalchemy import DateTime, Index, Integer, String, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -176,9 +177,8 @@ def complete_table(*, fill: Mapping[str, str] | None = None) -> tuple[list[str],
     indexes an earlier shape of it lacks (keeping its rows). A NOT NULL column without a server default
     that is added to rows already there takes the SQL expression ``fill[name]`` first. Returns the
     columns and indexes added, for the migration's records; its downgrade names what it drops."""
-    from alembic import op
-
     shape = _KnownLicenceShape.__table__
+    assert isinstance(shape, sa.Table)
     inspector = sa.inspect(op.get_bind())
     if not inspector.has_table(TABLE):
         op.create_table(TABLE, *(_fresh(c) for c in shape.columns))
