@@ -20,8 +20,10 @@ from kit.events import CloudEvent, handle_once, outbox
 from kit.events.outbox import processed_events
 from matters.models import MatterVersion
 from matters.service import catalogue
-from prequal import events, prefill, service
+from prequal import events
 from prequal.models import MatterRequirementsRow
+from prequal.service import prefill
+from prequal.service import prereview as service
 from support import public_service_item, scratch_service_database
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_catev"

@@ -12,8 +12,8 @@ import pytest
 from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted, MatterRequirements
 from kit.contracts.licences import LicenceIssued
 from kit.db import Database
-from prequal import compare
-from prequal.rules import verdict_of
+from prequal.service import compare
+from prequal.service.rules import verdict_of
 from support import scratch_service_database
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_cmp"

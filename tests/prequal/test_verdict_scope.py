@@ -16,8 +16,9 @@ from kit.auth import Principal, SubjectKind
 from kit.contracts import ApplicationStatusChanged
 from kit.db import Database
 from kit.errors import NotFound
-from prequal import compare, service
 from prequal.models import Verdict
+from prequal.service import compare
+from prequal.service import prereview as service
 from support import scratch_service_database
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_vscope"

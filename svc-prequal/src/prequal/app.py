@@ -9,7 +9,7 @@ from pydantic_settings import SettingsConfigDict
 from kit.app import ServiceDefinition, create_service_app
 from kit.audit import audit_router
 from kit.settings import ServiceSettings
-from prequal.api import prefill_router, router, rules_router
+from prequal.api.prereview import prefill_router, router, rules_router
 from prequal.events import SUBSCRIPTIONS
 
 

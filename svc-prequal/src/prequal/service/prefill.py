@@ -35,8 +35,8 @@ from kit.contracts.matters import FormFieldSpec
 from kit.errors import NotFound
 from kit.events import CloudEvent
 from kit.protection import reveal_form
-from prequal.business import COMPANY_NAME_FIELDS, own_business_values
 from prequal.models import KnownLicence, MatterRequirementsRow, Prefill, StatusSeen, SubmissionSeen
+from prequal.service.business import COMPANY_NAME_FIELDS, own_business_values
 
 # Field types never copied from an earlier application (they belong to that application's period).
 NOT_CARRIED_OVER = frozenset({"date"})

@@ -9,7 +9,6 @@ from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, require_rol
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.pagination import Page
-from prequal import service
 from prequal.schemas import (
     CheckRequest,
     CheckResult,
@@ -20,6 +19,7 @@ from prequal.schemas import (
     RuleSetView,
     VerdictView,
 )
+from prequal.service import prereview as service
 
 router = APIRouter(tags=["pre-review"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
 rules_router = APIRouter(tags=["review rules"],
@@ -101,9 +101,9 @@ async def retire_ruleset(session: SessionDep, principal: RuleAdmin, matter: Matt
 # ---- pre-fill (智能预填) and measures ------------------------------------------------------------------
 from datetime import date  # noqa: E402
 
-from prequal import measures as measures_service  # noqa: E402
-from prequal import prefill as prefill_service  # noqa: E402
 from prequal.schemas import MeasuresView, PrefillRequest, PrefillResult  # noqa: E402
+from prequal.service import measures as measures_service  # noqa: E402
+from prequal.service import prefill as prefill_service  # noqa: E402
 
 prefill_router = APIRouter(tags=["pre-fill"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
 Applicant = Annotated[Principal, Depends(require_roles(Role.APPLICANT))]
@@ -129,8 +129,8 @@ async def get_measures(session: SessionDep, _: MeasuresReader,
 
 
 # ---- shadow mode (影子运行) ------------------------------------------------------------------------------
-from prequal import shadow as shadow_service  # noqa: E402
 from prequal.schemas import ShadowReport, ShadowState  # noqa: E402
+from prequal.service import shadow as shadow_service  # noqa: E402
 
 
 @rules_router.post("/v1/prequal/rulesets/{matter}/versions/{version}/shadow", dependencies=[needs_scope("rulesets:write")],

@@ -30,9 +30,9 @@ from kit.contracts import ApplicationSubmitted, Finding, MatterRequirements, Pre
 from kit.contracts.prequal import RuleOutcome
 from kit.errors import Conflict, NotFound, ValidationFailed
 from kit.events import outbox, outbox_row
-from prequal import compare, prefill, shadow
 from prequal.models import MatterRequirementsRow, RuleSet, Verdict
-from prequal.rules import (
+from prequal.service import compare, prefill, shadow
+from prequal.service.rules import (
     CompiledRuleSet,
     RuleCompileError,
     RuleResult,

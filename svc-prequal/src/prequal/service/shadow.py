@@ -21,7 +21,7 @@ from kit.auth import Principal
 from kit.contracts import ApplicationSubmitted
 from kit.errors import Conflict, NotFound
 from prequal.models import RuleSet, RuleSetShadow, ShadowVerdict
-from prequal.rules import RuleResult, compile_rules, verdict_of
+from prequal.service.rules import RuleResult, compile_rules, verdict_of
 
 log = structlog.get_logger("prequal.shadow")
 
