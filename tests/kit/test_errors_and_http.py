@@ -54,7 +54,7 @@ class PermitRequest(BaseModel):
 
 SEEN: dict[str, Any] = {}
 # Every package's catalogue of user-facing texts (kit.i18n): each service adds its own here.
-CATALOGUES = ["kit.messages"]
+CATALOGUES = ["kit.messages", "prequal.messages"]
 
 
 def build_app() -> FastAPI:

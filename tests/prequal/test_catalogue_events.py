@@ -123,8 +123,8 @@ async def test_prequal_keeps_each_version_once_and_the_highest_is_current(prequa
         assert current.version == 2 and [f.key for f in current.fields] == ["contact_name", "site_address"]
         # The dry run of a matter nobody applied for: every required field and material, by its id.
         checked = await service.dry_run(session, APPLICANT, code, {"contact_name": "张三"}, {})
-    assert checked["matter_version"] == 2 and checked["verdict"] == "returned"
-    assert {p.target for p in checked["problems"]} == {"form.site_address", "materials.request_letter"}
+    assert checked.matter_version == 2 and checked.verdict == "returned"
+    assert {p.target for p in checked.problems} == {"form.site_address", "materials.request_letter"}
 
 
 @pytest.mark.parametrize("data", [

@@ -1,4 +1,4 @@
-"""Who reads a pre-review verdict (``prequal.service.verdicts_for``) on a real database: the applicant
+"""Who reads a pre-review verdict (``prequal.service.prereview.verdicts_for``) on a real database: the applicant
 their own, staff their department's (the bureau, ops and inspectors every department's), each staff
 read audited once; a verdict given before submissions carried the department learns it from the
 application's next status change, and until then only all-department staff read it."""
@@ -53,11 +53,10 @@ async def verdict(db: Database, department: str | None) -> str:
 
 
 async def read(db: Database, principal: Principal, app_id: str) -> bool:
-    async with db.session() as session:
-        try:
-            await service.verdicts_for(session, principal, app_id)
-        except NotFound:
-            return False
+    try:
+        await service.verdicts_for(db, principal, app_id)
+    except NotFound:
+        return False
     return True
 
 

@@ -38,6 +38,7 @@ from kit.identifiers import (
     is_valid_resident_id,
     is_valid_uscc,
 )
+from prequal import messages
 
 Outcome = Literal["passed", "failed", "not_applicable", "error"]
 
@@ -80,11 +81,11 @@ class RuleResult(BaseModel):
 
 
 class RuleCompileError(ValueError):
-    """A rule whose CEL does not compile; ``str()`` carries the rule id and the parser's message."""
+    """A rule whose CEL does not compile; ``text`` says so with the rule id and the parser's message."""
 
     def __init__(self, rule_id: str, part: str, message: str) -> None:
-        super().__init__(f"规则 {rule_id} 的 {part} 不是有效的 CEL 表达式 / rule {rule_id}: invalid CEL in "
-                         f"'{part}': {message}")
+        self.text = messages.RULE_CEL_INVALID.format(rule_id=rule_id, part=part, error=message)
+        super().__init__(str(self.text))
         self.rule_id, self.part, self.message = rule_id, part, message
 
 
