@@ -25,7 +25,7 @@ PERIODS: dict[str, tuple[int, int, str, str]] = {
 NOT_PAST = ("start_date", "ship_date")
 
 
-def _rule(rule_id: str, targets: list[str], when: str | None, expr: str, zh: str, en: str, basis: str,
+def _rule(rule_id: str, targets: list[str], when: str | None, expr: str, zh: str, en: str, basis: str | None,
           passing: list[dict[str, Any]], failing: list[dict[str, Any]]) -> dict[str, Any]:
     code = "dates-order" if rule_id == "dates.order" else None
     return {"id": rule_id, "finding_code": code, "targets": targets, "when": when, "expr": expr, "severity": "blocking",
