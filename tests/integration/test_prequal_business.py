@@ -51,15 +51,15 @@ PREQUAL_TABLES = ("verdicts", "known_applications", "prefill_submissions", "pref
                   "audit_log", "shadow_verdicts")
 
 
-async def counts(suite) -> dict[str, int]:  # noqa: ANN001
+async def counts(suite) -> dict[str, int]:
     conn = await suite.db("prequal")
     try:
-        return {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in PREQUAL_TABLES}  # noqa: S608 - fixed names
+        return {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in PREQUAL_TABLES}  # fixed names
     finally:
         await conn.close()
 
 
-async def test_the_name_is_compared_with_the_business_data(suite, client, token) -> None:  # noqa: ANN001
+async def test_the_name_is_compared_with_the_business_data(suite, client, token) -> None:
     ops, company = await token("ops"), await token("applicant-company")
     washing = await matter(client, company, "LR-BA-001")
     mats = await all_materials(client, company, washing)
@@ -128,7 +128,7 @@ async def test_the_name_is_compared_with_the_business_data(suite, client, token)
     assert again[right["application_id"]]["verdict_now"] == "passed"
 
 
-async def register_demo_company(client: httpx.AsyncClient, token) -> dict[str, Any]:  # noqa: ANN001
+async def register_demo_company(client: httpx.AsyncClient, token) -> dict[str, Any]:
     """Import the demo company's registration (other tests import it too, differently) and wait until the
     pre-review holds this import's data; returns the company's pre-fill of LR-BA-001 then."""
     ops, company, person = await token("ops"), await token("applicant-company"), await token("applicant-person")
@@ -148,7 +148,7 @@ async def register_demo_company(client: httpx.AsyncClient, token) -> dict[str, A
                             and b["fields"]["address"]["source"] == "business_data", "this import's data pre-filled")
 
 
-async def test_prefill_from_the_companys_own_business_data(suite, client, token) -> None:  # noqa: ANN001
+async def test_prefill_from_the_companys_own_business_data(suite, client, token) -> None:
     person = await token("applicant-person")
     body = await register_demo_company(client, token)
     fields = body["fields"]
@@ -164,7 +164,7 @@ async def test_prefill_from_the_companys_own_business_data(suite, client, token)
     assert REGISTERED not in str(mine)
 
 
-async def test_check_shows_the_comparison_problems_and_writes_nothing(suite, client, token) -> None:  # noqa: ANN001
+async def test_check_shows_the_comparison_problems_and_writes_nothing(suite, client, token) -> None:
     company = await token("applicant-company")
     await register_demo_company(client, token)
     washing = await matter(client, company, "LR-BA-001")
@@ -208,7 +208,7 @@ async def test_check_shows_the_comparison_problems_and_writes_nothing(suite, cli
     ({"matter_code": "LR-BA-001", "form": [], "materials": {}}, 422),
     ({"matter_code": "X" * 33, "form": {}}, 422),
 ])
-async def test_bad_checks_are_refused_and_write_nothing(suite, client, token, body: dict[str, Any], status: int) -> None:  # noqa: ANN001
+async def test_bad_checks_are_refused_and_write_nothing(suite, client, token, body: dict[str, Any], status: int) -> None:
     company = await token("applicant-company")
     before = await counts(suite)
     r = await client.post("/v1/prequal/check", json=body, headers=bearer(company))
@@ -217,7 +217,7 @@ async def test_bad_checks_are_refused_and_write_nothing(suite, client, token, bo
     assert await counts(suite) == before
 
 
-async def test_a_check_of_a_strange_name_or_code_is_not_compared(suite, client, token) -> None:  # noqa: ANN001
+async def test_a_check_of_a_strange_name_or_code_is_not_compared(suite, client, token) -> None:
     company = await token("applicant-company")
     for form in ({"applicant_uscc": 91310115, "business_name": REGISTERED}, {"applicant_uscc": ORG, "business_name": 42},
                  {"applicant_uscc": "不是代码", "business_name": REGISTERED},

@@ -20,7 +20,7 @@ CONSUMER = "prequal-catalogue"  # kit.events.consumer.durable_name("prequal", th
 NEW_CODE = "LR-GG-971"
 
 
-async def fetch(suite, service: str, query: str, *args: Any) -> list[Any]:  # noqa: ANN001
+async def fetch(suite, service: str, query: str, *args: Any) -> list[Any]:
     conn = await suite.db(service)
     try:
         return await conn.fetch(query, *args)
@@ -28,7 +28,7 @@ async def fetch(suite, service: str, query: str, *args: Any) -> list[Any]:  # no
         await conn.close()
 
 
-async def applied_for(suite, code: str) -> int:  # noqa: ANN001
+async def applied_for(suite, code: str) -> int:
     """Applications of ``code`` anywhere: filed in svc-matters, or seen by svc-prequal."""
     filed = await fetch(suite, "matters", "SELECT count(*) AS n FROM applications WHERE matter_code = $1", code)
     seen = await fetch(suite, "prequal", "SELECT count(*) AS n FROM prefill_submissions WHERE matter_code = $1", code)
@@ -43,7 +43,7 @@ async def check(client: httpx.AsyncClient, tok: str, code: str, form: dict[str, 
     return r.json()
 
 
-async def test_a_shipped_matter_nobody_applied_for_is_dry_run_and_pre_filled(suite, client, token) -> None:  # noqa: ANN001
+async def test_a_shipped_matter_nobody_applied_for_is_dry_run_and_pre_filled(suite, client, token) -> None:
     applicant, company = await token("applicant-person"), await token("applicant-company")
     current = await fetch(suite, "matters", "SELECT code, version FROM matter_versions WHERE is_current ORDER BY position")
     untouched = [r for r in current if r["version"] == 1 and await applied_for(suite, r["code"]) == 0]
@@ -70,7 +70,7 @@ async def test_a_shipped_matter_nobody_applied_for_is_dry_run_and_pre_filled(sui
     assert await applied_for(suite, code) == 0  # still nobody applied: all of it came from the catalogue
 
 
-async def test_an_imported_matter_and_its_new_version_are_known_without_any_submission(suite, client, token) -> None:  # noqa: ANN001
+async def test_an_imported_matter_and_its_new_version_are_known_without_any_submission(suite, client, token) -> None:
     ops, applicant = await token("ops"), await token("applicant-person")
     unknown = await client.post("/v1/prequal/check", json={"matter_code": NEW_CODE, "form": {}}, headers=bearer(applicant))
     assert unknown.status_code == 404 and unknown.headers["content-type"].startswith("application/problem+json")
@@ -106,7 +106,7 @@ async def test_an_imported_matter_and_its_new_version_are_known_without_any_subm
     assert await applied_for(suite, NEW_CODE) == 0
 
 
-async def test_svc_matters_announces_every_current_version_again_and_prequal_handles_the_round(suite) -> None:  # noqa: ANN001
+async def test_svc_matters_announces_every_current_version_again_and_prequal_handles_the_round(suite) -> None:
     """The daily round that keeps the catalogue in LVRONG_MATTERS despite its 7-day max age
     (``matters.catalogue-announcements``): the running svc-matters ran it at start, its events carry the
     round's ids, and svc-prequal's catalogue consumer handled every one of them."""

@@ -53,14 +53,14 @@ async def publish_licence(env: dict[str, str], app_id: str, holder: str, number:
                          "issued_at": dt.datetime.now(dt.UTC).isoformat()}}
     try:
         await js.add_stream(name="LVRONG_LICENCES", subjects=["lvrong.licences.>"])
-    except Exception:  # noqa: BLE001 - it exists once svc-licences has started
+    except Exception:  # it exists once svc-licences has started
         pass
     await js.publish("lvrong.licences.licence.issued", json.dumps(envelope).encode(), headers={"Nats-Msg-Id": event_id})
     await nc.close()
     return licence_id
 
 
-async def test_prefill_for_a_company_from_profile_earlier_application_and_licence(suite, client, token) -> None:  # noqa: ANN001
+async def test_prefill_for_a_company_from_profile_earlier_application_and_licence(suite, client, token) -> None:
     company, person = await token("applicant-company"), await token("applicant-person")
     washing = await matter(client, company, "LR-BA-001")
     facility = await matter(client, company, "LR-BA-004")
@@ -116,7 +116,7 @@ async def test_prefill_for_a_company_from_profile_earlier_application_and_licenc
     assert licence_id not in person_held
 
 
-async def test_prefill_refusals(client, token) -> None:  # noqa: ANN001
+async def test_prefill_refusals(client, token) -> None:
     company = await token("applicant-company")
     unknown = await prefill(client, company, "LR-ZZ-999")
     assert unknown.status_code == 404 and "LR-ZZ-999" in unknown.json()["detail"]
@@ -127,7 +127,7 @@ async def test_prefill_refusals(client, token) -> None:  # noqa: ANN001
                               headers=bearer(company))).status_code == 422
 
 
-async def test_measures_count_what_the_test_did(client, token) -> None:  # noqa: ANN001
+async def test_measures_count_what_the_test_did(client, token) -> None:
     person, officer, reviewer, ops = [await token(u) for u in ("applicant-person", "officer", "reviewer", "ops")]
     code = "LR-BA-003"
     m = await matter(client, person, code)
@@ -202,7 +202,7 @@ async def test_measures_count_what_the_test_did(client, token) -> None:  # noqa:
     assert everything.status_code == 200 and code in {i["matter_code"] for i in everything.json()["items"]}
 
 
-async def test_measures_refusals(client, token) -> None:  # noqa: ANN001
+async def test_measures_refusals(client, token) -> None:
     ops = await token("ops")
     for user in ("applicant-person", "officer", "reviewer"):
         r = await client.get("/v1/prequal/measures", headers=bearer(await token(user)))

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 
 
-async def test_a_returned_application_shows_every_rule_result(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_a_returned_application_shows_every_rule_result(client: httpx.AsyncClient, token) -> None:
     tok = await token("applicant-company")
     m = await matter(client, tok, "LR-XK-007")
     form = valid_form(m, 11)
@@ -45,7 +45,7 @@ async def test_a_returned_application_shows_every_rule_result(client: httpx.Asyn
     assert other.status_code == 404
 
 
-async def test_check_dry_run_lists_every_problem(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_check_dry_run_lists_every_problem(client: httpx.AsyncClient, token) -> None:
     tok = await token("applicant-person")
     m = await matter(client, tok, "LR-XK-007")  # known to the pre-review from the catalogue's events
 
@@ -70,7 +70,7 @@ async def test_check_dry_run_lists_every_problem(client: httpx.AsyncClient, toke
     assert unknown.status_code == 404 and "LR-ZZ-999" in unknown.json()["detail"]
 
 
-async def test_ruleset_create_test_publish_changes_later_verdicts(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_ruleset_create_test_publish_changes_later_verdicts(client: httpx.AsyncClient, token) -> None:
     reviewer, applicant = await token("reviewer"), await token("applicant-person")
     m = await matter(client, applicant, "LR-XK-008")
     form = valid_form(m, 21)
@@ -135,7 +135,7 @@ async def test_ruleset_create_test_publish_changes_later_verdicts(client: httpx.
     assert retired.status_code == 200 and retired.json()["status"] == "retired"
 
 
-async def test_a_warning_sends_the_application_to_the_officer_not_back_to_the_applicant(client, token) -> None:  # noqa: ANN001
+async def test_a_warning_sends_the_application_to_the_officer_not_back_to_the_applicant(client, token) -> None:
     reviewer, applicant, officer = await token("reviewer"), await token("applicant-company"), await token("officer")
     m = await matter(client, applicant, "LR-XK-005")
     v1 = (await client.get("/v1/prequal/rulesets/LR-XK-005/versions/1", headers=bearer(reviewer))).json()

@@ -34,7 +34,7 @@ AREA_RULE = {"id": "ad.area_limit", "targets": ["form.area_m2"], "when": "has(fo
 
 
 async def test_a_draft_in_shadow_reports_disagreements_without_changing_verdicts(client: httpx.AsyncClient,
-                                                                                  token) -> None:  # noqa: ANN001
+                                                                                  token) -> None:
     reviewer, ops, applicant = await token("reviewer"), await token("ops"), await token("applicant-company")
     m = await matter(client, applicant, MATTER)
     mats = await all_materials(client, applicant, m)
@@ -93,7 +93,7 @@ async def test_a_draft_in_shadow_reports_disagreements_without_changing_verdicts
         assert (await client.post(f"/v1/prequal/rulesets/{MATTER}/versions/{v}/retire", headers=bearer(reviewer))).status_code == 200
 
 
-async def test_a_second_open_application_for_the_same_object_is_flagged_for_the_officer(client: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_a_second_open_application_for_the_same_object_is_flagged_for_the_officer(client: httpx.AsyncClient, token) -> None:
     applicant = await token("applicant-company")
     m = await matter(client, applicant, "LR-XK-007")
     mats = await all_materials(client, applicant, m)

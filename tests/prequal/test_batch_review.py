@@ -36,13 +36,13 @@ LICENCE_ID = "lic-" + uuid.uuid4().hex[:12]
 
 
 @pytest.fixture(scope="module")
-async def one_by_one(servers):  # noqa: ANN001, ANN201
+async def one_by_one(servers):
     async with scratch_service_database(servers.database_url, "prequal", PREFIX + "_single") as db:
         yield db
 
 
 @pytest.fixture(scope="module")
-async def batched(servers):  # noqa: ANN001, ANN201
+async def batched(servers):
     async with scratch_service_database(servers.database_url, "prequal", PREFIX + "_batch") as db:
         yield db
 

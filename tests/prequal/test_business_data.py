@@ -30,13 +30,13 @@ OTHER = "91310000MA1FL0000X"
 
 
 @pytest.fixture(scope="module")
-async def prequal_db(servers):  # noqa: ANN001, ANN201
+async def prequal_db(servers):
     async with scratch_service_database(servers.database_url, "prequal", PREFIX) as db:
         yield db
 
 
 @pytest.fixture(scope="module")
-async def matters_db(servers):  # noqa: ANN001, ANN201
+async def matters_db(servers):
     async with scratch_service_database(servers.database_url, "matters", PREFIX) as db:
         yield db
 

@@ -64,13 +64,13 @@ async def js(own_nats: LocalNats) -> AsyncIterator[nats.js.JetStreamContext]:
 
 
 @pytest.fixture(scope="module")
-async def matters_db(servers) -> AsyncIterator[Database]:  # noqa: ANN001
+async def matters_db(servers) -> AsyncIterator[Database]:
     async with scratch_service_database(servers.database_url, "matters", PREFIX) as db:
         yield db
 
 
 @pytest.fixture(scope="module")
-async def prequal_db(servers) -> AsyncIterator[Database]:  # noqa: ANN001
+async def prequal_db(servers) -> AsyncIterator[Database]:
     async with scratch_service_database(servers.database_url, "prequal", PREFIX) as db:
         yield db
 
@@ -193,13 +193,13 @@ async def test_a_fresh_prequal_learns_every_matter_after_the_announcements_aged_
 
 
 @pytest.mark.parametrize("seconds", ["0", "-1", str(3.5 * DAY + 1)])
-def test_an_interval_that_would_let_the_catalogue_age_out_is_refused_at_start(seconds: str, monkeypatch) -> None:  # noqa: ANN001
+def test_an_interval_that_would_let_the_catalogue_age_out_is_refused_at_start(seconds: str, monkeypatch) -> None:
     monkeypatch.setenv("MATTERS_CATALOGUE_ANNOUNCE_INTERVAL_SECONDS", seconds)
     with pytest.raises(ValidationError, match="catalogue_announce_interval_seconds"):
         MattersSettings()
 
 
-def test_the_interval_defaults_to_a_day_and_may_be_up_to_half_the_stream_age(monkeypatch) -> None:  # noqa: ANN001
+def test_the_interval_defaults_to_a_day_and_may_be_up_to_half_the_stream_age(monkeypatch) -> None:
     assert MattersSettings().catalogue_announce_interval_seconds == DAY
     monkeypatch.setenv("MATTERS_CATALOGUE_ANNOUNCE_INTERVAL_SECONDS", str(3.5 * DAY))
     assert MattersSettings().catalogue_announce_interval_seconds == 3.5 * DAY

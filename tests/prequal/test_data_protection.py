@@ -24,7 +24,7 @@ FORM = {"applicant_type": "individual", "applicant_id_number": ID_NUMBER, "conta
         "contact_name": "张三丰", "species_name": "大熊猫"}
 
 
-async def test_revision_0007_protects_what_was_stored_before_it(servers) -> None:  # noqa: ANN001
+async def test_revision_0007_protects_what_was_stored_before_it(servers) -> None:
     settings = Settings(database_url=servers.database_url, database_name_prefix=PREFIX)
     await drop_databases(servers.database_url, [settings.database_name])
     url = make_url(servers.database_url)

@@ -37,7 +37,7 @@ INSPECTOR = staff("u-inspector", None, "inspector")
 
 
 @pytest.fixture(scope="module")
-async def database(servers):  # noqa: ANN001, ANN201
+async def database(servers):
     async with scratch_service_database(servers.database_url, "prequal", PREFIX) as db:
         yield db
 

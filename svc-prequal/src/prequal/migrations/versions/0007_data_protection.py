@@ -28,7 +28,7 @@ depends_on = None
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 
 
-def _forms(transform) -> None:  # noqa: ANN001
+def _forms(transform) -> None:
     rewrite_column("prefill_submissions", ["application_id", "attempt"], "form", transform)
     rewrite_column("prefills", ["id"], "filled", transform)
     rewrite_column("verdicts", ["id"], "inputs",
