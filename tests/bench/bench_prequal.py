@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from kit.devstack import Servers, free_port, http_ok, platform_environment, service_command, wait_for  # noqa: E402
-from prequal.rules import compile_rules, shipped_rulesets, verdict_of  # noqa: E402
+from prequal.service.rules import compile_rules, shipped_rulesets, verdict_of  # noqa: E402
 from support import connect_nats, drop_databases, nats_admin, valid_form  # noqa: E402
 
 CATALOGUE = json.loads((ROOT / "svc-matters/src/matters/catalogue/matters.json").read_text("utf-8"))

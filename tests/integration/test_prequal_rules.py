@@ -3,6 +3,7 @@ dry-run check of a draft, and the life of a rule-set version (create, test, publ
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import httpx
 import pytest
@@ -94,11 +95,18 @@ async def test_ruleset_create_test_publish_changes_later_verdicts(client: httpx.
     assert bad.status_code == 422, bad.text
     assert "trees.batch_limit" in bad.json()["detail"] and "line 1, column" in bad.json()["detail"]
 
+    key = {"Idempotency-Key": uuid.uuid4().hex}
     created = await client.post("/v1/prequal/rulesets/LR-XK-008", json={"rules": [*v1["rules"], new_rule]},
-                                headers=bearer(reviewer))
+                                headers=bearer(reviewer) | key)
     assert created.status_code == 201, created.text
     version = created.json()["version"]
     assert version == 2 and created.json()["status"] == "draft"
+    replayed = await client.post("/v1/prequal/rulesets/LR-XK-008", json={"rules": [*v1["rules"], new_rule]},
+                                 headers=bearer(reviewer) | key)  # a retry: the same draft, no second one
+    assert replayed.status_code == 201 and replayed.json() == created.json()
+    reused = await client.post("/v1/prequal/rulesets/LR-XK-008", json={"rules": v1["rules"]},
+                               headers=bearer(reviewer) | key)
+    assert reused.status_code == 422 and reused.json()["status"] == 422
 
     tested = await client.post(f"/v1/prequal/rulesets/LR-XK-008/versions/{version}/test", headers=bearer(reviewer))
     assert tested.status_code == 200, tested.text

@@ -50,7 +50,9 @@ async def test_a_draft_in_shadow_reports_disagreements_without_changing_verdicts
         assert (await client.post(base + "/shadow", headers=bearer(tok))).status_code == 403
         assert (await client.get(base + "/shadow-report", headers=bearer(tok))).status_code == 403
         assert (await client.post(base + "/unshadow", headers=bearer(tok))).status_code == 403
-    assert (await client.post(f"/v1/prequal/rulesets/{MATTER}/versions/1/shadow", headers=bearer(reviewer))).status_code == 409
+    active = await client.post(f"/v1/prequal/rulesets/{MATTER}/versions/1/shadow", headers=bearer(reviewer))
+    assert active.status_code == 409 and active.json()["status"] == 409 and active.json()["status_now"] == "active"
+    assert [a["action"] for a in active.json()["allowed_actions"]] == ["publish", "retire", "unshadow"]
     assert (await client.post(f"/v1/prequal/rulesets/{MATTER}/versions/999/shadow", headers=bearer(reviewer))).status_code == 404
 
     started = await client.post(base + "/shadow", headers=bearer(reviewer))
@@ -60,7 +62,7 @@ async def test_a_draft_in_shadow_reports_disagreements_without_changing_verdicts
     assert again.status_code == 200 and again.json()["in_shadow"] is True
     other = await client.post(f"/v1/prequal/rulesets/{MATTER}", json={"rules": v1["rules"]}, headers=bearer(reviewer))
     second = await client.post(f"/v1/prequal/rulesets/{MATTER}/versions/{other.json()['version']}/shadow",
-                               headers=bearer(reviewer))
+                               headers={**bearer(reviewer), "Accept-Language": "en"})
     assert second.status_code == 409 and "one shadow per matter" in second.json()["detail"]
     try:
         big = await submit_for_verdict(client, applicant, m, unique_form(m, 41, area_m2=20.0), mats)

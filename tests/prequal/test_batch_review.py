@@ -21,9 +21,10 @@ from kit.contracts import ApplicationSubmitted, MatterRequirements
 from kit.contracts.licences import LicenceIssued
 from kit.db import Database
 from kit.events import CloudEvent, outbox
-from prequal import compare, events
+from prequal import events
 from prequal.models import KnownApplication, RuleSet, RuleSetShadow, ShadowVerdict, SubmissionSeen, Verdict
-from prequal.rules import shipped_rulesets
+from prequal.service import compare
+from prequal.service.rules import shipped_rulesets
 from support import scratch_service_database, valid_form
 
 CATALOGUE = json.loads((Path(__file__).parents[2] / "svc-matters/src/matters/catalogue/matters.json").read_text("utf-8"))

@@ -18,9 +18,9 @@ from kit.db import Database
 from kit.events import handle_once, outbox
 from kit.protection import keyring
 from matters.service.benefits import import_businesses
-from prequal import business
 from prequal.models import KnownBusiness
-from prequal.rules import verdict_of
+from prequal.service import business
+from prequal.service.rules import verdict_of
 from support import scratch_service_database, valid_uscc
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_biz"

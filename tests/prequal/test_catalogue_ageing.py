@@ -33,8 +33,9 @@ from kit.scheduling import run_tick
 from matters.models import MatterVersion
 from matters.service import catalogue
 from matters.settings import Settings as MattersSettings
-from prequal import events, prefill
+from prequal import events
 from prequal.models import MatterRequirementsRow
+from prequal.service import prefill
 from support import public_service_item, scratch_service_database
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_catage"

@@ -20,8 +20,10 @@ from kit.events import CloudEvent, handle_once, outbox
 from kit.events.outbox import processed_events
 from matters.models import MatterVersion
 from matters.service import catalogue
-from prequal import events, prefill, service
+from prequal import events
 from prequal.models import MatterRequirementsRow
+from prequal.service import prefill
+from prequal.service import prereview as service
 from support import public_service_item, scratch_service_database
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_catev"
@@ -121,8 +123,8 @@ async def test_prequal_keeps_each_version_once_and_the_highest_is_current(prequa
         assert current.version == 2 and [f.key for f in current.fields] == ["contact_name", "site_address"]
         # The dry run of a matter nobody applied for: every required field and material, by its id.
         checked = await service.dry_run(session, APPLICANT, code, {"contact_name": "张三"}, {})
-    assert checked["matter_version"] == 2 and checked["verdict"] == "returned"
-    assert {p.target for p in checked["problems"]} == {"form.site_address", "materials.request_letter"}
+    assert checked.matter_version == 2 and checked.verdict == "returned"
+    assert {p.target for p in checked.problems} == {"form.site_address", "materials.request_letter"}
 
 
 @pytest.mark.parametrize("data", [

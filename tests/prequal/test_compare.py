@@ -13,9 +13,9 @@ from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted, Matter
 from kit.contracts.licences import LicenceIssued, LicenceStatusChanged
 from kit.db import Database
 from kit.events.consumer import durable_name, handle_once
-from prequal import compare
 from prequal.events import SUBSCRIPTIONS
-from prequal.rules import verdict_of
+from prequal.service import compare
+from prequal.service.rules import verdict_of
 from support import scratch_service_database
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_cmp"

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from kit.migrations import alembic_config, upgrade
 from kit.protection import keyring, reveal_form
-from prequal.app import Settings
+from prequal.settings import Settings
 from support import drop_databases
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_unit_pqprotect"

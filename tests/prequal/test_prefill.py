@@ -8,8 +8,8 @@ import pytest
 from kit.auth import Principal, SubjectKind
 from kit.contracts.matters import FieldOption, FormFieldSpec
 from kit.errors import ValidationFailed
-from prequal.measures import _bounds, with_ratios
-from prequal.prefill import _fits, _profile
+from prequal.service.measures import _bounds, with_ratios
+from prequal.service.prefill import _fits, _profile
 
 ENUM = FormFieldSpec(key="applicant_type", label="申请人类型", type="enum",
                      options=[FieldOption(value="organisation", label="单位"), FieldOption(value="individual", label="个人")])

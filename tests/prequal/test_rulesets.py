@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from kit.contracts import MatterRequirements
-from prequal.rules import RuleCompileError, compile_rules, generic_rules, run_examples, shipped_rulesets, verdict_of
+from prequal.service.rules import (
+    RuleCompileError,
+    compile_rules,
+    generic_rules,
+    run_examples,
+    shipped_rulesets,
+    verdict_of,
+)
 from support import valid_form
 
 CATALOGUE = json.loads((Path(__file__).parents[2] / "svc-matters/src/matters/catalogue/matters.json").read_text("utf-8"))

@@ -1,4 +1,4 @@
-"""Who reads a pre-review verdict (``prequal.service.verdicts_for``) on a real database: the applicant
+"""Who reads a pre-review verdict (``prequal.service.prereview.verdicts_for``) on a real database: the applicant
 their own, staff their department's (the bureau, ops and inspectors every department's), each staff
 read audited once; a verdict given before submissions carried the department learns it from the
 application's next status change, and until then only all-department staff read it."""
@@ -16,8 +16,9 @@ from kit.auth import Principal, SubjectKind
 from kit.contracts import ApplicationStatusChanged
 from kit.db import Database
 from kit.errors import NotFound
-from prequal import compare, service
 from prequal.models import Verdict
+from prequal.service import compare
+from prequal.service import prereview as service
 from support import scratch_service_database
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_vscope"
@@ -52,11 +53,10 @@ async def verdict(db: Database, department: str | None) -> str:
 
 
 async def read(db: Database, principal: Principal, app_id: str) -> bool:
-    async with db.session() as session:
-        try:
-            await service.verdicts_for(session, principal, app_id)
-        except NotFound:
-            return False
+    try:
+        await service.verdicts_for(db, principal, app_id)
+    except NotFound:
+        return False
     return True
 
 

@@ -11,7 +11,8 @@ from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted, Busine
 from kit.events import CloudEvent, EventSubscription
 from kit.events.consumer import handling, one_transaction_per_batch
 from kit.protection import reveal_form
-from prequal import business, compare, prefill, service
+from prequal.service import business, compare, prefill
+from prequal.service import prereview as service
 
 
 async def on_submitted(session: AsyncSession, event: CloudEvent) -> None:

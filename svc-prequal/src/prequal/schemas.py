@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kit.contracts import Finding, MaterialRef
 from kit.contracts.prequal import RuleOutcome
+from prequal import messages
 
 VerdictValue = Literal["passed", "returned", "needs_human_review"]
 
@@ -48,8 +49,10 @@ class CheckRequest(BaseModel):
                 try:
                     MaterialRef.model_validate(ref)
                 except ValidationError as exc:
-                    raise ValueError(f"材料 {code} 的证照引用格式不正确 / material {code}: not a licence reference: "
-                                     f"{exc.errors(include_url=False)[0]['msg']}") from None
+                    text = messages.LICENCE_REFERENCE_MALFORMED.format(
+                        code=code, error=exc.errors(include_url=False)[0]["msg"])
+                    # A request validation error carries one message for both languages.
+                    raise ValueError(f"{text.zh} / {text.en}") from None
         return materials
 
 

@@ -48,7 +48,7 @@ def upgrade() -> None:
 
     from datetime import UTC, datetime
 
-    from prequal.rules import shipped_rulesets
+    from prequal.service.rules import shipped_rulesets
     now = datetime.now(UTC)
     op.bulk_insert(rulesets, [
         {"matter_code": code, "version": doc["version"], "status": "active", "rules": doc["rules"],

@@ -2,8 +2,9 @@
 
 Review rules are data (审查规则指标化): each matter has versioned rule sets (``rulesets`` table, seeded
 from ``prequal/rulesets/*.json`` by migration 0002), one active at a time; their logic is CEL
-(``prequal.rules``). A matter without an active rule set is checked by generic rules generated from
-the requirements it was submitted under, so nothing goes unchecked. Every rule yields a result
+(``prequal.service.rules``), and they are managed by ``prequal.service.rulesets``. A matter without an
+active rule set is checked by generic rules generated from the requirements it was submitted under, so
+nothing goes unchecked. Every rule yields a result
 (passed / failed with a message telling the applicant what to fix / not applicable / error); the
 verdict is ``returned`` on any blocking failure, ``needs_human_review`` when only warnings failed or
 a rule could not be evaluated, else ``passed``.
@@ -19,8 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from pydantic import ValidationError
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,19 +28,14 @@ from kit.audit import record_audit
 from kit.auth import Principal, staff_of
 from kit.contracts import ApplicationSubmitted, Finding, MatterRequirements, PrereviewVerdictIssued
 from kit.contracts.prequal import RuleOutcome
-from kit.errors import Conflict, NotFound, ValidationFailed
+from kit.db import Database
+from kit.errors import NotFound
 from kit.events import outbox, outbox_row
-from prequal import compare, prefill, shadow
+from prequal import messages
 from prequal.models import MatterRequirementsRow, RuleSet, Verdict
-from prequal.rules import (
-    CompiledRuleSet,
-    RuleCompileError,
-    RuleResult,
-    compile_rules,
-    generic_rules,
-    run_examples,
-    verdict_of,
-)
+from prequal.schemas import CheckResult
+from prequal.service import compare, prefill, shadow
+from prequal.service.rules import CompiledRuleSet, RuleResult, compile_rules, generic_rules, verdict_of
 
 log = structlog.get_logger("prequal.service")
 
@@ -213,130 +208,35 @@ async def _review_round(session: AsyncSession, round_: list[tuple[int, Applicati
         await session.execute(outbox.insert(), published)
 
 
-async def verdicts_for(session: AsyncSession, principal: Principal, application_id: str) -> list[Verdict]:
+async def verdicts_for(database: Database, principal: Principal, application_id: str) -> list[Verdict]:
     """The verdicts of an application for its applicant, or for staff of its department (as svc-matters
     scopes the application itself); anyone else gets 404, so ids leak nothing. A staff read is audited."""
-    rows = (await session.scalars(select(Verdict).where(Verdict.application_id == application_id)
-                                  .order_by(Verdict.attempt))).all()
-    owner = rows[0].applicant_subject if rows else None
-    department = next((v.department for v in reversed(rows) if v.department), None)
-    if not rows or not (owner == principal.subject or staff_of(principal, department)):
-        raise NotFound("没有该办件的预审结果 / no pre-review verdict for this application")
-    if owner != principal.subject:
-        await record_audit(session, principal, "prereview.read", "application", application_id, owner=owner,
-                           details={"verdicts": len(rows)})
-        await session.commit()
+    async with database.transaction() as session:
+        rows = (await session.scalars(select(Verdict).where(Verdict.application_id == application_id)
+                                      .order_by(Verdict.attempt))).all()
+        owner = rows[0].applicant_subject if rows else None
+        department = next((v.department for v in reversed(rows) if v.department), None)
+        if not rows or not (owner == principal.subject or staff_of(principal, department)):
+            raise NotFound(messages.NO_VERDICT)
+        if owner != principal.subject:
+            await record_audit(session, principal, "prereview.read", "application", application_id, owner=owner,
+                               details={"verdicts": len(rows)})
     return list(rows)
 
 
-async def latest_review(session: AsyncSession, principal: Principal, application_id: str) -> Verdict:
-    return (await verdicts_for(session, principal, application_id))[-1]
+async def latest_review(database: Database, principal: Principal, application_id: str) -> Verdict:
+    return (await verdicts_for(database, principal, application_id))[-1]
 
 
 async def dry_run(session: AsyncSession, principal: Principal, matter_code: str, form: dict[str, Any],
-                  materials: dict[str, Any]) -> dict[str, Any]:
+                  materials: dict[str, Any]) -> CheckResult:
     """Check the caller's draft against the matter's active rules and the comparison (数据比对): every
     problem at once, with the messages a submission would get, nothing stored."""
     requirements = await prefill.latest_requirements(session, matter_code)
     ruleset, version = await active_ruleset(session, requirements)
     results = ruleset.evaluate(form, materials, dt.datetime.now(SHANGHAI).date())
     results += await compare.draft_results(session, principal, requirements, form, materials)
-    return {"matter_code": matter_code, "matter_version": requirements.version, "ruleset": ruleset.name,
-            "ruleset_version": version, "verdict": verdict_of(results), "problems": findings_of(results),
-            "results": [r.model_dump() for r in results]}
-
-
-# ---- rule-set management -------------------------------------------------------------------------
-
-async def list_rulesets(session: AsyncSession, matter: str | None) -> list[RuleSet]:
-    stmt = select(RuleSet).order_by(RuleSet.matter_code, RuleSet.version)
-    if matter:
-        stmt = stmt.where(RuleSet.matter_code == matter)
-    return list((await session.scalars(stmt)).all())
-
-
-async def get_ruleset(session: AsyncSession, matter: str, version: int, *, lock: bool = False) -> RuleSet:
-    row = await session.get(RuleSet, (matter, version), with_for_update=lock)
-    if row is None:
-        raise NotFound(f"事项 {matter} 没有第 {version} 版规则集 / matter {matter} has no rule set version {version}")
-    return row
-
-
-def validate_rules(matter: str, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Compile every rule; invalid CEL or record → 422 with the parser's / validator's message."""
-    ids = [r.get("id") for r in rules]
-    if len(set(ids)) != len(ids):
-        raise ValidationFailed("规则 id 不能重复 / rule ids must be unique")
-    try:
-        compiled = compile_rules(f"{matter}@draft", rules)
-    except RuleCompileError as exc:
-        raise ValidationFailed(str(exc), rule_id=exc.rule_id, cel_error=exc.message) from exc
-    except ValidationError as exc:
-        raise ValidationFailed(f"规则记录不完整 / invalid rule record: {exc.errors(include_url=False)}") from exc
-    return [r.model_dump(mode="json", by_alias=True) for r in compiled.rules]
-
-
-async def create_draft(session: AsyncSession, principal: Principal, matter: str,
-                       rules: list[dict[str, Any]]) -> RuleSet:
-    clean = validate_rules(matter, rules)
-    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"prequal-ruleset:{matter}"))))
-    latest = await session.scalar(select(func.max(RuleSet.version)).where(RuleSet.matter_code == matter))
-    row = RuleSet(matter_code=matter, version=(latest or 0) + 1, status="draft", rules=clean,
-                  created_by=principal.subject, created_at=dt.datetime.now(dt.UTC))
-    session.add(row)
-    await session.commit()
-    return row
-
-
-async def test_ruleset(session: AsyncSession, matter: str, version: int, last: int,
-                       principal: Principal | None = None) -> dict[str, Any]:
-    """Dry-run a version against its own examples and the last ``last`` reviewed applications of the
-    matter (comparing with the verdict they got). The comparison (数据比对) does not depend on the rule
-    set: each application keeps the ``compare.*`` results it got then, so a change of verdict is the
-    version's doing, not that of data that changed since. Those applications' forms (personal data
-    included) are decrypted for it, so the run is audited."""
-    row = await get_ruleset(session, matter, version)
-    examples = run_examples(row.rules)
-    compiled = compile_rules(f"{matter}@v{version}", row.rules)
-    recent = (await session.scalars(select(Verdict).where(Verdict.matter_code == matter, Verdict.inputs.is_not(None))
-                                    .order_by(Verdict.checked_at.desc()).limit(last))).all()
-    applications = []
-    for v in recent:
-        results = compiled.evaluate(v.inputs["form"], v.inputs["materials"], v.submitted_at.astimezone(SHANGHAI).date())
-        results += [RuleResult.model_validate(r) for r in v.results if r["rule_id"].startswith("compare.")]
-        new = verdict_of(results)
-        applications.append({"application_id": v.application_id, "attempt": v.attempt, "verdict_then": v.verdict,
-                             "ruleset_then": v.ruleset, "verdict_now": new, "changed": new != v.verdict,
-                             "failed_rules": [r.rule_id for r in results if r.outcome in ("failed", "error")]})
-    if applications:
-        await record_audit(session, principal, "application.inputs_read", "ruleset", f"{matter}@v{version}",
-                           details={"applications": [a["application_id"] for a in applications]})
-        await session.commit()
-    return {"matter_code": matter, "version": version,
-            "examples_passed": all(e["ok"] for e in examples), "examples": examples,
-            "applications": applications, "changed": sum(a["changed"] for a in applications)}
-
-
-async def publish(session: AsyncSession, matter: str, version: int, principal: Principal | None = None) -> RuleSet:
-    row = await get_ruleset(session, matter, version, lock=True)
-    if row.status == "active":
-        return row
-    if not all(e["ok"] for e in run_examples(row.rules)):
-        raise Conflict("规则集的示例未全部通过，不能发布 / the rule set's own examples do not all pass; not published")
-    now = dt.datetime.now(dt.UTC)
-    await session.execute(update(RuleSet).where(RuleSet.matter_code == matter, RuleSet.status == "active")
-                          .values(status="retired", retired_at=now))
-    row.status, row.published_at, row.retired_at = "active", now, None
-    # What decides applications changed: recorded like a permission change.
-    await record_audit(session, principal, "ruleset.publish", "ruleset", f"{matter}@v{version}")
-    await session.commit()
-    return row
-
-
-async def retire(session: AsyncSession, matter: str, version: int, principal: Principal | None = None) -> RuleSet:
-    row = await get_ruleset(session, matter, version, lock=True)
-    if row.status != "retired":
-        row.status, row.retired_at = "retired", dt.datetime.now(dt.UTC)
-        await record_audit(session, principal, "ruleset.retire", "ruleset", f"{matter}@v{version}")
-        await session.commit()
-    return row
+    return CheckResult.model_validate({
+        "matter_code": matter_code, "matter_version": requirements.version, "ruleset": ruleset.name,
+        "ruleset_version": version, "verdict": verdict_of(results), "problems": findings_of(results),
+        "results": [r.model_dump() for r in results]})

@@ -35,15 +35,15 @@ from kit.contracts import ApplicantRef, ApplicationStatusChanged, ApplicationSub
 from kit.events import CloudEvent
 from kit.licence_read_model import LicenceReadModel
 from kit.protection import keyring
-from prequal.business import (
+from prequal.models import KnownApplication, KnownBusiness, KnownLicence, Verdict
+from prequal.service.business import (
     PERSON_APPLICANT_TYPES,
     business_name_result,
     declared_code,
     known_businesses,
     name_outcome,
 )
-from prequal.models import KnownApplication, KnownBusiness, KnownLicence, Verdict
-from prequal.rules import RuleResult
+from prequal.service.rules import RuleResult
 
 # The identifying fields of each matter's object: two applications of one matter by one subject with the
 # same values in these fields are about the same thing (one sign, one site, one consignment…). Matters

@@ -32,11 +32,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.auth import Principal, SubjectKind
 from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted, MatterRequirements
 from kit.contracts.matters import FormFieldSpec
+from kit.db import Database
 from kit.errors import NotFound
 from kit.events import CloudEvent
 from kit.protection import reveal_form
-from prequal.business import COMPANY_NAME_FIELDS, own_business_values
+from prequal import messages
 from prequal.models import KnownLicence, MatterRequirementsRow, Prefill, StatusSeen, SubmissionSeen
+from prequal.schemas import PrefillResult
+from prequal.service.business import COMPANY_NAME_FIELDS, own_business_values
 
 # Field types never copied from an earlier application (they belong to that application's period).
 NOT_CARRIED_OVER = frozenset({"date"})
@@ -110,8 +113,7 @@ async def latest_requirements(session: AsyncSession, matter_code: str) -> Matter
     row = await session.scalar(select(MatterRequirementsRow).where(MatterRequirementsRow.code == matter_code)
                                .order_by(MatterRequirementsRow.version.desc()).limit(1))
     if row is None:
-        raise NotFound(f"预审尚不知道事项 {matter_code}（事项目录中没有该事项，或其发布尚未送达） / the pre-review does "
-                       f"not know matter {matter_code} (not in the catalogue, or its publication has not arrived yet)")
+        raise NotFound(messages.MATTER_UNKNOWN.format(matter=matter_code))
     return MatterRequirements.model_validate(row.requirements)
 
 
@@ -137,7 +139,14 @@ ORDER BY kv.key, s.submitted_at DESC, s.attempt DESC
 """)
 
 
+async def prefill_for(database: Database, principal: Principal, matter_code: str) -> PrefillResult:
+    """The caller's pre-fill of a matter, recorded (the measures compare it with what is then submitted)."""
+    async with database.transaction() as session:
+        return PrefillResult.model_validate(await build_prefill(session, principal, matter_code))
+
+
 async def build_prefill(session: AsyncSession, principal: Principal, matter_code: str) -> dict[str, Any]:
+    """The pre-fill, recorded in the caller's transaction."""
     requirements = await latest_requirements(session, matter_code)
     now = dt.datetime.now(dt.UTC)
     fields: dict[str, dict[str, Any]] = {}
@@ -190,7 +199,6 @@ async def build_prefill(session: AsyncSession, principal: Principal, matter_code
                         filled={k: v["value"] for k, v in ordered.items()},
                         sources={k: {"source": v["source"], "source_ref": v["source_ref"]} for k, v in ordered.items()},
                         created_at=now))
-    await session.commit()
     total = len(requirements.fields)
     return {
         "prefill_id": prefill_id, "matter_code": requirements.code, "matter_version": requirements.version,

@@ -29,7 +29,7 @@ from kit.contracts import ApplicationSubmitted, BusinessDataChanged
 from kit.events import CloudEvent
 from kit.identifiers import normalize_uscc
 from prequal.models import KnownBusiness
-from prequal.rules import RuleResult
+from prequal.service.rules import RuleResult
 
 RULE = "compare.business_name"
 USCC_FIELD = "applicant_uscc"

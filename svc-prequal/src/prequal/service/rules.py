@@ -38,6 +38,7 @@ from kit.identifiers import (
     is_valid_resident_id,
     is_valid_uscc,
 )
+from prequal import messages
 
 Outcome = Literal["passed", "failed", "not_applicable", "error"]
 
@@ -80,11 +81,11 @@ class RuleResult(BaseModel):
 
 
 class RuleCompileError(ValueError):
-    """A rule whose CEL does not compile; ``str()`` carries the rule id and the parser's message."""
+    """A rule whose CEL does not compile; ``text`` says so with the rule id and the parser's message."""
 
     def __init__(self, rule_id: str, part: str, message: str) -> None:
-        super().__init__(f"规则 {rule_id} 的 {part} 不是有效的 CEL 表达式 / rule {rule_id}: invalid CEL in "
-                         f"'{part}': {message}")
+        self.text = messages.RULE_CEL_INVALID.format(rule_id=rule_id, part=part, error=message)
+        super().__init__(str(self.text))
         self.rule_id, self.part, self.message = rule_id, part, message
 
 
@@ -108,7 +109,9 @@ def _present(x: Any) -> bool:
 
 def _district(x: Any) -> bool:
     s = _s(x)
-    return bool(s) and (is_shanghai_district(s.strip()) or bool(district_of_address(s)))
+    if not s:
+        return False
+    return is_shanghai_district(s.strip()) or bool(district_of_address(s))
 
 
 def _to_date(x: Any) -> dt.date:
@@ -244,7 +247,8 @@ _result = RuleResult.model_construct
 
 def _evaluate_one(c: CompiledRule, context: cel.Context, on: dt.date) -> RuleResult:
     r = c.rule
-    base = {"rule_id": r.id, "finding_code": r.finding_code, "targets": r.targets, "severity": r.severity}
+    base: dict[str, Any] = {"rule_id": r.id, "finding_code": r.finding_code, "targets": r.targets,
+                            "severity": r.severity}
     if (r.effective_from and on < r.effective_from) or (r.effective_to and on > r.effective_to):
         return _result(outcome="not_applicable", **base)
     try:
@@ -348,6 +352,20 @@ FINDING_CODES = {"required": "required-field", "material": "required-material", 
                  "option": "option", "integer": "integer", "length": "max-length"}
 
 
+# Field type → the generic check of its format: (rule kind, CEL function, zh, en, a failing example).
+_TYPE_CHECKS: dict[str, tuple[str, str, str, str, str]] = {
+    "uscc": ("format", "is_uscc", "{label}不是有效的统一社会信用代码，请核对后重新填写",
+             "{label} is not a valid unified social credit code", "913101154283FEFC62"),
+    "resident_id": ("format", "is_resident_id", "{label}不是有效的居民身份证号码，请核对后重新填写",
+                    "{label} is not a valid resident ID number", "110105194912310021"),
+    "mobile": ("format", "is_mobile", "{label}不是有效的手机号码", "{label} is not a valid mobile number", "1234567"),
+    "district": ("district", "is_shanghai_district", "{label}应为上海市的区，例如“浦东新区”",
+                 "{label} must be a district of Shanghai", "苏州市姑苏区"),
+    "date": ("format", "is_date", "{label}应为有效日期（格式 YYYY-MM-DD）", "{label} must be a valid date (YYYY-MM-DD)",
+             "2030-13-45"),
+}
+
+
 def generic_rules(requirements: MatterRequirements, legal_basis: str | None = None) -> list[dict[str, Any]]:
     """Rules generated from a matter's requirements: required (respecting ``required_when``), formats,
     options, lengths and ranges of fields, and required materials — each with examples."""
@@ -379,21 +397,9 @@ def generic_rules(requirements: MatterRequirements, legal_basis: str | None = No
             add(f"required.{k}", target, has, f"请填写“{label}”", f"please fill in {label_en}",
                 [{"form": {**cond, k: sample}}], [{"form": dict(cond)}, {"form": {**cond, k: " "}}], when)
         checks: list[tuple[str, str, str, str, Any]] = []
-        if spec.type == "uscc":
-            checks.append(("format", f"is_uscc(form.{k})", f"{label}不是有效的统一社会信用代码，请核对后重新填写",
-                           f"{label_en} is not a valid unified social credit code", "913101154283FEFC62"))
-        elif spec.type == "resident_id":
-            checks.append(("format", f"is_resident_id(form.{k})", f"{label}不是有效的居民身份证号码，请核对后重新填写",
-                           f"{label_en} is not a valid resident ID number", "110105194912310021"))
-        elif spec.type == "mobile":
-            checks.append(("format", f"is_mobile(form.{k})", f"{label}不是有效的手机号码",
-                           f"{label_en} is not a valid mobile number", "1234567"))
-        elif spec.type == "district":
-            checks.append(("district", f"is_shanghai_district(form.{k})", f"{label}应为上海市的区，例如“浦东新区”",
-                           f"{label_en} must be a district of Shanghai", "苏州市姑苏区"))
-        elif spec.type == "date":
-            checks.append(("format", f"is_date(form.{k})", f"{label}应为有效日期（格式 YYYY-MM-DD）",
-                           f"{label_en} must be a valid date (YYYY-MM-DD)", "2030-13-45"))
+        if spec.type in _TYPE_CHECKS:
+            kind, function, zh, en, bad = _TYPE_CHECKS[spec.type]
+            checks.append((kind, f"{function}(form.{k})", zh.format(label=label), en.format(label=label_en), bad))
         elif spec.type == "enum" and spec.options:
             values = [o.value for o in spec.options]
             names = "、".join(o.label for o in spec.options)
@@ -407,14 +413,15 @@ def generic_rules(requirements: MatterRequirements, legal_basis: str | None = No
                 parts.append(f"form.{k} >= {_num(lo)}")
             if hi is not None:
                 parts.append(f"form.{k} <= {_num(hi)}")
-            if lo is not None or hi is not None:
-                rng = (f"{_fmt(lo)} 至 {_fmt(hi)}" if lo is not None and hi is not None
-                       else f"不小于 {_fmt(lo)}" if lo is not None else f"不大于 {_fmt(hi)}")
-                rng_en = (f"between {_fmt(lo)} and {_fmt(hi)}" if lo is not None and hi is not None
-                          else f"at least {_fmt(lo)}" if lo is not None else f"at most {_fmt(hi)}")
-                bad = (lo - 1) if lo is not None else (hi + 1)
-                checks.append(("range", " && ".join(parts), f"{label}应在 {rng} 之间" if lo is not None and hi is not None
-                               else f"{label}应{rng}", f"{label_en} must be {rng_en}", bad))
+            if lo is not None and hi is not None:
+                checks.append(("range", " && ".join(parts), f"{label}应在 {_fmt(lo)} 至 {_fmt(hi)} 之间",
+                               f"{label_en} must be between {_fmt(lo)} and {_fmt(hi)}", lo - 1))
+            elif lo is not None:
+                checks.append(("range", " && ".join(parts), f"{label}应不小于 {_fmt(lo)}",
+                               f"{label_en} must be at least {_fmt(lo)}", lo - 1))
+            elif hi is not None:
+                checks.append(("range", " && ".join(parts), f"{label}应不大于 {_fmt(hi)}",
+                               f"{label_en} must be at most {_fmt(hi)}", hi + 1))
             if spec.type == "integer":
                 checks.append(("integer", f"is_number(form.{k}) && form.{k} == double(int(form.{k}))",
                                f"{label}应为整数", f"{label_en} must be a whole number", (lo or 0) + 0.5))

@@ -25,6 +25,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.errors import ValidationFailed
+from prequal import messages
+from prequal.schemas import MeasuresView
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -138,16 +140,17 @@ def with_ratios(counts: dict[str, int]) -> dict[str, Any]:
 
 def _bounds(start: dt.date | None, end: dt.date | None) -> tuple[dt.datetime | None, dt.datetime | None]:
     if start and end and end < start:
-        raise ValidationFailed(f"结束日期 {end} 早于开始日期 {start} / `to` ({end}) is before `from` ({start})")
+        raise ValidationFailed(messages.MEASURES_PERIOD_REVERSED.format(start=start, end=end))
     t0 = dt.datetime.combine(start, dt.time(), SHANGHAI) if start else None
     t1 = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), SHANGHAI) if end else None
     return t0, t1
 
 
 async def measures(session: AsyncSession, matter: str | None, start: dt.date | None,
-                   end: dt.date | None) -> dict[str, Any]:
+                   end: dt.date | None) -> MeasuresView:
     t0, t1 = _bounds(start, end)
     rows = (await session.execute(MEASURES, {"matter": matter, "t0": t0, "t1": t1})).mappings().all()
     items = [{"matter_code": r["matter_code"], **with_ratios({k: int(r[k]) for k in COUNTS})} for r in rows]
     total = with_ratios({k: sum(i[k] for i in items) for k in COUNTS})
-    return {"matter": matter, "from": start, "to": end, "timezone": "Asia/Shanghai", "items": items, "total": total}
+    return MeasuresView.model_validate({"matter": matter, "from": start, "to": end, "timezone": "Asia/Shanghai",
+                                        "items": items, "total": total})

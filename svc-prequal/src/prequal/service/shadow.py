@@ -19,50 +19,46 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
 from kit.contracts import ApplicationSubmitted
-from kit.errors import Conflict, NotFound
+from kit.db import Database
+from kit.errors import Conflict
+from prequal import messages
 from prequal.models import RuleSet, RuleSetShadow, ShadowVerdict
-from prequal.rules import RuleResult, compile_rules, verdict_of
+from prequal.schemas import ShadowReport, ShadowState
+from prequal.service.rules import RuleResult, compile_rules, verdict_of
+from prequal.service.rulesets import RULE_SET_LIFECYCLE, get_ruleset, lock_matter
 
 log = structlog.get_logger("prequal.shadow")
 
 
-async def _ruleset(session: AsyncSession, matter: str, version: int) -> RuleSet:
-    row = await session.get(RuleSet, (matter, version))
-    if row is None:
-        raise NotFound(f"事项 {matter} 没有第 {version} 版规则集 / matter {matter} has no rule set version {version}")
-    return row
-
-
-def _view(shadow: RuleSetShadow | None, matter: str, version: int) -> dict[str, Any]:
+def _view(shadow: RuleSetShadow | None, matter: str, version: int) -> ShadowState:
     running = shadow is not None and shadow.version == version
-    return {"matter_code": matter, "version": version, "in_shadow": running,
-            "started_by": shadow.started_by if running else None, "started_at": shadow.started_at if running else None}
+    return ShadowState(matter_code=matter, version=version, in_shadow=running,
+                       started_by=shadow.started_by if shadow is not None and running else None,
+                       started_at=shadow.started_at if shadow is not None and running else None)
 
 
-async def start(session: AsyncSession, principal: Principal, matter: str, version: int) -> dict[str, Any]:
-    row = await _ruleset(session, matter, version)
-    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"prequal-ruleset:{matter}"))))
-    current = await session.get(RuleSetShadow, matter)
-    if current is not None and current.version == version:
-        return _view(current, matter, version)
-    if row.status != "draft":
-        raise Conflict(f"只有草稿版本可以影子运行，第 {version} 版的状态是 {row.status} / only a draft version can run in "
-                       f"shadow; version {version} is {row.status}")
-    if current is not None:
-        raise Conflict(f"事项 {matter} 的第 {current.version} 版已在影子运行，请先停止 / version {current.version} of "
-                       f"{matter} is already in shadow: unshadow it first (one shadow per matter)")
-    shadow = RuleSetShadow(matter_code=matter, version=version, started_by=principal.subject,
-                           started_at=dt.datetime.now(dt.UTC))
-    session.add(shadow)
-    await session.commit()
+async def start(database: Database, principal: Principal, matter: str, version: int) -> ShadowState:
+    async with database.transaction() as session:
+        row = await get_ruleset(session, matter, version)
+        await lock_matter(session, matter)
+        current = await session.get(RuleSetShadow, matter)
+        if current is not None and current.version == version:
+            return _view(current, matter, version)
+        RULE_SET_LIFECYCLE.check(row.status, "shadow", principal)
+        if current is not None:
+            raise Conflict(messages.SHADOW_TAKEN.format(matter=matter, version=current.version))
+        shadow = RuleSetShadow(matter_code=matter, version=version, started_by=principal.subject,
+                               started_at=dt.datetime.now(dt.UTC))
+        session.add(shadow)
     return _view(shadow, matter, version)
 
 
-async def stop(session: AsyncSession, matter: str, version: int) -> dict[str, Any]:
-    await _ruleset(session, matter, version)
-    await session.execute(delete(RuleSetShadow).where(RuleSetShadow.matter_code == matter,
-                                                      RuleSetShadow.version == version))
-    await session.commit()
+async def stop(database: Database, principal: Principal, matter: str, version: int) -> ShadowState:
+    async with database.transaction() as session:
+        row = await get_ruleset(session, matter, version)
+        RULE_SET_LIFECYCLE.check(row.status, "unshadow", principal)
+        await session.execute(delete(RuleSetShadow).where(RuleSetShadow.matter_code == matter,
+                                                          RuleSetShadow.version == version))
     return _view(None, matter, version)
 
 
@@ -117,8 +113,8 @@ async def review_in_shadow(session: AsyncSession, reviewed: list[Reviewed]) -> N
         await session.execute(insert(ShadowVerdict).on_conflict_do_nothing(), rows)
 
 
-async def report(session: AsyncSession, matter: str, version: int, limit: int = 200) -> dict[str, Any]:
-    await _ruleset(session, matter, version)
+async def report(session: AsyncSession, matter: str, version: int, limit: int = 200) -> ShadowReport:
+    await get_ruleset(session, matter, version)
     where = (ShadowVerdict.matter_code == matter, ShadowVerdict.shadow_version == version)
     disagree = ShadowVerdict.active_verdict != ShadowVerdict.shadow_verdict
     evaluated, disagreed = (await session.execute(
@@ -134,12 +130,12 @@ async def report(session: AsyncSession, matter: str, version: int, limit: int = 
         for d in r.differing_rules:
             rule_counts[d["rule_id"]] = rule_counts.get(d["rule_id"], 0) + 1
     current = await session.get(RuleSetShadow, matter)
-    return {
-        **_view(current, matter, version),
+    return ShadowReport.model_validate({
+        **_view(current, matter, version).model_dump(),
         "evaluated": evaluated, "agreed": evaluated - disagreed, "disagreed": disagreed,
         "by_verdicts": [{"active_verdict": a, "shadow_verdict": s, "count": n} for a, s, n in by_kind],
         "by_rule": [{"rule_id": k, "count": n} for k, n in sorted(rule_counts.items(), key=lambda kv: -kv[1])],
         "disagreements": [{"application_id": r.application_id, "attempt": r.attempt, "active_ruleset": r.active_ruleset,
                            "active_verdict": r.active_verdict, "shadow_verdict": r.shadow_verdict,
                            "differing_rules": r.differing_rules, "checked_at": r.checked_at} for r in rows],
-    }
+    })

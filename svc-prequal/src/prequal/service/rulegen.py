@@ -1,7 +1,7 @@
 """Builds the shipped rule sets ``prequal/rulesets/<code>.json`` (version 1) from the matter catalogue:
 the generic rules of each matter's requirements plus the matter's own date and period rules.
 
-    uv run python -m prequal.rulegen ../svc-matters/src/matters/catalogue/matters.json
+    uv run python -m prequal.service.rulegen ../svc-matters/src/matters/catalogue/matters.json
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.contracts import MatterRequirements
-from prequal.rules import generic_rules
+from prequal.service.rules import generic_rules
 
 # matter code → (maximum days from start to end, legal basis index, zh / en wording of the limit)
 PERIODS: dict[str, tuple[int, int, str, str]] = {
@@ -25,7 +25,7 @@ PERIODS: dict[str, tuple[int, int, str, str]] = {
 NOT_PAST = ("start_date", "ship_date")
 
 
-def _rule(rule_id: str, targets: list[str], when: str | None, expr: str, zh: str, en: str, basis: str,
+def _rule(rule_id: str, targets: list[str], when: str | None, expr: str, zh: str, en: str, basis: str | None,
           passing: list[dict[str, Any]], failing: list[dict[str, Any]]) -> dict[str, Any]:
     code = "dates-order" if rule_id == "dates.order" else None
     return {"id": rule_id, "finding_code": code, "targets": targets, "when": when, "expr": expr, "severity": "blocking",
@@ -72,7 +72,7 @@ def build(matter: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     catalogue = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
-    out = Path(__file__).parent / "rulesets"
+    out = Path(__file__).parent.parent / "rulesets"
     out.mkdir(exist_ok=True)
     for matter in catalogue:
         doc = build(matter)
