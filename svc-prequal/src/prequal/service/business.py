@@ -81,7 +81,7 @@ async def on_business_changed(session: AsyncSession, event: CloudEvent) -> None:
 
 def _result(targets: list[str], outcome: str, zh: str | None = None, en: str | None = None) -> RuleResult:
     return RuleResult(rule_id=RULE, finding_code="compare-business-name" if outcome == "failed" else None,
-                      targets=targets, outcome=outcome, severity="blocking", message_zh=zh, message_en=en)  # type: ignore[arg-type]
+                      targets=targets, outcome=outcome, severity="blocking", message_zh=zh, message_en=en)
 
 
 # How the catalogue's forms (and older ones) say the applicant is a person, not a company.

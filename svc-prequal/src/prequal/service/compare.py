@@ -108,8 +108,8 @@ def applicant_key(form: dict[str, Any]) -> str | None:
 
 def _result(rule_id: str, targets: list[str], outcome: str, zh: str | None = None, en: str | None = None,
             finding_code: str | None = None, severity: str = "blocking") -> RuleResult:
-    return RuleResult(rule_id=rule_id, finding_code=finding_code, targets=targets, outcome=outcome,  # type: ignore[arg-type]
-                      severity=severity, message_zh=zh, message_en=en)  # type: ignore[arg-type]
+    return RuleResult(rule_id=rule_id, finding_code=finding_code, targets=targets, outcome=outcome,
+                      severity=severity, message_zh=zh, message_en=en)
 
 
 # ---- read models --------------------------------------------------------------------------------------

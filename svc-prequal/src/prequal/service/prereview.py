@@ -199,7 +199,7 @@ async def _review_round(session: AsyncSession, round_: list[tuple[int, Applicati
         s = review.submitted
         with scope(review.position):  # the verdict event continues the submission's trace
             published.append(outbox_row(session, PrereviewVerdictIssued(
-                application_id=s.application_id, attempt=s.attempt, verdict=review.verdict,  # type: ignore[arg-type]
+                application_id=s.application_id, attempt=s.attempt, verdict=review.verdict,
                 findings=review.findings, ruleset=review.ruleset.name, checked_at=now,
                 results=[RuleOutcome.model_validate(r) for r in review.dumped]), subject=s.application_id))
             log.info("prereview_done", application_id=s.application_id, verdict=review.verdict,
