@@ -30,6 +30,7 @@ eval: setup  ## the smart assistant on the shared development set: top-1, recall
 migrate: setup  ## apply every service's migrations to the configured DATABASE_URL (production: lvrong-migrate)
 	@$(UV) run --frozen lvrong-migrate
 
-check: setup  ## ruff, then mypy over the packages listed in pyproject.toml's [tool.mypy] (CI runs this before the tests)
+check: setup  ## ruff, mypy over the packages listed in pyproject.toml's [tool.mypy], the architecture's import contracts (CI runs this before the tests)
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen mypy
+	@$(UV) run --frozen lint-imports --no-cache
