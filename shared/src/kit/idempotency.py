@@ -115,25 +115,3 @@ async def create_once(database: Database, scope: str, key: str | None, request: 
             assert stored is not None
             return result.model_validate(stored[1])
 
-
-async def create_once_with_status(database: Database, scope: str, key: str | None, request: Any,
-                                  create: Callable[[AsyncSession], Awaitable[tuple[int, Any]]]) -> tuple[int, Any]:
-    """Deprecated shape (a status code and a body from the service layer), until every service returns
-    its result and lets the route say the code; to be removed within issue 15."""
-    key = check_key(key)
-    request_fingerprint = fingerprint(request)
-    try:
-        async with database.transaction() as session:
-            if key:
-                stored = await replay(session, scope, key, request_fingerprint)
-                if stored:
-                    return stored
-            status_code, response = await create(session)
-            if key and not await record(session, scope, key, request_fingerprint, status_code, response):
-                raise _LostRace
-            return status_code, response
-    except _LostRace:
-        async with database.session() as session:
-            stored = await replay(session, scope, key or "", request_fingerprint)
-            assert stored is not None
-            return stored
