@@ -80,9 +80,20 @@ def suite(servers) -> RunningSuite:
     suite.stop()
 
 
+async def problem_status_is_the_code(response: httpx.Response) -> None:
+    """Every problem any service or the gateway answers in these tests: RFC 9457 reserves ``status``
+    for the response's code (a thing's own state is ``status_now``)."""
+    if response.headers.get("content-type", "").startswith("application/problem+json"):
+        await response.aread()
+        status = response.json().get("status")
+        assert status == response.status_code, (
+            f"{response.request.method} {response.request.url.path}: problem status {status!r}, code {response.status_code}")
+
+
 @pytest.fixture(scope="session")
 async def client(suite: RunningSuite) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=suite.gateway, timeout=30) as c:
+    async with httpx.AsyncClient(base_url=suite.gateway, timeout=30,
+                                 event_hooks={"response": [problem_status_is_the_code]}) as c:
         yield c
 
 
