@@ -3,7 +3,6 @@ and hall kiosks ask before logging in; a token, when sent, is verified and used)
 needs a staff role: editors (knowledge_editor) write, reviewers (reviewer) publish and retire."""
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -13,7 +12,9 @@ from kit import idempotency
 from kit.auth import PUBLIC_ROUTE, Principal, Role, bearer_token, needs_scope, require_roles
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES, Forbidden, NotFound, ValidationFailed
+from kit.openapi import business_rules
 from kit.pagination import CursorQuery, LimitQuery, Page
+from kit.params import IsoDate
 from knowledge.retrieval import analyzer
 from knowledge.schemas import (
     MAX_QUESTION_CHARS,
@@ -121,7 +122,7 @@ async def create_entry(request: Request, principal: Editor, body: EntryCreate, i
             "(no token) the published one, or as it was published on `as_of`",
             responses={404: PROBLEM_RESPONSES[404]})
 async def get_entry(session: SessionDep, principal: MaybePrincipal, entry_id: EntryId,
-                    as_of: Annotated[date | None, Query(description="The day (Asia/Shanghai) to look the answer up on")] = None,
+                    as_of: Annotated[IsoDate | None, Query(description="The day (Asia/Shanghai) to look the answer up on")] = None,
                     ) -> EntryView | PublicEntry:
     if as_of is None and principal is not None and principal.is_staff:
         return EntryView.model_validate(await entries.view(session, await entries.get_entry(session, entry_id)))
@@ -203,7 +204,8 @@ async def confirm_entry(request: Request, principal: Editor, entry_id: EntryId, 
              summary="Bulk import JSON Lines (the format of faq.jsonl); good lines are "
              "stored, bad ones reported. `publish=true` needs the reviewer or ops_admin role",
              responses={422: PROBLEM_RESPONSES[422]},
-             openapi_extra={"requestBody": {"required": True, "description": "JSON Lines (sent as text/plain or "
+             openapi_extra={**business_rules((422, "the body holds at least one line")),
+                            "requestBody": {"required": True, "description": "JSON Lines (sent as text/plain or "
                                             "application/x-ndjson): one entry per line, the format of faq.jsonl",
                                             "content": {"text/plain": {"schema": {"type": "string"}}}}})
 async def import_entries(request: Request, principal: Importer,

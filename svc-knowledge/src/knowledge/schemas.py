@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator, model_validator
 
 from knowledge.retrieval import CATEGORIES
 
@@ -218,7 +218,7 @@ class AssistantReply(BaseModel):
 
 
 class FeedbackIn(Input):
-    solved: bool
+    solved: StrictBool  # the document says boolean: not 0, 1 or "yes"
     comment: str | None = Field(default=None, max_length=500)
 
 

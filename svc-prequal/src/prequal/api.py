@@ -8,7 +8,9 @@ from fastapi import APIRouter, Depends, Path, Query
 from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, require_roles
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
+from kit.openapi import business_rules
 from kit.pagination import Page
+from kit.params import IsoDate
 from prequal import service
 from prequal.schemas import (
     CheckRequest,
@@ -72,6 +74,7 @@ async def get_ruleset(session: SessionDep, _: RuleAdmin, matter: MatterCode, ver
 
 
 @rules_router.post("/v1/prequal/rulesets/{matter}", dependencies=[needs_scope("rulesets:write")], status_code=201,
+                   openapi_extra=business_rules((422, "every rule record is complete (id, targets, when, expr, severity, messages) and its CEL compiles")),
                    summary="Create a draft version; every rule is compiled, invalid CEL is refused (422)",
                    responses={422: PROBLEM_RESPONSES[422]})
 async def create_ruleset(session: SessionDep, principal: RuleAdmin, matter: MatterCode, body: RuleSetCreate) -> RuleSetView:
@@ -99,7 +102,6 @@ async def retire_ruleset(session: SessionDep, principal: RuleAdmin, matter: Matt
 
 
 # ---- pre-fill (智能预填) and measures ------------------------------------------------------------------
-from datetime import date  # noqa: E402
 
 from prequal import measures as measures_service  # noqa: E402
 from prequal import prefill as prefill_service  # noqa: E402
@@ -118,13 +120,14 @@ async def prefill(session: SessionDep, principal: Applicant, body: PrefillReques
 
 
 @prefill_router.get("/v1/prequal/measures", dependencies=[needs_scope("ops:read")],
+                    openapi_extra=business_rules((422, "`to` is not before `from`")),
                     summary="Pre-review coverage, first-time acceptance, pre-fill and wrongly-blocked rates per matter "
                             "and period (ops_admin, inspector)",
                     responses={422: PROBLEM_RESPONSES[422]})
 async def get_measures(session: SessionDep, _: MeasuresReader,
                        matter: Annotated[str | None, Query(max_length=32)] = None,
-                       from_: Annotated[date | None, Query(alias="from", description="First day (Asia/Shanghai)")] = None,
-                       to: Annotated[date | None, Query(description="Last day, inclusive")] = None) -> MeasuresView:
+                       from_: Annotated[IsoDate | None, Query(alias="from", description="First day (Asia/Shanghai)")] = None,
+                       to: Annotated[IsoDate | None, Query(description="Last day, inclusive")] = None) -> MeasuresView:
     return MeasuresView.model_validate(await measures_service.measures(session, matter, from_, to))
 
 

@@ -5,7 +5,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from helpdesk.api.common import ERROR_RESPONSES, Agent, IdempotencyKey, Ops, Staff, database, settings
@@ -31,6 +30,7 @@ from kit.auth import CurrentPrincipal, needs_scope, needs_scope_by
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES, Conflict
 from kit.pagination import CursorQuery, LimitQuery, Page
+from kit.params import IsoDateTime
 
 router = APIRouter(tags=["tickets"], responses=ERROR_RESPONSES)
 desk_router = APIRouter(tags=["help desk"], responses=ERROR_RESPONSES)
@@ -64,8 +64,8 @@ async def list_tickets(
     department: Annotated[str | None, Query(max_length=200)] = None,
     matter: Annotated[str | None, Query(max_length=32)] = None,
     mine: Annotated[bool, Query(description="Staff: only tickets assigned to me")] = False,
-    created_from: Annotated[AwareDatetime | None, Query(alias="from", description="Created at or after (with offset)")] = None,
-    created_to: Annotated[AwareDatetime | None, Query(alias="to", description="Created before (with offset)")] = None,
+    created_from: Annotated[IsoDateTime | None, Query(alias="from", description="Created at or after (with offset)")] = None,
+    created_to: Annotated[IsoDateTime | None, Query(alias="to", description="Created before (with offset)")] = None,
 ) -> Page[TicketListItem]:
     return await service.list_tickets(session, principal, limit=limit, cursor=cursor, status=status, channel=channel,
                                       department=department, matter_code=matter, mine=mine,

@@ -12,6 +12,7 @@ from kit.audit import record_audit
 from kit.auth import CurrentPrincipal, needs_scope
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES, NotFound
+from kit.openapi import business_rules
 from kit.pagination import CursorQuery, LimitQuery, Page, newest_first_after, newest_first_cursor
 from licences import pdf
 from licences.api.deps import IdempotencyKey, LicenceId, LicenceOfficer, created
@@ -73,6 +74,7 @@ async def list_licences(
 
 
 @router.post("/v1/licences/quarantine-documents", dependencies=[needs_scope("licences:manage")],
+             openapi_extra=business_rules((422, "`holder_code` is a valid code of `holder_code_type`, check digit included")),
              status_code=201, response_model=LicenceView,
              summary="Issue a year-long forestry pest transport quarantine requirement document (调运检疫要求书)",
              responses={422: PROBLEM_RESPONSES[422]})
@@ -191,7 +193,7 @@ async def create_data_handle(request: Request, issuer: IssuerDep, principal: Cur
 
 @router.get("/v1/licences/{licence_id}/data-handles", dependencies=[needs_scope("licences:read")],
             tags=["verification"],
-            summary="亮数 handles of the holder's licence: who redeemed which, when")
+            summary="亮数 handles of the holder's licence: who redeemed which, when", responses={404: PROBLEM_RESPONSES[404]})
 async def list_data_handles(session: SessionDep, principal: CurrentPrincipal, licence_id: LicenceId) -> dict[str, Any]:
     return {"items": await verification.list_redemptions(session, principal, licence_id)}
 
@@ -210,7 +212,7 @@ async def record_disposal(request: Request, principal: CurrentPrincipal, licence
 
 
 @router.get("/v1/licences/{licence_id}/fetches", dependencies=[needs_scope("licences:read")], tags=["grants"],
-            summary="Who fetched the holder's licence, when and why (useCause)")
+            summary="Who fetched the holder's licence, when and why (useCause)", responses={404: PROBLEM_RESPONSES[404]})
 async def list_fetches(session: SessionDep, principal: CurrentPrincipal, licence_id: LicenceId, limit: LimitQuery = 20,
                        cursor: CursorQuery = None) -> Page[Any]:
     return await access.list_fetches(session, principal, licence_id, limit=limit, cursor=cursor)
@@ -230,6 +232,6 @@ async def record_shipment(request: Request, principal: CurrentPrincipal, licence
 
 
 @router.get("/v1/licences/{licence_id}/shipments", dependencies=[needs_scope("licences:read")], tags=["recognition"],
-            summary="Shipments recorded under a quarantine requirement document")
+            summary="Shipments recorded under a quarantine requirement document", responses={404: PROBLEM_RESPONSES[404]})
 async def list_shipments(session: SessionDep, principal: CurrentPrincipal, licence_id: LicenceId) -> dict[str, Any]:
     return {"items": await recognition.shipments_of(session, principal, licence_id)}

@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from kit.auth import needs_scope
 from kit.errors import PROBLEM_RESPONSES
+from kit.openapi import business_rules
 from licences.api.deps import Verifier
 from licences.issuer import IssuerDep
 from licences.schemas import VerificationRequest, VerificationResult
@@ -18,6 +19,7 @@ router = APIRouter(tags=["verification"], responses={k: v for k, v in PROBLEM_RE
 
 
 @router.post("/v1/verifications", dependencies=[needs_scope("licences:verify")], response_model=VerificationResult,
+             openapi_extra=business_rules((422, "exactly one of `presentation` and `credential` is given")),
              summary="Verify a presentation (亮证 QR text) or a credential (SD-JWT VC); the check is recorded",
              description="Answers `valid`, `invalid` with the reason (malformed, bad_signature, unknown_key, "
                          "presentation_expired, replayed, ...), `revoked`, `suspended`, `expired` or `not_yet_valid`, "
