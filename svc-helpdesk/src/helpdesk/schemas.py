@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
 Channel = Literal["online", "hotline", "hall", "assistant"]
 Priority = Literal["normal", "high", "urgent"]
@@ -172,7 +172,7 @@ class TransferCreate(Strict):
     department: Department
     matter_code: MatterCode | None = None
     attempted_at: AwareDatetime
-    connected: bool
+    connected: StrictBool  # the document says boolean: not 0 or "yes"
     wait_seconds: StrictInt = Field(ge=0, le=3600, description="Ringing time until answered or given up")  # not `false`
     agent_subject: str | None = Field(None, max_length=128, description="Who answered, when connected")
     ticket_id: OpaqueId | None = None
