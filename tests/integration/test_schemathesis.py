@@ -60,7 +60,8 @@ def schemathesis(gateway: str, token: str, config: Path) -> subprocess.Completed
         "--seed", SEED, "--workers", "4", "--request-timeout", "20", "--generation-database", "none",
         "--no-color",
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT - 60, check=False)
+    env = os.environ | {"SCHEMATHESIS_HOOKS": str(Path(__file__).with_name("schemathesis_hooks.py"))}
+    return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT - 60, check=False, env=env)
 
 
 def test_business_rules_become_expected_refusals() -> None:

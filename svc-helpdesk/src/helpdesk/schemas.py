@@ -15,6 +15,8 @@ from pydantic import (
     model_validator,
 )
 
+from kit.params import IsoDateTime
+
 Channel = Literal["online", "hotline", "hall", "assistant"]
 Priority = Literal["normal", "high", "urgent"]
 TicketStatus = Literal["new", "assigned", "waiting_applicant", "resolved", "closed", "reopened"]
@@ -180,7 +182,7 @@ class TransferCreate(Strict):
     call_id: OpaqueId = Field(description="The 12345 call; several attempts of one call share it")
     department: Department
     matter_code: MatterCode | None = None
-    attempted_at: AwareDatetime
+    attempted_at: IsoDateTime
     connected: StrictBool  # the document says boolean: not 0 or "yes"
     wait_seconds: StrictInt = Field(ge=0, le=3600, description="Ringing time until answered or given up")  # not `false`
     agent_subject: str | None = Field(None, max_length=128, description="Who answered, when connected")
