@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import pytest
 from fastapi import FastAPI, Header
 from fastapi.testclient import TestClient
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from gateway.openapi import document_gateway_answers
 from kit.errors import install_problem_handlers
@@ -79,3 +80,11 @@ def test_dates_are_text_as_the_document_says() -> None:
     assert client.get("/things", params={"day": "0"}).status_code == 422  # not 1970-01-01
     assert client.get("/things", params={"at": "2026-01-31T09:00:00+08:00"}).status_code == 200
     assert client.get("/things", params={"at": "0.5"}).status_code == 422
+
+
+def test_json_dates_are_text_too() -> None:
+    for kind, good in ((IsoDate, "2026-01-31"), (IsoDateTime, "2026-01-31T09:00:00+08:00")):
+        assert TypeAdapter(kind).validate_json(f'"{good}"')
+        for number in ("0", "0.5"):
+            with pytest.raises(ValidationError):
+                TypeAdapter(kind).validate_json(number)
