@@ -57,7 +57,7 @@ def schemathesis(gateway: str, token: str, config: Path) -> subprocess.Completed
         str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(config), "run", f"{gateway}/openapi.json",
         "--header", f"Authorization: Bearer {token}", "--include-path-regex", PATHS,
         "--checks", "all", "--phases", PHASES, "--max-examples", MAX_EXAMPLES,
-        "--seed", SEED, "--workers", "4", "--request-timeout", "20", "--generation-database", "none",
+        "--seed", SEED, "--workers", "8", "--request-timeout", "20", "--generation-database", "none",
         "--no-color",
     ]
     env = os.environ | {"SCHEMATHESIS_HOOKS": str(Path(__file__).with_name("schemathesis_hooks.py"))}
