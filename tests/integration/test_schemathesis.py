@@ -39,16 +39,22 @@ TIMEOUT = int(os.environ.get("SCHEMATHESIS_TIMEOUT", "600"))
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 
 
-def business_rule_config(document: dict[str, Any]) -> str:
-    """A schemathesis.toml in which each operation with ``x-business-rules`` may also refuse valid data with
-    the statuses the rules name, and no other operation may."""
+def schemathesis_config(document: dict[str, Any]) -> str:
+    """A schemathesis.toml from the document: an operation with ``x-business-rules`` may also refuse valid
+    data with the statuses its rules name (no other operation may); a live stream (``text/event-stream``)
+    never ends, so one second shows its status and head instead of the whole request timeout."""
     sections = []
     for path, item in document["paths"].items():
         for method, operation in item.items():
-            if isinstance(operation, dict) and operation.get("x-business-rules"):
+            if not isinstance(operation, dict):
+                continue
+            name = json.dumps(f"{method.upper()} {path}")
+            if operation.get("x-business-rules"):
                 statuses = sorted({str(rule["status"]) for rule in operation["x-business-rules"]})
-                sections.append(f"[[operations]]\ninclude-name = {json.dumps(f'{method.upper()} {path}')}\n"
+                sections.append(f"[[operations]]\ninclude-name = {name}\n"
                                 f"checks.positive_data_acceptance.expected-statuses = {json.dumps(ACCEPTED + statuses)}\n")
+            if any("text/event-stream" in (r.get("content") or {}) for r in operation.get("responses", {}).values()):
+                sections.append(f"[[operations]]\ninclude-name = {name}\nrequest-timeout = 1\n")
     return "\n".join(sections)
 
 
@@ -64,13 +70,15 @@ def schemathesis(gateway: str, token: str, config: Path) -> subprocess.Completed
     return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT - 60, check=False, env=env)
 
 
-def test_business_rules_become_expected_refusals() -> None:
+def test_the_document_says_what_schemathesis_expects() -> None:
+    stream = {"responses": {"200": {"content": {"text/event-stream": {}}}}}
     document = {"paths": {"/v1/cockpit": {"get": {"x-business-rules": [{"status": 422, "rule": "a year at most"}]},
                                           "parameters": []},
-                          "/v1/matters": {"get": {}}}}
-    config = business_rule_config(document)
-    assert 'include-name = "GET /v1/cockpit"' in config and '"5xx", "422"]' in config
-    assert "/v1/matters" not in config
+                          "/v1/matters": {"get": {}}, "/v1/applications/stream": {"get": stream}}}
+    config = schemathesis_config(document)
+    assert 'include-name = "GET /v1/cockpit"\nchecks.positive_data_acceptance.expected-statuses' in config
+    assert '"5xx", "422"]' in config and "/v1/matters" not in config
+    assert 'include-name = "GET /v1/applications/stream"\nrequest-timeout = 1' in config
 
 
 @pytest.mark.timeout(TIMEOUT)
@@ -79,7 +87,7 @@ async def test_every_answer_matches_the_merged_openapi(suite, token, user: str, 
     async with httpx.AsyncClient(base_url=suite.gateway, timeout=30) as client:
         document = (await client.get("/openapi.json")).json()
     config = tmp_path / "schemathesis.toml"
-    config.write_text(business_rule_config(document))
+    config.write_text(schemathesis_config(document))
     result = await asyncio.to_thread(schemathesis, suite.gateway, await token(user), config)
     output = result.stdout + result.stderr
     tested = re.search(r"Tested:\s+(\d+)", output)
