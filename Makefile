@@ -2,7 +2,7 @@
 PYTHON ?= python3
 UV = $(PYTHON) -m uv
 
-.PHONY: setup run check test test-unit bench eval migrate
+.PHONY: setup run check test test-unit contract bench eval migrate
 
 setup:  ## install uv if missing, then the workspace from the lock file
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check "uv>=0.9,<0.14"
@@ -16,6 +16,10 @@ test: setup  ## unit and integration tests against real PostgreSQL and NATS
 
 test-unit: setup
 	@$(UV) run --frozen pytest tests/kit tests/matters
+
+contract: setup  ## Schemathesis, every check and phase, 25 examples per operation (CI: 3), through the gateway
+	@SCHEMATHESIS_MAX_EXAMPLES=$${SCHEMATHESIS_MAX_EXAMPLES:-25} SCHEMATHESIS_TIMEOUT=$${SCHEMATHESIS_TIMEOUT:-1500} \
+		$(UV) run --frozen pytest tests/integration/test_schemathesis.py
 
 bench: setup  ## performance figures, printed and compared with a baseline measured in the same run
 	@$(UV) run --frozen python tests/bench/bench_gateway.py

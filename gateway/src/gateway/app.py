@@ -41,7 +41,7 @@ from kit.errors import (
 )
 from kit.http import RequestContextMiddleware
 from kit.logging import configure_logging
-from kit.openapi import document_problem_responses
+from kit.openapi import business_rules, document_problem_responses
 from kit.tracing import traced
 
 
@@ -122,11 +122,13 @@ def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, m
 
         @app.post("/auth/token", tags=["authentication"],
                   summary="OAuth 2.0 token endpoint of the development issuer (password, client_credentials)",
+                  openapi_extra=business_rules((400, "`grant_type` is password or client_credentials, and the user, "
+                                                     "client and scope are known (RFC 6749 §5.2)")),
                   responses={400: {"description": "Unknown grant type, user, client or scope (RFC 6749 §5.2)"},
                              401: {"description": "Wrong client credentials"},
                              429: {"description": "Too many attempts from this address"}})
         async def token(
-            grant_type: Annotated[str, Form()],
+            grant_type: Annotated[str, Form(min_length=1)],  # an empty field is a missing one
             username: Annotated[str | None, Form()] = None,
             password: Annotated[str | None, Form()] = None,
             client_id: Annotated[str | None, Form()] = None,

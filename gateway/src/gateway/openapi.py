@@ -16,10 +16,34 @@ import structlog
 
 from gateway.routes import RoutingTable
 from gateway.scopes import fetch_documents
-from kit.openapi import BEARER_SCHEME
+from kit.openapi import BEARER_SCHEME, problem_content
 
 log = structlog.get_logger("gateway.openapi")
 
+
+# What the gateway itself answers on any routed operation, before or instead of the service.
+_GATEWAY_ANSWERS = {
+    "429": "Too many requests from this client or address (`Retry-After`)",
+    "502": "The service failed to answer",
+    "503": "The service is unavailable (circuit open, or its database is down)",
+    "504": "The service did not answer in time",
+}
+_SECURED_ANSWERS = {
+    "401": "Missing, expired or invalid bearer token",
+    "403": "The token lacks the operation's scope, or the caller may not act on this resource",
+}
+
+
+def document_gateway_answers(operation: dict[str, Any], problem: dict[str, Any]) -> None:
+    """Add the answers the door gives to any operation (a service's own description of one stands)."""
+    answers = dict(_GATEWAY_ANSWERS)
+    if operation.get("security") != []:
+        answers |= _SECURED_ANSWERS
+    if "requestBody" in operation:
+        answers["413"] = "The body is larger than the gateway accepts"
+    responses = operation.setdefault("responses", {})
+    for status, description in answers.items():
+        responses.setdefault(status, {"description": description, "content": problem})
 
 
 def merge_documents(own: dict[str, Any], services: dict[str, dict[str, Any]], table: RoutingTable,
@@ -35,6 +59,7 @@ def merge_documents(own: dict[str, Any], services: dict[str, dict[str, Any]], ta
         "tags": list(own.get("tags", [])),
     }
     schemas = merged["components"]["schemas"]
+    problem = problem_content(schemas)
     seen_tags = {t["name"] for t in merged["tags"]}
     for service, document in services.items():
         prefixes = table.prefixes_of(service)
@@ -60,6 +85,7 @@ def merge_documents(own: dict[str, Any], services: dict[str, dict[str, Any]], ta
                     else:
                         operation.setdefault("security", [{"bearerAuth": []}])
                     operation["x-upstream"] = service
+                    document_gateway_answers(operation, problem)
             merged["paths"][path] = operations
         for tag in document.get("tags", []):
             if tag["name"] not in seen_tags:

@@ -16,6 +16,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -187,6 +188,18 @@ def validation_problem(exc: RequestValidationError) -> ValidationFailed:
     return ValidationFailed(messages.REQUEST_INVALID, errors=errors)
 
 
+def allowed_methods(request: Request) -> str:
+    """The ``Allow`` of a 405: Starlette names only the methods of the first route matching the path, while
+    RFC 9110 (and the OpenAPI document) mean every method of the resource, whichever route declares it. The
+    resource is the most specific template matching (``/v1/licences/import``, not ``/v1/licences/{id}``)."""
+    matching = [(route.path_format.count("{"), route.methods) for route in iter_route_contexts(request.app.routes)
+                if route.methods and route.path_format is not None
+                and (regex := getattr(route, "path_regex", None)) and regex.match(request.scope["path"])]
+    fewest = min((placeholders for placeholders, _ in matching), default=0)
+    return ", ".join(sorted({method for placeholders, methods in matching if placeholders == fewest
+                             for method in methods}))
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Every error leaves the service as problem+json, never as an HTML page or a traceback."""
 
@@ -207,7 +220,10 @@ def install_problem_handlers(app: FastAPI) -> None:
                 "status": exc.status_code, "slug": f"http-{exc.status_code}",
                 "title_zh": "请求未完成", "title_en": "Request not completed"}))
         detail = exc.detail if isinstance(exc.detail, str) else None
-        return problem_response(cls(detail, headers=dict(exc.headers or {})), request)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return problem_response(cls(detail, headers=headers), request)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)

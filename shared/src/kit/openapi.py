@@ -30,6 +30,46 @@ def problem_content(schemas: dict[str, Any]) -> dict[str, Any]:
     return {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDocument"}}}
 
 
+BUSINESS_RULES = "x-business-rules"
+# Rules every operation with such a parameter has, whichever service declares it.
+_PARAMETER_RULES = {
+    ("query", "cursor"): (400, "`cursor` is opaque: only a `next_cursor` this list returned is valid"),
+    ("header", "Idempotency-Key"): (422, "`Idempotency-Key` is 1–255 printable characters (surrounding blanks "
+                                         "ignored), and a key already used for a different request is refused"),
+}
+
+
+def business_rules(*rules: tuple[int, str]) -> dict[str, Any]:
+    """A route's ``openapi_extra``: what refuses a request its schema admits (a period longer than a year,
+    ``to`` before ``from``, a check digit), with the status it is refused with. The document lists them under
+    ``x-business-rules`` and answers them in ``responses``; Schemathesis expects them from valid data."""
+    return {BUSINESS_RULES: [{"status": status, "rule": rule} for status, rule in rules]}
+
+
+def _document_business_rules(operation: dict[str, Any]) -> None:
+    rules = list(operation.get(BUSINESS_RULES, []))
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "header":
+            # A header is absent or a string: FastAPI's `anyOf [string, null]` of an optional one is
+            # sent by clients as the text "null".
+            variants = parameter.get("schema", {}).get("anyOf", [])
+            if len(variants) == 2 and {"type": "null"} in variants:
+                parameter["schema"] = {**parameter["schema"], **next(v for v in variants if v != {"type": "null"})}
+                del parameter["schema"]["anyOf"]
+        rule = _PARAMETER_RULES.get((parameter.get("in"), parameter.get("name")))
+        if rule is not None:
+            rules.append({"status": rule[0], "rule": rule[1]})
+    if operation.get("requestBody"):
+        # Starlette's answer to a body it cannot parse (malformed JSON, a broken form), before validation.
+        operation["responses"].setdefault("400", {"description": "The body could not be parsed"})
+    if not rules:
+        return
+    operation[BUSINESS_RULES] = rules
+    for status in sorted({rule["status"] for rule in rules}):
+        operation["responses"].setdefault(str(status), {
+            "description": "; ".join(rule["rule"] for rule in rules if rule["status"] == status)})
+
+
 def correct_error_responses(document: dict[str, Any]) -> dict[str, Any]:
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     content = problem_content(schemas)
@@ -37,6 +77,7 @@ def correct_error_responses(document: dict[str, Any]) -> dict[str, Any]:
         for operation in path_item.values():
             if not isinstance(operation, dict):
                 continue
+            _document_business_rules(operation)
             for status, response in operation.get("responses", {}).items():
                 if str(status)[:1] in ("4", "5"):
                     response["content"] = content

@@ -4,10 +4,20 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from helpdesk import messages
 from kit.i18n import invalid
+from kit.params import IsoDateTime
 
 Channel = Literal["online", "hotline", "hall", "assistant"]
 Priority = Literal["normal", "high", "urgent"]
@@ -174,9 +184,9 @@ class TransferCreate(Strict):
     call_id: OpaqueId = Field(description="The 12345 call; several attempts of one call share it")
     department: Department
     matter_code: MatterCode | None = None
-    attempted_at: AwareDatetime
-    connected: bool
-    wait_seconds: int = Field(ge=0, le=3600, description="Ringing time until answered or given up")
+    attempted_at: IsoDateTime
+    connected: StrictBool  # the document says boolean: not 0 or "yes"
+    wait_seconds: StrictInt = Field(ge=0, le=3600, description="Ringing time until answered or given up")  # not `false`
     agent_subject: str | None = Field(None, max_length=128, description="Who answered, when connected")
     ticket_id: OpaqueId | None = None
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from kit.i18n import invalid
 from knowledge import messages
@@ -220,7 +229,7 @@ class AssistantReply(BaseModel):
 
 
 class FeedbackIn(Input):
-    solved: bool
+    solved: StrictBool  # the document says boolean: not 0, 1 or "yes"
     comment: str | None = Field(default=None, max_length=500)
 
 

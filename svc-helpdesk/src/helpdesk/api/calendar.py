@@ -11,6 +11,7 @@ from helpdesk.service import calendar_admin as service
 from kit.auth import Principal, Role, needs_scope, require_roles
 from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
+from kit.openapi import business_rules
 
 router = APIRouter(tags=["calendar"], responses=ERROR_RESPONSES)
 Year = Annotated[int, Path(ge=1900, le=2200)]
@@ -24,6 +25,7 @@ async def get_year(session: SessionDep, principal: Reader, year: Year) -> Calend
 
 
 @router.put("/v1/calendar/{year}", dependencies=[needs_scope("helpdesk:admin")], status_code=202,
+            openapi_extra=business_rules((422, "every holiday and make-up working day lies in `year`")),
             summary="Ops: submit a year's holidays and make-up working days (调休) for approval by a second ops person",
             responses={422: PROBLEM_RESPONSES[422]})
 async def submit_year(database: DatabaseDep, principal: Ops, year: Year, body: CalendarSubmit) -> CalendarSubmissionView:

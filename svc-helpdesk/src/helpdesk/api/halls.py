@@ -1,7 +1,6 @@
 """Routes of service halls: halls and their slots, appointments, check-in (取号), calls and handling."""
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
@@ -22,12 +21,15 @@ from kit.auth import CurrentPrincipal, needs_scope
 from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.idempotency import IdempotencyKey
+from kit.openapi import business_rules
+from kit.params import IsoDate
 
 router = APIRouter(tags=["halls"], responses=ERROR_RESPONSES)
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 @router.post("/v1/halls", dependencies=[needs_scope("helpdesk:admin")],
+             openapi_extra=business_rules((422, "opening periods are in order, do not overlap, and each closes after it opens")),
              status_code=201, summary="Ops: add a service hall",
              responses={409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
 async def create_hall(database: DatabaseDep, principal: Ops, body: HallCreate) -> HallView:
@@ -40,10 +42,11 @@ async def list_halls(session: SessionDep, principal: CurrentPrincipal) -> list[H
 
 
 @router.get("/v1/halls/{hall_id}/slots", dependencies=[needs_scope("helpdesk:read")],
+            openapi_extra=business_rules((422, "`date` is from today to 60 days ahead")),
             summary="Time slots of a day with what is still free",
             responses={404: PROBLEM_RESPONSES[404]})
 async def slots(session: SessionDep, principal: CurrentPrincipal, hall_id: Id,
-                day: Annotated[date, Query(alias="date")]) -> list[SlotView]:
+                day: Annotated[IsoDate, Query(alias="date")]) -> list[SlotView]:
     return await service.slots(session, hall_id, day)
 
 
@@ -63,7 +66,7 @@ async def book(response: Response, database: DatabaseDep, body: AppointmentCreat
             summary="Appointments: an applicant's own, hall staff every one")
 async def list_appointments(session: SessionDep, principal: CurrentPrincipal,
                             hall_id: Annotated[str | None, Query(max_length=64)] = None,
-                            day: Annotated[date | None, Query(alias="date")] = None,
+                            day: Annotated[IsoDate | None, Query(alias="date")] = None,
                             limit: Annotated[int, Query(ge=1, le=200)] = 50,
                             offset: Annotated[int, Query(ge=0, le=100_000)] = 0) -> list[AppointmentView]:
     return await service.list_appointments(session, principal, hall_id=hall_id, day=day, limit=limit, offset=offset)
@@ -97,13 +100,14 @@ async def get_visit(session: SessionDep, principal: CurrentPrincipal, visit_id: 
 @router.get("/v1/halls/{hall_id}/visits", dependencies=[needs_scope("helpdesk:read")],
             summary="Hall staff: the day's queue")
 async def list_visits(session: SessionDep, principal: HallStaff, hall_id: Id,
-                      day: Annotated[date, Query(alias="date")],
+                      day: Annotated[IsoDate, Query(alias="date")],
                       status: Annotated[str | None, Query(pattern=r"^(waiting|called|handling|done|no_show)$")] = None,
                       ) -> list[VisitView]:
     return await service.list_visits(session, hall_id, day, status)
 
 
 @router.post("/v1/halls/{hall_id}/calls", dependencies=[needs_scope("helpdesk:handle")],
+             openapi_extra=business_rules((422, "`window` is one of the hall's windows")),
              summary="Call the next visitor to a window",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
 async def call_next(database: DatabaseDep, principal: HallStaff, hall_id: Id, body: CallRequest) -> VisitView:

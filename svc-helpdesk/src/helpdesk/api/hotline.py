@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from helpdesk.api.deps import ERROR_RESPONSES, Staff
 from helpdesk.schemas import TransferCreate, TransferView
@@ -14,6 +13,7 @@ from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.idempotency import IdempotencyKey
 from kit.pagination import CursorQuery, LimitQuery, Page
+from kit.params import IsoDateTime
 
 router = APIRouter(tags=["hotline"], responses=ERROR_RESPONSES)
 Recorder = Annotated[Principal, Depends(require_roles(Role.HELPDESK_AGENT, Role.OPS_ADMIN, Role.SERVICE))]
@@ -33,7 +33,7 @@ async def record_transfer(database: DatabaseDep, body: TransferCreate, principal
 async def list_transfers(session: SessionDep, principal: Staff, limit: LimitQuery = 50, cursor: CursorQuery = None,
                          call_id: Annotated[str | None, Query(max_length=64)] = None,
                          department: Annotated[str | None, Query(max_length=200)] = None,
-                         attempted_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-                         attempted_to: Annotated[AwareDatetime | None, Query(alias="to")] = None) -> Page[TransferView]:
+                         attempted_from: Annotated[IsoDateTime | None, Query(alias="from")] = None,
+                         attempted_to: Annotated[IsoDateTime | None, Query(alias="to")] = None) -> Page[TransferView]:
     return await service.list_transfers(session, principal, limit=limit, cursor=cursor, call_id=call_id,
                                         department=department, attempted_from=attempted_from, attempted_to=attempted_to)

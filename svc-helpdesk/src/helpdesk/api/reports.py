@@ -1,7 +1,6 @@
 """Route of the measured reports (JSON or CSV)."""
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -11,17 +10,20 @@ from helpdesk.api.deps import ERROR_RESPONSES
 from helpdesk.service import reports as service
 from kit.auth import Principal, Role, needs_scope, require_roles
 from kit.db import DatabaseDep
+from kit.openapi import business_rules
+from kit.params import IsoDate
 
 router = APIRouter(tags=["reports"], responses=ERROR_RESPONSES)
 Reader = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN, Role.INSPECTOR, Role.HELPDESK_AGENT))]
 
 
 @router.get("/v1/helpdesk/reports", dependencies=[needs_scope("helpdesk:read")],
+            openapi_extra=business_rules((422, "the period is 1–366 days within the years 2000–2100, `to` not before `from`")),
             summary="Measured figures of every promise for a period (JSON, or CSV)",
             responses={200: {"content": {"application/json": {}, "text/csv": {}}}})
 async def report(request: Request, database: DatabaseDep, principal: Reader,
-                 start: Annotated[date, Query(alias="from", description="First day (Asia/Shanghai)")],
-                 end: Annotated[date, Query(alias="to", description="Last day, inclusive")],
+                 start: Annotated[IsoDate, Query(alias="from", description="First day (Asia/Shanghai)")],
+                 end: Annotated[IsoDate, Query(alias="to", description="Last day, inclusive")],
                  group_by: Literal["none", "matter", "department", "agent"] = "none",
                  format: Literal["json", "csv"] | None = None) -> Any:
     figures = await service.build_report(database, start, end, group_by)

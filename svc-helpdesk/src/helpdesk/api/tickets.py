@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import AwareDatetime
 
 from helpdesk.api.deps import ERROR_RESPONSES, Agent, Ops, SettingsDep, Staff
 from helpdesk.schemas import (
@@ -28,6 +27,7 @@ from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.idempotency import IdempotencyKey
 from kit.pagination import CursorQuery, LimitQuery, Page
+from kit.params import IsoDateTime
 
 router = APIRouter(tags=["tickets"], responses=ERROR_RESPONSES)
 desk_router = APIRouter(tags=["help desk"], responses=ERROR_RESPONSES)
@@ -63,8 +63,8 @@ async def list_tickets(
     department: Annotated[str | None, Query(max_length=200)] = None,
     matter: Annotated[str | None, Query(max_length=32)] = None,
     mine: Annotated[bool, Query(description="Staff: only tickets assigned to me")] = False,
-    created_from: Annotated[AwareDatetime | None, Query(alias="from", description="Created at or after (with offset)")] = None,
-    created_to: Annotated[AwareDatetime | None, Query(alias="to", description="Created before (with offset)")] = None,
+    created_from: Annotated[IsoDateTime | None, Query(alias="from", description="Created at or after (with offset)")] = None,
+    created_to: Annotated[IsoDateTime | None, Query(alias="to", description="Created before (with offset)")] = None,
 ) -> Page[TicketListItem]:
     return await service.list_tickets(session, principal, limit=limit, cursor=cursor, status=status, channel=channel,
                                       department=department, matter_code=matter, mine=mine,

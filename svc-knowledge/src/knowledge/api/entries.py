@@ -3,7 +3,6 @@ steps, JSON Lines import and export. Editors (knowledge_editor) write, reviewers
 and retire."""
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -12,7 +11,9 @@ from kit.auth import PUBLIC_ROUTE, needs_scope
 from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.idempotency import IdempotencyKey
+from kit.openapi import business_rules
 from kit.pagination import CursorQuery, LimitQuery, Page
+from kit.params import IsoDate
 from knowledge.api.deps import ROUTER_PROBLEMS, Editor, EntryId, Importer, MaybePrincipal, Publisher, Reader
 from knowledge.schemas import (
     EntryCreate,
@@ -59,7 +60,7 @@ async def create_entry(database: DatabaseDep, principal: Editor, body: EntryCrea
             "(no token) the published one, or as it was published on `as_of`",
             responses={404: PROBLEM_RESPONSES[404]})
 async def get_entry(session: SessionDep, principal: MaybePrincipal, entry_id: EntryId,
-                    as_of: Annotated[date | None, Query(description="The day (Asia/Shanghai) to look the answer up on")] = None,
+                    as_of: Annotated[IsoDate | None, Query(description="The day (Asia/Shanghai) to look the answer up on")] = None,
                     ) -> EntryView | PublicEntry:
     return await entries.read_entry(session, principal, entry_id, as_of)
 
@@ -121,7 +122,8 @@ async def confirm_entry(database: DatabaseDep, principal: Editor, entry_id: Entr
              summary="Bulk import JSON Lines (the format of faq.jsonl); good lines are "
              "stored, bad ones reported. `publish=true` needs the reviewer or ops_admin role",
              responses={422: PROBLEM_RESPONSES[422]},
-             openapi_extra={"requestBody": {"required": True, "description": "JSON Lines (sent as text/plain or "
+             openapi_extra={**business_rules((422, "the body holds at least one line")),
+                            "requestBody": {"required": True, "description": "JSON Lines (sent as text/plain or "
                                             "application/x-ndjson): one entry per line, the format of faq.jsonl",
                                             "content": {"text/plain": {"schema": {"type": "string"}}}}})
 async def import_entries(request: Request, database: DatabaseDep, principal: Importer,

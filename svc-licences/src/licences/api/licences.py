@@ -12,6 +12,7 @@ from kit.auth import CurrentPrincipal, needs_scope
 from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.idempotency import IdempotencyKey
+from kit.openapi import business_rules
 from kit.pagination import CursorQuery, LimitQuery, Page
 from licences.api.deps import IssuerDep, LicenceId, LicenceOfficer
 from licences.schemas import (
@@ -53,6 +54,7 @@ async def list_licences(
 
 
 @router.post("/v1/licences/quarantine-documents", dependencies=[needs_scope("licences:manage")],
+             openapi_extra=business_rules((422, "`holder_code` is a valid code of `holder_code_type`, check digit included")),
              status_code=201, response_model=LicenceView,
              summary="Issue a year-long forestry pest transport quarantine requirement document (调运检疫要求书)",
              responses={422: PROBLEM_RESPONSES[422]})
@@ -134,7 +136,7 @@ async def create_data_handle(database: DatabaseDep, issuer: IssuerDep, principal
 
 @router.get("/v1/licences/{licence_id}/data-handles", dependencies=[needs_scope("licences:read")],
             tags=["verification"],
-            summary="亮数 handles of the holder's licence: who redeemed which, when")
+            summary="亮数 handles of the holder's licence: who redeemed which, when", responses={404: PROBLEM_RESPONSES[404]})
 async def list_data_handles(session: SessionDep, principal: CurrentPrincipal, licence_id: LicenceId) -> dict[str, Any]:
     return {"items": await verification.list_redemptions(session, principal, licence_id)}
 
@@ -149,7 +151,7 @@ async def record_disposal(database: DatabaseDep, principal: CurrentPrincipal, li
 
 
 @router.get("/v1/licences/{licence_id}/fetches", dependencies=[needs_scope("licences:read")], tags=["grants"],
-            summary="Who fetched the holder's licence, when and why (useCause)")
+            summary="Who fetched the holder's licence, when and why (useCause)", responses={404: PROBLEM_RESPONSES[404]})
 async def list_fetches(session: SessionDep, principal: CurrentPrincipal, licence_id: LicenceId, limit: LimitQuery = 20,
                        cursor: CursorQuery = None) -> Page[Any]:
     return await access.list_fetches(session, principal, licence_id, limit=limit, cursor=cursor)
@@ -165,6 +167,6 @@ async def record_shipment(database: DatabaseDep, principal: CurrentPrincipal, li
 
 
 @router.get("/v1/licences/{licence_id}/shipments", dependencies=[needs_scope("licences:read")], tags=["recognition"],
-            summary="Shipments recorded under a quarantine requirement document")
+            summary="Shipments recorded under a quarantine requirement document", responses={404: PROBLEM_RESPONSES[404]})
 async def list_shipments(session: SessionDep, principal: CurrentPrincipal, licence_id: LicenceId) -> dict[str, Any]:
     return {"items": await recognition.shipments_of(session, principal, licence_id)}

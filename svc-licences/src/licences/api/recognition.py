@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 from kit.auth import PUBLIC_ROUTE, needs_scope
 from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
+from kit.openapi import business_rules
 from licences.api.deps import IssuerDep, OpsAdmin, RecognitionOfficer
 from licences.schemas import RecognitionRequest, TrustedIssuerCreate
 from licences.service import recognition
@@ -22,7 +23,11 @@ async def trust_list(session: SessionDep, issuer: IssuerDep) -> dict[str, Any]:
     return await recognition.trust_list(session, issuer)
 
 
+ISSUER_RULE = (422, "`valid_until` is after `valid_from`")
+
+
 @router.post("/v1/trust-list/issuers", dependencies=[needs_scope("recognition:admin")],
+             openapi_extra=business_rules(ISSUER_RULE),
              status_code=201, summary="Ops: add a partner issuer with its keys",
              responses={409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422], 403: PROBLEM_RESPONSES[403]})
 async def add_issuer(database: DatabaseDep, _: OpsAdmin, body: TrustedIssuerCreate) -> dict[str, Any]:
@@ -30,6 +35,7 @@ async def add_issuer(database: DatabaseDep, _: OpsAdmin, body: TrustedIssuerCrea
 
 
 @router.put("/v1/trust-list/issuers/{issuer_id}", dependencies=[needs_scope("recognition:admin")],
+            openapi_extra=business_rules(ISSUER_RULE),
             summary="Ops: replace a partner issuer's entry (e.g. rotated keys)",
             responses={404: PROBLEM_RESPONSES[404], 422: PROBLEM_RESPONSES[422], 403: PROBLEM_RESPONSES[403]})
 async def update_issuer(database: DatabaseDep, _: OpsAdmin, issuer_id: IssuerId, body: TrustedIssuerCreate) -> dict[str, Any]:

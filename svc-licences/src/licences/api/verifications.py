@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path
 from kit.auth import needs_scope
 from kit.db import DatabaseDep
 from kit.errors import PROBLEM_RESPONSES
+from kit.openapi import business_rules
 from licences.api.deps import IssuerDep, Verifier
 from licences.schemas import LiveData, VerificationRequest, VerificationResult
 from licences.service import verification
@@ -16,6 +17,7 @@ router = APIRouter(tags=["verification"], responses={k: v for k, v in PROBLEM_RE
 
 
 @router.post("/v1/verifications", dependencies=[needs_scope("licences:verify")], response_model=VerificationResult,
+             openapi_extra=business_rules((422, "exactly one of `presentation` and `credential` is given")),
              summary="Verify a presentation (亮证 QR text) or a credential (SD-JWT VC); the check is recorded",
              description="Answers `valid`, `invalid` with the reason (malformed, bad_signature, unknown_key, "
                          "presentation_expired, replayed, ...), `revoked`, `suspended`, `expired` or `not_yet_valid`, "

@@ -1,7 +1,6 @@
 """HTTP routes of applications (办件): submission, reading, lists, timeline and actions."""
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
@@ -11,6 +10,7 @@ from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.idempotency import IdempotencyKey
 from kit.pagination import CursorQuery, LimitQuery, Page
+from kit.params import IsoDate
 from matters.api.deps import Applicant, ApplicationId
 from matters.schemas import (
     ActionRequest,
@@ -51,8 +51,8 @@ async def list_applications(
     matter: Annotated[str | None, Query(max_length=32, description="Matter code")] = None,
     matter_code: Annotated[str | None, Query(max_length=32, include_in_schema=False)] = None,
     overdue: Annotated[bool | None, Query(description="Only applications whose statutory clock ran out (or not)")] = None,
-    created_from: Annotated[date | None, Query(alias="from", description="Filed on or after (Asia/Shanghai date)")] = None,
-    created_to: Annotated[date | None, Query(alias="to", description="Filed on or before (Asia/Shanghai date)")] = None,
+    created_from: Annotated[IsoDate | None, Query(alias="from", description="Filed on or after (Asia/Shanghai date)")] = None,
+    created_to: Annotated[IsoDate | None, Query(alias="to", description="Filed on or before (Asia/Shanghai date)")] = None,
     applicant: Annotated[str | None, Query(max_length=128, description="Staff only: applicant subject or company code")] = None,
     department: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[ApplicationListItem]:

@@ -47,10 +47,12 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 # The body is taken as a list of objects and each entry validated on its own, so one bad entry is
-# reported with its field errors instead of failing the whole request; the documented schema of an
-# entry is still the full MatterImport model.
+# reported with its field errors instead of failing the whole request: the document names the full
+# MatterImport model of an entry, and says that any other object is accepted and reported.
 _IMPORT_BODY_SCHEMA = {"type": "array", "minItems": 1, "maxItems": catalogue.MAX_IMPORT_ENTRIES,
-                       "items": _inline_refs(MatterImport.model_json_schema())}
+                       "items": {"anyOf": [_inline_refs(MatterImport.model_json_schema()), {
+                           "type": "object", "description": "An entry that is not a valid matter: reported with "
+                                                            "its field errors in the 200 answer, not refused"}]}}
 
 
 # Fixed paths first: `/v1/matters/{code}` would otherwise take "guide-completeness" for a code.

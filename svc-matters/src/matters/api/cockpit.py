@@ -1,7 +1,6 @@
 """HTTP route of the data cockpit (数据驾驶舱): JSON for front-ends, CSV for Excel."""
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -10,6 +9,8 @@ from fastapi.responses import JSONResponse, Response
 from kit.auth import Principal, Role, needs_scope, require_roles
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
+from kit.openapi import business_rules
+from kit.params import IsoDate
 from matters.service import cockpit as service
 from matters.service.cockpit import Cockpit
 
@@ -20,6 +21,7 @@ Staff = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN, Role.INSPECTO
 
 
 @router.get("/v1/cockpit", dependencies=[needs_scope("applications:read")],
+            openapi_extra=business_rules((422, "`from` is not after `to`, and the period spans at most 366 days")),
             summary="Per matter and period: received, accepted, rates, time per stage, backlog, overdue",
             description=(service.__doc__ or "").split("\n\n", 1)[-1] + "\nCSV (UTF-8 with BOM) with "
                         "`Accept: text/csv` or `?format=csv`.",
@@ -28,8 +30,8 @@ Staff = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN, Role.INSPECTO
 async def get_cockpit(
     session: SessionDep, principal: Staff,
     matter: Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9_-]+$", description="Matter code")] = None,
-    from_date: Annotated[date | None, Query(alias="from", description="First day (Asia/Shanghai), default: 1st of this month")] = None,
-    to_date: Annotated[date | None, Query(alias="to", description="Last day (Asia/Shanghai), default: today")] = None,
+    from_date: Annotated[IsoDate | None, Query(alias="from", description="First day (Asia/Shanghai), default: 1st of this month")] = None,
+    to_date: Annotated[IsoDate | None, Query(alias="to", description="Last day (Asia/Shanghai), default: today")] = None,
     format: Annotated[Literal["json", "csv"] | None, Query(description="Overrides the Accept header")] = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:

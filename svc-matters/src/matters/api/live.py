@@ -48,7 +48,7 @@ SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 After = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Replay the steps after this timeline step id")]
-LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=32,
+LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=32, pattern=r"^[0-9]*$",
                                            description="Set by EventSource on reconnect; wins over `after`")]
 
 

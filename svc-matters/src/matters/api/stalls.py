@@ -1,7 +1,6 @@
 """HTTP routes of stalls (堵点): the list, acknowledge and resolve, the ranking, the thresholds."""
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -10,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from kit.auth import Principal, Role, needs_scope, require_roles
 from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
+from kit.openapi import business_rules
 from kit.pagination import CursorQuery, LimitQuery, Page
+from kit.params import IsoDate
 from matters.api.deps import StallThresholdsDep
 from matters.schemas import ApplicationStatus
 from matters.service import cockpit, stalls
@@ -49,14 +50,15 @@ async def thresholds(in_force: StallThresholdsDep, principal: Staff) -> list[Thr
 
 
 @router.get("/v1/stalls/ranking", dependencies=[needs_scope("applications:read")],
+            openapi_extra=business_rules((422, "`from` is not after `to`, and the period spans at most 366 days")),
             summary="Matters and statuses ranked by stalls opened in the period and time lost",
             description="Stalls opened between `from` and `to` (Asia/Shanghai dates, default: this month). "
                         "`hours_lost` is the time idle beyond the threshold, until resolved or now.",
             responses={422: PROBLEM_RESPONSES[422]})
 async def ranking(
     session: SessionDep, principal: Staff,
-    from_date: Annotated[date | None, Query(alias="from")] = None,
-    to_date: Annotated[date | None, Query(alias="to")] = None,
+    from_date: Annotated[IsoDate | None, Query(alias="from")] = None,
+    to_date: Annotated[IsoDate | None, Query(alias="to")] = None,
     order: Annotated[Literal["stalls", "hours_lost"], Query(description="Rank by stall count or by time lost")] = "stalls",
 ) -> StallRanking:
     start, end = cockpit.period(from_date, to_date)

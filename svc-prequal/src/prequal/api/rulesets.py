@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from kit.auth import needs_scope
 from kit.db import DatabaseDep, SessionDep
 from kit.idempotency import IdempotencyKey
+from kit.openapi import business_rules
 from kit.pagination import Page
 from prequal.api.deps import MatterCode, RuleAdmin, RuleSetVersion, problems
 from prequal.schemas import RuleSetCreate, RuleSetSummary, RuleSetTestResult, RuleSetView
@@ -32,6 +33,8 @@ async def get_ruleset(session: SessionDep, _: RuleAdmin, matter: MatterCode, ver
 
 @router.post("/v1/prequal/rulesets/{matter}", dependencies=[needs_scope("rulesets:write")], status_code=201,
              response_model=RuleSetView,
+             openapi_extra=business_rules((422, "every rule record is complete (id, targets, when, expr, severity, "
+                                                "messages) and its CEL compiles")),
              summary="Create a draft version; every rule is compiled, invalid CEL is refused (422)",
              responses=problems(422))
 async def create_ruleset(database: DatabaseDep, principal: RuleAdmin, matter: MatterCode, body: RuleSetCreate,
