@@ -79,8 +79,9 @@ def merge_documents(own: dict[str, Any], services: dict[str, dict[str, Any]], ta
             route = table.match(path)
             for operation in operations.values():
                 if isinstance(operation, dict):
-                    # The service's own declaration (kit.auth.needs_scope) is what the gateway enforces.
-                    if route is not None and route.public:
+                    # The service's own declaration (kit.auth.needs_scope) is what is enforced: a path the door
+                    # lets through without a token (the trust list) may still have operations the service secures.
+                    if route is not None and route.public and not operation.get("security"):
                         operation["security"] = []
                     else:
                         operation.setdefault("security", [{"bearerAuth": []}])

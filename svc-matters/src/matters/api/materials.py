@@ -10,6 +10,7 @@ from fastapi.responses import Response, StreamingResponse
 from kit.auth import CurrentPrincipal, needs_scope
 from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
+from kit.openapi import business_rules
 from matters.api.deps import Applicant, BlobStoreDep, SettingsDep
 from matters.schemas import MaterialView
 from matters.service import uploads
@@ -21,6 +22,7 @@ MaterialId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z
 
 @router.post("/v1/materials", dependencies=[needs_scope("applications:write")],
              status_code=201, summary="Upload a material (multipart field `file`)",
+             openapi_extra=business_rules((422, "the file is not empty and is a PDF, JPEG, PNG or OFD by its content")),
              responses={413: PROBLEM_RESPONSES[422] | {"description": "File too large"}, 422: PROBLEM_RESPONSES[422]})
 async def upload_material(database: DatabaseDep, settings: SettingsDep, store: BlobStoreDep, principal: Applicant,
                           file: Annotated[UploadFile, File(description="PDF, JPEG, PNG or OFD")]) -> MaterialView:
