@@ -80,7 +80,9 @@ def merge_documents(own: dict[str, Any], services: dict[str, dict[str, Any]], ta
             for operation in operations.values():
                 if isinstance(operation, dict):
                     # The service's own declaration (kit.auth.needs_scope) is what the gateway enforces.
-                    if route is not None and route.public:
+                    # A public prefix may hold operations the service guards itself (DELETE of a trust-list
+                    # entry): its own security requirement stands.
+                    if route is not None and route.public and not operation.get("security"):
                         operation["security"] = []
                     else:
                         operation.setdefault("security", [{"bearerAuth": []}])

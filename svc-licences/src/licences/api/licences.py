@@ -45,7 +45,8 @@ def _cause(header: str | None, query: str | None) -> str | None:
 
 
 @router.get("/v1/licences", dependencies=[needs_scope("licences:read")],
-            summary="Licences: the caller's own; staff may list a holder's (by subject), audited")
+            summary="Licences: the caller's own; staff may list a holder's (by subject), audited",
+            responses={404: PROBLEM_RESPONSES[404]})
 async def list_licences(
     request: Request, principal: CurrentPrincipal, limit: LimitQuery = 20, cursor: CursorQuery = None,
     holder: Annotated[str | None, Query(max_length=128, description="Staff: the holder's subject")] = None,

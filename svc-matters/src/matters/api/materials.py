@@ -10,6 +10,7 @@ from fastapi.responses import Response, StreamingResponse
 from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, require_roles
 from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES, PayloadTooLarge
+from kit.openapi import business_rules
 from matters.schemas import MaterialView
 from matters.service import applications, blobs, materials
 from matters.service.blobs import BlobStore
@@ -31,6 +32,7 @@ def blob_store(request: Request) -> BlobStore:
 
 @router.post("/v1/materials", dependencies=[needs_scope("applications:write")],
              status_code=201, summary="Upload a material (multipart field `file`)",
+             openapi_extra=business_rules((422, "the file is not empty, and its content is a PDF, JPEG, PNG or OFD")),
              responses={413: PROBLEM_RESPONSES[422] | {"description": "File too large"}, 422: PROBLEM_RESPONSES[422]})
 async def upload_material(request: Request, session: SessionDep, principal: Applicant,
                           file: Annotated[UploadFile, File(description="PDF, JPEG, PNG or OFD")],
