@@ -17,7 +17,7 @@ test: setup  ## unit and integration tests against real PostgreSQL and NATS
 test-unit: setup
 	@$(UV) run --frozen pytest tests/kit tests/matters
 
-contract: setup  ## Schemathesis, every check and phase, 25 examples per operation (CI: 3), through the gateway
+contract: setup  ## Schemathesis, every check and phase, 25 examples per operation (CI: 5), through the gateway
 	@SCHEMATHESIS_MAX_EXAMPLES=$${SCHEMATHESIS_MAX_EXAMPLES:-25} SCHEMATHESIS_TIMEOUT=$${SCHEMATHESIS_TIMEOUT:-1500} \
 		$(UV) run --frozen pytest tests/integration/test_schemathesis.py
 

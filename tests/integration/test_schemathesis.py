@@ -7,7 +7,7 @@ schema forbids is refused; every request it admits is accepted — or refused by
 document names (``x-business-rules``, ``kit.openapi.business_rules``), which this test turns into what
 Schemathesis expects of that operation; and a 405's ``Allow`` lists the methods the document has.
 
-Bounded for CI: ``SCHEMATHESIS_MAX_EXAMPLES`` (3 here) per operation, a fixed seed
+Bounded for CI: ``SCHEMATHESIS_MAX_EXAMPLES`` (5 here) per operation, a fixed seed
 (``SCHEMATHESIS_SEED``) so a failure reproduces, once as a citizen and once as ops (most staff
 endpoints answer only 403 to a citizen). ``make contract`` runs it with 25 examples per operation.
 ``SCHEMATHESIS_PATHS`` narrows it (e.g. ``^/v1/licences``) to chase one service's failures.
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 # Every operation of the merged document: the gateway's own and every service's.
 PATHS = os.environ.get("SCHEMATHESIS_PATHS", r"^/")
-MAX_EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "3")
+MAX_EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "5")
 SEED = os.environ.get("SCHEMATHESIS_SEED", "20261127")
 PHASES = os.environ.get("SCHEMATHESIS_PHASES", "examples,coverage,fuzzing,stateful")
 TIMEOUT = int(os.environ.get("SCHEMATHESIS_TIMEOUT", "600"))

@@ -43,7 +43,7 @@ def _cause(header: str | None, query: str | None) -> str | None:
 
 @router.get("/v1/licences", dependencies=[needs_scope("licences:read")],
             summary="Licences: the caller's own; staff may list a holder's (by subject), audited",
-            openapi_extra=business_rules((404, "`holder` other than the caller is for staff only")))
+            responses={404: PROBLEM_RESPONSES[404]})
 async def list_licences(
     database: DatabaseDep, principal: CurrentPrincipal, limit: LimitQuery = 20, cursor: CursorQuery = None,
     holder: Annotated[str | None, Query(max_length=128, description="Staff: the holder's subject")] = None,
