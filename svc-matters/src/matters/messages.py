@@ -38,7 +38,6 @@ FILE_TYPES_ACCEPTED = Text("仅接受：{types}", "Accepted: {types}")
 FILE_CONTENT_MISMATCH = Text("文件内容与声明的类型不符", "The content does not match its declared type")
 FILE_NOT_VALID = Text("文件内容不是有效的 {extension} 文件", "The content is not a valid {extension} file")
 
-LAST_EVENT_ID_INVALID = Text("Last-Event-ID 应为时间线步骤编号", "Last-Event-ID must be a timeline step id")
 
 STALL_NOT_FOUND = Text("堵点不存在", "No such stall")
 STALL_ALREADY_RESOLVED_ACKNOWLEDGE = Text("堵点已解决，无需认领", "The stall is already resolved")
