@@ -2,15 +2,25 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import copy
 import datetime as dt
+import importlib
+import inspect
 import itertools
+import json
+import os
 import random
+import secrets
+import tempfile
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import asyncpg
 import nats
+import pytest
 from sqlalchemy.engine import make_url
 
 from kit.identifiers import USCC_CHARSET, resident_id_check_char, uscc_check_char
@@ -127,7 +137,6 @@ def valid_form(matter: dict[str, Any], seed: int = 0) -> dict[str, Any]:
 def public_service_item(code: str, **changes: Any) -> dict[str, Any]:
     """A complete public-service matter (公共服务事项) in the format of ``POST /v1/matters/import``; ``changes``
     replace top-level keys."""
-    import copy
 
     item: dict[str, Any] = {
         "code": code, "name_zh": "园林绿化养护技术咨询", "name_en": "Technical advice on landscape maintenance",
@@ -179,7 +188,6 @@ def write_test_calendar(directory: Any, today: dt.date | None = None) -> dict[st
 
     Returns the test holidays and make-up day it added.
     """
-    import json
     from pathlib import Path
 
     from kit.calendar import library_years
@@ -221,7 +229,6 @@ def fresh_suite(prefix: str, var: Any, log_prefix: str = "lvrong-bench-", *,
     """The whole suite on free ports with empty databases ``<prefix>_*`` and no old streams, for
     benchmark and generator scripts; yields (environment, ports), or (environment, ports, suite) with
     ``expose_suite``, and stops everything afterwards."""
-    import tempfile
     from pathlib import Path
 
     from kit.devstack import SERVICE_PORTS, Servers, Suite, free_port, migrate_all, platform_environment
@@ -254,9 +261,6 @@ async def matter(client: Any, token: str, code: str) -> dict[str, Any]:
 
 async def wait_status(client: Any, token: str, app_id: str, wanted: set[str], seconds: float = 15) -> dict[str, Any]:
     """Poll the application until its status is one of ``wanted`` (events arrive asynchronously)."""
-    import time
-
-    import pytest
 
     deadline = time.monotonic() + seconds
     body: dict[str, Any] = {}
@@ -288,10 +292,6 @@ async def throughout(seconds: float, holds: Callable[[], Awaitable[bool | str]],
     """Keep checking, for ``seconds`` (an outage's length, which is what is being tested), that ``holds``
     answers True: a fault that must last is watched the whole time, never slept through. Any other
     answer fails the test at once with ``what`` and that answer."""
-    import time
-
-    import pytest
-
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         answer = await holds()
@@ -300,24 +300,41 @@ async def throughout(seconds: float, holds: Callable[[], Awaitable[bool | str]],
         await asyncio.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
 
+async def until(check: Callable[[], Any], what: str, *, within: float = 15.0) -> Any:
+    """Wait for the evidence: ``check`` (plain or async) polled until it answers something true, which is
+    returned; after ``within`` seconds the test fails naming ``what``."""
+    deadline = time.monotonic() + within
+    while True:
+        answer = check()
+        if inspect.isawaitable(answer):
+            answer = await answer
+        if answer:
+            return answer
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {within:.0f} s")
+        await asyncio.sleep(0.05)
+
+
 async def eventually(probe: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], what: str,
                      seconds: float = 15) -> Any:
-    """Poll ``probe`` until ``ok`` holds of its answer (read models are fed by events); fails with ``what``."""
-    import time
+    """Poll ``probe`` until ``ok`` holds of its answer (read models are fed by events); fails with ``what``
+    and the last answer."""
+    last: list[Any] = []
 
-    deadline = time.monotonic() + seconds
-    while True:
-        got = await probe()
-        if ok(got) or time.monotonic() > deadline:
-            assert ok(got), f"{what}: {got}"
-            return got
-        await asyncio.sleep(0.1)
+    async def holds() -> bool:
+        last[:] = [await probe()]
+        return ok(last[0])
+
+    try:
+        await until(holds, what, within=seconds)
+    except AssertionError:
+        raise AssertionError(f"{what}: {last[0] if last else None}") from None
+    return last[0]
 
 
 @contextlib.asynccontextmanager
 async def scratch_service_database(database_url: str, service: str, prefix: str) -> Any:
     """A fresh database of ``service`` migrated to head (named ``<prefix>_<service>``), dropped afterwards."""
-    import importlib
 
     from kit.db import Database
     from kit.migrations import upgrade
@@ -377,9 +394,6 @@ async def wait_licence_known(suite: Any, service: str, licence_id: str, status: 
                              seconds: float = 15) -> None:
     """Wait until ``service``'s read model of licences (``kit.licence_read_model``) has the licence in
     ``status``: its consumer writes the row in the handler's transaction."""
-    import time
-
-    import pytest
 
     deadline = time.monotonic() + seconds
     found = None
@@ -408,9 +422,6 @@ async def handled(suite: Any, service: str, event_id: str, *, consumer: str | No
     handler's own transaction, so whatever the event changed (or did not change) is committed by then.
 
     ``suite`` is anything with ``async db(service) -> asyncpg.Connection`` (the integration suite)."""
-    import time
-
-    import pytest
 
     deadline = time.monotonic() + seconds
     while True:
@@ -428,9 +439,6 @@ async def ticked(suite: Any, service: str, job: str, *, ticks: int = 1, seconds:
     """Wait until ``ticks`` runs of ``service``'s periodic ``job`` (``kit.scheduling``) that began after
     this call have committed: each claims its tick in ``processed_events`` in the job's own transaction,
     stamped with that transaction's start, so such a run saw everything committed before this call."""
-    import time
-
-    import pytest
 
     since = await _fetchval(suite, service, "SELECT clock_timestamp()")
     consumer = f"scheduler:{job}"[:128]
@@ -454,9 +462,6 @@ async def consumers_settled(client: NatsClient, stream: str, durables: list[str]
     filtered to some subjects never sees the messages past its last match — when nothing matching its
     filter is left undelivered (``num_pending``) or unacknowledged (``num_ack_pending``). A message is
     acknowledged after its handler's transaction committed, so its effects are visible by then."""
-    import time
-
-    import pytest
 
     nc = await connect_nats(client)
     try:
@@ -483,9 +488,6 @@ async def consumers_settled(client: NatsClient, stream: str, durables: list[str]
 
 async def outbox_published(suite: Any, service: str, *, seconds: float = 15) -> None:
     """Wait until ``service``'s outbox relay has published every event written before this call."""
-    import time
-
-    import pytest
 
     written = await _fetchval(suite, service, "SELECT coalesce(max(position), 0) FROM outbox")
     deadline = time.monotonic() + seconds
@@ -514,7 +516,6 @@ async def settled(suite: Any, producer: str, durables: list[str] | None = None, 
 async def stream_events(client: NatsClient, stream: str, subject: str) -> list[dict[str, Any]]:
     """Every CloudEvent on ``subject`` that ``stream`` holds now, in order (as many as the stream counts
     for the subject when called, so nothing is waited for by a timeout)."""
-    import json
 
     nc = await connect_nats(client)
     try:
@@ -540,8 +541,6 @@ IDENTITY_PLATFORM = {"AUTH_ISSUER": "https://id.example.gov.cn", "AUTH_JWKS_URL"
 
 
 def random_base64(n: int) -> str:
-    import base64
-    import secrets
 
     return base64.b64encode(secrets.token_bytes(n)).decode()
 
@@ -561,7 +560,6 @@ def write_keyring(directory: Any, kids: list[str], active: str | None = None) ->
 def enter_production_profile(monkeypatch: Any, tmp_path: Any) -> Any:
     """``LVRONG_PROFILE=production`` with a database server configured and none of the other settings
     it checks inherited, in a working directory of its own (``tmp_path / "app"``, returned)."""
-    import os
 
     for name in ("DATA_PROTECTION_KEYS", "DATA_PROTECTION_KEY_DIR", "DATA_PROTECTION_LOOKUP_KEY", "LVRONG_TRACE_DIR",
                  "AUTH_ISSUER", "AUTH_JWKS_URL", "GATEWAY_DEV_ISSUER_ENABLED", "LICENCES_KEY_DIR", "MATTERS_BLOB_DIR",
@@ -581,8 +579,6 @@ def mount_service_secrets(monkeypatch: Any, directory: Any, identities: list[str
     """Everything a service's pod is given in production, as deploy/README.md "Secrets to create" makes
     it — a data-protection keyring, NKey seeds for ``identities`` (kit.natsauth), an audit chain key and
     an anchor key — with the variables pointing at it, and the identity platform; ``directory`` returned."""
-    import base64
-    import secrets
 
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

@@ -32,7 +32,7 @@ async def main(nats_url: str, nats_seed_file: str, database_url: str, producer: 
         await session.execute(text("INSERT INTO effects (event_id) VALUES (:id)"), {"id": event.id})
         if mode == "before_commit":
             await asyncio.to_thread(Path(marker).write_text, "effect written, not committed")
-            await asyncio.sleep(3600)
+            await asyncio.Event().wait()  # stuck until the process is killed
 
     consumer = EventConsumer(database, bus, SERVICE, EventSubscription(SUBSCRIPTION, producer, [subject], handler))
     consumer.spec.ack_wait_seconds = 2.0
@@ -42,7 +42,7 @@ async def main(nats_url: str, nats_seed_file: str, database_url: str, producer: 
         async def handle_then_hang(delivery: Any) -> str:
             outcome = await handle(delivery)
             await asyncio.to_thread(Path(marker).write_text, "committed, not acknowledged")
-            await asyncio.sleep(3600)
+            await asyncio.Event().wait()  # stuck until the process is killed
             return outcome
 
         consumer._on_delivery = handle_then_hang  # type: ignore[method-assign]

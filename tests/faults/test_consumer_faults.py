@@ -36,7 +36,7 @@ from kit.devstack import LocalNats, LocalPostgres, free_port
 from kit.events import CloudEvent, EventConsumer, EventSubscription, JetStreamBus
 from kit.events.envelope import stream_name, stream_subjects
 from kit.settings import ServiceSettings
-from support import bearer, consumers_settled, recreate_database
+from support import bearer, consumers_settled, recreate_database, until
 
 HERE = Path(__file__).resolve().parent
 
@@ -53,14 +53,6 @@ async def _effects_database(own_postgres: LocalPostgres, name: str) -> Database:
 async def _effects(database: Database) -> list[str]:
     async with database.session() as session:
         return list((await session.execute(text("SELECT event_id FROM effects ORDER BY id"))).scalars())
-
-
-async def _eventually(check: Any, within: float, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} not reached within {within} s")
-        await asyncio.sleep(0.1)
 
 
 def _event(producer: str, **data: Any) -> CloudEvent:
@@ -85,7 +77,7 @@ async def test_a_consumer_killed_mid_handling_gets_the_event_again_and_applies_i
                                                         str(own_nats.client().seed_file),
                                                         database.url, producer, event.type, mode, str(marker))
         try:
-            await _eventually(lambda: asyncio.sleep(0, marker.exists()), 30, "the consumer in the middle of handling")
+            await until(marker.exists, "the consumer in the middle of handling", within=30)
         finally:
             crashing.send_signal(signal.SIGKILL)
             await crashing.wait()
@@ -106,7 +98,7 @@ async def test_a_consumer_killed_mid_handling_gets_the_event_again_and_applies_i
             info = await js.consumer_info(stream_name(producer), consumer.durable)
             return info.num_ack_pending == 0 and info.num_pending == 0 and info.delivered.stream_seq == 1
 
-        await _eventually(settled, 20, "the event redelivered and acknowledged")
+        await until(settled, "the event redelivered and acknowledged", within=20)
         assert await _effects(database) == [event.id]  # applied exactly once in all
         info = await js.consumer_info(stream_name(producer), consumer.durable)
         assert info.delivered.consumer_seq >= 2  # it was delivered again after the kill
@@ -160,7 +152,7 @@ async def poison_service(own_postgres: LocalPostgres, own_nats: LocalNats, fault
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     serving = asyncio.create_task(server.serve())
-    await _eventually(lambda: asyncio.sleep(0, server.started), 20, "the fault-test service")
+    await until(lambda: server.started, "the fault-test service", within=20)
 
     async def local_keys() -> dict[str, Any]:
         return issuer.jwks()
@@ -199,7 +191,7 @@ async def test_a_poison_event_is_dead_lettered_the_rest_flows_and_ops_replay_it_
     async def poison_dead_lettered() -> bool:
         return len(await _dead_letters(client, ops)) == 1 and len(await _effects(database)) == 20
 
-    await _eventually(poison_dead_lettered, 30, "the poison dead-lettered and the 20 others applied")
+    await until(poison_dead_lettered, "the poison dead-lettered and the 20 others applied", within=30)
     assert set(await _effects(database)) == {e.id for e in good}  # the rest flowed, the poison had no effect
     [letter] = await _dead_letters(client, ops)
     assert letter["consumer"] == "faulttest-things" and letter["original_subject"] == poison.type
@@ -217,11 +209,11 @@ async def test_a_poison_event_is_dead_lettered_the_rest_flows_and_ops_replay_it_
         return all(line in text for line in lines)
 
     # What ops alert on: one dead letter waiting, nothing pending, no outbox backlog.
-    await _eventually(lambda: gauges_show('lvrong_dead_letters{consumer="faulttest-things"} 1.0',
-                                          'lvrong_consumer_lag{consumer="faulttest-things"} 0.0',
-                                          'lvrong_consumer_ack_pending{consumer="faulttest-things"} 0.0',
-                                          'lvrong_outbox_unpublished{service="faulttest"} 0.0'),
-                      10, "the operations gauges")
+    await until(lambda: gauges_show('lvrong_dead_letters{consumer="faulttest-things"} 1.0',
+                                    'lvrong_consumer_lag{consumer="faulttest-things"} 0.0',
+                                    'lvrong_consumer_ack_pending{consumer="faulttest-things"} 0.0',
+                                    'lvrong_outbox_unpublished{service="faulttest"} 0.0'),
+                "the operations gauges", within=10)
 
     # The fix is deployed; ops replay the dead letter: applied once, and gone from the list.
     service.broken = False
@@ -232,7 +224,7 @@ async def test_a_poison_event_is_dead_lettered_the_rest_flows_and_ops_replay_it_
     async def applied() -> bool:
         return poison.id in await _effects(database)
 
-    await _eventually(applied, 15, "the replayed event applied")
+    await until(applied, "the replayed event applied", within=15)
     # Everything on the stream handled and acknowledged: a second delivery of it would have been by now.
     await consumers_settled(poison_service["nats_admin"], stream_name(producer), ["faulttest-things"])
     effects = await _effects(database)
@@ -240,8 +232,8 @@ async def test_a_poison_event_is_dead_lettered_the_rest_flows_and_ops_replay_it_
     assert await _dead_letters(client, ops) == []
     r = await client.post(f"/v1/ops/faulttest/deadletters/{letter['sequence']}/replay", headers=bearer(ops))
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
-    await _eventually(lambda: gauges_show('lvrong_dead_letters{consumer="faulttest-things"} 0.0'), 10,
-                      "no dead letter waiting")
+    await until(lambda: gauges_show('lvrong_dead_letters{consumer="faulttest-things"} 0.0'), "no dead letter waiting",
+                within=10)
 
 
 async def test_a_message_that_is_no_event_can_only_be_discarded(poison_service: dict[str, Any]) -> None:
@@ -251,7 +243,7 @@ async def test_a_message_that_is_no_event_can_only_be_discarded(poison_service: 
     async def listed() -> bool:
         return len(await _dead_letters(client, ops)) == 1
 
-    await _eventually(listed, 15, "the malformed message dead-lettered")
+    await until(listed, "the malformed message dead-lettered", within=15)
     [letter] = await _dead_letters(client, ops)
     assert letter["replayable"] is False and letter["event"] is None and letter["raw_base64"]
     r = await client.post(f"/v1/ops/faulttest/deadletters/{letter['sequence']}/replay", headers=bearer(ops))

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pytest
 from nats.js.errors import NotFoundError
@@ -28,7 +28,7 @@ from kit.devstack import LocalNats, LocalPostgres, free_port
 from kit.events import CloudEvent, EventConsumer, EventContract, EventSubscription, JetStreamBus, OutboxRelay, add_event
 from kit.events.bus import Delivery
 from kit.events.envelope import DEAD_LETTER_STREAM, stream_name, stream_subjects
-from support import recreate_database, throughout
+from support import recreate_database, throughout, until
 
 OUTAGE_SECONDS = 12.0
 MAX_DELIVER = 3
@@ -41,14 +41,6 @@ def stoppable_postgres() -> AsyncIterator[LocalPostgres]:
     server.start()
     yield server
     server.stop()
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], *, within: float, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} not reached within {within} s")
-        await asyncio.sleep(0.1)
 
 
 async def _count(database: Database, query: str) -> int:
@@ -123,11 +115,11 @@ async def test_an_outage_with_events_in_flight_spends_no_delivery_and_loses_noth
         async def under_way() -> bool:  # some applied, others held in their transactions (holding the pool)
             return await _count(observer, "SELECT count(*) FROM effects") >= 20 and len(in_flight) == 2
 
-        await eventually(under_way, within=30, what="the first events applied and others in flight")
+        await until(under_way, "the first events applied and others in flight", within=30)
         await asyncio.to_thread(stoppable_postgres.stop)
         database_stopped.set()
         await publish(150)  # arriving during the outage
-        await eventually(lambda: asyncio.sleep(0, consumer.gate.away), within=10, what="the consumer pausing")
+        await until(lambda: consumer.gate.away, "the consumer pausing", within=10)
         assert REGISTRY.get_sample_value("lvrong_database_away") == 1
         delivered = len(deliveries)
         redelivered = (await js.consumer_info(consumer.spec.stream, consumer.durable)).num_redelivered
@@ -152,14 +144,14 @@ async def test_an_outage_with_events_in_flight_spends_no_delivery_and_loses_noth
             except OSError:
                 return False
 
-        await eventually(all_applied, within=90, what="every event applied after the database returned")
+        await until(all_applied, "every event applied after the database returned", within=90)
 
         async def settled() -> bool:
             info = await js.consumer_info(consumer.spec.stream, consumer.durable)
             stream = await js.stream_info(consumer.spec.stream)
             return info.ack_floor.stream_seq == stream.state.last_seq and info.num_ack_pending == 0
 
-        await eventually(settled, within=30, what="the consumer's ack floor at the stream's end")
+        await until(settled, "the consumer's ack floor at the stream's end", within=30)
         assert await _count(database, "SELECT count(*) FROM effects") == len(sent)  # exactly once each
         assert max(deliveries) < MAX_DELIVER  # the outage spent no delivery anywhere near the limit
         with pytest.raises(NotFoundError):
@@ -169,7 +161,7 @@ async def test_an_outage_with_events_in_flight_spends_no_delivery_and_loses_noth
         async def relayed_all() -> bool:
             return await _count(database, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
 
-        await eventually(relayed_all, within=30, what="the relay publishing every forwarded event")
+        await until(relayed_all, "the relay publishing every forwarded event", within=30)
         forwarded = await js.stream_info(stream_name(relayed))
         assert forwarded.state.messages == len(sent)  # each handler's event published once, none lost
         assert REGISTRY.get_sample_value("lvrong_database_away") == 0

@@ -146,7 +146,7 @@ async def test_a_message_whose_last_delivery_is_never_settled_ends_in_the_dead_l
         if event.data["behaviour"] == "hang":
             if calls[event.id] == 1:
                 raise RuntimeError("the first delivery fails")
-            await asyncio.sleep(3600)  # the last delivery: stuck past ack_wait
+            await asyncio.Event().wait()  # the last delivery: stuck past ack_wait, until cancelled
         await session.execute(text("INSERT INTO effects (event_id) VALUES (:id)"), {"id": event.id})
 
     subscription = EventSubscription(f"unsettled{test_events.suffix}", test_events.producer, [test_events.subject], handler)

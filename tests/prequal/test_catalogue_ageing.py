@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +35,7 @@ from matters.settings import Settings as MattersSettings
 from prequal import events
 from prequal.models import MatterRequirementsRow
 from prequal.service import prefill
-from support import public_service_item, scratch_service_database
+from support import public_service_item, scratch_service_database, until
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_catage"
 JOB = "matters.catalogue-announcements"
@@ -83,14 +82,6 @@ async def buses(own_nats: LocalNats) -> AsyncIterator[dict[str, JetStreamBus]]:
     yield made
     for bus in made.values():
         await bus.close()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {within:.0f} s")
-        await asyncio.sleep(0.05)
 
 
 async def relay_everything(relay: OutboxRelay) -> None:
@@ -142,7 +133,7 @@ async def test_a_fresh_prequal_learns_every_matter_after_the_announcements_aged_
 
     async def aged_out() -> bool:
         return (await js.stream_info(STREAM)).state.messages == 0
-    await eventually(aged_out, "the original announcements aging out")
+    await until(aged_out, "the original announcements aging out", within=30)
     await js.update_stream(replace((await js.stream_info(STREAM)).config, max_age=declared.max_age,
                                    duplicate_window=declared.duplicate_window))
     assert (await js.stream_info(STREAM)).config.max_age == pytest.approx(7 * DAY)
@@ -163,7 +154,7 @@ async def test_a_fresh_prequal_learns_every_matter_after_the_announcements_aged_
     try:
         async def all_handled() -> bool:
             return await handled_ids(prequal_db, ids) == ids
-        await eventually(all_handled, "svc-prequal handling every announcement")
+        await until(all_handled, "svc-prequal handling every announcement", within=30)
         kept = await requirements_kept(prequal_db)
         async with matters_db.session() as session:
             for code, version in current.items():
@@ -185,7 +176,7 @@ async def test_a_fresh_prequal_learns_every_matter_after_the_announcements_aged_
 
         async def tomorrow_handled() -> bool:
             return await handled_ids(prequal_db, tomorrow) == tomorrow
-        await eventually(tomorrow_handled, "svc-prequal handling the next round")
+        await until(tomorrow_handled, "svc-prequal handling the next round", within=30)
         assert await requirements_kept(prequal_db) == kept  # same documents, same seen_at: not rewritten
     finally:
         consumer.cancel()
