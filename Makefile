@@ -2,16 +2,29 @@
 PYTHON ?= python3
 UV = $(PYTHON) -m uv
 
-.PHONY: setup run check test test-unit contract bench eval migrate
+.PHONY: setup web browser run check test test-unit contract bench eval migrate
 
 setup:  ## install uv if missing, then the workspace from the lock file
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check "uv>=0.9,<0.14"
 	@$(UV) sync --frozen --quiet
 
-run: setup  ## local PostgreSQL + NATS unless DATABASE_URL / NATS_URL are set, migrations, six processes
+# The web front end (web/): npm packages from the lock file, the typed client generated from the merged
+# OpenAPI document (so it cannot drift from the API), type-checked and built into web/dist.
+web/node_modules/.package-lock.json: web/package-lock.json web/package.json web/client/package.json
+	@command -v npm >/dev/null || { echo "npm (Node.js 20.19+) is needed for the web front end" >&2; exit 1; }
+	@cd web && npm ci --no-audit --no-fund --loglevel=error
+
+web: setup web/node_modules/.package-lock.json  ## build the web front end into web/dist (served at /app/)
+	@$(UV) run --frozen lvrong-openapi web/client/openapi.json
+	@cd web && npm run --silent generate >/dev/null && npm run --silent build >/dev/null
+
+browser:  ## Debian's Chromium for the browser tests (never a browser downloaded by a test tool)
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+run: setup web  ## local PostgreSQL + NATS unless DATABASE_URL / NATS_URL are set, migrations, six processes
 	@$(UV) run --frozen lvrong-run
 
-test: setup  ## unit and integration tests against real PostgreSQL and NATS
+test: setup web browser  ## unit, integration and browser tests against real PostgreSQL and NATS
 	@$(UV) run --frozen pytest
 
 test-unit: setup

@@ -16,6 +16,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -25,6 +26,9 @@ from sqlalchemy.engine import make_url
 
 from kit.identifiers import USCC_CHARSET, resident_id_check_char, uscc_check_char
 from kit.natsauth import ADMIN, NatsClient
+
+# The web front end as `make web` builds it; the integration suite's gateway serves it under /app/.
+WEB_ROOT = Path(__file__).resolve().parents[1] / "web" / "dist"
 
 
 async def connect(database_url: str, database: str = "postgres") -> asyncpg.Connection:

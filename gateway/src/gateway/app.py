@@ -16,7 +16,7 @@ import structlog
 from fastapi import FastAPI, Form, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,6 +29,7 @@ from gateway.ratelimit import RateLimit, RateLimiter
 from gateway.routes import TOKEN_ENDPOINT_RATE_LIMIT, Route, RoutingTable
 from gateway.scopes import ScopeTable
 from gateway.settings import Settings
+from gateway.web import PAGE_HEADERS, WebFiles, login_configuration
 from kit.auth import TokenVerifier, http_jwks_loader
 from kit.errors import (
     PROBLEM_MEDIA_TYPE,
@@ -146,6 +147,18 @@ def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, m
                 raise problem from None
             return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
+    if settings.web_root is not None:
+        @app.get("/", include_in_schema=False)
+        async def home() -> RedirectResponse:
+            return RedirectResponse("/app/", status_code=307)
+
+        @app.get("/app/config.json", tags=["web"], summary="How the web pages log people in")
+        async def web_configuration() -> JSONResponse:
+            return JSONResponse(login_configuration(settings), headers={"Cache-Control": "no-cache", **PAGE_HEADERS})
+
+        # Not checked at start: `make run` builds the pages beside the running suite.
+        app.mount("/app", WebFiles(directory=settings.web_root, html=True, check_dir=False), name="web")
+
     return app
 
 
@@ -234,7 +247,11 @@ class Gateway:
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
-    settings = settings or Settings()
+    return create_parts(settings or Settings())[0]
+
+
+def create_parts(settings: Settings) -> tuple[ASGIApp, FastAPI]:
+    """The gateway as served, and its own FastAPI app (whose OpenAPI document the merged one starts from)."""
     configure_logging("gateway", settings.log_level)
     settings.exit_unless_deployable()
     issuer = None
@@ -265,4 +282,4 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
                              allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID",
                                             "Accept-Language", "traceparent"],
                              expose_headers=["X-Request-ID", "Location", "Retry-After"], max_age=600)
-    return RequestContextMiddleware(traced(app, "gateway"), service="gateway")
+    return RequestContextMiddleware(traced(app, "gateway"), service="gateway"), own

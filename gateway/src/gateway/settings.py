@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import field_validator
 from pydantic_settings import SettingsConfigDict
@@ -59,6 +59,17 @@ class Settings(ServiceSettings):
     dev_issuer_key_dir: Path = Path("var/dev-issuer")
     dev_issuer_token_ttl_seconds: int = 1800
 
+    # The web front end (web/, built into web/dist): served under /app/ when set. In the image it is
+    # copied beside the gateway; `make run` and the tests point here at the checkout's build.
+    web_root: Path | None = None
+    # How the pages log people in: "password" against the development issuer, or "oidc" (the city's
+    # identity platform, authorization code with PKCE) with the endpoints and client below.
+    web_login: Literal["password", "oidc"] = "password"
+    web_oidc_authorization_endpoint: str = ""
+    web_oidc_token_endpoint: str = ""
+    web_oidc_client_id: str = ""
+    web_oidc_scope: str = "openid"
+
     @field_validator("trusted_proxies")
     @classmethod
     def _cidrs(cls, value: str) -> str:
@@ -70,6 +81,13 @@ class Settings(ServiceSettings):
         if self.dev_issuer_enabled:
             problems.append("GATEWAY_DEV_ISSUER_ENABLED is true: the development token issuer (demo users, password "
                             "'demo') is never enabled in production")
+        if self.web_root is not None and self.web_login == "password":
+            problems.append("GATEWAY_WEB_LOGIN is 'password': the pages of a production gateway log people in at the "
+                            "city's identity platform (GATEWAY_WEB_LOGIN=oidc and its endpoints)")
+        if self.web_login == "oidc" and not (self.web_oidc_authorization_endpoint and self.web_oidc_token_endpoint
+                                             and self.web_oidc_client_id):
+            problems.append("GATEWAY_WEB_LOGIN is 'oidc' without GATEWAY_WEB_OIDC_AUTHORIZATION_ENDPOINT, "
+                            "GATEWAY_WEB_OIDC_TOKEN_ENDPOINT and GATEWAY_WEB_OIDC_CLIENT_ID")
         if self.rate_limit_store != "database":
             problems.append("GATEWAY_RATE_LIMIT_STORE must be 'database' (limits shared by every replica), "
                             "not per replica")

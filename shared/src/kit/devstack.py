@@ -431,11 +431,13 @@ def main(argv: list[str] | None = None) -> int:
         database_url, nats_url = servers.database_url, servers.nats_url
         env = platform_environment(database_url, nats_url, nats_credentials_dir=servers.nats_credentials_dir)
         env.setdefault("GATEWAY_DEV_ISSUER_KEY_DIR", str((var / "dev-issuer").resolve()))
+        env.setdefault("GATEWAY_WEB_ROOT", str(Path("web/dist").resolve()))  # built by `make run` (make web)
         print("applying migrations", flush=True)
         migrate_all(env)
         suite = Suite(env)
         suite.start()
         print("\n绿容一网通办 is running: gateway on http://127.0.0.1:8000 (docs: /docs). Ctrl-C stops it.\n"
+              "Pages: /app/ (applicants), /app/verify (亮证 verifier), /app/staff (workbench), /app/cockpit.\n"
               "Demo users (password 'demo'): applicant-person, applicant-company, officer, reviewer, agent, editor, "
               "ops, inspector; partner clients (secret 'demo'): partner-js, partner-zj, partner-ah.", flush=True)
         while True:

@@ -1,0 +1,79 @@
+"""Browser tests: the pages of web/ in Debian's Chromium (driven by Playwright, no browser download),
+served by the suite's gateway under /app/, as a person on a phone or at a desk would use them.
+
+Every page a test opens is watched: a console error, an uncaught exception or a refused
+Content-Security-Policy fails the test when its page closes. ``browser_support.check_accessibility``
+runs axe-core (from web/node_modules) and fails on any serious or critical violation of WCAG 2.1 A/AA.
+Screenshots go to web/screenshots/ (not committed)."""
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from browser_support import VIEWPORTS, OpenPage
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+
+from support import WEB_ROOT
+
+# As the probe of this machine runs it: no sandbox as root, and nothing that reaches out to Google.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream"]
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Debian's chromium is not installed: `make browser` installs it (make test does)")
+    if not (WEB_ROOT / "index.html").exists():
+        pytest.fail(f"the web front end is not built in {WEB_ROOT}: `make web` builds it (make test does)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+@dataclass
+class WatchedPage:
+    """A page and what went wrong on it."""
+
+    page: Page
+    viewport: str
+    errors: list[str] = field(default_factory=list)
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(f"console: {message.text}")
+
+
+@pytest.fixture
+async def open_page(browser: Browser, suite) -> AsyncIterator[OpenPage]:
+    """``await open_page("/app/verify", viewport="phone")``: a fresh browser context (no cookies or
+    storage from another test) on the suite's gateway."""
+    watched: list[WatchedPage] = []
+    contexts = []
+
+    async def open_(path: str, *, viewport: str = "phone", language: str = "zh-CN",
+                    permissions: tuple[str, ...] = ()) -> Page:
+        context = await browser.new_context(base_url=suite.gateway, viewport=VIEWPORTS[viewport], locale=language,
+                                            device_scale_factor=2 if viewport == "phone" else 1,
+                                            is_mobile=viewport == "phone", has_touch=viewport == "phone",
+                                            permissions=list(permissions))
+        contexts.append(context)
+        page = await context.new_page()
+        entry = WatchedPage(page, viewport)
+        page.on("console", entry.on_console)
+        page.on("pageerror", lambda error: entry.errors.append(f"uncaught: {error}"))
+        watched.append(entry)
+        await page.goto(path)
+        return page
+
+    yield open_
+    for context in contexts:
+        await context.close()
+    problems = [f"{w.page.url}: {e}" for w in watched for e in w.errors]
+    assert not problems, "errors on the pages:\n" + "\n".join(problems)
+
+
