@@ -282,3 +282,21 @@ def test_compose_runs_the_production_profile_read_only() -> None:
             if name in AUDITED else set())
         assert directories == expected, name
     assert set(document["volumes"]) == {"postgres-data", "nats-data"}
+
+
+def test_the_gateway_serves_the_pages_with_the_identity_platforms_login() -> None:
+    """The image carries the built pages; Kubernetes and compose serve them and log people in at the
+    identity platform (a gateway serving them with the development password login refuses to start)."""
+    from gateway.settings import Settings
+
+    dockerfile = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    assert "COPY --from=web /web/dist /app/web" in dockerfile and "lvrong-openapi" in dockerfile
+    settings = _production_settings()
+    assert settings["GATEWAY_WEB_ROOT"] == "/app/web" and settings["GATEWAY_WEB_LOGIN"] == "oidc"
+    gateway_settings = {k.removeprefix("GATEWAY_").lower(): v for k, v in settings.items()
+                        if k.startswith("GATEWAY_WEB_")}
+    assert not [p for p in Settings(**gateway_settings).production_problems() if "WEB" in p]
+    assert [p for p in Settings(**{**gateway_settings, "web_login": "password"}).production_problems() if "WEB_LOGIN" in p]
+    compose = _documents(DEPLOY / "compose.yaml")[0]["services"]["gateway"]["environment"]
+    assert compose["GATEWAY_WEB_ROOT"] == "/app/web" and compose["GATEWAY_WEB_LOGIN"] == "oidc"
+    assert compose["GATEWAY_WEB_OIDC_TOKEN_ENDPOINT"].startswith("${WEB_OIDC_TOKEN_ENDPOINT:?")

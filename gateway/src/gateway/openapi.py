@@ -61,7 +61,8 @@ def merge_documents(own: dict[str, Any], services: dict[str, dict[str, Any]], ta
     schemas = merged["components"]["schemas"]
     problem = problem_content(schemas)
     seen_tags = {t["name"] for t in merged["tags"]}
-    for service, document in services.items():
+    # By name: which service keeps a shared schema name unprefixed must not depend on who answered first.
+    for service, document in sorted(services.items()):
         prefixes = table.prefixes_of(service)
         renames: dict[str, str] = {}
         for name, schema in document.get("components", {}).get("schemas", {}).items():
