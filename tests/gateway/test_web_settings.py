@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.settings import Settings
-from gateway.web import login_configuration
+from gateway.web import content_security_policy, login_configuration
 
 OIDC = {"web_login": "oidc", "web_oidc_authorization_endpoint": "https://id.example.gov.cn/auth",
         "web_oidc_token_endpoint": "https://id.example.gov.cn/token", "web_oidc_client_id": "lvrong-web"}
@@ -20,6 +20,9 @@ def test_the_pages_log_in_at_the_identity_platform_when_configured() -> None:
         "login": "oidc", "authorization_endpoint": "https://id.example.gov.cn/auth",
         "token_endpoint": "https://id.example.gov.cn/token", "client_id": "lvrong-web", "scope": "openid"}
     assert web_problems(settings) == []
+    # The code is exchanged from the page: its policy lets it reach that one origin, and no other.
+    assert "connect-src 'self' https://id.example.gov.cn;" in content_security_policy(settings)
+    assert "connect-src 'self';" in content_security_policy(Settings())
 
 
 def test_the_development_password_login_is_the_workstation_default() -> None:

@@ -29,7 +29,7 @@ from gateway.ratelimit import RateLimit, RateLimiter
 from gateway.routes import TOKEN_ENDPOINT_RATE_LIMIT, Route, RoutingTable
 from gateway.scopes import ScopeTable
 from gateway.settings import Settings
-from gateway.web import PAGE_HEADERS, WebFiles, login_configuration
+from gateway.web import WebFiles, login_configuration, page_headers
 from kit.auth import TokenVerifier, http_jwks_loader
 from kit.errors import (
     PROBLEM_MEDIA_TYPE,
@@ -154,10 +154,10 @@ def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, m
 
         @app.get("/app/config.json", tags=["web"], summary="How the web pages log people in")
         async def web_configuration() -> JSONResponse:
-            return JSONResponse(login_configuration(settings), headers={"Cache-Control": "no-cache", **PAGE_HEADERS})
+            return JSONResponse(login_configuration(settings), headers={"Cache-Control": "no-cache", **page_headers(settings)})
 
         # Not checked at start: `make run` builds the pages beside the running suite.
-        app.mount("/app", WebFiles(directory=settings.web_root, html=True, check_dir=False), name="web")
+        app.mount("/app", WebFiles(settings), name="web")
 
     return app
 

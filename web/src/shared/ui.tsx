@@ -4,7 +4,7 @@ import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import type { Problem } from "@lvrong/client";
 import { ApiError } from "./api";
-import { LoginFailed, loginConfiguration, loginWithPassword, logout, startOidcLogin, useClaims } from "./auth";
+import { LoginFailed, completeOidcLogin, loginConfiguration, loginWithPassword, logout, startOidcLogin, useClaims } from "./auth";
 import { pick, setLanguage, t, useLanguage } from "./i18n";
 import { largeText, setLargeText } from "./preferences";
 import "./styles.css";
@@ -89,12 +89,17 @@ export function LoginForm(props: { hint?: string; onLoggedIn?: () => void }) {
   const [busy, setBusy] = useState(false);
   const [oidc, setOidc] = useState(false);
   useEffect(() => {
-    loginConfiguration().then((c) => setOidc(c.login === "oidc")).catch(() => undefined);
+    loginConfiguration().then(async (config) => {
+      setOidc(config.login === "oidc");
+      // Back from the identity platform with ?code=: exchange it (completeOidcLogin checks the state).
+      if (config.login === "oidc" && await completeOidcLogin()) props.onLoggedIn?.();
+    }).catch((error) => setProblem(problemOf(error)));
   }, []);
   if (oidc) {
     return (
       <section class="card" aria-labelledby="login-title">
         <h2 id="login-title">{t("登录", "Log in")}</h2>
+        <ProblemView problem={problem} />
         <button type="button" class="primary" onClick={() => startOidcLogin()}>
           {t("通过一网通办统一身份认证登录", "Log in with the city's identity platform")}
         </button>
