@@ -8,18 +8,21 @@ Screenshots go to web/screenshots/ (not committed)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import pytest
 from browser_support import VIEWPORTS, OpenPage
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, Route, async_playwright
 
 from support import WEB_ROOT
 
 # As the probe of this machine runs it: no sandbox as root, and nothing that reaches out to Google.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream"]
+
+
+RouteHandler = Callable[[Route], Awaitable[None]]
 
 
 @pytest.fixture(scope="session")
@@ -56,12 +59,15 @@ async def open_page(browser: Browser, suite) -> AsyncIterator[OpenPage]:
     contexts = []
 
     async def open_(path: str, *, viewport: str = "phone", language: str = "zh-CN",
-                    permissions: tuple[str, ...] = ()) -> Page:
+                    permissions: tuple[str, ...] = (), routes: Mapping[str, RouteHandler] | None = None) -> Page:
         context = await browser.new_context(base_url=suite.gateway, viewport=VIEWPORTS[viewport], locale=language,
                                             device_scale_factor=2 if viewport == "phone" else 1,
                                             is_mobile=viewport == "phone", has_touch=viewport == "phone",
                                             permissions=list(permissions))
         contexts.append(context)
+        # Stand-ins for what lies outside the platform (an identity platform), before the first request.
+        for pattern, handler in (routes or {}).items():
+            await context.route(pattern, handler)
         page = await context.new_page()
         entry = WatchedPage(page, viewport)
         page.on("console", entry.on_console)
