@@ -18,8 +18,10 @@ web: setup web/node_modules/.package-lock.json  ## build the web front end into 
 	@$(UV) run --frozen lvrong-openapi web/client/openapi.json
 	@cd web && npm run --silent generate >/dev/null && npm run --silent build >/dev/null
 
-browser:  ## Debian's Chromium for the browser tests (never a browser downloaded by a test tool)
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+# A Chinese font too: without one the screenshots show boxes where the characters are.
+browser:  ## Debian's Chromium and a CJK font for the browser tests (never a browser downloaded by a test tool)
+	@{ command -v chromium >/dev/null && fc-list :lang=zh | grep -q .; } || { apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
 
 run: setup web  ## local PostgreSQL + NATS unless DATABASE_URL / NATS_URL are set, migrations, six processes
 	@$(UV) run --frozen lvrong-run
