@@ -351,9 +351,9 @@ async def series(session: AsyncSession, principal: Principal, *, matter_code: st
         c = counts.get(key)
         n = {k: int(getattr(c, k)) if c is not None else 0 for k in (
             "received", "prereviewed", "accepted", "accepted_first_time", "refused", "decided", "overdue")}
-        stage_times = [SeriesStageTime(stage=stage, stage_label_zh=STAGE_LABELS_ZH[stage], applications=r.applications,
-                                       median_hours=round(r.median_seconds / 3600, 4))
-                       for stage in SERIES_STAGES if (r := times.get(key, {}).get(stage.value)) is not None]
+        stage_times = [SeriesStageTime(stage=stage, stage_label_zh=STAGE_LABELS_ZH[stage], applications=stay.applications,
+                                       median_hours=round(stay.median_seconds / 3600, 4))
+                       for stage in SERIES_STAGES if (stay := times.get(key, {}).get(stage.value)) is not None]
         buckets.append(SeriesBucket(start=first, end=last, **n, prereview_coverage=_rate(n["prereviewed"], n["received"]),
                                     first_time_acceptance_rate=_rate(n["accepted_first_time"], n["accepted"]),
                                     stage_times=stage_times))
