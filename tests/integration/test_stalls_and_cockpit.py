@@ -533,3 +533,148 @@ async def test_cockpit_is_for_ops_inspectors_and_department_staff(client, token,
 
 async def test_cockpit_needs_a_token(client) -> None:
     assert_problem(await client.get("/v1/cockpit"), 401)
+
+
+# --- the cockpit over time (GET /v1/cockpit/series) -------------------------------------------------
+
+SERIES_PERIOD = {"from": "2025-05-01", "to": "2025-05-31"}  # a month no other test files into
+
+
+async def series(client: httpx.AsyncClient, tok: str, **params: Any) -> dict[str, Any]:
+    r = await client.get("/v1/cockpit/series", params=params, headers=bearer(tok))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def expected_stage_medians(timelines: list[list[dict[str, Any]]], kind: str) -> dict[str, tuple[int, float]]:
+    """Per stage: how many applications left it, and the median of each one's total time in it."""
+    from matters.service.statuses import stage_of
+    totals: dict[str, list[float]] = {}
+    for steps in timelines:
+        changes = [s for s in steps if s["status"] != s["from_status"]]
+        spent: dict[str, float] = {}
+        for previous, step in zip(changes, changes[1:], strict=False):
+            stage = stage_of(step["from_status"], kind).value
+            spent[stage] = spent.get(stage, 0.0) + (dt.datetime.fromisoformat(step["occurred_at"])
+                                                      - dt.datetime.fromisoformat(previous["occurred_at"])).total_seconds()
+        for stage, seconds in spent.items():
+            totals.setdefault(stage, []).append(seconds)
+    return {k: (len(v), percentile_cont(v, 0.5)) for k, v in totals.items()}
+
+
+@pytest.fixture(scope="module")
+async def series_cases(suite, client, token) -> dict[str, Any]:
+    """Four applications of the filing matter: two dated Monday 5 May 2025, two Wednesday 14 May."""
+    applicant, officer, reviewer, ops = [await token(u) for u in ("applicant-company", "officer", "reviewer", "ops")]
+    ids = {"approved": await file(client, applicant, COCKPIT_MATTER, 5001),
+           "refused": await file(client, applicant, COCKPIT_MATTER, 5002),
+           "second_attempt": await file(client, applicant, COCKPIT_MATTER, 5003, drop_material=True),
+           "overdue": await file(client, applicant, COCKPIT_MATTER, 5004)}
+    for key in ("approved", "refused", "overdue"):
+        await wait_status(client, applicant, ids[key], {"prereviewed"})
+    for tok, action in ((officer, "accept"), (reviewer, "review"), (reviewer, "approve")):
+        await act(client, tok, ids["approved"], action)
+    await act(client, officer, ids["refused"], "refuse", reason="不属于本机关职权范围")
+    await wait_status(client, applicant, ids["second_attempt"], {"returned"})
+    m = await matter(client, applicant, COCKPIT_MATTER)
+    await act(client, applicant, ids["second_attempt"], "supplement", materials=await all_materials(client, applicant, m))
+    await wait_status(client, applicant, ids["second_attempt"], {"prereviewed"})
+    await act(client, officer, ids["second_attempt"], "accept")
+    await act(client, officer, ids["overdue"], "accept")
+    await act(client, reviewer, ids["overdue"], "review")
+    await sql(suite, "UPDATE applications SET clock_due_date = clock_started_on - 3 WHERE id = $1", ids["overdue"])
+    await backdate_filing(suite, [ids["approved"], ids["refused"]], "2025-05-05 09:00+08")
+    await backdate_filing(suite, [ids["second_attempt"], ids["overdue"]], "2025-05-14 23:30+08")
+    timelines = {k: (await client.get(f"/v1/applications/{i}/timeline", headers=bearer(ops))).json()["items"]
+                 for k, i in ids.items()}
+    return {"ids": ids, "timelines": timelines}
+
+
+ZERO = {"received": 0, "prereviewed": 0, "accepted": 0, "accepted_first_time": 0, "refused": 0, "decided": 0,
+        "overdue": 0, "prereview_coverage": None, "first_time_acceptance_rate": None, "stage_times": []}
+COUNTS = ("received", "prereviewed", "accepted", "accepted_first_time", "refused", "decided", "overdue")
+
+
+async def test_series_puts_each_application_in_the_day_it_was_filed(client, token, series_cases) -> None:
+    report = await series(client, await token("ops"), matter=COCKPIT_MATTER, interval="day", **SERIES_PERIOD)
+    assert (report["from"], report["to"], report["interval"], report["matter"]) == (
+        "2025-05-01", "2025-05-31", "day", COCKPIT_MATTER)
+    assert report["timezone"] == "Asia/Shanghai" and report["department"] is None
+    buckets = report["buckets"]
+    assert [b["start"] for b in buckets] == [f"2025-05-{d:02d}" for d in range(1, 32)]
+    assert all(b["start"] == b["end"] for b in buckets)
+    by_day = {b["start"]: b for b in buckets}
+    assert {k: by_day["2025-05-05"][k] for k in COUNTS} == {
+        "received": 2, "prereviewed": 2, "accepted": 1, "accepted_first_time": 1, "refused": 1, "decided": 1, "overdue": 0}
+    assert by_day["2025-05-05"]["prereview_coverage"] == 1.0 and by_day["2025-05-05"]["first_time_acceptance_rate"] == 1.0
+    # 23:30 in Shanghai is still the 14th (15:30 UTC).
+    assert {k: by_day["2025-05-14"][k] for k in COUNTS} == {
+        "received": 2, "prereviewed": 2, "accepted": 2, "accepted_first_time": 1, "refused": 0, "decided": 0, "overdue": 1}
+    assert by_day["2025-05-14"]["first_time_acceptance_rate"] == 0.5
+    for day, bucket in by_day.items():
+        if day not in ("2025-05-05", "2025-05-14"):
+            assert {k: v for k, v in bucket.items() if k not in ("start", "end")} == ZERO, day
+
+    timelines = series_cases["timelines"]
+    for day, keys in (("2025-05-05", ("approved", "refused")), ("2025-05-14", ("second_attempt", "overdue"))):
+        expected = expected_stage_medians([timelines[k] for k in keys], "filing")
+        got = {t["stage"]: (t["applications"], t["median_hours"]) for t in by_day[day]["stage_times"]}
+        assert got == {k: (n, pytest.approx(s / 3600, abs=1e-4)) for k, (n, s) in expected.items()}, day
+    # The second attempt spent time back with the applicant (申请), and the stages come in their order.
+    assert [t["stage"] for t in by_day["2025-05-14"]["stage_times"]] == ["apply", "prereview", "acceptance", "review"]
+    assert by_day["2025-05-14"]["stage_times"][0]["stage_label_zh"] == "申请"
+
+    # The buckets add up to the cockpit of the same period.
+    whole = row_of(await cockpit(client, await token("ops"), matter=COCKPIT_MATTER, **SERIES_PERIOD), COCKPIT_MATTER)
+    for key in ("received", "prereviewed", "accepted", "accepted_first_time", "refused"):
+        assert sum(b[key] for b in buckets) == whole[key], key
+
+
+async def test_series_by_week_runs_monday_to_sunday_within_the_period(client, token, series_cases) -> None:
+    report = await series(client, await token("inspector"), matter=COCKPIT_MATTER, interval="week", **SERIES_PERIOD)
+    assert [(b["start"], b["end"]) for b in report["buckets"]] == [
+        ("2025-05-01", "2025-05-04"), ("2025-05-05", "2025-05-11"), ("2025-05-12", "2025-05-18"),
+        ("2025-05-19", "2025-05-25"), ("2025-05-26", "2025-05-31")]
+    assert [b["received"] for b in report["buckets"]] == [0, 2, 2, 0, 0]
+    assert [b["accepted"] for b in report["buckets"]] == [0, 1, 2, 0, 0]
+    assert [b["overdue"] for b in report["buckets"]] == [0, 0, 1, 0, 0]
+    # Every matter the caller sees: the filing matter's applications are in, nothing else was filed then.
+    everything = await series(client, await token("ops"), interval="week", **SERIES_PERIOD)
+    assert everything["matter"] is None and [b["received"] for b in everything["buckets"]] == [0, 2, 2, 0, 0]
+
+
+async def test_series_of_one_department(client, token, series_cases, forestry_officer) -> None:
+    mine = await series(client, forestry_officer, interval="week", **SERIES_PERIOD)
+    assert mine["department"] == FORESTRY and all(b["received"] == 0 for b in mine["buckets"])
+    assert_problem(await client.get("/v1/cockpit/series", params={"matter": COCKPIT_MATTER, **SERIES_PERIOD},
+                                    headers=bearer(forestry_officer)), 403)
+
+
+async def test_series_defaults_to_this_month_by_day(client, token) -> None:
+    report = await series(client, await token("reviewer"), matter=COCKPIT_MATTER)
+    today = dt.date.fromisoformat(report["to"])
+    assert report["interval"] == "day" and report["from"] == today.replace(day=1).isoformat()
+    assert len(report["buckets"]) == today.day
+
+
+@pytest.mark.parametrize(("query", "status"), [
+    ({"from": "2025-05-31", "to": "2025-05-01"}, 422),
+    ({"from": "2024-01-01", "to": "2025-01-01"}, 422),  # 367 days
+    ({"from": "2025-02-30"}, 422), ({"to": "yesterday"}, 422),
+    ({"interval": "month"}, 422), ({"interval": ""}, 422),
+    ({"matter": "LR XK 001"}, 422), ({"matter": "x" * 33}, 422),
+    ({"matter": "LR-XK-999"}, 404),
+])
+async def test_bad_series_queries(client, token, query: dict, status: int) -> None:
+    assert_problem(await client.get("/v1/cockpit/series", params=query, headers=bearer(await token("ops"))), status)
+
+
+async def test_a_year_by_day_is_allowed(client, token) -> None:
+    report = await series(client, await token("ops"), matter=COCKPIT_MATTER, **{"from": "2024-01-01", "to": "2024-12-31"})
+    assert len(report["buckets"]) == 366 and all(b["received"] == 0 for b in report["buckets"])
+
+
+@pytest.mark.parametrize("user", ["applicant-person", "agent", "editor"])
+async def test_series_is_for_ops_inspectors_and_department_staff(client, token, user: str) -> None:
+    assert_problem(await client.get("/v1/cockpit/series", headers=bearer(await token(user))), 403)
+    assert_problem(await client.get("/v1/cockpit/series"), 401)

@@ -133,9 +133,10 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, SHANGHAI)
 
 
-async def cockpit(session: AsyncSession, principal: Principal, *, matter_code: str | None, from_date: date | None,
-                  to_date: date | None) -> Cockpit:
-    start, end = period(from_date, to_date)
+async def _selection(session: AsyncSession, principal: Principal, matter_code: str | None
+                     ) -> tuple[str | None, Sequence[Row[Any]], dict[str, Any]]:
+    """The caller's department scope, the matters asked for (404 unknown, 403 another department's),
+    and the parameters of ``_filter``, which limits a query of applications or steps to them."""
     scope = department_scope(principal)
     matter_sql = "SELECT code, name_zh, name_en, kind, department FROM matter_versions WHERE is_current"
     if matter_code:
@@ -153,10 +154,22 @@ async def cockpit(session: AsyncSession, principal: Principal, *, matter_code: s
     # Every query names the matters, so each reads its (matter_code, …) index range per matter,
     # never a scan across all of them; staff of one department also get only its applications.
     params: dict[str, Any] = {"codes": [m.code for m in matters]}
-    filters = " AND matter_code = ANY(:codes)"
     if scope is not None:
-        filters += " AND department = :department"
         params["department"] = scope
+    return scope, matters, params
+
+
+def _filter(scope: str | None, table: str = "") -> str:
+    """The SQL conditions of ``_selection``'s parameters, on the columns of ``table`` (an alias) if given."""
+    prefix = f"{table}." if table else ""
+    return f" AND {prefix}matter_code = ANY(:codes)" + (f" AND {prefix}department = :department" if scope is not None else "")
+
+
+async def cockpit(session: AsyncSession, principal: Principal, *, matter_code: str | None, from_date: date | None,
+                  to_date: date | None) -> Cockpit:
+    start, end = period(from_date, to_date)
+    scope, matters, params = await _selection(session, principal, matter_code)
+    filters = _filter(scope)
     in_period = {**params, "lo": _midnight(start), "hi": _midnight(end + timedelta(days=1))}
 
     counts = {r.matter_code: r for r in (await session.execute(text(f"""
@@ -231,6 +244,121 @@ def _rates(n: dict[str, int]) -> dict[str, float | None]:
     return {"first_time_acceptance_rate": _rate(n["accepted_first_time"], n["accepted"]),
             "prereview_coverage": _rate(n["prereviewed"], n["received"]),
             "on_time_completion_rate": _rate(n["decided_on_time"], n["decided"])}
+
+
+# --- over time ------------------------------------------------------------------------------------
+
+SERIES_KINDS = ("licence", "filing", "public_service")
+# Which stage each status is in, per kind of matter (an approved licence waits for issuance, an
+# approved filing is decided): the pairs the time per stage sums over, as query parameters.
+_STAGE_MAP = [(s.value, kind, statuses.stage_of(s.value, kind).value) for s in ApplicationStatus for kind in SERIES_KINDS]
+# The stages an application moves through, in order (time spent in 办结/已终止 never ends).
+SERIES_STAGES = (Stage.APPLY, Stage.PREREVIEW, Stage.ACCEPTANCE, Stage.REVIEW, Stage.DECISION, Stage.ISSUANCE)
+
+
+class SeriesStageTime(BaseModel):
+    stage: Stage
+    stage_label_zh: str
+    applications: int = Field(description="Applications of the bucket that spent time in the stage and left it")
+    median_hours: float = Field(description="Median over those applications of their total time in the stage")
+
+
+class SeriesBucket(BaseModel):
+    start: date = Field(description="First day of the bucket (a Monday for weeks, or the period's first day)")
+    end: date = Field(description="Last day of the bucket, inclusive (a Sunday for weeks, or the period's last day)")
+    received: int = Field(description="Filed in the bucket and submitted")
+    prereviewed: int
+    accepted: int
+    accepted_first_time: int
+    refused: int
+    decided: int = Field(description="Approved or denied (whenever it happened)")
+    overdue: int = Field(description="Running, unpaused statutory clocks past their due date now")
+    prereview_coverage: float | None = Field(description="prereviewed / received")
+    first_time_acceptance_rate: float | None = Field(description="accepted_first_time / accepted")
+    stage_times: list[SeriesStageTime]
+
+
+class CockpitSeries(BaseModel):
+    from_date: date = Field(serialization_alias="from")
+    to_date: date = Field(serialization_alias="to")
+    interval: str
+    timezone: str = "Asia/Shanghai"
+    matter: str | None = Field(description="The matter the figures are limited to, or null for every matter the caller sees")
+    department: str | None = Field(description="The department the figures are limited to, or null for all")
+    generated_at: datetime
+    buckets: list[SeriesBucket]
+
+
+def _buckets(start: date, end: date, interval: str) -> list[tuple[date, date, date]]:
+    """(key, first day, last day) of every bucket of the period; the key is what ``date_trunc`` gives."""
+    out = []
+    day = start
+    while day <= end:
+        key = day - timedelta(days=day.weekday()) if interval == "week" else day
+        last = min(end, key + timedelta(days=6) if interval == "week" else day)
+        out.append((key, day, last))
+        day = last + timedelta(days=1)
+    return out
+
+
+async def series(session: AsyncSession, principal: Principal, *, matter_code: str | None, from_date: date | None,
+                 to_date: date | None, interval: str) -> CockpitSeries:
+    """The cockpit's figures over time: the applications filed in each day or week (Asia/Shanghai date of
+    ``created_at``, as the cockpit selects them; weeks start on Monday) and what became of them —
+    received, pre-reviewed, accepted (first time), refused, decided, overdue now — and the median
+    total time they spent in each stage (申请, 预审, 受理, 审查, 决定, 出证), from the timeline."""
+    start, end = period(from_date, to_date)
+    scope, _, params = await _selection(session, principal, matter_code)
+    filters = _filter(scope)
+    unit = "week" if interval == "week" else "day"  # a constant, never the caller's text
+    in_period = {**params, "lo": _midnight(start), "hi": _midnight(end + timedelta(days=1))}
+    bucket_sql = f"date_trunc('{unit}', created_at AT TIME ZONE 'Asia/Shanghai')::date"
+    counts = {r.bucket: r for r in (await session.execute(text(f"""
+        SELECT {bucket_sql} AS bucket,
+               count(*) FILTER (WHERE submitted_at IS NOT NULL) AS received,
+               count(*) FILTER (WHERE prereviewed_at IS NOT NULL AND submitted_at IS NOT NULL) AS prereviewed,
+               count(*) FILTER (WHERE accepted_at IS NOT NULL) AS accepted,
+               count(*) FILTER (WHERE accepted_at IS NOT NULL AND attempt = 1) AS accepted_first_time,
+               count(*) FILTER (WHERE status = 'refused') AS refused,
+               count(*) FILTER (WHERE decided_at IS NOT NULL) AS decided,
+               count(*) FILTER (WHERE {RUNNING_CLOCK_SQL} AND clock_due_date < :today) AS overdue
+          FROM applications
+         WHERE created_at >= :lo AND created_at < :hi{filters}
+         GROUP BY 1"""), {**in_period, "today": local_date(datetime.now(UTC))})).all()}
+    await session.execute(text("SET LOCAL work_mem = '32MB'"))
+    stage_rows = (await session.execute(text(f"""
+        WITH stays AS (
+          SELECT date_trunc('{unit}', s.application_created_at AT TIME ZONE 'Asia/Shanghai')::date AS bucket,
+                 m.stage, s.application_id, sum(s.from_status_seconds) AS seconds
+            FROM application_steps s
+            JOIN applications a ON a.id = s.application_id
+            JOIN unnest(CAST(:map_status AS text[]), CAST(:map_kind AS text[]), CAST(:map_stage AS text[]))
+                 AS m(status, kind, stage) ON m.status = s.from_status AND m.kind = a.matter_kind
+           WHERE s.from_status_seconds IS NOT NULL AND s.from_status = ANY(:statuses)
+             AND s.application_created_at >= :lo AND s.application_created_at < :hi{_filter(scope, "s")}
+           GROUP BY 1, 2, 3)
+        SELECT bucket, stage, count(*) AS applications,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS median_seconds
+          FROM stays GROUP BY 1, 2"""), {
+        **in_period, "statuses": [s.value for s in ApplicationStatus],
+        "map_status": [m[0] for m in _STAGE_MAP], "map_kind": [m[1] for m in _STAGE_MAP],
+        "map_stage": [m[2] for m in _STAGE_MAP]})).all()
+    times: dict[date, dict[str, Any]] = {}
+    for r in stage_rows:
+        times.setdefault(r.bucket, {})[r.stage] = r
+    buckets = []
+    for key, first, last in _buckets(start, end, unit):
+        c = counts.get(key)
+        n = {k: int(getattr(c, k)) if c is not None else 0 for k in (
+            "received", "prereviewed", "accepted", "accepted_first_time", "refused", "decided", "overdue")}
+        stage_times = [SeriesStageTime(stage=stage, stage_label_zh=STAGE_LABELS_ZH[stage], applications=stay.applications,
+                                       median_hours=round(stay.median_seconds / 3600, 4))
+                       for stage in SERIES_STAGES if (stay := times.get(key, {}).get(stage.value)) is not None]
+        buckets.append(SeriesBucket(start=first, end=last, **n, prereview_coverage=_rate(n["prereviewed"], n["received"]),
+                                    first_time_acceptance_rate=_rate(n["accepted_first_time"], n["accepted"]),
+                                    stage_times=stage_times))
+    return CockpitSeries(from_date=start, to_date=end, interval=unit, matter=matter_code, department=scope,
+                         generated_at=datetime.now(UTC), buckets=buckets)
 
 
 # --- CSV ------------------------------------------------------------------------------------------
