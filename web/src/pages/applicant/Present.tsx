@@ -63,7 +63,11 @@ export function Present(props: { id: string }) {
     }
   }
 
+  // Only an active licence is asked for a code: for any other the API's answer is 409, and the page
+  // says so without asking (a status that changed since the page loaded still gets the 409 handled).
+  const active = licence.data?.status === "active";
   useEffect(() => {
+    if (!active) return;
     alive.current = true;
     void present(false);
     const tick = window.setInterval(() => setNow(Date.now()), 1000);
@@ -76,7 +80,7 @@ export function Present(props: { id: string }) {
       window.clearInterval(tick);
       void lock?.release().catch(() => undefined);
     };
-  }, [props.id]);
+  }, [props.id, active]);
 
   const secondsLeft = shown ? Math.max(0, Math.ceil((shown.expiresAt - now) / 1000)) : 0;
   const l = licence.data;
@@ -85,14 +89,14 @@ export function Present(props: { id: string }) {
       <p><a href={href("licences", props.id)}>{t("← 证照详情", "← The licence")}</a></p>
       <h2 id="present-title">{t("亮证", "Show the licence")}</h2>
       {l && <LicenceHeading licence={l} />}
-      {refused && (
+      {(refused || (l && l.status !== "active")) && (
         <div class="problem" role="alert">
           <p class="problem-title">{t("此证照不能亮证", "This licence cannot be shown")}</p>
           <p>{l && l.status !== "active"
             ? t(`证照状态为“${licenceStatusLabel(l.status)}”，暂停、撤销或过期的证照不能出示。`,
               `The licence is ${licenceStatusLabel(l.status).toLowerCase()}: a suspended, revoked or expired licence cannot be shown.`)
             : t("证照当前状态不允许出示。", "The licence's status does not allow showing it now.")}</p>
-          <p class="hint">{pick(refused.title_zh, refused.title_en)}</p>
+          {refused && <p class="hint">{pick(refused.title_zh, refused.title_en)}</p>}
         </div>
       )}
       <ProblemView problem={problem} />
@@ -109,7 +113,7 @@ export function Present(props: { id: string }) {
           {renewals > 0 && <p><Badge tone="ok">{t(`已自动更新 ${renewals} 次`, `Renewed ${renewals} time(s)`)}</Badge></p>}
         </div>
       )}
-      {!shown && !refused && !problem && <p role="status">{t("正在生成亮证码…", "Creating the code…")}</p>}
+      {!shown && !refused && !problem && (!l || active) && <p role="status">{t("正在生成亮证码…", "Creating the code…")}</p>}
     </section>
   );
 }
