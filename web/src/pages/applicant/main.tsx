@@ -1,10 +1,66 @@
+/** The applicant's H5 (/app/): service guides, applying with pre-fill and a dry-run pre-review, my
+ * applications followed live, my licences, 亮证 and 亮数 — one page, routed by the address's hash. */
 import { render } from "preact";
+import { useEffect } from "preact/hooks";
+import { useClaims } from "../../shared/auth";
 import { t, useLanguage } from "../../shared/i18n";
-import { Shell } from "../../shared/ui";
+import { LoginForm, Shell } from "../../shared/ui";
+import { Apply } from "./Apply";
+import { ApplicationDetail, ApplicationList } from "./Applications";
+import { DataHandles, LicenceDetail, LicenceList } from "./Licences";
+import { MatterGuide, MatterList } from "./Matters";
+import { Present } from "./Present";
+import { href, useRoute, type Route } from "./router";
+import "./applicant.css";
+
+function titleOf(route: Route): string {
+  switch (route.view) {
+    case "matters": case "matter": return t("办事指南", "Service guides");
+    case "apply": return t("在线申请", "Apply online");
+    case "applications": case "application": return t("我的办件", "My applications");
+    case "present": return t("亮证", "Show a licence");
+    case "data": return t("亮数", "Share live data");
+    default: return t("我的证照", "My licences");
+  }
+}
+
+function View(props: { route: Route }) {
+  const route = props.route;
+  switch (route.view) {
+    case "matters": return <MatterList />;
+    case "matter": return <MatterGuide code={route.code} />;
+    case "apply": return <Apply code={route.code} />;
+    case "applications": return <ApplicationList />;
+    case "application": return <ApplicationDetail id={route.id} />;
+    case "licences": return <LicenceList />;
+    case "licence": return <LicenceDetail id={route.id} />;
+    case "present": return <Present id={route.id} />;
+    case "data": return <DataHandles id={route.id} />;
+  }
+}
 
 function Page() {
   useLanguage();
-  return <Shell title={t("办事", "Services")}><p>{t("建设中", "Under construction")}</p></Shell>;
+  const who = useClaims();
+  const route = useRoute();
+  // The tab names the view (the Shell's render named the service; this runs after it).
+  useEffect(() => {
+    document.title = `${who ? titleOf(route) : t("登录", "Log in")} · ${t("绿容一网通办", "Lvrong One-Stop Services")}`;
+  });
+  const nav = who ? [
+    { href: href("matters"), label: t("办事指南", "Service guides") },
+    { href: href("applications"), label: t("我的办件", "My applications") },
+    { href: href("licences"), label: t("我的证照", "My licences") },
+  ] : undefined;
+  return (
+    // The page's one h1 names the service; each view's own h2 names the view (no heading said twice).
+    <Shell title={t("绿容办事", "Lvrong services")} nav={nav}>
+      {who ? <View route={route} /> : (
+        <LoginForm hint={t("个人或企业账号登录后办事。演示账号：applicant-person、applicant-company（密码 demo）。",
+          "Log in as a person or a company. Demo users: applicant-person, applicant-company (password demo).")} />
+      )}
+    </Shell>
+  );
 }
 
 render(<Page />, document.getElementById("root")!);

@@ -1,0 +1,219 @@
+"""The applicant H5 (/app/) on a phone, as a company uses it: log in, read a guide, apply with the
+platform's pre-fill (each field's source shown), see every problem of a bad form before anything is
+submitted, upload the materials, submit, watch staff act live, find the licence, show it (亮证) with a
+QR code renewed before it expires and verified by an inspector, share its live data (亮数), and be told
+plainly that a suspended licence cannot be shown."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import zxingcpp
+from browser_support import SCREENSHOTS, OpenPage, check_accessibility, log_in, screenshot
+from PIL import Image
+from playwright.async_api import Locator, Page, expect
+
+from support import PDF, bearer
+
+pytestmark = pytest.mark.integration
+
+# 亮证 codes live 20 s in this suite (production: 120 s), so the page's renewal before expiry is seen
+# within the test. The suite's environment is built from this process's when its fixture starts.
+PRESENTATION_TTL = 20
+os.environ.setdefault("LICENCES_PRESENTATION_TTL_SECONDS", str(PRESENTATION_TTL))
+PRESENTATION_TTL = int(os.environ["LICENCES_PRESENTATION_TTL_SECONDS"])
+
+MATTER = "LR-XK-002"
+MATTER_NAME = "城市建筑垃圾处置核准"
+REQUIRED_MATERIALS = ["建筑垃圾处置计划", "建筑垃圾运输合同", "消纳协议", "运输车辆清单", "营业执照"]
+
+
+def decode_qr(path: Path) -> str:
+    results = zxingcpp.read_barcodes(Image.open(path))
+    assert results, f"no QR code found in {path}"
+    return results[0].text
+
+
+async def qr_text(page: Page, name: str) -> str:
+    """A screenshot of the QR code as the page shows it, decoded with zxing-cpp."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    await page.get_by_role("img", name="亮证二维码").or_(page.get_by_role("img", name="亮数二维码")).screenshot(path=str(path))
+    return decode_qr(path)
+
+
+async def my_applications(client: httpx.AsyncClient, tok: str) -> list[str]:
+    r = await client.get("/v1/applications", params={"limit": 100}, headers=bearer(tok))
+    assert r.status_code == 200, r.text
+    return [a["id"] for a in r.json()["items"]]
+
+
+async def act(client: httpx.AsyncClient, tok: str, app_id: str, action: str) -> None:
+    r = await client.post(f"/v1/applications/{app_id}/actions/{action}", json={"reason": "符合条件"}, headers=bearer(tok))
+    assert r.status_code == 200, r.text
+
+
+def status_badge(page: Page) -> Locator:
+    return page.get_by_test_id("application-status")
+
+
+async def fill_good_form(page: Page) -> None:
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    await page.get_by_label("联系人姓名").fill("王晓明")
+    await page.get_by_label("联系人手机号码").fill("13912345678")
+    await page.get_by_label("工程名称").fill("浦东新区世纪大道改造工程")
+    await page.get_by_label("工地所在区").select_option("浦东新区")
+    await page.get_by_label("工地详细地址").fill(f"上海市浦东新区世纪大道{int(time.time()) % 100000}号")
+    await page.get_by_label("建筑垃圾处置量（立方米）").fill("1200.5")
+    await page.get_by_label("消纳场所或资源化利用单位").fill("老港固废综合利用基地")
+    await page.get_by_label("运输车辆数").fill("3")
+    await page.get_by_label("运输路线").fill("世纪大道—罗山路—老港")
+    await page.get_by_label("处置开始日期").fill(today.isoformat())
+    await page.get_by_label("处置结束日期").fill((today + dt.timedelta(days=30)).isoformat())
+
+
+async def test_a_company_applies_follows_live_and_shows_its_licence_on_a_phone(
+        open_page: OpenPage, client: httpx.AsyncClient, token) -> None:
+    company, officer, reviewer, inspector = (await token("applicant-company"), await token("officer"),
+                                             await token("reviewer"), await token("inspector"))
+    before = await my_applications(client, company)
+    page = await open_page("/app/", viewport="phone")
+    await check_accessibility(page)  # the login form
+    await log_in(page, "applicant-company")
+
+    # 办事指南: the list, then one matter's guide with its time limits, fee and legal basis.
+    await page.get_by_role("link", name=MATTER_NAME).click()
+    await expect(page.get_by_role("heading", name=MATTER_NAME)).to_be_visible()
+    await expect(page.get_by_text("20 个工作日")).to_be_visible()
+    await expect(page.get_by_text("5 个工作日")).to_be_visible()
+    await expect(page.get_by_text("核准不收费")).to_be_visible()
+    await expect(page.get_by_text("《城市建筑垃圾管理规定》第七条")).to_be_visible()
+    await expect(page.get_by_role("link", name="观看办事指引视频（新窗口）")).to_have_attribute(
+        "href", f"https://lhsr.sh.gov.cn/videos/{MATTER}.mp4")
+    await check_accessibility(page)
+
+    # Apply: the platform filled the company's code, and says from where and as of when.
+    await page.get_by_role("link", name="在线申请").click()
+    uscc = page.get_by_label("申请单位统一社会信用代码")
+    await expect(uscc).to_have_value("91310115MA1H7GXQ3E")
+    await expect(uscc).to_have_accessible_description(re.compile("来源：.*数据截至"))
+    await expect(page.get_by_text("智能预填：已为您填好")).to_be_visible()
+    await check_accessibility(page)
+
+    # A bad form: the dry run lists every problem (per field, per rule) and nothing is submitted.
+    await page.get_by_label("联系人手机号码").fill("123")
+    await page.get_by_role("button", name="预审检查").click()
+    await expect(page.get_by_text("需修改的问题")).to_be_visible()
+    problems = page.locator("#check-result li")
+    assert await problems.count() >= 5, await page.locator("#check-result").inner_text()
+    await expect(page.get_by_label("工程名称")).to_have_attribute("aria-invalid", "true")
+    await expect(page.get_by_label("联系人手机号码")).to_have_attribute("aria-invalid", "true")
+    await page.get_by_role("button", name="提交申请").click()  # submit runs the same check first
+    await expect(page.get_by_role("button", name="提交申请")).to_be_enabled()
+    await expect(page.get_by_text("需修改的问题")).to_be_visible()
+    await check_accessibility(page)
+    assert await my_applications(client, company) == before
+    await page.get_by_role("button", name="English").click()  # the same problems in English
+    await expect(page.get_by_text("problem(s) to fix")).to_be_visible()
+    await page.get_by_role("button", name="中文").click()
+
+    # The good form and its materials, uploaded one by one.
+    await fill_good_form(page)
+    for name in REQUIRED_MATERIALS:
+        await page.get_by_label(name).first.set_input_files(
+            files=[{"name": f"{name}.pdf", "mimeType": "application/pdf", "buffer": PDF}])
+        await expect(page.get_by_label(name).first).to_have_accessible_description(re.compile(f"已上传.*{name}.pdf"))
+    await page.get_by_role("button", name="预审检查").click()
+    await expect(page.get_by_text("检查通过")).to_be_visible()
+    await screenshot(page, "applicant-phone")
+    await page.get_by_role("button", name="提交申请").click()
+
+    # The application, followed live while staff act through the API.
+    await expect(page).to_have_url(re.compile(r"#/applications/"))
+    app_id = page.url.rsplit("/", 1)[1]
+    assert set(await my_applications(client, company)) - set(before) == {app_id}
+    await expect(status_badge(page)).to_have_text("预审通过", timeout=15_000)
+    await expect(page.get_by_text("实时更新中")).to_be_visible()
+    # 预审 done: the application waits for acceptance (受理), the current stage, said in words.
+    await expect(page.locator("[aria-current='step']")).to_contain_text("受理当前")
+    await check_accessibility(page)
+    await act(client, officer, app_id, "accept")
+    await expect(status_badge(page)).to_have_text("已受理")
+    await expect(page.locator("[aria-current='step']")).to_contain_text("审查当前")
+    await expect(page.get_by_test_id("clock")).to_contain_text("计时中")
+    await expect(page.get_by_test_id("clock")).to_contain_text("20 个工作日")
+    await act(client, reviewer, app_id, "review")
+    await expect(status_badge(page)).to_have_text("审查中")
+    await act(client, reviewer, app_id, "approve")
+    await expect(status_badge(page)).to_have_text("已出证", timeout=15_000)
+    await expect(page.get_by_test_id("timeline")).to_contain_text("准予许可")
+    await expect(page.locator("[aria-current='step']")).to_contain_text("出证当前")
+
+    # My licences: the certificate, its status and validity.
+    await page.get_by_role("link", name="我的证照").click()
+    await page.get_by_role("link", name="建筑垃圾处置证").first.click()
+    await expect(page.get_by_text("有效", exact=True)).to_be_visible()
+    licence_id = page.url.rsplit("/", 1)[1]
+    await check_accessibility(page)
+
+    # 亮证: the QR code decodes to a presentation an inspector verifies; renewed before it expires.
+    await page.get_by_role("link", name="亮证").click()
+    await expect(page.get_by_role("img", name="亮证二维码")).to_be_visible()
+    shown_at = time.monotonic()
+    first = await qr_text(page, "applicant-qr-first")
+    await expect(page.get_by_text("秒后失效，到期前自动更新")).to_be_visible()
+    await check_accessibility(page)
+    await screenshot(page, "applicant-licence-qr-phone")
+    await expect(page.get_by_text("已自动更新 1 次", exact=True)).to_be_visible(timeout=PRESENTATION_TTL * 1000)
+    renewed_after = time.monotonic() - shown_at
+    assert renewed_after < PRESENTATION_TTL, f"renewed {renewed_after:.1f} s after it was shown"
+    second = await qr_text(page, "applicant-qr-renewed")
+    assert second != first and second.startswith("LR1:")
+    r = await client.post("/v1/verifications", json={"presentation": second}, headers=bearer(inspector))
+    assert r.status_code == 200 and r.json()["result"] == "valid", r.text
+    held = (await client.get(f"/v1/licences/{licence_id}", headers=bearer(company))).json()
+    assert r.json()["licence"]["identifier"] == held["identifier"]
+
+    # 亮数: a one-time handle; once an inspector redeems it, the list says who and when.
+    await page.goto(f"/app/#/licences/{licence_id}/data")
+    await page.get_by_role("button", name="生成亮数码").click()
+    await expect(page.get_by_role("img", name="亮数二维码")).to_be_visible()
+    url = await qr_text(page, "applicant-data-handle")
+    handle = url.rsplit("/", 1)[1]
+    r = await client.post(f"/v1/verifications/data/{handle}", headers=bearer(inspector))
+    assert r.status_code == 200, r.text
+    await page.reload()
+    await expect(page.get_by_role("table")).to_contain_text("已使用")
+    await check_accessibility(page)
+
+    # Suspended: the page says plainly it cannot be shown (the API would answer 409; the page does not ask).
+    r = await client.post(f"/v1/licences/{licence_id}/suspend", json={"reason": "运输车辆未按规定路线行驶"},
+                          headers=bearer(reviewer))
+    assert r.status_code == 200, r.text
+    await page.goto(f"/app/#/licences/{licence_id}/show")
+    await page.reload()
+    await expect(page.get_by_role("alert")).to_contain_text("此证照不能亮证")
+    await expect(page.get_by_role("alert")).to_contain_text("已暂停")
+    await expect(page.get_by_role("img", name="亮证二维码")).to_have_count(0)
+    await check_accessibility(page)
+
+
+async def test_my_applications_on_a_desktop_in_english_with_large_text(open_page: OpenPage) -> None:
+    page = await open_page("/app/", viewport="desktop")
+    await log_in(page, "applicant-person")
+    await expect(page.get_by_role("heading", name="办事指南", level=2)).to_be_visible()
+    await page.get_by_role("button", name="English").click()
+    await page.get_by_role("button", name="Large text").click()
+    assert await page.evaluate("document.documentElement.classList.contains('large-text')")
+    await page.get_by_role("link", name="My applications").click()
+    await expect(page.get_by_role("heading", name="My applications", level=2)).to_be_visible()
+    await page.get_by_role("link", name="Service guides").click()
+    await expect(page.get_by_role("link", name="Approval of urban construction-waste disposal")).to_be_visible()
+    await check_accessibility(page)
+    await screenshot(page, "applicant-desktop")

@@ -1,0 +1,48 @@
+/** Hash routing inside the one page /app/: `#/matters/LR-XK-001`, `#/apply/LR-XK-001`, `#/applications/<id>`,
+ * `#/licences`, `#/licences/<id>`, `#/licences/<id>/show`, `#/licences/<id>/data`. */
+import { useEffect, useState } from "preact/hooks";
+
+export type Route =
+  | { view: "matters" }
+  | { view: "matter"; code: string }
+  | { view: "apply"; code: string }
+  | { view: "applications" }
+  | { view: "application"; id: string }
+  | { view: "licences" }
+  | { view: "licence"; id: string }
+  | { view: "present"; id: string }
+  | { view: "data"; id: string };
+
+export function parseRoute(hash: string): Route {
+  const parts = hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  const [head, id, tail] = parts;
+  if (head === "matters" && id) return { view: "matter", code: id };
+  if (head === "apply" && id) return { view: "apply", code: id };
+  if (head === "applications") return id ? { view: "application", id } : { view: "applications" };
+  if (head === "licences" && id && tail === "show") return { view: "present", id };
+  if (head === "licences" && id && tail === "data") return { view: "data", id };
+  if (head === "licences") return id ? { view: "licence", id } : { view: "licences" };
+  return { view: "matters" };
+}
+
+export function href(...parts: string[]): string {
+  return "#/" + parts.map(encodeURIComponent).join("/");
+}
+
+export function go(...parts: string[]): void {
+  location.hash = href(...parts);
+}
+
+/** The route of the address now, re-rendering when it changes; focus moves to the new view's heading. */
+export function useRoute(): Route {
+  const [route, setRoute] = useState(() => parseRoute(location.hash));
+  useEffect(() => {
+    const changed = () => {
+      setRoute(parseRoute(location.hash));
+      window.scrollTo(0, 0);
+    };
+    window.addEventListener("hashchange", changed);
+    return () => window.removeEventListener("hashchange", changed);
+  }, []);
+  return route;
+}
