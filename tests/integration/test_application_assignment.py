@@ -128,6 +128,8 @@ async def test_the_queue_sorts_by_due_date_page_by_page(suite, client, token) ->
     ("officer", {"assignee": "x" * 129}, 422),
     ("officer", {"sort": "priority"}, 422),
     ("officer", {"sort": "due_date", "cursor": "eyJkdWUiOiJub3QtYS1kYXRlIn0"}, 400),
+    # {"due": null, "t": "2026-01-01T00:00:00", "id": "x"}: a time without its zone
+    ("officer", {"sort": "due_date", "cursor": "eyJkdWUiOm51bGwsInQiOiIyMDI2LTAxLTAxVDAwOjAwOjAwIiwiaWQiOiJ4In0"}, 400),
 ])
 async def test_bad_queue_queries_are_refused(client, token, user: str, query: dict, status: int) -> None:
     r = await client.get("/v1/applications", params=query, headers=bearer(await token(user)))

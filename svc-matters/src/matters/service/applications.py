@@ -332,6 +332,8 @@ def _due_date_after(cursor: str | None) -> Any:
         at, last_id = datetime.fromisoformat(str(after["t"])), str(after["id"])
     except (KeyError, TypeError, ValueError):
         raise BadRequest(kit_messages.CURSOR_INVALID) from None
+    if at.tzinfo is None:
+        raise BadRequest(kit_messages.CURSOR_INVALID)
     later_same_due = tuple_(Application.created_at, Application.id) > tuple_(literal(at), literal(last_id))
     if due is None:
         return and_(Application.clock_due_date.is_(None), later_same_due)
