@@ -46,3 +46,23 @@ async def log_in(page: Page, username: str, password: str = "demo") -> None:
     await page.get_by_label("用户名").or_(page.get_by_label("User name")).fill(username)
     await page.get_by_label("密码").or_(page.get_by_label("Password")).fill(password)
     await page.get_by_role("button", name="登录").or_(page.get_by_role("button", name="Log in")).last.click()
+
+
+async def approve_on_workbench(page: Page, application_id: str, note: str = "同意") -> None:
+    """A reviewer (logged in on ``page``) approves ``application_id`` on the staff workbench with ``note``:
+    opens it, starts the review when it is still only accepted, approves, and waits until the page says so."""
+    from playwright.async_api import expect
+
+    await page.goto(f"/app/staff#/applications/{application_id}")
+    actions = page.get_by_role("region", name="办理")
+    approve = actions.get_by_role("button", name="批准", exact=True)
+    start_review = actions.get_by_role("button", name="开始审查", exact=True)
+    await expect(approve.or_(start_review)).to_be_visible()
+    if await start_review.is_visible():
+        await start_review.click()
+        await actions.get_by_role("button", name="确认开始审查").click()
+        await expect(actions.get_by_role("status")).to_have_text("已开始审查")
+    await approve.click()
+    await actions.get_by_label("审批意见").fill(note)
+    await actions.get_by_role("button", name="确认批准").click()
+    await expect(actions.get_by_role("status")).to_have_text("已批准")

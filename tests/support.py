@@ -292,6 +292,18 @@ async def submit_for_verdict(client: Any, token: str, matter_detail: dict[str, A
     return await wait_for_verdict(client, token, r.json()["id"])
 
 
+async def prereviewed_application(client: Any, token: str, code: str = "LR-XK-008", seed: int = 0) -> str:
+    """The id of an application of ``code`` filed by the holder of ``token`` with a valid form and every
+    material, once the pre-review has passed it (预审通过: the window officer's to accept)."""
+    m = await matter(client, token, code)
+    r = await client.post("/v1/applications", json={"matter_code": code, "form": valid_form(m, seed),
+                                                    "materials": await all_materials(client, token, m)},
+                          headers=bearer(token))
+    assert r.status_code == 201, r.text
+    await wait_status(client, token, r.json()["id"], {"prereviewed"})
+    return str(r.json()["id"])
+
+
 async def throughout(seconds: float, holds: Callable[[], Awaitable[bool | str]], what: str) -> None:
     """Keep checking, for ``seconds`` (an outage's length, which is what is being tested), that ``holds``
     answers True: a fault that must last is watched the whole time, never slept through. Any other

@@ -48,7 +48,7 @@ class DemoAccount:
 
 # The scopes each role's tokens carry: reads are ``<area>:read``, writes ``<area>:write``, and work that
 # only some roles do has its own (``applications:accept`` the window's, ``applications:decide`` the
-# reviewer's, ``<area>:admin`` ops'). Every route declares the one it needs (``kit.auth.needs_scope``),
+# reviewer's, ``applications:handle`` both's for who holds an application, ``<area>:admin`` ops'). Every route declares the one it needs (``kit.auth.needs_scope``),
 # the service checks it and the gateway checks it at the door. A token may be issued with fewer
 # (``scope=`` at the token endpoint); the role checks of the services still apply on top.
 _STAFF_COMMON = ("matters:read", "applications:read", "helpdesk:read")
@@ -56,8 +56,8 @@ _LICENCE_STAFF = ("licences:read", "licences:manage", "licences:verify", "recogn
 ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     Role.APPLICANT: ("matters:read", "applications:read", "applications:write", "licences:read", "licences:write",
                      "helpdesk:read", "helpdesk:write", "knowledge:read"),
-    Role.WINDOW_OFFICER: (*_STAFF_COMMON, "applications:accept", "stalls:write", *_LICENCE_STAFF, "helpdesk:handle"),
-    Role.REVIEWER: (*_STAFF_COMMON, "applications:decide", "stalls:write", "rulesets:read", "rulesets:write",
+    Role.WINDOW_OFFICER: (*_STAFF_COMMON, "applications:accept", "applications:handle", "stalls:write", *_LICENCE_STAFF, "helpdesk:handle"),
+    Role.REVIEWER: (*_STAFF_COMMON, "applications:decide", "applications:handle", "stalls:write", "rulesets:read", "rulesets:write",
                     *_LICENCE_STAFF, "helpdesk:handle", "knowledge:read", "knowledge:write", "knowledge:publish"),
     Role.HELPDESK_AGENT: (*_STAFF_COMMON, "helpdesk:write", "helpdesk:handle", "hotline:write", "knowledge:read"),
     Role.KNOWLEDGE_EDITOR: ("matters:read", "helpdesk:read", "knowledge:read", "knowledge:write"),

@@ -102,3 +102,17 @@ IMPORT_CONDITION_OPTION_INVALID = Text("{value} 不是字段 {other} 的可选�
 IMPORT_MATERIAL_CODE_REPEATED = Text("材料编码 {code} 重复", "duplicate material code {code}")
 IMPORT_FILE_TYPE_REPEATED = Text("文件格式重复", "duplicate file type")
 IMPORT_CODE_REPEATED_IN_REQUEST = Text("同一请求中第 {index} 项已是事项 {code}", "entry {index} of this request already is {code}")
+
+# Who holds an application (claim, assign, release).
+ASSIGNEE_ONLY_FOR_ASSIGN = Text("assignee 仅用于指派", "assignee is only for assign")
+ASSIGNEE_FIELD_UNEXPECTED = Text("仅指派操作可填写", "Only for assign")
+ASSIGN_NEEDS_ASSIGNEE = Text("指派须给出承办人", "Assign requires an assignee")
+ASSIGNEE_FIELD_REQUIRED = Text("请选择承办人", "Choose the colleague to assign to")
+NOT_A_HANDLER = Text("承办人须为本部门的窗口受理或审查人员", "The assignee must be a window officer or reviewer of the department")
+NOT_A_HANDLER_FIELD = Text("不是本部门的受理或审查人员", "Not a window officer or reviewer of this department")
+ALREADY_YOURS = Text("该办件已由您承办", "You hold this application already")
+HELD_BY_COLLEAGUE = Text("该办件已由 {assignee} 承办，请由其释放或改派", "{assignee} holds this application: they release it, or it is reassigned")
+ALREADY_ASSIGNED_TO = Text("该办件已由 {assignee} 承办", "{assignee} holds this application already")
+NOT_HELD_BY_YOU = Text("只有承办人可以释放办件", "Only who holds the application releases it")
+HANDLER_ROLE_REQUIRED = Text("仅窗口受理人员和审查人员承办办件", "Only window officers and reviewers handle applications")
+ASSIGNEE_FILTER_STAFF_ONLY = Text("仅工作人员可按承办人筛选", "Only staff filter by assignee")

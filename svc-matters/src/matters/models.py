@@ -115,6 +115,9 @@ class Application(Base):
     # The due date counts on a year without an approved calendar (kit.calendar's provisional year);
     # recomputed when ops approve it (revision 0008_provisional_due_dates).
     clock_due_provisional: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
+    # Who holds the application now (claimed, or assigned by a colleague); None: unassigned (revision 0012).
+    assignee_subject: Mapped[str | None] = mapped_column(String(128))
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         Index("ix_applications_applicant_created", "applicant_subject", "created_at", "id"),
@@ -142,7 +145,25 @@ class Application(Base):
         Index("ix_applications_backlog", "matter_code", "department", postgresql_where=OPEN_STATUSES),
         ForeignKeyConstraint(["matter_code", "matter_version"], ["matter_versions.code", "matter_versions.version"],
                              name="fk_applications_matter_version"),
+        # Revision 0012: a handler's own queue ("mine").
+        Index("ix_applications_assignee", "assignee_subject", "clock_due_date",
+              postgresql_where="assignee_subject IS NOT NULL"),
     )
+
+
+class ApplicationHandler(Base):
+    """A member of staff who handles applications (window officer, reviewer): registered when they open the
+    workbench or take an application, so colleagues can assign to them by name (revision 0012)."""
+
+    __tablename__ = "application_handlers"
+
+    subject: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    department: Mapped[str] = mapped_column(String(200), nullable=False)
+    roles: Mapped[list[str]] = mapped_column(JSONB, nullable=False)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+    __table_args__ = (Index("ix_application_handlers_department", "department"),)
 
 
 class ApplicationStep(Base):

@@ -141,6 +141,9 @@ class ActionRequest(BaseModel):
     working_days: int | None = Field(default=None, ge=1, le=60, description="For `extend`: working days added to the clock")
     form: dict[str, Any] | None = Field(default=None, description="For `supplement`/`submit`: replacement form values")
     materials: dict[str, MaterialInput] | None = Field(default=None, description="For `supplement`/`submit`: replacement materials")
+    assignee: str | None = Field(default=None, min_length=1, max_length=128,
+                                 description="For `assign`: the colleague (user subject, see `GET /v1/applications/handlers`) "
+                                             "who holds the application from now on")
 
 
 class ClockView(BaseModel):
@@ -197,6 +200,10 @@ class ApplicationView(BaseModel):
     updated_at: datetime
     submitted_at: datetime | None
     last_step: TimelineStep | None = None
+    assignee: str | None = Field(default=None, description="Staff only: who holds the application (claim/assign), None when nobody does")
+    assigned_at: datetime | None = None
+    allowed_actions: list[str] = Field(default_factory=list, description=(
+        "The actions the caller may take now (`POST …/actions/{action}`), for showing only those"))
 
 
 class ApplicationListItem(BaseModel):
@@ -209,8 +216,28 @@ class ApplicationListItem(BaseModel):
     due_date: date | None
     due_date_provisional: bool = Field(description="The due date counts on a year not yet approved (see ClockView)")
     overdue: bool
+    paused: bool = Field(default=False, description="The statutory clock is paused (correction requested)")
+    assignee: str | None = Field(default=None, description="Staff only: who holds the application, None when nobody does")
     created_at: datetime
     updated_at: datetime
+
+
+class ApplicationSort(StrEnum):
+    """The order of ``GET /v1/applications``: newest first, or by statutory due date (earliest first; those
+    without a running clock last, oldest first)."""
+
+    CREATED = "created"
+    DUE_DATE = "due_date"
+
+
+class HandlerView(BaseModel):
+    """A window officer or reviewer an application can be assigned to."""
+
+    subject: str
+    name: str | None
+    department: str
+    roles: list[str]
+    open_applications: int = Field(description="Applications they hold that wait on staff")
 
 
 class MaterialView(BaseModel):

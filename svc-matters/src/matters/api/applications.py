@@ -16,12 +16,15 @@ from matters.schemas import (
     ActionRequest,
     ApplicationCreate,
     ApplicationListItem,
+    ApplicationSort,
     ApplicationStatus,
     ApplicationView,
+    HandlerView,
     TimelineStep,
 )
 from matters.service import applications as service
-from matters.service.statuses import APPLICATION_MACHINE
+from matters.service import handlers
+from matters.service.statuses import APPLICATION_MACHINE, HOLDING
 
 router = APIRouter(tags=["applications"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
 
@@ -29,7 +32,9 @@ router = APIRouter(tags=["applications"], responses={k: v for k, v in PROBLEM_RE
 # (受理), the reviewer's review and decision (审查, 决定).
 ACTING_ROLE_SCOPES = {Role.APPLICANT: "applications:write", Role.WINDOW_OFFICER: "applications:accept",
                       Role.REVIEWER: "applications:decide"}
-ACTION_SCOPES = needs_scope_by("action", {t.action: [ACTING_ROLE_SCOPES[Role(r)] for r in t.roles]
+# Who holds an application is the window's and the reviewers' both: their common applications:handle.
+ACTION_SCOPES = needs_scope_by("action", {t.action: ["applications:handle"] if t.action in HOLDING
+                                          else [ACTING_ROLE_SCOPES[Role(r)] for r in t.roles]
                                           for t in APPLICATION_MACHINE.transitions})
 
 
@@ -55,11 +60,29 @@ async def list_applications(
     created_to: Annotated[IsoDate | None, Query(alias="to", description="Filed on or before (Asia/Shanghai date)")] = None,
     applicant: Annotated[str | None, Query(max_length=128, description="Staff only: applicant subject or company code")] = None,
     department: Annotated[str | None, Query(max_length=200)] = None,
+    assignee: Annotated[str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9_.@-]+$", description=(
+        "Staff only: `me` (what I hold), `none` (nobody holds it) or a colleague's subject"))] = None,
+    sort: Annotated[ApplicationSort, Query(description=(
+        "`created` (newest first) or `due_date` (earliest statutory due date first, those without one last)"))]
+        = ApplicationSort.CREATED,
 ) -> Page[ApplicationListItem]:
     return await service.list_applications(session, principal, limit=limit, cursor=cursor, status=status,
                                            matter_code=matter or matter_code, overdue=overdue,
                                            created_from=created_from, created_to=created_to, applicant=applicant,
-                                           department=department)
+                                           department=department, assignee=assignee, sort=sort)
+
+
+@router.get("/v1/applications/handlers", dependencies=[needs_scope("applications:read")],
+            summary="Staff: the window officers and reviewers an application of the department can be assigned to")
+async def list_handlers(session: SessionDep, principal: CurrentPrincipal,
+                        department: Annotated[str | None, Query(max_length=200)] = None) -> list[HandlerView]:
+    return await handlers.list_handlers(session, principal, department)
+
+
+@router.put("/v1/applications/handlers/me", dependencies=[needs_scope("applications:handle")],
+            summary="A window officer or reviewer opens the workbench: listed among the colleagues to assign to")
+async def register_handler(database: DatabaseDep, principal: CurrentPrincipal) -> HandlerView:
+    return await handlers.register_me(database, principal)
 
 
 @router.get("/v1/applications/{application_id}", dependencies=[needs_scope("applications:read")],

@@ -7,12 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, bindparam, or_, select, text
+from sqlalchemy import and_, bindparam, literal, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit import idempotency
+from kit import messages as kit_messages
 from kit.audit import record_audit
 from kit.auth import BUREAU, Principal, Role, sees_every_department
 from kit.calendar import SHANGHAI, local_date
@@ -34,13 +35,14 @@ from matters.schemas import (
     ActionRequest,
     ApplicationCreate,
     ApplicationListItem,
+    ApplicationSort,
     ApplicationStatus,
     ApplicationView,
     TimelineStep,
 )
-from matters.service import clock, lifecycle, materials, submission
+from matters.service import clock, handlers, lifecycle, materials, submission
 from matters.service.catalogue import current_matter, forget_current, requirements_of
-from matters.service.statuses import stage_of
+from matters.service.statuses import HOLDING, stage_of
 
 log = structlog.get_logger("matters.applications")
 
@@ -76,6 +78,9 @@ def application_view(app: Application, last_step: ApplicationStep | None = None,
         created_at=app.created_at,
         updated_at=app.updated_at, submitted_at=app.submitted_at,
         last_step=step_view(last_step, principal) if last_step else None,
+        assignee=app.assignee_subject if principal is not None and principal.is_staff else None,
+        assigned_at=app.assigned_at if principal is not None and principal.is_staff else None,
+        allowed_actions=lifecycle.actions_open_to(app, principal) if principal is not None else [],
     )
 
 
@@ -210,9 +215,11 @@ async def act(database: Database, principal: Principal, application_id: str, act
         step = await lifecycle.perform_action(session, principal, app, action, body)
         reveal = await sees_personal_data(session, app, principal)
         if principal.is_staff:
+            await handlers.register(session, principal, step.occurred_at)
+            holding = {"assignee": app.assignee_subject} if action in HOLDING else {}
             # Last statement of the transaction: the audit chain's lock is held only for the commit.
             await record_audit(session, principal, f"application.{action}", "application", app.id,
-                               owner=app.applicant_subject, details={"status": step.status,
+                               owner=app.applicant_subject, details={"status": step.status, **holding,
                                                                      "personal_fields_shown": _personal_fields(app, reveal)})
         return application_view(app, step, principal, reveal=reveal)
 
@@ -310,11 +317,37 @@ def overdue_condition(today: date) -> Any:
                 Application.clock_paused_since.is_(None), Application.clock_due_date < today)
 
 
+def _due_date_cursor(app: Application) -> str:
+    return encode_cursor({"due": app.clock_due_date.isoformat() if app.clock_due_date else None,
+                          "t": app.created_at.isoformat(), "id": app.id})
+
+
+def _due_date_after(cursor: str | None) -> Any:
+    """The rows after ``cursor`` in (due date, nulls last; created; id) order; None without a cursor."""
+    after = decode_cursor(cursor)
+    if not after:
+        return None
+    try:
+        due = date.fromisoformat(after["due"]) if after["due"] is not None else None
+        at, last_id = datetime.fromisoformat(str(after["t"])), str(after["id"])
+    except (KeyError, TypeError, ValueError):
+        raise BadRequest(kit_messages.CURSOR_INVALID) from None
+    if at.tzinfo is None:
+        raise BadRequest(kit_messages.CURSOR_INVALID)
+    later_same_due = tuple_(Application.created_at, Application.id) > tuple_(literal(at), literal(last_id))
+    if due is None:
+        return and_(Application.clock_due_date.is_(None), later_same_due)
+    return or_(Application.clock_due_date > due, and_(Application.clock_due_date == due, later_same_due),
+               Application.clock_due_date.is_(None))
+
+
 async def list_applications(session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None,
                             status: ApplicationStatus | None = None, matter_code: str | None = None,
                             overdue: bool | None = None, created_from: date | None = None,
                             created_to: date | None = None, applicant: str | None = None,
-                            department: str | None = None) -> Page[ApplicationListItem]:
+                            department: str | None = None, assignee: str | None = None,
+                            sort: ApplicationSort = ApplicationSort.CREATED) -> Page[ApplicationListItem]:
+    """``assignee``: ``me``, ``none`` (nobody holds it) or a colleague's subject (staff only)."""
     stmt = select(Application)
     visible = await visibility_filter(session, principal)
     if visible is not None:
@@ -329,6 +362,11 @@ async def list_applications(session: AsyncSession, principal: Principal, *, limi
         if not principal.is_staff:
             raise BadRequest(messages.APPLICANT_FILTER_STAFF_ONLY)
         stmt = stmt.where(or_(Application.applicant_subject == applicant, Application.applicant_org_code == applicant))
+    if assignee:
+        if not principal.is_staff:
+            raise BadRequest(messages.ASSIGNEE_FILTER_STAFF_ONLY)
+        stmt = stmt.where(Application.assignee_subject.is_(None) if assignee == "none" else
+                          Application.assignee_subject == (principal.subject if assignee == "me" else assignee))
     today = local_date(datetime.now(UTC))
     if overdue is True:
         stmt = stmt.where(overdue_condition(today))
@@ -339,10 +377,15 @@ async def list_applications(session: AsyncSession, principal: Principal, *, limi
     if created_to:
         stmt = stmt.where(Application.created_at < datetime.combine(created_to + timedelta(days=1), datetime.min.time(),
                                                                     SHANGHAI))
-    after = newest_first_after(cursor, Application.created_at, Application.id)
+    if sort == ApplicationSort.DUE_DATE:
+        after = _due_date_after(cursor)
+        order: tuple[Any, ...] = (Application.clock_due_date.asc().nulls_last(), Application.created_at, Application.id)
+    else:
+        after = newest_first_after(cursor, Application.created_at, Application.id)
+        order = (Application.created_at.desc(), Application.id.desc())
     if after is not None:
         stmt = stmt.where(after)
-    rows = (await session.scalars(stmt.order_by(Application.created_at.desc(), Application.id.desc()).limit(limit + 1))).all()
+    rows = (await session.scalars(stmt.order_by(*order).limit(limit + 1))).all()
     items = []
     for a in rows[:limit]:
         overdue_now = (a.clock_started_on is not None and a.clock_paused_since is None and a.clock_due_date is not None
@@ -350,11 +393,14 @@ async def list_applications(session: AsyncSession, principal: Principal, *, limi
         items.append(ApplicationListItem(
             id=a.id, matter_code=a.matter_code, status=a.status, status_label_zh=STATUS_LABELS_ZH[ApplicationStatus(a.status)],
             stage=stage_of(a.status, a.matter_kind), department=a.department, due_date=a.clock_due_date,
-            due_date_provisional=a.clock_due_provisional, overdue=overdue_now, created_at=a.created_at, updated_at=a.updated_at))
+            due_date_provisional=a.clock_due_provisional, overdue=overdue_now,
+            paused=a.clock_paused_since is not None and a.clock_stopped_at is None,
+            assignee=a.assignee_subject if principal.is_staff else None, created_at=a.created_at, updated_at=a.updated_at))
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = newest_first_cursor(last.created_at, last.id)
+        next_cursor = (_due_date_cursor(last) if sort == ApplicationSort.DUE_DATE
+                       else newest_first_cursor(last.created_at, last.id))
     return Page[ApplicationListItem](items=items, next_cursor=next_cursor)
 
 

@@ -23,10 +23,11 @@ from kit.statemachine import Transition
 from matters import messages
 from matters.models import Application, ApplicationStep, Bundle, MatterVersion
 from matters.schemas import ActionRequest, ApplicationStatus, BundleStatus
-from matters.service import clock, submission
+from matters.service import clock, handlers, submission
 from matters.service.statuses import (
     APPLICATION_MACHINE,
     BUNDLE_ENDED,
+    HOLDING,
     OWNER_ONLY,
     RESUBMITTING,
     bundle_status,
@@ -121,6 +122,7 @@ def _check(app: Application, action: str, principal: Principal, body: ActionRequ
     transition = APPLICATION_MACHINE.check(app.status, action, principal, kind=app.matter_kind, reason=body.reason)
     if action in OWNER_ONLY and app.applicant_subject != principal.subject:
         raise NotFound(messages.APPLICATION_NOT_FOUND)
+    handlers.check_holding(app, action, principal, body)
     if action == "extend" and not body.working_days:
         raise ValidationFailed(messages.EXTEND_NEEDS_DAYS, errors=[
             FieldError.of("working_days", messages.EXTEND_DAYS_FIELD, "required")])
@@ -161,11 +163,23 @@ async def perform_action(session: AsyncSession, principal: Principal, app: Appli
             app.decided_at = now
     elif action == "complete":
         app.completed_at = now
+    elif action in HOLDING:
+        details = await handlers.hold(session, app, action, principal, body, now)
     step = await record_step(session, app, status=target, action=action, actor=principal.subject,
                              actor_role=_actor_role(principal, transition), actor_name=principal.name,
                              reason=body.reason, details=details, at=now)
     log.info("application_action", application_id=app.id, action=action, status=target.value)
     return step
+
+
+def actions_open_to(app: Application, principal: Principal) -> list[str]:
+    """The actions ``principal`` may take on ``app`` now (what ``perform_action`` would not refuse for the
+    status, the role, the owner or the holder), for views that show only those."""
+    names = APPLICATION_MACHINE.action_names(app.status, principal, kind=app.matter_kind)
+    mine, held = app.assignee_subject == principal.subject, app.assignee_subject is not None
+    return [a for a in names if not (
+        (a in OWNER_ONLY and app.applicant_subject != principal.subject)
+        or (a == "claim" and held) or (a == "release" and not mine))]
 
 
 async def record_licence_issued(session: AsyncSession, event: CloudEvent) -> None:

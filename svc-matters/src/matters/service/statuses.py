@@ -26,6 +26,10 @@ REVIEWER = Role.REVIEWER.value
 OPEN_BEFORE_DECISION = frozenset({S.DRAFT, S.SUBMITTED, S.PREREVIEWED, S.RETURNED, S.ACCEPTED, S.UNDER_REVIEW,
                                   S.CORRECTION_REQUESTED})
 CLOCK_RUNNING = frozenset({S.ACCEPTED, S.UNDER_REVIEW, S.CORRECTION_REQUESTED})
+# Statuses in which the next step is staff's, so someone of the department may hold the application.
+HELD_BY_STAFF = frozenset({S.SUBMITTED, S.PREREVIEWED, S.ACCEPTED, S.UNDER_REVIEW, S.CORRECTION_REQUESTED, S.APPROVED,
+                           S.LICENCE_ISSUED})
+HOLDING = ("claim", "assign", "release")
 
 # Rows without ``kinds`` apply to every kind of matter (licence, filing, public service).
 APPLICATION_MACHINE: StateMachine[ApplicationStatus] = StateMachine(messages.APPLICATION_NOUN, (
@@ -44,6 +48,9 @@ APPLICATION_MACHINE: StateMachine[ApplicationStatus] = StateMachine(messages.APP
     Transition("complete", frozenset({S.APPROVED}), S.COMPLETED, frozenset({OFFICER}),
                kinds=frozenset({"filing", "public_service"})),
     Transition("withdraw", OPEN_BEFORE_DECISION, S.WITHDRAWN, frozenset({APPLICANT})),
+    # Who holds it (the status stays): a window officer or reviewer takes it, gives it to a colleague of
+    # the department, or lets it go, while it waits on staff (``lifecycle.hold``).
+    *(Transition(action, HELD_BY_STAFF, None, frozenset({OFFICER, REVIEWER})) for action in HOLDING),
 ))
 # Actions only the applicant who filed the application may take (anyone else: as if it did not exist).
 OWNER_ONLY = frozenset({"submit", "supplement", "withdraw"})

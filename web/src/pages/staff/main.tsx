@@ -1,10 +1,58 @@
+/**
+ * The staff workbench (工作台): window officers and reviewers work the department's applications, by
+ * statutory due date, claim them and move them on; help-desk agents answer tickets within their SLA
+ * clocks; ops see both. Routes live in the hash: ``#/applications/<id>``, ``#/tickets``, ``#/tickets/<id>``.
+ */
 import { render } from "preact";
+import { useEffect } from "preact/hooks";
+import { api } from "../../shared/api";
+import { useClaims } from "../../shared/auth";
 import { t, useLanguage } from "../../shared/i18n";
-import { Shell } from "../../shared/ui";
+import { LoginForm, Shell, type NavLink } from "../../shared/ui";
+import { ApplicationDetail } from "./application";
+import { useRoute } from "./load";
+import { ApplicationQueue } from "./queue";
+import { TicketDetail, TicketQueue } from "./tickets";
+import "./staff.css";
+
+const HANDLERS = ["window_officer", "reviewer"];
 
 function Page() {
   useLanguage();
-  return <Shell title={t("工作台", "Workbench")}><p>{t("建设中", "Under construction")}</p></Shell>;
+  const who = useClaims();
+  const route = useRoute();
+  const roles = who?.roles ?? [];
+  const handles = roles.some((r) => HANDLERS.includes(r));
+  const seesApplications = handles || roles.includes("ops_admin");
+  const seesTickets = roles.includes("helpdesk_agent") || roles.includes("ops_admin");
+  useEffect(() => {
+    // A window officer or reviewer at the workbench is a colleague applications can be assigned to.
+    if (handles) void api.PUT("/v1/applications/handlers/me").catch(() => undefined);
+  }, [who?.sub, handles]);
+  if (!who) {
+    return (
+      <Shell title={t("工作台", "Workbench")}>
+        <LoginForm hint={t("工作人员登录（受理、审查、帮办、运维）", "Staff log in (window, review, help desk, operations)")} />
+      </Shell>
+    );
+  }
+  const nav: NavLink[] = [
+    ...(seesApplications ? [{ href: "#/", label: t("办件队列", "Applications") }] : []),
+    ...(seesTickets ? [{ href: "#/tickets", label: t("帮办工单", "Help tickets") }] : []),
+  ];
+  const [section, id] = route;
+  let body;
+  if (section === "applications" && id && seesApplications) body = <ApplicationDetail id={id} me={who.sub} />;
+  else if (section === "tickets" && id && seesTickets) body = <TicketDetail id={id} />;
+  else if ((section === "tickets" || !seesApplications) && seesTickets) body = <TicketQueue />;
+  else if (seesApplications) body = <ApplicationQueue me={who.sub} />;
+  else body = <p role="alert">{t("您的角色不使用工作台。", "Your role does not use the workbench.")}</p>;
+  return (
+    <Shell title={t("工作台", "Workbench")} nav={nav.length > 1 ? nav : undefined}>
+      <p class="hint">{t("当前用户：", "Logged in as ")}{who.name ?? who.sub}{who.department ? ` · ${who.department}` : ""}</p>
+      {body}
+    </Shell>
+  );
 }
 
 render(<Page />, document.getElementById("root")!);
