@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,8 +42,11 @@ async def test_a_person_logs_in_at_the_identity_platform_with_pkce(open_page: Op
     async def authorize(route: Route) -> None:
         query = parse_qs(urlsplit(route.request.url).query)
         seen["authorize"] = query
-        back = f"{query['redirect_uri'][0]}?code=code-1&state={query['state'][0]}"
-        await route.fulfill(status=302, headers={"Location": back})
+        back = html.escape(f"{query['redirect_uri'][0]}?code=code-1&state={query['state'][0]}")
+        # The platform's "you are logged in" page sends the person back (Playwright routes the new
+        # navigation, which it would not do for a redirect).
+        await route.fulfill(content_type="text/html",
+                            body=f'<meta http-equiv="refresh" content="0;url={back}"><title>ok</title>')
 
     async def exchange(route: Route) -> None:
         form = parse_qs(route.request.post_data or "")

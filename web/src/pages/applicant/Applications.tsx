@@ -121,7 +121,7 @@ function StageBar(props: { stage: Schemas["Stage"] }) {
   );
 }
 
-function Clock(props: { clock: Schemas["ClockView"] }) {
+function Clock(props: { clock: Schemas["matters.ClockView"] }) {
   const c = props.clock;
   if (!c.started_on && c.limit_days == null) {
     return <p class="hint">{t("法定时限自受理之日起计算。", "The statutory clock starts on acceptance.")}</p>;

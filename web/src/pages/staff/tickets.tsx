@@ -8,7 +8,7 @@ import { channelLabel, clockKindLabel, priorityLabel, ticketStatusLabel } from "
 import { useLoad } from "./load";
 
 type Ticket = Schemas["TicketView"];
-type Clock = Schemas["helpdesk.ClockView"];
+type Clock = Schemas["ClockView"];
 const PAGE_SIZE = 20;
 
 const TICKET_ACTIONS: Record<string, [string, string]> = {
