@@ -5,18 +5,23 @@ QR code renewed before it expires and verified by an inspector, share its live d
 plainly that a suspended licence cannot be shown."""
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import time
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-import zxingcpp
-from browser_support import SCREENSHOTS, OpenPage, check_accessibility, log_in, screenshot
-from PIL import Image
+from browser_support import (
+    MATTER,
+    MATTER_NAME,
+    REQUIRED_MATERIALS,
+    OpenPage,
+    check_accessibility,
+    fill_good_form,
+    log_in,
+    qr_text,
+    screenshot,
+)
 from playwright.async_api import Locator, Page, expect
 
 from support import PDF, bearer
@@ -28,25 +33,6 @@ pytestmark = pytest.mark.integration
 PRESENTATION_TTL = 20
 os.environ.setdefault("LICENCES_PRESENTATION_TTL_SECONDS", str(PRESENTATION_TTL))
 PRESENTATION_TTL = int(os.environ["LICENCES_PRESENTATION_TTL_SECONDS"])
-
-MATTER = "LR-XK-002"
-MATTER_NAME = "城市建筑垃圾处置核准"
-REQUIRED_MATERIALS = ["建筑垃圾处置计划", "建筑垃圾运输合同", "消纳协议", "运输车辆清单", "营业执照"]
-
-
-def decode_qr(path: Path) -> str:
-    results = zxingcpp.read_barcodes(Image.open(path))
-    assert results, f"no QR code found in {path}"
-    return results[0].text
-
-
-async def qr_text(page: Page, name: str) -> str:
-    """A screenshot of the QR code as the page shows it, decoded with zxing-cpp."""
-    SCREENSHOTS.mkdir(exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    await page.get_by_role("img", name="亮证二维码").or_(page.get_by_role("img", name="亮数二维码")).screenshot(path=str(path))
-    return decode_qr(path)
-
 
 async def my_applications(client: httpx.AsyncClient, tok: str) -> list[str]:
     r = await client.get("/v1/applications", params={"limit": 100}, headers=bearer(tok))
@@ -61,21 +47,6 @@ async def act(client: httpx.AsyncClient, tok: str, app_id: str, action: str) -> 
 
 def status_badge(page: Page) -> Locator:
     return page.get_by_test_id("application-status")
-
-
-async def fill_good_form(page: Page) -> None:
-    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
-    await page.get_by_label("联系人姓名").fill("王晓明")
-    await page.get_by_label("联系人手机号码").fill("13912345678")
-    await page.get_by_label("工程名称").fill("浦东新区世纪大道改造工程")
-    await page.get_by_label("工地所在区").select_option("浦东新区")
-    await page.get_by_label("工地详细地址").fill(f"上海市浦东新区世纪大道{int(time.time()) % 100000}号")
-    await page.get_by_label("建筑垃圾处置量（立方米）").fill("1200.5")
-    await page.get_by_label("消纳场所或资源化利用单位").fill("老港固废综合利用基地")
-    await page.get_by_label("运输车辆数").fill("3")
-    await page.get_by_label("运输路线").fill("世纪大道—罗山路—老港")
-    await page.get_by_label("处置开始日期").fill(today.isoformat())
-    await page.get_by_label("处置结束日期").fill((today + dt.timedelta(days=30)).isoformat())
 
 
 async def test_a_company_applies_follows_live_and_shows_its_licence_on_a_phone(
