@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+import base45
 import httpx
 import pytest
 from browser_support import (
@@ -105,8 +106,10 @@ async def test_apply_approve_show_verify_revoke(open_page: OpenPage, client: htt
     await expect(inspector.get_by_role("heading", name="已撤销")).to_be_visible()
     await screenshot(inspector, "journey-verify-revoked-phone")
 
-    # A forged QR (one character of the signature changed) shows forged.
-    forged = shown[:-6] + ("0" if shown[-6] != "0" else "1") + shown[-5:]
+    # A forged QR (one bit of the signature changed) shows forged.
+    signed = bytearray(base45.b45decode(shown.removeprefix("LR1:")))
+    signed[-1] ^= 0x01  # the last byte of the COSE signature
+    forged = "LR1:" + base45.b45encode(bytes(signed)).decode()
     await inspector.get_by_label("或粘贴亮证码（LR1: 开头）").fill(forged)
     await inspector.get_by_role("button", name="核验", exact=True).click()
     await verdict(inspector, "forged")
