@@ -7,7 +7,7 @@
 import type { Schemas } from "@lvrong/client";
 import { render } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, unwrap } from "../../shared/api";
+import { ApiError, api, offline as offlineProblem, unwrap } from "../../shared/api";
 import { t, useLanguage } from "../../shared/i18n";
 import { Shell, problemOf } from "../../shared/ui";
 import { LiveDataView } from "./livedata";
@@ -22,6 +22,7 @@ let material: TrustMaterial | null = null;
 /** The keys: fetched now when online, else what this device cached; null when neither. */
 async function keys(): Promise<TrustMaterial | null> {
   try {
+    if (!navigator.onLine) throw new Error("offline");
     material = await fetchKeys();
   } catch {
     material ??= await cachedTrust();
@@ -41,7 +42,9 @@ async function check(text: string): Promise<Checked> {
   const trust = material ?? await keys();
   let listFresh = false;
   const uri = statusUriOf(text);
-  if (trust && uri) {
+  // A device that knows it is offline does not try (nor fill its console with refused requests).
+  const online = navigator.onLine;
+  if (trust && uri && online) {
     try {
       await fetchList(trust, uri);
       listFresh = true;
@@ -51,16 +54,17 @@ async function check(text: string): Promise<Checked> {
   }
   const offline = trust ? await verifyOffline(text, trust)
     : { outcome: "status_unknown" as const, reason: "no_keys" };
-  let online: Schemas["VerificationResult"] | null = null;
+  let confirmed: Schemas["VerificationResult"] | null = null;
   let onlineProblem: string | null = null;
   try {
-    online = await unwrap(api.POST("/v1/verifications", { body: { presentation: text } }));
+    if (!online) throw new ApiError(offlineProblem());
+    confirmed = await unwrap(api.POST("/v1/verifications", { body: { presentation: text } }));
   } catch (error) {
     const problem = problemOf(error);
     onlineProblem = problem.status === 0 ? t("未联网：仅离线核验", "Offline: checked on this device only")
       : t(`平台未能核验：${problem.title_zh}`, `The platform could not check it: ${problem.title_en}`);
   }
-  return { offline, listFresh, online, onlineProblem, checkedAt: Date.now() };
+  return { offline, listFresh, online: confirmed, onlineProblem, checkedAt: Date.now() };
 }
 
 function fragment(): { presentation?: string; handle?: string } {

@@ -1,0 +1,216 @@
+"""The verifier /app/verify on a phone without logging in: 亮证 checked offline in the browser (the
+published keys and a signed status list cached on the device, also with the network cut), confirmed
+online when reachable (anonymous, recorded, rate-limited per address at the gateway: tests/gateway/
+test_door.py), every verdict a person must tell apart, a QR picture decoded, and 1,000 presentations
+verified offline inside the page in under 5 s."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import base45
+import cbor2
+import httpx
+import pytest
+from browser_support import OpenPage, check_accessibility, screenshot
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from joserfc.jwk import ECKey
+from playwright.async_api import Page, expect
+
+from support import _fetchval, bearer, issue_quarantine_document
+
+pytestmark = pytest.mark.integration
+
+# svc-licences signs with a key the test can read (to make an expired presentation with the real key),
+# as tests/integration/test_licences.py does; the first module collected sets it for the suite.
+os.environ.setdefault("LICENCES_KEY_DIR", tempfile.mkdtemp(prefix="lvrong-licence-keys-"))
+KEY_DIR = Path(os.environ["LICENCES_KEY_DIR"])
+COMPANY_USCC = "91310115MA1H7GXQ3E"
+
+
+async def licence(client: httpx.AsyncClient, token, seed: int) -> dict[str, Any]:
+    return await issue_quarantine_document(client, await token("officer"), "u-applicant-company", company=COMPANY_USCC,
+                                           seed=seed)
+
+
+async def present(client: httpx.AsyncClient, token, licence_id: str) -> dict[str, Any]:
+    r = await client.post(f"/v1/licences/{licence_id}/presentations", headers=bearer(await token("applicant-company")))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def verify_text(page: Page, text: str) -> None:
+    await page.get_by_label("或粘贴亮证码（LR1: 开头）").fill(text)
+    await page.get_by_role("button", name="核验", exact=True).click()
+
+
+async def verdict(page: Page, expected: str) -> None:
+    await expect(page.locator("[data-verdict]")).to_have_attribute("data-verdict", expected)
+
+
+def signed_presentation(claims: dict[int, Any], private: ec.EllipticCurvePrivateKey, kid: bytes) -> str:
+    """A COSE_Sign1 CWT made with cbor2 and cryptography (RFC 9052), as a forger (or the issuer) would."""
+    protected = cbor2.dumps({1: -7, 4: kid})
+    payload = cbor2.dumps(claims)
+    r, s = decode_dss_signature(private.sign(cbor2.dumps(["Signature1", protected, b"", payload]), ec.ECDSA(hashes.SHA256())))
+    token = cbor2.dumps(cbor2.CBORTag(18, [protected, {}, payload, r.to_bytes(32, "big") + s.to_bytes(32, "big")]))
+    return "LR1:" + base45.b45encode(token).decode()
+
+
+def claims_of(text: str) -> dict[int, Any]:
+    sign1 = cbor2.loads(base45.b45decode(text[4:]))
+    return cbor2.loads((sign1.value if isinstance(sign1, cbor2.CBORTag) else sign1)[2])
+
+
+def issuer_key() -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+    pem = sorted(KEY_DIR.glob("*.pem"))[-1].read_bytes()
+    private = serialization.load_pem_private_key(pem, password=None)
+    assert isinstance(private, ec.EllipticCurvePrivateKey)
+    return private, ECKey.import_key(pem).thumbprint()[:8].encode()
+
+
+async def test_valid_offline_with_the_network_cut_and_confirmed_online(open_page: OpenPage, suite, client, token) -> None:
+    issued = await licence(client, token, seed=701)
+    first, second = await present(client, token, issued["id"]), await present(client, token, issued["id"])
+    # A scanned link opens the page already verifying: offline valid, then the platform's confirmation.
+    page = await open_page("/app/verify#" + quote(first["token"], safe=":"), viewport="phone")
+    await verdict(page, "valid")
+    await expect(page.get_by_role("heading", name="有效")).to_be_visible()
+    await expect(page.locator("[data-check=online]")).to_contain_text("已记录")
+    await expect(page.locator("[data-check=status-list]")).to_contain_text("刚刚联网获取")
+    await check_accessibility(page)
+    await screenshot(page, "verify-phone")
+    # The network cut: the keys and the list cached on the device still verify, and the page says so.
+    await page.context.set_offline(True)
+    await verify_text(page, second["token"])
+    await verdict(page, "valid")
+    await expect(page.locator("[data-check=online]")).to_contain_text("未联网")
+    await expect(page.locator("[data-check=status-list]")).to_contain_text("本设备缓存")
+    # The platform recorded the online check of the first one only, as the anonymous verifier.
+    recorded = await _fetchval(suite, "licences",
+                               "SELECT count(*) FROM verifications WHERE licence_id = $1 AND verifier = 'anonymous'", issued["id"])
+    assert recorded == 1
+
+
+async def test_revoked_and_suspended_after_the_list_is_refreshed(open_page: OpenPage, client, token) -> None:
+    reviewer = await token("reviewer")
+    revoked, suspended = await licence(client, token, seed=702), await licence(client, token, seed=703)
+    shown_revoked, shown_suspended = await present(client, token, revoked["id"]), await present(client, token, suspended["id"])
+    page = await open_page("/app/verify", viewport="phone")
+    await verify_text(page, shown_revoked["token"])
+    await verdict(page, "valid")  # the list cached now says valid
+    assert (await client.post(f"/v1/licences/{revoked['id']}/revoke", json={"reason": "以欺骗手段取得"},
+                              headers=bearer(reviewer))).status_code == 200
+    assert (await client.post(f"/v1/licences/{suspended['id']}/suspend", json={"reason": "整改"},
+                              headers=bearer(reviewer))).status_code == 200
+    # The same QR again: the refreshed list says revoked (offline), and the platform agrees despite the replay.
+    await verify_text(page, shown_revoked["token"])
+    await verdict(page, "revoked")
+    await expect(page.get_by_role("heading", name="已撤销")).to_be_visible()
+    await expect(page.locator("[data-check=status-list]")).to_contain_text("已撤销")
+    await check_accessibility(page)
+    await screenshot(page, "verify-revoked-phone")
+    await verify_text(page, shown_suspended["token"])
+    await verdict(page, "suspended")
+    await expect(page.get_by_role("heading", name="已暂停")).to_be_visible()
+
+
+async def test_expired_forged_and_malformed_presentations(open_page: OpenPage, client, token) -> None:
+    issued = await licence(client, token, seed=704)
+    shown = await present(client, token, issued["id"])
+    page = await open_page("/app/verify", viewport="desktop", language="en-GB")
+    await page.get_by_role("button", name="English").click()
+    # Expired: signed with the issuer's real key, a lifetime that ended three minutes ago.
+    claims = claims_of(shown["token"])
+    claims[6], claims[4] = int(time.time()) - 300, int(time.time()) - 180
+    await page.get_by_label("Or paste the QR text (starting with LR1:)").fill(signed_presentation(claims, *issuer_key()))
+    await page.get_by_role("button", name="Verify", exact=True).click()
+    await verdict(page, "presentation_expired")
+    await expect(page.get_by_role("heading", name="QR expired")).to_be_visible()
+    # Forged: one byte of the signature flipped; a QR signed by another key.
+    raw = bytearray(base45.b45decode(shown["token"][4:]))
+    raw[-5] ^= 0x01
+    for forged in ("LR1:" + base45.b45encode(bytes(raw)).decode(),
+                   signed_presentation(claims_of(shown["token"]), ec.generate_private_key(ec.SECP256R1()), b"other-key")):
+        await page.get_by_label("Or paste the QR text (starting with LR1:)").fill(forged)
+        await page.get_by_role("button", name="Verify", exact=True).click()
+        await verdict(page, "forged")
+        await expect(page.get_by_role("heading", name="Forged: signature invalid")).to_be_visible()
+    await check_accessibility(page)
+    await screenshot(page, "verify-desktop")
+    await page.get_by_label("Or paste the QR text (starting with LR1:)").fill("LR1:%%%")
+    await page.get_by_role("button", name="Verify", exact=True).click()
+    await verdict(page, "malformed")
+    await expect(page.get_by_role("heading", name="Not a licence QR")).to_be_visible()
+
+
+async def test_a_picture_of_the_qr_is_decoded_and_verified(open_page: OpenPage, client, token, tmp_path: Path) -> None:
+    issued = await licence(client, token, seed=705)
+    shown = await present(client, token, issued["id"])
+    picture = tmp_path / "qr.png"
+    picture.write_bytes(base64.b64decode(shown["qr_png"].split(",", 1)[1]))
+    page = await open_page("/app/verify", viewport="phone")
+    await page.get_by_label("或上传二维码图片").set_input_files(str(picture))
+    await verdict(page, "valid")
+    await expect(page.locator("[data-check=online]")).to_contain_text("已记录")
+
+
+async def test_anonymous_verification_is_recorded_and_a_replay_of_a_revoked_licence_says_revoked(suite, client, token) -> None:
+    issued = await licence(client, token, seed=706)
+    shown = await present(client, token, issued["id"])
+    r = await client.post("/v1/verifications", json={"presentation": shown["token"]})  # no token
+    assert r.status_code == 200 and r.json()["result"] == "valid"
+    assert await _fetchval(suite, "licences", "SELECT verifier FROM verifications WHERE licence_id = $1",
+                           issued["id"]) == "anonymous"
+    again = (await client.post("/v1/verifications", json={"presentation": shown["token"]})).json()
+    assert again["result"] == "invalid" and again["reason"] == "replayed"
+    assert (await client.post(f"/v1/licences/{issued['id']}/revoke", json={"reason": "吊销"},
+                              headers=bearer(await token("reviewer")))).status_code == 200
+    replayed = (await client.post("/v1/verifications", json={"presentation": shown["token"]})).json()
+    assert replayed["result"] == "revoked" and replayed["reason"] == "revoked"
+    # A verifier's token still works (and names them); a bad token is refused, not taken for anonymous.
+    r = await client.post("/v1/verifications", json={"presentation": shown["token"]}, headers=bearer(await token("inspector")))
+    assert r.status_code == 200 and r.json()["result"] == "revoked"
+    assert (await client.post("/v1/verifications", json={"presentation": shown["token"]},
+                              headers=bearer("not-a-token"))).status_code == 401
+    # 亮数 stays a verifier's: no token, no data.
+    assert (await client.post("/v1/verifications/data/abcdefghijkl")).status_code == 401
+    for body in ({}, {"presentation": "x", "credential": "y"}, {"presentation": 5}):
+        assert (await client.post("/v1/verifications", json=body)).status_code == 422
+
+
+async def test_a_thousand_presentations_verify_offline_in_the_page_under_five_seconds(open_page: OpenPage, client, token) -> None:
+    issued = await licence(client, token, seed=707)
+    company = await token("applicant-company")
+    gate = asyncio.Semaphore(32)
+
+    async def one() -> str:
+        async with gate:
+            r = await client.post(f"/v1/licences/{issued['id']}/presentations", headers=bearer(company))
+            assert r.status_code == 201, r.text
+            return r.json()["token"]
+
+    texts = await asyncio.gather(*(one() for _ in range(1000)))
+    page = await open_page("/app/verify", viewport="desktop")
+    await verify_text(page, texts[0])  # caches the keys and the status list on the device
+    await verdict(page, "valid")
+    outcome = await page.evaluate("""async (texts) => {
+        const { verifyOffline, material } = window.lvrongVerify;
+        const trust = material();
+        const started = performance.now();
+        const results = [];
+        for (const text of texts) results.push(await verifyOffline(text, trust));
+        return { ms: performance.now() - started, valid: results.filter((r) => r.outcome === "valid").length };
+    }""", texts)
+    print(f"\n1,000 presentations verified offline in the page: {outcome['ms']:.0f} ms "
+          f"({1000 / outcome['ms'] * 1000:,.0f}/s)")
+    assert outcome["valid"] == 1000
+    assert outcome["ms"] < 5000
