@@ -12,13 +12,13 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import base45
 import cbor2
 import httpx
 import pytest
-from browser_support import OpenPage, check_accessibility, screenshot
+from browser_support import OpenPage, check_accessibility, log_in, screenshot
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -214,3 +214,28 @@ async def test_a_thousand_presentations_verify_offline_in_the_page_under_five_se
           f"({1000 / outcome['ms'] * 1000:,.0f}/s)")
     assert outcome["valid"] == 1000
     assert outcome["ms"] < 5000
+
+
+async def test_a_data_handle_link_opens_the_page_which_redeems_it_for_a_logged_in_inspector(open_page: OpenPage, client,
+                                                                                          token) -> None:
+    from integration.test_licences import approved_licence  # a construction-waste disposal certificate, approved
+
+    company = await token("applicant-company")
+    _, issued = await approved_licence(client, token, seed=708, form={"waste_volume_m3": 100})
+    r = await client.post(f"/v1/licences/{issued['id']}/disposals", json={"vehicle_plate": "沪A12345", "volume_m3": "30.5"},
+                          headers=bearer(company))
+    assert r.status_code == 201, r.text
+    handle = (await client.post(f"/v1/licences/{issued['id']}/data-handles", headers=bearer(company))).json()
+    link = urlsplit(handle["url"])  # the issuer's (here the suite's gateway) verifier page, the handle in the fragment
+    assert (link.path, link.fragment) == ("/app/verify", f"data={handle['handle']}")
+    page = await open_page(f"{link.path}#{link.fragment}", viewport="phone")
+    await expect(page.get_by_role("heading", name="亮数核验")).to_be_visible()
+    await expect(page.get_by_role("heading", name="登录")).to_be_visible()  # a verifier's, not anyone's
+    await check_accessibility(page)
+    await log_in(page, "inspector")
+    await expect(page.locator("[data-field=quota-used]")).to_have_text("30.50 m³")
+    await expect(page.locator("[data-field=vehicles]")).to_have_text("沪A12345")
+    await check_accessibility(page)
+    await screenshot(page, "verify-data-phone")
+    seen = (await client.get(f"/v1/licences/{issued['id']}/data-handles", headers=bearer(company))).json()["items"]
+    assert seen[0]["redeemed_by"] == "u-inspector"
