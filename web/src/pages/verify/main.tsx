@@ -52,8 +52,13 @@ async function check(text: string): Promise<Checked> {
       // offline or unreachable: the cached list (with its fetch time) answers
     }
   }
-  const offline = trust ? await verifyOffline(text, trust)
+  let offline = trust ? await verifyOffline(text, trust)
     : { outcome: "status_unknown" as const, reason: "no_keys" };
+  if (offline.reason === "unknown_key" && online) {
+    // The issuer may have published a new key since this page loaded: fetch the keys once more.
+    const again = await keys();
+    if (again) offline = await verifyOffline(text, again);
+  }
   let confirmed: Schemas["VerificationResult"] | null = null;
   let onlineProblem: string | null = null;
   try {
