@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -18,12 +20,14 @@ import base45
 import cbor2
 import httpx
 import pytest
-from browser_support import OpenPage, check_accessibility, log_in, screenshot
+from browser_support import VIEWPORTS, OpenPage, check_accessibility, log_in, screenshot
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from integration.web.conftest import CHROMIUM_ARGS
 from joserfc.jwk import ECKey
-from playwright.async_api import Page, expect
+from PIL import Image
+from playwright.async_api import Page, async_playwright, expect
 
 from support import _fetchval, bearer, issue_quarantine_document
 
@@ -239,3 +243,35 @@ async def test_a_data_handle_link_opens_the_page_which_redeems_it_for_a_logged_i
     await screenshot(page, "verify-data-phone")
     seen = (await client.get(f"/v1/licences/{issued['id']}/data-handles", headers=bearer(company))).json()["items"]
     assert seen[0]["redeemed_by"] == "u-inspector"
+
+
+def y4m_of(png: bytes, path: Path) -> Path:
+    """A one-frame Y4M video of the QR picture on a white 640×480 frame, for Chromium's fake camera."""
+    qr = Image.open(io.BytesIO(png)).convert("L")
+    frame = Image.new("L", (640, 480), 255)
+    frame.paste(qr, ((640 - qr.width) // 2, (480 - qr.height) // 2))
+    chroma = bytes([128]) * (320 * 240)
+    path.write_bytes(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\nFRAME\n" + frame.tobytes() + chroma + chroma)
+    return path
+
+
+async def test_the_camera_scans_a_qr_held_up_to_it(suite, client, token, tmp_path: Path) -> None:
+    issued = await licence(client, token, seed=709)
+    shown = await present(client, token, issued["id"])
+    video = y4m_of(base64.b64decode(shown["qr_png"].split(",", 1)[1]), tmp_path / "qr.y4m")
+    errors: list[str] = []
+    async with async_playwright() as playwright:
+        # A browser of its own: its fake camera films the QR (the shared one's camera is a test pattern).
+        browser = await playwright.chromium.launch(executable_path=shutil.which("chromium"), args=[
+            *CHROMIUM_ARGS, "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}"])
+        context = await browser.new_context(base_url=suite.gateway, viewport=VIEWPORTS["phone"], permissions=["camera"])
+        page = await context.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto("/app/verify")
+        await page.get_by_role("button", name="用摄像头扫码").click()
+        await verdict(page, "valid")
+        # Found, the camera is let go of.
+        await expect(page.locator("video")).to_have_count(0)
+        await browser.close()
+    assert errors == []
