@@ -33,6 +33,18 @@ const ADVICE: Partial<Record<Verdict, [string, string]>> = {
   status_unknown: ["设备上没有该证照的状态列表，联网后重试。", "This device has no status list for the licence; retry online."],
 };
 
+const REASONS: Record<string, [string, string]> = {
+  bad_signature: ["签名与内容不符", "the signature does not match the content"],
+  unknown_key: ["签名密钥不是发证机关公布的", "signed with a key the issuer did not publish"],
+  unknown_issuer: ["不是本平台签发", "not issued by this platform"],
+  wrong_algorithm_or_type: ["算法或类型不符", "wrong algorithm or type"],
+};
+
+function reasonText(reason: string | null | undefined): string {
+  const known = reason ? REASONS[reason] : undefined;
+  return known ? t(...known) : reason ?? "";
+}
+
 /** From the API's online answer to a verdict. */
 export function onlineVerdict(result: Schemas["VerificationResult"]): Verdict {
   if (result.result !== "invalid") return result.result;
@@ -89,7 +101,7 @@ export function VerdictView(props: { checked: Checked }) {
       <h3>{t("离线核验（本设备）", "Checked offline (on this device)")}</h3>
       <ul class="checks">
         <li data-check="signature">{offline.outcome === "malformed" ? t("格式：无法解析", "Format: cannot be read")
-          : offline.outcome === "forged" ? t(`签名：无效（${offline.reason}）`, `Signature: invalid (${offline.reason})`)
+          : offline.outcome === "forged" ? t(`签名：无效（${reasonText(offline.reason)}）`, `Signature: invalid (${reasonText(offline.reason)})`)
           : t(`签名：有效（密钥 ${offline.kid}）`, `Signature: valid (key ${offline.kid})`)}</li>
         {claims && <li>{t("证照标识：", "Licence identifier: ")}<code>{claims.identifier}</code></li>}
         {claims && <li>{t("证照有效期至：", "Licence valid until: ")}{formatDateTime(iso(claims.validUntil * 1000))}</li>}
@@ -106,7 +118,7 @@ export function VerdictView(props: { checked: Checked }) {
       </ul>
       <h3>{t("联网核验（平台）", "Checked online (platform)")}</h3>
       <p data-check="online">
-        {online ? t(`平台答复：${online.reason_zh}（已记录）`, `The platform answered: ${online.reason ?? online.result} (recorded)`)
+        {online ? t(`平台答复：${online.reason_zh}（已记录）`, `The platform answered: ${online.reason ? reasonText(online.reason).replace(/_/g, " ") : online.result} (recorded)`)
           : onlineProblem ?? t("未联网：仅离线核验", "Offline: checked on this device only")}
       </p>
       <p class="hint">{t("核验时间：", "Checked at: ")}{formatDateTime(iso(props.checked.checkedAt))}</p>
