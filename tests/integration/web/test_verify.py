@@ -139,6 +139,13 @@ async def test_expired_forged_and_malformed_presentations(open_page: OpenPage, c
     await page.get_by_role("button", name="Verify", exact=True).click()
     await verdict(page, "presentation_expired")
     await expect(page.get_by_role("heading", name="QR expired")).to_be_visible()
+    # The licence's own end passed (signed as the issuer would have): expired, whatever the QR's lifetime.
+    claims = claims_of(shown["token"])
+    claims[-65539] = int(time.time()) - 60
+    await page.get_by_label("Or paste the QR text (starting with LR1:)").fill(signed_presentation(claims, *issuer_key()))
+    await page.get_by_role("button", name="Verify", exact=True).click()
+    await verdict(page, "expired")
+    await expect(page.get_by_role("heading", name="Licence expired")).to_be_visible()
     # Forged: one byte of the signature flipped; a QR signed by another key.
     raw = bytearray(base45.b45decode(shown["token"][4:]))
     raw[-5] ^= 0x01

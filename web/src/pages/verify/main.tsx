@@ -8,7 +8,7 @@ import type { Schemas } from "@lvrong/client";
 import { render } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, api, offline as offlineProblem, unwrap } from "../../shared/api";
-import { t, useLanguage } from "../../shared/i18n";
+import { formatDateTime, t, useLanguage } from "../../shared/i18n";
 import { Shell, problemOf } from "../../shared/ui";
 import { LiveDataView } from "./livedata";
 import { type TrustMaterial, statusUriOf, verifyOffline } from "./offline";
@@ -127,7 +127,8 @@ function Page() {
           </div>
           <Scanner onText={verify} busy={busy} />
           {ready && <p class="hint" data-keys={material ? "ready" : "missing"}>
-            {material ? t(`发证机关公钥已就绪（${material.keys.size} 个）`, `Issuer keys ready (${material.keys.size})`)
+            {material ? t(`发证机关公钥已就绪（${material.keys.size} 个，获取于 ${formatDateTime(new Date(material.keysFetchedAt).toISOString())}）`,
+              `Issuer keys ready (${material.keys.size}, fetched ${formatDateTime(new Date(material.keysFetchedAt).toISOString())})`)
               : t("尚无发证机关公钥：请联网一次", "No issuer keys yet: go online once")}</p>}
         </>
       )}
