@@ -56,7 +56,8 @@ async def door(tmp_path_factory: pytest.TempPathFactory, declared: dict) -> Asyn
     async with running_upstream(counting_upstream(seen, declared)) as upstream_url, running_gateway(
         tmp_path_factory.mktemp("issuer"), upstream_matters_url=upstream_url, upstream_prequal_url=upstream_url,
         upstream_licences_url=upstream_url, upstream_helpdesk_url=upstream_url, upstream_knowledge_url=upstream_url,
-        rate_limits={"/v1/stalls": {"per_client": 5, "per_ip": 8, "window_seconds": 60}},
+        rate_limits={"/v1/stalls": {"per_client": 5, "per_ip": 8, "window_seconds": 60},
+                     "/v1/verifications": {"anonymous_per_ip": 3}},
         cors_origins=["https://www.example.gov.cn"], trusted_proxies="10.0.0.0/8 127.0.0.1/32",
     ) as gateway_url:
         async with httpx.AsyncClient(base_url=gateway_url, timeout=10) as client:
@@ -149,6 +150,25 @@ async def test_rate_limit_per_caller_then_per_address_answers_429_with_retry_aft
     assert others == [200, 200, 200, 429] and len(seen) == 8
     # Other routes have their own counters.
     assert (await client.get("/v1/matters", headers=bearer(tokens["ops"]))).status_code == 200
+
+
+async def test_anyone_may_verify_a_presentation_limited_per_address_token_callers_as_ever(door) -> None:
+    client, seen, tokens = door["client"], door["seen"], door["tokens"]
+    seen.clear()
+    statuses = [(await client.post("/v1/verifications", json={})).status_code for _ in range(5)]
+    assert statuses == [200] * 3 + [429] * 2 and seen == ["POST /v1/verifications"] * 3
+    refused = await client.post("/v1/verifications", json={})
+    assert refused.json()["limit"] == "ip" and int(refused.headers["retry-after"]) >= 1
+    # A caller with a token from the same address is authenticated and counted as on any route.
+    assert (await client.post("/v1/verifications", json={}, headers=bearer(tokens["partner"]))).status_code == 200
+    assert (await client.post("/v1/verifications", json={}, headers=bearer("not-a-token"))).status_code == 401
+    # Redeeming a 亮数 handle still needs a verifier's token; the routing table shows both limits.
+    assert (await client.post("/v1/verifications/data/abcdefghijkl")).status_code == 401
+    assert (await client.post("/v1/verifications/data/abcdefghijkl", headers=bearer(tokens["applicant"]))).status_code == 403
+    rows = {r["prefix"]: r for r in (await client.get("/v1/gateway/routes")).json()}
+    assert rows["/v1/verifications"]["public"] and rows["/v1/verifications"]["anonymous_rate_limit"]["per_ip"] == 3
+    assert not rows["/v1/verifications/data"]["public"] and "anonymous_rate_limit" not in rows["/v1/verifications/data"]
+    assert len(seen) == 4
 
 
 async def test_proxied_answers_carry_security_headers_and_cors_only_for_known_origins(door) -> None:

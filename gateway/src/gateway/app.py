@@ -101,7 +101,9 @@ def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, m
         # ``scopes``: every scope the service declares under the prefix (each operation's own is in /openapi.json).
         return [{"prefix": r.prefix, "service": r.upstream, "public": r.public,
                  "scopes": [] if r.public else scopes.scopes_under(r.upstream, r.prefix),
-                 "rate_limit": vars(gateway_limits(settings, r))} for r in sorted(table.routes, key=lambda r: r.prefix)]
+                 "rate_limit": vars(gateway_limits(settings, r)),
+                 **({"anonymous_rate_limit": vars(a)} if (a := anonymous_limits(settings, r)) else {})}
+                for r in sorted(table.routes, key=lambda r: r.prefix)]
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of the gateway", response_class=Response,
              responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}})
@@ -172,6 +174,16 @@ def gateway_limits(settings: Settings, route: Route) -> RateLimit:
                      window_seconds=int(override.get("window_seconds", declared.window_seconds)))
 
 
+def anonymous_limits(settings: Settings, route: Route) -> RateLimit | None:
+    """The route's limit for callers without a token (``anonymous_per_ip`` in ``GATEWAY_RATE_LIMITS``), scaled."""
+    declared = route.anonymous_rate_limit
+    if declared is None:
+        return None
+    override = settings.rate_limits.get(route.prefix, {})
+    return RateLimit(per_ip=int(override.get("anonymous_per_ip", declared.per_ip) * settings.rate_limit_multiplier),
+                     window_seconds=declared.window_seconds)
+
+
 # Sent with every proxied answer: an API response is data, never a page to render, frame or cache.
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -196,6 +208,7 @@ class Gateway:
         self.table = table
         self.limiter = limiter
         self.limits = {r.prefix: gateway_limits(settings, r) for r in table.routes}
+        self.anonymous_limits = {r.prefix: limit for r in table.routes if (limit := anonymous_limits(settings, r))}
         self.trusted_proxies = settings.trusted_proxy_networks
         self.token_endpoint_limit = RateLimit(
             per_ip=int(TOKEN_ENDPOINT_RATE_LIMIT.per_ip * settings.rate_limit_multiplier),
@@ -222,7 +235,11 @@ class Gateway:
         subject = authenticated.subject if authenticated is not None else None
         if subject is not None:
             structlog.contextvars.bind_contextvars(principal=subject)
-        if not await self._admitted(route.path, self.limits[route.prefix], subject, ip, scope, send):
+        anonymous = self.anonymous_limits.get(route.prefix) if subject is None else None
+        if anonymous is not None:
+            if not await self._admitted(route.path + " (anonymous)", anonymous, None, ip, scope, send):
+                return
+        elif not await self._admitted(route.path, self.limits[route.prefix], subject, ip, scope, send):
             return
 
         async def send_secured(message: Message) -> None:

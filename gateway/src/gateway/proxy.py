@@ -121,10 +121,11 @@ class Proxy:
         return {name: u.breaker.state for name, u in self.upstreams.items()}
 
     async def authenticate(self, route: Route, scope: Scope) -> Principal | Problem | None:
-        """The caller's principal, a problem to answer with, or None on a public route."""
-        if route.public:
-            return None
+        """The caller's principal, a problem to answer with, or None on a public route (one that also
+        serves token callers authenticates a request that carries a token)."""
         token = bearer_token(header(scope, b"authorization"))
+        if route.public and (route.anonymous_rate_limit is None or token is None):
+            return None
         if token is None:
             return Unauthorized(kit_messages.BEARER_REQUIRED)
         try:

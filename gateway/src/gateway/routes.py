@@ -12,6 +12,9 @@ from gateway.ratelimit import RateLimit
 DEFAULT_RATE_LIMIT = RateLimit(per_client=1200, per_ip=3000, window_seconds=60)
 # The development token endpoint: password guessing is slowed per address.
 TOKEN_ENDPOINT_RATE_LIMIT = RateLimit(per_ip=30, window_seconds=60)
+# Anyone checking a 亮证 QR without a token (an inspector's or a partner officer's phone): per address,
+# generous for a person scanning, tight for a script guessing; callers with a token count as on any route.
+ANONYMOUS_VERIFICATION_RATE_LIMIT = RateLimit(per_ip=60, window_seconds=60)
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,9 @@ class Route:
     # Stricter or looser than the upstream's default timeout, when a route needs it.
     timeout_seconds: float | None = None
     rate_limit: RateLimit = DEFAULT_RATE_LIMIT
+    # A public route that also serves callers with a token: a request carrying one is authenticated
+    # (a bad token is refused) and counted by ``rate_limit``; one without is counted by this, per address.
+    anonymous_rate_limit: RateLimit | None = None
 
     @property
     def path(self) -> str:
@@ -43,7 +49,10 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/audit/matters", "matters"),
     Route("/v1/audit/prequal", "prequal"),
     Route("/v1/licences", "licences"),
-    Route("/v1/verifications", "licences"),
+    # 亮证 verification: anyone may check a presentation (a token is optional, see anonymous_rate_limit);
+    # redeeming a 亮数 handle needs a verifier's token.
+    Route("/v1/verifications", "licences", public=True, anonymous_rate_limit=ANONYMOUS_VERIFICATION_RATE_LIMIT),
+    Route("/v1/verifications/data", "licences"),
     # What verifiers fetch without a token: issuer metadata, keys, status lists, the trust list.
     Route("/.well-known/jwt-vc-issuer", "licences", public=True),
     Route("/v1/licences/issuer", "licences", public=True),

@@ -44,6 +44,7 @@ class Settings(ServiceSettings):
 
     # Rate limits: the routing table declares them per route; these adjust them without a release.
     # GATEWAY_RATE_LIMITS='{"/v1/assistant": {"per_client": 30, "per_ip": 120, "window_seconds": 60}}'
+    # (on a route with a limit for callers without a token, "anonymous_per_ip" adjusts that one).
     rate_limits: dict[str, dict[str, int]] = {}
     # Multiplies every limit (local development and load tests run far above one person's rate).
     rate_limit_multiplier: float = 1.0

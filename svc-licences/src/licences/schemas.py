@@ -109,7 +109,8 @@ class DataHandleView(QrCode):
     """亮数: a one-time handle (and its URL) to the live data behind a licence."""
 
     handle: str
-    url: str
+    url: str = Field(description="What the QR carries: the verifier page `/app/verify#data=<handle>`, which redeems "
+                                 "the handle with `POST /v1/verifications/data/{handle}` (a verifier's token)")
     expires_at: str
 
 

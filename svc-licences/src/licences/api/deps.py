@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends, Path, Request
 
 from kit.app import state_dependency
-from kit.auth import CurrentPrincipal, Principal, Role, require_roles
+from kit.auth import CurrentPrincipal, Principal, Role, SubjectKind, bearer_token, get_principal, require_roles
 from kit.errors import Forbidden
 from licences import messages
 from licences.service.issuer import Issuer
@@ -32,3 +32,19 @@ async def _verifier(principal: CurrentPrincipal) -> Principal:
 
 
 Verifier = Annotated[Principal, Depends(_verifier)]
+
+
+# Who checked a presentation without a token (an inspector's or a partner officer's phone, rate-limited
+# per address at the gateway); the verification record names them so.
+ANONYMOUS_VERIFIER = Principal(subject="anonymous", kind=SubjectKind.PERSON, name="匿名核验 (anonymous)")
+
+
+async def _presentation_checker(request: Request) -> Principal:
+    """Anyone may check a presentation: without a token as the anonymous verifier, with one as its holder
+    (a bad or expired token is refused, never taken for anonymous)."""
+    if bearer_token(request.headers.get("authorization")) is None:
+        return ANONYMOUS_VERIFIER
+    return await get_principal(request)
+
+
+PresentationChecker = Annotated[Principal, Depends(_presentation_checker)]

@@ -5,25 +5,27 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from kit.auth import needs_scope
+from kit.auth import PUBLIC_ROUTE, needs_scope
 from kit.db import DatabaseDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.openapi import business_rules
-from licences.api.deps import IssuerDep, Verifier
+from licences.api.deps import IssuerDep, PresentationChecker, Verifier
 from licences.schemas import LiveData, VerificationRequest, VerificationResult
 from licences.service import verification
 
 router = APIRouter(tags=["verification"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
 
 
-@router.post("/v1/verifications", dependencies=[needs_scope("licences:verify")], response_model=VerificationResult,
+@router.post("/v1/verifications", dependencies=[PUBLIC_ROUTE], response_model=VerificationResult,
              openapi_extra=business_rules((422, "exactly one of `presentation` and `credential` is given")),
              summary="Verify a presentation (亮证 QR text) or a credential (SD-JWT VC); the check is recorded",
              description="Answers `valid`, `invalid` with the reason (malformed, bad_signature, unknown_key, "
                          "presentation_expired, replayed, ...), `revoked`, `suspended`, `expired` or `not_yet_valid`, "
-                         "and the visible fields. A presentation is accepted once: a replay is `invalid`/`replayed`.",
+                         "and the visible fields. A presentation is accepted once: a replay is `invalid`/`replayed`, "
+                         "unless the licence is revoked, suspended or expired by now (that state is answered). "
+                         "No token needed (rate-limited per address); with a token the record names its holder.",
              responses={422: PROBLEM_RESPONSES[422]})
-async def verify(database: DatabaseDep, issuer: IssuerDep, principal: Verifier,
+async def verify(database: DatabaseDep, issuer: IssuerDep, principal: PresentationChecker,
                  body: VerificationRequest) -> dict[str, Any]:
     return await verification.verify(database, issuer, principal, presentation=body.presentation,
                                      credential=body.credential)

@@ -161,7 +161,13 @@ async def _verify(session: AsyncSession, issuer: Issuer, principal: Principal, *
             known = (await session.execute(select(_presentations.c.licence_id)
                                            .where(_presentations.c.cti == claims.cti))).first()
             licence = (await session.execute(_VISIBLE.where(_licences.c.id == known.licence_id))).first() if known else None
-            return await _record(session, principal, "presentation", "replayed" if known else "unknown_licence", licence)
+            if licence is None:
+                return await _record(session, principal, "presentation", "replayed" if known else "unknown_licence", None)
+            # A replay of a presentation whose licence is revoked, suspended or expired by now answers that
+            # state: what the licence is matters more to the inspector than that the QR was shown before.
+            outcome = _licence_outcome(licence, now)
+            return await _record(session, principal, "presentation", outcome if outcome in _INVALID else "replayed",
+                                 licence)
         outcome = _licence_outcome(licence, now)
         if outcome == "valid" and licence.identifier != claims.identifier:
             outcome = "superseded"  # a new version was issued after the presentation was made
@@ -203,7 +209,9 @@ async def _create_data_handle(session: AsyncSession, *, issuer: Issuer, principa
     handle = secrets.token_urlsafe(24)
     expires_at = datetime.now(UTC) + timedelta(seconds=issuer.settings.data_handle_ttl_seconds)
     session.add(DataHandle(handle=handle, licence_id=licence.id, expires_at=expires_at))
-    url = f"{issuer.url}/v1/verifications/data/{handle}"
+    # The QR opens the verifier page, which redeems the handle (a verifier logs in first); in the fragment,
+    # the handle never reaches a server's or a proxy's access log.
+    url = f"{issuer.url}/app/verify#data={handle}"
     return DataHandleView(handle=handle, url=url, **qr_code(url), expires_at=expires_at.isoformat())
 
 
