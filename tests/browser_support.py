@@ -20,6 +20,9 @@ WEB = WEB_ROOT.parent
 SCREENSHOTS = WEB / "screenshots"
 AXE = WEB / "node_modules" / "axe-core" / "axe.min.js"
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 900}}
+# As the probe of this machine runs it: no sandbox as root, and nothing that reaches out to Google.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream"]
 
 OpenPage = Callable[..., Awaitable[Page]]
 

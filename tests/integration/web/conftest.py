@@ -12,15 +12,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import pytest
-from browser_support import VIEWPORTS, OpenPage
+from browser_support import CHROMIUM_ARGS, VIEWPORTS, OpenPage
 from playwright.async_api import Browser, ConsoleMessage, Page, Route, async_playwright
 
 from support import WEB_ROOT
-
-# As the probe of this machine runs it: no sandbox as root, and nothing that reaches out to Google.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream"]
-
 
 RouteHandler = Callable[[Route], Awaitable[None]]
 

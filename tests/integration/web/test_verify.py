@@ -20,11 +20,10 @@ import base45
 import cbor2
 import httpx
 import pytest
-from browser_support import VIEWPORTS, OpenPage, check_accessibility, log_in, screenshot
+from browser_support import CHROMIUM_ARGS, VIEWPORTS, OpenPage, check_accessibility, log_in, screenshot
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from integration.web.conftest import CHROMIUM_ARGS
 from joserfc.jwk import ECKey
 from PIL import Image
 from playwright.async_api import Page, async_playwright, expect

@@ -4,7 +4,7 @@
  * `LR1:` + base45(COSE_Sign1 CWT, ES256), claims 4 exp, 6 iat, 7 cti, 65535 status
  * {status_list: {idx, uri}}, -65537 identifier, -65539 valid_until.
  */
-import { Decoder, Tag } from "cbor-x";
+import { decode as decodeCbor, type DecodeOptions } from "cborg";
 import { base45Decode } from "./base45";
 
 export const PREFIX = "LR1:";
@@ -13,7 +13,11 @@ const COSE_ALG = 1, COSE_KID = 4, ES256 = -7;
 // Token Status List values (2 bits per licence).
 export const STATUS_VALID = 0, STATUS_INVALID = 1, STATUS_SUSPENDED = 2;
 
-const cbor = new Decoder({ mapsAsObjects: false, useRecords: false });
+// Maps as Map (COSE and CWT keys are integers); the CWT (61) and COSE_Sign1 (18) tags are optional
+// wrappers, unwrapped; any other tag is malformed.
+const unwrap = (inner: unknown) => inner;
+const CBOR_OPTIONS: DecodeOptions = { useMaps: true, tags: { 18: unwrap, 61: unwrap } };
+const cbor = { decode: (bytes: Uint8Array): unknown => decodeCbor(bytes, CBOR_OPTIONS) };
 
 export type Outcome = "valid" | "revoked" | "suspended" | "expired" | "presentation_expired" | "forged" | "malformed"
   | "status_unknown";
@@ -87,7 +91,6 @@ export function parseSign1(text: string): Sign1 {
   } catch {
     throw new Malformed("encoding");
   }
-  while (value instanceof Tag) value = value.value;
   if (!Array.isArray(value) || value.length !== 4) throw new Malformed("structure");
   const [protectedBytes, unprotected, payload, signature] = value;
   if (!isBytes(protectedBytes) || !isBytes(payload) || !isBytes(signature)) throw new Malformed("structure");
