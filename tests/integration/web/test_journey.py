@@ -119,7 +119,8 @@ async def test_apply_approve_show_verify_revoke(open_page: OpenPage, client: htt
     await log_in(cockpit, "ops")
     charts = cockpit.locator("canvas[role=img]")
     await expect(charts.first).to_be_visible()
-    assert await charts.count() >= 5
+    # Promises, volume, stage times, backlog (the stalls ranking is a sentence while there are none).
+    assert await charts.count() >= 4
     painted = await cockpit.evaluate("""() => [...document.querySelectorAll('canvas[role=img]')].map(c => {
         const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let n = 0; for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n++; return n; })""")

@@ -4,7 +4,7 @@
  * `LR1:` + base45(COSE_Sign1 CWT, ES256), claims 4 exp, 6 iat, 7 cti, 65535 status
  * {status_list: {idx, uri}}, -65537 identifier, -65539 valid_until.
  */
-import { decode as decodeCbor, type DecodeOptions } from "cborg";
+import { decode as decodeCbor, type DecodeOptions, type TagDecoder } from "cborg";
 import { base45Decode } from "./base45";
 
 export const PREFIX = "LR1:";
@@ -15,7 +15,7 @@ export const STATUS_VALID = 0, STATUS_INVALID = 1, STATUS_SUSPENDED = 2;
 
 // Maps as Map (COSE and CWT keys are integers); the CWT (61) and COSE_Sign1 (18) tags are optional
 // wrappers, unwrapped; any other tag is malformed.
-const unwrap = (inner: unknown) => inner;
+const unwrap: TagDecoder = (decodeInner) => decodeInner();
 const CBOR_OPTIONS: DecodeOptions = { useMaps: true, tags: { 18: unwrap, 61: unwrap } };
 const cbor = { decode: (bytes: Uint8Array): unknown => decodeCbor(bytes, CBOR_OPTIONS) };
 
