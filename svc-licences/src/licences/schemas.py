@@ -102,6 +102,8 @@ class PresentationView(QrCode):
 
     token: str
     expires_at: str
+    expires_in: int = Field(description="Seconds the code is valid from now: a holder's app counts down from this "
+                                        "rather than from its own clock")
     licence_id: str
 
 

@@ -79,7 +79,8 @@ async def _create_presentation(session: AsyncSession, *, issuer: Issuer, princip
                                    ttl_seconds=ttl)
     expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
     session.add(Presentation(cti=cti, licence_id=licence.id, expires_at=expires_at))
-    return PresentationView(token=token, **qr_code(token), expires_at=expires_at.isoformat(), licence_id=licence.id)
+    return PresentationView(token=token, **qr_code(token), expires_at=expires_at.isoformat(), expires_in=ttl,
+                            licence_id=licence.id)
 
 
 def visible_fields(licence: Any) -> dict[str, Any]:

@@ -37,13 +37,12 @@ export function Present(props: { id: string }) {
 
   async function present(isRenewal: boolean) {
     window.clearTimeout(timer.current);
-    let response: Response | undefined;
     try {
       const presentation = await unwrap(api.POST("/v1/licences/{licence_id}/presentations",
-        { params: { path: { licence_id: props.id } } }).then((r) => { response = r.response; return r; }));
+        { params: { path: { licence_id: props.id } } }));
       if (!alive.current) return;
-      const serverNow = Date.parse(response?.headers.get("Date") ?? "") || Date.now();
-      const lifetime = Math.max(1000, Date.parse(presentation.expires_at) - serverNow);
+      // Counted from the API's own lifetime, not from this phone's clock (which may be wrong).
+      const lifetime = Math.max(1000, presentation.expires_in * 1000);
       setShown({ presentation, expiresAt: Date.now() + lifetime, lifetime });
       setProblem(null);
       if (isRenewal) setRenewals((n) => n + 1);
