@@ -207,3 +207,28 @@ async def test_holding_a_finished_or_unknown_application_is_refused(suite, clien
     assert view["allowed_actions"] == []
     r = await act(client, officer, "0" * 32, "claim")
     assert r.status_code == 404
+
+
+async def test_only_the_holder_acts_on_a_held_application(suite, client, token) -> None:
+    officer, reviewer = await token("officer"), await token("reviewer")
+    await handlers_registered(client, token)
+    app_id = await prereviewed_application(client, await token("applicant-person"), seed=331)
+    assert (await act(client, officer, app_id, "accept")).status_code == 200
+    assert (await act(client, officer, app_id, "claim")).status_code == 200
+    # The reviewer sees nothing to do on it, and acting anyway is refused with who holds it; nothing is written.
+    view = (await client.get(f"/v1/applications/{app_id}", headers=bearer(reviewer))).json()
+    assert view["allowed_actions"] == []
+    before = await written(suite, app_id)
+    for action, body in (("review", {}), ("refuse", {"reason": "材料不全"}), ("assign", {"assignee": "u-reviewer"}),
+                         ("release", {})):
+        r = await act(client, reviewer, app_id, action, body)
+        assert r.status_code == 409, (action, r.text)
+        assert r.json()["assignee"] == "u-officer" and r.json()["status_now"] == "accepted"
+    assert await written(suite, app_id) == before
+    # Handed on by its holder, it is the reviewer's to act on.
+    assert (await act(client, officer, app_id, "assign", {"assignee": "u-reviewer"})).status_code == 200
+    r = await act(client, reviewer, app_id, "review")
+    assert r.status_code == 200 and r.json()["status"] == "under_review", r.text
+    # …and no longer the officer's.
+    r = await act(client, officer, app_id, "release")
+    assert r.status_code == 409 and r.json()["assignee"] == "u-reviewer", r.text

@@ -279,3 +279,25 @@ async def test_the_camera_scans_a_qr_held_up_to_it(suite, client, token, tmp_pat
         await expect(page.locator("video")).to_have_count(0)
         await browser.close()
     assert errors == []
+
+
+async def test_once_opened_the_verifier_opens_and_verifies_with_no_network(open_page: OpenPage, client, token) -> None:
+    """An inspector opened the page once with a network; in a place without one, it opens from the
+    phone (its service worker) and verifies from the keys and the list the phone keeps."""
+    issued = await licence(client, token, seed=709)
+    first, second = await present(client, token, issued["id"]), await present(client, token, issued["id"])
+    page = await open_page("/app/verify", viewport="phone")
+    await verify_text(page, first["token"])
+    await verdict(page, "valid")
+    assert await page.evaluate("""async () => {
+        const registration = await navigator.serviceWorker.ready;
+        if (!navigator.serviceWorker.controller) await new Promise((resolve) =>
+            navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true }));
+        return registration.active.scriptURL;
+    }""") == f"{page.url.split('/app/')[0]}/app/verify-sw.js"
+    await page.context.set_offline(True)
+    await page.goto("/app/verify#" + quote(second["token"], safe=":"))
+    await expect(page.get_by_role("heading", name="亮证核验", level=1)).to_be_visible()
+    await verdict(page, "valid")
+    await expect(page.locator("[data-check=online]")).to_contain_text("未联网")
+    await expect(page.locator("[data-check=status-list]")).to_contain_text("本设备缓存")

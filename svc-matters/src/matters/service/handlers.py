@@ -11,7 +11,7 @@ from sqlalchemy import func, select, true
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.auth import BUREAU, Principal, sees_every_department
+from kit.auth import BUREAU, Principal, Role, sees_every_department
 from kit.db import Database
 from kit.errors import Conflict, FieldError, Forbidden, ValidationFailed
 from matters import messages
@@ -74,8 +74,20 @@ async def list_handlers(session: AsyncSession, principal: Principal, department:
     return await _views(session, _of_department(wanted) if wanted != BUREAU else true())
 
 
+def held_by_colleague(app: Application, principal: Principal) -> bool:
+    """Someone else holds ``app``: only they act on it (or hand it on) until they release it; ops may
+    step in (a colleague away, a queue to rebalance)."""
+    return (app.assignee_subject is not None and app.assignee_subject != principal.subject
+            and not principal.has_role(Role.OPS_ADMIN))
+
+
 def check_holding(app: Application, action: str, principal: Principal, body: ActionRequest) -> None:
-    """The inputs and the holder a holding action needs, before anything is written."""
+    """The inputs and the holder a holding action needs, before anything is written; a staff action on an
+    application a colleague holds is refused (the applicant's own actions are not staff work)."""
+    if principal.is_staff and action not in ("claim", "submit", "supplement", "withdraw") \
+            and held_by_colleague(app, principal):
+        raise Conflict(messages.HELD_BY_COLLEAGUE.format(assignee=app.assignee_subject), status_now=app.status,
+                       assignee=app.assignee_subject)
     if action != "assign" and body.assignee is not None:
         raise ValidationFailed(messages.ASSIGNEE_ONLY_FOR_ASSIGN, errors=[
             FieldError.of("assignee", messages.ASSIGNEE_FIELD_UNEXPECTED, "unexpected")])

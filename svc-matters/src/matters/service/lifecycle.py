@@ -177,6 +177,8 @@ def actions_open_to(app: Application, principal: Principal) -> list[str]:
     status, the role, the owner or the holder), for views that show only those."""
     names = APPLICATION_MACHINE.action_names(app.status, principal, kind=app.matter_kind)
     mine, held = app.assignee_subject == principal.subject, app.assignee_subject is not None
+    if principal.is_staff and handlers.held_by_colleague(app, principal):
+        return []
     return [a for a in names if not (
         (a in OWNER_ONLY and app.applicant_subject != principal.subject)
         or (a == "claim" and held) or (a == "release" and not mine))]

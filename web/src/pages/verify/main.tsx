@@ -137,3 +137,8 @@ function Page() {
 }
 
 render(<Page />, document.getElementById("root")!);
+
+// Opened once with a network, the page opens again without one (public/verify-sw.js).
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/app/verify-sw.js", { scope: "/app/verify" }).catch(() => undefined);
+}
