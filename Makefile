@@ -26,8 +26,10 @@ browser:  ## Debian's Chromium and a CJK font for the browser tests (never a bro
 run: setup web  ## local PostgreSQL + NATS unless DATABASE_URL / NATS_URL are set, migrations, six processes
 	@$(UV) run --frozen lvrong-run
 
+# Two sessions side by side (tests/run_sessions.py): the integration suite with the browser in one, the
+# unit, fault, production and scale tests in the other.
 test: setup web browser  ## unit, integration and browser tests against real PostgreSQL and NATS
-	@$(UV) run --frozen pytest
+	@$(UV) run --frozen python tests/run_sessions.py
 
 test-unit: setup
 	@$(UV) run --frozen pytest tests/kit tests/matters

@@ -21,8 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # suite lives for the whole session while the calendar-boundary, production, fault and scale suites
 # start their own), and CI's server allows 100 connections: each service process pools 6 here instead
 # of production's 20, unless the environment says otherwise. Every suite inherits it (platform_environment).
+# `make test` runs two sessions at once (tests/run_sessions.py: the integration suite with the browser in
+# one, everything else in the other), so each process pools 4 on a server of 100 connections.
+SESSION = os.environ.get("LVRONG_TEST_SESSION", "")
 for _service in ("gateway", "matters", "prequal", "licences", "helpdesk", "knowledge"):
-    os.environ.setdefault(f"{_service.upper()}_DATABASE_POOL_SIZE", "6")
+    os.environ.setdefault(f"{_service.upper()}_DATABASE_POOL_SIZE", "4" if SESSION else "6")
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -41,7 +44,9 @@ def servers() -> Servers:
     # fsync off for the tests' own local PostgreSQL only: its databases are dropped and recreated by every
     # run, so a crash loses nothing worth keeping, and the suite runs faster (`make run` keeps fsync on).
     try:
-        found = Servers.configured_or_local(ROOT / "var" / "test", postgres_port=54339, nats_port=free_port(),
+        # Each session its own local servers (data directory and PostgreSQL port), when they are local.
+        found = Servers.configured_or_local(ROOT / "var" / (f"test-{SESSION}" if SESSION else "test"),
+                                            postgres_port=54339 + (SESSION == "others"), nats_port=free_port(),
                                             durable=False)
     except Exception as e:  # said once, plainly, instead of an error in every test
         pytest.exit(f"the test servers could not be started: {type(e).__name__}: {e}", returncode=3)

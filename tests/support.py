@@ -29,9 +29,6 @@ from kit.natsauth import ADMIN, NatsClient
 
 # The web front end as `make web` builds it; the integration suite's gateway serves it under /app/.
 WEB_ROOT = Path(__file__).resolve().parents[1] / "web" / "dist"
-# 亮证 codes of the integration suite live 45 s (production: 120 s): the applicant page's renewal before
-# expiry happens within a test, and a thousand codes made for the verifier's benchmark stay valid.
-PRESENTATION_TTL_SECONDS = 45
 
 
 async def connect(database_url: str, database: str = "postgres") -> asyncpg.Connection:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from kit.devstack import SERVICE_PORTS, Suite, free_port, migrate_all, platform_environment
 from kit.natsauth import NatsClient
-from support import PRESENTATION_TTL_SECONDS, WEB_ROOT, drop_databases, drop_streams, nats_admin, write_test_calendar
+from support import WEB_ROOT, drop_databases, drop_streams, nats_admin, write_test_calendar
 
 SERVICES = list(SERVICE_PORTS)  # the gateway too: it keeps its rate-limit counters in a database
 # Overridable so that several test runs can share one PostgreSQL server (each with its own NATS).
@@ -60,7 +60,6 @@ def suite(servers) -> RunningSuite:
     env["GATEWAY_DEV_ISSUER_KEY_DIR"] = str(log_dir / "dev-issuer")
     env["LOG_LEVEL"] = os.environ.get("LOG_LEVEL", "INFO")
     env["GATEWAY_WEB_ROOT"] = str(WEB_ROOT)
-    env["LICENCES_PRESENTATION_TTL_SECONDS"] = str(PRESENTATION_TTL_SECONDS)
     env["CALENDAR_DIR"] = str(write_test_calendar(log_dir / "calendar")["directory"])
     # Stall detection every half second, and one threshold from the environment: 退回补正 (off by
     # default) stalls after 3 working days. Tests make applications idle by moving status_since back.

@@ -6,7 +6,6 @@ plainly that a suspended licence cannot be shown."""
 from __future__ import annotations
 
 import re
-import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,12 +23,13 @@ from browser_support import (
 )
 from playwright.async_api import Locator, Page, expect
 
-from support import PDF, PRESENTATION_TTL_SECONDS, bearer
+from support import PDF, bearer
 
 pytestmark = pytest.mark.integration
 
-# 亮证 codes live PRESENTATION_TTL_SECONDS in this suite (integration/conftest.py; production 120 s), so
-# the page's renewal before expiry is seen within the test.
+# 亮证 codes live two minutes (svc-licences' default); the page's own clock is moved on (Playwright's
+# clock) to see it renew a code before it expires, without waiting for it.
+PRESENTATION_TTL_SECONDS = 120
 
 async def my_applications(client: httpx.AsyncClient, tok: str) -> list[str]:
     r = await client.get("/v1/applications", params={"limit": 100}, headers=bearer(tok))
@@ -74,12 +74,14 @@ async def test_a_company_applies_follows_live_and_shows_its_licence_on_a_phone(
     await expect(page.get_by_text("智能预填：已为您填好")).to_be_visible()
     await check_accessibility(page)
 
-    # A bad form: the dry run lists every problem (per field, per rule) and nothing is submitted.
+    # A bad form: the dry run lists every problem (per field, per rule) and nothing is submitted. (Pre-fill
+    # may have brought the company's earlier project from its other applications: the name is cleared.)
+    await page.get_by_label("工程名称").fill("")
     await page.get_by_label("联系人手机号码").fill("123")
     await page.get_by_role("button", name="预审检查").click()
     await expect(page.get_by_text("需修改的问题")).to_be_visible()
     problems = page.locator("#check-result li")
-    assert await problems.count() >= 5, await page.locator("#check-result").inner_text()
+    assert await problems.count() >= 2, await page.locator("#check-result").inner_text()
     await expect(page.get_by_label("工程名称")).to_have_attribute("aria-invalid", "true")
     await expect(page.get_by_label("联系人手机号码")).to_have_attribute("aria-invalid", "true")
     await page.get_by_role("button", name="提交申请").click()  # submit runs the same check first
@@ -131,16 +133,18 @@ async def test_a_company_applies_follows_live_and_shows_its_licence_on_a_phone(
     await check_accessibility(page)
 
     # 亮证: the QR code decodes to a presentation an inspector verifies; renewed before it expires.
+    # The page's timers and Date from here on are Playwright's clock, flowing as time does until moved on.
+    await page.clock.install()
+    await page.reload()
     await page.get_by_role("link", name="亮证").click()
     await expect(page.get_by_role("img", name="亮证二维码")).to_be_visible()
-    shown_at = time.monotonic()
     first = await qr_text(page, "applicant-qr-first")
     await expect(page.get_by_text("秒后失效，到期前自动更新")).to_be_visible()
     await check_accessibility(page)
     await screenshot(page, "applicant-licence-qr-phone")
-    await expect(page.get_by_text("已自动更新 1 次", exact=True)).to_be_visible(timeout=PRESENTATION_TTL_SECONDS * 1000)
-    renewed_after = time.monotonic() - shown_at
-    assert renewed_after < PRESENTATION_TTL_SECONDS, f"renewed {renewed_after:.1f} s after it was shown"
+    # Five sixths of the code's life later (as if the phone had lain there), it has been renewed: before it expired.
+    await page.clock.fast_forward(PRESENTATION_TTL_SECONDS * 1000 * 5 // 6)
+    await expect(page.get_by_text("已自动更新 1 次", exact=True)).to_be_visible()
     second = await qr_text(page, "applicant-qr-renewed")
     assert second != first and second.startswith("LR1:")
     r = await client.post("/v1/verifications", json={"presentation": second}, headers=bearer(inspector))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -88,20 +89,27 @@ async def test_ops_see_every_promise_and_chart_with_its_data(open_page: OpenPage
     period = {"from": await page.locator("#period-from").input_value(), "to": await page.locator("#period-to").input_value()}
     ops = bearer(await token("ops"))
 
-    # The promises, each beside its target, met or not in words.
+    # The promises, each beside its target, met or not in words — as the figures say (the suite's other
+    # tests have filed and answered much besides this module's own, so the figures are read, not assumed).
     prereview = page.locator("#promise-prereview")
-    await expect(prereview).to_contain_text("100.0 %")
     await expect(prereview).to_contain_text("≥ 90.0 %")
-    await expect(prereview.locator(".badge")).to_have_text("达标")
     await expect(prereview).to_contain_text(f"{period['from']} – {period['to']}")
-    await expect(page.locator("#promise-first-response .badge")).to_have_text("达标")
-    await expect(page.locator("#promise-hotline .badge")).to_have_text("无数据")  # no call was transferred
+    counted = re.search(r"(\d+) / (\d+)", await prereview.inner_text())
+    assert counted and int(counted[2]) >= 2, await prereview.inner_text()
+    await expect(prereview).to_contain_text(f"{100 * int(counted[1]) / int(counted[2]):.1f} %")
     assistant = (await client.get("/v1/knowledge/reports", headers=ops)).json()["assistant"]
     assert assistant["sessions"] >= 1
     await expect(page.locator("#promise-assistant")).to_contain_text(f"{assistant['resolved']} / {assistant['sessions']}")
-    promise_rows = {r[0]: r for r in await table_rows(page, "promises")}
-    assert promise_rows["智能预审覆盖率"][1:4] == ["100.0 %", "≥ 90.0 %", "达标"]
-    assert promise_rows["人工首次响应 ≤ 60 秒"][3] == "达标"
+    promise_rows = await table_rows(page, "promises")
+    assert {r[0] for r in promise_rows} >= {"智能预审覆盖率", "人工首次响应 ≤ 60 秒", "12345 三方转接接通率"}
+    for name, value, target, verdict in (row[:4] for row in promise_rows):
+        assert target.startswith("≥ ") and target.endswith(" %"), target
+        if value == "—":
+            assert verdict == "无数据", name
+        else:
+            met = float(value.removesuffix(" %")) >= float(target[2:].removesuffix(" %"))
+            assert verdict == ("达标" if met else "未达标"), (name, value, target, verdict)
+    assert dict((r[0], r[3]) for r in promise_rows)["人工首次响应 ≤ 60 秒"] != "无数据"  # a ticket was answered
 
     # Volume and time per stage over time: the tables are the API's series, bucket by bucket.
     series = (await client.get("/v1/cockpit/series", params={**period, "interval": "day"}, headers=ops)).json()
@@ -155,14 +163,16 @@ async def test_one_matter_by_week_and_in_english(open_page: OpenPage, client: ht
     expected = [[b["start"], *(str(b[k]) for k in ("received", "accepted", "decided", "overdue"))] for b in series["buckets"]]
     await expect(page.locator("#volume-table tbody tr")).to_have_count(len(expected))
     assert await table_rows(page, "volume") == expected
+    verdict = await page.locator("#promise-prereview .badge").inner_text()
     await page.get_by_role("button", name="English").click()
-    await expect(page.locator("#promise-prereview .badge")).to_have_text("Met")
+    await expect(page.locator("#promise-prereview .badge")).to_have_text(
+        {"达标": "Met", "未达标": "Not met", "无数据": "No data"}[verdict])
     await check_accessibility(page)
 
 
 async def test_the_cockpit_on_a_phone(open_page: OpenPage, figures_made) -> None:
     page = await open_cockpit(open_page, "phone")
-    await expect(page.locator("#promise-prereview .badge")).to_have_text("达标")
+    await expect(page.locator("#promise-prereview .badge")).to_have_text(re.compile("^(达标|未达标)$"))
     # Stacked: the charts are one column, as wide as the screen allows.
     boxes = [await page.locator(f"#{f}-title").locator("..").bounding_box() for f in ("volume", "stages")]
     assert boxes[0] and boxes[1] and boxes[0]["x"] == boxes[1]["x"] and boxes[1]["y"] > boxes[0]["y"]

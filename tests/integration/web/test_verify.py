@@ -202,7 +202,7 @@ async def test_a_thousand_presentations_verify_offline_in_the_page_under_five_se
     template = claims_of(shown["token"])
     # A thousand presentations of that licence signed with the issuer's own key, each its own cti: what
     # the API hands out (a single code through it is verified first), without waiting for a thousand
-    # round trips through the audit trail, which would outlive the suite's 45 s presentation lifetime.
+    # round trips through the audit trail (25 a second here), which would outlive the first codes' two minutes.
     private, kid = issuer_key()
     now = int(time.time())
     texts = [signed_presentation({**template, 6: now, 4: now + 120, 7: os.urandom(8)}, private, kid)

@@ -1,0 +1,44 @@
+"""``make test``: two pytest sessions side by side on the machine's two cores — the integration suite
+(tests/integration, the six processes and the browser) in one, every other test (unit, fault,
+production, scale, deployment) in the other, which start suites of their own. Their output is
+streamed line by line, each line marked with its session; the exit status is the worse of the two.
+
+Most of either session is waiting (services starting, outages held, pages loading), so together they
+take about as long as the longer one. Arguments are passed to both sessions."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+SESSIONS = {"integration": ["tests/integration"], "others": ["tests", "--ignore=tests/integration"]}
+
+
+def main() -> int:
+    processes = {}
+    for name, paths in SESSIONS.items():
+        env = os.environ | {"LVRONG_TEST_SESSION": name, "PYTHONUNBUFFERED": "1"}
+        processes[name] = subprocess.Popen([sys.executable, "-m", "pytest", *paths, *sys.argv[1:]], env=env,
+                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    lock = threading.Lock()
+
+    def relay(name: str, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            with lock:
+                sys.stdout.write(f"[{name}] {line}")
+                sys.stdout.flush()
+
+    threads = [threading.Thread(target=relay, args=item) for item in processes.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    codes = {name: process.wait() for name, process in processes.items()}
+    print("sessions: " + ", ".join(f"{name} exit {code}" for name, code in codes.items()), flush=True)
+    return max(codes.values())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
