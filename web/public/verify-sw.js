@@ -14,6 +14,7 @@ async function precache() {
   const response = await fetch(PAGE, { cache: "no-cache" });
   if (!response.ok) return;
   const html = await response.clone().text();
+  // The page's scripts and styles: every file of /app/assets/ it names.
   const assets = [...html.matchAll(/(?:src|href)="(\/app\/assets\/[^"]+)"/g)].map((m) => m[1]);
   await cache.put(PAGE, response);
   await cache.addAll(assets);
