@@ -13,6 +13,7 @@ from aiohttp import web
 from gateway.app import create_app
 from gateway.settings import Settings
 from kit.devstack import free_port
+from support import until
 
 
 @contextlib.asynccontextmanager
@@ -27,10 +28,9 @@ async def running_gateway(key_dir: Path, port: int | None = None, **settings: ob
     server = uvicorn.Server(uvicorn.Config(create_app(Settings(**options)), host="127.0.0.1", port=port,
                                            log_config=None, lifespan="on", proxy_headers=False))
     task = asyncio.create_task(server.serve())
-    for _ in range(250):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)  # uvicorn offers no event for "started"
+    await until(lambda: server.started or task.done(), "the gateway listening", within=5)
+    if task.done():
+        task.result()  # it stopped while starting: its error, not a wait
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

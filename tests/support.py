@@ -266,16 +266,12 @@ async def matter(client: Any, token: str, code: str) -> dict[str, Any]:
 async def wait_status(client: Any, token: str, app_id: str, wanted: set[str], seconds: float = 15) -> dict[str, Any]:
     """Poll the application until its status is one of ``wanted`` (events arrive asynchronously)."""
 
-    deadline = time.monotonic() + seconds
-    body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+    async def application() -> dict[str, Any]:
         r = await client.get(f"/v1/applications/{app_id}", headers=bearer(token))
         assert r.status_code == 200, r.text
-        body = r.json()
-        if body["status"] in wanted:
-            return body
-        await asyncio.sleep(0.05)
-    pytest.fail(f"{app_id} did not reach {wanted} within {seconds:.0f} s (is {body.get('status')}: {body.get('last_step')})")
+        return dict(r.json())
+
+    return await eventually(application, lambda body: body["status"] in wanted, f"{app_id} reaching {wanted}", seconds)
 
 
 async def wait_for_verdict(client: Any, token: str, app_id: str) -> dict[str, Any]:
@@ -410,15 +406,48 @@ async def wait_licence_known(suite: Any, service: str, licence_id: str, status: 
                              seconds: float = 15) -> None:
     """Wait until ``service``'s read model of licences (``kit.licence_read_model``) has the licence in
     ``status``: its consumer writes the row in the handler's transaction."""
+    await eventually(lambda: _fetchval(suite, service, "SELECT status FROM known_licences WHERE licence_id = $1",
+                                       licence_id),
+                     lambda found: found == status, f"svc-{service} learning of licence {licence_id} as {status}",
+                     seconds)
 
-    deadline = time.monotonic() + seconds
-    found = None
-    while time.monotonic() < deadline:
-        found = await _fetchval(suite, service, "SELECT status FROM known_licences WHERE licence_id = $1", licence_id)
-        if found == status:
-            return
-        await asyncio.sleep(0.05)
-    pytest.fail(f"svc-{service} did not learn of licence {licence_id} as {status} within {seconds:.0f} s (is {found})")
+
+# The demo company account's unified social credit code (applicant-company).
+COMPANY_USCC = "91310115MA1H7GXQ3E"
+
+
+async def approved_licence(client: Any, token, code: str = "LR-XK-002", user: str = "applicant-company",
+                           form: dict[str, Any] | None = None, seed: int = 0) -> tuple[str, dict[str, Any]]:
+    """Apply, accept, review and approve; returns (application id, the licence issued for it)."""
+    tok = await token(user)
+    m = await matter(client, tok, code)
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
+    starts_today = {"start_date": today} if any(f["key"] == "start_date" for f in m["fields"]) else {}
+    full = {**valid_form(m, seed), **starts_today,
+            **({"applicant_uscc": COMPANY_USCC} if user == "applicant-company" else {}), **(form or {})}
+    r = await client.post("/v1/applications", json={"matter_code": code, "form": full,
+                                                    "materials": await all_materials(client, tok, m)},
+                          headers=bearer(tok))
+    assert r.status_code == 201, r.text
+    app_id = r.json()["id"]
+    await wait_status(client, tok, app_id, {"prereviewed"})
+    officer, reviewer = await token("officer"), await token("reviewer")
+    for who, action in ((officer, "accept"), (reviewer, "review"), (reviewer, "approve")):
+        assert (await client.post(f"/v1/applications/{app_id}/actions/{action}", json={"reason": "符合条件"},
+                                  headers=bearer(who))).status_code == 200
+    issued = await wait_status(client, tok, app_id, {"licence_issued"})
+    licence_id = issued["last_step"]["details"]["licence_id"]
+    r = await client.get(f"/v1/licences/{licence_id}", headers=bearer(tok))
+    assert r.status_code == 200, r.text
+    return app_id, r.json()
+
+
+
+async def make_overdue(suite: Any, app_id: str) -> None:
+    """Move an accepted application's statutory period into the past (started 60 days ago, due 30 days
+    ago): time cannot be waited for in a test."""
+    await _fetchval(suite, "matters", "UPDATE applications SET clock_started_on = clock_started_on - 60, "
+                                      "clock_due_date = clock_started_on - 30 WHERE id = $1", app_id)
 
 
 # --- evidence that something was handled (never a sleep before asserting that nothing happened) ------
@@ -439,16 +468,10 @@ async def handled(suite: Any, service: str, event_id: str, *, consumer: str | No
 
     ``suite`` is anything with ``async db(service) -> asyncpg.Connection`` (the integration suite)."""
 
-    deadline = time.monotonic() + seconds
-    while True:
-        found = await _fetchval(suite, service, "SELECT consumer FROM processed_events WHERE event_id = $1 "
-                                                "AND ($2::text IS NULL OR consumer = $2) LIMIT 1", event_id, consumer)
-        if found is not None:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"svc-{service} did not handle event {event_id} within {seconds:.0f} s"
-                        + (f" (consumer {consumer})" if consumer else ""))
-        await asyncio.sleep(0.05)
+    return str(await until(
+        lambda: _fetchval(suite, service, "SELECT consumer FROM processed_events WHERE event_id = $1 "
+                                          "AND ($2::text IS NULL OR consumer = $2) LIMIT 1", event_id, consumer),
+        f"svc-{service} handling event {event_id}" + (f" (consumer {consumer})" if consumer else ""), within=seconds))
 
 
 async def ticked(suite: Any, service: str, job: str, *, ticks: int = 1, seconds: float = 15) -> None:
@@ -458,15 +481,9 @@ async def ticked(suite: Any, service: str, job: str, *, ticks: int = 1, seconds:
 
     since = await _fetchval(suite, service, "SELECT clock_timestamp()")
     consumer = f"scheduler:{job}"[:128]
-    deadline = time.monotonic() + seconds
-    while True:
-        ran = await _fetchval(suite, service, "SELECT count(*) FROM processed_events WHERE consumer = $1 "
-                                              "AND handled_at > $2", consumer, since)
-        if ran >= ticks:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"svc-{service}'s job {job} ran {ran} of {ticks} ticks within {seconds:.0f} s")
-        await asyncio.sleep(0.05)
+    await eventually(lambda: _fetchval(suite, service, "SELECT count(*) FROM processed_events WHERE consumer = $1 "
+                                                       "AND handled_at > $2", consumer, since),
+                     lambda ran: ran >= ticks, f"svc-{service}'s job {job} running {ticks} ticks (ran)", seconds)
 
 
 async def consumers_settled(client: NatsClient, stream: str, durables: list[str] | None = None, *,
@@ -484,20 +501,24 @@ async def consumers_settled(client: NatsClient, stream: str, durables: list[str]
         js = nc.jetstream()
         last = (await js.stream_info(stream)).state.last_seq
         waiting = durables if durables is not None else [c.name for c in await js.consumers_info(stream)]
-        deadline = time.monotonic() + seconds
-        while True:
-            behind = {}
+        behind: dict[str, str] = {}
+
+        async def through() -> bool:
+            nonlocal waiting
+            behind.clear()
             for name in waiting:
                 info = await js.consumer_info(stream, name)
                 if not (info.ack_floor.stream_seq >= last or (info.num_pending == 0 and info.num_ack_pending == 0)):
                     behind[name] = (f"ack floor {info.ack_floor.stream_seq}, pending {info.num_pending}, "
                                     f"unacknowledged {info.num_ack_pending}")
-            if not behind:
-                return last
-            if time.monotonic() > deadline:
-                pytest.fail(f"consumers of {stream} not through sequence {last} within {seconds:.0f} s: {behind}")
             waiting = list(behind)
-            await asyncio.sleep(0.05)
+            return not behind
+
+        try:
+            await until(through, f"consumers of {stream} through sequence {last}", within=seconds)
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {behind}") from None
+        return last
     finally:
         await nc.close()
 
@@ -506,15 +527,9 @@ async def outbox_published(suite: Any, service: str, *, seconds: float = 15) -> 
     """Wait until ``service``'s outbox relay has published every event written before this call."""
 
     written = await _fetchval(suite, service, "SELECT coalesce(max(position), 0) FROM outbox")
-    deadline = time.monotonic() + seconds
-    while True:
-        waiting = await _fetchval(suite, service, "SELECT count(*) FROM outbox WHERE published_at IS NULL "
-                                                  "AND position <= $1", written)
-        if waiting == 0:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"svc-{service} left {waiting} events unpublished for {seconds:.0f} s")
-        await asyncio.sleep(0.05)
+    await eventually(lambda: _fetchval(suite, service, "SELECT count(*) FROM outbox WHERE published_at IS NULL "
+                                                       "AND position <= $1", written),
+                     lambda waiting: waiting == 0, f"svc-{service} publishing its outbox (events left)", seconds)
 
 
 async def settled(suite: Any, producer: str, durables: list[str] | None = None, *, seconds: float = 15) -> int:

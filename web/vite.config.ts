@@ -1,10 +1,25 @@
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { defineConfig } from "vite";
+import { type Plugin, defineConfig } from "vite";
+
+// What every page's head holds besides its title, written once: the phone viewport, the theme colour
+// and the icon, inline (no request for it, online or off — the verifier opens without a network).
+const ICON = readFileSync(resolve(import.meta.dirname, "src/shared/icon.svg"), "utf8").trim();
+const sharedHead: Plugin = {
+  name: "lvrong-shared-head",
+  transformIndexHtml: () => [
+    { tag: "meta", attrs: { name: "viewport", content: "width=device-width, initial-scale=1" }, injectTo: "head" },
+    { tag: "meta", attrs: { name: "theme-color", content: "#1b6b3a" }, injectTo: "head" },
+    { tag: "link", attrs: { rel: "icon", type: "image/svg+xml", href: `data:image/svg+xml,${encodeURIComponent(ICON)}` },
+      injectTo: "head" },
+  ],
+};
 
 // Four pages, each its own entry so the verifier an inspector opens on a phone loads only what it
 // needs. Served by the gateway under /app/ (gateway/src/gateway/web.py).
 export default defineConfig({
   base: "/app/",
+  plugins: [sharedHead],
   oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
   build: {
     outDir: "dist",

@@ -20,6 +20,7 @@ import pytest
 from kit.calendar import local_date
 from kit.contracts.licences import LicenceIssued
 from support import (
+    COMPANY_USCC,
     all_materials,
     bearer,
     issue_quarantine_document,
@@ -36,7 +37,6 @@ pytestmark = pytest.mark.integration
 MATTER = "LR-XK-001"  # 植物检疫证书
 EXEMPTED = "destination_requirement"  # a 林业有害生物调运检疫要求书 may stand in for it
 OTHER_TYPE = "origin_quarantine_certificate"  # only a 产地检疫合格证 may stand in for it
-COMPANY_USCC = "91310115MA1H7GXQ3E"  # the demo company account's credit code
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,14 @@ from joserfc.jwk import ECKey, KeySet
 from PIL import Image
 from stdnum.iso7064 import mod_37_36
 
-from support import all_materials, bearer, connect_nats, handled, matter, ticked, valid_form, wait_status
+from support import (
+    COMPANY_USCC,
+    approved_licence,
+    bearer,
+    connect_nats,
+    handled,
+    ticked,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +54,6 @@ os.environ.setdefault("LICENCES_EXPIRY_INTERVAL_SECONDS", "0.5")
 os.environ.setdefault("LICENCES_KEY_RELOAD_SECONDS", "0.5")
 KEY_DIR = Path(os.environ["LICENCES_KEY_DIR"])
 
-COMPANY_USCC = "91310115MA1H7GXQ3E"
 
 
 def b64url_decode(text: str) -> bytes:
@@ -74,31 +80,6 @@ async def eventually(probe, ok, what: str, seconds: float = 20) -> Any:
             return value
         await asyncio.sleep(0.1)
     pytest.fail(f"{what} did not happen within {seconds} s (last: {value})")
-
-
-async def approved_licence(client: httpx.AsyncClient, token, code: str = "LR-XK-002", user: str = "applicant-company",
-                           form: dict[str, Any] | None = None, seed: int = 0) -> tuple[str, dict[str, Any]]:
-    """Apply, accept, review and approve; returns (application id, the licence issued for it)."""
-    tok = await token(user)
-    m = await matter(client, tok, code)
-    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
-    starts_today = {"start_date": today} if any(f["key"] == "start_date" for f in m["fields"]) else {}
-    full = {**valid_form(m, seed), **starts_today,
-            **({"applicant_uscc": COMPANY_USCC} if user == "applicant-company" else {}), **(form or {})}
-    r = await client.post("/v1/applications", json={"matter_code": code, "form": full,
-                                                    "materials": await all_materials(client, tok, m)},
-                          headers=bearer(tok))
-    assert r.status_code == 201, r.text
-    app_id = r.json()["id"]
-    await wait_status(client, tok, app_id, {"prereviewed"})
-    officer, reviewer = await token("officer"), await token("reviewer")
-    for who, action in ((officer, "accept"), (reviewer, "review"), (reviewer, "approve")):
-        assert (await act(client, who, app_id, action, reason="符合条件")).status_code == 200
-    issued = await wait_status(client, tok, app_id, {"licence_issued"})
-    licence_id = issued["last_step"]["details"]["licence_id"]
-    r = await client.get(f"/v1/licences/{licence_id}", headers=bearer(tok))
-    assert r.status_code == 200, r.text
-    return app_id, r.json()
 
 
 async def issuer_keys(client: httpx.AsyncClient) -> KeySet:

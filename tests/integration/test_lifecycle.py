@@ -15,6 +15,7 @@ from support import (
     all_materials,
     bearer,
     connect_nats,
+    make_overdue,
     matter,
     prereviewed_application,
     settled,
@@ -263,12 +264,7 @@ async def test_overdue_clock_is_listed_and_flagged(suite, client, token) -> None
     app_id = await prereviewed(client, token, seed=91)
     await act(client, officer, app_id, "accept")
     # Arrange an accepted application whose statutory period ran out (time cannot be waited for here).
-    conn = await suite.db("matters")
-    try:
-        await conn.execute("UPDATE applications SET clock_started_on = clock_started_on - 60, "
-                           "clock_due_date = clock_started_on - 30 WHERE id = $1", app_id)
-    finally:
-        await conn.close()
+    await make_overdue(suite, app_id)
     view = (await client.get(f"/v1/applications/{app_id}", headers=bearer(officer))).json()
     assert view["clock"]["overdue"] is True and view["clock"]["working_days_left"] < 0
     overdue = (await client.get("/v1/applications", params={"overdue": "true", "limit": 100},

@@ -29,7 +29,7 @@ from gateway.ratelimit import RateLimit, RateLimiter
 from gateway.routes import TOKEN_ENDPOINT_RATE_LIMIT, Route, RoutingTable
 from gateway.scopes import ScopeTable
 from gateway.settings import Settings
-from gateway.web import WebFiles, login_configuration, page_headers
+from gateway.web import WebFiles, login_configuration
 from kit.auth import TokenVerifier, http_jwks_loader
 from kit.errors import (
     PROBLEM_MEDIA_TYPE,
@@ -154,34 +154,39 @@ def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, m
         async def home() -> RedirectResponse:
             return RedirectResponse("/app/", status_code=307)
 
+        web = WebFiles(settings)
+        login = login_configuration(settings)
+
         @app.get("/app/config.json", tags=["web"], summary="How the web pages log people in")
         async def web_configuration() -> JSONResponse:
-            return JSONResponse(login_configuration(settings), headers={"Cache-Control": "no-cache", **page_headers(settings)})
+            return JSONResponse(login, headers={"Cache-Control": "no-cache", **web.headers})
 
         # Not checked at start: `make run` builds the pages beside the running suite.
-        app.mount("/app", WebFiles(settings), name="web")
+        app.mount("/app", web, name="web")
 
     return app
 
 
-def gateway_limits(settings: Settings, route: Route) -> RateLimit:
-    """The route's declared limits, as configured (``GATEWAY_RATE_LIMITS``) and scaled."""
-    declared = route.rate_limit
-    override = settings.rate_limits.get(route.prefix, {})
+def configured(declared: RateLimit, settings: Settings, prefix: str = "", key: str = "") -> RateLimit:
+    """``declared`` as ``GATEWAY_RATE_LIMITS`` adjusts it for the route ``prefix`` (its ``<key>per_client``,
+    ``<key>per_ip`` and ``<key>window_seconds``), scaled by ``GATEWAY_RATE_LIMIT_MULTIPLIER``."""
+    override = settings.rate_limits.get(prefix, {})
     scale = settings.rate_limit_multiplier
-    return RateLimit(per_client=int(override.get("per_client", declared.per_client) * scale),
-                     per_ip=int(override.get("per_ip", declared.per_ip) * scale),
-                     window_seconds=int(override.get("window_seconds", declared.window_seconds)))
+    return RateLimit(per_client=int(override.get(f"{key}per_client", declared.per_client) * scale),
+                     per_ip=int(override.get(f"{key}per_ip", declared.per_ip) * scale),
+                     window_seconds=int(override.get(f"{key}window_seconds", declared.window_seconds)))
+
+
+def gateway_limits(settings: Settings, route: Route) -> RateLimit:
+    """The route's declared limits, as configured and scaled."""
+    return configured(route.rate_limit, settings, route.prefix)
 
 
 def anonymous_limits(settings: Settings, route: Route) -> RateLimit | None:
-    """The route's limit for callers without a token (``anonymous_per_ip`` in ``GATEWAY_RATE_LIMITS``), scaled."""
-    declared = route.anonymous_rate_limit
-    if declared is None:
+    """The route's limit for callers without a token (``anonymous_per_ip`` … in ``GATEWAY_RATE_LIMITS``), scaled."""
+    if route.anonymous_rate_limit is None:
         return None
-    override = settings.rate_limits.get(route.prefix, {})
-    return RateLimit(per_ip=int(override.get("anonymous_per_ip", declared.per_ip) * settings.rate_limit_multiplier),
-                     window_seconds=declared.window_seconds)
+    return configured(route.anonymous_rate_limit, settings, route.prefix, key="anonymous_")
 
 
 # Sent with every proxied answer: an API response is data, never a page to render, frame or cache.
@@ -210,9 +215,7 @@ class Gateway:
         self.limits = {r.prefix: gateway_limits(settings, r) for r in table.routes}
         self.anonymous_limits = {r.prefix: limit for r in table.routes if (limit := anonymous_limits(settings, r))}
         self.trusted_proxies = settings.trusted_proxy_networks
-        self.token_endpoint_limit = RateLimit(
-            per_ip=int(TOKEN_ENDPOINT_RATE_LIMIT.per_ip * settings.rate_limit_multiplier),
-            window_seconds=TOKEN_ENDPOINT_RATE_LIMIT.window_seconds)
+        self.token_endpoint_limit = configured(TOKEN_ENDPOINT_RATE_LIMIT, settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -11,7 +11,7 @@ import pytest
 from browser_support import OpenPage, approve_on_workbench, check_accessibility, log_in, screenshot
 from playwright.async_api import Page, expect
 
-from support import bearer, prereviewed_application, until
+from support import bearer, make_overdue, prereviewed_application, until
 
 pytestmark = pytest.mark.integration
 
@@ -27,12 +27,7 @@ async def overdue_application(suite, client: httpx.AsyncClient, token) -> str:
     app_id = await prereviewed_application(client, await token("applicant-person"), seed=501)
     r = await client.post(f"/v1/applications/{app_id}/actions/accept", json={}, headers=bearer(await token("officer")))
     assert r.status_code == 200, r.text
-    conn = await suite.db("matters")
-    try:
-        await conn.execute("UPDATE applications SET clock_started_on = clock_started_on - 60, "
-                           "clock_due_date = clock_started_on - 30 WHERE id = $1", app_id)
-    finally:
-        await conn.close()
+    await make_overdue(suite, app_id)
     return app_id
 
 

@@ -27,7 +27,7 @@ from joserfc.jwk import ECKey
 from PIL import Image
 from playwright.async_api import Page, async_playwright, expect
 
-from support import _fetchval, bearer, issue_quarantine_document
+from support import COMPANY_USCC, _fetchval, approved_licence, bearer, issue_quarantine_document
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,6 @@ pytestmark = pytest.mark.integration
 # as tests/integration/test_licences.py does; the first module collected sets it for the suite.
 os.environ.setdefault("LICENCES_KEY_DIR", tempfile.mkdtemp(prefix="lvrong-licence-keys-"))
 KEY_DIR = Path(os.environ["LICENCES_KEY_DIR"])
-COMPANY_USCC = "91310115MA1H7GXQ3E"
 
 
 async def licence(client: httpx.AsyncClient, token, seed: int) -> dict[str, Any]:
@@ -226,8 +225,6 @@ async def test_a_thousand_presentations_verify_offline_in_the_page_under_five_se
 
 async def test_a_data_handle_link_opens_the_page_which_redeems_it_for_a_logged_in_inspector(open_page: OpenPage, client,
                                                                                           token) -> None:
-    from integration.test_licences import approved_licence  # a construction-waste disposal certificate, approved
-
     company = await token("applicant-company")
     _, issued = await approved_licence(client, token, seed=708, form={"waste_volume_m3": 100})
     r = await client.post(f"/v1/licences/{issued['id']}/disposals", json={"vehicle_plate": "沪A12345", "volume_m3": "30.5"},

@@ -6,6 +6,7 @@ import type { Problem } from "@lvrong/client";
 import { ApiError } from "./api";
 import { LoginFailed, completeOidcLogin, loginConfiguration, loginWithPassword, logout, startOidcLogin, useClaims } from "./auth";
 import { pick, setLanguage, t, useLanguage } from "./i18n";
+import type { Tone } from "./labels";
 import { largeText, setLargeText } from "./preferences";
 import "./styles.css";
 
@@ -14,11 +15,12 @@ export interface NavLink {
   label: string;
 }
 
-export function Shell(props: { title: string; nav?: NavLink[]; children: ComponentChildren }) {
+/** ``title`` is the page's one h1; ``tabTitle`` (the view within the page, when it has several) names the tab. */
+export function Shell(props: { title: string; tabTitle?: string; nav?: NavLink[]; children: ComponentChildren }) {
   const lang = useLanguage();
   const who = useClaims();
   const [large, setLarge] = useState(largeText());
-  document.title = `${props.title} · ${t("绿容一网通办", "Lvrong One-Stop Services")}`;
+  document.title = `${props.tabTitle ?? props.title} · ${t("绿容一网通办", "Lvrong One-Stop Services")}`;
   return (
     <>
       <a class="skip-link" href="#main">{t("跳到主要内容", "Skip to main content")}</a>
@@ -138,6 +140,6 @@ export function LoginForm(props: { hint?: string; onLoggedIn?: () => void }) {
 }
 
 /** A status shown in words and colour both (never colour alone). */
-export function Badge(props: { tone: "ok" | "warn" | "bad" | "info"; children: ComponentChildren }) {
+export function Badge(props: { tone: Tone; children: ComponentChildren }) {
   return <span class={`badge badge-${props.tone}`}>{props.children}</span>;
 }

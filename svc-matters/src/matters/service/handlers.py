@@ -17,7 +17,7 @@ from kit.errors import Conflict, FieldError, Forbidden, ValidationFailed
 from matters import messages
 from matters.models import Application, ApplicationHandler
 from matters.schemas import ActionRequest, HandlerView
-from matters.service.statuses import HELD_BY_STAFF, OFFICER, REVIEWER
+from matters.service.statuses import HELD_BY_STAFF, OFFICER, OWNER_ONLY, REVIEWER
 
 HANDLING_ROLES = (OFFICER, REVIEWER)
 
@@ -84,8 +84,7 @@ def held_by_colleague(app: Application, principal: Principal) -> bool:
 def check_holding(app: Application, action: str, principal: Principal, body: ActionRequest) -> None:
     """The inputs and the holder a holding action needs, before anything is written; a staff action on an
     application a colleague holds is refused (the applicant's own actions are not staff work)."""
-    if principal.is_staff and action not in ("claim", "submit", "supplement", "withdraw") \
-            and held_by_colleague(app, principal):
+    if principal.is_staff and action != "claim" and action not in OWNER_ONLY and held_by_colleague(app, principal):
         raise Conflict(messages.HELD_BY_COLLEAGUE.format(assignee=app.assignee_subject), status_now=app.status,
                        assignee=app.assignee_subject)
     if action != "assign" and body.assignee is not None:

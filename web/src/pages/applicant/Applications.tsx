@@ -7,8 +7,9 @@ import { formatDate, formatDateTime, pick, t, useLanguage } from "../../shared/i
 import { Badge, ProblemView } from "../../shared/ui";
 import { asInputValue, type Values } from "./fields";
 import { ApplicationForm } from "./form";
-import { STAGES, stageLabel, statusLabel, statusTone } from "./labels";
-import { useLoad } from "./load";
+import { applicationStatusLabel as statusLabel, applicationStatusTone as statusTone } from "../../shared/labels";
+import { STAGES, stageLabel } from "./labels";
+import { useLoad } from "../../shared/load";
 import type { MaterialRefs } from "./materials";
 import { href } from "./router";
 import { followApplication } from "./sse";

@@ -6,7 +6,7 @@ import { pick, t, useLanguage } from "../../shared/i18n";
 import { ProblemView } from "../../shared/ui";
 import { asInputValue, type Values } from "./fields";
 import { ApplicationForm } from "./form";
-import { useLoad } from "./load";
+import { useLoad } from "../../shared/load";
 import { go, href } from "./router";
 
 export function Apply(props: { code: string }) {

@@ -7,7 +7,7 @@ import { api, unwrap } from "../../shared/api";
 import { formatDate, formatDateTime, t, useLanguage } from "../../shared/i18n";
 import { Badge, problemOf, ProblemView } from "../../shared/ui";
 import { hasLiveData, licenceStatusLabel, licenceTone } from "./labels";
-import { useLoad } from "./load";
+import { useLoad } from "../../shared/load";
 import { QrCode } from "./qr";
 import { href } from "./router";
 

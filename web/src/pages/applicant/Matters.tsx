@@ -3,7 +3,8 @@ import { api, unwrap } from "../../shared/api";
 import { pick, t, useLanguage } from "../../shared/i18n";
 import { Badge, ProblemView } from "../../shared/ui";
 import { kindLabel } from "./labels";
-import { useLoad, yuan } from "./load";
+import { useLoad } from "../../shared/load";
+import { yuan } from "./labels";
 import { href } from "./router";
 
 export function MatterList() {

@@ -8,7 +8,7 @@ import { pick, t, useLanguage } from "../../shared/i18n";
 import { Badge, problemOf, ProblemView } from "../../shared/ui";
 import { licenceStatusLabel } from "./labels";
 import { LicenceHeading } from "./Licences";
-import { useLoad } from "./load";
+import { useLoad } from "../../shared/load";
 import { QrCode } from "./qr";
 import { href } from "./router";
 

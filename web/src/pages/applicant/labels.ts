@@ -1,35 +1,9 @@
 /** The applicant's words for what the API sends as codes: statuses, stages, sources, licence states. */
 import type { Schemas } from "@lvrong/client";
 import { t } from "../../shared/i18n";
+import { type Tone, words } from "../../shared/labels";
 
-export type Tone = "ok" | "warn" | "bad" | "info";
-type Status = Schemas["ApplicationStatus"];
 type Stage = Schemas["Stage"];
-
-const STATUS: Record<Status, [string, string, Tone]> = {
-  draft: ["草稿", "Draft", "info"],
-  submitted: ["已提交", "Submitted", "info"],
-  prereviewed: ["预审通过", "Pre-review passed", "ok"],
-  returned: ["退回补正", "Returned for correction", "warn"],
-  accepted: ["已受理", "Accepted", "ok"],
-  refused: ["不予受理", "Not accepted", "bad"],
-  under_review: ["审查中", "Under review", "info"],
-  correction_requested: ["需补正材料", "Correction requested", "warn"],
-  approved: ["准予许可", "Approved", "ok"],
-  denied: ["不予许可", "Denied", "bad"],
-  licence_issued: ["已出证", "Licence issued", "ok"],
-  completed: ["已办结", "Completed", "ok"],
-  withdrawn: ["已撤回", "Withdrawn", "bad"],
-};
-
-export function statusLabel(status: Status): string {
-  const [zh, en] = STATUS[status] ?? [status, status];
-  return t(zh, en);
-}
-
-export function statusTone(status: Status): Tone {
-  return STATUS[status]?.[2] ?? "info";
-}
 
 /** 申请→预审→受理→审查→决定→出证→办结 */
 export const STAGES: [Stage, string, string][] = [
@@ -56,8 +30,7 @@ const SOURCES: Record<Schemas["PrefilledField"]["source"], [string, string]> = {
 };
 
 export function sourceLabel(source: Schemas["PrefilledField"]["source"]): string {
-  const [zh, en] = SOURCES[source] ?? [source, source];
-  return t(zh, en);
+  return words(SOURCES, source);
 }
 
 const LICENCE: Record<Schemas["LicenceView"]["status"], [string, string, Tone]> = {
@@ -68,8 +41,7 @@ const LICENCE: Record<Schemas["LicenceView"]["status"], [string, string, Tone]> 
 };
 
 export function licenceStatusLabel(status: Schemas["LicenceView"]["status"]): string {
-  const [zh, en] = LICENCE[status] ?? [status, status];
-  return t(zh, en);
+  return words(LICENCE, status);
 }
 
 export function licenceTone(status: Schemas["LicenceView"]["status"]): Tone {
@@ -83,8 +55,7 @@ export const KINDS: Record<Schemas["MatterSummary"]["kind"], [string, string]> =
 };
 
 export function kindLabel(kind: Schemas["MatterSummary"]["kind"]): string {
-  const [zh, en] = KINDS[kind] ?? [kind, kind];
-  return t(zh, en);
+  return words(KINDS, kind);
 }
 
 /** The 16 districts of Shanghai, as the pre-review accepts them. */
@@ -94,4 +65,9 @@ export const DISTRICTS = ["黄浦区", "徐汇区", "长宁区", "静安区", "�
 /** The construction-waste disposal certificate (建筑垃圾处置证) is the licence with live data (亮数). */
 export function hasLiveData(licence: Schemas["LicenceView"]): boolean {
   return licence.matter_code === "LR-XK-002" || licence.licence_type === "建筑垃圾处置证";
+}
+
+/** 分 → 元, two decimals. */
+export function yuan(fen: number): string {
+  return (fen / 100).toFixed(2);
 }

@@ -1,7 +1,6 @@
 /** The applicant's H5 (/app/): service guides, applying with pre-fill and a dry-run pre-review, my
  * applications followed live, my licences, 亮证 and 亮数 — one page, routed by the address's hash. */
 import { render } from "preact";
-import { useEffect } from "preact/hooks";
 import { useClaims } from "../../shared/auth";
 import { t, useLanguage } from "../../shared/i18n";
 import { LoginForm, Shell } from "../../shared/ui";
@@ -43,10 +42,6 @@ function Page() {
   useLanguage();
   const who = useClaims();
   const route = useRoute();
-  // The tab names the view (the Shell's render named the service; this runs after it).
-  useEffect(() => {
-    document.title = `${who ? titleOf(route) : t("登录", "Log in")} · ${t("绿容一网通办", "Lvrong One-Stop Services")}`;
-  });
   const nav = who ? [
     { href: href("matters"), label: t("办事指南", "Service guides") },
     { href: href("applications"), label: t("我的办件", "My applications") },
@@ -54,7 +49,7 @@ function Page() {
   ] : undefined;
   return (
     // The page's one h1 names the service; each view's own h2 names the view (no heading said twice).
-    <Shell title={t("绿容办事", "Lvrong services")} nav={nav}>
+    <Shell title={t("绿容办事", "Lvrong services")} tabTitle={who ? titleOf(route) : t("登录", "Log in")} nav={nav}>
       {who ? <View route={route} /> : (
         <LoginForm hint={t("个人或企业账号登录后办事。演示账号：applicant-person、applicant-company（密码 demo）。",
           "Log in as a person or a company. Demo users: applicant-person, applicant-company (password demo).")} />

@@ -1,6 +1,6 @@
 /** Hash routing inside the one page /app/: `#/matters/LR-XK-001`, `#/apply/LR-XK-001`, `#/applications/<id>`,
  * `#/licences`, `#/licences/<id>`, `#/licences/<id>/show`, `#/licences/<id>/data`. */
-import { useEffect, useState } from "preact/hooks";
+import { hashParts, useHash } from "../../shared/load";
 
 export type Route =
   | { view: "matters" }
@@ -14,8 +14,7 @@ export type Route =
   | { view: "data"; id: string };
 
 export function parseRoute(hash: string): Route {
-  const parts = hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
-  const [head, id, tail] = parts;
+  const [head, id, tail] = hashParts(hash);
   if (head === "matters" && id) return { view: "matter", code: id };
   if (head === "apply" && id) return { view: "apply", code: id };
   if (head === "applications") return id ? { view: "application", id } : { view: "applications" };
@@ -33,16 +32,7 @@ export function go(...parts: string[]): void {
   location.hash = href(...parts);
 }
 
-/** The route of the address now, re-rendering when it changes; focus moves to the new view's heading. */
+/** The route of the address now, re-rendering when it changes; a new view starts at the top. */
 export function useRoute(): Route {
-  const [route, setRoute] = useState(() => parseRoute(location.hash));
-  useEffect(() => {
-    const changed = () => {
-      setRoute(parseRoute(location.hash));
-      window.scrollTo(0, 0);
-    };
-    window.addEventListener("hashchange", changed);
-    return () => window.removeEventListener("hashchange", changed);
-  }, []);
-  return route;
+  return parseRoute(useHash(() => window.scrollTo(0, 0)));
 }

@@ -5,7 +5,7 @@ import { api, unwrap } from "../../shared/api";
 import { t, useLanguage } from "../../shared/i18n";
 import { ProblemView, problemOf } from "../../shared/ui";
 import { ACTIONS, actionLabel } from "./labels";
-import { useLoad } from "./load";
+import { useLoad } from "../../shared/load";
 
 type View = Schemas["ApplicationView"];
 
@@ -17,7 +17,7 @@ function AssigneeField(props: { department: string; value: string; onChange: (v:
       <label for="action-assignee">{t("指派给", "Assign to")}</label>
       <select id="action-assignee" required value={props.value} onChange={(e) => props.onChange(e.currentTarget.value)}>
         <option value="">{t("请选择同事", "Choose a colleague")}</option>
-        {(handlers.value ?? []).map((h) => (
+        {(handlers.data ?? []).map((h) => (
           <option value={h.subject}>
             {`${h.name ?? h.subject}（${h.roles.map((r) => r === "reviewer" ? t("审查", "reviewer") : t("受理", "window")).join("、")}，${t("在办", "holding")} ${h.open_applications}）`}
           </option>

@@ -6,8 +6,9 @@ import { api, unwrap } from "../../shared/api";
 import { formatDate, formatDateTime, pick, t, useLanguage } from "../../shared/i18n";
 import { Badge, ProblemView, problemOf } from "../../shared/ui";
 import { ActionPanel } from "./actions";
-import { actionLabel, statusLabel } from "./labels";
-import { useLoad } from "./load";
+import { applicationStatusLabel as statusLabel } from "../../shared/labels";
+import { actionLabel } from "./labels";
+import { useLoad } from "../../shared/load";
 import { ClockBadge, HolderText } from "./queue";
 
 type View = Schemas["ApplicationView"];
@@ -28,7 +29,7 @@ function Material(props: { code: string; reference: unknown }) {
       const url = URL.createObjectURL(blob);
       const link = document.createElement("a");
       link.href = url;
-      link.download = info.value?.filename ?? `${props.code}`;
+      link.download = info.data?.filename ?? `${props.code}`;
       document.body.append(link);
       link.click();
       link.remove();
@@ -40,10 +41,10 @@ function Material(props: { code: string; reference: unknown }) {
   return (
     <li>
       <strong>{props.code}</strong>{" "}
-      {id && info.value && (
+      {id && info.data && (
         <>
-          <span>{info.value.filename}（{Math.ceil(info.value.size / 1024)} KB）</span>{" "}
-          <button type="button" onClick={download}>{t("下载", "Download")}<span class="visually-hidden"> {info.value.filename}</span></button>
+          <span>{info.data.filename}（{Math.ceil(info.data.size / 1024)} KB）</span>{" "}
+          <button type="button" onClick={download}>{t("下载", "Download")}<span class="visually-hidden"> {info.data.filename}</span></button>
         </>
       )}
       {ref.licence_id && <span>{t("以电子证照代替：", "Licence instead: ")}{ref.licence_id}</span>}
@@ -66,7 +67,7 @@ function PreReview(props: { id: string }) {
   useLanguage();
   const review = useLoad(() => unwrap(api.GET("/v1/prequal/reviews/{application_id}", {
     params: { path: { application_id: props.id } } })), [props.id]);
-  const r = review.value;
+  const r = review.data;
   return (
     <section class="card" aria-labelledby="review-title">
       <h2 id="review-title">{t("智能预审（逐条规则）", "Pre-review, rule by rule")}</h2>
@@ -107,7 +108,7 @@ function Timeline(props: { id: string; version: string }) {
       <h2 id="timeline-title">{t("办理过程", "Timeline")}</h2>
       <ProblemView problem={steps.problem} />
       <ol class="timeline">
-        {(steps.value?.items ?? []).map((s) => (
+        {(steps.data?.items ?? []).map((s) => (
           <li>
             <strong>{actionLabel(s.action)}</strong>{" "}
             <span>{s.from_status && s.from_status !== s.status ? `${statusLabel(s.from_status)} → ` : ""}{statusLabel(s.status)}</span>
@@ -144,7 +145,7 @@ export function ApplicationDetail(props: { id: string; me: string }) {
   const loaded = useLoad(() => unwrap(api.GET("/v1/applications/{application_id}", {
     params: { path: { application_id: props.id } } })), [props.id]);
   const [changed, setChanged] = useState<View | null>(null);
-  const view = changed && changed.id === props.id ? changed : loaded.value;
+  const view = changed && changed.id === props.id ? changed : loaded.data;
   return (
     <>
       <p><a href="#/">{t("← 返回办件队列", "← Back to the queue")}</a></p>

@@ -1,20 +1,6 @@
 /** The workbench's words for the API's codes (statuses, actions, clocks), Chinese first. */
 import { t } from "../../shared/i18n";
-
-const STATUS: Record<string, [string, string]> = {
-  draft: ["草稿", "Draft"], submitted: ["已提交", "Submitted"], prereviewed: ["预审通过", "Pre-review passed"],
-  returned: ["退回补正", "Returned for correction"], accepted: ["已受理", "Accepted"], refused: ["不予受理", "Refused"],
-  under_review: ["审查中", "Under review"], correction_requested: ["待补正", "Correction requested"],
-  approved: ["准予许可", "Approved"], denied: ["不予许可", "Denied"], licence_issued: ["已出证", "Licence issued"],
-  completed: ["已办结", "Completed"], withdrawn: ["已撤回", "Withdrawn"],
-};
-
-export function statusLabel(status: string): string {
-  const pair = STATUS[status];
-  return pair ? t(pair[0], pair[1]) : status;
-}
-
-export const APPLICATION_STATUSES = Object.keys(STATUS);
+import { words } from "../../shared/labels";
 
 /** Each action of an application: its button, and what its form asks. */
 export interface ActionSpec {
@@ -47,7 +33,7 @@ export function actionLabel(action: string): string {
     supplement: ["补正", "Supplement"], withdraw: ["撤回", "Withdraw"], issue_licence: ["出证", "Licence issued"],
     recompute_due_date: ["重算时限", "Due date recomputed"],
   };
-  return other[action] ? t(other[action][0], other[action][1]) : action;
+  return words(other, action);
 }
 
 const TICKET_STATUS: Record<string, [string, string]> = {
@@ -56,8 +42,7 @@ const TICKET_STATUS: Record<string, [string, string]> = {
 };
 
 export function ticketStatusLabel(status: string): string {
-  const pair = TICKET_STATUS[status];
-  return pair ? t(pair[0], pair[1]) : status;
+  return words(TICKET_STATUS, status);
 }
 
 const CLOCK_KIND: Record<string, [string, string]> = {
@@ -66,15 +51,13 @@ const CLOCK_KIND: Record<string, [string, string]> = {
 };
 
 export function clockKindLabel(kind: string): string {
-  const pair = CLOCK_KIND[kind];
-  return pair ? t(pair[0], pair[1]) : kind;
+  return words(CLOCK_KIND, kind);
 }
 
 const PRIORITY: Record<string, [string, string]> = { normal: ["普通", "Normal"], high: ["高", "High"], urgent: ["紧急", "Urgent"] };
 
 export function priorityLabel(priority: string): string {
-  const pair = PRIORITY[priority];
-  return pair ? t(pair[0], pair[1]) : priority;
+  return words(PRIORITY, priority);
 }
 
 const CHANNEL: Record<string, [string, string]> = {
@@ -82,6 +65,5 @@ const CHANNEL: Record<string, [string, string]> = {
 };
 
 export function channelLabel(channel: string): string {
-  const pair = CHANNEL[channel];
-  return pair ? t(pair[0], pair[1]) : channel;
+  return words(CHANNEL, channel);
 }

@@ -10,7 +10,7 @@ import { useClaims } from "../../shared/auth";
 import { t, useLanguage } from "../../shared/i18n";
 import { LoginForm, Shell, type NavLink } from "../../shared/ui";
 import { ApplicationDetail } from "./application";
-import { useRoute } from "./load";
+import { hashParts, useHash } from "../../shared/load";
 import { ApplicationQueue } from "./queue";
 import { TicketDetail, TicketQueue } from "./tickets";
 import "./staff.css";
@@ -20,7 +20,7 @@ const HANDLERS = ["window_officer", "reviewer"];
 function Page() {
   useLanguage();
   const who = useClaims();
-  const route = useRoute();
+  const route = hashParts(useHash());
   const roles = who?.roles ?? [];
   const handles = roles.some((r) => HANDLERS.includes(r));
   const seesApplications = handles || roles.includes("ops_admin");

@@ -4,8 +4,8 @@ import type { Schemas } from "@lvrong/client";
 import { api, unwrap } from "../../shared/api";
 import { formatDate, t, useLanguage } from "../../shared/i18n";
 import { Badge, ProblemView } from "../../shared/ui";
-import { APPLICATION_STATUSES, statusLabel } from "./labels";
-import { useLoad } from "./load";
+import { APPLICATION_STATUSES, applicationStatusLabel as statusLabel } from "../../shared/labels";
+import { useLoad } from "../../shared/load";
 
 type Item = Schemas["ApplicationListItem"];
 type Status = NonNullable<Item["status"]>;
@@ -35,7 +35,7 @@ export function ApplicationQueue(props: { me: string }) {
     ...(matter.trim() ? { matter: matter.trim().toUpperCase() } : {}), ...(holder ? { assignee: holder } : {}),
   } } })), [status, matter, holder, cursor]);
   const restart = (apply: () => void) => { apply(); setCursors([null]); };
-  const items = page.value?.items ?? [];
+  const items = page.data?.items ?? [];
   return (
     <section class="card" aria-labelledby="queue-title">
       <h2 id="queue-title">{t("办件队列（按法定期限排序）", "Applications by statutory due date")}</h2>
@@ -82,8 +82,8 @@ export function ApplicationQueue(props: { me: string }) {
         <button type="button" disabled={cursors.length < 2} onClick={() => setCursors(cursors.slice(0, -1))}>
           {t("上一页", "Previous page")}
         </button>
-        <button type="button" disabled={!page.value?.next_cursor}
-          onClick={() => setCursors([...cursors, page.value?.next_cursor ?? null])}>
+        <button type="button" disabled={!page.data?.next_cursor}
+          onClick={() => setCursors([...cursors, page.data?.next_cursor ?? null])}>
           {t("下一页", "Next page")}
         </button>
       </nav>

@@ -5,7 +5,7 @@ import { api, unwrap } from "../../shared/api";
 import { formatDateTime, t, useLanguage } from "../../shared/i18n";
 import { Badge, ProblemView, problemOf } from "../../shared/ui";
 import { channelLabel, clockKindLabel, priorityLabel, ticketStatusLabel } from "./labels";
-import { useLoad } from "./load";
+import { useLoad } from "../../shared/load";
 
 type Ticket = Schemas["TicketView"];
 type Clock = Schemas["ClockView"];
@@ -43,7 +43,7 @@ export function TicketQueue() {
   const cursor = cursors[cursors.length - 1];
   const page = useLoad(() => unwrap(api.GET("/v1/helpdesk/queue", { params: { query: {
     limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) } } })), [cursor]);
-  const items = page.value?.items ?? [];
+  const items = page.data?.items ?? [];
   return (
     <section class="card" aria-labelledby="tickets-title">
       <h2 id="tickets-title">{t("帮办工单（最紧急的在前）", "Help tickets, most urgent first")}</h2>
@@ -63,8 +63,8 @@ export function TicketQueue() {
       </ul>
       <nav class="actions" aria-label={t("工单翻页", "Ticket pages")}>
         <button type="button" disabled={cursors.length < 2} onClick={() => setCursors(cursors.slice(0, -1))}>{t("上一页", "Previous page")}</button>
-        <button type="button" disabled={!page.value?.next_cursor}
-          onClick={() => setCursors([...cursors, page.value?.next_cursor ?? null])}>{t("下一页", "Next page")}</button>
+        <button type="button" disabled={!page.data?.next_cursor}
+          onClick={() => setCursors([...cursors, page.data?.next_cursor ?? null])}>{t("下一页", "Next page")}</button>
       </nav>
     </section>
   );
@@ -98,7 +98,7 @@ function Messages(props: { id: string; version: number; canWrite: boolean; onSen
       <h2 id="messages-title">{t("对话", "Conversation")}</h2>
       <ProblemView problem={messages.problem} />
       <ol class="timeline">
-        {(messages.value ?? []).map((m) => (
+        {(messages.data ?? []).map((m) => (
           <li><strong>{author(m.author_kind)}</strong> <span class="hint">{formatDateTime(m.created_at)}</span><div>{m.body}</div></li>
         ))}
       </ol>
@@ -121,7 +121,7 @@ export function TicketDetail(props: { id: string }) {
   const [note, setNote] = useState("");
   const [problem, setProblem] = useState<Problem | null>(null);
   const [done, setDone] = useState("");
-  const ticket: Ticket | null = loaded.value;
+  const ticket: Ticket | null = loaded.data;
   async function act(action: string) {
     setProblem(null);
     try {
