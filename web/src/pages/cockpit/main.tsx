@@ -1,9 +1,9 @@
 import { render } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
-import type { Problem } from "@lvrong/client";
 import { hasRole, useClaims } from "../../shared/auth";
 import { pick, t, useLanguage } from "../../shared/i18n";
-import { Badge, LoginForm, ProblemView, problemOf, Shell } from "../../shared/ui";
+import { useLoad } from "../../shared/load";
+import { Badge, LoginForm, ProblemView, Shell } from "../../shared/ui";
 import { ChartFigure } from "./ChartFigure";
 import { defaultQuery, load, matterChoices, type Interval, type Loaded, type Query } from "./data";
 import { figures, verdictText } from "./figures";
@@ -78,16 +78,10 @@ function PromiseCards(props: { data: Loaded }) {
 
 function Dashboard() {
   const [query, setQuery] = useState(defaultQuery());
-  const [data, setData] = useState<Loaded | null>(null);
-  const [problem, setProblem] = useState<Problem | null>(null);
-  const [busy, setBusy] = useState(true);
+  // A newer query's answer is never overwritten by an older, slower one (shared/load.ts).
+  const { data, problem, loading: busy } = useLoad(() => load(query), [query]);
   const [matters, setMatters] = useState<{ code: string; name_zh: string; name_en: string }[]>([]);
   useEffect(() => { matterChoices(query).then(setMatters).catch(() => undefined); }, []);
-  useEffect(() => {
-    setBusy(true);
-    setProblem(null);
-    load(query).then(setData).catch((error) => setProblem(problemOf(error))).finally(() => setBusy(false));
-  }, [query]);
   const lang = useLanguage();
   const charts = useMemo(() => (data ? figures(data) : []), [data, lang]);
   return (
