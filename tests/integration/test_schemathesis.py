@@ -64,7 +64,9 @@ def schemathesis(gateway: str, token: str, config: Path) -> subprocess.Completed
         "--header", f"Authorization: Bearer {token}", "--include-path-regex", PATHS,
         "--checks", "all", "--phases", PHASES, "--max-examples", MAX_EXAMPLES,
         "--seed", SEED, "--workers", "8", "--request-timeout", "20", "--generation-database", "none",
-        "--no-color",
+        # Hypothesis's health checks judge the generator (slow or filtered generation on a loaded 2-core CI
+        # machine failed one run), not the API; every check of the answers stays on (--checks all).
+        "--suppress-health-check", "all", "--no-color",
     ]
     env = os.environ | {"SCHEMATHESIS_HOOKS": str(Path(__file__).with_name("schemathesis_hooks.py"))}
     return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT - 60, check=False, env=env)
