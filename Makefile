@@ -45,7 +45,7 @@ bench: setup  ## performance figures, printed and compared with a baseline measu
 	@$(UV) run --frozen python tests/bench/bench_cockpit.py
 	@$(UV) run --frozen python tests/bench/bench_scale.py
 
-eval: setup  ## the smart assistant on the shared development set: top-1, recall@3, MRR, hand-over precision/recall, dialogues
+eval: setup  ## the smart assistant, cross-validated on the held questions and through the gateway: top-1, recall@3, MRR, hand-over precision/recall, dialogues
 	@$(UV) run --frozen python tests/bench/bench_knowledge.py
 
 migrate: setup  ## apply every service's migrations to the configured DATABASE_URL (production: lvrong-migrate)

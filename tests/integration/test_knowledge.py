@@ -217,12 +217,21 @@ async def test_assistant_hands_over_with_the_conversation_and_records_the_questi
     received: list[AssistantHandedOver] = []
     js = nc.jetstream()
     try:
-        sid = await _session(client)
         sub = await js.subscribe(AssistantHandedOver.event_type, ordered_consumer=True,
                                  deliver_policy=nats.js.api.DeliverPolicy.NEW)
-        reply = (await client.post(f"/v1/assistant/sessions/{sid}/messages",
+        # Another department's matter goes to 12345: no ticket for the bureau's help desk.
+        elsewhere = await _session(client)
+        reply = (await client.post(f"/v1/assistant/sessions/{elsewhere}/messages",
                                    json={"text": "社保断缴了几个月怎么补缴"})).json()
-        assert reply["handover"] and reply["entry"] is None
+        assert reply["handover"] and reply["handover_reason"] == "out_of_scope" and reply["entry"] is None
+        assert reply["referral"]["phone"] == "12345" and "社会保障" in reply["referral"]["department"]
+        assert "12345" in reply["answer"] and "12345" in reply["answer_en"] and reply["suggestions"] == []
+        # The bureau's own field, with no answer in the base: the help desk gets it.
+        sid = await _session(client)
+        reply = (await client.post(f"/v1/assistant/sessions/{sid}/messages",
+                                   json={"text": "行道树的落叶谁来扫"})).json()
+        assert reply["handover"] and reply["entry"] is None and reply["referral"] is None
+        assert reply["handover_reason"] in ("no_answer", "low_confidence") and reply["confidence"] < 0.5
         deadline = time.monotonic() + 10
         while not received and time.monotonic() < deadline:
             try:
@@ -230,18 +239,21 @@ async def test_assistant_hands_over_with_the_conversation_and_records_the_questi
             except TimeoutError:
                 continue
             data = json.loads(msg.data)["data"]
+            # Events come in the order they were committed: one for the 社保 conversation would be first.
+            assert data["conversation_id"] != elsewhere, "a question for 12345 reached the help desk"
             if data["conversation_id"] == sid:
                 received.append(AssistantHandedOver.model_validate(data))
     finally:
         await nc.close()
     assert received and received[0].reason in ("no_answer", "low_confidence")
-    assert received[0].turns[0].text == "社保断缴了几个月怎么补缴" and received[0].turns[-1].role == "assistant"
+    assert received[0].turns[0].text == "行道树的落叶谁来扫" and received[0].turns[-1].role == "assistant"
     # The question is grouped with a similar one and due in 5 working days.
     sid2 = await _session(client)
-    await client.post(f"/v1/assistant/sessions/{sid2}/messages", json={"text": "社保断缴几个月了怎么补缴呢"})
+    await client.post(f"/v1/assistant/sessions/{sid2}/messages", json={"text": "行道树的落叶是谁来扫的"})
     editor = bearer(await token("editor"))
     groups = (await client.get("/v1/knowledge/unanswered", headers=editor)).json()["items"]
-    group = next(g for g in groups if "社保" in g["question"])
+    assert not any("社保" in g["question"] for g in groups)  # not a gap of the bureau's knowledge base
+    group = next(g for g in groups if "落叶" in g["question"])
     assert group["count"] == 2 and group["status"] == "open" and not group["overdue"]
     assert dt.date.fromisoformat(group["due_date"]) > dt.date.today()
     # Asking for a human hands over at once, without recording an unanswered question.

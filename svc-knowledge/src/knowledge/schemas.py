@@ -214,6 +214,21 @@ class Suggestion(BaseModel):
     question: str
 
 
+# Why the assistant hands over: the person asked, asked the same again, the base has nothing (or nothing
+# the model trusts) to answer with, or the question belongs to another department (routed to 12345, not
+# to the bureau's help desk).
+HandoverReason = Literal["user_asked", "repeated_question", "no_answer", "low_confidence", "out_of_scope"]
+
+
+class Referral(BaseModel):
+    """Where a question of another department goes: the 12345 citizen hotline, which takes every matter."""
+
+    department: str = Field(description="The department that handles the matter asked about (Chinese)")
+    name: str = Field(description="12345市民服务热线")
+    name_en: str
+    phone: str
+
+
 class AssistantReply(BaseModel):
     answer: str = Field(description="What the assistant says (Chinese)")
     answer_en: str | None = Field(default=None, description="English, for the fixed phrases of the assistant")
@@ -221,6 +236,10 @@ class AssistantReply(BaseModel):
     confidence: float
     suggestions: list[Suggestion]
     handover: bool
+    handover_reason: HandoverReason | None = Field(
+        default=None, description="Why the assistant handed over: out_of_scope goes to 12345 (``referral``), "
+                                  "the others to the bureau's help desk")
+    referral: Referral | None = Field(default=None, description="Where to turn, for a question of another department")
     clarify: str | None = Field(description="The clarifying question, when the assistant asks one")
     intent: str | None = None
     matter: str | None = None

@@ -1,8 +1,11 @@
 """The smart assistant's (智能客服) decision for one user turn: answer, ask one clarifying question,
 or hand over to a human — from the search index and the dialogue so far.
 
-Pure logic over ``SearchIndex`` and the dialogue state (kept as JSON on the session row), so the
-API, the benchmark and the unit tests run exactly the same code.
+Pure logic over ``SearchIndex``, the fitted ``Model`` and the dialogue state (kept as JSON on the session
+row), so the API, the benchmark, the cross-validation and the unit tests run exactly the same code. The
+decision to answer is the model's: it answers when the probability that the base holds no answer is
+below the threshold chosen by cross-validation; a question about another department's matter (户口,
+公积金…) is routed to 12345 instead of to the bureau's help desk.
 
 Slots carry over: the matter (事项) and the want (intent) recognised in earlier turns stay until a
 turn names a different matter; the words of earlier turns of the same topic keep counting, with
@@ -13,18 +16,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from knowledge.service.retrieval import Analyzer, Hit, SearchIndex
+from knowledge.schemas import HandoverReason
+from knowledge.service.retrieval import Analyzer, Hit, Model, SearchIndex
 
-# Confidence below which the assistant does not answer (hands over, or asks once when vague).
-ANSWER_THRESHOLD = 0.5
-# Two matters of a clarify group whose best entries score this close are not told apart by the text.
-AMBIGUITY_MARGIN = 0.12
+# Two matters of a clarify group whose evidence (relative to the best matter's) is this close are not told
+# apart by the text.
+AMBIGUITY_MARGIN = 0.1
 MAX_SUGGESTIONS = 3
-# A hit of the named matter must still cover this share of the question (湿垃圾桶几点撤 is not about 餐厨垃圾申报).
-MATTER_MIN_COVERAGE = 0.25
-TOPIC_MIN_COVERAGE = 0.25
-# With a want named, two matters are only confused when their best entries score this close.
+# With a want named, two matters are only confused when their evidence is this close.
 AMBIGUITY_MARGIN_WITH_INTENT = 0.05
+# A clarifying question is only worth asking when the assistant is this unsure: a clear question is answered.
+CLARIFY_BELOW = 0.9
+# The aspect classifier this sure of one aspect counts as the question naming its want (要等几个工作天).
+WANT_PROBABILITY = 0.5
 
 Action = Literal["answer", "clarify", "handover", "progress", "thanks"]
 
@@ -54,30 +58,10 @@ class Reply:
     suggestions: list[Hit] = field(default_factory=list)
     clarify_zh: str | None = None
     clarify_en: str | None = None
-    handover_reason: str | None = None
+    handover_reason: HandoverReason | None = None
+    department: str | None = None  # the other department a question out of scope belongs to
     matter: str | None = None
     intent: str | None = None
-
-
-def confidence_of(hits: list[Hit], known_ratio: float, matters: list[str]) -> float:
-    """How sure the best hit answers the question, 0–1. A hit of the matter the conversation names
-    (recognised from the lexicon's signals, not from the ranking), or a platform-wide entry about the
-    general topic the question names (账号, 亮证…), is trusted once it covers a fair share of the
-    question; otherwise it has to cover most of what the question says, and beat the runner-up."""
-    if not hits:
-        return 0.0
-    best = hits[0]
-    margin = best.score - hits[1].score if len(hits) > 1 else best.score
-    coverage = min(best.coverage, 1.0)
-    if best.entry.matter is not None:
-        named = best.entry.matter in matters and coverage >= MATTER_MIN_COVERAGE
-    else:  # a platform-wide term (预约, 账号) is weaker evidence than a matter's own signals
-        named = best.names_topic and coverage >= TOPIC_MIN_COVERAGE
-    if named:
-        value = 0.55 + 0.45 * min(coverage / 0.6, 1.0)
-    else:
-        value = 0.7 * coverage + 0.1 * min(margin / 0.3, 1.0) + 0.1 * known_ratio
-    return round(max(0.0, min(value, 1.0)), 3)
 
 
 def _same_words(analyzer: Analyzer, earlier: str, text: str) -> bool:
@@ -85,31 +69,25 @@ def _same_words(analyzer: Analyzer, earlier: str, text: str) -> bool:
     return bool(a) and a == b
 
 
-def _ambiguous_group(analyzer: Analyzer, hits: list[Hit], matters: list[str], state: DialogueState,
+def _ambiguous_group(analyzer: Analyzer, evidence: dict[str, float], matters: list[str], state: DialogueState,
                      margin: float) -> int | None:
     """The clarify group whose matters the conversation names more than one of, with the text not
-    telling them apart; None when the question is clear enough."""
+    telling them apart (their evidence — the question against each matter's entries read together —
+    this close); None when the question is clear enough."""
     for number, group in enumerate(analyzer.lexicon.clarify_between):
         if number in state.clarified_groups:
             continue
-        named = [m for m in group["matters"] if m in matters]
-        if len(named) < 2:
-            continue
-        best: dict[str, float] = {}
-        for h in hits:
-            matter = h.entry.matter
-            if matter is not None and matter in named and matter not in best:
-                best[matter] = h.score
-        if len(best) < 2:
-            return number if len(best) == 0 else None
-        top_two = sorted(best.values(), reverse=True)[:2]
-        if top_two[0] - top_two[1] < margin:
+        named = sorted((evidence.get(m, 0.0) for m in group["matters"] if m in matters), reverse=True)
+        if len(named) >= 2 and named[0] - named[1] < margin:
             return number
     return None
 
 
-def respond(index: SearchIndex, analyzer: Analyzer, state: DialogueState, text: str) -> Reply:
-    """Decide the reply to ``text`` and update ``state`` in place."""
+def respond(index: SearchIndex, analyzer: Analyzer, state: DialogueState, text: str, model: Model | None = None
+            ) -> Reply:
+    """Decide the reply to ``text`` and update ``state`` in place (``model``: the shipped one unless a
+    cross-validation fold passes its own)."""
+    model = model or analyzer.model
     if analyzer.asks_for_human(text):
         state.last_action = "handover"
         return Reply(action="handover", handover_reason="user_asked")
@@ -119,23 +97,39 @@ def respond(index: SearchIndex, analyzer: Analyzer, state: DialogueState, text: 
         state.last_action = "handover"
         return Reply(action="handover", handover_reason="repeated_question")
 
+    text = analyzer.affirmed(text)  # “不是移树，是苗木要运出去”: what the person does not mean is left out
     own = index.understand(analyzer, text)
     same_topic = not own.matters or not state.matters or bool(set(own.matters) & set(state.matters))
     if not same_topic:
         state.context, state.intents, state.clarified_groups = [], [], []
-    # The latest turn counts twice: it says what the person wants now.
-    context_tokens = [t for earlier in state.context for t in analyzer.tokens(earlier)]
-    tokens = own.tokens * 2 + context_tokens
-    understanding = index.understand(analyzer, " ".join([*state.context, text]), tokens)
+    # The matter the conversation is on, when this turn names none: it stays (slot carry-over).
+    carried = [] if own.matters else list(state.matters)
+    # The whole topic is read, the latest turn twice: it says what the person wants now.
+    understanding = index.understand(analyzer, " ".join([*state.context, text, text])) if state.context else own
     # Matters named by the whole topic (a later turn may complete an earlier one: 广告 … 临时的);
     # narrowed to the ones the latest turn names when it names any.
     matters = understanding.matters
     if own.matters:
         matters = [m for m in matters if m in own.matters] or own.matters
     intents = own.intents or state.intents
-    hits = index.search(analyzer, text, limit=10, understanding=understanding, matters=matters, intents=intents)
+    # A want the lexicon's cue words miss may still be plain from how the question is put.
+    own_want = bool(own.intents) or max(model.categories.probabilities(own.terms).values()) >= WANT_PROBABILITY
+    wants_named = own_want or bool(intents)
+    # The aspect asked about is the latest turn's when it names one (“…横幅” … “要提前多久报”), else the one
+    # the conversation named (“检疫证怎么弄” … “苗圃里的”).
+    if own_want or not state.context:
+        aspect = own.terms
+    else:
+        aspect = index.understand(analyzer, " ".join(state.context)).terms
+    hits = index.search(analyzer, text, limit=10, understanding=understanding, matters=matters, intents=intents,
+                        aspect=aspect, model=model)
+    if carried:
+        hits = [h for h in hits if h.entry.matter in carried] + [h for h in hits if h.entry.matter not in carried]
     # The newest turn decides how much of the question is known; earlier turns may have been vague.
-    confidence = confidence_of(hits, max(own.known_ratio, understanding.known_ratio), matters)
+    understanding.known_ratio = max(own.known_ratio, understanding.known_ratio)
+    unanswered = model.handover_probability(index.handover_features(analyzer, understanding, hits, matters,
+                                                                     model.categories))
+    confidence = round(model.confidence(unanswered), 3)
 
     state.context = [*state.context, text][-4:]
     state.matters, state.intents = matters, intents
@@ -148,30 +142,43 @@ def respond(index: SearchIndex, analyzer: Analyzer, state: DialogueState, text: 
                      matter=matter, intent="progress")
 
     may_clarify = state.last_action != "clarify"
-    group = _ambiguous_group(analyzer, hits, matters, state, AMBIGUITY_MARGIN_WITH_INTENT if intents else AMBIGUITY_MARGIN) \
+    margin = AMBIGUITY_MARGIN_WITH_INTENT if wants_named else AMBIGUITY_MARGIN
+    group = _ambiguous_group(analyzer, index.matter_evidence(understanding), matters, state, margin) \
         if may_clarify else None
-    if group is not None and not (intents and confidence >= 0.9):
+    if group is not None and not (wants_named and confidence >= CLARIFY_BELOW):
         clarify = analyzer.lexicon.clarify_between[group]
         state.clarified_groups.append(group)
         return _clarify(state, hits, confidence, clarify["question_zh"], clarify["question_en"], matter, intent)
     # A matter named with no want (“树的事情”): ask which aspect rather than guess one.
-    if may_clarify and matter and not intents and state.clarifications == 0 and len(own.groups) <= 3:
+    if may_clarify and matter and not wants_named and state.clarifications == 0 and len(own.groups) <= 3:
         return _clarify(state, hits, confidence, *_aspect_question(matter), matter, intent)
 
-    if hits and confidence >= ANSWER_THRESHOLD:
+    if hits and unanswered < model.handover_threshold:
         state.last_action = "answer"
         return Reply(action="answer", hit=hits[0], confidence=confidence,
                      suggestions=hits[1:1 + MAX_SUGGESTIONS], matter=matter, intent=intent)
 
+    # Another department's matter (户口, 公积金): the bureau's help desk cannot help either; 12345 can.
+    if own.other_departments and not matters:
+        state.last_action = "handover"
+        department = analyzer.lexicon.other_departments[own.other_departments[0]]
+        return Reply(action="handover", confidence=confidence, handover_reason="out_of_scope", department=department,
+                     intent=intent)
+
     # Not sure. A vague first question that the knowledge base knows the words of gets one question
     # back; anything else goes to a human.
-    vague = not own.intents and own.known_ratio >= 0.75 and len(own.groups) <= 3
+    vague = not wants_named and own.known_ratio >= 0.75 and len(own.groups) <= 3
     if may_clarify and vague and state.clarifications == 0:
         if matter:
             zh, en = _aspect_question(matter)
         else:
             zh, en = _VAGUE_QUESTION
         return _clarify(state, hits, confidence, zh, en, matter, intent)
+
+    # The question names matters the text does not tell apart (检疫证: 调运 or 产地?): ask which, once,
+    # rather than make the person wait for a human.
+    if may_clarify and len(matters) >= 2 and state.clarifications == 0:
+        return _clarify(state, hits, confidence, *_matters_question(matters), matter, intent)
 
     state.last_action = "handover"
     return Reply(action="handover", confidence=confidence, suggestions=hits[:MAX_SUGGESTIONS],
@@ -181,6 +188,12 @@ def respond(index: SearchIndex, analyzer: Analyzer, state: DialogueState, text: 
 _VAGUE_QUESTION = ("请再具体说说：您要办的是哪个事项（如迁移树木、户外招牌、建筑垃圾处置），想了解哪方面？",
                    "Could you say a little more: which matter is it (tree relocation, signboards, construction "
                    "waste…) and what would you like to know?")
+
+
+def _matters_question(matters: list[str]) -> tuple[str, str]:
+    named = matters[:3]
+    return ("请问您要办的是哪个事项：" + "，还是".join(f"“{m}”" for m in named) + "？",
+            "Which matter is it: " + " or ".join(f"“{m}”" for m in named) + "?")
 
 
 def _aspect_question(matter: str) -> tuple[str, str]:

@@ -47,6 +47,9 @@ ASKED_HUMAN_EN = "Certainly, I am passing you to a member of staff."
 THANKS_ZH = "不客气，很高兴帮到您。"
 THANKS_EN = "You are welcome; glad it helped."
 PROGRESS_LOGIN_ZH = "登录后我可以直接为您查询办件进度。"
+OUT_OF_SCOPE_ZH = "您问的是{department}的事项，不在绿化市容局的办理范围内。请拨打12345市民服务热线，或在“一网通办”搜索相应部门的事项。"
+OUT_OF_SCOPE_EN = ("This is a matter for {department}, not for the greening and city-appearance bureau. Please call "
+                   "the 12345 citizen hotline, or search for that department's service on the one-stop portal.")
 
 
 def session_view(conversation: Conversation, said: list[dict[str, Any]] | None = None) -> SessionView:
@@ -153,16 +156,23 @@ def _render(reply: Reply) -> dict[str, Any]:
     suggestions = [{"id": h.entry.id, "question": h.entry.question} for h in reply.suggestions
                    if not hit or h.entry.id != hit.entry.id]
     base = {"entry": None, "confidence": reply.confidence, "suggestions": suggestions[:3], "handover": False,
-            "clarify": None, "intent": reply.intent, "matter": reply.matter}
+            "handover_reason": None, "referral": None, "clarify": None, "intent": reply.intent, "matter": reply.matter}
     if reply.action in ("answer", "progress") and hit:
         e = hit.entry
         return base | {"answer": plain_text(e.answer), "answer_en": None,
                        "entry": {"id": e.id, "question": e.question, "matter": e.matter, "category": e.category}}
     if reply.action == "clarify":
         return base | {"answer": reply.clarify_zh, "answer_en": reply.clarify_en, "clarify": reply.clarify_zh}
+    handed = base | {"handover": True, "handover_reason": reply.handover_reason}
+    if reply.handover_reason == "out_of_scope":
+        department = reply.department or ""
+        return handed | {"answer": OUT_OF_SCOPE_ZH.format(department=department),
+                         "answer_en": OUT_OF_SCOPE_EN.format(department=department), "suggestions": [],
+                         "referral": {"department": department, "name": "12345市民服务热线",
+                                      "name_en": "12345 citizen hotline", "phone": "12345"}}
     asked = reply.handover_reason == "user_asked"
-    return base | {"answer": ASKED_HUMAN_ZH if asked else HANDOVER_ZH, "answer_en": ASKED_HUMAN_EN if asked else HANDOVER_EN,
-                   "handover": True}
+    return handed | {"answer": ASKED_HUMAN_ZH if asked else HANDOVER_ZH,
+                     "answer_en": ASKED_HUMAN_EN if asked else HANDOVER_EN}
 
 
 async def _progress(principal: Principal | None, token: str | None, gateway_url: str, result: dict[str, Any]
@@ -190,6 +200,8 @@ async def _progress(principal: Principal | None, token: str | None, gateway_url:
 
 async def _hand_over(session: AsyncSession, conversation: Conversation, reply: Reply, text: str, now: datetime) -> None:
     conversation.handed_over = True
+    if reply.handover_reason == "out_of_scope":
+        return  # 12345 takes it: neither the bureau's help desk nor a gap in the bureau's knowledge base
     turns = [ConversationTurn(role="user" if m["role"] == "user" else "assistant", text=m["text"], at=m["at"])
              for m in await messages_of(session, conversation.id)]
     reason = reply.handover_reason or "no_answer"

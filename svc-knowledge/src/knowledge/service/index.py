@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database
 from knowledge.models import Entry, EntryVersion, IndexState
-from knowledge.service.retrieval import IndexedEntry, SearchIndex, analyzer, entry_tokens
+from knowledge.service.retrieval import EntryTokens, IndexedEntry, SearchIndex, analyzer, entry_tokens
 
 log = structlog.get_logger("knowledge.index")
 
@@ -33,15 +33,15 @@ def plain_text(html: str) -> str:
 def version_tokens(content: dict[str, Any]) -> dict[str, Any]:
     """The retrieval tokens of a version's content, stored with it when it is published."""
     a = analyzer()
-    question, answer = entry_tokens(a, content["question"], content.get("similar") or [],
-                                    plain_text(content["answer"]), content.get("matter"))
-    return {"fingerprint": a.fingerprint, "question": list(question), "answer": list(answer)}
+    tokens = entry_tokens(a, content["question"], content.get("similar") or [], plain_text(content["answer"]),
+                          content.get("matter"))
+    return {"fingerprint": a.fingerprint, **tokens.to_json()}
 
 
 class IndexHolder:
     def __init__(self) -> None:
         self.index = SearchIndex()
-        self._tokens: dict[tuple[str, int], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._tokens: dict[tuple[str, int], EntryTokens] = {}
         self._lock = asyncio.Lock()
 
     async def refresh(self, database: Database, *, force: bool = False) -> bool:
@@ -71,10 +71,10 @@ class IndexHolder:
             if tokens is None:
                 if not stored or stored.get("fingerprint") != a.fingerprint:
                     stored = version_tokens(content)
-                tokens = (tuple(stored["question"]), tuple(stored["answer"]))
+                tokens = EntryTokens.from_json(stored)
                 self._tokens[key] = tokens
             entries.append(IndexedEntry(entry_id, version, content["question"], content["answer"],
-                                        content.get("matter"), content.get("category"), *tokens))
+                                        content.get("matter"), content.get("category"), tokens))
         for key in set(self._tokens) - seen:
             del self._tokens[key]
         return SearchIndex(entries, generation)
