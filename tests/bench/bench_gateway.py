@@ -69,10 +69,11 @@ def parse_wrk(output: str) -> dict[str, float]:
             "non2xx": int(errors.group(1)) if errors else 0, "socket_errors": socket_errors.group(1) if socket_errors else ""}
 
 
-def wrk(url: str, seconds: int, connections: int, token: str | None) -> dict[str, float]:
+def wrk(url: str, seconds: int, connections: int, token: str | None,
+        headers: dict[str, str] | None = None) -> dict[str, float]:
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
-    if token:
-        command[1:1] = ["-H", f"Authorization: Bearer {token}"]
+    for name, value in {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}.items():
+        command[1:1] = ["-H", f"{name}: {value}"]
     return parse_wrk(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
 
 

@@ -40,7 +40,7 @@ from kit.i18n import Text
 from kit.pagination import Page, decode_cursor, encode_cursor
 from kit.scheduling import JobFn
 from matters import messages
-from matters.models import MatterVersion
+from matters.models import CatalogueState, MatterVersion
 from matters.schemas import (
     FileType,
     GuideCompletenessReport,
@@ -87,6 +87,13 @@ def _after(cursor: str | None) -> tuple[int, str] | None:
 
 
 # --- reading -----------------------------------------------------------------------------------
+
+async def generation(database: Database) -> int:
+    """The catalogue's generation: every change of a matter version moves it (revision 0013's trigger),
+    so a replica's cached catalogue pages are current while it stands still (``kit.page_cache``)."""
+    async with database.session() as session:
+        return (await session.execute(select(CatalogueState.generation).where(CatalogueState.id == 1))).scalar_one()
+
 
 async def list_matters(session: AsyncSession, *, limit: int, cursor: str | None, kind: str | None = None,
                        q: str | None = None) -> Page[MatterSummary]:
