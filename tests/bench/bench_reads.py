@@ -10,8 +10,10 @@ through the gateway:
   (``If-None-Match``: 304, no body) — the target of issue 18 is ≥ 2,000/s direct;
 - reported only: the applicant's own application list, one application and its timeline.
 
-Prints requests/s, p50/p99 and the gateway's share of direct throughput, with the load average
-before and after (the machine may be shared: compare the ratios of one run). Needs ``wrk``.
+Prints requests/s, p50/p99, the gateway's share of direct throughput and the CPU time svc-matters
+(and the gateway) spent per request — read from their ``process_cpu_seconds_total`` around each run,
+so it holds on a shared machine where requests/s do not — with the load average before and after.
+Needs ``wrk``.
 Usage: python tests/bench/bench_reads.py [--seconds 10] [--connections 32] [--applications 5]
 """
 from __future__ import annotations
@@ -20,9 +22,11 @@ import argparse
 import asyncio
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 import httpx
@@ -63,6 +67,22 @@ async def prepare(cluster: Cluster, applications: int) -> tuple[str, dict[str, s
         return token, paths, etags
 
 
+def cpu_seconds(base: str) -> float:
+    """The process's CPU time so far, from its Prometheus metrics."""
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as r:  # loopback only
+        return float(re.search(r"^process_cpu_seconds_total ([\d.e+]+)$", r.read().decode(), re.M).group(1))
+
+
+def measured(url: str, seconds: int, connections: int, token: str, headers: dict[str, str],
+             processes: dict[str, str]) -> dict[str, float]:
+    """wrk's figures, and the CPU milliseconds per request of each of ``processes`` (name → base URL)."""
+    before = {name: cpu_seconds(base) for name, base in processes.items()}
+    result = wrk(url, seconds, connections, token, headers)
+    for name, base in processes.items():
+        result[f"{name}_cpu_ms"] = (cpu_seconds(base) - before[name]) * 1000 / max(result["requests"], 1)
+    return result
+
+
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -91,12 +111,14 @@ def main() -> int:
         for name, path, etag in runs:
             headers = {"If-None-Match": etag} if etag else {}
             wrk(direct + path, 1, args.connections, token, headers)  # warm-up: connections, caches, token check
-            results = [wrk(base + path, args.seconds, args.connections, token, headers)
-                       for base in (direct, cluster.gateway)]
+            results = [measured(direct + path, args.seconds, args.connections, token, headers, {"matters": direct}),
+                       measured(cluster.gateway + path, args.seconds, args.connections, token, headers,
+                                {"matters": direct, "gateway": cluster.gateway})]
             for result in results:
                 if result["non2xx"] or result["socket_errors"]:
                     print(f"  {name}: {result['non2xx']} non-2xx/3xx responses, socket errors {result['socket_errors']!r}")
-            print(f"  {name:<28} direct {results[0]['rps']:7.0f}/s   gateway {results[1]['rps']:7.0f}/s", flush=True)
+            print(f"  {name:<28} direct {results[0]['rps']:7.0f}/s ({results[0]['matters_cpu_ms']:.2f} ms CPU)   "
+                  f"gateway {results[1]['rps']:7.0f}/s", flush=True)
             rows.append((name, results[0], results[1]))
     finally:
         cluster.stop()
@@ -104,10 +126,14 @@ def main() -> int:
     print(f"\nreads of svc-matters (1 process) with an applicant's token: wrk -t1 -c{args.connections} "
           f"-d{args.seconds}s; {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"load average before {loads[0]}, after {loads[1]}")
-    print(f"{'read':<28}{'direct/s':>10}{'p50':>9}{'p99':>9}{'gateway/s':>11}{'p50':>9}{'p99':>9}{'gw/direct':>11}")
+    print("CPU: milliseconds of CPU per request of svc-matters (direct), and of svc-matters + the gateway "
+          "(through the gateway); 1,000 / CPU ms is what one core could answer.")
+    print(f"{'read':<28}{'direct/s':>10}{'p50':>9}{'p99':>9}{'CPU':>9}{'gateway/s':>11}{'p50':>9}{'p99':>9}"
+          f"{'CPU':>14}{'gw/direct':>11}")
     for name, d, g in rows:
-        print(f"{name:<28}{d['rps']:>10.0f}{d['p50']:>7.2f}ms{d['p99']:>7.2f}ms{g['rps']:>11.0f}"
-              f"{g['p50']:>7.2f}ms{g['p99']:>7.2f}ms{g['rps'] / d['rps']:>10.0%}")
+        print(f"{name:<28}{d['rps']:>10.0f}{d['p50']:>7.2f}ms{d['p99']:>7.2f}ms{d['matters_cpu_ms']:>7.2f}ms"
+              f"{g['rps']:>11.0f}{g['p50']:>7.2f}ms{g['p99']:>7.2f}ms"
+              f"{g['matters_cpu_ms']:>6.2f}+{g['gateway_cpu_ms']:.2f}ms{g['rps'] / d['rps']:>10.0%}")
     return 0
 
 

@@ -5,13 +5,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
-from kit.app import state_dependency
 from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, require_roles
 from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.idempotency import IdempotencyKey
-from kit.page_cache import CACHED_RESPONSES, IfNoneMatch, PageCache, respond
+from kit.page_cache import CACHED_RESPONSES, IfNoneMatch, respond
 from kit.pagination import CursorQuery, LimitQuery, Page
+from matters.api.deps import CataloguePages
 from matters.schemas import (
     GuideCompletenessReport,
     ImportReport,
@@ -35,7 +35,6 @@ Overseer = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN, Role.INSPE
 # The answer is the same for every caller and every language (names, labels and notes come in both
 # Chinese and English fields), so neither the token nor Accept-Language is part of a page's key; the
 # token is still checked on every request, a 304 included.
-CataloguePages = Annotated[PageCache, Depends(state_dependency("catalogue_pages", PageCache))]
 _CACHED = ("Answered from this replica's copy of the catalogue, dropped within a second of any change: "
            "`ETag` names the answer, `If-None-Match` with it gets a 304 without a body.")
 
@@ -107,27 +106,23 @@ async def import_matters(
             description="Current versions in catalogue order: the 18 high-volume matters first, then the public-service "
                         f"items (公共服务事项) and other imported matters. {_CACHED}",
             response_model=Page[MatterSummary], responses=CACHED_RESPONSES)
-async def list_matters(session: SessionDep, pages: CataloguePages, _: CurrentPrincipal, if_none_match: IfNoneMatch = None,
-                       limit: LimitQuery = 20, cursor: CursorQuery = None,
+async def list_matters(database: DatabaseDep, pages: CataloguePages, _: CurrentPrincipal,
+                       if_none_match: IfNoneMatch = None, limit: LimitQuery = 20, cursor: CursorQuery = None,
                        kind: Annotated[MatterKind | None, Query()] = None,
                        q: Annotated[str | None, Query(max_length=50, description="Text in the code or name")] = None,
                        ) -> Response:
-    async def build() -> bytes:
-        page = await catalogue.list_matters(session, limit=limit, cursor=cursor, kind=kind, q=q)
-        return page.model_dump_json().encode()
-
-    return respond(await pages.page(("list", limit, cursor, kind, q), build), if_none_match)
+    # The database, not a session: a page found in memory opens none.
+    page = await pages.page(("list", limit, cursor, kind, q), lambda: catalogue.matters_json(
+        database, limit=limit, cursor=cursor, kind=kind, q=q))
+    return respond(page, if_none_match)
 
 
 @router.get("/v1/matters/{code}", dependencies=[needs_scope("matters:read")],
             tags=["matters"], summary="One matter (its current version) with its form fields and materials",
             description=_CACHED, response_model=MatterDetail, responses={404: PROBLEM_RESPONSES[404], **CACHED_RESPONSES})
-async def get_matter(session: SessionDep, pages: CataloguePages, _: CurrentPrincipal, code: MatterCode,
+async def get_matter(database: DatabaseDep, pages: CataloguePages, _: CurrentPrincipal, code: MatterCode,
                      if_none_match: IfNoneMatch = None) -> Response:
-    async def build() -> bytes:
-        return (await catalogue.get_matter(session, code)).model_dump_json().encode()
-
-    return respond(await pages.page(("matter", code), build), if_none_match)
+    return respond(await pages.page(("matter", code), lambda: catalogue.matter_json(database, code)), if_none_match)
 
 
 @router.get("/v1/matters/{code}/versions", dependencies=[needs_scope("matters:read")],

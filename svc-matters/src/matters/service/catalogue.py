@@ -158,6 +158,18 @@ async def get_matter(session: AsyncSession, code: str) -> MatterDetail:
     return MatterDetail.model_validate(matter)
 
 
+# What the catalogue's cached pages hold (matters.api.catalogue): the answers above as JSON bytes, each
+# read in a session of its own, opened only when the page is not in memory.
+async def matters_json(database: Database, *, limit: int, cursor: str | None, kind: str | None, q: str | None) -> bytes:
+    async with database.session() as session:
+        return (await list_matters(session, limit=limit, cursor=cursor, kind=kind, q=q)).model_dump_json().encode()
+
+
+async def matter_json(database: Database, code: str) -> bytes:
+    async with database.session() as session:
+        return (await get_matter(session, code)).model_dump_json().encode()
+
+
 def requirements_of(matter: MatterVersion) -> MatterRequirements:
     key = (matter.code, matter.version)
     requirements = _requirements.get(key)
