@@ -9,8 +9,8 @@ What makes a cached page wrong is a change of the data, possibly made by another
 owner keeps a **generation** in its database, moved in the same transaction as every change of the
 data (e.g. by a trigger), and ``follow_generation`` reads it every second on every replica: when it
 moved, every page is dropped, so a change is seen everywhere within about a second. The replica that
-made a change reads the generation at once after its commit (``PageCache.follow``), so its own caller
-reads their write. A page is only served
+made a change drops its pages at once after its commit (``PageCache.forget``), so its own caller reads
+their write. A page is only served
 while the generation was confirmed recently (``max_unconfirmed_seconds``): a replica that has lost its
 database does not go on answering from memory what may have changed since.
 
@@ -28,9 +28,14 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import Header, Response
+from prometheus_client import Counter, Gauge
 from werkzeug.http import parse_etags
 
 log = structlog.get_logger("kit.page_cache")
+
+GENERATION = Gauge("lvrong_page_cache_generation", "The data's generation this process's pages were built under",
+                   ["cache"])
+PAGES = Counter("lvrong_page_cache_pages_total", "Pages answered, from memory or built", ["cache", "source"])
 
 # Public data, the same for every caller: a shared cache (the city's proxy, a CDN) may keep it, but must
 # ask again before each use ("no-cache" is "revalidate", not "do not store"). A new version of a matter
@@ -75,12 +80,15 @@ def respond(page: CachedPage, if_none_match: str | None, cache_control: str = PU
 class PageCache:
     """The pages of one data set in this process, keyed by what the page depends on."""
 
-    def __init__(self, *, max_pages: int = 1_000, max_unconfirmed_seconds: float = 5.0) -> None:
+    def __init__(self, name: str, *, max_pages: int = 1_000, max_unconfirmed_seconds: float = 5.0) -> None:
+        self.name = name
         self.max_pages = max_pages
         self.max_unconfirmed_seconds = max_unconfirmed_seconds
         self.generation: int | None = None
         self._confirmed_at = float("-inf")
         self._pages: dict[object, CachedPage] = {}
+        # Bound once: a labelled child looked up per request would cost more than the page itself.
+        self._from_memory, self._built = PAGES.labels(name, "memory"), PAGES.labels(name, "built")
 
     def follow(self, generation: int) -> bool:
         """The generation as just read from the database; True when it moved (every page dropped)."""
@@ -89,7 +97,15 @@ class PageCache:
             return False
         self.generation = generation
         self._pages.clear()
+        GENERATION.labels(self.name).set(generation)
         return True
+
+    def forget(self) -> None:
+        """This process just changed the data: drop every page and build each from the database until
+        the next generation read confirms one (``follow``), so the writer reads their own write."""
+        self.generation = None
+        self._confirmed_at = float("-inf")
+        self._pages.clear()
 
     def _fresh(self) -> bool:
         return time.monotonic() - self._confirmed_at <= self.max_unconfirmed_seconds
@@ -98,9 +114,11 @@ class PageCache:
         """The page under ``key``, built (and kept, unless the generation moved meanwhile) when missing."""
         cached = self._pages.get(key)
         if cached is not None and self._fresh():
+            self._from_memory.inc()
             return cached
         began_under = self.generation
         page = CachedPage.of(await build())
+        self._built.inc()
         if began_under == self.generation and self._fresh():
             if len(self._pages) >= self.max_pages:  # bounded: free-text queries must not grow it without end
                 del self._pages[next(iter(self._pages))]
@@ -114,7 +132,7 @@ async def follow_generation(cache: PageCache, read_generation: Callable[[], Awai
     while True:
         try:
             if cache.follow(await read_generation()):
-                log.info("page_cache_dropped", generation=cache.generation)
+                log.info("page_cache_dropped", cache=cache.name, generation=cache.generation)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # database away: pages stop being served once unconfirmed for too long

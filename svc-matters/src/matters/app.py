@@ -46,7 +46,7 @@ async def catalogue_announcements(runtime: Runtime) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     hub = live.LiveHub(queue_size=settings.live_queue_size, heartbeat_seconds=settings.live_heartbeat_seconds)
-    catalogue_pages = PageCache()
+    catalogue_pages = PageCache("catalogue")
 
     async def live_status(runtime: Runtime) -> None:
         """Every replica hears every status change and pushes it to the streams it holds."""

@@ -95,9 +95,10 @@ async def import_matters(
     idempotency_key: IdempotencyKey = None,
 ) -> ImportReport:
     report = await catalogue.import_matters(database, principal, entries, dry_run=dry_run, idempotency_key=idempotency_key)
-    # Committed: this replica drops its pages now, so the importer's next read shows what they published
-    # (the other replicas within a second, kit.page_cache.follow_generation).
-    pages.follow(await catalogue.generation(database))
+    if not dry_run:
+        # Committed: this replica drops its pages now, so the importer's next read shows what they
+        # published (the other replicas within a second, kit.page_cache.follow_generation).
+        pages.forget()
     return report
 
 
