@@ -35,7 +35,8 @@ log = structlog.get_logger("kit.page_cache")
 
 GENERATION = Gauge("lvrong_page_cache_generation", "The data's generation this process's pages were built under",
                    ["cache"])
-PAGES = Counter("lvrong_page_cache_pages_total", "Pages answered, from memory or built", ["cache", "source"])
+PAGES = Counter("lvrong_page_cache_pages_total", "Pages asked for, answered from memory or built from the database",
+                ["cache", "source"])
 
 # Public data, the same for every caller: a shared cache (the city's proxy, a CDN) may keep it, but must
 # ask again before each use ("no-cache" is "revalidate", not "do not store"). A new version of a matter
@@ -117,8 +118,8 @@ class PageCache:
             self._from_memory.inc()
             return cached
         began_under = self.generation
+        self._built.inc()  # counted before: a build that fails (a 404) was asked of the database too
         page = CachedPage.of(await build())
-        self._built.inc()
         if began_under == self.generation and self._fresh():
             if len(self._pages) >= self.max_pages:  # bounded: free-text queries must not grow it without end
                 del self._pages[next(iter(self._pages))]
