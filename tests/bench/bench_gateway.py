@@ -65,15 +65,20 @@ def parse_wrk(output: str) -> dict[str, float]:
     latency = {int(p): ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", output, re.M)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: (.*)", output)
-    return {"rps": rps, "p50": latency[50], "p99": latency[99],
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    return {"rps": rps, "requests": requests, "p50": latency[50], "p99": latency[99],
             "non2xx": int(errors.group(1)) if errors else 0, "socket_errors": socket_errors.group(1) if socket_errors else ""}
 
 
-def wrk(url: str, seconds: int, connections: int, token: str | None) -> dict[str, float]:
+def wrk(url: str, seconds: int, connections: int, token: str | None,
+        headers: dict[str, str] | None = None) -> dict[str, float]:
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url]
-    if token:
-        command[1:1] = ["-H", f"Authorization: Bearer {token}"]
-    return parse_wrk(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    for name, value in {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}.items():
+        command[1:1] = ["-H", f"{name}: {value}"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout} {done.stderr}")
+    return parse_wrk(done.stdout)
 
 
 def main() -> None:

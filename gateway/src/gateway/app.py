@@ -300,6 +300,6 @@ def create_parts(settings: Settings) -> tuple[ASGIApp, FastAPI]:
     if settings.cors_origins:
         app = CORSMiddleware(app, allow_origins=settings.cors_origins, allow_methods=["*"],
                              allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID",
-                                            "Accept-Language", "traceparent"],
-                             expose_headers=["X-Request-ID", "Location", "Retry-After"], max_age=600)
+                                            "Accept-Language", "traceparent", "If-None-Match"],
+                             expose_headers=["X-Request-ID", "Location", "Retry-After", "ETag"], max_age=600)
     return RequestContextMiddleware(traced(app, "gateway"), service="gateway"), own

@@ -127,13 +127,18 @@ async def ensure_database(admin_url: str, name: str) -> bool:
         await conn.close()
 
 
-def get_database(request: Request) -> Database:
+def database_of(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
+async def get_database(request: Request) -> Database:
+    # async: a plain ``def`` dependency would cost a hop to FastAPI's thread pool per request (kit.app).
+    return database_of(request)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_database(request).session() as session:
+    async with database_of(request).session() as session:
         yield session
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.app import Runtime, ServiceDefinition, create_service_app
 from kit.calendar import local_date
+from kit.page_cache import PageCache, follow_generation
 from kit.scheduling import every
 from matters.api import routers
 from matters.events import SUBSCRIPTIONS
@@ -45,10 +46,15 @@ async def catalogue_announcements(runtime: Runtime) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     hub = live.LiveHub(queue_size=settings.live_queue_size, heartbeat_seconds=settings.live_heartbeat_seconds)
+    catalogue_pages = PageCache("catalogue")
 
     async def live_status(runtime: Runtime) -> None:
         """Every replica hears every status change and pushes it to the streams it holds."""
         await live.run_fanout(runtime.bus, hub)
+
+    async def catalogue_pages_current(runtime: Runtime) -> None:
+        """Every replica drops its catalogue pages within a second of a change made anywhere."""
+        await follow_generation(catalogue_pages, lambda: catalogue.generation(runtime.database))
 
     app = create_service_app(ServiceDefinition(
         settings=settings,
@@ -56,11 +62,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="事项目录与办件全流程 — the catalogue of matters and the life of applications",
         routers=routers,
         subscriptions=SUBSCRIPTIONS,
-        background_jobs=[clock_warnings, stall_detection, catalogue_announcements, live_status],
+        background_jobs=[clock_warnings, stall_detection, catalogue_announcements, live_status,
+                         catalogue_pages_current],
         audit_trail=True,
         openapi_tags=[{"name": "matters", "description": "事项 — matters and their guides"},
                       {"name": "applications", "description": "办件 — applications, status and timeline"}],
     ))
     app.state.live_hub = hub
+    app.state.catalogue_pages = catalogue_pages
     app.state.stall_thresholds = effective_thresholds(settings.stall_thresholds)
     return app

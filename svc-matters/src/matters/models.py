@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Float,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -70,6 +72,18 @@ class MatterVersion(Base):
     __table_args__ = (
         Index("uq_matter_versions_current", "code", unique=True, postgresql_where="is_current"),
     )
+
+
+class CatalogueState(Base):
+    """The catalogue's generation, moved by a trigger on every change of ``matter_versions`` (revision
+    0013): replicas compare it with the one their cached catalogue pages were built under."""
+
+    __tablename__ = "catalogue_state"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    __table_args__ = (CheckConstraint("id = 1", name="ck_catalogue_state_one_row"),)
 
 
 class Application(Base):

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
 from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, require_roles
 from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.idempotency import IdempotencyKey
+from kit.page_cache import CACHED_RESPONSES, IfNoneMatch, respond
 from kit.pagination import CursorQuery, LimitQuery, Page
+from matters.api.deps import CataloguePages
 from matters.schemas import (
     GuideCompletenessReport,
     ImportReport,
@@ -27,6 +29,14 @@ router = APIRouter(tags=["matters"], responses={k: v for k, v in PROBLEM_RESPONS
 MatterCode = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
 OpsAdmin = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN))]
 Overseer = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN, Role.INSPECTOR))]
+
+# The catalogue changes a few times a year and is read on every visit: its list and guides are answered
+# from serialised pages (kit.page_cache) with an ETag, and a client holding the current one gets a 304.
+# The answer is the same for every caller and every language (names, labels and notes come in both
+# Chinese and English fields), so neither the token nor Accept-Language is part of a page's key; the
+# token is still checked on every request, a 304 included.
+_CACHED = ("Answered from this replica's copy of the catalogue, dropped within a second of any change: "
+           "`ETag` names the answer, `If-None-Match` with it gets a 304 without a body.")
 
 
 def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
@@ -79,30 +89,41 @@ async def guide_completeness(session: SessionDep, _: Overseer, limit: LimitQuery
     responses={200: {"model": ImportReport}, 422: PROBLEM_RESPONSES[422]}, response_model=ImportReport,
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": _IMPORT_BODY_SCHEMA}}}})
 async def import_matters(
-    database: DatabaseDep, principal: OpsAdmin,
+    database: DatabaseDep, pages: CataloguePages, principal: OpsAdmin,
     entries: Annotated[list[dict[str, Any]], Body(min_length=1, max_length=catalogue.MAX_IMPORT_ENTRIES)],
     dry_run: Annotated[bool, Query(description="Validate and report without publishing")] = False,
     idempotency_key: IdempotencyKey = None,
 ) -> ImportReport:
-    return await catalogue.import_matters(database, principal, entries, dry_run=dry_run, idempotency_key=idempotency_key)
+    report = await catalogue.import_matters(database, principal, entries, dry_run=dry_run, idempotency_key=idempotency_key)
+    if not dry_run:
+        # Committed: this replica drops its pages now, so the importer's next read shows what they
+        # published (the other replicas within a second, kit.page_cache.follow_generation).
+        pages.forget()
+    return report
 
 
 @router.get("/v1/matters", dependencies=[needs_scope("matters:read")],
             tags=["matters"], summary="List the matters (事项) of the catalogue",
             description="Current versions in catalogue order: the 18 high-volume matters first, then the public-service "
-                        "items (公共服务事项) and other imported matters.")
-async def list_matters(session: SessionDep, _: CurrentPrincipal, limit: LimitQuery = 20, cursor: CursorQuery = None,
+                        f"items (公共服务事项) and other imported matters. {_CACHED}",
+            response_model=Page[MatterSummary], responses=CACHED_RESPONSES)
+async def list_matters(database: DatabaseDep, pages: CataloguePages, _: CurrentPrincipal,
+                       if_none_match: IfNoneMatch = None, limit: LimitQuery = 20, cursor: CursorQuery = None,
                        kind: Annotated[MatterKind | None, Query()] = None,
                        q: Annotated[str | None, Query(max_length=50, description="Text in the code or name")] = None,
-                       ) -> Page[MatterSummary]:
-    return await catalogue.list_matters(session, limit=limit, cursor=cursor, kind=kind, q=q)
+                       ) -> Response:
+    # The database, not a session: a page found in memory opens none.
+    page = await pages.page(("list", limit, cursor, kind, q), lambda: catalogue.matters_json(
+        database, limit=limit, cursor=cursor, kind=kind, q=q))
+    return respond(page, if_none_match)
 
 
 @router.get("/v1/matters/{code}", dependencies=[needs_scope("matters:read")],
             tags=["matters"], summary="One matter (its current version) with its form fields and materials",
-            responses={404: PROBLEM_RESPONSES[404]})
-async def get_matter(session: SessionDep, _: CurrentPrincipal, code: MatterCode) -> MatterDetail:
-    return await catalogue.get_matter(session, code)
+            description=_CACHED, response_model=MatterDetail, responses={404: PROBLEM_RESPONSES[404], **CACHED_RESPONSES})
+async def get_matter(database: DatabaseDep, pages: CataloguePages, _: CurrentPrincipal, code: MatterCode,
+                     if_none_match: IfNoneMatch = None) -> Response:
+    return respond(await pages.page(("matter", code), lambda: catalogue.matter_json(database, code)), if_none_match)
 
 
 @router.get("/v1/matters/{code}/versions", dependencies=[needs_scope("matters:read")],

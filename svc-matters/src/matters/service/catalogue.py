@@ -40,7 +40,7 @@ from kit.i18n import Text
 from kit.pagination import Page, decode_cursor, encode_cursor
 from kit.scheduling import JobFn
 from matters import messages
-from matters.models import MatterVersion
+from matters.models import CatalogueState, MatterVersion
 from matters.schemas import (
     FileType,
     GuideCompletenessReport,
@@ -87,6 +87,13 @@ def _after(cursor: str | None) -> tuple[int, str] | None:
 
 
 # --- reading -----------------------------------------------------------------------------------
+
+async def generation(database: Database) -> int:
+    """The catalogue's generation: every change of a matter version moves it (revision 0013's trigger),
+    so a replica's cached catalogue pages are current while it stands still (``kit.page_cache``)."""
+    async with database.session() as session:
+        return (await session.execute(select(CatalogueState.generation).where(CatalogueState.id == 1))).scalar_one()
+
 
 async def list_matters(session: AsyncSession, *, limit: int, cursor: str | None, kind: str | None = None,
                        q: str | None = None) -> Page[MatterSummary]:
@@ -149,6 +156,18 @@ async def get_matter(session: AsyncSession, code: str) -> MatterDetail:
     if matter is None:
         raise NotFound(messages.MATTER_NOT_FOUND.format(code=code))
     return MatterDetail.model_validate(matter)
+
+
+# What the catalogue's cached pages hold (matters.api.catalogue): the answers above as JSON bytes, each
+# read in a session of its own, opened only when the page is not in memory.
+async def matters_json(database: Database, *, limit: int, cursor: str | None, kind: str | None, q: str | None) -> bytes:
+    async with database.session() as session:
+        return (await list_matters(session, limit=limit, cursor=cursor, kind=kind, q=q)).model_dump_json().encode()
+
+
+async def matter_json(database: Database, code: str) -> bytes:
+    async with database.session() as session:
+        return (await get_matter(session, code)).model_dump_json().encode()
 
 
 def requirements_of(matter: MatterVersion) -> MatterRequirements:
