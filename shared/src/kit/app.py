@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
@@ -78,29 +78,35 @@ StateT = TypeVar("StateT")
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 
-def get_runtime(request: Request) -> Runtime:
+# The dependencies below are ``async def`` although they only read an attribute: FastAPI runs a plain
+# ``def`` dependency in its thread pool, a hand-off to a thread and back on every request that uses it.
+def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+async def get_runtime(request: Request) -> Runtime:
+    return runtime_of(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def settings_dependency(kind: type[SettingsT]) -> Callable[[Request], SettingsT]:
+def settings_dependency(kind: type[SettingsT]) -> Callable[[Request], Awaitable[SettingsT]]:
     """A dependency giving a route its service's own settings, typed (``Annotated[Settings, Depends(...)]``)."""
-    def service_settings(request: Request) -> SettingsT:
-        settings = get_runtime(request).settings
+    async def service_settings(request: Request) -> SettingsT:
+        settings = runtime_of(request).settings
         if not isinstance(settings, kind):
             raise TypeError(f"the running service's settings are {type(settings).__name__}, not {kind.__name__}")
         return settings
     return service_settings
 
 
-def state_dependency(name: str, kind: type[StateT]) -> Callable[[Request], StateT]:
+def state_dependency(name: str, kind: type[StateT]) -> Callable[[Request], Awaitable[StateT]]:
     """A dependency giving a route what its service put on ``app.state`` under ``name``, typed.
 
     Routes never read ``request.app.state`` themselves: what they use is declared in their signature."""
-    def state(request: Request) -> StateT:
+    async def state(request: Request) -> StateT:
         value = getattr(request.app.state, name)
         if not isinstance(value, kind):
             raise TypeError(f"app.state.{name} is {type(value).__name__}, not {kind.__name__}")

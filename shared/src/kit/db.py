@@ -127,13 +127,18 @@ async def ensure_database(admin_url: str, name: str) -> bool:
         await conn.close()
 
 
-def get_database(request: Request) -> Database:
+def database_of(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
+# async although it only reads an attribute: FastAPI runs a plain ``def`` dependency in its thread pool.
+async def get_database(request: Request) -> Database:
+    return database_of(request)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_database(request).session() as session:
+    async with database_of(request).session() as session:
         yield session
 
 
