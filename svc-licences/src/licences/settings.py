@@ -28,7 +28,7 @@ class Settings(ServiceSettings):
     presentation_ttl_seconds: int = 120
     data_handle_ttl_seconds: int = 300
     # Online presentation checks are committed in batches (licences.service.checks): this many writers
-    # per process, each holding a pooled connection while it writes, and at most this many checks a batch.
+    # per process, each keeping one of the pool's connections, and at most this many checks a batch.
     verification_writers: int = 4
     verification_batch: int = 128
     reminder_days: list[int] = [90, 30, 7]

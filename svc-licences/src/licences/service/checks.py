@@ -17,6 +17,7 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import structlog
 from sqlalchemy import String, Table, any_, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.db import Database
 from licences.models import Base, Licence, Presentation, Verification
@@ -95,24 +97,36 @@ class PresentationChecks:
                 group.create_task(self._write_forever(database), name=f"presentation-checks-{n}")
 
     async def _write_forever(self, database: Database) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                outcomes = await self._write(database, batch)
-            except Exception as e:  # the batch's transaction failed: so did each of its checks
-                for check in batch:
-                    if not check.outcome.done():
-                        check.outcome.set_exception(e)
-                continue
-            for check, outcome in zip(batch, outcomes, strict=True):
-                if not check.outcome.done():  # its request may have been cancelled meanwhile
-                    check.outcome.set_result(outcome)
+        # Each writer keeps its connection between batches: no pool checkout and liveness ping per batch.
+        connection: AsyncConnection | None = None
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                while len(batch) < self.max_batch and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                try:
+                    connection = connection or await database.engine.connect()
+                    outcomes = await self._write(connection, batch)
+                except Exception as e:  # the batch's transaction failed: so did each of its checks
+                    for check in batch:
+                        if not check.outcome.done():
+                            check.outcome.set_exception(e)
+                    if connection is not None:  # perhaps broken (a database restart): the next batch reconnects
+                        with suppress(Exception):
+                            await connection.invalidate()
+                        connection = None
+                    continue
+                for check, outcome in zip(batch, outcomes, strict=True):
+                    if not check.outcome.done():  # its request may have been cancelled meanwhile
+                        check.outcome.set_result(outcome)
+        finally:
+            if connection is not None:
+                with suppress(Exception):
+                    await connection.close()
 
-    async def _write(self, database: Database, batch: list[_Check]) -> list[tuple[str, Any]]:
-        async with database.transaction() as session:
-            rows = {row.cti: row for row in await session.execute(
+    async def _write(self, connection: AsyncConnection, batch: list[_Check]) -> list[tuple[str, Any]]:
+        async with connection.begin():
+            rows = {row.cti: row for row in await connection.execute(
                 _LOCK_AND_READ, {"ctis": sorted({c.claims.cti for c in batch})})}
             marks, records, outcomes = [], [], []
             marked: set[str] = set()
@@ -128,7 +142,7 @@ class PresentationChecks:
                 records.append(record_row("presentation", result, row, check.verifier, check.at))
                 outcomes.append((result, row))
             if marks:
-                await session.execute(_MARK, marks)
-            await session.execute(RECORD, records)
+                await connection.execute(_MARK, marks)
+            await connection.execute(RECORD, records)
         log.info("presentations_checked", checks=len(batch), results=dict(Counter(result for result, _ in outcomes)))
         return outcomes
