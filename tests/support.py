@@ -228,6 +228,25 @@ def stall_entry_day(calendar: Any, working_days: int, today: dt.date, extra: int
 
 
 @contextlib.contextmanager
+def another_replica(env: Mapping[str, str], service: str, log_dir: Path) -> Iterator[str]:
+    """Another process of ``service`` with the suite's environment ``env`` (its databases, keys, bus), as a
+    second replica would be: its own port, its log in ``log_dir``; yields its URL, stops it afterwards."""
+    from kit.devstack import Suite, free_port
+
+    replica = Suite(dict(env), ports={service: free_port()}, log_dir=log_dir)
+    try:
+        replica.start(timeout=60)
+    except Exception:
+        replica.stop()
+        pytest.fail(f"the second {service} did not start:\n"
+                    f"{(log_dir / f'{service}.log').read_text(errors='replace')[-3000:]}")
+    try:
+        yield f"http://127.0.0.1:{replica.ports[service]}"
+    finally:
+        replica.stop()
+
+
+@contextlib.contextmanager
 def fresh_suite(prefix: str, var: Any, log_prefix: str = "lvrong-bench-", *,
                 expose_suite: bool = False) -> Iterator[tuple[Any, ...]]:
     """The whole suite on free ports with empty databases ``<prefix>_*`` and no old streams, for

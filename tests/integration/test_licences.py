@@ -35,6 +35,7 @@ from stdnum.iso7064 import mod_37_36
 
 from support import (
     COMPANY_USCC,
+    another_replica,
     approved_licence,
     bearer,
     connect_nats,
@@ -601,3 +602,57 @@ async def test_key_rotation_next_key_published_ahead_old_kept(client, token) -> 
     await eventually(signer, lambda kid: kid == current, "the new key signing")
     assert (await verify_online(client, inspector, presentation=before["token"]))["result"] == "valid"
     assert {old_kid, upcoming, current} <= await kids()
+
+
+@pytest.fixture(scope="module")
+def second_licences(suite) -> Any:
+    """Another svc-licences process on the same database and keys, as a second replica would be."""
+    with another_replica(suite.env, "licences", Path(tempfile.mkdtemp(prefix="lvrong-licences-2-"))) as url:
+        yield url
+
+
+async def test_checks_at_once_on_two_replicas_and_status_seen_by_both(suite, client, token, second_licences) -> None:
+    """Checks are committed in batches: presentations checked at the same moment on two replicas (and
+    twice on one) are each valid exactly once and every check is recorded; a suspension, a revocation
+    and an expiry made through one replica are what the next check on the other answers."""
+    company, reviewer = await token("applicant-company"), await token("reviewer")
+    _, licence = await approved_licence(client, token, seed=507)
+    lid = licence["id"]
+    shown = [(await present(client, company, lid))["token"] for _ in range(8)]
+    async with httpx.AsyncClient(base_url=second_licences, timeout=30) as other:
+        async def check(via: httpx.AsyncClient, presentation: str) -> dict[str, Any]:
+            r = await via.post("/v1/verifications", json={"presentation": presentation})
+            assert r.status_code == 200, r.text
+            return dict(r.json())
+
+        conn = await suite.db("licences")
+        try:
+            recorded_before = await conn.fetchval("SELECT count(*) FROM verifications WHERE licence_id = $1", lid)
+            answers = await asyncio.gather(*(check(via, p) for p in shown for via in (client, other, client)))
+            for i in range(len(shown)):
+                reasons = sorted(a["reason"] or a["result"] for a in answers[3 * i:3 * i + 3])
+                assert reasons == ["replayed", "replayed", "valid"], reasons
+            assert await conn.fetchval("SELECT count(*) FROM verifications WHERE licence_id = $1",
+                                       lid) == recorded_before + 3 * len(shown)
+
+            # Made while active, checked on the other replica after each change through the gateway's.
+            pending = [(await present(client, company, lid))["token"] for _ in range(3)]
+            r = await client.post(f"/v1/licences/{lid}/suspend", json={"reason": "抽查"}, headers=bearer(reviewer))
+            assert r.status_code == 200, r.text
+            assert (await check(other, pending[0]))["result"] == "suspended"
+            assert (await client.post(f"/v1/licences/{lid}/reinstate", json={"reason": "已整改"},
+                                      headers=bearer(reviewer))).status_code == 200
+            assert (await check(other, pending[1]))["result"] == "valid"
+            assert (await client.post(f"/v1/licences/{lid}/revoke", json={"reason": "以欺骗手段取得"},
+                                      headers=bearer(reviewer))).status_code == 200
+            revoked = await asyncio.gather(check(other, pending[2]), check(client, pending[2]), check(other, shown[0]))
+            assert [a["result"] for a in revoked] == ["revoked"] * 3
+
+            # A licence whose validity ended a moment ago: expired on both, before any expiry tick marks it.
+            _, ending = await approved_licence(client, token, seed=508)
+            to_check = [(await present(client, company, ending["id"]))["token"] for _ in range(2)]
+            await conn.execute("UPDATE licences SET valid_until = now() - interval '1 second' WHERE id = $1",
+                               ending["id"])
+            assert [(await check(via, p))["result"] for via, p in zip((other, client), to_check, strict=True)] == ["expired"] * 2
+        finally:
+            await conn.close()

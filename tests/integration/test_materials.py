@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from kit.devstack import Suite, free_port
 from support import (
     JPEG,
     PDF,
     all_materials,
+    another_replica,
     bearer,
     issue_quarantine_document,
     upload,
@@ -193,15 +193,8 @@ def second_matters(suite) -> Any:
     """Another svc-matters process on the same database, as a second replica would be: its own port, its
     own working directory for a filesystem store (empty), so only a shared store can serve it."""
     scratch = Path(tempfile.mkdtemp(prefix="lvrong-matters-2-"))
-    env = {**suite.env, "MATTERS_BLOB_DIR": str(scratch / "blobs")}
-    replica = Suite(env, ports={"matters": free_port()}, log_dir=scratch)
-    try:
-        replica.start(timeout=60)
-    except Exception:
-        replica.stop()
-        pytest.fail(f"the second svc-matters did not start:\n{(scratch / 'matters.log').read_text(errors='replace')[-3000:]}")
-    yield f"http://127.0.0.1:{replica.ports['matters']}"
-    replica.stop()
+    with another_replica({**suite.env, "MATTERS_BLOB_DIR": str(scratch / "blobs")}, "matters", scratch) as url:
+        yield url
 
 
 async def test_a_material_uploaded_through_one_process_downloads_through_another(suite, client, token,

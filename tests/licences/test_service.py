@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import secrets
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,10 +20,11 @@ from kit.devstack import Servers
 from kit.errors import Conflict, ValidationFailed, problem_body
 from kit.events.outbox import outbox
 from kit.scheduling import run_tick
-from licences.models import ExpiryReminder, Licence, LicenceStatusChange, StatusList
+from licences.models import ExpiryReminder, Licence, LicenceStatusChange, Presentation, StatusList, Verification
 from licences.schemas import VersionCreate
-from licences.service import catalogue, issuance, reminders, status
-from licences.service.credentials import b64url_decode, get_status
+from licences.service import catalogue, issuance, reminders, status, verification
+from licences.service.checks import PresentationChecks
+from licences.service.credentials import PresentationClaims, b64url_decode, get_status
 from licences.service.issuer import Issuer
 from licences.service.keys import KeyRing, create_key, load_key
 from licences.settings import Settings
@@ -231,3 +233,60 @@ async def test_a_version_is_created_once_per_idempotency_key(database: Database,
                                       VersionCreate(kind="change", reason="x"), "k-version-2")
     async with database.session() as session:
         assert (await session.get(Licence, active.id)).version == 2
+
+
+async def test_presentation_checks_committed_together_each_valid_once(database: Database, issuer: Issuer) -> None:
+    """Checks waiting at the same moment are written by one transaction (a writer per replica here, so
+    they must queue): a presentation checked three times at once on two replicas is valid once, a
+    replay of it and one never handed out are answered so, and every check is recorded."""
+    shown = await licence(database, issuer)
+    ctis = [secrets.token_hex(8) for _ in range(12)]
+    async with database.transaction() as session:
+        session.add_all(Presentation(cti=cti, licence_id=shown.id, expires_at=NOW + dt.timedelta(minutes=2))
+                        for cti in ctis)
+
+    def claims(cti: str) -> PresentationClaims:
+        return PresentationClaims(cti=cti, identifier=shown.identifier, valid_until=int(shown.valid_until.timestamp()),
+                                  issued_at=int(NOW.timestamp()), expires_at=int(NOW.timestamp()) + 120,
+                                  status_list_uri="", status_index=shown.status_index)
+
+    replica_a, replica_b = Database(database.url), Database(database.url)
+    checks_a, checks_b = (PresentationChecks(verification.presentation_outcome, writers=1) for _ in range(2))
+    writers = [asyncio.create_task(checks_a.run(replica_a)), asyncio.create_task(checks_b.run(replica_b))]
+    try:
+        now = dt.datetime.now(dt.UTC)
+        answers = await asyncio.gather(*(checks.check(claims(cti), "inspector", now)
+                                         for cti in ctis for checks in (checks_a, checks_b, checks_a)))
+        for i in range(len(ctis)):
+            assert sorted(result for result, _ in answers[3 * i:3 * i + 3]) == ["replayed", "replayed", "valid"]
+        assert all(row.id == shown.id and row.status == "active" for _, row in answers)
+        result, row = await checks_b.check(claims(secrets.token_hex(8)), "inspector", now)
+        assert (result, row) == ("unknown_licence", None)
+        async with database.session() as session:
+            recorded = await session.scalar(select(func.count()).select_from(Verification)
+                                            .where(Verification.licence_id == shown.id))
+        assert recorded == 3 * len(ctis)
+    finally:
+        for task in writers:
+            task.cancel()
+        await asyncio.gather(*writers, return_exceptions=True)
+        await replica_a.dispose()
+        await replica_b.dispose()
+
+
+async def test_presentation_checks_fail_each_when_their_batch_fails(issuer: Issuer) -> None:
+    """A batch whose transaction cannot commit (here: no database) fails every check in it, and the writer
+    goes on with the next ones rather than leave them waiting."""
+    nowhere = Database("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
+    checks = PresentationChecks(verification.presentation_outcome, writers=1)
+    writer = asyncio.create_task(checks.run(nowhere))
+    try:
+        claims = PresentationClaims(cti="00", identifier="x", valid_until=0, issued_at=0, expires_at=0,
+                                    status_list_uri="", status_index=0)
+        for _ in range(2):
+            with pytest.raises(OSError):
+                await checks.check(claims, "inspector", NOW)
+    finally:
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+        await nowhere.dispose()

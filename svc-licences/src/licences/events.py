@@ -15,6 +15,7 @@ from kit.events.consumer import one_transaction_per_batch
 from kit.events.envelope import CloudEvent
 from kit.scheduling import every
 from licences.service import issuance, reminders, status
+from licences.service.checks import PresentationChecks
 from licences.service.issuer import Issuer
 
 
@@ -33,8 +34,11 @@ def subscriptions(issuer: Issuer) -> list[EventSubscription]:
                               handler=handle, batch_handler=one_transaction_per_batch(handle))]
 
 
-def background_jobs(issuer: Issuer) -> list[BackgroundJob]:
+def background_jobs(issuer: Issuer, checks: PresentationChecks) -> list[BackgroundJob]:
     settings = issuer.settings
+
+    async def write_presentation_checks(runtime: Runtime) -> None:
+        await checks.run(runtime.database)
 
     async def reload_keys(runtime: Runtime) -> None:
         """Ops add or retire keys by adding or deleting files; every replica picks them up."""
@@ -54,4 +58,4 @@ def background_jobs(issuer: Issuer) -> list[BackgroundJob]:
 
         await every(runtime.database, "licences.expiry", settings.expiry_interval_seconds, tick)
 
-    return [reload_keys, expiry_reminders, expire_licences]
+    return [write_presentation_checks, reload_keys, expiry_reminders, expire_licences]

@@ -27,6 +27,10 @@ class Settings(ServiceSettings):
     status_list_valid_seconds: int = 86_400
     presentation_ttl_seconds: int = 120
     data_handle_ttl_seconds: int = 300
+    # Online presentation checks are committed in batches (licences.service.checks): this many writers
+    # per process, each keeping one of the pool's connections, and at most this many checks a batch.
+    verification_writers: int = 4
+    verification_batch: int = 128
     reminder_days: list[int] = [90, 30, 7]
     reminder_interval_seconds: float = 3600.0
     expiry_interval_seconds: float = 600.0

@@ -9,12 +9,15 @@ from kit.app import state_dependency
 from kit.auth import CurrentPrincipal, Principal, Role, SubjectKind, bearer_token, get_principal, require_roles
 from kit.errors import Forbidden
 from licences import messages
+from licences.service.checks import PresentationChecks
 from licences.service.issuer import Issuer
 
 LicenceId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
 
 # The issuer (its URL, keys and signed status lists) that create_app puts on the app's state.
 IssuerDep = Annotated[Issuer, Depends(state_dependency("issuer", Issuer))]
+# The queue online presentation checks are committed through, in batches.
+PresentationChecksDep = Annotated[PresentationChecks, Depends(state_dependency("presentation_checks", PresentationChecks))]
 
 # Staff who change a licence's status or issue new versions of it.
 LicenceOfficer = Annotated[Principal, Depends(require_roles(Role.REVIEWER, Role.WINDOW_OFFICER, Role.OPS_ADMIN))]

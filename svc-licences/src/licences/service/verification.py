@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import secrets
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -13,7 +12,7 @@ from typing import Any
 
 import segno
 import structlog
-from sqlalchemy import Table, bindparam, func, insert, select, text, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
@@ -21,11 +20,13 @@ from kit.db import Database
 from kit.errors import Conflict, FieldError, NotFound, ValidationFailed
 from kit.idempotency import create_once
 from licences import messages
-from licences.models import Base, DataHandle, DisposalRecord, Licence, LicenceVersion, Presentation, Verification
+from licences.models import DataHandle, DisposalRecord, Licence, LicenceVersion, Presentation
 from licences.schemas import DataHandleView, DisposalCreate, LiveData, PresentationView
 from licences.service import catalogue
+from licences.service.checks import RECORD, VISIBLE, PresentationChecks, licences, record_row
 from licences.service.credentials import (
     CredentialInvalid,
+    PresentationClaims,
     PresentationInvalid,
     sign_presentation,
     status_list_uri,
@@ -33,6 +34,7 @@ from licences.service.credentials import (
     verify_presentation,
 )
 from licences.service.issuer import Issuer
+from licences.settings import Settings
 
 log = structlog.get_logger("licences.verification")
 
@@ -101,92 +103,70 @@ def _licence_outcome(licence: Any, now: datetime) -> str:
     return "valid"
 
 
-# The hot path of online verification in Core statements built once: the replay mark, the licence's
-# visible columns (not its credential) and the record, without the ORM's unit of work.
-def _table(model: type[Base]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-_presentations, _licences, _verifications = _table(Presentation), _table(Licence), _table(Verification)
-_MARK_PRESENTATION = (update(_presentations)
-                      .where(_presentations.c.cti == bindparam("b_cti"), _presentations.c.verified_at.is_(None))
-                      .values(verified_at=bindparam("b_at"), verified_by=bindparam("b_who"))
-                      .returning(_presentations.c.licence_id))
-_VISIBLE = select(_licences.c.id, _licences.c.identifier, _licences.c.licence_number, _licences.c.licence_type,
-                  _licences.c.type_code, _licences.c.holder_name, _licences.c.issuer_name, _licences.c.version,
-                  _licences.c.valid_from, _licences.c.valid_until, _licences.c.status, _licences.c.status_list_id)
-_RECORD = insert(_verifications)
-# The replay mark and the licence it opens in one round trip (a data-modifying CTE).
-_MARKED = _MARK_PRESENTATION.cte("marked")
-_MARK_AND_READ = _VISIBLE.join_from(_licences, _MARKED, _MARKED.c.licence_id == _licences.c.id)
 _INVALID = frozenset({"revoked", "suspended", "expired", "not_yet_valid"})
-_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 
 
-async def _record(session: AsyncSession, principal: Principal, kind: str, result: str, licence: Any) -> dict[str, Any]:
-    await session.execute(_RECORD, {"id": uuid.uuid4().hex, "licence_id": licence.id if licence else None, "kind": kind,
-                                    "result": result, "reason": None if result == "valid" else result,
-                                    "verifier": principal.subject, "at": datetime.now(UTC)})
-    log.info("licence_verified", kind=kind, result=result, licence_id=licence.id if licence else None)
+def presentation_outcome(claims: PresentationClaims, fresh: bool, licence: Any, now: datetime) -> str:
+    """What an online check of a good presentation finds: ``fresh`` when this check marked it used."""
+    if licence is None:
+        return "unknown_licence"  # never handed out by us
+    outcome = _licence_outcome(licence, now)
+    if not fresh:
+        # A replay of a presentation whose licence is revoked, suspended or expired by now answers that
+        # state: what the licence is matters more to the inspector than that the QR was shown before.
+        return outcome if outcome in _INVALID else "replayed"
+    if outcome == "valid" and licence.identifier != claims.identifier:
+        return "superseded"  # a new version was issued after the presentation was made
+    return outcome
+
+
+def new_presentation_checks(settings: Settings) -> PresentationChecks:
+    return PresentationChecks(presentation_outcome, writers=settings.verification_writers,
+                              max_batch=settings.verification_batch)
+
+
+def _answer(result: str, licence: Any) -> dict[str, Any]:
     return {"result": "valid" if result == "valid" else (result if result in _INVALID else "invalid"),
             "reason": None if result == "valid" else result, "reason_zh": REASONS_ZH.get(result, result),
             "licence": visible_fields(licence) if licence else None}
 
 
-async def verify(database: Database, issuer: Issuer, principal: Principal, *, presentation: str | None,
-                 credential: str | None) -> dict[str, Any]:
+async def _record_alone(database: Database, principal: Principal, kind: str, result: str,
+                        licence: Any, now: datetime) -> dict[str, Any]:
+    async with database.transaction() as session:
+        await session.execute(RECORD, record_row(kind, result, licence, principal.subject, now))
+    log.info("licence_verified", kind=kind, result=result, licence_id=licence.id if licence else None)
+    return _answer(result, licence)
+
+
+async def verify(database: Database, issuer: Issuer, checks: PresentationChecks, principal: Principal, *,
+                 presentation: str | None, credential: str | None) -> dict[str, Any]:
     """Verify a presentation or a credential online; the check is recorded (a presentation marked as used)."""
     if bool(presentation) == bool(credential):
         raise ValidationFailed(messages.PRESENTATION_OR_CREDENTIAL, errors=[
             FieldError.of("presentation", messages.PRESENTATION_OR_CREDENTIAL_FIELD, "one_of")])
-    async with database.transaction() as session:
-        # The verification record and the replay mark need not wait for the WAL flush: a crash can
-        # lose the last fraction of a second of them, and a presentation lives two minutes anyway.
-        await session.execute(_ASYNC_COMMIT)
-        return await _verify(session, issuer, principal, presentation=presentation, credential=credential)
-
-
-async def _verify(session: AsyncSession, issuer: Issuer, principal: Principal, *, presentation: str | None,
-                  credential: str | None) -> dict[str, Any]:
     now = datetime.now(UTC)
     if presentation:
         try:
             claims = verify_presentation(issuer.keys, issuer.url, presentation)
         except PresentationInvalid as e:
-            return await _record(session, principal, "presentation", e.reason, None)
-        licence = (await session.execute(_MARK_AND_READ, {"b_cti": claims.cti, "b_at": now,
-                                                          "b_who": principal.subject})).first()
-        if licence is None:  # never handed out by us, or already verified once
-            known = (await session.execute(select(_presentations.c.licence_id)
-                                           .where(_presentations.c.cti == claims.cti))).first()
-            licence = (await session.execute(_VISIBLE.where(_licences.c.id == known.licence_id))).first() if known else None
-            if licence is None:
-                return await _record(session, principal, "presentation", "replayed" if known else "unknown_licence", None)
-            # A replay of a presentation whose licence is revoked, suspended or expired by now answers that
-            # state: what the licence is matters more to the inspector than that the QR was shown before.
-            outcome = _licence_outcome(licence, now)
-            return await _record(session, principal, "presentation", outcome if outcome in _INVALID else "replayed",
-                                 licence)
-        outcome = _licence_outcome(licence, now)
-        if outcome == "valid" and licence.identifier != claims.identifier:
-            outcome = "superseded"  # a new version was issued after the presentation was made
-        return await _record(session, principal, "presentation", outcome, licence)
+            return await _record_alone(database, principal, "presentation", e.reason, None, now)
+        return _answer(*await checks.check(claims, principal.subject, now))
     try:
         credential_claims = verify_credential(issuer.keys, issuer.url, credential or "", now=int(now.timestamp()))
     except CredentialInvalid as e:
-        return await _record(session, principal, "credential", e.reason, None)
+        return await _record_alone(database, principal, "credential", e.reason, None, now)
     identifier = str(credential_claims.get("licence_identifier", ""))
     versions = LicenceVersion.__table__
-    licence = (await session.execute(_VISIBLE.join_from(_licences, versions, versions.c.licence_id == _licences.c.id)
-                                     .where(versions.c.identifier == identifier))).first()
+    async with database.session() as session:
+        licence = (await session.execute(VISIBLE.join_from(licences, versions, versions.c.licence_id == licences.c.id)
+                                         .where(versions.c.identifier == identifier))).first()
     if licence is None or status_list_uri(issuer.url, licence.status_list_id) != credential_claims["status"]["status_list"]["uri"]:
-        return await _record(session, principal, "credential", "unknown_licence", None)
+        return await _record_alone(database, principal, "credential", "unknown_licence", None, now)
     outcome = _licence_outcome(licence, now)
     if outcome == "valid" and licence.identifier != identifier:
         outcome = "superseded"
-    return await _record(session, principal, "credential", outcome, licence)
+    return await _record_alone(database, principal, "credential", outcome, licence, now)
 
 
 # ---- 亮数 ---------------------------------------------------------------------------------------
