@@ -12,6 +12,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import structlog
 from prometheus_client import Counter, Gauge
 from sqlalchemy import (
@@ -165,13 +166,15 @@ class OutboxRelay:
                 return 0
             messages = []
             for row in rows:
-                envelope = CloudEvent.model_validate(row.envelope)
+                # The envelope as ``_written`` stored it (a validated CloudEvent, dumped): published as it
+                # is, without building the model again to dump it again.
+                envelope = row.envelope
                 headers = {"Content-Type": "application/cloudevents+json"}
-                if envelope.traceparent:
-                    headers["traceparent"] = envelope.traceparent
-                if envelope.subject:
-                    headers[ORDERING_KEY_HEADER] = envelope.subject
-                messages.append((row.subject, envelope.to_json_bytes(), row.event_id, headers))
+                if envelope.get("traceparent"):
+                    headers["traceparent"] = envelope["traceparent"]
+                if envelope.get("subject"):
+                    headers[ORDERING_KEY_HEADER] = envelope["subject"]
+                messages.append((row.subject, orjson.dumps(envelope), row.event_id, headers))
             acked = await self.bus.publish_batch(messages)
             # Only the unbroken prefix counts as sent, so a later event never overtakes an earlier one.
             sent = 0
