@@ -91,7 +91,10 @@ class Database:
         # (TLS negotiation, backend start-up) cost more CPU than waiting for a pooled connection.
         self.engine: AsyncEngine = create_async_engine(
             bare, pool_size=pool_size, max_overflow=0, pool_timeout=15, pool_pre_ping=True, pool_recycle=1800, echo=echo,
-            connect_args={"timeout": 5, "command_timeout": 30, **tls},
+            # Prepared statements kept per connection: 100 (the default) was too few once batched inserts
+            # (one text per number of rows) joined a service's fixed statements, which were then evicted and
+            # prepared again by the server and the driver, batch after batch.
+            connect_args={"timeout": 5, "command_timeout": 30, "prepared_statement_cache_size": 1000, **tls},
             json_serializer=json_text, json_deserializer=orjson.loads,
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
