@@ -5,12 +5,12 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import structlog
 from pydantic import BaseModel
-from sqlalchemy import select, text
+from sqlalchemy import Table, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,7 +60,7 @@ class _Submission(BaseModel):
     submitted_at: datetime
 
 
-_known_applications = KnownApplication.__table__
+_known_applications = cast(Table, KnownApplication.__table__)  # a Core statement: no ORM bulk machinery per row
 _upsert = insert(_known_applications)
 # Built once and run for a whole batch (executemany); a later submission (a supplement) replaces the form,
 # an older one redelivered does not.

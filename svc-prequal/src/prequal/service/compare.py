@@ -24,9 +24,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, literal, select, tuple_, update
+from sqlalchemy import Table, bindparam, func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -123,9 +123,10 @@ async def on_status_changed(session: AsyncSession, event: CloudEvent) -> None:
     await record_status_changes(session, [ApplicationStatusChanged.from_event(event)])
 
 
-_status_upsert = insert(KnownApplication.__table__)
-_known = KnownApplication.__table__.c
-_verdicts = Verdict.__table__
+_known_applications = cast(Table, KnownApplication.__table__)  # Core statements: no ORM bulk machinery per row
+_verdicts = cast(Table, Verdict.__table__)
+_status_upsert = insert(_known_applications)
+_known = _known_applications.c
 # Both compiled once and run for a whole batch of status changes (executemany). A later status wins,
 # an earlier one redelivered does not.
 _RECORD_STATUS = _status_upsert.on_conflict_do_update(
