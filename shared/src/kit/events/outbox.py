@@ -81,8 +81,11 @@ def _written(session: AsyncSession, contract: EventContract, subject: str | None
              event_id: str | None = None) -> tuple[CloudEvent, dict[str, Any]]:
     envelope = contract.envelope(subject=subject, event_id=event_id)
     session.sync_session.info[_PENDING_FLAG] = True
-    return envelope, {"event_id": envelope.id, "subject": envelope.type,
-                      "envelope": envelope.model_dump(mode="json", exclude_none=True)}
+    # The contract's data is already in its JSON form (``EventContract.envelope``), and ``exclude_none``
+    # leaves a dict's items alone: only the envelope's own fields are dumped, not the data a second time.
+    stored = envelope.model_dump(mode="json", exclude_none=True, exclude={"data"})
+    stored["data"] = envelope.data
+    return envelope, {"event_id": envelope.id, "subject": envelope.type, "envelope": stored}
 
 
 def outbox_row(session: AsyncSession, contract: EventContract, *, subject: str | None = None,
