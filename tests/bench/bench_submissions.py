@@ -85,7 +85,7 @@ def post_script(workdir: Path, body: dict, token: str | None, start: int) -> str
 
 async def count_applications(env: dict[str, str]) -> tuple[int, int]:
     """(applications, of which still waiting for their verdict) in svc-matters' database."""
-    url = env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{PREFIX}_matters"
+    url = env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{env['DATABASE_NAME_PREFIX']}_matters"
     conn = await asyncpg.connect(url)
     try:
         row = await conn.fetchrow("SELECT count(*) AS n, count(*) FILTER (WHERE status = 'submitted') AS waiting "
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace, env: dict[str, str], ports: dict[str, int], pr
     # every verdict of the two series; the servers' figures include whatever else they serve meanwhile).
     measured = {name: [proc.pid] for name, proc in processes.items()}
     # PostgreSQL: the backends serving this run's databases; NATS: the server on this run's port.
-    measured.update(postgres=server_pids(f"postgres: .* {PREFIX}_"),
+    measured.update(postgres=server_pids(f"postgres: .* {env['DATABASE_NAME_PREFIX']}_"),
                     nats=server_pids(f"nats-server.*[ =]{env['NATS_URL'].rsplit(':', 1)[1]}( |$)"))
     cpu_before = {name: sum(map(cpu_seconds, pids)) for name, pids in measured.items()}
     drained = asyncio.run(wait_drained(env, 900))
@@ -194,6 +194,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--pipeline", choices=("running", "niced", "paused"), default="running")
+    parser.add_argument("--prefix", default=PREFIX,
+                        help="the run's database names (<prefix>_<service>): benchmarks sharing a server each use their own")
     parser.add_argument("--matters-workers", type=int, default=2,
                         help="svc-matters processes (MATTERS_WORKERS): one per core serves submissions best")
     args = parser.parse_args()
@@ -201,7 +203,7 @@ def main() -> int:
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
     args.load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    with fresh_suite(PREFIX, ROOT / "var" / "bench", "lvrong-benchsub-", expose_suite=True) as (env, ports, suite):
+    with fresh_suite(args.prefix, ROOT / "var" / "bench", "lvrong-benchsub-", expose_suite=True) as (env, ports, suite):
         run(args, env, ports, suite.processes)
     return 0
 

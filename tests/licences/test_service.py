@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import os
 import secrets
+import uuid
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,12 +16,23 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal, Role, SubjectKind
+from kit.contracts import ApplicantRef, ApplicationStatusChanged, ApplicationSubmitted, MatterRequirements
 from kit.db import Database
 from kit.devstack import Servers
 from kit.errors import Conflict, ValidationFailed, problem_body
+from kit.events.envelope import CloudEvent
 from kit.events.outbox import outbox
 from kit.scheduling import run_tick
-from licences.models import ExpiryReminder, Licence, LicenceStatusChange, Presentation, StatusList, Verification
+from licences.events import subscriptions
+from licences.models import (
+    ExpiryReminder,
+    KnownApplication,
+    Licence,
+    LicenceStatusChange,
+    Presentation,
+    StatusList,
+    Verification,
+)
 from licences.schemas import VersionCreate
 from licences.service import catalogue, issuance, reminders, status, verification
 from licences.service.checks import PresentationChecks
@@ -290,3 +302,36 @@ async def test_presentation_checks_fail_each_when_their_batch_fails(issuer: Issu
         writer.cancel()
         await asyncio.gather(writer, return_exceptions=True)
         await nowhere.dispose()
+
+
+async def test_a_batch_keeps_only_licence_matters_submissions_and_issues_from_an_approval_in_it(
+        database: Database, issuer: Issuer) -> None:
+    """The consumer's batch: submissions of a licence matter kept (those of other matters are never issued
+    from), an approval later in the same batch issues from the submission before it, once."""
+    handle_batch = subscriptions(issuer)[0].batch_handler
+    assert handle_batch is not None
+    transplant, filing = f"app-{uuid.uuid4().hex[:12]}", f"app-{uuid.uuid4().hex[:12]}"
+
+    def submitted(application_id: str, code: str, kind: str) -> CloudEvent:
+        return ApplicationSubmitted(
+            application_id=application_id, matter=MatterRequirements(code=code, version=1, kind=kind, fields=[], materials=[]),
+            applicant=ApplicantRef(subject="u-applicant", kind="person"),
+            form={"applicant_name": "张三", "applicant_id_number": "310101199001011234", "site_address": "浦东新区"},
+            materials={}, submitted_at=NOW).envelope(subject=application_id)
+
+    def decided(action: str, to_status: str) -> CloudEvent:
+        return ApplicationStatusChanged(
+            application_id=transplant, matter_code="LR-XK-008", applicant_subject="u-applicant", from_status="accepted",
+            to_status=to_status, action=action, actor="reviewer-1", occurred_at=NOW).envelope(subject=transplant)
+
+    assert "LR-XK-008" in catalogue.BY_MATTER and "LR-BA-001" not in catalogue.BY_MATTER
+    batch = [submitted(transplant, "LR-XK-008", "licence"), submitted(filing, "LR-BA-001", "filing"),
+             decided("review", "reviewed"), decided("approve", "approved")]
+    async with database.transaction() as session:
+        await handle_batch(session, batch)
+    async with database.session() as session:
+        kept = set((await session.scalars(select(KnownApplication.application_id).where(
+            KnownApplication.application_id.in_([transplant, filing])))).all())
+        issued = (await session.scalars(select(Licence).where(Licence.application_id == transplant))).all()
+    assert kept == {transplant}
+    assert len(issued) == 1 and issued[0].holder_name == "张三"

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.app import BackgroundJob, Runtime
 from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted
 from kit.events import EventSubscription
-from kit.events.consumer import one_transaction_per_batch
+from kit.events.consumer import handling
 from kit.events.envelope import CloudEvent
 from kit.scheduling import every
 from licences.service import issuance, reminders, status
@@ -22,16 +22,26 @@ from licences.service.issuer import Issuer
 def subscriptions(issuer: Issuer) -> list[EventSubscription]:
     # One consumer for both subjects of the one stream, so a submission is read before its approval.
     async def handle(session: AsyncSession, event: CloudEvent) -> None:
-        if event.type == ApplicationSubmitted.event_type:
-            await issuance.remember_submission(session, event)
-        else:
-            await issuance.on_decision(session, event, issuer)
+        await handle_batch(session, [event])
 
-    # Every submission and status change of every application passes through here: one transaction
-    # per fetched batch instead of one per event (most status changes need nothing but a look).
+    async def handle_batch(session: AsyncSession, events: list[CloudEvent]) -> None:
+        """Every submission and status change of every application passes through here: the submissions
+        of a fetched batch are kept by one statement, and the status changes that are not approvals of a
+        licence matter (most of them) cost only a look."""
+        submissions: list[CloudEvent] = []
+        for event in events:
+            if event.type == ApplicationSubmitted.event_type:
+                submissions.append(event)
+            elif issuance.may_issue(event):
+                await issuance.remember_submissions(session, submissions)  # what the approval issues from
+                submissions = []
+                with handling(event):
+                    await issuance.on_decision(session, event, issuer)
+        await issuance.remember_submissions(session, submissions)
+
     return [EventSubscription(name="matters-applications", producer="matters",
                               subjects=[ApplicationSubmitted.event_type, ApplicationStatusChanged.event_type],
-                              handler=handle, batch_handler=one_transaction_per_batch(handle))]
+                              handler=handle, batch_handler=handle_batch)]
 
 
 def background_jobs(issuer: Issuer, checks: PresentationChecks) -> list[BackgroundJob]:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted, BusinessDataChanged, MatterPublished
 from kit.events import CloudEvent, EventSubscription
-from kit.events.consumer import handling, one_transaction_per_batch
+from kit.events.consumer import handling
 from kit.protection import reveal_form
 from prequal.service import business, compare, prefill
 from prequal.service import prereview as service
@@ -41,9 +41,18 @@ async def on_matter_published(session: AsyncSession, event: CloudEvent) -> None:
 
 
 async def on_status_changed(session: AsyncSession, event: CloudEvent) -> None:
-    """Open applications for the comparison (数据比对); status history for the measures."""
-    await compare.on_status_changed(session, event)
-    await prefill.record_status(session, event)
+    await on_status_changed_batch(session, [event])
+
+
+async def on_status_changed_batch(session: AsyncSession, events: list[CloudEvent]) -> None:
+    """Open applications for the comparison (数据比对); status history for the measures: a statement each
+    for the whole fetched batch (every step of every application passes here, three or more each)."""
+    changes = []
+    for event in events:
+        with handling(event):
+            changes.append(ApplicationStatusChanged.from_event(event))
+    await compare.record_status_changes(session, changes)
+    await prefill.record_statuses(session, [(event.id, changed) for event, changed in zip(events, changes, strict=True)])
 
 
 SUBSCRIPTIONS = [
@@ -52,8 +61,7 @@ SUBSCRIPTIONS = [
     EventSubscription(name="submissions", producer="matters", subjects=[ApplicationSubmitted.event_type],
                       handler=on_submitted, batch_handler=on_submitted_batch),
     EventSubscription(name="status-changes", producer="matters", subjects=[ApplicationStatusChanged.event_type],
-                      # every step of every application (three or more each): one transaction per batch
-                      handler=on_status_changed, batch_handler=one_transaction_per_batch(on_status_changed)),
+                      handler=on_status_changed, batch_handler=on_status_changed_batch),
     compare.KNOWN_LICENCES.subscription(),  # issues and status changes; read by pre-fill too
     EventSubscription(name="business-data", producer="matters", subjects=[BusinessDataChanged.event_type],
                       handler=business.on_business_changed),  # the name comparison and pre-fill

@@ -12,6 +12,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import structlog
 from prometheus_client import Counter, Gauge
 from sqlalchemy import (
@@ -80,8 +81,11 @@ def _written(session: AsyncSession, contract: EventContract, subject: str | None
              event_id: str | None = None) -> tuple[CloudEvent, dict[str, Any]]:
     envelope = contract.envelope(subject=subject, event_id=event_id)
     session.sync_session.info[_PENDING_FLAG] = True
-    return envelope, {"event_id": envelope.id, "subject": envelope.type,
-                      "envelope": envelope.model_dump(mode="json", exclude_none=True)}
+    # The contract's data is already in its JSON form (``EventContract.envelope``), and ``exclude_none``
+    # leaves a dict's items alone: only the envelope's own fields are dumped, not the data a second time.
+    stored = envelope.model_dump(mode="json", exclude_none=True, exclude={"data"})
+    stored["data"] = envelope.data
+    return envelope, {"event_id": envelope.id, "subject": envelope.type, "envelope": stored}
 
 
 def outbox_row(session: AsyncSession, contract: EventContract, *, subject: str | None = None,
@@ -165,13 +169,15 @@ class OutboxRelay:
                 return 0
             messages = []
             for row in rows:
-                envelope = CloudEvent.model_validate(row.envelope)
+                # The envelope as ``_written`` stored it (a validated CloudEvent, dumped): published as it
+                # is, without building the model again to dump it again.
+                envelope = row.envelope
                 headers = {"Content-Type": "application/cloudevents+json"}
-                if envelope.traceparent:
-                    headers["traceparent"] = envelope.traceparent
-                if envelope.subject:
-                    headers[ORDERING_KEY_HEADER] = envelope.subject
-                messages.append((row.subject, envelope.to_json_bytes(), row.event_id, headers))
+                if envelope.get("traceparent"):
+                    headers["traceparent"] = envelope["traceparent"]
+                if envelope.get("subject"):
+                    headers[ORDERING_KEY_HEADER] = envelope["subject"]
+                messages.append((row.subject, orjson.dumps(envelope), row.event_id, headers))
             acked = await self.bus.publish_batch(messages)
             # Only the unbroken prefix counts as sent, so a later event never overtakes an earlier one.
             sent = 0

@@ -5,20 +5,22 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import select, text
+from pydantic import BaseModel
+from sqlalchemy import Table, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import Principal
-from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted
+from kit.contracts import ApplicantRef, ApplicationStatusChanged
 from kit.contracts.licences import LicenceIssued
 from kit.db import Database
 from kit.errors import FieldError, NotFound, ValidationFailed
 from kit.events import add_event
+from kit.events.consumer import handling
 from kit.events.envelope import CloudEvent
 from kit.idempotency import create_once
 from kit.protection import keyring
@@ -43,24 +45,62 @@ NAME_FIELDS = ("applicant_name", "business_name", "shop_name", "nursery_name", "
 _SLOT_LOCK = lock_id("licences.status-slot")
 
 
-async def remember_submission(session: AsyncSession, event: CloudEvent) -> None:
-    """Read model: the latest submitted form of every application (a supplement replaces the form)."""
-    submitted = ApplicationSubmitted.from_event(event)
-    values = dict(matter_code=submitted.matter.code, matter_kind=submitted.matter.kind,
-                  applicant_subject=submitted.applicant.subject, applicant_kind=submitted.applicant.kind,
-                  applicant_org_code=submitted.applicant.org_code, form=submitted.form,
-                  submitted_at=submitted.submitted_at)
-    stmt = insert(KnownApplication).values(application_id=submitted.application_id, **values)
-    await session.execute(stmt.on_conflict_do_update(
-        index_elements=["application_id"], set_=values,
-        where=KnownApplication.submitted_at <= stmt.excluded.submitted_at))
+class _Submission(BaseModel):
+    """The part of an ``ApplicationSubmitted`` a licence is issued from, validated without the matter's
+    requirements (its fields and materials, most of the event) that svc-licences never reads."""
+
+    class _Matter(BaseModel):
+        code: str
+        kind: str
+
+    application_id: str
+    matter: _Matter
+    applicant: ApplicantRef
+    form: dict[str, Any]
+    submitted_at: datetime
+
+
+_known_applications = cast(Table, KnownApplication.__table__)  # a Core statement: no ORM bulk machinery per row
+_upsert = insert(_known_applications)
+# Built once and run for a whole batch (executemany); a later submission (a supplement) replaces the form,
+# an older one redelivered does not.
+_REMEMBER_SUBMISSIONS = _upsert.on_conflict_do_update(
+    index_elements=[_known_applications.c.application_id],
+    set_={name: _upsert.excluded[name] for name in ("matter_code", "matter_kind", "applicant_subject",
+                                                    "applicant_kind", "applicant_org_code", "form", "submitted_at")},
+    where=_known_applications.c.submitted_at <= _upsert.excluded.submitted_at)
+
+
+async def remember_submissions(session: AsyncSession, events: list[CloudEvent]) -> None:
+    """Read model: the latest submitted form of every application of a licence matter (a supplement
+    replaces the form); the other matters' submissions are never issued from, so they are not kept."""
+    rows = []
+    for event in events:
+        if event.data.get("matter", {}).get("code") not in catalogue.BY_MATTER:
+            continue
+        with handling(event):
+            submitted = _Submission.model_validate(event.data)
+        rows.append({"application_id": submitted.application_id, "matter_code": submitted.matter.code,
+                     "matter_kind": submitted.matter.kind, "applicant_subject": submitted.applicant.subject,
+                     "applicant_kind": submitted.applicant.kind, "applicant_org_code": submitted.applicant.org_code,
+                     "form": submitted.form, "submitted_at": submitted.submitted_at})
+    if rows:
+        await session.execute(_REMEMBER_SUBMISSIONS, rows)
+
+
+def may_issue(event: CloudEvent) -> bool:
+    """Whether a status change could issue a licence (an approval of a licence matter): a look at the
+    event's data, so the many other status changes cost no validation."""
+    data = event.data
+    return (data.get("action") == "approve" and data.get("to_status") == "approved"
+            and data.get("matter_code") in catalogue.BY_MATTER)
 
 
 async def on_decision(session: AsyncSession, event: CloudEvent, issuer: Issuer) -> None:
     """An approval of a licence matter issues its licence; any other status change is ignored."""
-    changed = ApplicationStatusChanged.from_event(event)
-    if changed.action != "approve" or changed.to_status != "approved":
+    if not may_issue(event):
         return
+    changed = ApplicationStatusChanged.from_event(event)
     licence_type = catalogue.BY_MATTER.get(changed.matter_code)
     if licence_type is None:
         return  # a filing or a public-service item: nothing to issue

@@ -24,9 +24,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, literal, select, tuple_, update
+from sqlalchemy import Table, bindparam, func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -120,17 +120,39 @@ KNOWN_LICENCES = LicenceReadModel(KnownLicence)
 
 
 async def on_status_changed(session: AsyncSession, event: CloudEvent) -> None:
-    changed = ApplicationStatusChanged.from_event(event)
-    stmt = insert(KnownApplication).values(application_id=changed.application_id, matter_code=changed.matter_code,
-                                           applicant_subject=changed.applicant_subject, status=changed.to_status,
-                                           status_at=changed.occurred_at)
-    await session.execute(stmt.on_conflict_do_update(
-        index_elements=["application_id"], set_={"status": stmt.excluded.status, "status_at": stmt.excluded.status_at},
-        where=(KnownApplication.status_at.is_(None)) | (KnownApplication.status_at <= stmt.excluded.status_at)))
-    if changed.department:
-        # Verdicts given before submissions carried the department learn it from the next status change.
-        await session.execute(update(Verdict).where(Verdict.application_id == changed.application_id,
-                                                    Verdict.department.is_(None)).values(department=changed.department))
+    await record_status_changes(session, [ApplicationStatusChanged.from_event(event)])
+
+
+_known_applications = cast(Table, KnownApplication.__table__)  # Core statements: no ORM bulk machinery per row
+_verdicts = cast(Table, Verdict.__table__)
+_status_upsert = insert(_known_applications)
+_known = _known_applications.c
+# Both compiled once and run for a whole batch of status changes (executemany). A later status wins,
+# an earlier one redelivered does not.
+_RECORD_STATUS = _status_upsert.on_conflict_do_update(
+    index_elements=[_known.application_id],
+    set_={"status": _status_upsert.excluded.status, "status_at": _status_upsert.excluded.status_at},
+    where=_known.status_at.is_(None) | (_known.status_at <= _status_upsert.excluded.status_at))
+# Verdicts given before submissions carried the department learn it from the next status change.
+_LEARN_DEPARTMENT = (update(_verdicts)
+                     .where(_verdicts.c.application_id == bindparam("changed_application"),
+                            _verdicts.c.department.is_(None))
+                     .values(department=bindparam("changed_department")))
+
+
+async def record_status_changes(session: AsyncSession, changes: list[ApplicationStatusChanged]) -> None:
+    """Each application's latest status (open or not), from a batch of status changes in stream order."""
+    if not changes:
+        return
+    # Sorted by application (stable: one application's changes stay in order), one lock order for every replica.
+    ordered = sorted(changes, key=lambda c: c.application_id)
+    await session.execute(_RECORD_STATUS, [
+        {"application_id": c.application_id, "matter_code": c.matter_code, "applicant_subject": c.applicant_subject,
+         "status": c.to_status, "status_at": c.occurred_at} for c in ordered])
+    departments = [{"changed_application": c.application_id, "changed_department": c.department}
+                   for c in ordered if c.department]
+    if departments:
+        await session.execute(_LEARN_DEPARTMENT, departments)
 
 
 _stmt = insert(KnownApplication)

@@ -34,7 +34,6 @@ from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted, Matter
 from kit.contracts.matters import FormFieldSpec
 from kit.db import Database
 from kit.errors import NotFound
-from kit.events import CloudEvent
 from kit.protection import reveal_form
 from prequal import messages
 from prequal.models import KnownLicence, MatterRequirementsRow, Prefill, StatusSeen, SubmissionSeen
@@ -65,13 +64,19 @@ async def record_submissions(session: AsyncSession, submissions: list[Applicatio
         observed_at=now) for submitted in submissions])
 
 
-async def record_status(session: AsyncSession, event: CloudEvent) -> None:
-    changed = ApplicationStatusChanged.from_event(event)
-    stmt = insert(StatusSeen).values(
-        event_id=event.id[:64], application_id=changed.application_id, matter_code=changed.matter_code,
+# One statement for a batch of status changes (executemany), compiled once.
+_RECORD_STATUS = insert(StatusSeen).on_conflict_do_nothing()
+
+
+async def record_statuses(session: AsyncSession, changes: list[tuple[str, ApplicationStatusChanged]]) -> None:
+    """Status history for the measures: (event id, status change) of a batch, each kept once."""
+    if not changes:
+        return
+    now = dt.datetime.now(dt.UTC)
+    await session.execute(_RECORD_STATUS, [dict(
+        event_id=event_id[:64], application_id=changed.application_id, matter_code=changed.matter_code,
         applicant_subject=changed.applicant_subject, from_status=changed.from_status, to_status=changed.to_status,
-        actor=changed.actor[:128], occurred_at=changed.occurred_at, observed_at=dt.datetime.now(dt.UTC))
-    await session.execute(stmt.on_conflict_do_nothing())
+        actor=changed.actor[:128], occurred_at=changed.occurred_at, observed_at=now) for event_id, changed in changes])
 
 
 # ---- the pre-fill ----------------------------------------------------------------------------------
