@@ -18,7 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import messages
 from gateway.forwarded import client_address
@@ -189,16 +189,6 @@ def anonymous_limits(settings: Settings, route: Route) -> RateLimit | None:
     return configured(route.anonymous_rate_limit, settings, route.prefix, key="anonymous_")
 
 
-# Sent with every proxied answer: an API response is data, never a page to render, frame or cache.
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
-    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
-]
-
-
 class Gateway:
     """Dispatches each request to the proxy (routing table) or to the gateway's own endpoints.
 
@@ -244,17 +234,7 @@ class Gateway:
                 return
         elif not await self._admitted(route.path, self.limits[route.prefix], subject, ip, scope, send):
             return
-
-        async def send_secured(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                # A service's own choice (e.g. a download's nosniff) stands; the gateway fills in the rest.
-                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
-                message["headers"] = headers
-            await send(message)
-
-        await self.proxy.handle(route, scope, receive, send_secured)
+        await self.proxy.handle(route, scope, receive, send)
 
     async def _admitted(self, label: str, limit: RateLimit, subject: str | None, ip: str | None, scope: Scope,
                         send: Send) -> bool:
