@@ -183,6 +183,9 @@ async def test_proxied_answers_carry_security_headers_and_cors_only_for_known_or
     assert preflight.status_code == 200 and "POST" in preflight.headers["access-control-allow-methods"]
     stranger = await client.get("/v1/matters/x", headers={**bearer(tokens["applicant"]), "Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in stranger.headers
+    refused = await client.get("/v1/matters/x")  # the gateway's own answer, before any service
+    assert refused.status_code == 401 and refused.headers["x-frame-options"] == "DENY"
+    assert refused.headers["content-type"] == "application/problem+json"
 
 
 async def test_head_requests_and_chunked_uploads_pass_through(door) -> None:
