@@ -47,7 +47,8 @@ from kit.tracing import traced
 
 
 def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, merged: MergedOpenAPI,
-                   limiter: RateLimiter, table: RoutingTable, scopes: ScopeTable) -> FastAPI:
+                   limiter: RateLimiter, table: RoutingTable, scopes: ScopeTable,
+                   services: httpx.AsyncClient) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await limiter.start()
@@ -60,6 +61,7 @@ def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, m
         finally:
             await limiter.stop()
             await proxy.stop()
+            await services.aclose()
 
     app = FastAPI(title="gateway", version="0.1.0", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     install_problem_handlers(app)
@@ -72,16 +74,15 @@ def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, m
     @app.get("/readyz", tags=["operations"], summary="Readiness of every service behind the gateway",
              responses={503: {"description": "Some service is not ready: its state and every circuit's"}})
     async def readyz() -> Response:
-        async with httpx.AsyncClient(timeout=2.0) as client:
-            async def check(name: str, base: str) -> tuple[str, Any]:
-                try:
-                    response = await client.get(base + "/readyz")
-                    body = response.json()
-                    return name, "ok" if response.status_code == 200 else body.get("checks", f"HTTP {response.status_code}")
-                except (httpx.HTTPError, ValueError) as e:
-                    return name, f"unreachable ({type(e).__name__})"
+        async def check(name: str, base: str) -> tuple[str, Any]:
+            try:
+                response = await services.get(base + "/readyz", timeout=2.0)
+                body = response.json()
+                return name, "ok" if response.status_code == 200 else body.get("checks", f"HTTP {response.status_code}")
+            except (httpx.HTTPError, ValueError) as e:
+                return name, f"unreachable ({type(e).__name__})"
 
-            results = dict(await asyncio.gather(*(check(n, b) for n, b in settings.upstream_urls().items())))
+        results = dict(await asyncio.gather(*(check(n, b) for n, b in settings.upstream_urls().items())))
         circuits = proxy.breaker_states()
         rate_limits = ("shared" if limiter.store_ok else "local only (store unreachable)") if limiter.dsn else "local"
         # Whose scope declarations the door enforces; a service not listed is checked by the service alone.
@@ -268,14 +269,19 @@ def create_parts(settings: Settings) -> tuple[ASGIApp, FastAPI]:
     verifier = TokenVerifier(key_loader, issuer=settings.auth_issuer, audience=settings.auth_audience)
     table = RoutingTable()
     upstreams = settings.upstream_urls()
-    scopes = ScopeTable(upstreams, refresh_seconds=settings.scope_refresh_seconds)
+    # The gateway's own calls to the services (readiness, scope declarations, OpenAPI documents) share one
+    # client made here: making one per call builds a TLS context, which stalled every request in flight
+    # for 0.1-0.6 s at each minute's scope refresh (py-spy, issue 18).
+    services = httpx.AsyncClient()
+    scopes = ScopeTable(upstreams, services, refresh_seconds=settings.scope_refresh_seconds)
     proxy = Proxy(upstreams, verifier, timeout_seconds=settings.upstream_timeout_seconds,
                   connect_timeout_seconds=settings.upstream_connect_timeout_seconds,
                   pool_size=settings.upstream_pool_size, max_body_bytes=settings.max_body_bytes,
                   upstream_timeouts=settings.upstream_timeouts, breaker_failures=settings.breaker_failures,
                   breaker_open_seconds=settings.breaker_open_seconds, scopes=scopes)
     limiter = RateLimiter(settings.rate_limit_dsn, sync_seconds=settings.rate_limit_sync_seconds)
-    own = create_own_app(settings, issuer, proxy, MergedOpenAPI(upstreams, table), limiter, table, scopes)
+    own = create_own_app(settings, issuer, proxy, MergedOpenAPI(upstreams, table, services), limiter, table, scopes,
+                         services)
     app: ASGIApp = Gateway(own, proxy, table, limiter, settings)
     if settings.cors_origins:
         app = CORSMiddleware(app, allow_origins=settings.cors_origins, allow_methods=["*"],
