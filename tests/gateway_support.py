@@ -11,6 +11,7 @@ import uvicorn
 from aiohttp import web
 
 from gateway.app import create_app
+from gateway.serving import CoalescingHttpToolsProtocol
 from gateway.settings import Settings
 from kit.devstack import free_port
 from support import until
@@ -26,7 +27,8 @@ async def running_gateway(key_dir: Path, port: int | None = None, **settings: ob
     }
     options.update(settings)
     server = uvicorn.Server(uvicorn.Config(create_app(Settings(**options)), host="127.0.0.1", port=port,
-                                           log_config=None, lifespan="on", proxy_headers=False))
+                                           log_config=None, lifespan="on", proxy_headers=False,
+                                           http=CoalescingHttpToolsProtocol))  # served as in production
     task = asyncio.create_task(server.serve())
     await until(lambda: server.started or task.done(), "the gateway listening", within=5)
     if task.done():

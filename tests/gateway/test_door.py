@@ -18,7 +18,7 @@ from scope_support import declared_document, service_apps
 from gateway.ratelimit import RateLimit, RateLimiter
 from gateway.resilience import CircuitBreaker, CircuitOpen, RetryBudget
 from kit.devstack import free_port
-from support import bearer, scratch_service_database
+from support import bearer, scratch_service_database, until
 
 
 def counting_upstream(seen: list[str], declared: dict | None = None) -> web.Application:
@@ -183,6 +183,9 @@ async def test_proxied_answers_carry_security_headers_and_cors_only_for_known_or
     assert preflight.status_code == 200 and "POST" in preflight.headers["access-control-allow-methods"]
     stranger = await client.get("/v1/matters/x", headers={**bearer(tokens["applicant"]), "Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in stranger.headers
+    refused = await client.get("/v1/matters/x")  # the gateway's own answer, before any service
+    assert refused.status_code == 401 and refused.headers["x-frame-options"] == "DENY"
+    assert refused.headers["content-type"] == "application/problem+json"
 
 
 async def test_head_requests_and_chunked_uploads_pass_through(door) -> None:
@@ -255,6 +258,14 @@ async def test_two_gateway_replicas_share_one_limit_through_the_database(servers
                 running_gateway(key_dir, upstream_matters_url=upstream_url, **common) as second:
             async with httpx.AsyncClient(base_url=first, timeout=10) as a, httpx.AsyncClient(base_url=second, timeout=10) as b:
                 token = await token_for(a, grant_type="password", username="ops", password="demo")
+
+                async def store_connected(replica: httpx.AsyncClient) -> bool:
+                    return bool((await replica.get("/readyz")).json().get("rate_limits") == "shared")
+
+                # Both replicas have synced once (on a loaded machine their first connection takes a while).
+                for replica in (a, b):
+                    await until(lambda replica=replica: store_connected(replica), "the replica's shared rate limits")
+                seen.clear()  # the readiness checks reached the upstream too
                 first_six = [(await a.get("/v1/cockpit", headers=bearer(token))).status_code for _ in range(6)]
                 await asyncio.sleep(0.4)  # both replicas sync their counts
                 from_second = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -141,8 +142,8 @@ async def test_the_gateway_table_waits_for_nothing_but_the_first_load_and_catche
 
     upstream = web.Application()
     upstream.router.add_get("/openapi.json", openapi)
-    async with running_upstream(upstream) as url:
-        table = ScopeTable({"matters": url}, refresh_seconds=0.2, retry_seconds=0.1)
+    async with running_upstream(upstream) as url, httpx.AsyncClient() as client:
+        table = ScopeTable({"matters": url}, client, refresh_seconds=0.2, retry_seconds=0.1)
         # Not available yet: the service alone decides (None), nothing is guessed.
         assert await table.needed("matters", "POST", "/v1/matters/import") is None
         document.update(apps["matters"].openapi())

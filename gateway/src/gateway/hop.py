@@ -168,22 +168,32 @@ class HopConnection(asyncio.Protocol):
         self._complete = True
         self.close()
 
+    def read_nowait(self) -> bytes | None:
+        """The next piece of the body if it has arrived, ``b""`` at its end, None when it must be waited for."""
+        if self._chunks:
+            chunk = self._chunks.popleft()
+            self._buffered -= len(chunk)
+            if self._paused_reading and self._buffered < _HIGH_WATER // 2 and self.transport is not None:
+                self._paused_reading = False
+                self.transport.resume_reading()
+            return chunk
+        if self._complete:
+            return b""
+        if self._error is not None:
+            raise self._error
+        return None
+
     async def read(self) -> bytes:
         """The next piece of the body, or ``b""`` at its end."""
-        while True:
-            if self._chunks:
-                chunk = self._chunks.popleft()
-                self._buffered -= len(chunk)
-                if self._paused_reading and self._buffered < _HIGH_WATER // 2 and self.transport is not None:
-                    self._paused_reading = False
-                    self.transport.resume_reading()
-                return chunk
-            if self._complete:
-                return b""
-            if self._error is not None:
-                raise self._error
+        while (chunk := self.read_nowait()) is None:
             self._wake = self.loop.create_future()
             await self._wake
+        return chunk
+
+    @property
+    def body_read(self) -> bool:
+        """Whether the whole body has arrived and been read: nothing more will come."""
+        return self._complete and not self._chunks
 
     @property
     def reusable(self) -> bool:

@@ -12,6 +12,7 @@ import json
 import time
 from typing import Any
 
+import httpx
 import structlog
 
 from gateway.routes import RoutingTable
@@ -99,8 +100,10 @@ def merge_documents(own: dict[str, Any], services: dict[str, dict[str, Any]], ta
 
 
 class MergedOpenAPI:
-    def __init__(self, upstreams: dict[str, str], table: RoutingTable, ttl_seconds: float = 30.0) -> None:
+    def __init__(self, upstreams: dict[str, str], table: RoutingTable, client: httpx.AsyncClient,
+                 ttl_seconds: float = 30.0) -> None:
         self.upstreams = upstreams
+        self.client = client
         self.table = table
         self.ttl = ttl_seconds
         self._cached: dict[str, Any] | None = None
@@ -111,7 +114,7 @@ class MergedOpenAPI:
         async with self._lock:
             if self._cached is not None and time.monotonic() - self._cached_at < self.ttl:
                 return self._cached
-            services, unavailable = await fetch_documents(self.upstreams)
+            services, unavailable = await fetch_documents(self.client, self.upstreams)
             document = merge_documents(own, services, self.table, unavailable)
             if not unavailable:
                 self._cached, self._cached_at = document, time.monotonic()

@@ -66,12 +66,24 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 EVENT_STREAM_IDLE_SECONDS = 60.0
 
 
+# Sent with every answer on a routed path, the service's or the gateway's own problem: an API response
+# is data, never a page to render, frame or cache.
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+)
+
+
 async def send_problem(send: Send, scope: Scope, problem: Problem) -> None:
     body = problem_body(problem, instance=scope["path"], request_id=current_request_id.get(),
                         english=prefers_english(header(scope, b"accept-language")))
     raw = json.dumps(body, ensure_ascii=False).encode()
     headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(raw)).encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in problem.headers.items()]
+    headers += SECURITY_HEADERS
     await send({"type": "http.response.start", "status": problem.status, "headers": headers})
     await send({"type": "http.response.body", "body": raw})
 
@@ -149,21 +161,26 @@ class Proxy:
                             chunked=chunked)
 
     def _request_head(self, upstream: Upstream, scope: Scope, chunked: bool) -> bytes:
-        headers: list[tuple[bytes, bytes]] = [(k, v) for k, v in scope["headers"] if k not in _HOP_BY_HOP]
+        headers: list[tuple[bytes, bytes]] = []
+        forwarded_for = host = None
+        for name, value in scope["headers"]:  # one pass: what is passed on, and what the gateway reads
+            if name not in _HOP_BY_HOP:
+                headers.append((name, value))
+            elif name == b"host":
+                host = host or value
+            elif name == b"x-forwarded-for":
+                forwarded_for = forwarded_for or value
         trace = current_trace.get()
         if trace is not None:
             headers.append((b"traceparent", outgoing_traceparent(trace).encode()))
         headers.append((b"x-request-id", (current_request_id.get() or "").encode()))
         client = scope.get("client")
         if client:
-            forwarded_for = header(scope, b"x-forwarded-for")
-            address = client[0]
-            headers.append((b"x-forwarded-for", f"{forwarded_for}, {address}".encode() if forwarded_for
-                            else address.encode()))
+            address = client[0].encode()
+            headers.append((b"x-forwarded-for", b"%b, %b" % (forwarded_for, address) if forwarded_for else address))
         headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode()))
-        host = header(scope, b"host")
         if host:
-            headers.append((b"x-forwarded-host", host.encode("latin-1")))
+            headers.append((b"x-forwarded-host", host))
         if chunked:
             headers.append((b"transfer-encoding", b"chunked"))
         target = upstream.base_path + (scope.get("raw_path") or scope["path"].encode())
@@ -243,10 +260,14 @@ class Proxy:
             response = await connection.response_head()
             upstream.breaker.record(success=response.status not in (502, 503, 504))
             headers = [(k.lower(), v) for k, v in response.headers if k.lower() not in _RESPONSE_SKIP]
+            # A service's own choice (e.g. a download's nosniff) stands; the gateway fills in the rest.
+            present = {name for name, _ in headers}
+            headers += [h for h in SECURITY_HEADERS if h[0] not in present]
             await send({"type": "http.response.start", "status": response.status, "headers": headers})
             started = True
             if method == "HEAD":
                 connection.expect_no_body()
+                await send({"type": "http.response.body", "body": b""})
             elif (response.header(b"content-type") or b"").startswith(b"text/event-stream"):
                 # The client's receive channel is free once its body is read: only then can it be watched.
                 if not has_body or body_outcome.get("done"):
@@ -258,7 +279,6 @@ class Proxy:
                     await self._pump(connection, send, max(EVENT_STREAM_IDLE_SECONDS, limit))
             else:
                 await self._pump(connection, send, limit)
-            await send({"type": "http.response.body", "body": b""})
         except CircuitOpen as e:
             UPSTREAM_FAILURES.labels(route.upstream, "circuit_open").inc()
             await send_problem(send, scope, ServiceUnavailable(
@@ -304,13 +324,21 @@ class Proxy:
 
     @staticmethod
     async def _pump(connection: HopConnection, send: Send, read_limit: float) -> None:
-        """Pass the upstream's body on as it arrives; TimeoutError when one read waits past ``read_limit``."""
+        """Pass the upstream's body on as it arrives, its last piece ending the response; TimeoutError
+        when one read waits past ``read_limit``.
+
+        A piece already received is passed on without arming a timer, and the last one goes in the
+        same message as the end: a small answer that arrived with its head costs one message.
+        """
         while True:
-            async with asyncio.timeout(read_limit):
-                chunk = await connection.read()
-            if not chunk:
+            chunk = connection.read_nowait()
+            if chunk is None:
+                async with asyncio.timeout(read_limit):
+                    chunk = await connection.read()
+            more = bool(chunk) and not connection.body_read
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})
+            if not more:
                 return
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
     async def _pump_while_client_stays(self, connection: HopConnection, receive: Receive, send: Send) -> bool:
         """Pump a long-lived stream until it ends (True) or the client disconnects (False).

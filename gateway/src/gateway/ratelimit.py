@@ -58,11 +58,14 @@ class _Counter:
     unsynced: int = 0  # this replica's requests not yet sent
 
 
-@dataclass
+@dataclass(frozen=True)
 class Decision:
     allowed: bool
     retry_after: int = 0
     kind: str = ""
+
+
+_ALLOWED = Decision(True)  # the answer to almost every request: one shared, unchangeable instance
 
 
 @dataclass
@@ -104,7 +107,7 @@ class RateLimiter:
             counters.append(counter)
         for counter in counters:
             counter.unsynced += 1
-        return Decision(True)
+        return _ALLOWED
 
     def _estimate(self, key: str, window: int, now: float) -> tuple[_Counter, float, int]:
         window_start = int(now // window) * window

@@ -30,22 +30,22 @@ log = structlog.get_logger("gateway.scopes")
 _PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::path)?\}")
 
 
-async def fetch_documents(upstreams: dict[str, str], wait_seconds: float = 3.0,
+async def fetch_documents(client: httpx.AsyncClient, upstreams: dict[str, str], wait_seconds: float = 3.0,
                           ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Every upstream's OpenAPI document, and the names of those that did not answer with one."""
     documents: dict[str, dict[str, Any]] = {}
     unavailable: list[str] = []
-    async with httpx.AsyncClient(timeout=wait_seconds) as client:
-        async def fetch(name: str, base: str) -> None:
-            try:
-                response = await client.get(base + "/openapi.json")
-                response.raise_for_status()
-                documents[name] = response.json()
-            except (httpx.HTTPError, ValueError) as e:
-                log.warning("openapi_unavailable", upstream=name, error=type(e).__name__)
-                unavailable.append(name)
 
-        await asyncio.gather(*(fetch(n, b) for n, b in upstreams.items()))
+    async def fetch(name: str, base: str) -> None:
+        try:
+            response = await client.get(base + "/openapi.json", timeout=wait_seconds)
+            response.raise_for_status()
+            documents[name] = response.json()
+        except (httpx.HTTPError, ValueError) as e:
+            log.warning("openapi_unavailable", upstream=name, error=type(e).__name__)
+            unavailable.append(name)
+
+    await asyncio.gather(*(fetch(n, b) for n, b in upstreams.items()))
     return dict(sorted(documents.items())), sorted(unavailable)
 
 
@@ -94,8 +94,10 @@ def declared_operations(document: dict[str, Any]) -> list[DeclaredOperation]:
 
 
 class ScopeTable:
-    def __init__(self, upstreams: dict[str, str], *, refresh_seconds: float = 60.0, retry_seconds: float = 2.0) -> None:
+    def __init__(self, upstreams: dict[str, str], client: httpx.AsyncClient, *, refresh_seconds: float = 60.0,
+                 retry_seconds: float = 2.0) -> None:
         self.upstreams = upstreams
+        self.client = client
         self.refresh_seconds = refresh_seconds
         self.retry_seconds = retry_seconds
         self._operations: dict[str, list[DeclaredOperation]] = {}
@@ -114,7 +116,7 @@ class ScopeTable:
             if time.monotonic() - self._attempted_at.get(upstream, -1e9) < self.retry_seconds:
                 return  # another request just tried
             self._attempted_at[upstream] = time.monotonic()
-            documents, _ = await fetch_documents({upstream: self.upstreams[upstream]})
+            documents, _ = await fetch_documents(self.client, {upstream: self.upstreams[upstream]})
             if upstream in documents:
                 operations = declared_operations(documents[upstream])
                 by_method: dict[str, list[DeclaredOperation]] = {}

@@ -50,6 +50,9 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
+        # The metrics' children per (method, route, status), looked up once: ``labels`` validates and
+        # locks on every call. As many as Prometheus itself keeps (one per series), no more.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,8 +82,13 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            REQUESTS.labels(self.service, scope["method"], template, str(status)).inc()
-            REQUEST_SECONDS.labels(self.service, scope["method"], template).observe(elapsed)
+            series = self._series.get((scope["method"], template, status))
+            if series is None:
+                series = self._series[(scope["method"], template, status)] = (
+                    REQUESTS.labels(self.service, scope["method"], template, str(status)),
+                    REQUEST_SECONDS.labels(self.service, scope["method"], template))
+            series[0].inc()
+            series[1].observe(elapsed)
             if scope["path"] not in _QUIET_PATHS:
                 log.info("request", method=scope["method"], route=template, status=status,
                          duration_ms=round(elapsed * 1000, 2))

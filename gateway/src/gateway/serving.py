@@ -1,0 +1,63 @@
+"""uvicorn's httptools protocol, writing each response in one piece rather than head and body apart.
+
+uvicorn writes the response head to the socket as soon as the app sends ``http.response.start`` and
+the body with the next message: two ``send()`` system calls and two TCP segments per small answer,
+so the client wakes up twice to read one response. The gateway sends head and body of a buffered
+upstream answer in the same step, so holding what is written until the end of that step
+(``loop.call_soon``) costs no waiting and puts head and body in one segment, as nginx does with
+``writev``. Measured: tests/bench/RESULTS.md (issue 18).
+
+Served with ``uvicorn --http gateway.serving:CoalescingHttpToolsProtocol`` (``kit.devstack``, the
+Dockerfile); everything else is uvicorn's own protocol, unchanged.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+
+class CoalescedWrites:
+    """A transport whose writes within one step of the event loop reach the socket as one write.
+
+    ``close`` sends what is held first, as a transport's own ``close`` sends what it buffered; every
+    other attribute is the wrapped transport's.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        if not self._held:
+            self._loop.call_soon(self._flush)
+        self._held.append(bytes(data))
+
+    def _flush(self) -> None:
+        if not self._held:
+            return
+        data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
+        self._held = []
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
+    def get_write_buffer_size(self) -> int:
+        return sum(map(len, self._held)) + self._transport.get_write_buffer_size()
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class CoalescingHttpToolsProtocol(HttpToolsProtocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn types it
+        # Everything uvicorn writes on this connection goes through the wrapper; it reads as a transport.
+        coalesced: Any = CoalescedWrites(transport, self.loop)
+        super().connection_made(coalesced)

@@ -1,0 +1,98 @@
+"""How the gateway is served and routed, below the HTTP exchanges the other gateway tests make:
+uvicorn's writes coalesced per step of the event loop, and the routing table's prefix matching."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from gateway.routes import Route, RoutingTable
+from gateway.serving import CoalescedWrites
+from support import until
+
+
+class RecordingTransport:
+    """What reached the socket, write by write."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 4711)}.get(name, default)
+
+
+def coalesced() -> tuple[CoalescedWrites, RecordingTransport]:
+    socket = RecordingTransport()
+    return CoalescedWrites(socket, asyncio.get_running_loop()), socket  # type: ignore[arg-type]
+
+
+async def test_a_response_written_in_one_step_reaches_the_socket_in_one_write() -> None:
+    transport, socket = coalesced()
+    transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    transport.write(b"{}")
+    transport.write(b"")
+    assert socket.writes == []  # held until the step ends
+    await until(lambda: socket.writes, "the held writes flushed")
+    assert socket.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
+
+
+async def test_writes_of_later_steps_are_written_as_they_come() -> None:
+    transport, socket = coalesced()
+    transport.write(b"event: a\n\n")
+    await until(lambda: len(socket.writes) == 1, "the first event written")
+    transport.write(b"event: b\n\n")
+    await until(lambda: len(socket.writes) == 2, "the second event written")
+    assert socket.writes == [b"event: a\n\n", b"event: b\n\n"]
+
+
+async def test_closing_sends_what_is_held_first_and_nothing_goes_to_a_closed_socket() -> None:
+    transport, socket = coalesced()
+    transport.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n")
+    assert transport.get_write_buffer_size() == len(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n")
+    transport.close()
+    assert socket.writes == [b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n"] and socket.closed
+    transport.write(b"late")
+    transport._flush()  # the step ends: the socket is closed, the late bytes are dropped
+    assert socket.writes == [b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n"]
+
+
+async def test_everything_else_is_the_sockets_own() -> None:
+    transport, _ = coalesced()
+    assert transport.get_extra_info("peername") == ("127.0.0.1", 4711)
+    assert not transport.is_closing()
+
+
+TABLE = RoutingTable((Route("/v1/verifications", "licences", public=True), Route("/v1/verifications/data", "licences"),
+                      Route("/v1/matters", "matters")))
+
+
+@pytest.mark.parametrize(("path", "prefix"), [
+    ("/v1/matters", "/v1/matters"),
+    ("/v1/matters/", "/v1/matters"),
+    ("/v1/matters/LR-XK-001/guide", "/v1/matters"),
+    ("/v1/mattersX", None),  # a prefix ends where a segment does
+    ("/v1/verifications/data", "/v1/verifications/data"),  # the longest prefix wins
+    ("/v1/verifications/data/h-1", "/v1/verifications/data"),
+    ("/v1/verifications/database", "/v1/verifications"),
+    ("/v1/verifications", "/v1/verifications"),
+    ("/v1", None),
+    ("/", None),
+    ("/app/index.html", None),
+])
+def test_a_path_goes_to_the_route_of_its_longest_prefix_ending_at_a_segment(path: str, prefix: str | None) -> None:
+    route = TABLE.match(path)
+    assert (route.prefix if route else None) == prefix
