@@ -17,7 +17,6 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -97,32 +96,24 @@ class PresentationChecks:
                 group.create_task(self._write_forever(database), name=f"presentation-checks-{n}")
 
     async def _write_forever(self, database: Database) -> None:
-        # Each writer keeps its connection between batches: no pool checkout and liveness ping per batch.
-        connection: AsyncConnection | None = None
-        try:
-            while True:
-                batch = [await self._queue.get()]
-                while len(batch) < self.max_batch and not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                try:
-                    connection = connection or await database.engine.connect()
+        # A connection from the pool per batch, given back at once: a writer that kept one would hold it
+        # idle between batches, and writers as many as the pool (4 in the test sessions) starve every
+        # other request of the process.
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                async with database.engine.connect() as connection:
                     outcomes = await self._write(connection, batch)
-                except Exception as e:  # the batch's transaction failed: so did each of its checks
-                    for check in batch:
-                        if not check.outcome.done():
-                            check.outcome.set_exception(e)
-                    if connection is not None:  # perhaps broken (a database restart): the next batch reconnects
-                        with suppress(Exception):
-                            await connection.invalidate()
-                        connection = None
-                    continue
-                for check, outcome in zip(batch, outcomes, strict=True):
-                    if not check.outcome.done():  # its request may have been cancelled meanwhile
-                        check.outcome.set_result(outcome)
-        finally:
-            if connection is not None:
-                with suppress(Exception):
-                    await connection.close()
+            except Exception as e:  # the batch's transaction failed: so did each of its checks
+                for check in batch:
+                    if not check.outcome.done():
+                        check.outcome.set_exception(e)
+                continue
+            for check, outcome in zip(batch, outcomes, strict=True):
+                if not check.outcome.done():  # its request may have been cancelled meanwhile
+                    check.outcome.set_result(outcome)
 
     async def _write(self, connection: AsyncConnection, batch: list[_Check]) -> list[tuple[str, Any]]:
         async with connection.begin():
