@@ -31,14 +31,15 @@ async def test_a_page_is_built_once_per_generation_and_again_after_it_moved() ->
 async def test_a_page_built_while_the_generation_moved_is_answered_but_not_kept() -> None:
     cache, calls = PageCache("test"), []
     cache.follow(1)
-    release = asyncio.Event()
+    started, release = asyncio.Event(), asyncio.Event()
 
     async def slow() -> bytes:
+        started.set()
         await release.wait()  # read under generation 1, possibly before the change committed
         return b"old"
 
     pending = asyncio.create_task(cache.page("k", slow))
-    await asyncio.sleep(0)
+    await started.wait()  # the fill has begun under generation 1
     cache.follow(2)
     release.set()
     assert (await pending).body == b"old"  # this request's answer
