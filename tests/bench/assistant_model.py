@@ -250,14 +250,20 @@ def report(title: str, f: dict[str, Any]) -> None:
           f"dialogues {f['dialogues_resolved']} of {f['dialogues']}")
 
 
-def main_cross_validated(data: Path = DATA, folds: int = 5, verbose: bool = False) -> None:
-    """The cross-validated figures of ``make eval``."""
+def held(data: Path, exclude: tuple[str, ...] = ()) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The held questions and dialogues, without those of the ``exclude`` writers."""
+    return ([q for q in read_jsonl(data / "questions.jsonl") if q.get("writer") not in exclude],
+            [d for d in read_jsonl(data / "dialogues.jsonl") if d.get("writer") not in exclude])
+
+
+def main_cross_validated(data: Path = DATA, folds: int = 5, verbose: bool = False, exclude: tuple[str, ...] = ()) -> None:
+    """The cross-validated figures (``make eval`` prints them first)."""
     a = analyzer()
     corpus = read_jsonl(CORPUS)
     index = build_index(a, corpus)
-    prepared = prepare(index, a, read_jsonl(data / "questions.jsonl"))
+    questions, dialogues = held(data, exclude)
     misses: list[str] | None = [] if verbose else None
-    report(f"{folds}-fold cross-validated", cross_validate(index, a, corpus, prepared, read_jsonl(data / "dialogues.jsonl"),
+    report(f"{folds}-fold cross-validated", cross_validate(index, a, corpus, prepare(index, a, questions), dialogues,
                                                            folds, misses).figures())
     if misses:
         print("\n".join(misses))
@@ -272,24 +278,26 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
+    exclude = tuple(args.exclude_writer)
+    if not args.test_writer:
+        main_cross_validated(args.data, args.folds, args.verbose, exclude)
+    if not (args.test_writer or args.write):
+        return
     a = analyzer()
     corpus = read_jsonl(CORPUS)
     index = build_index(a, corpus)
-    questions = [q for q in read_jsonl(args.data / "questions.jsonl") if q.get("writer") not in args.exclude_writer]
-    dialogues = [d for d in read_jsonl(args.data / "dialogues.jsonl") if d.get("writer") not in args.exclude_writer]
+    questions, dialogues = held(args.data, exclude)
     prepared = prepare(index, a, questions)
-    misses: list[str] | None = [] if args.verbose else None
     if args.test_writer:
+        misses: list[str] | None = [] if args.verbose else None
         training = [p for p in prepared if p.question.get("writer") != args.test_writer]
-        held = [p for p in prepared if p.question.get("writer") == args.test_writer]
+        tested = [p for p in prepared if p.question.get("writer") == args.test_writer]
         model = fit(index, a, corpus, training)
         held_dialogues = [d for d in dialogues if d.get("writer") == args.test_writer]
         report(f"fitted without {args.test_writer}, measured on {args.test_writer}'s questions alone",
-               evaluate(index, a, model, held, held_dialogues, misses).figures())
-    else:
-        report(f"{args.folds}-fold cross-validated", cross_validate(index, a, corpus, prepared, dialogues, args.folds, misses).figures())
-    if misses:
-        print("\n".join(misses))
+               evaluate(index, a, model, tested, held_dialogues, misses).figures())
+        if misses:
+            print("\n".join(misses))
     if args.write:
         counts = Counter(q.get("writer") for q in questions)
         model = fit(index, a, corpus, prepared, about={

@@ -32,7 +32,7 @@ SettingsDep = Annotated[Settings, Depends(settings_dependency(Settings))]
 TokenVerifierDep = Annotated[TokenVerifier, Depends(state_dependency("token_verifier", TokenVerifier))]
 
 
-def sent_bearer_token(request: Request) -> str | None:
+async def sent_bearer_token(request: Request) -> str | None:
     """The bearer token of the request, when one was sent (not a documented parameter: it is the security scheme)."""
     return bearer_token(request.headers.get("authorization"))
 
