@@ -51,7 +51,7 @@ def per_cpu_second(operation: Callable[[], object], seconds: float) -> float:
 
 
 def row(label: str, figure: float, unit: str, baseline: float | None = None) -> None:
-    ratio = f"  ({figure / baseline:.2f}× baseline)" if baseline else ""
+    ratio = f"  ({figure / baseline:.2g}× baseline)" if baseline else ""
     print(f"  {label:<52} {figure:>12,.1f} {unit}{ratio}")
 
 
