@@ -265,9 +265,9 @@ def test_a_key_directory_declares_sm4_keys_by_their_file_name(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(("files", "problem"), [
-    ({"s.sm4.key": os.urandom(32)}, "'s' (SM4-GCM) must be 16 bytes, not 32"),
-    ({"s.sm4.key": os.urandom(15)}, "'s' (SM4-GCM) must be 16 bytes, not 15"),
-    ({"a.key": os.urandom(16)}, "'a' (AES-256-GCM) must be 32 bytes, not 16"),
+    ({"s.sm4.key": os.urandom(32)}, "'s' must be 16 bytes (SM4-GCM), not 32"),
+    ({"s.sm4.key": os.urandom(15)}, "'s' must be 16 bytes (SM4-GCM), not 15"),
+    ({"a.key": os.urandom(16)}, "'a' must be 32 bytes (AES-256-GCM), not 16"),
     ({"s.key": os.urandom(32), "s.sm4.key": os.urandom(16)}, "two files for the key id 's'"),
 ], ids=["sm4-32-bytes", "sm4-15-bytes", "aes-16-bytes", "one-id-two-keys"])
 def test_production_checks_refuse_a_key_of_the_wrong_length_for_its_algorithm(

@@ -174,7 +174,7 @@ def _decode_key(kid: str, value: str, algorithm: str = DEFAULT_ALGORITHM) -> byt
 def _check_length(kid: str, raw: bytes, algorithm: str) -> None:
     length = ALGORITHMS[algorithm][0]
     if len(raw) != length:
-        raise ValueError(f"data-protection key {kid!r} ({algorithm}) must be {length} bytes, not {len(raw)}")
+        raise ValueError(f"data-protection key {kid!r} must be {length} bytes ({algorithm}), not {len(raw)}")
 
 
 class Keyring:
