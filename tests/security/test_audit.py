@@ -416,6 +416,15 @@ async def test_an_hmac_sm3_chain_verifies_and_tampering_is_found(anchored, monke
     assert (broken.first_broken.position, broken.first_broken.reason, broken.entries) == (3, "altered", 2)
 
 
+def test_a_required_chain_function_refuses_an_active_key_of_another(tmp_path: Path) -> None:
+    settings = _key_dirs(tmp_path, ["2026-12"]).model_copy(update={"chain_required_function": HMAC_SM3})
+    with pytest.raises(AuditKeyError, match="AUDIT_CHAIN_REQUIRED_FUNCTION is HMAC-SM3, but the active audit chain "
+                                            "key '2026-12' is HMAC-SHA256"):
+        AuditKeys.from_settings(settings)
+    (tmp_path / "chain" / "2027-01.sm3.key").write_text(base64.b64encode(os.urandom(32)).decode())
+    assert AuditKeys.from_settings(settings).active_chain == "2027-01"
+
+
 async def test_a_history_that_switched_chain_functions_verifies_link_by_link(anchored, monkeypatch,
                                                                              tmp_path: Path) -> None:
     """HMAC-SHA256 under k1, then HMAC-SM3 under k2 (the switch is a key rotation), then SHA-256 again."""

@@ -304,3 +304,15 @@ def test_a_development_keyring_may_hold_an_sm4_key(tmp_path: Path) -> None:
         "lookup_key": b64(os.urandom(32))}))
     ring = development_keyring(directory)
     assert ring.algorithms == {"dev-sm4": SM4_GCM} and ring.decrypt(ring.encrypt("x")) == "x"
+
+
+def test_a_required_algorithm_refuses_an_active_key_of_another(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LVRONG_PROFILE", "production")
+    directory = key_directory(tmp_path, {"aes-1.key": os.urandom(32), "sm4-1.sm4.key": os.urandom(16)}, "aes-1")
+    [problem] = ProtectionSettings(key_dir=directory, required_algorithm="SM4-GCM").production_problems()
+    assert problem == ("DATA_PROTECTION_REQUIRED_ALGORITHM is SM4-GCM, but the active data-protection key 'aes-1' "
+                       "is AES-256-GCM")
+    (directory / "active-key-id").write_text("sm4-1")  # step 2 of the move to SM4: the SM4 key active
+    assert ProtectionSettings(key_dir=directory, required_algorithm="SM4-GCM").production_problems() == []
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        ProtectionSettings(required_algorithm="SM1")

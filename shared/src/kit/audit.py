@@ -106,6 +106,9 @@ class AuditSettings(BaseSettings):
 
     chain_key_dir: Path | None = None
     chain_active_key: str | None = None
+    # When set (HMAC-SM3 where 密评 asks for 国密), the active chain key must have this function, or the
+    # audited services do not start.
+    chain_required_function: str | None = None
     anchor_key_dir: Path | None = None
     anchor_active_key: str | None = None
     dev_key_dir: Path = Path("var/audit-keys")
@@ -226,6 +229,10 @@ class AuditKeys:
         active_chain = settings.chain_active_key or max(chain)
         if active_chain not in chain:
             raise AuditKeyError(f"the active audit chain key {active_chain!r} is not in {chain_dir}")
+        required = settings.chain_required_function
+        if required is not None and required != functions[active_chain]:
+            raise AuditKeyError(f"AUDIT_CHAIN_REQUIRED_FUNCTION is {required}, but the active audit chain key "
+                                f"{active_chain!r} is {functions[active_chain]} (an {HMAC_SM3} key is <key id>.sm3.key)")
         active_anchor = settings.anchor_active_key or (max(private) if private else None)
         if active_anchor is not None and active_anchor not in private:
             raise AuditKeyError(f"the active audit anchor key {active_anchor!r} has no private key in {anchor_dir}")

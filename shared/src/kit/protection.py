@@ -134,6 +134,9 @@ class ProtectionSettings(BaseSettings):
     active_key: str | None = None
     lookup_key: str | None = None
     key_dir: Path | None = None
+    # When set (e.g. "SM4-GCM" where 密评 asks for 国密), the active key must be of this algorithm, or no
+    # process starts: a deployment states its algorithm and a key mounted by mistake cannot weaken it.
+    required_algorithm: str | None = None
     allow_dev_keys: bool = True
     dev_key_dir: Path = Path("var/data-protection")
 
@@ -160,6 +163,13 @@ class ProtectionSettings(BaseSettings):
             if algorithm not in ALGORITHMS:
                 raise ValueError(f"key {kid!r}: unknown algorithm {algorithm!r} (one of {', '.join(ALGORITHMS)})")
         return algorithms
+
+    @field_validator("required_algorithm")
+    @classmethod
+    def _required(cls, algorithm: str | None) -> str | None:
+        if algorithm is not None and algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {algorithm!r} (one of {', '.join(ALGORITHMS)})")
+        return algorithm
 
 
 def _decode_key(kid: str, value: str, algorithm: str = DEFAULT_ALGORITHM) -> bytes:
@@ -260,6 +270,15 @@ class Keyring:
 
     @classmethod
     def from_settings(cls, settings: ProtectionSettings) -> Keyring:
+        ring = cls._configured(settings)
+        active_algorithm = ring.algorithms[ring.active]
+        if settings.required_algorithm and active_algorithm != settings.required_algorithm:
+            raise ValueError(f"DATA_PROTECTION_REQUIRED_ALGORITHM is {settings.required_algorithm}, but the active "
+                             f"data-protection key {ring.active!r} is {active_algorithm}")
+        return ring
+
+    @classmethod
+    def _configured(cls, settings: ProtectionSettings) -> Keyring:
         if settings.key_dir is not None:
             if settings.keys:
                 raise ValueError("set DATA_PROTECTION_KEY_DIR or DATA_PROTECTION_KEYS, not both")
