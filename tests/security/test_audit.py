@@ -423,6 +423,8 @@ def test_a_required_chain_function_refuses_an_active_key_of_another(tmp_path: Pa
         AuditKeys.from_settings(settings)
     (tmp_path / "chain" / "2027-01.sm3.key").write_text(base64.b64encode(os.urandom(32)).decode())
     assert AuditKeys.from_settings(settings).active_chain == "2027-01"
+    with pytest.raises(ValueError, match="unknown audit chain function 'HMAC-SM4'"):
+        AuditSettings(chain_required_function="HMAC-SM4")
 
 
 async def test_a_history_that_switched_chain_functions_verifies_link_by_link(anchored, monkeypatch,

@@ -70,7 +70,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import BigInteger, Column, DateTime, Index, RowMapping, String, Table, select, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -117,6 +117,13 @@ class AuditSettings(BaseSettings):
     anchor_interval_seconds: float = 300.0
     # The verification fails when a service's newest checkpoint is older than this (or missing).
     anchor_max_age_seconds: float = 3600.0
+
+    @field_validator("chain_required_function")
+    @classmethod
+    def _known_function(cls, function: str | None) -> str | None:
+        if function is not None and function not in (f for _, f in CHAIN_KEY_SUFFIXES):
+            raise ValueError(f"unknown audit chain function {function!r} ({HMAC_SHA256} or {HMAC_SM3})")
+        return function
 
     def production_problems(self) -> list[str]:
         """What the production profile refuses: a key directory unset (development keys would be made
