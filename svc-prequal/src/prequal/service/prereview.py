@@ -35,7 +35,7 @@ from prequal import messages
 from prequal.models import MatterRequirementsRow, RuleSet, Verdict
 from prequal.schemas import CheckResult
 from prequal.service import compare, prefill, shadow
-from prequal.service.rules import CompiledRuleSet, RuleResult, compile_rules, generic_rules, verdict_of
+from prequal.service.rules import CompiledRuleSet, RuleResult, compile_rules, dumped, generic_rules, verdict_of
 
 log = structlog.get_logger("prequal.service")
 
@@ -97,7 +97,8 @@ async def remember_requirements(session: AsyncSession, matters: list[MatterRequi
     """Keep each matter's requirements as received (the latest version's are what dry runs check).
     Written only when new or changed: every submission carries them, and a row written by every batch
     would be locked by every replica's transaction in turn."""
-    docs = {(m.code, m.version): m.model_dump(mode="json") for m in matters}
+    latest = {(m.code, m.version): m for m in matters}  # each version dumped once, not once per submission
+    docs = {key: m.model_dump(mode="json") for key, m in latest.items()}
     stored = dict(((code, version), doc) for code, version, doc in (await session.execute(
         select(MatterRequirementsRow.code, MatterRequirementsRow.version, MatterRequirementsRow.requirements)
         .where(tuple_(MatterRequirementsRow.code, MatterRequirementsRow.version).in_(docs)))).all())
@@ -149,6 +150,15 @@ async def review_submissions(session: AsyncSession, batch: list[ApplicationSubmi
 _INSERT_VERDICT = insert(Verdict).on_conflict_do_nothing().returning(Verdict.application_id, Verdict.attempt)
 
 
+_OUTCOME_FIELDS = tuple(RuleOutcome.model_fields)
+
+
+def _outcome(result: dict[str, Any]) -> RuleOutcome:
+    """A rule's result as the verdict event carries it, built without validating again what this
+    service's own rule engine made (``RuleResult`` has the same fields and types, and more)."""
+    return RuleOutcome.model_construct(**{k: result[k] for k in _OUTCOME_FIELDS})
+
+
 @dataclass
 class _Review:
     position: int
@@ -173,7 +183,7 @@ async def _review_round(session: AsyncSession, round_: list[tuple[int, Applicati
         inputs = _inputs(submitted.form, submitted.materials)
         on = submitted.submitted_at.astimezone(SHANGHAI).date()
         results = ruleset.evaluate(inputs["form"], inputs["materials"], on) + compare_results
-        review = _Review(i, submitted, ruleset, inputs, on, results, [r.model_dump() for r in results],
+        review = _Review(i, submitted, ruleset, inputs, on, results, [dumped(r) for r in results],
                          findings_of(results), verdict_of(results))
         reviews.append(review)
         rows.append(dict(
@@ -201,7 +211,7 @@ async def _review_round(session: AsyncSession, round_: list[tuple[int, Applicati
             published.append(outbox_row(session, PrereviewVerdictIssued(
                 application_id=s.application_id, attempt=s.attempt, verdict=review.verdict,
                 findings=review.findings, ruleset=review.ruleset.name, checked_at=now,
-                results=[RuleOutcome.model_validate(r) for r in review.dumped]), subject=s.application_id))
+                results=[_outcome(r) for r in review.dumped]), subject=s.application_id))
             log.info("prereview_done", application_id=s.application_id, verdict=review.verdict,
                      findings=len(review.findings), ruleset=review.ruleset.name)
     if published:

@@ -80,6 +80,12 @@ class RuleResult(BaseModel):
     error: str | None = None
 
 
+def dumped(result: RuleResult) -> dict[str, Any]:
+    """``result.model_dump()`` without pydantic's serializer: every field is a plain value, and a
+    pre-review dumps a result per rule of every submission (4–5% of svc-prequal's CPU)."""
+    return {**result.__dict__, "targets": list(result.targets)}
+
+
 class RuleCompileError(ValueError):
     """A rule whose CEL does not compile; ``text`` says so with the rule id and the parser's message."""
 
