@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.audit import record_audit
 from kit.auth import Principal, staff_of
 from kit.contracts import ApplicationSubmitted, Finding, MatterRequirements, PrereviewVerdictIssued
-from kit.contracts.prequal import RuleOutcome
 from kit.db import Database
 from kit.errors import NotFound
 from kit.events import outbox, outbox_row
@@ -150,15 +149,6 @@ async def review_submissions(session: AsyncSession, batch: list[ApplicationSubmi
 _INSERT_VERDICT = insert(Verdict).on_conflict_do_nothing().returning(Verdict.application_id, Verdict.attempt)
 
 
-_OUTCOME_FIELDS = tuple(RuleOutcome.model_fields)
-
-
-def _outcome(result: dict[str, Any]) -> RuleOutcome:
-    """A rule's result as the verdict event carries it, built without validating again what this
-    service's own rule engine made (``RuleResult`` has the same fields and types, and more)."""
-    return RuleOutcome.model_construct(**{k: result[k] for k in _OUTCOME_FIELDS})
-
-
 @dataclass
 class _Review:
     position: int
@@ -208,10 +198,13 @@ async def _review_round(session: AsyncSession, round_: list[tuple[int, Applicati
     for review in new:
         s = review.submitted
         with scope(review.position):  # the verdict event continues the submission's trace
-            published.append(outbox_row(session, PrereviewVerdictIssued(
+            # Validated whole, the results as the plain values stored with the verdict (the fields
+            # ``RuleOutcome`` does not have are ignored): one call of pydantic's, where a model per rule
+            # was a visible share of the pre-review.
+            published.append(outbox_row(session, PrereviewVerdictIssued.model_validate(dict(
                 application_id=s.application_id, attempt=s.attempt, verdict=review.verdict,
                 findings=review.findings, ruleset=review.ruleset.name, checked_at=now,
-                results=[_outcome(r) for r in review.dumped]), subject=s.application_id))
+                results=review.dumped)), subject=s.application_id))
             log.info("prereview_done", application_id=s.application_id, verdict=review.verdict,
                      findings=len(review.findings), ruleset=review.ruleset.name)
     if published:
