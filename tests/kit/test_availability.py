@@ -68,3 +68,24 @@ async def test_an_unreachable_database_closes_the_gate() -> None:
         assert await gate.outage(ValueError("a bad event")) is False  # still an ordinary failure
     finally:
         await nowhere.dispose()
+
+
+async def test_a_pooled_connection_the_server_closed_is_replaced_at_checkout(make_database, eventually) -> None:
+    """No ping before each transaction: a pooled connection the server ended (a restart, a terminated
+    backend) is known closed to the driver and replaced when checked out, so no transaction fails on it."""
+    database = await make_database(os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_test") + "_kit_closed")
+    async with database.transaction() as session:
+        first = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    admin = await asyncpg.connect(database.url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", first)
+
+        async def ended() -> bool:
+            return not await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", first)
+
+        await eventually(ended, what="the terminated backend gone")
+    finally:
+        await admin.close()
+    async with database.transaction() as session:
+        second = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    assert second != first

@@ -97,7 +97,7 @@ async def create_once(database: Database, scope: str, key: str | None, request: 
     same key race, the loser's work is rolled back and it answers the winner's result.
     """
     key = check_key(key)
-    request_fingerprint = fingerprint(request)
+    request_fingerprint = fingerprint(request) if key else ""  # what a key is checked against; none without one
     try:
         async with database.transaction() as session:
             if key:

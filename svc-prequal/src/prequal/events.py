@@ -5,9 +5,17 @@ transaction, so an event costs one delivery and one transaction, not one per rea
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.contracts import ApplicationStatusChanged, ApplicationSubmitted, BusinessDataChanged, MatterPublished
+from kit.contracts import (
+    ApplicationStatusChanged,
+    ApplicationSubmitted,
+    BusinessDataChanged,
+    MatterPublished,
+    MatterRequirements,
+)
 from kit.events import CloudEvent, EventSubscription
 from kit.events.consumer import handling
 from kit.protection import reveal_form
@@ -21,12 +29,32 @@ async def on_submitted(session: AsyncSession, event: CloudEvent) -> None:
     await on_submitted_batch(session, [event])
 
 
+# The requirements of the matter versions submissions were made under, as received and validated: every
+# submission carries its matter's (most of the event), the same for every submission of a version, and
+# validating them again for each was a visible share of a pre-review. Equal to what was received before,
+# down to the last value, or validated anew (a version number means nothing across databases made anew).
+_MATTERS: dict[tuple[Any, Any], tuple[dict[str, Any], MatterRequirements]] = {}
+
+
+def _submitted(event: CloudEvent) -> ApplicationSubmitted:
+    if event.type != ApplicationSubmitted.event_type or not isinstance(raw := event.data.get("matter"), dict):
+        return ApplicationSubmitted.from_event(event)  # and its error
+    key = (raw.get("code"), raw.get("version"))
+    known = _MATTERS.get(key)
+    if known is None or known[0] != raw:
+        if len(_MATTERS) > 1024:
+            _MATTERS.clear()
+        known = _MATTERS[key] = (raw, MatterRequirements.model_validate(raw))
+    # An instance is taken as it is (pydantic does not validate model instances again); none is changed.
+    return ApplicationSubmitted.model_validate({**event.data, "matter": known[1]})
+
+
 async def on_submitted_batch(session: AsyncSession, events: list[CloudEvent]) -> None:
     """Pre-review a fetched batch of submissions with bulk reads and writes, then keep them for pre-fill."""
     submissions = []
     for event in events:
         with handling(event):
-            submitted = ApplicationSubmitted.from_event(event)
+            submitted = _submitted(event)
             # svc-matters sends personal values encrypted (outbox and bus never hold them in clear).
             submitted.form = reveal_form(submitted.form)
             submissions.append(submitted)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import structlog
 from prometheus_client import Counter, Histogram
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import String, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.availability import DatabaseGate, database_unreachable
@@ -58,6 +59,14 @@ class ForeignEvent(ValueError):
 
 # Built once: it runs for every event every consumer handles.
 _CLAIM_EVENT = (insert(processed_events).on_conflict_do_nothing().returning(processed_events.c.event_id))
+# A batch's claims as one statement whose text never changes: an executemany with RETURNING is sent as
+# a multi-row VALUES of one text per number of rows, each prepared and planned anew per connection.
+_CLAIM_EVENTS = text(
+    "INSERT INTO processed_events (consumer, event_id, event_type) "
+    "SELECT :consumer, claimed.event_id, claimed.event_type "
+    "FROM unnest(:event_ids, :event_types) AS claimed(event_id, event_type) "
+    "ON CONFLICT DO NOTHING RETURNING event_id"
+).bindparams(bindparam("event_ids", type_=ARRAY(String)), bindparam("event_types", type_=ARRAY(String)))
 
 
 async def handle_once(database: Database, consumer: str, event: CloudEvent, handler: EventHandlerFn) -> bool:
@@ -76,8 +85,8 @@ async def handle_batch_once(database: Database, consumer: str, events: Sequence[
     """``handle_once`` for several events in one transaction: ``handler`` gets those ``consumer`` has not
     handled yet (each once, in order), which are returned."""
     async with database.transaction() as session:
-        claimed = set((await session.execute(_CLAIM_EVENT, [
-            {"consumer": consumer, "event_id": e.id, "event_type": e.type} for e in events])).scalars())
+        claimed = set((await session.execute(_CLAIM_EVENTS, {
+            "consumer": consumer, "event_ids": [e.id for e in events], "event_types": [e.type for e in events]})).scalars())
         fresh = []
         for event in events:
             if event.id in claimed:

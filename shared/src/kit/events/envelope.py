@@ -5,6 +5,7 @@ An event's ``type`` is also its NATS subject: ``lvrong.<service>.<entity>.<verb>
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, Self
 
@@ -63,10 +64,12 @@ class EventContract(BaseModel):
         )
 
     @classmethod
-    def from_event(cls, event: CloudEvent) -> Self:
+    def from_event(cls, event: CloudEvent, *, without: Collection[str] = ()) -> Self:
+        """The event's data validated. ``without``: optional fields this consumer never reads, left at
+        their defaults rather than validated (a verdict's result per rule, for one)."""
         if event.type != cls.event_type:
             raise ValueError(f"expected {cls.event_type}, got {event.type}")
-        return cls.model_validate(event.data)
+        return cls.model_validate({k: v for k, v in event.data.items() if k not in without} if without else event.data)
 
 
 def source_of(service: str) -> str:

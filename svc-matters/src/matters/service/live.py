@@ -210,6 +210,11 @@ class LiveHub:
             self.resync(listener, reason)
 
     async def on_message(self, raw: bytes) -> None:
+        if not self._listeners:
+            # Every status change of every application reaches every replica: with no stream open here
+            # there is no one to route it to, and reading it would be wasted (the lag is observed only
+            # for events someone could receive).
+            return
         try:
             envelope = CloudEvent.from_json_bytes(raw)
             event = StatusEvent.from_contract(ApplicationStatusChanged.from_event(envelope))

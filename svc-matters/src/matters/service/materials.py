@@ -50,8 +50,10 @@ async def resolve_materials(session: AsyncSession, owner_subject: str, requireme
     errors: list[FieldError] = []
     # One query for every uploaded material the submission names, and one for every licence, not one per material.
     upload_ids = {v.strip() for v in materials.values() if isinstance(v, str) and len(v.strip()) <= 32}
-    uploads = {m.id: m for m in (await session.scalars(select(Material).where(Material.id.in_(upload_ids)))).all()} \
-        if upload_ids else {}
+    # Columns, not entities: loading ORM objects was a tenth of a submission's CPU.
+    uploads = {m.id: m for m in (await session.execute(
+        select(Material.id, Material.owner_subject, Material.filename, Material.size, Material.content_type,
+               Material.sha256).where(Material.id.in_(upload_ids)))).all()} if upload_ids else {}
     held = await licences.find(session, (v.licence_id.strip() for v in materials.values() if isinstance(v, LicenceExemption)))
     now = datetime.now(UTC)
     # The company's registration, when a licence is named for a material a business licence may stand in for.

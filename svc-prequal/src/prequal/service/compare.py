@@ -279,7 +279,9 @@ class Looked:
     first_submitted: dict[str, dt.datetime]  # application → when it was first submitted (its priority)
     licences: dict[str, KnownLicence]
     businesses: dict[str, KnownBusiness]  # by credit code
-    open_applications: list[Any]  # open applications of the batch's subjects, matters and objects
+    # open applications of the batch's subjects, matters and objects, by (subject, matter, object): each
+    # submission looks at its own few, not at the whole batch's (quadratic in the batch's size)
+    open_applications: dict[tuple[str, str, str], list[Any]]
 
 
 async def compare_batch(session: AsyncSession, batch: list[ApplicationSubmitted]) -> list[list[RuleResult]]:
@@ -295,17 +297,21 @@ async def compare_batch(session: AsyncSession, batch: list[ApplicationSubmitted]
     return [application_results(s, looked) for s in batch]
 
 
-async def _open_applications(session: AsyncSession, probes: set[tuple[str, str, str]]) -> list[Any]:
-    """The open applications of these (subject, matter, object) triples."""
+async def _open_applications(session: AsyncSession, probes: set[tuple[str, str, str]]
+                             ) -> dict[tuple[str, str, str], list[Any]]:
+    """The open applications of these (subject, matter, object) triples, by triple."""
     if not probes:
-        return []
-    return list((await session.execute(
+        return {}
+    found: dict[tuple[str, str, str], list[Any]] = {}
+    for row in (await session.execute(
         select(KnownApplication.application_id, KnownApplication.status, KnownApplication.applicant_subject,
                KnownApplication.matter_code, KnownApplication.object_key, KnownApplication.applicant_key,
                KnownApplication.first_submitted_at)
         .where(tuple_(KnownApplication.applicant_subject, KnownApplication.matter_code,
                       KnownApplication.object_key).in_(probes),
-               KnownApplication.status.not_in(CLOSED_STATUSES)))).all())
+               KnownApplication.status.not_in(CLOSED_STATUSES)))).all():
+        found.setdefault((row.applicant_subject, row.matter_code, row.object_key), []).append(row)
+    return found
 
 
 def application_results(submitted: ApplicationSubmitted, looked: Looked) -> list[RuleResult]:
@@ -324,9 +330,8 @@ def _earlier_open(submitted: ApplicationSubmitted, obj: tuple[str, str] | None, 
     if obj is None:
         return None
     mine = (looked.first_submitted[submitted.application_id], submitted.application_id)
-    earlier = [a for a in looked.open_applications
-               if a.applicant_subject == submitted.applicant.subject and a.matter_code == submitted.matter.code
-               and a.object_key == obj[0] and a.applicant_key == who and a.application_id != submitted.application_id
+    earlier = [a for a in looked.open_applications.get((submitted.applicant.subject, submitted.matter.code, obj[0]), ())
+               if a.applicant_key == who and a.application_id != submitted.application_id
                and a.first_submitted_at is not None and (a.first_submitted_at, a.application_id) < mine]
     return min(earlier, key=lambda a: (a.first_submitted_at, a.application_id), default=None)
 

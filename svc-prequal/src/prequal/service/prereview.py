@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.audit import record_audit
 from kit.auth import Principal, staff_of
 from kit.contracts import ApplicationSubmitted, Finding, MatterRequirements, PrereviewVerdictIssued
-from kit.contracts.prequal import RuleOutcome
 from kit.db import Database
 from kit.errors import NotFound
 from kit.events import outbox, outbox_row
@@ -35,7 +34,7 @@ from prequal import messages
 from prequal.models import MatterRequirementsRow, RuleSet, Verdict
 from prequal.schemas import CheckResult
 from prequal.service import compare, prefill, shadow
-from prequal.service.rules import CompiledRuleSet, RuleResult, compile_rules, generic_rules, verdict_of
+from prequal.service.rules import CompiledRuleSet, RuleResult, compile_rules, dumped, generic_rules, verdict_of
 
 log = structlog.get_logger("prequal.service")
 
@@ -97,7 +96,8 @@ async def remember_requirements(session: AsyncSession, matters: list[MatterRequi
     """Keep each matter's requirements as received (the latest version's are what dry runs check).
     Written only when new or changed: every submission carries them, and a row written by every batch
     would be locked by every replica's transaction in turn."""
-    docs = {(m.code, m.version): m.model_dump(mode="json") for m in matters}
+    latest = {(m.code, m.version): m for m in matters}  # each version dumped once, not once per submission
+    docs = {key: m.model_dump(mode="json") for key, m in latest.items()}
     stored = dict(((code, version), doc) for code, version, doc in (await session.execute(
         select(MatterRequirementsRow.code, MatterRequirementsRow.version, MatterRequirementsRow.requirements)
         .where(tuple_(MatterRequirementsRow.code, MatterRequirementsRow.version).in_(docs)))).all())
@@ -173,7 +173,7 @@ async def _review_round(session: AsyncSession, round_: list[tuple[int, Applicati
         inputs = _inputs(submitted.form, submitted.materials)
         on = submitted.submitted_at.astimezone(SHANGHAI).date()
         results = ruleset.evaluate(inputs["form"], inputs["materials"], on) + compare_results
-        review = _Review(i, submitted, ruleset, inputs, on, results, [r.model_dump() for r in results],
+        review = _Review(i, submitted, ruleset, inputs, on, results, [dumped(r) for r in results],
                          findings_of(results), verdict_of(results))
         reviews.append(review)
         rows.append(dict(
@@ -198,10 +198,13 @@ async def _review_round(session: AsyncSession, round_: list[tuple[int, Applicati
     for review in new:
         s = review.submitted
         with scope(review.position):  # the verdict event continues the submission's trace
-            published.append(outbox_row(session, PrereviewVerdictIssued(
+            # Validated whole, the results as the plain values stored with the verdict (the fields
+            # ``RuleOutcome`` does not have are ignored): one call of pydantic's, where a model per rule
+            # was a visible share of the pre-review.
+            published.append(outbox_row(session, PrereviewVerdictIssued.model_validate(dict(
                 application_id=s.application_id, attempt=s.attempt, verdict=review.verdict,
                 findings=review.findings, ruleset=review.ruleset.name, checked_at=now,
-                results=[RuleOutcome.model_validate(r) for r in review.dumped]), subject=s.application_id))
+                results=review.dumped)), subject=s.application_id))
             log.info("prereview_done", application_id=s.application_id, verdict=review.verdict,
                      findings=len(review.findings), ruleset=review.ruleset.name)
     if published:
