@@ -177,6 +177,9 @@ def test_replicas_reading_one_read_only_key_secret_agree_and_never_write(tmp_pat
     old = create_key(keys, dt.datetime(2026, 1, 1, tzinfo=dt.UTC), label="2026")
     create_key(keys, dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), label="rotated")
     create_key(keys, dt.datetime.now(dt.UTC) + dt.timedelta(days=7), label="next")
+    # Only P-256 keys: production needs an SM2 key too (every licence carries an SM2 signature).
+    assert pytest.raises(RuntimeError, KeyRing(keys, read_only=True).load).match("no usable SM2")
+    create_key(keys, dt.datetime(2026, 1, 1, tzinfo=dt.UTC), label="sm2", alg="SM2")
     # Without an activation time in its name a key would activate at each pod's copy's mtime: refused.
     create_key(tmp_path / "elsewhere", label="x").rename(keys / "handmade.pem")
     before = {p.name: p.read_bytes() for p in keys.iterdir()}
@@ -190,7 +193,25 @@ def test_replicas_reading_one_read_only_key_secret_agree_and_never_write(tmp_pat
     for path in keys.iterdir():
         path.unlink()
     first.reload()
-    assert first.signing_key().kid == signer and len(first.keys) == 3
+    assert first.signing_key().kid == signer and len(first.keys) == 3 and len(first.sm2_keys) == 1
+
+
+def test_sm2_keys_rotate_by_files_beside_the_es256_ones(tmp_path: Path) -> None:
+    ring = KeyRing(tmp_path).load()  # development: one key of each algorithm
+    (es256,), (first,) = ring.keys.values(), ring.sm2_keys.values()
+    assert {p.name for p in tmp_path.iterdir()} == {"20000101T000000Z-initial.pem", "20000101T000000Z-initial-sm2.pem"}
+    future = create_key(tmp_path, dt.datetime.now(dt.UTC) + dt.timedelta(days=1), label="next-sm2", alg="SM2")
+    ring.load()
+    assert len(ring.sm2_keys) == 2 and ring.sm2_signing_key().kid == first.kid  # published ahead, not signing
+    assert [k["kid"] for k in ring.sm2_published()] == [first.kid, load_key(future).kid]
+    create_key(tmp_path, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1), label="now-sm2", alg="SM2")
+    ring.load()
+    assert ring.sm2_signing_key().kid not in (first.kid, load_key(future).kid)
+    assert ring.signing_key().kid == es256.kid and len(ring.keys) == 1  # the ES256 side is untouched
+    published = ring.sm2_published()[0]
+    assert set(published) == {"kid", "alg", "curve", "hash", "signer_id", "activates_at", "public_key", "public_key_pem"}
+    assert published["alg"] == "SM2" and published["signer_id"] == "1234567812345678"
+    assert "PRIVATE" not in str(ring.sm2_published())
 
 
 OFFICER = Principal(subject="u-reviewer", kind=SubjectKind.PERSON, roles=frozenset({Role.REVIEWER}))
