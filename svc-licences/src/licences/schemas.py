@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -274,5 +274,5 @@ class ShipmentView(BaseModel):
 
 class RecognitionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    document: str | dict[str, Any] = Field(description="The partner's SD-JWT VC (text, ES256) or SM2 document (object: "
+    document: Annotated[str, Field(min_length=10, max_length=20_000)] | dict[str, Any] = Field(description="The partner's SD-JWT VC (text, ES256) or SM2 document (object: "
                                                        "the form of our licences' `sm2_document`)")
