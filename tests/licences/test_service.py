@@ -193,7 +193,7 @@ def test_replicas_reading_one_read_only_key_secret_agree_and_never_write(tmp_pat
     create_key(keys, dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), label="rotated")
     create_key(keys, dt.datetime.now(dt.UTC) + dt.timedelta(days=7), label="next")
     # Only P-256 keys: production needs an SM2 key too (every licence carries an SM2 signature).
-    assert pytest.raises(RuntimeError, KeyRing(keys, read_only=True).load).match("no usable SM2")
+    assert pytest.raises(RuntimeError, KeyRing(keys, read_only=True).load).match("no usable signing key for SM2")
     create_key(keys, dt.datetime(2026, 1, 1, tzinfo=dt.UTC), label="sm2", alg="SM2")
     # Without an activation time in its name a key would activate at each pod's copy's mtime: refused.
     create_key(tmp_path / "elsewhere", label="x").rename(keys / "handmade.pem")

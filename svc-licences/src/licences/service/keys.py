@@ -223,8 +223,8 @@ class KeyRing:
             seen, keys, sm2_keys = self._scan()
         missing = [name for name, found in (("P-256 (ES256)", keys), ("SM2", sm2_keys)) if not found]
         if missing:
-            raise RuntimeError(f"LICENCES_KEY_DIR={str(self.directory)!r}: no usable {' and no '.join(missing)} "
-                               f"signing key (<YYYYMMDDTHHMMSSZ>-<label>.pem, PKCS#8)")
+            raise RuntimeError(f"LICENCES_KEY_DIR={str(self.directory)!r}: no usable signing key for "
+                               f"{' nor for '.join(missing)} (<YYYYMMDDTHHMMSSZ>-<label>.pem, PKCS#8)")
         if seen == self._loaded and keys is self.keys:
             return self
         added = sorted((set(keys) - set(self.keys)) | (set(sm2_keys) - set(self.sm2_keys)))
