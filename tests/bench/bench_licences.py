@@ -235,7 +235,7 @@ def through_gateway(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         env["LICENCES_KEY_DIR"] = os.environ["LICENCES_KEY_DIR"]
         gateway, direct = f"http://127.0.0.1:{ports['gateway']}", f"http://127.0.0.1:{ports['licences']}"
         # Enough distinct presentations that none is used twice within a run at the measured rates.
-        per_target = int(args.seconds * 2000)
+        per_target = int(args.seconds * 1500)
         runs: list[tuple[str, str, str]] = []  # (name, url, algorithm)
         for round_ in range(args.rounds):
             order = ("ES256", "SM2") if round_ % 2 == 0 else ("SM2", "ES256")

@@ -202,20 +202,21 @@ def _kid_of(token: bytes) -> str | None:
 
 
 def _verify_sm2_presentation(keys: KeyRing, token: bytes, kid: str) -> Any:
+    """The claims of an ``LS1:`` presentation whose SM2 signature verifies under the issuer's SM2 key ``kid``."""
     key = keys.get_sm2(kid)
     if key is None:
         raise PresentationInvalid("unknown_key")
     try:
         sign1 = cbor2.loads(token)
-        sign1 = sign1.value if isinstance(sign1, cbor2.CBORTag) and sign1.tag == 18 else None
-        protected, _, payload, signature = sign1  # type: ignore[misc]
-        if protected != b"" or not isinstance(payload, bytes) or not isinstance(signature, bytes):
+        if not (isinstance(sign1, cbor2.CBORTag) and sign1.tag == 18):
             raise PresentationInvalid("malformed")
+        protected, _, payload, signature = sign1.value
     except (ValueError, TypeError, cbor2.CBORDecodeError):
         raise PresentationInvalid("malformed") from None
+    if protected != b"" or not isinstance(payload, bytes) or not isinstance(signature, bytes):
+        raise PresentationInvalid("malformed")
     try:
-        key_public = key.public_key
-        sm2.verify(key_public, sm2.der_signature(signature), _sm2_to_be_signed(payload), key.signer_id)
+        sm2.verify(key.public_key, sm2.der_signature(signature), _sm2_to_be_signed(payload), key.signer_id)
     except sm2.InvalidSignature:
         raise PresentationInvalid("bad_signature") from None
     try:

@@ -37,6 +37,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,7 @@ class SM2Key:
     private_key: sm2.PrivateKey
     signer_id: bytes = sm2.DEFAULT_SIGNER_ID
 
-    @property
+    @cached_property
     def public_key(self) -> sm2.PublicKey:
         return self.private_key.public_key()
 

@@ -33,7 +33,7 @@ import rfc8785
 
 from kit.gm import sm2
 from licences.service.credentials import CredentialInvalid, status_list_uri
-from licences.service.keys import SM2_ALG, SM2Key
+from licences.service.keys import SM2_ALG, KeyRing, SM2Key
 
 DOCUMENT_TYP = "lvrong-licence+sm2"
 LICENCE_FIELDS = ("licence_identifier", "licence_number", "licence_type", "licence_type_code", "issuer_name",
@@ -108,7 +108,7 @@ def verify_document(document: dict[str, Any] | str, key_of: PublicKeyLookup, *, 
     return doc
 
 
-def our_keys(keys: Any, issuer: str) -> PublicKeyLookup:
+def our_keys(keys: KeyRing, issuer: str) -> PublicKeyLookup:
     """Key lookup for documents this issuer signed (``keys``: the issuer's ``KeyRing``)."""
     def key_of(iss: str, doc: dict[str, Any]) -> tuple[sm2.PublicKey, bytes]:
         if iss != issuer:
