@@ -112,12 +112,12 @@ def in_process(n: int, algorithm: str = "ES256") -> dict[str, float]:
     tokens = [sign_presentation(key, issuer, identifier=f"1.2.156.3005.2.1131XK002.11310000MB0F4213X0.{i:08d}.001.K",
                                 valid_until=int(time.time()) + 86400, status_list_id=1, status_index=i % 131_072,
                                 ttl_seconds=600)[0] for i in range(n)]
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: the machine's other work does not count
     valid = 0
     for token in tokens:
         claims = verify_presentation(ring, issuer, token)
         valid += get_status(bits, claims.status_index) == 0
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     return {"per_second": n / elapsed, "mean_us": elapsed / n * 1e6, "qr_chars": len(tokens[0])}
 
 
@@ -281,7 +281,7 @@ def main() -> int:
     for algorithm in ("ES256", "SM2"):
         local = in_process(args.presentations, algorithm)
         print(f"in process, {algorithm}: {local['per_second']:,.0f} presentation verifications/s on one core "
-              f"({local['mean_us']:.0f} µs each, signature and status included); QR text {local['qr_chars']:.0f} characters")
+              f"({local['mean_us']:.0f} µs of CPU each, signature and status included); QR text {local['qr_chars']:.0f} characters")
     million = status_list_million()
     print(f"status list of 1,000,000 licences: {million['best_ms']:.0f} ms best, {million['worst_ms']:.0f} ms worst "
           f"of 5 (compress + sign), {million['jwt_bytes']:,.0f} bytes")
