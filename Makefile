@@ -45,6 +45,7 @@ bench: setup  ## performance figures, printed and compared with a baseline measu
 	@$(UV) run --frozen python tests/bench/bench_cockpit.py
 	@$(UV) run --frozen python tests/bench/bench_scale.py
 	@$(UV) run --frozen python tests/bench/bench_reads.py
+	@$(UV) run --frozen python tests/bench/bench_gm.py
 
 eval: setup  ## the smart assistant, cross-validated on the held questions and through the gateway: top-1, recall@3, MRR, hand-over precision/recall, dialogues
 	@$(UV) run --frozen python tests/bench/bench_knowledge.py

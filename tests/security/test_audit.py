@@ -19,6 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from kit.audit import (
+    HMAC_SHA256,
+    HMAC_SM3,
     AuditKeyError,
     AuditKeys,
     AuditSettings,
@@ -145,14 +147,14 @@ async def anchored(servers):
             await store.dispose()
 
 
-async def anchor(database, store) -> int:
+async def anchor(database, store, keys: AuditKeys | None = None) -> int:
     async with database.transaction() as session:
-        return await anchor_once(session, "matters", store, audit_keys())
+        return await anchor_once(session, "matters", store, keys or audit_keys())
 
 
-async def verified(database, store):
+async def verified(database, store, keys: AuditKeys | None = None):
     async with database.session() as session:
-        return await verify_service(session, "matters", store, audit_keys(), max_age_seconds=3600)
+        return await verify_service(session, "matters", store, keys or audit_keys(), max_age_seconds=3600)
 
 
 async def rows(database) -> list[dict]:
@@ -340,14 +342,14 @@ async def test_entries_from_before_the_switch_verify_and_the_switch_is_enforced(
         await drop_databases(servers.database_url, [settings.database_name])
 
 
-def _key_dirs(tmp_path: Path, chain_ids: list[str]) -> AuditSettings:
+def _key_dirs(tmp_path: Path, chain_ids: list[str], suffix: str = ".key") -> AuditSettings:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     (tmp_path / "chain").mkdir(parents=True, exist_ok=True)
     (tmp_path / "anchor").mkdir(exist_ok=True)
     for kid in chain_ids:
-        (tmp_path / "chain" / f"{kid}.key").write_text(base64.b64encode(os.urandom(32)).decode())
+        (tmp_path / "chain" / f"{kid}{suffix}").write_text(base64.b64encode(os.urandom(32)).decode())
     (tmp_path / "anchor" / "a-1.pem").write_bytes(Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return AuditSettings(chain_key_dir=tmp_path / "chain", anchor_key_dir=tmp_path / "anchor")
@@ -393,6 +395,71 @@ async def test_rotating_the_chain_key_keeps_older_entries_verifiable(anchored, m
         assert (await verify_chain(session, retired)).valid
         report = await verify_chain(session, without_old)
     assert (report.first_broken.position, report.first_broken.reason) == (1, "unknown_key")
+
+
+async def test_an_hmac_sm3_chain_verifies_and_tampering_is_found(anchored, monkeypatch, tmp_path: Path) -> None:
+    database, store, _ = anchored
+    keys = AuditKeys.from_settings(_key_dirs(tmp_path, ["gm-1"], suffix=".sm3.key"))
+    assert keys.active_chain == "gm-1" and keys.chain_function("gm-1") == HMAC_SM3
+    monkeypatch.setattr("kit.audit.audit_keys", lambda: keys)
+    await append(database, 4)
+    entries = await rows(database)
+    assert {e["key_id"] for e in entries} == {"gm-1"}
+    assert entries[0]["hash"] == entry_mac(entries[0], keys.chain["gm-1"], HMAC_SM3)
+    assert entries[0]["hash"] != entry_mac(entries[0], keys.chain["gm-1"], HMAC_SHA256)
+    assert await anchor(database, store, keys) == 1
+    result = await verified(database, store, keys)
+    assert result.valid and result.chain.entries == 4, result.summary()
+    await tamper(database, "UPDATE audit_log SET details = '{\"n\": 99}' WHERE position = 3")
+    async with database.session() as session:
+        broken = await verify_chain(session, keys)
+    assert (broken.first_broken.position, broken.first_broken.reason, broken.entries) == (3, "altered", 2)
+
+
+def test_a_required_chain_function_refuses_an_active_key_of_another(tmp_path: Path) -> None:
+    settings = _key_dirs(tmp_path, ["2026-12"]).model_copy(update={"chain_required_function": HMAC_SM3})
+    with pytest.raises(AuditKeyError, match="AUDIT_CHAIN_REQUIRED_FUNCTION is HMAC-SM3, but the active audit chain "
+                                            "key '2026-12' is HMAC-SHA256"):
+        AuditKeys.from_settings(settings)
+    (tmp_path / "chain" / "2027-01.sm3.key").write_text(base64.b64encode(os.urandom(32)).decode())
+    assert AuditKeys.from_settings(settings).active_chain == "2027-01"
+    with pytest.raises(ValueError, match="unknown audit chain function 'HMAC-SM4'"):
+        AuditSettings(chain_required_function="HMAC-SM4")
+
+
+async def test_a_history_that_switched_chain_functions_verifies_link_by_link(anchored, monkeypatch,
+                                                                             tmp_path: Path) -> None:
+    """HMAC-SHA256 under k1, then HMAC-SM3 under k2 (the switch is a key rotation), then SHA-256 again."""
+    database, store, _ = anchored
+    settings = _key_dirs(tmp_path, [])  # the anchor key, kept throughout
+    for kid, suffix, n in (("k1", ".key", 2), ("k2", ".sm3.key", 3), ("k3", ".key", 1)):
+        (tmp_path / "chain" / f"{kid}{suffix}").write_text(base64.b64encode(os.urandom(32)).decode())
+        keys = AuditKeys.from_settings(settings)
+        monkeypatch.setattr("kit.audit.audit_keys", lambda keys=keys: keys)
+        await append(database, n)
+        await anchor(database, store, keys)
+    assert keys.chain_functions == {"k1": HMAC_SHA256, "k2": HMAC_SM3, "k3": HMAC_SHA256}
+    assert [e["key_id"] for e in await rows(database)] == ["k1", "k1", "k2", "k2", "k2", "k3"]
+    result = await verified(database, store, keys)
+    assert result.valid and result.chain.entries == 6 and result.chain.checkpoints_matched == 3, result.summary()
+    # The function is the key's, declared by its file: the SM3 key's bytes mounted as an HMAC-SHA256 key
+    # do not verify the SM3 entries (nothing stored can make the verifier change function).
+    sm3_file = tmp_path / "chain" / "k2.sm3.key"
+    sm3_file.rename(tmp_path / "chain" / "k2.key")
+    async with database.session() as session:
+        mislabelled = await verify_chain(session, AuditKeys.from_settings(settings))
+    assert (mislabelled.first_broken.position, mislabelled.first_broken.reason) == (3, "altered")
+    # One key id, one function: both files for one id stop the process.
+    (tmp_path / "chain" / "k2.key").rename(sm3_file)
+    (tmp_path / "chain" / "k3.sm3.key").write_text(base64.b64encode(os.urandom(32)).decode())
+    with pytest.raises(AuditKeyError, match="two audit chain key files for the key id 'k3'"):
+        AuditKeys.from_settings(settings)
+    (tmp_path / "chain" / "k3.sm3.key").unlink()
+    # A tampered entry in the SM3 stretch is found at its row, the SHA-256 stretch before it intact.
+    await tamper(database, "UPDATE audit_log SET resource_id = 'app-x' WHERE position = 4")
+    async with database.session() as session:
+        broken = await verify_chain(session, AuditKeys.from_settings(settings))
+    assert (broken.first_broken.position, broken.first_broken.reason, broken.entries) == (4, "altered", 3)
 
 
 async def test_the_verification_command_exits_non_zero_naming_the_first_bad_position(anchored) -> None:

@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tongsuopy.crypto.ciphers.aead import SM4GCM as TongsuoSM4GCM
 
 from helpdesk.models import Base as HelpdeskBase
 from helpdesk.models import Ticket
-from kit.protection import Keyring, protect_form, using_keyring
+from kit.protection import SM4_GCM, Keyring, protect_form, using_keyring
 from kit.reencryption import ColumnResult, census, protected_columns, reencrypt_database, service_columns
 from matters.models import Application
 from matters.models import Base as MattersBase
@@ -122,6 +123,41 @@ async def test_rotation_moves_every_value_to_the_new_key_and_a_second_run_change
     again = await rotate(matters_db, batch_size=7)
     assert again.changed_rows == 0 and again.remaining == {}
     assert await stored(matters_db.engine, "SELECT id, form::text FROM applications") == again_before
+
+
+KEY_S, KEY_S2 = secrets.token_bytes(16), secrets.token_bytes(16)
+RING_AS = Keyring({"key-a": KEY_A, "key-s": KEY_S}, "key-s", LOOKUP, {"key-s": SM4_GCM})
+RING_SS = Keyring({"key-s": KEY_S, "key-s2": KEY_S2}, "key-s2", LOOKUP, {"key-s": SM4_GCM, "key-s2": SM4_GCM})
+
+
+async def test_rotation_from_aes_to_sm4_and_on_to_a_new_sm4_key(matters_db) -> None:
+    forms = await seed_applications(matters_db, 12)
+    columns = protected_columns(MattersBase.metadata)
+    assert await census(matters_db.engine, columns[0], "key-s") == {"key-a": 36}
+
+    to_sm4 = await reencrypt_database(matters_db.engine, columns, service="matters", ring=RING_AS, batch_size=5)
+
+    assert to_sm4.changed_rows == 24 and to_sm4.remaining == {}
+    after = await stored(matters_db.engine, "SELECT id, form::text FROM applications")
+    assert all('"pd1.key-a.' not in value and value.count('"pd1.key-s.') == 3 for value in after.values())
+    # What is stored is SM4-GCM: Tongsuo opens a value with the SM4 key and the field's key as associated data.
+    app_id, form = next(iter(after.items()))
+    nonce_sealed = json.loads(form)["contact_mobile"]["$protected"].split(".", 2)[2]
+    raw = base64.urlsafe_b64decode(nonce_sealed + "=" * (-len(nonce_sealed) % 4))
+    opened = TongsuoSM4GCM(KEY_S).decrypt(raw[:12], raw[12:], b"contact_mobile")
+    assert json.loads(opened) == forms[app_id]["contact_mobile"]
+    with using_keyring(Keyring({"key-s": KEY_S}, "key-s", LOOKUP, {"key-s": SM4_GCM})):  # the AES key retired
+        async with matters_db.session() as session:
+            assert {a.id: a.form for a in (await session.scalars(select(Application))).all()} == forms
+
+    to_next = await reencrypt_database(matters_db.engine, columns, service="matters", ring=RING_SS, batch_size=5)
+
+    assert to_next.changed_rows == 24 and to_next.remaining == {}
+    with using_keyring(RING_SS):
+        async with matters_db.session() as session:
+            assert {a.id: a.form for a in (await session.scalars(select(Application))).all()} == forms
+    assert all(value.count('"pd1.key-s2.') == 3 for value in
+               (await stored(matters_db.engine, "SELECT event_id, envelope::text FROM outbox")).values())
 
 
 async def test_a_run_stopped_halfway_carries_on_where_it_stopped(matters_db) -> None:

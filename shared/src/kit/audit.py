@@ -20,6 +20,17 @@ tampering needs someone who can disable them first — and is then detected.
 Keys (``AUDIT_*``, ``AuditSettings``): ``AUDIT_CHAIN_KEY_DIR`` holds one file per chain key,
 ``<key id>.key`` with the base64 of at least 32 random bytes; the newest key id (or
 ``AUDIT_CHAIN_ACTIVE_KEY``) chains new entries, the older ones stay so what they chained verifies.
+
+The chain function is the chain key's: ``<key id>.key`` is an HMAC-SHA256 key, ``<key id>.sm3.key`` an
+HMAC-SM3 one (国密, GB/T 32905 with RFC 2104's HMAC). Switching the trail to SM3 is a key rotation: mount
+an ``.sm3.key`` whose id sorts after the others (or name it in ``AUDIT_CHAIN_ACTIVE_KEY``) and the entries
+from then on are HMAC-SM3; the verifier takes each entry's function from its ``key_id``, so a history
+that switched functions mid-way verifies link by link, and no column or migration is needed — an entry
+cannot claim another function than its key's, and the key id it names is itself under the MAC. What the
+function covers: the keyed entries' ``hash`` (the MAC over the entry's fields and the previous entry's
+hash — the only hash a keyed entry has; SM3 gives 32 bytes, the same 64 hex digits as SHA-256). It does
+not cover the plain SHA-256 of the entries written before the chain was keyed (history, refused after
+the switch), nor the checkpoints of ``kit.audit_anchor``, which are Ed25519 signatures.
 Without a directory (a workstation, ``make run``, the tests) a development key is created once under
 ``AUDIT_DEV_KEY_DIR`` (default ``var/audit-keys``); the production profile (``LVRONG_PROFILE=production``)
 refuses development keys. Key material is never logged, only key ids.
@@ -49,7 +60,7 @@ import re
 import secrets
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -59,7 +70,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import BigInteger, Column, DateTime, Index, RowMapping, String, Table, select, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -70,6 +81,7 @@ from kit import messages
 from kit.auth import Principal, Role, needs_scope, require_roles
 from kit.db import SessionDep, platform_metadata
 from kit.errors import BadRequest, ServiceUnavailable
+from kit.gm.symmetric import hmac_sm3
 from kit.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
 
 GENESIS_HASH = "0" * 64
@@ -78,6 +90,11 @@ AUDIT_LOCK_KEY = 0x6C7661756469
 _VERIFY_BATCH = 2000
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MIN_KEY_BYTES = 32
+
+HMAC_SHA256 = "HMAC-SHA256"
+HMAC_SM3 = "HMAC-SM3"
+# The chain function of a chain key, by its file's suffix (the longer suffix first: "x.sm3.key" is key "x").
+CHAIN_KEY_SUFFIXES = ((".sm3.key", HMAC_SM3), (".key", HMAC_SHA256))
 
 log = structlog.get_logger("kit.audit")
 
@@ -89,6 +106,9 @@ class AuditSettings(BaseSettings):
 
     chain_key_dir: Path | None = None
     chain_active_key: str | None = None
+    # When set (HMAC-SM3 where 密评 asks for 国密), the active chain key must have this function, or the
+    # audited services do not start.
+    chain_required_function: str | None = None
     anchor_key_dir: Path | None = None
     anchor_active_key: str | None = None
     dev_key_dir: Path = Path("var/audit-keys")
@@ -97,6 +117,13 @@ class AuditSettings(BaseSettings):
     anchor_interval_seconds: float = 300.0
     # The verification fails when a service's newest checkpoint is older than this (or missing).
     anchor_max_age_seconds: float = 3600.0
+
+    @field_validator("chain_required_function")
+    @classmethod
+    def _known_function(cls, function: str | None) -> str | None:
+        if function is not None and function not in (f for _, f in CHAIN_KEY_SUFFIXES):
+            raise ValueError(f"unknown audit chain function {function!r} ({HMAC_SHA256} or {HMAC_SM3})")
+        return function
 
     def production_problems(self) -> list[str]:
         """What the production profile refuses: a key directory unset (development keys would be made
@@ -170,6 +197,16 @@ class AuditKeys:
     anchor_private: Mapping[str, Ed25519PrivateKey]
     active_anchor: str | None
     development: bool = False
+    # Chain key id → chain function (HMAC_SHA256 when not named).
+    chain_functions: Mapping[str, str] = field(default_factory=dict)
+
+    def chain_function(self, key_id: str) -> str:
+        return self.chain_functions.get(key_id, HMAC_SHA256)
+
+    def seal(self, entry: Entry) -> str:
+        """The entry's hash: the MAC under the chain key its ``key_id`` names, with that key's function."""
+        kid = entry["key_id"]
+        return entry_mac(entry, self.chain[kid], self.chain_function(kid))
 
     @classmethod
     def from_settings(cls, settings: AuditSettings) -> AuditKeys:
@@ -184,9 +221,9 @@ class AuditKeys:
             log.warning("audit_development_keys", key_dir=str(settings.dev_key_dir.resolve()),
                         note="development keys: set AUDIT_CHAIN_KEY_DIR and AUDIT_ANCHOR_KEY_DIR in production")
         assert chain_dir is not None and anchor_dir is not None
-        chain = {kid: _chain_key(kid, path) for kid, path in _key_files(chain_dir, (".key",)).items()}
+        chain, functions = _chain_keys(chain_dir)
         if not chain:
-            raise AuditKeyError(f"no audit chain key (<key id>.key) in {chain_dir}")
+            raise AuditKeyError(f"no audit chain key (<key id>.key, or <key id>.sm3.key for HMAC-SM3) in {chain_dir}")
         public: dict[str, Ed25519PublicKey] = {}
         private: dict[str, Ed25519PrivateKey] = {}
         for kid, path in _key_files(anchor_dir, (".pub.pem", ".pem")).items():
@@ -199,10 +236,16 @@ class AuditKeys:
         active_chain = settings.chain_active_key or max(chain)
         if active_chain not in chain:
             raise AuditKeyError(f"the active audit chain key {active_chain!r} is not in {chain_dir}")
+        required = settings.chain_required_function
+        if required is not None and required != functions[active_chain]:
+            raise AuditKeyError(f"AUDIT_CHAIN_REQUIRED_FUNCTION is {required}, but the active audit chain key "
+                                f"{active_chain!r} is {functions[active_chain]} (an {HMAC_SM3} key is <key id>.sm3.key)")
         active_anchor = settings.anchor_active_key or (max(private) if private else None)
         if active_anchor is not None and active_anchor not in private:
             raise AuditKeyError(f"the active audit anchor key {active_anchor!r} has no private key in {anchor_dir}")
-        return cls(chain, active_chain, public, private, active_anchor, development)
+        log.info("audit_chain_keys_loaded", key_ids=sorted(chain), active_key=active_chain,
+                 active_function=functions[active_chain])
+        return cls(chain, active_chain, public, private, active_anchor, development, functions)
 
     def sign(self, payload: bytes) -> tuple[str, str]:
         """(key id, signature) of ``payload`` under the active anchor key."""
@@ -220,6 +263,17 @@ class AuditKeys:
         except (InvalidSignature, ValueError):
             return False
         return True
+
+
+def _chain_keys(directory: Path) -> tuple[dict[str, bytes], dict[str, str]]:
+    """The chain keys of ``directory`` and each one's function (by its file's suffix)."""
+    found = _key_files(directory, tuple(suffix for suffix, _ in CHAIN_KEY_SUFFIXES))
+    functions = {kid: next(f for suffix, f in CHAIN_KEY_SUFFIXES if path.name.endswith(suffix))
+                 for kid, path in found.items()}
+    for kid in found:
+        if sum((directory / f"{kid}{suffix}").exists() for suffix, _ in CHAIN_KEY_SUFFIXES) > 1:
+            raise AuditKeyError(f"two audit chain key files for the key id {kid!r} (one key id, one key, one function)")
+    return {kid: _chain_key(kid, path) for kid, path in found.items()}, functions
 
 
 def _chain_key(kid: str, path: Path) -> bytes:
@@ -387,11 +441,16 @@ def entry_hash(entry: Entry) -> str:
     return hashlib.sha256(_canonical(_material(entry))).hexdigest()
 
 
-def entry_mac(entry: Entry, key: bytes) -> str:
-    """HMAC-SHA256 under the chain key named by the entry's ``key_id``, over its fields (the key id and
-    the actor's department included) and the previous hash."""
-    material = {**_material(entry), "actor_department": entry["actor_department"], "key_id": entry["key_id"]}
-    return hmac.new(key, _canonical(material), hashlib.sha256).hexdigest()
+def entry_mac(entry: Entry, key: bytes, function: str = HMAC_SHA256) -> str:
+    """The MAC (HMAC-SHA256, or HMAC-SM3) under the chain key named by the entry's ``key_id``, over its
+    fields (the key id and the actor's department included) and the previous hash."""
+    material = _canonical({**_material(entry), "actor_department": entry["actor_department"],
+                           "key_id": entry["key_id"]})
+    if function == HMAC_SM3:
+        return hmac_sm3(key, material).hex()
+    if function != HMAC_SHA256:
+        raise AuditKeyError(f"unknown audit chain function {function!r}")
+    return hmac.new(key, material, hashlib.sha256).hexdigest()
 
 
 async def record_audit(session: AsyncSession, actor: Principal | None, action: str, resource_type: str,
@@ -421,7 +480,7 @@ async def record_audit(session: AsyncSession, actor: Principal | None, action: s
         "prev_hash": head.hash if head else GENESIS_HASH,
         "key_id": keys.active_chain,
     }
-    entry["hash"] = entry_mac(entry, keys.chain[keys.active_chain])
+    entry["hash"] = keys.seal(entry)
     await session.execute(audit_log.insert().values(**entry))
     return position
 
@@ -513,7 +572,7 @@ async def verify_chain(session: AsyncSession, keys: AuditKeys | None = None,
                     broken = BrokenLink(position=position, reason="altered")
             elif entry["key_id"] not in keys.chain:
                 broken = BrokenLink(position=position, reason="unknown_key")
-            elif not hmac.compare_digest(entry_mac(entry, keys.chain[entry["key_id"]]), entry["hash"]):
+            elif not hmac.compare_digest(keys.seal(entry), entry["hash"]):
                 broken = BrokenLink(position=position, reason="altered")
             if broken is None and position in heads:
                 if heads[position] != {entry["hash"]}:

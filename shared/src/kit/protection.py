@@ -1,5 +1,5 @@
-"""Personal data (个人信息) at rest: AES-GCM field encryption under configured keys, keyed hashes
-for exact lookups, and masking (脱敏) for responses.
+"""Personal data (个人信息) at rest: authenticated field encryption (AES-256-GCM, or SM4-GCM of 国密)
+under configured keys, keyed hashes for exact lookups, and masking (脱敏) for responses.
 
 What is personal here: resident ID numbers (居民身份证号码), phone numbers, and the names of the
 people they belong to (contact person, technical lead, ...). Everything else stays in clear so the
@@ -11,19 +11,41 @@ Keys come from mounted secret files or from the environment (``DATA_PROTECTION_*
 - ``DATA_PROTECTION_KEY_DIR``: a directory laid out as a Kubernetes Secret volume is (flat; names
   starting with ``.`` are the volume's own and ignored):
 
-  - ``<key id>.key``, one file per key: base64 of 32 random bytes (AES-256);
+  - ``<key id>.key``, one file per AES-256-GCM key: base64 of 32 random bytes;
+  - ``<key id>.sm4.key``, one file per SM4-GCM key (国密, GB/T 32907 with GCM as RFC 8998 gives it):
+    base64 of 16 random bytes;
   - ``active-key-id``: the key id new values are encrypted under (optional with a single key);
   - ``lookup-key``: base64 of the HMAC-SHA256 key of lookup hashes (at least 32 bytes).
 
-  Create them with ``head -c 32 /dev/urandom | base64 > <key id>.key`` (see deploy/README.md).
-- or ``DATA_PROTECTION_KEYS``: a JSON object ``{"<key id>": "<base64 of 32 random bytes>", ...}``,
-  ``DATA_PROTECTION_ACTIVE_KEY`` (default: the last one listed) and ``DATA_PROTECTION_LOOKUP_KEY``.
+  Create them with ``head -c 32 /dev/urandom | base64 > <key id>.key`` or
+  ``head -c 16 /dev/urandom | base64 > <key id>.sm4.key`` (see deploy/README.md).
+- or ``DATA_PROTECTION_KEYS``: a JSON object ``{"<key id>": "<base64 of the key>", ...}``,
+  ``DATA_PROTECTION_KEY_ALGORITHMS`` (``{"<key id>": "SM4-GCM"}`` for the SM4 ones; a key not named
+  there is AES-256-GCM), ``DATA_PROTECTION_ACTIVE_KEY`` (default: the last one listed) and
+  ``DATA_PROTECTION_LOOKUP_KEY``.
+
+The algorithm is a property of the key, declared where the key is: each key serves one algorithm only,
+a key of the wrong length for its algorithm stops the process (``production_problems`` says so before a
+deployment), and what decrypts a stored value is chosen by the key id the value names, never by the
+value itself, so a stored value cannot ask for another algorithm. Moving from AES to SM4 is a rotation
+like any other: list the SM4 key, make it active, run the re-encryption job (``lvrong-reencrypt``).
 
 Every key listed decrypts; the active one encrypts. Rotation: add the new key everywhere first,
 then make it active, so no process encrypts under a key another cannot read yet; ``Keyring.key_id_of``
 tells which key a stored value uses and ``Keyring.reencrypt`` (and ``reencrypt_form``) move a value
 to the active key, so ops can retire the old one once nothing uses it. A lookup key cannot be
 "rotated" in place: changing it means recomputing every hash from the decrypted values.
+
+Lookup hashes stay HMAC-SHA256 whatever the keys' algorithm, on purpose. They are stored and compared
+by three services (svc-prequal's declared applicant and its forms' ``$digest``, svc-licences' holder
+code), so a different function would change every stored hash at once and a lookup would miss every
+value written before: switching needs a re-indexing migration per service that decrypts and rehashes
+every row (as svc-prequal's ``0009_form_digests`` did when digests were added), with lookups wrong
+between the key change and the end of that migration. They protect no value's confidentiality or
+integrity — SM4-GCM (or AES-GCM) does, with its tag — they only let equal values be found, which
+HMAC-SHA256 does as well as HMAC-SM3. Should a 密评 ask for HMAC-SM3 there too, the path is that
+migration per service plus a ``lookup-key`` that declares its function like the keys above; nothing
+else here changes (deploy/README.md, "国密: SM4-GCM keys at rest, the HMAC-SM3 audit chain").
 
 With none configured in the development profile (a workstation, ``make run``, the tests) a
 development keyring is created once under ``DATA_PROTECTION_DEV_KEY_DIR`` (default
@@ -32,7 +54,9 @@ The production profile (``LVRONG_PROFILE=production``) never does: a missing key
 (as ``DATA_PROTECTION_ALLOW_DEV_KEYS=false`` does in development). Key material is never logged,
 only key ids.
 
-Each ciphertext is the string ``pd1.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>``; the value's
+Each ciphertext is the string ``pd1.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>`` (a 96-bit
+nonce, a 128-bit tag, with either algorithm), unchanged since before SM4: the key id says which key,
+hence which algorithm, so every token ever written stays readable while its key is listed; the value's
 context (e.g. the form field's key) is bound as associated data, so a ciphertext copied into another
 field does not decrypt.
 """
@@ -47,10 +71,10 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from cryptography.exceptions import InvalidTag
@@ -61,6 +85,7 @@ from sqlalchemy import Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
+from kit.gm.symmetric import SM4GCM
 from kit.settings import Profile, current_profile
 
 log = structlog.get_logger("kit.protection")
@@ -79,6 +104,22 @@ LOOKUP_KEY_FILE = "lookup-key"
 KEY_FILE_SUFFIX = ".key"
 _NONCE_BYTES = 12
 
+AES_256_GCM = "AES-256-GCM"
+SM4_GCM = "SM4-GCM"
+
+
+class _Aead(Protocol):
+    def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes: ...
+    def decrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes: ...
+
+
+# Algorithm → (key bytes, AEAD class with AESGCM's interface, the key file's suffix in a key directory).
+ALGORITHMS: dict[str, tuple[int, Callable[[bytes], _Aead], str]] = {
+    AES_256_GCM: (32, AESGCM, KEY_FILE_SUFFIX),
+    SM4_GCM: (16, SM4GCM, ".sm4" + KEY_FILE_SUFFIX),
+}
+DEFAULT_ALGORITHM = AES_256_GCM
+
 
 class ProtectionError(Exception):
     """A value could not be decrypted: unknown key id, wrong context, or tampered ciphertext."""
@@ -88,9 +129,14 @@ class ProtectionSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", env_prefix="DATA_PROTECTION_")
 
     keys: dict[str, str] = {}
+    # Key id → algorithm, for the keys of DATA_PROTECTION_KEYS that are not AES-256-GCM.
+    key_algorithms: dict[str, str] = {}
     active_key: str | None = None
     lookup_key: str | None = None
     key_dir: Path | None = None
+    # When set (e.g. "SM4-GCM" where 密评 asks for 国密), the active key must be of this algorithm, or no
+    # process starts: a deployment states its algorithm and a key mounted by mistake cannot weaken it.
+    required_algorithm: str | None = None
     allow_dev_keys: bool = True
     dev_key_dir: Path = Path("var/data-protection")
 
@@ -110,26 +156,56 @@ class ProtectionSettings(BaseSettings):
                 raise ValueError(f"key id {kid!r}: letters, digits, '_' and '-' only")
         return keys
 
+    @field_validator("key_algorithms")
+    @classmethod
+    def _algorithms(cls, algorithms: dict[str, str]) -> dict[str, str]:
+        for kid, algorithm in algorithms.items():
+            if algorithm not in ALGORITHMS:
+                raise ValueError(f"key {kid!r}: unknown algorithm {algorithm!r} (one of {', '.join(ALGORITHMS)})")
+        return algorithms
 
-def _decode_key(kid: str, value: str) -> bytes:
+    @field_validator("required_algorithm")
+    @classmethod
+    def _required(cls, algorithm: str | None) -> str | None:
+        if algorithm is not None and algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {algorithm!r} (one of {', '.join(ALGORITHMS)})")
+        return algorithm
+
+
+def _decode_key(kid: str, value: str, algorithm: str = DEFAULT_ALGORITHM) -> bytes:
     try:
         raw = base64.b64decode(value, validate=True)
     except ValueError:
         raise ValueError(f"data-protection key {kid!r} is not base64") from None
-    if len(raw) != 32:
-        raise ValueError(f"data-protection key {kid!r} must be 32 bytes (AES-256), not {len(raw)}")
+    _check_length(kid, raw, algorithm)
     return raw
+
+
+def _check_length(kid: str, raw: bytes, algorithm: str) -> None:
+    length = ALGORITHMS[algorithm][0]
+    if len(raw) != length:
+        raise ValueError(f"data-protection key {kid!r} must be {length} bytes ({algorithm}), not {len(raw)}")
 
 
 class Keyring:
     """The keys of one process: every configured key decrypts, the active one encrypts."""
 
-    def __init__(self, keys: Mapping[str, bytes], active: str, lookup_key: bytes) -> None:
+    def __init__(self, keys: Mapping[str, bytes], active: str, lookup_key: bytes,
+                 algorithms: Mapping[str, str] | None = None) -> None:
+        """``algorithms``: key id → algorithm (``ALGORITHMS``) for the keys that are not AES-256-GCM."""
         if active not in keys:
             raise ValueError(f"the active data-protection key {active!r} is not among the keys")
         if len(lookup_key) < 32:
             raise ValueError("the lookup key must be at least 32 bytes")
-        self._ciphers = {kid: AESGCM(key) for kid, key in keys.items()}
+        algorithms = algorithms or {}
+        if unknown := set(algorithms) - set(keys):
+            raise ValueError(f"algorithms given for keys that are not there: {sorted(unknown)}")
+        self.algorithms = {kid: algorithms.get(kid, DEFAULT_ALGORITHM) for kid in keys}
+        for kid, key in keys.items():
+            if self.algorithms[kid] not in ALGORITHMS:
+                raise ValueError(f"data-protection key {kid!r}: unknown algorithm {self.algorithms[kid]!r}")
+            _check_length(kid, key, self.algorithms[kid])
+        self._ciphers = {kid: ALGORITHMS[self.algorithms[kid]][1](key) for kid, key in keys.items()}
         self.active = active
         self._lookup_key = lookup_key
 
@@ -138,8 +214,9 @@ class Keyring:
         return list(self._ciphers)
 
     @classmethod
-    def generate(cls, kid: str = "test") -> Keyring:
-        return cls({kid: AESGCM.generate_key(bit_length=256)}, kid, secrets.token_bytes(32))
+    def generate(cls, kid: str = "test", algorithm: str = DEFAULT_ALGORITHM) -> Keyring:
+        return cls({kid: secrets.token_bytes(ALGORITHMS[algorithm][0])}, kid, secrets.token_bytes(32),
+                   {kid: algorithm})
 
     @classmethod
     def from_directory(cls, directory: Path) -> Keyring:
@@ -149,16 +226,22 @@ class Keyring:
         if not directory.is_dir():
             raise ValueError(f"{where}: no such directory (mount the data-protection keyring Secret there)")
         keys: dict[str, bytes] = {}
+        algorithms: dict[str, str] = {}
+        # The longest suffix first: "<id>.sm4.key" is an SM4 key, not an AES key named "<id>.sm4".
+        suffixes = sorted(((suffix, name) for name, (_, _, suffix) in ALGORITHMS.items()), key=lambda s: -len(s[0]))
         for path in sorted(directory.iterdir()):
             if path.name.startswith("."):  # a Secret volume's own entries (..data, ..<timestamp>)
                 continue
             if path.name in (ACTIVE_KEY_FILE, LOOKUP_KEY_FILE):
                 continue
-            kid = path.name.removesuffix(KEY_FILE_SUFFIX)
-            if not path.name.endswith(KEY_FILE_SUFFIX) or not _KEY_ID.match(kid):
+            suffix, algorithm = next(((s, a) for s, a in suffixes if path.name.endswith(s)), ("", ""))
+            kid = path.name.removesuffix(suffix)
+            if not suffix or not _KEY_ID.match(kid):
                 raise ValueError(f"{where}: unexpected file {path.name!r} (expected <key id>{KEY_FILE_SUFFIX}, "
-                                 f"{ACTIVE_KEY_FILE}, {LOOKUP_KEY_FILE})")
-            keys[kid] = _decode_key(kid, path.read_text().strip())
+                                 f"<key id>{ALGORITHMS[SM4_GCM][2]}, {ACTIVE_KEY_FILE}, {LOOKUP_KEY_FILE})")
+            if kid in keys:
+                raise ValueError(f"{where}: two files for the key id {kid!r} (one key id, one key, one algorithm)")
+            keys[kid], algorithms[kid] = _decode_key(kid, path.read_text().strip(), algorithm), algorithm
         if not keys:
             raise ValueError(f"{where}: no key file (<key id>{KEY_FILE_SUFFIX})")
         active_file = directory / ACTIVE_KEY_FILE
@@ -180,12 +263,22 @@ class Keyring:
             raise ValueError(f"{where}: {LOOKUP_KEY_FILE} is not base64") from None
         if len(lookup_key) < 32:
             raise ValueError(f"{where}: {LOOKUP_KEY_FILE} must hold at least 32 bytes, not {len(lookup_key)}")
-        ring = cls(keys, active, lookup_key)
-        log.info("data_protection_keys_loaded", key_dir=str(directory), key_ids=sorted(keys), active_key=active)
+        ring = cls(keys, active, lookup_key, algorithms)
+        log.info("data_protection_keys_loaded", key_dir=str(directory), key_ids=sorted(keys), active_key=active,
+                 algorithms=ring.algorithms)
         return ring
 
     @classmethod
     def from_settings(cls, settings: ProtectionSettings) -> Keyring:
+        ring = cls._configured(settings)
+        active_algorithm = ring.algorithms[ring.active]
+        if settings.required_algorithm and active_algorithm != settings.required_algorithm:
+            raise ValueError(f"DATA_PROTECTION_REQUIRED_ALGORITHM is {settings.required_algorithm}, but the active "
+                             f"data-protection key {ring.active!r} is {active_algorithm}")
+        return ring
+
+    @classmethod
+    def _configured(cls, settings: ProtectionSettings) -> Keyring:
         if settings.key_dir is not None:
             if settings.keys:
                 raise ValueError("set DATA_PROTECTION_KEY_DIR or DATA_PROTECTION_KEYS, not both")
@@ -195,11 +288,15 @@ class Keyring:
             raise RuntimeError("no data-protection keyring: set DATA_PROTECTION_KEY_DIR to the mounted keyring "
                                "Secret (the production profile uses neither development keys nor DATA_PROTECTION_KEYS)")
         if settings.keys:
-            keys = {kid: _decode_key(kid, value) for kid, value in settings.keys.items()}
+            algorithms = settings.key_algorithms
+            if unknown := set(algorithms) - set(settings.keys):
+                raise ValueError(f"DATA_PROTECTION_KEY_ALGORITHMS names keys DATA_PROTECTION_KEYS lacks: {sorted(unknown)}")
+            keys = {kid: _decode_key(kid, value, algorithms.get(kid, DEFAULT_ALGORITHM))
+                    for kid, value in settings.keys.items()}
             active = settings.active_key or list(keys)[-1]
             if not settings.lookup_key:
                 raise ValueError("DATA_PROTECTION_LOOKUP_KEY is required with DATA_PROTECTION_KEYS")
-            return cls(keys, active, base64.b64decode(settings.lookup_key, validate=True))
+            return cls(keys, active, base64.b64decode(settings.lookup_key, validate=True), algorithms)
         if not settings.allow_dev_keys:
             raise RuntimeError("no data-protection keys configured (DATA_PROTECTION_KEY_DIR or DATA_PROTECTION_KEYS) "
                                "and development keys are off")
@@ -220,6 +317,13 @@ class Keyring:
             return cipher.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], context.encode()).decode()
         except (InvalidTag, ValueError) as e:
             raise ProtectionError("the protected value does not decrypt (tampered, or another context)") from e
+
+    def algorithm_of(self, token: str) -> str:
+        """The algorithm ``token`` was sealed with (its key's); ``ProtectionError`` for a key not listed."""
+        kid = self.key_id_of(token)
+        if kid not in self.algorithms:
+            raise ProtectionError(f"unknown data-protection key id {kid!r}")
+        return self.algorithms[kid]
 
     @staticmethod
     def key_id_of(token: str) -> str:
@@ -274,11 +378,12 @@ def development_keyring(directory: Path) -> Keyring:
             os.link(scratch, path)  # fails when another process was first: theirs is kept
         scratch.unlink()
     document = json.loads(path.read_text())
-    keys = {kid: _decode_key(kid, value) for kid, value in document["keys"].items()}
+    algorithms = document.get("algorithms", {})  # written by hand to try SM4 on a workstation
+    keys = {kid: _decode_key(kid, value, algorithms.get(kid, DEFAULT_ALGORITHM)) for kid, value in document["keys"].items()}
     active = document.get("active") or list(keys)[-1]
     log.warning("data_protection_development_keys", key_dir=str(directory.resolve()), active_key=active,
                 note="development keys: set DATA_PROTECTION_KEYS and DATA_PROTECTION_LOOKUP_KEY in production")
-    return Keyring(keys, active, base64.b64decode(document["lookup_key"]))
+    return Keyring(keys, active, base64.b64decode(document["lookup_key"]), algorithms)
 
 
 _keyring: Keyring | None = None

@@ -23,7 +23,10 @@ How it runs, per column:
   can be retired.
 
 The keyring is the process's (``kit.protection.keyring``): run the job with the services' own
-``DATA_PROTECTION_*`` configuration, the new key active and the old ones still listed.
+``DATA_PROTECTION_*`` configuration, the new key active and the old ones still listed. The algorithm
+belongs to the key (AES-256-GCM, or SM4-GCM for a ``<key id>.sm4.key``), so moving a database from AES to
+SM4 (or from one SM4 key to the next) is this same job with an SM4 key active: each value is opened
+under its old key's algorithm and sealed under the active key's, its token naming the new key id.
 """
 from __future__ import annotations
 
