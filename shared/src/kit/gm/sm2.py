@@ -29,6 +29,8 @@ from tongsuopy.crypto.asymciphers.ec import EllipticCurvePrivateKey as PrivateKe
 from tongsuopy.crypto.asymciphers.ec import EllipticCurvePublicKey as PublicKey
 from tongsuopy.crypto.exceptions import InvalidSignature, UnsupportedAlgorithm
 
+from kit.gm.symmetric import sm3
+
 __all__ = [
     "ALGORITHM", "CURVE", "DEFAULT_SIGNER_ID", "InvalidSignature", "NotSM2", "PrivateKey", "PublicKey",
     "der_signature", "generate_private_key", "load_private_key", "load_public_key", "private_pem", "public_pem",
@@ -52,12 +54,6 @@ _ECDSA_SM3 = ec.ECDSA(hashes.SM3())
 
 class NotSM2(ValueError):
     """The PEM holds a key, but not an SM2 one (a P-256 key, say)."""
-
-
-def sm3(data: bytes) -> bytes:
-    digest = hashes.Hash(hashes.SM3())
-    digest.update(data)
-    return bytes(digest.finalize())
 
 
 def generate_private_key() -> PrivateKey:
