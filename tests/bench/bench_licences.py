@@ -1,15 +1,21 @@
 """svc-licences' speed: presentation verification in process, issuing a status list of 1,000,000
-licences, and online verification through the gateway beside a bare endpoint in the same run.
+licences, and online verification through the gateway beside a bare endpoint in the same run; each
+with ES256 and with SM2 (国密, SM2-with-SM3 on Tongsuo) side by side.
 
-1. In process, one core: ``verify_presentation`` (base45, COSE_Sign1 ES256 signature, lifetime)
+0. The signatures alone, one core: ES256 (cryptography) and SM2 (``kit.gm.sm2``) sign and verify of
+   the same 300-byte message, per second.
+1. In process, one core: ``verify_presentation`` (base45, COSE_Sign1 ES256 or SM2 signature, lifetime)
    plus the status read from a cached status list, over ``--presentations`` distinct presentations.
 2. A status list of 1,000,000 licences (2 bits each, 1% revoked, 1% suspended): zlib + ES256 JWT,
    as ``GET /v1/licences/status-lists/{id}`` does when the list changed (the bits are kept up to date
    in place in PostgreSQL, so no scan of the licences is needed).
 3. The whole suite on free ports (``fresh_suite``); ``--licences`` licences issued by svc-licences'
    own issuing code into its database, one distinct presentation per request signed with the
-   service's key; then ``wrk`` (``-t1 -c32``) for ``--seconds``: ``POST /v1/verifications`` through
-   the gateway, the same straight to svc-licences, and ``GET /healthz`` of svc-licences (bare).
+   service's key (ES256 ``LR1:`` and SM2 ``LS1:`` ones); then ``wrk`` (``-t1 -c32``) for ``--seconds``:
+   ``POST /v1/verifications`` through the gateway with ES256 then SM2 presentations, the same straight
+   to svc-licences, and ``GET /healthz`` of svc-licences (bare); ``--rounds`` repeats the pairs in
+   alternating order (ES256 first, then SM2 first) so that a change of the machine's load between two
+   runs does not favour one algorithm.
    Every verification is recorded and each presentation is used once. The callers are anonymous, as an
    inspector's phone on /app/verify is (``--as inspector`` sends that user's token instead); the gateway's
    per-address limit for anonymous callers is raised for the run by configuration (``GATEWAY_RATE_LIMITS``).
@@ -69,22 +75,49 @@ end
 """
 
 
-def in_process(n: int) -> dict[str, float]:
+def primitives(n: int) -> dict[str, float]:
+    """Sign and verify per second on one core: ES256 (cryptography) and SM2 (kit.gm.sm2, Tongsuo)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from kit.gm import sm2
+
+    message = bytes(random.Random(3).randbytes(300))
+    p256, sm2_key = ec.generate_private_key(ec.SECP256R1()), sm2.generate_private_key()
+    ecdsa = ec.ECDSA(hashes.SHA256())
+    cases: dict[str, tuple[Callable[[], bytes], Callable[[bytes], None]]] = {
+        "ES256": (lambda: p256.sign(message, ecdsa), lambda sig: p256.public_key().verify(sig, message, ecdsa)),
+        "SM2": (lambda: sm2.sign(sm2_key, message), lambda sig: sm2.verify(sm2_key.public_key(), sig, message)),
+    }
+    result: dict[str, float] = {}
+    for name, (sign, verify) in cases.items():
+        started = time.process_time()
+        signatures = [sign() for _ in range(n)]
+        result[f"{name}_sign"] = n / (time.process_time() - started)
+        started = time.process_time()
+        for signature in signatures:
+            verify(signature)
+        result[f"{name}_verify"] = n / (time.process_time() - started)
+    return result
+
+
+def in_process(n: int, algorithm: str = "ES256") -> dict[str, float]:
     from licences.service.credentials import get_status, sign_presentation, verify_presentation
     from licences.service.keys import KeyRing
 
     ring = KeyRing(Path(tempfile.mkdtemp(prefix="lvrong-bench-keys-"))).load()
-    key, issuer = ring.signing_key(), "https://lvrong.example.gov.cn"
+    key = ring.sm2_signing_key() if algorithm == "SM2" else ring.signing_key()
+    issuer = "https://lvrong.example.gov.cn"
     bits = bytes(random.Random(1).randbytes(131_072 // 4))
     tokens = [sign_presentation(key, issuer, identifier=f"1.2.156.3005.2.1131XK002.11310000MB0F4213X0.{i:08d}.001.K",
                                 valid_until=int(time.time()) + 86400, status_list_id=1, status_index=i % 131_072,
                                 ttl_seconds=600)[0] for i in range(n)]
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: the machine's other work does not count
     valid = 0
     for token in tokens:
         claims = verify_presentation(ring, issuer, token)
         valid += get_status(bits, claims.status_index) == 0
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     return {"per_second": n / elapsed, "mean_us": elapsed / n * 1e6, "qr_chars": len(tokens[0])}
 
 
@@ -107,8 +140,9 @@ def status_list_million() -> dict[str, float]:
     return {"best_ms": min(times) * 1000, "worst_ms": max(times) * 1000, "jwt_bytes": len(token)}
 
 
-async def seed(env: dict[str, str], licences: int, presentations: int) -> list[str]:
-    """Licences issued by the service's own code, and presentations signed with its key and recorded."""
+async def seed(env: dict[str, str], licences: int, presentations: int) -> dict[str, list[str]]:
+    """Licences issued by the service's own code, and presentations signed with its keys (``presentations`` with
+    each algorithm) and recorded."""
     from kit.db import Database
     from licences.models import Presentation
     from licences.service import catalogue, issuance
@@ -129,16 +163,18 @@ async def seed(env: dict[str, str], licences: int, presentations: int) -> list[s
                 holder={"holder_name": "基准测试公司", "holder_code": "91310115MA1H7GXQ3E", "holder_code_type": "uscc"},
                 data={"disposal_site": "老港", "waste_volume_m3": 1000}, valid_from=now - dt.timedelta(days=1),
                 valid_until=now + dt.timedelta(days=365), actor="bench"))
-    bodies = []
-    key = issuer.keys.signing_key()
-    async with database.transaction() as session:
-        for i in range(presentations):
-            lic = issued[i % len(issued)]
-            token, cti = sign_presentation(key, issuer.url, identifier=lic.identifier,
-                                           valid_until=int(lic.valid_until.timestamp()), status_list_id=lic.status_list_id,
-                                           status_index=lic.status_index, ttl_seconds=1800)
-            session.add(Presentation(cti=cti, licence_id=lic.id, expires_at=now + dt.timedelta(seconds=1800)))
-            bodies.append(json.dumps({"presentation": token}))
+    bodies: dict[str, list[str]] = {"ES256": [], "SM2": []}
+    keys = {"ES256": issuer.keys.signing_key(), "SM2": issuer.keys.sm2_signing_key()}
+    for algorithm, key in keys.items():
+        async with database.transaction() as session:
+            for i in range(presentations):
+                lic = issued[i % len(issued)]
+                token, cti = sign_presentation(key, issuer.url, identifier=lic.identifier,
+                                               valid_until=int(lic.valid_until.timestamp()),
+                                               status_list_id=lic.status_list_id, status_index=lic.status_index,
+                                               ttl_seconds=1800)
+                session.add(Presentation(cti=cti, licence_id=lic.id, expires_at=now + dt.timedelta(seconds=1800)))
+                bodies[algorithm].append(json.dumps({"presentation": token}))
     await database.dispose()
     return bodies
 
@@ -199,19 +235,32 @@ def through_gateway(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         env["LICENCES_KEY_DIR"] = os.environ["LICENCES_KEY_DIR"]
         gateway, direct = f"http://127.0.0.1:{ports['gateway']}", f"http://127.0.0.1:{ports['licences']}"
         # Enough distinct presentations that none is used twice within a run at the measured rates.
-        per_target = int(args.seconds * 2500)
-        bodies = asyncio.run(seed(env, args.licences, per_target * 2 + 2000))
+        per_target = int(args.seconds * 1500)
+        runs: list[tuple[str, str, str]] = []  # (name, url, algorithm)
+        for round_ in range(args.rounds):
+            order = ("ES256", "SM2") if round_ % 2 == 0 else ("SM2", "ES256")
+            runs += [(f"POST /v1/verifications through the gateway, {alg} #{round_ + 1}", gateway, alg) for alg in order]
+            runs += [(f"POST /v1/verifications straight to svc-licences, {alg} #{round_ + 1}", direct, alg)
+                     for alg in order]
+        bodies = asyncio.run(seed(env, args.licences, per_target * 2 * args.rounds + 2000))
         caller = token_for(gateway, args.caller) if args.caller else ""
-        for name, chunk in (("gateway", bodies[:per_target]), ("direct", bodies[per_target:2 * per_target]),
-                            ("warmup", bodies[2 * per_target:])):
+        taken = {"ES256": 0, "SM2": 0}
+
+        def script(name: str, algorithm: str, count: int) -> Path:
+            chunk = bodies[algorithm][taken[algorithm]:taken[algorithm] + count]
+            taken[algorithm] += count
             (work / f"{name}.jsonl").write_text("\n".join(chunk) + "\n")
             (work / f"{name}.lua").write_text(WRK_SCRIPT % (work / f"{name}.jsonl", caller, caller))
-        wrk(gateway, 2, work / "warmup.lua")
+            return work / f"{name}.lua"
+
+        for algorithm in ("ES256", "SM2"):
+            wrk(gateway, 2, script(f"warmup-{algorithm}", algorithm, 1000))
         processes = {"licences": suite.processes["licences"].pid, "gateway": suite.processes["gateway"].pid}
-        for name, url, script in (("bare GET /healthz (svc-licences direct)", f"{direct}/healthz", None),
-                                  ("POST /v1/verifications through the gateway", gateway, work / "gateway.lua"),
-                                  ("POST /v1/verifications straight to svc-licences", direct, work / "direct.lua")):
-            results[name] = measured(env, processes, partial(wrk, url, args.seconds, script), args.seconds)
+        bare = "bare GET /healthz (svc-licences direct)"
+        results[bare] = measured(env, processes, partial(wrk, f"{direct}/healthz", args.seconds, None), args.seconds)
+        for i, (name, url, algorithm) in enumerate(runs):
+            lua = script(f"run{i}", algorithm, per_target)
+            results[name] = measured(env, processes, partial(wrk, url, args.seconds, lua), args.seconds)
     return results
 
 
@@ -220,13 +269,19 @@ def main() -> int:
     parser.add_argument("--presentations", type=int, default=20_000)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--licences", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=2, help="pairs of ES256/SM2 runs, in alternating order")
     parser.add_argument("--skip-gateway", action="store_true")
     parser.add_argument("--as", dest="caller", default="", help="a demo user whose token the requests carry")
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    local = in_process(args.presentations)
-    print(f"in process: {local['per_second']:,.0f} presentation verifications/s on one core "
-          f"({local['mean_us']:.0f} µs each, signature and status included); QR text {local['qr_chars']:.0f} characters")
+    alone = primitives(2000)
+    print("signatures alone, one core (CPU time): " + ", ".join(
+        f"{alg} sign {alone[f'{alg}_sign']:,.0f}/s verify {alone[f'{alg}_verify']:,.0f}/s" for alg in ("ES256", "SM2"))
+        + f"; SM2/ES256 verify {alone['SM2_verify'] / alone['ES256_verify']:.2f}")
+    for algorithm in ("ES256", "SM2"):
+        local = in_process(args.presentations, algorithm)
+        print(f"in process, {algorithm}: {local['per_second']:,.0f} presentation verifications/s on one core "
+              f"({local['mean_us']:.0f} µs of CPU each, signature and status included); QR text {local['qr_chars']:.0f} characters")
     million = status_list_million()
     print(f"status list of 1,000,000 licences: {million['best_ms']:.0f} ms best, {million['worst_ms']:.0f} ms worst "
           f"of 5 (compress + sign), {million['jwt_bytes']:,.0f} bytes")
@@ -240,6 +295,11 @@ def main() -> int:
               f"{r['rps'] / bare:5.0%} of bare{extra}")
         print(f"{'':<52} CPU per request: svc-licences {r['cpu_licences']:.2f} ms, gateway {r['cpu_gateway']:.2f} ms, "
               f"PostgreSQL {r['cpu_postgres']:.2f} ms")
+    for where in ("through the gateway", "straight to svc-licences"):
+        rates = {alg: [r["rps"] for name, r in results.items() if where in name and name.split(", ")[1].startswith(alg)]
+                 for alg in ("ES256", "SM2")}
+        print(f"SM2 / ES256 {where}: best {max(rates['SM2']) / max(rates['ES256']):.2f}, "
+              f"mean {sum(rates['SM2']) / sum(rates['ES256']):.2f} (target ≥ 0.8)")
     return 0
 
 

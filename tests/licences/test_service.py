@@ -3,15 +3,22 @@ status bits written in place, the identifier's check character, and key rotation
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
+import json
 import os
 import secrets
 import uuid
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import base45
 import pytest
+import rfc8785
+import segno
+from gmalg import SM2 as GmalgSM2
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +29,7 @@ from kit.devstack import Servers
 from kit.errors import Conflict, ValidationFailed, problem_body
 from kit.events.envelope import CloudEvent
 from kit.events.outbox import outbox
+from kit.gm import sm2
 from kit.scheduling import run_tick
 from licences.events import subscriptions
 from licences.models import (
@@ -30,15 +38,22 @@ from licences.models import (
     Licence,
     LicenceStatusChange,
     Presentation,
+    Recognition,
     StatusList,
     Verification,
 )
-from licences.schemas import VersionCreate
-from licences.service import catalogue, issuance, reminders, status, verification
+from licences.schemas import TrustedIssuerCreate, VersionCreate
+from licences.service import catalogue, issuance, recognition, reminders, sm2docs, status, verification
 from licences.service.checks import PresentationChecks
-from licences.service.credentials import PresentationClaims, b64url_decode, get_status
+from licences.service.credentials import (
+    PresentationClaims,
+    PresentationInvalid,
+    b64url_decode,
+    get_status,
+    verify_presentation,
+)
 from licences.service.issuer import Issuer
-from licences.service.keys import KeyRing, create_key, load_key
+from licences.service.keys import KeyRing, SM2Key, create_key, load_key
 from licences.settings import Settings
 from support import scratch_service_database
 
@@ -177,6 +192,9 @@ def test_replicas_reading_one_read_only_key_secret_agree_and_never_write(tmp_pat
     old = create_key(keys, dt.datetime(2026, 1, 1, tzinfo=dt.UTC), label="2026")
     create_key(keys, dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), label="rotated")
     create_key(keys, dt.datetime.now(dt.UTC) + dt.timedelta(days=7), label="next")
+    # Only P-256 keys: production needs an SM2 key too (every licence carries an SM2 signature).
+    assert pytest.raises(RuntimeError, KeyRing(keys, read_only=True).load).match("no usable signing key for SM2")
+    create_key(keys, dt.datetime(2026, 1, 1, tzinfo=dt.UTC), label="sm2", alg="SM2")
     # Without an activation time in its name a key would activate at each pod's copy's mtime: refused.
     create_key(tmp_path / "elsewhere", label="x").rename(keys / "handmade.pem")
     before = {p.name: p.read_bytes() for p in keys.iterdir()}
@@ -190,7 +208,25 @@ def test_replicas_reading_one_read_only_key_secret_agree_and_never_write(tmp_pat
     for path in keys.iterdir():
         path.unlink()
     first.reload()
-    assert first.signing_key().kid == signer and len(first.keys) == 3
+    assert first.signing_key().kid == signer and len(first.keys) == 3 and len(first.sm2_keys) == 1
+
+
+def test_sm2_keys_rotate_by_files_beside_the_es256_ones(tmp_path: Path) -> None:
+    ring = KeyRing(tmp_path).load()  # development: one key of each algorithm
+    (es256,), (first,) = ring.keys.values(), ring.sm2_keys.values()
+    assert {p.name for p in tmp_path.iterdir()} == {"20000101T000000Z-initial.pem", "20000101T000000Z-initial-sm2.pem"}
+    future = create_key(tmp_path, dt.datetime.now(dt.UTC) + dt.timedelta(days=1), label="next-sm2", alg="SM2")
+    ring.load()
+    assert len(ring.sm2_keys) == 2 and ring.sm2_signing_key().kid == first.kid  # published ahead, not signing
+    assert [k["kid"] for k in ring.sm2_published()] == [first.kid, load_key(future).kid]
+    create_key(tmp_path, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1), label="now-sm2", alg="SM2")
+    ring.load()
+    assert ring.sm2_signing_key().kid not in (first.kid, load_key(future).kid)
+    assert ring.signing_key().kid == es256.kid and len(ring.keys) == 1  # the ES256 side is untouched
+    published = ring.sm2_published()[0]
+    assert set(published) == {"kid", "alg", "curve", "hash", "signer_id", "activates_at", "public_key", "public_key_pem"}
+    assert published["alg"] == "SM2" and published["signer_id"] == "1234567812345678"
+    assert "PRIVATE" not in str(ring.sm2_published())
 
 
 OFFICER = Principal(subject="u-reviewer", kind=SubjectKind.PERSON, roles=frozenset({Role.REVIEWER}))
@@ -335,3 +371,156 @@ async def test_a_batch_keeps_only_licence_matters_submissions_and_issues_from_an
         issued = (await session.scalars(select(Licence).where(Licence.application_id == transplant))).all()
     assert kept == {transplant}
     assert len(issued) == 1 and issued[0].holder_name == "张三"
+
+
+# ---- 国密: SM2 documents, SM2 亮证, partners' SM2 documents --------------------------------------------
+
+ANYONE = Principal(subject="anonymous", kind=SubjectKind.PERSON, roles=frozenset())
+LONGEST_ISSUER_URL = "https://zwfw.lhsr.sh.gov.cn/lv"  # 30 characters: the longest README promises version 12 for
+
+
+async def _verifications(db: Database) -> int:
+    async with db.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(Verification)) or 0)
+
+
+async def test_every_version_carries_an_sm2_document_verified_online(database: Database, issuer: Issuer) -> None:
+
+
+    issued = await licence(database, issuer)
+    document = json.loads(issued.sm2_document or "")
+    assert document["alg"] == "SM2" and document["kid"] == issuer.keys.sm2_signing_key().kid
+    assert document["licence"]["licence_identifier"] == issued.identifier
+    assert document["licence"]["holder_code"] == "91310115MA1H7GXQ3E"
+    # The signature covers the JCS form of everything but itself, under the published key (gmalg, independent).
+    published = {k["kid"]: k for k in issuer.sm2_keys()["keys"]}[document["kid"]]
+    raw = sm2.raw_signature(base64.b64decode(document["signature"]))
+    signed = rfc8785.dumps({k: v for k, v in document.items() if k != "signature"})
+    assert GmalgSM2(pk=bytes.fromhex(published["public_key"]), uid=published["signer_id"].encode()).verify(
+        signed, raw[:32], raw[32:])
+    checks = verification.new_presentation_checks(issuer.settings)
+
+    async def verify(doc: Any) -> dict[str, Any]:
+        return await verification.verify(database, issuer, checks, ANYONE, presentation=None, credential=None,
+                                         sm2_document=doc)
+
+    assert (await verify(document))["result"] == "valid"
+    tampered = {**document, "licence": {**document["licence"], "data": {"disposal_site": "别处"}}}
+    other_key = base64.b64encode(sm2.sign(sm2.generate_private_key(), sm2docs.signed_bytes(document))).decode()
+    answers = {
+        "bad_signature": [tampered, {**document, "signature": other_key}, {**document, "signer_id": "lvrong"}],
+        "unknown_key": [{**document, "kid": "nokey000"}],
+        "unknown_issuer": [{**document, "iss": "https://elsewhere.example"}],
+        "wrong_algorithm_or_type": [{**document, "alg": "ES256"}],
+        "malformed": [{**document, "signature": "%%%"}, {"licence": 1}],
+    }
+    for reason, docs in answers.items():
+        for doc in docs:
+            answer = await verify(doc)
+            assert (answer["result"], answer["reason"]) == ("invalid", reason), (reason, doc.keys())
+    # A new version: a new SM2 document; the old one now answers "superseded".
+    async with database.transaction() as session:
+        row = await session.get(Licence, issued.id)
+        assert row is not None
+        await issuance.new_version(session, issuer, row, kind="reissue", actor="test", reason="补发",
+                                   data_changes=None, valid_until=None)
+        newer = json.loads(row.sm2_document or "")
+    assert newer["licence"]["version"] == 2 and (await verify(newer))["result"] == "valid"
+    assert (await verify(document))["reason"] == "superseded"
+    # Neither nor both: 422, and nothing recorded.
+    before = await _verifications(database)
+    for given in ({}, {"credential": issued.credential, "sm2_document": document}):
+        with pytest.raises(ValidationFailed):
+            await verification.verify(database, issuer, checks, ANYONE, presentation=given.get("presentation"),
+                                      credential=given.get("credential"), sm2_document=given.get("sm2_document"))
+    assert await _verifications(database) == before
+
+
+async def test_sm2_presentation_verifies_and_stays_at_qr_version_12(database: Database, issuer: Issuer,
+                                                                     tmp_path: Path) -> None:
+
+
+    holder = Principal(subject="u-holder", kind=SubjectKind.COMPANY, roles=frozenset())
+    long_url = Issuer(settings=issuer.settings, url=LONGEST_ISSUER_URL, key_dir=issuer.key_dir)
+    long_url.keys.load()
+    shown = await licence(database, long_url)
+    tokens = {}
+    for alg in ("ES256", "SM2"):
+        view = await verification.create_presentation(database, long_url, holder, shown.id, None, alg)
+        tokens[alg] = view.token
+        # Measured with segno as the service makes it (error correction M): version 12 at most.
+        assert view.qr_version == segno.make(view.token, error="m", micro=False, boost_error=False).version <= 12
+        assert view.algorithm == alg
+    assert tokens["SM2"].startswith("LS1:") and len(tokens["SM2"]) <= len(tokens["ES256"])
+    claims = verify_presentation(long_url.keys, long_url.url, tokens["SM2"])
+    assert claims.identifier == shown.identifier
+    # The SM2 token under the ES256 prefix (and the other way round) does not verify.
+    for text in ("LR1:" + tokens["SM2"][4:], "LS1:" + tokens["ES256"][4:]):
+        with pytest.raises(PresentationInvalid):
+            verify_presentation(long_url.keys, long_url.url, text)
+    # One changed signature byte: bad signature.
+    raw = bytearray(base45.b45decode(tokens["SM2"][4:]))
+    raw[-3] ^= 1
+    with pytest.raises(PresentationInvalid, match="bad_signature"):
+        verify_presentation(long_url.keys, long_url.url, "LS1:" + base45.b45encode(bytes(raw)).decode())
+    checks = verification.new_presentation_checks(issuer.settings)
+    writer = asyncio.create_task(checks.run(database))
+    try:
+        first = await verification.verify(database, long_url, checks, ANYONE, presentation=tokens["SM2"], credential=None)
+        again = await verification.verify(database, long_url, checks, ANYONE, presentation=tokens["SM2"], credential=None)
+    finally:
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+    assert (first["result"], again["reason"]) == ("valid", "replayed")
+
+
+async def test_a_partners_sm2_document_is_recognised_like_an_es256_one(database: Database, issuer: Issuer) -> None:
+
+
+    officer = Principal(subject="u-officer", kind=SubjectKind.PERSON, roles=frozenset({Role.WINDOW_OFFICER}))
+    partner = SM2Key(kid="zj-sm2-1", activates_at=NOW, private_key=sm2.generate_private_key())
+    url = f"https://lyj.zj.example.gov.cn/{uuid.uuid4().hex[:6]}"
+    entry = {"province": "ZJ", "name": "浙江省林业局", "issuer": url, "jwks": {"keys": []},
+             "sm2_keys": [{"kid": partner.kid, "public_key": sm2.public_point(partner.public_key).hex()}],
+             "document_types": ["1133YD001"], "valid_from": NOW - dt.timedelta(days=1),
+             "valid_until": NOW + dt.timedelta(days=365)}
+    bad_point = "04" + "00" * 64
+    for bad in ({**entry, "sm2_keys": []}, {**entry, "sm2_keys": [{"kid": "x", "public_key": bad_point}]}):
+        with pytest.raises(ValidationFailed):
+            await recognition.add_trusted_issuer(database, TrustedIssuerCreate.model_validate(bad))
+    await recognition.add_trusted_issuer(database, TrustedIssuerCreate.model_validate(entry))
+
+    def document(key: SM2Key, type_code: str = "1133YD001", days: int = 30) -> dict[str, Any]:
+        fields = {name: "x" for name in sm2docs.LICENCE_FIELDS}
+        fields.update(licence_type_code=type_code, licence_identifier="1.2.156.3005.2.1133YD001.33.1.001.X",
+                      valid_from=(NOW - dt.timedelta(days=1)).isoformat(),
+                      valid_until=(NOW + dt.timedelta(days=days)).isoformat())
+        signer = Issuer(settings=issuer.settings, url=url, key_dir=issuer.key_dir)
+        return json.loads(sm2docs.sign_document(key, signer.url, fields, status_list_id=1, status_index=1))
+
+    async def recognise(doc: dict[str, Any]) -> dict[str, Any]:
+        return await recognition.recognise(database, officer, doc)
+
+    ok = await recognise(document(partner))
+    assert (ok["result"], ok["province"], ok["document_type"]) == ("recognised", "ZJ", "1133YD001")
+    forger = SM2Key(kid=partner.kid, activates_at=NOW, private_key=sm2.generate_private_key())
+    stranger = SM2Key(kid="zj-sm2-0", activates_at=NOW, private_key=partner.private_key)
+    refusals = {"bad_signature": document(forger), "unknown_key": document(stranger),
+                "document_type_not_recognised": document(partner, "1133XK999"), "expired": document(partner, days=-1),
+                "unknown_issuer": {**document(partner), "iss": url + "x"}, "malformed": {"typ": 1}}
+    for reason, doc in refusals.items():
+        assert (await recognise(doc))["reason"] == reason, reason
+    async with database.session() as session:
+        rows = (await session.scalars(select(Recognition).where(Recognition.recognised_by == "u-officer")
+                                      .order_by(Recognition.at))).all()
+    assert [r.result for r in rows][-7:] == ["recognised"] + ["refused"] * 6
+    # The trust list publishes the partner's SM2 keys and ours, and is SM2-signed too.
+    async with database.session() as session:
+        listed = await recognition.trust_list(session, issuer)
+    assert [i["sm2_keys"] for i in listed["issuers"] if i["issuer"] == url][0][0]["kid"] == partner.kid
+    assert {k["kid"] for k in listed["sm2_keys"]} == set(issuer.keys.sm2_keys)
+
+    ours = issuer.keys.get_sm2(listed["sm2_signature"]["kid"])
+    assert ours is not None
+    payload = {k: listed[k] for k in ("iss", "iat", "exp", "issuers", "sm2_keys")}
+    sm2.verify(ours.public_key, base64.b64decode(listed["sm2_signature"]["signature"]), rfc8785.dumps(payload))

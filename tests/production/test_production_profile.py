@@ -48,7 +48,7 @@ from kit.devstack import (
     read_only_root,
     service_command,
 )
-from licences.service.keys import create_key, load_key
+from licences.service.keys import SM2Key, create_key, load_key
 from support import (
     IDENTITY_PLATFORM,
     all_materials,
@@ -79,6 +79,8 @@ printf %s {DATA_PROTECTION_KEY_ID} > data-protection/active-key-id
 head -c 32 /dev/urandom | base64 > data-protection/lookup-key
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \\
     -out "licence-keys/$(date -u +%Y%m%dT%H%M%SZ)-initial.pem"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:SM2 \\
+    -out "licence-keys/$(date -u +%Y%m%dT%H%M%SZ)-initial-sm2.pem"
 openssl rand -base64 32 > audit-chain/2026-12.key
 openssl genpkey -algorithm ed25519 -out audit-anchor/2026-12.pem
 "$PYTHON" -m kit.natsauth generate nats
@@ -301,8 +303,11 @@ async def test_two_replicas_each_share_data_keys_and_credentials(production: Pro
             # Both replicas publish the keys of the mounted Secret, and nothing else.
             jwks = [(await direct.get(f"{base}/v1/licences/issuer/jwks.json")).json() for base in replicas]
             assert jwks[0] == jwks[1]
-            mounted = {load_key(pem).kid for pem in (production.secrets / "licence-keys").glob("*.pem")}
+            mounted = kids_in(production.secrets / "licence-keys")
             assert {k["kid"] for k in jwks[0]["keys"]} == mounted
+            sm2_keys = [(await direct.get(f"{base}/.well-known/sm2-keys.json")).json() for base in replicas]
+            assert sm2_keys[0] == sm2_keys[1]  # the mounted SM2 key, published alike by both
+            assert {k["kid"] for k in sm2_keys[0]["keys"]} == kids_in(production.secrets / "licence-keys", sm2=True)
             keys = KeySet.import_key_set(jwks[1])
             licence = (await direct.get(f"{replicas[1]}/v1/licences/{licence_id}", headers=bearer(company))).json()
             assert licence["status"] == "active"
@@ -323,6 +328,11 @@ async def test_two_replicas_each_share_data_keys_and_credentials(production: Pro
     assert production.suite.failed() == []
 
 
+def kids_in(directory: Path, *, sm2: bool = False) -> set[str]:
+    """The kids of the P-256 (or, ``sm2``, of the SM2) keys in a key directory."""
+    return {key.kid for key in map(load_key, directory.glob("*.pem")) if isinstance(key, SM2Key) == sm2}
+
+
 def presentation_kid(token: str) -> str:
     """The key id (COSE header 4) of a 亮证 presentation (``LR1:`` + base45 of a COSE_Sign1)."""
     sign1 = cbor2.loads(base45.b45decode(token.removeprefix("LR1:")))
@@ -337,7 +347,7 @@ async def test_a_rotated_licence_key_reaches_every_replica_and_the_old_one_still
     active now signs on every replica; what the old key signed still verifies on both."""
     company, partner = production.idp.token("applicant-company"), production.idp.token("partner-js")
     keys = production.secrets / "licence-keys"
-    published_before = {load_key(p).kid for p in keys.glob("*.pem")}
+    published_before = kids_in(keys)
     replicas = [production.replica("licences", 1), production.replica("licences", 2)]
     async with httpx.AsyncClient(base_url=production.gateway, timeout=30) as client:
         app_id, _ = await submit(client, company, seed=8)

@@ -59,5 +59,7 @@ def test_svc_licences_refuses_to_mint_its_own_signing_key_in_production(producti
     assert "no usable signing key" in refused(LicencesSettings(key_dir=keys))[0]
     assert list(keys.iterdir()) == []  # nothing was created
     create_key(keys, label="initial")
+    assert "no usable signing key for SM2 (" in refused(LicencesSettings(key_dir=keys))[0]  # 国密 too
+    create_key(keys, label="initial-sm2", alg="SM2")
     LicencesSettings(key_dir=keys).refuse_unless_deployable(*deployment_checks(LicencesSettings(key_dir=keys)))
     assert os.listdir(production) == []  # and nothing at all in the working directory

@@ -55,6 +55,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/verifications/data", "licences"),
     # What verifiers fetch without a token: issuer metadata, keys, status lists, the trust list.
     Route("/.well-known/jwt-vc-issuer", "licences", public=True),
+    Route("/.well-known/sm2-keys.json", "licences", public=True),
     Route("/v1/licences/issuer", "licences", public=True),
     Route("/v1/licences/status-lists", "licences", public=True),
     Route("/v1/trust-list", "licences", public=True),

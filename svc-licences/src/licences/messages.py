@@ -44,9 +44,10 @@ GRANT_REVOCATION_FORBIDDEN = Text("只有授权人或证照持有人可以撤销
 VERIFIER_REQUIRED = Text("核验需要检查人员角色或 licences:verify 权限",
                          "Verifying needs an inspector or the licences:verify scope")
 PRESENTATION_NOT_NOW = Text("状态为 {status} 的证照不能亮证", "A {status} licence cannot be shown")
-PRESENTATION_OR_CREDENTIAL = Text("须给出 presentation 或 credential 之一", "Give either presentation or credential")
-PRESENTATION_OR_CREDENTIAL_FIELD = Text("presentation 与 credential 须且仅须给出一个",
-                                        "Exactly one of presentation and credential")
+PRESENTATION_OR_CREDENTIAL = Text("须给出 presentation、credential 或 sm2_document 之一",
+                                  "Give either presentation, credential or sm2_document")
+PRESENTATION_OR_CREDENTIAL_FIELD = Text("presentation、credential 与 sm2_document 须且仅须给出一个",
+                                        "Exactly one of presentation, credential and sm2_document")
 LIVE_DATA_WRONG_TYPE = Text("亮数仅适用于建筑垃圾处置证",
                             "Live data is shown for construction-waste disposal certificates only")
 LIVE_DATA_NOT_NOW = Text("状态为 {status} 的证照不能亮数", "A {status} licence cannot be shown")
@@ -59,7 +60,8 @@ DISPOSAL_OVER_QUOTA = Text("超出核准处置量", "The load exceeds the approv
 
 # 长三角: trust list, quarantine requirement documents, shipments
 PARTNER_KEYS_INVALID = Text("合作方公钥无效", "The partner's keys are not valid")
-JWKS_EMPTY = Text("jwks.keys 须至少包含一个公钥", "jwks.keys must list at least one key")
+JWKS_EMPTY = Text("jwks.keys 或 sm2_keys 须至少包含一个公钥", "jwks.keys or sm2_keys must list at least one key")
+SM2_KEY_INVALID = Text("sm2_keys[{index}] 不是有效的 SM2 公钥", "sm2_keys[{index}] is not a valid SM2 public key")
 JWKS_KEY_INVALID = Text("jwks.keys[{index}] 不是有效的 JWK", "jwks.keys[{index}] is not a valid JWK")
 JWKS_KEY_NOT_PUBLIC = Text("jwks.keys[{index}] 须为带 kid 的公钥", "jwks.keys[{index}] must be a public key with a kid")
 ISSUER_ALREADY_TRUSTED = Text("该签发方已在信任列表中", "The issuer is already on the trust list")

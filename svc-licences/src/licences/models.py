@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -106,6 +107,9 @@ class Licence(Base):
     status_index: Mapped[int] = mapped_column(Integer)
     # The SD-JWT VC with its disclosures, which hold the holder's personal fields: encrypted too.
     credential: Mapped[str] = mapped_column(ProtectedText("licences.credential"))
+    # The SM2-signed document (licences.service.sm2docs), JSON text with the holder's fields: encrypted.
+    # None for a licence issued before SM2 signatures until its next version.
+    sm2_document: Mapped[str | None] = mapped_column(ProtectedText("licences.sm2_document"))
     updated_at: Mapped[datetime] = _now()
 
 
@@ -122,6 +126,7 @@ class LicenceVersion(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(128))
     credential: Mapped[str] = mapped_column(ProtectedText("licence_versions.credential"))
+    sm2_document: Mapped[str | None] = mapped_column(ProtectedText("licence_versions.sm2_document"))
     created_at: Mapped[datetime] = _now()
 
 
@@ -246,6 +251,8 @@ class TrustedIssuer(Base):
     name: Mapped[str] = mapped_column(String(200))
     issuer: Mapped[str] = mapped_column(String(300), unique=True)
     jwks: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # SM2 public keys: [{"kid", "public_key" (04‖x‖y hex or SPKI PEM), "signer_id"}] (licences.service.sm2docs).
+    sm2_keys: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     document_types: Mapped[list[str]] = mapped_column(JSONB)
     valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))

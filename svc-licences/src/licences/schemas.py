@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -12,6 +12,7 @@ from kit.identifiers import is_valid_resident_id, is_valid_uscc
 Text500 = Field(min_length=1, max_length=500)
 LicenceStatus = Literal["active", "suspended", "revoked", "expired"]
 HolderCodeType = Literal["uscc", "resident_id"]
+PresentationAlgorithm = Literal["ES256", "SM2"]
 
 
 class LicenceView(BaseModel):
@@ -36,6 +37,12 @@ class LicenceView(BaseModel):
     matter_code: str | None = None
     status_list: dict[str, int]
     credential: str | None = Field(default=None, description="The SD-JWT VC (holder only)")
+    sm2_document: dict[str, Any] | None = Field(
+        default=None, description="The same licence signed with SM2-with-SM3 (holder only; none for a licence issued "
+                                  "before SM2 signatures until its next version): `typ` `lvrong-licence+sm2`, `alg` `SM2`, "
+                                  "`kid` (in `/.well-known/sm2-keys.json`), `signer_id`, `iss`, `iat`, `licence`, and "
+                                  "`signature`, the base64 DER SM2 signature of the RFC 8785 canonical form of the "
+                                  "document without `signature`")
 
 
 class LicenceVersionView(BaseModel):
@@ -81,6 +88,8 @@ class VerificationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     presentation: str | None = Field(default=None, max_length=4000, examples=["LR1:6BF..."])
     credential: str | None = Field(default=None, max_length=20_000)
+    sm2_document: dict[str, Any] | None = Field(default=None, description="A licence's SM2 document, as the licence "
+                                                                          "view gives it")
 
 
 class VerificationResult(BaseModel):
@@ -105,6 +114,7 @@ class PresentationView(QrCode):
     expires_in: int = Field(description="Seconds the code is valid from now: a holder's app counts down from this "
                                         "rather than from its own clock")
     licence_id: str
+    algorithm: PresentationAlgorithm = Field(default="ES256", description="`ES256` (`LR1:`) or `SM2` (`LS1:`, SM2-with-SM3)")
 
 
 class DataHandleView(QrCode):
@@ -196,12 +206,23 @@ class FetchView(BaseModel):
     at: datetime
 
 
+class PartnerSM2Key(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kid: str = Field(min_length=1, max_length=64)
+    public_key: str = Field(min_length=130, max_length=1000,
+                            description="The uncompressed point 04‖x‖y in hex, or SubjectPublicKeyInfo PEM")
+    signer_id: str = Field(default="1234567812345678", min_length=1, max_length=128)
+
+
 class TrustedIssuerCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     province: Literal["JS", "ZJ", "AH"]
     name: str = Field(min_length=1, max_length=200)
     issuer: str = Field(min_length=8, max_length=300, pattern=r"^https?://\S+$")
-    jwks: dict[str, Any]
+    jwks: dict[str, Any] = Field(description="The partner's ES256 keys (may be `{\"keys\": []}` when it signs with "
+                                             "SM2 only)")
+    sm2_keys: list[PartnerSM2Key] = Field(default=[], max_length=20,
+                                          description="The partner's SM2 public keys (SM2 documents)")
     document_types: list[str] = Field(min_length=1, max_length=50)
     valid_from: datetime
     valid_until: datetime
@@ -253,4 +274,5 @@ class ShipmentView(BaseModel):
 
 class RecognitionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    document: str = Field(min_length=10, max_length=20_000, description="The partner's SD-JWT VC")
+    document: Annotated[str, Field(min_length=10, max_length=20_000)] | dict[str, Any] = Field(description="The partner's SD-JWT VC (text, ES256) or SM2 document (object: "
+                                                       "the form of our licences' `sm2_document`)")

@@ -17,6 +17,9 @@ class Settings(ServiceSettings):
     # created when it is empty, in production it is the licence signing keys Secret, mounted read-only.
     key_dir: Path = Path("var/licences/keys")
     key_reload_seconds: float = 30.0
+    # The SM2 signer id (the ID in Z = SM3(ENTL‖ID‖a‖b‖xG‖yG‖xA‖yA)) of the licences' SM2 signatures; published
+    # with the keys. GB/T 35276's default unless a partner's profile requires another.
+    sm2_signer_id: str = "1234567812345678"
     # The public base URL of the issuer (the gateway); the credentials' ``iss``. Defaults to GATEWAY_URL.
     issuer_url: str | None = None
     issuer_name: str = "上海市绿化和市容管理局"

@@ -49,7 +49,7 @@ async def present(client: httpx.AsyncClient, token, licence_id: str) -> dict[str
 
 
 async def verify_text(page: Page, text: str) -> None:
-    await page.get_by_label("或粘贴亮证码（LR1: 开头）").fill(text)
+    await page.get_by_label("或粘贴亮证码（LR1: 或 LS1: 开头）").fill(text)
     await page.get_by_role("button", name="核验", exact=True).click()
 
 
@@ -132,14 +132,14 @@ async def test_expired_forged_and_malformed_presentations(open_page: OpenPage, c
     # Expired: signed with the issuer's real key, a lifetime that ended three minutes ago.
     claims = claims_of(shown["token"])
     claims[6], claims[4] = int(time.time()) - 300, int(time.time()) - 180
-    await page.get_by_label("Or paste the QR text (starting with LR1:)").fill(signed_presentation(claims, *issuer_key()))
+    await page.get_by_label("Or paste the QR text (starting with LR1: or LS1:)").fill(signed_presentation(claims, *issuer_key()))
     await page.get_by_role("button", name="Verify", exact=True).click()
     await verdict(page, "presentation_expired")
     await expect(page.get_by_role("heading", name="QR expired")).to_be_visible()
     # The licence's own end passed (signed as the issuer would have): expired, whatever the QR's lifetime.
     claims = claims_of(shown["token"])
     claims[-65539] = int(time.time()) - 60
-    await page.get_by_label("Or paste the QR text (starting with LR1:)").fill(signed_presentation(claims, *issuer_key()))
+    await page.get_by_label("Or paste the QR text (starting with LR1: or LS1:)").fill(signed_presentation(claims, *issuer_key()))
     await page.get_by_role("button", name="Verify", exact=True).click()
     await verdict(page, "expired")
     await expect(page.get_by_role("heading", name="Licence expired")).to_be_visible()
@@ -148,13 +148,13 @@ async def test_expired_forged_and_malformed_presentations(open_page: OpenPage, c
     raw[-5] ^= 0x01
     for forged in ("LR1:" + base45.b45encode(bytes(raw)).decode(),
                    signed_presentation(claims_of(shown["token"]), ec.generate_private_key(ec.SECP256R1()), b"other-key")):
-        await page.get_by_label("Or paste the QR text (starting with LR1:)").fill(forged)
+        await page.get_by_label("Or paste the QR text (starting with LR1: or LS1:)").fill(forged)
         await page.get_by_role("button", name="Verify", exact=True).click()
         await verdict(page, "forged")
         await expect(page.get_by_role("heading", name="Forged: signature invalid")).to_be_visible()
     await check_accessibility(page)
     await screenshot(page, "verify-desktop")
-    await page.get_by_label("Or paste the QR text (starting with LR1:)").fill("LR1:%%%")
+    await page.get_by_label("Or paste the QR text (starting with LR1: or LS1:)").fill("LR1:%%%")
     await page.get_by_role("button", name="Verify", exact=True).click()
     await verdict(page, "malformed")
     await expect(page.get_by_role("heading", name="Not a licence QR")).to_be_visible()
@@ -169,6 +169,21 @@ async def test_a_picture_of_the_qr_is_decoded_and_verified(open_page: OpenPage, 
     await page.get_by_label("或上传二维码图片").set_input_files(str(picture))
     await verdict(page, "valid")
     await expect(page.locator("[data-check=online]")).to_contain_text("已记录")
+
+
+async def test_an_sm2_presentation_is_checked_online_and_said_so(open_page: OpenPage, client, token) -> None:
+    """国密: a holder's SM2-signed 亮证 (LS1:) — no SM2 in WebCrypto, so the page leaves the signature to the
+    platform's online check and says so; the platform's answer is the verdict."""
+    issued = await licence(client, token, seed=721)
+    r = await client.post(f"/v1/licences/{issued['id']}/presentations", params={"algorithm": "SM2"},
+                          headers=bearer(await token("applicant-company")))
+    assert r.status_code == 201 and r.json()["token"].startswith("LS1:"), r.text
+    page = await open_page("/app/verify#" + quote(r.json()["token"], safe=":"), viewport="phone")
+    await verdict(page, "valid")
+    await expect(page.locator("[data-check=signature]")).to_contain_text("国密 SM2")
+    await expect(page.locator("[data-check=online]")).to_contain_text("已记录")
+    await verify_text(page, r.json()["token"])  # shown again: the platform says it was used
+    await verdict(page, "replayed")
 
 
 async def test_anonymous_verification_is_recorded_and_a_replay_of_a_revoked_licence_says_revoked(suite, client, token) -> None:

@@ -21,6 +21,7 @@ from licences.schemas import (
     LicenceHistory,
     LicenceView,
     LiveData,
+    PresentationAlgorithm,
     PresentationView,
     QuarantineDocumentCreate,
     ShipmentCreate,
@@ -120,10 +121,14 @@ _status_route("reinstate", "Reinstate a suspended licence (恢复), with a reaso
 @router.post("/v1/licences/{licence_id}/presentations", dependencies=[needs_scope("licences:write")],
              status_code=201, response_model=PresentationView, tags=["verification"],
              summary="亮证: a short-lived signed presentation (CWT in base45) and its QR code (SVG)",
+             description="`algorithm=SM2` when the holder, or the partner it is shown to, asks for 国密: the same "
+                         "claims signed with SM2-with-SM3 (`LS1:` instead of `LR1:`), verified online the same way.",
              responses={404: PROBLEM_RESPONSES[404], 409: PROBLEM_RESPONSES[409]})
 async def create_presentation(database: DatabaseDep, issuer: IssuerDep, principal: CurrentPrincipal,
-                              licence_id: LicenceId, idempotency_key: IdempotencyKey = None) -> PresentationView:
-    return await verification.create_presentation(database, issuer, principal, licence_id, idempotency_key)
+                              licence_id: LicenceId, idempotency_key: IdempotencyKey = None,
+                              algorithm: Annotated[PresentationAlgorithm, Query()] = "ES256") -> PresentationView:
+    return await verification.create_presentation(database, issuer, principal, licence_id, idempotency_key,
+                                                  algorithm)
 
 
 @router.post("/v1/licences/{licence_id}/data-handles", dependencies=[needs_scope("licences:write")],

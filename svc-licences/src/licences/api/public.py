@@ -11,6 +11,7 @@ from kit.db import SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from licences.api.deps import IssuerDep
 from licences.service import status
+from licences.service.issuer import SM2_KEYS_PATH
 
 router = APIRouter(tags=["verification"])
 
@@ -26,6 +27,15 @@ async def issuer_metadata(issuer: IssuerDep) -> JSONResponse:
             summary="The issuer's public keys (JWKS), the next key included ahead of use")
 async def jwks(issuer: IssuerDep) -> JSONResponse:
     return JSONResponse(issuer.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get(SM2_KEYS_PATH, dependencies=[PUBLIC_ROUTE],
+            summary="The issuer's SM2 public keys (SM2-with-SM3) with their kids, the next key included ahead of use",
+            description="`keys`: `kid`, `alg` `SM2`, `curve` `sm2p256v1`, `hash` `SM3`, `signer_id`, `activates_at`, "
+                        "`public_key` (04‖x‖y, hex) and `public_key_pem` (SubjectPublicKeyInfo). The licences' SM2 "
+                        "documents and SM2 亮证 presentations name their key by `kid`.")
+async def sm2_keys(issuer: IssuerDep) -> JSONResponse:
+    return JSONResponse(issuer.sm2_keys(), headers={"Cache-Control": "public, max-age=300"})
 
 
 @router.get("/v1/licences/status-lists/{list_id}", dependencies=[PUBLIC_ROUTE], response_class=Response,

@@ -17,8 +17,9 @@ router = APIRouter(tags=["verification"], responses={k: v for k, v in PROBLEM_RE
 
 
 @router.post("/v1/verifications", dependencies=[PUBLIC_ROUTE], response_model=VerificationResult,
-             openapi_extra=business_rules((422, "exactly one of `presentation` and `credential` is given")),
-             summary="Verify a presentation (亮证 QR text) or a credential (SD-JWT VC); the check is recorded",
+             openapi_extra=business_rules((422, "exactly one of `presentation`, `credential` and `sm2_document` is given")),
+             summary="Verify a presentation (亮证 QR text), a credential (SD-JWT VC, ES256) or an SM2 document "
+                     "(SM2-with-SM3); the check is recorded",
              description="Answers `valid`, `invalid` with the reason (malformed, bad_signature, unknown_key, "
                          "presentation_expired, replayed, ...), `revoked`, `suspended`, `expired` or `not_yet_valid`, "
                          "and the visible fields. A presentation is accepted once: a replay is `invalid`/`replayed`, "
@@ -28,7 +29,7 @@ router = APIRouter(tags=["verification"], responses={k: v for k, v in PROBLEM_RE
 async def verify(database: DatabaseDep, issuer: IssuerDep, checks: PresentationChecksDep,
                  principal: PresentationChecker, body: VerificationRequest) -> dict[str, Any]:
     return await verification.verify(database, issuer, checks, principal, presentation=body.presentation,
-                                     credential=body.credential)
+                                     credential=body.credential, sm2_document=body.sm2_document)
 
 
 @router.post("/v1/verifications/data/{handle}", dependencies=[needs_scope("licences:verify")],

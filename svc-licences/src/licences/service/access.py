@@ -6,6 +6,7 @@ holder states its reason (useCause), is recorded for the holder to see and is wr
 hash-chained audit log."""
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -64,7 +65,8 @@ def licence_view(licence: Licence, *, reveal: bool) -> LicenceView:
         issued_at=licence.issued_at, valid_from=licence.valid_from, valid_until=licence.valid_until,
         data=licence.data, application_id=licence.application_id, matter_code=licence.matter_code,
         status_list={"id": licence.status_list_id, "index": licence.status_index},
-        credential=licence.credential if reveal else None)
+        credential=licence.credential if reveal else None,
+        sm2_document=json.loads(licence.sm2_document) if reveal and licence.sm2_document else None)
 
 
 def _grantee_matches(principal: Principal) -> Any:

@@ -26,11 +26,19 @@ from sd_jwt.common import SDObj
 from sd_jwt.issuer import SDJWTIssuer
 from sd_jwt.verifier import SDJWTVerifier
 
-from licences.service.keys import ALG, IssuerKey, KeyRing
+from kit.gm import sm2
+from licences.service.keys import ALG, IssuerKey, KeyRing, SM2Key
 
 CREDENTIAL_TYP = "dc+sd-jwt"
 STATUS_LIST_TYP = "statuslist+jwt"
 PRESENTATION_PREFIX = "LR1:"  # context identifier in front of the base45 text, as EU DCC's "HC1:"
+# An SM2-signed presentation (the holder asked for 国密): the same CWT claims in a COSE_Sign1 signed with
+# SM2-with-SM3 (r‖s, 64 bytes, as ES256's). COSE registers no SM2 algorithm and a private-use one (< -65536)
+# would cost 4 more bytes in a QR at the edge of version 12, so the algorithm is carried by the prefix and
+# bound into the signature as COSE's external AAD; the protected header stays empty. The verifier never
+# takes the algorithm from the token: the kid names one of the issuer's SM2 keys (sm2-keys.json).
+SM2_PRESENTATION_PREFIX = "LS1:"
+SM2_EXTERNAL_AAD = b"LS1:SM2-with-SM3"
 
 # Token Status List values (2 bits per licence).
 STATUS_VALID, STATUS_INVALID, STATUS_SUSPENDED = 0, 1, 2
@@ -146,14 +154,31 @@ class PresentationClaims:
     status_index: int
 
 
-def sign_presentation(key: IssuerKey, issuer: str, *, identifier: str, valid_until: int,
-                      status_list_id: int, status_index: int, ttl_seconds: int) -> tuple[str, str]:
-    """A short-lived presentation: (QR text ``LR1:<base45 CWT>``, its ``cti`` as hex)."""
+def _presentation_claims(issuer: str, *, identifier: str, valid_until: int, status_list_id: int, status_index: int,
+                         ttl_seconds: int) -> tuple[dict[int, Any], bytes]:
     now = int(time.time())
     cti = secrets.token_bytes(8)
-    claims = {CWT_IAT: now, CWT_EXP: now + ttl_seconds, CWT_CTI: cti,
-              CWT_STATUS: {"status_list": {"idx": status_index, "uri": status_list_uri(issuer, status_list_id)}},
-              CWT_IDENTIFIER: identifier, CWT_VALID_UNTIL: valid_until}
+    return {CWT_IAT: now, CWT_EXP: now + ttl_seconds, CWT_CTI: cti,
+            CWT_STATUS: {"status_list": {"idx": status_index, "uri": status_list_uri(issuer, status_list_id)}},
+            CWT_IDENTIFIER: identifier, CWT_VALID_UNTIL: valid_until}, cti
+
+
+def _sm2_to_be_signed(payload: bytes) -> bytes:
+    """COSE's Sig_structure (RFC 9052 §4.4) with the empty protected header and the SM2 external AAD."""
+    return bytes(cbor2.dumps(["Signature1", b"", SM2_EXTERNAL_AAD, payload]))
+
+
+def sign_presentation(key: IssuerKey | SM2Key, issuer: str, *, identifier: str, valid_until: int,
+                      status_list_id: int, status_index: int, ttl_seconds: int) -> tuple[str, str]:
+    """A short-lived presentation: (QR text ``LR1:<base45 CWT>``, or ``LS1:…`` with an SM2 key, its ``cti`` as hex)."""
+    claims, cti = _presentation_claims(issuer, identifier=identifier, valid_until=valid_until,
+                                       status_list_id=status_list_id, status_index=status_index,
+                                       ttl_seconds=ttl_seconds)
+    if isinstance(key, SM2Key):
+        payload = cbor2.dumps(claims)
+        signature = sm2.raw_signature(key.sign(_sm2_to_be_signed(payload)))
+        token = cbor2.dumps(cbor2.CBORTag(18, [b"", {4: key.kid.encode()}, payload, signature]))
+        return SM2_PRESENTATION_PREFIX + base45.b45encode(token).decode("ascii"), cti.hex()
     token = cwt.encode(claims, key.cose_key)
     return PRESENTATION_PREFIX + base45.b45encode(token).decode("ascii"), cti.hex()
 
@@ -176,30 +201,61 @@ def _kid_of(token: bytes) -> str | None:
     return kid.decode() if isinstance(kid, bytes) else kid
 
 
+def _verify_sm2_presentation(keys: KeyRing, token: bytes) -> Any:
+    """The claims of an ``LS1:`` presentation whose SM2 signature verifies under the issuer's SM2 key named by its
+    kid (the token decoded once: this is the online check's hot path)."""
+    try:
+        sign1 = cbor2.loads(token)
+        if not (isinstance(sign1, cbor2.CBORTag) and sign1.tag == 18):
+            raise PresentationInvalid("malformed")
+        protected, unprotected, payload, signature = sign1.value
+        kid = unprotected[4].decode()
+    except (ValueError, TypeError, KeyError, AttributeError, cbor2.CBORDecodeError):
+        raise PresentationInvalid("malformed") from None
+    if protected != b"" or not isinstance(payload, bytes) or not isinstance(signature, bytes):
+        raise PresentationInvalid("malformed")
+    key = keys.get_sm2(kid)
+    if key is None:
+        raise PresentationInvalid("unknown_key")
+    try:
+        sm2.verify(key.public_key, sm2.der_signature(signature), _sm2_to_be_signed(payload), key.signer_id)
+    except sm2.InvalidSignature:
+        raise PresentationInvalid("bad_signature") from None
+    try:
+        return cbor2.loads(payload)
+    except (ValueError, cbor2.CBORDecodeError):
+        raise PresentationInvalid("malformed") from None
+
+
 def verify_presentation(keys: KeyRing, issuer: str, text: str, *, now: int | None = None) -> PresentationClaims:
-    """Check a presentation's signature, issuer and lifetime (status and replay are the caller's)."""
-    if not text.startswith(PRESENTATION_PREFIX):
+    """Check a presentation's signature (ES256, or SM2 for ``LS1:``), issuer and lifetime (status and replay are
+    the caller's)."""
+    is_sm2 = text.startswith(SM2_PRESENTATION_PREFIX)
+    if not (is_sm2 or text.startswith(PRESENTATION_PREFIX)):
         raise PresentationInvalid("malformed")
     try:
         token = base45.b45decode(text[len(PRESENTATION_PREFIX):])
     except ValueError:
         raise PresentationInvalid("malformed") from None
-    kid = _kid_of(token)
-    if kid is None:
-        raise PresentationInvalid("malformed")
-    key = keys.get(kid)
-    if key is None:
-        raise PresentationInvalid("unknown_key")
-    try:
-        # cwt checks the signature and exp/nbf (with 60 s leeway); exp is checked strictly below.
-        claims = cwt.decode(token, key.cose_public)
-    except cwt.VerifyError as e:
-        raise PresentationInvalid("presentation_expired" if "expired" in str(e) else "bad_signature") from None
-    except (cwt.DecodeError, ValueError):
-        raise PresentationInvalid("malformed") from None
+    now = now or int(time.time())
+    if is_sm2:
+        claims = _verify_sm2_presentation(keys, token)
+    else:
+        kid = _kid_of(token)
+        if kid is None:
+            raise PresentationInvalid("malformed")
+        key = keys.get(kid)
+        if key is None:
+            raise PresentationInvalid("unknown_key")
+        try:
+            # cwt checks the signature and exp/nbf (with 60 s leeway); exp is checked strictly below.
+            claims = cwt.decode(token, key.cose_public)
+        except cwt.VerifyError as e:
+            raise PresentationInvalid("presentation_expired" if "expired" in str(e) else "bad_signature") from None
+        except (cwt.DecodeError, ValueError):
+            raise PresentationInvalid("malformed") from None
     if not isinstance(claims, dict):  # a payload that is not a claims map
         raise PresentationInvalid("malformed")
-    now = now or int(time.time())
     try:
         status = claims[CWT_STATUS]["status_list"]
         result = PresentationClaims(cti=bytes(claims[CWT_CTI]).hex(), identifier=str(claims[CWT_IDENTIFIER]),

@@ -28,7 +28,7 @@ from kit.scheduling import lock_id
 from licences import messages
 from licences.models import KnownApplication, Licence, LicenceStatusChange, LicenceVersion, StatusList
 from licences.schemas import LicenceView, VersionCreate
-from licences.service import catalogue
+from licences.service import catalogue, sm2docs
 from licences.service.access import licence_view
 from licences.service.catalogue import LicenceType
 from licences.service.credentials import PERSONAL_FIELDS, sign_credential
@@ -168,7 +168,8 @@ async def allocate_status_slot(session: AsyncSession, size: int) -> tuple[int, i
     return status_list.id, index
 
 
-def _credential(issuer: Issuer, licence: Licence) -> str:
+def _sign(issuer: Issuer, licence: Licence) -> None:
+    """The version's SD-JWT VC (ES256) and its SM2 document, over the same fields."""
     visible = {"licence_identifier": licence.identifier, "licence_number": licence.licence_number,
                "licence_type": licence.licence_type, "licence_type_code": licence.type_code,
                "issuer_name": licence.issuer_name, "issuer_code": licence.issuer_code, "region": licence.region,
@@ -177,9 +178,13 @@ def _credential(issuer: Issuer, licence: Licence) -> str:
                "valid_until": licence.valid_until.astimezone(SHANGHAI).isoformat(),
                "data": licence.data}
     personal = {name: getattr(licence, name) for name in PERSONAL_FIELDS}
-    return sign_credential(issuer.keys.signing_key(), issuer.url, visible, personal,
-                           valid_from=int(licence.valid_from.timestamp()), valid_until=int(licence.valid_until.timestamp()),
-                           status_list_id=licence.status_list_id, status_index=licence.status_index)
+    licence.credential = sign_credential(
+        issuer.keys.signing_key(), issuer.url, visible, personal, valid_from=int(licence.valid_from.timestamp()),
+        valid_until=int(licence.valid_until.timestamp()), status_list_id=licence.status_list_id,
+        status_index=licence.status_index)
+    licence.sm2_document = sm2docs.sign_document(issuer.keys.sm2_signing_key(), issuer.url, {**visible, **personal},
+                                                 status_list_id=licence.status_list_id,
+                                                 status_index=licence.status_index)
 
 
 async def issue(session: AsyncSession, issuer: Issuer, licence_type: LicenceType, *, holder_subject: str,
@@ -199,12 +204,12 @@ async def issue(session: AsyncSession, issuer: Issuer, licence_type: LicenceType
         issuer_code=settings.issuer_code, region=settings.region, issued_at=now, valid_from=valid_from,
         valid_until=valid_until, data=data, status_list_id=list_id, status_index=index,
         holder_code_hash=holder_code_hash(holder["holder_code"]), **holder)
-    licence.credential = _credential(issuer, licence)
+    _sign(issuer, licence)
     session.add(licence)
     await session.flush()
     session.add(LicenceVersion(licence_id=licence.id, version=1, kind="issue", identifier=licence.identifier,
                                valid_from=valid_from, valid_until=valid_until, data=data, actor=actor,
-                               credential=licence.credential))
+                               credential=licence.credential, sm2_document=licence.sm2_document))
     session.add(LicenceStatusChange(licence_id=licence.id, from_status=None, to_status="active", actor=actor))
     await add_event(session, _issued_event(licence, "issue", holder_org_code), subject=licence.id)
     log.info("licence_issued", licence_id=licence.id, type_code=licence.type_code, application_id=application_id)
@@ -277,11 +282,11 @@ async def new_version(session: AsyncSession, issuer: Issuer, licence: Licence, *
     licence.identifier = catalogue.licence_identifier(licence.type_code, licence.issuer_code, licence.serial,
                                                       licence.version)
     licence.updated_at = datetime.now(UTC)
-    licence.credential = _credential(issuer, licence)
+    _sign(issuer, licence)
     session.add(LicenceVersion(licence_id=licence.id, version=licence.version, kind=kind,
                                identifier=licence.identifier, valid_from=licence.valid_from,
                                valid_until=licence.valid_until, data=licence.data, reason=reason, actor=actor,
-                               credential=licence.credential))
+                               credential=licence.credential, sm2_document=licence.sm2_document))
     await add_event(session, _issued_event(licence, kind), subject=licence.id)
     log.info("licence_version", licence_id=licence.id, version=licence.version, kind=kind)
     return licence

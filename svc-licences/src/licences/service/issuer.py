@@ -8,6 +8,8 @@ from typing import Any
 from licences.service.keys import KeyRing
 from licences.settings import Settings
 
+SM2_KEYS_PATH = "/.well-known/sm2-keys.json"
+
 
 @dataclass
 class Issuer:
@@ -20,9 +22,16 @@ class Issuer:
 
     def __post_init__(self) -> None:
         # Loaded by the app once logging is configured; in production a read-only Secret volume.
-        self.keys = KeyRing(self.key_dir, read_only=self.settings.production)
+        self.keys = KeyRing(self.key_dir, read_only=self.settings.production,
+                            sm2_signer_id=self.settings.sm2_signer_id.encode())
 
     def metadata(self) -> dict[str, Any]:
         """``/.well-known/jwt-vc-issuer`` (SD-JWT VC issuer metadata)."""
         return {"issuer": self.url, "jwks_uri": f"{self.url}/v1/licences/issuer/jwks.json",
-                "issuer_name": self.settings.issuer_name, "issuer_code": self.settings.issuer_code}
+                "issuer_name": self.settings.issuer_name, "issuer_code": self.settings.issuer_code,
+                "sm2_keys_uri": f"{self.url}{SM2_KEYS_PATH}"}
+
+    def sm2_keys(self) -> dict[str, Any]:
+        """``/.well-known/sm2-keys.json``: the issuer's SM2 public keys with their kids, activation times and
+        signer id (the ones ahead of their activation included, so verifiers have them before they sign)."""
+        return {"issuer": self.url, "issuer_name": self.settings.issuer_name, "keys": self.keys.sm2_published()}

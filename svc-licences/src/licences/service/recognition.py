@@ -4,12 +4,14 @@ by ops and published as a signed document; forestry pest transport quarantine re
 recognition of partners' documents, verified against the trust list."""
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
+import rfc8785
 import structlog
 from jwcrypto.jwk import JWK
 from sd_jwt.verifier import SDJWTVerifier
@@ -19,14 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.auth import Principal
 from kit.db import Database
 from kit.errors import Conflict, FieldError, NotFound, ValidationFailed
+from kit.gm import sm2
 from kit.i18n import Text
 from kit.idempotency import create_once
 from licences import messages
 from licences.models import Licence, Recognition, Shipment, TrustedIssuer
 from licences.schemas import LicenceView, QuarantineDocumentCreate, ShipmentCreate, ShipmentView, TrustedIssuerCreate
-from licences.service import catalogue, issuance
+from licences.service import catalogue, issuance, sm2docs
 from licences.service.access import licence_view
-from licences.service.credentials import CREDENTIAL_TYP, PERSONAL_FIELDS
+from licences.service.credentials import CREDENTIAL_TYP, PERSONAL_FIELDS, CredentialInvalid
 from licences.service.issuer import Issuer
 from licences.service.keys import ALG
 
@@ -36,36 +39,43 @@ TRUST_LIST_TYP = "trustlist+jwt"
 
 def issuer_view(row: TrustedIssuer) -> dict[str, Any]:
     return {"id": row.id, "province": row.province, "name": row.name, "issuer": row.issuer, "jwks": row.jwks,
-            "document_types": row.document_types, "valid_from": row.valid_from.isoformat(),
+            "sm2_keys": row.sm2_keys, "document_types": row.document_types, "valid_from": row.valid_from.isoformat(),
             "valid_until": row.valid_until.isoformat()}
 
 
-def _check_jwks(jwks: dict[str, Any]) -> None:
+def _check_keys(jwks: dict[str, Any], sm2_keys: list[dict[str, Any]]) -> None:
+    """The partner's ES256 keys (JWKS) and SM2 keys: public, with a kid, at least one of either kind."""
     keys = jwks.get("keys")
-    problems: list[Text] = []
-    if not isinstance(keys, list) or not keys:
-        problems.append(messages.JWKS_EMPTY)
+    problems: list[tuple[str, Text]] = []
+    for i, key in enumerate(sm2_keys):
+        try:
+            sm2.load_public_key(key["public_key"])
+        except (ValueError, TypeError, KeyError):  # not hex, not PEM, not a point on the curve, not SM2
+            problems.append(("sm2_keys", messages.SM2_KEY_INVALID.format(index=i)))
+    if not isinstance(keys, list) or (not keys and not sm2_keys):
+        problems.append(("jwks", messages.JWKS_EMPTY))
     else:
         for i, key in enumerate(keys):
             try:
                 parsed = JWK(**key)
             except Exception:  # jwcrypto raises several types for a bad key
-                problems.append(messages.JWKS_KEY_INVALID.format(index=i))
+                problems.append(("jwks", messages.JWKS_KEY_INVALID.format(index=i)))
                 continue
             if parsed.has_private or not key.get("kid"):
-                problems.append(messages.JWKS_KEY_NOT_PUBLIC.format(index=i))
+                problems.append(("jwks", messages.JWKS_KEY_NOT_PUBLIC.format(index=i)))
     if problems:
         raise ValidationFailed(messages.PARTNER_KEYS_INVALID,
-                               errors=[FieldError.of("jwks", p, "invalid_jwks") for p in problems])
+                               errors=[FieldError.of(field, p, f"invalid_{field}") for field, p in problems])
 
 
 async def add_trusted_issuer(database: Database, body: TrustedIssuerCreate) -> dict[str, Any]:
-    _check_jwks(body.jwks)
+    sm2_keys = [k.model_dump() for k in body.sm2_keys]
+    _check_keys(body.jwks, sm2_keys)
     async with database.transaction() as session:
         if await session.scalar(select(TrustedIssuer.id).where(TrustedIssuer.issuer == body.issuer)):
             raise Conflict(messages.ISSUER_ALREADY_TRUSTED)
         row = TrustedIssuer(id=uuid.uuid4().hex, province=body.province, name=body.name, issuer=body.issuer,
-                            jwks=body.jwks, document_types=body.document_types, valid_from=body.valid_from,
+                            jwks=body.jwks, sm2_keys=sm2_keys, document_types=body.document_types, valid_from=body.valid_from,
                             valid_until=body.valid_until)
         session.add(row)
         await session.flush()
@@ -77,9 +87,11 @@ async def update_trusted_issuer(database: Database, issuer_id: str, body: Truste
         row = await session.get(TrustedIssuer, issuer_id, with_for_update=True)
         if row is None:
             raise NotFound(messages.TRUSTED_ISSUER_NOT_FOUND)
-        _check_jwks(body.jwks)
+        sm2_keys = [k.model_dump() for k in body.sm2_keys]
+        _check_keys(body.jwks, sm2_keys)
         for name in ("province", "name", "issuer", "jwks", "document_types", "valid_from", "valid_until"):
             setattr(row, name, getattr(body, name))
+        row.sm2_keys = sm2_keys
         row.updated_at = datetime.now(UTC)
         return issuer_view(row)
 
@@ -93,14 +105,20 @@ async def remove_trusted_issuer(database: Database, issuer_id: str) -> None:
 
 
 async def trust_list(session: AsyncSession, issuer: Issuer) -> dict[str, Any]:
-    """The trust list, and the same as a JWT signed by our issuer key for partners to verify."""
+    """The trust list with our own SM2 keys, the same as a JWT signed by our ES256 key, and an SM2 signature of it
+    for partners that verify SM2 only (``sm2_signature``: ``kid``, ``signer_id`` and the base64 DER SM2 signature
+    of the RFC 8785 canonical form of ``{"iss", "iat", "exp", "issuers", "sm2_keys"}``, the members answered)."""
     rows = (await session.scalars(select(TrustedIssuer).order_by(TrustedIssuer.province, TrustedIssuer.issuer))).all()
     issuers = [issuer_view(r) for r in rows]
     now = int(time.time())
     key = issuer.keys.signing_key()
-    document = jwt.encode({"iss": issuer.url, "iat": now, "exp": now + 86_400, "issuers": issuers},
-                          key.private_key, algorithm=ALG, headers={"kid": key.kid, "typ": TRUST_LIST_TYP})
-    return {"issuer": issuer.url, "issuers": issuers, "document": document}
+    payload: dict[str, Any] = {"iss": issuer.url, "iat": now, "exp": now + 86_400, "issuers": issuers,
+               "sm2_keys": issuer.keys.sm2_published()}
+    document = jwt.encode(payload, key.private_key, algorithm=ALG, headers={"kid": key.kid, "typ": TRUST_LIST_TYP})
+    sm2_key = issuer.keys.sm2_signing_key()
+    sm2_signature = {"kid": sm2_key.kid, "signer_id": sm2_key.signer_id.decode(),
+                     "signature": base64.b64encode(sm2_key.sign(rfc8785.dumps(payload))).decode()}
+    return {"issuer": issuer.url, **payload, "document": document, "sm2_signature": sm2_signature}
 
 
 # ---- our quarantine requirement documents ---------------------------------------------------------
@@ -176,13 +194,13 @@ async def shipments_of(session: AsyncSession, principal: Principal, licence_id: 
 # ---- partners' documents --------------------------------------------------------------------------
 
 
-async def recognise(database: Database, principal: Principal, document: str) -> dict[str, Any]:
-    """Verify a partner's SD-JWT VC against the trust list and record the outcome (either way)."""
+async def recognise(database: Database, principal: Principal, document: str | dict[str, Any]) -> dict[str, Any]:
+    """Verify a partner's SD-JWT VC or SM2 document against the trust list and record the outcome (either way)."""
     async with database.transaction() as session:
         return await _recognise(session, principal, document)
 
 
-async def _recognise(session: AsyncSession, principal: Principal, document: str) -> dict[str, Any]:
+async def _recognise(session: AsyncSession, principal: Principal, document: str | dict[str, Any]) -> dict[str, Any]:
     now = datetime.now(UTC)
     found: dict[str, Any] = {}
 
@@ -197,7 +215,15 @@ async def _recognise(session: AsyncSession, principal: Principal, document: str)
                 return JWK(**key)
         raise _Refused("unknown_key")
 
+    def sm2_key_of(iss: str, doc: dict[str, Any]) -> tuple[sm2.PublicKey, bytes]:
+        entry = found["entry"]
+        for key in entry.sm2_keys:
+            if key.get("kid") == doc["kid"]:
+                return sm2.load_public_key(key["public_key"]), str(key.get("signer_id") or "").encode()
+        raise _Refused("unknown_key")
+
     claims: dict[str, Any] = {}
+    is_sm2 = isinstance(document, dict)
     try:
         iss = _unverified_issuer(document)
         found["entry"] = await session.scalar(select(TrustedIssuer).where(TrustedIssuer.issuer == iss))
@@ -206,18 +232,24 @@ async def _recognise(session: AsyncSession, principal: Principal, document: str)
             raise _Refused("unknown_issuer")
         if not (entry.valid_from <= now < entry.valid_until):
             raise _Refused("issuer_not_trusted_now")
-        try:
-            claims = SDJWTVerifier(document, key_of).get_verified_payload()
-        except _Refused:
-            raise
-        except Exception:
-            raise _Refused("bad_signature") from None
+        if isinstance(document, dict):
+            try:
+                claims = {"iss": iss, **sm2docs.verify_document(document, sm2_key_of)["licence"]}
+            except CredentialInvalid as e:
+                raise _Refused(e.reason) from None
+        else:
+            try:
+                claims = SDJWTVerifier(document, key_of).get_verified_payload()
+            except _Refused:
+                raise
+            except Exception:
+                raise _Refused("bad_signature") from None
         doc_type = claims.get("licence_type_code") or claims.get("vct")
         if doc_type not in entry.document_types and claims.get("vct") not in entry.document_types:
             raise _Refused("document_type_not_recognised")
-        if int(claims.get("exp", 0)) <= now.timestamp():
-            raise _Refused("expired")
-        if int(claims.get("nbf", 0)) > now.timestamp():
+        if not is_sm2 and int(claims.get("exp", 0)) <= now.timestamp():  # an SM2 document's validity is checked
+            raise _Refused("expired")                                        # by sm2docs.verify_document
+        if not is_sm2 and int(claims.get("nbf", 0)) > now.timestamp():
             raise _Refused("not_yet_valid")
         result, reason = "recognised", None
     except _Refused as e:
@@ -242,7 +274,12 @@ class _Refused(Exception):
         self.reason = reason
 
 
-def _unverified_issuer(document: str) -> str:
+def _unverified_issuer(document: str | dict[str, Any]) -> str:
+    if isinstance(document, dict):
+        try:
+            return str(sm2docs.parse(document)["iss"])
+        except CredentialInvalid:
+            raise _Refused("malformed") from None
     try:
         return str(jwt.decode(document.split("~", 1)[0], options={"verify_signature": False}).get("iss", ""))
     except jwt.PyJWTError:

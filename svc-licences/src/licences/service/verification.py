@@ -22,7 +22,7 @@ from kit.idempotency import create_once
 from licences import messages
 from licences.models import DataHandle, DisposalRecord, Licence, LicenceVersion, Presentation
 from licences.schemas import DataHandleView, DisposalCreate, LiveData, PresentationView
-from licences.service import catalogue
+from licences.service import catalogue, sm2docs
 from licences.service.checks import RECORD, VISIBLE, PresentationChecks, licences, record_row
 from licences.service.credentials import (
     CredentialInvalid,
@@ -34,6 +34,7 @@ from licences.service.credentials import (
     verify_presentation,
 )
 from licences.service.issuer import Issuer
+from licences.service.keys import ALG, SM2_ALG
 from licences.settings import Settings
 
 log = structlog.get_logger("licences.verification")
@@ -61,28 +62,32 @@ def _owned(licence: Licence | None, principal: Principal) -> Licence:
 
 
 async def create_presentation(database: Database, issuer: Issuer, principal: Principal, licence_id: str,
-                              idempotency_key: str | None) -> PresentationView:
-    """亮证 for the holder (once per ``Idempotency-Key``)."""
-    return await create_once(database, f"licences:pres:{principal.subject}", idempotency_key, {"licence_id": licence_id},
-                             partial(_create_presentation, issuer=issuer, principal=principal, licence_id=licence_id),
+                              idempotency_key: str | None, algorithm: str = ALG) -> PresentationView:
+    """亮证 for the holder (once per ``Idempotency-Key``), signed with ES256 or, when the holder (or the partner
+    the holder shows it to) asks for 国密, with SM2 (``algorithm``)."""
+    request = {"licence_id": licence_id} if algorithm == ALG else {"licence_id": licence_id, "algorithm": algorithm}
+    return await create_once(database, f"licences:pres:{principal.subject}", idempotency_key, request,
+                             partial(_create_presentation, issuer=issuer, principal=principal, licence_id=licence_id,
+                                     algorithm=algorithm),
                              PresentationView)
 
 
 async def _create_presentation(session: AsyncSession, *, issuer: Issuer, principal: Principal,
-                               licence_id: str) -> PresentationView:
+                               licence_id: str, algorithm: str) -> PresentationView:
     licence = _owned(await session.get(Licence, licence_id), principal)
     if licence.status != "active":
         raise Conflict(messages.PRESENTATION_NOT_NOW.format(status=licence.status), status_now=licence.status,
                        licence_status=licence.status)
     ttl = issuer.settings.presentation_ttl_seconds
-    token, cti = sign_presentation(issuer.keys.signing_key(), issuer.url, identifier=licence.identifier,
+    key = issuer.keys.sm2_signing_key() if algorithm == SM2_ALG else issuer.keys.signing_key()
+    token, cti = sign_presentation(key, issuer.url, identifier=licence.identifier,
                                    valid_until=int(licence.valid_until.timestamp()),
                                    status_list_id=licence.status_list_id, status_index=licence.status_index,
                                    ttl_seconds=ttl)
     expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
     session.add(Presentation(cti=cti, licence_id=licence.id, expires_at=expires_at))
     return PresentationView(token=token, **qr_code(token), expires_at=expires_at.isoformat(), expires_in=ttl,
-                            licence_id=licence.id)
+                            licence_id=licence.id, algorithm=algorithm)
 
 
 def visible_fields(licence: Any) -> dict[str, Any]:
@@ -140,9 +145,11 @@ async def _record_alone(database: Database, principal: Principal, kind: str, res
 
 
 async def verify(database: Database, issuer: Issuer, checks: PresentationChecks, principal: Principal, *,
-                 presentation: str | None, credential: str | None) -> dict[str, Any]:
-    """Verify a presentation or a credential online; the check is recorded (a presentation marked as used)."""
-    if bool(presentation) == bool(credential):
+                 presentation: str | None, credential: str | None,
+                 sm2_document: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Verify a presentation, a credential (SD-JWT VC, ES256) or an SM2 document online; the check is recorded
+    (a presentation marked as used)."""
+    if sum(1 for given in (presentation, credential, sm2_document) if given) != 1:
         raise ValidationFailed(messages.PRESENTATION_OR_CREDENTIAL, errors=[
             FieldError.of("presentation", messages.PRESENTATION_OR_CREDENTIAL_FIELD, "one_of")])
     now = datetime.now(UTC)
@@ -152,21 +159,28 @@ async def verify(database: Database, issuer: Issuer, checks: PresentationChecks,
         except PresentationInvalid as e:
             return await _record_alone(database, principal, "presentation", e.reason, None, now)
         return _answer(*await checks.check(claims, principal.subject, now))
+    kind = "credential" if credential else "sm2"
     try:
-        credential_claims = verify_credential(issuer.keys, issuer.url, credential or "", now=int(now.timestamp()))
+        if credential:
+            signed = verify_credential(issuer.keys, issuer.url, credential, now=int(now.timestamp()))
+        else:
+            signed = sm2docs.verify_document(sm2_document or {}, sm2docs.our_keys(issuer.keys, issuer.url),
+                                             now=int(now.timestamp()))["licence"]
     except CredentialInvalid as e:
-        return await _record_alone(database, principal, "credential", e.reason, None, now)
-    identifier = str(credential_claims.get("licence_identifier", ""))
+        return await _record_alone(database, principal, kind, e.reason, None, now)
+    identifier = str(signed.get("licence_identifier", ""))
     versions = LicenceVersion.__table__
     async with database.session() as session:
         licence = (await session.execute(VISIBLE.join_from(licences, versions, versions.c.licence_id == licences.c.id)
                                          .where(versions.c.identifier == identifier))).first()
-    if licence is None or status_list_uri(issuer.url, licence.status_list_id) != credential_claims["status"]["status_list"]["uri"]:
-        return await _record_alone(database, principal, "credential", "unknown_licence", None, now)
+    status = signed.get("status") or {}
+    status_uri = status.get("status_list", {}).get("uri") if credential else status.get("uri")
+    if licence is None or status_list_uri(issuer.url, licence.status_list_id) != status_uri:
+        return await _record_alone(database, principal, kind, "unknown_licence", None, now)
     outcome = _licence_outcome(licence, now)
     if outcome == "valid" and licence.identifier != identifier:
         outcome = "superseded"
-    return await _record_alone(database, principal, "credential", outcome, licence, now)
+    return await _record_alone(database, principal, kind, outcome, licence, now)
 
 
 # ---- 亮数 ---------------------------------------------------------------------------------------

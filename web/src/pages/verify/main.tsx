@@ -2,7 +2,7 @@
  * /app/verify: an inspector or a partner province's officer checks a 亮证 QR on a phone without
  * logging in — offline first (published keys and the cached status list, on this device), then online
  * when the platform is reachable (recorded; a second check of the same QR answers "already used").
- * `#LR1:…` in the address verifies at once; `#data=<handle>` opens 亮数 (see livedata.tsx).
+ * `#LR1:…` (or an SM2-signed `#LS1:…`, checked online only) in the address verifies at once; `#data=<handle>` opens 亮数 (see livedata.tsx).
  */
 import type { Schemas } from "@lvrong/client";
 import { render } from "preact";
@@ -80,7 +80,7 @@ function fragment(): { presentation?: string; handle?: string } {
     // base45 has '%': a fragment written without encoding is taken as it is
   }
   if (hash.startsWith("data=")) return { handle: hash.slice(5) };
-  if (hash.startsWith("LR1:")) return { presentation: hash };
+  if (hash.startsWith("LR1:") || hash.startsWith("LS1:")) return { presentation: hash };
   return {};
 }
 

@@ -8,6 +8,8 @@ import { decode as decodeCbor, type DecodeOptions, type TagDecoder } from "cborg
 import { base45Decode } from "./base45";
 
 export const PREFIX = "LR1:";
+/** An SM2-signed presentation (国密, svc-licences README): WebCrypto has no SM2, so the platform checks it online. */
+export const SM2_PREFIX = "LS1:";
 const CWT_EXP = 4, CWT_IAT = 6, CWT_CTI = 7, CWT_STATUS = 65535, CWT_IDENTIFIER = -65537, CWT_VALID_UNTIL = -65539;
 const COSE_ALG = 1, COSE_KID = 4, ES256 = -7;
 // Token Status List values (2 bits per licence).
@@ -177,6 +179,7 @@ export function statusAt(bits: Uint8Array, index: number): number | null {
  * lifetime. `now` in seconds since the epoch.
  */
 export async function verifyOffline(text: string, trust: TrustMaterial, now = Date.now() / 1000): Promise<OfflineResult> {
+  if (text.trim().startsWith(SM2_PREFIX)) return { outcome: "status_unknown", reason: "sm2_online_only" };
   let sign1: Sign1;
   let claims: PresentationClaims;
   try {

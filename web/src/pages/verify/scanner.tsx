@@ -92,7 +92,7 @@ export function Scanner(props: { onText: (text: string) => void; busy: boolean }
       <label for="verify-picture">{t("或上传二维码图片", "Or upload a picture of the QR")}</label>
       <input id="verify-picture" type="file" accept="image/*" onChange={picture} />
       <form onSubmit={submit}>
-        <label for="verify-text">{t("或粘贴亮证码（LR1: 开头）", "Or paste the QR text (starting with LR1:)")}</label>
+        <label for="verify-text">{t("或粘贴亮证码（LR1: 或 LS1: 开头）", "Or paste the QR text (starting with LR1: or LS1:)")}</label>
         <textarea id="verify-text" rows={3} spellcheck={false} autocomplete="off" value={text}
           onInput={(e) => setText(e.currentTarget.value)} />
         <div class="actions">

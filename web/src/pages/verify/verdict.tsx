@@ -100,7 +100,9 @@ export function VerdictView(props: { checked: Checked }) {
       )}
       <h3>{t("离线核验（本设备）", "Checked offline (on this device)")}</h3>
       <ul class="checks">
-        <li data-check="signature">{offline.outcome === "malformed" ? t("格式：无法解析", "Format: cannot be read")
+        <li data-check="signature">{offline.reason === "sm2_online_only"
+          ? t("签名：国密 SM2，本设备不能离线核验，以平台联网核验为准", "Signature: SM2 (国密), not checked on this device; the platform's online check decides")
+          : offline.outcome === "malformed" ? t("格式：无法解析", "Format: cannot be read")
           : offline.outcome === "forged" ? t(`签名：无效（${reasonText(offline.reason)}）`, `Signature: invalid (${reasonText(offline.reason)})`)
           : t(`签名：有效（密钥 ${offline.kid}）`, `Signature: valid (key ${offline.kid})`)}</li>
         {claims && <li>{t("证照标识：", "Licence identifier: ")}<code>{claims.identifier}</code></li>}
