@@ -1,14 +1,18 @@
-"""uvicorn's httptools protocol, writing each response in one piece rather than head and body apart.
+"""How every process of the platform is served: uvicorn's httptools protocol, writing each response in
+one piece rather than head and body apart.
 
 uvicorn writes the response head to the socket as soon as the app sends ``http.response.start`` and
 the body with the next message: two ``send()`` system calls and two TCP segments per small answer,
-so the client wakes up twice to read one response. The gateway sends head and body of a buffered
-upstream answer in the same step, so holding what is written until the end of that step
-(``loop.call_soon``) costs no waiting and puts head and body in one segment, as nginx does with
-``writev``. Measured: tests/bench/RESULTS.md (issue 18).
+so the client wakes up twice to read one response (and the gateway, reading a service's answer,
+twice per request). An app sends head and body of a buffered answer in the same step of the event
+loop, so holding what is written until the end of that step (``loop.call_soon``) costs no waiting
+and puts head and body in one segment, as nginx does with ``writev``. Streamed answers (event
+streams, downloads) leave piece by piece as before: each step's writes go out when the step ends.
+Measured: tests/bench/RESULTS.md (issue 18).
 
-Served with ``uvicorn --http gateway.serving:CoalescingHttpToolsProtocol`` (``kit.devstack``, the
-Dockerfile); everything else is uvicorn's own protocol, unchanged.
+Served with ``uvicorn --http kit.serving:CoalescingHttpToolsProtocol`` (``kit.devstack``, the
+Dockerfile), the gateway and every service alike; everything else is uvicorn's own protocol, unchanged.
+Subclasses uvicorn internals: check it on every uvicorn upgrade (tests/kit/test_serving.py).
 """
 from __future__ import annotations
 

@@ -1,14 +1,11 @@
-"""How the gateway is served and routed, below the HTTP exchanges the other gateway tests make:
-uvicorn's writes coalesced per step of the event loop, and the routing table's prefix matching."""
+"""How every process is served (``kit.serving``): uvicorn's writes coalesced per step of the event loop,
+so an answer's head and body reach the socket in one write."""
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-import pytest
-
-from gateway.routes import Route, RoutingTable
-from gateway.serving import CoalescedWrites
+from kit.serving import CoalescedWrites
 from support import until
 
 
@@ -74,25 +71,3 @@ async def test_everything_else_is_the_sockets_own() -> None:
     transport, _ = coalesced()
     assert transport.get_extra_info("peername") == ("127.0.0.1", 4711)
     assert not transport.is_closing()
-
-
-TABLE = RoutingTable((Route("/v1/verifications", "licences", public=True), Route("/v1/verifications/data", "licences"),
-                      Route("/v1/matters", "matters")))
-
-
-@pytest.mark.parametrize(("path", "prefix"), [
-    ("/v1/matters", "/v1/matters"),
-    ("/v1/matters/", "/v1/matters"),
-    ("/v1/matters/LR-XK-001/guide", "/v1/matters"),
-    ("/v1/mattersX", None),  # a prefix ends where a segment does
-    ("/v1/verifications/data", "/v1/verifications/data"),  # the longest prefix wins
-    ("/v1/verifications/data/h-1", "/v1/verifications/data"),
-    ("/v1/verifications/database", "/v1/verifications"),
-    ("/v1/verifications", "/v1/verifications"),
-    ("/v1", None),
-    ("/", None),
-    ("/app/index.html", None),
-])
-def test_a_path_goes_to_the_route_of_its_longest_prefix_ending_at_a_segment(path: str, prefix: str | None) -> None:
-    route = TABLE.match(path)
-    assert (route.prefix if route else None) == prefix
