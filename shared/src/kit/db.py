@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 import asyncpg
 import orjson
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -83,6 +84,38 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+# A connection given back this recently is taken to be alive without a ping (HikariCP's "alive bypass
+# window" is 500 ms too): under load every checkout would otherwise cost a round trip. A connection that
+# died within the window fails its first statement, which invalidates the pool as a failed ping does.
+ALIVE_WITHOUT_PING_SECONDS = 0.5
+
+
+def _mark_fresh(dbapi_connection: Any, record: Any) -> None:
+    record.info["returned_at"] = time.monotonic()  # just made: alive
+
+
+def _mark_returned(dbapi_connection: Any, record: Any) -> None:
+    record.info["returned_at"] = time.monotonic()
+
+
+def _ping_on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """A pooled connection is alive before it is handed out, or every pooled connection is dropped and
+    the checkout gets a new one (what ``pool_pre_ping`` does, after a database restart or failover).
+
+    One round trip, and none for a connection made or given back within ``ALIVE_WITHOUT_PING_SECONDS``:
+    ``SELECT 1`` as a simple query outside a transaction (nothing prepared, so a transaction-mode pooler
+    is fine too). SQLAlchemy's own asyncpg ping is three round trips (BEGIN, ``;`` prepared, ROLLBACK) on
+    every checkout: before every request's and every batch's statements (6% of svc-licences' CPU per
+    verification, tests/bench/RESULTS.md, issue 18).
+    """
+    if time.monotonic() - record.info.get("returned_at", float("-inf")) < ALIVE_WITHOUT_PING_SECONDS:
+        return
+    try:
+        dbapi_connection.run_async(lambda connection: connection.execute("SELECT 1"))
+    except Exception as e:
+        raise exc.InvalidatePoolError(f"pooled connection is gone: {type(e).__name__}") from e
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = url
@@ -90,13 +123,17 @@ class Database:
         # No overflow: overflow connections are closed on return, and under a burst reconnecting
         # (TLS negotiation, backend start-up) cost more CPU than waiting for a pooled connection.
         self.engine: AsyncEngine = create_async_engine(
-            bare, pool_size=pool_size, max_overflow=0, pool_timeout=15, pool_pre_ping=True, pool_recycle=1800, echo=echo,
+            # Liveness checked at checkout by ``_ping_on_checkout`` (one round trip), not ``pool_pre_ping``.
+            bare, pool_size=pool_size, max_overflow=0, pool_timeout=15, pool_recycle=1800, echo=echo,
             # Prepared statements kept per connection: 100 (the default) was too few once batched inserts
             # (one text per number of rows) joined a service's fixed statements, which were then evicted and
             # prepared again by the server and the driver, batch after batch.
             connect_args={"timeout": 5, "command_timeout": 30, "prepared_statement_cache_size": 1000, **tls},
             json_serializer=json_text, json_deserializer=orjson.loads,
         )
+        event.listen(self.engine.sync_engine, "connect", _mark_fresh)
+        event.listen(self.engine.sync_engine, "checkin", _mark_returned)
+        event.listen(self.engine.sync_engine, "checkout", _ping_on_checkout)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager
