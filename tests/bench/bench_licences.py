@@ -17,7 +17,10 @@ licences, and online verification through the gateway beside a bare endpoint in 
    their databases (from /proc): on a machine other work shares, a steadier measure than the rate.
 
 Needs ``wrk`` (``apt-get install wrk``).
-Usage: python tests/bench/bench_licences.py [--presentations 20000] [--seconds 10] [--licences 200] [--as USER]
+``--profile``: py-spy samples svc-licences' and the gateway's processes during each wrk run (raw
+collapsed stacks, their paths printed; their own time per function: ``--top``).
+
+Usage: python tests/bench/bench_licences.py [--presentations 20000] [--seconds 10] [--licences 200] [--as USER] [--profile]
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -47,7 +51,8 @@ from bench_prequal import cpu_seconds  # noqa: E402
 
 from support import fresh_suite  # noqa: E402
 
-PREFIX = "lvrong_bench_lic"
+# Its own databases on the shared server (BENCH_LICENCES_PREFIX: two runs side by side must not share them).
+PREFIX = os.environ.get("BENCH_LICENCES_PREFIX", "lvrong_bench_lic")
 WRK_SCRIPT = """
 local bodies = {}
 for line in io.lines("%s") do bodies[#bodies + 1] = line end
@@ -165,13 +170,36 @@ async def backend_cpu(database_url: str, databases: list[str]) -> dict[int, floa
     return {pid: cpu_seconds(pid) for pid in pids}
 
 
+def profiled(processes: dict[str, int], seconds: int, out: Path | None) -> list[subprocess.Popen[bytes]]:
+    """py-spy sampling each process (and its uvicorn workers) for ``seconds``, when ``out`` is given."""
+    if out is None:
+        return []
+    spy = Path(sys.executable).with_name("py-spy")
+    return [subprocess.Popen([str(spy), "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--duration",
+                              str(seconds), "--rate", "250", "--format", "raw", "--output", f"{out}-{name}.raw"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in processes.items()]
+
+
+def top(raw: Path, n: int = 25) -> list[tuple[float, str]]:
+    """The functions with most own time in a py-spy raw profile: (share of samples, function)."""
+    own: Counter[str] = Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        own[stack.rsplit(";", 1)[-1]] += int(count)
+    total = sum(own.values()) or 1
+    return [(count / total, frame) for frame, count in own.most_common(n)]
+
+
 def measured(env: dict[str, str], processes: dict[str, int], run: Callable[[], dict[str, float]],
-             seconds: int) -> dict[str, float]:
+             seconds: int, profile: Path | None = None) -> dict[str, float]:
     """``run`` (a wrk run of ``seconds``) and the CPU milliseconds per request each process spent meanwhile."""
     databases = [f"{PREFIX}_licences", f"{PREFIX}_gateway"]
     before = {name: cpu_seconds(pid) for name, pid in processes.items()}
     backends = asyncio.run(backend_cpu(env["DATABASE_URL"], databases))
+    spies = profiled(processes, max(1, seconds - 2), profile)
     result = run()
+    for spy in spies:
+        spy.wait()
     requests = result["rps"] * seconds
     for name, pid in processes.items():
         result[f"cpu_{name}"] = (cpu_seconds(pid) - before[name]) * 1000 / requests
@@ -208,10 +236,18 @@ def through_gateway(args: argparse.Namespace) -> dict[str, dict[str, float]]:
             (work / f"{name}.lua").write_text(WRK_SCRIPT % (work / f"{name}.jsonl", caller, caller))
         wrk(gateway, 2, work / "warmup.lua")
         processes = {"licences": suite.processes["licences"].pid, "gateway": suite.processes["gateway"].pid}
-        for name, url, script in (("bare GET /healthz (svc-licences direct)", f"{direct}/healthz", None),
-                                  ("POST /v1/verifications through the gateway", gateway, work / "gateway.lua"),
-                                  ("POST /v1/verifications straight to svc-licences", direct, work / "direct.lua")):
-            results[name] = measured(env, processes, partial(wrk, url, args.seconds, script), args.seconds)
+        for key, name, url, script in (
+                ("healthz", "bare GET /healthz (svc-licences direct)", f"{direct}/healthz", None),
+                ("gateway", "POST /v1/verifications through the gateway", gateway, work / "gateway.lua"),
+                ("direct", "POST /v1/verifications straight to svc-licences", direct, work / "direct.lua")):
+            results[name] = measured(env, processes, partial(wrk, url, args.seconds, script), args.seconds,
+                                     work / f"profile-{key}" if args.profile else None)
+        if args.profile:
+            print(f"py-spy profiles (raw collapsed stacks): {work}/profile-*.raw")
+            for raw in sorted(work.glob("profile-*.raw")):
+                print(f"  {raw.name}, own time:")
+                for share, frame in top(raw, args.top):
+                    print(f"    {share:6.1%} {frame}")
     return results
 
 
@@ -222,8 +258,12 @@ def main() -> int:
     parser.add_argument("--licences", type=int, default=200)
     parser.add_argument("--skip-gateway", action="store_true")
     parser.add_argument("--as", dest="caller", default="", help="a demo user whose token the requests carry")
+    parser.add_argument("--profile", action="store_true", help="py-spy svc-licences and the gateway during each run")
+    parser.add_argument("--top", type=int, default=25, help="functions shown per profile")
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    load_before = os.getloadavg()[0]
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"load average {load_before:.1f}")
     local = in_process(args.presentations)
     print(f"in process: {local['per_second']:,.0f} presentation verifications/s on one core "
           f"({local['mean_us']:.0f} µs each, signature and status included); QR text {local['qr_chars']:.0f} characters")
@@ -239,7 +279,10 @@ def main() -> int:
         print(f"{name:<52} {r['rps']:8.0f} req/s   p50 {r['p50']:6.2f} ms   p99 {r['p99']:6.2f} ms   "
               f"{r['rps'] / bare:5.0%} of bare{extra}")
         print(f"{'':<52} CPU per request: svc-licences {r['cpu_licences']:.2f} ms, gateway {r['cpu_gateway']:.2f} ms, "
-              f"PostgreSQL {r['cpu_postgres']:.2f} ms")
+              f"PostgreSQL {r['cpu_postgres']:.2f} ms = {r['cpu_licences'] + r['cpu_gateway'] + r['cpu_postgres']:.2f} ms")
+    print(f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end. CPU per request is utime+stime "
+          "of each process (and its workers) from /proc over the run ÷ its requests: with other work on the machine it "
+          "moves far less than the rates.")
     return 0
 
 
