@@ -14,7 +14,9 @@ licences, and online verification through the gateway beside a bare endpoint in 
    inspector's phone on /app/verify is (``--as inspector`` sends that user's token instead); the gateway's
    per-address limit for anonymous callers is raised for the run by configuration (``GATEWAY_RATE_LIMITS``).
    Beside each rate, the CPU each request cost svc-licences, the gateway and the PostgreSQL backends of
-   their databases (from /proc): on a machine other work shares, a steadier measure than the rate.
+   their databases (from /proc): on a machine other work shares, a steadier measure than the rate. Each
+   process's CPU with no request at all is measured for 3 s before each run and also shown subtracted
+   ("less idle work"): at a low rate (a loaded machine) the background jobs' share per request grows.
 
 Needs ``wrk`` (``apt-get install wrk``).
 ``--profile``: py-spy samples svc-licences' and the gateway's processes during each wrk run (raw
@@ -53,6 +55,7 @@ from support import fresh_suite  # noqa: E402
 
 # Its own databases on the shared server (BENCH_LICENCES_PREFIX: two runs side by side must not share them).
 PREFIX = os.environ.get("BENCH_LICENCES_PREFIX", "lvrong_bench_lic")
+IDLE_SECONDS = 3.0
 WRK_SCRIPT = """
 local bodies = {}
 for line in io.lines("%s") do bodies[#bodies + 1] = line end
@@ -194,15 +197,26 @@ def measured(env: dict[str, str], processes: dict[str, int], run: Callable[[], d
              seconds: int, profile: Path | None = None) -> dict[str, float]:
     """``run`` (a wrk run of ``seconds``) and the CPU milliseconds per request each process spent meanwhile."""
     databases = [f"{PREFIX}_licences", f"{PREFIX}_gateway"]
+    # What each process spends with no request at all (relays, consumers, rate-limit sync, ...), per second:
+    # subtracted below, so that runs at different rates (a loaded machine) compare by what a request costs.
+    idle_from = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    idle_started = time.monotonic()
+    time.sleep(IDLE_SECONDS)
+    idle = {name: (cpu_seconds(pid) - idle_from[name]) / (time.monotonic() - idle_started)
+            for name, pid in processes.items()}
     before = {name: cpu_seconds(pid) for name, pid in processes.items()}
     backends = asyncio.run(backend_cpu(env["DATABASE_URL"], databases))
     spies = profiled(processes, max(1, seconds - 2), profile)
+    started = time.monotonic()
     result = run()
+    elapsed = time.monotonic() - started
     for spy in spies:
         spy.wait()
     requests = result["rps"] * seconds
     for name, pid in processes.items():
         result[f"cpu_{name}"] = (cpu_seconds(pid) - before[name]) * 1000 / requests
+        result[f"net_{name}"] = result[f"cpu_{name}"] - idle[name] * elapsed * 1000 / requests
+        result[f"idle_{name}"] = idle[name] * 1000
     after = asyncio.run(backend_cpu(env["DATABASE_URL"], databases))
     result["cpu_postgres"] = sum(t - backends.get(pid, 0.0) for pid, t in after.items()) * 1000 / requests
     return result
@@ -280,6 +294,8 @@ def main() -> int:
               f"{r['rps'] / bare:5.0%} of bare{extra}")
         print(f"{'':<52} CPU per request: svc-licences {r['cpu_licences']:.2f} ms, gateway {r['cpu_gateway']:.2f} ms, "
               f"PostgreSQL {r['cpu_postgres']:.2f} ms = {r['cpu_licences'] + r['cpu_gateway'] + r['cpu_postgres']:.2f} ms")
+        print(f"{'':<52} less idle work: svc-licences {r['net_licences']:.2f} ms, gateway {r['net_gateway']:.2f} ms "
+              f"(idle: {r['idle_licences']:.0f} and {r['idle_gateway']:.0f} ms of CPU per second)")
     print(f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end. CPU per request is utime+stime "
           "of each process (and its workers) from /proc over the run ÷ its requests: with other work on the machine it "
           "moves far less than the rates.")
