@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from kit.serving import CoalescedWrites
+from kit.serving import HOLD_AT_MOST, CoalescedWrites
 from support import until
 
 
@@ -71,3 +71,15 @@ async def test_everything_else_is_the_sockets_own() -> None:
     transport, _ = coalesced()
     assert transport.get_extra_info("peername") == ("127.0.0.1", 4711)
     assert not transport.is_closing()
+
+
+async def test_a_large_body_goes_to_the_socket_at_once_so_flow_control_sees_it() -> None:
+    transport, socket = coalesced()
+    transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 70000\r\n\r\n")
+    assert socket.writes == []
+    transport.write(b"x" * (HOLD_AT_MOST - 1))
+    assert len(socket.writes) == 1 and len(socket.writes[0]) > HOLD_AT_MOST  # head and body together, now
+    assert transport.get_write_buffer_size() == 0
+    transport.write(b"tail")
+    await until(lambda: len(socket.writes) == 2, "the small rest flushed at the end of the step")
+    assert socket.writes[1] == b"tail"

@@ -21,6 +21,9 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+# Held writes beyond this many bytes go to the socket at once: coalescing is for small answers.
+HOLD_AT_MOST = 64 * 1024
+
 
 class CoalescedWrites:
     """A transport whose writes within one step of the event loop reach the socket as one write.
@@ -33,6 +36,7 @@ class CoalescedWrites:
         self._transport = transport
         self._loop = loop
         self._held: list[bytes] = []
+        self._held_bytes = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
@@ -40,17 +44,22 @@ class CoalescedWrites:
         if not self._held:
             self._loop.call_soon(self._flush)
         self._held.append(bytes(data))
+        self._held_bytes += len(data)
+        if self._held_bytes >= HOLD_AT_MOST:
+            # A large body written in one step (a download) goes to the socket now, so the transport's
+            # flow control (pause_writing, and uvicorn's drain) acts on it as without the wrapper.
+            self._flush()
 
     def _flush(self) -> None:
         if not self._held:
             return
         data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
-        self._held = []
+        self._held, self._held_bytes = [], 0
         if not self._transport.is_closing():
             self._transport.write(data)
 
     def get_write_buffer_size(self) -> int:
-        return sum(map(len, self._held)) + self._transport.get_write_buffer_size()
+        return self._held_bytes + self._transport.get_write_buffer_size()
 
     def close(self) -> None:
         self._flush()
