@@ -11,9 +11,9 @@ import uvicorn
 from aiohttp import web
 
 from gateway.app import create_app
-from gateway.serving import CoalescingHttpToolsProtocol
 from gateway.settings import Settings
 from kit.devstack import free_port
+from kit.serving import CoalescingHttpToolsProtocol
 from support import until
 
 

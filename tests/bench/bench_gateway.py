@@ -1,7 +1,7 @@
 """The gateway hop, measured side by side in one run: direct, through the gateway, through nginx.
 
-A trivial FastAPI endpoint under uvicorn (``trivial_upstream.py``, one process) answers a small
-JSON GET. ``wrk -t1 -c32`` loads it three ways, each for ``--seconds``, in rounds (direct, gateway,
+A trivial FastAPI endpoint under uvicorn (``trivial_upstream.py``, one process, served as every service
+is: ``kit.serving``'s protocol) answers a small JSON GET. ``wrk -t1 -c32`` loads it three ways, each for ``--seconds``, in rounds (direct, gateway,
 nginx, repeated ``--rounds`` times, best round reported) so that a passing load on the machine does
 not favour one of them:
 
@@ -12,7 +12,9 @@ not favour one of them:
   loopback, as the reference for what a real proxy costs.
 
 Prints requests/s, p50/p99 latency, the gateway's share of direct throughput and its p99 added
-latency. Needs ``wrk`` and ``nginx`` (``apt-get install wrk nginx-light``).
+latency, and beside each rate the CPU each request cost each process (``utime + stime`` from /proc
+over the run ÷ requests: the upstream, the gateway, nginx, and wrk itself), which on a machine other
+work shares moves far less than the rate; the load average before and after. Needs ``wrk`` and ``nginx`` (``apt-get install wrk nginx-light``).
 Usage: python tests/bench/bench_gateway.py [--seconds 10] [--rounds 2] [--connections 32] [--gateway-workers 1]
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -32,6 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "shared" / "src"))
+
+from bench_prequal import cpu_seconds  # noqa: E402
 
 from kit.devstack import free_port, http_ok, service_command, wait_for  # noqa: E402
 
@@ -81,12 +86,37 @@ def wrk(url: str, seconds: int, connections: int, token: str | None,
     return parse_wrk(done.stdout)
 
 
+def children_cpu() -> float:
+    """CPU seconds of the finished child processes so far (wrk's runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measured(processes: dict[str, int], url: str, seconds: int, connections: int,
+             token: str | None) -> dict[str, float]:
+    """A wrk run and the CPU milliseconds per request each process (and wrk) spent meanwhile."""
+    before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    wrk_before = children_cpu()
+    result = wrk(url, seconds, connections, token)
+    for name, pid in processes.items():
+        result[f"cpu_{name}"] = (cpu_seconds(pid) - before[name]) * 1000 / result["requests"]
+    result["cpu_wrk"] = (children_cpu() - wrk_before) * 1000 / result["requests"]
+    return result
+
+
+def cpu_line(result: dict[str, float]) -> str:
+    return ", ".join(f"{name.removeprefix('cpu_')} {value * 1000:4.0f}" for name, value in result.items()
+                     if name.startswith("cpu_") and value * 1000 >= 0.5)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--gateway-workers", type=int, default=int(os.environ.get("GATEWAY_WORKERS", "1")))
+    parser.add_argument("--upstream-http", default="kit.serving:CoalescingHttpToolsProtocol",
+                        help="uvicorn's --http for the upstream (httptools: uvicorn's own, head and body written apart)")
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
@@ -101,7 +131,7 @@ def main() -> None:
                # with one token; counted per replica (one sync query per 0.2 s would not show here).
                GATEWAY_RATE_LIMIT_MULTIPLIER="1000000", GATEWAY_RATE_LIMIT_STORE="local")
     upstream_command = [sys.executable, "-m", "uvicorn", "trivial_upstream:create_app", "--factory", "--host", "127.0.0.1",
-                        "--port", str(upstream_port), "--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+                        "--port", str(upstream_port), "--loop", "uvloop", "--http", args.upstream_http, "--no-access-log"]
     (work / "nginx.conf").write_text(NGINX_CONF.format(dir=work, upstream=upstream_port, port=nginx_port))
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     processes = [
@@ -123,14 +153,16 @@ def main() -> None:
                    "nginx": (f"http://127.0.0.1:{nginx_port}{PATH}", None)}
         for url, bearer in targets.values():  # warm up connections, caches and the token check
             wrk(url, 2, args.connections, bearer)
+        pids = {"upstream": processes[0].pid, "gateway": processes[1].pid, "nginx": processes[2].pid}
+        load_before = os.getloadavg()
         best: dict[str, dict[str, float]] = {}
         for round_no in range(args.rounds):
             for name, (url, bearer) in targets.items():
-                result = wrk(url, args.seconds, args.connections, bearer)
+                result = measured(pids, url, args.seconds, args.connections, bearer)
                 if result["non2xx"] or result["socket_errors"]:
                     print(f"  {name}: {result['non2xx']} non-2xx responses, socket errors {result['socket_errors']!r}")
                 print(f"  round {round_no + 1} {name:<8} {result['rps']:8.0f} req/s   p50 {result['p50']:6.2f} ms   "
-                      f"p99 {result['p99']:6.2f} ms", flush=True)
+                      f"p99 {result['p99']:6.2f} ms   CPU µs/request: {cpu_line(result)}", flush=True)
                 if name not in best or result["rps"] > best[name]["rps"]:
                     best[name] = result
     finally:
@@ -144,10 +176,14 @@ def main() -> None:
 
     print(f"\nmachine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"wrk -t1 -c{args.connections} -d{args.seconds}s, best of {args.rounds} rounds; "
-          f"gateway workers: {args.gateway_workers}")
+          f"gateway workers: {args.gateway_workers}; upstream served with --http {args.upstream_http}; "
+          f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after")
     for name, r in best.items():
         print(f"{name:<8} {r['rps']:8.0f} req/s ({r['rps'] / best['direct']['rps']:5.0%} of direct)   "
               f"p50 {r['p50']:6.2f} ms   p99 {r['p99']:6.2f} ms   p99 added {r['p99'] - best['direct']['p99']:6.2f} ms")
+        print(f"{'':<8} CPU µs per request: {cpu_line(r)}")
+    print("CPU per request is utime+stime of each process from /proc over the round ÷ its requests (wrk: its own "
+          "run); with other work on the machine it moves far less than the rates. The ratio is of the best rounds.")
 
 
 if __name__ == "__main__":

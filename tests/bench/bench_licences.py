@@ -20,10 +20,15 @@ with ES256 and with SM2 (国密, SM2-with-SM3 on Tongsuo) side by side.
    inspector's phone on /app/verify is (``--as inspector`` sends that user's token instead); the gateway's
    per-address limit for anonymous callers is raised for the run by configuration (``GATEWAY_RATE_LIMITS``).
    Beside each rate, the CPU each request cost svc-licences, the gateway and the PostgreSQL backends of
-   their databases (from /proc): on a machine other work shares, a steadier measure than the rate.
+   their databases (from /proc): on a machine other work shares, a steadier measure than the rate. Each
+   process's CPU with no request at all is measured for 3 s before each run and also shown subtracted
+   ("less idle work"): at a low rate (a loaded machine) the background jobs' share per request grows.
 
 Needs ``wrk`` (``apt-get install wrk``).
-Usage: python tests/bench/bench_licences.py [--presentations 20000] [--seconds 10] [--licences 200] [--as USER]
+``--profile``: py-spy samples svc-licences' and the gateway's processes during each wrk run (raw
+collapsed stacks, their paths printed; their own time per function: ``--top``).
+
+Usage: python tests/bench/bench_licences.py [--presentations 20000] [--seconds 10] [--licences 200] [--as USER] [--profile]
 """
 from __future__ import annotations
 
@@ -40,6 +45,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -53,7 +59,9 @@ from bench_prequal import cpu_seconds  # noqa: E402
 
 from support import fresh_suite  # noqa: E402
 
-PREFIX = "lvrong_bench_lic"
+# Its own databases on the shared server (BENCH_LICENCES_PREFIX: two runs side by side must not share them).
+PREFIX = os.environ.get("BENCH_LICENCES_PREFIX", "lvrong_bench_lic")
+IDLE_SECONDS = 3.0
 WRK_SCRIPT = """
 local bodies = {}
 for line in io.lines("%s") do bodies[#bodies + 1] = line end
@@ -201,16 +209,50 @@ async def backend_cpu(database_url: str, databases: list[str]) -> dict[int, floa
     return {pid: cpu_seconds(pid) for pid in pids}
 
 
+def profiled(processes: dict[str, int], seconds: int, out: Path | None) -> list[subprocess.Popen[bytes]]:
+    """py-spy sampling each process (and its uvicorn workers) for ``seconds``, when ``out`` is given."""
+    if out is None:
+        return []
+    spy = Path(sys.executable).with_name("py-spy")
+    return [subprocess.Popen([str(spy), "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--duration",
+                              str(seconds), "--rate", "250", "--format", "raw", "--output", f"{out}-{name}.raw"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, pid in processes.items()]
+
+
+def top(raw: Path, n: int = 25) -> list[tuple[float, str]]:
+    """The functions with most own time in a py-spy raw profile: (share of samples, function)."""
+    own: Counter[str] = Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        own[stack.rsplit(";", 1)[-1]] += int(count)
+    total = sum(own.values()) or 1
+    return [(count / total, frame) for frame, count in own.most_common(n)]
+
+
 def measured(env: dict[str, str], processes: dict[str, int], run: Callable[[], dict[str, float]],
-             seconds: int) -> dict[str, float]:
+             seconds: int, profile: Path | None = None) -> dict[str, float]:
     """``run`` (a wrk run of ``seconds``) and the CPU milliseconds per request each process spent meanwhile."""
     databases = [f"{PREFIX}_licences", f"{PREFIX}_gateway"]
+    # What each process spends with no request at all (relays, consumers, rate-limit sync, ...), per second:
+    # subtracted below, so that runs at different rates (a loaded machine) compare by what a request costs.
+    idle_from = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    idle_started = time.monotonic()
+    time.sleep(IDLE_SECONDS)
+    idle = {name: (cpu_seconds(pid) - idle_from[name]) / (time.monotonic() - idle_started)
+            for name, pid in processes.items()}
     before = {name: cpu_seconds(pid) for name, pid in processes.items()}
     backends = asyncio.run(backend_cpu(env["DATABASE_URL"], databases))
+    spies = profiled(processes, max(1, seconds - 2), profile)
+    started = time.monotonic()
     result = run()
+    elapsed = time.monotonic() - started
+    for spy in spies:
+        spy.wait()
     requests = result["rps"] * seconds
     for name, pid in processes.items():
         result[f"cpu_{name}"] = (cpu_seconds(pid) - before[name]) * 1000 / requests
+        result[f"net_{name}"] = result[f"cpu_{name}"] - idle[name] * elapsed * 1000 / requests
+        result[f"idle_{name}"] = idle[name] * 1000
     after = asyncio.run(backend_cpu(env["DATABASE_URL"], databases))
     result["cpu_postgres"] = sum(t - backends.get(pid, 0.0) for pid, t in after.items()) * 1000 / requests
     return result
@@ -257,10 +299,18 @@ def through_gateway(args: argparse.Namespace) -> dict[str, dict[str, float]]:
             wrk(gateway, 2, script(f"warmup-{algorithm}", algorithm, 1000))
         processes = {"licences": suite.processes["licences"].pid, "gateway": suite.processes["gateway"].pid}
         bare = "bare GET /healthz (svc-licences direct)"
-        results[bare] = measured(env, processes, partial(wrk, f"{direct}/healthz", args.seconds, None), args.seconds)
+        results[bare] = measured(env, processes, partial(wrk, f"{direct}/healthz", args.seconds, None), args.seconds,
+                                 work / "profile-healthz" if args.profile else None)
         for i, (name, url, algorithm) in enumerate(runs):
             lua = script(f"run{i}", algorithm, per_target)
-            results[name] = measured(env, processes, partial(wrk, url, args.seconds, lua), args.seconds)
+            results[name] = measured(env, processes, partial(wrk, url, args.seconds, lua), args.seconds,
+                                     work / f"profile-run{i}" if args.profile else None)
+        if args.profile:
+            print(f"py-spy profiles (raw collapsed stacks): {work}/profile-*.raw")
+            for raw in sorted(work.glob("profile-*.raw")):
+                print(f"  {raw.name}, own time:")
+                for share, frame in top(raw, args.top):
+                    print(f"    {share:6.1%} {frame}")
     return results
 
 
@@ -272,8 +322,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="pairs of ES256/SM2 runs, in alternating order")
     parser.add_argument("--skip-gateway", action="store_true")
     parser.add_argument("--as", dest="caller", default="", help="a demo user whose token the requests carry")
+    parser.add_argument("--profile", action="store_true", help="py-spy svc-licences and the gateway during each run")
+    parser.add_argument("--top", type=int, default=25, help="functions shown per profile")
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    load_before = os.getloadavg()[0]
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"load average {load_before:.1f}")
     alone = primitives(2000)
     print("signatures alone, one core (CPU time): " + ", ".join(
         f"{alg} sign {alone[f'{alg}_sign']:,.0f}/s verify {alone[f'{alg}_verify']:,.0f}/s" for alg in ("ES256", "SM2"))
@@ -294,12 +348,17 @@ def main() -> int:
         print(f"{name:<52} {r['rps']:8.0f} req/s   p50 {r['p50']:6.2f} ms   p99 {r['p99']:6.2f} ms   "
               f"{r['rps'] / bare:5.0%} of bare{extra}")
         print(f"{'':<52} CPU per request: svc-licences {r['cpu_licences']:.2f} ms, gateway {r['cpu_gateway']:.2f} ms, "
-              f"PostgreSQL {r['cpu_postgres']:.2f} ms")
+              f"PostgreSQL {r['cpu_postgres']:.2f} ms = {r['cpu_licences'] + r['cpu_gateway'] + r['cpu_postgres']:.2f} ms")
+        print(f"{'':<52} less idle work: svc-licences {r['net_licences']:.2f} ms, gateway {r['net_gateway']:.2f} ms "
+              f"(idle: {r['idle_licences']:.0f} and {r['idle_gateway']:.0f} ms of CPU per second)")
     for where in ("through the gateway", "straight to svc-licences"):
         rates = {alg: [r["rps"] for name, r in results.items() if where in name and name.split(", ")[1].startswith(alg)]
                  for alg in ("ES256", "SM2")}
         print(f"SM2 / ES256 {where}: best {max(rates['SM2']) / max(rates['ES256']):.2f}, "
               f"mean {sum(rates['SM2']) / sum(rates['ES256']):.2f} (target ≥ 0.8)")
+    print(f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end. CPU per request is utime+stime "
+          "of each process (and its workers) from /proc over the run ÷ its requests: with other work on the machine it "
+          "moves far less than the rates.")
     return 0
 
 

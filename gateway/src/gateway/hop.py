@@ -142,23 +142,30 @@ class HopConnection(asyncio.Protocol):
 
     # the exchange
     async def send(self, head: bytes, body: AsyncIterator[bytes] | None, chunked: bool) -> None:
+        """Write the request: the head goes out with the body's first piece (all of a small body), so a
+        request that arrived in one segment leaves in one, and the service reads it in one read."""
         assert self.transport is not None
         if self.closed:
             raise UpstreamClosed("upstream closed the connection", before_response=True)
-        self.transport.write(head)
         if body is None:
+            self.transport.write(head)
             return
+        unsent: bytes | None = head
         async for chunk in body:
             if self.closed:
                 break
-            if chunked:
-                self.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
-            else:
-                self.transport.write(chunk)
+            piece = b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk
+            if unsent is not None:
+                piece, unsent = unsent + piece, None
+            self.transport.write(piece)
             if not self._can_write.is_set():
                 await self._can_write.wait()
-        if chunked and not self.closed:
-            self.transport.write(b"0\r\n\r\n")
+        if self.closed:
+            return
+        if chunked:
+            self.transport.write((unsent or b"") + b"0\r\n\r\n")
+        elif unsent is not None:
+            self.transport.write(unsent)  # an empty body
 
     async def response_head(self) -> ResponseHead:
         return await self._head

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -9,9 +10,8 @@ from typing import Annotated, Any
 import asyncpg
 import orjson
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import MetaData, event, exc, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -84,17 +84,43 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def _closed_connections_replaced(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-    """A pooled connection the server closed (restart, failover, a terminated backend) is replaced at
-    checkout, as ``pool_pre_ping`` would, but without its round trips: asyncpg learns of the closed socket
-    as soon as the event loop reads it, so asking the driver costs nothing. ``pool_pre_ping`` sent three
-    statements (BEGIN, ``;``, ROLLBACK) before every transaction — about a third of a submission's
-    statements and of PostgreSQL's CPU for it. A connection that breaks without the server closing it
-    (a network partition) fails at its first statement instead of at the ping; SQLAlchemy then
-    invalidates the pool, and ``kit.availability`` and the 503 handler treat the error as the database
-    being away, as they did for a failed ping."""
+# A connection given back this recently, and not closed by the server, is taken to be alive without a
+# ping (HikariCP's "alive bypass window" is 500 ms too): under load every checkout would otherwise cost a
+# round trip. A connection that died within the window without the server closing it (a network
+# partition) fails its first statement, which invalidates the pool as a failed ping does.
+ALIVE_WITHOUT_PING_SECONDS = 0.5
+
+
+def _mark_fresh(dbapi_connection: Any, record: Any) -> None:
+    record.info["returned_at"] = time.monotonic()  # just made: alive
+
+
+def _mark_returned(dbapi_connection: Any, record: Any) -> None:
+    record.info["returned_at"] = time.monotonic()
+
+
+def _alive_on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """A pooled connection is alive before it is handed out (what ``pool_pre_ping`` does, after a
+    database restart, a failover or a terminated backend), at the least cost:
+
+    * one the server closed is replaced for nothing: asyncpg learns of the closed socket as soon as the
+      event loop reads it, so asking the driver costs no round trip;
+    * one idle for over ``ALIVE_WITHOUT_PING_SECONDS`` is pinged with ``SELECT 1`` as a simple query
+      outside a transaction (one round trip, nothing prepared, so a transaction-mode pooler is fine
+      too); if that fails, every pooled connection is dropped.
+
+    SQLAlchemy's own asyncpg ping is three round trips (BEGIN, ``;`` prepared, ROLLBACK) on every
+    checkout: before every request's and every batch's statements — about a third of a submission's
+    statements, and 6% of svc-licences' CPU per verification (tests/bench/RESULTS.md, issue 18).
+    """
     if dbapi_connection.driver_connection.is_closed():
-        raise DisconnectionError("the server closed this connection")
+        raise exc.DisconnectionError("the server closed this connection")
+    if time.monotonic() - record.info.get("returned_at", float("-inf")) < ALIVE_WITHOUT_PING_SECONDS:
+        return
+    try:
+        dbapi_connection.run_async(lambda connection: connection.execute("SELECT 1"))
+    except Exception as e:
+        raise exc.InvalidatePoolError(f"pooled connection is gone: {type(e).__name__}") from e
 
 
 class Database:
@@ -104,6 +130,7 @@ class Database:
         # No overflow: overflow connections are closed on return, and under a burst reconnecting
         # (TLS negotiation, backend start-up) cost more CPU than waiting for a pooled connection.
         self.engine: AsyncEngine = create_async_engine(
+            # Liveness checked at checkout by ``_alive_on_checkout`` (no round trip under load), not ``pool_pre_ping``.
             bare, pool_size=pool_size, max_overflow=0, pool_timeout=15, pool_recycle=1800, echo=echo,
             # Prepared statements kept per connection: 100 (the default) was too few once batched inserts
             # (one text per number of rows) joined a service's fixed statements, which were then evicted and
@@ -111,7 +138,9 @@ class Database:
             connect_args={"timeout": 5, "command_timeout": 30, "prepared_statement_cache_size": 1000, **tls},
             json_serializer=json_text, json_deserializer=orjson.loads,
         )
-        event.listen(self.engine.sync_engine, "checkout", _closed_connections_replaced)
+        event.listen(self.engine.sync_engine, "connect", _mark_fresh)
+        event.listen(self.engine.sync_engine, "checkin", _mark_returned)
+        event.listen(self.engine.sync_engine, "checkout", _alive_on_checkout)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager

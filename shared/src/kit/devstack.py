@@ -253,8 +253,8 @@ def service_command(name: str, port: int, host: str = "127.0.0.1", workers: int 
     of it behind one port, which every service supports (shared consumers, SKIP LOCKED relay, one
     scheduler tick across replicas)."""
     module = "gateway.app" if name == "gateway" else f"{name}.app"
-    # The gateway writes each answer's head and body in one piece (gateway.serving); the services use uvicorn's own.
-    http = "gateway.serving:CoalescingHttpToolsProtocol" if name == "gateway" else "httptools"
+    # Every process writes each answer's head and body in one piece (kit.serving).
+    http = "kit.serving:CoalescingHttpToolsProtocol"
     command = [sys.executable, "-m", "uvicorn", f"{module}:create_app", "--factory", "--host", host, "--port", str(port),
                "--loop", "uvloop", "--http", http, "--no-access-log", "--timeout-graceful-shutdown", "5",
                # The gateway decides whom to believe about the client's address (GATEWAY_TRUSTED_PROXIES);

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import String, Table, any_, bindparam, insert, select, update
+from sqlalchemy import DateTime, String, Table, Text, any_, bindparam, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -49,9 +49,24 @@ _LOCK_AND_READ = (VISIBLE.add_columns(presentations.c.cti, presentations.c.verif
                   .join_from(presentations, licences, presentations.c.licence_id == licences.c.id)
                   .where(presentations.c.cti == any_(bindparam("ctis", type_=ARRAY(String))))
                   .order_by(presentations.c.cti).with_for_update(of=presentations))
-_MARK = (update(presentations).where(presentations.c.cti == bindparam("b_cti"))
-         .values(verified_at=bindparam("b_at"), verified_by=bindparam("b_who")))
+# A batch's writes in one statement, one round trip: its fresh presentations marked (a data-modifying
+# CTE) and every check recorded, each from arrays unnested (one text for any batch size, prepared once).
+_MARKS = func.unnest(bindparam("m_ctis", type_=ARRAY(String)), bindparam("m_ats", type_=ARRAY(DateTime(timezone=True))),
+                     bindparam("m_whos", type_=ARRAY(String))).table_valued("cti", "at", "who").render_derived()
+_MARKED = (update(presentations).where(presentations.c.cti == _MARKS.c.cti)
+           .values(verified_at=_MARKS.c.at, verified_by=_MARKS.c.who)).cte("marked")
+_RECORDS = func.unnest(
+    bindparam("r_ids", type_=ARRAY(String)), bindparam("r_licences", type_=ARRAY(String)),
+    bindparam("r_results", type_=ARRAY(String)), bindparam("r_reasons", type_=ARRAY(Text)),
+    bindparam("r_verifiers", type_=ARRAY(String)), bindparam("r_ats", type_=ARRAY(DateTime(timezone=True))),
+).table_valued("id", "licence_id", "result", "reason", "verifier", "at").render_derived()
+_MARK_AND_RECORD = insert(verifications).from_select(
+    ["id", "licence_id", "kind", "result", "reason", "verifier", "at"],
+    select(_RECORDS.c.id, _RECORDS.c.licence_id, literal("presentation", String), _RECORDS.c.result,
+           _RECORDS.c.reason, _RECORDS.c.verifier, _RECORDS.c.at)).add_cte(_MARKED)
 RECORD = insert(verifications)
+_RECORD_COLUMNS = (("r_ids", "id"), ("r_licences", "licence_id"), ("r_results", "result"), ("r_reasons", "reason"),
+                   ("r_verifiers", "verifier"), ("r_ats", "at"))
 
 
 def record_row(kind: str, result: str, licence: Any, verifier: str, at: datetime) -> dict[str, Any]:
@@ -119,7 +134,10 @@ class PresentationChecks:
         async with connection.begin():
             rows = {row.cti: row for row in await connection.execute(
                 _LOCK_AND_READ, {"ctis": sorted({c.claims.cti for c in batch})})}
-            marks, records, outcomes = [], [], []
+            marks: dict[str, list[Any]] = {"m_ctis": [], "m_ats": [], "m_whos": []}
+            records: dict[str, list[Any]] = {"r_ids": [], "r_licences": [], "r_results": [], "r_reasons": [],
+                                             "r_verifiers": [], "r_ats": []}
+            outcomes = []
             marked: set[str] = set()
             for check in batch:
                 row = rows.get(check.claims.cti)
@@ -128,12 +146,14 @@ class PresentationChecks:
                 fresh = row is not None and row.verified_at is None and check.claims.cti not in marked
                 if fresh:
                     marked.add(check.claims.cti)
-                    marks.append({"b_cti": check.claims.cti, "b_at": check.at, "b_who": check.verifier})
+                    marks["m_ctis"].append(check.claims.cti)
+                    marks["m_ats"].append(check.at)
+                    marks["m_whos"].append(check.verifier)
                 result = self.decide(check.claims, fresh, row, check.at)
-                records.append(record_row("presentation", result, row, check.verifier, check.at))
+                record = record_row("presentation", result, row, check.verifier, check.at)
+                for key, column in _RECORD_COLUMNS:
+                    records[key].append(record[column])
                 outcomes.append((result, row))
-            if marks:
-                await connection.execute(_MARK, marks)
-            await connection.execute(RECORD, records)
+            await connection.execute(_MARK_AND_RECORD, marks | records)
         log.info("presentations_checked", checks=len(batch), results=dict(Counter(result for result, _ in outcomes)))
         return outcomes

@@ -1,14 +1,11 @@
-"""How the gateway is served and routed, below the HTTP exchanges the other gateway tests make:
-uvicorn's writes coalesced per step of the event loop, and the routing table's prefix matching."""
+"""How every process is served (``kit.serving``): uvicorn's writes coalesced per step of the event loop,
+so an answer's head and body reach the socket in one write."""
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-import pytest
-
-from gateway.routes import Route, RoutingTable
-from gateway.serving import CoalescedWrites
+from kit.serving import HOLD_AT_MOST, CoalescedWrites
 from support import until
 
 
@@ -76,23 +73,13 @@ async def test_everything_else_is_the_sockets_own() -> None:
     assert not transport.is_closing()
 
 
-TABLE = RoutingTable((Route("/v1/verifications", "licences", public=True), Route("/v1/verifications/data", "licences"),
-                      Route("/v1/matters", "matters")))
-
-
-@pytest.mark.parametrize(("path", "prefix"), [
-    ("/v1/matters", "/v1/matters"),
-    ("/v1/matters/", "/v1/matters"),
-    ("/v1/matters/LR-XK-001/guide", "/v1/matters"),
-    ("/v1/mattersX", None),  # a prefix ends where a segment does
-    ("/v1/verifications/data", "/v1/verifications/data"),  # the longest prefix wins
-    ("/v1/verifications/data/h-1", "/v1/verifications/data"),
-    ("/v1/verifications/database", "/v1/verifications"),
-    ("/v1/verifications", "/v1/verifications"),
-    ("/v1", None),
-    ("/", None),
-    ("/app/index.html", None),
-])
-def test_a_path_goes_to_the_route_of_its_longest_prefix_ending_at_a_segment(path: str, prefix: str | None) -> None:
-    route = TABLE.match(path)
-    assert (route.prefix if route else None) == prefix
+async def test_a_large_body_goes_to_the_socket_at_once_so_flow_control_sees_it() -> None:
+    transport, socket = coalesced()
+    transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 70000\r\n\r\n")
+    assert socket.writes == []
+    transport.write(b"x" * (HOLD_AT_MOST - 1))
+    assert len(socket.writes) == 1 and len(socket.writes[0]) > HOLD_AT_MOST  # head and body together, now
+    assert transport.get_write_buffer_size() == 0
+    transport.write(b"tail")
+    await until(lambda: len(socket.writes) == 2, "the small rest flushed at the end of the step")
+    assert socket.writes[1] == b"tail"

@@ -1,14 +1,18 @@
-"""uvicorn's httptools protocol, writing each response in one piece rather than head and body apart.
+"""How every process of the platform is served: uvicorn's httptools protocol, writing each response in
+one piece rather than head and body apart.
 
 uvicorn writes the response head to the socket as soon as the app sends ``http.response.start`` and
 the body with the next message: two ``send()`` system calls and two TCP segments per small answer,
-so the client wakes up twice to read one response. The gateway sends head and body of a buffered
-upstream answer in the same step, so holding what is written until the end of that step
-(``loop.call_soon``) costs no waiting and puts head and body in one segment, as nginx does with
-``writev``. Measured: tests/bench/RESULTS.md (issue 18).
+so the client wakes up twice to read one response (and the gateway, reading a service's answer,
+twice per request). An app sends head and body of a buffered answer in the same step of the event
+loop, so holding what is written until the end of that step (``loop.call_soon``) costs no waiting
+and puts head and body in one segment, as nginx does with ``writev``. Streamed answers (event
+streams, downloads) leave piece by piece as before: each step's writes go out when the step ends.
+Measured: tests/bench/RESULTS.md (issue 18).
 
-Served with ``uvicorn --http gateway.serving:CoalescingHttpToolsProtocol`` (``kit.devstack``, the
-Dockerfile); everything else is uvicorn's own protocol, unchanged.
+Served with ``uvicorn --http kit.serving:CoalescingHttpToolsProtocol`` (``kit.devstack``, the
+Dockerfile), the gateway and every service alike; everything else is uvicorn's own protocol, unchanged.
+Subclasses uvicorn internals: check it on every uvicorn upgrade (tests/kit/test_serving.py).
 """
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+# Held writes beyond this many bytes go to the socket at once: coalescing is for small answers.
+HOLD_AT_MOST = 64 * 1024
 
 
 class CoalescedWrites:
@@ -29,6 +36,7 @@ class CoalescedWrites:
         self._transport = transport
         self._loop = loop
         self._held: list[bytes] = []
+        self._held_bytes = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
@@ -36,17 +44,22 @@ class CoalescedWrites:
         if not self._held:
             self._loop.call_soon(self._flush)
         self._held.append(bytes(data))
+        self._held_bytes += len(data)
+        if self._held_bytes >= HOLD_AT_MOST:
+            # A large body written in one step (a download) goes to the socket now, so the transport's
+            # flow control (pause_writing, and uvicorn's drain) acts on it as without the wrapper.
+            self._flush()
 
     def _flush(self) -> None:
         if not self._held:
             return
         data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
-        self._held = []
+        self._held, self._held_bytes = [], 0
         if not self._transport.is_closing():
             self._transport.write(data)
 
     def get_write_buffer_size(self) -> int:
-        return sum(map(len, self._held)) + self._transport.get_write_buffer_size()
+        return self._held_bytes + self._transport.get_write_buffer_size()
 
     def close(self) -> None:
         self._flush()

@@ -1,0 +1,58 @@
+"""The gateway's hop to a service, below the HTTP exchanges of the other gateway tests: how a request is
+written to the service's connection."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from gateway.hop import HopConnection
+
+HEAD = b"POST /v1/verifications HTTP/1.1\r\nhost: licences\r\ncontent-length: 7\r\n\r\n"
+
+
+class RecordingTransport:
+    """What reached the socket, write by write."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+
+async def body(*pieces: bytes) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece
+
+
+def connection() -> tuple[HopConnection, RecordingTransport]:
+    hop, socket = HopConnection(asyncio.get_running_loop()), RecordingTransport()
+    hop.connection_made(socket)  # type: ignore[arg-type]
+    return hop, socket
+
+
+async def test_a_small_body_leaves_with_the_head_in_one_write() -> None:
+    hop, socket = connection()
+    await hop.send(HEAD, body(b'{"a":1}'), chunked=False)
+    assert socket.writes == [HEAD + b'{"a":1}']
+
+
+async def test_a_body_in_pieces_leaves_its_first_piece_with_the_head_and_the_rest_as_it_comes() -> None:
+    hop, socket = connection()
+    await hop.send(HEAD, body(b"abc", b"defg"), chunked=False)
+    assert socket.writes == [HEAD + b"abc", b"defg"]
+
+
+async def test_a_chunked_body_is_framed_and_ended() -> None:
+    hop, socket = connection()
+    await hop.send(HEAD, body(b"abc"), chunked=True)
+    assert b"".join(socket.writes) == HEAD + b"3\r\nabc\r\n0\r\n\r\n"
+    hop, socket = connection()
+    await hop.send(HEAD, body(), chunked=True)  # no piece at all
+    assert socket.writes == [HEAD + b"0\r\n\r\n"]
+
+
+async def test_a_request_without_a_body_is_its_head() -> None:
+    hop, socket = connection()
+    await hop.send(HEAD, None, chunked=False)
+    assert socket.writes == [HEAD]
