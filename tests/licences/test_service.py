@@ -37,13 +37,23 @@ from licences.models import (
     KnownApplication,
     Licence,
     LicenceStatusChange,
+    LicenceVersion,
     Presentation,
     Recognition,
     StatusList,
     Verification,
 )
 from licences.schemas import TrustedIssuerCreate, VersionCreate
-from licences.service import catalogue, issuance, recognition, reminders, sm2docs, status, verification
+from licences.service import (
+    catalogue,
+    issuance,
+    recognition,
+    reminders,
+    sm2backfill,
+    sm2docs,
+    status,
+    verification,
+)
 from licences.service.checks import PresentationChecks
 from licences.service.credentials import (
     PresentationClaims,
@@ -524,3 +534,65 @@ async def test_a_partners_sm2_document_is_recognised_like_an_es256_one(database:
     assert ours is not None
     payload = {k: listed[k] for k in ("iss", "iat", "exp", "issuers", "sm2_keys")}
     sm2.verify(ours.public_key, base64.b64decode(listed["sm2_signature"]["signature"]), rfc8785.dumps(payload))
+
+
+async def test_versions_issued_before_sm2_get_their_document_once_with_two_replicas(
+        database: Database, issuer: Issuer) -> None:
+    """A licence of two versions stored as before migration 0004 (no SM2 document anywhere) gets one per
+    version from the backfill, two replicas running it at once; the documents are what a new version's is
+    and verify online; a licence someone holds locked is left for the next run; a second run changes nothing."""
+    old = await licence(database, issuer)
+    async with database.transaction() as session:
+        row = await session.get(Licence, old.id)
+        assert row is not None
+        await issuance.new_version(session, issuer, row, kind="change", actor="test", reason="变更",
+                                   data_changes={"disposal_site": "黎明"}, valid_until=None)
+    held = await licence(database, issuer)
+    async with database.transaction() as session:
+        for table in (Licence, LicenceVersion):
+            key = Licence.id if table is Licence else LicenceVersion.licence_id
+            await session.execute(update(table).where(key.in_((old.id, held.id))).values(sm2_document=None))
+    async with database.session() as session:
+        assert await sm2backfill.missing(session) == 2
+
+    async def documents(licence_id: str) -> tuple[str | None, dict[int, str | None]]:
+        async with database.session() as session:
+            current = await session.scalar(select(Licence.sm2_document).where(Licence.id == licence_id))
+            rows = (await session.execute(select(LicenceVersion.version, LicenceVersion.sm2_document)
+                                          .where(LicenceVersion.licence_id == licence_id))).all()
+        return current, {version: document for version, document in rows}
+
+    # Someone holds `held` (e.g. a status change): both replicas skip it and sign `old`'s documents once.
+    async with database.transaction() as holder:
+        await holder.execute(select(Licence.id).where(Licence.id == held.id).with_for_update())
+        signed = await asyncio.gather(sm2backfill.sign_missing(database, issuer, 1),
+                                      sm2backfill.sign_missing(database, issuer, 1))
+        assert await documents(held.id) == (None, {1: None})
+    assert sorted(signed) == [0, 2]  # the current one (licence and version 2 share it) and version 1
+    current, versions = await documents(old.id)
+    assert current is not None and versions[2] == current and versions[1] is not None
+    first, second = json.loads(versions[1] or ""), json.loads(current)
+    assert (first["licence"]["version"], first["licence"]["data"]) == (1, {"disposal_site": "老港"})
+    assert (second["licence"]["version"], second["licence"]["data"]) == (2, {"disposal_site": "黎明"})
+    # The same document a new version gets: same fields, same canonical form, the published key (gmalg).
+    async with database.session() as session:
+        fresh = await session.get(Licence, old.id)
+        assert fresh is not None
+        assert second["licence"] == json.loads(issuance.sign_sm2(issuer, fresh))["licence"]
+    published = {k["kid"]: k for k in issuer.sm2_keys()["keys"]}[second["kid"]]
+    raw = sm2.raw_signature(base64.b64decode(second["signature"]))
+    assert GmalgSM2(pk=bytes.fromhex(published["public_key"]), uid=published["signer_id"].encode()).verify(
+        rfc8785.dumps({k: v for k, v in second.items() if k != "signature"}), raw[:32], raw[32:])
+    checks = verification.new_presentation_checks(issuer.settings)
+    answers = [await verification.verify(database, issuer, checks, ANYONE, presentation=None, credential=None,
+                                         sm2_document=doc) for doc in (second, first)]
+    assert [(a["result"], a.get("reason")) for a in answers] == [("valid", None), ("invalid", "superseded")]
+    # Released, the next run takes `held`; after it nothing is missing and a further run changes nothing.
+    assert await sm2backfill.sign_missing(database, issuer, 50) == 1
+    held_current, held_versions = await documents(held.id)
+    assert held_current is not None and held_versions == {1: held_current}
+    before = {i: await documents(i) for i in (old.id, held.id)}
+    async with database.session() as session:
+        assert await sm2backfill.missing(session) == 0
+    assert await sm2backfill.sign_missing(database, issuer, 50) == 0
+    assert {i: await documents(i) for i in (old.id, held.id)} == before

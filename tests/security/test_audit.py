@@ -19,8 +19,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from kit.audit import (
+    ED25519,
     HMAC_SHA256,
     HMAC_SM3,
+    SM2,
     AuditKeyError,
     AuditKeys,
     AuditSettings,
@@ -30,8 +32,9 @@ from kit.audit import (
     record_audit,
     verify_chain,
 )
-from kit.audit_anchor import AnchorStore, anchor_once, verify_service
+from kit.audit_anchor import AnchorStore, Checkpoint, anchor_once, checkpoint_payload, verify_service
 from kit.auth import Principal, SubjectKind
+from kit.gm import sm2
 from kit.migrations import upgrade
 from support import drop_databases, scratch_service_database
 
@@ -460,6 +463,116 @@ async def test_a_history_that_switched_chain_functions_verifies_link_by_link(anc
     async with database.session() as session:
         broken = await verify_chain(session, AuditKeys.from_settings(settings))
     assert (broken.first_broken.position, broken.first_broken.reason, broken.entries) == (4, "altered", 3)
+
+
+def _sm2_anchor_key(directory: Path, kid: str, *, public_only: bool = False) -> sm2.PrivateKey:
+    """An SM2 anchor key file as ops make it (PKCS#8 PEM; or only its public SPKI PEM, as auditors keep it)."""
+    key = sm2.generate_private_key()
+    if public_only:
+        (directory / f"{kid}.pub.pem").write_text(sm2.public_pem(key.public_key()))
+    else:
+        (directory / f"{kid}.pem").write_bytes(sm2.private_pem(key))
+    return key
+
+
+def _checkpoint_verifies_with_gmalg(checkpoint: Checkpoint, key: sm2.PrivateKey) -> bool:
+    """A second, independent SM2 implementation (gmalg) and only the public key verify the checkpoint."""
+    from gmalg import SM2 as GmalgSM2
+
+    payload = checkpoint_payload(checkpoint.service, checkpoint.position, checkpoint.head, checkpoint.anchored_at,
+                                 checkpoint.previous_signature, checkpoint.key_id)
+    raw = sm2.raw_signature(base64.urlsafe_b64decode(checkpoint.signature + "=" * (-len(checkpoint.signature) % 4)))
+    return bool(GmalgSM2(pk=sm2.public_point(key.public_key()), uid=sm2.DEFAULT_SIGNER_ID).verify(
+        payload, raw[:32], raw[32:]))
+
+
+async def test_sm2_checkpoints_verify_and_tampering_is_found(anchored, monkeypatch, tmp_path: Path) -> None:
+    database, store, _ = anchored
+    settings = _key_dirs(tmp_path, ["k1"])
+    (tmp_path / "anchor" / "a-1.pem").unlink()
+    key = _sm2_anchor_key(tmp_path / "anchor", "gm-1")
+    keys = AuditKeys.from_settings(settings)
+    assert (keys.active_anchor, keys.anchor_algorithm("gm-1")) == ("gm-1", SM2)
+    monkeypatch.setattr("kit.audit.audit_keys", lambda: keys)
+    await append(database, 3)
+    assert await anchor(database, store, keys) == 1
+    await append(database, 1)
+    assert await anchor(database, store, keys) == 1
+    result = await verified(database, store, keys)
+    assert result.valid and result.checkpoints == result.chain.checkpoints_matched == 2, result.summary()
+    checkpoints = await store.checkpoints("matters")
+    assert {c.key_id for c in checkpoints} == {"gm-1"}
+    assert all(_checkpoint_verifies_with_gmalg(c, key) for c in checkpoints)
+    # An auditor outside with the public key only verifies them too.
+    (tmp_path / "anchor" / "gm-1.pem").unlink()
+    (tmp_path / "anchor" / "gm-1.pub.pem").write_text(sm2.public_pem(key.public_key()))
+    outside = AuditKeys.from_settings(settings)
+    assert outside.active_anchor is None and (await verified(database, store, outside)).valid
+    # A checkpoint edited in SQL, or re-signed with another SM2 key under the same key id, is found.
+    forger = sm2.generate_private_key()
+    forged_payload = checkpoint_payload("matters", 9, checkpoints[1].head, checkpoints[1].anchored_at,
+                                        checkpoints[1].previous_signature, "gm-1")
+    forged = base64.urlsafe_b64encode(sm2.sign(forger, forged_payload)).decode().rstrip("=")
+    tampering = ((f"UPDATE audit_checkpoints SET position = 9, signature = '{forged}' WHERE id = {checkpoints[1].id}",
+                  checkpoints[1].id),
+                 (f"UPDATE audit_checkpoints SET head = '{'0' * 64}' WHERE id = {checkpoints[0].id}", checkpoints[0].id))
+    for sql, found_at in tampering:
+        async with store.database.transaction() as session:
+            await session.execute(text("ALTER TABLE audit_checkpoints DISABLE TRIGGER audit_checkpoints_no_change"))
+            await session.execute(text(sql))
+            await session.execute(text("ALTER TABLE audit_checkpoints ENABLE TRIGGER audit_checkpoints_no_change"))
+        result = await verified(database, store, outside)
+        assert not result.valid
+        assert (result.checkpoint_problem.checkpoint_id, result.checkpoint_problem.reason) == (found_at, "bad_signature")
+
+
+async def test_a_checkpoint_history_that_switched_from_ed25519_to_sm2_verifies(anchored, monkeypatch,
+                                                                               tmp_path: Path) -> None:
+    """Ed25519 checkpoints under a-1 (the default), then an SM2 key a-2 whose id sorts last signs the next
+    ones: each checkpoint verifies with its own key's algorithm, named by its key id."""
+    database, store, _ = anchored
+    settings = _key_dirs(tmp_path, ["k1"])
+    ed25519 = AuditKeys.from_settings(settings)
+    assert (ed25519.active_anchor, ed25519.anchor_algorithm("a-1")) == ("a-1", ED25519)
+    monkeypatch.setattr("kit.audit.audit_keys", lambda: ed25519)
+    for _ in range(2):
+        await append(database, 1)
+        await anchor(database, store, ed25519)
+    key = _sm2_anchor_key(tmp_path / "anchor", "a-2")
+    switched = AuditKeys.from_settings(settings)
+    assert (switched.active_anchor, switched.anchor_algorithm("a-2")) == ("a-2", SM2)
+    for _ in range(2):
+        await append(database, 1)
+        await anchor(database, store, switched)
+    checkpoints = await store.checkpoints("matters")
+    assert [c.key_id for c in checkpoints] == ["a-1", "a-1", "a-2", "a-2"]
+    assert _checkpoint_verifies_with_gmalg(checkpoints[2], key)
+    result = await verified(database, store, switched)
+    assert result.valid and result.checkpoints == result.chain.checkpoints_matched == 4, result.summary()
+    # The algorithm is the key's: an SM2 signature presented under the Ed25519 key id does not verify.
+    c = checkpoints[2]
+    payload = checkpoint_payload(c.service, c.position, c.head, c.anchored_at, c.previous_signature, "a-1")
+    resigned = base64.urlsafe_b64encode(sm2.sign(key, payload)).decode().rstrip("=")
+    assert not switched.signature_valid("a-1", resigned, payload)
+
+
+def test_a_required_anchor_algorithm_refuses_an_active_key_of_another(tmp_path: Path) -> None:
+    settings = _key_dirs(tmp_path, ["k1"]).model_copy(update={"anchor_required_algorithm": SM2})
+    with pytest.raises(AuditKeyError, match="AUDIT_ANCHOR_REQUIRED_ALGORITHM is SM2, but the active audit anchor "
+                                            "key 'a-1' is Ed25519"):
+        AuditKeys.from_settings(settings)
+    _sm2_anchor_key(tmp_path / "anchor", "a-2")
+    assert AuditKeys.from_settings(settings).active_anchor == "a-2"
+    with pytest.raises(ValueError, match="anchor_required_algorithm"):
+        AuditSettings(anchor_required_algorithm="ECDSA")
+    # A key of neither algorithm (a P-256 one) stops the process, naming the key id.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    (tmp_path / "anchor" / "p256.pem").write_bytes(ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    with pytest.raises(AuditKeyError, match="audit anchor key 'p256' must be an Ed25519 or an SM2 key"):
+        AuditKeys.from_settings(settings)
 
 
 async def test_the_verification_command_exits_non_zero_naming_the_first_bad_position(anchored) -> None:

@@ -30,7 +30,17 @@ cannot claim another function than its key's, and the key id it names is itself 
 function covers: the keyed entries' ``hash`` (the MAC over the entry's fields and the previous entry's
 hash — the only hash a keyed entry has; SM3 gives 32 bytes, the same 64 hex digits as SHA-256). It does
 not cover the plain SHA-256 of the entries written before the chain was keyed (history, refused after
-the switch), nor the checkpoints of ``kit.audit_anchor``, which are Ed25519 signatures.
+the switch), nor the checkpoints of ``kit.audit_anchor``, which are signatures under the anchor keys.
+
+The checkpoints' signature algorithm is the anchor key's, read from its PEM (``AUDIT_ANCHOR_KEY_DIR``,
+``<key id>.pem`` private, ``<key id>.pub.pem`` public): an Ed25519 key (the default; the development key)
+or an SM2 key (国密: SM2-with-SM3, GB/T 32918.2, DER ``SEQUENCE {r, s}`` per GB/T 35276, signer id
+``1234567812345678``; ``openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:SM2``). Unlike a chain key's
+random bytes a PEM says what it is, so no suffix is needed and a file cannot be misnamed into another
+algorithm. Switching the checkpoints to SM2 is a key rotation (an SM2 key whose id sorts last, or
+``AUDIT_ANCHOR_ACTIVE_KEY``); the verifier takes each checkpoint's algorithm from its ``key_id`` (which
+the signature covers), so a history that switched verifies. ``AUDIT_ANCHOR_REQUIRED_ALGORITHM=SM2``
+refuses to start with an active anchor key of another algorithm.
 Without a directory (a workstation, ``make run``, the tests) a development key is created once under
 ``AUDIT_DEV_KEY_DIR`` (default ``var/audit-keys``); the production profile (``LVRONG_PROFILE=production``)
 refuses development keys. Key material is never logged, only key ids.
@@ -63,10 +73,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, TypeAlias
 
 import structlog
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import APIRouter, Depends, Query, Request
@@ -81,6 +91,7 @@ from kit import messages
 from kit.auth import Principal, Role, needs_scope, require_roles
 from kit.db import SessionDep, platform_metadata
 from kit.errors import BadRequest, ServiceUnavailable
+from kit.gm import sm2
 from kit.gm.symmetric import hmac_sm3
 from kit.pagination import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
 
@@ -95,6 +106,12 @@ HMAC_SHA256 = "HMAC-SHA256"
 HMAC_SM3 = "HMAC-SM3"
 # The chain function of a chain key, by its file's suffix (the longer suffix first: "x.sm3.key" is key "x").
 CHAIN_KEY_SUFFIXES = ((".sm3.key", HMAC_SM3), (".key", HMAC_SHA256))
+# The checkpoints' signature algorithms (kit.audit_anchor): an anchor key's is its PEM's (an Ed25519 key, or an
+# EC key on sm2p256v1 for SM2-with-SM3, signer id 1234567812345678, DER signature).
+ED25519 = "Ed25519"
+SM2 = "SM2"
+AnchorPrivateKey: TypeAlias = Ed25519PrivateKey | sm2.PrivateKey
+AnchorPublicKey: TypeAlias = Ed25519PublicKey | sm2.PublicKey
 
 log = structlog.get_logger("kit.audit")
 
@@ -111,6 +128,9 @@ class AuditSettings(BaseSettings):
     chain_required_function: str | None = None
     anchor_key_dir: Path | None = None
     anchor_active_key: str | None = None
+    # When set (SM2 where 密评 asks for 国密), the active anchor key must be of this algorithm, or the audited
+    # services do not start.
+    anchor_required_algorithm: Literal["Ed25519", "SM2"] | None = None
     dev_key_dir: Path = Path("var/audit-keys")
     # libpq URL of the database the checkpoints go to; default: the gateway's database on DATABASE_URL's server.
     anchor_database_url: str | None = None
@@ -189,12 +209,12 @@ def _development_keys(directory: Path) -> tuple[Path, Path]:
 
 @dataclass(frozen=True)
 class AuditKeys:
-    """The chain keys (HMAC) and the anchor keys (Ed25519) of one process."""
+    """The chain keys (HMAC) and the anchor keys (Ed25519 or SM2) of one process."""
 
     chain: Mapping[str, bytes]
     active_chain: str
-    anchor_public: Mapping[str, Ed25519PublicKey]
-    anchor_private: Mapping[str, Ed25519PrivateKey]
+    anchor_public: Mapping[str, AnchorPublicKey]
+    anchor_private: Mapping[str, AnchorPrivateKey]
     active_anchor: str | None
     development: bool = False
     # Chain key id → chain function (HMAC_SHA256 when not named).
@@ -202,6 +222,11 @@ class AuditKeys:
 
     def chain_function(self, key_id: str) -> str:
         return self.chain_functions.get(key_id, HMAC_SHA256)
+
+    def anchor_algorithm(self, key_id: str) -> str | None:
+        """The signature algorithm of anchor key ``key_id`` (None: no such key)."""
+        key = self.anchor_public.get(key_id)
+        return None if key is None else ED25519 if isinstance(key, Ed25519PublicKey) else SM2
 
     def seal(self, entry: Entry) -> str:
         """The entry's hash: the MAC under the chain key its ``key_id`` names, with that key's function."""
@@ -224,11 +249,11 @@ class AuditKeys:
         chain, functions = _chain_keys(chain_dir)
         if not chain:
             raise AuditKeyError(f"no audit chain key (<key id>.key, or <key id>.sm3.key for HMAC-SM3) in {chain_dir}")
-        public: dict[str, Ed25519PublicKey] = {}
-        private: dict[str, Ed25519PrivateKey] = {}
+        public: dict[str, AnchorPublicKey] = {}
+        private: dict[str, AnchorPrivateKey] = {}
         for kid, path in _key_files(anchor_dir, (".pub.pem", ".pem")).items():
             key = _anchor_key(kid, path)
-            if isinstance(key, Ed25519PrivateKey):
+            if isinstance(key, Ed25519PrivateKey | sm2.PrivateKey):
                 private[kid] = key
                 public[kid] = key.public_key()
             else:
@@ -243,24 +268,38 @@ class AuditKeys:
         active_anchor = settings.anchor_active_key or (max(private) if private else None)
         if active_anchor is not None and active_anchor not in private:
             raise AuditKeyError(f"the active audit anchor key {active_anchor!r} has no private key in {anchor_dir}")
+        keys = cls(chain, active_chain, public, private, active_anchor, development, functions)
+        anchor_required = settings.anchor_required_algorithm
+        if anchor_required is not None and active_anchor is not None \
+                and keys.anchor_algorithm(active_anchor) != anchor_required:
+            raise AuditKeyError(f"AUDIT_ANCHOR_REQUIRED_ALGORITHM is {anchor_required}, but the active audit anchor key "
+                                f"{active_anchor!r} is {keys.anchor_algorithm(active_anchor)}")
         log.info("audit_chain_keys_loaded", key_ids=sorted(chain), active_key=active_chain,
-                 active_function=functions[active_chain])
-        return cls(chain, active_chain, public, private, active_anchor, development, functions)
+                 active_function=functions[active_chain], anchor_key=active_anchor,
+                 anchor_algorithm=keys.anchor_algorithm(active_anchor) if active_anchor else None)
+        return keys
 
     def sign(self, payload: bytes) -> tuple[str, str]:
         """(key id, signature) of ``payload`` under the active anchor key."""
         if self.active_anchor is None:
             raise AuditKeyError("no audit anchor private key: this process can verify checkpoints, not write them")
-        signature = self.anchor_private[self.active_anchor].sign(payload)
+        key = self.anchor_private[self.active_anchor]
+        signature = key.sign(payload) if isinstance(key, Ed25519PrivateKey) else sm2.sign(key, payload)
         return self.active_anchor, base64.urlsafe_b64encode(signature).decode().rstrip("=")
 
     def signature_valid(self, key_id: str, signature: str, payload: bytes) -> bool:
+        """Whether ``signature`` is anchor key ``key_id``'s over ``payload``, with that key's algorithm: the key
+        id (signed in the payload) decides, so a checkpoint cannot claim another algorithm."""
         key = self.anchor_public.get(key_id)
         if key is None:
             return False
         try:
-            key.verify(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)), payload)
-        except (InvalidSignature, ValueError):
+            raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+            if isinstance(key, Ed25519PublicKey):
+                key.verify(raw, payload)
+            else:
+                sm2.verify(key, raw, payload)
+        except (InvalidSignature, sm2.InvalidSignature, ValueError):
             return False
         return True
 
@@ -286,17 +325,25 @@ def _chain_key(kid: str, path: Path) -> bytes:
     return raw
 
 
-def _anchor_key(kid: str, path: Path) -> Ed25519PrivateKey | Ed25519PublicKey:
+def _anchor_key(kid: str, path: Path) -> AnchorPrivateKey | AnchorPublicKey:
+    """An anchor key file: its algorithm is its PEM's — Ed25519, or SM2 (an EC key on sm2p256v1, which
+    ``cryptography``'s OpenSSL does not load: Tongsuo does)."""
     data = path.read_bytes()
+    private = b"PRIVATE KEY" in data
     key: Any
     try:
-        key = serialization.load_pem_private_key(data, password=None) if b"PRIVATE KEY" in data \
+        key = serialization.load_pem_private_key(data, password=None) if private \
             else serialization.load_pem_public_key(data)
+    except UnsupportedAlgorithm:
+        key = None  # a curve it does not know: SM2's, or none of ours
     except ValueError:
         raise AuditKeyError(f"audit anchor key {kid!r} is not a PEM key") from None
-    if not isinstance(key, Ed25519PrivateKey | Ed25519PublicKey):
-        raise AuditKeyError(f"audit anchor key {kid!r} must be an Ed25519 key")
-    return key
+    if isinstance(key, Ed25519PrivateKey | Ed25519PublicKey):
+        return key
+    try:
+        return sm2.load_private_key(data) if private else sm2.load_public_key(data)
+    except (sm2.NotSM2, ValueError):
+        raise AuditKeyError(f"audit anchor key {kid!r} must be an Ed25519 or an SM2 key") from None
 
 
 @functools.cache

@@ -5,8 +5,9 @@ cannot show that the tail was cut off, nor that someone holding the key rewrote 
 service with an audit trail runs a scheduled job (``anchor_job``, once per interval across its
 replicas, ``kit.scheduling``) that checks what was appended since its last checkpoint and then
 appends a new checkpoint: service, last position, the head's hash, time, the previous checkpoint's
-signature, and an Ed25519 signature under the anchor key (``AUDIT_ANCHOR_KEY_DIR``, outside every
-database).
+signature, and a signature under the anchor key (``AUDIT_ANCHOR_KEY_DIR``, outside every database):
+Ed25519, or SM2-with-SM3 for an SM2 key (国密; the key's PEM decides, ``kit.audit``), the verifier taking
+each checkpoint's algorithm from the key its ``key_id`` names.
 
 Where: the table ``audit_checkpoints`` in the gateway's database (``lvrong_gateway``, created by
 the gateway's revision 0002), reached with its own URL (``AUDIT_ANCHOR_DATABASE_URL``; default: the

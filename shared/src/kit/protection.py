@@ -45,7 +45,7 @@ between the key change and the end of that migration. They protect no value's co
 integrity — SM4-GCM (or AES-GCM) does, with its tag — they only let equal values be found, which
 HMAC-SHA256 does as well as HMAC-SM3. Should a 密评 ask for HMAC-SM3 there too, the path is that
 migration per service plus a ``lookup-key`` that declares its function like the keys above; nothing
-else here changes (deploy/README.md, "国密: SM4-GCM keys at rest, the HMAC-SM3 audit chain").
+else here changes (deploy/README.md, "国密: SM4-GCM keys at rest, the HMAC-SM3 audit chain, SM2-signed checkpoints").
 
 With none configured in the development profile (a workstation, ``make run``, the tests) a
 development keyring is created once under ``DATA_PROTECTION_DEV_KEY_DIR`` (default

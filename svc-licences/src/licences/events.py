@@ -14,7 +14,7 @@ from kit.events import EventSubscription
 from kit.events.consumer import handling
 from kit.events.envelope import CloudEvent
 from kit.scheduling import every
-from licences.service import issuance, reminders, status
+from licences.service import issuance, reminders, sm2backfill, status
 from licences.service.checks import PresentationChecks
 from licences.service.issuer import Issuer
 
@@ -68,4 +68,16 @@ def background_jobs(issuer: Issuer, checks: PresentationChecks) -> list[Backgrou
 
         await every(runtime.database, "licences.expiry", settings.expiry_interval_seconds, tick)
 
-    return [write_presentation_checks, reload_keys, expiry_reminders, expire_licences]
+    async def sm2_backfill(runtime: Runtime) -> None:
+        """Every licence version carries an SM2 document: the ones issued before SM2 signatures get theirs
+        (once per interval across the replicas, in batches of their own transactions after the tick)."""
+        async def tick(session: AsyncSession) -> int:
+            return await sm2backfill.missing(session)
+
+        async def sign() -> None:
+            await sm2backfill.sign_missing(runtime.database, issuer, settings.sm2_backfill_batch)
+
+        await every(runtime.database, "licences.sm2-backfill", settings.sm2_backfill_interval_seconds, tick,
+                    then=sign)
+
+    return [write_presentation_checks, reload_keys, expiry_reminders, expire_licences, sm2_backfill]

@@ -75,6 +75,8 @@ class Licence(Base):
         UniqueConstraint("status_list_id", "status_index"),
         Index("ix_licences_holder", "holder_subject", "issued_at"),
         Index("ix_licences_valid_until", "valid_until", postgresql_where="status IN ('active', 'suspended')"),
+        # The licences still without an SM2 document (licences.service.sm2backfill): empty once it has run.
+        Index("ix_licences_sm2_missing", "id", postgresql_where="sm2_document IS NULL"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -108,13 +110,16 @@ class Licence(Base):
     # The SD-JWT VC with its disclosures, which hold the holder's personal fields: encrypted too.
     credential: Mapped[str] = mapped_column(ProtectedText("licences.credential"))
     # The SM2-signed document (licences.service.sm2docs), JSON text with the holder's fields: encrypted.
-    # None for a licence issued before SM2 signatures until its next version.
+    # None for a licence issued before SM2 signatures until licences.service.sm2backfill signs it.
     sm2_document: Mapped[str | None] = mapped_column(ProtectedText("licences.sm2_document"))
     updated_at: Mapped[datetime] = _now()
 
 
 class LicenceVersion(Base):
     __tablename__ = "licence_versions"
+    __table_args__ = (
+        Index("ix_licence_versions_sm2_missing", "licence_id", postgresql_where="sm2_document IS NULL"),
+    )
 
     licence_id: Mapped[str] = mapped_column(ForeignKey("licences.id"), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)

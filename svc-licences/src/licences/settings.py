@@ -37,6 +37,10 @@ class Settings(ServiceSettings):
     reminder_days: list[int] = [90, 30, 7]
     reminder_interval_seconds: float = 3600.0
     expiry_interval_seconds: float = 600.0
+    # SM2 documents for versions issued before SM2 signatures (licences.service.sm2backfill): at start, then
+    # every so often, this many licences a transaction.
+    sm2_backfill_interval_seconds: float = 3600.0
+    sm2_backfill_batch: int = 200
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()

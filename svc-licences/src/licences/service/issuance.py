@@ -168,23 +168,36 @@ async def allocate_status_slot(session: AsyncSession, size: int) -> tuple[int, i
     return status_list.id, index
 
 
-def _sign(issuer: Issuer, licence: Licence) -> None:
-    """The version's SD-JWT VC (ES256) and its SM2 document, over the same fields."""
-    visible = {"licence_identifier": licence.identifier, "licence_number": licence.licence_number,
+def signed_fields(licence: Licence, version: LicenceVersion | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The fields a version's SD-JWT VC and SM2 document sign, visible and personal: the licence's current
+    version, or an earlier ``version`` of its history (its identifier, validity and data; the rest, which a
+    new version never changes, from the licence)."""
+    of = version or licence
+    visible = {"licence_identifier": of.identifier, "licence_number": licence.licence_number,
                "licence_type": licence.licence_type, "licence_type_code": licence.type_code,
                "issuer_name": licence.issuer_name, "issuer_code": licence.issuer_code, "region": licence.region,
-               "version": licence.version, "issued_at": licence.issued_at.astimezone(SHANGHAI).isoformat(),
-               "valid_from": licence.valid_from.astimezone(SHANGHAI).isoformat(),
-               "valid_until": licence.valid_until.astimezone(SHANGHAI).isoformat(),
-               "data": licence.data}
-    personal = {name: getattr(licence, name) for name in PERSONAL_FIELDS}
+               "version": of.version, "issued_at": licence.issued_at.astimezone(SHANGHAI).isoformat(),
+               "valid_from": of.valid_from.astimezone(SHANGHAI).isoformat(),
+               "valid_until": of.valid_until.astimezone(SHANGHAI).isoformat(),
+               "data": of.data}
+    return visible, {name: getattr(licence, name) for name in PERSONAL_FIELDS}
+
+
+def sign_sm2(issuer: Issuer, licence: Licence, version: LicenceVersion | None = None) -> str:
+    """The SM2 document of the licence's current version (or of an earlier ``version``)."""
+    visible, personal = signed_fields(licence, version)
+    return sm2docs.sign_document(issuer.keys.sm2_signing_key(), issuer.url, {**visible, **personal},
+                                 status_list_id=licence.status_list_id, status_index=licence.status_index)
+
+
+def _sign(issuer: Issuer, licence: Licence) -> None:
+    """The version's SD-JWT VC (ES256) and its SM2 document, over the same fields."""
+    visible, personal = signed_fields(licence)
     licence.credential = sign_credential(
         issuer.keys.signing_key(), issuer.url, visible, personal, valid_from=int(licence.valid_from.timestamp()),
         valid_until=int(licence.valid_until.timestamp()), status_list_id=licence.status_list_id,
         status_index=licence.status_index)
-    licence.sm2_document = sm2docs.sign_document(issuer.keys.sm2_signing_key(), issuer.url, {**visible, **personal},
-                                                 status_list_id=licence.status_list_id,
-                                                 status_index=licence.status_index)
+    licence.sm2_document = sign_sm2(issuer, licence)
 
 
 async def issue(session: AsyncSession, issuer: Issuer, licence_type: LicenceType, *, holder_subject: str,
