@@ -128,7 +128,7 @@ def respond(index: SearchIndex, analyzer: Analyzer, state: DialogueState, text: 
     # The newest turn decides how much of the question is known; earlier turns may have been vague.
     understanding.known_ratio = max(own.known_ratio, understanding.known_ratio)
     unanswered = model.handover_probability(index.handover_features(analyzer, understanding, hits, matters,
-                                                                     model.categories))
+                                                                     model.categories, model.unanswered_words))
     confidence = round(model.confidence(unanswered), 3)
 
     state.context = [*state.context, text][-4:]
@@ -153,13 +153,15 @@ def respond(index: SearchIndex, analyzer: Analyzer, state: DialogueState, text: 
     if may_clarify and matter and not wants_named and state.clarifications == 0 and len(own.groups) <= 3:
         return _clarify(state, hits, confidence, *_aspect_question(matter), matter, intent)
 
-    if hits and unanswered < model.handover_threshold:
+    # Another department's matter (户口, 公积金), no matter of the bureau named: the bureau's entries do not
+    # answer it however many words they share with it, and the bureau's help desk cannot help either; 12345 can.
+    out_of_scope = bool(own.other_departments) and not matters
+    if hits and unanswered < model.handover_threshold and not out_of_scope:
         state.last_action = "answer"
         return Reply(action="answer", hit=hits[0], confidence=confidence,
                      suggestions=hits[1:1 + MAX_SUGGESTIONS], matter=matter, intent=intent)
 
-    # Another department's matter (户口, 公积金): the bureau's help desk cannot help either; 12345 can.
-    if own.other_departments and not matters:
+    if out_of_scope:
         state.last_action = "handover"
         department = analyzer.lexicon.other_departments[own.other_departments[0]]
         return Reply(action="handover", confidence=confidence, handover_reason="out_of_scope", department=department,

@@ -87,7 +87,8 @@ WHOLE_QUESTION_BONUS = 1.0
 # question's weightiest word.
 HANDOVER_FEATURES = ("top_score", "margin", "word_coverage", "char_coverage", "known_ratio",
                      "unknown_rarity", "matter_named", "top_of_matter", "out_of_scope", "length",
-                     "top_aspect", "topic_named", "top_is_general", "uncovered", "focus_covered")
+                     "top_aspect", "topic_named", "top_is_general", "uncovered", "focus_covered",
+                     "unanswered_words")
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,11 @@ class CategoryModel:
     bias: np.ndarray
     terms: dict[str, np.ndarray]  # term → one weight per label
 
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> CategoryModel:
+        return cls(labels=tuple(data["labels"]), bias=np.array(data["bias"], dtype=np.float64),
+                   terms={t: np.array(w, dtype=np.float64) for t, w in data["terms"].items()})
+
     def probabilities(self, terms: set[str]) -> dict[str, float]:
         logits = self.bias.copy()
         for term in terms:
@@ -181,6 +187,10 @@ class Model:
     cross-validation."""
 
     categories: CategoryModel
+    # How much a question's words alone sound like the questions the base did not answer (罚款, 补贴, 名单…
+    # in held questions without an answer): a logistic regression over the same terms, labels
+    # ("answered", "unanswered").
+    unanswered_words: CategoryModel
     rank_weights: np.ndarray
     handover_mean: np.ndarray
     handover_scale: np.ndarray
@@ -193,14 +203,12 @@ class Model:
     def load(cls, data: dict[str, Any] | None = None) -> Model:
         if data is None:
             data = json.loads(model_text())
-        ranker, handover, categories = data["ranker"], data["handover"], data["categories"]
+        ranker, handover = data["ranker"], data["handover"]
         if tuple(ranker["features"]) != RANK_FEATURES or tuple(handover["features"]) != HANDOVER_FEATURES:
             raise ValueError("the assistant model was fitted for other features; fit it again "
                              "(tests/bench/assistant_model.py --write)")
-        return cls(categories=CategoryModel(labels=tuple(categories["labels"]),
-                                            bias=np.array(categories["bias"], dtype=np.float64),
-                                            terms={t: np.array(w, dtype=np.float64)
-                                                   for t, w in categories["terms"].items()}),
+        return cls(categories=CategoryModel.load(data["categories"]),
+                   unanswered_words=CategoryModel.load(data["unanswered_words"]),
                    rank_weights=np.array(ranker["weights"], dtype=np.float64),
                    handover_mean=np.array(handover["mean"], dtype=np.float64),
                    handover_scale=np.array(handover["scale"], dtype=np.float64),
@@ -211,9 +219,11 @@ class Model:
     def to_json(self) -> dict[str, Any]:
         def rounded(values: np.ndarray) -> list[float]:
             return [round(float(v), 4) for v in values]
-        return {"about": self.about,
-                "categories": {"labels": list(self.categories.labels), "bias": rounded(self.categories.bias),
-                               "terms": {t: rounded(w) for t, w in sorted(self.categories.terms.items())}},
+        def classifier(c: CategoryModel) -> dict[str, Any]:
+            return {"labels": list(c.labels), "bias": rounded(c.bias),
+                    "terms": {t: rounded(w) for t, w in sorted(c.terms.items())}}
+        return {"about": self.about, "categories": classifier(self.categories),
+                "unanswered_words": classifier(self.unanswered_words),
                 "ranker": {"features": list(RANK_FEATURES), "weights": rounded(self.rank_weights)},
                 "handover": {"features": list(HANDOVER_FEATURES), "mean": rounded(self.handover_mean),
                              "scale": rounded(self.handover_scale), "coef": rounded(self.handover_coef),
@@ -369,9 +379,13 @@ class Analyzer:
 def analyzer() -> Analyzer:
     """The process's analyzer: jieba's dictionary, the lexicon and the model are loaded once, not per request."""
     text = lexicon_text()
+    return Analyzer(Lexicon.load(json.loads(text)), Model.load(), fingerprint(text))
+
+
+def fingerprint(lexicon: str) -> str:
+    """Names the lexicon and segmenter that make an entry's stored tokens: tokens of another are made again."""
     versions = f"{jieba.__version__} {pypinyin.__version__} {TOKEN_SCHEME}"
-    fingerprint = hashlib.sha256(f"{versions}\n{text}".encode()).hexdigest()[:16]
-    return Analyzer(Lexicon.load(json.loads(text)), Model.load(), fingerprint)
+    return hashlib.sha256(f"{versions}\n{lexicon}".encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -434,12 +448,16 @@ class Understanding:
     groups: list[set[str]]  # the question's words, each with the terms that stand for it
     unknown_rarity: float  # how rare in general Chinese the rarest word the corpus does not know is (0–1)
     other_departments: list[str]  # topics of other departments named, that the knowledge base does not use
+    letters: list[str] = field(default_factory=list)  # the question's Chinese characters one by one
 
     @property
     def terms(self) -> set[str]:
-        """What the aspect classifier reads: the words, the character bigrams and the wants the lexicon's
-        cue words name (``want:fees``), so it learns how far to trust each cue."""
-        return {*self.tokens, *self.chars, *(f"want:{i}" for i in self.intents)}
+        """What the aspect classifier reads: the words, the character bigrams, the single characters (钱,
+        久, 材: an aspect is often one character of a word nobody listed), the sound bigrams (how a
+        misspelt or spoken question sounds) and the wants the lexicon's cue words name (``want:fees``), so it
+        learns how far to trust each cue."""
+        return {*self.tokens, *self.chars, *(f"1:{c}" for c in self.letters), *(f"s:{x}" for x in self.sounds),
+                *(f"want:{i}" for i in self.intents)}
 
 
 # (field of EntryTokens, BM25 k1, b): questions are short and many-phrased, answers long.
@@ -493,7 +511,7 @@ class SearchIndex:
         known = sum(understood)
         unknown = [a.general_rarity(g) for g, u in zip(groups, understood, strict=True) if not u]
         other = [t for t in a.other_department_terms(text) if t not in self.vocabulary]
-        return Understanding(tokens=tokens, chars=chars, sounds=a.sounds(text),
+        return Understanding(tokens=tokens, chars=chars, sounds=a.sounds(text), letters=_HAN.findall(normalise(text)),
                              intents=a.intents(text, tokens), matters=a.matters(tokens),
                              known_ratio=known / len(groups) if groups else 0.0, groups=groups,
                              unknown_rarity=min(max(unknown, default=0.0), 1.0), other_departments=other)
@@ -604,7 +622,7 @@ class SearchIndex:
         return out
 
     def handover_features(self, a: Analyzer, u: Understanding, hits: list[Hit], matters: list[str],
-                          categories: CategoryModel) -> np.ndarray:
+                          categories: CategoryModel, unanswered_words: CategoryModel) -> np.ndarray:
         """One row of ``HANDOVER_FEATURES`` for the question and its ranked hits."""
         best = hits[0] if hits else None
         second = hits[1].score if len(hits) > 1 else 0.0
@@ -627,6 +645,7 @@ class SearchIndex:
             1.0 if best and best.entry.matter is None else 0.0,
             best.uncovered if best else 0.0,
             1.0 if best and best.focus_covered else 0.0,
+            unanswered_words.probabilities(u.terms).get("unanswered", 0.0),
         ], dtype=np.float64)
 
     def _weighted_groups(self, a: Analyzer, groups: list[set[str]]) -> list[tuple[float, set[str]]]:
