@@ -490,9 +490,14 @@ async def test_create_once_of_one_write_needs_no_transaction_without_a_key(datab
         seen.append(first != second)  # each statement a transaction of its own
         return Filed(id=uuid.uuid4().hex, trees=1)
 
-    await create_once(database, scope, None, {}, create, Filed, one_write=True)
-    await create_once(database, scope, uuid.uuid4().hex, {}, create, Filed, one_write=True)
-    await create_once(database, scope, None, {}, create, Filed)
+    # One pooled connection: the transactions after one_write run on the very connection it used.
+    single = Database(database.url, pool_size=1)
+    try:
+        await create_once(single, scope, None, {}, create, Filed, one_write=True)
+        await create_once(single, scope, uuid.uuid4().hex, {}, create, Filed, one_write=True)
+        await create_once(single, scope, None, {}, create, Filed)
+    finally:
+        await single.dispose()
     assert seen == [True, False, False]
 
 
