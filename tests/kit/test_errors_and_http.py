@@ -478,6 +478,29 @@ async def test_create_once_racing_on_one_key_creates_once(database: Database) ->
     assert stored == (201, results[0].model_dump())
 
 
+async def test_create_once_of_one_write_needs_no_transaction_without_a_key(database: Database) -> None:
+    """``one_write``: without a key each statement commits by itself (no BEGIN, no COMMIT: two round trips
+    fewer per submission); with a key the effect and the stored response still share one transaction."""
+    scope = f"filings:{uuid.uuid4().hex}"
+    seen: list[bool] = []
+
+    async def create(session: Any) -> Filed:
+        first = await session.scalar(text("SELECT pg_current_xact_id()::text"))
+        second = await session.scalar(text("SELECT pg_current_xact_id()::text"))
+        seen.append(first != second)  # each statement a transaction of its own
+        return Filed(id=uuid.uuid4().hex, trees=1)
+
+    # One pooled connection: the transactions after one_write run on the very connection it used.
+    single = Database(database.url, pool_size=1)
+    try:
+        await create_once(single, scope, None, {}, create, Filed, one_write=True)
+        await create_once(single, scope, uuid.uuid4().hex, {}, create, Filed, one_write=True)
+        await create_once(single, scope, None, {}, create, Filed)
+    finally:
+        await single.dispose()
+    assert seen == [True, False, False]
+
+
 async def test_a_validator_refusing_with_a_catalogue_text_gives_both_languages(client: httpx.AsyncClient) -> None:
     body = problem(await client.post("/permits", json={"applicant": " ", "form": {"tree_count": 3, "species": "银杏"}}),
                    422, "validation")

@@ -88,15 +88,23 @@ CREATED = 201
 
 
 async def create_once(database: Database, scope: str, key: str | None, request: Any,
-                      create: Callable[[AsyncSession], Awaitable[ResultT]], result: type[ResultT]) -> ResultT:
+                      create: Callable[[AsyncSession], Awaitable[ResultT]], result: type[ResultT], *,
+                      one_write: bool = False) -> ResultT:
     """Run ``create`` in one transaction, honouring ``Idempotency-Key``, and return what it created.
 
-    ``request`` is what makes two requests the same (usually the body); ``result`` the type of what
-    ``create`` returns, so that a replay answers the same type. A repeated key with the same request
-    replays the stored result; with a different request it is refused; when two requests with the
-    same key race, the loser's work is rolled back and it answers the winner's result.
+    ``request`` is what makes two requests the same (usually the body; unused without a key); ``result``
+    the type of what ``create`` returns, so that a replay answers the same type. A repeated key with the
+    same request replays the stored result; with a different request it is refused; when two requests
+    with the same key race, the loser's work is rolled back and it answers the winner's result.
+
+    ``one_write``: ``create`` writes with one statement at most, so without a key it runs without a
+    transaction (``Database.one_write``: no BEGIN, no COMMIT); with a key the response is stored with
+    the effect, in one transaction, as always.
     """
     key = check_key(key)
+    if not key and one_write:
+        async with database.one_write() as session:
+            return await create(session)
     request_fingerprint = fingerprint(request) if key else ""  # what a key is checked against; none without one
     try:
         async with database.transaction() as session:

@@ -202,8 +202,10 @@ async def submit_application(database: Database, principal: Principal, body: App
         # Masked: this answer is also kept in clear for Idempotency-Key replays; GET shows the applicant all.
         return application_view(app, step, principal)
 
+    # file_application writes with one statement (_INSERT_NEW_APPLICATION): without a key, no transaction.
     return await idempotency.create_once(database, f"applications:{principal.subject}", idempotency_key,
-                                         body.model_dump(mode="json"), create, ApplicationView)
+                                         body.model_dump(mode="json") if idempotency_key else None, create,
+                                         ApplicationView, one_write=True)
 
 
 async def act(database: Database, principal: Principal, application_id: str, action: str,
