@@ -9,7 +9,7 @@ from kit.auth import PUBLIC_ROUTE, needs_scope
 from kit.db import DatabaseDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.openapi import business_rules
-from licences.api.deps import IssuerDep, PresentationChecker, PresentationChecksDep, Verifier
+from licences.api.deps import OnlineCheckDep, Verifier
 from licences.schemas import LiveData, VerificationRequest, VerificationResult
 from licences.service import verification
 
@@ -26,10 +26,10 @@ router = APIRouter(tags=["verification"], responses={k: v for k, v in PROBLEM_RE
                          "unless the licence is revoked, suspended or expired by now (that state is answered). "
                          "No token needed (rate-limited per address); with a token the record names its holder.",
              responses={422: PROBLEM_RESPONSES[422]})
-async def verify(database: DatabaseDep, issuer: IssuerDep, checks: PresentationChecksDep,
-                 principal: PresentationChecker, body: VerificationRequest) -> dict[str, Any]:
-    return await verification.verify(database, issuer, checks, principal, presentation=body.presentation,
-                                     credential=body.credential, sm2_document=body.sm2_document)
+async def verify(online: OnlineCheckDep, body: VerificationRequest) -> dict[str, Any]:
+    return await verification.verify(online.database, online.issuer, online.checks, online.principal,
+                                     presentation=body.presentation, credential=body.credential,
+                                     sm2_document=body.sm2_document)
 
 
 @router.post("/v1/verifications/data/{handle}", dependencies=[needs_scope("licences:verify")],
