@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import os
 import secrets
+import time
 import uuid
 import zlib
 from collections.abc import AsyncIterator
@@ -15,9 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import base45
+import cbor2
 import pytest
 import rfc8785
 import segno
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from gmalg import SM2 as GmalgSM2
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,6 +65,7 @@ from licences.service.credentials import (
     PresentationInvalid,
     b64url_decode,
     get_status,
+    sign_presentation,
     verify_presentation,
 )
 from licences.service.issuer import Issuer
@@ -173,6 +179,51 @@ async def test_status_slots_are_random_and_a_full_list_opens_the_next(database: 
     assert later.status_list_id == 2
     async with database.session() as session:
         assert await session.scalar(select(func.count()).select_from(StatusList)) == 2
+
+
+def _es256_presentation(private: ec.EllipticCurvePrivateKey, protected: dict[int, Any], unprotected: dict[int, Any],
+                        claims: Any, *, cwt_tag: bool = True) -> str:
+    """A COSE_Sign1 made here with cbor2 and cryptography (RFC 9052), as a partner's or a forger's tool would."""
+    protected_bytes, payload = cbor2.dumps(protected), cbor2.dumps(claims)
+    r, s = decode_dss_signature(private.sign(cbor2.dumps(["Signature1", protected_bytes, b"", payload]),
+                                             ec.ECDSA(hashes.SHA256())))
+    sign1 = cbor2.CBORTag(18, [protected_bytes, unprotected, payload, r.to_bytes(32, "big") + s.to_bytes(32, "big")])
+    return "LR1:" + base45.b45encode(cbor2.dumps(cbor2.CBORTag(61, sign1) if cwt_tag else sign1)).decode()
+
+
+def test_an_es256_presentation_is_checked_strictly(tmp_path: Path) -> None:
+    """The ES256 COSE_Sign1 is verified with cryptography directly: a well-formed one verifies however it is
+    tagged and wherever the kid is; the algorithm is ES256 and protected, nothing but alg and kid is in the
+    protected header, the signature is 64 bytes, the lifetime has begun (a minute's leeway) and ended."""
+    ring, url = KeyRing(tmp_path).load(), "https://lvrong.example.gov.cn"
+    key = ring.signing_key()
+    token, cti = sign_presentation(key, url, identifier="1131XK002-000001", valid_until=2_000_000_000,
+                                   status_list_id=1, status_index=7, ttl_seconds=120)
+    assert verify_presentation(ring, url, token).cti == cti
+    claims = cbor2.loads(cbor2.loads(base45.b45decode(token[4:])).value[2])
+    now, kid, stranger = int(time.time()), key.kid.encode(), ec.generate_private_key(ec.SECP256R1())
+    for made in (_es256_presentation(key.private_key, {1: -7, 4: kid}, {}, claims),
+                 _es256_presentation(key.private_key, {1: -7}, {4: kid}, claims, cwt_tag=False)):
+        assert verify_presentation(ring, url, made).identifier == "1131XK002-000001"
+    refused = {
+        "wrong_algorithm_or_type": [_es256_presentation(key.private_key, {1: -35, 4: kid}, {}, claims),
+                                    _es256_presentation(key.private_key, {4: kid}, {1: -7}, claims)],
+        "malformed": [_es256_presentation(key.private_key, {1: -7, 4: kid, 2: [99], 99: 1}, {}, claims),
+                      _es256_presentation(key.private_key, {1: -7}, {}, claims),
+                      _es256_presentation(key.private_key, {1: -7, 4: kid}, {}, {**claims, 5: now + 600}),
+                      _es256_presentation(key.private_key, {1: -7, 4: kid}, {}, {**claims, 4: str(now + 60)}),
+                      _es256_presentation(key.private_key, {1: -7, 4: kid}, {}, [claims]),
+                      "LR1:" + base45.b45encode(cbor2.dumps([b"", {}, b"", b""])).decode()],
+        "unknown_key": [_es256_presentation(key.private_key, {1: -7, 4: b"nokey000"}, {}, claims)],
+        "bad_signature": [_es256_presentation(stranger, {1: -7, 4: kid}, {}, claims),
+                          token[:-6] + ("000000" if token[-6:] != "000000" else "111111")],
+        "presentation_expired": [_es256_presentation(key.private_key, {1: -7, 4: kid}, {}, {**claims, 4: now - 1})],
+    }
+    for reason, texts in refused.items():
+        for text in texts:
+            with pytest.raises(PresentationInvalid) as refusal:
+                verify_presentation(ring, url, text)
+            assert refusal.value.reason == reason, (reason, texts.index(text))
 
 
 def test_key_rotation_by_files(tmp_path: Path) -> None:

@@ -103,15 +103,21 @@ def settings_dependency(kind: type[SettingsT]) -> Callable[[Request], Awaitable[
     return service_settings
 
 
+def state_of(request: Request, name: str, kind: type[StateT]) -> StateT:
+    """What the service put on ``app.state`` under ``name``, typed (for a dependency resolving several things at
+    once; a route reads it through ``state_dependency``)."""
+    value = getattr(request.app.state, name)
+    if not isinstance(value, kind):
+        raise TypeError(f"app.state.{name} is {type(value).__name__}, not {kind.__name__}")
+    return value
+
+
 def state_dependency(name: str, kind: type[StateT]) -> Callable[[Request], Awaitable[StateT]]:
     """A dependency giving a route what its service put on ``app.state`` under ``name``, typed.
 
     Routes never read ``request.app.state`` themselves: what they use is declared in their signature."""
     async def state(request: Request) -> StateT:
-        value = getattr(request.app.state, name)
-        if not isinstance(value, kind):
-            raise TypeError(f"app.state.{name} is {type(value).__name__}, not {kind.__name__}")
-        return value
+        return state_of(request, name, kind)
     state.__name__ = f"state_{name}"
     return state
 

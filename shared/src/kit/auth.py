@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import httpx
 import jwt
@@ -322,11 +322,21 @@ def needs_scope_by(parameter: str, scopes: Mapping[str, str | Iterable[str]]) ->
     return Depends(dependency)
 
 
+DependencyT = TypeVar("DependencyT", bound=Callable[..., Any])
+
+
+def public(dependency: DependencyT) -> DependencyT:
+    """Declares a route public (no token needed) through a dependency it takes anyway, as ``PUBLIC_ROUTE`` does
+    through one of its own: for a hot route, where each dependency costs FastAPI's resolution per request."""
+    dependency.scope_declaration = ScopeDeclaration(public=True)  # type: ignore[attr-defined]  # as in require_scopes
+    return dependency
+
+
+@public
 async def _public_route() -> None:
     return None
 
 
-_public_route.scope_declaration = ScopeDeclaration(public=True)  # type: ignore[attr-defined]  # as in require_scopes
 # For a route decorator: anyone may call it without a token (licence verification material, the assistant).
 PUBLIC_ROUTE: Any = Depends(_public_route)
 

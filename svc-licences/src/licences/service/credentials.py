@@ -22,6 +22,10 @@ import base45
 import cbor2
 import cwt
 import jwt
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from sd_jwt.common import SDObj
 from sd_jwt.issuer import SDJWTIssuer
 from sd_jwt.verifier import SDJWTVerifier
@@ -48,7 +52,12 @@ LIST_VALUE = {"active": STATUS_VALID, "expired": STATUS_VALID, "revoked": STATUS
 # private claims (negative). Kept to what an inspector needs so the QR stays at version 12 (M): no
 # ``iss`` (the key id names one of this issuer's published keys), no type code (it is inside the
 # identifier). Measured: 409 base45 characters with a 22-character issuer URL, version 12.
-CWT_EXP, CWT_IAT, CWT_CTI, CWT_STATUS = 4, 6, 7, 65535
+CWT_EXP, CWT_NBF, CWT_IAT, CWT_CTI, CWT_STATUS = 4, 5, 6, 7, 65535
+NBF_LEEWAY_SECONDS = 60  # cwt's default leeway, which issued presentations were checked with
+# COSE (RFC 9052): CBOR tags, header parameters, ES256's algorithm id.
+CBOR_TAG_CWT, CBOR_TAG_SIGN1 = 61, 18
+COSE_ALG, COSE_KID, COSE_ES256 = 1, 4, -7
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 CWT_IDENTIFIER, CWT_VALID_UNTIL = -65537, -65539
 
 # Holder fields a holder may leave out when showing the credential (selective disclosure).
@@ -189,42 +198,78 @@ class PresentationInvalid(Exception):
         self.reason = reason
 
 
-def _kid_of(token: bytes) -> str | None:
+def _sign1(token: bytes, *, cwt_tag: bool) -> tuple[bytes, dict[Any, Any], bytes, bytes]:
+    """A COSE_Sign1's parts (protected header as bytes, unprotected header, payload, signature), its structure
+    checked; ``malformed`` otherwise. ``cwt_tag``: the CWT tag (61) may wrap it (ES256 tokens, as RFC 8392 allows)."""
     try:
         sign1 = cbor2.loads(token)
-        while isinstance(sign1, cbor2.CBORTag):  # CWT (61) and COSE_Sign1 (18) tags, both optional
+        if cwt_tag and isinstance(sign1, cbor2.CBORTag) and sign1.tag == CBOR_TAG_CWT:
             sign1 = sign1.value
-        protected = cbor2.loads(sign1[0]) if sign1[0] else {}
-        kid = protected.get(4) or sign1[1].get(4)
-    except (ValueError, TypeError, IndexError, AttributeError, cbor2.CBORDecodeError):
-        return None
-    return kid.decode() if isinstance(kid, bytes) else kid
+        if not (isinstance(sign1, cbor2.CBORTag) and sign1.tag == CBOR_TAG_SIGN1):
+            raise PresentationInvalid("malformed")
+        protected, unprotected, payload, signature = sign1.value
+    except (ValueError, TypeError, cbor2.CBORDecodeError):
+        raise PresentationInvalid("malformed") from None
+    if not (isinstance(protected, bytes) and isinstance(unprotected, dict) and isinstance(payload, bytes)
+            and isinstance(signature, bytes)):
+        raise PresentationInvalid("malformed")
+    return protected, unprotected, payload, signature
+
+
+def _claims_of(payload: bytes) -> Any:
+    try:
+        return cbor2.loads(payload)
+    except (ValueError, cbor2.CBORDecodeError):
+        raise PresentationInvalid("malformed") from None
+
+
+def _verify_es256_presentation(keys: KeyRing, token: bytes) -> Any:
+    """The claims of an ``LR1:`` presentation whose ES256 signature verifies under the issuer's key named by its kid.
+
+    The COSE_Sign1 is decoded once and verified with ``cryptography`` (RFC 9052 §4.4), as strictly as ``cwt`` did
+    and more: a COSE_Sign1 (optionally in the CWT tag), the protected header naming ES256 and nothing but the
+    algorithm and the kid (an unknown, maybe critical, parameter is refused), the kid one of the issuer's ES256 keys,
+    a 64-byte r‖s signature. The algorithm is never taken from the token: the key is verified with ES256."""
+    protected_bytes, unprotected, payload, signature = _sign1(token, cwt_tag=True)
+    try:
+        protected = cbor2.loads(protected_bytes) if protected_bytes else {}
+    except (ValueError, cbor2.CBORDecodeError):
+        raise PresentationInvalid("malformed") from None
+    if not isinstance(protected, dict) or not protected.keys() <= {COSE_ALG, COSE_KID}:
+        raise PresentationInvalid("malformed")
+    kid = protected.get(COSE_KID) or unprotected.get(COSE_KID)
+    if not isinstance(kid, bytes):
+        raise PresentationInvalid("malformed")
+    if protected.get(COSE_ALG) != COSE_ES256 or COSE_ALG in unprotected:
+        raise PresentationInvalid("wrong_algorithm_or_type")
+    key = keys.get(kid.decode(errors="replace"))
+    if key is None:
+        raise PresentationInvalid("unknown_key")
+    if len(signature) != 64:
+        raise PresentationInvalid("bad_signature")
+    der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+    try:
+        key.public_key.verify(der, bytes(cbor2.dumps(["Signature1", protected_bytes, b"", payload])), _ECDSA_SHA256)
+    except InvalidSignature:
+        raise PresentationInvalid("bad_signature") from None
+    return _claims_of(payload)
 
 
 def _verify_sm2_presentation(keys: KeyRing, token: bytes) -> Any:
     """The claims of an ``LS1:`` presentation whose SM2 signature verifies under the issuer's SM2 key named by its
     kid (the token decoded once: this is the online check's hot path)."""
-    try:
-        sign1 = cbor2.loads(token)
-        if not (isinstance(sign1, cbor2.CBORTag) and sign1.tag == 18):
-            raise PresentationInvalid("malformed")
-        protected, unprotected, payload, signature = sign1.value
-        kid = unprotected[4].decode()
-    except (ValueError, TypeError, KeyError, AttributeError, cbor2.CBORDecodeError):
-        raise PresentationInvalid("malformed") from None
-    if protected != b"" or not isinstance(payload, bytes) or not isinstance(signature, bytes):
+    protected, unprotected, payload, signature = _sign1(token, cwt_tag=False)
+    kid = unprotected.get(COSE_KID)
+    if protected != b"" or not isinstance(kid, bytes):
         raise PresentationInvalid("malformed")
-    key = keys.get_sm2(kid)
+    key = keys.get_sm2(kid.decode(errors="replace"))
     if key is None:
         raise PresentationInvalid("unknown_key")
     try:
         sm2.verify(key.public_key, sm2.der_signature(signature), _sm2_to_be_signed(payload), key.signer_id)
     except sm2.InvalidSignature:
         raise PresentationInvalid("bad_signature") from None
-    try:
-        return cbor2.loads(payload)
-    except (ValueError, cbor2.CBORDecodeError):
-        raise PresentationInvalid("malformed") from None
+    return _claims_of(payload)
 
 
 def verify_presentation(keys: KeyRing, issuer: str, text: str, *, now: int | None = None) -> PresentationClaims:
@@ -238,23 +283,10 @@ def verify_presentation(keys: KeyRing, issuer: str, text: str, *, now: int | Non
     except ValueError:
         raise PresentationInvalid("malformed") from None
     now = now or int(time.time())
-    if is_sm2:
-        claims = _verify_sm2_presentation(keys, token)
-    else:
-        kid = _kid_of(token)
-        if kid is None:
-            raise PresentationInvalid("malformed")
-        key = keys.get(kid)
-        if key is None:
-            raise PresentationInvalid("unknown_key")
-        try:
-            # cwt checks the signature and exp/nbf (with 60 s leeway); exp is checked strictly below.
-            claims = cwt.decode(token, key.cose_public)
-        except cwt.VerifyError as e:
-            raise PresentationInvalid("presentation_expired" if "expired" in str(e) else "bad_signature") from None
-        except (cwt.DecodeError, ValueError):
-            raise PresentationInvalid("malformed") from None
+    claims = _verify_sm2_presentation(keys, token) if is_sm2 else _verify_es256_presentation(keys, token)
     if not isinstance(claims, dict):  # a payload that is not a claims map
+        raise PresentationInvalid("malformed")
+    if not all(isinstance(claims.get(name), int) for name in (CWT_EXP, CWT_IAT, CWT_VALID_UNTIL)):
         raise PresentationInvalid("malformed")
     try:
         status = claims[CWT_STATUS]["status_list"]
@@ -268,4 +300,9 @@ def verify_presentation(keys: KeyRing, issuer: str, text: str, *, now: int | Non
         raise PresentationInvalid("unknown_issuer")
     if result.expires_at <= now:
         raise PresentationInvalid("presentation_expired")
+    # ES256 presentations carry ``nbf`` (the issuing time, set by cwt when signing); one whose lifetime begins more
+    # than a minute ahead of this clock (cwt's leeway) comes from an issuer clock gone wrong and is refused.
+    not_before = claims.get(CWT_NBF, now)
+    if not isinstance(not_before, int) or not_before > now + NBF_LEEWAY_SECONDS:
+        raise PresentationInvalid("malformed")
     return result

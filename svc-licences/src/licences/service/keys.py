@@ -67,7 +67,7 @@ class IssuerKey:
     private_key: ec.EllipticCurvePrivateKey
     jwk: JWK  # private, for signing JOSE
     cose_key: COSEKeyInterface  # private, for signing COSE (亮证 presentations)
-    cose_public: COSEKeyInterface
+    public_key: ec.EllipticCurvePublicKey  # for verifying 亮证 presentations (``credentials``)
 
     @property
     def public_jwk(self) -> dict[str, Any]:
@@ -153,11 +153,8 @@ def load_key(path: Path, signer_id: bytes = sm2.DEFAULT_SIGNER_ID) -> IssuerKey 
     # The first 8 characters of the key's RFC 7638 thumbprint: unique among the issuer's few keys, and
     # short, since the kid travels in every 亮证 QR code (each byte counts towards QR version 12).
     kid = jwk.thumbprint()[:KID_LENGTH]
-    public_pem = private.public_key().public_bytes(serialization.Encoding.PEM,
-                                                   serialization.PublicFormat.SubjectPublicKeyInfo)
     return IssuerKey(kid=kid, activates_at=_activation(path), private_key=private, jwk=jwk,
-                     cose_key=COSEKey.from_pem(pem, kid=kid, alg=ALG),
-                     cose_public=COSEKey.from_pem(public_pem, kid=kid, alg=ALG))
+                     cose_key=COSEKey.from_pem(pem, kid=kid, alg=ALG), public_key=private.public_key())
 
 
 def _newest_active(keys: list[Any], now: datetime | None) -> Any:
