@@ -141,6 +141,14 @@ def test_a_new_matter_starts_a_new_topic() -> None:
     assert reply.hit.entry.id == "t-4" and state.matters == ["城市建筑垃圾处置核准"]
 
 
+def test_a_follow_up_about_the_platform_is_not_held_to_the_conversations_matter() -> None:
+    state = DialogueState()
+    index = build()
+    assert respond(index, analyzer(), state, "移树收费吗").hit.entry.id == "t-3"
+    reply = respond(index, analyzer(), state, "交了以后在哪里看进度")
+    assert reply.action == "progress" and reply.hit.entry.id == "t-8"
+
+
 def test_lexicon_synonyms_are_read_as_canonical_tokens() -> None:
     lexicon = Lexicon.load({"words": [], "synonyms": {"迁移 树木": ["挪树"]}, "stopwords": [], "intents": {},
                             "matter_signals": {}, "clarify_between": [], "handover_phrases": [], "solved_phrases": []})

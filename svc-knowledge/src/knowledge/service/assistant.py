@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from knowledge.schemas import HandoverReason
-from knowledge.service.retrieval import Analyzer, Hit, Model, SearchIndex
+from knowledge.service.retrieval import GENERAL_INTENTS, Analyzer, Hit, Model, SearchIndex
 
 # Two matters of a clarify group whose evidence (relative to the best matter's) is this close are not told
 # apart by the text.
@@ -123,8 +123,12 @@ def respond(index: SearchIndex, analyzer: Analyzer, state: DialogueState, text: 
         aspect = index.understand(analyzer, " ".join(state.context)).terms
     hits = index.search(analyzer, text, limit=10, understanding=understanding, matters=matters, intents=intents,
                         aspect=aspect, model=model)
-    if carried:
-        hits = [h for h in hits if h.entry.matter in carried] + [h for h in hits if h.entry.matter not in carried]
+    # A follow-up turn of a conversation settled on one matter is answered from that matter's entries first
+    # (“检疫证怎么弄” … “苗圃里的”: 产地检疫's process, not a general entry sharing words) — unless the turn asks
+    # about the platform itself (进度, 电子证照…), which no matter's entry answers.
+    settled = carried or (matters if state.context and len(matters) == 1 else [])
+    if settled and not GENERAL_INTENTS & set(own.intents):
+        hits = [h for h in hits if h.entry.matter in settled] + [h for h in hits if h.entry.matter not in settled]
     # The newest turn decides how much of the question is known; earlier turns may have been vague.
     understanding.known_ratio = max(own.known_ratio, understanding.known_ratio)
     unanswered = model.handover_probability(index.handover_features(analyzer, understanding, hits, matters,
