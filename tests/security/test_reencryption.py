@@ -42,7 +42,8 @@ def test_the_job_finds_every_protected_column_of_every_service() -> None:
         "matters": {"applications.form", "outbox.envelope"},
         "prequal": {"verdicts.inputs", "prefill_submissions.form", "prefills.filled", "outbox.envelope"},
         "licences": {"known_applications.form", "licences.holder_name", "licences.holder_code", "licences.credential",
-                     "licence_versions.credential", "outbox.envelope"},
+                     "licence_versions.credential", "licences.sm2_document", "licence_versions.sm2_document",
+                     "outbox.envelope"},
         "helpdesk": {"tickets.contact_name", "tickets.contact_phone", "outbox.envelope"},
         "knowledge": {"outbox.envelope"},
     }

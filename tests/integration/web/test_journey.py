@@ -110,7 +110,7 @@ async def test_apply_approve_show_verify_revoke(open_page: OpenPage, client: htt
     signed = bytearray(base45.b45decode(shown.removeprefix("LR1:")))
     signed[-1] ^= 0x01  # the last byte of the COSE signature
     forged = "LR1:" + base45.b45encode(bytes(signed)).decode()
-    await inspector.get_by_label("或粘贴亮证码（LR1: 开头）").fill(forged)
+    await inspector.get_by_label("或粘贴亮证码（LR1: 或 LS1: 开头）").fill(forged)
     await inspector.get_by_role("button", name="核验", exact=True).click()
     await verdict(inspector, "forged")
 
