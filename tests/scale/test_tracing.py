@@ -66,11 +66,15 @@ async def test_one_submission_is_one_connected_trace_across_gateway_matters_and_
         return [s for s in spans if s["context"]["trace_id"] == roots[0]["context"]["trace_id"]]
 
     deadline = time.monotonic() + 15
-    while True:  # spans are written in batches a fraction of a second after they end
+    # Each process writes its spans in batches a fraction of a second after they end, so the verdict's
+    # handling in svc-matters can be on file before the svc-prequal span it hangs off: wait for both.
+    while True:
         spans = trace_of_submission()
         handled_verdict = [s for s in spans if s["name"].startswith("handle lvrong.prequal.")
                            and s["resource"]["attributes"]["service.name"] == "lvrong-matters"]
-        if handled_verdict or time.monotonic() > deadline:
+        recorded = {s["context"]["span_id"] for s in spans}
+        connected = all(s["parent_id"] is None or s["parent_id"] in recorded for s in spans)
+        if (handled_verdict and connected) or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.2)
 
