@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -39,7 +40,7 @@ sys.path.insert(0, str(ROOT / "tests" / "bench"))
 from bench_prequal import cpu_seconds  # noqa: E402
 from bench_submissions import consumers, count_applications, post_script, prepare, server_pids, wait_drained  # noqa: E402
 
-from support import fresh_suite  # noqa: E402
+from support import fresh_suite, settled, until  # noqa: E402
 
 ROW_COUNTERS = ("xact_commit", "tup_inserted", "tup_updated", "tup_deleted")
 
@@ -53,6 +54,49 @@ async def database_counters(env: dict[str, str]) -> dict[str, list[int]]:
     finally:
         await conn.close()
     return {r["datname"].rsplit("_", 1)[1]: [r[c] for c in ROW_COUNTERS] for r in rows}
+
+
+PRODUCERS = ("matters", "prequal", "licences")
+
+
+class RunDatabases:
+    """What tests/support's waits need of a suite: the run's environment and a service's database."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    async def db(self, service: str) -> asyncpg.Connection:
+        return await asyncpg.connect(f"{self.env['DATABASE_URL'].rsplit('/', 1)[0]}/"
+                                     f"{self.env['DATABASE_NAME_PREFIX']}_{service}")
+
+
+async def quiet(env: dict[str, str]) -> None:
+    """Nothing of the run is in flight: every event each service wrote is on its stream and handled and
+    acknowledged by every consumer of it (their ack floors), so the CPU read next covers all the work."""
+    for producer in PRODUCERS:
+        await settled(RunDatabases(env), producer, seconds=300)
+
+
+async def _all_inserts_counted(conn: asyncpg.Connection) -> bool:
+    for table in ("outbox", "processed_events"):
+        rows = await conn.fetchval(f"SELECT count(*) FROM {table}")
+        flushed = await conn.fetchval(
+            "SELECT coalesce(sum(n_tup_ins), 0) FROM pg_stat_user_tables WHERE relname = $1", table)
+        if flushed < rows:
+            return False
+    return True
+
+
+async def statistics_flushed(env: dict[str, str]) -> None:
+    """Each backend flushes its share of ``pg_stat_*`` on its own, about a second after it goes idle: wait
+    until every row the services inserted into the tables every written event (``outbox``) and every
+    handled one (``processed_events``) touch is counted, i.e. the backends that did the work have flushed."""
+    for service in PRODUCERS:
+        conn = await RunDatabases(env).db(service)
+        try:
+            await until(partial(_all_inserts_counted, conn), f"svc-{service}'s statistics flushed", within=60)
+        finally:
+            await conn.close()
 
 
 def spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
@@ -89,7 +133,8 @@ def run(args: argparse.Namespace, env: dict[str, str], ports: dict[str, int], pr
                            target], capture_output=True, text=True)
     warm.check_returncode()  # connections, caches and prepared statements warm on both sides
     asyncio.run(wait_drained(env, 300))
-    time.sleep(2)
+    asyncio.run(quiet(env))
+    asyncio.run(statistics_flushed(env))  # the warm-up's rows are not counted as the first phase's
     measured = {name: [proc.pid] for name, proc in processes.items()}
     measured.update(postgres=server_pids(f"postgres: .* {env['DATABASE_NAME_PREFIX']}_"),
                     nats=server_pids(f"nats-server.*[ =]{env['NATS_URL'].rsplit(':', 1)[1]}( |$)"))
@@ -116,7 +161,7 @@ def run(args: argparse.Namespace, env: dict[str, str], ports: dict[str, int], pr
         load.terminate()
         load.wait()
         stop(spies)
-    time.sleep(1.5)  # PostgreSQL's statistics are flushed within a second
+    asyncio.run(statistics_flushed(env))
     rows1 = asyncio.run(database_counters(env))
     total, waiting = asyncio.run(count_applications(env))
     print(f"\nload average {' '.join(f'{x:.1f}' for x in os.getloadavg())}; wrk -t1 -c{args.connections}, "
@@ -131,11 +176,11 @@ def run(args: argparse.Namespace, env: dict[str, str], ports: dict[str, int], pr
              for name in ("prequal", "matters", "licences")] if args.profile else []
     try:
         drained = asyncio.run(wait_drained(env, 900))
-        time.sleep(2)  # the last status events reach the read models
+        asyncio.run(quiet(env))  # the verdicts' status events have reached every read model too
         cpu2 = cpu_now()
     finally:
         stop(spies)
-    time.sleep(1.5)
+    asyncio.run(statistics_flushed(env))
     rows2 = asyncio.run(database_counters(env))
     print(f"\nthe pipeline caught up with {waiting} applications in {drained:.1f} s ({waiting / drained:.0f}/s); "
           f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
