@@ -88,6 +88,14 @@ async def drop_streams(client: NatsClient, prefix: str = "LVRONG_") -> None:
         await nc.close()
 
 
+async def partner_token(client: Any, client_id: str) -> str:
+    """A partner province's system's token (client credentials of the development issuer)."""
+    r = await client.post("/auth/token", data={"grant_type": "client_credentials", "client_id": client_id,
+                                               "client_secret": "demo"})
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

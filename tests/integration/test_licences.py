@@ -40,6 +40,7 @@ from support import (
     bearer,
     connect_nats,
     handled,
+    partner_token,
     ticked,
 )
 
@@ -63,13 +64,6 @@ def b64url_decode(text: str) -> bytes:
 
 async def act(client: httpx.AsyncClient, tok: str, app_id: str, action: str, **body: Any) -> httpx.Response:
     return await client.post(f"/v1/applications/{app_id}/actions/{action}", json=body, headers=bearer(tok))
-
-
-async def partner_token(client: httpx.AsyncClient, client_id: str) -> str:
-    r = await client.post("/auth/token", data={"grant_type": "client_credentials", "client_id": client_id,
-                                               "client_secret": "demo"})
-    assert r.status_code == 200, r.text
-    return r.json()["access_token"]
 
 
 async def eventually(probe, ok, what: str, seconds: float = 20) -> Any:

@@ -8,6 +8,11 @@ table ``known_licences`` of this shape (``KnownLicenceColumns``, mixed into each
 consumer of ``lvrong.licences.licence.issued`` and ``.licence.status_changed`` (``LicenceReadModel``'s
 ``subscription``). Never read from svc-licences' tables: services share no database.
 
+Recognised partner documents (长三角, ``lvrong.licences.partner_document.recognised``) are kept in the same
+table, by the same consumer: the row's ``licence_id`` is the recognition's id, its holder the company's
+credit code, ``partner_province`` the province that issued it. So a partner's 检疫要求书 stands in for a
+material through the very checks our own licences pass (held, type, status, validity).
+
 Events may arrive late or twice. An issue carries the licence's ``version`` (变更, 延续 and 补发 make a
 new one): an older version never replaces a newer one's number, identifier and validity. A status
 change carries when it happened: the latest ``occurred_at`` wins, so a redelivered suspension cannot
@@ -28,7 +33,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
-from kit.contracts.licences import LicenceIssued, LicenceStatusChanged
+from kit.contracts.licences import LicenceIssued, LicenceStatusChanged, PartnerDocumentRecognised
 from kit.events import CloudEvent, EventSubscription
 
 log = structlog.get_logger("kit.licence_read_model")
@@ -66,6 +71,8 @@ class KnownLicenceColumns:
     valid_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    # Set for a partner province's recognised document (JS, ZJ, AH); None for the bureau's own licences.
+    partner_province: Mapped[str | None] = mapped_column(String(8))
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Index, ...]:
@@ -98,14 +105,28 @@ class LicenceReadModel(Generic[Licence]):
         """The consumer a service registers: issues and status changes in one, so that they are applied
         in the order svc-licences published them. A new one reads the licences stream from its start."""
         return EventSubscription(name=name, producer=LicenceIssued.source_service,
-                                 subjects=[LicenceIssued.event_type, LicenceStatusChanged.event_type],
+                                 subjects=[LicenceIssued.event_type, LicenceStatusChanged.event_type,
+                                           PartnerDocumentRecognised.event_type],
                                  handler=self.record_event)
 
     async def record_event(self, session: AsyncSession, event: CloudEvent) -> None:
         if event.type == LicenceStatusChanged.event_type:
             await self.record_status_changed(session, event)
+        elif event.type == PartnerDocumentRecognised.event_type:
+            await self.record_partner_document(session, event)
         else:
             await self.record_issued(session, event)
+
+    async def record_partner_document(self, session: AsyncSession, event: CloudEvent) -> None:
+        """A recognised partner document, held by the company of its credit code; a redelivery changes nothing."""
+        model: type[KnownLicenceColumns] = self.model
+        doc = PartnerDocumentRecognised.from_event(event)
+        await session.execute(insert(model).values(
+            licence_id=doc.recognition_id, licence_number=doc.document_identifier, identifier=doc.document_identifier,
+            licence_type=doc.document_type, licence_type_code=doc.document_type_code, application_id="",
+            holder_subject=doc.holder_org_code, holder_org_code=doc.holder_org_code, version=1,
+            issued_at=doc.recognised_at, valid_from=doc.valid_from, valid_until=doc.valid_until,
+            partner_province=doc.province).on_conflict_do_nothing(index_elements=[model.licence_id]))
 
     async def record_issued(self, session: AsyncSession, event: CloudEvent) -> None:
         """A licence, or a new version of it: an older version arriving late changes nothing."""

@@ -45,6 +45,24 @@ class LicenceStatusChanged(EventContract):
     occurred_at: datetime
 
 
+class PartnerDocumentRecognised(EventContract):
+    """A partner province's (长三角) document was verified against the trust list and recognised: it may
+    stand in for a material (两个免于提交 across provinces) like a licence of ours, for its holder."""
+
+    event_type: ClassVar[str] = "lvrong.licences.partner_document.recognised"
+    source_service: ClassVar[str] = "licences"
+
+    recognition_id: str  # what an applicant names for the material (as a licence id)
+    province: str  # JS | ZJ | AH
+    document_identifier: str  # the partner's 证照标识
+    document_type: str  # its type's name, e.g. 林业有害生物调运检疫要求书
+    document_type_code: str
+    holder_org_code: str  # the holder's unified social credit code (a company's; not personal data)
+    recognised_at: datetime
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+
 class LicenceExpiring(EventContract):
     """Expiry reminder: the licence expires in ``days_before`` days (sent once per threshold and version)."""
 

@@ -120,6 +120,10 @@ class MaterialRef(BaseModel):
     from_application: str | None = None
     content_type: str | None = None
     sha256: str | None = None
+    # A partner province's recognised document (长三角) standing in: ``licence_id`` is its recognition's id;
+    # the province (JS, ZJ, AH) and the number printed on the document, for the application's readers.
+    partner_province: str | None = None
+    document_number: str | None = None
 
 
 class ApplicationSubmitted(EventContract):

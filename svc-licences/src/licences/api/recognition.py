@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from kit.auth import PUBLIC_ROUTE, needs_scope
+from kit.auth import PUBLIC_ROUTE, CurrentPrincipal, needs_scope
 from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.openapi import business_rules
@@ -55,6 +55,18 @@ async def remove_issuer(database: DatabaseDep, _: OpsAdmin, issuer_id: IssuerId)
              responses={401: PROBLEM_RESPONSES[401], 403: PROBLEM_RESPONSES[403], 422: PROBLEM_RESPONSES[422]})
 async def recognise(database: DatabaseDep, principal: RecognitionOfficer, body: RecognitionRequest) -> dict[str, Any]:
     return await recognition.recognise(database, principal, body.document)
+
+
+@router.post("/v1/recognitions/presented", dependencies=[needs_scope("licences:write")],
+             summary="An applicant presents a partner's document held by their company, to name it for a material",
+             description="Recognised: recorded and announced to the services checking materials (两个免于提交 across "
+                         "provinces); the answer's `id` is what the application names for the material "
+                         "(`{\"licence_id\": id}`). Refused: 422 with the reason, nothing recorded.",
+             openapi_extra=business_rules((422, "the document verifies against the trust list, is current and names "
+                                                "a company (credit code) as its holder")),
+             responses={401: PROBLEM_RESPONSES[401], 403: PROBLEM_RESPONSES[403], 422: PROBLEM_RESPONSES[422]})
+async def present(database: DatabaseDep, principal: CurrentPrincipal, body: RecognitionRequest) -> dict[str, Any]:
+    return await recognition.present_partner_document(database, principal, body.document)
 
 
 @router.get("/v1/recognitions", dependencies=[needs_scope("recognition:read")],

@@ -17,10 +17,13 @@ from jwcrypto.jwk import JWK
 from sd_jwt.verifier import SDJWTVerifier
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from stdnum.cn import uscc
 
 from kit.auth import Principal
+from kit.contracts.licences import PartnerDocumentRecognised
 from kit.db import Database
 from kit.errors import Conflict, FieldError, NotFound, ValidationFailed
+from kit.events import add_event
 from kit.gm import sm2
 from kit.i18n import Text
 from kit.idempotency import create_once
@@ -197,7 +200,9 @@ async def shipments_of(session: AsyncSession, principal: Principal, licence_id: 
 async def recognise(database: Database, principal: Principal, document: str | dict[str, Any]) -> dict[str, Any]:
     """Verify a partner's SD-JWT VC or SM2 document against the trust list and record the outcome (either way)."""
     async with database.transaction() as session:
-        return await _recognise(session, principal, document)
+        outcome = await _recognise(session, principal, document)
+        outcome.pop("claims_all")
+        return outcome
 
 
 async def _recognise(session: AsyncSession, principal: Principal, document: str | dict[str, Any]) -> dict[str, Any]:
@@ -244,13 +249,9 @@ async def _recognise(session: AsyncSession, principal: Principal, document: str 
                 raise
             except Exception:
                 raise _Refused("bad_signature") from None
-        doc_type = claims.get("licence_type_code") or claims.get("vct")
-        if doc_type not in entry.document_types and claims.get("vct") not in entry.document_types:
-            raise _Refused("document_type_not_recognised")
-        if not is_sm2 and int(claims.get("exp", 0)) <= now.timestamp():  # an SM2 document's validity is checked
-            raise _Refused("expired")                                        # by sm2docs.verify_document
-        if not is_sm2 and int(claims.get("nbf", 0)) > now.timestamp():
-            raise _Refused("not_yet_valid")
+        refusal = partner_document_current(entry, claims, is_sm2=is_sm2, now=now)
+        if refusal is not None:
+            raise _Refused(refusal)
         result, reason = "recognised", None
     except _Refused as e:
         result, reason = "refused", e.reason
@@ -263,9 +264,68 @@ async def _recognise(session: AsyncSession, principal: Principal, document: str 
                       recognised_by=principal.subject)
     session.add(row)
     log.info("partner_document", result=result, reason=reason, province=entry.province if entry else None)
+    holder = company_holder(claims)
+    if result == "recognised" and entry is not None and holder is not None and row.document_identifier:
+        await add_event(session, PartnerDocumentRecognised(
+            recognition_id=row.id, province=entry.province, document_identifier=row.document_identifier,
+            document_type=str(claims.get("licence_type") or row.document_type or ""),
+            document_type_code=row.document_type or "", holder_org_code=holder, recognised_at=now,
+            valid_from=_claim_time(claims, "nbf", "valid_from"), valid_until=_claim_time(claims, "exp", "valid_until")),
+            subject=row.id)
     return {"id": row.id, "result": result, "reason": reason, "province": entry.province if entry else None,
             "document_identifier": row.document_identifier, "document_type": row.document_type,
-            "claims": row.claims if result == "recognised" else None}
+            "claims": row.claims if result == "recognised" else None, "claims_all": claims}
+
+
+def partner_document_current(entry: TrustedIssuer, claims: dict[str, Any], *, is_sm2: bool, now: datetime) -> str | None:
+    """Whether a partner document whose signature verified may be used now: the one place its currency is
+    judged, at every use (recognition, and so its standing in for a material). Returns the refusal reason.
+
+    Today: a type the partner's trust-list entry names, inside its validity. The partner's own status
+    list (Token Status List: revoked or suspended by the partner) is consulted here as well once the
+    partners branch lands: ``licences.service.partners.check_partner_document_current`` is called from
+    this function, and from nowhere else."""
+    doc_type = claims.get("licence_type_code") or claims.get("vct")
+    if doc_type not in entry.document_types and claims.get("vct") not in entry.document_types:
+        return "document_type_not_recognised"
+    if not is_sm2 and int(claims.get("exp", 0)) <= now.timestamp():  # an SM2 document's validity is checked
+        return "expired"                                                 # by sm2docs.verify_document
+    if not is_sm2 and int(claims.get("nbf", 0)) > now.timestamp():
+        return "not_yet_valid"
+    return None
+
+
+def company_holder(claims: dict[str, Any]) -> str | None:
+    """The holder's unified social credit code, when the document names a company as its holder."""
+    code = str(claims.get("holder_code") or "").strip().upper()
+    return code if claims.get("holder_code_type", "uscc") == "uscc" and uscc.is_valid(code) else None
+
+
+def _claim_time(claims: dict[str, Any], numeric: str, iso: str) -> datetime | None:
+    """A validity bound of an SD-JWT VC (``nbf``/``exp``, seconds) or an SM2 document (ISO 8601 text)."""
+    if isinstance(claims.get(numeric), int | float):
+        return datetime.fromtimestamp(claims[numeric], UTC)
+    value = claims.get(iso)
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+async def present_partner_document(database: Database, principal: Principal, document: str | dict[str, Any]) -> dict[str, Any]:
+    """An applicant presents a partner's document held by their company so that it may stand in for a material
+    (两个免于提交 across provinces): recognised, recorded and announced, and its recognition id returned to be
+    named for the material; refused (422, with the reason) with nothing written."""
+    async with database.transaction() as session:
+        outcome = await _recognise(session, principal, document)
+        reason = outcome["reason"]
+        if reason is None and company_holder(outcome["claims_all"]) is None:
+            reason = "holder_not_a_company"
+        if reason is not None:
+            raise ValidationFailed(messages.PARTNER_DOCUMENT_REFUSED.format(reason=reason), errors=[
+                FieldError.of("document", messages.PARTNER_DOCUMENT_FIELD_REFUSED.format(reason=reason), reason)])
+        outcome.pop("claims_all")
+        return outcome
 
 
 class _Refused(Exception):

@@ -5,6 +5,10 @@ A front-end names the licence by what ``GET /v1/licences`` of svc-licences gives
 ``id``, or its ``licence_number`` (printed on it), or its current ``identifier`` (证照标识). The
 application keeps the licence's id, whichever was sent.
 
+A partner province's document recognised by svc-licences (长三角) is a row of the same read model (its
+recognition id as ``licence_id``, ``partner_province`` set, held by the company of its credit code) and
+passes the same checks; the application records which partner document stood in.
+
 A licence stands in for a material when it is known here, belongs to the applicant (issued to the
 same account, or to the company the applicant files for, by its credit code), is of a type the
 material's ``substitutes`` name, is not suspended or revoked, and is valid at the moment of submission.
@@ -29,6 +33,8 @@ from matters.models import KnownLicence, RegisteredBusiness
 # The licence is not (yet) known here; see the module's note on the race with its issue.
 UNKNOWN = ("unknown_licence", "未找到该证照；如证照刚刚签发，请稍候几秒再提交",
            "no such licence is known; if it was issued moments ago, submit again in a few seconds")
+# The partner provinces (长三角) whose recognised documents may stand in, by the code the trust list uses.
+PROVINCES = {"JS": ("江苏省", "Jiangsu"), "ZJ": ("浙江省", "Zhejiang"), "AH": ("安徽省", "Anhui")}
 NOT_IN_FORCE = {"suspended": ("已被暂停", "is suspended"), "revoked": ("已被撤销", "has been revoked")}
 
 
@@ -78,6 +84,12 @@ def refusal(licence: KnownLicence, spec: MaterialSpec, subject: str, org_code: s
 def exemption_reason(licence: KnownLicence, now: datetime) -> str:
     """What the application records for the exempted material: the licence that was verified, and when."""
     day = local_date(now)
+    if licence.partner_province:
+        province = PROVINCES.get(licence.partner_province, (licence.partner_province, licence.partner_province))
+        return (f"以申请人持有的{province[0]}「{licence.licence_type}」{licence.licence_number} 免于提交（长三角互认，认可记录 "
+                f"{licence.licence_id}；{day} 核验：属申请人、在有效期内、状态正常）/ exempted by the applicant's "
+                f"{licence.licence_type} {licence.licence_number} issued in {province[1]} (Yangtze River Delta mutual "
+                f"recognition, recognition {licence.licence_id}; verified on {day}: held by the applicant, valid and in force)")
     return (f"以申请人持有的「{licence.licence_type}」{licence.licence_number} 免于提交（{day} 经电子证照库核验："
             f"属申请人、在有效期内、状态正常）/ exempted by the applicant's {licence.licence_type} "
             f"{licence.licence_number} (verified against the licence records on {day}: held by the applicant, "

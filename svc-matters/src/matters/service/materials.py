@@ -1,6 +1,6 @@
 """Materials (申请材料): what stands for each material of an application — an uploaded file, or an
 exemption (两个免于提交) by a licence the applicant holds (checked against the licences svc-licences
-announced: ``service.licences``) or by the same material of an earlier application of the same
+announced: ``service.licences``; a partner province's recognised document is one of them) or by the same material of an earlier application of the same
 applicant."""
 from __future__ import annotations
 
@@ -106,7 +106,9 @@ async def resolve_materials(session: AsyncSession, owner_subject: str, requireme
             if refused is not None:
                 errors.append(_error(code, *refused))
                 continue
-            refs[code] = VerifiedLicenceRef(kind="licence", licence_id=licence.licence_id,
+            partner = licence.partner_province
+            refs[code] = VerifiedLicenceRef(kind="licence", licence_id=licence.licence_id, partner_province=partner,
+                                            document_number=licence.licence_number if partner else None,
                                             exemption_reason=licences.exemption_reason(licence, now))
         elif isinstance(value, EarlierApplicationExemption):
             earlier = await session.get(Application, value.from_application)
