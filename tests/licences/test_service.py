@@ -43,15 +43,17 @@ from licences.models import (
     Licence,
     LicenceStatusChange,
     LicenceVersion,
+    PartnerFeedEntry,
     Presentation,
     Recognition,
     StatusList,
     Verification,
 )
-from licences.schemas import TrustedIssuerCreate, VersionCreate
+from licences.schemas import PartnerLookup, TrustedIssuerCreate, VersionCreate
 from licences.service import (
     catalogue,
     issuance,
+    partner_feed,
     recognition,
     reminders,
     sm2backfill,
@@ -91,12 +93,13 @@ def issuer(tmp_path_factory: pytest.TempPathFactory) -> Issuer:
     return found
 
 
-async def licence(db: Database, issuer: Issuer, type_code: str = "1131XK002", *, ends_in_days: float = 365) -> Licence:
+async def licence(db: Database, issuer: Issuer, type_code: str = "1131XK002", *, ends_in_days: float = 365,
+                  data: dict[str, Any] | None = None) -> Licence:
     async with db.transaction() as session:
         return await issuance.issue(
             session, issuer, catalogue.TYPES[type_code], holder_subject="u-holder", holder_kind="company",
             holder={"holder_name": "测试公司", "holder_code": "91310115MA1H7GXQ3E", "holder_code_type": "uscc"},
-            data={"disposal_site": "老港"}, valid_from=NOW - dt.timedelta(days=1),
+            data=data or {"disposal_site": "老港"}, valid_from=NOW - dt.timedelta(days=1),
             valid_until=NOW + dt.timedelta(days=ends_in_days), actor="test")
 
 
@@ -167,6 +170,28 @@ async def test_expiry_and_status_bits(database: Database, issuer: Issuer) -> Non
     assert get_status(bits, suspended.status_index) == 2
     assert get_status(bits, revoked.status_index) == 1
     assert get_status(bits, ending.status_index) == 0  # expiry is read from the credential's exp, not the list
+
+
+async def test_a_followed_document_that_expires_is_in_the_partners_feed(database: Database, issuer: Issuer) -> None:
+    """Expiry is the one change the integration tests cannot wait for: the scheduled job's own step here."""
+    jiangsu = Principal(subject="c-partner-js", kind=SubjectKind.PARTNER, roles=frozenset({Role.PARTNER}), province="JS")
+    bound = {"year": NOW.year, "destination_provinces": ["JS"], "plant_species": ["香樟"]}
+    followed, unfollowed = (await licence(database, issuer, catalogue.QUARANTINE_REQUIREMENT, ends_in_days=1, data=bound),
+                            await licence(database, issuer, catalogue.QUARANTINE_REQUIREMENT, ends_in_days=1, data=bound))
+    await partner_feed.subscribe(database, jiangsu, PartnerLookup(number=followed.licence_number,
+                                                                  holder_code="91310115MA1H7GXQ3E"), None)
+    async with database.session() as session:
+        start = (await partner_feed.feed(session, jiangsu, None, 500)).next_cursor
+        rows_before = await session.scalar(select(func.count()).select_from(PartnerFeedEntry))
+    async with database.transaction() as session:
+        await session.execute(update(Licence).where(Licence.id.in_([followed.id, unfollowed.id]))
+                              .values(valid_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+        assert await status.expire_due(session, dt.datetime.now(dt.UTC)) >= 2
+    async with database.session() as session:
+        page = await partner_feed.feed(session, jiangsu, start, 500)
+        rows_after = await session.scalar(select(func.count()).select_from(PartnerFeedEntry))
+    assert [(i.licence_id, i.change, i.status) for i in page.items] == [(followed.id, "expired", "expired")]
+    assert rows_after == rows_before + 1  # a document nobody follows leaves no feed row
 
 
 async def test_status_slots_are_random_and_a_full_list_opens_the_next(database: Database, issuer: Issuer) -> None:

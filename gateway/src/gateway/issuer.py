@@ -67,7 +67,8 @@ ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     Role.INSPECTOR: (*_STAFF_COMMON, "stalls:write", "licences:read", "licences:verify", "recognition:read",
                      "recognition:write", "helpdesk:handle", "knowledge:read", "ops:read", "audit:read"),
     # Partner provinces' systems verify, read the licences granted to them and the recognitions.
-    Role.PARTNER: ("licences:read", "licences:verify", "recognition:read"),
+    # They look up our documents and follow those they rely on (partner:read; partner:write to subscribe).
+    Role.PARTNER: ("licences:read", "licences:verify", "recognition:read", "partner:read", "partner:write"),
     Role.SERVICE: ("hotline:write",),
 }
 

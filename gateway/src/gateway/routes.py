@@ -15,6 +15,9 @@ TOKEN_ENDPOINT_RATE_LIMIT = RateLimit(per_ip=30, window_seconds=60)
 # Anyone checking a 亮证 QR without a token (an inspector's or a partner officer's phone): per address,
 # generous for a person scanning, tight for a script guessing; callers with a token count as on any route.
 ANONYMOUS_VERIFICATION_RATE_LIMIT = RateLimit(per_ip=60, window_seconds=60)
+# 长三角 partners' systems looking up our documents by number and holder code: enough for a partner's
+# window officers at work, too few to guess pairs; their feed is read once a minute or so.
+PARTNER_RATE_LIMIT = RateLimit(per_client=120, per_ip=600, window_seconds=60)
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/trust-list", "licences", public=True),
     Route("/v1/grants", "licences"),
     Route("/v1/recognitions", "licences"),
+    Route("/v1/partner", "licences", rate_limit=PARTNER_RATE_LIMIT),
     Route("/v1/audit/licences", "licences"),
     Route("/v1/tickets", "helpdesk"),
     Route("/v1/ratings", "helpdesk"),

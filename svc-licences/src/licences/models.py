@@ -294,3 +294,35 @@ class Recognition(Base):
     claims: Mapped[dict[str, Any]] = mapped_column(JSONB)
     recognised_by: Mapped[str] = mapped_column(String(128))
     at: Mapped[datetime] = _now()
+
+
+class PartnerSubscription(Base):
+    """A partner province's system (its client) follows the changes of one of our documents it relies on
+    (长三角): they appear in its feed (``GET /v1/partner/feed``) from the moment it subscribed."""
+
+    __tablename__ = "partner_subscriptions"
+    __table_args__ = (UniqueConstraint("partner_subject", "licence_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    partner_subject: Mapped[str] = mapped_column(String(128))
+    province: Mapped[str] = mapped_column(String(8))
+    licence_id: Mapped[str] = mapped_column(ForeignKey("licences.id"), index=True)
+    # The feed's position when it subscribed: only later changes are its.
+    from_seq: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = _now()
+
+
+class PartnerFeedEntry(Base):
+    """A change of a document some partner follows (revoked, suspended, reinstated, renewed, changed,
+    reissued, expired), in the order committed: writers take one advisory lock, so ``seq`` grows in
+    commit order and a reader paging by it never skips one committed later."""
+
+    __tablename__ = "partner_feed"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    licence_id: Mapped[str] = mapped_column(ForeignKey("licences.id"), index=True)
+    change: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = _now()

@@ -276,3 +276,50 @@ class RecognitionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     document: Annotated[str, Field(min_length=10, max_length=20_000)] | dict[str, Any] = Field(description="The partner's SD-JWT VC (text, ES256) or SM2 document (object: "
                                                        "the form of our licences' `sm2_document`)")
+
+
+# ---- 长三角 partners: look-up of our documents, subscriptions, the feed of changes ------------------
+
+class PartnerLookup(BaseModel):
+    """One of our documents as a partner names it: its number (or 证照标识) and its holder's code."""
+
+    model_config = ConfigDict(extra="forbid")
+    number: str = Field(min_length=1, max_length=128, description="The licence number printed on it, or its 证照标识")
+    holder_code: str = Field(min_length=18, max_length=18, pattern=r"^[0-9A-Za-z*]{18}$",
+                             description="The holder's 统一社会信用代码, or resident ID number in full or masked as "
+                                         "we mask it (`310***********1234`)")
+
+
+class PartnerDocumentView(BaseModel):
+    """What a partner gets for one of our documents: the licence with the holder masked, its SD-JWT VC
+    without the disclosures of personal fields (verifiable with our published keys, its `status` pointing
+    at our status list), and its status now."""
+
+    licence: LicenceView
+    credential: str = Field(description="SD-JWT VC, issuer-signed part only (`<jwt>~`)")
+    status: str
+    status_list_uri: str
+
+
+class PartnerSubscriptionView(BaseModel):
+    id: str
+    licence_id: str
+    licence_number: str
+    licence_type: str
+    created_at: datetime
+
+
+class PartnerFeedItem(BaseModel):
+    cursor: str = Field(description="This change's position: pass as `after` to read what follows it")
+    licence_id: str
+    licence_number: str
+    change: Literal["revoked", "suspended", "reinstated", "expired", "renewed", "changed", "reissued"]
+    status: str
+    version: int
+    valid_until: datetime
+    at: datetime
+
+
+class PartnerFeedPage(BaseModel):
+    items: list[PartnerFeedItem]
+    next_cursor: str = Field(description="Pass as `after` next time (the same as `after` when nothing is new)")

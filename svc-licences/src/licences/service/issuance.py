@@ -28,7 +28,7 @@ from kit.scheduling import lock_id
 from licences import messages
 from licences.models import KnownApplication, Licence, LicenceStatusChange, LicenceVersion, StatusList
 from licences.schemas import LicenceView, VersionCreate
-from licences.service import catalogue, sm2docs
+from licences.service import catalogue, partner_feed, sm2docs
 from licences.service.access import licence_view
 from licences.service.catalogue import LicenceType
 from licences.service.credentials import PERSONAL_FIELDS, sign_credential
@@ -301,5 +301,6 @@ async def new_version(session: AsyncSession, issuer: Issuer, licence: Licence, *
                                valid_until=licence.valid_until, data=licence.data, reason=reason, actor=actor,
                                credential=licence.credential, sm2_document=licence.sm2_document))
     await add_event(session, _issued_event(licence, kind), subject=licence.id)
+    await partner_feed.record_change(session, licence, partner_feed.VERSION_CHANGES.get(kind, "changed"))
     log.info("licence_version", licence_id=licence.id, version=licence.version, kind=kind)
     return licence

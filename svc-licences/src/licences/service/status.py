@@ -18,6 +18,7 @@ from kit.statemachine import StateMachine, Transition
 from licences import messages
 from licences.models import Licence, LicenceStatusChange, StatusList
 from licences.schemas import LicenceView
+from licences.service import partner_feed
 from licences.service.access import licence_view
 from licences.service.credentials import LIST_VALUE, sign_status_list
 from licences.service.issuer import Issuer
@@ -67,6 +68,8 @@ async def set_status(session: AsyncSession, licence: Licence, to_status: str, *,
     await add_event(session, LicenceStatusChanged(
         licence_id=licence.id, licence_number=licence.licence_number, holder_subject=licence.holder_subject,
         from_status=from_status, to_status=to_status, reason=reason, actor=actor, occurred_at=now), subject=licence.id)
+    if from_status != to_status and to_status in partner_feed.STATUS_CHANGES:
+        await partner_feed.record_change(session, licence, partner_feed.STATUS_CHANGES[to_status])
     log.info("licence_status_changed", licence_id=licence.id, from_status=from_status, to_status=to_status)
 
 
