@@ -85,13 +85,14 @@ async def partner(client, token) -> Partner:
     return jiangsu
 
 
-async def present(client: httpx.AsyncClient, tok: str, document: str) -> httpx.Response:
-    return await client.post("/v1/recognitions/presented", json={"document": document}, headers=bearer(tok))
+async def present(client: httpx.AsyncClient, tok: str, document: str, key: str | None = None) -> httpx.Response:
+    return await client.post("/v1/recognitions/presented", json={"document": document},
+                             headers=bearer(tok) | ({"Idempotency-Key": key} if key else {}))
 
 
 async def recognised(suite, client: httpx.AsyncClient, tok: str, document: str) -> dict[str, Any]:
     r = await present(client, tok, document)
-    assert r.status_code == 200 and r.json()["result"] == "recognised", r.text
+    assert r.status_code == 201 and r.json()["result"] == "recognised", r.text
     await wait_licence_known_to_matters(suite, r.json()["id"])
     return r.json()
 
@@ -125,6 +126,13 @@ async def test_a_recognised_partner_document_stands_in_and_the_application_recor
     company, reviewer = await token("applicant-company"), await token("reviewer")
     doc = await recognised(suite, client, company, partner.document())
     assert doc["province"] == "JS" and doc["document_type"] == REQUIREMENT
+    # Presented again with the same Idempotency-Key: the same recognition, not a second one.
+    key, again = uuid.uuid4().hex, partner.document()
+    first = await present(client, company, again, key)
+    before = await recognitions(suite)
+    replay = await present(client, company, again, key)
+    assert replay.status_code == 201 and replay.json()["id"] == first.json()["id"]
+    assert await recognitions(suite) == before
     assert "holder_code" not in (doc["claims"] or {})  # personal fields are never kept or answered
     r = await client.post("/v1/applications", json=await submission(client, company, 601, doc["id"]),
                           headers=bearer(company))
@@ -143,6 +151,10 @@ async def test_a_recognised_partner_document_stands_in_and_the_application_recor
     finally:
         await conn.close()
     assert "江苏省" in reason and doc["document_identifier"] in reason and doc["id"] in reason and "长三角" in reason
+    # Named by the partner's number printed on it, as an applicant may type it: the application keeps the recognition.
+    by_number = await client.post("/v1/applications", json=await submission(client, company, 602, doc["document_identifier"]),
+                                  headers=bearer(company))
+    assert by_number.status_code == 201 and by_number.json()["materials"][EXEMPTED] == stood_in, by_number.text
     # The pre-review's data comparison (数据比对, svc-prequal's copy of the read model) passes it too.
     await wait_licence_known(suite, "prequal", doc["id"])
     m = await matter(client, company, MATTER)

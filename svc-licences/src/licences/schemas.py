@@ -272,6 +272,18 @@ class ShipmentView(BaseModel):
     shipped_on: str
 
 
+class PresentedDocumentView(BaseModel):
+    """A partner document an applicant presented, recognised: name its ``id`` for the material."""
+
+    id: str = Field(description="The recognition's id: `{\"licence_id\": id}` for the material it stands in for")
+    result: Literal["recognised"]
+    reason: None = None
+    province: str
+    document_identifier: str | None
+    document_type: str | None
+    claims: dict[str, Any] | None = Field(description="The document's claims without the holder's personal fields")
+
+
 class RecognitionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     document: Annotated[str, Field(min_length=10, max_length=20_000)] | dict[str, Any] = Field(description="The partner's SD-JWT VC (text, ES256) or SM2 document (object: "

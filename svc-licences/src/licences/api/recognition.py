@@ -8,9 +8,10 @@ from fastapi import APIRouter, Path, Query, Response
 from kit.auth import PUBLIC_ROUTE, CurrentPrincipal, needs_scope
 from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
+from kit.idempotency import IdempotencyKey
 from kit.openapi import business_rules
 from licences.api.deps import IssuerDep, OpsAdmin, RecognitionOfficer
-from licences.schemas import RecognitionRequest, TrustedIssuerCreate
+from licences.schemas import PresentedDocumentView, RecognitionRequest, TrustedIssuerCreate
 from licences.service import recognition
 
 router = APIRouter(tags=["recognition"])
@@ -57,7 +58,7 @@ async def recognise(database: DatabaseDep, principal: RecognitionOfficer, body: 
     return await recognition.recognise(database, principal, body.document)
 
 
-@router.post("/v1/recognitions/presented", dependencies=[needs_scope("licences:write")],
+@router.post("/v1/recognitions/presented", dependencies=[needs_scope("licences:write")], status_code=201,
              summary="An applicant presents a partner's document held by their company, to name it for a material",
              description="Recognised: recorded and announced to the services checking materials (两个免于提交 across "
                          "provinces); the answer's `id` is what the application names for the material "
@@ -65,8 +66,9 @@ async def recognise(database: DatabaseDep, principal: RecognitionOfficer, body: 
              openapi_extra=business_rules((422, "the document verifies against the trust list, is current and names "
                                                 "a company (credit code) as its holder")),
              responses={401: PROBLEM_RESPONSES[401], 403: PROBLEM_RESPONSES[403], 422: PROBLEM_RESPONSES[422]})
-async def present(database: DatabaseDep, principal: CurrentPrincipal, body: RecognitionRequest) -> dict[str, Any]:
-    return await recognition.present_partner_document(database, principal, body.document)
+async def present(database: DatabaseDep, principal: CurrentPrincipal, body: RecognitionRequest,
+                  idempotency_key: IdempotencyKey = None) -> PresentedDocumentView:
+    return await recognition.present_partner_document(database, principal, body, idempotency_key)
 
 
 @router.get("/v1/recognitions", dependencies=[needs_scope("recognition:read")],

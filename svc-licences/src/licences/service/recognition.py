@@ -29,7 +29,15 @@ from kit.i18n import Text
 from kit.idempotency import create_once
 from licences import messages
 from licences.models import Licence, Recognition, Shipment, TrustedIssuer
-from licences.schemas import LicenceView, QuarantineDocumentCreate, ShipmentCreate, ShipmentView, TrustedIssuerCreate
+from licences.schemas import (
+    LicenceView,
+    PresentedDocumentView,
+    QuarantineDocumentCreate,
+    RecognitionRequest,
+    ShipmentCreate,
+    ShipmentView,
+    TrustedIssuerCreate,
+)
 from licences.service import catalogue, issuance, sm2docs
 from licences.service.access import licence_view
 from licences.service.credentials import CREDENTIAL_TYP, PERSONAL_FIELDS, CredentialInvalid
@@ -312,20 +320,23 @@ def _claim_time(claims: dict[str, Any], numeric: str, iso: str) -> datetime | No
         return None
 
 
-async def present_partner_document(database: Database, principal: Principal, document: str | dict[str, Any]) -> dict[str, Any]:
+async def present_partner_document(database: Database, principal: Principal, body: RecognitionRequest,
+                                   idempotency_key: str | None) -> PresentedDocumentView:
     """An applicant presents a partner's document held by their company so that it may stand in for a material
     (两个免于提交 across provinces): recognised, recorded and announced, and its recognition id returned to be
-    named for the material; refused (422, with the reason) with nothing written."""
-    async with database.transaction() as session:
-        outcome = await _recognise(session, principal, document)
+    named for the material (once per ``Idempotency-Key``); refused (422, with the reason) with nothing written."""
+    async def create(session: AsyncSession) -> PresentedDocumentView:
+        outcome = await _recognise(session, principal, body.document)
         reason = outcome["reason"]
-        if reason is None and company_holder(outcome["claims_all"]) is None:
+        if reason is None and company_holder(outcome.pop("claims_all")) is None:
             reason = "holder_not_a_company"
         if reason is not None:
             raise ValidationFailed(messages.PARTNER_DOCUMENT_REFUSED.format(reason=reason), errors=[
                 FieldError.of("document", messages.PARTNER_DOCUMENT_FIELD_REFUSED.format(reason=reason), reason)])
-        outcome.pop("claims_all")
-        return outcome
+        return PresentedDocumentView.model_validate(outcome)
+
+    return await create_once(database, f"licences:presented:{principal.subject}", idempotency_key,
+                             body.model_dump(mode="json"), create, PresentedDocumentView)
 
 
 class _Refused(Exception):
