@@ -201,3 +201,26 @@ async def test_the_feed_has_no_gap_and_no_repeat_under_concurrent_changes(client
     everything, _ = await read_all(client, js, start, limit=100)
     assert len(everything) == 8 * 4
     assert [i["cursor"] for i in seen] == [i["cursor"] for i in everything]  # no gap, no repeat, in order
+
+
+async def test_a_partner_token_issued_for_reading_cannot_subscribe(suite, client, token, officer) -> None:
+    """Down-scoped at the token endpoint: the feed and the look-up work, a subscription is refused for its missing
+    ``partner:write`` by the gateway and by svc-licences itself, and nothing is written."""
+    r = await client.post("/auth/token", data={"grant_type": "client_credentials", "client_id": "partner-js",
+                                               "client_secret": "demo", "scope": "partner:read"})
+    assert r.status_code == 200 and r.json()["scope"] == "partner:read", r.text
+    reader = r.json()["access_token"]
+    doc = await document(client, officer, provinces=["JS"])
+    body = {"number": doc["licence_number"], "holder_code": COMPANY_USCC}
+    assert (await look_up(client, reader, doc["licence_number"], COMPANY_USCC)).status_code == 200
+    assert (await client.get("/v1/partner/feed", headers=bearer(reader))).status_code == 200
+    conn = await suite.db("licences")
+    try:
+        before = await conn.fetchval("SELECT count(*) FROM partner_subscriptions")
+        for base in (None, suite.direct("licences")):
+            async with httpx.AsyncClient(base_url=base or suite.gateway, timeout=30) as via:
+                refused = await via.post("/v1/partner/subscriptions", json=body, headers=bearer(reader))
+                assert refused.status_code == 403 and refused.json()["missing_scopes"] == ["partner:write"], refused.text
+        assert await conn.fetchval("SELECT count(*) FROM partner_subscriptions") == before
+    finally:
+        await conn.close()

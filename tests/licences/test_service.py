@@ -31,7 +31,7 @@ from kit.auth import Principal, Role, SubjectKind
 from kit.contracts import ApplicantRef, ApplicationStatusChanged, ApplicationSubmitted, MatterRequirements
 from kit.db import Database
 from kit.devstack import Servers
-from kit.errors import Conflict, ValidationFailed, problem_body
+from kit.errors import Conflict, Forbidden, ValidationFailed, problem_body
 from kit.events.envelope import CloudEvent
 from kit.events.outbox import outbox
 from kit.gm import sm2
@@ -192,6 +192,34 @@ async def test_a_followed_document_that_expires_is_in_the_partners_feed(database
         rows_after = await session.scalar(select(func.count()).select_from(PartnerFeedEntry))
     assert [(i.licence_id, i.change, i.status) for i in page.items] == [(followed.id, "expired", "expired")]
     assert rows_after == rows_before + 1  # a document nobody follows leaves no feed row
+
+
+def test_what_a_recognised_partner_document_announces_of_its_holder_and_validity() -> None:
+    """Only a company's valid credit code makes a holder a material can be checked against; validity bounds
+    come from an SD-JWT VC's nbf/exp or an SM2 document's ISO texts (a bare date read in Shanghai time)."""
+    assert recognition.company_holder({"holder_code": "91310115ma1h7gxq3e"}) == "91310115MA1H7GXQ3E"
+    assert recognition.company_holder({"holder_code": "91310115MA1H7GXQ3F"}) is None  # check character wrong
+    assert recognition.company_holder({"holder_code": "91310115MA1H7GXQ3E", "holder_code_type": "resident_id"}) is None
+    assert recognition.company_holder({}) is None
+    assert recognition._claim_time({"exp": 1_800_000_000}, "exp", "valid_until") == dt.datetime.fromtimestamp(
+        1_800_000_000, dt.UTC)
+    assert recognition._claim_time({"valid_until": "2026-12-31"}, "exp", "valid_until") == dt.datetime(
+        2026, 12, 30, 16, tzinfo=dt.UTC)
+    assert recognition._claim_time({"valid_until": "not a date"}, "exp", "valid_until") is None
+
+
+def test_partner_routes_serve_only_a_partner_bound_to_a_province() -> None:
+    """Besides the scope: the partner role and a province of 长三角 (a token with the scope alone is not enough)."""
+    from licences.service.partner_lookup import partner_province
+
+    def caller(roles: set[str], province: str | None) -> Principal:
+        return Principal(subject="c", kind=SubjectKind.PARTNER, roles=frozenset(roles), province=province,
+                         scopes=frozenset({"partner:read", "partner:write"}))
+
+    assert partner_province(caller({Role.PARTNER}, "ZJ")) == "ZJ"
+    for roles, province in (({Role.PARTNER}, None), ({Role.PARTNER}, "SH"), ({Role.OPS_ADMIN}, "JS")):
+        with pytest.raises(Forbidden):
+            partner_province(caller(roles, province))
 
 
 async def test_status_slots_are_random_and_a_full_list_opens_the_next(database: Database, issuer: Issuer) -> None:

@@ -208,12 +208,13 @@ async def shipments_of(session: AsyncSession, principal: Principal, licence_id: 
 async def recognise(database: Database, principal: Principal, document: str | dict[str, Any]) -> dict[str, Any]:
     """Verify a partner's SD-JWT VC or SM2 document against the trust list and record the outcome (either way)."""
     async with database.transaction() as session:
-        outcome = await _recognise(session, principal, document)
-        outcome.pop("claims_all")
+        outcome, _ = await _recognise(session, principal, document)
         return outcome
 
 
-async def _recognise(session: AsyncSession, principal: Principal, document: str | dict[str, Any]) -> dict[str, Any]:
+async def _recognise(session: AsyncSession, principal: Principal,
+                     document: str | dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The outcome as answered, and every claim verified (the holder's personal ones included: never kept)."""
     now = datetime.now(UTC)
     found: dict[str, Any] = {}
 
@@ -282,7 +283,7 @@ async def _recognise(session: AsyncSession, principal: Principal, document: str 
             subject=row.id)
     return {"id": row.id, "result": result, "reason": reason, "province": entry.province if entry else None,
             "document_identifier": row.document_identifier, "document_type": row.document_type,
-            "claims": row.claims if result == "recognised" else None, "claims_all": claims}
+            "claims": row.claims if result == "recognised" else None}, claims
 
 
 def partner_document_current(entry: TrustedIssuer, claims: dict[str, Any], *, is_sm2: bool, now: datetime) -> str | None:
@@ -315,9 +316,11 @@ def _claim_time(claims: dict[str, Any], numeric: str, iso: str) -> datetime | No
         return datetime.fromtimestamp(claims[numeric], UTC)
     value = claims.get(iso)
     try:
-        return datetime.fromisoformat(value) if isinstance(value, str) else None
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
         return None
+    # A bound without a zone (a bare date) is read as Shanghai time, as the provinces print them.
+    return moment.replace(tzinfo=issuance.SHANGHAI) if moment is not None and moment.tzinfo is None else moment
 
 
 async def present_partner_document(database: Database, principal: Principal, body: RecognitionRequest,
@@ -326,9 +329,9 @@ async def present_partner_document(database: Database, principal: Principal, bod
     (两个免于提交 across provinces): recognised, recorded and announced, and its recognition id returned to be
     named for the material (once per ``Idempotency-Key``); refused (422, with the reason) with nothing written."""
     async def create(session: AsyncSession) -> PresentedDocumentView:
-        outcome = await _recognise(session, principal, body.document)
+        outcome, claims = await _recognise(session, principal, body.document)
         reason = outcome["reason"]
-        if reason is None and company_holder(outcome.pop("claims_all")) is None:
+        if reason is None and company_holder(claims) is None:
             reason = "holder_not_a_company"
         if reason is not None:
             raise ValidationFailed(messages.PARTNER_DOCUMENT_REFUSED.format(reason=reason), errors=[
