@@ -24,7 +24,7 @@ def upgrade() -> None:
     op.create_table(
         "notifications",
         sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-        sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+        sa.Column("event_id", sa.String(64), nullable=False),
         sa.Column("recipient", sa.String(160), nullable=False),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("title_zh", sa.Text, nullable=False),
@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("ref_id", sa.String(64)),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("read_at", sa.DateTime(timezone=True)),
+        sa.UniqueConstraint("event_id", name="uq_notifications_event_id"),
     )
     op.create_index("ix_notifications_inbox", "notifications", ["recipient", "id"])
     op.create_index("ix_notifications_unread", "notifications", ["recipient"], postgresql_where="read_at IS NULL")
