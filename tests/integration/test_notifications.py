@@ -8,8 +8,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +25,7 @@ from notifications.events import SUBSCRIPTIONS
 from support import (
     COMPANY_USCC,
     all_materials,
+    another_replica,
     bearer,
     connect_nats,
     consumers_settled,
@@ -206,10 +209,11 @@ async def test_expiry_reminders_grants_and_clock_warnings_reach_their_inboxes(su
 
 
 @contextlib.asynccontextmanager
-async def sse(client, tok: str, **headers: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
-    """The frames of the caller's notification stream, parsed, as they arrive."""
+async def sse(client, tok: str, base: str = "", **headers: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+    """The frames of the caller's notification stream, parsed, as they arrive (from ``base``: a replica
+    reached directly; by default through the gateway)."""
     frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    async with client.stream("GET", "/v1/notifications/stream", headers={**bearer(tok), **headers}) as response:
+    async with client.stream("GET", f"{base}/v1/notifications/stream", headers={**bearer(tok), **headers}) as response:
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
 
         async def read() -> None:
@@ -269,6 +273,17 @@ async def test_new_notifications_arrive_live_and_again_after_a_reconnect(suite, 
             while not seen or seen[-1]["data"]["ref_id"] != application:
                 seen.append(await frames.get())
         assert not {second, third, fourth} & {f["data"]["ref_id"] for f in seen}
+
+
+async def test_a_stream_on_every_replica_gets_what_any_replica_made(suite, client, token) -> None:
+    person = await token("applicant-person")
+    with another_replica(suite.env, "notifications", Path(tempfile.mkdtemp(prefix="lvrong-notifications-2-"))) as url:
+        async with sse(client, person) as through_gateway, sse(client, person, url) as on_second:
+            licence = await expiring(suite, 5)  # made by whichever replica's consumer takes the event
+            async with asyncio.timeout(15):
+                frames = [await through_gateway.get(), await on_second.get()]
+    assert [f["data"]["ref_id"] for f in frames] == [licence, licence]
+    assert frames[0]["id"] == frames[1]["id"]
 
 
 async def test_preferences_switch_a_channel_off_per_kind(suite, client, token, channel_servers) -> None:

@@ -4,16 +4,6 @@ from __future__ import annotations
 
 from kit.i18n import Text
 
-# Kinds of notification, as a person sees them in the preferences.
-KIND_NAMES = {
-    "application_returned": Text("申请退回补正", "Application returned for correction"),
-    "licence_expiring": Text("证照到期提醒", "Licence expiry reminder"),
-    "benefit_granted": Text("免申即享", "Benefit granted without applying"),
-    "rectification_replied": Text("差评整改答复", "Reply to your rating"),
-    "ticket_answered": Text("帮办答复", "Help-desk answer"),
-    "clock_warning": Text("法定时限预警", "Statutory time-limit warning"),
-}
-
 # Templates.
 RETURNED_TITLE = Text("您的申请（{matter_code}）需要补正", "Your application ({matter_code}) needs corrections")
 RETURNED_BODY = Text("申请 {application_id} 已退回补正，请按以下意见修改后重新提交：{findings}",
