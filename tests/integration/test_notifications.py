@@ -311,7 +311,8 @@ async def test_bad_input_is_refused_and_writes_nothing(suite, client, token) -> 
     before = (await client.get("/v1/notifications/preferences", headers=bearer(company))).json()
     for body in ({"email": "not-an-address"}, {"phone": "12345"}, {"phone": "138123456789"},
                  {"channels": {"no_such_kind": {"email": False}}}, {"channels": {"ticket_answered": {"fax": True}}},
-                 {"channels": {"ticket_answered": {"sms": "perhaps"}}}, {"colour": "green"}):
+                 {"channels": {"ticket_answered": {"sms": "perhaps"}}}, {"channels": {"ticket_answered": {"sms": 0}}},
+                 {"colour": "green"}):
         r = await client.put("/v1/notifications/preferences", json=body, headers=bearer(company))
         assert r.status_code == 422, (body, r.text)
     assert (await client.get("/v1/notifications/preferences", headers=bearer(company))).json() == before

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 Kind = Literal["application_returned", "licence_expiring", "benefit_granted", "rectification_replied",
                "ticket_answered", "clock_warning"]
@@ -63,4 +63,5 @@ class PreferencesUpdate(BaseModel):
 
     email: str | None = Field(default=None, max_length=254, pattern=EMAIL_PATTERN)
     phone: str | None = Field(default=None, max_length=11, pattern=MOBILE_PATTERN, description="Mainland mobile number")
-    channels: dict[Kind, dict[Channel, bool]] | None = None
+    # Strict: 0 or "yes" is not a choice (the document says boolean).
+    channels: dict[Kind, dict[Channel, StrictBool]] | None = None
