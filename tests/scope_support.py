@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-SERVICES = ("matters", "prequal", "licences", "helpdesk", "knowledge")
+SERVICES = ("matters", "prequal", "licences", "helpdesk", "knowledge", "notifications")
 
 
 def service_apps(key_dir: Path) -> dict[str, FastAPI]:
@@ -16,11 +16,13 @@ def service_apps(key_dir: Path) -> dict[str, FastAPI]:
     from licences.app import create_app as licences
     from licences.settings import Settings as LicencesSettings
     from matters.app import create_app as matters
+    from notifications.app import create_app as notifications
     from prequal.app import create_app as prequal
 
     # The licence issuer loads (or makes) its signing key when the app is built: keep it out of var/.
     return {"matters": matters(), "prequal": prequal(), "licences": licences(LicencesSettings(key_dir=key_dir)),
-            "helpdesk": helpdesk(), "knowledge": knowledge()}
+            "helpdesk": helpdesk(), "knowledge": knowledge(),
+            "notifications": notifications()}
 
 
 def declared_document(apps: dict[str, FastAPI]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from notification_servers import HttpGateway, SmtpServer
 from sqlalchemy.engine import make_url
 
 from kit.devstack import SERVICE_PORTS, Suite, free_port, migrate_all, platform_environment
@@ -50,8 +51,23 @@ async def _reset(database_url: str, nats: NatsClient) -> None:
     await drop_streams(nats)
 
 
+@dataclass
+class ChannelServers:
+    smtp: SmtpServer
+    http: HttpGateway
+
+
 @pytest.fixture(scope="session")
-def suite(servers) -> RunningSuite:
+def channel_servers() -> ChannelServers:
+    """The outside channels' servers svc-notifications sends to (e-mail, SMS, 随申办 push)."""
+    smtp, http = SmtpServer().start(), HttpGateway().start()
+    yield ChannelServers(smtp, http)
+    smtp.stop()
+    http.stop()
+
+
+@pytest.fixture(scope="session")
+def suite(servers, channel_servers: ChannelServers) -> RunningSuite:
     ports = {name: free_port() for name in SERVICE_PORTS}
     log_dir = Path(tempfile.mkdtemp(prefix="lvrong-itest-"))
     env = platform_environment(servers.database_url, servers.nats_url, ports=ports,
@@ -67,6 +83,13 @@ def suite(servers) -> RunningSuite:
     env["MATTERS_STALL_THRESHOLDS"] = '{"returned": {"working_days": 3}}'
     # Each audited service anchors its audit chain's head every 2 s (production: every 5 minutes).
     env["AUDIT_ANCHOR_INTERVAL_SECONDS"] = "2"
+    # svc-notifications sends to the local channel servers, every 0.2 s, retrying after 0.2 s doubling;
+    # without quiet hours, which tests/notifications checks under a frozen clock.
+    env.update(NOTIFICATIONS_SMTP_HOST="127.0.0.1", NOTIFICATIONS_SMTP_PORT=str(channel_servers.smtp.port),
+               NOTIFICATIONS_SMS_URL=channel_servers.http.url("/sms"),
+               NOTIFICATIONS_PUSH_URL=channel_servers.http.url("/push"), NOTIFICATIONS_CHANNEL_TOKEN="itest-channel",
+               NOTIFICATIONS_QUIET_HOURS="", NOTIFICATIONS_DELIVERY_INTERVAL_SECONDS="0.2",
+               NOTIFICATIONS_RETRY_BASE_SECONDS="0.2")
     asyncio.run(_reset(servers.database_url, servers.nats_admin))
     migrate_all(env)
     suite = Suite(env, ports=ports, log_dir=log_dir)

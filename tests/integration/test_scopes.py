@@ -138,4 +138,5 @@ async def test_the_routing_table_lists_each_prefixs_declared_scopes(client: http
 async def test_readiness_shows_whose_scope_declarations_the_door_enforces(client: httpx.AsyncClient, token) -> None:
     await client.get("/v1/gateway/routes")  # loads every service's declarations
     ready = (await client.get("/readyz")).json()
-    assert ready["scope_declarations"] == {s: True for s in ("matters", "prequal", "licences", "helpdesk", "knowledge")}
+    assert ready["scope_declarations"] == {s: True for s in ("matters", "prequal", "licences", "helpdesk", "knowledge",
+                                                             "notifications")}

@@ -51,16 +51,18 @@ class DemoAccount:
 # reviewer's, ``applications:handle`` both's for who holds an application, ``<area>:admin`` ops'). Every route declares the one it needs (``kit.auth.needs_scope``),
 # the service checks it and the gateway checks it at the door. A token may be issued with fewer
 # (``scope=`` at the token endpoint); the role checks of the services still apply on top.
-_STAFF_COMMON = ("matters:read", "applications:read", "helpdesk:read")
+# Everyone who signs in has an inbox (svc-notifications): reading it, marking read, choosing channels.
+_INBOX = ("notifications:read", "notifications:write")
+_STAFF_COMMON = ("matters:read", "applications:read", "helpdesk:read", *_INBOX)
 _LICENCE_STAFF = ("licences:read", "licences:manage", "licences:verify", "recognition:read", "recognition:write")
 ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     Role.APPLICANT: ("matters:read", "applications:read", "applications:write", "licences:read", "licences:write",
-                     "helpdesk:read", "helpdesk:write", "knowledge:read"),
+                     "helpdesk:read", "helpdesk:write", "knowledge:read", *_INBOX),
     Role.WINDOW_OFFICER: (*_STAFF_COMMON, "applications:accept", "applications:handle", "stalls:write", *_LICENCE_STAFF, "helpdesk:handle"),
     Role.REVIEWER: (*_STAFF_COMMON, "applications:decide", "applications:handle", "stalls:write", "rulesets:read", "rulesets:write",
                     *_LICENCE_STAFF, "helpdesk:handle", "knowledge:read", "knowledge:write", "knowledge:publish"),
     Role.HELPDESK_AGENT: (*_STAFF_COMMON, "helpdesk:write", "helpdesk:handle", "hotline:write", "knowledge:read"),
-    Role.KNOWLEDGE_EDITOR: ("matters:read", "helpdesk:read", "knowledge:read", "knowledge:write"),
+    Role.KNOWLEDGE_EDITOR: ("matters:read", "helpdesk:read", "knowledge:read", "knowledge:write", *_INBOX),
     Role.OPS_ADMIN: (*_STAFF_COMMON, "matters:admin", "stalls:write", "rulesets:read", "rulesets:write",
                      *_LICENCE_STAFF, "recognition:admin", "helpdesk:handle", "helpdesk:admin", "hotline:write",
                      "knowledge:read", "knowledge:write", "ops:read", "ops:write", "audit:read"),

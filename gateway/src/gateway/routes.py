@@ -78,6 +78,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/audit/helpdesk", "helpdesk"),
     Route("/v1/knowledge", "knowledge"),
     Route("/v1/audit/knowledge", "knowledge"),
+    Route("/v1/notifications", "notifications"),
+    Route("/v1/audit/notifications", "notifications"),
     # Anonymous visitors (portal, kiosks) search and ask the assistant before logging in.
     Route("/v1/knowledge/search", "knowledge", public=True),
     Route("/v1/assistant", "knowledge", public=True),
@@ -87,9 +89,11 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/ops/licences", "licences"),
     Route("/v1/ops/helpdesk", "helpdesk"),
     Route("/v1/ops/knowledge", "knowledge"),
+    Route("/v1/ops/notifications", "notifications"),
 )
 
-UPSTREAM_DEFAULT_PORTS = {"matters": 8001, "prequal": 8002, "licences": 8003, "helpdesk": 8004, "knowledge": 8005}
+UPSTREAM_DEFAULT_PORTS = {"matters": 8001, "prequal": 8002, "licences": 8003, "helpdesk": 8004, "knowledge": 8005,
+                          "notifications": 8007}
 
 
 class RoutingTable:

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from kit import natsauth
 
-SERVICE_PORTS = {"gateway": 8000, "matters": 8001, "prequal": 8002, "licences": 8003, "helpdesk": 8004, "knowledge": 8005}
+SERVICE_PORTS = {"gateway": 8000, "matters": 8001, "prequal": 8002, "licences": 8003, "helpdesk": 8004, "knowledge": 8005,
+                 "notifications": 8007}
 LOCAL_POSTGRES_PORT = 54329
 LOCAL_NATS_PORT = 42229
 

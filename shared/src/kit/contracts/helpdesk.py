@@ -94,6 +94,35 @@ class RectificationClosed(EventContract):
     closed_at: datetime
 
 
+class TicketAnswered(EventContract):
+    """An agent wrote to the person a ticket is for (帮办答复): svc-notifications tells them. The text
+    stays in svc-helpdesk (the person reads it on the ticket)."""
+
+    event_type: ClassVar[str] = "lvrong.helpdesk.ticket.answered"
+    source_service: ClassVar[str] = "helpdesk"
+
+    ticket_id: str
+    message_id: int
+    applicant_subject: str
+    department: str
+    matter_code: str | None = None
+    answered_at: datetime
+
+
+class RectificationReplied(EventContract):
+    """The department replied to the person who gave a bad rating (差评整改答复)."""
+
+    event_type: ClassVar[str] = "lvrong.helpdesk.rectification.replied"
+    source_service: ClassVar[str] = "helpdesk"
+
+    rectification_id: str
+    rating_id: str
+    rater_subject: str
+    department: str
+    reply: str
+    replied_at: datetime
+
+
 class CalendarYearApproved(EventContract):
     """Ops approved a year's holiday arrangement; it is in the ``LVRONG_CALENDAR`` KV bucket."""
 

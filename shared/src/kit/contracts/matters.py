@@ -174,6 +174,9 @@ class ClockWarning(EventContract):
     percent: int
     due_date: str
     working_days_left: int
+    # Who holds the application (the officer or reviewer the warning is for); absent from earlier events
+    # and when nobody holds it.
+    assignee_subject: str | None = None
 
 
 class ApplicationDueDateChanged(EventContract):

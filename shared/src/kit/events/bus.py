@@ -628,3 +628,21 @@ class JetStreamBus:
             except Exception as e:  # e.g. refused by the server's permissions: say so, try again
                 log.error("unsettled_watch_failed", durable=watcher.durable, error=type(e).__name__)
                 await asyncio.sleep(5.0)
+
+
+async def subscribe_core_when_possible(bus: Bus, subject: str, callback: CoreCallback, *,
+                                       on_reconnect: ReconnectHook | None = None) -> Unsubscribe:
+    """``bus.subscribe_core``, retried (0.5 s doubling to 5 s) until the bus answers; for a replica's
+    fan-out task, which starts with the process whether or not NATS is up yet."""
+    delay = 0.5
+    while True:
+        try:
+            return await bus.subscribe_core(subject, callback, on_reconnect=on_reconnect)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            if cancellation_requested():
+                raise asyncio.CancelledError from e
+            log.warning("core_subscription_waiting_for_bus", subject=subject, error=type(e).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

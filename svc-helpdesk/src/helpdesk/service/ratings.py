@@ -27,7 +27,7 @@ from kit.audit import record_audit
 from kit.auth import Principal, Role
 from kit.calendar import SHANGHAI, CalendarError
 from kit.calendar import local_date as local_today
-from kit.contracts.helpdesk import RatingSubmitted, RectificationClosed
+from kit.contracts.helpdesk import RatingSubmitted, RectificationClosed, RectificationReplied
 from kit.db import Database
 from kit.errors import BadGateway, Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from kit.events import add_event
@@ -204,6 +204,11 @@ async def _act_on_rectification(session: AsyncSession, principal: Principal, rec
             raise missing("text")
         if action == "reply":
             r.reply, r.replied_at = body.text, now
+            rater = await session.scalar(select(Rating.rater_subject).where(Rating.id == r.rating_id))
+            if rater is not None:
+                await add_event(session, RectificationReplied(
+                    rectification_id=r.id, rating_id=r.rating_id, rater_subject=rater, department=r.department,
+                    reply=body.text, replied_at=now), subject=r.id)
         elif action == "rectify":
             r.measures, r.rectified_at = body.text, now
         else:

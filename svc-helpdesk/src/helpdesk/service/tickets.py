@@ -38,7 +38,7 @@ from kit import messages as kit_messages
 from kit.audit import record_audit
 from kit.auth import Principal, Role
 from kit.calendar import CalendarError
-from kit.contracts.helpdesk import AnswerProposed, SlaClockBreached, SlaClockEscalated, SlaClockWarning
+from kit.contracts.helpdesk import AnswerProposed, SlaClockBreached, SlaClockEscalated, SlaClockWarning, TicketAnswered
 from kit.contracts.knowledge import AssistantHandedOver
 from kit.db import Database
 from kit.errors import BadRequest, Conflict, FieldError, Forbidden, NotFound, ValidationFailed
@@ -372,6 +372,11 @@ async def _post_message(session: AsyncSession, principal: Principal, ticket_id: 
     if is_agent:
         await record_audit(session, principal, "ticket.message", "ticket", ticket.id, owner=ticket.applicant_subject)
     await session.flush()
+    if is_agent and ticket.applicant_subject:
+        # The person is told there is an answer (svc-notifications); the text stays on the ticket.
+        await add_event(session, TicketAnswered(ticket_id=ticket.id, message_id=message.id,
+                                                applicant_subject=ticket.applicant_subject, department=ticket.department,
+                                                matter_code=ticket.matter_code, answered_at=now), subject=ticket.id)
     return MessageView(id=message.id, author_kind=message.author_kind, author_subject=message.author_subject,
                        body=message.body, created_at=message.created_at)
 

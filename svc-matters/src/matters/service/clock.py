@@ -214,7 +214,8 @@ async def send_due_warnings(session: AsyncSession, today: date, limit: int = 500
             app.clock_warned_percent = reached[-1]
             await add_event(session, ClockWarning(
                 application_id=app.id, matter_code=app.matter_code, department=app.department, percent=reached[-1],
-                due_date=app.clock_due_date.isoformat(), working_days_left=limit_days - elapsed), subject=app.id)
+                due_date=app.clock_due_date.isoformat(), working_days_left=limit_days - elapsed,
+                assignee_subject=app.assignee_subject), subject=app.id)
             sent += 1
         _schedule_next_warning(app, cal)
         if app.clock_next_warning_on is not None and app.clock_next_warning_on <= today and not reached:

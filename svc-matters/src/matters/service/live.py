@@ -37,7 +37,7 @@ from kit.auth import Principal, Role
 from kit.contracts import ApplicationStatusChanged
 from kit.db import Database
 from kit.events import Bus, CloudEvent
-from kit.tasks import cancellation_requested
+from kit.events.bus import subscribe_core_when_possible
 from matters.models import Application, ApplicationStep
 from matters.service import applications, statuses
 
@@ -232,19 +232,7 @@ class LiveHub:
 
 async def run_fanout(bus: Bus, hub: LiveHub) -> None:
     """Subscribe to the status events (retrying until the bus answers) and hold the subscription until cancelled."""
-    delay = 0.5
-    while True:
-        try:
-            unsubscribe = await bus.subscribe_core(SUBJECT, hub.on_message, on_reconnect=hub.on_bus_reconnected)
-            break
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:
-            if cancellation_requested():
-                raise asyncio.CancelledError from e
-            log.warning("live_fanout_waiting_for_bus", error=type(e).__name__)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    unsubscribe = await subscribe_core_when_possible(bus, SUBJECT, hub.on_message, on_reconnect=hub.on_bus_reconnected)
     hub.subscribed = True
     # Streams opened before the subscription existed may have missed events.
     hub.resync_all("reconnected")

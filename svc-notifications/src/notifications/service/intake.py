@@ -1,0 +1,152 @@
+"""The events that should reach a person, each made one notification in the recipient's inbox (站内信)
+and one pending delivery per outside channel the recipient wants for that kind.
+
+Idempotent twice over: the kit's consumer records each handled event id, and a notification is unique
+per event id and a delivery per (event id, channel), so an event delivered again adds nothing."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.contracts import ApplicationStatusChanged, BenefitGranted, ClockWarning
+from kit.contracts.helpdesk import RectificationReplied, TicketAnswered
+from kit.contracts.licences import LicenceExpiring
+from kit.contracts.notifications import NotificationCreated
+from kit.events import CloudEvent, add_event
+from kit.i18n import Text
+from notifications import messages
+from notifications.models import Delivery, Notification, Recipient
+from notifications.service.channels import wanted_channels
+
+log = structlog.get_logger("notifications.intake")
+
+# The statuses in which the applicant must correct something (退回补正, 补正材料).
+CORRECTION_STATUSES = {"returned": (messages.RETURNED_TITLE, messages.RETURNED_BODY),
+                       "correction_requested": (messages.CORRECTION_TITLE, messages.CORRECTION_BODY)}
+
+
+@dataclass(frozen=True)
+class Draft:
+    recipient: str
+    kind: str
+    title: Text
+    body: Text
+    ref_type: str | None = None
+    ref_id: str | None = None
+
+
+def person(subject: str) -> str:
+    return f"subject:{subject}"
+
+
+def company(org_code: str) -> str:
+    return f"org:{org_code}"
+
+
+def applicant_of(subject: str, org_code: str | None) -> str:
+    """A company's application reaches the company's inbox (whoever logs in for it); a person's, the person's."""
+    return company(org_code) if org_code else person(subject)
+
+
+def from_status_change(event: CloudEvent) -> Draft | None:
+    c = ApplicationStatusChanged.from_event(event)
+    templates = CORRECTION_STATUSES.get(c.to_status)
+    if templates is None or c.from_status == c.to_status:
+        return None
+    title, body = templates
+    # The findings are in the step's reason (svc-matters joins the blocking findings' texts), in Chinese.
+    findings = Text(c.reason, c.reason) if c.reason else messages.NO_FINDINGS
+    return Draft(applicant_of(c.applicant_subject, c.applicant_org_code), "application_returned",
+                 title.format(matter_code=c.matter_code),
+                 body.format(application_id=c.application_id, findings=findings), "application", c.application_id)
+
+
+def from_expiring(event: CloudEvent) -> Draft:
+    c = LicenceExpiring.from_event(event)
+    return Draft(person(c.holder_subject), "licence_expiring",
+                 messages.EXPIRING_TITLE.format(licence_number=c.licence_number, days=c.days_before),
+                 Text(c.message_zh, c.message_en), "licence", c.licence_id)
+
+
+def from_benefit(event: CloudEvent) -> Draft:
+    c = BenefitGranted.from_event(event)
+    benefit = Text(c.benefit, c.benefit)
+    return Draft(company(c.uscc), "benefit_granted", messages.BENEFIT_TITLE.format(benefit=benefit),
+                 messages.BENEFIT_BODY.format(business_name=c.business_name, benefit=benefit,
+                                              application_id=c.application_id), "application", c.application_id)
+
+
+def from_rectification(event: CloudEvent) -> Draft:
+    c = RectificationReplied.from_event(event)
+    return Draft(person(c.rater_subject), "rectification_replied", messages.RECTIFICATION_TITLE,
+                 messages.RECTIFICATION_BODY.format(department=c.department, reply=c.reply), "rating", c.rating_id)
+
+
+def from_ticket_answer(event: CloudEvent) -> Draft:
+    c = TicketAnswered.from_event(event)
+    return Draft(person(c.applicant_subject), "ticket_answered", messages.TICKET_TITLE,
+                 messages.TICKET_BODY.format(ticket_id=c.ticket_id), "ticket", c.ticket_id)
+
+
+def from_clock_warning(event: CloudEvent) -> Draft | None:
+    c = ClockWarning.from_event(event)
+    if not c.assignee_subject:
+        return None  # nobody holds it: the department's work list shows it (svc-matters' cockpit)
+    return Draft(person(c.assignee_subject), "clock_warning",
+                 messages.CLOCK_TITLE.format(application_id=c.application_id, percent=c.percent),
+                 messages.CLOCK_BODY.format(matter_code=c.matter_code, application_id=c.application_id,
+                                            due_date=c.due_date, days_left=c.working_days_left),
+                 "application", c.application_id)
+
+
+async def deliver(session: AsyncSession, event: CloudEvent, draft: Draft | None, *, now: datetime | None = None) -> int | None:
+    """Put ``draft`` in its recipient's inbox and queue its outside deliveries; the notification's id, or
+    None when there was nothing to do (no draft, or the event had already made one)."""
+    if draft is None:
+        return None
+    now = now or datetime.now(UTC)
+    notification_id = (await session.execute(insert(Notification).values(
+        event_id=event.id, recipient=draft.recipient, kind=draft.kind, title_zh=draft.title.zh,
+        title_en=draft.title.en, body_zh=draft.body.zh, body_en=draft.body.en, ref_type=draft.ref_type,
+        ref_id=draft.ref_id, created_at=now).on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(Notification.id))).scalar()
+    if notification_id is None:
+        log.info("notification_exists", event_id=event.id)
+        return None
+    recipient = await session.get(Recipient, draft.recipient)
+    channels = wanted_channels(recipient, draft.kind, draft.recipient)
+    if channels:
+        await session.execute(insert(Delivery).values([
+            dict(notification_id=notification_id, event_id=event.id, channel=channel, recipient=draft.recipient,
+                 status="pending", attempts=0, next_attempt_at=now, created_at=now) for channel in channels])
+            .on_conflict_do_nothing(constraint="uq_deliveries_event_channel"))
+    await add_event(session, NotificationCreated(notification_id=notification_id, recipient=draft.recipient,
+                                                 kind=draft.kind, created_at=now), subject=draft.recipient)
+    log.info("notification_created", notification_id=notification_id, kind=draft.kind, channels=channels)
+    return notification_id
+
+
+async def on_status_changed(session: AsyncSession, event: CloudEvent) -> None:
+    await deliver(session, event, from_status_change(event))
+
+
+async def on_licence_expiring(session: AsyncSession, event: CloudEvent) -> None:
+    await deliver(session, event, from_expiring(event))
+
+
+async def on_benefit_granted(session: AsyncSession, event: CloudEvent) -> None:
+    await deliver(session, event, from_benefit(event))
+
+
+async def on_helpdesk_answer(session: AsyncSession, event: CloudEvent) -> None:
+    draft = from_ticket_answer(event) if event.type == TicketAnswered.event_type else from_rectification(event)
+    await deliver(session, event, draft)
+
+
+async def on_clock_warning(session: AsyncSession, event: CloudEvent) -> None:
+    await deliver(session, event, from_clock_warning(event))
+
