@@ -1,5 +1,7 @@
-"""Builds the shipped rule sets ``prequal/rulesets/<code>.json`` (version 1) from the matter catalogue:
-the generic rules of each matter's requirements plus the matter's own date and period rules.
+"""Builds the shipped rule sets from the matter catalogue: ``prequal/rulesets/<code>.json`` (version 1), the
+generic rules of each matter's requirements plus the matter's own date and period rules, and
+``prequal/rulesets/v2/<code>.json`` (version 2), version 1 with the substantive rules of the matter's legal
+basis (``prequal.service.substantive``; a substantive rule replaces the version-1 rules listed in ``REPLACED``).
 
     uv run python -m prequal.service.rulegen ../svc-matters/src/matters/catalogue/matters.json
 """
@@ -12,6 +14,7 @@ from typing import Any
 
 from kit.contracts import MatterRequirements
 from prequal.service.rules import generic_rules
+from prequal.service.substantive import REPLACED, SUBSTANTIVE
 
 # matter code → (maximum days from start to end, legal basis index, zh / en wording of the limit)
 PERIODS: dict[str, tuple[int, int, str, str]] = {
@@ -70,14 +73,24 @@ def build(matter: dict[str, Any]) -> dict[str, Any]:
             "legal_basis": matter.get("legal_basis") or [], "rules": rules}
 
 
+def build_v2(matter: dict[str, Any]) -> dict[str, Any]:
+    """Version 2: version 1's rules (but those a substantive rule replaces) and the substantive rules."""
+    v1 = build(matter)
+    replaced = REPLACED.get(matter["code"], set())
+    rules = [r for r in v1["rules"] if r["id"] not in replaced] + SUBSTANTIVE[matter["code"]]
+    return {**v1, "version": 2, "name": f"{matter['code']} v2 — {matter['name_zh']}", "rules": rules}
+
+
 def main() -> None:
     catalogue = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
-    out = Path(__file__).parent.parent / "rulesets"
-    out.mkdir(exist_ok=True)
-    for matter in catalogue:
-        doc = build(matter)
-        (out / f"{matter['code']}.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        print(matter["code"], len(doc["rules"]), "rules")
+    root = Path(__file__).parent.parent / "rulesets"
+    for folder, builder in ((root, build), (root / "v2", build_v2)):
+        folder.mkdir(exist_ok=True)
+        for matter in catalogue:
+            doc = builder(matter)
+            (folder / f"{matter['code']}.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n",
+                                                           encoding="utf-8")
+            print(folder.name, matter["code"], len(doc["rules"]), "rules")
 
 
 if __name__ == "__main__":
