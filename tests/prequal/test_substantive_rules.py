@@ -16,7 +16,7 @@ import pytest
 from alembic import command
 
 from kit.migrations import alembic_config, upgrade
-from prequal.service.rulegen import build_v2
+from prequal.service.rulegen import build_v2, rules_doc
 from prequal.service.rules import compile_rules, shipped_rulesets, verdict_of
 from prequal.service.substantive import SUBSTANTIVE
 from prequal.settings import Settings
@@ -47,6 +47,11 @@ def test_version_2_is_what_rulegen_builds(code: str) -> None:
 
 
 TODAY = dt.date(2030, 3, 2)
+
+
+def test_the_rules_doc_is_generated_from_them() -> None:
+    doc = (Path(__file__).parents[2] / "svc-prequal/RULES.md").read_text("utf-8")
+    assert doc == rules_doc(list(CATALOGUE.values()))
 
 
 def _review(code: str, changes: dict[str, Any], drop: tuple[str, ...] = (), on: dt.date | None = None,

@@ -189,9 +189,10 @@ SUBSTANTIVE: dict[str, list[dict[str, Any]]] = {
                f"{AMENITY_SH}（景观照明和光污染控制）", "led_light_control",
                {"facility_type": "led_screen"}, {"facility_type": "light_box"}),
         rule("start_within_a_year", ["form.start_date"], "days_between(today, form.start_date) <= 365",
-             "设置开始日期距申请之日超过1年，请按实际设置时间申请", "the start is more than a year away: please apply "
-             "for when the facility will be set", f"{ADVERTISING}（设置期限）",
+             "设置开始日期距申请之日超过1年，需由审查人员核实设置计划", "the start is more than a year away: a reviewer "
+             "will check the plan", f"{ADVERTISING}（设置期限）",
              when="has(form.start_date) && is_date(form.start_date)",
+             severity="warning",
              passing=[_f({"start_date": "2030-03-01"}, today="2030-01-01")],
              failing=[_f({"start_date": "2031-03-01"}, today="2030-01-01")]),
     ],
@@ -246,12 +247,13 @@ SUBSTANTIVE: dict[str, list[dict[str, Any]]] = {
     # 对林业植物产地检疫的许可
     "LR-XK-010": [
         rule("planting_density", ["form.seedling_quantity", "form.nursery_area_m2"],
-             "form.seedling_quantity <= form.nursery_area_m2 * 100.0",
-             "申报的种苗数量超过生产面积可容纳的数量（每平方米超过100株），请核对数量或面积",
-             "the seedlings declared exceed what the nursery area can hold (more than 100 per m²): please check "
-             "the quantity or the area", f"{PLANT_QUARANTINE}第十一条；《植物检疫条例实施细则（林业部分）》（产地检疫）",
+             "form.seedling_quantity <= form.nursery_area_m2 * 500.0",
+             "申报的种苗数量超过生产面积可容纳的数量（每平方米超过500株），需由审查人员核实",
+             "the seedlings declared exceed what the nursery area can hold (more than 500 per m²): a reviewer "
+             "will check", f"{PLANT_QUARANTINE}第十一条；《植物检疫条例实施细则（林业部分）》（产地检疫）",
              when=_guard("seedling_quantity", "nursery_area_m2") + " && is_number(form.seedling_quantity) && "
              "is_number(form.nursery_area_m2)",
+             severity="warning",
              passing=[_f({"seedling_quantity": 20000.0, "nursery_area_m2": 5000.0})],
              failing=[_f({"seedling_quantity": 2000000.0, "nursery_area_m2": 1000.0})]),
         _needs("seed_licence", "has(form.planned_dispatch) && form.planned_dispatch == true",
@@ -292,9 +294,10 @@ SUBSTANTIVE: dict[str, list[dict[str, Any]]] = {
                {"affected_tree_count": 12.0}, {"affected_tree_count": 0.0}),
         rule("compensation_by_rebuilding", ["form.compensation_mode"],
              '!(' + _is("green_space_type", "park") + ') || form.compensation_mode == "rebuild"',
-             "占用公园绿地的，应当按照“占一补一”的原则异地补建绿地，请选择“异地补建绿地”",
-             "occupied park green space must be replaced by the same area elsewhere (占一补一): please choose rebuilding",
+             "占用公园绿地的，应当按照“占一补一”的原则补建绿地；选择缴纳补偿费的，需由审查人员核实无法补建的理由",
+             "occupied park green space is to be replaced by the same area elsewhere (占一补一): a reviewer checks why it cannot be",
              f"{GREENING_SH}第二十七条", when="has(form.compensation_mode)",
+             severity="warning",
              passing=[_f({"green_space_type": "park", "compensation_mode": "rebuild"}),
                       _f({"green_space_type": "roadside", "compensation_mode": "compensation_fee"})],
              failing=[_f({"green_space_type": "park", "compensation_mode": "compensation_fee"})]),
@@ -302,16 +305,18 @@ SUBSTANTIVE: dict[str, list[dict[str, Any]]] = {
     # 对从事城市生活垃圾经营性清扫、收集、运输服务的许可
     "LR-XK-013": [
         rule("parking_space", ["form.parking_area_m2"], "form.parking_area_m2 >= form.vehicle_count * 30.0",
-             "停车场面积不足以停放申报的收运车辆（每车至少30平方米），请核对停车场面积或车辆数",
-             "the depot cannot park the declared vehicles (at least 30 m² each): please check the area or the vehicles",
+             "停车场面积不足以停放申报的收运车辆（每车至少30平方米），需由审查人员核实",
+             "the depot cannot park the declared vehicles (at least 30 m² each): a reviewer will check",
              f"{DOMESTIC_WASTE}第二十条", when=_guard("parking_area_m2", "vehicle_count")
              + " && is_number(form.parking_area_m2) && is_number(form.vehicle_count)",
+             severity="warning",
              passing=[_f({"parking_area_m2": 600.0, "vehicle_count": 12.0})],
              failing=[_f({"parking_area_m2": 100.0, "vehicle_count": 12.0})]),
         rule("crew", ["form.staff_count"], "form.staff_count >= form.vehicle_count",
-             "作业人员数少于收运车辆数，车辆无法配备驾驶作业人员，请核对", "fewer staff than vehicles: the vehicles "
-             "cannot all be crewed; please check", f"{DOMESTIC_WASTE}第二十条",
+             "作业人员数少于收运车辆数，车辆无法配备驾驶作业人员，需由审查人员核实", "fewer staff than vehicles: the vehicles "
+             "cannot all be crewed; a reviewer will check", f"{DOMESTIC_WASTE}第二十条",
              when=_guard("staff_count", "vehicle_count") + " && is_number(form.staff_count) && is_number(form.vehicle_count)",
+             severity="warning",
              passing=[_f({"staff_count": 30.0, "vehicle_count": 12.0})],
              failing=[_f({"staff_count": 5.0, "vehicle_count": 12.0})]),
     ],
@@ -352,10 +357,11 @@ SUBSTANTIVE: dict[str, list[dict[str, Any]]] = {
              failing=[_f({"declaration_year": 2028.0}, today="2030-05-01")]),
         rule("oil_within_waste", ["form.daily_waste_oil_kg"],
              "form.daily_waste_oil_kg <= form.daily_kitchen_waste_kg",
-             "废弃食用油脂日产生量大于餐厨垃圾日产生量，请核对两项数量", "the waste cooking oil declared exceeds the "
-             "kitchen waste declared: please check both", f"{KITCHEN_WASTE}（产生量申报）；{HOUSEHOLD_WASTE_SH}",
+             "废弃食用油脂日产生量大于餐厨垃圾日产生量，需由审查人员核实", "the waste cooking oil declared exceeds the "
+             "kitchen waste declared: a reviewer will check both", f"{KITCHEN_WASTE}（产生量申报）；{HOUSEHOLD_WASTE_SH}",
              when=_guard("daily_waste_oil_kg", "daily_kitchen_waste_kg") + " && is_number(form.daily_waste_oil_kg)"
              " && is_number(form.daily_kitchen_waste_kg)",
+             severity="warning",
              passing=[_f({"daily_kitchen_waste_kg": 60.0, "daily_waste_oil_kg": 3.0})],
              failing=[_f({"daily_kitchen_waste_kg": 6.0, "daily_waste_oil_kg": 30.0})]),
         rule("plausible_per_seat", ["form.daily_kitchen_waste_kg"],
@@ -374,19 +380,21 @@ SUBSTANTIVE: dict[str, list[dict[str, Any]]] = {
                    "the shop-sign filing is made on a signed commitment: please sign it first",
                    f"{SIGNBOARDS}（备案与告知承诺）", "commitment_signed"),
         rule("ground_floor_area", ["form.width_m", "form.height_m"], "form.width_m * form.height_m <= 30.0",
-             "门头招牌单块面积超过30平方米，超出备案范围，请按户外招牌设置审批申请",
-             "a shop sign of more than 30 m² is beyond what may be filed: please apply for approval (LR-XK-005)",
+             "门头招牌单块面积超过30平方米，可能超出备案范围（应申请户外招牌设置审批），需由审查人员核实",
+             "a shop sign of more than 30 m² may be beyond what may be filed (approval, LR-XK-005): a reviewer will check",
              f"{SIGNBOARDS}第六条（户外招牌设置技术规范）", when=_guard("width_m", "height_m")
              + " && is_number(form.width_m) && is_number(form.height_m)",
+             severity="warning",
              passing=[_f({"width_m": 8.0, "height_m": 1.2})], failing=[_f({"width_m": 25.0, "height_m": 1.5})]),
     ],
     # 对户外广告设施设置备案
     "LR-BA-004": [
         rule("total_area", ["form.quantity", "form.area_m2"], "form.quantity * form.area_m2 <= 50.0",
-             "备案设施总面积超过50平方米，超出备案范围，请按户外广告设施设置许可申请",
-             "more than 50 m² of facilities in all is beyond what may be filed: please apply for a permit (LR-XK-006)",
+             "备案设施总面积超过50平方米，可能超出备案范围（应申请户外广告设施设置许可），需由审查人员核实",
+             "more than 50 m² of facilities in all may be beyond what may be filed (permit, LR-XK-006): a reviewer will check",
              f"{ADVERTISING}（设置备案的范围）", when=_guard("quantity", "area_m2")
              + " && is_number(form.quantity) && is_number(form.area_m2)",
+             severity="warning",
              passing=[_f({"quantity": 4.0, "area_m2": 2.0})], failing=[_f({"quantity": 10.0, "area_m2": 8.0})]),
     ],
 }
