@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
 
 from gen_prequal_batch import Batch  # noqa: E402
+
 from prequal.service.rules import compile_rules, shipped_rulesets, verdict_of  # noqa: E402
 
 CATALOGUE = json.loads((ROOT / "svc-matters/src/matters/catalogue/matters.json").read_text("utf-8"))
@@ -101,7 +102,7 @@ MISTAKES: dict[str, list[tuple[str, Mistake]]] = {
                   ("transplant site the same as the present one", _same_site)],
     "LR-XK-009": [("public site without the authority's consent", _drop("public_site_consent", on_public_site=True)),
                   ("applied for five months ahead", _period(10, start_in=150))],
-    "LR-XK-010": [("more seedlings than the area holds", _set(seedling_quantity=900000, nursery_area_m2=2000.0)),
+    "LR-XK-010": [("the area in 亩 where m² is asked", _set(seedling_quantity=1200000, nursery_area_m2=1500.0)),
                   ("sold out of town without a seed licence", _drop("seed_licence", planned_dispatch=True))],
     "LR-XK-011": [("purchase without the contract", _drop("trade_contract", activity="purchase")),
                   ("live animals without the facilities statement", _drop("facility_statement", specimen_type="live")),
