@@ -16,6 +16,7 @@ pre-review as extra rule results with ids ``compare.*``.
 
 * ``compare.business_name``: the applicant unit's name against the business data of the credit code
   the form declares (``prequal.business``, fed by ``lvrong.matters.business.changed``).
+* ``compare.business_status``: that applicant unit is not deregistered (blocking) nor suspended (a warning).
 
 A draft (``POST /v1/prequal/check``) gets the same checks and messages (``draft_results``), read-only.
 """
@@ -38,10 +39,13 @@ from kit.protection import keyring
 from prequal.models import KnownApplication, KnownBusiness, KnownLicence, Verdict
 from prequal.service.business import (
     PERSON_APPLICANT_TYPES,
+    applicant_code,
     business_name_result,
+    business_status_result,
     declared_code,
     known_businesses,
     name_outcome,
+    status_outcome,
 )
 from prequal.service.rules import RuleResult
 
@@ -278,7 +282,7 @@ class Looked:
     objects: dict[str, tuple[tuple[str, str] | None, str | None]]  # application → (object, applicant hash)
     first_submitted: dict[str, dt.datetime]  # application → when it was first submitted (its priority)
     licences: dict[str, KnownLicence]
-    businesses: dict[str, KnownBusiness]  # by credit code
+    businesses: dict[str, KnownBusiness]  # by credit code, of every applicant unit declared
     # open applications of the batch's subjects, matters and objects, by (subject, matter, object): each
     # submission looks at its own few, not at the whole batch's (quadratic in the batch's size)
     open_applications: dict[tuple[str, str, str], list[Any]]
@@ -292,7 +296,7 @@ async def compare_batch(session: AsyncSession, batch: list[ApplicationSubmitted]
     first = await _remember_submissions(session, batch, objects)
     probes = {(s.applicant.subject, s.matter.code, obj[0]) for s in batch if (obj := objects[s.application_id][0])}
     looked = Looked(objects, first, await KNOWN_LICENCES.by_id(session, set().union(*map(_licence_ids, batch))),
-                    await known_businesses(session, {code for s in batch if (code := declared_code(s))}),
+                    await known_businesses(session, {code for s in batch if (code := applicant_code(s))}),
                     await _open_applications(session, probes))
     return [application_results(s, looked) for s in batch]
 
@@ -318,9 +322,10 @@ def application_results(submitted: ApplicationSubmitted, looked: Looked) -> list
     """Every ``compare.*`` result of one submission of a batch, from what the batch looked up: a new
     check goes here (and in ``draft_results``)."""
     obj, who = looked.objects[submitted.application_id]
-    code = declared_code(submitted)
+    code, unit = declared_code(submitted), applicant_code(submitted)
     return [*_licence_outcomes(submitted, looked.licences),
             name_outcome(submitted, looked.businesses.get(code) if code else None),
+            status_outcome(submitted, looked.businesses.get(unit) if unit else None),
             _open_outcome(submitted, obj, _earlier_open(submitted, obj, who, looked))]
 
 
@@ -351,4 +356,4 @@ async def draft_results(session: AsyncSession, principal: Principal, requirement
                    if isinstance(ref, dict) and ref.get("kind") == "licence"})
     obj, who = _object_and_applicant(draft)
     return [*await licence_results(session, draft), await business_name_result(session, draft),
-            await open_application_result(session, draft, obj, who, draft.submitted_at)]
+            await business_status_result(session, draft), await open_application_result(session, draft, obj, who, draft.submitted_at)]
