@@ -199,7 +199,7 @@ async def test_check_shows_the_comparison_problems_and_writes_nothing(suite, cli
     assert ok["verdict"] == "passed" and ok["problems"] == []
     assert {x["rule_id"]: x["outcome"] for x in ok["results"] if x["rule_id"].startswith("compare.")} == {
         "compare.licence": "not_applicable", RULE: "passed", "compare.business_status": "passed",
-        "compare.open_application": "passed"}
+        "compare.licence_held": "not_applicable", "compare.open_application": "passed"}
     assert await counts(suite) == before  # the dry-run wrote nothing
 
 
