@@ -112,15 +112,35 @@ def valid_resident_id(rng: random.Random) -> str:
 
 _ADDRESSES = itertools.count(1)
 
+# Values the substantive rules (prequal.service.substantive) ask for, where the field's first option or
+# minimum would not do: commitments given, facilities in place, a destination and choices that need no
+# material beyond the required ones, a depot large enough, this year's declaration.
+_SUBSTANTIVE_VALUES: dict[tuple[str, str], Any] = {
+    ("LR-XK-001", "destination"): "上海市崇明区", ("LR-XK-001", "product_category"): "timber",
+    ("LR-XK-003", "direction"): "export", ("LR-XK-003", "purpose"): "scientific",
+    ("LR-XK-004", "direction"): "export",
+    ("LR-XK-005", "mounting_position"): "upper_wall",
+    ("LR-XK-007", "restoration_committed"): True,
+    ("LR-XK-011", "activity"): "use", ("LR-XK-011", "specimen_type"): "product",
+    ("LR-XK-012", "public_facility"): True, ("LR-XK-012", "affected_tree_count"): 0,
+    ("LR-XK-013", "parking_area_m2"): 500.0,
+    ("LR-BA-001", "water_recycling"): True, ("LR-BA-001", "sewage_treatment"): True,
+    ("LR-BA-003", "commitment_signed"): True,
+}
+
 
 def valid_form(matter: dict[str, Any], seed: int = 0) -> dict[str, Any]:
-    """Every field of ``matter`` filled with a value its pre-review accepts."""
+    """Every field of ``matter`` filled with a value its pre-review accepts (its required materials supplied)."""
     rng = random.Random(seed)
     today = dt.date.today()
     form: dict[str, Any] = {}
     for f in matter["fields"]:
         key, typ = f["key"], f["type"]
-        if typ == "enum":
+        if (matter.get("code"), key) in _SUBSTANTIVE_VALUES:
+            form[key] = _SUBSTANTIVE_VALUES[matter["code"], key]
+        elif key == "declaration_year":
+            form[key] = today.year
+        elif typ == "enum":
             form[key] = f["options"][0]["value"]
         elif typ == "uscc":
             form[key] = valid_uscc(rng)

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from kit.devstack import Servers, free_port, http_ok, platform_environment, service_command, wait_for  # noqa: E402
-from prequal.service.rules import compile_rules, shipped_rulesets, verdict_of  # noqa: E402
+from prequal.service.rules import LATEST_SHIPPED, compile_rules, shipped_rulesets, verdict_of  # noqa: E402
 from support import connect_nats, drop_databases, nats_admin, valid_form  # noqa: E402
 
 CATALOGUE = json.loads((ROOT / "svc-matters/src/matters/catalogue/matters.json").read_text("utf-8"))
@@ -69,12 +69,12 @@ def realistic(matter: dict[str, Any], seed: int) -> tuple[dict[str, Any], dict[s
     return form, materials
 
 
-def bench_in_process(forms: int) -> dict[str, Any]:
-    shipped = shipped_rulesets()
+def bench_in_process(forms: int, version: int = LATEST_SHIPPED) -> dict[str, Any]:
+    shipped = shipped_rulesets(version)
     per_matter: dict[str, list[float]] = {}
     verdicts: dict[str, int] = {}
     for matter in CATALOGUE:
-        rules = compile_rules(f"{matter['code']}@v1", shipped[matter["code"]]["rules"])
+        rules = compile_rules(f"{matter['code']}@v{version}", shipped[matter["code"]]["rules"])
         samples = [realistic(matter, seed) for seed in range(forms)]
         for form, materials in samples[:20]:  # warm-up
             rules.evaluate(form, materials)
@@ -87,7 +87,8 @@ def bench_in_process(forms: int) -> dict[str, Any]:
             verdicts[verdict] = verdicts.get(verdict, 0) + 1
         per_matter[matter["code"]] = times
     every = [t for ts in per_matter.values() for t in ts]
-    print(f"\n(a) in-process evaluation of each matter's full rule set, {forms} realistic forms per matter")
+    print(f"\n(a) in-process evaluation of each matter's full rule set (shipped version {version}), "
+          f"{forms} realistic forms per matter")
     print(f"{'matter':<11} {'rules':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for code, ts in per_matter.items():
         print(f"{code:<11} {len(shipped[code]['rules']):>5} {statistics.median(ts):8.2f} {pct(ts, 95):8.2f} "
@@ -192,12 +193,13 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=3000, help="submissions for (b)")
     parser.add_argument("--prefix", default="lvrong_prequalbench", help="database name prefix for (b)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of svc-prequal for (b)")
+    parser.add_argument("--ruleset-version", type=int, default=LATEST_SHIPPED, help="shipped rule sets for (a)")
     parser.add_argument("--skip-bus", action="store_true")
     parser.add_argument("--skip-in-process", action="store_true", help="only (b)")
     args = parser.parse_args()
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     if not args.skip_in_process:
-        bench_in_process(args.forms)
+        bench_in_process(args.forms, args.ruleset_version)
     if args.skip_bus:
         return 0
     servers = Servers.configured_or_local(ROOT / "var" / "bench", postgres_port=54349, nats_port=free_port())

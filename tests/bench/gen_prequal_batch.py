@@ -84,10 +84,12 @@ class Batch:
         self.serial += 1
         n = self.serial
         form = valid_form(m, seed)
+        addresses = 0
         for f in m["fields"]:
             key, typ = f["key"], f["type"]
-            if typ == "address":
-                form[key] = f"{rng.choice(ROADS)}{n}号"
+            if typ == "address":  # two addresses of one application (a tree's site and where it goes) differ
+                form[key] = f"{rng.choice(ROADS)}{n}号" if not addresses else f"{rng.choice(ROADS)}{n}弄{addresses + 1}号"
+                addresses += 1
             elif typ == "district":
                 form[key] = rng.choice(SHANGHAI_DISTRICTS)
             elif typ in ("string", "text") and key not in KEPT_KEYS:

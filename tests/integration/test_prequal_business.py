@@ -198,7 +198,8 @@ async def test_check_shows_the_comparison_problems_and_writes_nothing(suite, cli
     ok = (await check(client, company, fixed, mats)).json()
     assert ok["verdict"] == "passed" and ok["problems"] == []
     assert {x["rule_id"]: x["outcome"] for x in ok["results"] if x["rule_id"].startswith("compare.")} == {
-        "compare.licence": "not_applicable", RULE: "passed", "compare.open_application": "passed"}
+        "compare.licence": "not_applicable", RULE: "passed", "compare.business_status": "passed",
+        "compare.licence_held": "not_applicable", "compare.open_application": "passed"}
     assert await counts(suite) == before  # the dry-run wrote nothing
 
 
@@ -227,3 +228,30 @@ async def test_a_check_of_a_strange_name_or_code_is_not_compared(suite, client, 
         [got] = [x for x in r.json()["results"] if x["rule_id"] == RULE]
         assert (got["outcome"], got["message_zh"]) == ("not_applicable", None), (form, got)
         assert r.json()["verdict"] == "returned"  # the rules say what is malformed
+
+
+async def test_a_deregistered_applicant_unit_is_returned_for_any_matter(client, token) -> None:
+    """The registration status of the applicant unit a form declares (compare.business_status): a business
+    ops import as deregistered (注销) cannot apply — the dry run and the submission say so."""
+    ops, company = await token("ops"), await token("applicant-company")
+    trees = await matter(client, company, "LR-XK-008")
+    ended = valid_uscc(random.Random())
+    imported = await client.post("/v1/benefits/businesses", headers=bearer(ops),
+                                 json=[registration(ended, "上海已注销绿化有限公司") | {"status": "deregistered"}])
+    assert imported.status_code == 200 and imported.json()["accepted"] == 1, imported.text
+    form = valid_form(trees, 71) | {"applicant_uscc": ended}
+    materials = await all_materials(client, company, trees)
+
+    async def probe() -> dict[str, Any]:
+        r = await client.post("/v1/prequal/check", json={"matter_code": "LR-XK-008", "form": form, "materials": materials},
+                              headers=bearer(company))
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    body = await eventually(probe, lambda b: b["verdict"] == "returned", "the business data reached the pre-review")
+    [problem] = body["problems"]
+    assert problem["rule_id"] == "compare-business-status" and ended in problem["message_zh"] and "注销" in problem["message_zh"]
+    r = await client.post("/v1/applications", json={"matter_code": "LR-XK-008", "form": form, "materials": materials},
+                          headers=bearer(company))
+    assert r.status_code == 201, r.text
+    await wait_status(client, company, r.json()["id"], {"returned"})

@@ -157,14 +157,14 @@ async def test_measures_count_what_the_test_did(client, token) -> None:
     assert (await client.post(f"/v1/applications/{first}/actions/accept", json={}, headers=bearer(officer))).status_code == 200
 
     # Returned by a too-strict rule version, resubmitted unchanged once it is withdrawn, then accepted.
-    v1 = (await client.get(f"/v1/prequal/rulesets/{code}/versions/1", headers=bearer(reviewer))).json()
+    current = (await client.get(f"/v1/prequal/rulesets/{code}/versions/2", headers=bearer(reviewer))).json()
     strict = {"id": "shop.name_long", "targets": ["form.shop_name"], "when": "has(form.shop_name)",
               "expr": "size(form.shop_name) >= 20", "severity": "blocking",
               "message_zh": "店招名称须为登记全称", "message_en": "the shop name must be the registered full name",
               "legal_basis": "测试规则 / test rule",
               "examples": {"pass": [{"form": {"shop_name": "上海演示绿化工程有限公司浦东新区第一分公司门店"}}],
                            "fail": [{"form": {"shop_name": "演示"}}]}}
-    created = await client.post(f"/v1/prequal/rulesets/{code}", json={"rules": [*v1["rules"], strict]},
+    created = await client.post(f"/v1/prequal/rulesets/{code}", json={"rules": [*current["rules"], strict]},
                                 headers=bearer(reviewer))
     assert created.status_code == 201, created.text
     version = created.json()["version"]
@@ -174,7 +174,7 @@ async def test_measures_count_what_the_test_did(client, token) -> None:
         blocked = await submit(client, person, code, valid_form(m, 53) | {"address": "浦东新区世纪大道200号"}, mats,
                                wanted="returned")
     finally:
-        assert (await client.post(f"/v1/prequal/rulesets/{code}/versions/1/publish",
+        assert (await client.post(f"/v1/prequal/rulesets/{code}/versions/2/publish",
                                   headers=bearer(reviewer))).status_code == 200
     r = await client.post(f"/v1/applications/{blocked}/actions/supplement", json={}, headers=bearer(person))
     assert r.status_code == 200, r.text

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from support import all_materials, bearer, matter, submit_for_verdict, valid_form
+from support import all_materials, bearer, matter, submit_for_verdict, valid_form, wait_status
 
 pytestmark = pytest.mark.integration
 
@@ -30,13 +30,14 @@ async def test_a_returned_application_shows_every_rule_result(client: httpx.Asyn
     r = await client.get(f"/v1/prequal/reviews/{done['id']}", headers=bearer(tok))
     assert r.status_code == 200, r.text
     review = r.json()
-    assert review["verdict"] == "returned" and review["ruleset"] == "LR-XK-007@v1" and review["ruleset_version"] == 1
+    # version 2 (revision 0013): the period is the one 《上海市绿化条例》 allows, with the article cited
+    assert review["verdict"] == "returned" and review["ruleset"] == "LR-XK-007@v2" and review["ruleset_version"] == 2
     outcomes = {x["rule_id"]: x for x in review["results"]}
-    assert outcomes["dates.max_period"]["outcome"] == "failed" and "2年" in outcomes["dates.max_period"]["message_zh"]
+    assert outcomes["law.max_period"]["outcome"] == "failed" and "1年" in outcomes["law.max_period"]["message_zh"]
     assert outcomes[f"material.{required}"]["outcome"] == "failed"
     assert outcomes["dates.order"]["outcome"] == "passed"
     assert all(x["outcome"] in ("passed", "not_applicable") for k, x in outcomes.items()
-               if k not in ("dates.max_period", f"material.{required}"))
+               if k not in ("law.max_period", f"material.{required}"))
     assert {f["target"] for f in review["findings"]} == {"form.end_date", f"materials.{required}"}
 
     staff = await client.get(f"/v1/prequal/reviews/{done['id']}", headers=bearer(await token("reviewer")))
@@ -80,8 +81,8 @@ async def test_ruleset_create_test_publish_changes_later_verdicts(client: httpx.
 
     listing = await client.get("/v1/prequal/rulesets", params={"matter": "LR-XK-008"}, headers=bearer(reviewer))
     assert listing.status_code == 200
-    assert [(x["version"], x["status"]) for x in listing.json()["items"]] == [(1, "active")]
-    v1 = (await client.get("/v1/prequal/rulesets/LR-XK-008/versions/1", headers=bearer(reviewer))).json()
+    assert [(x["version"], x["status"]) for x in listing.json()["items"]] == [(1, "retired"), (2, "active")]
+    current = (await client.get("/v1/prequal/rulesets/LR-XK-008/versions/2", headers=bearer(reviewer))).json()
 
     new_rule = {"id": "trees.batch_limit", "targets": ["form.tree_count"], "when": "has(form.tree_count)",
                 "expr": "form.tree_count <= 10.0", "severity": "blocking",
@@ -96,15 +97,15 @@ async def test_ruleset_create_test_publish_changes_later_verdicts(client: httpx.
     assert "trees.batch_limit" in bad.json()["detail"] and "line 1, column" in bad.json()["detail"]
 
     key = {"Idempotency-Key": uuid.uuid4().hex}
-    created = await client.post("/v1/prequal/rulesets/LR-XK-008", json={"rules": [*v1["rules"], new_rule]},
+    created = await client.post("/v1/prequal/rulesets/LR-XK-008", json={"rules": [*current["rules"], new_rule]},
                                 headers=bearer(reviewer) | key)
     assert created.status_code == 201, created.text
     version = created.json()["version"]
-    assert version == 2 and created.json()["status"] == "draft"
-    replayed = await client.post("/v1/prequal/rulesets/LR-XK-008", json={"rules": [*v1["rules"], new_rule]},
+    assert version == 3 and created.json()["status"] == "draft"
+    replayed = await client.post("/v1/prequal/rulesets/LR-XK-008", json={"rules": [*current["rules"], new_rule]},
                                  headers=bearer(reviewer) | key)  # a retry: the same draft, no second one
     assert replayed.status_code == 201 and replayed.json() == created.json()
-    reused = await client.post("/v1/prequal/rulesets/LR-XK-008", json={"rules": v1["rules"]},
+    reused = await client.post("/v1/prequal/rulesets/LR-XK-008", json={"rules": current["rules"]},
                                headers=bearer(reviewer) | key)
     assert reused.status_code == 422 and reused.json()["status"] == 422
 
@@ -118,18 +119,18 @@ async def test_ruleset_create_test_publish_changes_later_verdicts(client: httpx.
     published = await client.post(f"/v1/prequal/rulesets/LR-XK-008/versions/{version}/publish", headers=bearer(reviewer))
     assert published.status_code == 200 and published.json()["status"] == "active"
     listing = (await client.get("/v1/prequal/rulesets", params={"matter": "LR-XK-008"}, headers=bearer(reviewer))).json()
-    assert [(x["version"], x["status"]) for x in listing["items"]] == [(1, "retired"), (2, "active")]
+    assert [(x["version"], x["status"]) for x in listing["items"]] == [(1, "retired"), (2, "retired"), (3, "active")]
     try:
         form = valid_form(m, 21) | {"tree_count": 20}  # another place: not a second application for the same trees
         done = await submit_for_verdict(client, applicant, m, form, mats)
         assert done["status"] == "returned"
         review = (await client.get(f"/v1/prequal/reviews/{done['id']}", headers=bearer(applicant))).json()
-        assert review["ruleset"] == "LR-XK-008@v2"
+        assert review["ruleset"] == "LR-XK-008@v3"
         assert [f["rule_id"] for f in review["findings"]] == ["trees.batch_limit"]
         form = valid_form(m, 21) | {"tree_count": 3}
         assert (await submit_for_verdict(client, applicant, m, form, mats))["status"] == "prereviewed"
     finally:
-        back = await client.post("/v1/prequal/rulesets/LR-XK-008/versions/1/publish", headers=bearer(reviewer))
+        back = await client.post("/v1/prequal/rulesets/LR-XK-008/versions/2/publish", headers=bearer(reviewer))
         assert back.status_code == 200 and back.json()["status"] == "active"
     retired = await client.post(f"/v1/prequal/rulesets/LR-XK-008/versions/{version}/retire", headers=bearer(reviewer))
     assert retired.status_code == 200 and retired.json()["status"] == "retired"
@@ -138,13 +139,13 @@ async def test_ruleset_create_test_publish_changes_later_verdicts(client: httpx.
 async def test_a_warning_sends_the_application_to_the_officer_not_back_to_the_applicant(client, token) -> None:
     reviewer, applicant, officer = await token("reviewer"), await token("applicant-company"), await token("officer")
     m = await matter(client, applicant, "LR-XK-005")
-    v1 = (await client.get("/v1/prequal/rulesets/LR-XK-005/versions/1", headers=bearer(reviewer))).json()
+    current = (await client.get("/v1/prequal/rulesets/LR-XK-005/versions/2", headers=bearer(reviewer))).json()
     warning = {"id": "shop.name_detail", "targets": ["form.shop_name"], "when": "has(form.shop_name)",
                "expr": "size(form.shop_name) >= 6", "severity": "warning",
                "message_zh": "店招名称较短，请核对是否为登记的全称", "message_en": "the shop name is short: check it is the registered name",
                "legal_basis": "《上海市户外招牌设置管理办法》",
                "examples": {"pass": [{"form": {"shop_name": "上海演示绿化商店"}}], "fail": [{"form": {"shop_name": "演示"}}]}}
-    created = await client.post("/v1/prequal/rulesets/LR-XK-005", json={"rules": [*v1["rules"], warning]},
+    created = await client.post("/v1/prequal/rulesets/LR-XK-005", json={"rules": [*current["rules"], warning]},
                                 headers=bearer(reviewer))
     assert created.status_code == 201, created.text
     version = created.json()["version"]
@@ -161,5 +162,33 @@ async def test_a_warning_sends_the_application_to_the_officer_not_back_to_the_ap
         assert (await client.post(f"/v1/applications/{done['id']}/actions/accept", json={"reason": "已人工核对"},
                                   headers=bearer(officer))).status_code == 200
     finally:
-        back = await client.post("/v1/prequal/rulesets/LR-XK-005/versions/1/publish", headers=bearer(reviewer))
+        back = await client.post("/v1/prequal/rulesets/LR-XK-005/versions/2/publish", headers=bearer(reviewer))
         assert back.status_code == 200
+
+
+async def test_the_substantive_rules_return_what_the_law_does_not_allow(client: httpx.AsyncClient, token) -> None:
+    """Version 2's rules of a matter's legal basis (prequal.service.substantive), as a front end meets them:
+    the dry run names the provision's problem in Chinese and English, a submission is returned with it, and
+    the correction (补正) passes."""
+    tok = await token("applicant-company")
+    m = await matter(client, tok, "LR-XK-012")
+    private = valid_form(m, 61) | {"green_space_type": "park", "public_facility": False}
+    r = await client.post("/v1/prequal/check", json={"matter_code": "LR-XK-012", "form": private,
+                                                      "materials": {x["code"]: "m" for x in m["materials"]}},
+                          headers=bearer(tok))
+    assert r.status_code == 200, r.text
+    assert r.json()["verdict"] == "returned" and r.json()["ruleset_version"] == 2
+    [problem] = r.json()["problems"]
+    assert problem["rule_id"] == "law-public-green-only-for-public-works" and problem["target"] == "form.public_facility"
+    assert "公共服务设施" in problem["message_zh"] and "public-service" in problem["message_en"]
+
+    wash = await matter(client, tok, "LR-BA-001")
+    mats = await all_materials(client, tok, wash)
+    done = await submit_for_verdict(client, tok, wash, valid_form(wash, 62) | {"water_recycling": False}, mats)
+    assert done["status"] == "returned"
+    review = (await client.get(f"/v1/prequal/reviews/{done['id']}", headers=bearer(tok))).json()
+    assert [(f["rule_id"], f["target"]) for f in review["findings"]] == [("law-water-recycling", "form.water_recycling")]
+    fixed = await client.post(f"/v1/applications/{done['id']}/actions/supplement",
+                              json={"form": {"water_recycling": True}}, headers=bearer(tok))
+    assert fixed.status_code == 200, fixed.text
+    await wait_status(client, tok, done["id"], {"prereviewed"})

@@ -38,8 +38,8 @@ async def test_a_draft_in_shadow_reports_disagreements_without_changing_verdicts
     reviewer, ops, applicant = await token("reviewer"), await token("ops"), await token("applicant-company")
     m = await matter(client, applicant, MATTER)
     mats = await all_materials(client, applicant, m)
-    v1 = (await client.get(f"/v1/prequal/rulesets/{MATTER}/versions/1", headers=bearer(reviewer))).json()
-    draft = await client.post(f"/v1/prequal/rulesets/{MATTER}", json={"rules": [*v1["rules"], AREA_RULE]},
+    current = (await client.get(f"/v1/prequal/rulesets/{MATTER}/versions/2", headers=bearer(reviewer))).json()
+    draft = await client.post(f"/v1/prequal/rulesets/{MATTER}", json={"rules": [*current["rules"], AREA_RULE]},
                               headers=bearer(reviewer))
     assert draft.status_code == 201, draft.text
     version = draft.json()["version"]
@@ -50,7 +50,7 @@ async def test_a_draft_in_shadow_reports_disagreements_without_changing_verdicts
         assert (await client.post(base + "/shadow", headers=bearer(tok))).status_code == 403
         assert (await client.get(base + "/shadow-report", headers=bearer(tok))).status_code == 403
         assert (await client.post(base + "/unshadow", headers=bearer(tok))).status_code == 403
-    active = await client.post(f"/v1/prequal/rulesets/{MATTER}/versions/1/shadow", headers=bearer(reviewer))
+    active = await client.post(f"/v1/prequal/rulesets/{MATTER}/versions/2/shadow", headers=bearer(reviewer))
     assert active.status_code == 409 and active.json()["status"] == 409 and active.json()["status_now"] == "active"
     assert [a["action"] for a in active.json()["allowed_actions"]] == ["publish", "retire", "unshadow"]
     assert (await client.post(f"/v1/prequal/rulesets/{MATTER}/versions/999/shadow", headers=bearer(reviewer))).status_code == 404
@@ -60,7 +60,7 @@ async def test_a_draft_in_shadow_reports_disagreements_without_changing_verdicts
     assert started.json()["in_shadow"] is True and started.json()["started_by"]
     again = await client.post(base + "/shadow", headers=bearer(ops))  # idempotent, ops may too
     assert again.status_code == 200 and again.json()["in_shadow"] is True
-    other = await client.post(f"/v1/prequal/rulesets/{MATTER}", json={"rules": v1["rules"]}, headers=bearer(reviewer))
+    other = await client.post(f"/v1/prequal/rulesets/{MATTER}", json={"rules": current["rules"]}, headers=bearer(reviewer))
     second = await client.post(f"/v1/prequal/rulesets/{MATTER}/versions/{other.json()['version']}/shadow",
                                headers={**bearer(reviewer), "Accept-Language": "en"})
     assert second.status_code == 409 and "one shadow per matter" in second.json()["detail"]
@@ -69,7 +69,7 @@ async def test_a_draft_in_shadow_reports_disagreements_without_changing_verdicts
         small = await submit_for_verdict(client, applicant, m, unique_form(m, 42, area_m2=2.0), mats)
         assert big["status"] == "prereviewed" and small["status"] == "prereviewed"  # the active verdict stands
         review = (await client.get(f"/v1/prequal/reviews/{big['id']}", headers=bearer(applicant))).json()
-        assert review["verdict"] == "passed" and review["ruleset"] == f"{MATTER}@v1"
+        assert review["verdict"] == "passed" and review["ruleset"] == f"{MATTER}@v2"
         assert "ad.area_limit" not in {x["rule_id"] for x in review["results"]}
 
         report = await client.get(base + "/shadow-report", headers=bearer(ops))
@@ -80,7 +80,7 @@ async def test_a_draft_in_shadow_reports_disagreements_without_changing_verdicts
         assert body["by_verdicts"] == [{"active_verdict": "passed", "shadow_verdict": "returned", "count": 1}]
         assert body["by_rule"] == [{"rule_id": "ad.area_limit", "count": 1}]
         [row] = body["disagreements"]
-        assert row["application_id"] == big["id"] and row["attempt"] == 1 and row["active_ruleset"] == f"{MATTER}@v1"
+        assert row["application_id"] == big["id"] and row["attempt"] == 1 and row["active_ruleset"] == f"{MATTER}@v2"
         assert (row["active_verdict"], row["shadow_verdict"]) == ("passed", "returned")
         assert row["differing_rules"] == [{"rule_id": "ad.area_limit", "active": "absent", "shadow": "failed"}]
     finally:

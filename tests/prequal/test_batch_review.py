@@ -24,7 +24,7 @@ from kit.events import CloudEvent, outbox
 from prequal import events
 from prequal.models import KnownApplication, RuleSet, RuleSetShadow, ShadowVerdict, SubmissionSeen, Verdict
 from prequal.service import compare
-from prequal.service.rules import shipped_rulesets
+from prequal.service.rules import LATEST_SHIPPED, shipped_rulesets
 from support import scratch_service_database, valid_form
 
 CATALOGUE = json.loads((Path(__file__).parents[2] / "svc-matters/src/matters/catalogue/matters.json").read_text("utf-8"))
@@ -51,15 +51,15 @@ async def prepare(db: Database) -> None:
     """The same starting state: a licence known, and a draft of LR-XK-008 in shadow that refuses any tree."""
     issued = LicenceIssued(licence_id=LICENCE_ID, licence_number="沪绿证0001", licence_type="户外招牌设置许可",
                            application_id=uuid.uuid4().hex, holder_subject="user-0", issued_at=START - dt.timedelta(days=9))
-    rules = copy.deepcopy(shipped_rulesets()[SHADOWED]["rules"])
+    rules = copy.deepcopy(shipped_rulesets(LATEST_SHIPPED)[SHADOWED]["rules"])
     rules.append({"id": "trees.none", "targets": ["form.tree_count"], "when": "has(form.tree_count)",
                   "expr": "form.tree_count < 1.0", "message_zh": "不得迁移树木", "message_en": "no tree may be moved",
                   "examples": {"pass": [{"form": {"tree_count": 0}}], "fail": [{"form": {"tree_count": 1}}]}})
     async with db.transaction() as session:
         await compare.KNOWN_LICENCES.record_issued(session, issued.envelope(subject=LICENCE_ID))
-        session.add(RuleSet(matter_code=SHADOWED, version=2, status="draft", rules=rules, created_by="test",
+        session.add(RuleSet(matter_code=SHADOWED, version=LATEST_SHIPPED + 1, status="draft", rules=rules, created_by="test",
                             created_at=START))
-        session.add(RuleSetShadow(matter_code=SHADOWED, version=2, started_by="test", started_at=START))
+        session.add(RuleSetShadow(matter_code=SHADOWED, version=LATEST_SHIPPED + 1, started_by="test", started_at=START))
 
 
 def submission(code: str, seed: int, at: dt.datetime, *, subject: str | None = None, app_id: str | None = None,

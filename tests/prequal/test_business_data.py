@@ -217,3 +217,26 @@ async def test_a_batch_gets_what_each_submission_gets_alone(prequal_db: Database
     together = [business.name_outcome(s, held.get(business.declared_code(s) or "")) for s in batch]
     assert together == alone
     assert [r.outcome for r in alone] == ["passed", "failed", "not_applicable", "not_applicable", "not_applicable"]
+
+
+async def test_a_deregistered_applicant_unit_is_returned_and_a_suspended_one_goes_to_a_reviewer(prequal_db: Database) -> None:
+    ended, resting, active = (valid_uscc(random.Random(seed)) for seed in (11, 12, 13))
+    for uscc, status in ((ended, "deregistered"), (resting, "suspended"), (active, "active")):
+        await apply(prequal_db, changed(uscc, f"上海{status}有限公司", NOW, status=status))
+    batch = [submission({"applicant_uscc": ended}, matter="LR-XK-008"),  # any matter, a name field or not
+             submission({"applicant_uscc": resting.lower()}, matter="LR-XK-007"),
+             submission({"applicant_uscc": active}, matter="LR-XK-002"),
+             submission({"applicant_uscc": valid_uscc(random.Random(6))}, matter="LR-XK-002"),  # no data known
+             submission({"applicant_type": "individual", "applicant_uscc": ended}, matter="LR-XK-010"),
+             submission({"applicant_uscc": "坏代码"}, matter="LR-XK-002")]
+    async with prequal_db.session() as session:
+        alone = [await business.business_status_result(session, s) for s in batch]
+        held = await business.known_businesses(session, {c for s in batch if (c := business.applicant_code(s))})
+    assert [business.status_outcome(s, held.get(business.applicant_code(s) or "")) for s in batch] == alone
+    assert [(r.outcome, r.severity) for r in alone] == [
+        ("failed", "blocking"), ("failed", "warning"), ("passed", "blocking"), ("not_applicable", "blocking"),
+        ("not_applicable", "blocking"), ("not_applicable", "blocking")]
+    assert all(r.rule_id == business.STATUS_RULE and r.targets == ["form.applicant_uscc"] for r in alone)
+    assert ended in alone[0].message_zh and "注销" in alone[0].message_zh and "deregistered" in alone[0].message_en
+    assert alone[0].finding_code == "compare-business-status" and verdict_of([alone[0]]) == "returned"
+    assert "歇业" in alone[1].message_zh and verdict_of([alone[1]]) == "needs_human_review"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import random
 import uuid
 from typing import Any
 
@@ -16,7 +17,7 @@ from kit.events.consumer import durable_name, handle_once
 from prequal.events import SUBSCRIPTIONS
 from prequal.service import compare
 from prequal.service.rules import verdict_of
-from support import scratch_service_database
+from support import scratch_service_database, valid_uscc
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_cmp"
 NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
@@ -218,3 +219,40 @@ def test_the_objects_are_fields_of_their_matters() -> None:
     for code, keys in compare.OBJECT_FIELDS.items():
         assert set(keys) <= set(fields[code]), code
         assert any(fields[code][k] == "address" for k in keys), code  # every object is a place
+
+
+async def test_a_second_operator_licence_while_one_is_in_force_is_flagged(database: Database) -> None:
+    """LR-XK-013 (生活垃圾经营许可): one licence per operator — a company holding one in force is told to apply
+    for a change or renewal; a revoked or expired one, another company's, or another type does not count."""
+    holder, other = "91310115MA1H7GXQ3E", valid_uscc(random.Random(21))
+
+    async def operator_licence(org: str, licence_type: str = "生活垃圾经营许可证",
+                               valid_until: dt.datetime = NOW + dt.timedelta(days=900)) -> str:
+        lid = uuid.uuid4().hex
+        await deliver(database, LicenceIssued(licence_id=lid, licence_number=f"沪环卫{lid[:6]}", licence_type=licence_type,
+                                              application_id=uuid.uuid4().hex, holder_subject=f"u-{org}",
+                                              holder_org_code=org, issued_at=NOW - dt.timedelta(days=400),
+                                              valid_until=valid_until))
+        return lid
+
+    def waste(org: str) -> ApplicationSubmitted:
+        return submission("LR-XK-013", subject=f"u-{org}", form={"applicant_uscc": org})
+
+    await operator_licence(holder, "户外招牌设置许可")  # another type
+    await operator_licence(holder, valid_until=NOW - dt.timedelta(days=1))  # expired
+    assert (await run(database, waste(holder)))[compare.HELD_RULE].outcome == "passed"
+    in_force = await operator_licence(holder)
+    got = (await run(database, waste(holder)))[compare.HELD_RULE]
+    assert (got.outcome, got.severity, got.finding_code) == ("failed", "warning", "compare-licence-held")
+    assert f"沪环卫{in_force[:6]}" in got.message_zh and "变更或延续" in got.message_zh and "renewal" in got.message_en
+    assert verdict_of([got]) == "needs_human_review"
+    assert (await run(database, waste(other)))[compare.HELD_RULE].outcome == "passed"
+    # the batch sees what one at a time sees
+    async with database.transaction() as session:
+        together = await compare.compare_batch(session, [waste(holder), waste(other), submission("LR-XK-005")])
+    assert [next(r.outcome for r in rs if r.rule_id == compare.HELD_RULE) for rs in together] == [
+        "failed", "passed", "not_applicable"]
+    await deliver(database, LicenceStatusChanged(licence_id=in_force, licence_number=f"沪环卫{in_force[:6]}",
+                                                 holder_subject=f"u-{holder}", from_status="active", to_status="revoked",
+                                                 actor="u-reviewer", occurred_at=NOW - dt.timedelta(hours=1)))
+    assert (await run(database, waste(holder)))[compare.HELD_RULE].outcome == "passed"

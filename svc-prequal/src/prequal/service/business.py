@@ -10,6 +10,10 @@ or changes), the name comparison (数据比对) and pre-fill from it.
   it. The registered name is shown only to the business itself (the code is the caller's own org
   code); anyone else learns that the two differ, not what is registered. A code with no business
   data is ``not_applicable`` with a note saying so, never a false failure.
+* ``compare.business_status``: the applicant unit a form declares (``applicant_uscc``, unless the applicant
+  is a person) must still exist: a business deregistered (注销) is ended
+  (《中华人民共和国市场主体登记管理条例》第三十一条) and cannot apply — blocking; one whose business is
+  suspended (歇业) goes to a reviewer with a warning. A code with no business data is ``not_applicable``.
 * Pre-fill: a company's own registered data (by its token's org code only) fills the fields that hold
   it (``fields_of``), with the data's as-of time as its freshness.
 """
@@ -90,15 +94,46 @@ PERSON_APPLICANT_TYPES = frozenset({"individual", "person"})
 
 def declared_code(submitted: ApplicationSubmitted) -> str | None:
     """The well-formed credit code whose business data the submission's name is compared with, if any."""
-    form = submitted.form
-    uscc = form.get(USCC_FIELD)
-    if (name_field(submitted.matter.code, form) is None or not isinstance(uscc, str)
-            or form.get("applicant_type") in PERSON_APPLICANT_TYPES):
+    return applicant_code(submitted) if name_field(submitted.matter.code, submitted.form) is not None else None
+
+
+def applicant_code(submitted: ApplicationSubmitted) -> str | None:
+    """The well-formed credit code of the applicant unit the form declares (any matter), if any."""
+    uscc = submitted.form.get(USCC_FIELD)
+    if not isinstance(uscc, str) or submitted.form.get("applicant_type") in PERSON_APPLICANT_TYPES:
         return None
     try:
         return normalize_uscc(uscc.strip())
     except ValueError:
         return None  # a malformed one: the format rules say what is wrong
+
+
+STATUS_RULE = "compare.business_status"
+
+
+def status_outcome(submitted: ApplicationSubmitted, business: KnownBusiness | None) -> RuleResult:
+    """The declared applicant unit's registration status (``business`` its data, None when none is known)."""
+    code = applicant_code(submitted)
+    targets = [f"form.{USCC_FIELD}"]
+
+    def result(outcome: str, severity: str = "blocking", zh: str | None = None, en: str | None = None) -> RuleResult:
+        return RuleResult(rule_id=STATUS_RULE, finding_code="compare-business-status" if outcome == "failed" else None,
+                          targets=targets, outcome=outcome, severity=severity, message_zh=zh, message_en=en)
+
+    if code is None or business is None:
+        return result("not_applicable")
+    if business.status == "deregistered":
+        return result("failed", "blocking", f"统一社会信用代码 {code} 的市场主体已注销登记，不能作为申请人，请核对统一社会信用代码",
+                      f"the business with credit code {code} has been deregistered and cannot apply: check the credit code")
+    if business.status == "suspended":
+        return result("failed", "warning", f"统一社会信用代码 {code} 的市场主体处于歇业状态，需由审查人员核实",
+                      f"the business with credit code {code} is suspended: a reviewer will check")
+    return result("passed")
+
+
+async def business_status_result(session: AsyncSession, submitted: ApplicationSubmitted) -> RuleResult:
+    code = applicant_code(submitted)
+    return status_outcome(submitted, await session.get(KnownBusiness, code) if code else None)
 
 
 async def known_businesses(session: AsyncSession, usccs: set[str]) -> dict[str, KnownBusiness]:

@@ -16,6 +16,10 @@ pre-review as extra rule results with ids ``compare.*``.
 
 * ``compare.business_name``: the applicant unit's name against the business data of the credit code
   the form declares (``prequal.business``, fed by ``lvrong.matters.business.changed``).
+* ``compare.business_status``: that applicant unit is not deregistered (blocking) nor suspended (a warning).
+* ``compare.licence_held``: for a matter whose licence a holder holds once (``ONE_PER_HOLDER``: an operator's
+  licence, not one per sign or site), the applicant unit holds none in force already — a second application
+  is a change or a renewal (变更、延续) of the one held; a warning, the officer decides.
 
 A draft (``POST /v1/prequal/check``) gets the same checks and messages (``draft_results``), read-only.
 """
@@ -38,10 +42,13 @@ from kit.protection import keyring
 from prequal.models import KnownApplication, KnownBusiness, KnownLicence, Verdict
 from prequal.service.business import (
     PERSON_APPLICANT_TYPES,
+    applicant_code,
     business_name_result,
+    business_status_result,
     declared_code,
     known_businesses,
     name_outcome,
+    status_outcome,
 )
 from prequal.service.rules import RuleResult
 
@@ -67,6 +74,11 @@ OBJECT_FIELDS: dict[str, tuple[str, ...]] = {
     "LR-BA-004": ("address",),
 }
 CLOSED_STATUSES = ("draft", "completed", "refused", "denied", "withdrawn")
+# Matter → the licence it issues, for the matters whose licence one holder holds once: the operator's licence
+# for household-waste cleaning, collection and transport (《城市生活垃圾管理办法》: one licence per operator,
+# changed or renewed, not applied for again). Licences are matched by the type svc-licences issues.
+ONE_PER_HOLDER: dict[str, str] = {"LR-XK-013": "生活垃圾经营许可证"}
+HELD_RULE = "compare.licence_held"
 _SPACE = re.compile(r"[\s　,，。.、·\-－—_]+")
 
 OPEN_RULE = "compare.open_application"
@@ -278,10 +290,12 @@ class Looked:
     objects: dict[str, tuple[tuple[str, str] | None, str | None]]  # application → (object, applicant hash)
     first_submitted: dict[str, dt.datetime]  # application → when it was first submitted (its priority)
     licences: dict[str, KnownLicence]
-    businesses: dict[str, KnownBusiness]  # by credit code
+    businesses: dict[str, KnownBusiness]  # by credit code, of every applicant unit declared
     # open applications of the batch's subjects, matters and objects, by (subject, matter, object): each
     # submission looks at its own few, not at the whole batch's (quadratic in the batch's size)
     open_applications: dict[tuple[str, str, str], list[Any]]
+    # licences of the ONE_PER_HOLDER types held by the batch's applicant units, by (credit code, type)
+    held: dict[tuple[str, str], list[KnownLicence]]
 
 
 async def compare_batch(session: AsyncSession, batch: list[ApplicationSubmitted]) -> list[list[RuleResult]]:
@@ -292,9 +306,51 @@ async def compare_batch(session: AsyncSession, batch: list[ApplicationSubmitted]
     first = await _remember_submissions(session, batch, objects)
     probes = {(s.applicant.subject, s.matter.code, obj[0]) for s in batch if (obj := objects[s.application_id][0])}
     looked = Looked(objects, first, await KNOWN_LICENCES.by_id(session, set().union(*map(_licence_ids, batch))),
-                    await known_businesses(session, {code for s in batch if (code := declared_code(s))}),
-                    await _open_applications(session, probes))
+                    await known_businesses(session, {code for s in batch if (code := applicant_code(s))}),
+                    await _open_applications(session, probes), await _held_licences(session, batch))
     return [application_results(s, looked) for s in batch]
+
+
+def _held_probe(submitted: ApplicationSubmitted) -> tuple[str, str] | None:
+    licence_type = ONE_PER_HOLDER.get(submitted.matter.code)
+    code = applicant_code(submitted) if licence_type else None
+    return (code, licence_type) if code and licence_type else None
+
+
+async def _held_licences(session: AsyncSession, batch: list[ApplicationSubmitted]
+                         ) -> dict[tuple[str, str], list[KnownLicence]]:
+    """The ``ONE_PER_HOLDER`` licences the batch's applicant units hold, by (credit code, type): one query."""
+    probes = {probe for s in batch if (probe := _held_probe(s))}
+    if not probes:
+        return {}
+    found: dict[tuple[str, str], list[KnownLicence]] = {}
+    for lic in (await session.scalars(select(KnownLicence).where(
+            tuple_(KnownLicence.holder_org_code, KnownLicence.licence_type).in_(probes)))).all():
+        found.setdefault((lic.holder_org_code or "", lic.licence_type), []).append(lic)
+    return found
+
+
+def _held_outcome(submitted: ApplicationSubmitted, held: list[KnownLicence]) -> RuleResult:
+    """The result given the licences of the matter's type the applicant unit holds (any status)."""
+    targets = ["form.applicant_uscc"]
+    if _held_probe(submitted) is None:
+        return _result(HELD_RULE, targets, "not_applicable", severity="warning")
+    on = submitted.submitted_at
+    in_force = sorted((lic for lic in held if not lic.revoked_by(on) and not lic.expired_by(on)),
+                      key=lambda lic: lic.licence_number)
+    if not in_force:
+        return _result(HELD_RULE, targets, "passed", severity="warning")
+    lic = in_force[0]
+    return _result(HELD_RULE, targets, "failed",
+                   f"申请单位已持有有效的{lic.licence_type}（编号 {lic.licence_number}），如需调整服务范围或期满续期，"
+                   "请申请变更或延续，不必重新申请",
+                   f"the applicant already holds a {lic.licence_type} in force (number {lic.licence_number}): to change "
+                   "its scope or renew it, apply for a change or a renewal instead of a new licence",
+                   "compare-licence-held", severity="warning")
+
+
+async def licence_held_result(session: AsyncSession, submitted: ApplicationSubmitted) -> RuleResult:
+    return _held_outcome(submitted, (await _held_licences(session, [submitted])).get(_held_probe(submitted) or ("", ""), []))
 
 
 async def _open_applications(session: AsyncSession, probes: set[tuple[str, str, str]]
@@ -318,9 +374,11 @@ def application_results(submitted: ApplicationSubmitted, looked: Looked) -> list
     """Every ``compare.*`` result of one submission of a batch, from what the batch looked up: a new
     check goes here (and in ``draft_results``)."""
     obj, who = looked.objects[submitted.application_id]
-    code = declared_code(submitted)
+    code, unit = declared_code(submitted), applicant_code(submitted)
     return [*_licence_outcomes(submitted, looked.licences),
             name_outcome(submitted, looked.businesses.get(code) if code else None),
+            status_outcome(submitted, looked.businesses.get(unit) if unit else None),
+            _held_outcome(submitted, looked.held.get(_held_probe(submitted) or ("", ""), [])),
             _open_outcome(submitted, obj, _earlier_open(submitted, obj, who, looked))]
 
 
@@ -351,4 +409,5 @@ async def draft_results(session: AsyncSession, principal: Principal, requirement
                    if isinstance(ref, dict) and ref.get("kind") == "licence"})
     obj, who = _object_and_applicant(draft)
     return [*await licence_results(session, draft), await business_name_result(session, draft),
+            await business_status_result(session, draft), await licence_held_result(session, draft),
             await open_application_result(session, draft, obj, who, draft.submitted_at)]

@@ -8,7 +8,8 @@ CEL's own ``has(form.key)``, ``in``, ``size``, ``matches``… an expression may 
 ``present(x)`` (not null, not blank), ``is_uscc(s)``, ``is_resident_id(s)``, ``is_mobile(s)``,
 ``is_shanghai_district(s)`` (a district, or an address starting with one), ``is_number(x)``,
 ``length(x)``, ``is_date(s)``, ``date(s)`` (days since year 1, comparable), ``days_between(a, b)``
-(b − a in days) and ``material(code)`` (that material is supplied).
+(b − a in days), ``year(s)`` (the year of a date, a double: ``year(today) + 1.0``) and ``material(code)``
+(that material is supplied).
 
 Every rule is compiled once per rule-set content (cache); an invalid expression is refused with the
 CEL parser's message.
@@ -148,6 +149,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "length": lambda x: len(str(x)),
     "is_date": _is_date,
     "date": lambda x: _to_date(x).toordinal(),
+    "year": lambda x: float(_to_date(x).year),
     "days_between": lambda a, b: (_to_date(b) - _to_date(a)).days,
     "size_in_code_points": lambda x: _size(x),  # CEL's own size(), see ``_SIZE_CALLS``
     # "material" is bound to each evaluation's materials (``_material_of``).
@@ -333,10 +335,19 @@ def run_examples(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # ---- shipped rule sets and generic rules ------------------------------------------------------------
 
-def shipped_rulesets() -> dict[str, dict[str, Any]]:
-    """matter code → the rule-set document shipped in ``prequal/rulesets/<code>.json``."""
+# The versions shipped: 1 (generated checks, ``prequal/rulesets/<code>.json``, seeded by migration 0002) and
+# 2 (version 1 with the substantive rules, ``prequal/rulesets/v2/<code>.json``, published by migration 0013).
+SHIPPED_VERSIONS = (1, 2)
+LATEST_SHIPPED = SHIPPED_VERSIONS[-1]
+
+
+def shipped_rulesets(version: int = 1) -> dict[str, dict[str, Any]]:
+    """matter code → the rule-set document of that shipped version (``prequal/rulesets/[v<n>/]<code>.json``)."""
     out = {}
-    for entry in resources.files("prequal").joinpath("rulesets").iterdir():
+    folder = resources.files("prequal").joinpath("rulesets")
+    if version != 1:
+        folder = folder.joinpath(f"v{version}")
+    for entry in folder.iterdir():
         if entry.name.endswith(".json"):
             doc = json.loads(entry.read_text(encoding="utf-8"))
             out[doc["matter_code"]] = doc
