@@ -1,6 +1,6 @@
 """The substantive rules (实质性审查规则) of the 18 matters: each cites its legal basis, is shipped in version 2
 as ``prequal.service.rulegen`` builds it, catches what it is for on a whole application, and revision
-0013 publishes version 2 — or, where staff published rules of their own, adds it as a draft beside them."""
+0014 publishes version 2 — or, where staff published rules of their own, adds it as a draft beside them."""
 from __future__ import annotations
 
 import asyncio
@@ -26,7 +26,7 @@ CATALOGUE = {m["code"]: m for m in json.loads(
     (Path(__file__).parents[2] / "svc-matters/src/matters/catalogue/matters.json").read_text("utf-8"))}
 V2 = shipped_rulesets(2)
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_subst"
-BEFORE = "0012_one_licence_read_model"
+BEFORE = "0013_recognised_materials"
 
 
 def test_every_matter_has_substantive_rules_citing_an_article_or_provision() -> None:
@@ -101,7 +101,7 @@ def test_a_material_the_case_requires_is_asked_for_only_in_that_case() -> None:
         "returned", ["law.interprovincial_requirements"])
 
 
-async def test_revision_0013_publishes_version_2_but_keeps_rules_staff_published(servers) -> None:
+async def test_revision_0014_publishes_version_2_but_keeps_rules_staff_published(servers) -> None:
     settings = Settings(database_url=servers.database_url, database_name_prefix=PREFIX)
     await drop_databases(servers.database_url, [settings.database_name])
 

@@ -9,7 +9,7 @@ to be confirmed by the bureau's legal division), has a message in Chinese and En
 ``warning`` where the form only suggests a problem an officer must judge (the application goes to a
 reviewer, not back to the applicant). Every rule carries passing and failing examples, run as tests and
 before a version is published. ``prequal.service.rulegen`` builds version 2 of every shipped rule set
-from version 1 and these (``prequal/rulesets/v2/``); migration ``0013_substantive_rules`` publishes it.
+from version 1 and these (``prequal/rulesets/v2/``); migration ``0014_substantive_rules`` publishes it.
 
 Conflicts with other applications and licences are the comparison's (``prequal.service.compare``:
 ``compare.open_application``, ``compare.licence.*``, ``compare.business_name``), which every pre-review runs.

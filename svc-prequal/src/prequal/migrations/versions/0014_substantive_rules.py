@@ -7,8 +7,8 @@ Where the active version is still the one seeded by revision 0002, version 2 is 
 shipped version is added as a draft for them to try (``…/versions/{n}/test``, shadow mode) and publish.
 Downgrade removes the versions this revision added and re-activates the seeded one where none is active.
 
-Revision ID: 0013_substantive_rules
-Revises: 0012_one_licence_read_model
+Revision ID: 0014_substantive_rules
+Revises: 0013_recognised_materials
 Create Date: 2026-12-07
 """
 import json
@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_substantive_rules"
-down_revision = "0012_one_licence_read_model"
+revision = "0014_substantive_rules"
+down_revision = "0013_recognised_materials"
 branch_labels = None
 depends_on = None
 
