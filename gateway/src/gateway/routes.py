@@ -61,6 +61,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/trust-list", "licences", public=True),
     Route("/v1/grants", "licences"),
     Route("/v1/recognitions", "licences"),
+    Route("/v1/partners", "licences"),
     Route("/v1/audit/licences", "licences"),
     Route("/v1/tickets", "helpdesk"),
     Route("/v1/ratings", "helpdesk"),
