@@ -469,12 +469,16 @@ def _status_uri_allowed(entry: TrustedIssuer, uri: str, production: bool) -> boo
     return (target.scheme, target.host, target.port) == (issuer.scheme, issuer.host, issuer.port)
 
 
-async def _check_status(partners: Partners, entry: TrustedIssuer, claims: dict[str, Any]) -> None:
+async def _check_status(partners: Partners, entry: TrustedIssuer, claims: dict[str, Any], *, sm2_document: bool) -> None:
+    """An SD-JWT VC's ``status.status_list {idx, uri}``; an SM2 document's ``status {idx, uri}`` only for a partner
+    that registered a ``status_list_base`` (its lists are the same ES256 status list tokens, verified with its
+    JWKS: an SM2-only partner entered by ops before self-service has none to verify them with)."""
     reference = claims.get("status")
-    if reference is None:
+    if reference is None or (sm2_document and not entry.status_list_base):
         return
     try:
-        uri, index = str(reference["status_list"]["uri"]), int(reference["status_list"]["idx"])
+        listed_at = reference if sm2_document else reference["status_list"]
+        uri, index = str(listed_at["uri"]), int(listed_at["idx"])
     except (KeyError, TypeError, ValueError):
         raise Refused("status_invalid", entry) from None
     if not _status_uri_allowed(entry, uri, partners.settings.production):
@@ -517,7 +521,7 @@ async def verify_partner_document(session: AsyncSession, partners: Partners,
             raise Refused("expired", entry)
         if int(claims.get("nbf", 0)) > now.timestamp():
             raise Refused("not_yet_valid", entry)
-    await _check_status(partners, entry, claims)
+    await _check_status(partners, entry, claims, sm2_document=isinstance(document, dict))
     return entry, claims
 
 
