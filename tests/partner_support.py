@@ -47,7 +47,7 @@ class PartnerServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 server.hits[self.path] = server.hits.get(self.path, 0) + 1
                 if server.fail:
                     self._answer(503, b"down", "text/plain")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from partner_support import PartnerKey, PartnerServer
 from sqlalchemy import func, select
 
 from kit.audit import audit_log
@@ -24,7 +25,6 @@ from licences.schemas import PartnerRegistrationCreate
 from licences.service import partners, recognition, registrations
 from licences.service.issuer import Issuer
 from licences.settings import Settings
-from partner_support import PartnerKey, PartnerServer
 from support import scratch_service_database
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_lpa"
