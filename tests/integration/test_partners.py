@@ -9,8 +9,8 @@ import uuid
 from typing import Any
 
 import httpx
-
 from partner_support import PartnerKey, PartnerServer
+
 from support import bearer, outbox_published, stream_events
 
 
