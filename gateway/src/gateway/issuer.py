@@ -62,13 +62,15 @@ ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     Role.HELPDESK_AGENT: (*_STAFF_COMMON, "helpdesk:write", "helpdesk:handle", "hotline:write", "knowledge:read"),
     Role.KNOWLEDGE_EDITOR: ("matters:read", "helpdesk:read", "knowledge:read", "knowledge:write"),
     Role.OPS_ADMIN: (*_STAFF_COMMON, "matters:admin", "stalls:write", "rulesets:read", "rulesets:write",
-                     *_LICENCE_STAFF, "recognition:admin", "partners:register", "helpdesk:handle", "helpdesk:admin", "hotline:write",
+                     *_LICENCE_STAFF, "recognition:admin", "partners:read", "partners:write",
+                     "helpdesk:handle", "helpdesk:admin", "hotline:write",
                      "knowledge:read", "knowledge:write", "ops:read", "ops:write", "audit:read"),
     Role.INSPECTOR: (*_STAFF_COMMON, "stalls:write", "licences:read", "licences:verify", "recognition:read",
                      "recognition:write", "helpdesk:handle", "knowledge:read", "ops:read", "audit:read"),
     # Partner provinces' systems verify, read the licences granted to them and the recognitions, and register
     # their own issuer (合作方自助接入, approved by ops).
-    Role.PARTNER: ("licences:read", "licences:verify", "recognition:read", "partners:register"),
+    Role.PARTNER: ("licences:read", "licences:verify", "recognition:read", "partners:read",
+                   "partners:write"),
     Role.SERVICE: ("hotline:write",),
 }
 

@@ -89,7 +89,7 @@ REGISTRATION_RULES = (
 )
 
 
-@router.post("/v1/partners/registrations", dependencies=[needs_scope("partners:register")], status_code=201,
+@router.post("/v1/partners/registrations", dependencies=[needs_scope("partners:write")], status_code=201,
              openapi_extra=business_rules(*REGISTRATION_RULES),
              summary="A partner registers its issuer by jwks_uri; pending until ops approve it",
              responses={403: PROBLEM_RESPONSES[403], 409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
@@ -99,7 +99,7 @@ async def register_partner(database: DatabaseDep, issuer: IssuerDep, principal: 
     return await registrations.register(database, issuer.partners, principal, body, idempotency_key)
 
 
-@router.get("/v1/partners/registrations", dependencies=[needs_scope("partners:register")],
+@router.get("/v1/partners/registrations", dependencies=[needs_scope("partners:read")],
             summary="Partner registrations, newest first (a partner sees its own province's)")
 async def list_partner_registrations(
         session: SessionDep, principal: CurrentPrincipal,
@@ -107,7 +107,7 @@ async def list_partner_registrations(
     return {"items": await registrations.list_registrations(session, principal, state)}
 
 
-@router.get("/v1/partners/registrations/{registration_id}", dependencies=[needs_scope("partners:register")],
+@router.get("/v1/partners/registrations/{registration_id}", dependencies=[needs_scope("partners:read")],
             summary="One partner registration", responses={404: PROBLEM_RESPONSES[404]})
 async def get_partner_registration(session: SessionDep, principal: CurrentPrincipal,
                                    registration_id: IssuerId) -> PartnerRegistrationView:
