@@ -4,6 +4,7 @@ clock (Cache-Control within bounds, rotation, a removed key, unknown kids rate-l
 list's versions and events, and the partner's status list checked at the time of use."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -278,3 +279,19 @@ async def test_a_document_revoked_or_suspended_in_the_partners_status_list_is_re
     async with database.session() as session:
         rows = (await session.scalars(select(Recognition).where(Recognition.reason == "revoked"))).all()
         assert rows and all("holder_name" not in r.claims for r in rows)
+
+
+async def test_two_replicas_refreshing_at_once_fetch_a_partners_keys_once(
+        database: Database, issuer: Issuer, partner: PartnerServer) -> None:
+    with time_machine.travel(START + dt.timedelta(days=20), tick=True) as clock:
+        await approved_partner(database, issuer, partner)
+        partner.published = [partner.published[0], PartnerKey("js-next")]
+        clock.shift(601)
+        replica_a, replica_b = Database(database.url), Database(database.url)
+        try:
+            changed = await asyncio.gather(partners.refresh_due(replica_a, issuer.partners),
+                                           partners.refresh_due(replica_b, issuer.partners))
+        finally:
+            await replica_a.dispose()
+            await replica_b.dispose()
+    assert sorted(changed) == [0, 1] and partner.hits["/jwks.json"] == 2  # at approval, then once

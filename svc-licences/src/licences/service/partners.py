@@ -87,6 +87,7 @@ REFUSALS: dict[str, Text] = {
 }
 # Token Status List values (2 bits and more; 1 bit lists know only the first two).
 STATUS_VALUES = {0: "valid", 1: "revoked", 2: "suspended"}
+_STATUS_CACHE_ENTRIES = 10_000  # status lists kept per process
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:,|$)", re.IGNORECASE)
 
 
@@ -275,6 +276,11 @@ class Partners:
             raise Refused("status_unavailable", entry) from None
         fetched = self._verified_status_list(entry, uri, response.text.strip(), now)
         STATUS_FETCHES.labels(entry.province, "ok").inc()
+        if len(self._status_lists) >= _STATUS_CACHE_ENTRIES:  # bounded: drop what can no longer be served
+            self._status_lists = {u: c for u, c in self._status_lists.items()
+                                  if c.cache_until > now or (c.exp or 0) > now}
+            while len(self._status_lists) >= _STATUS_CACHE_ENTRIES:
+                self._status_lists.pop(next(iter(self._status_lists)))
         self._status_lists[uri] = fetched
         return fetched
 
