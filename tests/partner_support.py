@@ -34,11 +34,12 @@ class PartnerKey:
 
 
 class PartnerServer:
-    """The partner's web server: ``/jwks.json`` (the published keys), ``/status/<n>`` (status list tokens, 2 bits
+    """The partner's web server: ``/jwks.json`` (the published keys), ``/sm2-keys.json`` (its SM2 keys), ``/status/<n>`` (status list tokens, 2 bits
     an entry, signed by ``status_key``). ``fail`` answers 503 to everything; ``hits`` counts requests by path."""
 
     def __init__(self, issuer_path: str = "/ly") -> None:
         self.published: list[PartnerKey] = []
+        self.sm2_keys: list[dict[str, Any]] = []  # {kid, public_key, signer_id}, at /sm2-keys.json
         self.cache_control: str | None = "max-age=600"
         self.fail = False
         self.hits: dict[str, int] = {}
@@ -54,9 +55,12 @@ class PartnerServer:
                 elif self.path == "/jwks.json":
                     body = json.dumps({"keys": [k.public_jwk() for k in server.published]}).encode()
                     self._answer(200, body, "application/jwk-set+json", server.cache_control)
-                elif self.path.startswith("/status/"):
-                    self._answer(200, server.status_token(int(self.path.rsplit("/", 1)[1])).encode(),
-                                 "application/statuslist+jwt")
+                elif self.path == "/sm2-keys.json":
+                    body = json.dumps({"issuer": server.issuer, "keys": server.sm2_keys}).encode()
+                    self._answer(200, body, "application/json", server.cache_control)
+                elif self.path.startswith("/status/") or "/status-lists/" in self.path:  # ours, or our layout
+                    token = server.status_token(int(self.path.rsplit("/", 1)[1]), uri=f"{server.url}{self.path}")
+                    self._answer(200, token.encode(), "application/statuslist+jwt")
                 else:
                     self._answer(404, b"", "text/plain")
 
@@ -88,13 +92,13 @@ class PartnerServer:
     def status_uri(self, number: int) -> str:
         return f"{self.url}/status/{number}"
 
-    def status_token(self, number: int, *, size: int = 1024) -> str:
+    def status_token(self, number: int, *, uri: str | None = None, size: int = 1024) -> str:
         bits = bytearray(size // 4)
         for index, value in self.statuses.get(number, {}).items():
             bits[index // 4] |= value << ((index % 4) * 2)
         key = self.status_key or self.published[0]
         now = int(time.time())
-        payload = {"sub": self.status_uri(number), "iss": self.issuer, "iat": now, "exp": now + 86_400, "ttl": 300,
+        payload = {"sub": uri or self.status_uri(number), "iss": self.issuer, "iat": now, "exp": now + 86_400, "ttl": 300,
                    "status_list": {"bits": 2,
                                    "lst": base64.urlsafe_b64encode(zlib.compress(bytes(bits))).rstrip(b"=").decode()}}
         return jwt.encode(payload, key.pem(), algorithm="ES256", headers={"kid": key.kid, "typ": "statuslist+jwt"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -21,10 +22,12 @@ from kit.db import Database
 from kit.devstack import Servers
 from kit.errors import Conflict, Forbidden, Problem, ValidationFailed
 from kit.events.outbox import outbox
+from kit.gm import sm2
 from licences.models import PartnerRegistration, Recognition, TrustedIssuer, TrustListVersion
 from licences.schemas import PartnerRegistrationCreate
-from licences.service import partners, recognition, registrations
+from licences.service import partners, recognition, registrations, sm2docs
 from licences.service.issuer import Issuer
+from licences.service.keys import SM2Key
 from licences.settings import Settings
 from support import scratch_service_database
 
@@ -80,12 +83,12 @@ async def approved_partner(database: Database, issuer: Issuer, server: PartnerSe
     return entry
 
 
-async def current(database: Database, issuer: Issuer, document: str) -> partners.PartnerDocument:
+async def current(database: Database, issuer: Issuer, document: str | dict[str, Any]) -> partners.PartnerDocument:
     async with database.transaction() as session:
         return await partners.check_partner_document_current(session, issuer.partners, document)
 
 
-async def refused(database: Database, issuer: Issuer, document: str) -> str:
+async def refused(database: Database, issuer: Issuer, document: str | dict[str, Any]) -> str:
     with pytest.raises(partners.PartnerDocumentRefused) as caught:
         await current(database, issuer, document)
     return caught.value.reason
@@ -295,3 +298,38 @@ async def test_two_replicas_refreshing_at_once_fetch_a_partners_keys_once(
             await replica_a.dispose()
             await replica_b.dispose()
     assert sorted(changed) == [0, 1] and partner.hits["/jwks.json"] == 2  # at approval, then once
+
+
+async def test_a_partner_signing_with_sm2_publishes_its_sm2_keys_by_address(
+        database: Database, issuer: Issuer, partner: PartnerServer) -> None:
+    sm2_key = SM2Key(kid="js-sm2-1", activates_at=START, private_key=sm2.generate_private_key())
+    partner.sm2_keys = [{"kid": sm2_key.kid, "public_key": sm2.public_point(sm2_key.public_key).hex(),
+                         "signer_id": "1234567812345678"}]
+    body = registration(partner, sm2_keys_uri=f"{partner.url}/sm2-keys.json",
+                        status_list_base=f"{partner.issuer}/v1/licences/status-lists/")
+    registered = await registrations.register(database, issuer.partners, PARTNER_JS, body, None)
+    approved = await registrations.decide(database, issuer.partners, OPS, registered.id, "approve", None)
+
+    def document(status_list: int = 1, index: int = 1) -> dict[str, Any]:
+        now = dt.datetime.now(dt.UTC)
+        fields = {name: "x" for name in sm2docs.LICENCE_FIELDS}
+        fields.update(licence_type_code="1132YD001", licence_identifier="1.2.156.3005.2.1132YD001.32.1.001.X",
+                      valid_from=(now - dt.timedelta(days=1)).isoformat(),
+                      valid_until=(now + dt.timedelta(days=30)).isoformat())
+        return json.loads(sm2docs.sign_document(sm2_key, partner.issuer, fields, status_list_id=status_list,
+                                                status_index=index))
+
+    async with database.session() as session:
+        entry = await session.get(TrustedIssuer, approved.trusted_issuer_id)
+        assert entry is not None and [k["kid"] for k in entry.sm2_keys] == ["js-sm2-1"]
+    signed = document()
+    assert (await current(database, issuer, signed)).document_type == "1132YD001"
+    assert partner.hits["/ly/v1/licences/status-lists/1"] == 1  # its status checked in its list
+    partner.statuses[2] = {5: 2}
+    assert await refused(database, issuer, document(2, 5)) == "suspended"
+    # The partner withdraws its SM2 key: refused after the refresh.
+    partner.sm2_keys = []
+    async with database.transaction() as session:
+        entry = await session.get(TrustedIssuer, approved.trusted_issuer_id, with_for_update=True)
+        assert entry is not None and await partners.refresh_issuer_now(session, issuer.partners, entry) is True
+    assert await refused(database, issuer, signed) == "unknown_key"
