@@ -153,7 +153,7 @@ def uri_problem(uri: str, *, production: bool) -> bool:
     information, no fragment."""
     try:
         url = httpx.URL(uri)
-    except (httpx.InvalidURL, TypeError):
+    except (httpx.InvalidURL, TypeError, ValueError):  # ValueError: UnicodeError of a bad IDNA host among them
         return True
     schemes = ("https",) if production else ("https", "http")
     return url.scheme not in schemes or not url.host or bool(url.userinfo) or bool(url.fragment)
