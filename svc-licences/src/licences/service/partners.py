@@ -204,14 +204,13 @@ class Partners:
     with, and the status lists' short cache. One per process (``Issuer.partners``)."""
 
     settings: Settings
-    transport: httpx.AsyncBaseTransport | None = None
     _client: httpx.AsyncClient | None = field(default=None, init=False)
     _status_lists: dict[str, _StatusList] = field(default_factory=dict, init=False)
 
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.settings.partner_fetch_timeout_seconds,
-                                             follow_redirects=False, transport=self.transport,
+                                             follow_redirects=False,
                                              headers={"User-Agent": "lvrong-licences/1 (partner keys)"})
         return self._client
 
