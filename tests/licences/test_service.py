@@ -613,7 +613,7 @@ async def test_a_partners_sm2_document_is_recognised_like_an_es256_one(database:
         return json.loads(sm2docs.sign_document(key, signer.url, fields, status_list_id=1, status_index=1))
 
     async def recognise(doc: dict[str, Any]) -> dict[str, Any]:
-        return await recognition.recognise(database, officer, doc)
+        return await recognition.recognise(database, issuer.partners, officer, doc)
 
     ok = await recognise(document(partner))
     assert (ok["result"], ok["province"], ok["document_type"]) == ("recognised", "ZJ", "1133YD001")
@@ -636,7 +636,7 @@ async def test_a_partners_sm2_document_is_recognised_like_an_es256_one(database:
 
     ours = issuer.keys.get_sm2(listed["sm2_signature"]["kid"])
     assert ours is not None
-    payload = {k: listed[k] for k in ("iss", "iat", "exp", "issuers", "sm2_keys")}
+    payload = {k: listed[k] for k in ("iss", "iat", "exp", "version", "issuers", "sm2_keys")}
     sm2.verify(ours.public_key, base64.b64decode(listed["sm2_signature"]["signature"]), rfc8785.dumps(payload))
 
 

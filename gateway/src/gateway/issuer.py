@@ -64,12 +64,14 @@ ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     Role.HELPDESK_AGENT: (*_STAFF_COMMON, "helpdesk:write", "helpdesk:handle", "hotline:write", "knowledge:read"),
     Role.KNOWLEDGE_EDITOR: ("matters:read", "helpdesk:read", "knowledge:read", "knowledge:write", *_INBOX),
     Role.OPS_ADMIN: (*_STAFF_COMMON, "matters:admin", "stalls:write", "rulesets:read", "rulesets:write",
-                     *_LICENCE_STAFF, "recognition:admin", "helpdesk:handle", "helpdesk:admin", "hotline:write",
+                     *_LICENCE_STAFF, "recognition:admin", "partner:read", "partner:write",
+                     "helpdesk:handle", "helpdesk:admin", "hotline:write",
                      "knowledge:read", "knowledge:write", "ops:read", "ops:write", "audit:read"),
     Role.INSPECTOR: (*_STAFF_COMMON, "stalls:write", "licences:read", "licences:verify", "recognition:read",
                      "recognition:write", "helpdesk:handle", "knowledge:read", "ops:read", "audit:read"),
     # Partner provinces' systems verify, read the licences granted to them and the recognitions.
-    # They look up our documents and follow those they rely on (partner:read; partner:write to subscribe).
+    # They look up our documents and follow those they rely on, and register their own issuer (合作方自助接入,
+    # approved by ops): partner:read; partner:write to subscribe and to register.
     Role.PARTNER: ("licences:read", "licences:verify", "recognition:read", "partner:read", "partner:write"),
     Role.SERVICE: ("hotline:write",),
 }

@@ -1,6 +1,6 @@
 """What svc-licences consumes and does on its own. It publishes (contracts in ``kit.contracts.licences``,
-through the outbox): ``lvrong.licences.licence.issued`` (also for new versions), ``.licence.status_changed``
-and ``.licence.expiring``."""
+through the outbox): ``lvrong.licences.licence.issued`` (also for new versions), ``.licence.status_changed``,
+``.licence.expiring`` and ``lvrong.licences.trustlist.changed``."""
 from __future__ import annotations
 
 import asyncio
@@ -14,7 +14,7 @@ from kit.events import EventSubscription
 from kit.events.consumer import handling
 from kit.events.envelope import CloudEvent
 from kit.scheduling import every
-from licences.service import issuance, reminders, sm2backfill, status
+from licences.service import issuance, partners, reminders, sm2backfill, status
 from licences.service.checks import PresentationChecks
 from licences.service.issuer import Issuer
 
@@ -80,4 +80,19 @@ def background_jobs(issuer: Issuer, checks: PresentationChecks) -> list[Backgrou
         await every(runtime.database, "licences.sm2-backfill", settings.sm2_backfill_interval_seconds, tick,
                     then=sign)
 
-    return [write_presentation_checks, reload_keys, expiry_reminders, expire_licences, sm2_backfill]
+    async def partner_keys(runtime: Runtime) -> None:
+        """长三角 partners registered with a jwks_uri: their keys are fetched again when due (Cache-Control, or
+        the default interval), once per check interval across the replicas, each partner in its own transaction."""
+        async def tick(session: AsyncSession) -> int:
+            return len(await partners.due_for_refresh(session, datetime.now(UTC)))
+
+        async def refresh() -> None:
+            await partners.refresh_due(runtime.database, issuer.partners)
+
+        try:
+            await every(runtime.database, "licences.partner-keys", settings.partner_refresh_check_seconds, tick,
+                        then=refresh)
+        finally:
+            await issuer.partners.aclose()
+
+    return [write_presentation_checks, reload_keys, expiry_reminders, expire_licences, sm2_backfill, partner_keys]

@@ -262,6 +262,55 @@ class TrustedIssuer(Base):
     valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = _now()
+    # A partner that registered itself (licences.service.partners): its keys are fetched from ``jwks_uri`` (and
+    # ``sm2_keys_uri``) into ``jwks``/``sm2_keys`` by the platform; ``keys_*`` say when and how that went.
+    jwks_uri: Mapped[str | None] = mapped_column(String(500))
+    sm2_keys_uri: Mapped[str | None] = mapped_column(String(500))
+    status_list_base: Mapped[str | None] = mapped_column(String(500))
+    registration_id: Mapped[str | None] = mapped_column(String(32))
+    keys_fetched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the last good fetch
+    keys_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the last attempt
+    keys_refresh_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    keys_fetch_error: Mapped[str | None] = mapped_column(String(300))
+
+
+class PartnerRegistration(Base):
+    """A partner issuer registered by the partner (or ops) with its ``jwks_uri``: pending until an ops user other
+    than the registrant approves it (四眼原则), which adds it to the trust list; or rejected with a reason."""
+
+    __tablename__ = "partner_registrations"
+    __table_args__ = (Index("ux_partner_registrations_pending", "issuer", unique=True,
+                            postgresql_where=text("state = 'pending'")),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # pending | approved | rejected
+    province: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(200))
+    issuer: Mapped[str] = mapped_column(String(300))
+    jwks_uri: Mapped[str] = mapped_column(String(500))
+    sm2_keys_uri: Mapped[str | None] = mapped_column(String(500))
+    status_list_base: Mapped[str | None] = mapped_column(String(500))
+    sm2_keys: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    document_types: Mapped[list[str]] = mapped_column(JSONB)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    registered_by: Mapped[str] = mapped_column(String(128))
+    registered_at: Mapped[datetime] = _now()
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    trusted_issuer_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class TrustListVersion(Base):
+    """One version of the trust list: a new one each time its content (issuers, their keys) changes."""
+
+    __tablename__ = "trust_list_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the RFC 8785 form of the issuers
+    reason: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _now()
 
 
 class Shipment(Base):

@@ -234,6 +234,61 @@ class TrustedIssuerCreate(BaseModel):
         return self
 
 
+class PartnerRegistrationCreate(BaseModel):
+    """A partner province registers its issuer: the platform fetches its keys from ``jwks_uri`` (and
+    ``sm2_keys_uri``) itself once ops approve the registration."""
+    model_config = ConfigDict(extra="forbid")
+    province: Literal["JS", "ZJ", "AH"]
+    name: str = Field(min_length=1, max_length=200)
+    issuer: str = Field(min_length=8, max_length=300, pattern=r"^https?://\S+$",
+                        description="The `iss` of the partner's documents")
+    jwks_uri: str = Field(min_length=8, max_length=500, description="Where the partner publishes its JWK Set (https)")
+    sm2_keys_uri: str | None = Field(default=None, min_length=8, max_length=500,
+                                     description="Where the partner publishes its SM2 keys (`{\"keys\": [{kid, "
+                                                 "public_key, signer_id}]}`), if it signs with SM2")
+    status_list_base: str | None = Field(default=None, min_length=8, max_length=500,
+                                         description="The prefix of the partner's status list URIs; without it, "
+                                                     "only the issuer's own origin")
+    sm2_keys: list[PartnerSM2Key] = Field(default=[], max_length=20,
+                                          description="SM2 public keys given here instead of an `sm2_keys_uri`")
+    document_types: list[str] = Field(min_length=1, max_length=50)
+    valid_from: datetime
+    valid_until: datetime
+
+    @model_validator(mode="after")
+    def _period(self) -> PartnerRegistrationCreate:
+        if self.valid_from >= self.valid_until:
+            raise ValueError("valid_until must be after valid_from")
+        if self.sm2_keys and self.sm2_keys_uri:
+            raise ValueError("give sm2_keys or sm2_keys_uri, not both")
+        return self
+
+
+class PartnerRegistrationView(BaseModel):
+    id: str
+    state: Literal["pending", "approved", "rejected"]
+    province: str
+    name: str
+    issuer: str
+    jwks_uri: str
+    sm2_keys_uri: str | None
+    status_list_base: str | None
+    document_types: list[str]
+    valid_from: datetime
+    valid_until: datetime
+    registered_by: str
+    registered_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+    trusted_issuer_id: str | None
+
+
+class RegistrationDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=1000, description="Required to reject")
+
+
 class QuarantineDocumentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     holder_subject: str = Field(min_length=1, max_length=128)

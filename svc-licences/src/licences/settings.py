@@ -41,6 +41,22 @@ class Settings(ServiceSettings):
     # every so often, this many licences a transaction.
     sm2_backfill_interval_seconds: float = 3600.0
     sm2_backfill_batch: int = 200
+    # 长三角 partners' keys fetched from their jwks_uri (licences.service.partners): refreshed when their
+    # Cache-Control max-age says (kept within the bounds), or after partner_refresh_seconds without one; a
+    # replica looks for due partners every partner_refresh_check_seconds (once per interval across replicas).
+    partner_refresh_seconds: float = 3600.0
+    partner_refresh_min_seconds: float = 60.0
+    partner_refresh_max_seconds: float = 86_400.0
+    partner_refresh_check_seconds: float = 60.0
+    partner_retry_seconds: float = 300.0  # after a failed fetch
+    # Keys not fetched successfully for this long are no longer trusted (documents refused as issuer_keys_stale).
+    partner_keys_max_stale_seconds: float = 172_800.0
+    # A document signed with a kid we do not know refreshes the partner's keys at most this often.
+    partner_unknown_kid_refresh_seconds: float = 60.0
+    partner_fetch_timeout_seconds: float = 5.0
+    partner_fetch_max_bytes: int = 1_048_576
+    # Partners' status lists (Token Status List) are cached at most this long (less when their ttl says so).
+    partner_status_cache_seconds: float = 60.0
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()

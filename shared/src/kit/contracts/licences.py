@@ -77,3 +77,17 @@ class LicenceExpiring(EventContract):
     days_before: int
     message_zh: str
     message_en: str
+
+
+class TrustListChanged(EventContract):
+    """The 长三角 trust list has a new version: a partner issuer was added, changed or removed, or a partner's keys
+    fetched from its ``jwks_uri`` changed (a key rotated in or removed). Fetch ``GET /v1/trust-list`` for it."""
+
+    event_type: ClassVar[str] = "lvrong.licences.trustlist.changed"
+    source_service: ClassVar[str] = "licences"
+
+    version: int
+    digest: str  # SHA-256 (hex) of the RFC 8785 form of the version's issuers
+    reason: str  # issuer_added | issuer_changed | issuer_removed | partner_approved | partner_keys_refreshed
+    issuers: list[str]
+    changed_at: datetime

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from licences.service.keys import KeyRing
+from licences.service.partners import Partners
 from licences.settings import Settings
 
 SM2_KEYS_PATH = "/.well-known/sm2-keys.json"
@@ -19,11 +20,14 @@ class Issuer:
     keys: KeyRing = field(init=False)
     # The signed status lists by (list id, revision), so a verifier's fetch is a dictionary lookup.
     signed_lists: dict[int, tuple[int, float, str]] = field(default_factory=dict)
+    # 长三角 partners' keys and status lists as this process fetches them (licences.service.partners).
+    partners: Partners = field(init=False)
 
     def __post_init__(self) -> None:
         # Loaded by the app once logging is configured; in production a read-only Secret volume.
         self.keys = KeyRing(self.key_dir, read_only=self.settings.production,
                             sm2_signer_id=self.settings.sm2_signer_id.encode())
+        self.partners = Partners(self.settings)
 
     def metadata(self) -> dict[str, Any]:
         """``/.well-known/jwt-vc-issuer`` (SD-JWT VC issuer metadata)."""

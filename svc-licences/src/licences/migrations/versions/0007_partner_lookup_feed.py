@@ -2,14 +2,14 @@
 changes of the documents followed (``partner_feed``, paged by its sequence).
 
 Revision ID: 0007_partner_lookup_feed
-Revises: 0005_sm2_backfill
+Revises: 0006_partner_self_service
 Create Date: 2026-12-07
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_partner_lookup_feed"
-down_revision = "0005_sm2_backfill"
+down_revision = "0006_partner_self_service"
 branch_labels = None
 depends_on = None
 
