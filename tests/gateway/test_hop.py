@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from gateway.hop import HopConnection
+import pytest
+
+from gateway.hop import Deadlines, HopConnection
+from support import until
 
 HEAD = b"POST /v1/verifications HTTP/1.1\r\nhost: licences\r\ncontent-length: 7\r\n\r\n"
 
@@ -56,3 +59,21 @@ async def test_a_request_without_a_body_is_its_head() -> None:
     hop, socket = connection()
     await hop.send(HEAD, None, chunked=False)
     assert socket.writes == [HEAD]
+
+
+async def test_a_head_not_come_by_its_deadline_fails_with_timeout_and_one_that_came_is_left_alone() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(resolution=0.01)
+    late, _ = connection()
+    answered, _ = connection()
+    deadlines.watch(late, loop.time() + 0.05)
+    deadlines.watch(answered, loop.time() + 0.05)
+    answered.data_received(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+    assert (await answered.response_head()).status == 200
+    deadlines.forget(answered)
+    started = loop.time()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(late.response_head(), 5)
+    assert loop.time() - started < 1
+    assert not late.reusable and answered.reusable
+    await until(lambda: deadlines._timer is None, "the sweep stopped: nothing is watched")
