@@ -141,6 +141,14 @@ async def test_slow_upstream_is_a_504_problem_at_its_timeout(client) -> None:
     assert r.json()["title"] == "The upstream service timed out" and r.json()["type"].endswith("/gateway-timeout")
 
 
+async def test_a_request_on_a_pooled_connection_is_held_to_the_same_time_limit(client) -> None:
+    assert (await client.get("/v1/matters/echo")).status_code == 200  # leaves its connection in the pool
+    started = time.monotonic()
+    r = await client.get("/v1/matters/slow")
+    assert r.status_code == 504 and 0.5 <= time.monotonic() - started < 3
+    assert (await client.get("/v1/matters/echo")).status_code == 200  # the timed-out connection was not reused
+
+
 async def test_upstream_down_is_a_503_problem_with_retry_after(client) -> None:
     r = await client.get("/v1/prequal/anything")
     assert r.status_code == 503 and r.headers["retry-after"] == "5"

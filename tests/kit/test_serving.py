@@ -83,3 +83,51 @@ async def test_a_large_body_goes_to_the_socket_at_once_so_flow_control_sees_it()
     transport.write(b"tail")
     await until(lambda: len(socket.writes) == 2, "the small rest flushed at the end of the step")
     assert socket.writes[1] == b"tail"
+
+
+async def _served(timeout_keep_alive: int) -> tuple[Any, int]:
+    import uvicorn
+
+    from kit.serving import CoalescingHttpToolsProtocol
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, http=CoalescingHttpToolsProtocol, lifespan="off",
+                            log_level="warning", timeout_keep_alive=timeout_keep_alive)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    await until(lambda: server.started, "the server started")
+    return (server, task), server.servers[0].sockets[0].getsockname()[1]
+
+
+async def _ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+    writer.write(b"GET / HTTP/1.1\r\nhost: test\r\n\r\n")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    return head + await asyncio.wait_for(reader.readexactly(2), 5)
+
+
+async def test_an_idle_keep_alive_connection_is_closed_after_its_time_limit_and_a_busy_one_stays_open() -> None:
+    (server, task), port = await _served(timeout_keep_alive=1)
+    loop = asyncio.get_running_loop()
+    try:
+        idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
+        busy_reader, busy_writer = await asyncio.open_connection("127.0.0.1", port)
+        assert (await _ask(idle_reader, idle_writer)).endswith(b"ok")
+        answered = loop.time()
+        # The busy connection asks again well within the limit, each time, for longer than the limit:
+        # the marks its earlier answers left must not close it.
+        for _ in range(4):
+            assert (await _ask(busy_reader, busy_writer)).startswith(b"HTTP/1.1 200")
+            await asyncio.sleep(0.4)
+        assert await asyncio.wait_for(idle_reader.read(), 5) == b""  # the server closed the idle one
+        assert loop.time() - answered >= 1.0  # not before its time limit
+        assert (await _ask(busy_reader, busy_writer)).endswith(b"ok")
+        for writer in (idle_writer, busy_writer):
+            writer.close()
+    finally:
+        server.should_exit = True
+        await task

@@ -53,8 +53,9 @@ _HIGH_WATER = 256 * 1024  # buffered response bytes before the upstream is told 
 
 
 class HopConnection(asyncio.Protocol):
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, held: HeldWrites | None = None) -> None:
         self.loop = loop
+        self.held = held  # where a request head goes when it is all of the request; None: to the socket
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
@@ -133,6 +134,11 @@ class HopConnection(asyncio.Protocol):
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
 
+    def expire(self) -> None:
+        """The time limit for the response head passed (``Deadlines``): its waiter gets TimeoutError."""
+        if not self._head.done():
+            self._fail(TimeoutError())
+
     def _fail(self, error: BaseException) -> None:
         self._error = error
         if not self._head.done():
@@ -148,7 +154,10 @@ class HopConnection(asyncio.Protocol):
         if self.closed:
             raise UpstreamClosed("upstream closed the connection", before_response=True)
         if body is None:
-            self.transport.write(head)
+            if self.held is not None:
+                self.held.write(self.loop, self.transport, head)
+            else:
+                self.transport.write(head)
             return
         unsent: bytes | None = head
         async for chunk in body:
@@ -217,6 +226,31 @@ class HopConnection(asyncio.Protocol):
             self.transport.close()
 
 
+class HeldWrites:
+    """Request heads written to the services during one step of the event loop, sent at its end together.
+
+    The requests the gateway reads in one step (one per ready client connection) then reach a service
+    in one burst, and the service reads them all in one wake-up instead of waking for each, as it does
+    for a fast proxy (nginx) or a load generator; its answers come back the same way. Measured in
+    tests/bench/RESULTS.md (issue 18). Only what is written at once is held: bodies, which wait for
+    the client and for flow control, go straight to the socket.
+    """
+
+    def __init__(self) -> None:
+        self._held: list[tuple[asyncio.Transport, bytes]] = []
+
+    def write(self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport, data: bytes) -> None:
+        if not self._held:
+            loop.call_soon(self._flush)
+        self._held.append((transport, data))
+
+    def _flush(self) -> None:
+        held, self._held = self._held, []
+        for transport, data in held:
+            if not transport.is_closing():  # closed meanwhile: its exchange learns it from connection_lost
+                transport.write(data)
+
+
 class UpstreamPool:
     """Idle keep-alive connections to one upstream, at most ``limit`` open at once."""
 
@@ -226,6 +260,22 @@ class UpstreamPool:
         self.idle_seconds = idle_seconds
         self._idle: list[HopConnection] = []
         self._slots = asyncio.Semaphore(limit)
+        self._held = HeldWrites()
+
+    async def idle_connection(self) -> HopConnection | None:
+        """A pooled connection ready now, with its slot; None when getting one would mean waiting for a
+        slot or connecting (then ``acquire``)."""
+        if not self._idle or self._slots.locked():
+            return None
+        await self._slots.acquire()  # a free slot: returns without suspending
+        now = time.monotonic()
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.closed and now - connection.idle_since < self.idle_seconds:
+                return connection
+            connection.close()
+        self._slots.release()
+        return None
 
     async def acquire(self, connect_timeout: float) -> tuple[HopConnection, bool]:
         """A connection and whether it was reused from the pool."""
@@ -246,7 +296,7 @@ class UpstreamPool:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(connect_timeout):
-                _, protocol = await loop.create_connection(lambda: HopConnection(loop), self.host, self.port)
+                _, protocol = await loop.create_connection(lambda: HopConnection(loop, self._held), self.host, self.port)
         except TimeoutError:
             raise UpstreamUnreachable(f"no connection to {self.host}:{self.port} within {connect_timeout} s") from None
         return protocol
@@ -265,8 +315,42 @@ class UpstreamPool:
         self._idle.clear()
 
 
+class Deadlines:
+    """Time limits on response heads, enforced by one repeating timer instead of one per request.
+
+    A timer per exchange (``asyncio.timeout``) costs a timer handle made and cancelled, the current
+    task looked up and three ``getpid`` calls per request (uvloop); a proxy answering thousands of
+    requests a second needs none of that to fail the rare late one. Each watched connection's head
+    is failed with ``TimeoutError`` at most ``resolution`` seconds after its deadline.
+    """
+
+    def __init__(self, resolution: float = 0.05) -> None:
+        self.resolution = resolution
+        self._watched: dict[HopConnection, float] = {}
+        self._timer: asyncio.TimerHandle | None = None
+
+    def watch(self, connection: HopConnection, deadline: float) -> None:
+        """``deadline`` on the event loop's clock (``loop.time()``)."""
+        self._watched[connection] = deadline
+        if self._timer is None:
+            self._timer = connection.loop.call_later(self.resolution, self._sweep, connection.loop)
+
+    def forget(self, connection: HopConnection) -> None:
+        self._watched.pop(connection, None)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for connection in [c for c, deadline in self._watched.items() if deadline <= now]:
+            del self._watched[connection]
+            connection.expire()
+        self._timer = loop.call_later(self.resolution, self._sweep, loop) if self._watched else None
+
+
 def request_head(method: str, target: bytes, host: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
-    lines = [b"%b %b HTTP/1.1\r\nhost: %b\r\n" % (method.encode("ascii"), target, host)]
-    lines.extend(b"%b: %b\r\n" % (k, v) for k, v in headers)
-    lines.append(b"\r\n")
-    return b"".join(lines)
+    return b"%b %b HTTP/1.1\r\nhost: %b\r\n%b\r\n" % (
+        method.encode("ascii"), target, host, b"".join([b"%b: %b\r\n" % (k, v) for k, v in headers]))

@@ -28,7 +28,7 @@ from prometheus_client import Counter
 from starlette.types import Receive, Scope, Send
 
 from gateway import messages
-from gateway.hop import HopConnection, UpstreamClosed, UpstreamPool, request_head
+from gateway.hop import Deadlines, HopConnection, UpstreamClosed, UpstreamPool, request_head
 from gateway.resilience import CircuitBreaker, CircuitOpen, RetryBudget
 from gateway.routes import Route
 from gateway.scopes import ScopeTable
@@ -75,6 +75,7 @@ SECURITY_HEADERS = (
     (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
 )
+_SECURITY_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
 
 
 async def send_problem(send: Send, scope: Scope, problem: Problem) -> None:
@@ -124,8 +125,10 @@ class Proxy:
         self.connect_timeout_seconds = connect_timeout_seconds
         self.max_body_bytes = max_body_bytes
         self.retry_budget = retry_budget or RetryBudget()
+        self.deadlines = Deadlines()
 
     async def stop(self) -> None:
+        self.deadlines.close()
         for upstream in self.upstreams.values():
             upstream.pool.close()
 
@@ -152,11 +155,16 @@ class Proxy:
 
     async def handle(self, route: Route, scope: Scope, receive: Receive, send: Send,
                      principal: Principal | None = None) -> None:
-        declared = header(scope, b"content-length")
+        declared = encoding = None
+        for name, value in scope["headers"]:  # one pass for both
+            if name == b"content-length" and declared is None:
+                declared = value.decode("latin-1")
+            elif name == b"transfer-encoding" and encoding is None:
+                encoding = value
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await send_problem(send, scope, PayloadTooLarge(messages.BODY_TOO_LARGE.format(limit=self.max_body_bytes)))
             return
-        chunked = declared is None and header(scope, b"transfer-encoding") is not None
+        chunked = declared is None and encoding is not None
         await self._forward(route, scope, receive, send, has_body=chunked or declared not in (None, "0"),
                             chunked=chunked)
 
@@ -209,10 +217,10 @@ class Proxy:
                 return
 
     async def _exchange(self, upstream: Upstream, head: bytes, body: AsyncIterator[bytes] | None, chunked: bool,
-                        method: str) -> HopConnection:
+                        method: str, attempts_made: int = 0) -> HopConnection:
         """Send the request and wait for the response head; a safe request that found its pooled
         connection closed, or could not connect, is retried once when the budget allows."""
-        attempt = 0
+        attempt = attempts_made
         while True:
             attempt += 1
             retry_allowed = body is None and method in _SAFE_METHODS and attempt == 1
@@ -242,6 +250,30 @@ class Proxy:
                 upstream.pool.release(connection)
                 raise
 
+    async def _exchange_now(self, upstream: Upstream, head: bytes, limit: float) -> tuple[HopConnection | None, int]:
+        """The common case without a timer of its own: a request without a body on a pooled connection,
+        its wait for the response head bounded by ``self.deadlines``. With no connection (none idle, or
+        the pooled one was found closed before answering) ``_exchange`` does the rest, retries included;
+        the attempts made here count towards them."""
+        connection = await upstream.pool.idle_connection()
+        if connection is None:
+            return None, 0
+        self.deadlines.watch(connection, connection.loop.time() + limit)
+        try:
+            await connection.send(head, None, False)
+            await connection.response_head()
+            return connection, 1
+        except UpstreamClosed as e:
+            upstream.pool.release(connection)
+            if e.before_response:
+                return None, 1  # it never reached the service: sent again, as ``_exchange`` does
+            raise
+        except BaseException:
+            upstream.pool.release(connection)
+            raise
+        finally:
+            self.deadlines.forget(connection)
+
     async def _forward(self, route: Route, scope: Scope, receive: Receive, send: Send, *, has_body: bool,
                        chunked: bool) -> None:
         upstream = self.upstreams[route.upstream]
@@ -255,14 +287,24 @@ class Proxy:
             upstream.breaker.before_call()
             self.retry_budget.deposit()
             head = self._request_head(upstream, scope, chunked)
-            async with asyncio.timeout(limit):
-                connection = await self._exchange(upstream, head, body, chunked, method)
+            attempts_made = 0
+            if body is None:
+                connection, attempts_made = await self._exchange_now(upstream, head, limit)
+            if connection is None:
+                async with asyncio.timeout(limit):
+                    connection = await self._exchange(upstream, head, body, chunked, method, attempts_made)
             response = await connection.response_head()
             upstream.breaker.record(success=response.status not in (502, 503, 504))
-            headers = [(k.lower(), v) for k, v in response.headers if k.lower() not in _RESPONSE_SKIP]
+            headers = []
+            present = set()
+            for name, value in response.headers:  # one pass: what is passed on, and which names the service set
+                name = name.lower()
+                if name not in _RESPONSE_SKIP:
+                    headers.append((name, value))
+                    present.add(name)
             # A service's own choice (e.g. a download's nosniff) stands; the gateway fills in the rest.
-            present = {name for name, _ in headers}
-            headers += [h for h in SECURITY_HEADERS if h[0] not in present]
+            headers += SECURITY_HEADERS if present.isdisjoint(_SECURITY_NAMES) else \
+                [h for h in SECURITY_HEADERS if h[0] not in present]
             await send({"type": "http.response.start", "status": response.status, "headers": headers})
             started = True
             if method == "HEAD":

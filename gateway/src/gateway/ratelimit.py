@@ -100,16 +100,17 @@ class RateLimiter:
             checks.append(("ip", f"i|{route_label}|{ip}", limit.per_ip))
         counters = []
         for kind, key, allowed in checks:
-            counter, estimate, retry_after = self._estimate(key, limit.window_seconds, now)
+            counter, estimate = self._estimate(key, limit.window_seconds, now)
             if estimate >= allowed:
                 LIMITED.labels(route_label, kind).inc()
+                retry_after = max(1, math.ceil(counter.window_start + limit.window_seconds - now))
                 return Decision(False, retry_after, kind)
             counters.append(counter)
         for counter in counters:
             counter.unsynced += 1
         return _ALLOWED
 
-    def _estimate(self, key: str, window: int, now: float) -> tuple[_Counter, float, int]:
+    def _estimate(self, key: str, window: int, now: float) -> tuple[_Counter, float]:
         window_start = int(now // window) * window
         counter = self.counters.get(key)
         if counter is None:
@@ -123,8 +124,7 @@ class RateLimiter:
             counter.synced_total = counter.unsynced = 0
         elapsed = (now - window_start) / window
         estimate = counter.previous_total * (1 - elapsed) + counter.synced_total + counter.unsynced
-        retry_after = max(1, math.ceil(window - (now - window_start)))
-        return counter, estimate, retry_after
+        return counter, estimate
 
     def _forget_old(self, now: float, window: int) -> None:
         horizon = now - 2 * window

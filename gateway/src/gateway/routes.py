@@ -5,6 +5,7 @@ the service's OpenAPI document (``gateway.scopes``), per method and path."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from gateway.ratelimit import RateLimit
 
@@ -33,7 +34,7 @@ class Route:
     # (a bad token is refused) and counted by ``rate_limit``; one without is counted by this, per address.
     anonymous_rate_limit: RateLimit | None = None
 
-    @property
+    @cached_property  # read twice per request (rate-limit label, metrics): made once
     def path(self) -> str:
         """The label under which metrics count this route."""
         return self.prefix + "/…"

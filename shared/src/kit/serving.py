@@ -12,6 +12,8 @@ Measured: tests/bench/RESULTS.md (issue 18).
 
 Served with ``uvicorn --http kit.serving:CoalescingHttpToolsProtocol`` (``kit.devstack``, the
 Dockerfile), the gateway and every service alike; everything else is uvicorn's own protocol, unchanged.
+The keep-alive time limit is kept the same way for all connections of a process: one sweep a
+fraction of a second instead of a timer per response (``IdleConnections``).
 Subclasses uvicorn internals: check it on every uvicorn upgrade (tests/kit/test_serving.py).
 """
 from __future__ import annotations
@@ -69,8 +71,74 @@ class CoalescedWrites:
         return getattr(self._transport, name)
 
 
+class IdleMark:
+    """Stands where uvicorn keeps a connection's keep-alive timer: ``cancel`` is all uvicorn calls on it."""
+
+    __slots__ = ("protocol", "deadline", "cancelled")
+
+    def __init__(self, protocol: HttpToolsProtocol, deadline: float) -> None:
+        self.protocol = protocol
+        self.deadline = deadline
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class IdleConnections:
+    """Closes keep-alive connections idle past uvicorn's ``timeout_keep_alive``, sweeping once per
+    ``resolution`` seconds instead of uvicorn's timer made and cancelled for every response (a libuv
+    timer allocated, started, stopped and closed per request under uvloop). A connection is closed
+    between ``timeout_keep_alive`` and that plus ``resolution`` after its last answer."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, resolution: float) -> None:
+        self.loop = loop
+        self.resolution = resolution
+        self._marks: list[IdleMark] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, mark: IdleMark) -> None:
+        self._marks.append(mark)
+        if self._timer is None:
+            self._timer = self.loop.call_later(self.resolution, self._sweep)
+
+    def _sweep(self) -> None:
+        now = self.loop.time()
+        waiting = []
+        for mark in self._marks:
+            if mark.cancelled:
+                continue
+            if mark.deadline <= now:
+                mark.protocol.timeout_keep_alive_handler()
+            else:
+                waiting.append(mark)
+        self._marks = waiting
+        self._timer = self.loop.call_later(self.resolution, self._sweep) if waiting else None
+
+
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn types it
         # Everything uvicorn writes on this connection goes through the wrapper; it reads as a transport.
         coalesced: Any = CoalescedWrites(transport, self.loop)
         super().connection_made(coalesced)
+        # One sweep for all connections of the server (uvicorn's ServerState is per server).
+        idle = getattr(self.server_state, "idle_connections", None)
+        if idle is None:
+            idle = IdleConnections(self.loop, min(1.0, self.timeout_keep_alive / 5))
+            self.server_state.idle_connections = idle  # type: ignore[attr-defined]  # ours, beside uvicorn's
+        self._idle: IdleConnections = idle
+
+    def on_response_complete(self) -> None:
+        """uvicorn's own, but the keep-alive time limit is an ``IdleMark`` swept by ``IdleConnections``."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
+            mark = IdleMark(self, self.loop.time() + self.timeout_keep_alive)
+            self.timeout_keep_alive_task = mark  # type: ignore[assignment]  # uvicorn only cancels it
+            self._idle.add(mark)
