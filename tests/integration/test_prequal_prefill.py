@@ -182,6 +182,7 @@ async def test_measures_count_what_the_test_did(client, token) -> None:
     assert (await client.post(f"/v1/applications/{blocked}/actions/accept", json={}, headers=bearer(officer))).status_code == 200
 
     expected = {"submitted": 3, "prereviewed": 3, "decided": 3, "accepted": 2, "accepted_first_time": 1,
+                "acceptance_decided": 2,
                 "prefills": 1, "form_fields": len(m["fields"]), "fields_prefilled": len(filled),
                 "prefills_submitted": 1, "fields_prefilled_submitted": len(filled), "fields_kept": len(filled) - 1,
                 "returned_by_prereview": 1, "wrongly_blocked": 1}

@@ -54,10 +54,14 @@ def test_periods_are_shanghai_days_and_inverted_ones_refused() -> None:
 
 
 def test_ratios_are_null_without_a_denominator() -> None:
-    counts = dict.fromkeys(("submitted", "prereviewed", "decided", "accepted", "accepted_first_time", "prefills",
+    counts = dict.fromkeys(("submitted", "prereviewed", "decided", "accepted", "accepted_first_time",
+                            "acceptance_decided", "prefills",
                             "form_fields", "fields_prefilled", "prefills_submitted", "fields_prefilled_submitted",
                             "fields_kept", "returned_by_prereview", "wrongly_blocked"), 0)
     assert with_ratios(counts)["prereview_coverage"] is None
     counts |= {"submitted": 4, "prereviewed": 3, "form_fields": 10, "fields_prefilled": 7}
     got = with_ratios(counts)
     assert got["prereview_coverage"] == 0.75 and got["prefill_ratio"] == 0.7
+    # A refusal counts against first-time acceptance: one accepted at once, one refused → 1 of 2.
+    counts |= {"accepted": 1, "accepted_first_time": 1, "acceptance_decided": 2}
+    assert with_ratios(counts)["first_time_acceptance_rate"] == 0.5

@@ -143,6 +143,8 @@ class MatterMeasures(BaseModel):
     decided: int = Field(description="… of which the verdict was passed or returned (not needs_human_review)")
     accepted: int
     accepted_first_time: int
+    acceptance_decided: int = Field(description="Applications whose acceptance was decided in the period (accepted "
+                                                "or refused): the denominator of first_time_acceptance_rate")
     prefills: int
     form_fields: int
     fields_prefilled: int

@@ -6,8 +6,9 @@ calendar days in Asia/Shanghai, ``from`` and ``to`` inclusive.
 
 * **pre-review coverage** — applications first submitted in the period that got an automatic
   verdict / those applications (``decided`` counts only passed/returned, not needs_human_review);
-* **first-time acceptance** — applications accepted in the period with no ``returned`` before the
-  acceptance / applications accepted in the period (from svc-matters' status events);
+* **first-time acceptance** (首次申请受理成功率) — applications accepted in the period with no
+  ``returned`` before the acceptance / applications whose acceptance was decided in the period
+  (accepted or refused, from svc-matters' status events): a refusal lowers it (issue 21);
 * **pre-fill ratio** — fields pre-filled / fields in the form, over pre-fills handed out in the
   period; **kept unchanged** — pre-filled fields whose value in the applicant's next submission of that
   matter (the first one after the pre-fill) equals the pre-filled value / pre-filled fields of the
@@ -45,15 +46,15 @@ coverage AS (
                                         AND v.verdict IN ('passed', 'returned'))) AS decided
   FROM subs s GROUP BY s.matter_code),
 accepted AS (
-  SELECT DISTINCT ON (a.application_id) a.application_id, a.matter_code, a.occurred_at
+  SELECT DISTINCT ON (a.application_id) a.application_id, a.matter_code, a.occurred_at, a.to_status
   FROM prefill_status_changes a
-  WHERE a.to_status = 'accepted' AND (CAST(:matter AS text) IS NULL OR a.matter_code = :matter)
+  WHERE a.to_status IN ('accepted', 'refused') AND (CAST(:matter AS text) IS NULL OR a.matter_code = :matter)
     AND (CAST(:t0 AS timestamptz) IS NULL OR a.occurred_at >= :t0)
     AND (CAST(:t1 AS timestamptz) IS NULL OR a.occurred_at < :t1)
   ORDER BY a.application_id, a.occurred_at),
 acceptance AS (
-  SELECT a.matter_code, count(*) AS accepted,
-         count(*) FILTER (WHERE NOT EXISTS (
+  SELECT a.matter_code, count(*) AS acceptance_decided, count(*) FILTER (WHERE a.to_status = 'accepted') AS accepted,
+         count(*) FILTER (WHERE a.to_status = 'accepted' AND NOT EXISTS (
            SELECT 1 FROM prefill_status_changes r
            WHERE r.application_id = a.application_id AND r.to_status = 'returned' AND r.occurred_at <= a.occurred_at))
            AS accepted_first_time
@@ -107,6 +108,7 @@ SELECT c.matter_code,
        coalesce(cv.submitted, 0) AS submitted, coalesce(cv.prereviewed, 0) AS prereviewed,
        coalesce(cv.decided, 0) AS decided,
        coalesce(ac.accepted, 0) AS accepted, coalesce(ac.accepted_first_time, 0) AS accepted_first_time,
+       coalesce(ac.acceptance_decided, 0) AS acceptance_decided,
        coalesce(pf.prefills, 0) AS prefills, coalesce(pf.form_fields, 0) AS form_fields,
        coalesce(pf.fields_prefilled, 0) AS fields_prefilled, coalesce(pf.prefills_submitted, 0) AS prefills_submitted,
        coalesce(pf.fields_prefilled_submitted, 0) AS fields_prefilled_submitted,
@@ -119,7 +121,8 @@ LEFT JOIN prefill pf USING (matter_code) LEFT JOIN blocking bl USING (matter_cod
 ORDER BY c.matter_code
 """)
 
-COUNTS = ("submitted", "prereviewed", "decided", "accepted", "accepted_first_time", "prefills", "form_fields",
+COUNTS = ("submitted", "prereviewed", "decided", "accepted", "accepted_first_time", "acceptance_decided", "prefills",
+          "form_fields",
           "fields_prefilled", "prefills_submitted", "fields_prefilled_submitted", "fields_kept",
           "returned_by_prereview", "wrongly_blocked")
 
@@ -132,7 +135,7 @@ def with_ratios(counts: dict[str, int]) -> dict[str, Any]:
     return {**counts,
             "prereview_coverage": _ratio(counts["prereviewed"], counts["submitted"]),
             "automatic_decision_rate": _ratio(counts["decided"], counts["submitted"]),
-            "first_time_acceptance_rate": _ratio(counts["accepted_first_time"], counts["accepted"]),
+            "first_time_acceptance_rate": _ratio(counts["accepted_first_time"], counts["acceptance_decided"]),
             "prefill_ratio": _ratio(counts["fields_prefilled"], counts["form_fields"]),
             "prefill_kept_ratio": _ratio(counts["fields_kept"], counts["fields_prefilled_submitted"]),
             "wrongly_blocked_rate": _ratio(counts["wrongly_blocked"], counts["returned_by_prereview"])}
