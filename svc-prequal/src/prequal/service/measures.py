@@ -2,7 +2,8 @@
 
 All from the service's own tables: the read models fed by events (``prefill_submissions``,
 ``prefill_status_changes``), the verdicts it issued and the pre-fills it handed out. Periods are
-calendar days in Asia/Shanghai, ``from`` and ``to`` inclusive.
+calendar days in Asia/Shanghai, ``from`` and ``to`` inclusive (by default this month up to today,
+``kit.kpi.period``); each rate's definition is returned beside it (``definitions``).
 
 * **pre-review coverage** — applications first submitted in the period that got an automatic
   verdict / those applications (``decided`` counts only passed/returned, not needs_human_review);
@@ -20,16 +21,13 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.errors import ValidationFailed
-from prequal import messages
+from kit import kpi
+from prequal import messages as M
 from prequal.schemas import MeasuresView
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 MEASURES = text("""
 WITH
@@ -141,19 +139,27 @@ def with_ratios(counts: dict[str, int]) -> dict[str, Any]:
             "wrongly_blocked_rate": _ratio(counts["wrongly_blocked"], counts["returned_by_prereview"])}
 
 
-def _bounds(start: dt.date | None, end: dt.date | None) -> tuple[dt.datetime | None, dt.datetime | None]:
-    if start and end and end < start:
-        raise ValidationFailed(messages.MEASURES_PERIOD_REVERSED.format(start=start, end=end))
-    t0 = dt.datetime.combine(start, dt.time(), SHANGHAI) if start else None
-    t1 = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), SHANGHAI) if end else None
-    return t0, t1
+PLAN_ITEM_1 = "2023年工作方案附件 第1项 / work plan 2023, annex item 1"
+# What each rate divides, returned beside the figures (kit.kpi).
+DEFINITIONS: dict[str, kpi.Definition] = {
+    "prereview_coverage": kpi.rate(M.KPI_PREREVIEW_COVERAGE, M.KPI_PREREVIEWED_WHAT, M.KPI_SUBMITTED_WHAT, target=0.9,
+                                   source=PLAN_ITEM_1),
+    "automatic_decision_rate": kpi.rate(M.KPI_AUTOMATIC, M.KPI_DECIDED_WHAT, M.KPI_SUBMITTED_WHAT),
+    "first_time_acceptance_rate": kpi.rate(M.KPI_FIRST_TIME, M.KPI_FIRST_TIME_WHAT, M.KPI_ACCEPTANCE_DECIDED_WHAT,
+                                           target=0.9, source=PLAN_ITEM_1),
+    "prefill_ratio": kpi.rate(M.KPI_PREFILL, M.KPI_PREFILLED_WHAT, M.KPI_FORM_FIELDS_WHAT, target=0.7,
+                              source=PLAN_ITEM_1),
+    "prefill_kept_ratio": kpi.rate(M.KPI_KEPT, M.KPI_KEPT_WHAT, M.KPI_PREFILLED_SUBMITTED_WHAT),
+    "wrongly_blocked_rate": kpi.rate(M.KPI_WRONGLY_BLOCKED, M.KPI_WRONGLY_BLOCKED_WHAT, M.KPI_RETURNED_WHAT),
+}
 
 
 async def measures(session: AsyncSession, matter: str | None, start: dt.date | None,
                    end: dt.date | None) -> MeasuresView:
-    t0, t1 = _bounds(start, end)
-    rows = (await session.execute(MEASURES, {"matter": matter, "t0": t0, "t1": t1})).mappings().all()
+    period = kpi.period(start, end)
+    rows = (await session.execute(MEASURES, {"matter": matter, "t0": period.start, "t1": period.end})).mappings().all()
     items = [{"matter_code": r["matter_code"], **with_ratios({k: int(r[k]) for k in COUNTS})} for r in rows]
     total = with_ratios({k: sum(i[k] for i in items) for k in COUNTS})
-    return MeasuresView.model_validate({"matter": matter, "from": start, "to": end, "timezone": "Asia/Shanghai",
-                                        "items": items, "total": total})
+    return MeasuresView.model_validate({"matter": matter, "from": period.from_date, "to": period.to_date,
+                                        "timezone": "Asia/Shanghai", "items": items, "total": total,
+                                        "definitions": DEFINITIONS})
