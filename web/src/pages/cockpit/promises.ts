@@ -52,7 +52,8 @@ export function promises(data: Loaded): Promise_[] {
   return [
     { id: "prefill", label: t("智能预填率", "Pre-fill rate"), value: m.prefill_ratio ?? null, target: 0.7, unit: "%",
       direction: "min", period: period + ofMatter, basis: `${m.fields_prefilled} / ${m.form_fields}`,
-      definition: t("预填字段数 / 表单字段数（期间内发出的预填）", "fields pre-filled / fields in the form, over pre-fills handed out in the period") },
+      definition: defined(data.measures.definitions?.prefill_ratio,
+        t("预填字段数 / 表单字段数（期间内发出的预填）", "fields pre-filled / fields in the form, over pre-fills handed out in the period")) },
     { id: "prereview", label: t("智能预审覆盖率", "Pre-review coverage"), value: totals.prereview_coverage ?? null,
       target: 0.9, unit: "%", direction: "min", period: period + ofMatter, basis: `${totals.prereviewed} / ${totals.received}`,
       definition: defined(cockpitDefs.prereview_coverage, t("已预审（通过或退回）/ 收件", "pre-reviewed / received")) },
