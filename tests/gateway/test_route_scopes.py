@@ -160,4 +160,4 @@ async def test_the_gateway_table_waits_for_nothing_but_the_first_load_and_catche
         assert await table.needed("matters", "POST", "/v1/applications/a/actions/no_such") is None
         assert await table.needed("matters", "GET", "/v1/nothing/here") is None
         assert await table.needed("unknown", "GET", "/v1/matters") is None
-        assert table.scopes_under("matters", "/v1/matters") == ["matters:admin", "matters:read"]
+        assert table.scopes_under("matters", "/v1/matters") == ["guides:write", "matters:admin", "matters:read"]

@@ -505,8 +505,20 @@ async def test_reports_json_csv_and_refusals(suite, client, token) -> None:
                                  headers=ops)).text
     header = csv_text.splitlines()[0].split(",")
     assert header[0] == "key" and "tickets.first_response_within_60s_rate" in header and "hotline.connect_rate" in header
+    # Each rate with its definition beside it; every figure of a group's section is defined or a count.
+    definitions = r.json()["definitions"]
+    resolution = definitions["tickets"]["resolution_rate"]
+    assert resolution["name_zh"] == "帮办解决率" and resolution["target"] == 0.9
+    assert resolution["numerator_en"] and resolution["denominator_zh"] == "期间内创建的帮办工单"
+    for section, figures in group.items():
+        if section != "key":
+            assert {k for k in figures if k.endswith("_rate")} <= set(definitions[section]), section
+    # No period: this month up to today.
+    default = (await client.get("/v1/helpdesk/reports", headers=ops)).json()
+    assert (default["from"], default["to"]) == (today[:8] + "01", today) and default["timezone"] == "Asia/Shanghai"
     for query, status in ((f"from={today}&to=2020-01-01", 422), ("from=yesterday&to=today", 422),
-                          (f"from={today}&to={today}&group_by=planet", 422)):
+                          (f"from={today}&to={today}&group_by=planet", 422), ("from=1999-12-01&to=1999-12-31", 422),
+                          ("from=2024-01-01&to=2025-01-01", 422)):
         assert (await client.get(f"/v1/helpdesk/reports?{query}", headers=ops)).status_code == status
     assert (await client.get(f"/v1/helpdesk/reports?from={today}&to={today}",
                              headers=bearer(await token("applicant-person")))).status_code == 403

@@ -15,7 +15,7 @@ import pytest
 
 from kit.contracts.helpdesk import AnswerProposed
 from kit.contracts.knowledge import AssistantHandedOver
-from support import bearer, connect_nats, consumers_settled, nats_admin
+from support import bearer, connect_nats, consumers_settled, nats_admin, settled, until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -269,7 +269,7 @@ async def test_assistant_hands_over_with_the_conversation_and_records_the_questi
                               headers=editor)).status_code == 404
     report = (await client.get("/v1/knowledge/reports", headers=editor)).json()
     assert report["assistant"]["handed_over"] >= 3 and report["unanswered"]["resolved"] >= 1
-    assert 0 <= report["assistant"]["resolution_rate"] <= 1 and report["assistant"]["definition"]
+    assert 0 <= report["assistant"]["resolution_rate"] <= 1 and report["definitions"]["assistant"]["resolution_rate"]
 
 
 async def test_assistant_bad_inputs_change_nothing(client, suite) -> None:
@@ -348,3 +348,177 @@ async def test_inspection_confirm_and_policy_deadlines(client, token) -> None:
     report = (await client.get("/v1/knowledge/reports", headers=editor)).json()
     assert report["inspection"]["confirmed_in_cycle"] >= 1 and report["inspection"]["confirmation_rate"] == 1.0
     assert (await client.get("/v1/knowledge/reports", headers=bearer(await token("applicant-person")))).status_code == 403
+
+
+# --- 这个回答解决了您的问题吗: the person's confirmation of each answer (issue 21) ----------------------
+
+CONFIRMATIONS = "SELECT count(*) FROM answer_confirmations WHERE conversation_id = $1"
+
+
+async def _scalar(suite, service: str, query: str, *args):
+    conn = await suite.db(service)
+    try:
+        return await conn.fetchval(query, *args)
+    finally:
+        await conn.close()
+
+
+async def _knowledge_value(suite, query: str, *args):
+    return await _scalar(suite, "knowledge", query, *args)
+
+
+async def _answered(client: httpx.AsyncClient, headers: dict | None = None, text: str = "建筑垃圾处置证办下来要几个工作日"
+                    ) -> tuple[str, int]:
+    sid = await _session(client, headers)
+    reply = (await client.post(f"/v1/assistant/sessions/{sid}/messages", json={"text": text},
+                               headers=headers or {})).json()
+    assert reply["entry"] and reply["answer_seq"] == 2, reply
+    assert reply["confirm"] == {"question_zh": "这个回答解决了您的问题吗？", "question_en": "Did this answer solve your problem?"}
+    return sid, reply["answer_seq"]
+
+
+async def _assistant_figures(client: httpx.AsyncClient, token) -> dict:
+    r = await client.get("/v1/knowledge/reports", headers=bearer(await token("ops")))
+    assert r.status_code == 200, r.text
+    return r.json()["assistant"]
+
+
+def _confirmation(sid: str, seq: int) -> str:
+    return f"/v1/assistant/sessions/{sid}/answers/{seq}/confirmation"
+
+
+async def test_only_a_confirmed_yes_counts_as_resolved(client, token) -> None:
+    before = await _assistant_figures(client, token)
+    yes, yes_seq = await _answered(client)
+    unconfirmed, _ = await _answered(client)
+    no, no_seq = await _answered(client)
+    r = await client.put(_confirmation(yes, yes_seq), json={"resolved": True})
+    assert r.status_code == 200, r.text
+    assert r.json()["resolved"] is True and r.json()["handover_offer"] is None and not r.json()["handed_over"]
+    r = await client.put(_confirmation(no, no_seq), json={"resolved": False})
+    assert r.status_code == 200 and r.json()["resolved"] is False
+    # A "no" offers a human desk, in both languages, and hands nothing over by itself.
+    assert r.json()["handover_offer"]["text_zh"].startswith("很抱歉") and r.json()["handover_offer"]["text_en"]
+    assert r.json()["handed_over"] is False and (await client.get(f"/v1/assistant/sessions/{no}")).json()["handed_over"] is False
+    after = await _assistant_figures(client, token)
+    delta = {k: after[k] - before[k] for k in ("sessions", "answered", "resolved", "not_resolved", "unconfirmed",
+                                               "handed_over", "answers", "answers_confirmed_resolved",
+                                               "answers_confirmed_not_resolved", "answers_unconfirmed")}
+    # The unconfirmed answer is no longer counted as resolved: it is counted on its own.
+    assert delta == {"sessions": 3, "answered": 3, "resolved": 1, "not_resolved": 1, "unconfirmed": 1, "handed_over": 0,
+                     "answers": 3, "answers_confirmed_resolved": 1, "answers_confirmed_not_resolved": 1,
+                     "answers_unconfirmed": 1}
+    assert after["resolution_rate"] == round(after["resolved"] / after["sessions"], 4)
+    assert after["confirmation_rate"] == round((after["resolved"] + after["not_resolved"]) / after["answered"], 4)
+
+
+async def test_a_confirmation_is_given_once(client, suite) -> None:
+    sid, seq = await _answered(client)
+    first = await client.put(_confirmation(sid, seq), json={"resolved": True})
+    again = await client.put(_confirmation(sid, seq), json={"resolved": True})
+    assert first.status_code == again.status_code == 200 and first.json() == again.json()
+    other = await client.put(_confirmation(sid, seq), json={"resolved": False})
+    assert other.status_code == 409 and other.headers["content-type"].startswith("application/problem+json")
+    assert (await client.get(f"/v1/assistant/sessions/{sid}")).json()["solved"] is True
+    assert await _knowledge_value(suite, CONFIRMATIONS, sid) == 1
+    assert await _knowledge_value(suite, "SELECT resolved FROM answer_confirmations WHERE conversation_id = $1", sid)
+    # Saying "解决了" after the answer confirms it the same way.
+    sid, seq = await _answered(client)
+    await client.post(f"/v1/assistant/sessions/{sid}/messages", json={"text": "解决了，谢谢"})
+    assert await _knowledge_value(suite, "SELECT resolved FROM answer_confirmations WHERE conversation_id = $1 "
+                                         "AND answer_seq = $2", sid, seq) is True
+
+
+async def test_only_the_conversations_owner_confirms(client, token, suite) -> None:
+    person = bearer(await token("applicant-person"))
+    sid, seq = await _answered(client, person)
+    for headers in ({}, bearer(await token("applicant-company")), bearer(await token("agent")),
+                    bearer(await token("ops"))):
+        r = await client.put(_confirmation(sid, seq), json={"resolved": True}, headers=headers)
+        assert r.status_code == 403, (headers, r.text)
+    assert await _knowledge_value(suite, CONFIRMATIONS, sid) == 0
+    assert (await client.put(_confirmation(sid, seq), json={"resolved": True}, headers=person)).status_code == 200
+    # Staff do not confirm an anonymous visitor's answers either.
+    anonymous, seq = await _answered(client)
+    assert (await client.put(_confirmation(anonymous, seq), json={"resolved": True},
+                             headers=bearer(await token("agent")))).status_code == 403
+    assert await _knowledge_value(suite, CONFIRMATIONS, anonymous) == 0
+
+
+async def test_bad_confirmations_change_nothing(client, suite) -> None:
+    sid, seq = await _answered(client)
+    for path, body, status in (
+        (_confirmation(sid, seq - 1), {"resolved": True}, 404),  # the person's own question, not an answer
+        (_confirmation(sid, 98), {"resolved": True}, 404),
+        (_confirmation(sid, 0), {"resolved": True}, 422),
+        (_confirmation(sid, -2), {"resolved": True}, 422),
+        (_confirmation(sid, seq), {"resolved": "yes"}, 422),
+        (_confirmation(sid, seq), {"resolved": 1}, 422),
+        (_confirmation(sid, seq), {}, 422),
+        (_confirmation(sid, seq), {"resolved": True, "hand_over": True}, 422),
+        (_confirmation(sid, seq), {"resolved": False, "extra": 1}, 422),
+        (_confirmation("0" * 32, 2), {"resolved": True}, 404),
+        (f"/v1/assistant/sessions/{sid}/answers/x/confirmation", {"resolved": True}, 422),
+    ):
+        r = await client.put(path, json=body)
+        assert r.status_code == status, (path, body, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    # A clarifying question is not an answer to confirm.
+    clarified = await _session(client)
+    reply = (await client.post(f"/v1/assistant/sessions/{clarified}/messages", json={"text": "招牌"})).json()
+    assert reply["clarify"] and reply["answer_seq"] is None and reply["confirm"] is None
+    assert (await client.put(_confirmation(clarified, 2), json={"resolved": True})).status_code == 404
+    assert await _knowledge_value(suite, CONFIRMATIONS, sid) == 0
+    assert await _knowledge_value(suite, CONFIRMATIONS, clarified) == 0
+    assert (await client.get(f"/v1/assistant/sessions/{sid}")).json()["solved"] is None
+
+
+async def test_a_no_is_handed_over_to_a_human_desk_once(client, suite) -> None:
+    sid, seq = await _answered(client, text="移树要交钱吗")
+    assert (await client.put(_confirmation(sid, seq), json={"resolved": False})).status_code == 200
+    r = await client.put(_confirmation(sid, seq), json={"resolved": False, "hand_over": True})
+    assert r.status_code == 200, r.text
+    assert r.json()["handed_over"] is True and r.json()["handover_offer"] is None
+    assert (await client.get(f"/v1/assistant/sessions/{sid}")).json()["handed_over"] is True
+    # The help desk opens a ticket on the assistant channel with the conversation.
+    await until(lambda: _fetch_helpdesk(suite, "SELECT count(*) FROM tickets WHERE conversation_id = $1", sid),
+                "a ticket for the conversation")
+    again = await client.put(_confirmation(sid, seq), json={"resolved": False, "hand_over": True})
+    assert again.status_code == 200 and again.json() == r.json()
+    await settled(suite, "knowledge", ["helpdesk-handovers"])  # kit.events.consumer.durable_name
+    assert await _fetch_helpdesk(suite, "SELECT count(*) FROM tickets WHERE conversation_id = $1", sid) == 1
+    events = await _knowledge_value(suite, "SELECT count(*) FROM outbox WHERE envelope->>'type' = $1 "
+                                           "AND envelope->'data'->>'conversation_id' = $2",
+                                    AssistantHandedOver.event_type, sid)
+    assert events == 1
+    reason = await _knowledge_value(suite, "SELECT envelope->'data'->>'reason' FROM outbox WHERE "
+                                           "envelope->'data'->>'conversation_id' = $1", sid)
+    assert reason == "not_resolved"
+
+
+async def _fetch_helpdesk(suite, query: str, *args):
+    return await _scalar(suite, "helpdesk", query, *args)
+
+
+async def test_knowledge_reports_cover_a_period_with_definitions(client, token, suite) -> None:
+    ops = bearer(await token("ops"))
+    report = (await client.get("/v1/knowledge/reports", headers=ops)).json()
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    assert report["to"] in (today.isoformat(), (today - dt.timedelta(days=1)).isoformat())
+    assert report["from"] == report["to"][:8] + "01" and report["timezone"] == "Asia/Shanghai"
+    definition = report["definitions"]["assistant"]["resolution_rate"]
+    assert definition["name_zh"] == "智能客服解决率" and definition["target"] == 0.6
+    assert "确认" in definition["numerator_zh"] and "confirmed" in definition["numerator_en"]
+    assert definition["denominator_zh"] and definition["denominator_en"]
+    # A period with no conversation at all.
+    empty = (await client.get("/v1/knowledge/reports", params={"from": "2024-01-01", "to": "2024-01-31"},
+                              headers=ops)).json()
+    assert empty["assistant"]["sessions"] == 0 and empty["assistant"]["resolution_rate"] is None
+    assert (empty["from"], empty["to"]) == ("2024-01-01", "2024-01-31")
+    audit_before = await _knowledge_value(suite, "SELECT count(*) FROM audit_log")
+    for params in ({"from": "2024-02-01", "to": "2024-01-01"}, {"from": "2023-01-01", "to": "2024-01-02"},
+                   {"from": "1999-01-01", "to": "1999-01-31"}, {"from": "2024-02-30"}, {"to": "today"}):
+        r = await client.get("/v1/knowledge/reports", params=params, headers=ops)
+        assert r.status_code == 422, (params, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    assert await _knowledge_value(suite, "SELECT count(*) FROM audit_log") == audit_before

@@ -182,6 +182,7 @@ async def test_measures_count_what_the_test_did(client, token) -> None:
     assert (await client.post(f"/v1/applications/{blocked}/actions/accept", json={}, headers=bearer(officer))).status_code == 200
 
     expected = {"submitted": 3, "prereviewed": 3, "decided": 3, "accepted": 2, "accepted_first_time": 1,
+                "acceptance_decided": 2,
                 "prefills": 1, "form_fields": len(m["fields"]), "fields_prefilled": len(filled),
                 "prefills_submitted": 1, "fields_prefilled_submitted": len(filled), "fields_kept": len(filled) - 1,
                 "returned_by_prereview": 1, "wrongly_blocked": 1}
@@ -200,6 +201,10 @@ async def test_measures_count_what_the_test_did(client, token) -> None:
     assert (await measures(await token("inspector")))["submitted"] == after["submitted"]
     everything = await client.get("/v1/prequal/measures", headers=bearer(ops))
     assert everything.status_code == 200 and code in {i["matter_code"] for i in everything.json()["items"]}
+    # No period: this month up to today; each rate with its definition beside it (issue 21).
+    assert everything.json()["from"] == everything.json()["to"][:8] + "01"
+    definition = everything.json()["definitions"]["first_time_acceptance_rate"]
+    assert definition["target"] == 0.9 and "refused" in definition["denominator_en"] and definition["denominator_zh"]
 
 
 async def test_measures_refusals(client, token) -> None:
@@ -208,7 +213,8 @@ async def test_measures_refusals(client, token) -> None:
         r = await client.get("/v1/prequal/measures", headers=bearer(await token(user)))
         assert r.status_code == 403, (user, r.text)
     assert (await client.get("/v1/prequal/measures")).status_code == 401
-    for params in ({"from": "2026-13-01"}, {"to": "yesterday"}, {"from": "2026-06-02", "to": "2026-06-01"}):
+    for params in ({"from": "2026-13-01"}, {"to": "yesterday"}, {"from": "2026-06-02", "to": "2026-06-01"},
+                   {"from": "2024-01-01", "to": "2025-01-01"}, {"from": "1999-01-01", "to": "1999-01-02"}):
         r = await client.get("/v1/prequal/measures", params=params, headers=bearer(ops))
         assert r.status_code == 422, (params, r.text)
     empty = await client.get("/v1/prequal/measures", params={"from": "2001-01-01", "to": "2001-01-31"}, headers=bearer(ops))

@@ -426,11 +426,14 @@ async def test_cockpit_counts_the_period_exactly(client, token, cockpit_cases) -
     assert report["department"] is None and [m["matter_code"] for m in report["matters"]] == [COCKPIT_MATTER]
     row = report["matters"][0]
     assert row["name_zh"] and row["kind"] == "filing" and row["department"] == "市绿化市容局分类处"
-    assert {k: row[k] for k in ("received", "accepted", "accepted_first_time", "refused", "prereviewed",
-                                "exempted_materials", "applications_with_exemptions", "decided", "decided_on_time")} == {
-        "received": 6, "accepted": 4, "accepted_first_time": 3, "refused": 1, "prereviewed": 6,
-        "exempted_materials": 1, "applications_with_exemptions": 1, "decided": 2, "decided_on_time": 1}
-    assert row["first_time_acceptance_rate"] == 0.75 and row["prereview_coverage"] == 1.0
+    assert {k: row[k] for k in ("received", "accepted", "accepted_first_time", "refused", "acceptance_decided",
+                                "prereviewed", "exempted_materials", "applications_with_exemptions", "decided",
+                                "decided_on_time")} == {
+        "received": 6, "accepted": 4, "accepted_first_time": 3, "refused": 1, "acceptance_decided": 5,
+        "prereviewed": 6, "exempted_materials": 1, "applications_with_exemptions": 1, "decided": 2, "decided_on_time": 1}
+    # 首次申请受理成功率: the refusal and the acceptance after a correction both count against it — 3 of the 5
+    # applications whose acceptance was decided, not 3 of the 4 accepted.
+    assert row["first_time_acceptance_rate"] == 0.6 and row["prereview_coverage"] == 1.0
     assert row["on_time_completion_rate"] == 0.5
 
     expected = expected_stage_times(cockpit_cases["timelines"])
@@ -449,6 +452,35 @@ async def test_cockpit_counts_the_period_exactly(client, token, cockpit_cases) -
     assert row["backlog"] - before["backlog"] == 4 and row["overdue"] - before["overdue"] == 1
     totals = report["totals"]
     assert {k: totals[k] for k in totals} == {k: row[k] for k in totals}
+    # Each figure carries its definition: the rate's numerator and denominator in both languages, the target.
+    definition = report["definitions"]["first_time_acceptance_rate"]
+    assert definition["name_zh"] == "首次申请受理成功率" and definition["target"] == 0.9
+    assert "受理或不予受理" in definition["denominator_zh"] and "refused" in definition["denominator_en"]
+    assert "补正" in definition["numerator_zh"] and definition["numerator_en"]
+    assert set(report["definitions"]) >= {k for k in totals if isinstance(totals[k], int | float)} - {"provisional_due_dates"}
+    assert all(d["name_zh"] and d["name_en"] and d["numerator_zh"] and d["numerator_en"]
+               for d in report["definitions"].values())
+    assert all(d["denominator_zh"] and d["denominator_en"] for k, d in report["definitions"].items() if k.endswith(
+        ("_rate", "_coverage")))
+
+
+async def test_a_refusal_lowers_first_time_acceptance(suite, client, token) -> None:
+    """Two applications filed in a period of their own: one accepted at once, one refused. The rate is
+    1 of 2 — before issue 21 it was 1 of 1, as if the refusal had not happened."""
+    applicant, officer, ops = [await token(u) for u in ("applicant-company", "officer", "ops")]
+    accepted = await file(client, applicant, COCKPIT_MATTER, 4101)
+    refused = await file(client, applicant, COCKPIT_MATTER, 4102)
+    for app_id in (accepted, refused):
+        await wait_status(client, applicant, app_id, {"prereviewed"})
+    await act(client, officer, accepted, "accept")
+    await backdate_filing(suite, [accepted, refused], "2025-02-12 09:00+08")
+    period = {"from": "2025-02-01", "to": "2025-02-28"}
+    before = row_of(await cockpit(client, ops, matter=COCKPIT_MATTER, **period), COCKPIT_MATTER)
+    assert (before["accepted"], before["acceptance_decided"], before["first_time_acceptance_rate"]) == (1, 1, 1.0)
+    await act(client, officer, refused, "refuse", reason="不属于本机关职权范围")
+    after = row_of(await cockpit(client, ops, matter=COCKPIT_MATTER, **period), COCKPIT_MATTER)
+    assert (after["accepted"], after["refused"], after["acceptance_decided"]) == (1, 1, 2)
+    assert after["first_time_acceptance_rate"] == 0.5
 
 
 async def test_cockpit_csv_matches_the_json(client, token, cockpit_cases) -> None:
@@ -512,6 +544,7 @@ async def test_cockpit_defaults_to_this_month(client, token) -> None:
 @pytest.mark.parametrize(("query", "status"), [
     ({"from": "2025-03-31", "to": "2025-03-01"}, 422),
     ({"from": "2024-01-01", "to": "2025-01-01"}, 422),  # 367 days
+    ({"from": "1999-12-01", "to": "1999-12-31"}, 422), ({"from": "2101-01-01", "to": "2101-01-31"}, 422),
     ({"from": "2025-02-30"}, 422), ({"to": "yesterday"}, 422),
     ({"format": "xml"}, 422), ({"matter": "LR XK 001"}, 422), ({"matter": "x" * 33}, 422),
     ({"matter": "LR-XK-999"}, 404),
@@ -590,9 +623,11 @@ async def series_cases(suite, client, token) -> dict[str, Any]:
     return {"ids": ids, "timelines": timelines}
 
 
-ZERO = {"received": 0, "prereviewed": 0, "accepted": 0, "accepted_first_time": 0, "refused": 0, "decided": 0,
+ZERO = {"received": 0, "prereviewed": 0, "accepted": 0, "accepted_first_time": 0, "refused": 0, "acceptance_decided": 0,
+        "decided": 0,
         "overdue": 0, "prereview_coverage": None, "first_time_acceptance_rate": None, "stage_times": []}
-COUNTS = ("received", "prereviewed", "accepted", "accepted_first_time", "refused", "decided", "overdue")
+COUNTS = ("received", "prereviewed", "accepted", "accepted_first_time", "refused", "acceptance_decided", "decided",
+          "overdue")
 
 
 async def test_series_puts_each_application_in_the_day_it_was_filed(client, token, series_cases) -> None:
@@ -605,11 +640,14 @@ async def test_series_puts_each_application_in_the_day_it_was_filed(client, toke
     assert all(b["start"] == b["end"] for b in buckets)
     by_day = {b["start"]: b for b in buckets}
     assert {k: by_day["2025-05-05"][k] for k in COUNTS} == {
-        "received": 2, "prereviewed": 2, "accepted": 1, "accepted_first_time": 1, "refused": 1, "decided": 1, "overdue": 0}
-    assert by_day["2025-05-05"]["prereview_coverage"] == 1.0 and by_day["2025-05-05"]["first_time_acceptance_rate"] == 1.0
+        "received": 2, "prereviewed": 2, "accepted": 1, "accepted_first_time": 1, "refused": 1, "acceptance_decided": 2,
+        "decided": 1, "overdue": 0}
+    # The refusal counts against first-time acceptance: 1 of 2.
+    assert by_day["2025-05-05"]["prereview_coverage"] == 1.0 and by_day["2025-05-05"]["first_time_acceptance_rate"] == 0.5
     # 23:30 in Shanghai is still the 14th (15:30 UTC).
     assert {k: by_day["2025-05-14"][k] for k in COUNTS} == {
-        "received": 2, "prereviewed": 2, "accepted": 2, "accepted_first_time": 1, "refused": 0, "decided": 0, "overdue": 1}
+        "received": 2, "prereviewed": 2, "accepted": 2, "accepted_first_time": 1, "refused": 0, "acceptance_decided": 2,
+        "decided": 0, "overdue": 1}
     assert by_day["2025-05-14"]["first_time_acceptance_rate"] == 0.5
     for day, bucket in by_day.items():
         if day not in ("2025-05-05", "2025-05-14"):
@@ -626,7 +664,7 @@ async def test_series_puts_each_application_in_the_day_it_was_filed(client, toke
 
     # The buckets add up to the cockpit of the same period.
     whole = row_of(await cockpit(client, await token("ops"), matter=COCKPIT_MATTER, **SERIES_PERIOD), COCKPIT_MATTER)
-    for key in ("received", "prereviewed", "accepted", "accepted_first_time", "refused"):
+    for key in ("received", "prereviewed", "accepted", "accepted_first_time", "refused", "acceptance_decided"):
         assert sum(b[key] for b in buckets) == whole[key], key
 
 

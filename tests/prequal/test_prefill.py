@@ -1,14 +1,11 @@
 """Pure parts of the pre-fill and the measures: which values fit a field, what the profile fills, periods."""
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from kit.auth import Principal, SubjectKind
 from kit.contracts.matters import FieldOption, FormFieldSpec
-from kit.errors import ValidationFailed
-from prequal.service.measures import _bounds, with_ratios
+from prequal.service.measures import with_ratios
 from prequal.service.prefill import _fits, _profile
 
 ENUM = FormFieldSpec(key="applicant_type", label="申请人类型", type="enum",
@@ -44,20 +41,15 @@ def test_the_profile_fills_type_credit_code_and_name() -> None:
     assert _profile(company, FormFieldSpec(key="company_name", label="单位名称", type="string")) == "上海演示绿化工程有限公司"
 
 
-def test_periods_are_shanghai_days_and_inverted_ones_refused() -> None:
-    t0, t1 = _bounds(dt.date(2026, 6, 1), dt.date(2026, 6, 1))
-    assert t0 is not None and t1 is not None and t1 - t0 == dt.timedelta(days=1)
-    assert t0.utcoffset() == dt.timedelta(hours=8)
-    assert _bounds(None, None) == (None, None)
-    with pytest.raises(ValidationFailed):
-        _bounds(dt.date(2026, 6, 2), dt.date(2026, 6, 1))
-
-
 def test_ratios_are_null_without_a_denominator() -> None:
-    counts = dict.fromkeys(("submitted", "prereviewed", "decided", "accepted", "accepted_first_time", "prefills",
+    counts = dict.fromkeys(("submitted", "prereviewed", "decided", "accepted", "accepted_first_time",
+                            "acceptance_decided", "prefills",
                             "form_fields", "fields_prefilled", "prefills_submitted", "fields_prefilled_submitted",
                             "fields_kept", "returned_by_prereview", "wrongly_blocked"), 0)
     assert with_ratios(counts)["prereview_coverage"] is None
     counts |= {"submitted": 4, "prereviewed": 3, "form_fields": 10, "fields_prefilled": 7}
     got = with_ratios(counts)
     assert got["prereview_coverage"] == 0.75 and got["prefill_ratio"] == 0.7
+    # A refusal counts against first-time acceptance: one accepted at once, one refused → 1 of 2.
+    counts |= {"accepted": 1, "accepted_first_time": 1, "acceptance_decided": 2}
+    assert with_ratios(counts)["first_time_acceptance_rate"] == 0.5

@@ -84,6 +84,8 @@ ROUTES: tuple[Route, ...] = (
     # Anonymous visitors (portal, kiosks) search and ask the assistant before logging in.
     Route("/v1/knowledge/search", "knowledge", public=True),
     Route("/v1/assistant", "knowledge", public=True),
+    # Uploaded help videos (帮办微视频) are watched from the guide by anyone, as the guide is read.
+    Route("/v1/help-videos", "matters", public=True),
     # Ops: each service's dead letters (kit.app.dead_letter_router), role ops_admin.
     Route("/v1/ops/matters", "matters"),
     Route("/v1/ops/prequal", "prequal"),

@@ -42,3 +42,10 @@ REASON_FIELD_REQUIRED = Text("请填写理由", "A reason is required")
 CALENDAR_PROVISIONAL = Text("{years} 年的工作日历尚未批准，办理时限按暂定日历计算",
                             "No approved working-day calendar for {years}: due dates are provisional until ops "
                             "approve the State Council's notice")
+
+# Report periods (kit.kpi)
+PERIOD_REVERSED = Text("开始日期不能晚于结束日期", "from must not be after to")
+PERIOD_REVERSED_FIELD = Text("开始日期晚于结束日期", "from is after to")
+PERIOD_TOO_LONG = Text("统计期间不能超过 {days} 天", "The period may span at most {days} days")
+PERIOD_TOO_LONG_FIELD = Text("期间最长 {days} 天", "At most {days} days")
+PERIOD_OUT_OF_RANGE = Text("统计期间须在 {first}–{last} 年之内", "The period must lie within the years {first}–{last}")

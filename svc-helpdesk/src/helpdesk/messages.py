@@ -71,8 +71,6 @@ NOBODY_WAITING = Text("没有等候的人", "Nobody is waiting")
 VISIT_NOT_FOUND = Text("取号记录不存在", "No such visit")
 
 # Reports
-REPORT_PERIOD = Text("期间须为 2000–2100 年内的 1–{days} 天，且 to 不早于 from",
-                     "The period must be 1–{days} days within 2000–2100, to not before from")
 
 # Calendar
 YEAR_OUT_OF_RANGE = Text("年份须在 {first}–{last} 之间", "The year must be within {first}–{last}")
@@ -84,3 +82,35 @@ CALENDAR_PUBLISH_FAILED = Text("日历发布失败，请稍后再试", "The cale
 OPENING_PERIODS_OUT_OF_ORDER = Text("办理时段须依次排列、互不重叠，且结束晚于开始",
                                     "periods must be in order, not overlap, and close after they open")
 CHECKIN_NEEDS_MATTER_OR_APPOINTMENT = Text("须填写事项编码或预约号", "matter_code or appointment_id is required")
+
+# The reports' rates and what each divides (service/reports.py DEFINITIONS).
+KPI_TICKETS_WHAT = Text("期间内创建的帮办工单", "help tickets opened in the period")
+KPI_FIRST_RESPONSE = Text("1 分钟响应率", "Answered within a minute")
+KPI_FIRST_RESPONSE_WHAT = Text("其中 60 秒内得到首次人工响应的工单（未响应的计入分母）",
+                               "of those, first answered by a person within 60 s (unanswered ones count against)")
+KPI_RESOLUTION = Text("帮办解决率", "Help resolution rate")
+KPI_RESOLVED_WHAT = Text("其中已解决或已关闭的工单", "of those, resolved or closed")
+KPI_RESOLUTION_TARGET = Text("解决时限达标率", "Resolution targets met")
+KPI_RESOLUTION_TARGET_WHAT = Text("其中在解决时限内停止的解决时钟", "of those, stopped within their target")
+KPI_RESOLUTION_CLOCKS_WHAT = Text("期间内工单已停止的解决时钟", "resolution clocks of the period's tickets that stopped")
+KPI_CONNECT = Text("12345 三方转接接通率", "Hotline transfer connect rate")
+KPI_CALLS_WHAT = Text("期间内转接的 12345 来电", "12345 calls transferred in the period")
+KPI_CALLS_CONNECTED_WHAT = Text("其中任一次转接接通的来电", "of those, calls where any transfer attempt connected")
+KPI_ATTEMPT_CONNECT = Text("转接尝试接通率", "Transfer attempts connected")
+KPI_ATTEMPTS_WHAT = Text("期间内的转接尝试", "transfer attempts in the period")
+KPI_ATTEMPTS_CONNECTED_WHAT = Text("其中接通的尝试", "of those, connected")
+KPI_RATINGS_WHAT = Text("期间内的“好差评”评价", "ratings (好差评) given in the period")
+KPI_GOOD_RATINGS = Text("好评率", "Good ratings")
+KPI_GOOD_WHAT = Text("其中 4–5 分（好评）", "of those, scored 4–5 (good)")
+KPI_BAD_RATINGS = Text("差评率", "Bad ratings")
+KPI_BAD_WHAT = Text("其中 1–2 分（差评）", "of those, scored 1–2 (bad)")
+KPI_RECTIFIED_ON_TIME = Text("差评按时整改率", "Rectifications closed on time")
+KPI_RECTIFIED_WHAT = Text("期间内评价引发、已办结的整改", "rectifications of the period's ratings that were closed")
+KPI_RECTIFIED_ON_TIME_WHAT = Text("其中在整改期限内办结的", "of those, closed by their due date")
+KPI_WAITS = Text("大厅等候达标率", "Hall waits within target")
+KPI_CALLED_WHAT = Text("期间内已叫号的大厅到访", "hall visits of the period that were called")
+KPI_WAITS_WHAT = Text("其中一般事项 10 分钟、复杂事项 30 分钟内叫号的",
+                      "of those, called within 10 min (general) or 30 min (complex)")
+KPI_HANDLING = Text("窗口办理达标率", "Window handling within target")
+KPI_FINISHED_WHAT = Text("期间内已办结的大厅到访", "hall visits of the period that were finished")
+KPI_HANDLING_WHAT = Text("其中窗口办理不超过 20 分钟的", "of those, handled at the window within 20 min")

@@ -128,6 +128,18 @@ class Message(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
+class AnswerConfirmation(Base):
+    """The person's word on one answer (这个回答解决了您的问题吗): given once, yes or no (revision 0005)."""
+
+    __tablename__ = "answer_confirmations"
+
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    answer_seq: Mapped[int] = mapped_column(Integer, primary_key=True)  # the assistant message's seq
+    resolved: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    handed_over: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    confirmed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
 class UnansweredGroup(Base):
     """Questions the assistant could not answer, grouped with similar ones; due in 5 working days."""
 

@@ -217,7 +217,8 @@ class Suggestion(BaseModel):
 # Why the assistant hands over: the person asked, asked the same again, the base has nothing (or nothing
 # the model trusts) to answer with, or the question belongs to another department (routed to 12345, not
 # to the bureau's help desk).
-HandoverReason = Literal["user_asked", "repeated_question", "no_answer", "low_confidence", "out_of_scope"]
+HandoverReason = Literal["user_asked", "repeated_question", "no_answer", "low_confidence", "out_of_scope",
+                         "not_resolved"]
 
 
 class Referral(BaseModel):
@@ -227,6 +228,11 @@ class Referral(BaseModel):
     name: str = Field(description="12345市民服务热线")
     name_en: str
     phone: str
+
+
+class ConfirmPrompt(BaseModel):
+    question_zh: str
+    question_en: str
 
 
 class AssistantReply(BaseModel):
@@ -245,6 +251,40 @@ class AssistantReply(BaseModel):
     matter: str | None = None
     applications: list[dict[str, Any]] | None = Field(
         default=None, description="The caller's applications, when they asked for their progress while logged in")
+    answer_seq: int | None = Field(
+        default=None, description="The answer's number in the conversation, to confirm it with "
+                                  "PUT /v1/assistant/sessions/{id}/answers/{answer_seq}/confirmation")
+    confirm: ConfirmPrompt | None = Field(
+        default=None, description="The question to show under an answer (这个回答解决了您的问题吗); null when the "
+                                  "reply is not an answer")
+
+
+
+class ConfirmationIn(Input):
+    resolved: StrictBool = Field(description="Did the answer solve the problem? (这个回答解决了您的问题吗)")
+    hand_over: StrictBool = Field(False, description="With resolved false: pass the conversation to a human desk "
+                                                     "(the offer a 'no' gets)")
+
+    @model_validator(mode="after")
+    def _hand_over_only_when_unresolved(self) -> ConfirmationIn:
+        if self.resolved and self.hand_over:
+            raise invalid(messages.HAND_OVER_ONLY_WHEN_UNRESOLVED, "hand_over_when_resolved")
+        return self
+
+
+class HandoverOffer(BaseModel):
+    text_zh: str
+    text_en: str
+
+
+class ConfirmationView(BaseModel):
+    conversation_id: str
+    answer_seq: int
+    resolved: bool
+    confirmed_at: datetime
+    handed_over: bool = Field(description="The conversation went to a human desk on this 'no'")
+    handover_offer: HandoverOffer | None = Field(
+        description="After a 'no' not yet handed over: the offer of a human desk (confirm again with hand_over true)")
 
 
 class FeedbackIn(Input):

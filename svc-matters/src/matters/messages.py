@@ -81,10 +81,6 @@ AUTHORISATIONS_NOT_VISIBLE = Text("无权查看授权", "Not allowed to see auth
 MATTER_VERSION_NOT_FOUND = Text("事项 {code} 没有第 {version} 版", "Matter {code} has no version {version}")
 MATTER_OF_ANOTHER_DEPARTMENT = Text("该事项不属于您所在部门", "The matter belongs to another department")
 MATTER_UNAVAILABLE = Text("事项 {code} 暂不可办", "Matter {code} is unavailable")
-PERIOD_REVERSED = Text("开始日期不能晚于结束日期", "from must not be after to")
-PERIOD_REVERSED_FIELD = Text("开始日期晚于结束日期", "from is after to")
-PERIOD_TOO_LONG = Text("统计期间不能超过 {days} 天", "The period may span at most {days} days")
-PERIOD_TOO_LONG_FIELD = Text("期间最长 {days} 天", "At most {days} days")
 
 # Importing matters: rules across the fields of a well-typed entry.
 IMPORT_PROMISED_EXCEEDS_STATUTORY = Text("承诺时限（{promised}）不能超过法定时限（{statutory}）",
@@ -116,3 +112,51 @@ ALREADY_ASSIGNED_TO = Text("该办件已由 {assignee} 承办", "{assignee} hold
 NOT_HELD_BY_YOU = Text("只有承办人可以释放办件", "Only who holds the application releases it")
 HANDLER_ROLE_REQUIRED = Text("仅窗口受理人员和审查人员承办办件", "Only window officers and reviewers handle applications")
 ASSIGNEE_FILTER_STAFF_ONLY = Text("仅工作人员可按承办人筛选", "Only staff filter by assignee")
+
+# The cockpit's figures and what each counts (service/cockpit.py DEFINITIONS).
+KPI_RECEIVED = Text("收件数", "Received")
+KPI_RECEIVED_WHAT = Text("期间内提交的办件（未提交的草稿不计）",
+                         "applications filed in the period and submitted (drafts never submitted are not counted)")
+KPI_ACCEPTED = Text("受理数", "Accepted")
+KPI_ACCEPTED_WHAT = Text("其中已受理的办件（无论补正几次）", "of those, accepted (after any number of corrections)")
+KPI_REFUSED = Text("不予受理数", "Refused")
+KPI_REFUSED_WHAT = Text("其中不予受理的办件", "of those, refused")
+KPI_ACCEPTANCE_DECIDED = Text("受理已决数", "Acceptance decided")
+KPI_ACCEPTANCE_DECIDED_WHAT = Text("其中已作出受理决定的办件（受理或不予受理）",
+                                   "of those, the applications whose acceptance was decided (accepted or refused)")
+KPI_ACCEPTED_FIRST_TIME = Text("首次申请受理数", "Accepted on the first submission")
+KPI_ACCEPTED_FIRST_TIME_WHAT = Text("其中首次提交即被受理、受理前未经补正的办件",
+                                    "of those, accepted on their first submission, with no correction (补正) before")
+KPI_FIRST_TIME_ACCEPTANCE = Text("首次申请受理成功率", "First-time acceptance rate")
+KPI_PREREVIEWED = Text("预审数", "Pre-reviewed")
+KPI_PREREVIEWED_WHAT = Text("其中经智能预审得出结论（通过或退回）的办件",
+                            "of those, pre-reviewed by the smart pre-review (passed or returned)")
+KPI_PREREVIEW_COVERAGE = Text("智能预审比例", "Smart pre-review coverage")
+KPI_EXEMPTED_MATERIALS = Text("免提交材料数", "Materials exempted")
+KPI_EXEMPTED_MATERIALS_WHAT = Text("因证照或此前办件可替代而免于提交的材料份数",
+                                   "materials not submitted because a licence or an earlier application stood in")
+KPI_WITH_EXEMPTIONS = Text("免提交办件数", "Applications with exemptions")
+KPI_WITH_EXEMPTIONS_WHAT = Text("至少一份材料免于提交的办件", "applications with at least one material exempted")
+KPI_DECIDED = Text("已决定数", "Decided")
+KPI_DECIDED_WHAT = Text("其中已作出准予或不予许可决定、且有法定时限的办件",
+                        "of those, approved or denied, with a statutory clock")
+KPI_DECIDED_ANY_WHAT = Text("其中已作出准予或不予许可决定的办件", "of those, approved or denied")
+KPI_DECIDED_ON_TIME = Text("按时办结数", "Decided on time")
+KPI_DECIDED_ON_TIME_WHAT = Text("其中在承诺（法定）时限届满之日或之前作出决定的办件",
+                                "of those with a clock, decided on or before the due date (Asia/Shanghai)")
+KPI_ON_TIME = Text("承诺时限内办结率", "On-time completion rate")
+KPI_BACKLOG = Text("当前积压", "Backlog now")
+KPI_BACKLOG_WHAT = Text("当前已提交、尚未办结或终止的办件（不限期间）",
+                        "open applications now: submitted and not yet ended, filed at any time")
+KPI_OVERDUE = Text("当前超期", "Overdue now")
+KPI_OVERDUE_WHAT = Text("当前运行中、未暂停且已过法定期限的办件（不限期间）",
+                        "running, unpaused statutory clocks past their due date now, filed at any time")
+KPI_PROVISIONAL = Text("暂定时限办件数", "Provisional due dates")
+KPI_PROVISIONAL_WHAT = Text("法定期限落在运维尚未批准的日历年度、批准后将重算的办件",
+                            "running clocks whose due date counts on a calendar year not yet approved")
+
+# Help videos (帮办微视频)
+VIDEO_TYPE_NOT_ACCEPTED = Text("帮办视频须为 MP4 或 WebM 文件", "A help video must be an MP4 or WebM file")
+VIDEO_TOO_LARGE = Text("上传的视频不能超过 {mb} MB，更长的视频请提供链接",
+                       "An uploaded video may be at most {mb} MB; link a longer one instead")
+HELP_VIDEO_NOT_FOUND = Text("帮办视频不存在", "No such help video")

@@ -64,6 +64,9 @@ class MatterVersion(Base):
     conditions_zh: Mapped[list[str]] = mapped_column(JSONB, nullable=False)
     channels: Mapped[list[str]] = mapped_column(JSONB, nullable=False)
     help_video_url: Mapped[str | None] = mapped_column(Text)
+    # The help video (帮办微视频) this guide version carries, as HelpVideoView describes it (revision 0014);
+    # None for a guide version without one or with only a link imported in its content.
+    help_video: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     licence_type: Mapped[str | None] = mapped_column(String(100))
     fields: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False)
     materials: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False)
@@ -72,6 +75,27 @@ class MatterVersion(Base):
     __table_args__ = (
         Index("uq_matter_versions_current", "code", unique=True, postgresql_where="is_current"),
     )
+
+
+class HelpVideo(Base):
+    """A help video (帮办微视频) an editor set for a matter: an uploaded file (its bytes in the material blob
+    store, by SHA-256) or a link. Each one is carried by the guide versions published with it; the rows
+    stay, so the history of a matter's videos is kept (revision 0014)."""
+
+    __tablename__ = "help_videos"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    matter_code: Mapped[str] = mapped_column(String(32), nullable=False)
+    source: Mapped[str] = mapped_column(String(8), nullable=False)  # upload, link
+    url: Mapped[str | None] = mapped_column(Text)  # the link; None for an upload
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    content_type: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    filename: Mapped[str | None] = mapped_column(String(255))
+    created_by: Mapped[str] = mapped_column(String(128), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+    __table_args__ = (Index("ix_help_videos_matter_created", "matter_code", "created_at"),)
 
 
 class CatalogueState(Base):

@@ -78,12 +78,27 @@ class MatterSummary(BaseModel):
     promised_days: int = Field(description="Promised time limit (承诺时限) in working days")
 
 
+class HelpVideoView(BaseModel):
+    """A matter's help video (帮办微视频), as an editor set it."""
+
+    id: str
+    source: Literal["upload", "link"]
+    url: str = Field(description="Where to watch it: the link, or `/v1/help-videos/{id}/content` for an upload (public)")
+    content_type: str | None = Field(None, description="For an upload: video/mp4 or video/webm")
+    size: int | None = None
+    filename: str | None = None
+    set_at: datetime
+
+
 class MatterDetail(MatterSummary):
     fee: Fee
     legal_basis: list[str]
     conditions_zh: list[str]
     channels: list[str]
     help_video_url: str | None
+    help_video: HelpVideoView | None = Field(None, description=(
+        "The help video this guide version carries, when an editor set one (help_video_url is its url); null "
+        "when the guide has none or only a link imported with the catalogue"))
     licence_type: str | None
     fields: list[FormFieldSpec]
     materials: list[MaterialSpec]
@@ -572,6 +587,21 @@ class MatterVersionSummary(BaseModel):
 
 class MatterVersionDetail(MatterDetail):
     is_current: bool
+
+
+class HelpVideoLink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: Annotated[str, Field(max_length=500, pattern=r"^https://\S+$", description="An https:// link to the video")]
+
+
+class HelpVideoVersion(BaseModel):
+    """One guide version and the help video it carried."""
+
+    version: int
+    is_current: bool
+    published_at: datetime
+    help_video_url: str | None
+    help_video: HelpVideoView | None
 
 
 class GuideGap(BaseModel):

@@ -99,6 +99,8 @@ class Settings(ServiceSettings):
     blob_store: BlobStoreKind = BlobStoreKind.POSTGRES
     blob_dir: Path = Path("var/blobs")
     max_material_bytes: int = 20 * 1024 * 1024
+    # An uploaded help video (帮办微视频); below the gateway's body limit (25 MiB): longer ones are linked.
+    max_help_video_bytes: int = 24 * 1024 * 1024
     # Live status streams (SSE): a comment this often keeps proxies from closing a quiet stream; a
     # client this many events behind is dropped with a resync rather than holding up the others.
     live_heartbeat_seconds: float = 15.0

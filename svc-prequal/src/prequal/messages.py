@@ -27,4 +27,25 @@ RULE_SET_EXAMPLES_FAIL = Text("规则集的示例未全部通过，不能发布"
 SHADOW_TAKEN = Text("事项 {matter} 的第 {version} 版已在影子运行，请先停止",
                     "Version {version} of {matter} is already in shadow: unshadow it first (one shadow per matter)")
 
-MEASURES_PERIOD_REVERSED = Text("结束日期 {end} 早于开始日期 {start}", "`to` ({end}) is before `from` ({start})")
+
+# The measures' rates and what each divides (service/measures.py DEFINITIONS).
+KPI_SUBMITTED_WHAT = Text("期间内首次提交的办件", "applications first submitted in the period")
+KPI_PREREVIEW_COVERAGE = Text("智能预审比例", "Smart pre-review coverage")
+KPI_PREREVIEWED_WHAT = Text("其中得到智能预审结论的办件", "of those, given an automatic pre-review verdict")
+KPI_AUTOMATIC = Text("自动判定率", "Automatic decision rate")
+KPI_DECIDED_WHAT = Text("其中预审结论为通过或退回（非转人工审查）的办件",
+                        "of those, the verdict was passed or returned (not needs_human_review)")
+KPI_FIRST_TIME = Text("首次申请受理成功率", "First-time acceptance rate")
+KPI_FIRST_TIME_WHAT = Text("期间内受理、受理前从未被退回的办件", "accepted in the period, never returned before the acceptance")
+KPI_ACCEPTANCE_DECIDED_WHAT = Text("期间内作出受理决定（受理或不予受理）的办件",
+                                   "applications whose acceptance was decided in the period (accepted or refused)")
+KPI_PREFILL = Text("智能预填比例", "Smart pre-fill ratio")
+KPI_PREFILLED_WHAT = Text("期间内发出的预填中已预填的字段", "fields pre-filled, over the pre-fills handed out in the period")
+KPI_FORM_FIELDS_WHAT = Text("这些预填对应表单的全部字段", "the fields of those forms")
+KPI_KEPT = Text("预填保留率", "Pre-filled values kept")
+KPI_KEPT_WHAT = Text("申请人随后提交时未修改的预填字段", "pre-filled fields the applicant's next submission kept unchanged")
+KPI_PREFILLED_SUBMITTED_WHAT = Text("随后有提交的预填中已预填的字段", "pre-filled fields of the pre-fills followed by a submission")
+KPI_WRONGLY_BLOCKED = Text("误退回率", "Wrongly blocked rate")
+KPI_WRONGLY_BLOCKED_WHAT = Text("被预审退回后原样重新提交并获受理的办件",
+                                "returned, resubmitted unchanged and then accepted")
+KPI_RETURNED_WHAT = Text("期间内被智能预审退回的办件", "applications the pre-review returned in the period")

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kit.contracts import Finding, MaterialRef
 from kit.contracts.prequal import RuleOutcome
+from kit.kpi import Definition
 from prequal import messages
 
 VerdictValue = Literal["passed", "returned", "needs_human_review"]
@@ -143,6 +144,8 @@ class MatterMeasures(BaseModel):
     decided: int = Field(description="… of which the verdict was passed or returned (not needs_human_review)")
     accepted: int
     accepted_first_time: int
+    acceptance_decided: int = Field(description="Applications whose acceptance was decided in the period (accepted "
+                                                "or refused): the denominator of first_time_acceptance_rate")
     prefills: int
     form_fields: int
     fields_prefilled: int
@@ -167,11 +170,12 @@ class MeasuresView(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     matter: str | None
-    from_: date | None = Field(alias="from", serialization_alias="from")
-    to: date | None
+    from_: date = Field(alias="from", serialization_alias="from")
+    to: date
     timezone: str
     items: list[MatterMeasuresRow]
     total: MatterMeasures
+    definitions: dict[str, Definition] = Field(description="What each rate divides, by the rate's name")
 
 
 # ---- shadow mode (prequal.shadow) ---------------------------------------------------------------------

@@ -189,3 +189,27 @@ async def test_my_applications_on_a_desktop_in_english_with_large_text(open_page
     await expect(page.get_by_role("link", name="Approval of urban construction-waste disposal")).to_be_visible()
     await check_accessibility(page)
     await screenshot(page, "applicant-desktop")
+
+
+async def test_a_person_says_an_answer_did_not_help_and_is_passed_to_a_person(
+        open_page: OpenPage, client: httpx.AsyncClient, token, suite) -> None:
+    """智能客服: under the answer, 这个回答解决了您的问题吗; "未解决" offers a human desk, which takes it."""
+    page = await open_page("/app/#/assistant", viewport="phone")
+    await log_in(page, "applicant-person")
+    await expect(page.get_by_role("heading", name="智能客服")).to_be_visible()
+    await page.get_by_label("请输入您的问题").fill("建筑垃圾处置证办下来要几个工作日")
+    await page.get_by_role("button", name="提问").click()
+    turn = page.locator("#turn-0")
+    await expect(turn.get_by_text("这个回答解决了您的问题吗？")).to_be_visible()
+    await check_accessibility(page)
+    await turn.get_by_role("button", name="未解决").click()
+    await expect(turn).to_contain_text("需要为您转接人工帮办吗")
+    await turn.get_by_role("button", name="转人工帮办").click()
+    await expect(turn).to_contain_text("已为您转接人工帮办")
+    await screenshot(page, "assistant-handed-over-phone")
+    conn = await suite.db("knowledge")
+    try:
+        row = await conn.fetchrow("SELECT resolved, handed_over FROM answer_confirmations ORDER BY confirmed_at DESC LIMIT 1")
+    finally:
+        await conn.close()
+    assert row["resolved"] is False and row["handed_over"] is True

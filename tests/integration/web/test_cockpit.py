@@ -97,9 +97,16 @@ async def test_ops_see_every_promise_and_chart_with_its_data(open_page: OpenPage
     counted = re.search(r"(\d+) / (\d+)", await prereview.inner_text())
     assert counted and int(counted[2]) >= 2, await prereview.inner_text()
     await expect(prereview).to_contain_text(f"{100 * int(counted[1]) / int(counted[2]):.1f} %")
-    assistant = (await client.get("/v1/knowledge/reports", headers=ops)).json()["assistant"]
+    knowledge = (await client.get("/v1/knowledge/reports", params=period, headers=ops)).json()
+    assistant = knowledge["assistant"]
     assert assistant["sessions"] >= 1
     await expect(page.locator("#promise-assistant")).to_contain_text(f"{assistant['resolved']} / {assistant['sessions']}")
+    # Each promise shows the definition the API returns beside its number (issue 21): first-time acceptance
+    # divides by every application whose acceptance was decided, the assistant counts confirmed answers only.
+    await expect(page.locator("#promise-first-time")).to_contain_text("已作出受理决定的办件（受理或不予受理）")
+    await expect(page.locator("#promise-assistant")).to_contain_text(knowledge["definitions"]["assistant"][
+        "resolution_rate"]["numerator_zh"])
+    await expect(page.locator("#promise-assistant")).to_contain_text(f"未确认 {assistant['unconfirmed']}")
     promise_rows = await table_rows(page, "promises")
     assert {r[0] for r in promise_rows} >= {"智能预审覆盖率", "人工首次响应 ≤ 60 秒", "12345 三方转接接通率"}
     for name, value, target, verdict in (row[:4] for row in promise_rows):

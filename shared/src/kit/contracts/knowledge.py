@@ -28,7 +28,8 @@ class AssistantHandedOver(EventContract):
     matter_code: str | None = None
     application_id: str | None = None
     question: str
-    reason: Literal["no_answer", "low_confidence", "user_asked", "repeated_question"]
+    # not_resolved: the person said an answer did not solve the problem and asked for a human (issue 21).
+    reason: Literal["no_answer", "low_confidence", "user_asked", "repeated_question", "not_resolved"]
     turns: list[ConversationTurn]
     handed_over_at: datetime
 

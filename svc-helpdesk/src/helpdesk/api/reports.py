@@ -22,12 +22,13 @@ Reader = Annotated[Principal, Depends(require_roles(Role.OPS_ADMIN, Role.INSPECT
             summary="Measured figures of every promise for a period (JSON, or CSV)",
             responses={200: {"content": {"application/json": {}, "text/csv": {}}}})
 async def report(request: Request, database: DatabaseDep, principal: Reader,
-                 start: Annotated[IsoDate, Query(alias="from", description="First day (Asia/Shanghai)")],
-                 end: Annotated[IsoDate, Query(alias="to", description="Last day, inclusive")],
+                 start: Annotated[IsoDate | None, Query(alias="from", description="First day (Asia/Shanghai), default: 1st of this month")] = None,
+                 end: Annotated[IsoDate | None, Query(alias="to", description="Last day, inclusive, default: today")] = None,
                  group_by: Literal["none", "matter", "department", "agent"] = "none",
                  format: Literal["json", "csv"] | None = None) -> Any:
     figures = await service.build_report(database, start, end, group_by)
     if format == "csv" or (format is None and "text/csv" in request.headers.get("accept", "")):
+        name = "helpdesk-{from}-{to}.csv".format(**figures)
         return PlainTextResponse(service.report_csv(figures), media_type="text/csv; charset=utf-8",
-                                 headers={"Content-Disposition": f'attachment; filename="helpdesk-{start}-{end}.csv"'})
+                                 headers={"Content-Disposition": f'attachment; filename="{name}"'})
     return figures

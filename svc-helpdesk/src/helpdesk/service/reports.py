@@ -8,7 +8,9 @@ per matter, department or agent:
 - halls: share of waits within 10 / 30 minutes (general / complex) and of handling within 20, median
   / p90 wait and handling.
 
-Each section is one aggregate query over an indexed time range; they run concurrently. Hall figures by department are by
+Every rate is returned with its definition (``definitions``, kit.kpi: numerator and denominator in
+Chinese and English, the plan's target). The period is Asia/Shanghai days, by default the first of
+this month to today. Each section is one aggregate query over an indexed time range; they run concurrently. Hall figures by department are by
 hall (``hall:<id>``), hall figures by agent by window officer.
 """
 from __future__ import annotations
@@ -16,15 +18,15 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import text
 
-from helpdesk import messages
+from helpdesk import messages as M
+from kit import kpi
 from kit.calendar import SHANGHAI
 from kit.db import Database
-from kit.errors import ValidationFailed
 
 # The longest period one report covers.
 MAX_DAYS = 366
@@ -98,10 +100,44 @@ _RATES = (
     ("hotline", "connect_rate", "calls_connected", "calls"),
     ("hotline", "attempt_connect_rate", "attempts_connected", "attempts"),
     ("ratings", "bad_rating_rate", "bad", "ratings"),
+    ("ratings", "good_rating_rate", "good", "ratings"),
     ("ratings", "rectification_on_time_rate", "rectifications_closed_on_time", "rectifications_closed"),
     ("halls", "wait_compliance_rate", "waits_within_target", "called"),
     ("halls", "handling_compliance_rate", "handling_within_target", "finished"),
 )
+
+
+PLAN_ITEM_8 = "2023年工作方案附件 第8项 / work plan 2023, annex item 8"
+PLAN_ITEM_17 = "2023年工作方案附件 第17项 / work plan 2023, annex item 17"
+PLAN_ITEM_47 = "2023年工作方案附件 第47项 / work plan 2023, annex item 47"
+# What each rate divides, by section and rate (the same keys as the figures).
+DEFINITIONS: dict[str, dict[str, kpi.Definition]] = {
+    "tickets": {
+        "first_response_within_60s_rate": kpi.rate(M.KPI_FIRST_RESPONSE, M.KPI_FIRST_RESPONSE_WHAT, M.KPI_TICKETS_WHAT,
+                                                   target=1.0, source=PLAN_ITEM_8),
+        "resolution_rate": kpi.rate(M.KPI_RESOLUTION, M.KPI_RESOLVED_WHAT, M.KPI_TICKETS_WHAT, target=0.9,
+                                    source=PLAN_ITEM_8),
+    },
+    "sla": {"resolution_target_met_rate": kpi.rate(M.KPI_RESOLUTION_TARGET, M.KPI_RESOLUTION_TARGET_WHAT,
+                                                   M.KPI_RESOLUTION_CLOCKS_WHAT)},
+    "hotline": {
+        "connect_rate": kpi.rate(M.KPI_CONNECT, M.KPI_CALLS_CONNECTED_WHAT, M.KPI_CALLS_WHAT, target=0.9,
+                                 source=PLAN_ITEM_8),
+        "attempt_connect_rate": kpi.rate(M.KPI_ATTEMPT_CONNECT, M.KPI_ATTEMPTS_CONNECTED_WHAT, M.KPI_ATTEMPTS_WHAT),
+    },
+    "ratings": {
+        "good_rating_rate": kpi.rate(M.KPI_GOOD_RATINGS, M.KPI_GOOD_WHAT, M.KPI_RATINGS_WHAT, source=PLAN_ITEM_47),
+        "bad_rating_rate": kpi.rate(M.KPI_BAD_RATINGS, M.KPI_BAD_WHAT, M.KPI_RATINGS_WHAT, source=PLAN_ITEM_47),
+        "rectification_on_time_rate": kpi.rate(M.KPI_RECTIFIED_ON_TIME, M.KPI_RECTIFIED_ON_TIME_WHAT,
+                                               M.KPI_RECTIFIED_WHAT, target=1.0, source=PLAN_ITEM_47),
+    },
+    "halls": {
+        "wait_compliance_rate": kpi.rate(M.KPI_WAITS, M.KPI_WAITS_WHAT, M.KPI_CALLED_WHAT, target=1.0,
+                                         source=PLAN_ITEM_17),
+        "handling_compliance_rate": kpi.rate(M.KPI_HANDLING, M.KPI_HANDLING_WHAT, M.KPI_FINISHED_WHAT, target=1.0,
+                                             source=PLAN_ITEM_17),
+    },
+}
 
 
 def _plain(value: Any) -> Any:
@@ -124,14 +160,12 @@ def _figures(row: Any) -> dict[str, Any]:
     return figures
 
 
-async def build_report(database: Database, start_day: date, end_day: date, group_by: str) -> dict[str, Any]:
-    """Figures for the days ``start_day``..``end_day`` (inclusive, Asia/Shanghai); the sections run at
-    the same time, each on its own connection."""
-    if end_day < start_day or (end_day - start_day).days >= MAX_DAYS or start_day.year < 2000 or end_day.year > 2100:
-        raise ValidationFailed(messages.REPORT_PERIOD.format(days=MAX_DAYS))
-    start = datetime.combine(start_day, time.min, SHANGHAI)
-    end = datetime.combine(end_day + timedelta(days=1), time.min, SHANGHAI)
-    params = {"start": start, "end": end, "today": datetime.now(SHANGHAI).date()}
+async def build_report(database: Database, start_day: date | None, end_day: date | None, group_by: str
+                       ) -> dict[str, Any]:
+    """Figures for the days ``start_day``..``end_day`` (inclusive, Asia/Shanghai; by default this month up
+    to today, kit.kpi.period); the sections run at the same time, each on its own connection."""
+    period = kpi.period(start_day, end_day, max_days=MAX_DAYS)
+    params = {"start": period.start, "end": period.end, "today": datetime.now(SHANGHAI).date()}
 
     async def section_rows(section: str, sql: str) -> tuple[str, list[Any]]:
         key = _KEYS["tickets" if section == "sla" else section][group_by]
@@ -145,11 +179,13 @@ async def build_report(database: Database, start_day: date, end_day: date, group
     for group in groups.values():
         if "ratings" in group:
             group["ratings"]["bad"] = group["ratings"]["score_1"] + group["ratings"]["score_2"]
+            group["ratings"]["good"] = group["ratings"]["score_4"] + group["ratings"]["score_5"]
         for section, name, numerator, denominator in _RATES:
             figures = group.get(section)
             if figures is not None:
                 figures[name] = round(figures[numerator] / figures[denominator], 4) if figures[denominator] else None
-    return {"from": start_day.isoformat(), "to": end_day.isoformat(), "group_by": group_by,
+    return {**period.model_dump(mode="json", by_alias=True), "group_by": group_by,
+            "definitions": {k: {n: d.model_dump() for n, d in v.items()} for k, v in DEFINITIONS.items()},
             "generated_at": datetime.now(SHANGHAI).isoformat(),
             "targets": {"first_response_seconds": 60, "resolution_rate": 0.9, "connect_rate": 0.9,
                         "wait_minutes": {"general": 10, "complex": 30}, "handling_minutes": 20},

@@ -2,13 +2,24 @@
 the conversation is the caller's own)."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
 
 from kit.auth import PUBLIC_ROUTE
 from kit.db import DatabaseDep, SessionDep
+from kit.errors import PROBLEM_RESPONSES
 from kit.idempotency import IdempotencyKey
 from knowledge.api.deps import ROUTER_PROBLEMS, BearerToken, MaybePrincipal, SessionId, SettingsDep
-from knowledge.schemas import AssistantReply, FeedbackIn, MessageIn, SessionCreate, SessionView
+from knowledge.schemas import (
+    AssistantReply,
+    ConfirmationIn,
+    ConfirmationView,
+    FeedbackIn,
+    MessageIn,
+    SessionCreate,
+    SessionView,
+)
 from knowledge.service import conversations
 
 router = APIRouter(tags=["assistant"], responses=ROUTER_PROBLEMS)
@@ -44,3 +55,13 @@ async def ask(database: DatabaseDep, principal: MaybePrincipal, token: BearerTok
 async def give_feedback(database: DatabaseDep, principal: MaybePrincipal, session_id: SessionId, body: FeedbackIn
                         ) -> SessionView:
     return await conversations.feedback(database, principal, session_id, body.solved)
+
+
+@router.put("/v1/assistant/sessions/{session_id}/answers/{answer_seq}/confirmation", dependencies=[PUBLIC_ROUTE],
+            summary="Say whether one answer solved the problem (这个回答解决了您的问题吗): once per answer, by the "
+            "conversation's owner; a 'no' offers a human desk, and with hand_over passes the conversation to one",
+            responses={409: PROBLEM_RESPONSES[409]})
+async def confirm_answer(database: DatabaseDep, principal: MaybePrincipal, session_id: SessionId,
+                         answer_seq: Annotated[int, Path(ge=1, le=1_000_000, description="The reply's answer_seq")],
+                         body: ConfirmationIn) -> ConfirmationView:
+    return await conversations.confirm(database, principal, session_id, answer_seq, body)

@@ -2,9 +2,12 @@
 publishes ``AssistantHandedOver`` and records the unanswered question; "my application" questions
 from a logged-in applicant are answered from svc-matters.
 
-Resolution rate (解决率), as published: conversations the person marked solved, plus those that
-got at least one answer and were neither handed over nor marked unsolved, over all conversations
-with at least one question.
+Under each answer the assistant asks "这个回答解决了您的问题吗" (``confirm`` in the reply); the person
+answers once per answer (``confirm``): yes, or no — a "no" offers a human desk, and with ``hand_over``
+passes the conversation to one. The resolution rate (智能客服解决率, the plan's target ≥ 60%) counts only
+the person's own word: conversations whose latest confirmation is "yes" (by the question, the feedback
+button or saying "解决了") over the conversations with at least one question in the period;
+conversations answered but never confirmed are counted separately, never as resolved (``resolution``).
 """
 from __future__ import annotations
 
@@ -17,20 +20,29 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit import kpi
 from kit.audit import record_audit
 from kit.auth import Principal, Role
 from kit.calendar import CalendarError, default_calendar
 from kit.calendar import local_date as today
 from kit.contracts.knowledge import AssistantHandedOver, ConversationTurn
 from kit.db import Database
-from kit.errors import Forbidden, NotFound
+from kit.errors import Conflict, Forbidden, NotFound
 from kit.events import add_event
 from kit.http import call_service
 from kit.idempotency import create_once
 from kit.identifiers import scrub_identifiers
 from knowledge import messages
-from knowledge.models import Conversation, Message, UnansweredGroup, UnansweredQuestion
-from knowledge.schemas import AssistantReply, SessionCreate, SessionView
+from knowledge.models import AnswerConfirmation, Conversation, Message, UnansweredGroup, UnansweredQuestion
+from knowledge.schemas import (
+    AssistantReply,
+    ConfirmationIn,
+    ConfirmationView,
+    ConfirmPrompt,
+    HandoverOffer,
+    SessionCreate,
+    SessionView,
+)
 from knowledge.service.assistant import DialogueState, Reply, respond
 from knowledge.service.index import holder, plain_text
 from knowledge.service.retrieval import analyzer
@@ -125,6 +137,7 @@ async def ask(session: AsyncSession, principal: Principal | None, conversation_i
     if conversation.answered and analyzer().says_solved(text):
         # “解决了，谢谢”: the person's own word that the answer solved it, as the feedback button says.
         conversation.solved = True
+        await _confirm_latest(session, conversation, True)
         reply = Reply(action="thanks")
         result = {"answer": THANKS_ZH, "answer_en": THANKS_EN, "entry": None, "confidence": 1.0, "suggestions": [],
                   "handover": False, "clarify": None}
@@ -137,9 +150,12 @@ async def ask(session: AsyncSession, principal: Principal | None, conversation_i
     conversation.state = state.to_json()
     conversation.turns += 1
     conversation.updated_at = now
+    seq = conversation.turns * 2
     if reply.action in ("answer", "progress"):
         conversation.answered = True
-    seq = conversation.turns * 2
+        result["answer_seq"] = seq
+        result["confirm"] = ConfirmPrompt(question_zh=messages.CONFIRM_QUESTION.zh,
+                                          question_en=messages.CONFIRM_QUESTION.en)
     session.add(Message(conversation_id=conversation.id, seq=seq - 1, role="user", text=text, at=now))
     session.add(Message(conversation_id=conversation.id, seq=seq, role="assistant", text=result["answer"],
                         action=reply.action, entry_id=reply.hit.entry.id if reply.hit else None,
@@ -257,28 +273,102 @@ def _jaccard(a: list[str], b: list[str]) -> float:
 
 
 async def feedback(database: Database, principal: Principal | None, conversation_id: str, solved: bool) -> SessionView:
+    """The conversation-wide button: the person's word on the conversation, and on its latest answer when that
+    answer has none yet."""
     async with database.transaction() as session:
         conversation = await get(session, principal, conversation_id, lock=True)
         conversation.solved = solved
         conversation.updated_at = datetime.now(UTC)
+        await _confirm_latest(session, conversation, solved)
         return session_view(conversation)
 
 
-async def resolution(session: AsyncSession, since: datetime | None = None) -> dict[str, Any]:
-    query = select(
+async def _confirm_latest(session: AsyncSession, conversation: Conversation, resolved: bool) -> None:
+    """Record the person's word on the latest answer of the conversation, unless it has one already."""
+    latest = (await session.execute(
+        select(Message.seq).where(Message.conversation_id == conversation.id, Message.role == "assistant",
+                                  Message.action.in_(ANSWER_ACTIONS))
+        .order_by(Message.seq.desc()).limit(1))).scalar_one_or_none()
+    if latest is not None and await session.get(AnswerConfirmation, (conversation.id, latest)) is None:
+        session.add(AnswerConfirmation(conversation_id=conversation.id, answer_seq=latest, resolved=resolved,
+                                       confirmed_at=datetime.now(UTC)))
+
+
+ANSWER_ACTIONS = ("answer", "progress")
+
+
+def _single(matters: list[str]) -> str | None:
+    return matters[0] if len(matters) == 1 else None
+
+
+def _confirmation_view(row: AnswerConfirmation, conversation: Conversation) -> ConfirmationView:
+    offer = None
+    if not row.resolved and not conversation.handed_over:
+        offer = HandoverOffer(text_zh=messages.HANDOVER_OFFER.zh, text_en=messages.HANDOVER_OFFER.en)
+    return ConfirmationView(conversation_id=row.conversation_id, answer_seq=row.answer_seq, resolved=row.resolved,
+                            confirmed_at=row.confirmed_at, handed_over=row.handed_over, handover_offer=offer)
+
+
+async def confirm(database: Database, principal: Principal | None, conversation_id: str, answer_seq: int,
+                  body: ConfirmationIn) -> ConfirmationView:
+    """The person's answer to "这个回答解决了您的问题吗" for one answer: given once (the same word again is
+    answered as before; the other word is a conflict), only by the conversation's owner. A "no" offers a
+    human desk; with ``hand_over`` the conversation goes to one (once), its question recorded as unanswered."""
+    async with database.transaction() as session:
+        conversation = await get(session, principal, conversation_id, lock=True)
+        # Staff may read anyone's conversation, but only its owner says whether an answer helped.
+        if (conversation.user_subject or (principal is not None and principal.is_staff)) and (
+                principal is None or principal.subject != conversation.user_subject):
+            raise Forbidden(messages.NOT_YOUR_CONVERSATION_TO_CONFIRM)
+        answer = await session.get(Message, (conversation.id, answer_seq))
+        if answer is None or answer.role != "assistant" or answer.action not in ANSWER_ACTIONS:
+            raise NotFound(messages.ANSWER_NOT_FOUND.format(seq=answer_seq))
+        now = datetime.now(UTC)
+        row = await session.get(AnswerConfirmation, (conversation.id, answer_seq))
+        if row is None:
+            row = AnswerConfirmation(conversation_id=conversation.id, answer_seq=answer_seq, resolved=body.resolved,
+                                     handed_over=False, confirmed_at=now)
+            session.add(row)
+            conversation.solved = body.resolved  # the person's latest word
+            conversation.updated_at = now
+        elif row.resolved != body.resolved:
+            said = messages.YES if row.resolved else messages.NO
+            raise Conflict(messages.ANSWER_ALREADY_CONFIRMED.format(said=said), status_now="resolved" if row.resolved
+                           else "not_resolved")
+        if body.hand_over and not conversation.handed_over:
+            question = (await session.get(Message, (conversation.id, answer_seq - 1)))
+            row.handed_over = True
+            await _hand_over(session, conversation, Reply(action="handover", handover_reason="not_resolved",
+                                                          matter=_single(DialogueState.from_json(conversation.state).matters)),
+                             question.text if question is not None else answer.text, now)
+        await session.flush()
+        return _confirmation_view(row, conversation)
+
+
+async def resolution(session: AsyncSession, period: kpi.Period) -> dict[str, Any]:
+    """The assistant's figures for the conversations started in the period (Asia/Shanghai days)."""
+    in_period = (Conversation.turns > 0, Conversation.created_at >= period.start, Conversation.created_at < period.end)
+    row = (await session.execute(select(
         func.count().label("sessions"),
-        func.count().filter(Conversation.solved.is_(True)).label("marked_solved"),
-        func.count().filter(Conversation.answered.is_(True), Conversation.handed_over.is_(False),
-                            Conversation.solved.is_(None)).label("answered_not_handed_over"),
+        func.count().filter(Conversation.answered.is_(True)).label("answered"),
+        func.count().filter(Conversation.solved.is_(True)).label("resolved"),
+        func.count().filter(Conversation.solved.is_(False)).label("not_resolved"),
+        func.count().filter(Conversation.answered.is_(True), Conversation.solved.is_(None),
+                            Conversation.handed_over.is_(False)).label("unconfirmed"),
         func.count().filter(Conversation.handed_over.is_(True)).label("handed_over"),
-        func.count().filter(Conversation.solved.is_(False)).label("marked_unsolved"),
-    ).where(Conversation.turns > 0)
-    if since:
-        query = query.where(Conversation.created_at >= since)
-    row = (await session.execute(query)).one()
-    resolved = row.marked_solved + row.answered_not_handed_over
-    return {"sessions": row.sessions, "resolved": resolved, "marked_solved": row.marked_solved,
-            "handed_over": row.handed_over, "marked_unsolved": row.marked_unsolved,
-            "resolution_rate": round(resolved / row.sessions, 4) if row.sessions else None,
-            "definition": "(sessions marked solved + sessions with an answer, no hand-over and no 'unsolved' mark) "
-                          "/ sessions with at least one question"}
+    ).where(*in_period))).one()
+    answers = (await session.execute(select(
+        func.count().label("answers"),
+        func.count(AnswerConfirmation.answer_seq).filter(AnswerConfirmation.resolved.is_(True)).label("yes"),
+        func.count(AnswerConfirmation.answer_seq).filter(AnswerConfirmation.resolved.is_(False)).label("no"),
+    ).select_from(Message).join(Conversation, Conversation.id == Message.conversation_id)
+     .outerjoin(AnswerConfirmation, (AnswerConfirmation.conversation_id == Message.conversation_id)
+                & (AnswerConfirmation.answer_seq == Message.seq))
+     .where(Message.role == "assistant", Message.action.in_(ANSWER_ACTIONS), *in_period))).one()
+    return {"sessions": row.sessions, "answered": row.answered, "resolved": row.resolved,
+            "not_resolved": row.not_resolved, "unconfirmed": row.unconfirmed, "handed_over": row.handed_over,
+            "resolution_rate": kpi.ratio(row.resolved, row.sessions),
+            "confirmation_rate": kpi.ratio(row.resolved + row.not_resolved, row.answered),
+            "answers": answers.answers, "answers_confirmed_resolved": answers.yes,
+            "answers_confirmed_not_resolved": answers.no,
+            "answers_unconfirmed": answers.answers - answers.yes - answers.no}

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit import kpi
 from kit.auth import Principal
 from kit.calendar import local_date as today
 from kit.db import Database
@@ -71,7 +72,8 @@ async def link_conversation(session: AsyncSession, conversation_id: str, entry_i
             group.entry_id = entry_id
 
 
-async def summary(session: AsyncSession) -> dict[str, Any]:
+async def summary(session: AsyncSession, period: kpi.Period) -> dict[str, Any]:
+    """The question groups first asked in the period: open, due, late (now), answered (on time)."""
     now = today()
     row = (await session.execute(select(
         func.count().filter(UnansweredGroup.status == "open").label("open"),
@@ -82,7 +84,7 @@ async def summary(session: AsyncSession) -> dict[str, Any]:
                             func.date(func.timezone("Asia/Shanghai", UnansweredGroup.resolved_at))
                             <= UnansweredGroup.due_date).label("resolved_on_time"),
         func.coalesce(func.sum(UnansweredGroup.count), 0).label("questions"),
-    ))).one()
+    ).where(UnansweredGroup.first_asked_at >= period.start, UnansweredGroup.first_asked_at < period.end))).one()
     return {"open": row.open, "due": row.due, "late": row.late, "resolved": row.resolved,
             "resolved_on_time": row.resolved_on_time, "questions": int(row.questions),
-            "on_time_rate": round(row.resolved_on_time / row.resolved, 4) if row.resolved else None}
+            "on_time_rate": kpi.ratio(row.resolved_on_time, row.resolved)}

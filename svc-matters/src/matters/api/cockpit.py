@@ -24,7 +24,7 @@ MatterCode = Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9_-]
 
 
 @router.get("/v1/cockpit", dependencies=[needs_scope("applications:read")],
-            openapi_extra=business_rules((422, "`from` is not after `to`, and the period spans at most 366 days")),
+            openapi_extra=business_rules((422, "`from` is not after `to`, the period spans at most 366 days within the years 2000–2100")),
             summary="Per matter and period: received, accepted, rates, time per stage, backlog, overdue",
             description=(service.__doc__ or "").split("\n\n", 1)[-1] + "\nCSV (UTF-8 with BOM) with "
                         "`Accept: text/csv` or `?format=csv`.",
@@ -47,7 +47,7 @@ async def get_cockpit(
 
 
 @router.get("/v1/cockpit/series", dependencies=[needs_scope("applications:read")],
-            openapi_extra=business_rules((422, "`from` is not after `to`, and the period spans at most 366 days")),
+            openapi_extra=business_rules((422, "`from` is not after `to`, the period spans at most 366 days within the years 2000–2100")),
             summary="The cockpit over time: per day or week, received, accepted, decided, overdue, time per stage",
             description=(service.series.__doc__ or "") + "\n\nOps and inspectors see every department; officers and "
                         "reviewers their own department's matters (scope `applications:read`). Every bucket of the "

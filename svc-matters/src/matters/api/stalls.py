@@ -50,7 +50,7 @@ async def thresholds(in_force: StallThresholdsDep, principal: Staff) -> list[Thr
 
 
 @router.get("/v1/stalls/ranking", dependencies=[needs_scope("applications:read")],
-            openapi_extra=business_rules((422, "`from` is not after `to`, and the period spans at most 366 days")),
+            openapi_extra=business_rules((422, "`from` is not after `to`, the period spans at most 366 days within the years 2000–2100")),
             summary="Matters and statuses ranked by stalls opened in the period and time lost",
             description="Stalls opened between `from` and `to` (Asia/Shanghai dates, default: this month). "
                         "`hours_lost` is the time idle beyond the threshold, until resolved or now.",

@@ -429,6 +429,9 @@ async def _publish(session: AsyncSession, valid: dict[str, tuple[int, MatterImpo
         row = current.get(code)
         result = results[index]
         result.errors = []
+        if row is not None and content["help_video_url"] is None:
+            # A new guide version carries its help video (service/help_videos.py): an editor removes one there.
+            content["help_video_url"] = row.help_video_url
         if row is not None:
             before = stored_content(row)
             result.changed = [c for c in CONTENT_COLUMNS if before[c] != content[c]]
@@ -444,7 +447,9 @@ async def _publish(session: AsyncSession, valid: dict[str, tuple[int, MatterImpo
             retired.append(row)
         result.outcome = ImportOutcome.CREATED if version == 1 else ImportOutcome.NEW_VERSION
         result.version, result.previous_version = version, (row.version if row is not None else latest.get(code))
-        published.append(MatterVersion(code=code, version=version, is_current=True, position=position, **content))
+        video = row.help_video if row is not None and row.help_video_url == content["help_video_url"] else None
+        published.append(MatterVersion(code=code, version=version, is_current=True, position=position,
+                                       help_video=video, **content))
     if dry_run:
         return
     for row in retired:

@@ -10,13 +10,18 @@ Definitions (also in the API description):
 
 - received (收件): filed in the period and submitted (drafts never submitted are not received);
 - accepted (受理) / refused (不予受理): of those, accepted at some point / ended refused;
-- first-time acceptance rate (一次受理率): accepted on their first attempt (no correction before
-  acceptance, ``attempt = 1``) / accepted;
-- pre-review coverage (预审覆盖率): pre-reviewed (a verdict, passed or returned) / received;
+- first-time acceptance rate (首次申请受理成功率, the plan's target ≥ 90%): accepted on their first
+  submission (no correction before acceptance, ``attempt = 1``) / those whose acceptance was decided
+  (accepted or refused) — a refusal, or an acceptance only after a correction (补正), lowers it;
+  applications still waiting for their first acceptance decision are in neither;
+- pre-review coverage (智能预审比例, target ≥ 90%): pre-reviewed (a verdict, passed or returned) / received;
 - exempted materials (免于提交): materials replaced by a licence or an earlier application, and
   how many applications used any;
-- on-time completion rate (按时办结率): decided (approved or denied) with a statutory clock, on or
+- on-time completion rate (承诺时限内办结率): decided (approved or denied) with a statutory clock, on or
   before the due date (Asia/Shanghai date of the decision) / decided with a clock;
+
+Each figure's definition (numerator and denominator in Chinese and English, the plan's target) is in the
+response's ``definitions``, keyed by the figure's name.
 - time per stage: from the timeline, the time between an application's consecutive status
   changes, by the status it spent that time in; median and p90 (``percentile_cont``) in hours.
   Each status-changing step carries that time (``from_status_seconds``, written with the step),
@@ -39,9 +44,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit import kpi
 from kit.auth import Principal
 from kit.calendar import SHANGHAI, local_date
-from kit.errors import FieldError, Forbidden, NotFound, ValidationFailed
+from kit.errors import Forbidden, NotFound
 from matters import messages
 from matters.models import OPEN_STATUSES, RUNNING_UNPAUSED_CLOCK
 from matters.schemas import STAGE_LABELS_ZH, STATUS_LABELS_ZH, ApplicationStatus, Stage
@@ -81,7 +87,8 @@ class Figures(BaseModel):
     applications_with_exemptions: int
     decided: int = Field(description="Approved or denied, with a statutory clock")
     decided_on_time: int
-    first_time_acceptance_rate: float | None = Field(description="accepted_first_time / accepted")
+    acceptance_decided: int = Field(description="Accepted or refused: the acceptance was decided")
+    first_time_acceptance_rate: float | None = Field(description="accepted_first_time / acceptance_decided")
     prereview_coverage: float | None = Field(description="prereviewed / received")
     on_time_completion_rate: float | None = Field(description="decided_on_time / decided")
     backlog: int = Field(description="Open applications now")
@@ -108,25 +115,45 @@ class Cockpit(BaseModel):
     generated_at: datetime
     matters: list[MatterFigures]
     totals: Figures
+    definitions: dict[str, kpi.Definition] = Field(description="How each figure is computed, by the figure's name")
 
 
-def _rate(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
+_rate = kpi.ratio
+
+M = messages
+PLAN_ITEM_1 = "2023年工作方案附件 第1项 / work plan 2023, annex item 1"
+# What each figure means, returned beside it (kit.kpi): the rates as the plan means them.
+DEFINITIONS: dict[str, kpi.Definition] = {
+    "received": kpi.count(M.KPI_RECEIVED, M.KPI_RECEIVED_WHAT),
+    "accepted": kpi.count(M.KPI_ACCEPTED, M.KPI_ACCEPTED_WHAT),
+    "refused": kpi.count(M.KPI_REFUSED, M.KPI_REFUSED_WHAT),
+    "acceptance_decided": kpi.count(M.KPI_ACCEPTANCE_DECIDED, M.KPI_ACCEPTANCE_DECIDED_WHAT),
+    "accepted_first_time": kpi.count(M.KPI_ACCEPTED_FIRST_TIME, M.KPI_ACCEPTED_FIRST_TIME_WHAT),
+    "first_time_acceptance_rate": kpi.rate(M.KPI_FIRST_TIME_ACCEPTANCE, M.KPI_ACCEPTED_FIRST_TIME_WHAT,
+                                           M.KPI_ACCEPTANCE_DECIDED_WHAT, target=0.9, source=PLAN_ITEM_1),
+    "prereviewed": kpi.count(M.KPI_PREREVIEWED, M.KPI_PREREVIEWED_WHAT),
+    "prereview_coverage": kpi.rate(M.KPI_PREREVIEW_COVERAGE, M.KPI_PREREVIEWED_WHAT, M.KPI_RECEIVED_WHAT,
+                                   target=0.9, source=PLAN_ITEM_1),
+    "exempted_materials": kpi.count(M.KPI_EXEMPTED_MATERIALS, M.KPI_EXEMPTED_MATERIALS_WHAT),
+    "applications_with_exemptions": kpi.count(M.KPI_WITH_EXEMPTIONS, M.KPI_WITH_EXEMPTIONS_WHAT),
+    "decided": kpi.count(M.KPI_DECIDED, M.KPI_DECIDED_WHAT),
+    "decided_on_time": kpi.count(M.KPI_DECIDED_ON_TIME, M.KPI_DECIDED_ON_TIME_WHAT),
+    "on_time_completion_rate": kpi.rate(M.KPI_ON_TIME, M.KPI_DECIDED_ON_TIME_WHAT, M.KPI_DECIDED_WHAT),
+    "backlog": kpi.count(M.KPI_BACKLOG, M.KPI_BACKLOG_WHAT),
+    "overdue": kpi.count(M.KPI_OVERDUE, M.KPI_OVERDUE_WHAT),
+    "provisional_due_dates": kpi.count(M.KPI_PROVISIONAL, M.KPI_PROVISIONAL_WHAT),
+}
+# The series counts every decision, with a statutory clock or not.
+SERIES_DEFINITIONS = {**{k: DEFINITIONS[k] for k in (
+    "received", "prereviewed", "accepted", "accepted_first_time", "refused", "acceptance_decided", "overdue",
+    "prereview_coverage", "first_time_acceptance_rate")}, "decided": kpi.count(M.KPI_DECIDED, M.KPI_DECIDED_ANY_WHAT)}
 
 
-def period(from_date: date | None, to_date: date | None, today: date | None = None) -> tuple[date, date]:
-    """The period asked for; by default from the first of this month to today. 422 when it is
-    backwards or longer than ``MAX_PERIOD_DAYS``."""
-    today = today or local_date(datetime.now(UTC))
-    to_date = to_date or (today if from_date is None or from_date <= today else from_date)
-    from_date = from_date or to_date.replace(day=1)
-    if from_date > to_date:
-        raise ValidationFailed(messages.PERIOD_REVERSED, errors=[
-            FieldError.of("from", messages.PERIOD_REVERSED_FIELD, "period_reversed")])
-    if (to_date - from_date).days + 1 > MAX_PERIOD_DAYS:
-        raise ValidationFailed(messages.PERIOD_TOO_LONG.format(days=MAX_PERIOD_DAYS), errors=[FieldError.of(
-            "to", messages.PERIOD_TOO_LONG_FIELD.format(days=MAX_PERIOD_DAYS), "period_too_long")])
-    return from_date, to_date
+def period(from_date: date | None, to_date: date | None) -> tuple[date, date]:
+    """The period asked for (kit.kpi.period): by default from the first of this month to today; 422 when it
+    is backwards, longer than ``MAX_PERIOD_DAYS`` or outside 2000–2100."""
+    asked = kpi.period(from_date, to_date, max_days=MAX_PERIOD_DAYS)
+    return asked.from_date, asked.to_date
 
 
 def _midnight(day: date) -> datetime:
@@ -178,6 +205,7 @@ async def cockpit(session: AsyncSession, principal: Principal, *, matter_code: s
                count(*) FILTER (WHERE accepted_at IS NOT NULL) AS accepted,
                count(*) FILTER (WHERE accepted_at IS NOT NULL AND attempt = 1) AS accepted_first_time,
                count(*) FILTER (WHERE status = 'refused') AS refused,
+               count(*) FILTER (WHERE accepted_at IS NOT NULL OR status = 'refused') AS acceptance_decided,
                count(*) FILTER (WHERE prereviewed_at IS NOT NULL AND submitted_at IS NOT NULL) AS prereviewed,
                COALESCE(sum(exempted_materials), 0) AS exempted_materials,
                count(*) FILTER (WHERE exempted_materials > 0) AS applications_with_exemptions,
@@ -219,8 +247,8 @@ async def cockpit(session: AsyncSession, principal: Principal, *, matter_code: s
     for m in matters:
         c = counts.get(m.code)
         numbers = {k: int(getattr(c, k)) if c is not None else 0 for k in (
-            "received", "accepted", "accepted_first_time", "refused", "prereviewed", "exempted_materials",
-            "applications_with_exemptions", "decided", "decided_on_time")}
+            "received", "accepted", "accepted_first_time", "refused", "acceptance_decided", "prereviewed",
+            "exempted_materials", "applications_with_exemptions", "decided", "decided_on_time")}
         times = []
         for r in sorted(stage_times.get(m.code, []), key=lambda r: order.get(ApplicationStatus(r.from_status), 99)):
             status = ApplicationStatus(r.from_status)
@@ -234,14 +262,15 @@ async def cockpit(session: AsyncSession, principal: Principal, *, matter_code: s
             **numbers, **_rates(numbers), backlog=int(backlog.get(m.code, 0)), overdue=int(overdue.get(m.code, 0)),
             provisional_due_dates=int(provisional.get(m.code, 0)), stage_times=times))
     total = {k: sum(getattr(f, k) for f in figures) for k in (
-        "received", "accepted", "accepted_first_time", "refused", "prereviewed", "exempted_materials",
-        "applications_with_exemptions", "decided", "decided_on_time", "backlog", "overdue", "provisional_due_dates")}
+        "received", "accepted", "accepted_first_time", "refused", "acceptance_decided", "prereviewed",
+        "exempted_materials", "applications_with_exemptions", "decided", "decided_on_time", "backlog", "overdue",
+        "provisional_due_dates")}
     return Cockpit(from_date=start, to_date=end, department=scope, generated_at=datetime.now(UTC), matters=figures,
-                   totals=Figures(**total, **_rates(total)))
+                   totals=Figures(**total, **_rates(total)), definitions=DEFINITIONS)
 
 
 def _rates(n: dict[str, int]) -> dict[str, float | None]:
-    return {"first_time_acceptance_rate": _rate(n["accepted_first_time"], n["accepted"]),
+    return {"first_time_acceptance_rate": _rate(n["accepted_first_time"], n["acceptance_decided"]),
             "prereview_coverage": _rate(n["prereviewed"], n["received"]),
             "on_time_completion_rate": _rate(n["decided_on_time"], n["decided"])}
 
@@ -271,10 +300,11 @@ class SeriesBucket(BaseModel):
     accepted: int
     accepted_first_time: int
     refused: int
+    acceptance_decided: int = Field(description="Accepted or refused: the acceptance was decided")
     decided: int = Field(description="Approved or denied (whenever it happened)")
     overdue: int = Field(description="Running, unpaused statutory clocks past their due date now")
     prereview_coverage: float | None = Field(description="prereviewed / received")
-    first_time_acceptance_rate: float | None = Field(description="accepted_first_time / accepted")
+    first_time_acceptance_rate: float | None = Field(description="accepted_first_time / acceptance_decided")
     stage_times: list[SeriesStageTime]
 
 
@@ -287,6 +317,7 @@ class CockpitSeries(BaseModel):
     department: str | None = Field(description="The department the figures are limited to, or null for all")
     generated_at: datetime
     buckets: list[SeriesBucket]
+    definitions: dict[str, kpi.Definition] = Field(description="How each figure is computed, by the figure's name")
 
 
 def _buckets(start: date, end: date, interval: str) -> list[tuple[date, date, date]]:
@@ -320,6 +351,7 @@ async def series(session: AsyncSession, principal: Principal, *, matter_code: st
                count(*) FILTER (WHERE accepted_at IS NOT NULL) AS accepted,
                count(*) FILTER (WHERE accepted_at IS NOT NULL AND attempt = 1) AS accepted_first_time,
                count(*) FILTER (WHERE status = 'refused') AS refused,
+               count(*) FILTER (WHERE accepted_at IS NOT NULL OR status = 'refused') AS acceptance_decided,
                count(*) FILTER (WHERE decided_at IS NOT NULL) AS decided,
                count(*) FILTER (WHERE {RUNNING_CLOCK_SQL} AND clock_due_date < :today) AS overdue
           FROM applications
@@ -350,15 +382,17 @@ async def series(session: AsyncSession, principal: Principal, *, matter_code: st
     for key, first, last in _buckets(start, end, unit):
         c = counts.get(key)
         n = {k: int(getattr(c, k)) if c is not None else 0 for k in (
-            "received", "prereviewed", "accepted", "accepted_first_time", "refused", "decided", "overdue")}
+            "received", "prereviewed", "accepted", "accepted_first_time", "refused", "acceptance_decided", "decided",
+            "overdue")}
         stage_times = [SeriesStageTime(stage=stage, stage_label_zh=STAGE_LABELS_ZH[stage], applications=stay.applications,
                                        median_hours=round(stay.median_seconds / 3600, 4))
                        for stage in SERIES_STAGES if (stay := times.get(key, {}).get(stage.value)) is not None]
         buckets.append(SeriesBucket(start=first, end=last, **n, prereview_coverage=_rate(n["prereviewed"], n["received"]),
-                                    first_time_acceptance_rate=_rate(n["accepted_first_time"], n["accepted"]),
+                                    first_time_acceptance_rate=_rate(n["accepted_first_time"], n["acceptance_decided"]),
                                     stage_times=stage_times))
     return CockpitSeries(from_date=start, to_date=end, interval=unit, matter=matter_code, department=scope,
-                         generated_at=datetime.now(UTC), buckets=buckets)
+                         generated_at=datetime.now(UTC), buckets=buckets,
+                         definitions=SERIES_DEFINITIONS)
 
 
 # --- CSV ------------------------------------------------------------------------------------------
@@ -366,10 +400,11 @@ async def series(session: AsyncSession, principal: Principal, *, matter_code: st
 CSV_COLUMNS: tuple[tuple[str, str], ...] = (
     ("matter_code", "事项编码"), ("name_zh", "事项名称"), ("department", "实施部门"), ("from", "统计起始日"),
     ("to", "统计截止日"), ("received", "收件数"), ("accepted", "受理数"), ("refused", "不予受理数"),
-    ("accepted_first_time", "一次受理数"), ("first_time_acceptance_rate", "一次受理率"),
+    ("acceptance_decided", "受理已决数"), ("accepted_first_time", "首次申请受理数"),
+    ("first_time_acceptance_rate", "首次申请受理成功率"),
     ("prereviewed", "预审数"), ("prereview_coverage", "预审覆盖率"), ("exempted_materials", "免提交材料数"),
     ("applications_with_exemptions", "免提交办件数"), ("decided", "已决定数"), ("decided_on_time", "按时办结数"),
-    ("on_time_completion_rate", "按时办结率"), ("backlog", "当前积压"), ("overdue", "当前超期"),
+    ("on_time_completion_rate", "承诺时限内办结率"), ("backlog", "当前积压"), ("overdue", "当前超期"),
     ("provisional_due_dates", "暂定时限办件数"),
 ) + tuple(col for s in STAGE_STATUSES for col in (
     (f"{s.value}_median_hours", f"{STATUS_LABELS_ZH[s]}用时中位数(小时)"),

@@ -204,9 +204,14 @@ async def store_upload(session: AsyncSession, store: BlobStore, owner_subject: s
 
 
 async def content(store: BlobStore, material: Material) -> AsyncIterator[bytes]:
-    """The material's bytes as they stream from the store; the first chunk is read before this returns,
+    """The material's bytes as they stream from the store (``stream``)."""
+    return await stream(store, material.storage_key)
+
+
+async def stream(store: BlobStore, key: str) -> AsyncIterator[bytes]:
+    """A blob's bytes as they stream from the store; the first chunk is read before this returns,
     so a blob that is missing fails the request (500, logged) instead of a download cut short."""
-    chunks = store.chunks(material.storage_key)
+    chunks = store.chunks(key)
     first = await anext(chunks)
 
     async def stream() -> AsyncIterator[bytes]:

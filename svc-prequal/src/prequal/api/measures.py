@@ -17,7 +17,7 @@ router = APIRouter(tags=["pre-fill"], responses=problems(401, 403, 503))
 
 
 @router.get("/v1/prequal/measures", dependencies=[needs_scope("ops:read")],
-            openapi_extra=business_rules((422, "`to` is not before `from`")),
+            openapi_extra=business_rules((422, "`from` is not after `to`, the period spans at most 366 days within the years 2000–2100")),
             summary="Pre-review coverage, first-time acceptance, pre-fill and wrongly-blocked rates per matter "
                     "and period (ops_admin, inspector)",
             responses=problems(422))

@@ -2,12 +2,14 @@
 
 All from the service's own tables: the read models fed by events (``prefill_submissions``,
 ``prefill_status_changes``), the verdicts it issued and the pre-fills it handed out. Periods are
-calendar days in Asia/Shanghai, ``from`` and ``to`` inclusive.
+calendar days in Asia/Shanghai, ``from`` and ``to`` inclusive (by default this month up to today,
+``kit.kpi.period``); each rate's definition is returned beside it (``definitions``).
 
 * **pre-review coverage** — applications first submitted in the period that got an automatic
   verdict / those applications (``decided`` counts only passed/returned, not needs_human_review);
-* **first-time acceptance** — applications accepted in the period with no ``returned`` before the
-  acceptance / applications accepted in the period (from svc-matters' status events);
+* **first-time acceptance** (首次申请受理成功率) — applications accepted in the period with no
+  ``returned`` before the acceptance / applications whose acceptance was decided in the period
+  (accepted or refused, from svc-matters' status events): a refusal lowers it (issue 21);
 * **pre-fill ratio** — fields pre-filled / fields in the form, over pre-fills handed out in the
   period; **kept unchanged** — pre-filled fields whose value in the applicant's next submission of that
   matter (the first one after the pre-fill) equals the pre-filled value / pre-filled fields of the
@@ -19,16 +21,13 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.errors import ValidationFailed
-from prequal import messages
+from kit import kpi
+from prequal import messages as M
 from prequal.schemas import MeasuresView
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 MEASURES = text("""
 WITH
@@ -45,15 +44,15 @@ coverage AS (
                                         AND v.verdict IN ('passed', 'returned'))) AS decided
   FROM subs s GROUP BY s.matter_code),
 accepted AS (
-  SELECT DISTINCT ON (a.application_id) a.application_id, a.matter_code, a.occurred_at
+  SELECT DISTINCT ON (a.application_id) a.application_id, a.matter_code, a.occurred_at, a.to_status
   FROM prefill_status_changes a
-  WHERE a.to_status = 'accepted' AND (CAST(:matter AS text) IS NULL OR a.matter_code = :matter)
+  WHERE a.to_status IN ('accepted', 'refused') AND (CAST(:matter AS text) IS NULL OR a.matter_code = :matter)
     AND (CAST(:t0 AS timestamptz) IS NULL OR a.occurred_at >= :t0)
     AND (CAST(:t1 AS timestamptz) IS NULL OR a.occurred_at < :t1)
   ORDER BY a.application_id, a.occurred_at),
 acceptance AS (
-  SELECT a.matter_code, count(*) AS accepted,
-         count(*) FILTER (WHERE NOT EXISTS (
+  SELECT a.matter_code, count(*) AS acceptance_decided, count(*) FILTER (WHERE a.to_status = 'accepted') AS accepted,
+         count(*) FILTER (WHERE a.to_status = 'accepted' AND NOT EXISTS (
            SELECT 1 FROM prefill_status_changes r
            WHERE r.application_id = a.application_id AND r.to_status = 'returned' AND r.occurred_at <= a.occurred_at))
            AS accepted_first_time
@@ -107,6 +106,7 @@ SELECT c.matter_code,
        coalesce(cv.submitted, 0) AS submitted, coalesce(cv.prereviewed, 0) AS prereviewed,
        coalesce(cv.decided, 0) AS decided,
        coalesce(ac.accepted, 0) AS accepted, coalesce(ac.accepted_first_time, 0) AS accepted_first_time,
+       coalesce(ac.acceptance_decided, 0) AS acceptance_decided,
        coalesce(pf.prefills, 0) AS prefills, coalesce(pf.form_fields, 0) AS form_fields,
        coalesce(pf.fields_prefilled, 0) AS fields_prefilled, coalesce(pf.prefills_submitted, 0) AS prefills_submitted,
        coalesce(pf.fields_prefilled_submitted, 0) AS fields_prefilled_submitted,
@@ -119,7 +119,8 @@ LEFT JOIN prefill pf USING (matter_code) LEFT JOIN blocking bl USING (matter_cod
 ORDER BY c.matter_code
 """)
 
-COUNTS = ("submitted", "prereviewed", "decided", "accepted", "accepted_first_time", "prefills", "form_fields",
+COUNTS = ("submitted", "prereviewed", "decided", "accepted", "accepted_first_time", "acceptance_decided", "prefills",
+          "form_fields",
           "fields_prefilled", "prefills_submitted", "fields_prefilled_submitted", "fields_kept",
           "returned_by_prereview", "wrongly_blocked")
 
@@ -132,25 +133,33 @@ def with_ratios(counts: dict[str, int]) -> dict[str, Any]:
     return {**counts,
             "prereview_coverage": _ratio(counts["prereviewed"], counts["submitted"]),
             "automatic_decision_rate": _ratio(counts["decided"], counts["submitted"]),
-            "first_time_acceptance_rate": _ratio(counts["accepted_first_time"], counts["accepted"]),
+            "first_time_acceptance_rate": _ratio(counts["accepted_first_time"], counts["acceptance_decided"]),
             "prefill_ratio": _ratio(counts["fields_prefilled"], counts["form_fields"]),
             "prefill_kept_ratio": _ratio(counts["fields_kept"], counts["fields_prefilled_submitted"]),
             "wrongly_blocked_rate": _ratio(counts["wrongly_blocked"], counts["returned_by_prereview"])}
 
 
-def _bounds(start: dt.date | None, end: dt.date | None) -> tuple[dt.datetime | None, dt.datetime | None]:
-    if start and end and end < start:
-        raise ValidationFailed(messages.MEASURES_PERIOD_REVERSED.format(start=start, end=end))
-    t0 = dt.datetime.combine(start, dt.time(), SHANGHAI) if start else None
-    t1 = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), SHANGHAI) if end else None
-    return t0, t1
+PLAN_ITEM_1 = "2023年工作方案附件 第1项 / work plan 2023, annex item 1"
+# What each rate divides, returned beside the figures (kit.kpi).
+DEFINITIONS: dict[str, kpi.Definition] = {
+    "prereview_coverage": kpi.rate(M.KPI_PREREVIEW_COVERAGE, M.KPI_PREREVIEWED_WHAT, M.KPI_SUBMITTED_WHAT, target=0.9,
+                                   source=PLAN_ITEM_1),
+    "automatic_decision_rate": kpi.rate(M.KPI_AUTOMATIC, M.KPI_DECIDED_WHAT, M.KPI_SUBMITTED_WHAT),
+    "first_time_acceptance_rate": kpi.rate(M.KPI_FIRST_TIME, M.KPI_FIRST_TIME_WHAT, M.KPI_ACCEPTANCE_DECIDED_WHAT,
+                                           target=0.9, source=PLAN_ITEM_1),
+    "prefill_ratio": kpi.rate(M.KPI_PREFILL, M.KPI_PREFILLED_WHAT, M.KPI_FORM_FIELDS_WHAT, target=0.7,
+                              source=PLAN_ITEM_1),
+    "prefill_kept_ratio": kpi.rate(M.KPI_KEPT, M.KPI_KEPT_WHAT, M.KPI_PREFILLED_SUBMITTED_WHAT),
+    "wrongly_blocked_rate": kpi.rate(M.KPI_WRONGLY_BLOCKED, M.KPI_WRONGLY_BLOCKED_WHAT, M.KPI_RETURNED_WHAT),
+}
 
 
 async def measures(session: AsyncSession, matter: str | None, start: dt.date | None,
                    end: dt.date | None) -> MeasuresView:
-    t0, t1 = _bounds(start, end)
-    rows = (await session.execute(MEASURES, {"matter": matter, "t0": t0, "t1": t1})).mappings().all()
+    period = kpi.period(start, end)
+    rows = (await session.execute(MEASURES, {"matter": matter, "t0": period.start, "t1": period.end})).mappings().all()
     items = [{"matter_code": r["matter_code"], **with_ratios({k: int(r[k]) for k in COUNTS})} for r in rows]
     total = with_ratios({k: sum(i[k] for i in items) for k in COUNTS})
-    return MeasuresView.model_validate({"matter": matter, "from": start, "to": end, "timezone": "Asia/Shanghai",
-                                        "items": items, "total": total})
+    return MeasuresView.model_validate({"matter": matter, "from": period.from_date, "to": period.to_date,
+                                        "timezone": "Asia/Shanghai", "items": items, "total": total,
+                                        "definitions": DEFINITIONS})

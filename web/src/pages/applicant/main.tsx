@@ -6,6 +6,7 @@ import { t, useLanguage } from "../../shared/i18n";
 import { LoginForm, Shell } from "../../shared/ui";
 import { Apply } from "./Apply";
 import { ApplicationDetail, ApplicationList } from "./Applications";
+import { Assistant } from "./Assistant";
 import { DataHandles, LicenceDetail, LicenceList } from "./Licences";
 import { MatterGuide, MatterList } from "./Matters";
 import { Present } from "./Present";
@@ -19,6 +20,7 @@ function titleOf(route: Route): string {
     case "applications": case "application": return t("我的办件", "My applications");
     case "present": return t("亮证", "Show a licence");
     case "data": return t("亮数", "Share live data");
+    case "assistant": return t("智能客服", "Ask the assistant");
     default: return t("我的证照", "My licences");
   }
 }
@@ -35,6 +37,7 @@ function View(props: { route: Route }) {
     case "licence": return <LicenceDetail id={route.id} />;
     case "present": return <Present id={route.id} />;
     case "data": return <DataHandles id={route.id} />;
+    case "assistant": return <Assistant />;
   }
 }
 
@@ -46,6 +49,7 @@ function Page() {
     { href: href("matters"), label: t("办事指南", "Service guides") },
     { href: href("applications"), label: t("我的办件", "My applications") },
     { href: href("licences"), label: t("我的证照", "My licences") },
+    { href: href("assistant"), label: t("智能客服", "Assistant") },
   ] : undefined;
   return (
     // The page's one h1 names the service; each view's own h2 names the view (no heading said twice).

@@ -1,5 +1,5 @@
 /** Hash routing inside the one page /app/: `#/matters/LR-XK-001`, `#/apply/LR-XK-001`, `#/applications/<id>`,
- * `#/licences`, `#/licences/<id>`, `#/licences/<id>/show`, `#/licences/<id>/data`. */
+ * `#/licences`, `#/licences/<id>`, `#/assistant`, `#/licences/<id>/show`, `#/licences/<id>/data`. */
 import { hashParts, useHash } from "../../shared/load";
 
 export type Route =
@@ -11,10 +11,12 @@ export type Route =
   | { view: "licences" }
   | { view: "licence"; id: string }
   | { view: "present"; id: string }
-  | { view: "data"; id: string };
+  | { view: "data"; id: string }
+  | { view: "assistant" };
 
 export function parseRoute(hash: string): Route {
   const [head, id, tail] = hashParts(hash);
+  if (head === "assistant") return { view: "assistant" };
   if (head === "matters" && id) return { view: "matter", code: id };
   if (head === "apply" && id) return { view: "apply", code: id };
   if (head === "applications") return id ? { view: "application", id } : { view: "applications" };

@@ -7,6 +7,8 @@ export type Series = Schemas["CockpitSeries"];
 export type Measures = Schemas["MeasuresView"];
 export type StallRanking = Schemas["StallRanking"];
 export type Interval = "day" | "week";
+/** How a figure is computed, as the API returns it beside the figure (kit.kpi.Definition). */
+export type Definition = Schemas["Definition"];
 
 /** The parts of GET /v1/helpdesk/reports the cockpit shows (the endpoint documents no schema). */
 export interface HelpdeskGroup {
@@ -16,11 +18,16 @@ export interface HelpdeskGroup {
   hotline?: { calls: number; calls_connected: number; connect_rate: number | null };
   halls?: { called: number; waits_within_target: number; wait_compliance_rate: number | null; wait_p50_min: number | null };
 }
-export interface HelpdeskReport { from: string; to: string; groups: HelpdeskGroup[] }
+export interface HelpdeskReport {
+  from: string; to: string; groups: HelpdeskGroup[];
+  definitions: Record<string, Record<string, Definition>>;
+}
 
 /** The parts of GET /v1/knowledge/reports the cockpit shows. */
 export interface KnowledgeReport {
-  assistant: { sessions: number; resolved: number; resolution_rate: number | null; definition: string };
+  from: string; to: string;
+  assistant: { sessions: number; resolved: number; unconfirmed: number; resolution_rate: number | null };
+  definitions: Record<string, Record<string, Definition>>;
 }
 
 export interface Query { from: string; to: string; matter: string; interval: Interval }
@@ -54,7 +61,7 @@ export async function load(query: Query): Promise<Loaded> {
     unwrap(api.GET("/v1/prequal/measures", { params: { query: { ...period, matter } } })),
     unwrap(api.GET("/v1/stalls/ranking", { params: { query: period } })),
     unwrap(api.GET("/v1/helpdesk/reports", { params: { query: { ...period, group_by: "none" } } })),
-    unwrap(api.GET("/v1/knowledge/reports")),
+    unwrap(api.GET("/v1/knowledge/reports", { params: { query: period } })),
   ]);
   return { query, cockpit: cockpit as Cockpit, series, measures, stalls,
     helpdesk: helpdesk as unknown as HelpdeskReport, knowledge: knowledge as unknown as KnowledgeReport };

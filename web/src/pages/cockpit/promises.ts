@@ -1,7 +1,7 @@
 /** The plan's promises: each measured figure beside its target, the period it covers and its
  * definition as the API documents it. Rates are fractions 0–1; the target says which way is good. */
 import { t } from "../../shared/i18n";
-import type { Loaded } from "./data";
+import type { Definition, Loaded } from "./data";
 
 export interface Promise_ {
   id: string;
@@ -32,44 +32,59 @@ export function formatTarget(p: Promise_): string {
   return `${p.direction === "min" ? "≥" : "≤"} ${formatValue(p.target, p.unit)}`;
 }
 
+/** A rate's definition as the API documents it beside the figure: numerator / denominator. */
+export function defined(d: Definition | undefined, fallback: string): string {
+  if (!d) return fallback;
+  const numerator = t(d.numerator_zh, d.numerator_en);
+  return d.denominator_zh ? `${numerator} / ${t(d.denominator_zh, d.denominator_en ?? d.denominator_zh)}` : numerator;
+}
+
 export function promises(data: Loaded): Promise_[] {
   const period = `${data.query.from} – ${data.query.to}`;
   const m = data.measures.total;
   const totals = data.cockpit.totals;
   const help = data.helpdesk.groups.find((g) => g.key === "all") ?? { key: "all" };
   const assistant = data.knowledge.assistant;
+  const cockpitDefs = data.cockpit.definitions;
+  const helpDefs = data.helpdesk.definitions ?? {};
+  const knowledgeDefs = data.knowledge.definitions ?? {};
   const ofMatter = data.query.matter ? ` · ${data.query.matter}` : "";
   return [
     { id: "prefill", label: t("智能预填率", "Pre-fill rate"), value: m.prefill_ratio ?? null, target: 0.7, unit: "%",
       direction: "min", period: period + ofMatter, basis: `${m.fields_prefilled} / ${m.form_fields}`,
-      definition: t("预填字段数 / 表单字段数（期间内发出的预填）", "fields pre-filled / fields in the form, over pre-fills handed out in the period") },
+      definition: defined(data.measures.definitions?.prefill_ratio,
+        t("预填字段数 / 表单字段数（期间内发出的预填）", "fields pre-filled / fields in the form, over pre-fills handed out in the period")) },
     { id: "prereview", label: t("智能预审覆盖率", "Pre-review coverage"), value: totals.prereview_coverage ?? null,
       target: 0.9, unit: "%", direction: "min", period: period + ofMatter, basis: `${totals.prereviewed} / ${totals.received}`,
-      definition: t("已预审（通过或退回）/ 收件", "pre-reviewed (a verdict, passed or returned) / received") },
-    { id: "first-time", label: t("一次受理率", "First-time acceptance"), value: totals.first_time_acceptance_rate ?? null,
+      definition: defined(cockpitDefs.prereview_coverage, t("已预审（通过或退回）/ 收件", "pre-reviewed / received")) },
+    { id: "first-time", label: t("首次申请受理成功率", "First-time acceptance"), value: totals.first_time_acceptance_rate ?? null,
       target: 0.9, unit: "%", direction: "min", period: period + ofMatter,
-      basis: `${totals.accepted_first_time} / ${totals.accepted}`,
-      definition: t("首次提交即受理（受理前无补正）/ 受理", "accepted on their first attempt (no correction before acceptance) / accepted") },
+      basis: `${totals.accepted_first_time} / ${totals.acceptance_decided}` +
+        t(`（不予受理 ${totals.refused}）`, ` (refused: ${totals.refused})`),
+      definition: defined(cockpitDefs.first_time_acceptance_rate,
+        t("首次提交即受理 / 已作出受理决定", "accepted on the first submission / acceptance decided")) },
     { id: "assistant", label: t("智能客服解决率", "Assistant resolution"), value: assistant.resolution_rate,
-      target: 0.6, unit: "%", direction: "min", period: t("全部会话（接口不分期间）", "all sessions (the API has no period)"),
-      basis: `${assistant.resolved} / ${assistant.sessions}`,
-      definition: t("（标记已解决的会话 + 已回答、未转人工且未标记未解决的会话）/ 至少提过一个问题的会话",
-        "(sessions marked solved + sessions with an answer, no hand-over and no 'unsolved' mark) / sessions with at least one question") },
+      target: 0.6, unit: "%", direction: "min", period: `${data.knowledge.from} – ${data.knowledge.to}`,
+      basis: `${assistant.resolved} / ${assistant.sessions}` +
+        t(`（未确认 ${assistant.unconfirmed}，不计为已解决）`, ` (unconfirmed: ${assistant.unconfirmed}, not counted as resolved)`),
+      definition: defined(knowledgeDefs.assistant?.resolution_rate,
+        t("用户确认已解决的会话 / 会话", "conversations confirmed solved / conversations")) },
     { id: "first-response", label: t("人工首次响应 ≤ 60 秒", "First human response ≤ 60 s"),
       value: help.tickets?.first_response_within_60s_rate ?? null, target: 1, unit: "%", direction: "min", period,
       basis: `${help.tickets?.answered_within_60s ?? 0} / ${help.tickets?.tickets ?? 0}` +
         (help.tickets?.response_p50_s != null ? t(`，中位数 ${help.tickets.response_p50_s} 秒`, `, median ${help.tickets.response_p50_s} s`) : ""),
-      definition: t("60 秒内首次人工响应的工单 / 工单（承诺：每一单 1 分钟内响应）",
-        "tickets first answered within 60 s / tickets (the promise: every one within a minute)") },
+      definition: defined(helpDefs.tickets?.first_response_within_60s_rate,
+        t("60 秒内首次人工响应的工单 / 工单", "tickets first answered within 60 s / tickets")) },
     { id: "hotline", label: t("12345 三方转接接通率", "Hotline transfer connect rate"),
       value: help.hotline?.connect_rate ?? null, target: 0.9, unit: "%", direction: "min", period,
       basis: `${help.hotline?.calls_connected ?? 0} / ${help.hotline?.calls ?? 0}`,
-      definition: t("任一次转接接通的来电 / 来电", "calls where any transfer attempt connected / calls") },
+      definition: defined(helpDefs.hotline?.connect_rate,
+        t("任一次转接接通的来电 / 来电", "calls where any transfer attempt connected / calls")) },
     { id: "hall-wait", label: t("大厅等候达标率", "Hall waits within target"),
       value: help.halls?.wait_compliance_rate ?? null, target: 1, unit: "%", direction: "min", period,
       basis: `${help.halls?.waits_within_target ?? 0} / ${help.halls?.called ?? 0}` +
         (help.halls?.wait_p50_min != null ? t(`，等候中位数 ${help.halls.wait_p50_min} 分钟`, `, median wait ${help.halls.wait_p50_min} min`) : ""),
-      definition: t("一般事项 10 分钟、复杂事项 30 分钟内叫号的到访 / 已叫号的到访（承诺：每一位）",
-        "visits called within 10 min (general) or 30 min (complex) / visits called (the promise: every one)") },
+      definition: defined(helpDefs.halls?.wait_compliance_rate,
+        t("按时叫号的到访 / 已叫号的到访", "visits called within target / visits called")) },
   ];
 }
