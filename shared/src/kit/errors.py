@@ -122,6 +122,10 @@ class PayloadTooLarge(Problem):
     status, slug, title_zh, title_en = 413, "payload-too-large", "请求内容过大", "Payload too large"
 
 
+class UnsupportedMediaType(Problem):
+    status, slug, title_zh, title_en = 415, "unsupported-media-type", "不支持的内容类型", "Unsupported media type"
+
+
 class TooManyRequests(Problem):
     status, slug, title_zh, title_en = 429, "too-many-requests", "请求过于频繁，请稍后再试", "Too many requests"
 

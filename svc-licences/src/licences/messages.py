@@ -73,3 +73,38 @@ SHIPMENT_WRONG_TYPE = Text("仅调运检疫要求书可登记调运批次",
 SHIPMENT_NOT_IN_FORCE = Text("调运日期不在要求书有效期内或要求书已失效", "The document is not in force on that date")
 DESTINATION_NOT_COVERED = Text("目的地不在要求书范围内", "The destination is not covered")
 DESTINATION_FIELD_NOT_COVERED = Text("目的地省份不在要求书范围内", "Not one of the document's destination provinces")
+
+# 一人（企）一码
+CONSENT_REQUIRED = Text("请至少选择一项同意出示的内容", "Consent to show at least one of licences and applications")
+CONSENT_FIELD_REQUIRED = Text("须包含 licences 或 applications", "licences and/or applications")
+SCANNER_REQUIRED = Text("扫码查看需要检查人员或窗口人员角色", "Scanning a holder's code needs an inspector or window officer")
+HOLDER_CODE_INVALID = Text("该码无效", "The code is not valid")
+HOLDER_CODE_FIELD_INVALID = Text("不是本平台签发的一人（企）一码", "Not a holder's code signed by this platform")
+HOLDER_CODE_EXPIRED = Text("该码已过期，请持码人刷新后重新出示", "The code has expired: ask the holder to show a fresh one")
+HOLDER_CODE_SUPERSEDED = Text("持码人已生成新码，该码已失效", "The holder has generated a newer code: this one no longer works")
+
+# 应归尽归: bulk import of earlier licences
+IMPORT_UNSUPPORTED_TYPE = Text("仅支持 CSV（text/csv）或 JSON（application/json）文件",
+                               "Send a CSV (text/csv) or JSON (application/json) file")
+IMPORT_EMPTY = Text("文件没有任何数据行", "The file holds no line")
+IMPORT_NOT_UTF8 = Text("文件须为 UTF-8 编码", "The file must be UTF-8")
+IMPORT_BAD_JSON = Text("JSON 须为对象 {\"licences\": [...]}，每项为一个对象",
+                       'The JSON must be an object {"licences": [...]} of objects')
+IMPORT_BAD_CSV = Text("CSV 格式错误（第 {line} 行）", "Malformed CSV (line {line})")
+IMPORT_MISSING_COLUMNS = Text("缺少必需的列：{columns}", "Required columns missing: {columns}")
+IMPORT_COLUMN_MISSING = Text("缺少该列", "Column missing")
+IMPORT_TOO_MANY_LINES = Text("单个文件最多 {limit} 行，请拆分后分批导入", "At most {limit} lines a file: split it")
+IMPORT_NOT_FOUND = Text("导入记录不存在", "No such import")
+IMPORT_FIELD_REQUIRED = Text("必填", "Required")
+IMPORT_FIELD_TOO_LONG = Text("不超过{limit}个字符", "At most {limit} characters")
+IMPORT_UNKNOWN_MATTER = Text("不是本局的许可事项编码", "Not one of the bureau's licence matters")
+IMPORT_BAD_CODE_TYPE = Text("须为 uscc 或 resident_id", "uscc or resident_id")
+IMPORT_BAD_USCC = Text("统一社会信用代码无效", "Not a valid unified social credit code")
+IMPORT_BAD_RESIDENT_ID = Text("身份证号码无效", "Not a valid resident ID number")
+IMPORT_BAD_DATE = Text("日期格式须为 YYYY-MM-DD", "A date YYYY-MM-DD")
+IMPORT_FUTURE_DATE = Text("发证日期不能晚于今天", "The issue date cannot be in the future")
+IMPORT_END_BEFORE_START = Text("有效期截止日须晚于起始日", "Must be after valid_from")
+IMPORT_START_BEFORE_ISSUE = Text("有效期起始日不能早于发证日期", "Cannot be before issued_on")
+IMPORT_DUPLICATE_IN_FILE = Text("与第 {line} 行证照编号重复", "The same licence number as line {line}")
+IMPORT_NUMBER_TAKEN = Text("该证照编号已被本平台签发的证照使用", "The number is that of a licence the platform issued")
+IMPORT_BAD_DATA = Text("须为 JSON 对象", "A JSON object")

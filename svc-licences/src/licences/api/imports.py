@@ -1,0 +1,53 @@
+"""应归尽归: bulk import of licences issued before the platform, and the imports' reports (ops)."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+
+from kit.auth import needs_scope
+from kit.db import DatabaseDep, SessionDep
+from kit.errors import PROBLEM_RESPONSES
+from kit.openapi import business_rules
+from licences.api.deps import IssuerDep, OpsAdmin
+from licences.schemas import ImportReport
+from licences.service import imports
+
+router = APIRouter(tags=["licences"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
+ImportId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
+
+_REGISTER = {"type": "object", "required": ["licences"], "properties": {"licences": {"type": "array", "items": {
+    "type": "object", "properties": {name: {"type": "string"} for name in (*imports.REQUIRED, *imports.OPTIONAL)}}}}}
+
+
+@router.post("/v1/licences/imports", dependencies=[needs_scope("licences:manage")], status_code=201,
+             response_model=ImportReport,
+             summary="应归尽归: import licences issued on paper (CSV or JSON); each line validated, the valid ones issued",
+             description="Columns: `licence_number` (kept as the licence number), `matter_code`, `holder_name`, "
+                         "`holder_code_type` (`uscc`|`resident_id`), `holder_code`, `issued_on`, `valid_until` "
+                         "(YYYY-MM-DD), optional `valid_from`, `holder_subject`, `data` (JSON object). A line already "
+                         "imported is reported `already_imported`: a rerun creates nothing. Answered when done "
+                         "(at most `LICENCES_IMPORT_MAX_LINES` lines a file, issued in batches).",
+             responses={413: {"description": "More lines than a file may hold"},
+                        415: {"description": "Neither text/csv nor application/json"}, 422: PROBLEM_RESPONSES[422]},
+             openapi_extra={**business_rules((422, "the file is UTF-8, has the required columns and at least one line")),
+                            "requestBody": {"required": True, "content": {
+                                "text/csv": {"schema": {"type": "string"}},
+                                "application/json": {"schema": _REGISTER}}}})
+async def import_licences(request: Request, database: DatabaseDep, issuer: IssuerDep, principal: OpsAdmin) -> ImportReport:
+    # Read raw: a CSV is not JSON, and a bad line is reported in the report, not refused with the file.
+    return await imports.run_import(database, issuer, principal, await request.body(),
+                                    request.headers.get("content-type"))
+
+
+@router.get("/v1/licences/imports", dependencies=[needs_scope("licences:manage")],
+            summary="The latest imports of earlier licences with their counts (newest 50)")
+async def list_imports(session: SessionDep, _: OpsAdmin) -> dict[str, Any]:
+    return {"items": await imports.recent(session)}
+
+
+@router.get("/v1/licences/imports/{import_id}", dependencies=[needs_scope("licences:manage")],
+            response_model=ImportReport, summary="An import's report: counts and every line's outcome",
+            responses={404: PROBLEM_RESPONSES[404]})
+async def get_import(session: SessionDep, _: OpsAdmin, import_id: ImportId) -> ImportReport:
+    return await imports.report(session, import_id)
