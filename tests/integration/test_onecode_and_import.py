@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import random
 import uuid
 from typing import Any
@@ -22,6 +23,10 @@ import pytest
 from support import COMPANY_USCC, bearer, eventually, prereviewed_application, valid_resident_id
 
 pytestmark = pytest.mark.integration
+
+# The suite's environment is built from this process's when its fixture starts (after collection): the import
+# job looks for pending lines every half second.
+os.environ.setdefault("LICENCES_IMPORT_INTERVAL_SECONDS", "0.5")
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 COLUMNS = "licence_number,matter_code,holder_name,holder_code_type,holder_code,holder_subject,issued_on,valid_from,valid_until,data"
@@ -58,6 +63,22 @@ async def _import(client: httpx.AsyncClient, ops: str, body: bytes, content_type
                              headers={**bearer(ops), "Content-Type": content_type})
 
 
+async def _imported(client: httpx.AsyncClient, ops: str, body: bytes, content_type: str = "text/csv") -> dict[str, Any]:
+    """Post a register and wait for the import job to have done every line."""
+    return await _finished(client, ops, await _import(client, ops, body, content_type))
+
+
+async def _finished(client: httpx.AsyncClient, ops: str, r: httpx.Response) -> dict[str, Any]:
+    """The report once the import job has done every line of the import ``r`` answered (202: recorded)."""
+    assert r.status_code == 202, r.text
+    assert r.headers["location"] == f"/v1/licences/imports/{r.json()['id']}"
+
+    async def report() -> dict[str, Any]:
+        return dict((await client.get(r.headers["location"], headers=bearer(ops))).json())
+
+    return dict(await eventually(report, lambda x: x["finished_at"] is not None, "the import job finishing", 60))
+
+
 def _by_line(report: dict[str, Any]) -> dict[int, dict[str, Any]]:
     return {line["line"]: line for line in report["lines"]}
 
@@ -77,8 +98,12 @@ async def test_import_validates_each_line_issues_the_valid_ones_and_a_rerun_crea
         f",LR-XK-002,,uscc,{COMPANY_USCC},,{today + dt.timedelta(days=3)},,2030-01-01,[1]",
     )
     r = await _import(client, ops, body)
-    assert r.status_code == 201, r.text
-    report = r.json()
+    assert r.status_code == 202, r.text
+    recorded = _by_line(r.json())  # validated at once: the valid lines wait for the import job
+    assert [recorded[n]["result"] for n in (2, 3, 4, 5, 6, 7)] == ["pending", "pending", "invalid", "invalid",
+                                                                    "pending", "invalid"]
+    report = await _finished(client, ops, r)
+    assert report["pending"] == 0
     assert (report["total"], report["issued"], report["already_imported"], report["invalid"]) == (6, 3, 0, 3)
     assert report["finished_at"] and report["format"] == "csv"
     lines = _by_line(report)
@@ -119,7 +144,7 @@ async def test_import_validates_each_line_issues_the_valid_ones_and_a_rerun_crea
 
     # A rerun of the same file creates nothing and says so, line by line.
     before = await _count(suite, "SELECT count(*) FROM licences")
-    rerun = (await _import(client, ops, body)).json()
+    rerun = await _imported(client, ops, body)
     assert (rerun["issued"], rerun["already_imported"], rerun["invalid"]) == (0, 3, 3)
     relines = _by_line(rerun)
     assert all(relines[n]["licence_id"] == lines[n]["licence_id"] for n in (2, 3, 6))
@@ -134,9 +159,8 @@ async def test_import_validates_each_line_issues_the_valid_ones_and_a_rerun_crea
          "holder_code_type": "uscc", "holder_code": COMPANY_USCC, "issued_on": "2025-06-01", "valid_until": "2030-05-31",
          "data": {"green_space_area_m2": 120}},
         "not an object"]}
-    r = await _import(client, ops, json.dumps(doc, ensure_ascii=False).encode(), "application/json")
-    assert r.status_code == 201, r.text
-    assert [(x["line"], x["result"]) for x in r.json()["lines"]] == [(1, "already_imported"), (2, "issued"),
+    done = await _imported(client, ops, json.dumps(doc, ensure_ascii=False).encode(), "application/json")
+    assert [(x["line"], x["result"]) for x in done["lines"]] == [(1, "already_imported"), (2, "issued"),
                                                                      (3, "invalid")]
 
 
@@ -192,8 +216,8 @@ async def test_holder_code_shows_what_the_holder_consented_to_and_every_scan_is_
     ops, company, inspector, officer = [await token(u) for u in ("ops", "applicant-company", "inspector", "officer")]
     # The company holds a licence brought in from paper (found by its credit code) and files an application.
     number = _number("XK002")
-    imported = (await _import(client, ops, _csv(
-        f"{number},LR-XK-002,上海演示绿化工程有限公司,uscc,{COMPANY_USCC},,2024-03-01,,2030-02-28,"))).json()
+    imported = (await _imported(client, ops, _csv(
+        f"{number},LR-XK-002,上海演示绿化工程有限公司,uscc,{COMPANY_USCC},,2024-03-01,,2030-02-28,")))
     licence_id = imported["lines"][0]["licence_id"]
     app_id = await prereviewed_application(client, company, "LR-XK-008", seed=2101)
     await eventually(lambda: _count(suite, "SELECT count(*) FROM holder_applications WHERE application_id = $1 "
@@ -264,8 +288,8 @@ async def test_a_person_s_code_masks_the_name_and_bad_consent_writes_nothing(cli
     ops, person, inspector = [await token(u) for u in ("ops", "applicant-person", "inspector")]
     number = _number("XK008")
     resident = valid_resident_id(random.Random(2102))
-    imported = (await _import(client, ops, _csv(
-        f"{number},LR-XK-008,王小明,resident_id,{resident},u-applicant-person,2025-01-10,,2030-01-09,"))).json()
+    imported = (await _imported(client, ops, _csv(
+        f"{number},LR-XK-008,王小明,resident_id,{resident},u-applicant-person,2025-01-10,,2030-01-09,")))
     assert imported["issued"] == 1
     code = await _code(client, person, ["licences"])
     shown = (await _scan(client, inspector, code["code"])).json()

@@ -14,7 +14,7 @@ from kit.events import EventSubscription
 from kit.events.consumer import handling
 from kit.events.envelope import CloudEvent
 from kit.scheduling import every
-from licences.service import issuance, onecode, reminders, sm2backfill, status
+from licences.service import imports, issuance, onecode, reminders, sm2backfill, status
 from licences.service.checks import PresentationChecks
 from licences.service.issuer import Issuer
 
@@ -82,4 +82,14 @@ def background_jobs(issuer: Issuer, checks: PresentationChecks) -> list[Backgrou
         await every(runtime.database, "licences.sm2-backfill", settings.sm2_backfill_interval_seconds, tick,
                     then=sign)
 
-    return [write_presentation_checks, reload_keys, expiry_reminders, expire_licences, sm2_backfill]
+    async def import_licences(runtime: Runtime) -> None:
+        """应归尽归: the pending lines of recorded imports issued in batches (licences.service.imports)."""
+        async def tick(session: AsyncSession) -> int:
+            return await imports.pending(session)
+
+        async def issue() -> None:
+            await imports.issue_pending(runtime.database, issuer, settings.import_batch)
+
+        await every(runtime.database, "licences.imports", settings.import_interval_seconds, tick, then=issue)
+
+    return [write_presentation_checks, reload_keys, expiry_reminders, expire_licences, sm2_backfill, import_licences]

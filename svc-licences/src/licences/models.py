@@ -373,13 +373,16 @@ class LicenceImport(Base):
 
 
 class LicenceImportLine(Base):
-    """One line's outcome: ``issued`` (the licence), ``already_imported`` (by an earlier import) or ``invalid``
-    (its errors, Chinese and English, naming fields, never their values)."""
+    """One line's outcome: ``pending`` (valid, to be issued by the import job), ``issued`` (the licence),
+    ``already_imported`` (by an earlier import) or ``invalid`` (its errors, Chinese and English, naming fields,
+    never their values)."""
 
     __tablename__ = "licence_import_lines"
     __table_args__ = (
         # What makes a rerun idempotent: the paper number of a licence an import issued.
         Index("ix_licence_import_lines_issued", "licence_number", unique=True, postgresql_where="result = 'issued'"),
+        # What the import job reads: empty once every import is done.
+        Index("ix_licence_import_lines_pending", "import_id", "line", postgresql_where="result = 'pending'"),
     )
 
     import_id: Mapped[str] = mapped_column(ForeignKey("licence_imports.id"), primary_key=True)
@@ -388,3 +391,5 @@ class LicenceImportLine(Base):
     result: Mapped[str] = mapped_column(String(20))
     licence_id: Mapped[str | None] = mapped_column(String(32))
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    # A pending line's fields (JSON, the holder's name and code among them): encrypted, and emptied once issued.
+    payload: Mapped[str | None] = mapped_column(ProtectedText("licence_import_lines.payload"))

@@ -345,7 +345,7 @@ class HolderCodeScanRecord(BaseModel):
 class ImportLineView(BaseModel):
     line: int = Field(description="The line's number in the file (CSV: the header is line 1; JSON: from 1)")
     licence_number: str | None
-    result: Literal["issued", "already_imported", "invalid"]
+    result: Literal["pending", "issued", "already_imported", "invalid"]
     licence_id: str | None = None
     errors: list[dict[str, Any]] = Field(default_factory=list,
                                          description="field, code, message (Chinese) and message_en")
@@ -360,7 +360,8 @@ class ImportSummary(BaseModel):
     issued: int
     already_imported: int
     invalid: int
-    finished_at: datetime | None = Field(description="None while it runs, or if it was interrupted (rerun the file)")
+    pending: int = Field(description="Valid lines the import job has not issued yet")
+    finished_at: datetime | None = Field(description="When the last line was done; None while lines are pending")
 
 
 class ImportReport(ImportSummary):

@@ -43,10 +43,12 @@ class Settings(ServiceSettings):
     sm2_backfill_batch: int = 200
     # 一人（企）一码: how long a holder's code is valid (it rotates: a new one supersedes the previous at once).
     holder_code_ttl_seconds: int = 300
-    # 应归尽归: an import is answered synchronously, its lines issued in transactions of ``import_batch``;
-    # a file holds at most ``import_max_lines`` lines (split a larger register: a rerun skips what is in).
+    # 应归尽归: an import is validated and recorded at once; the import job issues its lines in transactions of
+    # ``import_batch``, looking every ``import_interval_seconds``. A file holds at most ``import_max_lines`` lines
+    # (split a larger register: a rerun skips what is in).
     import_max_lines: int = 5000
-    import_batch: int = 100
+    import_batch: int = 50
+    import_interval_seconds: float = 2.0
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()

@@ -9,6 +9,7 @@ from kit.auth import CurrentPrincipal, Principal, Role, needs_scope, require_rol
 from kit.db import DatabaseDep, SessionDep
 from kit.errors import PROBLEM_RESPONSES
 from kit.idempotency import IdempotencyKey
+from kit.openapi import business_rules
 from licences.api.deps import IssuerDep
 from licences.schemas import HolderCodeCreate, HolderCodeScan, HolderCodeScanView, HolderCodeView
 from licences.service import onecode
@@ -35,6 +36,8 @@ async def create_holder_code(database: DatabaseDep, issuer: IssuerDep, principal
              summary="Scan a holder's code (inspector, window officer): what the holder consented to, masked; audited",
              description="A code expired or superseded by a newer one is 409 (`reason`), one not signed by this "
                          "platform 422. Every scan, shown or refused, is recorded for the holder and audited.",
+             openapi_extra=business_rules((422, "`code` is a holder's code signed by this platform"),
+                                          (409, "the code has not expired and no newer code of the holder supersedes it")),
              responses={409: PROBLEM_RESPONSES[409], 422: PROBLEM_RESPONSES[422]})
 async def scan_holder_code(database: DatabaseDep, issuer: IssuerDep, principal: Scanner,
                            body: HolderCodeScan) -> HolderCodeScanView:

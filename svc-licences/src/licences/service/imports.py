@@ -12,12 +12,16 @@ values); each valid line is issued exactly as an approval's licence is (``issuan
 status-list slot, SD-JWT VC, SM2 document, ``LicenceIssued`` event) with the paper number and issue date.
 A line whose number an earlier import issued is ``already_imported``: a rerun creates nothing new.
 
-Synchronous, in batches: the file is parsed and validated whole first (a malformed file or one over
-``LICENCES_IMPORT_MAX_LINES`` is refused with nothing written), then the import is recorded and its lines
-issued in transactions of ``LICENCES_IMPORT_BATCH``, so a large file never holds one long transaction and an
-interrupted import keeps what it committed — its rerun reports those lines ``already_imported`` and issues
-the rest. Imports are serialised by an advisory lock per batch (two concurrent runs of one file cannot both
-issue a number). The report (counts and every line's outcome) stays retrievable by its id."""
+Recorded at once, issued by a job: the file is read and validated whole (a malformed file or one over
+``LICENCES_IMPORT_MAX_LINES`` is refused with nothing written), then the import and every line are recorded
+in one transaction — a valid line ``pending`` with its fields encrypted (``kit.protection``) — and the answer
+is ``202`` with the report so far. The import job (``licences.imports``, a ``kit.scheduling.every`` job every
+``LICENCES_IMPORT_INTERVAL_SECONDS``) issues the pending lines in transactions of ``LICENCES_IMPORT_BATCH``
+under an advisory lock (two replicas never issue one number twice), empties each line's fields once done, and
+sets ``finished_at`` when an import's last line is done. Issuing costs a status-list slot and two signatures
+a licence (tens of milliseconds on a loaded machine), so a register of thousands cannot be issued within one
+request; a replica that stops mid-way leaves the rest pending for the next run. The report (counts and every
+line's outcome) stays retrievable by its id."""
 from __future__ import annotations
 
 import csv
@@ -31,7 +35,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select, text, update
+from sqlalchemy import case, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.audit import record_audit
@@ -145,14 +149,23 @@ def read_file(body: bytes, content_type: str | None, max_lines: int) -> tuple[st
 # ---- validating a line ------------------------------------------------------------------------------
 
 
+def _storable(value: str) -> bool:
+    """Text PostgreSQL keeps: UTF-8 (a JSON file may hold a lone surrogate) without a NUL character."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
+
+
 def _text(raw: dict[str, Any], name: str, errors: list[FieldError]) -> str | None:
     value = raw.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         if name in REQUIRED:
             errors.append(FieldError.of(name, messages.IMPORT_FIELD_REQUIRED, "required"))
         return None
-    if not isinstance(value, str) or "\x00" in value:
-        errors.append(FieldError.of(name, messages.IMPORT_FIELD_REQUIRED, "not_text"))
+    if not isinstance(value, str) or not _storable(value):
+        errors.append(FieldError.of(name, messages.IMPORT_NOT_TEXT, "not_text"))
         return None
     value = value.strip()
     if len(value) > LIMITS[name]:
@@ -181,7 +194,8 @@ def _data(raw: dict[str, Any], errors: list[FieldError]) -> dict[str, Any]:
             value = json.loads(value) if len(value) <= LIMITS["data"] else None
         except ValueError:
             value = None
-    if not isinstance(value, dict) or "\\u0000" in json.dumps(value):
+    if not isinstance(value, dict) or not _storable(json.dumps(value, ensure_ascii=False)) \
+            or "\\u0000" in json.dumps(value):
         errors.append(FieldError.of("data", messages.IMPORT_BAD_DATA, "object"))
         return {}
     return value
@@ -249,84 +263,134 @@ def validate(rows: list[tuple[int, dict[str, Any]]], today: date) -> list[Line |
     return checked
 
 
-# ---- issuing --------------------------------------------------------------------------------------
+# ---- recording and issuing --------------------------------------------------------------------------
 
 
 def _errors(errors: list[FieldError]) -> list[dict[str, Any]]:
     return [e.model_dump(exclude_none=True) for e in errors]
 
 
-async def _issue_batch(session: AsyncSession, issuer: Issuer, principal: Principal, import_id: str,
-                       batch: list[Line | Rejected]) -> dict[str, int]:
+def _payload(line: Line) -> str:
+    return json.dumps({"matter_code": line.matter_code, "holder_name": line.holder_name,
+                       "holder_code_type": line.holder_code_type, "holder_code": line.holder_code,
+                       "holder_subject": line.holder_subject, "issued_at": line.issued_at.isoformat(),
+                       "valid_from": line.valid_from.isoformat(), "valid_until": line.valid_until.isoformat(),
+                       "data": line.data}, ensure_ascii=False)
+
+
+def _line_of(row: LicenceImportLine) -> Line:
+    fields = json.loads(row.payload or "{}")
+    return Line(row.line, row.licence_number or "", catalogue.BY_MATTER[fields["matter_code"]], fields["matter_code"],
+                fields["holder_name"], fields["holder_code_type"], fields["holder_code"], fields["holder_subject"],
+                datetime.fromisoformat(fields["issued_at"]), datetime.fromisoformat(fields["valid_from"]),
+                datetime.fromisoformat(fields["valid_until"]), fields["data"])
+
+
+async def start_import(database: Database, principal: Principal, body: bytes, content_type: str | None,
+                       max_lines: int) -> ImportReport:
+    """Read and validate a register and record it, every line (the valid ones ``pending``, their fields
+    encrypted), in one transaction; the import job issues them. A file that is not a register writes nothing."""
+    kind, rows = read_file(body, content_type, max_lines)
+    checked = validate(rows, datetime.now(issuance.SHANGHAI).date())
+    import_id = uuid.uuid4().hex
+    invalid = sum(1 for item in checked if isinstance(item, Rejected))
+    async with database.transaction() as session:
+        session.add(LicenceImport(id=import_id, created_by=principal.subject, format=kind,
+                                  sha256=hashlib.sha256(body).hexdigest(), total=len(checked), invalid=invalid,
+                                  finished_at=datetime.now(UTC) if invalid == len(checked) else None))
+        await session.flush()
+        session.add_all([LicenceImportLine(import_id=import_id, line=item.line, licence_number=item.licence_number,
+                                           result="invalid", errors=_errors(item.errors))
+                         if isinstance(item, Rejected) else
+                         LicenceImportLine(import_id=import_id, line=item.line, licence_number=item.licence_number,
+                                           result="pending", errors=[], payload=_payload(item))
+                         for item in checked])
+        await record_audit(session, principal, "licence.import", "licence_import", import_id,
+                           details={"format": kind, "lines": len(checked), "invalid": invalid})
+    log.info("licence_import_recorded", import_id=import_id, lines=len(checked), invalid=invalid)
+    async with database.session() as session:
+        return await report(session, import_id)
+
+
+async def _issue(session: AsyncSession, issuer: Issuer, actor: str, line: Line) -> Licence:
+    holder_hash = issuance.holder_code_hash(line.holder_code)
+    licence = await issuance.issue(
+        session, issuer, line.licence_type, holder_subject=line.holder_subject or f"imported:{holder_hash[:40]}",
+        holder_kind="company" if line.holder_code_type == "uscc" else "person",
+        holder={"holder_name": line.holder_name, "holder_code": line.holder_code,
+                "holder_code_type": line.holder_code_type},
+        data=line.data, valid_from=line.valid_from, valid_until=line.valid_until, actor=actor,
+        matter_code=line.matter_code, licence_number=line.licence_number, issued_at=line.issued_at)
+    if licence.valid_until <= datetime.now(UTC):  # a paper licence whose term is over: on file, expired from the start
+        await status.set_status(session, licence, "expired", actor=actor, reason=status.VALIDITY_ENDED)
+    return licence
+
+
+async def issue_batch(session: AsyncSession, issuer: Issuer, batch: int) -> int:
+    """Issue up to ``batch`` pending lines (oldest import first), one transaction: each becomes a licence, or
+    ``already_imported`` when an earlier import issued its number, or ``invalid`` when a licence the platform
+    issued has it. Serialised by an advisory lock, so two replicas never issue one number twice."""
     await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _IMPORT_LOCK})
-    numbers = [item.licence_number for item in batch if isinstance(item, Line)]
+    rows = (await session.scalars(select(LicenceImportLine).join(LicenceImport).where(
+        LicenceImportLine.result == "pending").order_by(LicenceImport.created_at, LicenceImportLine.import_id,
+                                                        LicenceImportLine.line).limit(batch))).all()
+    if not rows:
+        return 0
+    numbers = [row.licence_number for row in rows]
     imported = dict((await session.execute(select(LicenceImportLine.licence_number, LicenceImportLine.licence_id)
                                            .where(LicenceImportLine.result == "issued",
                                                   LicenceImportLine.licence_number.in_(numbers)))).tuples().all())
     taken = set((await session.scalars(select(Licence.licence_number).where(Licence.licence_number.in_(numbers)))).all())
-    counts = {"issued": 0, "already_imported": 0, "invalid": 0}
-    now = datetime.now(UTC)
-    for item in batch:
-        row = LicenceImportLine(import_id=import_id, line=item.line, licence_number=item.licence_number, errors=[])
-        if isinstance(item, Rejected):
-            row.result, row.errors = "invalid", _errors(item.errors)
-        elif item.licence_number in imported:
-            row.result, row.licence_id = "already_imported", imported[item.licence_number]
-        elif item.licence_number in taken:
+    actors = dict((await session.execute(select(LicenceImport.id, LicenceImport.created_by).where(
+        LicenceImport.id.in_({row.import_id for row in rows})))).tuples().all())
+    counts: dict[str, dict[str, int]] = {}
+    for row in rows:
+        if row.licence_number in imported:
+            row.result, row.licence_id = "already_imported", imported[row.licence_number]
+        elif row.licence_number in taken:
             row.result, row.errors = "invalid", _errors([FieldError.of("licence_number", messages.IMPORT_NUMBER_TAKEN,
                                                                        "number_taken")])
         else:
-            holder_hash = issuance.holder_code_hash(item.holder_code)
-            licence = await issuance.issue(
-                session, issuer, item.licence_type,
-                holder_subject=item.holder_subject or f"imported:{holder_hash[:40]}",
-                holder_kind="company" if item.holder_code_type == "uscc" else "person",
-                holder={"holder_name": item.holder_name, "holder_code": item.holder_code,
-                        "holder_code_type": item.holder_code_type},
-                data=item.data, valid_from=item.valid_from, valid_until=item.valid_until, actor=principal.subject,
-                matter_code=item.matter_code, licence_number=item.licence_number, issued_at=item.issued_at)
-            if licence.valid_until <= now:  # a paper licence whose term is over: on file, and expired from the start
-                await status.set_status(session, licence, "expired", actor=principal.subject,
-                                        reason=status.VALIDITY_ENDED)
+            licence = await _issue(session, issuer, actors[row.import_id], _line_of(row))
             row.result, row.licence_id = "issued", licence.id
-        counts[row.result] += 1
-        session.add(row)
-    await session.execute(update(LicenceImport).where(LicenceImport.id == import_id).values(
-        issued=LicenceImport.issued + counts["issued"],
-        already_imported=LicenceImport.already_imported + counts["already_imported"],
-        invalid=LicenceImport.invalid + counts["invalid"]))
-    return counts
+            imported[licence.licence_number] = licence.id
+        row.payload = None  # the holder's fields now live (encrypted) in the licence, or nowhere
+        tally = counts.setdefault(row.import_id, {"issued": 0, "already_imported": 0, "invalid": 0})
+        tally[row.result] += 1
+    await session.flush()
+    for import_id, tally in counts.items():
+        still = select(LicenceImportLine.line).where(LicenceImportLine.import_id == import_id,
+                                                     LicenceImportLine.result == "pending").exists()
+        await session.execute(update(LicenceImport).where(LicenceImport.id == import_id).values(
+            issued=LicenceImport.issued + tally["issued"],
+            already_imported=LicenceImport.already_imported + tally["already_imported"],
+            invalid=LicenceImport.invalid + tally["invalid"],
+            finished_at=case((still, None), else_=func.now())))
+        log.info("licence_import_batch", import_id=import_id, **tally)
+    return len(rows)
 
 
-async def run_import(database: Database, issuer: Issuer, principal: Principal, body: bytes,
-                     content_type: str | None) -> ImportReport:
-    """Read, validate, record and issue a register of earlier licences; the report of every line."""
-    settings = issuer.settings
-    kind, rows = read_file(body, content_type, settings.import_max_lines)
-    checked = validate(rows, datetime.now(issuance.SHANGHAI).date())
-    import_id = uuid.uuid4().hex
-    async with database.transaction() as session:
-        session.add(LicenceImport(id=import_id, created_by=principal.subject, format=kind,
-                                  sha256=hashlib.sha256(body).hexdigest(), total=len(checked)))
-        await session.flush()
-        await record_audit(session, principal, "licence.import", "licence_import", import_id,
-                           details={"format": kind, "lines": len(checked)})
-    for start in range(0, len(checked), settings.import_batch):
+async def pending(session: AsyncSession) -> int:
+    """How many lines wait to be issued (the import job's tick; read through a partial index)."""
+    return int(await session.scalar(select(func.count()).where(LicenceImportLine.result == "pending")) or 0)
+
+
+async def issue_pending(database: Database, issuer: Issuer, batch: int) -> int:
+    """Batches until none is left; returns the lines done."""
+    done = 0
+    while True:
         async with database.transaction() as session:
-            counts = await _issue_batch(session, issuer, principal, import_id,
-                                        checked[start:start + settings.import_batch])
-        log.info("licence_import_batch", import_id=import_id, **counts)
-    async with database.transaction() as session:
-        await session.execute(update(LicenceImport).where(LicenceImport.id == import_id)
-                              .values(finished_at=datetime.now(UTC)))
-    async with database.session() as session:
-        return await report(session, import_id)
+            lines = await issue_batch(session, issuer, batch)
+        if not lines:
+            return done
+        done += lines
 
 
 def _summary(row: LicenceImport) -> dict[str, Any]:
     return {"id": row.id, "created_by": row.created_by, "created_at": row.created_at, "format": row.format,
             "total": row.total, "issued": row.issued, "already_imported": row.already_imported,
-            "invalid": row.invalid, "finished_at": row.finished_at}
+            "invalid": row.invalid, "pending": row.total - row.issued - row.already_imported - row.invalid,
+            "finished_at": row.finished_at}
 
 
 async def report(session: AsyncSession, import_id: str) -> ImportReport:

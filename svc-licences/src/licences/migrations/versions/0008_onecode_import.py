@@ -78,9 +78,12 @@ def upgrade() -> None:
         sa.Column("licence_id", sa.String(32), nullable=True),
         sa.Column("errors", postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'[]'::jsonb"),
                   nullable=False),
+        sa.Column("payload", sa.Text(), nullable=True),
     )
     op.create_index("ix_licence_import_lines_issued", "licence_import_lines", ["licence_number"], unique=True,
                     postgresql_where="result = 'issued'")
+    op.create_index("ix_licence_import_lines_pending", "licence_import_lines", ["import_id", "line"],
+                    postgresql_where="result = 'pending'")
 
 
 def downgrade() -> None:
