@@ -53,13 +53,13 @@ async def import_licences(request: Request, response: Response, database: Databa
     return report
 
 
-@router.get("/v1/licences/imports", dependencies=[needs_scope("licences:manage")],
+@router.get("/v1/licences/imports", dependencies=[needs_scope("licences:read")],
             summary="The latest imports of earlier licences with their counts (newest 50)")
 async def list_imports(session: SessionDep, _: OpsAdmin) -> dict[str, Any]:
     return {"items": await imports.recent(session)}
 
 
-@router.get("/v1/licences/imports/{import_id}", dependencies=[needs_scope("licences:manage")],
+@router.get("/v1/licences/imports/{import_id}", dependencies=[needs_scope("licences:read")],
             response_model=ImportReport, summary="An import's report: counts and every line's outcome",
             responses={404: PROBLEM_RESPONSES[404]})
 async def get_import(session: SessionDep, _: OpsAdmin, import_id: ImportId) -> ImportReport:
