@@ -75,26 +75,34 @@ _REMEMBER = _upsert.on_conflict_do_update(
     where=_applications.c.status_at < _upsert.excluded.status_at)
 
 
+def _moment(value: Any) -> datetime:
+    moment = datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _application_row(event: CloudEvent) -> dict[str, Any]:
+    """The read model's row of a submission or a status change: read from the event's data, not validated as
+    the whole contract (most of a submission is the matter's requirements, which this never reads)."""
+    data = event.data
+    if event.type == ApplicationStatusChanged.event_type:
+        at = _moment(data["occurred_at"])
+        return {"application_id": str(data["application_id"]), "matter_code": str(data["matter_code"]),
+                "applicant_subject": str(data["applicant_subject"]), "applicant_org_code": data.get("applicant_org_code"),
+                "status": str(data["to_status"]), "submitted_at": at, "status_at": at}
+    at = _moment(data["submitted_at"])
+    return {"application_id": str(data["application_id"]), "matter_code": str(data["matter"]["code"]),
+            "applicant_subject": str(data["applicant"]["subject"]),
+            "applicant_org_code": data["applicant"].get("org_code"), "status": "submitted", "submitted_at": at,
+            "status_at": at}
+
+
 async def remember_applications(session: AsyncSession, events: list[CloudEvent]) -> None:
     """Every application's status as svc-matters' events tell it (one statement for a fetched batch)."""
     rows: dict[str, dict[str, Any]] = {}
     for event in events:
-        row: dict[str, Any]
         with handling(event):
-            if event.type == ApplicationStatusChanged.event_type:
-                changed = ApplicationStatusChanged.from_event(event)
-                row = {"application_id": changed.application_id, "matter_code": changed.matter_code,
-                       "applicant_subject": changed.applicant_subject, "applicant_org_code": changed.applicant_org_code,
-                       "status": changed.to_status, "submitted_at": changed.occurred_at,
-                       "status_at": changed.occurred_at}
-            else:
-                data = event.data
-                submitted_at = datetime.fromisoformat(str(data["submitted_at"]))
-                row = {"application_id": str(data["application_id"]), "matter_code": str(data["matter"]["code"]),
-                       "applicant_subject": str(data["applicant"]["subject"]),
-                       "applicant_org_code": data["applicant"].get("org_code"), "status": "submitted",
-                       "submitted_at": submitted_at, "status_at": submitted_at}
-        application_id = str(row["application_id"])
+            row = _application_row(event)
+        application_id = row["application_id"]
         earlier = rows.get(application_id)
         if earlier is None or earlier["status_at"] < row["status_at"]:
             rows[application_id] = row if earlier is None else {
