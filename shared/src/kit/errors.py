@@ -144,6 +144,7 @@ class GatewayTimeout(Problem):
 
 _GENERIC: dict[int, type[Problem]] = {
     400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
+    415: UnsupportedMediaType,
     422: ValidationFailed, 429: TooManyRequests, 502: BadGateway, 503: ServiceUnavailable, 504: GatewayTimeout,
 }
 
