@@ -339,6 +339,10 @@ class HolderCodeScanRecord(BaseModel):
     at: datetime
 
 
+class HolderCodeScanList(BaseModel):
+    items: list[HolderCodeScanRecord]
+
+
 # ---- 应归尽归: bulk import of earlier licences -------------------------------------------------
 
 

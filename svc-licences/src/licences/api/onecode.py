@@ -1,7 +1,7 @@
 """一人（企）一码: the holder's rotating code, its scan by an inspector or a window officer, and who scanned it."""
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
@@ -11,7 +11,13 @@ from kit.errors import PROBLEM_RESPONSES
 from kit.idempotency import IdempotencyKey
 from kit.openapi import business_rules
 from licences.api.deps import IssuerDep
-from licences.schemas import HolderCodeCreate, HolderCodeScan, HolderCodeScanView, HolderCodeView
+from licences.schemas import (
+    HolderCodeCreate,
+    HolderCodeScan,
+    HolderCodeScanList,
+    HolderCodeScanView,
+    HolderCodeView,
+)
 from licences.service import onecode
 
 router = APIRouter(tags=["verification"], responses={k: v for k, v in PROBLEM_RESPONSES.items() if k in (401, 403, 503)})
@@ -46,5 +52,5 @@ async def scan_holder_code(database: DatabaseDep, issuer: IssuerDep, principal: 
 
 @router.get("/v1/licences/holder-codes/scans", dependencies=[needs_scope("licences:read")],
             summary="Who scanned the holder's codes, when, and what it showed (newest 100)")
-async def list_scans(session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
-    return {"items": await onecode.scans_of(session, principal)}
+async def list_scans(session: SessionDep, principal: CurrentPrincipal) -> HolderCodeScanList:
+    return HolderCodeScanList(items=await onecode.scans_of(session, principal))

@@ -8,6 +8,7 @@ import { Apply } from "./Apply";
 import { ApplicationDetail, ApplicationList } from "./Applications";
 import { DataHandles, LicenceDetail, LicenceList } from "./Licences";
 import { MatterGuide, MatterList } from "./Matters";
+import { HolderCode } from "./HolderCode";
 import { Present } from "./Present";
 import { href, useRoute, type Route } from "./router";
 import "./applicant.css";
@@ -19,6 +20,7 @@ function titleOf(route: Route): string {
     case "applications": case "application": return t("我的办件", "My applications");
     case "present": return t("亮证", "Show a licence");
     case "data": return t("亮数", "Share live data");
+    case "code": return t("一人（企）一码", "My code");
     default: return t("我的证照", "My licences");
   }
 }
@@ -35,6 +37,7 @@ function View(props: { route: Route }) {
     case "licence": return <LicenceDetail id={route.id} />;
     case "present": return <Present id={route.id} />;
     case "data": return <DataHandles id={route.id} />;
+    case "code": return <HolderCode />;
   }
 }
 
@@ -46,6 +49,7 @@ function Page() {
     { href: href("matters"), label: t("办事指南", "Service guides") },
     { href: href("applications"), label: t("我的办件", "My applications") },
     { href: href("licences"), label: t("我的证照", "My licences") },
+    { href: href("code"), label: t("一人一码", "My code") },
   ] : undefined;
   return (
     // The page's one h1 names the service; each view's own h2 names the view (no heading said twice).
