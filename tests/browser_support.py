@@ -109,5 +109,6 @@ async def qr_text(page: Page, name: str) -> str:
     """A screenshot of the QR code as the page shows it, decoded with zxing-cpp."""
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    await page.get_by_role("img", name="亮证二维码").or_(page.get_by_role("img", name="亮数二维码")).screenshot(path=str(path))
+    await page.get_by_role("img", name="亮证二维码").or_(page.get_by_role("img", name="亮数二维码")).or_(
+        page.get_by_role("img", name="一人一码二维码")).screenshot(path=str(path))
     return decode_qr(path)

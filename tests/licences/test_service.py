@@ -6,12 +6,10 @@ import asyncio
 import base64
 import datetime as dt
 import json
-import os
 import secrets
 import time
 import uuid
 import zlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.auth import Principal, Role, SubjectKind
 from kit.contracts import ApplicantRef, ApplicationStatusChanged, ApplicationSubmitted, MatterRequirements
 from kit.db import Database
-from kit.devstack import Servers
 from kit.errors import Conflict, Forbidden, ValidationFailed, problem_body
 from kit.events.envelope import CloudEvent
 from kit.events.outbox import outbox
@@ -72,25 +69,9 @@ from licences.service.credentials import (
 )
 from licences.service.issuer import Issuer
 from licences.service.keys import KeyRing, SM2Key, create_key, load_key
-from licences.settings import Settings
-from support import scratch_service_database
 
-PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_lic"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
-@pytest.fixture(scope="module")
-async def database(servers: Servers) -> AsyncIterator[Database]:
-    async with scratch_service_database(servers.database_url, "licences", PREFIX) as db:
-        yield db
-
-
-@pytest.fixture(scope="module")
-def issuer(tmp_path_factory: pytest.TempPathFactory) -> Issuer:
-    settings = Settings(key_dir=tmp_path_factory.mktemp("keys"), status_list_size=1024)
-    found = Issuer(settings=settings, url="https://lvrong.example.gov.cn", key_dir=settings.key_dir)
-    found.keys.load()
-    return found
+# The fixtures ``database`` and ``issuer`` are tests/licences/conftest.py's.
 
 
 async def licence(db: Database, issuer: Issuer, type_code: str = "1131XK002", *, ends_in_days: float = 365,

@@ -122,6 +122,10 @@ class PayloadTooLarge(Problem):
     status, slug, title_zh, title_en = 413, "payload-too-large", "请求内容过大", "Payload too large"
 
 
+class UnsupportedMediaType(Problem):
+    status, slug, title_zh, title_en = 415, "unsupported-media-type", "不支持的内容类型", "Unsupported media type"
+
+
 class TooManyRequests(Problem):
     status, slug, title_zh, title_en = 429, "too-many-requests", "请求过于频繁，请稍后再试", "Too many requests"
 
@@ -140,6 +144,7 @@ class GatewayTimeout(Problem):
 
 _GENERIC: dict[int, type[Problem]] = {
     400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
+    415: UnsupportedMediaType,
     422: ValidationFailed, 429: TooManyRequests, 502: BadGateway, 503: ServiceUnavailable, 504: GatewayTimeout,
 }
 

@@ -14,7 +14,7 @@ from kit.events import EventSubscription
 from kit.events.consumer import handling
 from kit.events.envelope import CloudEvent
 from kit.scheduling import every
-from licences.service import issuance, partners, reminders, sm2backfill, status
+from licences.service import imports, issuance, onecode, partners, reminders, sm2backfill, status
 from licences.service.checks import PresentationChecks
 from licences.service.issuer import Issuer
 
@@ -26,8 +26,9 @@ def subscriptions(issuer: Issuer) -> list[EventSubscription]:
 
     async def handle_batch(session: AsyncSession, events: list[CloudEvent]) -> None:
         """Every submission and status change of every application passes through here: the submissions
-        of a fetched batch are kept by one statement, and the status changes that are not approvals of a
-        licence matter (most of them) cost only a look."""
+        of a fetched batch are kept by one statement, the status changes that are not approvals of a
+        licence matter (most of them) cost only a look, and every application's status (the open
+        applications a scanned 一人（企）一码 shows) is kept by one more statement for the batch."""
         submissions: list[CloudEvent] = []
         for event in events:
             if event.type == ApplicationSubmitted.event_type:
@@ -38,6 +39,7 @@ def subscriptions(issuer: Issuer) -> list[EventSubscription]:
                 with handling(event):
                     await issuance.on_decision(session, event, issuer)
         await issuance.remember_submissions(session, submissions)
+        await onecode.remember_applications(session, events)  # every application's status (一人一码)
 
     return [EventSubscription(name="matters-applications", producer="matters",
                               subjects=[ApplicationSubmitted.event_type, ApplicationStatusChanged.event_type],
@@ -95,4 +97,15 @@ def background_jobs(issuer: Issuer, checks: PresentationChecks) -> list[Backgrou
         finally:
             await issuer.partners.aclose()
 
-    return [write_presentation_checks, reload_keys, expiry_reminders, expire_licences, sm2_backfill, partner_keys]
+    async def import_licences(runtime: Runtime) -> None:
+        """应归尽归: the pending lines of recorded imports issued in batches (licences.service.imports)."""
+        async def tick(session: AsyncSession) -> int:
+            return await imports.pending(session)
+
+        async def issue() -> None:
+            await imports.issue_pending(runtime.database, issuer, settings.import_batch)
+
+        await every(runtime.database, "licences.imports", settings.import_interval_seconds, tick, then=issue)
+
+    return [write_presentation_checks, reload_keys, expiry_reminders, expire_licences, sm2_backfill, partner_keys,
+            import_licences]

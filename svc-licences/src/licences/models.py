@@ -375,3 +375,102 @@ class PartnerFeedEntry(Base):
     version: Mapped[int] = mapped_column(Integer)
     valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     at: Mapped[datetime] = _now()
+
+
+# ---- 一人（企）一码 ------------------------------------------------------------------------------
+
+
+class HolderApplication(Base):
+    """Read model of every application's submission and status (svc-matters' events, never its tables): what a
+    scanned 一人（企）一码 shows as the holder's open applications. Only the identifiers and the status, no form."""
+
+    __tablename__ = "holder_applications"
+    __table_args__ = (
+        Index("ix_holder_applications_subject", "applicant_subject"),
+        Index("ix_holder_applications_org", "applicant_org_code", postgresql_where="applicant_org_code IS NOT NULL"),
+    )
+
+    application_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    matter_code: Mapped[str] = mapped_column(String(32))
+    applicant_subject: Mapped[str] = mapped_column(String(128))
+    applicant_org_code: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When the status was reached: a status change older than this one (redelivered, late) changes nothing.
+    status_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class HolderCode(Base):
+    """A 一人（企）一码 code the holder generated: what they consented to show, until when. The QR carries only
+    the ``cti`` (and the consent) under the issuer's signature; who the holder is stays here."""
+
+    __tablename__ = "holder_codes"
+    __table_args__ = (Index("ix_holder_codes_holder", "holder_subject", "created_at"),)
+
+    cti: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder_subject: Mapped[str] = mapped_column(String(128))
+    holder_kind: Mapped[str] = mapped_column(String(32))
+    holder_name: Mapped[str | None] = mapped_column(ProtectedText("holder_codes.holder_name"))
+    holder_org_code: Mapped[str | None] = mapped_column(String(32))
+    consent: Mapped[list[str]] = mapped_column(JSONB)  # "licences" and/or "applications"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class HolderCodeScan(Base):
+    """Every scan of a 一人（企）一码 code, shown or refused: who scanned whose code, when, with what outcome."""
+
+    __tablename__ = "holder_code_scans"
+    __table_args__ = (Index("ix_holder_code_scans_holder", "holder_subject", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    cti: Mapped[str | None] = mapped_column(String(32))
+    holder_subject: Mapped[str | None] = mapped_column(String(128))
+    scanned_by: Mapped[str] = mapped_column(String(128))
+    scanned_by_name: Mapped[str | None] = mapped_column(String(200))
+    result: Mapped[str] = mapped_column(String(32))  # shown | expired | superseded | invalid
+    shown: Mapped[list[str]] = mapped_column(JSONB)  # the sections shown (the consent's)
+    at: Mapped[datetime] = _now()
+
+
+# ---- 应归尽归: earlier licences imported ---------------------------------------------------------
+
+
+class LicenceImport(Base):
+    """One bulk import of licences issued before the platform (应归尽归) and its counts; its lines below."""
+
+    __tablename__ = "licence_imports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = _now()
+    format: Mapped[str] = mapped_column(String(8))  # csv | json
+    sha256: Mapped[str] = mapped_column(String(64))
+    total: Mapped[int] = mapped_column(Integer)
+    issued: Mapped[int] = mapped_column(Integer, server_default="0")
+    already_imported: Mapped[int] = mapped_column(Integer, server_default="0")
+    invalid: Mapped[int] = mapped_column(Integer, server_default="0")
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LicenceImportLine(Base):
+    """One line's outcome: ``pending`` (valid, to be issued by the import job), ``issued`` (the licence),
+    ``already_imported`` (by an earlier import) or ``invalid`` (its errors, Chinese and English, naming fields,
+    never their values)."""
+
+    __tablename__ = "licence_import_lines"
+    __table_args__ = (
+        # What makes a rerun idempotent: the paper number of a licence an import issued.
+        Index("ix_licence_import_lines_issued", "licence_number", unique=True, postgresql_where="result = 'issued'"),
+        # What the import job reads: empty once every import is done.
+        Index("ix_licence_import_lines_pending", "import_id", "line", postgresql_where="result = 'pending'"),
+    )
+
+    import_id: Mapped[str] = mapped_column(ForeignKey("licence_imports.id"), primary_key=True)
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    licence_number: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(String(20))
+    licence_id: Mapped[str | None] = mapped_column(String(32))
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    # A pending line's fields (JSON, the holder's name and code among them): encrypted, and emptied once issued.
+    payload: Mapped[str | None] = mapped_column(ProtectedText("licence_import_lines.payload"))

@@ -390,3 +390,99 @@ class PartnerFeedItem(BaseModel):
 class PartnerFeedPage(BaseModel):
     items: list[PartnerFeedItem]
     next_cursor: str = Field(description="Pass as `after` next time (the same as `after` when nothing is new)")
+
+
+# ---- 一人（企）一码 ------------------------------------------------------------------------------
+
+ConsentScope = Literal["licences", "applications"]
+
+
+class HolderCodeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    consent: list[ConsentScope] = Field(
+        min_length=1, max_length=2,
+        description="What whoever scans the code may see: the holder's valid `licences` and/or open `applications`")
+
+
+class HolderCodeView(QrCode):
+    """一人（企）一码: the holder's code (``LC1:`` + base45 of a CWT signed like 亮证) and its QR; it rotates."""
+
+    code: str
+    consent: list[ConsentScope]
+    expires_at: datetime
+    expires_in: int = Field(description="Seconds the code is valid from now (a new code supersedes it at once)")
+
+
+class HolderCodeScan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=1, max_length=2000, description="The scanned QR's text (`LC1:…`)")
+
+
+class HolderRef(BaseModel):
+    kind: str
+    name: str | None = Field(description="Masked for a person")
+    org_code: str | None = Field(default=None, description="A company's credit code, masked")
+
+
+class HolderApplicationView(BaseModel):
+    application_id: str
+    matter_code: str
+    status: str
+    submitted_at: datetime
+    status_at: datetime
+
+
+class HolderCodeScanView(BaseModel):
+    """What a scan shows: only the sections the holder consented to (the others are null)."""
+
+    holder: HolderRef
+    consent: list[ConsentScope]
+    code_expires_at: datetime
+    licences: list[LicenceView] | None = Field(description="Valid licences, holder fields masked (consent `licences`)")
+    applications: list[HolderApplicationView] | None = Field(
+        description="Open applications: submitted and not yet concluded (consent `applications`)")
+
+
+class HolderCodeScanRecord(BaseModel):
+    scanned_by: str
+    scanned_by_name: str | None
+    result: str
+    shown: list[str]
+    at: datetime
+
+
+class HolderCodeScanList(BaseModel):
+    items: list[HolderCodeScanRecord]
+
+
+# ---- 应归尽归: bulk import of earlier licences -------------------------------------------------
+
+
+class ImportLineView(BaseModel):
+    line: int = Field(description="The line's number in the file (CSV: the header is line 1; JSON: from 1)")
+    licence_number: str | None
+    result: Literal["pending", "issued", "already_imported", "invalid"]
+    licence_id: str | None = None
+    errors: list[dict[str, Any]] = Field(default_factory=list,
+                                         description="field, code, message (Chinese) and message_en")
+
+
+class ImportSummary(BaseModel):
+    id: str
+    created_by: str
+    created_at: datetime
+    format: Literal["csv", "json"]
+    total: int
+    issued: int
+    already_imported: int
+    invalid: int
+    pending: int = Field(description="Valid lines the import job has not issued yet")
+    finished_at: datetime | None = Field(description="When the last line was done; None while lines are pending")
+
+
+class ImportReport(ImportSummary):
+    """An import of earlier licences (应归尽归): its counts and every line's outcome."""
+
+    lines: list[ImportLineView]

@@ -58,6 +58,15 @@ class Settings(ServiceSettings):
     # Partners' status lists (Token Status List) are cached at most this long (less when their ttl says so).
     partner_status_cache_seconds: float = 60.0
 
+    # 一人（企）一码: how long a holder's code is valid (it rotates: a new one supersedes the previous at once).
+    holder_code_ttl_seconds: int = 300
+    # 应归尽归: an import is validated and recorded at once; the import job issues its lines in transactions of
+    # ``import_batch``, looking every ``import_interval_seconds``. A file holds at most ``import_max_lines`` lines
+    # (split a larger register: a rerun skips what is in).
+    import_max_lines: int = 5000
+    import_batch: int = 50
+    import_interval_seconds: float = 2.0
+
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
         if under_working_directory(self.key_dir):

@@ -142,6 +142,11 @@ class ApplicationSubmitted(EventContract):
     department: str | None = None
 
 
+# The statuses after which nothing more happens to an application (svc-matters' ``TERMINAL``): every other
+# status of ``ApplicationStatusChanged.to_status`` is an open application (在办).
+FINAL_APPLICATION_STATUSES = frozenset({"refused", "denied", "withdrawn", "completed"})
+
+
 class ApplicationStatusChanged(EventContract):
     event_type: ClassVar[str] = "lvrong.matters.application.status_changed"
     source_service: ClassVar[str] = "matters"

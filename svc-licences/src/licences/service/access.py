@@ -48,11 +48,15 @@ def is_holder(licence: Licence, principal: Principal) -> bool:
     return licence.holder_subject == principal.subject
 
 
+def mask_name(name: str) -> str:
+    """A person's name as shown to anyone but the person: the first character (a company's name is public)."""
+    return name[:1] + "*" * (len(name) - 1)
+
+
 def licence_view(licence: Licence, *, reveal: bool) -> LicenceView:
     code = licence.holder_code if reveal else (
         mask_uscc(licence.holder_code) if licence.holder_code_type == "uscc" else mask_resident_id(licence.holder_code))
-    name = licence.holder_name if reveal or licence.holder_code_type == "uscc" else licence.holder_name[:1] + "*" * (
-        len(licence.holder_name) - 1)
+    name = licence.holder_name if reveal or licence.holder_code_type == "uscc" else mask_name(licence.holder_name)
     # The columns hold only what LicenceView allows (the status machine and the issuance write them);
     # pydantic checks it again when the view is built.
     status = cast(LicenceStatus, licence.status)

@@ -188,8 +188,28 @@ def sign_presentation(key: IssuerKey | SM2Key, issuer: str, *, identifier: str, 
         signature = sm2.raw_signature(key.sign(_sm2_to_be_signed(payload)))
         token = cbor2.dumps(cbor2.CBORTag(18, [b"", {4: key.kid.encode()}, payload, signature]))
         return SM2_PRESENTATION_PREFIX + base45.b45encode(token).decode("ascii"), cti.hex()
-    token = cwt.encode(claims, key.cose_key)
-    return PRESENTATION_PREFIX + base45.b45encode(token).decode("ascii"), cti.hex()
+    return sign_es256_claims(key, claims, PRESENTATION_PREFIX), cti.hex()
+
+
+def sign_es256_claims(key: IssuerKey, claims: dict[int, Any], prefix: str) -> str:
+    """``prefix`` + base45 of a CWT (COSE_Sign1, ES256, the key's kid) of ``claims``: the 亮证 presentation's
+    form, also that of the holder's 一人（企）一码 code (``licences.service.onecode``, prefix ``LC1:``)."""
+    return prefix + base45.b45encode(cwt.encode(claims, key.cose_key)).decode("ascii")
+
+
+def verify_es256_claims(keys: KeyRing, text: str, prefix: str) -> dict[Any, Any]:
+    """The claims of a ``prefix`` + base45 CWT signed ES256 under one of the issuer's keys (checked as a 亮证
+    presentation's signature is); ``PresentationInvalid`` with the reason. Lifetime and meaning are the caller's."""
+    if not text.startswith(prefix):
+        raise PresentationInvalid("malformed")
+    try:
+        token = base45.b45decode(text[len(prefix):])
+    except ValueError:
+        raise PresentationInvalid("malformed") from None
+    claims = _verify_es256_presentation(keys, token)
+    if not isinstance(claims, dict):
+        raise PresentationInvalid("malformed")
+    return claims
 
 
 class PresentationInvalid(Exception):

@@ -130,7 +130,7 @@ def holder_code_hash(code: str) -> str:
     return keyring().lookup_hash(code, purpose="licence_holder_code")
 
 
-def _local_day(value: Any, end: bool) -> datetime | None:
+def local_day(value: Any, end: bool) -> datetime | None:
     try:
         day = date.fromisoformat(str(value))
     except ValueError:
@@ -141,8 +141,8 @@ def _local_day(value: Any, end: bool) -> datetime | None:
 
 def validity(licence_type: LicenceType, form: dict[str, Any], decided_at: datetime) -> tuple[datetime, datetime]:
     """From the decision (or the later start date applied for) to the end date applied for, else the type's term."""
-    start = max(decided_at, _local_day(form.get("start_date"), end=False) or decided_at)
-    end = _local_day(form.get("end_date"), end=True) if form.get("end_date") else None
+    start = max(decided_at, local_day(form.get("start_date"), end=False) or decided_at)
+    end = local_day(form.get("end_date"), end=True) if form.get("end_date") else None
     if end is None or end <= start:
         end = start + timedelta(days=licence_type.validity_days)
     return start.replace(microsecond=0), end.replace(microsecond=0)
@@ -203,15 +203,18 @@ def _sign(issuer: Issuer, licence: Licence) -> None:
 async def issue(session: AsyncSession, issuer: Issuer, licence_type: LicenceType, *, holder_subject: str,
                 holder_kind: str, holder: dict[str, str], data: dict[str, Any], valid_from: datetime,
                 valid_until: datetime, actor: str, application_id: str | None = None,
-                matter_code: str | None = None, holder_org_code: str | None = None) -> Licence:
+                matter_code: str | None = None, holder_org_code: str | None = None,
+                licence_number: str | None = None, issued_at: datetime | None = None) -> Licence:
+    """Issue a licence: its number, identifier and status slot, signed (SD-JWT VC and SM2), announced.
+    ``licence_number`` and ``issued_at``: a paper licence's own (应归尽归, ``licences.service.imports``)."""
     settings = issuer.settings
     serial = int(await session.scalar(text("SELECT nextval('licence_serial')")))
     list_id, index = await allocate_status_slot(session, settings.status_list_size)
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = issued_at or datetime.now(UTC).replace(microsecond=0)
     licence = Licence(
         id=uuid.uuid4().hex, application_id=application_id, matter_code=matter_code, type_code=licence_type.code,
         licence_type=licence_type.name, serial=serial, version=1, status="active",
-        licence_number=f"沪绿证〔{now.astimezone(SHANGHAI).year}〕{licence_type.code[-5:]}第{serial:08d}号",
+        licence_number=licence_number or f"沪绿证〔{now.astimezone(SHANGHAI).year}〕{licence_type.code[-5:]}第{serial:08d}号",
         identifier=catalogue.licence_identifier(licence_type.code, settings.issuer_code, serial, 1),
         holder_subject=holder_subject, holder_kind=holder_kind, issuer_name=settings.issuer_name,
         issuer_code=settings.issuer_code, region=settings.region, issued_at=now, valid_from=valid_from,

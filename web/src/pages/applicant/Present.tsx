@@ -9,7 +9,7 @@ import { Badge, problemOf, ProblemView } from "../../shared/ui";
 import { licenceStatusLabel } from "./labels";
 import { LicenceHeading } from "./Licences";
 import { useLoad } from "../../shared/load";
-import { QrCode } from "./qr";
+import { Countdown, QrCode } from "./qr";
 import { href } from "./router";
 
 interface Shown {
@@ -102,11 +102,7 @@ export function Present(props: { id: string }) {
       {shown && (
         <div class="app-qr-card app-present-card">
           <QrCode svg={shown.presentation.qr_svg} label={t("亮证二维码", "Licence QR code")} />
-          <p class="app-countdown">
-            {secondsLeft > 0
-              ? t(`${secondsLeft} 秒后失效，到期前自动更新`, `Expires in ${secondsLeft} s; renewed automatically before then`)
-              : t("已失效，正在更新", "Expired; renewing")}
-          </p>
+          <Countdown seconds={secondsLeft} />
           <p class="visually-hidden" aria-live="polite">
             {renewals > 0 ? t(`二维码已自动更新 ${renewals} 次`, `QR code renewed ${renewals} time(s)`) : ""}</p>
           {renewals > 0 && <p><Badge tone="ok">{t(`已自动更新 ${renewals} 次`, `Renewed ${renewals} time(s)`)}</Badge></p>}

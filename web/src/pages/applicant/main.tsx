@@ -9,6 +9,7 @@ import { ApplicationDetail, ApplicationList } from "./Applications";
 import { Assistant } from "./Assistant";
 import { DataHandles, LicenceDetail, LicenceList } from "./Licences";
 import { MatterGuide, MatterList } from "./Matters";
+import { HolderCode } from "./HolderCode";
 import { Present } from "./Present";
 import { href, useRoute, type Route } from "./router";
 import "./applicant.css";
@@ -21,6 +22,7 @@ function titleOf(route: Route): string {
     case "present": return t("亮证", "Show a licence");
     case "data": return t("亮数", "Share live data");
     case "assistant": return t("智能客服", "Ask the assistant");
+    case "code": return t("一人（企）一码", "My code");
     default: return t("我的证照", "My licences");
   }
 }
@@ -38,6 +40,7 @@ function View(props: { route: Route }) {
     case "present": return <Present id={route.id} />;
     case "data": return <DataHandles id={route.id} />;
     case "assistant": return <Assistant />;
+    case "code": return <HolderCode />;
   }
 }
 
@@ -50,6 +53,7 @@ function Page() {
     { href: href("applications"), label: t("我的办件", "My applications") },
     { href: href("licences"), label: t("我的证照", "My licences") },
     { href: href("assistant"), label: t("智能客服", "Assistant") },
+    { href: href("code"), label: t("一人一码", "My code") },
   ] : undefined;
   return (
     // The page's one h1 names the service; each view's own h2 names the view (no heading said twice).

@@ -1,5 +1,6 @@
 /** The platform's own QR code (SVG from svc-licences' presentations and data handles), scaled to its box. */
 import { useLayoutEffect, useRef } from "preact/hooks";
+import { t } from "../../shared/i18n";
 
 export function QrCode(props: { svg: string; label: string }) {
   const box = useRef<HTMLDivElement>(null);
@@ -17,4 +18,15 @@ export function QrCode(props: { svg: string; label: string }) {
   }, [props.svg]);
   // The SVG is the platform's own QR code (from the API's presentation/handle), never user content.
   return <div class="app-qr" role="img" aria-label={props.label} ref={box} dangerouslySetInnerHTML={{ __html: props.svg }} />;
+}
+
+/** The seconds a shown code has left, counted down on the page; it is renewed before it expires. */
+export function Countdown(props: { seconds: number }) {
+  return (
+    <p class="app-countdown">
+      {props.seconds > 0
+        ? t(`${props.seconds} 秒后失效，到期前自动更新`, `Expires in ${props.seconds} s; renewed automatically before then`)
+        : t("已失效，正在更新", "Expired; renewing")}
+    </p>
+  );
 }

@@ -1,5 +1,5 @@
 /** Hash routing inside the one page /app/: `#/matters/LR-XK-001`, `#/apply/LR-XK-001`, `#/applications/<id>`,
- * `#/licences`, `#/licences/<id>`, `#/assistant`, `#/licences/<id>/show`, `#/licences/<id>/data`. */
+ * `#/licences`, `#/licences/<id>`, `#/assistant`, `#/licences/<id>/show`, `#/licences/<id>/data`, `#/code` (一人一码). */
 import { hashParts, useHash } from "../../shared/load";
 
 export type Route =
@@ -12,7 +12,8 @@ export type Route =
   | { view: "licence"; id: string }
   | { view: "present"; id: string }
   | { view: "data"; id: string }
-  | { view: "assistant" };
+  | { view: "assistant" }
+  | { view: "code" };
 
 export function parseRoute(hash: string): Route {
   const [head, id, tail] = hashParts(hash);
@@ -20,6 +21,7 @@ export function parseRoute(hash: string): Route {
   if (head === "matters" && id) return { view: "matter", code: id };
   if (head === "apply" && id) return { view: "apply", code: id };
   if (head === "applications") return id ? { view: "application", id } : { view: "applications" };
+  if (head === "code") return { view: "code" };
   if (head === "licences" && id && tail === "show") return { view: "present", id };
   if (head === "licences" && id && tail === "data") return { view: "data", id };
   if (head === "licences") return id ? { view: "licence", id } : { view: "licences" };
