@@ -104,8 +104,9 @@ class PartnerServer:
         return jwt.encode(payload, key.pem(), algorithm="ES256", headers={"kid": key.kid, "typ": "statuslist+jwt"})
 
     def credential(self, key: PartnerKey, type_code: str = "1132YD001", *, status: tuple[int, int] | None = None,
-                   status_uri: str | None = None, exp_days: int = 365) -> str:
-        """The partner's SD-JWT VC (holder name selectively disclosed), with ``status`` (list, index) if given."""
+                   status_uri: str | None = None, exp_days: int = 365, holder_code: str | None = None) -> str:
+        """The partner's SD-JWT VC (holder name selectively disclosed), with ``status`` (list, index) if given, and
+        the holder company's credit code (disclosed too) if given."""
         from sd_jwt.common import SDObj
         from sd_jwt.issuer import SDJWTIssuer
 
@@ -115,6 +116,8 @@ class PartnerServer:
             "vct": f"{self.issuer}/vct/{type_code}",
             "licence_identifier": f"1.2.156.3005.2.{type_code}.X.{uuid.uuid4().int % 10**8:08d}.001.0",
             "licence_type_code": type_code, SDObj("holder_name"): "江苏某苗木公司"}
+        if holder_code is not None:
+            claims[SDObj("holder_code")], claims[SDObj("holder_code_type")] = holder_code, "uscc"
         if status is not None:
             claims["status"] = {"status_list": {"idx": status[1], "uri": status_uri or self.status_uri(status[0])}}
         return SDJWTIssuer(claims, JWK.from_pem(key.pem()), sign_alg="ES256",
