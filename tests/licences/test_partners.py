@@ -402,8 +402,15 @@ async def test_a_partners_later_revocation_reaches_a_recognised_document_once_pe
         assert await seen(rid) == "active" and len(await announced(rid)) == 2
         # A document past its validity is no longer re-checked (nor its list fetched).
         partner.fail = False
-        async with database.session() as session:
+        async with database.transaction() as session:  # as a row recognised before its end was kept
+            short_row = await session.get(Recognition, short_id)
+            assert short_row is not None
+            short_row.valid_until = None
+        async with database.transaction() as session:
             assert short_id not in {d.id for d in await partner_recheck.due(session, dt.datetime.now(dt.UTC), batch)}
+        async with database.session() as session:
+            short_row = await session.get(Recognition, short_id)  # its end read from its claims, and kept
+            assert short_row is not None and short_row.valid_until is not None
         assert await partner_recheck.recheck(database, issuer.partners, batch) == 1  # the suspension, once readable
         assert await seen(rid) == "suspended"
         assert partner.hits["/status/7"] == short_fetches and await announced(short_id) == []

@@ -46,8 +46,9 @@ class _Due:
 
 
 def _still_valid(row: Recognition, now: datetime) -> bool:
-    until = row.valid_until or claim_time(row.claims, "exp", "valid_until")
-    return until is None or until > now
+    if row.valid_until is None:  # recognised before 0008 kept it (an SM2 document's ISO bound): kept now
+        row.valid_until = claim_time(row.claims, "exp", "valid_until")
+    return row.valid_until is None or row.valid_until > now
 
 
 def _due_rows(now: datetime) -> Any:
@@ -61,7 +62,8 @@ async def count_due(session: AsyncSession, now: datetime) -> int:
 
 
 async def due(session: AsyncSession, now: datetime, limit: int) -> list[_Due]:
-    """Recognised documents in their validity that name a status list, the least recently checked first."""
+    """Recognised documents in their validity that name a status list, the least recently checked first (in a
+    transaction: a row without its end of validity gets it from its claims)."""
     rows = (await session.scalars(
         select(Recognition)
         .where(*_due_rows(now))

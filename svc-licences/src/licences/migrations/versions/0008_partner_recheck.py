@@ -22,7 +22,7 @@ def upgrade() -> None:
                                             nullable=False))
     op.add_column("recognitions", sa.Column("status_checked_at", sa.DateTime(timezone=True), nullable=True))
     # Recognitions made before: the end of validity of an SD-JWT VC (``exp``, seconds); an SM2 document's
-    # (ISO text) is left empty and such a row is re-checked until the re-check reads it from its claims.
+    # (ISO text) is left empty here and filled by the first re-check (``partner_recheck.due``).
     op.execute(sa.text("UPDATE recognitions SET valid_until = to_timestamp((claims ->> 'exp')::double precision) "
                        "WHERE jsonb_typeof(claims -> 'exp') = 'number'"))
     op.create_index("ix_recognitions_recheck", "recognitions", ["valid_until"], postgresql_where=sa.text(RECHECKED))
