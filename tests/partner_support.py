@@ -45,6 +45,7 @@ class PartnerServer:
         self.hits: dict[str, int] = {}
         self.statuses: dict[int, dict[int, int]] = {}  # list number -> {index: value}
         self.status_key: PartnerKey | None = None
+        self.ttl = 300  # the status list tokens' ttl: how long a relying party may cache them
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -98,14 +99,16 @@ class PartnerServer:
             bits[index // 4] |= value << ((index % 4) * 2)
         key = self.status_key or self.published[0]
         now = int(time.time())
-        payload = {"sub": uri or self.status_uri(number), "iss": self.issuer, "iat": now, "exp": now + 86_400, "ttl": 300,
+        payload = {"sub": uri or self.status_uri(number), "iss": self.issuer, "iat": now, "exp": now + 86_400, "ttl": self.ttl,
                    "status_list": {"bits": 2,
                                    "lst": base64.urlsafe_b64encode(zlib.compress(bytes(bits))).rstrip(b"=").decode()}}
         return jwt.encode(payload, key.pem(), algorithm="ES256", headers={"kid": key.kid, "typ": "statuslist+jwt"})
 
     def credential(self, key: PartnerKey, type_code: str = "1132YD001", *, status: tuple[int, int] | None = None,
-                   status_uri: str | None = None, exp_days: int = 365) -> str:
-        """The partner's SD-JWT VC (holder name selectively disclosed), with ``status`` (list, index) if given."""
+                   status_uri: str | None = None, exp_days: int = 365, holder_code: str | None = None,
+                   licence_type: str | None = None) -> str:
+        """The partner's SD-JWT VC (holder name selectively disclosed), with ``status`` (list, index) if given, and
+        the holder company's credit code (disclosed too) if given."""
         from sd_jwt.common import SDObj
         from sd_jwt.issuer import SDJWTIssuer
 
@@ -115,6 +118,10 @@ class PartnerServer:
             "vct": f"{self.issuer}/vct/{type_code}",
             "licence_identifier": f"1.2.156.3005.2.{type_code}.X.{uuid.uuid4().int % 10**8:08d}.001.0",
             "licence_type_code": type_code, SDObj("holder_name"): "江苏某苗木公司"}
+        if licence_type is not None:
+            claims["licence_type"] = licence_type
+        if holder_code is not None:
+            claims[SDObj("holder_code")], claims[SDObj("holder_code_type")] = holder_code, "uscc"
         if status is not None:
             claims["status"] = {"status_list": {"idx": status[1], "uri": status_uri or self.status_uri(status[0])}}
         return SDJWTIssuer(claims, JWK.from_pem(key.pem()), sign_alg="ES256",

@@ -83,6 +83,8 @@ def suite(servers, channel_servers: ChannelServers) -> RunningSuite:
     env["MATTERS_STALL_THRESHOLDS"] = '{"returned": {"working_days": 3}}'
     # Each audited service anchors its audit chain's head every 2 s (production: every 5 minutes).
     env["AUDIT_ANCHOR_INTERVAL_SECONDS"] = "2"
+    # svc-licences re-checks recognised partner documents against their partners' status lists every second.
+    env["LICENCES_PARTNER_RECHECK_SECONDS"] = "1"
     # svc-notifications sends to the local channel servers, every 0.2 s, retrying after 0.2 s doubling;
     # without quiet hours, which tests/notifications checks under a frozen clock.
     env.update(NOTIFICATIONS_SMTP_HOST="127.0.0.1", NOTIFICATIONS_SMTP_PORT=str(channel_servers.smtp.port),

@@ -3,7 +3,9 @@ presented by the company holding it and recognised against the trust list, stand
 material "调入地植物检疫要求书" like a licence of ours, and the application records which partner
 document stood in (for its applicant and its reviewer). A document held by another company, of another
 type, or expired is refused at submission with nothing written; a document that does not verify, or
-names no company as its holder, is refused when presented, with no recognition recorded.
+names no company as its holder, is refused when presented, with no recognition recorded. A document its partner
+revokes in its status list after it was recognised is refused at submission once svc-licences' re-check has told
+the read model (and accepted again once the partner reinstates it).
 
 The partner is simulated: its own key (on the trust list, added by ops) signs SD-JWT VCs made with the
 sd-jwt reference library. Only the expired one is an event published the way svc-licences publishes a
@@ -22,6 +24,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey
+from partner_support import PartnerKey, PartnerServer
 
 from kit.contracts.licences import PartnerDocumentRecognised
 from support import (
@@ -210,3 +213,35 @@ async def test_a_document_refused_when_presented_records_nothing(suite, client, 
     # Presenting is the applicant's (licences:write); a partner's token cannot.
     assert (await present(client, await partner_token(client, "partner-js"), partner.document())).status_code == 403
     assert (await present(client, person, "x" * 20)).status_code == 422
+
+
+async def test_a_document_the_partner_revokes_after_recognition_is_refused_at_submission(suite, client, token) -> None:
+    """The partner (a real HTTP server publishing its key and its status list, cached for a second by its ttl)
+    revokes a document already recognised: svc-licences' re-check announces it, svc-matters' read model has it
+    revoked, and a submission naming it is refused with nothing written; reinstated, it stands in again."""
+    company = await token("applicant-company")
+    with PartnerServer(issuer_path=f"/ly/{uuid.uuid4().hex[:6]}") as server:
+        key = PartnerKey("js-status")
+        server.published, server.ttl = [key], 1
+        r = await client.post("/v1/trust-list/issuers", headers=bearer(await token("ops")), json={
+            "province": "JS", "name": "江苏省林业局", "issuer": server.issuer, "jwks": {"keys": [key.public_jwk()]},
+            "document_types": [REQUIREMENT], "valid_from": "2026-01-01T00:00:00+08:00",
+            "valid_until": "2030-01-01T00:00:00+08:00"})
+        assert r.status_code == 201, r.text
+        doc = await recognised(suite, client, company, server.credential(
+            key, status=(9, 5), holder_code=COMPANY_USCC, licence_type=NAMES[REQUIREMENT]))
+        assert server.hits["/status/9"] >= 1  # checked when presented
+
+        server.statuses[9] = {5: 1}  # the partner revokes it
+        await wait_licence_known_to_matters(suite, doc["id"], "revoked", seconds=30)
+        payload = await submission(client, company, 620, doc["id"])
+        before = await counts(suite)
+        r = await client.post("/v1/applications", json=payload, headers=bearer(company))
+        assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json"), r.text
+        assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [(f"materials.{EXEMPTED}", "licence_not_valid")]
+        assert await counts(suite) == before
+
+        server.statuses[9] = {}  # reinstated
+        await wait_licence_known_to_matters(suite, doc["id"], "active", seconds=30)
+        r = await client.post("/v1/applications", json=payload, headers=bearer(company))
+        assert r.status_code == 201 and r.json()["materials"][EXEMPTED]["licence_id"] == doc["id"], r.text

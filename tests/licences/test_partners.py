@@ -333,3 +333,84 @@ async def test_a_partner_signing_with_sm2_publishes_its_sm2_keys_by_address(
         entry = await session.get(TrustedIssuer, approved.trusted_issuer_id, with_for_update=True)
         assert entry is not None and await partners.refresh_issuer_now(session, issuer.partners, entry) is True
     assert await refused(database, issuer, signed) == "unknown_key"
+
+
+async def test_a_partners_later_revocation_reaches_a_recognised_document_once_per_change(
+        database: Database, issuer: Issuer, partner: PartnerServer) -> None:
+    """The scheduled re-check (``partner_recheck.recheck``): a recognised document's status in its partner's list
+    is read again, the lists' cache honoured, and each change is recorded and announced once."""
+    from licences.service import partner_recheck
+
+    key, batch = partner.published[0], issuer.settings.partner_recheck_batch
+    wait = dt.timedelta(seconds=issuer.settings.partner_status_cache_seconds + 1)
+
+    async def announced(recognition_id: str) -> list[dict[str, Any]]:
+        async with database.session() as session:
+            return [e["data"] for e in (await session.scalars(select(outbox.c.envelope).where(
+                outbox.c.subject == "lvrong.licences.partner_document.status_changed"))).all()
+                if e["data"]["recognition_id"] == recognition_id]
+
+    async def seen(recognition_id: str) -> str:
+        async with database.session() as session:
+            row = await session.get(Recognition, recognition_id)
+            assert row is not None
+            return row.partner_status
+
+    with time_machine.travel(START + dt.timedelta(days=30), tick=True) as clock:
+        await approved_partner(database, issuer, partner)
+        doc = partner.credential(key, status=(6, 2), holder_code="91310115MA1H7GXQ3E")
+        recognised = await recognition.recognise(database, issuer.partners, OFFICER, doc)
+        assert recognised["result"] == "recognised"
+        rid = recognised["id"]
+        short = partner.credential(key, status=(7, 1), holder_code="91310115MA1H7GXQ3E", exp_days=1)
+        short_id = (await recognition.recognise(database, issuer.partners, OFFICER, short))["id"]
+        async with database.session() as session:
+            row = await session.get(Recognition, rid)
+            assert row is not None and row.valid_until is not None and row.valid_until > START + dt.timedelta(days=300)
+            assert "status" in row.claims and "holder_code" not in row.claims
+
+        assert await partner_recheck.recheck(database, issuer.partners, batch) == 0  # still valid: nothing to say
+        partner.statuses[6] = {2: 1}  # the partner revokes it
+        fetched = partner.hits["/status/6"]
+        assert await partner_recheck.recheck(database, issuer.partners, batch) == 0  # the cached list, briefly
+        assert partner.hits["/status/6"] == fetched and await seen(rid) == "active"
+        clock.shift(wait)
+        assert await partner_recheck.recheck(database, issuer.partners, batch) == 1
+        assert await seen(rid) == "revoked"
+        [event] = await announced(rid)
+        assert (event["from_status"], event["to_status"], event["province"]) == ("active", "revoked", "JS")
+        assert event["document_identifier"] == recognised["document_identifier"]
+        clock.shift(wait)  # read again, still revoked: not announced again
+        assert await partner_recheck.recheck(database, issuer.partners, batch) == 0
+        assert len(await announced(rid)) == 1
+
+        partner.fail = True  # briefly unreachable: the copy held (its token's exp holds) says the same
+        clock.shift(wait)
+        assert await partner_recheck.recheck(database, issuer.partners, batch) == 0
+        assert await seen(rid) == "revoked"
+        partner.fail = False
+        partner.statuses[6] = {}  # reinstated
+        assert await partner_recheck.recheck(database, issuer.partners, batch) == 1
+        assert [(e["from_status"], e["to_status"]) for e in await announced(rid)] == [("active", "revoked"),
+                                                                                     ("revoked", "active")]
+        # Unreachable past the held token's exp: the list cannot be read, and that changes nothing (no guess).
+        partner.fail, partner.statuses[6] = True, {2: 2}
+        partner.statuses[7] = {1: 2}
+        short_fetches = partner.hits["/status/7"]
+        clock.shift(dt.timedelta(days=2))
+        assert await partner_recheck.recheck(database, issuer.partners, batch) == 0
+        assert await seen(rid) == "active" and len(await announced(rid)) == 2
+        # A document past its validity is no longer re-checked (nor its list fetched).
+        partner.fail = False
+        async with database.transaction() as session:  # as a row recognised before its end was kept
+            short_row = await session.get(Recognition, short_id)
+            assert short_row is not None
+            short_row.valid_until = None
+        async with database.transaction() as session:
+            assert short_id not in {d.id for d in await partner_recheck.due(session, dt.datetime.now(dt.UTC), batch)}
+        async with database.session() as session:
+            short_row = await session.get(Recognition, short_id)  # its end read from its claims, and kept
+            assert short_row is not None and short_row.valid_until is not None
+        assert await partner_recheck.recheck(database, issuer.partners, batch) == 1  # the suspension, once readable
+        assert await seen(rid) == "suspended"
+        assert partner.hits["/status/7"] == short_fetches and await announced(short_id) == []

@@ -182,11 +182,11 @@ def test_what_a_recognised_partner_document_announces_of_its_holder_and_validity
     assert recognition.company_holder({"holder_code": "91310115MA1H7GXQ3F"}) is None  # check character wrong
     assert recognition.company_holder({"holder_code": "91310115MA1H7GXQ3E", "holder_code_type": "resident_id"}) is None
     assert recognition.company_holder({}) is None
-    assert recognition._claim_time({"exp": 1_800_000_000}, "exp", "valid_until") == dt.datetime.fromtimestamp(
+    assert recognition.claim_time({"exp": 1_800_000_000}, "exp", "valid_until") == dt.datetime.fromtimestamp(
         1_800_000_000, dt.UTC)
-    assert recognition._claim_time({"valid_until": "2026-12-31"}, "exp", "valid_until") == dt.datetime(
+    assert recognition.claim_time({"valid_until": "2026-12-31"}, "exp", "valid_until") == dt.datetime(
         2026, 12, 30, 16, tzinfo=dt.UTC)
-    assert recognition._claim_time({"valid_until": "not a date"}, "exp", "valid_until") is None
+    assert recognition.claim_time({"valid_until": "not a date"}, "exp", "valid_until") is None
 
 
 def test_partner_routes_serve_only_a_partner_bound_to_a_province() -> None:

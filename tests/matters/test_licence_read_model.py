@@ -12,7 +12,12 @@ import pytest
 from sqlalchemy import event, func, select, text
 
 from kit.contracts import MaterialSpec, MatterRequirements
-from kit.contracts.licences import LicenceIssued, LicenceStatusChanged
+from kit.contracts.licences import (
+    LicenceIssued,
+    LicenceStatusChanged,
+    PartnerDocumentRecognised,
+    PartnerDocumentStatusChanged,
+)
 from kit.events.consumer import handle_once
 from matters.models import KnownLicence
 from matters.schemas import LicenceExemption
@@ -127,6 +132,37 @@ async def test_a_status_change_before_its_licence_is_retried_not_lost(clean) -> 
     await apply(clean, issued(licence_id))
     assert await apply(clean, change, event_id) is True  # the redelivery is applied, not taken for a duplicate
     assert (await row(clean, licence_id)).status == "revoked"
+
+
+async def test_a_partners_revocation_reaches_its_recognised_document_and_a_reinstatement_too(clean) -> None:
+    """``partner_document.status_changed`` (svc-licences' re-check of the partner's status list) sets the
+    recognised document's row as our own status changes do: the latest wins; before its recognition, retried."""
+    recognition_id = uuid.uuid4().hex
+
+    async def deliver(contract: Any, event_id: str | None = None) -> bool:
+        envelope = contract.envelope(subject=recognition_id, event_id=event_id)
+        return await handle_once(clean, CONSUMER, envelope, licences.KNOWN_LICENCES.record_event)
+
+    def changed(to_status: str, at: dt.datetime, from_status: str = "active") -> PartnerDocumentStatusChanged:
+        return PartnerDocumentStatusChanged(recognition_id=recognition_id, province="JS", document_identifier="js-1",
+                                            from_status=from_status, to_status=to_status, occurred_at=at)
+
+    revoked, early = changed("revoked", NOW), uuid.uuid4().hex
+    with pytest.raises(LookupError):  # the revocation read before the recognition: delivered again later
+        await deliver(revoked, early)
+    await deliver(PartnerDocumentRecognised(
+        recognition_id=recognition_id, province="JS", document_identifier="js-1", document_type=QUARANTINE,
+        document_type_code="1132YD001", holder_org_code=COMPANY, recognised_at=NOW - dt.timedelta(days=1),
+        valid_from=NOW - dt.timedelta(days=2), valid_until=NOW + dt.timedelta(days=300)))
+    assert (await row(clean, recognition_id)).status == "active"
+    assert await deliver(revoked, early) is True
+    assert (await row(clean, recognition_id)).status == "revoked"
+    # An older suspension arriving late changes nothing; a later reinstatement does.
+    await deliver(changed("suspended", NOW - dt.timedelta(seconds=30)))
+    assert (await row(clean, recognition_id)).status == "revoked"
+    await deliver(changed("active", NOW + dt.timedelta(seconds=60), from_status="revoked"))
+    stored = await row(clean, recognition_id)
+    assert (stored.status, stored.status_at, stored.partner_province) == ("active", NOW + dt.timedelta(seconds=60), "JS")
 
 
 # --- the check at submission --------------------------------------------------------------------

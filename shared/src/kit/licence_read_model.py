@@ -11,7 +11,9 @@ consumer of ``lvrong.licences.licence.issued`` and ``.licence.status_changed`` (
 Recognised partner documents (长三角, ``lvrong.licences.partner_document.recognised``) are kept in the same
 table, by the same consumer: the row's ``licence_id`` is the recognition's id, its holder the company's
 credit code, ``partner_province`` the province that issued it. So a partner's 检疫要求书 stands in for a
-material through the very checks our own licences pass (held, type, status, validity).
+material through the very checks our own licences pass (held, type, status, validity). When the partner
+revokes, suspends or reinstates it in its status list, svc-licences' re-check announces it
+(``.partner_document.status_changed``) and the row's status follows, by the rules of our own status changes.
 
 Events may arrive late or twice. An issue carries the licence's ``version`` (变更, 延续 and 补发 make a
 new one): an older version never replaces a newer one's number, identifier and validity. A status
@@ -33,7 +35,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
-from kit.contracts.licences import LicenceIssued, LicenceStatusChanged, PartnerDocumentRecognised
+from kit.contracts.licences import (
+    LicenceIssued,
+    LicenceStatusChanged,
+    PartnerDocumentRecognised,
+    PartnerDocumentStatusChanged,
+)
 from kit.events import CloudEvent, EventSubscription
 
 log = structlog.get_logger("kit.licence_read_model")
@@ -106,7 +113,7 @@ class LicenceReadModel(Generic[Licence]):
         in the order svc-licences published them. A new one reads the licences stream from its start."""
         return EventSubscription(name=name, producer=LicenceIssued.source_service,
                                  subjects=[LicenceIssued.event_type, LicenceStatusChanged.event_type,
-                                           PartnerDocumentRecognised.event_type],
+                                           PartnerDocumentRecognised.event_type, PartnerDocumentStatusChanged.event_type],
                                  handler=self.record_event)
 
     async def record_event(self, session: AsyncSession, event: CloudEvent) -> None:
@@ -114,6 +121,9 @@ class LicenceReadModel(Generic[Licence]):
             await self.record_status_changed(session, event)
         elif event.type == PartnerDocumentRecognised.event_type:
             await self.record_partner_document(session, event)
+        elif event.type == PartnerDocumentStatusChanged.event_type:
+            changed = PartnerDocumentStatusChanged.from_event(event)
+            await self.apply_status(session, changed.recognition_id, changed.to_status, changed.occurred_at)
         else:
             await self.record_issued(session, event)
 
@@ -144,20 +154,23 @@ class LicenceReadModel(Generic[Licence]):
             where=model.version <= stmt.excluded.version))
 
     async def record_status_changed(self, session: AsyncSession, event: CloudEvent) -> None:
-        """Suspended, revoked, reinstated or expired; a change older than the one recorded is ignored."""
-        model: type[KnownLicenceColumns] = self.model
+        """Suspended, revoked, reinstated or expired."""
         changed = LicenceStatusChanged.from_event(event)
+        await self.apply_status(session, changed.licence_id, changed.to_status, changed.occurred_at)
+
+    async def apply_status(self, session: AsyncSession, licence_id: str, to_status: str, occurred_at: datetime) -> None:
+        """A licence's (or a recognised partner document's) new status; a change older than the one recorded
+        is ignored."""
+        model: type[KnownLicenceColumns] = self.model
         applied = await session.scalar(
             update(model)
-            .where(model.licence_id == changed.licence_id,
-                   or_(model.status_at.is_(None), model.status_at <= changed.occurred_at))
-            .values(status=changed.to_status, status_at=changed.occurred_at, observed_at=func.now())
+            .where(model.licence_id == licence_id, or_(model.status_at.is_(None), model.status_at <= occurred_at))
+            .values(status=to_status, status_at=occurred_at, observed_at=func.now())
             .returning(model.licence_id))
-        if applied is None and await session.get(model, changed.licence_id) is None:
+        if applied is None and await session.get(model, licence_id) is None:
             # Raised so the bus delivers the change again once the licence's issue has been read.
-            raise LookupError(f"status change of a licence not seen yet: {changed.licence_id}")
-        log.info("licence_status_recorded", licence_id=changed.licence_id, to_status=changed.to_status,
-                 applied=applied is not None)
+            raise LookupError(f"status change of a licence not seen yet: {licence_id}")
+        log.info("licence_status_recorded", licence_id=licence_id, to_status=to_status, applied=applied is not None)
 
     async def find(self, session: AsyncSession, references: Iterable[str]) -> list[Licence]:
         """Every licence one of ``references`` names by id, number or identifier: one indexed query."""

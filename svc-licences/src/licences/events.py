@@ -1,11 +1,13 @@
 """What svc-licences consumes and does on its own. It publishes (contracts in ``kit.contracts.licences``,
 through the outbox): ``lvrong.licences.licence.issued`` (also for new versions), ``.licence.status_changed``,
-``.licence.expiring`` and ``lvrong.licences.trustlist.changed``."""
+``.licence.expiring``, ``lvrong.licences.trustlist.changed``, ``.partner_document.recognised`` and
+``.partner_document.status_changed``."""
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.app import BackgroundJob, Runtime
@@ -14,9 +16,11 @@ from kit.events import EventSubscription
 from kit.events.consumer import handling
 from kit.events.envelope import CloudEvent
 from kit.scheduling import every
-from licences.service import imports, issuance, onecode, partners, reminders, sm2backfill, status
+from licences.service import imports, issuance, onecode, partner_recheck, partners, reminders, sm2backfill, status
 from licences.service.checks import PresentationChecks
 from licences.service.issuer import Issuer
+
+log = structlog.get_logger("licences.events")
 
 
 def subscriptions(issuer: Issuer) -> list[EventSubscription]:
@@ -107,5 +111,19 @@ def background_jobs(issuer: Issuer, checks: PresentationChecks) -> list[Backgrou
 
         await every(runtime.database, "licences.imports", settings.import_interval_seconds, tick, then=issue)
 
+    async def partner_recheck_job(runtime: Runtime) -> None:
+        """Recognised partner documents re-checked against their partners' status lists: a revocation, suspension
+        or reinstatement is announced to the licence read models (once per interval across the replicas; the
+        round itself after the tick, each change in a transaction of its own)."""
+        async def tick(session: AsyncSession) -> int:  # the round runs after it: fetches stay out of transactions
+            return await partner_recheck.count_due(session, datetime.now(UTC))
+
+        async def round_() -> None:
+            changed = await partner_recheck.recheck(runtime.database, issuer.partners, settings.partner_recheck_batch)
+            if changed:
+                log.info("partner_recheck_ran", changed=changed)
+
+        await every(runtime.database, "licences.partner-recheck", settings.partner_recheck_seconds, tick, then=round_)
+
     return [write_presentation_checks, reload_keys, expiry_reminders, expire_licences, sm2_backfill, partner_keys,
-            import_licences]
+            partner_recheck_job, import_licences]

@@ -332,6 +332,9 @@ class Recognition(Base):
     """A partner's document we verified against the trust list and recognised (or refused)."""
 
     __tablename__ = "recognitions"
+    # The re-check's rows: recognised documents that name a status list, by the end of their validity.
+    __table_args__ = (Index("ix_recognitions_recheck", "valid_until",
+                            postgresql_where="result = 'recognised' AND claims -> 'status' IS NOT NULL"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     trusted_issuer_id: Mapped[str | None] = mapped_column(String(32))
@@ -343,6 +346,12 @@ class Recognition(Base):
     claims: Mapped[dict[str, Any]] = mapped_column(JSONB)
     recognised_by: Mapped[str] = mapped_column(String(128))
     at: Mapped[datetime] = _now()
+    # Until when the recognised document is valid (its ``exp``/``valid_until``), and the status its partner's
+    # status list gave it at the last re-check (active | suspended | revoked; service.recheck): what was last
+    # announced, so a change is announced once.
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    partner_status: Mapped[str] = mapped_column(String(16), server_default="active")
+    status_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class PartnerSubscription(Base):

@@ -57,6 +57,11 @@ class Settings(ServiceSettings):
     partner_fetch_max_bytes: int = 1_048_576
     # Partners' status lists (Token Status List) are cached at most this long (less when their ttl says so).
     partner_status_cache_seconds: float = 60.0
+    # Recognised partner documents naming a status list are re-checked against it this often (once per interval
+    # across replicas; the lists' cache above honoured): a revocation reaches the read models within about this
+    # plus partner_status_cache_seconds. At most partner_recheck_batch documents per interval.
+    partner_recheck_seconds: float = 60.0
+    partner_recheck_batch: int = 5_000
 
     # 一人（企）一码: how long a holder's code is valid (it rotates: a new one supersedes the previous at once).
     holder_code_ttl_seconds: int = 300

@@ -63,6 +63,21 @@ class PartnerDocumentRecognised(EventContract):
     valid_until: datetime | None = None
 
 
+class PartnerDocumentStatusChanged(EventContract):
+    """A recognised partner document's status changed in the partner's own status list (Token Status List), as
+    svc-licences' scheduled re-check found it: revoked, suspended, or reinstated (``active``). Once per change."""
+
+    event_type: ClassVar[str] = "lvrong.licences.partner_document.status_changed"
+    source_service: ClassVar[str] = "licences"
+
+    recognition_id: str  # the read model's row (``PartnerDocumentRecognised.recognition_id``)
+    province: str  # JS | ZJ | AH
+    document_identifier: str
+    from_status: str  # active | suspended | revoked
+    to_status: str
+    occurred_at: datetime  # when the re-check saw it
+
+
 class LicenceExpiring(EventContract):
     """Expiry reminder: the licence expires in ``days_before`` days (sent once per threshold and version)."""
 

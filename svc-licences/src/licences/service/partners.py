@@ -497,6 +497,21 @@ async def _check_status(partners: Partners, entry: TrustedIssuer, claims: dict[s
         raise Refused(STATUS_VALUES.get(value, "revoked"), entry)
 
 
+async def status_now(partners: Partners, entry: TrustedIssuer, claims: dict[str, Any]) -> str:
+    """What the partner's status list says now of a document recognised with ``claims`` (its non-personal claims,
+    as a ``Recognition`` keeps them): ``active``, ``suspended`` or ``revoked``. ``Refused`` when the list cannot
+    be read or believed (``status_unavailable``, ``status_invalid``, ``status_list_not_allowed``)."""
+    reference = claims.get("status")
+    sm2_document = not (isinstance(reference, dict) and "status_list" in reference)
+    try:
+        await _check_status(partners, entry, claims, sm2_document=sm2_document)
+    except Refused as e:
+        if e.reason in ("revoked", "suspended"):
+            return e.reason
+        raise
+    return "active"
+
+
 async def verify_partner_document(session: AsyncSession, partners: Partners,
                                   document: str | dict[str, Any]) -> tuple[TrustedIssuer, dict[str, Any]]:
     """The trusted issuer and the verified claims of a partner's SD-JWT VC (or SM2 document), valid now: signed

@@ -215,7 +215,8 @@ async def _recognise(session: AsyncSession, partners: Partners, principal: Princ
                       document_identifier=str(claims.get("licence_identifier") or "")[:200] or None,
                       document_type=str(claims.get("licence_type_code") or "")[:64] or None, result=result,
                       reason=reason, claims={k: v for k, v in claims.items() if k not in PERSONAL_FIELDS},
-                      recognised_by=principal.subject)
+                      recognised_by=principal.subject,
+                      valid_until=claim_time(claims, "exp", "valid_until") if result == "recognised" else None)
     session.add(row)
     log.info("partner_document", result=result, reason=reason, province=entry.province if entry else None)
     holder = company_holder(claims)
@@ -224,7 +225,7 @@ async def _recognise(session: AsyncSession, partners: Partners, principal: Princ
             recognition_id=row.id, province=entry.province, document_identifier=row.document_identifier,
             document_type=str(claims.get("licence_type") or row.document_type or ""),
             document_type_code=row.document_type or "", holder_org_code=holder, recognised_at=now,
-            valid_from=_claim_time(claims, "nbf", "valid_from"), valid_until=_claim_time(claims, "exp", "valid_until")),
+            valid_from=claim_time(claims, "nbf", "valid_from"), valid_until=claim_time(claims, "exp", "valid_until")),
             subject=row.id)
     text = REFUSALS.get(reason, messages.REFUSED_OTHER) if reason else None
     return {"id": row.id, "result": result, "reason": reason,
@@ -240,7 +241,7 @@ def company_holder(claims: dict[str, Any]) -> str | None:
     return code if claims.get("holder_code_type", "uscc") == "uscc" and uscc.is_valid(code) else None
 
 
-def _claim_time(claims: dict[str, Any], numeric: str, iso: str) -> datetime | None:
+def claim_time(claims: dict[str, Any], numeric: str, iso: str) -> datetime | None:
     """A validity bound of an SD-JWT VC (``nbf``/``exp``, seconds) or an SM2 document (ISO 8601 text)."""
     if isinstance(claims.get(numeric), int | float):
         return datetime.fromtimestamp(claims[numeric], UTC)
