@@ -7,10 +7,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
-SERVICES = ("matters", "prequal", "licences", "helpdesk", "knowledge")
+SERVICES = ("matters", "prequal", "licences", "helpdesk", "knowledge", "booking")
 
 
 def service_apps(key_dir: Path) -> dict[str, FastAPI]:
+    from booking.app import create_app as booking
     from helpdesk.app import create_app as helpdesk
     from knowledge.app import create_app as knowledge
     from licences.app import create_app as licences
@@ -20,7 +21,7 @@ def service_apps(key_dir: Path) -> dict[str, FastAPI]:
 
     # The licence issuer loads (or makes) its signing key when the app is built: keep it out of var/.
     return {"matters": matters(), "prequal": prequal(), "licences": licences(LicencesSettings(key_dir=key_dir)),
-            "helpdesk": helpdesk(), "knowledge": knowledge()}
+            "helpdesk": helpdesk(), "knowledge": knowledge(), "booking": booking()}
 
 
 def declared_document(apps: dict[str, FastAPI]) -> dict[str, Any]:

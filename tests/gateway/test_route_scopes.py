@@ -105,7 +105,9 @@ def test_the_demo_users_hold_what_their_own_routes_need() -> None:
     assert "matters:admin" in scopes("ops") and "matters:admin" not in scopes("inspector")
     assert {"applications:write", "licences:write", "helpdesk:write"} <= scopes("applicant-person")
     assert "applications:accept" in scopes("officer") and "applications:decide" in scopes("reviewer")
-    assert scopes("partner-js") == {"licences:read", "licences:verify", "recognition:read"}
+    assert scopes("partner-js") == {"licences:read", "licences:verify", "recognition:read", "booking:read", "booking:write"}
+    assert {"booking:read", "booking:write"} <= scopes("applicant-person") and "visitors:read" not in scopes("applicant-person")
+    assert scopes("gate") == {"booking:read", "booking:verify", "visitors:read"} and "booking:admin" in scopes("ops")
     assert scopes("hotline-12345") == {"hotline:write"}
 
 

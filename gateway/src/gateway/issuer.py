@@ -55,7 +55,7 @@ _STAFF_COMMON = ("matters:read", "applications:read", "helpdesk:read")
 _LICENCE_STAFF = ("licences:read", "licences:manage", "licences:verify", "recognition:read", "recognition:write")
 ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     Role.APPLICANT: ("matters:read", "applications:read", "applications:write", "licences:read", "licences:write",
-                     "helpdesk:read", "helpdesk:write", "knowledge:read"),
+                     "helpdesk:read", "helpdesk:write", "knowledge:read", "booking:read", "booking:write"),
     Role.WINDOW_OFFICER: (*_STAFF_COMMON, "applications:accept", "applications:handle", "stalls:write", *_LICENCE_STAFF, "helpdesk:handle"),
     Role.REVIEWER: (*_STAFF_COMMON, "applications:decide", "applications:handle", "stalls:write", "rulesets:read", "rulesets:write",
                     *_LICENCE_STAFF, "helpdesk:handle", "knowledge:read", "knowledge:write", "knowledge:publish"),
@@ -63,11 +63,16 @@ ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     Role.KNOWLEDGE_EDITOR: ("matters:read", "helpdesk:read", "knowledge:read", "knowledge:write"),
     Role.OPS_ADMIN: (*_STAFF_COMMON, "matters:admin", "stalls:write", "rulesets:read", "rulesets:write",
                      *_LICENCE_STAFF, "recognition:admin", "helpdesk:handle", "helpdesk:admin", "hotline:write",
-                     "knowledge:read", "knowledge:write", "ops:read", "ops:write", "audit:read"),
+                     "knowledge:read", "knowledge:write", "ops:read", "ops:write", "audit:read",
+                     "booking:read", "booking:verify", "visitors:read", "booking:admin"),
     Role.INSPECTOR: (*_STAFF_COMMON, "stalls:write", "licences:read", "licences:verify", "recognition:read",
-                     "recognition:write", "helpdesk:handle", "knowledge:read", "ops:read", "audit:read"),
+                     "recognition:write", "helpdesk:handle", "knowledge:read", "ops:read", "audit:read", "booking:read",
+                     "visitors:read"),
+    # Staff of a zoo or botanical garden: the gate's real-name entry check and the venue's day.
+    Role.VENUE_STAFF: ("booking:read", "booking:verify", "visitors:read"),
     # Partner provinces' systems verify, read the licences granted to them and the recognitions.
-    Role.PARTNER: ("licences:read", "licences:verify", "recognition:read"),
+    # They also book zoo and botanical-garden visits for their residents (svc-booking's partner routes).
+    Role.PARTNER: ("licences:read", "licences:verify", "recognition:read", "booking:read", "booking:write"),
     Role.SERVICE: ("hotline:write",),
 }
 
@@ -89,6 +94,7 @@ DEMO_USERS: dict[str, DemoAccount] = {
     "editor": DemoAccount("u-editor", SubjectKind.STAFF, (Role.KNOWLEDGE_EDITOR,), "知识库编辑", department=BUREAU),
     "ops": DemoAccount("u-ops", SubjectKind.STAFF, (Role.OPS_ADMIN,), "运维管理员", department=BUREAU),
     "inspector": DemoAccount("u-inspector", SubjectKind.STAFF, (Role.INSPECTOR,), "监督检查人员", department=BUREAU),
+    "gate": DemoAccount("u-gate", SubjectKind.STAFF, (Role.VENUE_STAFF,), "上海动物园检票员", department="上海动物园"),
 }
 
 # Partner systems (client credentials), secret "demo".
