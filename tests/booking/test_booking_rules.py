@@ -7,13 +7,13 @@ import datetime as dt
 
 import pytest
 import time_machine
-from booking_support import DAY, applicant, gate_staff, local, partner, person, resident_id, venue
 from sqlalchemy import func, select, text
 
 from booking.models import Booking, Slot
 from booking.schemas import BookingCreate, ClosedDayCreate, EntryCheck, VenueCreate
 from booking.service import bookings, gate, no_shows, reports, venues
 from booking.settings import Settings
+from booking_support import DAY, applicant, gate_staff, local, partner, person, resident_id, venue
 from kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from support import scratch_service_database
 

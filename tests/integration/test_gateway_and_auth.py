@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 async def test_every_service_is_healthy_ready_and_measured(suite) -> None:
     async with httpx.AsyncClient(timeout=10) as c:
-        for service in ("matters", "prequal", "licences", "helpdesk", "knowledge"):
+        for service in ("matters", "prequal", "licences", "helpdesk", "knowledge", "booking"):
             base = suite.direct(service)
             assert (await c.get(base + "/healthz")).json() == {"status": "ok", "service": service}
             ready = await c.get(base + "/readyz")
@@ -27,7 +27,7 @@ async def test_every_service_is_healthy_ready_and_measured(suite) -> None:
             assert "lvrong_http_requests_total" in metrics.text
         gateway_ready = await c.get(suite.gateway + "/readyz")
         assert gateway_ready.status_code == 200
-        assert set(gateway_ready.json()["services"]) == {"matters", "prequal", "licences", "helpdesk", "knowledge"}
+        assert set(gateway_ready.json()["services"]) == {"matters", "prequal", "licences", "helpdesk", "knowledge", "booking"}
 
 
 async def test_merged_openapi_and_docs(client: httpx.AsyncClient) -> None:

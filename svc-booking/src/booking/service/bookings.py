@@ -77,6 +77,14 @@ async def _check_not_blocked(session: AsyncSession, hashed: str) -> None:
                         reason="no_show_block")
 
 
+async def _seen_full(session: AsyncSession, venue_id: str, body: BookingCreate) -> bool:
+    """Whether the slot was full when last committed: a shortcut (no write, no lock) for the many attempts
+    at a full slot; the conditional UPDATE below stays what decides."""
+    row = (await session.execute(select(Slot.taken, Slot.capacity).where(
+        Slot.venue_id == venue_id, Slot.day == body.day, Slot.start == body.slot_start))).first()
+    return row is not None and row.taken >= row.capacity
+
+
 async def take_place(session: AsyncSession, venue_id: str, day: date, start: str) -> bool:
     """One place of the slot, if there is one: the conditional UPDATE that never exceeds the capacity."""
     taken = (await session.execute(
@@ -96,6 +104,8 @@ async def book(database: Database, principal: Principal, body: BookingCreate, se
         await _check_bookable(session, venue, body, settings)
         hashed = person_hash(body.person.id_number)
         await _check_not_blocked(session, hashed)
+        if not body.wait_if_full and await _seen_full(session, venue.id, body):
+            raise Conflict(messages.SLOT_FULL, reason="slot_full")
         now = utcnow()
         booking_id = new_id()
         # The person's one booking of the venue and day: the partial unique index refuses a second
