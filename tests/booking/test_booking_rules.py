@@ -262,3 +262,15 @@ async def test_ops_set_a_days_capacity_but_never_below_the_places_taken(database
     assert (await bookings.book(database, applicant(), request("v-cap", 62), SETTINGS, None)).status == "booked"
     async with database.session() as session:
         assert (await session.execute(select(func.count()).select_from(Booking).where(Booking.venue_id == "v-cap"))).scalar() == 3
+
+
+async def test_the_demo_venues_of_the_four_provinces_are_seeded_once(database) -> None:
+    from booking.service.seed import DEMO_VENUES, seed_demo_venues
+
+    assert await seed_demo_venues(database) == len(DEMO_VENUES)
+    assert await seed_demo_venues(database) == 0
+    async with database.session() as session:
+        listed = await venues.list_venues(session, None)
+        jiangsu = await venues.list_venues(session, "JS")
+    assert {v.province for v in listed if v.id in {d["id"] for d in DEMO_VENUES}} == {"SH", "JS", "ZJ", "AH"}
+    assert jiangsu and all(v.province == "JS" for v in jiangsu)

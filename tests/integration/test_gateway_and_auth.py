@@ -78,7 +78,8 @@ async def test_partner_client_credentials_get_only_partner_scopes(client: httpx.
                                                "client_secret": "demo"})
     assert r.status_code == 200
     body = r.json()
-    assert set(body["scope"].split()) == {"licences:read", "licences:verify", "recognition:read"}
+    assert set(body["scope"].split()) == {"licences:read", "licences:verify", "recognition:read",
+                                          "booking:read", "booking:write"}
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
     assert claims["roles"] == ["partner"] and claims["province"] == "ZJ" and claims["client_id"] == "partner-zj"
     assert r.headers["cache-control"] == "no-store"
