@@ -60,8 +60,17 @@ async def test_2000_simultaneous_attempts_for_100_places_give_exactly_100_bookin
         async def attempt(n: int) -> httpx.Response:
             path = "/v1/booking/bookings" if n % 2 == 0 else "/v1/booking/partner/bookings"
             caller = callers[0] if n % 2 == 0 else callers[1 + n % 3]
+            # As an app would: a connection lost mid-request is retried with the same Idempotency-Key,
+            # so a booking that was made answers as made instead of being made twice.
+            headers = {**bearer(caller), "Idempotency-Key": str(uuid.uuid4())}
             async with in_flight:
-                return await client.post(path, json=body("it-rush", 100_000 + n), headers=bearer(caller))
+                for tries in range(3):
+                    try:
+                        return await client.post(path, json=body("it-rush", 100_000 + n), headers=headers)
+                    except httpx.TransportError:
+                        if tries == 2:
+                            raise
+                raise AssertionError("unreachable")
 
         responses = await asyncio.gather(*(attempt(n) for n in range(2000)))
     codes = [r.status_code for r in responses]
@@ -146,3 +155,37 @@ async def test_staff_see_the_day_masked_and_their_read_is_audited_the_gate_refus
     # A family cannot read the venue's day.
     assert (await client.get("/v1/booking/venues/it-staff/report", params={"date": tomorrow()},
                              headers=bearer(person_token))).status_code == 403
+
+
+@pytest.mark.parametrize(("case", "status"), [("overlapping slots", 422), ("slot ends before it starts", 422),
+                                              ("weekday 8", 422), ("same id", 409), ("by a gate", 403)])
+async def test_a_bad_venue_is_refused_and_nothing_written(suite, client, token, case: str, status: int) -> None:
+    ops = await token("ops")
+    if not await fetchval(suite, "SELECT count(*) FROM venues WHERE id = 'it-venue'"):
+        await add_venue(client, ops, "it-venue", capacity=5)
+    good = venue("it-venue-new", 5)
+    sent, caller = {
+        "overlapping slots": ({**good, "slots": [{"start": "09:00", "end": "12:00", "capacity": 5},
+                                                 {"start": "11:00", "end": "13:00", "capacity": 5}]}, ops),
+        "slot ends before it starts": ({**good, "slots": [{"start": "12:00", "end": "09:00", "capacity": 5}]}, ops),
+        "weekday 8": ({**good, "closed_weekdays": [8]}, ops),
+        "same id": (venue("it-venue", 5), ops),
+        "by a gate": (good, await token("gate")),
+    }[case]
+    before = await fetchval(suite, "SELECT count(*) FROM venues")
+    r = await client.post("/v1/booking/venues", json=sent, headers=bearer(caller))
+    assert r.status_code == status, r.text
+    assert await fetchval(suite, "SELECT count(*) FROM venues") == before
+
+
+async def test_a_days_capacity_never_goes_below_the_places_taken(suite, client, token) -> None:
+    ops = await token("ops")
+    await add_venue(client, ops, "it-capacity", capacity=5)
+    assert (await client.post("/v1/booking/bookings", json=body("it-capacity", 90),
+                              headers=bearer(await token("applicant-person")))).status_code == 201
+    path = f"/v1/booking/venues/it-capacity/days/{tomorrow()}/slots/09:00/capacity"
+    r = await client.put(path, json={"capacity": 0}, headers=bearer(ops))
+    assert r.status_code == 422, r.text
+    assert await fetchval(suite, "SELECT capacity FROM slots WHERE venue_id = 'it-capacity'") == 5
+    r = await client.put(path, json={"capacity": 1}, headers=bearer(ops))
+    assert r.status_code == 200 and r.json()["remaining"] == 0, r.text

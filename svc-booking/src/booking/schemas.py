@@ -54,7 +54,7 @@ class VenueCreate(Strict):
     @classmethod
     def _weekdays(cls, value: list[int]) -> list[int]:
         if any(not 1 <= d <= 7 for d in value) or len(set(value)) != len(value):
-            raise invalid(messages.SLOTS_INVALID, "weekday")
+            raise invalid(messages.WEEKDAYS_INVALID, "weekday")
         return sorted(value)
 
 
