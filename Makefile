@@ -49,6 +49,7 @@ bench: setup  ## performance figures, printed and compared with a baseline measu
 
 eval: setup  ## the smart assistant, cross-validated on the held questions and through the gateway: top-1, recall@3, MRR, hand-over precision/recall, dialogues
 	@$(UV) run --frozen python tests/bench/bench_knowledge.py
+	@$(UV) run --frozen python tests/bench/bench_booking.py
 
 migrate: setup  ## apply every service's migrations to the configured DATABASE_URL (production: lvrong-migrate)
 	@$(UV) run --frozen lvrong-migrate

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # `make test` runs two sessions at once (tests/run_sessions.py: the integration suite with the browser in
 # one, everything else in the other), so each process pools 4 on a server of 100 connections.
 SESSION = os.environ.get("LVRONG_TEST_SESSION", "")
-for _service in ("gateway", "matters", "prequal", "licences", "helpdesk", "knowledge", "notifications"):
+for _service in ("gateway", "matters", "prequal", "licences", "helpdesk", "knowledge", "notifications", "booking"):
     os.environ.setdefault(f"{_service.upper()}_DATABASE_POOL_SIZE", "4" if SESSION else "6")
 
 

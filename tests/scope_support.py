@@ -7,10 +7,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
-SERVICES = ("matters", "prequal", "licences", "helpdesk", "knowledge", "notifications")
+SERVICES = ("matters", "prequal", "licences", "helpdesk", "knowledge", "notifications", "booking")
 
 
 def service_apps(key_dir: Path) -> dict[str, FastAPI]:
+    from booking.app import create_app as booking
     from helpdesk.app import create_app as helpdesk
     from knowledge.app import create_app as knowledge
     from licences.app import create_app as licences
@@ -22,7 +23,7 @@ def service_apps(key_dir: Path) -> dict[str, FastAPI]:
     # The licence issuer loads (or makes) its signing key when the app is built: keep it out of var/.
     return {"matters": matters(), "prequal": prequal(), "licences": licences(LicencesSettings(key_dir=key_dir)),
             "helpdesk": helpdesk(), "knowledge": knowledge(),
-            "notifications": notifications()}
+            "notifications": notifications(), "booking": booking()}
 
 
 def declared_document(apps: dict[str, FastAPI]) -> dict[str, Any]:

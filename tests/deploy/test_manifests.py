@@ -21,7 +21,7 @@ from yamllint.config import YamlLintConfig
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 K8S = DEPLOY / "k8s"
 KUBERNETES_VERSION = "1.31.0"  # the oldest version production clusters run; newer ones accept these too
-PROCESSES = ["gateway", "svc-matters", "svc-prequal", "svc-licences", "svc-helpdesk", "svc-knowledge", "svc-notifications"]
+PROCESSES = ["gateway", "svc-matters", "svc-prequal", "svc-licences", "svc-helpdesk", "svc-knowledge", "svc-notifications", "svc-booking"]
 SERVICES = [p.removeprefix("svc-") for p in PROCESSES if p != "gateway"]
 # Kinds of tools and operators, not of the Kubernetes API: checked for their references only.
 NOT_KUBERNETES_API = ("kustomize.config.k8s.io/", "postgresql.cnpg.io/")
@@ -187,7 +187,7 @@ def test_nats_runs_with_the_generated_authorization_and_each_service_mounts_only
 
 
 # The production profile (deploy/README.md "Secrets"): which process mounts which Secret, and where.
-DATA_PROTECTION_USERS = {"svc-matters", "svc-prequal", "svc-licences", "svc-helpdesk", "svc-notifications"}
+DATA_PROTECTION_USERS = {"svc-matters", "svc-prequal", "svc-licences", "svc-helpdesk", "svc-notifications", "svc-booking"}
 # Every service keeps an audit log (kit.audit) and talks to NATS as itself; the gateway does neither.
 AUDITED = {f"svc-{s}" for s in SERVICES}
 SECRET_DIRECTORIES = {"lvrong-data-protection": "DATA_PROTECTION_KEY_DIR", "lvrong-licence-keys": "LICENCES_KEY_DIR",

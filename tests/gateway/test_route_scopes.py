@@ -108,7 +108,10 @@ def test_the_demo_users_hold_what_their_own_routes_need() -> None:
     assert {"applications:write", "licences:write", "helpdesk:write"} <= scopes("applicant-person")
     assert "applications:accept" in scopes("officer") and "applications:decide" in scopes("reviewer")
     assert scopes("partner-js") == {"licences:read", "licences:verify", "recognition:read", "partner:read",
-                                    "partner:write"}
+                                    "partner:write", "booking:read", "booking:write"}
+    assert {"booking:read", "booking:write"} <= scopes("applicant-person") and "visitors:read" not in scopes("applicant-person")
+    assert scopes("gate") == {"booking:read", "booking:verify", "visitors:read", "notifications:read",
+                              "notifications:write"} and "booking:admin" in scopes("ops")
     assert scopes("hotline-12345") == {"hotline:write"}
 
 

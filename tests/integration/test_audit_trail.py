@@ -18,7 +18,7 @@ from support import all_materials, bearer, eventually, matter, submit_for_verdic
 pytestmark = pytest.mark.integration
 
 LICENSING = "市绿化市容局许可处"
-AUDITED = ("matters", "prequal", "licences", "helpdesk", "knowledge", "notifications")
+AUDITED = ("matters", "prequal", "licences", "helpdesk", "knowledge", "notifications", "booking")
 
 
 async def entries(suite, service: str, action: str, resource_id: str) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 async def test_every_service_is_healthy_ready_and_measured(suite) -> None:
     async with httpx.AsyncClient(timeout=10) as c:
-        for service in ("matters", "prequal", "licences", "helpdesk", "knowledge", "notifications"):
+        for service in ("matters", "prequal", "licences", "helpdesk", "knowledge", "notifications", "booking"):
             base = suite.direct(service)
             assert (await c.get(base + "/healthz")).json() == {"status": "ok", "service": service}
             ready = await c.get(base + "/readyz")
@@ -28,7 +28,7 @@ async def test_every_service_is_healthy_ready_and_measured(suite) -> None:
         gateway_ready = await c.get(suite.gateway + "/readyz")
         assert gateway_ready.status_code == 200
         assert set(gateway_ready.json()["services"]) == {"matters", "prequal", "licences", "helpdesk", "knowledge",
-                                                         "notifications"}
+                                                         "notifications", "booking"}
 
 
 async def test_merged_openapi_and_docs(client: httpx.AsyncClient) -> None:
@@ -80,7 +80,7 @@ async def test_partner_client_credentials_get_only_partner_scopes(client: httpx.
     assert r.status_code == 200
     body = r.json()
     assert set(body["scope"].split()) == {"licences:read", "licences:verify", "recognition:read", "partner:read",
-                                          "partner:write"}
+                                          "partner:write", "booking:read", "booking:write"}
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
     assert claims["roles"] == ["partner"] and claims["province"] == "ZJ" and claims["client_id"] == "partner-zj"
     assert r.headers["cache-control"] == "no-store"

@@ -95,6 +95,12 @@ WRITES = [
      "SELECT count(*) FROM calendar_submissions"),
     ("licences", "reviewer", "licences:read", "POST", "/v1/licences/L-none/revoke", "licences:manage",
      "SELECT count(*) FROM licence_status_changes"),
+    ("booking", "applicant-person", "booking:read", "POST", "/v1/booking/bookings", "booking:write",
+     "SELECT count(*) FROM bookings"),
+    ("booking", "gate", "booking:read", "POST", "/v1/booking/gate/entries", "booking:verify",
+     "SELECT count(*) FROM bookings WHERE status = 'entered'"),
+    ("booking", "ops", "booking:read", "POST", "/v1/booking/venues", "booking:admin",
+     "SELECT count(*) FROM venues"),
 ]
 
 
@@ -139,4 +145,4 @@ async def test_readiness_shows_whose_scope_declarations_the_door_enforces(client
     await client.get("/v1/gateway/routes")  # loads every service's declarations
     ready = (await client.get("/readyz")).json()
     assert ready["scope_declarations"] == {s: True for s in ("matters", "prequal", "licences", "helpdesk", "knowledge",
-                                                             "notifications")}
+                                                             "notifications", "booking")}

@@ -62,7 +62,7 @@ class PermitRequest(BaseModel):
 SEEN: dict[str, Any] = {}
 # Every package's catalogue of user-facing texts (kit.i18n): each service adds its own here.
 CATALOGUES = ["kit.messages", "gateway.messages", "helpdesk.messages", "matters.messages", "licences.messages",
-              "knowledge.messages", "prequal.messages", "notifications.messages"]
+              "knowledge.messages", "prequal.messages", "notifications.messages", "booking.messages"]
 
 
 def build_app() -> FastAPI:

@@ -37,7 +37,7 @@ RING_AB = Keyring({"key-a": KEY_A, "key-b": KEY_B}, "key-b", LOOKUP)
 
 def test_the_job_finds_every_protected_column_of_every_service() -> None:
     found = {service: {c.name for c in service_columns(service)}
-             for service in ("matters", "prequal", "licences", "helpdesk", "knowledge", "notifications")}
+             for service in ("matters", "prequal", "licences", "helpdesk", "knowledge", "notifications", "booking")}
     assert found == {
         "matters": {"applications.form", "outbox.envelope"},
         "prequal": {"verdicts.inputs", "prefill_submissions.form", "prefills.filled", "outbox.envelope"},
@@ -47,6 +47,7 @@ def test_the_job_finds_every_protected_column_of_every_service() -> None:
         "helpdesk": {"tickets.contact_name", "tickets.contact_phone", "outbox.envelope"},
         "knowledge": {"outbox.envelope"},
         "notifications": {"recipients.email", "recipients.phone", "outbox.envelope"},
+        "booking": {"bookings.person_name", "bookings.id_number", "bookings.phone", "outbox.envelope"},
     }
     contexts = {c.name: c.context for c in service_columns("helpdesk")}
     assert contexts["tickets.contact_phone"] == "tickets.contact_phone" and contexts["outbox.envelope"] is None

@@ -57,7 +57,8 @@ _STAFF_COMMON = ("matters:read", "applications:read", "helpdesk:read", *_INBOX)
 _LICENCE_STAFF = ("licences:read", "licences:manage", "licences:verify", "recognition:read", "recognition:write")
 ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     Role.APPLICANT: ("matters:read", "applications:read", "applications:write", "licences:read", "licences:write",
-                     "helpdesk:read", "helpdesk:write", "knowledge:read", *_INBOX),
+                     "helpdesk:read", "helpdesk:write", "knowledge:read", "booking:read", "booking:write",
+                     *_INBOX),
     Role.WINDOW_OFFICER: (*_STAFF_COMMON, "applications:accept", "applications:handle", "stalls:write", *_LICENCE_STAFF, "helpdesk:handle"),
     Role.REVIEWER: (*_STAFF_COMMON, "applications:decide", "applications:handle", "stalls:write", "rulesets:read", "rulesets:write",
                     *_LICENCE_STAFF, "helpdesk:handle", "knowledge:read", "knowledge:write", "knowledge:publish"),
@@ -67,13 +68,19 @@ ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     Role.OPS_ADMIN: (*_STAFF_COMMON, "matters:admin", "guides:write", "stalls:write", "rulesets:read", "rulesets:write",
                      *_LICENCE_STAFF, "recognition:admin", "partner:read", "partner:write",
                      "helpdesk:handle", "helpdesk:admin", "hotline:write",
-                     "knowledge:read", "knowledge:write", "ops:read", "ops:write", "audit:read"),
+                     "knowledge:read", "knowledge:write", "ops:read", "ops:write", "audit:read",
+                     "booking:read", "booking:verify", "visitors:read", "booking:admin"),
     Role.INSPECTOR: (*_STAFF_COMMON, "stalls:write", "licences:read", "licences:verify", "recognition:read",
-                     "recognition:write", "helpdesk:handle", "knowledge:read", "ops:read", "audit:read"),
+                     "recognition:write", "helpdesk:handle", "knowledge:read", "ops:read", "audit:read", "booking:read",
+                     "visitors:read"),
+    # Staff of a zoo or botanical garden: the gate's real-name entry check and the venue's day.
+    Role.VENUE_STAFF: ("booking:read", "booking:verify", "visitors:read", *_INBOX),
     # Partner provinces' systems verify, read the licences granted to them and the recognitions.
-    # They look up our documents and follow those they rely on, and register their own issuer (合作方自助接入,
-    # approved by ops): partner:read; partner:write to subscribe and to register.
-    Role.PARTNER: ("licences:read", "licences:verify", "recognition:read", "partner:read", "partner:write"),
+    # They look up our documents and follow those they rely on, register their own issuer (合作方自助接入,
+    # approved by ops): partner:read; partner:write to subscribe and to register. They also book zoo and
+    # botanical-garden visits for their residents (svc-booking's partner routes).
+    Role.PARTNER: ("licences:read", "licences:verify", "recognition:read", "partner:read", "partner:write",
+                   "booking:read", "booking:write"),
     Role.SERVICE: ("hotline:write",),
 }
 
@@ -95,6 +102,7 @@ DEMO_USERS: dict[str, DemoAccount] = {
     "editor": DemoAccount("u-editor", SubjectKind.STAFF, (Role.KNOWLEDGE_EDITOR,), "知识库编辑", department=BUREAU),
     "ops": DemoAccount("u-ops", SubjectKind.STAFF, (Role.OPS_ADMIN,), "运维管理员", department=BUREAU),
     "inspector": DemoAccount("u-inspector", SubjectKind.STAFF, (Role.INSPECTOR,), "监督检查人员", department=BUREAU),
+    "gate": DemoAccount("u-gate", SubjectKind.STAFF, (Role.VENUE_STAFF,), "上海动物园检票员", department="上海动物园"),
 }
 
 # Partner systems (client credentials), secret "demo".

@@ -81,6 +81,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/audit/knowledge", "knowledge"),
     Route("/v1/notifications", "notifications"),
     Route("/v1/audit/notifications", "notifications"),
+    # Unified booking of the zoos and botanical gardens of 三省一市 (svc-booking).
+    Route("/v1/booking", "booking"),
+    Route("/v1/audit/booking", "booking"),
     # Anonymous visitors (portal, kiosks) search and ask the assistant before logging in.
     Route("/v1/knowledge/search", "knowledge", public=True),
     Route("/v1/assistant", "knowledge", public=True),
@@ -93,10 +96,11 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/ops/helpdesk", "helpdesk"),
     Route("/v1/ops/knowledge", "knowledge"),
     Route("/v1/ops/notifications", "notifications"),
+    Route("/v1/ops/booking", "booking"),
 )
 
 UPSTREAM_DEFAULT_PORTS = {"matters": 8001, "prequal": 8002, "licences": 8003, "helpdesk": 8004, "knowledge": 8005,
-                          "notifications": 8007}
+                          "notifications": 8007, "booking": 8006}
 
 
 class RoutingTable:

@@ -30,6 +30,7 @@ class Settings(ServiceSettings):
     upstream_helpdesk_url: str = f"http://127.0.0.1:{UPSTREAM_DEFAULT_PORTS['helpdesk']}"
     upstream_knowledge_url: str = f"http://127.0.0.1:{UPSTREAM_DEFAULT_PORTS['knowledge']}"
     upstream_notifications_url: str = f"http://127.0.0.1:{UPSTREAM_DEFAULT_PORTS['notifications']}"
+    upstream_booking_url: str = f"http://127.0.0.1:{UPSTREAM_DEFAULT_PORTS['booking']}"
     upstream_timeout_seconds: float = 15.0
     # Per upstream, overriding the default, e.g. GATEWAY_UPSTREAM_TIMEOUTS='{"knowledge": 30}'.
     upstream_timeouts: dict[str, float] = {}

@@ -57,7 +57,7 @@ from kit.settings import ServiceSettings, async_database_url
 
 log = structlog.get_logger("kit.audit_anchor")
 
-AUDITED_SERVICES = ("matters", "prequal", "licences", "helpdesk", "knowledge", "notifications")
+AUDITED_SERVICES = ("matters", "prequal", "licences", "helpdesk", "knowledge", "notifications", "booking")
 
 CHAIN_BROKEN = Gauge("lvrong_audit_chain_broken", "1 when the anchoring job found the audit chain broken (alarm)",
                      ["service"])

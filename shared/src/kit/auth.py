@@ -38,13 +38,15 @@ class Role(StrEnum):
     REVIEWER = "reviewer"
     HELPDESK_AGENT = "helpdesk_agent"
     KNOWLEDGE_EDITOR = "knowledge_editor"
+    # Staff of a zoo or botanical garden: the gate's entry check and the venue's reports (svc-booking).
+    VENUE_STAFF = "venue_staff"
     OPS_ADMIN = "ops_admin"
     INSPECTOR = "inspector"
     PARTNER = "partner"
     SERVICE = "service"
 
 
-STAFF_ROLES = frozenset({Role.WINDOW_OFFICER, Role.REVIEWER, Role.HELPDESK_AGENT, Role.KNOWLEDGE_EDITOR,
+STAFF_ROLES = frozenset({Role.WINDOW_OFFICER, Role.REVIEWER, Role.HELPDESK_AGENT, Role.KNOWLEDGE_EDITOR, Role.VENUE_STAFF,
                          Role.OPS_ADMIN, Role.INSPECTOR})
 
 # Departments (部门): staff of the bureau itself (not one of its offices), or with no department, and

@@ -26,7 +26,7 @@ from pathlib import Path
 from kit import natsauth
 
 SERVICE_PORTS = {"gateway": 8000, "matters": 8001, "prequal": 8002, "licences": 8003, "helpdesk": 8004, "knowledge": 8005,
-                 "notifications": 8007}
+                 "notifications": 8007, "booking": 8006}
 LOCAL_POSTGRES_PORT = 54329
 LOCAL_NATS_PORT = 42229
 
@@ -435,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         env = platform_environment(database_url, nats_url, nats_credentials_dir=servers.nats_credentials_dir)
         env.setdefault("GATEWAY_DEV_ISSUER_KEY_DIR", str((var / "dev-issuer").resolve()))
         env.setdefault("GATEWAY_WEB_ROOT", str(Path("web/dist").resolve()))  # built by `make run` (make web)
+        env.setdefault("BOOKING_SEED_DEMO_VENUES", "true")  # the demo zoos and botanical gardens of 三省一市
         print("applying migrations", flush=True)
         migrate_all(env)
         suite = Suite(env)
@@ -442,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n绿容一网通办 is running: gateway on http://127.0.0.1:8000 (docs: /docs). Ctrl-C stops it.\n"
               "Pages: /app/ (applicants), /app/verify (亮证 verifier), /app/staff (workbench), /app/cockpit.\n"
               "Demo users (password 'demo'): applicant-person, applicant-company, officer, reviewer, agent, editor, "
-              "ops, inspector; partner clients (secret 'demo'): partner-js, partner-zj, partner-ah.", flush=True)
+              "ops, inspector, gate; partner clients (secret 'demo'): partner-js, partner-zj, partner-ah.", flush=True)
         while True:
             time.sleep(1)
             if dead := suite.failed():

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import async_engine_from_config
 from kit.db import asyncpg_tls, ensure_database, platform_metadata
 from kit.settings import ServiceSettings
 
-SERVICES = ("gateway", "matters", "prequal", "licences", "helpdesk", "knowledge", "notifications")
+SERVICES = ("gateway", "matters", "prequal", "licences", "helpdesk", "knowledge", "notifications", "booking")
 _LOCK_ID = 0x6C76726F6E67  # "lvrong"
 
 

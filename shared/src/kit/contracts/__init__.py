@@ -2,7 +2,7 @@
 producer. One module per producing service; ``EVENT_TYPES`` maps each type to its model."""
 from types import ModuleType
 
-from kit.contracts import helpdesk, knowledge, licences, matters, notifications, prequal
+from kit.contracts import booking, helpdesk, knowledge, licences, matters, notifications, prequal
 from kit.contracts.helpdesk import AnswerProposed
 from kit.contracts.knowledge import AssistantHandedOver, ConversationTurn
 from kit.contracts.licences import LicenceIssued
@@ -32,7 +32,8 @@ def _contracts_of(*modules: ModuleType) -> dict[str, type[EventContract]]:
             if isinstance(c, type) and issubclass(c, EventContract) and c is not EventContract and c.__module__ == m.__name__}
 
 
-EVENT_TYPES: dict[str, type[EventContract]] = _contracts_of(matters, prequal, licences, helpdesk, knowledge, notifications)
+EVENT_TYPES: dict[str, type[EventContract]] = _contracts_of(matters, prequal, licences, helpdesk, knowledge, notifications,
+                                                            booking)
 
 __all__ = [
     "EVENT_TYPES", "AnswerProposed", "ApplicantRef", "AssistantHandedOver", "ApplicationDueDateChanged", "ApplicationStatusChanged", "ApplicationSubmitted", "BenefitGranted",
