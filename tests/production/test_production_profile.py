@@ -382,6 +382,7 @@ MISSING = {
     "licences": "LICENCES_KEY_DIR",
     "helpdesk": "no NATS credentials for helpdesk",
     "knowledge": "AUTH_JWKS_URL is not set",
+    "notifications": "DATA_PROTECTION_KEY_DIR",
     "booking": "DATA_PROTECTION_KEY_DIR",
 }
 
