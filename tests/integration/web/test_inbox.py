@@ -1,7 +1,8 @@
 """The inbox (站内信) on the applicant's page and the workbench: a returned application's notification arrives
 live over the stream (badge in the nav and the list, without a reload), opening it marks it read and clears the
 badge, "mark all read" clears the rest; the preferences form shows the contacts masked and refuses bad input
-with nothing written; an officer's statutory clock warning reaches the workbench's inbox live."""
+with nothing written; an officer's statutory clock warning reaches the workbench's inbox live; the list is
+newest first and pages on request."""
 from __future__ import annotations
 
 import datetime as dt
@@ -13,8 +14,8 @@ import pytest
 from browser_support import OpenPage, check_accessibility, log_in, screenshot
 from playwright.async_api import Page, expect
 
-from kit.contracts import ClockWarning
-from support import bearer, publish_as, returned_application
+from kit.contracts import BenefitGranted, ClockWarning
+from support import COMPANY_USCC, bearer, eventually, publish_as, returned_application
 
 pytestmark = pytest.mark.integration
 
@@ -143,3 +144,36 @@ async def test_an_officer_gets_a_clock_warning_live_on_the_workbench(
     await expect(newest.get_by_role("link", name="查看详情")).to_have_attribute("href", f"#/applications/{warned}")
     await expect(page.get_by_test_id("unread-badge")).to_have_count(0)
     assert await unread(client, officer) == 0
+
+
+async def test_the_list_is_newest_first_and_pages_on_request(
+        suite, open_page: OpenPage, client: httpx.AsyncClient, token) -> None:
+    company = await token("applicant-company")
+    await read_all(client, company)
+    tag = uuid.uuid4().hex[:6]
+    for i in range(21):  # one more than a page
+        application = f"app-{tag}-{i:02d}"
+        granted = BenefitGranted(benefit=f"补贴{tag}-{i:02d}", uscc=COMPANY_USCC, business_name="上海演示绿化工程有限公司",
+                                 application_id=application, matter_code="LR-GG-001", matched_rules=["r1"],
+                                 granted_at=dt.datetime.now(dt.UTC))
+        await publish_as(suite, "LVRONG_MATTERS", granted.envelope(subject=application))
+    await eventually(lambda: unread(client, company), lambda n: n == 21, "21 grants in the company's inbox")
+
+    # Newest first as the API holds them (the order they were made in, not the order they were sent in).
+    first = (await client.get("/v1/notifications", params={"limit": 20}, headers=bearer(company))).json()
+    second = (await client.get("/v1/notifications", params={"limit": 20, "cursor": first["next_cursor"]},
+                               headers=bearer(company))).json()
+    page = await open_page("/app/#/messages", viewport="phone")
+    await log_in(page, "applicant-company")
+    listed = page.get_by_role("list", name="消息列表")
+    items = listed.get_by_role("listitem")
+    await expect(items).to_have_count(20)
+    await expect(page.get_by_test_id("unread-badge")).to_have_text("21")
+    assert await listed.locator(".inbox-title").all_inner_texts() == [n["title_zh"] for n in first["items"]]
+    await page.get_by_role("button", name="加载更多").click()
+    await expect(items.nth(20)).to_have_text(re.compile(re.escape(second["items"][0]["title_zh"])))
+    titles = await listed.locator(".inbox-title").all_inner_texts()
+    assert titles == [n["title_zh"] for n in first["items"] + second["items"]][:len(titles)]
+    assert {f"免申即享：补贴{tag}-{i:02d}" for i in range(21)} <= set(titles)
+    await page.get_by_role("button", name="全部标为已读").click()
+    await expect(page.get_by_test_id("unread-badge")).to_have_count(0)
