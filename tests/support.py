@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import base45
+import cbor2
 import nats
 import pytest
 from sqlalchemy.engine import make_url
@@ -347,6 +349,35 @@ async def prereviewed_application(client: Any, token: str, code: str = "LR-XK-00
     return str(r.json()["id"])
 
 
+async def returned_application(client: Any, token: str, seed: int = 7) -> str:
+    """The id of a company's application (LR-XK-002) that the pre-review returns (退回补正): a wrong USCC and a
+    required material missing."""
+    m = await matter(client, token, "LR-XK-002")
+    form = valid_form(m, seed)
+    key = next(f["key"] for f in m["fields"] if f["type"] == "uscc")
+    form[key] = form[key][:-1] + ("0" if form[key][-1] != "0" else "1")
+    required = next(x["code"] for x in m["materials"] if x["required"])
+    materials = {k: v for k, v in (await all_materials(client, token, m)).items() if k != required}
+    r = await client.post("/v1/applications", json={"matter_code": m["code"], "form": form, "materials": materials},
+                          headers=bearer(token))
+    assert r.status_code == 201, r.text
+    done = await wait_for_verdict(client, token, r.json()["id"])
+    assert done["status"] == "returned"
+    return str(r.json()["id"])
+
+
+def holder_code_cti(code: str) -> str:
+    """A 一人（企）一码's cti (its row in svc-licences' ``holder_codes``), read with base45 and cbor2 (not
+    svc-licences' code)."""
+    assert code.startswith("LC1:")
+    sign1 = cbor2.loads(base45.b45decode(code[4:]))
+    while isinstance(sign1, cbor2.CBORTag) and sign1.tag != 18:
+        sign1 = sign1.value
+    assert sign1.tag == 18
+    claims = cbor2.loads(sign1.value[2])
+    return bytes(claims[7]).hex()
+
+
 async def throughout(seconds: float, holds: Callable[[], Awaitable[bool | str]], what: str) -> None:
     """Keep checking, for ``seconds`` (an outage's length, which is what is being tested), that ``holds``
     answers True: a fault that must last is watched the whole time, never slept through. Any other
@@ -430,6 +461,17 @@ async def issue_quarantine_document(client: Any, officer_token: str, holder_subj
     r = await client.post("/v1/licences/quarantine-documents", json=body, headers=bearer(officer_token))
     assert r.status_code == 201, r.text
     return r.json()
+
+
+async def publish_as(suite: Any, stream: str, event: Any, *, msg_id: str | None = None) -> None:
+    """Put ``event`` on ``stream`` as its producer's relay would (with the admin identity); ``msg_id``
+    other than the event id makes the stream keep a second copy: the same event delivered again."""
+    nc = await connect_nats(suite.nats_admin)
+    try:
+        await nc.jetstream().publish(event.type, event.to_json_bytes(), stream=stream,
+                                     headers={"Nats-Msg-Id": msg_id or event.id, "Lvrong-Key": event.subject or event.id})
+    finally:
+        await nc.close()
 
 
 async def publish_as_licences(env: Mapping[str, str], event: Any, key: str) -> None:

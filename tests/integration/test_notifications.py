@@ -24,17 +24,14 @@ from kit.events.consumer import durable_name
 from notifications.events import SUBSCRIPTIONS
 from support import (
     COMPANY_USCC,
-    all_materials,
     another_replica,
     bearer,
-    connect_nats,
     consumers_settled,
     eventually,
-    matter,
+    publish_as,
     publish_as_licences,
+    returned_application,
     stream_events,
-    valid_form,
-    wait_for_verdict,
 )
 
 pytestmark = pytest.mark.integration
@@ -42,17 +39,6 @@ pytestmark = pytest.mark.integration
 COMPANY_EMAIL = "notices@greening-demo.example.org"
 PERSON_EMAIL = "zhang.san@example.org"
 APPLICATIONS_DURABLE = durable_name("notifications", next(s for s in SUBSCRIPTIONS if s.name == "applications"))
-
-
-async def publish_as(suite, stream: str, event: CloudEvent, *, msg_id: str | None = None) -> None:
-    """Put ``event`` on ``stream`` as its producer's relay would (with the admin identity); ``msg_id``
-    other than the event id makes the stream keep a second copy: the same event delivered again."""
-    nc = await connect_nats(suite.nats_admin)
-    try:
-        await nc.jetstream().publish(event.type, event.to_json_bytes(), stream=stream,
-                                     headers={"Nats-Msg-Id": msg_id or event.id, "Lvrong-Key": event.subject or event.id})
-    finally:
-        await nc.close()
 
 
 async def inbox(client, tok: str, **params: Any) -> list[dict[str, Any]]:
@@ -85,22 +71,6 @@ async def set_preferences(client, tok: str, **body: Any) -> dict[str, Any]:
     r = await client.put("/v1/notifications/preferences", json=body, headers=bearer(tok))
     assert r.status_code == 200, r.text
     return dict(r.json())
-
-
-async def returned_application(client, tok: str) -> str:
-    """A company's application that the pre-review returns (退回补正): wrong USCC, a required material missing."""
-    m = await matter(client, tok, "LR-XK-002")
-    form = valid_form(m, 7)
-    key = next(f["key"] for f in m["fields"] if f["type"] == "uscc")
-    form[key] = form[key][:-1] + ("0" if form[key][-1] != "0" else "1")
-    required = next(x["code"] for x in m["materials"] if x["required"])
-    materials = {k: v for k, v in (await all_materials(client, tok, m)).items() if k != required}
-    r = await client.post("/v1/applications", json={"matter_code": m["code"], "form": form, "materials": materials},
-                          headers=bearer(tok))
-    assert r.status_code == 201, r.text
-    done = await wait_for_verdict(client, tok, r.json()["id"])
-    assert done["status"] == "returned"
-    return str(r.json()["id"])
 
 
 async def test_a_returned_application_is_mailed_exactly_once_even_when_its_event_comes_twice(

@@ -15,12 +15,10 @@ import random
 import uuid
 from typing import Any
 
-import base45
-import cbor2
 import httpx
 import pytest
 
-from support import COMPANY_USCC, bearer, eventually, prereviewed_application, valid_resident_id
+from support import COMPANY_USCC, bearer, eventually, holder_code_cti, prereviewed_application, valid_resident_id
 
 pytestmark = pytest.mark.integration
 
@@ -191,17 +189,6 @@ async def test_a_file_that_is_not_a_register_is_refused_with_nothing_written(cli
     assert (await client.get(f"/v1/licences/imports/{uuid.uuid4().hex}", headers=bearer(ops))).status_code == 404
 
 
-def _cti(code: str) -> str:
-    """The code's cti, read with base45 and cbor2 (not svc-licences' code)."""
-    assert code.startswith("LC1:")
-    sign1 = cbor2.loads(base45.b45decode(code[4:]))
-    while isinstance(sign1, cbor2.CBORTag) and sign1.tag != 18:
-        sign1 = sign1.value
-    assert sign1.tag == 18
-    claims = cbor2.loads(sign1.value[2])
-    return bytes(claims[7]).hex()
-
-
 async def _code(client: httpx.AsyncClient, tok: str, consent: list[str]) -> dict[str, Any]:
     r = await client.post("/v1/licences/holder-codes", json={"consent": consent}, headers=bearer(tok))
     assert r.status_code == 201, r.text
@@ -255,7 +242,7 @@ async def test_holder_code_shows_what_the_holder_consented_to_and_every_scan_is_
 
     # Its time over (moved into the past: time cannot be waited for), the code is refused, however often shown.
     await _count(suite, "WITH x AS (UPDATE holder_codes SET expires_at = now() - interval '1 second' "
-                        "WHERE cti = $1 RETURNING 1) SELECT count(*) FROM x", _cti(third["code"]))
+                        "WHERE cti = $1 RETURNING 1) SELECT count(*) FROM x", holder_code_cti(third["code"]))
     for _ in range(2):
         r = await _scan(client, inspector, third["code"])
         assert r.status_code == 409 and r.json()["reason"] == "expired"

@@ -2,13 +2,15 @@
 served by the suite's gateway under /app/, as a person on a phone or at a desk would use them.
 
 Every page a test opens is watched: a console error, an uncaught exception or a refused
-Content-Security-Policy fails the test when its page closes. ``browser_support.check_accessibility``
-runs axe-core (from web/node_modules) and fails on any serious or critical violation of WCAG 2.1 A/AA.
+Content-Security-Policy fails the test when its page closes — except the browser's own report of an API
+answer whose status the test said it provokes (``expected_statuses``: a refusal the page shows).
+``browser_support.check_accessibility`` runs axe-core (from web/node_modules) and fails on any serious or critical violation of WCAG 2.1 A/AA.
 Screenshots go to web/screenshots/ (not committed)."""
 from __future__ import annotations
 
+import re
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import pytest
@@ -18,6 +20,8 @@ from playwright.async_api import Browser, ConsoleMessage, Page, Route, async_pla
 from support import WEB_ROOT
 
 RouteHandler = Callable[[Route], Awaitable[None]]
+# How Chromium reports any 4xx/5xx answer in the console, whether or not the page handled it.
+FAILED_RESOURCE = re.compile(r"^Failed to load resource: the server responded with a status of (\d{3})\b")
 
 
 @pytest.fixture(scope="session")
@@ -39,11 +43,16 @@ class WatchedPage:
 
     page: Page
     viewport: str
+    expected_statuses: frozenset[int] = frozenset()
     errors: list[str] = field(default_factory=list)
 
     def on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.errors.append(f"console: {message.text}")
+        if message.type != "error":
+            return
+        failed = FAILED_RESOURCE.match(message.text)
+        if failed and int(failed.group(1)) in self.expected_statuses:
+            return
+        self.errors.append(f"console: {message.text}")
 
 
 @pytest.fixture
@@ -54,7 +63,8 @@ async def open_page(browser: Browser, suite) -> AsyncIterator[OpenPage]:
     contexts = []
 
     async def open_(path: str, *, viewport: str = "phone", language: str = "zh-CN",
-                    permissions: tuple[str, ...] = (), routes: Mapping[str, RouteHandler] | None = None) -> Page:
+                    permissions: tuple[str, ...] = (), routes: Mapping[str, RouteHandler] | None = None,
+                    expected_statuses: Collection[int] = ()) -> Page:
         context = await browser.new_context(base_url=suite.gateway, viewport=VIEWPORTS[viewport], locale=language,
                                             device_scale_factor=2 if viewport == "phone" else 1,
                                             # Not is_mobile: Chromium's mobile emulation lets the layout viewport drift from
@@ -67,7 +77,7 @@ async def open_page(browser: Browser, suite) -> AsyncIterator[OpenPage]:
         for pattern, handler in (routes or {}).items():
             await context.route(pattern, handler)
         page = await context.new_page()
-        entry = WatchedPage(page, viewport)
+        entry = WatchedPage(page, viewport, frozenset(expected_statuses))
         page.on("console", entry.on_console)
         page.on("pageerror", lambda error: entry.errors.append(f"uncaught: {error}"))
         watched.append(entry)

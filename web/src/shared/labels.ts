@@ -37,3 +37,15 @@ export function applicationStatusLabel(status: string): string {
 export function applicationStatusTone(status: string): Tone {
   return APPLICATION_STATUS[status as Schemas["ApplicationStatus"]]?.[2] ?? "info";
 }
+
+/** A notification's kind (通知类别), in the inbox and its channel preferences. */
+export const NOTIFICATION_KIND: Record<Schemas["NotificationView"]["kind"], [string, string]> = {
+  application_returned: ["退回补正", "Returned for correction"],
+  licence_expiring: ["证照到期提醒", "Licence expiring"],
+  benefit_granted: ["免申即享", "Benefit granted"],
+  rectification_replied: ["差评整改答复", "Reply to a rating"],
+  ticket_answered: ["帮办答复", "Help-desk answer"],
+  clock_warning: ["法定时限预警", "Statutory clock warning"],
+};
+
+export const NOTIFICATION_KINDS = Object.keys(NOTIFICATION_KIND) as Schemas["NotificationView"]["kind"][];

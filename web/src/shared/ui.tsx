@@ -12,7 +12,7 @@ import "./styles.css";
 
 export interface NavLink {
   href: string;
-  label: string;
+  label: ComponentChildren;
 }
 
 /** ``title`` is the page's one h1; ``tabTitle`` (the view within the page, when it has several) names the tab. */

@@ -12,7 +12,7 @@ import { STAGES, stageLabel } from "./labels";
 import { useLoad } from "../../shared/load";
 import type { MaterialRefs } from "./materials";
 import { href } from "./router";
-import { followApplication } from "./sse";
+import { followStream } from "../../shared/stream";
 
 type Application = Schemas["ApplicationView"];
 type Step = Schemas["TimelineStep"];
@@ -55,8 +55,8 @@ export function ApplicationDetail(props: { id: string }) {
   // status event reloads the application (stage, clock) and its timeline.
   useEffect(() => {
     if (loadedStep === null) return;
-    const stop = followApplication(id, loadedStep, {
-      onStatus: () => {
+    const stop = followStream(`/v1/applications/${encodeURIComponent(id)}/stream`, "status", loadedStep, {
+      onEvent: () => {
         void app.reload();
         void timeline.reload();
       },

@@ -1,8 +1,9 @@
 /** The applicant's H5 (/app/): service guides, applying with pre-fill and a dry-run pre-review, my
- * applications followed live, my licences, 亮证 and 亮数 — one page, routed by the address's hash. */
+ * applications followed live, my licences, 亮证 and 亮数, 一人（企）一码, the inbox (站内信) — one page, routed by the address's hash. */
 import { render } from "preact";
 import { useClaims } from "../../shared/auth";
 import { t, useLanguage } from "../../shared/i18n";
+import { Inbox, inboxLabel, NotificationPreferences, useInbox, useInboxLive } from "../../shared/inbox";
 import { LoginForm, Shell } from "../../shared/ui";
 import { Apply } from "./Apply";
 import { ApplicationDetail, ApplicationList } from "./Applications";
@@ -23,8 +24,16 @@ function titleOf(route: Route): string {
     case "data": return t("亮数", "Share live data");
     case "assistant": return t("智能客服", "Ask the assistant");
     case "code": return t("一人（企）一码", "My code");
+    case "messages": return t("消息", "Messages");
     default: return t("我的证照", "My licences");
   }
+}
+
+/** Where a notification's subject is on these pages. */
+function linkOf(refType: string, refId: string): string | null {
+  if (refType === "application") return href("applications", refId);
+  if (refType === "licence") return href("licences", refId);
+  return null;
 }
 
 function View(props: { route: Route }) {
@@ -41,6 +50,7 @@ function View(props: { route: Route }) {
     case "data": return <DataHandles id={route.id} />;
     case "assistant": return <Assistant />;
     case "code": return <HolderCode />;
+    case "messages": return <><Inbox linkOf={linkOf} /><NotificationPreferences /></>;
   }
 }
 
@@ -48,12 +58,15 @@ function Page() {
   useLanguage();
   const who = useClaims();
   const route = useRoute();
+  useInboxLive(who?.sub ?? null);
+  const inbox = useInbox();
   const nav = who ? [
     { href: href("matters"), label: t("办事指南", "Service guides") },
     { href: href("applications"), label: t("我的办件", "My applications") },
     { href: href("licences"), label: t("我的证照", "My licences") },
     { href: href("assistant"), label: t("智能客服", "Assistant") },
     { href: href("code"), label: t("一人一码", "My code") },
+    { href: href("messages"), label: inboxLabel(inbox.unread) },
   ] : undefined;
   return (
     // The page's one h1 names the service; each view's own h2 names the view (no heading said twice).

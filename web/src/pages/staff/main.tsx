@@ -1,7 +1,9 @@
 /**
  * The staff workbench (工作台): window officers and reviewers work the department's applications, by
  * statutory due date, claim them and move them on; help-desk agents answer tickets within their SLA
- * clocks; ops see both. Routes live in the hash: ``#/applications/<id>``, ``#/tickets``, ``#/tickets/<id>``.
+ * clocks; ops see both. Window officers and inspectors scan a holder's 一人（企）一码 (``#/scan``); everyone has
+ * the inbox (站内信, ``#/messages``: officers and reviewers get statutory clock warnings there), its unread
+ * count live in the nav. Routes live in the hash: ``#/applications/<id>``, ``#/tickets``, ``#/tickets/<id>``.
  */
 import { render } from "preact";
 import { useEffect } from "preact/hooks";
@@ -10,12 +12,22 @@ import { useClaims } from "../../shared/auth";
 import { t, useLanguage } from "../../shared/i18n";
 import { LoginForm, Shell, type NavLink } from "../../shared/ui";
 import { ApplicationDetail } from "./application";
+import { Inbox, inboxLabel, NotificationPreferences, useInbox, useInboxLive } from "../../shared/inbox";
 import { hashParts, useHash } from "../../shared/load";
 import { ApplicationQueue } from "./queue";
+import { HolderCodeScan } from "./scan";
 import { TicketDetail, TicketQueue } from "./tickets";
 import "./staff.css";
 
 const HANDLERS = ["window_officer", "reviewer"];
+const SCANNERS = ["window_officer", "inspector"];
+
+/** Where a notification's subject is on the workbench. */
+function linkOf(refType: string, refId: string): string | null {
+  if (refType === "application") return `#/applications/${encodeURIComponent(refId)}`;
+  if (refType === "ticket") return `#/tickets/${encodeURIComponent(refId)}`;
+  return null;
+}
 
 function Page() {
   useLanguage();
@@ -25,6 +37,9 @@ function Page() {
   const handles = roles.some((r) => HANDLERS.includes(r));
   const seesApplications = handles || roles.includes("ops_admin");
   const seesTickets = roles.includes("helpdesk_agent") || roles.includes("ops_admin");
+  const scans = roles.some((r) => SCANNERS.includes(r));
+  useInboxLive(who?.sub ?? null);
+  const inbox = useInbox();
   useEffect(() => {
     // A window officer or reviewer at the workbench is a colleague applications can be assigned to.
     if (handles) void api.PUT("/v1/applications/handlers/me").catch(() => undefined);
@@ -39,13 +54,18 @@ function Page() {
   const nav: NavLink[] = [
     ...(seesApplications ? [{ href: "#/", label: t("办件队列", "Applications") }] : []),
     ...(seesTickets ? [{ href: "#/tickets", label: t("帮办工单", "Help tickets") }] : []),
+    ...(scans ? [{ href: "#/scan", label: t("扫码查看", "Scan a code") }] : []),
+    { href: "#/messages", label: inboxLabel(inbox.unread) },
   ];
   const [section, id] = route;
   let body;
-  if (section === "applications" && id && seesApplications) body = <ApplicationDetail id={id} me={who.sub} />;
+  if (section === "messages") body = <><Inbox linkOf={linkOf} /><NotificationPreferences /></>;
+  else if (section === "scan" && scans) body = <HolderCodeScan />;
+  else if (section === "applications" && id && seesApplications) body = <ApplicationDetail id={id} me={who.sub} />;
   else if (section === "tickets" && id && seesTickets) body = <TicketDetail id={id} />;
   else if ((section === "tickets" || !seesApplications) && seesTickets) body = <TicketQueue />;
   else if (seesApplications) body = <ApplicationQueue me={who.sub} />;
+  else if (scans) body = <HolderCodeScan />;
   else body = <p role="alert">{t("您的角色不使用工作台。", "Your role does not use the workbench.")}</p>;
   return (
     <Shell title={t("工作台", "Workbench")} nav={nav.length > 1 ? nav : undefined}>

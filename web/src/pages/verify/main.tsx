@@ -12,7 +12,7 @@ import { formatDateTime, t, useLanguage } from "../../shared/i18n";
 import { Shell, problemOf } from "../../shared/ui";
 import { LiveDataView } from "./livedata";
 import { type TrustMaterial, statusUriOf, verifyOffline } from "./offline";
-import { Scanner } from "./scanner";
+import { Scanner } from "../../shared/scanner";
 import { cachedTrust, fetchKeys, fetchList } from "./trust";
 import { type Checked, VerdictView } from "./verdict";
 import "./verify.css";

@@ -1,17 +1,21 @@
 /**
- * Live status of one application over Server-Sent Events. The stream authenticates with the bearer
- * token in the Authorization header (kit.auth reads no query parameter or cookie), which EventSource
- * cannot send: so the stream is read with fetch() and a ReadableStream, and on a drop or a `resync`
- * it reconnects with `Last-Event-ID` set to the last step received (the service replays what was missed).
+ * Following a Server-Sent Events stream of the API: an application's live status, the inbox's new
+ * notifications. The streams authenticate with the bearer token in the Authorization header (kit.auth
+ * reads no query parameter or cookie), which EventSource cannot send: so a stream is read with fetch()
+ * and a ReadableStream, and on a drop, a `resync` or an `end` it reconnects with `Last-Event-ID` set to
+ * the last event received (the service replays what was missed); it stops when nobody is logged in.
  */
-import { token } from "../../shared/auth";
+import { token } from "./auth";
+
+export type StreamState = "live" | "reconnecting" | "stopped";
 
 export interface StreamHandlers {
-  onStatus: (stepId: number, data: Record<string, unknown>) => void;
-  onState?: (state: "live" | "reconnecting" | "stopped") => void;
+  onEvent: (id: number, data: Record<string, unknown>) => void;
+  onState?: (state: StreamState) => void;
 }
 
-export function followApplication(applicationId: string, after: number | null, handlers: StreamHandlers): () => void {
+/** Follow ``path``'s events named ``event`` from the one after ``after``; returns the function that stops. */
+export function followStream(path: string, event: string, after: number | null, handlers: StreamHandlers): () => void {
   const abort = new AbortController();
   let lastId: number | null = after;
   let retryMs = 2000;
@@ -22,8 +26,7 @@ export function followApplication(applicationId: string, after: number | null, h
     if (!bearer) return "stop";
     const headers: Record<string, string> = { Authorization: `Bearer ${bearer}`, Accept: "text/event-stream" };
     if (lastId !== null) headers["Last-Event-ID"] = String(lastId);
-    const response = await fetch(`/v1/applications/${encodeURIComponent(applicationId)}/stream`,
-      { headers, signal: abort.signal, cache: "no-store" });
+    const response = await fetch(path, { headers, signal: abort.signal, cache: "no-store" });
     if (response.status === 401 || response.status === 403 || response.status === 404) return "stop";
     if (!response.ok || !response.body) return "again";
     handlers.onState?.("live");
@@ -37,15 +40,15 @@ export function followApplication(applicationId: string, after: number | null, h
       while ((end = buffer.indexOf("\n\n")) >= 0) {
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
-        const event = parse(block);
-        if (event.retry) retryMs = event.retry;
-        if (event.name === "resync") {
+        const parsed = parse(block);
+        if (parsed.retry) retryMs = parsed.retry;
+        if (parsed.name === "resync" || parsed.name === "end") {
           await reader.cancel().catch(() => undefined);
           return "again";
         }
-        if (event.name === "status" && event.id !== null && event.data) {
-          lastId = event.id;
-          handlers.onStatus(event.id, JSON.parse(event.data) as Record<string, unknown>);
+        if (parsed.name === event && parsed.id !== null && parsed.data) {
+          lastId = parsed.id;
+          handlers.onEvent(parsed.id, JSON.parse(parsed.data) as Record<string, unknown>);
         }
       }
     }

@@ -1,7 +1,8 @@
-/** Where the QR text comes from: the camera (jsQR on video frames), a picture of a QR, or typed/pasted. */
+/** Where a QR's text comes from: the camera (jsQR on video frames), a picture of a QR, or typed/pasted —
+ * the verifier's 亮证 QR and the workbench's 一人（企）一码 alike (each page names what is scanned). */
 import jsQR from "jsqr";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { t, useLanguage } from "../../shared/i18n";
+import { t, useLanguage } from "./i18n";
 
 /** The text of the first QR code in an image (a picture file or a video frame); null when none is found. */
 export function decodeImage(source: CanvasImageSource, width: number, height: number, canvas: HTMLCanvasElement): string | null {
@@ -14,8 +15,19 @@ export function decodeImage(source: CanvasImageSource, width: number, height: nu
   return jsQR(pixels.data, width, height, { inversionAttempts: "dontInvert" })?.data ?? null;
 }
 
-export function Scanner(props: { onText: (text: string) => void; busy: boolean }) {
+export interface ScannerTexts {
+  title: string;
+  paste: string;
+  submit: string;
+}
+
+export function Scanner(props: { onText: (text: string) => void; busy: boolean; texts?: ScannerTexts }) {
   useLanguage();
+  const texts = props.texts ?? {
+    title: t("扫描亮证码", "Scan a licence QR"),
+    paste: t("或粘贴亮证码（LR1: 或 LS1: 开头）", "Or paste the QR text (starting with LR1: or LS1:)"),
+    submit: t("核验", "Verify"),
+  };
   const [text, setText] = useState("");
   const [camera, setCamera] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
@@ -48,7 +60,7 @@ export function Scanner(props: { onText: (text: string) => void; busy: boolean }
       frame = requestAnimationFrame(scan);
     }).catch(() => {
       setCamera(false);
-      setNotice(t("无法打开摄像头，请上传二维码图片或粘贴亮证码。", "The camera could not be opened; upload a picture of the QR or paste its text."));
+      setNotice(t("无法打开摄像头，请上传二维码图片或粘贴码的文本。", "The camera could not be opened; upload a picture of the QR or paste its text."));
     });
     return () => {
       stopped = true;
@@ -81,7 +93,7 @@ export function Scanner(props: { onText: (text: string) => void; busy: boolean }
 
   return (
     <section class="card verify-input" aria-labelledby="scan-title">
-      <h2 id="scan-title">{t("扫描亮证码", "Scan a licence QR")}</h2>
+      <h2 id="scan-title">{texts.title}</h2>
       <div class="actions">
         <button type="button" class="primary" aria-pressed={camera} onClick={() => { setNotice(null); setCamera(!camera); }}>
           {camera ? t("关闭摄像头", "Stop the camera") : t("用摄像头扫码", "Scan with the camera")}
@@ -92,11 +104,11 @@ export function Scanner(props: { onText: (text: string) => void; busy: boolean }
       <label for="verify-picture">{t("或上传二维码图片", "Or upload a picture of the QR")}</label>
       <input id="verify-picture" type="file" accept="image/*" onChange={picture} />
       <form onSubmit={submit}>
-        <label for="verify-text">{t("或粘贴亮证码（LR1: 或 LS1: 开头）", "Or paste the QR text (starting with LR1: or LS1:)")}</label>
+        <label for="verify-text">{texts.paste}</label>
         <textarea id="verify-text" rows={3} spellcheck={false} autocomplete="off" value={text}
           onInput={(e) => setText(e.currentTarget.value)} />
         <div class="actions">
-          <button type="submit" class="primary" disabled={props.busy || !text.trim()}>{t("核验", "Verify")}</button>
+          <button type="submit" class="primary" disabled={props.busy || !text.trim()}>{texts.submit}</button>
         </div>
       </form>
       {notice && <p class="verify-notice" role="status">{notice}</p>}
