@@ -95,6 +95,8 @@ async def statistics_flushed(env: dict[str, str]) -> None:
         conn = await RunDatabases(env).db(service)
         try:
             await until(partial(_all_inserts_counted, conn), f"svc-{service}'s statistics flushed", within=60)
+        except AssertionError as late:  # the CPU figures stand; only this database's row counts may be short
+            print(f"warning: {late}; its rows per application below may be undercounted", file=sys.stderr)
         finally:
             await conn.close()
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from kit.calendar import WorkingDayCalendar
+from kit.contracts import MatterRequirements
 from support import (
     all_materials,
     bearer,
@@ -221,7 +222,7 @@ async def test_withdrawal_before_the_decision_only_by_the_applicant(client, toke
     assert late.status_code == 409
 
 
-async def test_correction_loop_after_pre_review(client, token) -> None:
+async def test_correction_loop_after_pre_review(suite, client, token) -> None:
     tok = await token("applicant-company")
     m = await matter(client, tok, "LR-XK-002")
     materials = await all_materials(client, tok, m)
@@ -240,6 +241,18 @@ async def test_correction_loop_after_pre_review(client, token) -> None:
     steps = (await client.get(f"/v1/applications/{app_id}/timeline", headers=bearer(tok))).json()["items"]
     assert [s["status"] for s in steps] == ["submitted", "returned", "submitted", "prereviewed"]
     assert steps[2]["details"]["changed_materials"] == [required]
+    # The new application's event named its (current) matter version; the correction's carried the
+    # requirements, its version possibly older than any a consumer set up since has been told of.
+    conn = await suite.db("matters")
+    try:
+        sent = [json.loads(r["matter"]) for r in await conn.fetch(
+            "SELECT envelope -> 'data' -> 'matter' AS matter FROM outbox WHERE envelope ->> 'subject' = $1 "
+            "AND subject = 'lvrong.matters.application.submitted' ORDER BY position", app_id)]
+    finally:
+        await conn.close()
+    assert [sorted(m) for m in sent] == [["code", "digest", "kind", "version"],
+                                         ["code", "fields", "kind", "materials", "version"]]
+    assert sent[0]["digest"] == MatterRequirements.model_validate(sent[1]).digest and sent[0]["version"] == 1
 
 
 async def test_draft_then_submit(suite, client, token) -> None:

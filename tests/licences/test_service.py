@@ -435,17 +435,20 @@ async def test_presentation_checks_fail_each_when_their_batch_fails(issuer: Issu
         await nowhere.dispose()
 
 
+@pytest.mark.parametrize("named", [False, True], ids=["requirements carried", "version named"])
 async def test_a_batch_keeps_only_licence_matters_submissions_and_issues_from_an_approval_in_it(
-        database: Database, issuer: Issuer) -> None:
+        database: Database, issuer: Issuer, named: bool) -> None:
     """The consumer's batch: submissions of a licence matter kept (those of other matters are never issued
-    from), an approval later in the same batch issues from the submission before it, once."""
+    from), an approval later in the same batch issues from the submission before it, once — whether the
+    submission carries its matter's requirements (as before) or names the version (``MatterVersionRef``)."""
     handle_batch = subscriptions(issuer)[0].batch_handler
     assert handle_batch is not None
     transplant, filing = f"app-{uuid.uuid4().hex[:12]}", f"app-{uuid.uuid4().hex[:12]}"
 
     def submitted(application_id: str, code: str, kind: str) -> CloudEvent:
+        matter = MatterRequirements(code=code, version=1, kind=kind, fields=[], materials=[])
         return ApplicationSubmitted(
-            application_id=application_id, matter=MatterRequirements(code=code, version=1, kind=kind, fields=[], materials=[]),
+            application_id=application_id, matter=matter.reference() if named else matter,
             applicant=ApplicantRef(subject="u-applicant", kind="person"),
             form={"applicant_name": "张三", "applicant_id_number": "310101199001011234", "site_address": "浦东新区"},
             materials={}, submitted_at=NOW).envelope(subject=application_id)

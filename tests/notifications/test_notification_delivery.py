@@ -14,7 +14,10 @@ from notification_servers import HttpGateway, SmtpServer
 from sqlalchemy import delete, select
 
 from kit.calendar import SHANGHAI
+from kit.contracts import ApplicationStatusChanged
 from kit.contracts.licences import LicenceExpiring
+from kit.events.consumer import handle_batch_once
+from notifications.events import SUBSCRIPTIONS
 from notifications.models import Delivery, Notification, Recipient
 from notifications.service import channels, delivery, intake
 from notifications.service.channels import EmailChannel, HttpChannel, Outgoing, Refused, RetryLater
@@ -207,3 +210,29 @@ def test_quiet_hours_across_midnight_and_within_a_day() -> None:
     lunch = (dt.time(12), dt.time(13))
     assert delivery.in_quiet_hours(at(7, 12, 30), lunch) and not delivery.in_quiet_hours(at(7, 13), lunch)
     assert not delivery.in_quiet_hours(at(7, 23), None)
+
+
+async def test_a_batch_of_status_changes_is_taken_in_once_in_one_transaction(database) -> None:
+    """The consumer's batch handler: only the returned application makes a notification (one, whether the
+    event comes twice in the batch or again in a later one); the other steps make nothing."""
+    subscription = next(s for s in SUBSCRIPTIONS if s.name == "applications")
+    assert subscription.batch_handler is not None
+    subject = f"u-{uuid.uuid4().hex[:8]}"
+
+    def changed(app: str, from_status: str | None, to_status: str) -> ApplicationStatusChanged:
+        return ApplicationStatusChanged(application_id=app, matter_code="LR-XK-002", applicant_subject=subject,
+                                        from_status=from_status, to_status=to_status, actor="svc-prequal",
+                                        reason="缺少材料", occurred_at=dt.datetime.now(dt.UTC))
+
+    passed, returned = uuid.uuid4().hex, uuid.uuid4().hex
+    batch = [changed(passed, None, "submitted").envelope(subject=passed),
+             changed(returned, None, "submitted").envelope(subject=returned),
+             changed(passed, "submitted", "prereviewed").envelope(subject=passed),
+             changed(returned, "submitted", "returned").envelope(subject=returned)]
+    batch.append(batch[-1])
+    handled = await handle_batch_once(database, "notifications-applications", batch, subscription.batch_handler)
+    assert [e.id for e in handled] == [e.id for e in batch[:4]]
+    assert await handle_batch_once(database, "notifications-applications", batch[2:], subscription.batch_handler) == []
+    async with database.session() as session:
+        made = (await session.scalars(select(Notification).where(Notification.recipient == intake.person(subject)))).all()
+    assert [(n.kind, n.ref_id, n.event_id) for n in made] == [("application_returned", returned, batch[3].id)]

@@ -11,14 +11,17 @@ from kit.contracts import ApplicationStatusChanged, BenefitGranted, ClockWarning
 from kit.contracts.helpdesk import RectificationReplied, TicketAnswered
 from kit.contracts.licences import LicenceExpiring
 from kit.events import EventSubscription
+from kit.events.consumer import one_transaction_per_batch
 from kit.scheduling import every
 from notifications.service import delivery, intake
 from notifications.service.channels import configured_channels
 from notifications.settings import Settings
 
 SUBSCRIPTIONS = [
+    # Every step of every application passes here (two or more each) and few make a notification: a
+    # fetched batch is taken in one transaction, not one transaction (claim, commit) per event.
     EventSubscription(name="applications", producer="matters", subjects=[ApplicationStatusChanged.event_type],
-                      handler=intake.on_status_changed),
+                      handler=intake.on_status_changed, batch_handler=one_transaction_per_batch(intake.on_status_changed)),
     EventSubscription(name="benefits", producer="matters", subjects=[BenefitGranted.event_type],
                       handler=intake.on_benefit_granted),
     EventSubscription(name="clock-warnings", producer="matters", subjects=[ClockWarning.event_type],

@@ -15,6 +15,7 @@ from kit.contracts import (
     BusinessDataChanged,
     MatterPublished,
     MatterRequirements,
+    MatterVersionRef,
 )
 from kit.events import CloudEvent, EventSubscription
 from kit.events.consumer import handling
@@ -29,28 +30,64 @@ async def on_submitted(session: AsyncSession, event: CloudEvent) -> None:
     await on_submitted_batch(session, [event])
 
 
-# The requirements of the matter versions submissions were made under, as received and validated: every
-# submission carries its matter's (most of the event), the same for every submission of a version, and
-# validating them again for each was a visible share of a pre-review. Equal to what was received before,
-# down to the last value, or validated anew (a version number means nothing across databases made anew).
+# The requirements of the matter versions submissions were made under, as received and validated: a
+# submission carries its matter's (most of the event) or, since svc-matters names the current version
+# instead, their digest. Carried ones are equal to what was received before, down to the last value, or
+# validated anew (a version number means nothing across databases made anew); named ones are found by
+# their digest, which covers code, version and content alike.
 _MATTERS: dict[tuple[Any, Any], tuple[dict[str, Any], MatterRequirements]] = {}
+_BY_DIGEST: dict[str, MatterRequirements] = {}
 
 
-def _submitted(event: CloudEvent) -> ApplicationSubmitted:
-    if event.type != ApplicationSubmitted.event_type or not isinstance(raw := event.data.get("matter"), dict):
-        return ApplicationSubmitted.from_event(event)  # and its error
+class UnknownMatterVersion(LookupError):
+    """A submission names a matter version whose ``matter.published`` svc-prequal has not kept (yet: the
+    catalogue's consumer may be behind the submissions'); the event is delivered again later."""
+
+    def __init__(self, code: str, version: int) -> None:
+        super().__init__(f"matter {code} version {version}: requirements not received yet")
+
+
+def _carried(raw: dict[str, Any]) -> MatterRequirements:
     key = (raw.get("code"), raw.get("version"))
     known = _MATTERS.get(key)
     if known is None or known[0] != raw:
         if len(_MATTERS) > 1024:
             _MATTERS.clear()
         known = _MATTERS[key] = (raw, MatterRequirements.model_validate(raw))
+    return known[1]
+
+
+async def _learn(session: AsyncSession, events: list[CloudEvent]) -> None:
+    """Bring the requirements of the versions the batch's events name into ``_BY_DIGEST``, with one read."""
+    named = {(raw["code"], raw["version"]) for event in events
+             if isinstance(raw := event.data.get("matter"), dict) and "digest" in raw and "fields" not in raw
+             and raw["digest"] not in _BY_DIGEST and isinstance(raw.get("code"), str) and isinstance(raw.get("version"), int)}
+    if not named:
+        return
+    if len(_BY_DIGEST) > 1024:
+        _BY_DIGEST.clear()
+    for doc in await service.stored_requirements(session, named):
+        requirements = MatterRequirements.model_validate(doc)
+        _BY_DIGEST[requirements.digest] = requirements
+
+
+def _submitted(event: CloudEvent) -> ApplicationSubmitted:
+    if event.type != ApplicationSubmitted.event_type or not isinstance(raw := event.data.get("matter"), dict):
+        return ApplicationSubmitted.from_event(event)  # and its error
+    if "fields" in raw or "digest" not in raw:
+        matter = _carried(raw)
+    else:
+        ref = MatterVersionRef.model_validate(raw)
+        if (found := _BY_DIGEST.get(ref.digest)) is None:
+            raise UnknownMatterVersion(ref.code, ref.version)
+        matter = found
     # An instance is taken as it is (pydantic does not validate model instances again); none is changed.
-    return ApplicationSubmitted.model_validate({**event.data, "matter": known[1]})
+    return ApplicationSubmitted.model_validate({**event.data, "matter": matter})
 
 
 async def on_submitted_batch(session: AsyncSession, events: list[CloudEvent]) -> None:
     """Pre-review a fetched batch of submissions with bulk reads and writes, then keep them for pre-fill."""
+    await _learn(session, events)
     submissions = []
     for event in events:
         with handling(event):

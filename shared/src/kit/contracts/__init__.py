@@ -20,6 +20,7 @@ from kit.contracts.matters import (
     MaterialSpec,
     MatterPublished,
     MatterRequirements,
+    MatterVersionRef,
     StallOpened,
 )
 from kit.contracts.prequal import Finding, PrereviewVerdictIssued
@@ -38,5 +39,5 @@ EVENT_TYPES: dict[str, type[EventContract]] = _contracts_of(matters, prequal, li
 __all__ = [
     "EVENT_TYPES", "AnswerProposed", "ApplicantRef", "AssistantHandedOver", "ApplicationDueDateChanged", "ApplicationStatusChanged", "ApplicationSubmitted", "BenefitGranted",
     "BundleCompleted", "BusinessDataChanged", "ClockWarning", "ConversationTurn", "Finding", "FormFieldSpec", "LicenceIssued", "MaterialRef", "MaterialSpec",
-    "MatterPublished", "MatterRequirements", "PrereviewVerdictIssued", "StallOpened",
+    "MatterPublished", "MatterRequirements", "MatterVersionRef", "PrereviewVerdictIssued", "StallOpened",
 ]

@@ -1,10 +1,13 @@
 """Events published by svc-matters (stream ``LVRONG_MATTERS``)."""
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any, ClassVar, Literal
 
+import orjson
 from pydantic import BaseModel, Field, field_validator
 
 from kit.events.envelope import CloudEvent, EventContract
@@ -61,6 +64,26 @@ class MatterRequirements(BaseModel):
     kind: Literal["licence", "filing", "public_service"]  # public_service: 公共服务事项
     fields: list[FormFieldSpec]
     materials: list[MaterialSpec]
+
+    @cached_property
+    def digest(self) -> str:
+        """A fingerprint of these requirements (sorted JSON, SHA-256): tells a consumer whether the
+        requirements it keeps for this code and version are the ones the producer means."""
+        canonical = orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(canonical).hexdigest()
+
+    def reference(self) -> MatterVersionRef:
+        return MatterVersionRef(code=self.code, version=self.version, kind=self.kind, digest=self.digest)
+
+
+class MatterVersionRef(BaseModel):
+    """A matter version named instead of carried: its code, version, kind and ``MatterRequirements.digest``.
+    A consumer takes the requirements from the ``matter.published`` event of that version it kept."""
+
+    code: str
+    version: int
+    kind: Literal["licence", "filing", "public_service"]
+    digest: str
 
 
 class MatterPublished(EventContract):
@@ -132,7 +155,10 @@ class ApplicationSubmitted(EventContract):
 
     application_id: str
     attempt: int = 1
-    matter: MatterRequirements
+    # The matter version's requirements in full (every event before the reference existed, and a
+    # resubmission, whose version may be older than any a consumer set up since has seen), or only a
+    # reference to them (a new application: its version is the current one, published before it).
+    matter: MatterRequirements | MatterVersionRef
     applicant: ApplicantRef
     form: dict[str, Any]
     materials: dict[str, MaterialRef]
@@ -140,6 +166,13 @@ class ApplicationSubmitted(EventContract):
     # The department (部门) handling the application, which scopes staff reads of its verdicts in
     # svc-prequal; absent from events published before it was added.
     department: str | None = None
+
+    @property
+    def requirements(self) -> MatterRequirements:
+        """The matter version's requirements, once a consumer has put them in place of a reference."""
+        if not isinstance(self.matter, MatterRequirements):
+            raise LookupError(f"requirements of {self.matter.code} version {self.matter.version} not resolved")
+        return self.matter
 
 
 # The statuses after which nothing more happens to an application (svc-matters' ``TERMINAL``): every other

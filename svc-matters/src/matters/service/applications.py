@@ -176,7 +176,8 @@ async def file_application(session: AsyncSession, principal: Principal, matter: 
         app.submitted_at = now
         material_rows = materials.material_rows(refs)
         app.exempted_materials = sum(row["kind"] != "upload" for row in material_rows)
-        events.append(outbox_row(session, submission.submitted_event(app, requirements, refs, now), subject=app.id))
+        events.append(outbox_row(session, submission.submitted_event(app, requirements, refs, now, current=True),
+                                      subject=app.id))
     await _insert_new_application(session, app, step, material_rows, events)
     await lifecycle.step_written(session, app, previous, now)
     return app, step

@@ -102,9 +102,13 @@ async def validated(session: AsyncSession, applicant: str, org_code: str | None,
 
 
 def submitted_event(app: Application, requirements: MatterRequirements, refs: dict[str, MaterialRef],
-                    at: datetime) -> ApplicationSubmitted:
+                    at: datetime, *, current: bool = False) -> ApplicationSubmitted:
+    """``current``: the version is the matter's current one, whose ``matter.published`` every consumer has
+    (or will have: it is retried until then), so the event names it instead of carrying its requirements
+    (~6 kB: most of the event, stored, sent and parsed for every submission). A resubmission carries them:
+    its version may be older than anything a consumer set up since was told."""
     return ApplicationSubmitted(
-        application_id=app.id, attempt=app.attempt, matter=requirements,
+        application_id=app.id, attempt=app.attempt, matter=requirements.reference() if current else requirements,
         applicant=ApplicantRef(subject=app.applicant_subject, kind=app.applicant_kind, org_code=app.applicant_org_code),
         # Personal values stay encrypted in the outbox and on the bus; svc-prequal reveals them.
         form=protect_form(app.form), materials=refs, submitted_at=at, department=app.department)

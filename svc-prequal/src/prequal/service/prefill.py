@@ -60,7 +60,7 @@ async def record_submissions(session: AsyncSession, submissions: list[Applicatio
         matter_version=submitted.matter.version, applicant_subject=submitted.applicant.subject,
         applicant_org_code=submitted.applicant.org_code, form=submitted.form,
         materials={k: v.model_dump(mode="json", exclude_none=True) for k, v in submitted.materials.items()},
-        field_types={f.key: f.type for f in submitted.matter.fields}, submitted_at=submitted.submitted_at,
+        field_types={f.key: f.type for f in submitted.requirements.fields}, submitted_at=submitted.submitted_at,
         observed_at=now) for submitted in submissions])
 
 

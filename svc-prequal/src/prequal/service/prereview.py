@@ -110,6 +110,12 @@ async def remember_requirements(session: AsyncSession, matters: list[MatterRequi
             set_={"requirements": stmt.excluded.requirements, "seen_at": func.now()}))
 
 
+async def stored_requirements(session: AsyncSession, versions: set[tuple[str, int]]) -> list[dict[str, Any]]:
+    """The requirements kept for these (code, version) pairs, as received."""
+    return list((await session.execute(select(MatterRequirementsRow.requirements).where(
+        tuple_(MatterRequirementsRow.code, MatterRequirementsRow.version).in_(sorted(versions))))).scalars())
+
+
 def _inputs(form: dict[str, Any], materials: dict[str, Any]) -> dict[str, Any]:
     return {"form": form, "materials": {k: (v.model_dump(mode="json") if hasattr(v, "model_dump") else v)
                                         for k, v in materials.items()}}
@@ -139,8 +145,9 @@ async def review_submissions(session: AsyncSession, batch: list[ApplicationSubmi
     """Pre-review submitted applications and publish each verdict (one per application attempt), in the
     caller's transaction with a few statements for the whole batch; each verdict is the one it would
     get alone. ``scope(i)`` is entered for the i-th submission's own part (its trace and logs)."""
-    await remember_requirements(session, [s.matter for s in batch])
-    rulesets = await active_rulesets(session, [s.matter for s in batch])
+    matters = [s.requirements for s in batch]
+    await remember_requirements(session, matters)
+    rulesets = await active_rulesets(session, matters)
     for positions in _rounds(batch):
         await _review_round(session, [(i, batch[i]) for i in positions], rulesets, scope)
 
