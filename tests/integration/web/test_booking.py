@@ -1,7 +1,8 @@
 """预约游园 on the applicant's page and 入园核验 on the workbench, through the gateway as a family and a venue's
-gate staff use them: the last place of a slot booked and its code shown (as text and as a QR that reads back
-to it), the next visitor finding the slot full and joining its waiting list, a cancellation promoting them,
-the gate admitting a code once and saying why not the second time."""
+gate staff use them: a malformed ID number refused beside its field with nothing booked, the last place of a
+slot booked and its code shown (as text and as a QR that reads back to it), the next visitor finding the slot
+full and joining its waiting list, a cancellation promoting them, a cancellation within the cut-off refused
+with the reason, the gate admitting a code once and saying why not the second time (Chinese and English)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -107,6 +108,14 @@ async def test_the_gate_admits_a_booking_code_once_and_says_why_not_the_second_t
                                 "person": person(3)})
     assert r.status_code == 201, r.text
     code = r.json()["code"]
+
+    # Within the cut-off before its slot the family cannot cancel it: the page shows the API's reason.
+    family = await open_page("/app/#/booking", viewport="phone", expected_statuses={409})
+    await log_in(family, "applicant-person")
+    card = family.get_by_role("article", name=f"测试动物园 {venue_id} {code}")
+    await card.get_by_role("button", name="取消预约").click()
+    await expect(card.get_by_role("alert")).to_contain_text("入园前 120 分钟内不能取消")
+    await expect(card).to_contain_text("已预约")
 
     page = await open_page("/app/staff", viewport="desktop", expected_statuses={409})
     await log_in(page, "gate")
