@@ -74,6 +74,7 @@ export function BookVisit() {
           person: { name: person.name.trim(), id_number: person.id_number.trim(), phone: person.phone.trim() || null } },
       }));
       setMade(booking);
+      setPerson({ name: "", id_number: "", phone: "" });  // the next visitor starts from an empty form
       key.current = idempotencyKey();  // the next booking is a new one
       mine.reload();
       slots.reload();
