@@ -61,3 +61,8 @@ export function formatDate(iso: string | null | undefined): string {
   const date = iso.length === 10 ? new Date(`${iso}T00:00:00`) : new Date(iso);
   return date.toLocaleDateString(current === "en" ? "en-GB" : "zh-CN", { year: "numeric", month: "2-digit", day: "2-digit" });
 }
+
+/** Today in Shanghai as YYYY-MM-DD (the platform's days — a venue's booking day, a report's — are Shanghai days). */
+export function todayInShanghai(): string {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai" }).format(new Date());
+}

@@ -1,5 +1,5 @@
 /** The applicant's H5 (/app/): service guides, applying with pre-fill and a dry-run pre-review, my
- * applications followed live, my licences, 亮证 and 亮数, 一人（企）一码, the inbox (站内信) — one page, routed by the address's hash. */
+ * applications followed live, my licences, 亮证 and 亮数, 一人（企）一码, booking a zoo or botanical-garden visit (预约游园), the inbox (站内信) — one page, routed by the address's hash. */
 import { render } from "preact";
 import { useClaims } from "../../shared/auth";
 import { t, useLanguage } from "../../shared/i18n";
@@ -8,6 +8,7 @@ import { LoginForm, Shell } from "../../shared/ui";
 import { Apply } from "./Apply";
 import { ApplicationDetail, ApplicationList } from "./Applications";
 import { Assistant } from "./Assistant";
+import { BookVisit } from "./Booking";
 import { DataHandles, LicenceDetail, LicenceList } from "./Licences";
 import { MatterGuide, MatterList } from "./Matters";
 import { HolderCode } from "./HolderCode";
@@ -25,6 +26,7 @@ function titleOf(route: Route): string {
     case "assistant": return t("智能客服", "Ask the assistant");
     case "code": return t("一人（企）一码", "My code");
     case "messages": return t("消息", "Messages");
+    case "booking": return t("预约游园", "Book a visit");
     default: return t("我的证照", "My licences");
   }
 }
@@ -50,6 +52,7 @@ function View(props: { route: Route }) {
     case "data": return <DataHandles id={route.id} />;
     case "assistant": return <Assistant />;
     case "code": return <HolderCode />;
+    case "booking": return <BookVisit />;
     case "messages": return <><Inbox linkOf={linkOf} /><NotificationPreferences /></>;
   }
 }
@@ -66,6 +69,7 @@ function Page() {
     { href: href("licences"), label: t("我的证照", "My licences") },
     { href: href("assistant"), label: t("智能客服", "Assistant") },
     { href: href("code"), label: t("一人一码", "My code") },
+    { href: href("booking"), label: t("预约游园", "Book a visit") },
     { href: href("messages"), label: inboxLabel(inbox.unread) },
   ] : undefined;
   return (

@@ -1,6 +1,6 @@
 /** Hash routing inside the one page /app/: `#/matters/LR-XK-001`, `#/apply/LR-XK-001`, `#/applications/<id>`,
  * `#/licences`, `#/licences/<id>`, `#/assistant`, `#/licences/<id>/show`, `#/licences/<id>/data`, `#/code` (一人一码),
- * `#/messages` (站内信 and its settings). */
+ * `#/messages` (站内信 and its settings), `#/booking` (预约游园). */
 import { hashParts, useHash } from "../../shared/load";
 
 export type Route =
@@ -15,7 +15,8 @@ export type Route =
   | { view: "data"; id: string }
   | { view: "assistant" }
   | { view: "code" }
-  | { view: "messages" };
+  | { view: "messages" }
+  | { view: "booking" };
 
 export function parseRoute(hash: string): Route {
   const [head, id, tail] = hashParts(hash);
@@ -25,6 +26,7 @@ export function parseRoute(hash: string): Route {
   if (head === "applications") return id ? { view: "application", id } : { view: "applications" };
   if (head === "code") return { view: "code" };
   if (head === "messages") return { view: "messages" };
+  if (head === "booking") return { view: "booking" };
   if (head === "licences" && id && tail === "show") return { view: "present", id };
   if (head === "licences" && id && tail === "data") return { view: "data", id };
   if (head === "licences") return id ? { view: "licence", id } : { view: "licences" };
