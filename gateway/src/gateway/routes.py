@@ -96,7 +96,6 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/ops/helpdesk", "helpdesk"),
     Route("/v1/ops/knowledge", "knowledge"),
     Route("/v1/ops/notifications", "notifications"),
-    Route("/v1/ops/booking", "booking"),
 )
 
 UPSTREAM_DEFAULT_PORTS = {"matters": 8001, "prequal": 8002, "licences": 8003, "helpdesk": 8004, "knowledge": 8005,

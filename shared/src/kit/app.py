@@ -242,7 +242,8 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
     for router in definition.routers:
         app.include_router(router)
     app.include_router(operations_router(service))
-    app.include_router(dead_letter_router(service, [durable_name(service, s) for s in definition.subscriptions]))
+    if definition.subscriptions:  # a service that consumes nothing has no dead letters (and no ops identity)
+        app.include_router(dead_letter_router(service, [durable_name(service, s) for s in definition.subscriptions]))
     # Inner to the request context: records the span whose ids it chose; the app itself when not configured.
     app.add_middleware(traced, service=service)
     app.add_middleware(RequestContextMiddleware, service=service)
