@@ -37,7 +37,7 @@ def booking_router(base: str, tag: str, caller: Any, write_scope: str, read_scop
         return booking
 
     @router.get(base, dependencies=[needs_scope(read_scope)], operation_id=f"{tag.replace(' ', '_')}_list",
-                summary=f"The bookings {whose}, newest day first")
+                summary=f"The bookings {whose}, newest first")
     async def list_bookings(session: SessionDep, principal: Caller,
                             limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[BookingView]:
         return await service.list_own(session, principal, limit)

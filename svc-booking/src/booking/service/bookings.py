@@ -161,8 +161,10 @@ async def get_own(session: AsyncSession, principal: Principal, booking_id: str) 
 
 
 async def list_own(session: AsyncSession, principal: Principal, limit: int) -> list[BookingView]:
+    # Newest first: the booking just made (or just promoted from a waiting list) is always on the first page,
+    # however many bookings for later days an account (a partner app, a family) already holds.
     rows = (await session.execute(select(Booking).where(Booking.booked_by == (principal.client_id or principal.subject))
-                                  .order_by(Booking.day.desc(), Booking.created_at.desc()).limit(limit))).scalars().all()
+                                  .order_by(Booking.created_at.desc(), Booking.id).limit(limit))).scalars().all()
     venues = {v.id: v for v in (await session.execute(
         select(Venue).where(Venue.id.in_({r.venue_id for r in rows})))).scalars()}
     return [booking_view(r, venues[r.venue_id], await waiting_position(session, r)) for r in rows]
