@@ -95,10 +95,16 @@ def _max_period(days: int, zh: str, en: str, basis: str, when: str | None = None
                 failing=[_f({**extra, "start_date": "2030-01-01", "end_date": "2032-06-30"})])
 
 
+# A destination that names another province (省级行政区) by the start of its name: only then is the shipment
+# inter-provincial (省际调运). A destination the rule cannot place is left to the officer, not returned.
+OTHER_PROVINCE = ("^(北京|天津|河北|山西|内蒙古|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北|湖南|广东|广西|"
+                  "海南|重庆|四川|贵州|云南|西藏|陕西|甘肃|青海|宁夏|新疆|香港|澳门|台湾)")
+
+
 SUBSTANTIVE: dict[str, list[dict[str, Any]]] = {
     # 对植物调运检疫的许可
     "LR-XK-001": [
-        _needs("destination_requirement", f'{_guard("destination")} && !form.destination.startsWith("上海")',
+        _needs("destination_requirement", f'{_guard("destination")} && form.destination.matches("{OTHER_PROVINCE}")',
                "调入地在外省市（省际调运），请上传调入地植物检疫机构出具的《植物检疫要求书》",
                "the consignment leaves Shanghai (inter-provincial shipment): please upload the destination's plant "
                "quarantine requirements issued by its quarantine authority",
