@@ -18,6 +18,8 @@ import yaml
 from yamllint import linter
 from yamllint.config import YamlLintConfig
 
+from kit.audit_anchor import AUDITED_SERVICES
+
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 K8S = DEPLOY / "k8s"
 KUBERNETES_VERSION = "1.31.0"  # the oldest version production clusters run; newer ones accept these too
@@ -206,7 +208,24 @@ def _production_settings() -> dict[str, str]:
 def _pods() -> dict[str, dict[str, Any]]:
     pods = {d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in _resources(K8S / "base") if d["kind"] == "Deployment"}
     job = next(d for d in _documents(K8S / "migrate" / "job.yaml") if d["kind"] == "Job")
-    return {**pods, "lvrong-migrate": job["spec"]["template"]["spec"]}
+    cron_jobs = {d["metadata"]["name"]: d["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+                 for d in _resources(K8S / "base") if d["kind"] == "CronJob"}
+    return {**pods, **cron_jobs, "lvrong-migrate": job["spec"]["template"]["spec"]}
+
+
+def test_every_audit_trail_is_verified_daily_by_a_cron_job() -> None:
+    [cron_job] = [d for d in _resources(K8S / "base") if d["kind"] == "CronJob"]
+    spec = cron_job["spec"]
+    minute, hour, day, month, weekday = spec["schedule"].split()
+    assert minute.isdigit() and hour.isdigit() and (day, month, weekday) == ("*", "*", "*")  # once a day
+    assert spec["timeZone"] == "Asia/Shanghai" and spec["concurrencyPolicy"] == "Forbid"
+    assert spec["failedJobsHistoryLimit"] >= 1  # a failed run is the alarm: it stays to be read
+    [container] = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    # Naming no service verifies every audited one (kit.audit_anchor.AUDITED_SERVICES): a new service cannot be left out.
+    assert container["command"] == ["lvrong-audit-verify"]
+    assert set(AUDITED_SERVICES) == set(SERVICES)
+    assert [e.get("configMapRef", e.get("secretRef"))["name"] for e in container["envFrom"]] == \
+        ["lvrong-platform", "lvrong-secrets"]
 
 
 def test_production_runs_the_production_profile_without_the_development_issuer() -> None:
@@ -244,6 +263,8 @@ def test_every_pod_has_a_read_only_root_and_only_the_secrets_and_paths_it_needs(
                 assert volume["secret"]["defaultMode"] == 0o440 and pod["securityContext"]["fsGroup"] == 10001, where
             if name == "lvrong-migrate":  # the migrations that encrypt stored personal data
                 expected = {"lvrong-data-protection"} if container["name"] in ("matters", "prequal") else set()
+            elif name == "lvrong-audit-verify":  # reads the chains and checkpoints: their keys, nothing else
+                expected = {"lvrong-audit-chain", "lvrong-audit-anchor"}
             else:
                 expected = ({"lvrong-data-protection"} if name in DATA_PROTECTION_USERS else set()) | (
                     {"lvrong-licence-keys"} if name == "svc-licences" else set()) | (
