@@ -220,6 +220,41 @@ async def test_three_no_shows_in_ninety_days_block_booking_for_thirty_days(datab
     assert (await bookings.book(database, applicant(), request("v-noshow", 40, day=free.date()), SETTINGS, None)).status == "booked"
 
 
+async def expire(database, now: dt.datetime) -> int:
+    async with database.transaction() as session:
+        return await no_shows.expire_waiting(session, now, SETTINGS)
+
+
+async def test_a_waiting_entry_expires_after_its_slots_cut_off_and_frees_the_persons_day(database, clock) -> None:
+    await add_venue(database, "v-expire", capacity=1)
+    await bookings.book(database, applicant("u-e1"), request("v-expire", 70), SETTINGS, None)  # 09:00, full
+    late = await bookings.book(database, applicant("u-e2"), request("v-expire", 71, wait=True), SETTINGS, None)
+    await bookings.book(database, applicant("u-e3"), request("v-expire", 72, day=DAY + dt.timedelta(days=1)), SETTINGS, None)
+    tomorrow = await bookings.book(database, applicant("u-e4"), request("v-expire", 73, day=DAY + dt.timedelta(days=1),
+                                                                        wait=True), SETTINGS, None)
+    assert (late.status, tomorrow.status) == ("waiting", "waiting")
+    # 08:00: 09:00's cut-off (07:00) has passed, nobody can cancel and free a place: the entry ends.
+    assert await expire(database, local(DAY, 8)) == 1
+    assert await expire(database, local(DAY, 8)) == 0  # a second tick changes nothing
+    async with database.session() as session:
+        ended = await bookings.get_own(session, applicant("u-e2"), late.id)
+        still = await bookings.get_own(session, applicant("u-e4"), tomorrow.id)
+    assert (ended.status, ended.waiting_position) == ("expired", None)
+    assert (still.status, still.waiting_position) == ("waiting", 1)
+    # The expired entry no longer holds the person's one booking of the venue and day: the afternoon is theirs.
+    afternoon = await bookings.book(database, applicant("u-e2"), request("v-expire", 71, slot="13:00"), SETTINGS, None)
+    assert afternoon.status == "booked"
+    behind = await bookings.book(database, applicant("u-e5"), request("v-expire", 74, slot="13:00", wait=True), SETTINGS, None)
+    # At 13:00's cut-off itself (11:00) the holder may still cancel and hand the place on: the entry waits on.
+    assert await expire(database, local(DAY, 11)) == 0
+    assert await expire(database, local(DAY, 11) + dt.timedelta(seconds=1)) == 1
+    assert await scalar(database, "SELECT status FROM bookings WHERE id = :id", id=behind.id) == "expired"
+    async with database.session() as session:
+        report = await reports.day_report(session, "v-expire", DAY)
+    assert (report.booked, report.waiting, report.expired) == (2, 0, 2)
+    assert await scalar(database, "SELECT status FROM bookings WHERE id = :id", id=tomorrow.id) == "waiting"
+
+
 async def test_the_days_report_and_the_staffs_audited_list(database, clock) -> None:
     await add_venue(database, "v-report", capacity=2)
     a = await bookings.book(database, applicant("u-r1"), request("v-report", 50), SETTINGS, None)

@@ -27,11 +27,13 @@ def _settings(runtime: Runtime) -> Settings:
 
 
 async def no_show_job(runtime: Runtime) -> None:
-    """Bookings unused after their slot become no-shows; repeat no-shows are blocked. Once per tick across replicas."""
+    """Bookings unused after their slot become no-shows; repeat no-shows are blocked; waiting entries past their
+    slot's cancellation cut-off expire. Once per tick across replicas."""
     settings = _settings(runtime)
 
     async def tick(session: AsyncSession) -> int:
-        return await no_shows.mark_no_shows(session, utcnow(), settings)
+        now = utcnow()
+        return await no_shows.expire_waiting(session, now, settings) + await no_shows.mark_no_shows(session, now, settings)
 
     await every(runtime.database, "booking.no-shows", settings.no_show_interval_seconds, tick)
 

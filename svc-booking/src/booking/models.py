@@ -14,7 +14,9 @@ from kit.db import new_metadata
 from kit.protection import ProtectedText
 
 # Bookings that hold (or wait for) a place: the one-per-person-per-venue-per-day rule counts these.
-LIVE_BOOKING = "status <> 'cancelled'"
+# The bookings that hold the person's one booking of the venue and day. A waiting entry that expired (no place was
+# freed before the cancellation cut-off) holds nothing: the person may book another slot of that day.
+LIVE_BOOKING = "status NOT IN ('cancelled', 'expired')"
 
 
 class Base(KitBase):
@@ -75,7 +77,7 @@ class Booking(Base):
     venue_id: Mapped[str] = mapped_column(ForeignKey("venues.id"), nullable=False)
     day: Mapped[date] = mapped_column(Date, nullable=False)
     slot_start: Mapped[str] = mapped_column(String(5), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)  # booked, waiting, entered, cancelled, no_show
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # booked, waiting, entered, cancelled, no_show, expired
     # web (our login) or partner:<province> (a partner province's app on the person's behalf).
     channel: Mapped[str] = mapped_column(String(32), nullable=False)
     # Who booked: the applicant's subject or the partner client's id.

@@ -13,7 +13,7 @@ from kit.params import IsoDate
 
 Province = Literal["SH", "JS", "ZJ", "AH"]
 VenueKind = Literal["zoo", "botanical_garden"]
-BookingStatus = Literal["booked", "waiting", "entered", "cancelled", "no_show"]
+BookingStatus = Literal["booked", "waiting", "entered", "cancelled", "no_show", "expired"]
 HHMM = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -173,4 +173,5 @@ class DayReport(BaseModel):
     cancelled: int
     no_show: int
     waiting: int
+    expired: int  # waiting entries that never got a place (候补未成功)
     slots: list[SlotView]

@@ -41,6 +41,7 @@ MACHINE: StateMachine[str] = StateMachine(messages.BOOKING, [
     Transition("promote", frozenset({"waiting"}), "booked", frozenset()),
     Transition("enter", frozenset({"booked"}), "entered", GATE),
     Transition("no_show", frozenset({"booked"}), "no_show", frozenset()),
+    Transition("expire", frozenset({"waiting"}), "expired", frozenset()),
 ])
 
 

@@ -24,7 +24,7 @@ from kit.events import add_event
 from kit.identifiers import normalize_resident_id
 
 # Which of a person's bookings explains a refusal best: today's at this venue first, then today's elsewhere.
-_ORDER = {"booked": 0, "entered": 1, "waiting": 2, "no_show": 3, "cancelled": 4}
+_ORDER = {"booked": 0, "entered": 1, "waiting": 2, "no_show": 3, "expired": 4, "cancelled": 5}
 
 
 async def _find(session: AsyncSession, check: EntryCheck, venue: Venue) -> Booking | None:

@@ -1,6 +1,8 @@
 """The no-show rule (爽约): a booking not entered by ``no_show_grace_minutes`` after its slot ended becomes
 ``no_show``; a person with ``no_show_limit`` no-shows within ``no_show_window_days`` may not book for
-``no_show_block_days`` (``person_blocks``). Run by a scheduled job (events.py), once per tick across replicas."""
+``no_show_block_days`` (``person_blocks``). And the waiting list's end (候补未成功): a waiting entry still
+waiting at its slot's cancellation cut-off becomes ``expired``, since from then on no cancellation can free a
+place for it. Run by a scheduled job (events.py), once per tick across replicas."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -13,6 +15,22 @@ from booking.models import Booking, PersonBlock, Venue
 from booking.service.bookings import MACHINE
 from booking.service.common import at, local_today, slot_end
 from booking.settings import Settings
+
+
+async def expire_waiting(session: AsyncSession, now: datetime, settings: Settings) -> int:
+    """End the waiting entries whose slot is past its cancellation cut-off; returns how many were ended."""
+    cutoff = timedelta(minutes=settings.cancel_cutoff_minutes)
+    candidates = (await session.execute(
+        select(Booking).where(Booking.status == "waiting", Booking.day <= local_today(now + cutoff))
+        .with_for_update(skip_locked=True))).scalars().all()
+    expired = 0
+    for booking in candidates:
+        if at(booking.day, booking.slot_start) - cutoff >= now:  # at the cut-off itself a holder may still cancel
+            continue
+        MACHINE.check(booking.status, "expire")
+        booking.status = "expired"
+        expired += 1
+    return expired
 
 
 async def mark_no_shows(session: AsyncSession, now: datetime, settings: Settings) -> int:

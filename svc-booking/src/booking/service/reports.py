@@ -1,4 +1,4 @@
-"""For venue staff and ops: a venue's day in figures (booked, entered, cancelled, no-show, waiting) and the
+"""For venue staff and ops: a venue's day in figures (booked, entered, cancelled, no-show, waiting, expired) and the
 day's bookings (masked; every such read of personal data is audited)."""
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ async def day_report(session: AsyncSession, venue_id: str, day: date) -> DayRepo
                      # Booked: every place held that day, whatever became of it at the gate.
                      booked=counts.get("booked", 0) + entered + no_show, entered=entered,
                      cancelled=counts.get("cancelled", 0), no_show=no_show, waiting=counts.get("waiting", 0),
+                     expired=counts.get("expired", 0),
                      slots=slots)
 
 

@@ -25,6 +25,7 @@ export const BOOKING_STATUS: Record<Schemas["BookingView"]["status"], [string, s
   entered: ["已入园", "Entered", "info"],
   cancelled: ["已取消", "Cancelled", "bad"],
   no_show: ["爽约", "No-show", "bad"],
+  expired: ["候补未成功", "Waiting list ended without a place", "bad"],
 };
 
 /** The booking code as a QR the gate's scanner reads (made on the page: the code is all it holds). */

@@ -21,6 +21,7 @@ const REFUSALS: Record<string, [string, string]> = {
   cancelled: ["预约已取消", "The booking was cancelled"],
   waiting: ["仍在候补，未获名额", "Still on the waiting list"],
   no_show: ["已记爽约", "Marked as a no-show"],
+  expired: ["候补未成功，无入园名额", "The waiting list ended without a place"],
 };
 
 export function Gate() {
@@ -116,6 +117,7 @@ function DayReport(props: { report: Schemas["DayReport"] }) {
         <dt>{t("已取消", "Cancelled")}</dt><dd>{r.cancelled}</dd>
         <dt>{t("爽约", "No-shows")}</dt><dd>{r.no_show}</dd>
         <dt>{t("候补", "Waiting")}</dt><dd>{r.waiting}</dd>
+        <dt>{t("候补未成功", "Waiting, no place")}</dt><dd>{r.expired}</dd>
       </dl>
       <table>
         <thead><tr>{heads.map(([zh, en]) => <th scope="col">{pick(zh, en)}</th>)}</tr></thead>
