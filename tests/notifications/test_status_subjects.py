@@ -24,9 +24,10 @@ from kit.devstack import LocalNats
 from kit.events import CloudEvent, ConsumerSpec, EventConsumer, JetStreamBus, OutboxRelay, add_event
 from kit.events.bus import ORDERING_KEY_HEADER
 from kit.events.consumer import durable_name
+from kit.events.deadletters import DeadLetters
 from kit.events.envelope import stream_name, stream_subjects
 from kit.events.streams import subject_matches
-from kit.natsauth import platform_buses
+from kit.natsauth import ops_identity, platform_buses
 from matters.schemas import ApplicationStatus
 from notifications.events import SUBSCRIPTIONS
 from notifications.service import intake
@@ -123,7 +124,8 @@ async def notified(database: Database) -> set[str]:
 
 
 async def test_notifications_never_receive_a_status_change_that_does_not_notify(
-        js: nats.js.JetStreamContext, buses: dict[str, JetStreamBus], databases: dict[str, Database]) -> None:
+        own_nats: LocalNats, js: nats.js.JetStreamContext, buses: dict[str, JetStreamBus],
+        databases: dict[str, Database]) -> None:
     matters, matters_db, notifications_db = buses["matters"], databases["matters"], databases["notifications"]
     await matters.ensure_stream(STREAM, stream_subjects("matters"))  # as svc-matters does at start
 
@@ -176,12 +178,32 @@ async def test_notifications_never_receive_a_status_change_that_does_not_notify(
         assert await handled(notifications_db) == wanted
         # The legacy returned one and both notifying ones made a notification; the legacy accepted one none.
         assert await notified(notifications_db) == notifying | {legacy["returned"].id}
+
+        # A dead letter keeps the status subject it came on; ops replay it there as ops-notifications (whose
+        # permissions are the consumer's subjects) and the durable receives it again: handled once already.
+        original = await js.get_msg(STREAM, seq=1, subject=f"{BARE}.returned", next=True)
+        assert original.seq is not None and original.data is not None
+        await buses["notifications"]._publish_dead_letter(
+            DURABLE, original_subject=f"{BARE}.returned", original_stream=STREAM, original_sequence=original.seq,
+            data=original.data, headers=original.headers, reason="test")
+        letters = DeadLetters(buses["notifications"], [DURABLE], ops_client=own_nats.client(ops_identity("notifications")))
+        (letter,), _ = await letters.list()
+        assert letter.original_subject == f"{BARE}.returned"
+        await letters.replay(letter.sequence)
+
+        async def replay_handled() -> bool:
+            info = await js.consumer_info(STREAM, DURABLE)
+            return info.delivered.consumer_seq == len(wanted) + 1 and info.num_pending == 0 and info.num_ack_pending == 0
+        await until(replay_handled, "the replayed dead letter delivered and acknowledged", within=30)
+        assert await handled(notifications_db) == wanted
+        assert await notified(notifications_db) == notifying | {legacy["returned"].id}
     finally:
         consumer.cancel()
         await asyncio.gather(consumer, return_exceptions=True)
 
-    # The other consumers of status changes still get every one, old and new, as their own identities.
-    everything = len(written) + len(legacy)
+    # The other consumers of status changes still get every one, old and new (and the replay), as their own
+    # identities.
+    everything = len(written) + len(legacy) + 1
     for service, name in (("prequal", "status-changes"), ("licences", "matters-applications")):
         durable = f"{service}-{name}"
         subjects = next(c.subjects for bus in platform_buses() if bus.service == service
