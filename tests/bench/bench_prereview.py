@@ -76,7 +76,7 @@ async def run(args: argparse.Namespace, env: dict[str, str], ports: dict[str, in
     direct = f"http://127.0.0.1:{ports['matters']}"
     watcher = VerdictWatcher()
     nc = await connect_nats(nats_admin(env))
-    await nc.subscribe("lvrong.matters.application.status_changed", cb=watcher.on_message)
+    await nc.subscribe("lvrong.matters.application.status_changed.>", cb=watcher.on_message)  # the status in the subject
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         token = (await client.post(gateway + "/auth/token", data={

@@ -51,7 +51,7 @@ async def round_with(cluster: Cluster, applications: int, concurrency: int, rate
                 done.set()
 
     nc = await nats.connect(**cluster.nats.client().connect_options())
-    await nc.subscribe("lvrong.matters.application.status_changed", cb=on_status)
+    await nc.subscribe("lvrong.matters.application.status_changed.>", cb=on_status)  # the status in the subject
     sent_at: dict[str, float] = {}
     try:
         async with httpx.AsyncClient(base_url=cluster.gateway, timeout=60,

@@ -11,16 +11,15 @@ from pathlib import Path
 import pytest
 
 from kit.devstack import LocalNats, LocalPostgres, free_port
+from support import own_local_nats
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_faults"
 
 
 @pytest.fixture(scope="session")
 def own_nats() -> Iterator[LocalNats]:
-    server = LocalNats(Path(tempfile.mkdtemp(prefix="lvrong-faults-nats-")), port=free_port())
-    server.start()
-    yield server
-    server.stop()
+    with own_local_nats("faults") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

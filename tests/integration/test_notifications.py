@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kit.contracts import BenefitGranted, ClockWarning
+from kit.contracts import ApplicationStatusChanged, BenefitGranted, ClockWarning
 from kit.contracts.licences import LicenceExpiring
 from kit.events import CloudEvent
 from kit.events.consumer import durable_name
@@ -96,7 +96,7 @@ async def test_a_returned_application_is_mailed_exactly_once_even_when_its_event
     assert len(push) == 1 and push[0].body["to"] == f"org:{COMPANY_USCC}"
 
     # The same event (same id) delivered again: handled as already done, nothing more sent.
-    events = await stream_events(suite.nats_admin, "LVRONG_MATTERS", "lvrong.matters.application.status_changed")
+    events = await stream_events(suite.nats_admin, "LVRONG_MATTERS", ApplicationStatusChanged.subject_below("returned"))
     returned = next(e for e in events if e["data"]["application_id"] == app_id and e["data"]["to_status"] == "returned")
     await publish_as(suite, "LVRONG_MATTERS", CloudEvent.model_validate(returned), msg_id=returned["id"] + "-again")
     await consumers_settled(suite.nats_admin, "LVRONG_MATTERS", [APPLICATIONS_DURABLE])

@@ -100,6 +100,23 @@ async def test_add_event_in_a_committed_transaction_writes_one_full_envelope(dat
     assert count == 1 and age is not None and age >= 0
 
 
+async def test_a_contract_naming_a_finer_subject_is_published_there_with_its_type_unchanged(
+        database: Database, bus: JetStreamBus, js, test_events) -> None:
+    class Filed(test_events.contract):  # type: ignore[name-defined,misc]
+        def nats_subject(self) -> str:
+            return self.subject_below(self.behaviour)
+
+    await bus.ensure_stream(test_events.stream, test_events.subjects)
+    async with database.transaction() as session:
+        written = await add_event(session, Filed(n=1, behaviour="late"), subject="thing-1")
+    (row,) = await outbox_rows(database)
+    assert row.subject == f"{test_events.subject}.late" and row.envelope["type"] == test_events.subject
+    assert await OutboxRelay(database, bus).publish_pending() == 1
+    (message,) = await stream_messages(js, test_events.stream)
+    assert message.subject == f"{test_events.subject}.late"
+    assert CloudEvent.from_json_bytes(message.data) == written
+
+
 async def test_add_event_without_a_trace_has_no_traceparent(database: Database, test_events) -> None:
     assert current_trace.get() is None
     async with database.transaction() as session:

@@ -56,7 +56,8 @@ async def test_a_batch_of_verdicts_moves_each_application_as_one_verdict_would(d
             Application.id.in_([passed, returned, stale, twice])))).all()}
         steps = (await session.scalars(select(ApplicationStep).where(ApplicationStep.action == "prereview",
                  ApplicationStep.application_id.in_(list(apps))).order_by(ApplicationStep.id))).all()
-        events = (await session.execute(text("SELECT envelope FROM outbox ORDER BY position"))).scalars().all()
+        published = (await session.execute(text("SELECT subject, envelope FROM outbox ORDER BY position"))).all()
+    events = [envelope for _, envelope in published]
     assert {k: a.status for k, a in apps.items()} == {passed: "prereviewed", returned: "returned", stale: "submitted",
                                                       twice: "prereviewed"}
     assert apps[passed].prereviewed_at is not None and apps[stale].prereviewed_at is None
@@ -68,6 +69,8 @@ async def test_a_batch_of_verdicts_moves_each_application_as_one_verdict_would(d
     # One status event per step, in the batch's order, each naming its step.
     assert [(e["type"], e["data"]["application_id"], e["data"]["step_id"], e["data"]["to_status"]) for e in events] == [
         ("lvrong.matters.application.status_changed", s.application_id, s.id, s.status) for s in steps]
+    # Each on the subject that names its new status, so consumers may filter on the server (issue 18).
+    assert [subject for subject, _ in published] == [f"lvrong.matters.application.status_changed.{s.status}" for s in steps]
 
 
 async def test_one_verdict_alone_is_the_batch_of_one(database) -> None:

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import nats
@@ -24,7 +22,7 @@ from sqlalchemy import select, text
 from kit.auth import Principal, Role, SubjectKind
 from kit.contracts import MatterPublished
 from kit.db import Database
-from kit.devstack import LocalNats, free_port
+from kit.devstack import LocalNats
 from kit.events import EventConsumer, JetStreamBus, OutboxRelay
 from kit.events.envelope import stream_name, stream_subjects
 from kit.events.streams import DAY, EVENT_STREAM_LIMITS, declared_config, limits_of
@@ -35,7 +33,14 @@ from matters.settings import Settings as MattersSettings
 from prequal import events
 from prequal.models import MatterRequirementsRow
 from prequal.service import prefill
-from support import public_service_item, scratch_service_database, until
+from support import (
+    admin_jetstream,
+    identity_buses,
+    own_local_nats,
+    public_service_item,
+    scratch_service_database,
+    until,
+)
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_itest") + "_catage"
 JOB = "matters.catalogue-announcements"
@@ -48,18 +53,15 @@ CATALOGUE = next(s for s in events.SUBSCRIPTIONS if s.name == "catalogue")
 
 @pytest.fixture(scope="module")
 def own_nats() -> Iterator[LocalNats]:
-    server = LocalNats(Path(tempfile.mkdtemp(prefix="lvrong-catalogue-nats-")), port=free_port())
-    server.start()
-    yield server
-    server.stop()
+    with own_local_nats("catalogue") as server:
+        yield server
 
 
 @pytest.fixture
 async def js(own_nats: LocalNats) -> AsyncIterator[nats.js.JetStreamContext]:
     """The test's own admin connection, to age the stream and read it back."""
-    nc = await nats.connect(**own_nats.client().connect_options(), connect_timeout=3)
-    yield nc.jetstream(timeout=5)
-    await nc.close()
+    async with admin_jetstream(own_nats) as js:
+        yield js
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +78,8 @@ async def prequal_db(servers) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def buses(own_nats: LocalNats) -> AsyncIterator[dict[str, JetStreamBus]]:
-    made = {who: JetStreamBus(own_nats.client(who), name=f"test-{who}") for who in ("matters", "prequal")}
-    for bus in made.values():
-        await bus.connect()
-    yield made
-    for bus in made.values():
-        await bus.close()
+    async with identity_buses(own_nats, ("matters", "prequal")) as made:
+        yield made
 
 
 async def relay_everything(relay: OutboxRelay) -> None:

@@ -46,7 +46,7 @@ def subscriptions(issuer: Issuer) -> list[EventSubscription]:
         await onecode.remember_applications(session, events)  # every application's status (一人一码)
 
     return [EventSubscription(name="matters-applications", producer="matters",
-                              subjects=[ApplicationSubmitted.event_type, ApplicationStatusChanged.event_type],
+                              subjects=[ApplicationSubmitted.event_type, *ApplicationStatusChanged.subjects()],
                               handler=handle, batch_handler=handle_batch)]
 
 

@@ -18,9 +18,11 @@ from notifications.service.channels import configured_channels
 from notifications.settings import Settings
 
 SUBSCRIPTIONS = [
-    # Every step of every application passes here (two or more each) and few make a notification: a
+    # Only the status changes that make a notification reach this consumer (the server filters them by
+    # the status in their subject), plus those on the bare subject from before it named the status; a
     # fetched batch is taken in one transaction, not one transaction (claim, commit) per event.
-    EventSubscription(name="applications", producer="matters", subjects=[ApplicationStatusChanged.event_type],
+    EventSubscription(name="applications", producer="matters",
+                      subjects=ApplicationStatusChanged.status_subjects(intake.NOTIFYING_STATUSES),
                       handler=intake.on_status_changed, batch_handler=one_transaction_per_batch(intake.on_status_changed)),
     EventSubscription(name="benefits", producer="matters", subjects=[BenefitGranted.event_type],
                       handler=intake.on_benefit_granted),

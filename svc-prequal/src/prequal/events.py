@@ -125,7 +125,7 @@ SUBSCRIPTIONS = [
                       handler=on_matter_published),  # every matter version, from the stream's start
     EventSubscription(name="submissions", producer="matters", subjects=[ApplicationSubmitted.event_type],
                       handler=on_submitted, batch_handler=on_submitted_batch),
-    EventSubscription(name="status-changes", producer="matters", subjects=[ApplicationStatusChanged.event_type],
+    EventSubscription(name="status-changes", producer="matters", subjects=ApplicationStatusChanged.subjects(),
                       handler=on_status_changed, batch_handler=on_status_changed_batch),
     compare.KNOWN_LICENCES.subscription(),  # issues and status changes; read by pre-fill too
     EventSubscription(name="business-data", producer="matters", subjects=[BusinessDataChanged.event_type],

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime
 from functools import cached_property
 from typing import Any, ClassVar, Literal
@@ -181,6 +182,11 @@ FINAL_APPLICATION_STATUSES = frozenset({"refused", "denied", "withdrawn", "compl
 
 
 class ApplicationStatusChanged(EventContract):
+    """Published on ``lvrong.matters.application.status_changed.<to_status>``: the subject names the new
+    status, so a consumer that acts on a few statuses only (svc-notifications) has the server filter them
+    and never receives the others. Events published before issue 18 are on the bare ``event_type``; the
+    stream keeps them 7 days, so a consumer subscribes to that too (``subjects``, ``status_subjects``)."""
+
     event_type: ClassVar[str] = "lvrong.matters.application.status_changed"
     source_service: ClassVar[str] = "matters"
 
@@ -198,6 +204,20 @@ class ApplicationStatusChanged(EventContract):
     actor: str
     reason: str | None = None
     occurred_at: datetime
+
+    def nats_subject(self) -> str:
+        return self.subject_below(self.to_status)
+
+    @classmethod
+    def subjects(cls) -> list[str]:
+        """Every status change: the bare subject (events from before the status was in the subject) and
+        every status's subject."""
+        return [cls.event_type, f"{cls.event_type}.>"]
+
+    @classmethod
+    def status_subjects(cls, statuses: Iterable[str]) -> list[str]:
+        """The status changes to one of ``statuses`` only (and the bare subject's, which may be any)."""
+        return [cls.event_type, *(cls.subject_below(status) for status in sorted(set(statuses)))]
 
 
 class ClockWarning(EventContract):

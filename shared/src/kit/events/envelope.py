@@ -1,6 +1,8 @@
 """The CloudEvents 1.0 envelope and the base of every event contract.
 
-An event's ``type`` is also its NATS subject: ``lvrong.<service>.<entity>.<verb>``.
+An event's ``type`` is also its NATS subject: ``lvrong.<service>.<entity>.<verb>``, unless its contract
+names a finer one below it (``EventContract.nats_subject``), so that a consumer interested in some of
+a type's events can have the server filter them (a JetStream consumer's filter subjects).
 """
 from __future__ import annotations
 
@@ -44,6 +46,25 @@ class EventContract(BaseModel):
     event_type: ClassVar[str]
     source_service: ClassVar[str]
 
+    def nats_subject(self) -> str:
+        """The NATS subject this event is published on: its type, or a subject below it that a contract
+        names (``subject_below``) when some consumers want only some of its events. The envelope's
+        ``type`` stays ``event_type`` either way, so handlers and dead-letter tools need not know."""
+        return self.event_type
+
+    @classmethod
+    def subjects(cls) -> list[str]:
+        """What a consumer of every event of this type subscribes to (filter subjects of its durable)."""
+        return [cls.event_type]
+
+    @classmethod
+    def subject_below(cls, token: str) -> str:
+        """``<event_type>.<token>``: the subject of the events of this type that ``token`` names."""
+        if not token or any(c in token for c in ".*> \t\r\n"):
+            # A dot would make two tokens and a wildcard a pattern: never a subject to publish on.
+            raise ValueError(f"{token!r} cannot name a NATS subject token")
+        return f"{cls.event_type}.{token}"
+
     def envelope(self, *, subject: str | None = None, event_id: str | None = None) -> CloudEvent:
         trace = current_trace.get()
         event_trace = trace.child() if trace else None
@@ -51,7 +72,7 @@ class EventContract(BaseModel):
             # The event's own span, a child of the request or handler that wrote it; its consumers'
             # spans hang off it. Recorded when the event is written to the outbox (zero length).
             with recorded(f"publish {self.event_type}", event_trace, trace, kind="producer",
-                          attributes={"messaging.system": "nats", "messaging.destination.name": self.event_type}):
+                          attributes={"messaging.system": "nats", "messaging.destination.name": self.nats_subject()}):
                 pass
         return CloudEvent(
             id=event_id or uuid.uuid4().hex,

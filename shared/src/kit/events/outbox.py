@@ -91,7 +91,8 @@ def _written(session: AsyncSession, contract: EventContract, subject: str | None
     # leaves a dict's items alone: only the envelope's own fields are dumped, not the data a second time.
     stored = envelope.model_dump(mode="json", exclude_none=True, exclude={"data"})
     stored["data"] = envelope.data
-    return envelope, {"event_id": envelope.id, "subject": envelope.type, "envelope": stored}
+    # The NATS subject may name more than the type (e.g. the new status: ``EventContract.nats_subject``).
+    return envelope, {"event_id": envelope.id, "subject": contract.nats_subject(), "envelope": stored}
 
 
 def outbox_row(session: AsyncSession, contract: EventContract, *, subject: str | None = None,

@@ -1,7 +1,8 @@
 """Live status (实时状态): every change of an application's status, pushed to the front-ends that
 watch it, within a second and without polling.
 
-Every replica of svc-matters subscribes to ``lvrong.matters.application.status_changed`` with a
+Every replica of svc-matters subscribes to ``lvrong.matters.application.status_changed.>`` (the
+subject names the new status) and to the bare subject (outbox rows written before it did) with a
 core NATS subscription (not a durable consumer: a durable consumer would share the events out
 among replicas, but each replica must see every event to serve the streams it holds) and routes
 each event to its local listeners by key: the application, and the audiences that may read it
@@ -43,7 +44,7 @@ from matters.service import applications, statuses
 
 log = structlog.get_logger("matters.live")
 
-SUBJECT = ApplicationStatusChanged.event_type
+SUBJECTS = ApplicationStatusChanged.subjects()
 REPLAY_PAGE = 500
 # Per stream, the last step sent of this many applications is remembered to drop duplicates and
 # spot gaps; an ops stream watching every application forgets the oldest beyond that.
@@ -232,16 +233,21 @@ class LiveHub:
 
 async def run_fanout(bus: Bus, hub: LiveHub) -> None:
     """Subscribe to the status events (retrying until the bus answers) and hold the subscription until cancelled."""
-    unsubscribe = await subscribe_core_when_possible(bus, SUBJECT, hub.on_message, on_reconnect=hub.on_bus_reconnected)
-    hub.subscribed = True
-    # Streams opened before the subscription existed may have missed events.
-    hub.resync_all("reconnected")
-    log.info("live_fanout_subscribed", subject=SUBJECT)
+    unsubscribes = []
     try:
+        for i, subject in enumerate(SUBJECTS):
+            # One reconnect hook for the connection, not one per subscription: a reconnect resyncs once.
+            unsubscribes.append(await subscribe_core_when_possible(
+                bus, subject, hub.on_message, on_reconnect=hub.on_bus_reconnected if i == 0 else None))
+        hub.subscribed = True
+        # Streams opened before the subscription existed may have missed events.
+        hub.resync_all("reconnected")
+        log.info("live_fanout_subscribed", subjects=SUBJECTS)
         await asyncio.Event().wait()
     finally:
         hub.subscribed = False
-        await unsubscribe()
+        for unsubscribe in unsubscribes:
+            await unsubscribe()
 
 
 # --- one stream -----------------------------------------------------------------------------------

@@ -27,6 +27,9 @@ log = structlog.get_logger("notifications.intake")
 # The statuses in which the applicant must correct something (退回补正, 补正材料).
 CORRECTION_STATUSES = {"returned": (messages.RETURNED_TITLE, messages.RETURNED_BODY),
                        "correction_requested": (messages.CORRECTION_TITLE, messages.CORRECTION_BODY)}
+# The statuses a status change makes a notification for: the subjects the consumer of status changes
+# subscribes to (``notifications.events``) are derived from it, so a status added here is received.
+NOTIFYING_STATUSES = frozenset(CORRECTION_STATUSES)
 
 
 @dataclass(frozen=True)
