@@ -11,7 +11,7 @@ import uuid
 import pytest
 import time_machine
 from notification_servers import HttpGateway, SmtpServer
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from kit.calendar import SHANGHAI
 from kit.contracts import ApplicationStatusChanged
@@ -236,3 +236,50 @@ async def test_a_batch_of_status_changes_is_taken_in_once_in_one_transaction(dat
     async with database.session() as session:
         made = (await session.scalars(select(Notification).where(Notification.recipient == intake.person(subject)))).all()
     assert [(n.kind, n.ref_id, n.event_id) for n in made] == [("application_returned", returned, batch[3].id)]
+
+
+async def test_a_batch_of_returned_applications_gives_each_recipient_their_own_channels_and_event(database,
+                                                                                               settings) -> None:
+    """The batch path (one statement per table) queues for each notification exactly the channels its
+    recipient wants and has an address for, and announces each notification once."""
+    subscription = next(s for s in SUBSCRIPTIONS if s.name == "applications")
+    assert subscription.batch_handler is not None
+    everything, nobody_known, mail_off = (f"u-{uuid.uuid4().hex[:8]}" for _ in range(3))
+    async with database.transaction() as session:
+        session.add_all([
+            Recipient(recipient=intake.person(everything), email="a@example.org", phone="13900002222", channels={},
+                      updated_at=dt.datetime.now(dt.UTC)),
+            Recipient(recipient=intake.person(mail_off), email="c@example.org", phone=None,
+                      channels={"application_returned": {"email": False}}, updated_at=dt.datetime.now(dt.UTC))])
+    batch = [ApplicationStatusChanged(application_id=uuid.uuid4().hex, matter_code="LR-XK-002", applicant_subject=who,
+                                      from_status="submitted", to_status="returned", actor="svc-prequal",
+                                      reason="缺少材料", occurred_at=dt.datetime.now(dt.UTC)).envelope()
+             for who in (everything, nobody_known, mail_off, everything)]
+    handled = await handle_batch_once(database, "notifications-applications", batch, subscription.batch_handler)
+    assert len(handled) == 4
+    assert {e.id: set(await rows(database, e.id)) for e in batch} == {
+        batch[0].id: {"email", "sms", "push"}, batch[1].id: {"push"}, batch[2].id: {"push"},
+        batch[3].id: {"email", "sms", "push"}}
+    async with database.session() as session:
+        made = {n.event_id: n for n in (await session.scalars(
+            select(Notification).where(Notification.event_id.in_([e.id for e in batch])))).all()}
+        announced = (await session.execute(text(
+            "SELECT envelope->'data'->>'notification_id', envelope->>'subject' FROM outbox "
+            "WHERE envelope->>'type' = 'lvrong.notifications.notification.created' "
+            "AND (envelope->'data'->>'notification_id')::bigint = ANY(:ids)"), {"ids": [n.id for n in made.values()]})).all()
+    assert {e.id: made[e.id].recipient for e in batch} == {e.id: intake.person(e.data["applicant_subject"]) for e in batch}
+    assert sorted(announced) == sorted((str(n.id), n.recipient) for n in made.values())
+    # Delivered again (a redelivery after a lost ack): nothing more is made, queued or announced.
+    assert await handle_batch_once(database, "notifications-applications", batch, subscription.batch_handler) == []
+    # Even past the handled-event record (a batch retried after its ids were pruned): the notifications' own
+    # unique event id makes the intake add nothing.
+    async with database.transaction() as session:
+        await intake.on_status_changes(session, batch)
+    assert {e.id: set(await rows(database, e.id)) for e in batch}[batch[0].id] == {"email", "sms", "push"}
+    async with database.session() as session:
+        assert len((await session.scalars(select(Notification).where(
+            Notification.event_id.in_([e.id for e in batch])))).all()) == 4
+        assert (await session.execute(text("SELECT count(*) FROM outbox WHERE envelope->>'type' = "
+                                           "'lvrong.notifications.notification.created' AND "
+                                           "(envelope->'data'->>'notification_id')::bigint = ANY(:ids)"),
+                                      {"ids": [n.id for n in made.values()]})).scalar() == 4

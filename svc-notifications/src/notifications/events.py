@@ -11,7 +11,6 @@ from kit.contracts import ApplicationStatusChanged, BenefitGranted, ClockWarning
 from kit.contracts.helpdesk import RectificationReplied, TicketAnswered
 from kit.contracts.licences import LicenceExpiring
 from kit.events import EventSubscription
-from kit.events.consumer import one_transaction_per_batch
 from kit.scheduling import every
 from notifications.service import delivery, intake
 from notifications.service.channels import configured_channels
@@ -20,10 +19,10 @@ from notifications.settings import Settings
 SUBSCRIPTIONS = [
     # Only the status changes that make a notification reach this consumer (the server filters them by
     # the status in their subject), plus those on the bare subject from before it named the status; a
-    # fetched batch is taken in one transaction, not one transaction (claim, commit) per event.
+    # fetched batch is taken in one transaction and one statement per table (``intake.deliver_all``).
     EventSubscription(name="applications", producer="matters",
                       subjects=ApplicationStatusChanged.status_subjects(intake.NOTIFYING_STATUSES),
-                      handler=intake.on_status_changed, batch_handler=one_transaction_per_batch(intake.on_status_changed)),
+                      handler=intake.on_status_changed, batch_handler=intake.on_status_changes),
     EventSubscription(name="benefits", producer="matters", subjects=[BenefitGranted.event_type],
                       handler=intake.on_benefit_granted),
     EventSubscription(name="clock-warnings", producer="matters", subjects=[ClockWarning.event_type],
