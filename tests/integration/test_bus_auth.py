@@ -22,6 +22,10 @@ from kit.natsauth import NatsClient
 from support import all_materials, bearer, connect_nats, eventually, matter, valid_form, wait_status
 
 SUBJECT = ApplicationStatusChanged.event_type
+# Where svc-matters publishes an approval now (the subject names the status); the bare subject is still
+# consumed (events from before), so a forgery is tried on both.
+APPROVED_SUBJECT = ApplicationStatusChanged.subject_below("approved")
+STATUS_CHANGES = f"{SUBJECT}.>"
 MATTERS_STREAM = stream_name("matters")
 LICENCES_CONSUMER = "licences-matters-applications"  # svc-licences' one consumer of svc-matters' stream
 
@@ -70,12 +74,12 @@ async def licences_of(suite: Any, app_id: str) -> int:
         await conn.close()
 
 
-async def stored_ids(js: Any, after: int) -> set[str]:
-    """The event ids of the status changes svc-matters' stream stored after sequence ``after``."""
+async def stored_ids(js: Any, after: int, subject: str = SUBJECT) -> set[str]:
+    """The event ids of the status changes (on ``subject``, a filter) svc-matters' stream stored after ``after``."""
     found, seq = set(), after + 1
     while True:
         try:
-            msg = await js.get_msg(MATTERS_STREAM, seq=seq, subject=SUBJECT, next=True)
+            msg = await js.get_msg(MATTERS_STREAM, seq=seq, subject=subject, next=True)
         except NotFoundError:
             return found
         found.add(msg.headers.get("Nats-Msg-Id") if msg.headers else None)
@@ -104,15 +108,18 @@ async def test_no_client_but_svc_matters_can_publish_its_status_changes_and_noth
 
     helpdesk = await connect_nats(identity(suite, "helpdesk"), allow_reconnect=False, error_cb=record)
     try:
-        core_id, core_forgery = forged_approval(app_id)
-        await helpdesk.publish(SUBJECT, core_forgery, headers={"Nats-Msg-Id": core_id})
-        await helpdesk.flush()
-        js_id, js_forgery = forged_approval(app_id)
-        with pytest.raises(nats.errors.TimeoutError):  # no stream acknowledges what the server dropped
-            await helpdesk.jetstream(timeout=2).publish(SUBJECT, js_forgery, headers={"Nats-Msg-Id": js_id})
-        attempts += [core_id, js_id]
+        for subject in (SUBJECT, APPROVED_SUBJECT):
+            core_id, core_forgery = forged_approval(app_id)
+            await helpdesk.publish(subject, core_forgery, headers={"Nats-Msg-Id": core_id})
+            await helpdesk.flush()
+            js_id, js_forgery = forged_approval(app_id)
+            with pytest.raises(nats.errors.TimeoutError):  # no stream acknowledges what the server dropped
+                await helpdesk.jetstream(timeout=2).publish(subject, js_forgery, headers={"Nats-Msg-Id": js_id})
+            attempts += [core_id, js_id]
         refusals = [str(e) for e in errors if "permissions violation" in str(e).lower()]
-        assert len(refusals) == 2 and all(f'publish to "{SUBJECT}"' in r for r in refusals), errors
+        assert len(refusals) == 4, errors
+        assert sum(f'publish to "{SUBJECT}"' in r for r in refusals) == 2, errors
+        assert sum(f'publish to "{APPROVED_SUBJECT}"' in r for r in refusals) == 2, errors
         assert helpdesk.is_connected  # refused, not disconnected: the helpdesk keeps its own work going
     finally:
         await helpdesk.close()
@@ -122,7 +129,7 @@ async def test_no_client_but_svc_matters_can_publish_its_status_changes_and_noth
     wrong_id, wrong_source = forged_approval(app_id, source="/lvrong/helpdesk")
     matters = await connect_nats(identity(suite, "matters"))
     try:
-        await matters.jetstream(timeout=5).publish(SUBJECT, wrong_source, headers={"Nats-Msg-Id": wrong_id})
+        await matters.jetstream(timeout=5).publish(APPROVED_SUBJECT, wrong_source, headers={"Nats-Msg-Id": wrong_id})
     finally:
         await matters.close()
 
@@ -136,11 +143,11 @@ async def test_no_client_but_svc_matters_can_publish_its_status_changes_and_noth
 
     [letter] = await eventually(licences_dead_letters, lambda found: len(found) == 1,
                                 what="svc-licences refused the event claiming another source")
-    assert "is not the producer of" in letter["error"] and letter["original_subject"] == SUBJECT
+    assert "is not the producer of" in letter["error"] and letter["original_subject"] == APPROVED_SUBJECT
 
     # Nothing issued: the refused publishes never reached the stream, the wrong source was not applied.
-    assert await stored_ids(js, before) & set(attempts) == set()
-    assert wrong_id in await stored_ids(js, before)
+    assert (await stored_ids(js, before) | await stored_ids(js, before, STATUS_CHANGES)) & set(attempts) == set()
+    assert wrong_id in await stored_ids(js, before, APPROVED_SUBJECT)
     assert await licences_of(suite, app_id) == 0
     conn = await suite.db("licences")
     try:

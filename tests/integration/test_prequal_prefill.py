@@ -19,7 +19,7 @@ from support import all_materials, bearer, connect_nats, eventually, matter, val
 pytestmark = pytest.mark.integration
 
 ORG = "91310115MA1H7GXQ3E"
-TODAY = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 
@@ -133,12 +133,17 @@ async def test_measures_count_what_the_test_did(client, token) -> None:
     m = await matter(client, person, code)
     mats = await all_materials(client, person, m)
 
+    # The days around the test's start, fixed before it does anything: a test that runs across midnight in
+    # Shanghai counts what it did on both days, and "before" and "after" are read over the same period.
+    today = dt.datetime.now(SHANGHAI).date()
+    period_from, period_to = (today - dt.timedelta(days=1)).isoformat(), (today + dt.timedelta(days=1)).isoformat()
+
     async def measures(tok: str = ops) -> dict[str, Any]:
-        r = await client.get("/v1/prequal/measures", params={"matter": code, "from": TODAY, "to": TODAY},
+        r = await client.get("/v1/prequal/measures", params={"matter": code, "from": period_from, "to": period_to},
                              headers=bearer(tok))
         assert r.status_code == 200, r.text
         body = r.json()
-        assert body["from"] == TODAY and body["to"] == TODAY and body["matter"] == code
+        assert body["from"] == period_from and body["to"] == period_to and body["matter"] == code
         assert [i["matter_code"] for i in body["items"]] in ([], [code])
         return body["total"]
 
