@@ -46,10 +46,11 @@ bench: setup  ## performance figures, printed and compared with a baseline measu
 	@$(UV) run --frozen python tests/bench/bench_scale.py
 	@$(UV) run --frozen python tests/bench/bench_reads.py
 	@$(UV) run --frozen python tests/bench/bench_gm.py
+	@$(UV) run --frozen python tests/bench/bench_booking.py
+	@$(UV) run --frozen python tests/bench/bench_pipeline_cpu.py --gateway
 
 eval: setup  ## the smart assistant, cross-validated on the held questions and through the gateway: top-1, recall@3, MRR, hand-over precision/recall, dialogues
 	@$(UV) run --frozen python tests/bench/bench_knowledge.py
-	@$(UV) run --frozen python tests/bench/bench_booking.py
 
 migrate: setup  ## apply every service's migrations to the configured DATABASE_URL (production: lvrong-migrate)
 	@$(UV) run --frozen lvrong-migrate
