@@ -76,6 +76,7 @@ async def test_a_pooled_connection_the_server_closed_is_replaced_at_checkout(mak
     database = await make_database(os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_test") + "_kit_closed")
     async with database.transaction() as session:
         first = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        driver = (await (await session.connection()).get_raw_connection()).driver_connection
     admin = await asyncpg.connect(database.url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         assert await admin.fetchval("SELECT pg_terminate_backend($1)", first)
@@ -86,6 +87,14 @@ async def test_a_pooled_connection_the_server_closed_is_replaced_at_checkout(mak
         await eventually(ended, what="the terminated backend gone")
     finally:
         await admin.close()
+
+    # The backend leaves pg_stat_activity before its process exits and closes the socket: wait until the
+    # driver has read the close too (the premise of the rule: the closed connection is known for nothing);
+    # before that, the connection is mid-way through the server's FATAL message and a statement would fail.
+    async def known_closed() -> bool:
+        return driver.is_closed()
+
+    await eventually(known_closed, what="the driver has read that the server closed the connection")
     async with database.transaction() as session:
         second = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
     assert second != first
