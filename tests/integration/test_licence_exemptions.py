@@ -26,6 +26,7 @@ from support import (
     issue_quarantine_document,
     matter,
     publish_as_licences,
+    settled,
     valid_form,
     wait_for_verdict,
     wait_licence_known_to_matters,
@@ -253,3 +254,6 @@ async def test_a_company_business_licence_stands_in_from_the_business_registrati
     await register(None, status="deregistered")
     await refused(company, 544, "licence_not_valid")
     await register(None)  # the suite is shared: leave the company registered as it was at the start
+    # ... and known so to svc-prequal before the next test submits for the company: its business read model
+    # follows the registrations by events, and a test after this one was returned as deregistered (注销).
+    await settled(suite, "matters", ["prequal-business-data"])
