@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -56,3 +58,23 @@ def servers() -> Servers:
             pytest.exit(f"{what} at {url} is not reachable: the tests need a real server", returncode=3)
     yield found
     found.stop()  # local servers keep their data under var/test/, so the next run starts in about a second
+
+
+@pytest.fixture(scope="module")
+def own_nats(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A NATS of the test module's own (``support.own_local_nats``: the platform's identities and permissions),
+    for tests that age or read back streams no other module may see. tests/faults has a session-wide one."""
+    from support import own_local_nats
+
+    with own_local_nats(request.module.__name__.rsplit(".", 1)[-1]) as server:
+        yield server
+
+
+@pytest.fixture
+async def js(own_nats: Any) -> AsyncIterator[Any]:
+    """The test's own admin JetStream connection to ``own_nats``, to change streams and read them back
+    (tests/kit has its own ``js``, on the suite's NATS)."""
+    from support import admin_jetstream
+
+    async with admin_jetstream(own_nats) as connection:
+        yield connection

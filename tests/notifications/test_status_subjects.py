@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import nats
@@ -31,7 +31,7 @@ from kit.natsauth import ops_identity, platform_buses
 from matters.schemas import ApplicationStatus
 from notifications.events import SUBSCRIPTIONS
 from notifications.service import intake
-from support import admin_jetstream, identity_buses, own_local_nats, scratch_service_database, until
+from support import identity_buses, scratch_service_database, until
 
 PREFIX = os.environ.get("LVRONG_TEST_DATABASE_PREFIX", "lvrong_test") + "_nfsubj"
 STREAM = stream_name("matters")
@@ -86,18 +86,6 @@ def test_every_other_consumer_of_status_changes_subscribes_to_all_of_them() -> N
 
 
 # --- on the real bus ------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def own_nats() -> Iterator[LocalNats]:
-    with own_local_nats("notify-filter") as server:
-        yield server
-
-
-@pytest.fixture
-async def js(own_nats: LocalNats) -> AsyncIterator[nats.js.JetStreamContext]:
-    async with admin_jetstream(own_nats) as js:
-        yield js
-
 
 @pytest.fixture(scope="module")
 async def databases(servers) -> AsyncIterator[dict[str, Database]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -34,9 +34,7 @@ from prequal import events
 from prequal.models import MatterRequirementsRow
 from prequal.service import prefill
 from support import (
-    admin_jetstream,
     identity_buses,
-    own_local_nats,
     public_service_item,
     scratch_service_database,
     until,
@@ -49,19 +47,6 @@ STREAM = "LVRONG_MATTERS"
 OPS = Principal(subject="u-ops", kind=SubjectKind.STAFF, roles=frozenset({Role.OPS_ADMIN}))
 NOON = datetime(2026, 12, 6, 12, tzinfo=UTC)
 CATALOGUE = next(s for s in events.SUBSCRIPTIONS if s.name == "catalogue")
-
-
-@pytest.fixture(scope="module")
-def own_nats() -> Iterator[LocalNats]:
-    with own_local_nats("catalogue") as server:
-        yield server
-
-
-@pytest.fixture
-async def js(own_nats: LocalNats) -> AsyncIterator[nats.js.JetStreamContext]:
-    """The test's own admin connection, to age the stream and read it back."""
-    async with admin_jetstream(own_nats) as js:
-        yield js
 
 
 @pytest.fixture(scope="module")
