@@ -47,6 +47,9 @@ def boundary_suite(servers) -> Iterator[tuple[Suite, dict[str, str]]]:
                                nats_credentials_dir=nats_server.credentials_dir)
     env.pop("CALENDAR_DIR", None)  # the library's years only: 2027 has no data
     env["DATABASE_NAME_PREFIX"] = PREFIX
+    # A second suite beside the session's on a PostgreSQL of 100 connections shared with the other session: its
+    # tests are one request at a time, so its eight processes pool two connections each.
+    env.update({f"{s.upper()}_DATABASE_POOL_SIZE": "2" for s in SERVICE_PORTS})
     env["GATEWAY_DEV_ISSUER_KEY_DIR"] = str(log_dir / "dev-issuer")
     env["LVRONG_TEST_CLOCK_SHIFT_SECONDS"] = str(FROZEN_AT.timestamp() - time.time())
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(FROZEN_CLOCK_DIR), env.get("PYTHONPATH")) if p)

@@ -174,8 +174,9 @@ def production(servers) -> Iterator[ProductionSuite]:
         DATABASE_NAME_PREFIX=PREFIX, LOG_LEVEL="INFO", TMPDIR=str(data["tmp"]),
         LICENCES_KEY_RELOAD_SECONDS="0.5",  # a rotation is watched, not waited for by the default 30 s
         CALENDAR_DIR=str(write_test_calendar(var / "calendar")["directory"]),
-        # A PostgreSQL shared with other test runs: small pools for eight processes.
-        **{f"{s.upper()}_DATABASE_POOL_SIZE": "4" for s in SERVICE_PORTS})
+        # A PostgreSQL of 100 connections shared with the integration session's suites (run_sessions.py): ten
+        # processes here, whose tests are one request at a time, pool two each (four each ran it out on a slow CI).
+        **{f"{s.upper()}_DATABASE_POOL_SIZE": "2" for s in SERVICE_PORTS})
     asyncio.run(drop_databases(servers.database_url, [f"{PREFIX}_{s}" for s in SERVICE_PORTS]))
     # Only svc-matters has writable paths (uploads over 1 MB spool to TMPDIR), as only its pods mount an
     # emptyDir on /tmp; every other process has none at all.

@@ -74,8 +74,10 @@ class Cluster:
         env.update(DATABASE_NAME_PREFIX=self.prefix, GATEWAY_DEV_ISSUER_KEY_DIR=str(self.var / "dev-issuer"),
                    LOG_LEVEL="WARNING", CALENDAR_DIR=str(write_test_calendar(self.var / "calendar")["directory"]))
         env.update({f"{s.upper()}_WORKERS": str(n) for s, n in self.replicas.items()})
-        # A PostgreSQL shared with other test runs has about 100 connections for everyone.
-        env.update({f"{s.upper()}_DATABASE_POOL_SIZE": "6" for s in self.services})
+        # A cluster's own PostgreSQL is its alone; one shared with the other tests (100 connections for both
+        # sessions' suites) gets small pools.
+        pool = "2" if self.postgres is None else "6"
+        env.update({f"{s.upper()}_DATABASE_POOL_SIZE": pool for s in self.services})
         env.update({f"{s.upper()}_DATABASE_URL": self.server_of(s) for s in self.isolated})
         env.update(self.extra_env)
         self.env = env
