@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.db import Database
 from kit.events import (
     CloudEvent,
+    ConsumerSpec,
     Delivery,
     DeliveryOutcome,
     EventConsumer,
@@ -412,6 +413,33 @@ async def test_a_batch_is_applied_once_in_order_each_event_in_its_own_trace(
     for event in events:  # inside handling(event), the event's trace continues the producer's
         trace = calls.traces[event.data["key"]]
         assert trace is not None and trace.trace_id == TraceContext.parse(event.traceparent).trace_id
+
+
+async def test_events_arriving_while_the_consumer_lingers_share_one_batch(
+        database: Database, bus, js, test_events, consume_batches, eventually) -> None:
+    """After a batch smaller than its size the consumer waits ``linger_seconds`` from that fetch before the next
+    (Kafka's linger): events arriving a few milliseconds apart under load share a fetch, a transaction and a
+    commit instead of paying for one each, and are still each applied once and in order. A linger longer than
+    the default here makes the window plain to see: the trickle after the first event is one batch."""
+    assert ConsumerSpec(stream="s", durable="d", subjects=["s.x"]).linger_seconds > 0  # on by default
+    calls, consumer = await consume_batches()
+    consumer.spec.linger_seconds = 1.5
+    keys = [f"{test_events.suffix}-trickle{i}" for i in range(11)]
+    await publish(bus, test_events, test_events.contract(n=1, key=keys[0]).envelope())
+    async def first_handled() -> bool:
+        return calls.batches == [[keys[0]]]
+
+    await eventually(first_handled, what="the first event handled alone")
+    for key in keys[1:]:  # 5 ms apart: without lingering the consumer would fetch them one or two at a time
+        await publish(bus, test_events, test_events.contract(n=1, key=key).envelope())
+        await asyncio.sleep(0.005)
+
+    async def done() -> bool:
+        return await settled(js, consumer) and sum(map(len, calls.batches)) >= len(keys)
+
+    await eventually(done, what="every event handled")
+    assert calls.batches == [[keys[0]], keys[1:]]
+    assert await counts(database, keys) == dict.fromkeys(keys, 1)
 
 
 async def test_a_poison_event_in_a_batch_fails_alone_and_a_malformed_message_is_dead_lettered(

@@ -267,3 +267,48 @@ async def test_two_relays_on_one_database_publish_each_event_once(database: Data
         mine = set(b.sent)
         in_stream = [m.headers["Nats-Msg-Id"] for m in messages if m.headers["Nats-Msg-Id"] in mine]
         assert [positions[i] for i in in_stream] == sorted(positions[i] for i in in_stream)
+
+
+class BatchRecordingBus(JetStreamBus):
+    """The real bus, noting the size of every batch the relay publishes."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches: list[int] = []
+
+    async def publish_batch(self, messages: Sequence[tuple[str, bytes, str, dict[str, str]]]) -> list[bool]:
+        self.batches.append(len(messages))
+        return await super().publish_batch(messages)
+
+
+async def test_commits_made_while_the_relay_lingers_go_out_in_one_round(database: Database, servers, js,
+                                                                        test_events, eventually, stop_task) -> None:
+    """After a round that published something the relay waits ``linger_seconds`` before the next: the first event
+    after a quiet spell goes at once, the commits of the following moments together (one transaction, one publish
+    batch) instead of a round each. The linger is longer than the default here to make the window plain."""
+    bus = BatchRecordingBus(servers.nats_admin, name="kittest-relay-linger")
+    assert OutboxRelay(database, bus).linger_seconds > 0  # on by default
+    await bus.connect()
+    await bus.ensure_stream(test_events.stream, test_events.subjects)
+    task = asyncio.create_task(OutboxRelay(database, bus, poll_seconds=5, linger_seconds=1.5).run())
+
+    async def first_published() -> bool:
+        return bus.batches == [1]
+
+    async def all_published() -> bool:
+        async with database.session() as session:
+            return (await outbox_backlog(session))[0] == 0
+
+    try:
+        await write_events(database, test_events.contract, 1)
+        await eventually(first_published, what="the first event published at once")
+        for _ in range(10):  # ten transactions a few milliseconds apart, while the relay lingers
+            await write_events(database, test_events.contract, 1)
+            await asyncio.sleep(0.005)
+        await eventually(all_published, within=10, what="the ten published")
+        assert bus.batches == [1, 10]
+    finally:
+        await stop_task(task)
+        await bus.close()
+    assert (await js.stream_info(test_events.stream)).state.messages == 11
+
