@@ -37,9 +37,11 @@ async def _eventually(check: Callable[[], Awaitable[bool]], *, within: float = 1
 MakeDatabase = Callable[[str], Awaitable[Database]]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def make_database(servers: Any) -> AsyncIterator[MakeDatabase]:
-    """``await make_database(name)``: database ``name`` dropped and created anew, with the kit's tables."""
+    """``await make_database(name)``: database ``name`` dropped and created anew, with the kit's tables. Its pool
+    is closed when the module ends: kept for the session, the kit modules' idle pools held 15 of the shared
+    server's 100 connections while the other session's suites needed them."""
     made: list[Database] = []
 
     async def make(name: str) -> Database:
