@@ -35,8 +35,10 @@ def partner(province: str = "JS") -> Principal:
                      client_id=f"partner-{province.lower()}", province=province)
 
 
-def gate_staff() -> Principal:
-    return Principal(subject="u-gate", kind=SubjectKind.STAFF, roles=frozenset({Role.VENUE_STAFF}), department="上海动物园")
+def gate_staff(venue_id: str) -> Principal:
+    """Gate staff of the test venue ``venue_id``: their department is the venue's name, as ``venue`` names it."""
+    return Principal(subject=f"u-gate-{venue_id}", kind=SubjectKind.STAFF, roles=frozenset({Role.VENUE_STAFF}),
+                     department=str(venue(venue_id)["name"]))
 
 
 def venue(venue_id: str, capacity: int = 3, closed_weekdays: list[int] | None = None) -> dict[str, object]:

@@ -9,11 +9,13 @@ import pytest
 import time_machine
 from sqlalchemy import func, select, text
 
+from booking import messages
 from booking.models import Booking, Slot
 from booking.schemas import BookingCreate, ClosedDayCreate, EntryCheck, VenueCreate
 from booking.service import bookings, gate, no_shows, reports, venues
 from booking.settings import Settings
 from booking_support import DAY, applicant, gate_staff, local, partner, person, resident_id, venue
+from kit.auth import Principal, Role, SubjectKind
 from kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from support import scratch_service_database
 
@@ -164,11 +166,11 @@ async def test_the_gate_admits_once_and_refuses_with_its_reason(database, clock)
     await add_venue(database, "v-gate-other")
     today = await bookings.book(database, applicant(), request("v-gate", 30, slot="13:00"), SETTINGS, None)
     tomorrow = await bookings.book(database, applicant(), request("v-gate", 31, day=DAY + dt.timedelta(days=1)), SETTINGS, None)
-    staff = gate_staff()
+    staff = gate_staff("v-gate")
 
     async def refused(check: dict[str, str]) -> str:
-        with pytest.raises((Conflict, NotFound)) as problem:
-            await gate.admit(database, staff, EntryCheck.model_validate(check), SETTINGS)
+        with pytest.raises((Conflict, NotFound)) as problem:  # by the staff of the venue checked at
+            await gate.admit(database, gate_staff(check["venue_id"]), EntryCheck.model_validate(check), SETTINGS)
         return str(problem.value.extensions["reason"])
 
     clock.move_to(local(DAY, 12, 0))
@@ -190,6 +192,40 @@ async def test_the_gate_admits_once_and_refuses_with_its_reason(database, clock)
     late = await bookings.book(database, applicant(), request("v-gate-other", 30, day=DAY + dt.timedelta(days=1)), SETTINGS, None)
     clock.move_to(local(DAY + dt.timedelta(days=1), 11, 0))
     assert await refused({"venue_id": "v-gate-other", "code": late.code}) == "too_late"
+
+
+async def test_a_venues_gate_and_day_are_its_own_staffs_and_the_bureaus(database, clock) -> None:
+    """Staff of one venue can neither admit at another nor read its day: 403 before anything is read or written.
+    Ops and the bureau's inspectors see every venue; venue staff without a department see none."""
+    await add_venue(database, "v-own")
+    await add_venue(database, "v-elsewhere")
+    made = await bookings.book(database, applicant(), request("v-elsewhere", 70), SETTINGS, None)
+    clock.move_to(local(DAY, 9, 10))
+    stranger = gate_staff("v-own")
+    nobody = Principal(subject="u-gate-nowhere", kind=SubjectKind.STAFF, roles=frozenset({Role.VENUE_STAFF}))
+    for principal in (stranger, nobody, applicant()):
+        with pytest.raises(Forbidden) as problem:
+            await gate.admit(database, principal, EntryCheck(venue_id="v-elsewhere", code=made.code), SETTINGS)
+        assert problem.value.extensions["reason"] == "not_staff_of_venue"
+        assert problem.value.detail == messages.NOT_STAFF_OF_VENUE
+        with pytest.raises(Forbidden):
+            await reports.day_bookings(database, principal, "v-elsewhere", DAY, None, 50)
+        async with database.session() as session:
+            with pytest.raises(Forbidden):
+                await reports.day_report(session, principal, "v-elsewhere", DAY)
+    assert await scalar(database, "SELECT status FROM bookings WHERE id = :id", id=made.id) == "booked"
+    assert await scalar(database, "SELECT count(*) FROM audit_log WHERE resource_id IN (:b, :d)",
+                        b=made.id, d=f"v-elsewhere/{DAY.isoformat()}") == 0
+    assert await scalar(database, "SELECT count(*) FROM outbox WHERE envelope->>'subject' = :id "
+                                  "AND envelope->>'type' = 'lvrong.booking.booking.entered'", id=made.id) == 0
+    for principal in (Principal(subject="u-ops", kind=SubjectKind.STAFF, roles=frozenset({Role.OPS_ADMIN})),
+                      Principal(subject="u-inspector", kind=SubjectKind.STAFF, roles=frozenset({Role.INSPECTOR}))):
+        async with database.session() as session:
+            assert (await reports.day_report(session, principal, "v-elsewhere", DAY)).booked == 1
+    # The venue's own staff admit; the same code then says it was used.
+    admitted = await gate.admit(database, gate_staff("v-elsewhere"), EntryCheck(venue_id="v-elsewhere", code=made.code),
+                                SETTINGS)
+    assert admitted.status == "entered"
 
 
 async def test_three_no_shows_in_ninety_days_block_booking_for_thirty_days(database, clock) -> None:
@@ -250,7 +286,7 @@ async def test_a_waiting_entry_expires_after_its_slots_cut_off_and_frees_the_per
     assert await expire(database, local(DAY, 11) + dt.timedelta(seconds=1)) == 1
     assert await scalar(database, "SELECT status FROM bookings WHERE id = :id", id=behind.id) == "expired"
     async with database.session() as session:
-        report = await reports.day_report(session, "v-expire", DAY)
+        report = await reports.day_report(session, gate_staff("v-expire"), "v-expire", DAY)
     assert (report.booked, report.waiting, report.expired) == (2, 0, 2)
     assert await scalar(database, "SELECT status FROM bookings WHERE id = :id", id=tomorrow.id) == "waiting"
 
@@ -263,14 +299,14 @@ async def test_the_days_report_and_the_staffs_audited_list(database, clock) -> N
     await bookings.book(database, applicant("u-r4"), request("v-report", 53, slot="13:00"), SETTINGS, None)
     await bookings.cancel(database, applicant("u-r4"), (await _own_id(database, "u-r4")), SETTINGS)
     clock.move_to(local(DAY, 9, 10))
-    await gate.admit(database, gate_staff(), EntryCheck(venue_id="v-report", code=a.code), SETTINGS)
+    await gate.admit(database, gate_staff("v-report"), EntryCheck(venue_id="v-report", code=a.code), SETTINGS)
     async with database.transaction() as session:
         await no_shows.mark_no_shows(session, local(DAY, 11, 31), SETTINGS)
     async with database.session() as session:
-        report = await reports.day_report(session, "v-report", DAY)
+        report = await reports.day_report(session, gate_staff("v-report"), "v-report", DAY)
     assert (report.capacity, report.booked, report.entered, report.no_show, report.cancelled, report.waiting) == (4, 2, 1, 1, 1, 1)
     assert [(s.start, s.taken, s.remaining) for s in report.slots] == [("09:00", 2, 0), ("13:00", 0, 2)]
-    listed = await reports.day_bookings(database, gate_staff(), "v-report", DAY, None, 50)
+    listed = await reports.day_bookings(database, gate_staff("v-report"), "v-report", DAY, None, 50)
     assert {v.id for v in listed} >= {a.id, b.id} and all("*" in v.id_number for v in listed)
     assert await scalar(database, "SELECT count(*) FROM audit_log WHERE action = 'list' AND resource_id = :r",
                         r=f"v-report/{DAY.isoformat()}") == 1

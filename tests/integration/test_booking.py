@@ -137,7 +137,11 @@ async def test_bad_input_is_refused_and_nothing_written(suite, client, token, ca
 
 
 async def test_staff_see_the_day_masked_and_their_read_is_audited_the_gate_refuses_tomorrow(suite, client, token) -> None:
-    await add_venue(client, await token("ops"), "it-staff", capacity=5)
+    # The demo gate account is 上海动物园's (its department): the venue it staffs here bears that name.
+    if not await fetchval(suite, "SELECT count(*) FROM venues WHERE id = 'it-staff'"):
+        r = await client.post("/v1/booking/venues", json={**venue("it-staff", 5), "name": "上海动物园"},
+                              headers=bearer(await token("ops")))
+        assert r.status_code == 201, r.text
     person_token, gate = await token("applicant-person"), await token("gate")
     made = (await client.post("/v1/booking/bookings", json=body("it-staff", 3), headers=bearer(person_token))).json()
     r = await client.post("/v1/booking/gate/entries", json={"venue_id": "it-staff", "code": made["code"]}, headers=bearer(gate))
@@ -155,6 +159,31 @@ async def test_staff_see_the_day_masked_and_their_read_is_audited_the_gate_refus
     # A family cannot read the venue's day.
     assert (await client.get("/v1/booking/venues/it-staff/report", params={"date": tomorrow()},
                              headers=bearer(person_token))).status_code == 403
+
+
+async def test_a_venues_staff_cannot_admit_at_or_read_another_venue(suite, client, token) -> None:
+    """The gate account of 上海动物园 at another venue: 403 with its reason for the entry check, the day's report
+    and its bookings, the booking untouched and nothing audited; ops read that venue's day."""
+    ops = await token("ops")
+    if not await fetchval(suite, "SELECT count(*) FROM venues WHERE id = 'it-elsewhere'"):
+        await add_venue(client, ops, "it-elsewhere", capacity=5)
+    made = (await client.post("/v1/booking/bookings", json=body("it-elsewhere", 8),
+                              headers=bearer(await token("applicant-person")))).json()
+    gate = bearer(await token("gate"))
+    r = await client.post("/v1/booking/gate/entries", json={"venue_id": "it-elsewhere", "code": made["code"]}, headers=gate)
+    assert r.status_code == 403 and r.json()["reason"] == "not_staff_of_venue", r.text
+    assert r.json()["detail"] == "您不是该场馆的工作人员"
+    english = await client.post("/v1/booking/gate/entries", json={"venue_id": "it-elsewhere", "code": made["code"]},
+                                headers={**gate, "Accept-Language": "en"})
+    assert english.json()["detail"] == "You are not staff of this venue"
+    for path in ("report", "bookings"):
+        refused = await client.get(f"/v1/booking/venues/it-elsewhere/{path}", params={"date": tomorrow()}, headers=gate)
+        assert refused.status_code == 403 and refused.json()["reason"] == "not_staff_of_venue", refused.text
+    assert await fetchval(suite, "SELECT status FROM bookings WHERE id = $1", made["id"]) == "booked"
+    assert await fetchval(suite, "SELECT count(*) FROM audit_log WHERE actor_subject = 'u-gate' AND resource_id IN ($1, $2)",
+                          made["id"], f"it-elsewhere/{tomorrow()}") == 0
+    report = await client.get("/v1/booking/venues/it-elsewhere/report", params={"date": tomorrow()}, headers=bearer(ops))
+    assert report.status_code == 200 and report.json()["booked"] >= 1
 
 
 @pytest.mark.parametrize(("case", "status"), [("overlapping slots", 422), ("slot ends before it starts", 422),

@@ -24,6 +24,7 @@ PHONE_INVALID = Text("手机号码格式不正确", "The mobile number is malfor
 SLOTS_INVALID = Text("时段须按时间先后排列且不重叠，结束晚于开始", "Slots are in order, do not overlap, and each ends after it starts")
 WEEKDAYS_INVALID = Text("每周闭园日为 1（周一）至 7（周日），不重复，且至少一天开放",
                         "Weekly closing days are 1 (Monday) to 7 (Sunday), each once, with one open day at least")
+NOT_STAFF_OF_VENUE = Text("您不是该场馆的工作人员", "You are not staff of this venue")
 CODE_OR_ID_REQUIRED = Text("请提供预约码或身份证号码（二选一）", "Give the booking code or the ID number (one of them)")
 
 # Gate refusals (reason codes in the problem's ``reason``).

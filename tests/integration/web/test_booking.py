@@ -99,7 +99,7 @@ async def test_the_gate_admits_a_booking_code_once_and_says_why_not_the_second_t
         pytest.skip("no slot of today can start within the gate's window this close to midnight in Shanghai")
     end = min(start + dt.timedelta(hours=1), start.replace(hour=23, minute=59))
     venue_id = f"web-gate-{uuid.uuid4().hex[:8]}"
-    body = venue(venue_id, capacity=5)
+    body = {**venue(venue_id, capacity=5), "name": "上海动物园"}  # the demo gate account's venue (its department)
     body["slots"] = [{"start": f"{start:%H:%M}", "end": f"{end:%H:%M}", "capacity": 5}]
     await add_venue(client, await token("ops"), body)
     r = await client.post("/v1/booking/bookings", headers={**bearer(await token("applicant-person")),
@@ -112,7 +112,7 @@ async def test_the_gate_admits_a_booking_code_once_and_says_why_not_the_second_t
     # Within the cut-off before its slot the family cannot cancel it: the page shows the API's reason.
     family = await open_page("/app/#/booking", viewport="phone", expected_statuses={409})
     await log_in(family, "applicant-person")
-    card = family.get_by_role("article", name=f"测试动物园 {venue_id} {code}")
+    card = family.get_by_role("article", name=f"上海动物园 {code}")
     await card.get_by_role("button", name="取消预约").click()
     await expect(card.get_by_role("alert")).to_contain_text("入园前 120 分钟内不能取消")
     await expect(card).to_contain_text("已预约")

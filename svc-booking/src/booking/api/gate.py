@@ -16,6 +16,7 @@ router = APIRouter(tags=["gate"], responses=ERROR_RESPONSES)
 
 @router.post("/v1/booking/gate/entries", dependencies=[needs_scope("booking:verify")],
              openapi_extra=business_rules(
+                 (403, "the caller is staff of another venue (`not_staff_of_venue`)"),
                  (422, "exactly one of `code` and `id_number` is given"),
                  (404, "no booking has this code or ID number"),
                  (409, "refused with `reason`: wrong_venue, wrong_day, too_early, too_late, or the booking's status "

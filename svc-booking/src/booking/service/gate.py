@@ -13,7 +13,7 @@ from booking.models import Booking, Venue
 from booking.schemas import BookingView, EntryCheck
 from booking.service.bookings import MACHINE, facts
 from booking.service.common import at, booking_view, local_today, person_hash, slot_end, utcnow
-from booking.service.venues import get_venue
+from booking.service.venues import staffed_venue
 from booking.settings import Settings
 from kit.audit import record_audit
 from kit.auth import Principal
@@ -42,7 +42,7 @@ async def _find(session: AsyncSession, check: EntryCheck, venue: Venue) -> Booki
 
 async def admit(database: Database, principal: Principal, check: EntryCheck, settings: Settings) -> BookingView:
     async with database.transaction() as session:
-        venue = await get_venue(session, check.venue_id)
+        venue = await staffed_venue(session, principal, check.venue_id)
         booking = await _find(session, check, venue)
         if booking is None:
             raise NotFound(messages.ENTRY_NO_BOOKING, reason="no_booking")

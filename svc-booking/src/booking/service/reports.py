@@ -11,14 +11,14 @@ from booking.models import Booking
 from booking.schemas import BookingView, DayReport
 from booking.service.bookings import waiting_position
 from booking.service.common import booking_view
-from booking.service.venues import day_slots, get_venue
+from booking.service.venues import day_slots, staffed_venue
 from kit.audit import record_audit
 from kit.auth import Principal
 from kit.db import Database
 
 
-async def day_report(session: AsyncSession, venue_id: str, day: date) -> DayReport:
-    venue = await get_venue(session, venue_id)
+async def day_report(session: AsyncSession, principal: Principal, venue_id: str, day: date) -> DayReport:
+    venue = await staffed_venue(session, principal, venue_id)
     counts = dict((await session.execute(
         select(Booking.status, func.count()).where(Booking.venue_id == venue_id, Booking.day == day)
         .group_by(Booking.status))).tuples().all())
@@ -35,7 +35,7 @@ async def day_report(session: AsyncSession, venue_id: str, day: date) -> DayRepo
 async def day_bookings(database: Database, principal: Principal, venue_id: str, day: date,
                        status: str | None, limit: int) -> list[BookingView]:
     async with database.transaction() as session:
-        venue = await get_venue(session, venue_id)
+        venue = await staffed_venue(session, principal, venue_id)
         query = select(Booking).where(Booking.venue_id == venue_id, Booking.day == day)
         if status:
             query = query.where(Booking.status == status)

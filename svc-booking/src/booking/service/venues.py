@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from booking import messages
 from booking.models import Booking, ClosedDay, Slot, Venue
 from booking.schemas import CapacitySet, ClosedDayCreate, ClosedDayView, SlotSpec, SlotView, VenueCreate, VenueView
+from kit.auth import Principal, Role
 from kit.db import Database
-from kit.errors import Conflict, FieldError, NotFound, ValidationFailed
+from kit.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 
 
 def venue_view(venue: Venue) -> VenueView:
@@ -25,6 +26,19 @@ async def get_venue(session: AsyncSession, venue_id: str) -> Venue:
     if venue is None:
         raise NotFound(messages.VENUE_NOT_FOUND)
     return venue
+
+
+async def staffed_venue(session: AsyncSession, principal: Principal, venue_id: str) -> Venue:
+    """The venue, when ``principal`` may check its gate and read its day: ops and the bureau's inspectors any venue, a
+    venue's own staff (``venue_staff``) only the venue their identity platform places them in — the department of
+    their account is the venue's name, as 上海动物园's gate account says ``上海动物园``. Anyone else: 403, before
+    anything is read or written."""
+    venue = await get_venue(session, venue_id)
+    if principal.has_role(Role.OPS_ADMIN, Role.INSPECTOR):
+        return venue
+    if principal.has_role(Role.VENUE_STAFF) and principal.department is not None and principal.department == venue.name:
+        return venue
+    raise Forbidden(messages.NOT_STAFF_OF_VENUE, reason="not_staff_of_venue")
 
 
 async def create_venue(database: Database, body: VenueCreate) -> VenueView:

@@ -1,10 +1,12 @@
-/** 实名核验入园 at a venue's gate: venue staff choose their venue, enter a visitor's booking code or resident ID
+/** 实名核验入园 at a venue's gate: venue staff check at their own venue (the one their account's department names;
+ * ops and inspectors choose any), enter a visitor's booking code or resident ID
  * number and see "admitted" or why not (no booking, another venue, another day, too early, too late, already
  * entered, cancelled, waiting, no-show) in Chinese or English; below, the venue's day report (booked, entered,
  * cancelled, no-shows, waiting, per slot). */
 import type { Problem, Schemas } from "@lvrong/client";
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api, unwrap } from "../../shared/api";
+import { useClaims } from "../../shared/auth";
 import { formatDateTime, pick, t, todayInShanghai, useLanguage } from "../../shared/i18n";
 import { words } from "../../shared/labels";
 import { useLoad } from "../../shared/load";
@@ -27,7 +29,15 @@ const REFUSALS: Record<string, [string, string]> = {
 export function Gate() {
   useLanguage();
   const venues = useLoad(() => unwrap(api.GET("/v1/booking/venues")), []);
+  const who = useClaims();
+  const roles = who?.roles ?? [];
+  // svc-booking lets a venue's own staff check and read only the venue their department names.
+  const anyVenue = roles.includes("ops_admin") || roles.includes("inspector");
+  const choices = (venues.data ?? []).filter((v) => anyVenue || v.name === who?.department);
   const [venueId, setVenueId] = useState("");
+  useEffect(() => {
+    if (!venueId && choices.length === 1) setVenueId(choices[0].id);
+  }, [venueId, choices.length]);
   const [by, setBy] = useState<"code" | "id_number">("code");
   const [text, setText] = useState("");
   const [busy, setBusy] = useState(false);
@@ -64,9 +74,11 @@ export function Gate() {
         <label for="gate-venue">{t("场馆", "Venue")}</label>
         <select id="gate-venue" value={venueId} required onChange={(e) => setVenueId(e.currentTarget.value)}>
           <option value="">{t("请选择", "Choose")}</option>
-          {(venues.data ?? []).map((v) => <option value={v.id}>{v.name}</option>)}
+          {choices.map((v) => <option value={v.id}>{v.name}</option>)}
         </select>
         <ProblemView problem={venues.problem} />
+        {venues.data && choices.length === 0 &&
+          <p role="alert">{t("您的账号不属于任何场馆，请联系运维人员", "Your account belongs to no venue: ask ops")}</p>}
         <fieldset>
           <legend>{t("核验方式", "Check by")}</legend>
           <label><input type="radio" name="gate-by" checked={by === "code"} onChange={() => setBy("code")} />
