@@ -137,6 +137,9 @@ async def test_a_cancellation_promotes_the_first_waiting_in_the_same_transaction
     assert await scalar(database, "SELECT taken FROM slots WHERE venue_id = 'v-wait' AND start = '13:00'") == 1
     assert await scalar(database, "SELECT envelope->'data'->>'freed_by' FROM outbox WHERE envelope->>'type' = "
                                   "'lvrong.booking.booking.promoted' AND envelope->>'subject' = :id", id=second.id) == first.id
+    assert await scalar(database, "SELECT envelope->'data'->>'venue_name' FROM outbox WHERE envelope->>'type' = "
+                                  "'lvrong.booking.booking.promoted' AND envelope->>'subject' = :id", id=second.id) == \
+        "测试动物园 v-wait"
     # Cancelled once is cancelled: a second cancel is refused with the booking's state.
     with pytest.raises(Conflict) as again:
         await bookings.cancel(database, applicant("u-a"), first.id, SETTINGS)
@@ -277,6 +280,11 @@ async def test_a_waiting_entry_expires_after_its_slots_cut_off_and_frees_the_per
         still = await bookings.get_own(session, applicant("u-e4"), tomorrow.id)
     assert (ended.status, ended.waiting_position) == ("expired", None)
     assert (still.status, still.waiting_position) == ("waiting", 1)
+    # Announced once, for the family's notification (候补未成功), with the venue's name.
+    expired_events = await scalar(database, "SELECT json_agg(envelope->'data') FROM outbox WHERE envelope->>'type' = "
+                                            "'lvrong.booking.booking.expired' AND envelope->>'subject' = :id", id=late.id)
+    assert [(e["code"], e["venue_name"], e["booked_by"]) for e in expired_events] == \
+        [(late.code, "测试动物园 v-expire", "u-e2")]
     # The expired entry no longer holds the person's one booking of the venue and day: the afternoon is theirs.
     afternoon = await bookings.book(database, applicant("u-e2"), request("v-expire", 71, slot="13:00"), SETTINGS, None)
     assert afternoon.status == "booked"

@@ -12,7 +12,7 @@ import pytest
 
 from booking_support import person, resident_id, venue
 from kit.calendar import SHANGHAI
-from support import bearer
+from support import bearer, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -159,6 +159,29 @@ async def test_staff_see_the_day_masked_and_their_read_is_audited_the_gate_refus
     # A family cannot read the venue's day.
     assert (await client.get("/v1/booking/venues/it-staff/report", params={"date": tomorrow()},
                              headers=bearer(person_token))).status_code == 403
+
+
+async def test_a_family_off_the_waiting_list_is_told_in_its_inbox_once(suite, client, token) -> None:
+    """A cancellation promotes the first waiting (booking.promoted): svc-notifications puts 候补成功 with the venue,
+    day, slot and code into the inbox of the person who booked, once."""
+    if not await fetchval(suite, "SELECT count(*) FROM venues WHERE id = 'it-promote'"):
+        await add_venue(client, await token("ops"), "it-promote", capacity=1)
+    family = bearer(await token("applicant-person"))
+    held = (await client.post("/v1/booking/bookings", json=body("it-promote", 91), headers=family)).json()
+    waiting = await client.post("/v1/booking/bookings", json=body("it-promote", 92, wait_if_full=True), headers=family)
+    assert waiting.status_code == 201 and waiting.json()["status"] == "waiting", waiting.text
+    cancelled = await client.post(f"/v1/booking/bookings/{held['id']}/cancel", headers=family)
+    assert cancelled.status_code == 200, cancelled.text
+    promoted = waiting.json()
+
+    async def told() -> list[dict[str, Any]]:
+        r = await client.get("/v1/notifications", params={"limit": 100}, headers=family)
+        return [n for n in r.json()["items"] if n["kind"] == "booking_promoted" and n["ref_id"] == promoted["id"]]
+
+    found = await eventually(told, lambda items: len(items) >= 1, "the promotion in the family's inbox")
+    assert len(found) == 1 and found[0]["ref_type"] == "booking"
+    assert found[0]["title"] == "候补成功：测试动物园 it-promote"
+    assert promoted["code"] in found[0]["body"] and f"{tomorrow()} 09:00" in found[0]["body"]
 
 
 async def test_a_venues_staff_cannot_admit_at_or_read_another_venue(suite, client, token) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, text
 
 from kit.calendar import SHANGHAI
 from kit.contracts import ApplicationStatusChanged
+from kit.contracts.booking import BookingExpired, BookingPromoted
 from kit.contracts.licences import LicenceExpiring
 from kit.events.consumer import handle_batch_once
 from notifications.events import SUBSCRIPTIONS
@@ -283,3 +284,38 @@ async def test_a_batch_of_returned_applications_gives_each_recipient_their_own_c
                                            "'lvrong.notifications.notification.created' AND "
                                            "(envelope->'data'->>'notification_id')::bigint = ANY(:ids)"),
                                       {"ids": [n.id for n in made.values()]})).scalar() == 4
+
+
+def booking_facts(channel: str, booked_by: str) -> dict:
+    return {"booking_id": f"bk-{uuid.uuid4().hex[:8]}", "code": "K7Q2M9", "venue_id": "sh-zoo", "day": dt.date(2026, 12, 9),
+            "slot_start": "09:00", "channel": channel, "booked_by": booked_by, "at": at(8, 7)}
+
+
+async def test_the_waiting_lists_outcome_reaches_the_family_once_and_a_partners_bookings_are_the_partners(
+        database, settings, smtp) -> None:
+    """候补成功 and 候补未成功 (svc-booking's promoted and expired) become a notification in the inbox of the person who
+    booked with our login, with the venue, day, slot and code, in Chinese and English; taken in twice it is one. A
+    booking a partner province's app made is told by that app: nothing here."""
+    async with database.transaction() as session:
+        session.add(Recipient(recipient=intake.person("u-family"), email="family@example.org", phone=None, channels={},
+                              updated_at=dt.datetime.now(dt.UTC)))
+    promoted = BookingPromoted(**booking_facts("web", "u-family"), freed_by="bk-gone", venue_name="上海动物园").envelope()
+    expired = BookingExpired(**booking_facts("web", "u-family"), venue_name="上海动物园").envelope()
+    partners = BookingExpired(**booking_facts("partner:JS", "partner-js"), venue_name="上海动物园").envelope()
+    subscription = next(s for s in SUBSCRIPTIONS if s.name == "booking-outcomes")
+    assert set(subscription.subjects) == {promoted.type, expired.type}
+    for event in (promoted, expired, partners, promoted):  # the promotion taken in twice
+        async with database.transaction() as session:
+            await subscription.handler(session, event)
+    async with database.session() as session:
+        made = (await session.scalars(select(Notification).order_by(Notification.kind))).all()
+    assert [(n.recipient, n.kind, n.ref_type) for n in made] == [
+        ("subject:u-family", "booking_expired", "booking"), ("subject:u-family", "booking_promoted", "booking")]
+    expired_note, promoted_note = made
+    assert promoted_note.title_zh == "候补成功：上海动物园" and promoted_note.title_en == "Off the waiting list: 上海动物园"
+    assert "2026-12-09 09:00" in promoted_note.body_zh and "K7Q2M9" in promoted_note.body_zh
+    assert expired_note.title_zh == "候补未成功：上海动物园" and "未获得名额" in expired_note.body_zh
+    assert "ended without a place" in expired_note.body_en
+    assert sorted(d.channel for d in (await rows(database, promoted.id)).values()) == ["email", "push"]  # no phone: no SMS
+    assert await rows(database, partners.id) == {}
+

@@ -1,5 +1,5 @@
 """What svc-booking consumes (nothing), and its periodic jobs. It publishes (``kit.contracts.booking``):
-``booking.created``, ``booking.cancelled``, ``booking.promoted`` and ``booking.entered``."""
+``booking.created``, ``booking.cancelled``, ``booking.promoted``, ``booking.expired`` and ``booking.entered``."""
 from __future__ import annotations
 
 import asyncio

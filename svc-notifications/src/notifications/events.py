@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.app import Runtime
 from kit.contracts import ApplicationStatusChanged, BenefitGranted, ClockWarning
+from kit.contracts.booking import BookingExpired, BookingPromoted
 from kit.contracts.helpdesk import RectificationReplied, TicketAnswered
 from kit.contracts.licences import LicenceExpiring
 from kit.events import EventSubscription
@@ -29,6 +30,9 @@ SUBSCRIPTIONS = [
                       handler=intake.on_clock_warning),
     EventSubscription(name="licence-expiry", producer="licences", subjects=[LicenceExpiring.event_type],
                       handler=intake.on_licence_expiring),
+    EventSubscription(name="booking-outcomes", producer="booking",
+                      subjects=[BookingPromoted.event_type, BookingExpired.event_type],
+                      handler=intake.on_booking_outcome),
     EventSubscription(name="helpdesk-answers", producer="helpdesk",
                       subjects=[TicketAnswered.event_type, RectificationReplied.event_type],
                       handler=intake.on_helpdesk_answer),

@@ -34,3 +34,13 @@ EMAIL_FOOTER = Text("此邮件由绿容一网通办自动发送，请勿回复�
 # Errors
 NOTIFICATION_NOT_FOUND = Text("通知不存在", "No such notification")
 NO_INBOX = Text("该账号没有通知收件箱", "This account has no notification inbox")
+
+# 预约游园 (svc-booking): the waiting list's outcome, for bookings made with our login.
+BOOKING_PROMOTED_TITLE = Text("候补成功：{venue}", "Off the waiting list: {venue}")
+BOOKING_PROMOTED_BODY = Text("您在 {venue} {day} {slot} 的候补已获得名额，预约码 {code}，请按时凭预约码或身份证入园。",
+                             "Your waiting-list entry for {venue} on {day} at {slot} got a place: booking code {code}. "
+                             "Enter with the code or your ID card in time.")
+BOOKING_EXPIRED_TITLE = Text("候补未成功：{venue}", "No place from the waiting list: {venue}")
+BOOKING_EXPIRED_BODY = Text("您在 {venue} {day} {slot} 的候补已结束，未获得名额（预约码 {code}）。欢迎改约其他日期或时段。",
+                            "Your waiting-list entry for {venue} on {day} at {slot} ended without a place (booking code "
+                            "{code}). You are welcome to book another day or time slot.")

@@ -7,10 +7,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 Kind = Literal["application_returned", "licence_expiring", "benefit_granted", "rectification_replied",
-               "ticket_answered", "clock_warning"]
+               "ticket_answered", "clock_warning", "booking_promoted", "booking_expired"]
 Channel = Literal["email", "sms", "push"]
 KINDS: tuple[Kind, ...] = ("application_returned", "licence_expiring", "benefit_granted", "rectification_replied",
-                           "ticket_answered", "clock_warning")
+                           "ticket_answered", "clock_warning", "booking_promoted", "booking_expired")
 CHANNELS: tuple[Channel, ...] = ("email", "sms", "push")
 
 EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"

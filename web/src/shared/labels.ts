@@ -46,6 +46,8 @@ export const NOTIFICATION_KIND: Record<Schemas["NotificationView"]["kind"], [str
   rectification_replied: ["差评整改答复", "Reply to a rating"],
   ticket_answered: ["帮办答复", "Help-desk answer"],
   clock_warning: ["法定时限预警", "Statutory clock warning"],
+  booking_promoted: ["候补成功", "Off the waiting list"],
+  booking_expired: ["候补未成功", "Waiting list ended"],
 };
 
 export const NOTIFICATION_KINDS = Object.keys(NOTIFICATION_KIND) as Schemas["NotificationView"]["kind"][];

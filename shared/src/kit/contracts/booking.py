@@ -46,6 +46,17 @@ class BookingPromoted(BookingFacts, EventContract):
     source_service: ClassVar[str] = "booking"
 
     freed_by: str  # the cancelled booking's id
+    venue_name: str = ""  # for the family's notification (empty in events from before it was carried)
+
+
+class BookingExpired(BookingFacts, EventContract):
+    """A waiting-list entry ended without a place (候补未成功): its slot reached the cancellation cut-off, after which
+    no cancellation can free a place."""
+
+    event_type: ClassVar[str] = "lvrong.booking.booking.expired"
+    source_service: ClassVar[str] = "booking"
+
+    venue_name: str
 
 
 class BookingEntered(BookingFacts, EventContract):

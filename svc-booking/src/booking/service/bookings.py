@@ -201,4 +201,6 @@ async def _pass_on_place(session: AsyncSession, freed: Booking, now: datetime) -
     MACHINE.check(nxt.status, "promote")
     nxt.status, nxt.promoted_at = "booked", now
     await session.flush()
-    await add_event(session, BookingPromoted(**facts(nxt, now), freed_by=freed.id), subject=nxt.id)
+    venue = await session.get(Venue, nxt.venue_id)
+    await add_event(session, BookingPromoted(**facts(nxt, now), freed_by=freed.id, venue_name=venue.name if venue else ""),
+                    subject=nxt.id)

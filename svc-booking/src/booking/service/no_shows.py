@@ -12,24 +12,29 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.models import Booking, PersonBlock, Venue
-from booking.service.bookings import MACHINE
+from booking.service.bookings import MACHINE, facts
 from booking.service.common import at, local_today, slot_end
 from booking.settings import Settings
+from kit.contracts.booking import BookingExpired
+from kit.events import add_event
 
 
 async def expire_waiting(session: AsyncSession, now: datetime, settings: Settings) -> int:
     """End the waiting entries whose slot is past its cancellation cut-off; returns how many were ended."""
     cutoff = timedelta(minutes=settings.cancel_cutoff_minutes)
     candidates = (await session.execute(
-        select(Booking).where(Booking.status == "waiting", Booking.day <= local_today(now + cutoff))
-        .with_for_update(skip_locked=True))).scalars().all()
+        select(Booking, Venue.name).join(Venue, Venue.id == Booking.venue_id)
+        .where(Booking.status == "waiting", Booking.day <= local_today(now + cutoff))
+        .with_for_update(of=Booking, skip_locked=True))).tuples().all()
     expired = 0
-    for booking in candidates:
+    for booking, venue_name in candidates:
         if at(booking.day, booking.slot_start) - cutoff >= now:  # at the cut-off itself a holder may still cancel
             continue
         MACHINE.check(booking.status, "expire")
         booking.status = "expired"
         expired += 1
+        # The family is told (svc-notifications) that the waiting list ended without a place.
+        await add_event(session, BookingExpired(**facts(booking, now), venue_name=venue_name), subject=booking.id)
     return expired
 
 

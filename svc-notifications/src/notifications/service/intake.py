@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.contracts import ApplicationStatusChanged, BenefitGranted, ClockWarning
+from kit.contracts.booking import BookingExpired, BookingPromoted
 from kit.contracts.helpdesk import RectificationReplied, TicketAnswered
 from kit.contracts.licences import LicenceExpiring
 from kit.contracts.notifications import NotificationCreated
@@ -109,6 +110,20 @@ def from_clock_warning(event: CloudEvent) -> Draft | None:
                  "application", c.application_id)
 
 
+def from_booking(event: CloudEvent) -> Draft | None:
+    """候补成功 or 候补未成功 for a booking made with our login; a partner province's app tells its own users of the
+    bookings it made (``channel`` ``partner:<province>``: ``booked_by`` is the app, not a person of ours)."""
+    c = BookingPromoted.from_event(event) if event.type == BookingPromoted.event_type else BookingExpired.from_event(event)
+    if c.channel != "web":
+        return None
+    venue = Text(c.venue_name or c.venue_id, c.venue_name or c.venue_id)
+    title, body, kind = ((messages.BOOKING_PROMOTED_TITLE, messages.BOOKING_PROMOTED_BODY, "booking_promoted")
+                         if isinstance(c, BookingPromoted) else
+                         (messages.BOOKING_EXPIRED_TITLE, messages.BOOKING_EXPIRED_BODY, "booking_expired"))
+    return Draft(person(c.booked_by), kind, title.format(venue=venue),
+                 body.format(venue=venue, day=c.day.isoformat(), slot=c.slot_start, code=c.code), "booking", c.booking_id)
+
+
 async def deliver(session: AsyncSession, event: CloudEvent, draft: Draft | None, *, now: datetime | None = None) -> int | None:
     """Put ``draft`` in its recipient's inbox and queue its outside deliveries; the notification's id, or
     None when there was nothing to do (no draft, or the event had already made one)."""
@@ -179,4 +194,8 @@ async def on_helpdesk_answer(session: AsyncSession, event: CloudEvent) -> None:
 
 async def on_clock_warning(session: AsyncSession, event: CloudEvent) -> None:
     await deliver(session, event, from_clock_warning(event))
+
+
+async def on_booking_outcome(session: AsyncSession, event: CloudEvent) -> None:
+    await deliver(session, event, from_booking(event))
 

@@ -35,6 +35,7 @@ function titleOf(route: Route): string {
 function linkOf(refType: string, refId: string): string | null {
   if (refType === "application") return href("applications", refId);
   if (refType === "licence") return href("licences", refId);
+  if (refType === "booking") return href("booking");  // 预约游园 lists the family's bookings
   return null;
 }
 
