@@ -37,6 +37,13 @@ async def add_venue(client: httpx.AsyncClient, ops: str, venue_id: str, capacity
     assert r.status_code == 201, r.text
 
 
+async def venue_once(suite, client: httpx.AsyncClient, ops: str, body: dict[str, Any]) -> None:
+    """Add the venue unless an earlier run of the test (the suite's database lives for the session) did."""
+    if not await fetchval(suite, "SELECT count(*) FROM venues WHERE id = $1", body["id"]):
+        r = await client.post("/v1/booking/venues", json=body, headers=bearer(ops))
+        assert r.status_code == 201, r.text
+
+
 def tomorrow() -> str:
     return (dt.datetime.now(SHANGHAI).date() + dt.timedelta(days=1)).isoformat()
 
@@ -109,9 +116,7 @@ async def test_a_partner_app_books_for_a_person_and_sees_only_what_it_made(suite
                                   "day as a number", "closed day of the week", "venue unknown"])
 async def test_bad_input_is_refused_and_nothing_written(suite, client, token, case: str) -> None:
     ops = await token("ops")
-    if not await fetchval(suite, "SELECT count(*) FROM venues WHERE id = 'it-bad'"):
-        every_day_closed = {**venue("it-bad", 5), "closed_weekdays": [1, 2, 3, 4, 5, 6]}
-        assert (await client.post("/v1/booking/venues", json=every_day_closed, headers=bearer(ops))).status_code == 201
+    await venue_once(suite, client, ops, {**venue("it-bad", 5), "closed_weekdays": [1, 2, 3, 4, 5, 6]})
     sunday = dt.datetime.now(SHANGHAI).date() + dt.timedelta(days=(6 - dt.datetime.now(SHANGHAI).date().weekday()) % 7 or 7)
     good = {"venue_id": "it-bad", "day": sunday.isoformat(), "slot_start": "09:00", "person": person(7)}
     sent, status = {
@@ -138,10 +143,7 @@ async def test_bad_input_is_refused_and_nothing_written(suite, client, token, ca
 
 async def test_staff_see_the_day_masked_and_their_read_is_audited_the_gate_refuses_tomorrow(suite, client, token) -> None:
     # The demo gate account is 上海动物园's (its department): the venue it staffs here bears that name.
-    if not await fetchval(suite, "SELECT count(*) FROM venues WHERE id = 'it-staff'"):
-        r = await client.post("/v1/booking/venues", json={**venue("it-staff", 5), "name": "上海动物园"},
-                              headers=bearer(await token("ops")))
-        assert r.status_code == 201, r.text
+    await venue_once(suite, client, await token("ops"), {**venue("it-staff", 5), "name": "上海动物园"})
     person_token, gate = await token("applicant-person"), await token("gate")
     made = (await client.post("/v1/booking/bookings", json=body("it-staff", 3), headers=bearer(person_token))).json()
     r = await client.post("/v1/booking/gate/entries", json={"venue_id": "it-staff", "code": made["code"]}, headers=bearer(gate))
@@ -164,8 +166,7 @@ async def test_staff_see_the_day_masked_and_their_read_is_audited_the_gate_refus
 async def test_a_family_off_the_waiting_list_is_told_in_its_inbox_once(suite, client, token) -> None:
     """A cancellation promotes the first waiting (booking.promoted): svc-notifications puts 候补成功 with the venue,
     day, slot and code into the inbox of the person who booked, once."""
-    if not await fetchval(suite, "SELECT count(*) FROM venues WHERE id = 'it-promote'"):
-        await add_venue(client, await token("ops"), "it-promote", capacity=1)
+    await venue_once(suite, client, await token("ops"), venue("it-promote", 1))
     family = bearer(await token("applicant-person"))
     held = (await client.post("/v1/booking/bookings", json=body("it-promote", 91), headers=family)).json()
     waiting = await client.post("/v1/booking/bookings", json=body("it-promote", 92, wait_if_full=True), headers=family)
@@ -188,8 +189,7 @@ async def test_a_venues_staff_cannot_admit_at_or_read_another_venue(suite, clien
     """The gate account of 上海动物园 at another venue: 403 with its reason for the entry check, the day's report
     and its bookings, the booking untouched and nothing audited; ops read that venue's day."""
     ops = await token("ops")
-    if not await fetchval(suite, "SELECT count(*) FROM venues WHERE id = 'it-elsewhere'"):
-        await add_venue(client, ops, "it-elsewhere", capacity=5)
+    await venue_once(suite, client, ops, venue("it-elsewhere", 5))
     made = (await client.post("/v1/booking/bookings", json=body("it-elsewhere", 8),
                               headers=bearer(await token("applicant-person")))).json()
     gate = bearer(await token("gate"))
@@ -213,8 +213,7 @@ async def test_a_venues_staff_cannot_admit_at_or_read_another_venue(suite, clien
                                               ("weekday 8", 422), ("same id", 409), ("by a gate", 403)])
 async def test_a_bad_venue_is_refused_and_nothing_written(suite, client, token, case: str, status: int) -> None:
     ops = await token("ops")
-    if not await fetchval(suite, "SELECT count(*) FROM venues WHERE id = 'it-venue'"):
-        await add_venue(client, ops, "it-venue", capacity=5)
+    await venue_once(suite, client, ops, venue("it-venue", 5))
     good = venue("it-venue-new", 5)
     sent, caller = {
         "overlapping slots": ({**good, "slots": [{"start": "09:00", "end": "12:00", "capacity": 5},

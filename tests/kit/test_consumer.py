@@ -430,9 +430,9 @@ async def test_events_arriving_while_the_consumer_lingers_share_one_batch(
         return calls.batches == [[keys[0]]]
 
     await eventually(first_handled, what="the first event handled alone")
-    for key in keys[1:]:  # 5 ms apart: without lingering the consumer would fetch them one or two at a time
+    for key in keys[1:]:  # each stored (the stream's ack) before the next is sent: they arrive one by one, and
+        # without lingering the consumer, which fetches again at once, would take them one or two at a time
         await publish(bus, test_events, test_events.contract(n=1, key=key).envelope())
-        await asyncio.sleep(0.005)
 
     async def done() -> bool:
         return await settled(js, consumer) and sum(map(len, calls.batches)) >= len(keys)

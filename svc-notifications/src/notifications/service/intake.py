@@ -198,4 +198,3 @@ async def on_clock_warning(session: AsyncSession, event: CloudEvent) -> None:
 
 async def on_booking_outcome(session: AsyncSession, event: CloudEvent) -> None:
     await deliver(session, event, from_booking(event))
-
